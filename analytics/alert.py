@@ -1,0 +1,62 @@
+"""The Alert record: a detector's level changed for a node (or a site)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from analytics.levels import Level
+from firmware_bridge.reading import iso_utc
+
+ALERT_SCHEMA_VERSION = 1
+
+Hazard = Literal["landslide", "flood", "fire", "crowd", "sensor_fault"]
+HAZARDS: tuple[str, ...] = ("landslide", "flood", "fire", "crowd", "sensor_fault")
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """Raised when a detector's level changes, up or down; never once per reading.
+
+    ``values`` and ``thresholds`` hold what decided the level (e.g. ``{"rain_3h_mm": 78}``
+    and ``{"siaga_mm": 60}``); ``window_s`` is the span of data looked at. ``ts`` is
+    the time of the reading that changed the level (POSIX seconds, UTC).
+    """
+
+    node: str
+    hazard: str
+    level: Level
+    previous_level: Level
+    detector: str
+    ts: float
+    explanation_id: str
+    explanation_en: str
+    site: str | None = None
+    channel: str | None = None
+    values: dict[str, float] = field(default_factory=dict)
+    thresholds: dict[str, float] = field(default_factory=dict)
+    window_s: float = 0.0
+
+    @property
+    def explanation(self) -> str:
+        return self.explanation_id
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": "alert",
+            "v": ALERT_SCHEMA_VERSION,
+            "node": self.node,
+            "site": self.site,
+            "hazard": self.hazard,
+            "level": int(self.level),
+            "level_name": self.level.label_id,
+            "previous_level": int(self.previous_level),
+            "detector": self.detector,
+            "channel": self.channel,
+            "ts": iso_utc(self.ts),
+            "explanation": self.explanation_id,
+            "explanation_en": self.explanation_en,
+            "values": self.values,
+            "thresholds": self.thresholds,
+            "window_s": self.window_s,
+        }

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Prepare this checkout: Debian packages (Mosquitto, InfluxDB, a C compiler, Python venv),
+# then a virtual environment in .venv with Siaga and its dependencies.
+# Safe to run again; it only installs what is missing. Usage: deploy/setup.sh [dev|hub|gateway]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extras="${1:-dev}"
+
+say() { printf '\033[1m[siaga setup]\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[31m[siaga setup] error:\033[0m %s\n' "$*" >&2; exit 1; }
+
+# Debian packages: the tests start their own mosquitto and influxd, so the system services
+# are not needed (and are left stopped when we install them ourselves).
+need_pkgs=()
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_pkgs+=(mosquitto)
+command -v influxd >/dev/null 2>&1 || need_pkgs+=(influxdb)
+command -v gcc >/dev/null 2>&1 || need_pkgs+=(gcc libc6-dev)
+command -v make >/dev/null 2>&1 || need_pkgs+=(make)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_pkgs+=(python3-venv)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  say "installing Debian packages: ${need_pkgs[*]}"
+  if [ "$(id -u)" -eq 0 ]; then sudo=""; elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
+    die "missing packages ${need_pkgs[*]} and not root (no sudo): install them and run again"
+  fi
+  # policy-rc.d keeps apt from starting the system mosquitto/influxdb services we do not use.
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
+    $sudo chmod +x /usr/sbin/policy-rc.d
+    trap '$sudo rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null \
+    || die "apt-get install ${need_pkgs[*]} failed"
+fi
+for bin in mosquitto influxd gcc; do
+  command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || die "$bin is still missing after install"
+done
+
+python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+  || die "Python 3.11 or newer is needed (found $(python3 --version 2>&1))"
+
+if [ ! -x .venv/bin/python ]; then
+  say "creating .venv"
+  python3 -m venv .venv
+fi
+stamp=.venv/.siaga-installed-$extras
+if [ ! -e "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  say "installing Python packages (siaga[$extras])"
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e ".[$extras]"
+  touch "$stamp"
+fi
+say "ready: .venv has siaga[$extras]"

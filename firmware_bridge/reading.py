@@ -1,0 +1,54 @@
+"""The Reading record: one value of one channel of one node, as the gateway understood it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+READING_SCHEMA_VERSION = 1
+
+SourceKind = Literal["serial", "mqtt", "replay"]
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One channel value.
+
+    Times are POSIX seconds (UTC). ``ts`` is the node's own timestamp when it gave
+    one that is within the configured clock-skew bound of ``received_at``, else
+    ``received_at``; ``clock_skewed`` marks a reading whose node clock was off by
+    more than the bound (its own time is then kept in ``node_ts``, never silently
+    trusted nor silently dropped). Counter channels (rain, pin, pout) carry the
+    increment since the previous frame in ``value`` (mm of rain, persons), and the
+    raw cumulative count in ``raw``.
+    """
+
+    node: str
+    channel: str
+    value: float
+    unit: str
+    ts: float
+    received_at: float
+    seq: int
+    source: str  # "serial:/dev/ttyUSB0", "mqtt", ...
+    raw: float | None = None
+    node_ts: float | None = None
+    clock_skewed: bool = False
+    counter_reset: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["kind"] = "reading"
+        d["v"] = READING_SCHEMA_VERSION
+        d["ts"] = iso_utc(self.ts)
+        d["received_at"] = iso_utc(self.received_at)
+        if self.node_ts is not None:
+            d["node_ts"] = iso_utc(self.node_ts)
+        return d
+
+
+def iso_utc(ts: float) -> str:
+    """ISO 8601 in UTC with milliseconds and a Z, the one time format on our wires."""
+    dt = datetime.fromtimestamp(ts, UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"

@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.servers import InfluxDB, Mosquitto
+
+
+@pytest.fixture(scope="session")
+def mosquitto() -> Iterator[Mosquitto]:
+    """One broker for the session; tests use their own topics or client ids."""
+    broker = Mosquitto().start()
+    yield broker
+    broker.cleanup()
+
+
+@pytest.fixture
+def fresh_mosquitto() -> Iterator[Mosquitto]:
+    """A broker of the test's own, for tests that stop and restart it."""
+    broker = Mosquitto().start()
+    yield broker
+    broker.cleanup()
+
+
+@pytest.fixture(scope="session")
+def influxdb() -> Iterator[InfluxDB]:
+    server = InfluxDB().start()
+    yield server
+    server.cleanup()

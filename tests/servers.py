@@ -1,0 +1,166 @@
+"""Real Mosquitto and InfluxDB servers on free loopback ports, for tests and benchmarks.
+
+Each server gets a generated config and a temporary data dir, and is stopped
+(and its dir removed) by ``stop()``. A missing binary is an error, never a skip:
+``deploy/test.sh`` installs the Debian packages.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def require_binary(name: str, package: str) -> str:
+    path = shutil.which(name) or next(
+        (p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}") if os.access(p, os.X_OK)), None
+    )
+    if path is None:
+        raise RuntimeError(
+            f"{name} not found: install the Debian package '{package}' "
+            f"(deploy/test.sh does this: apt-get install {package})"
+        )
+    return path
+
+
+def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str, log: Path, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}: {log.read_text()[-2000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{what} did not listen on port {port} within {timeout}s: {log.read_text()[-2000:]}")
+
+
+@dataclass
+class Mosquitto:
+    """A Mosquitto broker; ``start()`` again after ``stop()`` reuses port and persistence."""
+
+    port: int = field(default_factory=free_port)
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="siaga-mosq-")))
+    # Mosquitto's default of 1000 queued messages per client silently drops QoS 1
+    # messages for a slow subscriber (DESIGN.md); tests set the bound deliberately.
+    max_queued_messages: int = 1_000_000
+    extra_config: str = ""
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def host(self) -> str:
+        return "127.0.0.1"
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> Mosquitto:
+        binary = require_binary("mosquitto", "mosquitto")
+        conf = self.workdir / "mosquitto.conf"
+        conf.write_text(
+            f"listener {self.port} 127.0.0.1\n"
+            "allow_anonymous true\n"
+            "persistence true\n"
+            f"persistence_location {self.workdir}/\n"
+            f"max_queued_messages {self.max_queued_messages}\n"
+            "max_inflight_messages 0\n"
+            "log_dest stderr\n"
+            "log_type error\nlog_type warning\n"
+            f"{self.extra_config}\n"
+        )
+        log = self.workdir / "mosquitto.log"
+        self.proc = subprocess.Popen(
+            [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=log.open("ab")
+        )
+        _wait_port(self.port, self.proc, "mosquitto", log)
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+@dataclass
+class InfluxDB:
+    """An InfluxDB 1.x ``influxd`` (Debian's ``influxdb``) serving the v1 HTTP API."""
+
+    port: int = field(default_factory=free_port)
+    rpc_port: int = field(default_factory=free_port)
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="siaga-influx-")))
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> InfluxDB:
+        binary = require_binary("influxd", "influxdb")
+        w = self.workdir
+        conf = w / "influxdb.conf"
+        conf.write_text(
+            "reporting-disabled = true\n"
+            f'bind-address = "127.0.0.1:{self.rpc_port}"\n'
+            f'[meta]\n  dir = "{w}/meta"\n'
+            f'[data]\n  dir = "{w}/data"\n  wal-dir = "{w}/wal"\n  query-log-enabled = false\n'
+            f'[http]\n  enabled = true\n  bind-address = "127.0.0.1:{self.port}"\n'
+            "  log-enabled = false\n  max-body-size = 0\n"
+            "[monitor]\n  store-enabled = false\n"
+            "[continuous_queries]\n  enabled = false\n"
+        )
+        log = w / "influxd.log"
+        self.proc = subprocess.Popen(
+            [binary, "-config", str(conf)], stdout=log.open("ab"), stderr=subprocess.STDOUT
+        )
+        _wait_port(self.port, self.proc, "influxd", log)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(f"{self.url}/ping", timeout=1) as r:
+                    if r.status == 204:
+                        return self
+            except (urllib.error.URLError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"influxd did not answer /ping: {log.read_text()[-2000:]}")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
