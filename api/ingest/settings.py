@@ -1,0 +1,58 @@
+"""The ``[ingest]`` and ``[mqtt]`` sections: limits of the ingest pipeline and the MQTT subscriber.
+
+``HubSettings`` composes them as ``ingest: IngestSettings`` and ``mqtt: MqttSettings``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+__all__ = ["IngestSettings", "MqttSettings"]
+
+
+class IngestSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Largest batch body accepted, after gzip decoding (HTTP 413 / MQTT "rejected" above it).
+    max_batch_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    # Largest gzip body before decoding (a gzip bomb is refused before it is inflated).
+    max_compressed_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    # Readings dated further ahead of the hub's clock than this are rejected (a node clock
+    # gone wild would otherwise write points years into the future).
+    max_future_skew_s: float = Field(default=3600.0, ge=0)
+
+
+class MqttSettings(BaseModel):
+    """The hub's MQTT subscriber (docs/uplink.md). Gateways authenticate at the broker."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    username: str | None = None
+    password: SecretStr | None = None
+    tls: bool = False
+    ca_file: Path | None = None
+    # Persistent session: the broker keeps our subscriptions and queued QoS 1 batches
+    # while the hub restarts, so the client id must be stable per hub process.
+    client_id: str = Field(default="siaga-hub", min_length=1, max_length=128)
+    # Several hub processes split the load with ``$share/<shared_group>/siaga/gw/+/data``.
+    shared_group: str | None = Field(default=None, pattern=r"^[^/+#$\s]+$")
+    topic_prefix: str = Field(default="siaga/gw", min_length=1)
+    keepalive_s: int = Field(default=30, ge=5, le=3600)
+    protocol: Literal["3.1.1", "5"] = "3.1.1"
+    # Batches waiting for the pipeline; when full the paho thread blocks, so the broker
+    # holds further messages (QoS 1 flow control) instead of the hub dropping any.
+    queue_size: int = Field(default=64, ge=1)
+    # Batches processed at once by the consumer tasks.
+    workers: int = Field(default=4, ge=1, le=64)
+
+    @model_validator(mode="after")
+    def _auth(self) -> Self:
+        if self.password is not None and self.username is None:
+            raise ValueError("mqtt: password given without username")
+        return self

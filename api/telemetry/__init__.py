@@ -1,0 +1,1 @@
+"""Telemetry storage: the TelemetryStore protocol, the InfluxDB and SQLite stores, queries."""

@@ -1,0 +1,51 @@
+"""The TelemetryStore protocol: what the hub needs from a time-series store.
+
+Two implementations: ``SqliteStore`` (embedded default) and ``InfluxStore`` (InfluxDB v1 HTTP
+API). One contract suite (tests/integration/test_telemetry_contract.py) runs against both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from api.ingest.wire import ReadingIn
+from api.telemetry.records import AggregatePoint, IncidentEventPoint, LatestReading, ReadingPoint
+
+__all__ = ["TelemetryStore"]
+
+
+class TelemetryStore(Protocol):
+    kind: str
+
+    async def start(self) -> None:
+        """Open connections, create the schema/database when allowed."""
+
+    async def close(self) -> None:
+        """Flush pending writes and release connections."""
+
+    async def write_readings(self, gateway: str, readings: Sequence[ReadingIn]) -> int:
+        """Store readings; returns once durably stored.
+
+        Idempotent on ``(gateway, node, channel, ts, seq)``. Returns how many were new where the
+        store can tell (SQLite), else how many distinct readings were written (InfluxDB).
+        """
+
+    async def write_incident_events(self, events: Sequence[IncidentEventPoint]) -> None:
+        """Store incident events (idempotent on ``(id, type, ts)``)."""
+
+    async def readings(
+        self, node: str, channel: str, start: int, end: int, limit: int = 100_000
+    ) -> list[ReadingPoint]:
+        """Raw readings of one channel of one node with ``start <= ts < end`` (ms), oldest first."""
+
+    async def aggregate(
+        self, node: str, channel: str, start: int, end: int, every: int
+    ) -> list[AggregatePoint]:
+        """mean/min/max/sum/count per ``every`` ms over ``[start, end)``, epoch-aligned."""
+
+    async def latest(self, node: str) -> list[LatestReading]:
+        """The newest reading of every channel of a node, sorted by channel."""
+
+    async def incident_events(self, start: int, end: int) -> list[IncidentEventPoint]:
+        """Incident events with ``start <= ts < end``, oldest first."""
