@@ -1,0 +1,362 @@
+"""The store-and-forward buffer: SQLite, committed before a reading counts as received.
+
+The core thread calls ``append``; the uplink thread calls ``peek_batch`` / ``ack`` /
+``reject``. Each thread gets its own connection (WAL lets a reader and a writer
+proceed together); writes and the in-memory counters share one lock.
+
+Rows are never read ahead of their acknowledgement: ``peek_batch`` hands out rows
+above a per-kind cursor and moves the cursor, so a row in flight is never handed
+out again (a ThingsBoard gateway once sent rows twice because a prefetch thread
+re-read rows not yet deleted). The uplink resends the *same* ``Batch`` on an ack
+timeout; ``release_all`` (a fresh uplink, nothing in flight) rewinds the cursors.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Self
+
+from analytics.alert import Alert
+from firmware_bridge.reading import Reading
+from gateway.errors import BufferError, ConfigError
+from gateway.toml_fields import get_int, get_str, key_path, reject_unknown
+from gateway.uplink.wire import Entry, Loss, alert_payload, reading_payload
+
+log = logging.getLogger(__name__)
+
+READING, ALERT = 0, 1
+# Rough per-row cost beyond the payload (rowid, columns, index entry), so max_bytes
+# tracks the file size better than the payload sum alone.
+ROW_OVERHEAD_BYTES = 40
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS pending (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: batch ids stay unique
+    kind INTEGER NOT NULL,                 -- 0 reading, 1 alert
+    payload TEXT NOT NULL,                 -- wire form without id / backfill
+    enqueued_at INTEGER NOT NULL           -- ms since the epoch
+);
+CREATE INDEX IF NOT EXISTS pending_by_kind ON pending (kind);
+CREATE TABLE IF NOT EXISTS rejected (
+    id INTEGER PRIMARY KEY,
+    kind INTEGER NOT NULL,
+    payload TEXT NOT NULL,
+    enqueued_at INTEGER NOT NULL,
+    rejected_at INTEGER NOT NULL,
+    reason TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class BufferSettings:
+    path: str = "/var/lib/siaga-gateway/buffer.sqlite3"
+    max_bytes: int = 256 * 1024 * 1024
+    max_rows: int = 2_000_000  # 0: no row bound
+
+    KEYS = ("path", "max_bytes", "max_rows")
+
+    @classmethod
+    def from_toml(cls, table: Mapping[str, Any], path: str) -> Self:
+        reject_unknown(table, path, cls.KEYS)
+        d = cls()
+        settings = cls(
+            path=get_str(table, path, "path", d.path),
+            max_bytes=get_int(table, path, "max_bytes", d.max_bytes, minimum=4096),
+            max_rows=get_int(table, path, "max_rows", d.max_rows),
+        )
+        if not settings.path:
+            raise ConfigError(key_path(path, "path"), "must not be empty")
+        return settings
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Rows handed to the uplink; alerts first, then the oldest readings."""
+
+    readings: tuple[Entry, ...]
+    alerts: tuple[Entry, ...]
+    loss: Loss
+
+    @property
+    def entries(self) -> tuple[Entry, ...]:
+        return self.alerts + self.readings
+
+    @property
+    def key(self) -> str:
+        """``<first id>-<last id>``, stable for the same rows; the uplink prefixes the gateway."""
+        ids = [e.id for e in self.entries]
+        return f"{min(ids):012d}-{max(ids):012d}"
+
+    def __len__(self) -> int:
+        return len(self.readings) + len(self.alerts)
+
+    def split(self) -> tuple[Batch, Batch]:
+        """Two halves (for an HTTP 413); a batch of one entry cannot be split."""
+        entries = self.entries
+        if len(entries) < 2:
+            raise ValueError("a batch of one entry cannot be split")
+        half = len(entries) // 2
+        return self._of(entries[:half]), self._of(entries[half:])
+
+    def _of(self, entries: tuple[Entry, ...]) -> Batch:
+        alert_ids = {e.id for e in self.alerts}
+        return Batch(
+            readings=tuple(e for e in entries if e.id not in alert_ids),
+            alerts=tuple(e for e in entries if e.id in alert_ids),
+            loss=self.loss,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class BufferStats:
+    depth: int
+    alerts: int
+    oldest_enqueued_ms: int | None
+    bytes: int
+    dropped_readings: int
+    dropped_alerts: int
+    dropped_since_ms: int | None
+    rejected: int
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class StoreAndForwardBuffer:
+    def __init__(self, settings: BufferSettings) -> None:
+        self.settings = settings
+        Path(settings.path).parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.RLock()
+        self._cursor = {READING: 0, ALERT: 0}
+        self._listeners: list[Callable[[int, int], None]] = []
+        db = self._db()
+        db.executescript(_SCHEMA)
+        self._counters = dict(db.execute("SELECT name, value FROM counters").fetchall())
+        self._rows, self._bytes = db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(LENGTH(payload)), 0) FROM pending"
+        ).fetchone()
+        self._bytes += self._rows * ROW_OVERHEAD_BYTES
+
+    def _db(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            try:
+                db = sqlite3.connect(
+                    self.settings.path, isolation_level=None, check_same_thread=False,
+                    timeout=30,
+                )
+                db.execute("PRAGMA journal_mode=WAL")
+                # FULL: the WAL is synced at every commit, so a commit survives power loss.
+                db.execute("PRAGMA synchronous=FULL")
+            except sqlite3.Error as exc:
+                raise BufferError(f"cannot open buffer {self.settings.path}: {exc}") from exc
+            self._local.db = db
+            with self._lock:
+                self._connections.append(db)
+        return db
+
+    def on_append(self, listener: Callable[[int, int], None]) -> None:
+        """``listener(n_readings, n_alerts)`` runs in the appending thread after each commit."""
+        self._listeners.append(listener)
+
+    # -- core thread ---------------------------------------------------------------
+
+    def append(self, readings: Sequence[Reading], alerts: Sequence[Alert]) -> None:
+        """Commit readings and alerts in one transaction before returning.
+
+        An entry JSON cannot carry (a NaN value) goes to the ``rejected`` table with
+        its reason instead of stopping the rest.
+        """
+        at = now_ms()
+        rows: list[tuple[int, str, int]] = []
+        bad: list[tuple[int, str, int, int, str]] = []
+        for alert in alerts:
+            try:
+                rows.append((ALERT, alert_payload(alert), at))
+            except (ValueError, TypeError) as exc:
+                bad.append((ALERT, repr(alert), at, at, f"not encodable: {exc}"))
+        for reading in readings:
+            try:
+                rows.append((READING, reading_payload(reading), at))
+            except (ValueError, TypeError) as exc:
+                bad.append((READING, repr(reading), at, at, f"not encodable: {exc}"))
+        if not rows and not bad:
+            return
+        db = self._db()
+        with self._lock:
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                db.executemany(
+                    "INSERT INTO pending (kind, payload, enqueued_at) VALUES (?, ?, ?)", rows
+                )
+                if bad:
+                    db.executemany(
+                        "INSERT INTO rejected (kind, payload, enqueued_at, rejected_at, reason)"
+                        " VALUES (?, ?, ?, ?, ?)", bad,
+                    )
+                    self._bump(db, "rejected", len(bad))
+                self._rows += len(rows)
+                self._bytes += sum(len(p) + ROW_OVERHEAD_BYTES for _, p, _ in rows)
+                self._trim(db, at)
+                db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                self._reload_totals(db)
+                raise BufferError(f"buffer commit failed: {exc}") from exc
+        if bad:
+            log.warning("rejected %d entries that JSON cannot carry: %s", len(bad), bad[0][4])
+        n_alerts = sum(1 for r in rows if r[0] == ALERT)
+        for listener in self._listeners:
+            listener(len(rows) - n_alerts, n_alerts)
+
+    def _over(self) -> bool:
+        s = self.settings
+        return self._bytes > s.max_bytes or (s.max_rows > 0 and self._rows > s.max_rows)
+
+    def _trim(self, db: sqlite3.Connection, at: int) -> None:
+        """Drop the oldest readings, then (only if no reading is left) the oldest alerts."""
+        for kind, counter in ((READING, "dropped_readings"), (ALERT, "dropped_alerts")):
+            if not self._over():
+                return
+            last_id, dropped = None, 0
+            for row_id, size in db.execute(
+                "SELECT id, LENGTH(payload) FROM pending WHERE kind = ? ORDER BY id", (kind,)
+            ):
+                last_id, dropped = row_id, dropped + 1
+                self._rows -= 1
+                self._bytes -= size + ROW_OVERHEAD_BYTES
+                if not self._over():
+                    break
+            if last_id is None:
+                continue
+            db.execute("DELETE FROM pending WHERE kind = ? AND id <= ?", (kind, last_id))
+            self._bump(db, counter, dropped)
+            if "dropped_since" not in self._counters:
+                self._bump(db, "dropped_since", at)
+            log.warning("buffer full: dropped the %d oldest %s", dropped, counter[8:])
+
+    def _bump(self, db: sqlite3.Connection, name: str, by: int) -> None:
+        db.execute(
+            "INSERT INTO counters (name, value) VALUES (?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET value = value + excluded.value", (name, by),
+        )
+        self._counters[name] = self._counters.get(name, 0) + by
+
+    def _reload_totals(self, db: sqlite3.Connection) -> None:
+        self._counters = dict(db.execute("SELECT name, value FROM counters").fetchall())
+        rows, size = db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(LENGTH(payload)), 0) FROM pending"
+        ).fetchone()
+        self._rows, self._bytes = rows, size + rows * ROW_OVERHEAD_BYTES
+
+    # -- uplink thread -------------------------------------------------------------
+
+    def loss(self) -> Loss:
+        with self._lock:
+            return Loss(self._counters.get("dropped_readings", 0),
+                        self._counters.get("dropped_since"))
+
+    def peek_batch(
+        self, max_count: int, *, backfill_after_s: float = 60.0, at_ms: int | None = None,
+    ) -> Batch | None:
+        """Up to ``max_count`` rows not yet handed out: alerts first, then oldest readings.
+
+        Entries enqueued more than ``backfill_after_s`` before now are marked back-filled.
+        None when nothing is waiting.
+        """
+        at = now_ms() if at_ms is None else at_ms
+        cutoff = at - int(backfill_after_s * 1000)
+        db = self._db()
+        with self._lock:
+            picked: dict[int, tuple[Entry, ...]] = {}
+            room = max_count
+            for kind in (ALERT, READING):
+                rows = db.execute(
+                    "SELECT id, payload, enqueued_at FROM pending WHERE kind = ? AND id > ?"
+                    " ORDER BY id LIMIT ?", (kind, self._cursor[kind], room),
+                ).fetchall()
+                picked[kind] = tuple(Entry(i, p, e, e < cutoff) for i, p, e in rows)
+                if rows:
+                    self._cursor[kind] = rows[-1][0]
+                room -= len(rows)
+            if room == max_count:
+                return None
+            return Batch(readings=picked[READING], alerts=picked[ALERT], loss=self.loss())
+
+    def ack(self, batch: Batch) -> int:
+        """Delete exactly the batch's rows (the hub stored them); returns how many were left."""
+        return self._remove(batch, None)
+
+    def reject(self, batch: Batch, reason: str) -> int:
+        """Move the batch's rows to ``rejected`` (the hub can never store them as sent)."""
+        return self._remove(batch, reason)
+
+    def _remove(self, batch: Batch, reason: str | None) -> int:
+        ids = [(e.id,) for e in batch.entries]
+        db = self._db()
+        with self._lock:
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                if reason is not None:
+                    db.executemany(
+                        "INSERT OR IGNORE INTO rejected"
+                        " (id, kind, payload, enqueued_at, rejected_at, reason)"
+                        " SELECT id, kind, payload, enqueued_at, ?, ? FROM pending WHERE id = ?",
+                        [(now_ms(), reason, i) for (i,) in ids],
+                    )
+                before = db.total_changes
+                db.executemany("DELETE FROM pending WHERE id = ?", ids)
+                deleted = db.total_changes - before
+                if reason is not None and deleted:
+                    self._bump(db, "rejected", deleted)
+                db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise BufferError(f"buffer ack of {batch.key} failed: {exc}") from exc
+            if deleted == len(ids):
+                self._rows -= deleted
+                self._bytes -= sum(len(e.payload) + ROW_OVERHEAD_BYTES for e in batch.entries)
+            else:  # some rows were dropped while in flight
+                self._reload_totals(db)
+            return deleted
+
+    def release_all(self) -> None:
+        """Forget what is in flight (a fresh uplink): the next peeks start from the oldest."""
+        with self._lock:
+            self._cursor = {READING: 0, ALERT: 0}
+
+    # -- anyone --------------------------------------------------------------------
+
+    def stats(self) -> BufferStats:
+        db = self._db()
+        with self._lock:
+            row = db.execute("SELECT enqueued_at FROM pending ORDER BY id LIMIT 1").fetchone()
+            alerts = db.execute("SELECT COUNT(*) FROM pending WHERE kind = 1").fetchone()[0]
+            c = self._counters
+            return BufferStats(
+                depth=self._rows, alerts=alerts, bytes=self._bytes,
+                oldest_enqueued_ms=row[0] if row else None,
+                dropped_readings=c.get("dropped_readings", 0),
+                dropped_alerts=c.get("dropped_alerts", 0),
+                dropped_since_ms=c.get("dropped_since"), rejected=c.get("rejected", 0),
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            for db in self._connections:
+                db.close()
+            self._connections.clear()
+            self._local = threading.local()

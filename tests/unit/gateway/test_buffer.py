@@ -1,0 +1,229 @@
+"""StoreAndForwardBuffer on a real SQLite file in a temporary directory."""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from pathlib import Path
+
+import pytest
+
+from analytics.alert import Alert
+from analytics.levels import Level
+from firmware_bridge.reading import Reading
+from gateway.buffer import BufferSettings, StoreAndForwardBuffer
+from gateway.errors import ConfigError
+from gateway.uplink.wire import encode_batch
+
+
+def reading(seq: int, node: str = "slope-07", value: float = 31.5) -> Reading:
+    return Reading(node=node, channel="vwc", value=value, unit="%", ts=1_795_000_000 + seq,
+                   received_at=1_795_000_000.05 + seq, seq=seq, source="serial:/dev/pts/3")
+
+
+def alert(n: int, level: Level = Level.SIAGA) -> Alert:
+    return Alert(node="slope-07", hazard="landslide", level=level,
+                 previous_level=Level.WASPADA, detector="landslide", ts=1_795_000_000 + n,
+                 explanation_id="Hujan 3 jam 78 mm", explanation_en="3 h rain 78 mm",
+                 site="bumiaji-slope", channel="rain", values={"rain_3h_mm": 78.0})
+
+
+def seqs(batch) -> list[int]:
+    return [json.loads(e.payload)["seq"] for e in batch.readings]
+
+
+@pytest.fixture
+def buf(tmp_path: Path):
+    b = StoreAndForwardBuffer(BufferSettings(path=str(tmp_path / "buffer.sqlite3")))
+    yield b
+    b.close()
+
+
+def test_append_commits_before_returning(tmp_path: Path, buf: StoreAndForwardBuffer) -> None:
+    buf.append([reading(1), reading(2)], [])
+    # A second connection (another process after a crash) sees the rows at once.
+    other = StoreAndForwardBuffer(BufferSettings(path=str(tmp_path / "buffer.sqlite3")))
+    batch = other.peek_batch(10)
+    assert batch is not None and seqs(batch) == [1, 2]
+    other.close()
+
+
+def test_peek_then_ack_deletes_exactly_the_batch(buf: StoreAndForwardBuffer) -> None:
+    buf.append([reading(i) for i in range(5)], [])
+    first = buf.peek_batch(3)
+    assert first is not None and seqs(first) == [0, 1, 2]
+    assert buf.ack(first) == 3
+    buf.release_all()
+    rest = buf.peek_batch(10)
+    assert rest is not None and seqs(rest) == [3, 4]
+    assert buf.stats().depth == 2
+
+
+def test_alerts_jump_the_queue(buf: StoreAndForwardBuffer) -> None:
+    buf.append([reading(i) for i in range(100)], [])
+    buf.append([reading(100)], [alert(1)])
+    batch = buf.peek_batch(10)
+    assert batch is not None
+    assert len(batch.alerts) == 1 and json.loads(batch.alerts[0].payload)["level"] == 3
+    assert seqs(batch) == list(range(9))
+    assert batch.entries[0] is batch.alerts[0]
+
+
+def test_rows_in_flight_are_never_read_again(buf: StoreAndForwardBuffer) -> None:
+    """Pins the ThingsBoard double send: a second peek before the ack must not re-read."""
+    buf.append([reading(i) for i in range(6)], [])
+    a = buf.peek_batch(4)
+    b = buf.peek_batch(4)
+    assert a is not None and b is not None
+    assert not {e.id for e in a.entries} & {e.id for e in b.entries}
+    assert seqs(a) + seqs(b) == list(range(6))
+    assert buf.peek_batch(4) is None
+    buf.append([reading(6)], [])
+    c = buf.peek_batch(4)
+    assert c is not None and seqs(c) == [6]
+
+
+def test_batch_key_is_stable_for_the_same_rows(buf: StoreAndForwardBuffer) -> None:
+    buf.append([reading(i) for i in range(3)], [alert(1)])
+    a = buf.peek_batch(10)
+    buf.release_all()
+    b = buf.peek_batch(10)
+    assert a is not None and b is not None and a.key == b.key
+    assert a.key == f"{1:012d}-{4:012d}"
+
+
+def test_full_buffer_drops_oldest_readings_keeps_alerts_and_counts(tmp_path: Path) -> None:
+    path = str(tmp_path / "b.sqlite3")
+    buf = StoreAndForwardBuffer(BufferSettings(path=path, max_rows=10))
+    buf.append([], [alert(1)])
+    for i in range(30):
+        buf.append([reading(i)], [])
+    stats = buf.stats()
+    assert stats.depth == 10 and stats.alerts == 1
+    assert stats.dropped_readings == 21 and stats.dropped_since_ms is not None
+    batch = buf.peek_batch(100)
+    assert batch is not None and len(batch.alerts) == 1
+    assert seqs(batch) == list(range(21, 30))
+    assert batch.loss.dropped_readings == 21
+    body = json.loads(encode_batch("gw-1", "gw-1:" + batch.key, batch.readings, batch.alerts,
+                                   batch.loss, 0))
+    assert body["loss"]["dropped_readings"] == 21
+    buf.close()
+
+
+def test_byte_bound_drops_readings(tmp_path: Path) -> None:
+    buf = StoreAndForwardBuffer(
+        BufferSettings(path=str(tmp_path / "b.sqlite3"), max_bytes=20_000, max_rows=0))
+    buf.append([reading(i) for i in range(1000)], [alert(1)])
+    stats = buf.stats()
+    assert stats.bytes <= 20_000
+    assert stats.alerts == 1
+    assert stats.dropped_readings == 1000 - (stats.depth - 1)
+    assert stats.dropped_readings > 0
+
+
+def test_alerts_dropped_only_when_no_reading_is_left(tmp_path: Path) -> None:
+    buf = StoreAndForwardBuffer(BufferSettings(path=str(tmp_path / "b.sqlite3"), max_rows=3))
+    buf.append([reading(1)], [alert(i) for i in range(5)])
+    stats = buf.stats()
+    assert stats.depth == 3 and stats.alerts == 3
+    assert stats.dropped_readings == 1 and stats.dropped_alerts == 2
+
+
+def test_restart_keeps_rows_and_counters(tmp_path: Path) -> None:
+    path = str(tmp_path / "b.sqlite3")
+    buf = StoreAndForwardBuffer(BufferSettings(path=path, max_rows=5))
+    buf.append([reading(i) for i in range(8)], [])
+    in_flight = buf.peek_batch(2)  # never acked: a crash
+    assert in_flight is not None
+    buf.close()
+    again = StoreAndForwardBuffer(BufferSettings(path=path, max_rows=5))
+    stats = again.stats()
+    assert stats.depth == 5 and stats.dropped_readings == 3
+    batch = again.peek_batch(10)
+    assert batch is not None and seqs(batch) == [3, 4, 5, 6, 7]
+    assert batch.loss.dropped_readings == 3
+    again.append([reading(8)], [])
+    assert again.peek_batch(10) is not None
+    assert max(e.id for e in batch.entries) < 9
+    again.close()
+
+
+def test_ids_are_never_reused_after_the_queue_empties(buf: StoreAndForwardBuffer) -> None:
+    buf.append([reading(1)], [])
+    a = buf.peek_batch(10)
+    assert a is not None
+    buf.ack(a)
+    buf.append([reading(2)], [])
+    b = buf.peek_batch(10)
+    assert b is not None and b.entries[0].id > a.entries[0].id
+
+
+def test_unencodable_reading_is_rejected_and_the_rest_kept(buf: StoreAndForwardBuffer) -> None:
+    buf.append([reading(1), reading(2, value=math.nan), reading(3)], [])
+    batch = buf.peek_batch(10)
+    assert batch is not None and seqs(batch) == [1, 3]
+    assert buf.stats().rejected == 1
+
+
+def test_reject_moves_rows_out_of_the_queue(buf: StoreAndForwardBuffer) -> None:
+    buf.append([reading(1), reading(2)], [])
+    batch = buf.peek_batch(10)
+    assert batch is not None
+    assert buf.reject(batch, "hub said 422: value out of range") == 2
+    buf.release_all()
+    assert buf.peek_batch(10) is None
+    assert buf.stats().rejected == 2 and buf.stats().depth == 0
+
+
+def test_backfill_marks_entries_older_than_the_threshold(buf: StoreAndForwardBuffer) -> None:
+    buf.append([reading(1)], [])
+    stored_at = buf.stats().oldest_enqueued_ms
+    assert stored_at is not None
+    live = buf.peek_batch(10, backfill_after_s=60, at_ms=stored_at + 1_000)
+    buf.release_all()
+    late = buf.peek_batch(10, backfill_after_s=60, at_ms=stored_at + 61_000)
+    assert live is not None and late is not None
+    assert not live.readings[0].backfill and late.readings[0].backfill
+    body = json.loads(encode_batch("gw", "gw:" + late.key, late.readings, late.alerts,
+                                   late.loss, 0))
+    assert body["backfill"] is True and body["readings"][0]["ts"] == 1_795_000_001_000
+
+
+def test_append_and_ack_from_two_threads(buf: StoreAndForwardBuffer) -> None:
+    done = threading.Event()
+
+    def core() -> None:
+        for i in range(200):
+            buf.append([reading(i)], [])
+        done.set()
+
+    t = threading.Thread(target=core)
+    t.start()
+    got: list[int] = []
+    while not (done.is_set() and buf.stats().depth == 0):
+        batch = buf.peek_batch(7)
+        if batch is not None:
+            got += seqs(batch)
+            buf.ack(batch)
+    t.join()
+    assert got == list(range(200))
+
+
+def test_listener_hears_each_commit(buf: StoreAndForwardBuffer) -> None:
+    heard: list[tuple[int, int]] = []
+    buf.on_append(lambda r, a: heard.append((r, a)))
+    buf.append([reading(1), reading(2)], [alert(1)])
+    assert heard == [(2, 1)]
+
+
+def test_settings_from_toml_name_the_key() -> None:
+    s = BufferSettings.from_toml({"path": "/tmp/x.db", "max_rows": 10}, "buffer")
+    assert s.path == "/tmp/x.db" and s.max_rows == 10 and s.max_bytes == 256 * 1024 * 1024
+    with pytest.raises(ConfigError) as err:
+        BufferSettings.from_toml({"max_bytes": "big"}, "buffer")
+    assert err.value.key == "buffer.max_bytes"
+    with pytest.raises(ConfigError) as err:
+        BufferSettings.from_toml({"max_byte": 1}, "buffer")
+    assert err.value.key == "buffer.max_byte"
