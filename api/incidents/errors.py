@@ -1,0 +1,34 @@
+"""Errors of the incident engine, rendered as problem+json by the hub's one handler.
+
+    api.errors.HubError
+    ├── NotFound
+    │   └── IncidentNotFound      404 no such incident, or not one the caller's agency sees
+    ├── Forbidden
+    │   └── NotInvolved           403 the caller may not act for that agency on this incident
+    ├── Conflict
+    │   └── TransitionError       409 the step was already taken (ack twice, dispatch after resolve)
+    └── InvalidInput
+        └── BadReport             422 a citizen report that cannot be placed or read
+"""
+
+from __future__ import annotations
+
+from api.errors import Conflict, Forbidden, InvalidInput, NotFound
+
+__all__ = ["BadReport", "IncidentNotFound", "NotInvolved", "TransitionError"]
+
+
+class IncidentNotFound(NotFound):
+    title = "Incident not found"
+
+
+class NotInvolved(Forbidden):
+    title = "Agency not involved"
+
+
+class TransitionError(Conflict):
+    title = "Step not allowed"
+
+
+class BadReport(InvalidInput):
+    title = "Invalid report"

@@ -1,0 +1,105 @@
+"""The ``[incidents]`` section: routing, SLA per level, windows and bars.
+
+Every default here is written down in docs/incidents.md; change both together.
+"""
+
+from __future__ import annotations
+
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from analytics.levels import Level
+
+__all__ = ["GATEWAY_SILENT", "IncidentSettings", "LevelSla"]
+
+# Hazards the hub itself raises (no detector sends them).
+GATEWAY_SILENT = "gateway_silent"
+
+
+def _default_routing() -> dict[str, list[str]]:
+    return {
+        "landslide": ["BPBD"],
+        "flood": ["BPBD"],
+        "fire": ["PMK"],
+        "crowd": ["BPBD", "SATPOLPP"],
+        "sensor_fault": ["DISKOMINFO"],
+        GATEWAY_SILENT: ["DISKOMINFO"],
+    }
+
+
+class LevelSla(BaseModel):
+    """Minutes from an agency's clock start to acknowledgement and to resolution."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ack_min: float = Field(gt=0)
+    resolve_min: float = Field(gt=0)
+
+
+def _default_sla() -> dict[str, LevelSla]:
+    return {
+        "awas": LevelSla(ack_min=5, resolve_min=120),
+        "siaga": LevelSla(ack_min=15, resolve_min=240),
+        "waspada": LevelSla(ack_min=60, resolve_min=720),
+    }
+
+
+class IncidentSettings(BaseModel):
+    """Routing hazard -> agencies, SLA per level, and the windows the incident rules use.
+
+    ``routing`` lists agencies per hazard; the first is the incident's primary ``agency``.
+    ``site_agencies`` adds agencies for a hazard at one site (a fire at ``pasar-batu``, a
+    crowded market, also involves BPBD): ``{"pasar-batu": {"fire": ["BPBD"]}}``.
+    ``sla`` is keyed by level name (``awas``, ``siaga``, ``waspada``); a level without an
+    entry (Normal) has no deadline.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    routing: dict[str, list[str]] = Field(default_factory=_default_routing)
+    site_agencies: dict[str, dict[str, list[str]]] = Field(default_factory=dict)
+    sla: dict[str, LevelSla] = Field(default_factory=_default_sla)
+    # A resolved incident that re-alerts within this many seconds reopens.
+    reopen_window_s: float = Field(default=1800, ge=0)
+    # An alert older than its incident's opening by more than this is late (clock jitter and
+    # two gateways racing are not lateness).
+    late_grace_s: float = Field(default=120, ge=0)
+    # Citizen reports join an open incident of the same hazard within this distance whose
+    # last activity is within this time.
+    report_radius_m: float = Field(default=500, gt=0)
+    report_window_s: float = Field(default=6 * 3600, gt=0)
+    # Level given to an incident a citizen report opens (reports carry no level).
+    report_level: int = Field(default=int(Level.WASPADA), ge=2, le=4)
+    # Evidence weights behind ``confidence`` = 1 - prod(1 - weight) over distinct alerting
+    # nodes and reports.
+    alert_weight: float = Field(default=0.8, gt=0, lt=1)
+    report_weight: float = Field(default=0.3, gt=0, lt=1)
+    # Rapor merah: an agency whose on-time share falls under this bar is flagged.
+    rapor_merah_bar: float = Field(default=0.8, ge=0, le=1)
+    # A gateway silent this long (no heartbeat) opens a maintenance incident.
+    gateway_silence_s: float = Field(default=180, gt=0)
+    maintenance_level: int = Field(default=int(Level.WASPADA), ge=2, le=4)
+    # How often the SLA clock and the gateway watchdog look.
+    check_interval_s: float = Field(default=10, gt=0)
+
+    @model_validator(mode="after")
+    def _known_names(self) -> Self:
+        for hazard, agencies in self.routing.items():
+            if not agencies:
+                raise ValueError(f"incidents.routing.{hazard}: needs at least one agency")
+        for site, by_hazard in self.site_agencies.items():
+            for hazard in by_hazard:
+                if hazard not in self.routing:
+                    raise ValueError(
+                        f"incidents.site_agencies.{site}.{hazard}: hazard not in routing"
+                    )
+        for name in self.sla:
+            if name not in {lv.label_id.lower() for lv in Level if lv > Level.NORMAL}:
+                raise ValueError(
+                    f"incidents.sla.{name}: not a level (use awas, siaga or waspada)"
+                )
+        return self
+
+    def sla_for(self, level: int) -> LevelSla | None:
+        return self.sla.get(Level(level).label_id.lower())
