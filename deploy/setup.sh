@@ -17,6 +17,10 @@ command -v influxd >/dev/null 2>&1 || need_pkgs+=(influxdb)
 command -v gcc >/dev/null 2>&1 || need_pkgs+=(gcc libc6-dev)
 command -v make >/dev/null 2>&1 || need_pkgs+=(make)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_pkgs+=(python3-venv)
+# The dashboard's end-to-end tests drive Debian's Chromium (Playwright never downloads a browser here).
+if [ "$extras" = dev ]; then
+  command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium)
+fi
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   say "installing Debian packages: ${need_pkgs[*]}"
   if [ "$(id -u)" -eq 0 ]; then sudo=""; elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
