@@ -1,0 +1,1 @@
+"""The detectors; the registry (analytics.registry) names them."""

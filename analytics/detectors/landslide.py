@@ -1,0 +1,206 @@
+"""Landslide: rainfall intensity-duration threshold, soil saturation, ground movement rates.
+
+Level rules (each with hysteresis; see docs/detectors.md):
+- rain event above the I-D curve (ratio I / (a D^-b) >= 1)               -> Waspada
+- that, with soil wetter than ``soil_wet`` (relative saturation)         -> Siaga
+- extensometer / tilt rate ladders                                        -> up to Awas
+- movement at Siaga or above while the rain threshold is exceeded         -> Awas
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+
+from analytics.config import IDCurve, LandslideConfig, LevelThresholds, SoilCalibration
+from analytics.detector import BatchResult, StrArray, hazard_score
+from analytics.detectors.rain import spread_float
+from analytics.detectors.threshold import spread
+from analytics.explain import Explanation, Metric, explain, fmt
+from analytics.leveling import (
+    FloatArray,
+    LevelMachine,
+    forward_fill_index,
+    level_of,
+    levels_of,
+    lowered,
+    run_levels,
+)
+from analytics.levels import Level
+from analytics.windows import WindowRate, window_rates
+
+HOUR = 3600.0
+
+
+def id_ratio(event_mm: float, duration_h: float, curve: IDCurve) -> float:
+    """Mean event intensity over the curve's threshold intensity at that duration."""
+    d = min(max(duration_h, curve.d_min_h), curve.d_max_h)
+    return event_mm / d / (curve.a * d ** -curve.b)
+
+
+class LandslideDetector:
+    name = "landslide"
+    hazard = "landslide"
+    channels = frozenset({"rain", "vwc", "ext", "tilt"})
+
+    def __init__(self, cfg: LandslideConfig, curve: IDCurve, soil: SoilCalibration) -> None:
+        self.cfg = cfg
+        self.curve = curve
+        self.soil = soil
+        h = cfg.hysteresis_fraction
+        self._r_down = 1.0 - h
+        self._ext_down = lowered(cfg.ext_rate_mm_h, h)
+        self._tilt_down = lowered(cfg.tilt_rate_deg_h, h)
+        self._machine = LevelMachine(cfg.min_duration_s)
+        self._total = 0.0
+        self._last_rain = -math.inf
+        self._start = 0.0
+        self._c0 = 0.0
+        self._sat = math.nan
+        self._ext = WindowRate(cfg.rate_window_s, HOUR)
+        self._tilt = WindowRate(cfg.rate_window_s, HOUR)
+        self._ext_rate = 0.0
+        self._tilt_rate = 0.0
+        self._ratio = 0.0
+        self._event_mm = 0.0
+        self.score = 0.0
+
+    @property
+    def level(self) -> int:
+        return self._machine.level
+
+    def update(self, ts: float, channel: str, value: float) -> bool:
+        if channel == "rain":
+            if value != 0.0:
+                if ts - self._last_rain > self.cfg.dry_gap_s:
+                    self._start = ts
+                    self._c0 = self._total
+                self._last_rain = ts
+                self._total += value
+        elif channel == "vwc":
+            self._sat = (value - self.soil.field_capacity) / (
+                self.soil.saturation - self.soil.field_capacity)
+        elif channel == "ext":
+            self._ext_rate = abs(self._ext.add(ts, value))
+        else:
+            self._tilt_rate = abs(self._tilt.add(ts, value))
+        if ts - self._last_rain <= self.cfg.dry_gap_s:
+            self._event_mm = self._total - self._c0
+            self._ratio = id_ratio(self._event_mm, (ts - self._start) / HOUR, self.curve)
+        else:
+            self._event_mm = 0.0
+            self._ratio = 0.0
+        r, s = self._ratio, self._sat
+        up = _combine(r >= 1.0, s >= self.cfg.soil_wet,
+                      max(level_of(self._ext_rate, self.cfg.ext_rate_mm_h),
+                          level_of(self._tilt_rate, self.cfg.tilt_rate_deg_h)))
+        down = _combine(r >= self._r_down, s >= self.cfg.soil_wet - self.cfg.soil_hysteresis,
+                        max(level_of(self._ext_rate, self._ext_down),
+                            level_of(self._tilt_rate, self._tilt_down)))
+        changed = self._machine.step(ts, up, down)
+        self.score = (self._machine.level - 1) / 3.0
+        return changed
+
+    def metrics(self) -> dict[str, float]:
+        return {"id_ratio": self._ratio, "event_rain_mm": self._event_mm,
+                "soil_saturation": self._sat, "ext_rate_mm_h": self._ext_rate,
+                "tilt_rate_deg_h": self._tilt_rate}
+
+    def explain(self, previous: int) -> Explanation:
+        one = LevelThresholds(1.0)
+        ms = [Metric("id_ratio", "Rasio hujan terhadap ambang I-D", "Rainfall over I-D threshold",
+                     "x", self._ratio, one),
+              Metric("ext_rate_mm_h", "Laju ekstensometer", "Extensometer rate", "mm/jam",
+                     self._ext_rate, self.cfg.ext_rate_mm_h),
+              Metric("tilt_rate_deg_h", "Laju kemiringan", "Tilt rate", "deg/jam",
+                     self._tilt_rate, self.cfg.tilt_rate_deg_h)]
+        note_id = note_en = ""
+        if self._sat >= self.cfg.soil_wet:
+            pct = round(self._sat * 100)
+            note_id = f"; tanah jenuh {pct}% (antara kapasitas lapang dan jenuh)"
+            note_en = f"; soil {pct}% of the way from field capacity to saturation"
+        e = explain(ms, self.level, previous, window_s=self.cfg.dry_gap_s,
+                    note_id=note_id, note_en=note_en)
+        movement = max(level_of(self._ext_rate, self.cfg.ext_rate_mm_h),
+                       level_of(self._tilt_rate, self.cfg.tilt_rate_deg_h))
+        if self.level > previous and self._ratio >= 1.0 and movement < self.level:
+            lvl = Level(self.level).label_id
+            e = replace(e, text_id=f"Hujan {fmt(self._event_mm)} mm melewati ambang I-D "
+                        f"(rasio {fmt(self._ratio)}){note_id}: {lvl}",
+                        text_en=f"Event rainfall {fmt(self._event_mm)} mm exceeds the I-D "
+                        f"threshold (ratio {fmt(self._ratio)}){note_en}: {lvl}")
+        e.values.update({"event_rain_mm": self._event_mm, "soil_saturation": self._sat})
+        return e
+
+    def batch(self, ts: FloatArray, channels: StrArray, values: FloatArray) -> BatchResult:
+        n = len(ts)
+        cfg = self.cfg
+        rain = channels == "rain"
+        nz_mask = rain & (values != 0.0)
+        nz = np.flatnonzero(nz_mask)
+        cs = np.cumsum(values[nz])
+        before = np.r_[0.0, cs[:-1]]
+        t_nz = ts[nz]
+        new_event = np.r_[True, np.diff(t_nz) > cfg.dry_gap_s] if len(nz) else np.zeros(0, bool)
+        ev_idx = forward_fill_index(new_event)  # per nonzero: its event's first nonzero
+        last = forward_fill_index(nz_mask)  # per row: latest nonzero row
+        has = last >= 0
+        k = np.searchsorted(nz, last[has])  # position of that row among nonzero rows
+        ratio = np.zeros(n)
+        event_mm = np.zeros(n)
+        tl = ts[last[has]]
+        active = ts[has] - tl <= cfg.dry_gap_s
+        start = t_nz[ev_idx[k]]
+        e_mm = np.where(active, cs[k] - before[ev_idx[k]], 0.0)
+        d = np.minimum(np.maximum((ts[has] - start) / HOUR, self.curve.d_min_h),
+                       self.curve.d_max_h)
+        r = e_mm / d / (self.curve.a * d ** -self.curve.b)
+        ratio[has] = np.where(active, r, 0.0)
+        event_mm[has] = e_mm
+        sat = self._soil_series(ts, channels, values)
+        ext_rate = self._rate_series(ts, channels, values, "ext")
+        tilt_rate = self._rate_series(ts, channels, values, "tilt")
+        mine = rain | (channels == "vwc") | (channels == "ext") | (channels == "tilt")
+        with np.errstate(invalid="ignore"):
+            up = _combine_v(ratio >= 1.0, sat >= cfg.soil_wet,
+                            np.maximum(levels_of(ext_rate, cfg.ext_rate_mm_h),
+                                       levels_of(tilt_rate, cfg.tilt_rate_deg_h)))
+            down = _combine_v(ratio >= self._r_down, sat >= cfg.soil_wet - cfg.soil_hysteresis,
+                              np.maximum(levels_of(ext_rate, self._ext_down),
+                                         levels_of(tilt_rate, self._tilt_down)))
+        rows = np.flatnonzero(mine)
+        lv = run_levels(ts[rows], up[rows], down[rows], cfg.min_duration_s)
+        levels = spread(n, rows, lv)
+        metrics = {"id_ratio": ratio, "event_rain_mm": event_mm, "soil_saturation": sat,
+                   "ext_rate_mm_h": ext_rate, "tilt_rate_deg_h": tilt_rate}
+        # Metrics on rows of other channels hold the last value computed on this detector's rows.
+        metrics = {k: spread_float(n, rows, v[rows], math.nan if k == "soil_saturation" else 0.0)
+                   for k, v in metrics.items()}
+        return BatchResult(levels, hazard_score(levels), metrics)
+
+    def _soil_series(self, ts: FloatArray, channels: StrArray, values: FloatArray) -> FloatArray:
+        rows = np.flatnonzero(channels == "vwc")
+        s = (values[rows] - self.soil.field_capacity) / (
+            self.soil.saturation - self.soil.field_capacity)
+        return spread_float(len(ts), rows, s, math.nan)
+
+    def _rate_series(self, ts: FloatArray, channels: StrArray, values: FloatArray,
+                     channel: str) -> FloatArray:
+        rows = np.flatnonzero(channels == channel)
+        r = np.abs(window_rates(ts[rows], values[rows], self.cfg.rate_window_s, HOUR))
+        return spread_float(len(ts), rows, r, 0.0)
+
+
+def _combine(rain: bool, wet: bool, movement: int) -> int:
+    rain_soil = (3 if wet else 2) if rain else 1
+    if movement >= 3 and rain_soil >= 2:
+        return 4
+    return max(rain_soil, movement)
+
+
+def _combine_v(rain: np.ndarray, wet: np.ndarray, movement: np.ndarray) -> np.ndarray:
+    rain_soil = np.where(rain, np.where(wet, 3, 2), 1)
+    out = np.maximum(rain_soil, movement)
+    return np.where((movement >= 3) & (rain_soil >= 2), 4, out).astype(np.int8)

@@ -1,0 +1,75 @@
+"""Plain threshold with hysteresis and a minimum duration on one channel of one node."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from analytics.config import ChannelThreshold
+from analytics.detector import BatchResult, StrArray, hazard_score
+from analytics.explain import Explanation, Metric, explain
+from analytics.leveling import FloatArray, LevelMachine, level_of, levels_of, lowered, run_levels
+from firmware_bridge.channels import CHANNELS
+
+# Which hazard a bare channel threshold speaks for.
+CHANNEL_HAZARD: dict[str, str] = {
+    "vwc": "landslide", "ext": "landslide", "tilt": "landslide", "rain": "flood",
+    "smoke": "fire", "temp": "fire", "pin": "crowd", "pout": "crowd",
+}
+
+
+class ThresholdDetector:
+    name = "threshold"
+
+    def __init__(self, channel: str, cfg: ChannelThreshold) -> None:
+        self.channel = channel
+        self.channels = frozenset({channel})
+        self.hazard = CHANNEL_HAZARD.get(channel, "sensor_fault")
+        self.cfg = cfg
+        self._down = lowered(cfg.levels, absolute=cfg.hysteresis)
+        self._machine = LevelMachine(cfg.min_duration_s)
+        self._value = float("nan")
+        self.score = 0.0
+
+    @property
+    def level(self) -> int:
+        return self._machine.level
+
+    def update(self, ts: float, channel: str, value: float) -> bool:
+        self._value = value
+        changed = self._machine.step(ts, level_of(value, self.cfg.levels),
+                                     level_of(value, self._down))
+        self.score = (self._machine.level - 1) / 3.0
+        return changed
+
+    def metrics(self) -> dict[str, float]:
+        return {self.channel: self._value}
+
+    def explain(self, previous: int) -> Explanation:
+        spec = CHANNELS.get(self.channel)
+        name = spec.quantity if spec else self.channel
+        m = Metric(self.channel, f"Nilai {self.channel}", name.capitalize(),
+                   spec.unit if spec else "", self._value, self.cfg.levels)
+        return explain([m], self.level, previous, channel=self.channel)
+
+    def batch(self, ts: FloatArray, channels: StrArray, values: FloatArray) -> BatchResult:
+        rows = np.flatnonzero(channels == self.channel)
+        t, v = ts[rows], values[rows]
+        lv = run_levels(t, levels_of(v, self.cfg.levels), levels_of(v, self._down),
+                        self.cfg.min_duration_s)
+        levels = _spread(len(ts), rows, lv)
+        return BatchResult(levels, hazard_score(levels))
+
+
+def _spread(n: int, rows: np.ndarray, lv: np.ndarray, start: int = 1) -> np.ndarray:
+    """Levels known at ``rows`` carried forward to every row (``start`` before the first)."""
+    out = np.full(n, start, dtype=np.int8)
+    if len(rows):
+        marker = np.zeros(n, dtype=np.int64)
+        marker[rows] = np.arange(1, len(rows) + 1)
+        idx = np.maximum.accumulate(marker)
+        has = idx > 0
+        out[has] = lv[idx[has] - 1]
+    return out
+
+
+spread = _spread

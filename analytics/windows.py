@@ -1,0 +1,83 @@
+"""Time windows shared by detectors, each with a streaming class and a batch function that agree.
+
+Window membership is ``t - W < ts_k <= t``. Sums use one running total (a sequential
+float sum, exactly what ``np.cumsum`` does) and subtract the total just before the
+window's first entry, so both forms produce the same bits.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+from analytics.leveling import FloatArray
+
+
+class WindowSum:
+    """Running sum of non-negative increments over the last ``window_s`` seconds."""
+
+    __slots__ = ("window_s", "total", "_entries")
+
+    def __init__(self, window_s: float) -> None:
+        self.window_s = window_s
+        self.total = 0.0
+        # Only non-zero increments are kept: zeros do not change the running total, so the
+        # total before the first kept entry equals the total before the window's first row.
+        self._entries: deque[tuple[float, float]] = deque()
+
+    def add(self, ts: float, value: float) -> float:
+        if value != 0.0:
+            self._entries.append((ts, self.total))
+            self.total += value
+        return self.value(ts)
+
+    def value(self, ts: float) -> float:
+        e = self._entries
+        edge = ts - self.window_s
+        while e and e[0][0] <= edge:
+            e.popleft()
+        return self.total - e[0][1] if e else 0.0
+
+
+def window_sums(ts: FloatArray, values: FloatArray, window_s: float) -> FloatArray:
+    cs = np.cumsum(values)
+    j = np.searchsorted(ts, ts - window_s, side="right")
+    before = np.where(j > 0, cs[np.maximum(j - 1, 0)], 0.0)
+    return cs - before if len(ts) else cs
+
+
+class WindowRate:
+    """Change per ``per_s`` between the oldest reading in the window and the newest.
+
+    The rate is 0 until the readings span at least half the window, so two close
+    readings cannot fake a fast rate.
+    """
+
+    __slots__ = ("window_s", "per_s", "_entries")
+
+    def __init__(self, window_s: float, per_s: float) -> None:
+        self.window_s = window_s
+        self.per_s = per_s
+        self._entries: deque[tuple[float, float]] = deque()
+
+    def add(self, ts: float, value: float) -> float:
+        e = self._entries
+        e.append((ts, value))
+        edge = ts - self.window_s
+        while e[0][0] <= edge:
+            e.popleft()
+        t0, v0 = e[0]
+        span = ts - t0
+        if span < self.window_s * 0.5:
+            return 0.0
+        return (value - v0) / span * self.per_s
+
+
+def window_rates(ts: FloatArray, values: FloatArray, window_s: float,
+                 per_s: float) -> FloatArray:
+    j = np.searchsorted(ts, ts - window_s, side="right")
+    span = ts - ts[j] if len(ts) else ts.copy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = (values - values[j]) / span * per_s
+    return np.where(span < window_s * 0.5, 0.0, rate)
