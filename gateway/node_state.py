@@ -1,0 +1,114 @@
+"""What the gateway knows about each node: sequence tracking, reboots, hello details.
+
+Owned by the core thread only, so no locks. Pure logic: time comes in as arguments.
+
+Sequence numbers run 0..65535 and wrap to 0 (PROTOCOL.md). A frame whose number is
+within ``DUPLICATE_WINDOW`` behind the last one is a repeat (a QoS 1 redelivery, a
+node resending) and is dropped. A number further behind is a reboot, as is a hello
+that goes backwards (a node sends hello at boot with its counter restarted).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+SEQ_MODULUS = 65536
+# A jump forward of more than half the sequence space is read as going backwards.
+HALF_SEQ = SEQ_MODULUS // 2
+DUPLICATE_WINDOW = 64
+
+
+class SeqVerdict(Enum):
+    FIRST = "first"  # first frame heard from this node since the gateway started
+    NEXT = "next"  # the expected number, or a jump forward (see ``missing``)
+    DUPLICATE = "duplicate"
+    REBOOT = "reboot"
+
+
+@dataclass(frozen=True, slots=True)
+class SeqResult:
+    verdict: SeqVerdict
+    missing: int = 0  # frames lost between the previous one and this one
+
+    @property
+    def accepted(self) -> bool:
+        return self.verdict is not SeqVerdict.DUPLICATE
+
+
+@dataclass(slots=True)
+class NodeState:
+    node: str
+    last_seen: float = 0.0
+    last_seq: int | None = None
+    source: str = ""  # where the node was last heard: the route for commands
+    firmware: str | None = None
+    channels: tuple[str, ...] = ()
+    interval_s: float | None = None
+    reboots: int = 0
+    last_event: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def observe_seq(self, seq: int, is_hello: bool) -> SeqResult:
+        prev = self.last_seq
+        if prev is None:
+            self.last_seq = seq
+            return SeqResult(SeqVerdict.FIRST)
+        ahead = (seq - prev) % SEQ_MODULUS
+        if ahead == 0:
+            return SeqResult(SeqVerdict.DUPLICATE)
+        if ahead <= HALF_SEQ:
+            self.last_seq = seq
+            return SeqResult(SeqVerdict.NEXT, missing=ahead - 1)
+        behind = SEQ_MODULUS - ahead
+        if behind <= DUPLICATE_WINDOW and not is_hello:
+            return SeqResult(SeqVerdict.DUPLICATE)
+        self.last_seq = seq
+        self.reboots += 1
+        return SeqResult(SeqVerdict.REBOOT)
+
+    def apply_hello(self, fields: dict[str, Any]) -> None:
+        fw = fields.get("fw")
+        if fw is not None:
+            self.firmware = str(fw)
+        ch = fields.get("ch")
+        if ch is not None:
+            self.channels = tuple(c for c in str(ch).split("|") if c)
+        interval = fields.get("int")
+        if isinstance(interval, int | float) and not isinstance(interval, bool):
+            self.interval_s = float(interval)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "last_seen": self.last_seen,
+            "last_seq": self.last_seq,
+            "source": self.source,
+            "firmware": self.firmware,
+            "channels": list(self.channels),
+            "interval_s": self.interval_s,
+            "reboots": self.reboots,
+            "last_event": self.last_event,
+        }
+
+
+class NodeTable:
+    """Every node heard since start, by id."""
+
+    def __init__(self) -> None:
+        self._nodes: dict[str, NodeState] = {}
+
+    def get(self, node: str) -> NodeState:
+        state = self._nodes.get(node)
+        if state is None:
+            state = self._nodes[node] = NodeState(node)
+        return state
+
+    def find(self, node: str) -> NodeState | None:
+        return self._nodes.get(node)
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        return {k: v.as_dict() for k, v in sorted(self._nodes.items())}

@@ -1,0 +1,119 @@
+"""Counters of what the gateway saw, per source and per node; owned by the core thread.
+
+Only the core thread updates them (no locks); other threads and processes read the
+snapshot the core writes to the status file (``gateway.status_file``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+COUNTER_NAMES = (
+    "frames_ok", "crc_errors", "malformed", "gaps", "duplicates", "reboots", "readings",
+    "clock_skewed",
+)
+
+
+@dataclass(slots=True)
+class Counters:
+    frames_ok: int = 0
+    crc_errors: int = 0  # frames whose checksum did not match
+    malformed: int = 0  # everything else a decoder rejected (grammar, length, JSON, ranges)
+    gaps: int = 0  # frames lost, from sequence numbers
+    duplicates: int = 0  # frames dropped because their sequence number was just seen
+    reboots: int = 0
+    readings: int = 0
+    clock_skewed: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def is_crc_reason(reason: str) -> bool:
+    return "crc" in reason.lower()
+
+
+@dataclass(slots=True)
+class GatewayStats:
+    totals: Counters = field(default_factory=Counters)
+    sources: dict[str, Counters] = field(default_factory=dict)
+    nodes: dict[str, Counters] = field(default_factory=dict)
+    # Decode errors by reason, per source: tells a field engineer *why* frames fail.
+    error_reasons: dict[str, dict[str, int]] = field(default_factory=dict)
+    alerts: int = 0
+
+    def source(self, name: str) -> Counters:
+        c = self.sources.get(name)
+        if c is None:
+            c = self.sources[name] = Counters()
+        return c
+
+    def node(self, name: str) -> Counters:
+        c = self.nodes.get(name)
+        if c is None:
+            c = self.nodes[name] = Counters()
+        return c
+
+    def frame_ok(self, source: str, node: str) -> None:
+        self.totals.frames_ok += 1
+        self.source(source).frames_ok += 1
+        self.node(node).frames_ok += 1
+
+    def decode_error(self, source: str, reason: str) -> None:
+        crc = is_crc_reason(reason)
+        src = self.source(source)
+        if crc:
+            self.totals.crc_errors += 1
+            src.crc_errors += 1
+        else:
+            self.totals.malformed += 1
+            src.malformed += 1
+        reasons = self.error_reasons.setdefault(source, {})
+        reasons[reason] = reasons.get(reason, 0) + 1
+
+    def gap(self, source: str, node: str, missing: int) -> None:
+        self.totals.gaps += missing
+        self.source(source).gaps += missing
+        self.node(node).gaps += missing
+
+    def duplicate(self, source: str, node: str) -> None:
+        self.totals.duplicates += 1
+        self.source(source).duplicates += 1
+        self.node(node).duplicates += 1
+
+    def reboot(self, source: str, node: str) -> None:
+        self.totals.reboots += 1
+        self.source(source).reboots += 1
+        self.node(node).reboots += 1
+
+    def readings(self, source: str, node: str, count: int, skewed: int) -> None:
+        self.totals.readings += count
+        self.source(source).readings += count
+        n = self.node(node)
+        n.readings += count
+        if skewed:
+            self.totals.clock_skewed += skewed
+            self.source(source).clock_skewed += skewed
+            n.clock_skewed += skewed
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "totals": self.totals.as_dict(),
+            "alerts": self.alerts,
+            "sources": {k: v.as_dict() for k, v in sorted(self.sources.items())},
+            "error_reasons": {k: dict(v) for k, v in sorted(self.error_reasons.items())},
+            "nodes": {k: v.as_dict() for k, v in sorted(self.nodes.items())},
+        }
+
+    def summary_line(self) -> str:
+        t = self.totals
+        return (
+            f"frames_ok={t.frames_ok} readings={t.readings} crc_errors={t.crc_errors} "
+            f"malformed={t.malformed} gaps={t.gaps} duplicates={t.duplicates} "
+            f"reboots={t.reboots} clock_skewed={t.clock_skewed} alerts={self.alerts} "
+            f"nodes={len(self.nodes)}"
+        )

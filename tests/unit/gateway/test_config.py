@@ -1,0 +1,110 @@
+from pathlib import Path
+
+import pytest
+
+from gateway.config import load_settings, parse_host_port
+from gateway.errors import ConfigError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "gw.toml"
+    p.write_text(text)
+    return p
+
+
+def error_key(path: Path | None, env: dict[str, str] | None = None, **over: object) -> str:
+    with pytest.raises(ConfigError) as e:
+        load_settings(path, env or {}, {k.replace("__", "."): v for k, v in over.items()})
+    return e.value.key
+
+
+def test_full_file_reads_every_table(tmp_path: Path) -> None:
+    p = write(tmp_path, """
+[gateway]
+id = "gw-bumiaji-01"
+state_dir = "/tmp/x"
+log_level = "DEBUG"
+[serial]
+ports = ["/dev/ttyUSB*", "/dev/serial/by-id/usb-1"]
+baud = 9600
+[mqtt]
+host = "127.0.0.1"
+port = 1884
+[output]
+stdout = true
+[convert]
+max_clock_skew_s = 60
+[nodes.slope-07]
+mm_per_tip = 0.5
+[downlink]
+retries = 5
+[analytics]
+anything = 1
+""")
+    s = load_settings(p, {})
+    assert s.gateway_id == "gw-bumiaji-01" and s.state_dir == Path("/tmp/x")
+    assert s.log_level == "debug"
+    assert s.serial.ports == ("/dev/ttyUSB*", "/dev/serial/by-id/usb-1") and s.serial.baud == 9600
+    assert (s.mqtt.host, s.mqtt.port) == ("127.0.0.1", 1884)
+    assert s.mqtt.client_id == "siaga-gw-gw-bumiaji-01-devices"
+    assert s.output.stdout is True
+    assert s.convert.max_clock_skew_s == 60 and s.convert.node_mm_per_tip == {"slope-07": 0.5}
+    assert s.downlink.retries == 5
+    assert s.runtime_tables["analytics"] == {"anything": 1}
+
+
+def test_env_overrides_file_and_cli_overrides_env(tmp_path: Path) -> None:
+    p = write(tmp_path, '[serial]\nports = ["/dev/a"]\nbaud = 9600\n')
+    env = {"SIAGA_SERIAL__BAUD": "19200", "SIAGA_OUTPUT__STDOUT": "yes", "SIAGA_HUB_URL": "x"}
+    s = load_settings(p, env)
+    assert s.serial.baud == 19200 and s.output.stdout is True
+    s = load_settings(p, env, {"serial.baud": 57600})
+    assert s.serial.baud == 57600
+    s = load_settings(None, {"SIAGA_SERIAL__PORTS": "/dev/a, /dev/b"})
+    assert s.serial.ports == ("/dev/a", "/dev/b")
+
+
+BAD_FILES = [
+    ('[serial]\nports = ["/dev/a"]\nbaud = "fast"\n', "serial.baud"),
+    ('[serial]\nports = ["/dev/a"]\nbaud = 10\n', "serial.baud"),
+    ('[serial]\nports = ["/dev/a"]\nbuad = 9600\n', "serial.buad"),
+    ('[serial]\nports = "/dev/a"\n[mqtt]\nport = 0\n', "mqtt.port"),
+    ('[serail]\nports = ["/dev/a"]\n', "serail"),
+    ('[serial]\nports = [1]\n', "serial.ports"),
+    ('[gateway]\nid = "a b"\n[serial]\nports=["x"]', "gateway.id"),
+    ("serial = 3\n", "serial"),
+    ('[serial]\nports=["x"]\n[nodes.n1]\nmm_per_tip = -1\n', "nodes.n1.mm_per_tip"),
+    ('[serial]\nports=["x"]\nreconnect_min_s = 5\nreconnect_max_s = 1\n',
+     "serial.reconnect_max_s"),
+]
+
+
+@pytest.mark.parametrize(("text", "key"), BAD_FILES)
+def test_file_errors_name_the_key(tmp_path: Path, text: str, key: str) -> None:
+    assert error_key(write(tmp_path, text)) == key
+
+
+def test_env_errors_name_the_key() -> None:
+    assert error_key(None, {"SIAGA_SERIAL__BAUD": "abc", "SIAGA_SERIAL__PORTS": "x"}) == (
+        "serial.baud"
+    )
+    assert error_key(None, {"SIAGA_SERIAL__PORTS": "x", "SIAGA_OUTPUT__STDOUT": "maybe"}) == (
+        "output.stdout"
+    )
+
+
+def test_no_source_is_an_error_naming_serial_ports() -> None:
+    assert error_key(None) == "serial.ports"
+
+
+def test_bad_toml_and_missing_file_name_the_flag(tmp_path: Path) -> None:
+    assert error_key(write(tmp_path, "[serial\n")) == "--config"
+    assert error_key(tmp_path / "nope.toml") == "--config"
+
+
+def test_parse_host_port() -> None:
+    assert parse_host_port("broker:1884") == ("broker", 1884)
+    assert parse_host_port("broker") == ("broker", 1883)
+    with pytest.raises(ConfigError) as e:
+        parse_host_port("broker:x")
+    assert e.value.key == "--mqtt"
