@@ -17,15 +17,16 @@ import logging
 import sqlite3
 import threading
 import time
+import zlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Self
 
 from analytics.alert import Alert
 from firmware_bridge.reading import Reading
-from gateway.errors import BufferError, ConfigError
-from gateway.toml_fields import get_int, get_str, key_path, reject_unknown
+from gateway.errors import BufferError
+from gateway.settings_reader import TableReader
 from gateway.uplink.wire import Entry, Loss, alert_payload, reading_payload
 
 log = logging.getLogger(__name__)
@@ -57,24 +58,26 @@ CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NU
 
 @dataclass(frozen=True, slots=True)
 class BufferSettings:
-    path: str = "/var/lib/siaga-gateway/buffer.sqlite3"
+    """``[buffer]``; a relative ``path`` lives in ``gateway.state_dir`` (see ``resolved``)."""
+
+    path: str = "buffer.sqlite3"
     max_bytes: int = 256 * 1024 * 1024
     max_rows: int = 2_000_000  # 0: no row bound
 
-    KEYS = ("path", "max_bytes", "max_rows")
-
     @classmethod
     def from_toml(cls, table: Mapping[str, Any], path: str) -> Self:
-        reject_unknown(table, path, cls.KEYS)
+        t = TableReader(table, path)
         d = cls()
         settings = cls(
-            path=get_str(table, path, "path", d.path),
-            max_bytes=get_int(table, path, "max_bytes", d.max_bytes, minimum=4096),
-            max_rows=get_int(table, path, "max_rows", d.max_rows),
+            path=t.text("path", d.path),
+            max_bytes=t.integer("max_bytes", d.max_bytes, lo=4096),
+            max_rows=t.integer("max_rows", d.max_rows, lo=0),
         )
-        if not settings.path:
-            raise ConfigError(key_path(path, "path"), "must not be empty")
+        t.reject_unknown()
         return settings
+
+    def resolved(self, state_dir: Path) -> BufferSettings:
+        return replace(self, path=str(state_dir / self.path))
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,9 +94,15 @@ class Batch:
 
     @property
     def key(self) -> str:
-        """``<first id>-<last id>``, stable for the same rows; the uplink prefixes the gateway."""
-        ids = [e.id for e in self.entries]
-        return f"{min(ids):012d}-{max(ids):012d}"
+        """``<first id>-<last id>-<crc32 of the ids>``: the same rows give the same key.
+
+        The checksum keeps two different sets of rows with the same first and last
+        id apart (possible after a restart), so a stale ack from the persistent
+        session can never acknowledge rows it did not cover.
+        """
+        ids = sorted(e.id for e in self.entries)
+        crc = zlib.crc32(",".join(map(str, ids)).encode())
+        return f"{ids[0]:012d}-{ids[-1]:012d}-{crc:08x}"
 
     def __len__(self) -> int:
         return len(self.readings) + len(self.alerts)

@@ -60,12 +60,6 @@ class Loss:
     dropped_since_ms: int | None
 
 
-def batch_id(gateway: str, entries: Sequence[Entry]) -> str:
-    """``<gateway>:<first id>-<last id>``: the same rows always give the same id."""
-    ids = [e.id for e in entries]
-    return f"{gateway}:{min(ids):012d}-{max(ids):012d}"
-
-
 def _entry_json(e: Entry) -> str:
     return f'{{"id":{e.id},{e.payload[1:-1]},"backfill":{"true" if e.backfill else "false"}}}'
 

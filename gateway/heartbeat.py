@@ -1,0 +1,102 @@
+"""The gateway's health snapshot, sent every ``heartbeat.interval_s`` by the uplink.
+
+Body (docs/uplink.md, "Heartbeat"): uptime, buffer depth and oldest age, loss,
+nodes seen with their last-seen times (a snapshot the core thread hands over),
+CPU temperature from /sys/class/thermal and free disk where the machine tells.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Self
+
+from gateway.buffer import StoreAndForwardBuffer, now_ms
+from gateway.settings_reader import TableReader
+
+THERMAL_ZONE = Path("/sys/class/thermal/thermal_zone0/temp")
+
+
+@dataclass(frozen=True, slots=True)
+class HeartbeatSettings:
+    interval_s: float = 30.0
+
+    @classmethod
+    def from_toml(cls, table: Mapping[str, Any], path: str) -> Self:
+        t = TableReader(table, path)
+        s = cls(interval_s=t.number("interval_s", cls().interval_s, lo=1.0))
+        t.reject_unknown()
+        return s
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSeen:
+    """What the core knows of one node; handed over as an immutable snapshot."""
+
+    last_seen_ms: int | None
+    frames_ok: int = 0
+    gaps: int = 0
+
+
+NodesSnapshot = Callable[[], Mapping[str, NodeSeen]]
+
+
+def cpu_temp_c(zone: Path = THERMAL_ZONE) -> float | None:
+    """The SoC temperature (a Pi reports millidegrees); None where there is no sensor."""
+    try:
+        return round(int(zone.read_text().strip()) / 1000.0, 1)
+    except (OSError, ValueError):
+        return None
+
+
+def disk_free_bytes(path: str) -> int | None:
+    try:
+        return shutil.disk_usage(path).free
+    except OSError:
+        return None
+
+
+class HealthSnapshot:
+    """Builds heartbeat bodies; safe to call from the uplink thread."""
+
+    def __init__(
+        self, gateway_id: str, buffer: StoreAndForwardBuffer,
+        nodes: NodesSnapshot | None = None, thermal_zone: Path = THERMAL_ZONE,
+    ) -> None:
+        self.gateway_id = gateway_id
+        self._buffer = buffer
+        self._nodes = nodes or dict
+        self._thermal_zone = thermal_zone
+        self._started = time.monotonic()
+
+    def body(self) -> dict[str, Any]:
+        at = now_ms()
+        stats = self._buffer.stats()
+        oldest = stats.oldest_enqueued_ms
+        return {
+            "v": 1,
+            "gateway": self.gateway_id,
+            "ts": at,
+            "uptime_s": round(time.monotonic() - self._started, 1),
+            "buffer": {
+                "depth": stats.depth,
+                "alerts": stats.alerts,
+                "oldest_age_s": None if oldest is None else max(0.0, (at - oldest) / 1000),
+                "dropped_readings": stats.dropped_readings,
+                "bytes": max(0, stats.bytes),
+            },
+            "nodes": {
+                name: {"last_seen": n.last_seen_ms, "frames_ok": n.frames_ok, "gaps": n.gaps}
+                for name, n in self._nodes().items()
+            },
+            "cpu_temp_c": cpu_temp_c(self._thermal_zone),
+            "disk_free_bytes": disk_free_bytes(os.path.dirname(self._buffer.settings.path) or "."),
+        }
+
+    def encode(self) -> bytes:
+        return json.dumps(self.body(), separators=(",", ":")).encode()
