@@ -9,7 +9,9 @@ Validation policy, the same for every model here:
 - Every number is finite (``NaN``/``Infinity``, which Python's json accepts, are rejected).
 - Times are integer milliseconds since the epoch, UTC, within [2000-01-01, 2100-01-01).
 - Identifiers (gateway, node, channel, site, detector) are 1-128 characters without control
-  characters, so they can become InfluxDB tags (line protocol cannot carry a newline).
+  characters or backslashes, so they can become InfluxDB tags: line protocol cannot carry a
+  newline in a tag, and InfluxDB 1.x cannot store a tag value whose backslash precedes a
+  space, comma, equals sign or the end of the value (docs/telemetry.md).
 
 All constraints are declarative so pydantic-core checks them without calling Python per
 reading: a batch of 5,000 readings validates in a few milliseconds.
@@ -40,7 +42,7 @@ MS_MIN = 946_684_800_000  # 2000-01-01T00:00:00Z
 MS_MAX = 4_102_444_800_000  # 2100-01-01T00:00:00Z
 
 EpochMs = Annotated[int, Field(ge=MS_MIN, lt=MS_MAX)]
-Ident = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
+Ident = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f\\]+$")]
 Text = Annotated[str, Field(max_length=4096)]
 Count = Annotated[int, Field(ge=0, lt=2**63)]
 HazardName = Literal["landslide", "flood", "fire", "crowd", "sensor_fault"]

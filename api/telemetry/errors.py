@@ -6,11 +6,14 @@
     ├── StoreRejected              the store refused the data as invalid (InfluxDB 400);
     │                              retrying the same data cannot help
     └── QueryError                 a query was refused or its answer was not understood
+
+    LineProtocolError (ValueError) a name or value line protocol cannot carry (newline in a
+                                   tag, NaN); a programming or validation gap, never retried
 """
 
 from __future__ import annotations
 
-__all__ = ["QueryError", "StoreRejected", "StoreUnavailable", "TelemetryError"]
+__all__ = ["LineProtocolError", "QueryError", "StoreRejected", "StoreUnavailable", "TelemetryError"]
 
 
 class TelemetryError(Exception):
@@ -28,4 +31,8 @@ class StoreRejected(TelemetryError):
 
 
 class QueryError(TelemetryError):
+    pass
+
+
+class LineProtocolError(ValueError):
     pass

@@ -31,10 +31,10 @@ class TelemetrySettings(BaseModel):
     password: SecretStr | None = None
     token: SecretStr | None = None
     create_database: bool = True
-    # Points per POST /write; larger write() calls are split, concurrent small ones combined.
+    # Points per POST /write: larger writes are split, small concurrent ones combined.
     batch_size: int = Field(default=10_000, ge=1, le=1_000_000)
-    # How long the writer waits for more points before flushing a partly filled batch.
-    flush_interval_s: float = Field(default=0.005, ge=0, le=10)
+    # POST /write requests in flight at once (overlaps our encoding with influxd's parsing).
+    write_concurrency: int = Field(default=2, ge=1, le=16)
     timeout_s: float = Field(default=10.0, gt=0)
     max_retries: int = Field(default=5, ge=0, le=50)
     retry_backoff_s: float = Field(default=0.2, gt=0)

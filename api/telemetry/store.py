@@ -10,9 +10,12 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from api.ingest.wire import ReadingIn
+from api.telemetry.influx import InfluxStore
 from api.telemetry.records import AggregatePoint, IncidentEventPoint, LatestReading, ReadingPoint
+from api.telemetry.settings import TelemetrySettings
+from api.telemetry.sqlite import SqliteStore
 
-__all__ = ["TelemetryStore"]
+__all__ = ["TelemetryStore", "store_from_settings"]
 
 
 class TelemetryStore(Protocol):
@@ -49,3 +52,10 @@ class TelemetryStore(Protocol):
 
     async def incident_events(self, start: int, end: int) -> list[IncidentEventPoint]:
         """Incident events with ``start <= ts < end``, oldest first."""
+
+
+def store_from_settings(settings: TelemetrySettings) -> TelemetryStore:
+    """The store ``[telemetry] kind`` names (not started: call ``await store.start()``)."""
+    if settings.kind == "influxdb":
+        return InfluxStore(settings)
+    return SqliteStore(settings.path)

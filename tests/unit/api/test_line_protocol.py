@@ -1,0 +1,128 @@
+"""The line-protocol encoder against InfluxDB's escaping rules (checked against influxd 1.6 in
+tests/integration/test_telemetry_contract.py) and against influxdb_client's Point."""
+
+from __future__ import annotations
+
+import pytest
+from influxdb_client import Point
+
+from api.ingest.wire import ReadingIn
+from api.telemetry.errors import LineProtocolError
+from api.telemetry.line_protocol import (
+    encode_events,
+    encode_line,
+    encode_readings,
+    escape_measurement,
+    escape_string,
+    escape_tag,
+    event_time_ns,
+    reading_time_ns,
+)
+from api.telemetry.records import IncidentEventPoint
+
+TS = 1_795_000_000_000
+
+
+def reading(**kw: object) -> ReadingIn:
+    base: dict[str, object] = dict(id=1, node="slope-07", channel="vwc", value=31.5, unit="%",
+                                   ts=TS, rx=TS + 50, seq=7, src="serial:/dev/ttyUSB0")
+    base.update(kw)
+    return ReadingIn(**base)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("raw", "escaped"),
+    [
+        ("plain", "plain"),
+        ("a b", r"a\ b"),
+        ("a,b", r"a\,b"),
+        ("a=b", r"a\=b"),
+        ("a\\b", "a\\b"),  # a backslash before an ordinary character is literal in 1.x
+        ('q"uote', 'q"uote'),
+        ("Désa 雨", r"Désa\ 雨"),
+    ],
+)
+def test_tag_escaping(raw: str, escaped: str) -> None:
+    assert escape_tag(raw) == escaped
+
+
+def test_measurement_escapes_comma_and_space_but_not_equals() -> None:
+    assert escape_measurement("my meas,x=y") == r"my\ meas\,x=y"
+
+
+@pytest.mark.parametrize("bad", ["", "new\nline", "tab\tbed", "ends\\", "a\\ b", "a\\,b", "a\\=b"])
+def test_names_line_protocol_cannot_carry_are_refused(bad: str) -> None:
+    with pytest.raises(LineProtocolError):
+        escape_tag(bad)
+
+
+def test_string_fields_escape_quotes_and_backslashes() -> None:
+    assert escape_string('say "hi" \\ bye') == r'"say \"hi\" \\ bye"'
+
+
+def test_reading_line_matches_influxdb_client_point() -> None:
+    r = reading(node="Desa Bumiaji, RT=03", channel="rain", value=0.2, raw=1234.0, seq=9)
+    ours = encode_readings("reading", "gw 1", [r]).decode()
+    theirs = (Point("reading").tag("gateway", "gw 1").tag("node", r.node).tag("channel", "rain")
+              .field("value", 0.2).field("seq", 9).field("raw", 1234.5 - 0.5)
+              .time(reading_time_ns(r.ts, r.seq)).to_line_protocol())
+    # Point sorts fields by key and trims ".0"; compare parsed parts instead of bytes.
+    o_key, o_fields, o_time = ours.rsplit(" ", 2)
+    t_key, t_fields, t_time = theirs.rsplit(" ", 2)
+    assert o_key == t_key and o_time == t_time
+    assert sorted(o_fields.split(",")) == sorted(
+        f.replace("raw=1234", "raw=1234.0") for f in t_fields.split(",")
+    )
+
+
+def test_reading_line_exact_form() -> None:
+    line = encode_readings("reading", "gw-1", [reading()]).decode()
+    assert line == (
+        "reading,channel=vwc,gateway=gw-1,node=slope-07 value=31.5,seq=7i "
+        f"{TS * 1_000_000 + 7}"
+    )
+
+
+def test_flags_and_raw_are_written_only_when_present() -> None:
+    line = encode_readings(
+        "reading", "gw", [reading(raw=3.0, backfill=True, skew=True, reset=True)]
+    ).decode()
+    assert " value=31.5,seq=7i,raw=3.0,backfill=true,skew=true,reset=true " in line
+    assert "raw" not in encode_readings("reading", "gw", [reading()]).decode()
+
+
+def test_integral_values_stay_floats_so_the_field_type_never_changes() -> None:
+    line = encode_readings("reading", "gw", [reading(value=31)]).decode()
+    assert " value=31.0," in line
+
+
+def test_many_readings_one_line_each_and_seq_makes_same_ms_points_distinct() -> None:
+    body = encode_readings("reading", "gw", [reading(seq=1), reading(seq=2), reading(seq=1)])
+    times = [line.rsplit(b" ", 1)[1] for line in body.split(b"\n")]
+    assert times[0] != times[1] and times[0] == times[2]
+    assert reading_time_ns(TS, 1_000_001) == reading_time_ns(TS, 1)  # documented wrap
+
+
+def test_empty_batch_encodes_to_nothing() -> None:
+    assert encode_readings("reading", "gw", []) == b""
+
+
+def test_encode_line_rejects_non_finite_and_empty_fields() -> None:
+    with pytest.raises(LineProtocolError):
+        encode_line("m", {"t": "x"}, {"v": float("nan")}, 1)
+    with pytest.raises(LineProtocolError):
+        encode_line("m", {"t": "x"}, {}, 1)
+    assert encode_line("m", {"b": "2", "a": "1", "e": ""}, {"v": 1, "ok": True}, 5) == \
+        "m,a=1,b=2 v=1i,ok=true 5"
+
+
+def test_events_have_stable_distinct_times() -> None:
+    e1 = IncidentEventPoint(ts=TS, id="inc-1", type="incident.opened", hazard="fire", level=4,
+                            site="pasar", agencies=("PMK", "BPBD"), text='api "besar"')
+    e2 = IncidentEventPoint(ts=TS, id="inc-1", type="incident.escalated", hazard="fire", level=4,
+                            site="pasar", agencies=("PMK",))
+    assert event_time_ns(e1) != event_time_ns(e2)
+    assert event_time_ns(e1) // 1_000_000 == TS
+    line = encode_events("incident_event", [e1]).decode()
+    assert line.startswith("incident_event,agency=BPBD\\,PMK,hazard=fire,level=4,site=pasar ")
+    assert 'text="api \\"besar\\""' in line

@@ -1,0 +1,126 @@
+"""The uplink wire models: the contract's example passes, everything else is refused clearly."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from api.ingest.wire import Batch, HeartbeatIn, StatusIn
+
+BATCH: dict[str, Any] = {
+    "v": 1,
+    "gateway": "gw-bumiaji-01",
+    "batch": "gw-bumiaji-01:000000000042-000000000057",
+    "sent_at": 1795000000123,
+    "backfill": False,
+    "readings": [
+        {"id": 42, "node": "slope-07", "channel": "vwc", "value": 31.5, "unit": "%",
+         "ts": 1795000000000, "rx": 1795000000050, "seq": 1, "src": "serial:/dev/ttyUSB0",
+         "raw": None, "skew": False, "reset": False, "backfill": False}
+    ],
+    "alerts": [
+        {"id": 57, "node": "slope-07", "site": "bumiaji-slope", "hazard": "landslide",
+         "level": 3, "previous_level": 2, "detector": "landslide", "channel": "rain",
+         "ts": 1795000000000, "explanation": "...", "explanation_en": "...", "values": {},
+         "thresholds": {}, "window_s": 10800, "backfill": False}
+    ],
+    "loss": {"dropped_readings": 0, "dropped_since": None},
+}
+
+HEARTBEAT: dict[str, Any] = {
+    "v": 1, "gateway": "gw-bumiaji-01", "ts": 1795000000000, "uptime_s": 3600.5,
+    "buffer": {"depth": 12, "alerts": 0, "oldest_age_s": 4.2, "dropped_readings": 0,
+               "bytes": 81920},
+    "nodes": {"slope-07": {"last_seen": 1795000000000, "frames_ok": 60, "gaps": 0}},
+    "cpu_temp_c": 48.3, "disk_free_bytes": 1234567890,
+}
+
+
+def test_the_contract_examples_validate() -> None:
+    b = Batch.model_validate_json(json.dumps(BATCH))
+    assert b.readings[0].value == 31.5 and b.alerts[0].level == 3
+    assert b.alerts[0].window_s == 10800.0
+    h = HeartbeatIn.model_validate_json(json.dumps(HEARTBEAT))
+    assert h.nodes["slope-07"].frames_ok == 60
+    assert StatusIn.model_validate_json('{"state": "offline", "ts": 1795000000000}').state == \
+        "offline"
+
+
+def test_empty_lists_and_loss_may_be_omitted() -> None:
+    b = Batch.model_validate({k: v for k, v in BATCH.items()
+                              if k not in ("readings", "alerts", "loss")})
+    assert b.readings == [] and b.alerts == [] and b.loss.dropped_readings == 0
+
+
+def mutate(path: tuple[Any, ...], value: Any) -> dict[str, Any]:
+    doc = copy.deepcopy(BATCH)
+    target: Any = doc
+    for key in path[:-1]:
+        target = target[key]
+    if value is DELETE:
+        del target[path[-1]]
+    else:
+        target[path[-1]] = value
+    return doc
+
+
+DELETE = object()
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "why"),
+    [
+        (("v",), 2, "unknown version"),
+        (("extra",), 1, "unknown batch field"),
+        (("readings", 0, "colour"), "red", "unknown reading field"),
+        (("readings", 0, "value"), "31.5", "number as string"),
+        (("readings", 0, "value"), True, "bool as number"),
+        (("readings", 0, "ts"), 1795000000000.5, "fractional ms"),
+        (("readings", 0, "ts"), 1795000000, "seconds instead of ms"),
+        (("readings", 0, "ts"), 5_000_000_000_000, "after 2100"),
+        (("readings", 0, "rx"), -1, "negative time"),
+        (("readings", 0, "seq"), -1, "negative seq"),
+        (("readings", 0, "node"), "", "empty node"),
+        (("readings", 0, "node"), "a\nb", "newline in node"),
+        (("readings", 0, "node"), "a\\", "backslash in node"),
+        (("readings", 0, "node"), "n" * 129, "node too long"),
+        (("readings", 0, "node"), DELETE, "missing node"),
+        (("alerts", 0, "hazard"), "meteor", "unknown hazard"),
+        (("alerts", 0, "level"), 5, "level above Awas"),
+        (("alerts", 0, "level"), 0, "level below Normal"),
+        (("alerts", 0, "values"), {"rain_3h_mm": "78"}, "value as string"),
+        (("alerts", 0, "window_s"), -1, "negative window"),
+        (("loss", "dropped_readings"), -3, "negative loss"),
+        (("gateway",), 42, "gateway as number"),
+        (("readings",), {"id": 1}, "readings not a list"),
+    ],
+)
+def test_malformed_batches_are_refused(path: tuple[Any, ...], value: Any, why: str) -> None:
+    with pytest.raises(ValidationError):
+        Batch.model_validate_json(json.dumps(mutate(path, value)))
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])
+def test_non_finite_numbers_are_refused(token: str) -> None:
+    text = json.dumps(BATCH).replace('"value": 31.5', f'"value": {token}')
+    assert token in text
+    with pytest.raises(ValidationError, match="finite"):
+        Batch.model_validate_json(text)
+
+
+def test_models_are_frozen() -> None:
+    b = Batch.model_validate(BATCH)
+    with pytest.raises(ValidationError):
+        b.readings[0].value = 1.0  # type: ignore[misc]
+
+
+def test_heartbeat_nulls_allowed_where_the_contract_says() -> None:
+    doc = dict(HEARTBEAT, cpu_temp_c=None, disk_free_bytes=None)
+    h = HeartbeatIn.model_validate(doc)
+    assert h.cpu_temp_c is None and h.disk_free_bytes is None
+    with pytest.raises(ValidationError):
+        HeartbeatIn.model_validate(dict(HEARTBEAT, uptime_s=-1))
