@@ -17,8 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from analytics.config import AnalyticsConfig
+from analytics.config_load import load_config as load_analytics_config
+from analytics.errors import ConfigError as AnalyticsConfigError
+from gateway.buffer import BufferSettings
 from gateway.errors import ConfigError
+from gateway.heartbeat import HeartbeatSettings
 from gateway.settings_reader import EnvText, TableReader
+from gateway.uplink.settings import UplinkSettings
 
 ENV_PREFIX = "SIAGA_"
 ENV_SEPARATOR = "__"
@@ -34,7 +40,7 @@ CLI_FLAG_KEYS: dict[str, str] = {
     "--log-level LEVEL": "gateway.log_level",
 }
 
-# Tables another module validates; kept raw here and handed over whole.
+# Tables another module validates (its settings class names the key on error).
 RUNTIME_TABLES = ("analytics", "buffer", "uplink", "heartbeat", "actions")
 OWN_TABLES = ("gateway", "serial", "mqtt", "output", "convert", "downlink", "nodes")
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -97,7 +103,12 @@ class GatewaySettings:
     output: OutputSettings = field(default_factory=OutputSettings)
     convert: ConvertSettings = field(default_factory=ConvertSettings)
     downlink: DownlinkSettings = field(default_factory=DownlinkSettings)
-    # Raw tables validated by the modules that own them (analytics, buffer, uplink...).
+    analytics: AnalyticsConfig = field(default_factory=AnalyticsConfig)
+    # No buffer and no uplink unless configured: ``run --stdout`` alone needs neither.
+    buffer: BufferSettings | None = None
+    uplink: UplinkSettings | None = None
+    heartbeat: HeartbeatSettings = field(default_factory=HeartbeatSettings)
+    # Raw tables handed whole to the module that owns them (``actions``).
     runtime_tables: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     config_path: Path | None = None
 
@@ -237,6 +248,19 @@ def settings_from_table(raw: Mapping[str, Any], path: Path | None = None) -> Gat
             if not isinstance(raw[name], Mapping):
                 raise ConfigError(name, "must be a table")
             runtime[name] = raw[name]
+    try:
+        analytics = load_analytics_config(runtime.get("analytics"))
+    except AnalyticsConfigError as e:
+        raise ConfigError(e.key, e.problem) from None
+    uplink = None
+    if "uplink" in runtime:
+        uplink = UplinkSettings.from_toml(runtime["uplink"], "uplink").with_gateway_id(gateway_id)
+        if uplink.kind == "none":
+            uplink = None
+    buffer = None
+    if "buffer" in runtime or uplink is not None:
+        buffer = BufferSettings.from_toml(runtime.get("buffer", {}), "buffer").resolved(state_dir)
+    heartbeat = HeartbeatSettings.from_toml(runtime.get("heartbeat", {}), "heartbeat")
 
     if not serial.ports and mqtt.host is None:
         raise ConfigError(
@@ -256,7 +280,11 @@ def settings_from_table(raw: Mapping[str, Any], path: Path | None = None) -> Gat
         output=output,
         convert=convert,
         downlink=downlink,
-        runtime_tables=runtime,
+        analytics=analytics,
+        buffer=buffer,
+        uplink=uplink,
+        heartbeat=heartbeat,
+        runtime_tables={k: v for k, v in runtime.items() if k == "actions"},
         config_path=path,
     )
 

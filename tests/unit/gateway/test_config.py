@@ -39,7 +39,9 @@ mm_per_tip = 0.5
 [downlink]
 retries = 5
 [analytics]
-anything = 1
+detectors = ["threshold"]
+[buffer]
+max_rows = 1000
 """)
     s = load_settings(p, {})
     assert s.gateway_id == "gw-bumiaji-01" and s.state_dir == Path("/tmp/x")
@@ -50,7 +52,10 @@ anything = 1
     assert s.output.stdout is True
     assert s.convert.max_clock_skew_s == 60 and s.convert.node_mm_per_tip == {"slope-07": 0.5}
     assert s.downlink.retries == 5
-    assert s.runtime_tables["analytics"] == {"anything": 1}
+    assert s.analytics.detectors == ("threshold",)
+    assert s.buffer is not None and s.buffer.max_rows == 1000
+    assert s.buffer.path == "/tmp/x/buffer.sqlite3"
+    assert s.uplink is None
 
 
 def test_env_overrides_file_and_cli_overrides_env(tmp_path: Path) -> None:
@@ -76,6 +81,10 @@ BAD_FILES = [
     ('[serial]\nports=["x"]\n[nodes.n1]\nmm_per_tip = -1\n', "nodes.n1.mm_per_tip"),
     ('[serial]\nports=["x"]\nreconnect_min_s = 5\nreconnect_max_s = 1\n',
      "serial.reconnect_max_s"),
+    ('[serial]\nports=["x"]\n[analytics]\ndetectors = ["nope"]\n', "analytics.detectors[0]"),
+    ('[serial]\nports=["x"]\n[buffer]\nmax_rows = -1\n', "buffer.max_rows"),
+    ('[serial]\nports=["x"]\n[uplink]\nkind = "mqtt"\n', "uplink.host"),
+    ('[serial]\nports=["x"]\n[heartbeat]\ninterval_s = "x"\n', "heartbeat.interval_s"),
 ]
 
 
@@ -91,6 +100,14 @@ def test_env_errors_name_the_key() -> None:
     assert error_key(None, {"SIAGA_SERIAL__PORTS": "x", "SIAGA_OUTPUT__STDOUT": "maybe"}) == (
         "output.stdout"
     )
+
+
+def test_uplink_brings_a_buffer_and_the_gateway_id(tmp_path: Path) -> None:
+    p = write(tmp_path, '[gateway]\nid = "gw1"\n[serial]\nports=["x"]\n'
+              '[uplink]\nkind = "mqtt"\nhost = "hub"\n')
+    s = load_settings(p, {"SIAGA_UPLINK__PORT": "1999"})
+    assert s.uplink is not None and s.uplink.gateway_id == "gw1" and s.uplink.port == 1999
+    assert s.buffer is not None
 
 
 def test_no_source_is_an_error_naming_serial_ports() -> None:
