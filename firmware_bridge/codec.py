@@ -1,0 +1,484 @@
+"""Serial frame codec (PROTOCOL.md): Frame <-> one ASCII line ``$SG,...*CRC\\r\\n``.
+
+Pure functions, no I/O. ``decode_frame`` takes one line, ``encode_frame`` makes one;
+``stream.FrameDecoder`` cuts a byte stream into lines and calls ``decode_frame``.
+
+Decoding has a fast path (one regex over the whole line, one ``findall`` over the
+fields, ``binascii.crc_hqx``) for valid lines. Any line the fast path does not
+accept goes through ``_parse_strict``, which checks in the documented order and
+raises with the first reason that applies, so the reason for a bad line never
+depends on which path saw it. The order (the C codec follows it too):
+
+    too_long, bad_prefix ('$'), non_ascii / control_char, bad_crc, crc_mismatch,
+    bad_prefix ("SG"), bad_type, bad_node, bad_seq,
+    per field left to right: bad_field, bad_key, duplicate_key, bad_value,
+    then the frame type's rules: missing_field / bad_value.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from binascii import crc_hqx
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from firmware_bridge.errors import FrameDecodeError, FrameEncodeError
+
+MAX_FRAME_BYTES = 250
+"""A whole frame, ``$`` to LF inclusive, is at most this long."""
+
+FRAME_TYPES = ("D", "H", "E", "C", "A")
+MAX_SEQ = 65535
+UPTIME_KEY = "up"
+
+FRAME_ERROR_REASONS = (
+    "too_long", "non_ascii", "control_char", "bad_crc", "crc_mismatch", "bad_prefix",
+    "bad_type", "bad_node", "bad_seq", "bad_field", "bad_key", "duplicate_key", "bad_value",
+    "missing_field", "no_terminator", "garbage",
+)
+"""Every reason a frame decode can give; the C codec's ``siaga_error_name`` returns the same."""
+
+FieldValue = float | int | str
+
+_NODE = re.compile(r"[A-Za-z0-9_-]{1,16}")
+_KEY = re.compile(r"[a-z][a-z0-9_]{0,15}")
+_SEQ = re.compile(r"[0-9]{1,5}")
+_INT = re.compile(r"-?[0-9]+")
+_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+_TOKEN = re.compile(r"[A-Za-z0-9.|_-]{1,32}")
+_HEX4 = re.compile(rb"[0-9A-F]{4}")
+_NOT_PRINTABLE = re.compile(rb"[^\x20-\x7e]")
+_LINE = re.compile(
+    r"\$SG,([DHECA]),([A-Za-z0-9_-]{1,16}),([0-9]{1,5})((?:,[^,*]*)*)\*([0-9A-F]{4})\r?\n?"
+)
+# A data frame of plain decimal numbers (no exponent, no leading zeros): the common case.
+_D_LINE = re.compile(
+    r"\$SG,D,([A-Za-z0-9_-]{1,16}),([0-9]{1,5})"
+    r"((?:,[a-z][a-z0-9_]{0,15}=-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?)+)\*([0-9A-F]{4})\r?\n?"
+)
+# One match per valid field; the group that matched says how the value decodes.
+_FIELD = re.compile(
+    r",([a-z][a-z0-9_]{0,15})=(?:(-?[0-9]+)|(-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)"
+    r"|([A-Za-z0-9.|_-]{1,32}))(?=[,*])"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One frame. ``fields`` keeps the wire order; numbers without fraction or
+    exponent are ``int``, other numbers ``float``, everything else a ``str`` token."""
+
+    type: str
+    node: str
+    seq: int
+    fields: dict[str, FieldValue]
+
+
+def crc16(data: bytes) -> int:
+    """CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, no reflection, no final xor)."""
+    return crc_hqx(data, 0xFFFF)
+
+
+# ---------------------------------------------------------------- type rules
+
+
+Problem = tuple[str, str] | None
+
+
+def _rules_d(fields: Mapping[str, FieldValue]) -> Problem:
+    has_channel = False
+    for key, value in fields.items():
+        if type(value) is str:
+            return "bad_value", f"{key}={value}: D frames carry numbers only"
+        if key != UPTIME_KEY:
+            has_channel = True
+    if not has_channel:
+        return "missing_field", "D frame carries no channel"
+    return None
+
+
+def _rules_h(fields: Mapping[str, FieldValue]) -> Problem:
+    for key in ("fw", "ch", "int"):
+        if key not in fields:
+            return "missing_field", f"H frame needs {key}"
+    interval = fields["int"]
+    if type(interval) is not int or interval < 1:
+        return "bad_value", f"int={interval}: sample interval must be a whole number >= 1"
+    return None
+
+
+def _rules_e(fields: Mapping[str, FieldValue]) -> Problem:
+    if "code" not in fields:
+        return "missing_field", "E frame needs code"
+    return None
+
+
+def _rules_c(fields: Mapping[str, FieldValue]) -> Problem:
+    if "cmd" not in fields:
+        return "missing_field", "C frame needs cmd"
+    if "v" in fields and type(fields["v"]) is str:
+        return "bad_value", f"v={fields['v']}: command value must be a number"
+    return None
+
+
+def _rules_a(fields: Mapping[str, FieldValue]) -> Problem:
+    for key in ("cseq", "ok"):
+        if key not in fields:
+            return "missing_field", f"A frame needs {key}"
+    cseq = fields["cseq"]
+    if type(cseq) is not int or not 0 <= cseq <= MAX_SEQ:
+        return "bad_value", f"cseq={cseq}: must be a whole number 0..65535"
+    ok = fields["ok"]
+    if type(ok) is not int or ok not in (0, 1):
+        return "bad_value", f"ok={ok}: must be 0 or 1"
+    return None
+
+
+_RULES: dict[str, Callable[[Mapping[str, FieldValue]], Problem]] = {
+    "D": _rules_d, "H": _rules_h, "E": _rules_e, "C": _rules_c, "A": _rules_a,
+}
+
+
+def _value_from_text(text: str) -> FieldValue | None:
+    """The decoded value of a field's text, or None when the grammar forbids it
+    (or the number is too large for a float)."""
+    if _INT.fullmatch(text):
+        return int(text)
+    if _NUMBER.fullmatch(text):
+        number = float(text)
+        return None if math.isinf(number) else number
+    if _TOKEN.fullmatch(text):
+        return text
+    return None
+
+
+# ---------------------------------------------------------------- decode
+
+
+def decode_frame(line: bytes) -> Frame:
+    """Decode one line: ``$`` to ``*CRC``, then CR LF, LF, CR (LF split off) or nothing.
+
+    Raises FrameDecodeError. Without its LF a line is held to the limit it would
+    have with one (a bare LF: 249 bytes before it).
+    """
+    n = len(line)
+    if n >= MAX_FRAME_BYTES and (n > MAX_FRAME_BYTES or not line.endswith(b"\n")):
+        raise FrameDecodeError("too_long", f"{n} bytes, over {MAX_FRAME_BYTES}", line)
+    try:
+        text = line.decode("ascii")
+    except UnicodeDecodeError:
+        return _parse_strict(line)
+    m = _D_LINE.fullmatch(text)
+    if m is not None:
+        # Data frames are nearly all the traffic: their regex admits only plain
+        # decimal numbers, so each value is a float when it has a '.', else an int.
+        node, seq_text, group, crc_text = m.groups()
+        seq = int(seq_text)
+        if seq <= MAX_SEQ and crc_hqx(line[1 : m.end(3)], 0xFFFF) == int(crc_text, 16):
+            fields: dict[str, FieldValue] = {}
+            for pair in group[1:].split(","):
+                key, _, value = pair.partition("=")
+                fields[key] = float(value) if "." in value else int(value)
+            if len(fields) == group.count(",") and (len(fields) > 1 or UPTIME_KEY not in fields):
+                return _new_frame("D", node, seq, fields)
+        return _parse_strict(line)
+    m = _LINE.fullmatch(text)
+    if m is None:
+        return _parse_strict(line)
+    star = m.start(5) - 1
+    if crc_hqx(line[1:star], 0xFFFF) != int(m.group(5), 16):
+        return _parse_strict(line)
+    found = _FIELD.findall(text, m.start(4), star + 1)
+    if len(found) != text.count(",", m.start(4), star):
+        return _parse_strict(line)
+    fields = {}
+    for key, int_text, float_text, token in found:
+        if int_text:
+            fields[key] = int(int_text)
+        elif float_text:
+            number = float(float_text)
+            if number in _INFINITIES:
+                return _parse_strict(line)
+            fields[key] = number
+        else:
+            fields[key] = token
+    seq = int(m.group(3))
+    if len(fields) != len(found) or seq > MAX_SEQ:
+        return _parse_strict(line)
+    frame_type = m.group(1)
+    problem = _RULES[frame_type](fields)
+    if problem is not None:
+        raise FrameDecodeError(problem[0], problem[1], line)
+    return _new_frame(frame_type, m.group(2), seq, fields)
+
+
+def _new_frame(frame_type: str, node: str, seq: int, fields: dict[str, FieldValue]) -> Frame:
+    # Same result as Frame(...), in half the time: a frozen dataclass's __init__
+    # goes through object.__setattr__ by name, the slot descriptors do not.
+    frame = _object_new(Frame)
+    _set_type(frame, frame_type)
+    _set_node(frame, node)
+    _set_seq(frame, seq)
+    _set_fields(frame, fields)
+    return frame
+
+
+_object_new = object.__new__
+_set_type = vars(Frame)["type"].__set__
+_set_node = vars(Frame)["node"].__set__
+_set_seq = vars(Frame)["seq"].__set__
+_set_fields = vars(Frame)["fields"].__set__
+_INFINITIES = (math.inf, -math.inf)
+
+
+def _parse_strict(line: bytes) -> Frame:
+    """Check everything in the documented order; the reference for the fast path."""
+
+    def fail(reason: str, detail: str) -> FrameDecodeError:
+        return FrameDecodeError(reason, detail, line)
+
+    if line.endswith(b"\r\n"):
+        content, limit = line[:-2], MAX_FRAME_BYTES - 2
+    elif line.endswith(b"\n"):
+        content, limit = line[:-1], MAX_FRAME_BYTES - 1
+    elif line.endswith(b"\r"):  # a CR LF line whose LF a caller already split off
+        content, limit = line[:-1], MAX_FRAME_BYTES - 2
+    else:
+        content, limit = line, MAX_FRAME_BYTES - 1
+    if len(content) > limit:
+        raise fail("too_long", f"{len(line)} bytes, over {MAX_FRAME_BYTES}")
+    if not content.startswith(b"$"):
+        raise fail("bad_prefix", "a frame starts with '$'")
+    bad = _NOT_PRINTABLE.search(content)
+    if bad is not None:
+        byte = content[bad.start()]
+        reason = "non_ascii" if byte >= 0x80 else "control_char"
+        raise fail(reason, f"byte 0x{byte:02X} at offset {bad.start()}")
+    if len(content) < 6 or content[-5] != 0x2A or not _HEX4.fullmatch(content[-4:]):
+        raise fail("bad_crc", "a frame ends with '*' and 4 upper-case hex digits")
+    body = content[1:-5]
+    want, got = int(content[-4:], 16), crc16(body)
+    if want != got:
+        raise fail("crc_mismatch", f"frame says {want:04X}, body gives {got:04X}")
+    parts = body.decode("ascii").split(",")
+    if parts[0] != "SG":
+        raise fail("bad_prefix", "body starts with 'SG,'")
+    if len(parts) < 2 or parts[1] not in FRAME_TYPES:
+        raise fail("bad_type", f"type {parts[1] if len(parts) > 1 else ''!r} not one of DHECA")
+    if len(parts) < 3 or not _NODE.fullmatch(parts[2]):
+        raise fail("bad_node", "node id is 1-16 of A-Z a-z 0-9 - _")
+    if len(parts) < 4 or not _SEQ.fullmatch(parts[3]) or int(parts[3]) > MAX_SEQ:
+        raise fail("bad_seq", "seq is 0..65535 in at most 5 digits")
+    fields: dict[str, FieldValue] = {}
+    for index, part in enumerate(parts[4:], start=1):
+        key, eq, text = part.partition("=")
+        if not eq:
+            raise fail("bad_field", f"field {index} {part!r} is not key=value")
+        if not _KEY.fullmatch(key):
+            raise fail("bad_key", f"key {key!r}: a-z then up to 15 of a-z 0-9 _")
+        if key in fields:
+            raise fail("duplicate_key", f"key {key!r} appears twice")
+        value = _value_from_text(text)
+        if value is None:
+            raise fail("bad_value", f"{key}={text!r} is neither a number nor a token")
+        fields[key] = value
+    problem = _RULES[parts[1]](fields)
+    if problem is not None:
+        raise fail(*problem)
+    return Frame(parts[1], parts[2], int(parts[3]), fields)
+
+
+# ---------------------------------------------------------------- encode
+
+
+def encode_frame(frame: Frame) -> bytes:
+    """The frame as one wire line ending in CR LF. Raises FrameEncodeError."""
+    if not isinstance(frame.type, str) or frame.type not in FRAME_TYPES:
+        raise FrameEncodeError("bad_type", f"type {frame.type!r} not one of DHECA")
+    if not isinstance(frame.node, str) or not _NODE.fullmatch(frame.node):
+        raise FrameEncodeError("bad_node", f"node {frame.node!r}: 1-16 of A-Z a-z 0-9 - _")
+    seq = frame.seq
+    if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq <= MAX_SEQ:
+        raise FrameEncodeError("bad_seq", f"seq {seq!r} not an int 0..65535")
+    parts = ["SG", frame.type, frame.node, str(int(seq))]
+    decoded: dict[str, FieldValue] = {}
+    for key, value in frame.fields.items():
+        if not isinstance(key, str) or not _KEY.fullmatch(key):
+            raise FrameEncodeError("bad_key", f"key {key!r}: a-z then up to 15 of a-z 0-9 _")
+        text = _value_text(key, value)
+        parsed = _value_from_text(text)
+        if parsed is None:
+            raise FrameEncodeError("bad_value", f"{key}={value!r} is neither number nor token")
+        decoded[key] = parsed
+        parts.append(f"{key}={text}")
+    problem = _RULES[frame.type](decoded)
+    if problem is not None:
+        raise FrameEncodeError(*problem)
+    body = ",".join(parts).encode("ascii")
+    line = b"$%s*%04X\r\n" % (body, crc_hqx(body, 0xFFFF))
+    if len(line) > MAX_FRAME_BYTES:
+        raise FrameEncodeError("too_long", f"{len(line)} bytes, over {MAX_FRAME_BYTES}")
+    return line
+
+
+def _value_text(key: str, value: object) -> str:
+    if isinstance(value, bool):
+        raise FrameEncodeError("bad_value", f"{key}={value!r}: use 0 or 1, not a bool")
+    if isinstance(value, int):
+        return int.__repr__(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise FrameEncodeError("bad_value", f"{key}={value!r}: not a finite number")
+        # repr is the shortest text that reads back as the same float, and always
+        # matches the number grammar (e.g. 31.5, 1e+16, 1.5e-07).
+        return float.__repr__(value)
+    if isinstance(value, str):
+        return value
+    raise FrameEncodeError("bad_value", f"{key}={value!r}: not a number or str")
+
+
+# ---------------------------------------------------------------- stream
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeError:
+    """What the streaming decoder returns instead of raising; ``raw`` is capped at 251 bytes."""
+
+    reason: str
+    detail: str
+    raw: bytes
+
+
+_BETWEEN, _IN_FRAME, _SKIPPING = 0, 1, 2
+_GARBAGE_SAMPLE = 64
+_BLANK = b" \t\r\n"
+
+
+class FrameDecoder:
+    """Cuts a byte stream into frames; feed it chunks split anywhere.
+
+    Never raises on input and never holds more than one frame's worth of bytes:
+
+    - a line ``$`` ... LF is decoded with ``decode_frame`` (a frame or its error);
+    - a ``$`` inside a partial frame ends that frame (``no_terminator``) and starts anew;
+    - a partial frame over 250 bytes is dropped (``too_long`` once), and the rest of
+      its line is skipped silently up to the next LF or ``$``;
+    - bytes between frames (boot banners, debug prints, noise) are skipped up to the
+      next ``$``; each line of them that holds more than blanks gives one ``garbage``
+      record (raw = its first 64 bytes), so they are visible without flooding.
+    """
+
+    def __init__(self) -> None:
+        self._state = _BETWEEN
+        self._pending = b""  # the frame in progress, from its '$'
+        self._garbage_sample = b""
+        self._garbage_len = 0
+        self._garbage_visible = False
+
+    def feed(self, chunk: bytes) -> list[Frame | DecodeError]:
+        out: list[Frame | DecodeError] = []
+        first_nl = chunk.find(b"\n")
+        if first_nl < 0:
+            self._run(chunk, out)
+            return out
+        self._run(chunk[: first_nl + 1], out)
+        # Every LF ends whatever was going on, so each further whole line starts
+        # between frames: a clean frame line needs no state machine, only a decode.
+        lines = chunk[first_nl + 1 :].split(b"\n")
+        tail = lines.pop()
+        for line in lines:
+            if line[:1] == b"$" and len(line) < MAX_FRAME_BYTES and line.find(b"$", 1) < 0:
+                try:
+                    out.append(decode_frame(line))
+                    continue
+                except FrameDecodeError:
+                    pass  # _run reports it with the raw line as received, LF included
+            self._run(line + b"\n", out)
+        if tail:
+            self._run(tail, out)
+        return out
+
+    def _run(self, chunk: bytes, out: list[Frame | DecodeError]) -> None:
+        data = self._pending + chunk if self._pending else chunk
+        self._pending = b""
+        pos, n = 0, len(data)
+        state = self._state
+        while pos < n:
+            if state == _IN_FRAME:
+                nl = data.find(b"\n", pos + 1)
+                end = n if nl < 0 else nl + 1
+                dollar = data.find(b"$", pos + 1, end)
+                if dollar >= 0:
+                    out.append(_cut_frame(data[pos:dollar]))
+                    pos = dollar
+                elif nl >= 0:
+                    try:
+                        out.append(decode_frame(data[pos:end]))
+                    except FrameDecodeError as e:
+                        out.append(DecodeError(e.reason, e.detail, e.raw[: MAX_FRAME_BYTES + 1]))
+                    pos = end
+                    state = _BETWEEN
+                elif n - pos > MAX_FRAME_BYTES:
+                    out.append(_cut_frame(data[pos:n]))
+                    pos, state = n, _SKIPPING
+                else:
+                    self._pending = data[pos:]
+                    pos = n
+            elif state == _SKIPPING:
+                dollar = data.find(b"$", pos)
+                nl = data.find(b"\n", pos, n if dollar < 0 else dollar)
+                if nl >= 0:
+                    pos, state = nl + 1, _BETWEEN
+                elif dollar >= 0:
+                    pos, state = dollar, _IN_FRAME
+                else:
+                    pos = n
+            else:
+                dollar = data.find(b"$", pos)
+                stop = n if dollar < 0 else dollar
+                while pos < stop:
+                    nl = data.find(b"\n", pos, stop)
+                    seg_end = stop if nl < 0 else nl + 1
+                    self._add_garbage(data[pos:seg_end])
+                    if nl >= 0:
+                        self._end_garbage(out)
+                    pos = seg_end
+                if dollar >= 0:
+                    self._end_garbage(out)
+                    state = _IN_FRAME
+        self._state = state
+
+    def flush(self) -> list[Frame | DecodeError]:
+        """End of stream (port closed): report what is left half-read, and start clean."""
+        out: list[Frame | DecodeError] = []
+        if self._state == _IN_FRAME and self._pending:
+            out.append(_cut_frame(self._pending))
+        self._end_garbage(out)
+        self._pending = b""
+        self._state = _BETWEEN
+        return out
+
+    def _add_garbage(self, segment: bytes) -> None:
+        if len(self._garbage_sample) < _GARBAGE_SAMPLE:
+            self._garbage_sample += segment[: _GARBAGE_SAMPLE - len(self._garbage_sample)]
+        self._garbage_len += len(segment)
+        if not self._garbage_visible and segment.strip(_BLANK):
+            self._garbage_visible = True
+
+    def _end_garbage(self, out: list[Frame | DecodeError]) -> None:
+        if self._garbage_visible:
+            out.append(DecodeError(
+                "garbage", f"{self._garbage_len} bytes between frames", self._garbage_sample
+            ))
+        self._garbage_sample = b""
+        self._garbage_len = 0
+        self._garbage_visible = False
+
+
+def _cut_frame(partial: bytes) -> DecodeError:
+    """A frame that ended without its LF: cut by a new '$', the 250-byte limit or flush."""
+    if len(partial) > MAX_FRAME_BYTES:
+        return DecodeError("too_long", f"no LF within {MAX_FRAME_BYTES} bytes",
+                           partial[: MAX_FRAME_BYTES + 1])
+    return DecodeError("no_terminator", f"frame cut after {len(partial)} bytes", partial)
