@@ -1,0 +1,299 @@
+"""What comes in: gateway alerts, citizen reports, gateway heartbeats and silences.
+
+Each public function takes a connection, opens its own ``transaction(conn)`` (BEGIN
+IMMEDIATE, so the decision "is there an open incident for this key?" and its write are one
+atomic step across processes) and returns the changes for the live stream.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from analytics.levels import Level
+from api.db import transaction
+from api.incidents.geo import haversine_m
+from api.incidents.rules import Action, IncidentWindow, Source, decide
+from api.incidents.settings import GATEWAY_SILENT, IncidentSettings
+from api.incidents.store import (
+    REPORT_DETECTOR,
+    WATCHDOG_DETECTOR,
+    Change,
+    add_timeline,
+    current_cycle,
+    open_incident,
+    refresh_evidence,
+    refresh_status,
+    reopen_incident,
+    set_source,
+    tighten_clocks,
+)
+
+__all__ = [
+    "AlertFacts",
+    "ReportFacts",
+    "gateway_returned",
+    "gateway_silenced",
+    "record_alerts",
+    "record_heartbeat",
+    "record_report",
+    "silent_gateways",
+]
+
+_PRIORITY = {"incident.opened": 3, "incident.reopened": 2, "incident.updated": 1}
+
+
+@dataclass(frozen=True, slots=True)
+class AlertFacts:
+    """An alert with its dedupe site resolved (registry first) and its place, if known."""
+
+    gateway: str
+    node: str
+    site: str
+    hazard: str
+    level: int
+    previous_level: int
+    detector: str
+    ts_ms: int
+    backfill: bool
+    explanation: str
+    channel: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+
+    @property
+    def ts(self) -> float:
+        return self.ts_ms / 1000.0
+
+
+@dataclass(frozen=True, slots=True)
+class ReportFacts:
+    lat: float
+    lon: float
+    hazard: str
+    text: str
+    contact: str | None
+
+
+def _window(row: sqlite3.Row | None) -> IncidentWindow | None:
+    if row is None:
+        return None
+    return IncidentWindow(row["id"], row["opened_at"], row["resolved_at"])
+
+
+def _adopt_report_incident(conn: sqlite3.Connection, settings: IncidentSettings,
+                           a: AlertFacts) -> sqlite3.Row | None:
+    """A sensor confirming a citizen-reported incident nearby takes it over under its site."""
+    if a.lat is None or a.lon is None or a.level <= Level.NORMAL:
+        return None
+    rows = conn.execute(
+        "SELECT id, lat, lon FROM incidents WHERE hazard = ? AND origin = 'report'"
+        " AND unconfirmed = 1 AND status != 'resolved'",
+        (a.hazard,),
+    ).fetchall()
+    near = [(haversine_m(a.lat, a.lon, r["lat"], r["lon"]), r["id"]) for r in rows]
+    near = [n for n in near if n[0] <= settings.report_radius_m]
+    if not near:
+        return None
+    _, incident_id = min(near)
+    conn.execute("UPDATE incidents SET site = ? WHERE id = ?", (a.site, incident_id))
+    return conn.execute("SELECT id, opened_at, resolved_at FROM incidents WHERE id = ?",
+                        (incident_id,)).fetchone()
+
+
+def _record_alert(conn: sqlite3.Connection, settings: IncidentSettings, a: AlertFacts,
+                  received_at: float) -> Change | None:
+    cur = conn.execute(
+        "INSERT OR IGNORE INTO incident_alerts_seen (gateway, node, detector, ts, level,"
+        " received_at) VALUES (?, ?, ?, ?, ?, ?)",
+        (a.gateway, a.node, a.detector, a.ts_ms, a.level, received_at),
+    )
+    if cur.rowcount == 0:
+        return None  # seen before: idempotent
+    open_row = conn.execute(
+        "SELECT id, opened_at, resolved_at FROM incidents WHERE hazard = ? AND site = ?"
+        " AND status != 'resolved'",
+        (a.hazard, a.site),
+    ).fetchone() or _adopt_report_incident(conn, settings, a)
+    last_row = conn.execute(
+        "SELECT id, opened_at, resolved_at FROM incidents WHERE hazard = ? AND site = ?"
+        " AND status = 'resolved' ORDER BY resolved_at DESC LIMIT 1",
+        (a.hazard, a.site),
+    ).fetchone()
+    d = decide(settings, level=a.level, ts=a.ts, backfill=a.backfill,
+               open_incident=_window(open_row), last_resolved=_window(last_row))
+    if d.action is Action.DROP:
+        return None
+    kind = "incident.updated"
+    if d.action is Action.OPEN:
+        at = received_at if d.late else min(a.ts, received_at)
+        incident_id = open_incident(conn, settings, hazard=a.hazard, site=a.site, at=at,
+                                    origin="alert", lat=a.lat, lon=a.lon, opened_late=d.late)
+        kind = "incident.opened"
+    else:
+        assert d.incident_id is not None
+        incident_id = d.incident_id
+    if d.action is Action.REOPEN:
+        reopen_incident(conn, settings, incident_id, at=received_at)
+        kind = "incident.reopened"
+    conn.execute(
+        "UPDATE incident_alerts_seen SET incident_id = ? WHERE gateway = ? AND node = ?"
+        " AND detector = ? AND ts = ? AND level = ?",
+        (incident_id, a.gateway, a.node, a.detector, a.ts_ms, a.level),
+    )
+    add_timeline(conn, incident_id, ts=a.ts, recorded_at=received_at, kind="alert",
+                 level=a.level, late=d.late, note=a.explanation,
+                 data={"gateway": a.gateway, "node": a.node, "detector": a.detector,
+                       "channel": a.channel, "previous_level": a.previous_level})
+    conn.execute(
+        "UPDATE incidents SET alert_count = alert_count + 1,"
+        " late_alert_count = late_alert_count + ?, updated_at = MAX(updated_at, ?)"
+        " WHERE id = ?",
+        (int(d.late), received_at, incident_id),
+    )
+    if d.action is not Action.NOTE:
+        set_source(conn, settings, incident_id, Source(a.detector, a.node, a.level, a.ts),
+                   recorded_at=received_at)
+        tighten_clocks(conn, settings, incident_id, at=received_at)
+        refresh_evidence(conn, settings, incident_id)
+    return Change(kind, incident_id, received_at, a.explanation)
+
+
+def record_alerts(conn: sqlite3.Connection, settings: IncidentSettings,
+                  alerts: Sequence[AlertFacts], received_at: float) -> list[Change]:
+    """Commit a batch of alerts in one transaction; one change per incident touched."""
+    changes: dict[int, Change] = {}
+    with transaction(conn):
+        for a in alerts:
+            c = _record_alert(conn, settings, a, received_at)
+            if c is None:
+                continue
+            prev = changes.get(c.incident_id)
+            if prev is None or _PRIORITY[c.type] > _PRIORITY[prev.type]:
+                changes[c.incident_id] = c
+    return list(changes.values())
+
+
+def record_report(conn: sqlite3.Connection, settings: IncidentSettings, r: ReportFacts,
+                  received_at: float) -> tuple[int, Change, float | None]:
+    """Join the nearest open incident of the hazard within the radius and time window, or
+    open a new unconfirmed one; returns (report id, change, distance to the joined one)."""
+    with transaction(conn):
+        cur = conn.execute(
+            "INSERT INTO incident_reports (received_at, lat, lon, hazard, text, contact)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (received_at, r.lat, r.lon, r.hazard, r.text, r.contact),
+        )
+        report_id = int(cur.lastrowid or 0)
+        rows = conn.execute(
+            "SELECT id, lat, lon FROM incidents WHERE hazard = ? AND status != 'resolved'"
+            " AND lat IS NOT NULL AND lon IS NOT NULL AND updated_at >= ?",
+            (r.hazard, received_at - settings.report_window_s),
+        ).fetchall()
+        near = sorted((haversine_m(r.lat, r.lon, row["lat"], row["lon"]), row["id"])
+                      for row in rows)
+        distance: float | None = None
+        if near and near[0][0] <= settings.report_radius_m:
+            distance, incident_id = round(near[0][0], 1), near[0][1]
+            kind = "incident.updated"
+        else:
+            incident_id = open_incident(
+                conn, settings, hazard=r.hazard, site=f"report:{report_id}", at=received_at,
+                origin="report", lat=r.lat, lon=r.lon, unconfirmed=True,
+            )
+            kind = "incident.opened"
+        conn.execute("UPDATE incident_reports SET incident_id = ?, distance_m = ? WHERE id = ?",
+                     (incident_id, distance, report_id))
+        conn.execute(
+            "UPDATE incidents SET report_count = report_count + 1, updated_at = ? WHERE id = ?",
+            (received_at, incident_id),
+        )
+        # The contact stays in incident_reports; the timeline shows the report itself.
+        add_timeline(conn, incident_id, ts=received_at, recorded_at=received_at, kind="report",
+                     note=r.text, data={"report": report_id, "lat": r.lat, "lon": r.lon,
+                                        "distance_m": distance})
+        set_source(conn, settings, incident_id,
+                   Source(REPORT_DETECTOR, f"report:{report_id}", settings.report_level,
+                          received_at), recorded_at=received_at)
+        tighten_clocks(conn, settings, incident_id, at=received_at)
+        refresh_evidence(conn, settings, incident_id)
+    return report_id, Change(kind, incident_id, received_at, "citizen report"), distance
+
+
+def record_heartbeat(conn: sqlite3.Connection, gateway: str, ts: float,
+                     received_at: float) -> None:
+    with transaction(conn):
+        conn.execute(
+            "INSERT INTO gateway_heartbeats (gateway, last_ts, received_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (gateway) DO UPDATE SET last_ts = MAX(last_ts, excluded.last_ts),"
+            " received_at = MAX(received_at, excluded.received_at)",
+            (gateway, ts, received_at),
+        )
+
+
+def silent_gateways(conn: sqlite3.Connection, now: float, window_s: float) -> list[str]:
+    """Gateways heard from before, silent past the window, without an open silence incident."""
+    rows = conn.execute(
+        "SELECT gateway FROM gateway_heartbeats WHERE received_at < ? AND NOT EXISTS ("
+        " SELECT 1 FROM incidents WHERE hazard = ? AND site = 'gateway:' || gateway"
+        " AND status != 'resolved') ORDER BY gateway",
+        (now - window_s, GATEWAY_SILENT),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def gateway_silenced(conn: sqlite3.Connection, settings: IncidentSettings, gateway: str,
+                     now: float) -> Change | None:
+    """Open the maintenance incident for a silent gateway (once: the unique index holds)."""
+    site = f"gateway:{gateway}"
+    with transaction(conn):
+        row = conn.execute(
+            "SELECT received_at FROM gateway_heartbeats WHERE gateway = ?", (gateway,)
+        ).fetchone()
+        taken = conn.execute(
+            "SELECT 1 FROM incidents WHERE hazard = ? AND site = ? AND status != 'resolved'",
+            (GATEWAY_SILENT, site),
+        ).fetchone()
+        if row is None or taken or row["received_at"] >= now - settings.gateway_silence_s:
+            return None
+        incident_id = open_incident(conn, settings, hazard=GATEWAY_SILENT, site=site, at=now,
+                                    origin="watchdog", lat=None, lon=None)
+        text = f"no heartbeat from {gateway} for {now - row['received_at']:.0f} s"
+        add_timeline(conn, incident_id, ts=now, recorded_at=now, kind="gateway", note=text,
+                     data={"gateway": gateway, "last_heartbeat": row["received_at"]})
+        set_source(conn, settings, incident_id,
+                   Source(WATCHDOG_DETECTOR, site, settings.maintenance_level, now),
+                   recorded_at=now)
+        refresh_evidence(conn, settings, incident_id)
+    return Change("incident.opened", incident_id, now, text)
+
+
+def gateway_returned(conn: sqlite3.Connection, settings: IncidentSettings, gateway: str,
+                     now: float) -> Change | None:
+    """A silent gateway spoke again: note it and close the clocks nobody acted on.
+
+    Agencies that had acknowledged keep their clocks open (someone may be on the road to
+    the gateway); the incident resolves only when they resolve too.
+    """
+    site = f"gateway:{gateway}"
+    with transaction(conn):
+        row = conn.execute(
+            "SELECT id FROM incidents WHERE hazard = ? AND site = ? AND status != 'resolved'",
+            (GATEWAY_SILENT, site),
+        ).fetchone()
+        if row is None:
+            return None
+        incident_id = row["id"]
+        add_timeline(conn, incident_id, ts=now, recorded_at=now, kind="gateway",
+                     note=f"{gateway} is sending heartbeats again", data={"gateway": gateway})
+        set_source(conn, settings, incident_id,
+                   Source(WATCHDOG_DETECTOR, site, int(Level.NORMAL), now), recorded_at=now)
+        conn.execute(
+            "UPDATE incident_clocks SET stage = 'resolved', resolved_at = ?, resolved_by ="
+            " 'system', auto_resolved = 1 WHERE incident_id = ? AND cycle = ? AND stage = 'open'",
+            (now, incident_id, current_cycle(conn, incident_id)),
+        )
+        status = refresh_status(conn, incident_id, at=now)
+    kind = "incident.resolved" if status == "resolved" else "incident.updated"
+    return Change(kind, incident_id, now, f"{gateway} is back")

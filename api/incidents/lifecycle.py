@@ -1,0 +1,127 @@
+"""Staff steps on an incident (ack, dispatch, resolve) and the SLA clock's escalations.
+
+Who may act for which agency is decided here, so the routes only pass the caller through:
+
+- a responder acts for their own agency, and only on incidents that involve it;
+- an admin acts for the agency named in the request, else their own if involved, else the
+  primary agency; an admin's resolve without an agency resolves every agency's clock (the
+  incident is closed);
+- a viewer never acts.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from api.db import transaction
+from api.incidents.errors import IncidentNotFound, NotInvolved
+from api.incidents.rules import advance
+from api.incidents.store import Change, add_timeline, current_cycle, refresh_status
+
+__all__ = ["Actor", "act", "escalate_overdue"]
+
+# The clock's columns are named after the stages: acknowledged_at, dispatched_by, ...
+_ACTION_STAGE = {"ack": "acknowledged", "dispatch": "dispatched", "resolve": "resolved"}
+_KIND = {stage: action for action, stage in _ACTION_STAGE.items()}
+_EVENT = {"ack": "incident.acknowledged", "dispatch": "incident.dispatched",
+          "resolve": "incident.resolved"}
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """The staff member acting (from ``CurrentStaff``)."""
+
+    username: str
+    agency: str
+    role: str
+
+
+def _clock_agencies(conn: sqlite3.Connection, incident_id: int, cycle: int) -> list[str]:
+    return [r[0] for r in conn.execute(
+        "SELECT agency FROM incident_clocks WHERE incident_id = ? AND cycle = ? ORDER BY position",
+        (incident_id, cycle),
+    )]
+
+
+def _targets(actor: Actor, involved: list[str], action: str, agency: str | None) -> list[str]:
+    if actor.role == "admin":
+        if agency is not None:
+            if agency not in involved:
+                raise NotInvolved(f"{agency} is not involved in this incident", agency=agency)
+            return [agency]
+        if action == "resolve":
+            return involved
+        return [actor.agency] if actor.agency in involved else involved[:1]
+    if actor.role != "responder":
+        raise NotInvolved(f"role {actor.role!r} cannot {action} incidents")
+    if agency is not None and agency != actor.agency:
+        raise NotInvolved(f"a responder acts only for their own agency ({actor.agency})")
+    return [actor.agency]
+
+
+def act(conn: sqlite3.Connection, incident_id: int, action: str, actor: Actor,
+        note: str | None, now: float, agency: str | None = None) -> Change:
+    """Move the chosen agencies' clocks forward; an incident a responder's agency is not
+    involved in does not exist for them (404), as in every read."""
+    with transaction(conn):
+        if conn.execute("SELECT 1 FROM incidents WHERE id = ?", (incident_id,)).fetchone() is None:
+            raise IncidentNotFound(f"no incident {incident_id}", incident=incident_id)
+        cycle = current_cycle(conn, incident_id)
+        involved = _clock_agencies(conn, incident_id, cycle)
+        if actor.role != "admin" and actor.agency not in involved:
+            raise IncidentNotFound(f"no incident {incident_id}", incident=incident_id)
+        for target in _targets(actor, involved, action, agency):
+            stage = conn.execute(
+                "SELECT stage FROM incident_clocks WHERE incident_id = ? AND cycle = ?"
+                " AND agency = ?", (incident_id, cycle, target),
+            ).fetchone()[0]
+            if action == "resolve" and stage == "resolved" and agency is None \
+                    and actor.role == "admin":
+                continue  # closing the incident: agencies already done stay as they were
+            for step in advance(stage, action):
+                conn.execute(
+                    f"UPDATE incident_clocks SET stage = ?, {step}_at = ?, {step}_by = ?"
+                    " WHERE incident_id = ? AND cycle = ? AND agency = ?",
+                    (step, now, actor.username, incident_id, cycle, target),
+                )
+                implied = step != _ACTION_STAGE[action]
+                add_timeline(conn, incident_id, ts=now, recorded_at=now, kind=_KIND[step],
+                             agency=target, actor=actor.username,
+                             note=None if implied else note,
+                             data={"implied_by": action} if implied else {})
+        if action in ("ack", "resolve"):
+            conn.execute("UPDATE incidents SET unconfirmed = 0 WHERE id = ?", (incident_id,))
+        refresh_status(conn, incident_id, at=now)
+    return Change(_EVENT[action], incident_id, now, f"{action} by {actor.username}")
+
+
+def escalate_overdue(conn: sqlite3.Connection, now: float) -> list[Change]:
+    """Flag every clock whose ack or resolve deadline passed undone, once per deadline.
+
+    Each escalation is a timeline entry and a change for the stream; the flag is what counts
+    against the agency on the report card.
+    """
+    changes: list[Change] = []
+    with transaction(conn):
+        for kind, due, done in (("ack", "ack_due_at", "acknowledged_at"),
+                                ("resolve", "resolve_due_at", "resolved_at")):
+            rows = conn.execute(
+                f"SELECT c.incident_id, c.cycle, c.agency, c.{due} AS due FROM incident_clocks c"
+                " JOIN incidents i ON i.id = c.incident_id AND i.reopen_count = c.cycle"
+                f" WHERE c.{due} IS NOT NULL AND c.{due} <= ? AND c.{done} IS NULL"
+                f" AND c.{kind}_escalated = 0",
+                (now,),
+            ).fetchall()
+            for r in rows:
+                conn.execute(
+                    f"UPDATE incident_clocks SET {kind}_escalated = 1 WHERE incident_id = ?"
+                    " AND cycle = ? AND agency = ?",
+                    (r["incident_id"], r["cycle"], r["agency"]),
+                )
+                text = f"{r['agency']} missed the {kind} deadline"
+                add_timeline(conn, r["incident_id"], ts=r["due"], recorded_at=now,
+                             kind="escalation", agency=r["agency"], note=text,
+                             data={"deadline": kind, "due": r["due"]})
+                changes.append(Change("incident.escalated", r["incident_id"], now, text))
+    return changes

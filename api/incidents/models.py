@@ -1,0 +1,171 @@
+"""The incident records as the API shows them (one JSON form each), and the requests.
+
+Times are ISO 8601 UTC (``2026-11-23T16:00:00Z``); levels are the national scale 1-4 with
+their Indonesian names.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal, get_args, overload
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from analytics.alert import HAZARDS
+
+__all__ = [
+    "ActionIn",
+    "AgencyClock",
+    "AgencyScoreOut",
+    "Incident",
+    "IncidentDetail",
+    "ReportIn",
+    "ReportOut",
+    "Scorecard",
+    "TimelineEntry",
+    "utc",
+]
+
+Stage = Literal["open", "acknowledged", "dispatched", "resolved"]
+ReportHazard = Literal["landslide", "flood", "fire", "crowd"]
+assert set(get_args(ReportHazard)) <= set(HAZARDS)
+
+
+@overload
+def utc(ts: float) -> datetime: ...
+@overload
+def utc(ts: None) -> None: ...
+@overload
+def utc(ts: float | None) -> datetime | None: ...
+def utc(ts: float | None) -> datetime | None:
+    """POSIX seconds as an aware UTC datetime (how the API shows every time)."""
+    return None if ts is None else datetime.fromtimestamp(ts, UTC)
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class AgencyClock(_Out):
+    """One involved agency's own clock on an incident (each is timed separately)."""
+
+    agency: str
+    primary: bool
+    stage: Stage
+    started_at: datetime = Field(description="When this agency's clock started")
+    ack_due_at: datetime | None = Field(description="SLA deadline to acknowledge; none at Normal")
+    resolve_due_at: datetime | None
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    dispatched_at: datetime | None
+    dispatched_by: str | None
+    resolved_at: datetime | None
+    resolved_by: str | None
+    ack_escalated: bool
+    resolve_escalated: bool
+
+
+class Incident(_Out):
+    id: int
+    hazard: str
+    level: int = Field(ge=1, le=4)
+    level_name: str
+    max_level: int = Field(ge=1, le=4, description="Highest level reached")
+    agency: str = Field(description="The primary agency")
+    agencies: list[str] = Field(description="Every involved agency, primary first")
+    status: Stage
+    site: str
+    lat: float | None
+    lon: float | None
+    origin: Literal["alert", "report", "watchdog"]
+    opened_at: datetime
+    updated_at: datetime
+    acknowledged_at: datetime | None = Field(description="First acknowledgement by any agency")
+    dispatched_at: datetime | None
+    resolved_at: datetime | None
+    alert_count: int
+    report_count: int
+    late_alert_count: int = Field(description="Alerts that arrived back-filled or out of order")
+    opened_late: bool = Field(description="Opened by a back-filled alert")
+    confidence: float = Field(ge=0, le=1)
+    unconfirmed: bool = Field(description="Opened by citizen reports, no sensor or staff yet")
+    escalated: bool = Field(description="Some agency missed a deadline on it")
+    reopen_count: int
+    clocks: list[AgencyClock]
+
+
+class TimelineEntry(_Out):
+    id: int
+    ts: datetime = Field(description="When it happened (an alert's own time, even if late)")
+    recorded_at: datetime = Field(description="When the hub recorded it")
+    kind: Literal[
+        "opened", "alert", "level", "report", "ack", "dispatch", "resolve", "note",
+        "escalation", "reopen", "gateway",
+    ]
+    agency: str | None
+    actor: str | None
+    level: int | None
+    late: bool
+    note: str | None
+    data: dict[str, Any]
+
+
+class IncidentDetail(Incident):
+    timeline: list[TimelineEntry]
+
+
+class ActionIn(BaseModel):
+    """Body of ack / dispatch / resolve. ``agency`` is for admins acting for one agency."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    note: Annotated[str, Field(max_length=2000)] | None = None
+    agency: Annotated[str, Field(min_length=1, max_length=32)] | None = None
+
+
+class ReportIn(BaseModel):
+    """A citizen's report: no account needed, so every field is bounded."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
+    lon: float = Field(ge=-180, le=180, allow_inf_nan=False)
+    hazard: ReportHazard
+    text: Annotated[str, Field(min_length=1, max_length=1000)]
+    contact: Annotated[str, Field(max_length=200)] | None = None
+
+
+class ReportOut(_Out):
+    report_id: int
+    incident_id: int
+    joined: bool = Field(description="True: joined an open incident; false: opened a new one")
+    distance_m: float | None = Field(description="Distance to the incident joined")
+
+
+class AgencyScoreOut(_Out):
+    agency: str
+    handled: int
+    acknowledged: int
+    resolved: int
+    escalated: int
+    ack_measured: int
+    ack_on_time: int
+    ack_on_time_share: float | None
+    resolve_measured: int
+    resolve_on_time: int
+    resolve_on_time_share: float | None
+    ack_median_s: float | None
+    ack_p90_s: float | None
+    resolve_median_s: float | None
+    resolve_p90_s: float | None
+    rapor_merah: bool
+
+
+class Scorecard(_Out):
+    start: datetime = Field(alias="from")
+    end: datetime = Field(alias="to")
+    rapor_merah_bar: float
+    p90_method: str = "nearest-rank"
+    agencies: list[AgencyScoreOut]
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)

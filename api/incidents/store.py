@@ -1,0 +1,240 @@
+"""Row-level operations on the incident tables, shared by intake and lifecycle.
+
+Every function here runs inside a transaction its caller opened (``transaction(conn)``,
+BEGIN IMMEDIATE) and applies the pure rules of :mod:`api.incidents.rules`; none commits.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from api.incidents.rules import (
+    Source,
+    agencies_for,
+    apply_source,
+    confidence,
+    incident_level,
+    incident_status,
+    tighten_due,
+)
+from api.incidents.settings import IncidentSettings
+
+__all__ = [
+    "REPORT_DETECTOR",
+    "WATCHDOG_DETECTOR",
+    "Change",
+    "add_timeline",
+    "current_cycle",
+    "open_incident",
+    "refresh_evidence",
+    "refresh_status",
+    "reopen_incident",
+    "set_source",
+    "tighten_clocks",
+]
+
+# Pseudo-detectors for evidence that is not a sensor alert.
+REPORT_DETECTOR = "citizen_report"
+WATCHDOG_DETECTOR = "gateway_watchdog"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What happened to an incident, for the live stream and the telemetry store."""
+
+    type: str  # "incident.opened", "incident.updated", "incident.acknowledged", ...
+    incident_id: int
+    ts: float
+    text: str = ""
+
+
+def add_timeline(
+    conn: sqlite3.Connection,
+    incident_id: int,
+    *,
+    ts: float,
+    recorded_at: float,
+    kind: str,
+    agency: str | None = None,
+    actor: str | None = None,
+    level: int | None = None,
+    late: bool = False,
+    note: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> None:
+    conn.execute(
+        "INSERT INTO incident_timeline (incident_id, ts, recorded_at, kind, agency, actor,"
+        " level, late, note, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (incident_id, ts, recorded_at, kind, agency, actor, level, int(late), note,
+         json.dumps(data or {}, sort_keys=True)),
+    )
+
+
+def current_cycle(conn: sqlite3.Connection, incident_id: int) -> int:
+    row = conn.execute("SELECT reopen_count FROM incidents WHERE id = ?", (incident_id,)).fetchone()
+    return int(row[0])
+
+
+def _add_clocks(conn: sqlite3.Connection, incident_id: int, cycle: int, agencies: list[str],
+                start: float) -> None:
+    conn.executemany(
+        "INSERT INTO incident_clocks (incident_id, cycle, agency, position, started_at)"
+        " VALUES (?, ?, ?, ?, ?)",
+        [(incident_id, cycle, a, i, start) for i, a in enumerate(agencies)],
+    )
+
+
+def open_incident(
+    conn: sqlite3.Connection,
+    settings: IncidentSettings,
+    *,
+    hazard: str,
+    site: str,
+    at: float,
+    origin: str,
+    lat: float | None,
+    lon: float | None,
+    opened_late: bool = False,
+    unconfirmed: bool = False,
+) -> int:
+    """Insert an incident at Normal with a clock per routed agency; the first source raises it.
+
+    The partial unique index makes a second open incident for the same (hazard, site) an
+    IntegrityError, which only a caller outside BEGIN IMMEDIATE could ever provoke.
+    """
+    agencies = agencies_for(settings, hazard, site)
+    cur = conn.execute(
+        "INSERT INTO incidents (hazard, site, level, max_level, agency, origin, lat, lon,"
+        " opened_at, updated_at, opened_late, unconfirmed) VALUES (?, ?, 1, 1, ?, ?, ?, ?,"
+        " ?, ?, ?, ?)",
+        (hazard, site, agencies[0], origin, lat, lon, at, at, int(opened_late),
+         int(unconfirmed)),
+    )
+    incident_id = int(cur.lastrowid or 0)
+    _add_clocks(conn, incident_id, 0, agencies, at)
+    add_timeline(conn, incident_id, ts=at, recorded_at=at, kind="opened",
+                 data={"agencies": agencies, "origin": origin, "late": opened_late})
+    return incident_id
+
+
+def reopen_incident(conn: sqlite3.Connection, settings: IncidentSettings, incident_id: int,
+                    *, at: float) -> None:
+    """Back to open with fresh clocks for a new cycle; the old cycle's clocks stay on record."""
+    row = conn.execute("SELECT hazard, site FROM incidents WHERE id = ?",
+                       (incident_id,)).fetchone()
+    conn.execute(
+        "UPDATE incidents SET status = 'open', resolved_at = NULL, updated_at = ?,"
+        " reopen_count = reopen_count + 1 WHERE id = ?",
+        (at, incident_id),
+    )
+    agencies = agencies_for(settings, row["hazard"], row["site"])
+    _add_clocks(conn, incident_id, current_cycle(conn, incident_id), agencies, at)
+    add_timeline(conn, incident_id, ts=at, recorded_at=at, kind="reopen",
+                 data={"agencies": agencies})
+
+
+def tighten_clocks(conn: sqlite3.Connection, settings: IncidentSettings, incident_id: int,
+                   *, at: float) -> None:
+    """Move the current cycle's deadlines earlier for the incident's present level."""
+    row = conn.execute("SELECT level, reopen_count FROM incidents WHERE id = ?",
+                       (incident_id,)).fetchone()
+    sla = settings.sla_for(int(row["level"]))
+    if sla is None:
+        return
+    clocks = conn.execute(
+        "SELECT agency, started_at, ack_due_at, resolve_due_at, acknowledged_at, resolved_at"
+        " FROM incident_clocks WHERE incident_id = ? AND cycle = ?",
+        (incident_id, row["reopen_count"]),
+    ).fetchall()
+    for c in clocks:
+        start = max(at, c["started_at"])
+        ack_due = c["ack_due_at"]
+        if c["acknowledged_at"] is None:
+            ack_due = tighten_due(ack_due, start, sla.ack_min)
+        resolve_due = c["resolve_due_at"]
+        if c["resolved_at"] is None:
+            resolve_due = tighten_due(resolve_due, start, sla.resolve_min)
+        conn.execute(
+            "UPDATE incident_clocks SET ack_due_at = ?, resolve_due_at = ?"
+            " WHERE incident_id = ? AND cycle = ? AND agency = ?",
+            (ack_due, resolve_due, incident_id, row["reopen_count"], c["agency"]),
+        )
+
+
+def set_source(conn: sqlite3.Connection, settings: IncidentSettings, incident_id: int,
+               source: Source, *, recorded_at: float) -> bool:
+    """Record a source's level; returns whether the incident's level changed.
+
+    A level change goes into the timeline at the source's own time and tightens the
+    deadlines from the moment the hub learnt of it.
+    """
+    rows = conn.execute(
+        "SELECT detector, node, level, ts FROM incident_sources WHERE incident_id = ?",
+        (incident_id,),
+    ).fetchall()
+    before = {(r["detector"], r["node"]): Source(r["detector"], r["node"], r["level"], r["ts"])
+              for r in rows}
+    after = apply_source(before, source)
+    key = (source.detector, source.node)
+    if after[key] is not before.get(key):
+        conn.execute(
+            "INSERT INTO incident_sources (incident_id, detector, node, level, ts)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (incident_id, detector, node)"
+            " DO UPDATE SET level = excluded.level, ts = excluded.ts",
+            (incident_id, source.detector, source.node, source.level, source.ts),
+        )
+    old = conn.execute("SELECT level FROM incidents WHERE id = ?", (incident_id,)).fetchone()[0]
+    new = incident_level(after.values())
+    if new == old:
+        return False
+    conn.execute(
+        "UPDATE incidents SET level = ?, max_level = MAX(max_level, ?) WHERE id = ?",
+        (new, new, incident_id),
+    )
+    add_timeline(conn, incident_id, ts=source.ts, recorded_at=recorded_at, kind="level",
+                 level=new, data={"from": old, "to": new, "detector": source.detector,
+                                  "node": source.node})
+    tighten_clocks(conn, settings, incident_id, at=recorded_at)
+    return True
+
+
+def refresh_evidence(conn: sqlite3.Connection, settings: IncidentSettings,
+                     incident_id: int) -> None:
+    """Confidence from distinct alerting nodes and reports; a sensor alert confirms."""
+    nodes = conn.execute(
+        "SELECT COUNT(DISTINCT node) FROM incident_sources WHERE incident_id = ?"
+        " AND detector NOT IN (?, ?)",
+        (incident_id, REPORT_DETECTOR, WATCHDOG_DETECTOR),
+    ).fetchone()[0]
+    reports = conn.execute("SELECT report_count FROM incidents WHERE id = ?",
+                           (incident_id,)).fetchone()[0]
+    watchdog = conn.execute(
+        "SELECT COUNT(*) FROM incident_sources WHERE incident_id = ? AND detector = ?",
+        (incident_id, WATCHDOG_DETECTOR),
+    ).fetchone()[0]
+    # The hub's own watchdog observation is certain.
+    value = 1.0 if watchdog else confidence(settings, int(nodes), int(reports))
+    conn.execute(
+        "UPDATE incidents SET confidence = ?,"
+        " unconfirmed = CASE WHEN ? > 0 THEN 0 ELSE unconfirmed END WHERE id = ?",
+        (value, nodes + watchdog, incident_id),
+    )
+
+
+def refresh_status(conn: sqlite3.Connection, incident_id: int, *, at: float) -> str:
+    """Derive the incident's status from its current clocks; stamp ``resolved_at``."""
+    cycle = current_cycle(conn, incident_id)
+    stages = [r[0] for r in conn.execute(
+        "SELECT stage FROM incident_clocks WHERE incident_id = ? AND cycle = ?",
+        (incident_id, cycle),
+    )]
+    status = incident_status(stages)
+    conn.execute(
+        "UPDATE incidents SET status = ?, updated_at = ?,"
+        " resolved_at = CASE WHEN ? = 'resolved' THEN ? ELSE NULL END WHERE id = ?",
+        (status, at, status, at, incident_id),
+    )
+    return status
