@@ -6,6 +6,9 @@ import pytest
 
 from tests.servers import InfluxDB, Mosquitto
 
+# Hub fixtures (hub_settings_factory, hub, live_hub, ...): see tests/api_fixtures.py.
+pytest_plugins = ("tests.api_fixtures",)
+
 
 @pytest.fixture(scope="session")
 def mosquitto() -> Iterator[Mosquitto]:

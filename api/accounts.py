@@ -1,0 +1,348 @@
+"""Staff accounts, their bearer tokens, and gateway tokens.
+
+Passwords are hashed with scrypt (``hashlib.scrypt``, RFC 7914; n=2**14, r=8, p=1, 16-byte
+salt), stored as ``scrypt$n$r$p$salt$hash``; ``pbkdf2_sha256$iterations$salt$hash`` hashes are
+also verified so accounts imported from elsewhere keep working. Bearer tokens (staff sessions,
+gateway credentials) are 256-bit random strings; only their SHA-256 is stored, so a copy of the
+database lets nobody in. A staff token expires after ``auth.token_ttl_s``; a gateway token lasts
+until it is replaced (``siaga-hub gateway add`` again).
+
+Roles rank viewer < responder < admin. Scoping: a viewer or responder sees what involves their
+own agency; an admin, or staff of an agency listed in ``auth.see_all_agencies``, sees all.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import re
+import secrets
+import sqlite3
+import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.db import Database, transaction
+from api.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from api.settings import AuthSettings
+
+__all__ = [
+    "Accounts",
+    "IssuedToken",
+    "Role",
+    "Staff",
+    "hash_password",
+    "verify_password",
+]
+
+STAFF_TOKEN_PREFIX = "sgs_"
+GATEWAY_TOKEN_PREFIX = "sgg_"
+USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+GATEWAY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
+_SCRYPT_MAXMEM = 64 * 1024 * 1024
+# Gateways send many requests; their token lookups are cached this long (a replaced token
+# stops working in other hub processes within this time).
+_GATEWAY_CACHE_S = 30.0
+
+
+class Role(StrEnum):
+    VIEWER = "viewer"
+    RESPONDER = "responder"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        return ("viewer", "responder", "admin").index(self.value)
+
+
+class Staff(BaseModel):
+    """A staff member as routes see them (``CurrentStaff``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    username: str
+    name: str
+    agency: str = Field(description="Agency short code: BPBD, PMK, SATPOLPP, DISKOMINFO, ...")
+    role: Role
+
+    def has_role(self, role: Role) -> bool:
+        return self.role.rank >= role.rank
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    token: str
+    expires_at: float
+
+
+def _b64(b: bytes) -> str:
+    return base64.b64encode(b).decode("ascii")
+
+
+def hash_password(password: str) -> str:
+    salt = os.urandom(16)
+    dk = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R,
+                        p=_SCRYPT_P, maxmem=_SCRYPT_MAXMEM, dklen=32)
+    return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${_b64(salt)}${_b64(dk)}"
+
+
+def verify_password(password: str, encoded: str) -> bool:
+    """True when ``password`` matches; a malformed or unknown hash never matches."""
+    parts = encoded.split("$")
+    try:
+        if parts[0] == "scrypt" and len(parts) == 6:
+            n, r, p = int(parts[1]), int(parts[2]), int(parts[3])
+            salt, want = base64.b64decode(parts[4]), base64.b64decode(parts[5])
+            got = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p,
+                                 maxmem=_SCRYPT_MAXMEM, dklen=len(want))
+        elif parts[0] == "pbkdf2_sha256" and len(parts) == 4:
+            iterations = int(parts[1])
+            salt, want = base64.b64decode(parts[2]), base64.b64decode(parts[3])
+            got = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, iterations,
+                                      len(want))
+        else:
+            return False
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(got, want)
+
+
+# Checked against when the username does not exist, so both answers take as long.
+_DUMMY_HASH = hash_password(secrets.token_hex(8))
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def ensure_schema(conn: sqlite3.Connection) -> None:
+    conn.executescript(
+        """
+        CREATE TABLE IF NOT EXISTS staff (
+            username TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            agency TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('viewer', 'responder', 'admin')),
+            password_hash TEXT NOT NULL,
+            created_at REAL NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS staff_tokens (
+            token_hash TEXT PRIMARY KEY,
+            username TEXT NOT NULL REFERENCES staff(username) ON DELETE CASCADE,
+            issued_at REAL NOT NULL,
+            expires_at REAL NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS staff_tokens_expiry ON staff_tokens(expires_at);
+        CREATE TABLE IF NOT EXISTS gateway_tokens (
+            gateway TEXT PRIMARY KEY,
+            token_hash TEXT NOT NULL UNIQUE,
+            issued_at REAL NOT NULL
+        );
+        """
+    )
+
+
+def _staff(row: sqlite3.Row) -> Staff:
+    return Staff(username=row["username"], name=row["name"], agency=row["agency"],
+                 role=Role(row["role"]))
+
+
+class Accounts:
+    """Staff and gateway credentials in the hub database."""
+
+    def __init__(self, db: Database, settings: AuthSettings, agencies: Collection[str],
+                 clock: Callable[[], float] = time.time) -> None:
+        self._db = db
+        self._settings = settings
+        self.agencies = frozenset(agencies)
+        self._clock = clock
+        self._gateway_cache: dict[str, tuple[str, float]] = {}
+        db.call(ensure_schema)
+
+    # -- scoping -------------------------------------------------------------------------
+
+    def scope(self, staff: Staff) -> frozenset[str] | None:
+        """Agencies whose incidents ``staff`` may see, or None for all of them."""
+        if staff.role is Role.ADMIN or staff.agency in self._settings.see_all_agencies:
+            return None
+        return frozenset((staff.agency,))
+
+    def can_see(self, staff: Staff, agencies: Collection[str]) -> bool:
+        scope = self.scope(staff)
+        return scope is None or not scope.isdisjoint(agencies)
+
+    # -- staff ---------------------------------------------------------------------------
+
+    def _check_new_user(self, username: str, agency: str, password: str) -> None:
+        if not USERNAME.match(username):
+            raise InvalidInput(
+                f"username {username!r}: 2-64 of a-z 0-9 . _ -, starting with a letter or digit"
+            )
+        if agency not in self.agencies:
+            raise InvalidInput(f"agency {agency!r} is not one of {sorted(self.agencies)}")
+        if len(password) < self._settings.password_min_length:
+            raise InvalidInput(
+                f"password: at least {self._settings.password_min_length} characters"
+            )
+
+    async def add_user(self, username: str, name: str, agency: str, role: Role | str,
+                       password: str) -> Staff:
+        role = Role(role)
+        self._check_new_user(username, agency, password)
+        encoded = hash_password(password)
+        now = self._clock()
+
+        def insert(conn: sqlite3.Connection) -> None:
+            try:
+                with transaction(conn):
+                    conn.execute(
+                        "INSERT INTO staff (username, name, agency, role, password_hash, "
+                        "created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                        (username, name or username, agency, role.value, encoded, now),
+                    )
+            except sqlite3.IntegrityError:
+                raise Conflict(f"user {username!r} already exists") from None
+
+        await self._db.run(insert)
+        return Staff(username=username, name=name or username, agency=agency, role=role)
+
+    async def list_users(self) -> list[Staff]:
+        rows = await self._db.run(
+            lambda c: c.execute("SELECT * FROM staff ORDER BY username").fetchall()
+        )
+        return [_staff(r) for r in rows]
+
+    async def get_user(self, username: str) -> Staff:
+        row = await self._db.run(
+            lambda c: c.execute("SELECT * FROM staff WHERE username = ?", (username,)).fetchone()
+        )
+        if row is None:
+            raise NotFound(f"no user {username!r}")
+        return _staff(row)
+
+    async def set_password(self, username: str, password: str) -> None:
+        if len(password) < self._settings.password_min_length:
+            raise InvalidInput(
+                f"password: at least {self._settings.password_min_length} characters"
+            )
+        encoded = hash_password(password)
+
+        def update(conn: sqlite3.Connection) -> None:
+            with transaction(conn):
+                cur = conn.execute("UPDATE staff SET password_hash = ? WHERE username = ?",
+                                   (encoded, username))
+                if cur.rowcount == 0:
+                    raise NotFound(f"no user {username!r}")
+                # A new password ends every session opened with the old one.
+                conn.execute("DELETE FROM staff_tokens WHERE username = ?", (username,))
+
+        await self._db.run(update)
+
+    async def authenticate(self, username: str, password: str) -> Staff:
+        def check(conn: sqlite3.Connection) -> Staff | None:
+            row = conn.execute("SELECT * FROM staff WHERE username = ?", (username,)).fetchone()
+            if row is None:
+                verify_password(password, _DUMMY_HASH)
+                return None
+            return _staff(row) if verify_password(password, row["password_hash"]) else None
+
+        staff = await self._db.run(check)
+        if staff is None:
+            raise Unauthorized("wrong username or password", error="invalid_grant")
+        return staff
+
+    async def issue_token(self, staff: Staff) -> IssuedToken:
+        token = STAFF_TOKEN_PREFIX + secrets.token_urlsafe(32)
+        now = self._clock()
+        expires = now + self._settings.token_ttl_s
+
+        def insert(conn: sqlite3.Connection) -> None:
+            with transaction(conn):
+                conn.execute("DELETE FROM staff_tokens WHERE expires_at <= ?", (now,))
+                conn.execute(
+                    "INSERT INTO staff_tokens (token_hash, username, issued_at, expires_at) "
+                    "VALUES (?, ?, ?, ?)",
+                    (token_digest(token), staff.username, now, expires),
+                )
+
+        await self._db.run(insert)
+        return IssuedToken(token=token, expires_at=expires)
+
+    async def login(self, username: str, password: str) -> tuple[Staff, IssuedToken]:
+        staff = await self.authenticate(username, password)
+        return staff, await self.issue_token(staff)
+
+    async def staff_for_token(self, token: str) -> Staff:
+        if not token.startswith(STAFF_TOKEN_PREFIX):
+            raise Unauthorized("not a staff token", error="invalid_token")
+        digest = token_digest(token)
+        row = await self._db.run(lambda c: c.execute(
+            "SELECT s.*, t.expires_at FROM staff_tokens t JOIN staff s USING (username) "
+            "WHERE t.token_hash = ?", (digest,)).fetchone())
+        if row is None:
+            raise Unauthorized("unknown or revoked token", error="invalid_token")
+        if row["expires_at"] <= self._clock():
+            raise Unauthorized("token expired", error="invalid_token")
+        return _staff(row)
+
+    async def revoke_token(self, token: str) -> None:
+        digest = token_digest(token)
+
+        def delete(conn: sqlite3.Connection) -> None:
+            with transaction(conn):
+                conn.execute("DELETE FROM staff_tokens WHERE token_hash = ?", (digest,))
+
+        await self._db.run(delete)
+
+    # -- gateways ------------------------------------------------------------------------
+
+    async def issue_gateway_token(self, gateway: str) -> str:
+        """A new token for ``gateway``, replacing its previous one; shown once, stored hashed."""
+        if not GATEWAY_ID.match(gateway):
+            raise InvalidInput(f"gateway id {gateway!r}: 1-64 of A-Z a-z 0-9 . _ -")
+        token = GATEWAY_TOKEN_PREFIX + secrets.token_urlsafe(32)
+        now = self._clock()
+
+        def upsert(conn: sqlite3.Connection) -> None:
+            with transaction(conn):
+                conn.execute(
+                    "INSERT INTO gateway_tokens (gateway, token_hash, issued_at) VALUES (?, ?, ?)"
+                    " ON CONFLICT (gateway) DO UPDATE SET token_hash = excluded.token_hash, "
+                    "issued_at = excluded.issued_at",
+                    (gateway, token_digest(token), now),
+                )
+
+        await self._db.run(upsert)
+        self._gateway_cache = {k: v for k, v in self._gateway_cache.items() if v[0] != gateway}
+        return token
+
+    async def revoke_gateway(self, gateway: str) -> None:
+        def delete(conn: sqlite3.Connection) -> None:
+            with transaction(conn):
+                conn.execute("DELETE FROM gateway_tokens WHERE gateway = ?", (gateway,))
+
+        await self._db.run(delete)
+        self._gateway_cache = {k: v for k, v in self._gateway_cache.items() if v[0] != gateway}
+
+    async def gateway_for_token(self, token: str) -> str:
+        if not token.startswith(GATEWAY_TOKEN_PREFIX):
+            raise Unauthorized("not a gateway token", error="invalid_token")
+        digest = token_digest(token)
+        now = self._clock()
+        cached = self._gateway_cache.get(digest)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        row = await self._db.run(lambda c: c.execute(
+            "SELECT gateway FROM gateway_tokens WHERE token_hash = ?", (digest,)).fetchone())
+        if row is None:
+            self._gateway_cache.pop(digest, None)
+            raise Unauthorized("unknown or replaced gateway token", error="invalid_token")
+        self._gateway_cache[digest] = (row["gateway"], now + _GATEWAY_CACHE_S)
+        return str(row["gateway"])

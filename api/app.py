@@ -1,0 +1,148 @@
+"""``create_app(settings)``: the hub's FastAPI application; nothing is built at import time.
+
+The lifespan opens :func:`api.services.open_services` and keeps the result on
+``app.state.services``; routers are the ``router`` of each module in :data:`ROUTERS`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.openapi.utils import get_openapi
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.errors import PROBLEM_JSON, install_problem_handlers, problem_responses
+from api.services import HubServices, open_services
+from api.settings import HubSettings
+
+__all__ = ["ROUTERS", "create_app"]
+
+log = logging.getLogger(__name__)
+
+VERSION = "0.1.0"
+
+# Modules whose ``router`` the app includes. The platform's are required; the others are
+# included when their module exists (see api/services.py on parallel development).
+ROUTERS: tuple[tuple[str, bool], ...] = (
+    ("api.routes.system", True),
+    ("api.routes.auth", True),
+    ("api.routes.registry", True),
+    ("api.routes.stream", True),
+    ("api.routes.ingest", False),
+    ("api.routes.telemetry", False),
+    ("api.routes.incidents", False),
+    ("api.routes.reports", False),
+    ("api.routes.agencies", False),
+    ("api.routes.dashboard", False),
+)
+
+
+def _router(module: str, required: bool) -> APIRouter | None:
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if required or exc.name != module:
+            raise
+        log.warning("%s not available, its routes are missing", module)
+        return None
+    router: APIRouter = mod.router
+    return router
+
+
+class RequestMetrics:
+    """Counts requests by route template and status, and times them (pure ASGI: streams pass)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            services: HubServices | None = getattr(scope["app"].state, "services", None)
+            if services is not None:
+                route = scope.get("route")
+                path = getattr(route, "path", None) or "(unmatched)"
+                labels = {"method": scope["method"], "route": path}
+                services.metrics.counter(
+                    "siaga_http_requests_total", "HTTP requests answered",
+                    ("method", "route", "status"),
+                ).inc(**labels, status=status)
+                services.metrics.histogram(
+                    "siaga_http_request_seconds", "Time to answer an HTTP request",
+                    ("method", "route"),
+                ).observe(time.perf_counter() - started, **labels)
+
+
+def _openapi_with_problems(app: FastAPI) -> dict[str, Any]:
+    """FastAPI documents 422 as its own JSON shape; the hub answers problem+json everywhere."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                         routes=app.routes, servers=app.servers)
+    problem_ref = {"$ref": "#/components/schemas/Problem"}
+    for path_item in schema.get("paths", {}).values():
+        for op in path_item.values():
+            if not isinstance(op, dict):
+                continue
+            for status, response in op.get("responses", {}).items():
+                if status.startswith(("4", "5")):
+                    response["content"] = {PROBLEM_JSON: {"schema": problem_ref}}
+                    if status == "422":
+                        response["description"] = (
+                            "Validation error: every invalid field is listed in `errors`")
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)
+    app.openapi_schema = schema
+    return schema
+
+
+def create_app(settings: HubSettings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with open_services(settings) as services:
+            app.state.services = services
+            try:
+                yield
+            finally:
+                del app.state.services
+
+    app = FastAPI(
+        title="Siaga hub",
+        version=VERSION,
+        description=(
+            "Telemetry, incidents and response times for BPBD, PMK (Damkar), Satpol PP and "
+            "Diskominfo. Errors are `application/problem+json` (RFC 9457)."
+        ),
+        lifespan=lifespan,
+        root_path=settings.server.root_path,
+        responses=problem_responses(500),
+    )
+    app.state.settings = settings
+    install_problem_handlers(app)
+    app.add_middleware(RequestMetrics)
+    for module, required in ROUTERS:
+        router = _router(module, required)
+        if router is not None:
+            app.include_router(router)
+    app.openapi = lambda: _openapi_with_problems(app)  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,380 @@
+"""Sites, nodes and gateways: where each node stands, what it measures, how it is calibrated.
+
+Loaded from ``registry.file`` (TOML or JSON, tables keyed by id: ``[sites.<id>]``,
+``[gateways.<id>]``, ``[nodes.<id>]``; see deploy/demo/registry.toml) at start, and editable by
+admins through the API. Everything is kept in the hub database (``registry_entries``), one row
+per entry with its origin:
+
+- an entry from the file is re-read at every start (the file is the source of truth for it);
+- an entry an admin created, edited or deleted through the API (origin ``api``; a deletion is a
+  tombstone) wins over the file until an admin deletes it, so an edit survives restarts;
+- a file entry that disappeared from the file is removed.
+
+Lookups (``node()``, ``site()``) are served from memory without I/O, since the ingest pipeline
+calls them per reading. Another hub process sees API edits after its next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+import time
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from api.db import Database, transaction
+from api.errors import ConfigError, Conflict, InvalidInput, NotFound
+
+__all__ = [
+    "Calibration",
+    "Gateway",
+    "GatewayIn",
+    "Node",
+    "NodeIn",
+    "NodeInfo",
+    "Registry",
+    "RegistryFile",
+    "Site",
+    "SiteIn",
+    "read_registry_file",
+]
+
+log = logging.getLogger(__name__)
+
+Kind = Literal["site", "node", "gateway"]
+_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Calibration(_In):
+    """Per-node constants the detectors and dashboards need; absent = the channel default."""
+
+    mm_per_tip: float | None = Field(default=None, gt=0, le=10,
+                                     description="Rain gauge: mm of rain per bucket tip")
+    soil_field_capacity: float | None = Field(
+        default=None, ge=0, le=100, description="Soil VWC (%) at field capacity")
+    soil_saturation: float | None = Field(
+        default=None, ge=0, le=100, description="Soil VWC (%) at saturation")
+    zone_capacity: int | None = Field(default=None, ge=1,
+                                      description="People counter: safe occupancy of the zone")
+    zone_area_m2: float | None = Field(default=None, gt=0,
+                                       description="People counter: zone area in m²")
+
+    @model_validator(mode="after")
+    def _soil_order(self) -> Self:
+        fc, sat = self.soil_field_capacity, self.soil_saturation
+        if fc is not None and sat is not None and fc > sat:
+            raise ValueError("soil_field_capacity must not exceed soil_saturation")
+        return self
+
+
+class SiteIn(_In):
+    name: str = Field(min_length=1, max_length=200)
+    desa: str = Field(default="", max_length=100, description="Village (desa/kelurahan)")
+    kecamatan: str = Field(default="", max_length=100, description="District (kecamatan)")
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    kind: str = Field(default="", max_length=50, description="slope, river, market, square, ...")
+
+
+class Site(SiteIn):
+    id: str = Field(pattern=_ID)
+
+
+class GatewayIn(_In):
+    name: str = Field(default="", max_length=200)
+    site: str | None = Field(default=None, description="Site the gateway is installed at")
+
+
+class Gateway(GatewayIn):
+    id: str = Field(pattern=_ID)
+
+
+class NodeIn(_In):
+    site: str
+    gateway: str | None = None
+    name: str = Field(default="", max_length=200)
+    lat: float | None = Field(default=None, ge=-90, le=90,
+                              description="Node position; the site's when absent")
+    lon: float | None = Field(default=None, ge=-180, le=180)
+    channels: list[str] = Field(default_factory=list,
+                                description="Channel keys the node reports (vwc, rain, ...)")
+    calibration: Calibration = Field(default_factory=Calibration)
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> Self:
+        if (self.lat is None) != (self.lon is None):
+            raise ValueError("give both lat and lon, or neither")
+        return self
+
+
+class Node(NodeIn):
+    id: str = Field(pattern=_ID)
+
+
+class NodeInfo(BaseModel):
+    """A node with its site resolved: what ingest, incidents and dashboards look up."""
+
+    model_config = ConfigDict(frozen=True)
+
+    node: str
+    name: str
+    site: str
+    site_name: str
+    lat: float
+    lon: float
+    desa: str
+    kecamatan: str
+    gateway: str | None
+    channels: tuple[str, ...]
+    calibration: dict[str, float] = Field(description="Only the keys that are set")
+
+
+class RegistryFile(_In):
+    sites: dict[str, SiteIn] = Field(default_factory=dict)
+    gateways: dict[str, GatewayIn] = Field(default_factory=dict)
+    nodes: dict[str, NodeIn] = Field(default_factory=dict)
+
+
+class RegistryView(BaseModel):
+    sites: list[Site]
+    gateways: list[Gateway]
+    nodes: list[NodeInfo]
+
+
+def read_registry_file(path: str | Path) -> RegistryFile:
+    """Parse and validate a registry file; errors name the file and the entry's key."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+        data: Any = json.loads(text) if p.suffix.lower() == ".json" else tomllib.loads(text)
+    except FileNotFoundError:
+        raise ConfigError("registry.file", f"{p}: file not found") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ConfigError("registry.file", f"{p}: cannot read: {exc}") from None
+    try:
+        parsed = RegistryFile.model_validate(data)
+    except ValidationError as exc:
+        e = exc.errors()[0]
+        key = ".".join(str(x) for x in e["loc"])
+        msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+        raise ConfigError("registry.file", f"{p}: {key}: {msg}") from None
+    for ident in (*parsed.sites, *parsed.gateways, *parsed.nodes):
+        try:
+            Site.model_validate({"id": ident, "name": "x", "lat": 0, "lon": 0})
+        except ValidationError:
+            raise ConfigError("registry.file", f"{p}: id {ident!r}: 1-64 of A-Z a-z 0-9 . _ -") \
+                from None
+    return parsed
+
+
+def ensure_schema(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        """
+        CREATE TABLE IF NOT EXISTS registry_entries (
+            kind TEXT NOT NULL CHECK (kind IN ('site', 'node', 'gateway')),
+            id TEXT NOT NULL,
+            body TEXT,
+            origin TEXT NOT NULL CHECK (origin IN ('file', 'api')),
+            deleted INTEGER NOT NULL DEFAULT 0,
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (kind, id)
+        )
+        """
+    )
+
+
+class Registry:
+    """The registry of one hub process: in memory, persisted in the hub database."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._sites: dict[str, Site] = {}
+        self._gateways: dict[str, Gateway] = {}
+        self._nodes: dict[str, Node] = {}
+        self._info: dict[str, NodeInfo] = {}
+        self._lock = asyncio.Lock()
+        db.call(ensure_schema)
+
+    # -- lookups (no I/O) ----------------------------------------------------------------
+
+    def node(self, node_id: str) -> NodeInfo | None:
+        return self._info.get(node_id)
+
+    def site(self, site_id: str) -> Site | None:
+        return self._sites.get(site_id)
+
+    def gateway(self, gateway_id: str) -> Gateway | None:
+        return self._gateways.get(gateway_id)
+
+    def sites(self) -> list[Site]:
+        return sorted(self._sites.values(), key=lambda s: s.id)
+
+    def gateways(self) -> list[Gateway]:
+        return sorted(self._gateways.values(), key=lambda g: g.id)
+
+    def nodes(self, *, site: str | None = None, gateway: str | None = None) -> list[NodeInfo]:
+        return [i for _, i in sorted(self._info.items())
+                if (site is None or i.site == site) and (gateway is None or i.gateway == gateway)]
+
+    def view(self) -> RegistryView:
+        return RegistryView(sites=self.sites(), gateways=self.gateways(), nodes=self.nodes())
+
+    # -- loading -------------------------------------------------------------------------
+
+    def load(self, file: str | Path | None) -> None:
+        """Merge ``file`` into the database (see the module docstring), then read it all."""
+        parsed = read_registry_file(file) if file is not None else RegistryFile()
+        wanted: dict[tuple[str, str], str] = {}
+        for kind, entries in (("site", parsed.sites), ("gateway", parsed.gateways),
+                              ("node", parsed.nodes)):
+            for ident, entry in entries.items():
+                wanted[(kind, ident)] = entry.model_dump_json()
+
+        def merge(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+            now = time.time()
+            with transaction(conn):
+                rows = {(r["kind"], r["id"]): r for r in conn.execute(
+                    "SELECT kind, id, body, origin FROM registry_entries")}
+                for key, body in wanted.items():
+                    row = rows.get(key)
+                    if row is not None and row["origin"] == "api":
+                        if row["body"] != body:
+                            log.info("registry %s %s: the API edit wins over the file", *key)
+                        continue
+                    conn.execute(
+                        "INSERT INTO registry_entries (kind, id, body, origin, deleted, "
+                        "updated_at) VALUES (?, ?, ?, 'file', 0, ?) ON CONFLICT (kind, id) "
+                        "DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
+                        (*key, body, now),
+                    )
+                for key, row in rows.items():
+                    if row["origin"] == "file" and key not in wanted:
+                        conn.execute("DELETE FROM registry_entries WHERE kind = ? AND id = ?",
+                                     key)
+            return conn.execute(
+                "SELECT kind, id, body FROM registry_entries WHERE deleted = 0").fetchall()
+
+        rows = self._db.call(merge)
+        sites: dict[str, Site] = {}
+        gateways: dict[str, Gateway] = {}
+        nodes: dict[str, Node] = {}
+        for r in rows:
+            body = {**json.loads(r["body"]), "id": r["id"]}
+            if r["kind"] == "site":
+                sites[r["id"]] = Site.model_validate(body)
+            elif r["kind"] == "gateway":
+                gateways[r["id"]] = Gateway.model_validate(body)
+            else:
+                nodes[r["id"]] = Node.model_validate(body)
+        problem = _dangling(sites, gateways, nodes)
+        if problem is not None:
+            raise ConfigError("registry.file", problem)
+        self._sites, self._gateways, self._nodes = sites, gateways, nodes
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        info = {}
+        for n in self._nodes.values():
+            s = self._sites[n.site]
+            info[n.id] = NodeInfo(
+                node=n.id, name=n.name or n.id, site=s.id, site_name=s.name,
+                lat=s.lat if n.lat is None else n.lat, lon=s.lon if n.lon is None else n.lon,
+                desa=s.desa, kecamatan=s.kecamatan, gateway=n.gateway,
+                channels=tuple(n.channels),
+                calibration=n.calibration.model_dump(exclude_none=True),
+            )
+        self._info = info
+
+    # -- admin edits ---------------------------------------------------------------------
+
+    async def _write(self, kind: Kind, ident: str, entry: BaseModel | None) -> None:
+        body = entry.model_dump_json() if entry is not None else None
+
+        def upsert(conn: sqlite3.Connection) -> None:
+            with transaction(conn):
+                conn.execute(
+                    "INSERT INTO registry_entries (kind, id, body, origin, deleted, updated_at)"
+                    " VALUES (?, ?, ?, 'api', ?, ?) ON CONFLICT (kind, id) DO UPDATE SET "
+                    "body = excluded.body, origin = 'api', deleted = excluded.deleted, "
+                    "updated_at = excluded.updated_at",
+                    (kind, ident, body, int(entry is None), time.time()),
+                )
+
+        await self._db.run(upsert)
+
+    def _check_id(self, ident: str) -> None:
+        try:
+            Gateway(id=ident)
+        except ValidationError:
+            raise InvalidInput(f"id {ident!r}: 1-64 of A-Z a-z 0-9 . _ -") from None
+
+    async def put_site(self, ident: str, entry: SiteIn) -> Site:
+        self._check_id(ident)
+        async with self._lock:
+            await self._write("site", ident, entry)
+            site = Site(id=ident, **entry.model_dump())
+            self._sites[ident] = site
+            self._rebuild()
+            return site
+
+    async def put_gateway(self, ident: str, entry: GatewayIn) -> Gateway:
+        self._check_id(ident)
+        async with self._lock:
+            if entry.site is not None and entry.site not in self._sites:
+                raise InvalidInput(f"gateway {ident}: no site {entry.site!r}", field="site")
+            await self._write("gateway", ident, entry)
+            gw = Gateway(id=ident, **entry.model_dump())
+            self._gateways[ident] = gw
+            return gw
+
+    async def put_node(self, ident: str, entry: NodeIn) -> NodeInfo:
+        self._check_id(ident)
+        async with self._lock:
+            if entry.site not in self._sites:
+                raise InvalidInput(f"node {ident}: no site {entry.site!r}", field="site")
+            if entry.gateway is not None and entry.gateway not in self._gateways:
+                raise InvalidInput(f"node {ident}: no gateway {entry.gateway!r}",
+                                   field="gateway")
+            await self._write("node", ident, entry)
+            self._nodes[ident] = Node(id=ident, **entry.model_dump())
+            self._rebuild()
+            return self._info[ident]
+
+    async def delete(self, kind: Kind, ident: str) -> None:
+        async with self._lock:
+            table: Mapping[str, object] = {
+                "site": self._sites, "gateway": self._gateways, "node": self._nodes}[kind]
+            if ident not in table:
+                raise NotFound(f"no {kind} {ident!r}")
+            users = [n.id for n in self._nodes.values()
+                     if (kind == "site" and n.site == ident)
+                     or (kind == "gateway" and n.gateway == ident)]
+            users += [g.id for g in self._gateways.values() if kind == "site" and g.site == ident]
+            if users:
+                raise Conflict(f"{kind} {ident!r} is still used by {sorted(users)[:10]}")
+            await self._write(kind, ident, None)
+            {"site": self._sites, "gateway": self._gateways, "node": self._nodes}[kind].pop(ident)
+            self._rebuild()
+
+
+def _dangling(sites: Mapping[str, Site], gateways: Mapping[str, Gateway],
+              nodes: Mapping[str, Node]) -> str | None:
+    for n in nodes.values():
+        if n.site not in sites:
+            return f"nodes.{n.id}.site: no site {n.site!r}"
+        if n.gateway is not None and n.gateway not in gateways:
+            return f"nodes.{n.id}.gateway: no gateway {n.gateway!r}"
+    for g in gateways.values():
+        if g.site is not None and g.site not in sites:
+            return f"gateways.{g.id}.site: no site {g.site!r}"
+    return None

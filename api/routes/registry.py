@@ -1,0 +1,123 @@
+"""Registry API: sites, nodes and gateways. Any staff member reads; admins create, edit, delete.
+
+``PUT`` creates (201) or replaces (200) the entry with that id; the edit is kept over the
+registry file from then on (api/registry.py). Deleting a gateway also revokes its token.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response
+
+from api.deps import AdminStaff, CurrentStaff, ServicesDep
+from api.errors import NotFound, problem_responses
+from api.registry import Gateway, GatewayIn, NodeIn, NodeInfo, RegistryView, Site, SiteIn
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1/registry", tags=["registry"])
+
+Ident = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", max_length=64)]
+_READ = problem_responses(401, 404)
+_WRITE = problem_responses(401, 403, 404, 409, 422)
+_PUT_DOC = {201: {"description": "Created"}, 200: {"description": "Replaced"}}
+
+
+@router.get("", response_model=RegistryView, summary="Every site, gateway and node",
+            responses=problem_responses(401))
+async def whole(services: ServicesDep, staff: CurrentStaff) -> RegistryView:
+    return services.registry.view()
+
+
+@router.get("/sites", response_model=list[Site], summary="Sites",
+            responses=problem_responses(401))
+async def sites(services: ServicesDep, staff: CurrentStaff) -> list[Site]:
+    return services.registry.sites()
+
+
+@router.get("/sites/{site_id}", response_model=Site, summary="One site", responses=_READ)
+async def site(site_id: Ident, services: ServicesDep, staff: CurrentStaff) -> Site:
+    found = services.registry.site(site_id)
+    if found is None:
+        raise NotFound(f"no site {site_id!r}")
+    return found
+
+
+@router.put("/sites/{site_id}", response_model=Site, summary="Create or replace a site",
+            responses={**_PUT_DOC, **_WRITE})
+async def put_site(site_id: Ident, body: SiteIn, services: ServicesDep, staff: AdminStaff,
+                   response: Response) -> Site:
+    response.status_code = 200 if services.registry.site(site_id) else 201
+    return await services.registry.put_site(site_id, body)
+
+
+@router.delete("/sites/{site_id}", status_code=204, response_class=Response,
+               summary="Delete a site no node or gateway uses", responses=_WRITE)
+async def delete_site(site_id: Ident, services: ServicesDep, staff: AdminStaff) -> Response:
+    await services.registry.delete("site", site_id)
+    return Response(status_code=204)
+
+
+@router.get("/nodes", response_model=list[NodeInfo], summary="Nodes, optionally filtered",
+            responses=problem_responses(401))
+async def nodes(services: ServicesDep, staff: CurrentStaff,
+                site: Annotated[str | None, Query(max_length=64)] = None,
+                gateway: Annotated[str | None, Query(max_length=64)] = None) -> list[NodeInfo]:
+    return services.registry.nodes(site=site, gateway=gateway)
+
+
+@router.get("/nodes/{node_id}", response_model=NodeInfo, summary="One node", responses=_READ)
+async def node(node_id: Ident, services: ServicesDep, staff: CurrentStaff) -> NodeInfo:
+    found = services.registry.node(node_id)
+    if found is None:
+        raise NotFound(f"no node {node_id!r}")
+    return found
+
+
+@router.put("/nodes/{node_id}", response_model=NodeInfo, summary="Create or replace a node",
+            responses={**_PUT_DOC, **_WRITE})
+async def put_node(node_id: Ident, body: NodeIn, services: ServicesDep, staff: AdminStaff,
+                   response: Response) -> NodeInfo:
+    response.status_code = 200 if services.registry.node(node_id) else 201
+    return await services.registry.put_node(node_id, body)
+
+
+@router.delete("/nodes/{node_id}", status_code=204, response_class=Response,
+               summary="Delete a node", responses=_WRITE)
+async def delete_node(node_id: Ident, services: ServicesDep, staff: AdminStaff) -> Response:
+    await services.registry.delete("node", node_id)
+    return Response(status_code=204)
+
+
+@router.get("/gateways", response_model=list[Gateway], summary="Gateways",
+            responses=problem_responses(401))
+async def gateways(services: ServicesDep, staff: CurrentStaff) -> list[Gateway]:
+    return services.registry.gateways()
+
+
+@router.get("/gateways/{gateway_id}", response_model=Gateway, summary="One gateway",
+            responses=_READ)
+async def gateway(gateway_id: Ident, services: ServicesDep, staff: CurrentStaff) -> Gateway:
+    found = services.registry.gateway(gateway_id)
+    if found is None:
+        raise NotFound(f"no gateway {gateway_id!r}")
+    return found
+
+
+@router.put("/gateways/{gateway_id}", response_model=Gateway,
+            summary="Create or replace a gateway (its token comes from `siaga-hub gateway add`)",
+            responses={**_PUT_DOC, **_WRITE})
+async def put_gateway(gateway_id: Ident, body: GatewayIn, services: ServicesDep,
+                      staff: AdminStaff, response: Response) -> Gateway:
+    response.status_code = 200 if services.registry.gateway(gateway_id) else 201
+    return await services.registry.put_gateway(gateway_id, body)
+
+
+@router.delete("/gateways/{gateway_id}", status_code=204, response_class=Response,
+               summary="Delete a gateway no node uses, and revoke its token", responses=_WRITE)
+async def delete_gateway(gateway_id: Ident, services: ServicesDep,
+                         staff: AdminStaff) -> Response:
+    await services.registry.delete("gateway", gateway_id)
+    await services.accounts.revoke_gateway(gateway_id)
+    return Response(status_code=204)

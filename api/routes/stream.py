@@ -1,0 +1,75 @@
+"""``GET /api/v1/stream``: server-sent events of incidents, filtered to the caller's agency.
+
+Each event is ``id: <n>`` plus one ``data:`` line of JSON with a ``type`` (``incident.opened``,
+``incident.updated``, ``incident.escalated``, ``incident.acknowledged``, ...), so a browser's
+``EventSource.onmessage`` sees them all. Comment lines (``: keepalive``) keep idle connections
+open. A client that falls behind gets ``stream.overflow`` and the stream ends; EventSource
+reconnects by itself with ``Last-Event-ID`` and receives what it missed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Header
+from fastapi.responses import StreamingResponse
+
+from api.deps import ServicesDep, StreamStaff
+from api.errors import problem_responses
+from api.live import FINAL, LiveEvent, Subscription
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1", tags=["live"])
+
+# Browsers wait this long (ms) before reconnecting a dropped stream.
+RETRY_MS = 3000
+
+
+def format_event(event: LiveEvent) -> str:
+    data = json.dumps(event.data, separators=(",", ":"), default=str)
+    head = f"id: {event.id}\n" if event.id else ""
+    return f"{head}data: {data}\n\n"
+
+
+async def _events(services: ServicesDep, sub: Subscription) -> AsyncIterator[str]:
+    keepalive = services.settings.live.keepalive_s
+    try:
+        yield f"retry: {RETRY_MS}\n: connected\n\n"
+        while True:
+            event = await sub.next(keepalive)
+            if event is None:
+                yield ": keepalive\n\n"
+                continue
+            yield format_event(event)
+            if event.type in FINAL:
+                return
+    finally:
+        services.bus.unsubscribe(sub)
+
+
+@router.get(
+    "/stream",
+    response_class=StreamingResponse,
+    summary="Live incident events (server-sent events) for the caller's agency",
+    responses={
+        200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
+              "description": "An endless text/event-stream"},
+        **problem_responses(401, 422),
+    },
+)
+async def stream(
+    services: ServicesDep,
+    staff: StreamStaff,
+    last_event_id: Annotated[str | None, Header(
+        description="Sent by EventSource on reconnect: replay the events after this id")] = None,
+) -> StreamingResponse:
+    after = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
+    sub = services.bus.subscribe(services.accounts.scope(staff), after)
+    return StreamingResponse(
+        _events(services, sub),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

@@ -1,0 +1,241 @@
+"""The hub's one settings object: TOML sections plus ``SIAGA_HUB__SECTION__KEY`` overrides.
+
+Each section is a typed model owned by the package that uses it; this module composes them.
+Every model forbids unknown keys, so a typo is an error that names the dotted key
+(``server.prot: unknown key``) instead of a default silently used; the CLI exits 78 on it.
+
+Relative paths (``database.path``, ``registry.file``, ``telemetry.path``) are taken relative to
+the working directory of the process (the systemd unit sets it).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from api.errors import ConfigError
+
+__all__ = [
+    "ENV_PREFIX",
+    "AgencyInfo",
+    "AuthSettings",
+    "DashboardSettings",
+    "DatabaseSettings",
+    "HubSettings",
+    "LiveSettings",
+    "RegistrySettings",
+    "ServerSettings",
+    "load_settings",
+    "settings_from_mapping",
+]
+
+ENV_PREFIX = "SIAGA_HUB__"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _PendingSection(BaseModel):
+    """Stands in for a section whose package has not landed yet; keeps whatever it is given."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+def _section_model(module: str, name: str) -> type[BaseModel]:
+    try:
+        return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+    except ModuleNotFoundError as exc:
+        # Only "that module does not exist yet" is tolerated; a broken import inside it is not.
+        if exc.name is None or not (module == exc.name or module.startswith(exc.name + ".")):
+            raise
+        return _PendingSection
+
+
+TelemetrySettings = _section_model("api.telemetry.settings", "TelemetrySettings")
+IngestSettings = _section_model("api.ingest.settings", "IngestSettings")
+MqttSettings = _section_model("api.ingest.settings", "MqttSettings")
+IncidentSettings = _section_model("api.incidents.settings", "IncidentSettings")
+
+
+class ServerSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    # Set when a reverse proxy serves the hub under a path, e.g. "/siaga".
+    root_path: str = ""
+    # Proxies whose X-Forwarded-* headers uvicorn trusts (comma-separated IPs, or "*").
+    forwarded_allow_ips: str = "127.0.0.1"
+    log_level: str = Field(default="info", pattern=r"^(critical|error|warning|info|debug)$")
+    # Live streams never end by themselves; on shutdown they are cut after this long.
+    shutdown_timeout_s: float = Field(default=5.0, ge=0, le=300)
+
+
+class DatabaseSettings(_Section):
+    """The hub's SQLite file: accounts, registry, incidents."""
+
+    path: Path = Path("siaga-hub.sqlite3")
+
+
+class AuthSettings(_Section):
+    # Lifetime of a staff bearer token from POST /api/v1/auth/token.
+    token_ttl_s: int = Field(default=12 * 3600, ge=60, le=30 * 86400)
+    password_min_length: int = Field(default=10, ge=8, le=128)
+    # Agencies whose staff see every agency's incidents and events (admins always do).
+    see_all_agencies: list[str] = Field(default_factory=list)
+    # EventSource in browsers cannot set headers, so GET /api/v1/stream also takes
+    # ?access_token=; turn off where URLs with tokens could end up in proxy logs.
+    allow_query_token: bool = True
+
+
+class RegistrySettings(_Section):
+    # Sites, nodes and gateways loaded at start (TOML or JSON); None = only what the API added.
+    file: Path | None = None
+
+
+class DashboardSettings(_Section):
+    timezone: str = "Asia/Jakarta"
+    tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    tile_attribution: str = "© OpenStreetMap contributors"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {v!r} (e.g. Asia/Jakarta, Asia/Makassar)") \
+                from exc
+        return v
+
+
+class LiveSettings(_Section):
+    # Events a subscriber may fall behind by before it is dropped (the hub never waits).
+    queue_size: int = Field(default=256, ge=1, le=100_000)
+    # Comment lines that keep proxies and EventSource from timing out an idle stream.
+    keepalive_s: float = Field(default=15.0, gt=0, le=300)
+    # Recent events kept so a reconnecting client (Last-Event-ID) misses nothing.
+    replay: int = Field(default=1000, ge=0, le=100_000)
+
+
+class AgencyInfo(_Section):
+    name: str = Field(min_length=1)
+    name_en: str | None = None
+
+
+DEFAULT_AGENCIES: dict[str, AgencyInfo] = {
+    "BPBD": AgencyInfo(name="Badan Penanggulangan Bencana Daerah",
+                       name_en="Regional Disaster Management Agency"),
+    "PMK": AgencyInfo(name="Pemadam Kebakaran (Damkar)", name_en="Fire and Rescue Service"),
+    "SATPOLPP": AgencyInfo(name="Satuan Polisi Pamong Praja",
+                           name_en="Public Order Agency"),
+    "DISKOMINFO": AgencyInfo(name="Dinas Komunikasi dan Informatika",
+                             name_en="Communications and IT Office (operations)"),
+}
+
+
+class HubSettings(_Section):
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    registry: RegistrySettings = Field(default_factory=RegistrySettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+    live: LiveSettings = Field(default_factory=LiveSettings)
+    # Short codes (BPBD, PMK, ...) are what staff accounts and incident routing refer to.
+    agencies: dict[str, AgencyInfo] = Field(default_factory=lambda: dict(DEFAULT_AGENCIES))
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)  # type: ignore[valid-type]
+    ingest: IngestSettings = Field(default_factory=IngestSettings)  # type: ignore[valid-type]
+    mqtt: MqttSettings = Field(default_factory=MqttSettings)  # type: ignore[valid-type]
+    incidents: IncidentSettings = Field(default_factory=IncidentSettings)  # type: ignore[valid-type]
+
+    @field_validator("agencies")
+    @classmethod
+    def _agency_codes(cls, v: dict[str, AgencyInfo]) -> dict[str, AgencyInfo]:
+        for code in v:
+            if not code.isupper() or not code.replace("_", "").isalnum():
+                raise ValueError(f"agency code {code!r} must be upper-case letters/digits")
+        if not v:
+            raise ValueError("at least one agency is needed")
+        return v
+
+
+def _describe(exc: ValidationError) -> ConfigError:
+    problems = []
+    for e in exc.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+        problems.append((key, msg))
+    key, msg = problems[0]
+    if len(problems) > 1:
+        msg += "; " + "; ".join(f"{k}: {m}" for k, m in problems[1:])
+    return ConfigError(key, msg)
+
+
+def _env_value(raw: str) -> Any:
+    # Lists and tables come as JSON; scalars stay strings and pydantic converts them
+    # ("8080" -> 8080, "true" -> True), so a password of digits stays a string.
+    if raw[:1] in "[{":
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError:
+            return raw
+    return raw
+
+
+def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
+    for name, raw in sorted(env.items()):
+        if not name.startswith(ENV_PREFIX):
+            continue
+        path = [p for p in name[len(ENV_PREFIX):].split("__") if p]
+        if not path:
+            continue
+        node = data
+        for i, part in enumerate(path):
+            # Keys match case-insensitively so SIAGA_HUB__AGENCIES__BPBD__NAME finds "BPBD".
+            key = next((k for k in node if k.lower() == part.lower()), part.lower())
+            if i == len(path) - 1:
+                node[key] = _env_value(raw)
+            else:
+                child = node.get(key)
+                if not isinstance(child, dict):
+                    child = node[key] = {}
+                node = child
+
+
+def settings_from_mapping(data: Mapping[str, Any],
+                          env: Mapping[str, str] | None = None) -> HubSettings:
+    """Build settings from already-parsed TOML data, applying ``SIAGA_HUB__*`` overrides."""
+    merged = json.loads(json.dumps(data, default=str))
+    if env:
+        _apply_env(merged, env)
+    try:
+        return HubSettings.model_validate(merged)
+    except ValidationError as exc:
+        raise _describe(exc) from None
+
+
+def load_settings(path: str | Path | None,
+                  env: Mapping[str, str] | None = None) -> HubSettings:
+    """Read ``hub.toml`` (or nothing: all defaults) and the process environment.
+
+    ``env`` defaults to ``os.environ``; pass ``{}`` to ignore the environment.
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(str(p), "config file not found") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(str(p), f"cannot read: {exc}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(str(p), f"not valid TOML: {exc}") from None
+    return settings_from_mapping(data, os.environ if env is None else env)
