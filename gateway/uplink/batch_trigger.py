@@ -1,0 +1,55 @@
+"""When to take the next batch: a full batch is waiting, an alert is, or the oldest is due.
+
+Policy (docs/uplink.md, "Draining a backlog"): alerts are sent at once; readings go
+when ``batch_max_count`` of them wait or the first unsent one has waited
+``batch_max_age_s``. The count is a hint kept from the buffer's append
+notifications; the buffer itself decides what a peek returns.
+"""
+
+from __future__ import annotations
+
+import math
+
+
+class BatchTrigger:
+    """Not locked: the uplink calls it under its own condition's lock."""
+
+    def __init__(self, max_count: int, max_age_s: float) -> None:
+        self.max_count = max_count
+        self.max_age_s = max_age_s
+        self._count = 0
+        self._alert = False
+        self._since: float | None = None  # monotonic time the oldest unsent entry was seen
+
+    def added(self, readings: int, alerts: int, now: float) -> None:
+        if readings + alerts == 0:
+            return
+        self._count += readings + alerts
+        self._alert = self._alert or alerts > 0
+        if self._since is None:
+            self._since = now
+
+    def backlog(self, rows: int, now: float) -> None:
+        """Rows already waiting at start: due at once."""
+        if rows:
+            self._count += rows
+            self._since = now - self.max_age_s
+
+    def taken(self, rows: int, full: bool) -> None:
+        """A peek returned ``rows``; a short batch means everything unsent was taken."""
+        self._alert = False
+        self._count = max(0, self._count - rows) if full else 0
+        if self._count == 0:
+            self._since = None
+
+    def due(self, now: float) -> bool:
+        return self._alert or self._count >= self.max_count or (
+            self._since is not None and now - self._since >= self.max_age_s
+        )
+
+    def seconds_until_due(self, now: float) -> float:
+        if self.due(now):
+            return 0.0
+        if self._since is None:
+            return math.inf
+        return self._since + self.max_age_s - now

@@ -1,0 +1,18 @@
+"""What an uplink did, for the status file and the benchmark; read as a snapshot."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class UplinkCounters:
+    batches_sent: int = 0
+    batches_resent: int = 0
+    batches_acked: int = 0
+    entries_acked: int = 0
+    batches_rejected: int = 0
+    stale_acks: int = 0  # acks for batches not in flight (an earlier process's, via the session)
+    bad_acks: int = 0  # ack messages that were not {"batch":..., "status":...}
+    send_errors: int = 0
+    heartbeats_sent: int = 0

@@ -1,0 +1,271 @@
+"""The MQTT uplink: batches to ``siaga/gw/<id>/data``, deleted only on the hub's ack.
+
+Threads: paho's network thread runs the callbacks, which only record what happened
+(connected, an ack arrived) under ``_cond`` and wake the uplink thread; the uplink
+thread alone peeks, publishes, resends and acks the buffer. It blocks on the
+condition with a deadline (next resend, batch age, heartbeat), never sleep-polls.
+
+The broker's PUBACK is not the acknowledgement: only ``{"batch": id, "status":
+"stored"}`` on ``siaga/gw/<id>/ack`` is (docs/uplink.md). A batch without an ack
+after ``ack_timeout_s`` is published again, same rows, same batch id.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, replace
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from gateway.buffer import Batch, StoreAndForwardBuffer, now_ms
+from gateway.heartbeat import HealthSnapshot, HeartbeatSettings
+from gateway.uplink.batch_trigger import BatchTrigger
+from gateway.uplink.counters import UplinkCounters
+from gateway.uplink.settings import UplinkSettings
+from gateway.uplink.wire import decode_ack, encode_batch
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _InFlight:
+    batch: Batch
+    body: bytes
+    sent_at: float  # monotonic
+
+
+class MqttUplink:
+    def __init__(
+        self, settings: UplinkSettings, buffer: StoreAndForwardBuffer, *,
+        health: HealthSnapshot | None = None,
+        heartbeat: HeartbeatSettings | None = None,
+    ) -> None:
+        if not settings.gateway_id or settings.host is None:
+            raise ValueError("MqttUplink needs uplink.gateway_id and uplink.host")
+        self.settings = settings
+        self._buffer = buffer
+        self._health = health
+        self._heartbeat_s = (heartbeat or HeartbeatSettings()).interval_s
+        self._cond = threading.Condition()
+        self._acks: deque[tuple[str, str, str | None]] = deque()
+        self._connected = False
+        self._reconnected = False
+        self._stopping = False
+        self._trigger = BatchTrigger(settings.batch_max_count, settings.batch_max_age_s)
+        self._inflight: dict[str, _InFlight] = {}
+        self._counters = UplinkCounters()
+        self._client = self._make_client()
+        self._thread = threading.Thread(target=self._run, name="uplink-mqtt", daemon=True)
+        buffer.on_append(self._appended)
+
+    def _make_client(self) -> mqtt.Client:
+        s = self.settings
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"siaga-gw-{s.gateway_id}",
+            clean_session=False, protocol=mqtt.MQTTv311,
+        )
+        client.will_set(s.topic("status"), b'{"state":"offline"}', qos=1, retain=True)
+        if s.username is not None:
+            client.username_pw_set(s.username, s.password)
+        if s.tls:
+            client.tls_set(ca_certs=s.ca, certfile=s.cert, keyfile=s.key)
+        client.reconnect_delay_set(
+            min_delay=max(1, int(s.backoff_min_s)), max_delay=max(1, int(s.backoff_max_s))
+        )
+        # Room for every batch in flight plus heartbeats and the status message.
+        client.max_inflight_messages_set(s.max_inflight + 8)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    def start(self) -> None:
+        self._buffer.release_all()  # a fresh uplink has nothing in flight
+        depth = self._buffer.stats().depth
+        with self._cond:
+            self._trigger.backlog(depth, time.monotonic())
+        self._client.connect_async(self.settings.host or "", self.settings.port,
+                                   keepalive=self.settings.keepalive_s)
+        self._client.loop_start()
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        if self._connected:
+            # A clean disconnect suppresses the will, so say offline ourselves.
+            info = self._client.publish(self.settings.topic("status"), self._status("offline"),
+                                        qos=1, retain=True)
+            # Raises when the connection went away meanwhile: the will covers that case.
+            with contextlib.suppress(RuntimeError, ValueError):
+                info.wait_for_publish(min(timeout, 2.0))
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def counters(self) -> UplinkCounters:
+        with self._cond:
+            return replace(self._counters)
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    # -- paho's thread: record and wake --------------------------------------------
+
+    def _on_connect(self, client: mqtt.Client, _ud: object, flags: mqtt.ConnectFlags,
+                    reason: mqtt.ReasonCode, _props: object) -> None:
+        if reason.is_failure:
+            log.warning("uplink broker refused the connection: %s", reason)
+            return
+        client.subscribe(self.settings.topic("ack"), qos=1)
+        client.publish(self.settings.topic("status"), self._status("online"), qos=1, retain=True)
+        log.info("uplink connected to %s:%d (session present: %s)", self.settings.host,
+                 self.settings.port, flags.session_present)
+        with self._cond:
+            self._connected = True
+            self._reconnected = True
+            self._cond.notify_all()
+
+    def _on_disconnect(self, _c: mqtt.Client, _ud: object, _flags: object,
+                       reason: mqtt.ReasonCode, _props: object) -> None:
+        with self._cond:
+            if self._connected:
+                log.warning("uplink disconnected: %s", reason)
+            self._connected = False
+
+    def _on_message(self, _c: mqtt.Client, _ud: object, msg: mqtt.MQTTMessage) -> None:
+        try:
+            ack = decode_ack(msg.payload)
+        except ValueError as exc:
+            with self._cond:
+                self._counters.bad_acks += 1
+                first = self._counters.bad_acks == 1
+            if first:
+                log.warning("ignoring a malformed ack on %s: %s", msg.topic, exc)
+            return
+        with self._cond:
+            self._acks.append(ack)
+            self._cond.notify_all()
+
+    def _appended(self, readings: int, alerts: int) -> None:
+        with self._cond:
+            self._trigger.added(readings, alerts, time.monotonic())
+            if self._trigger.due(time.monotonic()):
+                self._cond.notify_all()
+
+    @staticmethod
+    def _status(state: str) -> bytes:
+        return json.dumps({"state": state, "ts": now_ms()}, separators=(",", ":")).encode()
+
+    # -- the uplink thread ---------------------------------------------------------
+
+    def _wanted(self) -> bool:
+        return self._stopping or bool(self._acks) or self._reconnected or (
+            self._connected and len(self._inflight) < self.settings.max_inflight
+            and self._trigger.due(time.monotonic())
+        )
+
+    def _deadline(self, now: float, next_heartbeat: float) -> float:
+        waits = [next_heartbeat - now, self._trigger.seconds_until_due(now)]
+        waits += [f.sent_at + self.settings.ack_timeout_s - now for f in self._inflight.values()]
+        return max(0.0, min(min(waits), 60.0))
+
+    def _run(self) -> None:
+        next_heartbeat = time.monotonic() if self._health else math.inf
+        while True:
+            with self._cond:
+                self._cond.wait_for(self._wanted, self._deadline(time.monotonic(),
+                                                                 next_heartbeat))
+                if self._stopping:
+                    return
+                acks = list(self._acks)
+                self._acks.clear()
+                connected, reconnected = self._connected, self._reconnected
+                self._reconnected = False
+            for ack in acks:
+                self._settle(*ack)
+            if not connected:
+                continue
+            now = time.monotonic()
+            if reconnected:
+                # The persistent session redelivers what was in flight; give the hub a
+                # full ack timeout from now before publishing it again ourselves.
+                for f in self._inflight.values():
+                    f.sent_at = now
+            self._resend_overdue(now)
+            self._send_due()
+            if now >= next_heartbeat and self._health is not None:
+                self._client.publish(self.settings.topic("heartbeat"), self._health.encode(),
+                                     qos=1)
+                with self._cond:
+                    self._counters.heartbeats_sent += 1
+                next_heartbeat = now + self._heartbeat_s
+
+    def _settle(self, batch_id: str, status: str, reason: str | None) -> None:
+        flight = self._inflight.pop(batch_id, None)
+        if flight is None:
+            with self._cond:
+                self._counters.stale_acks += 1
+            return
+        if status == "stored":
+            self._buffer.ack(flight.batch)
+            with self._cond:
+                self._counters.batches_acked += 1
+                self._counters.entries_acked += len(flight.batch)
+        else:
+            self._buffer.reject(flight.batch, reason or "rejected by the hub")
+            log.warning("hub rejected batch %s (%d entries kept in the rejected table): %s",
+                        batch_id, len(flight.batch), reason)
+            with self._cond:
+                self._counters.batches_rejected += 1
+
+    def _resend_overdue(self, now: float) -> None:
+        for batch_id, flight in self._inflight.items():
+            if now - flight.sent_at >= self.settings.ack_timeout_s:
+                log.info("no ack for %s after %.0f s: sending it again", batch_id,
+                         now - flight.sent_at)
+                self._publish(flight.body)
+                flight.sent_at = now
+                with self._cond:
+                    self._counters.batches_resent += 1
+
+    def _send_due(self) -> None:
+        s = self.settings
+        while len(self._inflight) < s.max_inflight:
+            with self._cond:
+                if not (self._connected and self._trigger.due(time.monotonic())):
+                    return
+            batch = self._buffer.peek_batch(s.batch_max_count,
+                                            backfill_after_s=s.backfill_after_s)
+            with self._cond:
+                self._trigger.taken(len(batch) if batch else 0,
+                                    full=batch is not None and len(batch) == s.batch_max_count)
+            if batch is None:
+                return
+            batch_id = f"{s.gateway_id}:{batch.key}"
+            body = encode_batch(s.gateway_id, batch_id, batch.readings, batch.alerts,
+                                batch.loss, now_ms())
+            self._inflight[batch_id] = _InFlight(batch, body, time.monotonic())
+            self._publish(body)
+            with self._cond:
+                self._counters.batches_sent += 1
+
+    def _publish(self, body: bytes) -> None:
+        info = self._client.publish(self.settings.topic("data"), body, qos=1)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            # paho keeps a QoS 1 message queued while disconnected; the ack timeout
+            # covers the case where it does not.
+            with self._cond:
+                self._counters.send_errors += 1

@@ -1,0 +1,190 @@
+"""The MQTT uplink against a real Mosquitto, with ``MqttAckResponder`` standing in for
+the hub (tests/integration/hub_stand_in.py) until the hub's own tests exercise the same
+contract (docs/uplink.md)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from analytics.alert import Alert
+from analytics.levels import Level
+from firmware_bridge.reading import Reading
+from gateway.buffer import BufferSettings, StoreAndForwardBuffer
+from gateway.heartbeat import HealthSnapshot, HeartbeatSettings, NodeSeen
+from gateway.uplink.mqtt_uplink import MqttUplink
+from gateway.uplink.settings import UplinkSettings
+from tests.integration.hub_stand_in import MqttAckResponder, wait_for
+from tests.servers import Mosquitto
+
+pytestmark = pytest.mark.integration
+
+
+def reading(seq: int, node: str = "slope-07") -> Reading:
+    t = 1_795_000_000 + seq / 10
+    return Reading(node=node, channel="vwc", value=30 + seq % 7, unit="%", ts=t,
+                   received_at=t + 0.05, seq=seq, source="serial:/dev/pts/1")
+
+
+def alert(n: int) -> Alert:
+    return Alert(node="slope-07", hazard="landslide", level=Level.AWAS,
+                 previous_level=Level.SIAGA, detector="landslide", ts=1_795_000_000 + n,
+                 explanation_id="Tanah jenuh", explanation_en="Soil saturated",
+                 site="bumiaji-slope")
+
+
+def uplink_settings(broker: Mosquitto, gw: str, **kw: object) -> UplinkSettings:
+    base = dict(kind="mqtt", gateway_id=gw, host=broker.host, port=broker.port,
+                batch_max_count=200, batch_max_age_s=0.2, max_inflight=4,
+                ack_timeout_s=3.0, backoff_min_s=0.5, backoff_max_s=1.0)
+    base.update(kw)
+    return UplinkSettings(**base)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def buffer(tmp_path: Path) -> Iterator[StoreAndForwardBuffer]:
+    b = StoreAndForwardBuffer(BufferSettings(path=str(tmp_path / "buffer.sqlite3")))
+    yield b
+    b.close()
+
+
+def test_backlog_arrives_alerts_first_and_buffer_empties(
+    fresh_mosquitto: Mosquitto, buffer: StoreAndForwardBuffer,
+) -> None:
+    hub = MqttAckResponder(fresh_mosquitto.host, fresh_mosquitto.port).start()
+    buffer.append([reading(i) for i in range(1000)], [])
+    buffer.append([], [alert(1)])
+    up = MqttUplink(uplink_settings(fresh_mosquitto, "gw-a"), buffer)
+    up.start()
+    try:
+        assert wait_for(lambda: buffer.stats().depth == 0, 20)
+    finally:
+        up.stop()
+        hub.stop()
+    assert hub.unique_readings == 1000 and len(hub.alert_deliveries) == 1
+    assert hub.batches[0]["alerts"], "the alert jumps the backlog"
+    assert all(len(b["readings"]) + len(b["alerts"]) <= 200 for b in hub.batches)
+    assert up.counters().entries_acked == 1001
+
+
+def test_broker_outage_loses_nothing(
+    fresh_mosquitto: Mosquitto, buffer: StoreAndForwardBuffer,
+) -> None:
+    """The uplink broker stops for 3 s mid-stream and comes back: every reading arrives,
+    each identity is stored once, and what waited through the outage is back-filled."""
+    hub = MqttAckResponder(fresh_mosquitto.host, fresh_mosquitto.port).start()
+    up = MqttUplink(uplink_settings(fresh_mosquitto, "gw-b", backfill_after_s=1.0), buffer)
+    up.start()
+    total = 3000
+    stop_core = threading.Event()
+
+    def core() -> None:  # the gateway's core thread: 20 commits/s of 10 readings
+        for i in range(0, total, 10):
+            buffer.append([reading(s) for s in range(i, i + 10)], [])
+            if stop_core.wait(0.05):
+                return
+
+    t = threading.Thread(target=core)
+    t.start()
+    try:
+        assert hub.wait_until(lambda: hub.unique_readings >= 200, 20)
+        fresh_mosquitto.stop()
+        time.sleep(3)  # the outage
+        assert buffer.stats().depth > 0
+        fresh_mosquitto.start()
+        t.join(60)
+        assert wait_for(lambda: buffer.stats().depth == 0, 60), buffer.stats()
+        assert hub.wait_until(lambda: hub.unique_readings == total, 10)
+    finally:
+        stop_core.set()
+        t.join()
+        up.stop()
+        hub.stop()
+    expected = {("gw-b", "slope-07", "vwc", round(reading(i).ts * 1000), i)
+                for i in range(total)}
+    assert set(hub.reading_deliveries) == expected
+    assert any(b["backfill"] for b in hub.batches)
+    assert all(r["ts"] == round(reading(r["seq"]).ts * 1000)
+               for b in hub.batches for r in b["readings"])
+
+
+def test_rejected_batch_moves_to_rejected_table(
+    fresh_mosquitto: Mosquitto, buffer: StoreAndForwardBuffer,
+) -> None:
+    hub = MqttAckResponder(fresh_mosquitto.host, fresh_mosquitto.port)
+    hub.reject = True
+    hub.start()
+    buffer.append([reading(i) for i in range(5)], [])
+    up = MqttUplink(uplink_settings(fresh_mosquitto, "gw-c"), buffer)
+    up.start()
+    try:
+        assert wait_for(lambda: buffer.stats().rejected == 5, 10)
+    finally:
+        up.stop()
+        hub.stop()
+    assert buffer.stats().depth == 0 and up.counters().batches_rejected == 1
+
+
+def test_unacked_batch_is_resent_with_the_same_id(
+    fresh_mosquitto: Mosquitto, buffer: StoreAndForwardBuffer,
+) -> None:
+    hub = MqttAckResponder(fresh_mosquitto.host, fresh_mosquitto.port)
+    hub.acking = False
+    hub.start()
+    buffer.append([reading(i) for i in range(3)], [])
+    up = MqttUplink(uplink_settings(fresh_mosquitto, "gw-d", ack_timeout_s=0.5), buffer)
+    up.start()
+    try:
+        assert hub.wait_until(lambda: len(hub.batches) >= 2, 10)
+        assert buffer.stats().depth == 3, "nothing deleted without an ack"
+        hub.acking = True
+        assert wait_for(lambda: buffer.stats().depth == 0, 10)
+    finally:
+        up.stop()
+        hub.stop()
+    ids = {b["batch"] for b in hub.batches}
+    assert len(ids) == 1 and next(iter(ids)).startswith("gw-d:")
+    assert hub.unique_readings == 3 and up.counters().batches_resent >= 1
+
+
+def test_status_heartbeat_and_last_will(
+    fresh_mosquitto: Mosquitto, buffer: StoreAndForwardBuffer, tmp_path: Path,
+) -> None:
+    hub = MqttAckResponder(fresh_mosquitto.host, fresh_mosquitto.port).start()
+    zone = tmp_path / "temp"
+    zone.write_text("48312\n")
+    health = HealthSnapshot("gw-e", buffer, lambda: {"slope-07": NodeSeen(1_795_000_000_000, 60)},
+                            thermal_zone=zone)
+    up = MqttUplink(uplink_settings(fresh_mosquitto, "gw-e"), buffer, health=health,
+                    heartbeat=HeartbeatSettings(interval_s=1.0))
+    up.start()
+    try:
+        assert hub.wait_until(lambda: len(hub.heartbeats) >= 2, 10)
+    finally:
+        up.stop()
+    beat = hub.heartbeats[0]
+    assert beat["gateway"] == "gw-e" and beat["cpu_temp_c"] == 48.3
+    assert beat["buffer"]["depth"] == 0 and beat["nodes"]["slope-07"]["frames_ok"] == 60
+    assert isinstance(beat["disk_free_bytes"], int)
+    assert hub.wait_until(lambda: any(s["state"] == "offline" for _, s in hub.statuses), 5)
+    states = [s["state"] for t, s in hub.statuses if t == "siaga/gw/gw-e/status"]
+    assert states[0] == "online" and states[-1] == "offline"
+    hub.stop()
+    # The retained status is what a hub connecting later sees.
+    got: list[dict[str, str]] = []
+    done = threading.Event()
+    late = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="late-hub")
+    late.on_connect = lambda c, *_: c.subscribe("siaga/gw/gw-e/status", 1)
+    late.on_message = lambda c, u, m: (got.append(json.loads(m.payload)), done.set())
+    late.connect(fresh_mosquitto.host, fresh_mosquitto.port)
+    late.loop_start()
+    assert done.wait(5)
+    late.loop_stop()
+    assert got[0]["state"] == "offline"
