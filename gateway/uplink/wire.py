@@ -81,7 +81,7 @@ def encode_batch(
     ).encode()
 
 
-def decode_ack(payload: bytes) -> tuple[str, str, str | None]:
+def decode_ack(payload: bytes | bytearray) -> tuple[str, str, str | None]:
     """``(batch, status, reason)`` of an ack message; ValueError when it is not one."""
     try:
         obj: Any = json.loads(payload)
