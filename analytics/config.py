@@ -202,7 +202,7 @@ class NodeConfig:
 
 DETECTOR_NAMES: tuple[str, ...] = (
     "threshold", "rain", "landslide", "fire", "crowd",
-    "robust_z", "ewma", "cusum", "health",
+    "robust_z", "ewma", "cusum", "health", "battery",
 )
 
 

@@ -1,0 +1,233 @@
+"""EdgeAnalytics: every enabled detector for every node, fed one Reading at a time.
+
+The gateway's core thread owns one instance: ``process`` for each reading, ``tick`` from
+its periodic tick (silence), ``on_sequence_gap`` when it sees missing sequence numbers,
+``set_node_interval`` from a node's hello. Alerts come only on level changes. Work per
+reading is constant (ring buffers and running sums) and memory per node is bounded by
+the longest window over the node's reading interval.
+
+Readings that are not finite, or older than the last reading of the same node and
+channel (a clock going backwards), are ignored and counted in ``counters``. While a
+channel is faulty (range, stuck, jump) its readings reach no hazard detector.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from analytics.alert import Alert
+from analytics.config import AnalyticsConfig
+from analytics.config_load import load_config
+from analytics.detector import Detector
+from analytics.detectors.fire import FireDetector
+from analytics.detectors.health import ChannelHealthDetector
+from analytics.levels import Level
+from analytics.link_health import LinkHealth
+from analytics.registry import ANOMALY_DETECTORS, REGISTRY
+from firmware_bridge.reading import Reading
+
+
+@dataclass(frozen=True, slots=True)
+class LevelState:
+    """One detector's current level, for the gateway's status page and heartbeat."""
+
+    node: str
+    detector: str
+    hazard: str
+    level: Level
+    score: float
+    site: str | None = None
+    channel: str | None = None
+
+
+@dataclass(slots=True)
+class EngineCounters:
+    readings: int = 0
+    invalid: int = 0  # NaN or infinite value
+    out_of_order: int = 0  # older than the last reading of the same node and channel
+    excluded_faulty: int = 0  # kept from hazard detectors while the channel was faulty
+    counter_resets: int = 0
+    alerts: int = 0
+
+
+@dataclass(slots=True)
+class _Route:
+    name: str  # the alert's detector field, e.g. "rain", "threshold:temp", "crowd:alun-alun"
+    detector: Detector
+    alerting: bool
+    site: str | None
+
+
+@dataclass(slots=True)
+class _Node:
+    link: LinkHealth
+    last_ts: dict[str, float] = field(default_factory=dict)
+    health: dict[str, ChannelHealthDetector] = field(default_factory=dict)
+    routes: dict[str, list[_Route]] = field(default_factory=dict)
+    shared: dict[str, Detector] = field(default_factory=dict)
+
+
+class EdgeAnalytics:
+    def __init__(self, config: AnalyticsConfig | Mapping[str, Any] | None = None) -> None:
+        self.config = config if isinstance(config, AnalyticsConfig) else load_config(config)
+        self.counters = EngineCounters()
+        self._nodes: dict[str, _Node] = {}
+        self._zones: dict[str, Detector] = {}
+        self._zones_of: dict[str, list[str]] = {}
+        for zname, zone in self.config.crowd.zones.items():
+            for n in zone.nodes:
+                self._zones_of.setdefault(n, []).append(zname)
+        self._fire_by_site: dict[str, dict[str, FireDetector]] = {}
+        self._enabled = set(self.config.detectors)
+
+    # -- the gateway's calls -------------------------------------------------------------
+
+    def process(self, reading: Reading) -> list[Alert]:
+        c = self.counters
+        c.readings += 1
+        value, ts, ch = reading.value, reading.ts, reading.channel
+        if not math.isfinite(value) or not math.isfinite(ts):
+            c.invalid += 1
+            return []
+        st = self._nodes.get(reading.node) or self._new_node(reading.node)
+        last = st.last_ts.get(ch)
+        if last is not None and ts < last:
+            c.out_of_order += 1
+            return []
+        st.last_ts[ch] = ts
+        if reading.counter_reset:
+            c.counter_resets += 1
+        node = reading.node
+        alerts: list[Alert] = []
+        if st.link.seen(ts):
+            alerts.append(self._alert(node, st.link.name, st.link, st.link.level, ts, None))
+        health = st.health.get(ch)
+        if health is None and "health" in self._enabled:
+            health = st.health[ch] = ChannelHealthDetector(ch, self.config.health)
+        if health is not None:
+            before = health.level
+            if health.update(ts, ch, value):
+                alerts.append(self._alert(node, f"health:{ch}", health, before, ts,
+                                          self.config.site_of(node)))
+            if health.faulty:
+                c.excluded_faulty += 1
+                return alerts
+        routes = st.routes.get(ch)
+        if routes is None:
+            routes = st.routes[ch] = self._build_routes(node, st, ch)
+        for r in routes:
+            det = r.detector
+            if det.name == "fire":
+                self._set_neighbour(node, r.site, det)
+            before = det.level
+            if det.update(ts, ch, value) and r.alerting:
+                alerts.append(self._alert(node, r.name, det, before, ts, r.site))
+        return alerts
+
+    def tick(self, now_ts: float) -> list[Alert]:
+        """Silence and gap expiry check; call from the core thread's tick with reading time."""
+        alerts = []
+        for node, st in self._nodes.items():
+            before = st.link.level
+            if st.link.check(now_ts):
+                alerts.append(self._alert(node, st.link.name, st.link, before, now_ts, None))
+        return alerts
+
+    def on_sequence_gap(self, node: str, missing: int, ts: float) -> list[Alert]:
+        st = self._nodes.get(node) or self._new_node(node)
+        before = st.link.level
+        if missing > 0 and st.link.gap(missing, ts):
+            return [self._alert(node, st.link.name, st.link, before, ts, None)]
+        return []
+
+    def set_node_interval(self, node: str, interval_s: float) -> None:
+        """A node's hello told its sample interval; a configured interval_s wins."""
+        st = self._nodes.get(node) or self._new_node(node)
+        if self.config.node(node).interval_s is None and interval_s > 0:
+            st.link.interval_s = interval_s
+
+    def levels(self) -> list[LevelState]:
+        out: list[LevelState] = []
+        seen_zone: set[str] = set()
+        for node, st in self._nodes.items():
+            site = self.config.site_of(node)
+            out.append(LevelState(node, st.link.name, "sensor_fault", Level(st.link.level),
+                                  (st.link.level - 1) / 3, site))
+            for ch, h in st.health.items():
+                out.append(LevelState(node, f"health:{ch}", "sensor_fault", Level(h.level),
+                                      h.score, site, ch))
+            for routes in st.routes.values():
+                for r in routes:
+                    if r.name.startswith("crowd:"):
+                        if r.name in seen_zone:
+                            continue
+                        seen_zone.add(r.name)
+                    if any(s.detector == r.name and s.node == node for s in out):
+                        continue
+                    ch = getattr(r.detector, "channel", None)
+                    out.append(LevelState(node, r.name, r.detector.hazard,
+                                          Level(r.detector.level), r.detector.score, r.site, ch))
+        return out
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _new_node(self, node: str) -> _Node:
+        nc = self.config.node(node)
+        interval = nc.interval_s or self.config.health.default_interval_s
+        st = self._nodes[node] = _Node(LinkHealth(node, self.config.health, interval))
+        return st
+
+    def _build_routes(self, node: str, st: _Node, ch: str) -> list[_Route]:
+        cfg = self.config
+        site = cfg.site_of(node)
+        routes: list[_Route] = []
+        for name, spec in REGISTRY.items():
+            enabled = name in self._enabled or (name == "battery" and "health" in self._enabled)
+            if not enabled or not spec.hazard_input:
+                continue
+            if spec.channels is not None and ch not in spec.channels:
+                continue
+            alerting = name not in ANOMALY_DETECTORS or cfg.anomaly.emit_alerts
+            if spec.scope == "channel":
+                det = spec.build(cfg, node, ch)
+                if det is not None:
+                    routes.append(_Route(det.name if name == "battery" else f"{name}:{ch}",
+                                         det, alerting, site))
+            elif spec.scope == "node":
+                det = st.shared.get(name) or spec.build(cfg, node, None)
+                if det is not None:
+                    st.shared[name] = det
+                    routes.append(_Route(name, det, alerting, site))
+                    if isinstance(det, FireDetector) and site is not None:
+                        self._fire_by_site.setdefault(site, {})[node] = det
+            else:
+                for zname in self._zones_of.get(node, []):
+                    det = self._zones.get(zname) or spec.build(cfg, zname, None)
+                    if det is not None:
+                        self._zones[zname] = det
+                        zsite = cfg.crowd.zones[zname].site or site
+                        routes.append(_Route(f"crowd:{zname}", det, alerting, zsite))
+        return routes
+
+    def _set_neighbour(self, node: str, site: str | None, det: Detector) -> None:
+        if site is None or not isinstance(det, FireDetector):
+            return
+        det.neighbour_alarm = any(other.level >= 2 for n, other in
+                                  self._fire_by_site.get(site, {}).items() if n != node)
+
+    def _alert(self, node: str, name: str, det: Any, before: int, ts: float,
+               site: str | None) -> Alert:
+        self.counters.alerts += 1
+        e = det.explain(before)
+        return Alert(
+            node=node, hazard=det.hazard, level=Level(det.level), previous_level=Level(before),
+            detector=name, ts=ts, explanation_id=e.text_id, explanation_en=e.text_en,
+            site=site if site is not None else self.config.site_of(node),
+            channel=e.channel,
+            values={k: float(v) for k, v in e.values.items() if math.isfinite(v)},
+            thresholds={k: float(v) for k, v in e.thresholds.items() if math.isfinite(v)},
+            window_s=e.window_s,
+        )

@@ -1,0 +1,68 @@
+"""Node-level link health: silence longer than k x the node's interval, and sequence gaps.
+
+Driven by the gateway: ``seen`` on every reading, ``gap`` when it notices missing
+sequence numbers, ``check`` from its core-thread tick. Silence is Siaga (we are blind
+to that node); recent gaps are Waspada until ``gap_clear_s`` passes without a new one.
+"""
+
+from __future__ import annotations
+
+import math
+
+from analytics.config import HealthConfig
+from analytics.explain import Explanation, fmt
+
+
+class LinkHealth:
+    name = "health:link"
+    hazard = "sensor_fault"
+
+    def __init__(self, node: str, cfg: HealthConfig, interval_s: float) -> None:
+        self.node = node
+        self.cfg = cfg
+        self.interval_s = interval_s
+        self.level = 1
+        self.last_seen = -math.inf
+        self.missing = 0
+        self._gap_until = -math.inf
+        self._silent = False
+        self._now = 0.0
+
+    def _settle(self, now: float) -> bool:
+        self._now = now
+        self._silent = now - self.last_seen > self.cfg.silence_factor * self.interval_s \
+            if math.isfinite(self.last_seen) else False
+        new = 3 if self._silent else 2 if now < self._gap_until else 1
+        if now >= self._gap_until and new == 1:
+            self.missing = 0
+        changed = new != self.level
+        self.level = new
+        return changed
+
+    def seen(self, ts: float) -> bool:
+        self.last_seen = max(self.last_seen, ts)
+        return self._settle(ts)
+
+    def gap(self, missing: int, ts: float) -> bool:
+        self.missing += missing
+        self._gap_until = ts + self.cfg.gap_clear_s
+        return self._settle(max(ts, self.last_seen))
+
+    def check(self, now: float) -> bool:
+        return self._settle(now)
+
+    def explain(self, previous: int) -> Explanation:
+        n = self.node
+        if self.level == 3:
+            quiet = fmt(self._now - self.last_seen)
+            lim = fmt(self.cfg.silence_factor * self.interval_s)
+            return Explanation(f"Node {n} diam {quiet} s (batas {lim} s)",
+                               f"Node {n} silent for {quiet} s (limit {lim} s)",
+                               {"silent_s": self._now - self.last_seen},
+                               {"silence_s": self.cfg.silence_factor * self.interval_s})
+        if self.level == 2:
+            return Explanation(f"Node {n}: {self.missing} bacaan hilang (celah urutan)",
+                               f"Node {n}: {self.missing} readings missing (sequence gaps)",
+                               {"missing": float(self.missing)}, {},
+                               window_s=self.cfg.gap_clear_s)
+        return Explanation(f"Tautan node {n} kembali normal", f"Node {n} link is healthy again")

@@ -1,0 +1,82 @@
+"""Explicit registry: detector name -> factory. No discovery, no plugins scanned from disk.
+
+A factory builds the detector for one node and channel (``scope="channel"``), for one node
+(``scope="node"``, the detector names its channels), or for one crowd zone
+(``scope="zone"``, ``key`` is the zone name). It returns None when the configuration
+gives that detector nothing to do there (e.g. no threshold set for the channel).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from analytics.config import AnalyticsConfig, ChannelThreshold
+from analytics.detector import Detector
+from analytics.detectors.anomaly import CusumDetector, EwmaDetector, RobustZDetector
+from analytics.detectors.crowd import CrowdDetector
+from analytics.detectors.fire import FireDetector
+from analytics.detectors.health import ChannelHealthDetector
+from analytics.detectors.landslide import LandslideDetector
+from analytics.detectors.rain import RainDetector
+from analytics.detectors.threshold import ThresholdDetector
+
+Scope = Literal["channel", "node", "zone"]
+Factory = Callable[[AnalyticsConfig, str, str | None], Detector | None]
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorSpec:
+    name: str
+    scope: Scope
+    channels: frozenset[str] | None  # None: any channel
+    build: Factory
+    hazard_input: bool = True  # fed only while the channel is healthy
+
+
+def _threshold(cfg: AnalyticsConfig, node: str, ch: str | None) -> Detector | None:
+    t = cfg.channel_threshold(node, ch or "")
+    return ThresholdDetector(ch or "", t) if t is not None else None
+
+
+def _anomaly(cls: type[RobustZDetector] | type[EwmaDetector] | type[CusumDetector]) -> Factory:
+    def build(cfg: AnalyticsConfig, node: str, ch: str | None) -> Detector | None:
+        return cls(ch or "", cfg.anomaly) if ch in cfg.anomaly.channels else None
+    return build
+
+
+def _health(cfg: AnalyticsConfig, node: str, ch: str | None) -> Detector | None:
+    return ChannelHealthDetector(ch or "", cfg.health)
+
+
+def _battery(cfg: AnalyticsConfig, node: str, ch: str | None) -> Detector | None:
+    levels = cfg.node(node).battery or cfg.health.battery
+    d = ThresholdDetector("batt", ChannelThreshold(levels, cfg.health.battery_hysteresis))
+    d.name = "battery"
+    return d
+
+
+def _crowd(cfg: AnalyticsConfig, zone: str, ch: str | None) -> Detector | None:
+    z = cfg.crowd.zones.get(zone)
+    return CrowdDetector(cfg.crowd, zone, z) if z is not None else None
+
+
+REGISTRY: dict[str, DetectorSpec] = {s.name: s for s in (
+    DetectorSpec("threshold", "channel", None, _threshold),
+    DetectorSpec("rain", "node", RainDetector.channels,
+                 lambda cfg, node, ch: RainDetector(cfg.rain)),
+    DetectorSpec("landslide", "node", LandslideDetector.channels,
+                 lambda cfg, node, ch: LandslideDetector(cfg.landslide, cfg.curve_for(node),
+                                                         cfg.soil_for(node))),
+    DetectorSpec("fire", "node", FireDetector.channels,
+                 lambda cfg, node, ch: FireDetector(cfg.fire)),
+    DetectorSpec("crowd", "zone", CrowdDetector.channels, _crowd),
+    DetectorSpec("robust_z", "channel", None, _anomaly(RobustZDetector)),
+    DetectorSpec("ewma", "channel", None, _anomaly(EwmaDetector)),
+    DetectorSpec("cusum", "channel", None, _anomaly(CusumDetector)),
+    DetectorSpec("health", "channel", None, _health, hazard_input=False),
+    DetectorSpec("battery", "channel", frozenset({"batt"}), _battery),
+)}
+
+ANOMALY_DETECTORS = frozenset({"robust_z", "ewma", "cusum"})
