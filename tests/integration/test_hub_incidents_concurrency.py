@@ -1,0 +1,111 @@
+"""Dedupe under concurrency: alerts for one hazard and site from many writers at once.
+
+Threads with their own connections and separate processes share one SQLite file, like two
+hub workers; exactly one incident may be open for the key afterwards, holding every alert.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from api.db import Database
+from api.incidents.intake import AlertFacts, record_alerts
+from api.incidents.queries import IncidentFilter, load_incidents
+from api.incidents.schema import ensure_schema
+from api.incidents.settings import IncidentSettings
+
+pytestmark = pytest.mark.integration
+
+T0 = 1_795_000_000.0
+WRITERS = 8
+ALERTS_EACH = 5
+
+
+def _alerts(writer: int) -> list[AlertFacts]:
+    return [
+        AlertFacts(gateway=f"gw-{writer}", node=f"slope-{writer}", site="bumiaji-slope",
+                   hazard="landslide", level=2 + (i % 3), previous_level=1,
+                   detector="landslide", ts_ms=int((T0 + i) * 1000), backfill=False,
+                   explanation="rain")
+        for i in range(ALERTS_EACH)
+    ]
+
+
+def _write(path: str, writer: int, barrier: threading.Barrier | None = None,
+           event: object | None = None) -> None:
+    db = Database(path)
+    try:
+        if barrier is not None:
+            barrier.wait()
+        if event is not None:
+            event.wait()  # type: ignore[attr-defined]
+        for a in _alerts(writer):  # one transaction per alert: the most interleaving
+            db.call(lambda c, a=a: record_alerts(c, IncidentSettings(), [a], T0 + 10))
+    finally:
+        db.close()
+
+
+def _check(path: Path) -> None:
+    db = Database(path)
+    try:
+        rows = db.call(lambda c: load_incidents(c, IncidentFilter()))
+        n_open = db.call(lambda c: c.execute(
+            "SELECT COUNT(*) FROM incidents WHERE status != 'resolved'").fetchone()[0])
+    finally:
+        db.close()
+    assert len(rows) == 1 and n_open == 1
+    assert rows[0].alert_count == WRITERS * ALERTS_EACH
+    assert (rows[0].level, rows[0].max_level) == (3, 4)  # each node ended at Siaga
+
+
+def _schema(path: Path) -> None:
+    db = Database(path)
+    db.call(ensure_schema)
+    db.close()
+
+
+def test_parallel_threads_with_own_connections_make_one_incident(tmp_path: Path) -> None:
+    path = tmp_path / "hub.sqlite3"
+    _schema(path)
+    barrier = threading.Barrier(WRITERS)
+    threads = [threading.Thread(target=_write, args=(str(path), w, barrier))
+               for w in range(WRITERS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    _check(path)
+
+
+def test_parallel_processes_make_one_incident(tmp_path: Path) -> None:
+    path = tmp_path / "hub.sqlite3"
+    _schema(path)
+    ctx = multiprocessing.get_context("spawn")
+    go = ctx.Event()
+    procs = [ctx.Process(target=_write, args=(str(path), w, None, go)) for w in range(WRITERS)]
+    for p in procs:
+        p.start()
+    go.set()
+    for p in procs:
+        p.join(timeout=120)
+    assert [p.exitcode for p in procs] == [0] * WRITERS
+    _check(path)
+
+
+def test_the_schema_itself_refuses_a_second_open_incident(tmp_path: Path) -> None:
+    """The partial unique index is the last line: even a writer that skips the rules fails."""
+    path = tmp_path / "hub.sqlite3"
+    _schema(path)
+    db = Database(path)
+    insert = ("INSERT INTO incidents (hazard, site, level, max_level, agency, origin, opened_at,"
+              " updated_at, status) VALUES ('fire', 'pasar', 3, 3, 'PMK', 'alert', 0, 0, ?)")
+    db.call(lambda c: c.execute(insert, ("open",)))
+    db.call(lambda c: c.execute(insert, ("resolved",)))  # closed ones may repeat
+    with pytest.raises(sqlite3.IntegrityError):
+        db.call(lambda c: c.execute(insert, ("acknowledged",)))
+    db.close()
