@@ -1,0 +1,162 @@
+"""One node sample -> Readings: units, counter increments, and which clock to trust.
+
+Pure: no I/O and no wall clock (``received_at`` is given), so a replay equals a live run.
+
+Counters (channels of kind "counter": rain, pin, pout) are cumulative on the node
+and become increments here, per (node, channel):
+
+- The first sample seen for a (node, channel) is the baseline: increment 0, since
+  what the node counted before we were listening is unknown. (A gateway that keeps
+  ``counter_baselines()`` across restarts and passes them back in loses nothing.)
+- A value at or above the last one: increment = value - last.
+- A value below the last one is a wrap or a reboot, never negative rain. It is a
+  2^32 wrap when the wrapped increment ``value + 2^32 - last`` is at most
+  ``max_wrap_increment`` (default 2^20: a gauge does not tip a million times between
+  two samples); otherwise the node rebooted and counts from 0 again, so the
+  increment is ``value`` itself and the reading is marked ``counter_reset``.
+- A value that is not a whole number in 0..2^32-1 cannot be a count: the reading is
+  kept (raw = the value, increment 0, for the sensor-health detectors), the
+  baseline stays as it was, and ``bad_counter_values`` is counted.
+
+Rain increments are mm (``DEFAULT_MM_PER_TIP`` unless ``mm_per_tip`` names the
+node); people increments are persons. Gauges pass through, out-of-range values
+included (sensor-health detectors need them); an unknown channel is kept with
+unit "". The ``up`` key (uptime) is not a channel and makes no Reading.
+
+Clock: when ``node_ts`` is within ``max_skew_s`` of ``received_at`` it is the
+reading's ``ts``; otherwise ``ts`` is ``received_at``, the node's time stays in
+``node_ts``, the readings are marked ``clock_skewed`` and the sample is counted.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from firmware_bridge.channels import (
+    CHANNELS,
+    COUNTER_MODULUS,
+    DEFAULT_MM_PER_TIP,
+    UNKNOWN_UNIT,
+    reading_unit,
+)
+from firmware_bridge.codec import UPTIME_KEY
+from firmware_bridge.reading import Reading
+
+DEFAULT_MAX_SKEW_S = 300.0
+DEFAULT_MAX_WRAP_INCREMENT = 2**20
+
+
+@dataclass(frozen=True, slots=True)
+class ConversionCounts:
+    """What the converter has seen since it was made (exported as metrics)."""
+
+    samples: int = 0
+    clock_skewed: int = 0
+    counter_resets: int = 0
+    counter_wraps: int = 0
+    bad_counter_values: int = 0
+
+
+class SampleConverter:
+    """Turns samples into Readings; holds the last count of every (node, counter)."""
+
+    def __init__(
+        self,
+        *,
+        mm_per_tip: Mapping[str, float] | None = None,
+        max_skew_s: float = DEFAULT_MAX_SKEW_S,
+        max_wrap_increment: int = DEFAULT_MAX_WRAP_INCREMENT,
+        baselines: Mapping[tuple[str, str], int] | None = None,
+    ) -> None:
+        self._mm_per_tip = dict(mm_per_tip or {})
+        self._max_skew_s = max_skew_s
+        self._max_wrap_increment = max_wrap_increment
+        self._last: dict[tuple[str, str], int] = dict(baselines or {})
+        self._samples = 0
+        self._skewed = 0
+        self._resets = 0
+        self._wraps = 0
+        self._bad_counts = 0
+
+    def convert(
+        self,
+        node: str,
+        seq: int,
+        values: Mapping[str, float],
+        node_ts: float | None,
+        received_at: float,
+        source: str,
+    ) -> list[Reading]:
+        self._samples += 1
+        ts, skewed = received_at, False
+        if node_ts is not None:
+            if abs(node_ts - received_at) <= self._max_skew_s:
+                ts = node_ts
+            else:
+                skewed = True
+                self._skewed += 1
+        readings = []
+        for channel, value in values.items():
+            if channel == UPTIME_KEY:
+                continue
+            spec = CHANNELS.get(channel)
+            raw: float | None = None
+            reset = False
+            if spec is not None and spec.kind == "counter":
+                raw = value
+                increment, reset = self._increment(node, channel, value)
+                value = increment * self._mm(node) if channel == "rain" else increment
+                value = round(value, 6)  # 3 tips * 0.2 mm is 0.6 mm, not 0.6000000000000001
+            readings.append(Reading(
+                node=node,
+                channel=channel,
+                value=float(value),
+                unit=reading_unit(channel) if spec is not None else UNKNOWN_UNIT,
+                ts=ts,
+                received_at=received_at,
+                seq=seq,
+                source=source,
+                raw=raw,
+                node_ts=node_ts,
+                clock_skewed=skewed,
+                counter_reset=reset,
+            ))
+        return readings
+
+    def _increment(self, node: str, channel: str, value: float) -> tuple[int, bool]:
+        """(increment in counts, counter_reset) for a counter sample; updates the baseline."""
+        if not (math.isfinite(value) and value == int(value) and 0 <= value < COUNTER_MODULUS):
+            self._bad_counts += 1
+            return 0, False
+        count = int(value)
+        key = (node, channel)
+        last = self._last.get(key)
+        self._last[key] = count
+        if last is None:
+            return 0, False
+        if count >= last:
+            return count - last, False
+        wrapped = count + COUNTER_MODULUS - last
+        if wrapped <= self._max_wrap_increment:
+            self._wraps += 1
+            return wrapped, False
+        self._resets += 1
+        return count, True
+
+    def _mm(self, node: str) -> float:
+        return self._mm_per_tip.get(node, DEFAULT_MM_PER_TIP)
+
+    def counts(self) -> ConversionCounts:
+        return ConversionCounts(
+            samples=self._samples,
+            clock_skewed=self._skewed,
+            counter_resets=self._resets,
+            counter_wraps=self._wraps,
+            bad_counter_values=self._bad_counts,
+        )
+
+    def counter_baselines(self) -> dict[tuple[str, str], int]:
+        """The last count of every (node, counter channel), to pass back as ``baselines``."""
+        return dict(self._last)

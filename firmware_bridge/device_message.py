@@ -1,0 +1,376 @@
+"""MQTT device messages (docs/protocol.md, "MQTT device messages"), and the one record
+the gateway handles for both transports.
+
+A WiFi node publishes JSON on ``siaga/node/<node_id>/<kind>``:
+
+=========  ===============  ======================================================
+kind       direction        body
+=========  ===============  ======================================================
+``up``     node -> gateway  ``{"seq": int, "v": {"<channel>": number, ...},``
+                            ``"ts"?: epoch ms, "up"?: uptime ms}``
+``hello``  node -> gateway  ``{"seq": int, "fw": str, "ch": ["vwc", ...] | "a|b",``
+                            ``"int": s}``
+``event``  node -> gateway  ``{"seq": int, "code": str, "ch"?: str}``
+``ack``    node -> gateway  ``{"cseq": int, "ok": 0 | 1, "seq"?: int}``
+``cmd``    gateway -> node  ``{"seq": int, "cmd": str, "v"?: number}``
+=========  ===============  ======================================================
+
+``DeviceMessage`` is that record; ``DeviceMessage.from_frame`` makes the same record
+from a serial ``Frame`` (D -> up, H -> hello, E -> event, C -> cmd, A -> ack), so the
+gateway treats serial and MQTT nodes alike. Unknown top-level JSON keys are ignored,
+so nodes may add fields; unknown channel keys in ``v`` are kept.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal, cast
+
+from firmware_bridge.codec import MAX_SEQ, UPTIME_KEY, FieldValue, Frame
+from firmware_bridge.errors import DeviceMessageError, FrameEncodeError
+
+MessageKind = Literal["up", "hello", "event", "cmd", "ack"]
+
+TOPIC_ROOT = "siaga/node"
+NODE_KINDS: tuple[MessageKind, ...] = ("up", "hello", "event", "ack")
+"""What nodes publish; the gateway subscribes to ``DEVICE_SUBSCRIPTIONS``."""
+DEVICE_SUBSCRIPTIONS = tuple(f"{TOPIC_ROOT}/+/{kind}" for kind in NODE_KINDS)
+DEFAULT_MAX_PAYLOAD_BYTES = 4096
+
+FRAME_TYPE_KIND: dict[str, MessageKind] = {
+    "D": "up", "H": "hello", "E": "event", "C": "cmd", "A": "ack",
+}
+KIND_FRAME_TYPE = {kind: frame_type for frame_type, kind in FRAME_TYPE_KIND.items()}
+
+_NODE = re.compile(r"[A-Za-z0-9_-]{1,16}")
+_KEY = re.compile(r"[a-z][a-z0-9_]{0,15}")
+_TOKEN = re.compile(r"[A-Za-z0-9.|_-]{1,32}")
+_KINDS = frozenset(FRAME_TYPE_KIND.values())
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceMessage:
+    """One message from (or to) a node, whichever transport carried it.
+
+    Which fields are set depends on ``kind``: ``up`` -> values (+ ts_ms, uptime_ms);
+    ``hello`` -> fw, channels, interval_s; ``event`` -> code (+ channel); ``cmd`` ->
+    cmd (+ cmd_value); ``ack`` -> cseq, ok. ``seq`` is the sender's 0..65535 counter;
+    it is None only for an MQTT ack that left it out. ``ts_ms`` (the node's clock,
+    epoch ms) comes only over MQTT.
+    """
+
+    kind: MessageKind
+    node: str
+    seq: int | None
+    values: dict[str, float] = field(default_factory=dict)
+    ts_ms: int | None = None
+    uptime_ms: int | None = None
+    fw: str | None = None
+    channels: tuple[str, ...] = ()
+    interval_s: int | None = None
+    code: str | None = None
+    channel: str | None = None
+    cmd: str | None = None
+    cmd_value: float | None = None
+    cseq: int | None = None
+    ok: bool | None = None
+
+    @classmethod
+    def from_frame(cls, frame: Frame) -> DeviceMessage:
+        """The record of a decoded serial frame (fields the record has no place for
+        are left out; the Frame itself still has them)."""
+        f = frame.fields
+        kind = FRAME_TYPE_KIND[frame.type]
+        if kind == "up":
+            values = {k: cast(float, v) for k, v in f.items() if k != UPTIME_KEY}
+            up = f.get(UPTIME_KEY)
+            return cls(kind, frame.node, frame.seq, values=values,
+                       uptime_ms=None if up is None else int(up))
+        if kind == "hello":
+            return cls(kind, frame.node, frame.seq, fw=str(f["fw"]),
+                       channels=tuple(str(f["ch"]).split("|")), interval_s=int(f["int"]))
+        if kind == "event":
+            ch = f.get("ch")
+            return cls(kind, frame.node, frame.seq, code=str(f["code"]),
+                       channel=None if ch is None else str(ch))
+        if kind == "cmd":
+            v = f.get("v")
+            return cls(kind, frame.node, frame.seq, cmd=str(f["cmd"]),
+                       cmd_value=None if v is None else cast(float, v))
+        return cls(kind, frame.node, frame.seq, cseq=int(f["cseq"]), ok=f["ok"] == 1)
+
+    def to_frame(self) -> Frame:
+        """The serial frame of this message (``ts_ms`` has no place in a frame and is
+        left out). Raises FrameEncodeError for an ack without ``seq``."""
+        if self.seq is None:
+            raise FrameEncodeError("bad_seq", "a frame needs seq")
+        fields: dict[str, FieldValue] = {}
+        if self.kind == "up":
+            fields.update(self.values)
+            if self.uptime_ms is not None:
+                fields[UPTIME_KEY] = self.uptime_ms
+        elif self.kind == "hello":
+            fields.update(fw=_given(self.fw), ch="|".join(self.channels),
+                          int=_given(self.interval_s))
+        elif self.kind == "event":
+            fields["code"] = _given(self.code)
+            if self.channel is not None:
+                fields["ch"] = self.channel
+        elif self.kind == "cmd":
+            fields["cmd"] = _given(self.cmd)
+            if self.cmd_value is not None:
+                fields["v"] = self.cmd_value
+        else:
+            fields.update(cseq=_given(self.cseq), ok=int(bool(self.ok)))
+        return Frame(KIND_FRAME_TYPE[self.kind], self.node, self.seq, fields)
+
+
+def _given(value: Any) -> Any:
+    if value is None:
+        raise FrameEncodeError("missing_field", "a field the frame type needs is None")
+    return value
+
+
+# ---------------------------------------------------------------- topics
+
+
+def device_topic(node: str, kind: MessageKind) -> str:
+    return f"{TOPIC_ROOT}/{node}/{kind}"
+
+
+def parse_device_topic(topic: str) -> tuple[str, MessageKind]:
+    """``siaga/node/<node>/<kind>`` -> (node, kind); raises DeviceMessageError."""
+    parts = topic.split("/")
+    if len(parts) != 4 or f"{parts[0]}/{parts[1]}" != TOPIC_ROOT or parts[3] not in _KINDS:
+        raise DeviceMessageError(
+            "bad_topic", f"expected {TOPIC_ROOT}/<node_id>/<up|hello|event|cmd|ack>", topic
+        )
+    if not _NODE.fullmatch(parts[2]):
+        raise DeviceMessageError(
+            "bad_node_id", f"node id {parts[2]!r}: 1-16 of A-Z a-z 0-9 - _", topic
+        )
+    return parts[2], cast(MessageKind, parts[3])
+
+
+# ---------------------------------------------------------------- decode
+
+
+class _Reject(Exception):
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+def _reject_constant(name: str) -> Any:
+    raise _Reject("nan_or_infinity", f"{name} is not a number JSON allows")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):
+        raise _Reject("nan_or_infinity", f"{text} overflows to infinity")
+    return number
+
+
+def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    body = dict(pairs)
+    if len(body) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _Reject("duplicate_key", f"key {key!r} appears twice")
+            seen.add(key)
+    return body
+
+
+def decode_device_message(
+    topic: str, payload: bytes, *, max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
+) -> DeviceMessage:
+    """Validate one MQTT message; raises DeviceMessageError with a stable ``reason``:
+    bad_topic, bad_node_id, oversized, not_json, nan_or_infinity, duplicate_key,
+    not_object, missing_field, wrong_type, bad_seq, bad_key, bad_value."""
+    node, kind = parse_device_topic(topic)
+    if len(payload) > max_bytes:
+        raise DeviceMessageError(
+            "oversized", f"{len(payload)} bytes, over the limit of {max_bytes}", topic
+        )
+    try:
+        body = json.loads(
+            payload.decode("utf-8"),
+            parse_constant=_reject_constant,
+            parse_float=_finite_float,
+            object_pairs_hook=_object_without_duplicates,
+        )
+    except _Reject as e:
+        raise DeviceMessageError(e.reason, str(e), topic) from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise DeviceMessageError("not_json", f"payload is not UTF-8 JSON: {e}", topic) from None
+    if not isinstance(body, dict):
+        raise DeviceMessageError(
+            "not_object", f"payload is a JSON {_json_type(body)}, not an object", topic
+        )
+    try:
+        return _BUILDERS[kind](node, body)
+    except _Reject as e:
+        raise DeviceMessageError(e.reason, str(e), topic) from None
+
+
+def _required(body: dict[str, Any], key: str) -> Any:
+    if key not in body:
+        raise _Reject("missing_field", f"{key!r} is required")
+    return body[key]
+
+
+def _int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _Reject("wrong_type", f"{name} must be an integer, got {_json_type(value)}")
+    return value
+
+
+def _number(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _Reject("wrong_type", f"{name} must be a number, got {_json_type(value)}")
+    return value
+
+
+def _token(value: Any, name: str) -> str:
+    if not isinstance(value, str):
+        raise _Reject("wrong_type", f"{name} must be a string, got {_json_type(value)}")
+    if not _TOKEN.fullmatch(value):
+        raise _Reject("bad_value", f"{name} {value!r}: 1-32 of A-Z a-z 0-9 . - _ |")
+    return value
+
+
+def _channel_key(value: Any, name: str) -> str:
+    if not isinstance(value, str):
+        raise _Reject("wrong_type", f"{name} must be a string, got {_json_type(value)}")
+    if not _KEY.fullmatch(value):
+        raise _Reject("bad_key", f"{name} {value!r}: a-z then up to 15 of a-z 0-9 _")
+    return value
+
+
+def _seq(value: Any) -> int:
+    seq = _int(value, "seq")
+    if not 0 <= seq <= MAX_SEQ:
+        raise _Reject("bad_seq", f"seq {seq} not in 0..65535")
+    return seq
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
+def _up(node: str, body: dict[str, Any]) -> DeviceMessage:
+    seq = _seq(_required(body, "seq"))
+    raw_values = _required(body, "v")
+    if not isinstance(raw_values, dict):
+        raise _Reject("wrong_type", f"v must be an object, got {_json_type(raw_values)}")
+    if not raw_values:
+        raise _Reject("missing_field", "v holds no channel")
+    if UPTIME_KEY in raw_values:
+        raise _Reject("bad_key", "v.up: uptime goes beside v, as \"up\", not among channels")
+    values = {
+        _channel_key(key, "channel"): _number(value, f"v.{key}")
+        for key, value in raw_values.items()
+    }
+    ts_ms = uptime_ms = None
+    if "ts" in body:
+        ts = _number(body["ts"], "ts")
+        if ts < 0:
+            raise _Reject("bad_value", f"ts {ts} is before 1970")
+        ts_ms = int(ts)
+    if UPTIME_KEY in body:
+        uptime_ms = _int(body[UPTIME_KEY], UPTIME_KEY)
+    return DeviceMessage("up", node, seq, values=values, ts_ms=ts_ms, uptime_ms=uptime_ms)
+
+
+def _hello(node: str, body: dict[str, Any]) -> DeviceMessage:
+    seq = _seq(_required(body, "seq"))
+    fw = _token(_required(body, "fw"), "fw")
+    ch = _required(body, "ch")
+    if isinstance(ch, str):
+        ch = ch.split("|")
+    if not isinstance(ch, list) or not ch:
+        raise _Reject("wrong_type", "ch must be a non-empty array of channel names or 'a|b'")
+    channels = tuple(_channel_key(c, "ch entry") for c in ch)
+    interval = _int(_required(body, "int"), "int")
+    if interval < 1:
+        raise _Reject("bad_value", f"int {interval}: sample interval must be >= 1 s")
+    return DeviceMessage("hello", node, seq, fw=fw, channels=channels, interval_s=interval)
+
+
+def _event(node: str, body: dict[str, Any]) -> DeviceMessage:
+    seq = _seq(_required(body, "seq"))
+    code = _token(_required(body, "code"), "code")
+    channel = _channel_key(body["ch"], "ch") if "ch" in body else None
+    return DeviceMessage("event", node, seq, code=code, channel=channel)
+
+
+def _cmd(node: str, body: dict[str, Any]) -> DeviceMessage:
+    seq = _seq(_required(body, "seq"))
+    cmd = _token(_required(body, "cmd"), "cmd")
+    value = _number(body["v"], "v") if "v" in body else None
+    return DeviceMessage("cmd", node, seq, cmd=cmd, cmd_value=value)
+
+
+def _ack(node: str, body: dict[str, Any]) -> DeviceMessage:
+    seq = _seq(body["seq"]) if "seq" in body else None
+    cseq = _int(_required(body, "cseq"), "cseq")
+    if not 0 <= cseq <= MAX_SEQ:
+        raise _Reject("bad_value", f"cseq {cseq} not in 0..65535")
+    ok = _required(body, "ok")
+    if ok not in (0, 1) or isinstance(ok, float):
+        raise _Reject("bad_value", f"ok must be 0 or 1 (or a boolean), got {ok!r}")
+    return DeviceMessage("ack", node, seq, cseq=cseq, ok=bool(ok))
+
+
+_BUILDERS = {"up": _up, "hello": _hello, "event": _event, "cmd": _cmd, "ack": _ack}
+
+
+# ---------------------------------------------------------------- encode
+
+
+def encode_device_message(message: DeviceMessage) -> tuple[str, bytes]:
+    """(topic, payload) for a message; raises DeviceMessageError for one that
+    ``decode_device_message`` would refuse (the payload is checked by decoding it)."""
+    topic = device_topic(message.node, message.kind)
+    body: dict[str, Any] = {}
+    if message.seq is not None:
+        body["seq"] = message.seq
+    if message.kind == "up":
+        body["v"] = message.values
+        if message.ts_ms is not None:
+            body["ts"] = message.ts_ms
+        if message.uptime_ms is not None:
+            body[UPTIME_KEY] = message.uptime_ms
+    elif message.kind == "hello":
+        body.update(fw=message.fw, ch=list(message.channels), int=message.interval_s)
+    elif message.kind == "event":
+        body["code"] = message.code
+        if message.channel is not None:
+            body["ch"] = message.channel
+    elif message.kind == "cmd":
+        body["cmd"] = message.cmd
+        if message.cmd_value is not None:
+            body["v"] = message.cmd_value
+    else:
+        body.update(cseq=message.cseq, ok=None if message.ok is None else int(message.ok))
+    try:
+        payload = json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
+    except ValueError as e:
+        raise DeviceMessageError("nan_or_infinity", str(e), topic) from None
+    except TypeError as e:
+        raise DeviceMessageError("wrong_type", str(e), topic) from None
+    decode_device_message(topic, payload)
+    return topic, payload
