@@ -119,6 +119,11 @@ class VirtualNode:
         self.sent = 0
 
     @property
+    def is_up(self) -> bool:
+        """Booted and not rebooting: able to answer a command."""
+        return math.isinf(self._next_boot)
+
+    @property
     def next_ts(self) -> float:
         return min(self._next_boot, self._next_hello, self._next_sample, self._reboot_due())
 
@@ -158,6 +163,13 @@ class VirtualNode:
             return self._send(t, "E", {"code": code})
         return self._send(t, "D", self._sample(t))
 
+    def take_seq(self) -> int:
+        """The next sequence number, used up (also for frames outside the schedule, as
+        the acknowledgement of a command)."""
+        seq = self._seq
+        self._seq = (self._seq + 1) % SEQ_MODULUS
+        return seq
+
     def _boot(self, t: float) -> NodeMessage | None:
         self._next_boot = math.inf
         self._seq = 0
@@ -195,8 +207,7 @@ class VirtualNode:
 
     def _send(self, t: float, kind: MessageType,
               fields: dict[str, float | str]) -> NodeMessage | None:
-        seq = self._seq
-        self._seq = (self._seq + 1) % SEQ_MODULUS
+        seq = self.take_seq()
         if any(o.start_ts <= t < o.end_ts for o in self.schedule.outages):
             return None
         self.sent += 1
