@@ -1,0 +1,273 @@
+"""The hub's MQTT subscriber: gateway batches, heartbeats and status into the one pipeline.
+
+Threads: paho runs its network loop and callbacks in its own thread. ``_on_message`` only
+takes a slot of the bounded queue (blocking paho's thread when the hub is behind, so the
+broker holds further messages) and crosses into the event loop at one place,
+``loop.call_soon_threadsafe(queue.put_nowait, ...)``. Worker tasks on the loop run the
+pipeline, publish the acknowledgement on ``siaga/gw/<id>/ack`` (QoS 1) only after the batch is
+durably stored, and only then PUBACK the broker (manual acks): a hub that dies mid-batch
+gets the message again when its persistent session resumes.
+
+The gateway id is the topic's: the broker's ACL lets each gateway's credentials publish only
+under its own ``siaga/gw/<id>/``. ``shared_group`` subscribes data and heartbeats as
+``$share/<group>/...`` so several hub processes split the load; status stays unshared so every
+hub sees the retained online/offline state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import ssl
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from api.ingest.body import decode_body, parse_batch, parse_heartbeat, parse_wire
+from api.ingest.errors import BatchRejected
+from api.ingest.pipeline import IngestPipeline
+from api.ingest.settings import IngestSettings, MqttSettings
+from api.ingest.wire import StatusIn
+from api.metrics import MetricsRegistry
+
+__all__ = ["MqttSubscriber", "gateway_of"]
+
+log = logging.getLogger(__name__)
+
+_KINDS = ("data", "heartbeat", "status")
+# MQTT 5 session kept by the broker while the hub is away (seconds).
+_SESSION_EXPIRY_S = 7 * 24 * 3600
+
+
+def gateway_of(topic: str, prefix: str) -> tuple[str, str] | None:
+    """``(gateway, kind)`` of ``<prefix>/<gateway>/<kind>``, or None for any other topic."""
+    if not topic.startswith(prefix + "/"):
+        return None
+    parts = topic[len(prefix) + 1 :].split("/")
+    if len(parts) != 2 or not parts[0] or parts[1] not in _KINDS:
+        return None
+    return parts[0], parts[1]
+
+
+@dataclass(frozen=True, slots=True)
+class _Message:
+    gateway: str
+    kind: str
+    payload: bytes
+    mid: int
+    qos: int
+
+
+class MqttSubscriber:
+    def __init__(
+        self,
+        settings: MqttSettings,
+        limits: IngestSettings,
+        pipeline: IngestPipeline,
+        metrics: MetricsRegistry,
+    ) -> None:
+        self.settings = settings
+        self.limits = limits
+        self.pipeline = pipeline
+        self._queue: asyncio.Queue[_Message] = asyncio.Queue(maxsize=settings.queue_size)
+        self._slots = threading.BoundedSemaphore(settings.queue_size)
+        self._stopping = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._subscribed = asyncio.Event()
+        self._workers: list[asyncio.Task[None]] = []
+        self._client = self._make_client()
+        self._messages = metrics.counter("siaga_mqtt_messages_total",
+                                         "MQTT messages received by kind", ("kind",))
+        self._acks = metrics.counter("siaga_mqtt_acks_total",
+                                     "Acknowledgements published by status", ("status",))
+        self._connected = metrics.gauge("siaga_mqtt_connected",
+                                        "1 while the hub's subscriber is connected")
+        metrics.gauge("siaga_mqtt_queue_depth",
+                      "MQTT messages waiting for the pipeline").set_function(self._queue.qsize)
+
+    # -- topics ------------------------------------------------------------------------
+
+    def subscriptions(self) -> list[tuple[str, int]]:
+        p = self.settings.topic_prefix
+        share = f"$share/{self.settings.shared_group}/" if self.settings.shared_group else ""
+        return [(f"{share}{p}/+/data", 1), (f"{share}{p}/+/heartbeat", 1), (f"{p}/+/status", 1)]
+
+    def ack_topic(self, gateway: str) -> str:
+        return f"{self.settings.topic_prefix}/{gateway}/ack"
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def _make_client(self) -> mqtt.Client:
+        s = self.settings
+        v5 = s.protocol == "5"
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=s.client_id,
+            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+            clean_session=None if v5 else False,
+            manual_ack=True,
+        )
+        if s.username is not None:
+            password = s.password.get_secret_value() if s.password else None
+            client.username_pw_set(s.username, password)
+        if s.tls:
+            client.tls_set(ca_certs=str(s.ca_file) if s.ca_file else None,
+                           tls_version=ssl.PROTOCOL_TLS_CLIENT)
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.max_inflight_messages_set(max(20, s.queue_size))
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
+        client.on_message = self._on_message
+        return client
+
+    async def start(self) -> None:
+        """Connect in the background (paho retries); ``wait_subscribed`` to know it is live."""
+        self._loop = asyncio.get_running_loop()
+        self._workers = [asyncio.create_task(self._worker(), name=f"mqtt-ingest-{i}")
+                         for i in range(self.settings.workers)]
+        s = self.settings
+        kwargs: dict[str, Any] = {}
+        if s.protocol == "5":
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = _SESSION_EXPIRY_S
+            kwargs = {"clean_start": False, "properties": props}
+        self._client.connect_async(s.host, s.port, keepalive=s.keepalive_s, **kwargs)
+        self._client.loop_start()
+
+    async def wait_subscribed(self, timeout: float = 10.0) -> None:
+        await asyncio.wait_for(self._subscribed.wait(), timeout)
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        if self._workers:
+            try:
+                await asyncio.wait_for(self._queue.join(), timeout)
+            except TimeoutError:
+                log.warning("MQTT subscriber stopping with %d messages unprocessed (the broker "
+                            "redelivers them)", self._queue.qsize())
+            for task in self._workers:
+                task.cancel()
+            await asyncio.gather(*self._workers, return_exceptions=True)
+            self._workers = []
+        self._client.disconnect()
+        await asyncio.to_thread(self._client.loop_stop)
+
+    # -- paho thread ---------------------------------------------------------------------
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode,
+                    properties: Any) -> None:
+        if reason.is_failure:
+            log.error("MQTT connect to %s:%d refused: %s", self.settings.host,
+                      self.settings.port, reason)
+            return
+        self._connected.set(1)
+        log.info("MQTT connected to %s:%d (session present: %s)", self.settings.host,
+                 self.settings.port, getattr(flags, "session_present", None))
+        client.subscribe(self.subscriptions())
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int,
+                      reasons: list[ReasonCode], properties: Any) -> None:
+        failed = [str(r) for r in reasons if r.is_failure]
+        if failed:
+            log.error("MQTT subscription refused: %s", failed)
+            return
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._subscribed.set)
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any,
+                       reason: ReasonCode, properties: Any) -> None:
+        self._connected.set(0)
+        if not self._stopping.is_set():
+            log.warning("MQTT disconnected (%s); paho reconnects", reason)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        where = gateway_of(msg.topic, self.settings.topic_prefix)
+        if where is None or self._loop is None:
+            log.warning("ignoring a message on unexpected topic %r", msg.topic)
+            client.ack(msg.mid, msg.qos)
+            return
+        # Block (with a timeout, to notice a stop) while the queue is full: the broker then
+        # holds the rest, and nothing is dropped.
+        while not self._slots.acquire(timeout=1.0):
+            if self._stopping.is_set():
+                return  # not acked: redelivered to the resumed session
+        message = _Message(where[0], where[1], msg.payload, msg.mid, msg.qos)
+        self._loop.call_soon_threadsafe(self._queue.put_nowait, message)
+
+    # -- event loop ----------------------------------------------------------------------
+
+    async def _worker(self) -> None:
+        while True:
+            message = await self._queue.get()
+            try:
+                self._messages.inc(kind=message.kind)
+                if message.kind == "data":
+                    await self._handle_batch(message)
+                elif message.kind == "heartbeat":
+                    await self._handle_heartbeat(message)
+                else:
+                    self._handle_status(message)
+            except Exception:
+                log.exception("MQTT %s message from %s failed", message.kind, message.gateway)
+            finally:
+                self._client.ack(message.mid, message.qos)
+                self._slots.release()
+                self._queue.task_done()
+
+    async def _handle_batch(self, message: _Message) -> None:
+        try:
+            batch = parse_batch(decode_body(message.payload, None, self.limits))
+        except BatchRejected as e:
+            self.pipeline.reject("mqtt")
+            self._reject(message, _batch_id(message.payload), e)
+            return
+        try:
+            result = await self.pipeline.ingest_batch(message.gateway, batch, transport="mqtt")
+        except BatchRejected as e:  # counted by the pipeline
+            self._reject(message, batch.batch, e)
+            return
+        # Anything else (a store down) propagates: no ack, the gateway resends later.
+        self._publish_ack(message.gateway, {"batch": result.batch, "status": "stored"})
+
+    def _reject(self, message: _Message, batch_id: str | None, error: BatchRejected) -> None:
+        if batch_id is None:
+            log.warning("unreadable batch from %s, no batch id to reject it by: %s",
+                        message.gateway, error.detail)
+            return
+        log.warning("rejected batch %s from %s: %s", batch_id, message.gateway, error.detail)
+        self._publish_ack(message.gateway, {"batch": batch_id, "status": "rejected",
+                                            "reason": error.detail})
+
+    def _publish_ack(self, gateway: str, body: dict[str, str]) -> None:
+        payload = json.dumps(body, separators=(",", ":")).encode()
+        self._client.publish(self.ack_topic(gateway), payload, qos=1)
+        self._acks.inc(status=body["status"])
+
+    async def _handle_heartbeat(self, message: _Message) -> None:
+        hb = parse_heartbeat(decode_body(message.payload, None, self.limits))
+        await self.pipeline.heartbeat(message.gateway, hb, transport="mqtt")
+
+    def _handle_status(self, message: _Message) -> None:
+        if not message.payload:  # a cleared retained message
+            return
+        status = parse_wire(StatusIn, message.payload, "status")
+        self.pipeline.status(message.gateway, status)
+
+
+def _batch_id(payload: bytes) -> str | None:
+    """The batch id of a payload the wire models refused, if it can be read at all."""
+    try:
+        doc = json.loads(payload)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    batch = doc.get("batch") if isinstance(doc, dict) else None
+    return batch if isinstance(batch, str) and batch else None
+

@@ -1,0 +1,213 @@
+"""The one ingest pipeline behind both transports (HTTP and MQTT).
+
+``ingest_batch`` checks the batch against its authenticated gateway and the hub's clock,
+writes the readings to the telemetry store and the alerts to the incident service (both
+durable, concurrently), records the loss report, counts metrics, and only then returns the
+result the transport turns into an acknowledgement. Any failure raises, so nothing is
+acknowledged that is not stored; everything written is idempotent, so the gateway's resend
+is harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from api.ingest.errors import GatewayMismatch, IngestUnavailable, InvalidBatch
+from api.ingest.settings import IngestSettings
+from api.ingest.wire import AlertIn, Batch, HeartbeatIn, StatusIn
+from api.metrics import MetricsRegistry
+from api.telemetry.errors import TelemetryError
+from api.telemetry.store import TelemetryStore
+
+__all__ = ["IncidentIntake", "IngestPipeline", "IngestResult", "Transport"]
+
+log = logging.getLogger(__name__)
+
+Transport = Literal["http", "mqtt"]
+
+# Batch ids remembered to report a resent batch as duplicates (InfluxDB cannot tell).
+_RECENT_BATCHES = 10_000
+
+
+class IncidentIntake(Protocol):
+    """What the pipeline needs of ``api.incidents``' IncidentService."""
+
+    async def ingest_alerts(
+        self, gateway: str, alerts: Sequence[AlertIn], received_at: float
+    ) -> None: ...
+
+    async def on_heartbeat(self, gateway: str, heartbeat: HeartbeatIn) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    batch: str
+    stored: int
+    duplicates: int
+    alerts: int
+
+
+class IngestPipeline:
+    def __init__(
+        self,
+        telemetry: TelemetryStore,
+        incidents: IncidentIntake | None,
+        metrics: MetricsRegistry,
+        settings: IngestSettings,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.telemetry = telemetry
+        self.incidents = incidents
+        self.settings = settings
+        self._clock = clock
+        # The MQTT subscriber feeding this pipeline, when [mqtt] is enabled (set by open_ingest).
+        self.subscriber: object | None = None
+        self._recent: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._dropped: dict[str, int] = {}
+        m = metrics
+        self._batches = m.counter("siaga_ingest_batches_total",
+                                  "Uplink batches by transport and outcome",
+                                  ("transport", "outcome"))
+        self._readings = m.counter("siaga_ingest_readings_total",
+                                   "Readings newly stored", ("transport",))
+        self._duplicates = m.counter("siaga_ingest_duplicate_readings_total",
+                                     "Readings received again (already stored)", ("transport",))
+        self._alerts = m.counter("siaga_ingest_alerts_total",
+                                 "Alerts passed to the incident service", ("transport",))
+        self._heartbeats = m.counter("siaga_ingest_heartbeats_total",
+                                     "Gateway heartbeats received", ("transport",))
+        self._batch_seconds = m.histogram("siaga_ingest_batch_seconds",
+                                          "Time from a parsed batch to its acknowledgement",
+                                          ("transport",))
+        self._store_seconds = m.histogram("siaga_telemetry_write_seconds",
+                                          "Telemetry store write latency per batch")
+        self._loss = m.gauge("siaga_gateway_dropped_readings",
+                             "Readings a gateway's buffer dropped when full (its loss report)",
+                             ("gateway",))
+        self._online = m.gauge("siaga_gateway_online",
+                               "1 when the gateway's MQTT status is online", ("gateway",))
+
+    async def ingest_batch(
+        self, gateway: str, batch: Batch, *, transport: Transport = "http"
+    ) -> IngestResult:
+        """Store one batch; returns only when every reading and alert is durably stored."""
+        started = time.perf_counter()
+        try:
+            result = await self._ingest(gateway, batch, transport)
+        except (InvalidBatch, GatewayMismatch):
+            self._batches.inc(transport=transport, outcome="rejected")
+            raise
+        except Exception:
+            self._batches.inc(transport=transport, outcome="failed")
+            raise
+        self._batches.inc(transport=transport, outcome="stored")
+        self._batch_seconds.observe(time.perf_counter() - started, transport=transport)
+        return result
+
+    def reject(self, transport: Transport) -> None:
+        """Count a batch refused before it reached the pipeline (unreadable, too large)."""
+        self._batches.inc(transport=transport, outcome="rejected")
+
+    async def _ingest(self, gateway: str, batch: Batch, transport: Transport) -> IngestResult:
+        if batch.gateway != gateway:
+            raise GatewayMismatch(
+                f"batch {batch.batch} names gateway {batch.gateway!r} but was sent with the "
+                f"credentials of {gateway!r}", batch=batch.batch)
+        received_at = self._clock()
+        self._check_times(batch, received_at)
+        if batch.alerts and self.incidents is None:
+            raise IngestUnavailable("the incident service is not running; alerts cannot be "
+                                    "stored", batch=batch.batch)
+        readings_task = self._write_readings(gateway, batch)
+        if batch.alerts:
+            assert self.incidents is not None
+            alerts_task = self.incidents.ingest_alerts(gateway, batch.alerts, received_at)
+            results = await asyncio.gather(readings_task, alerts_task, return_exceptions=True)
+        else:
+            results = await asyncio.gather(readings_task, return_exceptions=True)
+        for r in results:
+            if isinstance(r, BaseException):
+                raise self._unavailable(batch, r) from r
+        new = results[0]
+        assert isinstance(new, int)
+        key = (gateway, batch.batch)
+        if key in self._recent:
+            new = 0  # a resend: whatever the store says, nothing here is new
+            self._recent.move_to_end(key)
+        else:
+            self._recent[key] = None
+            if len(self._recent) > _RECENT_BATCHES:
+                self._recent.popitem(last=False)
+        total = len(batch.readings)
+        new = min(new, total)
+        self._readings.inc(new, transport=transport)
+        self._duplicates.inc(total - new, transport=transport)
+        self._alerts.inc(len(batch.alerts), transport=transport)
+        self._record_loss(gateway, batch)
+        return IngestResult(batch.batch, new, total - new, len(batch.alerts))
+
+    def _check_times(self, batch: Batch, now: float) -> None:
+        horizon = int((now + self.settings.max_future_skew_s) * 1000)
+        for i, r in enumerate(batch.readings):
+            if r.ts > horizon:
+                raise InvalidBatch(
+                    f"reading {i} ({r.node}/{r.channel}) is dated {r.ts}, more than "
+                    f"{self.settings.max_future_skew_s:g} s ahead of the hub's clock",
+                    batch=batch.batch,
+                    errors=[{"loc": ["body", "readings", i, "ts"],
+                             "msg": "in the future", "type": "future_timestamp"}])
+        for i, a in enumerate(batch.alerts):
+            if a.ts > horizon:
+                raise InvalidBatch(
+                    f"alert {i} ({a.node}/{a.detector}) is dated {a.ts}, in the future",
+                    batch=batch.batch,
+                    errors=[{"loc": ["body", "alerts", i, "ts"],
+                             "msg": "in the future", "type": "future_timestamp"}])
+
+    async def _write_readings(self, gateway: str, batch: Batch) -> int:
+        if not batch.readings:
+            return 0
+        started = time.perf_counter()
+        new = await self.telemetry.write_readings(gateway, batch.readings)
+        self._store_seconds.observe(time.perf_counter() - started)
+        return new
+
+    def _unavailable(self, batch: Batch, error: BaseException) -> Exception:
+        if isinstance(error, IngestUnavailable | InvalidBatch):
+            return error
+        if isinstance(error, TelemetryError):
+            log.warning("batch %s not stored: %s", batch.batch, error)
+            return IngestUnavailable(f"telemetry store failed: {error}", batch=batch.batch)
+        log.error("batch %s not stored", batch.batch, exc_info=error)
+        return IngestUnavailable(f"batch not stored: {type(error).__name__}", batch=batch.batch)
+
+    def _record_loss(self, gateway: str, batch: Batch) -> None:
+        dropped = batch.loss.dropped_readings
+        if dropped > self._dropped.get(gateway, 0):
+            log.warning("gateway %s reports %d readings dropped by its full buffer (since %s)",
+                        gateway, dropped, batch.loss.dropped_since)
+        self._dropped[gateway] = dropped
+        self._loss.set(dropped, gateway=gateway)
+
+    async def heartbeat(
+        self, gateway: str, heartbeat: HeartbeatIn, *, transport: Transport = "http"
+    ) -> None:
+        if heartbeat.gateway != gateway:
+            raise GatewayMismatch(f"heartbeat names gateway {heartbeat.gateway!r} but was sent "
+                                  f"with the credentials of {gateway!r}")
+        self._heartbeats.inc(transport=transport)
+        self._loss.set(heartbeat.buffer.dropped_readings, gateway=gateway)
+        if self.incidents is not None:
+            await self.incidents.on_heartbeat(gateway, heartbeat)
+
+    def status(self, gateway: str, status: StatusIn) -> None:
+        self._online.set(1 if status.state == "online" else 0, gateway=gateway)
+        log.info("gateway %s is %s", gateway, status.state)
+

@@ -1,0 +1,95 @@
+"""``POST /api/v1/ingest`` and ``POST /api/v1/heartbeat``: the gateways' HTTP uplink.
+
+The body is read by hand, not by FastAPI, so the token is checked before a byte of it is
+read, its size is limited before and after gzip decoding, and the batch is validated by the
+strict wire models straight from bytes (docs/uplink.md).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
+
+from api.deps import CurrentGateway, ServicesDep
+from api.errors import problem_responses
+from api.ingest.body import decode_body, parse_batch, parse_heartbeat
+from api.ingest.errors import BatchRejected, BatchTooLarge, IngestUnavailable
+from api.ingest.openapi import json_body
+from api.ingest.pipeline import IngestPipeline
+from api.ingest.settings import IngestSettings
+from api.ingest.wire import Batch, HeartbeatIn
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["ingest"])
+
+
+class IngestAnswer(BaseModel):
+    """The acknowledgement: every reading and alert of the batch is durably stored."""
+
+    batch: str = Field(description="The batch id, as sent")
+    stored: int = Field(description="Readings newly stored")
+    duplicates: int = Field(description="Readings already stored before (a resend)")
+
+
+class HeartbeatAnswer(BaseModel):
+    gateway: str
+    status: str = "received"
+
+
+def _pipeline(services: ServicesDep) -> IngestPipeline:
+    pipeline = services.ingest
+    if not isinstance(pipeline, IngestPipeline):
+        raise IngestUnavailable("the ingest pipeline is not running")
+    return pipeline
+
+
+async def _read_body(request: Request, limits: IngestSettings) -> bytes:
+    gzip = request.headers.get("content-encoding", "").strip().lower() in ("gzip", "x-gzip")
+    limit = limits.max_compressed_bytes if gzip else limits.max_batch_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BatchTooLarge(f"body of {declared} bytes is over the limit of {limit}", limit=limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BatchTooLarge(f"body is over the limit of {limit} bytes", limit=limit)
+        chunks.append(chunk)
+    return decode_body(b"".join(chunks), request.headers.get("content-encoding"), limits)
+
+
+@router.post(
+    "/api/v1/ingest",
+    response_model=IngestAnswer,
+    summary="Store a gateway's uplink batch (answers only once it is durably stored)",
+    responses=problem_responses(400, 401, 403, 413, 422, 503),
+    openapi_extra=json_body(Batch, "A batch (docs/uplink.md); may be sent with "
+                                   "Content-Encoding: gzip"),
+)
+async def ingest(request: Request, gateway: CurrentGateway, services: ServicesDep) -> IngestAnswer:
+    pipeline = _pipeline(services)
+    try:
+        batch = parse_batch(await _read_body(request, pipeline.settings))
+    except BatchRejected:
+        pipeline.reject("http")
+        raise
+    result = await pipeline.ingest_batch(gateway, batch, transport="http")
+    return IngestAnswer(batch=result.batch, stored=result.stored, duplicates=result.duplicates)
+
+
+@router.post(
+    "/api/v1/heartbeat",
+    response_model=HeartbeatAnswer,
+    summary="A gateway's periodic health report",
+    responses=problem_responses(400, 401, 403, 413, 422, 503),
+    openapi_extra=json_body(HeartbeatIn, "A heartbeat (docs/uplink.md)"),
+)
+async def heartbeat(
+    request: Request, gateway: CurrentGateway, services: ServicesDep
+) -> HeartbeatAnswer:
+    pipeline = _pipeline(services)
+    hb = parse_heartbeat(await _read_body(request, pipeline.settings))
+    await pipeline.heartbeat(gateway, hb, transport="http")
+    return HeartbeatAnswer(gateway=gateway)
