@@ -80,16 +80,18 @@ class RobustZDetector(_Anomaly):
         self.limit = cfg.robust_threshold
         self._fifo: deque[float] = deque()
         self._sorted: list[float] = []
+        self._seen = 0
 
     def update(self, ts: float, channel: str, value: float) -> bool:
         self._value = value
         s = self._sorted
         n = len(s)
         stat = 0.0
-        if n >= self.cfg.warmup:
+        if self._seen >= self.cfg.warmup:
             med = _median(s)
             mad = _median(sorted([abs(v - med) for v in s]))
             stat = abs(value - med) / max(MAD_SIGMA * mad, self.cfg.min_sigma)
+        self._seen += 1
         self._fifo.append(value)
         bisect.insort(s, value)
         if n + 1 > self.cfg.robust_window:
@@ -107,15 +109,35 @@ class RobustZDetector(_Anomaly):
             med[i] = np.median(v[:i])
             mad[i] = np.median(np.abs(v[:i] - med[i]))
         if n > w:
-            win = sliding_window_view(v, w)[:-1]
             first = max(w, warm)
-            m = np.median(win[first - w:], axis=1)
-            med[first:] = m
-            mad[first:] = np.median(np.abs(win[first - w:] - m[:, None]), axis=1)
+            _rolling_median_mad(sliding_window_view(v, w)[first - w:-1], med[first:],
+                                mad[first:])
         with np.errstate(invalid="ignore"):
             stat = np.abs(v - med) / np.maximum(MAD_SIGMA * mad, self.cfg.min_sigma)
         stat = np.where(np.isnan(med), 0.0, stat)
         return self._result(ts, channels, rows, stat)
+
+
+def _rolling_median_mad(win: np.ndarray, med: np.ndarray, mad: np.ndarray,
+                        block: int = 32768) -> None:
+    """Median and MAD of each window row, in blocks to bound memory.
+
+    An odd window takes the middle element by partition (exactly what a sorted list
+    gives); an even one goes through np.median, the mean of the middle two.
+    """
+    w = win.shape[1]
+    h = w // 2
+    for s in range(0, len(win), block):
+        blk = win[s:s + block]
+        if w % 2:
+            p = np.partition(blk, h, axis=1)
+            m = p[:, h].copy()
+            np.abs(p - m[:, None], out=p)
+            mad[s:s + block] = np.partition(p, h, axis=1)[:, h]
+        else:
+            m = np.median(blk, axis=1)
+            mad[s:s + block] = np.median(np.abs(blk - m[:, None]), axis=1)
+        med[s:s + block] = m
 
 
 def _median(s: list[float]) -> float:
