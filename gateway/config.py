@@ -20,6 +20,7 @@ from typing import Any
 from analytics.config import AnalyticsConfig
 from analytics.config_load import load_config as load_analytics_config
 from analytics.errors import ConfigError as AnalyticsConfigError
+from firmware_bridge.channels import DEFAULT_MM_PER_TIP
 from gateway.buffer import BufferSettings
 from gateway.errors import ConfigError
 from gateway.heartbeat import HeartbeatSettings
@@ -64,7 +65,6 @@ class MqttSourceSettings:
     username: str | None = None
     password: str | None = None
     keepalive_s: int = 30
-    topic_prefix: str = "siaga/node"
     # How many unacknowledged QoS 1 messages the broker may have in flight to us.
     receive_maximum: int = 1000
     reconnect_min_s: int = 1
@@ -79,7 +79,6 @@ class OutputSettings:
 @dataclass(frozen=True, slots=True)
 class ConvertSettings:
     max_clock_skew_s: float = 300.0
-    mm_per_tip: float = 0.2
     node_mm_per_tip: Mapping[str, float] = field(default_factory=dict)
 
 
@@ -210,7 +209,6 @@ def settings_from_table(raw: Mapping[str, Any], path: Path | None = None) -> Gat
         username=mq.optional_text("username"),
         password=mq.optional_text("password"),
         keepalive_s=mq.integer("keepalive_s", 30, lo=5, hi=65535),
-        topic_prefix=mq.text("topic_prefix", "siaga/node").rstrip("/"),
         receive_maximum=mq.integer("receive_maximum", 1000, lo=1, hi=65535),
         reconnect_min_s=mq.integer("reconnect_min_s", 1, lo=1),
         reconnect_max_s=mq.integer("reconnect_max_s", 60, lo=1),
@@ -225,15 +223,14 @@ def settings_from_table(raw: Mapping[str, Any], path: Path | None = None) -> Gat
 
     conv = TableReader.of(raw, "convert")
     convert_max_skew = conv.number("max_clock_skew_s", 300.0, lo=0.0)
-    convert_mm = conv.number("mm_per_tip", 0.2, lo=0.0, hi=100.0)
     conv.reject_unknown()
     nodes = TableReader.of(raw, "nodes")
     node_mm: dict[str, float] = {}
     for node in nodes.keys():  # noqa: SIM118 - marks the keys as known
         entry = nodes.table(node)
-        node_mm[node] = entry.number("mm_per_tip", convert_mm, lo=0.0, hi=100.0)
+        node_mm[node] = entry.number("mm_per_tip", DEFAULT_MM_PER_TIP, lo=0.0, hi=100.0)
         entry.reject_unknown()
-    convert = ConvertSettings(convert_max_skew, convert_mm, node_mm)
+    convert = ConvertSettings(convert_max_skew, node_mm)
 
     dl = TableReader.of(raw, "downlink")
     downlink = DownlinkSettings(

@@ -10,7 +10,7 @@ that goes backwards (a node sends hello at boot with its counter restarted).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
@@ -45,10 +45,9 @@ class NodeState:
     source: str = ""  # where the node was last heard: the route for commands
     firmware: str | None = None
     channels: tuple[str, ...] = ()
-    interval_s: float | None = None
+    interval_s: int | None = None
     reboots: int = 0
     last_event: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def observe_seq(self, seq: int, is_hello: bool) -> SeqResult:
         prev = self.last_seq
@@ -67,17 +66,6 @@ class NodeState:
         self.last_seq = seq
         self.reboots += 1
         return SeqResult(SeqVerdict.REBOOT)
-
-    def apply_hello(self, fields: dict[str, Any]) -> None:
-        fw = fields.get("fw")
-        if fw is not None:
-            self.firmware = str(fw)
-        ch = fields.get("ch")
-        if ch is not None:
-            self.channels = tuple(c for c in str(ch).split("|") if c)
-        interval = fields.get("int")
-        if isinstance(interval, int | float) and not isinstance(interval, bool):
-            self.interval_s = float(interval)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -106,6 +94,9 @@ class NodeTable:
 
     def find(self, node: str) -> NodeState | None:
         return self._nodes.get(node)
+
+    def names(self) -> list[str]:
+        return list(self._nodes)
 
     def __len__(self) -> int:
         return len(self._nodes)

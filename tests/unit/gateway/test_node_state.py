@@ -76,14 +76,6 @@ def test_backwards_just_past_window_is_reboot() -> None:
     assert s.observe_seq(1000 - DUPLICATE_WINDOW - 1, False).verdict is SeqVerdict.REBOOT
 
 
-def test_hello_fields() -> None:
-    s = NodeState("n1")
-    s.apply_hello({"fw": "1.4.2", "ch": "vwc|rain|batt", "int": 60})
-    assert (s.firmware, s.channels, s.interval_s) == ("1.4.2", ("vwc", "rain", "batt"), 60.0)
-    s.apply_hello({"fw": "1.5.0", "int": "sixty"})
-    assert s.firmware == "1.5.0" and s.interval_s == 60.0
-
-
 def test_table_creates_and_snapshots() -> None:
     t = NodeTable()
     t.get("b").observe_seq(1, False)

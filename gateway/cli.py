@@ -1,0 +1,192 @@
+"""``siaga-gateway``: run the gateway, check a config file, show the running gateway's status.
+
+Exit codes: 0 after SIGINT/SIGTERM or success, 78 (EX_CONFIG) for a bad config
+(the message names the key), 1 for any other failure to start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from gateway.config import GatewaySettings, load_settings, parse_host_port
+from gateway.errors import ConfigError, GatewayError
+from gateway.status_file import read_status
+
+log = logging.getLogger("gateway")
+
+EX_CONFIG = 78
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="siaga-gateway", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the gateway until SIGINT/SIGTERM")
+    add_settings_flags(run)
+    check = sub.add_parser("check-config", help="validate a config file (with env and flags)")
+    check.add_argument("file", nargs="?", type=Path, help="the TOML file (or use --config)")
+    add_settings_flags(check)
+    status = sub.add_parser("status", help="print the running gateway's counters and nodes")
+    status.add_argument("--config", type=Path, help="config file (for gateway.state_dir)")
+    status.add_argument("--state-dir", type=Path, help="the gateway's state dir")
+    status.add_argument("--json", action="store_true", help="print the raw status JSON")
+    return parser
+
+
+def add_settings_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, help="TOML config file")
+    p.add_argument("--serial", action="append", metavar="PATH",
+                   help="serial port path or glob (repeatable) -> serial.ports")
+    p.add_argument("--baud", type=int, help="-> serial.baud")
+    p.add_argument("--mqtt", metavar="HOST:PORT", help="device broker -> mqtt.host, mqtt.port")
+    p.add_argument("--stdout", action="store_true", default=None,
+                   help="print JSON lines -> output.stdout")
+    p.add_argument("--gateway-id", help="-> gateway.id")
+    p.add_argument("--state-dir", help="-> gateway.state_dir")
+    p.add_argument("--log-level", help="debug|info|warning|error -> gateway.log_level")
+
+
+def flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    over: dict[str, Any] = {}
+    if args.serial:
+        over["serial.ports"] = list(args.serial)
+    if args.baud is not None:
+        over["serial.baud"] = args.baud
+    if args.mqtt:
+        host, port = parse_host_port(args.mqtt)
+        over["mqtt.host"] = host
+        over["mqtt.port"] = port
+    if args.stdout:
+        over["output.stdout"] = True
+    if args.gateway_id:
+        over["gateway.id"] = args.gateway_id
+    if args.state_dir:
+        over["gateway.state_dir"] = args.state_dir
+    if args.log_level:
+        over["gateway.log_level"] = args.log_level
+    return over
+
+
+def settings_from_args(args: argparse.Namespace, config: Path | None) -> GatewaySettings:
+    return load_settings(config, overrides=flag_overrides(args))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        stream=sys.stderr, level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        if args.command == "run":
+            return run(settings_from_args(args, args.config))
+        if args.command == "check-config":
+            return check_config(args)
+        return show_status(args)
+    except ConfigError as e:
+        print(f"siaga-gateway: bad config: {e}", file=sys.stderr)
+        return EX_CONFIG
+    except GatewayError as e:
+        print(f"siaga-gateway: {e}", file=sys.stderr)
+        return 1
+
+
+def run(settings: GatewaySettings) -> int:
+    from gateway.runtime import GatewayRuntime  # pulls paho and pyserial only when running
+
+    logging.getLogger().setLevel(settings.log_level.upper())
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        log.info("%s: stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    runtime = GatewayRuntime(settings, sys.stdout.buffer)
+    runtime.start()
+    try:
+        while not stop.wait(3600):
+            pass
+    finally:
+        runtime.stop()
+    return 0
+
+
+def check_config(args: argparse.Namespace) -> int:
+    path = args.file or args.config
+    settings = settings_from_args(args, path)
+    print(f"{path or '(no file)'}: ok")
+    print(f"  gateway.id = {settings.gateway_id}")
+    print(f"  gateway.state_dir = {settings.state_dir}")
+    print(f"  serial.ports = {list(settings.serial.ports)} at {settings.serial.baud} baud")
+    mqtt = settings.mqtt
+    print(f"  mqtt = {f'{mqtt.host}:{mqtt.port}' if mqtt.host else 'none'}")
+    print(f"  analytics.detectors = {list(settings.analytics.detectors)}")
+    print(f"  buffer = {settings.buffer.path if settings.buffer else 'none'}")
+    up = settings.uplink
+    print(f"  uplink = {f'{up.kind} {up.host or up.url}' if up else 'none'}")
+    return 0
+
+
+def show_status(args: argparse.Namespace) -> int:
+    if args.state_dir is not None:
+        path = args.state_dir / "status.json"
+    else:
+        from gateway.config import default_state_dir, read_toml, settings_from_table
+
+        if args.config is not None:
+            raw = read_toml(args.config)
+            raw.setdefault("serial", {}).setdefault("ports", ["-"])  # only the state dir matters
+            path = settings_from_table(raw, args.config).status_path
+        else:
+            path = default_state_dir() / "status.json"
+    try:
+        status = read_status(path)
+    except FileNotFoundError:
+        print(f"siaga-gateway: no status file at {path} (is the gateway running?)",
+              file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(status, indent=1, sort_keys=True))
+    else:
+        print(format_status(status))
+    return 0
+
+
+def format_status(s: dict[str, Any]) -> str:
+    age = time.time() - float(s.get("updated_at", 0))
+    lines = [
+        f"gateway {s.get('gateway')} pid {s.get('pid')} up {s.get('uptime_s')} s "
+        f"(status written {age:.0f} s ago), queue {s.get('queue_depth')}",
+    ]
+    t = s.get("totals", {})
+    lines.append("totals: " + " ".join(f"{k}={v}" for k, v in t.items())
+                 + f" alerts={s.get('alerts', 0)}")
+    for name, c in s.get("sources", {}).items():
+        lines.append(f"source {name}: " + " ".join(f"{k}={v}" for k, v in c.items()))
+        reasons = s.get("error_reasons", {}).get(name)
+        if reasons:
+            lines.append("  errors: " + " ".join(f"{k}={v}" for k, v in reasons.items()))
+    state = s.get("node_state", {})
+    for name, c in s.get("nodes", {}).items():
+        n = state.get(name, {})
+        seen = n.get("last_seen") or 0
+        lines.append(
+            f"node {name}: last seen {time.time() - seen:.0f} s ago via {n.get('source')}, "
+            f"fw {n.get('firmware')}, seq {n.get('last_seq')}, "
+            + " ".join(f"{k}={v}" for k, v in c.items())
+        )
+    cmds = s.get("commands")
+    if cmds:
+        lines.append("commands: " + " ".join(f"{k}={v}" for k, v in cmds.items()))
+    return "\n".join(lines)

@@ -1,0 +1,272 @@
+"""The core thread: the one owner of per-node state, counters, detection and buffer writes.
+
+Sources put ``InboundBatch`` items on a bounded queue; the core takes everything
+waiting (up to ``max_batch`` messages), turns accepted messages into readings,
+runs detection, commits readings and alerts to the buffer in one transaction,
+prints them (``--stdout``), and only then runs the batches' ``on_committed`` (the
+MQTT acks). It wakes at least every ``TICK_S`` for time-driven work: detector
+ticks (silence), command retries, the status file and the periodic counters log.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+from analytics.alert import Alert
+from firmware_bridge.reading import Reading
+from gateway.config import GatewaySettings
+from gateway.downlink import CommandRequest, Downlink
+from gateway.heartbeat import NodeSeen
+from gateway.messages import InboundBatch, IngestError, NodeMessage
+from gateway.node_state import NodeTable, SeqVerdict
+from gateway.stats import GatewayStats
+from gateway.status_file import write_status
+
+log = logging.getLogger(__name__)
+
+TICK_S = 1.0
+
+
+class Converter(Protocol):
+    """An ``up`` message -> readings (counters to increments, clock-skew flags)."""
+
+    def convert(self, item: NodeMessage) -> list[Reading]: ...
+
+
+class Detection(Protocol):
+    def process(self, reading: Reading) -> list[Alert]: ...
+
+    def tick(self, now: float) -> list[Alert]: ...
+
+    def on_sequence_gap(self, node: str, missing: int, ts: float) -> list[Alert]: ...
+
+    def set_node_interval(self, node: str, interval_s: float) -> None: ...
+
+
+class ReadingStore(Protocol):
+    def append(self, readings: Sequence[Reading], alerts: Sequence[Alert]) -> None: ...
+
+
+class Output(Protocol):
+    def write(
+        self, readings: Sequence[Reading], alerts: Sequence[Alert], errors: Sequence[IngestError]
+    ) -> None: ...
+
+
+class Stop:
+    """Queue item that ends the core after everything queued before it is processed."""
+
+
+class Core:
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        inbox: queue.Queue[Any],
+        converter: Converter,
+        downlink: Downlink,
+        *,
+        detection: Detection | None = None,
+        store: ReadingStore | None = None,
+        output: Output | None = None,
+        extra_status: Callable[[], dict[str, Any]] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.inbox = inbox
+        self.converter = converter
+        self.downlink = downlink
+        self.detection = detection
+        self.store = store
+        self.output = output
+        self.extra_status = extra_status
+        self.clock = clock
+        self.nodes = NodeTable()
+        self.stats = GatewayStats()
+        self.started_at = clock()
+        self._reasons_logged: set[tuple[str, str]] = set()
+        # Replaced whole (never mutated) at each status write, so the uplink thread's
+        # heartbeat can read it without a lock.
+        self.nodes_seen: Mapping[str, NodeSeen] = {}
+        mono = time.monotonic()
+        self._next_status = mono
+        self._next_stats_log = mono + settings.stats_log_s
+
+    # -- the loop -----------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Process the queue until a ``Stop`` item; write a last status file on the way out."""
+        try:
+            while self._step():
+                pass
+        finally:
+            self.write_status()
+            log.info("core stopped: %s", self.stats.summary_line())
+
+    def _step(self) -> bool:
+        try:
+            first = self.inbox.get(timeout=TICK_S)
+        except queue.Empty:
+            self.on_time()
+            return True
+        items = [first]
+        count = len(first.items) if isinstance(first, InboundBatch) else 1
+        while count < self.settings.max_batch:
+            try:
+                item = self.inbox.get_nowait()
+            except queue.Empty:
+                break
+            items.append(item)
+            count += len(item.items) if isinstance(item, InboundBatch) else 1
+        batches: list[InboundBatch] = []
+        running = True
+        for item in items:
+            if isinstance(item, InboundBatch):
+                batches.append(item)
+            elif isinstance(item, CommandRequest):
+                state = self.nodes.find(item.node)
+                self.downlink.send(item, state.source if state else None, self.clock())
+            elif isinstance(item, Stop):
+                running = False
+        if batches:
+            self.process(batches)
+        self.on_time()
+        return running
+
+    # -- messages -----------------------------------------------------------------------
+
+    def process(self, batches: Sequence[InboundBatch]) -> None:
+        readings: list[Reading] = []
+        alerts: list[Alert] = []
+        errors: list[IngestError] = []
+        for batch in batches:
+            for item in batch.items:
+                if isinstance(item, NodeMessage):
+                    self._message(item, readings, alerts)
+                else:
+                    self._error(item, errors)
+        self._commit(readings, alerts, errors)
+        for batch in batches:
+            if batch.on_committed is not None:
+                batch.on_committed()
+
+    def _message(self, item: NodeMessage, readings: list[Reading], alerts: list[Alert]) -> None:
+        stats = self.stats
+        msg = item.message
+        source = item.source
+        state = self.nodes.get(msg.node)
+        if msg.seq is not None:  # only an MQTT ack may leave it out
+            seq = state.observe_seq(msg.seq, msg.kind == "hello")
+            verdict = seq.verdict
+            if verdict is SeqVerdict.DUPLICATE:
+                stats.duplicate(source, msg.node)
+                return
+            if verdict is SeqVerdict.REBOOT:
+                stats.reboot(source, msg.node)
+                log.info("node %s rebooted (seq %d, %s)", msg.node, msg.seq, msg.kind)
+            elif seq.missing:
+                stats.gap(source, msg.node, seq.missing)
+                if self.detection is not None:
+                    alerts.extend(
+                        self.detection.on_sequence_gap(msg.node, seq.missing, item.received_at)
+                    )
+        stats.frame_ok(source, msg.node)
+        state.last_seen = item.received_at
+        state.source = source
+        kind = msg.kind
+        if kind == "up":
+            new = self.converter.convert(item)
+            if new:
+                readings.extend(new)
+                skewed = sum(1 for r in new if r.clock_skewed)
+                stats.readings(source, msg.node, len(new), skewed)
+                if self.detection is not None:
+                    for r in new:
+                        alerts.extend(self.detection.process(r))
+        elif kind == "hello":
+            state.firmware = msg.fw
+            state.channels = msg.channels
+            state.interval_s = msg.interval_s
+            if self.detection is not None and msg.interval_s is not None:
+                self.detection.set_node_interval(msg.node, msg.interval_s)
+            log.info("node %s hello: fw=%s channels=%s interval=%s s", msg.node,
+                     msg.fw, ",".join(msg.channels), msg.interval_s)
+        elif kind == "event":
+            state.last_event = msg.code
+            log.info("node %s event: %s%s", msg.node, msg.code,
+                     f" on {msg.channel}" if msg.channel else "")
+        elif kind == "ack" and msg.cseq is not None:
+            self.downlink.on_ack(msg.node, msg.cseq, bool(msg.ok))
+
+    def _error(self, err: IngestError, errors: list[IngestError]) -> None:
+        self.stats.decode_error(err.source, err.reason)
+        errors.append(err)
+        key = (err.source, err.reason)
+        if key not in self._reasons_logged:
+            # Once per source and reason; the counters carry the rest.
+            self._reasons_logged.add(key)
+            log.warning("%s: %s (%s); further ones are only counted", err.source, err.reason,
+                        err.detail)
+
+    def _commit(
+        self, readings: list[Reading], alerts: list[Alert], errors: list[IngestError]
+    ) -> None:
+        self.stats.alerts += len(alerts)
+        if self.store is not None and (readings or alerts):
+            self.store.append(readings, alerts)
+        if self.output is not None:
+            self.output.write(readings, alerts, errors)
+
+    # -- time-driven work ----------------------------------------------------------------
+
+    def on_time(self) -> None:
+        now = self.clock()
+        if self.detection is not None:
+            alerts = self.detection.tick(now)
+            if alerts:
+                self._commit([], alerts, [])
+        self.downlink.tick(now)
+        mono = time.monotonic()
+        if mono >= self._next_status:
+            self._next_status = mono + self.settings.status_write_s
+            self.write_status()
+        if mono >= self._next_stats_log:
+            self._next_stats_log = mono + self.settings.stats_log_s
+            log.info("counters: %s queue=%d", self.stats.summary_line(), self.inbox.qsize())
+
+    def status(self) -> dict[str, Any]:
+        now = self.clock()
+        status: dict[str, Any] = {
+            "v": 1,
+            "gateway": self.settings.gateway_id,
+            "pid": os.getpid(),
+            "started_at": self.started_at,
+            "updated_at": now,
+            "uptime_s": round(now - self.started_at, 1),
+            "queue_depth": self.inbox.qsize(),
+            **self.stats.snapshot(),
+            "node_state": self.nodes.snapshot(),
+        }
+        status["commands"] = {
+            "sent": self.downlink.sent, "acked": self.downlink.acked,
+            "failed": self.downlink.failed, "pending": self.downlink.pending,
+        }
+        if self.extra_status is not None:
+            status.update(self.extra_status())
+        return status
+
+    def write_status(self) -> None:
+        self.nodes_seen = {
+            name: NodeSeen(round(state.last_seen * 1000), c.frames_ok, c.gaps)
+            for name, state, c in (
+                (n, self.nodes.get(n), self.stats.node(n)) for n in self.nodes.names()
+            )
+        }
+        try:
+            write_status(self.settings.status_path, self.status())
+        except OSError as e:
+            log.warning("cannot write status file %s: %s", self.settings.status_path, e)

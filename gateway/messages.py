@@ -1,0 +1,67 @@
+"""What the sources hand to the core thread: one shape for serial frames and MQTT messages.
+
+A source decodes in its own thread (a serial ``Frame`` becomes the same
+``DeviceMessage`` an MQTT payload does) and puts ``InboundBatch`` items on the core's
+bounded queue. Records are frozen and slotted: they cross a thread boundary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from firmware_bridge.device_message import DeviceMessage
+from firmware_bridge.reading import iso_utc
+
+
+@dataclass(frozen=True, slots=True)
+class NodeMessage:
+    """One decoded message from a node, whichever transport carried it, with where and
+    when the gateway got it (POSIX seconds)."""
+
+    message: DeviceMessage
+    source: str  # "serial:/dev/ttyUSB0", "mqtt"
+    received_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class IngestError:
+    """Bytes or a payload a decoder rejected; counted and printed, never fatal."""
+
+    source: str
+    received_at: float
+    reason: str
+    detail: str
+    raw: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": "error",
+            "source": self.source,
+            "reason": self.reason,
+            "detail": self.detail,
+            "raw": self.raw,
+            "received_at": iso_utc(self.received_at),
+        }
+
+
+Inbound = NodeMessage | IngestError
+
+
+@dataclass(frozen=True, slots=True)
+class InboundBatch:
+    """What a source puts on the queue. ``on_committed`` runs in the core thread once
+    the batch's readings are durably buffered (and printed): the MQTT source acks its
+    QoS 1 messages to the broker only then, so a crash before it loses nothing."""
+
+    items: Sequence[Inbound]
+    on_committed: Callable[[], None] | None = None
+
+
+def raw_text(raw: bytes | str | None, limit: int = 300) -> str | None:
+    """Bytes as printable text for logs and JSON lines, never longer than ``limit``."""
+    if raw is None:
+        return None
+    text = raw.decode("ascii", "backslashreplace") if isinstance(raw, bytes) else raw
+    return text if len(text) <= limit else text[:limit] + "..."

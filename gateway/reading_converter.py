@@ -1,0 +1,22 @@
+"""The core's converter: ``up`` messages -> Readings via firmware_bridge's SampleConverter."""
+
+from __future__ import annotations
+
+from firmware_bridge.convert import SampleConverter
+from firmware_bridge.reading import Reading
+from gateway.config import ConvertSettings
+from gateway.messages import NodeMessage
+
+
+class ReadingConverter:
+    def __init__(self, settings: ConvertSettings) -> None:
+        self.samples = SampleConverter(
+            mm_per_tip=settings.node_mm_per_tip, max_skew_s=settings.max_clock_skew_s
+        )
+
+    def convert(self, item: NodeMessage) -> list[Reading]:
+        msg = item.message
+        node_ts = None if msg.ts_ms is None else msg.ts_ms / 1000.0
+        return self.samples.convert(
+            msg.node, msg.seq or 0, msg.values, node_ts, item.received_at, item.source
+        )

@@ -1,0 +1,131 @@
+"""Wires one gateway process: sources -> core thread -> buffer (-> uplink) and stdout.
+
+``GatewayRuntime(settings, stdout)`` builds every part from the one settings object;
+``start()`` starts the threads, ``stop()`` shuts them down in an order that loses
+nothing already received: sources stop reading, the core drains its queue, commits,
+acks MQTT messages, and only then are the broker connection and buffer closed.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from concurrent.futures import Future
+from dataclasses import asdict
+from typing import Any, BinaryIO
+
+from analytics.engine import EdgeAnalytics
+from gateway.buffer import StoreAndForwardBuffer
+from gateway.config import GatewaySettings
+from gateway.core import Core, Stop
+from gateway.downlink import (
+    CommandRequest,
+    CommandResult,
+    Downlink,
+    command_frame,
+    command_mqtt,
+)
+from gateway.heartbeat import HealthSnapshot
+from gateway.json_lines import JsonLinesOutput
+from gateway.reading_converter import ReadingConverter
+from gateway.sources.mqtt_source import MqttSource
+from gateway.sources.serial_source import SerialSource
+from gateway.uplink.mqtt_uplink import MqttUplink
+
+log = logging.getLogger(__name__)
+
+STOP_TIMEOUT_S = 10.0
+
+
+class GatewayRuntime:
+    def __init__(self, settings: GatewaySettings, stdout: BinaryIO | None = None) -> None:
+        self.settings = settings
+        self.stop_event = threading.Event()
+        self.inbox: queue.Queue[Any] = queue.Queue(maxsize=settings.queue_size)
+        self.serial = (
+            SerialSource(settings.serial, self.inbox, self.stop_event)
+            if settings.serial.ports else None
+        )
+        self.mqtt = (
+            MqttSource(settings.mqtt, self.inbox, self.stop_event)
+            if settings.mqtt.host is not None else None
+        )
+        output = JsonLinesOutput(stdout) if settings.output.stdout and stdout is not None else None
+        self.buffer = (
+            StoreAndForwardBuffer(settings.buffer) if settings.buffer is not None else None
+        )
+        self.core = Core(
+            settings,
+            self.inbox,
+            ReadingConverter(settings.convert),
+            Downlink(settings.downlink, self._send_command),
+            detection=EdgeAnalytics(settings.analytics),
+            store=self.buffer,
+            output=output,
+            extra_status=self._extra_status,
+        )
+        self.uplink: MqttUplink | None = None
+        if settings.uplink is not None and self.buffer is not None:
+            health = HealthSnapshot(settings.gateway_id, self.buffer, lambda: self.core.nodes_seen)
+            self.uplink = MqttUplink(
+                settings.uplink, self.buffer, health=health, heartbeat=settings.heartbeat
+            )
+        self._core_thread = threading.Thread(target=self.core.run, name="core", daemon=True)
+
+    def start(self) -> None:
+        if self.uplink is not None:
+            self.uplink.start()
+        self._core_thread.start()
+        if self.serial is not None:
+            self.serial.start()
+        if self.mqtt is not None:
+            self.mqtt.start()
+        log.info("gateway %s running (serial: %s; mqtt: %s)", self.settings.gateway_id,
+                 ", ".join(self.settings.serial.ports) or "none",
+                 self.mqtt.address if self.mqtt else "none")
+
+    def command(self, node: str, cmd: str, value: float | None = None) -> Future[CommandResult]:
+        """Send a command to a node from any thread; the future resolves on ack or timeout."""
+        request = CommandRequest(node, cmd, value)
+        self.inbox.put(request)
+        return request.future
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        if self.serial is not None:
+            self.serial.join(STOP_TIMEOUT_S)
+        # Behind everything already queued: the core processes and commits it first.
+        self.inbox.put(Stop())
+        self._core_thread.join(STOP_TIMEOUT_S)
+        if self._core_thread.is_alive():
+            log.error("core did not stop within %.0f s", STOP_TIMEOUT_S)
+        if self.mqtt is not None:
+            self.mqtt.stop()
+        if self.uplink is not None:
+            self.uplink.stop(STOP_TIMEOUT_S)
+        if self.buffer is not None:
+            self.buffer.close()
+
+    def _extra_status(self) -> dict[str, Any]:
+        extra: dict[str, Any] = {}
+        if self.buffer is not None:
+            b = self.buffer.stats()
+            extra["buffer"] = {
+                "depth": b.depth, "alerts": b.alerts, "bytes": b.bytes,
+                "dropped_readings": b.dropped_readings,
+            }
+        if self.uplink is not None:
+            extra["uplink"] = {"connected": self.uplink.connected,
+                               **asdict(self.uplink.counters())}
+        return extra
+
+    def _send_command(
+        self, source: str, node: str, cseq: int, cmd: str, value: float | None
+    ) -> bool:
+        if source.startswith("serial:"):
+            writer = self.serial.writer(source) if self.serial is not None else None
+            return writer is not None and writer.write(command_frame(node, cseq, cmd, value))
+        if source == "mqtt" and self.mqtt is not None:
+            return self.mqtt.publish(*command_mqtt(node, cseq, cmd, value))
+        return False

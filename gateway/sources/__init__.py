@@ -1,0 +1,1 @@
+"""Sources: threads that read devices, decode, and put batches on the core's queue."""

@@ -1,0 +1,129 @@
+"""MQTT source: device messages from the gateway's broker (paho-mqtt 2.x).
+
+Subscribes ``siaga/node/+/up``, ``/hello``, ``/event`` and ``/ack`` at QoS 1 over a
+persistent session (MQTT 5, clean_start false, a long session expiry), so messages
+published while the gateway restarts wait in the broker. Messages are acknowledged
+manually, by the core thread, only after their batch is committed to the buffer
+(``InboundBatch.on_committed``): a gateway killed mid-batch gets them again, and the
+per-node duplicate check drops what it had already stored. ``receive_maximum``
+bounds how many unacknowledged messages the broker sends ahead.
+
+paho's network thread decodes each message in the callback and hands it to the
+core's bounded queue; when the queue is full it blocks there, which stops reading
+from the socket: the broker holds the rest (backpressure, nothing dropped).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from firmware_bridge.device_message import DEVICE_SUBSCRIPTIONS, decode_device_message
+from firmware_bridge.errors import DeviceMessageError
+from gateway.config import MqttSourceSettings
+from gateway.messages import Inbound, InboundBatch, IngestError, NodeMessage, raw_text
+from gateway.sources.handoff import put_batch
+
+log = logging.getLogger(__name__)
+
+SOURCE = "mqtt"
+SESSION_EXPIRY_S = 7 * 24 * 3600
+
+
+class MqttSource:
+    def __init__(
+        self, settings: MqttSourceSettings, out: queue.Queue[Any], stop: threading.Event
+    ) -> None:
+        self._settings = settings
+        self._out = out
+        self._stop_event = stop
+        self._connected_once = False
+        self._down_since: float | None = None
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=settings.client_id,
+            protocol=mqtt.MQTTv5,
+            manual_ack=True,
+        )
+        if settings.username is not None:
+            client.username_pw_set(settings.username, settings.password)
+        client.reconnect_delay_set(settings.reconnect_min_s, settings.reconnect_max_s)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        self.client = client
+
+    @property
+    def address(self) -> str:
+        return f"{self._settings.host}:{self._settings.port}"
+
+    def start(self) -> None:
+        s = self._settings
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = SESSION_EXPIRY_S
+        props.ReceiveMaximum = s.receive_maximum
+        assert s.host is not None
+        self.client.connect_async(
+            s.host, s.port, keepalive=s.keepalive_s, clean_start=False, properties=props
+        )
+        self.client.loop_start()
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def publish(self, topic: str, payload: bytes) -> bool:
+        """Send a command to a node; True when paho took it (QoS 1, paho retries)."""
+        info = self.client.publish(topic, payload, qos=1)
+        return info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def _on_connect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any
+    ) -> None:
+        if reason.is_failure:
+            if self._down_since is None:
+                self._down_since = time.monotonic()
+            log.warning("mqtt %s refused the connection: %s", self.address, reason)
+            return
+        client.subscribe([(topic, 1) for topic in DEVICE_SUBSCRIPTIONS])
+        if self._down_since is not None:
+            log.info(
+                "mqtt %s: connected again after %.1f s (session present: %s)",
+                self.address, time.monotonic() - self._down_since, flags.session_present,
+            )
+        else:
+            log.info("mqtt %s: connected, subscribed to %s",
+                     self.address, ", ".join(DEVICE_SUBSCRIPTIONS))
+        self._down_since = None
+
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any
+    ) -> None:
+        if self._stop_event.is_set() or self._down_since is not None:
+            return
+        self._down_since = time.monotonic()
+        log.warning("mqtt %s: disconnected (%s); reconnecting with backoff up to %d s",
+                    self.address, reason, self._settings.reconnect_max_s)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        now = time.time()
+        item: Inbound
+        try:
+            item = NodeMessage(decode_device_message(msg.topic, msg.payload), SOURCE, now)
+        except DeviceMessageError as e:
+            item = IngestError(SOURCE, now, e.reason, e.detail, raw_text(msg.payload))
+        mid = msg.mid
+        put_batch(
+            self._out,
+            InboundBatch((item,), lambda: client.ack(mid, 1)),
+            self._stop_event,
+            SOURCE,
+        )

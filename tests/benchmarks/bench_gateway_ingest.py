@@ -1,0 +1,203 @@
+"""Readings per second through ``siaga-gateway run --stdout`` from MQTT, nothing lost at QoS 1.
+
+Starts its own Mosquitto (tests.servers), then measures two floods of device
+messages (``siaga/node/<id>/up``, QoS 1, two channels each) into one gateway process:
+
+- backlog: the gateway's persistent session is created, the gateway stopped, N
+  messages published into the broker, then the gateway started again: how fast it
+  drains a flood that is all there at once;
+- live: publishers flood while the gateway runs (the publishers share the machine).
+
+Every reading is counted on the gateway's stdout; the run fails loudly when one is
+missing or doubled. Prints messages/s, readings/s, the gateway's CPU use and its
+peak RSS (VmHWM). Targets (issue 2): >= 10,000 messages/s, nothing lost, < 80 MB.
+
+    .venv/bin/python tests/benchmarks/bench_gateway_ingest.py [--messages 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from tests.servers import Mosquitto  # noqa: E402
+
+NODES = 100
+CHANNELS = 2
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def publish_flood(host: str, port: int, first: int, count: int, nodes: int) -> None:
+    """Publish ``count`` messages numbered from ``first``; message i goes to node i % nodes."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{first}")
+    client.max_inflight_messages_set(1000)
+    client.max_queued_messages_set(0)
+    client.connect(host, port)
+    client.loop_start()
+    info = None
+    for i in range(first, first + count):
+        node, seq = i % nodes, (i // nodes) % 65536
+        body = f'{{"seq":{seq},"v":{{"vwc":{i % 100}.5,"temp":{20 + i % 10}.25}}}}'
+        info = client.publish(f"siaga/node/bench-{node:03d}/up", body.encode(), qos=1)
+    if info is not None:
+        info.wait_for_publish(120)
+    client.loop_stop()
+    client.disconnect()
+
+
+class Gateway:
+    """``python -m gateway run`` as a subprocess, its stdout counted line by line."""
+
+    def __init__(self, broker: Mosquitto, state: Path, client_id: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gateway", "run", "--mqtt", broker.address, "--stdout",
+             "--state-dir", str(state), "--gateway-id", "bench"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
+            env={**os.environ, "SIAGA_MQTT__CLIENT_ID": client_id,
+                 "SIAGA_MQTT__RECEIVE_MAXIMUM": "5000"},
+        )
+        self.readings = 0
+        self.errors = 0
+        self.first_at: float | None = None
+        self.last_at = 0.0
+        self.subscribed = threading.Event()
+        self.stderr: list[str] = []
+        threading.Thread(target=self._count, daemon=True).start()
+        threading.Thread(target=self._log, daemon=True).start()
+
+    def _count(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            now = time.monotonic()
+            if self.first_at is None:
+                self.first_at = now
+            if b'"kind":"reading"' in line:
+                self.readings += 1
+            else:
+                self.errors += 1
+            self.last_at = now
+
+    def _log(self) -> None:
+        assert self.proc.stderr is not None
+        for raw in self.proc.stderr:
+            line = raw.decode(errors="replace")
+            self.stderr.append(line)
+            if "connected" in line:
+                self.subscribed.set()
+
+    def cpu_s(self) -> float:
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+    def peak_rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def wait_readings(self, want: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        idle_since = time.monotonic()
+        seen = -1
+        while self.readings < want and time.monotonic() < deadline:
+            if self.readings != seen:
+                seen, idle_since = self.readings, time.monotonic()
+            elif time.monotonic() - idle_since > 20:
+                break
+            time.sleep(0.05)
+
+    def stop(self) -> int:
+        self.proc.terminate()
+        return self.proc.wait(30)
+
+
+def report(name: str, messages: int, gw: Gateway, seconds: float, cpu: float) -> None:
+    want = messages * CHANNELS
+    lost = want - gw.readings
+    print(f"{name}: {messages} messages ({want} readings) in {seconds:.2f} s -> "
+          f"{messages / seconds:,.0f} messages/s, {gw.readings / seconds:,.0f} readings/s; "
+          f"gateway CPU {cpu:.1f} s ({100 * cpu / seconds:.0f}% of one core); "
+          f"peak RSS {gw.peak_rss_mb():.1f} MB; readings missing {lost}, decode errors "
+          f"{gw.errors}")
+    if lost != 0:
+        print(f"FAIL: {name}: {lost} readings missing (negative: duplicated)", file=sys.stderr)
+
+
+def bench_backlog(broker: Mosquitto, messages: int, tmp: Path) -> None:
+    gw = Gateway(broker, tmp / "state-backlog", "bench-backlog")
+    if not gw.subscribed.wait(20):
+        raise SystemExit("gateway did not connect:\n" + "".join(gw.stderr))
+    time.sleep(0.5)
+    gw.stop()
+    publish_flood(broker.host, broker.port, 0, messages, NODES)
+    gw = Gateway(broker, tmp / "state-backlog", "bench-backlog")
+    gw.subscribed.wait(20)
+    cpu0 = gw.cpu_s()
+    t0 = time.monotonic()
+    gw.wait_readings(messages * CHANNELS, timeout=600)
+    seconds = (gw.last_at or time.monotonic()) - t0
+    cpu = gw.cpu_s() - cpu0
+    report("backlog drain", messages, gw, seconds, cpu)
+    rc = gw.stop()
+    print(f"  gateway exit code on SIGTERM: {rc}")
+
+
+def bench_live(broker: Mosquitto, messages: int, publishers: int, tmp: Path) -> None:
+    gw = Gateway(broker, tmp / "state-live", "bench-live")
+    if not gw.subscribed.wait(20):
+        raise SystemExit("gateway did not connect:\n" + "".join(gw.stderr))
+    time.sleep(0.5)
+    cpu0 = gw.cpu_s()
+    t0 = time.monotonic()
+    per = messages // publishers
+    procs = [
+        multiprocessing.Process(
+            target=publish_flood, args=(broker.host, broker.port, k * per, per, NODES)
+        )
+        for k in range(publishers)
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+    published_s = time.monotonic() - t0
+    gw.wait_readings(per * publishers * CHANNELS, timeout=600)
+    seconds = gw.last_at - t0
+    cpu = gw.cpu_s() - cpu0
+    print(f"live flood: publishers took {published_s:.2f} s "
+          f"({per * publishers / published_s:,.0f} messages/s offered)")
+    report("live flood", per * publishers, gw, seconds, cpu)
+    rc = gw.stop()
+    print(f"  gateway exit code on SIGTERM: {rc}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--publishers", type=int, default=1)
+    args = parser.parse_args()
+    print(f"machine: {os.cpu_count()} cores, shared with other work; python {sys.version.split()[0]}")
+    broker = Mosquitto().start()
+    try:
+        with tempfile.TemporaryDirectory(prefix="siaga-bench-gw-") as tmp:
+            bench_backlog(broker, args.messages, Path(tmp))
+            bench_live(broker, args.messages, args.publishers, Path(tmp))
+    finally:
+        broker.cleanup()
+
+
+if __name__ == "__main__":
+    main()

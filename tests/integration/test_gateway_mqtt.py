@@ -1,0 +1,134 @@
+"""The gateway's MQTT source against a real Mosquitto started by the test fixture."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from gateway.config import load_settings
+from gateway.runtime import GatewayRuntime
+from tests.integration.gateway_harness import CapturedStdout
+from tests.servers import Mosquitto
+
+pytestmark = pytest.mark.integration
+
+
+def publisher(broker: Mosquitto) -> mqtt.Client:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"dev-{uuid.uuid4().hex[:8]}")
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    return client
+
+
+def publish(client: mqtt.Client, topic: str, body: object) -> None:
+    payload = body if isinstance(body, bytes) else json.dumps(body).encode()
+    client.publish(topic, payload, qos=1).wait_for_publish(5)
+
+
+def start(
+    tmp_path: Path, broker: Mosquitto, **extra: object
+) -> tuple[GatewayRuntime, CapturedStdout]:
+    overrides = {
+        "mqtt.host": broker.host,
+        "mqtt.port": broker.port,
+        "mqtt.client_id": f"gw-test-{uuid.uuid4().hex[:8]}",
+        "output.stdout": True,
+        "gateway.state_dir": str(tmp_path / "state"),
+        "gateway.status_write_s": 0.2,
+        **extra,
+    }
+    out = CapturedStdout()
+    runtime = GatewayRuntime(load_settings(None, {}, overrides), out)  # type: ignore[arg-type]
+    runtime.start()
+    return runtime, out
+
+
+def wait_connected(runtime: GatewayRuntime) -> None:
+    assert runtime.mqtt is not None
+    deadline = time.monotonic() + 10
+    while not runtime.mqtt.client.is_connected():
+        assert time.monotonic() < deadline, "gateway did not connect to the broker"
+        time.sleep(0.02)
+    time.sleep(0.2)  # the SUBACK
+
+
+def test_device_messages_become_readings_errors_and_node_state(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    runtime, out = start(tmp_path, mosquitto)
+    dev = publisher(mosquitto)
+    try:
+        wait_connected(runtime)
+        publish(dev, "siaga/node/m-01/hello", {"seq": 0, "fw": "3.1.0", "ch": "smoke|temp",
+                                              "int": 5})
+        publish(dev, "siaga/node/m-01/up", {"seq": 1, "v": {"smoke": 120.0, "temp": 31.0}})
+        publish(dev, "siaga/node/m-01/up", {"seq": 1, "v": {"smoke": 120.0, "temp": 31.0}})
+        publish(dev, "siaga/node/m-01/up", b"{not json")
+        publish(dev, "siaga/node/m-01/up", {"seq": 4, "v": {"smoke": 130.0, "temp": 31.5}})
+        readings = out.wait_for("reading", 4)
+        errors = out.wait_for("error", 1)
+    finally:
+        dev.loop_stop()
+        runtime.stop()
+    smoke = [(r["seq"], r["value"], r["source"]) for r in readings if r["channel"] == "smoke"]
+    assert smoke == [(1, 120.0, "mqtt"), (4, 130.0, "mqtt")]
+    assert errors[0]["source"] == "mqtt" and errors[0]["reason"]
+    status = json.loads((tmp_path / "state" / "status.json").read_text())
+    assert status["nodes"]["m-01"]["duplicates"] == 1
+    assert status["nodes"]["m-01"]["gaps"] == 2
+    assert status["totals"]["malformed"] == 1
+    assert status["node_state"]["m-01"]["firmware"] == "3.1.0"
+
+
+def test_messages_sent_while_the_gateway_is_down_arrive_after_restart(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    client_id = f"gw-persist-{uuid.uuid4().hex[:8]}"
+    runtime, out = start(tmp_path, mosquitto, **{"mqtt.client_id": client_id})
+    wait_connected(runtime)
+    runtime.stop()
+    dev = publisher(mosquitto)
+    try:
+        for seq in range(1, 51):
+            publish(dev, "siaga/node/m-02/up", {"seq": seq, "v": {"vwc": float(seq)}})
+        runtime, out = start(tmp_path, mosquitto, **{"mqtt.client_id": client_id})
+        readings = out.wait_for("reading", 50)
+    finally:
+        dev.loop_stop()
+        runtime.stop()
+    assert [r["seq"] for r in readings] == list(range(1, 51))
+
+
+def test_command_over_mqtt_is_acked(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    runtime, out = start(tmp_path, mosquitto)
+    dev = publisher(mosquitto)
+    got: list[bytes] = []
+    arrived = threading.Event()
+
+    def on_cmd(c: mqtt.Client, u: object, msg: mqtt.MQTTMessage) -> None:
+        got.append(msg.payload)
+        arrived.set()
+
+    dev.on_message = on_cmd
+    dev.subscribe("siaga/node/m-03/cmd", qos=1)
+    try:
+        wait_connected(runtime)
+        publish(dev, "siaga/node/m-03/up", {"seq": 10, "v": {"vwc": 1.0}})
+        out.wait_for("reading", 1)
+        future = runtime.command("m-03", "interval", 15)
+        assert arrived.wait(5)
+        cmd = json.loads(got[0])
+        assert cmd["cmd"] == "interval" and cmd["v"] == 15
+        publish(dev, "siaga/node/m-03/ack", {"seq": 11, "cseq": cmd["seq"], "ok": 1})
+        result = future.result(timeout=5)
+    finally:
+        dev.loop_stop()
+        runtime.stop()
+    assert result.ok and result.cseq == cmd["seq"]
