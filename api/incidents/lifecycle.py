@@ -2,7 +2,8 @@
 
 Who may act for which agency is decided here, so the routes only pass the caller through:
 
-- a responder acts for their own agency, and only on incidents that involve it;
+- a responder acts for their own agency, and only on incidents that involve it (others are
+  404, as in every read, unless their agency sees every incident: then 403);
 - an admin acts for the agency named in the request, else their own if involved, else the
   primary agency; an admin's resolve without an agency resolves every agency's clock (the
   incident is closed);
@@ -34,7 +35,8 @@ class Actor:
 
     username: str
     agency: str
-    role: str
+    role: str  # "viewer" | "responder" | "admin"
+    sees_all: bool = False
 
 
 def _clock_agencies(conn: sqlite3.Connection, incident_id: int, cycle: int) -> list[str]:
@@ -62,14 +64,16 @@ def _targets(actor: Actor, involved: list[str], action: str, agency: str | None)
 
 def act(conn: sqlite3.Connection, incident_id: int, action: str, actor: Actor,
         note: str | None, now: float, agency: str | None = None) -> Change:
-    """Move the chosen agencies' clocks forward; an incident a responder's agency is not
-    involved in does not exist for them (404), as in every read."""
+    """Move the chosen agencies' clocks forward (see the module docstring for who may)."""
     with transaction(conn):
         if conn.execute("SELECT 1 FROM incidents WHERE id = ?", (incident_id,)).fetchone() is None:
             raise IncidentNotFound(f"no incident {incident_id}", incident=incident_id)
         cycle = current_cycle(conn, incident_id)
         involved = _clock_agencies(conn, incident_id, cycle)
         if actor.role != "admin" and actor.agency not in involved:
+            if actor.sees_all:
+                raise NotInvolved(f"{actor.agency} is not involved in incident {incident_id}",
+                                  agency=actor.agency)
             raise IncidentNotFound(f"no incident {incident_id}", incident=incident_id)
         for target in _targets(actor, involved, action, agency):
             stage = conn.execute(

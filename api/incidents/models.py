@@ -162,10 +162,8 @@ class AgencyScoreOut(_Out):
 
 
 class Scorecard(_Out):
-    start: datetime = Field(alias="from")
-    end: datetime = Field(alias="to")
+    start: datetime = Field(serialization_alias="from")
+    end: datetime = Field(serialization_alias="to")
     rapor_merah_bar: float
     p90_method: str = "nearest-rank"
     agencies: list[AgencyScoreOut]
-
-    model_config = ConfigDict(frozen=True, populate_by_name=True)

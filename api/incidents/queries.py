@@ -24,7 +24,7 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class IncidentFilter:
-    """``agency`` filters by involvement; ``scope`` is the caller's agency (None = all)."""
+    """``agency`` filters by involvement; ``scope`` is the agencies the caller sees (None = all)."""
 
     status: str | None = None
     agency: str | None = None
@@ -32,7 +32,7 @@ class IncidentFilter:
     level: int | None = None
     start: float | None = None  # opened_at >= start
     end: float | None = None  # opened_at < end
-    scope: str | None = None
+    scope: frozenset[str] | None = None
     limit: int = 200
     offset: int = 0
 
@@ -80,14 +80,15 @@ def _incident(r: sqlite3.Row, clocks: list[AgencyClock]) -> Incident:
     )
 
 
-def visible(conn: sqlite3.Connection, incident_id: int, scope: str | None) -> bool:
-    """Whether the incident exists and involves ``scope`` (any agency, current or past)."""
+def visible(conn: sqlite3.Connection, incident_id: int, scope: frozenset[str] | None) -> bool:
+    """Whether the incident exists and involves an agency of ``scope`` (now or in a past cycle)."""
     if scope is None:
         row = conn.execute("SELECT 1 FROM incidents WHERE id = ?", (incident_id,)).fetchone()
     else:
+        marks = ",".join("?" * len(scope)) or "NULL"
         row = conn.execute(
-            "SELECT 1 FROM incident_clocks WHERE incident_id = ? AND agency = ? LIMIT 1",
-            (incident_id, scope),
+            f"SELECT 1 FROM incident_clocks WHERE incident_id = ? AND agency IN ({marks}) LIMIT 1",
+            (incident_id, *sorted(scope)),
         ).fetchone()
     return row is not None
 
@@ -110,11 +111,12 @@ def load_incidents(conn: sqlite3.Connection, f: IncidentFilter) -> list[Incident
     if f.end is not None:
         where.append("opened_at < ?")
         args.append(f.end)
-    for agency in (f.agency, f.scope):
-        if agency is not None:
+    for agencies in ([f.agency] if f.agency is not None else None, f.scope):
+        if agencies is not None:
+            marks = ",".join("?" * len(agencies)) or "NULL"
             where.append("EXISTS (SELECT 1 FROM incident_clocks c WHERE c.incident_id ="
-                         " incidents.id AND c.agency = ?)")
-            args.append(agency)
+                         f" incidents.id AND c.agency IN ({marks}))")
+            args.extend(sorted(agencies))
     sql = "SELECT * FROM incidents"
     if where:
         sql += " WHERE " + " AND ".join(where)

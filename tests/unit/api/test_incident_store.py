@@ -253,9 +253,9 @@ def test_filters_scope_and_counts(db: Database) -> None:
     ingest(db, [alert(3, T0), alert(4, T0 + 5, hazard="fire", detector="smoke",
                                      site="pasar-batu", node="smoke-1")], T0 + 5)
     assert len(incidents(db)) == 2
-    assert [i.hazard for i in incidents(db, scope="PMK")] == ["fire"]
-    assert len(incidents(db, scope="BPBD")) == 2  # the market fire involves BPBD too
-    assert incidents(db, scope="SATPOLPP") == []
+    assert [i.hazard for i in incidents(db, scope=frozenset({"PMK"}))] == ["fire"]
+    assert len(incidents(db, scope=frozenset({"BPBD"}))) == 2  # the market fire involves BPBD too
+    assert incidents(db, scope=frozenset({"SATPOLPP"})) == []
     assert [i.hazard for i in incidents(db, level=3)] == ["landslide"]
     assert [i.hazard for i in incidents(db, agency="PMK", status="open")] == ["fire"]
     assert incidents(db, start=T0 + 1) and len(incidents(db, end=T0 + 1)) == 1

@@ -1,0 +1,301 @@
+"""The IncidentService: the incident engine as the rest of the hub sees it (asyncio).
+
+Decisions run in the database's worker thread inside one BEGIN IMMEDIATE transaction each
+(:mod:`api.incidents.intake`, :mod:`api.incidents.lifecycle`); after the commit, the service
+publishes the changes on the live bus and hands them to the telemetry store as annotation
+points (in the background: annotations must not hold up a gateway's acknowledgement).
+
+Two periodic tasks: the SLA clock (escalates clocks past their deadline) and the gateway
+watchdog (opens a maintenance incident for a gateway silent past the window). Both read and
+write only the shared database, so several hub processes may run them side by side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from api.db import Database
+from api.incidents import lifecycle
+from api.incidents.errors import IncidentNotFound
+from api.incidents.intake import (
+    AlertFacts,
+    ReportFacts,
+    gateway_returned,
+    gateway_silenced,
+    record_alerts,
+    record_heartbeat,
+    record_report,
+    silent_gateways,
+)
+from api.incidents.lifecycle import Actor, escalate_overdue
+from api.incidents.models import (
+    AgencyScoreOut,
+    Incident,
+    IncidentDetail,
+    ReportIn,
+    ReportOut,
+    Scorecard,
+    utc,
+)
+from api.incidents.queries import (
+    IncidentFilter,
+    load_detail,
+    load_incident,
+    load_incidents,
+    open_counts_by_level,
+    scorecard_clocks,
+    visible,
+)
+from api.incidents.rules import dedupe_site
+from api.incidents.schema import ensure_schema
+from api.incidents.scorecard import score_agencies
+from api.incidents.settings import IncidentSettings
+from api.incidents.store import Change
+from api.ingest.wire import AlertIn, HeartbeatIn
+from api.telemetry.records import IncidentEventPoint
+
+if TYPE_CHECKING:
+    from api.services import HubServices
+
+__all__ = ["IncidentService", "open_incidents"]
+
+log = logging.getLogger(__name__)
+
+
+class IncidentService:
+    """``registry``, ``bus``, ``telemetry`` and ``metrics`` are the hub's (see api/services.py);
+    ``clock`` gives POSIX seconds and is injectable so tests can move time."""
+
+    def __init__(self, db: Database, settings: IncidentSettings, registry: Any, bus: Any,
+                 telemetry: Any, metrics: Any, *, agencies: Sequence[str] = (),
+                 clock: Callable[[], float] = time.time) -> None:
+        self.db = db
+        self.settings = settings
+        self.registry = registry
+        self.bus = bus
+        self.telemetry = telemetry
+        self.clock = clock
+        self._agencies = tuple(agencies)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._annotations: set[asyncio.Task[None]] = set()
+        self._alerts = metrics.counter("siaga_incident_alerts_total",
+                                       "Alerts received by the incident engine", ("hazard",))
+        self._events = metrics.counter("siaga_incident_events_total",
+                                       "Incident events published", ("type",))
+        self._open = metrics.gauge("siaga_incidents_open", "Open incidents by level", ("level",))
+        self._annotation_failures = metrics.counter(
+            "siaga_incident_annotation_failures_total",
+            "Incident events the telemetry store did not take")
+        metrics.add_collector(self._refresh_open)
+
+    # -- life -----------------------------------------------------------------------------
+
+    async def start(self, *, background: bool = True) -> None:
+        await self.db.run(ensure_schema)
+        if background:
+            self._tasks = [asyncio.create_task(self._every(self.check_deadlines), name="sla"),
+                           asyncio.create_task(self._every(self.check_gateways), name="watch")]
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._annotations:
+            await asyncio.gather(*self._annotations, return_exceptions=True)
+
+    async def _every(self, step: Callable[[], Any]) -> None:
+        while True:
+            await asyncio.sleep(self.settings.check_interval_s)
+            try:
+                await step()
+            except Exception:  # a bad pass must not stop the clock for good
+                log.exception("incident task %s failed; retrying next interval", step)
+
+    async def _refresh_open(self) -> None:
+        counts = await self.db.run(open_counts_by_level)
+        for level, n in counts.items():
+            self._open.set(n, level=str(level))
+
+    # -- intake ---------------------------------------------------------------------------
+
+    def _facts(self, gateway: str, a: AlertIn) -> AlertFacts:
+        node = self.registry.node(a.node)
+        lat = lon = None
+        if node is not None:
+            lat, lon = node.lat, node.lon
+        elif a.site is not None and (site := self.registry.site(a.site)) is not None:
+            lat, lon = site.lat, site.lon
+        return AlertFacts(
+            gateway=gateway, node=a.node,
+            site=dedupe_site(a.node, node.site if node is not None else None, a.site),
+            hazard=a.hazard, level=a.level, previous_level=a.previous_level,
+            detector=a.detector, ts_ms=a.ts, backfill=a.backfill, explanation=a.explanation,
+            channel=a.channel, lat=lat, lon=lon,
+        )
+
+    async def ingest_alerts(self, gateway: str, alerts: Sequence[AlertIn],
+                            received_at: float) -> None:
+        """Commit the alerts (idempotent on their identity) before returning; then publish."""
+        if not alerts:
+            return
+        facts = [self._facts(gateway, a) for a in alerts]
+        changes = await self.db.run(
+            lambda c: record_alerts(c, self.settings, facts, received_at))
+        for a in alerts:
+            self._alerts.inc(hazard=a.hazard)
+        await self._publish(changes)
+
+    async def on_heartbeat(self, gateway: str, heartbeat: HeartbeatIn) -> None:
+        now = self.clock()
+
+        def run(conn: sqlite3.Connection) -> Change | None:
+            record_heartbeat(conn, gateway, heartbeat.ts / 1000.0, now)
+            return gateway_returned(conn, self.settings, gateway, now)
+
+        change = await self.db.run(run)
+        await self._publish([change] if change is not None else [])
+
+    async def report(self, body: ReportIn) -> ReportOut:
+        facts = ReportFacts(lat=body.lat, lon=body.lon, hazard=body.hazard, text=body.text,
+                            contact=body.contact)
+        now = self.clock()
+        report_id, change, distance = await self.db.run(
+            lambda c: record_report(c, self.settings, facts, now))
+        await self._publish([change])
+        return ReportOut(report_id=report_id, incident_id=change.incident_id,
+                         joined=change.type != "incident.opened", distance_m=distance)
+
+    # -- staff steps ----------------------------------------------------------------------
+
+    async def act(self, incident_id: int, action: str, actor: Actor, note: str | None = None,
+                  agency: str | None = None) -> Incident:
+        now = self.clock()
+
+        def run(conn: sqlite3.Connection) -> Incident | None:
+            lifecycle.act(conn, incident_id, action, actor, note, now, agency)
+            return load_incident(conn, incident_id)
+
+        incident = await self.db.run(run)
+        assert incident is not None
+        await self._publish_loaded([(Change(f"incident.{_PAST[action]}", incident_id, now,
+                                            f"{action} by {actor.username}"), incident)])
+        return incident
+
+    async def acknowledge(self, incident_id: int, actor: Actor, note: str | None = None,
+                          agency: str | None = None) -> Incident:
+        return await self.act(incident_id, "ack", actor, note, agency)
+
+    async def dispatch(self, incident_id: int, actor: Actor, note: str | None = None,
+                       agency: str | None = None) -> Incident:
+        return await self.act(incident_id, "dispatch", actor, note, agency)
+
+    async def resolve(self, incident_id: int, actor: Actor, note: str | None = None,
+                      agency: str | None = None) -> Incident:
+        return await self.act(incident_id, "resolve", actor, note, agency)
+
+    # -- periodic -------------------------------------------------------------------------
+
+    async def check_deadlines(self) -> list[Change]:
+        """One pass of the SLA clock."""
+        now = self.clock()
+        changes = await self.db.run(lambda c: escalate_overdue(c, now))
+        await self._publish(changes)
+        return changes
+
+    async def check_gateways(self) -> list[Change]:
+        """One pass of the gateway watchdog."""
+        now = self.clock()
+        window = self.settings.gateway_silence_s
+
+        def run(conn: sqlite3.Connection) -> list[Change]:
+            opened = [gateway_silenced(conn, self.settings, gw, now)
+                      for gw in silent_gateways(conn, now, window)]
+            return [c for c in opened if c is not None]
+
+        changes = await self.db.run(run)
+        await self._publish(changes)
+        return changes
+
+    # -- reads ----------------------------------------------------------------------------
+
+    async def find(self, f: IncidentFilter) -> list[Incident]:
+        return await self.db.run(lambda c: load_incidents(c, f))
+
+    async def get(self, incident_id: int, scope: frozenset[str] | None) -> IncidentDetail:
+        def run(conn: sqlite3.Connection) -> IncidentDetail | None:
+            return load_detail(conn, incident_id) if visible(conn, incident_id, scope) else None
+
+        detail = await self.db.run(run)
+        if detail is None:
+            raise IncidentNotFound(f"no incident {incident_id}", incident=incident_id)
+        return detail
+
+    async def scorecard(self, start: float, end: float,
+                        scope: frozenset[str] | None = None) -> Scorecard:
+        clocks = await self.db.run(lambda c: scorecard_clocks(c, start, end))
+        scores = score_agencies(clocks, now=self.clock(), bar=self.settings.rapor_merah_bar,
+                                agencies=self._agencies)
+        return Scorecard(
+            start=utc(start), end=utc(end), rapor_merah_bar=self.settings.rapor_merah_bar,
+            agencies=[AgencyScoreOut.model_validate(s, from_attributes=True) for s in scores
+                      if scope is None or s.agency in scope],
+        )
+
+    # -- publishing -----------------------------------------------------------------------
+
+    async def _publish(self, changes: Sequence[Change]) -> None:
+        if not changes:
+            return
+        ids = [c.incident_id for c in changes]
+        loaded = await self.db.run(lambda conn: [load_incident(conn, i) for i in ids])
+        await self._publish_loaded([(c, i) for c, i in zip(changes, loaded, strict=True)
+                                    if i is not None])
+
+    async def _publish_loaded(self, pairs: Sequence[tuple[Change, Incident]]) -> None:
+        points = []
+        for change, incident in pairs:
+            self.bus.publish({"type": change.type, "ts": utc(change.ts).isoformat(),
+                              "text": change.text, "incident": incident.model_dump(mode="json")},
+                             incident.agencies)
+            self._events.inc(type=change.type)
+            points.append(IncidentEventPoint(
+                ts=int(change.ts * 1000), id=str(incident.id), type=change.type,
+                hazard=incident.hazard, level=incident.level, site=incident.site,
+                agencies=tuple(incident.agencies), text=change.text))
+        if self.telemetry is not None and points:
+            task = asyncio.create_task(self._annotate(points))
+            self._annotations.add(task)
+            task.add_done_callback(self._annotations.discard)
+
+    async def _annotate(self, points: list[IncidentEventPoint]) -> None:
+        try:
+            await self.telemetry.write_incident_events(points)
+        except Exception as exc:  # the incident itself is committed; only the annotation is lost
+            self._annotation_failures.inc(len(points))
+            log.warning("incident annotations not written to telemetry: %s", exc)
+
+
+_PAST = {"ack": "acknowledged", "dispatch": "dispatched", "resolve": "resolved"}
+
+
+@asynccontextmanager
+async def open_incidents(services: HubServices) -> AsyncIterator[IncidentService]:
+    """The hook api/services.py calls: the service with its clock and watchdog running."""
+    service = IncidentService(
+        services.db, services.settings.incidents, services.registry, services.bus,
+        services.telemetry, services.metrics, agencies=list(services.settings.agencies),
+    )
+    await service.start()
+    try:
+        yield service
+    finally:
+        await service.close()

@@ -1,0 +1,42 @@
+"""The agencies' report card: ``GET /api/v1/agencies/scorecard``.
+
+Definitions in api/incidents/scorecard.py and docs/incidents.md. Responders and viewers see
+their own agency's row; admins and see-all agencies see every agency.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from api.deps import CurrentStaff, ServicesDep, StaffScope
+from api.errors import InvalidInput, problem_responses
+from api.incidents.models import Scorecard
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1/agencies", tags=["agencies"])
+
+_DEFAULT_SPAN_S = 30 * 86400
+
+
+@router.get("/scorecard", response_model=Scorecard, response_model_by_alias=True,
+            summary="Per agency: incidents handled, on-time shares, median and p90 times",
+            responses=problem_responses(401, 422))
+async def scorecard(
+    services: ServicesDep,
+    staff: CurrentStaff,
+    scope: StaffScope,
+    start: Annotated[datetime | None, Query(
+        alias="from", description="Clocks started at or after (default: 30 days before `to`)",
+    )] = None,
+    end: Annotated[datetime | None, Query(alias="to", description="Before (default: now)")] = None,
+) -> Scorecard:
+    end_s = end.timestamp() if end is not None else services.incidents.clock()
+    start_s = start.timestamp() if start is not None else end_s - _DEFAULT_SPAN_S
+    if start_s >= end_s:
+        raise InvalidInput("`from` must be before `to`", field="from")
+    card: Scorecard = await services.incidents.scorecard(start_s, end_s, scope)
+    return card

@@ -1,0 +1,96 @@
+"""Incident API: list, detail, and the staff steps ack / dispatch / resolve.
+
+A responder or viewer sees only incidents that involve their agency (others are 404); admins
+and staff of a see-all agency see every incident. Who may act for which agency is decided
+in api/incidents/lifecycle.py.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query
+
+from api.accounts import Staff
+from api.deps import CurrentStaff, ResponderStaff, ServicesDep, StaffScope
+from api.errors import problem_responses
+from api.incidents.lifecycle import Actor
+from api.incidents.models import ActionIn, Incident, IncidentDetail
+from api.incidents.queries import IncidentFilter
+from api.services import HubServices
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
+
+IncidentId = Annotated[int, Path(ge=1, le=2**62)]
+_ACT = problem_responses(401, 403, 404, 409, 422)
+
+
+def _actor(services: HubServices, staff: Staff) -> Actor:
+    return Actor(username=staff.username, agency=staff.agency, role=staff.role.value,
+                 sees_all=services.accounts.scope(staff) is None)
+
+
+@router.get("", response_model=list[Incident], summary="Incidents, newest first",
+            responses=problem_responses(401, 422))
+async def list_incidents(
+    services: ServicesDep,
+    staff: CurrentStaff,
+    scope: StaffScope,
+    status: Literal["open", "acknowledged", "dispatched", "resolved"] | None = None,
+    agency: Annotated[str | None, Query(max_length=32, description="Involves this agency")] = None,
+    hazard: Annotated[str | None, Query(max_length=32)] = None,
+    level: Annotated[int | None, Query(ge=1, le=4)] = None,
+    start: Annotated[datetime | None, Query(alias="from", description="Opened at or after")] = None,
+    end: Annotated[datetime | None, Query(alias="to", description="Opened before")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> list[Incident]:
+    return await services.incidents.find(IncidentFilter(
+        status=status, agency=agency, hazard=hazard, level=level,
+        start=start.timestamp() if start is not None else None,
+        end=end.timestamp() if end is not None else None,
+        scope=scope, limit=limit, offset=offset,
+    ))
+
+
+@router.get("/{incident_id}", response_model=IncidentDetail,
+            summary="One incident with its timeline and per-agency clocks",
+            responses=problem_responses(401, 404, 422))
+async def get_incident(incident_id: IncidentId, services: ServicesDep, staff: CurrentStaff,
+                       scope: StaffScope) -> IncidentDetail:
+    detail: IncidentDetail = await services.incidents.get(incident_id, scope)
+    return detail
+
+
+@router.post("/{incident_id}/ack", response_model=Incident,
+             summary="Acknowledge for your agency (admins: for body.agency)", responses=_ACT)
+async def ack(incident_id: IncidentId, services: ServicesDep, staff: ResponderStaff,
+              body: ActionIn | None = None) -> Incident:
+    body = body or ActionIn()
+    incident: Incident = await services.incidents.acknowledge(
+        incident_id, _actor(services, staff), body.note, body.agency)
+    return incident
+
+
+@router.post("/{incident_id}/dispatch", response_model=Incident,
+             summary="Record that your agency dispatched a team", responses=_ACT)
+async def dispatch(incident_id: IncidentId, services: ServicesDep, staff: ResponderStaff,
+                   body: ActionIn | None = None) -> Incident:
+    body = body or ActionIn()
+    incident: Incident = await services.incidents.dispatch(
+        incident_id, _actor(services, staff), body.note, body.agency)
+    return incident
+
+
+@router.post("/{incident_id}/resolve", response_model=Incident,
+             summary="Resolve for your agency; an admin without body.agency closes it",
+             responses=_ACT)
+async def resolve(incident_id: IncidentId, services: ServicesDep, staff: ResponderStaff,
+                  body: ActionIn | None = None) -> Incident:
+    body = body or ActionIn()
+    incident: Incident = await services.incidents.resolve(
+        incident_id, _actor(services, staff), body.note, body.agency)
+    return incident
