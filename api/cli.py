@@ -1,0 +1,224 @@
+"""``siaga-hub``: run the hub and administer its accounts and gateways.
+
+    siaga-hub serve --config hub.toml [--host H] [--port P]
+    siaga-hub check-config --config hub.toml
+    siaga-hub user add --username U --agency BPBD --role responder [--name N] [--password-stdin]
+    siaga-hub user list
+    siaga-hub user passwd --username U [--password-stdin]
+    siaga-hub gateway add ID [--site S] [--name N] [--mosquitto-passwd FILE]
+
+``--config`` may also come from ``SIAGA_HUB_CONFIG``; without either, defaults apply.
+Exit codes: 0 ok, 1 the command failed, 2 usage, 78 configuration error (EX_CONFIG).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from api.errors import ConfigError, HubError
+from api.settings import HubSettings, load_settings
+
+__all__ = ["main"]
+
+EX_CONFIG = 78
+
+
+def _settings(args: argparse.Namespace) -> HubSettings:
+    path = args.config or os.environ.get("SIAGA_HUB_CONFIG")
+    return load_settings(path)
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            raise HubError("the passwords differ")
+    if not password:
+        raise HubError("empty password")
+    return password
+
+
+def _check_registry(settings: HubSettings) -> None:
+    from api.registry import read_registry_file
+
+    if settings.registry.file is not None:
+        read_registry_file(settings.registry.file)
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    _check_registry(settings)
+    print(f"ok: database {settings.database.path}, telemetry "
+          f"{getattr(settings.telemetry, 'kind', '?')}, registry "
+          f"{settings.registry.file or '(none)'}, agencies {', '.join(settings.agencies)}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = _settings(args)
+    _check_registry(settings)
+    server = settings.server.model_copy(update={
+        k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None})
+    settings = settings.model_copy(update={"server": server})
+    logging.basicConfig(level=server.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    uvicorn.run(
+        create_app(settings), host=server.host, port=server.port, log_level=server.log_level,
+        root_path=server.root_path, proxy_headers=True,
+        forwarded_allow_ips=server.forwarded_allow_ips,
+        timeout_graceful_shutdown=int(server.shutdown_timeout_s) or None,
+    )
+    return 0
+
+
+def _accounts(settings: HubSettings):  # type: ignore[no-untyped-def]
+    from api.accounts import Accounts
+    from api.services import open_database
+
+    db = open_database(settings)
+    return db, Accounts(db, settings.auth, settings.agencies)
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    password = _read_password(args)
+    db, accounts = _accounts(settings)
+    try:
+        staff = asyncio.run(accounts.add_user(args.username, args.name or args.username,
+                                              args.agency, args.role, password))
+    finally:
+        db.close()
+    print(f"added {staff.username} ({staff.role.value}, {staff.agency})")
+    return 0
+
+
+def cmd_user_list(args: argparse.Namespace) -> int:
+    db, accounts = _accounts(_settings(args))
+    try:
+        users = asyncio.run(accounts.list_users())
+    finally:
+        db.close()
+    for s in users:
+        print(f"{s.username}\t{s.role.value}\t{s.agency}\t{s.name}")
+    return 0
+
+
+def cmd_user_passwd(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    password = _read_password(args)
+    db, accounts = _accounts(settings)
+    try:
+        asyncio.run(accounts.set_password(args.username, password))
+    finally:
+        db.close()
+    print(f"password of {args.username} changed; their sessions are closed")
+    return 0
+
+
+def cmd_gateway_add(args: argparse.Namespace) -> int:
+    from api.broker_credentials import set_password_entry
+    from api.registry import GatewayIn, Registry
+
+    settings = _settings(args)
+    db, accounts = _accounts(settings)
+    try:
+        registry = Registry(db)
+        registry.load(settings.registry.file)
+
+        async def add() -> str:
+            if registry.gateway(args.id) is None or args.site or args.name:
+                known = registry.gateway(args.id)
+                await registry.put_gateway(args.id, GatewayIn(
+                    name=args.name or (known.name if known else args.id),
+                    site=args.site or (known.site if known else None)))
+            return await accounts.issue_gateway_token(args.id)
+
+        token = asyncio.run(add())
+    finally:
+        db.close()
+    if args.mosquitto_passwd is not None:
+        set_password_entry(args.mosquitto_passwd, args.id, token)
+        print(f"# MQTT user {args.id} written to {args.mosquitto_passwd}; reload mosquitto "
+              "(systemctl reload mosquitto)", file=sys.stderr)
+    print(f"# token for gateway {args.id} (shown once; a new 'gateway add' replaces it):",
+          file=sys.stderr)
+    print(token)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, default=argparse.SUPPRESS,
+                        help="hub.toml (default: $SIAGA_HUB_CONFIG, else built-in defaults)")
+    parser = argparse.ArgumentParser(prog="siaga-hub", parents=[common],
+                                     description="Siaga hub: API, ingest, incidents.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", parents=[common], help="run the hub (uvicorn)")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.set_defaults(fn=cmd_serve)
+
+    p = sub.add_parser("check-config", parents=[common], help="validate the config and exit")
+    p.set_defaults(fn=cmd_check_config)
+
+    user = sub.add_parser("user", help="staff accounts").add_subparsers(dest="action",
+                                                                         required=True)
+    p = user.add_parser("add", parents=[common], help="add a staff account")
+    p.add_argument("--username", required=True)
+    p.add_argument("--agency", required=True, help="agency code, e.g. BPBD, PMK")
+    p.add_argument("--role", required=True, choices=["viewer", "responder", "admin"])
+    p.add_argument("--name", help="display name")
+    p.add_argument("--password-stdin", action="store_true",
+                   help="read the password from the first line of stdin instead of a prompt")
+    p.set_defaults(fn=cmd_user_add)
+    p = user.add_parser("list", parents=[common], help="list staff accounts")
+    p.set_defaults(fn=cmd_user_list)
+    p = user.add_parser("passwd", parents=[common], help="set a new password")
+    p.add_argument("--username", required=True)
+    p.add_argument("--password-stdin", action="store_true")
+    p.set_defaults(fn=cmd_user_passwd)
+
+    gw = sub.add_parser("gateway", help="gateways").add_subparsers(dest="action", required=True)
+    p = gw.add_parser("add", parents=[common],
+                      help="register a gateway and print a new token for it (once)")
+    p.add_argument("id")
+    p.add_argument("--site")
+    p.add_argument("--name")
+    p.add_argument("--mosquitto-passwd", type=Path, metavar="FILE",
+                   help="also set the gateway's MQTT password (= the token) in this file")
+    p.set_defaults(fn=cmd_gateway_add)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not hasattr(args, "config"):
+        args.config = None
+    try:
+        return int(args.fn(args))
+    except ConfigError as exc:
+        print(f"siaga-hub: configuration error: {exc}", file=sys.stderr)
+        return EX_CONFIG
+    except HubError as exc:
+        print(f"siaga-hub: {exc.detail}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""Accounts: password hashing, staff tokens with expiry, roles, scoping, gateway tokens."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from api.accounts import Accounts, Role, Staff, hash_password, verify_password
+from api.db import Database
+from api.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from api.settings import AuthSettings
+
+AGENCIES = ("BPBD", "PMK", "SATPOLPP", "DISKOMINFO")
+PASSWORD = "kata-sandi-rahasia"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_795_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    d = Database(tmp_path / "hub.sqlite3")
+    yield d
+    d.close()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def accounts(db: Database, clock: Clock) -> Accounts:
+    return Accounts(db, AuthSettings(token_ttl_s=600, see_all_agencies=["DISKOMINFO"]),
+                    AGENCIES, clock=clock)
+
+
+def test_scrypt_hash_verifies_and_is_salted() -> None:
+    a, b = hash_password(PASSWORD), hash_password(PASSWORD)
+    assert a.startswith("scrypt$16384$8$1$") and a != b
+    assert verify_password(PASSWORD, a) and verify_password(PASSWORD, b)
+    assert not verify_password(PASSWORD + "x", a)
+
+
+def test_pbkdf2_hashes_from_elsewhere_verify() -> None:
+    salt = b"0123456789abcdef"
+    dk = hashlib.pbkdf2_hmac("sha256", PASSWORD.encode(), salt, 1000)
+    b64 = base64.b64encode
+    encoded = f"pbkdf2_sha256$1000${b64(salt).decode()}${b64(dk).decode()}"
+    assert verify_password(PASSWORD, encoded)
+    assert not verify_password("wrong", encoded)
+
+
+@pytest.mark.parametrize("encoded", ["", "plain", "scrypt$x$8$1$AA==$AA==", "md5$abc",
+                                     "scrypt$16384$8$1$!!!$AA==", "pbkdf2_sha256$1$$"])
+def test_malformed_hashes_never_match(encoded: str) -> None:
+    assert not verify_password(PASSWORD, encoded)
+
+
+def test_roles_rank() -> None:
+    admin = Staff(username="a", name="A", agency="BPBD", role=Role.ADMIN)
+    viewer = Staff(username="v", name="V", agency="BPBD", role=Role.VIEWER)
+    assert admin.has_role(Role.RESPONDER) and admin.has_role(Role.VIEWER)
+    assert viewer.has_role(Role.VIEWER) and not viewer.has_role(Role.RESPONDER)
+
+
+def test_scope_own_agency_or_all(accounts: Accounts) -> None:
+    responder = Staff(username="r", name="R", agency="PMK", role=Role.RESPONDER)
+    admin = Staff(username="a", name="A", agency="PMK", role=Role.ADMIN)
+    ops = Staff(username="o", name="O", agency="DISKOMINFO", role=Role.VIEWER)
+    assert accounts.scope(responder) == frozenset({"PMK"})
+    assert accounts.scope(admin) is None
+    assert accounts.scope(ops) is None
+    assert accounts.can_see(responder, ["BPBD", "PMK"])
+    assert not accounts.can_see(responder, ["BPBD"])
+    assert accounts.can_see(admin, ["BPBD"])
+
+
+@pytest.mark.anyio
+async def test_add_login_and_token_round_trip(accounts: Accounts) -> None:
+    added = await accounts.add_user("siti", "Siti Rahma", "BPBD", "responder", PASSWORD)
+    staff, issued = await accounts.login("siti", PASSWORD)
+    assert staff == added
+    assert issued.token.startswith("sgs_")
+    assert await accounts.staff_for_token(issued.token) == added
+    assert [s.username for s in await accounts.list_users()] == ["siti"]
+
+
+@pytest.mark.anyio
+async def test_bad_new_users_are_refused_with_the_reason(accounts: Accounts) -> None:
+    with pytest.raises(InvalidInput, match="agency 'BASARNAS'"):
+        await accounts.add_user("budi", "Budi", "BASARNAS", "viewer", PASSWORD)
+    with pytest.raises(InvalidInput, match="at least 10"):
+        await accounts.add_user("budi", "Budi", "BPBD", "viewer", "short")
+    with pytest.raises(InvalidInput, match="username"):
+        await accounts.add_user("Budi Santoso", "Budi", "BPBD", "viewer", PASSWORD)
+    with pytest.raises(ValueError):
+        await accounts.add_user("budi", "Budi", "BPBD", "chief", PASSWORD)
+    await accounts.add_user("budi", "Budi", "BPBD", "viewer", PASSWORD)
+    with pytest.raises(Conflict):
+        await accounts.add_user("budi", "Budi 2", "PMK", "viewer", PASSWORD)
+
+
+@pytest.mark.anyio
+async def test_wrong_password_and_unknown_user_look_the_same(accounts: Accounts) -> None:
+    await accounts.add_user("siti", "Siti", "BPBD", "responder", PASSWORD)
+    with pytest.raises(Unauthorized) as wrong:
+        await accounts.login("siti", "not-the-password")
+    with pytest.raises(Unauthorized) as unknown:
+        await accounts.login("nobody", PASSWORD)
+    assert wrong.value.detail == unknown.value.detail
+    assert wrong.value.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+@pytest.mark.anyio
+async def test_token_expires_after_ttl(accounts: Accounts, clock: Clock) -> None:
+    await accounts.add_user("siti", "Siti", "BPBD", "responder", PASSWORD)
+    _, issued = await accounts.login("siti", PASSWORD)
+    assert issued.expires_at == clock.now + 600
+    clock.now += 599
+    await accounts.staff_for_token(issued.token)
+    clock.now += 1
+    with pytest.raises(Unauthorized, match="expired"):
+        await accounts.staff_for_token(issued.token)
+
+
+@pytest.mark.anyio
+async def test_revoked_and_unknown_tokens_fail(accounts: Accounts) -> None:
+    await accounts.add_user("siti", "Siti", "BPBD", "responder", PASSWORD)
+    _, issued = await accounts.login("siti", PASSWORD)
+    await accounts.revoke_token(issued.token)
+    with pytest.raises(Unauthorized, match="revoked"):
+        await accounts.staff_for_token(issued.token)
+    with pytest.raises(Unauthorized, match="not a staff token"):
+        await accounts.staff_for_token("Bearer-nonsense")
+
+
+@pytest.mark.anyio
+async def test_new_password_ends_sessions(accounts: Accounts) -> None:
+    await accounts.add_user("siti", "Siti", "BPBD", "responder", PASSWORD)
+    _, issued = await accounts.login("siti", PASSWORD)
+    await accounts.set_password("siti", "another-long-password")
+    with pytest.raises(Unauthorized):
+        await accounts.staff_for_token(issued.token)
+    await accounts.login("siti", "another-long-password")
+    with pytest.raises(NotFound):
+        await accounts.set_password("nobody", "another-long-password")
+
+
+@pytest.mark.anyio
+async def test_gateway_token_is_replaced_by_a_new_one(accounts: Accounts, db: Database) -> None:
+    first = await accounts.issue_gateway_token("gw-bumiaji-01")
+    assert await accounts.gateway_for_token(first) == "gw-bumiaji-01"
+    second = await accounts.issue_gateway_token("gw-bumiaji-01")
+    with pytest.raises(Unauthorized):
+        await accounts.gateway_for_token(first)
+    assert await accounts.gateway_for_token(second) == "gw-bumiaji-01"
+    stored = db.call(lambda c: c.execute("SELECT token_hash FROM gateway_tokens").fetchall())
+    assert [r[0] for r in stored] == [hashlib.sha256(second.encode()).hexdigest()]
+    await accounts.revoke_gateway("gw-bumiaji-01")
+    with pytest.raises(Unauthorized):
+        await accounts.gateway_for_token(second)
+
+
+@pytest.mark.anyio
+async def test_staff_and_gateway_tokens_are_not_interchangeable(accounts: Accounts) -> None:
+    await accounts.add_user("siti", "Siti", "BPBD", "admin", PASSWORD)
+    _, issued = await accounts.login("siti", PASSWORD)
+    gw = await accounts.issue_gateway_token("gw-1")
+    with pytest.raises(Unauthorized):
+        await accounts.gateway_for_token(issued.token)
+    with pytest.raises(Unauthorized):
+        await accounts.staff_for_token(gw)
+    with pytest.raises(InvalidInput):
+        await accounts.issue_gateway_token("gw/1")

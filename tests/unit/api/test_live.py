@@ -1,0 +1,71 @@
+"""LiveBus: agency filtering, slow subscribers dropped without blocking, replay, close."""
+
+from __future__ import annotations
+
+import pytest
+
+from api.live import CLOSED, OVERFLOW, LiveBus
+from api.metrics import MetricsRegistry
+
+pytestmark = pytest.mark.anyio
+
+
+def _event(n: int, kind: str = "incident.opened") -> dict[str, object]:
+    return {"type": kind, "incident": {"id": n}}
+
+
+async def test_subscribers_see_only_events_of_their_agencies() -> None:
+    bus = LiveBus()
+    bpbd = bus.subscribe(frozenset({"BPBD"}))
+    pmk = bus.subscribe(frozenset({"PMK"}))
+    everyone = bus.subscribe(None)
+    bus.publish(_event(1), ["BPBD", "SATPOLPP"])
+    bus.publish(_event(2), ["PMK"])
+    bus.publish(_event(3), ["PMK", "BPBD"])
+    got_bpbd = [(await bpbd.next(1)) for _ in range(2)]
+    assert [e.data["incident"]["id"] for e in got_bpbd] == [1, 3]  # type: ignore[index]
+    got_pmk = [(await pmk.next(1)) for _ in range(2)]
+    assert [e.data["incident"]["id"] for e in got_pmk] == [2, 3]  # type: ignore[index]
+    got_all = [(await everyone.next(1)) for _ in range(3)]
+    assert [e.id for e in got_all] == [1, 2, 3]  # type: ignore[union-attr]
+    assert await bpbd.next(0.01) is None
+
+
+async def test_slow_subscriber_is_dropped_and_others_keep_receiving() -> None:
+    metrics = MetricsRegistry()
+    bus = LiveBus(queue_size=4, metrics=metrics)
+    slow = bus.subscribe(None)
+    fast = bus.subscribe(None)
+    for n in range(10):
+        bus.publish(_event(n), ["BPBD"])
+        got = await fast.next(1)
+        assert got is not None and got.data["incident"] == {"id": n}
+    assert slow.dropped
+    assert bus.subscriber_count == 1
+    end = await slow.next(1)
+    assert end is not None and end.type == OVERFLOW
+    assert metrics.counter("siaga_live_dropped_subscribers_total",
+                           "Live subscribers dropped because they fell behind").value() == 1
+
+
+async def test_reconnect_with_last_event_id_replays_missed_visible_events() -> None:
+    bus = LiveBus(replay=100)
+    for n in range(1, 6):
+        bus.publish(_event(n), ["PMK"] if n % 2 else ["BPBD"])
+    sub = bus.subscribe(frozenset({"PMK"}), last_event_id=2)
+    replayed = [await sub.next(1) for _ in range(2)]
+    assert [e.id for e in replayed] == [3, 5]  # type: ignore[union-attr]
+    assert await sub.next(0.01) is None
+
+
+async def test_publish_counts_by_type_and_close_ends_subscriptions() -> None:
+    metrics = MetricsRegistry()
+    bus = LiveBus(metrics=metrics)
+    sub = bus.subscribe(frozenset({"BPBD"}))
+    bus.publish(_event(1, "incident.escalated"), ["BPBD"])
+    assert 'siaga_live_events_total{type="incident.escalated"} 1' in metrics.render()
+    assert "siaga_live_subscribers 1\n" in metrics.render()
+    bus.close()
+    end = await sub.next(1)
+    assert end is not None and end.type == CLOSED
+    assert bus.subscriber_count == 0
