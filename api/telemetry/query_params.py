@@ -1,0 +1,54 @@
+"""Parsing the query API's time range and interval parameters (pure)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from api.errors import InvalidInput
+from api.telemetry.records import AGGREGATES, Aggregate
+
+__all__ = ["parse_aggregates", "parse_every", "parse_time"]
+
+_DURATION = re.compile(r"^(\d{1,12})(ms|s|m|h|d)?$")
+_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+
+
+def _field_error(name: str, message: str) -> InvalidInput:
+    return InvalidInput(f"{name}: {message}",
+                        errors=[{"loc": ["query", name], "msg": message, "type": "value_error"}])
+
+
+def parse_time(value: str, name: str) -> int:
+    """Milliseconds since the epoch from ``1795000000000`` (ms) or ISO 8601 with a zone."""
+    text = value.strip()
+    if text.lstrip("-").isdigit():
+        return int(text)
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        raise _field_error(name, f"{value!r} is neither epoch milliseconds nor ISO 8601") from None
+    if dt.tzinfo is None:
+        raise _field_error(name, f"{value!r} has no time zone (add Z or +07:00)")
+    return int(dt.astimezone(UTC).timestamp() * 1000)
+
+
+def parse_every(value: str) -> int:
+    """An interval in ms from ``60000``, ``500ms``, ``30s``, ``15m``, ``1h``, ``1d``."""
+    m = _DURATION.match(value.strip())
+    if m is None:
+        raise _field_error("every", f"{value!r} is not a duration like 60000, 30s, 15m, 1h, 1d")
+    ms = int(m.group(1)) * _UNIT_MS[m.group(2) or "ms"]
+    if ms < 1:
+        raise _field_error("every", "must be at least 1 ms")
+    return ms
+
+
+def parse_aggregates(value: str | None) -> tuple[Aggregate, ...]:
+    if value is None or not value.strip():
+        return AGGREGATES
+    names = tuple(dict.fromkeys(v.strip() for v in value.split(",") if v.strip()))
+    bad = [n for n in names if n not in AGGREGATES]
+    if bad:
+        raise _field_error("agg", f"unknown {bad}; choose from {', '.join(AGGREGATES)}")
+    return tuple(n for n in AGGREGATES if n in names)
