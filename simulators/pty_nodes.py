@@ -29,8 +29,8 @@ from types import TracebackType
 from firmware_bridge.codec import DecodeError, Frame, FrameDecoder, encode_frame
 from simulators.errors import TransportError
 from simulators.scenario import Scenario
-from simulators.serial_wire import serial_line
 from simulators.transport_faults import FaultInjector, FaultSettings
+from simulators.wire import serial_line
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,8 @@ class PtyNodeSet:
 
     def __init__(self, scenario: Scenario, *, speed: float = 1.0,
                  faults: FaultSettings | None = None, link_dir: Path | None = None,
-                 until_ts: float | None = None) -> None:
+                 until_ts: float | None = None,
+                 finished: threading.Event | None = None) -> None:
         if speed <= 0:
             raise ValueError(f"speed must be > 0, got {speed}")
         self.scenario = scenario
@@ -69,7 +70,7 @@ class PtyNodeSet:
         self.paths: dict[str, str] = {}
         self.links: dict[str, Path] = {}
         self.stats = LinkStats()
-        self.finished = threading.Event()
+        self.finished = finished or threading.Event()
         self._masters: dict[str, int] = {}
         self._slaves: dict[str, int] = {}
         self._inbox: queue.Queue[object] = queue.Queue()

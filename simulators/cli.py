@@ -1,0 +1,212 @@
+"""``siaga-sim``: virtual nodes on ptys or MQTT, the MQTT flood, and batch scenarios.
+
+    siaga-sim serial [--nodes N] [--scenario NAME] [--speed X] [--seed S]
+                     [--faults SPEC] [--link-dir DIR] [--json] [--duration S]
+    siaga-sim mqtt --broker HOST:PORT [--nodes N] [--scenario NAME]
+                   [--rate R | --speed X] [--qos 0|1] [--count C] [--node-clock]
+                   [--faults SPEC] [--duration S]
+    siaga-sim mqtt --broker HOST:PORT --flood --count C [--nodes N] [--qos 1]
+    siaga-sim generate NAME [--seed S] [--sim-duration S] [--nodes N] -o OUT.csv
+                   [--labels LABELS.json]
+    siaga-sim scenarios
+
+Live runs start their simulated clock at the wall clock's now and run until
+SIGINT/SIGTERM (exit 0), ``--duration`` wall seconds or ``--count`` messages.
+Machine-readable output goes to stdout, logs to stderr. Exit codes: 0 done,
+2 bad usage, 69 broker or pty unavailable, 78 bad settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from types import FrameType
+
+from simulators.errors import SimSettingsError, TransportError, UnknownScenarioError
+from simulators.mqtt_nodes import MqttNodeSet, flood
+from simulators.pty_nodes import PtyNodeSet
+from simulators.scenario import Scenario
+from simulators.scenarios import SCENARIOS, build, generate
+from simulators.transport_faults import FaultSettings
+
+log = logging.getLogger("simulators")
+
+EX_UNAVAILABLE = 69
+EX_CONFIG = 78
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="siaga-sim", description="Siaga simulated sensor nodes")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def live(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--nodes", type=int, default=None,
+                        help="how many nodes (default: the scenario's own)")
+        sp.add_argument("--scenario", default="quiet", help="scenario name (see 'scenarios')")
+        sp.add_argument("--speed", type=float, default=1.0,
+                        help="simulated seconds per wall second")
+        sp.add_argument("--seed", type=int, default=0)
+        sp.add_argument("--faults", default="",
+                        help="e.g. corrupt=0.01,drop=0.01,garbage=0.01,reboot=0.001,"
+                             "silence=0.001,stuck=0.001,banner")
+        sp.add_argument("--duration", type=float, default=None,
+                        help="stop after this many wall seconds")
+        sp.add_argument("--start", type=float, default=None,
+                        help="simulated start, epoch s (default: now)")
+
+    s = sub.add_parser("serial", help="nodes on pseudo-terminals")
+    live(s)
+    s.add_argument("--link-dir", type=Path, default=None,
+                   help="make DIR/<node> symlinks to the ptys (like /dev/serial/by-id)")
+    s.add_argument("--json", action="store_true", help="print the pty paths as one JSON object")
+
+    m = sub.add_parser("mqtt", help="nodes publishing to an MQTT broker")
+    live(m)
+    m.add_argument("--broker", required=True, help="HOST:PORT")
+    m.add_argument("--rate", type=float, default=None,
+                   help="messages per second in total (instead of --speed)")
+    m.add_argument("--qos", type=int, choices=(0, 1), default=1)
+    m.add_argument("--count", type=int, default=None, help="stop after this many messages")
+    m.add_argument("--node-clock", action="store_true",
+                   help="send the node's own time in 'ts' (right only at --speed 1)")
+    m.add_argument("--flood", action="store_true",
+                   help="benchmark: publish --count messages as fast as possible")
+
+    g = sub.add_parser("generate", help="run a scenario to its end and write its samples")
+    g.add_argument("name")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--sim-duration", type=float, default=None, help="simulated seconds")
+    g.add_argument("--nodes", type=int, default=None)
+    g.add_argument("-o", "--output", type=Path, required=True,
+                   help="CSV: timestamp,node,channel,value (counters raw)")
+    g.add_argument("--labels", type=Path, default=None, help="write the labels as JSON")
+
+    sub.add_parser("scenarios", help="list the scenarios")
+    return p
+
+
+def _broker(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise SimSettingsError("--broker", f"{text!r} is not HOST:PORT")
+    return host, int(port)
+
+
+def _live_scenario(args: argparse.Namespace) -> Scenario:
+    if args.speed <= 0:
+        raise SimSettingsError("--speed", "must be > 0")
+    if args.nodes is not None and args.nodes < 1:
+        raise SimSettingsError("--nodes", "must be >= 1")
+    start = time.time() if args.start is None else args.start
+    return build(args.scenario, args.seed, start_ts=start, nodes=args.nodes)
+
+
+def _stop_on_signals(done: threading.Event) -> None:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        log.info("signal %d: stopping", signum)
+        done.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _serial(args: argparse.Namespace) -> int:
+    faults = FaultSettings.parse(args.faults, args.seed)
+    scenario = _live_scenario(args)
+    done = threading.Event()
+    _stop_on_signals(done)
+    with PtyNodeSet(scenario, speed=args.speed, faults=faults, link_dir=args.link_dir,
+                    finished=done) as nodes:
+        if args.json:
+            print(json.dumps({"nodes": nodes.paths,
+                              "links": {k: str(v) for k, v in nodes.links.items()}}), flush=True)
+        else:
+            for node_id, path in nodes.paths.items():
+                print(node_id, path, flush=True)
+        log.info("scenario %s, %d nodes, speed %g", scenario.name, len(nodes.paths), args.speed)
+        done.wait(args.duration)
+    log.info("wrote %d frames (%d bytes, %d dropped: no reader), answered %d commands",
+             nodes.stats.frames, nodes.stats.bytes, nodes.stats.dropped_bytes,
+             nodes.stats.commands)
+    return 0
+
+
+def _mqtt(args: argparse.Namespace) -> int:
+    host, port = _broker(args.broker)
+    if args.flood:
+        if not args.count or args.count < 1:
+            raise SimSettingsError("--count", "--flood needs a message count")
+        scenario = _live_scenario(args)
+        result = flood(scenario, host, port, args.count, qos=args.qos)
+        print(json.dumps({"sent": result.sent, "acked": result.acked,
+                          "seconds": round(result.seconds, 3), "rate": round(result.rate, 1),
+                          "prepare_seconds": round(result.prepare_seconds, 3)}), flush=True)
+        return 0 if result.acked == result.sent else 1
+    if args.rate is not None and args.rate <= 0:
+        raise SimSettingsError("--rate", "must be > 0")
+    faults = FaultSettings.parse(args.faults, args.seed)
+    scenario = _live_scenario(args)
+    done = threading.Event()
+    _stop_on_signals(done)
+    with MqttNodeSet(scenario, host, port, speed=args.speed, rate=args.rate, qos=args.qos,
+                     count=args.count, faults=faults, node_clock=args.node_clock,
+                     finished=done) as nodes:
+        log.info("scenario %s, %d nodes -> %s:%d", scenario.name, len(scenario.nodes), host, port)
+        done.wait(args.duration)
+    stats = nodes.stats
+    print(json.dumps({"published": stats.published, "acked": stats.acked}), flush=True)
+    return 0
+
+
+def _generate(args: argparse.Namespace) -> int:
+    run = generate(args.name, args.seed, args.sim_duration, nodes=args.nodes)
+    with args.output.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(("timestamp", "node", "channel", "value"))
+        for s in run.samples:
+            w.writerow((f"{s.ts:.3f}", s.node, s.channel, s.value))
+    if args.labels is not None:
+        args.labels.write_text(json.dumps({
+            "scenario": run.name, "seed": run.seed, "start_ts": run.start_ts,
+            "end_ts": run.end_ts, "labels": [asdict(lb) for lb in run.labels],
+            "sites": {k: asdict(v) for k, v in run.sites.items()},
+            "nodes": {k: asdict(v) for k, v in run.nodes.items()},
+        }, indent=1))
+    log.info("%s: %d samples, %d labels -> %s", run.name, len(run.samples), len(run.labels),
+             args.output)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "serial":
+            return _serial(args)
+        if args.command == "mqtt":
+            return _mqtt(args)
+        if args.command == "generate":
+            return _generate(args)
+        for spec in SCENARIOS.values():
+            print(f"{spec.name:13} {spec.duration_s / 3600:5.1f} h  {spec.description}")
+        return 0
+    except (SimSettingsError, UnknownScenarioError) as e:
+        print(f"siaga-sim: {e}", file=sys.stderr)
+        return EX_CONFIG
+    except TransportError as e:
+        print(f"siaga-sim: {e}", file=sys.stderr)
+        return EX_UNAVAILABLE
+
+
+if __name__ == "__main__":
+    sys.exit(main())
