@@ -80,6 +80,9 @@ class IncidentSettings(BaseModel):
     # A gateway silent this long (no heartbeat) opens a maintenance incident.
     gateway_silence_s: float = Field(default=180, gt=0)
     maintenance_level: int = Field(default=int(Level.WASPADA), ge=2, le=4)
+    # CAP 1.2 <sender> of exported incidents (no spaces or commas).
+    cap_sender: str = Field(default="siaga-hub", min_length=1, max_length=200,
+                            pattern=r"^[^\s,<&]+$")
     # How often the SLA clock and the gateway watchdog look.
     check_interval_s: float = Field(default=10, gt=0)
 

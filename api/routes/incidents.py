@@ -7,14 +7,16 @@ in api/incidents/lifecycle.py.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 
 from api.accounts import Staff
 from api.deps import CurrentStaff, ResponderStaff, ServicesDep, StaffScope
 from api.errors import problem_responses
+from api.incidents.cap import incident_cap
 from api.incidents.lifecycle import Actor
 from api.incidents.models import ActionIn, Incident, IncidentDetail
 from api.incidents.queries import IncidentFilter
@@ -94,3 +96,23 @@ async def resolve(incident_id: IncidentId, services: ServicesDep, staff: Respond
     incident: Incident = await services.incidents.resolve(
         incident_id, _actor(services, staff), body.note, body.agency)
     return incident
+
+
+@router.get("/{incident_id}/cap", response_class=Response,
+            summary="The incident as an OASIS CAP 1.2 message",
+            responses={200: {"content": {"application/xml": {}},
+                             "description": "CAP 1.2 XML (urn:oasis:names:tc:emergency:cap:1.2)"},
+                       **problem_responses(401, 404, 422)})
+async def get_cap(incident_id: IncidentId, services: ServicesDep, staff: CurrentStaff,
+                  scope: StaffScope) -> Response:
+    incident = await services.incidents.get(incident_id, scope)
+    site = services.registry.site(incident.site)
+    area = None
+    if site is not None:
+        area = ", ".join(p for p in (site.name, site.desa, site.kecamatan) if p)
+    body = incident_cap(
+        incident, sender=services.settings.incidents.cap_sender,
+        sent=datetime.fromtimestamp(services.incidents.clock(), UTC),
+        tz=ZoneInfo(services.settings.dashboard.timezone), area_desc=area,
+    )
+    return Response(body, media_type="application/xml")

@@ -321,3 +321,36 @@ async def test_openapi_documents_the_incident_endpoints(hub: AsgiHub) -> None:
                  "/api/v1/incidents/{incident_id}/resolve", "/api/v1/reports",
                  "/api/v1/agencies/scorecard"):
         assert path in doc["paths"], path
+
+
+async def test_cap_export_validates_and_is_scoped(hub: AsgiHub) -> None:
+    from lxml import etree
+
+    await seed(hub)
+    svc = hub.services.incidents
+    await svc.ingest_alerts("gw-1", [alert(4, T0, node="smoke-1", hazard="fire",
+                                           detector="smoke")], T0)
+    (inc,) = await svc.find(_all())
+    pmk = await hub.staff(agency="PMK", role="viewer")
+    r = await hub.client.get(f"/api/v1/incidents/{inc.id}/cap", headers=pmk.headers)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/xml")
+    schema = etree.XMLSchema(etree.parse("/work/shared/spec/cap/CAP-v1.2.xsd"))
+    doc = etree.fromstring(r.content)
+    assert schema.validate(doc), schema.error_log
+    ns = {"cap": "urn:oasis:names:tc:emergency:cap:1.2"}
+    assert doc.findtext("cap:info/cap:area/cap:areaDesc", namespaces=ns) == "Pasar Besar Batu"
+    assert doc.findtext("cap:sent", namespaces=ns).endswith("+07:00")
+    satpol = await hub.staff(agency="SATPOLPP")
+    r = await hub.client.get(f"/api/v1/incidents/{inc.id}/cap", headers=satpol.headers)
+    assert r.status_code == 404
+    r = await hub.client.get(f"/api/v1/incidents/{inc.id}/cap")
+    assert r.status_code == 401
+
+
+async def test_metrics_count_open_incidents_by_level(hub: AsgiHub) -> None:
+    await seed(hub)
+    await hub.services.incidents.ingest_alerts("gw-1", [alert(3, T0)], T0)
+    r = await hub.client.get("/metrics")
+    assert r.status_code == 200
+    assert 'siaga_incidents_open{level="3"} 1' in r.text
+    assert 'siaga_incident_alerts_total{hazard="landslide"} 1' in r.text
