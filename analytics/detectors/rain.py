@@ -12,15 +12,19 @@ from analytics.leveling import FloatArray, LevelMachine, level_of, levels_of, lo
 from analytics.windows import WindowSum, window_sums
 
 HOUR = 3600.0
-# BMKG hourly categories (mm/h) and daily categories (mm/day): lower bounds.
-BMKG_HOURLY = ((20.0, "sangat lebat"), (10.0, "lebat"), (5.0, "sedang"), (1.0, "ringan"))
-BMKG_DAILY = ((150.0, "ekstrem"), (100.0, "sangat lebat"), (50.0, "lebat"), (20.0, "sedang"),
-              (0.5, "ringan"))
+# BMKG categories: (lower bound, name, bound excluded). Hourly: light 1-5, moderate 5-10,
+# heavy 10-20, very heavy > 20 mm/h. Daily: light 0.5-20, moderate 20-50, heavy 50-100,
+# very heavy 100-150, extreme > 150 mm/day.
+BMKG_HOURLY = ((20.0, "sangat lebat", True), (10.0, "lebat", False), (5.0, "sedang", False),
+               (1.0, "ringan", False))
+BMKG_DAILY = ((150.0, "ekstrem", True), (100.0, "sangat lebat", False), (50.0, "lebat", False),
+              (20.0, "sedang", False), (0.5, "ringan", False))
+BMKG_NAMES = ("tidak hujan", "ringan", "sedang", "lebat", "sangat lebat", "ekstrem")
 
 
-def bmkg_category(mm: float, table: tuple[tuple[float, str], ...]) -> str:
-    for lo, name in table:
-        if mm > lo if name in ("sangat lebat", "ekstrem") else mm >= lo:
+def bmkg_category(mm: float, table: tuple[tuple[float, str, bool], ...]) -> str:
+    for lo, name, strict in table:
+        if mm > lo or (mm == lo and not strict):
             return name
     return "tidak hujan"
 
@@ -78,8 +82,10 @@ class RainDetector:
         e = explain(ms, self.level, previous, channel="rain", window_s=24 * HOUR,
                     note_id=note_id, note_en=note_en)
         e.values["rain_antecedent_mm"] = s[3]
-        e.values["bmkg_hourly"] = float(["tidak hujan", "ringan", "sedang", "lebat",
-                                         "sangat lebat"].index(bmkg_category(s[0], BMKG_HOURLY)))
+        # Category index in BMKG_NAMES (values are numbers on the wire).
+        e.values["bmkg_hourly_category"] = float(BMKG_NAMES.index(bmkg_category(s[0],
+                                                                               BMKG_HOURLY)))
+        e.values["bmkg_daily_category"] = float(BMKG_NAMES.index(bmkg_category(s[2], BMKG_DAILY)))
         return e
 
     def batch(self, ts: FloatArray, channels: StrArray, values: FloatArray) -> BatchResult:

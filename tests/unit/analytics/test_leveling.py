@@ -1,0 +1,84 @@
+import numpy as np
+import pytest
+
+from analytics.config import LevelThresholds
+from analytics.leveling import LevelMachine, level_of, levels_of, lowered, run_levels
+from analytics.windows import WindowRate, WindowSum, window_rates, window_sums
+
+UP = LevelThresholds(10.0, 20.0, 30.0)
+
+
+def test_level_of_above_and_below():
+    assert [level_of(x, UP) for x in (9.99, 10, 25, 30, 1e9)] == [1, 2, 3, 4, 4]
+    batt = LevelThresholds(3.5, 3.3, -np.inf, below=True)
+    assert [level_of(x, batt) for x in (3.7, 3.5, 3.4, 3.3, 0.0)] == [1, 2, 2, 3, 3]
+    assert level_of(float("nan"), UP) == 1
+    assert list(levels_of(np.array([9.99, 10, 25, 30]), UP)) == [1, 2, 3, 4]
+
+
+def test_lowered_moves_thresholds_towards_normal():
+    assert lowered(UP, 0.1).as_tuple() == pytest.approx((9.0, 18.0, 27.0))
+    assert lowered(UP, absolute=2).as_tuple() == (8.0, 18.0, 28.0)
+    b = lowered(LevelThresholds(3.5, 3.3, -np.inf, below=True), absolute=0.05)
+    assert b.as_tuple()[:2] == pytest.approx((3.55, 3.35)) and b.awas == -np.inf
+
+
+def test_hysteresis_holds_level_until_value_falls_below_lowered_threshold():
+    m = LevelMachine()
+    down = lowered(UP, absolute=2)
+    seq = [5, 12, 9, 8.5, 7.9, 21, 18.5, 17.9]
+    got = []
+    for i, x in enumerate(seq):
+        m.step(i, level_of(x, UP), level_of(x, down))
+        got.append(m.level)
+    # 9 and 8.5 stay Waspada (>= 8), 7.9 drops; 18.5 stays Siaga (>= 18), 17.9 drops to 2.
+    assert got == [1, 2, 2, 2, 1, 3, 3, 2]
+
+
+def test_min_duration_debounces_both_ways():
+    m = LevelMachine(min_duration_s=60)
+    changes = []
+    for ts, x in [(0, 15), (30, 15), (59, 15), (60, 15), (70, 5), (100, 15), (130, 5),
+                  (189, 5), (190, 5)]:
+        if m.step(ts, level_of(x, UP), level_of(x, UP)):
+            changes.append((ts, m.level))
+    # Up after 60 s above; a 30 s dip is not enough to go down; down at 130 + 60.
+    assert changes == [(60, 2), (190, 1)]
+
+
+def test_run_levels_equals_machine_on_random_series():
+    rng = np.random.default_rng(5)
+    for dur in (0.0, 30.0, 200.0):
+        ts = np.cumsum(rng.uniform(1, 20, 3000))
+        x = np.cumsum(rng.normal(0, 1.5, 3000))
+        down_t = lowered(UP, 0.15)
+        up, dn = levels_of(x, UP), levels_of(x, down_t)
+        m = LevelMachine(dur)
+        stream = []
+        for t, u, d in zip(ts, up, dn, strict=True):
+            m.step(float(t), int(u), int(d))
+            stream.append(m.level)
+        assert list(run_levels(ts, up, dn, dur)) == stream
+    assert len(run_levels(np.zeros(0), np.zeros(0, np.int8), np.zeros(0, np.int8))) == 0
+
+
+def test_window_sum_hand_computed_and_empty_window():
+    w = WindowSum(3600)
+    assert w.value(0) == 0.0  # empty window
+    assert w.add(0, 5) == 5
+    assert w.add(1800, 0) == 5
+    assert w.add(3599, 2) == 7
+    assert w.add(3600, 0) == 2  # the entry at t=0 is out: window is (t-3600, t]
+    assert w.add(7300, 0) == 0.0
+    ts = np.array([0, 1800, 3599, 3600, 7300.0])
+    assert list(window_sums(ts, np.array([5, 0, 2, 0, 0.0]), 3600)) == [5, 5, 7, 2, 0]
+    assert len(window_sums(np.zeros(0), np.zeros(0), 10)) == 0
+
+
+def test_window_rate_needs_half_the_window():
+    r = WindowRate(3600, 3600)
+    assert r.add(0, 100) == 0.0
+    assert r.add(600, 101) == 0.0  # 10 min of data: too short for an hourly rate
+    assert r.add(1800, 103) == pytest.approx(6.0)  # 3 mm in 0.5 h
+    ts = np.array([0, 600, 1800.0])
+    assert list(window_rates(ts, np.array([100, 101, 103.0]), 3600, 3600)) == [0, 0, 6]
