@@ -114,6 +114,7 @@ def escalate_overdue(conn: sqlite3.Connection, now: float) -> list[Change]:
                 f"SELECT c.incident_id, c.cycle, c.agency, c.{due} AS due FROM incident_clocks c"
                 " JOIN incidents i ON i.id = c.incident_id AND i.reopen_count = c.cycle"
                 f" WHERE c.{due} IS NOT NULL AND c.{due} <= ? AND c.{done} IS NULL"
+                " AND c.stage != 'resolved'"
                 f" AND c.{kind}_escalated = 0",
                 (now,),
             ).fetchall()

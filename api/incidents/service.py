@@ -60,6 +60,7 @@ from api.incidents.settings import IncidentSettings
 from api.incidents.store import Change
 from api.ingest.wire import AlertIn, HeartbeatIn
 from api.telemetry.records import IncidentEventPoint
+from firmware_bridge.reading import iso_utc
 
 if TYPE_CHECKING:
     from api.services import HubServices
@@ -263,7 +264,7 @@ class IncidentService:
     async def _publish_loaded(self, pairs: Sequence[tuple[Change, Incident]]) -> None:
         points = []
         for change, incident in pairs:
-            self.bus.publish({"type": change.type, "ts": utc(change.ts).isoformat(),
+            self.bus.publish({"type": change.type, "ts": iso_utc(change.ts),
                               "text": change.text, "incident": incident.model_dump(mode="json")},
                              incident.agencies)
             self._events.inc(type=change.type)

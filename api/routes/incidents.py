@@ -111,7 +111,7 @@ async def get_cap(incident_id: IncidentId, services: ServicesDep, staff: Current
     if site is not None:
         area = ", ".join(p for p in (site.name, site.desa, site.kecamatan) if p)
     body = incident_cap(
-        incident, sender=services.settings.incidents.cap_sender,
+        incident, sender=services.incidents.settings.cap_sender,
         sent=datetime.fromtimestamp(services.incidents.clock(), UTC),
         tz=ZoneInfo(services.settings.dashboard.timezone), area_desc=area,
     )

@@ -247,6 +247,8 @@ def test_gateway_silence_opens_then_closes_a_maintenance_incident(db: Database) 
     inc = db.call(lambda conn: load_incident(conn, c.incident_id))
     assert inc.status == "resolved" and inc.clocks[0].resolved_by == "system"
     assert db.call(lambda conn: gateway_returned(conn, S, "gw-1", T0 + 330)) is None
+    # the clock the hub closed itself is never escalated afterwards
+    assert db.call(lambda conn: escalate_overdue(conn, T0 + 99_999)) == []
 
 
 def test_filters_scope_and_counts(db: Database) -> None:
