@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal, get_args, overload
 from pydantic import BaseModel, ConfigDict, Field
 
 from analytics.alert import HAZARDS
+from api.errors import InvalidInput
 
 __all__ = [
     "ActionIn",
@@ -23,6 +24,7 @@ __all__ = [
     "ReportOut",
     "Scorecard",
     "TimelineEntry",
+    "query_epoch",
     "utc",
 ]
 
@@ -40,6 +42,21 @@ def utc(ts: float | None) -> datetime | None: ...
 def utc(ts: float | None) -> datetime | None:
     """POSIX seconds as an aware UTC datetime (how the API shows every time)."""
     return None if ts is None else datetime.fromtimestamp(ts, UTC)
+
+
+_QUERY_MIN = datetime(2000, 1, 1, tzinfo=UTC)
+_QUERY_MAX = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def query_epoch(dt: datetime | None, name: str) -> float | None:
+    """A ``from``/``to`` query time as POSIX seconds: naive means UTC, 2000-2100 only."""
+    if dt is None:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    if not _QUERY_MIN <= dt < _QUERY_MAX:
+        raise InvalidInput(f"`{name}` must lie in the years 2000-2099", field=name)
+    return dt.timestamp()
 
 
 class _Out(BaseModel):

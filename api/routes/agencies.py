@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query
 
 from api.deps import CurrentStaff, ServicesDep, StaffScope
 from api.errors import InvalidInput, problem_responses
-from api.incidents.models import Scorecard
+from api.incidents.models import Scorecard, query_epoch
 
 __all__ = ["router"]
 
@@ -34,8 +34,12 @@ async def scorecard(
     )] = None,
     end: Annotated[datetime | None, Query(alias="to", description="Before (default: now)")] = None,
 ) -> Scorecard:
-    end_s = end.timestamp() if end is not None else services.incidents.clock()
-    start_s = start.timestamp() if start is not None else end_s - _DEFAULT_SPAN_S
+    end_s = query_epoch(end, "to")
+    if end_s is None:
+        end_s = float(services.incidents.clock())
+    start_s = query_epoch(start, "from")
+    if start_s is None:
+        start_s = end_s - _DEFAULT_SPAN_S
     if start_s >= end_s:
         raise InvalidInput("`from` must be before `to`", field="from")
     card: Scorecard = await services.incidents.scorecard(start_s, end_s, scope)

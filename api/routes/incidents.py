@@ -18,7 +18,7 @@ from api.deps import CurrentStaff, ResponderStaff, ServicesDep, StaffScope
 from api.errors import problem_responses
 from api.incidents.cap import incident_cap
 from api.incidents.lifecycle import Actor
-from api.incidents.models import ActionIn, Incident, IncidentDetail
+from api.incidents.models import ActionIn, Incident, IncidentDetail, query_epoch
 from api.incidents.queries import IncidentFilter
 from api.services import HubServices
 
@@ -52,8 +52,7 @@ async def list_incidents(
 ) -> list[Incident]:
     return await services.incidents.find(IncidentFilter(
         status=status, agency=agency, hazard=hazard, level=level,
-        start=start.timestamp() if start is not None else None,
-        end=end.timestamp() if end is not None else None,
+        start=query_epoch(start, "from"), end=query_epoch(end, "to"),
         scope=scope, limit=limit, offset=offset,
     ))
 

@@ -290,6 +290,15 @@ async def test_filters_on_the_list(hub: AsgiHub) -> None:
     assert r.status_code == 422
     r = await hub.client.get("/api/v1/incidents", headers=admin.headers, params={"level": 9})
     assert r.status_code == 422
+    # a naive time is UTC; times outside 2000-2099 are refused, not a server error
+    naive = iso(T0 + 50).removesuffix("Z")
+    assert await hazards(**{"from": naive}) == ["fire"]
+    for params in ({"from": "0001-01-01T00:00:00Z"}, {"to": "9999-12-31T00:00:00Z"}):
+        r = await hub.client.get("/api/v1/incidents", headers=admin.headers, params=params)
+        assert r.status_code == 422 and r.json()["field"] in ("from", "to")
+        r = await hub.client.get("/api/v1/agencies/scorecard", headers=admin.headers,
+                                 params=params)
+        assert r.status_code == 422
 
 
 async def test_silent_gateway_opens_maintenance_incident_for_diskominfo(hub: AsgiHub) -> None:
