@@ -165,19 +165,28 @@ class _Baseline(_Anomaly):
         self._a = a
         self._keep = 1.0 - a
         self._va = (1.0 - a) * a
+        self._exact = max(1, round(1.0 / a))
 
     def _sigma(self) -> float:
         return max(math.sqrt(self._var), self.cfg.min_sigma)
 
     def _learn(self, value: float) -> None:
-        if self._n == 0:
+        n = self._n
+        if n == 0:
             self._mu = value
+        elif n < self._exact:
+            # Until 1/alpha readings, weights 1/(n+1) give the plain mean and variance,
+            # so the baseline is not biased towards the first value (or towards 0 spread).
+            a = 1.0 / (n + 1)
+            d = value - self._mu
+            self._mu = a * value + (1.0 - a) * self._mu
+            self._var = (1.0 - a) * a * (d * d) + (1.0 - a) * self._var
         else:
             d = value - self._mu
             # Same operation order as scipy's lfilter (b0*x + c*y_prev) in the batch form.
             self._mu = self._a * value + self._keep * self._mu
             self._var = self._va * (d * d) + self._keep * self._var
-        self._n += 1
+        self._n = n + 1
 
     def _baseline_v(self, v: FloatArray) -> tuple[FloatArray, FloatArray]:
         """Mean and sigma known before each value (index 0 has none: nan)."""
@@ -188,12 +197,22 @@ class _Baseline(_Anomaly):
             return mu_b, sd_b
         a, keep = self._a, self._keep
         mu_after = np.empty(n)
-        mu_after[0] = v[0]
         var_after = np.zeros(n)
-        if n > 1:
-            mu_after[1:] = lfilter([a], [1.0, -keep], v[1:], zi=[keep * v[0]])[0]
-            d = v[1:] - mu_after[:-1]
-            var_after[1:] = lfilter([self._va], [1.0, -keep], d * d, zi=[0.0])[0]
+        head = min(n, self._exact)
+        mu, var = float(v[0]), 0.0
+        mu_after[0] = mu
+        for k in range(1, head):  # the exact-mean start, as in _learn
+            x = float(v[k])
+            w = 1.0 / (k + 1)
+            d = x - mu
+            mu = w * x + (1.0 - w) * mu
+            var = (1.0 - w) * w * (d * d) + (1.0 - w) * var
+            mu_after[k] = mu
+            var_after[k] = var
+        if n > head:
+            mu_after[head:] = lfilter([a], [1.0, -keep], v[head:], zi=[keep * mu])[0]
+            d = v[head:] - mu_after[head - 1:-1]
+            var_after[head:] = lfilter([self._va], [1.0, -keep], d * d, zi=[keep * var])[0]
         mu_b[1:] = mu_after[:-1]
         sd_b[1:] = np.maximum(np.sqrt(var_after[:-1]), self.cfg.min_sigma)
         return mu_b, sd_b

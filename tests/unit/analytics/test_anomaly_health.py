@@ -1,0 +1,145 @@
+import math
+
+import numpy as np
+import pytest
+
+from analytics.config import AnomalyConfig, HealthConfig
+from analytics.detectors.anomaly import CusumDetector, EwmaDetector, RobustZDetector
+from analytics.detectors.health import ChannelHealthDetector
+from analytics.engine import EdgeAnalytics
+from tests.unit.analytics.readings import T0, reading
+
+
+def feed(det, values, dt=60.0):
+    out = []
+    for i, v in enumerate(values):
+        det.update(i * dt, det.channel, float(v))
+        out.append((det.level, det.score))
+    return out
+
+
+def test_robust_z_hand_computed():
+    d = RobustZDetector("temp", AnomalyConfig(robust_window=5, warmup=5))
+    feed(d, [10, 11, 12, 13, 14])
+    # Window 10..14: median 12, MAD 1 -> sigma 1.4826; 20 is z = 8 / 1.4826 = 5.396.
+    d.update(300, "temp", 20.0)
+    assert d.stat == pytest.approx(8 / 1.4826)
+    assert d.level == 2 and d.score == pytest.approx(d.stat / (d.stat + 3.5))
+
+
+def test_robust_z_quiet_during_warmup_and_flat_signal_uses_min_sigma():
+    d = RobustZDetector("temp", AnomalyConfig(warmup=10))
+    assert [lv for lv, _ in feed(d, [20.0] * 9 + [99.0])] == [1] * 10  # still warming up
+    d2 = RobustZDetector("temp", AnomalyConfig(warmup=5, min_sigma=0.5))
+    feed(d2, [20.0] * 10)
+    d2.update(1000, "temp", 21.0)  # MAD 0: z = 1 / 0.5 = 2, not an outlier
+    assert d2.stat == pytest.approx(2.0) and d2.level == 1
+
+
+def test_scores_stay_in_unit_interval_and_flag_at_half():
+    rng = np.random.default_rng(1)
+    x = np.r_[rng.normal(20, 1, 300), rng.normal(26, 1, 100)]
+    for cls in (RobustZDetector, EwmaDetector, CusumDetector):
+        res = feed(cls("temp", AnomalyConfig()), x)
+        scores = np.array([s for _, s in res])
+        levels = np.array([lv for lv, _ in res])
+        assert scores.min() >= 0 and scores.max() < 1
+        assert ((scores >= 0.5) == (levels == 2)).all()
+        assert (levels[:290] == 2).mean() < 0.02, cls.name  # quiet part: rare flags
+        assert levels[300:320].max() == 2, cls.name  # a 6-sigma shift is caught
+
+
+def test_cusum_catches_a_small_sustained_shift_that_robust_z_misses():
+    rng = np.random.default_rng(2)
+    x = np.r_[rng.normal(0, 1, 400), rng.normal(1.0, 1, 200)]
+    cus = feed(CusumDetector("temp", AnomalyConfig()), x)
+    rz = feed(RobustZDetector("temp", AnomalyConfig()), x)
+    first = next(i for i, (lv, _) in enumerate(cus) if lv == 2)
+    assert 400 <= first < 460
+    assert sum(lv == 2 for lv, _ in rz[400:]) < 10
+
+
+def test_health_range_stuck_jump():
+    h = ChannelHealthDetector("temp", HealthConfig(stuck_readings={"temp": 4}))
+    assert h.update(0, "temp", 120.0) and h.faulty and h.reason == "range"
+    assert "di luar rentang" in h.explain(1).text_id
+    assert h.update(1, "temp", 25.0) and not h.faulty
+    for t in (2, 3, 4):
+        h.update(t, "temp", 25.0)
+    assert h.faulty and h.reason == "stuck"  # four identical readings
+    h.update(5, "temp", 25.5)
+    assert not h.faulty
+    h.update(6, "temp", 40.0)  # 14.5 degC in one reading: more than max_step 10
+    assert h.faulty and h.reason == "jump"
+    h.update(7, "temp", 40.1)
+    assert h.faulty  # held for jump_hold_s
+    h.update(607, "temp", 40.2)
+    assert not h.faulty
+
+
+def test_counter_increment_range_and_unknown_channel():
+    h = ChannelHealthDetector("rain", HealthConfig())
+    h.update(0, "rain", -0.2)
+    assert h.faulty
+    u = ChannelHealthDetector("mystery", HealthConfig())
+    u.update(0, "mystery", 1e12)
+    assert not u.faulty
+
+
+def test_faulty_channel_does_not_drive_hazard_alerts():
+    eng = EdgeAnalytics()
+    alerts = eng.process(reading("smoke-01", "smoke", 20_000.0, T0))  # range is 0..10000 ppm
+    assert [(a.hazard, a.detector, int(a.level)) for a in alerts] == \
+        [("sensor_fault", "health:smoke", 3)]
+    assert eng.counters.excluded_faulty == 1
+    assert all(s.level == 1 for s in eng.levels() if s.hazard == "fire")
+    # A jumping temperature does not confirm a fire either.
+    eng.process(reading("smoke-01", "temp", 30.0, T0 + 10))
+    eng.process(reading("smoke-01", "smoke", 200.0, T0 + 20))
+    alerts = eng.process(reading("smoke-01", "temp", 70.0, T0 + 30))
+    assert [a.detector for a in alerts] == ["health:temp"]
+    assert {s.detector: int(s.level) for s in eng.levels()}["fire"] == 3
+
+
+def test_silence_gaps_and_recovery():
+    eng = EdgeAnalytics({"nodes": {"n1": {"interval_s": 60}}})
+    eng.process(reading("n1", "vwc", 30.0, T0))
+    assert eng.tick(T0 + 180) == []  # exactly 3 intervals: not yet
+    [a] = eng.tick(T0 + 181)
+    assert (a.detector, int(a.level), a.hazard) == ("health:link", 3, "sensor_fault")
+    assert eng.tick(T0 + 500) == []  # no repeat while the level holds
+    [back] = eng.process(reading("n1", "vwc", 30.0, T0 + 600))
+    assert int(back.level) == 1
+    [g] = eng.on_sequence_gap("n1", 4, T0 + 660)
+    assert int(g.level) == 2 and "4 bacaan hilang" in g.explanation_id
+    assert eng.on_sequence_gap("n1", 0, T0 + 661) == []
+    eng.process(reading("n1", "vwc", 30.0, T0 + 700))
+    [clear] = eng.process(reading("n1", "vwc", 30.0, T0 + 660 + 3600))
+    assert int(clear.level) == 1
+
+
+def test_hello_interval_used_unless_configured():
+    eng = EdgeAnalytics()
+    eng.set_node_interval("n2", 10)
+    eng.process(reading("n2", "vwc", 30.0, T0))
+    assert [int(a.level) for a in eng.tick(T0 + 31)] == [3]
+
+
+def test_low_battery_with_node_override():
+    eng = EdgeAnalytics({"nodes": {"lead": {"battery_v": {"waspada": 11.8, "siaga": 11.5,
+                                                         "below": True}}}})
+    assert [(a.detector, int(a.level)) for a in eng.process(reading("li", "batt", 3.4, T0))] \
+        == [("battery", 2)]
+    assert [int(a.level) for a in eng.process(reading("lead", "batt", 11.4, T0))] == [3]
+    assert eng.process(reading("li", "batt", 3.52, T0 + 60)) == []  # hysteresis 0.05 V
+    assert [int(a.level) for a in eng.process(reading("li", "batt", 3.6, T0 + 120))] == [1]
+
+
+def test_nan_and_clock_going_backwards_are_ignored_and_counted():
+    eng = EdgeAnalytics()
+    assert eng.process(reading("n", "temp", math.nan, T0)) == []
+    eng.process(reading("n", "temp", 50.0, T0 + 100))
+    eng.process(reading("n", "temp", 50.0, T0 + 200))  # 100 s above 45: Waspada (60 s debounce)
+    assert eng.process(reading("n", "temp", 20.0, T0 + 150)) == []  # older than the last
+    assert eng.counters.invalid == 1 and eng.counters.out_of_order == 1
+    assert {s.detector: int(s.level) for s in eng.levels()}["threshold:temp"] == 2
