@@ -363,3 +363,21 @@ async def test_metrics_count_open_incidents_by_level(hub: AsgiHub) -> None:
     assert r.status_code == 200
     assert 'siaga_incidents_open{level="3"} 1' in r.text
     assert 'siaga_incident_alerts_total{hazard="landslide"} 1' in r.text
+
+
+async def test_heartbeat_over_http_feeds_the_watchdog(hub: AsgiHub) -> None:
+    await seed(hub)
+    token = await hub.gateway("gw-1")
+    now = time.time()
+    await at(hub, now)
+    hb = {"v": 1, "gateway": "gw-1", "ts": int(now * 1000), "uptime_s": 5.0,
+          "buffer": {"depth": 0, "alerts": 0}}
+    r = await hub.client.post("/api/v1/heartbeat", json=hb,
+                              headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code in (200, 202, 204), r.text
+    svc = hub.services.incidents
+    await at(hub, now + 179)
+    assert await svc.check_gateways() == []
+    await at(hub, now + 181)
+    (c,) = await svc.check_gateways()
+    assert c.type == "incident.opened" and "gw-1" in c.text
