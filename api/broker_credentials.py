@@ -29,19 +29,27 @@ def mosquitto_password_line(username: str, password: str, iterations: int = ITER
 
 
 def set_password_entry(path: str | Path, username: str, password: str) -> None:
-    """Add or replace ``username``'s line in the password file (atomically, mode 0600).
+    """Add or replace ``username``'s line in the password file, atomically.
 
-    Mosquitto reads the file at start and on SIGHUP; reload it after this.
+    An existing file keeps its owner, group and mode (Mosquitto must still be able to read
+    it); a new one is created 0600. Mosquitto reads the file at start and on SIGHUP
+    (``systemctl reload mosquitto``); reload it after this.
     """
     p = Path(path)
-    lines = p.read_text(encoding="utf-8").splitlines() if p.exists() else []
+    before = p.stat() if p.exists() else None
+    lines = p.read_text(encoding="utf-8").splitlines() if before is not None else []
     kept = [ln for ln in lines if ln.split(":", 1)[0] != username]
     kept.append(mosquitto_password_line(username, password))
     fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write("\n".join(kept) + "\n")
-        os.chmod(tmp, 0o600)
+        if before is None:
+            os.chmod(tmp, 0o600)
+        else:
+            os.chmod(tmp, before.st_mode & 0o7777)
+            if (before.st_uid, before.st_gid) != (os.geteuid(), os.getegid()):
+                os.chown(tmp, before.st_uid, before.st_gid)
         os.replace(tmp, p)
     except BaseException:
         os.unlink(tmp)
