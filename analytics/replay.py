@@ -112,7 +112,8 @@ def replay(inp: TextIO, out: TextIO, cfg: AnalyticsConfig, *, path: str = "<inpu
         channels = np.full(len(parts), channel)
     good &= ~np.isnan(ts)
     # A value that does not parse is a bad line; "nan" is a valid (ignored) reading.
-    bad_value = np.isnan(values) & ~np.array([p[-1].strip().lower() == "nan" for p in parts])
+    said_nan = np.array([p[-1].strip().lower() == "nan" for p in parts], dtype=bool)
+    bad_value = np.isnan(values) & ~said_nan
     good &= ~bad_value
     for i in np.flatnonzero(~good)[:10].tolist():
         report.bad_lines.append((i + 2, lines[i][:80]))

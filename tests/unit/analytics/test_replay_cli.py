@@ -1,0 +1,99 @@
+import csv
+import io
+
+import numpy as np
+import pytest
+
+import analytics
+from analytics.cli import EX_CONFIG, EX_DATAERR, main
+from analytics.config_load import load_config
+from analytics.errors import ReplayInputError
+from analytics.replay import parse_times, replay
+
+
+def test_public_api_is_pinned():
+    assert sorted(analytics.__all__) == sorted([
+        "REGISTRY", "Alert", "AnalyticsConfig", "AnalyticsError", "BatchResult", "ConfigError",
+        "Detector", "DetectorSpec", "EdgeAnalytics", "EngineCounters", "Level", "LevelState",
+        "NodeBatch", "ReplayInputError", "load_config", "run_node"])
+
+
+def test_parse_times_epoch_iso_offsets_and_garbage():
+    assert list(parse_times(["0", "1790000000.5"])) == [0.0, 1790000000.5]
+    assert list(parse_times(["1970-01-01T00:01:00Z", "1970-01-01T00:00:01.500Z"])) == [60, 1.5]
+    got = parse_times(["1970-01-01T07:00:00+07:00", "1970-01-01T00:00:02", "yesterday"])
+    assert got[0] == 0.0 and got[1] == 2.0 and np.isnan(got[2])
+
+
+def write(tmp_path, name, text):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_single_series_spike_scored_and_bad_rows_skipped(tmp_path, capsys):
+    rows = ["timestamp,value"]
+    rng = np.random.default_rng(0)
+    for i in range(200):
+        x = 20 + rng.normal(0, 0.5) if i != 150 else 45.0
+        rows.append(f"{1790000000 + 60 * i},{x:.3f}")
+    rows.insert(50, "not-a-time,3")
+    rows.insert(60, "1790003000,abc")
+    rows.insert(70, "1790003000")
+    src = write(tmp_path, "in.csv", "\n".join(rows) + "\n")
+    out = tmp_path / "out.csv"
+    assert main(["replay", str(src), "-o", str(out)]) == 0
+    got = list(csv.DictReader(out.open()))
+    assert len(got) == 200
+    assert list(got[0]) == ["timestamp", "value", "anomaly_score", "level"]
+    spike = next(r for r in got if r["value"] == "45.000")
+    assert float(spike["anomaly_score"]) > 0.5 and int(spike["level"]) >= 2
+    assert all(0 <= float(r["anomaly_score"]) < 1 and 1 <= int(r["level"]) <= 4 for r in got)
+    err = capsys.readouterr().err
+    assert "in.csv:51: skipped unparseable row 'not-a-time,3'" in err
+    assert "3 skipped" in err
+    # As a temperature the same spike is an impossible jump: a sensor fault (level 3),
+    # kept out of the anomaly detectors.
+    assert main(["replay", str(src), "-o", str(out), "--channel", "temp"]) == 0
+    spike = next(r for r in csv.DictReader(out.open()) if r["value"] == "45.000")
+    assert spike["level"] == "3" and float(spike["anomaly_score"]) < 0.5
+
+
+def test_multi_node_file_levels_per_node(tmp_path):
+    lines = ["timestamp,node,channel,value"]
+    for i in range(60):
+        t = f"2026-11-23T10:{i:02d}:00Z"
+        lines.append(f"{t},slope-01,rain,{2.0 if i >= 20 else 0.0}")
+        lines.append(f"{t},slope-02,rain,0")
+    src = write(tmp_path, "multi.csv", "\n".join(lines) + "\n")
+    buf = io.StringIO()
+    replay(src.open(), buf, load_config({}), detector="rain")
+    rows = list(csv.DictReader(io.StringIO(buf.getvalue())))
+    assert len(rows) == 120
+    last1 = [r for r in rows if r["node"] == "slope-01"][-1]
+    last2 = [r for r in rows if r["node"] == "slope-02"][-1]
+    assert last1["level"] == "3"  # 80 mm in the last 40 min: past the 20 mm/h Siaga
+    assert last2["level"] == "1"
+
+
+def test_bad_header_and_unknown_detector(tmp_path, capsys):
+    src = write(tmp_path, "h.csv", "time,val\n1,2\n")
+    assert main(["replay", str(src), "-o", str(tmp_path / "o.csv")]) == EX_DATAERR
+    assert "header must be" in capsys.readouterr().err
+    with pytest.raises(ReplayInputError):
+        replay(io.StringIO("timestamp,value\n"), io.StringIO(), load_config({}), detector="x")
+
+
+def test_config_error_exits_78_naming_the_key(tmp_path, capsys):
+    cfg = write(tmp_path, "g.toml", "[analytics.rain.thresholds]\nsiaga_3h_mm = \"high\"\n")
+    src = write(tmp_path, "in.csv", "timestamp,value\n1,2\n")
+    assert main(["replay", str(src), "-o", str(tmp_path / "o.csv"), "--config", str(cfg)]) \
+        == EX_CONFIG
+    assert "analytics.rain.thresholds.siaga_3h_mm: must be a number" in capsys.readouterr().err
+
+
+def test_empty_input_writes_only_the_header(tmp_path):
+    src = write(tmp_path, "e.csv", "timestamp,value\n")
+    out = tmp_path / "o.csv"
+    assert main(["replay", str(src), "-o", str(out)]) == 0
+    assert out.read_text() == "timestamp,value,anomaly_score,level\n"
