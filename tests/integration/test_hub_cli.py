@@ -1,0 +1,130 @@
+"""``siaga-hub`` as an operator runs it: separate processes, a real config file and socket."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.servers import free_port
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def hub(*args: str, stdin: str | None = None, cwd: Path | None = None,
+        ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "api", *args], input=stdin, text=True,
+                          capture_output=True, timeout=60, cwd=cwd,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def write_config(tmp_path: Path, port: int = 8080, extra: str = "") -> Path:
+    config = tmp_path / "hub.toml"
+    config.write_text(
+        f'[server]\nport = {port}\n[database]\npath = "{tmp_path / "hub.sqlite3"}"\n'
+        f'[telemetry]\npath = "{tmp_path / "telemetry.sqlite3"}"\n'
+        f'[registry]\nfile = "{ROOT / "deploy" / "demo" / "registry.toml"}"\n{extra}'
+    )
+    return config
+
+
+def test_check_config_names_the_bad_key_and_exits_78(tmp_path: Path) -> None:
+    config = write_config(tmp_path, extra="[auth]\ntoken_tll_s = 60\n")
+    r = hub("check-config", "--config", str(config))
+    assert r.returncode == 78
+    assert "auth.token_tll_s: unknown key" in r.stderr
+
+
+def test_check_config_reports_registry_file_errors(tmp_path: Path) -> None:
+    bad = tmp_path / "registry.toml"
+    bad.write_text("[nodes.n1]\nsite = 'nowhere'\nlat = 91\nlon = 0\n")
+    config = write_config(tmp_path)
+    config.write_text(config.read_text().replace(
+        str(ROOT / "deploy" / "demo" / "registry.toml"), str(bad)))
+    r = hub("check-config", "--config", str(config))
+    assert r.returncode == 78
+    assert "registry.file" in r.stderr and "nodes.n1.lat" in r.stderr
+
+
+def test_check_config_ok_and_env_override(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    r = hub("check-config", "--config", str(config))
+    assert r.returncode == 0, r.stderr
+    assert "agencies BPBD, PMK, SATPOLPP, DISKOMINFO" in r.stdout
+    env_bad = subprocess.run(
+        [sys.executable, "-m", "api", "check-config", "--config", str(config)], text=True,
+        capture_output=True, timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "SIAGA_HUB__SERVER__PORT": "http"})
+    assert env_bad.returncode == 78 and "server.port" in env_bad.stderr
+
+
+def test_user_add_validates_and_refuses_duplicates(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    ok = hub("user", "add", "--config", str(config), "--username", "siti", "--agency", "BPBD",
+             "--role", "responder", "--name", "Siti Rahma", "--password-stdin",
+             stdin="kata-sandi-siti\n")
+    assert ok.returncode == 0, ok.stderr
+    again = hub("user", "add", "--config", str(config), "--username", "siti", "--agency",
+                "PMK", "--role", "viewer", "--password-stdin", stdin="kata-sandi-siti\n")
+    assert again.returncode == 1 and "already exists" in again.stderr
+    bad = hub("user", "add", "--config", str(config), "--username", "eko", "--agency",
+              "BASARNAS", "--role", "viewer", "--password-stdin", stdin="kata-sandi-eko1\n")
+    assert bad.returncode == 1 and "agency 'BASARNAS'" in bad.stderr
+    listed = hub("user", "list", "--config", str(config))
+    assert listed.stdout.splitlines() == ["siti\tresponder\tBPBD\tSiti Rahma"]
+
+
+def test_serve_answers_with_users_and_gateways_made_by_the_cli(tmp_path: Path) -> None:
+    port = free_port()
+    config = write_config(tmp_path, port=port)
+    assert hub("user", "add", "--config", str(config), "--username", "admin", "--agency",
+               "DISKOMINFO", "--role", "admin", "--password-stdin",
+               stdin="kata-sandi-admin\n").returncode == 0
+    gw = hub("gateway", "add", "gw-bumiaji-01", "--config", str(config))
+    assert gw.returncode == 0 and "shown once" in gw.stderr
+    token = gw.stdout.strip()
+    assert token.startswith("sgg_")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "api", "serve", "--config", str(config)],
+        env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL,
+        stderr=(tmp_path / "serve.log").open("w"))
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None, (tmp_path / "serve.log").read_text()
+            assert time.monotonic() < deadline, "the hub did not start"
+            time.sleep(0.1)
+        login = httpx.post(f"{base}/api/v1/auth/token",
+                           json={"username": "admin", "password": "kata-sandi-admin"}).json()
+        headers = {"Authorization": f"Bearer {login['access_token']}"}
+        gws = httpx.get(f"{base}/api/v1/registry/gateways", headers=headers).json()
+        assert "gw-bumiaji-01" in {g["id"] for g in gws}
+        heartbeat = {"v": 1, "gateway": "gw-bumiaji-01", "ts": int(time.time() * 1000),
+                     "uptime_s": 1.0, "buffer": {"depth": 0, "alerts": 0, "oldest_age_s": 0,
+                                                 "dropped_readings": 0, "bytes": 0},
+                     "nodes": {}, "cpu_temp_c": None, "disk_free_bytes": None}
+        r = httpx.post(f"{base}/api/v1/heartbeat", json=heartbeat,
+                       headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code < 300, r.text
+        r = httpx.post(f"{base}/api/v1/heartbeat", json=heartbeat,
+                       headers={"Authorization": "Bearer sgg_wrong"})
+        assert r.status_code == 401
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        # uvicorn re-raises the signal after a graceful shutdown (systemd counts that clean).
+        assert proc.wait(30) in (0, -signal.SIGTERM)
+    assert "Application shutdown complete" in (tmp_path / "serve.log").read_text()
