@@ -1,0 +1,58 @@
+"""Simulated sensor nodes for Siaga: physics, labelled scenarios, pty and MQTT node sets.
+
+Batch (no I/O)::
+
+    from simulators import generate
+    run = generate("storm", seed=1)          # ScenarioRun
+    run.samples, run.labels, run.readings()
+
+Live::
+
+    from simulators import build, PtyNodeSet, MqttNodeSet
+    with PtyNodeSet(build("demo", start_ts=time.time()), speed=60) as nodes:
+        nodes.paths                          # {"slope-01": "/dev/pts/3", ...}
+"""
+
+from simulators.errors import (
+    SimSettingsError,
+    SimulatorError,
+    TransportError,
+    UnknownScenarioError,
+)
+from simulators.mqtt_nodes import FloodResult, MqttNodeSet, flood
+from simulators.node import ChannelFault, NodeMessage, NodeSchedule, Outage, Reboot, VirtualNode
+from simulators.pty_nodes import PtyNodeSet
+from simulators.scenario import Label, NodeInfo, Sample, Scenario, ScenarioRun, Site
+from simulators.scenarios import SCENARIO_NAMES, build, generate
+from simulators.transport_faults import FaultInjector, FaultSettings
+from simulators.wire import mqtt_message, serial_line
+
+__all__ = [
+    "SCENARIO_NAMES",
+    "ChannelFault",
+    "FaultInjector",
+    "FaultSettings",
+    "FloodResult",
+    "Label",
+    "MqttNodeSet",
+    "NodeInfo",
+    "NodeMessage",
+    "NodeSchedule",
+    "Outage",
+    "PtyNodeSet",
+    "Reboot",
+    "Sample",
+    "Scenario",
+    "ScenarioRun",
+    "SimSettingsError",
+    "SimulatorError",
+    "Site",
+    "TransportError",
+    "UnknownScenarioError",
+    "VirtualNode",
+    "build",
+    "flood",
+    "generate",
+    "mqtt_message",
+    "serial_line",
+]

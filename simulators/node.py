@@ -95,6 +95,7 @@ class VirtualNode:
         site: str | None = None,
         fw: str = "1.4.2",
         schedule: NodeSchedule | None = None,
+        calibration: dict[str, float] | None = None,
     ) -> None:
         self.node_id = node_id
         self.kind = kind
@@ -103,6 +104,9 @@ class VirtualNode:
         self.site = site
         self.fw = fw
         self.schedule = schedule or NodeSchedule()
+        # What the node's registry entry would say (e.g. the soil probe's field
+        # capacity and saturation as this probe reads them, the gauge's mm per tip).
+        self.calibration = dict(calibration or {})
         self.channels = tuple(c for p in self.probes for c in p.channels)
         self._counters = tuple(c for c in self.channels if _is_counter(c))
         self._rng = seeded(seed, node_id, "noise")

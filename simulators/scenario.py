@@ -42,8 +42,8 @@ class Label:
 class Site:
     """A place in the scenario, with what a detector needs to know about it.
 
-    ``params`` holds e.g. a zone's ``capacity`` and ``area_m2``, or a slope's soil
-    ``field_capacity`` and ``saturation`` (% vwc).
+    ``params`` holds e.g. a zone's ``capacity`` (persons) and ``area_m2``; a node's
+    own calibration (soil field capacity, saturation) is in its ``NodeInfo``.
     """
 
     name: str
@@ -61,6 +61,7 @@ class NodeInfo:
     site: str | None
     interval_s: float
     channels: tuple[str, ...]
+    calibration: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +108,8 @@ class Scenario:
 
     def node_info(self) -> dict[str, NodeInfo]:
         return {
-            n.node_id: NodeInfo(n.node_id, n.kind, n.site, n.interval_s, n.channels)
+            n.node_id: NodeInfo(n.node_id, n.kind, n.site, n.interval_s, n.channels,
+                                dict(n.calibration))
             for n in self.nodes.values()
         }
 

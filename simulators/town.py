@@ -97,19 +97,13 @@ class Town:
                 self._node(node_id, "gate", 30.0, SQUARE, [GateCounter(self.zone, node_id)])
             else:
                 self._node(node_id, "weather", 60.0, TOWN_HALL,
-                           [RainGauge(self.rain), AirProbe(self.air)])
+                           [RainGauge(self.rain), AirProbe(self.air)], {"mm_per_tip": 0.2})
         for k in range(extra_nodes):
             if k % 2 == 0:
                 self._slope_node(f"slope-{3 + k // 2:02d}", upper=False)
             else:
                 self._smoke_node(f"smoke-{3 + k // 2:02d}", 60.0 + 10 * k)
         self.sites = dict(SITES)
-        slope_params = self.soils["slope-01"].params
-        self.sites[SLOPE] = Site(
-            SLOPE, "slope", SITES[SLOPE].description, SITES[SLOPE].lat, SITES[SLOPE].lon,
-            {"field_capacity": slope_params.field_capacity,
-             "saturation": slope_params.saturation},
-        )
 
     def _calibration(self, node_id: str) -> tuple[float, float]:
         rng = seeded(self.plan.seed, node_id, "calibration")
@@ -131,7 +125,11 @@ class Town:
             SoilProbe(soil, offset=offset), RainGauge(self.rain, catch_factor=catch),
             Extensometer(slope),
         ]
-        self._node(node_id, "slope", 60.0, SLOPE, probes)
+        self._node(node_id, "slope", 60.0, SLOPE, probes, {
+            "field_capacity": round(params.field_capacity + offset, 1),
+            "saturation": round(params.saturation + offset, 1),
+            "mm_per_tip": 0.2,
+        })
 
     def _smoke_node(self, node_id: str, distance_m: float) -> None:
         exposures = (Exposure(self.plan.fire, distance_m),) if self.plan.fire else ()
@@ -139,7 +137,7 @@ class Town:
         self._node(node_id, "smoke", 10.0, MARKET, [SmokeProbe(heat), AirProbe(self.air, heat)])
 
     def _node(self, node_id: str, kind: str, interval_s: float, site: str,
-              probes: list[Probe]) -> None:
+              probes: list[Probe], calibration: dict[str, float] | None = None) -> None:
         battery = Battery(panel_fail_ts=self.plan.panel_failures.get(node_id))
         self.batteries[node_id] = battery
         rng = seeded(self.plan.seed, node_id, "install")
@@ -149,5 +147,5 @@ class Town:
         self.nodes.append(VirtualNode(
             node_id, kind, interval_s, [*probes, PowerProbe(battery, radio)],
             seed=self.plan.seed, boot_ts=boot, site=site,
-            schedule=self.plan.schedules.get(node_id),
+            schedule=self.plan.schedules.get(node_id), calibration=calibration,
         ))
