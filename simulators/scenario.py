@@ -42,8 +42,9 @@ class Label:
 class Site:
     """A place in the scenario, with what a detector needs to know about it.
 
-    ``params`` holds e.g. a zone's ``capacity`` (persons) and ``area_m2``; a node's
-    own calibration (soil field capacity, saturation) is in its ``NodeInfo``.
+    ``params`` holds e.g. a zone's ``capacity`` (persons) and ``area_m2``, or a
+    slope's soil ``field_capacity`` and ``saturation`` (% vwc, the average of its
+    probes; each node's own calibration is in its ``NodeInfo.calibration``).
     """
 
     name: str

@@ -104,6 +104,14 @@ class Town:
             else:
                 self._smoke_node(f"smoke-{3 + k // 2:02d}", 60.0 + 10 * k)
         self.sites = dict(SITES)
+        # The slope's soil as the site knows it: the average of its probes' own
+        # calibration (each node's is in its NodeInfo.calibration).
+        probes = [n.calibration for n in self.nodes if n.site == SLOPE]
+        base = SITES[SLOPE]
+        self.sites[SLOPE] = Site(SLOPE, base.kind, base.description, base.lat, base.lon, {
+            key: round(sum(c[key] for c in probes) / len(probes), 1)
+            for key in ("field_capacity", "saturation")
+        })
 
     def _calibration(self, node_id: str) -> tuple[float, float]:
         rng = seeded(self.plan.seed, node_id, "calibration")
