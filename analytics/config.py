@@ -160,6 +160,11 @@ class AnomalyConfig:
     baseline_alpha: float = 0.01
     warmup: int = 30
     min_sigma: float = 1e-3
+    # Spread floor per channel, about the sensor's noise/resolution: a quiet, quantised
+    # signal has MAD 0 and would otherwise flag every last-digit change.
+    min_sigma_by_channel: dict[str, float] = field(default_factory=lambda: {
+        "vwc": 0.5, "smoke": 3.0, "temp": 0.5, "hum": 2.0, "ext": 0.2, "tilt": 0.05,
+    })
     # Tabular CUSUM k = 0.5 sigma, h = 5 sigma (Montgomery; Page 1954).
     cusum_k: float = 0.5
     cusum_h: float = 5.0

@@ -276,7 +276,9 @@ def _anomaly(t: _Table | None) -> AnomalyConfig:
     if t is None:
         return d
     kw: dict[str, Any] = {"channels": t.strings("channels", d.channels),
-                          "emit_alerts": t.boolean("emit_alerts", d.emit_alerts)}
+                          "emit_alerts": t.boolean("emit_alerts", d.emit_alerts),
+                          "min_sigma_by_channel": _number_map(
+                              t.table("min_sigma_by_channel"), d.min_sigma_by_channel)}
     for f in fields(AnomalyConfig):
         if f.name in kw:
             continue

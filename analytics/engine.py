@@ -1,10 +1,11 @@
 """EdgeAnalytics: every enabled detector for every node, fed one Reading at a time.
 
-The gateway's core thread owns one instance: ``process`` for each reading, ``tick`` from
-its periodic tick (silence), ``on_sequence_gap`` when it sees missing sequence numbers,
-``set_node_interval`` from a node's hello. Alerts come only on level changes. Work per
-reading is constant (ring buffers and running sums) and memory per node is bounded by
-the longest window over the node's reading interval.
+The gateway's core thread owns one instance: ``process`` for each reading, ``tick``
+from its periodic tick (silence), ``on_sequence_gap`` when it sees missing sequence
+numbers, ``on_node_reboot`` when a node restarts, ``set_node_interval`` from a node's
+hello. Alerts come only on level changes. Work per reading is constant (ring buffers
+and running sums) and memory per node is bounded by the longest window over the node's
+reading interval.
 
 Readings that are not finite, or older than the last reading of the same node and
 channel (a clock going backwards), are ignored and counted in ``counters``. While a
@@ -98,12 +99,16 @@ class EdgeAnalytics:
             c.out_of_order += 1
             return []
         st.last_ts[ch] = ts
-        if reading.counter_reset:
-            c.counter_resets += 1
         node = reading.node
         alerts: list[Alert] = []
+        before = st.link.level
         if st.link.seen(ts):
-            alerts.append(self._alert(node, st.link.name, st.link, st.link.level, ts, None))
+            alerts.append(self._alert(node, st.link.name, st.link, before, ts, None))
+        if reading.counter_reset:
+            c.counter_resets += 1
+            before = st.link.level
+            if st.link.reboot(ts):
+                alerts.append(self._alert(node, st.link.name, st.link, before, ts, None))
         health = st.health.get(ch)
         if health is None and "health" in self._enabled:
             health = st.health[ch] = ChannelHealthDetector(ch, self.config.health)
@@ -140,6 +145,14 @@ class EdgeAnalytics:
         st = self._nodes.get(node) or self._new_node(node)
         before = st.link.level
         if missing > 0 and st.link.gap(missing, ts):
+            return [self._alert(node, st.link.name, st.link, before, ts, None)]
+        return []
+
+    def on_node_reboot(self, node: str, ts: float) -> list[Alert]:
+        """The node restarted (its sequence went back, or a hello after silence)."""
+        st = self._nodes.get(node) or self._new_node(node)
+        before = st.link.level
+        if st.link.reboot(ts):
             return [self._alert(node, st.link.name, st.link, before, ts, None)]
         return []
 

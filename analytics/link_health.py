@@ -1,8 +1,10 @@
-"""Node-level link health: silence longer than k x the node's interval, and sequence gaps.
+"""Node-level link health: silence longer than k x the node's interval, sequence gaps,
+restarts.
 
 Driven by the gateway: ``seen`` on every reading, ``gap`` when it notices missing
-sequence numbers, ``check`` from its core-thread tick. Silence is Siaga (we are blind
-to that node); recent gaps are Waspada until ``gap_clear_s`` passes without a new one.
+sequence numbers, ``reboot`` when a node restarts, ``check`` from its core-thread tick.
+Silence is Siaga (we are blind to that node); recent gaps or a restart are Waspada until
+``gap_clear_s`` passes without a new one.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class LinkHealth:
         self._gap_until = -math.inf
         self._silent = False
         self._now = 0.0
+        self.reboots = 0
 
     def _settle(self, now: float) -> bool:
         self._now = now
@@ -35,6 +38,7 @@ class LinkHealth:
         new = 3 if self._silent else 2 if now < self._gap_until else 1
         if now >= self._gap_until and new == 1:
             self.missing = 0
+            self.reboots = 0
         changed = new != self.level
         self.level = new
         return changed
@@ -45,6 +49,12 @@ class LinkHealth:
 
     def gap(self, missing: int, ts: float) -> bool:
         self.missing += missing
+        self._gap_until = ts + self.cfg.gap_clear_s
+        return self._settle(max(ts, self.last_seen))
+
+    def reboot(self, ts: float) -> bool:
+        """The node restarted (sequence or counters back to 0): Waspada like a gap."""
+        self.reboots += 1
         self._gap_until = ts + self.cfg.gap_clear_s
         return self._settle(max(ts, self.last_seen))
 
@@ -60,6 +70,11 @@ class LinkHealth:
                                f"Node {n} silent for {quiet} s (limit {lim} s)",
                                {"silent_s": self._now - self.last_seen},
                                {"silence_s": self.cfg.silence_factor * self.interval_s})
+        if self.level == 2 and self.reboots and not self.missing:
+            return Explanation(f"Node {n} memulai ulang (urutan/penghitung kembali ke 0)",
+                               f"Node {n} restarted (sequence/counters back to 0)",
+                               {"reboots": float(self.reboots)}, {},
+                               window_s=self.cfg.gap_clear_s)
         if self.level == 2:
             return Explanation(f"Node {n}: {self.missing} bacaan hilang (celah urutan)",
                                f"Node {n}: {self.missing} readings missing (sequence gaps)",

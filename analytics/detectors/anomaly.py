@@ -46,6 +46,7 @@ class _Anomaly:
         self.score = 0.0
         self.stat = 0.0
         self._value = math.nan
+        self.min_sigma = cfg.min_sigma_by_channel.get(channel, cfg.min_sigma)
 
     def _finish(self, stat: float) -> bool:
         self.stat = stat
@@ -97,7 +98,7 @@ class RobustZDetector(_Anomaly):
         if self._seen >= self.cfg.warmup:
             med = _median(s)
             mad = _median(sorted([abs(v - med) for v in s]))
-            stat = abs(value - med) / max(MAD_SIGMA * mad, self.cfg.min_sigma)
+            stat = abs(value - med) / max(MAD_SIGMA * mad, self.min_sigma)
         self._seen += 1
         self._fifo.append(value)
         bisect.insort(s, value)
@@ -120,7 +121,7 @@ class RobustZDetector(_Anomaly):
             _rolling_median_mad(sliding_window_view(v, w)[first - w:-1], med[first:],
                                 mad[first:])
         with np.errstate(invalid="ignore"):
-            stat = np.abs(v - med) / np.maximum(MAD_SIGMA * mad, self.cfg.min_sigma)
+            stat = np.abs(v - med) / np.maximum(MAD_SIGMA * mad, self.min_sigma)
         stat = np.where(np.isnan(med), 0.0, stat)
         return self._result(ts, channels, rows, stat)
 
@@ -168,7 +169,7 @@ class _Baseline(_Anomaly):
         self._exact = max(1, round(1.0 / a))
 
     def _sigma(self) -> float:
-        return max(math.sqrt(self._var), self.cfg.min_sigma)
+        return max(math.sqrt(self._var), self.min_sigma)
 
     def _learn(self, value: float) -> None:
         n = self._n
@@ -214,7 +215,7 @@ class _Baseline(_Anomaly):
             d = v[head:] - mu_after[head - 1:-1]
             var_after[head:] = lfilter([self._va], [1.0, -keep], d * d, zi=[keep * var])[0]
         mu_b[1:] = mu_after[:-1]
-        sd_b[1:] = np.maximum(np.sqrt(var_after[:-1]), self.cfg.min_sigma)
+        sd_b[1:] = np.maximum(np.sqrt(var_after[:-1]), self.min_sigma)
         return mu_b, sd_b
 
 

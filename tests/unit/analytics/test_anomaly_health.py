@@ -143,3 +143,13 @@ def test_nan_and_clock_going_backwards_are_ignored_and_counted():
     assert eng.process(reading("n", "temp", 20.0, T0 + 150)) == []  # older than the last
     assert eng.counters.invalid == 1 and eng.counters.out_of_order == 1
     assert {s.detector: int(s.level) for s in eng.levels()}["threshold:temp"] == 2
+
+
+def test_reboot_is_waspada_until_gap_clear():
+    eng = EdgeAnalytics()
+    eng.process(reading("g", "pin", 3.0, T0))
+    [a] = eng.process(reading("g", "pin", 5.0, T0 + 30, counter_reset=True))
+    assert (a.detector, int(a.level)) == ("health:link", 2) and "restarted" in a.explanation_en
+    assert eng.on_node_reboot("g", T0 + 40) == []  # already Waspada
+    [b] = eng.process(reading("g", "pin", 0.0, T0 + 30 + 3600))
+    assert int(b.level) == 1 and eng.counters.counter_resets == 1
