@@ -151,5 +151,5 @@ def test_reboot_is_waspada_until_gap_clear():
     [a] = eng.process(reading("g", "pin", 5.0, T0 + 30, counter_reset=True))
     assert (a.detector, int(a.level)) == ("health:link", 2) and "restarted" in a.explanation_en
     assert eng.on_node_reboot("g", T0 + 40) == []  # already Waspada
-    [b] = eng.process(reading("g", "pin", 0.0, T0 + 30 + 3600))
+    [b] = eng.process(reading("g", "pin", 0.0, T0 + 40 + 3600))
     assert int(b.level) == 1 and eng.counters.counter_resets == 1
