@@ -179,7 +179,10 @@ class ScenarioRun:
     def readings(self, mm_per_tip: float = DEFAULT_MM_PER_TIP) -> list[Reading]:
         """The run as the gateway would hand it to detectors: counters as increments
         (rain in mm), a counter that went down marked ``counter_reset`` with the
-        new count as its increment. Timestamps are the nodes' own (no receive delay)."""
+        new count as its increment. Timestamps are the nodes' own (no receive delay).
+        Data frames only: hello and event frames use up seq numbers too, so the seq
+        of consecutive readings of a node jumps by one across each hello (every
+        10 minutes) without any frame lost; count gaps from ``messages``."""
         last: dict[tuple[str, str], float] = {}
         out: list[Reading] = []
         for m in self.messages:
