@@ -1,0 +1,379 @@
+// The command-centre dashboard: plain JS against the hub's own API (/api/v1) and SSE stream.
+"use strict";
+const siteName = inc => (S.sites.get(inc.site) || {}).name || inc.site || "";
+const S = { sites: new Map(), token: sessionStorage.getItem("siaga.token"), me: null, cfg: { timezone: "Asia/Jakarta", tile_url: null },
+  incidents: new Map(), es: null, audio: null, timer: null };
+const ACTIVE = new Set(["open", "acknowledged", "dispatched"]);
+const $ = (sel, root) => (root || document).querySelector(sel);
+function h(tag, attrs, ...kids) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v); else if (k === "text") el.textContent = v; else el.setAttribute(k, v === true ? "" : v);
+  }
+  for (const kid of kids.flat()) if (kid !== null && kid !== undefined) el.append(kid.nodeType ? kid : String(kid));
+  return el;
+}
+
+async function api(path, opts = {}) {
+  const headers = Object.assign({ Accept: "application/json" }, opts.headers || {});
+  if (S.token) headers.Authorization = `Bearer ${S.token}`;
+  let body = opts.body;
+  if (body && typeof body === "object" && !(body instanceof URLSearchParams)) { headers["Content-Type"] = "application/json"; body = JSON.stringify(body); }
+  const r = await fetch(path, { method: opts.method || "GET", headers, body });
+  if (r.status === 401 && !opts.noAuthRedirect) { signOut(); throw new Error("401"); }
+  const data = r.headers.get("content-type")?.includes("json") ? await r.json() : await r.text();
+  if (!r.ok) { const e = new Error((data && (data.detail || data.title)) || r.statusText); e.status = r.status; throw e; }
+  return data;
+}
+
+// ---- time and labels -------------------------------------------------------------------
+const ms = v => v === null || v === undefined ? null : typeof v === "number" ? (v < 1e12 ? v * 1000 : v) : Date.parse(v);
+function fmtTime(v, withDate) {
+  const d = ms(v); if (d === null || Number.isNaN(d)) return t("none");
+  return new Intl.DateTimeFormat(LANG === "id" ? "id-ID" : "en-GB", { timeZone: S.cfg.timezone, hour: "2-digit", minute: "2-digit", second: "2-digit",
+    ...(withDate ? { day: "2-digit", month: "short" } : {}) }).format(new Date(d));
+}
+function tzLabel() { return { "Asia/Jakarta": "WIB", "Asia/Makassar": "WITA", "Asia/Jayapura": "WIT" }[S.cfg.timezone] || S.cfg.timezone; }
+function dur(sec) {
+  const s = Math.abs(Math.round(sec)), hh = Math.floor(s / 3600), mm = Math.floor(s % 3600 / 60), ss = s % 60;
+  return (sec < 0 ? "-" : "") + (hh ? `${hh}:${String(mm).padStart(2, "0")}` : mm) + ":" + String(ss).padStart(2, "0");
+}
+const levelOf = inc => Number(inc.level) || 1;
+const hz = k => t("hz." + k);
+function badge(level) { return h("span", { class: `badge l${level}` }, `${level} · ${t("lv." + level)}`); }
+function agenciesOf(inc) {
+  const a = (inc.clocks && inc.clocks.length ? inc.clocks : inc.agencies) || [];
+  const list = a.map(x => typeof x === "string" ? { agency: x } : x);
+  if (!list.length && inc.agency) list.push({ agency: inc.agency });
+  return list;
+}
+// The SLA clock the board shows: the earliest unmet due time over the involved agencies.
+function slaOf(inc) {
+  let best = null;
+  for (const c of agenciesOf(inc)) {
+    const pairs = [["ack_due_at", c.acknowledged_at, "sla.ack"], ["resolve_due_at", c.resolved_at, "sla.resolve"]];
+    for (const [dueKey, doneAt, label] of pairs) {
+      const due = ms(c[dueKey]); if (due === null || doneAt) continue;
+      if (!best || due < best.due) best = { due, label, agency: c.agency };
+    }
+  }
+  if (!best) {
+    const due = ms(inc.ack_due_at) ?? ms(inc.sla_due_at);
+    if (due && !inc.acknowledged_at) best = { due, label: "sla.ack", agency: inc.agency };
+  }
+  return best;
+}
+function slaNode(inc) {
+  const s = slaOf(inc); if (!s) return h("span", { class: "sla" }, t("none"));
+  const left = (s.due - Date.now()) / 1000;
+  return h("span", { class: "sla" + (left < 0 || inc.escalated ? " late" : ""), "data-due": s.due, title: s.agency },
+    `${t(s.label)} ${s.agency || ""}: ${left < 0 ? t("sla.late") + " " + dur(-left) : dur(left)}`);
+}
+
+// ---- sign-in ---------------------------------------------------------------------------
+async function signIn(username, password) {
+  let tok;
+  try { tok = await api("/api/v1/auth/token", { method: "POST", body: { username, password }, noAuthRedirect: true }); }
+  catch (e) {
+    if (e.status !== 422) throw e;  // a hub that takes the OAuth2 form instead of JSON
+    tok = await api("/api/v1/auth/token", { method: "POST", body: new URLSearchParams({ username, password }), noAuthRedirect: true,
+      headers: { "Content-Type": "application/x-www-form-urlencoded" } });
+  }
+  S.token = tok.access_token || tok.token; sessionStorage.setItem("siaga.token", S.token);
+}
+function signOut() {
+  S.token = null; S.me = null; sessionStorage.removeItem("siaga.token");
+  if (S.es) { S.es.close(); S.es = null; }
+  $("#nav").hidden = true; $("#signout").hidden = true; $("#who").textContent = ""; $("#live").textContent = "";
+  location.hash = "#/login"; render();
+}
+function loginView(main) {
+  main.append(document.getElementById("tpl-login").content.cloneNode(true));
+  applyI18n(main);
+  $("#login-form", main).addEventListener("submit", async ev => {
+    ev.preventDefault();
+    const f = new FormData(ev.target);
+    try { await signIn(f.get("username"), f.get("password")); await start(); location.hash = "#/board"; }
+    catch { $("#login-error").textContent = t("login.failed"); }
+  });
+  $("input[name=username]", main).focus();
+}
+
+// ---- live stream -----------------------------------------------------------------------
+function connectStream() {
+  if (S.es) S.es.close();
+  const es = new EventSource(`/api/v1/stream?access_token=${encodeURIComponent(S.token)}`);
+  S.es = es;
+  const live = $("#live");
+  es.onopen = () => { live.textContent = t("live.on"); live.className = "live on"; };
+  es.onerror = () => { live.textContent = t("live.off"); live.className = "live"; };
+  const onEvent = ev => {
+    let data; try { data = JSON.parse(ev.data); } catch { return; }
+    const inc = data.incident; if (!inc || inc.id === undefined) return;
+    const isNew = !S.incidents.has(inc.id);
+    const prev = S.incidents.get(inc.id);
+    S.incidents.set(inc.id, Object.assign({}, prev || {}, inc, { _new: isNew || (prev && prev._new) }));
+    if ((isNew || (prev && levelOf(prev) < 3)) && levelOf(inc) >= 3 && ACTIVE.has(inc.status)) cue(inc);
+    refreshView(inc.id);
+  };
+  es.onmessage = onEvent;
+  for (const type of ["incident.opened", "incident.updated", "incident.escalated", "incident.acknowledged",
+    "incident.dispatched", "incident.resolved", "incident.reopened", "incident.level_changed", "incident"]) es.addEventListener(type, onEvent);
+}
+// A sound and a visual cue for a new Siaga/Awas incident: staff may not be looking at the screen.
+function cue(inc) {
+  const f = $("#flash");
+  f.textContent = `${t("new.incident")}: ${hz(inc.hazard)} — ${t("lv." + levelOf(inc))} — ${siteName(inc)}`;
+  f.hidden = false; f.classList.remove("pulse"); void f.offsetWidth; f.classList.add("pulse");
+  clearTimeout(cue.timer); cue.timer = setTimeout(() => { f.hidden = true; }, 15000);
+  try {
+    S.audio = S.audio || new AudioContext();
+    const o = S.audio.createOscillator(), g = S.audio.createGain();
+    o.type = "square"; o.frequency.value = levelOf(inc) >= 4 ? 880 : 660; g.gain.value = 0.08;
+    o.connect(g).connect(S.audio.destination); o.start(); o.stop(S.audio.currentTime + 0.6);
+  } catch { /* no audio device: the visual cue stands */ }
+  document.body.dataset.lastCue = String(inc.id);
+}
+
+// ---- views -----------------------------------------------------------------------------
+function sortIncidents(list) {
+  return list.sort((a, b) => levelOf(b) - levelOf(a) || ms(a.opened_at) - ms(b.opened_at));
+}
+async function loadIncidents() {
+  const data = await api("/api/v1/incidents?" + new URLSearchParams({ status: "active", limit: "500" }).toString()).catch(async e => {
+    if (e.status === 422) return api("/api/v1/incidents?limit=500"); throw e; });
+  const items = Array.isArray(data) ? data : data.items || data.incidents || [];
+  for (const inc of items) S.incidents.set(inc.id, Object.assign({}, S.incidents.get(inc.id) || {}, inc));
+}
+function boardView(main) {
+  const list = sortIncidents([...S.incidents.values()].filter(i => ACTIVE.has(i.status)));
+  main.append(h("div", { class: "toolbar" }, h("h1", {}, t("board.title"), ` (${list.length})`)));
+  if (!list.length) { main.append(h("p", { class: "empty" }, t("board.empty"))); return; }
+  const board = h("div", { class: "board", id: "board" });
+  for (const inc of list) {
+    const lv = levelOf(inc);
+    const card = h("article", { class: `card inc l${lv}${inc._new ? " new" : ""}`, tabindex: "0", "data-id": inc.id, "data-level": lv,
+      "aria-label": `${hz(inc.hazard)} ${t("lv." + lv)} ${siteName(inc)}`,
+      onclick: () => { location.hash = `#/incident/${inc.id}`; },
+      onkeydown: ev => { if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); location.hash = `#/incident/${inc.id}`; } } },
+      h("div", {}, badge(lv), " ", h("strong", {}, hz(inc.hazard))),
+      h("h3", {}, siteName(inc)),
+      h("div", { class: "meta" },
+        h("span", {}, `${t("status")}: ${t("status." + inc.status)}`),
+        h("span", {}, agenciesOf(inc).map(a => a.agency).join(" + ")),
+        h("span", {}, `${inc.alert_count ?? 0} ${t("alerts")}`),
+        h("span", {}, `${t("opened")} ${fmtTime(inc.opened_at)} ${tzLabel()}`),
+        inc.unconfirmed ? h("span", {}, t("unconfirmed")) : null),
+      slaNode(inc));
+    board.append(card);
+  }
+  main.append(board);
+}
+
+async function incidentView(main, id) {
+  main.append(h("p", {}, h("a", { href: "#/board" }, t("detail.back"))));
+  let inc;
+  try { inc = await api(`/api/v1/incidents/${encodeURIComponent(id)}`); } catch (e) { main.append(h("p", { class: "error" }, `${t("error.generic")}: ${e.message}`)); return; }
+  S.incidents.set(inc.id, Object.assign({}, S.incidents.get(inc.id) || {}, inc, { _new: false }));
+  const lv = levelOf(inc);
+  main.append(h("div", { class: "toolbar" }, h("h1", { id: "incident-title" }, badge(lv), " ", hz(inc.hazard), " — ", siteName(inc)),
+    h("span", {}, `${t("status")}: `, h("strong", { id: "incident-status" }, t("status." + inc.status)))));
+  const left = h("div", { class: "card" }), right = h("div", { class: "actions card" });
+  // actions first in the keyboard order: they are what staff come here for
+  right.append(h("h2", {}, t("detail.actions")));
+  const note = h("textarea", { id: "note", "aria-label": t("detail.note"), placeholder: t("detail.note") });
+  const msg = h("p", { role: "status", id: "action-msg" });
+  const mine = agenciesOf(inc).find(a => S.me && a.agency === S.me.agency);
+  const st = (mine && (mine.stage || mine.status)) || inc.status;
+  const act = async verb => {
+    try { await api(`/api/v1/incidents/${encodeURIComponent(inc.id)}/${verb}`, { method: "POST", body: { note: note.value || null } });
+      note.value = ""; msg.textContent = t("action.done"); await render(); const m = $("#action-msg"); if (m) m.textContent = t("action.done"); }
+    catch (e) { msg.textContent = `${t("error.generic")}: ${e.message}`; }
+  };
+  const canAct = S.me && S.me.role !== "viewer";
+  right.append(note, h("div", { class: "row" },
+    h("button", { type: "button", id: "btn-ack", disabled: !canAct || st !== "open", onclick: () => act("ack") }, t("ack")),
+    h("button", { type: "button", id: "btn-dispatch", disabled: !canAct || !["open", "acknowledged"].includes(st), onclick: () => act("dispatch") }, t("dispatch")),
+    h("button", { type: "button", id: "btn-resolve", class: "secondary", disabled: !canAct || st === "resolved", onclick: () => act("resolve") }, t("resolve"))), msg);
+  const clocks = h("table", {}, h("tr", {}, h("th", {}, t("agency")), h("th", {}, t("status")), h("th", {}, t("sla.ack")), h("th", {}, t("sla.resolve"))));
+  for (const a of agenciesOf(inc)) clocks.append(h("tr", {}, h("td", {}, a.agency), h("td", {}, t("status." + (a.stage || a.status || inc.status))),
+    h("td", {}, a.acknowledged_at ? fmtTime(a.acknowledged_at) : fmtTime(a.ack_due_at)), h("td", {}, a.resolved_at ? fmtTime(a.resolved_at) : fmtTime(a.resolve_due_at))));
+  right.append(clocks, slaNode(inc));
+  if (inc.confidence !== undefined) right.append(h("p", {}, `${t("confidence")}: ${inc.confidence}`));
+  left.append(h("h2", {}, t("detail.timeline")));
+  const tl = h("ol", { class: "timeline", id: "timeline" });
+  for (const e of (inc.timeline || []).slice().sort((a, b) => ms(a.ts) - ms(b.ts))) {
+    const who = e.actor;
+    tl.append(h("li", {}, h("time", {}, fmtTime(e.ts, true)), h("strong", {}, t("tl." + e.kind)), " ",
+      e.level ? badge(e.level) : null, " ", e.note || "", e.agency ? ` [${e.agency}]` : "", who ? ` — ${who}` : "",
+      e.late ? h("span", { class: "late-tag" }, ` (${t("late")})`) : null));
+  }
+  left.append(tl);
+  main.append(h("div", { class: "grid2" }, left, right));
+  const charts = h("div", { class: "card" }, h("h2", {}, t("detail.readings")));
+  main.append(charts);
+  const series = new Map();
+  for (const e of inc.timeline || []) {
+    const d = Object.assign({}, e.data || {}, e);
+    if (d.node && d.channel) series.set(`${d.node}/${d.channel}`, { node: d.node, channel: d.channel, thresholds: (e.data || {}).thresholds || e.thresholds });
+  }
+  for (const n of inc.nodes || []) for (const c of n.channels || []) series.set(`${n.node || n}/${c}`, { node: n.node || n, channel: c });
+  const to = Date.now(), from = to - 6 * 3600e3;
+  for (const e of series.values()) {
+    const thresholds = Object.entries(e.thresholds || {}).map(([k, v]) => ({ value: v, label: k, level: /awas/i.test(k) ? 4 : /siaga/i.test(k) ? 3 : 2 }));
+    try {
+      const q = new URLSearchParams({ channel: e.channel, from: new Date(from).toISOString(), to: new Date(to).toISOString() });
+      const data = await api(`/api/v1/nodes/${encodeURIComponent(e.node)}/readings?${q}`);
+      const rows = Array.isArray(data) ? data : data.readings || data.intervals || [];
+      const pts = rows.map(r => [ms(r.ts), r.value ?? r.mean]).filter(p => Number.isFinite(p[1]));
+      charts.append(lineChart(pts, { title: `${e.node} · ${e.channel}`, thresholds, fmtTime, empty: t("none") }));
+    } catch { /* a node with no data yet: the timeline still tells the story */ }
+  }
+  if (Number.isFinite(inc.lat) && Number.isFinite(inc.lon)) {
+    main.append(h("div", { class: "card" }, h("h2", {}, t("detail.location")),
+      plainMap([{ lat: inc.lat, lon: inc.lon, kind: "incident", level: lv, label: siteName(inc) }], { tileUrl: S.cfg.tile_url })));
+  }
+}
+
+async function mapView(main) {
+  main.append(h("div", { class: "toolbar" }, h("h1", {}, t("map.title"))));
+  const reg = await loadRegistry();
+  const feats = [];
+  for (const n of reg.nodes) feats.push({ kind: "node", lat: n.lat, lon: n.lon, label: n.node || n.id, title: `${n.node || n.id} (${n.site || ""})`, level: n.level });
+  for (const g of reg.gateways) if (Number.isFinite(g.lat)) feats.push({ kind: "gateway", lat: g.lat, lon: g.lon, label: g.gateway || g.id });
+  for (const inc of S.incidents.values()) if (ACTIVE.has(inc.status) && Number.isFinite(inc.lat))
+    feats.push({ kind: "incident", lat: inc.lat, lon: inc.lon, level: levelOf(inc), label: `${hz(inc.hazard)} ${t("lv." + levelOf(inc))}`, href: `#/incident/${inc.id}` });
+  main.append(h("div", { class: "card" }, plainMap(feats, { tileUrl: S.cfg.tile_url, title: t("map.title"), empty: t("none") }),
+    h("div", { class: "legend" }, h("span", {}, "● ", t("map.nodes")), h("span", {}, "■ ", t("map.gateways")), h("span", {}, "▲ ", t("map.incidents")),
+      [1, 2, 3, 4].map(l => badge(l)))));
+}
+async function loadRegistry() {
+  const pick = d => Array.isArray(d) ? d : d.items || d.nodes || d.gateways || d.sites || [];
+  const [nodes, gateways, sites] = await Promise.all(["nodes", "gateways", "sites"].map(k => api(`/api/v1/registry/${k}`).then(pick).catch(() => [])));
+  const siteById = new Map(sites.map(s => [s.id, s]));
+  for (const n of nodes) { const s = siteById.get(n.site); if (s && !Number.isFinite(n.lat)) { n.lat = s.lat; n.lon = s.lon; } }
+  return { nodes, gateways, sites };
+}
+
+async function sensorsView(main) {
+  main.append(h("div", { class: "toolbar" }, h("h1", {}, t("sensors.title"))));
+  const reg = await loadRegistry();
+  const tbl = h("table", { id: "nodes" }, h("tr", {}, ...["sensors.node", "site", "sensors.lastseen", "sensors.battery", "sensors.signal", "sensors.health"].map(k => h("th", {}, t(k)))));
+  const charts = h("div", { class: "card" });
+  for (const n of reg.nodes) {
+    const id = n.node || n.id;
+    let latest = {};
+    try { latest = await api(`/api/v1/nodes/${encodeURIComponent(id)}/latest`); } catch { /* never reported */ }
+    const vals = latest.channels || latest.values || latest;
+    const get = ch => { const v = vals[ch]; return v === undefined ? null : typeof v === "object" ? v.value : v; };
+    const lastSeen = latest.last_seen || Object.values(vals).map(v => v && v.ts).filter(Boolean).sort().pop();
+    const silent = !lastSeen || Date.now() - ms(lastSeen) > 3 * 60e3 * Math.max(1, (n.interval_s || 60) / 60);
+    const fault = n.health === "fault";
+    tbl.append(h("tr", {}, h("td", {}, id), h("td", {}, n.site || ""), h("td", {}, lastSeen ? fmtTime(lastSeen, true) : t("none")),
+      h("td", {}, get("batt") !== null ? `${get("batt")} V` : t("none")), h("td", {}, get("rssi") !== null ? `${get("rssi")} dBm` : t("none")),
+      h("td", { class: silent || fault ? "health-bad" : "health-ok" }, t(fault ? "health.fault" : silent ? "health.silent" : "health.ok"))));
+    for (const ch of (n.channels || []).slice(0, 3)) {
+      try {
+        const q = new URLSearchParams({ channel: ch, from: new Date(Date.now() - 6 * 3600e3).toISOString(), to: new Date().toISOString() });
+        const data = await api(`/api/v1/nodes/${encodeURIComponent(id)}/readings?${q}`);
+        const rows = Array.isArray(data) ? data : data.readings || data.intervals || [];
+        charts.append(lineChart(rows.map(r => [ms(r.ts ?? r.time), r.value ?? r.mean]), { title: `${id} · ${ch}`, fmtTime, empty: t("none") }));
+      } catch { /* no data for this channel */ }
+    }
+  }
+  main.append(h("div", { class: "card" }, tbl));
+  const gtbl = h("table", { id: "gateways" }, h("tr", {}, ...["sensors.gateways", "sensors.heartbeat", "sensors.buffer"].map(k => h("th", {}, t(k)))));
+  for (const g of reg.gateways) gtbl.append(h("tr", {}, h("td", {}, g.gateway || g.id),
+    h("td", {}, g.last_heartbeat ? fmtTime(g.last_heartbeat, true) : t("none")), h("td", {}, g.buffer_depth ?? (g.health && g.health.buffer && g.health.buffer.depth) ?? t("none"))));
+  main.append(h("div", { class: "card" }, h("h2", {}, t("sensors.gateways")), gtbl), charts);
+}
+
+async function raporView(main) {
+  const today = new Date(), monthAgo = new Date(Date.now() - 30 * 86400e3);
+  const iso = d => d.toISOString().slice(0, 10);
+  const from = h("input", { type: "date", id: "rapor-from", value: sessionStorage.getItem("siaga.rapor.from") || iso(monthAgo) });
+  const to = h("input", { type: "date", id: "rapor-to", value: sessionStorage.getItem("siaga.rapor.to") || iso(new Date(today.getTime() + 86400e3)) });
+  const out = h("div", { class: "card", id: "scorecard" });
+  const show = async () => {
+    sessionStorage.setItem("siaga.rapor.from", from.value); sessionStorage.setItem("siaga.rapor.to", to.value);
+    out.replaceChildren();
+    const q = new URLSearchParams({ from: new Date(from.value).toISOString(), to: new Date(to.value).toISOString() });
+    let data; try { data = await api(`/api/v1/agencies/scorecard?${q}`); } catch (e) { out.append(h("p", { class: "error" }, e.message)); return; }
+    const rows = Array.isArray(data) ? data : data.agencies || data.items || [];
+    const pct = v => v === null || v === undefined ? t("none") : `${Math.round(v * 100)}%`;
+    const mins = v => v === null || v === undefined ? t("none") : `${(v / 60).toFixed(1)} min`;
+    const tbl = h("table", {}, h("tr", {}, ...["agency", "rapor.handled", "rapor.ackontime", "rapor.resontime", "rapor.ackmedian", "rapor.ackp90", "rapor.resmedian", ""].map(k => h("th", {}, k ? t(k) : ""))));
+    for (const r of rows) {
+      const red = r.red_flag ?? r.rapor_merah;
+      tbl.append(h("tr", { class: red ? "red" : "", "data-agency": r.agency }, h("td", {}, r.agency), h("td", { class: "handled" }, r.handled ?? r.incidents_handled ?? 0),
+        h("td", {}, pct(r.ack_on_time_share ?? r.acknowledged_on_time)), h("td", {}, pct(r.resolve_on_time_share ?? r.resolved_on_time)),
+        h("td", {}, mins(r.ack_median_s ?? r.median_ack_s)), h("td", {}, mins(r.ack_p90_s ?? r.p90_ack_s)), h("td", {}, mins(r.resolve_median_s ?? r.median_resolve_s)),
+        h("td", { class: red ? "redflag" : "" }, red ? `⚑ ${t("rapor.red")}` : t("rapor.ok"))));
+    }
+    out.append(tbl);
+  };
+  main.append(h("div", { class: "toolbar" }, h("h1", {}, t("rapor.title")),
+    h("label", {}, t("rapor.from"), " ", from), h("label", {}, t("rapor.to"), " ", to), h("button", { type: "button", onclick: show }, t("rapor.show"))), out);
+  await show();
+}
+
+// ---- routing ---------------------------------------------------------------------------
+// Views build into a detached element that replaces the page only if no newer render began
+// meanwhile: a live event and a click can both re-render while a view still awaits the API.
+let renderSeq = 0;
+async function render() {
+  const mine = ++renderSeq;
+  const main = h("div", { class: "view" });
+  const [, page, arg] = (location.hash || "#/board").split("/");
+  for (const a of document.querySelectorAll("#nav a")) {
+    if (a.getAttribute("href") === `#/${page || "board"}`) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
+  }
+  const note = $("#note"), draft = note ? note.value : null;  // a note being typed survives live updates
+  if (!S.token || !S.me) { $("#main").replaceChildren(main); return loginView(main); }
+  try {
+    if (page === "incident" && arg) await incidentView(main, decodeURIComponent(arg));
+    else if (page === "map") await mapView(main);
+    else if (page === "sensors") await sensorsView(main);
+    else if (page === "rapor") await raporView(main);
+    else boardView(main);
+  } catch (e) { if (e.message !== "401") main.append(h("p", { class: "error" }, `${t("error.generic")}: ${e.message}`)); }
+  if (mine !== renderSeq) return;
+  $("#main").replaceChildren(main);
+  const newNote = $("#note");
+  if (newNote && draft) newNote.value = draft;
+  document.body.dataset.page = page || "board";
+}
+function refreshView(id) {
+  const [, page, arg] = (location.hash || "#/board").split("/");
+  if (!page || page === "board") render();
+  else if (page === "incident" && String(arg) === String(id)) render();
+}
+async function start() {
+  S.me = await api("/api/v1/me");
+  S.cfg = Object.assign(S.cfg, await api("/api/v1/dashboard/config").catch(() => ({})));
+  $("#nav").hidden = false; $("#signout").hidden = false;
+  $("#who").textContent = `${S.me.name || S.me.username} (${S.me.username}) · ${S.me.agency} · ${S.me.role}`;
+  const reg = await loadRegistry();
+  S.sites = new Map(reg.sites.map(x => [x.id, x]));
+  await loadIncidents();
+  connectStream();
+  clearInterval(S.timer);
+  S.timer = setInterval(() => {  // the SLA clocks and the wall clock tick every second
+    $("#clock").textContent = `${fmtTime(Date.now())} ${tzLabel()}`;
+    for (const el of document.querySelectorAll(".sla[data-due]")) {
+      const left = (Number(el.dataset.due) - Date.now()) / 1000;
+      el.classList.toggle("late", left < 0);
+      el.textContent = el.textContent.replace(/:\s.*$/, `: ${left < 0 ? t("sla.late") + " " + dur(-left) : dur(left)}`);
+    }
+  }, 1000);
+}
+window.addEventListener("hashchange", render);
+document.addEventListener("DOMContentLoaded", async () => {
+  $("#lang").value = LANG;
+  $("#lang").addEventListener("change", ev => { LANG = ev.target.value; localStorage.setItem("siaga.lang", LANG); applyI18n(); render(); });
+  $("#signout").addEventListener("click", signOut);
+  applyI18n();
+  if (S.token) { try { await start(); } catch { S.token = null; sessionStorage.removeItem("siaga.token"); } }
+  render();
+});
