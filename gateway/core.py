@@ -93,6 +93,7 @@ class Core:
         # heartbeat can read it without a lock.
         self.nodes_seen: Mapping[str, NodeSeen] = {}
         mono = time.monotonic()
+        self._next_tick = mono
         self._next_status = mono
         self._next_stats_log = mono + settings.stats_log_s
 
@@ -134,7 +135,8 @@ class Core:
                 running = False
         if batches:
             self.process(batches)
-        self.on_time()
+        if time.monotonic() >= self._next_tick:
+            self.on_time()
         return running
 
     # -- messages -----------------------------------------------------------------------
@@ -168,6 +170,8 @@ class Core:
             if verdict is SeqVerdict.REBOOT:
                 stats.reboot(source, msg.node)
                 log.info("node %s rebooted (seq %d, %s)", msg.node, msg.seq, msg.kind)
+            elif seq.missing < 0:
+                stats.gap(source, msg.node, seq.missing)  # a late frame: one less lost
             elif seq.missing:
                 stats.gap(source, msg.node, seq.missing)
                 if self.detection is not None:
@@ -224,6 +228,8 @@ class Core:
     # -- time-driven work ----------------------------------------------------------------
 
     def on_time(self) -> None:
+        """At most once per ``TICK_S``: a busy core must not walk every node per batch."""
+        self._next_tick = time.monotonic() + TICK_S
         now = self.clock()
         if self.detection is not None:
             alerts = self.detection.tick(now)

@@ -2,10 +2,13 @@
 
 Owned by the core thread only, so no locks. Pure logic: time comes in as arguments.
 
-Sequence numbers run 0..65535 and wrap to 0 (PROTOCOL.md). A frame whose number is
-within ``DUPLICATE_WINDOW`` behind the last one is a repeat (a QoS 1 redelivery, a
-node resending) and is dropped. A number further behind is a reboot, as is a hello
-that goes backwards (a node sends hello at boot with its counter restarted).
+Sequence numbers run 0..65535 and wrap to 0 (PROTOCOL.md). The last ``WINDOW``
+numbers are remembered as a bit mask (as IPsec's anti-replay window does): a number
+already seen is a repeat (a QoS 1 redelivery, a node resending) and is dropped; a
+number behind the newest but not seen is a late arrival (a broker resending out of
+order), accepted, and takes back the gap it was counted in. A number further
+behind is a reboot, as is a hello that goes backwards (a node sends hello at boot
+with its counter restarted).
 """
 
 from __future__ import annotations
@@ -17,12 +20,14 @@ from typing import Any
 SEQ_MODULUS = 65536
 # A jump forward of more than half the sequence space is read as going backwards.
 HALF_SEQ = SEQ_MODULUS // 2
-DUPLICATE_WINDOW = 64
+WINDOW = 64
+WINDOW_MASK = (1 << WINDOW) - 1
 
 
 class SeqVerdict(Enum):
     FIRST = "first"  # first frame heard from this node since the gateway started
     NEXT = "next"  # the expected number, or a jump forward (see ``missing``)
+    LATE = "late"  # behind the newest, not seen before: fills a gap (``missing`` is -1)
     DUPLICATE = "duplicate"
     REBOOT = "reboot"
 
@@ -30,7 +35,7 @@ class SeqVerdict(Enum):
 @dataclass(frozen=True, slots=True)
 class SeqResult:
     verdict: SeqVerdict
-    missing: int = 0  # frames lost between the previous one and this one
+    missing: int = 0  # frames lost since the previous one; -1: a late one filled a gap
 
     @property
     def accepted(self) -> bool:
@@ -42,6 +47,7 @@ class NodeState:
     node: str
     last_seen: float = 0.0
     last_seq: int | None = None
+    seen_mask: int = 0  # bit i: last_seq - i was seen
     source: str = ""  # where the node was last heard: the route for commands
     firmware: str | None = None
     channels: tuple[str, ...] = ()
@@ -52,18 +58,23 @@ class NodeState:
     def observe_seq(self, seq: int, is_hello: bool) -> SeqResult:
         prev = self.last_seq
         if prev is None:
-            self.last_seq = seq
+            self.last_seq, self.seen_mask = seq, 1
             return SeqResult(SeqVerdict.FIRST)
         ahead = (seq - prev) % SEQ_MODULUS
         if ahead == 0:
             return SeqResult(SeqVerdict.DUPLICATE)
         if ahead <= HALF_SEQ:
             self.last_seq = seq
+            self.seen_mask = ((self.seen_mask << ahead) | 1) & WINDOW_MASK
             return SeqResult(SeqVerdict.NEXT, missing=ahead - 1)
         behind = SEQ_MODULUS - ahead
-        if behind <= DUPLICATE_WINDOW and not is_hello:
-            return SeqResult(SeqVerdict.DUPLICATE)
-        self.last_seq = seq
+        if behind < WINDOW and not is_hello:
+            bit = 1 << behind
+            if self.seen_mask & bit:
+                return SeqResult(SeqVerdict.DUPLICATE)
+            self.seen_mask |= bit
+            return SeqResult(SeqVerdict.LATE, missing=-1)
+        self.last_seq, self.seen_mask = seq, 1
         self.reboots += 1
         return SeqResult(SeqVerdict.REBOOT)
 

@@ -71,6 +71,7 @@ class Gateway:
         )
         self.readings = 0
         self.errors = 0
+        self.alerts = 0
         self.first_at: float | None = None
         self.last_at = 0.0
         self.subscribed = threading.Event()
@@ -84,8 +85,10 @@ class Gateway:
             now = time.monotonic()
             if self.first_at is None:
                 self.first_at = now
-            if b'"kind":"reading"' in line:
+            if line.startswith(b'{"kind":"reading"'):
                 self.readings += 1
+            elif b'"kind":"alert"' in line:
+                self.alerts += 1
             else:
                 self.errors += 1
             self.last_at = now
@@ -131,7 +134,7 @@ def report(name: str, messages: int, gw: Gateway, seconds: float, cpu: float) ->
           f"{messages / seconds:,.0f} messages/s, {gw.readings / seconds:,.0f} readings/s; "
           f"gateway CPU {cpu:.1f} s ({100 * cpu / seconds:.0f}% of one core); "
           f"peak RSS {gw.peak_rss_mb():.1f} MB; readings missing {lost}, decode errors "
-          f"{gw.errors}")
+          f"{gw.errors}, alerts {gw.alerts}")
     if lost != 0:
         print(f"FAIL: {name}: {lost} readings missing (negative: duplicated)", file=sys.stderr)
 
@@ -188,13 +191,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--publishers", type=int, default=1)
+    parser.add_argument("--only", choices=("backlog", "live"))
     args = parser.parse_args()
-    print(f"machine: {os.cpu_count()} cores, shared with other work; python {sys.version.split()[0]}")
+    print(f"machine: {os.cpu_count()} cores, shared with other work; "
+          f"python {sys.version.split()[0]}")
     broker = Mosquitto().start()
     try:
         with tempfile.TemporaryDirectory(prefix="siaga-bench-gw-") as tmp:
-            bench_backlog(broker, args.messages, Path(tmp))
-            bench_live(broker, args.messages, args.publishers, Path(tmp))
+            if args.only != "live":
+                bench_backlog(broker, args.messages, Path(tmp))
+            if args.only != "backlog":
+                bench_live(broker, args.messages, args.publishers, Path(tmp))
     finally:
         broker.cleanup()
 

@@ -1,4 +1,4 @@
-from gateway.node_state import DUPLICATE_WINDOW, NodeState, NodeTable, SeqVerdict
+from gateway.node_state import WINDOW, NodeState, NodeTable, SeqVerdict
 
 
 def feed(state: NodeState, *seqs: int, hello: bool = False) -> list[tuple[SeqVerdict, int]]:
@@ -42,11 +42,29 @@ def test_same_seq_repeated_is_duplicate_and_dropped() -> None:
     assert s.last_seq == 4
 
 
-def test_recent_old_seq_is_duplicate() -> None:
+def test_recent_seen_seq_is_duplicate() -> None:
     s = NodeState("n1")
     feed(s, 100, 101, 102)
     assert s.observe_seq(101, False).verdict is SeqVerdict.DUPLICATE
+    assert s.observe_seq(100, False).verdict is SeqVerdict.DUPLICATE
     assert s.observe_seq(103, False).missing == 0
+
+
+def test_late_frame_is_accepted_once_and_gives_back_its_gap() -> None:
+    s = NodeState("n1")
+    assert feed(s, 10, 13) == [(SeqVerdict.FIRST, 0), (SeqVerdict.NEXT, 2)]
+    assert feed(s, 12, 11) == [(SeqVerdict.LATE, -1), (SeqVerdict.LATE, -1)]
+    assert feed(s, 12, 11, 14) == [
+        (SeqVerdict.DUPLICATE, 0), (SeqVerdict.DUPLICATE, 0), (SeqVerdict.NEXT, 0)
+    ]
+
+
+def test_late_frame_across_the_wrap() -> None:
+    s = NodeState("n1")
+    feed(s, 65534, 1)
+    assert s.observe_seq(65535, False).verdict is SeqVerdict.LATE
+    assert s.observe_seq(0, False).verdict is SeqVerdict.LATE
+    assert s.observe_seq(0, False).verdict is SeqVerdict.DUPLICATE
 
 
 def test_far_backwards_is_reboot() -> None:
@@ -72,8 +90,8 @@ def test_hello_going_back_a_little_is_reboot() -> None:
 def test_backwards_just_past_window_is_reboot() -> None:
     s = NodeState("n1")
     feed(s, 1000)
-    assert s.observe_seq(1000 - DUPLICATE_WINDOW, False).verdict is SeqVerdict.DUPLICATE
-    assert s.observe_seq(1000 - DUPLICATE_WINDOW - 1, False).verdict is SeqVerdict.REBOOT
+    assert s.observe_seq(1000 - WINDOW + 1, False).verdict is SeqVerdict.LATE
+    assert s.observe_seq(1000 - WINDOW, False).verdict is SeqVerdict.REBOOT
 
 
 def test_table_creates_and_snapshots() -> None:
