@@ -158,7 +158,8 @@ class HttpIngestServer(StoredEntries):
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
+        if self._thread.is_alive():  # shutdown() of a never-started server blocks forever
+            self._server.shutdown()
         self._server.server_close()
 
     def handle(self, path: str, headers: Any, raw: bytes) -> tuple[int, dict[str, Any]]:

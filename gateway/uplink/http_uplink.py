@@ -1,0 +1,196 @@
+"""The HTTP uplink: batches POSTed to ``<url>/api/v1/ingest``; a 200 is the ack.
+
+One batch in flight (an HTTP request is its own ack), sent from the uplink thread
+with the standard library only (urllib), so the gateway needs no HTTP client
+package. Answers are handled per docs/uplink.md: 200 deletes the rows, 400/422
+rejects them, 413 splits the batch, 401/403 and 5xx/network errors keep them and
+back off exponentially with jitter.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import math
+import ssl
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import replace
+from typing import Literal
+
+from gateway.buffer import Batch, StoreAndForwardBuffer, now_ms
+from gateway.heartbeat import HealthSnapshot, HeartbeatSettings
+from gateway.uplink.backoff import Backoff
+from gateway.uplink.batch_trigger import BatchTrigger
+from gateway.uplink.counters import UplinkCounters
+from gateway.uplink.settings import UplinkSettings
+from gateway.uplink.wire import encode_batch
+
+log = logging.getLogger(__name__)
+
+Outcome = Literal["stored", "rejected", "too_large", "auth", "retry"]
+REJECTING = (400, 422)
+
+
+class HttpUplink:
+    def __init__(
+        self, settings: UplinkSettings, buffer: StoreAndForwardBuffer, *,
+        health: HealthSnapshot | None = None,
+        heartbeat: HeartbeatSettings | None = None,
+    ) -> None:
+        if not settings.gateway_id or settings.url is None or settings.token is None:
+            raise ValueError("HttpUplink needs uplink.gateway_id, uplink.url and uplink.token")
+        self.settings = settings
+        self._buffer = buffer
+        self._health = health
+        self._heartbeat_s = (heartbeat or HeartbeatSettings()).interval_s
+        self._base = settings.url.rstrip("/")
+        self._ssl = self._ssl_context()
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._trigger = BatchTrigger(settings.batch_max_count, settings.batch_max_age_s)
+        self._backoff = Backoff(settings.backoff_min_s, settings.backoff_max_s)
+        self._counters = UplinkCounters()
+        self._last_problem = ""
+        self._thread = threading.Thread(target=self._run, name="uplink-http", daemon=True)
+        buffer.on_append(self._appended)
+
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        s = self.settings
+        if not self._base.startswith("https://"):
+            return None
+        ctx = ssl.create_default_context(cafile=s.ca)
+        if s.cert is not None:
+            ctx.load_cert_chain(s.cert, s.key)
+        return ctx
+
+    def start(self) -> None:
+        self._buffer.release_all()
+        depth = self._buffer.stats().depth
+        with self._cond:
+            self._trigger.backlog(depth, time.monotonic())
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def counters(self) -> UplinkCounters:
+        with self._cond:
+            return replace(self._counters)
+
+    def _appended(self, readings: int, alerts: int) -> None:
+        with self._cond:
+            self._trigger.added(readings, alerts, time.monotonic())
+            if self._trigger.due(time.monotonic()):
+                self._cond.notify_all()
+
+    # -- the uplink thread ---------------------------------------------------------
+
+    def _run(self) -> None:
+        next_heartbeat = time.monotonic() if self._health else math.inf
+        while True:
+            with self._cond:
+                now = time.monotonic()
+                wait = min(next_heartbeat - now, self._trigger.seconds_until_due(now), 60.0)
+                self._cond.wait_for(
+                    lambda: self._stopping or self._trigger.due(time.monotonic()),
+                    max(0.0, wait),
+                )
+                if self._stopping:
+                    return
+            if self._health is not None and time.monotonic() >= next_heartbeat:
+                self._send_heartbeat()
+                next_heartbeat = time.monotonic() + self._heartbeat_s
+            with self._cond:
+                due = self._trigger.due(time.monotonic())
+            if due:
+                self._send_next()
+
+    def _send_next(self) -> None:
+        s = self.settings
+        batch = self._buffer.peek_batch(s.batch_max_count, backfill_after_s=s.backfill_after_s)
+        with self._cond:
+            self._trigger.taken(len(batch) if batch else 0,
+                                full=batch is not None and len(batch) == s.batch_max_count)
+        if batch is not None:
+            self._deliver(batch)
+
+    def _deliver(self, batch: Batch) -> None:
+        """Send until the hub answers for the batch for good, or the uplink stops."""
+        batch_id = f"{self.settings.gateway_id}:{batch.key}"
+        body = encode_batch(self.settings.gateway_id, batch_id, batch.readings, batch.alerts,
+                            batch.loss, now_ms())
+        first = True
+        while True:
+            outcome, detail = self._post("/api/v1/ingest", body)
+            with self._cond:
+                self._counters.batches_sent += first
+                self._counters.batches_resent += not first
+            first = False
+            if outcome == "stored":
+                self._buffer.ack(batch)
+                self._backoff.reset()
+                self._last_problem = ""
+                with self._cond:
+                    self._counters.batches_acked += 1
+                    self._counters.entries_acked += len(batch)
+                return
+            if outcome == "rejected" or (outcome == "too_large" and len(batch) == 1):
+                self._buffer.reject(batch, detail)
+                log.warning("hub rejected batch %s (%d entries kept in the rejected table): %s",
+                            batch_id, len(batch), detail)
+                with self._cond:
+                    self._counters.batches_rejected += 1
+                return
+            if outcome == "too_large":
+                for half in batch.split():
+                    self._deliver(half)
+                return
+            with self._cond:
+                self._counters.send_errors += 1
+            if detail != self._last_problem:  # log a problem once, not once per retry
+                log.warning("uplink POST failed, will retry with backoff: %s", detail)
+                self._last_problem = detail
+            with self._cond:
+                if self._cond.wait_for(lambda: self._stopping, self._backoff.next_delay()):
+                    return
+
+    def _send_heartbeat(self) -> None:
+        assert self._health is not None
+        outcome, detail = self._post("/api/v1/heartbeat", self._health.encode())
+        if outcome == "stored":
+            with self._cond:
+                self._counters.heartbeats_sent += 1
+        else:
+            log.debug("heartbeat not delivered: %s", detail)
+
+    def _post(self, endpoint: str, body: bytes) -> tuple[Outcome, str]:
+        s = self.settings
+        headers = {"Authorization": f"Bearer {s.token}", "Content-Type": "application/json"}
+        if s.gzip:
+            body = gzip.compress(body, compresslevel=5)
+            headers["Content-Encoding"] = "gzip"
+        request = urllib.request.Request(self._base + endpoint, data=body, headers=headers,
+                                         method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=s.http_timeout_s,
+                                        context=self._ssl) as answer:
+                answer.read()
+                return "stored", ""
+        except urllib.error.HTTPError as exc:
+            detail = f"{exc.code} {exc.reason}: {exc.read(500).decode('utf-8', 'replace')}"
+            if exc.code in REJECTING:
+                return "rejected", detail
+            if exc.code == 413:
+                return "too_large", detail
+            if exc.code in (401, 403):
+                return "auth", f"{detail} (check uplink.token)"
+            return "retry", detail
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            return "retry", f"{self._base}{endpoint}: {exc}"

@@ -1,0 +1,131 @@
+"""The HTTP uplink against ``HttpIngestServer``, a stdlib http.server that stands in for
+the hub's ``POST /api/v1/ingest`` (tests/integration/hub_stand_in.py) until the hub's own
+tests exercise the same contract (docs/uplink.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gateway.buffer import BufferSettings, StoreAndForwardBuffer
+from gateway.heartbeat import HealthSnapshot, HeartbeatSettings
+from gateway.uplink.http_uplink import HttpUplink
+from gateway.uplink.settings import UplinkSettings
+from tests.integration.hub_stand_in import HttpIngestServer, wait_for
+from tests.integration.test_uplink_mqtt import alert, reading
+from tests.servers import free_port
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def hub() -> Iterator[HttpIngestServer]:
+    server = HttpIngestServer(token="gw-secret").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def buffer(tmp_path: Path) -> Iterator[StoreAndForwardBuffer]:
+    b = StoreAndForwardBuffer(BufferSettings(path=str(tmp_path / "buffer.sqlite3")))
+    yield b
+    b.close()
+
+
+def settings(hub: HttpIngestServer, **kw: object) -> UplinkSettings:
+    base = dict(kind="http", gateway_id="gw-h", url=hub.url, token="gw-secret",
+                batch_max_count=100, batch_max_age_s=0.1, backoff_min_s=0.05,
+                backoff_max_s=0.2, http_timeout_s=5.0)
+    base.update(kw)
+    return UplinkSettings(**base)  # type: ignore[arg-type]
+
+
+def run_until_empty(up: HttpUplink, buffer: StoreAndForwardBuffer, timeout: float = 20) -> None:
+    up.start()
+    try:
+        assert wait_for(lambda: buffer.stats().depth == 0, timeout), buffer.stats()
+    finally:
+        up.stop()
+
+
+def test_batches_arrive_gzipped_alerts_first(
+    hub: HttpIngestServer, buffer: StoreAndForwardBuffer,
+) -> None:
+    buffer.append([reading(i) for i in range(250)], [])
+    buffer.append([], [alert(1)])
+    run_until_empty(HttpUplink(settings(hub), buffer), buffer)
+    assert hub.unique_readings == 250 and hub.redelivered_readings == 0
+    assert hub.batches[0]["alerts"]
+    assert all(enc == "gzip" for path, _, enc in hub.requests if path == "/api/v1/ingest")
+
+
+def test_server_errors_are_retried_with_backoff(
+    hub: HttpIngestServer, buffer: StoreAndForwardBuffer,
+) -> None:
+    hub.fail_next, hub.fail_status = 4, 503
+    buffer.append([reading(i) for i in range(10)], [])
+    up = HttpUplink(settings(hub), buffer)
+    run_until_empty(up, buffer)
+    assert [s for _, s, _ in hub.requests] == [503, 503, 503, 503, 200]
+    assert hub.unique_readings == 10 and up.counters().batches_resent == 4
+
+
+def test_wrong_token_keeps_rows(hub: HttpIngestServer, buffer: StoreAndForwardBuffer) -> None:
+    buffer.append([reading(1)], [])
+    up = HttpUplink(settings(hub, token="wrong"), buffer)
+    up.start()
+    try:
+        assert wait_for(lambda: len(hub.requests) >= 3, 10)
+    finally:
+        up.stop()
+    assert {s for _, s, _ in hub.requests} == {401}
+    assert buffer.stats().depth == 1 and buffer.stats().rejected == 0
+
+
+def test_422_moves_rows_to_rejected(hub: HttpIngestServer, buffer: StoreAndForwardBuffer) -> None:
+    hub.fail_next, hub.fail_status = 1, 422
+    buffer.append([reading(i) for i in range(4)], [])
+    run_until_empty(HttpUplink(settings(hub), buffer), buffer)
+    assert buffer.stats().rejected == 4 and hub.unique_readings == 0
+
+
+def test_413_splits_the_batch(hub: HttpIngestServer, buffer: StoreAndForwardBuffer) -> None:
+    hub.max_entries = 30
+    buffer.append([reading(i) for i in range(100)], [])
+    run_until_empty(HttpUplink(settings(hub), buffer), buffer)
+    assert hub.unique_readings == 100 and buffer.stats().rejected == 0
+    assert all(len(b["readings"]) <= 30 for b in hub.batches)
+    assert len({b["batch"] for b in hub.batches}) == len(hub.batches)
+
+
+def test_hub_down_then_up(buffer: StoreAndForwardBuffer) -> None:
+    """Connection refused until the hub starts: rows wait, then all arrive once."""
+    nothing = HttpIngestServer(token="gw-secret")  # only for its settings
+    buffer.append([reading(i) for i in range(50)], [])
+    up = HttpUplink(settings(nothing, url=f"http://127.0.0.1:{free_port()}"), buffer)
+    nothing.stop()
+    up.start()
+    try:
+        assert wait_for(lambda: up.counters().send_errors >= 3, 10)
+        assert buffer.stats().depth == 50
+    finally:
+        up.stop()
+    hub2 = HttpIngestServer(token="gw-secret").start()
+    try:
+        run_until_empty(HttpUplink(settings(hub2), buffer), buffer)
+        assert hub2.unique_readings == 50
+    finally:
+        hub2.stop()
+
+
+def test_heartbeat_posted(hub: HttpIngestServer, buffer: StoreAndForwardBuffer) -> None:
+    up = HttpUplink(settings(hub), buffer, health=HealthSnapshot("gw-h", buffer),
+                    heartbeat=HeartbeatSettings(interval_s=1.0))
+    up.start()
+    try:
+        assert wait_for(lambda: len(hub.heartbeats) >= 2, 10)
+    finally:
+        up.stop()
+    assert hub.heartbeats[0]["gateway"] == "gw-h" and hub.heartbeats[0]["buffer"]["depth"] == 0
