@@ -6,6 +6,8 @@ other client, so nothing here decides what a user may see: the API's agency scop
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 
 from fastapi import APIRouter
@@ -36,6 +38,42 @@ async def dashboard_config(services: ServicesDep, staff: CurrentStaff) -> Dashbo
     d = services.settings.dashboard
     return DashboardConfig(timezone=d.timezone, tile_url=d.tile_url or None,
                            tile_attribution=d.tile_attribution or None)
+
+
+class GatewayHealth(BaseModel):
+    gateway: str
+    name: str
+    site: str | None
+    last_heartbeat: float | None = Field(description="When the hub last heard one (POSIX s)")
+    silent: bool = Field(description="No heartbeat within the incidents' gateway_silence_s")
+    buffer_depth: int | None = Field(description="Entries waiting in the gateway's buffer")
+
+
+def _heartbeats(conn: sqlite3.Connection) -> dict[str, sqlite3.Row]:
+    try:
+        rows = conn.execute("SELECT * FROM gateway_heartbeats").fetchall()
+    except sqlite3.OperationalError:  # no heartbeat table until the incident store made it
+        return {}
+    return {r["gateway"]: r for r in rows}
+
+
+@router.get("/api/v1/dashboard/gateways", response_model=list[GatewayHealth], tags=["dashboard"],
+            summary="Every registered gateway with its last heartbeat",
+            responses=problem_responses(401))
+async def gateway_health(services: ServicesDep, staff: CurrentStaff) -> list[GatewayHealth]:
+    beats = await services.db.run(_heartbeats)
+    window = services.settings.incidents.gateway_silence_s
+    now = time.time()
+    out = []
+    for g in services.registry.gateways():
+        row = beats.get(g.id)
+        keys = row.keys() if row is not None else []
+        out.append(GatewayHealth(
+            gateway=g.id, name=g.name, site=g.site,
+            last_heartbeat=row["received_at"] if row is not None else None,
+            silent=row is not None and now - row["received_at"] > window,
+            buffer_depth=row["buffer_depth"] if "buffer_depth" in keys else None))
+    return out
 
 
 @router.get("/", include_in_schema=False)

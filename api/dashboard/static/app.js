@@ -259,34 +259,37 @@ async function loadRegistry() {
 async function sensorsView(main) {
   main.append(h("div", { class: "toolbar" }, h("h1", {}, t("sensors.title"))));
   const reg = await loadRegistry();
-  const tbl = h("table", { id: "nodes" }, h("tr", {}, ...["sensors.node", "site", "sensors.lastseen", "sensors.battery", "sensors.signal", "sensors.health"].map(k => h("th", {}, t(k)))));
-  const charts = h("div", { class: "card" });
-  for (const n of reg.nodes) {
-    const id = n.node || n.id;
-    let latest = {};
-    try { latest = await api(`/api/v1/nodes/${encodeURIComponent(id)}/latest`); } catch { /* never reported */ }
-    const vals = latest.channels || latest.values || latest;
-    const get = ch => { const v = vals[ch]; return v === undefined ? null : typeof v === "object" ? v.value : v; };
-    const lastSeen = latest.last_seen || Object.values(vals).map(v => v && v.ts).filter(Boolean).sort().pop();
-    const silent = !lastSeen || Date.now() - ms(lastSeen) > 3 * 60e3 * Math.max(1, (n.interval_s || 60) / 60);
-    const fault = n.health === "fault";
-    tbl.append(h("tr", {}, h("td", {}, id), h("td", {}, n.site || ""), h("td", {}, lastSeen ? fmtTime(lastSeen, true) : t("none")),
-      h("td", {}, get("batt") !== null ? `${get("batt")} V` : t("none")), h("td", {}, get("rssi") !== null ? `${get("rssi")} dBm` : t("none")),
-      h("td", { class: silent || fault ? "health-bad" : "health-ok" }, t(fault ? "health.fault" : silent ? "health.silent" : "health.ok"))));
-    for (const ch of (n.channels || []).slice(0, 3)) {
-      try {
-        const q = new URLSearchParams({ channel: ch, from: new Date(Date.now() - 6 * 3600e3).toISOString(), to: new Date().toISOString() });
-        const data = await api(`/api/v1/nodes/${encodeURIComponent(id)}/readings?${q}`);
-        const rows = Array.isArray(data) ? data : data.readings || data.intervals || [];
-        charts.append(lineChart(rows.map(r => [ms(r.ts ?? r.time), r.value ?? r.mean]), { title: `${id} · ${ch}`, fmtTime, empty: t("none") }));
-      } catch { /* no data for this channel */ }
-    }
+  const tbl = h("table", { id: "nodes" }, h("tr", {}, ...["sensors.node", "site", "sensors.lastseen", "sensors.battery", "sensors.signal", "sensors.health", "detail.readings"].map(k => h("th", {}, t(k)))));
+  const from = new Date(Date.now() - 6 * 3600e3).toISOString(), to = new Date().toISOString();
+  const rows = await Promise.all(reg.nodes.map(async n => {
+    const latest = await api(`/api/v1/nodes/${encodeURIComponent(n.node)}/latest`).catch(() => ({ channels: [] }));
+    const byCh = new Map((latest.channels || []).map(c => [c.channel, c]));
+    const charts = await Promise.all((n.channels || []).filter(ch => byCh.has(ch)).map(async ch => {
+      const q = new URLSearchParams({ channel: ch, from, to, every: "5m", agg: "mean" });
+      const data = await api(`/api/v1/nodes/${encodeURIComponent(n.node)}/readings?${q}`).catch(() => ({}));
+      const pts = (data.intervals || []).map(r => [r.ts, r.mean]).filter(p => Number.isFinite(p[1]));
+      const last = byCh.get(ch);
+      return h("span", { class: "spark-cell" }, sparkline(pts, `${n.node} ${ch}`), ` ${ch} ${(+last.value.toFixed(2))} ${last.unit}`);
+    }));
+    return { n, byCh, charts };
+  }));
+  for (const { n, byCh, charts } of rows) {
+    const lastSeen = Math.max(0, ...[...byCh.values()].map(c => c.ts));
+    const silent = !lastSeen || Date.now() - lastSeen > 10 * 60e3;
+    const val = (ch, unit) => byCh.has(ch) ? `${(+byCh.get(ch).value.toFixed(2))} ${unit}` : t("none");
+    const lowBatt = byCh.has("batt") && byCh.get("batt").value < 3.4;
+    tbl.append(h("tr", { "data-node": n.node }, h("td", {}, n.node, h("br"), h("small", {}, n.name || "")), h("td", {}, n.site_name || n.site || ""),
+      h("td", {}, lastSeen ? fmtTime(lastSeen, true) : t("none")), h("td", { class: lowBatt ? "health-bad" : "" }, val("batt", "V")), h("td", {}, val("rssi", "dBm")),
+      h("td", { class: silent || lowBatt ? "health-bad" : "health-ok" }, t(silent ? "health.silent" : lowBatt ? "health.fault" : "health.ok")),
+      h("td", {}, h("div", { class: "sparks" }, charts))));
   }
   main.append(h("div", { class: "card" }, tbl));
-  const gtbl = h("table", { id: "gateways" }, h("tr", {}, ...["sensors.gateways", "sensors.heartbeat", "sensors.buffer"].map(k => h("th", {}, t(k)))));
-  for (const g of reg.gateways) gtbl.append(h("tr", {}, h("td", {}, g.gateway || g.id),
-    h("td", {}, g.last_heartbeat ? fmtTime(g.last_heartbeat, true) : t("none")), h("td", {}, g.buffer_depth ?? (g.health && g.health.buffer && g.health.buffer.depth) ?? t("none"))));
-  main.append(h("div", { class: "card" }, h("h2", {}, t("sensors.gateways")), gtbl), charts);
+  const gws = await api("/api/v1/dashboard/gateways").catch(() => reg.gateways.map(g => ({ gateway: g.id })));
+  const gtbl = h("table", { id: "gateways" }, h("tr", {}, ...["sensors.gateways", "sensors.heartbeat", "sensors.buffer", "sensors.health"].map(k => h("th", {}, t(k)))));
+  for (const g of gws) gtbl.append(h("tr", {}, h("td", {}, g.gateway, g.name ? h("br") : null, g.name ? h("small", {}, g.name) : null),
+    h("td", {}, g.last_heartbeat ? fmtTime(g.last_heartbeat, true) : t("none")), h("td", {}, g.buffer_depth ?? t("none")),
+    h("td", { class: g.silent ? "health-bad" : "health-ok" }, g.last_heartbeat ? t(g.silent ? "health.silent" : "health.ok") : t("none"))));
+  main.append(h("div", { class: "card" }, h("h2", {}, t("sensors.gateways")), gtbl));
 }
 
 async function raporView(main) {

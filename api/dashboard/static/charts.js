@@ -87,3 +87,16 @@ function drawTiles(svg, url, la0, la1, lo0, lo1, X, Y) {
       svg.appendChild(svgEl("image", { href: url.replace("{z}", z).replace("{x}", x).replace("{y}", y), x: x0, y: y0, width: x1 - x0, height: y1 - y0, preserveAspectRatio: "none" }));
     }
 }
+
+// A small chart for a table cell: the shape of the last hours, with the latest value beside it.
+function sparkline(points, label) {
+  const W = 120, H = 30;
+  const svg = svgEl("svg", { viewBox: `0 0 ${W} ${H}`, width: W, height: H, class: "spark", role: "img", "aria-label": label });
+  svg.appendChild(svgEl("title", {}, label));
+  if (points.length < 2) { svg.appendChild(svgEl("line", { x1: 0, x2: W, y1: H / 2, y2: H / 2, stroke: "#ccd" })); return svg; }
+  const xs = points.map(p => p[0]), ys = points.map(p => p[1]);
+  const x0 = Math.min(...xs), x1 = Math.max(...xs), y0 = Math.min(...ys), y1 = Math.max(...ys);
+  const X = x => (x - x0) / ((x1 - x0) || 1) * (W - 2) + 1, Y = y => H - 2 - (y - y0) / ((y1 - y0) || 1) * (H - 4);
+  svg.appendChild(svgEl("path", { d: points.map((p, i) => `${i ? "L" : "M"}${X(p[0]).toFixed(1)},${Y(p[1]).toFixed(1)}`).join(""), fill: "none", stroke: "#274690", "stroke-width": 1.4 }));
+  return svg;
+}
