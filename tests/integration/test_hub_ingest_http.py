@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import gzip
 import json
@@ -197,3 +198,37 @@ async def test_heartbeat_is_accepted_for_the_right_gateway_only(influx_hub: Asgi
     assert r.status_code == 401
     metrics = (await influx_hub.client.get("/metrics")).text
     assert f'siaga_gateway_dropped_readings{{gateway="{GW}"}} 7' in metrics
+
+
+def alert(**extra: Any) -> dict[str, Any]:
+    return {"id": 57, "node": "slope-07", "site": "bumiaji-slope", "hazard": "landslide",
+            "level": 3, "previous_level": 2, "detector": "landslide", "channel": "rain",
+            "ts": T0 + 60_000, "explanation": "Hujan 3 jam 78 mm", "explanation_en": "Rain 78 mm",
+            "values": {"rain_3h_mm": 78.0}, "thresholds": {"siaga_mm": 60.0},
+            "window_s": 10800, "backfill": False, **extra}
+
+
+async def test_alerts_in_a_batch_open_one_incident_and_a_resend_changes_nothing(
+    influx_hub: AsgiHub,
+) -> None:
+    token = await influx_hub.gateway(GW)
+    admin = await influx_hub.staff(role="admin", agency="DISKOMINFO")
+    body = make_batch(2, alerts=[alert()])
+    for _ in range(2):
+        r = await influx_hub.client.post("/api/v1/ingest", json=body, headers=auth(token))
+        assert r.status_code == 200, r.text
+    r = await influx_hub.client.get("/api/v1/incidents", headers=admin.headers)
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    incidents = doc if isinstance(doc, list) else doc["items"]
+    assert len(incidents) == 1
+    assert incidents[0]["hazard"] == "landslide" and incidents[0]["alert_count"] == 1
+    # the incident event also lands in InfluxDB for Grafana annotations
+    events: list[Any] = []
+    for _ in range(100):
+        events = await influx_hub.services.telemetry.incident_events(T0 - 86_400_000,
+                                                                     2**41)
+        if events:
+            break
+        await asyncio.sleep(0.05)
+    assert events and events[0].hazard == "landslide" and "BPBD" in events[0].agencies
