@@ -1,7 +1,7 @@
 """Serial frame codec (PROTOCOL.md): Frame <-> one ASCII line ``$SG,...*CRC\\r\\n``.
 
 Pure functions, no I/O. ``decode_frame`` takes one line, ``encode_frame`` makes one;
-``stream.FrameDecoder`` cuts a byte stream into lines and calls ``decode_frame``.
+``FrameDecoder`` cuts a byte stream into lines and calls ``decode_frame``.
 
 Decoding has a fast path (one regex over the whole line, one ``findall`` over the
 fields, ``binascii.crc_hqx``) for valid lines. Any line the fast path does not
@@ -20,33 +20,29 @@ from __future__ import annotations
 import math
 import re
 from binascii import crc_hqx
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from firmware_bridge.errors import FrameDecodeError, FrameEncodeError
-
-MAX_FRAME_BYTES = 250
-"""A whole frame, ``$`` to LF inclusive, is at most this long."""
-
-FRAME_TYPES = ("D", "H", "E", "C", "A")
-MAX_SEQ = 65535
-UPTIME_KEY = "up"
-
-FRAME_ERROR_REASONS = (
-    "too_long", "non_ascii", "control_char", "bad_crc", "crc_mismatch", "bad_prefix",
-    "bad_type", "bad_node", "bad_seq", "bad_field", "bad_key", "duplicate_key", "bad_value",
-    "missing_field", "no_terminator", "garbage",
+from firmware_bridge.frame_rules import (
+    FRAME_ERROR_REASONS,
+    FRAME_TYPES,
+    KEY,
+    MAX_FRAME_BYTES,
+    MAX_SEQ,
+    NODE,
+    RULES,
+    SEQ,
+    UPTIME_KEY,
+    FieldValue,
+    value_from_text,
 )
-"""Every reason a frame decode can give; the C codec's ``siaga_error_name`` returns the same."""
 
-FieldValue = float | int | str
+__all__ = [
+    "FRAME_ERROR_REASONS", "FRAME_TYPES", "MAX_FRAME_BYTES", "MAX_SEQ", "UPTIME_KEY",
+    "DecodeError", "FieldValue", "Frame", "FrameDecoder", "crc16", "decode_frame",
+    "encode_frame",
+]
 
-_NODE = re.compile(r"[A-Za-z0-9_-]{1,16}")
-_KEY = re.compile(r"[a-z][a-z0-9_]{0,15}")
-_SEQ = re.compile(r"[0-9]{1,5}")
-_INT = re.compile(r"-?[0-9]+")
-_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
-_TOKEN = re.compile(r"[A-Za-z0-9.|_-]{1,32}")
 _HEX4 = re.compile(rb"[0-9A-F]{4}")
 _NOT_PRINTABLE = re.compile(rb"[^\x20-\x7e]")
 _LINE = re.compile(
@@ -78,79 +74,6 @@ class Frame:
 def crc16(data: bytes) -> int:
     """CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, no reflection, no final xor)."""
     return crc_hqx(data, 0xFFFF)
-
-
-# ---------------------------------------------------------------- type rules
-
-
-Problem = tuple[str, str] | None
-
-
-def _rules_d(fields: Mapping[str, FieldValue]) -> Problem:
-    has_channel = False
-    for key, value in fields.items():
-        if type(value) is str:
-            return "bad_value", f"{key}={value}: D frames carry numbers only"
-        if key != UPTIME_KEY:
-            has_channel = True
-    if not has_channel:
-        return "missing_field", "D frame carries no channel"
-    return None
-
-
-def _rules_h(fields: Mapping[str, FieldValue]) -> Problem:
-    for key in ("fw", "ch", "int"):
-        if key not in fields:
-            return "missing_field", f"H frame needs {key}"
-    interval = fields["int"]
-    if type(interval) is not int or interval < 1:
-        return "bad_value", f"int={interval}: sample interval must be a whole number >= 1"
-    return None
-
-
-def _rules_e(fields: Mapping[str, FieldValue]) -> Problem:
-    if "code" not in fields:
-        return "missing_field", "E frame needs code"
-    return None
-
-
-def _rules_c(fields: Mapping[str, FieldValue]) -> Problem:
-    if "cmd" not in fields:
-        return "missing_field", "C frame needs cmd"
-    if "v" in fields and type(fields["v"]) is str:
-        return "bad_value", f"v={fields['v']}: command value must be a number"
-    return None
-
-
-def _rules_a(fields: Mapping[str, FieldValue]) -> Problem:
-    for key in ("cseq", "ok"):
-        if key not in fields:
-            return "missing_field", f"A frame needs {key}"
-    cseq = fields["cseq"]
-    if type(cseq) is not int or not 0 <= cseq <= MAX_SEQ:
-        return "bad_value", f"cseq={cseq}: must be a whole number 0..65535"
-    ok = fields["ok"]
-    if type(ok) is not int or ok not in (0, 1):
-        return "bad_value", f"ok={ok}: must be 0 or 1"
-    return None
-
-
-_RULES: dict[str, Callable[[Mapping[str, FieldValue]], Problem]] = {
-    "D": _rules_d, "H": _rules_h, "E": _rules_e, "C": _rules_c, "A": _rules_a,
-}
-
-
-def _value_from_text(text: str) -> FieldValue | None:
-    """The decoded value of a field's text, or None when the grammar forbids it
-    (or the number is too large for a float)."""
-    if _INT.fullmatch(text):
-        return int(text)
-    if _NUMBER.fullmatch(text):
-        number = float(text)
-        return None if math.isinf(number) else number
-    if _TOKEN.fullmatch(text):
-        return text
-    return None
 
 
 # ---------------------------------------------------------------- decode
@@ -207,7 +130,7 @@ def decode_frame(line: bytes) -> Frame:
     if len(fields) != len(found) or seq > MAX_SEQ:
         return _parse_strict(line)
     frame_type = m.group(1)
-    problem = _RULES[frame_type](fields)
+    problem = RULES[frame_type](fields)
     if problem is not None:
         raise FrameDecodeError(problem[0], problem[1], line)
     return _new_frame(frame_type, m.group(2), seq, fields)
@@ -266,24 +189,24 @@ def _parse_strict(line: bytes) -> Frame:
         raise fail("bad_prefix", "body starts with 'SG,'")
     if len(parts) < 2 or parts[1] not in FRAME_TYPES:
         raise fail("bad_type", f"type {parts[1] if len(parts) > 1 else ''!r} not one of DHECA")
-    if len(parts) < 3 or not _NODE.fullmatch(parts[2]):
+    if len(parts) < 3 or not NODE.fullmatch(parts[2]):
         raise fail("bad_node", "node id is 1-16 of A-Z a-z 0-9 - _")
-    if len(parts) < 4 or not _SEQ.fullmatch(parts[3]) or int(parts[3]) > MAX_SEQ:
+    if len(parts) < 4 or not SEQ.fullmatch(parts[3]) or int(parts[3]) > MAX_SEQ:
         raise fail("bad_seq", "seq is 0..65535 in at most 5 digits")
     fields: dict[str, FieldValue] = {}
     for index, part in enumerate(parts[4:], start=1):
         key, eq, text = part.partition("=")
         if not eq:
             raise fail("bad_field", f"field {index} {part!r} is not key=value")
-        if not _KEY.fullmatch(key):
+        if not KEY.fullmatch(key):
             raise fail("bad_key", f"key {key!r}: a-z then up to 15 of a-z 0-9 _")
         if key in fields:
             raise fail("duplicate_key", f"key {key!r} appears twice")
-        value = _value_from_text(text)
+        value = value_from_text(text)
         if value is None:
             raise fail("bad_value", f"{key}={text!r} is neither a number nor a token")
         fields[key] = value
-    problem = _RULES[parts[1]](fields)
+    problem = RULES[parts[1]](fields)
     if problem is not None:
         raise fail(*problem)
     return Frame(parts[1], parts[2], int(parts[3]), fields)
@@ -296,7 +219,7 @@ def encode_frame(frame: Frame) -> bytes:
     """The frame as one wire line ending in CR LF. Raises FrameEncodeError."""
     if not isinstance(frame.type, str) or frame.type not in FRAME_TYPES:
         raise FrameEncodeError("bad_type", f"type {frame.type!r} not one of DHECA")
-    if not isinstance(frame.node, str) or not _NODE.fullmatch(frame.node):
+    if not isinstance(frame.node, str) or not NODE.fullmatch(frame.node):
         raise FrameEncodeError("bad_node", f"node {frame.node!r}: 1-16 of A-Z a-z 0-9 - _")
     seq = frame.seq
     if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq <= MAX_SEQ:
@@ -304,15 +227,15 @@ def encode_frame(frame: Frame) -> bytes:
     parts = ["SG", frame.type, frame.node, str(int(seq))]
     decoded: dict[str, FieldValue] = {}
     for key, value in frame.fields.items():
-        if not isinstance(key, str) or not _KEY.fullmatch(key):
+        if not isinstance(key, str) or not KEY.fullmatch(key):
             raise FrameEncodeError("bad_key", f"key {key!r}: a-z then up to 15 of a-z 0-9 _")
         text = _value_text(key, value)
-        parsed = _value_from_text(text)
+        parsed = value_from_text(text)
         if parsed is None:
             raise FrameEncodeError("bad_value", f"{key}={value!r} is neither number nor token")
         decoded[key] = parsed
         parts.append(f"{key}={text}")
-    problem = _RULES[frame.type](decoded)
+    problem = RULES[frame.type](decoded)
     if problem is not None:
         raise FrameEncodeError(*problem)
     body = ",".join(parts).encode("ascii")
@@ -387,10 +310,11 @@ class FrameDecoder:
         # between frames: a clean frame line needs no state machine, only a decode.
         lines = chunk[first_nl + 1 :].split(b"\n")
         tail = lines.pop()
+        append, decode = out.append, decode_frame
         for line in lines:
-            if line[:1] == b"$" and len(line) < MAX_FRAME_BYTES and line.find(b"$", 1) < 0:
+            if line.startswith(b"$") and len(line) < MAX_FRAME_BYTES and line.find(b"$", 1) < 0:
                 try:
-                    out.append(decode_frame(line))
+                    append(decode(line))
                     continue
                 except FrameDecodeError:
                     pass  # _run reports it with the raw line as received, LF included
