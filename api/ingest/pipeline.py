@@ -205,7 +205,11 @@ class IngestPipeline:
         self._heartbeats.inc(transport=transport)
         self._loss.set(heartbeat.buffer.dropped_readings, gateway=gateway)
         if self.incidents is not None:
-            await self.incidents.on_heartbeat(gateway, heartbeat)
+            try:
+                await self.incidents.on_heartbeat(gateway, heartbeat)
+            except Exception as e:
+                log.warning("heartbeat of %s not recorded: %r", gateway, e)
+                raise IngestUnavailable(f"heartbeat not recorded: {type(e).__name__}") from e
 
     def status(self, gateway: str, status: StatusIn) -> None:
         self._online.set(1 if status.state == "online" else 0, gateway=gateway)

@@ -120,6 +120,16 @@ class InfluxStore:
             await self._client.aclose()
             self._client = None
 
+    async def ping(self) -> str | None:
+        """For /healthz: None when influxd answers /ping, else what is wrong."""
+        if self._client is None:
+            return "not started"
+        try:
+            resp = await self._client.get("/ping")
+        except httpx.TransportError as e:
+            return f"{self.settings.url} unreachable: {type(e).__name__}"
+        return None if resp.status_code == 204 else f"/ping answered {resp.status_code}"
+
     # -- writes ----------------------------------------------------------------------------
 
     async def write_readings(self, gateway: str, readings: Sequence[ReadingIn]) -> int:

@@ -87,6 +87,11 @@ class SqliteStore:
             self._db.close()
             self._db = None
 
+    async def ping(self) -> str | None:
+        """For /healthz: None when the file answers a query."""
+        await self.db.run(lambda conn: conn.execute("SELECT 1").fetchone())
+        return None
+
     @property
     def db(self) -> Database:
         if self._db is None:

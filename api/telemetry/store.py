@@ -27,6 +27,9 @@ class TelemetryStore(Protocol):
     async def close(self) -> None:
         """Flush pending writes and release connections."""
 
+    async def ping(self) -> str | None:
+        """None when the store answers, else what is wrong (for ``/healthz``)."""
+
     async def write_readings(self, gateway: str, readings: Sequence[ReadingIn]) -> int:
         """Store readings; returns once durably stored.
 

@@ -86,3 +86,17 @@ async def test_a_write_gives_up_when_influxd_stays_down(own_influxdb: InfluxDB) 
             await store.write_readings("gw", [reading(1)])
     finally:
         await store.close()
+
+
+async def test_healthz_reports_influxd_down(
+    hub_settings_factory: Callable[..., HubSettings], own_influxdb: InfluxDB,
+) -> None:
+    settings = hub_settings_factory(telemetry={
+        "kind": "influxdb", "url": own_influxdb.url, "database": "health", "timeout_s": 1})
+    async with asgi_hub(settings) as hub:
+        r = await hub.client.get("/healthz")
+        assert r.json()["checks"]["telemetry"] == "ok"
+        own_influxdb.stop()
+        r = await hub.client.get("/healthz")
+        assert r.status_code == 503
+        assert "unreachable" in r.json()["checks"]["telemetry"]
