@@ -1,10 +1,11 @@
 """Virtual WiFi nodes publishing device messages to an MQTT broker (paho-mqtt 2.x).
 
 ``MqttNodeSet`` plays a scenario live, paced by simulated time (``speed``) or by
-a total message rate (``rate``), and answers nothing back (MQTT nodes here do
-not take commands). ``flood()`` is the load generator for benchmarks: messages
-are made first, then published as fast as the client goes at QoS 1, and it
-waits for every PUBACK before reporting.
+a total message rate (``rate``); its nodes take commands on
+``siaga/node/<node>/cmd`` and acknowledge on ``.../ack``, like the pty nodes.
+``flood()`` is the load generator for benchmarks: messages are made first, then
+published as fast as the client goes at QoS 1, and it waits for every PUBACK
+before reporting.
 """
 
 from __future__ import annotations
@@ -19,8 +20,15 @@ from types import TracebackType
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from firmware_bridge.device_message import (
+    DeviceMessage,
+    decode_device_message,
+    device_topic,
+    encode_device_message,
+)
+from firmware_bridge.errors import DeviceMessageError
 from simulators.errors import TransportError
-from simulators.pacing import Pacer, RatePacer
+from simulators.pacing import Command, Inbox, RateClock, SimClock, obey
 from simulators.scenario import Scenario
 from simulators.transport_faults import FaultInjector, FaultSettings
 from simulators.wire import mqtt_message
@@ -37,13 +45,16 @@ MAX_INFLIGHT = 0
 class PublishStats:
     published: int = 0
     acked: int = 0
+    commands: int = 0
+    bad_commands: int = 0
     per_node: dict[str, int] = field(default_factory=dict)
 
 
 class _Publisher:
     """One paho client, connected, counting PUBACKs."""
 
-    def __init__(self, host: str, port: int, client_id: str) -> None:
+    def __init__(self, host: str, port: int, client_id: str,
+                 commands_for: tuple[str, ...] = (), inbox: Inbox | None = None) -> None:
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
                                   protocol=mqtt.MQTTv311)
         self.client.max_inflight_messages_set(MAX_INFLIGHT)
@@ -53,8 +64,11 @@ class _Publisher:
         self._lock = threading.Lock()
         self._connected = threading.Event()
         self._connect_error: str | None = None
+        self.commands_for = frozenset(commands_for)
+        self.inbox = inbox
         self.client.on_connect = self._on_connect
         self.client.on_publish = self._on_publish
+        self.client.on_message = self._on_message
         try:
             self.client.connect(host, port, keepalive=30)
         except OSError as e:
@@ -69,7 +83,24 @@ class _Publisher:
                     reason: mqtt.ReasonCode, properties: object) -> None:
         if reason.is_failure:
             self._connect_error = str(reason)
+        elif self.commands_for:
+            # Subscribed again on every (re)connect: a clean session forgets it.
+            client.subscribe(device_topic("+", "cmd"), qos=1)
         self._connected.set()
+
+    def _on_message(self, client: mqtt.Client, userdata: object,
+                    msg: mqtt.MQTTMessage) -> None:
+        try:
+            device = decode_device_message(msg.topic, bytes(msg.payload))
+        except DeviceMessageError as e:
+            with self._lock:
+                self.stats.bad_commands += 1
+            log.warning("bad command message on %s: %s", msg.topic, e)
+            return
+        if device.kind != "cmd" or device.node not in self.commands_for or device.seq is None:
+            return
+        assert self.inbox is not None
+        self.inbox.post(Command(device.node, device.seq, device.cmd or "", device.cmd_value))
 
     def _on_publish(self, client: mqtt.Client, userdata: object, mid: int,
                     reason: mqtt.ReasonCode, properties: object) -> None:
@@ -114,7 +145,7 @@ class MqttNodeSet:
         self.until_ts = float("inf") if until_ts is None else until_ts
         self.client_id = client_id
         self.finished = finished or threading.Event()
-        self._stop = threading.Event()
+        self._inbox = Inbox()
         self._thread: threading.Thread | None = None
         self._publisher: _Publisher | None = None
 
@@ -131,12 +162,13 @@ class MqttNodeSet:
         self.close()
 
     def start(self) -> None:
-        self._publisher = _Publisher(self.host, self.port, self.client_id)
+        self._publisher = _Publisher(self.host, self.port, self.client_id,
+                                     tuple(self.scenario.nodes), self._inbox)
         self._thread = threading.Thread(target=self._run, name="sim-mqtt", daemon=True)
         self._thread.start()
 
     def close(self, ack_timeout: float = 10.0) -> None:
-        self._stop.set()
+        self._inbox.stop()
         if self._thread is not None:
             self._thread.join(10)
         if self._publisher is not None:
@@ -147,13 +179,13 @@ class MqttNodeSet:
 
     def _run(self) -> None:
         assert self._publisher is not None
-        pacer = Pacer(self.scenario.start_ts, self.speed, self._stop)
-        by_rate = RatePacer(self.rate, self._stop) if self.rate else None
+        clock = SimClock(self.scenario.start_ts, self.speed)
+        by_rate = RateClock(self.rate) if self.rate else None
         sent = 0
         try:
             for message in self.scenario.messages(self.until_ts):
-                due = by_rate.wait_next() if by_rate else pacer.wait_until(message.ts)
-                if not due:
+                deadline = by_rate.next_deadline() if by_rate else clock.deadline(message.ts)
+                if not self._inbox.wait_until(deadline, self._obey):
                     return
                 topic, payload = mqtt_message(message, self.node_clock)
                 node = self.scenario.nodes[message.node]
@@ -169,6 +201,17 @@ class MqttNodeSet:
             raise
         finally:
             self.finished.set()
+
+    def _obey(self, command: Command) -> None:
+        assert self._publisher is not None
+        node = self.scenario.nodes.get(command.node)
+        if node is None or not node.is_up:
+            return
+        ok = obey(node, command)
+        self._publisher.stats.commands += 1
+        ack = DeviceMessage("ack", node.node_id, node.take_seq(), cseq=command.cseq, ok=ok)
+        topic, payload = encode_device_message(ack)
+        self._publisher.publish(topic, payload, self.qos)
 
 
 @dataclass(frozen=True, slots=True)

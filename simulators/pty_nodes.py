@@ -17,10 +17,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import queue
 import selectors
 import threading
-import time
 import tty
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,14 +26,12 @@ from types import TracebackType
 
 from firmware_bridge.codec import DecodeError, Frame, FrameDecoder, encode_frame
 from simulators.errors import TransportError
+from simulators.pacing import Command, Inbox, SimClock, obey
 from simulators.scenario import Scenario
 from simulators.transport_faults import FaultInjector, FaultSettings
 from simulators.wire import serial_line
 
 log = logging.getLogger(__name__)
-
-_STOP = object()
-
 
 @dataclass
 class LinkStats:
@@ -44,12 +40,6 @@ class LinkStats:
     dropped_bytes: int = 0
     commands: int = 0
     per_node: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class _Command:
-    node: str
-    frame: Frame
 
 
 class PtyNodeSet:
@@ -73,7 +63,7 @@ class PtyNodeSet:
         self.finished = finished or threading.Event()
         self._masters: dict[str, int] = {}
         self._slaves: dict[str, int] = {}
-        self._inbox: queue.Queue[object] = queue.Queue()
+        self._inbox = Inbox()
         self._threads: list[threading.Thread] = []
         self._closing = threading.Event()
 
@@ -114,7 +104,7 @@ class PtyNodeSet:
 
     def stop(self) -> None:
         self._closing.set()
-        self._inbox.put(_STOP)
+        self._inbox.stop()
         for t in self._threads:
             t.join(10)
         self._threads.clear()
@@ -132,12 +122,10 @@ class PtyNodeSet:
     # ------------------------------------------------------------- the owner thread
 
     def _write_loop(self) -> None:
-        wall_start = time.monotonic()
-        sim_start = self.scenario.start_ts
+        clock = SimClock(self.scenario.start_ts, self.speed)
         try:
             for message in self.scenario.messages(self.until_ts):
-                due = wall_start + (message.ts - sim_start) / self.speed
-                if not self._wait(due):
+                if not self._inbox.wait_until(clock.deadline(message.ts), self._obey):
                     return
                 node = self.scenario.nodes[message.node]
                 for chunk in self.injector.wire(message, serial_line(message), node):
@@ -150,35 +138,13 @@ class PtyNodeSet:
         finally:
             self.finished.set()
 
-    def _wait(self, due: float) -> bool:
-        """Serve commands until ``due``; False when told to stop."""
-        while True:
-            delay = due - time.monotonic()
-            try:
-                item = self._inbox.get(timeout=delay) if delay > 0 else self._inbox.get_nowait()
-            except queue.Empty:
-                return True
-            if item is _STOP:
-                return False
-            assert isinstance(item, _Command)
-            self._obey(item)
-
-    def _obey(self, command: _Command) -> None:
+    def _obey(self, command: Command) -> None:
         node = self.scenario.nodes.get(command.node)
         if node is None or not node.is_up:
             return
-        frame = command.frame
-        cmd = frame.fields.get("cmd")
-        value = frame.fields.get("v")
-        ok = 1
-        if cmd == "interval" and isinstance(value, int | float) and value >= 1:
-            node.interval_s = float(value)
-        elif cmd == "reboot":
-            node.reboot_now(node.next_ts, "command")
-        elif cmd not in ("ping", "calib"):
-            ok = 0
+        ok = obey(node, command)
         self.stats.commands += 1
-        ack = Frame("A", node.node_id, node.take_seq(), {"cseq": frame.seq, "ok": ok})
+        ack = Frame("A", node.node_id, node.take_seq(), {"cseq": command.cseq, "ok": int(ok)})
         self._write(node.node_id, encode_frame(ack))
 
     def _write(self, node_id: str, data: bytes) -> None:
@@ -218,5 +184,9 @@ class PtyNodeSet:
                         if isinstance(item, DecodeError):
                             continue
                         if item.type == "C" and item.node == node_id:
-                            self._inbox.put(_Command(node_id, item))
+                            value = item.fields.get("v")
+                            self._inbox.post(Command(
+                                node_id, item.seq, str(item.fields.get("cmd")),
+                                None if isinstance(value, str) or value is None else float(value),
+                            ))
 

@@ -52,6 +52,7 @@ class Collector:
             self.target = n
             if len(self.messages) + len(self.errors) >= n:
                 return True
+            self.reached.clear()
         return self.reached.wait(timeout)
 
 
@@ -144,3 +145,32 @@ def test_cli_mqtt_exit_codes_for_bad_broker_settings() -> None:
     assert r.returncode == 78 and "--broker" in r.stderr
     r = _cli("mqtt", "--broker", f"127.0.0.1:{free_port()}", "--count", "1")
     assert r.returncode == 69 and "cannot reach" in r.stderr
+
+
+def test_mqtt_nodes_acknowledge_commands_and_obey_them(mosquitto: Mosquitto) -> None:
+    scenario = build("fire", seed=4, nodes=1)
+    node = next(iter(scenario.nodes))
+    with subscribed(mosquitto, "commands") as got:
+        with MqttNodeSet(scenario, mosquitto.host, mosquitto.port, speed=100,
+                         client_id="sim-commands") as nodes:
+            assert got.wait_for(3)  # booted: hello and data
+            sender = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="test-cmd-sender")
+            sender.connect(mosquitto.host, mosquitto.port)
+            sender.loop_start()
+            try:
+                for seq, body in ((40, {"cmd": "interval", "v": 20}), (41, {"cmd": "reboot"}),
+                                  (42, {"cmd": "melt"})):
+                    sender.publish(f"siaga/node/{node}/cmd", json.dumps({"seq": seq, **body}),
+                                   qos=1).wait_for_publish(5)
+                sender.publish(f"siaga/node/{node}/cmd", b"{not json", qos=1).wait_for_publish(5)
+                assert got.wait_for(len(got.messages) + 12)
+            finally:
+                sender.disconnect()
+                sender.loop_stop()
+        stats = nodes.stats
+    acks = [m for m in got.messages if m.kind == "ack"]
+    assert [(a.cseq, a.ok) for a in acks] == [(40, True), (41, True), (42, False)]
+    assert stats.commands == 3 and stats.bad_commands >= 1
+    after = got.messages[got.messages.index(acks[-1]):]
+    assert any(m.kind == "hello" and m.seq == 0 for m in after)
+    assert scenario.nodes[node].interval_s == 20.0
