@@ -199,7 +199,7 @@ class MqttSubscriber:
         while not self._slots.acquire(timeout=1.0):
             if self._stopping.is_set():
                 return  # not acked: redelivered to the resumed session
-        message = _Message(where[0], where[1], msg.payload, msg.mid, msg.qos)
+        message = _Message(where[0], where[1], bytes(msg.payload), msg.mid, msg.qos)
         self._loop.call_soon_threadsafe(self._queue.put_nowait, message)
 
     # -- event loop ----------------------------------------------------------------------

@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -125,13 +125,13 @@ class IngestPipeline:
         if batch.alerts and self.incidents is None:
             raise IngestUnavailable("the incident service is not running; alerts cannot be "
                                     "stored", batch=batch.batch)
-        readings_task = self._write_readings(gateway, batch)
+        # Readings and alerts are written concurrently: an alert does not wait behind a large
+        # telemetry write on its way to an incident.
+        writes: list[Awaitable[object]] = [self._write_readings(gateway, batch)]
         if batch.alerts:
             assert self.incidents is not None
-            alerts_task = self.incidents.ingest_alerts(gateway, batch.alerts, received_at)
-            results = await asyncio.gather(readings_task, alerts_task, return_exceptions=True)
-        else:
-            results = await asyncio.gather(readings_task, return_exceptions=True)
+            writes.append(self.incidents.ingest_alerts(gateway, batch.alerts, received_at))
+        results = await asyncio.gather(*writes, return_exceptions=True)
         for r in results:
             if isinstance(r, BaseException):
                 raise self._unavailable(batch, r) from r

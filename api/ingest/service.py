@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from api.ingest.mqtt_subscriber import MqttSubscriber
 from api.ingest.pipeline import IngestPipeline
+from api.ingest.settings import IngestSettings, MqttSettings
 
 if TYPE_CHECKING:
     from api.services import HubServices
@@ -26,13 +27,15 @@ GC_THRESHOLDS = (50_000, 20, 100)
 @asynccontextmanager
 async def open_ingest(services: HubServices) -> AsyncIterator[IngestPipeline]:
     settings = services.settings
+    mqtt_settings: MqttSettings = settings.mqtt
+    ingest_settings: IngestSettings = settings.ingest
     previous_gc = gc.get_threshold()
     gc.set_threshold(*GC_THRESHOLDS)
     pipeline = IngestPipeline(services.telemetry, services.incidents, services.metrics,
-                              settings.ingest)
+                              ingest_settings)
     subscriber: MqttSubscriber | None = None
-    if settings.mqtt.enabled:
-        subscriber = MqttSubscriber(settings.mqtt, settings.ingest, pipeline, services.metrics)
+    if mqtt_settings.enabled:
+        subscriber = MqttSubscriber(mqtt_settings, ingest_settings, pipeline, services.metrics)
         await subscriber.start()
         pipeline.subscriber = subscriber
     try:

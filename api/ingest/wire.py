@@ -19,7 +19,7 @@ reading: a batch of 5,000 readings validates in a few milliseconds.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -48,7 +48,7 @@ Count = Annotated[int, Field(ge=0, lt=2**63)]
 HazardName = Literal["landslide", "flood", "fire", "crowd", "sensor_fault"]
 LevelNumber = Annotated[int, Field(ge=1, le=4)]
 
-assert set(HAZARDS) == set(HazardName.__args__), "wire hazards drifted from analytics.alert"
+assert set(HAZARDS) == set(get_args(HazardName)), "wire hazards drifted from analytics.alert"
 
 
 class _Wire(BaseModel):
