@@ -115,8 +115,9 @@ class FireConfig:
     # UL 2034 residential CO alarm points (70 / 150 / 400 ppm) as the smoke/gas ladder.
     smoke: LevelThresholds = LevelThresholds(70.0, 150.0, 400.0)
     rate_window_s: float = 300.0
-    # Rise fast enough to deserve Waspada even below 70 ppm (project default).
-    rate_waspada_ppm_min: float = 10.0
+    # Rise fast enough to deserve Waspada even below 70 ppm: 20 ppm/min over 5 min is twice
+    # the worst rise the simulated quiet market produced (project default; calibrate).
+    rate_waspada_ppm_min: float = 20.0
     temp_window_s: float = 600.0
     # Confirmation: temperature rise (NFPA 72 rate-of-rise detectors use 8.3 degC/min; a
     # node-mounted sensor sees less, so 5 degC within 10 min) or the 57 degC fixed rating.

@@ -21,16 +21,9 @@ from analytics.detectors.rain import spread_float
 from analytics.detectors.threshold import CHANNEL_HAZARD, spread
 from analytics.explain import Explanation, fmt
 from analytics.leveling import FloatArray
+from analytics.recursion import first_order
 
 MAD_SIGMA = 1.4826  # MAD of a normal distribution is 0.6745 sigma
-
-
-def lfilter(b: list[float], a: list[float], x: np.ndarray, zi: list[float]) -> tuple:  # type: ignore[type-arg]
-    # Imported on first use: scipy.signal costs ~75 MB and ~1.4 s at import, and only
-    # the batch form needs it (the gateway runs the streaming form; 80 MB budget).
-    from scipy.signal import lfilter as scipy_lfilter
-
-    return scipy_lfilter(b, a, x, zi=zi)  # type: ignore[no-any-return]
 
 
 class _Anomaly:
@@ -184,7 +177,6 @@ class _Baseline(_Anomaly):
             self._var = (1.0 - a) * a * (d * d) + (1.0 - a) * self._var
         else:
             d = value - self._mu
-            # Same operation order as scipy's lfilter (b0*x + c*y_prev) in the batch form.
             self._mu = self._a * value + self._keep * self._mu
             self._var = self._va * (d * d) + self._keep * self._var
         self._n = n + 1
@@ -211,9 +203,9 @@ class _Baseline(_Anomaly):
             mu_after[k] = mu
             var_after[k] = var
         if n > head:
-            mu_after[head:] = lfilter([a], [1.0, -keep], v[head:], zi=[keep * mu])[0]
+            mu_after[head:] = first_order(a, keep, v[head:], mu)
             d = v[head:] - mu_after[head - 1:-1]
-            var_after[head:] = lfilter([self._va], [1.0, -keep], d * d, zi=[keep * var])[0]
+            var_after[head:] = first_order(self._va, keep, d * d, var)
         mu_b[1:] = mu_after[:-1]
         sd_b[1:] = np.maximum(np.sqrt(var_after[:-1]), self.min_sigma)
         return mu_b, sd_b
@@ -248,7 +240,7 @@ class EwmaDetector(_Baseline):
         n = len(v)
         stat = np.zeros(n)
         if n > 1:
-            z = lfilter([self._lam], [1.0, -self._lam_keep], v[1:], zi=[self._lam_keep * v[0]])[0]
+            z = first_order(self._lam, self._lam_keep, v[1:], float(v[0]))
             mu, sd = self._baseline_v(v)
             s = np.abs(z - mu[1:]) / (sd[1:] * self._width)
             stat[1:] = np.where(np.arange(1, n) >= self.cfg.warmup, s, 0.0)

@@ -6,7 +6,7 @@ import numpy as np
 
 from analytics.config import RainConfig
 from analytics.detector import BatchResult, StrArray, hazard_score
-from analytics.detectors.threshold import spread
+from analytics.detectors.threshold import carry_index, spread
 from analytics.explain import Explanation, Metric, explain, fmt
 from analytics.leveling import FloatArray, LevelMachine, level_of, levels_of, lowered, run_levels
 from analytics.windows import WindowSum, window_sums
@@ -106,14 +106,7 @@ class RainDetector:
 
 
 def _spread_float(n: int, rows: np.ndarray, x: np.ndarray, start: float = 0.0) -> np.ndarray:
-    out = np.full(n, start, dtype=np.float64)
-    if len(rows):
-        marker = np.zeros(n, dtype=np.int64)
-        marker[rows] = np.arange(1, len(rows) + 1)
-        idx = np.maximum.accumulate(marker)
-        has = idx > 0
-        out[has] = x[idx[has] - 1]
-    return out
+    return np.r_[start, x.astype(np.float64)][carry_index(n, rows)]
 
 
 spread_float = _spread_float

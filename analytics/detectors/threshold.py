@@ -62,14 +62,15 @@ class ThresholdDetector:
 
 def _spread(n: int, rows: np.ndarray, lv: np.ndarray, start: int = 1) -> np.ndarray:
     """Levels known at ``rows`` carried forward to every row (``start`` before the first)."""
-    out = np.full(n, start, dtype=np.int8)
-    if len(rows):
-        marker = np.zeros(n, dtype=np.int64)
-        marker[rows] = np.arange(1, len(rows) + 1)
-        idx = np.maximum.accumulate(marker)
-        has = idx > 0
-        out[has] = lv[idx[has] - 1]
-    return out
+    return np.r_[np.int8(start), lv.astype(np.int8)][carry_index(n, rows)]
+
+
+def carry_index(n: int, rows: np.ndarray) -> np.ndarray:
+    """For each of ``n`` rows, 1 + the position in ``rows`` of the latest row at or before
+    it, 0 when there is none (``rows`` ascending)."""
+    if len(rows) == n:
+        return np.arange(1, n + 1)
+    return np.searchsorted(rows, np.arange(n), side="right")
 
 
 spread = _spread
