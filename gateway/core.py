@@ -89,6 +89,7 @@ class Core:
         self.stats = GatewayStats()
         self.started_at = clock()
         self._reasons_logged: set[tuple[str, str]] = set()
+        self._bugs_logged: set[type[BaseException]] = set()
         # Replaced whole (never mutated) at each status write, so the uplink thread's
         # heartbeat can read it without a lock.
         self.nodes_seen: Mapping[str, NodeSeen] = {}
@@ -109,20 +110,18 @@ class Core:
             log.info("core stopped: %s", self.stats.summary_line())
 
     def _step(self) -> bool:
+        items: list[Any] = []
+        count = 0
         try:
-            first = self.inbox.get(timeout=TICK_S)
-        except queue.Empty:
-            self.on_time()
-            return True
-        items = [first]
-        count = len(first.items) if isinstance(first, InboundBatch) else 1
-        while count < self.settings.max_batch:
-            try:
+            item = self.inbox.get(timeout=TICK_S)
+            while True:
+                items.append(item)
+                count += len(item.items) if isinstance(item, InboundBatch) else 1
+                if count >= self.settings.max_batch:
+                    break
                 item = self.inbox.get_nowait()
-            except queue.Empty:
-                break
-            items.append(item)
-            count += len(item.items) if isinstance(item, InboundBatch) else 1
+        except queue.Empty:
+            pass
         batches: list[InboundBatch] = []
         running = True
         for item in items:
@@ -133,10 +132,17 @@ class Core:
                 self.downlink.send(item, state.source if state else None, self.clock())
             elif isinstance(item, Stop):
                 running = False
-        if batches:
-            self.process(batches)
-        if time.monotonic() >= self._next_tick:
-            self.on_time()
+        try:
+            if batches:
+                self.process(batches)
+            if time.monotonic() >= self._next_tick:
+                self.on_time()
+        except Exception:
+            # A bug (or a buffer that cannot commit) must not stop ingestion: the batch
+            # is lost to this process, its MQTT messages unacked (the broker sends them
+            # again on the next session), and the core goes on.
+            self.stats.internal_errors += 1
+            log.exception("core: batch of %d items failed; continuing", len(items))
         return running
 
     # -- messages -----------------------------------------------------------------------
@@ -148,7 +154,19 @@ class Core:
         for batch in batches:
             for item in batch.items:
                 if isinstance(item, NodeMessage):
-                    self._message(item, readings, alerts)
+                    try:
+                        self._message(item, readings, alerts)
+                    except Exception as e:
+                        # One message that trips a bug is reported like bad input; the
+                        # rest of the batch goes on.
+                        self.stats.internal_errors += 1
+                        if type(e) not in self._bugs_logged:
+                            self._bugs_logged.add(type(e))
+                            log.exception("core: message from %s failed", item.source)
+                        errors.append(IngestError(
+                            item.source, item.received_at, "internal_error",
+                            f"{type(e).__name__}: {e}", repr(item.message)[:300],
+                        ))
                 else:
                     self._error(item, errors)
         self._commit(readings, alerts, errors)

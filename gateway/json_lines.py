@@ -26,6 +26,8 @@ _INF = float("inf")
 
 
 def _number(v: float) -> str:
+    if type(v) is int:  # a counter's raw count stays an integer, as json.dumps writes it
+        return int.__repr__(v)
     if v != v:
         return "NaN"
     if v == _INF:

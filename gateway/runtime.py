@@ -31,6 +31,7 @@ from gateway.json_lines import JsonLinesOutput
 from gateway.reading_converter import ReadingConverter
 from gateway.sources.mqtt_source import MqttSource
 from gateway.sources.serial_source import SerialSource
+from gateway.uplink.http_uplink import HttpUplink
 from gateway.uplink.mqtt_uplink import MqttUplink
 
 log = logging.getLogger(__name__)
@@ -65,10 +66,11 @@ class GatewayRuntime:
             output=output,
             extra_status=self._extra_status,
         )
-        self.uplink: MqttUplink | None = None
+        self.uplink: MqttUplink | HttpUplink | None = None
         if settings.uplink is not None and self.buffer is not None:
             health = HealthSnapshot(settings.gateway_id, self.buffer, lambda: self.core.nodes_seen)
-            self.uplink = MqttUplink(
+            uplink_class = MqttUplink if settings.uplink.kind == "mqtt" else HttpUplink
+            self.uplink = uplink_class(
                 settings.uplink, self.buffer, health=health, heartbeat=settings.heartbeat
             )
         self._core_thread = threading.Thread(target=self.core.run, name="core", daemon=True)
@@ -116,7 +118,7 @@ class GatewayRuntime:
                 "dropped_readings": b.dropped_readings,
             }
         if self.uplink is not None:
-            extra["uplink"] = {"connected": self.uplink.connected,
+            extra["uplink"] = {"kind": self.uplink.settings.kind,
                                **asdict(self.uplink.counters())}
         return extra
 

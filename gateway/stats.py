@@ -45,6 +45,7 @@ class GatewayStats:
     # Decode errors by reason, per source: tells a field engineer *why* frames fail.
     error_reasons: dict[str, dict[str, int]] = field(default_factory=dict)
     alerts: int = 0
+    internal_errors: int = 0  # messages or batches a gateway bug failed on (logged)
 
     def source(self, name: str) -> Counters:
         c = self.sources.get(name)
@@ -104,6 +105,7 @@ class GatewayStats:
         return {
             "totals": self.totals.as_dict(),
             "alerts": self.alerts,
+            "internal_errors": self.internal_errors,
             "sources": {k: v.as_dict() for k, v in sorted(self.sources.items())},
             "error_reasons": {k: dict(v) for k, v in sorted(self.error_reasons.items())},
             "nodes": {k: v.as_dict() for k, v in sorted(self.nodes.items())},
@@ -115,5 +117,6 @@ class GatewayStats:
             f"frames_ok={t.frames_ok} readings={t.readings} crc_errors={t.crc_errors} "
             f"malformed={t.malformed} gaps={t.gaps} duplicates={t.duplicates} "
             f"reboots={t.reboots} clock_skewed={t.clock_skewed} alerts={self.alerts} "
+            f"internal_errors={self.internal_errors} "
             f"nodes={len(self.nodes)}"
         )

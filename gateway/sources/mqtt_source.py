@@ -131,9 +131,10 @@ class MqttSource:
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         now = time.time()
         try:
-            item: Inbound = NodeMessage(decode_device_message(msg.topic, msg.payload), SOURCE, now)
+            payload = bytes(msg.payload)
+            item: Inbound = NodeMessage(decode_device_message(msg.topic, payload), SOURCE, now)
         except DeviceMessageError as e:
-            item = IngestError(SOURCE, now, e.reason, e.detail, raw_text(msg.payload))
+            item = IngestError(SOURCE, now, e.reason, e.detail, raw_text(bytes(msg.payload)))
         self._pending.append(item)
         self._pending_mids.append(msg.mid)
         if len(self._pending) >= BATCH_MAX or not self._more_waiting():

@@ -18,6 +18,7 @@ def test_reading_line_equals_reading_to_json() -> None:
                 raw=1042.0, node_ts=1795000001.9996, clock_skewed=True, counter_reset=True),
         Reading("n", "x", math.nan, "", 0.0, 1e9 + 0.9999996, 0, "serial:/dev/\u00e9"),
         Reading("n", "x", -math.inf, "", 1.5, 1.0004999, 0, "s", raw=math.inf),
+        Reading("n", "pin", 3.0, "persons", 1.5, 1.5, 0, "s", raw=103),  # type: ignore[arg-type]
     ]
     for r in cases:
         got = json.loads(reading_line(r, iso))

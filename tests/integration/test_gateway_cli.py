@@ -1,0 +1,125 @@
+"""``siaga-gateway`` as a separate process: JSON lines on stdout, exit codes, status."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.gateway_harness import VirtualPort
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def gateway(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "gateway", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
+        env={**os.environ, **(env or {})},
+    )
+
+
+class Lines:
+    """Lines of a child's pipe, read with os.read: select() on a buffered reader would
+    miss lines already pulled into its buffer."""
+
+    def __init__(self, pipe: Any) -> None:
+        self.fd = pipe.fileno()
+        self.buf = b""
+
+    def next(self, deadline: float) -> str:
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            assert left > 0, f"timed out; partial: {self.buf!r}"
+            if select.select([self.fd], [], [], left)[0]:
+                chunk = os.read(self.fd, 65536)
+                assert chunk, f"pipe closed; partial: {self.buf!r}"
+                self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line.decode()
+
+
+def read_lines(out: Lines, count: int, timeout: float = 15) -> list[Any]:
+    deadline = time.monotonic() + timeout
+    return [json.loads(out.next(deadline)) for _ in range(count)]
+
+
+def wait_for_log(err: Lines, text: str, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in err.next(deadline):
+        pass
+
+
+def test_run_prints_json_lines_and_exits_0_on_sigterm(tmp_path: Path) -> None:
+    port = VirtualPort(tmp_path / "ttyCLI0")
+    state = tmp_path / "state"
+    proc = gateway("run", "--serial", str(port.link), "--baud", "9600", "--stdout",
+                   "--state-dir", str(state), "--gateway-id", "gw-cli")
+    try:
+        out, err = Lines(proc.stdout), Lines(proc.stderr)
+        wait_for_log(err, f"{port.link}: open at 9600 baud")
+        port.send("H", "cli-1", 0, fw="1.0.0", ch="vwc|rain", int=60)
+        port.send("D", "cli-1", 1, vwc=40.25, rain=100)
+        port.send("D", "cli-1", 2, vwc=40.5, rain=103)
+        port.write(b"$SG,D,cli-1,3,vwc=1*0000\r\n")
+        lines = read_lines(out, 5)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        port.close()
+    readings = [x for x in lines if x["kind"] == "reading"]
+    assert [(r["channel"], r["value"], r["seq"]) for r in readings] == [
+        ("vwc", 40.25, 1), ("rain", 0.0, 1), ("vwc", 40.5, 2), ("rain", 0.6, 2),
+    ]
+    assert readings[3]["unit"] == "mm" and readings[3]["raw"] == 103
+    assert readings[0]["ts"].endswith("Z") and readings[0]["node"] == "cli-1"
+    errors = [x for x in lines if x["kind"] == "error"]
+    assert errors[0]["reason"] == "crc_mismatch"
+    assert errors[0]["source"] == f"serial:{port.link}"
+
+    status = subprocess.run(
+        [sys.executable, "-m", "gateway", "status", "--state-dir", str(state)],
+        capture_output=True, text=True, cwd=ROOT, timeout=30,
+    )
+    assert status.returncode == 0
+    assert "gateway gw-cli" in status.stdout
+    assert "node cli-1:" in status.stdout and "frames_ok=3" in status.stdout
+    assert "crc_mismatch=1" in status.stdout
+
+
+def test_bad_config_exits_78_naming_the_key(tmp_path: Path) -> None:
+    config = tmp_path / "gw.toml"
+    config.write_text('[serial]\nports = ["/dev/ttyUSB0"]\nbaud = "fast"\n')
+    for args in (("run", "--config", str(config)), ("check-config", str(config))):
+        proc = gateway(*args)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 78
+        assert b"serial.baud" in err
+    proc = gateway("run", "--serial", "/dev/null", "--stdout",
+                   env={"SIAGA_MQTT__PORT": "99999"})
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 78 and b"mqtt.port" in err
+
+
+def test_check_config_accepts_a_good_file(tmp_path: Path) -> None:
+    config = tmp_path / "gw.toml"
+    config.write_text(
+        '[gateway]\nid = "gw-ok"\n[serial]\nports = ["/dev/serial/by-id/usb-node*"]\n'
+        '[mqtt]\nhost = "127.0.0.1"\n[uplink]\nkind = "mqtt"\nhost = "hub.example"\n'
+    )
+    proc = gateway("check-config", str(config))
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert b"gateway.id = gw-ok" in out and b"uplink = mqtt hub.example" in out
