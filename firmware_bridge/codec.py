@@ -299,8 +299,10 @@ class FrameDecoder:
         self._garbage_len = 0
         self._garbage_visible = False
 
-    def feed(self, chunk: bytes) -> list[Frame | DecodeError]:
+    def feed(self, chunk: bytes | bytearray | memoryview) -> list[Frame | DecodeError]:
         out: list[Frame | DecodeError] = []
+        if type(chunk) is not bytes:
+            chunk = bytes(chunk)  # raw records and pending state stay immutable bytes
         first_nl = chunk.find(b"\n")
         if first_nl < 0:
             self._run(chunk, out)

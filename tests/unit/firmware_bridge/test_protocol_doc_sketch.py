@@ -84,14 +84,15 @@ def test_doc_sketch_builds_and_speaks_the_protocol(tmp_path: Path) -> None:
     out = subprocess.run([str(binary)], input=commands, capture_output=True, check=True,
                          timeout=30).stdout
     decoder = FrameDecoder()
-    frames = decoder.feed(out) + decoder.flush()
-    assert all(isinstance(f, Frame) for f in frames), frames
+    items = decoder.feed(out) + decoder.flush()
+    frames = [f for f in items if isinstance(f, Frame)]
+    assert frames == items
     hello, ack_interval, ack_unknown, *data = frames
     assert hello == Frame("H", "rain-03", 0, {"fw": "1.0.0", "ch": "rain|batt", "int": 60})
     assert ack_interval == Frame("A", "rain-03", 1, {"cseq": 12, "ok": 1})
     assert ack_unknown == Frame("A", "rain-03", 2, {"cseq": 13, "ok": 0})
     assert [f.seq for f in data] == list(range(3, 3 + len(data)))
-    ups = [f.fields["up"] for f in data]
+    ups = [int(f.fields["up"]) for f in data]
     assert {b - a for a, b in zip(ups, ups[1:], strict=False)} == {30_000}  # the new interval
     assert {f.fields["batt"] for f in data} == {3.9}
     assert [f.fields["rain"] for f in data] == [0] * 3 + [7] * (len(data) - 3)
