@@ -15,8 +15,16 @@ from dataclasses import dataclass, field
 from simulators.errors import UnknownScenarioError
 from simulators.models.crowd import CrowdEvent
 from simulators.models.fire import Fire
+from simulators.models.soil import SoilColumn
 from simulators.models.weather import Storm
-from simulators.node import BOOT_TIME_S, ChannelFault, NodeSchedule, Outage, Reboot
+from simulators.node import (
+    BOOT_TIME_S,
+    ChannelFault,
+    ChannelFaultKind,
+    NodeSchedule,
+    Outage,
+    Reboot,
+)
 from simulators.scenario import Label, Scenario, ScenarioRun, Watch, run_to_end
 from simulators.town import BASE_NODES, MARKET, SLOPE, SQUARE, SQUARE_CAPACITY, Town, TownPlan
 
@@ -52,9 +60,9 @@ class Plot:
     def schedule(self, node: str) -> NodeSchedule:
         return self.plan.schedules.setdefault(node, NodeSchedule())
 
-    def fault(self, node: str, channel: str, kind: str, start: float, end: float,
+    def fault(self, node: str, channel: str, kind: ChannelFaultKind, start: float, end: float,
               value: float = 0.0) -> None:
-        self.schedule(node).faults.append(ChannelFault(channel, kind, start, end, value))  # type: ignore[arg-type]
+        self.schedule(node).faults.append(ChannelFault(channel, kind, start, end, value))
         self.mark_fault(node, kind, start, end, channel)
 
     def mark_fault(self, node: str, cause: str, start: float, end: float,
@@ -112,10 +120,11 @@ def _storm(p: Plot) -> None:
     p.labellers.append(labels)
 
 
-def _saturated(soil: object) -> Critical:
+def _saturated(soil: SoilColumn) -> Critical:
     def reached(ts: float) -> bool:
-        soil.advance(ts)  # type: ignore[attr-defined]
-        return bool(soil.saturation_fraction() >= SATURATED_FRACTION)  # type: ignore[attr-defined]
+        soil.advance(ts)
+        return soil.saturation_fraction() >= SATURATED_FRACTION
+
     return reached
 
 

@@ -12,7 +12,8 @@ per message with its probability; every injection is recorded as a ``Label``.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
+from typing import Any
 
 from simulators.errors import SimSettingsError
 from simulators.models.stepped import seeded
@@ -53,13 +54,13 @@ class FaultSettings:
     @classmethod
     def parse(cls, spec: str, seed: int = 0) -> FaultSettings:
         """``"corrupt=0.01,drop=0.02,banner"``: probabilities, durations, flags."""
-        values: dict[str, float | bool] = {}
-        known = {f.name: f.type for f in fields(cls)}
+        values: dict[str, Any] = {}  # checked key by key below
+        known = tuple(f.name for f in fields(cls) if f.name != "seed")
         for item in filter(None, (part.strip() for part in spec.split(","))):
             key, sep, text = item.partition("=")
-            if key not in known or key == "seed":
+            if key not in known:
                 raise SimSettingsError("--faults", f"unknown fault {key!r}; known: "
-                                       + ", ".join(k for k in known if k != "seed"))
+                                       + ", ".join(known))
             if key == "banner":
                 if sep:
                     raise SimSettingsError("--faults", "banner is a flag, give it without '='")
@@ -74,7 +75,7 @@ class FaultSettings:
             if key.endswith("_s") and number <= 0:
                 raise SimSettingsError("--faults", f"{key}={number}: must be > 0 seconds")
             values[key] = number
-        return cls(**values, seed=seed)  # type: ignore[arg-type]
+        return replace(cls(seed=seed), **values)
 
     @property
     def any(self) -> bool:
