@@ -24,6 +24,7 @@ from firmware_bridge.channels import DEFAULT_MM_PER_TIP
 from gateway.buffer import BufferSettings
 from gateway.errors import ConfigError
 from gateway.heartbeat import HeartbeatSettings
+from gateway.local_actions import LocalActionSettings
 from gateway.settings_reader import EnvText, TableReader
 from gateway.uplink.settings import UplinkSettings
 
@@ -107,8 +108,7 @@ class GatewaySettings:
     buffer: BufferSettings | None = None
     uplink: UplinkSettings | None = None
     heartbeat: HeartbeatSettings = field(default_factory=HeartbeatSettings)
-    # Raw tables handed whole to the module that owns them (``actions``).
-    runtime_tables: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    actions: LocalActionSettings | None = None
     config_path: Path | None = None
 
     @property
@@ -258,6 +258,10 @@ def settings_from_table(raw: Mapping[str, Any], path: Path | None = None) -> Gat
     if "buffer" in runtime or uplink is not None:
         buffer = BufferSettings.from_toml(runtime.get("buffer", {}), "buffer").resolved(state_dir)
     heartbeat = HeartbeatSettings.from_toml(runtime.get("heartbeat", {}), "heartbeat")
+    actions = (
+        LocalActionSettings.from_toml(runtime["actions"], "actions")
+        if "actions" in runtime else None
+    )
 
     if not serial.ports and mqtt.host is None:
         raise ConfigError(
@@ -281,7 +285,7 @@ def settings_from_table(raw: Mapping[str, Any], path: Path | None = None) -> Gat
         buffer=buffer,
         uplink=uplink,
         heartbeat=heartbeat,
-        runtime_tables={k: v for k, v in runtime.items() if k == "actions"},
+        actions=actions,
         config_path=path,
     )
 

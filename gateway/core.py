@@ -74,6 +74,7 @@ class Core:
         store: ReadingStore | None = None,
         output: Output | None = None,
         extra_status: Callable[[], dict[str, Any]] | None = None,
+        on_alert: Callable[[Alert], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
@@ -84,6 +85,7 @@ class Core:
         self.store = store
         self.output = output
         self.extra_status = extra_status
+        self.on_alert = on_alert
         self.clock = clock
         self.nodes = NodeTable()
         self.stats = GatewayStats()
@@ -240,6 +242,9 @@ class Core:
         self.stats.alerts += len(alerts)
         if self.store is not None and (readings or alerts):
             self.store.append(readings, alerts)
+        if self.on_alert is not None:
+            for alert in alerts:
+                self.on_alert(alert)
         if self.output is not None:
             self.output.write(readings, alerts, errors)
 

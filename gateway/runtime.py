@@ -28,6 +28,7 @@ from gateway.downlink import (
 )
 from gateway.heartbeat import HealthSnapshot
 from gateway.json_lines import JsonLinesOutput
+from gateway.local_actions import LocalActionRunner
 from gateway.reading_converter import ReadingConverter
 from gateway.sources.mqtt_source import MqttSource
 from gateway.sources.serial_source import SerialSource
@@ -56,6 +57,9 @@ class GatewayRuntime:
         self.buffer = (
             StoreAndForwardBuffer(settings.buffer) if settings.buffer is not None else None
         )
+        self.actions = (
+            LocalActionRunner(settings.actions) if settings.actions is not None else None
+        )
         self.core = Core(
             settings,
             self.inbox,
@@ -65,6 +69,7 @@ class GatewayRuntime:
             store=self.buffer,
             output=output,
             extra_status=self._extra_status,
+            on_alert=self.actions.submit if self.actions is not None else None,
         )
         self.uplink: MqttUplink | HttpUplink | None = None
         if settings.uplink is not None and self.buffer is not None:
@@ -76,6 +81,8 @@ class GatewayRuntime:
         self._core_thread = threading.Thread(target=self.core.run, name="core", daemon=True)
 
     def start(self) -> None:
+        if self.actions is not None:
+            self.actions.start()
         if self.uplink is not None:
             self.uplink.start()
         self._core_thread.start()
@@ -106,6 +113,8 @@ class GatewayRuntime:
             self.mqtt.stop()
         if self.uplink is not None:
             self.uplink.stop(STOP_TIMEOUT_S)
+        if self.actions is not None:
+            self.actions.stop()
         if self.buffer is not None:
             self.buffer.close()
 

@@ -1,5 +1,6 @@
 """The whole gateway wired by ``GatewayRuntime``: pty and MQTT nodes -> core -> detection ->
-SQLite buffer -> MQTT uplink -> a hub stand-in on a real Mosquitto that acks batches."""
+SQLite buffer -> MQTT uplink -> a hub stand-in on a real Mosquitto that acks batches, and
+a local action (the siren command) run on the fire alert."""
 
 from __future__ import annotations
 
@@ -48,6 +49,11 @@ port = {mosquitto.port}
 batch_max_age_s = 0.1
 [heartbeat]
 interval_s = 1
+[[actions.rule]]
+when = "raised"
+min_level = "Siaga"
+hazards = ["fire"]
+argv = ["/bin/sh", "-c", "echo $SIAGA_NODE $SIAGA_LEVEL_NAME > {tmp_path / 'siren'}"]
 """)
     out = CapturedStdout()
     runtime = GatewayRuntime(load_settings(config, {}), out)  # type: ignore[arg-type]
@@ -68,6 +74,7 @@ interval_s = 1
         alerts = out.wait_for("alert", 1)
         assert wait_for(lambda: hub.unique_readings >= 30, 15), hub.unique_readings
         assert wait_for(lambda: any("fire-01" in h["nodes"] for h in hub.heartbeats), 10)
+        assert wait_for((tmp_path / "siren").exists, 10)
     finally:
         dev.loop_stop()
         runtime.stop()
@@ -81,5 +88,6 @@ interval_s = 1
     assert any(key[1] == "fire-01" for key in hub.alert_deliveries)
     beat = next(h for h in hub.heartbeats if "fire-01" in h["nodes"])
     assert beat["nodes"]["fire-01"]["frames_ok"] >= 1
+    assert (tmp_path / "siren").read_text().split()[0] == "fire-01"
     status = json.loads((tmp_path / "state" / "status.json").read_text())
     assert status["buffer"]["depth"] == 0 and status["uplink"]["batches_acked"] >= 1
