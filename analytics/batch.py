@@ -10,17 +10,16 @@ at a time); link health (silence, gaps) needs the gateway and is streaming only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
 
 from analytics.config import AnalyticsConfig, ZoneConfig
-from analytics.detector import BatchResult, StrArray
+from analytics.detector import BatchResult, Detector, StrArray
 from analytics.detectors.crowd import CrowdDetector
 from analytics.detectors.health import ChannelHealthDetector
-from analytics.detectors.rain import spread_float
-from analytics.detectors.threshold import spread
+from analytics.detectors.threshold import carry_index
 from analytics.leveling import FloatArray
 from analytics.registry import ANOMALY_DETECTORS, REGISTRY
 
@@ -66,9 +65,17 @@ def run_node(cfg: AnalyticsConfig, node: str, ts: FloatArray, channels: StrArray
             r = h.batch(ts[rows], channels[rows], values[rows])
             faulty[rows] = r.levels >= 3
             results[f"health:{ch}"] = _lift(n, rows, r)
-    use = np.flatnonzero(acc & ~faulty)
-    t, c, v = ts[use], channels[use], values[use]
+    usable = acc & ~faulty
+    by_channel = {ch: np.flatnonzero(usable & (channels == ch)) for ch in present}
     anomaly_chs = anomaly_channels if anomaly_channels is not None else cfg.anomaly.channels
+
+    def run(det: Detector, names: frozenset[str]) -> BatchResult:
+        # Each detector sees only its channels' rows; levels are carried onto all rows once.
+        parts = [by_channel[ch] for ch in names if ch in by_channel]
+        rows = np.sort(np.concatenate(parts)) if len(parts) > 1 else \
+            parts[0] if parts else np.zeros(0, dtype=np.int64)
+        return _lift(n, rows, det.batch(ts[rows], channels[rows], values[rows]))
+
     for name, spec in REGISTRY.items():
         if name not in enabled or not spec.hazard_input:
             continue
@@ -78,7 +85,7 @@ def run_node(cfg: AnalyticsConfig, node: str, ts: FloatArray, channels: StrArray
                 continue
             det = spec.build(cfg, node, None)
             if det is not None:
-                results[name] = _lift(n, use, det.batch(t, c, v))
+                results[name] = run(det, spec.channels)
         elif spec.scope == "channel":
             for ch in present:
                 if spec.channels is not None and ch not in spec.channels:
@@ -86,18 +93,17 @@ def run_node(cfg: AnalyticsConfig, node: str, ts: FloatArray, channels: StrArray
                 if name in ANOMALY_DETECTORS:
                     if ch not in anomaly_chs:
                         continue
-                    det = REGISTRY[name].build(
-                        _with_anomaly_channel(cfg, ch), node, ch)
+                    det = spec.build(_with_anomaly_channel(cfg, ch), node, ch)
                 else:
                     det = spec.build(cfg, node, ch)
                 if det is not None:
                     key = "battery" if name == "battery" else f"{name}:{ch}"
-                    results[key] = _lift(n, use, det.batch(t, c, v))
+                    results[key] = run(det, frozenset({ch}))
         elif name == "crowd" and ("pin" in present or "pout" in present):
             for zname, zone in cfg.crowd.zones.items():
                 if node in zone.nodes:
-                    results[f"crowd:{zname}"] = _lift(n, use, CrowdDetector(
-                        cfg.crowd, zname, zone).batch(t, c, v))
+                    results[f"crowd:{zname}"] = run(CrowdDetector(cfg.crowd, zname, zone),
+                                                    CrowdDetector.channels)
     return NodeBatch(acc, faulty, results)
 
 
@@ -110,7 +116,6 @@ def run_zone(cfg: AnalyticsConfig, zone_name: str, zone: ZoneConfig, ts: FloatAr
 def _with_anomaly_channel(cfg: AnalyticsConfig, ch: str) -> AnalyticsConfig:
     if ch in cfg.anomaly.channels:
         return cfg
-    from dataclasses import replace
     return replace(cfg, anomaly=replace(cfg.anomaly, channels=(*cfg.anomaly.channels, ch)))
 
 
@@ -118,5 +123,6 @@ def _lift(n: int, rows: np.ndarray, r: BatchResult) -> BatchResult:
     """A result over a subset of rows, carried forward onto all ``n`` rows."""
     if len(rows) == n:
         return r
-    return BatchResult(spread(n, rows, r.levels), spread_float(n, rows, r.scores),
-                       {k: spread_float(n, rows, v) for k, v in r.metrics.items()})
+    idx = carry_index(n, rows)
+    return BatchResult(np.r_[np.int8(1), r.levels][idx], np.r_[0.0, r.scores][idx],
+                       {k: np.r_[np.nan, v][idx] for k, v in r.metrics.items()})

@@ -70,7 +70,9 @@ def carry_index(n: int, rows: np.ndarray) -> np.ndarray:
     it, 0 when there is none (``rows`` ascending)."""
     if len(rows) == n:
         return np.arange(1, n + 1)
-    return np.searchsorted(rows, np.arange(n), side="right")
+    marker = np.zeros(n, dtype=np.int64)
+    marker[rows] = np.arange(1, len(rows) + 1)
+    return np.maximum.accumulate(marker) if n else marker
 
 
 spread = _spread
