@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from firmware_bridge.codec import Frame, FrameDecoder, decode_frame, encode_frame
+from firmware_bridge.codec import Frame, FrameDecoder, crc16, decode_frame, encode_frame
+from firmware_bridge.errors import FrameDecodeError
 from tests.unit.firmware_bridge.vectors import INVALID, STREAMS, VALID, name, raw
 
 C_DIR = Path(__file__).resolve().parents[3] / "firmware_bridge" / "c"
@@ -171,3 +172,53 @@ def test_c_field_limit_is_reported(tmp_path: Path) -> None:
     out = run(small, "parse", three.hex().encode() + b"\n" + two.hex().encode() + b"\n")
     assert out[0] == "ERR too_many_fields"
     assert out[2] == "OK D n 1 a=i:1 b=i:2"
+
+
+def random_body(rng: random.Random) -> str:
+    """A frame body that is often nearly valid: the place where codecs drift apart."""
+    def pick(good: str, *bad: str) -> str:
+        return good if rng.random() < 0.9 else rng.choice(bad)
+
+    values = ["1", "-0", "007", "31.5", "1e5", "1E-3", "2.5e+3", "1.", ".5", "-", "+1", "1e",
+              "1e400", "1e308", "0e999", "abc", "1.4.2", "vwc|rain", "a" * 32, "a" * 33, "",
+              "x=y", "65535", "65536", "0", "2", "-1", "1.0", "9" * 30]
+    keys = ["vwc", "rain", "up", "x", "Vwc", "1a", "a-b", "", "abcdefghijklm_01",
+            "abcdefghijklm_012"]
+    frame_type = pick(rng.choice("DHECA"), "X", "DD", "d", "")
+    required = {"D": ["vwc"], "H": ["fw", "ch", "int"], "E": ["code"], "C": ["cmd", "v"],
+                "A": ["cseq", "ok"]}.get(frame_type, [])
+    parts = [pick("SG", "XG", "sg"), frame_type,
+             pick(rng.choice(["n", "slope-07", "a" * 16]), "a" * 17, "", "b.c", "a b"),
+             pick(str(rng.randrange(65536)), "65536", "000001", "-1", "", "x")]
+    fields = [k for k in required if rng.random() < 0.9]
+    fields += [rng.choice(keys) for _ in range(rng.randrange(0, 4))]
+    rng.shuffle(fields)
+    for key in fields:
+        parts.append(pick(f"{key}={rng.choice(values)}", "", key))
+    return ",".join(parts)
+
+
+def test_c_and_python_give_the_same_verdict_on_random_near_frames(driver: Path) -> None:
+    rng = random.Random(7)
+    lines = []
+    for _ in range(4000):
+        body = random_body(rng).encode()
+        lines.append(b"$%s*%04X\r\n" % (body, crc16(body)))
+    results = run(driver, "parse", b"".join(line.hex().encode() + b"\n" for line in lines))
+    verdicts: set[str] = set()
+    for line, c_result in zip(lines, results[0::2], strict=True):
+        try:
+            frame = decode_frame(line)
+        except FrameDecodeError as e:
+            python = f"ERR {e.reason}"
+        else:
+            python = "OK " + " ".join([frame.type, frame.node, str(frame.seq)])
+        c_short = c_result if c_result.startswith("ERR") else " ".join(c_result.split(" ")[:4])
+        assert c_short == python, line
+        if python.startswith("OK"):
+            c_fields = {f.partition("=")[0]: c_value(f.partition("=")[2])
+                        for f in c_result.split(" ")[4:]}
+            assert c_fields == frame.fields, line
+            assert [type(v) for v in c_fields.values()] == [type(v) for v in frame.fields.values()]
+        verdicts.add(" ".join(python.split(" ")[:2]))
+    assert len(verdicts) >= 12, verdicts  # the generator reaches many different outcomes
