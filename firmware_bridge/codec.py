@@ -3,9 +3,10 @@
 Pure functions, no I/O. ``decode_frame`` takes one line, ``encode_frame`` makes one;
 ``FrameDecoder`` cuts a byte stream into lines and calls ``decode_frame``.
 
-Decoding has a fast path (one regex over the whole line, one ``findall`` over the
-fields, ``binascii.crc_hqx``) for valid lines. Any line the fast path does not
-accept goes through ``_parse_strict``, which checks in the documented order and
+Decoding has fast paths for valid lines (one regex over the whole line, then
+``binascii.crc_hqx``; D frames of plain decimals need no per-value regex, other
+frames one ``findall`` over the fields). Any line a fast path does not accept
+goes through ``_parse_strict``, which checks in the documented order and
 raises with the first reason that applies, so the reason for a bad line never
 depends on which path saw it. The order (the C codec follows it too):
 
