@@ -1,0 +1,100 @@
+"""The gateway loses nothing across SIGKILLs and outages, and says what it drops when full.
+
+Real parts throughout: two Mosquitto brokers (the gateway's device broker and the
+hub's uplink broker), the real ``siaga-gateway run`` process (python -m gateway), and
+``MqttAckResponder`` standing in for the hub's ingest (tests/integration/hub_stand_in.py)
+until the hub's own tests exercise the same contract (docs/uplink.md).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gateway.buffer import BufferSettings, StoreAndForwardBuffer
+from gateway.heartbeat import HealthSnapshot, HeartbeatSettings
+from gateway.uplink.mqtt_uplink import MqttUplink
+from tests.integration.gateway_process import GatewayProcess, NodeFleet, gateway_config
+from tests.integration.hub_stand_in import MqttAckResponder, wait_for
+from tests.integration.test_uplink_mqtt import alert, reading, uplink_settings
+from tests.servers import Mosquitto
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def devices() -> Iterator[Mosquitto]:
+    """The gateway's own broker, where nodes publish (a second broker of this test's own)."""
+    broker = Mosquitto().start()
+    yield broker
+    broker.cleanup()
+
+
+def test_sigkill_mid_stream_loses_nothing(
+    devices: Mosquitto, fresh_mosquitto: Mosquitto, tmp_path: Path,
+) -> None:
+    """Three SIGKILLs of ``siaga-gateway run`` while nodes publish: every reading the
+    nodes sent reaches the hub stand-in, and each identity is stored once."""
+    hub = MqttAckResponder(fresh_mosquitto.host, fresh_mosquitto.port).start()
+    config = gateway_config(tmp_path / "state", "gw-kill", devices, fresh_mosquitto)
+    gw = GatewayProcess(config, tmp_path / "gateway.log").start()
+    fleet = NodeFleet(devices, "gw-kill")
+    rng = random.Random(7)
+    try:
+        fleet.wait_forwarded(hub)
+        feeding = fleet.run(count=500, rate_hz=80)
+        for _ in range(3):
+            time.sleep(rng.uniform(1.0, 1.6))
+            assert gw.alive, gw.log_tail()
+            gw.kill()
+            time.sleep(0.3)
+            gw.start()
+        feeding.join()
+        got_all = hub.wait_until(lambda: set(hub.reading_deliveries) >= fleet.sent, 90)
+        assert got_all, (len(fleet.sent - set(hub.reading_deliveries)), gw.log_tail())
+        assert gw.terminate() == 0, gw.log_tail()
+    finally:
+        if gw.alive:
+            gw.kill()
+        fleet.stop()
+        hub.stop()
+    stored = {k for k in hub.reading_deliveries if k[1] != "warm-up"}
+    assert stored == fleet.sent and len(fleet.sent) == 1500
+    # The broker published the last will at each kill: the hub saw the gateway go offline.
+    assert any(s["state"] == "offline" for _, s in hub.statuses)
+
+
+def test_full_buffer_during_outage_drops_oldest_readings_and_reports_it(
+    fresh_mosquitto: Mosquitto, tmp_path: Path,
+) -> None:
+    buffer = StoreAndForwardBuffer(
+        BufferSettings(path=str(tmp_path / "buffer.sqlite3"), max_rows=300))
+    hub = MqttAckResponder(fresh_mosquitto.host, fresh_mosquitto.port).start()
+    up = MqttUplink(uplink_settings(fresh_mosquitto, "gw-full"), buffer,
+                    health=HealthSnapshot("gw-full", buffer),
+                    heartbeat=HeartbeatSettings(interval_s=1.0))
+    up.start()
+    try:
+        assert wait_for(lambda: up.connected, 10)
+        fresh_mosquitto.stop()
+        assert wait_for(lambda: not up.connected, 10)
+        buffer.append([], [alert(1)])
+        for i in range(0, 1000, 50):
+            buffer.append([reading(s) for s in range(i, i + 50)], [])
+        assert buffer.stats().dropped_readings == 701
+        fresh_mosquitto.start()
+        assert wait_for(lambda: buffer.stats().depth == 0, 30), buffer.stats()
+        assert hub.wait_until(
+            lambda: any(h["buffer"]["dropped_readings"] == 701 for h in hub.heartbeats), 10)
+    finally:
+        up.stop()
+        hub.stop()
+        buffer.close()
+    assert len(hub.alert_deliveries) == 1, "the alert is kept"
+    assert sorted(k[4] for k in hub.reading_deliveries) == list(range(701, 1000))
+    assert all(b["loss"]["dropped_readings"] == 701 for b in hub.batches)
+    assert all(b["loss"]["dropped_since"] is not None for b in hub.batches)
