@@ -30,9 +30,12 @@ const char *siaga_error_name(siaga_error_t err) {
 
 uint16_t siaga_crc16_update(uint16_t crc, uint8_t byte) {
     uint8_t bit;
-    crc ^= (uint16_t)((uint16_t)byte << 8);
+    /* unsigned arithmetic throughout: on AVR an int is 16 bits, and 0xFF << 8
+       would overflow a signed one */
+    crc ^= (uint16_t)((unsigned)byte << 8);
     for (bit = 0; bit < 8; bit++) {
-        crc = (crc & 0x8000u) ? (uint16_t)((crc << 1) ^ 0x1021u) : (uint16_t)(crc << 1);
+        crc = (crc & 0x8000u) ? (uint16_t)(((unsigned)crc << 1) ^ 0x1021u)
+                              : (uint16_t)((unsigned)crc << 1);
     }
     return crc;
 }
@@ -259,7 +262,7 @@ siaga_error_t siaga_parse_frame(const char *line, size_t len, siaga_frame_t *out
     for (i = n - 4; i < n; i++) {
         int h = hex_value(line[i]);
         if (h < 0) return SIAGA_ERR_BAD_CRC;
-        want = (uint16_t)((want << 4) | (uint16_t)h);
+        want = (uint16_t)(((unsigned)want << 4) | (unsigned)h);
     }
     body_end = n - 5;
     if (siaga_crc16((const uint8_t *)line + 1, body_end - 1) != want) {
