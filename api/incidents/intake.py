@@ -61,6 +61,7 @@ class AlertFacts:
     channel: str | None = None
     lat: float | None = None
     lon: float | None = None
+    site_kind: str | None = None  # the registry site's kind (market, slope, ...)
 
     @property
     def ts(self) -> float:
@@ -129,13 +130,14 @@ def _record_alert(conn: sqlite3.Connection, settings: IncidentSettings, a: Alert
     if d.action is Action.OPEN:
         at = received_at if d.late else min(a.ts, received_at)
         incident_id = open_incident(conn, settings, hazard=a.hazard, site=a.site, at=at,
-                                    origin="alert", lat=a.lat, lon=a.lon, opened_late=d.late)
+                                    origin="alert", lat=a.lat, lon=a.lon,
+                                    site_kind=a.site_kind, opened_late=d.late)
         kind = "incident.opened"
     else:
         assert d.incident_id is not None
         incident_id = d.incident_id
     if d.action is Action.REOPEN:
-        reopen_incident(conn, settings, incident_id, at=received_at)
+        reopen_incident(conn, incident_id, at=received_at)
         kind = "incident.reopened"
     conn.execute(
         "UPDATE incident_alerts_seen SET incident_id = ? WHERE gateway = ? AND node = ?"

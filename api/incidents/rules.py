@@ -46,16 +46,19 @@ def dedupe_site(node: str, registry_site: str | None, alert_site: str | None) ->
     return registry_site or alert_site or f"node:{node}"
 
 
-def agencies_for(settings: IncidentSettings, hazard: str, site: str) -> list[str]:
+def agencies_for(settings: IncidentSettings, hazard: str, site: str,
+                 site_kind: str | None = None) -> list[str]:
     """Agencies an incident of ``hazard`` at ``site`` involves; the first is the primary.
 
-    A hazard missing from the routing table goes to the agencies of ``sensor_fault`` (the
-    operations team), so nothing is ever routed to nobody.
+    The routing table, then the extras for the site's kind (a fire at a market also involves
+    BPBD), then those for the site itself. A hazard missing from the routing table goes to
+    the agencies of ``sensor_fault`` (the operations team), so nothing is routed to nobody.
     """
     base = settings.routing.get(hazard) or settings.routing.get("sensor_fault") or ["DISKOMINFO"]
-    extra = settings.site_agencies.get(site, {}).get(hazard, [])
+    by_kind = settings.site_kind_agencies.get(site_kind or "", {}).get(hazard, [])
+    by_site = settings.site_agencies.get(site, {}).get(hazard, [])
     out: list[str] = []
-    for agency in [*base, *extra]:
+    for agency in [*base, *by_kind, *by_site]:
         if agency not in out:
             out.append(agency)
     return out

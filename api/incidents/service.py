@@ -130,14 +130,16 @@ class IncidentService:
 
     def _facts(self, gateway: str, a: AlertIn) -> AlertFacts:
         node = self.registry.node(a.node)
+        site_id = dedupe_site(a.node, node.site if node is not None else None, a.site)
+        site = self.registry.site(site_id)
         lat = lon = None
         if node is not None:
             lat, lon = node.lat, node.lon
-        elif a.site is not None and (site := self.registry.site(a.site)) is not None:
+        elif site is not None:
             lat, lon = site.lat, site.lon
         return AlertFacts(
-            gateway=gateway, node=a.node,
-            site=dedupe_site(a.node, node.site if node is not None else None, a.site),
+            gateway=gateway, node=a.node, site=site_id,
+            site_kind=site.kind if site is not None and site.kind else None,
             hazard=a.hazard, level=a.level, previous_level=a.previous_level,
             detector=a.detector, ts_ms=a.ts, backfill=a.backfill, explanation=a.explanation,
             channel=a.channel, lat=lat, lon=lon,

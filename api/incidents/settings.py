@@ -49,8 +49,9 @@ class IncidentSettings(BaseModel):
     """Routing hazard -> agencies, SLA per level, and the windows the incident rules use.
 
     ``routing`` lists agencies per hazard; the first is the incident's primary ``agency``.
-    ``site_agencies`` adds agencies for a hazard at one site (a fire at ``pasar-batu``, a
-    crowded market, also involves BPBD): ``{"pasar-batu": {"fire": ["BPBD"]}}``.
+    ``site_kind_agencies`` adds agencies for a hazard at every site of a kind (the registry's
+    site ``kind``): by default a fire at a ``market`` (crowded) also involves BPBD.
+    ``site_agencies`` does the same for one site: ``{"alun-alun": {"fire": ["SATPOLPP"]}}``.
     ``sla`` is keyed by level name (``awas``, ``siaga``, ``waspada``); a level without an
     entry (Normal) has no deadline.
     """
@@ -58,6 +59,8 @@ class IncidentSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     routing: dict[str, list[str]] = Field(default_factory=_default_routing)
+    site_kind_agencies: dict[str, dict[str, list[str]]] = Field(
+        default_factory=lambda: {"market": {"fire": ["BPBD"]}})
     site_agencies: dict[str, dict[str, list[str]]] = Field(default_factory=dict)
     sla: dict[str, LevelSla] = Field(default_factory=_default_sla)
     # A resolved incident that re-alerts within this many seconds reopens.
@@ -91,12 +94,13 @@ class IncidentSettings(BaseModel):
         for hazard, agencies in self.routing.items():
             if not agencies:
                 raise ValueError(f"incidents.routing.{hazard}: needs at least one agency")
-        for site, by_hazard in self.site_agencies.items():
-            for hazard in by_hazard:
-                if hazard not in self.routing:
-                    raise ValueError(
-                        f"incidents.site_agencies.{site}.{hazard}: hazard not in routing"
-                    )
+        for table in ("site_kind_agencies", "site_agencies"):
+            for site, by_hazard in getattr(self, table).items():
+                for hazard in by_hazard:
+                    if hazard not in self.routing:
+                        raise ValueError(
+                            f"incidents.{table}.{site}.{hazard}: hazard not in routing"
+                        )
         for name in self.sla:
             if name not in {lv.label_id.lower() for lv in Level if lv > Level.NORMAL}:
                 raise ValueError(

@@ -97,6 +97,7 @@ def open_incident(
     origin: str,
     lat: float | None,
     lon: float | None,
+    site_kind: str | None = None,
     opened_late: bool = False,
     unconfirmed: bool = False,
 ) -> int:
@@ -105,7 +106,7 @@ def open_incident(
     The partial unique index makes a second open incident for the same (hazard, site) an
     IntegrityError, which only a caller outside BEGIN IMMEDIATE could ever provoke.
     """
-    agencies = agencies_for(settings, hazard, site)
+    agencies = agencies_for(settings, hazard, site, site_kind)
     cur = conn.execute(
         "INSERT INTO incidents (hazard, site, level, max_level, agency, origin, lat, lon,"
         " opened_at, updated_at, opened_late, unconfirmed) VALUES (?, ?, 1, 1, ?, ?, ?, ?,"
@@ -120,17 +121,19 @@ def open_incident(
     return incident_id
 
 
-def reopen_incident(conn: sqlite3.Connection, settings: IncidentSettings, incident_id: int,
-                    *, at: float) -> None:
-    """Back to open with fresh clocks for a new cycle; the old cycle's clocks stay on record."""
-    row = conn.execute("SELECT hazard, site FROM incidents WHERE id = ?",
-                       (incident_id,)).fetchone()
+def reopen_incident(conn: sqlite3.Connection, incident_id: int, *, at: float) -> None:
+    """Back to open with fresh clocks for a new cycle, for the same agencies as before; the
+    old cycle's clocks stay on record."""
+    agencies = [r[0] for r in conn.execute(
+        "SELECT c.agency FROM incident_clocks c JOIN incidents i ON i.id = c.incident_id"
+        " AND i.reopen_count = c.cycle WHERE c.incident_id = ? ORDER BY c.position",
+        (incident_id,),
+    )]
     conn.execute(
         "UPDATE incidents SET status = 'open', resolved_at = NULL, updated_at = ?,"
         " reopen_count = reopen_count + 1 WHERE id = ?",
         (at, incident_id),
     )
-    agencies = agencies_for(settings, row["hazard"], row["site"])
     _add_clocks(conn, incident_id, current_cycle(conn, incident_id), agencies, at)
     add_timeline(conn, incident_id, ts=at, recorded_at=at, kind="reopen",
                  data={"agencies": agencies})

@@ -9,6 +9,7 @@ from __future__ import annotations
 import multiprocessing
 import sqlite3
 import threading
+import traceback
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,15 @@ def _write(path: str, writer: int, barrier: threading.Barrier | None = None,
         db.close()
 
 
+def _child(path: str, writer: int, event: object, errors: str) -> None:
+    """A process's body: its traceback goes to a file, so a failure says why."""
+    try:
+        _write(path, writer, None, event)
+    except BaseException:
+        Path(errors, f"writer-{writer}.txt").write_text(traceback.format_exc())
+        raise
+
+
 def _check(path: Path) -> None:
     db = Database(path)
     try:
@@ -87,13 +97,17 @@ def test_parallel_processes_make_one_incident(tmp_path: Path) -> None:
     _schema(path)
     ctx = multiprocessing.get_context("spawn")
     go = ctx.Event()
-    procs = [ctx.Process(target=_write, args=(str(path), w, None, go)) for w in range(WRITERS)]
+    errors = tmp_path / "errors"
+    errors.mkdir()
+    procs = [ctx.Process(target=_child, args=(str(path), w, go, str(errors)))
+             for w in range(WRITERS)]
     for p in procs:
         p.start()
     go.set()
     for p in procs:
-        p.join(timeout=120)
-    assert [p.exitcode for p in procs] == [0] * WRITERS
+        p.join(timeout=240)
+    reasons = "\n".join(f.read_text() for f in sorted(errors.iterdir()))
+    assert [p.exitcode for p in procs] == [0] * WRITERS, reasons
     _check(path)
 
 

@@ -42,6 +42,12 @@ def test_routing_defaults_and_site_extras() -> None:
     market = IncidentSettings(site_agencies={"pasar-batu": {"fire": ["BPBD", "PMK"]}})
     assert agencies_for(market, "fire", "pasar-batu") == ["PMK", "BPBD"]
     assert agencies_for(market, "fire", "elsewhere") == ["PMK"]
+    # by the registry site's kind: a fire at any market also involves BPBD (default)
+    assert agencies_for(S, "fire", "pasar-lawang", "market") == ["PMK", "BPBD"]
+    assert agencies_for(S, "fire", "lereng", "slope") == ["PMK"]
+    assert agencies_for(S, "crowd", "pasar-lawang", "market") == ["BPBD", "SATPOLPP"]
+    both = IncidentSettings(site_agencies={"pasar-batu": {"fire": ["SATPOLPP", "BPBD"]}})
+    assert agencies_for(both, "fire", "pasar-batu", "market") == ["PMK", "BPBD", "SATPOLPP"]
     # an unrouted hazard goes to operations, never to nobody
     assert agencies_for(S, "volcano", "x") == ["DISKOMINFO"]
 
@@ -51,8 +57,10 @@ def test_settings_reject_unknown_sla_level_and_empty_routes() -> None:
         IncidentSettings(sla={"normal": {"ack_min": 1, "resolve_min": 2}})
     with pytest.raises(ValueError, match="incidents.routing.fire"):
         IncidentSettings(routing={"fire": []})
-    with pytest.raises(ValueError, match="site_agencies.p.volcano"):
+    with pytest.raises(ValueError, match="incidents.site_agencies.p.volcano"):
         IncidentSettings(site_agencies={"p": {"volcano": ["BPBD"]}})
+    with pytest.raises(ValueError, match="incidents.site_kind_agencies.market.volcano"):
+        IncidentSettings(site_kind_agencies={"market": {"volcano": ["BPBD"]}})
     assert S.sla_for(4) is not None and S.sla_for(4).ack_min == 5
     assert S.sla_for(1) is None
 
