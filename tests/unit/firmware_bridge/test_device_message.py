@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from firmware_bridge.codec import Frame, decode_frame, encode_frame
 from firmware_bridge.device_message import (
@@ -184,3 +186,40 @@ def test_topics() -> None:
     assert DEVICE_SUBSCRIPTIONS == (
         "siaga/node/+/up", "siaga/node/+/hello", "siaga/node/+/event", "siaga/node/+/ack",
     )
+
+
+# ---------------------------------------------------------------- properties
+
+NODE_IDS = st.from_regex(r"[A-Za-z0-9_-]{1,16}", fullmatch=True)
+CHANNEL_KEYS = st.from_regex(r"[a-z][a-z0-9_]{0,15}", fullmatch=True).filter(lambda k: k != "up")
+NUMBERS = st.one_of(st.integers(-(2**53), 2**53), st.floats(allow_nan=False, allow_infinity=False))
+
+
+@settings(max_examples=300)
+@given(NODE_IDS, st.integers(0, 65535), st.dictionaries(CHANNEL_KEYS, NUMBERS, min_size=1),
+       st.none() | st.integers(0, 2**45))
+def test_up_round_trip_and_matches_the_serial_frame(
+    node: str, seq: int, values: dict[str, float], ts_ms: int | None
+) -> None:
+    message = DeviceMessage("up", node, seq, values=values, ts_ms=ts_ms)
+    topic, payload = encode_device_message(message)
+    assert decode_device_message(topic, payload) == message
+    try:
+        line = encode_frame(message.to_frame())
+    except FrameEncodeError as e:
+        assert e.reason == "too_long"  # a JSON body may carry more than 250 bytes of frame
+        return
+    serial = DeviceMessage.from_frame(decode_frame(line))
+    assert serial.values == values and serial.seq == seq and serial.node == node
+
+
+@settings(max_examples=300)
+@given(st.binary(max_size=200), st.sampled_from(["up", "hello", "event", "ack", "cmd"]))
+def test_any_payload_gives_a_message_or_a_reason(payload: bytes, kind: str) -> None:
+    try:
+        decode_device_message(f"siaga/node/n1/{kind}", payload)
+    except DeviceMessageError as e:
+        assert e.reason in {
+            "oversized", "not_json", "nan_or_infinity", "duplicate_key", "not_object",
+            "missing_field", "wrong_type", "bad_seq", "bad_key", "bad_value",
+        }
