@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
 from api.deps import CurrentStaff, ServicesDep
@@ -25,6 +25,10 @@ router = APIRouter(tags=["telemetry"])
 DAY_MS = 86_400_000
 MAX_BUCKETS = 100_000
 MAX_LIMIT = 100_000
+# The wire's identifier rule (api/ingest/wire.py): a name no reading can carry finds nothing.
+IDENT = r"^[^\x00-\x1f\x7f\\]+$"
+
+NodeId = Annotated[str, Path(min_length=1, max_length=128, pattern=IDENT)]
 
 
 class ReadingOut(BaseModel):
@@ -84,10 +88,11 @@ def _store(services: ServicesDep) -> TelemetryStore:
     responses=problem_responses(401, 422, 503),
 )
 async def readings(
-    node: str,
+    node: NodeId,
     staff: CurrentStaff,
     services: ServicesDep,
-    channel: Annotated[str, Query(min_length=1, max_length=128, description="e.g. vwc, rain")],
+    channel: Annotated[str, Query(min_length=1, max_length=128, pattern=IDENT,
+                                  description="e.g. vwc, rain")],
     from_: Annotated[str | None, Query(
         alias="from", description="Start (inclusive): epoch ms or ISO 8601; default to - 24 h",
     )] = None,
@@ -141,7 +146,7 @@ async def readings(
     summary="The newest reading of every channel of a node",
     responses=problem_responses(401, 503),
 )
-async def latest(node: str, staff: CurrentStaff, services: ServicesDep) -> NodeLatestOut:
+async def latest(node: NodeId, staff: CurrentStaff, services: ServicesDep) -> NodeLatestOut:
     try:
         rows = await _store(services).latest(node)
     except TelemetryError as e:

@@ -8,9 +8,11 @@ from datetime import UTC, datetime
 from api.errors import InvalidInput
 from api.telemetry.records import AGGREGATES, Aggregate
 
-__all__ = ["parse_aggregates", "parse_every", "parse_time"]
+__all__ = ["MAX_MS", "parse_aggregates", "parse_every", "parse_time"]
 
 _DURATION = re.compile(r"^(\d{1,12})(ms|s|m|h|d)?$")
+# Times and intervals must fit InfluxDB's int64 nanoseconds (year 2262); 2**43 ms is 2248.
+MAX_MS = 2**43
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 
 
@@ -22,15 +24,20 @@ def _field_error(name: str, message: str) -> InvalidInput:
 def parse_time(value: str, name: str) -> int:
     """Milliseconds since the epoch from ``1795000000000`` (ms) or ISO 8601 with a zone."""
     text = value.strip()
-    if text.lstrip("-").isdigit():
-        return int(text)
-    try:
-        dt = datetime.fromisoformat(text)
-    except ValueError:
-        raise _field_error(name, f"{value!r} is neither epoch milliseconds nor ISO 8601") from None
-    if dt.tzinfo is None:
-        raise _field_error(name, f"{value!r} has no time zone (add Z or +07:00)")
-    return int(dt.astimezone(UTC).timestamp() * 1000)
+    if text.isdigit():
+        ms = int(text)
+    else:
+        try:
+            dt = datetime.fromisoformat(text)
+        except ValueError:
+            raise _field_error(
+                name, f"{value!r} is neither epoch milliseconds nor ISO 8601") from None
+        if dt.tzinfo is None:
+            raise _field_error(name, f"{value!r} has no time zone (add Z or +07:00)")
+        ms = int(dt.astimezone(UTC).timestamp() * 1000)
+    if not 0 <= ms < MAX_MS:
+        raise _field_error(name, f"{value!r} is outside 1970 .. 2248")
+    return ms
 
 
 def parse_every(value: str) -> int:
@@ -39,8 +46,8 @@ def parse_every(value: str) -> int:
     if m is None:
         raise _field_error("every", f"{value!r} is not a duration like 60000, 30s, 15m, 1h, 1d")
     ms = int(m.group(1)) * _UNIT_MS[m.group(2) or "ms"]
-    if ms < 1:
-        raise _field_error("every", "must be at least 1 ms")
+    if not 1 <= ms < MAX_MS:
+        raise _field_error("every", "must be at least 1 ms and under 2**43 ms")
     return ms
 
 

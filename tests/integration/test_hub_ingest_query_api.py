@@ -104,6 +104,12 @@ async def test_latest_of_every_channel(hub_with_data: tuple[AsgiHub, StaffLogin]
     {"channel": "vwc", "from": 20, "to": 10},
     {"channel": "vwc", "from": 0, "to": 10**12, "every": "1ms"},
     {"channel": "vwc", "limit": 0},
+    {"channel": "vwc", "from": "99999999999999999999999"},
+    {"channel": "vwc", "from": "-5"},
+    {"channel": "vwc", "to": "9999-12-31T00:00:00Z"},
+    {"channel": "vwc", "every": "999999999999d"},
+    {"channel": "v\nwc"},
+    {"channel": "v\\wc"},
     {},
 ])
 async def test_bad_parameters_are_422(
@@ -114,6 +120,16 @@ async def test_bad_parameters_are_422(
                              params=params)
     assert r.status_code == 422, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_a_node_id_no_reading_can_have_is_422(
+    hub_with_data: tuple[AsgiHub, StaffLogin],
+) -> None:
+    hub, staff = hub_with_data
+    r = await hub.client.get("/api/v1/nodes/a%0Ab/latest", headers=staff.headers)
+    assert r.status_code == 422
+    r = await hub.client.get("/api/v1/nodes/it's%20odd/latest", headers=staff.headers)
+    assert r.status_code == 200 and r.json()["channels"] == []
 
 
 async def test_queries_need_a_staff_token(hub_with_data: tuple[AsgiHub, StaffLogin]) -> None:
