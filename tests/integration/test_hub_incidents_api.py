@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from api.ingest.wire import AlertIn, HeartbeatIn
+from api.ingest.wire import AlertIn, BufferHealth, HeartbeatIn
 from api.registry import GatewayIn, NodeIn, SiteIn
 from tests.api_fixtures import AsgiHub
 
@@ -26,7 +26,7 @@ def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
-def alert(level: int, ts: float, *, node: str = "slope-07", hazard: str = "landslide",
+def alert(level: int, ts: float, *, node: str = "slope-07", hazard: Any = "landslide",
           detector: str = "landslide", aid: int = 1, backfill: bool = False) -> AlertIn:
     return AlertIn(id=aid, node=node, site=None, hazard=hazard, level=level, previous_level=1,
                    detector=detector, ts=int(ts * 1000), explanation=f"level {level}",
@@ -305,7 +305,7 @@ async def test_silent_gateway_opens_maintenance_incident_for_diskominfo(hub: Asg
     await seed(hub)
     svc = hub.services.incidents
     hb = HeartbeatIn(v=1, gateway="gw-1", ts=int(T0 * 1000), uptime_s=10,
-                     buffer={"depth": 0, "alerts": 0})
+                     buffer=BufferHealth(depth=0, alerts=0))
     await at(hub, T0)
     await svc.on_heartbeat("gw-1", hb)
     await at(hub, T0 + 181)

@@ -20,6 +20,7 @@ from api.incidents.intake import (
     silent_gateways,
 )
 from api.incidents.lifecycle import Actor, act, escalate_overdue
+from api.incidents.models import Incident, IncidentDetail
 from api.incidents.queries import (
     IncidentFilter,
     load_detail,
@@ -59,6 +60,18 @@ def ingest(db: Database, alerts: list[AlertFacts], at: float) -> list:
     return db.call(lambda c: record_alerts(c, S, alerts, at))
 
 
+def detail_of(db: Database, incident_id: int) -> IncidentDetail:
+    found = db.call(lambda c: load_detail(c, incident_id))
+    assert found is not None
+    return found
+
+
+def incident_of(db: Database, incident_id: int) -> Incident:
+    found = db.call(lambda c: load_incident(c, incident_id))
+    assert found is not None
+    return found
+
+
 def incidents(db: Database, **kw: object) -> list:
     return db.call(lambda c: load_incidents(c, IncidentFilter(**kw)))  # type: ignore[arg-type]
 
@@ -73,7 +86,7 @@ def test_alerts_for_one_key_make_one_incident_at_the_highest_active_level(db: Da
     assert inc.confidence == 0.96  # two distinct nodes
     ingest(db, [alert(1, T0 + 30)], T0 + 31)  # slope-07 back to Normal: slope-08 still Siaga
     assert incidents(db)[0].level == 3
-    detail = db.call(lambda c: load_detail(c, inc.id))
+    detail = detail_of(db, inc.id)
     kinds = [e.kind for e in detail.timeline]
     assert kinds.count("alert") == 4 and kinds[0] == "opened"
     levels = [e.data["to"] for e in detail.timeline if e.kind == "level"]
@@ -85,7 +98,7 @@ def test_same_alert_twice_changes_nothing(db: Database) -> None:
     assert ingest(db, [alert(3, T0)], T0 + 5) == []
     (inc,) = incidents(db)
     assert inc.alert_count == 1
-    assert len(db.call(lambda c: load_detail(c, inc.id)).timeline) == 3  # opened, level, alert
+    assert len(detail_of(db, inc.id).timeline) == 3  # opened, level, alert
 
 
 def test_sla_deadline_tightens_when_level_rises(db: Database) -> None:
@@ -117,7 +130,7 @@ def test_multi_agency_clocks_are_timed_separately(db: Database) -> None:
     assert inc.status == "resolved" and inc.resolved_at.timestamp() == T0 + 2000
     scores = db.call(lambda c: escalate_overdue(c, T0 + 3000))
     assert scores == []  # BPBD's late ack (due T0+300) was done, so no escalation now
-    detail = db.call(lambda c: load_detail(c, inc.id))
+    detail = detail_of(db, inc.id)
     implied = [e for e in detail.timeline if e.data.get("implied_by") == "resolve"]
     # both resolved without dispatching: the step is filled in, marked as implied
     assert [(e.kind, e.agency) for e in implied] == [("dispatch", "PMK"), ("dispatch", "BPBD")]
@@ -153,7 +166,7 @@ def test_escalation_once_per_deadline(db: Database) -> None:
     assert db.call(lambda conn: escalate_overdue(conn, T0 + 400)) == []
     inc = incidents(db)[0]
     assert inc.escalated and inc.clocks[0].ack_escalated and not inc.clocks[0].resolve_escalated
-    detail = db.call(lambda conn: load_detail(conn, inc.id))
+    detail = detail_of(db, inc.id)
     (esc,) = [e for e in detail.timeline if e.kind == "escalation"]
     assert esc.ts.timestamp() == T0 + 300  # at the deadline itself
 
@@ -180,7 +193,7 @@ def test_late_alerts_keep_their_time_and_never_reopen(db: Database) -> None:
     inc_id = incidents(db)[0].id
     # back-filled from before the opening: into the timeline at its own time, marked late
     ingest(db, [alert(2, T0 - 600, node="slope-09", backfill=True)], T0 + 10)
-    detail = db.call(lambda c: load_detail(c, inc_id))
+    detail = detail_of(db, inc_id)
     late = [e for e in detail.timeline if e.late]
     assert len(late) == 1 and late[0].ts.timestamp() == T0 - 600
     assert detail.timeline[0].ts.timestamp() == T0 - 600  # ordered by original time
@@ -193,7 +206,7 @@ def test_late_alerts_keep_their_time_and_never_reopen(db: Database) -> None:
     assert inc.status == "resolved" and inc.level == 3 and inc.late_alert_count == 2
     # a back-filled alert long after opens a new incident marked late
     (c,) = ingest(db, [alert(4, T0 + 9000, backfill=True)], T0 + 20_000)
-    new = db.call(lambda conn: load_incident(conn, c.incident_id))
+    new = incident_of(db, c.incident_id)
     assert new.opened_late and new.opened_at.timestamp() == T0 + 20_000
 
 
@@ -215,7 +228,7 @@ def test_reports_join_nearby_or_open_unconfirmed(db: Database) -> None:
     _, c2, dist2 = db.call(lambda conn: record_report(
         conn, S, ReportFacts(-7.9150, 112.5200, "flood", "banjir", None), T0 + 70))
     assert c2.type == "incident.opened" and dist2 is None
-    new = db.call(lambda conn: load_incident(conn, c2.incident_id))
+    new = incident_of(db, c2.incident_id)
     assert new.unconfirmed and new.origin == "report" and new.confidence == 0.3
     assert new.level == 2 and new.site.startswith("report:")
     # a second nearby report joins the unconfirmed one; a sensor there confirms it
@@ -223,7 +236,7 @@ def test_reports_join_nearby_or_open_unconfirmed(db: Database) -> None:
         conn, S, ReportFacts(-7.9151, 112.5201, "flood", "banjir juga", None), T0 + 80))
     (c3,) = ingest(db, [alert(3, T0 + 90, node="river-2", detector="flood", hazard="flood",
                               site="kali-sumber", lat=-7.9152, lon=112.5203)], T0 + 90)
-    adopted = db.call(lambda conn: load_incident(conn, c2.incident_id))
+    adopted = incident_of(db, c2.incident_id)
     assert c3.incident_id == c2.incident_id
     assert not adopted.unconfirmed and adopted.site == "kali-sumber" and adopted.level == 3
     assert adopted.report_count == 2 and adopted.confidence == pytest.approx(0.902)
@@ -238,13 +251,13 @@ def test_gateway_silence_opens_then_closes_a_maintenance_incident(db: Database) 
     assert c is not None and c.type == "incident.opened"
     assert db.call(lambda conn: gateway_silenced(conn, S, "gw-1", T0 + 210)) is None
     assert db.call(lambda conn: silent_gateways(conn, T0 + 220, 180)) == []
-    inc = db.call(lambda conn: load_incident(conn, c.incident_id))
+    inc = incident_of(db, c.incident_id)
     assert (inc.hazard, inc.agency, inc.level, inc.site) == (
         "gateway_silent", "DISKOMINFO", 2, "gateway:gw-1")
     db.call(lambda conn: record_heartbeat(conn, "gw-1", T0 + 300, T0 + 300))
     back = db.call(lambda conn: gateway_returned(conn, S, "gw-1", T0 + 300))
     assert back is not None and back.type == "incident.resolved"
-    inc = db.call(lambda conn: load_incident(conn, c.incident_id))
+    inc = incident_of(db, c.incident_id)
     assert inc.status == "resolved" and inc.clocks[0].resolved_by == "system"
     assert db.call(lambda conn: gateway_returned(conn, S, "gw-1", T0 + 330)) is None
     # the clock the hub closed itself is never escalated afterwards
