@@ -103,6 +103,10 @@ def _openapi_with_problems(app: FastAPI) -> dict[str, Any]:
         for op in path_item.values():
             if not isinstance(op, dict):
                 continue
+            if "requestBody" in op:
+                # A body that is not UTF-8 JSON at all never reaches validation.
+                op["responses"].setdefault(
+                    "400", {"description": "The body cannot be parsed as JSON"})
             for status, response in op.get("responses", {}).items():
                 if status.startswith(("4", "5")):
                     response["content"] = {PROBLEM_JSON: {"schema": problem_ref}}

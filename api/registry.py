@@ -92,7 +92,8 @@ class Site(SiteIn):
 
 class GatewayIn(_In):
     name: str = Field(default="", max_length=200)
-    site: str | None = Field(default=None, description="Site the gateway is installed at")
+    site: str | None = Field(default=None, pattern=_ID,
+                             description="Site the gateway is installed at")
 
 
 class Gateway(GatewayIn):
@@ -100,8 +101,8 @@ class Gateway(GatewayIn):
 
 
 class NodeIn(_In):
-    site: str
-    gateway: str | None = None
+    site: str = Field(pattern=_ID)
+    gateway: str | None = Field(default=None, pattern=_ID)
     name: str = Field(default="", max_length=200)
     lat: float | None = Field(default=None, ge=-90, le=90,
                               description="Node position; the site's when absent")
