@@ -124,19 +124,15 @@ class Core:
                 item = self.inbox.get_nowait()
         except queue.Empty:
             pass
-        batches: list[InboundBatch] = []
-        running = True
-        for item in items:
-            if isinstance(item, InboundBatch):
-                batches.append(item)
-            elif isinstance(item, CommandRequest):
-                state = self.nodes.find(item.node)
-                self.downlink.send(item, state.source if state else None, self.clock())
-            elif isinstance(item, Stop):
-                running = False
+        batches = [item for item in items if isinstance(item, InboundBatch)]
         try:
             if batches:
                 self.process(batches)
+            # After the data taken with them: a command may go to a node heard just now.
+            for item in items:
+                if isinstance(item, CommandRequest):
+                    state = self.nodes.find(item.node)
+                    self.downlink.send(item, state.source if state else None, self.clock())
             if time.monotonic() >= self._next_tick:
                 self.on_time()
         except Exception:
@@ -145,7 +141,7 @@ class Core:
             # again on the next session), and the core goes on.
             self.stats.internal_errors += 1
             log.exception("core: batch of %d items failed; continuing", len(items))
-        return running
+        return not any(isinstance(item, Stop) for item in items)
 
     # -- messages -----------------------------------------------------------------------
 

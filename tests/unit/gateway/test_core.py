@@ -1,0 +1,119 @@
+"""The core thread's processing, driven directly (no threads): real converter, detectors,
+buffer (SQLite in tmp_path) and JSON lines output."""
+
+from __future__ import annotations
+
+import io
+import json
+import queue
+from pathlib import Path
+from typing import Any
+
+from analytics.engine import EdgeAnalytics
+from firmware_bridge.device_message import DeviceMessage
+from gateway.buffer import BufferSettings, StoreAndForwardBuffer
+from gateway.config import DownlinkSettings, load_settings
+from gateway.core import Core, Stop
+from gateway.downlink import CommandRequest, Downlink
+from gateway.json_lines import JsonLinesOutput
+from gateway.messages import InboundBatch, IngestError, NodeMessage
+from gateway.reading_converter import ReadingConverter
+
+T0 = 1795000000.0
+
+
+def up(node: str, seq: int, t: float, **values: Any) -> NodeMessage:
+    return NodeMessage(DeviceMessage("up", node, seq, values=values), "serial:/dev/x", T0 + t)
+
+
+def make_core(tmp_path: Path) -> tuple[Core, StoreAndForwardBuffer, io.BytesIO]:
+    settings = load_settings(None, {}, {
+        "serial.ports": ["/dev/x"], "gateway.state_dir": str(tmp_path),
+    })
+    buffer = StoreAndForwardBuffer(BufferSettings(path=str(tmp_path / "b.sqlite3")))
+    out = io.BytesIO()
+    core = Core(
+        settings, queue.Queue(), ReadingConverter(settings.convert),
+        Downlink(DownlinkSettings(), lambda *a: True),
+        detection=EdgeAnalytics(settings.analytics), store=buffer, output=JsonLinesOutput(out),
+        clock=lambda: T0 + 5,
+    )
+    return core, buffer, out
+
+
+def lines(out: io.BytesIO) -> list[dict[str, Any]]:
+    return [json.loads(x) for x in out.getvalue().decode().splitlines()]
+
+
+def test_batch_is_committed_before_its_ack_runs(tmp_path: Path) -> None:
+    core, buffer, out = make_core(tmp_path)
+    depth_at_ack: list[int] = []
+    batch = InboundBatch(
+        [up("n1", 1, 0, vwc=30.0, temp=25.0), up("n1", 2, 1, vwc=31.0, temp=25.0)],
+        lambda: depth_at_ack.append(buffer.stats().depth),
+    )
+    core.process([batch])
+    assert depth_at_ack == [4]
+    assert [(x["channel"], x["seq"]) for x in lines(out)] == [
+        ("vwc", 1), ("temp", 1), ("vwc", 2), ("temp", 2)
+    ]
+
+
+def test_duplicates_gaps_errors_and_hello_are_counted(tmp_path: Path) -> None:
+    core, _, out = make_core(tmp_path)
+    hello = NodeMessage(
+        DeviceMessage("hello", "n2", 0, fw="1.2.3", channels=("vwc",), interval_s=60),
+        "mqtt", T0,
+    )
+    core.process([InboundBatch([
+        hello,
+        up("n2", 1, 1, vwc=1.0),
+        up("n2", 1, 1, vwc=1.0),
+        up("n2", 5, 2, vwc=2.0),
+        IngestError("serial:/dev/x", T0, "crc_mismatch", "crc", "$SG..."),
+        IngestError("serial:/dev/x", T0, "garbage", "noise", "xx"),
+    ])])
+    snap = core.stats.snapshot()
+    assert snap["nodes"]["n2"] == {
+        "frames_ok": 3, "crc_errors": 0, "malformed": 0, "gaps": 3, "duplicates": 1,
+        "reboots": 0, "readings": 2, "clock_skewed": 0,
+    }
+    assert snap["sources"]["serial:/dev/x"]["crc_errors"] == 1
+    assert snap["sources"]["serial:/dev/x"]["malformed"] == 1
+    state = core.nodes.get("n2")
+    assert (state.firmware, state.channels, state.interval_s) == ("1.2.3", ("vwc",), 60)
+    assert state.source == "serial:/dev/x"  # where it was heard last: the command route
+    kinds = [x["kind"] for x in lines(out)]
+    assert kinds[:4] == ["reading", "reading", "error", "error"]
+    assert set(kinds[4:]) <= {"alert"}  # the gap may raise a link-health alert
+
+
+def test_a_message_that_trips_a_bug_is_reported_and_the_rest_goes_on(tmp_path: Path) -> None:
+    core, buffer, out = make_core(tmp_path)
+    bad = up("n3", 1, 0, vwc="not a number")  # DeviceMessage never carries this; a bug would
+    core.process([InboundBatch([bad, up("n3", 2, 1, vwc=5.0)])])
+    got = lines(out)
+    assert [x["kind"] for x in got] == ["reading", "error"]
+    assert got[1]["reason"] == "internal_error"
+    assert core.stats.internal_errors == 1 and buffer.stats().depth == 1
+
+
+def test_detector_alert_is_buffered_and_printed(tmp_path: Path) -> None:
+    core, buffer, out = make_core(tmp_path)
+    core.process([InboundBatch([up("f1", i, i * 10, smoke=3000.0) for i in range(1, 4)])])
+    alerts = [x for x in lines(out) if x["kind"] == "alert"]
+    assert alerts and alerts[0]["hazard"] == "fire" and alerts[0]["node"] == "f1"
+    assert buffer.stats().alerts == len(alerts)
+
+
+def test_run_drains_the_queue_then_stops_and_writes_status(tmp_path: Path) -> None:
+    core, _, out = make_core(tmp_path)
+    core.inbox.put(InboundBatch([up("n4", 1, 0, hum=50.0)]))
+    request = CommandRequest("n4", "ping", None)
+    core.inbox.put(request)
+    core.inbox.put(Stop())
+    core.run()
+    assert len(lines(out)) == 1
+    status = json.loads((tmp_path / "status.json").read_text())
+    assert status["nodes"]["n4"]["frames_ok"] == 1 and status["commands"]["pending"] == 1
+    assert not request.future.done()  # sent, waiting for its ack
