@@ -82,6 +82,28 @@ def _floats(texts: list[str]) -> np.ndarray:
         return out
 
 
+def _split_columns(lines: list[str], width: int) -> tuple[np.ndarray, list[list[str]]]:
+    """Columns of the body as lists of strings, and which lines had the right width.
+
+    The common case (every line well formed) splits the whole body in one call; only a
+    file with malformed lines pays for splitting line by line.
+    """
+    n = len(lines)
+    commas = [ln.count(",") for ln in lines]
+    if commas.count(width - 1) == n:
+        tokens = ",".join(lines).split(",") if n else []
+        cols = [tokens[k::width] for k in range(width)]
+        for k in (1, 2) if width == 4 else ():
+            if any(t != t.strip() for t in set(cols[k])):
+                cols[k] = [t.strip() for t in cols[k]]
+        return np.ones(n, dtype=bool), cols
+    good = np.array([c == width - 1 for c in commas], dtype=bool)
+    filler = [""] * width
+    parts = [ln.split(",") if ok else filler for ln, ok in zip(lines, good.tolist(),
+                                                                strict=True)]
+    return good, [[p[k].strip() for p in parts] for k in range(width)]
+
+
 def replay(inp: TextIO, out: TextIO, cfg: AnalyticsConfig, *, path: str = "<input>",
            detector: str | None = None, channel: str = "value",
            progress: Progress | None = None) -> ReplayReport:
@@ -98,23 +120,20 @@ def replay(inp: TextIO, out: TextIO, cfg: AnalyticsConfig, *, path: str = "<inpu
     lines = inp.read().splitlines()
     tick("reading", 1.0)
     report = ReplayReport(rows=len(lines))
-    parts = [ln.split(",") for ln in lines]
-    good = np.array([len(p) == width for p in parts], dtype=bool)
-    filler = [""] * width
-    parts = [p if len(p) == width else filler for p in parts]
-    ts = parse_times([p[0].strip() for p in parts])
-    values = _floats([p[-1].strip() for p in parts])
+    good, columns = _split_columns(lines, width)
+    ts = parse_times(columns[0])
+    values = _floats(columns[-1])
     if width == 4:
-        nodes = np.array([p[1].strip() for p in parts])
-        channels = np.array([p[2].strip() for p in parts])
+        nodes = np.array(columns[1])
+        channels = np.array(columns[2])
     else:
-        nodes = np.full(len(parts), SERIES_NODE)
-        channels = np.full(len(parts), channel)
+        nodes = np.full(len(lines), SERIES_NODE)
+        channels = np.full(len(lines), channel)
     good &= ~np.isnan(ts)
     # A value that does not parse is a bad line; "nan" is a valid (ignored) reading.
-    said_nan = np.array([p[-1].strip().lower() == "nan" for p in parts], dtype=bool)
-    bad_value = np.isnan(values) & ~said_nan
-    good &= ~bad_value
+    for i in np.flatnonzero(np.isnan(values)).tolist():
+        if columns[-1][i].strip().lower() != "nan":
+            good[i] = False
     for i in np.flatnonzero(~good)[:10].tolist():
         report.bad_lines.append((i + 2, lines[i][:80]))
     report.skipped = int((~good).sum())

@@ -90,7 +90,7 @@ class RobustZDetector(_Anomaly):
         stat = 0.0
         if self._seen >= self.cfg.warmup:
             med = _median(s)
-            mad = _median(sorted([abs(v - med) for v in s]))
+            mad = sorted_mad(s, med)
             stat = abs(value - med) / max(MAD_SIGMA * mad, self.min_sigma)
         self._seen += 1
         self._fifo.append(value)
@@ -139,6 +139,37 @@ def _rolling_median_mad(win: np.ndarray, med: np.ndarray, mad: np.ndarray,
             m = np.median(blk, axis=1)
             mad[s:s + block] = np.median(np.abs(blk - m[:, None]), axis=1)
         med[s:s + block] = m
+
+
+def sorted_mad(s: list[float], med: float) -> float:
+    """Median absolute deviation of the sorted list ``s`` from ``med`` in O(log n).
+
+    The deviations below and above ``med`` form two ascending sequences; the k-th
+    smallest of their union is found by bisection instead of sorting all of them.
+    """
+    n = len(s)
+    p = bisect.bisect_left(s, med)
+    h = n // 2
+    if n % 2:
+        return _kth_deviation(s, med, p, h)
+    return (_kth_deviation(s, med, p, h - 1) + _kth_deviation(s, med, p, h)) / 2
+
+
+def _kth_deviation(s: list[float], med: float, p: int, k: int) -> float:
+    # A[t] = med - s[p-1-t] (t < p), B[t] = s[p+t] - med (t < n-p); both ascending.
+    n_a, n_b = p, len(s) - p
+    lo, hi = max(0, k + 1 - n_b), min(k + 1, n_a)
+    while lo < hi:
+        a = (lo + hi) // 2
+        b = k + 1 - a
+        if b > 0 and med - s[p - 1 - a] < s[p + b - 1] - med:
+            lo = a + 1
+        else:
+            hi = a
+    b = k + 1 - lo
+    from_a = med - s[p - lo] if lo > 0 else -math.inf
+    from_b = s[p + b - 1] - med if b > 0 else -math.inf
+    return from_a if from_a > from_b else from_b
 
 
 def _median(s: list[float]) -> float:

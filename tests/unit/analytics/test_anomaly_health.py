@@ -153,3 +153,15 @@ def test_reboot_is_waspada_until_gap_clear():
     assert eng.on_node_reboot("g", T0 + 40) == []  # already Waspada
     [b] = eng.process(reading("g", "pin", 0.0, T0 + 40 + 3600))
     assert int(b.level) == 1 and eng.counters.counter_resets == 1
+
+
+def test_sorted_mad_equals_sorting_all_deviations():
+    from analytics.detectors.anomaly import _median, sorted_mad
+
+    rng = np.random.default_rng(11)
+    for _ in range(3000):
+        n = int(rng.integers(1, 40))
+        s = sorted(np.where(rng.random(n) < 0.5, rng.integers(0, 4, n),
+                            rng.normal(0, 2, n)).tolist())
+        med = _median(s)
+        assert sorted_mad(s, med) == _median(sorted(abs(v - med) for v in s))

@@ -27,8 +27,8 @@ def test_temperature_rise_confirms():
 
 def test_fast_rise_below_the_ladder_is_waspada():
     d = FireDetector(FireConfig())
-    for k in range(6):
-        d.update(k * 60.0, "smoke", 5.0 + 12.0 * k)  # 12 ppm/min, still under 70 ppm
+    for k in range(4):
+        d.update(k * 60.0, "smoke", 5.0 + 20.5 * k)  # 20.5 ppm/min, still under 70 ppm
     assert d.level == 2
     assert "naik cepat" in d.explain(previous=1).text_id
 

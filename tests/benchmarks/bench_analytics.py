@@ -1,0 +1,124 @@
+"""Analytics throughput: streaming through the full detector set, batch, and replay.
+
+Targets (issue 3): streaming >= 100,000 readings/s per core for one node, batch >= 1,000,000
+readings/s, replay of a 1,000,000-row CSV in < 10 s. Run: .venv/bin/python
+tests/benchmarks/bench_analytics.py [--rows N]. Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from analytics.batch import run_node  # noqa: E402
+from analytics.cli import main as cli_main  # noqa: E402
+from analytics.config_load import load_config  # noqa: E402
+from analytics.engine import EdgeAnalytics  # noqa: E402
+from firmware_bridge.channels import reading_unit  # noqa: E402
+from firmware_bridge.reading import Reading  # noqa: E402
+
+T0 = 1_790_000_000.0
+ALL = ["vwc", "rain", "ext", "tilt", "smoke", "temp", "hum", "pin", "pout", "batt", "rssi"]
+TABLE = {"crowd": {"zones": {"z": {"nodes": ["n1"], "capacity": 5000, "area_m2": 2000}}},
+         "nodes": {"n1": {"site": "s"}}}
+
+
+def series(n: int, channels: list[str], seed: int = 0) -> tuple[np.ndarray, np.ndarray,
+                                                                  np.ndarray]:
+    rng = np.random.default_rng(seed)
+    ts = T0 + np.arange(n) * (60.0 / len(channels))
+    ch = np.array(channels * (n // len(channels) + 1))[:n]
+    base = {"vwc": 32, "rain": 0, "ext": 100, "tilt": 1.5, "smoke": 10, "temp": 25,
+            "hum": 80, "pin": 2, "pout": 2, "batt": 4.0, "rssi": -80}
+    noise = {"vwc": 0.3, "ext": 0.02, "tilt": 0.01, "smoke": 2, "temp": 0.3, "hum": 1,
+             "batt": 0.01, "rssi": 3}
+    v = np.array([base[c] for c in ch], dtype=float)
+    v += rng.normal(0, 1, n) * np.array([noise.get(c, 0.0) for c in ch])
+    rain = ch == "rain"
+    v[rain] = np.where(rng.random(rain.sum()) < 0.1, 0.2, 0.0)
+    counters = (ch == "pin") | (ch == "pout")
+    v[counters] = rng.poisson(2, counters.sum())
+    return ts, ch, v
+
+
+def bench_streaming(n: int) -> tuple[float, float]:
+    ts, ch, v = series(n, ALL)
+    readings = [Reading("n1", c, x, reading_unit(c), t, t, i, "replay")
+                for i, (t, c, x) in enumerate(zip(ts.tolist(), ch.tolist(), v.tolist(),
+                                                  strict=True))]
+    eng = EdgeAnalytics(TABLE)
+    for r in readings[:2000]:  # build every route before timing
+        eng.process(r)
+    started, cpu = time.perf_counter(), time.process_time()
+    for r in readings[2000:]:
+        eng.process(r)
+    took, took_cpu = time.perf_counter() - started, time.process_time() - cpu
+    return (n - 2000) / took, (n - 2000) / took_cpu
+
+
+def bench_batch(n: int) -> list[tuple[str, float, float]]:
+    cfg = load_config(TABLE)
+    out = []
+    for label, chans in ((f"one node, {len(ALL)} channels", ALL), ("one channel (temp)",
+                                                                   ["temp"])):
+        ts, ch, v = series(n, chans)
+        run_node(cfg, "n1", ts[:50_000], ch[:50_000], v[:50_000])  # warm up
+        started, cpu = time.perf_counter(), time.process_time()
+        run_node(cfg, "n1", ts, ch, v)
+        out.append((label, n / (time.perf_counter() - started),
+                    n / (time.process_time() - cpu)))
+    return out
+
+
+def bench_replay(n: int) -> tuple[float, float]:
+    ts, _, v = series(n, ["temp"])
+    ts4, ch4, v4 = series(n, ALL)
+    with tempfile.TemporaryDirectory() as d:
+        single = os.path.join(d, "single.csv")
+        with open(single, "w") as f:
+            f.write("timestamp,value\n")
+            f.write("".join(f"{t:.0f},{x:.3f}\n" for t, x in zip(ts.tolist(), v.tolist(),
+                                                                strict=True)))
+        multi = os.path.join(d, "multi.csv")
+        with open(multi, "w") as f:
+            f.write("timestamp,node,channel,value\n")
+            f.write("".join(f"{t:.1f},n1,{c},{x:.3f}\n" for t, c, x in
+                            zip(ts4.tolist(), ch4.tolist(), v4.tolist(), strict=True)))
+        out = os.path.join(d, "out.csv")
+        started = time.perf_counter()
+        cli_main(["replay", single, "-o", out, "--channel", "temp"])
+        t_single = time.perf_counter() - started
+        started = time.perf_counter()
+        cli_main(["replay", multi, "-o", out])
+        t_multi = time.perf_counter() - started
+    return t_single, t_multi
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--rows", type=int, default=1_000_000)
+    p.add_argument("--stream-rows", type=int, default=200_000)
+    a = p.parse_args()
+    print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
+          "(wall figures suffer on a shared machine; CPU figures are per core)")
+    wall, cpu = bench_streaming(a.stream_rows)
+    print(f"streaming, one node, {len(ALL)} channels, full detector set: {wall:,.0f} "
+          f"readings/s wall, {cpu:,.0f} readings/s per CPU second (target >= 100,000)")
+    for label, wall, cpu in bench_batch(a.rows):
+        print(f"batch {a.rows:,} readings, {label}, full set: {wall:,.0f} readings/s wall, "
+              f"{cpu:,.0f} per CPU second (target >= 1,000,000)")
+    t_single, t_multi = bench_replay(a.rows)
+    print(f"replay {a.rows:,}-row timestamp,value CSV: {t_single:.2f} s (target < 10 s)")
+    print(f"replay {a.rows:,}-row timestamp,node,channel,value CSV: {t_multi:.2f} s")
+
+
+if __name__ == "__main__":
+    main()
