@@ -38,6 +38,7 @@ __all__ = [
     "record_alerts",
     "record_heartbeat",
     "record_report",
+    "silence_open",
     "silent_gateways",
 ]
 
@@ -85,12 +86,13 @@ def _window(row: sqlite3.Row | None) -> IncidentWindow | None:
 
 def _adopt_report_incident(conn: sqlite3.Connection, settings: IncidentSettings,
                            a: AlertFacts) -> sqlite3.Row | None:
-    """A sensor confirming a citizen-reported incident nearby takes it over under its site."""
+    """A sensor alert near a citizen-reported incident not yet tied to a site takes it over
+    under its own site (and so confirms it)."""
     if a.lat is None or a.lon is None or a.level <= Level.NORMAL:
         return None
     rows = conn.execute(
-        "SELECT id, lat, lon FROM incidents WHERE hazard = ? AND origin = 'report'"
-        " AND unconfirmed = 1 AND status != 'resolved'",
+        "SELECT id, lat, lon FROM incidents WHERE hazard = ? AND site LIKE 'report:%'"
+        " AND status != 'resolved'",
         (a.hazard,),
     ).fetchall()
     near = [(haversine_m(a.lat, a.lon, r["lat"], r["lon"]), r["id"]) for r in rows]
@@ -235,11 +237,15 @@ def record_heartbeat(conn: sqlite3.Connection, gateway: str, ts: float,
 
 
 def silent_gateways(conn: sqlite3.Connection, now: float, window_s: float) -> list[str]:
-    """Gateways heard from before, silent past the window, without an open silence incident."""
+    """Gateways heard from before, silent past the window, whose silence has no incident yet.
+
+    One incident per silence: once staff resolve it, the watchdog waits until the gateway is
+    heard from again (and falls silent again) before opening another.
+    """
     rows = conn.execute(
-        "SELECT gateway FROM gateway_heartbeats WHERE received_at < ? AND NOT EXISTS ("
-        " SELECT 1 FROM incidents WHERE hazard = ? AND site = 'gateway:' || gateway"
-        " AND status != 'resolved') ORDER BY gateway",
+        "SELECT h.gateway FROM gateway_heartbeats h WHERE h.received_at < ? AND NOT EXISTS ("
+        " SELECT 1 FROM incidents i WHERE i.hazard = ? AND i.site = 'gateway:' || h.gateway"
+        " AND (i.status != 'resolved' OR i.opened_at >= h.received_at)) ORDER BY h.gateway",
         (now - window_s, GATEWAY_SILENT),
     ).fetchall()
     return [r[0] for r in rows]
@@ -253,11 +259,14 @@ def gateway_silenced(conn: sqlite3.Connection, settings: IncidentSettings, gatew
         row = conn.execute(
             "SELECT received_at FROM gateway_heartbeats WHERE gateway = ?", (gateway,)
         ).fetchone()
+        if row is None or row["received_at"] >= now - settings.gateway_silence_s:
+            return None
         taken = conn.execute(
-            "SELECT 1 FROM incidents WHERE hazard = ? AND site = ? AND status != 'resolved'",
-            (GATEWAY_SILENT, site),
+            "SELECT 1 FROM incidents WHERE hazard = ? AND site = ?"
+            " AND (status != 'resolved' OR opened_at >= ?)",
+            (GATEWAY_SILENT, site, row["received_at"]),
         ).fetchone()
-        if row is None or taken or row["received_at"] >= now - settings.gateway_silence_s:
+        if taken:
             return None
         incident_id = open_incident(conn, settings, hazard=GATEWAY_SILENT, site=site, at=now,
                                     origin="watchdog", lat=None, lon=None)
@@ -269,6 +278,14 @@ def gateway_silenced(conn: sqlite3.Connection, settings: IncidentSettings, gatew
                    recorded_at=now)
         refresh_evidence(conn, settings, incident_id)
     return Change("incident.opened", incident_id, now, text)
+
+
+def silence_open(conn: sqlite3.Connection, gateway: str) -> bool:
+    """Whether a maintenance incident for ``gateway`` is open (a read, no transaction)."""
+    return conn.execute(
+        "SELECT 1 FROM incidents WHERE hazard = ? AND site = ? AND status != 'resolved'",
+        (GATEWAY_SILENT, f"gateway:{gateway}"),
+    ).fetchone() is not None
 
 
 def gateway_returned(conn: sqlite3.Connection, settings: IncidentSettings, gateway: str,

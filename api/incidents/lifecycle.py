@@ -16,7 +16,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from api.db import transaction
-from api.incidents.errors import IncidentNotFound, NotInvolved
+from api.incidents.errors import IncidentNotFound, NotInvolved, TransitionError
 from api.incidents.rules import advance
 from api.incidents.store import Change, add_timeline, current_cycle, refresh_status
 
@@ -75,6 +75,7 @@ def act(conn: sqlite3.Connection, incident_id: int, action: str, actor: Actor,
                 raise NotInvolved(f"{actor.agency} is not involved in incident {incident_id}",
                                   agency=actor.agency)
             raise IncidentNotFound(f"no incident {incident_id}", incident=incident_id)
+        moved = 0
         for target in _targets(actor, involved, action, agency):
             stage = conn.execute(
                 "SELECT stage FROM incident_clocks WHERE incident_id = ? AND cycle = ?"
@@ -83,6 +84,7 @@ def act(conn: sqlite3.Connection, incident_id: int, action: str, actor: Actor,
             if action == "resolve" and stage == "resolved" and agency is None \
                     and actor.role == "admin":
                 continue  # closing the incident: agencies already done stay as they were
+            moved += 1
             for step in advance(stage, action):
                 conn.execute(
                     f"UPDATE incident_clocks SET stage = ?, {step}_at = ?, {step}_by = ?"
@@ -94,6 +96,8 @@ def act(conn: sqlite3.Connection, incident_id: int, action: str, actor: Actor,
                              agency=target, actor=actor.username,
                              note=None if implied else note,
                              data={"implied_by": action} if implied else {})
+        if not moved:
+            raise TransitionError(f"incident {incident_id} is already resolved")
         if action in ("ack", "resolve"):
             conn.execute("UPDATE incidents SET unconfirmed = 0 WHERE id = ?", (incident_id,))
         refresh_status(conn, incident_id, at=now)

@@ -32,6 +32,7 @@ from api.incidents.intake import (
     record_alerts,
     record_heartbeat,
     record_report,
+    silence_open,
     silent_gateways,
 )
 from api.incidents.lifecycle import Actor, escalate_overdue
@@ -162,6 +163,9 @@ class IncidentService:
 
         def run(conn: sqlite3.Connection) -> Change | None:
             record_heartbeat(conn, gateway, heartbeat.ts / 1000.0, now)
+            # Most heartbeats find nothing to close: look before taking the write lock.
+            if not silence_open(conn, gateway):
+                return None
             return gateway_returned(conn, self.settings, gateway, now)
 
         change = await self.db.run(run)

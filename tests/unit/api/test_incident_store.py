@@ -275,3 +275,42 @@ def test_filters_scope_and_counts(db: Database) -> None:
     assert [i.hazard for i in incidents(db, agency="PMK", status="open")] == ["fire"]
     assert incidents(db, start=T0 + 1) and len(incidents(db, end=T0 + 1)) == 1
     assert db.call(open_counts_by_level) == {1: 0, 2: 0, 3: 1, 4: 1}
+
+
+def test_one_maintenance_incident_per_silence(db: Database) -> None:
+    db.call(lambda c: record_heartbeat(c, "gw-1", T0, T0))
+    c = db.call(lambda conn: gateway_silenced(conn, S, "gw-1", T0 + 200))
+    assert c is not None
+    db.call(lambda conn: act(conn, c.incident_id, "resolve", ADMIN, "site visit planned",
+                             T0 + 300))
+    # still silent, but staff closed it: no new incident for the same silence
+    assert db.call(lambda conn: silent_gateways(conn, T0 + 400, 180)) == []
+    assert db.call(lambda conn: gateway_silenced(conn, S, "gw-1", T0 + 400)) is None
+    # heard again, then silent again: a new incident
+    db.call(lambda conn: record_heartbeat(conn, "gw-1", T0 + 500, T0 + 500))
+    assert db.call(lambda conn: silent_gateways(conn, T0 + 700, 180)) == ["gw-1"]
+    again = db.call(lambda conn: gateway_silenced(conn, S, "gw-1", T0 + 700))
+    assert again is not None and again.incident_id != c.incident_id
+
+
+def test_admin_resolving_a_resolved_incident_is_a_conflict(db: Database) -> None:
+    ingest(db, [alert(3, T0)], T0)
+    (inc,) = incidents(db)
+    db.call(lambda c: act(c, inc.id, "resolve", ADMIN, None, T0 + 10))
+    with pytest.raises(TransitionError, match="already resolved"):
+        db.call(lambda c: act(c, inc.id, "resolve", ADMIN, None, T0 + 20))
+    assert len([e for e in detail_of(db, inc.id).timeline if e.kind == "resolve"]) == 1
+
+
+def test_sensor_adopts_an_acknowledged_report_incident(db: Database) -> None:
+    _, c, _ = db.call(lambda conn: record_report(
+        conn, S, ReportFacts(-7.9150, 112.5200, "flood", "banjir", None), T0))
+    db.call(lambda conn: act(conn, c.incident_id, "ack", BPBD, "cek lokasi", T0 + 30))
+    (c2,) = ingest(db, [alert(3, T0 + 60, node="river-2", detector="flood", hazard="flood",
+                              site="kali-sumber", lat=-7.9152, lon=112.5203)], T0 + 60)
+    assert c2.incident_id == c.incident_id
+    assert incident_of(db, c.incident_id).site == "kali-sumber"
+    # once tied to a site, a sensor at another site nearby opens its own incident
+    (c3,) = ingest(db, [alert(3, T0 + 90, node="river-3", detector="flood", hazard="flood",
+                              site="kali-lain", lat=-7.9153, lon=112.5204)], T0 + 90)
+    assert c3.type == "incident.opened" and c3.incident_id != c.incident_id
