@@ -130,7 +130,7 @@ def _levels(t: _Table | None, default: LevelThresholds, unit: str = "") -> Level
         raise ConfigError(t.path, "thresholds must be "
                           + ("decreasing (below)" if below else "increasing")
                           + " from waspada to awas")
-    return LevelThresholds(*vals, below=below)
+    return LevelThresholds(vals[0], vals[1], vals[2], below=below)
 
 
 def _channel_threshold(t: _Table, default: ChannelThreshold | None) -> ChannelThreshold:
@@ -143,7 +143,7 @@ def _channel_threshold(t: _Table, default: ChannelThreshold | None) -> ChannelTh
     t.done()
     if vals != sorted(vals, reverse=below):
         raise ConfigError(t.path, "thresholds must be ordered from waspada to awas")
-    return ChannelThreshold(LevelThresholds(*vals, below=below), hyst, dur)
+    return ChannelThreshold(LevelThresholds(vals[0], vals[1], vals[2], below=below), hyst, dur)
 
 
 def _soil(t: _Table | None, default: SoilCalibration | None) -> SoilCalibration | None:
@@ -181,7 +181,7 @@ def _rain(t: _Table | None) -> RainConfig:
                     zip(("waspada", "siaga", "awas"), lv.as_tuple(), strict=True)]
             if vals != sorted(vals):
                 raise ConfigError(th.key(f"siaga_{w}_mm"), "waspada <= siaga <= awas required")
-            windows[w] = LevelThresholds(*vals)
+            windows[w] = LevelThresholds(vals[0], vals[1], vals[2])
         th.done()
     cfg = RainConfig(
         h1=windows["1h"], h3=windows["3h"], h24=windows["24h"],

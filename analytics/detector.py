@@ -36,8 +36,10 @@ class Detector(Protocol):
     name: str
     hazard: str
     channels: frozenset[str]
-    level: int
     score: float
+
+    @property
+    def level(self) -> int: ...
 
     def update(self, ts: float, channel: str, value: float) -> bool: ...
 

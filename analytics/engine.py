@@ -180,9 +180,10 @@ class EdgeAnalytics:
                         seen_zone.add(r.name)
                     if any(s.detector == r.name and s.node == node for s in out):
                         continue
-                    ch = getattr(r.detector, "channel", None)
+                    channel = getattr(r.detector, "channel", None)
                     out.append(LevelState(node, r.name, r.detector.hazard,
-                                          Level(r.detector.level), r.detector.score, r.site, ch))
+                                          Level(r.detector.level), r.detector.score, r.site,
+                                          channel))
         return out
 
     # -- internals ------------------------------------------------------------------------

@@ -27,7 +27,7 @@ def lowered(t: LevelThresholds, fraction: float = 0.0, absolute: float = 0.0) ->
         if math.isinf(x):
             return x
         return x + abs(x) * fraction + absolute if t.below else x - abs(x) * fraction - absolute
-    return LevelThresholds(*(move(x) for x in t.as_tuple()), below=t.below)
+    return LevelThresholds(move(t.waspada), move(t.siaga), move(t.awas), below=t.below)
 
 
 def level_of(x: float, t: LevelThresholds) -> int:

@@ -235,8 +235,8 @@ class _Baseline(_Anomaly):
             var_after[k] = var
         if n > head:
             mu_after[head:] = first_order(a, keep, v[head:], mu)
-            d = v[head:] - mu_after[head - 1:-1]
-            var_after[head:] = first_order(self._va, keep, d * d, var)
+            dev = v[head:] - mu_after[head - 1:-1]
+            var_after[head:] = first_order(self._va, keep, dev * dev, var)
         mu_b[1:] = mu_after[:-1]
         sd_b[1:] = np.maximum(np.sqrt(var_after[:-1]), self.min_sigma)
         return mu_b, sd_b

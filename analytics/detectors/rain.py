@@ -42,7 +42,7 @@ class RainDetector:
         self._down = tuple(lowered(t, cfg.hysteresis_fraction) for t in self._up)
         self._wet_down = cfg.antecedent_wet_mm * (1 - cfg.hysteresis_fraction)
         self._machine = LevelMachine(cfg.min_duration_s)
-        self._sums = (0.0, 0.0, 0.0, 0.0)
+        self._sums: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0)
         self.score = 0.0
 
     @property
