@@ -162,10 +162,11 @@ async def test_heartbeat_and_retained_status_reach_the_pipeline(
     gateway.publish("status", b"", retain=True)  # clear the retained message
 
 
+@pytest.mark.parametrize("protocol", ["3.1.1", "5"])
 async def test_batches_sent_while_the_hub_is_down_arrive_through_its_persistent_session(
-    settings_for: Callable[..., HubSettings], gateway: GatewayClient,
+    settings_for: Callable[..., HubSettings], gateway: GatewayClient, protocol: str,
 ) -> None:
-    settings = settings_for()
+    settings = settings_for(protocol=protocol)
     async with mqtt_hub(settings):
         pass  # the broker now holds a persistent session with our subscriptions
     batch = make_batch(7, first_id=500)
