@@ -7,7 +7,6 @@ The lifespan opens :func:`api.services.open_services` and keeps the result on
 from __future__ import annotations
 
 import importlib
-import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,35 +22,27 @@ from api.settings import HubSettings
 
 __all__ = ["ROUTERS", "create_app"]
 
-log = logging.getLogger(__name__)
 
 VERSION = "0.1.0"
 
-# Modules whose ``router`` the app includes. The platform's are required; the others are
-# included when their module exists (see api/services.py on parallel development).
-ROUTERS: tuple[tuple[str, bool], ...] = (
-    ("api.routes.system", True),
-    ("api.routes.auth", True),
-    ("api.routes.registry", True),
-    ("api.routes.stream", True),
-    ("api.routes.ingest", False),
-    ("api.routes.telemetry", False),
-    ("api.routes.incidents", False),
-    ("api.routes.reports", False),
-    ("api.routes.agencies", False),
-    ("api.routes.dashboard", False),
+# Modules whose ``router`` the app includes, in this order (imported by create_app: routes
+# depend on api.deps, which depends on api.services).
+ROUTERS: tuple[str, ...] = (
+    "api.routes.system",
+    "api.routes.auth",
+    "api.routes.registry",
+    "api.routes.stream",
+    "api.routes.ingest",
+    "api.routes.telemetry",
+    "api.routes.incidents",
+    "api.routes.reports",
+    "api.routes.agencies",
+    "api.routes.dashboard",
 )
 
 
-def _router(module: str, required: bool) -> APIRouter | None:
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if required or exc.name != module:
-            raise
-        log.warning("%s not available, its routes are missing", module)
-        return None
-    router: APIRouter = mod.router
+def _router(module: str) -> APIRouter:
+    router: APIRouter = importlib.import_module(module).router
     return router
 
 
@@ -144,9 +135,7 @@ def create_app(settings: HubSettings) -> FastAPI:
     app.state.settings = settings
     install_problem_handlers(app)
     app.add_middleware(RequestMetrics)
-    for module, required in ROUTERS:
-        router = _router(module, required)
-        if router is not None:
-            app.include_router(router)
+    for module in ROUTERS:
+        app.include_router(_router(module))
     app.openapi = lambda: _openapi_with_problems(app)  # type: ignore[method-assign]
     return app

@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import getpass
 import logging
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -79,7 +80,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         create_app(settings), host=server.host, port=server.port, log_level=server.log_level,
         root_path=server.root_path, proxy_headers=True,
         forwarded_allow_ips=server.forwarded_allow_ips,
-        timeout_graceful_shutdown=int(server.shutdown_timeout_s) or None,
+        timeout_graceful_shutdown=math.ceil(server.shutdown_timeout_s),
     )
     return 0
 

@@ -353,8 +353,13 @@ class Registry:
 
     async def delete(self, kind: Kind, ident: str) -> None:
         async with self._lock:
-            table: Mapping[str, object] = {
-                "site": self._sites, "gateway": self._gateways, "node": self._nodes}[kind]
+            table: dict[str, Site] | dict[str, Gateway] | dict[str, Node]
+            if kind == "site":
+                table = self._sites
+            elif kind == "gateway":
+                table = self._gateways
+            else:
+                table = self._nodes
             if ident not in table:
                 raise NotFound(f"no {kind} {ident!r}")
             users = [n.id for n in self._nodes.values()
@@ -364,7 +369,7 @@ class Registry:
             if users:
                 raise Conflict(f"{kind} {ident!r} is still used by {sorted(users)[:10]}")
             await self._write(kind, ident, None)
-            {"site": self._sites, "gateway": self._gateways, "node": self._nodes}[kind].pop(ident)
+            del table[ident]
             self._rebuild()
 
 

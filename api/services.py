@@ -1,7 +1,8 @@
 """Everything one hub process runs, built in order by the app's lifespan and closed in reverse.
 
 Order: settings, db, registry, accounts, metrics, bus (the bus registers its metrics), then the
-components of the other hub packages, each from a hook of its own::
+components of the other hub packages, each from a hook of its own, an async context manager
+given the services built so far and yielding its component::
 
     # api/telemetry/service.py
     @asynccontextmanager
@@ -12,17 +13,14 @@ components of the other hub packages, each from a hook of its own::
         finally:
             await store.close()
 
-and likewise ``api.incidents.service.open_incidents`` (may use ``services.telemetry`` and
-``services.bus``) and ``api.ingest.service.open_ingest`` (may use all of the above; starts the
-MQTT subscriber). What a hook yields becomes ``services.telemetry`` / ``.incidents`` /
-``.ingest``. A hook whose module does not exist yet is skipped with a warning, so the platform
-runs while the other packages are being built.
+``api.incidents.service.open_incidents`` (uses ``services.telemetry`` and ``services.bus``)
+and ``api.ingest.service.open_ingest`` (uses all of the above; starts the MQTT subscriber)
+follow; what each yields becomes ``services.telemetry`` / ``.incidents`` / ``.ingest``.
 """
 
 from __future__ import annotations
 
 import importlib
-import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -38,16 +36,15 @@ from api.settings import HubSettings
 
 __all__ = ["COMPONENT_HOOKS", "HubServices", "open_database", "open_services"]
 
-log = logging.getLogger(__name__)
+Hook = Callable[["HubServices"], AbstractAsyncContextManager[Any]]
 
-# (attribute of HubServices, module, function) in start order.
+# (attribute of HubServices, module, function) in start order; imported when the hub starts,
+# since those modules build on this one.
 COMPONENT_HOOKS: tuple[tuple[str, str, str], ...] = (
     ("telemetry", "api.telemetry.service", "open_telemetry"),
     ("incidents", "api.incidents.service", "open_incidents"),
     ("ingest", "api.ingest.service", "open_ingest"),
 )
-
-Hook = Callable[["HubServices"], AbstractAsyncContextManager[Any]]
 
 
 @dataclass
@@ -70,14 +67,9 @@ def open_database(settings: HubSettings) -> Database:
     return Database(path)
 
 
-def _hook(module: str, name: str) -> Hook | None:
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name is None or not (module == exc.name or module.startswith(exc.name + ".")):
-            raise
-        return None
-    return getattr(mod, name)  # type: ignore[no-any-return]
+def _hook(module: str, name: str) -> Hook:
+    hook: Hook = getattr(importlib.import_module(module), name)
+    return hook
 
 
 @asynccontextmanager
@@ -95,9 +87,6 @@ async def open_services(settings: HubSettings) -> AsyncIterator[HubServices]:
         services = HubServices(settings=settings, db=db, registry=registry, accounts=accounts,
                                bus=bus, metrics=metrics)
         for attr, module, name in COMPONENT_HOOKS:
-            hook = _hook(module, name)
-            if hook is None:
-                log.warning("%s: %s not available, the hub runs without it", attr, module)
-                continue
-            setattr(services, attr, await stack.enter_async_context(hook(services)))
+            component = await stack.enter_async_context(_hook(module, name)(services))
+            setattr(services, attr, component)
         yield services

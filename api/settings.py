@@ -1,6 +1,8 @@
 """The hub's one settings object: TOML sections plus ``SIAGA_HUB__SECTION__KEY`` overrides.
 
-Each section is a typed model owned by the package that uses it; this module composes them.
+Each section is a typed model owned by the package that uses it (``[telemetry]`` in
+api.telemetry.settings, ``[ingest]``/``[mqtt]`` in api.ingest.settings, ``[incidents]`` in
+api.incidents.settings; the rest here); this module composes them.
 Every model forbids unknown keys, so a typo is an error that names the dotted key
 (``server.prot: unknown key``) instead of a default silently used; the CLI exits 78 on it.
 
@@ -10,7 +12,6 @@ the working directory of the process (the systemd unit sets it).
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import tomllib
@@ -22,6 +23,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from api.errors import ConfigError
+from api.incidents.settings import IncidentSettings
+from api.ingest.settings import IngestSettings, MqttSettings
+from api.telemetry.settings import TelemetrySettings
 
 __all__ = [
     "ENV_PREFIX",
@@ -42,28 +46,6 @@ ENV_PREFIX = "SIAGA_HUB__"
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class _PendingSection(BaseModel):
-    """Stands in for a section whose package has not landed yet; keeps whatever it is given."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-
-def _section_model(module: str, name: str) -> type[BaseModel]:
-    try:
-        return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
-    except ModuleNotFoundError as exc:
-        # Only "that module does not exist yet" is tolerated; a broken import inside it is not.
-        if exc.name is None or not (module == exc.name or module.startswith(exc.name + ".")):
-            raise
-        return _PendingSection
-
-
-TelemetrySettings = _section_model("api.telemetry.settings", "TelemetrySettings")
-IngestSettings = _section_model("api.ingest.settings", "IngestSettings")
-MqttSettings = _section_model("api.ingest.settings", "MqttSettings")
-IncidentSettings = _section_model("api.incidents.settings", "IncidentSettings")
 
 
 class ServerSettings(_Section):
@@ -150,10 +132,10 @@ class HubSettings(_Section):
     live: LiveSettings = Field(default_factory=LiveSettings)
     # Short codes (BPBD, PMK, ...) are what staff accounts and incident routing refer to.
     agencies: dict[str, AgencyInfo] = Field(default_factory=lambda: dict(DEFAULT_AGENCIES))
-    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)  # type: ignore[valid-type]
-    ingest: IngestSettings = Field(default_factory=IngestSettings)  # type: ignore[valid-type]
-    mqtt: MqttSettings = Field(default_factory=MqttSettings)  # type: ignore[valid-type]
-    incidents: IncidentSettings = Field(default_factory=IncidentSettings)  # type: ignore[valid-type]
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    incidents: IncidentSettings = Field(default_factory=IncidentSettings)
 
     @field_validator("agencies")
     @classmethod

@@ -23,6 +23,7 @@ and ``with serve_hub(settings)``.
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -168,7 +169,7 @@ def serve_hub(settings: HubSettings, startup_timeout: float = 30) -> Iterator[Li
     app = create_app(settings)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                             lifespan="on",
-                            timeout_graceful_shutdown=settings.server.shutdown_timeout_s)
+                            timeout_graceful_shutdown=math.ceil(settings.server.shutdown_timeout_s))
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"hub-{port}", daemon=True)
     thread.start()

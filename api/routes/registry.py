@@ -6,7 +6,7 @@ registry file from then on (api/registry.py). Deleting a gateway also revokes it
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
 
@@ -21,7 +21,8 @@ router = APIRouter(prefix="/api/v1/registry", tags=["registry"])
 Ident = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", max_length=64)]
 _READ = problem_responses(401, 404)
 _WRITE = problem_responses(401, 403, 404, 409, 422)
-_PUT_DOC = {201: {"description": "Created"}, 200: {"description": "Replaced"}}
+_PUT_DOC: dict[int | str, dict[str, Any]] = {201: {"description": "Created"},
+                                              200: {"description": "Replaced"}}
 
 
 @router.get("", response_model=RegistryView, summary="Every site, gateway and node",
