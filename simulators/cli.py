@@ -1,6 +1,6 @@
 """``siaga-sim``: virtual nodes on ptys or MQTT, the MQTT flood, and batch scenarios.
 
-    siaga-sim serial [--nodes N] [--scenario NAME] [--speed X] [--seed S]
+    siaga-sim serial [--nodes N | --only ID,ID] [--scenario NAME] [--speed X] [--seed S]
                      [--faults SPEC] [--link-dir DIR] [--json] [--duration S]
     siaga-sim mqtt --broker HOST:PORT [--nodes N] [--scenario NAME]
                    [--rate R | --speed X] [--qos 0|1] [--count C] [--node-clock]
@@ -50,7 +50,9 @@ def _parser() -> argparse.ArgumentParser:
 
     def live(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--nodes", type=int, default=None,
-                        help="how many nodes (default: the scenario's own)")
+                        help="how many nodes (default: all ten of the town)")
+        sp.add_argument("--only", default=None,
+                        help="comma-separated node ids to run (e.g. one gateway's nodes)")
         sp.add_argument("--scenario", default="quiet", help="scenario name (see 'scenarios')")
         sp.add_argument("--speed", type=float, default=1.0,
                         help="simulated seconds per wall second")
@@ -107,7 +109,8 @@ def _live_scenario(args: argparse.Namespace) -> Scenario:
     if args.nodes is not None and args.nodes < 1:
         raise SimSettingsError("--nodes", "must be >= 1")
     start = time.time() if args.start is None else args.start
-    return build(args.scenario, args.seed, start_ts=start, nodes=args.nodes)
+    only = tuple(n for n in args.only.split(",") if n) if args.only else None
+    return build(args.scenario, args.seed, start_ts=start, nodes=args.nodes, only=only)
 
 
 def _stop_on_signals(done: threading.Event) -> None:

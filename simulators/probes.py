@@ -58,6 +58,8 @@ class SoilProbe:
 
 @dataclass
 class Extensometer:
+    """A crack extensometer and/or an inclinometer (``channels`` says which)."""
+
     slope: Slope
     noise_mm: float = 0.02
     channels: tuple[str, ...] = ("ext", "tilt")
@@ -66,7 +68,8 @@ class Extensometer:
         self.slope.advance(ts)
         ext = self.slope.ext_mm + rng.gauss(0, self.noise_mm)
         tilt = self.slope.tilt_deg + rng.gauss(0, 0.01)
-        return {"ext": round(clamp(ext, 0, 2000), 2), "tilt": round(clamp(tilt, -90, 90), 2)}
+        both = {"ext": round(clamp(ext, 0, 2000), 2), "tilt": round(clamp(tilt, -90, 90), 2)}
+        return {c: both[c] for c in self.channels}
 
 
 @dataclass
@@ -131,6 +134,8 @@ class GateCounter:
 
 @dataclass
 class PowerProbe:
+    """Battery voltage, and the radio's signal strength on nodes that report it."""
+
     battery: Battery
     radio: Radio
     channels: tuple[str, ...] = ("batt", "rssi")
@@ -138,4 +143,5 @@ class PowerProbe:
     def read(self, ts: float, rng: random.Random) -> dict[str, float]:
         batt = self.battery.voltage(ts) + rng.gauss(0, 0.005)
         rssi = self.radio.mean_dbm + rng.gauss(0, self.radio.sd_db)
-        return {"batt": round(clamp(batt, 0, 30), 2), "rssi": round(clamp(rssi, -150, 0))}
+        both = {"batt": round(clamp(batt, 0, 30), 2), "rssi": round(clamp(rssi, -150, 0))}
+        return {c: both[c] for c in self.channels}

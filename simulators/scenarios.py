@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from simulators.errors import UnknownScenarioError
+from simulators.errors import SimSettingsError, UnknownScenarioError
 from simulators.models.crowd import CrowdEvent
 from simulators.models.fire import Fire
 from simulators.models.soil import SoilColumn
@@ -31,6 +31,7 @@ from simulators.town import BASE_NODES, MARKET, SLOPE, SQUARE, SQUARE_CAPACITY, 
 # Friday 16 January 2026, 09:00 WIB: mid wet season.
 DEFAULT_START_TS = 1768528800.0
 HOUR = 3600.0
+BUMIAJI_SLOPES = ("slope-05", "slope-06", "slope-07")
 
 # Thresholds that define the labels' critical moments (see docs/simulators.md).
 SATURATED_FRACTION = 0.9  # soil at 90 % of the way from field capacity to saturation
@@ -99,22 +100,21 @@ def _storm(p: Plot) -> None:
     p.plan.storms += (storm,)
     p.plan.rain_climate = False
     p.plan.soil_initial_offset = 3.0  # it rained in the days before
-    p.focus = ("slope-01", "slope-02", "rain-01")
+    p.focus = (*BUMIAJI_SLOPES, "rain-bumiaji-01")
 
     def labels(town: Town) -> list[tuple[Label, Critical | None]]:
-        out: list[tuple[Label, Critical | None]] = []
-        for node, soil in town.soils.items():
-            if town.slopes[node].soil is soil and node in ("slope-01", "slope-02"):
-                out.append((Label("landslide", node, "storm", p.onset, p.end, SLOPE),
-                            _saturated(soil)))
+        out: list[tuple[Label, Critical | None]] = [
+            (Label("landslide", node, "storm", p.onset, p.end, SLOPE),
+             _saturated(town.soils[node]))
+            for node in BUMIAJI_SLOPES
+        ]
         rain = town.rain
 
         def very_heavy(ts: float) -> bool:
             return rain.depth_by(ts) - rain.depth_by(ts - HOUR) >= VERY_HEAVY_MM_1H
 
-        for node in ("slope-01", "slope-02", "rain-01"):
-            out.append((Label("flood", node, "storm", p.onset, storm.end_ts, _site(town, node)),
-                        very_heavy))
+        for node in ("slope-07", "rain-bumiaji-01"):
+            out.append((Label("flood", node, "storm", p.onset, storm.end_ts, SLOPE), very_heavy))
         return out
 
     p.labellers.append(labels)
@@ -131,12 +131,13 @@ def _saturated(soil: SoilColumn) -> Critical:
 def _fire(p: Plot) -> None:
     knockdown = p.onset + 20 * 60  # Damkar on scene and the fire knocked down in 20 min
     p.plan.fire = Fire(p.onset, suppressed_ts=knockdown)
-    p.focus = ("smoke-01", "smoke-02")
+    p.focus = ("pasar-smoke-01", "pasar-smoke-02")
     end = knockdown + 30 * 60
     p.labellers.append(lambda town: [
-        (Label("fire", "smoke-01", "market_fire", p.onset, end, MARKET, critical_ts=p.onset), None),
+        (Label("fire", "pasar-smoke-01", "market_fire", p.onset, end, MARKET,
+               critical_ts=p.onset), None),
         # The ceiling jet needs ~25 s to cross 25 m of hall.
-        (Label("fire", "smoke-02", "market_fire", p.onset, end, MARKET,
+        (Label("fire", "pasar-smoke-02", "market_fire", p.onset, end, MARKET,
                critical_ts=p.onset + 25), None),
     ])
 
@@ -144,7 +145,7 @@ def _fire(p: Plot) -> None:
 def _crowd(p: Plot, peak_per_h: float = 9000.0, hours: float = 5.0, ramp_s: float = HOUR) -> None:
     event = CrowdEvent(p.onset, p.onset + hours * HOUR, peak_per_h, ramp_s)
     p.plan.crowd_events += (event,)
-    p.focus = ("gate-01", "gate-02")
+    p.focus = ("alun-gate-01", "alun-gate-02")
 
     def labels(town: Town) -> list[tuple[Label, Critical | None]]:
         zone = town.zone
@@ -154,50 +155,51 @@ def _crowd(p: Plot, peak_per_h: float = 9000.0, hours: float = 5.0, ramp_s: floa
             return zone.occupancy > SQUARE_CAPACITY
 
         return [(Label("crowd", g, "crowd_event", event.start_ts, event.end_ts, SQUARE), over)
-                for g in ("gate-01", "gate-02")]
+                for g in ("alun-gate-01", "alun-gate-02")]
 
     p.labellers.append(labels)
 
 
 def _stuck(p: Plot) -> None:
-    p.focus = ("slope-02", "rain-01")
-    p.fault("slope-02", "vwc", "stuck", p.onset, p.onset + 6 * HOUR)
-    p.fault("rain-01", "temp", "stuck", p.onset + HOUR, p.onset + 7 * HOUR)
+    p.focus = ("slope-06", "rain-bumiaji-01")
+    p.fault("slope-06", "vwc", "stuck", p.onset, p.onset + 6 * HOUR)
+    p.fault("rain-bumiaji-01", "temp", "stuck", p.onset + HOUR, p.onset + 7 * HOUR)
 
 
 def _dropout(p: Plot) -> None:
-    p.focus = ("gate-02", "smoke-02")
-    for node, start, span in (("gate-02", p.onset, 2 * HOUR), ("smoke-02", p.onset + HOUR, 1800)):
+    p.focus = ("alun-gate-02", "pasar-smoke-02")
+    outages = (("alun-gate-02", p.onset, 2 * HOUR), ("pasar-smoke-02", p.onset + HOUR, 1800))
+    for node, start, span in outages:
         p.schedule(node).outages.append(Outage(start, start + span))
         p.mark_fault(node, "dropout", start, start + span)
 
 
 def _reboot(p: Plot) -> None:
-    p.focus = ("gate-01", "slope-01")
-    for node, at in (("gate-01", p.onset), ("slope-01", p.onset + 1800)):
+    p.focus = ("alun-gate-01", "slope-07")
+    for node, at in (("alun-gate-01", p.onset), ("slope-07", p.onset + 1800)):
         p.schedule(node).reboots.append(Reboot(at, "watchdog"))
         p.mark_fault(node, "reboot", at, at + BOOT_TIME_S)
 
 
 def _spike(p: Plot) -> None:
-    p.focus = ("slope-01", "smoke-02")
-    p.fault("slope-01", "vwc", "spike", p.onset, p.onset + 60, 40.0)
-    p.fault("smoke-02", "temp", "spike", p.onset + HOUR, p.onset + HOUR + 10, 45.0)
+    p.focus = ("slope-07", "pasar-smoke-02")
+    p.fault("slope-07", "vwc", "spike", p.onset, p.onset + 60, 40.0)
+    p.fault("pasar-smoke-02", "temp", "spike", p.onset + HOUR, p.onset + HOUR + 10, 45.0)
 
 
 def _out_of_range(p: Plot) -> None:
-    p.focus = ("smoke-01", "rain-01")
-    p.fault("smoke-01", "temp", "out_of_range", p.onset, p.onset + 1800, -127.0)
-    p.fault("rain-01", "hum", "out_of_range", p.onset + HOUR, p.onset + 2 * HOUR, 120.0)
+    p.focus = ("pasar-smoke-01", "rain-bumiaji-01")
+    p.fault("pasar-smoke-01", "temp", "out_of_range", p.onset, p.onset + 1800, -127.0)
+    p.fault("rain-bumiaji-01", "hum", "out_of_range", p.onset + HOUR, p.onset + 2 * HOUR, 120.0)
 
 
 def _low_battery(p: Plot) -> None:
-    p.focus = ("slope-02",)
-    p.plan.panel_failures["slope-02"] = p.onset
+    p.focus = ("slope-06",)
+    p.plan.panel_failures["slope-06"] = p.onset
 
     def labels(town: Town) -> list[tuple[Label, Critical | None]]:
-        low = town.batteries["slope-02"].time_below(LOW_BATTERY_V)
-        return [(Label("sensor_fault", "slope-02", "low_battery", p.onset, p.end, SLOPE,
+        low = town.batteries["slope-06"].time_below(LOW_BATTERY_V)
+        return [(Label("sensor_fault", "slope-06", "low_battery", p.onset, p.end, SLOPE,
                        "batt", low), None)]
 
     p.labellers.append(labels)
@@ -206,7 +208,7 @@ def _low_battery(p: Plot) -> None:
 def _demo(p: Plot) -> None:
     """Everything at once, for the demo: stuck sensor, storm, market fire, crowded square."""
     t0 = p.start_ts
-    p.fault("rain-01", "temp", "stuck", t0 + 600, p.end)
+    p.fault("rain-bumiaji-01", "temp", "stuck", t0 + 600, p.end)
     for part, at in ((_storm, t0 + 1200), (_fire, t0 + 2400)):
         part(Plot(p.name, p.start_ts, p.duration_s, at, p.plan, labellers=p.labellers))
     p.plan.rain_climate = False
@@ -239,9 +241,10 @@ SCENARIO_NAMES: tuple[str, ...] = tuple(SCENARIOS)
 
 def build(name: str, seed: int = 0, *, start_ts: float | None = None,
           duration_s: float | None = None, nodes: int | None = None,
-          lead_s: float | None = None) -> Scenario:
-    """A live scenario. ``nodes`` picks that many nodes, the scenario's own first
-    (labels of nodes left out are dropped), adding extra quiet ones above seven."""
+          only: tuple[str, ...] | None = None, lead_s: float | None = None) -> Scenario:
+    """A live scenario. ``nodes`` picks that many nodes, the scenario's own first,
+    adding extra quiet ones above ten; ``only`` keeps just the named nodes (e.g. one
+    gateway's). Labels of nodes left out are dropped."""
     spec = SCENARIOS.get(name)
     if spec is None:
         raise UnknownScenarioError(name, SCENARIO_NAMES)
@@ -253,6 +256,12 @@ def build(name: str, seed: int = 0, *, start_ts: float | None = None,
     extra = max(0, (nodes or 0) - len(BASE_NODES))
     town = Town(plot.plan, extra_nodes=extra)
     order = [*plot.focus, *(n.node_id for n in town.nodes if n.node_id not in plot.focus)]
+    if only is not None:
+        unknown = sorted(set(only) - set(order))
+        if unknown:
+            raise SimSettingsError("--only", f"no such node {', '.join(unknown)}; known: "
+                                   + ", ".join(order))
+        order = [n for n in order if n in only]
     chosen = set(order[: nodes] if nodes is not None else order)
     labelled = [pair for labeller in plot.labellers for pair in labeller(town)
                 if pair[0].node in chosen]
@@ -267,7 +276,7 @@ def build(name: str, seed: int = 0, *, start_ts: float | None = None,
 
 def generate(name: str, seed: int = 0, duration_s: float | None = None,
              start_ts: float | None = None, *, nodes: int | None = None,
-             lead_s: float | None = None) -> ScenarioRun:
+             only: tuple[str, ...] | None = None, lead_s: float | None = None) -> ScenarioRun:
     """Run scenario ``name`` to its end without any I/O."""
     return run_to_end(build(name, seed, start_ts=start_ts, duration_s=duration_s,
-                            nodes=nodes, lead_s=lead_s))
+                            nodes=nodes, only=only, lead_s=lead_s))

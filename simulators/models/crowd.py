@@ -15,10 +15,14 @@ from dataclasses import dataclass
 
 from simulators.models.stepped import SteppedModel, binomial, local_hour, poisson, seeded
 
-# Arrivals per hour at each local hour 0..23 on a weekday (a town-centre square).
-WEEKDAY_PROFILE = (
+# Arrivals per hour at each local hour 0..23 on a weekday.
+SQUARE_PROFILE = (  # a town-centre square: an evening peak
     20, 10, 5, 5, 10, 60, 180, 220, 160, 120, 120, 150,
     170, 150, 140, 180, 260, 380, 520, 600, 520, 360, 180, 60,
+)
+MARKET_PROFILE = (  # a traditional market: busiest from before dawn to late morning
+    10, 10, 20, 60, 250, 600, 800, 750, 600, 450, 350, 300,
+    250, 200, 180, 150, 120, 80, 40, 20, 10, 10, 10, 10,
 )
 WEEKEND_FACTOR = 1.8
 
@@ -45,6 +49,7 @@ class CrowdEvent:
 class ZoneParams:
     gates: tuple[str, ...]
     gate_weights: tuple[float, ...] = ()
+    profile: tuple[int, ...] = SQUARE_PROFILE
     daily_scale: float = 1.0
     dwell_min: float = 45.0
     leave_after_event_min: float = 20.0
@@ -75,7 +80,8 @@ class Zone(SteppedModel):
         h = local_hour(ts)
         lo = int(h)
         frac = h - lo
-        rate = WEEKDAY_PROFILE[lo] * (1 - frac) + WEEKDAY_PROFILE[(lo + 1) % 24] * frac
+        profile = self.params.profile
+        rate = profile[lo] * (1 - frac) + profile[(lo + 1) % 24] * frac
         # POSIX day 0 was a Thursday; shift by the WIB offset to get the local weekday.
         weekday = (int((ts + 7 * 3600) // 86400) + 3) % 7  # 0 = Monday
         if weekday >= 5:

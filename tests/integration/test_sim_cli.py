@@ -31,13 +31,13 @@ def test_generate_writes_the_replay_csv_and_the_labels(tmp_path: Path) -> None:
     with out.open() as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == ["timestamp", "node", "channel", "value"]
-    assert {row["node"] for row in rows} == {"smoke-01", "smoke-02"}
+    assert {row["node"] for row in rows} == {"pasar-smoke-01", "pasar-smoke-02"}
     assert max(float(row["value"]) for row in rows if row["channel"] == "smoke") > 1000
     meta = json.loads(labels.read_text())
     assert meta["scenario"] == "fire" and meta["seed"] == 3
-    assert {lb["node"] for lb in meta["labels"]} == {"smoke-01", "smoke-02"}
+    assert {lb["node"] for lb in meta["labels"]} == {"pasar-smoke-01", "pasar-smoke-02"}
     assert all(lb["hazard"] == "fire" and lb["critical_ts"] for lb in meta["labels"])
-    assert meta["nodes"]["smoke-01"]["interval_s"] == 10.0
+    assert meta["nodes"]["pasar-smoke-01"]["interval_s"] == 10.0
     again = tmp_path / "again.csv"
     assert _cli("generate", "fire", "--seed", "3", "--sim-duration", "5400", "--nodes", "2",
                 "-o", str(again)).returncode == 0

@@ -54,14 +54,14 @@ def test_each_node_has_its_own_pty_with_valid_frames_in_order() -> None:
         assert (frames[0].type, frames[0].seq) == ("H", 0)
         assert [f.seq for f in frames] == list(range(len(frames)))
         data = [f for f in frames if f.type == "D"]
-        assert set(data[0].fields) >= {"batt", "rssi", "up"}
+        assert set(data[0].fields) >= {"batt", "up"}
 
 
 def test_corrupted_frames_fail_their_crc_and_nothing_else_is_lost() -> None:
     faults = FaultSettings(corrupt=0.25, seed=3)
     with (
         PtyNodeSet(build("fire", seed=1, nodes=1), speed=300, faults=faults) as nodes,
-        serial.Serial(nodes.paths["smoke-01"], timeout=0.1) as port,
+        serial.Serial(nodes.paths["pasar-smoke-01"], timeout=0.1) as port,
     ):
         decoder = FrameDecoder()
         items = read_items(port, 1.5, decoder)
@@ -80,7 +80,7 @@ def test_dropped_frames_show_as_seq_gaps() -> None:
     faults = FaultSettings(drop=0.2, seed=5)
     with (
         PtyNodeSet(build("fire", seed=1, nodes=1), speed=300, faults=faults) as nodes,
-        serial.Serial(nodes.paths["smoke-01"], timeout=0.1) as port,
+        serial.Serial(nodes.paths["pasar-smoke-01"], timeout=0.1) as port,
     ):
         decoder = FrameDecoder()
         items = read_items(port, 1.5, decoder)
@@ -98,7 +98,7 @@ def test_banner_and_garbage_lines_are_skipped_by_the_decoder() -> None:
     faults = FaultSettings(garbage=0.3, banner=True, seed=2)
     with (
         PtyNodeSet(build("fire", seed=1, nodes=1), speed=300, faults=faults) as nodes,
-        serial.Serial(nodes.paths["smoke-01"], timeout=0.1) as port,
+        serial.Serial(nodes.paths["pasar-smoke-01"], timeout=0.1) as port,
     ):
         items = read_items(port, 1.5)
     reasons = {i.reason for i in items if isinstance(i, DecodeError)}
@@ -129,7 +129,7 @@ def test_link_dir_gives_stable_names_and_they_go_away(tmp_path: Path) -> None:
     links = tmp_path / "by-id"
     with PtyNodeSet(build("crowd", seed=1, nodes=2), speed=100, link_dir=links) as nodes:
         assert sorted(p.name for p in links.iterdir()) == sorted(nodes.paths)
-        with serial.Serial(str(links / "gate-01"), timeout=0.1) as port:
+        with serial.Serial(str(links / "alun-gate-01"), timeout=0.1) as port:
             assert frames_of(read_items(port, 1.0))
     assert list(links.iterdir()) == []
 
@@ -144,11 +144,11 @@ def test_cli_prints_machine_readable_paths_and_exits_0_on_sigterm(tmp_path: Path
     try:
         assert proc.stdout is not None
         info = json.loads(proc.stdout.readline())
-        assert sorted(info["nodes"]) == ["slope-01", "slope-02"]
-        assert info["links"]["slope-01"] == str(tmp_path / "slope-01")
-        with serial.Serial(info["nodes"]["slope-02"], timeout=0.1) as port:
+        assert sorted(info["nodes"]) == ["slope-05", "slope-06"]
+        assert info["links"]["slope-05"] == str(tmp_path / "slope-05")
+        with serial.Serial(info["nodes"]["slope-06"], timeout=0.1) as port:
             frames = frames_of(read_items(port, 1.0))
-        assert frames and frames[0].node == "slope-02"
+        assert frames and frames[0].node == "slope-06"
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=20)

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import math
+import tomllib
+from pathlib import Path
 
 import pytest
 
 from firmware_bridge.channels import CHANNELS
-from simulators.errors import UnknownScenarioError
+from simulators.errors import SimSettingsError, UnknownScenarioError
 from simulators.scenario import ScenarioRun
 from simulators.scenarios import SCENARIO_NAMES, build, generate
 from simulators.town import SQUARE_CAPACITY
 
 HOUR = 3600.0
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")
@@ -61,31 +64,31 @@ def test_all_values_are_numbers_and_gauges_in_range_outside_out_of_range_faults(
 def test_storm_rain_soil_and_extensometer(runs: dict[str, ScenarioRun]) -> None:
     run = runs["storm"]
     onset = next(lb.start_ts for lb in run.labels if lb.hazard == "landslide")
-    times, rain = run.series("slope-01", "rain")
+    times, rain = run.series("slope-07", "rain")
     total_mm = (rain[-1] - rain[0]) * 0.2
     assert 100 <= total_mm <= 120  # 110 mm storm, gauge catch within 3 %
-    _, vwc = run.series("slope-01", "vwc")
+    _, vwc = run.series("slope-07", "vwc")
     before = [v for t, v in zip(times, vwc, strict=True) if t < onset]
     assert max(vwc) > max(before) + 8
     assert max(vwc) >= 43.0
-    _, ext = run.series("slope-01", "ext")
+    _, ext = run.series("slope-07", "ext")
     assert ext[-1] - ext[0] > 20  # the slope moved centimetres
     rate_before = (ext[len(before) - 1] - ext[0])
     assert rate_before < 0.5
     landslide = [lb for lb in run.labels if lb.hazard == "landslide"]
-    assert {lb.node for lb in landslide} == {"slope-01", "slope-02"}
+    assert {lb.node for lb in landslide} == {"slope-05", "slope-06", "slope-07"}
     assert all(lb.critical_ts and lb.critical_ts > lb.start_ts + 1800 for lb in landslide)
 
 
 def test_fire_labels_and_smoke(runs: dict[str, ScenarioRun]) -> None:
     run = runs["fire"]
-    near = next(lb for lb in run.labels if lb.node == "smoke-01")
-    times, smoke = run.series("smoke-01", "smoke")
+    near = next(lb for lb in run.labels if lb.node == "pasar-smoke-01")
+    times, smoke = run.series("pasar-smoke-01", "smoke")
     assert max(v for t, v in zip(times, smoke, strict=True) if t < near.start_ts) < 100
     assert max(smoke) > 1000
-    _, far = run.series("smoke-02", "smoke")
+    _, far = run.series("pasar-smoke-02", "smoke")
     assert 200 < max(far) < max(smoke)
-    _, temp = run.series("smoke-01", "temp")
+    _, temp = run.series("pasar-smoke-01", "temp")
     assert max(temp) > 60
 
 
@@ -95,7 +98,7 @@ def test_crowd_occupancy_exceeds_capacity_after_the_event_starts(
     run = runs["crowd"]
     label = run.labels[0]
     occ = {}
-    for gate in ("gate-01", "gate-02"):
+    for gate in ("alun-gate-01", "alun-gate-02"):
         times, pin = run.series(gate, "pin")
         _, pout = run.series(gate, "pout")
         for t, i, o in zip(times, pin, pout, strict=True):
@@ -124,31 +127,31 @@ def test_counters_are_monotonic_except_at_a_reboot(runs: dict[str, ScenarioRun])
 def test_readings_turn_counters_into_increments(runs: dict[str, ScenarioRun]) -> None:
     run = runs["storm"]
     readings = run.readings()
-    rain_mm = sum(r.value for r in readings if r.node == "slope-01" and r.channel == "rain")
-    _, rain = run.series("slope-01", "rain")
+    rain_mm = sum(r.value for r in readings if r.node == "slope-07" and r.channel == "rain")
+    _, rain = run.series("slope-07", "rain")
     assert rain_mm == pytest.approx((rain[-1] - rain[0]) * 0.2)
     assert {r.unit for r in readings if r.channel == "rain"} == {"mm"}
     resets = [r for r in runs["reboot"].readings() if r.counter_reset]
-    assert {r.node for r in resets} >= {"gate-01"}
+    assert {r.node for r in resets} >= {"alun-gate-01"}
     assert all(r.value >= 0 for r in runs["reboot"].readings() if r.channel in ("pin", "rain"))
 
 
 def test_sensor_fault_scenarios_show_their_fault(runs: dict[str, ScenarioRun]) -> None:
     stuck = runs["stuck"]
-    label = next(lb for lb in stuck.labels if lb.node == "slope-02")
-    times, vwc = stuck.series("slope-02", "vwc")
+    label = next(lb for lb in stuck.labels if lb.node == "slope-06")
+    times, vwc = stuck.series("slope-06", "vwc")
     during = {v for t, v in zip(times, vwc, strict=True) if label.start_ts <= t < label.end_ts}
     assert len(during) == 1
     oor = runs["out_of_range"]
-    _, temp = oor.series("smoke-01", "temp")
+    _, temp = oor.series("pasar-smoke-01", "temp")
     assert -127.0 in temp
     drop = runs["dropout"]
-    label = next(lb for lb in drop.labels if lb.node == "gate-02")
-    times, _ = drop.series("gate-02", "pin")
+    label = next(lb for lb in drop.labels if lb.node == "alun-gate-02")
+    times, _ = drop.series("alun-gate-02", "pin")
     assert not [t for t in times if label.start_ts <= t < label.end_ts]
     low = runs["low_battery"]
     label = low.labels[0]
-    times, batt = low.series("slope-02", "batt")
+    times, batt = low.series("slope-06", "batt")
     assert min(batt) < 3.5
     assert label.critical_ts is not None
     assert all(v >= 3.49 for t, v in zip(times, batt, strict=True) if t < label.critical_ts)
@@ -156,13 +159,33 @@ def test_sensor_fault_scenarios_show_their_fault(runs: dict[str, ScenarioRun]) -
 
 def test_nodes_picks_the_scenario_nodes_first_and_adds_extra_ones() -> None:
     small = build("fire", seed=1, nodes=2)
-    assert set(small.nodes) == {"smoke-01", "smoke-02"}
-    assert {lb.node for lb in small.labels} == {"smoke-01", "smoke-02"}
-    big = build("quiet", seed=1, nodes=12)
-    assert len(big.nodes) == 12
-    assert len(set(big.nodes)) == 12
+    assert set(small.nodes) == {"pasar-smoke-01", "pasar-smoke-02"}
+    assert {lb.node for lb in small.labels} == {"pasar-smoke-01", "pasar-smoke-02"}
+    big = build("quiet", seed=1, nodes=14)
+    assert len(big.nodes) == 14
+    assert {"slope-20", "pasar-smoke-03", "slope-21", "pasar-smoke-04"} <= set(big.nodes)
     one = build("storm", seed=1, nodes=1)
-    assert list(one.nodes) == ["slope-01"]
+    assert list(one.nodes) == ["slope-05"]
+    picked = build("storm", seed=1, only=("slope-07", "alun-gate-01"))
+    assert set(picked.nodes) == {"slope-07", "alun-gate-01"}
+    assert {lb.node for lb in picked.labels} == {"slope-07"}
+
+
+def test_nodes_match_the_demo_registry() -> None:
+    """deploy/demo/registry.toml names the same nodes, sites and channels (hub side)."""
+    registry = tomllib.loads((REPO / "deploy/demo/registry.toml").read_text())
+    info = build("quiet").node_info()
+    assert set(info) == set(registry["nodes"])
+    for node, entry in registry["nodes"].items():
+        assert info[node].site == entry["site"], node
+        assert info[node].channels == tuple(entry["channels"]), node
+        for key, value in entry.get("calibration", {}).items():
+            assert info[node].calibration[key] == value, (node, key)
+
+
+def test_only_names_unknown_nodes() -> None:
+    with pytest.raises(SimSettingsError, match="slope-99"):
+        build("storm", only=("slope-99",))
 
 
 def test_unknown_scenario_names_the_known_ones() -> None:
