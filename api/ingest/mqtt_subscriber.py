@@ -6,7 +6,9 @@ broker holds further messages) and crosses into the event loop at one place,
 ``loop.call_soon_threadsafe(queue.put_nowait, ...)``. Worker tasks on the loop run the
 pipeline, publish the acknowledgement on ``siaga/gw/<id>/ack`` (QoS 1) only after the batch is
 durably stored, and only then PUBACK the broker (manual acks): a hub that dies mid-batch
-gets the message again when its persistent session resumes.
+gets the message again when its persistent session resumes. A batch that could not be stored
+(store down) is PUBACKed without an ack message, so it does not hold an in-flight slot; the
+gateway sends it again after its ack timeout (docs/uplink.md).
 
 The gateway id is the topic's: the broker's ACL lets each gateway's credentials publish only
 under its own ``siaga/gw/<id>/``. ``shared_group`` subscribes data and heartbeats as
@@ -30,6 +32,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from api.errors import HubError
 from api.ingest.body import decode_body, parse_batch, parse_heartbeat, parse_wire
 from api.ingest.errors import BatchRejected
 from api.ingest.pipeline import IngestPipeline
@@ -215,6 +218,9 @@ class MqttSubscriber:
                     await self._handle_heartbeat(message)
                 else:
                     self._handle_status(message)
+            except HubError as e:  # expected failures (store down, bad heartbeat): no traceback
+                log.warning("MQTT %s message from %s not handled: %s", message.kind,
+                            message.gateway, e.detail)
             except Exception:
                 log.exception("MQTT %s message from %s failed", message.kind, message.gateway)
             finally:
