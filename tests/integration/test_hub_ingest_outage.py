@@ -4,6 +4,7 @@ across a restart of a real influxd."""
 from __future__ import annotations
 
 import asyncio
+import queue
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -16,7 +17,8 @@ from api.telemetry.influx import InfluxStore
 from api.telemetry.settings import TelemetrySettings
 from tests.api_fixtures import asgi_hub
 from tests.integration.test_hub_ingest_http import GW, T0, auth, make_batch
-from tests.servers import InfluxDB
+from tests.integration.test_hub_ingest_mqtt import GatewayClient
+from tests.servers import InfluxDB, Mosquitto
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -100,3 +102,31 @@ async def test_healthz_reports_influxd_down(
         r = await hub.client.get("/healthz")
         assert r.status_code == 503
         assert "unreachable" in r.json()["checks"]["telemetry"]
+
+
+async def test_mqtt_sends_no_ack_while_influxd_is_down(
+    hub_settings_factory: Callable[..., HubSettings], own_influxdb: InfluxDB,
+    mosquitto: Mosquitto,
+) -> None:
+    prefix = f"o{uuid.uuid4().hex[:8]}/gw"
+    settings = hub_settings_factory(
+        telemetry={"kind": "influxdb", "url": own_influxdb.url, "database": "mqtt_outage",
+                   "max_retries": 1, "retry_backoff_s": 0.05, "timeout_s": 1},
+        mqtt={"enabled": True, "host": mosquitto.host, "port": mosquitto.port,
+              "client_id": f"hub-{uuid.uuid4().hex[:8]}", "topic_prefix": prefix})
+    gateway = GatewayClient(mosquitto, prefix)
+    try:
+        async with asgi_hub(settings) as hub:
+            await hub.services.ingest.subscriber.wait_subscribed()
+            batch = make_batch(6)
+            own_influxdb.stop()
+            gateway.publish("data", batch)
+            with pytest.raises(queue.Empty):
+                await asyncio.to_thread(gateway.acks.get, True, 2.0)
+            await asyncio.to_thread(own_influxdb.start)
+            gateway.publish("data", batch)  # the gateway's resend after its ack timeout
+            assert await gateway.ack() == {"batch": batch["batch"], "status": "stored"}
+            got = await hub.services.telemetry.readings("slope-07", "vwc", T0, T0 + 86_400_000)
+            assert len(got) == 6
+    finally:
+        gateway.close()
