@@ -58,11 +58,14 @@ class RequestMetrics:
             return
         started = time.perf_counter()
         status = 500
+        streaming = False
 
         async def send_status(message: Message) -> None:
-            nonlocal status
+            nonlocal status, streaming
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+                streaming = any(k.lower() == b"content-type" and v.startswith(b"text/event-stream")
+                                for k, v in message.get("headers", ()))
             await send(message)
 
         try:
@@ -77,10 +80,12 @@ class RequestMetrics:
                     "siaga_http_requests_total", "HTTP requests answered",
                     ("method", "route", "status"),
                 ).inc(**labels, status=status)
-                services.metrics.histogram(
-                    "siaga_http_request_seconds", "Time to answer an HTTP request",
-                    ("method", "route"),
-                ).observe(time.perf_counter() - started, **labels)
+                # A live stream lasts as long as the client stays; it is no answer time.
+                if not streaming:
+                    services.metrics.histogram(
+                        "siaga_http_request_seconds", "Time to answer an HTTP request",
+                        ("method", "route"),
+                    ).observe(time.perf_counter() - started, **labels)
 
 
 def _openapi_with_problems(app: FastAPI) -> dict[str, Any]:

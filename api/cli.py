@@ -67,6 +67,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from api.access_log import install_access_log_redaction
     from api.app import create_app
 
     settings = _settings(args)
@@ -76,6 +77,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = settings.model_copy(update={"server": server})
     logging.basicConfig(level=server.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_access_log_redaction()
     uvicorn.run(
         create_app(settings), host=server.host, port=server.port, log_level=server.log_level,
         root_path=server.root_path, proxy_headers=True,

@@ -139,5 +139,10 @@ def test_slow_client_is_dropped_then_resumes_with_last_event_id(stream_hub: Live
             events = _events(r.iter_lines())
             ids = [_next_data(events)["data"]["incident"]["id"] for _ in range(3)]
             assert ids == ["i7", "i8", "i9"]
-    assert 'siaga_live_dropped_subscribers_total 1' in httpx.get(
-        stream_hub.url + "/metrics", timeout=10).text
+    metrics = httpx.get(stream_hub.url + "/metrics", timeout=10).text
+    assert "siaga_live_dropped_subscribers_total 1" in metrics
+    # streams are counted, but their duration is not taken for an answer time
+    assert 'siaga_http_requests_total{method="GET",route="/api/v1/stream",status="200"} 2' \
+        in metrics
+    assert 'siaga_http_request_seconds_count{method="GET",route="/api/v1/stream"}' \
+        not in metrics
