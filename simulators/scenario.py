@@ -176,13 +176,16 @@ class ScenarioRun:
                 values.append(float(m.fields[channel]))
         return times, values
 
-    def readings(self, mm_per_tip: float = DEFAULT_MM_PER_TIP) -> list[Reading]:
+    def readings(self, mm_per_tip: float | None = None) -> list[Reading]:
         """The run as the gateway would hand it to detectors: counters as increments
-        (rain in mm), a counter that went down marked ``counter_reset`` with the
+        (rain in mm at each node's ``mm_per_tip`` calibration, else ``mm_per_tip``,
+        else 0.2), a counter that went down marked ``counter_reset`` with the
         new count as its increment. Timestamps are the nodes' own (no receive delay).
         Data frames only: hello and event frames use up seq numbers too, so the seq
         of consecutive readings of a node jumps by one across each hello (every
         10 minutes) without any frame lost; count gaps from ``messages``."""
+        fallback = DEFAULT_MM_PER_TIP if mm_per_tip is None else mm_per_tip
+        tip = {n: info.calibration.get("mm_per_tip", fallback) for n, info in self.nodes.items()}
         last: dict[tuple[str, str], float] = {}
         out: list[Reading] = []
         for m in self.messages:
@@ -205,7 +208,7 @@ class ScenarioRun:
                         delta = raw_count + COUNTER_MODULUS - prev
                     else:
                         delta, reset = raw_count, True
-                    value = delta * mm_per_tip if channel == "rain" else delta
+                    value = delta * tip.get(m.node, fallback) if channel == "rain" else delta
                 out.append(Reading(
                     node=m.node, channel=channel, value=value, unit=reading_unit(channel),
                     ts=m.ts, received_at=m.ts, seq=m.seq, source="replay", raw=raw_count,

@@ -131,6 +131,9 @@ def test_readings_turn_counters_into_increments(runs: dict[str, ScenarioRun]) ->
     _, rain = run.series("slope-07", "rain")
     assert rain_mm == pytest.approx((rain[-1] - rain[0]) * 0.2)
     assert {r.unit for r in readings if r.channel == "rain"} == {"mm"}
+    # The village gauge tips at 0.5 mm (its registry calibration), the slope's at 0.2.
+    gauge_mm = sum(r.value for r in readings if r.node == "rain-bumiaji-01" and r.channel == "rain")
+    assert gauge_mm == pytest.approx(rain_mm, rel=0.06)
     resets = [r for r in runs["reboot"].readings() if r.counter_reset]
     assert {r.node for r in resets} >= {"alun-gate-01"}
     assert all(r.value >= 0 for r in runs["reboot"].readings() if r.channel in ("pin", "rain"))
