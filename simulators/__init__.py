@@ -10,7 +10,7 @@ Live::
 
     from simulators import build, PtyNodeSet, MqttNodeSet
     with PtyNodeSet(build("demo", start_ts=time.time()), speed=60) as nodes:
-        nodes.paths                          # {"slope-01": "/dev/pts/3", ...}
+        nodes.paths                          # {"slope-05": "/dev/pts/3", ...}
 """
 
 from simulators.errors import (

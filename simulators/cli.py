@@ -13,6 +13,7 @@
 Live runs start their simulated clock at the wall clock's now and run until
 SIGINT/SIGTERM (exit 0), ``--duration`` wall seconds or ``--count`` messages.
 Machine-readable output goes to stdout, logs to stderr. Exit codes: 0 done,
+1 the run stopped on an error (or a flood left messages unacknowledged),
 2 bad usage, 69 broker or pty unavailable, 78 bad settings.
 """
 
@@ -140,7 +141,7 @@ def _serial(args: argparse.Namespace) -> int:
     log.info("wrote %d frames (%d bytes, %d dropped: no reader), answered %d commands",
              nodes.stats.frames, nodes.stats.bytes, nodes.stats.dropped_bytes,
              nodes.stats.commands)
-    return 0
+    return 1 if nodes.failed else 0
 
 
 def _mqtt(args: argparse.Namespace) -> int:
@@ -167,7 +168,7 @@ def _mqtt(args: argparse.Namespace) -> int:
         done.wait(args.duration)
     stats = nodes.stats
     print(json.dumps({"published": stats.published, "acked": stats.acked}), flush=True)
-    return 0
+    return 1 if nodes.failed else 0
 
 
 def _generate(args: argparse.Namespace) -> int:

@@ -145,6 +145,7 @@ class MqttNodeSet:
         self.until_ts = float("inf") if until_ts is None else until_ts
         self.client_id = client_id
         self.finished = finished or threading.Event()
+        self.failed: Exception | None = None  # what stopped the publisher, if anything did
         self._inbox = Inbox()
         self._thread: threading.Thread | None = None
         self._publisher: _Publisher | None = None
@@ -196,9 +197,9 @@ class MqttNodeSet:
                 sent += 1
                 if self.count is not None and sent >= self.count:
                     return
-        except Exception:
+        except Exception as e:
             log.exception("MQTT node set stopped on an error")
-            raise
+            self.failed = e
         finally:
             self.finished.set()
 

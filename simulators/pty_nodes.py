@@ -7,9 +7,10 @@ it. Like a UART with nobody listening, bytes that do not fit in the pty's
 buffer are lost (counted in ``stats.dropped_bytes``), never blocking the others.
 
 One thread owns the scenario (its nodes and models): it writes each message when
-the pacer says it is due, and between messages waits on its inbox, where a
-reader thread posts command frames (``C``) the gateway wrote to a node; the
-node answers with an ``A`` frame and obeys ``interval`` and ``reboot``.
+its simulated time is due on the wall clock (``pacing.SimClock``), and between
+messages waits on its inbox, where a reader thread posts command frames (``C``)
+the gateway wrote to a node; the node answers with an ``A`` frame and obeys
+``interval`` and ``reboot``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from simulators.wire import serial_line
 
 log = logging.getLogger(__name__)
 
+
 @dataclass
 class LinkStats:
     frames: int = 0
@@ -43,7 +45,7 @@ class LinkStats:
 
 
 class PtyNodeSet:
-    """``with PtyNodeSet(scenario, speed=60) as nodes: nodes.paths["slope-01"]``."""
+    """``with PtyNodeSet(scenario, speed=60) as nodes: nodes.paths["slope-05"]``."""
 
     def __init__(self, scenario: Scenario, *, speed: float = 1.0,
                  faults: FaultSettings | None = None, link_dir: Path | None = None,
@@ -61,6 +63,7 @@ class PtyNodeSet:
         self.links: dict[str, Path] = {}
         self.stats = LinkStats()
         self.finished = finished or threading.Event()
+        self.failed: Exception | None = None  # what stopped the writer, if anything did
         self._masters: dict[str, int] = {}
         self._slaves: dict[str, int] = {}
         self._inbox = Inbox()
@@ -132,9 +135,9 @@ class PtyNodeSet:
                     self._write(message.node, chunk)
                 self.stats.frames += 1
                 self.stats.per_node[message.node] = self.stats.per_node.get(message.node, 0) + 1
-        except Exception:
+        except Exception as e:
             log.exception("pty node set stopped on an error")
-            raise
+            self.failed = e
         finally:
             self.finished.set()
 
