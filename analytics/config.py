@@ -58,6 +58,7 @@ class RainConfig:
     antecedent_wet_mm: float = 150.0
     hysteresis_fraction: float = 0.1
     min_duration_s: float = 0.0
+    clear_after_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +104,8 @@ class LandslideConfig:
     rate_window_s: float = 3600.0
     hysteresis_fraction: float = 0.1
     min_duration_s: float = 0.0
+    # Movement rates hover around their rungs while a slope creeps: hold a level 30 min.
+    clear_after_s: float = 1800.0
     soil: SoilCalibration = SoilCalibration()
 
     def id_curve(self, name: str | None = None) -> IDCurve:
@@ -125,6 +128,7 @@ class FireConfig:
     temp_fixed_c: float = 57.0
     hysteresis_fraction: float = 0.1
     min_duration_s: float = 0.0
+    clear_after_s: float = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +149,7 @@ class CrowdConfig:
     inflow_window_s: float = 60.0
     hysteresis_fraction: float = 0.05
     min_duration_s: float = 0.0
+    clear_after_s: float = 300.0
     zones: dict[str, ZoneConfig] = field(default_factory=dict)
 
 

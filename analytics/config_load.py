@@ -189,6 +189,7 @@ def _rain(t: _Table | None) -> RainConfig:
         antecedent_wet_mm=t.number("antecedent_wet_mm", d.antecedent_wet_mm, positive=True),
         hysteresis_fraction=t.number("hysteresis_fraction", d.hysteresis_fraction, minimum=0.0),
         min_duration_s=t.number("min_duration_s", d.min_duration_s, minimum=0.0),
+        clear_after_s=t.number("clear_after_s", d.clear_after_s, minimum=0.0),
     )
     t.done()
     return cfg
@@ -218,6 +219,7 @@ def _landslide(t: _Table | None) -> LandslideConfig:
         rate_window_s=t.number("rate_window_s", d.rate_window_s, positive=True),
         hysteresis_fraction=t.number("hysteresis_fraction", d.hysteresis_fraction, minimum=0.0),
         min_duration_s=t.number("min_duration_s", d.min_duration_s, minimum=0.0),
+        clear_after_s=t.number("clear_after_s", d.clear_after_s, minimum=0.0),
         soil=_soil(t.table("soil"), d.soil) or d.soil,
     )
     t.done()
@@ -238,6 +240,7 @@ def _fire(t: _Table | None) -> FireConfig:
         temp_fixed_c=t.number("temp_fixed_c", d.temp_fixed_c),
         hysteresis_fraction=t.number("hysteresis_fraction", d.hysteresis_fraction, minimum=0.0),
         min_duration_s=t.number("min_duration_s", d.min_duration_s, minimum=0.0),
+        clear_after_s=t.number("clear_after_s", d.clear_after_s, minimum=0.0),
     )
     t.done()
     return cfg
@@ -265,6 +268,7 @@ def _crowd(t: _Table | None) -> CrowdConfig:
         inflow_window_s=t.number("inflow_window_s", d.inflow_window_s, positive=True),
         hysteresis_fraction=t.number("hysteresis_fraction", d.hysteresis_fraction, minimum=0.0),
         min_duration_s=t.number("min_duration_s", d.min_duration_s, minimum=0.0),
+        clear_after_s=t.number("clear_after_s", d.clear_after_s, minimum=0.0),
         zones=zones,
     )
     t.done()

@@ -43,6 +43,13 @@ def _unit(u: str) -> str:
     return u if u in ("%",) else f" {u}" if u else ""
 
 
+def _closeness(m: Metric, level: int) -> float:
+    th = m.thresholds.as_tuple()[level - 2]
+    if th == 0:
+        return 0.0
+    return th / m.value if m.thresholds.below and m.value else m.value / th
+
+
 def explain(metrics: list[Metric], level: int, previous: int, *, channel: str | None = None,
             window_s: float = 0.0, note_id: str = "", note_en: str = "") -> Explanation:
     values = {m.key: m.value for m in metrics if not math.isnan(m.value)}
@@ -61,7 +68,13 @@ def explain(metrics: list[Metric], level: int, previous: int, *, channel: str | 
         shown = max(level_of(m.value, m.thresholds), 2)
         verb_id, verb_en = "melewati ambang", "exceeds the"
     else:
-        m = min(known, key=lambda k: level_of(k.value, k.thresholds))
+        # The metric that most plausibly held the old level: one with a rung at it.
+        rung = [k for k in known if not math.isinf(k.thresholds.as_tuple()[previous - 2])]
+        if not rung:
+            now = Level(level).label_id
+            return Explanation(f"Level turun ke {now}{note_id}", f"Level down to {now}{note_en}",
+                               values, ths, channel, window_s)
+        m = max(rung, key=lambda k: (level_of(k.value, k.thresholds), _closeness(k, previous)))
         shown = previous
         verb_id = "kembali di bawah ambang" if not m.thresholds.below else "kembali di atas ambang"
         verb_en = "is back below the" if not m.thresholds.below else "is back above the"

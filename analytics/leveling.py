@@ -3,8 +3,10 @@
 A detector turns its metrics into two candidate levels per reading: ``up``, the level the
 metrics reach against the thresholds, and ``down``, the level they still hold against the
 thresholds lowered by the hysteresis (so ``down >= up``). The machine moves up when
-``up > level`` and down when ``down < level``, once that has held for ``min_duration_s``
-(timed from the first reading that wanted the move, decided as ``ts >= since + min``).
+``up > level`` once that has held for ``min_duration_s``, and down when ``down < level``
+once that has held for ``clear_after_s`` (timed from the first reading that wanted the
+move, decided as ``ts >= since + duration``): a slow all-clear stops a value hovering at
+a threshold from raising an alert every other reading.
 The batch form walks runs of constant (up, down) and gives the same levels.
 """
 
@@ -45,10 +47,12 @@ def levels_of(x: FloatArray, t: LevelThresholds) -> LevelArray:
 
 
 class LevelMachine:
-    __slots__ = ("min_duration_s", "level", "_dir", "_due")
+    __slots__ = ("min_duration_s", "clear_after_s", "level", "_dir", "_due")
 
-    def __init__(self, min_duration_s: float = 0.0, level: int = 1) -> None:
+    def __init__(self, min_duration_s: float = 0.0, clear_after_s: float | None = None,
+                 level: int = 1) -> None:
         self.min_duration_s = min_duration_s
+        self.clear_after_s = min_duration_s if clear_after_s is None else clear_after_s
         self.level = level
         self._dir = 0
         self._due = 0.0
@@ -65,7 +69,7 @@ class LevelMachine:
             return False
         if self._dir != d:
             self._dir = d
-            self._due = ts + self.min_duration_s
+            self._due = ts + (self.min_duration_s if d == 1 else self.clear_after_s)
         if ts >= self._due:
             self.level = target
             self._dir = 0
@@ -74,12 +78,14 @@ class LevelMachine:
 
 
 def run_levels(ts: FloatArray, up: LevelArray, down: LevelArray,
-               min_duration_s: float = 0.0, level: int = 1) -> LevelArray:
+               min_duration_s: float = 0.0, clear_after_s: float | None = None,
+               level: int = 1) -> LevelArray:
     """Batch twin of LevelMachine.step over a whole series (ts non-decreasing)."""
     n = len(ts)
     out = np.empty(n, dtype=np.int8)
     if n == 0:
         return out
+    clear_s = min_duration_s if clear_after_s is None else clear_after_s
     key = up.astype(np.int16) * 8 + down
     starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
     ends = np.r_[starts[1:], n]
@@ -100,7 +106,7 @@ def run_levels(ts: FloatArray, up: LevelArray, down: LevelArray,
                 break
             if direction != d:
                 direction = d
-                due = float(ts[i]) + min_duration_s
+                due = float(ts[i]) + (min_duration_s if d == 1 else clear_s)
             j = i + int(np.searchsorted(ts[i:e], due, side="left"))
             if j >= e:
                 out[i:e] = level

@@ -37,7 +37,7 @@ class CrowdDetector:
         self._low = 0.0
         self._occ = 0.0
         self._rate = 0.0
-        self._machine = LevelMachine(cfg.min_duration_s)
+        self._machine = LevelMachine(cfg.min_duration_s, cfg.clear_after_s)
         self.score = 0.0
 
     @property
@@ -103,7 +103,8 @@ class CrowdDetector:
         down = np.maximum.reduce([levels_of(ratio, self._ratio_down),
                                   levels_of(density, self._density_down),
                                   np.where(inflow >= self._inflow_down, 2, 1)])
-        lv = run_levels(t, up.astype(np.int8), down.astype(np.int8), self.cfg.min_duration_s)
+        lv = run_levels(t, up.astype(np.int8), down.astype(np.int8),
+                        self.cfg.min_duration_s, self.cfg.clear_after_s)
         levels = spread(n, rows, lv)
         metrics = {"occupancy": spread_float(n, rows, occ),
                    "occupancy_ratio": spread_float(n, rows, ratio),

@@ -37,7 +37,7 @@ class FireDetector:
         self._fixed_down = cfg.temp_fixed_c - abs(cfg.temp_fixed_c) * h
         self._smoke_rate = WindowRate(cfg.rate_window_s, MINUTE)
         self._temp_rise = WindowRate(cfg.temp_window_s, cfg.temp_window_s)
-        self._machine = LevelMachine(cfg.min_duration_s)
+        self._machine = LevelMachine(cfg.min_duration_s, cfg.clear_after_s)
         self._smoke = math.nan
         self._rate = 0.0
         self._temp = math.nan
@@ -113,7 +113,8 @@ class FireDetector:
             down = _level_v(levels_of(smoke, self._smoke_down), rate >= self._rate_down,
                             nb | (rise >= self._rise_down) | (temp >= self._fixed_down))
         rows = np.flatnonzero((channels == "smoke") | (channels == "temp"))
-        lv = run_levels(ts[rows], up[rows], down[rows], cfg.min_duration_s)
+        lv = run_levels(ts[rows], up[rows], down[rows], cfg.min_duration_s,
+                        cfg.clear_after_s)
         levels = spread(n, rows, lv)
         metrics = {"smoke_ppm": smoke, "smoke_rate_ppm_min": rate, "temp_c": temp,
                    "temp_rise_c": rise}

@@ -53,7 +53,7 @@ class LandslideDetector:
         self._r_down = 1.0 - h
         self._ext_down = lowered(cfg.ext_rate_mm_h, h)
         self._tilt_down = lowered(cfg.tilt_rate_deg_h, h)
-        self._machine = LevelMachine(cfg.min_duration_s)
+        self._machine = LevelMachine(cfg.min_duration_s, cfg.clear_after_s)
         self._total = 0.0
         self._last_rain = -math.inf
         self._start = 0.0
@@ -65,6 +65,9 @@ class LandslideDetector:
         self._tilt_rate = 0.0
         self._ratio = 0.0
         self._event_mm = 0.0
+        # Rain alone says nothing about a slope we do not instrument: the rain rungs count
+        # only once the node has reported a ground channel (a plain rain gauge is `rain`).
+        self._ground = False
         self.score = 0.0
 
     @property
@@ -79,12 +82,14 @@ class LandslideDetector:
                     self._c0 = self._total
                 self._last_rain = ts
                 self._total += value
-        elif channel == "vwc":
+        else:
+            self._ground = True
+        if channel == "vwc":
             self._sat = (value - self.soil.field_capacity) / (
                 self.soil.saturation - self.soil.field_capacity)
         elif channel == "ext":
             self._ext_rate = abs(self._ext.add(ts, value))
-        else:
+        elif channel == "tilt":
             self._tilt_rate = abs(self._tilt.add(ts, value))
         if ts - self._last_rain <= self.cfg.dry_gap_s:
             self._event_mm = self._total - self._c0
@@ -92,7 +97,7 @@ class LandslideDetector:
         else:
             self._event_mm = 0.0
             self._ratio = 0.0
-        r, s = self._ratio, self._sat
+        r, s = self._ratio if self._ground else 0.0, self._sat
         up = _combine(r >= 1.0, s >= self.cfg.soil_wet,
                       max(level_of(self._ext_rate, self.cfg.ext_rate_mm_h),
                           level_of(self._tilt_rate, self.cfg.tilt_rate_deg_h)))
@@ -162,16 +167,21 @@ class LandslideDetector:
         sat = self._soil_series(ts, channels, values)
         ext_rate = self._rate_series(ts, channels, values, "ext")
         tilt_rate = self._rate_series(ts, channels, values, "tilt")
-        mine = rain | (channels == "vwc") | (channels == "ext") | (channels == "tilt")
+        ground_rows = (channels == "vwc") | (channels == "ext") | (channels == "tilt")
+        mine = rain | ground_rows
+        ground = np.maximum.accumulate(ground_rows) if n else ground_rows
+        ratio_for_level = np.where(ground, ratio, 0.0)
         with np.errstate(invalid="ignore"):
-            up = _combine_v(ratio >= 1.0, sat >= cfg.soil_wet,
+            up = _combine_v(ratio_for_level >= 1.0, sat >= cfg.soil_wet,
                             np.maximum(levels_of(ext_rate, cfg.ext_rate_mm_h),
                                        levels_of(tilt_rate, cfg.tilt_rate_deg_h)))
-            down = _combine_v(ratio >= self._r_down, sat >= cfg.soil_wet - cfg.soil_hysteresis,
+            down = _combine_v(ratio_for_level >= self._r_down,
+                              sat >= cfg.soil_wet - cfg.soil_hysteresis,
                               np.maximum(levels_of(ext_rate, self._ext_down),
                                          levels_of(tilt_rate, self._tilt_down)))
         rows = np.flatnonzero(mine)
-        lv = run_levels(ts[rows], up[rows], down[rows], cfg.min_duration_s)
+        lv = run_levels(ts[rows], up[rows], down[rows], cfg.min_duration_s,
+                        cfg.clear_after_s)
         levels = spread(n, rows, lv)
         metrics = {"id_ratio": ratio, "event_rain_mm": event_mm, "soil_saturation": sat,
                    "ext_rate_mm_h": ext_rate, "tilt_rate_deg_h": tilt_rate}

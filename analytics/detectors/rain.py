@@ -41,7 +41,7 @@ class RainDetector:
         self._up = (cfg.h1, cfg.h3, cfg.h24)
         self._down = tuple(lowered(t, cfg.hysteresis_fraction) for t in self._up)
         self._wet_down = cfg.antecedent_wet_mm * (1 - cfg.hysteresis_fraction)
-        self._machine = LevelMachine(cfg.min_duration_s)
+        self._machine = LevelMachine(cfg.min_duration_s, cfg.clear_after_s)
         self._sums: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0)
         self.score = 0.0
 
@@ -98,7 +98,7 @@ class RainDetector:
                       np.minimum(up + 1, 4), up).astype(np.int8)
         down = np.where((down >= 2) & (s[3] >= self._wet_down),
                         np.minimum(down + 1, 4), down).astype(np.int8)
-        lv = run_levels(t, up, down, self.cfg.min_duration_s)
+        lv = run_levels(t, up, down, self.cfg.min_duration_s, self.cfg.clear_after_s)
         levels = spread(len(ts), rows, lv)
         names = ("rain_1h_mm", "rain_3h_mm", "rain_24h_mm", "rain_antecedent_mm")
         metrics = {n: _spread_float(len(ts), rows, x) for n, x in zip(names, s, strict=True)}

@@ -48,7 +48,7 @@ ZONE = ZoneConfig(("gate-01",), capacity=100.0, area_m2=50.0)
 
 
 def test_occupancy_ratio_levels_with_hysteresis():
-    d = CrowdDetector(CrowdConfig(), "alun", ZONE)
+    d = CrowdDetector(CrowdConfig(clear_after_s=0.0), "alun", ZONE)
     d.update(0, "pin", 60.0)
     assert d.level == 1
     d.update(30, "pin", 25.0)  # 85 people: 0.85 of capacity

@@ -46,19 +46,29 @@ def test_min_duration_debounces_both_ways():
     assert changes == [(60, 2), (190, 1)]
 
 
+def test_clear_after_holds_a_level_before_it_falls():
+    m = LevelMachine(min_duration_s=0, clear_after_s=300)
+    changes = []
+    for ts, x in [(0, 15), (60, 5), (120, 15), (180, 5), (400, 5), (480, 5)]:
+        if m.step(ts, level_of(x, UP), level_of(x, UP)):
+            changes.append((ts, m.level))
+    # The dip at 60 s is forgiven; the fall counts from 180 s and lands at 480 s.
+    assert changes == [(0, 2), (480, 1)]
+
+
 def test_run_levels_equals_machine_on_random_series():
     rng = np.random.default_rng(5)
-    for dur in (0.0, 30.0, 200.0):
+    for dur, clear in ((0.0, 0.0), (30.0, 30.0), (200.0, 0.0), (0.0, 600.0)):
         ts = np.cumsum(rng.uniform(1, 20, 3000))
         x = np.cumsum(rng.normal(0, 1.5, 3000))
         down_t = lowered(UP, 0.15)
         up, dn = levels_of(x, UP), levels_of(x, down_t)
-        m = LevelMachine(dur)
+        m = LevelMachine(dur, clear)
         stream = []
         for t, u, d in zip(ts, up, dn, strict=True):
             m.step(float(t), int(u), int(d))
             stream.append(m.level)
-        assert list(run_levels(ts, up, dn, dur)) == stream
+        assert list(run_levels(ts, up, dn, dur, clear)) == stream
     assert len(run_levels(np.zeros(0), np.zeros(0, np.int8), np.zeros(0, np.int8))) == 0
 
 

@@ -90,11 +90,20 @@ def test_rain_above_id_curve_is_waspada_and_wet_soil_makes_it_siaga():
 
 
 def test_dry_gap_ends_the_rain_event():
-    d = slide()
+    d = slide(clear_after_s=0.0)
+    d.update(0, "vwc", 20.0)
     d.update(0, "rain", 20.0)
     assert d.level == 2
     d.update(6 * H + 1, "vwc", 20.0)  # more than 6 h without rain
     assert d.metrics()["id_ratio"] == 0.0 and d.level == 1
+
+
+def test_a_plain_rain_gauge_raises_no_landslide_level():
+    d = slide()
+    d.update(0, "rain", 40.0)
+    assert d.metrics()["id_ratio"] > 1 and d.level == 1
+    d.update(60, "tilt", 0.0)  # now the node is known to watch the ground
+    assert d.level == 2
 
 
 def test_movement_rates_and_awas_with_rain():
