@@ -21,6 +21,7 @@ import re
 import secrets
 import sqlite3
 import time
+from collections import deque
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from enum import StrEnum
@@ -28,7 +29,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.db import Database, transaction
-from api.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from api.errors import Conflict, InvalidInput, NotFound, TooManyRequests, Unauthorized
 from api.settings import AuthSettings
 
 __all__ = [
@@ -50,6 +51,7 @@ _SCRYPT_MAXMEM = 64 * 1024 * 1024
 # Gateways send many requests; their token lookups are cached this long (a replaced token
 # stops working in other hub processes within this time).
 _GATEWAY_CACHE_S = 30.0
+_MAX_TRACKED_USERNAMES = 10_000
 
 
 class Role(StrEnum):
@@ -164,6 +166,7 @@ class Accounts:
         self.agencies = frozenset(agencies)
         self._clock = clock
         self._gateway_cache: dict[str, tuple[str, float]] = {}
+        self._failed_logins: dict[str, deque[float]] = {}
         db.call(ensure_schema)
 
     # -- scoping -------------------------------------------------------------------------
@@ -245,7 +248,29 @@ class Accounts:
 
         await self._db.run(update)
 
+    def _check_throttle(self, username: str, now: float) -> None:
+        failures = self._failed_logins.get(username)
+        if failures is None:
+            return
+        window = self._settings.login_window_s
+        while failures and failures[0] <= now - window:
+            failures.popleft()
+        if not failures:
+            del self._failed_logins[username]
+        elif len(failures) >= self._settings.login_attempts:
+            wait = int(failures[0] + window - now) + 1
+            raise TooManyRequests(f"too many failed logins for {username!r}; try again in "
+                                  f"{wait} s", retry_after_s=wait)
+
     async def authenticate(self, username: str, password: str) -> Staff:
+        """The staff member, after the password matched.
+
+        Failed attempts per username are limited (``auth.login_attempts`` per
+        ``auth.login_window_s``) so a password cannot be guessed at the hub's speed.
+        """
+        now = self._clock()
+        self._check_throttle(username, now)
+
         def check(conn: sqlite3.Connection) -> Staff | None:
             row = conn.execute("SELECT * FROM staff WHERE username = ?", (username,)).fetchone()
             if row is None:
@@ -255,7 +280,14 @@ class Accounts:
 
         staff = await self._db.run(check)
         if staff is None:
+            if len(self._failed_logins) >= _MAX_TRACKED_USERNAMES:
+                # Guessing many usernames must not grow this without bound.
+                cutoff = now - self._settings.login_window_s
+                self._failed_logins = {u: f for u, f in self._failed_logins.items()
+                                       if f and f[-1] > cutoff}
+            self._failed_logins.setdefault(username, deque()).append(now)
             raise Unauthorized("wrong username or password", error="invalid_grant")
+        self._failed_logins.pop(username, None)
         return staff
 
     async def issue_token(self, staff: Staff) -> IssuedToken:

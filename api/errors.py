@@ -9,6 +9,7 @@
     ├── Conflict            409 the resource exists or changed meanwhile
     ├── PayloadTooLarge     413 the body is over the configured limit
     ├── InvalidInput        422 the body parsed but a value is wrong (names the field)
+    ├── TooManyRequests     429 too many failed attempts; Retry-After says when to try again
     └── Unavailable         503 a backing store cannot be reached right now
 
 Domain packages (``api.telemetry``, ``api.ingest``, ``api.incidents``) subclass these; the one
@@ -41,6 +42,7 @@ __all__ = [
     "NotFound",
     "PayloadTooLarge",
     "Problem",
+    "TooManyRequests",
     "Unauthorized",
     "Unavailable",
     "install_problem_handlers",
@@ -125,6 +127,14 @@ class InvalidInput(HubError):
     title = "Invalid input"
 
 
+class TooManyRequests(HubError):
+    status = 429
+    title = "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after_s: int, **extra: Any) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after_s)}, **extra)
+
+
 class Unavailable(HubError):
     status = 503
     title = "Service unavailable"
@@ -169,6 +179,7 @@ _DESCRIPTIONS = {
     409: "Conflict",
     413: "Payload too large",
     422: "Validation error: every invalid field is listed in `errors`",
+    429: "Too many failed attempts; retry after the Retry-After header's seconds",
     500: "Internal error",
     503: "A backing store is unavailable",
 }

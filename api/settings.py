@@ -70,6 +70,10 @@ class AuthSettings(_Section):
     # Lifetime of a staff bearer token from POST /api/v1/auth/token.
     token_ttl_s: int = Field(default=12 * 3600, ge=60, le=30 * 86400)
     password_min_length: int = Field(default=10, ge=8, le=128)
+    # Failed logins for one username within login_window_s before further tries get 429
+    # (per hub process).
+    login_attempts: int = Field(default=5, ge=1, le=1000)
+    login_window_s: float = Field(default=300.0, gt=0, le=86400)
     # Agencies whose staff see every agency's incidents and events (admins always do).
     see_all_agencies: list[str] = Field(default_factory=list)
     # EventSource in browsers cannot set headers, so GET /api/v1/stream also takes

@@ -35,7 +35,7 @@ class Me(Staff):
 
 
 @router.post("/auth/token", response_model=TokenOut, summary="Log in: a bearer token for staff",
-             responses=problem_responses(401, 422))
+             responses=problem_responses(401, 422, 429))
 async def login(body: Credentials, services: ServicesDep) -> TokenOut:
     staff, issued = await services.accounts.login(body.username, body.password)
     return TokenOut(access_token=issued.token, expires_at=issued.expires_at,

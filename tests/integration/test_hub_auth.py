@@ -112,3 +112,17 @@ async def test_admin_sees_all_agencies_and_see_all_setting(hub_settings_factory)
         for login, seen in ((admin, None), (ops, None), (pmk, ["PMK"])):
             me = await h.client.get("/api/v1/me", headers=login.headers)
             assert me.json()["sees_agencies"] == seen
+
+
+async def test_password_guessing_gets_429_with_retry_after(hub: AsgiHub) -> None:
+    await hub.staff(username="joko")
+    attempts = hub.settings.auth.login_attempts
+    for _ in range(attempts):
+        r = await hub.client.post("/api/v1/auth/token",
+                                  json={"username": "joko", "password": "guess-guess"})
+        assert r.status_code == 401
+    r = await hub.client.post("/api/v1/auth/token",
+                              json={"username": "joko", "password": STAFF_PASSWORD})
+    assert r.status_code == 429
+    assert r.headers["content-type"] == "application/problem+json"
+    assert 0 < int(r.headers["retry-after"]) <= hub.settings.auth.login_window_s + 1

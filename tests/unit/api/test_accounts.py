@@ -11,7 +11,7 @@ import pytest
 
 from api.accounts import Accounts, Role, Staff, hash_password, verify_password
 from api.db import Database
-from api.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from api.errors import Conflict, InvalidInput, NotFound, TooManyRequests, Unauthorized
 from api.settings import AuthSettings
 
 AGENCIES = ("BPBD", "PMK", "SATPOLPP", "DISKOMINFO")
@@ -182,3 +182,31 @@ async def test_staff_and_gateway_tokens_are_not_interchangeable(accounts: Accoun
         await accounts.staff_for_token(gw)
     with pytest.raises(InvalidInput):
         await accounts.issue_gateway_token("gw/1")
+
+
+@pytest.mark.anyio
+async def test_failed_logins_are_throttled_per_username(accounts: Accounts, clock: Clock) -> None:
+    await accounts.add_user("siti", "Siti", "BPBD", "responder", PASSWORD)
+    await accounts.add_user("budi", "Budi", "BPBD", "responder", PASSWORD)
+    for _ in range(5):
+        with pytest.raises(Unauthorized):
+            await accounts.login("siti", "guess-guess")
+        clock.now += 1
+    # the right password does not help while locked: guessing must not go on
+    with pytest.raises(TooManyRequests) as err:
+        await accounts.login("siti", PASSWORD)
+    assert err.value.status == 429
+    assert int(err.value.headers["Retry-After"]) == 296
+    await accounts.login("budi", PASSWORD)  # other users are not affected
+    clock.now += 296
+    await accounts.login("siti", PASSWORD)
+
+
+@pytest.mark.anyio
+async def test_success_resets_the_failure_count(accounts: Accounts) -> None:
+    await accounts.add_user("siti", "Siti", "BPBD", "responder", PASSWORD)
+    for _ in range(3):
+        for _ in range(4):
+            with pytest.raises(Unauthorized):
+                await accounts.login("siti", "guess-guess")
+        await accounts.login("siti", PASSWORD)
