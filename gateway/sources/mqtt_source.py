@@ -22,6 +22,7 @@ import queue
 import select
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -42,6 +43,19 @@ SESSION_EXPIRY_S = 7 * 24 * 3600
 BATCH_MAX = 256
 
 
+class _ReadHookClient(mqtt.Client):
+    """A paho client that calls ``after_read`` each time its network loop has read."""
+
+    def __init__(self, after_read: Callable[[], None], *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._after_read = after_read
+
+    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
+        rc = super().loop_read(max_packets)
+        self._after_read()
+        return rc
+
+
 class MqttSource:
     def __init__(
         self, settings: MqttSourceSettings, out: queue.Queue[Any], stop: threading.Event
@@ -54,7 +68,8 @@ class MqttSource:
         # Touched only by paho's network thread.
         self._pending: list[Inbound] = []
         self._pending_mids: list[int] = []
-        client = mqtt.Client(
+        client = _ReadHookClient(
+            self._after_read,
             CallbackAPIVersion.VERSION2,
             client_id=settings.client_id,
             protocol=mqtt.MQTTv5,
@@ -137,7 +152,13 @@ class MqttSource:
             item = IngestError(SOURCE, now, e.reason, e.detail, raw_text(bytes(msg.payload)))
         self._pending.append(item)
         self._pending_mids.append(msg.mid)
-        if len(self._pending) >= BATCH_MAX or not self._more_waiting():
+        if len(self._pending) >= BATCH_MAX:
+            self._flush()
+
+    def _after_read(self) -> None:
+        # After every packet, not only PUBLISH: messages held while more bytes were
+        # waiting must go out even when what followed was a SUBACK or a PINGRESP.
+        if self._pending and not self._more_waiting():
             self._flush()
 
     def _more_waiting(self) -> bool:

@@ -90,6 +90,8 @@ def test_device_messages_become_readings_errors_and_node_state(
 def test_messages_sent_while_the_gateway_is_down_arrive_after_restart(
     tmp_path: Path, mosquitto: Mosquitto
 ) -> None:
+    # Also pins a bug: messages held back for a batch (more bytes were waiting) stayed
+    # stuck when the packet after them was the SUBACK, not another message.
     client_id = f"gw-persist-{uuid.uuid4().hex[:8]}"
     runtime, out = start(tmp_path, mosquitto, **{"mqtt.client_id": client_id})
     wait_connected(runtime)
