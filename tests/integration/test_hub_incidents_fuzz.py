@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
-from fastapi.testclient import TestClient
+from anyio.from_thread import BlockingPortal, start_blocking_portal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from api.app import create_app
-from tests.api_fixtures import create_staff, make_settings
+from tests.api_fixtures import asgi_hub, make_settings
 
 pytestmark = pytest.mark.integration
 
@@ -42,14 +43,30 @@ action_bodies = st.one_of(json_values, st.fixed_dictionaries(
     {}, optional={"note": scalars, "agency": scalars}))
 
 
+class SyncClient:
+    """The in-process hub's async client, called from hypothesis' synchronous tests."""
+
+    def __init__(self, portal: BlockingPortal, client: httpx.AsyncClient) -> None:
+        self.portal = portal
+        self.client = client
+
+    def request(self, method: str, url: str, **kw: Any) -> httpx.Response:
+        return self.portal.call(partial(self.client.request, method, url, **kw))
+
+    def get(self, url: str, **kw: Any) -> httpx.Response:
+        return self.request("GET", url, **kw)
+
+    def post(self, url: str, **kw: Any) -> httpx.Response:
+        return self.request("POST", url, **kw)
+
+
 @pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, dict]]:
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SyncClient, dict]]:
     tmp: Path = tmp_path_factory.mktemp("fuzz")
-    app = create_app(make_settings(tmp))
-    with TestClient(app, raise_server_exceptions=False) as c:
-        services = app.state.services
-        admin = c.portal.call(lambda: create_staff(services, role="admin", agency="DISKOMINFO"))
-        yield c, admin.headers
+    with start_blocking_portal() as portal, \
+            portal.wrap_async_context_manager(asgi_hub(make_settings(tmp))) as hub:
+        admin = portal.call(partial(hub.staff, role="admin", agency="DISKOMINFO"))
+        yield SyncClient(portal, hub.client), admin.headers
 
 
 def _ok(r: Any) -> None:
@@ -64,7 +81,7 @@ _fuzz = settings(max_examples=150, deadline=None,
 
 @_fuzz
 @given(params=queries)
-def test_list_and_scorecard_queries(client: tuple[TestClient, dict], params: dict) -> None:
+def test_list_and_scorecard_queries(client: tuple[SyncClient, dict], params: dict) -> None:
     c, headers = client
     _ok(c.get("/api/v1/incidents", params=params, headers=headers))
     _ok(c.get("/api/v1/agencies/scorecard", params=params, headers=headers))
@@ -72,7 +89,7 @@ def test_list_and_scorecard_queries(client: tuple[TestClient, dict], params: dic
 
 @_fuzz
 @given(body=report_bodies)
-def test_reports(client: tuple[TestClient, dict], body: Any) -> None:
+def test_reports(client: tuple[SyncClient, dict], body: Any) -> None:
     c, _ = client
     _ok(c.post("/api/v1/reports", content=json.dumps(body),
                headers={"content-type": "application/json"}))
@@ -80,10 +97,10 @@ def test_reports(client: tuple[TestClient, dict], body: Any) -> None:
 
 @_fuzz
 @given(incident=st.one_of(st.integers(-5, 5), st.integers(2**62, 2**64), st.text(
-           st.characters(min_codepoint=33, max_codepoint=0x2FFF, exclude_characters="/?#%\\"),
+           st.characters(categories=["L", "N", "P", "S"], exclude_characters="/?#%\\"),
            max_size=8)),
        action=st.sampled_from(["ack", "dispatch", "resolve", "cap", ""]), body=action_bodies)
-def test_steps_and_reads(client: tuple[TestClient, dict], incident: Any, action: str,
+def test_steps_and_reads(client: tuple[SyncClient, dict], incident: Any, action: str,
                          body: Any) -> None:
     c, headers = client
     c.post("/api/v1/reports", json={"lat": -7.87, "lon": 112.52, "hazard": "fire", "text": "x"})
