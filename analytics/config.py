@@ -200,6 +200,9 @@ class HealthConfig:
 class SiteConfig:
     landslide_curve: str | None = None
     soil: SoilCalibration | None = None
+    # The site's rain gauge for slope nodes without one (default: the first node of the
+    # site that reports rain).
+    rain_node: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

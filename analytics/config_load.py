@@ -362,7 +362,7 @@ def load_config(data: Mapping[str, Any] | None) -> AnalyticsConfig:
         if curve is not None and curve not in ID_CURVES and curve not in \
                 cfg.landslide.custom_curves:
             raise ConfigError(s.key("landslide_curve"), f"unknown curve {curve!r}")
-        sites[name] = SiteConfig(curve, _soil(s.table("soil"), None))
+        sites[name] = SiteConfig(curve, _soil(s.table("soil"), None), s.string("rain_node", None))
         s.done()
     nodes: dict[str, NodeConfig] = {}
     for name, n in root.subtables("nodes"):

@@ -25,6 +25,7 @@ from analytics.config_load import load_config
 from analytics.detector import Detector
 from analytics.detectors.fire import FireDetector
 from analytics.detectors.health import ChannelHealthDetector
+from analytics.detectors.landslide import LandslideDetector
 from analytics.levels import Level
 from analytics.link_health import LinkHealth
 from analytics.registry import ANOMALY_DETECTORS, REGISTRY
@@ -82,6 +83,9 @@ class EdgeAnalytics:
             for n in zone.nodes:
                 self._zones_of.setdefault(n, []).append(zname)
         self._fire_by_site: dict[str, dict[str, FireDetector]] = {}
+        self._slopes_by_site: dict[str, dict[str, LandslideDetector]] = {}
+        self._site_gauge: dict[str, str] = {
+            name: s.rain_node for name, s in self.config.sites.items() if s.rain_node}
         self._enabled = set(self.config.detectors)
 
     # -- the gateway's calls -------------------------------------------------------------
@@ -130,7 +134,23 @@ class EdgeAnalytics:
             before = det.level
             if det.update(ts, ch, value) and r.alerting:
                 alerts.append(self._alert(node, r.name, det, before, ts, r.site))
+        if ch == "rain":
+            alerts += self._share_site_rain(node, ts, value)
         return alerts
+
+    def _share_site_rain(self, node: str, ts: float, value: float) -> list[Alert]:
+        """Slope nodes without a rain gauge of their own use their site's gauge."""
+        site = self.config.site_of(node)
+        if site is None or self._site_gauge.setdefault(site, node) != node:
+            return []
+        out = []
+        for other, det in self._slopes_by_site.get(site, {}).items():
+            if other == node or "rain" in self._nodes[other].last_ts:
+                continue
+            before = det.level
+            if det.update(ts, "rain", value):
+                out.append(self._alert(other, "landslide", det, before, ts, site))
+        return out
 
     def tick(self, now_ts: float) -> list[Alert]:
         """Silence and gap expiry check; call from the core thread's tick with reading time."""
@@ -217,6 +237,8 @@ class EdgeAnalytics:
                     routes.append(_Route(name, det, alerting, site))
                     if isinstance(det, FireDetector) and site is not None:
                         self._fire_by_site.setdefault(site, {})[node] = det
+                    if isinstance(det, LandslideDetector) and site is not None:
+                        self._slopes_by_site.setdefault(site, {})[node] = det
             else:
                 for zname in self._zones_of.get(node, []):
                     det = self._zones.get(zname) or spec.build(cfg, zname, None)

@@ -113,8 +113,10 @@ def score_run(name: str, run: Any, alerts: list[Alert]) -> list[EvalRow]:
             + f" ({label.cause})"
         first: dict[str, float] = {}
         top: dict[str, int] = defaultdict(int)
+        # An instant fault (a reboot) is seen at the next reading: allow 15 minutes.
+        end = max(label.end_ts, label.start_ts + 900.0)
         for a in alerts:
-            if not label.start_ts <= a.ts <= label.end_ts or not _matches(a, label, site_of):
+            if not label.start_ts <= a.ts <= end or not _matches(a, label, site_of):
                 continue
             fam = family(a.detector)
             if a.level > a.previous_level:

@@ -118,3 +118,15 @@ def test_movement_rates_and_awas_with_rain():
     for k in range(7):
         t.update(k * 600.0, "tilt", 0.02 * k)  # 0.12 deg/h
     assert t.level == 2
+
+
+def test_slope_node_without_gauge_uses_the_site_rain_gauge():
+    from analytics.engine import EdgeAnalytics
+    from tests.unit.analytics.readings import T0, reading
+
+    eng = EdgeAnalytics({"nodes": {"slope-05": {"site": "bumiaji"},
+                                   "rain-01": {"site": "bumiaji"}}})
+    eng.process(reading("slope-05", "vwc", 40.0, T0))  # wet soil, no gauge on this node
+    alerts = eng.process(reading("rain-01", "rain", 30.0, T0 + 60))
+    assert [(a.node, a.detector, int(a.level)) for a in alerts] == [
+        ("rain-01", "rain", 3), ("slope-05", "landslide", 3)]
