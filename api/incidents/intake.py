@@ -8,8 +8,8 @@ atomic step across processes) and returns the changes for the live stream.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from analytics.levels import Level
 from api.db import transaction
@@ -63,6 +63,9 @@ class AlertFacts:
     lat: float | None = None
     lon: float | None = None
     site_kind: str | None = None  # the registry site's kind (market, slope, ...)
+    explanation_en: str = ""
+    values: Mapping[str, float] = field(default_factory=dict)
+    thresholds: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def ts(self) -> float:
@@ -149,7 +152,9 @@ def _record_alert(conn: sqlite3.Connection, settings: IncidentSettings, a: Alert
     add_timeline(conn, incident_id, ts=a.ts, recorded_at=received_at, kind="alert",
                  level=a.level, late=d.late, note=a.explanation,
                  data={"gateway": a.gateway, "node": a.node, "detector": a.detector,
-                       "channel": a.channel, "previous_level": a.previous_level})
+                       "channel": a.channel, "previous_level": a.previous_level,
+                       "explanation_en": a.explanation_en, "values": dict(a.values),
+                       "thresholds": dict(a.thresholds)})
     conn.execute(
         "UPDATE incidents SET alert_count = alert_count + 1,"
         " late_alert_count = late_alert_count + ?, updated_at = MAX(updated_at, ?)"

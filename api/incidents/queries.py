@@ -26,7 +26,7 @@ __all__ = [
 class IncidentFilter:
     """``agency`` filters by involvement; ``scope`` is the agencies the caller sees (None = all)."""
 
-    status: str | None = None
+    status: str | None = None  # a stage, or "active" for every stage but resolved
     agency: str | None = None
     hazard: str | None = None
     level: int | None = None
@@ -96,7 +96,9 @@ def visible(conn: sqlite3.Connection, incident_id: int, scope: frozenset[str] | 
 def load_incidents(conn: sqlite3.Connection, f: IncidentFilter) -> list[Incident]:
     where: list[str] = []
     args: list[object] = []
-    if f.status is not None:
+    if f.status == "active":
+        where.append("status != 'resolved'")
+    elif f.status is not None:
         where.append("status = ?")
         args.append(f.status)
     if f.hazard is not None:

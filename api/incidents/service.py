@@ -143,6 +143,7 @@ class IncidentService:
             site_kind=site.kind if site is not None and site.kind else None,
             hazard=a.hazard, level=a.level, previous_level=a.previous_level,
             detector=a.detector, ts_ms=a.ts, backfill=a.backfill, explanation=a.explanation,
+            explanation_en=a.explanation_en, values=a.values, thresholds=a.thresholds,
             channel=a.channel, lat=lat, lon=lon,
         )
 

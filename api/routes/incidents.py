@@ -41,7 +41,10 @@ async def list_incidents(
     services: ServicesDep,
     staff: CurrentStaff,
     scope: StaffScope,
-    status: Literal["open", "acknowledged", "dispatched", "resolved"] | None = None,
+    status: Annotated[
+        Literal["open", "acknowledged", "dispatched", "resolved", "active"] | None,
+        Query(description="A stage, or `active` for every incident not yet resolved"),
+    ] = None,
     agency: Annotated[str | None, Query(max_length=32, description="Involves this agency")] = None,
     hazard: Annotated[str | None, Query(max_length=32)] = None,
     level: Annotated[int | None, Query(ge=1, le=4)] = None,

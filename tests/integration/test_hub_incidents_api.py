@@ -30,7 +30,8 @@ def alert(level: int, ts: float, *, node: str = "slope-07", hazard: Any = "lands
           detector: str = "landslide", aid: int = 1, backfill: bool = False) -> AlertIn:
     return AlertIn(id=aid, node=node, site=None, hazard=hazard, level=level, previous_level=1,
                    detector=detector, ts=int(ts * 1000), explanation=f"level {level}",
-                   explanation_en=f"level {level}", backfill=backfill)
+                   explanation_en=f"level {level}", backfill=backfill,
+                   values={"rain_3h_mm": 78.0}, thresholds={"siaga_mm": 60.0})
 
 
 async def seed(hub: AsgiHub) -> None:
@@ -82,6 +83,9 @@ async def test_alert_through_ingest_opens_an_incident_staff_of_bpbd_see(hub: Asg
     assert r.status_code == 200
     r = await hub.client.get(f"/api/v1/incidents/{inc['id']}", headers=bpbd.headers)
     assert r.json()["alert_count"] == 1
+    (entry,) = [e for e in r.json()["timeline"] if e["kind"] == "alert"]
+    assert entry["data"]["node"] == "slope-07" and entry["data"]["values"] == {"rain_3h_mm": 78.0}
+    assert entry["data"]["thresholds"] == {"siaga_mm": 60.0} and entry["note"] == "level 3"
 
 
 async def test_auth_failures_and_agency_scoping(hub: AsgiHub) -> None:
@@ -283,6 +287,7 @@ async def test_filters_on_the_list(hub: AsgiHub) -> None:
     assert await hazards(hazard="landslide") == ["landslide"]
     assert await hazards(level=4) == ["fire"]
     assert await hazards(status="resolved") == []
+    assert await hazards(status="active") == ["fire", "landslide"]
     assert await hazards(**{"from": iso(T0 + 50)}) == ["fire"]
     assert await hazards(to=iso(T0 + 50)) == ["landslide"]
     r = await hub.client.get("/api/v1/incidents", headers=admin.headers,
