@@ -131,8 +131,19 @@ def test_injected_reboots_restart_the_node() -> None:
 def test_injected_silence_and_stuck_are_scheduled_on_the_node() -> None:
     node = VirtualNode("n-1", "test", 10, [_Probe()], seed=0, boot_ts=T0)
     injector = FaultInjector(FaultSettings(silence=0.05, stuck=0.05, seed=4))
-    _drive(node, injector, 600)
+    msgs = _drive(node, injector, 600)
     causes = [lb.cause for lb in injector.injected]
-    assert len(node.schedule.outages) == causes.count("dropout") > 0
-    assert len(node.schedule.faults) == causes.count("stuck") > 0
+    silences = [lb for lb in injector.injected if lb.cause == "dropout"]
+    assert silences
+    for lb in silences:
+        assert not [m for m in msgs if lb.start_ts <= m.ts < lb.end_ts]
+    # Outages that are over are forgotten: an endless run stays small.
+    assert all(o.end_ts > msgs[-1].ts for o in node.schedule.outages)
+    assert causes.count("stuck") > 0
+    for lb in injector.injected:
+        if lb.cause == "stuck":
+            held = {m.fields["vwc"] for m in msgs
+                    if m.type == "D" and lb.start_ts <= m.ts < lb.end_ts}
+            assert len(held) <= 1
+    assert all(f.end_ts > msgs[-1].ts for f in node.schedule.faults)
     assert {f.channel for f in node.schedule.faults} == {"vwc"}
