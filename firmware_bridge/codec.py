@@ -331,47 +331,54 @@ class FrameDecoder:
         self._pending = b""
         pos, n = 0, len(data)
         state = self._state
+        # The next LF and '$' at or after pos (n: none). Found once and reused until
+        # pos passes them, so a run of '$' without a LF costs linear time, not quadratic.
+        nl = dl = -1
         while pos < n:
-            if state == _IN_FRAME:
-                nl = data.find(b"\n", pos + 1)
-                end = n if nl < 0 else nl + 1
-                dollar = data.find(b"$", pos + 1, end)
-                if dollar >= 0:
-                    out.append(_cut_frame(data[pos:dollar]))
-                    pos = dollar
-                elif nl >= 0:
+            if nl < pos:
+                nl = data.find(b"\n", pos)
+                if nl < 0:
+                    nl = n
+            if state == _IN_FRAME:  # data[pos] is the frame's '$'
+                if dl <= pos:
+                    dl = data.find(b"$", pos + 1)
+                    if dl < 0:
+                        dl = n
+                if dl == nl:  # both n: the data ends inside this frame
+                    if n - pos > MAX_FRAME_BYTES:
+                        out.append(_cut_frame(data[pos : pos + MAX_FRAME_BYTES + 1]))
+                        state = _SKIPPING
+                    else:
+                        self._pending = data[pos:]
+                    pos = n
+                elif dl < nl:  # a new frame starts before this one's LF
+                    out.append(_cut_frame(data[pos : min(dl, pos + MAX_FRAME_BYTES + 1)]))
+                    pos = dl
+                else:
                     try:
-                        out.append(decode_frame(data[pos:end]))
+                        out.append(decode_frame(data[pos : nl + 1]))
                     except FrameDecodeError as e:
                         out.append(DecodeError(e.reason, e.detail, e.raw[: MAX_FRAME_BYTES + 1]))
-                    pos = end
-                    state = _BETWEEN
-                elif n - pos > MAX_FRAME_BYTES:
-                    out.append(_cut_frame(data[pos:n]))
-                    pos, state = n, _SKIPPING
-                else:
-                    self._pending = data[pos:]
-                    pos = n
-            elif state == _SKIPPING:
-                dollar = data.find(b"$", pos)
-                nl = data.find(b"\n", pos, n if dollar < 0 else dollar)
-                if nl >= 0:
                     pos, state = nl + 1, _BETWEEN
-                elif dollar >= 0:
-                    pos, state = dollar, _IN_FRAME
+                continue
+            if dl < pos:
+                dl = data.find(b"$", pos)
+                if dl < 0:
+                    dl = n
+            if state == _SKIPPING:  # the rest of an over-long frame's line
+                if nl < dl:
+                    pos, state = nl + 1, _BETWEEN
                 else:
-                    pos = n
-            else:
-                dollar = data.find(b"$", pos)
-                stop = n if dollar < 0 else dollar
-                while pos < stop:
-                    nl = data.find(b"\n", pos, stop)
-                    seg_end = stop if nl < 0 else nl + 1
-                    self._add_garbage(data[pos:seg_end])
-                    if nl >= 0:
-                        self._end_garbage(out)
-                    pos = seg_end
-                if dollar >= 0:
+                    pos = dl
+                    state = _IN_FRAME if dl < n else _SKIPPING
+            elif nl < dl:  # a line between frames
+                self._add_garbage(data[pos : nl + 1])
+                self._end_garbage(out)
+                pos = nl + 1
+            else:  # bytes between frames, then a '$' or the end of the data
+                self._add_garbage(data[pos:dl])
+                pos = dl
+                if dl < n:
                     self._end_garbage(out)
                     state = _IN_FRAME
         self._state = state
@@ -404,8 +411,8 @@ class FrameDecoder:
 
 
 def _cut_frame(partial: bytes) -> DecodeError:
-    """A frame that ended without its LF: cut by a new '$', the 250-byte limit or flush."""
+    """A frame that ended without its LF: cut by a new '$', the 250-byte limit or flush
+    (``partial`` is at most 251 bytes: more says only that it was too long)."""
     if len(partial) > MAX_FRAME_BYTES:
-        return DecodeError("too_long", f"no LF within {MAX_FRAME_BYTES} bytes",
-                           partial[: MAX_FRAME_BYTES + 1])
+        return DecodeError("too_long", f"no LF within {MAX_FRAME_BYTES} bytes", partial)
     return DecodeError("no_terminator", f"frame cut after {len(partial)} bytes", partial)

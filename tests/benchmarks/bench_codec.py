@@ -83,6 +83,9 @@ def main() -> None:
 
     rate("FrameDecoder.feed, 64-byte chunks (a serial port read)", frames_in_small, feed_small,
          seconds)
+    dollars = b"$" * 100_000
+    rate("FrameDecoder.feed, worst noise: 100 kB of '$' (one error each)", len(dollars),
+         lambda: FrameDecoder().feed(dollars), seconds)
     hello_line = encode_frame(HELLO)
     rate("decode_frame, H frames (general path)", batch,
          lambda: [decode_frame(hello_line) for _ in range(batch)], seconds)

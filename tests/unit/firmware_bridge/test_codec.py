@@ -200,3 +200,11 @@ def test_error_raw_is_capped() -> None:
     out = decoder.feed(b"$" + b"x" * 5000 + b"\n")
     assert events(out) == ["too_long"]
     assert isinstance(out[0], DecodeError) and len(out[0].raw) == MAX_FRAME_BYTES + 1
+
+
+def test_a_run_of_dollars_is_one_cut_frame_each() -> None:
+    """Regression: each '$' used to search the rest of the chunk for a LF (quadratic time)."""
+    decoder = FrameDecoder()
+    out = decoder.feed(b"$" * 10_000)
+    assert events(out) == ["no_terminator"] * 9_999
+    assert events(decoder.flush()) == ["no_terminator"]
