@@ -143,7 +143,7 @@ class SqliteStore:
             cur = conn.execute(
                 "SELECT ts, value, seq, gateway FROM reading"
                 " WHERE node = ? AND channel = ? AND ts >= ? AND ts < ?"
-                " ORDER BY ts, seq, gateway LIMIT ?",
+                " ORDER BY ts, gateway, seq LIMIT ?",  # the primary key order: no sort
                 (node, channel, start, end, limit),
             )
             return [ReadingPoint(*row) for row in cur]
