@@ -243,6 +243,10 @@ class InfluxStore:
             raise StoreUnavailable(f"query failed: {e}", store=self.kind) from e
         if resp.status_code >= 500:
             raise StoreUnavailable(f"/query answered {resp.status_code}", store=self.kind)
+        if resp.status_code in (401, 403):
+            raise StoreUnavailable(
+                f"/query answered {resp.status_code}: InfluxDB refused the credentials "
+                "(telemetry.token or telemetry.username/password)", store=self.kind)
         try:
             doc = resp.json()
         except ValueError as e:

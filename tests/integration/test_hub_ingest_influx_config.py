@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from api.ingest.wire import ReadingIn
-from api.telemetry.errors import QueryError, StoreUnavailable
+from api.telemetry.errors import StoreUnavailable
 from api.telemetry.influx import InfluxStore
 from api.telemetry.settings import TelemetrySettings
 from tests.servers import InfluxDB
@@ -72,7 +72,7 @@ async def test_wrong_password_fails_at_start_and_anonymous_writes_fail(
     wrong = InfluxStore(TelemetrySettings(kind="influxdb", url=secured_influxdb.url,
                                           database="secure", username="admin",
                                           password="salah"))
-    with pytest.raises(QueryError):
+    with pytest.raises(StoreUnavailable, match="refused the credentials"):
         await wrong.start()
     await wrong.close()
     anonymous = InfluxStore(TelemetrySettings(kind="influxdb", url=secured_influxdb.url,
