@@ -16,6 +16,7 @@ with ``[telemetry] kind = "influxdb"`` and the MQTT subscriber on. Then:
    values of a node, through the HTTP API with a staff token, p50/p99 of ``--query-runs``.
    ``--month-nodes N`` first loads 30 days of 1-minute data for N nodes straight into influxd
    (the issue's "a month of 1-minute data for 500 nodes") so the query runs against that.
+   ``--sqlite-nodes N`` times the same queries on the SqliteStore over 30 days x N nodes.
 6. Encoder micro-benchmark: our line-protocol encoder vs influxdb_client's Point, and wire
    validation per reading.
 
@@ -28,6 +29,7 @@ stream event p99 < 250 ms with 5,000 readings/s in the background.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import http.client
 import json
 import os
@@ -105,8 +107,11 @@ def influx_count(influx: InfluxDB, where: str) -> int:
 
 
 def cli(config: Path, *args: str, stdin: str | None = None) -> str:
-    return subprocess.run([SIAGA_HUB, *args, "--config", str(config)], input=stdin,
-                          capture_output=True, text=True, check=True, cwd=config.parent).stdout
+    done = subprocess.run([SIAGA_HUB, *args, "--config", str(config)], input=stdin,
+                          capture_output=True, text=True, cwd=config.parent)
+    if done.returncode != 0:
+        raise RuntimeError(f"siaga-hub {' '.join(args)} failed: {done.stderr[-2000:]}")
+    return done.stdout
 
 
 class Hub:
@@ -356,6 +361,58 @@ def alert_latency_phase(hub: Hub, token: str, staff_headers: dict[str, str], ale
           f"max {max(got):.1f} ms")
 
 
+def sqlite_query_phase(nodes: int, days: int, runs: int) -> None:
+    """The same queries on the embedded SqliteStore (store level) over ``nodes`` x ``days``
+    of 1-minute data, written in bulk as the store's own transactions would."""
+    from api.telemetry.sqlite import SqliteStore
+
+    path = Path(tempfile.mkdtemp(prefix="siaga-bench-sqlite-")) / "telemetry.sqlite3"
+    store = SqliteStore(path)
+    end = T0 + 10 * DAY
+    start = end - days * DAY
+
+    async def run() -> None:
+        await store.start()
+        t = time.perf_counter()
+
+        def load(conn: Any) -> None:
+            conn.execute("PRAGMA synchronous=OFF")  # bulk load only; the store uses FULL
+            conn.execute("BEGIN")
+            for n in range(nodes):
+                conn.executemany(
+                    "INSERT INTO reading (node, channel, ts, gateway, seq, value)"
+                    " VALUES (?, 'vwc', ?, 'month', ?, ?)",
+                    ((f"month-n{n:03d}", ts, ts // MIN % 100000, 20.5 + (ts // MIN) % 30)
+                     for ts in range(start, end, MIN)))
+                conn.execute("INSERT OR REPLACE INTO latest_reading VALUES (?, 'vwc', ?, 0, 1.0)",
+                             (f"month-n{n:03d}", end - MIN))
+            conn.execute("COMMIT")
+
+        await store.db.run(load)
+        print(f"  SQLite: loaded {nodes * days * 1440:,} rows in {time.perf_counter() - t:.0f} s "
+              f"({path.stat().st_size / 1e9:.1f} GB)")
+        node = f"month-n{nodes // 2:03d}"
+        for name, call in (
+            ("raw 24 h", lambda: store.readings(node, "vwc", end - DAY, end)),
+            ("hourly 24 h", lambda: store.aggregate(node, "vwc", end - DAY, end, 3_600_000)),
+            ("latest", lambda: store.latest(node)),
+        ):
+            times = []
+            for _ in range(runs):
+                t = time.perf_counter()
+                rows = await call()
+                times.append((time.perf_counter() - t) * 1000)
+            print(f"  SQLite {name:12s}: {len(rows):5d} rows  p50 {pct(times, .5):6.1f} ms  "
+                  f"p99 {pct(times, .99):6.1f} ms")
+        await store.close()
+
+    try:
+        asyncio.run(run())
+    finally:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
 def encoder_bench() -> None:
     from influxdb_client import Point
 
@@ -393,6 +450,8 @@ def main() -> int:
     ap.add_argument("--background", type=int, default=5000, help="readings/s meanwhile")
     ap.add_argument("--month-nodes", type=int, default=0,
                     help="load 30 days x 1-minute data for this many nodes before querying")
+    ap.add_argument("--sqlite-nodes", type=int, default=0,
+                    help="also time the SQLite store's queries on 30 days x this many nodes")
     args = ap.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="siaga-bench-hub-"))
@@ -453,6 +512,8 @@ def main() -> int:
         if args.alerts:
             alert_latency_phase(hub, tokens["lat-gw"], staff_headers, args.alerts,
                                 args.background)
+        if args.sqlite_nodes:
+            sqlite_query_phase(args.sqlite_nodes, 30, args.query_runs)
         encoder_bench()
         return 0
     finally:
