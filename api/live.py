@@ -13,6 +13,7 @@ a stream shows the events of the process serving it.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import deque
 from collections.abc import Collection, Mapping
@@ -36,9 +37,24 @@ class LiveEvent:
     data: Mapping[str, Any]
     agencies: frozenset[str]
     ts: float
+    # The data as JSON, serialised once however many subscribers send it.
+    json: str
 
     def visible_to(self, scope: frozenset[str] | None) -> bool:
         return scope is None or not scope.isdisjoint(self.agencies)
+
+
+def _event(id: int, data: Mapping[str, Any], agencies: frozenset[str]) -> LiveEvent:  # noqa: A002
+    return LiveEvent(id=id, type=str(data.get("type", "event")), data=data, agencies=agencies,
+                     ts=time.time(),
+                     json=json.dumps(data, separators=(",", ":"), default=str))
+
+
+def _final_event(dropped: bool) -> LiveEvent:
+    if dropped:
+        return _event(0, {"type": OVERFLOW, "detail": "this client fell behind and was "
+                          "dropped; reconnect with Last-Event-ID to resume"}, frozenset())
+    return _event(0, {"type": CLOSED, "detail": "the hub is shutting down"}, frozenset())
 
 
 @dataclass(eq=False, slots=True)
@@ -50,26 +66,38 @@ class Subscription:
     dropped: bool = False
     opened_at: float = field(default_factory=time.monotonic)
 
-    async def next(self, timeout: float) -> LiveEvent | None:
-        """The next event, or None after ``timeout`` seconds without one.
+    async def next_batch(self, timeout: float) -> list[LiveEvent]:
+        """The events queued now, waiting up to ``timeout`` s for one; [] when none came.
 
-        After the subscription was dropped (or the bus closed) this returns a
-        ``stream.overflow`` (``stream.closed``) event, and the caller should end the stream.
+        Taking every queued event at once lets a busy stream send them in one write.
+        After the subscription was dropped (or the bus closed) the last event is a
+        ``stream.overflow`` (``stream.closed``) one, and the caller should end the stream.
         """
-        try:
-            item = await asyncio.wait_for(self.queue.get(), timeout)
-        except TimeoutError:
-            return None
-        if item is None:
-            if not self.dropped:
-                return LiveEvent(id=0, type=CLOSED, agencies=frozenset(), ts=time.time(),
-                                 data={"type": CLOSED, "detail": "the hub is shutting down"})
-            return LiveEvent(id=0, type=OVERFLOW, agencies=frozenset(), ts=time.time(), data={
-                "type": OVERFLOW,
-                "detail": "this client fell behind and was dropped; reconnect with "
-                          "Last-Event-ID to resume",
-            })
-        return item
+        if self.queue.empty():
+            try:
+                first = await asyncio.wait_for(self.queue.get(), timeout)
+            except TimeoutError:
+                return []
+            items = [first]
+        else:
+            items = []
+        while not self.queue.empty() and (not items or items[-1] is not None):
+            items.append(self.queue.get_nowait())
+        events = [i for i in items if i is not None]
+        if items[-1] is None:
+            events.append(_final_event(self.dropped))
+        return events
+
+    async def next(self, timeout: float) -> LiveEvent | None:
+        """One event, or None after ``timeout`` seconds without one (see next_batch)."""
+        if self.queue.empty():
+            try:
+                item = await asyncio.wait_for(self.queue.get(), timeout)
+            except TimeoutError:
+                return None
+        else:
+            item = self.queue.get_nowait()
+        return _final_event(self.dropped) if item is None else item
 
 
 class LiveBus:
@@ -94,12 +122,10 @@ class LiveBus:
 
     def publish(self, event: Mapping[str, Any], agencies: Collection[str]) -> LiveEvent:
         """Send ``event`` (with a ``type`` key) to subscribers of any of ``agencies``."""
-        kind = str(event.get("type", "event"))
-        live = LiveEvent(id=self._next_id, type=kind, data=dict(event),
-                         agencies=frozenset(agencies), ts=time.time())
+        live = _event(self._next_id, dict(event), frozenset(agencies))
         self._next_id += 1
         self._recent.append(live)
-        self._published.inc(type=kind)
+        self._published.inc(type=live.type)
         for sub in list(self._subscribers):
             if not live.visible_to(sub.scope):
                 continue

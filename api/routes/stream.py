@@ -9,7 +9,6 @@ reconnects by itself with ``Last-Event-ID`` and receives what it missed.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -29,9 +28,8 @@ RETRY_MS = 3000
 
 
 def format_event(event: LiveEvent) -> str:
-    data = json.dumps(event.data, separators=(",", ":"), default=str)
     head = f"id: {event.id}\n" if event.id else ""
-    return f"{head}data: {data}\n\n"
+    return f"{head}data: {event.json}\n\n"
 
 
 async def _events(services: ServicesDep, sub: Subscription) -> AsyncIterator[str]:
@@ -39,12 +37,12 @@ async def _events(services: ServicesDep, sub: Subscription) -> AsyncIterator[str
     try:
         yield f"retry: {RETRY_MS}\n: connected\n\n"
         while True:
-            event = await sub.next(keepalive)
-            if event is None:
+            events = await sub.next_batch(keepalive)
+            if not events:
                 yield ": keepalive\n\n"
                 continue
-            yield format_event(event)
-            if event.type in FINAL:
+            yield "".join(format_event(e) for e in events)
+            if events[-1].type in FINAL:
                 return
     finally:
         services.bus.unsubscribe(sub)

@@ -69,3 +69,17 @@ async def test_publish_counts_by_type_and_close_ends_subscriptions() -> None:
     end = await sub.next(1)
     assert end is not None and end.type == CLOSED
     assert bus.subscriber_count == 0
+
+
+async def test_next_batch_takes_everything_queued_and_ends_with_the_final_event() -> None:
+    bus = LiveBus(queue_size=3)
+    sub = bus.subscribe(frozenset({"BPBD"}))
+    assert await sub.next_batch(0.01) == []
+    for n in range(3):
+        bus.publish(_event(n), ["BPBD"])
+    batch = await sub.next_batch(1)
+    assert [e.data["incident"]["id"] for e in batch] == [0, 1, 2]  # type: ignore[index]
+    assert batch[0].json == '{"type":"incident.opened","incident":{"id":0}}'
+    for n in range(5):
+        bus.publish(_event(n), ["BPBD"])
+    assert [e.type for e in await sub.next_batch(1)] == [OVERFLOW]
