@@ -29,11 +29,12 @@ REPO = Path(__file__).resolve().parents[2]
 
 def gateway_config(
     state_dir: Path, gateway_id: str, devices: Mosquitto, uplink: Mosquitto, extra: str = "",
+    log_level: str = "warning",
 ) -> Path:
     path = state_dir / "gateway.toml"
     state_dir.mkdir(parents=True, exist_ok=True)
     path.write_text(
-        f'[gateway]\nid = "{gateway_id}"\nstate_dir = "{state_dir}"\nlog_level = "warning"\n'
+        f'[gateway]\nid = "{gateway_id}"\nstate_dir = "{state_dir}"\nlog_level = "{log_level}"\n'
         f'status_write_s = 1.0\n'
         f'[mqtt]\nhost = "{devices.host}"\nport = {devices.port}\n'
         f'[buffer]\npath = "buffer.sqlite3"\n'

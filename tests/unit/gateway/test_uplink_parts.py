@@ -1,0 +1,85 @@
+"""Uplink settings, batch trigger and backoff: pure parts, no network."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from gateway.errors import ConfigError
+from gateway.settings_reader import EnvText
+from gateway.uplink.backoff import Backoff
+from gateway.uplink.batch_trigger import BatchTrigger
+from gateway.uplink.settings import UplinkSettings
+
+
+def test_settings_defaults_and_gateway_id() -> None:
+    s = UplinkSettings.from_toml({"kind": "mqtt", "host": "hub"}, "uplink")
+    assert s.port == 1883 and s.batch_max_count == 500
+    assert s.with_gateway_id("gw-1").topic("data") == "siaga/gw/gw-1/data"
+    own = UplinkSettings.from_toml({"kind": "mqtt", "host": "hub", "gateway_id": "x"}, "uplink")
+    assert own.with_gateway_id("gw-1").gateway_id == "x"
+    assert UplinkSettings.from_toml({"kind": "mqtt", "host": "h", "tls": True}, "u").port == 8883
+
+
+def test_settings_from_environment_text() -> None:
+    s = UplinkSettings.from_toml(
+        {"kind": "http", "url": "https://hub", "token": EnvText("t"),
+         "max_inflight": EnvText("2"), "gzip": EnvText("off")}, "uplink")
+    assert s.max_inflight == 2 and s.gzip is False and s.token == "t"
+
+
+@pytest.mark.parametrize(("table", "key"), [
+    ({"kind": "mqtt"}, "uplink.host"),
+    ({"kind": "http", "token": "t"}, "uplink.url"),
+    ({"kind": "http", "url": "ftp://x", "token": "t"}, "uplink.url"),
+    ({"kind": "http", "url": "http://x"}, "uplink.token"),
+    ({"kind": "carrier-pigeon"}, "uplink.kind"),
+    ({"port": 70000}, "uplink.port"),
+    ({"batch_max_count": 0}, "uplink.batch_max_count"),
+    ({"backoff_min_s": 5, "backoff_max_s": 1}, "uplink.backoff_max_s"),
+    ({"cert": "/c.pem"}, "uplink.key"),
+    ({"hots": "typo"}, "uplink.hots"),
+    ({"ack_timeout_s": "soon"}, "uplink.ack_timeout_s"),
+])
+def test_bad_settings_name_the_key(table: dict[str, object], key: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        UplinkSettings.from_toml(table, "uplink")
+    assert err.value.key == key
+
+
+def test_trigger_full_batch_alert_and_age() -> None:
+    t = BatchTrigger(max_count=10, max_age_s=1.0)
+    assert not t.due(0.0) and t.seconds_until_due(0.0) == float("inf")
+    t.added(3, 0, now=100.0)
+    assert not t.due(100.5) and t.seconds_until_due(100.5) == pytest.approx(0.5)
+    assert t.due(101.0)
+    t.taken(3, full=False)
+    assert not t.due(200.0)
+    t.added(10, 0, now=300.0)
+    assert t.due(300.0)
+    t.taken(10, full=True)
+    assert not t.due(300.0)
+    t.added(1, 1, now=400.0)
+    assert t.due(400.0), "an alert goes at once"
+
+
+def test_trigger_backlog_is_due_at_once_and_stays_due_while_full_batches_come() -> None:
+    t = BatchTrigger(max_count=10, max_age_s=5.0)
+    t.backlog(25, now=50.0)
+    assert t.due(50.0)
+    t.taken(10, full=True)
+    t.taken(10, full=True)
+    assert t.due(50.0), "5 left, and they are old"
+    t.taken(5, full=False)
+    assert not t.due(50.0)
+
+
+def test_backoff_grows_with_jitter_and_resets() -> None:
+    b = Backoff(1.0, 8.0, random.Random(1))
+    delays = [b.next_delay() for _ in range(8)]
+    caps = [1, 2, 4, 8, 8, 8, 8, 8]
+    assert all(1.0 <= d <= c for d, c in zip(delays, caps, strict=True))
+    assert len(set(delays)) > 1 and b.failures == 8
+    b.reset()
+    assert b.next_delay() == 1.0

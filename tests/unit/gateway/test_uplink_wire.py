@@ -1,0 +1,102 @@
+"""The gateway's batch, heartbeat and status bodies against the hub's strict wire models
+(api/ingest/wire.py): the two sides of docs/uplink.md checked against each other."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from analytics.alert import Alert
+from analytics.levels import Level
+from api.ingest.wire import Batch as HubBatch
+from api.ingest.wire import HeartbeatIn, StatusIn
+from firmware_bridge.reading import Reading
+from gateway.buffer import BufferSettings, StoreAndForwardBuffer
+from gateway.heartbeat import HealthSnapshot, NodeSeen, cpu_temp_c
+from gateway.uplink.mqtt_uplink import MqttUplink
+from gateway.uplink.wire import decode_ack, encode_batch, ms
+
+READING = Reading(node="slope-07", channel="rain", value=0.4, unit="mm", ts=1_795_000_000.0,
+                  received_at=1_795_000_000.05, seq=1, source="serial:/dev/ttyUSB0", raw=1234.0,
+                  counter_reset=True)
+ALERT = Alert(node="slope-07", hazard="landslide", level=Level.SIAGA,
+              previous_level=Level.WASPADA, detector="landslide", ts=1_795_000_000.0,
+              explanation_id="Curah hujan 3 jam 78 mm", explanation_en="3 h rain 78 mm",
+              site="bumiaji-slope", channel="rain", values={"rain_3h_mm": 78.0},
+              thresholds={"siaga_mm": 60.0}, window_s=10800.0)
+
+
+@pytest.fixture
+def buf(tmp_path: Path):
+    b = StoreAndForwardBuffer(BufferSettings(path=str(tmp_path / "b.sqlite3"), max_rows=2))
+    yield b
+    b.close()
+
+
+def test_batch_validates_against_the_hub_model(buf: StoreAndForwardBuffer) -> None:
+    buf.append([READING, READING], [ALERT])  # max_rows=2: one reading dropped
+    batch = buf.peek_batch(10, backfill_after_s=0, at_ms=ms(1_900_000_000))
+    assert batch is not None
+    body = encode_batch("gw-bumiaji-01", f"gw-bumiaji-01:{batch.key}", batch.readings,
+                        batch.alerts, batch.loss, 1_795_000_000_123)
+    hub = HubBatch.model_validate_json(body)
+    assert hub.backfill and hub.loss.dropped_readings == 1
+    r, a = hub.readings[0], hub.alerts[0]
+    assert (r.node, r.channel, r.value, r.ts, r.rx, r.seq, r.raw, r.reset, r.backfill) == (
+        "slope-07", "rain", 0.4, 1_795_000_000_000, 1_795_000_000_050, 1, 1234.0, True, True)
+    assert (a.level, a.previous_level, a.values, a.window_s) == (3, 2, {"rain_3h_mm": 78.0},
+                                                                 10800.0)
+    assert a.id < r.id
+
+
+def test_empty_loss_and_no_alerts_validate(tmp_path: Path) -> None:
+    b = StoreAndForwardBuffer(BufferSettings(path=str(tmp_path / "c.sqlite3")))
+    b.append([READING], [])
+    batch = b.peek_batch(10)
+    assert batch is not None
+    body = encode_batch("gw", "gw:" + batch.key, batch.readings, batch.alerts, batch.loss,
+                        1_795_000_000_000)
+    hub = HubBatch.model_validate_json(body)
+    assert hub.loss.dropped_since is None and hub.alerts == [] and not hub.backfill
+    b.close()
+
+
+def test_heartbeat_validates_against_the_hub_model(buf: StoreAndForwardBuffer,
+                                                   tmp_path: Path) -> None:
+    buf.append([READING], [])
+    beat = HealthSnapshot("gw-1", buf, lambda: {"slope-07": NodeSeen(1_795_000_000_000, 5, 1)},
+                          thermal_zone=tmp_path / "missing").encode()
+    hub = HeartbeatIn.model_validate_json(beat)
+    assert hub.buffer.depth == 1 and hub.cpu_temp_c is None
+    assert hub.nodes["slope-07"].gaps == 1
+
+
+def test_status_bodies_validate() -> None:
+    online = StatusIn.model_validate_json(MqttUplink._status("online"))
+    assert online.state == "online" and online.ts is not None
+    assert StatusIn.model_validate_json(b'{"state":"offline"}').state == "offline"  # the will
+
+
+def test_cpu_temp_reads_millidegrees(tmp_path: Path) -> None:
+    zone = tmp_path / "temp"
+    zone.write_text("51234\n")
+    assert cpu_temp_c(zone) == 51.2
+    zone.write_text("garbage")
+    assert cpu_temp_c(zone) is None
+
+
+@pytest.mark.parametrize("payload", [
+    b"", b"not json", b"[]", b'{"batch": 1, "status": "stored"}',
+    b'{"batch": "b", "status": "maybe"}', b"\xff\xfe",
+])
+def test_malformed_acks_are_refused(payload: bytes) -> None:
+    with pytest.raises(ValueError):
+        decode_ack(payload)
+
+
+def test_ack_decoding() -> None:
+    assert decode_ack(b'{"batch":"gw:1-2-ab","status":"stored"}') == ("gw:1-2-ab", "stored", None)
+    assert decode_ack(json.dumps({"batch": "x", "status": "rejected", "reason": "bad"}).encode()
+                      ) == ("x", "rejected", "bad")
