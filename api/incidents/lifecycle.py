@@ -20,7 +20,7 @@ from api.incidents.errors import IncidentNotFound, NotInvolved, TransitionError
 from api.incidents.rules import advance
 from api.incidents.store import Change, add_timeline, current_cycle, refresh_status
 
-__all__ = ["Actor", "act", "escalate_overdue"]
+__all__ = ["Actor", "act", "add_note", "escalate_overdue"]
 
 # The clock's columns are named after the stages: acknowledged_at, dispatched_by, ...
 _ACTION_STAGE = {"ack": "acknowledged", "dispatch": "dispatched", "resolve": "resolved"}
@@ -102,6 +102,24 @@ def act(conn: sqlite3.Connection, incident_id: int, action: str, actor: Actor,
             conn.execute("UPDATE incidents SET unconfirmed = 0 WHERE id = ?", (incident_id,))
         refresh_status(conn, incident_id, at=now)
     return Change(_EVENT[action], incident_id, now, f"{action} by {actor.username}")
+
+
+def add_note(conn: sqlite3.Connection, incident_id: int, actor: Actor, note: str,
+             now: float) -> Change:
+    """A staff note in the timeline, state unchanged: anyone who may see the incident, except
+    viewers (who only read)."""
+    with transaction(conn):
+        if conn.execute("SELECT 1 FROM incidents WHERE id = ?", (incident_id,)).fetchone() is None:
+            raise IncidentNotFound(f"no incident {incident_id}", incident=incident_id)
+        involved = _clock_agencies(conn, incident_id, current_cycle(conn, incident_id))
+        if actor.role != "admin" and not actor.sees_all and actor.agency not in involved:
+            raise IncidentNotFound(f"no incident {incident_id}", incident=incident_id)
+        if actor.role not in ("admin", "responder"):
+            raise NotInvolved(f"role {actor.role!r} cannot add notes")
+        add_timeline(conn, incident_id, ts=now, recorded_at=now, kind="note",
+                     agency=actor.agency, actor=actor.username, note=note)
+        conn.execute("UPDATE incidents SET updated_at = ? WHERE id = ?", (now, incident_id))
+    return Change("incident.updated", incident_id, now, f"note by {actor.username}")
 
 
 def escalate_overdue(conn: sqlite3.Connection, now: float) -> list[Change]:

@@ -20,6 +20,7 @@ __all__ = [
     "AgencyScoreOut",
     "Incident",
     "IncidentDetail",
+    "NoteIn",
     "ReportIn",
     "ReportOut",
     "Scorecard",
@@ -138,6 +139,12 @@ class ActionIn(BaseModel):
 
     note: Annotated[str, Field(max_length=2000)] | None = None
     agency: Annotated[str, Field(min_length=1, max_length=32)] | None = None
+
+
+class NoteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: Annotated[str, Field(min_length=1, max_length=2000)]
 
 
 class ReportIn(BaseModel):

@@ -210,6 +210,19 @@ class IncidentService:
                       agency: str | None = None) -> Incident:
         return await self.act(incident_id, "resolve", actor, note, agency)
 
+    async def note(self, incident_id: int, actor: Actor, note: str) -> Incident:
+        now = self.clock()
+
+        def run(conn: sqlite3.Connection) -> Incident | None:
+            lifecycle.add_note(conn, incident_id, actor, note, now)
+            return load_incident(conn, incident_id)
+
+        incident = await self.db.run(run)
+        assert incident is not None
+        await self._publish_loaded([(Change("incident.updated", incident_id, now,
+                                            f"note by {actor.username}"), incident)])
+        return incident
+
     # -- periodic -------------------------------------------------------------------------
 
     async def check_deadlines(self) -> list[Change]:

@@ -18,7 +18,7 @@ from api.deps import CurrentStaff, ResponderStaff, ServicesDep, StaffScope
 from api.errors import problem_responses
 from api.incidents.cap import incident_cap
 from api.incidents.lifecycle import Actor
-from api.incidents.models import ActionIn, Incident, IncidentDetail, query_epoch
+from api.incidents.models import ActionIn, Incident, IncidentDetail, NoteIn, query_epoch
 from api.incidents.queries import IncidentFilter
 from api.services import HubServices
 
@@ -97,6 +97,15 @@ async def resolve(incident_id: IncidentId, services: ServicesDep, staff: Respond
     body = body or ActionIn()
     incident: Incident = await services.incidents.resolve(
         incident_id, _actor(services, staff), body.note, body.agency)
+    return incident
+
+
+@router.post("/{incident_id}/note", response_model=Incident,
+             summary="Add a note to the timeline (state unchanged)", responses=_ACT)
+async def note(incident_id: IncidentId, body: NoteIn, services: ServicesDep,
+               staff: ResponderStaff) -> Incident:
+    incident: Incident = await services.incidents.note(incident_id, _actor(services, staff),
+                                                       body.note)
     return incident
 
 

@@ -186,6 +186,22 @@ async def test_lifecycle_per_agency_with_timeline(hub: AsgiHub) -> None:
     ]
     r = await hub.client.post(f"{url}/ack", headers=pmk.headers, json={"note": "x" * 2001})
     assert r.status_code == 422
+    # notes: responders of an involved agency and admins; state unchanged
+    r = await hub.client.post(f"{url}/note", headers=bpbd.headers,
+                              json={"note": "warga sudah dievakuasi"})
+    assert r.status_code == 200 and r.json()["status"] == "resolved"
+    r = await hub.client.get(url, headers=bpbd.headers)
+    (n,) = [e for e in r.json()["timeline"] if e["kind"] == "note"]
+    assert (n["actor"], n["agency"], n["note"]) == ("sari", "BPBD", "warga sudah dievakuasi")
+    satpol = await hub.staff(agency="SATPOLPP")
+    r = await hub.client.post(f"{url}/note", headers=satpol.headers, json={"note": "x"})
+    assert r.status_code == 404
+    viewer = await hub.staff(agency="PMK", role="viewer")
+    r = await hub.client.post(f"{url}/note", headers=viewer.headers, json={"note": "x"})
+    assert r.status_code == 403
+    for bad in ({}, {"note": ""}, {"note": "x" * 2001}):
+        r = await hub.client.post(f"{url}/note", headers=pmk.headers, json=bad)
+        assert r.status_code == 422
 
 
 async def test_escalation_event_on_stream_and_scorecard(hub: AsgiHub) -> None:
@@ -332,7 +348,8 @@ async def test_openapi_documents_the_incident_endpoints(hub: AsgiHub) -> None:
     doc = (await hub.client.get("/openapi.json")).json()
     for path in ("/api/v1/incidents", "/api/v1/incidents/{incident_id}",
                  "/api/v1/incidents/{incident_id}/ack", "/api/v1/incidents/{incident_id}/dispatch",
-                 "/api/v1/incidents/{incident_id}/resolve", "/api/v1/reports",
+                 "/api/v1/incidents/{incident_id}/resolve", "/api/v1/incidents/{incident_id}/note",
+                 "/api/v1/incidents/{incident_id}/cap", "/api/v1/reports",
                  "/api/v1/agencies/scorecard"):
         assert path in doc["paths"], path
 

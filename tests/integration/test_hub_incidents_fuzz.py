@@ -99,7 +99,8 @@ def test_reports(client: tuple[SyncClient, dict], body: Any) -> None:
 @given(incident=st.one_of(st.integers(-5, 5), st.integers(2**62, 2**64), st.text(
            st.characters(categories=["L", "N", "P", "S"], exclude_characters="/?#%\\"),
            max_size=8)),
-       action=st.sampled_from(["ack", "dispatch", "resolve", "cap", ""]), body=action_bodies)
+       action=st.sampled_from(["ack", "dispatch", "resolve", "note", "cap", ""]),
+       body=action_bodies)
 def test_steps_and_reads(client: tuple[SyncClient, dict], incident: Any, action: str,
                          body: Any) -> None:
     c, headers = client
