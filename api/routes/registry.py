@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
+from pydantic import BaseModel
 
 from api.deps import AdminStaff, CurrentStaff, ServicesDep
 from api.errors import NotFound, problem_responses
@@ -21,8 +22,11 @@ router = APIRouter(prefix="/api/v1/registry", tags=["registry"])
 Ident = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", max_length=64)]
 _READ = problem_responses(401, 404)
 _WRITE = problem_responses(401, 403, 404, 409, 422)
-_PUT_DOC: dict[int | str, dict[str, Any]] = {201: {"description": "Created"},
-                                              200: {"description": "Replaced"}}
+
+
+def _put_doc(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
+    return {200: {"description": "Replaced"}, 201: {"model": model, "description": "Created"},
+            **_WRITE}
 
 
 @router.get("", response_model=RegistryView, summary="Every site, gateway and node",
@@ -46,7 +50,7 @@ async def site(site_id: Ident, services: ServicesDep, staff: CurrentStaff) -> Si
 
 
 @router.put("/sites/{site_id}", response_model=Site, summary="Create or replace a site",
-            responses={**_PUT_DOC, **_WRITE})
+            responses=_put_doc(Site))
 async def put_site(site_id: Ident, body: SiteIn, services: ServicesDep, staff: AdminStaff,
                    response: Response) -> Site:
     response.status_code = 200 if services.registry.site(site_id) else 201
@@ -77,7 +81,7 @@ async def node(node_id: Ident, services: ServicesDep, staff: CurrentStaff) -> No
 
 
 @router.put("/nodes/{node_id}", response_model=NodeInfo, summary="Create or replace a node",
-            responses={**_PUT_DOC, **_WRITE})
+            responses=_put_doc(NodeInfo))
 async def put_node(node_id: Ident, body: NodeIn, services: ServicesDep, staff: AdminStaff,
                    response: Response) -> NodeInfo:
     response.status_code = 200 if services.registry.node(node_id) else 201
@@ -108,7 +112,7 @@ async def gateway(gateway_id: Ident, services: ServicesDep, staff: CurrentStaff)
 
 @router.put("/gateways/{gateway_id}", response_model=Gateway,
             summary="Create or replace a gateway (its token comes from `siaga-hub gateway add`)",
-            responses={**_PUT_DOC, **_WRITE})
+            responses=_put_doc(Gateway))
 async def put_gateway(gateway_id: Ident, body: GatewayIn, services: ServicesDep,
                       staff: AdminStaff, response: Response) -> Gateway:
     response.status_code = 200 if services.registry.gateway(gateway_id) else 201

@@ -75,3 +75,25 @@ def test_live_hub_serves_over_a_real_socket(live_hub: LiveHub) -> None:
     login = live_hub.staff(role="viewer", agency="PMK")
     me = httpx.get(f"{live_hub.url}/api/v1/me", headers=login.headers, timeout=10)
     assert me.json()["agency"] == "PMK"
+
+
+async def test_every_operation_documents_its_answers(hub: AsgiHub) -> None:
+    doc = (await hub.client.get("/openapi.json")).json()
+    missing = []
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            where = f"{method.upper()} {path}"
+            if not op.get("summary"):
+                missing.append(f"{where}: no summary")
+            for status, response in op["responses"].items():
+                content = response.get("content", {})
+                if status.startswith(("4", "5")):
+                    if list(content) != ["application/problem+json"]:
+                        missing.append(f"{where} {status}: not problem+json")
+                elif status != "204" and (
+                    not content or "schema" not in content.get("application/json", {"schema": 1})
+                ):
+                    missing.append(f"{where} {status}: no media type or no JSON schema")
+            if "security" in op and "401" not in op["responses"]:
+                missing.append(f"{where}: authenticated but 401 undocumented")
+    assert missing == []
