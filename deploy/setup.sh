@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Prepare this checkout: Debian packages (Mosquitto, InfluxDB, a C compiler, Python venv),
 # then a virtual environment in .venv with Siaga and its dependencies.
-# Safe to run again; it only installs what is missing. Usage: deploy/setup.sh [dev|hub|gateway]
+# Safe to run again; it only installs what is missing.
+# Usage: deploy/setup.sh [dev|demo|hub|gateway]   (dev: everything the tests need)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extras="${1:-dev}"
+case "$extras" in dev|demo|hub|gateway) ;; *) echo "usage: deploy/setup.sh [dev|demo|hub|gateway]" >&2; exit 2;; esac
 
 say() { printf '\033[1m[siaga setup]\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[31m[siaga setup] error:\033[0m %s\n' "$*" >&2; exit 1; }
@@ -12,13 +14,12 @@ die() { printf '\033[31m[siaga setup] error:\033[0m %s\n' "$*" >&2; exit 1; }
 # Debian packages: the tests start their own mosquitto and influxd, so the system services
 # are not needed (and are left stopped when we install them ourselves).
 need_pkgs=()
-command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_pkgs+=(mosquitto)
-command -v influxd >/dev/null 2>&1 || need_pkgs+=(influxdb)
-command -v gcc >/dev/null 2>&1 || need_pkgs+=(gcc libc6-dev)
-command -v make >/dev/null 2>&1 || need_pkgs+=(make)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_pkgs+=(python3-venv)
-# The dashboard's end-to-end tests drive Debian's Chromium (Playwright never downloads a browser here).
 if [ "$extras" = dev ]; then
+  command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_pkgs+=(mosquitto)
+  command -v influxd >/dev/null 2>&1 || need_pkgs+=(influxdb)
+  command -v gcc >/dev/null 2>&1 || need_pkgs+=(gcc libc6-dev)
+  # The dashboard's end-to-end tests drive Debian's Chromium (Playwright never downloads one here).
   command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium)
 fi
 if [ ${#need_pkgs[@]} -gt 0 ]; then
@@ -36,9 +37,11 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null \
     || die "apt-get install ${need_pkgs[*]} failed"
 fi
-for bin in mosquitto influxd gcc; do
-  command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || die "$bin is still missing after install"
-done
+if [ "$extras" = dev ]; then
+  for bin in mosquitto influxd gcc chromium; do
+    command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || die "$bin is still missing after install"
+  done
+fi
 
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
   || die "Python 3.11 or newer is needed (found $(python3 --version 2>&1))"

@@ -38,7 +38,8 @@ def require_binary(name: str, package: str) -> str:
     return path
 
 
-def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str, log: Path, timeout: float = 20) -> None:
+def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str, log: Path,
+               timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -48,7 +49,8 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str, log: Path, t
                 return
         except OSError:
             time.sleep(0.05)
-    raise RuntimeError(f"{what} did not listen on port {port} within {timeout}s: {log.read_text()[-2000:]}")
+    raise RuntimeError(
+        f"{what} did not listen on port {port} within {timeout}s: {log.read_text()[-2000:]}")
 
 
 @dataclass
@@ -60,6 +62,7 @@ class Mosquitto:
     # Mosquitto's default of 1000 queued messages per client silently drops QoS 1
     # messages for a slow subscriber (DESIGN.md); tests set the bound deliberately.
     max_queued_messages: int = 1_000_000
+    allow_anonymous: bool = True
     extra_config: str = ""
     proc: subprocess.Popen[bytes] | None = None
 
@@ -76,7 +79,7 @@ class Mosquitto:
         conf = self.workdir / "mosquitto.conf"
         conf.write_text(
             f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
+            f"allow_anonymous {'true' if self.allow_anonymous else 'false'}\n"
             "persistence true\n"
             f"persistence_location {self.workdir}/\n"
             f"max_queued_messages {self.max_queued_messages}\n"
