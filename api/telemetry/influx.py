@@ -24,7 +24,12 @@ import httpx
 
 from api.ingest.wire import ReadingIn
 from api.telemetry.errors import QueryError, StoreRejected, StoreUnavailable, TelemetryError
-from api.telemetry.line_protocol import NS_PER_MS, encode_events, encode_readings
+from api.telemetry.line_protocol import (
+    NS_PER_MS,
+    encode_events,
+    encode_readings,
+    seq_from_time,
+)
 from api.telemetry.records import AggregatePoint, IncidentEventPoint, LatestReading, ReadingPoint
 from api.telemetry.settings import TelemetrySettings
 
@@ -278,7 +283,8 @@ class InfluxStore:
             cols = series["columns"]
             ti, vi, si, gi = (cols.index(c) for c in ("time", "value", "seq", "gateway"))
             out.extend(
-                ReadingPoint(row[ti] // NS_PER_MS, float(row[vi]), int(row[si]), row[gi])
+                ReadingPoint(row[ti] // NS_PER_MS, float(row[vi]), seq_from_time(row[ti], row[si]),
+                             row[gi])
                 for row in series["values"]
             )
         return out

@@ -91,6 +91,14 @@ async def test_same_reading_from_two_gateways_is_two_readings(store: TelemetrySt
     assert [(p.gateway, p.value) for p in got] == [("gw-a", 21.0), ("gw-b", 21.5)]
 
 
+async def test_large_sequence_numbers_round_trip(store: TelemetryStore) -> None:
+    seqs = [0, 65_535, 999_999, 1_000_000, 4_294_967_295]
+    await store.write_readings("gw-a", [reading("n1", "pin", T0 + i, 1.0, seq=q)
+                                        for i, q in enumerate(seqs)])
+    got = await store.readings("n1", "pin", T0, T0 + MIN)
+    assert [p.seq for p in got] == seqs
+
+
 async def test_time_range_is_start_inclusive_end_exclusive(store: TelemetryStore) -> None:
     await store.write_readings("gw-a", minutes("n1", "vwc", 10))
     got = await store.readings("n1", "vwc", T0 + 2 * MIN, T0 + 5 * MIN)

@@ -73,7 +73,7 @@ async def test_token_auth_header_and_write_parameters() -> None:
     assert create.url.params["q"] == 'CREATE DATABASE "siaga"'
     assert write.headers["authorization"] == "Token s3cret"
     assert dict(write.url.params) == {"db": "siaga", "rp": "month", "precision": "ns"}
-    assert write.content.startswith(b"reading,channel=vwc,gateway=gw,node=n1 value=1.5,seq=1i ")
+    assert write.content.startswith(b"reading,channel=vwc,gateway=gw,node=n1 value=1.5 ")
 
 
 async def test_username_password_is_basic_auth_and_create_database_can_be_off() -> None:

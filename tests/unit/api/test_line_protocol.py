@@ -17,6 +17,7 @@ from api.telemetry.line_protocol import (
     escape_tag,
     event_time_ns,
     reading_time_ns,
+    seq_from_time,
 )
 from api.telemetry.records import IncidentEventPoint
 
@@ -61,10 +62,11 @@ def test_string_fields_escape_quotes_and_backslashes() -> None:
 
 
 def test_reading_line_matches_influxdb_client_point() -> None:
-    r = reading(node="Desa Bumiaji, RT=03", channel="rain", value=0.2, raw=1234.0, seq=9)
+    r = reading(node="Desa Bumiaji, RT=03", channel="rain", value=0.2, raw=1234.0,
+                seq=1_000_009)
     ours = encode_readings("reading", "gw 1", [r]).decode()
     theirs = (Point("reading").tag("gateway", "gw 1").tag("node", r.node).tag("channel", "rain")
-              .field("value", 0.2).field("seq", 9).field("raw", 1234.5 - 0.5)
+              .field("value", 0.2).field("seq", 1_000_009).field("raw", 1234.5 - 0.5)
               .time(reading_time_ns(r.ts, r.seq)).to_line_protocol())
     # Point sorts fields by key and trims ".0"; compare parsed parts instead of bytes.
     o_key, o_fields, o_time = ours.rsplit(" ", 2)
@@ -78,7 +80,7 @@ def test_reading_line_matches_influxdb_client_point() -> None:
 def test_reading_line_exact_form() -> None:
     line = encode_readings("reading", "gw-1", [reading()]).decode()
     assert line == (
-        "reading,channel=vwc,gateway=gw-1,node=slope-07 value=31.5,seq=7i "
+        "reading,channel=vwc,gateway=gw-1,node=slope-07 value=31.5 "
         f"{TS * 1_000_000 + 7}"
     )
 
@@ -87,13 +89,23 @@ def test_flags_and_raw_are_written_only_when_present() -> None:
     line = encode_readings(
         "reading", "gw", [reading(raw=3.0, backfill=True, skew=True, reset=True)]
     ).decode()
-    assert " value=31.5,seq=7i,raw=3.0,backfill=true,skew=true,reset=true " in line
+    assert " value=31.5,raw=3.0,backfill=true,skew=true,reset=true " in line
     assert "raw" not in encode_readings("reading", "gw", [reading()]).decode()
 
 
 def test_integral_values_stay_floats_so_the_field_type_never_changes() -> None:
     line = encode_readings("reading", "gw", [reading(value=31)]).decode()
-    assert " value=31.0," in line
+    assert " value=31.0 " in line
+
+
+def test_seq_rides_in_the_time_and_is_a_field_only_when_the_time_cannot_hold_it() -> None:
+    small = encode_readings("reading", "gw", [reading(seq=65_535)]).decode()
+    assert ",seq=" not in small
+    t = int(small.rsplit(" ", 1)[1])
+    assert seq_from_time(t, None) == 65_535
+    big = encode_readings("reading", "gw", [reading(seq=4_000_000_123)]).decode()
+    assert " value=31.5,seq=4000000123i " in big
+    assert seq_from_time(int(big.rsplit(" ", 1)[1]), 4_000_000_123) == 4_000_000_123
 
 
 def test_many_readings_one_line_each_and_seq_makes_same_ms_points_distinct() -> None:
