@@ -223,7 +223,9 @@ def install_problem_handlers(app: FastAPI) -> None:
         assert isinstance(exc, StarletteHTTPException)
         title = _DESCRIPTIONS.get(exc.status_code, "Error")
         detail = exc.detail if isinstance(exc.detail, str) else title
-        if exc.status_code == 404 and detail == "Not Found":
+        if exc.status_code == 400 and detail == "There was an error parsing the body":
+            detail = "the body cannot be parsed (expected UTF-8 JSON)"
+        elif exc.status_code == 404 and detail == "Not Found":
             detail = f"no resource at {request.url.path}"
         elif exc.status_code == 405:
             detail = f"{request.method} is not allowed on {request.url.path}"

@@ -126,3 +126,11 @@ async def test_password_guessing_gets_429_with_retry_after(hub: AsgiHub) -> None
     assert r.status_code == 429
     assert r.headers["content-type"] == "application/problem+json"
     assert 0 < int(r.headers["retry-after"]) <= hub.settings.auth.login_window_s + 1
+
+
+async def test_unparseable_body_is_a_400_problem(hub: AsgiHub) -> None:
+    r = await hub.client.post("/api/v1/auth/token", content=b"\xff\xfe{",
+                              headers={"content-type": "application/json"})
+    assert r.status_code == 400
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["detail"] == "the body cannot be parsed (expected UTF-8 JSON)"
