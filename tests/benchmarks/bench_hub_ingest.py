@@ -238,9 +238,10 @@ def load_month(influx: InfluxDB, nodes: int, days: int) -> float:
         buf: list[str] = []
         for n in range(nodes):
             for ts in range(start, end, MIN):
+                # the hub's own form: seq in the time's sub-ms part (line_protocol.py)
                 buf.append(f"reading,channel=vwc,gateway=month,node=month-n{n:03d} "
-                           f"value={20 + (ts // MIN) % 30}.5,seq={ts // MIN % 100000}i "
-                           f"{ts * 1_000_000}")
+                           f"value={20 + (ts // MIN) % 30}.5 "
+                           f"{ts * 1_000_000 + ts // MIN % 65536}")
                 if len(buf) >= step_lines:
                     client.post("/write", params={"db": "bench", "precision": "ns"},
                                 content="\n".join(buf)).raise_for_status()
