@@ -146,12 +146,13 @@ def flip_bits(payload: bytes, rng: random.Random, keep_tail: int = 0) -> bytes:
     """Flip 1-3 bits at random positions, sparing the last ``keep_tail`` bytes (the
     CR LF, so a corrupted serial line still ends where it did)."""
     data = bytearray(payload)
-    span = len(data) - keep_tail
-    if span <= 0:
+    first = 1 if len(data) - keep_tail > 1 else 0  # spare the '$' when there is more
+    bits = (len(data) - keep_tail - first) * 7
+    if bits <= 0:
         return payload
-    # Bit 7 stays clear: a UART bit error yields another ASCII byte more often
-    # than not, and the receiver must find the CRC wrong, not just a bad byte.
-    for _ in range(rng.randint(1, 3)):
-        i = rng.randrange(1, span) if span > 1 else 0
-        data[i] ^= 1 << rng.randrange(7)
+    # Distinct bits, so two flips never cancel out. Bit 7 stays clear: a UART bit
+    # error yields another ASCII byte more often than not, and the receiver must
+    # find the CRC wrong, not just a bad byte.
+    for bit in rng.sample(range(bits), min(bits, rng.randint(1, 3))):
+        data[first + bit // 7] ^= 1 << (bit % 7)
     return bytes(data)

@@ -147,3 +147,13 @@ def test_injected_silence_and_stuck_are_scheduled_on_the_node() -> None:
             assert len(held) <= 1
     assert all(f.end_ts > msgs[-1].ts for f in node.schedule.faults)
     assert {f.channel for f in node.schedule.faults} == {"vwc"}
+
+
+def test_flips_never_cancel_out_even_on_a_short_payload() -> None:
+    """Regression: two flips of the same bit restored the byte, so a message labelled
+    'corrupt' went out intact (found by the hypothesis property on fault injection)."""
+    rng = random.Random(0)
+    for _ in range(2000):
+        assert flip_bits(b"$ab", rng) != b"$ab"
+    assert flip_bits(b"$", rng) != b"$"
+    assert flip_bits(b"\r\n", rng, keep_tail=2) == b"\r\n"
