@@ -17,7 +17,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from gateway.config import GatewaySettings, load_settings, parse_host_port
+from gateway.config import (
+    GatewaySettings,
+    default_state_dir,
+    load_settings,
+    parse_host_port,
+    read_toml,
+    settings_from_table,
+)
+from gateway.control import send_command
+from gateway.downlink import COMMANDS
 from gateway.errors import ConfigError, GatewayError
 from gateway.status_file import read_status
 
@@ -39,6 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--config", type=Path, help="config file (for gateway.state_dir)")
     status.add_argument("--state-dir", type=Path, help="the gateway's state dir")
     status.add_argument("--json", action="store_true", help="print the raw status JSON")
+    command = sub.add_parser("command", help="send a command to a node via the running gateway")
+    command.add_argument("node")
+    command.add_argument("cmd", choices=COMMANDS)
+    command.add_argument("--value", type=float, help="the command's value (interval: seconds)")
+    command.add_argument("--config", type=Path, help="config file (for gateway.state_dir)")
+    command.add_argument("--state-dir", type=Path, help="the gateway's state dir")
+    command.add_argument("--timeout", type=float, default=60.0, help="seconds to wait")
     return parser
 
 
@@ -91,6 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run(settings_from_args(args, args.config))
         if args.command == "check-config":
             return check_config(args)
+        if args.command == "command":
+            return send(args)
         return show_status(args)
     except ConfigError as e:
         print(f"siaga-gateway: bad config: {e}", file=sys.stderr)
@@ -138,18 +156,29 @@ def check_config(args: argparse.Namespace) -> int:
     return 0
 
 
-def show_status(args: argparse.Namespace) -> int:
+def state_dir_of(args: argparse.Namespace) -> Path:
     if args.state_dir is not None:
-        path = args.state_dir / "status.json"
-    else:
-        from gateway.config import default_state_dir, read_toml, settings_from_table
+        return Path(args.state_dir)
+    if args.config is not None:
+        raw = read_toml(args.config)
+        raw.setdefault("serial", {}).setdefault("ports", ["-"])  # only the state dir matters
+        return settings_from_table(raw, args.config).state_dir
+    return default_state_dir()
 
-        if args.config is not None:
-            raw = read_toml(args.config)
-            raw.setdefault("serial", {}).setdefault("ports", ["-"])  # only the state dir matters
-            path = settings_from_table(raw, args.config).status_path
-        else:
-            path = default_state_dir() / "status.json"
+
+def send(args: argparse.Namespace) -> int:
+    path = state_dir_of(args) / "control.sock"
+    try:
+        result = send_command(path, args.node, args.cmd, args.value, args.timeout)
+    except OSError as e:
+        print(f"siaga-gateway: no running gateway at {path}: {e}", file=sys.stderr)
+        return 1
+    print(json.dumps(result))
+    return 0 if result.get("status") == "acked" else 1
+
+
+def show_status(args: argparse.Namespace) -> int:
+    path = state_dir_of(args) / "status.json"
     try:
         status = read_status(path)
     except FileNotFoundError:

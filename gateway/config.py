@@ -115,6 +115,10 @@ class GatewaySettings:
     def status_path(self) -> Path:
         return self.state_dir / "status.json"
 
+    @property
+    def control_path(self) -> Path:
+        return self.state_dir / "control.sock"
+
 
 def default_state_dir() -> Path:
     # systemd's StateDirectory= sets STATE_DIRECTORY; elsewhere a per-user directory.

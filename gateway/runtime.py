@@ -18,6 +18,7 @@ from typing import Any, BinaryIO
 from analytics.engine import EdgeAnalytics
 from gateway.buffer import StoreAndForwardBuffer
 from gateway.config import GatewaySettings
+from gateway.control import ControlServer
 from gateway.core import Core, Stop
 from gateway.downlink import (
     CommandRequest,
@@ -79,6 +80,15 @@ class GatewayRuntime:
                 settings.uplink, self.buffer, health=health, heartbeat=settings.heartbeat
             )
         self._core_thread = threading.Thread(target=self.core.run, name="core", daemon=True)
+        d = settings.downlink
+        self.control: ControlServer | None = None
+        try:
+            self.control = ControlServer(
+                settings.control_path, self.command, d.ack_timeout_s * (d.retries + 1) + 2
+            )
+        except OSError as e:
+            log.warning("no control socket at %s (%s): `siaga-gateway command` will not work",
+                        settings.control_path, e)
 
     def start(self) -> None:
         if self.actions is not None:
@@ -86,6 +96,8 @@ class GatewayRuntime:
         if self.uplink is not None:
             self.uplink.start()
         self._core_thread.start()
+        if self.control is not None:
+            self.control.start()
         if self.serial is not None:
             self.serial.start()
         if self.mqtt is not None:
@@ -102,6 +114,8 @@ class GatewayRuntime:
 
     def stop(self) -> None:
         self.stop_event.set()
+        if self.control is not None:
+            self.control.stop()
         if self.serial is not None:
             self.serial.join(STOP_TIMEOUT_S)
         # Behind everything already queued: the core processes and commits it first.

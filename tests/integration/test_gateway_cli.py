@@ -123,3 +123,40 @@ def test_check_config_accepts_a_good_file(tmp_path: Path) -> None:
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert b"gateway.id = gw-ok" in out and b"uplink = mqtt hub.example" in out
+
+
+def test_command_subcommand_reaches_the_node_and_reports_its_ack(tmp_path: Path) -> None:
+    port = VirtualPort(tmp_path / "ttyCMD0")
+    state = tmp_path / "state"
+    proc = gateway("run", "--serial", str(port.link), "--state-dir", str(state))
+    try:
+        wait_for_log(Lines(proc.stderr), f"{port.link}: open at")
+        port.send("D", "cmd-1", 41, vwc=10.0)
+        deadline = time.monotonic() + 10
+        while not (state / "status.json").exists() or "cmd-1" not in (
+            state / "status.json"
+        ).read_text():
+            assert time.monotonic() < deadline, "node never showed in the status file"
+            time.sleep(0.1)
+        cli = gateway("command", "cmd-1", "interval", "--value", "30", "--state-dir", str(state))
+        frame = port.read_line(timeout=15)
+        assert frame.startswith(b"$SG,C,cmd-1,1,cmd=interval,v=30")
+        port.send("A", "cmd-1", 42, cseq=1, ok=1)
+        out, err = cli.communicate(timeout=30)
+        assert cli.returncode == 0, err
+        answer = json.loads(out)
+        assert answer["status"] == "acked" and answer["cseq"] == 1 and answer["node"] == "cmd-1"
+
+        unknown = gateway("command", "nobody", "ping", "--state-dir", str(state))
+        out, _ = unknown.communicate(timeout=30)
+        assert unknown.returncode == 1 and json.loads(out)["status"] == "no_route"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+        assert not (state / "control.sock").exists()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        port.close()
+    nobody = gateway("command", "cmd-1", "ping", "--state-dir", str(state))
+    _, err = nobody.communicate(timeout=30)
+    assert nobody.returncode == 1 and b"no running gateway" in err
