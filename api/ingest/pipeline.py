@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from api.errors import HubError
 from api.ingest.errors import GatewayMismatch, IngestUnavailable, InvalidBatch
 from api.ingest.settings import IngestSettings
 from api.ingest.wire import AlertIn, Batch, HeartbeatIn, StatusIn
@@ -180,7 +181,7 @@ class IngestPipeline:
         return new
 
     def _unavailable(self, batch: Batch, error: BaseException) -> Exception:
-        if isinstance(error, IngestUnavailable | InvalidBatch):
+        if isinstance(error, HubError):  # already says what the sender should do
             return error
         if isinstance(error, TelemetryError):
             log.warning("batch %s not stored: %s", batch.batch, error)
