@@ -255,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
             from tests.servers import InfluxDB, Mosquitto
 
             ensure_services()
+            (state / "influxdb").mkdir()
             influx = InfluxDB(workdir=state / "influxdb").start()
             servers.append(influx)
             influx_url = influx.url
