@@ -52,3 +52,13 @@ def test_scenarios_lists_every_scenario_and_unknown_ones_exit_78(tmp_path: Path)
             "out_of_range", "low_battery", "demo"} <= set(names)
     r = _cli("generate", "volcano", "-o", str(tmp_path / "x.csv"))
     assert r.returncode == 78 and "volcano" in r.stderr and "storm" in r.stderr
+
+
+def test_only_runs_the_named_nodes_and_rejects_unknown_ones() -> None:
+    r = _cli("serial", "--only", "slope-07,rain-bumiaji-01", "--duration", "0.5")
+    assert r.returncode == 0, r.stderr
+    assert sorted(line.split()[0] for line in r.stdout.splitlines()) == [
+        "rain-bumiaji-01", "slope-07"]
+    assert all(line.split()[1].startswith("/dev/pts/") for line in r.stdout.splitlines())
+    r = _cli("serial", "--only", "slope-07,slope-99", "--duration", "0.5")
+    assert r.returncode == 78 and "--only" in r.stderr and "slope-99" in r.stderr
