@@ -250,7 +250,7 @@ def settings_from_table(raw: Mapping[str, Any], path: Path | None = None) -> Gat
                 raise ConfigError(name, "must be a table")
             runtime[name] = raw[name]
     try:
-        analytics = load_analytics_config(runtime.get("analytics"))
+        analytics = load_analytics_config(typed_env_values(runtime.get("analytics", {})))
     except AnalyticsConfigError as e:
         raise ConfigError(e.key, e.problem) from None
     uplink = None
@@ -292,6 +292,23 @@ def settings_from_table(raw: Mapping[str, Any], path: Path | None = None) -> Gat
         actions=actions,
         config_path=path,
     )
+
+
+def typed_env_values(table: Mapping[str, Any]) -> dict[str, Any]:
+    """Environment text as TOML values, for a table whose reader wants typed values
+    (``SIAGA_ANALYTICS__DETECTORS='["fire"]'``); text that is no TOML value stays text."""
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        if isinstance(value, Mapping):
+            out[key] = typed_env_values(value)
+        elif isinstance(value, EnvText):
+            try:
+                out[key] = tomllib.loads(f"v = {value}")["v"]
+            except tomllib.TOMLDecodeError:
+                out[key] = str(value)
+        else:
+            out[key] = value
+    return out
 
 
 def parse_host_port(text: str, key: str = "--mqtt", default_port: int = 1883) -> tuple[str, int]:

@@ -6,6 +6,8 @@ messages (``siaga/node/<id>/up``, QoS 1, two channels each) into one gateway pro
 - backlog: the gateway's persistent session is created, the gateway stopped, N
   messages published into the broker, then the gateway started again: how fast it
   drains a flood that is all there at once;
+- backlog again with the detectors off (``[analytics] detectors = []``): the cost of
+  ingest alone;
 - live: publishers flood while the gateway runs (the publishers share the machine).
 
 Every reading is counted on the gateway's stdout; the run fails loudly when one is
@@ -61,13 +63,16 @@ def publish_flood(host: str, port: int, first: int, count: int, nodes: int) -> N
 class Gateway:
     """``python -m gateway run`` as a subprocess, its stdout counted line by line."""
 
-    def __init__(self, broker: Mosquitto, state: Path, client_id: str) -> None:
+    def __init__(
+        self, broker: Mosquitto, state: Path, client_id: str, detectors: bool = True
+    ) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gateway", "run", "--mqtt", broker.address, "--stdout",
              "--state-dir", str(state), "--gateway-id", "bench"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
             env={**os.environ, "SIAGA_MQTT__CLIENT_ID": client_id,
-                 "SIAGA_MQTT__RECEIVE_MAXIMUM": "5000"},
+                 "SIAGA_MQTT__RECEIVE_MAXIMUM": "5000",
+                 **({} if detectors else {"SIAGA_ANALYTICS__DETECTORS": "[]"})},
         )
         self.readings = 0
         self.errors = 0
@@ -139,21 +144,23 @@ def report(name: str, messages: int, gw: Gateway, seconds: float, cpu: float) ->
         print(f"FAIL: {name}: {lost} readings missing (negative: duplicated)", file=sys.stderr)
 
 
-def bench_backlog(broker: Mosquitto, messages: int, tmp: Path) -> None:
-    gw = Gateway(broker, tmp / "state-backlog", "bench-backlog")
+def bench_backlog(broker: Mosquitto, messages: int, tmp: Path, detectors: bool) -> None:
+    name = "backlog drain" + ("" if detectors else " (no detectors)")
+    cid = f"bench-backlog-{detectors}"
+    gw = Gateway(broker, tmp / f"state-{cid}", cid, detectors)
     if not gw.subscribed.wait(20):
         raise SystemExit("gateway did not connect:\n" + "".join(gw.stderr))
     time.sleep(0.5)
     gw.stop()
     publish_flood(broker.host, broker.port, 0, messages, NODES)
-    gw = Gateway(broker, tmp / "state-backlog", "bench-backlog")
+    gw = Gateway(broker, tmp / f"state-{cid}", cid, detectors)
     gw.subscribed.wait(20)
     cpu0 = gw.cpu_s()
     t0 = time.monotonic()
     gw.wait_readings(messages * CHANNELS, timeout=600)
     seconds = (gw.last_at or time.monotonic()) - t0
     cpu = gw.cpu_s() - cpu0
-    report("backlog drain", messages, gw, seconds, cpu)
+    report(name, messages, gw, seconds, cpu)
     rc = gw.stop()
     print(f"  gateway exit code on SIGTERM: {rc}")
 
@@ -199,7 +206,8 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory(prefix="siaga-bench-gw-") as tmp:
             if args.only != "live":
-                bench_backlog(broker, args.messages, Path(tmp))
+                bench_backlog(broker, args.messages, Path(tmp), detectors=True)
+                bench_backlog(broker, args.messages, Path(tmp), detectors=False)
             if args.only != "backlog":
                 bench_live(broker, args.messages, args.publishers, Path(tmp))
     finally:

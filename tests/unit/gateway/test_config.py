@@ -110,6 +110,13 @@ def test_uplink_brings_a_buffer_and_the_gateway_id(tmp_path: Path) -> None:
     assert s.buffer is not None
 
 
+def test_env_reaches_the_analytics_table_as_toml_values() -> None:
+    env = {"SIAGA_SERIAL__PORTS": "x", "SIAGA_ANALYTICS__DETECTORS": '["fire", "crowd"]'}
+    assert load_settings(None, env).analytics.detectors == ("fire", "crowd")
+    env["SIAGA_ANALYTICS__DETECTORS"] = "fire"  # not a TOML list: an error naming the key
+    assert error_key(None, env).startswith("analytics.detectors")
+
+
 def test_no_source_is_an_error_naming_serial_ports() -> None:
     assert error_key(None) == "serial.ports"
 
