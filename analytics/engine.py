@@ -61,6 +61,7 @@ class _Route:
     detector: Detector
     alerting: bool
     site: str | None
+    fire: bool = False  # needs the neighbours' state before each update
 
 
 @dataclass(slots=True)
@@ -129,7 +130,7 @@ class EdgeAnalytics:
             routes = st.routes[ch] = self._build_routes(node, st, ch)
         for r in routes:
             det = r.detector
-            if det.name == "fire":
+            if r.fire:
                 self._set_neighbour(node, r.site, det)
             before = det.level
             if det.update(ts, ch, value) and r.alerting:
@@ -234,7 +235,8 @@ class EdgeAnalytics:
                 det = st.shared.get(name) or spec.build(cfg, node, None)
                 if det is not None:
                     st.shared[name] = det
-                    routes.append(_Route(name, det, alerting, site))
+                    routes.append(_Route(name, det, alerting, site,
+                                         isinstance(det, FireDetector)))
                     if isinstance(det, FireDetector) and site is not None:
                         self._fire_by_site.setdefault(site, {})[node] = det
                     if isinstance(det, LandslideDetector) and site is not None:

@@ -44,16 +44,26 @@ class LinkHealth:
         return changed
 
     def seen(self, ts: float) -> bool:
-        self.last_seen = max(self.last_seen, ts)
+        if ts > self.last_seen:
+            self.last_seen = ts
+        if self.level == 1 and ts >= self._gap_until:
+            return False  # a reading cannot make a healthy link silent or gappy
         return self._settle(ts)
 
+    def _fresh(self, ts: float) -> None:
+        if ts >= self._gap_until:  # the previous episode is over: count anew
+            self.missing = 0
+            self.reboots = 0
+
     def gap(self, missing: int, ts: float) -> bool:
+        self._fresh(ts)
         self.missing += missing
         self._gap_until = ts + self.cfg.gap_clear_s
         return self._settle(max(ts, self.last_seen))
 
     def reboot(self, ts: float) -> bool:
         """The node restarted (sequence or counters back to 0): Waspada like a gap."""
+        self._fresh(ts)
         self.reboots += 1
         self._gap_until = ts + self.cfg.gap_clear_s
         return self._settle(max(ts, self.last_seen))

@@ -165,3 +165,12 @@ def test_sorted_mad_equals_sorting_all_deviations():
                             rng.normal(0, 2, n)).tolist())
         med = _median(s)
         assert sorted_mad(s, med) == _median(sorted(abs(v - med) for v in s))
+
+
+def test_gap_count_starts_anew_after_an_episode_clears():
+    eng = EdgeAnalytics()
+    eng.process(reading("n", "vwc", 30.0, T0))
+    eng.on_sequence_gap("n", 3, T0 + 60)
+    eng.process(reading("n", "vwc", 30.0, T0 + 60 + 3600))  # cleared
+    [a] = eng.on_sequence_gap("n", 2, T0 + 3700)
+    assert a.values["missing"] == 2.0
