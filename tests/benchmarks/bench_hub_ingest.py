@@ -467,7 +467,7 @@ def main() -> int:
         cli(hub.config, "user", "add", "--username", "bench", "--agency", "DISKOMINFO",
             "--role", "admin", "--password-stdin", stdin=PASSWORD + "\n")
         hub.start()
-        assert hub.proc is not None
+        assert hub.proc is not None and influx.proc is not None
         print(f"hub ingest benchmark ({os.cpu_count()} cores, shared machine): "
               f"{args.gateways} gateways x {per_gw:,} readings, batches of {args.batch:,}")
         t = time.perf_counter()
@@ -480,14 +480,15 @@ def main() -> int:
             ("HTTP", lambda: http_phase(hub, http_plans, tokens)),
             ("MQTT", lambda: mqtt_phase(broker, mqtt_plans, args.inflight)),
         ):
-            hub_cpu, influx_cpu = cpu_seconds(hub.proc.pid), cpu_seconds(influx.proc.pid)
+            hub_pid, influx_pid = hub.proc.pid, influx.proc.pid
+            hub_cpu, influx_cpu = cpu_seconds(hub_pid), cpu_seconds(influx_pid)
             busy0, total0 = machine_busy()
             own0 = time.process_time()
             elapsed = run()
             own = time.process_time() - own0
             busy1, total1 = machine_busy()
-            hub_cpu = cpu_seconds(hub.proc.pid) - hub_cpu
-            influx_cpu = cpu_seconds(influx.proc.pid) - influx_cpu
+            hub_cpu = cpu_seconds(hub_pid) - hub_cpu
+            influx_cpu = cpu_seconds(influx_pid) - influx_cpu
             prefix = "http-gw" if name == "HTTP" else "mqtt-gw"
             counted = influx_count(influx, f"WHERE gateway =~ /^{prefix}-/")
             status = "none lost" if counted == total else f"MISMATCH: {counted} of {total}"

@@ -10,6 +10,7 @@ import urllib.request
 from collections.abc import Iterator
 
 import pytest
+from pydantic import SecretStr
 
 from api.ingest.wire import ReadingIn
 from api.telemetry.errors import StoreUnavailable
@@ -57,7 +58,7 @@ def reading(seq: int) -> ReadingIn:
 async def test_username_and_password_open_a_secured_influxd(secured_influxdb: InfluxDB) -> None:
     store = InfluxStore(TelemetrySettings(kind="influxdb", url=secured_influxdb.url,
                                           database="secure", username="admin",
-                                          password="rahasia-123"))
+                                          password=SecretStr("rahasia-123")))
     await store.start()
     try:
         assert await store.write_readings("gw", [reading(1), reading(2)]) == 2
@@ -71,7 +72,7 @@ async def test_wrong_password_fails_at_start_and_anonymous_writes_fail(
 ) -> None:
     wrong = InfluxStore(TelemetrySettings(kind="influxdb", url=secured_influxdb.url,
                                           database="secure", username="admin",
-                                          password="salah"))
+                                          password=SecretStr("salah")))
     with pytest.raises(StoreUnavailable, match="refused the credentials"):
         await wrong.start()
     await wrong.close()

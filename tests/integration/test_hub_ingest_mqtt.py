@@ -196,8 +196,8 @@ async def test_a_shared_subscription_splits_batches_between_two_hubs(
                 ("transport", "outcome"))
             return counter.value(transport="mqtt", outcome="stored")
 
-        a, b = handled(hub_a), handled(hub_b)
-        assert a + b == 40
-        assert a > 0 and b > 0, (a, b)
+        by_a, by_b = handled(hub_a), handled(hub_b)
+        assert by_a + by_b == 40
+        assert by_a > 0 and by_b > 0, (by_a, by_b)
         with pytest.raises(queue.Empty):
             gateway.acks.get(timeout=0.5)  # each batch was handled once, not by both
