@@ -121,6 +121,10 @@ class InfluxStore:
                 task.cancel()
             await asyncio.gather(*self._writers, return_exceptions=True)
             self._writers = []
+            while not self._queue.empty():  # never leave a caller waiting on a closed store
+                _settle(self._queue.get_nowait(), StoreUnavailable("store closed",
+                                                                    store=self.kind))
+                self._queue.task_done()
         if self._client is not None:
             await self._client.aclose()
             self._client = None
@@ -181,6 +185,10 @@ class InfluxStore:
                 points += chunk.points
             try:
                 await self._write_combined(chunks)
+            except asyncio.CancelledError:
+                for c in chunks:
+                    _settle(c, StoreUnavailable("store closed", store=self.kind))
+                raise
             finally:
                 for _ in chunks:
                     queue.task_done()

@@ -168,3 +168,28 @@ def test_influxql_string_literals(value: str, literal: str) -> None:
     assert influxql_string(value) == literal
 
 
+
+
+async def test_closing_while_influxd_hangs_fails_waiting_writes_instead_of_hanging() -> None:
+    import asyncio
+
+    release = asyncio.Event()
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/write":
+            await release.wait()
+        if request.url.path == "/query":
+            return httpx.Response(200, json={"results": [{"statement_id": 0}]})
+        return httpx.Response(204)
+
+    store = InfluxStore(TelemetrySettings(kind="influxdb", timeout_s=0.2, write_concurrency=1),
+                        transport=httpx.MockTransport(slow))
+    await store.start()
+    first = asyncio.create_task(store.write_readings("gw", [reading(1)]))
+    await asyncio.sleep(0.05)
+    second = asyncio.create_task(store.write_readings("gw", [reading(2)]))
+    await asyncio.sleep(0.05)
+    await store.close()
+    for task in (first, second):
+        with pytest.raises(StoreUnavailable, match="closed"):
+            await asyncio.wait_for(task, 2)
