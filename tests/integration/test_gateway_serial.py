@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +26,9 @@ def port(tmp_path: Path) -> Iterator[VirtualPort]:
     p.close()
 
 
-def start(tmp_path: Path, *ports: str, **extra: object) -> tuple[GatewayRuntime, CapturedStdout]:
+def start(
+    tmp_path: Path, *ports: str, wait: bool = True, **extra: object
+) -> tuple[GatewayRuntime, CapturedStdout]:
     overrides = {
         "serial.ports": list(ports),
         "serial.reconnect_min_s": 0.05,
@@ -41,7 +44,7 @@ def start(tmp_path: Path, *ports: str, **extra: object) -> tuple[GatewayRuntime,
     runtime = GatewayRuntime(load_settings(None, {}, overrides), out)  # type: ignore[arg-type]
     runtime.start()
     for p in ports:
-        if "*" not in p:
+        if wait and "*" not in p:
             wait_open(runtime, p)
     return runtime, out
 
@@ -185,3 +188,25 @@ def test_command_over_serial_is_acked_or_times_out(tmp_path: Path, port: Virtual
         assert runtime.command("nobody", "ping").result(timeout=5).status == "no_route"
     finally:
         runtime.stop()
+
+
+def test_port_missing_at_start_is_logged_once_then_read_when_it_appears(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    link = tmp_path / "ttyLATE"
+    caplog.set_level(logging.INFO, logger="gateway.sources.serial_source")
+    runtime, out = start(tmp_path, str(link), wait=False)
+    port = None
+    try:
+        time.sleep(1.0)  # many retries at 0.05..0.2 s
+        port = VirtualPort(link)
+        wait_open(runtime, str(link))
+        port.send("D", "late", 1, vwc=5.0)
+        out.wait_for("reading", 1)
+    finally:
+        runtime.stop()
+        if port is not None:
+            port.close()
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("cannot open" in m for m in messages) == 1
+    assert sum("open again after" in m for m in messages) == 1
