@@ -37,10 +37,11 @@ class NodeBatch:
         return np.maximum.reduce(chosen)
 
 
-def accepted_rows(ts: FloatArray, channels: StrArray, values: FloatArray) -> np.ndarray:
+def accepted_rows(ts: FloatArray, codes: np.ndarray, values: FloatArray) -> np.ndarray:
+    """Finite rows not older than the previous accepted row of the same channel code."""
     ok = np.isfinite(values) & np.isfinite(ts)
-    for ch in np.unique(channels):
-        rows = np.flatnonzero((channels == ch) & ok)
+    for code in np.unique(codes):
+        rows = np.flatnonzero((codes == code) & ok)
         t = ts[rows]
         ok[rows] = t >= np.maximum.accumulate(t) if len(t) else True
     return ok
@@ -48,33 +49,52 @@ def accepted_rows(ts: FloatArray, channels: StrArray, values: FloatArray) -> np.
 
 def run_node(cfg: AnalyticsConfig, node: str, ts: FloatArray, channels: StrArray,
              values: FloatArray, detectors: list[str] | None = None,
-             anomaly_channels: tuple[str, ...] | None = None) -> NodeBatch:
-    """``ts`` must be in time order; ``detectors`` limits which registry names run."""
+             anomaly_channels: tuple[str, ...] | None = None,
+             with_metrics: bool = False) -> NodeBatch:
+    """``ts`` must be in time order; ``detectors`` limits which registry names run.
+
+    Results hold levels and scores for every row; detector metrics too with
+    ``with_metrics`` (they cost a pass over all rows each).
+    """
     n = len(ts)
     enabled = set(detectors if detectors is not None else cfg.detectors)
     if "health" in enabled:
         enabled.add("battery")
-    acc = accepted_rows(ts, channels, values)
+    # Channel codes without the sort that return_inverse costs: few distinct channels.
+    names = np.unique(channels)
+    codes = np.zeros(n, dtype=np.int16)
+    for k, name in enumerate(names.tolist()):
+        codes[channels == name] = k
+    code_of = {str(c): k for k, c in enumerate(names.tolist())}
+    acc = accepted_rows(ts, codes, values)
     faulty = np.zeros(n, dtype=bool)
     results: dict[str, BatchResult] = {}
-    present = [str(c) for c in np.unique(channels[acc])]
+    present = [str(names[k]) for k in np.unique(codes[acc])]
     if "health" in enabled:
         for ch in present:
-            rows = np.flatnonzero(acc & (channels == ch))
+            rows = np.flatnonzero(acc & (codes == code_of[ch]))
             h = ChannelHealthDetector(ch, cfg.health)
             r = h.batch(ts[rows], channels[rows], values[rows])
             faulty[rows] = r.levels >= 3
-            results[f"health:{ch}"] = _lift(n, rows, r)
+            results[f"health:{ch}"] = _lift(n, rows, r, carry_index(n, rows), with_metrics)
     usable = acc & ~faulty
-    by_channel = {ch: np.flatnonzero(usable & (channels == ch)) for ch in present}
+    by_channel = {ch: np.flatnonzero(usable & (codes == code_of[ch])) for ch in present}
     anomaly_chs = anomaly_channels if anomaly_channels is not None else cfg.anomaly.channels
 
+    carried: dict[frozenset[str], tuple[np.ndarray, np.ndarray]] = {}
+
     def run(det: Detector, names: frozenset[str]) -> BatchResult:
-        # Each detector sees only its channels' rows; levels are carried onto all rows once.
-        parts = [by_channel[ch] for ch in names if ch in by_channel]
-        rows = np.sort(np.concatenate(parts)) if len(parts) > 1 else \
-            parts[0] if parts else np.zeros(0, dtype=np.int64)
-        return _lift(n, rows, det.batch(ts[rows], channels[rows], values[rows]))
+        # Each detector sees only its channels' rows; levels are carried onto all rows,
+        # with one carry index per set of channels.
+        key = frozenset(ch for ch in names if ch in by_channel)
+        if key not in carried:
+            parts = [by_channel[ch] for ch in sorted(key)]
+            rows = np.sort(np.concatenate(parts)) if len(parts) > 1 else \
+                parts[0] if parts else np.zeros(0, dtype=np.int64)
+            carried[key] = (rows, carry_index(n, rows))
+        rows, idx = carried[key]
+        return _lift(n, rows, det.batch(ts[rows], channels[rows], values[rows]), idx,
+                     with_metrics)
 
     for name, spec in REGISTRY.items():
         if name not in enabled or not spec.hazard_input:
@@ -119,10 +139,10 @@ def _with_anomaly_channel(cfg: AnalyticsConfig, ch: str) -> AnalyticsConfig:
     return replace(cfg, anomaly=replace(cfg.anomaly, channels=(*cfg.anomaly.channels, ch)))
 
 
-def _lift(n: int, rows: np.ndarray, r: BatchResult) -> BatchResult:
+def _lift(n: int, rows: np.ndarray, r: BatchResult, idx: np.ndarray,
+          with_metrics: bool) -> BatchResult:
     """A result over a subset of rows, carried forward onto all ``n`` rows."""
     if len(rows) == n:
-        return r
-    idx = carry_index(n, rows)
-    return BatchResult(np.r_[np.int8(1), r.levels][idx], np.r_[0.0, r.scores][idx],
-                       {k: np.r_[np.nan, v][idx] for k, v in r.metrics.items()})
+        return r if with_metrics else BatchResult(r.levels, r.scores)
+    metrics = {k: np.r_[np.nan, v][idx] for k, v in r.metrics.items()} if with_metrics else {}
+    return BatchResult(np.r_[np.int8(1), r.levels][idx], np.r_[0.0, r.scores][idx], metrics)
