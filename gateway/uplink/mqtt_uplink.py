@@ -141,7 +141,7 @@ class MqttUplink:
     def _on_disconnect(self, _c: mqtt.Client, _ud: object, _flags: object,
                        reason: mqtt.ReasonCode, _props: object) -> None:
         with self._cond:
-            if self._connected:
+            if self._connected and not self._stopping:
                 log.warning("uplink disconnected: %s", reason)
             self._connected = False
 

@@ -18,9 +18,11 @@ these were measured on was shared with other engineers' test runs.
 from __future__ import annotations
 
 import argparse
+import os
 import random
-import resource
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -56,38 +58,50 @@ def bench_commits(workdir: Path) -> None:
 
 
 def bench_drain(workdir: Path, n: int) -> None:
+    """The gateway side (buffer + MQTT uplink) runs in a child process of its own, so
+    its memory is measured without the hub stand-in's (which keeps every batch)."""
     print(f"2. backlog drain: {n:,} readings buffered during an outage, then sent")
     broker = Mosquitto().start()
+    hub = MqttAckResponder(broker.host, broker.port, client_id="bench-hub").start()
     try:
-        buf = StoreAndForwardBuffer(BufferSettings(path=str(workdir / "drain.sqlite3")))
-        for i in range(0, n, 1000):
-            buf.append(readings(i, 1000), [])
-        hub = MqttAckResponder(broker.host, broker.port, client_id="bench-hub").start()
-        for count, inflight in ((500, 4), (2000, 4)):
-            if count != 500:  # refill for the second setting
-                for i in range(0, n, 1000):
-                    buf.append(readings(n + i, 1000), [])
-            up = MqttUplink(UplinkSettings(
-                kind="mqtt", gateway_id=f"bench-{count}", host=broker.host, port=broker.port,
-                batch_max_count=count, max_inflight=inflight, batch_max_age_s=0.5,
-                ack_timeout_s=30), buf)
-            t = time.perf_counter()
-            up.start()
-            done = wait_for(lambda: buf.stats().depth == 0, 120, step=0.01)
-            dt = time.perf_counter() - t
-            up.stop()
-            c = up.counters()
-            print(f"   batch_max_count={count}, max_inflight={inflight}: "
-                  f"{'drained' if done else 'NOT drained'} in {dt:.2f} s "
-                  f"({c.entries_acked / dt:,.0f} readings/s, {c.batches_acked} batches, "
-                  f"{c.batches_resent} resent)")
-        hub.stop()
-        buf.close()
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"3. memory: peak RSS of this process (buffer + uplink + hub stand-in + "
-              f"100k readings built in memory): {rss:.0f} MB")
+        for count in (500, 2000):
+            db = workdir / f"drain-{count}.sqlite3"
+            buf = StoreAndForwardBuffer(BufferSettings(path=str(db)))
+            for i in range(0, n, 1000):
+                buf.append(readings(i, 1000), [])
+            buf.close()
+            child = subprocess.run(
+                [sys.executable, "-m", "tests.benchmarks.bench_buffer", "--drain-child",
+                 str(db), broker.host, str(broker.port), str(count)],
+                capture_output=True, text=True, timeout=300, check=True,
+            )
+            print(child.stdout.rstrip())
     finally:
+        hub.stop()
         broker.cleanup()
+
+
+def drain_child(db: str, host: str, port: int, count: int) -> None:
+    buf = StoreAndForwardBuffer(BufferSettings(path=db))
+    depth = buf.stats().depth
+    up = MqttUplink(UplinkSettings(
+        kind="mqtt", gateway_id=f"bench-{count}", host=host, port=port,
+        batch_max_count=count, max_inflight=4, batch_max_age_s=0.5, ack_timeout_s=30), buf)
+    t = time.perf_counter()
+    up.start()
+    done = wait_for(lambda: buf.stats().depth == 0, 120, step=0.01)
+    dt = time.perf_counter() - t
+    up.stop()
+    c = up.counters()
+    # VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss over from the parent
+    # across fork+exec, so it would report the benchmark's own (hub stand-in) memory.
+    rss = peak_rss_mb(os.getpid())
+    print(f"   batch_max_count={count}, max_inflight=4: {depth:,} readings "
+          f"{'drained' if done else 'NOT drained'} in {dt:.2f} s "
+          f"({c.entries_acked / dt:,.0f} readings/s, {c.batches_acked} batches, "
+          f"{c.batches_resent} resent, {c.stale_acks} stale acks)")
+    print(f"3. memory: peak RSS of the buffer + MQTT uplink process during the drain: "
+          f"{rss:.0f} MB")
 
 
 def peak_rss_mb(pid: int) -> float | None:
@@ -156,7 +170,13 @@ def main() -> None:
     parser.add_argument("--backlog", type=int, default=100_000)
     parser.add_argument("--kills", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=1500, help="fleet rounds (3 nodes each)")
+    parser.add_argument("--drain-child", nargs=4, metavar=("DB", "HOST", "PORT", "COUNT"),
+                        help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.drain_child:
+        db, host, port, count = args.drain_child
+        drain_child(db, host, int(port), int(count))
+        return
     workdir = Path(tempfile.mkdtemp(prefix="siaga-bench-buffer-"))
     try:
         bench_commits(workdir)
