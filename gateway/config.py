@@ -96,7 +96,7 @@ class GatewaySettings:
     log_level: str = "info"
     stats_log_s: float = 60.0
     status_write_s: float = 5.0
-    queue_size: int = 20000
+    queue_size: int = 1000
     max_batch: int = 5000
     serial: SerialSettings = field(default_factory=SerialSettings)
     mqtt: MqttSourceSettings = field(default_factory=MqttSourceSettings)
@@ -188,7 +188,7 @@ def settings_from_table(raw: Mapping[str, Any], path: Path | None = None) -> Gat
     log_level = gw.choice("log_level", "info", LOG_LEVELS)
     stats_log_s = gw.number("stats_log_s", 60.0, lo=1.0)
     status_write_s = gw.number("status_write_s", 5.0, lo=0.2)
-    queue_size = gw.integer("queue_size", 20000, lo=100)
+    queue_size = gw.integer("queue_size", 1000, lo=1)
     max_batch = gw.integer("max_batch", 5000, lo=1)
     gw.reject_unknown()
 
