@@ -262,6 +262,17 @@ class Accounts:
             raise TooManyRequests(f"too many failed logins for {username!r}; try again in "
                                   f"{wait} s", retry_after_s=wait)
 
+    async def remove_user(self, username: str) -> None:
+        """Delete the account and end its sessions (the audit trail keeps the name)."""
+
+        def delete(conn: sqlite3.Connection) -> None:
+            with transaction(conn):
+                if conn.execute("DELETE FROM staff WHERE username = ?",
+                                (username,)).rowcount == 0:
+                    raise NotFound(f"no user {username!r}")
+
+        await self._db.run(delete)
+
     async def authenticate(self, username: str, password: str) -> Staff:
         """The staff member, after the password matched.
 

@@ -5,7 +5,9 @@
     siaga-hub user add --username U --agency BPBD --role responder [--name N] [--password-stdin]
     siaga-hub user list
     siaga-hub user passwd --username U [--password-stdin]
+    siaga-hub user remove --username U
     siaga-hub gateway add ID [--site S] [--name N] [--mosquitto-passwd FILE]
+    siaga-hub gateway revoke ID
 
 ``--config`` may also come from ``SIAGA_HUB_CONFIG``; without either, defaults apply.
 Exit codes: 0 ok, 1 the command failed, 2 usage, 78 configuration error (EX_CONFIG).
@@ -131,6 +133,27 @@ def cmd_user_passwd(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_user_remove(args: argparse.Namespace) -> int:
+    db, accounts = _accounts(_settings(args))
+    try:
+        asyncio.run(accounts.remove_user(args.username))
+    finally:
+        db.close()
+    print(f"removed {args.username}; their sessions are closed")
+    return 0
+
+
+def cmd_gateway_revoke(args: argparse.Namespace) -> int:
+    db, accounts = _accounts(_settings(args))
+    try:
+        asyncio.run(accounts.revoke_gateway(args.id))
+    finally:
+        db.close()
+    print(f"token of {args.id} revoked (other hub processes stop accepting it within 30 s); "
+          "remove its line from the Mosquitto password file too", file=sys.stderr)
+    return 0
+
+
 def cmd_gateway_add(args: argparse.Namespace) -> int:
     from api.broker_credentials import set_password_entry
     from api.registry import GatewayIn, Registry
@@ -194,6 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--username", required=True)
     p.add_argument("--password-stdin", action="store_true")
     p.set_defaults(fn=cmd_user_passwd)
+    p = user.add_parser("remove", parents=[common], help="delete an account, ending its sessions")
+    p.add_argument("--username", required=True)
+    p.set_defaults(fn=cmd_user_remove)
 
     gw = sub.add_parser("gateway", help="gateways").add_subparsers(dest="action", required=True)
     p = gw.add_parser("add", parents=[common],
@@ -204,6 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mosquitto-passwd", type=Path, metavar="FILE",
                    help="also set the gateway's MQTT password (= the token) in this file")
     p.set_defaults(fn=cmd_gateway_add)
+    p = gw.add_parser("revoke", parents=[common], help="revoke a gateway's token")
+    p.add_argument("id")
+    p.set_defaults(fn=cmd_gateway_revoke)
     return parser
 
 

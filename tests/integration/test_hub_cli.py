@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from api.db import Database
 from tests.servers import free_port
 
 pytestmark = pytest.mark.integration
@@ -80,6 +81,10 @@ def test_user_add_validates_and_refuses_duplicates(tmp_path: Path) -> None:
     assert bad.returncode == 1 and "agency 'BASARNAS'" in bad.stderr
     listed = hub("user", "list", "--config", str(config))
     assert listed.stdout.splitlines() == ["siti\tresponder\tBPBD\tSiti Rahma"]
+    assert hub("user", "remove", "--config", str(config), "--username", "siti").returncode == 0
+    assert hub("user", "list", "--config", str(config)).stdout == ""
+    gone = hub("user", "remove", "--config", str(config), "--username", "siti")
+    assert gone.returncode == 1 and "no user 'siti'" in gone.stderr
 
 
 def test_serve_answers_with_users_and_gateways_made_by_the_cli(tmp_path: Path) -> None:
@@ -123,6 +128,14 @@ def test_serve_answers_with_users_and_gateways_made_by_the_cli(tmp_path: Path) -
         r = httpx.post(f"{base}/api/v1/heartbeat", json=heartbeat,
                        headers={"Authorization": "Bearer sgg_wrong"})
         assert r.status_code == 401
+        # revoked from another process, in the database the serving hub shares
+        assert hub("gateway", "revoke", "gw-bumiaji-01", "--config", str(config)
+                   ).returncode == 0
+        db = Database(tmp_path / "hub.sqlite3")
+        try:
+            assert db.call(lambda c: c.execute("SELECT * FROM gateway_tokens").fetchall()) == []
+        finally:
+            db.close()
     finally:
         proc.send_signal(signal.SIGTERM)
         # uvicorn re-raises the signal after a graceful shutdown (systemd counts that clean).

@@ -210,3 +210,16 @@ async def test_success_resets_the_failure_count(accounts: Accounts) -> None:
             with pytest.raises(Unauthorized):
                 await accounts.login("siti", "guess-guess")
         await accounts.login("siti", PASSWORD)
+
+
+@pytest.mark.anyio
+async def test_removed_user_loses_sessions_and_login(accounts: Accounts) -> None:
+    await accounts.add_user("siti", "Siti", "BPBD", "responder", PASSWORD)
+    _, issued = await accounts.login("siti", PASSWORD)
+    await accounts.remove_user("siti")
+    with pytest.raises(Unauthorized):
+        await accounts.staff_for_token(issued.token)
+    with pytest.raises(Unauthorized):
+        await accounts.login("siti", PASSWORD)
+    with pytest.raises(NotFound):
+        await accounts.remove_user("siti")
