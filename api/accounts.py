@@ -322,7 +322,8 @@ class Accounts:
         staff = await self.authenticate(username, password)
         return staff, await self.issue_token(staff)
 
-    async def staff_for_token(self, token: str) -> Staff:
+    async def session_for_token(self, token: str) -> tuple[Staff, float]:
+        """The staff member behind a token and when the token expires (POSIX seconds)."""
         if not token.startswith(STAFF_TOKEN_PREFIX):
             raise Unauthorized("not a staff token", error="invalid_token")
         digest = token_digest(token)
@@ -333,7 +334,11 @@ class Accounts:
             raise Unauthorized("unknown or revoked token", error="invalid_token")
         if row["expires_at"] <= self._clock():
             raise Unauthorized("token expired", error="invalid_token")
-        return _staff(row)
+        return _staff(row), float(row["expires_at"])
+
+    async def staff_for_token(self, token: str) -> Staff:
+        staff, _ = await self.session_for_token(token)
+        return staff
 
     async def revoke_token(self, token: str) -> None:
         digest = token_digest(token)

@@ -10,13 +10,15 @@
 - ``ResponderStaff`` / ``AdminStaff``: the same, at least that role (403 otherwise);
   ``require_role(role)`` builds such a dependency for any role.
 - ``StaffScope``: the agencies the caller may see (``None`` = all), for filtering queries.
-- ``StreamStaff``: like ``CurrentStaff`` but also takes ``?access_token=`` (EventSource).
+- ``StreamStaff``: a :class:`StreamSession` (staff and token expiry) from the header or
+  ``?access_token=`` (EventSource cannot set headers).
 - ``CurrentGateway``: the gateway id behind a gateway token (401 otherwise).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
@@ -35,6 +37,7 @@ __all__ = [
     "ServicesDep",
     "SettingsDep",
     "StaffScope",
+    "StreamSession",
     "StreamStaff",
     "bearer_token",
     "require_role",
@@ -99,23 +102,32 @@ def staff_scope(services: ServicesDep, staff: CurrentStaff) -> frozenset[str] | 
 StaffScope = Annotated[frozenset[str] | None, Depends(staff_scope)]
 
 
-async def stream_staff(
+@dataclass(frozen=True, slots=True)
+class StreamSession:
+    staff: Staff
+    expires_at: float
+
+
+async def stream_session(
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     access_token: Annotated[str | None, Query(
         description="The bearer token, for clients that cannot set headers (EventSource)",
     )] = None,
-) -> Staff:
+) -> StreamSession:
     if credentials is not None and credentials.credentials:
-        return await services.accounts.staff_for_token(credentials.credentials)
-    if access_token:
+        token = credentials.credentials
+    elif access_token:
         if not services.settings.auth.allow_query_token:
             raise Unauthorized("?access_token= is turned off here (auth.allow_query_token)")
-        return await services.accounts.staff_for_token(access_token)
-    raise Unauthorized("missing bearer token (Authorization header or ?access_token=)")
+        token = access_token
+    else:
+        raise Unauthorized("missing bearer token (Authorization header or ?access_token=)")
+    staff, expires_at = await services.accounts.session_for_token(token)
+    return StreamSession(staff=staff, expires_at=expires_at)
 
 
-StreamStaff = Annotated[Staff, Depends(stream_staff)]
+StreamStaff = Annotated[StreamSession, Depends(stream_session)]
 
 
 async def current_gateway(services: ServicesDep,

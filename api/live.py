@@ -22,12 +22,16 @@ from typing import Any
 
 from api.metrics import MetricsRegistry
 
-__all__ = ["CLOSED", "FINAL", "OVERFLOW", "LiveBus", "LiveEvent", "Subscription"]
+__all__ = [
+    "CLOSED", "FINAL", "OVERFLOW", "TOKEN_EXPIRED", "LiveBus", "LiveEvent", "Subscription",
+    "token_expired",
+]
 
 OVERFLOW = "stream.overflow"
 CLOSED = "stream.closed"
+TOKEN_EXPIRED = "stream.token_expired"
 # Events that end a stream: the writer sends them, then closes.
-FINAL = frozenset((OVERFLOW, CLOSED))
+FINAL = frozenset((OVERFLOW, CLOSED, TOKEN_EXPIRED))
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +59,11 @@ def _final_event(dropped: bool) -> LiveEvent:
         return _event(0, {"type": OVERFLOW, "detail": "this client fell behind and was "
                           "dropped; reconnect with Last-Event-ID to resume"}, frozenset())
     return _event(0, {"type": CLOSED, "detail": "the hub is shutting down"}, frozenset())
+
+
+def token_expired() -> LiveEvent:
+    return _event(0, {"type": TOKEN_EXPIRED, "detail": "the bearer token expired; log in "
+                      "again and reconnect"}, frozenset())
 
 
 @dataclass(eq=False, slots=True)

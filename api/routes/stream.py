@@ -4,11 +4,13 @@ Each event is ``id: <n>`` plus one ``data:`` line of JSON with a ``type`` (``inc
 ``incident.updated``, ``incident.escalated``, ``incident.acknowledged``, ...), so a browser's
 ``EventSource.onmessage`` sees them all. Comment lines (``: keepalive``) keep idle connections
 open. A client that falls behind gets ``stream.overflow`` and the stream ends; EventSource
-reconnects by itself with ``Last-Event-ID`` and receives what it missed.
+reconnects by itself with ``Last-Event-ID`` and receives what it missed. When the caller's
+token expires the stream ends with ``stream.token_expired``.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -17,7 +19,7 @@ from fastapi.responses import StreamingResponse
 
 from api.deps import ServicesDep, StreamStaff
 from api.errors import problem_responses
-from api.live import FINAL, LiveEvent, Subscription
+from api.live import FINAL, LiveEvent, Subscription, token_expired
 
 __all__ = ["router"]
 
@@ -32,14 +34,21 @@ def format_event(event: LiveEvent) -> str:
     return f"{head}data: {event.json}\n\n"
 
 
-async def _events(services: ServicesDep, sub: Subscription) -> AsyncIterator[str]:
+async def _events(services: ServicesDep, sub: Subscription,
+                  expires_at: float) -> AsyncIterator[str]:
     keepalive = services.settings.live.keepalive_s
     try:
         yield f"retry: {RETRY_MS}\n: connected\n\n"
         while True:
-            events = await sub.next_batch(keepalive)
+            remaining = expires_at - time.time()
+            if remaining <= 0:
+                # An expired token ends the stream; the client reconnects and gets a 401.
+                yield format_event(token_expired())
+                return
+            events = await sub.next_batch(min(keepalive, remaining))
             if not events:
-                yield ": keepalive\n\n"
+                if time.time() < expires_at:
+                    yield ": keepalive\n\n"
                 continue
             yield "".join(format_event(e) for e in events)
             if events[-1].type in FINAL:
@@ -60,14 +69,14 @@ async def _events(services: ServicesDep, sub: Subscription) -> AsyncIterator[str
 )
 async def stream(
     services: ServicesDep,
-    staff: StreamStaff,
+    session: StreamStaff,
     last_event_id: Annotated[str | None, Header(
         description="Sent by EventSource on reconnect: replay the events after this id")] = None,
 ) -> StreamingResponse:
     after = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
-    sub = services.bus.subscribe(services.accounts.scope(staff), after)
+    sub = services.bus.subscribe(services.accounts.scope(session.staff), after)
     return StreamingResponse(
-        _events(services, sub),
+        _events(services, sub, session.expires_at),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

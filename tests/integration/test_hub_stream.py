@@ -4,6 +4,7 @@ a slow client dropped with stream.overflow, and Last-Event-ID replay."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -146,3 +147,17 @@ def test_slow_client_is_dropped_then_resumes_with_last_event_id(stream_hub: Live
         in metrics
     assert 'siaga_http_request_seconds_count{method="GET",route="/api/v1/stream"}' \
         not in metrics
+
+
+def test_stream_ends_when_the_token_expires(stream_hub: LiveHub) -> None:
+    viewer = stream_hub.staff(role="viewer", agency="BPBD")
+    stream_hub.services.db.call(lambda c: c.execute(
+        "UPDATE staff_tokens SET expires_at = ?", (time.time() + 1.0,)))
+    with httpx.Client(base_url=stream_hub.url, timeout=10) as client, \
+            client.stream("GET", STREAM, headers=viewer.headers) as r:
+        assert r.status_code == 200
+        events = _events(r.iter_lines())
+        assert _next_data(events)["data"]["type"] == "stream.token_expired"
+        assert list(events) == []
+    again = httpx.get(stream_hub.url + STREAM, headers=viewer.headers, timeout=10)
+    assert again.status_code == 401 and "expired" in again.json()["detail"]
