@@ -105,6 +105,7 @@ StaffScope = Annotated[frozenset[str] | None, Depends(staff_scope)]
 @dataclass(frozen=True, slots=True)
 class StreamSession:
     staff: Staff
+    token: str
     expires_at: float
 
 
@@ -124,7 +125,7 @@ async def stream_session(
     else:
         raise Unauthorized("missing bearer token (Authorization header or ?access_token=)")
     staff, expires_at = await services.accounts.session_for_token(token)
-    return StreamSession(staff=staff, expires_at=expires_at)
+    return StreamSession(staff=staff, token=token, expires_at=expires_at)
 
 
 StreamStaff = Annotated[StreamSession, Depends(stream_session)]

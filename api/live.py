@@ -23,15 +23,15 @@ from typing import Any
 from api.metrics import MetricsRegistry
 
 __all__ = [
-    "CLOSED", "FINAL", "OVERFLOW", "TOKEN_EXPIRED", "LiveBus", "LiveEvent", "Subscription",
-    "token_expired",
+    "CLOSED", "FINAL", "OVERFLOW", "UNAUTHORIZED", "LiveBus", "LiveEvent", "Subscription",
+    "unauthorized",
 ]
 
 OVERFLOW = "stream.overflow"
 CLOSED = "stream.closed"
-TOKEN_EXPIRED = "stream.token_expired"
+UNAUTHORIZED = "stream.unauthorized"
 # Events that end a stream: the writer sends them, then closes.
-FINAL = frozenset((OVERFLOW, CLOSED, TOKEN_EXPIRED))
+FINAL = frozenset((OVERFLOW, CLOSED, UNAUTHORIZED))
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,9 +61,10 @@ def _final_event(dropped: bool) -> LiveEvent:
     return _event(0, {"type": CLOSED, "detail": "the hub is shutting down"}, frozenset())
 
 
-def token_expired() -> LiveEvent:
-    return _event(0, {"type": TOKEN_EXPIRED, "detail": "the bearer token expired; log in "
-                      "again and reconnect"}, frozenset())
+def unauthorized(reason: str) -> LiveEvent:
+    """Ends a stream whose token expired or was revoked meanwhile."""
+    return _event(0, {"type": UNAUTHORIZED, "detail": f"{reason}; log in again and reconnect"},
+                  frozenset())
 
 
 @dataclass(eq=False, slots=True)

@@ -5,7 +5,8 @@ Each event is ``id: <n>`` plus one ``data:`` line of JSON with a ``type`` (``inc
 ``EventSource.onmessage`` sees them all. Comment lines (``: keepalive``) keep idle connections
 open. A client that falls behind gets ``stream.overflow`` and the stream ends; EventSource
 reconnects by itself with ``Last-Event-ID`` and receives what it missed. When the caller's
-token expires the stream ends with ``stream.token_expired``.
+token expires or is revoked (checked at each keepalive) the stream ends with
+``stream.unauthorized``.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from typing import Annotated
 from fastapi import APIRouter, Header
 from fastapi.responses import StreamingResponse
 
-from api.deps import ServicesDep, StreamStaff
-from api.errors import problem_responses
-from api.live import FINAL, LiveEvent, Subscription, token_expired
+from api.deps import ServicesDep, StreamSession, StreamStaff
+from api.errors import Unauthorized, problem_responses
+from api.live import FINAL, LiveEvent, Subscription, unauthorized
 
 __all__ = ["router"]
 
@@ -35,24 +36,30 @@ def format_event(event: LiveEvent) -> str:
 
 
 async def _events(services: ServicesDep, sub: Subscription,
-                  expires_at: float) -> AsyncIterator[str]:
+                  session: StreamSession) -> AsyncIterator[str]:
     keepalive = services.settings.live.keepalive_s
+    expires_at = session.expires_at
     try:
         yield f"retry: {RETRY_MS}\n: connected\n\n"
         while True:
             remaining = expires_at - time.time()
             if remaining <= 0:
-                # An expired token ends the stream; the client reconnects and gets a 401.
-                yield format_event(token_expired())
+                # The client reconnects and gets the 401 that tells it to log in again.
+                yield format_event(unauthorized("token expired"))
                 return
             events = await sub.next_batch(min(keepalive, remaining))
-            if not events:
-                if time.time() < expires_at:
-                    yield ": keepalive\n\n"
+            if events:
+                yield "".join(format_event(e) for e in events)
+                if events[-1].type in FINAL:
+                    return
                 continue
-            yield "".join(format_event(e) for e in events)
-            if events[-1].type in FINAL:
+            # Idle: a good moment to notice a logout, password change or removed account.
+            try:
+                _, expires_at = await services.accounts.session_for_token(session.token)
+            except Unauthorized as exc:
+                yield format_event(unauthorized(exc.detail))
                 return
+            yield ": keepalive\n\n"
     finally:
         services.bus.unsubscribe(sub)
 
@@ -76,7 +83,7 @@ async def stream(
     after = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
     sub = services.bus.subscribe(services.accounts.scope(session.staff), after)
     return StreamingResponse(
-        _events(services, sub, session.expires_at),
+        _events(services, sub, session),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -157,7 +157,21 @@ def test_stream_ends_when_the_token_expires(stream_hub: LiveHub) -> None:
             client.stream("GET", STREAM, headers=viewer.headers) as r:
         assert r.status_code == 200
         events = _events(r.iter_lines())
-        assert _next_data(events)["data"]["type"] == "stream.token_expired"
+        end = _next_data(events)["data"]
+        assert end == {"type": "stream.unauthorized",
+                       "detail": "token expired; log in again and reconnect"}
         assert list(events) == []
     again = httpx.get(stream_hub.url + STREAM, headers=viewer.headers, timeout=10)
     assert again.status_code == 401 and "expired" in again.json()["detail"]
+
+
+def test_stream_ends_after_logout_at_the_next_keepalive(stream_hub: LiveHub) -> None:
+    viewer = stream_hub.staff(role="viewer", agency="BPBD")
+    with httpx.Client(base_url=stream_hub.url, timeout=10) as client, \
+            client.stream("GET", STREAM, headers=viewer.headers) as r:
+        events = _events(r.iter_lines())
+        next(events)
+        assert client.delete("/api/v1/auth/token", headers=viewer.headers).status_code == 204
+        end = _next_data(events)["data"]
+        assert end["type"] == "stream.unauthorized" and "revoked" in end["detail"]
+        assert list(events) == []
