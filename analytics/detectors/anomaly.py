@@ -120,7 +120,7 @@ class RobustZDetector(_Anomaly):
 
 
 def _rolling_median_mad(win: np.ndarray, med: np.ndarray, mad: np.ndarray,
-                        block: int = 32768) -> None:
+                        block: int = 4096) -> None:
     """Median and MAD of each window row, in blocks to bound memory.
 
     An odd window takes the middle element by partition (exactly what a sorted list
