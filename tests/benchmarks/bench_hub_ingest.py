@@ -270,9 +270,19 @@ def pct(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
 
 
-def query_phase(hub: Hub, staff_headers: dict[str, str], node: str, runs: int) -> None:
+def query_phase(hub: Hub, influx: InfluxDB, staff_headers: dict[str, str], node: str,
+                runs: int) -> None:
     end = T0 + 10 * DAY
     day = {"channel": "vwc", "from": end - DAY, "to": end}
+    # influxd alone, the same InfluxQL the store sends, for how much of the time is the hub's
+    q = (f"SELECT value, seq, gateway FROM \"reading\" WHERE node = '{node}' AND channel = 'vwc'"
+         f" AND time >= {(end - DAY) * 1_000_000} AND time < {end * 1_000_000}"
+         " ORDER BY time ASC LIMIT 10000")
+    with httpx.Client(base_url=influx.url, timeout=60) as client:
+        times, _ = timed_gets(client, "/query", {"db": "bench", "q": q, "epoch": "ns"}, {},
+                              runs)
+        print(f"  influxd alone raw 24 h: p50 {pct(times, .5):6.1f} ms  "
+              f"p99 {pct(times, .99):6.1f} ms")
     with httpx.Client(base_url=hub.url, timeout=60) as client:
         for name, params in (("raw 24 h", day), ("hourly 24 h", {**day, "every": "1h"}),
                              ("latest", None)):
@@ -510,7 +520,7 @@ def main() -> int:
         login = httpx.post(f"{hub.url}/api/v1/auth/token",
                            json={"username": "bench", "password": PASSWORD}).json()
         staff_headers = {"Authorization": f"Bearer {login['access_token']}"}
-        query_phase(hub, staff_headers, node, args.query_runs)
+        query_phase(hub, influx, staff_headers, node, args.query_runs)
         if args.alerts:
             alert_latency_phase(hub, tokens["lat-gw"], staff_headers, args.alerts,
                                 args.background)
