@@ -57,8 +57,9 @@ def _clients_process(url: str, tokens: list[str], conn: Connection) -> None:
         for _ in tokens:
             await ready.get()
         conn.send("ready")
+        cpu0 = time.process_time()
         counts = await asyncio.gather(*tasks)
-        conn.send((latencies, counts))
+        conn.send((latencies, counts, time.process_time() - cpu0))
 
     asyncio.run(run())
 
@@ -86,6 +87,7 @@ def main() -> None:
                                      ["BPBD" if n % 2 else "PMK"])
 
         interval = 1 / args.rate
+        cpu0 = time.process_time()
         start = time.perf_counter()
         for n in range(args.events):
             hub.loop.call_soon_threadsafe(publish, n)
@@ -95,7 +97,9 @@ def main() -> None:
         hub.loop.call_soon_threadsafe(
             lambda: hub.services.bus.publish({"type": DONE}, ["BPBD", "PMK"]))
         assert parent.poll(120)
-        latencies, counts = parent.recv()
+        latencies, counts, client_cpu = parent.recv()
+        wall = time.perf_counter() - start
+        hub_cpu = time.process_time() - cpu0
         proc.join(30)
 
     expected = [args.events if i % 2 else args.events // 2 for i in range(args.clients)]
@@ -108,6 +112,8 @@ def main() -> None:
           f"deliveries {len(lat_ms)}")
     print(f"publish -> client latency ms: p50 {pct(0.5):.2f}  p99 {pct(0.99):.2f}  "
           f"max {lat_ms[-1]:.2f}  mean {statistics.fmean(lat_ms):.2f}")
+    print(f"CPU over {wall:.1f} s: hub process {hub_cpu:.1f} s, client process "
+          f"{client_cpu:.1f} s (a client process near {wall:.0f} s is the bottleneck)")
     print("every client got exactly its agency's events:", counts == expected)
 
 
