@@ -99,8 +99,8 @@ def test_serve_answers_with_users_and_gateways_made_by_the_cli(tmp_path: Path) -
     assert token.startswith("sgg_")
     proc = subprocess.Popen(
         [sys.executable, "-m", "api", "serve", "--config", str(config)],
-        env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL,
-        stderr=(tmp_path / "serve.log").open("w"))
+        env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=(tmp_path / "serve.log").open("w"),
+        stderr=subprocess.STDOUT)
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
@@ -128,6 +128,8 @@ def test_serve_answers_with_users_and_gateways_made_by_the_cli(tmp_path: Path) -
         r = httpx.post(f"{base}/api/v1/heartbeat", json=heartbeat,
                        headers={"Authorization": "Bearer sgg_wrong"})
         assert r.status_code == 401
+        r = httpx.get(f"{base}/api/v1/stream", params={"access_token": "sgs_SECRET"})
+        assert r.status_code == 401
         # revoked from another process, in the database the serving hub shares
         assert hub("gateway", "revoke", "gw-bumiaji-01", "--config", str(config)
                    ).returncode == 0
@@ -140,4 +142,7 @@ def test_serve_answers_with_users_and_gateways_made_by_the_cli(tmp_path: Path) -
         proc.send_signal(signal.SIGTERM)
         # uvicorn re-raises the signal after a graceful shutdown (systemd counts that clean).
         assert proc.wait(30) in (0, -signal.SIGTERM)
-    assert "Application shutdown complete" in (tmp_path / "serve.log").read_text()
+    log = (tmp_path / "serve.log").read_text()
+    assert "Application shutdown complete" in log
+    assert "GET /api/v1/stream?access_token=REDACTED HTTP/1.1" in log
+    assert "sgs_SECRET" not in log
