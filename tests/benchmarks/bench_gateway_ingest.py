@@ -27,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import deque
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -49,12 +50,17 @@ def publish_flood(host: str, port: int, first: int, count: int, nodes: int) -> N
     client.max_queued_messages_set(0)
     client.connect(host, port)
     client.loop_start()
-    info = None
+    # paho's message ids wrap at 65535: keep fewer than that outstanding.
+    outstanding: deque[mqtt.MQTTMessageInfo] = deque()
     for i in range(first, first + count):
         node, seq = i % nodes, (i // nodes) % 65536
         body = f'{{"seq":{seq},"v":{{"vwc":{i % 100}.5,"temp":{20 + i % 10}.25}}}}'
-        info = client.publish(f"siaga/node/bench-{node:03d}/up", body.encode(), qos=1)
-    if info is not None:
+        outstanding.append(
+            client.publish(f"siaga/node/bench-{node:03d}/up", body.encode(), qos=1)
+        )
+        if len(outstanding) > 30_000:
+            outstanding.popleft().wait_for_publish(120)
+    for info in outstanding:
         info.wait_for_publish(120)
     client.loop_stop()
     client.disconnect()
