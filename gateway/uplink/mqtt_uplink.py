@@ -178,8 +178,14 @@ class MqttUplink:
         )
 
     def _deadline(self, now: float, next_heartbeat: float) -> float:
-        waits = [next_heartbeat - now, self._trigger.seconds_until_due(now)]
+        """How long to block: only deadlines the thread can act on count, or it would spin
+        (disconnected with overdue batches, or data due while every slot is taken)."""
+        if not self._connected:
+            return 60.0  # a reconnect, an ack or stop() wakes the thread
+        waits = [next_heartbeat - now]
         waits += [f.sent_at + self.settings.ack_timeout_s - now for f in self._inflight.values()]
+        if len(self._inflight) < self.settings.max_inflight:
+            waits.append(self._trigger.seconds_until_due(now))
         return max(0.0, min(min(waits), 60.0))
 
     def _run(self) -> None:
