@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import getpass
 import logging
-import math
 import os
 import sys
 from collections.abc import Sequence
@@ -67,10 +66,9 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from api.access_log import install_access_log_redaction
     from api.app import create_app
+    from api.server import HubServer, server_config
 
     settings = _settings(args)
     _check_registry(settings)
@@ -80,12 +78,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=server.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     install_access_log_redaction()
-    uvicorn.run(
-        create_app(settings), host=server.host, port=server.port, log_level=server.log_level,
-        root_path=server.root_path, proxy_headers=True,
-        forwarded_allow_ips=server.forwarded_allow_ips,
-        timeout_graceful_shutdown=math.ceil(server.shutdown_timeout_s),
-    )
+    HubServer(server_config(create_app(settings), settings)).run()
     return 0
 
 

@@ -23,7 +23,6 @@ and ``with serve_hub(settings)``.
 from __future__ import annotations
 
 import asyncio
-import math
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -40,6 +39,7 @@ from fastapi import FastAPI
 
 from api.accounts import Role, Staff
 from api.app import create_app
+from api.server import HubServer, server_config
 from api.services import HubServices
 from api.settings import HubSettings, settings_from_mapping
 from tests.servers import free_port
@@ -167,10 +167,8 @@ class LiveHub:
 def serve_hub(settings: HubSettings, startup_timeout: float = 30) -> Iterator[LiveHub]:
     port = free_port()
     app = create_app(settings)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                            lifespan="on",
-                            timeout_graceful_shutdown=math.ceil(settings.server.shutdown_timeout_s))
-    server = uvicorn.Server(config)
+    server = HubServer(server_config(app, settings, host="127.0.0.1", port=port,
+                                     log_level="warning"))
     thread = threading.Thread(target=server.run, name=f"hub-{port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + startup_timeout

@@ -175,3 +175,22 @@ def test_stream_ends_after_logout_at_the_next_keepalive(stream_hub: LiveHub) -> 
         end = _next_data(events)["data"]
         assert end["type"] == "stream.unauthorized" and "revoked" in end["detail"]
         assert list(events) == []
+
+
+def test_shutdown_ends_open_streams_with_stream_closed(
+    hub_settings_factory: Callable[..., HubSettings],
+) -> None:
+    settings = hub_settings_factory(server={"shutdown_timeout_s": 20})
+    with serve_hub(settings) as hub:
+        viewer = hub.staff(role="viewer")
+        client = httpx.Client(base_url=hub.url, timeout=10)
+        response = client.send(client.build_request("GET", STREAM, headers=viewer.headers),
+                               stream=True)
+        events = _events(response.iter_lines())
+        next(events)
+        started = time.monotonic()
+    # ended by the hub, not by the 20 s graceful-shutdown timeout cancelling the stream
+    assert time.monotonic() - started < 10
+    assert _next_data(events)["data"]["type"] == "stream.closed"
+    response.close()
+    client.close()

@@ -1,0 +1,39 @@
+"""uvicorn, taught to end live streams before it waits for open connections at shutdown.
+
+uvicorn stops accepting, then waits up to ``timeout_graceful_shutdown`` for running requests
+before it runs the app's lifespan shutdown. A live stream never finishes by itself, so
+without this every open stream would be cancelled mid-write (a traceback per client) and
+clients would not hear ``stream.closed``.
+"""
+
+from __future__ import annotations
+
+import math
+import socket
+
+import uvicorn
+from fastapi import FastAPI
+
+from api.settings import HubSettings
+
+__all__ = ["HubServer", "server_config"]
+
+
+class HubServer(uvicorn.Server):
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        services = getattr(self.config.app.state, "services", None)
+        if services is not None:
+            services.bus.close()
+        await super().shutdown(sockets)
+
+
+def server_config(app: FastAPI, settings: HubSettings, **overrides: object) -> uvicorn.Config:
+    server = settings.server
+    options: dict[str, object] = dict(
+        host=server.host, port=server.port, log_level=server.log_level,
+        root_path=server.root_path, proxy_headers=True,
+        forwarded_allow_ips=server.forwarded_allow_ips, lifespan="on",
+        timeout_graceful_shutdown=math.ceil(server.shutdown_timeout_s),
+    )
+    options.update(overrides)
+    return uvicorn.Config(app, **options)  # type: ignore[arg-type]
