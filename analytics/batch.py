@@ -4,8 +4,9 @@ Applies the engine's rules in vectorised form, so a batch run equals feeding the
 rows through ``EdgeAnalytics.process`` in time order: non-finite values and rows older
 than the previous row of the same channel are dropped, a faulty channel's rows reach no
 hazard detector, and levels carry forward over rows a detector does not consume.
-Fire neighbours and crowd zones spanning several nodes are not modelled here (one node
-at a time); link health (silence, gaps) needs the gateway and is streaming only.
+Fire neighbours and the shared site rain gauge are not modelled here (one node at a
+time); a crowd zone with several gates runs through ``run_zone`` over all its gates'
+rows; link health (silence, gaps) needs the gateway and is streaming only.
 """
 
 from __future__ import annotations
@@ -121,16 +122,27 @@ def run_node(cfg: AnalyticsConfig, node: str, ts: FloatArray, channels: StrArray
                     results[key] = run(det, frozenset({ch}))
         elif name == "crowd" and ("pin" in present or "pout" in present):
             for zname, zone in cfg.crowd.zones.items():
-                if node in zone.nodes:
+                if zone.nodes == (node,):  # a zone with several gates: run_zone
                     results[f"crowd:{zname}"] = run(CrowdDetector(cfg.crowd, zname, zone),
                                                     CrowdDetector.channels)
     return NodeBatch(acc, faulty, results)
 
 
 def run_zone(cfg: AnalyticsConfig, zone_name: str, zone: ZoneConfig, ts: FloatArray,
-             channels: StrArray, values: FloatArray) -> BatchResult:
-    """Crowd over the merged counter rows of all of a zone's nodes (time order)."""
-    return CrowdDetector(cfg.crowd, zone_name, zone).batch(ts, channels, values)
+             nodes: StrArray, channels: StrArray, values: FloatArray) -> BatchResult:
+    """Crowd over the merged rows of all of a zone's gates (time order), with the
+    engine's rules: rows of other nodes or channels, non-finite or late rows (per node
+    and channel) and negative increments (a counter fault) leave the level unchanged."""
+    n = len(ts)
+    mine = np.isin(nodes, zone.nodes) & np.isin(channels, ("pin", "pout"))
+    keys = np.char.add(np.char.add(nodes.astype(str), "\x00"), channels.astype(str))
+    codes = np.zeros(n, dtype=np.int32)
+    for k, key in enumerate(np.unique(keys[mine]).tolist()):
+        codes[keys == key] = k + 1
+    use = mine & accepted_rows(ts, codes, values) & (values >= 0)
+    rows = np.flatnonzero(use)
+    r = CrowdDetector(cfg.crowd, zone_name, zone).batch(ts[rows], channels[rows], values[rows])
+    return _lift(n, rows, r, carry_index(n, rows), False)
 
 
 def _with_anomaly_channel(cfg: AnalyticsConfig, ch: str) -> AnalyticsConfig:

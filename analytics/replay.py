@@ -17,7 +17,7 @@ from typing import TextIO
 
 import numpy as np
 
-from analytics.batch import run_node
+from analytics.batch import run_node, run_zone
 from analytics.config import AnalyticsConfig
 from analytics.errors import ReplayInputError
 from analytics.registry import ANOMALY_DETECTORS, REGISTRY
@@ -158,6 +158,8 @@ def replay(inp: TextIO, out: TextIO, cfg: AnalyticsConfig, *, path: str = "<inpu
         else:
             score[rows] = (level[rows] - 1) / 3.0
         tick("detecting", (k + 1) / len(node_names))
+    if width == 4 and detector in (None, "crowd") and "crowd" in cfg.detectors:
+        _zones(cfg, good, ts, nodes, channels, values, level, score, detector)
     out.write(header + ",anomaly_score,level\n")
     chunk = 200_000
     for s in range(0, len(lines), chunk):
@@ -168,6 +170,23 @@ def replay(inp: TextIO, out: TextIO, cfg: AnalyticsConfig, *, path: str = "<inpu
                           if good[i]))
         tick("writing", e / max(len(lines), 1))
     return report
+
+
+def _zones(cfg: AnalyticsConfig, good: np.ndarray, ts: np.ndarray, nodes: np.ndarray,
+           channels: np.ndarray, values: np.ndarray, level: np.ndarray, score: np.ndarray,
+           detector: str | None) -> None:
+    """Crowd zones with several gates: their level lands on the gates' counter rows."""
+    for zname, zone in cfg.crowd.zones.items():
+        if len(zone.nodes) < 2:
+            continue  # a one-gate zone already ran with its node
+        rows = np.flatnonzero(good & np.isin(nodes, zone.nodes))
+        rows = rows[np.argsort(ts[rows], kind="stable")]
+        res = run_zone(cfg, zname, zone, ts[rows], nodes[rows], channels[rows], values[rows])
+        counters = np.isin(channels[rows], ("pin", "pout"))
+        hit = rows[counters]
+        level[hit] = np.maximum(level[hit], res.levels[counters])
+        if detector == "crowd":
+            score[hit] = (level[hit] - 1) / 3.0
 
 
 def stderr_progress(total_rows_hint: int) -> Progress:
