@@ -66,6 +66,10 @@ class MqttSourceSettings:
     username: str | None = None
     password: str | None = None
     keepalive_s: int = 30
+    # "3.1.1" costs paho ~20% less CPU per message than "5" (no properties to parse),
+    # but then the broker's max_inflight_messages, not receive_maximum, bounds what
+    # it sends ahead of our acks.
+    protocol: str = "5"
     # How many unacknowledged QoS 1 messages the broker may have in flight to us.
     receive_maximum: int = 1000
     reconnect_min_s: int = 1
@@ -213,6 +217,7 @@ def settings_from_table(raw: Mapping[str, Any], path: Path | None = None) -> Gat
         username=mq.optional_text("username"),
         password=mq.optional_text("password"),
         keepalive_s=mq.integer("keepalive_s", 30, lo=5, hi=65535),
+        protocol=mq.choice("protocol", "5", ("5", "3.1.1")),
         receive_maximum=mq.integer("receive_maximum", 1000, lo=1, hi=65535),
         reconnect_min_s=mq.integer("reconnect_min_s", 1, lo=1),
         reconnect_max_s=mq.integer("reconnect_max_s", 60, lo=1),

@@ -1,12 +1,14 @@
 """MQTT source: device messages from the gateway's broker (paho-mqtt 2.x).
 
 Subscribes ``siaga/node/+/up``, ``/hello``, ``/event`` and ``/ack`` at QoS 1 over a
-persistent session (MQTT 5, clean_start false, a long session expiry), so messages
-published while the gateway restarts wait in the broker. Messages are acknowledged
+persistent session (MQTT 5: clean_start false, a long session expiry; MQTT 3.1.1:
+clean_session false), so messages published while the gateway restarts wait in the
+broker. Messages are acknowledged
 manually, by the core thread, only after their batch is committed to the buffer
 (``InboundBatch.on_committed``): a gateway killed mid-batch gets them again, and the
 per-node duplicate check drops what it had already stored. ``receive_maximum``
-bounds how many unacknowledged messages the broker sends ahead.
+bounds how many unacknowledged messages the broker sends ahead (MQTT 5; under 3.1.1
+the broker's ``max_inflight_messages`` does, and must be raised from Mosquitto's 20).
 
 paho's network thread decodes each message in the callback and collects them while
 more bytes are already waiting on the socket (a flood), handing the core one batch
@@ -72,7 +74,8 @@ class MqttSource:
             self._after_read,
             CallbackAPIVersion.VERSION2,
             client_id=settings.client_id,
-            protocol=mqtt.MQTTv5,
+            protocol=mqtt.MQTTv5 if settings.protocol == "5" else mqtt.MQTTv311,
+            clean_session=None if settings.protocol == "5" else False,
             manual_ack=True,
         )
         if settings.username is not None:
@@ -90,13 +93,16 @@ class MqttSource:
 
     def start(self) -> None:
         s = self._settings
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = SESSION_EXPIRY_S
-        props.ReceiveMaximum = s.receive_maximum
         assert s.host is not None
-        self.client.connect_async(
-            s.host, s.port, keepalive=s.keepalive_s, clean_start=False, properties=props
-        )
+        if s.protocol == "5":
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = SESSION_EXPIRY_S
+            props.ReceiveMaximum = s.receive_maximum
+            self.client.connect_async(
+                s.host, s.port, keepalive=s.keepalive_s, clean_start=False, properties=props
+            )
+        else:
+            self.client.connect_async(s.host, s.port, keepalive=s.keepalive_s)
         self.client.loop_start()
 
     def stop(self) -> None:

@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 from tests.servers import Mosquitto  # noqa: E402
 
 NODES = 100
+PROTOCOL = "5"  # --protocol
 CHANNELS = 2
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -77,7 +78,7 @@ class Gateway:
              "--state-dir", str(state), "--gateway-id", "bench"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
             env={**os.environ, "SIAGA_MQTT__CLIENT_ID": client_id,
-                 "SIAGA_MQTT__RECEIVE_MAXIMUM": "5000",
+                 "SIAGA_MQTT__RECEIVE_MAXIMUM": "5000", "SIAGA_MQTT__PROTOCOL": PROTOCOL,
                  **({} if detectors else {"SIAGA_ANALYTICS__DETECTORS": "[]"})},
         )
         self.readings = 0
@@ -205,9 +206,13 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--publishers", type=int, default=1)
     parser.add_argument("--only", choices=("backlog", "live"))
+    parser.add_argument("--protocol", choices=("5", "3.1.1"), default="5",
+                        help="the gateway's MQTT protocol (mqtt.protocol)")
     args = parser.parse_args()
+    global PROTOCOL
+    PROTOCOL = args.protocol
     print(f"machine: {os.cpu_count()} cores, shared with other work; "
-          f"python {sys.version.split()[0]}")
+          f"python {sys.version.split()[0]}; gateway MQTT {PROTOCOL}")
     broker = Mosquitto().start()
     try:
         with tempfile.TemporaryDirectory(prefix="siaga-bench-gw-") as tmp:

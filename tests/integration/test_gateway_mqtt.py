@@ -88,20 +88,22 @@ def test_device_messages_become_readings_errors_and_node_state(
     assert status["node_state"]["m-01"]["firmware"] == "3.1.0"
 
 
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
 def test_messages_sent_while_the_gateway_is_down_arrive_after_restart(
-    tmp_path: Path, mosquitto: Mosquitto
+    tmp_path: Path, mosquitto: Mosquitto, protocol: str
 ) -> None:
     # Also pins a bug: messages held back for a batch (more bytes were waiting) stayed
     # stuck when the packet after them was the SUBACK, not another message.
     client_id = f"gw-persist-{uuid.uuid4().hex[:8]}"
-    runtime, out = start(tmp_path, mosquitto, **{"mqtt.client_id": client_id})
+    settings = {"mqtt.client_id": client_id, "mqtt.protocol": protocol}
+    runtime, out = start(tmp_path, mosquitto, **settings)
     wait_connected(runtime)
     runtime.stop()
     dev = publisher(mosquitto)
     try:
         for seq in range(1, 51):
             publish(dev, "siaga/node/m-02/up", {"seq": seq, "v": {"vwc": float(seq)}})
-        runtime, out = start(tmp_path, mosquitto, **{"mqtt.client_id": client_id})
+        runtime, out = start(tmp_path, mosquitto, **settings)
         readings = out.wait_for("reading", 50)
     finally:
         dev.loop_stop()
