@@ -1,6 +1,6 @@
-"""The gateway's MQTT uplink against the hub's real MQTT ingest (api/ingest), through a
-real Mosquitto: the two implementations of docs/uplink.md checked against each other,
-with no stand-in on either side."""
+"""The gateway's uplinks against the hub's real ingest (api/ingest): MQTT through a real
+Mosquitto, HTTP against the hub served by uvicorn. The two implementations of
+docs/uplink.md checked against each other, with no stand-in on either side."""
 
 from __future__ import annotations
 
@@ -14,16 +14,19 @@ from api.ingest.mqtt_subscriber import MqttSubscriber
 from api.settings import HubSettings
 from gateway.buffer import BufferSettings, StoreAndForwardBuffer
 from gateway.heartbeat import HealthSnapshot, HeartbeatSettings, NodeSeen
+from gateway.uplink.http_uplink import HttpUplink
 from gateway.uplink.mqtt_uplink import MqttUplink
+from gateway.uplink.settings import UplinkSettings
 from gateway.uplink.wire import ms
-from tests.api_fixtures import asgi_hub
+from tests.api_fixtures import LiveHub, asgi_hub
 from tests.integration.hub_stand_in import wait_for
 from tests.integration.test_uplink_mqtt import alert, reading, uplink_settings
 from tests.servers import Mosquitto
 
-pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+pytestmark = pytest.mark.integration
 
 
+@pytest.mark.anyio
 async def test_hub_stores_and_acks_what_the_gateway_sends(
     hub_settings_factory: Callable[..., HubSettings], fresh_mosquitto: Mosquitto,
     tmp_path: Path,
@@ -72,3 +75,43 @@ async def test_hub_stores_and_acks_what_the_gateway_sends(
     assert len(points) == 300
     assert sorted(p.seq for p in points) == list(range(300))
     assert {p.gateway for p in points} == {"gw-contract"}
+
+
+def test_http_uplink_into_the_live_hub(live_hub: LiveHub, tmp_path: Path) -> None:
+    token = live_hub.gateway("gw-http-contract")
+    buffer = StoreAndForwardBuffer(BufferSettings(path=str(tmp_path / "buffer.sqlite3")))
+    buffer.append([reading(i) for i in range(250)], [alert(2)])
+    settings = UplinkSettings(kind="http", gateway_id="gw-http-contract", url=live_hub.url,
+                              token=token, batch_max_count=100, batch_max_age_s=0.1,
+                              backoff_min_s=0.1, backoff_max_s=0.5)
+    up = HttpUplink(settings, buffer, health=HealthSnapshot("gw-http-contract", buffer),
+                    heartbeat=HeartbeatSettings(interval_s=1.0))
+    up.start()
+    try:
+        assert wait_for(lambda: buffer.stats().depth == 0, 30), (buffer.stats(), up.counters())
+        assert wait_for(lambda: up.counters().heartbeats_sent >= 1, 10)
+    finally:
+        up.stop()
+        buffer.close()
+    counters = up.counters()
+    assert counters.batches_rejected == 0 and counters.entries_acked == 251
+    points = live_hub.run(lambda: live_hub.services.telemetry.readings(
+        "slope-07", "vwc", ms(reading(0).ts), ms(reading(249).ts) + 1))
+    assert sorted(p.seq for p in points if p.gateway == "gw-http-contract") == list(range(250))
+
+
+def test_http_uplink_with_a_wrong_token_keeps_its_rows(live_hub: LiveHub,
+                                                        tmp_path: Path) -> None:
+    live_hub.gateway("gw-http-wrong")
+    buffer = StoreAndForwardBuffer(BufferSettings(path=str(tmp_path / "buffer.sqlite3")))
+    buffer.append([reading(1)], [])
+    up = HttpUplink(UplinkSettings(kind="http", gateway_id="gw-http-wrong", url=live_hub.url,
+                                   token="not-the-token", batch_max_age_s=0.1,
+                                   backoff_min_s=0.1, backoff_max_s=0.2), buffer)
+    up.start()
+    try:
+        assert wait_for(lambda: up.counters().send_errors >= 2, 10)
+    finally:
+        up.stop()
+    assert buffer.stats().depth == 1 and buffer.stats().rejected == 0
+    buffer.close()
