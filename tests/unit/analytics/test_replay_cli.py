@@ -108,7 +108,7 @@ def test_crowd_zone_with_two_gates_in_replay_matches_the_engine(tmp_path):
     lines = ["timestamp,node,channel,value"]
     eng = EdgeAnalytics(table)
     expected = []
-    for i in range(40):
+    for i in range(70):
         t = 1790000000 + 30 * i
         rows = [("gate-01", "pin", 6.0), ("gate-02", "pin", 3.0),
                 ("gate-02", "pout", 15.0 if i >= 20 else 1.0)]
