@@ -177,6 +177,7 @@ class Core:
         msg = item.message
         source = item.source
         state = self.nodes.get(msg.node)
+        verdict = None
         if msg.seq is not None:  # only an MQTT ack may leave it out
             seq = state.observe_seq(msg.seq, msg.kind == "hello")
             verdict = seq.verdict
@@ -201,6 +202,11 @@ class Core:
         if kind == "up":
             new = self.converter.convert(item)
             if new:
+                if verdict is not SeqVerdict.REBOOT and any(r.counter_reset for r in new):
+                    # A counter fell while the sequence went on: the node restarted its
+                    # counting (a reboot that kept its frame counter, or a reset).
+                    state.reboots += 1
+                    stats.reboot(source, msg.node)
                 readings.extend(new)
                 skewed = sum(1 for r in new if r.clock_skewed)
                 stats.readings(source, msg.node, len(new), skewed)

@@ -117,3 +117,16 @@ def test_run_drains_the_queue_then_stops_and_writes_status(tmp_path: Path) -> No
     status = json.loads((tmp_path / "status.json").read_text())
     assert status["nodes"]["n4"]["frames_ok"] == 1 and status["commands"]["pending"] == 1
     assert not request.future.done()  # sent, waiting for its ack
+
+
+def test_counter_drop_without_sequence_restart_counts_a_reboot(tmp_path: Path) -> None:
+    core, _, out = make_core(tmp_path)
+    core.process([InboundBatch([
+        up("r1", 1, 0, rain=5000.0), up("r1", 2, 60, rain=5003.0), up("r1", 3, 120, rain=2.0),
+    ])])
+    rain = [x for x in lines(out) if x.get("channel") == "rain"]
+    assert [(r["value"], r["counter_reset"]) for r in rain] == [
+        (0.0, False), (0.6, False), (0.4, True)
+    ]
+    assert core.stats.snapshot()["nodes"]["r1"]["reboots"] == 1
+    assert core.nodes.get("r1").reboots == 1
