@@ -68,7 +68,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from api.access_log import install_access_log_redaction
     from api.app import create_app
-    from api.server import HubServer, server_config
+    from api.server import hub_server
 
     settings = _settings(args)
     _check_registry(settings)
@@ -78,7 +78,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=server.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     install_access_log_redaction()
-    HubServer(server_config(create_app(settings), settings)).run()
+    hub_server(create_app(settings), settings).run()
     return 0
 
 

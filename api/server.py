@@ -16,18 +16,23 @@ from fastapi import FastAPI
 
 from api.settings import HubSettings
 
-__all__ = ["HubServer", "server_config"]
+__all__ = ["HubServer", "hub_server"]
 
 
 class HubServer(uvicorn.Server):
+    def __init__(self, app: FastAPI, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.app = app
+
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        services = getattr(self.config.app.state, "services", None)
+        services = getattr(self.app.state, "services", None)
         if services is not None:
             services.bus.close()
         await super().shutdown(sockets)
 
 
-def server_config(app: FastAPI, settings: HubSettings, **overrides: object) -> uvicorn.Config:
+def hub_server(app: FastAPI, settings: HubSettings, **overrides: object) -> HubServer:
+    """A server for ``app`` from ``[server]``; ``overrides`` replace uvicorn.Config options."""
     server = settings.server
     options: dict[str, object] = dict(
         host=server.host, port=server.port, log_level=server.log_level,
@@ -36,4 +41,4 @@ def server_config(app: FastAPI, settings: HubSettings, **overrides: object) -> u
         timeout_graceful_shutdown=math.ceil(server.shutdown_timeout_s),
     )
     options.update(overrides)
-    return uvicorn.Config(app, **options)  # type: ignore[arg-type]
+    return HubServer(app, uvicorn.Config(app, **options))  # type: ignore[arg-type]

@@ -34,12 +34,11 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from api.accounts import Role, Staff
 from api.app import create_app
-from api.server import HubServer, server_config
+from api.server import HubServer, hub_server
 from api.services import HubServices
 from api.settings import HubSettings, settings_from_mapping
 from tests.servers import free_port
@@ -140,7 +139,7 @@ class LiveHub:
     app: FastAPI
     url: str
     loop: asyncio.AbstractEventLoop
-    server: uvicorn.Server
+    server: HubServer
     thread: threading.Thread = field(repr=False)
 
     @property
@@ -167,8 +166,7 @@ class LiveHub:
 def serve_hub(settings: HubSettings, startup_timeout: float = 30) -> Iterator[LiveHub]:
     port = free_port()
     app = create_app(settings)
-    server = HubServer(server_config(app, settings, host="127.0.0.1", port=port,
-                                     log_level="warning"))
+    server = hub_server(app, settings, host="127.0.0.1", port=port, log_level="warning")
     thread = threading.Thread(target=server.run, name=f"hub-{port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + startup_timeout
