@@ -7,6 +7,7 @@ import os
 import sys
 import time
 import tomllib
+from dataclasses import fields
 from pathlib import Path
 
 from analytics.config import AnalyticsConfig
@@ -18,6 +19,7 @@ from analytics.replay import replay, stderr_progress
 EX_DATAERR = 65
 EX_NOINPUT = 66
 EX_CONFIG = 78
+ANALYTICS_KEYS = {f.name for f in fields(AnalyticsConfig)}
 
 
 def load_config_file(path: str | None) -> AnalyticsConfig:
@@ -26,7 +28,10 @@ def load_config_file(path: str | None) -> AnalyticsConfig:
         return load_config({})
     with open(path, "rb") as f:
         data = tomllib.load(f)
-    return load_config(data.get("analytics", data))
+    if "analytics" in data:
+        return load_config(data["analytics"])
+    # A bare analytics table, or a gateway config without one (then: defaults).
+    return load_config(data if set(data) <= ANALYTICS_KEYS else {})
 
 
 def _parser() -> argparse.ArgumentParser:
