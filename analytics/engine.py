@@ -187,6 +187,7 @@ class EdgeAnalytics:
         out: list[LevelState] = []
         seen_zone: set[str] = set()
         for node, st in self._nodes.items():
+            listed: set[str] = set()  # node-scope detectors sit on several channels' routes
             site = self.config.site_of(node)
             out.append(LevelState(node, st.link.name, "sensor_fault", Level(st.link.level),
                                   (st.link.level - 1) / 3, site))
@@ -199,8 +200,9 @@ class EdgeAnalytics:
                         if r.name in seen_zone:
                             continue
                         seen_zone.add(r.name)
-                    if any(s.detector == r.name and s.node == node for s in out):
+                    if r.name in listed:
                         continue
+                    listed.add(r.name)
                     channel = getattr(r.detector, "channel", None)
                     out.append(LevelState(node, r.name, r.detector.hazard,
                                           Level(r.detector.level), r.detector.score, r.site,

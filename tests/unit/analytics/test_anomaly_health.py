@@ -174,3 +174,12 @@ def test_gap_count_starts_anew_after_an_episode_clears():
     eng.process(reading("n", "vwc", 30.0, T0 + 60 + 3600))  # cleared
     [a] = eng.on_sequence_gap("n", 2, T0 + 3700)
     assert a.values["missing"] == 2.0
+
+
+def test_levels_lists_each_detector_once_per_node():
+    eng = EdgeAnalytics({"nodes": {"s": {"site": "x"}}})
+    for i, ch in enumerate(["rain", "vwc", "ext", "tilt", "rain"]):
+        eng.process(reading("s", ch, 1.0, T0 + i))
+    names = [s.detector for s in eng.levels()]
+    assert len(names) == len(set(names))
+    assert {"landslide", "rain", "health:link", "health:vwc", "robust_z:vwc"} <= set(names)
