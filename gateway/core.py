@@ -92,6 +92,7 @@ class Core:
         self.started_at = clock()
         self._reasons_logged: set[tuple[str, str]] = set()
         self._bugs_logged: set[type[BaseException]] = set()
+        self._status_failing = False
         # Replaced whole (never mutated) at each status write, so the uplink thread's
         # heartbeat can read it without a lock.
         self.nodes_seen: Mapping[str, NodeSeen] = {}
@@ -299,5 +300,8 @@ class Core:
         }
         try:
             write_status(self.settings.status_path, self.status())
+            self._status_failing = False
         except OSError as e:
-            log.warning("cannot write status file %s: %s", self.settings.status_path, e)
+            if not self._status_failing:  # once per outage, not every few seconds
+                log.warning("cannot write status file %s: %s", self.settings.status_path, e)
+            self._status_failing = True
