@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from firmware_bridge.codec import Frame, encode_frame
+from gateway.runtime import GatewayRuntime
 
 
 class VirtualPort:
@@ -101,3 +102,15 @@ class CapturedStdout:
                     raise AssertionError(f"wanted {count} {kind} lines, got {len(found)}: "
                                          f"{self.lines[-5:]}")
                 self._cond.wait(left)
+
+
+def wait_open(runtime: GatewayRuntime, path: str) -> None:
+    """pyserial discards input waiting at open, like a UART: write only once it is open."""
+    assert runtime.serial is not None
+    deadline = time.monotonic() + 10
+    while True:
+        reader = runtime.serial.writer(f"serial:{path}")
+        if reader is not None and reader.is_open:
+            return
+        assert time.monotonic() < deadline, f"gateway did not open {path}"
+        time.sleep(0.01)

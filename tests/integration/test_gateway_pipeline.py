@@ -14,9 +14,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.config import load_settings
 from gateway.runtime import GatewayRuntime
-from tests.integration.gateway_harness import CapturedStdout, VirtualPort
+from tests.integration.gateway_harness import CapturedStdout, VirtualPort, wait_open
 from tests.integration.hub_stand_in import MqttAckResponder, wait_for
-from tests.integration.test_gateway_serial import wait_open
 from tests.servers import Mosquitto
 
 pytestmark = pytest.mark.integration

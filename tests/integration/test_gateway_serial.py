@@ -14,7 +14,7 @@ import serial
 from firmware_bridge.codec import Frame, encode_frame
 from gateway.config import load_settings
 from gateway.runtime import GatewayRuntime
-from tests.integration.gateway_harness import CapturedStdout, VirtualPort
+from tests.integration.gateway_harness import CapturedStdout, VirtualPort, wait_open
 
 pytestmark = pytest.mark.integration
 
@@ -47,18 +47,6 @@ def start(
         if wait and "*" not in p:
             wait_open(runtime, p)
     return runtime, out
-
-
-def wait_open(runtime: GatewayRuntime, path: str) -> None:
-    """pyserial discards input waiting at open, like a UART: write only once it is open."""
-    assert runtime.serial is not None
-    deadline = time.monotonic() + 10
-    while True:
-        reader = runtime.serial.writer(f"serial:{path}")
-        if reader is not None and reader.is_open:
-            return
-        assert time.monotonic() < deadline, f"gateway did not open {path}"
-        time.sleep(0.01)
 
 
 def test_frames_garbage_split_and_crc_errors(tmp_path: Path, port: VirtualPort) -> None:
