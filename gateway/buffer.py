@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from analytics.alert import Alert
+from firmware_bridge.channels import CHANNELS, COUNTER_MODULUS
 from firmware_bridge.reading import Reading
 from gateway.errors import BufferError
 from gateway.settings_reader import TableReader
@@ -53,6 +54,15 @@ CREATE TABLE IF NOT EXISTS rejected (
     reason TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+-- The last cumulative count of every (node, counter channel), committed with the readings
+-- that carry it: after a restart the first count is an increment, not a new baseline, so
+-- rain tips and people counted while the gateway was down are not lost.
+CREATE TABLE IF NOT EXISTS counter_baselines (
+    node TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (node, channel)
+) WITHOUT ROWID;
 """
 
 
@@ -136,6 +146,17 @@ class BufferStats:
     rejected: int
 
 
+def counter_counts(readings: Sequence[Reading]) -> dict[tuple[str, str], int]:
+    """The last whole cumulative count per (node, counter channel) among ``readings``."""
+    out: dict[tuple[str, str], int] = {}
+    for r in readings:
+        spec = CHANNELS.get(r.channel)
+        if (spec is not None and spec.kind == "counter" and r.raw is not None
+                and float(r.raw).is_integer() and 0 <= r.raw < COUNTER_MODULUS):
+            out[(r.node, r.channel)] = int(r.raw)
+    return out
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -175,6 +196,11 @@ class StoreAndForwardBuffer:
                 self._connections.append(db)
         return db
 
+    def counter_baselines(self) -> dict[tuple[str, str], int]:
+        """The last committed count of every (node, counter channel), for the converter."""
+        rows = self._db().execute("SELECT node, channel, count FROM counter_baselines")
+        return {(node, channel): count for node, channel, count in rows}
+
     def on_append(self, listener: Callable[[int, int], None]) -> None:
         """``listener(n_readings, n_alerts)`` runs in the appending thread after each commit."""
         self._listeners.append(listener)
@@ -202,6 +228,7 @@ class StoreAndForwardBuffer:
                 bad.append((READING, repr(reading), at, at, f"not encodable: {exc}"))
         if not rows and not bad:
             return
+        baselines = counter_counts(readings)
         db = self._db()
         with self._lock:
             try:
@@ -209,6 +236,11 @@ class StoreAndForwardBuffer:
                 db.executemany(
                     "INSERT INTO pending (kind, payload, enqueued_at) VALUES (?, ?, ?)", rows
                 )
+                if baselines:
+                    db.executemany(
+                        "INSERT OR REPLACE INTO counter_baselines (node, channel, count)"
+                        " VALUES (?, ?, ?)", [(n, c, v) for (n, c), v in baselines.items()],
+                    )
                 if bad:
                     db.executemany(
                         "INSERT INTO rejected (kind, payload, enqueued_at, rejected_at, reason)"

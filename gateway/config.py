@@ -26,6 +26,7 @@ from gateway.errors import ConfigError
 from gateway.heartbeat import HeartbeatSettings
 from gateway.local_actions import LocalActionSettings
 from gateway.settings_reader import EnvText, TableReader
+from gateway.site_registry import implied_tables, merged, read_registry
 from gateway.uplink.settings import UplinkSettings
 
 ENV_PREFIX = "SIAGA_"
@@ -187,6 +188,12 @@ def settings_from_table(raw: Mapping[str, Any], path: Path | None = None) -> Gat
             raise ConfigError(name, f"unknown table (known: {known})")
 
     gw = TableReader.of(raw, "gateway")
+    registry_path = gw.optional_text("registry")
+    if registry_path is not None:
+        base = path.parent if path is not None else Path.cwd()
+        implied = implied_tables(read_registry(base / registry_path))
+        raw = {**raw, "nodes": merged(implied["nodes"], raw.get("nodes", {})),
+               "analytics": merged(implied["analytics"], raw.get("analytics", {}))}
     gateway_id = gw.token("id", "siaga-gw")
     state_dir = gw.path("state_dir", default_state_dir())
     log_level = gw.choice("log_level", "info", LOG_LEVELS)

@@ -45,6 +45,8 @@ class Detection(Protocol):
 
     def on_sequence_gap(self, node: str, missing: int, ts: float) -> list[Alert]: ...
 
+    def on_node_reboot(self, node: str, ts: float) -> list[Alert]: ...
+
     def set_node_interval(self, node: str, interval_s: float) -> None: ...
 
 
@@ -188,6 +190,8 @@ class Core:
             if verdict is SeqVerdict.REBOOT:
                 stats.reboot(source, msg.node)
                 log.info("node %s rebooted (seq %d, %s)", msg.node, msg.seq, msg.kind)
+                if self.detection is not None:
+                    alerts.extend(self.detection.on_node_reboot(msg.node, item.received_at))
             elif seq.missing < 0:
                 stats.gap(source, msg.node, seq.missing)  # a late frame: one less lost
             elif seq.missing:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from firmware_bridge.convert import SampleConverter
 from firmware_bridge.reading import Reading
 from gateway.config import ConvertSettings
@@ -9,9 +11,11 @@ from gateway.messages import NodeMessage
 
 
 class ReadingConverter:
-    def __init__(self, settings: ConvertSettings) -> None:
+    def __init__(self, settings: ConvertSettings,
+                 baselines: Mapping[tuple[str, str], int] | None = None) -> None:
         self.samples = SampleConverter(
-            mm_per_tip=settings.node_mm_per_tip, max_skew_s=settings.max_clock_skew_s
+            mm_per_tip=settings.node_mm_per_tip, max_skew_s=settings.max_clock_skew_s,
+            baselines=baselines,
         )
 
     def convert(self, item: NodeMessage) -> list[Reading]:

@@ -64,7 +64,8 @@ class GatewayRuntime:
         self.core = Core(
             settings,
             self.inbox,
-            ReadingConverter(settings.convert),
+            ReadingConverter(settings.convert, self.buffer.counter_baselines()
+                             if self.buffer is not None else None),
             Downlink(settings.downlink, self._send_command),
             detection=EdgeAnalytics(settings.analytics),
             store=self.buffer,
