@@ -143,13 +143,24 @@ def hub_config(state: Path, port: int, influx_url: str | None, mqtt: tuple[int, 
     return cfg
 
 
-def gateway_config(gw: str, state: Path, ports: list[str],
-                   uplink: dict[str, Any]) -> dict[str, Any]:
+def gateway_config(gw: str, state: Path, ports: list[str], uplink: dict[str, Any],
+                   speed: float) -> dict[str, Any]:
+    # The scenario runs `speed` times faster than the gateway's clock, so a slope that creeps
+    # 1 mm/h in the story moves `speed` mm per wall-clock hour. The movement rungs of the
+    # landslide detector are rates over a window: scale both so the demo slope is judged as
+    # the real one would be (the rain and soil rules need no scaling to reach their levels).
+    landslide = {
+        "rate_window_s": 3600 / speed, "clear_after_s": 1800 / speed,
+        "ext_rate_mm_h": {"waspada": 1.0 * speed, "siaga": 2.0 * speed, "awas": 4.0 * speed},
+        "tilt_rate_deg_h": {"waspada": 0.1 * speed, "siaga": 0.5 * speed, "awas": 1.0 * speed},
+    }
     return {
-        "gateway": {"id": gw, "state_dir": str(state / gw), "log_level": "warning"},
+        "gateway": {"id": gw, "state_dir": str(state / gw), "registry": str(REGISTRY),
+                    "log_level": "warning"},
         "serial": {"ports": ports},
         "uplink": {"batch_max_age_s": 0.5, "ack_timeout_s": 10, "backoff_max_s": 5, **uplink},
         "heartbeat": {"interval_s": 10},
+        "analytics.landslide": landslide,
     }
 
 
@@ -161,6 +172,8 @@ def write_toml(path: Path, data: dict[str, Any]) -> None:
             return repr(v)
         if isinstance(v, list):
             return "[" + ", ".join(value(x) for x in v) + "]"
+        if isinstance(v, dict):
+            return "{ " + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + " }"
         return json.dumps(str(v))  # a TOML basic string is JSON's string syntax
 
     lines = []
@@ -316,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 uplink = {"kind": "http", "url": url, "token": tokens[gw]}
             gw_toml = state / f"{gw}.toml"
-            write_toml(gw_toml, gateway_config(gw, state, ports, uplink))
+            write_toml(gw_toml, gateway_config(gw, state, ports, uplink, args.speed))
             children.start(gw, [str(BIN / "siaga-gateway"), "run", "--config", str(gw_toml)])
 
         say("")
