@@ -8,8 +8,10 @@ clients would not hear ``stream.closed``.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import socket
+from collections.abc import Iterator
 
 import uvicorn
 from fastapi import FastAPI
@@ -23,6 +25,14 @@ class HubServer(uvicorn.Server):
     def __init__(self, app: FastAPI, config: uvicorn.Config) -> None:
         super().__init__(config)
         self.app = app
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            yield
+            # uvicorn re-raises SIGTERM/SIGINT after a graceful shutdown, so the process
+            # would die of the signal (exit 143); a clean stop on request is a success.
+            self._captured_signals.clear()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         services = getattr(self.app.state, "services", None)

@@ -7,6 +7,7 @@ Each server gets a generated config and a temporary data dir, and is stopped
 
 from __future__ import annotations
 
+import getpass
 import os
 import shutil
 import signal
@@ -86,6 +87,9 @@ class Mosquitto:
             "max_inflight_messages 0\n"
             "log_dest stderr\n"
             "log_type error\nlog_type warning\n"
+            # Started as root, Mosquitto switches to the "mosquitto" user, who cannot read
+            # a private temporary dir (password files, persistence): stay who we are.
+            f"user {getpass.getuser()}\n"
             f"{self.extra_config}\n"
         )
         log = self.workdir / "mosquitto.log"
