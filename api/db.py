@@ -43,7 +43,7 @@ class Database:
             return fn(self._conn)
 
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn(conn)`` in a worker thread; use ``with transaction(conn):`` inside for writes."""
+        """Run ``fn(conn)`` in a worker thread; writes use ``with transaction(conn):`` inside."""
         return await asyncio.to_thread(self.call, fn)
 
     def close(self) -> None:

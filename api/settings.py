@@ -88,8 +88,10 @@ class RegistrySettings(_Section):
 
 class DashboardSettings(_Section):
     timezone: str = "Asia/Jakarta"
-    tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
-    tile_attribution: str = "© OpenStreetMap contributors"
+    # Empty: the map draws the registry's coordinates on a plain base, which works in a
+    # command centre without internet; set a {z}/{x}/{y} URL where a tile server is reachable.
+    tile_url: str = ""
+    tile_attribution: str = ""
 
     @field_validator("timezone")
     @classmethod

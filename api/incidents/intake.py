@@ -231,13 +231,16 @@ def record_report(conn: sqlite3.Connection, settings: IncidentSettings, r: Repor
 
 
 def record_heartbeat(conn: sqlite3.Connection, gateway: str, ts: float,
-                     received_at: float) -> None:
+                     received_at: float, buffer_depth: int | None = None) -> None:
     with transaction(conn):
         conn.execute(
-            "INSERT INTO gateway_heartbeats (gateway, last_ts, received_at) VALUES (?, ?, ?)"
-            " ON CONFLICT (gateway) DO UPDATE SET last_ts = MAX(last_ts, excluded.last_ts),"
-            " received_at = MAX(received_at, excluded.received_at)",
-            (gateway, ts, received_at),
+            "INSERT INTO gateway_heartbeats (gateway, last_ts, received_at, buffer_depth)"
+            " VALUES (?, ?, ?, ?) ON CONFLICT (gateway) DO UPDATE SET"
+            " last_ts = MAX(last_ts, excluded.last_ts),"
+            " received_at = MAX(received_at, excluded.received_at),"
+            " buffer_depth = CASE WHEN excluded.last_ts >= last_ts"
+            " THEN excluded.buffer_depth ELSE buffer_depth END",
+            (gateway, ts, received_at, buffer_depth),
         )
 
 

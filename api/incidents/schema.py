@@ -117,7 +117,8 @@ CREATE TABLE IF NOT EXISTS incident_reports (
 CREATE TABLE IF NOT EXISTS gateway_heartbeats (
     gateway TEXT PRIMARY KEY,
     last_ts REAL NOT NULL,
-    received_at REAL NOT NULL
+    received_at REAL NOT NULL,
+    buffer_depth INTEGER  -- entries waiting in the gateway's buffer, from its last heartbeat
 );
 """
 

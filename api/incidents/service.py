@@ -163,7 +163,7 @@ class IncidentService:
         now = self.clock()
 
         def run(conn: sqlite3.Connection) -> Change | None:
-            record_heartbeat(conn, gateway, heartbeat.ts / 1000.0, now)
+            record_heartbeat(conn, gateway, heartbeat.ts / 1000.0, now, heartbeat.buffer.depth)
             # Most heartbeats find nothing to close: look before taking the write lock.
             if not silence_open(conn, gateway):
                 return None

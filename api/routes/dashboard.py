@@ -67,12 +67,11 @@ async def gateway_health(services: ServicesDep, staff: CurrentStaff) -> list[Gat
     out = []
     for g in services.registry.gateways():
         row = beats.get(g.id)
-        keys = row.keys() if row is not None else []
+        heard = row["received_at"] if row is not None else None
+        depth = row["buffer_depth"] if row is not None else None
         out.append(GatewayHealth(
-            gateway=g.id, name=g.name, site=g.site,
-            last_heartbeat=row["received_at"] if row is not None else None,
-            silent=row is not None and now - row["received_at"] > window,
-            buffer_depth=row["buffer_depth"] if "buffer_depth" in keys else None))
+            gateway=g.id, name=g.name, site=g.site, last_heartbeat=heard,
+            silent=heard is not None and now - heard > window, buffer_depth=depth))
     return out
 
 

@@ -126,8 +126,15 @@ def test_responder_sees_acknowledges_and_scorecard_counts(browser: Browser, hub:
     bpbd.goto(f"{hub.url}/dashboard/#/map")
     expect(bpbd.locator("svg.map")).to_contain_text("slope-07")
     shot(bpbd, "map")
+    r = httpx.post(f"{hub.url}/api/v1/heartbeat", headers={"Authorization": f"Bearer {token}"},
+                   json={"v": 1, "gateway": "gw-bumiaji-01", "ts": int(time.time() * 1000),
+                         "uptime_s": 60.0, "buffer": {"depth": 17, "alerts": 0}}, timeout=10)
+    assert r.status_code == 200, r.text
     bpbd.goto(f"{hub.url}/dashboard/#/sensors")
     expect(bpbd.locator("#nodes")).to_contain_text("slope-07")
+    gateway_row = bpbd.locator("#gateways tr", has_text="gw-bumiaji-01")
+    expect(gateway_row).to_contain_text("17")  # its buffer depth, from the heartbeat
+    expect(gateway_row).to_contain_text("baik")
     shot(bpbd, "sensors")
 
     bpbd.select_option("#lang", "en")

@@ -246,7 +246,8 @@ async function mapView(main) {
     feats.push({ kind: "incident", lat: inc.lat, lon: inc.lon, level: levelOf(inc), label: `${hz(inc.hazard)} ${t("lv." + levelOf(inc))}`, href: `#/incident/${inc.id}` });
   main.append(h("div", { class: "card" }, plainMap(feats, { tileUrl: S.cfg.tile_url, title: t("map.title"), empty: t("none") }),
     h("div", { class: "legend" }, h("span", {}, "● ", t("map.nodes")), h("span", {}, "■ ", t("map.gateways")), h("span", {}, "▲ ", t("map.incidents")),
-      [1, 2, 3, 4].map(l => badge(l)))));
+      [1, 2, 3, 4].map(l => badge(l))),
+    S.cfg.tile_url && S.cfg.tile_attribution ? h("small", {}, S.cfg.tile_attribution) : null));
 }
 async function loadRegistry() {
   const pick = d => Array.isArray(d) ? d : d.items || d.nodes || d.gateways || d.sites || [];
