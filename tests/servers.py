@@ -54,6 +54,18 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str, log: Path,
         f"{what} did not listen on port {port} within {timeout}s: {log.read_text()[-2000:]}")
 
 
+def _terminate(proc: subprocess.Popen[bytes] | None, grace_s: float) -> None:
+    """SIGTERM, then SIGKILL if the server has not exited within ``grace_s``."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 @dataclass
 class Mosquitto:
     """A Mosquitto broker; ``start()`` again after ``stop()`` reuses port and persistence."""
@@ -100,13 +112,7 @@ class Mosquitto:
         return self
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        _terminate(self.proc, grace_s=10)
         self.proc = None
 
     def cleanup(self) -> None:
@@ -159,13 +165,7 @@ class InfluxDB:
             time.sleep(0.1)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        _terminate(self.proc, grace_s=15)
         self.proc = None
 
     def cleanup(self) -> None:
