@@ -1,4 +1,4 @@
-"""Real Mosquitto and InfluxDB servers on free loopback ports, for tests and benchmarks.
+"""Real Mosquitto, InfluxDB and hub servers on free loopback ports, for tests and benchmarks.
 
 Each server gets a generated config and a temporary data dir, and is stopped
 (and its dir removed) by ``stop()``. A missing binary is an error, never a skip:
@@ -13,6 +13,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -171,3 +172,55 @@ class InfluxDB:
     def cleanup(self) -> None:
         self.stop()
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+@dataclass
+class HubProcess:
+    """``siaga-hub serve`` as its own process, with ``[database]`` in ``workdir`` plus ``toml``."""
+
+    workdir: Path
+    toml: str = ""
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    def __post_init__(self) -> None:
+        # Written now: the CLI (user add, gateway add) reads it before the hub starts.
+        self.config.write_text(f'[database]\npath = "{self.workdir}/hub.sqlite3"\n{self.toml}')
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def config(self) -> Path:
+        return self.workdir / "hub.toml"
+
+    @property
+    def log(self) -> Path:
+        return self.workdir / "hub.log"
+
+    def start(self, settle_s: float = 0.0) -> HubProcess:
+        """Start and wait for ``/healthz``; ``settle_s`` more lets its MQTT subscriber subscribe."""
+        hub = Path(sys.executable).parent / "siaga-hub"
+        self.proc = subprocess.Popen(
+            [str(hub), "serve", "--config", str(self.config), "--port", str(self.port)],
+            stdout=self.log.open("ab"), stderr=subprocess.STDOUT, cwd=self.workdir)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                break
+            try:
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=1):
+                    time.sleep(settle_s)
+                    return self
+            except urllib.error.HTTPError:  # 503: up, a store is still failing
+                time.sleep(settle_s)
+                return self
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.1)
+        raise RuntimeError(f"the hub did not start: {self.log.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        _terminate(self.proc, grace_s=30)
+        self.proc = None
+

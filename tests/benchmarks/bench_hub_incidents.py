@@ -38,7 +38,7 @@ from api.db import Database  # noqa: E402
 from api.incidents.intake import AlertFacts, record_alerts  # noqa: E402
 from api.incidents.schema import ensure_schema  # noqa: E402
 from api.incidents.settings import IncidentSettings  # noqa: E402
-from tests.servers import InfluxDB, free_port  # noqa: E402
+from tests.servers import HubProcess, InfluxDB  # noqa: E402
 
 SIAGA_HUB = str(ROOT / ".venv" / "bin" / "siaga-hub")
 PASSWORD = "bench-password-123"
@@ -54,35 +54,9 @@ def pct(values: list[float], q: float) -> float:
     return ordered[max(0, min(len(ordered) - 1, int(round(q * len(ordered))) - 1))]
 
 
-class Hub:
-    def __init__(self, workdir: Path, influx: InfluxDB) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.config = workdir / "hub.toml"
-        self.config.write_text(
-            f'[database]\npath = "{workdir}/hub.sqlite3"\n'
-            f'[telemetry]\nkind = "influxdb"\nurl = "{influx.url}"\ndatabase = "bench"\n'
-        )
-        self.log = (workdir / "hub.log").open("w")
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [SIAGA_HUB, "serve", "--config", str(self.config), "--port", str(self.port)],
-            stdout=self.log, stderr=subprocess.STDOUT, cwd=self.config.parent)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code in (200, 503):
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise RuntimeError(f"hub did not start: {Path(self.log.name).read_text()[-2000:]}")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(30)
+def hub_for(workdir: Path, influx: InfluxDB) -> HubProcess:
+    return HubProcess(workdir, f'[telemetry]\nkind = "influxdb"\nurl = "{influx.url}"\n'
+                               'database = "bench"\n')
 
 
 def readings_load(url: str, token: str, rate: int, stop: threading.Event,
@@ -159,7 +133,7 @@ def main() -> int:
 
     workdir = Path(tempfile.mkdtemp(prefix="siaga-bench-incidents-"))
     influx = InfluxDB().start()
-    hub = Hub(workdir, influx)
+    hub = hub_for(workdir, influx)
     stop = threading.Event()
     try:
         load_token = cli(hub.config, "gateway", "add", "gw-load").strip().splitlines()[-1]

@@ -50,7 +50,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.servers import InfluxDB, Mosquitto, free_port  # noqa: E402
+from tests.servers import HubProcess, InfluxDB, Mosquitto  # noqa: E402
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 T0 = 1_790_000_000_000  # 2026-09-21, so no reading is in the hub's future
@@ -114,42 +114,15 @@ def cli(config: Path, *args: str, stdin: str | None = None) -> str:
     return done.stdout
 
 
-class Hub:
-    def __init__(self, workdir: Path, influx: InfluxDB, broker: Mosquitto) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.config = workdir / "hub.toml"
-        self.config.write_text(
-            f'[database]\npath = "{workdir}/hub.sqlite3"\n'
-            f'[telemetry]\nkind = "influxdb"\nurl = "{influx.url}"\ndatabase = "bench"\n'
-            f'[mqtt]\nenabled = true\nhost = "{broker.host}"\nport = {broker.port}\n'
-            'client_id = "bench-hub"\nqueue_size = 8\nworkers = 4\n'
-            '[ingest]\nmax_batch_bytes = 67108864\nmax_future_skew_s = 86400\n'
-        )
-        self.log = (workdir / "hub.log").open("w")
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [SIAGA_HUB, "serve", "--config", str(self.config), "--port", str(self.port)],
-            stdout=self.log, stderr=subprocess.STDOUT, cwd=self.config.parent)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code in (200, 503):
-                    time.sleep(0.5)  # let the MQTT subscriber subscribe
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise RuntimeError(f"hub did not start: {Path(self.log.name).read_text()[-2000:]}")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(30)
+def hub_for(workdir: Path, influx: InfluxDB, broker: Mosquitto) -> HubProcess:
+    return HubProcess(workdir, (
+        f'[telemetry]\nkind = "influxdb"\nurl = "{influx.url}"\ndatabase = "bench"\n'
+        f'[mqtt]\nenabled = true\nhost = "{broker.host}"\nport = {broker.port}\n'
+        'client_id = "bench-hub"\nqueue_size = 8\nworkers = 4\n'
+        '[ingest]\nmax_batch_bytes = 67108864\nmax_future_skew_s = 86400\n'))
 
 
-def http_phase(hub: Hub, plans: dict[str, list[tuple[str, bytes]]],
+def http_phase(hub: HubProcess, plans: dict[str, list[tuple[str, bytes]]],
                tokens: dict[str, str]) -> float:
     """One thread per gateway on a keep-alive http.client connection (a light client, so the
     figure is the hub's, not the load generator's)."""
@@ -270,7 +243,7 @@ def pct(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
 
 
-def query_phase(hub: Hub, influx: InfluxDB, staff_headers: dict[str, str], node: str,
+def query_phase(hub: HubProcess, influx: InfluxDB, staff_headers: dict[str, str], node: str,
                 runs: int) -> None:
     end = T0 + 10 * DAY
     day = {"channel": "vwc", "from": end - DAY, "to": end}
@@ -296,7 +269,7 @@ def query_phase(hub: Hub, influx: InfluxDB, staff_headers: dict[str, str], node:
                   f"p99 {pct(times, .99):6.1f} ms  max {max(times):6.1f} ms")
 
 
-def alert_latency_phase(hub: Hub, token: str, staff_headers: dict[str, str], alerts: int,
+def alert_latency_phase(hub: HubProcess, token: str, staff_headers: dict[str, str], alerts: int,
                         background: int) -> None:
     """Alert POSTed -> its ``incident.opened`` on /api/v1/stream, with ``background``
     readings/s flowing into the hub over HTTP at the same time (another gateway)."""
@@ -467,7 +440,7 @@ def main() -> int:
 
     workdir = Path(tempfile.mkdtemp(prefix="siaga-bench-hub-"))
     influx, broker = InfluxDB().start(), Mosquitto().start()
-    hub = Hub(workdir, influx, broker)
+    hub = hub_for(workdir, influx, broker)
     try:
         per_gw = args.readings // args.gateways
         http_gws = [f"http-gw-{i}" for i in range(args.gateways)]
@@ -476,7 +449,7 @@ def main() -> int:
                   for gw in [*http_gws, "lat-gw"]}
         cli(hub.config, "user", "add", "--username", "bench", "--agency", "DISKOMINFO",
             "--role", "admin", "--password-stdin", stdin=PASSWORD + "\n")
-        hub.start()
+        hub.start(settle_s=0.5)
         assert hub.proc is not None and influx.proc is not None
         print(f"hub ingest benchmark ({os.cpu_count()} cores, shared machine): "
               f"{args.gateways} gateways x {per_gw:,} readings, batches of {args.batch:,}")
