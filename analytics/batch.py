@@ -20,7 +20,6 @@ from analytics.config import AnalyticsConfig, ZoneConfig
 from analytics.detector import BatchResult, Detector, StrArray
 from analytics.detectors.crowd import CrowdDetector
 from analytics.detectors.health import ChannelHealthDetector
-from analytics.detectors.threshold import carry_index
 from analytics.leveling import FloatArray
 from analytics.registry import ANOMALY_DETECTORS, REGISTRY
 
@@ -48,6 +47,35 @@ def accepted_rows(ts: FloatArray, codes: np.ndarray, values: FloatArray) -> np.n
     return ok
 
 
+def channel_rows(channels: StrArray) -> dict[str, np.ndarray]:
+    """Row indices of each distinct channel name, names in sorted order.
+
+    One string comparison per distinct name (few of them) instead of np.unique, which
+    sorts or hashes every string.
+    """
+    n = len(channels)
+    found: dict[str, np.ndarray] = {}
+    seen = np.zeros(n, dtype=bool)
+    first = 0
+    while first < n:
+        name = str(channels[first])
+        mask = channels == name
+        found[name] = np.flatnonzero(mask)
+        seen |= mask
+        rest = int(np.argmin(seen[first:])) + first
+        first = rest if not seen[rest] else n
+    return {name: found[name] for name in sorted(found)}
+
+
+def _in_order(ts: FloatArray, values: FloatArray, rows: np.ndarray) -> np.ndarray:
+    """``rows`` (one channel) that are finite and not older than an earlier accepted one."""
+    rows = rows[np.isfinite(values[rows]) & np.isfinite(ts[rows])]
+    t = ts[rows]
+    if len(t) > 1 and not (t[1:] >= t[:-1]).all():
+        rows = rows[t >= np.maximum.accumulate(t)]
+    return rows
+
+
 def run_node(cfg: AnalyticsConfig, node: str, ts: FloatArray, channels: StrArray,
              values: FloatArray, detectors: list[str] | None = None,
              anomaly_channels: tuple[str, ...] | None = None,
@@ -61,40 +89,45 @@ def run_node(cfg: AnalyticsConfig, node: str, ts: FloatArray, channels: StrArray
     enabled = set(detectors if detectors is not None else cfg.detectors)
     if "health" in enabled:
         enabled.add("battery")
-    # Channel codes without the sort that return_inverse costs: few distinct channels.
-    names = np.unique(channels)
-    codes = np.zeros(n, dtype=np.int16)
-    for k, name in enumerate(names.tolist()):
-        codes[channels == name] = k
-    code_of = {str(c): k for k, c in enumerate(names.tolist())}
-    acc = accepted_rows(ts, codes, values)
+    # Each channel's accepted rows, found once and shared by every detector below.
+    accepted = {ch: _in_order(ts, values, rows) for ch, rows in channel_rows(channels).items()}
+    accepted = {ch: rows for ch, rows in accepted.items() if len(rows)}
+    acc = np.zeros(n, dtype=bool)
+    for rows in accepted.values():
+        acc[rows] = True
     faulty = np.zeros(n, dtype=bool)
     results: dict[str, BatchResult] = {}
-    present = [str(names[k]) for k in np.unique(codes[acc])]
+    present = list(accepted)
+    by_channel = accepted
     if "health" in enabled:
-        for ch in present:
-            rows = np.flatnonzero(acc & (codes == code_of[ch]))
+        by_channel = {}
+        for ch, rows in accepted.items():
             h = ChannelHealthDetector(ch, cfg.health)
             r = h.batch(ts[rows], channels[rows], values[rows])
-            faulty[rows] = r.levels >= 3
-            results[f"health:{ch}"] = _lift(n, rows, r, carry_index(n, rows), with_metrics)
-    usable = acc & ~faulty
-    by_channel = {ch: np.flatnonzero(usable & (codes == code_of[ch])) for ch in present}
+            bad = r.levels >= 3
+            faulty[rows[bad]] = True
+            by_channel[ch] = rows[~bad]
+            results[f"health:{ch}"] = _lift(n, rows, r, _run_lengths(n, rows), with_metrics)
     anomaly_chs = anomaly_channels if anomaly_channels is not None else cfg.anomaly.channels
 
     carried: dict[frozenset[str], tuple[np.ndarray, np.ndarray]] = {}
 
     def run(det: Detector, names: frozenset[str]) -> BatchResult:
         # Each detector sees only its channels' rows; levels are carried onto all rows,
-        # with one carry index per set of channels.
+        # with one set of run lengths per set of channels.
         key = frozenset(ch for ch in names if ch in by_channel)
         if key not in carried:
             parts = [by_channel[ch] for ch in sorted(key)]
-            rows = np.sort(np.concatenate(parts)) if len(parts) > 1 else \
-                parts[0] if parts else np.zeros(0, dtype=np.int64)
-            carried[key] = (rows, carry_index(n, rows))
-        rows, idx = carried[key]
-        return _lift(n, rows, det.batch(ts[rows], channels[rows], values[rows]), idx,
+            if len(parts) > 1:
+                mask = np.zeros(n, dtype=bool)
+                for p in parts:
+                    mask[p] = True
+                rows = np.flatnonzero(mask)
+            else:
+                rows = parts[0] if parts else np.zeros(0, dtype=np.int64)
+            carried[key] = (rows, _run_lengths(n, rows))
+        rows, counts = carried[key]
+        return _lift(n, rows, det.batch(ts[rows], channels[rows], values[rows]), counts,
                      with_metrics)
 
     for name, spec in REGISTRY.items():
@@ -142,7 +175,7 @@ def run_zone(cfg: AnalyticsConfig, zone_name: str, zone: ZoneConfig, ts: FloatAr
     use = mine & accepted_rows(ts, codes, values) & (values >= 0)
     rows = np.flatnonzero(use)
     r = CrowdDetector(cfg.crowd, zone_name, zone).batch(ts[rows], channels[rows], values[rows])
-    return _lift(n, rows, r, carry_index(n, rows), False)
+    return _lift(n, rows, r, _run_lengths(n, rows), False)
 
 
 def _with_anomaly_channel(cfg: AnalyticsConfig, ch: str) -> AnalyticsConfig:
@@ -151,10 +184,18 @@ def _with_anomaly_channel(cfg: AnalyticsConfig, ch: str) -> AnalyticsConfig:
     return replace(cfg, anomaly=replace(cfg.anomaly, channels=(*cfg.anomaly.channels, ch)))
 
 
-def _lift(n: int, rows: np.ndarray, r: BatchResult, idx: np.ndarray,
+def _run_lengths(n: int, rows: np.ndarray) -> np.ndarray:
+    """How many of ``n`` rows each value carries: the start value up to ``rows[0]``, then
+    each row's value up to the next of ``rows`` (ascending)."""
+    return np.diff(rows, prepend=0, append=n)
+
+
+def _lift(n: int, rows: np.ndarray, r: BatchResult, counts: np.ndarray,
           with_metrics: bool) -> BatchResult:
     """A result over a subset of rows, carried forward onto all ``n`` rows."""
     if len(rows) == n:
         return r if with_metrics else BatchResult(r.levels, r.scores)
-    metrics = {k: np.r_[np.nan, v][idx] for k, v in r.metrics.items()} if with_metrics else {}
-    return BatchResult(np.r_[np.int8(1), r.levels][idx], np.r_[0.0, r.scores][idx], metrics)
+    metrics = {k: np.repeat(np.r_[np.nan, v], counts) for k, v in r.metrics.items()} \
+        if with_metrics else {}
+    return BatchResult(np.repeat(np.r_[np.int8(1), r.levels], counts),
+                       np.repeat(np.r_[0.0, r.scores], counts), metrics)
