@@ -35,10 +35,11 @@ def first_order(b: float, c: float, x: FloatArray, y0: float) -> FloatArray:
     j = np.arange(1, block + 1, dtype=np.float64)
     grow = c ** j
     zero_state = np.cumsum(xs * (b / grow), axis=1) * grow
-    out = np.empty((m, block))
-    carry = y0
-    for k in range(m):
-        row = zero_state[k] + carry * grow
-        out[k] = row
-        carry = row[-1]
+    # Each block starts from the previous block's last value; that chain is scalar, the
+    # rest is one broadcast (the same float operations as row by row, so the same bits).
+    g_last = float(grow[-1])
+    carries = [y0]
+    for z_last in zero_state[:-1, -1].tolist():
+        carries.append(z_last + carries[-1] * g_last)
+    out = zero_state + np.array(carries)[:, None] * grow
     return out.reshape(-1)[:n]
