@@ -99,24 +99,30 @@ def run_node(cfg: AnalyticsConfig, node: str, ts: FloatArray, channels: StrArray
     results: dict[str, BatchResult] = {}
     present = list(accepted)
     by_channel = accepted
+    # Per set of channels: its rows, their run lengths and the gathered columns, shared by
+    # every detector over that set (detectors do not write to their inputs).
+    inputs: dict[frozenset[str], tuple[np.ndarray, np.ndarray, FloatArray, StrArray,
+                                       FloatArray]] = {}
     if "health" in enabled:
         by_channel = {}
         for ch, rows in accepted.items():
-            h = ChannelHealthDetector(ch, cfg.health)
-            r = h.batch(ts[rows], channels[rows], values[rows])
+            cols = ts[rows], channels[rows], values[rows]
+            r = ChannelHealthDetector(ch, cfg.health).batch(*cols)
             bad = r.levels >= 3
-            faulty[rows[bad]] = True
-            by_channel[ch] = rows[~bad]
-            results[f"health:{ch}"] = _lift(n, rows, r, _run_lengths(n, rows), with_metrics)
+            counts = _run_lengths(n, rows)
+            results[f"health:{ch}"] = _lift(n, rows, r, counts, with_metrics)
+            if bad.any():
+                faulty[rows[bad]] = True
+                by_channel[ch] = rows[~bad]
+            else:
+                by_channel[ch] = rows
+                inputs[frozenset({ch})] = (rows, counts, *cols)
     anomaly_chs = anomaly_channels if anomaly_channels is not None else cfg.anomaly.channels
 
-    carried: dict[frozenset[str], tuple[np.ndarray, np.ndarray]] = {}
-
     def run(det: Detector, names: frozenset[str]) -> BatchResult:
-        # Each detector sees only its channels' rows; levels are carried onto all rows,
-        # with one set of run lengths per set of channels.
+        # Each detector sees only its channels' rows; levels are carried onto all rows.
         key = frozenset(ch for ch in names if ch in by_channel)
-        if key not in carried:
+        if key not in inputs:
             parts = [by_channel[ch] for ch in sorted(key)]
             if len(parts) > 1:
                 mask = np.zeros(n, dtype=bool)
@@ -125,10 +131,9 @@ def run_node(cfg: AnalyticsConfig, node: str, ts: FloatArray, channels: StrArray
                 rows = np.flatnonzero(mask)
             else:
                 rows = parts[0] if parts else np.zeros(0, dtype=np.int64)
-            carried[key] = (rows, _run_lengths(n, rows))
-        rows, counts = carried[key]
-        return _lift(n, rows, det.batch(ts[rows], channels[rows], values[rows]), counts,
-                     with_metrics)
+            inputs[key] = (rows, _run_lengths(n, rows), ts[rows], channels[rows], values[rows])
+        rows, counts, t, c, v = inputs[key]
+        return _lift(n, rows, det.batch(t, c, v), counts, with_metrics)
 
     for name, spec in REGISTRY.items():
         if name not in enabled or not spec.hazard_input:
