@@ -20,6 +20,7 @@ from analytics.config import AnalyticsConfig, ZoneConfig
 from analytics.detector import BatchResult, Detector, StrArray
 from analytics.detectors.crowd import CrowdDetector
 from analytics.detectors.health import ChannelHealthDetector
+from analytics.detectors.threshold import run_lengths
 from analytics.leveling import FloatArray
 from analytics.registry import ANOMALY_DETECTORS, REGISTRY
 
@@ -109,7 +110,7 @@ def run_node(cfg: AnalyticsConfig, node: str, ts: FloatArray, channels: StrArray
             cols = ts[rows], channels[rows], values[rows]
             r = ChannelHealthDetector(ch, cfg.health).batch(*cols)
             bad = r.levels >= 3
-            counts = _run_lengths(n, rows)
+            counts = run_lengths(n, rows)
             results[f"health:{ch}"] = _lift(n, rows, r, counts, with_metrics)
             if bad.any():
                 faulty[rows[bad]] = True
@@ -131,7 +132,7 @@ def run_node(cfg: AnalyticsConfig, node: str, ts: FloatArray, channels: StrArray
                 rows = np.flatnonzero(mask)
             else:
                 rows = parts[0] if parts else np.zeros(0, dtype=np.int64)
-            inputs[key] = (rows, _run_lengths(n, rows), ts[rows], channels[rows], values[rows])
+            inputs[key] = (rows, run_lengths(n, rows), ts[rows], channels[rows], values[rows])
         rows, counts, t, c, v = inputs[key]
         return _lift(n, rows, det.batch(t, c, v), counts, with_metrics)
 
@@ -180,19 +181,13 @@ def run_zone(cfg: AnalyticsConfig, zone_name: str, zone: ZoneConfig, ts: FloatAr
     use = mine & accepted_rows(ts, codes, values) & (values >= 0)
     rows = np.flatnonzero(use)
     r = CrowdDetector(cfg.crowd, zone_name, zone).batch(ts[rows], channels[rows], values[rows])
-    return _lift(n, rows, r, _run_lengths(n, rows), False)
+    return _lift(n, rows, r, run_lengths(n, rows), False)
 
 
 def _with_anomaly_channel(cfg: AnalyticsConfig, ch: str) -> AnalyticsConfig:
     if ch in cfg.anomaly.channels:
         return cfg
     return replace(cfg, anomaly=replace(cfg.anomaly, channels=(*cfg.anomaly.channels, ch)))
-
-
-def _run_lengths(n: int, rows: np.ndarray) -> np.ndarray:
-    """How many of ``n`` rows each value carries: the start value up to ``rows[0]``, then
-    each row's value up to the next of ``rows`` (ascending)."""
-    return np.diff(rows, prepend=0, append=n)
 
 
 def _lift(n: int, rows: np.ndarray, r: BatchResult, counts: np.ndarray,

@@ -6,7 +6,7 @@ import numpy as np
 
 from analytics.config import RainConfig
 from analytics.detector import BatchResult, StrArray, hazard_score
-from analytics.detectors.threshold import carry_index, spread
+from analytics.detectors.threshold import run_lengths, spread
 from analytics.explain import Explanation, Metric, explain, fmt
 from analytics.leveling import FloatArray, LevelMachine, level_of, levels_of, lowered, run_levels
 from analytics.windows import WindowSum, window_sums
@@ -106,7 +106,9 @@ class RainDetector:
 
 
 def _spread_float(n: int, rows: np.ndarray, x: np.ndarray, start: float = 0.0) -> np.ndarray:
-    return np.r_[start, x.astype(np.float64)][carry_index(n, rows)]
+    if len(rows) == n:
+        return x.astype(np.float64)
+    return np.repeat(np.r_[start, x.astype(np.float64)], run_lengths(n, rows))
 
 
 spread_float = _spread_float

@@ -62,17 +62,16 @@ class ThresholdDetector:
 
 def _spread(n: int, rows: np.ndarray, lv: np.ndarray, start: int = 1) -> np.ndarray:
     """Levels known at ``rows`` carried forward to every row (``start`` before the first)."""
-    return np.r_[np.int8(start), lv.astype(np.int8)][carry_index(n, rows)]
+    if len(rows) == n:  # every row: nothing to carry
+        return lv.astype(np.int8)
+    return np.repeat(np.r_[np.int8(start), lv.astype(np.int8)], run_lengths(n, rows))
 
 
-def carry_index(n: int, rows: np.ndarray) -> np.ndarray:
-    """For each of ``n`` rows, 1 + the position in ``rows`` of the latest row at or before
-    it, 0 when there is none (``rows`` ascending)."""
-    if len(rows) == n:
-        return np.arange(1, n + 1)
-    marker = np.zeros(n, dtype=np.int64)
-    marker[rows] = np.arange(1, len(rows) + 1)
-    return np.maximum.accumulate(marker) if n else marker
+def run_lengths(n: int, rows: np.ndarray) -> np.ndarray:
+    """How many of ``n`` rows each value covers when values known at ``rows`` (ascending)
+    are carried forward: the start value up to ``rows[0]``, then each row's value up to
+    the next of ``rows`` (np.repeat's counts; no n-length index array)."""
+    return np.diff(rows, prepend=0, append=n)
 
 
 spread = _spread
