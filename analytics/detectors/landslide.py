@@ -150,12 +150,13 @@ class LandslideDetector:
         t_nz = ts[nz]
         new_event = np.r_[True, np.diff(t_nz) > cfg.dry_gap_s] if len(nz) else np.zeros(0, bool)
         ev_idx = forward_fill_index(new_event)  # per nonzero: its event's first nonzero
-        last = forward_fill_index(nz_mask)  # per row: latest nonzero row
-        has = last >= 0
-        k = np.searchsorted(nz, last[has])  # position of that row among nonzero rows
+        # Per row: position among nonzero rows of the latest nonzero row at or before it.
+        latest = np.cumsum(nz_mask) - 1
+        has = latest >= 0
+        k = latest[has]
         ratio = np.zeros(n)
         event_mm = np.zeros(n)
-        tl = ts[last[has]]
+        tl = t_nz[k]
         active = ts[has] - tl <= cfg.dry_gap_s
         start = t_nz[ev_idx[k]]
         e_mm = np.where(active, cs[k] - before[ev_idx[k]], 0.0)
