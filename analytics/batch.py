@@ -197,5 +197,10 @@ def _lift(n: int, rows: np.ndarray, r: BatchResult, counts: np.ndarray,
         return r if with_metrics else BatchResult(r.levels, r.scores)
     metrics = {k: np.repeat(np.r_[np.nan, v], counts) for k, v in r.metrics.items()} \
         if with_metrics else {}
-    return BatchResult(np.repeat(np.r_[np.int8(1), r.levels], counts),
-                       np.repeat(np.r_[0.0, r.scores], counts), metrics)
+    if r.scores.any() or np.signbit(r.scores).any():
+        scores = np.repeat(np.r_[0.0, r.scores], counts)
+    else:
+        # All +0.0 (an all-clear hazard detector, the usual case): calloc'd zeros, whose
+        # pages the OS maps only when read or written, where a copy would touch 8 bytes a row.
+        scores = np.zeros(n)
+    return BatchResult(np.repeat(np.r_[np.int8(1), r.levels], counts), scores, metrics)
