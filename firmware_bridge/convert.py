@@ -50,35 +50,6 @@ DEFAULT_MAX_WRAP_INCREMENT = 2**20
 _GAUGE_UNITS = {key: reading_unit(key) for key, spec in CHANNELS.items() if spec.kind != "counter"}
 _COUNTER_UNITS = {key: reading_unit(key) for key, spec in CHANNELS.items()
                   if spec.kind == "counter"}
-_object_new = object.__new__
-(_set_node, _set_channel, _set_value, _set_unit, _set_ts, _set_received_at, _set_seq,
- _set_source, _set_raw, _set_node_ts, _set_clock_skewed, _set_counter_reset) = (
-    vars(Reading)[name].__set__ for name in (
-        "node", "channel", "value", "unit", "ts", "received_at", "seq", "source", "raw",
-        "node_ts", "clock_skewed", "counter_reset"))
-
-
-def _new_reading(
-    node: str, channel: str, value: float, unit: str, ts: float, received_at: float, seq: int,
-    source: str, raw: float | None, node_ts: float | None, clock_skewed: bool,
-    counter_reset: bool,
-) -> Reading:
-    # Same result as Reading(...), in 40% of the time: a frozen dataclass's __init__
-    # sets each field through object.__setattr__ by name, the slot descriptors do not.
-    reading = _object_new(Reading)
-    _set_node(reading, node)
-    _set_channel(reading, channel)
-    _set_value(reading, value)
-    _set_unit(reading, unit)
-    _set_ts(reading, ts)
-    _set_received_at(reading, received_at)
-    _set_seq(reading, seq)
-    _set_source(reading, source)
-    _set_raw(reading, raw)
-    _set_node_ts(reading, node_ts)
-    _set_clock_skewed(reading, clock_skewed)
-    _set_counter_reset(reading, counter_reset)
-    return reading
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,9 +106,8 @@ class SampleConverter:
         for channel, value in values.items():
             unit = gauge_units.get(channel)
             if unit is not None:  # a table gauge: the common case
-                readings.append(_new_reading(
-                    node, channel, float(value), unit, ts, received_at, seq, source, None,
-                    node_ts, skewed, False))
+                readings.append(Reading(node, channel, float(value), unit, ts, received_at, seq,
+                                        source, None, node_ts, skewed, False))
                 continue
             if channel == UPTIME_KEY:
                 continue
@@ -151,9 +121,8 @@ class SampleConverter:
                 unit = _COUNTER_UNITS[channel]
             else:
                 unit = UNKNOWN_UNIT
-            readings.append(_new_reading(
-                node, channel, float(value), unit, ts, received_at, seq, source, raw, node_ts,
-                skewed, reset))
+            readings.append(Reading(node, channel, float(value), unit, ts, received_at, seq,
+                                    source, raw, node_ts, skewed, reset))
         return readings
 
     def _increment(self, node: str, channel: str, value: float) -> tuple[int, bool]:
