@@ -80,23 +80,28 @@ class Children:
         return proc
 
     def check(self) -> str | None:
-        """The name of a child that died on its own, if any."""
+        """What a child that died on its own said last, if any died."""
         for name, proc in self.procs:
             if proc.poll() is not None:
-                return f"{name} exited with {proc.returncode} (log: {self.logs / name}.log)"
+                log = self.logs / f"{name}.log"
+                tail = "".join(log.read_text(errors="replace").splitlines(True)[-15:])
+                return f"{name} exited with {proc.returncode}; the end of {log}:\n{tail}"
         return None
 
-    def stop(self) -> None:
+    def stop(self, grace_s: float = 15) -> dict[str, int]:
+        """SIGTERM to all, SIGKILL to what is left after ``grace_s``; the exit codes by name."""
         for _name, proc in reversed(self.procs):
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for _name, proc in reversed(self.procs):
+        deadline = time.monotonic() + grace_s
+        codes = {}
+        for name, proc in reversed(self.procs):
             try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
+                codes[name] = proc.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+                codes[name] = proc.wait()
+        return codes
 
 
 def run_cli(argv: list[str], stdin: str | None = None) -> str:
@@ -205,10 +210,11 @@ def event_line(event: dict[str, Any]) -> str:
         if event.get("ts") else datetime.now(WIB)
     kind = str(event.get("type", "")).removeprefix("incident.").upper()
     level = inc.get("level", 1)
+    hazard = str(inc.get("hazard", "?"))
     agencies = " + ".join(inc.get("agencies", []))
     text = event.get("text") or ""
     return (f"{when:%H:%M:%S} WIB  #{inc.get('id', '?'):<3} {kind:<12} "
-            f"{HAZARDS.get(inc.get('hazard'), inc.get('hazard', '?'))} "
+            f"{HAZARDS.get(hazard, hazard)} "
             f"{LEVELS.get(level, level)} @ {inc.get('site', '?')} -> {agencies}"
             + (f"  | {text}" if text else ""))
 

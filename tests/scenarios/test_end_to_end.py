@@ -14,8 +14,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -54,47 +52,11 @@ def load_demo() -> ModuleType:
 demo = load_demo()
 
 
-class Processes:
-    def __init__(self, logs: Path) -> None:
-        self.logs = logs
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
-
-    def start(self, name: str, argv: list[str]) -> None:
-        log = (self.logs / f"{name}.log").open("ab")
-        self.procs[name] = subprocess.Popen(argv, stdout=log, stderr=log, cwd=ROOT,
-                                            start_new_session=True)
-
-    def alive(self) -> None:
-        for name, p in self.procs.items():
-            log = (self.logs / f"{name}.log").read_text()[-3000:]
-            assert p.poll() is None, f"{name} died: {log}"
-
-    def stop(self) -> dict[str, int]:
-        for p in self.procs.values():
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGTERM)
-        codes = {}
-        for name, p in self.procs.items():
-            try:
-                codes[name] = p.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-                codes[name] = p.wait()
-        return codes
-
-
 @pytest.fixture
 def e2e_influx() -> Iterator[InfluxDB]:
     server = InfluxDB().start()
     yield server
     server.cleanup()
-
-
-def cli(*argv: str, stdin: str | None = None) -> str:
-    out = subprocess.run(list(argv), input=stdin, capture_output=True, text=True, cwd=ROOT,
-                         timeout=60)
-    assert out.returncode == 0, out.stderr
-    return out.stdout
 
 
 def influx_counts(url: str, database: str) -> Counter[tuple[str, str]]:
@@ -148,13 +110,14 @@ def test_kota_batu_scenario_end_to_end(tmp_path: Path, e2e_influx: InfluxDB) -> 
     demo.write_toml(hub_toml, hub_cfg)
     hub_cli = [str(BIN / "siaga-hub"), "--config", str(hub_toml)]
     for user, agency, role in (("bpbd", "BPBD", "responder"), ("admin", "DISKOMINFO", "admin")):
-        cli(*hub_cli, "user", "add", "--username", user, "--agency", agency, "--role", role,
-            "--password-stdin", stdin=PASSWORD + "\n")
-    tokens = {gw: cli(*hub_cli, "gateway", "add", gw, "--mosquitto-passwd", str(passwd)).strip()
+        demo.run_cli([*hub_cli, "user", "add", "--username", user, "--agency", agency,
+                      "--role", role, "--password-stdin"], stdin=PASSWORD + "\n")
+    tokens = {gw: demo.run_cli([*hub_cli, "gateway", "add", gw, "--mosquitto-passwd",
+                                str(passwd)]).strip()
               for gw in by_gateway}
     set_password_entry(passwd, "siaga-hub", hub_password)
 
-    procs = Processes(tmp_path / "logs")
+    procs = demo.Children(tmp_path / "logs")
     stop = threading.Event()
     serial: PtyNodeSet | None = None
     wireless: MqttNodeSet | None = None
@@ -163,7 +126,7 @@ def test_kota_batu_scenario_end_to_end(tmp_path: Path, e2e_influx: InfluxDB) -> 
         device_broker.start()
         procs.start("hub", [*hub_cli, "serve"])
         url = f"http://127.0.0.1:{port}"
-        demo.wait_healthy(url, demo.Children(tmp_path / "logs"))
+        demo.wait_healthy(url, procs)
 
         start = time.time() + 3
         until = start + SIM_HOURS * 3600
@@ -183,7 +146,7 @@ def test_kota_batu_scenario_end_to_end(tmp_path: Path, e2e_influx: InfluxDB) -> 
             procs.start(gw, [str(BIN / "siaga-gateway"), "run", "--config",
                              str(tmp_path / f"{gw}.toml")])
         time.sleep(2)  # the MQTT gateway's session subscribes before the nodes publish
-        procs.alive()
+        assert procs.check() is None, procs.check()
 
         def login(user: str) -> str:
             r = httpx.post(f"{url}/api/v1/auth/token",
@@ -201,7 +164,7 @@ def test_kota_batu_scenario_end_to_end(tmp_path: Path, e2e_influx: InfluxDB) -> 
         wireless.start()
         assert serial.finished.wait(SIM_HOURS * 3600 / SPEED + 60), "the pty nodes did not finish"
         assert wireless.finished.wait(60), "the MQTT nodes did not finish"
-        procs.alive()
+        assert procs.check() is None, procs.check()
 
         # every reading, exactly once: Influx keys a point by node, channel and time, so a
         # reading stored twice under another time would make a count too high
@@ -245,7 +208,7 @@ def test_kota_batu_scenario_end_to_end(tmp_path: Path, e2e_influx: InfluxDB) -> 
                                           if "incident" in e}
     finally:
         stop.set()
-        codes = procs.stop()
+        codes = procs.stop(grace_s=30)
         if serial is not None:
             serial.close()
         if wireless is not None:
