@@ -46,7 +46,9 @@ from api.incidents.models import (
     utc,
 )
 from api.incidents.queries import (
+    HeartbeatSeen,
     IncidentFilter,
+    last_heartbeats,
     load_detail,
     load_incident,
     load_incidents,
@@ -222,6 +224,10 @@ class IncidentService:
         await self._publish_loaded([(Change("incident.updated", incident_id, now,
                                             f"note by {actor.username}"), incident)])
         return incident
+
+    async def last_heartbeats(self) -> dict[str, HeartbeatSeen]:
+        """The last heartbeat heard from each gateway that ever sent one."""
+        return await self.db.run(last_heartbeats)
 
     # -- periodic -------------------------------------------------------------------------
 

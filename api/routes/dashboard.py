@@ -6,7 +6,6 @@ other client, so nothing here decides what a user may see: the API's agency scop
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from pathlib import Path
 
@@ -49,26 +48,18 @@ class GatewayHealth(BaseModel):
     buffer_depth: int | None = Field(description="Entries waiting in the gateway's buffer")
 
 
-def _heartbeats(conn: sqlite3.Connection) -> dict[str, sqlite3.Row]:
-    try:
-        rows = conn.execute("SELECT * FROM gateway_heartbeats").fetchall()
-    except sqlite3.OperationalError:  # no heartbeat table until the incident store made it
-        return {}
-    return {r["gateway"]: r for r in rows}
-
-
 @router.get("/api/v1/dashboard/gateways", response_model=list[GatewayHealth], tags=["dashboard"],
             summary="Every registered gateway with its last heartbeat",
             responses=problem_responses(401))
 async def gateway_health(services: ServicesDep, staff: CurrentStaff) -> list[GatewayHealth]:
-    beats = await services.db.run(_heartbeats)
+    beats = await services.incidents.last_heartbeats()
     window = services.settings.incidents.gateway_silence_s
     now = time.time()
     out = []
     for g in services.registry.gateways():
-        row = beats.get(g.id)
-        heard = row["received_at"] if row is not None else None
-        depth = row["buffer_depth"] if row is not None else None
+        beat = beats.get(g.id)
+        heard = beat.received_at if beat is not None else None
+        depth = beat.buffer_depth if beat is not None else None
         out.append(GatewayHealth(
             gateway=g.id, name=g.name, site=g.site, last_heartbeat=heard,
             silent=heard is not None and now - heard > window, buffer_depth=depth))
