@@ -13,20 +13,17 @@ import gzip
 import logging
 import math
 import ssl
-import threading
 import time
 import urllib.error
 import urllib.request
-from dataclasses import replace
 from typing import Literal
 
 from gateway.buffer import Batch, StoreAndForwardBuffer, now_ms
 from gateway.heartbeat import HealthSnapshot, HeartbeatSettings
 from gateway.uplink.backoff import Backoff
-from gateway.uplink.batch_trigger import BatchTrigger
-from gateway.uplink.counters import UplinkCounters
 from gateway.uplink.settings import UplinkSettings
 from gateway.uplink.wire import encode_batch
+from gateway.uplink.worker import UplinkWorker
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +31,9 @@ Outcome = Literal["stored", "rejected", "too_large", "auth", "retry"]
 REJECTING = (400, 422)
 
 
-class HttpUplink:
+class HttpUplink(UplinkWorker):
+    thread_name = "uplink-http"
+
     def __init__(
         self, settings: UplinkSettings, buffer: StoreAndForwardBuffer, *,
         health: HealthSnapshot | None = None,
@@ -42,20 +41,11 @@ class HttpUplink:
     ) -> None:
         if not settings.gateway_id or settings.url is None or settings.token is None:
             raise ValueError("HttpUplink needs uplink.gateway_id, uplink.url and uplink.token")
-        self.settings = settings
-        self._buffer = buffer
-        self._health = health
-        self._heartbeat_s = (heartbeat or HeartbeatSettings()).interval_s
         self._base = settings.url.rstrip("/")
-        self._ssl = self._ssl_context()
-        self._cond = threading.Condition()
-        self._stopping = False
-        self._trigger = BatchTrigger(settings.batch_max_count, settings.batch_max_age_s)
         self._backoff = Backoff(settings.backoff_min_s, settings.backoff_max_s)
-        self._counters = UplinkCounters()
         self._last_problem = ""
-        self._thread = threading.Thread(target=self._run, name="uplink-http", daemon=True)
-        buffer.on_append(self._appended)
+        super().__init__(settings, buffer, health=health, heartbeat=heartbeat)
+        self._ssl = self._ssl_context()
 
     def _ssl_context(self) -> ssl.SSLContext | None:
         s = self.settings
@@ -65,30 +55,6 @@ class HttpUplink:
         if s.cert is not None:
             ctx.load_cert_chain(s.cert, s.key)
         return ctx
-
-    def start(self) -> None:
-        self._buffer.release_all()
-        depth = self._buffer.stats().depth
-        with self._cond:
-            self._trigger.backlog(depth, time.monotonic())
-        self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        with self._cond:
-            self._stopping = True
-            self._cond.notify_all()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-
-    def counters(self) -> UplinkCounters:
-        with self._cond:
-            return replace(self._counters)
-
-    def _appended(self, readings: int, alerts: int) -> None:
-        with self._cond:
-            self._trigger.added(readings, alerts, time.monotonic())
-            if self._trigger.due(time.monotonic()):
-                self._cond.notify_all()
 
     # -- the uplink thread ---------------------------------------------------------
 

@@ -16,20 +16,18 @@ import contextlib
 import json
 import logging
 import math
-import threading
 import time
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.buffer import Batch, StoreAndForwardBuffer, now_ms
 from gateway.heartbeat import HealthSnapshot, HeartbeatSettings
-from gateway.uplink.batch_trigger import BatchTrigger
-from gateway.uplink.counters import UplinkCounters
 from gateway.uplink.settings import UplinkSettings
 from gateway.uplink.wire import decode_ack, encode_batch
+from gateway.uplink.worker import UplinkWorker
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +39,9 @@ class _InFlight:
     sent_at: float  # monotonic
 
 
-class MqttUplink:
+class MqttUplink(UplinkWorker):
+    thread_name = "uplink-mqtt"
+
     def __init__(
         self, settings: UplinkSettings, buffer: StoreAndForwardBuffer, *,
         health: HealthSnapshot | None = None,
@@ -49,21 +49,12 @@ class MqttUplink:
     ) -> None:
         if not settings.gateway_id or settings.host is None:
             raise ValueError("MqttUplink needs uplink.gateway_id and uplink.host")
-        self.settings = settings
-        self._buffer = buffer
-        self._health = health
-        self._heartbeat_s = (heartbeat or HeartbeatSettings()).interval_s
-        self._cond = threading.Condition()
         self._acks: deque[tuple[str, str, str | None]] = deque()
         self._connected = False
         self._reconnected = False
-        self._stopping = False
-        self._trigger = BatchTrigger(settings.batch_max_count, settings.batch_max_age_s)
         self._inflight: dict[str, _InFlight] = {}
-        self._counters = UplinkCounters()
+        super().__init__(settings, buffer, health=health, heartbeat=heartbeat)
         self._client = self._make_client()
-        self._thread = threading.Thread(target=self._run, name="uplink-mqtt", daemon=True)
-        buffer.on_append(self._appended)
 
     def _make_client(self) -> mqtt.Client:
         s = self.settings
@@ -88,22 +79,13 @@ class MqttUplink:
 
     # -- lifecycle -----------------------------------------------------------------
 
-    def start(self) -> None:
-        self._buffer.release_all()  # a fresh uplink has nothing in flight
-        depth = self._buffer.stats().depth
-        with self._cond:
-            self._trigger.backlog(depth, time.monotonic())
+    def _connect(self) -> None:
         self._client.connect_async(self.settings.host or "", self.settings.port,
                                    keepalive=self.settings.keepalive_s)
         self._client.loop_start()
-        self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        with self._cond:
-            self._stopping = True
-            self._cond.notify_all()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
+        super().stop(timeout)
         if self._connected:
             # A clean disconnect suppresses the will, so say offline ourselves.
             info = self._client.publish(self.settings.topic("status"), self._status("offline"),
@@ -113,10 +95,6 @@ class MqttUplink:
                 info.wait_for_publish(min(timeout, 2.0))
         self._client.disconnect()
         self._client.loop_stop()
-
-    def counters(self) -> UplinkCounters:
-        with self._cond:
-            return replace(self._counters)
 
     @property
     def connected(self) -> bool:
@@ -158,12 +136,6 @@ class MqttUplink:
         with self._cond:
             self._acks.append(ack)
             self._cond.notify_all()
-
-    def _appended(self, readings: int, alerts: int) -> None:
-        with self._cond:
-            self._trigger.added(readings, alerts, time.monotonic())
-            if self._trigger.due(time.monotonic()):
-                self._cond.notify_all()
 
     @staticmethod
     def _status(state: str) -> bytes:

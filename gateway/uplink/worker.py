@@ -1,0 +1,69 @@
+"""What both uplinks share: the thread that drains the buffer, woken by appends and batching.
+
+A subclass names its thread, may connect in ``_connect`` before the thread starts, and
+implements ``_run``: wait on ``_cond`` until ``_stopping`` or the ``_trigger`` says a batch
+is due, send, and ack the buffer only on the hub's acknowledgement.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import replace
+
+from gateway.buffer import StoreAndForwardBuffer
+from gateway.heartbeat import HealthSnapshot, HeartbeatSettings
+from gateway.uplink.batch_trigger import BatchTrigger
+from gateway.uplink.counters import UplinkCounters
+from gateway.uplink.settings import UplinkSettings
+
+
+class UplinkWorker:
+    thread_name = "uplink"
+
+    def __init__(
+        self, settings: UplinkSettings, buffer: StoreAndForwardBuffer, *,
+        health: HealthSnapshot | None = None,
+        heartbeat: HeartbeatSettings | None = None,
+    ) -> None:
+        self.settings = settings
+        self._buffer = buffer
+        self._health = health
+        self._heartbeat_s = (heartbeat or HeartbeatSettings()).interval_s
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._trigger = BatchTrigger(settings.batch_max_count, settings.batch_max_age_s)
+        self._counters = UplinkCounters()
+        self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
+        buffer.on_append(self._appended)
+
+    def start(self) -> None:
+        self._buffer.release_all()  # a fresh uplink has nothing in flight
+        depth = self._buffer.stats().depth
+        with self._cond:
+            self._trigger.backlog(depth, time.monotonic())
+        self._connect()
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def counters(self) -> UplinkCounters:
+        with self._cond:
+            return replace(self._counters)
+
+    def _connect(self) -> None:
+        """Open what the thread sends through, if anything stays open (MQTT)."""
+
+    def _appended(self, readings: int, alerts: int) -> None:
+        with self._cond:
+            self._trigger.added(readings, alerts, time.monotonic())
+            if self._trigger.due(time.monotonic()):
+                self._cond.notify_all()
+
+    def _run(self) -> None:
+        raise NotImplementedError
