@@ -6,6 +6,6 @@ demo:
 test:
 	deploy/test.sh
 lint:
-	.venv/bin/ruff check . && .venv/bin/mypy firmware_bridge analytics gateway api simulators
+	deploy/lint.sh
 bench:
 	@for b in tests/benchmarks/bench_*.py; do echo "== $$b"; .venv/bin/python $$b || exit 1; done

@@ -4,15 +4,15 @@ The gateway builds one ``EdgeAnalytics(load_config(table))`` and calls ``process
 ``tick``, ``on_sequence_gap`` and ``set_node_interval`` from its core thread.
 """
 
-from analytics.alert import Alert
-from analytics.batch import NodeBatch, run_node
-from analytics.config import AnalyticsConfig
-from analytics.config_load import load_config
-from analytics.detector import BatchResult, Detector
-from analytics.engine import EdgeAnalytics, EngineCounters, LevelState
-from analytics.errors import AnalyticsError, ConfigError, ReplayInputError
-from analytics.levels import Level
-from analytics.registry import REGISTRY, DetectorSpec
+from siaga.analytics.alert import Alert
+from siaga.analytics.batch import NodeBatch, run_node
+from siaga.analytics.config import AnalyticsConfig
+from siaga.analytics.config_load import load_config
+from siaga.analytics.detector import BatchResult, Detector
+from siaga.analytics.engine import EdgeAnalytics, EngineCounters, LevelState
+from siaga.analytics.errors import AnalyticsError, ConfigError, ReplayInputError
+from siaga.analytics.levels import Level
+from siaga.analytics.registry import REGISTRY, DetectorSpec
 
 __all__ = [
     "REGISTRY",

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from analytics.levels import Level
-from firmware_bridge.reading import iso_utc
+from siaga.analytics.levels import Level
+from siaga.firmware_bridge.reading import iso_utc
 
 ALERT_SCHEMA_VERSION = 1
 

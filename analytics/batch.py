@@ -16,13 +16,13 @@ from dataclasses import dataclass, replace
 import numpy as np
 import numpy.typing as npt
 
-from analytics.config import AnalyticsConfig, ZoneConfig
-from analytics.detector import BatchResult, Detector, StrArray
-from analytics.detectors.crowd import CrowdDetector
-from analytics.detectors.health import ChannelHealthDetector
-from analytics.detectors.threshold import run_lengths
-from analytics.leveling import FloatArray
-from analytics.registry import ANOMALY_DETECTORS, REGISTRY
+from siaga.analytics.config import AnalyticsConfig, ZoneConfig
+from siaga.analytics.detector import BatchResult, Detector, StrArray
+from siaga.analytics.detectors.crowd import CrowdDetector
+from siaga.analytics.detectors.health import ChannelHealthDetector
+from siaga.analytics.detectors.threshold import run_lengths
+from siaga.analytics.leveling import FloatArray
+from siaga.analytics.registry import ANOMALY_DETECTORS, REGISTRY
 
 
 @dataclass(frozen=True, slots=True)

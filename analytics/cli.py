@@ -10,11 +10,11 @@ import tomllib
 from dataclasses import fields
 from pathlib import Path
 
-from analytics.config import AnalyticsConfig
-from analytics.config_load import load_config
-from analytics.errors import ConfigError, ReplayInputError
-from analytics.registry import REGISTRY
-from analytics.replay import replay, stderr_progress
+from siaga.analytics.config import AnalyticsConfig
+from siaga.analytics.config_load import load_config
+from siaga.analytics.errors import ConfigError, ReplayInputError
+from siaga.analytics.registry import REGISTRY
+from siaga.analytics.replay import replay, stderr_progress
 
 EX_DATAERR = 65
 EX_NOINPUT = 66
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"siaga-analytics: cannot read config {args.config}: {exc}", file=sys.stderr)
         return EX_CONFIG
     if args.command == "evaluate":
-        from analytics.evaluation import evaluate, format_table
+        from siaga.analytics.evaluation import evaluate, format_table
         rows = evaluate(cfg, quiet_days=args.days, seed=args.seed)
         print(format_table(rows, markdown=args.markdown))
         return 0

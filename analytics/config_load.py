@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import fields, replace
 from typing import Any
 
-from analytics.config import (
+from siaga.analytics.config import (
     DETECTOR_NAMES,
     ID_CURVES,
     AnalyticsConfig,
@@ -31,7 +31,7 @@ from analytics.config import (
     ThresholdConfig,
     ZoneConfig,
 )
-from analytics.errors import ConfigError
+from siaga.analytics.errors import ConfigError
 
 ROOT = "analytics"
 

@@ -8,8 +8,8 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from analytics.explain import Explanation
-from analytics.leveling import FloatArray, LevelArray
+from siaga.analytics.explain import Explanation
+from siaga.analytics.leveling import FloatArray, LevelArray
 
 StrArray = npt.NDArray[np.str_]
 

@@ -19,17 +19,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from analytics.alert import Alert
-from analytics.config import AnalyticsConfig
-from analytics.config_load import load_config
-from analytics.detector import Detector
-from analytics.detectors.fire import FireDetector
-from analytics.detectors.health import ChannelHealthDetector
-from analytics.detectors.landslide import LandslideDetector
-from analytics.levels import Level
-from analytics.link_health import LinkHealth
-from analytics.registry import ANOMALY_DETECTORS, REGISTRY
-from firmware_bridge.reading import Reading
+from siaga.analytics.alert import Alert
+from siaga.analytics.config import AnalyticsConfig
+from siaga.analytics.config_load import load_config
+from siaga.analytics.detector import Detector
+from siaga.analytics.detectors.fire import FireDetector
+from siaga.analytics.detectors.health import ChannelHealthDetector
+from siaga.analytics.detectors.landslide import LandslideDetector
+from siaga.analytics.levels import Level
+from siaga.analytics.link_health import LinkHealth
+from siaga.analytics.registry import ANOMALY_DETECTORS, REGISTRY
+from siaga.firmware_bridge.reading import Reading
 
 
 @dataclass(frozen=True, slots=True)

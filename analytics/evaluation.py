@@ -19,9 +19,15 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 from typing import Any
 
-from analytics.alert import Alert
-from analytics.config import AnalyticsConfig, NodeConfig, SiteConfig, SoilCalibration, ZoneConfig
-from analytics.engine import EdgeAnalytics
+from siaga.analytics.alert import Alert
+from siaga.analytics.config import (
+    AnalyticsConfig,
+    NodeConfig,
+    SiteConfig,
+    SoilCalibration,
+    ZoneConfig,
+)
+from siaga.analytics.engine import EdgeAnalytics
 
 EVENT_SCENARIOS = ("storm", "fire", "crowd", "stuck", "dropout", "reboot", "spike",
                    "out_of_range", "low_battery")
@@ -143,7 +149,7 @@ def false_alarms(alerts: list[Alert], days: float) -> list[FalseAlarmRow]:
 def evaluate(cfg: AnalyticsConfig, quiet_days: float = 2.0, seed: int = 7,
              scenarios: tuple[str, ...] = EVENT_SCENARIOS
              ) -> tuple[list[EvalRow], list[FalseAlarmRow]]:
-    from simulators.scenarios import generate  # dev tooling only; see module docstring
+    from siaga.simulators.scenarios import generate  # dev tooling only; see module docstring
 
     rows: list[EvalRow] = []
     for name in scenarios:

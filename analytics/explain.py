@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from analytics.config import LevelThresholds
-from analytics.leveling import level_of
-from analytics.levels import Level
+from siaga.analytics.config import LevelThresholds
+from siaga.analytics.leveling import level_of
+from siaga.analytics.levels import Level
 
 
 @dataclass(frozen=True, slots=True)

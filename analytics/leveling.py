@@ -17,7 +17,7 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from analytics.config import LevelThresholds
+from siaga.analytics.config import LevelThresholds
 
 FloatArray = npt.NDArray[np.float64]
 LevelArray = npt.NDArray[np.int8]

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import math
 
-from analytics.config import HealthConfig
-from analytics.explain import Explanation, fmt
+from siaga.analytics.config import HealthConfig
+from siaga.analytics.explain import Explanation, fmt
 
 
 class LinkHealth:

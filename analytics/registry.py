@@ -12,15 +12,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from analytics.config import AnalyticsConfig, ChannelThreshold
-from analytics.detector import Detector
-from analytics.detectors.anomaly import CusumDetector, EwmaDetector, RobustZDetector
-from analytics.detectors.crowd import CrowdDetector
-from analytics.detectors.fire import FireDetector
-from analytics.detectors.health import ChannelHealthDetector
-from analytics.detectors.landslide import LandslideDetector
-from analytics.detectors.rain import RainDetector
-from analytics.detectors.threshold import ThresholdDetector
+from siaga.analytics.config import AnalyticsConfig, ChannelThreshold
+from siaga.analytics.detector import Detector
+from siaga.analytics.detectors.anomaly import CusumDetector, EwmaDetector, RobustZDetector
+from siaga.analytics.detectors.crowd import CrowdDetector
+from siaga.analytics.detectors.fire import FireDetector
+from siaga.analytics.detectors.health import ChannelHealthDetector
+from siaga.analytics.detectors.landslide import LandslideDetector
+from siaga.analytics.detectors.rain import RainDetector
+from siaga.analytics.detectors.threshold import ThresholdDetector
 
 Scope = Literal["channel", "node", "zone"]
 Factory = Callable[[AnalyticsConfig, str, str | None], Detector | None]

@@ -17,10 +17,10 @@ from typing import TextIO
 
 import numpy as np
 
-from analytics.batch import run_node, run_zone
-from analytics.config import AnalyticsConfig
-from analytics.errors import ReplayInputError
-from analytics.registry import ANOMALY_DETECTORS, REGISTRY
+from siaga.analytics.batch import run_node, run_zone
+from siaga.analytics.config import AnalyticsConfig
+from siaga.analytics.errors import ReplayInputError
+from siaga.analytics.registry import ANOMALY_DETECTORS, REGISTRY
 
 SINGLE = ("timestamp", "value")
 MULTI = ("timestamp", "node", "channel", "value")

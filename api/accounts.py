@@ -28,9 +28,9 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.db import Database, transaction
-from api.errors import Conflict, InvalidInput, NotFound, TooManyRequests, Unauthorized
-from api.settings import AuthSettings
+from siaga.api.db import Database, transaction
+from siaga.api.errors import Conflict, InvalidInput, NotFound, TooManyRequests, Unauthorized
+from siaga.api.settings import AuthSettings
 
 __all__ = [
     "Accounts",

@@ -16,9 +16,9 @@ from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import PROBLEM_JSON, install_problem_handlers, problem_responses
-from api.services import HubServices, open_services
-from api.settings import HubSettings
+from siaga.api.errors import PROBLEM_JSON, install_problem_handlers, problem_responses
+from siaga.api.services import HubServices, open_services
+from siaga.api.settings import HubSettings
 
 __all__ = ["ROUTERS", "create_app"]
 
@@ -28,16 +28,16 @@ VERSION = "0.1.0"
 # Modules whose ``router`` the app includes, in this order (imported by create_app: routes
 # depend on api.deps, which depends on api.services).
 ROUTERS: tuple[str, ...] = (
-    "api.routes.system",
-    "api.routes.auth",
-    "api.routes.registry",
-    "api.routes.stream",
-    "api.routes.ingest",
-    "api.routes.telemetry",
-    "api.routes.incidents",
-    "api.routes.reports",
-    "api.routes.agencies",
-    "api.routes.dashboard",
+    "siaga.api.routes.system",
+    "siaga.api.routes.auth",
+    "siaga.api.routes.registry",
+    "siaga.api.routes.stream",
+    "siaga.api.routes.ingest",
+    "siaga.api.routes.telemetry",
+    "siaga.api.routes.incidents",
+    "siaga.api.routes.reports",
+    "siaga.api.routes.agencies",
+    "siaga.api.routes.dashboard",
 )
 
 

@@ -24,8 +24,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from api.errors import ConfigError, HubError
-from api.settings import HubSettings, load_settings
+from siaga.api.errors import ConfigError, HubError
+from siaga.api.settings import HubSettings, load_settings
 
 __all__ = ["main"]
 
@@ -50,7 +50,7 @@ def _read_password(args: argparse.Namespace) -> str:
 
 
 def _check_registry(settings: HubSettings) -> None:
-    from api.registry import read_registry_file
+    from siaga.api.registry import read_registry_file
 
     if settings.registry.file is not None:
         read_registry_file(settings.registry.file)
@@ -66,9 +66,9 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from api.access_log import install_access_log_redaction
-    from api.app import create_app
-    from api.server import hub_server
+    from siaga.api.access_log import install_access_log_redaction
+    from siaga.api.app import create_app
+    from siaga.api.server import hub_server
 
     settings = _settings(args)
     _check_registry(settings)
@@ -83,8 +83,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _accounts(settings: HubSettings):  # type: ignore[no-untyped-def]
-    from api.accounts import Accounts
-    from api.services import open_database
+    from siaga.api.accounts import Accounts
+    from siaga.api.services import open_database
 
     db = open_database(settings)
     return db, Accounts(db, settings.auth, settings.agencies)
@@ -148,8 +148,8 @@ def cmd_gateway_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_gateway_add(args: argparse.Namespace) -> int:
-    from api.broker_credentials import set_password_entry
-    from api.registry import GatewayIn, Registry
+    from siaga.api.broker_credentials import set_password_entry
+    from siaga.api.registry import GatewayIn, Registry
 
     settings = _settings(args)
     db, accounts = _accounts(settings)

@@ -24,10 +24,10 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api.accounts import Role, Staff
-from api.errors import Forbidden, Unauthorized
-from api.services import HubServices
-from api.settings import HubSettings
+from siaga.api.accounts import Role, Staff
+from siaga.api.errors import Forbidden, Unauthorized
+from siaga.api.services import HubServices
+from siaga.api.settings import HubSettings
 
 __all__ = [
     "AdminStaff",

@@ -20,7 +20,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from api.metrics import MetricsRegistry
+from siaga.api.metrics import MetricsRegistry
 
 __all__ = [
     "CLOSED", "FINAL", "OVERFLOW", "UNAUTHORIZED", "LiveBus", "LiveEvent", "Subscription",

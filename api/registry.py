@@ -28,8 +28,8 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from api.db import Database, transaction
-from api.errors import ConfigError, Conflict, InvalidInput, NotFound
+from siaga.api.db import Database, transaction
+from siaga.api.errors import ConfigError, Conflict, InvalidInput, NotFound
 
 __all__ = [
     "Calibration",

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import uvicorn
 from fastapi import FastAPI
 
-from api.settings import HubSettings
+from siaga.api.settings import HubSettings
 
 __all__ = ["HubServer", "hub_server"]
 

@@ -27,12 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from api.accounts import Accounts
-from api.db import Database
-from api.live import LiveBus
-from api.metrics import MetricsRegistry
-from api.registry import Registry
-from api.settings import HubSettings
+from siaga.api.accounts import Accounts
+from siaga.api.db import Database
+from siaga.api.live import LiveBus
+from siaga.api.metrics import MetricsRegistry
+from siaga.api.registry import Registry
+from siaga.api.settings import HubSettings
 
 __all__ = ["COMPONENT_HOOKS", "HubServices", "open_database", "open_services"]
 
@@ -41,9 +41,9 @@ Hook = Callable[["HubServices"], AbstractAsyncContextManager[Any]]
 # (attribute of HubServices, module, function) in start order; imported when the hub starts,
 # since those modules build on this one.
 COMPONENT_HOOKS: tuple[tuple[str, str, str], ...] = (
-    ("telemetry", "api.telemetry.service", "open_telemetry"),
-    ("incidents", "api.incidents.service", "open_incidents"),
-    ("ingest", "api.ingest.service", "open_ingest"),
+    ("telemetry", "siaga.api.telemetry.service", "open_telemetry"),
+    ("incidents", "siaga.api.incidents.service", "open_incidents"),
+    ("ingest", "siaga.api.ingest.service", "open_ingest"),
 )
 
 

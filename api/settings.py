@@ -22,10 +22,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from api.errors import ConfigError
-from api.incidents.settings import IncidentSettings
-from api.ingest.settings import IngestSettings, MqttSettings
-from api.telemetry.settings import TelemetrySettings
+from siaga.api.errors import ConfigError
+from siaga.api.incidents.settings import IncidentSettings
+from siaga.api.ingest.settings import IngestSettings, MqttSettings
+from siaga.api.telemetry.settings import TelemetrySettings
 
 __all__ = [
     "ENV_PREFIX",

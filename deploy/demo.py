@@ -306,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
             extra = ["--mosquitto-passwd", str(state / "mosquitto" / "passwd")] if broker else []
             tokens[gw] = run_cli([*hub_cli, "gateway", "add", gw, *extra]).strip()
         if broker:
-            from api.broker_credentials import set_password_entry
+            from siaga.api.broker_credentials import set_password_entry
 
             set_password_entry(state / "mosquitto" / "passwd", "siaga-hub", hub_password)
             broker.start()

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The test command: set up what is missing, then run every test (unit, integration with real
+# The test command: set up what is missing, run the static checks, then every test (unit, integration with real
 # Mosquitto/InfluxDB/ptys, end to end). Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 deploy/setup.sh dev
+# ruff and mypy first: a type error fails the run as surely as a failing test.
+deploy/lint.sh
 set +e
 .venv/bin/python -m pytest "$@"
 rc=$?

@@ -1,7 +1,7 @@
 """Wire formats from devices: the serial frame codec, MQTT device messages, the
 channel table, the Reading record and the sample -> Reading conversion (stdlib only)."""
 
-from firmware_bridge.channels import (
+from siaga.firmware_bridge.channels import (
     CHANNELS,
     COUNTER_MODULUS,
     DEFAULT_MM_PER_TIP,
@@ -9,7 +9,7 @@ from firmware_bridge.channels import (
     channel_spec,
     reading_unit,
 )
-from firmware_bridge.codec import (
+from siaga.firmware_bridge.codec import (
     FRAME_ERROR_REASONS,
     FRAME_TYPES,
     MAX_FRAME_BYTES,
@@ -20,8 +20,8 @@ from firmware_bridge.codec import (
     decode_frame,
     encode_frame,
 )
-from firmware_bridge.convert import ConversionCounts, SampleConverter
-from firmware_bridge.device_message import (
+from siaga.firmware_bridge.convert import ConversionCounts, SampleConverter
+from siaga.firmware_bridge.device_message import (
     DEFAULT_MAX_PAYLOAD_BYTES,
     DEVICE_SUBSCRIPTIONS,
     DeviceMessage,
@@ -31,13 +31,13 @@ from firmware_bridge.device_message import (
     encode_device_message,
     parse_device_topic,
 )
-from firmware_bridge.errors import (
+from siaga.firmware_bridge.errors import (
     DeviceMessageError,
     FirmwareBridgeError,
     FrameDecodeError,
     FrameEncodeError,
 )
-from firmware_bridge.reading import Reading
+from siaga.firmware_bridge.reading import Reading
 
 __all__ = [
     "CHANNELS",

@@ -23,8 +23,8 @@ import re
 from binascii import crc_hqx
 from dataclasses import dataclass
 
-from firmware_bridge.errors import FrameDecodeError, FrameEncodeError
-from firmware_bridge.frame_rules import (
+from siaga.firmware_bridge.errors import FrameDecodeError, FrameEncodeError
+from siaga.firmware_bridge.frame_rules import (
     FRAME_ERROR_REASONS,
     FRAME_TYPES,
     KEY,

@@ -34,15 +34,15 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from firmware_bridge.channels import (
+from siaga.firmware_bridge.channels import (
     CHANNELS,
     COUNTER_MODULUS,
     DEFAULT_MM_PER_TIP,
     UNKNOWN_UNIT,
     reading_unit,
 )
-from firmware_bridge.codec import UPTIME_KEY
-from firmware_bridge.reading import Reading
+from siaga.firmware_bridge.codec import UPTIME_KEY
+from siaga.firmware_bridge.reading import Reading
 
 DEFAULT_MAX_SKEW_S = 300.0
 DEFAULT_MAX_WRAP_INCREMENT = 2**20

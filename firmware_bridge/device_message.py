@@ -30,9 +30,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
-from firmware_bridge.channels import CHANNELS
-from firmware_bridge.codec import MAX_SEQ, UPTIME_KEY, FieldValue, Frame
-from firmware_bridge.errors import DeviceMessageError, FrameEncodeError
+from siaga.firmware_bridge.channels import CHANNELS
+from siaga.firmware_bridge.codec import MAX_SEQ, UPTIME_KEY, FieldValue, Frame
+from siaga.firmware_bridge.errors import DeviceMessageError, FrameEncodeError
 
 MessageKind = Literal["up", "hello", "event", "cmd", "ack"]
 

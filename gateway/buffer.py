@@ -23,12 +23,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Self
 
-from analytics.alert import Alert
-from firmware_bridge.channels import CHANNELS, COUNTER_MODULUS
-from firmware_bridge.reading import Reading
-from gateway.errors import BufferError
-from gateway.settings_reader import TableReader
-from gateway.uplink.wire import Entry, Loss, alert_payload, reading_payload
+from siaga.analytics.alert import Alert
+from siaga.firmware_bridge.channels import CHANNELS, COUNTER_MODULUS
+from siaga.firmware_bridge.reading import Reading
+from siaga.gateway.errors import BufferError
+from siaga.gateway.settings_reader import TableReader
+from siaga.gateway.uplink.wire import Entry, Loss, alert_payload, reading_payload
 
 log = logging.getLogger(__name__)
 

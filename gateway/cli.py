@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from gateway.config import (
+from siaga.gateway.config import (
     GatewaySettings,
     default_state_dir,
     load_settings,
@@ -25,10 +25,10 @@ from gateway.config import (
     read_toml,
     settings_from_table,
 )
-from gateway.control import send_command
-from gateway.downlink import COMMANDS
-from gateway.errors import ConfigError, GatewayError
-from gateway.status_file import read_status
+from siaga.gateway.control import send_command
+from siaga.gateway.downlink import COMMANDS
+from siaga.gateway.errors import ConfigError, GatewayError
+from siaga.gateway.status_file import read_status
 
 log = logging.getLogger("gateway")
 
@@ -119,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(settings: GatewaySettings) -> int:
-    from gateway.runtime import GatewayRuntime  # pulls paho and pyserial only when running
+    from siaga.gateway.runtime import GatewayRuntime  # pulls paho and pyserial only when running
 
     logging.getLogger().setLevel(settings.log_level.upper())
     stop = threading.Event()

@@ -17,17 +17,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from analytics.config import AnalyticsConfig
-from analytics.config_load import load_config as load_analytics_config
-from analytics.errors import ConfigError as AnalyticsConfigError
-from firmware_bridge.channels import DEFAULT_MM_PER_TIP
-from gateway.buffer import BufferSettings
-from gateway.errors import ConfigError
-from gateway.heartbeat import HeartbeatSettings
-from gateway.local_actions import LocalActionSettings
-from gateway.settings_reader import EnvText, TableReader
-from gateway.site_registry import implied_tables, merged, read_registry
-from gateway.uplink.settings import UplinkSettings
+from siaga.analytics.config import AnalyticsConfig
+from siaga.analytics.config_load import load_config as load_analytics_config
+from siaga.analytics.errors import ConfigError as AnalyticsConfigError
+from siaga.firmware_bridge.channels import DEFAULT_MM_PER_TIP
+from siaga.gateway.buffer import BufferSettings
+from siaga.gateway.errors import ConfigError
+from siaga.gateway.heartbeat import HeartbeatSettings
+from siaga.gateway.local_actions import LocalActionSettings
+from siaga.gateway.settings_reader import EnvText, TableReader
+from siaga.gateway.site_registry import implied_tables, merged, read_registry
+from siaga.gateway.uplink.settings import UplinkSettings
 
 ENV_PREFIX = "SIAGA_"
 ENV_SEPARATOR = "__"

@@ -21,7 +21,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from gateway.downlink import CommandResult
+from siaga.gateway.downlink import CommandResult
 
 log = logging.getLogger(__name__)
 

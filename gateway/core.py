@@ -17,15 +17,15 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
-from analytics.alert import Alert
-from firmware_bridge.reading import Reading
-from gateway.config import GatewaySettings
-from gateway.downlink import CommandRequest, Downlink
-from gateway.heartbeat import NodeSeen
-from gateway.messages import InboundBatch, IngestError, NodeMessage
-from gateway.node_state import NodeTable, SeqVerdict
-from gateway.stats import GatewayStats
-from gateway.status_file import write_status
+from siaga.analytics.alert import Alert
+from siaga.firmware_bridge.reading import Reading
+from siaga.gateway.config import GatewaySettings
+from siaga.gateway.downlink import CommandRequest, Downlink
+from siaga.gateway.heartbeat import NodeSeen
+from siaga.gateway.messages import InboundBatch, IngestError, NodeMessage
+from siaga.gateway.node_state import NodeTable, SeqVerdict
+from siaga.gateway.stats import GatewayStats
+from siaga.gateway.status_file import write_status
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Literal
 
-from firmware_bridge.codec import encode_frame
-from firmware_bridge.device_message import DeviceMessage, encode_device_message
-from gateway.config import DownlinkSettings
+from siaga.firmware_bridge.codec import encode_frame
+from siaga.firmware_bridge.device_message import DeviceMessage, encode_device_message
+from siaga.gateway.config import DownlinkSettings
 
 log = logging.getLogger(__name__)
 

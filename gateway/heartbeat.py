@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
-from gateway.buffer import StoreAndForwardBuffer, now_ms
-from gateway.settings_reader import TableReader
+from siaga.gateway.buffer import StoreAndForwardBuffer, now_ms
+from siaga.gateway.settings_reader import TableReader
 
 THERMAL_ZONE = Path("/sys/class/thermal/thermal_zone0/temp")
 

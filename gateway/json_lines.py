@@ -14,9 +14,9 @@ import math
 from collections.abc import Sequence
 from typing import BinaryIO
 
-from analytics.alert import Alert
-from firmware_bridge.reading import READING_SCHEMA_VERSION, Reading, iso_utc
-from gateway.messages import IngestError
+from siaga.analytics.alert import Alert
+from siaga.firmware_bridge.reading import READING_SCHEMA_VERSION, Reading, iso_utc
+from siaga.gateway.messages import IngestError
 
 log = logging.getLogger(__name__)
 

@@ -33,10 +33,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Self
 
-from analytics.alert import Alert
-from analytics.levels import Level
-from gateway.errors import ConfigError
-from gateway.settings_reader import TableReader
+from siaga.analytics.alert import Alert
+from siaga.analytics.levels import Level
+from siaga.gateway.errors import ConfigError
+from siaga.gateway.settings_reader import TableReader
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from firmware_bridge.device_message import DeviceMessage
-from firmware_bridge.reading import iso_utc
+from siaga.firmware_bridge.device_message import DeviceMessage
+from siaga.firmware_bridge.reading import iso_utc
 
 
 @dataclass(frozen=True, slots=True)

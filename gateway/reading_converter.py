@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from firmware_bridge.convert import SampleConverter
-from firmware_bridge.reading import Reading
-from gateway.config import ConvertSettings
-from gateway.messages import NodeMessage
+from siaga.firmware_bridge.convert import SampleConverter
+from siaga.firmware_bridge.reading import Reading
+from siaga.gateway.config import ConvertSettings
+from siaga.gateway.messages import NodeMessage
 
 
 class ReadingConverter:

@@ -15,26 +15,26 @@ from concurrent.futures import Future
 from dataclasses import asdict
 from typing import Any, BinaryIO
 
-from analytics.engine import EdgeAnalytics
-from gateway.buffer import StoreAndForwardBuffer
-from gateway.config import GatewaySettings
-from gateway.control import ControlServer
-from gateway.core import Core, Stop
-from gateway.downlink import (
+from siaga.analytics.engine import EdgeAnalytics
+from siaga.gateway.buffer import StoreAndForwardBuffer
+from siaga.gateway.config import GatewaySettings
+from siaga.gateway.control import ControlServer
+from siaga.gateway.core import Core, Stop
+from siaga.gateway.downlink import (
     CommandRequest,
     CommandResult,
     Downlink,
     command_frame,
     command_mqtt,
 )
-from gateway.heartbeat import HealthSnapshot
-from gateway.json_lines import JsonLinesOutput
-from gateway.local_actions import LocalActionRunner
-from gateway.reading_converter import ReadingConverter
-from gateway.sources.mqtt_source import MqttSource
-from gateway.sources.serial_source import SerialSource
-from gateway.uplink.http_uplink import HttpUplink
-from gateway.uplink.mqtt_uplink import MqttUplink
+from siaga.gateway.heartbeat import HealthSnapshot
+from siaga.gateway.json_lines import JsonLinesOutput
+from siaga.gateway.local_actions import LocalActionRunner
+from siaga.gateway.reading_converter import ReadingConverter
+from siaga.gateway.sources.mqtt_source import MqttSource
+from siaga.gateway.sources.serial_source import SerialSource
+from siaga.gateway.uplink.http_uplink import HttpUplink
+from siaga.gateway.uplink.mqtt_uplink import MqttUplink
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from gateway.errors import ConfigError
+from siaga.gateway.errors import ConfigError
 
 TOKEN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 TRUE_WORDS = ("1", "true", "yes", "on")

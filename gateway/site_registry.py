@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from gateway.errors import ConfigError
+from siaga.gateway.errors import ConfigError
 
 KEY = "gateway.registry"
 COUNTER_CHANNELS = frozenset({"pin", "pout"})

@@ -2,30 +2,37 @@
 
 Batch (no I/O)::
 
-    from simulators import generate
+    from siaga.simulators import generate
     run = generate("storm", seed=1)          # ScenarioRun
     run.samples, run.labels, run.readings()
 
 Live::
 
-    from simulators import build, PtyNodeSet, MqttNodeSet
+    from siaga.simulators import build, PtyNodeSet, MqttNodeSet
     with PtyNodeSet(build("demo", start_ts=time.time()), speed=60) as nodes:
         nodes.paths                          # {"slope-05": "/dev/pts/3", ...}
 """
 
-from simulators.errors import (
+from siaga.simulators.errors import (
     SimSettingsError,
     SimulatorError,
     TransportError,
     UnknownScenarioError,
 )
-from simulators.mqtt_nodes import FloodResult, MqttNodeSet, flood
-from simulators.node import ChannelFault, NodeMessage, NodeSchedule, Outage, Reboot, VirtualNode
-from simulators.pty_nodes import PtyNodeSet
-from simulators.scenario import Label, NodeInfo, Sample, Scenario, ScenarioRun, Site
-from simulators.scenarios import SCENARIO_NAMES, build, generate
-from simulators.transport_faults import FaultInjector, FaultSettings
-from simulators.wire import mqtt_message, serial_line
+from siaga.simulators.mqtt_nodes import FloodResult, MqttNodeSet, flood
+from siaga.simulators.node import (
+    ChannelFault,
+    NodeMessage,
+    NodeSchedule,
+    Outage,
+    Reboot,
+    VirtualNode,
+)
+from siaga.simulators.pty_nodes import PtyNodeSet
+from siaga.simulators.scenario import Label, NodeInfo, Sample, Scenario, ScenarioRun, Site
+from siaga.simulators.scenarios import SCENARIO_NAMES, build, generate
+from siaga.simulators.transport_faults import FaultInjector, FaultSettings
+from siaga.simulators.wire import mqtt_message, serial_line
 
 __all__ = [
     "SCENARIO_NAMES",

@@ -32,12 +32,12 @@ from dataclasses import asdict
 from pathlib import Path
 from types import FrameType
 
-from simulators.errors import SimSettingsError, TransportError, UnknownScenarioError
-from simulators.mqtt_nodes import MqttNodeSet, flood
-from simulators.pty_nodes import PtyNodeSet
-from simulators.scenario import Scenario
-from simulators.scenarios import SCENARIOS, build, generate
-from simulators.transport_faults import FaultSettings
+from siaga.simulators.errors import SimSettingsError, TransportError, UnknownScenarioError
+from siaga.simulators.mqtt_nodes import MqttNodeSet, flood
+from siaga.simulators.pty_nodes import PtyNodeSet
+from siaga.simulators.scenario import Scenario
+from siaga.simulators.scenarios import SCENARIOS, build, generate
+from siaga.simulators.transport_faults import FaultSettings
 
 log = logging.getLogger("simulators")
 

@@ -20,18 +20,18 @@ from types import TracebackType
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from firmware_bridge.device_message import (
+from siaga.firmware_bridge.device_message import (
     DeviceMessage,
     decode_device_message,
     device_topic,
     encode_device_message,
 )
-from firmware_bridge.errors import DeviceMessageError
-from simulators.errors import TransportError
-from simulators.pacing import Command, Inbox, RateClock, SimClock, obey
-from simulators.scenario import Scenario
-from simulators.transport_faults import FaultInjector, FaultSettings
-from simulators.wire import mqtt_message
+from siaga.firmware_bridge.errors import DeviceMessageError
+from siaga.simulators.errors import TransportError
+from siaga.simulators.pacing import Command, Inbox, RateClock, SimClock, obey
+from siaga.simulators.scenario import Scenario
+from siaga.simulators.transport_faults import FaultInjector, FaultSettings
+from siaga.simulators.wire import mqtt_message
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from firmware_bridge.channels import CHANNELS, COUNTER_MODULUS
-from simulators.models.stepped import seeded
-from simulators.probes import Probe
+from siaga.firmware_bridge.channels import CHANNELS, COUNTER_MODULUS
+from siaga.simulators.models.stepped import seeded
+from siaga.simulators.probes import Probe
 
 HELLO_EVERY_S = 600.0
 SEQ_MODULUS = 65536

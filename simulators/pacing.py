@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from simulators.node import VirtualNode
+from siaga.simulators.node import VirtualNode
 
 
 class SimClock:

@@ -12,13 +12,13 @@ import random
 from dataclasses import dataclass
 from typing import Protocol
 
-from simulators.models.crowd import Zone
-from simulators.models.fire import SmokeAndHeat
-from simulators.models.power import Battery, Radio
-from simulators.models.slope import Slope
-from simulators.models.soil import SoilColumn
-from simulators.models.stepped import local_hour
-from simulators.models.weather import Air, RainField
+from siaga.simulators.models.crowd import Zone
+from siaga.simulators.models.fire import SmokeAndHeat
+from siaga.simulators.models.power import Battery, Radio
+from siaga.simulators.models.slope import Slope
+from siaga.simulators.models.soil import SoilColumn
+from siaga.simulators.models.stepped import local_hour
+from siaga.simulators.models.weather import Air, RainField
 
 
 class Probe(Protocol):

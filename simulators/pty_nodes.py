@@ -25,12 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-from firmware_bridge.codec import DecodeError, Frame, FrameDecoder, encode_frame
-from simulators.errors import TransportError
-from simulators.pacing import Command, Inbox, SimClock, obey
-from simulators.scenario import Scenario
-from simulators.transport_faults import FaultInjector, FaultSettings
-from simulators.wire import serial_line
+from siaga.firmware_bridge.codec import DecodeError, Frame, FrameDecoder, encode_frame
+from siaga.simulators.errors import TransportError
+from siaga.simulators.pacing import Command, Inbox, SimClock, obey
+from siaga.simulators.scenario import Scenario
+from siaga.simulators.transport_faults import FaultInjector, FaultSettings
+from siaga.simulators.wire import serial_line
 
 log = logging.getLogger(__name__)
 

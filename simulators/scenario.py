@@ -14,9 +14,14 @@ import heapq
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from firmware_bridge.channels import CHANNELS, COUNTER_MODULUS, DEFAULT_MM_PER_TIP, reading_unit
-from firmware_bridge.reading import Reading
-from simulators.node import NodeMessage, VirtualNode
+from siaga.firmware_bridge.channels import (
+    CHANNELS,
+    COUNTER_MODULUS,
+    DEFAULT_MM_PER_TIP,
+    reading_unit,
+)
+from siaga.firmware_bridge.reading import Reading
+from siaga.simulators.node import NodeMessage, VirtualNode
 
 
 @dataclass(frozen=True, slots=True)

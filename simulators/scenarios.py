@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from simulators.errors import SimSettingsError, UnknownScenarioError
-from simulators.models.crowd import CrowdEvent
-from simulators.models.fire import Fire
-from simulators.models.soil import SoilColumn
-from simulators.models.weather import Storm
-from simulators.node import (
+from siaga.simulators.errors import SimSettingsError, UnknownScenarioError
+from siaga.simulators.models.crowd import CrowdEvent
+from siaga.simulators.models.fire import Fire
+from siaga.simulators.models.soil import SoilColumn
+from siaga.simulators.models.weather import Storm
+from siaga.simulators.node import (
     BOOT_TIME_S,
     ChannelFault,
     ChannelFaultKind,
@@ -25,8 +25,8 @@ from simulators.node import (
     Outage,
     Reboot,
 )
-from simulators.scenario import Label, Scenario, ScenarioRun, Watch, run_to_end
-from simulators.town import BASE_NODES, MARKET, SLOPE, SQUARE, SQUARE_CAPACITY, Town, TownPlan
+from siaga.simulators.scenario import Label, Scenario, ScenarioRun, Watch, run_to_end
+from siaga.simulators.town import BASE_NODES, MARKET, SLOPE, SQUARE, SQUARE_CAPACITY, Town, TownPlan
 
 # Friday 16 January 2026, 09:00 WIB: mid wet season.
 DEFAULT_START_TS = 1768528800.0

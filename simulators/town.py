@@ -23,15 +23,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from simulators.models.crowd import MARKET_PROFILE, CrowdEvent, Zone, ZoneParams
-from simulators.models.fire import Exposure, Fire, SmokeAndHeat
-from simulators.models.power import Battery, Radio
-from simulators.models.slope import Slope, SlopeParams
-from simulators.models.soil import SoilColumn, SoilParams
-from simulators.models.stepped import seeded
-from simulators.models.weather import Air, RainClimate, RainField, Storm
-from simulators.node import NodeSchedule, VirtualNode
-from simulators.probes import (
+from siaga.simulators.models.crowd import MARKET_PROFILE, CrowdEvent, Zone, ZoneParams
+from siaga.simulators.models.fire import Exposure, Fire, SmokeAndHeat
+from siaga.simulators.models.power import Battery, Radio
+from siaga.simulators.models.slope import Slope, SlopeParams
+from siaga.simulators.models.soil import SoilColumn, SoilParams
+from siaga.simulators.models.stepped import seeded
+from siaga.simulators.models.weather import Air, RainClimate, RainField, Storm
+from siaga.simulators.node import NodeSchedule, VirtualNode
+from siaga.simulators.probes import (
     AirProbe,
     Extensometer,
     GateCounter,
@@ -41,7 +41,7 @@ from simulators.probes import (
     SmokeProbe,
     SoilProbe,
 )
-from simulators.scenario import Site
+from siaga.simulators.scenario import Site
 
 SLOPE = "bumiaji-slope"
 SUMBERGONDO = "sumbergondo-slope"

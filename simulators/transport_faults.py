@@ -15,10 +15,10 @@ import random
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from simulators.errors import SimSettingsError
-from simulators.models.stepped import seeded
-from simulators.node import BOOT_TIME_S, ChannelFault, NodeMessage, Outage, VirtualNode
-from simulators.scenario import Label
+from siaga.simulators.errors import SimSettingsError
+from siaga.simulators.models.stepped import seeded
+from siaga.simulators.node import BOOT_TIME_S, ChannelFault, NodeMessage, Outage, VirtualNode
+from siaga.simulators.scenario import Label
 
 BOOT_BANNER = (
     b"\r\nets Jul 29 2019 12:21:46\r\n\r\n"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from firmware_bridge.codec import UPTIME_KEY, Frame, encode_frame
-from firmware_bridge.device_message import DeviceMessage, encode_device_message
-from simulators.node import NodeMessage
+from siaga.firmware_bridge.codec import UPTIME_KEY, Frame, encode_frame
+from siaga.firmware_bridge.device_message import DeviceMessage, encode_device_message
+from siaga.simulators.node import NodeMessage
 
 
 def _frame(message: NodeMessage) -> Frame:

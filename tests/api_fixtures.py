@@ -36,11 +36,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from api.accounts import Role, Staff
-from api.app import create_app
-from api.server import HubServer, hub_server
-from api.services import HubServices
-from api.settings import HubSettings, settings_from_mapping
+from siaga.api.accounts import Role, Staff
+from siaga.api.app import create_app
+from siaga.api.server import HubServer, hub_server
+from siaga.api.services import HubServices
+from siaga.api.settings import HubSettings, settings_from_mapping
 from tests.servers import free_port
 
 T = TypeVar("T")
@@ -74,7 +74,7 @@ async def create_staff(services: HubServices, *, role: Role | str = Role.RESPOND
 async def create_gateway(services: HubServices, gateway_id: str = "gw-test-01", *,
                          site: str | None = None) -> str:
     """Register ``gateway_id`` (if it is not yet) and return a new token for it."""
-    from api.registry import GatewayIn
+    from siaga.api.registry import GatewayIn
 
     if services.registry.gateway(gateway_id) is None:
         await services.registry.put_gateway(gateway_id, GatewayIn(name=gateway_id, site=site))

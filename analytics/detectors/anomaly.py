@@ -15,13 +15,13 @@ from collections import deque
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from analytics.config import AnomalyConfig
-from analytics.detector import BatchResult, StrArray
-from analytics.detectors.rain import spread_float
-from analytics.detectors.threshold import CHANNEL_HAZARD, spread
-from analytics.explain import Explanation, fmt
-from analytics.leveling import FloatArray
-from analytics.recursion import first_order
+from siaga.analytics.config import AnomalyConfig
+from siaga.analytics.detector import BatchResult, StrArray
+from siaga.analytics.detectors.rain import spread_float
+from siaga.analytics.detectors.threshold import CHANNEL_HAZARD, spread
+from siaga.analytics.explain import Explanation, fmt
+from siaga.analytics.leveling import FloatArray
+from siaga.analytics.recursion import first_order
 
 MAD_SIGMA = 1.4826  # MAD of a normal distribution is 0.6745 sigma
 

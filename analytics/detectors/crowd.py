@@ -9,13 +9,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from analytics.config import CrowdConfig, LevelThresholds, ZoneConfig
-from analytics.detector import BatchResult, StrArray, hazard_score
-from analytics.detectors.rain import spread_float
-from analytics.detectors.threshold import spread
-from analytics.explain import Explanation, Metric, explain
-from analytics.leveling import FloatArray, LevelMachine, level_of, levels_of, lowered, run_levels
-from analytics.windows import WindowSum, window_sums
+from siaga.analytics.config import CrowdConfig, LevelThresholds, ZoneConfig
+from siaga.analytics.detector import BatchResult, StrArray, hazard_score
+from siaga.analytics.detectors.rain import spread_float
+from siaga.analytics.detectors.threshold import spread
+from siaga.analytics.explain import Explanation, Metric, explain
+from siaga.analytics.leveling import (
+    FloatArray,
+    LevelMachine,
+    level_of,
+    levels_of,
+    lowered,
+    run_levels,
+)
+from siaga.analytics.windows import WindowSum, window_sums
 
 
 class CrowdDetector:

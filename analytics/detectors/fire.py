@@ -12,13 +12,20 @@ import math
 
 import numpy as np
 
-from analytics.config import FireConfig
-from analytics.detector import BatchResult, StrArray, hazard_score
-from analytics.detectors.rain import spread_float
-from analytics.detectors.threshold import spread
-from analytics.explain import Explanation, Metric, explain, fmt
-from analytics.leveling import FloatArray, LevelMachine, level_of, levels_of, lowered, run_levels
-from analytics.windows import WindowRate, window_rates
+from siaga.analytics.config import FireConfig
+from siaga.analytics.detector import BatchResult, StrArray, hazard_score
+from siaga.analytics.detectors.rain import spread_float
+from siaga.analytics.detectors.threshold import spread
+from siaga.analytics.explain import Explanation, Metric, explain, fmt
+from siaga.analytics.leveling import (
+    FloatArray,
+    LevelMachine,
+    level_of,
+    levels_of,
+    lowered,
+    run_levels,
+)
+from siaga.analytics.windows import WindowRate, window_rates
 
 MINUTE = 60.0
 

@@ -14,12 +14,12 @@ import math
 
 import numpy as np
 
-from analytics.config import HealthConfig
-from analytics.detector import BatchResult, StrArray, hazard_score
-from analytics.detectors.threshold import spread
-from analytics.explain import Explanation, fmt
-from analytics.leveling import FloatArray, forward_fill_index
-from firmware_bridge.channels import CHANNELS
+from siaga.analytics.config import HealthConfig
+from siaga.analytics.detector import BatchResult, StrArray, hazard_score
+from siaga.analytics.detectors.threshold import spread
+from siaga.analytics.explain import Explanation, fmt
+from siaga.analytics.leveling import FloatArray, forward_fill_index
+from siaga.firmware_bridge.channels import CHANNELS
 
 FAULTY = 3
 

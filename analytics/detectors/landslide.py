@@ -14,12 +14,12 @@ from dataclasses import replace
 
 import numpy as np
 
-from analytics.config import IDCurve, LandslideConfig, LevelThresholds, SoilCalibration
-from analytics.detector import BatchResult, StrArray, hazard_score
-from analytics.detectors.rain import spread_float
-from analytics.detectors.threshold import spread
-from analytics.explain import Explanation, Metric, explain, fmt
-from analytics.leveling import (
+from siaga.analytics.config import IDCurve, LandslideConfig, LevelThresholds, SoilCalibration
+from siaga.analytics.detector import BatchResult, StrArray, hazard_score
+from siaga.analytics.detectors.rain import spread_float
+from siaga.analytics.detectors.threshold import spread
+from siaga.analytics.explain import Explanation, Metric, explain, fmt
+from siaga.analytics.leveling import (
     FloatArray,
     LevelMachine,
     forward_fill_index,
@@ -28,8 +28,8 @@ from analytics.leveling import (
     lowered,
     run_levels,
 )
-from analytics.levels import Level
-from analytics.windows import WindowRate, window_rates
+from siaga.analytics.levels import Level
+from siaga.analytics.windows import WindowRate, window_rates
 
 HOUR = 3600.0
 

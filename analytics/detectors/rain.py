@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from analytics.config import RainConfig
-from analytics.detector import BatchResult, StrArray, hazard_score
-from analytics.detectors.threshold import run_lengths, spread
-from analytics.explain import Explanation, Metric, explain, fmt
-from analytics.leveling import FloatArray, LevelMachine, level_of, levels_of, lowered, run_levels
-from analytics.windows import WindowSum, window_sums
+from siaga.analytics.config import RainConfig
+from siaga.analytics.detector import BatchResult, StrArray, hazard_score
+from siaga.analytics.detectors.threshold import run_lengths, spread
+from siaga.analytics.explain import Explanation, Metric, explain, fmt
+from siaga.analytics.leveling import (
+    FloatArray,
+    LevelMachine,
+    level_of,
+    levels_of,
+    lowered,
+    run_levels,
+)
+from siaga.analytics.windows import WindowSum, window_sums
 
 HOUR = 3600.0
 # BMKG categories: (lower bound, name, bound excluded). Hourly: light 1-5, moderate 5-10,

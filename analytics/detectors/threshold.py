@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from analytics.config import ChannelThreshold
-from analytics.detector import BatchResult, StrArray, hazard_score
-from analytics.explain import Explanation, Metric, explain
-from analytics.leveling import FloatArray, LevelMachine, level_of, levels_of, lowered, run_levels
-from firmware_bridge.channels import CHANNELS
+from siaga.analytics.config import ChannelThreshold
+from siaga.analytics.detector import BatchResult, StrArray, hazard_score
+from siaga.analytics.explain import Explanation, Metric, explain
+from siaga.analytics.leveling import (
+    FloatArray,
+    LevelMachine,
+    level_of,
+    levels_of,
+    lowered,
+    run_levels,
+)
+from siaga.firmware_bridge.channels import CHANNELS
 
 # Which hazard a bare channel threshold speaks for.
 CHANNEL_HAZARD: dict[str, str] = {

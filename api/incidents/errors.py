@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from api.errors import Conflict, Forbidden, InvalidInput, NotFound
+from siaga.api.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 __all__ = ["BadReport", "IncidentNotFound", "NotInvolved", "TransitionError"]
 

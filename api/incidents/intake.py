@@ -11,12 +11,12 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from analytics.levels import Level
-from api.db import transaction
-from api.incidents.geo import haversine_m
-from api.incidents.rules import Action, IncidentWindow, Source, decide
-from api.incidents.settings import GATEWAY_SILENT, IncidentSettings
-from api.incidents.store import (
+from siaga.analytics.levels import Level
+from siaga.api.db import transaction
+from siaga.api.incidents.geo import haversine_m
+from siaga.api.incidents.rules import Action, IncidentWindow, Source, decide
+from siaga.api.incidents.settings import GATEWAY_SILENT, IncidentSettings
+from siaga.api.incidents.store import (
     REPORT_DETECTOR,
     WATCHDOG_DETECTOR,
     Change,

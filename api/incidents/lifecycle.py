@@ -15,10 +15,10 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from api.db import transaction
-from api.incidents.errors import IncidentNotFound, NotInvolved, TransitionError
-from api.incidents.rules import advance
-from api.incidents.store import Change, add_timeline, current_cycle, refresh_status
+from siaga.api.db import transaction
+from siaga.api.incidents.errors import IncidentNotFound, NotInvolved, TransitionError
+from siaga.api.incidents.rules import advance
+from siaga.api.incidents.store import Change, add_timeline, current_cycle, refresh_status
 
 __all__ = ["Actor", "act", "add_note", "escalate_overdue"]
 

@@ -11,8 +11,8 @@ from typing import Annotated, Any, Literal, get_args, overload
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from analytics.alert import HAZARDS
-from api.errors import InvalidInput
+from siaga.analytics.alert import HAZARDS
+from siaga.api.errors import InvalidInput
 
 __all__ = [
     "ActionIn",

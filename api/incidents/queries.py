@@ -7,9 +7,9 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from analytics.levels import Level
-from api.incidents.models import AgencyClock, Incident, IncidentDetail, TimelineEntry, utc
-from api.incidents.scorecard import ClockFacts
+from siaga.analytics.levels import Level
+from siaga.api.incidents.models import AgencyClock, Incident, IncidentDetail, TimelineEntry, utc
+from siaga.api.incidents.scorecard import ClockFacts
 
 __all__ = [
     "IncidentFilter",

@@ -11,9 +11,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from analytics.levels import Level
-from api.incidents.errors import TransitionError
-from api.incidents.settings import IncidentSettings
+from siaga.analytics.levels import Level
+from siaga.api.incidents.errors import TransitionError
+from siaga.api.incidents.settings import IncidentSettings
 
 __all__ = [
     "STAGES",

@@ -21,10 +21,10 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
-from api.db import Database
-from api.incidents import lifecycle
-from api.incidents.errors import IncidentNotFound
-from api.incidents.intake import (
+from siaga.api.db import Database
+from siaga.api.incidents import lifecycle
+from siaga.api.incidents.errors import IncidentNotFound
+from siaga.api.incidents.intake import (
     AlertFacts,
     ReportFacts,
     gateway_returned,
@@ -35,8 +35,8 @@ from api.incidents.intake import (
     silence_open,
     silent_gateways,
 )
-from api.incidents.lifecycle import Actor, escalate_overdue
-from api.incidents.models import (
+from siaga.api.incidents.lifecycle import Actor, escalate_overdue
+from siaga.api.incidents.models import (
     AgencyScoreOut,
     Incident,
     IncidentDetail,
@@ -45,7 +45,7 @@ from api.incidents.models import (
     Scorecard,
     utc,
 )
-from api.incidents.queries import (
+from siaga.api.incidents.queries import (
     HeartbeatSeen,
     IncidentFilter,
     last_heartbeats,
@@ -56,17 +56,17 @@ from api.incidents.queries import (
     scorecard_clocks,
     visible,
 )
-from api.incidents.rules import dedupe_site
-from api.incidents.schema import ensure_schema
-from api.incidents.scorecard import score_agencies
-from api.incidents.settings import IncidentSettings
-from api.incidents.store import Change
-from api.ingest.wire import AlertIn, HeartbeatIn
-from api.telemetry.records import IncidentEventPoint
-from firmware_bridge.reading import iso_utc
+from siaga.api.incidents.rules import dedupe_site
+from siaga.api.incidents.schema import ensure_schema
+from siaga.api.incidents.scorecard import score_agencies
+from siaga.api.incidents.settings import IncidentSettings
+from siaga.api.incidents.store import Change
+from siaga.api.ingest.wire import AlertIn, HeartbeatIn
+from siaga.api.telemetry.records import IncidentEventPoint
+from siaga.firmware_bridge.reading import iso_utc
 
 if TYPE_CHECKING:
-    from api.services import HubServices
+    from siaga.api.services import HubServices
 
 __all__ = ["IncidentService", "open_incidents"]
 

@@ -11,7 +11,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from api.incidents.rules import (
+from siaga.api.incidents.rules import (
     Source,
     agencies_for,
     apply_source,
@@ -20,7 +20,7 @@ from api.incidents.rules import (
     incident_status,
     tighten_due,
 )
-from api.incidents.settings import IncidentSettings
+from siaga.api.incidents.settings import IncidentSettings
 
 __all__ = [
     "REPORT_DETECTOR",

@@ -7,9 +7,9 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from api.ingest.errors import BatchTooLarge, InvalidBatch, MalformedBatch
-from api.ingest.settings import IngestSettings
-from api.ingest.wire import Batch, HeartbeatIn
+from siaga.api.ingest.errors import BatchTooLarge, InvalidBatch, MalformedBatch
+from siaga.api.ingest.settings import IngestSettings
+from siaga.api.ingest.wire import Batch, HeartbeatIn
 
 __all__ = ["MAX_LISTED_ERRORS", "decode_body", "parse_batch", "parse_heartbeat", "parse_wire"]
 

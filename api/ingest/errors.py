@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.errors import BadRequest, Forbidden, InvalidInput, PayloadTooLarge, Unavailable
+from siaga.api.errors import BadRequest, Forbidden, InvalidInput, PayloadTooLarge, Unavailable
 
 __all__ = [
     "BatchRejected",

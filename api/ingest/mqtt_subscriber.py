@@ -32,13 +32,13 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from api.errors import HubError
-from api.ingest.body import decode_body, parse_batch, parse_heartbeat, parse_wire
-from api.ingest.errors import BatchRejected
-from api.ingest.pipeline import IngestPipeline
-from api.ingest.settings import IngestSettings, MqttSettings
-from api.ingest.wire import StatusIn
-from api.metrics import MetricsRegistry
+from siaga.api.errors import HubError
+from siaga.api.ingest.body import decode_body, parse_batch, parse_heartbeat, parse_wire
+from siaga.api.ingest.errors import BatchRejected
+from siaga.api.ingest.pipeline import IngestPipeline
+from siaga.api.ingest.settings import IngestSettings, MqttSettings
+from siaga.api.ingest.wire import StatusIn
+from siaga.api.metrics import MetricsRegistry
 
 __all__ = ["MqttSubscriber", "gateway_of"]
 

@@ -18,13 +18,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from api.errors import HubError
-from api.ingest.errors import GatewayMismatch, IngestUnavailable, InvalidBatch
-from api.ingest.settings import IngestSettings
-from api.ingest.wire import AlertIn, Batch, HeartbeatIn, StatusIn
-from api.metrics import MetricsRegistry
-from api.telemetry.errors import TelemetryError
-from api.telemetry.store import TelemetryStore
+from siaga.api.errors import HubError
+from siaga.api.ingest.errors import GatewayMismatch, IngestUnavailable, InvalidBatch
+from siaga.api.ingest.settings import IngestSettings
+from siaga.api.ingest.wire import AlertIn, Batch, HeartbeatIn, StatusIn
+from siaga.api.metrics import MetricsRegistry
+from siaga.api.telemetry.errors import TelemetryError
+from siaga.api.telemetry.store import TelemetryStore
 
 __all__ = ["IncidentIntake", "IngestPipeline", "IngestResult", "Transport"]
 

@@ -8,12 +8,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
-from api.ingest.mqtt_subscriber import MqttSubscriber
-from api.ingest.pipeline import IngestPipeline
-from api.ingest.settings import IngestSettings, MqttSettings
+from siaga.api.ingest.mqtt_subscriber import MqttSubscriber
+from siaga.api.ingest.pipeline import IngestPipeline
+from siaga.api.ingest.settings import IngestSettings, MqttSettings
 
 if TYPE_CHECKING:
-    from api.services import HubServices
+    from siaga.api.services import HubServices
 
 __all__ = ["GC_THRESHOLDS", "open_ingest"]
 

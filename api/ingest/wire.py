@@ -23,7 +23,7 @@ from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from analytics.alert import HAZARDS
+from siaga.analytics.alert import HAZARDS
 
 __all__ = [
     "MS_MAX",

@@ -11,9 +11,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import CurrentStaff, ServicesDep, StaffScope
-from api.errors import InvalidInput, problem_responses
-from api.incidents.models import Scorecard, query_epoch
+from siaga.api.deps import CurrentStaff, ServicesDep, StaffScope
+from siaga.api.errors import InvalidInput, problem_responses
+from siaga.api.incidents.models import Scorecard, query_epoch
 
 __all__ = ["router"]
 

@@ -7,9 +7,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, Field
 
-from api.accounts import Staff
-from api.deps import CurrentStaff, ServicesDep, bearer_token
-from api.errors import problem_responses
+from siaga.api.accounts import Staff
+from siaga.api.deps import CurrentStaff, ServicesDep, bearer_token
+from siaga.api.errors import problem_responses
 
 __all__ = ["router"]
 

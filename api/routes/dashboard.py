@@ -14,8 +14,8 @@ from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
-from api.deps import CurrentStaff, ServicesDep
-from api.errors import problem_responses
+from siaga.api.deps import CurrentStaff, ServicesDep
+from siaga.api.errors import problem_responses
 
 __all__ = ["router"]
 

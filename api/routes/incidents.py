@@ -13,14 +13,14 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Path, Query, Response
 
-from api.accounts import Staff
-from api.deps import CurrentStaff, ResponderStaff, ServicesDep, StaffScope
-from api.errors import problem_responses
-from api.incidents.cap import incident_cap
-from api.incidents.lifecycle import Actor
-from api.incidents.models import ActionIn, Incident, IncidentDetail, NoteIn, query_epoch
-from api.incidents.queries import IncidentFilter
-from api.services import HubServices
+from siaga.api.accounts import Staff
+from siaga.api.deps import CurrentStaff, ResponderStaff, ServicesDep, StaffScope
+from siaga.api.errors import problem_responses
+from siaga.api.incidents.cap import incident_cap
+from siaga.api.incidents.lifecycle import Actor
+from siaga.api.incidents.models import ActionIn, Incident, IncidentDetail, NoteIn, query_epoch
+from siaga.api.incidents.queries import IncidentFilter
+from siaga.api.services import HubServices
 
 __all__ = ["router"]
 

@@ -10,14 +10,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from api.deps import CurrentGateway, ServicesDep
-from api.errors import problem_responses
-from api.ingest.body import decode_body, parse_batch, parse_heartbeat
-from api.ingest.errors import BatchRejected, BatchTooLarge, IngestUnavailable
-from api.ingest.openapi import json_body
-from api.ingest.pipeline import IngestPipeline
-from api.ingest.settings import IngestSettings
-from api.ingest.wire import Batch, HeartbeatIn
+from siaga.api.deps import CurrentGateway, ServicesDep
+from siaga.api.errors import problem_responses
+from siaga.api.ingest.body import decode_body, parse_batch, parse_heartbeat
+from siaga.api.ingest.errors import BatchRejected, BatchTooLarge, IngestUnavailable
+from siaga.api.ingest.openapi import json_body
+from siaga.api.ingest.pipeline import IngestPipeline
+from siaga.api.ingest.settings import IngestSettings
+from siaga.api.ingest.wire import Batch, HeartbeatIn
 
 __all__ = ["router"]
 

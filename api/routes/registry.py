@@ -11,9 +11,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel
 
-from api.deps import AdminStaff, CurrentStaff, ServicesDep
-from api.errors import NotFound, problem_responses
-from api.registry import Gateway, GatewayIn, NodeIn, NodeInfo, RegistryView, Site, SiteIn
+from siaga.api.deps import AdminStaff, CurrentStaff, ServicesDep
+from siaga.api.errors import NotFound, problem_responses
+from siaga.api.registry import Gateway, GatewayIn, NodeIn, NodeInfo, RegistryView, Site, SiteIn
 
 __all__ = ["router"]
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 
-from api.deps import ServicesDep
-from api.errors import PayloadTooLarge, problem_responses
-from api.incidents.models import ReportIn, ReportOut
+from siaga.api.deps import ServicesDep
+from siaga.api.errors import PayloadTooLarge, problem_responses
+from siaga.api.incidents.models import ReportIn, ReportOut
 
 __all__ = ["MAX_REPORT_BYTES", "router"]
 

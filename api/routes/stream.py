@@ -18,9 +18,9 @@ from typing import Annotated
 from fastapi import APIRouter, Header
 from fastapi.responses import StreamingResponse
 
-from api.deps import ServicesDep, StreamSession, StreamStaff
-from api.errors import Unauthorized, problem_responses
-from api.live import FINAL, LiveEvent, Subscription, unauthorized
+from siaga.api.deps import ServicesDep, StreamSession, StreamStaff
+from siaga.api.errors import Unauthorized, problem_responses
+from siaga.api.live import FINAL, LiveEvent, Subscription, unauthorized
 
 __all__ = ["router"]
 

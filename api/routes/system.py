@@ -10,9 +10,9 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 
-from api.app import VERSION
-from api.deps import ServicesDep
-from api.metrics import CONTENT_TYPE
+from siaga.api.app import VERSION
+from siaga.api.deps import ServicesDep
+from siaga.api.metrics import CONTENT_TYPE
 
 __all__ = ["router"]
 

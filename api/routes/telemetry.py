@@ -12,12 +12,12 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from api.deps import CurrentStaff, ServicesDep
-from api.errors import InvalidInput, Unavailable, problem_responses
-from api.telemetry.errors import TelemetryError
-from api.telemetry.query_params import parse_aggregates, parse_every, parse_time
-from api.telemetry.store import TelemetryStore
-from firmware_bridge.channels import reading_unit
+from siaga.api.deps import CurrentStaff, ServicesDep
+from siaga.api.errors import InvalidInput, Unavailable, problem_responses
+from siaga.api.telemetry.errors import TelemetryError
+from siaga.api.telemetry.query_params import parse_aggregates, parse_every, parse_time
+from siaga.api.telemetry.store import TelemetryStore
+from siaga.firmware_bridge.channels import reading_unit
 
 __all__ = ["router"]
 

@@ -22,16 +22,21 @@ from typing import Any
 
 import httpx
 
-from api.ingest.wire import ReadingIn
-from api.telemetry.errors import QueryError, StoreRejected, StoreUnavailable, TelemetryError
-from api.telemetry.line_protocol import (
+from siaga.api.ingest.wire import ReadingIn
+from siaga.api.telemetry.errors import QueryError, StoreRejected, StoreUnavailable, TelemetryError
+from siaga.api.telemetry.line_protocol import (
     NS_PER_MS,
     encode_events,
     encode_readings,
     seq_from_time,
 )
-from api.telemetry.records import AggregatePoint, IncidentEventPoint, LatestReading, ReadingPoint
-from api.telemetry.settings import TelemetrySettings
+from siaga.api.telemetry.records import (
+    AggregatePoint,
+    IncidentEventPoint,
+    LatestReading,
+    ReadingPoint,
+)
+from siaga.api.telemetry.settings import TelemetrySettings
 
 __all__ = ["InfluxStore", "influxql_string"]
 

@@ -30,9 +30,9 @@ import re
 import zlib
 from collections.abc import Mapping, Sequence
 
-from api.ingest.wire import ReadingIn
-from api.telemetry.errors import LineProtocolError
-from api.telemetry.records import IncidentEventPoint
+from siaga.api.ingest.wire import ReadingIn
+from siaga.api.telemetry.errors import LineProtocolError
+from siaga.api.telemetry.records import IncidentEventPoint
 
 __all__ = [
     "NS_PER_MS",

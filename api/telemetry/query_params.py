@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from api.errors import InvalidInput
-from api.telemetry.records import AGGREGATES, Aggregate
+from siaga.api.errors import InvalidInput
+from siaga.api.telemetry.records import AGGREGATES, Aggregate
 
 __all__ = ["MAX_MS", "parse_aggregates", "parse_every", "parse_time"]
 

@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
-from api.telemetry.store import TelemetryStore, store_from_settings
+from siaga.api.telemetry.store import TelemetryStore, store_from_settings
 
 if TYPE_CHECKING:
-    from api.services import HubServices
+    from siaga.api.services import HubServices
 
 __all__ = ["open_telemetry"]
 

@@ -14,9 +14,14 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
-from api.db import Database, transaction
-from api.ingest.wire import ReadingIn
-from api.telemetry.records import AggregatePoint, IncidentEventPoint, LatestReading, ReadingPoint
+from siaga.api.db import Database, transaction
+from siaga.api.ingest.wire import ReadingIn
+from siaga.api.telemetry.records import (
+    AggregatePoint,
+    IncidentEventPoint,
+    LatestReading,
+    ReadingPoint,
+)
 
 __all__ = ["SqliteStore"]
 

@@ -9,11 +9,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from api.ingest.wire import ReadingIn
-from api.telemetry.influx import InfluxStore
-from api.telemetry.records import AggregatePoint, IncidentEventPoint, LatestReading, ReadingPoint
-from api.telemetry.settings import TelemetrySettings
-from api.telemetry.sqlite import SqliteStore
+from siaga.api.ingest.wire import ReadingIn
+from siaga.api.telemetry.influx import InfluxStore
+from siaga.api.telemetry.records import (
+    AggregatePoint,
+    IncidentEventPoint,
+    LatestReading,
+    ReadingPoint,
+)
+from siaga.api.telemetry.settings import TelemetrySettings
+from siaga.api.telemetry.sqlite import SqliteStore
 
 __all__ = ["TelemetryStore", "store_from_settings"]
 

@@ -1,6 +1,6 @@
 """Builds frames.json, the test vectors both codecs (Python and C) must pass.
 
-Run ``python -m firmware_bridge.vectors.build`` after changing a case; a test checks
+Run ``python -m siaga.firmware_bridge.vectors.build`` after changing a case; a test checks
 that frames.json is what this script writes. Expected results are written here by
 hand; only the CRCs are computed (with binascii, not with the codec under test).
 

@@ -7,7 +7,7 @@ import queue
 import threading
 from typing import Any
 
-from gateway.messages import InboundBatch
+from siaga.gateway.messages import InboundBatch
 
 log = logging.getLogger(__name__)
 

@@ -32,11 +32,11 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from firmware_bridge.device_message import DEVICE_SUBSCRIPTIONS, decode_device_message
-from firmware_bridge.errors import DeviceMessageError
-from gateway.config import MqttSourceSettings
-from gateway.messages import Inbound, InboundBatch, IngestError, NodeMessage, raw_text
-from gateway.sources.handoff import put_batch
+from siaga.firmware_bridge.device_message import DEVICE_SUBSCRIPTIONS, decode_device_message
+from siaga.firmware_bridge.errors import DeviceMessageError
+from siaga.gateway.config import MqttSourceSettings
+from siaga.gateway.messages import Inbound, InboundBatch, IngestError, NodeMessage, raw_text
+from siaga.gateway.sources.handoff import put_batch
 
 log = logging.getLogger(__name__)
 

@@ -25,17 +25,17 @@ from typing import Any
 
 import serial
 
-from firmware_bridge.codec import Frame, FrameDecoder
-from firmware_bridge.device_message import DeviceMessage
-from gateway.config import SerialSettings
-from gateway.messages import (
+from siaga.firmware_bridge.codec import Frame, FrameDecoder
+from siaga.firmware_bridge.device_message import DeviceMessage
+from siaga.gateway.config import SerialSettings
+from siaga.gateway.messages import (
     Inbound,
     InboundBatch,
     IngestError,
     NodeMessage,
     raw_text,
 )
-from gateway.sources.handoff import put_batch
+from siaga.gateway.sources.handoff import put_batch
 
 log = logging.getLogger(__name__)
 

@@ -18,12 +18,12 @@ import urllib.error
 import urllib.request
 from typing import Literal
 
-from gateway.buffer import Batch, StoreAndForwardBuffer, now_ms
-from gateway.heartbeat import HealthSnapshot, HeartbeatSettings
-from gateway.uplink.backoff import Backoff
-from gateway.uplink.settings import UplinkSettings
-from gateway.uplink.wire import encode_batch
-from gateway.uplink.worker import UplinkWorker
+from siaga.gateway.buffer import Batch, StoreAndForwardBuffer, now_ms
+from siaga.gateway.heartbeat import HealthSnapshot, HeartbeatSettings
+from siaga.gateway.uplink.backoff import Backoff
+from siaga.gateway.uplink.settings import UplinkSettings
+from siaga.gateway.uplink.wire import encode_batch
+from siaga.gateway.uplink.worker import UplinkWorker
 
 log = logging.getLogger(__name__)
 

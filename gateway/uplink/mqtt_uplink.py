@@ -23,11 +23,11 @@ from dataclasses import dataclass
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gateway.buffer import Batch, StoreAndForwardBuffer, now_ms
-from gateway.heartbeat import HealthSnapshot, HeartbeatSettings
-from gateway.uplink.settings import UplinkSettings
-from gateway.uplink.wire import decode_ack, encode_batch
-from gateway.uplink.worker import UplinkWorker
+from siaga.gateway.buffer import Batch, StoreAndForwardBuffer, now_ms
+from siaga.gateway.heartbeat import HealthSnapshot, HeartbeatSettings
+from siaga.gateway.uplink.settings import UplinkSettings
+from siaga.gateway.uplink.wire import decode_ack, encode_batch
+from siaga.gateway.uplink.worker import UplinkWorker
 
 log = logging.getLogger(__name__)
 

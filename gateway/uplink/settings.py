@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal, Self
 
-from gateway.errors import ConfigError
-from gateway.settings_reader import TableReader
+from siaga.gateway.errors import ConfigError
+from siaga.gateway.settings_reader import TableReader
 
 UplinkKind = Literal["mqtt", "http", "none"]
 

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from analytics.alert import Alert
-from firmware_bridge.reading import Reading
+from siaga.analytics.alert import Alert
+from siaga.firmware_bridge.reading import Reading
 
 WIRE_VERSION = 1
 

@@ -11,11 +11,11 @@ import threading
 import time
 from dataclasses import replace
 
-from gateway.buffer import StoreAndForwardBuffer
-from gateway.heartbeat import HealthSnapshot, HeartbeatSettings
-from gateway.uplink.batch_trigger import BatchTrigger
-from gateway.uplink.counters import UplinkCounters
-from gateway.uplink.settings import UplinkSettings
+from siaga.gateway.buffer import StoreAndForwardBuffer
+from siaga.gateway.heartbeat import HealthSnapshot, HeartbeatSettings
+from siaga.gateway.uplink.batch_trigger import BatchTrigger
+from siaga.gateway.uplink.counters import UplinkCounters
+from siaga.gateway.uplink.settings import UplinkSettings
 
 
 class UplinkWorker:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from simulators.models.stepped import SteppedModel, binomial, local_hour, poisson, seeded
+from siaga.simulators.models.stepped import SteppedModel, binomial, local_hour, poisson, seeded
 
 # Arrivals per hour at each local hour 0..23 on a weekday.
 SQUARE_PROFILE = (  # a town-centre square: an evening peak

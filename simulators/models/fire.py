@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from simulators.models.stepped import SteppedModel
+from siaga.simulators.models.stepped import SteppedModel
 
 
 @dataclass(frozen=True, slots=True)

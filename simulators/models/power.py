@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from simulators.models.stepped import local_hour
+from siaga.simulators.models.stepped import local_hour
 
 
 @dataclass(frozen=True, slots=True)

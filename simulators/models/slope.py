@@ -12,8 +12,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from simulators.models.soil import SoilColumn
-from simulators.models.stepped import SteppedModel
+from siaga.simulators.models.soil import SoilColumn
+from siaga.simulators.models.stepped import SteppedModel
 
 
 @dataclass(frozen=True, slots=True)

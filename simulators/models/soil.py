@@ -13,8 +13,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from simulators.models.stepped import SteppedModel, local_hour
-from simulators.models.weather import RainField
+from siaga.simulators.models.stepped import SteppedModel, local_hour
+from siaga.simulators.models.weather import RainField
 
 
 @dataclass(frozen=True, slots=True)

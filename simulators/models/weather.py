@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from simulators.models.stepped import DAY_S, WIB_OFFSET_S, local_day, local_hour, seeded
+from siaga.simulators.models.stepped import DAY_S, WIB_OFFSET_S, local_day, local_hour, seeded
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,12 +18,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from analytics.batch import run_node  # noqa: E402
-from analytics.cli import main as cli_main  # noqa: E402
-from analytics.config_load import load_config  # noqa: E402
-from analytics.engine import EdgeAnalytics  # noqa: E402
-from firmware_bridge.channels import reading_unit  # noqa: E402
-from firmware_bridge.reading import Reading  # noqa: E402
+from siaga.analytics.batch import run_node  # noqa: E402
+from siaga.analytics.cli import main as cli_main  # noqa: E402
+from siaga.analytics.config_load import load_config  # noqa: E402
+from siaga.analytics.engine import EdgeAnalytics  # noqa: E402
+from siaga.firmware_bridge.channels import reading_unit  # noqa: E402
+from siaga.firmware_bridge.reading import Reading  # noqa: E402
 
 T0 = 1_790_000_000.0
 ALL = ["vwc", "rain", "ext", "tilt", "smoke", "temp", "hum", "pin", "pout", "batt", "rssi"]

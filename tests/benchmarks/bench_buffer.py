@@ -27,10 +27,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from firmware_bridge.reading import Reading
-from gateway.buffer import BufferSettings, StoreAndForwardBuffer
-from gateway.uplink.mqtt_uplink import MqttUplink
-from gateway.uplink.settings import UplinkSettings
+from siaga.firmware_bridge.reading import Reading
+from siaga.gateway.buffer import BufferSettings, StoreAndForwardBuffer
+from siaga.gateway.uplink.mqtt_uplink import MqttUplink
+from siaga.gateway.uplink.settings import UplinkSettings
 from tests.integration.gateway_process import GatewayProcess, NodeFleet, gateway_config
 from tests.integration.hub_stand_in import MqttAckResponder, wait_for
 from tests.servers import Mosquitto

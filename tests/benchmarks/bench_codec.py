@@ -14,9 +14,9 @@ import argparse
 import time
 from collections.abc import Callable
 
-from firmware_bridge.codec import Frame, FrameDecoder, decode_frame, encode_frame
-from firmware_bridge.convert import SampleConverter
-from firmware_bridge.device_message import (
+from siaga.firmware_bridge.codec import Frame, FrameDecoder, decode_frame, encode_frame
+from siaga.firmware_bridge.convert import SampleConverter
+from siaga.firmware_bridge.device_message import (
     DeviceMessage,
     decode_device_message,
     encode_device_message,

@@ -34,10 +34,10 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from api.db import Database  # noqa: E402
-from api.incidents.intake import AlertFacts, record_alerts  # noqa: E402
-from api.incidents.schema import ensure_schema  # noqa: E402
-from api.incidents.settings import IncidentSettings  # noqa: E402
+from siaga.api.db import Database  # noqa: E402
+from siaga.api.incidents.intake import AlertFacts, record_alerts  # noqa: E402
+from siaga.api.incidents.schema import ensure_schema  # noqa: E402
+from siaga.api.incidents.settings import IncidentSettings  # noqa: E402
 from tests.servers import HubProcess, InfluxDB  # noqa: E402
 
 SIAGA_HUB = str(ROOT / ".venv" / "bin" / "siaga-hub")

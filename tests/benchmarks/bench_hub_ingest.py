@@ -348,7 +348,7 @@ def alert_latency_phase(hub: HubProcess, token: str, staff_headers: dict[str, st
 def sqlite_query_phase(nodes: int, days: int, runs: int) -> None:
     """The same queries on the embedded SqliteStore (store level) over ``nodes`` x ``days``
     of 1-minute data, written in bulk as the store's own transactions would."""
-    from api.telemetry.sqlite import SqliteStore
+    from siaga.api.telemetry.sqlite import SqliteStore
 
     path = Path(tempfile.mkdtemp(prefix="siaga-bench-sqlite-")) / "telemetry.sqlite3"
     store = SqliteStore(path)
@@ -400,8 +400,8 @@ def sqlite_query_phase(nodes: int, days: int, runs: int) -> None:
 def encoder_bench() -> None:
     from influxdb_client import Point
 
-    from api.ingest.wire import Batch
-    from api.telemetry.line_protocol import encode_readings, reading_time_ns
+    from siaga.api.ingest.wire import Batch
+    from siaga.api.telemetry.line_protocol import encode_readings, reading_time_ns
 
     _, body = build_batches("enc", 5000, 5000)[0]
     t = time.perf_counter()

@@ -16,8 +16,8 @@ import tty
 from pathlib import Path
 from typing import Any
 
-from firmware_bridge.codec import Frame, encode_frame
-from gateway.runtime import GatewayRuntime
+from siaga.firmware_bridge.codec import Frame, encode_frame
+from siaga.gateway.runtime import GatewayRuntime
 
 
 class VirtualPort:

@@ -13,8 +13,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gateway.config import load_settings
-from gateway.runtime import GatewayRuntime
+from siaga.gateway.config import load_settings
+from siaga.gateway.runtime import GatewayRuntime
 from tests.integration.gateway_harness import CapturedStdout
 from tests.servers import Mosquitto
 
@@ -142,7 +142,7 @@ def test_command_over_mqtt_is_acked(tmp_path: Path, mosquitto: Mosquitto) -> Non
 def test_reconnects_after_the_broker_restarts(
     tmp_path: Path, fresh_mosquitto: Mosquitto, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="gateway.sources.mqtt_source")
+    caplog.set_level(logging.INFO, logger="siaga.gateway.sources.mqtt_source")
     runtime, out = start(tmp_path, fresh_mosquitto, **{
         "mqtt.reconnect_min_s": 1, "mqtt.reconnect_max_s": 1,
     })

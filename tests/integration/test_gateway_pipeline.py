@@ -12,8 +12,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gateway.config import load_settings
-from gateway.runtime import GatewayRuntime
+from siaga.gateway.config import load_settings
+from siaga.gateway.runtime import GatewayRuntime
 from tests.integration.gateway_harness import CapturedStdout, VirtualPort, wait_open
 from tests.integration.hub_stand_in import MqttAckResponder, wait_for
 from tests.servers import Mosquitto

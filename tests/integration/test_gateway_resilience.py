@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.buffer import BufferSettings, StoreAndForwardBuffer
-from gateway.heartbeat import HealthSnapshot, HeartbeatSettings
-from gateway.uplink.mqtt_uplink import MqttUplink
+from siaga.gateway.buffer import BufferSettings, StoreAndForwardBuffer
+from siaga.gateway.heartbeat import HealthSnapshot, HeartbeatSettings
+from siaga.gateway.uplink.mqtt_uplink import MqttUplink
 from tests.integration.gateway_process import GatewayProcess, NodeFleet, gateway_config
 from tests.integration.hub_stand_in import MqttAckResponder, wait_for
 from tests.integration.test_uplink_mqtt import alert, reading, uplink_settings

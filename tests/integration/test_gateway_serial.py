@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import serial
 
-from firmware_bridge.codec import Frame, encode_frame
-from gateway.config import load_settings
-from gateway.runtime import GatewayRuntime
+from siaga.firmware_bridge.codec import Frame, encode_frame
+from siaga.gateway.config import load_settings
+from siaga.gateway.runtime import GatewayRuntime
 from tests.integration.gateway_harness import CapturedStdout, VirtualPort, wait_open
 
 pytestmark = pytest.mark.integration
@@ -182,7 +182,7 @@ def test_port_missing_at_start_is_logged_once_then_read_when_it_appears(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     link = tmp_path / "ttyLATE"
-    caplog.set_level(logging.INFO, logger="gateway.sources.serial_source")
+    caplog.set_level(logging.INFO, logger="siaga.gateway.sources.serial_source")
     runtime, out = start(tmp_path, str(link), wait=False)
     port = None
     try:

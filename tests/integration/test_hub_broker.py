@@ -16,8 +16,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from api.broker_credentials import set_password_entry
-from api.cli import main as hub_cli
+from siaga.api.broker_credentials import set_password_entry
+from siaga.api.cli import main as hub_cli
 from tests.servers import _wait_port, free_port, require_binary
 
 pytestmark = pytest.mark.integration

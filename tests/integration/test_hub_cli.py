@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.db import Database
+from siaga.api.db import Database
 from tests.servers import free_port
 
 pytestmark = pytest.mark.integration

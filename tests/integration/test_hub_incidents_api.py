@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from api.ingest.wire import AlertIn, BufferHealth, HeartbeatIn
-from api.registry import GatewayIn, NodeIn, SiteIn
+from siaga.api.ingest.wire import AlertIn, BufferHealth, HeartbeatIn
+from siaga.api.registry import GatewayIn, NodeIn, SiteIn
 from tests.api_fixtures import AsgiHub
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
@@ -136,7 +136,7 @@ async def test_auth_failures_and_agency_scoping(hub: AsgiHub) -> None:
 
 
 def _all() -> Any:
-    from api.incidents.queries import IncidentFilter
+    from siaga.api.incidents.queries import IncidentFilter
 
     return IncidentFilter()
 

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from api.db import Database
-from api.incidents.intake import AlertFacts, record_alerts
-from api.incidents.queries import IncidentFilter, load_incidents
-from api.incidents.schema import ensure_schema
-from api.incidents.settings import IncidentSettings
+from siaga.api.db import Database
+from siaga.api.incidents.intake import AlertFacts, record_alerts
+from siaga.api.incidents.queries import IncidentFilter, load_incidents
+from siaga.api.incidents.schema import ensure_schema
+from siaga.api.incidents.settings import IncidentSettings
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from api.settings import HubSettings
+from siaga.api.settings import HubSettings
 from tests.api_fixtures import AsgiHub, asgi_hub
 from tests.servers import InfluxDB
 

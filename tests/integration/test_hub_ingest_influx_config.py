@@ -12,10 +12,10 @@ from collections.abc import Iterator
 import pytest
 from pydantic import SecretStr
 
-from api.ingest.wire import ReadingIn
-from api.telemetry.errors import StoreUnavailable
-from api.telemetry.influx import InfluxStore
-from api.telemetry.settings import TelemetrySettings
+from siaga.api.ingest.wire import ReadingIn
+from siaga.api.telemetry.errors import StoreUnavailable
+from siaga.api.telemetry.influx import InfluxStore
+from siaga.api.telemetry.settings import TelemetrySettings
 from tests.servers import InfluxDB
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]

@@ -15,8 +15,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from api.ingest.mqtt_subscriber import MqttSubscriber
-from api.settings import HubSettings
+from siaga.api.ingest.mqtt_subscriber import MqttSubscriber
+from siaga.api.settings import HubSettings
 from tests.api_fixtures import AsgiHub, asgi_hub
 from tests.integration.test_hub_ingest_http import T0, make_batch
 from tests.servers import InfluxDB, Mosquitto

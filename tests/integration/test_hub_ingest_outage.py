@@ -10,11 +10,11 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from api.ingest.wire import ReadingIn
-from api.settings import HubSettings
-from api.telemetry.errors import StoreUnavailable
-from api.telemetry.influx import InfluxStore
-from api.telemetry.settings import TelemetrySettings
+from siaga.api.ingest.wire import ReadingIn
+from siaga.api.settings import HubSettings
+from siaga.api.telemetry.errors import StoreUnavailable
+from siaga.api.telemetry.influx import InfluxStore
+from siaga.api.telemetry.settings import TelemetrySettings
 from tests.api_fixtures import asgi_hub
 from tests.integration.test_hub_ingest_http import GW, T0, auth, make_batch
 from tests.integration.test_hub_ingest_mqtt import GatewayClient

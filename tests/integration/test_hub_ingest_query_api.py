@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from api.settings import HubSettings
+from siaga.api.settings import HubSettings
 from tests.api_fixtures import AsgiHub, StaffLogin, asgi_hub
 from tests.integration.test_hub_ingest_http import GW, T0, auth, make_batch
 from tests.servers import InfluxDB

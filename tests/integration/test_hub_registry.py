@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from api.settings import HubSettings
+from siaga.api.settings import HubSettings
 from tests.api_fixtures import AsgiHub, asgi_hub
 
 pytestmark = pytest.mark.anyio
@@ -113,7 +113,7 @@ async def test_delete_in_use_is_409_and_gateway_delete_revokes_token(demo_hub: A
     r = await demo_hub.client.delete("/api/v1/registry/gateways/gw-spare", headers=admin.headers)
     assert r.status_code == 204
     assert demo_hub.services.registry.gateway("gw-spare") is None
-    from api.errors import Unauthorized
+    from siaga.api.errors import Unauthorized
 
     with pytest.raises(Unauthorized):
         await demo_hub.services.accounts.gateway_for_token(token)

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from api.settings import HubSettings
+from siaga.api.settings import HubSettings
 from tests.api_fixtures import LiveHub, serve_hub
 
 STREAM = "/api/v1/stream"

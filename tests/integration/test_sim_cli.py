@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "simulators.cli", *args], cwd=REPO, capture_output=True,
+        [sys.executable, "-m", "siaga.simulators.cli", *args], cwd=REPO, capture_output=True,
         text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)},
     )
 

@@ -15,12 +15,12 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from firmware_bridge.device_message import DeviceMessage, decode_device_message
-from firmware_bridge.errors import DeviceMessageError
-from simulators.errors import TransportError
-from simulators.mqtt_nodes import MqttNodeSet, flood
-from simulators.scenarios import build
-from simulators.transport_faults import FaultSettings
+from siaga.firmware_bridge.device_message import DeviceMessage, decode_device_message
+from siaga.firmware_bridge.errors import DeviceMessageError
+from siaga.simulators.errors import TransportError
+from siaga.simulators.mqtt_nodes import MqttNodeSet, flood
+from siaga.simulators.scenarios import build
+from siaga.simulators.transport_faults import FaultSettings
 from tests.servers import Mosquitto, free_port
 
 pytestmark = pytest.mark.integration
@@ -124,7 +124,7 @@ def test_unreachable_broker_is_a_transport_error() -> None:
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "simulators.cli", *args], cwd=REPO, capture_output=True,
+        [sys.executable, "-m", "siaga.simulators.cli", *args], cwd=REPO, capture_output=True,
         text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)},
     )
 

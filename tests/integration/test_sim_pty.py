@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import serial
 
-from firmware_bridge.codec import DecodeError, Frame, FrameDecoder, encode_frame
-from simulators.pty_nodes import PtyNodeSet
-from simulators.scenarios import build
-from simulators.transport_faults import FaultSettings
+from siaga.firmware_bridge.codec import DecodeError, Frame, FrameDecoder, encode_frame
+from siaga.simulators.pty_nodes import PtyNodeSet
+from siaga.simulators.scenarios import build
+from siaga.simulators.transport_faults import FaultSettings
 
 pytestmark = pytest.mark.integration
 
@@ -136,7 +136,7 @@ def test_link_dir_gives_stable_names_and_they_go_away(tmp_path: Path) -> None:
 
 def test_cli_prints_machine_readable_paths_and_exits_0_on_sigterm(tmp_path: Path) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "simulators.cli", "serial", "--nodes", "2", "--scenario",
+        [sys.executable, "-m", "siaga.simulators.cli", "serial", "--nodes", "2", "--scenario",
          "storm", "--speed", "100", "--json", "--link-dir", str(tmp_path)],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONPATH": str(REPO)},
@@ -158,7 +158,7 @@ def test_cli_prints_machine_readable_paths_and_exits_0_on_sigterm(tmp_path: Path
 
 def test_cli_rejects_a_bad_fault_spec_with_the_option_name() -> None:
     r = subprocess.run(
-        [sys.executable, "-m", "simulators.cli", "serial", "--faults", "corrupt=2"],
+        [sys.executable, "-m", "siaga.simulators.cli", "serial", "--faults", "corrupt=2"],
         cwd=REPO, capture_output=True, text=True, timeout=30,
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from api.ingest.wire import ReadingIn
-from api.telemetry.influx import InfluxStore
-from api.telemetry.records import IncidentEventPoint
-from api.telemetry.settings import TelemetrySettings
-from api.telemetry.sqlite import SqliteStore
-from api.telemetry.store import TelemetryStore
+from siaga.api.ingest.wire import ReadingIn
+from siaga.api.telemetry.influx import InfluxStore
+from siaga.api.telemetry.records import IncidentEventPoint
+from siaga.api.telemetry.settings import TelemetrySettings
+from siaga.api.telemetry.sqlite import SqliteStore
+from siaga.api.telemetry.store import TelemetryStore
 from tests.servers import InfluxDB
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]

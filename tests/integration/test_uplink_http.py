@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from gateway.buffer import BufferSettings, StoreAndForwardBuffer
-from gateway.heartbeat import HealthSnapshot, HeartbeatSettings
-from gateway.uplink.http_uplink import HttpUplink
-from gateway.uplink.settings import UplinkSettings
+from siaga.gateway.buffer import BufferSettings, StoreAndForwardBuffer
+from siaga.gateway.heartbeat import HealthSnapshot, HeartbeatSettings
+from siaga.gateway.uplink.http_uplink import HttpUplink
+from siaga.gateway.uplink.settings import UplinkSettings
 from tests.integration.hub_stand_in import HttpIngestServer, wait_for
 from tests.integration.test_uplink_mqtt import alert, reading
 from tests.servers import free_port

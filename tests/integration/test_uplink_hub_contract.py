@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from api.ingest.mqtt_subscriber import MqttSubscriber
-from api.settings import HubSettings
-from gateway.buffer import BufferSettings, StoreAndForwardBuffer
-from gateway.heartbeat import HealthSnapshot, HeartbeatSettings, NodeSeen
-from gateway.uplink.http_uplink import HttpUplink
-from gateway.uplink.mqtt_uplink import MqttUplink
-from gateway.uplink.settings import UplinkSettings
-from gateway.uplink.wire import ms
+from siaga.api.ingest.mqtt_subscriber import MqttSubscriber
+from siaga.api.settings import HubSettings
+from siaga.gateway.buffer import BufferSettings, StoreAndForwardBuffer
+from siaga.gateway.heartbeat import HealthSnapshot, HeartbeatSettings, NodeSeen
+from siaga.gateway.uplink.http_uplink import HttpUplink
+from siaga.gateway.uplink.mqtt_uplink import MqttUplink
+from siaga.gateway.uplink.settings import UplinkSettings
+from siaga.gateway.uplink.wire import ms
 from tests.api_fixtures import LiveHub, asgi_hub
 from tests.integration.hub_stand_in import wait_for
 from tests.integration.test_uplink_mqtt import alert, reading, uplink_settings

@@ -14,13 +14,13 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from analytics.alert import Alert
-from analytics.levels import Level
-from firmware_bridge.reading import Reading
-from gateway.buffer import BufferSettings, StoreAndForwardBuffer
-from gateway.heartbeat import HealthSnapshot, HeartbeatSettings, NodeSeen
-from gateway.uplink.mqtt_uplink import MqttUplink
-from gateway.uplink.settings import UplinkSettings
+from siaga.analytics.alert import Alert
+from siaga.analytics.levels import Level
+from siaga.firmware_bridge.reading import Reading
+from siaga.gateway.buffer import BufferSettings, StoreAndForwardBuffer
+from siaga.gateway.heartbeat import HealthSnapshot, HeartbeatSettings, NodeSeen
+from siaga.gateway.uplink.mqtt_uplink import MqttUplink
+from siaga.gateway.uplink.settings import UplinkSettings
 from tests.integration.hub_stand_in import MqttAckResponder, wait_for
 from tests.servers import Mosquitto
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.buffer import BufferSettings, StoreAndForwardBuffer
-from gateway.uplink.mqtt_uplink import MqttUplink
-from gateway.uplink.settings import UplinkSettings
+from siaga.gateway.buffer import BufferSettings, StoreAndForwardBuffer
+from siaga.gateway.uplink.mqtt_uplink import MqttUplink
+from siaga.gateway.uplink.settings import UplinkSettings
 from tests.integration.hub_stand_in import MqttAckResponder, wait_for
 from tests.integration.test_uplink_mqtt import reading
 from tests.servers import _wait_port, free_port, require_binary

@@ -27,9 +27,9 @@ from typing import Any
 import httpx
 import pytest
 
-from api.broker_credentials import set_password_entry
-from simulators import MqttNodeSet, PtyNodeSet
-from simulators.scenarios import build
+from siaga.api.broker_credentials import set_password_entry
+from siaga.simulators import MqttNodeSet, PtyNodeSet
+from siaga.simulators.scenarios import build
 from tests.servers import InfluxDB, Mosquitto, free_port
 
 ROOT = Path(__file__).resolve().parents[2]

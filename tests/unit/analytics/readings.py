@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from firmware_bridge.channels import reading_unit
-from firmware_bridge.reading import Reading
+from siaga.firmware_bridge.channels import reading_unit
+from siaga.firmware_bridge.reading import Reading
 
 T0 = 1_790_000_000.0
 

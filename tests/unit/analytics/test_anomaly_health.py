@@ -3,10 +3,10 @@ import math
 import numpy as np
 import pytest
 
-from analytics.config import AnomalyConfig, HealthConfig
-from analytics.detectors.anomaly import CusumDetector, EwmaDetector, RobustZDetector
-from analytics.detectors.health import ChannelHealthDetector
-from analytics.engine import EdgeAnalytics
+from siaga.analytics.config import AnomalyConfig, HealthConfig
+from siaga.analytics.detectors.anomaly import CusumDetector, EwmaDetector, RobustZDetector
+from siaga.analytics.detectors.health import ChannelHealthDetector
+from siaga.analytics.engine import EdgeAnalytics
 from tests.unit.analytics.readings import T0, reading
 
 
@@ -156,7 +156,7 @@ def test_reboot_is_waspada_until_gap_clear():
 
 
 def test_sorted_mad_equals_sorting_all_deviations():
-    from analytics.detectors.anomaly import _median, sorted_mad
+    from siaga.analytics.detectors.anomaly import _median, sorted_mad
 
     rng = np.random.default_rng(11)
     for _ in range(3000):

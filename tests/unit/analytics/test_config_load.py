@@ -2,9 +2,9 @@ import math
 
 import pytest
 
-from analytics.config import ID_CURVES, AnalyticsConfig
-from analytics.config_load import load_config
-from analytics.errors import ConfigError
+from siaga.analytics.config import ID_CURVES, AnalyticsConfig
+from siaga.analytics.config_load import load_config
+from siaga.analytics.errors import ConfigError
 
 
 def test_empty_table_gives_documented_defaults():

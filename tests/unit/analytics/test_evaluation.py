@@ -1,5 +1,5 @@
-from analytics.config import AnalyticsConfig
-from analytics.evaluation import evaluate, format_table
+from siaga.analytics.config import AnalyticsConfig
+from siaga.analytics.evaluation import evaluate, format_table
 
 
 def test_fire_scenario_is_caught_quickly_and_table_prints():

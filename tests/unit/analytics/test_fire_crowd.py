@@ -1,9 +1,9 @@
 import pytest
 
-from analytics.config import CrowdConfig, FireConfig, ZoneConfig
-from analytics.detectors.crowd import CrowdDetector
-from analytics.detectors.fire import FireDetector
-from analytics.engine import EdgeAnalytics
+from siaga.analytics.config import CrowdConfig, FireConfig, ZoneConfig
+from siaga.analytics.detectors.crowd import CrowdDetector
+from siaga.analytics.detectors.fire import FireDetector
+from siaga.analytics.engine import EdgeAnalytics
 from tests.unit.analytics.readings import T0, reading
 
 

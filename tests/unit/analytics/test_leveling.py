@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from analytics.config import LevelThresholds
-from analytics.leveling import LevelMachine, level_of, levels_of, lowered, run_levels
-from analytics.windows import WindowRate, WindowSum, window_rates, window_sums
+from siaga.analytics.config import LevelThresholds
+from siaga.analytics.leveling import LevelMachine, level_of, levels_of, lowered, run_levels
+from siaga.analytics.windows import WindowRate, WindowSum, window_rates, window_sums
 
 UP = LevelThresholds(10.0, 20.0, 30.0)
 

@@ -1,9 +1,9 @@
 import pytest
 
-from analytics.config import ID_CURVES, LandslideConfig, RainConfig, SoilCalibration
-from analytics.config_load import load_config
-from analytics.detectors.landslide import LandslideDetector, id_ratio
-from analytics.detectors.rain import BMKG_DAILY, BMKG_HOURLY, RainDetector, bmkg_category
+from siaga.analytics.config import ID_CURVES, LandslideConfig, RainConfig, SoilCalibration
+from siaga.analytics.config_load import load_config
+from siaga.analytics.detectors.landslide import LandslideDetector, id_ratio
+from siaga.analytics.detectors.rain import BMKG_DAILY, BMKG_HOURLY, RainDetector, bmkg_category
 
 H = 3600.0
 
@@ -121,7 +121,7 @@ def test_movement_rates_and_awas_with_rain():
 
 
 def test_slope_node_without_gauge_uses_the_site_rain_gauge():
-    from analytics.engine import EdgeAnalytics
+    from siaga.analytics.engine import EdgeAnalytics
     from tests.unit.analytics.readings import T0, reading
 
     eng = EdgeAnalytics({"nodes": {"slope-05": {"site": "bumiaji"},

@@ -4,11 +4,11 @@ import io
 import numpy as np
 import pytest
 
-import analytics
-from analytics.cli import EX_CONFIG, EX_DATAERR, main
-from analytics.config_load import load_config
-from analytics.errors import ReplayInputError
-from analytics.replay import parse_times, replay
+from siaga import analytics
+from siaga.analytics.cli import EX_CONFIG, EX_DATAERR, main
+from siaga.analytics.config_load import load_config
+from siaga.analytics.errors import ReplayInputError
+from siaga.analytics.replay import parse_times, replay
 
 
 def test_public_api_is_pinned():
@@ -100,7 +100,7 @@ def test_empty_input_writes_only_the_header(tmp_path):
 
 
 def test_crowd_zone_with_two_gates_in_replay_matches_the_engine(tmp_path):
-    from analytics.engine import EdgeAnalytics
+    from siaga.analytics.engine import EdgeAnalytics
     from tests.unit.analytics.readings import reading
 
     table = {"crowd": {"zones": {"alun": {"nodes": ["gate-01", "gate-02"], "capacity": 100,

@@ -5,17 +5,17 @@ import math
 import numpy as np
 import pytest
 
-from analytics.batch import run_node
-from analytics.config import ID_CURVES, AnomalyConfig, HealthConfig, SoilCalibration
-from analytics.config_load import load_config
-from analytics.detectors.anomaly import CusumDetector, EwmaDetector, RobustZDetector
-from analytics.detectors.crowd import CrowdDetector
-from analytics.detectors.fire import FireDetector
-from analytics.detectors.health import ChannelHealthDetector
-from analytics.detectors.landslide import LandslideDetector
-from analytics.detectors.rain import RainDetector
-from analytics.detectors.threshold import ThresholdDetector
-from analytics.engine import EdgeAnalytics
+from siaga.analytics.batch import run_node
+from siaga.analytics.config import ID_CURVES, AnomalyConfig, HealthConfig, SoilCalibration
+from siaga.analytics.config_load import load_config
+from siaga.analytics.detectors.anomaly import CusumDetector, EwmaDetector, RobustZDetector
+from siaga.analytics.detectors.crowd import CrowdDetector
+from siaga.analytics.detectors.fire import FireDetector
+from siaga.analytics.detectors.health import ChannelHealthDetector
+from siaga.analytics.detectors.landslide import LandslideDetector
+from siaga.analytics.detectors.rain import RainDetector
+from siaga.analytics.detectors.threshold import ThresholdDetector
+from siaga.analytics.engine import EdgeAnalytics
 from tests.unit.analytics.readings import T0, reading
 
 CHANNELS = np.array(["rain", "vwc", "ext", "tilt", "smoke", "temp", "pin", "pout", "batt"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from api.access_log import RedactQueryTokens
+from siaga.api.access_log import RedactQueryTokens
 
 
 def _record(*args: object) -> logging.LogRecord:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from api.accounts import Accounts, Role, Staff, hash_password, verify_password
-from api.db import Database
-from api.errors import Conflict, InvalidInput, NotFound, TooManyRequests, Unauthorized
-from api.settings import AuthSettings
+from siaga.api.accounts import Accounts, Role, Staff, hash_password, verify_password
+from siaga.api.db import Database
+from siaga.api.errors import Conflict, InvalidInput, NotFound, TooManyRequests, Unauthorized
+from siaga.api.settings import AuthSettings
 
 AGENCIES = ("BPBD", "PMK", "SATPOLPP", "DISKOMINFO")
 PASSWORD = "kata-sandi-rahasia"

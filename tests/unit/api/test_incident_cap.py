@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from lxml import etree
 
-from api.incidents.cap import CAP_NS, incident_cap
-from api.incidents.models import Incident
+from siaga.api.incidents.cap import CAP_NS, incident_cap
+from siaga.api.incidents.models import Incident
 
 SPEC = Path("/work/shared/spec/cap")
 SCHEMA = etree.XMLSchema(etree.parse(str(SPEC / "CAP-v1.2.xsd")))

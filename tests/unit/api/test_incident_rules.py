@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from api.incidents.errors import TransitionError
-from api.incidents.geo import haversine_m
-from api.incidents.rules import (
+from siaga.api.incidents.errors import TransitionError
+from siaga.api.incidents.geo import haversine_m
+from siaga.api.incidents.rules import (
     Action,
     IncidentWindow,
     Source,
@@ -22,8 +22,8 @@ from api.incidents.rules import (
     incident_status,
     tighten_due,
 )
-from api.incidents.scorecard import ClockFacts, nearest_rank, score_agencies
-from api.incidents.settings import IncidentSettings
+from siaga.api.incidents.scorecard import ClockFacts, nearest_rank, score_agencies
+from siaga.api.incidents.settings import IncidentSettings
 
 S = IncidentSettings()
 

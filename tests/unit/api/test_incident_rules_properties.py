@@ -7,7 +7,7 @@ import statistics
 from hypothesis import given
 from hypothesis import strategies as st
 
-from api.incidents.rules import (
+from siaga.api.incidents.rules import (
     STAGES,
     Action,
     IncidentWindow,
@@ -17,8 +17,8 @@ from api.incidents.rules import (
     incident_level,
     tighten_due,
 )
-from api.incidents.scorecard import nearest_rank
-from api.incidents.settings import IncidentSettings
+from siaga.api.incidents.scorecard import nearest_rank
+from siaga.api.incidents.settings import IncidentSettings
 
 S = IncidentSettings()
 times = st.floats(min_value=0, max_value=1e6, allow_nan=False)

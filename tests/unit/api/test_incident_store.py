@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from api.db import Database
-from api.incidents.errors import IncidentNotFound, NotInvolved, TransitionError
-from api.incidents.intake import (
+from siaga.api.db import Database
+from siaga.api.incidents.errors import IncidentNotFound, NotInvolved, TransitionError
+from siaga.api.incidents.intake import (
     AlertFacts,
     ReportFacts,
     gateway_returned,
@@ -19,9 +19,9 @@ from api.incidents.intake import (
     record_report,
     silent_gateways,
 )
-from api.incidents.lifecycle import Actor, act, escalate_overdue
-from api.incidents.models import Incident, IncidentDetail
-from api.incidents.queries import (
+from siaga.api.incidents.lifecycle import Actor, act, escalate_overdue
+from siaga.api.incidents.models import Incident, IncidentDetail
+from siaga.api.incidents.queries import (
     IncidentFilter,
     load_detail,
     load_incident,
@@ -29,8 +29,8 @@ from api.incidents.queries import (
     open_counts_by_level,
     scorecard_clocks,
 )
-from api.incidents.schema import ensure_schema
-from api.incidents.settings import IncidentSettings
+from siaga.api.incidents.schema import ensure_schema
+from siaga.api.incidents.settings import IncidentSettings
 
 S = IncidentSettings(site_agencies={"pasar-batu": {"fire": ["BPBD"]}})
 T0 = 1_795_000_000.0

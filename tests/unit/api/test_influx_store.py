@@ -14,10 +14,10 @@ from typing import Any
 import httpx
 import pytest
 
-from api.ingest.wire import ReadingIn
-from api.telemetry.errors import StoreRejected, StoreUnavailable
-from api.telemetry.influx import InfluxStore, influxql_string
-from api.telemetry.settings import TelemetrySettings
+from siaga.api.ingest.wire import ReadingIn
+from siaga.api.telemetry.errors import StoreRejected, StoreUnavailable
+from siaga.api.telemetry.influx import InfluxStore, influxql_string
+from siaga.api.telemetry.settings import TelemetrySettings
 
 pytestmark = pytest.mark.anyio
 

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from api.ingest.body import MAX_LISTED_ERRORS, decode_body, parse_batch, parse_heartbeat
-from api.ingest.errors import BatchRejected, BatchTooLarge, InvalidBatch, MalformedBatch
-from api.ingest.mqtt_subscriber import gateway_of
-from api.ingest.settings import IngestSettings
+from siaga.api.ingest.body import MAX_LISTED_ERRORS, decode_body, parse_batch, parse_heartbeat
+from siaga.api.ingest.errors import BatchRejected, BatchTooLarge, InvalidBatch, MalformedBatch
+from siaga.api.ingest.mqtt_subscriber import gateway_of
+from siaga.api.ingest.settings import IngestSettings
 
 LIMITS = IngestSettings(max_batch_bytes=2048, max_compressed_bytes=1024)
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from influxdb_client import Point
 
-from api.ingest.wire import ReadingIn
-from api.telemetry.errors import LineProtocolError
-from api.telemetry.line_protocol import (
+from siaga.api.ingest.wire import ReadingIn
+from siaga.api.telemetry.errors import LineProtocolError
+from siaga.api.telemetry.line_protocol import (
     encode_events,
     encode_line,
     encode_readings,
@@ -19,7 +19,7 @@ from api.telemetry.line_protocol import (
     reading_time_ns,
     seq_from_time,
 )
-from api.telemetry.records import IncidentEventPoint
+from siaga.api.telemetry.records import IncidentEventPoint
 
 TS = 1_795_000_000_000
 

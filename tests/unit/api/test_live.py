@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from api.live import CLOSED, OVERFLOW, LiveBus
-from api.metrics import MetricsRegistry
+from siaga.api.live import CLOSED, OVERFLOW, LiveBus
+from siaga.api.metrics import MetricsRegistry
 
 pytestmark = pytest.mark.anyio
 

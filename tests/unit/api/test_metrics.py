@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from api.metrics import MetricsRegistry
+from siaga.api.metrics import MetricsRegistry
 
 
 def test_counter_with_labels_renders_help_type_and_sorted_samples() -> None:

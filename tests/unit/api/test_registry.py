@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from api.db import Database
-from api.errors import ConfigError, Conflict, InvalidInput, NotFound
-from api.registry import Calibration, GatewayIn, NodeIn, Registry, SiteIn, read_registry_file
+from siaga.api.db import Database
+from siaga.api.errors import ConfigError, Conflict, InvalidInput, NotFound
+from siaga.api.registry import Calibration, GatewayIn, NodeIn, Registry, SiteIn, read_registry_file
 
 ROOT = Path(__file__).resolve().parents[3]
 DEMO = ROOT / "deploy" / "demo" / "registry.toml"

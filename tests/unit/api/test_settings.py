@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from api.errors import ConfigError
-from api.settings import HubSettings, load_settings, settings_from_mapping
+from siaga.api.errors import ConfigError
+from siaga.api.settings import HubSettings, load_settings, settings_from_mapping
 
 ROOT = Path(__file__).resolve().parents[3]
 

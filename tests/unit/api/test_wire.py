@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from api.ingest.wire import Batch, HeartbeatIn, StatusIn
+from siaga.api.ingest.wire import Batch, HeartbeatIn, StatusIn
 
 BATCH: dict[str, Any] = {
     "v": 1,

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from firmware_bridge.codec import (
+from siaga.firmware_bridge.codec import (
     FRAME_ERROR_REASONS,
     MAX_FRAME_BYTES,
     DecodeError,
@@ -17,7 +17,7 @@ from firmware_bridge.codec import (
     decode_frame,
     encode_frame,
 )
-from firmware_bridge.errors import FrameDecodeError, FrameEncodeError
+from siaga.firmware_bridge.errors import FrameDecodeError, FrameEncodeError
 
 D = Frame("D", "slope-07", 1, {"vwc": 31.5, "rain": 1042, "batt": 3.92, "up": 60211})
 

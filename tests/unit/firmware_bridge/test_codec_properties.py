@@ -7,7 +7,7 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from firmware_bridge.codec import (
+from siaga.firmware_bridge.codec import (
     FRAME_ERROR_REASONS,
     MAX_FRAME_BYTES,
     DecodeError,
@@ -17,7 +17,7 @@ from firmware_bridge.codec import (
     decode_frame,
     encode_frame,
 )
-from firmware_bridge.errors import FrameDecodeError, FrameEncodeError
+from siaga.firmware_bridge.errors import FrameDecodeError, FrameEncodeError
 
 NODE = st.from_regex(r"[A-Za-z0-9_-]{1,16}", fullmatch=True)
 KEY = st.from_regex(r"[a-z][a-z0-9_]{0,15}", fullmatch=True)

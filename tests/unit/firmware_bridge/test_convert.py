@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from firmware_bridge.channels import COUNTER_MODULUS
-from firmware_bridge.convert import ConversionCounts, SampleConverter
-from firmware_bridge.reading import Reading
+from siaga.firmware_bridge.channels import COUNTER_MODULUS
+from siaga.firmware_bridge.convert import ConversionCounts, SampleConverter
+from siaga.firmware_bridge.reading import Reading
 
 T0 = 1_795_000_000.0
 

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from firmware_bridge.codec import Frame, decode_frame, encode_frame
-from firmware_bridge.device_message import (
+from siaga.firmware_bridge.codec import Frame, decode_frame, encode_frame
+from siaga.firmware_bridge.device_message import (
     DEVICE_SUBSCRIPTIONS,
     DeviceMessage,
     decode_device_message,
@@ -15,7 +15,7 @@ from firmware_bridge.device_message import (
     encode_device_message,
     parse_device_topic,
 )
-from firmware_bridge.errors import DeviceMessageError, FrameEncodeError
+from siaga.firmware_bridge.errors import DeviceMessageError, FrameEncodeError
 
 UP = "siaga/node/slope-07/up"
 

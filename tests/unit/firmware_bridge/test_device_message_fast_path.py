@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from firmware_bridge import device_message
-from firmware_bridge.device_message import DeviceMessage, decode_device_message
-from firmware_bridge.errors import DeviceMessageError
+from siaga.firmware_bridge import device_message
+from siaga.firmware_bridge.device_message import DeviceMessage, decode_device_message
+from siaga.firmware_bridge.errors import DeviceMessageError
 
 TOPICS = ["siaga/node/n-1/up", "siaga/node/n-1/hello", "siaga/node/n-1/event",
           "siaga/node/n-1/ack"]

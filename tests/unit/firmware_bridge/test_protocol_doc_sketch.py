@@ -13,7 +13,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from firmware_bridge.codec import Frame, FrameDecoder, encode_frame
+from siaga.firmware_bridge.codec import Frame, FrameDecoder, encode_frame
 
 ROOT = Path(__file__).resolve().parents[3]
 C_DIR = ROOT / "firmware_bridge" / "c"

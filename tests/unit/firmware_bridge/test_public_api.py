@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import firmware_bridge
+from siaga import firmware_bridge
 
 
 def test_public_api_is_pinned() -> None:
@@ -43,7 +43,7 @@ def test_public_api_is_pinned() -> None:
 
 
 def test_errors_form_the_documented_tree() -> None:
-    from firmware_bridge import errors
+    from siaga.firmware_bridge import errors
 
     assert issubclass(errors.FirmwareBridgeError, ValueError)
     for cls in (errors.FrameDecodeError, errors.FrameEncodeError, errors.DeviceMessageError):

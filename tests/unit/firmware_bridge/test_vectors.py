@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from firmware_bridge.codec import (
+from siaga.firmware_bridge.codec import (
     FRAME_ERROR_REASONS,
     Frame,
     FrameDecoder,
@@ -14,14 +14,14 @@ from firmware_bridge.codec import (
     decode_frame,
     encode_frame,
 )
-from firmware_bridge.errors import FrameDecodeError, FrameEncodeError
-from firmware_bridge.vectors.build import VECTORS_PATH, render
+from siaga.firmware_bridge.errors import FrameDecodeError, FrameEncodeError
+from siaga.firmware_bridge.vectors.build import VECTORS_PATH, render
 from tests.unit.firmware_bridge.vectors import INVALID, STREAMS, VALID, name, raw
 
 
 def test_frames_json_is_what_the_builder_writes() -> None:
     assert VECTORS_PATH.read_text(encoding="ascii") == render(), (
-        "run: python -m firmware_bridge.vectors.build"
+        "run: python -m siaga.firmware_bridge.vectors.build"
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from firmware_bridge.vectors.build import VECTORS_PATH
+from siaga.firmware_bridge.vectors.build import VECTORS_PATH
 
 VECTORS: dict[str, Any] = json.loads(VECTORS_PATH.read_text(encoding="ascii"))
 VALID: list[dict[str, Any]] = VECTORS["valid"]

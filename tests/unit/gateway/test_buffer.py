@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from analytics.alert import Alert
-from analytics.levels import Level
-from firmware_bridge.reading import Reading
-from gateway.buffer import BufferSettings, StoreAndForwardBuffer
-from gateway.errors import ConfigError
-from gateway.uplink.wire import encode_batch
+from siaga.analytics.alert import Alert
+from siaga.analytics.levels import Level
+from siaga.firmware_bridge.reading import Reading
+from siaga.gateway.buffer import BufferSettings, StoreAndForwardBuffer
+from siaga.gateway.errors import ConfigError
+from siaga.gateway.uplink.wire import encode_batch
 
 
 def reading(seq: int, node: str = "slope-07", value: float = 31.5) -> Reading:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from firmware_bridge.convert import SampleConverter
-from firmware_bridge.reading import Reading
-from gateway.buffer import BufferSettings, StoreAndForwardBuffer
+from siaga.firmware_bridge.convert import SampleConverter
+from siaga.firmware_bridge.reading import Reading
+from siaga.gateway.buffer import BufferSettings, StoreAndForwardBuffer
 
 
 def reading(channel: str, value: float, raw: float | None) -> Reading:

@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config import load_settings, parse_host_port
-from gateway.errors import ConfigError
+from siaga.gateway.config import load_settings, parse_host_port
+from siaga.gateway.errors import ConfigError
 
 
 def write(tmp_path: Path, text: str) -> Path:

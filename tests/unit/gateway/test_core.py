@@ -9,15 +9,15 @@ import queue
 from pathlib import Path
 from typing import Any
 
-from analytics.engine import EdgeAnalytics
-from firmware_bridge.device_message import DeviceMessage
-from gateway.buffer import BufferSettings, StoreAndForwardBuffer
-from gateway.config import DownlinkSettings, load_settings
-from gateway.core import Core, Stop
-from gateway.downlink import CommandRequest, Downlink
-from gateway.json_lines import JsonLinesOutput
-from gateway.messages import InboundBatch, IngestError, NodeMessage
-from gateway.reading_converter import ReadingConverter
+from siaga.analytics.engine import EdgeAnalytics
+from siaga.firmware_bridge.device_message import DeviceMessage
+from siaga.gateway.buffer import BufferSettings, StoreAndForwardBuffer
+from siaga.gateway.config import DownlinkSettings, load_settings
+from siaga.gateway.core import Core, Stop
+from siaga.gateway.downlink import CommandRequest, Downlink
+from siaga.gateway.json_lines import JsonLinesOutput
+from siaga.gateway.messages import InboundBatch, IngestError, NodeMessage
+from siaga.gateway.reading_converter import ReadingConverter
 
 T0 = 1795000000.0
 

@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-from firmware_bridge.codec import decode_frame
-from firmware_bridge.device_message import decode_device_message
-from gateway.config import DownlinkSettings
-from gateway.downlink import CommandRequest, Downlink, command_frame, command_mqtt
+from siaga.firmware_bridge.codec import decode_frame
+from siaga.firmware_bridge.device_message import decode_device_message
+from siaga.gateway.config import DownlinkSettings
+from siaga.gateway.downlink import CommandRequest, Downlink, command_frame, command_mqtt
 
 
 class Sent(list[tuple[str, str, int, str, float | None]]):

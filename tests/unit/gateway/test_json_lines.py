@@ -2,11 +2,11 @@ import io
 import json
 import math
 
-from analytics.alert import Alert
-from analytics.levels import Level
-from firmware_bridge.reading import Reading, iso_utc
-from gateway.json_lines import IsoTimes, JsonLinesOutput, reading_line
-from gateway.messages import IngestError
+from siaga.analytics.alert import Alert
+from siaga.analytics.levels import Level
+from siaga.firmware_bridge.reading import Reading, iso_utc
+from siaga.gateway.json_lines import IsoTimes, JsonLinesOutput, reading_line
+from siaga.gateway.messages import IngestError
 
 
 def test_reading_line_equals_reading_to_json() -> None:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from analytics.alert import Alert
-from analytics.levels import Level
-from gateway.errors import ConfigError
-from gateway.local_actions import LocalActionRunner, LocalActionSettings
+from siaga.analytics.alert import Alert
+from siaga.analytics.levels import Level
+from siaga.gateway.errors import ConfigError
+from siaga.gateway.local_actions import LocalActionRunner, LocalActionSettings
 
 
 def alert(level: Level, node: str = "slope-07", site: str | None = "bumiaji-slope",

@@ -1,4 +1,4 @@
-from gateway.node_state import WINDOW, NodeState, NodeTable, SeqVerdict
+from siaga.gateway.node_state import WINDOW, NodeState, NodeTable, SeqVerdict
 
 
 def feed(state: NodeState, *seqs: int, hello: bool = False) -> list[tuple[SeqVerdict, int]]:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config import GatewaySettings, settings_from_table
-from gateway.errors import ConfigError
+from siaga.gateway.config import GatewaySettings, settings_from_table
+from siaga.gateway.errors import ConfigError
 
 DEMO_REGISTRY = Path(__file__).resolve().parents[3] / "deploy" / "demo" / "registry.toml"
 

@@ -1,4 +1,4 @@
-from gateway.stats import GatewayStats
+from siaga.gateway.stats import GatewayStats
 
 
 def test_counts_per_source_and_node() -> None:

@@ -6,11 +6,11 @@ import random
 
 import pytest
 
-from gateway.errors import ConfigError
-from gateway.settings_reader import EnvText
-from gateway.uplink.backoff import Backoff
-from gateway.uplink.batch_trigger import BatchTrigger
-from gateway.uplink.settings import UplinkSettings
+from siaga.gateway.errors import ConfigError
+from siaga.gateway.settings_reader import EnvText
+from siaga.gateway.uplink.backoff import Backoff
+from siaga.gateway.uplink.batch_trigger import BatchTrigger
+from siaga.gateway.uplink.settings import UplinkSettings
 
 
 def test_settings_defaults_and_gateway_id() -> None:

@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from analytics.alert import Alert
-from analytics.levels import Level
-from api.ingest.wire import Batch as HubBatch
-from api.ingest.wire import HeartbeatIn, StatusIn
-from firmware_bridge.reading import Reading
-from gateway.buffer import BufferSettings, StoreAndForwardBuffer
-from gateway.heartbeat import HealthSnapshot, NodeSeen, cpu_temp_c
-from gateway.uplink.mqtt_uplink import MqttUplink
-from gateway.uplink.wire import decode_ack, encode_batch, ms
+from siaga.analytics.alert import Alert
+from siaga.analytics.levels import Level
+from siaga.api.ingest.wire import Batch as HubBatch
+from siaga.api.ingest.wire import HeartbeatIn, StatusIn
+from siaga.firmware_bridge.reading import Reading
+from siaga.gateway.buffer import BufferSettings, StoreAndForwardBuffer
+from siaga.gateway.heartbeat import HealthSnapshot, NodeSeen, cpu_temp_c
+from siaga.gateway.uplink.mqtt_uplink import MqttUplink
+from siaga.gateway.uplink.wire import decode_ack, encode_batch, ms
 
 READING = Reading(node="slope-07", channel="rain", value=0.4, unit="mm", ts=1_795_000_000.0,
                   received_at=1_795_000_000.05, seq=1, source="serial:/dev/ttyUSB0", raw=1234.0,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from simulators.node import (
+from siaga.simulators.node import (
     HELLO_EVERY_S,
     ChannelFault,
     NodeMessage,

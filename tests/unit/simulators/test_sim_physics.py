@@ -6,13 +6,13 @@ import random
 
 import pytest
 
-from simulators.models.crowd import CrowdEvent, Zone, ZoneParams
-from simulators.models.fire import Exposure, Fire, SmokeAndHeat, ceiling_jet_excess_c
-from simulators.models.power import Battery
-from simulators.models.slope import Slope, SlopeParams
-from simulators.models.soil import SoilColumn, SoilParams
-from simulators.models.weather import Air, RainClimate, RainField, Storm
-from simulators.probes import RainGauge
+from siaga.simulators.models.crowd import CrowdEvent, Zone, ZoneParams
+from siaga.simulators.models.fire import Exposure, Fire, SmokeAndHeat, ceiling_jet_excess_c
+from siaga.simulators.models.power import Battery
+from siaga.simulators.models.slope import Slope, SlopeParams
+from siaga.simulators.models.soil import SoilColumn, SoilParams
+from siaga.simulators.models.weather import Air, RainClimate, RainField, Storm
+from siaga.simulators.probes import RainGauge
 
 T0 = 1768528800.0  # 09:00 WIB
 H = 3600.0

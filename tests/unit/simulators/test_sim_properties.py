@@ -5,10 +5,10 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from firmware_bridge.codec import Frame, FrameDecoder
-from simulators.scenarios import SCENARIO_NAMES, build, generate
-from simulators.transport_faults import FaultInjector, FaultSettings
-from simulators.wire import serial_line
+from siaga.firmware_bridge.codec import Frame, FrameDecoder
+from siaga.simulators.scenarios import SCENARIO_NAMES, build, generate
+from siaga.simulators.transport_faults import FaultInjector, FaultSettings
+from siaga.simulators.wire import serial_line
 
 SLOW = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

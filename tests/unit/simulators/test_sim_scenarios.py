@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from firmware_bridge.channels import CHANNELS
-from simulators.errors import SimSettingsError, UnknownScenarioError
-from simulators.scenario import ScenarioRun
-from simulators.scenarios import SCENARIO_NAMES, build, generate
-from simulators.town import SQUARE_CAPACITY
+from siaga.firmware_bridge.channels import CHANNELS
+from siaga.simulators.errors import SimSettingsError, UnknownScenarioError
+from siaga.simulators.scenario import ScenarioRun
+from siaga.simulators.scenarios import SCENARIO_NAMES, build, generate
+from siaga.simulators.town import SQUARE_CAPACITY
 
 HOUR = 3600.0
 REPO = Path(__file__).resolve().parents[3]

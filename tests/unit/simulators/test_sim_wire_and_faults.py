@@ -6,15 +6,15 @@ import random
 
 import pytest
 
-import simulators
-from firmware_bridge.codec import decode_frame
-from firmware_bridge.device_message import decode_device_message
-from firmware_bridge.errors import FrameDecodeError
-from simulators.errors import SimSettingsError
-from simulators.node import NodeMessage, VirtualNode
-from simulators.scenarios import generate
-from simulators.transport_faults import BOOT_BANNER, FaultInjector, FaultSettings, flip_bits
-from simulators.wire import mqtt_message, serial_line
+from siaga import simulators
+from siaga.firmware_bridge.codec import decode_frame
+from siaga.firmware_bridge.device_message import decode_device_message
+from siaga.firmware_bridge.errors import FrameDecodeError
+from siaga.simulators.errors import SimSettingsError
+from siaga.simulators.node import NodeMessage, VirtualNode
+from siaga.simulators.scenarios import generate
+from siaga.simulators.transport_faults import BOOT_BANNER, FaultInjector, FaultSettings, flip_bits
+from siaga.simulators.wire import mqtt_message, serial_line
 
 T0 = 1768528800.0
 
