@@ -21,7 +21,7 @@ from siaga.analytics.detector import BatchResult, Detector, StrArray
 from siaga.analytics.detectors.crowd import CrowdDetector
 from siaga.analytics.detectors.health import ChannelHealthDetector
 from siaga.analytics.detectors.threshold import run_lengths
-from siaga.analytics.leveling import FloatArray
+from siaga.analytics.hysteresis import FloatArray
 from siaga.analytics.registry import ANOMALY_DETECTORS, REGISTRY
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from siaga.analytics.explain import Explanation
-from siaga.analytics.leveling import FloatArray, LevelArray
+from siaga.analytics.hysteresis import FloatArray, LevelArray
 
 StrArray = npt.NDArray[np.str_]
 

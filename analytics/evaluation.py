@@ -6,7 +6,7 @@ fault) is reported with the delay from the label's start and the lead over its
 ``critical_ts`` (positive: warned before the dangerous state). False alarms per day are
 the alerts that leave Normal on the quiet scenario, which has no labels.
 
-The scenarios come from ``simulators.scenarios`` (imported only here, only when the
+The scenarios come from ``simulators.scenario_catalog`` (imported only here, only when the
 evaluation runs: the detectors themselves never depend on the simulators). The runs
 are streamed through ``EdgeAnalytics`` exactly as the gateway would: ticks every 60 s of
 scenario time, sequence gaps reported from ``Reading.seq``.
@@ -149,7 +149,7 @@ def false_alarms(alerts: list[Alert], days: float) -> list[FalseAlarmRow]:
 def evaluate(cfg: AnalyticsConfig, quiet_days: float = 2.0, seed: int = 7,
              scenarios: tuple[str, ...] = EVENT_SCENARIOS
              ) -> tuple[list[EvalRow], list[FalseAlarmRow]]:
-    from siaga.simulators.scenarios import generate  # dev tooling only; see module docstring
+    from siaga.simulators.scenario_catalog import generate  # dev tooling only; see module docstring
 
     rows: list[EvalRow] = []
     for name in scenarios:

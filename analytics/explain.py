@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, field
 
 from siaga.analytics.config import LevelThresholds
-from siaga.analytics.leveling import level_of
+from siaga.analytics.hysteresis import level_of
 from siaga.analytics.levels import Level
 
 

@@ -11,7 +11,7 @@ from collections import deque
 
 import numpy as np
 
-from siaga.analytics.leveling import FloatArray
+from siaga.analytics.hysteresis import FloatArray
 
 
 class WindowSum:

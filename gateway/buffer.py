@@ -26,7 +26,7 @@ from typing import Any, Self
 from siaga.analytics.alert import Alert
 from siaga.firmware_bridge.channels import CHANNELS, COUNTER_MODULUS
 from siaga.firmware_bridge.reading import Reading
-from siaga.gateway.errors import BufferError
+from siaga.gateway.errors import BufferStorageError
 from siaga.gateway.settings_reader import TableReader
 from siaga.gateway.uplink.wire import Entry, Loss, alert_payload, reading_payload
 
@@ -190,7 +190,8 @@ class StoreAndForwardBuffer:
                 # FULL: the WAL is synced at every commit, so a commit survives power loss.
                 db.execute("PRAGMA synchronous=FULL")
             except sqlite3.Error as exc:
-                raise BufferError(f"cannot open buffer {self.settings.path}: {exc}") from exc
+                raise BufferStorageError(
+                    f"cannot open buffer {self.settings.path}: {exc}") from exc
             self._local.db = db
             with self._lock:
                 self._connections.append(db)
@@ -255,7 +256,7 @@ class StoreAndForwardBuffer:
                 if db.in_transaction:
                     db.execute("ROLLBACK")
                 self._reload_totals(db)
-                raise BufferError(f"buffer commit failed: {exc}") from exc
+                raise BufferStorageError(f"buffer commit failed: {exc}") from exc
         if bad:
             log.warning("rejected %d entries that JSON cannot carry: %s", len(bad), bad[0][4])
         n_alerts = sum(1 for r in rows if r[0] == ALERT)
@@ -366,7 +367,7 @@ class StoreAndForwardBuffer:
             except sqlite3.Error as exc:
                 if db.in_transaction:
                     db.execute("ROLLBACK")
-                raise BufferError(f"buffer ack of {batch.key} failed: {exc}") from exc
+                raise BufferStorageError(f"buffer ack of {batch.key} failed: {exc}") from exc
             if deleted == len(ids):
                 self._rows -= deleted
                 self._bytes -= sum(len(e.payload) + ROW_OVERHEAD_BYTES for e in batch.entries)

@@ -3,7 +3,7 @@
     GatewayError
     ├── ConfigError          a config key is missing, of the wrong type or out of range (exit 78)
     ├── SourceError          a serial port or MQTT broker could not be used
-    └── BufferError          the store-and-forward buffer cannot commit
+    └── BufferStorageError   the store-and-forward buffer cannot open, commit or ack
 """
 
 from __future__ import annotations
@@ -28,5 +28,5 @@ class SourceError(GatewayError):
         self.source = source
 
 
-class BufferError(GatewayError):  # noqa: A001 - the gateway's own, never the builtin
-    pass
+class BufferStorageError(GatewayError):
+    """The SQLite buffer cannot be opened, or a commit or an ack failed."""

@@ -28,11 +28,11 @@ from siaga.gateway.downlink import (
     command_mqtt,
 )
 from siaga.gateway.heartbeat import HealthSnapshot
-from siaga.gateway.json_lines import JsonLinesOutput
 from siaga.gateway.local_actions import LocalActionRunner
 from siaga.gateway.reading_converter import ReadingConverter
 from siaga.gateway.sources.mqtt_source import MqttSource
 from siaga.gateway.sources.serial_source import SerialSource
+from siaga.gateway.stdout_output import JsonLinesOutput
 from siaga.gateway.uplink.http_uplink import HttpUplink
 from siaga.gateway.uplink.mqtt_uplink import MqttUplink
 

@@ -30,7 +30,7 @@ from siaga.simulators.node import (
 )
 from siaga.simulators.pty_nodes import PtyNodeSet
 from siaga.simulators.scenario import Label, NodeInfo, Sample, Scenario, ScenarioRun, Site
-from siaga.simulators.scenarios import SCENARIO_NAMES, build, generate
+from siaga.simulators.scenario_catalog import SCENARIO_NAMES, build, generate
 from siaga.simulators.transport_faults import FaultInjector, FaultSettings
 from siaga.simulators.wire import mqtt_message, serial_line
 

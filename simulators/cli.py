@@ -36,7 +36,7 @@ from siaga.simulators.errors import SimSettingsError, TransportError, UnknownSce
 from siaga.simulators.mqtt_nodes import MqttNodeSet, flood
 from siaga.simulators.pty_nodes import PtyNodeSet
 from siaga.simulators.scenario import Scenario
-from siaga.simulators.scenarios import SCENARIOS, build, generate
+from siaga.simulators.scenario_catalog import SCENARIOS, build, generate
 from siaga.simulators.transport_faults import FaultSettings
 
 log = logging.getLogger("simulators")

@@ -20,8 +20,8 @@ from siaga.analytics.detector import BatchResult, StrArray
 from siaga.analytics.detectors.rain import spread_float
 from siaga.analytics.detectors.threshold import CHANNEL_HAZARD, spread
 from siaga.analytics.explain import Explanation, fmt
-from siaga.analytics.leveling import FloatArray
-from siaga.analytics.recursion import first_order
+from siaga.analytics.first_order_filter import first_order
+from siaga.analytics.hysteresis import FloatArray
 
 MAD_SIGMA = 1.4826  # MAD of a normal distribution is 0.6745 sigma
 

@@ -17,7 +17,7 @@ from siaga.analytics.detector import BatchResult, StrArray, hazard_score
 from siaga.analytics.detectors.rain import spread_float
 from siaga.analytics.detectors.threshold import spread
 from siaga.analytics.explain import Explanation, Metric, explain, fmt
-from siaga.analytics.leveling import (
+from siaga.analytics.hysteresis import (
     FloatArray,
     LevelMachine,
     level_of,

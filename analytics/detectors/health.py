@@ -18,7 +18,7 @@ from siaga.analytics.config import HealthConfig
 from siaga.analytics.detector import BatchResult, StrArray, hazard_score
 from siaga.analytics.detectors.threshold import spread
 from siaga.analytics.explain import Explanation, fmt
-from siaga.analytics.leveling import FloatArray, forward_fill_index
+from siaga.analytics.hysteresis import FloatArray, forward_fill_index
 from siaga.firmware_bridge.channels import CHANNELS
 
 FAULTY = 3

@@ -8,7 +8,7 @@ from siaga.analytics.config import RainConfig
 from siaga.analytics.detector import BatchResult, StrArray, hazard_score
 from siaga.analytics.detectors.threshold import run_lengths, spread
 from siaga.analytics.explain import Explanation, Metric, explain, fmt
-from siaga.analytics.leveling import (
+from siaga.analytics.hysteresis import (
     FloatArray,
     LevelMachine,
     level_of,

@@ -7,7 +7,7 @@ import numpy as np
 from siaga.analytics.config import ChannelThreshold
 from siaga.analytics.detector import BatchResult, StrArray, hazard_score
 from siaga.analytics.explain import Explanation, Metric, explain
-from siaga.analytics.leveling import (
+from siaga.analytics.hysteresis import (
     FloatArray,
     LevelMachine,
     level_of,

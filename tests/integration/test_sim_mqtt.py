@@ -19,7 +19,7 @@ from siaga.firmware_bridge.device_message import DeviceMessage, decode_device_me
 from siaga.firmware_bridge.errors import DeviceMessageError
 from siaga.simulators.errors import TransportError
 from siaga.simulators.mqtt_nodes import MqttNodeSet, flood
-from siaga.simulators.scenarios import build
+from siaga.simulators.scenario_catalog import build
 from siaga.simulators.transport_faults import FaultSettings
 from tests.servers import Mosquitto, free_port
 

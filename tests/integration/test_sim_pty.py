@@ -15,7 +15,7 @@ import serial
 
 from siaga.firmware_bridge.codec import DecodeError, Frame, FrameDecoder, encode_frame
 from siaga.simulators.pty_nodes import PtyNodeSet
-from siaga.simulators.scenarios import build
+from siaga.simulators.scenario_catalog import build
 from siaga.simulators.transport_faults import FaultSettings
 
 pytestmark = pytest.mark.integration

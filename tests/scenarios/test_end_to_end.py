@@ -29,7 +29,7 @@ import pytest
 
 from siaga.api.broker_credentials import set_password_entry
 from siaga.simulators import MqttNodeSet, PtyNodeSet
-from siaga.simulators.scenarios import build
+from siaga.simulators.scenario_catalog import build
 from tests.servers import InfluxDB, Mosquitto, free_port
 
 ROOT = Path(__file__).resolve().parents[2]

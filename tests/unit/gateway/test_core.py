@@ -15,9 +15,9 @@ from siaga.gateway.buffer import BufferSettings, StoreAndForwardBuffer
 from siaga.gateway.config import DownlinkSettings, load_settings
 from siaga.gateway.core import Core, Stop
 from siaga.gateway.downlink import CommandRequest, Downlink
-from siaga.gateway.json_lines import JsonLinesOutput
 from siaga.gateway.messages import InboundBatch, IngestError, NodeMessage
 from siaga.gateway.reading_converter import ReadingConverter
+from siaga.gateway.stdout_output import JsonLinesOutput
 
 T0 = 1795000000.0
 

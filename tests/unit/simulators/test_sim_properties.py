@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from siaga.firmware_bridge.codec import Frame, FrameDecoder
-from siaga.simulators.scenarios import SCENARIO_NAMES, build, generate
+from siaga.simulators.scenario_catalog import SCENARIO_NAMES, build, generate
 from siaga.simulators.transport_faults import FaultInjector, FaultSettings
 from siaga.simulators.wire import serial_line
 

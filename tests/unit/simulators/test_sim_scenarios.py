@@ -11,7 +11,7 @@ import pytest
 from siaga.firmware_bridge.channels import CHANNELS
 from siaga.simulators.errors import SimSettingsError, UnknownScenarioError
 from siaga.simulators.scenario import ScenarioRun
-from siaga.simulators.scenarios import SCENARIO_NAMES, build, generate
+from siaga.simulators.scenario_catalog import SCENARIO_NAMES, build, generate
 from siaga.simulators.town import SQUARE_CAPACITY
 
 HOUR = 3600.0

@@ -12,7 +12,7 @@ from siaga.firmware_bridge.device_message import decode_device_message
 from siaga.firmware_bridge.errors import FrameDecodeError
 from siaga.simulators.errors import SimSettingsError
 from siaga.simulators.node import NodeMessage, VirtualNode
-from siaga.simulators.scenarios import generate
+from siaga.simulators.scenario_catalog import generate
 from siaga.simulators.transport_faults import BOOT_BANNER, FaultInjector, FaultSettings, flip_bits
 from siaga.simulators.wire import mqtt_message, serial_line
 

@@ -5,8 +5,8 @@ import math
 from siaga.analytics.alert import Alert
 from siaga.analytics.levels import Level
 from siaga.firmware_bridge.reading import Reading, iso_utc
-from siaga.gateway.json_lines import IsoTimes, JsonLinesOutput, reading_line
 from siaga.gateway.messages import IngestError
+from siaga.gateway.stdout_output import IsoTimes, JsonLinesOutput, reading_line
 
 
 def test_reading_line_equals_reading_to_json() -> None:

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from siaga.analytics.config import LevelThresholds
-from siaga.analytics.leveling import LevelMachine, level_of, levels_of, lowered, run_levels
+from siaga.analytics.hysteresis import LevelMachine, level_of, levels_of, lowered, run_levels
 from siaga.analytics.windows import WindowRate, WindowSum, window_rates, window_sums
 
 UP = LevelThresholds(10.0, 20.0, 30.0)

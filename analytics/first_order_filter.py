@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from siaga.analytics.leveling import FloatArray
+from siaga.analytics.hysteresis import FloatArray
 
 MAX_BLOCK = 64
 
