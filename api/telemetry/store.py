@@ -1,7 +1,7 @@
 """The TelemetryStore protocol: what the hub needs from a time-series store.
 
 Two implementations: ``SqliteStore`` (embedded default) and ``InfluxStore`` (InfluxDB v1 HTTP
-API). One contract suite (tests/integration/test_telemetry_contract.py) runs against both.
+API). One contract suite (tests/integration/api/test_telemetry_contract.py) runs against both.
 """
 
 from __future__ import annotations

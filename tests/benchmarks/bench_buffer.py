@@ -10,7 +10,7 @@ Prints:
 4. loss report: readings the nodes sent vs readings that reached the hub stand-in
    across N SIGKILLs of the gateway and an uplink broker outage (lost, duplicated).
 
-The hub stand-in (tests/integration/hub_stand_in.py) stands in for the hub until the
+The hub stand-in (tests/integration/gateway/hub_stand_in.py) stands in for the hub until the
 hub's own tests exercise the same contract. Figures depend on the machine; the one
 these were measured on was shared with other engineers' test runs.
 """
@@ -31,8 +31,8 @@ from siaga.firmware_bridge.reading import Reading
 from siaga.gateway.buffer import BufferSettings, StoreAndForwardBuffer
 from siaga.gateway.uplink.mqtt_uplink import MqttUplink
 from siaga.gateway.uplink.settings import UplinkSettings
-from tests.integration.gateway_process import GatewayProcess, NodeFleet, gateway_config
-from tests.integration.hub_stand_in import MqttAckResponder, wait_for
+from tests.integration.gateway.gateway_process import GatewayProcess, NodeFleet, gateway_config
+from tests.integration.gateway.hub_stand_in import MqttAckResponder, wait_for
 from tests.servers import Mosquitto
 
 

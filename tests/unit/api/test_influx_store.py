@@ -2,8 +2,8 @@
 
 influxd cannot be made to answer 503 or 400 on demand, so these use httpx's MockTransport
 (the store's one injectable boundary). Writes and queries against a real influxd are in
-tests/integration/test_telemetry_contract.py; outages of a real influxd in
-tests/integration/test_hub_ingest_outage.py.
+tests/integration/api/test_telemetry_contract.py; outages of a real influxd in
+tests/integration/api/test_hub_ingest_outage.py.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The line-protocol encoder against InfluxDB's escaping rules (checked against influxd 1.6 in
-tests/integration/test_telemetry_contract.py) and against influxdb_client's Point."""
+tests/integration/api/test_telemetry_contract.py) and against influxdb_client's Point."""
 
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ from tests.servers import _wait_port, free_port, require_binary
 
 pytestmark = pytest.mark.integration
 
-DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto"
+DEPLOY = Path(__file__).resolve().parents[3] / "deploy" / "mosquitto"
 HUB_PASSWORD = "hub-broker-password"
 
 

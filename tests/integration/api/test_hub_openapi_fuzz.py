@@ -21,7 +21,7 @@ from tests.api_fixtures import LiveHub, make_settings, serve_hub
 
 pytestmark = pytest.mark.integration
 
-DEMO = Path(__file__).resolve().parents[2] / "deploy" / "demo" / "registry.toml"
+DEMO = Path(__file__).resolve().parents[3] / "deploy" / "demo" / "registry.toml"
 MAX_EXAMPLES = 8
 SKIPPED = {
     # Logging out would revoke the token every other case uses (tested in test_hub_auth).

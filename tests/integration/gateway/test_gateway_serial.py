@@ -14,7 +14,7 @@ import serial
 from siaga.firmware_bridge.codec import Frame, encode_frame
 from siaga.gateway.config import load_settings
 from siaga.gateway.runtime import GatewayRuntime
-from tests.integration.gateway_harness import CapturedStdout, VirtualPort, wait_open
+from tests.integration.gateway.gateway_harness import CapturedStdout, VirtualPort, wait_open
 
 pytestmark = pytest.mark.integration
 

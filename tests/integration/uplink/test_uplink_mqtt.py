@@ -1,5 +1,5 @@
 """The MQTT uplink against a real Mosquitto, with ``MqttAckResponder`` standing in for
-the hub (tests/integration/hub_stand_in.py) until the hub's own tests exercise the same
+the hub (tests/integration/gateway/hub_stand_in.py) until the hub's own tests exercise the same
 contract (docs/uplink.md)."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from siaga.gateway.buffer import BufferSettings, StoreAndForwardBuffer
 from siaga.gateway.heartbeat import HealthSnapshot, HeartbeatSettings, NodeSeen
 from siaga.gateway.uplink.mqtt_uplink import MqttUplink
 from siaga.gateway.uplink.settings import UplinkSettings
-from tests.integration.hub_stand_in import MqttAckResponder, wait_for
+from tests.integration.gateway.hub_stand_in import MqttAckResponder, wait_for
 from tests.servers import Mosquitto
 
 pytestmark = pytest.mark.integration

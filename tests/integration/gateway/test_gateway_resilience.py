@@ -2,7 +2,7 @@
 
 Real parts throughout: two Mosquitto brokers (the gateway's device broker and the
 hub's uplink broker), the real ``siaga-gateway run`` process (python -m gateway), and
-``MqttAckResponder`` standing in for the hub's ingest (tests/integration/hub_stand_in.py)
+``MqttAckResponder`` standing in for the hub's ingest (tests/integration/gateway/hub_stand_in.py)
 until the hub's own tests exercise the same contract (docs/uplink.md).
 """
 
@@ -18,9 +18,9 @@ import pytest
 from siaga.gateway.buffer import BufferSettings, StoreAndForwardBuffer
 from siaga.gateway.heartbeat import HealthSnapshot, HeartbeatSettings
 from siaga.gateway.uplink.mqtt_uplink import MqttUplink
-from tests.integration.gateway_process import GatewayProcess, NodeFleet, gateway_config
-from tests.integration.hub_stand_in import MqttAckResponder, wait_for
-from tests.integration.test_uplink_mqtt import alert, reading, uplink_settings
+from tests.integration.gateway.gateway_process import GatewayProcess, NodeFleet, gateway_config
+from tests.integration.gateway.hub_stand_in import MqttAckResponder, wait_for
+from tests.integration.uplink.test_uplink_mqtt import alert, reading, uplink_settings
 from tests.servers import Mosquitto
 
 pytestmark = pytest.mark.integration

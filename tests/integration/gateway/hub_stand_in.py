@@ -4,7 +4,7 @@ They implement the hub side of docs/uplink.md and nothing more: store each entry
 its stable identity (idempotently, like the hub's telemetry store), then
 acknowledge. They stand in for the hub until the hub's own tests exercise the same
 contract; they are not mocks of the gateway's parts (the broker is a real Mosquitto).
-The uplink against the real hub ingest: tests/integration/test_uplink_hub_contract.py.
+The uplink against the real hub ingest: tests/integration/uplink/test_uplink_hub_contract.py.
 The stand-ins stay for what that cannot do cheaply: count every delivery by identity,
 stall or reject acks on demand, fail HTTP requests on demand.
 

@@ -21,10 +21,10 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.integration.hub_stand_in import ReadingKey, StoredEntries
+from tests.integration.gateway.hub_stand_in import ReadingKey, StoredEntries
 from tests.servers import Mosquitto
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def gateway_config(

@@ -18,7 +18,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from tests.servers import _wait_port, free_port, require_binary
 
 pytestmark = pytest.mark.integration
-DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto"
+DEPLOY = Path(__file__).resolve().parents[3] / "deploy" / "mosquitto"
 USERS = {"siaga-gateway": "gw-pass", "slope-01": "n1-pass", "slope-02": "n2-pass"}
 
 

@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from tests.integration.gateway_harness import VirtualPort
+from tests.integration.gateway.gateway_harness import VirtualPort
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def gateway(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:

@@ -17,7 +17,7 @@ from tests.servers import free_port
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def hub(*args: str, stdin: str | None = None, cwd: Path | None = None,

@@ -14,8 +14,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from siaga.gateway.config import load_settings
 from siaga.gateway.runtime import GatewayRuntime
-from tests.integration.gateway_harness import CapturedStdout, VirtualPort, wait_open
-from tests.integration.hub_stand_in import MqttAckResponder, wait_for
+from tests.integration.gateway.gateway_harness import CapturedStdout, VirtualPort, wait_open
+from tests.integration.gateway.hub_stand_in import MqttAckResponder, wait_for
 from tests.servers import Mosquitto
 
 pytestmark = pytest.mark.integration

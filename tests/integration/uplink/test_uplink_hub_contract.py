@@ -19,8 +19,8 @@ from siaga.gateway.uplink.mqtt_uplink import MqttUplink
 from siaga.gateway.uplink.settings import UplinkSettings
 from siaga.gateway.uplink.wire import ms
 from tests.api_fixtures import LiveHub, asgi_hub
-from tests.integration.hub_stand_in import wait_for
-from tests.integration.test_uplink_mqtt import alert, reading, uplink_settings
+from tests.integration.gateway.hub_stand_in import wait_for
+from tests.integration.uplink.test_uplink_mqtt import alert, reading, uplink_settings
 from tests.servers import Mosquitto
 
 pytestmark = pytest.mark.integration

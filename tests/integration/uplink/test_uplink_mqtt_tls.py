@@ -16,8 +16,8 @@ import pytest
 from siaga.gateway.buffer import BufferSettings, StoreAndForwardBuffer
 from siaga.gateway.uplink.mqtt_uplink import MqttUplink
 from siaga.gateway.uplink.settings import UplinkSettings
-from tests.integration.hub_stand_in import MqttAckResponder, wait_for
-from tests.integration.test_uplink_mqtt import reading
+from tests.integration.gateway.hub_stand_in import MqttAckResponder, wait_for
+from tests.integration.uplink.test_uplink_mqtt import reading
 from tests.servers import _wait_port, free_port, require_binary
 
 pytestmark = pytest.mark.integration

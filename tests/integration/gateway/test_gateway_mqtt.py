@@ -15,7 +15,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from siaga.gateway.config import load_settings
 from siaga.gateway.runtime import GatewayRuntime
-from tests.integration.gateway_harness import CapturedStdout
+from tests.integration.gateway.gateway_harness import CapturedStdout
 from tests.servers import Mosquitto
 
 pytestmark = pytest.mark.integration

@@ -25,7 +25,7 @@ from tests.servers import Mosquitto, free_port
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 class Collector:

@@ -12,7 +12,7 @@ from tests.api_fixtures import AsgiHub, asgi_hub
 
 pytestmark = pytest.mark.anyio
 
-DEMO = Path(__file__).resolve().parents[2] / "deploy" / "demo" / "registry.toml"
+DEMO = Path(__file__).resolve().parents[3] / "deploy" / "demo" / "registry.toml"
 
 
 @pytest.fixture

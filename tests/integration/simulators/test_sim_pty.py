@@ -20,7 +20,7 @@ from siaga.simulators.transport_faults import FaultSettings
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def read_items(port: serial.Serial, seconds: float,

@@ -23,7 +23,7 @@ from tests.servers import Mosquitto
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 MESSAGES = 3000
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from siaga.api.settings import HubSettings
 from tests.api_fixtures import AsgiHub, StaffLogin, asgi_hub
-from tests.integration.test_hub_ingest_http import GW, T0, auth, make_batch
+from tests.integration.api.test_hub_ingest_http import GW, T0, auth, make_batch
 from tests.servers import InfluxDB
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]

@@ -1,5 +1,5 @@
 """The HTTP uplink against ``HttpIngestServer``, a stdlib http.server that stands in for
-the hub's ``POST /api/v1/ingest`` (tests/integration/hub_stand_in.py) until the hub's own
+the hub's ``POST /api/v1/ingest`` (tests/integration/gateway/hub_stand_in.py) until the hub's own
 tests exercise the same contract (docs/uplink.md)."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from siaga.gateway.buffer import BufferSettings, StoreAndForwardBuffer
 from siaga.gateway.heartbeat import HealthSnapshot, HeartbeatSettings
 from siaga.gateway.uplink.http_uplink import HttpUplink
 from siaga.gateway.uplink.settings import UplinkSettings
-from tests.integration.hub_stand_in import HttpIngestServer, wait_for
-from tests.integration.test_uplink_mqtt import alert, reading
+from tests.integration.gateway.hub_stand_in import HttpIngestServer, wait_for
+from tests.integration.uplink.test_uplink_mqtt import alert, reading
 from tests.servers import free_port
 
 pytestmark = pytest.mark.integration
