@@ -38,6 +38,7 @@ ROUTERS: tuple[str, ...] = (
     "siaga.api.routes.reports",
     "siaga.api.routes.agencies",
     "siaga.api.routes.dashboard",
+    "siaga.api.routes.docs",
 )
 
 
@@ -134,6 +135,8 @@ def create_app(settings: HubSettings) -> FastAPI:
             "Diskominfo. Errors are `application/problem+json` (RFC 9457)."
         ),
         lifespan=lifespan,
+        docs_url=None,  # served by routes.docs from the hub's own copy of Swagger UI
+        redoc_url=None,
         root_path=settings.server.root_path,
         responses=problem_responses(500),
     )

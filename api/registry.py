@@ -35,6 +35,7 @@ __all__ = [
     "Calibration",
     "Gateway",
     "GatewayIn",
+    "HazardZone",
     "Node",
     "NodeIn",
     "NodeInfo",
@@ -77,6 +78,22 @@ class Calibration(_In):
         return self
 
 
+class HazardZone(_In):
+    """An area of a site the map draws: a landslide-prone slope, a market hall, a river bank."""
+
+    name: str = Field(min_length=1, max_length=200)
+    hazard: str = Field(default="", max_length=50, description="landslide, flood, fire, crowd")
+    polygon: list[tuple[float, float]] = Field(
+        min_length=3, max_length=1000, description="[lat, lon] corners, in order")
+
+    @model_validator(mode="after")
+    def _on_earth(self) -> Self:
+        for lat, lon in self.polygon:
+            if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+                raise ValueError(f"corner [{lat}, {lon}] is not a [lat, lon] pair")
+        return self
+
+
 class SiteIn(_In):
     name: str = Field(min_length=1, max_length=200)
     desa: str = Field(default="", max_length=100, description="Village (desa/kelurahan)")
@@ -84,6 +101,8 @@ class SiteIn(_In):
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
     kind: str = Field(default="", max_length=50, description="slope, river, market, square, ...")
+    zones: list[HazardZone] = Field(default_factory=list, max_length=50,
+                                    description="Hazard-zone polygons drawn on the map")
 
 
 class Site(SiteIn):
@@ -94,6 +113,15 @@ class GatewayIn(_In):
     name: str = Field(default="", max_length=200)
     site: str | None = Field(default=None, pattern=_ID,
                              description="Site the gateway is installed at")
+    lat: float | None = Field(default=None, ge=-90, le=90,
+                              description="Gateway position; the site's when absent")
+    lon: float | None = Field(default=None, ge=-180, le=180)
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> Self:
+        if (self.lat is None) != (self.lon is None):
+            raise ValueError("give both lat and lon, or neither")
+        return self
 
 
 class Gateway(GatewayIn):

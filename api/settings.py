@@ -92,6 +92,10 @@ class DashboardSettings(_Section):
     # command centre without internet; set a {z}/{x}/{y} URL where a tile server is reachable.
     tile_url: str = ""
     tile_attribution: str = ""
+    # Offline basemap: a PMTiles archive (raster or vector tiles, e.g. a regional extract cut with
+    # `pmtiles extract`) served at /dashboard/basemap.pmtiles by range requests. Wins over tile_url.
+    basemap: Path | None = None
+    basemap_attribution: str = "© OpenStreetMap contributors"
 
     @field_validator("timezone")
     @classmethod

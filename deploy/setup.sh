@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Prepare this checkout: Debian packages (Mosquitto, InfluxDB, a C compiler, Python venv),
-# then a virtual environment in .venv with Siaga and its dependencies.
+# Prepare this checkout: Debian packages (Mosquitto, InfluxDB, a C compiler, Python venv,
+# Node.js and npm), then a virtual environment in .venv with Siaga and its dependencies, then
+# the dashboard's build (deploy/build-dashboard.sh: npm ci + esbuild into api/dashboard/build).
 # Safe to run again; it only installs what is missing.
 # Usage: deploy/setup.sh [dev|demo|hub|gateway]   (dev: everything the tests need)
 set -euo pipefail
@@ -15,6 +16,11 @@ die() { printf '\033[31m[siaga setup] error:\033[0m %s\n' "$*" >&2; exit 1; }
 # are not needed (and are left stopped when we install them ourselves).
 need_pkgs=()
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_pkgs+=(python3-venv)
+if [ "$extras" != gateway ]; then
+  # The hub serves the dashboard, whose browser code is built from npm packages.
+  command -v node >/dev/null 2>&1 || need_pkgs+=(nodejs)
+  command -v npm >/dev/null 2>&1 || need_pkgs+=(npm)
+fi
 if [ "$extras" = dev ]; then
   command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_pkgs+=(mosquitto)
   command -v influxd >/dev/null 2>&1 || need_pkgs+=(influxdb)
@@ -56,5 +62,9 @@ if [ ! -e "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -e ".[$extras]"
   touch "$stamp"
+fi
+if [ "$extras" != gateway ]; then
+  say "building the dashboard (npm ci + esbuild)"
+  deploy/build-dashboard.sh || die "the dashboard build failed (see above)"
 fi
 say "ready: .venv has siaga[$extras]"

@@ -16,6 +16,9 @@ Fixtures:
   ``live_hub.run(coro)`` runs a coroutine on the server's loop, ``live_hub.staff(...)`` and
   ``live_hub.gateway(...)`` are the synchronous factories.
 
+- ``dashboard_built``: the dashboard build (api/dashboard/build) exists and is newer than its
+  sources, running deploy/build-dashboard.sh (npm ci + esbuild) once per session if not.
+
 For other settings, use the context managers directly: ``async with asgi_hub(settings)``
 and ``with serve_hub(settings)``.
 """
@@ -23,6 +26,7 @@ and ``with serve_hub(settings)``.
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -185,6 +189,18 @@ def serve_hub(settings: HubSettings, startup_timeout: float = 30) -> Iterator[Li
     finally:
         server.should_exit = True
         thread.join(settings.server.shutdown_timeout_s + 30)
+
+
+@pytest.fixture(scope="session")
+def dashboard_built() -> None:
+    root = Path(__file__).resolve().parents[1]
+    here = root / "api" / "dashboard"
+    manifest = here / "build" / "manifest.json"
+    sources = [*(here / "static").iterdir(), *(here / "src").iterdir(),
+               here / "package-lock.json", here / "build.mjs"]
+    if manifest.exists() and all(p.stat().st_mtime <= manifest.stat().st_mtime for p in sources):
+        return
+    subprocess.run([str(root / "deploy" / "build-dashboard.sh")], check=True, timeout=300)
 
 
 @pytest.fixture

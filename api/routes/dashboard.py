@@ -1,31 +1,39 @@
-"""The command-centre dashboard: static pages under ``/dashboard/`` and the settings they need.
+"""The command-centre dashboard: the built pages under ``/dashboard/`` and the settings they need.
 
-The pages are plain HTML/CSS/JS (``api/dashboard/static``) that talk to the same API as any
-other client, so nothing here decides what a user may see: the API's agency scoping does.
+The pages (``api/dashboard/static``, built into ``api/dashboard/build`` with the third-party
+code by ``deploy/setup.sh``) talk to the same API as any other client, so nothing here decides
+what a user may see: the API's agency scoping does. Assets have content-hashed names and are
+served as immutable; ``index.html`` is revalidated on every load. The offline basemap (a
+PMTiles archive named by ``dashboard.basemap``) is served by HTTP range requests.
 """
 
 from __future__ import annotations
 
 import time
-from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
+from starlette.responses import Response
 
-from siaga.api.deps import CurrentStaff, ServicesDep
-from siaga.api.errors import problem_responses
+from siaga.api.dashboard_build import ASSETS_DIR, INDEX_HTML
+from siaga.api.deps import CurrentStaff, ServicesDep, SettingsDep
+from siaga.api.errors import NotFound, Unavailable, problem_responses
 
-__all__ = ["router"]
+__all__ = ["BASEMAP_PATH", "router"]
 
-STATIC_DIR = Path(__file__).resolve().parent.parent / "dashboard" / "static"
+BASEMAP_PATH = "/dashboard/basemap.pmtiles"
+IMMUTABLE = "public, max-age=31536000, immutable"
 
 router = APIRouter()
 
 
 class DashboardConfig(BaseModel):
     timezone: str = Field(description="IANA zone every time is shown in (WIB: Asia/Jakarta)")
+    basemap_url: str | None = Field(
+        description="PMTiles archive of the offline basemap (range requests), or null")
     tile_url: str | None = Field(description="{z}/{x}/{y} tile URL, or null for the offline map")
     tile_attribution: str | None
 
@@ -35,7 +43,10 @@ class DashboardConfig(BaseModel):
             responses=problem_responses(401))
 async def dashboard_config(services: ServicesDep, staff: CurrentStaff) -> DashboardConfig:
     d = services.settings.dashboard
-    return DashboardConfig(timezone=d.timezone, tile_url=d.tile_url or None,
+    if d.basemap is not None:
+        return DashboardConfig(timezone=d.timezone, basemap_url=BASEMAP_PATH, tile_url=None,
+                               tile_attribution=d.basemap_attribution or None)
+    return DashboardConfig(timezone=d.timezone, basemap_url=None, tile_url=d.tile_url or None,
                            tile_attribution=d.tile_attribution or None)
 
 
@@ -78,8 +89,32 @@ async def dashboard_slash() -> RedirectResponse:
 
 @router.get("/dashboard/", include_in_schema=False)
 async def dashboard_index() -> FileResponse:
+    if not INDEX_HTML.is_file():
+        raise Unavailable("the dashboard is not built on this hub: run deploy/setup.sh "
+                          "(or deploy/build-dashboard.sh) and restart")
     # no-cache: a hub upgrade must not leave a command centre on yesterday's script
-    return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+    return FileResponse(INDEX_HTML, headers={"Cache-Control": "no-cache"})
 
 
-router.mount("/dashboard", StaticFiles(directory=STATIC_DIR), name="dashboard")
+@router.get(BASEMAP_PATH, include_in_schema=False)
+async def basemap(settings: SettingsDep) -> FileResponse:
+    path = settings.dashboard.basemap
+    if path is None or not path.is_file():
+        raise NotFound("no basemap is configured (dashboard.basemap)")
+    # Range requests come from FileResponse; no-cache + ETag lets a replaced extract show up
+    # on the next load while unchanged bytes are revalidated cheaply.
+    return FileResponse(path, media_type="application/vnd.pmtiles",
+                        headers={"Cache-Control": "no-cache"})
+
+
+class ImmutableFiles(StaticFiles):
+    """Content-hashed build output: a name never changes meaning, so caches may keep it."""
+
+    def file_response(self, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(*args, **kwargs)
+        response.headers["Cache-Control"] = IMMUTABLE
+        return response
+
+
+router.mount("/dashboard/assets", ImmutableFiles(directory=ASSETS_DIR, check_dir=False),
+             name="dashboard-assets")

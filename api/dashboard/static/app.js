@@ -94,7 +94,10 @@ function loginView(main) {
   $("#login-form", main).addEventListener("submit", async ev => {
     ev.preventDefault();
     const f = new FormData(ev.target);
-    try { await signIn(f.get("username"), f.get("password")); await start(); location.hash = "#/board"; }
+    try {
+      await signIn(f.get("username"), f.get("password")); await start();
+      if (!location.hash || location.hash === "#/login") location.hash = "#/board"; else render();
+    }
     catch { $("#login-error").textContent = t("login.failed"); }
   });
   $("input[name=username]", main).focus();
@@ -231,23 +234,63 @@ async function incidentView(main, id) {
     } catch { /* a node with no data yet: the timeline still tells the story */ }
   }
   if (Number.isFinite(inc.lat) && Number.isFinite(inc.lon)) {
-    main.append(h("div", { class: "card" }, h("h2", {}, t("detail.location")),
-      plainMap([{ lat: inc.lat, lon: inc.lon, kind: "incident", level: lv, label: siteName(inc) }], { tileUrl: S.cfg.tile_url })));
+    const box = h("div", { class: "map-box small", id: "incident-map" });
+    main.append(h("div", { class: "card" }, h("h2", {}, t("detail.location")), box));
+    const reg = S.reg || { sites: [], nodes: [], gateways: [] };
+    const prev = S.afterRender;
+    S.afterRender = async () => {
+      if (prev) await prev();
+      const m = await siagaMap(box, { sites: reg.sites, nodes: reg.nodes, gateways: reg.gateways, incidents: [inc] },
+        { center: [inc.lat, inc.lon], zoom: 16 });
+      S.mapView = m;
+    };
   }
 }
 
 async function mapView(main) {
-  main.append(h("div", { class: "toolbar" }, h("h1", {}, t("map.title"))));
   const reg = await loadRegistry();
-  const feats = [];
-  for (const n of reg.nodes) feats.push({ kind: "node", lat: n.lat, lon: n.lon, label: n.node || n.id, title: `${n.node || n.id} (${n.site || ""})`, level: n.level });
-  for (const g of reg.gateways) if (Number.isFinite(g.lat)) feats.push({ kind: "gateway", lat: g.lat, lon: g.lon, label: g.gateway || g.id });
-  for (const inc of S.incidents.values()) if (ACTIVE.has(inc.status) && Number.isFinite(inc.lat))
-    feats.push({ kind: "incident", lat: inc.lat, lon: inc.lon, level: levelOf(inc), label: `${hz(inc.hazard)} ${t("lv." + levelOf(inc))}`, href: `#/incident/${inc.id}` });
-  main.append(h("div", { class: "card" }, plainMap(feats, { tileUrl: S.cfg.tile_url, title: t("map.title"), empty: t("none") }),
-    h("div", { class: "legend" }, h("span", {}, "● ", t("map.nodes")), h("span", {}, "■ ", t("map.gateways")), h("span", {}, "▲ ", t("map.incidents")),
-      [1, 2, 3, 4].map(l => badge(l))),
-    S.cfg.tile_url && S.cfg.tile_attribution ? h("small", {}, S.cfg.tile_attribution) : null));
+  const [health, latest] = await Promise.all([
+    api("/api/v1/dashboard/gateways").catch(() => []),
+    Promise.all(reg.nodes.map(n => api(`/api/v1/nodes/${encodeURIComponent(n.node)}/latest`).then(l => [n.node, l]).catch(() => [n.node, null]))),
+  ]);
+  const latestBy = {};
+  for (const [node, l] of latest) if (l && (l.channels || []).length) {
+    const ts = Math.max(...l.channels.map(c => ms(c.ts)));
+    latestBy[node] = { channels: l.channels, ts, silent: Date.now() - ts > 10 * 60e3 };
+  }
+  const active = sortIncidents([...S.incidents.values()].filter(i => ACTIVE.has(i.status)));
+  const box = h("div", { class: "map-box", id: "map", role: "region", "aria-label": t("map.title") });
+  const list = h("ol", { class: "map-list", id: "map-incidents" });
+  const fitBtn = h("button", { type: "button", class: "secondary", id: "map-fit" }, t("map.fit"));
+  main.append(h("div", { class: "toolbar" }, h("h1", {}, t("map.title")), fitBtn),
+    h("div", { class: "map-layout" }, h("div", { class: "card map-card" }, box, mapLegend()),
+      h("div", { class: "card" }, h("h2", {}, t("map.incidents")), list)));
+  // Leaflet needs the element in the document with a size: build after the view is shown.
+  S.afterRender = async () => {
+    const keep = S.mapKeep;
+    const m = await siagaMap(box, { sites: reg.sites, nodes: reg.nodes, gateways: reg.gateways, incidents: active,
+      health: Object.fromEntries(health.map(g => [g.gateway, g])), latest: latestBy }, keep ? { center: keep.center, zoom: keep.zoom } : {});
+    S.mapView = m;
+    fitBtn.onclick = () => { S.follow = null; m.fit(); };
+    if (S.follow && S.incidents.has(S.follow)) m.follow(S.incidents.get(S.follow));
+  };
+  if (!active.length) list.append(h("li", { class: "empty" }, t("board.empty")));
+  for (const inc of active) {
+    const lv = levelOf(inc);
+    list.append(h("li", {}, badge(lv), " ", h("button", { type: "button", class: "link", "data-follow": inc.id,
+      onclick: () => { S.follow = inc.id; if (S.mapView) S.mapView.follow(inc); } }, `${hz(inc.hazard)} — ${siteName(inc)}`)));
+  }
+}
+function mapLegend() {
+  return h("div", { class: "legend" },
+    [1, 2, 3, 4].map(l => h("span", { class: "legend-item" }, h("span", { class: "legend-shape", "aria-hidden": "true" }, ...levelSvg(l)), t("lv." + l))),
+    h("span", { class: "legend-item" }, h("span", { class: "node-dot ok" }), t("map.nodes")),
+    h("span", { class: "legend-item" }, h("span", { class: "gw-square" }, "GW"), t("map.gateways")),
+    h("span", { class: "legend-item" }, h("span", { class: "report-pin" }, "!"), t("map.reports")),
+    h("span", { class: "legend-item" }, h("span", { class: "zone-swatch" }), t("map.zones")));
+}
+function levelSvg(level) {
+  const tpl = document.createElement("template"); tpl.innerHTML = levelMark(level); return [...tpl.content.childNodes];
 }
 async function loadRegistry() {
   const pick = d => Array.isArray(d) ? d : d.items || d.nodes || d.gateways || d.sites || [];
@@ -334,6 +377,7 @@ async function render() {
     if (a.getAttribute("href") === `#/${page || "board"}`) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
   }
   const note = $("#note"), draft = note ? note.value : null;  // a note being typed survives live updates
+  S.afterRender = null;
   if (!S.token || !S.me) { $("#main").replaceChildren(main); return loginView(main); }
   try {
     if (page === "incident" && arg) await incidentView(main, decodeURIComponent(arg));
@@ -343,14 +387,21 @@ async function render() {
     else boardView(main);
   } catch (e) { if (e.message !== "401") main.append(h("p", { class: "error" }, `${t("error.generic")}: ${e.message}`)); }
   if (mine !== renderSeq) return;
+  const keep = S.mapView && page === "map" ? { center: S.mapView.map.getCenter(), zoom: S.mapView.map.getZoom() } : null;
+  if (S.mapView) { S.mapView.map.remove(); S.mapView = null; }
   $("#main").replaceChildren(main);
+  if (S.afterRender) {
+    const after = S.afterRender; S.afterRender = null;
+    S.mapKeep = keep;
+    await after();
+  }
   const newNote = $("#note");
   if (newNote && draft) newNote.value = draft;
   document.body.dataset.page = page || "board";
 }
 function refreshView(id) {
   const [, page, arg] = (location.hash || "#/board").split("/");
-  if (!page || page === "board") render();
+  if (!page || page === "board" || page === "map") render();
   else if (page === "incident" && String(arg) === String(id)) render();
 }
 async function start() {
@@ -359,6 +410,7 @@ async function start() {
   $("#nav").hidden = false; $("#signout").hidden = false;
   $("#who").textContent = `${S.me.name || S.me.username} (${S.me.username}) · ${S.me.agency} · ${S.me.role}`;
   const reg = await loadRegistry();
+  S.reg = reg;
   S.sites = new Map(reg.sites.map(x => [x.id, x]));
   await loadIncidents();
   connectStream();

@@ -172,3 +172,20 @@ async def test_edits_check_references_and_uses(db: Database, tmp_path: Path) -> 
     await reg.delete("gateway", "gw-1")
     await reg.delete("site", "s1")
     assert reg.view().sites == []
+
+
+def test_hazard_zones_and_gateway_positions_are_checked() -> None:
+    zone = {"name": "Lereng", "hazard": "landslide",
+            "polygon": [[-7.85, 112.54], [-7.86, 112.55], [-7.87, 112.54]]}
+    site = SiteIn.model_validate({"name": "s", "lat": -7.85, "lon": 112.54, "zones": [zone]})
+    assert site.zones[0].polygon[1] == (-7.86, 112.55)
+    for bad in ([[-7.85, 112.54], [-7.86, 112.55]],                 # two corners: no area
+                [[112.54, -7.85], [-7.86, 112.55], [-7.87, 112.54]],  # lon, lat swapped
+                [[float("nan"), 112.54], [-7.86, 112.55], [-7.87, 112.54]],
+                [[-7.85, 112.54, 3.0], [-7.86, 112.55], [-7.87, 112.54]]):
+        with pytest.raises(ValueError):
+            SiteIn.model_validate({"name": "s", "lat": 0, "lon": 0,
+                                   "zones": [{**zone, "polygon": bad}]})
+    assert GatewayIn(site="s1", lat=-7.85, lon=112.54).lat == -7.85
+    with pytest.raises(ValueError, match="both lat and lon"):
+        GatewayIn(site="s1", lat=-7.85)

@@ -1,0 +1,66 @@
+"""How the hub serves the built dashboard: hashed assets cached for good, the page revalidated,
+Swagger UI from its own copy, and the PMTiles basemap by HTTP range requests."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.api_fixtures import AsgiHub, asgi_hub, make_settings
+
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("dashboard_built")]
+
+
+async def test_index_is_revalidated_and_its_assets_are_immutable(hub: AsgiHub) -> None:
+    r = await hub.client.get("/dashboard/")
+    assert r.status_code == 200 and r.headers["cache-control"] == "no-cache"
+    names = re.findall(r'(?:src|href)="(assets/[^"]+)"', r.text)
+    assert {n.split("/")[1].split("-")[0] for n in names} >= {"vendor", "app", "map", "style"}
+    for name in names:
+        a = await hub.client.get(f"/dashboard/{name}")
+        assert a.status_code == 200, name
+        assert a.headers["cache-control"] == "public, max-age=31536000, immutable"
+    # the unbuilt sources are not served, and a missing asset is a plain 404
+    assert (await hub.client.get("/dashboard/app.js")).status_code == 404
+    assert (await hub.client.get("/dashboard/assets/app-NOPE.js")).status_code == 404
+
+
+async def test_docs_use_the_hubs_own_swagger_ui(hub: AsgiHub) -> None:
+    r = await hub.client.get("/docs")
+    assert r.status_code == 200
+    urls = re.findall(r'(?:src|href)="([^"]+)"', r.text) + re.findall(r"url: '([^']+)'", r.text)
+    local = ("/dashboard/assets/", "/openapi.json", "data:")
+    assert urls and all(u.startswith(local) for u in urls), urls
+    for u in urls:
+        if u.startswith("/dashboard/"):
+            assert (await hub.client.get(u)).status_code == 200
+    assert (await hub.client.get("/redoc")).status_code == 404  # ReDoc needs a CDN: off
+
+
+async def test_basemap_is_served_by_range_requests(tmp_path: Path) -> None:
+    archive = tmp_path / "region.pmtiles"
+    body = bytes(range(256)) * 64
+    archive.write_bytes(body)
+    async with asgi_hub(make_settings(tmp_path, dashboard={"basemap": str(archive)})) as hub:
+        login = await hub.staff()
+        cfg = (await hub.client.get("/api/v1/dashboard/config", headers=login.headers)).json()
+        assert cfg["basemap_url"] == "/dashboard/basemap.pmtiles" and cfg["tile_url"] is None
+        r = await hub.client.get("/dashboard/basemap.pmtiles", headers={"Range": "bytes=0-126"})
+        assert r.status_code == 206 and r.content == body[:127]
+        assert r.headers["content-range"] == f"bytes 0-126/{len(body)}"
+        r = await hub.client.get("/dashboard/basemap.pmtiles",
+                                 headers={"Range": "bytes=16000-16383"})
+        assert r.status_code == 206 and r.content == body[16000:]
+        r = await hub.client.get("/dashboard/basemap.pmtiles",
+                                 headers={"Range": f"bytes={len(body) + 10}-"})
+        assert r.status_code == 416
+
+
+async def test_no_basemap_configured_is_404_and_config_says_so(hub: AsgiHub) -> None:
+    login = await hub.staff()
+    cfg = (await hub.client.get("/api/v1/dashboard/config", headers=login.headers)).json()
+    assert cfg["basemap_url"] is None
+    r = await hub.client.get("/dashboard/basemap.pmtiles")
+    assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
