@@ -1,4 +1,7 @@
-"""``siaga-analytics``: replay recorded CSVs through the detectors; evaluate them on scenarios."""
+"""``siaga-analytics``: replay recorded CSVs through the detectors.
+
+Scoring the detectors on labelled scenarios is a dev tool: ``siaga-sim evaluate``.
+"""
 
 from __future__ import annotations
 
@@ -44,11 +47,6 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--detector", choices=sorted(REGISTRY), help="only this detector")
     r.add_argument("--channel", default="value",
                    help="channel of a single timestamp,value series (default: value)")
-    e = sub.add_parser("evaluate", help="detection delay and false alarms on labelled scenarios")
-    e.add_argument("--config", help="TOML with an [analytics] table")
-    e.add_argument("--days", type=float, default=7.0, help="days of quiet data per detector")
-    e.add_argument("--seed", type=int, default=7)
-    e.add_argument("--markdown", action="store_true", help="print a markdown table")
     return p
 
 
@@ -62,11 +60,6 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, tomllib.TOMLDecodeError) as exc:
         print(f"siaga-analytics: cannot read config {args.config}: {exc}", file=sys.stderr)
         return EX_CONFIG
-    if args.command == "evaluate":
-        from siaga.analytics.evaluation import evaluate, format_table
-        rows = evaluate(cfg, quiet_days=args.days, seed=args.seed)
-        print(format_table(rows, markdown=args.markdown))
-        return 0
     return _replay(args, cfg)
 
 

@@ -8,7 +8,9 @@ ports through the same code path as ``/dev/ttyUSB0``, detects, buffers and forwa
 which opens the incidents and routes them to BPBD, PMK, Satpol PP and Diskominfo.
 
 The terminal shows one line per incident event; the dashboard URL and demo logins are printed
-at the start. Ctrl-C (or SIGTERM) stops every process it started and exits 0.
+at the start. Ctrl-C (or SIGTERM) stops every process it started and exits 0. Databases and
+logs stay in ``var/demo/`` from run to run (a second run continues the incidents, telemetry and
+logins of the first); ``--fresh`` deletes them first.
 
 ``--with-services`` runs the same chain on real Mosquitto (the gateways' MQTT uplink, with
 per-gateway credentials and ACLs from deploy/mosquitto/) and InfluxDB (telemetry), installing
@@ -27,16 +29,17 @@ import sys
 import threading
 import time
 import tomllib
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
 
+from siaga.simulators.demo_configs import gateway_config, hub_config, write_toml
+from siaga.simulators.processes import Children, run_cli, wait_healthy
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # tests/servers.py starts real Mosquitto and influxd for us too
 
 REGISTRY = ROOT / "deploy" / "demo" / "registry.toml"
 BIN = Path(sys.executable).parent
@@ -63,54 +66,6 @@ def fail(text: str) -> None:
     print(f"demo: {text}", file=sys.stderr, flush=True)
 
 
-@dataclass
-class Children:
-    """Every process the demo starts, stopped in reverse order (its own process group each)."""
-
-    logs: Path
-    procs: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
-
-    def start(self, name: str, argv: list[str], stdout: int | IO[bytes] | None = None,
-              stdin: int | None = None) -> subprocess.Popen[bytes]:
-        log = (self.logs / f"{name}.log").open("ab")
-        proc = subprocess.Popen(argv, stdout=stdout if stdout is not None else log, stderr=log,
-                                stdin=stdin if stdin is not None else subprocess.DEVNULL,
-                                start_new_session=True, cwd=ROOT)
-        self.procs.append((name, proc))
-        return proc
-
-    def check(self) -> str | None:
-        """What a child that died on its own said last, if any died."""
-        for name, proc in self.procs:
-            if proc.poll() is not None:
-                log = self.logs / f"{name}.log"
-                tail = "".join(log.read_text(errors="replace").splitlines(True)[-15:])
-                return f"{name} exited with {proc.returncode}; the end of {log}:\n{tail}"
-        return None
-
-    def stop(self, grace_s: float = 15) -> dict[str, int]:
-        """SIGTERM to all, SIGKILL to what is left after ``grace_s``; the exit codes by name."""
-        for _name, proc in reversed(self.procs):
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + grace_s
-        codes = {}
-        for name, proc in reversed(self.procs):
-            try:
-                codes[name] = proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                codes[name] = proc.wait()
-        return codes
-
-
-def run_cli(argv: list[str], stdin: str | None = None) -> str:
-    out = subprocess.run(argv, input=stdin, capture_output=True, text=True, cwd=ROOT)
-    if out.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv[:3])} failed: {out.stderr.strip()}")
-    return out.stdout
-
-
 def ensure_services() -> None:
     missing = [pkg for binary, pkg in (("mosquitto", "mosquitto"), ("influxd", "influxdb"))
                if not (shutil.which(binary) or Path(f"/usr/sbin/{binary}").exists())]
@@ -123,85 +78,6 @@ def ensure_services() -> None:
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
     subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True, env=env)
-
-
-def hub_config(state: Path, port: int, influx_url: str | None, mqtt: tuple[int, str] | None,
-               ) -> dict[str, Any]:
-    cfg: dict[str, Any] = {
-        "server": {"host": "127.0.0.1", "port": port, "log_level": "warning",
-                   "shutdown_timeout_s": 2},
-        "database": {"path": str(state / "hub.sqlite3")},
-        "registry": {"file": str(REGISTRY)},
-        # Offline by default: the map draws the registry's coordinates on a plain base.
-        "dashboard": {"timezone": "Asia/Jakarta", "tile_url": ""},
-        "auth": {"see_all_agencies": ["DISKOMINFO"]},
-        "incidents": {"gateway_silence_s": 120},
-    }
-    if influx_url:
-        cfg["telemetry"] = {"kind": "influxdb", "url": influx_url, "database": "siaga"}
-    else:
-        cfg["telemetry"] = {"kind": "sqlite", "path": str(state / "telemetry.sqlite3")}
-    if mqtt:
-        mqtt_port, hub_password = mqtt
-        cfg["mqtt"] = {"enabled": True, "host": "127.0.0.1", "port": mqtt_port,
-                       "username": "siaga-hub", "password": hub_password}
-    return cfg
-
-
-def gateway_config(gw: str, state: Path, ports: list[str], uplink: dict[str, Any],
-                   speed: float) -> dict[str, Any]:
-    # The scenario runs `speed` times faster than the gateway's clock, so a slope that creeps
-    # 1 mm/h in the story moves `speed` mm per wall-clock hour. The movement rungs of the
-    # landslide detector are rates over a window: scale both so the demo slope is judged as
-    # the real one would be (the rain and soil rules need no scaling to reach their levels).
-    landslide = {
-        "rate_window_s": 3600 / speed, "clear_after_s": 1800 / speed,
-        "ext_rate_mm_h": {"waspada": 1.0 * speed, "siaga": 2.0 * speed, "awas": 4.0 * speed},
-        "tilt_rate_deg_h": {"waspada": 0.1 * speed, "siaga": 0.5 * speed, "awas": 1.0 * speed},
-    }
-    return {
-        "gateway": {"id": gw, "state_dir": str(state / gw), "registry": str(REGISTRY),
-                    "log_level": "warning"},
-        "serial": {"ports": ports},
-        "uplink": {"batch_max_age_s": 0.5, "ack_timeout_s": 10, "backoff_max_s": 5, **uplink},
-        "heartbeat": {"interval_s": 10},
-        "analytics.landslide": landslide,
-    }
-
-
-def write_toml(path: Path, data: dict[str, Any]) -> None:
-    def value(v: Any) -> str:
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, int | float):
-            return repr(v)
-        if isinstance(v, list):
-            return "[" + ", ".join(value(x) for x in v) + "]"
-        if isinstance(v, dict):
-            return "{ " + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + " }"
-        return json.dumps(str(v))  # a TOML basic string is JSON's string syntax
-
-    lines = []
-    for table, keys in data.items():
-        lines.append(f"[{table}]")
-        lines += [f"{k} = {value(v)}" for k, v in keys.items()]
-        lines.append("")
-    path.write_text("\n".join(lines))
-
-
-def wait_healthy(url: str, children: Children, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        died = children.check()
-        if died:
-            raise RuntimeError(died)
-        try:
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"the hub did not answer {url}/healthz within {timeout:.0f}s")
 
 
 def event_line(event: dict[str, Any]) -> str:
@@ -242,6 +118,19 @@ def follow_stream(url: str, token: str, stop: threading.Event, counts: dict[str,
             stop.wait(1)
 
 
+def add_missing_users(hub_cli: list[str], database: Path) -> None:
+    """The demo logins the hub's database does not hold yet (all of them on a fresh state)."""
+    known = set()
+    if database.exists():
+        listing = run_cli([*hub_cli, "user", "list"], cwd=ROOT)
+        known = {line.split("\t", 1)[0] for line in listing.splitlines()}
+    for username, agency, role, name, password in DEMO_USERS:
+        if username not in known:
+            run_cli([*hub_cli, "user", "add", "--username", username, "--agency", agency,
+                     "--role", role, "--name", name, "--password-stdin"],
+                    stdin=password + "\n", cwd=ROOT)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="deploy/demo.sh", description=__doc__.split("\n\n")[0])
     p.add_argument("--speed", type=float, default=60.0,
@@ -251,7 +140,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--with-services", action="store_true",
                    help="real Mosquitto (MQTT uplink) and InfluxDB (telemetry)")
     p.add_argument("--state-dir", type=Path, default=ROOT / "var" / "demo",
-                   help="where the demo keeps its databases and logs (wiped at start)")
+                   help="where the demo keeps its databases and logs, run after run "
+                        "(default: var/demo)")
+    p.add_argument("--fresh", action="store_true",
+                   help="delete the state dir first: start with no incidents, telemetry or logs")
     p.add_argument("--duration", type=float, default=None,
                    help="stop by itself after this many seconds (default: until Ctrl-C)")
     args = p.parse_args(argv)
@@ -261,9 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
 
     state: Path = args.state_dir.resolve()
-    shutil.rmtree(state, ignore_errors=True)
-    (state / "logs").mkdir(parents=True)
-    children = Children(state / "logs")
+    if args.fresh:
+        shutil.rmtree(state, ignore_errors=True)
+    (state / "logs").mkdir(parents=True, exist_ok=True)
+    children = Children(state / "logs", cwd=ROOT)
     servers: list[Any] = []
     counts: dict[str, int] = {}
     try:
@@ -271,10 +164,10 @@ def main(argv: list[str] | None = None) -> int:
         mqtt: tuple[int, str] | None = None
         broker = None
         if args.with_services:
-            from tests.servers import InfluxDB, Mosquitto
+            from siaga.simulators.servers import InfluxDB, Mosquitto
 
             ensure_services()
-            (state / "influxdb").mkdir()
+            (state / "influxdb").mkdir(exist_ok=True)
             influx = InfluxDB(workdir=state / "influxdb").start()
             servers.append(influx)
             influx_url = influx.url
@@ -287,24 +180,22 @@ def main(argv: list[str] | None = None) -> int:
         hub_toml = state / "hub.toml"
         hub_password = "demo-hub-" + os.urandom(6).hex()
         if args.with_services:
-            from tests.servers import Mosquitto
-
-            (state / "mosquitto").mkdir()
+            (state / "mosquitto").mkdir(exist_ok=True)
             passwd = state / "mosquitto" / "passwd"
             passwd.touch()
             broker = Mosquitto(workdir=state / "mosquitto", allow_anonymous=False, extra_config=(
                 f"password_file {passwd}\n"
                 f"acl_file {ROOT / 'deploy' / 'mosquitto' / 'hub.acl'}\n"))
             mqtt = (broker.port, hub_password)
-        write_toml(hub_toml, hub_config(state, args.port, influx_url, mqtt))
+        write_toml(hub_toml, hub_config(state, args.port, REGISTRY, influx_url, mqtt))
         hub_cli = [str(BIN / "siaga-hub"), "--config", str(hub_toml)]
-        for username, agency, role, name, password in DEMO_USERS:
-            run_cli([*hub_cli, "user", "add", "--username", username, "--agency", agency,
-                     "--role", role, "--name", name, "--password-stdin"], stdin=password + "\n")
+        add_missing_users(hub_cli, state / "hub.sqlite3")
         tokens = {}
         for gw in gateways:
+            # A new token each run (gateway add replaces the old one): the demo writes the
+            # gateways' configs anew anyway, their ptys change from run to run.
             extra = ["--mosquitto-passwd", str(state / "mosquitto" / "passwd")] if broker else []
-            tokens[gw] = run_cli([*hub_cli, "gateway", "add", gw, *extra]).strip()
+            tokens[gw] = run_cli([*hub_cli, "gateway", "add", gw, *extra], cwd=ROOT).strip()
         if broker:
             from siaga.api.broker_credentials import set_password_entry
 
@@ -313,10 +204,9 @@ def main(argv: list[str] | None = None) -> int:
             servers.append(broker)
             say(f"Mosquitto      127.0.0.1:{broker.port} (per-gateway logins, ACL)")
 
-        hub = children.start("hub", [*hub_cli, "serve"])
+        children.start("hub", [*hub_cli, "serve"])
         url = f"http://127.0.0.1:{args.port}"
         wait_healthy(url, children)
-        del hub
 
         sim = children.start("sim", [str(BIN / "siaga-sim"), "serial", "--scenario",
                                      args.scenario, "--speed", str(args.speed), "--json"],
@@ -335,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 uplink = {"kind": "http", "url": url, "token": tokens[gw]}
             gw_toml = state / f"{gw}.toml"
-            write_toml(gw_toml, gateway_config(gw, state, ports, uplink, args.speed))
+            write_toml(gw_toml, gateway_config(gw, state, REGISTRY, ports, uplink, args.speed))
             children.start(gw, [str(BIN / "siaga-gateway"), "run", "--config", str(gw_toml)])
 
         say("")
@@ -372,7 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     for server in reversed(servers):
         server.stop()
     summary = ", ".join(f"{k.removeprefix('incident.')} {v}" for k, v in sorted(counts.items()))
-    say(f"stopped. incident events seen: {summary or 'none'}; state kept in {state}")
+    say(f"stopped. incident events seen: {summary or 'none'}; state kept in {state} "
+        "(deploy/demo.sh --fresh starts anew)")
     return 0
 
 

@@ -9,12 +9,13 @@
     siaga-sim generate NAME [--seed S] [--sim-duration S] [--nodes N] -o OUT.csv
                    [--labels LABELS.json]
     siaga-sim scenarios
+    siaga-sim evaluate [--config gateway.toml] [--days D] [--seed S] [--markdown]
 
 Live runs start their simulated clock at the wall clock's now and run until
 SIGINT/SIGTERM (exit 0), ``--duration`` wall seconds or ``--count`` messages.
 Machine-readable output goes to stdout, logs to stderr. Exit codes: 0 done,
 1 the run stopped on an error (or a flood left messages unacknowledged),
-2 bad usage, 69 broker or pty unavailable, 78 bad settings.
+2 bad usage, 69 broker or pty unavailable, 78 bad settings (or a bad ``--config``).
 """
 
 from __future__ import annotations
@@ -94,6 +95,13 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--labels", type=Path, default=None, help="write the labels as JSON")
 
     sub.add_parser("scenarios", help="list the scenarios")
+
+    e = sub.add_parser("evaluate",
+                       help="score the detectors: detection delay and false alarms per scenario")
+    e.add_argument("--config", help="TOML with an [analytics] table (e.g. a gateway config)")
+    e.add_argument("--days", type=float, default=7.0, help="days of quiet data per detector")
+    e.add_argument("--seed", type=int, default=7)
+    e.add_argument("--markdown", action="store_true", help="print a markdown table")
     return p
 
 
@@ -190,6 +198,24 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate(args: argparse.Namespace) -> int:
+    import tomllib
+
+    from siaga.analytics.cli import load_config_file
+    from siaga.analytics.errors import ConfigError
+    from siaga.simulators.evaluation import evaluate, format_table
+
+    try:
+        cfg = load_config_file(args.config)
+    except ConfigError as exc:
+        raise SimSettingsError("--config", str(exc)) from exc
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise SimSettingsError("--config", f"cannot read {args.config}: {exc}") from exc
+    print(format_table(evaluate(cfg, quiet_days=args.days, seed=args.seed),
+                       markdown=args.markdown))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(stream=sys.stderr, level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -201,6 +227,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _mqtt(args)
         if args.command == "generate":
             return _generate(args)
+        if args.command == "evaluate":
+            return _evaluate(args)
         for spec in SCENARIOS.values():
             print(f"{spec.name:13} {spec.duration_s / 3600:5.1f} h  {spec.description}")
         return 0

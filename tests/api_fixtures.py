@@ -45,7 +45,7 @@ from siaga.api.app import create_app
 from siaga.api.server import HubServer, hub_server
 from siaga.api.services import HubServices
 from siaga.api.settings import HubSettings, settings_from_mapping
-from tests.servers import free_port
+from siaga.simulators.servers import free_port
 
 T = TypeVar("T")
 

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.servers import InfluxDB, Mosquitto
+from siaga.simulators.servers import InfluxDB, Mosquitto
 
 # Hub fixtures (hub_settings_factory, hub, live_hub, ...): see tests/api_fixtures.py.
 pytest_plugins = ("tests.api_fixtures",)

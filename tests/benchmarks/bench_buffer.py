@@ -31,9 +31,9 @@ from siaga.firmware_bridge.reading import Reading
 from siaga.gateway.buffer import BufferSettings, StoreAndForwardBuffer
 from siaga.gateway.uplink.mqtt_uplink import MqttUplink
 from siaga.gateway.uplink.settings import UplinkSettings
+from siaga.simulators.servers import Mosquitto
 from tests.integration.gateway.gateway_process import GatewayProcess, NodeFleet, gateway_config
 from tests.integration.gateway.hub_stand_in import MqttAckResponder, wait_for
-from tests.servers import Mosquitto
 
 
 def readings(start: int, n: int) -> list[Reading]:

@@ -1,6 +1,6 @@
 """Readings per second through ``siaga-gateway run --stdout`` from MQTT, nothing lost at QoS 1.
 
-Starts its own Mosquitto (tests.servers), then measures two floods of device
+Starts its own Mosquitto (siaga.simulators.servers), then measures two floods of device
 messages (``siaga/node/<id>/up``, QoS 1, two channels each) into one gateway process:
 
 - backlog: the gateway's persistent session is created, the gateway stopped, N
@@ -36,7 +36,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.servers import Mosquitto  # noqa: E402
+from siaga.simulators.servers import Mosquitto  # noqa: E402
 
 NODES = 100
 PROTOCOL = "5"  # --protocol

@@ -1,6 +1,6 @@
 """Alert -> incident event on the live stream, with readings flowing in the background.
 
-Starts its own influxd (tests.servers) and a hub process (``siaga-hub serve``) with
+Starts its own influxd (siaga.simulators.servers) and a hub process (``siaga-hub serve``) with
 ``[telemetry] kind = "influxdb"``. Then:
 
 1. A background gateway POSTs ``--rate`` readings/s over HTTP (10 batches a second).
@@ -38,7 +38,7 @@ from siaga.api.db import Database  # noqa: E402
 from siaga.api.incidents.intake import AlertFacts, record_alerts  # noqa: E402
 from siaga.api.incidents.schema import ensure_schema  # noqa: E402
 from siaga.api.incidents.settings import IncidentSettings  # noqa: E402
-from tests.servers import HubProcess, InfluxDB  # noqa: E402
+from siaga.simulators.servers import HubProcess, InfluxDB  # noqa: E402
 
 SIAGA_HUB = str(ROOT / ".venv" / "bin" / "siaga-hub")
 PASSWORD = "bench-password-123"

@@ -1,7 +1,7 @@
 """Readings per second stored in InfluxDB through the hub's HTTP and MQTT ingest, verified.
 
-Starts its own influxd and Mosquitto (tests.servers) and a hub process (``siaga-hub serve``)
-with ``[telemetry] kind = "influxdb"`` and the MQTT subscriber on. Then:
+Starts its own influxd and Mosquitto (siaga.simulators.servers) and a hub process
+(``siaga-hub serve``) with ``[telemetry] kind = "influxdb"`` and the MQTT subscriber on. Then:
 
 1. HTTP: ``--gateways`` gateways each POST their batches of ``--batch`` readings, one request
    in flight per gateway (like a real gateway), bodies built before the clock starts.
@@ -50,7 +50,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.servers import HubProcess, InfluxDB, Mosquitto  # noqa: E402
+from siaga.simulators.servers import HubProcess, InfluxDB, Mosquitto  # noqa: E402
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 T0 = 1_790_000_000_000  # 2026-09-21, so no reading is in the hub's future

@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python tests/benchmarks/bench_sim.py [--count 50000] [--nodes 10]
 Prints its figures; asserts nothing. The flood runs against a Mosquitto of its own
-(tests/servers.py) on a free port, with nothing subscribed.
+(simulators/servers.py) on a free port, with nothing subscribed.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from siaga.simulators.mqtt_nodes import flood  # noqa: E402
 from siaga.simulators.scenario_catalog import build, generate  # noqa: E402
+from siaga.simulators.servers import Mosquitto  # noqa: E402
 from siaga.simulators.wire import mqtt_message, serial_line  # noqa: E402
-from tests.servers import Mosquitto  # noqa: E402
 
 
 def main() -> None:

@@ -11,7 +11,6 @@ API shows on a BPBD responder's live stream.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import sys
@@ -21,7 +20,6 @@ import tomllib
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import httpx
@@ -29,8 +27,10 @@ import pytest
 
 from siaga.api.broker_credentials import set_password_entry
 from siaga.simulators import MqttNodeSet, PtyNodeSet
+from siaga.simulators.demo_configs import gateway_config, hub_config, write_toml
+from siaga.simulators.processes import Children, run_cli, wait_healthy
 from siaga.simulators.scenario_catalog import build
-from tests.servers import InfluxDB, Mosquitto, free_port
+from siaga.simulators.servers import InfluxDB, Mosquitto, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -38,18 +38,6 @@ REGISTRY = ROOT / "deploy" / "demo" / "registry.toml"
 SPEED = 360.0  # 5.5 simulated hours in about 55 s
 SIM_HOURS = 5.5
 PASSWORD = "kata-sandi-e2e-123"
-
-
-def load_demo() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("siaga_demo", ROOT / "deploy" / "demo.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while it loads
-    spec.loader.exec_module(module)
-    return module
-
-
-demo = load_demo()
 
 
 @pytest.fixture
@@ -104,20 +92,20 @@ def test_kota_batu_scenario_end_to_end(tmp_path: Path, e2e_influx: InfluxDB) -> 
         f"password_file {passwd}\nacl_file {ROOT / 'deploy' / 'mosquitto' / 'hub.acl'}\n"))
     device_broker = Mosquitto()
     port = free_port()
-    hub_cfg = demo.hub_config(tmp_path, port, e2e_influx.url, (hub_broker.port, hub_password))
+    hub_cfg = hub_config(tmp_path, port, REGISTRY, e2e_influx.url, (hub_broker.port, hub_password))
     hub_cfg["telemetry"]["database"] = "siaga_e2e"
     hub_toml = tmp_path / "hub.toml"
-    demo.write_toml(hub_toml, hub_cfg)
+    write_toml(hub_toml, hub_cfg)
     hub_cli = [str(BIN / "siaga-hub"), "--config", str(hub_toml)]
     for user, agency, role in (("bpbd", "BPBD", "responder"), ("admin", "DISKOMINFO", "admin")):
-        demo.run_cli([*hub_cli, "user", "add", "--username", user, "--agency", agency,
+        run_cli([*hub_cli, "user", "add", "--username", user, "--agency", agency,
                       "--role", role, "--password-stdin"], stdin=PASSWORD + "\n")
-    tokens = {gw: demo.run_cli([*hub_cli, "gateway", "add", gw, "--mosquitto-passwd",
+    tokens = {gw: run_cli([*hub_cli, "gateway", "add", gw, "--mosquitto-passwd",
                                 str(passwd)]).strip()
               for gw in by_gateway}
     set_password_entry(passwd, "siaga-hub", hub_password)
 
-    procs = demo.Children(tmp_path / "logs")
+    procs = Children(tmp_path / "logs")
     stop = threading.Event()
     serial: PtyNodeSet | None = None
     wireless: MqttNodeSet | None = None
@@ -126,7 +114,7 @@ def test_kota_batu_scenario_end_to_end(tmp_path: Path, e2e_influx: InfluxDB) -> 
         device_broker.start()
         procs.start("hub", [*hub_cli, "serve"])
         url = f"http://127.0.0.1:{port}"
-        demo.wait_healthy(url, procs)
+        wait_healthy(url, procs)
 
         start = time.time() + 3
         until = start + SIM_HOURS * 3600
@@ -137,12 +125,12 @@ def test_kota_batu_scenario_end_to_end(tmp_path: Path, e2e_influx: InfluxDB) -> 
             ("gw-bumiaji-01", {"serial": {"ports": [serial.paths[n] for n in serial_nodes]}}),
             ("gw-batu-kota-01", {"mqtt": {"host": "127.0.0.1", "port": device_broker.port}}),
         ):
-            cfg = demo.gateway_config(gw, tmp_path, [], {
+            cfg = gateway_config(gw, tmp_path, REGISTRY, [], {
                 "kind": "mqtt", "host": "127.0.0.1", "port": hub_broker.port,
                 "username": gw, "password": tokens[gw]}, SPEED)
             del cfg["serial"]
             cfg.update(extra)
-            demo.write_toml(tmp_path / f"{gw}.toml", cfg)
+            write_toml(tmp_path / f"{gw}.toml", cfg)
             procs.start(gw, [str(BIN / "siaga-gateway"), "run", "--config",
                              str(tmp_path / f"{gw}.toml")])
         time.sleep(2)  # the MQTT gateway's session subscribes before the nodes publish

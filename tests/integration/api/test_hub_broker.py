@@ -18,7 +18,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from siaga.api.broker_credentials import set_password_entry
 from siaga.api.cli import main as hub_cli
-from tests.servers import _wait_port, free_port, require_binary
+from siaga.simulators.servers import free_port, require_binary, wait_port
 
 pytestmark = pytest.mark.integration
 
@@ -75,7 +75,7 @@ def start_broker(tmp_path: Path, passwd: Path) -> Iterator[Callable[[], Broker]]
         proc = subprocess.Popen([require_binary("mosquitto", "mosquitto"), "-c", str(conf)],
                                 stdout=subprocess.DEVNULL, stderr=log.open("ab"))
         started.append(Broker(port=port, passwd=passwd, proc=proc))
-        _wait_port(port, proc, "mosquitto", log)
+        wait_port(port, proc, "mosquitto", log)
         return started[-1]
 
     yield start

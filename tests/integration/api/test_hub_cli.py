@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from siaga.api.db import Database
-from tests.servers import free_port
+from siaga.simulators.servers import free_port
 
 pytestmark = pytest.mark.integration
 

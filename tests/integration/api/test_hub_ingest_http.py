@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from siaga.api.settings import HubSettings
+from siaga.simulators.servers import InfluxDB
 from tests.api_fixtures import AsgiHub, asgi_hub
-from tests.servers import InfluxDB
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 

@@ -16,7 +16,7 @@ from siaga.api.ingest.wire import ReadingIn
 from siaga.api.telemetry.errors import StoreUnavailable
 from siaga.api.telemetry.influx import InfluxStore
 from siaga.api.telemetry.settings import TelemetrySettings
-from tests.servers import InfluxDB
+from siaga.simulators.servers import InfluxDB
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 

@@ -17,9 +17,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from siaga.api.ingest.mqtt_subscriber import MqttSubscriber
 from siaga.api.settings import HubSettings
+from siaga.simulators.servers import InfluxDB, Mosquitto
 from tests.api_fixtures import AsgiHub, asgi_hub
 from tests.integration.api.test_hub_ingest_http import T0, make_batch
-from tests.servers import InfluxDB, Mosquitto
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 

@@ -15,10 +15,10 @@ from siaga.api.settings import HubSettings
 from siaga.api.telemetry.errors import StoreUnavailable
 from siaga.api.telemetry.influx import InfluxStore
 from siaga.api.telemetry.settings import TelemetrySettings
+from siaga.simulators.servers import InfluxDB, Mosquitto
 from tests.api_fixtures import asgi_hub
 from tests.integration.api.test_hub_ingest_http import GW, T0, auth, make_batch
 from tests.integration.api.test_hub_ingest_mqtt import GatewayClient
-from tests.servers import InfluxDB, Mosquitto
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from siaga.api.settings import HubSettings
+from siaga.simulators.servers import InfluxDB
 from tests.api_fixtures import AsgiHub, StaffLogin, asgi_hub
 from tests.integration.api.test_hub_ingest_http import GW, T0, auth, make_batch
-from tests.servers import InfluxDB
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 

@@ -14,7 +14,7 @@ from siaga.api.telemetry.records import IncidentEventPoint
 from siaga.api.telemetry.settings import TelemetrySettings
 from siaga.api.telemetry.sqlite import SqliteStore
 from siaga.api.telemetry.store import TelemetryStore
-from tests.servers import InfluxDB
+from siaga.simulators.servers import InfluxDB
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 

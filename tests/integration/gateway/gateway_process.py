@@ -21,8 +21,8 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from siaga.simulators.servers import Mosquitto
 from tests.integration.gateway.hub_stand_in import ReadingKey, StoredEntries
-from tests.servers import Mosquitto
 
 REPO = Path(__file__).resolve().parents[3]
 

@@ -19,7 +19,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.servers import Mosquitto
+from siaga.simulators.servers import Mosquitto
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.servers import _wait_port, free_port, require_binary
+from siaga.simulators.servers import free_port, require_binary, wait_port
 
 pytestmark = pytest.mark.integration
 DEPLOY = Path(__file__).resolve().parents[3] / "deploy" / "mosquitto"
@@ -44,7 +44,7 @@ def broker(tmp_path: Path) -> Iterator[int]:
     proc = subprocess.Popen([require_binary("mosquitto", "mosquitto"), "-c",
                              str(tmp_path / "mosquitto.conf")],
                             stdout=subprocess.DEVNULL, stderr=log.open("wb"))
-    _wait_port(port, proc, "mosquitto", log)
+    wait_port(port, proc, "mosquitto", log)
     yield port
     proc.terminate()
     proc.wait(10)

@@ -15,8 +15,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from siaga.gateway.config import load_settings
 from siaga.gateway.runtime import GatewayRuntime
+from siaga.simulators.servers import Mosquitto
 from tests.integration.gateway.gateway_harness import CapturedStdout
-from tests.servers import Mosquitto
 
 pytestmark = pytest.mark.integration
 

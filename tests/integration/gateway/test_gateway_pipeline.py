@@ -14,9 +14,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from siaga.gateway.config import load_settings
 from siaga.gateway.runtime import GatewayRuntime
+from siaga.simulators.servers import Mosquitto
 from tests.integration.gateway.gateway_harness import CapturedStdout, VirtualPort, wait_open
 from tests.integration.gateway.hub_stand_in import MqttAckResponder, wait_for
-from tests.servers import Mosquitto
 
 pytestmark = pytest.mark.integration
 

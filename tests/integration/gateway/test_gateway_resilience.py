@@ -18,10 +18,10 @@ import pytest
 from siaga.gateway.buffer import BufferSettings, StoreAndForwardBuffer
 from siaga.gateway.heartbeat import HealthSnapshot, HeartbeatSettings
 from siaga.gateway.uplink.mqtt_uplink import MqttUplink
+from siaga.simulators.servers import Mosquitto
 from tests.integration.gateway.gateway_process import GatewayProcess, NodeFleet, gateway_config
 from tests.integration.gateway.hub_stand_in import MqttAckResponder, wait_for
 from tests.integration.uplink.test_uplink_mqtt import alert, reading, uplink_settings
-from tests.servers import Mosquitto
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ import urllib.request
 
 import paho.mqtt.client as mqtt
 
-from tests.servers import InfluxDB, Mosquitto
+from siaga.simulators.servers import InfluxDB, Mosquitto
 
 
 def test_mosquitto_round_trip(mosquitto: Mosquitto) -> None:

@@ -20,8 +20,8 @@ from siaga.firmware_bridge.errors import DeviceMessageError
 from siaga.simulators.errors import TransportError
 from siaga.simulators.mqtt_nodes import MqttNodeSet, flood
 from siaga.simulators.scenario_catalog import build
+from siaga.simulators.servers import Mosquitto, free_port
 from siaga.simulators.transport_faults import FaultSettings
-from tests.servers import Mosquitto, free_port
 
 pytestmark = pytest.mark.integration
 

@@ -13,9 +13,9 @@ from siaga.gateway.buffer import BufferSettings, StoreAndForwardBuffer
 from siaga.gateway.heartbeat import HealthSnapshot, HeartbeatSettings
 from siaga.gateway.uplink.http_uplink import HttpUplink
 from siaga.gateway.uplink.settings import UplinkSettings
+from siaga.simulators.servers import free_port
 from tests.integration.gateway.hub_stand_in import HttpIngestServer, wait_for
 from tests.integration.uplink.test_uplink_mqtt import alert, reading
-from tests.servers import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -18,10 +18,10 @@ from siaga.gateway.uplink.http_uplink import HttpUplink
 from siaga.gateway.uplink.mqtt_uplink import MqttUplink
 from siaga.gateway.uplink.settings import UplinkSettings
 from siaga.gateway.uplink.wire import ms
+from siaga.simulators.servers import Mosquitto
 from tests.api_fixtures import LiveHub, asgi_hub
 from tests.integration.gateway.hub_stand_in import wait_for
 from tests.integration.uplink.test_uplink_mqtt import alert, reading, uplink_settings
-from tests.servers import Mosquitto
 
 pytestmark = pytest.mark.integration
 

@@ -21,8 +21,8 @@ from siaga.gateway.buffer import BufferSettings, StoreAndForwardBuffer
 from siaga.gateway.heartbeat import HealthSnapshot, HeartbeatSettings, NodeSeen
 from siaga.gateway.uplink.mqtt_uplink import MqttUplink
 from siaga.gateway.uplink.settings import UplinkSettings
+from siaga.simulators.servers import Mosquitto
 from tests.integration.gateway.hub_stand_in import MqttAckResponder, wait_for
-from tests.servers import Mosquitto
 
 pytestmark = pytest.mark.integration
 

@@ -16,9 +16,9 @@ import pytest
 from siaga.gateway.buffer import BufferSettings, StoreAndForwardBuffer
 from siaga.gateway.uplink.mqtt_uplink import MqttUplink
 from siaga.gateway.uplink.settings import UplinkSettings
+from siaga.simulators.servers import free_port, require_binary, wait_port
 from tests.integration.gateway.hub_stand_in import MqttAckResponder, wait_for
 from tests.integration.uplink.test_uplink_mqtt import reading
-from tests.servers import _wait_port, free_port, require_binary
 
 pytestmark = pytest.mark.integration
 
@@ -60,7 +60,7 @@ def tls_broker(tmp_path: Path) -> Iterator[tuple[int, int, Path]]:
     log = tmp_path / "mosquitto.log"
     proc = subprocess.Popen([require_binary("mosquitto", "mosquitto"), "-c", str(conf)],
                             stdout=subprocess.DEVNULL, stderr=log.open("wb"))
-    _wait_port(tls, proc, "mosquitto", log)
+    wait_port(tls, proc, "mosquitto", log)
     yield plain, tls, tmp_path
     proc.terminate()
     proc.wait(10)

@@ -6,10 +6,10 @@ fault) is reported with the delay from the label's start and the lead over its
 ``critical_ts`` (positive: warned before the dangerous state). False alarms per day are
 the alerts that leave Normal on the quiet scenario, which has no labels.
 
-The scenarios come from ``simulators.scenario_catalog`` (imported only here, only when the
-evaluation runs: the detectors themselves never depend on the simulators). The runs
-are streamed through ``EdgeAnalytics`` exactly as the gateway would: ticks every 60 s of
-scenario time, sequence gaps reported from ``Reading.seq``.
+A dev tool (``siaga-sim evaluate``), so it lives with the simulators: they may import
+analytics, analytics never imports them. The runs are streamed through ``EdgeAnalytics``
+exactly as the gateway would: ticks every 60 s of scenario time, sequence gaps reported
+from ``Reading.seq``.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from siaga.analytics.config import (
     ZoneConfig,
 )
 from siaga.analytics.engine import EdgeAnalytics
+from siaga.simulators.scenario_catalog import generate
 
 EVENT_SCENARIOS = ("storm", "fire", "crowd", "stuck", "dropout", "reboot", "spike",
                    "out_of_range", "low_battery")
@@ -149,8 +150,6 @@ def false_alarms(alerts: list[Alert], days: float) -> list[FalseAlarmRow]:
 def evaluate(cfg: AnalyticsConfig, quiet_days: float = 2.0, seed: int = 7,
              scenarios: tuple[str, ...] = EVENT_SCENARIOS
              ) -> tuple[list[EvalRow], list[FalseAlarmRow]]:
-    from siaga.simulators.scenario_catalog import generate  # dev tooling only; see module docstring
-
     rows: list[EvalRow] = []
     for name in scenarios:
         run = generate(name, seed)

@@ -1,0 +1,227 @@
+"""Real Mosquitto, InfluxDB and hub servers on free loopback ports: dev tooling shared by the
+tests, the benchmarks and the demo (``--with-services``); product code never imports it.
+
+Each server gets a generated config and a temporary data dir, and is stopped
+(and its dir removed) by ``stop()``. A missing binary is an error, never a skip:
+``deploy/test.sh`` installs the Debian packages.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def require_binary(name: str, package: str) -> str:
+    path = shutil.which(name) or next(
+        (p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}") if os.access(p, os.X_OK)), None
+    )
+    if path is None:
+        raise RuntimeError(
+            f"{name} not found: install the Debian package '{package}' "
+            f"(deploy/test.sh does this: apt-get install {package})"
+        )
+    return path
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes], what: str, log: Path,
+               timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}: {log.read_text()[-2000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(
+        f"{what} did not listen on port {port} within {timeout}s: {log.read_text()[-2000:]}")
+
+
+def terminate(proc: subprocess.Popen[bytes] | None, grace_s: float) -> None:
+    """SIGTERM, then SIGKILL if the server has not exited within ``grace_s``."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@dataclass
+class Mosquitto:
+    """A Mosquitto broker; ``start()`` again after ``stop()`` reuses port and persistence."""
+
+    port: int = field(default_factory=free_port)
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="siaga-mosq-")))
+    # Mosquitto's default of 1000 queued messages per client silently drops QoS 1
+    # messages for a slow subscriber (DESIGN.md); tests set the bound deliberately.
+    max_queued_messages: int = 1_000_000
+    allow_anonymous: bool = True
+    extra_config: str = ""
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def host(self) -> str:
+        return "127.0.0.1"
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> Mosquitto:
+        binary = require_binary("mosquitto", "mosquitto")
+        conf = self.workdir / "mosquitto.conf"
+        conf.write_text(
+            f"listener {self.port} 127.0.0.1\n"
+            f"allow_anonymous {'true' if self.allow_anonymous else 'false'}\n"
+            "persistence true\n"
+            f"persistence_location {self.workdir}/\n"
+            f"max_queued_messages {self.max_queued_messages}\n"
+            "max_inflight_messages 0\n"
+            "log_dest stderr\n"
+            "log_type error\nlog_type warning\n"
+            # Started as root, Mosquitto switches to the "mosquitto" user, who cannot read
+            # a private temporary dir (password files, persistence): stay who we are.
+            f"user {getpass.getuser()}\n"
+            f"{self.extra_config}\n"
+        )
+        log = self.workdir / "mosquitto.log"
+        self.proc = subprocess.Popen(
+            [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=log.open("ab")
+        )
+        wait_port(self.port, self.proc, "mosquitto", log)
+        return self
+
+    def stop(self) -> None:
+        terminate(self.proc, grace_s=10)
+        self.proc = None
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+@dataclass
+class InfluxDB:
+    """An InfluxDB 1.x ``influxd`` (Debian's ``influxdb``) serving the v1 HTTP API."""
+
+    port: int = field(default_factory=free_port)
+    rpc_port: int = field(default_factory=free_port)
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="siaga-influx-")))
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> InfluxDB:
+        binary = require_binary("influxd", "influxdb")
+        w = self.workdir
+        conf = w / "influxdb.conf"
+        conf.write_text(
+            "reporting-disabled = true\n"
+            f'bind-address = "127.0.0.1:{self.rpc_port}"\n'
+            f'[meta]\n  dir = "{w}/meta"\n'
+            f'[data]\n  dir = "{w}/data"\n  wal-dir = "{w}/wal"\n  query-log-enabled = false\n'
+            f'[http]\n  enabled = true\n  bind-address = "127.0.0.1:{self.port}"\n'
+            "  log-enabled = false\n  max-body-size = 0\n"
+            "[monitor]\n  store-enabled = false\n"
+            "[continuous_queries]\n  enabled = false\n"
+        )
+        log = w / "influxd.log"
+        self.proc = subprocess.Popen(
+            [binary, "-config", str(conf)], stdout=log.open("ab"), stderr=subprocess.STDOUT
+        )
+        wait_port(self.port, self.proc, "influxd", log)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(f"{self.url}/ping", timeout=1) as r:
+                    if r.status == 204:
+                        return self
+            except (urllib.error.URLError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"influxd did not answer /ping: {log.read_text()[-2000:]}")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        terminate(self.proc, grace_s=15)
+        self.proc = None
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+@dataclass
+class HubProcess:
+    """``siaga-hub serve`` as its own process, with ``[database]`` in ``workdir`` plus ``toml``."""
+
+    workdir: Path
+    toml: str = ""
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    def __post_init__(self) -> None:
+        # Written now: the CLI (user add, gateway add) reads it before the hub starts.
+        self.config.write_text(f'[database]\npath = "{self.workdir}/hub.sqlite3"\n{self.toml}')
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def config(self) -> Path:
+        return self.workdir / "hub.toml"
+
+    @property
+    def log(self) -> Path:
+        return self.workdir / "hub.log"
+
+    def start(self, settle_s: float = 0.0) -> HubProcess:
+        """Start and wait for ``/healthz``; ``settle_s`` more lets its MQTT subscriber subscribe."""
+        hub = Path(sys.executable).parent / "siaga-hub"
+        self.proc = subprocess.Popen(
+            [str(hub), "serve", "--config", str(self.config), "--port", str(self.port)],
+            stdout=self.log.open("ab"), stderr=subprocess.STDOUT, cwd=self.workdir)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                break
+            try:
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=1):
+                    time.sleep(settle_s)
+                    return self
+            except urllib.error.HTTPError:  # 503: up, a store is still failing
+                time.sleep(settle_s)
+                return self
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.1)
+        raise RuntimeError(f"the hub did not start: {self.log.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        terminate(self.proc, grace_s=30)
+        self.proc = None
+
