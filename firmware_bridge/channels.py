@@ -46,6 +46,9 @@ CHANNELS: dict[str, ChannelSpec] = {
         ),
         ChannelSpec("ext", "extensometer (ground crack) displacement", "mm", 0, 2000, "gauge"),
         ChannelSpec("tilt", "inclinometer tilt", "deg", -90, 90, "gauge"),
+        ChannelSpec("tilt_y", "inclinometer tilt, second axis", "deg", -90, 90, "gauge"),
+        ChannelSpec("ec", "soil electrical conductivity", "uS/cm", 0, 20000, "gauge"),
+        ChannelSpec("level", "water level (stage)", "m", -10, 100, "gauge"),
         ChannelSpec("batt", "battery voltage", "V", 0, 30, "gauge"),
         ChannelSpec("rssi", "radio signal strength", "dBm", -150, 0, "gauge"),
     )

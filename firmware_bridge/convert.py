@@ -17,6 +17,9 @@ and become increments here, per (node, channel):
 - A value that is not a whole number in 0..2^32-1 cannot be a count: the reading is
   kept (raw = the value, increment 0, for the sensor-health detectors), the
   baseline stays as it was, and ``bad_counter_values`` is counted.
+- A counter narrower than 32 bits (a Modbus u16 register) names its modulus in
+  ``counter_modulus``; it is a wrap when the wrapped increment is at most a quarter
+  of that modulus (and ``max_wrap_increment``), a reset otherwise.
 
 Rain increments are mm (``DEFAULT_MM_PER_TIP`` unless ``mm_per_tip`` names the
 node); people increments are persons. Gauges pass through, out-of-range values
@@ -73,11 +76,13 @@ class SampleConverter:
         max_skew_s: float = DEFAULT_MAX_SKEW_S,
         max_wrap_increment: int = DEFAULT_MAX_WRAP_INCREMENT,
         baselines: Mapping[tuple[str, str], int] | None = None,
+        counter_modulus: Mapping[tuple[str, str], int] | None = None,
     ) -> None:
         self._mm_per_tip = dict(mm_per_tip or {})
         self._max_skew_s = max_skew_s
         self._max_wrap_increment = max_wrap_increment
         self._last: dict[tuple[str, str], int] = dict(baselines or {})
+        self._modulus = dict(counter_modulus or {})
         self._samples = 0
         self._skewed = 0
         self._resets = 0
@@ -127,19 +132,20 @@ class SampleConverter:
 
     def _increment(self, node: str, channel: str, value: float) -> tuple[int, bool]:
         """(increment in counts, counter_reset) for a counter sample; updates the baseline."""
-        if not (math.isfinite(value) and value == int(value) and 0 <= value < COUNTER_MODULUS):
+        key = (node, channel)
+        modulus = self._modulus.get(key, COUNTER_MODULUS)
+        if not (math.isfinite(value) and value == int(value) and 0 <= value < modulus):
             self._bad_counts += 1
             return 0, False
         count = int(value)
-        key = (node, channel)
         last = self._last.get(key)
         self._last[key] = count
         if last is None:
             return 0, False
         if count >= last:
             return count - last, False
-        wrapped = count + COUNTER_MODULUS - last
-        if wrapped <= self._max_wrap_increment:
+        wrapped = count + modulus - last
+        if wrapped <= min(self._max_wrap_increment, modulus // 4):
             self._wraps += 1
             return wrapped, False
         self._resets += 1

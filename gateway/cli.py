@@ -69,6 +69,9 @@ def add_settings_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gateway-id", help="-> gateway.id")
     p.add_argument("--state-dir", help="-> gateway.state_dir")
     p.add_argument("--log-level", help="debug|info|warning|error -> gateway.log_level")
+    p.add_argument("--modbus-port", action="append", metavar="BUS=PATH",
+                   help="serial port of a [[modbus.bus]] by name (repeatable) "
+                        "-> modbus.bus_ports.BUS")
 
 
 def flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -89,6 +92,11 @@ def flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
         over["gateway.state_dir"] = args.state_dir
     if args.log_level:
         over["gateway.log_level"] = args.log_level
+    for spec in args.modbus_port or ():
+        bus, sep, port = spec.partition("=")
+        if not sep or not bus or not port:
+            raise ConfigError("--modbus-port", f"{spec!r}: want BUS=PATH")
+        over[f"modbus.bus_ports.{bus}"] = port
     return over
 
 
@@ -102,6 +110,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr, level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # pymodbus logs every unanswered request; the Modbus source counts them per device
+    # (status file, modbus_* error lines) and logs each bus outage once.
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
     try:
         if args.command == "run":
             return run(settings_from_args(args, args.config))
@@ -151,6 +162,10 @@ def check_config(args: argparse.Namespace) -> int:
     print(f"  mqtt = {f'{mqtt.host}:{mqtt.port}' if mqtt.host else 'none'}")
     print(f"  analytics.detectors = {list(settings.analytics.detectors)}")
     print(f"  buffer = {settings.buffer.path if settings.buffer else 'none'}")
+    for bus in settings.modbus.buses:
+        where = bus.port or f"{bus.host}:{bus.tcp_port}"
+        print(f"  modbus bus {bus.name} ({bus.kind} {where}): "
+              + ", ".join(f"{d.node}=unit {d.unit} {d.map.name}" for d in bus.devices))
     up = settings.uplink
     print(f"  uplink = {f'{up.kind} {up.host or up.url}' if up else 'none'}")
     return 0
@@ -215,6 +230,12 @@ def format_status(s: dict[str, Any]) -> str:
             f"fw {n.get('firmware')}, seq {n.get('last_seq')}, "
             + " ".join(f"{k}={v}" for k, v in c.items())
         )
+    for bus, devices in s.get("modbus", {}).items():
+        for node, d in devices.items():
+            lines.append(f"{bus} {node} (unit {d.get('unit')}, {d.get('map')}): "
+                         + " ".join(f"{k}={v}" for k, v in d.items()
+                                    if k not in ("unit", "map", "last_error"))
+                         + (f" last_error={d['last_error']!r}" if d.get("last_error") else ""))
     cmds = s.get("commands")
     if cmds:
         lines.append("commands: " + " ".join(f"{k}={v}" for k, v in cmds.items()))

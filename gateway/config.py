@@ -25,6 +25,7 @@ from siaga.gateway.buffer import BufferSettings
 from siaga.gateway.errors import ConfigError
 from siaga.gateway.heartbeat import HeartbeatSettings
 from siaga.gateway.local_actions import LocalActionSettings
+from siaga.gateway.modbus.settings import ModbusSettings
 from siaga.gateway.settings_reader import EnvText, TableReader
 from siaga.gateway.site_registry import implied_tables, merged, read_registry
 from siaga.gateway.uplink.settings import UplinkSettings
@@ -41,10 +42,11 @@ CLI_FLAG_KEYS: dict[str, str] = {
     "--gateway-id ID": "gateway.id",
     "--state-dir DIR": "gateway.state_dir",
     "--log-level LEVEL": "gateway.log_level",
+    "--modbus-port BUS=PATH (repeatable)": "modbus.bus_ports.BUS",
 }
 
 # Tables another module validates (its settings class names the key on error).
-RUNTIME_TABLES = ("analytics", "buffer", "uplink", "heartbeat", "actions")
+RUNTIME_TABLES = ("analytics", "buffer", "uplink", "heartbeat", "actions", "modbus")
 OWN_TABLES = ("gateway", "serial", "mqtt", "output", "convert", "downlink", "nodes")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -114,6 +116,7 @@ class GatewaySettings:
     uplink: UplinkSettings | None = None
     heartbeat: HeartbeatSettings = field(default_factory=HeartbeatSettings)
     actions: LocalActionSettings | None = None
+    modbus: ModbusSettings = field(default_factory=ModbusSettings)
     config_path: Path | None = None
 
     @property
@@ -279,9 +282,13 @@ def settings_from_table(raw: Mapping[str, Any], path: Path | None = None) -> Gat
         if "actions" in runtime else None
     )
 
-    if not serial.ports and mqtt.host is None:
+    modbus = ModbusSettings.from_toml(
+        runtime.get("modbus", {}), "modbus", path.parent if path is not None else None
+    )
+    if not serial.ports and mqtt.host is None and not modbus.buses:
         raise ConfigError(
-            "serial.ports", "no source: give serial.ports (--serial) or mqtt.host (--mqtt)"
+            "serial.ports",
+            "no source: give serial.ports (--serial), mqtt.host (--mqtt) or [[modbus.bus]]",
         )
 
     return GatewaySettings(
@@ -302,6 +309,7 @@ def settings_from_table(raw: Mapping[str, Any], path: Path | None = None) -> Gat
         uplink=uplink,
         heartbeat=heartbeat,
         actions=actions,
+        modbus=modbus,
         config_path=path,
     )
 

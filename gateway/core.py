@@ -22,7 +22,7 @@ from siaga.firmware_bridge.reading import Reading
 from siaga.gateway.config import GatewaySettings
 from siaga.gateway.downlink import CommandRequest, Downlink
 from siaga.gateway.heartbeat import NodeSeen
-from siaga.gateway.messages import InboundBatch, IngestError, NodeMessage
+from siaga.gateway.messages import InboundBatch, IngestError, NodeMessage, SourceAlert
 from siaga.gateway.node_state import NodeTable, SeqVerdict
 from siaga.gateway.stats import GatewayStats
 from siaga.gateway.status_file import write_status
@@ -168,6 +168,8 @@ class Core:
                             item.source, item.received_at, "internal_error",
                             f"{type(e).__name__}: {e}", repr(item.message)[:300],
                         ))
+                elif isinstance(item, SourceAlert):
+                    alerts.append(item.alert)
                 else:
                     self._error(item, errors)
         self._commit(readings, alerts, errors)

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from siaga.analytics.alert import Alert
 from siaga.firmware_bridge.device_message import DeviceMessage
 from siaga.firmware_bridge.reading import iso_utc
 
@@ -46,7 +47,16 @@ class IngestError:
         }
 
 
-Inbound = NodeMessage | IngestError
+@dataclass(frozen=True, slots=True)
+class SourceAlert:
+    """An alert a source raised itself (a Modbus device that stopped answering): the core
+    commits, prints and acts on it like a detector's."""
+
+    alert: Alert
+    source: str
+
+
+Inbound = NodeMessage | IngestError | SourceAlert
 
 
 @dataclass(frozen=True, slots=True)

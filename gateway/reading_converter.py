@@ -12,10 +12,11 @@ from siaga.gateway.messages import NodeMessage
 
 class ReadingConverter:
     def __init__(self, settings: ConvertSettings,
-                 baselines: Mapping[tuple[str, str], int] | None = None) -> None:
+                 baselines: Mapping[tuple[str, str], int] | None = None,
+                 counter_modulus: Mapping[tuple[str, str], int] | None = None) -> None:
         self.samples = SampleConverter(
             mm_per_tip=settings.node_mm_per_tip, max_skew_s=settings.max_clock_skew_s,
-            baselines=baselines,
+            baselines=baselines, counter_modulus=counter_modulus,
         )
 
     def convert(self, item: NodeMessage) -> list[Reading]:

@@ -30,6 +30,7 @@ from siaga.gateway.downlink import (
 from siaga.gateway.heartbeat import HealthSnapshot
 from siaga.gateway.local_actions import LocalActionRunner
 from siaga.gateway.reading_converter import ReadingConverter
+from siaga.gateway.sources.modbus_source import ModbusSource
 from siaga.gateway.sources.mqtt_source import MqttSource
 from siaga.gateway.sources.serial_source import SerialSource
 from siaga.gateway.stdout_output import JsonLinesOutput
@@ -54,6 +55,10 @@ class GatewayRuntime:
             MqttSource(settings.mqtt, self.inbox, self.stop_event)
             if settings.mqtt.host is not None else None
         )
+        self.modbus = (
+            ModbusSource(settings.modbus, self.inbox, self.stop_event)
+            if settings.modbus.buses else None
+        )
         output = JsonLinesOutput(stdout) if settings.output.stdout and stdout is not None else None
         self.buffer = (
             StoreAndForwardBuffer(settings.buffer) if settings.buffer is not None else None
@@ -65,7 +70,8 @@ class GatewayRuntime:
             settings,
             self.inbox,
             ReadingConverter(settings.convert, self.buffer.counter_baselines()
-                             if self.buffer is not None else None),
+                             if self.buffer is not None else None,
+                             counter_modulus=settings.modbus.counter_moduli()),
             Downlink(settings.downlink, self._send_command),
             detection=EdgeAnalytics(settings.analytics),
             store=self.buffer,
@@ -103,9 +109,12 @@ class GatewayRuntime:
             self.serial.start()
         if self.mqtt is not None:
             self.mqtt.start()
-        log.info("gateway %s running (serial: %s; mqtt: %s)", self.settings.gateway_id,
-                 ", ".join(self.settings.serial.ports) or "none",
-                 self.mqtt.address if self.mqtt else "none")
+        if self.modbus is not None:
+            self.modbus.start()
+        log.info("gateway %s running (serial: %s; mqtt: %s; modbus: %s)",
+                 self.settings.gateway_id, ", ".join(self.settings.serial.ports) or "none",
+                 self.mqtt.address if self.mqtt else "none",
+                 self.modbus.describe() if self.modbus else "none")
 
     def command(self, node: str, cmd: str, value: float | None = None) -> Future[CommandResult]:
         """Send a command to a node from any thread; the future resolves on ack or timeout."""
@@ -119,6 +128,8 @@ class GatewayRuntime:
             self.control.stop()
         if self.serial is not None:
             self.serial.join(STOP_TIMEOUT_S)
+        if self.modbus is not None:
+            self.modbus.join(STOP_TIMEOUT_S)
         # Behind everything already queued: the core processes and commits it first.
         self.inbox.put(Stop())
         self._core_thread.join(STOP_TIMEOUT_S)
@@ -141,6 +152,8 @@ class GatewayRuntime:
                 "depth": b.depth, "alerts": b.alerts, "bytes": b.bytes,
                 "dropped_readings": b.dropped_readings,
             }
+        if self.modbus is not None:
+            extra["modbus"] = self.modbus.snapshot()
         if self.uplink is not None:
             extra["uplink"] = {"kind": self.uplink.settings.kind,
                                **asdict(self.uplink.counters())}

@@ -1,0 +1,1 @@
+"""Modbus RTU / TCP polling: register maps as data, one poller thread per bus."""
