@@ -6,6 +6,8 @@
                    [--rate R | --speed X] [--qos 0|1] [--count C] [--node-clock]
                    [--faults SPEC] [--duration S]
     siaga-sim mqtt --broker HOST:PORT --flood --count C [--nodes N] [--qos 1]
+    siaga-sim modbus [--scenario NAME] [--speed X] [--seed S] [--device NODE=MAP@UNIT ...]
+                     [--baud B] [--fault UNIT:KIND[:RATE] ...] [--link PATH] [--duration S]
     siaga-sim generate NAME [--seed S] [--sim-duration S] [--nodes N] -o OUT.csv
                    [--labels LABELS.json]
     siaga-sim scenarios
@@ -84,6 +86,23 @@ def _parser() -> argparse.ArgumentParser:
                    help="send the node's own time in 'ts' (right only at --speed 1)")
     m.add_argument("--flood", action="store_true",
                    help="benchmark: publish --count messages as fast as possible")
+
+    mb = sub.add_parser("modbus", help="Modbus RTU devices on a pty (pymodbus server)")
+    mb.add_argument("--scenario", default="quiet", help="scenario name (see 'scenarios')")
+    mb.add_argument("--speed", type=float, default=1.0, help="simulated seconds per wall second")
+    mb.add_argument("--seed", type=int, default=0)
+    mb.add_argument("--start", type=float, default=None,
+                    help="simulated start, epoch s (default: now)")
+    mb.add_argument("--device", action="append", metavar="NODE=MAP@UNIT",
+                    help="a scenario node served as a device with a shipped map, e.g. "
+                         "slope-05=soil-probe@1 (repeatable; default: one of each map)")
+    mb.add_argument("--baud", type=int, default=9600)
+    mb.add_argument("--fault", action="append", metavar="UNIT:KIND[:RATE]",
+                    help="timeout|crc|exception|dead for one unit, e.g. 3:dead, 1:crc:0.2")
+    mb.add_argument("--link", type=Path, default=None,
+                    help="make a symlink at PATH to the line's pty (like /dev/serial/by-id)")
+    mb.add_argument("--duration", type=float, default=None,
+                    help="stop after this many wall seconds")
 
     g = sub.add_parser("generate", help="run a scenario to its end and write its samples")
     g.add_argument("name")
@@ -179,6 +198,12 @@ def _mqtt(args: argparse.Namespace) -> int:
     return 1 if nodes.failed else 0
 
 
+def _modbus(args: argparse.Namespace) -> int:
+    from siaga.simulators.modbus_cli import run_modbus  # pymodbus only for this command
+
+    return run_modbus(args, _stop_on_signals)
+
+
 def _generate(args: argparse.Namespace) -> int:
     run = generate(args.name, args.seed, args.sim_duration, nodes=args.nodes)
     with args.output.open("w", newline="") as f:
@@ -229,6 +254,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _generate(args)
         if args.command == "evaluate":
             return _evaluate(args)
+        if args.command == "modbus":
+            return _modbus(args)
         for spec in SCENARIOS.values():
             print(f"{spec.name:13} {spec.duration_s / 3600:5.1f} h  {spec.description}")
         return 0

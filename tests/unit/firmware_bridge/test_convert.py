@@ -61,6 +61,21 @@ def test_wrap_at_2_pow_32_is_not_a_reboot() -> None:
     assert converter.counts().counter_wraps == 1 and converter.counts().counter_resets == 0
 
 
+def test_a_16_bit_counter_wraps_at_65536_and_a_big_drop_is_still_a_reset() -> None:
+    # A Modbus u16 tip counter (gateway.modbus): 65534 -> 2 is 4 tips, not a reboot; a
+    # fall too large to be a wrap within a quarter of the range is the device restarting.
+    converter = SampleConverter(counter_modulus={("n", "rain"): 65536})
+    assert rain_values(converter, [65534, 2]) == [0.0, pytest.approx(0.8)]
+    assert converter.counts().counter_wraps == 1
+    (after,) = converter.convert("n", 9, {"rain": 7}, None, T0 + 600, "s")
+    assert after.counter_reset is False  # 2 -> 7
+    converter.convert("n", 10, {"rain": 40000}, None, T0 + 660, "s")
+    (reset,) = converter.convert("n", 11, {"rain": 3}, None, T0 + 720, "s")
+    assert reset.counter_reset is True and reset.value == pytest.approx(0.6)
+    (bad,) = converter.convert("n", 12, {"rain": 65536}, None, T0 + 780, "s")
+    assert bad.value == 0.0 and converter.counts().bad_counter_values == 1
+
+
 def test_never_a_negative_increment() -> None:
     converter = SampleConverter()
     values = rain_values(converter, [10, 9, 8, 100, 0, COUNTER_MODULUS - 1, 0, 5])

@@ -1,0 +1,89 @@
+"""The [modbus] table: buses, devices, maps by name or file, and errors naming the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from siaga.gateway.config import settings_from_table
+from siaga.gateway.errors import ConfigError
+from siaga.gateway.modbus.settings import ModbusSettings
+
+
+def bus(**kw: Any) -> dict[str, Any]:
+    return {"name": "a", "port": "/dev/ttyUSB0",
+            "device": [{"node": "soil-1", "unit": 1, "map": "soil-probe"}], **kw}
+
+
+def test_a_gateway_with_only_modbus_is_a_valid_config() -> None:
+    s = settings_from_table({"modbus": {"bus": [bus()]}})
+    (b,) = s.modbus.buses
+    assert (b.kind, b.port, b.baud, b.parity, b.source) == (
+        "rtu", "/dev/ttyUSB0", 9600, "N", "modbus:a")
+    assert b.devices[0].map.name == "soil-probe" and b.devices[0].poll_s == 60.0
+
+
+def test_frame_gap_is_three_and_a_half_characters_or_1750_us_above_19200() -> None:
+    s = ModbusSettings.from_toml({"bus": [bus(baud=9600, parity="E")]})
+    assert s.buses[0].frame_gap_s == pytest.approx(3.5 * 11 / 9600)
+    fast = ModbusSettings.from_toml({"bus": [bus(baud=115200)]})
+    assert fast.buses[0].frame_gap_s == 0.00175
+    tcp = ModbusSettings.from_toml({"bus": [{**bus(), "port": None, "host": "127.0.0.1"}]})
+    assert tcp.buses[0].kind == "tcp" and tcp.buses[0].frame_gap_s == 0.0
+
+
+def test_inline_and_file_maps_and_u16_counter_modulus(tmp_path: Path) -> None:
+    (tmp_path / "gauge.toml").write_text(
+        'name = "gauge"\n[[point]]\nchannel = "rain"\nregister = 3\ntype = "u16"\n')
+    s = ModbusSettings.from_toml({
+        "maps": {"mine": {"point": [{"channel": "level", "register": 0, "scale": 0.01}]}},
+        "bus": [bus(device=[{"node": "r1", "unit": 1, "map": "mine"},
+                            {"node": "g1", "unit": 2, "map": "gauge.toml", "poll_s": 5}])],
+    }, base_dir=tmp_path)
+    assert [d.map.name for d in s.buses[0].devices] == ["mine", "gauge"]
+    assert s.counter_moduli() == {("g1", "rain"): 65536}
+
+
+def test_bus_ports_replace_a_bus_port_by_name() -> None:
+    s = ModbusSettings.from_toml({"bus": [bus()], "bus_ports": {"a": "/dev/pts/9"}})
+    assert s.buses[0].port == "/dev/pts/9"
+    with pytest.raises(ConfigError) as e:
+        ModbusSettings.from_toml({"bus": [bus()], "bus_ports": {"b": "/dev/pts/9"}})
+    assert e.value.key == "modbus.bus_ports.b"
+
+
+@pytest.mark.parametrize(("table", "key"), [
+    ({"bus": [bus(port=None)]}, "modbus.bus[0].port"),
+    ({"bus": [bus(host="10.0.0.1")]}, "modbus.bus[0].port"),
+    ({"bus": [bus(parity="X")]}, "modbus.bus[0].parity"),
+    ({"bus": [bus(baud="fast")]}, "modbus.bus[0].baud"),
+    ({"bus": [bus(device=[])]}, "modbus.bus[0].device"),
+    ({"bus": [bus(wires=2)]}, "modbus.bus[0].wires"),
+    ({"bus": [bus(device=[{"node": "n", "unit": 0, "map": "soil-probe"}])]},
+     "modbus.bus[0].device[0].unit"),
+    ({"bus": [bus(device=[{"node": "n", "unit": 248, "map": "soil-probe"}])]},
+     "modbus.bus[0].device[0].unit"),
+    ({"bus": [bus(device=[{"node": "n", "unit": 1, "map": "nope"}])]},
+     "modbus.bus[0].device[0].map"),
+    ({"bus": [bus(device=[{"node": "n", "unit": 1, "map": "missing.toml"}])]},
+     "modbus.bus[0].device[0].map"),
+    ({"bus": [bus(device=[{"node": "a b", "unit": 1, "map": "soil-probe"}])]},
+     "modbus.bus[0].device[0].node"),
+    ({"bus": [bus(device=[{"node": "n", "unit": 1, "map": "soil-probe", "poll_s": 0}])]},
+     "modbus.bus[0].device[0].poll_s"),
+    ({"bus": [bus(device=[{"node": "n", "unit": 1, "map": "soil-probe"},
+                          {"node": "m", "unit": 1, "map": "soil-probe"}])]},
+     "modbus.bus[0].device[1].unit"),
+    ({"bus": [bus(), bus(name="b")]}, "modbus.bus[1].device[0].node"),
+    ({"bus": [bus(), bus()]}, "modbus.bus[1].name"),
+    ({"bus": {"name": "a"}}, "modbus.bus"),
+    ({"maps": {"m": {"point": [{"channel": "vwc", "register": "0"}]}}},
+     "modbus.maps.m.point[0].register"),
+    ({"polling": 1}, "modbus.polling"),
+])
+def test_bad_modbus_config_names_the_key(table: dict[str, Any], key: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        ModbusSettings.from_toml(table)
+    assert e.value.key == key
