@@ -6,7 +6,8 @@
      └── FirmwareBridgeError
           ├── FrameDecodeError(reason, detail, raw)     a serial line that is not a valid frame
           ├── FrameEncodeError(reason, detail)          a Frame the protocol cannot carry
-          └── DeviceMessageError(reason, detail, topic) an MQTT device message we cannot accept
+          ├── DeviceMessageError(reason, detail, topic) an MQTT device message we cannot accept
+          └── RegisterMapError(key, detail)             a Modbus register map that is not valid
 
 ``reason`` is a stable snake_case code (the same strings the C codec's
 ``siaga_error_name()`` returns for frames, see ``FRAME_ERROR_REASONS`` in
@@ -44,3 +45,13 @@ class DeviceMessageError(FirmwareBridgeError):
     def __init__(self, reason: str, detail: str, topic: str) -> None:
         super().__init__(reason, detail)
         self.topic = topic
+
+
+class RegisterMapError(FirmwareBridgeError):
+    """A Modbus register map (``modbus_map``) that is not valid; ``key`` is the dotted path
+    of the field at fault (``maps/soil-probe.toml.point[1].type``)."""
+
+    def __init__(self, key: str, detail: str) -> None:
+        super().__init__("bad_register_map", f"{key}: {detail}")
+        self.key = key
+        self.problem = detail

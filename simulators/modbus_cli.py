@@ -16,8 +16,8 @@ import time
 from collections.abc import Callable
 from contextlib import suppress
 
-from siaga.gateway.errors import ConfigError
-from siaga.gateway.modbus.settings import shipped_map, shipped_map_names
+from siaga.firmware_bridge.errors import RegisterMapError
+from siaga.firmware_bridge.modbus_map import shipped_map, shipped_map_names
 from siaga.simulators.errors import SimSettingsError
 from siaga.simulators.modbus_feed import ScenarioFeed, extra_values
 from siaga.simulators.modbus_slaves import LineFault, ModbusSlaveLine, SlaveDevice
@@ -41,7 +41,7 @@ def parse_device(spec: str) -> SlaveDevice:
                                f"{', '.join(shipped_map_names())})")
     try:
         return SlaveDevice(node, int(unit), shipped_map(name))
-    except ConfigError as e:  # a shipped map that does not parse is a bug, said plainly
+    except RegisterMapError as e:  # a shipped map that does not parse is a bug, said plainly
         raise SimSettingsError("--device", str(e)) from None
 
 

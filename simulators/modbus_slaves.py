@@ -35,7 +35,7 @@ from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusSerialServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
-from siaga.gateway.modbus.register_map import RegisterMap, encode_value
+from siaga.firmware_bridge.modbus_map import RegisterMap, encode_value
 from siaga.simulators.errors import SimSettingsError, TransportError
 
 log = logging.getLogger(__name__)

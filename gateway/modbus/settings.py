@@ -21,7 +21,7 @@
     map = "soil-probe"               # a shipped map, a [modbus.maps.<name>] table, or a .toml file
     poll_s = 60
 
-    [modbus.maps.my-probe]           # a map of your own (gateway/modbus/register_map.py)
+    [modbus.maps.my-probe]           # a map of your own (firmware_bridge/modbus_map.py)
     [[modbus.maps.my-probe.point]]
     channel = "vwc"
     register = 0
@@ -35,12 +35,17 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
+from siaga.firmware_bridge.errors import RegisterMapError
+from siaga.firmware_bridge.modbus_map import (
+    RegisterMap,
+    parse_register_map,
+    shipped_map,
+    shipped_map_names,
+)
 from siaga.gateway.errors import ConfigError
-from siaga.gateway.modbus.register_map import RegisterMap, parse_register_map
 from siaga.gateway.settings_reader import TableReader
 
 BusKind = Literal["rtu", "tcp"]
@@ -117,6 +122,14 @@ class ModbusSettings:
     @classmethod
     def from_toml(cls, table: Mapping[str, Any], key: str = "modbus",
                   base_dir: Path | None = None) -> ModbusSettings:
+        try:
+            return cls._from_toml(table, key, base_dir)
+        except RegisterMapError as e:  # a map's own key, under the table that named it
+            raise ConfigError(e.key, e.problem) from None
+
+    @classmethod
+    def _from_toml(cls, table: Mapping[str, Any], key: str,
+                   base_dir: Path | None) -> ModbusSettings:
         root = TableReader(table, key)
         alert_after = root.integer("alert_after", 3, lo=1, hi=10_000)
         maps: dict[str, RegisterMap] = {}
@@ -220,17 +233,6 @@ def _node_id(text: str, key: str) -> str:
                                            for c in text):
         raise ConfigError(key, f"{text!r}: a node id is 1-16 of A-Z a-z 0-9 - _")
     return text
-
-
-def shipped_map_names() -> tuple[str, ...]:
-    folder = resources.files("siaga.gateway.modbus") / "maps"
-    return tuple(sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml")))
-
-
-def shipped_map(name: str) -> RegisterMap:
-    """A map shipped in ``gateway/modbus/maps`` by name (``soil-probe``)."""
-    path = resources.files("siaga.gateway.modbus") / "maps" / f"{name}.toml"
-    return parse_register_map(tomllib.loads(path.read_text()), f"maps/{name}.toml")
 
 
 def _resolve_map(ref: str, key: str, maps: Mapping[str, RegisterMap],

@@ -20,10 +20,10 @@ PRODUCT = ("firmware_bridge", "analytics", "gateway", "api")
 ALLOWED: dict[str, set[str]] = {
     "firmware_bridge": set(),
     "analytics": {"firmware_bridge", "numpy"},
-    "gateway": {"firmware_bridge", "analytics", "numpy", "serial", "paho"},
+    "gateway": {"firmware_bridge", "analytics", "numpy", "serial", "paho", "pymodbus"},
     "api": {"firmware_bridge", "analytics", "numpy", "paho", "fastapi", "starlette",
             "uvicorn", "pydantic", "httpx", "anyio"},
-    "simulators": {"firmware_bridge", "analytics", "numpy", "serial", "paho"},
+    "simulators": {"firmware_bridge", "analytics", "numpy", "serial", "paho", "pymodbus"},
 }
 
 

@@ -24,10 +24,11 @@ import pytest
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
+from siaga.firmware_bridge.modbus_map import shipped_map
 from siaga.gateway.config import settings_from_table
 from siaga.gateway.messages import InboundBatch, IngestError, NodeMessage, SourceAlert
 from siaga.gateway.modbus.poller import BusPoller
-from siaga.gateway.modbus.settings import ModbusSettings, shipped_map
+from siaga.gateway.modbus.settings import ModbusSettings
 from siaga.gateway.runtime import GatewayRuntime
 from siaga.simulators.modbus_slaves import LineFault, ModbusSlaveLine, SlaveDevice
 from tests.integration.gateway.gateway_harness import CapturedStdout

@@ -1,7 +1,10 @@
 """A Modbus device's register map as data: which register holds which Siaga channel.
 
-Pure: no I/O. A map comes from a TOML table (a shipped file in ``gateway/modbus/maps``
-or a ``[modbus.maps.<name>]`` table of the gateway config)::
+The contract between a Modbus device and Siaga, as the frame codec is for our own
+nodes: the gateway polls by it, the simulator answers by it. Pure but for reading the
+shipped maps (``firmware_bridge/modbus_maps/*.toml``, ``shipped_map``). A map comes from
+a TOML table (a shipped file, a file of your own, or a ``[modbus.maps.<name>]`` table
+of the gateway config)::
 
     name = "soil-probe"
     description = "..."
@@ -29,12 +32,14 @@ from __future__ import annotations
 
 import math
 import struct
+import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any, Literal
 
 from siaga.firmware_bridge.channels import CHANNELS
-from siaga.gateway.errors import ConfigError
+from siaga.firmware_bridge.errors import RegisterMapError
 
 Function = Literal["holding", "input", "coil", "discrete"]
 ValueType = Literal["u16", "s16", "u32", "s32", "f32", "bool"]
@@ -105,27 +110,39 @@ class ReadBlock:
 # ---------------------------------------------------------------- parsing
 
 
+def shipped_map_names() -> tuple[str, ...]:
+    folder = resources.files("siaga.firmware_bridge") / "modbus_maps"
+    return tuple(sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml")))
+
+
+def shipped_map(name: str) -> RegisterMap:
+    """A map shipped in ``firmware_bridge/modbus_maps`` by name (``soil-probe``)."""
+    path = resources.files("siaga.firmware_bridge") / "modbus_maps" / f"{name}.toml"
+    return parse_register_map(tomllib.loads(path.read_text()), f"modbus_maps/{name}.toml")
+
+
 def parse_register_map(table: Mapping[str, Any], key: str) -> RegisterMap:
-    """A map from its TOML table; raises ConfigError naming ``key.<field>``."""
+    """A map from its TOML table; raises RegisterMapError naming ``key.<field>``."""
     if not isinstance(table, Mapping):
-        raise ConfigError(key, "must be a table")
+        raise RegisterMapError(key, "must be a table")
     unknown = sorted(set(table) - _MAP_KEYS)
     if unknown:
-        raise ConfigError(f"{key}.{unknown[0]}", "unknown key (known: name, description, point)")
+        raise RegisterMapError(
+            f"{key}.{unknown[0]}", "unknown key (known: name, description, point)")
     name = table.get("name", key.rsplit(".", 1)[-1])
     description = table.get("description", "")
     if not isinstance(name, str) or not name:
-        raise ConfigError(f"{key}.name", "must be a non-empty string")
+        raise RegisterMapError(f"{key}.name", "must be a non-empty string")
     if not isinstance(description, str):
-        raise ConfigError(f"{key}.description", "must be a string")
+        raise RegisterMapError(f"{key}.description", "must be a string")
     raw_points = table.get("point")
     if not isinstance(raw_points, list) or not raw_points:
-        raise ConfigError(f"{key}.point", "must be a non-empty array of tables ([[point]])")
+        raise RegisterMapError(f"{key}.point", "must be a non-empty array of tables ([[point]])")
     points = tuple(_point(p, f"{key}.point[{i}]") for i, p in enumerate(raw_points))
     seen: dict[str, int] = {}
     for i, p in enumerate(points):
         if p.channel in seen:
-            raise ConfigError(f"{key}.point[{i}].channel",
+            raise RegisterMapError(f"{key}.point[{i}].channel",
                               f"{p.channel!r} is already fed by point[{seen[p.channel]}]")
         seen[p.channel] = i
     return RegisterMap(name, points, description)
@@ -133,57 +150,60 @@ def parse_register_map(table: Mapping[str, Any], key: str) -> RegisterMap:
 
 def _point(raw: Any, key: str) -> RegisterPoint:
     if not isinstance(raw, Mapping):
-        raise ConfigError(key, "must be a table")
+        raise RegisterMapError(key, "must be a table")
     unknown = sorted(set(raw) - _POINT_KEYS)
     if unknown:
-        raise ConfigError(f"{key}.{unknown[0]}",
+        raise RegisterMapError(f"{key}.{unknown[0]}",
                           f"unknown key (known: {', '.join(sorted(_POINT_KEYS))})")
     channel = raw.get("channel")
     if (not isinstance(channel, str) or not 1 <= len(channel) <= 16
             or not set(channel) <= _CHANNEL_NAME_CHARS or not channel[0].isalpha()):
-        raise ConfigError(f"{key}.channel", f"{channel!r}: 1-16 of a-z 0-9 _, starting a-z")
+        raise RegisterMapError(f"{key}.channel", f"{channel!r}: 1-16 of a-z 0-9 _, starting a-z")
     register = raw.get("register")
     if isinstance(register, bool) or not isinstance(register, int) \
             or not 0 <= register <= MAX_ADDRESS:
-        raise ConfigError(f"{key}.register", f"{register!r}: an integer 0..65535 (the PDU "
+        raise RegisterMapError(f"{key}.register", f"{register!r}: an integer 0..65535 (the PDU "
                           "address: datasheet 40001 or 30001 is register 0)")
     function = raw.get("function", "holding")
     if function not in FUNCTIONS:
-        raise ConfigError(f"{key}.function", f"{function!r} is not one of {', '.join(FUNCTIONS)}")
+        raise RegisterMapError(
+            f"{key}.function", f"{function!r} is not one of {', '.join(FUNCTIONS)}")
     default_type = "u16" if function in REGISTER_FUNCTIONS else "bool"
     vtype = raw.get("type", default_type)
     if vtype not in VALUE_TYPES:
-        raise ConfigError(f"{key}.type", f"{vtype!r} is not one of {', '.join(VALUE_TYPES)}")
+        raise RegisterMapError(f"{key}.type", f"{vtype!r} is not one of {', '.join(VALUE_TYPES)}")
     if (vtype == "bool") != (function not in REGISTER_FUNCTIONS):
-        raise ConfigError(f"{key}.type", "coil and discrete points are bool; registers are not")
+        raise RegisterMapError(
+            f"{key}.type", "coil and discrete points are bool; registers are not")
     if register + WORDS[vtype] - 1 > MAX_ADDRESS:
-        raise ConfigError(f"{key}.register", "a 32-bit value needs two registers below 65536")
+        raise RegisterMapError(f"{key}.register", "a 32-bit value needs two registers below 65536")
     word_order = raw.get("word_order", "big")
     if word_order not in ("big", "little"):
-        raise ConfigError(f"{key}.word_order", f"{word_order!r} is not big or little")
+        raise RegisterMapError(f"{key}.word_order", f"{word_order!r} is not big or little")
     scale = _finite(raw.get("scale", 1.0), f"{key}.scale")
     offset = _finite(raw.get("offset", 0.0), f"{key}.offset")
     if scale == 0:
-        raise ConfigError(f"{key}.scale", "must not be 0")
+        raise RegisterMapError(f"{key}.scale", "must not be 0")
     unit = raw.get("unit", "")
     if not isinstance(unit, str):
-        raise ConfigError(f"{key}.unit", "must be a string")
+        raise RegisterMapError(f"{key}.unit", "must be a string")
     point = RegisterPoint(channel, register, function, vtype, word_order, scale, offset, unit)
     spec = CHANNELS.get(channel)
     if spec is not None:
         if unit and unit != spec.unit:
-            raise ConfigError(f"{key}.unit", f"{unit!r}: channel {channel} is in {spec.unit!r} "
+            raise RegisterMapError(
+                f"{key}.unit", f"{unit!r}: channel {channel} is in {spec.unit!r} "
                               "(set scale so the value is in that unit)")
         if spec.kind == "counter" and (scale != 1 or offset != 0 or vtype in ("s16", "s32",
                                                                                 "f32", "bool")):
-            raise ConfigError(f"{key}.type", f"{channel} is a counter: an unsigned count "
+            raise RegisterMapError(f"{key}.type", f"{channel} is a counter: an unsigned count "
                               "(u16 or u32) with scale 1 and offset 0")
     return point
 
 
 def _finite(value: Any, key: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ConfigError(key, f"must be a finite number, got {value!r}")
+        raise RegisterMapError(key, f"must be a finite number, got {value!r}")
     return float(value)
 
 

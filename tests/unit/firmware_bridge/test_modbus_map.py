@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from siaga.gateway.errors import ConfigError
-from siaga.gateway.modbus.register_map import (
+from siaga.firmware_bridge.errors import RegisterMapError
+from siaga.firmware_bridge.modbus_map import (
     MAX_REGISTERS_PER_READ,
     ReadBlock,
     RegisterPoint,
@@ -19,8 +19,9 @@ from siaga.gateway.modbus.register_map import (
     parse_register_map,
     raw_value,
     read_plan,
+    shipped_map,
+    shipped_map_names,
 )
-from siaga.gateway.modbus.settings import shipped_map, shipped_map_names
 
 
 def point(**kw: object) -> dict[str, object]:
@@ -116,10 +117,10 @@ def test_read_plan_never_asks_for_more_than_the_standard_allows() -> None:
     ({"point": ["vwc"]}, "m.point[0]", "table"),
 ])
 def test_bad_maps_name_the_key(raw: dict[str, object], key: str, fragment: str) -> None:
-    with pytest.raises(ConfigError) as e:
+    with pytest.raises(RegisterMapError) as e:
         parse_register_map(raw, "m")
     assert e.value.key == key
-    assert fragment in e.value.message
+    assert fragment in e.value.problem
 
 
 def test_counter_modulus_follows_the_register_width() -> None:
