@@ -2,7 +2,9 @@
 "use strict";
 const siteName = inc => (S.sites.get(inc.site) || {}).name || inc.site || "";
 const S = { sites: new Map(), token: sessionStorage.getItem("siaga.token"), me: null, cfg: { timezone: "Asia/Jakarta", tile_url: null },
-  incidents: new Map(), es: null, audio: null, timer: null };
+  incidents: new Map(), es: null, audio: null, timer: null, afterRender: [], reportText: new Map() };
+// Work a view can only do once it is in the document (Leaflet and uPlot need a size).
+function whenShown(fn) { S.afterRender.push(fn); }
 const ACTIVE = new Set(["open", "acknowledged", "dispatched"]);
 const $ = (sel, root) => (root || document).querySelector(sel);
 function h(tag, attrs, ...kids) {
@@ -51,7 +53,8 @@ function agenciesOf(inc) {
 // The SLA clock the board shows: the earliest unmet due time over the involved agencies.
 function slaOf(inc) {
   let best = null;
-  for (const c of agenciesOf(inc)) {
+  const all = agenciesOf(inc), mine = all.filter(c => S.me && c.agency === S.me.agency);
+  for (const c of mine.length ? mine : all) {
     const pairs = [["ack_due_at", c.acknowledged_at, "sla.ack"], ["resolve_due_at", c.resolved_at, "sla.resolve"]];
     for (const [dueKey, doneAt, label] of pairs) {
       const due = ms(c[dueKey]); if (due === null || doneAt) continue;
@@ -119,6 +122,7 @@ function connectStream() {
     S.incidents.set(inc.id, Object.assign({}, prev || {}, inc, { _new: isNew || (prev && prev._new) }));
     if ((isNew || (prev && levelOf(prev) < 3)) && levelOf(inc) >= 3 && ACTIVE.has(inc.status)) cue(inc);
     refreshView(inc.id);
+    if (isNew) loadReportTexts().then(n => { if (n) refreshView(inc.id); });
   };
   es.onmessage = onEvent;
   for (const type of ["incident.opened", "incident.updated", "incident.escalated", "incident.acknowledged",
@@ -127,7 +131,7 @@ function connectStream() {
 // A sound and a visual cue for a new Siaga/Awas incident: staff may not be looking at the screen.
 function cue(inc) {
   const f = $("#flash");
-  f.textContent = `${t("new.incident")}: ${hz(inc.hazard)} — ${t("lv." + levelOf(inc))} — ${siteName(inc)}`;
+  f.textContent = `${t("new.incident")}: ${hz(inc.hazard)} — ${t("lv." + levelOf(inc))} — ${placeOf(inc)}`;
   f.hidden = false; f.classList.remove("pulse"); void f.offsetWidth; f.classList.add("pulse");
   clearTimeout(cue.timer); cue.timer = setTimeout(() => { f.hidden = true; }, 15000);
   try {
@@ -143,6 +147,16 @@ function cue(inc) {
 function sortIncidents(list) {
   return list.sort((a, b) => levelOf(b) - levelOf(a) || ms(a.opened_at) - ms(b.opened_at));
 }
+// A citizen report's incident is named by what the citizen wrote: fetch it once per incident.
+async function loadReportTexts() {
+  const missing = [...S.incidents.values()].filter(i => String(i.site || "").startsWith("report:") && !S.reportText.has(i.id));
+  await Promise.all(missing.map(async i => {
+    const d = await api(`/api/v1/incidents/${encodeURIComponent(i.id)}`).catch(() => null);
+    const first = d && (d.timeline || []).filter(e => e.kind === "report").sort((a, b) => ms(a.ts) - ms(b.ts))[0];
+    S.reportText.set(i.id, first ? first.note || "" : "");
+  }));
+  return missing.length;
+}
 async function loadIncidents() {
   const data = await api("/api/v1/incidents?" + new URLSearchParams({ status: "active", limit: "500" }).toString()).catch(async e => {
     if (e.status === 422) return api("/api/v1/incidents?limit=500"); throw e; });
@@ -157,11 +171,11 @@ function boardView(main) {
   for (const inc of list) {
     const lv = levelOf(inc);
     const card = h("article", { class: `card inc l${lv}${inc._new ? " new" : ""}`, tabindex: "0", "data-id": inc.id, "data-level": lv,
-      "aria-label": `${hz(inc.hazard)} ${t("lv." + lv)} ${siteName(inc)}`,
+      "aria-label": `${hz(inc.hazard)} ${t("lv." + lv)} ${placeOf(inc)}`,
       onclick: () => { location.hash = `#/incident/${inc.id}`; },
       onkeydown: ev => { if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); location.hash = `#/incident/${inc.id}`; } } },
       h("div", {}, badge(lv), " ", h("strong", {}, hz(inc.hazard))),
-      h("h3", {}, siteName(inc)),
+      h("h3", {}, placeOf(inc)),
       h("div", { class: "meta" },
         h("span", {}, `${t("status")}: ${t("status." + inc.status)}`),
         h("span", {}, agenciesOf(inc).map(a => a.agency).join(" + ")),
@@ -180,10 +194,10 @@ async function incidentView(main, id) {
   try { inc = await api(`/api/v1/incidents/${encodeURIComponent(id)}`); } catch (e) { main.append(h("p", { class: "error" }, `${t("error.generic")}: ${e.message}`)); return; }
   S.incidents.set(inc.id, Object.assign({}, S.incidents.get(inc.id) || {}, inc, { _new: false }));
   const lv = levelOf(inc);
-  main.append(h("div", { class: "toolbar" }, h("h1", { id: "incident-title" }, badge(lv), " ", hz(inc.hazard), " — ", siteName(inc)),
+  main.append(h("div", { class: "toolbar" }, h("h1", { id: "incident-title" }, badge(lv), " ", hz(inc.hazard), " — ", placeOf(inc)),
     h("span", {}, `${t("status")}: `, h("strong", { id: "incident-status" }, t("status." + inc.status)))));
-  const left = h("div", { class: "card" }), right = h("div", { class: "actions card" });
-  // actions first in the keyboard order: they are what staff come here for
+  // Actions come first in the page (and so on top on a phone): they are what staff come for.
+  const right = h("div", { class: "actions card", id: "actions" }), left = h("div", { class: "card timeline-card" });
   right.append(h("h2", {}, t("detail.actions")));
   const note = h("textarea", { id: "note", "aria-label": t("detail.note"), placeholder: t("detail.note") });
   const msg = h("p", { role: "status", id: "action-msg" });
@@ -195,56 +209,107 @@ async function incidentView(main, id) {
     catch (e) { msg.textContent = `${t("error.generic")}: ${e.message}`; }
   };
   const canAct = S.me && S.me.role !== "viewer";
-  right.append(note, h("div", { class: "row" },
+  right.append(slaNode(inc), note, h("div", { class: "row" },
     h("button", { type: "button", id: "btn-ack", disabled: !canAct || st !== "open", onclick: () => act("ack") }, t("ack")),
     h("button", { type: "button", id: "btn-dispatch", disabled: !canAct || !["open", "acknowledged"].includes(st), onclick: () => act("dispatch") }, t("dispatch")),
     h("button", { type: "button", id: "btn-resolve", class: "secondary", disabled: !canAct || st === "resolved", onclick: () => act("resolve") }, t("resolve"))), msg);
-  const clocks = h("table", {}, h("tr", {}, h("th", {}, t("agency")), h("th", {}, t("status")), h("th", {}, t("sla.ack")), h("th", {}, t("sla.resolve"))));
-  for (const a of agenciesOf(inc)) clocks.append(h("tr", {}, h("td", {}, a.agency), h("td", {}, t("status." + (a.stage || a.status || inc.status))),
+  const clocks = h("table", { id: "clocks" }, h("tr", {}, h("th", {}, t("agency")), h("th", {}, t("status")), h("th", {}, t("sla.ack")), h("th", {}, t("sla.resolve"))));
+  for (const a of agenciesOf(inc)) clocks.append(h("tr", { class: S.me && a.agency === S.me.agency ? "mine" : "" }, h("td", {}, a.agency), h("td", {}, t("status." + (a.stage || a.status || inc.status))),
     h("td", {}, a.acknowledged_at ? fmtTime(a.acknowledged_at) : fmtTime(a.ack_due_at)), h("td", {}, a.resolved_at ? fmtTime(a.resolved_at) : fmtTime(a.resolve_due_at))));
-  right.append(clocks, slaNode(inc));
-  if (inc.confidence !== undefined) right.append(h("p", {}, `${t("confidence")}: ${inc.confidence}`));
-  left.append(h("h2", {}, t("detail.timeline")));
+  right.append(h("div", { class: "scroll-x" }, clocks));
+  if (inc.confidence !== undefined) right.append(h("p", {}, `${t("confidence")}: ${Math.round(inc.confidence * 100)}%`));
+  left.append(h("h2", {}, t("detail.timeline"), " ", h("small", {}, t("detail.newest"))));
   const tl = h("ol", { class: "timeline", id: "timeline" });
-  for (const e of (inc.timeline || []).slice().sort((a, b) => ms(a.ts) - ms(b.ts))) {
-    const who = e.actor;
-    tl.append(h("li", {}, h("time", {}, fmtTime(e.ts, true)), h("strong", {}, t("tl." + e.kind)), " ",
-      e.level ? badge(e.level) : null, " ", e.note || "", e.agency ? ` [${e.agency}]` : "", who ? ` — ${who}` : "",
+  for (const e of (inc.timeline || []).slice().sort((a, b) => ms(b.ts) - ms(a.ts) || b.id - a.id)) {
+    const d = e.data || {};
+    const place = e.kind === "report" && Number.isFinite(d.lat) ? h("span", { class: "place" }, " · ", nearestPlace(d.lat, d.lon)) : null;
+    const text = e.kind === "report" ? h("q", { class: "report-text" }, e.note || "") : e.note || "";
+    tl.append(h("li", { class: `tl-${e.kind}` }, h("time", {}, fmtTime(e.ts, true)), h("strong", {}, t("tl." + e.kind)), " ",
+      e.level ? badge(e.level) : null, " ", text, place, d.node ? ` [${d.node}${d.channel ? "/" + d.channel : ""}]` : "",
+      e.agency ? ` [${e.agency}]` : "", e.actor ? ` — ${e.actor}` : "",
       e.late ? h("span", { class: "late-tag" }, ` (${t("late")})`) : null));
   }
   left.append(tl);
-  main.append(h("div", { class: "grid2" }, left, right));
-  const charts = h("div", { class: "card" }, h("h2", {}, t("detail.readings")));
-  main.append(charts);
-  const series = new Map();
-  for (const e of inc.timeline || []) {
-    const d = Object.assign({}, e.data || {}, e);
-    if (d.node && d.channel) series.set(`${d.node}/${d.channel}`, { node: d.node, channel: d.channel, thresholds: (e.data || {}).thresholds || e.thresholds });
-  }
-  for (const n of inc.nodes || []) for (const c of n.channels || []) series.set(`${n.node || n}/${c}`, { node: n.node || n, channel: c });
-  const to = Date.now(), from = to - 6 * 3600e3;
-  for (const e of series.values()) {
-    const thresholds = Object.entries(e.thresholds || {}).map(([k, v]) => ({ value: v, label: k, level: /awas/i.test(k) ? 4 : /siaga/i.test(k) ? 3 : 2 }));
-    try {
-      const q = new URLSearchParams({ channel: e.channel, from: new Date(from).toISOString(), to: new Date(to).toISOString() });
-      const data = await api(`/api/v1/nodes/${encodeURIComponent(e.node)}/readings?${q}`);
-      const rows = Array.isArray(data) ? data : data.readings || data.intervals || [];
-      const pts = rows.map(r => [ms(r.ts), r.value ?? r.mean]).filter(p => Number.isFinite(p[1]));
-      charts.append(lineChart(pts, { title: `${e.node} · ${e.channel}`, thresholds, fmtTime, empty: t("none") }));
-    } catch { /* a node with no data yet: the timeline still tells the story */ }
-  }
+  main.append(h("div", { class: "incident-grid" }, right, left));
+  main.append(incidentCharts(inc));
   if (Number.isFinite(inc.lat) && Number.isFinite(inc.lon)) {
     const box = h("div", { class: "map-box small", id: "incident-map" });
     main.append(h("div", { class: "card" }, h("h2", {}, t("detail.location")), box));
     const reg = S.reg || { sites: [], nodes: [], gateways: [] };
-    const prev = S.afterRender;
-    S.afterRender = async () => {
-      if (prev) await prev();
-      const m = await siagaMap(box, { sites: reg.sites, nodes: reg.nodes, gateways: reg.gateways, incidents: [inc] },
+    whenShown(async () => {
+      S.mapView = await siagaMap(box, { sites: reg.sites, nodes: reg.nodes, gateways: reg.gateways, incidents: [inc] },
         { center: [inc.lat, inc.lon], zoom: 16 });
-      S.mapView = m;
-    };
+    });
   }
+}
+// Every channel behind the incident: the channels its alerts name and the other measuring
+// channels of the nodes that alerted (a landslide: rain, soil moisture, extensometer, tilt).
+const HOUSEKEEPING = new Set(["batt", "rssi", "snr", "uptime"]);
+function incidentChannels(inc) {
+  const out = new Map(), thresholds = [];
+  const nodeInfo = n => ((S.reg && S.reg.nodes) || []).find(x => x.node === n);
+  for (const e of inc.timeline || []) {
+    const d = e.data || {};
+    if (e.kind !== "alert" || !d.node) continue;
+    if (d.channel) out.set(`${d.node}/${d.channel}`, { node: d.node, channel: d.channel });
+    for (const c of (nodeInfo(d.node) || {}).channels || []) if (!HOUSEKEEPING.has(c)) out.set(`${d.node}/${c}`, { node: d.node, channel: c });
+    for (const [k, v] of Object.entries(d.thresholds || {})) if (d.channel && Number.isFinite(v))
+      thresholds.push({ key: `${d.node}/${d.channel}`, value: v, label: k, level: /awas/i.test(k) ? 4 : /siaga/i.test(k) ? 3 : 2 });
+  }
+  const seen = new Set();
+  return { channels: [...out.values()], thresholds: thresholds.filter(x => !seen.has(x.key + x.label) && seen.add(x.key + x.label)) };
+}
+function incidentCharts(inc) {
+  const card = h("div", { class: "card", id: "readings" }, h("h2", {}, t("detail.readings")));
+  const { channels, thresholds } = incidentChannels(inc);
+  if (!channels.length) { card.append(h("p", { class: "empty" }, t("chart.nodata"))); return card; }
+  const opened = ms(inc.opened_at) || Date.now();
+  let state = S.chartRange || { name: "6h", to: Date.now(), from: Math.min(opened - 3600e3, Date.now() - 6 * 3600e3) };
+  const body = h("div", { class: "chart-body" });
+  const csvBtn = h("button", { type: "button", class: "secondary", id: "csv" }, t("chart.csv"));
+  const shownLabel = h("span", { class: "muted", id: "chart-range" });
+  let chart = null;
+  const draw = async () => {
+    const series = await Promise.all(channels.map(async c => {
+      const r = await fetchSeries(c.node, c.channel, state.from, state.to).catch(() => ({ unit: "", points: [] }));
+      return { key: `${c.node}/${c.channel}`, label: `${c.node} · ${c.channel}`, unit: r.unit, points: r.points };
+    }));
+    chart = timeChart(series, { thresholds, title: t("detail.readings"), onZoom: (from, to) => { state = { name: "custom", from, to }; S.chartRange = state; redraw(); } });
+    body.replaceChildren(chart.el);
+    shownLabel.textContent = `${fmtTime(state.from, true)} – ${fmtTime(state.to, true)} ${tzLabel()}`;
+    card.dataset.from = String(Math.round(state.from)); card.dataset.to = String(Math.round(state.to));
+    card.dataset.channels = series.filter(s => s.points.length).map(s => s.key).join(" ");
+    if (body.isConnected) chart.mount();
+  };
+  const picker = () => rangePicker(state, next => { state = next; S.chartRange = next; redraw(); });
+  let pickerEl = picker();
+  // the picker shows the new range once its data is drawn (tests wait on aria-pressed)
+  const redraw = async () => { await draw(); const p = picker(); pickerEl.replaceWith(p); pickerEl = p; };
+  csvBtn.onclick = () => { if (chart && chart.csv) download(`siaga-insiden-${inc.id}.csv`, chart.csv()); };
+  card.append(h("div", { class: "toolbar" }, pickerEl, csvBtn), shownLabel, body);
+  whenShown(draw);
+  return card;
+}
+// "Laporan warga dekat Pasar Besar Batu (120 m)": the nearest registry site to a point.
+function nearestPlace(lat, lon) {
+  let best = null;
+  for (const s of S.sites.values()) {
+    const d = haversineM(lat, lon, s.lat, s.lon);
+    if (!best || d < best.d) best = { d, s };
+  }
+  const where = `${lat.toFixed(5)}, ${lon.toFixed(5)}`;
+  return best && best.d < 5000 ? `${t("near")} ${best.s.name} (${Math.round(best.d)} m) · ${where}` : where;
+}
+function haversineM(a, b, c, d) {
+  const r = Math.PI / 180, x = Math.sin((c - a) * r / 2) ** 2 + Math.cos(a * r) * Math.cos(c * r) * Math.sin((d - b) * r / 2) ** 2;
+  return 2 * 6371000 * Math.asin(Math.sqrt(x));
+}
+// Where an incident is, in words: its site's name, or for a citizen report the nearest site.
+function placeOf(inc) {
+  if (!String(inc.site || "").startsWith("report:")) return siteName(inc);
+  const text = S.reportText.get(inc.id);
+  const where = Number.isFinite(inc.lat) ? nearestPlace(inc.lat, inc.lon).split(" · ")[0] : "";
+  return `${t("tl.report")}${text ? `: “${text.length > 80 ? text.slice(0, 77) + "…" : text}”` : ""}${where ? ` — ${where}` : ""}`;
 }
 
 async function mapView(main) {
@@ -266,19 +331,19 @@ async function mapView(main) {
     h("div", { class: "map-layout" }, h("div", { class: "card map-card" }, box, mapLegend()),
       h("div", { class: "card" }, h("h2", {}, t("map.incidents")), list)));
   // Leaflet needs the element in the document with a size: build after the view is shown.
-  S.afterRender = async () => {
+  whenShown(async () => {
     const keep = S.mapKeep;
     const m = await siagaMap(box, { sites: reg.sites, nodes: reg.nodes, gateways: reg.gateways, incidents: active,
       health: Object.fromEntries(health.map(g => [g.gateway, g])), latest: latestBy }, keep ? { center: keep.center, zoom: keep.zoom } : {});
     S.mapView = m;
     fitBtn.onclick = () => { S.follow = null; m.fit(); };
     if (S.follow && S.incidents.has(S.follow)) m.follow(S.incidents.get(S.follow));
-  };
+  });
   if (!active.length) list.append(h("li", { class: "empty" }, t("board.empty")));
   for (const inc of active) {
     const lv = levelOf(inc);
     list.append(h("li", {}, badge(lv), " ", h("button", { type: "button", class: "link", "data-follow": inc.id,
-      onclick: () => { S.follow = inc.id; if (S.mapView) S.mapView.follow(inc); } }, `${hz(inc.hazard)} — ${siteName(inc)}`)));
+      onclick: () => { S.follow = inc.id; if (S.mapView) S.mapView.follow(inc); } }, `${hz(inc.hazard)} — ${placeOf(inc)}`)));
   }
 }
 function mapLegend() {
@@ -301,19 +366,21 @@ async function loadRegistry() {
 }
 
 async function sensorsView(main) {
-  main.append(h("div", { class: "toolbar" }, h("h1", {}, t("sensors.title"))));
+  const state = S.sparkRange || { name: "1h", to: Date.now(), from: Date.now() - 3600e3 };
+  if (state.name !== "custom") { const span = state.to - state.from; state.to = Date.now(); state.from = state.to - span; }
+  main.append(h("div", { class: "toolbar" }, h("h1", {}, t("sensors.title")),
+    rangePicker(state, next => { S.sparkRange = next; render(); })));
   const reg = await loadRegistry();
   const tbl = h("table", { id: "nodes" }, h("tr", {}, ...["sensors.node", "site", "sensors.lastseen", "sensors.battery", "sensors.signal", "sensors.health", "detail.readings"].map(k => h("th", {}, t(k)))));
-  const from = new Date(Date.now() - 6 * 3600e3).toISOString(), to = new Date().toISOString();
   const rows = await Promise.all(reg.nodes.map(async n => {
     const latest = await api(`/api/v1/nodes/${encodeURIComponent(n.node)}/latest`).catch(() => ({ channels: [] }));
     const byCh = new Map((latest.channels || []).map(c => [c.channel, c]));
     const charts = await Promise.all((n.channels || []).filter(ch => byCh.has(ch)).map(async ch => {
-      const q = new URLSearchParams({ channel: ch, from, to, every: "5m", agg: "mean" });
-      const data = await api(`/api/v1/nodes/${encodeURIComponent(n.node)}/readings?${q}`).catch(() => ({}));
-      const pts = (data.intervals || []).map(r => [r.ts, r.mean]).filter(p => Number.isFinite(p[1]));
-      const last = byCh.get(ch);
-      return h("span", { class: "spark-cell" }, sparkline(pts, `${n.node} ${ch}`), ` ${ch} ${(+last.value.toFixed(2))} ${last.unit}`);
+      // The bucket follows the range (about 60 per sparkline), so a short history still draws.
+      const r = await fetchSeries(n.node, ch, state.from, state.to, 60).catch(() => ({ points: [] }));
+      const last = byCh.get(ch), spark = sparkline(r.points, `${n.node} ${ch}`);
+      whenShown(spark.mount);
+      return h("span", { class: "spark-cell", "data-points": r.points.length }, spark.el, ` ${ch} ${(+last.value.toFixed(2))} ${last.unit}`);
     }));
     return { n, byCh, charts };
   }));
@@ -327,13 +394,13 @@ async function sensorsView(main) {
       h("td", { class: silent || lowBatt ? "health-bad" : "health-ok" }, t(silent ? "health.silent" : lowBatt ? "health.fault" : "health.ok")),
       h("td", {}, h("div", { class: "sparks" }, charts))));
   }
-  main.append(h("div", { class: "card" }, tbl));
+  main.append(h("div", { class: "card scroll-x" }, tbl));
   const gws = await api("/api/v1/dashboard/gateways").catch(() => reg.gateways.map(g => ({ gateway: g.id })));
   const gtbl = h("table", { id: "gateways" }, h("tr", {}, ...["sensors.gateways", "sensors.heartbeat", "sensors.buffer", "sensors.health"].map(k => h("th", {}, t(k)))));
   for (const g of gws) gtbl.append(h("tr", {}, h("td", {}, g.gateway, g.name ? h("br") : null, g.name ? h("small", {}, g.name) : null),
     h("td", {}, g.last_heartbeat ? fmtTime(g.last_heartbeat, true) : t("none")), h("td", {}, g.buffer_depth ?? t("none")),
     h("td", { class: g.silent ? "health-bad" : "health-ok" }, g.last_heartbeat ? t(g.silent ? "health.silent" : "health.ok") : t("none"))));
-  main.append(h("div", { class: "card" }, h("h2", {}, t("sensors.gateways")), gtbl));
+  main.append(h("div", { class: "card scroll-x" }, h("h2", {}, t("sensors.gateways")), gtbl));
 }
 
 async function raporView(main) {
@@ -377,7 +444,7 @@ async function render() {
     if (a.getAttribute("href") === `#/${page || "board"}`) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
   }
   const note = $("#note"), draft = note ? note.value : null;  // a note being typed survives live updates
-  S.afterRender = null;
+  S.afterRender = [];
   if (!S.token || !S.me) { $("#main").replaceChildren(main); return loginView(main); }
   try {
     if (page === "incident" && arg) await incidentView(main, decodeURIComponent(arg));
@@ -390,11 +457,9 @@ async function render() {
   const keep = S.mapView && page === "map" ? { center: S.mapView.map.getCenter(), zoom: S.mapView.map.getZoom() } : null;
   if (S.mapView) { S.mapView.map.remove(); S.mapView = null; }
   $("#main").replaceChildren(main);
-  if (S.afterRender) {
-    const after = S.afterRender; S.afterRender = null;
-    S.mapKeep = keep;
-    await after();
-  }
+  S.mapKeep = keep;
+  const after = S.afterRender; S.afterRender = [];
+  for (const fn of after) await fn();
   const newNote = $("#note");
   if (newNote && draft) newNote.value = draft;
   document.body.dataset.page = page || "board";
@@ -413,6 +478,7 @@ async function start() {
   S.reg = reg;
   S.sites = new Map(reg.sites.map(x => [x.id, x]));
   await loadIncidents();
+  await loadReportTexts();
   connectStream();
   clearInterval(S.timer);
   S.timer = setInterval(() => {  // the SLA clocks and the wall clock tick every second

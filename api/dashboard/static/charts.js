@@ -1,102 +1,151 @@
-// Small SVG line charts and a plain offline map: no third-party code, no network.
-const SVGNS = "http://www.w3.org/2000/svg";
-function svgEl(name, attrs, text) {
-  const el = document.createElementNS(SVGNS, name);
-  for (const [k, v] of Object.entries(attrs || {})) el.setAttribute(k, v);
-  if (text !== undefined) el.textContent = text;
-  return el;
+// Time-series charts (uPlot, from the build's vendor bundle): several channels on one time
+// axis, drag to zoom, thresholds drawn, a range picker, CSV export of what is shown, sparklines.
+"use strict";
+const CHART_COLOURS = ["#274690", "#b5520b", "#1f7a3a", "#7b2d8b", "#8a6d00", "#0b7285"];
+const THRESHOLD_COLOURS = { 2: "#8a6d00", 3: "#b5520b", 4: "#b3141b" };
+const RANGES = [["1h", 3600e3], ["6h", 6 * 3600e3], ["24h", 24 * 3600e3], ["7d", 7 * 86400e3]];
+
+// A bucket that gives about `target` points over [from, to), never under a second; when the
+// aggregate has fewer than two points (a young node, a short zoom), the raw readings instead.
+async function fetchSeries(node, channel, from, to, target = 240) {
+  const every = Math.max(1000, Math.floor((to - from) / target));
+  const q = new URLSearchParams({ channel, from: String(Math.floor(from)), to: String(Math.ceil(to)), every: `${every}`, agg: "mean" });
+  const agg = await api(`/api/v1/nodes/${encodeURIComponent(node)}/readings?${q}`);
+  let points = (agg.intervals || []).map(r => [r.ts + every / 2, r.mean]).filter(p => Number.isFinite(p[1]));
+  if (points.length < 2) {
+    const raw = await api(`/api/v1/nodes/${encodeURIComponent(node)}/readings?` + new URLSearchParams({ channel, from: String(Math.floor(from)), to: String(Math.ceil(to)), limit: "2000" }));
+    points = (raw.readings || []).map(r => [r.ts, r.value]);
+  }
+  return { unit: agg.unit || "", every, points };
 }
 
-// points: [[epochMs, value], ...]; thresholds: [{value, label, level}]
-function lineChart(points, opts) {
-  const W = 600, H = 160, P = { l: 40, r: 8, t: 14, b: 18 };
-  const svg = svgEl("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart", role: "img", "aria-label": opts.title || "" });
-  svg.appendChild(svgEl("text", { x: P.l, y: 11 }, opts.title || ""));
-  if (!points.length) { svg.appendChild(svgEl("text", { x: W / 2, y: H / 2, "text-anchor": "middle" }, opts.empty || "—")); return svg; }
-  const xs = points.map(p => p[0]), ys = points.map(p => p[1]);
-  const th = (opts.thresholds || []).map(x => x.value);
-  let y0 = Math.min(...ys, ...th), y1 = Math.max(...ys, ...th);
-  if (y0 === y1) { y0 -= 1; y1 += 1; }
-  const x0 = Math.min(...xs), x1 = Math.max(...xs) === x0 ? x0 + 1 : Math.max(...xs);
-  const X = x => P.l + (x - x0) / (x1 - x0) * (W - P.l - P.r);
-  const Y = y => H - P.b - (y - y0) / (y1 - y0) * (H - P.t - P.b);
-  for (const v of [y0, (y0 + y1) / 2, y1]) {
-    svg.appendChild(svgEl("line", { x1: P.l, x2: W - P.r, y1: Y(v), y2: Y(v), stroke: "#e3e6ea" }));
-    svg.appendChild(svgEl("text", { x: 2, y: Y(v) + 3 }, (+v.toFixed(2)).toString()));
+function rangePicker(state, onChange) {
+  const box = h("div", { class: "range-picker", role: "group", "aria-label": t("chart.range") });
+  const custom = h("div", { class: "range-custom", hidden: state.name !== "custom" });
+  const localInput = (id, v) => h("input", { type: "datetime-local", id, value: toLocalInput(v), step: "60" });
+  const fromIn = localInput("range-from", state.from), toIn = localInput("range-to", state.to);
+  for (const [name, span] of RANGES) {
+    box.append(h("button", { type: "button", class: "secondary", "data-range": name, "aria-pressed": String(state.name === name),
+      onclick: () => { const to = Date.now(); onChange({ name, from: to - span, to }); } }, t("range." + name)));
   }
-  const colours = { 2: "#8a6d00", 3: "#b5520b", 4: "#b3141b" };
-  for (const t of opts.thresholds || []) {
-    svg.appendChild(svgEl("line", { x1: P.l, x2: W - P.r, y1: Y(t.value), y2: Y(t.value), stroke: colours[t.level] || "#999", "stroke-dasharray": "5 4" }));
-    svg.appendChild(svgEl("text", { x: W - P.r - 4, y: Y(t.value) - 3, "text-anchor": "end" }, t.label));
-  }
-  const d = points.map((p, i) => `${i ? "L" : "M"}${X(p[0]).toFixed(1)},${Y(p[1]).toFixed(1)}`).join("");
-  svg.appendChild(svgEl("path", { d, fill: "none", stroke: "#274690", "stroke-width": 1.6 }));
-  svg.appendChild(svgEl("text", { x: P.l, y: H - 4 }, opts.fmtTime(x0)));
-  svg.appendChild(svgEl("text", { x: W - P.r, y: H - 4, "text-anchor": "end" }, opts.fmtTime(x1)));
-  return svg;
+  box.append(h("button", { type: "button", class: "secondary", "data-range": "custom", "aria-pressed": String(state.name === "custom"),
+    onclick: () => { custom.hidden = !custom.hidden; } }, t("range.custom")));
+  custom.append(h("label", {}, t("rapor.from"), " ", fromIn), h("label", {}, t("rapor.to"), " ", toIn),
+    h("button", { type: "button", onclick: () => {
+      const from = fromLocalInput(fromIn.value), to = fromLocalInput(toIn.value);
+      if (from && to && from < to) onChange({ name: "custom", from, to });
+    } }, t("rapor.show")));
+  box.append(custom);
+  return box;
+}
+// datetime-local values are wall-clock times in the hub's zone (WIB), not the browser's.
+function toLocalInput(ms) {
+  const p = Object.fromEntries(new Intl.DateTimeFormat("en-GB", { timeZone: S.cfg.timezone, year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", hourCycle: "h23" }).formatToParts(new Date(ms)).map(x => [x.type, x.value]));
+  return `${p.year}-${p.month}-${p.day}T${p.hour}:${p.minute}`;
+}
+function fromLocalInput(v) {
+  if (!v) return null;
+  const guess = Date.parse(v + ":00Z");  // as if UTC, then shift by the zone's offset there
+  const shown = Date.parse(toLocalInput(guess) + ":00Z");
+  return guess - (shown - guess);
 }
 
-// features: [{lat, lon, label, kind: "node"|"gateway"|"incident", level, href}]
-function plainMap(features, opts) {
-  const W = 1000, H = 600, pad = 60;
-  const svg = svgEl("svg", { viewBox: `0 0 ${W} ${H}`, class: "map", role: "img", "aria-label": opts.title || "" });
-  const pts = features.filter(f => Number.isFinite(f.lat) && Number.isFinite(f.lon));
-  if (!pts.length) { svg.appendChild(svgEl("text", { x: W / 2, y: H / 2, "text-anchor": "middle" }, opts.empty || "—")); return svg; }
-  let la0 = Math.min(...pts.map(p => p.lat)), la1 = Math.max(...pts.map(p => p.lat));
-  let lo0 = Math.min(...pts.map(p => p.lon)), lo1 = Math.max(...pts.map(p => p.lon));
-  const span = Math.max(la1 - la0, lo1 - lo0, 0.01);
-  const cla = (la0 + la1) / 2, clo = (lo0 + lo1) / 2;
-  la0 = cla - span / 2; la1 = cla + span / 2; lo0 = clo - span / 2 * W / H; lo1 = clo + span / 2 * W / H;
-  const X = lon => pad + (lon - lo0) / (lo1 - lo0) * (W - 2 * pad);
-  const Y = lat => H - pad - (lat - la0) / (la1 - la0) * (H - 2 * pad);
-  if (opts.tileUrl) drawTiles(svg, opts.tileUrl, la0, la1, lo0, lo1, X, Y);
-  for (let i = 0; i <= 4; i++) {  // a plain graticule so the map reads without tiles
-    const lat = la0 + (la1 - la0) * i / 4, lon = lo0 + (lo1 - lo0) * i / 4;
-    svg.appendChild(svgEl("line", { x1: 0, x2: W, y1: Y(lat), y2: Y(lat), stroke: "#cfd8de" }));
-    svg.appendChild(svgEl("line", { y1: 0, y2: H, x1: X(lon), x2: X(lon), stroke: "#cfd8de" }));
-    svg.appendChild(svgEl("text", { x: 4, y: Y(lat) - 2 }, lat.toFixed(3)));
-  }
-  const fill = { 1: "#1f7a3a", 2: "#c9a100", 3: "#e07a1f", 4: "#b3141b" };
-  const shape = { node: "circle", gateway: "rect", incident: "path" };
-  for (const f of pts) {
-    const x = X(f.lon), y = Y(f.lat);
-    const g = svgEl("a", f.href ? { href: f.href } : {});
-    const title = svgEl("title", {}, f.title || f.label);
-    let mark;
-    if (shape[f.kind] === "rect") mark = svgEl("rect", { x: x - 7, y: y - 7, width: 14, height: 14, fill: "#274690" });
-    else if (shape[f.kind] === "path") mark = svgEl("path", { d: `M${x},${y - 13}L${x + 12},${y + 9}L${x - 12},${y + 9}Z`, fill: fill[f.level] || "#777", stroke: "#000" });
-    else mark = svgEl("circle", { cx: x, cy: y, r: 6, fill: fill[f.level] || "#5c6b7a", stroke: "#fff", "stroke-width": 2 });
-    mark.appendChild(title);
-    g.appendChild(mark);
-    g.appendChild(svgEl("text", { x: x + 10, y: y + 4 }, f.label));
-    svg.appendChild(g);
-  }
-  return svg;
-}
-
-// Optional tile server ({z}/{x}/{y} URL in the hub config) for deployments that have one.
-function drawTiles(svg, url, la0, la1, lo0, lo1, X, Y) {
-  const z = 14, n = 2 ** z;
-  const tx = lon => Math.floor((lon + 180) / 360 * n);
-  const ty = lat => { const r = lat * Math.PI / 180; return Math.floor((1 - Math.log(Math.tan(r) + 1 / Math.cos(r)) / Math.PI) / 2 * n); };
-  const lonOf = x => x / n * 360 - 180;
-  const latOf = y => { const m = Math.PI - 2 * Math.PI * y / n; return 180 / Math.PI * Math.atan(0.5 * (Math.exp(m) - Math.exp(-m))); };
-  for (let x = tx(lo0); x <= tx(lo1) && x - tx(lo0) < 12; x++)
-    for (let y = ty(la1); y <= ty(la0) && y - ty(la1) < 12; y++) {
-      const x0 = X(lonOf(x)), x1 = X(lonOf(x + 1)), y0 = Y(latOf(y)), y1 = Y(latOf(y + 1));
-      svg.appendChild(svgEl("image", { href: url.replace("{z}", z).replace("{x}", x).replace("{y}", y), x: x0, y: y0, width: x1 - x0, height: y1 - y0, preserveAspectRatio: "none" }));
+// series: [{ key, label, unit, points: [[ms, value], ...] }]
+// opts: { thresholds: [{ key, value, label, level }], height, onZoom(fromMs, toMs), title }
+function timeChart(series, opts = {}) {
+  const wrap = h("div", { class: "tchart", role: "img", "aria-label": opts.title || series.map(s => s.label).join(", ") });
+  const withData = series.filter(s => s.points.length);
+  if (!withData.length) { wrap.append(h("p", { class: "empty" }, t("chart.nodata"))); return { el: wrap, mount() {} }; }
+  const tables = withData.map(s => [s.points.map(p => p[0] / 1000), s.points.map(p => p[1])]);
+  const data = window.SiagaVendor.uPlot.join(tables);
+  const thresholds = opts.thresholds || [];
+  const narrow = window.innerWidth < 700;
+  const scales = { x: { time: true } }, axes = [{ stroke: "#555d69", grid: { stroke: "#eceff3" } }], useries = [{}];
+  withData.forEach((s, i) => {
+    const sk = `y${i}`, colour = CHART_COLOURS[i % CHART_COLOURS.length];
+    const ths = thresholds.filter(x => x.key === s.key).map(x => x.value);
+    scales[sk] = { range: (u, min, max) => {
+      let lo = Math.min(min ?? 0, ...ths), hi = Math.max(max ?? 1, ...ths);
+      if (lo === hi) { lo -= 1; hi += 1; }
+      const pad = (hi - lo) * 0.08; return [lo - pad, hi + pad];
+    } };
+    useries.push({ label: `${s.label}${s.unit ? ` (${s.unit})` : ""}`, scale: sk, stroke: colour, width: 1.6, spanGaps: true,
+      points: { show: s.points.length < 40 }, value: (u, v) => v === null || v === undefined ? "—" : (+v.toFixed(2)).toString() });
+    // On a phone only the first two channels get an axis (the legend still shows every value).
+    axes.push({ scale: sk, side: i % 2 ? 1 : 3, stroke: colour, size: 46, grid: { show: i === 0, stroke: "#eceff3" }, show: i < 2 || !narrow,
+      label: withData.length > 1 ? s.unit || s.label : undefined, labelSize: withData.length > 1 ? 14 : 0,
+      values: (u, ticks) => ticks.map(v => (+v.toPrecision(4)).toString()) });
+  });
+  const draw = u => {
+    const ctx = u.ctx; ctx.save();
+    for (const th of thresholds) {
+      const i = withData.findIndex(s => s.key === th.key); if (i < 0) continue;
+      const y = u.valToPos(th.value, `y${i}`, true);
+      if (y < u.bbox.top || y > u.bbox.top + u.bbox.height) continue;
+      ctx.strokeStyle = THRESHOLD_COLOURS[th.level] || "#777"; ctx.setLineDash([6, 4]); ctx.lineWidth = 1.5 * devicePixelRatio;
+      ctx.beginPath(); ctx.moveTo(u.bbox.left, y); ctx.lineTo(u.bbox.left + u.bbox.width, y); ctx.stroke();
+      ctx.fillStyle = ctx.strokeStyle; ctx.font = `${11 * devicePixelRatio}px system-ui, sans-serif`; ctx.textAlign = "right";
+      ctx.fillText(`${th.label} ${th.value}`, u.bbox.left + u.bbox.width - 4, y - 4);
     }
+    ctx.restore();
+  };
+  let plot = null;
+  const shown = () => { const x = plot ? plot.scales.x : {}; return { from: (x.min ?? data[0][0]) * 1000, to: (x.max ?? data[0][data[0].length - 1]) * 1000 }; };
+  const mark = () => { const r = shown(); wrap.dataset.from = String(Math.round(r.from)); wrap.dataset.to = String(Math.round(r.to)); };
+  return {
+    el: wrap,
+    mount() {
+      const width = Math.max(240, wrap.clientWidth || 600);
+      plot = new window.SiagaVendor.uPlot({
+        width, height: opts.height || 260, series: useries, scales, axes, data,
+        fmtDate: tpl => window.SiagaVendor.uPlot.fmtDate(dayFirst24h(tpl)),
+        tzDate: ts => window.SiagaVendor.uPlot.tzDate(new Date(ts * 1000), S.cfg.timezone),
+        cursor: { drag: { x: true, y: false, setScale: false } },
+        legend: { live: true },
+        hooks: { draw: [draw], setScale: [(u, key) => { if (key === "x") mark(); }] },
+      }, data, wrap);
+      mark();
+      // A drag selects a time span: on release (before uPlot's own handler on the document
+      // clears the selection) zoom to it and tell the page, which re-fetches at a finer bucket.
+      plot.over.addEventListener("mouseup", () => {
+        const sel = plot.select; if (sel.width < 2) return;
+        const from = plot.posToVal(sel.left, "x"), to = plot.posToVal(sel.left + sel.width, "x");
+        plot.setScale("x", { min: from, max: to });
+        if (opts.onZoom) opts.onZoom(from * 1000, to * 1000);
+      });
+      const ro = new ResizeObserver(() => { if (wrap.isConnected && wrap.clientWidth) plot.setSize({ width: wrap.clientWidth, height: opts.height || 260 }); });
+      ro.observe(wrap);
+    },
+    // The shown data as CSV: one row per time, one column per channel, only the zoomed range.
+    csv() {
+      const r = shown(), head = ["time_utc", `time_${tzLabel()}`, ...withData.map(s => `${s.label}${s.unit ? ` (${s.unit})` : ""}`)];
+      const rows = [head.map(csvCell).join(",")];
+      for (let i = 0; i < data[0].length; i++) {
+        const ms = data[0][i] * 1000; if (ms < r.from || ms > r.to) continue;
+        rows.push([new Date(ms).toISOString(), fmtTime(ms, true), ...withData.map((s, j) => data[j + 1][i] ?? "")].map(csvCell).join(","));
+      }
+      return rows.join("\r\n") + "\r\n";
+    },
+    shown,
+  };
+}
+// uPlot's axis templates are US-style (12 h, month first); ours are 24 h, day first.
+const dayFirst24h = tpl => tpl.replace(/\{h\}/g, "{HH}").replace(/\{aa\}/g, "").replace("{M}/{D}/{YY}", "{D}/{M}/{YY}").replace("{M}/{D}", "{D}/{M}");
+const csvCell = v => { const s = String(v); return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s; };
+function download(name, text, type = "text/csv") {
+  const a = h("a", { href: URL.createObjectURL(new Blob([text], { type: `${type};charset=utf-8` })), download: name });
+  document.body.append(a); a.click(); a.remove(); setTimeout(() => URL.revokeObjectURL(a.href), 5000);
 }
 
-// A small chart for a table cell: the shape of the last hours, with the latest value beside it.
+// A sparkline for a table cell: no axes, the shape of the range and nothing else.
 function sparkline(points, label) {
-  const W = 120, H = 30;
-  const svg = svgEl("svg", { viewBox: `0 0 ${W} ${H}`, width: W, height: H, class: "spark", role: "img", "aria-label": label });
-  svg.appendChild(svgEl("title", {}, label));
-  if (points.length < 2) { svg.appendChild(svgEl("line", { x1: 0, x2: W, y1: H / 2, y2: H / 2, stroke: "#ccd" })); return svg; }
-  const xs = points.map(p => p[0]), ys = points.map(p => p[1]);
-  const x0 = Math.min(...xs), x1 = Math.max(...xs), y0 = Math.min(...ys), y1 = Math.max(...ys);
-  const X = x => (x - x0) / ((x1 - x0) || 1) * (W - 2) + 1, Y = y => H - 2 - (y - y0) / ((y1 - y0) || 1) * (H - 4);
-  svg.appendChild(svgEl("path", { d: points.map((p, i) => `${i ? "L" : "M"}${X(p[0]).toFixed(1)},${Y(p[1]).toFixed(1)}`).join(""), fill: "none", stroke: "#274690", "stroke-width": 1.4 }));
-  return svg;
+  const el = h("span", { class: "spark", role: "img", "aria-label": label, title: label });
+  return { el, mount() {
+    if (points.length < 2) { el.classList.add("flat"); return; }
+    new window.SiagaVendor.uPlot({ width: 120, height: 30, cursor: { show: false }, legend: { show: false }, select: { show: false },
+      scales: { x: { time: false } }, axes: [{ show: false }, { show: false }],
+      series: [{}, { stroke: "#274690", width: 1.4, points: { show: false } }] },
+    [points.map(p => p[0] / 1000), points.map(p => p[1])], el);
+  } };
 }

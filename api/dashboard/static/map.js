@@ -116,7 +116,7 @@ async function siagaMap(el, data, opts = {}) {
     const label = `${hz(inc.hazard)} · ${t("lv." + lv)}`;
     const mark = isReport ? `<span class="report-pin">!</span>${levelMark(lv)}` : levelMark(lv);
     const m = L.marker([inc.lat, inc.lon], { icon: labelledIcon(`${isReport ? "report" : "incident"} level-${lv}`, mark, label, 10 + lv, 28),
-      title: `${label} — ${siteName(inc)}`, alt: label, zIndexOffset: 1000 + lv * 100, riseOnHover: true });
+      title: `${label} — ${placeOf(inc)}`, alt: label, zIndexOffset: 1000 + lv * 100, riseOnHover: true });
     m.on("click", () => { location.hash = `#/incident/${inc.id}`; });
     (isReport ? reports : incidents).addLayer(m);
     markers.set(String(inc.id), m);

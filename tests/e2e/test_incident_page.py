@@ -1,0 +1,156 @@
+"""The incident page and board in Chromium: every channel behind a landslide charted (uPlot),
+zoom and range picker, CSV export, newest timeline entry first, actions on top on a phone,
+the viewer's own agency clock, citizen reports by their text and place."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.api_fixtures import LiveHub, make_settings, serve_hub
+from tests.e2e.browser import DESKTOP, PHONE, OpenPage, no_sideways_scroll, shot
+from tests.e2e.hub_data import alert, ingest
+
+REGISTRY = Path(__file__).resolve().parents[2] / "deploy" / "demo" / "registry.toml"
+CHANNELS = {"rain": "mm", "vwc": "%", "ext": "mm", "tilt": "deg"}
+
+
+@pytest.fixture
+def hub(tmp_path: Path) -> Iterator[LiveHub]:
+    with serve_hub(make_settings(tmp_path, registry={"file": str(REGISTRY)})) as h:
+        yield h
+
+
+def sign_in(page: Page, hub: LiveHub, username: str) -> None:
+    page.goto(f"{hub.url}/dashboard/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", "kata-sandi-uji-123")
+    page.keyboard.press("Enter")
+    expect(page.locator("#who")).to_contain_text(username)
+
+
+def channels_charted(page: Page) -> set[str]:
+    return set((page.locator("#readings").get_attribute("data-channels") or "").split())
+
+
+def shown_span(page: Page) -> int:
+    readings = page.locator("#readings")
+    return int(readings.get_attribute("data-to") or 0) - int(readings.get_attribute("data-from") or 0)
+
+
+def landslide(hub: LiveHub) -> int:
+    """Forty minutes of slope-07's four channels, a Waspada rain alert, then Awas on the crack."""
+    token = hub.gateway("gw-bumiaji-01")
+    now = int(time.time() * 1000)
+    readings = [("slope-07", ch, base + i * step, unit, now - (40 - i) * 60_000)
+                for ch, unit, base, step in (("rain", "mm", 0.0, 0.4), ("vwc", "%", 31.0, 0.3),
+                                             ("ext", "mm", 2.0, 0.25), ("tilt", "deg", 0.5, 0.02))
+                for i in range(40)]
+    ingest(hub, token, "gw-bumiaji-01", readings=readings, alerts=[
+        alert("slope-07", "landslide", 2, "rain", "Curah hujan 3 jam 45 mm",
+              thresholds={"waspada_3h_mm": 40.0, "siaga_3h_mm": 60.0}, ts=now - 120_000)])
+    ingest(hub, token, "gw-bumiaji-01", alerts=[
+        alert("slope-07", "landslide", 4, "ext", "Retakan melebar 12 mm/jam",
+              thresholds={"awas_mm_per_h": 10.0})])
+    r = httpx.get(f"{hub.url}/api/v1/incidents", timeout=10,
+                  headers=hub.staff(role="admin").headers)
+    items = r.json()
+    items = items if isinstance(items, list) else items["items"]
+    return int(next(i["id"] for i in items if i["hazard"] == "landslide"))
+
+
+def test_landslide_page_charts_every_channel_and_explores_time(open_page: OpenPage,
+                                                               hub: LiveHub) -> None:
+    hub.staff(agency="BPBD", username="bpbd-andi")
+    incident = landslide(hub)
+    page = open_page(DESKTOP)
+    sign_in(page, hub, "bpbd-andi")
+    page.goto(f"{hub.url}/dashboard/#/incident/{incident}")
+    readings = page.locator("#readings")
+    expect(readings).to_have_attribute("data-channels", re.compile("slope-07"), timeout=5000)
+    assert channels_charted(page) == {f"slope-07/{c}" for c in CHANNELS}
+    expect(readings.locator(".u-legend")).to_contain_text("slope-07 · tilt (deg)")
+    # newest first: the Awas alert on top, the opening at the bottom
+    entries = page.locator("#timeline li")
+    expect(entries.first).to_contain_text("Awas")
+    expect(entries.nth(1)).to_contain_text("Retakan melebar")
+    expect(entries.last).to_contain_text("Dibuka")
+    shot(page, "incident")
+
+    # The range picker: 24 h
+    page.click("#readings [data-range='24h']")
+    expect(readings.locator("[data-range='24h']")).to_have_attribute("aria-pressed", "true")
+    span = shown_span(page)
+    assert abs(span - 24 * 3600_000) < 60_000, span
+
+    # Drag across the middle of the plot: the range shrinks to the selection.
+    over = readings.locator(".u-over")
+    over.scroll_into_view_if_needed()
+    box = over.bounding_box()
+    assert box is not None
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * 0.90, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.99, y, steps=5)
+    page.mouse.up()
+    expect(readings.locator("[data-range='custom']")).to_have_attribute("aria-pressed", "true")
+    zoomed = shown_span(page)
+    assert 0 < zoomed < span / 5, (zoomed, span)
+
+    # CSV of what is shown: a column per channel, rows inside the zoomed range.
+    with page.expect_download() as dl:
+        page.click("#csv")
+    text = Path(dl.value.path()).read_text(encoding="utf-8")
+    head, *rows = text.strip().splitlines()
+    assert head.startswith("time_utc,time_WIB,") and head.count("slope-07") == 4, head
+    assert rows and all(r.count(",") >= 5 for r in rows)
+
+
+def test_phone_puts_actions_first_and_own_clock_and_reports_read_well(
+        open_page: OpenPage, hub: LiveHub) -> None:
+    hub.staff(agency="BPBD", username="bpbd-sari")
+    incident = landslide(hub)
+    kota = hub.gateway("gw-batu-kota-01")
+    ingest(hub, kota, "gw-batu-kota-01", alerts=[
+        alert("pasar-smoke-01", "fire", 3, "smoke", "Asap 0,42 dB/m")])
+    # a citizen far from any open incident: a report incident of its own (BPBD's, landslide)
+    r = httpx.post(f"{hub.url}/api/v1/reports", timeout=10, json={
+        "lat": -7.8300, "lon": 112.5310, "hazard": "landslide",
+        "text": "Tanah retak di belakang rumah warga RT 03"})
+    assert r.status_code == 201, r.text
+
+    page = open_page(PHONE)
+    sign_in(page, hub, "bpbd-sari")
+    fire = page.locator("article.inc", has_text="Kebakaran")
+    expect(fire.locator(".sla")).to_contain_text("BPBD")  # my clock, not PMK's
+    report = page.locator("article.inc", has_text="Laporan warga")
+    expect(report).to_contain_text("Tanah retak di belakang rumah")
+    expect(report).to_contain_text("Lereng Sumbergondo")  # the nearest site
+    expect(page.locator("#board")).not_to_contain_text("report:")
+    assert no_sideways_scroll(page)
+    shot(page, "board-phone")
+
+    page.goto(f"{hub.url}/dashboard/#/incident/{incident}")
+    ack = page.locator("#btn-ack")
+    expect(ack).to_be_visible()
+    box = ack.bounding_box()
+    assert box is not None and box["y"] + box["height"] < PHONE["height"], box
+    timeline = page.locator("#timeline").bounding_box()
+    assert timeline is not None and timeline["y"] > box["y"]
+    expect(page.locator("#readings")).to_have_attribute("data-channels", re.compile("slope-07"),
+                                                        timeout=5000)
+    assert channels_charted(page) == {f"slope-07/{c}" for c in CHANNELS}
+    assert no_sideways_scroll(page)
+    shot(page, "incident-phone")
+
+    page.goto(f"{hub.url}/dashboard/#/board")
+    page.locator("article.inc", has_text="Laporan warga").click()
+    entry = page.locator("#timeline li.tl-report")
+    expect(entry).to_contain_text("Tanah retak di belakang rumah warga RT 03")
+    expect(entry).to_contain_text("dekat Lereng Sumbergondo")
