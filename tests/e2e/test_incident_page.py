@@ -41,7 +41,8 @@ def channels_charted(page: Page) -> set[str]:
 
 def shown_span(page: Page) -> int:
     readings = page.locator("#readings")
-    return int(readings.get_attribute("data-to") or 0) - int(readings.get_attribute("data-from") or 0)
+    to, since = readings.get_attribute("data-to"), readings.get_attribute("data-from")
+    return int(to or 0) - int(since or 0)
 
 
 def landslide(hub: LiveHub) -> int:
