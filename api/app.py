@@ -37,6 +37,7 @@ ROUTERS: tuple[str, ...] = (
     "siaga.api.routes.incidents",
     "siaga.api.routes.reports",
     "siaga.api.routes.agencies",
+    "siaga.api.routes.notify",
     "siaga.api.routes.dashboard",
     "siaga.api.routes.docs",
 )

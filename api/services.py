@@ -44,6 +44,7 @@ COMPONENT_HOOKS: tuple[tuple[str, str, str], ...] = (
     ("telemetry", "siaga.api.telemetry.service", "open_telemetry"),
     ("incidents", "siaga.api.incidents.service", "open_incidents"),
     ("ingest", "siaga.api.ingest.service", "open_ingest"),
+    ("notify", "siaga.api.notify.service", "open_notify_for"),
 )
 
 
@@ -59,6 +60,8 @@ class HubServices:
     telemetry: Any = None
     incidents: Any = None
     ingest: Any = None
+    # api.notify's NotifyService, None while notify.enabled is off.
+    notify: Any = None
 
 
 def open_database(settings: HubSettings) -> Database:

@@ -2,7 +2,8 @@
 
 Each section is a typed model owned by the package that uses it (``[telemetry]`` in
 api.telemetry.settings, ``[ingest]``/``[mqtt]`` in api.ingest.settings, ``[incidents]`` in
-api.incidents.settings; the rest here); this module composes them.
+api.incidents.settings, ``[notify]`` in api.notify.settings; the rest here); this module
+composes them.
 Every model forbids unknown keys, so a typo is an error that names the dotted key
 (``server.prot: unknown key``) instead of a default silently used; the CLI exits 78 on it.
 
@@ -25,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from siaga.api.errors import ConfigError
 from siaga.api.incidents.settings import IncidentSettings
 from siaga.api.ingest.settings import IngestSettings, MqttSettings
+from siaga.api.notify.settings import NotifySettings
 from siaga.api.telemetry.settings import TelemetrySettings
 
 __all__ = [
@@ -146,6 +148,7 @@ class HubSettings(_Section):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
     incidents: IncidentSettings = Field(default_factory=IncidentSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
 
     @field_validator("agencies")
     @classmethod

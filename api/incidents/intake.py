@@ -22,6 +22,7 @@ from siaga.api.incidents.store import (
     Change,
     add_timeline,
     current_cycle,
+    enqueue_notice,
     open_incident,
     refresh_evidence,
     refresh_status,
@@ -181,6 +182,9 @@ def record_alerts(conn: sqlite3.Connection, settings: IncidentSettings,
             prev = changes.get(c.incident_id)
             if prev is None or _PRIORITY[c.type] > _PRIORITY[prev.type]:
                 changes[c.incident_id] = c
+        # One outbox row per incident touched by the batch, not per alert.
+        for change in changes.values():
+            enqueue_notice(conn, change)
     return list(changes.values())
 
 
@@ -227,7 +231,9 @@ def record_report(conn: sqlite3.Connection, settings: IncidentSettings, r: Repor
                           received_at), recorded_at=received_at)
         tighten_clocks(conn, settings, incident_id, at=received_at)
         refresh_evidence(conn, settings, incident_id)
-    return report_id, Change(kind, incident_id, received_at, "citizen report"), distance
+        change = Change(kind, incident_id, received_at, "citizen report")
+        enqueue_notice(conn, change)
+    return report_id, change, distance
 
 
 def record_heartbeat(conn: sqlite3.Connection, gateway: str, ts: float,
@@ -285,7 +291,9 @@ def gateway_silenced(conn: sqlite3.Connection, settings: IncidentSettings, gatew
                    Source(WATCHDOG_DETECTOR, site, settings.maintenance_level, now),
                    recorded_at=now)
         refresh_evidence(conn, settings, incident_id)
-    return Change("incident.opened", incident_id, now, text)
+        change = Change("incident.opened", incident_id, now, text)
+        enqueue_notice(conn, change)
+    return change
 
 
 def silence_open(conn: sqlite3.Connection, gateway: str) -> bool:
@@ -322,5 +330,7 @@ def gateway_returned(conn: sqlite3.Connection, settings: IncidentSettings, gatew
             (now, incident_id, current_cycle(conn, incident_id)),
         )
         status = refresh_status(conn, incident_id, at=now)
-    kind = "incident.resolved" if status == "resolved" else "incident.updated"
-    return Change(kind, incident_id, now, f"{gateway} is back")
+        kind = "incident.resolved" if status == "resolved" else "incident.updated"
+        change = Change(kind, incident_id, now, f"{gateway} is back")
+        enqueue_notice(conn, change)
+    return change

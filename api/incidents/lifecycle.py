@@ -18,9 +18,16 @@ from dataclasses import dataclass
 from siaga.api.db import transaction
 from siaga.api.incidents.errors import IncidentNotFound, NotInvolved, TransitionError
 from siaga.api.incidents.rules import advance
-from siaga.api.incidents.store import Change, add_timeline, current_cycle, refresh_status
+from siaga.api.incidents.settings import IncidentSettings
+from siaga.api.incidents.store import (
+    Change,
+    add_timeline,
+    current_cycle,
+    enqueue_notice,
+    refresh_status,
+)
 
-__all__ = ["Actor", "act", "add_note", "escalate_overdue"]
+__all__ = ["Actor", "act", "add_note", "climb_chains", "escalate_overdue"]
 
 # The clock's columns are named after the stages: acknowledged_at, dispatched_by, ...
 _ACTION_STAGE = {"ack": "acknowledged", "dispatch": "dispatched", "resolve": "resolved"}
@@ -76,7 +83,8 @@ def act(conn: sqlite3.Connection, incident_id: int, action: str, actor: Actor,
                                   agency=actor.agency)
             raise IncidentNotFound(f"no incident {incident_id}", incident=incident_id)
         moved = 0
-        for target in _targets(actor, involved, action, agency):
+        targets = _targets(actor, involved, action, agency)
+        for target in targets:
             stage = conn.execute(
                 "SELECT stage FROM incident_clocks WHERE incident_id = ? AND cycle = ?"
                 " AND agency = ?", (incident_id, cycle, target),
@@ -101,7 +109,9 @@ def act(conn: sqlite3.Connection, incident_id: int, action: str, actor: Actor,
         if action in ("ack", "resolve"):
             conn.execute("UPDATE incidents SET unconfirmed = 0 WHERE id = ?", (incident_id,))
         refresh_status(conn, incident_id, at=now)
-    return Change(_EVENT[action], incident_id, now, f"{action} by {actor.username}")
+        change = Change(_EVENT[action], incident_id, now, f"{action} by {actor.username}")
+        enqueue_notice(conn, change, {"agencies": targets})
+    return change
 
 
 def add_note(conn: sqlite3.Connection, incident_id: int, actor: Actor, note: str,
@@ -126,7 +136,8 @@ def escalate_overdue(conn: sqlite3.Connection, now: float) -> list[Change]:
     """Flag every clock whose ack or resolve deadline passed undone, once per deadline.
 
     Each escalation is a timeline entry and a change for the stream; the flag is what counts
-    against the agency on the report card.
+    against the agency on the report card. A missed resolve deadline also goes to the
+    notification outbox; a missed ack deadline is told through :func:`climb_chains`.
     """
     changes: list[Change] = []
     with transaction(conn):
@@ -150,5 +161,54 @@ def escalate_overdue(conn: sqlite3.Connection, now: float) -> list[Change]:
                 add_timeline(conn, r["incident_id"], ts=r["due"], recorded_at=now,
                              kind="escalation", agency=r["agency"], note=text,
                              data={"deadline": kind, "due": r["due"]})
-                changes.append(Change("incident.escalated", r["incident_id"], now, text))
+                change = Change("incident.escalated", r["incident_id"], now, text)
+                if kind == "resolve":
+                    enqueue_notice(conn, change, {"agency": r["agency"], "deadline": kind})
+                changes.append(change)
+    return changes
+
+
+def climb_chains(conn: sqlite3.Connection, settings: IncidentSettings,
+                 now: float) -> list[Change]:
+    """Tell the next rung of each agency's escalation chain whose time has come.
+
+    Rung 0 is told when the incident opens (the notification rules); rung 1 at the missed
+    ack deadline; rung k > 1 ``escalation_every_min`` after rung k - 1; until the agency
+    acknowledges (which stops the chain) or the chain ends. Each rung is a timeline entry,
+    an outbox row and a change for the stream, recorded once per clock cycle. One rung per
+    clock per pass: a hub that was down tells the next person, not the whole chain at once.
+    """
+    every_s = settings.escalation_every_min * 60
+    changes: list[Change] = []
+    with transaction(conn):
+        rows = conn.execute(
+            "SELECT c.incident_id, c.cycle, c.agency, c.ack_due_at AS due,"
+            " (SELECT MAX(rung) FROM incident_escalation_rungs e WHERE e.incident_id ="
+            "  c.incident_id AND e.cycle = c.cycle AND e.agency = c.agency) AS told"
+            " FROM incident_clocks c"
+            " JOIN incidents i ON i.id = c.incident_id AND i.reopen_count = c.cycle"
+            " WHERE c.ack_due_at IS NOT NULL AND c.ack_due_at <= ?"
+            " AND c.acknowledged_at IS NULL AND c.stage = 'open'",
+            (now,),
+        ).fetchall()
+        for r in rows:
+            chain = settings.chain_for(r["agency"])
+            rung = (r["told"] or 0) + 1
+            rung_due = r["due"] + (rung - 1) * every_s
+            if rung >= len(chain) or rung_due > now:
+                continue
+            position = chain[rung]
+            conn.execute(
+                "INSERT INTO incident_escalation_rungs (incident_id, cycle, agency, rung,"
+                " position, due, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (r["incident_id"], r["cycle"], r["agency"], rung, position, rung_due, now),
+            )
+            text = f"{r['agency']}: no acknowledgement, {position} told (rung {rung})"
+            add_timeline(conn, r["incident_id"], ts=rung_due, recorded_at=now,
+                         kind="escalation", agency=r["agency"], note=text,
+                         data={"deadline": "ack", "rung": rung, "position": position})
+            change = Change("incident.escalated", r["incident_id"], now, text)
+            enqueue_notice(conn, change, {"agency": r["agency"], "rung": rung,
+                                          "position": position})
+            changes.append(change)
     return changes

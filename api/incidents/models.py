@@ -118,7 +118,7 @@ class TimelineEntry(_Out):
     recorded_at: datetime = Field(description="When the hub recorded it")
     kind: Literal[
         "opened", "alert", "level", "report", "ack", "dispatch", "resolve", "note",
-        "escalation", "reopen", "gateway",
+        "escalation", "reopen", "gateway", "notify",
     ]
     agency: str | None
     actor: str | None

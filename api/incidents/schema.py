@@ -7,6 +7,12 @@ The rule "one hazard at one site is one open incident" is the partial UNIQUE ind
 ``incidents_one_open``: it holds across threads and processes sharing the file, whatever
 the code above it does. Each agency's clock is a row of ``incident_clocks`` per cycle
 (a reopened incident starts a new cycle; old cycles stay for the report card).
+
+``incident_outbox`` is the notification outbox: one row per incident change, written in the
+same transaction as the change itself, so a change is never committed without its row (nor a
+row without its change). The notifier (:mod:`api.notify`) turns rows into deliveries and
+stamps ``planned_at``. ``incident_escalation_rungs`` records each rung of an agency's
+escalation chain that was told, once per clock cycle.
 """
 
 from __future__ import annotations
@@ -112,6 +118,31 @@ CREATE TABLE IF NOT EXISTS incident_reports (
     contact TEXT,
     incident_id INTEGER REFERENCES incidents (id),
     distance_m REAL
+);
+
+CREATE TABLE IF NOT EXISTS incident_outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    incident_id INTEGER NOT NULL REFERENCES incidents (id),
+    type TEXT NOT NULL,
+    ts REAL NOT NULL,
+    level INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    text TEXT NOT NULL DEFAULT '',
+    data TEXT NOT NULL DEFAULT '{}',
+    planned_at REAL
+);
+CREATE INDEX IF NOT EXISTS incident_outbox_unplanned ON incident_outbox (id)
+    WHERE planned_at IS NULL;
+
+CREATE TABLE IF NOT EXISTS incident_escalation_rungs (
+    incident_id INTEGER NOT NULL REFERENCES incidents (id),
+    cycle INTEGER NOT NULL,
+    agency TEXT NOT NULL,
+    rung INTEGER NOT NULL,
+    position TEXT NOT NULL,
+    due REAL NOT NULL,
+    recorded_at REAL NOT NULL,
+    PRIMARY KEY (incident_id, cycle, agency, rung)
 );
 
 CREATE TABLE IF NOT EXISTS gateway_heartbeats (

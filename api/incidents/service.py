@@ -35,7 +35,7 @@ from siaga.api.incidents.intake import (
     silence_open,
     silent_gateways,
 )
-from siaga.api.incidents.lifecycle import Actor, escalate_overdue
+from siaga.api.incidents.lifecycle import Actor, climb_chains, escalate_overdue
 from siaga.api.incidents.models import (
     AgencyScoreOut,
     Incident,
@@ -234,7 +234,8 @@ class IncidentService:
     async def check_deadlines(self) -> list[Change]:
         """One pass of the SLA clock."""
         now = self.clock()
-        changes = await self.db.run(lambda c: escalate_overdue(c, now))
+        changes = await self.db.run(
+            lambda c: escalate_overdue(c, now) + climb_chains(c, self.settings, now))
         await self._publish(changes)
         return changes
 

@@ -86,6 +86,14 @@ class IncidentSettings(BaseModel):
     # CAP 1.2 <sender> of exported incidents (no spaces or commas).
     cap_sender: str = Field(default="siaga-hub", min_length=1, max_length=200,
                             pattern=r"^[^\s,<&]+$")
+    # Who is told while an agency has not acknowledged: rung 0 when the incident opens
+    # (api.notify's rules), rung 1 at the missed ack deadline, each further rung
+    # ``escalation_every_min`` later; acknowledging stops the chain. Positions are those in
+    # the staff contact records (docs/notifications.md).
+    escalation_chain: list[str] = Field(
+        default_factory=lambda: ["duty_officer", "head_of_section", "head"], min_length=1)
+    escalation_chains: dict[str, list[str]] = Field(default_factory=dict)
+    escalation_every_min: float = Field(default=10, gt=0)
     # How often the SLA clock and the gateway watchdog look.
     check_interval_s: float = Field(default=10, gt=0)
 
@@ -107,6 +115,9 @@ class IncidentSettings(BaseModel):
                     f"incidents.sla.{name}: not a level (use awas, siaga or waspada)"
                 )
         return self
+
+    def chain_for(self, agency: str) -> list[str]:
+        return self.escalation_chains.get(agency) or self.escalation_chain
 
     def sla_for(self, level: int) -> LevelSla | None:
         return self.sla.get(Level(level).label_id.lower())

@@ -28,6 +28,7 @@ __all__ = [
     "Change",
     "add_timeline",
     "current_cycle",
+    "enqueue_notice",
     "open_incident",
     "refresh_evidence",
     "refresh_status",
@@ -69,6 +70,23 @@ def add_timeline(
         "INSERT INTO incident_timeline (incident_id, ts, recorded_at, kind, agency, actor,"
         " level, late, note, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (incident_id, ts, recorded_at, kind, agency, actor, level, int(late), note,
+         json.dumps(data or {}, sort_keys=True)),
+    )
+
+
+def enqueue_notice(conn: sqlite3.Connection, change: Change,
+                   data: dict[str, Any] | None = None) -> None:
+    """Write the outbox row for ``change`` inside the caller's transaction (see schema.py).
+
+    The incident's level and status are taken as they stand now, so the notifier needs no
+    second look at a state that may have moved on by the time it runs.
+    """
+    row = conn.execute("SELECT level, status FROM incidents WHERE id = ?",
+                       (change.incident_id,)).fetchone()
+    conn.execute(
+        "INSERT INTO incident_outbox (incident_id, type, ts, level, status, text, data)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (change.incident_id, change.type, change.ts, row[0], row[1], change.text,
          json.dumps(data or {}, sort_keys=True)),
     )
 

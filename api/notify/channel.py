@@ -1,0 +1,79 @@
+"""The one interface every channel adapter implements, and what crosses it.
+
+A channel takes a batch of :class:`Outgoing` messages and answers, per message, a
+:class:`Sent` or the :class:`~api.notify.errors.ChannelError` that stopped it. It never
+retries by itself: retries, backoff and rate limits are the sender's, so every channel
+behaves the same under failure. The idempotency key travels with each message (a header, a
+reference, a Message-ID) so a receiver can drop the copy a restarted hub may send again.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import httpx
+
+from siaga.api.notify.errors import ChannelError, RateLimited
+from siaga.api.notify.message import NoticeKind, Text
+from siaga.api.notify.settings import ChannelName
+
+__all__ = ["Channel", "Outgoing", "Result", "Sent", "http_failure", "retry_after_header"]
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    key: str  # idempotency key, unique per delivery
+    address: str
+    text: Text
+    incident_id: int
+    kind: NoticeKind
+    level: int
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    # True where the channel itself says the message reached the recipient's chat or phone.
+    delivered: bool = False
+    provider_id: str | None = None
+
+
+Result = Sent | ChannelError
+
+
+class Channel(Protocol):
+    name: ChannelName
+
+    async def send(self, batch: Sequence[Outgoing]) -> list[Result]:
+        """One result per message, in order."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+def retry_after_header(response: httpx.Response, default: float = 30.0) -> float:
+    """Retry-After as seconds (delta or HTTP date), else ``default``."""
+    raw = response.headers.get("retry-after")
+    if raw is None:
+        return default
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(raw) if raw else None
+        if parsed is None:
+            return default
+        return max(0.0, parsed.timestamp() - time.time())
+
+
+def http_failure(channel: str, response: httpx.Response, reason: str | None = None,
+                 ) -> ChannelError:
+    """The error for an HTTP answer that is not a success: 429 slows down, 408 and 5xx are
+    worth another try, any other 4xx is final (the request itself is wrong)."""
+    status = response.status_code
+    text = reason or f"HTTP {status}: {response.text[:200]}"
+    if status == 429:
+        return RateLimited(channel, text, retry_after_header(response))
+    return ChannelError(channel, text, retry=status == 408 or status >= 500)

@@ -1,0 +1,130 @@
+"""A GSM modem on a serial port, driven by AT commands in text mode (3GPP TS 27.005/27.007).
+
+So a hub with a modem texts when the internet is down. The dialogue, per message (the port
+is opened per batch, so a modem that was unplugged and plugged back works again)::
+
+    AT            -> OK
+    ATE0          -> OK                      (no echo)
+    AT+CPIN?      -> +CPIN: READY            (SIM PIN: AT+CPIN="<pin>" if configured)
+    AT+CREG?      -> +CREG: 0,1 | 0,5        (registered home / roaming; else "no network")
+    AT+CMGF=1     -> OK                      (text mode)
+    AT+CSCS="GSM" -> OK
+    AT+CMGS="<n>" -> "> "  then text + Ctrl-Z -> +CMGS: <ref> OK  |  +CMS ERROR: <code>
+
+Blocking (pyserial): the SMS channel runs it in a worker thread.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+
+import serial
+
+from siaga.api.notify.errors import ModemError
+from siaga.api.notify.settings import ModemSettings
+
+__all__ = ["GsmModem", "gsm_text"]
+
+_FINAL = re.compile(rb"\r\n(OK|ERROR|\+CM[ES] ERROR: [^\r\n]*)\r\n")
+_CTRL_Z = b"\x1a"
+# The GSM 7-bit default alphabet's printable ASCII subset; anything else becomes "?".
+_GSM_SAFE = set(" !\"#%&'()*+,-./0123456789:;<=>?ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                "abcdefghijklmnopqrstuvwxyz@$_\n")
+
+
+def gsm_text(text: str, limit: int = 160) -> str:
+    """One SMS worth of ``text`` in characters every modem sends in text mode."""
+    clean = "".join(c if c in _GSM_SAFE else "?" for c in text)
+    return clean if len(clean) <= limit else clean[: limit - 3] + "..."
+
+
+class GsmModem:
+    def __init__(self, settings: ModemSettings) -> None:
+        self._settings = settings
+        self._lock = threading.Lock()
+
+    def send(self, numbers_texts: list[tuple[str, str]]) -> list[str | ModemError]:
+        """Send each (number, text); per message the +CMGS reference or the error."""
+        with self._lock:
+            try:
+                port = serial.Serial(self._settings.port, self._settings.baudrate,
+                                     timeout=0.2, write_timeout=5)
+            except (serial.SerialException, OSError) as exc:
+                err = ModemError("sms", f"modem port: {exc}", unreachable=True)
+                return [err for _ in numbers_texts]
+            try:
+                try:
+                    self._ready(port)
+                except ModemError as exc:
+                    return [exc for _ in numbers_texts]
+                out: list[str | ModemError] = []
+                for number, text in numbers_texts:
+                    try:
+                        out.append(self._send_one(port, number, text))
+                    except ModemError as exc:
+                        out.append(exc)
+                return out
+            finally:
+                port.close()
+
+    # -- dialogue -----------------------------------------------------------------------
+
+    def _command(self, port: serial.Serial, command: str, timeout: float = 5) -> str:
+        port.reset_input_buffer()
+        port.write(command.encode() + b"\r")
+        return self._final(port, timeout, command)
+
+    def _final(self, port: serial.Serial, timeout: float, what: str) -> str:
+        buf = b"\r\n"  # a reply that starts with its final line still matches
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            buf += bytes(port.read(256))
+            m = _FINAL.search(buf)
+            if m:
+                status = m.group(1).decode()
+                body: str = buf[: m.start()].decode(errors="replace").strip()
+                if status != "OK":
+                    raise ModemError("sms", f"{what}: {status}", retry=True)
+                return body
+        raise ModemError("sms", f"{what}: no answer within {timeout:g} s", unreachable=True)
+
+    def _ready(self, port: serial.Serial) -> None:
+        self._command(port, "AT")
+        self._command(port, "ATE0")
+        pin = self._command(port, "AT+CPIN?")
+        if "SIM PIN" in pin:
+            if self._settings.pin is None:
+                raise ModemError("sms", "the SIM wants its PIN (set notify.sms.modem.pin)",
+                                 retry=False)
+            try:
+                self._command(port, f'AT+CPIN="{self._settings.pin.get_secret_value()}"')
+            except ModemError as exc:
+                raise ModemError("sms", "the SIM refused the PIN", retry=False) from exc
+        elif "READY" not in pin:
+            raise ModemError("sms", f"SIM not ready: {pin or 'no answer'}", retry=False)
+        reg = self._command(port, "AT+CREG?")
+        m = re.search(r"\+CREG:\s*\d+,(\d+)", reg)
+        if m is None or m.group(1) not in ("1", "5"):
+            raise ModemError("sms", f"no network (modem says {reg!r})", retry=True)
+        self._command(port, "AT+CMGF=1")
+        self._command(port, 'AT+CSCS="GSM"')
+
+    def _send_one(self, port: serial.Serial, number: str, text: str) -> str:
+        if not re.fullmatch(r"\+?\d{5,15}", number):
+            raise ModemError("sms", f"not a phone number: {number!r}", retry=False)
+        port.reset_input_buffer()
+        port.write(f'AT+CMGS="{number}"\r'.encode())
+        buf = b""
+        deadline = time.monotonic() + 5
+        while b">" not in buf:
+            if time.monotonic() > deadline:
+                raise ModemError("sms", "no > prompt after AT+CMGS", retry=True)
+            buf += bytes(port.read(64))
+            if b"ERROR" in buf:
+                raise ModemError("sms", f"AT+CMGS: {buf.decode(errors='replace').strip()}")
+        port.write(gsm_text(text).encode() + _CTRL_Z)
+        body = self._final(port, self._settings.timeout_s, "AT+CMGS")
+        m = re.search(r"\+CMGS:\s*(\d+)", body)
+        return m.group(1) if m else ""

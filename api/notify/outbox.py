@@ -1,0 +1,250 @@
+"""From the incidents' outbox to deliveries, and each delivery's life (SQLite).
+
+``incident_outbox`` (api/incidents/schema.py) holds one row per incident change, committed
+with the change. :func:`plan` turns unplanned rows into ``notify_deliveries`` (one per
+recipient and channel, each with its idempotency key) and stamps the rows, in one
+transaction: a crash before the commit plans them again, after it never twice.
+
+A delivery goes ``pending -> sending -> sent | delivered | failed``. :func:`claim` takes a
+batch for one channel (``sending`` with a lease); :func:`finish` records the outcome. A hub
+killed between the two leaves ``sending`` rows whose lease runs out: they are sent once
+more (at most the batch that was in flight), never lost. A newer notice for the same
+incident and address supersedes one still pending (one message per incident update, the
+latest state).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from siaga.api.db import transaction
+from siaga.api.incidents.settings import IncidentSettings
+from siaga.api.incidents.store import add_timeline
+from siaga.api.notify import contacts
+from siaga.api.notify.channel import Outgoing, Result, Sent
+from siaga.api.notify.errors import RateLimited
+from siaga.api.notify.message import Notice, NoticeKind, Text, render
+from siaga.api.notify.rules import IncidentFacts, targets_for
+from siaga.api.notify.settings import ChannelName, NotifySettings
+
+__all__ = ["Delivery", "Outcome", "claim", "ensure_schema", "finish", "plan", "queue_depth"]
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS notify_deliveries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    outbox_id INTEGER NOT NULL REFERENCES incident_outbox (id),
+    incident_id INTEGER NOT NULL REFERENCES incidents (id),
+    channel TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    address TEXT NOT NULL,
+    level INTEGER NOT NULL,
+    payload TEXT NOT NULL,
+    key TEXT NOT NULL UNIQUE,
+    status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN
+        ('pending', 'sending', 'sent', 'delivered', 'failed', 'superseded')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    not_before REAL NOT NULL,
+    lease_until REAL,
+    created_at REAL NOT NULL,
+    sent_at REAL,
+    provider_id TEXT,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS notify_deliveries_due
+    ON notify_deliveries (channel, status, not_before);
+CREATE INDEX IF NOT EXISTS notify_deliveries_by_incident
+    ON notify_deliveries (incident_id, channel, address, status);
+CREATE TABLE IF NOT EXISTS notify_incident_levels (
+    incident_id INTEGER PRIMARY KEY REFERENCES incidents (id),
+    level INTEGER NOT NULL
+);
+"""
+
+
+def ensure_schema(conn: sqlite3.Connection) -> None:
+    conn.executescript(_DDL)
+    contacts.ensure_schema(conn)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    id: int
+    channel: ChannelName
+    recipient: str
+    attempts: int
+    message: Outgoing
+
+
+Outcome = Literal["sent", "delivered", "failed", "retry", "rate_limited"]
+
+
+def _kind(conn: sqlite3.Connection, row: sqlite3.Row, data: dict[str, Any],
+          ) -> NoticeKind | None:
+    """What the outbox row tells people, if anything (no spam: a level must rise)."""
+    told = conn.execute("SELECT level FROM notify_incident_levels WHERE incident_id = ?",
+                        (row["incident_id"],)).fetchone()
+    t = row["type"]
+    if t == "incident.opened":
+        return "opened"
+    if t == "incident.reopened":
+        return "reopened"
+    if t == "incident.updated" and row["level"] > (told[0] if told else 1):
+        return "opened" if told is None else "level"
+    if t == "incident.escalated" and "rung" in data:
+        return "escalation"
+    if t == "incident.resolved" and told is not None:
+        return "resolved"
+    return None
+
+
+def _facts(conn: sqlite3.Connection, incident_id: int) -> tuple[IncidentFacts, str, str, str]:
+    inc = conn.execute("SELECT hazard, site, level, agency, reopen_count FROM incidents"
+                       " WHERE id = ?", (incident_id,)).fetchone()
+    agencies = [r[0] for r in conn.execute(
+        "SELECT agency FROM incident_clocks WHERE incident_id = ? AND cycle = ?"
+        " ORDER BY position", (incident_id, inc["reopen_count"]))]
+    why = conn.execute(
+        "SELECT note, data FROM incident_timeline WHERE incident_id = ? AND note IS NOT NULL"
+        " AND kind IN ('alert', 'report', 'gateway') ORDER BY ts DESC, id DESC LIMIT 1",
+        (incident_id,)).fetchone()
+    explanation = why["note"] if why else ""
+    explanation_en = json.loads(why["data"]).get("explanation_en") or "" if why else ""
+    facts = IncidentFacts(agencies=agencies, hazard=inc["hazard"], site=inc["site"],
+                          level=inc["level"])
+    return facts, inc["agency"], explanation, explanation_en
+
+
+def plan(conn: sqlite3.Connection, settings: NotifySettings, incidents: IncidentSettings,
+         *, now: float, timezone: str, site_name: Callable[[str], str | None],
+         limit: int = 200) -> int:
+    """Turn unplanned outbox rows into deliveries; returns how many deliveries were made."""
+    made = 0
+    with transaction(conn):
+        rows = conn.execute("SELECT * FROM incident_outbox WHERE planned_at IS NULL"
+                            " ORDER BY id LIMIT ?", (limit,)).fetchall()
+        people = contacts.load_contacts(conn) if rows else []
+        first_rung = {a: incidents.chain_for(a)[0] for a in {c.agency for c in people}}
+        for row in rows:
+            conn.execute("UPDATE incident_outbox SET planned_at = ? WHERE id = ?",
+                         (now, row["id"]))
+            data = json.loads(row["data"])
+            kind = _kind(conn, row, data)
+            if kind is None or now - row["ts"] > settings.max_age_s:
+                continue
+            facts, primary, explanation, explanation_en = _facts(conn, row["incident_id"])
+            # The level as it stood when the change was committed, not as it stands now.
+            facts = IncidentFacts(facts.agencies, facts.hazard, facts.site, row["level"])
+            if kind in ("opened", "reopened", "level"):
+                conn.execute(
+                    "INSERT INTO notify_incident_levels (incident_id, level) VALUES (?, ?)"
+                    " ON CONFLICT (incident_id) DO UPDATE SET level = excluded.level",
+                    (row["incident_id"], row["level"]))
+            escalation = (data["agency"], data["position"]) if kind == "escalation" else None
+            notice = Notice(
+                incident_id=row["incident_id"], kind=kind, level=row["level"],
+                hazard=facts.hazard, site=site_name(facts.site) or facts.site,
+                agency=escalation[0] if escalation else primary, explanation=explanation,
+                explanation_en=explanation_en, at=row["ts"],
+                link=f"{settings.base_url.rstrip('/')}/dashboard/#/incident/{row['incident_id']}",
+                escalation_position=escalation[1] if escalation else None)
+            targets = targets_for(settings, kind, facts, people, now=now, timezone=timezone,
+                                  first_rung=first_rung, escalation=escalation)
+            for t in targets:
+                text = render(notice, t.language, timezone)
+                conn.execute(
+                    "UPDATE notify_deliveries SET status = 'superseded' WHERE incident_id = ?"
+                    " AND channel = ? AND address = ? AND status = 'pending'",
+                    (row["incident_id"], t.channel, t.address))
+                digest = hashlib.sha256(f"{t.channel}:{t.address}".encode()).hexdigest()[:16]
+                payload = {"kind": kind, "level": row["level"], "text": _text_doc(text)}
+                cur = conn.execute(
+                    "INSERT OR IGNORE INTO notify_deliveries (outbox_id, incident_id, channel,"
+                    " recipient, address, level, payload, key, not_before, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (row["id"], row["incident_id"], t.channel, t.recipient, t.address,
+                     row["level"], json.dumps(payload), f"siaga-{row['id']}-{digest}",
+                     t.not_before, now))
+                made += cur.rowcount
+    return made
+
+
+def _text_doc(t: Text) -> dict[str, str]:
+    return {f: getattr(t, f) for f in Text.__slots__}
+
+
+def claim(conn: sqlite3.Connection, channel: ChannelName, *, now: float, limit: int,
+          lease_s: float) -> list[Delivery]:
+    """Take up to ``limit`` due deliveries of ``channel`` (Awas first) under a lease."""
+    with transaction(conn):
+        rows = conn.execute(
+            "SELECT * FROM notify_deliveries WHERE channel = ? AND ((status = 'pending'"
+            " AND not_before <= ?) OR (status = 'sending' AND lease_until <= ?))"
+            " ORDER BY level DESC, id LIMIT ?", (channel, now, now, limit)).fetchall()
+        conn.executemany(
+            "UPDATE notify_deliveries SET status = 'sending', attempts = attempts + 1,"
+            " lease_until = ? WHERE id = ?", [(now + lease_s, r["id"]) for r in rows])
+    out = []
+    for r in rows:
+        p = json.loads(r["payload"])
+        out.append(Delivery(id=r["id"], channel=r["channel"], recipient=r["recipient"],
+                            attempts=r["attempts"] + 1, message=Outgoing(
+                                key=r["key"], address=r["address"], text=Text(**p["text"]),
+                                incident_id=r["incident_id"], kind=p["kind"],
+                                level=p["level"])))
+    return out
+
+
+def finish(conn: sqlite3.Connection, settings: NotifySettings,
+           done: Sequence[tuple[Delivery, Result]], *, now: float,
+           backoff: Callable[[int], float]) -> list[Outcome]:
+    """Record each outcome; sent, delivered and failed go into the incident's timeline."""
+    outcomes: list[Outcome] = []
+    with transaction(conn):
+        for d, r in done:
+            final: str | None = None
+            if isinstance(r, Sent):
+                final = "delivered" if r.delivered else "sent"
+                conn.execute(
+                    "UPDATE notify_deliveries SET status = ?, sent_at = ?, provider_id = ?,"
+                    " lease_until = NULL, error = NULL WHERE id = ?",
+                    (final, now, r.provider_id, d.id))
+                outcomes.append(final)  # type: ignore[arg-type]
+            elif isinstance(r, RateLimited):
+                # Slowing down is not the message's fault: it does not use up an attempt.
+                conn.execute(
+                    "UPDATE notify_deliveries SET status = 'pending', not_before = ?,"
+                    " attempts = attempts - 1, lease_until = NULL, error = ? WHERE id = ?",
+                    (now + r.retry_after, r.reason, d.id))
+                outcomes.append("rate_limited")
+            elif r.retry and d.attempts < settings.max_attempts:
+                conn.execute(
+                    "UPDATE notify_deliveries SET status = 'pending', not_before = ?,"
+                    " lease_until = NULL, error = ? WHERE id = ?",
+                    (now + backoff(d.attempts), r.reason, d.id))
+                outcomes.append("retry")
+            else:
+                final = "failed"
+                conn.execute(
+                    "UPDATE notify_deliveries SET status = 'failed', lease_until = NULL,"
+                    " error = ? WHERE id = ?", (r.reason, d.id))
+                outcomes.append("failed")
+            if final is not None:
+                error = None if isinstance(r, Sent) else r.reason
+                add_timeline(
+                    conn, d.message.incident_id, ts=now, recorded_at=now, kind="notify",
+                    note=f"{d.channel} {d.recipient}: {final}" + (f" ({error})" if error else ""),
+                    data={"channel": d.channel, "recipient": d.recipient, "status": final,
+                          "key": d.message.key, "attempts": d.attempts, "error": error})
+    return outcomes
+
+
+def queue_depth(conn: sqlite3.Connection) -> dict[str, int]:
+    """Deliveries waiting or in flight, per channel (for /metrics)."""
+    return {r[0]: r[1] for r in conn.execute(
+        "SELECT channel, COUNT(*) FROM notify_deliveries WHERE status IN ('pending', 'sending')"
+        " GROUP BY channel")}

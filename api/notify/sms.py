@@ -1,0 +1,78 @@
+"""SMS channel: an HTTP SMS gateway first, the GSM modem when the gateway cannot be reached.
+
+The HTTP gateway contract (most Indonesian SMS gateways take a variant of it; adapt here):
+``POST <url>`` with ``Authorization: Bearer <token>`` and JSON ``{"to", "message",
+"reference"}`` (reference = the idempotency key); any 2xx is accepted, its JSON ``id`` (if
+any) kept; 429 with Retry-After slows the channel; 5xx is retried; other 4xx fail.
+
+Only an unreachable gateway (connection refused, DNS, timeout) sends the message through the
+modem instead; a gateway that answers with an error is believed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import httpx
+
+from siaga.api.notify.channel import Outgoing, Result, Sent, http_failure
+from siaga.api.notify.errors import ChannelError
+from siaga.api.notify.gsm_modem import GsmModem, gsm_text
+from siaga.api.notify.settings import ChannelName, SmsSettings
+
+__all__ = ["SmsChannel", "sms_text"]
+
+
+def sms_text(m: Outgoing) -> str:
+    """Short enough for one SMS: the subject line, the time and the link."""
+    t = m.text
+    return gsm_text(f"{t.subject}\n{t.time}\n{t.link}")
+
+
+class SmsChannel:
+    name: ChannelName = "sms"
+
+    def __init__(self, settings: SmsSettings, client: httpx.AsyncClient) -> None:
+        self._http = settings.http
+        self._modem = GsmModem(settings.modem) if settings.modem is not None else None
+        self._client = client
+
+    async def send(self, batch: Sequence[Outgoing]) -> list[Result]:
+        results: list[Result | None] = [None] * len(batch)
+        for i, m in enumerate(batch):
+            if self._http is not None:
+                results[i] = await self._via_http(m)
+        fallback = [i for i, r in enumerate(results)
+                    if r is None or (isinstance(r, ChannelError) and r.unreachable)]
+        if fallback and self._modem is not None:
+            sent = await asyncio.to_thread(
+                self._modem.send, [(batch[i].address, sms_text(batch[i])) for i in fallback])
+            for i, r in zip(fallback, sent, strict=True):
+                results[i] = Sent(provider_id=f"modem:{r}") if isinstance(r, str) else r
+        return [r if r is not None else ChannelError(self.name, "no SMS route")
+                for r in results]
+
+    async def _via_http(self, m: Outgoing) -> Result:
+        assert self._http is not None
+        headers = {}
+        if self._http.token is not None:
+            headers["Authorization"] = f"Bearer {self._http.token.get_secret_value()}"
+        try:
+            r = await self._client.post(
+                self._http.url, json={"to": m.address, "message": sms_text(m),
+                                      "reference": m.key},
+                headers=headers, timeout=self._http.timeout_s)
+        except httpx.HTTPError as exc:
+            return ChannelError(self.name, f"gateway: {type(exc).__name__}", unreachable=True)
+        if not r.is_success:
+            return http_failure(self.name, r)
+        try:
+            doc = r.json()
+        except ValueError:
+            doc = None
+        ident = doc.get("id") if isinstance(doc, dict) else None
+        return Sent(provider_id=str(ident) if ident is not None else None)
+
+    async def aclose(self) -> None:
+        return None

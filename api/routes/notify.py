@@ -1,0 +1,126 @@
+"""Notification API: contact records, Telegram linking and the Telegram bot's webhook."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Path, Request
+from pydantic import BaseModel
+
+from siaga.api.accounts import Role, Staff
+from siaga.api.deps import CurrentStaff, ServicesDep
+from siaga.api.errors import (
+    BadRequest,
+    Forbidden,
+    NotFound,
+    PayloadTooLarge,
+    Unauthorized,
+    problem_responses,
+)
+from siaga.api.incidents.lifecycle import Actor
+from siaga.api.incidents.models import utc
+from siaga.api.notify.contacts import ContactIn, ContactOut, contact_of, new_link_code, save_contact
+from siaga.api.notify.telegram import TelegramApi
+from siaga.api.notify.telegram_updates import TelegramUpdates
+from siaga.api.services import HubServices
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["notifications"])
+
+Username = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9._-]{1,63}$")]
+_MAX_UPDATE = 64 * 1024
+
+
+def _may_edit(staff: Staff, username: str) -> None:
+    if staff.username != username and not staff.has_role(Role.ADMIN):
+        raise Forbidden("only admins edit another person's contact record")
+
+
+@router.get("/api/v1/staff/{username}/contact", response_model=ContactOut,
+            summary="A staff member's contact record (own, or any for admins)",
+            responses=problem_responses(401, 403, 404))
+async def get_contact(username: Username, services: ServicesDep,
+                      staff: CurrentStaff) -> ContactOut:
+    _may_edit(staff, username)
+    await services.accounts.get_user(username)
+    return await services.db.run(lambda c: contact_of(c, username))
+
+
+@router.put("/api/v1/staff/{username}/contact", response_model=ContactOut,
+            summary="Set position, language and addresses for notifications",
+            responses=problem_responses(401, 403, 404, 422))
+async def put_contact(username: Username, body: ContactIn, services: ServicesDep,
+                      staff: CurrentStaff) -> ContactOut:
+    _may_edit(staff, username)
+    await services.accounts.get_user(username)
+
+    def run(conn: Any) -> ContactOut:
+        save_contact(conn, username, body)
+        return contact_of(conn, username)
+
+    return await services.db.run(run)
+
+
+class LinkCode(BaseModel):
+    code: str
+    expires_at: Any
+    instructions: str
+
+
+def _telegram(services: HubServices) -> TelegramApi:
+    notify = services.notify
+    if notify is None or services.settings.notify.telegram is None:
+        raise NotFound("Telegram is not configured on this hub (notify.telegram)")
+    channel = notify.channels["telegram"]
+    api: TelegramApi = channel.api
+    return api
+
+
+@router.post("/api/v1/notify/telegram/link", response_model=LinkCode,
+             summary="A one-time code to send to the bot, linking your Telegram",
+             responses=problem_responses(401, 404))
+async def telegram_link(services: ServicesDep, staff: CurrentStaff) -> LinkCode:
+    _telegram(services)
+    settings = services.settings.notify
+    now = services.notify.clock()
+    code = await services.db.run(
+        lambda c: new_link_code(c, staff.username, now, settings.link_code_ttl_s))
+    bot = settings.telegram.bot_name if settings.telegram else ""
+    return LinkCode(code=code, expires_at=utc(now + settings.link_code_ttl_s),
+                    instructions=f"Kirim /start {code} ke bot {bot}".strip())
+
+
+@router.post("/api/v1/notify/telegram/webhook", include_in_schema=False)
+async def telegram_webhook(
+    request: Request, services: ServicesDep,
+    secret: Annotated[str | None, Header(alias="X-Telegram-Bot-Api-Secret-Token")] = None,
+) -> dict[str, bool]:
+    api = _telegram(services)
+    tg = services.settings.notify.telegram
+    assert tg is not None
+    if secret is None or not hmac.compare_digest(
+            secret.encode(), tg.webhook_secret.get_secret_value().encode()):
+        raise Unauthorized("wrong or missing X-Telegram-Bot-Api-Secret-Token")
+    body = await request.body()
+    if len(body) > _MAX_UPDATE:
+        raise PayloadTooLarge(f"an update is at most {_MAX_UPDATE} bytes")
+    try:
+        update = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("the update is not JSON") from None
+    if not isinstance(update, dict):
+        raise BadRequest("the update is not a JSON object")
+
+    async def act(username: str, action: str, incident_id: int) -> str:
+        staff = await services.accounts.get_user(username)
+        actor = Actor(username=staff.username, agency=staff.agency, role=staff.role.value,
+                      sees_all=services.accounts.scope(staff) is None)
+        incident = await services.incidents.act(incident_id, action, actor)
+        done = "ditanggapi" if action == "ack" else "tim dikirim"
+        return f"Insiden {incident.id}: {done} oleh {username}."
+
+    await TelegramUpdates(services.db, api, act, services.notify.clock).handle(update)
+    return {"ok": True}
