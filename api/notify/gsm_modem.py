@@ -33,10 +33,14 @@ _CTRL_Z = b"\x1a"
 _GSM_SAFE = set(" !\"#%&'()*+,-./0123456789:;<=>?ABCDEFGHIJKLMNOPQRSTUVWXYZ"
                 "abcdefghijklmnopqrstuvwxyz@$_\n")
 
+# Characters outside the default alphabet with a close one inside (brackets, for instance,
+# would cost two characters each from the extension table).
+_GSM_LIKE = {"[": "(", "]": ")", "{": "(", "}": ")", "\u2013": "-", "\u2014": "-", "`": "'"}
+
 
 def gsm_text(text: str, limit: int = 160) -> str:
     """One SMS worth of ``text`` in characters every modem sends in text mode."""
-    clean = "".join(c if c in _GSM_SAFE else "?" for c in text)
+    clean = "".join(c if c in _GSM_SAFE else _GSM_LIKE.get(c, "?") for c in text)
     return clean if len(clean) <= limit else clean[: limit - 3] + "..."
 
 
@@ -80,7 +84,7 @@ class GsmModem:
         buf = b"\r\n"  # a reply that starts with its final line still matches
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            buf += bytes(port.read(256))
+            buf += bytes(port.read(max(1, port.in_waiting)))
             m = _FINAL.search(buf)
             if m:
                 status = m.group(1).decode()
@@ -121,7 +125,7 @@ class GsmModem:
         while b">" not in buf:
             if time.monotonic() > deadline:
                 raise ModemError("sms", "no > prompt after AT+CMGS", retry=True)
-            buf += bytes(port.read(64))
+            buf += bytes(port.read(max(1, port.in_waiting)))
             if b"ERROR" in buf:
                 raise ModemError("sms", f"AT+CMGS: {buf.decode(errors='replace').strip()}")
         port.write(gsm_text(text).encode() + _CTRL_Z)
