@@ -132,12 +132,15 @@ def add_note(conn: sqlite3.Connection, incident_id: int, actor: Actor, note: str
     return Change("incident.updated", incident_id, now, f"note by {actor.username}")
 
 
-def escalate_overdue(conn: sqlite3.Connection, now: float) -> list[Change]:
+def escalate_overdue(conn: sqlite3.Connection, now: float,
+                     settings: IncidentSettings | None = None) -> list[Change]:
     """Flag every clock whose ack or resolve deadline passed undone, once per deadline.
 
     Each escalation is a timeline entry and a change for the stream; the flag is what counts
-    against the agency on the report card. A missed resolve deadline also goes to the
-    notification outbox; a missed ack deadline is told through :func:`climb_chains`.
+    against the agency on the report card. With ``settings``, a missed ack deadline is also
+    rung 1 of the agency's escalation chain (told through the notification outbox; see
+    :func:`climb_chains` for the rungs after it), and a missed resolve deadline goes to the
+    outbox too.
     """
     changes: list[Change] = []
     with transaction(conn):
@@ -158,14 +161,28 @@ def escalate_overdue(conn: sqlite3.Connection, now: float) -> list[Change]:
                     (r["incident_id"], r["cycle"], r["agency"]),
                 )
                 text = f"{r['agency']} missed the {kind} deadline"
+                data: dict[str, object] = {"deadline": kind, "due": r["due"]}
+                chain = settings.chain_for(r["agency"]) if settings is not None else []
+                if kind == "ack" and len(chain) > 1:
+                    data.update(rung=1, position=chain[1])
+                    text += f"; {chain[1]} told"
+                    _record_rung(conn, r, 1, chain[1], r["due"], now)
                 add_timeline(conn, r["incident_id"], ts=r["due"], recorded_at=now,
-                             kind="escalation", agency=r["agency"], note=text,
-                             data={"deadline": kind, "due": r["due"]})
+                             kind="escalation", agency=r["agency"], note=text, data=data)
                 change = Change("incident.escalated", r["incident_id"], now, text)
-                if kind == "resolve":
-                    enqueue_notice(conn, change, {"agency": r["agency"], "deadline": kind})
+                if settings is not None:
+                    enqueue_notice(conn, change, {"agency": r["agency"], **data})
                 changes.append(change)
     return changes
+
+
+def _record_rung(conn: sqlite3.Connection, r: sqlite3.Row, rung: int, position: str,
+                 due: float, now: float) -> None:
+    conn.execute(
+        "INSERT INTO incident_escalation_rungs (incident_id, cycle, agency, rung, position,"
+        " due, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (r["incident_id"], r["cycle"], r["agency"], rung, position, due, now),
+    )
 
 
 def climb_chains(conn: sqlite3.Connection, settings: IncidentSettings,
@@ -173,42 +190,38 @@ def climb_chains(conn: sqlite3.Connection, settings: IncidentSettings,
     """Tell the next rung of each agency's escalation chain whose time has come.
 
     Rung 0 is told when the incident opens (the notification rules); rung 1 at the missed
-    ack deadline; rung k > 1 ``escalation_every_min`` after rung k - 1; until the agency
-    acknowledges (which stops the chain) or the chain ends. Each rung is a timeline entry,
-    an outbox row and a change for the stream, recorded once per clock cycle. One rung per
-    clock per pass: a hub that was down tells the next person, not the whole chain at once.
+    ack deadline (:func:`escalate_overdue`); rung k > 1 ``escalation_every_min`` after rung
+    k - 1; until the agency acknowledges (which stops the chain) or the chain ends. Each rung
+    is a timeline entry, an outbox row and a change for the stream, recorded once per clock
+    cycle. One rung per clock per pass: a hub that was down tells the next person, not the
+    whole chain at once.
     """
     every_s = settings.escalation_every_min * 60
     changes: list[Change] = []
     with transaction(conn):
         rows = conn.execute(
-            "SELECT c.incident_id, c.cycle, c.agency, c.ack_due_at AS due,"
-            " (SELECT MAX(rung) FROM incident_escalation_rungs e WHERE e.incident_id ="
-            "  c.incident_id AND e.cycle = c.cycle AND e.agency = c.agency) AS told"
+            "SELECT c.incident_id, c.cycle, c.agency, c.ack_due_at AS due, e.told"
             " FROM incident_clocks c"
             " JOIN incidents i ON i.id = c.incident_id AND i.reopen_count = c.cycle"
-            " WHERE c.ack_due_at IS NOT NULL AND c.ack_due_at <= ?"
-            " AND c.acknowledged_at IS NULL AND c.stage = 'open'",
-            (now,),
+            " JOIN (SELECT incident_id, cycle, agency, MAX(rung) AS told"
+            "       FROM incident_escalation_rungs GROUP BY incident_id, cycle, agency) e"
+            "  ON e.incident_id = c.incident_id AND e.cycle = c.cycle AND e.agency = c.agency"
+            " WHERE c.ack_due_at IS NOT NULL AND c.acknowledged_at IS NULL"
+            " AND c.stage = 'open'",
         ).fetchall()
         for r in rows:
             chain = settings.chain_for(r["agency"])
-            rung = (r["told"] or 0) + 1
+            rung = r["told"] + 1
             rung_due = r["due"] + (rung - 1) * every_s
             if rung >= len(chain) or rung_due > now:
                 continue
             position = chain[rung]
-            conn.execute(
-                "INSERT INTO incident_escalation_rungs (incident_id, cycle, agency, rung,"
-                " position, due, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (r["incident_id"], r["cycle"], r["agency"], rung, position, rung_due, now),
-            )
-            text = f"{r['agency']}: no acknowledgement, {position} told (rung {rung})"
+            _record_rung(conn, r, rung, position, rung_due, now)
+            text = f"{r['agency']}: still no acknowledgement; {position} told"
+            data = {"deadline": "ack", "rung": rung, "position": position}
             add_timeline(conn, r["incident_id"], ts=rung_due, recorded_at=now,
-                         kind="escalation", agency=r["agency"], note=text,
-                         data={"deadline": "ack", "rung": rung, "position": position})
+                         kind="escalation", agency=r["agency"], note=text, data=data)
             change = Change("incident.escalated", r["incident_id"], now, text)
-            enqueue_notice(conn, change, {"agency": r["agency"], "rung": rung,
-                                          "position": position})
+            enqueue_notice(conn, change, {"agency": r["agency"], **data})
             changes.append(change)
     return changes

@@ -235,7 +235,8 @@ class IncidentService:
         """One pass of the SLA clock."""
         now = self.clock()
         changes = await self.db.run(
-            lambda c: escalate_overdue(c, now) + climb_chains(c, self.settings, now))
+            lambda c: escalate_overdue(c, now, self.settings)
+            + climb_chains(c, self.settings, now))
         await self._publish(changes)
         return changes
 

@@ -28,7 +28,7 @@ __all__ = ["TelegramUpdates", "parse_callback", "parse_link_code"]
 
 log = logging.getLogger(__name__)
 
-_CODE = re.compile(r"^(?:/start\s+)?([A-HJ-NP-Z2-9]{8})$")
+_CODE = re.compile(r"^(?:/START(?:@\w+)?\s+)?([A-HJ-NP-Z2-9]{8})$")  # after upper()
 _CALLBACK = re.compile(r"^(ack|dispatch):(\d{1,18})$")
 
 # (username, action, incident id) -> a short sentence for the user; raises HubError.

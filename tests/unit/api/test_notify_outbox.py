@@ -188,10 +188,10 @@ def test_the_chain_climbs_rung_by_rung_until_acknowledged(db: Database) -> None:
     plan(db, T0, mail)
     assert [r["recipient"] for r in deliveries(db)] == ["user:sari"]
     ack_due = T0 + 5 * 60
-    assert db.call(lambda c: climb_chains(c, S, ack_due - 1)) == []
-    db.call(lambda c: escalate_overdue(c, ack_due))
-    (rung1,) = db.call(lambda c: climb_chains(c, S, ack_due))
-    assert rung1.type == "incident.escalated"
+    assert db.call(lambda c: escalate_overdue(c, ack_due - 1, S)) == []
+    (rung1,) = db.call(lambda c: escalate_overdue(c, ack_due, S))
+    assert rung1.type == "incident.escalated" and "head_of_section told" in rung1.text
+    assert db.call(lambda c: climb_chains(c, S, ack_due)) == []
     assert db.call(lambda c: climb_chains(c, S, ack_due + 599)) == []
     (rung2,) = db.call(lambda c: climb_chains(c, S, ack_due + 600))
     assert db.call(lambda c: climb_chains(c, S, ack_due + 9999)) == []  # the chain ended
@@ -200,13 +200,13 @@ def test_the_chain_climbs_rung_by_rung_until_acknowledged(db: Database) -> None:
     detail = db.call(lambda c: load_detail(c, rung1.incident_id))
     assert detail is not None
     rungs = [e.data.get("rung") for e in detail.timeline if e.kind == "escalation"]
-    assert rungs == [None, 1, 2]  # the missed deadline, then each rung told
+    assert rungs == [1, 2]  # the missed deadline is rung 1, then each rung told
 
 
 def test_acknowledging_stops_the_chain(db: Database) -> None:
     db.call(lambda c: record_alerts(c, S, [alert(4, T0)], T0))
     ack_due = T0 + 5 * 60
-    (rung1,) = db.call(lambda c: climb_chains(c, S, ack_due))
+    (rung1,) = db.call(lambda c: escalate_overdue(c, ack_due, S))
     db.call(lambda c: act(c, rung1.incident_id, "ack", Actor("sari", "BPBD", "responder"),
                           None, ack_due + 60))
     assert db.call(lambda c: climb_chains(c, S, ack_due + 3600)) == []
