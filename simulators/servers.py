@@ -21,6 +21,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 def free_port() -> int:
@@ -278,7 +279,7 @@ class SmtpInbox:
                   and users.get(auth_data.login.decode()) == auth_data.password.decode())
             return AuthResult(success=ok, handled=False)
 
-        kwargs: dict[str, object] = {}
+        kwargs: dict[str, Any] = {}
         if tls is not None:
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             context.load_cert_chain(str(tls[0]), str(tls[1]))

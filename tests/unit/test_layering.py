@@ -22,8 +22,12 @@ ALLOWED: dict[str, set[str]] = {
     "analytics": {"firmware_bridge", "numpy"},
     "gateway": {"firmware_bridge", "analytics", "numpy", "serial", "paho", "pymodbus"},
     "api": {"firmware_bridge", "analytics", "numpy", "paho", "fastapi", "starlette",
-            "uvicorn", "pydantic", "httpx", "anyio"},
-    "simulators": {"firmware_bridge", "analytics", "numpy", "serial", "paho", "pymodbus"},
+            "uvicorn", "pydantic", "httpx", "anyio",
+            # the GSM modem notification channel (api/notify/gsm_modem.py)
+            "serial"},
+    "simulators": {"firmware_bridge", "analytics", "numpy", "serial", "paho", "pymodbus",
+                   # the local SMTP inbox (servers.SmtpInbox) for tests and the demo
+                   "aiosmtpd"},
 }
 
 

@@ -1,7 +1,7 @@
 """Webhook, Telegram, WhatsApp and HTTP-SMS channels against local HTTP servers.
 
 The real services (Telegram Bot API, WhatsApp Cloud API, an SMS gateway, a partner's webhook)
-cannot be reached from here: tests/integration/notify_fakes.py stands in for them with their
+cannot be reached from here: tests/integration/api/notify_fakes.py stands in for them with their
 documented request and response shapes, including their error and rate-limit answers.
 """
 
@@ -21,14 +21,14 @@ from siaga.api.notify.sms import SmsChannel
 from siaga.api.notify.telegram import TelegramApi, TelegramChannel
 from siaga.api.notify.webhook import WebhookChannel, verify
 from siaga.api.notify.whatsapp import WhatsAppChannel
-from tests.integration.notify_fakes import (
+from siaga.simulators.servers import free_port
+from tests.integration.api.notify_fakes import (
     Answer,
     accepted,
     fake_service,
     telegram_ok,
     whatsapp_ok,
 )
-from siaga.simulators.servers import free_port
 
 pytestmark = pytest.mark.anyio
 SECRET = "rahasia-webhook-123"

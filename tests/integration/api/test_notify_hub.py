@@ -2,7 +2,7 @@
 Telegram group, delivery status lands in the timeline and /metrics, staff link Telegram with
 a one-time code and acknowledge from its button.
 
-Telegram and the webhook receiver are local stand-ins (tests/integration/notify_fakes.py):
+Telegram and the webhook receiver are local stand-ins (tests/integration/api/notify_fakes.py):
 the real services cannot be reached from here.
 """
 
@@ -17,7 +17,7 @@ import pytest
 
 from siaga.api.notify.webhook import verify
 from tests.api_fixtures import AsgiHub, asgi_hub
-from tests.integration.notify_fakes import Answer, FakeService, fake_service, telegram_ok
+from tests.integration.api.notify_fakes import Answer, FakeService, fake_service, telegram_ok
 
 pytestmark = pytest.mark.anyio
 SECRET = "webhook-rahasia-123"
