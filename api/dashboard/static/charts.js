@@ -51,37 +51,40 @@ function fromLocalInput(v) {
   return guess - (shown - guess);
 }
 
-// series: [{ key, label, unit, points: [[ms, value], ...] }]
+// series: [{ key, label, unit, points: [[ms, value], ...], colour?, dash? }]
 // opts: { thresholds: [{ key, value, label, level }], height, onZoom(fromMs, toMs), title }
 function timeChart(series, opts = {}) {
   const wrap = h("div", { class: "tchart", role: "img", "aria-label": opts.title || series.map(s => s.label).join(", ") });
-  const withData = series.filter(s => s.points.length);
+  const withData = series.filter(s => s.points.some(p => p[1] !== null && p[1] !== undefined));
   if (!withData.length) { wrap.append(h("p", { class: "empty" }, t("chart.nodata"))); return { el: wrap, mount() {} }; }
   const tables = withData.map(s => [s.points.map(p => p[0] / 1000), s.points.map(p => p[1])]);
   const data = window.SiagaVendor.uPlot.join(tables);
   const thresholds = opts.thresholds || [];
   const narrow = window.innerWidth < 700;
-  const scales = { x: { time: true } }, axes = [{ stroke: "#555d69", grid: { stroke: "#eceff3" } }], useries = [{}];
+  const scales = { x: { time: true } }, axes = [{ stroke: "#555d69", grid: { stroke: "#eceff3" } }], useries = [{ label: t("chart.time") }];
+  // sameScale: one y scale and axis for all (same unit); else a scale per channel
+  const scaleOf = i => opts.sameScale ? "y0" : `y${i}`;
   withData.forEach((s, i) => {
-    const sk = `y${i}`, colour = CHART_COLOURS[i % CHART_COLOURS.length];
+    const sk = scaleOf(i), colour = s.colour || CHART_COLOURS[i % CHART_COLOURS.length];
     const ths = thresholds.filter(x => x.key === s.key).map(x => x.value);
-    scales[sk] = { range: (u, min, max) => {
+    if (!scales[sk]) scales[sk] = { range: (u, min, max) => {
       let lo = Math.min(min ?? 0, ...ths), hi = Math.max(max ?? 1, ...ths);
       if (lo === hi) { lo -= 1; hi += 1; }
       const pad = (hi - lo) * 0.08; return [lo - pad, hi + pad];
     } };
-    useries.push({ label: `${s.label}${s.unit ? ` (${s.unit})` : ""}`, scale: sk, stroke: colour, width: 1.6, spanGaps: true,
-      points: { show: s.points.length < 40 }, value: (u, v) => v === null || v === undefined ? "—" : (+v.toFixed(2)).toString() });
+    useries.push({ label: `${s.label}${s.unit ? ` (${s.unit})` : ""}`, scale: sk, stroke: colour, width: 1.6, spanGaps: true, dash: s.dash ? [6, 4] : undefined,
+      points: { show: s.points.length < 60 }, value: (u, v) => v === null || v === undefined ? "—" : (+v.toFixed(2)).toString() });
     // On a phone only the first two channels get an axis (the legend still shows every value).
+    if (opts.sameScale && i > 0) return;
     axes.push({ scale: sk, side: i % 2 ? 1 : 3, stroke: colour, size: 46, grid: { show: i === 0, stroke: "#eceff3" }, show: i < 2 || !narrow,
-      label: withData.length > 1 ? s.unit || s.label : undefined, labelSize: withData.length > 1 ? 14 : 0,
+      label: withData.length > 1 && !opts.sameScale ? s.unit || s.label : undefined, labelSize: withData.length > 1 && !opts.sameScale ? 14 : 0,
       values: (u, ticks) => ticks.map(v => (+v.toPrecision(4)).toString()) });
   });
   const draw = u => {
     const ctx = u.ctx; ctx.save();
     for (const th of thresholds) {
       const i = withData.findIndex(s => s.key === th.key); if (i < 0) continue;
-      const y = u.valToPos(th.value, `y${i}`, true);
+      const y = u.valToPos(th.value, scaleOf(i), true);
       if (y < u.bbox.top || y > u.bbox.top + u.bbox.height) continue;
       ctx.strokeStyle = THRESHOLD_COLOURS[th.level] || "#777"; ctx.setLineDash([6, 4]); ctx.lineWidth = 1.5 * devicePixelRatio;
       ctx.beginPath(); ctx.moveTo(u.bbox.left, y); ctx.lineTo(u.bbox.left + u.bbox.width, y); ctx.stroke();
