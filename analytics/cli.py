@@ -60,7 +60,12 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, tomllib.TOMLDecodeError) as exc:
         print(f"siaga-analytics: cannot read config {args.config}: {exc}", file=sys.stderr)
         return EX_CONFIG
-    return _replay(args, cfg)
+    try:
+        return _replay(args, cfg)
+    except BrokenPipeError:
+        # The reader of -o - went away (| head): stop quietly, as a Unix filter does.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # fd 1 even if sys.stdout is closed
+        return 141
 
 
 def _replay(args: argparse.Namespace, cfg: AnalyticsConfig) -> int:

@@ -2,15 +2,19 @@
 
     siaga-hub serve --config hub.toml [--host H] [--port P]
     siaga-hub check-config --config hub.toml
-    siaga-hub user add --username U --agency BPBD --role responder [--name N] [--password-stdin]
+    siaga-hub user add USERNAME --agency BPBD --role responder [--name N] [--password-stdin]
     siaga-hub user list
-    siaga-hub user passwd --username U [--password-stdin]
-    siaga-hub user remove --username U
+    siaga-hub user passwd USERNAME [--password-stdin]
+    siaga-hub user remove USERNAME
     siaga-hub gateway add ID [--site S] [--name N] [--mosquitto-passwd FILE]
     siaga-hub gateway revoke ID
 
-``--config`` may also come from ``SIAGA_HUB_CONFIG``; without either, defaults apply.
-Exit codes: 0 ok, 1 the command failed, 2 usage, 78 configuration error (EX_CONFIG).
+The account or gateway a command acts on is its positional argument (``--username U`` is
+still accepted for it). ``--config`` may also come from ``SIAGA_HUB_CONFIG``; without
+either, defaults apply. Only ``serve``, ``user add`` and ``gateway add`` create the database;
+the other commands refuse a database that does not exist.
+Exit codes: 0 ok, 1 the command failed, 2 usage, 78 configuration error (EX_CONFIG),
+141 stdout closed early (``| head``).
 """
 
 from __future__ import annotations
@@ -82,10 +86,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _accounts(settings: HubSettings):  # type: ignore[no-untyped-def]
+def _accounts(settings: HubSettings, create: bool = False):  # type: ignore[no-untyped-def]
+    """The database and its accounts; a missing database is an error unless ``create``."""
     from siaga.api.accounts import Accounts
     from siaga.api.services import open_database
 
+    if not create and not Path(settings.database.path).exists():
+        raise HubError(f"no hub database at {settings.database.path}: give the hub's config "
+                       "(--config or SIAGA_HUB_CONFIG), or create it with 'siaga-hub user add' "
+                       "or 'siaga-hub serve'")
     db = open_database(settings)
     return db, Accounts(db, settings.auth, settings.agencies)
 
@@ -93,7 +102,7 @@ def _accounts(settings: HubSettings):  # type: ignore[no-untyped-def]
 def cmd_user_add(args: argparse.Namespace) -> int:
     settings = _settings(args)
     password = _read_password(args)
-    db, accounts = _accounts(settings)
+    db, accounts = _accounts(settings, create=True)
     try:
         staff = asyncio.run(accounts.add_user(args.username, args.name or args.username,
                                               args.agency, args.role, password))
@@ -152,7 +161,7 @@ def cmd_gateway_add(args: argparse.Namespace) -> int:
     from siaga.api.registry import GatewayIn, Registry
 
     settings = _settings(args)
-    db, accounts = _accounts(settings)
+    db, accounts = _accounts(settings, create=True)
     try:
         registry = Registry(db)
         registry.load(settings.registry.file)
@@ -178,6 +187,13 @@ def cmd_gateway_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def _username(p: argparse.ArgumentParser) -> None:
+    # Positional like 'gateway add ID'; --username stays accepted for scripts written before.
+    p.add_argument("username", nargs="?", help="the staff account's username")
+    p.add_argument("--username", dest="username_flag", metavar="USERNAME",
+                   help=argparse.SUPPRESS)
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", type=Path, default=argparse.SUPPRESS,
@@ -197,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     user = sub.add_parser("user", help="staff accounts").add_subparsers(dest="action",
                                                                          required=True)
     p = user.add_parser("add", parents=[common], help="add a staff account")
-    p.add_argument("--username", required=True)
+    _username(p)
     p.add_argument("--agency", required=True, help="agency code, e.g. BPBD, PMK")
     p.add_argument("--role", required=True, choices=["viewer", "responder", "admin"])
     p.add_argument("--name", help="display name")
@@ -207,11 +223,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = user.add_parser("list", parents=[common], help="list staff accounts")
     p.set_defaults(fn=cmd_user_list)
     p = user.add_parser("passwd", parents=[common], help="set a new password")
-    p.add_argument("--username", required=True)
+    _username(p)
     p.add_argument("--password-stdin", action="store_true")
     p.set_defaults(fn=cmd_user_passwd)
     p = user.add_parser("remove", parents=[common], help="delete an account, ending its sessions")
-    p.add_argument("--username", required=True)
+    _username(p)
     p.set_defaults(fn=cmd_user_remove)
 
     gw = sub.add_parser("gateway", help="gateways").add_subparsers(dest="action", required=True)
@@ -230,9 +246,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if not hasattr(args, "config"):
         args.config = None
+    if hasattr(args, "username_flag"):
+        if args.username and args.username_flag and args.username != args.username_flag:
+            parser.error(f"two usernames given: {args.username} and {args.username_flag}")
+        args.username = args.username or args.username_flag
+        if not args.username:
+            parser.error(f"user {args.action}: the username is required")
     try:
         return int(args.fn(args))
     except ConfigError as exc:
@@ -243,6 +266,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (| head): stop quietly, as a Unix filter does.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # fd 1 even if sys.stdout is closed
+        return 141
 
 
 if __name__ == "__main__":

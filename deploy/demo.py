@@ -126,7 +126,7 @@ def add_missing_users(hub_cli: list[str], database: Path) -> None:
         known = {line.split("\t", 1)[0] for line in listing.splitlines()}
     for username, agency, role, name, password in DEMO_USERS:
         if username not in known:
-            run_cli([*hub_cli, "user", "add", "--username", username, "--agency", agency,
+            run_cli([*hub_cli, "user", "add", username, "--agency", agency,
                      "--role", role, "--name", name, "--password-stdin"],
                     stdin=password + "\n", cwd=ROOT)
 

@@ -1,7 +1,8 @@
 """``siaga-gateway``: run the gateway, check a config file, show the running gateway's status.
 
 Exit codes: 0 after SIGINT/SIGTERM or success, 78 (EX_CONFIG) for a bad config
-(the message names the key), 1 for any other failure to start.
+(the message names the key), 1 for any other failure to start, 141 when stdout closed
+early (``status | head``).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -127,6 +129,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GatewayError as e:
         print(f"siaga-gateway: {e}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # The reader went away (status | head): stop quietly, as a Unix filter does.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # fd 1 even if sys.stdout is closed
+        return 141
 
 
 def run(settings: GatewaySettings) -> int:

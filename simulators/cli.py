@@ -17,7 +17,8 @@ Live runs start their simulated clock at the wall clock's now and run until
 SIGINT/SIGTERM (exit 0), ``--duration`` wall seconds or ``--count`` messages.
 Machine-readable output goes to stdout, logs to stderr. Exit codes: 0 done,
 1 the run stopped on an error (or a flood left messages unacknowledged),
-2 bad usage, 69 broker or pty unavailable, 78 bad settings (or a bad ``--config``).
+2 bad usage, 69 broker or pty unavailable, 78 bad settings (or a bad ``--config``),
+141 stdout closed early (``| head``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import argparse
 import csv
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -265,6 +267,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TransportError as e:
         print(f"siaga-sim: {e}", file=sys.stderr)
         return EX_UNAVAILABLE
+    except BrokenPipeError:
+        # The reader went away (scenarios | head): stop quietly, as a Unix filter does.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # fd 1 even if sys.stdout is closed
+        return 141
 
 
 if __name__ == "__main__":

@@ -138,7 +138,7 @@ def main() -> int:
     try:
         load_token = cli(hub.config, "gateway", "add", "gw-load").strip().splitlines()[-1]
         alert_token = cli(hub.config, "gateway", "add", "gw-alert").strip().splitlines()[-1]
-        cli(hub.config, "user", "add", "--username", "bench", "--agency", "DISKOMINFO",
+        cli(hub.config, "user", "add", "bench", "--agency", "DISKOMINFO",
             "--role", "admin", "--password-stdin", stdin=PASSWORD + "\n")
         hub.start()
         staff = httpx.post(f"{hub.url}/api/v1/auth/token",

@@ -447,7 +447,7 @@ def main() -> int:
         mqtt_gws = [f"mqtt-gw-{i}" for i in range(args.gateways)]
         tokens = {gw: cli(hub.config, "gateway", "add", gw).strip().splitlines()[-1].strip()
                   for gw in [*http_gws, "lat-gw"]}
-        cli(hub.config, "user", "add", "--username", "bench", "--agency", "DISKOMINFO",
+        cli(hub.config, "user", "add", "bench", "--agency", "DISKOMINFO",
             "--role", "admin", "--password-stdin", stdin=PASSWORD + "\n")
         hub.start(settle_s=0.5)
         assert hub.proc is not None and influx.proc is not None

@@ -98,7 +98,7 @@ def test_kota_batu_scenario_end_to_end(tmp_path: Path, e2e_influx: InfluxDB) -> 
     write_toml(hub_toml, hub_cfg)
     hub_cli = [str(BIN / "siaga-hub"), "--config", str(hub_toml)]
     for user, agency, role in (("bpbd", "BPBD", "responder"), ("admin", "DISKOMINFO", "admin")):
-        run_cli([*hub_cli, "user", "add", "--username", user, "--agency", agency,
+        run_cli([*hub_cli, "user", "add", user, "--agency", agency,
                       "--role", role, "--password-stdin"], stdin=PASSWORD + "\n")
     tokens = {gw: run_cli([*hub_cli, "gateway", "add", gw, "--mosquitto-passwd",
                                 str(passwd)]).strip()

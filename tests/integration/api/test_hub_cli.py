@@ -69,22 +69,33 @@ def test_check_config_ok_and_env_override(tmp_path: Path) -> None:
 
 def test_user_add_validates_and_refuses_duplicates(tmp_path: Path) -> None:
     config = write_config(tmp_path)
-    ok = hub("user", "add", "--config", str(config), "--username", "siti", "--agency", "BPBD",
+    ok = hub("user", "add", "siti", "--config", str(config), "--agency", "BPBD",
              "--role", "responder", "--name", "Siti Rahma", "--password-stdin",
              stdin="kata-sandi-siti\n")
     assert ok.returncode == 0, ok.stderr
     again = hub("user", "add", "--config", str(config), "--username", "siti", "--agency",
                 "PMK", "--role", "viewer", "--password-stdin", stdin="kata-sandi-siti\n")
     assert again.returncode == 1 and "already exists" in again.stderr
-    bad = hub("user", "add", "--config", str(config), "--username", "eko", "--agency",
+    bad = hub("user", "add", "eko", "--config", str(config), "--agency",
               "BASARNAS", "--role", "viewer", "--password-stdin", stdin="kata-sandi-eko1\n")
     assert bad.returncode == 1 and "agency 'BASARNAS'" in bad.stderr
     listed = hub("user", "list", "--config", str(config))
     assert listed.stdout.splitlines() == ["siti\tresponder\tBPBD\tSiti Rahma"]
-    assert hub("user", "remove", "--config", str(config), "--username", "siti").returncode == 0
+    assert hub("user", "remove", "siti", "--config", str(config)).returncode == 0
     assert hub("user", "list", "--config", str(config)).stdout == ""
+    # --username, the flag scripts used before the positional, still names the account
     gone = hub("user", "remove", "--config", str(config), "--username", "siti")
     assert gone.returncode == 1 and "no user 'siti'" in gone.stderr
+    assert hub("user", "remove", "--config", str(config)).returncode == 2
+
+
+def test_reading_commands_refuse_a_missing_database_and_create_nothing(tmp_path: Path) -> None:
+    """Regression: 'user list' with no --config silently created ./siaga-hub.sqlite3."""
+    for argv in (("user", "list"), ("user", "remove", "siti"), ("gateway", "revoke", "gw-1")):
+        r = hub(*argv, cwd=tmp_path)
+        assert r.returncode == 1, argv
+        assert "no hub database at siaga-hub.sqlite3" in r.stderr, r.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_serve_answers_with_users_and_gateways_made_by_the_cli(tmp_path: Path) -> None:
@@ -97,10 +108,11 @@ def test_serve_answers_with_users_and_gateways_made_by_the_cli(tmp_path: Path) -
     assert gw.returncode == 0 and "shown once" in gw.stderr
     token = gw.stdout.strip()
     assert token.startswith("sgg_")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "api", "serve", "--config", str(config)],
-        env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=(tmp_path / "serve.log").open("w"),
-        stderr=subprocess.STDOUT)
+    with (tmp_path / "serve.log").open("w") as serve_log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "api", "serve", "--config", str(config)],
+            env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=serve_log,
+            stderr=subprocess.STDOUT)
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30

@@ -29,6 +29,13 @@ def gateway(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[b
     )
 
 
+def end(proc: subprocess.Popen[bytes]) -> None:
+    """Kill the process if it still runs, reap it and close its pipes."""
+    with proc:
+        if proc.poll() is None:
+            proc.kill()
+
+
 class Lines:
     """Lines of a child's pipe, read with os.read: select() on a buffered reader would
     miss lines already pulled into its buffer."""
@@ -76,8 +83,7 @@ def test_run_prints_json_lines_and_exits_0_on_sigterm(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        end(proc)
         port.close()
     readings = [x for x in lines if x["kind"] == "reading"]
     assert [(r["channel"], r["value"], r["seq"]) for r in readings] == [
@@ -154,9 +160,23 @@ def test_command_subcommand_reaches_the_node_and_reports_its_ack(tmp_path: Path)
         assert proc.wait(20) == 0
         assert not (state / "control.sock").exists()
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        end(proc)
         port.close()
     nobody = gateway("command", "cmd-1", "ping", "--state-dir", str(state))
     _, err = nobody.communicate(timeout=30)
     assert nobody.returncode == 1 and b"no running gateway" in err
+
+
+def test_status_into_a_closed_pipe_exits_quietly(tmp_path: Path) -> None:
+    """Regression: ``siaga-gateway status | head -1`` ended in a BrokenPipeError traceback."""
+    nodes = {f"node-{i:05}": {"frames": i} for i in range(20_000)}  # more than a pipe holds
+    (tmp_path / "status.json").write_text(json.dumps(
+        {"gateway": "gw-1", "pid": 1, "updated_at": time.time(), "totals": {}, "nodes": nodes}))
+    for extra in ((), ("--json",)):
+        proc = gateway("status", "--state-dir", str(tmp_path), *extra)
+        assert proc.stdout is not None and proc.stderr is not None
+        assert proc.stdout.readline().startswith((b"gateway gw-1", b"{"))
+        proc.stdout.close()  # what head does after its first line
+        assert proc.wait(30) == 141
+        assert proc.stderr.read() == b""
+        proc.stderr.close()

@@ -43,7 +43,7 @@ def test_single_series_spike_scored_and_bad_rows_skipped(tmp_path, capsys):
     src = write(tmp_path, "in.csv", "\n".join(rows) + "\n")
     out = tmp_path / "out.csv"
     assert main(["replay", str(src), "-o", str(out)]) == 0
-    got = list(csv.DictReader(out.open()))
+    got = list(csv.DictReader(out.read_text().splitlines()))
     assert len(got) == 200
     assert list(got[0]) == ["timestamp", "value", "anomaly_score", "level"]
     spike = next(r for r in got if r["value"] == "45.000")
@@ -55,7 +55,7 @@ def test_single_series_spike_scored_and_bad_rows_skipped(tmp_path, capsys):
     # As a temperature the same spike is an impossible jump: a sensor fault (level 3),
     # kept out of the anomaly detectors.
     assert main(["replay", str(src), "-o", str(out), "--channel", "temp"]) == 0
-    spike = next(r for r in csv.DictReader(out.open()) if r["value"] == "45.000")
+    spike = next(r for r in csv.DictReader(out.read_text().splitlines()) if r["value"] == "45.000")
     assert spike["level"] == "3" and float(spike["anomaly_score"]) < 0.5
 
 
@@ -67,7 +67,8 @@ def test_multi_node_file_levels_per_node(tmp_path):
         lines.append(f"{t},slope-02,rain,0")
     src = write(tmp_path, "multi.csv", "\n".join(lines) + "\n")
     buf = io.StringIO()
-    replay(src.open(), buf, load_config({}), detector="rain")
+    with src.open() as inp:
+        replay(inp, buf, load_config({}), detector="rain")
     rows = list(csv.DictReader(io.StringIO(buf.getvalue())))
     assert len(rows) == 120
     last1 = [r for r in rows if r["node"] == "slope-01"][-1]
@@ -119,7 +120,8 @@ def test_crowd_zone_with_two_gates_in_replay_matches_the_engine(tmp_path):
                                  if s.detector == "crowd:alun"))
     src = write(tmp_path, "zone.csv", "\n".join(lines) + "\n")
     buf = io.StringIO()
-    replay(src.open(), buf, load_config(table), detector="crowd")
+    with src.open() as inp:
+        replay(inp, buf, load_config(table), detector="crowd")
     got = [int(r["level"]) for r in csv.DictReader(io.StringIO(buf.getvalue()))]
     assert got == expected
     assert max(got) == 4 and got[-1] < 4
