@@ -71,6 +71,10 @@ def add_settings_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gateway-id", help="-> gateway.id")
     p.add_argument("--state-dir", help="-> gateway.state_dir")
     p.add_argument("--log-level", help="debug|info|warning|error -> gateway.log_level")
+    p.add_argument("--lorawan", metavar="HOST:PORT",
+                   help="the LoRaWAN network server's broker -> lorawan.host, lorawan.port")
+    p.add_argument("--lorawan-flavour", choices=("chirpstack", "tts"),
+                   help="-> lorawan.flavour")
     p.add_argument("--modbus-port", action="append", metavar="BUS=PATH",
                    help="serial port of a [[modbus.bus]] by name (repeatable) "
                         "-> modbus.bus_ports.BUS")
@@ -94,6 +98,12 @@ def flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
         over["gateway.state_dir"] = args.state_dir
     if args.log_level:
         over["gateway.log_level"] = args.log_level
+    if args.lorawan:
+        host, port = parse_host_port(args.lorawan, "--lorawan")
+        over["lorawan.host"] = host
+        over["lorawan.port"] = port
+    if args.lorawan_flavour:
+        over["lorawan.flavour"] = args.lorawan_flavour
     for spec in args.modbus_port or ():
         bus, sep, port = spec.partition("=")
         if not sep or not bus or not port:
@@ -168,6 +178,10 @@ def check_config(args: argparse.Namespace) -> int:
     print(f"  mqtt = {f'{mqtt.host}:{mqtt.port}' if mqtt.host else 'none'}")
     print(f"  analytics.detectors = {list(settings.analytics.detectors)}")
     print(f"  buffer = {settings.buffer.path if settings.buffer else 'none'}")
+    lw = settings.lorawan
+    if lw.host is not None:
+        print(f"  lorawan = {lw.flavour} {lw.host}:{lw.port}, profiles "
+              f"{sorted(lw.profiles)}, default {lw.default_profile}")
     for bus in settings.modbus.buses:
         where = bus.port or f"{bus.host}:{bus.tcp_port}"
         print(f"  modbus bus {bus.name} ({bus.kind} {where}): "
@@ -242,6 +256,10 @@ def format_status(s: dict[str, Any]) -> str:
                          + " ".join(f"{k}={v}" for k, v in d.items()
                                     if k not in ("unit", "map", "last_error"))
                          + (f" last_error={d['last_error']!r}" if d.get("last_error") else ""))
+    for node, r in s.get("lorawan", {}).items():
+        lines.append(f"lorawan {node} ({r.get('device')}, {r.get('dev_eui')}): fcnt "
+                     f"{r.get('f_cnt')} rssi {r.get('rssi')} snr {r.get('snr')} via "
+                     f"{r.get('gateway')} ({r.get('gateways')} gateways)")
     cmds = s.get("commands")
     if cmds:
         lines.append("commands: " + " ".join(f"{k}={v}" for k, v in cmds.items()))

@@ -25,6 +25,7 @@ from siaga.gateway.buffer import BufferSettings
 from siaga.gateway.errors import ConfigError
 from siaga.gateway.heartbeat import HeartbeatSettings
 from siaga.gateway.local_actions import LocalActionSettings
+from siaga.gateway.lorawan.settings import LorawanSettings
 from siaga.gateway.modbus.settings import ModbusSettings
 from siaga.gateway.settings_reader import EnvText, TableReader
 from siaga.gateway.site_registry import implied_tables, merged, read_registry
@@ -43,10 +44,12 @@ CLI_FLAG_KEYS: dict[str, str] = {
     "--state-dir DIR": "gateway.state_dir",
     "--log-level LEVEL": "gateway.log_level",
     "--modbus-port BUS=PATH (repeatable)": "modbus.bus_ports.BUS",
+    "--lorawan HOST:PORT": "lorawan.host, lorawan.port",
+    "--lorawan-flavour chirpstack|tts": "lorawan.flavour",
 }
 
 # Tables another module validates (its settings class names the key on error).
-RUNTIME_TABLES = ("analytics", "buffer", "uplink", "heartbeat", "actions", "modbus")
+RUNTIME_TABLES = ("analytics", "buffer", "uplink", "heartbeat", "actions", "modbus", "lorawan")
 OWN_TABLES = ("gateway", "serial", "mqtt", "output", "convert", "downlink", "nodes")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -117,6 +120,7 @@ class GatewaySettings:
     heartbeat: HeartbeatSettings = field(default_factory=HeartbeatSettings)
     actions: LocalActionSettings | None = None
     modbus: ModbusSettings = field(default_factory=ModbusSettings)
+    lorawan: LorawanSettings = field(default_factory=LorawanSettings)
     config_path: Path | None = None
 
     @property
@@ -285,10 +289,13 @@ def settings_from_table(raw: Mapping[str, Any], path: Path | None = None) -> Gat
     modbus = ModbusSettings.from_toml(
         runtime.get("modbus", {}), "modbus", path.parent if path is not None else None
     )
-    if not serial.ports and mqtt.host is None and not modbus.buses:
+    lorawan = LorawanSettings.from_toml(
+        typed_env_values(runtime.get("lorawan", {})), "lorawan", gateway_id
+    )
+    if not serial.ports and mqtt.host is None and not modbus.buses and lorawan.host is None:
         raise ConfigError(
-            "serial.ports",
-            "no source: give serial.ports (--serial), mqtt.host (--mqtt) or [[modbus.bus]]",
+            "serial.ports", "no source: give serial.ports (--serial), mqtt.host (--mqtt), "
+            "[[modbus.bus]] or lorawan.host (--lorawan)",
         )
 
     return GatewaySettings(
@@ -310,6 +317,7 @@ def settings_from_table(raw: Mapping[str, Any], path: Path | None = None) -> Gat
         heartbeat=heartbeat,
         actions=actions,
         modbus=modbus,
+        lorawan=lorawan,
         config_path=path,
     )
 

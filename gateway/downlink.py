@@ -21,7 +21,7 @@ from siaga.gateway.config import DownlinkSettings
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("interval", "ping", "reboot", "calib")
+COMMANDS = ("interval", "ping", "reboot", "calib", "siren")
 SEQ_MODULUS = 65536
 
 CommandStatus = Literal["acked", "rejected", "timeout", "no_route", "invalid"]

@@ -30,6 +30,7 @@ from siaga.gateway.downlink import (
 from siaga.gateway.heartbeat import HealthSnapshot
 from siaga.gateway.local_actions import LocalActionRunner
 from siaga.gateway.reading_converter import ReadingConverter
+from siaga.gateway.sources.lorawan_source import LorawanSource
 from siaga.gateway.sources.modbus_source import ModbusSource
 from siaga.gateway.sources.mqtt_source import MqttSource
 from siaga.gateway.sources.serial_source import SerialSource
@@ -54,6 +55,10 @@ class GatewayRuntime:
         self.mqtt = (
             MqttSource(settings.mqtt, self.inbox, self.stop_event)
             if settings.mqtt.host is not None else None
+        )
+        self.lorawan = (
+            LorawanSource(settings.lorawan, self.inbox, self.stop_event)
+            if settings.lorawan.host is not None else None
         )
         self.modbus = (
             ModbusSource(settings.modbus, self.inbox, self.stop_event)
@@ -111,6 +116,8 @@ class GatewayRuntime:
             self.mqtt.start()
         if self.modbus is not None:
             self.modbus.start()
+        if self.lorawan is not None:
+            self.lorawan.start()
         log.info("gateway %s running (serial: %s; mqtt: %s; modbus: %s)",
                  self.settings.gateway_id, ", ".join(self.settings.serial.ports) or "none",
                  self.mqtt.address if self.mqtt else "none",
@@ -137,6 +144,8 @@ class GatewayRuntime:
             log.error("core did not stop within %.0f s", STOP_TIMEOUT_S)
         if self.mqtt is not None:
             self.mqtt.stop()
+        if self.lorawan is not None:
+            self.lorawan.stop()
         if self.uplink is not None:
             self.uplink.stop(STOP_TIMEOUT_S)
         if self.actions is not None:
@@ -154,6 +163,8 @@ class GatewayRuntime:
             }
         if self.modbus is not None:
             extra["modbus"] = self.modbus.snapshot()
+        if self.lorawan is not None:
+            extra["lorawan"] = self.lorawan.snapshot()
         if self.uplink is not None:
             extra["uplink"] = {"kind": self.uplink.settings.kind,
                                **asdict(self.uplink.counters())}
@@ -167,4 +178,6 @@ class GatewayRuntime:
             return writer is not None and writer.write(command_frame(node, cseq, cmd, value))
         if source == "mqtt" and self.mqtt is not None:
             return self.mqtt.publish(*command_mqtt(node, cseq, cmd, value))
+        if source.startswith("lorawan:") and self.lorawan is not None:
+            return self.lorawan.send_command(node, cseq, cmd, value)
         return False

@@ -8,6 +8,8 @@
     siaga-sim mqtt --broker HOST:PORT --flood --count C [--nodes N] [--qos 1]
     siaga-sim modbus [--scenario NAME] [--speed X] [--seed S] [--device NODE=MAP@UNIT ...]
                      [--baud B] [--fault UNIT:KIND[:RATE] ...] [--link PATH] [--duration S]
+    siaga-sim lorawan --broker HOST:PORT --flavour chirpstack|tts [--scenario NAME]
+                      [--speed X] [--only ID,ID] [--decoded] [--duration S]
     siaga-sim generate NAME [--seed S] [--sim-duration S] [--nodes N] -o OUT.csv
                    [--labels LABELS.json]
     siaga-sim scenarios
@@ -105,6 +107,18 @@ def _parser() -> argparse.ArgumentParser:
                     help="make a symlink at PATH to the line's pty (like /dev/serial/by-id)")
     mb.add_argument("--duration", type=float, default=None,
                     help="stop after this many wall seconds")
+
+    lw = sub.add_parser("lorawan", help="LoRaWAN devices as a network server's MQTT JSON")
+    lw.add_argument("--broker", required=True, help="HOST:PORT")
+    lw.add_argument("--flavour", choices=("chirpstack", "tts"), default="chirpstack")
+    lw.add_argument("--scenario", default="quiet", help="scenario name (see 'scenarios')")
+    lw.add_argument("--speed", type=float, default=1.0)
+    lw.add_argument("--seed", type=int, default=0)
+    lw.add_argument("--start", type=float, default=None)
+    lw.add_argument("--only", default=None, help="comma-separated node ids")
+    lw.add_argument("--decoded", action="store_true",
+                    help="include the network server's decoded object (else LPP only)")
+    lw.add_argument("--duration", type=float, default=None)
 
     g = sub.add_parser("generate", help="run a scenario to its end and write its samples")
     g.add_argument("name")
@@ -206,6 +220,30 @@ def _modbus(args: argparse.Namespace) -> int:
     return run_modbus(args, _stop_on_signals)
 
 
+def _lorawan(args: argparse.Namespace) -> int:
+    from siaga.simulators.lorawan_nodes import LorawanNodeSet
+
+    host, port = _broker(args.broker)
+    if args.speed <= 0:
+        raise SimSettingsError("--speed", "must be > 0")
+    start = time.time() if args.start is None else args.start
+    only = tuple(n for n in args.only.split(",") if n) if args.only else None
+    scenario = build(args.scenario, args.seed, start_ts=start, only=only)
+    done = threading.Event()
+    _stop_on_signals(done)
+    try:
+        nodes = LorawanNodeSet(scenario, host, port, args.flavour, speed=args.speed,
+                               decoded=args.decoded, seed=args.seed, only=only)
+    except OSError as e:
+        raise TransportError(f"cannot reach the broker {host}:{port}: {e}") from e
+    nodes.start()
+    log.info("scenario %s as %s uplinks -> %s:%d", scenario.name, args.flavour, host, port)
+    done.wait(args.duration)
+    nodes.close()
+    print(json.dumps({"published": nodes.published, "downlinks": nodes.downlinks}), flush=True)
+    return 0
+
+
 def _generate(args: argparse.Namespace) -> int:
     run = generate(args.name, args.seed, args.sim_duration, nodes=args.nodes)
     with args.output.open("w", newline="") as f:
@@ -258,6 +296,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _evaluate(args)
         if args.command == "modbus":
             return _modbus(args)
+        if args.command == "lorawan":
+            return _lorawan(args)
         for spec in SCENARIOS.values():
             print(f"{spec.name:13} {spec.duration_s / 3600:5.1f} h  {spec.description}")
         return 0
