@@ -2,7 +2,7 @@
 
 The story a BPBD responder lives through: sign in, see a landslide incident appear within two
 seconds of its alert being ingested, open it, acknowledge it, and see the report card count
-it; a PMK responder never sees it. Screenshots of each page go to tests/artifacts/dashboard/.
+it; a PMK responder never sees it. (Screenshots of every page: test_pages.py.)
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.api_fixtures import LiveHub, make_settings, serve_hub
-from tests.e2e.browser import DESKTOP, PHONE, OpenPage, shot
+from tests.e2e.browser import DESKTOP, PHONE, OpenPage
 
 REGISTRY = Path(__file__).resolve().parents[2] / "deploy" / "demo" / "registry.toml"
 
@@ -78,7 +78,6 @@ def test_responder_sees_acknowledges_and_scorecard_counts(open_page: OpenPage,
     expect(card).to_contain_text("Siaga")  # the level in words, not only colour
     expect(card.locator(".sla")).to_contain_text("BPBD")
     assert bpbd.locator("#flash").is_visible()  # the visual cue for a new Siaga incident
-    shot(bpbd, "board")
 
     # another agency's responder sees nothing of it, live or on reload
     pmk.wait_for_timeout(500)
@@ -86,7 +85,6 @@ def test_responder_sees_acknowledges_and_scorecard_counts(open_page: OpenPage,
     pmk.reload()
     expect(pmk.locator("#who")).to_contain_text("pmk-budi")
     assert pmk.locator("article.inc").count() == 0
-    shot(pmk, "board-pmk-phone")
 
     # open it from the keyboard, acknowledge with a note
     card.focus()
@@ -98,13 +96,11 @@ def test_responder_sees_acknowledges_and_scorecard_counts(open_page: OpenPage,
     bpbd.click("#btn-ack")
     expect(bpbd.locator("#incident-status")).to_have_text("ditanggapi")
     expect(bpbd.locator("#timeline")).to_contain_text("Tim TRC menuju lokasi")
-    shot(bpbd, "incident")
 
     bpbd.goto(f"{hub.url}/dashboard/#/rapor")
     row = bpbd.locator("#scorecard tr[data-agency=BPBD]")
     expect(row.locator(".handled")).to_have_text("1")
     expect(row).to_contain_text("100%")
-    shot(bpbd, "rapor")
 
     bpbd.goto(f"{hub.url}/dashboard/#/map")
     expect(bpbd.locator("#map .map-node", has_text="slope-07")).to_have_count(1)
@@ -117,7 +113,6 @@ def test_responder_sees_acknowledges_and_scorecard_counts(open_page: OpenPage,
     gateway_row = bpbd.locator("#gateways tr", has_text="gw-bumiaji-01")
     expect(gateway_row).to_contain_text("17")  # its buffer depth, from the heartbeat
     expect(gateway_row).to_contain_text("baik")
-    shot(bpbd, "sensors")
 
     bpbd.select_option("#lang", "en")
     bpbd.goto(f"{hub.url}/dashboard/#/board")
@@ -140,4 +135,3 @@ def test_api_docs_work_without_internet(open_page: OpenPage, hub: LiveHub) -> No
     page.goto(f"{hub.url}/docs")
     expect(page.locator(".swagger-ui .info")).to_contain_text("Siaga hub")
     expect(page.locator(".opblock-tag", has_text="dashboard")).to_be_visible()
-    shot(page, "docs")

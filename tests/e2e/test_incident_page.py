@@ -5,7 +5,6 @@ the viewer's own agency clock, citizen reports by their text and place."""
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,8 +13,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.api_fixtures import LiveHub, make_settings, serve_hub
-from tests.e2e.browser import DESKTOP, PHONE, OpenPage, no_sideways_scroll, shot
-from tests.e2e.hub_data import alert, ingest
+from tests.e2e.browser import DESKTOP, PHONE, OpenPage, no_sideways_scroll
+from tests.e2e.hub_data import alert, ingest, landslide
 
 REGISTRY = Path(__file__).resolve().parents[2] / "deploy" / "demo" / "registry.toml"
 CHANNELS = {"rain": "mm", "vwc": "%", "ext": "mm", "tilt": "deg"}
@@ -45,27 +44,6 @@ def shown_span(page: Page) -> int:
     return int(to or 0) - int(since or 0)
 
 
-def landslide(hub: LiveHub) -> int:
-    """Forty minutes of slope-07's four channels, a Waspada rain alert, then Awas on the crack."""
-    token = hub.gateway("gw-bumiaji-01")
-    now = int(time.time() * 1000)
-    readings = [("slope-07", ch, base + i * step, unit, now - (40 - i) * 60_000)
-                for ch, unit, base, step in (("rain", "mm", 0.0, 0.4), ("vwc", "%", 31.0, 0.3),
-                                             ("ext", "mm", 2.0, 0.25), ("tilt", "deg", 0.5, 0.02))
-                for i in range(40)]
-    ingest(hub, token, "gw-bumiaji-01", readings=readings, alerts=[
-        alert("slope-07", "landslide", 2, "rain", "Curah hujan 3 jam 45 mm",
-              thresholds={"waspada_3h_mm": 40.0, "siaga_3h_mm": 60.0}, ts=now - 120_000)])
-    ingest(hub, token, "gw-bumiaji-01", alerts=[
-        alert("slope-07", "landslide", 4, "ext", "Retakan melebar 12 mm/jam",
-              thresholds={"awas_mm_per_h": 10.0})])
-    r = httpx.get(f"{hub.url}/api/v1/incidents", timeout=10,
-                  headers=hub.staff(role="admin").headers)
-    items = r.json()
-    items = items if isinstance(items, list) else items["items"]
-    return int(next(i["id"] for i in items if i["hazard"] == "landslide"))
-
-
 def test_landslide_page_charts_every_channel_and_explores_time(open_page: OpenPage,
                                                                hub: LiveHub) -> None:
     hub.staff(agency="BPBD", username="bpbd-andi")
@@ -82,7 +60,6 @@ def test_landslide_page_charts_every_channel_and_explores_time(open_page: OpenPa
     expect(entries.first).to_contain_text("Awas")
     expect(entries.nth(1)).to_contain_text("Retakan melebar")
     expect(entries.last).to_contain_text("Dibuka")
-    shot(page, "incident")
 
     # The range picker: 24 h
     page.click("#readings [data-range='24h']")
@@ -135,7 +112,6 @@ def test_phone_puts_actions_first_and_own_clock_and_reports_read_well(
     expect(report).to_contain_text("Lereng Sumbergondo")  # the nearest site
     expect(page.locator("#board")).not_to_contain_text("report:")
     assert no_sideways_scroll(page)
-    shot(page, "board-phone")
 
     page.goto(f"{hub.url}/dashboard/#/incident/{incident}")
     ack = page.locator("#btn-ack")
@@ -148,7 +124,6 @@ def test_phone_puts_actions_first_and_own_clock_and_reports_read_well(
                                                         timeout=5000)
     assert channels_charted(page) == {f"slope-07/{c}" for c in CHANNELS}
     assert no_sideways_scroll(page)
-    shot(page, "incident-phone")
 
     page.goto(f"{hub.url}/dashboard/#/board")
     page.locator("article.inc", has_text="Laporan warga").click()

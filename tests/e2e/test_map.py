@@ -15,7 +15,7 @@ from playwright.sync_api import Page, Response, expect
 
 from tests.api_fixtures import LiveHub, make_settings, serve_hub
 from tests.e2e.basemap import write_raster_pmtiles
-from tests.e2e.browser import DESKTOP, PHONE, OpenPage, shot
+from tests.e2e.browser import DESKTOP, PHONE, OpenPage
 from tests.e2e.hub_data import alert, ingest
 
 REGISTRY = Path(__file__).resolve().parents[2] / "deploy" / "demo" / "registry.toml"
@@ -94,7 +94,6 @@ def test_map_draws_basemap_registry_and_incidents_without_overlap(
 
     overlaps = overlapping(visible_label_boxes(page))
     assert not overlaps, overlaps
-    shot(page, "map")
 
     # Zoom in on the market: both Awas labels fit now, and still never overlap.
     page.locator("#map-incidents button", has_text="Pasar").first.click()
@@ -113,7 +112,7 @@ def test_map_draws_basemap_registry_and_incidents_without_overlap(
     phone.goto(f"{hub.url}/dashboard/#/map")
     expect(phone.locator("#map .leaflet-tile-loaded").first).to_be_visible(timeout=5000)
     assert not overlapping(visible_label_boxes(phone))
-    shot(phone, "map-phone")
+
 
 
 def test_map_without_basemap_still_draws_the_registry(open_page: OpenPage,

@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.api_fixtures import LiveHub, make_settings, serve_hub
-from tests.e2e.browser import DESKTOP, PHONE, OpenPage, no_sideways_scroll, shot
+from tests.e2e.browser import DESKTOP, PHONE, OpenPage, no_sideways_scroll
 from tests.e2e.hub_data import alert, ingest
 
 REGISTRY = Path(__file__).resolve().parents[2] / "deploy" / "demo" / "registry.toml"
@@ -73,7 +73,6 @@ def test_city_viewer_compares_agencies_and_drills_into_late_ones(open_page: Open
     late = page.locator("#rapor-late")
     expect(late).to_contain_text("Tanah longsor")
     expect(late).not_to_contain_text("Kebakaran")
-    shot(page, "rapor")
 
     with page.expect_download() as dl:
         page.click("#rapor-csv")
@@ -98,4 +97,4 @@ def test_city_viewer_compares_agencies_and_drills_into_late_ones(open_page: Open
     phone.keyboard.press("Enter")
     expect(phone.locator("#scorecard tr[data-agency]")).to_have_count(4)
     assert no_sideways_scroll(phone)
-    shot(phone, "rapor-phone")
+
