@@ -46,6 +46,9 @@ Result = Sent | ChannelError
 
 class Channel(Protocol):
     name: ChannelName
+    # Messages sent in one go (one SMTP session); the sender records outcomes per batch, so
+    # this is also how many a hub killed mid-send may send once more.
+    batch_size: int
 
     async def send(self, batch: Sequence[Outgoing]) -> list[Result]:
         """One result per message, in order."""

@@ -35,6 +35,7 @@ def email_for(m: Outgoing, sender: str) -> EmailMessage:
 
 class EmailChannel:
     name: ChannelName = "email"
+    batch_size = 10
 
     def __init__(self, settings: EmailSettings) -> None:
         self._s = settings

@@ -43,10 +43,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Deliveries one sender takes at a time: the most a killed hub can send once more.
-BATCH = 10
-
-
 class TokenBucket:
     """``per_minute`` tokens a minute, at most ``burst`` saved up; ``take`` waits for one."""
 
@@ -101,8 +97,7 @@ class NotifyService:
     def __init__(self, db: Database, settings: NotifySettings, incidents: IncidentSettings,
                  *, timezone: str, site_name: Callable[[str], str | None],
                  channels: Mapping[ChannelName, Channel], metrics: MetricsRegistry,
-                 bus: LiveBus | None = None, lease_s: float = 120,
-                 clock: Callable[[], float] = time.time) -> None:
+                 bus: LiveBus | None = None, clock: Callable[[], float] = time.time) -> None:
         self.db = db
         self.settings = settings
         self.incidents = incidents
@@ -110,7 +105,6 @@ class NotifyService:
         self.site_name = site_name
         self.channels = dict(channels)
         self.bus = bus
-        self.lease_s = lease_s
         self.clock = clock
         self._buckets = {name: TokenBucket(getattr(settings, name).rate)
                          for name in self.channels}
@@ -195,10 +189,10 @@ class NotifyService:
         bucket = self._buckets[name]
         if bucket.wait_s() > 0:
             return 0
-        room = min(BATCH, bucket.available())
+        room = min(self.channels[name].batch_size, bucket.available())
         now = self.clock()
         batch = await self.db.run(lambda c: outbox.claim(
-            c, name, now=now, limit=room, lease_s=self.lease_s))
+            c, name, now=now, limit=room, lease_s=self.settings.lease_s))
         if not batch:
             return 0
         bucket.take(len(batch))

@@ -199,6 +199,9 @@ class NotifySettings(_Section):
     # Events older than this when the sender first sees them are not sent (a hub that was
     # down for a day does not page people about yesterday).
     max_age_s: float = Field(default=6 * 3600, gt=0)
+    # A delivery in flight this long without an outcome is sent again: what a hub killed
+    # mid-send leaves behind. Longer than any channel's timeout.
+    lease_s: float = Field(default=120, gt=0)
     # How often the sender looks for work when nothing woke it.
     poll_s: float = Field(default=2, gt=0)
     # Telegram link codes live this long.

@@ -32,6 +32,7 @@ def sms_text(m: Outgoing) -> str:
 
 class SmsChannel:
     name: ChannelName = "sms"
+    batch_size = 1
 
     def __init__(self, settings: SmsSettings, client: httpx.AsyncClient) -> None:
         self._http = settings.http

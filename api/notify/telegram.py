@@ -71,6 +71,7 @@ class TelegramApi:
 
 class TelegramChannel:
     name: ChannelName = "telegram"
+    batch_size = 1
 
     def __init__(self, api: TelegramApi) -> None:
         self.api = api

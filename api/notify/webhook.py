@@ -59,6 +59,7 @@ def body_for(m: Outgoing) -> bytes:
 
 class WebhookChannel:
     name: ChannelName = "webhook"
+    batch_size = 1
 
     def __init__(self, settings: WebhookSettings, client: httpx.AsyncClient) -> None:
         self._secret = settings.secret.get_secret_value()

@@ -28,6 +28,7 @@ _LANG = {"id": "id", "en": "en_US"}
 
 class WhatsAppChannel:
     name: ChannelName = "whatsapp"
+    batch_size = 1
 
     def __init__(self, settings: WhatsAppSettings, client: httpx.AsyncClient) -> None:
         self._url = (f"{settings.api_base.rstrip('/')}/{settings.api_version}/"
