@@ -8,7 +8,9 @@ ports through the same code path as ``/dev/ttyUSB0``, detects, buffers and forwa
 which opens the incidents and routes them to BPBD, PMK, Satpol PP and Diskominfo.
 
 The terminal shows one line per incident event; the dashboard URL and demo logins are printed
-at the start. Ctrl-C (or SIGTERM) stops every process it started and exits 0. Databases and
+at the start. Notifications go as email to each demo login through a local SMTP server that
+keeps them in ``var/demo/notifications.mbox`` (the path is printed too). Ctrl-C (or SIGTERM)
+stops every process it started and exits 0. Databases and
 logs stay in ``var/demo/`` from run to run (a second run continues the incidents, telemetry and
 logins of the first); ``--fresh`` deletes them first.
 
@@ -38,6 +40,7 @@ import httpx
 
 from siaga.simulators.demo_configs import gateway_config, hub_config, write_toml
 from siaga.simulators.processes import Children, run_cli, wait_healthy
+from siaga.simulators.servers import SmtpInbox
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -131,6 +134,15 @@ def add_missing_users(hub_cli: list[str], database: Path) -> None:
                     stdin=password + "\n", cwd=ROOT)
 
 
+def set_demo_contacts(url: str, admin_token: str) -> None:
+    """Each demo login is its agency's duty officer with a mailbox in the local inbox."""
+    for username, *_ in DEMO_USERS:
+        r = httpx.put(f"{url}/api/v1/staff/{username}/contact", timeout=10,
+                      headers={"Authorization": f"Bearer {admin_token}"},
+                      json={"position": "duty_officer", "email": f"{username}@demo.siaga.local"})
+        r.raise_for_status()
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="deploy/demo.sh", description=__doc__.split("\n\n")[0])
     p.add_argument("--speed", type=float, default=60.0,
@@ -187,7 +199,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"password_file {passwd}\n"
                 f"acl_file {ROOT / 'deploy' / 'mosquitto' / 'hub.acl'}\n"))
             mqtt = (broker.port, hub_password)
-        write_toml(hub_toml, hub_config(state, args.port, REGISTRY, influx_url, mqtt))
+        mbox = state / "notifications.mbox"
+        inbox = SmtpInbox(mbox).start()
+        servers.append(inbox)
+        write_toml(hub_toml, hub_config(state, args.port, REGISTRY, influx_url, mqtt,
+                                        smtp_port=inbox.port))
         hub_cli = [str(BIN / "siaga-hub"), "--config", str(hub_toml)]
         add_missing_users(hub_cli, state / "hub.sqlite3")
         tokens = {}
@@ -207,6 +223,10 @@ def main(argv: list[str] | None = None) -> int:
         children.start("hub", [*hub_cli, "serve"])
         url = f"http://127.0.0.1:{args.port}"
         wait_healthy(url, children)
+        admin = httpx.post(f"{url}/api/v1/auth/token", json={
+            "username": DEMO_USERS[0][0], "password": DEMO_USERS[0][4]}, timeout=10,
+        ).json()["access_token"]
+        set_demo_contacts(url, admin)
 
         sim = children.start("sim", [str(BIN / "siaga-sim"), "serial", "--scenario",
                                      args.scenario, "--speed", str(args.speed), "--json"],
@@ -235,12 +255,11 @@ def main(argv: list[str] | None = None) -> int:
         for username, agency, _role, _name, password in DEMO_USERS:
             say(f"  Login      {username:<7} / {password:<18} ({agency})")
         say(f"  Logs       {children.logs}/")
+        say(f"  Mail       every notification, as email to the logins: {mbox}")
+        say(f"             (open with: mutt -f {mbox}, or any mail reader)")
         say("  Ctrl-C stops everything.")
         say("")
-        token = httpx.post(f"{url}/api/v1/auth/token", json={
-            "username": DEMO_USERS[0][0], "password": DEMO_USERS[0][4]}, timeout=10,
-        ).json()["access_token"]
-        threading.Thread(target=follow_stream, args=(url, token, stop, counts), daemon=True,
+        threading.Thread(target=follow_stream, args=(url, admin, stop, counts), daemon=True,
                          name="stream").start()
         deadline = time.monotonic() + args.duration if args.duration else None
         while not stop.wait(0.5):

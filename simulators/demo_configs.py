@@ -12,11 +12,12 @@ from typing import Any
 
 
 def hub_config(state: Path, port: int, registry: Path, influx_url: str | None,
-               mqtt: tuple[int, str] | None) -> dict[str, Any]:
+               mqtt: tuple[int, str] | None, smtp_port: int | None = None) -> dict[str, Any]:
     """``siaga-hub`` on 127.0.0.1:``port`` with its databases in ``state``.
 
     Telemetry goes to InfluxDB at ``influx_url``, else SQLite; ``mqtt`` is (broker port, the
-    hub's broker password) for the MQTT uplink.
+    hub's broker password) for the MQTT uplink; ``smtp_port`` is a local SMTP inbox that every
+    notification goes to (email to each agency's staff, from Waspada up).
     """
     cfg: dict[str, Any] = {
         "server": {"host": "127.0.0.1", "port": port, "shutdown_timeout_s": 2},
@@ -35,6 +36,13 @@ def hub_config(state: Path, port: int, registry: Path, influx_url: str | None,
         mqtt_port, hub_password = mqtt
         cfg["mqtt"] = {"enabled": True, "host": "127.0.0.1", "port": mqtt_port,
                        "username": "siaga-hub", "password": hub_password}
+    if smtp_port:
+        cfg["notify"] = {
+            "enabled": True, "base_url": f"http://127.0.0.1:{port}",
+            "email": {"host": "127.0.0.1", "port": smtp_port, "security": "none",
+                      "sender": "Siaga Demo <siaga@demo.siaga.local>"},
+            "rules": [{"min_level": 2, "channels": ["email"], "to": ["agency"]}],
+        }
     return cfg
 
 
