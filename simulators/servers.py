@@ -108,9 +108,9 @@ class Mosquitto:
             f"{self.extra_config}\n"
         )
         log = self.workdir / "mosquitto.log"
-        self.proc = subprocess.Popen(
-            [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=log.open("ab")
-        )
+        with log.open("ab") as err:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen(
+                [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=err)
         wait_port(self.port, self.proc, "mosquitto", log)
         return self
 
@@ -151,9 +151,9 @@ class InfluxDB:
             "[continuous_queries]\n  enabled = false\n"
         )
         log = w / "influxd.log"
-        self.proc = subprocess.Popen(
-            [binary, "-config", str(conf)], stdout=log.open("ab"), stderr=subprocess.STDOUT
-        )
+        with log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [binary, "-config", str(conf)], stdout=out, stderr=subprocess.STDOUT)
         wait_port(self.port, self.proc, "influxd", log)
         deadline = time.monotonic() + 20
         while True:
@@ -204,9 +204,10 @@ class HubProcess:
     def start(self, settle_s: float = 0.0) -> HubProcess:
         """Start and wait for ``/healthz``; ``settle_s`` more lets its MQTT subscriber subscribe."""
         hub = Path(sys.executable).parent / "siaga-hub"
-        self.proc = subprocess.Popen(
-            [str(hub), "serve", "--config", str(self.config), "--port", str(self.port)],
-            stdout=self.log.open("ab"), stderr=subprocess.STDOUT, cwd=self.workdir)
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [str(hub), "serve", "--config", str(self.config), "--port", str(self.port)],
+                stdout=out, stderr=subprocess.STDOUT, cwd=self.workdir)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

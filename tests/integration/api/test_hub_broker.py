@@ -72,8 +72,9 @@ def start_broker(tmp_path: Path, passwd: Path) -> Iterator[Callable[[], Broker]]
         port = free_port()
         conf = render_config(tmp_path, port)
         log = tmp_path / "mosquitto.log"
-        proc = subprocess.Popen([require_binary("mosquitto", "mosquitto"), "-c", str(conf)],
-                                stdout=subprocess.DEVNULL, stderr=log.open("ab"))
+        with log.open("ab") as err:
+            proc = subprocess.Popen([require_binary("mosquitto", "mosquitto"), "-c", str(conf)],
+                                    stdout=subprocess.DEVNULL, stderr=err)
         started.append(Broker(port=port, passwd=passwd, proc=proc))
         wait_port(port, proc, "mosquitto", log)
         return started[-1]

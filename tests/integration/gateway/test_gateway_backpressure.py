@@ -48,7 +48,8 @@ def test_stalled_output_holds_input_and_loses_nothing(
             if "subscribed" in log[-1]:
                 connected.set()
 
-    threading.Thread(target=read_log, daemon=True).start()
+    reader = threading.Thread(target=read_log, daemon=True)
+    reader.start()
     try:
         assert connected.wait(20), "".join(log)
         time.sleep(0.3)
@@ -77,5 +78,8 @@ def test_stalled_output_holds_input_and_loses_nothing(
     finally:
         proc.terminate()
         proc.wait(30)
+        reader.join(10)  # stderr ends with the process
+        with proc:  # closes its pipes
+            pass
     assert seqs == list(range(MESSAGES))
     assert proc.returncode == 0

@@ -41,9 +41,10 @@ def broker(tmp_path: Path) -> Iterator[int]:
         conf += "user root\n"
     (tmp_path / "mosquitto.conf").write_text(conf)
     log = tmp_path / "mosquitto.log"
-    proc = subprocess.Popen([require_binary("mosquitto", "mosquitto"), "-c",
-                             str(tmp_path / "mosquitto.conf")],
-                            stdout=subprocess.DEVNULL, stderr=log.open("wb"))
+    with log.open("wb") as err:
+        proc = subprocess.Popen([require_binary("mosquitto", "mosquitto"), "-c",
+                                 str(tmp_path / "mosquitto.conf")],
+                                stdout=subprocess.DEVNULL, stderr=err)
     wait_port(port, proc, "mosquitto", log)
     yield port
     proc.terminate()

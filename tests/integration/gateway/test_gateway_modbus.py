@@ -275,7 +275,8 @@ def test_sim_modbus_cli_serves_the_scenario_to_a_gateway_process(tmp_path: Path)
              "--modbus-port", f"field={info['path']}"], seconds=4.0)
     finally:
         sim.terminate()
-        sim.wait(10)
+        with sim:  # waits and closes its pipes
+            sim.wait(10)
     lines = [json.loads(x) for x in gw.splitlines() if x.strip()]
     vwc = [x for x in lines if x.get("channel") == "vwc"]
     assert vwc and all(0 < x["value"] <= 100 and x["node"] == "slope-05" for x in vwc)
