@@ -7,8 +7,10 @@ gateway opens, like a USB RS-485 adapter: ``socat pty pty`` in a thread.
 
 Values come from ``set_values(node, {channel: value})`` (thread-safe), fed by a
 scenario's physics in ``ScenarioFeed``, and are written into the registers when a
-request reads them. Faults per unit (``LineFault``), decided in the server's
-``trace_packet`` (the bytes it is about to send) and in its device ``action``:
+request reads them. A device answers exception 6 (busy) until every channel of its
+map has a value, as a probe still warming up does, never a register of zeros.
+Faults per unit (``LineFault``), decided in the server's ``trace_packet`` (the bytes
+it is about to send) and in its device ``action``:
 
 - ``timeout``: the answer is not sent (a lost frame), with probability ``rate``;
 - ``crc``: one byte of the answer is flipped, so its CRC fails;
@@ -125,6 +127,8 @@ class ModbusSlaveLine:
             return ExcCodes.DEVICE_BUSY
         with self._lock:
             values = dict(self._values[device.node])
+        if any(p.channel not in values for p in device.map.points):
+            return ExcCodes.DEVICE_BUSY  # warming up: nothing measured yet, never zeros
         for point in device.map.points:
             value = values.get(point.channel)
             if value is None:
