@@ -16,7 +16,8 @@ import pytest
 
 from siaga.api.ingest.wire import ReadingIn
 from siaga.api.telemetry.errors import StoreRejected, StoreUnavailable
-from siaga.api.telemetry.influx import InfluxStore, influxql_string
+from siaga.api.telemetry.influx import InfluxStore
+from siaga.api.telemetry.influx_reader import influxql_string
 from siaga.api.telemetry.settings import TelemetrySettings
 
 pytestmark = pytest.mark.anyio
