@@ -1,11 +1,7 @@
-"""Staff accounts, their bearer tokens, and gateway tokens.
+"""Staff accounts and their bearer tokens (gateway tokens: api/gateway_tokens.py).
 
-Passwords are hashed with scrypt (``hashlib.scrypt``, RFC 7914; n=2**14, r=8, p=1, 16-byte
-salt), stored as ``scrypt$n$r$p$salt$hash``; ``pbkdf2_sha256$iterations$salt$hash`` hashes are
-also verified so accounts imported from elsewhere keep working. Bearer tokens (staff sessions,
-gateway credentials) are 256-bit random strings; only their SHA-256 is stored, so a copy of the
-database lets nobody in. A staff token expires after ``auth.token_ttl_s``; a gateway token lasts
-until it is replaced (``siaga-hub gateway add`` again).
+Passwords are stored as scrypt hashes and tokens as SHA-256 digests (api/hashing.py). A staff
+token expires after ``auth.token_ttl_s``.
 
 Roles rank viewer < responder < admin. Scoping: a viewer or responder sees what involves their
 own agency; an admin, or staff of an agency listed in ``auth.see_all_agencies``, sees all.
@@ -13,10 +9,6 @@ own agency; an admin, or staff of an agency listed in ``auth.see_all_agencies``,
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import os
 import re
 import secrets
 import sqlite3
@@ -30,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from siaga.api.db import Database, transaction
 from siaga.api.errors import Conflict, InvalidInput, NotFound, TooManyRequests, Unauthorized
+from siaga.api.hashing import ScryptCost, hash_password, token_digest, verify_password
 from siaga.api.settings import AuthSettings
 
 __all__ = [
@@ -37,20 +30,11 @@ __all__ = [
     "IssuedToken",
     "Role",
     "Staff",
-    "hash_password",
-    "verify_password",
 ]
 
 STAFF_TOKEN_PREFIX = "sgs_"
-GATEWAY_TOKEN_PREFIX = "sgg_"
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
-GATEWAY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
-_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
-_SCRYPT_MAXMEM = 64 * 1024 * 1024
-# Gateways send many requests; their token lookups are cached this long (a replaced token
-# stops working in other hub processes within this time).
-_GATEWAY_CACHE_S = 30.0
 _MAX_TRACKED_USERNAMES = 10_000
 
 
@@ -84,46 +68,6 @@ class IssuedToken:
     expires_at: float
 
 
-def _b64(b: bytes) -> str:
-    return base64.b64encode(b).decode("ascii")
-
-
-def hash_password(password: str) -> str:
-    salt = os.urandom(16)
-    dk = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R,
-                        p=_SCRYPT_P, maxmem=_SCRYPT_MAXMEM, dklen=32)
-    return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${_b64(salt)}${_b64(dk)}"
-
-
-def verify_password(password: str, encoded: str) -> bool:
-    """True when ``password`` matches; a malformed or unknown hash never matches."""
-    parts = encoded.split("$")
-    try:
-        if parts[0] == "scrypt" and len(parts) == 6:
-            n, r, p = int(parts[1]), int(parts[2]), int(parts[3])
-            salt, want = base64.b64decode(parts[4]), base64.b64decode(parts[5])
-            got = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p,
-                                 maxmem=_SCRYPT_MAXMEM, dklen=len(want))
-        elif parts[0] == "pbkdf2_sha256" and len(parts) == 4:
-            iterations = int(parts[1])
-            salt, want = base64.b64decode(parts[2]), base64.b64decode(parts[3])
-            got = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, iterations,
-                                      len(want))
-        else:
-            return False
-    except (ValueError, TypeError):
-        return False
-    return hmac.compare_digest(got, want)
-
-
-# Checked against when the username does not exist, so both answers take as long.
-_DUMMY_HASH = hash_password(secrets.token_hex(8))
-
-
-def token_digest(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
 def ensure_schema(conn: sqlite3.Connection) -> None:
     conn.executescript(
         """
@@ -142,11 +86,6 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
             expires_at REAL NOT NULL
         );
         CREATE INDEX IF NOT EXISTS staff_tokens_expiry ON staff_tokens(expires_at);
-        CREATE TABLE IF NOT EXISTS gateway_tokens (
-            gateway TEXT PRIMARY KEY,
-            token_hash TEXT NOT NULL UNIQUE,
-            issued_at REAL NOT NULL
-        );
         """
     )
 
@@ -157,15 +96,18 @@ def _staff(row: sqlite3.Row) -> Staff:
 
 
 class Accounts:
-    """Staff and gateway credentials in the hub database."""
+    """Staff credentials in the hub database; ``cost`` is the scrypt cost of new hashes."""
 
     def __init__(self, db: Database, settings: AuthSettings, agencies: Collection[str],
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, *,
+                 cost: ScryptCost = ScryptCost()) -> None:  # noqa: B008 - frozen
         self._db = db
         self._settings = settings
         self.agencies = frozenset(agencies)
         self._clock = clock
-        self._gateway_cache: dict[str, tuple[str, float]] = {}
+        self._cost = cost
+        # Checked against when the username does not exist, so both answers take as long.
+        self._dummy_hash = hash_password(secrets.token_hex(8), cost)
         self._failed_logins: dict[str, deque[float]] = {}
         db.call(ensure_schema)
 
@@ -199,7 +141,7 @@ class Accounts:
                        password: str) -> Staff:
         role = Role(role)
         self._check_new_user(username, agency, password)
-        encoded = hash_password(password)
+        encoded = hash_password(password, self._cost)
         now = self._clock()
 
         def insert(conn: sqlite3.Connection) -> None:
@@ -235,7 +177,7 @@ class Accounts:
             raise InvalidInput(
                 f"password: at least {self._settings.password_min_length} characters"
             )
-        encoded = hash_password(password)
+        encoded = hash_password(password, self._cost)
 
         def update(conn: sqlite3.Connection) -> None:
             with transaction(conn):
@@ -285,7 +227,7 @@ class Accounts:
         def check(conn: sqlite3.Connection) -> Staff | None:
             row = conn.execute("SELECT * FROM staff WHERE username = ?", (username,)).fetchone()
             if row is None:
-                verify_password(password, _DUMMY_HASH)
+                verify_password(password, self._dummy_hash)
                 return None
             return _staff(row) if verify_password(password, row["password_hash"]) else None
 
@@ -348,49 +290,3 @@ class Accounts:
                 conn.execute("DELETE FROM staff_tokens WHERE token_hash = ?", (digest,))
 
         await self._db.run(delete)
-
-    # -- gateways ------------------------------------------------------------------------
-
-    async def issue_gateway_token(self, gateway: str) -> str:
-        """A new token for ``gateway``, replacing its previous one; shown once, stored hashed."""
-        if not GATEWAY_ID.match(gateway):
-            raise InvalidInput(f"gateway id {gateway!r}: 1-64 of A-Z a-z 0-9 . _ -")
-        token = GATEWAY_TOKEN_PREFIX + secrets.token_urlsafe(32)
-        now = self._clock()
-
-        def upsert(conn: sqlite3.Connection) -> None:
-            with transaction(conn):
-                conn.execute(
-                    "INSERT INTO gateway_tokens (gateway, token_hash, issued_at) VALUES (?, ?, ?)"
-                    " ON CONFLICT (gateway) DO UPDATE SET token_hash = excluded.token_hash, "
-                    "issued_at = excluded.issued_at",
-                    (gateway, token_digest(token), now),
-                )
-
-        await self._db.run(upsert)
-        self._gateway_cache = {k: v for k, v in self._gateway_cache.items() if v[0] != gateway}
-        return token
-
-    async def revoke_gateway(self, gateway: str) -> None:
-        def delete(conn: sqlite3.Connection) -> None:
-            with transaction(conn):
-                conn.execute("DELETE FROM gateway_tokens WHERE gateway = ?", (gateway,))
-
-        await self._db.run(delete)
-        self._gateway_cache = {k: v for k, v in self._gateway_cache.items() if v[0] != gateway}
-
-    async def gateway_for_token(self, token: str) -> str:
-        if not token.startswith(GATEWAY_TOKEN_PREFIX):
-            raise Unauthorized("not a gateway token", error="invalid_token")
-        digest = token_digest(token)
-        now = self._clock()
-        cached = self._gateway_cache.get(digest)
-        if cached is not None and cached[1] > now:
-            return cached[0]
-        row = await self._db.run(lambda c: c.execute(
-            "SELECT gateway FROM gateway_tokens WHERE token_hash = ?", (digest,)).fetchone())
-        if row is None:
-            self._gateway_cache.pop(digest, None)
-            raise Unauthorized("unknown or replaced gateway token", error="invalid_token")
-        self._gateway_cache[digest] = (row["gateway"], now + _GATEWAY_CACHE_S)
-        return str(row["gateway"])

@@ -1,12 +1,12 @@
 """``create_app(settings)``: the hub's FastAPI application; nothing is built at import time.
 
 The lifespan opens :func:`api.services.open_services` and keeps the result on
-``app.state.services``; routers are the ``router`` of each module in :data:`ROUTERS`.
+``app.state.services`` (routes reach it through api/deps.py); the routers are
+:data:`ROUTERS`, one per module of api/routes.
 """
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,35 +17,42 @@ from fastapi.openapi.utils import get_openapi
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from siaga.api.errors import PROBLEM_JSON, install_problem_handlers, problem_responses
+from siaga.api.routes import (
+    agencies,
+    auth,
+    dashboard,
+    docs,
+    incidents,
+    ingest,
+    notify,
+    registry,
+    reports,
+    stream,
+    system,
+    telemetry,
+)
 from siaga.api.services import HubServices, open_services
 from siaga.api.settings import HubSettings
+from siaga.api.version import VERSION
 
 __all__ = ["ROUTERS", "create_app"]
 
 
-VERSION = "0.1.0"
-
-# Modules whose ``router`` the app includes, in this order (imported by create_app: routes
-# depend on api.deps, which depends on api.services).
-ROUTERS: tuple[str, ...] = (
-    "siaga.api.routes.system",
-    "siaga.api.routes.auth",
-    "siaga.api.routes.registry",
-    "siaga.api.routes.stream",
-    "siaga.api.routes.ingest",
-    "siaga.api.routes.telemetry",
-    "siaga.api.routes.incidents",
-    "siaga.api.routes.reports",
-    "siaga.api.routes.agencies",
-    "siaga.api.routes.notify",
-    "siaga.api.routes.dashboard",
-    "siaga.api.routes.docs",
+# The routers the app includes, in this order (the order of the OpenAPI document).
+ROUTERS: tuple[APIRouter, ...] = (
+    system.router,
+    auth.router,
+    registry.router,
+    stream.router,
+    ingest.router,
+    telemetry.router,
+    incidents.router,
+    reports.router,
+    agencies.router,
+    notify.router,
+    dashboard.router,
+    docs.router,
 )
-
-
-def _router(module: str) -> APIRouter:
-    router: APIRouter = importlib.import_module(module).router
-    return router
 
 
 class RequestMetrics:
@@ -144,7 +151,7 @@ def create_app(settings: HubSettings) -> FastAPI:
     app.state.settings = settings
     install_problem_handlers(app)
     app.add_middleware(RequestMetrics)
-    for module in ROUTERS:
-        app.include_router(_router(module))
+    for router in ROUTERS:
+        app.include_router(router)
     app.openapi = lambda: _openapi_with_problems(app)  # type: ignore[method-assign]
     return app

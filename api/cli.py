@@ -27,9 +27,14 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from siaga.api.errors import ConfigError, HubError
 from siaga.api.settings import HubSettings, load_settings
+
+if TYPE_CHECKING:  # imported where used: the CLI starts without the hub's modules
+    from siaga.api.accounts import Accounts
+    from siaga.api.db import Database
 
 __all__ = ["main"]
 
@@ -86,16 +91,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _accounts(settings: HubSettings, create: bool = False):  # type: ignore[no-untyped-def]
-    """The database and its accounts; a missing database is an error unless ``create``."""
-    from siaga.api.accounts import Accounts
+def _database(settings: HubSettings, create: bool = False) -> Database:
+    """The hub database; a missing one is an error unless ``create``."""
     from siaga.api.services import open_database
 
     if not create and not Path(settings.database.path).exists():
         raise HubError(f"no hub database at {settings.database.path}: give the hub's config "
                        "(--config or SIAGA_HUB_CONFIG), or create it with 'siaga-hub user add' "
                        "or 'siaga-hub serve'")
-    db = open_database(settings)
+    return open_database(settings)
+
+
+def _accounts(settings: HubSettings, create: bool = False) -> tuple[Database, Accounts]:
+    """The database and its accounts; a missing database is an error unless ``create``."""
+    from siaga.api.accounts import Accounts
+
+    db = _database(settings, create)
     return db, Accounts(db, settings.auth, settings.agencies)
 
 
@@ -146,9 +157,11 @@ def cmd_user_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_gateway_revoke(args: argparse.Namespace) -> int:
-    db, accounts = _accounts(_settings(args))
+    from siaga.api.gateway_tokens import GatewayTokens
+
+    db = _database(_settings(args))
     try:
-        asyncio.run(accounts.revoke_gateway(args.id))
+        asyncio.run(GatewayTokens(db).revoke(args.id))
     finally:
         db.close()
     print(f"token of {args.id} revoked (other hub processes stop accepting it within 30 s); "
@@ -158,10 +171,11 @@ def cmd_gateway_revoke(args: argparse.Namespace) -> int:
 
 def cmd_gateway_add(args: argparse.Namespace) -> int:
     from siaga.api.broker_credentials import set_password_entry
+    from siaga.api.gateway_tokens import GatewayTokens
     from siaga.api.registry import GatewayIn, Registry
 
     settings = _settings(args)
-    db, accounts = _accounts(settings, create=True)
+    db = _database(settings, create=True)
     try:
         registry = Registry(db)
         registry.load(settings.registry.file)
@@ -172,7 +186,7 @@ def cmd_gateway_add(args: argparse.Namespace) -> int:
                 await registry.put_gateway(args.id, GatewayIn(
                     name=args.name or (known.name if known else args.id),
                     site=args.site or (known.site if known else None)))
-            return await accounts.issue_gateway_token(args.id)
+            return await GatewayTokens(db).issue(args.id)
 
         token = asyncio.run(add())
     finally:

@@ -1,11 +1,19 @@
 """Dependencies routes declare with ``Annotated`` aliases, so handlers read like prose::
 
     @router.post("/api/v1/incidents/{incident_id}/ack")
-    async def ack(incident_id: int, staff: ResponderStaff, services: ServicesDep) -> Incident:
+    async def ack(incident_id: int, staff: ResponderStaff, incidents: IncidentsDep) -> Incident:
         ...
 
-- ``ServicesDep``: the process's :class:`~api.services.HubServices`.
-- ``SettingsDep``: its :class:`~api.settings.HubSettings`.
+A route declares only the services it uses, each one of the process's
+:class:`~api.services.HubServices`:
+
+- ``SettingsDep`` (:class:`~api.settings.HubSettings`), ``DatabaseDep``, ``RegistryDep``,
+  ``AccountsDep`` (staff), ``GatewayTokensDep``, ``BusDep`` (the live bus), ``MetricsDep``,
+  ``TelemetryDep`` (the telemetry store), ``IncidentsDep`` (the incident service),
+  ``IngestDep`` (the pipeline), ``NotifyDep`` (the notifier, None while notify is off).
+
+Who is asking:
+
 - ``CurrentStaff``: the :class:`~api.accounts.Staff` behind the bearer token (401 otherwise).
 - ``ResponderStaff`` / ``AdminStaff``: the same, at least that role (403 otherwise);
   ``require_role(role)`` builds such a dependency for any role.
@@ -24,21 +32,39 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from siaga.api.accounts import Role, Staff
+from siaga.api.accounts import Accounts, Role, Staff
+from siaga.api.db import Database
 from siaga.api.errors import Forbidden, Unauthorized
+from siaga.api.gateway_tokens import GatewayTokens
+from siaga.api.incidents.service import IncidentService
+from siaga.api.ingest.pipeline import IngestPipeline
+from siaga.api.live import LiveBus
+from siaga.api.metrics import MetricsRegistry
+from siaga.api.notify.service import NotifyService
+from siaga.api.registry import Registry
 from siaga.api.services import HubServices
 from siaga.api.settings import HubSettings
+from siaga.api.telemetry.store import TelemetryStore
 
 __all__ = [
+    "AccountsDep",
     "AdminStaff",
+    "BusDep",
     "CurrentGateway",
     "CurrentStaff",
+    "DatabaseDep",
+    "GatewayTokensDep",
+    "IncidentsDep",
+    "IngestDep",
+    "MetricsDep",
+    "NotifyDep",
+    "RegistryDep",
     "ResponderStaff",
-    "ServicesDep",
     "SettingsDep",
     "StaffScope",
     "StreamSession",
     "StreamStaff",
+    "TelemetryDep",
     "bearer_token",
     "require_role",
 ]
@@ -49,19 +75,69 @@ _bearer = HTTPBearer(
 )
 
 
-def get_services(request: Request) -> HubServices:
+def _services(request: Request) -> HubServices:
     services: HubServices = request.app.state.services
     return services
 
 
-ServicesDep = Annotated[HubServices, Depends(get_services)]
+_Services = Annotated[HubServices, Depends(_services)]
 
 
-def get_settings(services: ServicesDep) -> HubSettings:
+def _settings(services: _Services) -> HubSettings:
     return services.settings
 
 
-SettingsDep = Annotated[HubSettings, Depends(get_settings)]
+def _database(services: _Services) -> Database:
+    return services.db
+
+
+def _registry(services: _Services) -> Registry:
+    return services.registry
+
+
+def _accounts(services: _Services) -> Accounts:
+    return services.accounts
+
+
+def _gateway_tokens(services: _Services) -> GatewayTokens:
+    return services.gateway_tokens
+
+
+def _bus(services: _Services) -> LiveBus:
+    return services.bus
+
+
+def _metrics(services: _Services) -> MetricsRegistry:
+    return services.metrics
+
+
+def _telemetry(services: _Services) -> TelemetryStore:
+    return services.telemetry
+
+
+def _incidents(services: _Services) -> IncidentService:
+    return services.incidents
+
+
+def _ingest(services: _Services) -> IngestPipeline:
+    return services.ingest
+
+
+def _notify(services: _Services) -> NotifyService | None:
+    return services.notify
+
+
+SettingsDep = Annotated[HubSettings, Depends(_settings)]
+DatabaseDep = Annotated[Database, Depends(_database)]
+RegistryDep = Annotated[Registry, Depends(_registry)]
+AccountsDep = Annotated[Accounts, Depends(_accounts)]
+GatewayTokensDep = Annotated[GatewayTokens, Depends(_gateway_tokens)]
+BusDep = Annotated[LiveBus, Depends(_bus)]
+MetricsDep = Annotated[MetricsRegistry, Depends(_metrics)]
+TelemetryDep = Annotated[TelemetryStore, Depends(_telemetry)]
+IncidentsDep = Annotated[IncidentService, Depends(_incidents)]
+IngestDep = Annotated[IngestPipeline, Depends(_ingest)]
+NotifyDep = Annotated[NotifyService | None, Depends(_notify)]
 
 
 def bearer_token(
@@ -72,9 +148,9 @@ def bearer_token(
     return credentials.credentials
 
 
-async def current_staff(services: ServicesDep,
+async def current_staff(accounts: AccountsDep,
                         token: Annotated[str, Depends(bearer_token)]) -> Staff:
-    return await services.accounts.staff_for_token(token)
+    return await accounts.staff_for_token(token)
 
 
 CurrentStaff = Annotated[Staff, Depends(current_staff)]
@@ -95,8 +171,8 @@ ResponderStaff = Annotated[Staff, Depends(require_role(Role.RESPONDER))]
 AdminStaff = Annotated[Staff, Depends(require_role(Role.ADMIN))]
 
 
-def staff_scope(services: ServicesDep, staff: CurrentStaff) -> frozenset[str] | None:
-    return services.accounts.scope(staff)
+def staff_scope(accounts: AccountsDep, staff: CurrentStaff) -> frozenset[str] | None:
+    return accounts.scope(staff)
 
 
 StaffScope = Annotated[frozenset[str] | None, Depends(staff_scope)]
@@ -110,7 +186,8 @@ class StreamSession:
 
 
 async def stream_session(
-    services: ServicesDep,
+    accounts: AccountsDep,
+    settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     access_token: Annotated[str | None, Query(
         description="The bearer token, for clients that cannot set headers (EventSource)",
@@ -119,21 +196,21 @@ async def stream_session(
     if credentials is not None and credentials.credentials:
         token = credentials.credentials
     elif access_token:
-        if not services.settings.auth.allow_query_token:
+        if not settings.auth.allow_query_token:
             raise Unauthorized("?access_token= is turned off here (auth.allow_query_token)")
         token = access_token
     else:
         raise Unauthorized("missing bearer token (Authorization header or ?access_token=)")
-    staff, expires_at = await services.accounts.session_for_token(token)
+    staff, expires_at = await accounts.session_for_token(token)
     return StreamSession(staff=staff, token=token, expires_at=expires_at)
 
 
 StreamStaff = Annotated[StreamSession, Depends(stream_session)]
 
 
-async def current_gateway(services: ServicesDep,
+async def current_gateway(tokens: GatewayTokensDep,
                           token: Annotated[str, Depends(bearer_token)]) -> str:
-    return await services.accounts.gateway_for_token(token)
+    return await tokens.gateway_for_token(token)
 
 
 CurrentGateway = Annotated[str, Depends(current_gateway)]

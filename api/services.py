@@ -1,78 +1,59 @@
 """Everything one hub process runs, built in order by the app's lifespan and closed in reverse.
 
-Order: settings, db, registry, accounts, metrics, bus (the bus registers its metrics), then the
-components of the other hub packages, each from a hook of its own, an async context manager
-given the services built so far and yielding its component::
+Order: db, registry, accounts, gateway tokens, metrics, bus (the bus registers its
+metrics), then the telemetry store, the incident service (takes the registry, bus, telemetry
+store and metrics), the ingest pipeline (takes the telemetry store, the incident service and
+metrics; starts the MQTT subscriber) and the notifier (takes the live bus and metrics). Each
+component of another hub package comes from its own ``open_*`` async context manager,
+imported here directly and given only what it uses.
 
-    # api/telemetry/service.py
-    @asynccontextmanager
-    async def open_telemetry(services: HubServices) -> AsyncIterator[TelemetryStore]:
-        store = ...  # may use services.settings.telemetry, services.metrics, ...
-        try:
-            yield store
-        finally:
-            await store.close()
-
-``api.incidents.service.open_incidents`` (uses ``services.telemetry`` and ``services.bus``)
-and ``api.ingest.service.open_ingest`` (uses all of the above; starts the MQTT subscriber)
-follow; what each yields becomes ``services.telemetry`` / ``.incidents`` / ``.ingest``.
+Routes do not see :class:`HubServices` whole: api/deps.py hands each the one service it
+declares (``IncidentsDep``, ``TelemetryDep``, ...).
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from siaga.api.accounts import Accounts
 from siaga.api.db import Database
+from siaga.api.gateway_tokens import GatewayTokens
+from siaga.api.incidents.service import IncidentService, open_incidents
+from siaga.api.ingest.pipeline import IngestPipeline
+from siaga.api.ingest.service import open_ingest
 from siaga.api.live import LiveBus
 from siaga.api.metrics import MetricsRegistry
+from siaga.api.notify.service import NotifyService, open_notify
 from siaga.api.registry import Registry
 from siaga.api.settings import HubSettings
+from siaga.api.telemetry.service import open_telemetry
+from siaga.api.telemetry.store import TelemetryStore
 
-__all__ = ["COMPONENT_HOOKS", "HubServices", "open_database", "open_services"]
-
-Hook = Callable[["HubServices"], AbstractAsyncContextManager[Any]]
-
-# (attribute of HubServices, module, function) in start order; imported when the hub starts,
-# since those modules build on this one.
-COMPONENT_HOOKS: tuple[tuple[str, str, str], ...] = (
-    ("telemetry", "siaga.api.telemetry.service", "open_telemetry"),
-    ("incidents", "siaga.api.incidents.service", "open_incidents"),
-    ("ingest", "siaga.api.ingest.service", "open_ingest"),
-    ("notify", "siaga.api.notify.service", "open_notify_for"),
-)
+__all__ = ["HubServices", "open_database", "open_services"]
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class HubServices:
     settings: HubSettings
     db: Database
     registry: Registry
     accounts: Accounts
+    gateway_tokens: GatewayTokens
     bus: LiveBus
     metrics: MetricsRegistry
-    # api.telemetry's TelemetryStore, api.incidents' IncidentService, api.ingest's pipeline.
-    telemetry: Any = None
-    incidents: Any = None
-    ingest: Any = None
-    # api.notify's NotifyService, None while notify.enabled is off.
-    notify: Any = None
+    telemetry: TelemetryStore
+    incidents: IncidentService
+    ingest: IngestPipeline
+    notify: NotifyService | None  # None while notify.enabled is off
 
 
 def open_database(settings: HubSettings) -> Database:
     path = Path(settings.database.path)
     path.parent.mkdir(parents=True, exist_ok=True)
     return Database(path)
-
-
-def _hook(module: str, name: str) -> Hook:
-    hook: Hook = getattr(importlib.import_module(module), name)
-    return hook
 
 
 @asynccontextmanager
@@ -84,12 +65,26 @@ async def open_services(settings: HubSettings) -> AsyncIterator[HubServices]:
         registry = Registry(db)
         registry.load(settings.registry.file)
         accounts = Accounts(db, settings.auth, settings.agencies)
+        gateway_tokens = GatewayTokens(db)
         metrics = MetricsRegistry()
         bus = LiveBus(settings.live.queue_size, settings.live.replay, metrics)
         stack.callback(bus.close)
-        services = HubServices(settings=settings, db=db, registry=registry, accounts=accounts,
-                               bus=bus, metrics=metrics)
-        for attr, module, name in COMPONENT_HOOKS:
-            component = await stack.enter_async_context(_hook(module, name)(services))
-            setattr(services, attr, component)
-        yield services
+        telemetry = await stack.enter_async_context(open_telemetry(settings.telemetry))
+        incidents = await stack.enter_async_context(open_incidents(
+            db, settings.incidents, registry=registry, bus=bus, telemetry=telemetry,
+            metrics=metrics, agencies=list(settings.agencies)))
+        ingest = await stack.enter_async_context(open_ingest(
+            settings.ingest, settings.mqtt, telemetry=telemetry, incidents=incidents,
+            metrics=metrics))
+
+        def site_name(site_id: str) -> str | None:
+            site = registry.site(site_id)
+            return site.name if site is not None and site.name else None
+
+        notify = await stack.enter_async_context(open_notify(
+            db, settings.notify, settings.incidents, timezone=settings.dashboard.timezone,
+            site_name=site_name, metrics=metrics, bus=bus))
+        yield HubServices(settings=settings, db=db, registry=registry, accounts=accounts,
+                          gateway_tokens=gateway_tokens, bus=bus, metrics=metrics,
+                          telemetry=telemetry, incidents=incidents, ingest=ingest,
+                          notify=notify)

@@ -82,7 +82,7 @@ async def create_gateway(services: HubServices, gateway_id: str = "gw-test-01", 
 
     if services.registry.gateway(gateway_id) is None:
         await services.registry.put_gateway(gateway_id, GatewayIn(name=gateway_id, site=site))
-    return await services.accounts.issue_gateway_token(gateway_id)
+    return await services.gateway_tokens.issue(gateway_id)
 
 
 def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

@@ -9,7 +9,8 @@ to agencies, timed against an SLA and scored (docs/incidents.md).
     models.py      the API's records: Incident, TimelineEntry, AgencyClock, requests, Scorecard
     schema.py      the SQLite tables (the partial unique index that makes dedupe hold)
     store.py       row operations shared by intake and lifecycle
-    intake.py      alerts, reports, heartbeats, gateway silence -> transactions
+    intake.py      alerts and citizen reports -> transactions
+    heartbeats.py  gateway heartbeats, and the watchdog's silences -> transactions
     lifecycle.py   ack / dispatch / resolve per agency, SLA escalation
     queries.py     reads, filtered and scoped by agency
     service.py     IncidentService (asyncio) and the ``open_incidents`` hook of api/services.py

@@ -172,14 +172,3 @@ def open_counts_by_level(conn: sqlite3.Connection) -> dict[int, int]:
     ):
         counts[int(level)] = int(n)
     return counts
-
-
-@dataclass(frozen=True, slots=True)
-class HeartbeatSeen:
-    received_at: float  # when the hub last heard the gateway (POSIX s)
-    buffer_depth: int | None  # entries waiting in its buffer, from that heartbeat
-
-
-def last_heartbeats(conn: sqlite3.Connection) -> dict[str, HeartbeatSeen]:
-    return {r["gateway"]: HeartbeatSeen(r["received_at"], r["buffer_depth"]) for r in
-            conn.execute("SELECT gateway, received_at, buffer_depth FROM gateway_heartbeats")}

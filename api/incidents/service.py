@@ -17,24 +17,23 @@ import contextlib
 import logging
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from siaga.api.db import Database
 from siaga.api.incidents import lifecycle
 from siaga.api.incidents.errors import IncidentNotFound
-from siaga.api.incidents.intake import (
-    AlertFacts,
-    ReportFacts,
+from siaga.api.incidents.heartbeats import (
+    HeartbeatSeen,
     gateway_returned,
     gateway_silenced,
-    record_alerts,
+    last_heartbeats,
     record_heartbeat,
-    record_report,
     silence_open,
     silent_gateways,
 )
+from siaga.api.incidents.intake import AlertFacts, ReportFacts, record_alerts, record_report
 from siaga.api.incidents.lifecycle import Actor, climb_chains, escalate_overdue
 from siaga.api.incidents.models import (
     AgencyScoreOut,
@@ -46,9 +45,7 @@ from siaga.api.incidents.models import (
     utc,
 )
 from siaga.api.incidents.queries import (
-    HeartbeatSeen,
     IncidentFilter,
-    last_heartbeats,
     load_detail,
     load_incident,
     load_incidents,
@@ -62,23 +59,50 @@ from siaga.api.incidents.scorecard import score_agencies
 from siaga.api.incidents.settings import IncidentSettings
 from siaga.api.incidents.store import Change
 from siaga.api.ingest.wire import AlertIn, HeartbeatIn
+from siaga.api.metrics import MetricsRegistry
+from siaga.api.registry import NodeInfo, Site
 from siaga.api.telemetry.records import IncidentEventPoint
 from siaga.firmware_bridge.reading import iso_utc
 
-if TYPE_CHECKING:
-    from siaga.api.services import HubServices
-
-__all__ = ["IncidentService", "open_incidents"]
+__all__ = [
+    "AnnotationWriter",
+    "EventPublisher",
+    "IncidentService",
+    "PlaceDirectory",
+    "open_incidents",
+]
 
 log = logging.getLogger(__name__)
 
 
-class IncidentService:
-    """``registry``, ``bus``, ``telemetry`` and ``metrics`` are the hub's (see api/services.py);
-    ``clock`` gives POSIX seconds and is injectable so tests can move time."""
+class PlaceDirectory(Protocol):
+    """What the service needs of ``api.registry.Registry``: where a node or site is."""
 
-    def __init__(self, db: Database, settings: IncidentSettings, registry: Any, bus: Any,
-                 telemetry: Any, metrics: Any, *, agencies: Sequence[str] = (),
+    def node(self, node_id: str) -> NodeInfo | None: ...
+
+    def site(self, site_id: str) -> Site | None: ...
+
+
+class EventPublisher(Protocol):
+    """What the service needs of ``api.live.LiveBus``: fan an event out to agencies."""
+
+    def publish(self, event: Mapping[str, Any], agencies: Collection[str]) -> object: ...
+
+
+class AnnotationWriter(Protocol):
+    """What the service needs of the telemetry store: incident events as annotations."""
+
+    async def write_incident_events(self, events: Sequence[IncidentEventPoint]) -> None: ...
+
+
+class IncidentService:
+    """``registry``, ``bus``, ``telemetry`` and ``metrics`` are the hub's (see api/services.py;
+    ``telemetry`` None writes no annotations); ``clock`` gives POSIX seconds and is
+    injectable so tests can move time."""
+
+    def __init__(self, db: Database, settings: IncidentSettings, registry: PlaceDirectory,
+                 bus: EventPublisher, telemetry: AnnotationWriter | None,
+                 metrics: MetricsRegistry, *, agencies: Sequence[str] = (),
                  clock: Callable[[], float] = time.time) -> None:
         self.db = db
         self.settings = settings
@@ -116,7 +140,7 @@ class IncidentService:
         if self._annotations:
             await asyncio.gather(*self._annotations, return_exceptions=True)
 
-    async def _every(self, step: Callable[[], Any]) -> None:
+    async def _every(self, step: Callable[[], Awaitable[object]]) -> None:
         while True:
             await asyncio.sleep(self.settings.check_interval_s)
             try:
@@ -301,13 +325,14 @@ class IncidentService:
                 hazard=incident.hazard, level=incident.level, site=incident.site,
                 agencies=tuple(incident.agencies), text=change.text))
         if self.telemetry is not None and points:
-            task = asyncio.create_task(self._annotate(points))
+            task = asyncio.create_task(self._annotate(self.telemetry, points))
             self._annotations.add(task)
             task.add_done_callback(self._annotations.discard)
 
-    async def _annotate(self, points: list[IncidentEventPoint]) -> None:
+    async def _annotate(self, telemetry: AnnotationWriter,
+                        points: list[IncidentEventPoint]) -> None:
         try:
-            await self.telemetry.write_incident_events(points)
+            await telemetry.write_incident_events(points)
         except Exception as exc:  # the incident itself is committed; only the annotation is lost
             self._annotation_failures.inc(len(points))
             log.warning("incident annotations not written to telemetry: %s", exc)
@@ -317,12 +342,13 @@ _PAST = {"ack": "acknowledged", "dispatch": "dispatched", "resolve": "resolved"}
 
 
 @asynccontextmanager
-async def open_incidents(services: HubServices) -> AsyncIterator[IncidentService]:
-    """The hook api/services.py calls: the service with its clock and watchdog running."""
-    service = IncidentService(
-        services.db, services.settings.incidents, services.registry, services.bus,
-        services.telemetry, services.metrics, agencies=list(services.settings.agencies),
-    )
+async def open_incidents(
+    db: Database, settings: IncidentSettings, *, registry: PlaceDirectory, bus: EventPublisher,
+    telemetry: AnnotationWriter | None, metrics: MetricsRegistry, agencies: Sequence[str],
+) -> AsyncIterator[IncidentService]:
+    """The service with its clock and watchdog running (opened by api/services.py)."""
+    service = IncidentService(db, settings, registry, bus, telemetry, metrics,
+                              agencies=agencies)
     await service.start()
     try:
         yield service

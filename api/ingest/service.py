@@ -1,4 +1,4 @@
-"""The ingest hook of the hub's lifespan (see api/services.py): the pipeline, and the MQTT
+"""The ingest pipeline as the hub's lifespan opens it (see api/services.py), and the MQTT
 subscriber when ``[mqtt] enabled``."""
 
 from __future__ import annotations
@@ -6,14 +6,12 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
 
 from siaga.api.ingest.mqtt_subscriber import MqttSubscriber
-from siaga.api.ingest.pipeline import IngestPipeline
+from siaga.api.ingest.pipeline import IncidentIntake, IngestPipeline
 from siaga.api.ingest.settings import IngestSettings, MqttSettings
-
-if TYPE_CHECKING:
-    from siaga.api.services import HubServices
+from siaga.api.metrics import MetricsRegistry
+from siaga.api.telemetry.store import TelemetryStore
 
 __all__ = ["GC_THRESHOLDS", "open_ingest"]
 
@@ -25,17 +23,16 @@ GC_THRESHOLDS = (50_000, 20, 100)
 
 
 @asynccontextmanager
-async def open_ingest(services: HubServices) -> AsyncIterator[IngestPipeline]:
-    settings = services.settings
-    mqtt_settings: MqttSettings = settings.mqtt
-    ingest_settings: IngestSettings = settings.ingest
+async def open_ingest(
+    ingest_settings: IngestSettings, mqtt_settings: MqttSettings, *, telemetry: TelemetryStore,
+    incidents: IncidentIntake | None, metrics: MetricsRegistry,
+) -> AsyncIterator[IngestPipeline]:
     previous_gc = gc.get_threshold()
     gc.set_threshold(*GC_THRESHOLDS)
-    pipeline = IngestPipeline(services.telemetry, services.incidents, services.metrics,
-                              ingest_settings)
+    pipeline = IngestPipeline(telemetry, incidents, metrics, ingest_settings)
     subscriber: MqttSubscriber | None = None
     if mqtt_settings.enabled:
-        subscriber = MqttSubscriber(mqtt_settings, ingest_settings, pipeline, services.metrics)
+        subscriber = MqttSubscriber(mqtt_settings, ingest_settings, pipeline, metrics)
         await subscriber.start()
         pipeline.subscriber = subscriber
     try:

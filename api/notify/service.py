@@ -18,7 +18,6 @@ import random
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
 
 import httpx
 
@@ -36,10 +35,7 @@ from siaga.api.notify.telegram import TelegramApi, TelegramChannel
 from siaga.api.notify.webhook import WebhookChannel
 from siaga.api.notify.whatsapp import WhatsAppChannel
 
-__all__ = ["NotifyService", "TokenBucket", "build_channels", "open_notify", "open_notify_for"]
-
-if TYPE_CHECKING:
-    from siaga.api.services import HubServices
+__all__ = ["NotifyService", "TokenBucket", "build_channels", "open_notify"]
 
 log = logging.getLogger(__name__)
 
@@ -254,17 +250,3 @@ async def open_notify(db: Database, settings: NotifySettings, incidents: Inciden
             yield service
         finally:
             await service.close()
-
-
-def open_notify_for(services: HubServices) -> contextlib.AbstractAsyncContextManager[
-        NotifyService | None]:
-    """The hook api/services.py calls."""
-    registry = services.registry
-
-    def site_name(site_id: str) -> str | None:
-        site = registry.site(site_id)
-        return site.name if site is not None and site.name else None
-
-    return open_notify(services.db, services.settings.notify, services.settings.incidents,
-                       timezone=services.settings.dashboard.timezone, site_name=site_name,
-                       metrics=services.metrics, bus=services.bus)

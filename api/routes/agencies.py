@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from siaga.api.deps import CurrentStaff, ServicesDep, StaffScope
+from siaga.api.deps import CurrentStaff, IncidentsDep, StaffScope
 from siaga.api.errors import InvalidInput, problem_responses
 from siaga.api.incidents.models import Scorecard, query_epoch
 
@@ -26,7 +26,7 @@ _DEFAULT_SPAN_S = 30 * 86400
             summary="Per agency: incidents handled, on-time shares, median and p90 times",
             responses=problem_responses(401, 422))
 async def scorecard(
-    services: ServicesDep,
+    incidents: IncidentsDep,
     staff: CurrentStaff,
     scope: StaffScope,
     start: Annotated[datetime | None, Query(
@@ -36,11 +36,10 @@ async def scorecard(
 ) -> Scorecard:
     end_s = query_epoch(end, "to")
     if end_s is None:
-        end_s = float(services.incidents.clock())
+        end_s = incidents.clock()
     start_s = query_epoch(start, "from")
     if start_s is None:
         start_s = end_s - _DEFAULT_SPAN_S
     if start_s >= end_s:
         raise InvalidInput("`from` must be before `to`", field="from")
-    card: Scorecard = await services.incidents.scorecard(start_s, end_s, scope)
-    return card
+    return await incidents.scorecard(start_s, end_s, scope)

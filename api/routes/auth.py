@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, Field
 
 from siaga.api.accounts import Staff
-from siaga.api.deps import CurrentStaff, ServicesDep, bearer_token
+from siaga.api.deps import AccountsDep, CurrentStaff, SettingsDep, bearer_token
 from siaga.api.errors import problem_responses
 
 __all__ = ["router"]
@@ -36,23 +36,23 @@ class Me(Staff):
 
 @router.post("/auth/token", response_model=TokenOut, summary="Log in: a bearer token for staff",
              responses=problem_responses(401, 422, 429))
-async def login(body: Credentials, services: ServicesDep) -> TokenOut:
-    staff, issued = await services.accounts.login(body.username, body.password)
+async def login(body: Credentials, accounts: AccountsDep, settings: SettingsDep) -> TokenOut:
+    staff, issued = await accounts.login(body.username, body.password)
     return TokenOut(access_token=issued.token, expires_at=issued.expires_at,
-                    expires_in=services.settings.auth.token_ttl_s, staff=staff)
+                    expires_in=settings.auth.token_ttl_s, staff=staff)
 
 
 @router.delete("/auth/token", status_code=204, response_class=Response,
                summary="Log out: revoke the token of this request",
                responses=problem_responses(401))
-async def logout(services: ServicesDep, staff: CurrentStaff,
+async def logout(accounts: AccountsDep, staff: CurrentStaff,
                  token: Annotated[str, Depends(bearer_token)]) -> Response:
-    await services.accounts.revoke_token(token)
+    await accounts.revoke_token(token)
     return Response(status_code=204)
 
 
 @router.get("/me", response_model=Me, summary="The account behind the token",
             responses=problem_responses(401))
-async def me(services: ServicesDep, staff: CurrentStaff) -> Me:
-    scope = services.accounts.scope(staff)
+async def me(accounts: AccountsDep, staff: CurrentStaff) -> Me:
+    scope = accounts.scope(staff)
     return Me(**staff.model_dump(), sees_agencies=None if scope is None else sorted(scope))

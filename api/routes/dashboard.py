@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from siaga.api.dashboard_build import ASSETS_DIR, INDEX_HTML
-from siaga.api.deps import CurrentStaff, ServicesDep, SettingsDep
+from siaga.api.deps import CurrentStaff, IncidentsDep, RegistryDep, SettingsDep
 from siaga.api.errors import NotFound, Unavailable, problem_responses
 
 __all__ = ["BASEMAP_PATH", "router"]
@@ -41,8 +41,8 @@ class DashboardConfig(BaseModel):
 @router.get("/api/v1/dashboard/config", response_model=DashboardConfig, tags=["dashboard"],
             summary="Time zone and map settings for the dashboard",
             responses=problem_responses(401))
-async def dashboard_config(services: ServicesDep, staff: CurrentStaff) -> DashboardConfig:
-    d = services.settings.dashboard
+async def dashboard_config(settings: SettingsDep, staff: CurrentStaff) -> DashboardConfig:
+    d = settings.dashboard
     if d.basemap is not None:
         return DashboardConfig(timezone=d.timezone, basemap_url=BASEMAP_PATH, tile_url=None,
                                tile_attribution=d.basemap_attribution or None)
@@ -62,12 +62,13 @@ class GatewayHealth(BaseModel):
 @router.get("/api/v1/dashboard/gateways", response_model=list[GatewayHealth], tags=["dashboard"],
             summary="Every registered gateway with its last heartbeat",
             responses=problem_responses(401))
-async def gateway_health(services: ServicesDep, staff: CurrentStaff) -> list[GatewayHealth]:
-    beats = await services.incidents.last_heartbeats()
-    window = services.settings.incidents.gateway_silence_s
+async def gateway_health(incidents: IncidentsDep, registry: RegistryDep,
+                         staff: CurrentStaff) -> list[GatewayHealth]:
+    beats = await incidents.last_heartbeats()
+    window = incidents.settings.gateway_silence_s
     now = time.time()
     out = []
-    for g in services.registry.gateways():
+    for g in registry.gateways():
         beat = beats.get(g.id)
         heard = beat.received_at if beat is not None else None
         depth = beat.buffer_depth if beat is not None else None

@@ -13,14 +13,21 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Path, Query, Response
 
-from siaga.api.accounts import Staff
-from siaga.api.deps import CurrentStaff, ResponderStaff, ServicesDep, StaffScope
+from siaga.api.accounts import Accounts, Staff
+from siaga.api.deps import (
+    AccountsDep,
+    CurrentStaff,
+    IncidentsDep,
+    RegistryDep,
+    ResponderStaff,
+    SettingsDep,
+    StaffScope,
+)
 from siaga.api.errors import problem_responses
 from siaga.api.incidents.cap import incident_cap
 from siaga.api.incidents.lifecycle import Actor
 from siaga.api.incidents.models import ActionIn, Incident, IncidentDetail, NoteIn, query_epoch
 from siaga.api.incidents.queries import IncidentFilter
-from siaga.api.services import HubServices
 
 __all__ = ["router"]
 
@@ -30,15 +37,15 @@ IncidentId = Annotated[int, Path(ge=1, le=2**62)]
 _ACT = problem_responses(401, 403, 404, 409, 422)
 
 
-def _actor(services: HubServices, staff: Staff) -> Actor:
+def _actor(accounts: Accounts, staff: Staff) -> Actor:
     return Actor(username=staff.username, agency=staff.agency, role=staff.role.value,
-                 sees_all=services.accounts.scope(staff) is None)
+                 sees_all=accounts.scope(staff) is None)
 
 
 @router.get("", response_model=list[Incident], summary="Incidents, newest first",
             responses=problem_responses(401, 422))
 async def list_incidents(
-    services: ServicesDep,
+    incidents: IncidentsDep,
     staff: CurrentStaff,
     scope: StaffScope,
     status: Annotated[
@@ -53,7 +60,7 @@ async def list_incidents(
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> list[Incident]:
-    return await services.incidents.find(IncidentFilter(
+    return await incidents.find(IncidentFilter(
         status=status, agency=agency, hazard=hazard, level=level,
         start=query_epoch(start, "from"), end=query_epoch(end, "to"),
         scope=scope, limit=limit, offset=offset,
@@ -63,50 +70,44 @@ async def list_incidents(
 @router.get("/{incident_id}", response_model=IncidentDetail,
             summary="One incident with its timeline and per-agency clocks",
             responses=problem_responses(401, 404, 422))
-async def get_incident(incident_id: IncidentId, services: ServicesDep, staff: CurrentStaff,
+async def get_incident(incident_id: IncidentId, incidents: IncidentsDep, staff: CurrentStaff,
                        scope: StaffScope) -> IncidentDetail:
-    detail: IncidentDetail = await services.incidents.get(incident_id, scope)
-    return detail
+    return await incidents.get(incident_id, scope)
 
 
 @router.post("/{incident_id}/ack", response_model=Incident,
              summary="Acknowledge for your agency (admins: for body.agency)", responses=_ACT)
-async def ack(incident_id: IncidentId, services: ServicesDep, staff: ResponderStaff,
-              body: ActionIn | None = None) -> Incident:
+async def ack(incident_id: IncidentId, incidents: IncidentsDep, accounts: AccountsDep,
+              staff: ResponderStaff, body: ActionIn | None = None) -> Incident:
     body = body or ActionIn()
-    incident: Incident = await services.incidents.acknowledge(
-        incident_id, _actor(services, staff), body.note, body.agency)
-    return incident
+    return await incidents.acknowledge(incident_id, _actor(accounts, staff), body.note,
+                                       body.agency)
 
 
 @router.post("/{incident_id}/dispatch", response_model=Incident,
              summary="Record that your agency dispatched a team", responses=_ACT)
-async def dispatch(incident_id: IncidentId, services: ServicesDep, staff: ResponderStaff,
-                   body: ActionIn | None = None) -> Incident:
+async def dispatch(incident_id: IncidentId, incidents: IncidentsDep, accounts: AccountsDep,
+                   staff: ResponderStaff, body: ActionIn | None = None) -> Incident:
     body = body or ActionIn()
-    incident: Incident = await services.incidents.dispatch(
-        incident_id, _actor(services, staff), body.note, body.agency)
-    return incident
+    return await incidents.dispatch(incident_id, _actor(accounts, staff), body.note,
+                                    body.agency)
 
 
 @router.post("/{incident_id}/resolve", response_model=Incident,
              summary="Resolve for your agency; an admin without body.agency closes it",
              responses=_ACT)
-async def resolve(incident_id: IncidentId, services: ServicesDep, staff: ResponderStaff,
-                  body: ActionIn | None = None) -> Incident:
+async def resolve(incident_id: IncidentId, incidents: IncidentsDep, accounts: AccountsDep,
+                  staff: ResponderStaff, body: ActionIn | None = None) -> Incident:
     body = body or ActionIn()
-    incident: Incident = await services.incidents.resolve(
-        incident_id, _actor(services, staff), body.note, body.agency)
-    return incident
+    return await incidents.resolve(incident_id, _actor(accounts, staff), body.note,
+                                   body.agency)
 
 
 @router.post("/{incident_id}/note", response_model=Incident,
              summary="Add a note to the timeline (state unchanged)", responses=_ACT)
-async def note(incident_id: IncidentId, body: NoteIn, services: ServicesDep,
-               staff: ResponderStaff) -> Incident:
-    incident: Incident = await services.incidents.note(incident_id, _actor(services, staff),
-                                                       body.note)
-    return incident
+async def note(incident_id: IncidentId, body: NoteIn, incidents: IncidentsDep,
+               accounts: AccountsDep, staff: ResponderStaff) -> Incident:
+    return await incidents.note(incident_id, _actor(accounts, staff), body.note)
 
 
 @router.get("/{incident_id}/cap", response_class=Response,
@@ -114,16 +115,16 @@ async def note(incident_id: IncidentId, body: NoteIn, services: ServicesDep,
             responses={200: {"content": {"application/xml": {}},
                              "description": "CAP 1.2 XML (urn:oasis:names:tc:emergency:cap:1.2)"},
                        **problem_responses(401, 404, 422)})
-async def get_cap(incident_id: IncidentId, services: ServicesDep, staff: CurrentStaff,
-                  scope: StaffScope) -> Response:
-    incident = await services.incidents.get(incident_id, scope)
-    site = services.registry.site(incident.site)
+async def get_cap(incident_id: IncidentId, incidents: IncidentsDep, registry: RegistryDep,
+                  settings: SettingsDep, staff: CurrentStaff, scope: StaffScope) -> Response:
+    incident = await incidents.get(incident_id, scope)
+    site = registry.site(incident.site)
     area = None
     if site is not None:
         area = ", ".join(p for p in (site.name, site.desa, site.kecamatan) if p)
     body = incident_cap(
-        incident, sender=services.incidents.settings.cap_sender,
-        sent=datetime.fromtimestamp(services.incidents.clock(), UTC),
-        tz=ZoneInfo(services.settings.dashboard.timezone), area_desc=area,
+        incident, sender=incidents.settings.cap_sender,
+        sent=datetime.fromtimestamp(incidents.clock(), UTC),
+        tz=ZoneInfo(settings.dashboard.timezone), area_desc=area,
     )
     return Response(body, media_type="application/xml")

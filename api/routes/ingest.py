@@ -10,12 +10,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from siaga.api.deps import CurrentGateway, ServicesDep
+from siaga.api.deps import CurrentGateway, IngestDep
 from siaga.api.errors import problem_responses
 from siaga.api.ingest.body import decode_body, parse_batch, parse_heartbeat
-from siaga.api.ingest.errors import BatchRejected, BatchTooLarge, IngestUnavailable
+from siaga.api.ingest.errors import BatchRejected, BatchTooLarge
 from siaga.api.ingest.openapi import json_body
-from siaga.api.ingest.pipeline import IngestPipeline
 from siaga.api.ingest.settings import IngestSettings
 from siaga.api.ingest.wire import Batch, HeartbeatIn
 
@@ -35,13 +34,6 @@ class IngestAnswer(BaseModel):
 class HeartbeatAnswer(BaseModel):
     gateway: str
     status: str = "received"
-
-
-def _pipeline(services: ServicesDep) -> IngestPipeline:
-    pipeline = services.ingest
-    if not isinstance(pipeline, IngestPipeline):
-        raise IngestUnavailable("the ingest pipeline is not running")
-    return pipeline
 
 
 async def _read_body(request: Request, limits: IngestSettings) -> bytes:
@@ -68,8 +60,7 @@ async def _read_body(request: Request, limits: IngestSettings) -> bytes:
     openapi_extra=json_body(Batch, "A batch (docs/uplink.md); may be sent with "
                                    "Content-Encoding: gzip"),
 )
-async def ingest(request: Request, gateway: CurrentGateway, services: ServicesDep) -> IngestAnswer:
-    pipeline = _pipeline(services)
+async def ingest(request: Request, gateway: CurrentGateway, pipeline: IngestDep) -> IngestAnswer:
     try:
         batch = parse_batch(await _read_body(request, pipeline.settings))
     except BatchRejected:
@@ -87,9 +78,8 @@ async def ingest(request: Request, gateway: CurrentGateway, services: ServicesDe
     openapi_extra=json_body(HeartbeatIn, "A heartbeat (docs/uplink.md)"),
 )
 async def heartbeat(
-    request: Request, gateway: CurrentGateway, services: ServicesDep
+    request: Request, gateway: CurrentGateway, pipeline: IngestDep
 ) -> HeartbeatAnswer:
-    pipeline = _pipeline(services)
     hb = parse_heartbeat(await _read_body(request, pipeline.settings))
     await pipeline.heartbeat(gateway, hb, transport="http")
     return HeartbeatAnswer(gateway=gateway)

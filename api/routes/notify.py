@@ -10,7 +10,14 @@ from fastapi import APIRouter, Header, Path, Request
 from pydantic import BaseModel
 
 from siaga.api.accounts import Role, Staff
-from siaga.api.deps import CurrentStaff, ServicesDep
+from siaga.api.deps import (
+    AccountsDep,
+    CurrentStaff,
+    DatabaseDep,
+    IncidentsDep,
+    NotifyDep,
+    SettingsDep,
+)
 from siaga.api.errors import (
     BadRequest,
     Forbidden,
@@ -22,9 +29,10 @@ from siaga.api.errors import (
 from siaga.api.incidents.lifecycle import Actor
 from siaga.api.incidents.models import utc
 from siaga.api.notify.contacts import ContactIn, ContactOut, contact_of, new_link_code, save_contact
-from siaga.api.notify.telegram import TelegramApi
+from siaga.api.notify.service import NotifyService
+from siaga.api.notify.settings import NotifySettings
+from siaga.api.notify.telegram import TelegramApi, TelegramChannel
 from siaga.api.notify.telegram_updates import TelegramUpdates
-from siaga.api.services import HubServices
 
 __all__ = ["router"]
 
@@ -42,26 +50,26 @@ def _may_edit(staff: Staff, username: str) -> None:
 @router.get("/api/v1/staff/{username}/contact", response_model=ContactOut,
             summary="A staff member's contact record (own, or any for admins)",
             responses=problem_responses(401, 403, 404))
-async def get_contact(username: Username, services: ServicesDep,
+async def get_contact(username: Username, accounts: AccountsDep, db: DatabaseDep,
                       staff: CurrentStaff) -> ContactOut:
     _may_edit(staff, username)
-    await services.accounts.get_user(username)
-    return await services.db.run(lambda c: contact_of(c, username))
+    await accounts.get_user(username)
+    return await db.run(lambda c: contact_of(c, username))
 
 
 @router.put("/api/v1/staff/{username}/contact", response_model=ContactOut,
             summary="Set position, language and addresses for notifications",
             responses=problem_responses(401, 403, 404, 422))
-async def put_contact(username: Username, body: ContactIn, services: ServicesDep,
-                      staff: CurrentStaff) -> ContactOut:
+async def put_contact(username: Username, body: ContactIn, accounts: AccountsDep,
+                      db: DatabaseDep, staff: CurrentStaff) -> ContactOut:
     _may_edit(staff, username)
-    await services.accounts.get_user(username)
+    await accounts.get_user(username)
 
     def run(conn: Any) -> ContactOut:
         save_contact(conn, username, body)
         return contact_of(conn, username)
 
-    return await services.db.run(run)
+    return await db.run(run)
 
 
 class LinkCode(BaseModel):
@@ -70,23 +78,25 @@ class LinkCode(BaseModel):
     instructions: str
 
 
-def _telegram(services: HubServices) -> TelegramApi:
-    notify = services.notify
-    if notify is None or services.settings.notify.telegram is None:
+def _telegram(notify: NotifyService | None,
+              settings: NotifySettings) -> tuple[NotifyService, TelegramApi]:
+    if notify is None or settings.telegram is None:
         raise NotFound("Telegram is not configured on this hub (notify.telegram)")
-    channel = notify.channels["telegram"]
-    api: TelegramApi = channel.api
-    return api
+    channel = notify.channels.get("telegram")
+    if not isinstance(channel, TelegramChannel):
+        raise NotFound("Telegram is not configured on this hub (notify.telegram)")
+    return notify, channel.api
 
 
 @router.post("/api/v1/notify/telegram/link", response_model=LinkCode,
              summary="A one-time code to send to the bot, linking your Telegram",
              responses=problem_responses(401, 404))
-async def telegram_link(services: ServicesDep, staff: CurrentStaff) -> LinkCode:
-    _telegram(services)
-    settings = services.settings.notify
-    now = services.notify.clock()
-    code = await services.db.run(
+async def telegram_link(notify: NotifyDep, hub_settings: SettingsDep, db: DatabaseDep,
+                        staff: CurrentStaff) -> LinkCode:
+    settings = hub_settings.notify
+    service, _ = _telegram(notify, settings)
+    now = service.clock()
+    code = await db.run(
         lambda c: new_link_code(c, staff.username, now, settings.link_code_ttl_s))
     bot = settings.telegram.bot_name if settings.telegram else ""
     return LinkCode(code=code, expires_at=utc(now + settings.link_code_ttl_s),
@@ -95,11 +105,12 @@ async def telegram_link(services: ServicesDep, staff: CurrentStaff) -> LinkCode:
 
 @router.post("/api/v1/notify/telegram/webhook", include_in_schema=False)
 async def telegram_webhook(
-    request: Request, services: ServicesDep,
+    request: Request, notify: NotifyDep, settings: SettingsDep, db: DatabaseDep,
+    accounts: AccountsDep, incidents: IncidentsDep,
     secret: Annotated[str | None, Header(alias="X-Telegram-Bot-Api-Secret-Token")] = None,
 ) -> dict[str, bool]:
-    api = _telegram(services)
-    tg = services.settings.notify.telegram
+    service, api = _telegram(notify, settings.notify)
+    tg = settings.notify.telegram
     assert tg is not None
     if secret is None or not hmac.compare_digest(
             secret.encode(), tg.webhook_secret.get_secret_value().encode()):
@@ -115,12 +126,12 @@ async def telegram_webhook(
         raise BadRequest("the update is not a JSON object")
 
     async def act(username: str, action: str, incident_id: int) -> str:
-        staff = await services.accounts.get_user(username)
+        staff = await accounts.get_user(username)
         actor = Actor(username=staff.username, agency=staff.agency, role=staff.role.value,
-                      sees_all=services.accounts.scope(staff) is None)
-        incident = await services.incidents.act(incident_id, action, actor)
+                      sees_all=accounts.scope(staff) is None)
+        incident = await incidents.act(incident_id, action, actor)
         done = "ditanggapi" if action == "ack" else "tim dikirim"
         return f"Insiden {incident.id}: {done} oleh {username}."
 
-    await TelegramUpdates(services.db, api, act, services.notify.clock).handle(update)
+    await TelegramUpdates(db, api, act, service.clock).handle(update)
     return {"ok": True}

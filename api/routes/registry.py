@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel
 
-from siaga.api.deps import AdminStaff, CurrentStaff, ServicesDep
+from siaga.api.deps import AdminStaff, CurrentStaff, GatewayTokensDep, RegistryDep
 from siaga.api.errors import NotFound, problem_responses
 from siaga.api.registry import Gateway, GatewayIn, NodeIn, NodeInfo, RegistryView, Site, SiteIn
 
@@ -31,19 +31,19 @@ def _put_doc(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
 
 @router.get("", response_model=RegistryView, summary="Every site, gateway and node",
             responses=problem_responses(401))
-async def whole(services: ServicesDep, staff: CurrentStaff) -> RegistryView:
-    return services.registry.view()
+async def whole(registry: RegistryDep, staff: CurrentStaff) -> RegistryView:
+    return registry.view()
 
 
 @router.get("/sites", response_model=list[Site], summary="Sites",
             responses=problem_responses(401))
-async def sites(services: ServicesDep, staff: CurrentStaff) -> list[Site]:
-    return services.registry.sites()
+async def sites(registry: RegistryDep, staff: CurrentStaff) -> list[Site]:
+    return registry.sites()
 
 
 @router.get("/sites/{site_id}", response_model=Site, summary="One site", responses=_READ)
-async def site(site_id: Ident, services: ServicesDep, staff: CurrentStaff) -> Site:
-    found = services.registry.site(site_id)
+async def site(site_id: Ident, registry: RegistryDep, staff: CurrentStaff) -> Site:
+    found = registry.site(site_id)
     if found is None:
         raise NotFound(f"no site {site_id!r}")
     return found
@@ -51,30 +51,30 @@ async def site(site_id: Ident, services: ServicesDep, staff: CurrentStaff) -> Si
 
 @router.put("/sites/{site_id}", response_model=Site, summary="Create or replace a site",
             responses=_put_doc(Site))
-async def put_site(site_id: Ident, body: SiteIn, services: ServicesDep, staff: AdminStaff,
+async def put_site(site_id: Ident, body: SiteIn, registry: RegistryDep, staff: AdminStaff,
                    response: Response) -> Site:
-    response.status_code = 200 if services.registry.site(site_id) else 201
-    return await services.registry.put_site(site_id, body)
+    response.status_code = 200 if registry.site(site_id) else 201
+    return await registry.put_site(site_id, body)
 
 
 @router.delete("/sites/{site_id}", status_code=204, response_class=Response,
                summary="Delete a site no node or gateway uses", responses=_WRITE)
-async def delete_site(site_id: Ident, services: ServicesDep, staff: AdminStaff) -> Response:
-    await services.registry.delete("site", site_id)
+async def delete_site(site_id: Ident, registry: RegistryDep, staff: AdminStaff) -> Response:
+    await registry.delete("site", site_id)
     return Response(status_code=204)
 
 
 @router.get("/nodes", response_model=list[NodeInfo], summary="Nodes, optionally filtered",
             responses=problem_responses(401))
-async def nodes(services: ServicesDep, staff: CurrentStaff,
+async def nodes(registry: RegistryDep, staff: CurrentStaff,
                 site: Annotated[str | None, Query(max_length=64)] = None,
                 gateway: Annotated[str | None, Query(max_length=64)] = None) -> list[NodeInfo]:
-    return services.registry.nodes(site=site, gateway=gateway)
+    return registry.nodes(site=site, gateway=gateway)
 
 
 @router.get("/nodes/{node_id}", response_model=NodeInfo, summary="One node", responses=_READ)
-async def node(node_id: Ident, services: ServicesDep, staff: CurrentStaff) -> NodeInfo:
-    found = services.registry.node(node_id)
+async def node(node_id: Ident, registry: RegistryDep, staff: CurrentStaff) -> NodeInfo:
+    found = registry.node(node_id)
     if found is None:
         raise NotFound(f"no node {node_id!r}")
     return found
@@ -82,29 +82,29 @@ async def node(node_id: Ident, services: ServicesDep, staff: CurrentStaff) -> No
 
 @router.put("/nodes/{node_id}", response_model=NodeInfo, summary="Create or replace a node",
             responses=_put_doc(NodeInfo))
-async def put_node(node_id: Ident, body: NodeIn, services: ServicesDep, staff: AdminStaff,
+async def put_node(node_id: Ident, body: NodeIn, registry: RegistryDep, staff: AdminStaff,
                    response: Response) -> NodeInfo:
-    response.status_code = 200 if services.registry.node(node_id) else 201
-    return await services.registry.put_node(node_id, body)
+    response.status_code = 200 if registry.node(node_id) else 201
+    return await registry.put_node(node_id, body)
 
 
 @router.delete("/nodes/{node_id}", status_code=204, response_class=Response,
                summary="Delete a node", responses=_WRITE)
-async def delete_node(node_id: Ident, services: ServicesDep, staff: AdminStaff) -> Response:
-    await services.registry.delete("node", node_id)
+async def delete_node(node_id: Ident, registry: RegistryDep, staff: AdminStaff) -> Response:
+    await registry.delete("node", node_id)
     return Response(status_code=204)
 
 
 @router.get("/gateways", response_model=list[Gateway], summary="Gateways",
             responses=problem_responses(401))
-async def gateways(services: ServicesDep, staff: CurrentStaff) -> list[Gateway]:
-    return services.registry.gateways()
+async def gateways(registry: RegistryDep, staff: CurrentStaff) -> list[Gateway]:
+    return registry.gateways()
 
 
 @router.get("/gateways/{gateway_id}", response_model=Gateway, summary="One gateway",
             responses=_READ)
-async def gateway(gateway_id: Ident, services: ServicesDep, staff: CurrentStaff) -> Gateway:
-    found = services.registry.gateway(gateway_id)
+async def gateway(gateway_id: Ident, registry: RegistryDep, staff: CurrentStaff) -> Gateway:
+    found = registry.gateway(gateway_id)
     if found is None:
         raise NotFound(f"no gateway {gateway_id!r}")
     return found
@@ -113,16 +113,16 @@ async def gateway(gateway_id: Ident, services: ServicesDep, staff: CurrentStaff)
 @router.put("/gateways/{gateway_id}", response_model=Gateway,
             summary="Create or replace a gateway (its token comes from `siaga-hub gateway add`)",
             responses=_put_doc(Gateway))
-async def put_gateway(gateway_id: Ident, body: GatewayIn, services: ServicesDep,
+async def put_gateway(gateway_id: Ident, body: GatewayIn, registry: RegistryDep,
                       staff: AdminStaff, response: Response) -> Gateway:
-    response.status_code = 200 if services.registry.gateway(gateway_id) else 201
-    return await services.registry.put_gateway(gateway_id, body)
+    response.status_code = 200 if registry.gateway(gateway_id) else 201
+    return await registry.put_gateway(gateway_id, body)
 
 
 @router.delete("/gateways/{gateway_id}", status_code=204, response_class=Response,
                summary="Delete a gateway no node uses, and revoke its token", responses=_WRITE)
-async def delete_gateway(gateway_id: Ident, services: ServicesDep,
+async def delete_gateway(gateway_id: Ident, registry: RegistryDep, tokens: GatewayTokensDep,
                          staff: AdminStaff) -> Response:
-    await services.registry.delete("gateway", gateway_id)
-    await services.accounts.revoke_gateway(gateway_id)
+    await registry.delete("gateway", gateway_id)
+    await tokens.revoke(gateway_id)
     return Response(status_code=204)

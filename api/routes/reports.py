@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 
-from siaga.api.deps import ServicesDep
+from siaga.api.deps import IncidentsDep
 from siaga.api.errors import PayloadTooLarge, problem_responses
 from siaga.api.incidents.models import ReportIn, ReportOut
 
@@ -33,6 +33,5 @@ async def _bounded(request: Request) -> None:
              dependencies=[Depends(_bounded)],
              summary="Report a hazard (no account needed)",
              responses=problem_responses(413, 422))
-async def post_report(body: ReportIn, services: ServicesDep) -> ReportOut:
-    out: ReportOut = await services.incidents.report(body)
-    return out
+async def post_report(body: ReportIn, incidents: IncidentsDep) -> ReportOut:
+    return await incidents.report(body)

@@ -18,9 +18,10 @@ from typing import Annotated
 from fastapi import APIRouter, Header
 from fastapi.responses import StreamingResponse
 
-from siaga.api.deps import ServicesDep, StreamSession, StreamStaff
+from siaga.api.accounts import Accounts
+from siaga.api.deps import AccountsDep, BusDep, SettingsDep, StreamSession, StreamStaff
 from siaga.api.errors import Unauthorized, problem_responses
-from siaga.api.live import FINAL, LiveEvent, Subscription, unauthorized
+from siaga.api.live import FINAL, LiveBus, LiveEvent, Subscription, unauthorized
 
 __all__ = ["router"]
 
@@ -35,9 +36,8 @@ def format_event(event: LiveEvent) -> str:
     return f"{head}data: {event.json}\n\n"
 
 
-async def _events(services: ServicesDep, sub: Subscription,
+async def _events(bus: LiveBus, accounts: Accounts, keepalive: float, sub: Subscription,
                   session: StreamSession) -> AsyncIterator[str]:
-    keepalive = services.settings.live.keepalive_s
     expires_at = session.expires_at
     try:
         yield f"retry: {RETRY_MS}\n: connected\n\n"
@@ -55,13 +55,13 @@ async def _events(services: ServicesDep, sub: Subscription,
                 continue
             # Idle: a good moment to notice a logout, password change or removed account.
             try:
-                _, expires_at = await services.accounts.session_for_token(session.token)
+                _, expires_at = await accounts.session_for_token(session.token)
             except Unauthorized as exc:
                 yield format_event(unauthorized(exc.detail))
                 return
             yield ": keepalive\n\n"
     finally:
-        services.bus.unsubscribe(sub)
+        bus.unsubscribe(sub)
 
 
 @router.get(
@@ -75,15 +75,17 @@ async def _events(services: ServicesDep, sub: Subscription,
     },
 )
 async def stream(
-    services: ServicesDep,
+    bus: BusDep,
+    accounts: AccountsDep,
+    settings: SettingsDep,
     session: StreamStaff,
     last_event_id: Annotated[str | None, Header(
         description="Sent by EventSource on reconnect: replay the events after this id")] = None,
 ) -> StreamingResponse:
     after = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
-    sub = services.bus.subscribe(services.accounts.scope(session.staff), after)
+    sub = bus.subscribe(accounts.scope(session.staff), after)
     return StreamingResponse(
-        _events(services, sub, session),
+        _events(bus, accounts, settings.live.keepalive_s, sub, session),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -109,14 +109,14 @@ async def test_delete_in_use_is_409_and_gateway_delete_revokes_token(demo_hub: A
     r = await demo_hub.client.delete("/api/v1/registry/sites/pasar-batu", headers=admin.headers)
     assert r.status_code == 409 and "still used by" in r.json()["detail"]
     token = await demo_hub.gateway("gw-spare")
-    assert await demo_hub.services.accounts.gateway_for_token(token) == "gw-spare"
+    assert await demo_hub.services.gateway_tokens.gateway_for_token(token) == "gw-spare"
     r = await demo_hub.client.delete("/api/v1/registry/gateways/gw-spare", headers=admin.headers)
     assert r.status_code == 204
     assert demo_hub.services.registry.gateway("gw-spare") is None
     from siaga.api.errors import Unauthorized
 
     with pytest.raises(Unauthorized):
-        await demo_hub.services.accounts.gateway_for_token(token)
+        await demo_hub.services.gateway_tokens.gateway_for_token(token)
     r = await demo_hub.client.delete("/api/v1/registry/nodes/pasar-gate-01",
                                      headers=admin.headers)
     assert r.status_code == 204

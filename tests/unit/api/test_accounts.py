@@ -1,4 +1,6 @@
-"""Accounts: password hashing, staff tokens with expiry, roles, scoping, gateway tokens."""
+"""Accounts and gateway tokens: password hashing, staff tokens with expiry, roles, scoping.
+
+Hashes use a cheap scrypt cost (``CHEAP``) except where the production default is the point."""
 
 from __future__ import annotations
 
@@ -9,13 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from siaga.api.accounts import Accounts, Role, Staff, hash_password, verify_password
+from siaga.api.accounts import Accounts, Role, Staff
 from siaga.api.db import Database
 from siaga.api.errors import Conflict, InvalidInput, NotFound, TooManyRequests, Unauthorized
+from siaga.api.gateway_tokens import GatewayTokens
+from siaga.api.hashing import ScryptCost, hash_password, verify_password
 from siaga.api.settings import AuthSettings
 
 AGENCIES = ("BPBD", "PMK", "SATPOLPP", "DISKOMINFO")
 PASSWORD = "kata-sandi-rahasia"
+CHEAP = ScryptCost(n=2**4, r=1, p=1)
 
 
 class Clock:
@@ -41,14 +46,32 @@ def clock() -> Clock:
 @pytest.fixture
 def accounts(db: Database, clock: Clock) -> Accounts:
     return Accounts(db, AuthSettings(token_ttl_s=600, see_all_agencies=["DISKOMINFO"]),
-                    AGENCIES, clock=clock)
+                    AGENCIES, clock=clock, cost=CHEAP)
+
+
+@pytest.fixture
+def tokens(db: Database, clock: Clock) -> GatewayTokens:
+    return GatewayTokens(db, clock)
+
+
+def test_production_scrypt_cost_is_the_default() -> None:
+    encoded = hash_password(PASSWORD)
+    assert encoded.startswith("scrypt$16384$8$1$")
+    assert verify_password(PASSWORD, encoded)
 
 
 def test_scrypt_hash_verifies_and_is_salted() -> None:
-    a, b = hash_password(PASSWORD), hash_password(PASSWORD)
-    assert a.startswith("scrypt$16384$8$1$") and a != b
+    a, b = hash_password(PASSWORD, CHEAP), hash_password(PASSWORD, CHEAP)
+    assert a.startswith("scrypt$16$1$1$") and a != b
     assert verify_password(PASSWORD, a) and verify_password(PASSWORD, b)
     assert not verify_password(PASSWORD + "x", a)
+
+
+@pytest.mark.anyio
+async def test_accounts_hash_at_their_cost(accounts: Accounts, db: Database) -> None:
+    await accounts.add_user("siti", "Siti", "BPBD", "responder", PASSWORD)
+    stored = db.call(lambda c: c.execute("SELECT password_hash FROM staff").fetchone()[0])
+    assert stored.startswith("scrypt$16$1$1$")
 
 
 def test_pbkdf2_hashes_from_elsewhere_verify() -> None:
@@ -157,31 +180,32 @@ async def test_new_password_ends_sessions(accounts: Accounts) -> None:
 
 
 @pytest.mark.anyio
-async def test_gateway_token_is_replaced_by_a_new_one(accounts: Accounts, db: Database) -> None:
-    first = await accounts.issue_gateway_token("gw-bumiaji-01")
-    assert await accounts.gateway_for_token(first) == "gw-bumiaji-01"
-    second = await accounts.issue_gateway_token("gw-bumiaji-01")
+async def test_gateway_token_is_replaced_by_a_new_one(tokens: GatewayTokens, db: Database) -> None:
+    first = await tokens.issue("gw-bumiaji-01")
+    assert await tokens.gateway_for_token(first) == "gw-bumiaji-01"
+    second = await tokens.issue("gw-bumiaji-01")
     with pytest.raises(Unauthorized):
-        await accounts.gateway_for_token(first)
-    assert await accounts.gateway_for_token(second) == "gw-bumiaji-01"
+        await tokens.gateway_for_token(first)
+    assert await tokens.gateway_for_token(second) == "gw-bumiaji-01"
     stored = db.call(lambda c: c.execute("SELECT token_hash FROM gateway_tokens").fetchall())
     assert [r[0] for r in stored] == [hashlib.sha256(second.encode()).hexdigest()]
-    await accounts.revoke_gateway("gw-bumiaji-01")
+    await tokens.revoke("gw-bumiaji-01")
     with pytest.raises(Unauthorized):
-        await accounts.gateway_for_token(second)
+        await tokens.gateway_for_token(second)
 
 
 @pytest.mark.anyio
-async def test_staff_and_gateway_tokens_are_not_interchangeable(accounts: Accounts) -> None:
+async def test_staff_and_gateway_tokens_are_not_interchangeable(
+        accounts: Accounts, tokens: GatewayTokens) -> None:
     await accounts.add_user("siti", "Siti", "BPBD", "admin", PASSWORD)
     _, issued = await accounts.login("siti", PASSWORD)
-    gw = await accounts.issue_gateway_token("gw-1")
+    gw = await tokens.issue("gw-1")
     with pytest.raises(Unauthorized):
-        await accounts.gateway_for_token(issued.token)
+        await tokens.gateway_for_token(issued.token)
     with pytest.raises(Unauthorized):
         await accounts.staff_for_token(gw)
     with pytest.raises(InvalidInput):
-        await accounts.issue_gateway_token("gw/1")
+        await tokens.issue("gw/1")
 
 
 @pytest.mark.anyio

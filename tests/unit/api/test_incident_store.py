@@ -9,16 +9,13 @@ import pytest
 
 from siaga.api.db import Database
 from siaga.api.incidents.errors import IncidentNotFound, NotInvolved, TransitionError
-from siaga.api.incidents.intake import (
-    AlertFacts,
-    ReportFacts,
+from siaga.api.incidents.heartbeats import (
     gateway_returned,
     gateway_silenced,
-    record_alerts,
     record_heartbeat,
-    record_report,
     silent_gateways,
 )
+from siaga.api.incidents.intake import AlertFacts, ReportFacts, record_alerts, record_report
 from siaga.api.incidents.lifecycle import Actor, act, escalate_overdue
 from siaga.api.incidents.models import Incident, IncidentDetail
 from siaga.api.incidents.queries import (
