@@ -21,13 +21,23 @@ import json
 import logging
 import sqlite3
 import time
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from siaga.analytics import registry_file
+from siaga.analytics.errors import ConfigError as AnalyticsConfigError
+from siaga.analytics.registry_file import (
+    ID_PATTERN,
+    Calibration,
+    GatewayIn,
+    HazardZone,
+    NodeIn,
+    RegistryFile,
+    SiteIn,
+)
 from siaga.api.db import Database, transaction
 from siaga.api.errors import ConfigError, Conflict, InvalidInput, NotFound
 
@@ -49,105 +59,18 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 Kind = Literal["site", "node", "gateway"]
-_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
-
-
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Calibration(_In):
-    """Per-node constants the detectors and dashboards need; absent = the channel default."""
-
-    mm_per_tip: float | None = Field(default=None, gt=0, le=10,
-                                     description="Rain gauge: mm of rain per bucket tip")
-    soil_field_capacity: float | None = Field(
-        default=None, ge=0, le=100, description="Soil VWC (%) at field capacity")
-    soil_saturation: float | None = Field(
-        default=None, ge=0, le=100, description="Soil VWC (%) at saturation")
-    zone_capacity: int | None = Field(default=None, ge=1,
-                                      description="People counter: safe occupancy of the zone")
-    zone_area_m2: float | None = Field(default=None, gt=0,
-                                       description="People counter: zone area in m²")
-
-    @model_validator(mode="after")
-    def _soil_order(self) -> Self:
-        fc, sat = self.soil_field_capacity, self.soil_saturation
-        if fc is not None and sat is not None and fc > sat:
-            raise ValueError("soil_field_capacity must not exceed soil_saturation")
-        return self
-
-
-class HazardZone(_In):
-    """An area of a site the map draws: a landslide-prone slope, a market hall, a river bank."""
-
-    name: str = Field(min_length=1, max_length=200)
-    hazard: str = Field(default="", max_length=50, description="landslide, flood, fire, crowd")
-    polygon: list[tuple[float, float]] = Field(
-        min_length=3, max_length=1000, description="[lat, lon] corners, in order")
-
-    @model_validator(mode="after")
-    def _on_earth(self) -> Self:
-        for lat, lon in self.polygon:
-            if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-                raise ValueError(f"corner [{lat}, {lon}] is not a [lat, lon] pair")
-        return self
-
-
-class SiteIn(_In):
-    name: str = Field(min_length=1, max_length=200)
-    desa: str = Field(default="", max_length=100, description="Village (desa/kelurahan)")
-    kecamatan: str = Field(default="", max_length=100, description="District (kecamatan)")
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
-    kind: str = Field(default="", max_length=50, description="slope, river, market, square, ...")
-    zones: list[HazardZone] = Field(default_factory=list, max_length=50,
-                                    description="Hazard-zone polygons drawn on the map")
 
 
 class Site(SiteIn):
-    id: str = Field(pattern=_ID)
-
-
-class GatewayIn(_In):
-    name: str = Field(default="", max_length=200)
-    site: str | None = Field(default=None, pattern=_ID,
-                             description="Site the gateway is installed at")
-    lat: float | None = Field(default=None, ge=-90, le=90,
-                              description="Gateway position; the site's when absent")
-    lon: float | None = Field(default=None, ge=-180, le=180)
-
-    @model_validator(mode="after")
-    def _both_or_neither(self) -> Self:
-        if (self.lat is None) != (self.lon is None):
-            raise ValueError("give both lat and lon, or neither")
-        return self
+    id: str = Field(pattern=ID_PATTERN)
 
 
 class Gateway(GatewayIn):
-    id: str = Field(pattern=_ID)
-
-
-class NodeIn(_In):
-    site: str = Field(pattern=_ID)
-    gateway: str | None = Field(default=None, pattern=_ID)
-    name: str = Field(default="", max_length=200)
-    lat: float | None = Field(default=None, ge=-90, le=90,
-                              description="Node position; the site's when absent")
-    lon: float | None = Field(default=None, ge=-180, le=180)
-    channels: list[str] = Field(default_factory=list,
-                                description="Channel keys the node reports (vwc, rain, ...)")
-    calibration: Calibration = Field(default_factory=Calibration)
-
-    @model_validator(mode="after")
-    def _both_or_neither(self) -> Self:
-        if (self.lat is None) != (self.lon is None):
-            raise ValueError("give both lat and lon, or neither")
-        return self
+    id: str = Field(pattern=ID_PATTERN)
 
 
 class Node(NodeIn):
-    id: str = Field(pattern=_ID)
+    id: str = Field(pattern=ID_PATTERN)
 
 
 class NodeInfo(BaseModel):
@@ -168,12 +91,6 @@ class NodeInfo(BaseModel):
     calibration: dict[str, float] = Field(description="Only the keys that are set")
 
 
-class RegistryFile(_In):
-    sites: dict[str, SiteIn] = Field(default_factory=dict)
-    gateways: dict[str, GatewayIn] = Field(default_factory=dict)
-    nodes: dict[str, NodeIn] = Field(default_factory=dict)
-
-
 class RegistryView(BaseModel):
     sites: list[Site]
     gateways: list[Gateway]
@@ -182,28 +99,10 @@ class RegistryView(BaseModel):
 
 def read_registry_file(path: str | Path) -> RegistryFile:
     """Parse and validate a registry file; errors name the file and the entry's key."""
-    p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
-        data: Any = json.loads(text) if p.suffix.lower() == ".json" else tomllib.loads(text)
-    except FileNotFoundError:
-        raise ConfigError("registry.file", f"{p}: file not found") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise ConfigError("registry.file", f"{p}: cannot read: {exc}") from None
-    try:
-        parsed = RegistryFile.model_validate(data)
-    except ValidationError as exc:
-        e = exc.errors()[0]
-        key = ".".join(str(x) for x in e["loc"])
-        msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
-        raise ConfigError("registry.file", f"{p}: {key}: {msg}") from None
-    for ident in (*parsed.sites, *parsed.gateways, *parsed.nodes):
-        try:
-            Site.model_validate({"id": ident, "name": "x", "lat": 0, "lon": 0})
-        except ValidationError:
-            raise ConfigError("registry.file", f"{p}: id {ident!r}: 1-64 of A-Z a-z 0-9 . _ -") \
-                from None
-    return parsed
+        return registry_file.read_registry_file(Path(path), "registry.file")
+    except AnalyticsConfigError as exc:
+        raise ConfigError(exc.key, exc.problem) from None
 
 
 def ensure_schema(conn: sqlite3.Connection) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from siaga.analytics.errors import ConfigError as AnalyticsConfigError
+from siaga.analytics.settings_file import apply_env, config_error, read_toml
 from siaga.api.errors import ConfigError
 from siaga.api.incidents.settings import IncidentSettings
 from siaga.api.ingest.settings import IngestSettings, MqttSettings
@@ -161,59 +162,18 @@ class HubSettings(_Section):
         return v
 
 
-def _describe(exc: ValidationError) -> ConfigError:
-    problems = []
-    for e in exc.errors():
-        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
-        problems.append((key, msg))
-    key, msg = problems[0]
-    if len(problems) > 1:
-        msg += "; " + "; ".join(f"{k}: {m}" for k, m in problems[1:])
-    return ConfigError(key, msg)
-
-
-def _env_value(raw: str) -> Any:
-    # Lists and tables come as JSON; scalars stay strings and pydantic converts them
-    # ("8080" -> 8080, "true" -> True), so a password of digits stays a string.
-    if raw[:1] in "[{":
-        try:
-            return json.loads(raw)
-        except json.JSONDecodeError:
-            return raw
-    return raw
-
-
-def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
-    for name, raw in sorted(env.items()):
-        if not name.startswith(ENV_PREFIX):
-            continue
-        path = [p for p in name[len(ENV_PREFIX):].split("__") if p]
-        if not path:
-            continue
-        node = data
-        for i, part in enumerate(path):
-            # Keys match case-insensitively so SIAGA_HUB__AGENCIES__BPBD__NAME finds "BPBD".
-            key = next((k for k in node if k.lower() == part.lower()), part.lower())
-            if i == len(path) - 1:
-                node[key] = _env_value(raw)
-            else:
-                child = node.get(key)
-                if not isinstance(child, dict):
-                    child = node[key] = {}
-                node = child
-
-
 def settings_from_mapping(data: Mapping[str, Any],
                           env: Mapping[str, str] | None = None) -> HubSettings:
     """Build settings from already-parsed TOML data, applying ``SIAGA_HUB__*`` overrides."""
     merged = json.loads(json.dumps(data, default=str))
-    if env:
-        _apply_env(merged, env)
     try:
-        return HubSettings.model_validate(merged)
-    except ValidationError as exc:
-        raise _describe(exc) from None
+        apply_env(merged, env or {}, ENV_PREFIX)
+        try:
+            return HubSettings.model_validate(merged)
+        except ValidationError as exc:
+            raise config_error(exc) from None
+    except AnalyticsConfigError as exc:
+        raise ConfigError(exc.key, exc.problem) from None
 
 
 def load_settings(path: str | Path | None,
@@ -224,13 +184,8 @@ def load_settings(path: str | Path | None,
     """
     data: dict[str, Any] = {}
     if path is not None:
-        p = Path(path)
         try:
-            data = tomllib.loads(p.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(str(p), "config file not found") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(str(p), f"cannot read: {exc}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(str(p), f"not valid TOML: {exc}") from None
+            data = read_toml(Path(path))
+        except AnalyticsConfigError as exc:
+            raise ConfigError(exc.key, exc.problem) from None
     return settings_from_mapping(data, os.environ if env is None else env)

@@ -1,4 +1,6 @@
-"""The site registry file the hub loads (``[registry] file``), read by the gateway as well.
+"""What the gateway takes from the hub's site registry file (``[registry] file``).
+
+The file's schema is declared once, in analytics.registry_file, for hub and gateway.
 
 One file describes where every node is and how it is calibrated, so a deployment does not
 repeat that in each gateway's ``[analytics]`` and ``[nodes]`` tables (and let the copies
@@ -15,57 +17,49 @@ What the gateway's own file says wins over what the registry implies, key by key
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from siaga.analytics.errors import ConfigError as AnalyticsConfigError
+from siaga.analytics.registry_file import RegistryFile
+from siaga.analytics.registry_file import read_registry_file as read_file
 from siaga.gateway.errors import ConfigError
 
 KEY = "gateway.registry"
 COUNTER_CHANNELS = frozenset({"pin", "pout"})
 
 
-def read_registry(path: Path) -> Mapping[str, Any]:
+def read_registry(path: Path) -> RegistryFile:
     try:
-        data = tomllib.loads(path.read_text())
-    except OSError as exc:
-        raise ConfigError(KEY, f"cannot read {path}: {exc.strerror or exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(KEY, f"{path} is not valid TOML: {exc}") from None
-    nodes = data.get("nodes", {})
-    if not isinstance(nodes, Mapping):
-        raise ConfigError(KEY, f"{path}: [nodes] must be a table of nodes")
-    for node_id, node in nodes.items():
-        if not isinstance(node, Mapping) or not isinstance(node.get("site"), str):
-            raise ConfigError(KEY, f"{path}: nodes.{node_id}.site must be a site id")
-        if not isinstance(node.get("calibration", {}), Mapping):
-            raise ConfigError(KEY, f"{path}: nodes.{node_id}.calibration must be a table")
-    return data
+        return read_file(path, KEY)
+    except AnalyticsConfigError as exc:
+        raise ConfigError(exc.key, exc.problem) from None
 
 
-def implied_tables(registry: Mapping[str, Any]) -> dict[str, Any]:
+def implied_tables(registry: RegistryFile) -> dict[str, Any]:
     """The ``[analytics]`` and ``[nodes]`` tables the registry implies."""
     analytics: dict[str, Any] = {"nodes": {}, "sites": {}}
     mm_per_tip: dict[str, Any] = {}
     zones: dict[str, dict[str, Any]] = {}
-    for node_id, node in registry.get("nodes", {}).items():
-        site = node["site"]
-        cal = node.get("calibration", {})
-        channels = set(node.get("channels", ()))
+    for node_id, node in registry.nodes.items():
+        site = node.site
+        cal = node.calibration
+        channels = set(node.channels)
         entry: dict[str, Any] = {"site": site}
-        if "soil_field_capacity" in cal and "soil_saturation" in cal:
-            entry["soil"] = {"field_capacity": cal["soil_field_capacity"],
-                             "saturation": cal["soil_saturation"]}
+        if cal.soil_field_capacity is not None and cal.soil_saturation is not None:
+            entry["soil"] = {"field_capacity": cal.soil_field_capacity,
+                             "saturation": cal.soil_saturation}
         analytics["nodes"][node_id] = entry
         analytics["sites"].setdefault(site, {})
         if "rain" in channels:
             analytics["sites"][site].setdefault("rain_node", node_id)
-            if "mm_per_tip" in cal:
-                mm_per_tip[node_id] = {"mm_per_tip": cal["mm_per_tip"]}
-        if channels & COUNTER_CHANNELS and "zone_capacity" in cal and "zone_area_m2" in cal:
-            zone = zones.setdefault(site, {"nodes": [], "capacity": cal["zone_capacity"],
-                                           "area_m2": cal["zone_area_m2"], "site": site})
+            if cal.mm_per_tip is not None:
+                mm_per_tip[node_id] = {"mm_per_tip": cal.mm_per_tip}
+        if channels & COUNTER_CHANNELS and cal.zone_capacity is not None \
+                and cal.zone_area_m2 is not None:
+            zone = zones.setdefault(site, {"nodes": [], "capacity": cal.zone_capacity,
+                                           "area_m2": cal.zone_area_m2, "site": site})
             zone["nodes"].append(node_id)
     if zones:
         analytics["crowd"] = {"zones": zones}
