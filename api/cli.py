@@ -1,7 +1,7 @@
 """``siaga-hub``: run the hub and administer its accounts and gateways.
 
     siaga-hub serve --config hub.toml [--host H] [--port P]
-    siaga-hub check-config --config hub.toml
+    siaga-hub check-config [hub.toml]      (or --config hub.toml)
     siaga-hub user add USERNAME --agency BPBD --role responder [--name N] [--password-stdin]
     siaga-hub user list
     siaga-hub user passwd USERNAME [--password-stdin]
@@ -66,6 +66,8 @@ def _check_registry(settings: HubSettings) -> None:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
+    if args.file is not None:
+        args.config = args.file
     settings = _settings(args)
     _check_registry(settings)
     print(f"ok: database {settings.database.path}, telemetry "
@@ -222,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_serve)
 
     p = sub.add_parser("check-config", parents=[common], help="validate the config and exit")
+    p.add_argument("file", nargs="?", type=Path, help="hub.toml (or use --config)")
     p.set_defaults(fn=cmd_check_config)
 
     user = sub.add_parser("user", help="staff accounts").add_subparsers(dest="action",

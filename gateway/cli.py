@@ -169,6 +169,8 @@ def run(settings: GatewaySettings) -> int:
 
 def check_config(args: argparse.Namespace) -> int:
     path = args.file or args.config
+    if path is None:
+        raise ConfigError("check-config", "no config file given (check-config FILE or --config)")
     settings = settings_from_args(args, path)
     print(f"{path or '(no file)'}: ok")
     print(f"  gateway.id = {settings.gateway_id}")

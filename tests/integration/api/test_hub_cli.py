@@ -67,6 +67,13 @@ def test_check_config_ok_and_env_override(tmp_path: Path) -> None:
     assert env_bad.returncode == 78 and "server.port" in env_bad.stderr
 
 
+def test_check_config_takes_the_file_as_a_positional_like_the_gateway(tmp_path: Path) -> None:
+    config = write_config(tmp_path, extra="[auth]\ntoken_tll_s = 60\n")
+    r = hub("check-config", str(config))
+    assert r.returncode == 78
+    assert "auth.token_tll_s: unknown key" in r.stderr
+
+
 def test_user_add_validates_and_refuses_duplicates(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     ok = hub("user", "add", "siti", "--config", str(config), "--agency", "BPBD",

@@ -119,6 +119,13 @@ def test_bad_config_exits_78_naming_the_key(tmp_path: Path) -> None:
     assert proc.returncode == 78 and b"mqtt.port" in err
 
 
+def test_check_config_without_a_file_says_so() -> None:
+    proc = gateway("check-config")
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 78
+    assert b"no config file given" in err and b"no source" not in err
+
+
 def test_check_config_accepts_a_good_file(tmp_path: Path) -> None:
     config = tmp_path / "gw.toml"
     config.write_text(
