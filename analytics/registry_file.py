@@ -78,18 +78,18 @@ class HazardZone(_In):
 
 
 class SiteIn(_In):
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=200, description="Name staff read")
     desa: str = Field(default="", max_length=100, description="Village (desa/kelurahan)")
     kecamatan: str = Field(default="", max_length=100, description="District (kecamatan)")
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
+    lat: float = Field(ge=-90, le=90, description="Latitude (WGS 84)")
+    lon: float = Field(ge=-180, le=180, description="Longitude (WGS 84)")
     kind: str = Field(default="", max_length=50, description="slope, river, market, square, ...")
     zones: list[HazardZone] = Field(default_factory=list, max_length=50,
                                     description="Hazard-zone polygons drawn on the map")
 
 
 class GatewayIn(_In):
-    name: str = Field(default="", max_length=200)
+    name: str = Field(default="", max_length=200, description="Name staff read")
     site: str | None = Field(default=None, pattern=ID_PATTERN,
                              description="Site the gateway is installed at")
     lat: float | None = Field(default=None, ge=-90, le=90,
@@ -104,12 +104,13 @@ class GatewayIn(_In):
 
 
 class NodeIn(_In):
-    site: str = Field(pattern=ID_PATTERN)
-    gateway: str | None = Field(default=None, pattern=ID_PATTERN)
-    name: str = Field(default="", max_length=200)
+    site: str = Field(pattern=ID_PATTERN, description="Site the node stands at")
+    gateway: str | None = Field(default=None, pattern=ID_PATTERN,
+                                description="Gateway the node reports through")
+    name: str = Field(default="", max_length=200, description="Name staff read; the id when empty")
     lat: float | None = Field(default=None, ge=-90, le=90,
                               description="Node position; the site's when absent")
-    lon: float | None = Field(default=None, ge=-180, le=180)
+    lon: float | None = Field(default=None, ge=-180, le=180, description="With lat")
     channels: list[str] = Field(default_factory=list,
                                 description="Channel keys the node reports (vwc, rain, ...)")
     calibration: Calibration = Field(default_factory=Calibration)

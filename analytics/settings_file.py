@@ -15,17 +15,35 @@ declarations, so docs/configuration.md cannot drift from the code.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import tomllib
+import types
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+import annotated_types
+from pydantic import BaseModel, SecretStr, TypeAdapter, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_core import to_jsonable_python
 
 from siaga.analytics.errors import ConfigError
 
-__all__ = ["apply_env", "config_error", "read_toml"]
+__all__ = [
+    "apply_env",
+    "config_error",
+    "read_toml",
+    "reference_markdown",
+    "settings_adapter",
+    "validated",
+]
+
+
+T = typing.TypeVar("T")
+UNKNOWN_KEY_ERRORS = frozenset({"extra_forbidden", "unexpected_keyword_argument"})
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -71,6 +89,37 @@ def apply_env(data: dict[str, Any], env: Mapping[str, str], prefix: str) -> None
             node = child
 
 
+def settings_adapter(declared: Any) -> TypeAdapter[Any]:
+    """A validator for a dataclass tree that, like the hub's models, refuses unknown keys.
+
+    Stdlib dataclasses stay free of pydantic: the config pydantic reads from them
+    (``__pydantic_config__``) is set here, on every dataclass reachable from ``declared``.
+    """
+    _forbid_extra(declared, set())
+    return TypeAdapter(declared)
+
+
+def _forbid_extra(declared: Any, seen: set[int]) -> None:
+    if id(declared) in seen:
+        return
+    seen.add(id(declared))
+    if isinstance(declared, type) and dataclasses.is_dataclass(declared):
+        if "__pydantic_config__" not in declared.__dict__:
+            declared.__pydantic_config__ = {"extra": "forbid"}  # type: ignore[attr-defined]
+        for hint in typing.get_type_hints(declared).values():
+            _forbid_extra(hint, seen)
+    for arg in typing.get_args(declared):
+        _forbid_extra(arg, seen)
+
+
+def validated(adapter: TypeAdapter[T], data: Any, root: str = "") -> T:
+    """``data`` validated, or ConfigError naming the first wrong key below ``root``."""
+    try:
+        return adapter.validate_python(data)
+    except ValidationError as exc:
+        raise config_error(exc, root) from None
+
+
 def config_error(exc: ValidationError, root: str = "") -> ConfigError:
     """The first problem as ``ConfigError(dotted key, reason)``; further ones join the reason."""
     problems = []
@@ -78,7 +127,7 @@ def config_error(exc: ValidationError, root: str = "") -> ConfigError:
         parts = [root] if root else []
         parts += [str(p) for p in e["loc"] if not _is_union_tag(p)]
         key = ".".join(parts) or "(top level)"
-        msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+        msg = "unknown key" if e["type"] in UNKNOWN_KEY_ERRORS else e["msg"]
         problems.append((key, msg.removeprefix("Value error, ")))
     key, msg = problems[0]
     if len(problems) > 1:
@@ -89,3 +138,162 @@ def config_error(exc: ValidationError, root: str = "") -> ConfigError:
 def _is_union_tag(part: str | int) -> bool:
     # pydantic puts the union member it tried into the location ("function-after[...]", "int").
     return isinstance(part, str) and ("[" in part or part in {"int", "float", "str", "bool"})
+
+
+# -- the configuration reference, rendered from the declarations ------------------------------
+
+
+def reference_markdown(root: str, declared: type, env_prefix: str | None = None) -> str:
+    """Markdown tables of every key under ``root`` (a pydantic model or a dataclass)."""
+    out: list[str] = []
+    _render_table(root, declared, env_prefix, out)
+    return "\n".join(out)
+
+
+def _render_table(path: str, declared: type, env_prefix: str | None, out: list[str]) -> None:
+    rows: list[str] = []
+    nested: list[tuple[str, type]] = []
+    doc = _first_line(declared.__doc__)
+    for name, annotation, default, info in _fields(declared):
+        inner = _table_type(annotation)
+        if inner is not None:
+            nested.append((f"{path}.{name}" if path else name, inner))
+            continue
+        member = _table_type(_dict_value(annotation))
+        if member is not None:
+            nested.append((f"{path}.{name}.<id>" if path else f"{name}.<id>", member))
+            continue
+        key = f"{path}.{name}" if path else name
+        rows.append(f"| `{key}` | {_type_name(annotation)} | {_default_text(default)} | "
+                    f"{_bounds(info)} | {_escape(info.get('doc', ''))} |")
+    if rows:
+        out.append(f"### `[{path}]`\n" if path else "### top level\n")
+        if doc:
+            out.append(doc + "\n")
+        if env_prefix and path and "<id>" not in path:
+            var = env_prefix + path.upper().replace(".", "__") + "__<KEY>"
+            out.append(f"Environment: `{var}`.\n")
+        out.append("| key | type | default | bounds | meaning |")
+        out.append("| --- | --- | --- | --- | --- |")
+        out.extend(rows)
+        out.append("")
+    for sub_path, sub in nested:
+        _render_table(sub_path, sub, env_prefix, out)
+
+
+_MISSING = object()
+
+
+def _fields(declared: type) -> list[tuple[str, Any, Any, dict[str, Any]]]:
+    """(name, annotation, default, {"doc", "ge", ...}) of each field, in declaration order."""
+    if issubclass(declared, BaseModel):
+        return [_model_field(name, f) for name, f in declared.model_fields.items()]
+    hints = typing.get_type_hints(declared, include_extras=True)
+    return [_dataclass_field(f, hints[f.name])
+            for f in dataclasses.fields(typing.cast(Any, declared))]
+
+
+def _model_field(name: str, f: FieldInfo) -> tuple[str, Any, Any, dict[str, Any]]:
+    default = _MISSING if f.is_required() else f.get_default(call_default_factory=True)
+    info = _constraints(f.metadata)
+    if f.description:
+        info["doc"] = f.description
+    return name, f.annotation, default, info
+
+
+def _dataclass_field(f: dataclasses.Field[Any], annotation: Any,
+                     ) -> tuple[str, Any, Any, dict[str, Any]]:
+    info: dict[str, Any] = {}
+    if typing.get_origin(annotation) is typing.Annotated:
+        annotation, *meta = typing.get_args(annotation)
+        info = _constraints(meta)
+    default: Any = _MISSING
+    if f.default is not dataclasses.MISSING:
+        default = f.default
+    elif f.default_factory is not dataclasses.MISSING:
+        default = f.default_factory()
+    return f.name, annotation, default, info
+
+
+def _constraints(meta: list[Any]) -> dict[str, Any]:
+    info: dict[str, Any] = {}
+    for m in meta:
+        if isinstance(m, annotated_types.DocInfo):
+            info["doc"] = m.documentation
+            continue
+        for attr in ("gt", "ge", "lt", "le", "min_length", "max_length", "pattern"):
+            value = getattr(m, attr, None)
+            if value is not None:
+                info[attr] = value
+    return info
+
+
+def _table_type(annotation: Any) -> type | None:
+    """The model or dataclass a field holds (also when optional), else None."""
+    args = typing.get_args(annotation) if _is_union(annotation) else (annotation,)
+    for a in args:
+        if isinstance(a, type) and (issubclass(a, BaseModel) or dataclasses.is_dataclass(a)):
+            return a
+    return None
+
+
+def _dict_value(annotation: Any) -> Any:
+    if typing.get_origin(annotation) in (dict, Mapping):
+        return typing.get_args(annotation)[1]
+    return None
+
+
+def _is_union(annotation: Any) -> bool:
+    return typing.get_origin(annotation) in (typing.Union, types.UnionType)
+
+
+def _type_name(annotation: Any) -> str:
+    if typing.get_origin(annotation) is typing.Literal:
+        return " \\| ".join(f'`"{a}"`' if isinstance(a, str) else f"`{a}`"
+                            for a in typing.get_args(annotation))
+    if _is_union(annotation):
+        return " or ".join(_type_name(a) for a in typing.get_args(annotation))
+    names = {type(None): "none", str: "text", int: "integer", float: "number", bool: "boolean",
+             Path: "path", SecretStr: "secret text"}
+    if annotation in names:
+        return names[annotation]
+    origin = typing.get_origin(annotation)
+    if origin in (list, tuple):
+        return "list of " + _type_name(typing.get_args(annotation)[0])
+    if origin in (dict, Mapping):
+        return "table of " + _type_name(typing.get_args(annotation)[1])
+    return f"`{getattr(annotation, '__name__', annotation)}`"
+
+
+def _default_text(default: Any) -> str:
+    if default is _MISSING:
+        return "required"
+    if default is None:
+        return "(none)"
+    value = to_jsonable_python(default)
+    if isinstance(value, float) and math.isinf(value):
+        return "off" if value > 0 else "-inf"
+    text = json.dumps(value, ensure_ascii=False)
+    return f"`{_escape(text)}`"
+
+
+def _bounds(info: Mapping[str, Any]) -> str:
+    parts = [f"{sign} {_number(info[k])}" for k, sign in
+             (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<=")) if k in info]
+    if "min_length" in info or "max_length" in info:
+        parts.append(f"length {info.get('min_length', 0)}..{info.get('max_length', '')}")
+    if "pattern" in info:
+        parts.append(f"`{_escape(info['pattern'])}`")
+    return ", ".join(parts)
+
+
+def _number(value: float) -> str:
+    return f"{int(value):_}" if float(value).is_integer() else f"{value:g}"
+
+
+def _first_line(doc: str | None) -> str:
+    return (doc or "").strip().split("\n\n")[0].replace("\n", " ")
+
+
+def _escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")

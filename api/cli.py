@@ -2,6 +2,7 @@
 
     siaga-hub serve --config hub.toml [--host H] [--port P]
     siaga-hub check-config [hub.toml]      (or --config hub.toml)
+    siaga-hub config-reference > docs/configuration.md
     siaga-hub user add USERNAME --agency BPBD --role responder [--name N] [--password-stdin]
     siaga-hub user list
     siaga-hub user passwd USERNAME [--password-stdin]
@@ -73,6 +74,13 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     print(f"ok: database {settings.database.path}, telemetry "
           f"{getattr(settings.telemetry, 'kind', '?')}, registry "
           f"{settings.registry.file or '(none)'}, agencies {', '.join(settings.agencies)}")
+    return 0
+
+
+def cmd_config_reference(args: argparse.Namespace) -> int:
+    from siaga.api.config_reference import render
+
+    sys.stdout.write(render())
     return 0
 
 
@@ -226,6 +234,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check-config", parents=[common], help="validate the config and exit")
     p.add_argument("file", nargs="?", type=Path, help="hub.toml (or use --config)")
     p.set_defaults(fn=cmd_check_config)
+
+    p = sub.add_parser("config-reference",
+                       help="print the configuration reference (docs/configuration.md)")
+    p.set_defaults(fn=cmd_config_reference)
 
     user = sub.add_parser("user", help="staff accounts").add_subparsers(dest="action",
                                                                          required=True)

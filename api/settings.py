@@ -48,57 +48,71 @@ ENV_PREFIX = "SIAGA_HUB__"
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class ServerSettings(_Section):
     host: str = "127.0.0.1"
+    """Listen address."""
     port: int = Field(default=8080, ge=0, le=65535)
-    # Set when a reverse proxy serves the hub under a path, e.g. "/siaga".
+    """Listen port."""
     root_path: str = ""
-    # Proxies whose X-Forwarded-* headers uvicorn trusts (comma-separated IPs, or "*").
+    """Set when a reverse proxy serves the hub under a path, e.g. "/siaga"."""
     forwarded_allow_ips: str = "127.0.0.1"
+    """Proxies whose X-Forwarded-* headers uvicorn trusts (comma-separated IPs, or "*")."""
     log_level: str = Field(default="info", pattern=r"^(critical|error|warning|info|debug)$")
-    # Live streams never end by themselves; on shutdown they are cut after this long.
+    """critical, error, warning, info or debug."""
     shutdown_timeout_s: float = Field(default=5.0, ge=0, le=300)
+    """Live streams never end by themselves; on shutdown they are cut after this long."""
 
 
 class DatabaseSettings(_Section):
     """The hub's SQLite file: accounts, registry, incidents."""
 
     path: Path = Path("siaga-hub.sqlite3")
+    """The hub's SQLite file; several hub processes may share it."""
 
 
 class AuthSettings(_Section):
-    # Lifetime of a staff bearer token from POST /api/v1/auth/token.
     token_ttl_s: int = Field(default=12 * 3600, ge=60, le=30 * 86400)
+    """Lifetime of a staff bearer token from POST /api/v1/auth/token."""
     password_min_length: int = Field(default=10, ge=8, le=128)
-    # Failed logins for one username within login_window_s before further tries get 429
-    # (per hub process).
+    """Shortest password a staff account may get."""
     login_attempts: int = Field(default=5, ge=1, le=1000)
+    """Failed logins for one username within login_window_s before further tries get 429
+    (per hub process).
+    """
     login_window_s: float = Field(default=300.0, gt=0, le=86400)
-    # Agencies whose staff see every agency's incidents and events (admins always do).
+    """The window of login_attempts."""
     see_all_agencies: list[str] = Field(default_factory=list)
-    # EventSource in browsers cannot set headers, so GET /api/v1/stream also takes
-    # ?access_token=; turn off where URLs with tokens could end up in proxy logs.
+    """Agencies whose staff see every agency's incidents and events (admins always do)."""
     allow_query_token: bool = True
+    """EventSource in browsers cannot set headers, so GET /api/v1/stream also takes
+    ?access_token=; turn off where URLs with tokens could end up in proxy logs.
+    """
 
 
 class RegistrySettings(_Section):
-    # Sites, nodes and gateways loaded at start (TOML or JSON); None = only what the API added.
     file: Path | None = None
+    """Sites, nodes and gateways loaded at start (TOML or JSON); None = only what the API added."""
 
 
 class DashboardSettings(_Section):
     timezone: str = "Asia/Jakarta"
-    # Empty: the map draws the registry's coordinates on a plain base, which works in a
-    # command centre without internet; set a {z}/{x}/{y} URL where a tile server is reachable.
+    """IANA zone times are shown in (WIB; Asia/Makassar WITA, Asia/Jayapura WIT)."""
     tile_url: str = ""
+    """Empty: the map draws the registry's coordinates on a plain base, which works in a
+    command centre without internet; set a {z}/{x}/{y} URL where a tile server is reachable.
+    """
     tile_attribution: str = ""
-    # Offline basemap: a PMTiles archive (raster or vector tiles, e.g. a regional extract cut with
-    # `pmtiles extract`) served at /dashboard/basemap.pmtiles by range requests. Wins over tile_url.
+    """Shown under the map when tiles are drawn."""
     basemap: Path | None = None
+    """Offline basemap: a PMTiles archive (raster or vector tiles, e.g. a regional extract cut
+    with `pmtiles extract`) served at /dashboard/basemap.pmtiles by range requests; wins over
+    tile_url.
+    """
     basemap_attribution: str = "© OpenStreetMap contributors"
+    """Shown under the map when the basemap is drawn."""
 
     @field_validator("timezone")
     @classmethod
@@ -112,17 +126,19 @@ class DashboardSettings(_Section):
 
 
 class LiveSettings(_Section):
-    # Events a subscriber may fall behind by before it is dropped (the hub never waits).
     queue_size: int = Field(default=256, ge=1, le=100_000)
-    # Comment lines that keep proxies and EventSource from timing out an idle stream.
+    """Events a subscriber may fall behind by before it is dropped (the hub never waits)."""
     keepalive_s: float = Field(default=15.0, gt=0, le=300)
-    # Recent events kept so a reconnecting client (Last-Event-ID) misses nothing.
+    """Comment lines that keep proxies and EventSource from timing out an idle stream."""
     replay: int = Field(default=1000, ge=0, le=100_000)
+    """Recent events kept so a reconnecting client (Last-Event-ID) misses nothing."""
 
 
 class AgencyInfo(_Section):
     name: str = Field(min_length=1)
+    """The agency's name as staff read it."""
     name_en: str | None = None
+    """Its English name."""
 
 
 DEFAULT_AGENCIES: dict[str, AgencyInfo] = {
@@ -143,8 +159,10 @@ class HubSettings(_Section):
     registry: RegistrySettings = Field(default_factory=RegistrySettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     live: LiveSettings = Field(default_factory=LiveSettings)
-    # Short codes (BPBD, PMK, ...) are what staff accounts and incident routing refer to.
     agencies: dict[str, AgencyInfo] = Field(default_factory=lambda: dict(DEFAULT_AGENCIES))
+    """Agencies by upper-case code (staff accounts and routing refer to the codes); a table
+    here replaces the defaults (BPBD, PMK, SATPOLPP, DISKOMINFO), so list every agency used.
+    """
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     mqtt: MqttSettings = Field(default_factory=MqttSettings)

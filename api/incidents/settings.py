@@ -31,10 +31,12 @@ def _default_routing() -> dict[str, list[str]]:
 class LevelSla(BaseModel):
     """Minutes from an agency's clock start to acknowledgement and to resolution."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     ack_min: float = Field(gt=0)
+    """Minutes to acknowledgement."""
     resolve_min: float = Field(gt=0)
+    """Minutes to resolution."""
 
 
 def _default_sla() -> dict[str, LevelSla]:
@@ -56,46 +58,59 @@ class IncidentSettings(BaseModel):
     entry (Normal) has no deadline.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     routing: dict[str, list[str]] = Field(default_factory=_default_routing)
+    """Agencies per hazard; the first is the primary."""
     site_kind_agencies: dict[str, dict[str, list[str]]] = Field(
         default_factory=lambda: {"market": {"fire": ["BPBD"]}})
+    """Extra agencies per hazard at every site of a kind (the registry's kind)."""
     site_agencies: dict[str, dict[str, list[str]]] = Field(default_factory=dict)
+    """Extra agencies per hazard at one site."""
     sla: dict[str, LevelSla] = Field(default_factory=_default_sla)
-    # A resolved incident that re-alerts within this many seconds reopens.
+    """Minutes to acknowledge and resolve, per level (awas, siaga, waspada)."""
     reopen_window_s: float = Field(default=1800, ge=0)
-    # An alert older than its incident's opening by more than this is late (clock jitter and
-    # two gateways racing are not lateness).
+    """A resolved incident that re-alerts within this many seconds reopens."""
     late_grace_s: float = Field(default=120, ge=0)
-    # Citizen reports join an open incident of the same hazard within this distance whose
-    # last activity is within this time.
+    """An alert older than its incident's opening by more than this is late (clock jitter and
+    two gateways racing are not lateness).
+    """
     report_radius_m: float = Field(default=500, gt=0)
+    """Citizen reports join an open incident of the same hazard within this distance whose
+    last activity is within this time.
+    """
     report_window_s: float = Field(default=6 * 3600, gt=0)
-    # Level given to an incident a citizen report opens (reports carry no level).
+    """See report_radius_m."""
     report_level: int = Field(default=int(Level.WASPADA), ge=2, le=4)
-    # Evidence weights behind ``confidence`` = 1 - prod(1 - weight) over distinct alerting
-    # nodes and reports.
+    """Level given to an incident a citizen report opens (reports carry no level)."""
     alert_weight: float = Field(default=0.8, gt=0, lt=1)
+    """Evidence weights behind ``confidence`` = 1 - prod(1 - weight) over distinct alerting
+    nodes and reports.
+    """
     report_weight: float = Field(default=0.3, gt=0, lt=1)
-    # Rapor merah: an agency whose on-time share falls under this bar is flagged.
+    """See alert_weight."""
     rapor_merah_bar: float = Field(default=0.8, ge=0, le=1)
-    # A gateway silent this long (no heartbeat) opens a maintenance incident.
+    """Rapor merah: an agency whose on-time share falls under this bar is flagged."""
     gateway_silence_s: float = Field(default=180, gt=0)
+    """A gateway silent this long (no heartbeat) opens a maintenance incident."""
     maintenance_level: int = Field(default=int(Level.WASPADA), ge=2, le=4)
-    # CAP 1.2 <sender> of exported incidents (no spaces or commas).
+    """Level of a gateway_silent incident."""
     cap_sender: str = Field(default="siaga-hub", min_length=1, max_length=200,
                             pattern=r"^[^\s,<&]+$")
-    # Who is told while an agency has not acknowledged: rung 0 when the incident opens
-    # (api.notify's rules), rung 1 at the missed ack deadline, each further rung
-    # ``escalation_every_min`` later; acknowledging stops the chain. Positions are those in
-    # the staff contact records (docs/notifications.md).
+    """CAP 1.2 <sender> of exported incidents (no spaces or commas)."""
     escalation_chain: list[str] = Field(
         default_factory=lambda: ["duty_officer", "head_of_section", "head"], min_length=1)
+    """Who is told while an agency has not acknowledged: rung 0 when the incident opens
+    (api.notify's rules), rung 1 at the missed ack deadline, each further rung
+    ``escalation_every_min`` later; acknowledging stops the chain. Positions are those in
+    the staff contact records (docs/notifications.md).
+    """
     escalation_chains: dict[str, list[str]] = Field(default_factory=dict)
+    """escalation_chain per agency code, where one differs."""
     escalation_every_min: float = Field(default=10, gt=0)
-    # How often the SLA clock and the gateway watchdog look.
+    """Minutes between further rungs."""
     check_interval_s: float = Field(default=10, gt=0)
+    """How often the SLA clock and the gateway watchdog look."""
 
     @model_validator(mode="after")
     def _known_names(self) -> Self:

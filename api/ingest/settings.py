@@ -14,42 +14,55 @@ __all__ = ["IngestSettings", "MqttSettings"]
 
 
 class IngestSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
-    # Largest batch body accepted, after gzip decoding (HTTP 413 / MQTT "rejected" above it).
     max_batch_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
-    # Largest gzip body before decoding (a gzip bomb is refused before it is inflated).
+    """Largest batch body accepted, after gzip decoding (HTTP 413 / MQTT "rejected" above it)."""
     max_compressed_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
-    # Readings dated further ahead of the hub's clock than this are rejected (a node clock
-    # gone wild would otherwise write points years into the future).
+    """Largest gzip body before decoding (a gzip bomb is refused before it is inflated)."""
     max_future_skew_s: float = Field(default=3600.0, ge=0)
+    """Readings dated further ahead of the hub's clock than this are rejected (a node clock
+    gone wild would otherwise write points years into the future).
+    """
 
 
 class MqttSettings(BaseModel):
     """The hub's MQTT subscriber (docs/uplink.md). Gateways authenticate at the broker."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     enabled: bool = False
+    """Subscribe to the gateways' topics."""
     host: str = "127.0.0.1"
+    """The hub's broker."""
     port: int = Field(default=1883, ge=1, le=65535)
+    """The broker's port."""
     username: str | None = None
+    """The hub's broker user (siaga-hub)."""
     password: SecretStr | None = None
+    """Its password."""
     tls: bool = False
+    """Connect with TLS."""
     ca_file: Path | None = None
-    # Persistent session: the broker keeps our subscriptions and queued QoS 1 batches
-    # while the hub restarts, so the client id must be stable per hub process.
+    """CA certificate for TLS; none = the system store."""
     client_id: str = Field(default="siaga-hub", min_length=1, max_length=128)
-    # Several hub processes split the load with ``$share/<shared_group>/siaga/gw/+/data``.
+    """Persistent session: the broker keeps our subscriptions and queued QoS 1 batches
+    while the hub restarts, so the client id must be stable per hub process.
+    """
     shared_group: str | None = Field(default=None, pattern=r"^[^/+#$\s]+$")
+    """Several hub processes split the load with ``$share/<shared_group>/siaga/gw/+/data``."""
     topic_prefix: str = Field(default="siaga/gw", min_length=1)
+    """Topics under which gateways publish (the shipped ACL assumes siaga/gw)."""
     keepalive_s: int = Field(default=30, ge=5, le=3600)
+    """MQTT keepalive."""
     protocol: Literal["3.1.1", "5"] = "3.1.1"
-    # Batches waiting for the pipeline; when full the paho thread blocks, so the broker
-    # holds further messages (QoS 1 flow control) instead of the hub dropping any.
+    """MQTT protocol version."""
     queue_size: int = Field(default=64, ge=1)
-    # Batches processed at once by the consumer tasks.
+    """Batches waiting for the pipeline; when full the paho thread blocks, so the broker
+    holds further messages (QoS 1 flow control) instead of the hub dropping any.
+    """
     workers: int = Field(default=4, ge=1, le=64)
+    """Batches processed at once by the consumer tasks."""
 
     @model_validator(mode="after")
     def _auth(self) -> Self:

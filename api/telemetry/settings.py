@@ -18,29 +18,42 @@ class TelemetrySettings(BaseModel):
     ``username``/``password`` (sent as HTTP basic auth), never both.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     kind: Literal["sqlite", "influxdb"] = "sqlite"
-    # sqlite
+    """Which store keeps readings: the embedded SQLite file or InfluxDB's v1 HTTP API."""
     path: Path = Path("siaga-telemetry.sqlite3")
-    # influxdb
+    """The SQLite file (``kind = "sqlite"``)."""
     url: str = "http://127.0.0.1:8086"
+    """InfluxDB's base URL (``kind = "influxdb"``)."""
     database: str = Field(default="siaga", min_length=1)
+    """InfluxDB database (2.x: mapped to a bucket by DBRP)."""
     retention_policy: str | None = None
+    """Retention policy written to; none = the database default."""
     username: str | None = None
+    """Basic auth user (1.x); not with token."""
     password: SecretStr | None = None
+    """Basic auth password."""
     token: SecretStr | None = None
+    """Sent as Authorization: Token (2.x/3.x v1-compatible endpoints)."""
     create_database: bool = True
-    # Points per POST /write: larger writes are split, small concurrent ones combined.
+    """CREATE DATABASE at start (1.x)."""
     batch_size: int = Field(default=10_000, ge=1, le=1_000_000)
-    # POST /write requests in flight at once (overlaps our encoding with influxd's parsing).
+    """Points per POST /write: larger writes are split, small concurrent ones combined."""
     write_concurrency: int = Field(default=2, ge=1, le=16)
+    """POST /write requests in flight at once (overlaps our encoding with influxd's parsing)."""
     timeout_s: float = Field(default=10.0, gt=0)
+    """HTTP timeout of one request."""
     max_retries: int = Field(default=5, ge=0, le=50)
+    """Retries of a failed write, with backoff."""
     retry_backoff_s: float = Field(default=0.2, gt=0)
+    """First backoff; doubles per retry."""
     retry_backoff_max_s: float = Field(default=5.0, gt=0)
+    """Longest backoff."""
     measurement: str = Field(default="reading", min_length=1)
+    """Measurement of readings."""
     event_measurement: str = Field(default="incident_event", min_length=1)
+    """Measurement of incident events."""
 
     @model_validator(mode="after")
     def _one_auth(self) -> Self:
