@@ -1,6 +1,9 @@
 """Typed settings for every detector, with documented defaults (sources in docs/detectors.md).
 
-Built once from the gateway's ``[analytics]`` TOML table by ``analytics.config_load.load_config``.
+Each key of the ``[analytics]`` TOML table is declared once, here: the field names are the TOML
+keys, ``Annotated`` carries the bounds and the one-line doc, and a ``__post_init__`` check says
+which field it is about (``"saturation: must be greater than field_capacity"``).
+``analytics.config_load.load_config`` validates a table against these declarations.
 Every threshold triple is the value at which Waspada, Siaga and Awas begin; ``inf``
 disables a level. ``below=True`` means lower is worse (battery voltage).
 """
@@ -9,28 +12,61 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Annotated, Literal
+
+from annotated_types import Ge, Gt, Interval, MinLen, doc
 
 INF = math.inf
+
+NonNegative = Annotated[float, Ge(0)]
+Positive = Annotated[float, Gt(0)]
+Seconds = Annotated[float, Gt(0)]
+Hysteresis = Annotated[float, Ge(0), doc("Fraction by which a level's thresholds are lowered "
+                                            "before the level clears")]
+MinDuration = Annotated[float, Ge(0), doc("Seconds a higher level must hold before it is raised")]
+ClearAfter = Annotated[float, Ge(0), doc("Seconds a lower level must hold before it clears")]
+Name = Annotated[str, MinLen(1)]
 
 
 @dataclass(frozen=True, slots=True)
 class LevelThresholds:
-    waspada: float = INF
-    siaga: float = INF
-    awas: float = INF
-    below: bool = False
+    """Values at which Waspada, Siaga and Awas begin (``inf``: never)."""
+
+    waspada: Annotated[float, doc("Waspada (level II) begins here")] = INF
+    siaga: Annotated[float, doc("Siaga (level III) begins here")] = INF
+    awas: Annotated[float, doc("Awas (level IV) begins here")] = INF
+    below: Annotated[bool, doc("Lower is worse (battery voltage)")] = False
+
+    def __post_init__(self) -> None:
+        vals = list(self.as_tuple())
+        if vals != sorted(vals, reverse=self.below):
+            raise ValueError("thresholds must be "
+                             + ("decreasing (below)" if self.below else "increasing")
+                             + " from waspada to awas")
 
     def as_tuple(self) -> tuple[float, float, float]:
         return (self.waspada, self.siaga, self.awas)
 
 
 @dataclass(frozen=True, slots=True)
-class ChannelThreshold:
+class ChannelThreshold(LevelThresholds):
     """A plain per-channel threshold: hysteresis in the channel's unit, debounce in seconds."""
 
-    levels: LevelThresholds
-    hysteresis: float = 0.0
-    min_duration_s: float = 0.0
+    hysteresis: Annotated[float, Ge(0), doc("In the channel's unit")] = 0.0
+    min_duration_s: MinDuration = 0.0
+
+    @property
+    def levels(self) -> LevelThresholds:
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class Leveling:
+    """The hysteresis and debounce every hazard detector's level machine takes."""
+
+    hysteresis_fraction: Hysteresis = 0.1
+    min_duration_s: MinDuration = 0.0
+    clear_after_s: ClearAfter = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,36 +75,70 @@ class ThresholdConfig:
     # 45 degC is a project advisory level well above tropical ambient (BMKG records < 40 degC).
     channels: dict[str, ChannelThreshold] = field(
         default_factory=lambda: {
-            "temp": ChannelThreshold(LevelThresholds(45.0, 57.0), hysteresis=2.0,
-                                     min_duration_s=60.0),
+            "temp": ChannelThreshold(45.0, 57.0, hysteresis=2.0, min_duration_s=60.0),
         }
     )
 
 
 @dataclass(frozen=True, slots=True)
-class RainConfig:
+class RainThresholds:
+    """Rainfall (mm) over 1, 3 and 24 hours at which each level begins."""
+
     # BMKG hourly intensity: heavy 10-20 mm/h, very heavy > 20 mm/h.
-    h1: LevelThresholds = LevelThresholds(10.0, 20.0)
+    waspada_1h_mm: float = 10.0
+    siaga_1h_mm: float = 20.0
+    awas_1h_mm: float = INF
     # 3-hour flood watch: project defaults (60 mm Siaga as in issue 3); calibrate per catchment.
-    h3: LevelThresholds = LevelThresholds(30.0, 60.0, 90.0)
+    waspada_3h_mm: float = 30.0
+    siaga_3h_mm: float = 60.0
+    awas_3h_mm: float = 90.0
     # BMKG daily: heavy 50-100, very heavy 100-150, extreme > 150 mm/day.
-    h24: LevelThresholds = LevelThresholds(50.0, 100.0, 150.0)
-    antecedent_s: float = 5 * 86400.0
-    # A wet antecedent period raises any Waspada-or-higher level by one step.
-    antecedent_wet_mm: float = 150.0
-    hysteresis_fraction: float = 0.1
-    min_duration_s: float = 0.0
-    clear_after_s: float = 0.0
+    waspada_24h_mm: float = 50.0
+    siaga_24h_mm: float = 100.0
+    awas_24h_mm: float = 150.0
+
+    def __post_init__(self) -> None:
+        for w in ("1h", "3h", "24h"):
+            if list(self.window(w).as_tuple()) != sorted(self.window(w).as_tuple()):
+                raise ValueError(f"siaga_{w}_mm: waspada <= siaga <= awas required")
+
+    def window(self, w: str) -> LevelThresholds:
+        return LevelThresholds(getattr(self, f"waspada_{w}_mm"), getattr(self, f"siaga_{w}_mm"),
+                               getattr(self, f"awas_{w}_mm"))
+
+
+@dataclass(frozen=True, slots=True)
+class RainConfig(Leveling):
+    thresholds: RainThresholds = RainThresholds()
+    antecedent_days: Annotated[float, Gt(0), doc("Days of rain summed as the antecedent")] = 5.0
+    antecedent_wet_mm: Annotated[float, Gt(0), doc(
+        "Antecedent rain (mm) from which any Waspada-or-higher level is raised one step")] = 150.0
+
+    @property
+    def h1(self) -> LevelThresholds:
+        return self.thresholds.window("1h")
+
+    @property
+    def h3(self) -> LevelThresholds:
+        return self.thresholds.window("3h")
+
+    @property
+    def h24(self) -> LevelThresholds:
+        return self.thresholds.window("24h")
+
+    @property
+    def antecedent_s(self) -> float:
+        return self.antecedent_days * 86400.0
 
 
 @dataclass(frozen=True, slots=True)
 class IDCurve:
     """Intensity-duration threshold I = a * D**-b (I mm/h, D h), valid for d_min_h..d_max_h."""
 
-    a: float
-    b: float
-    d_min_h: float
-    d_max_h: float
+    a: Positive
+    b: NonNegative
+    d_min_h: Positive = 0.1
+    d_max_h: Positive = 1000.0
 
 
 ID_CURVES: dict[str, IDCurve] = {
@@ -83,99 +153,119 @@ ID_CURVES: dict[str, IDCurve] = {
 class SoilCalibration:
     """Volumetric water content (%) at field capacity and at saturation for one node's soil."""
 
-    field_capacity: float = 30.0
-    saturation: float = 45.0
+    field_capacity: Annotated[float, Ge(0), doc("Volumetric water content (%)")] = 30.0
+    saturation: Annotated[float, Ge(0), doc("Volumetric water content (%)")] = 45.0
+
+    def __post_init__(self) -> None:
+        if self.saturation <= self.field_capacity:
+            raise ValueError("saturation: must be greater than field_capacity")
 
 
 @dataclass(frozen=True, slots=True)
-class LandslideConfig:
-    curve: str = "caine1980"
-    custom_curves: dict[str, IDCurve] = field(default_factory=dict)
+class LandslideConfig(Leveling):
+    curve: Annotated[str, doc("Rainfall intensity-duration curve: caine1980, guzzetti2008 or "
+                              "a name under curves")] = "caine1980"
+    curves: dict[str, IDCurve] = field(default_factory=dict)
     # A rain event ends after this long without rain (inter-event time, Guzzetti et al. 2008
     # use site-specific gaps; 6 h is a common choice for hourly gauges).
-    dry_gap_s: float = 6 * 3600.0
-    # Relative saturation (vwc - fc) / (sat - fc) from which soil counts as wet.
-    soil_wet: float = 0.5
-    soil_hysteresis: float = 0.05
+    dry_gap_s: Annotated[float, Gt(0), doc("A rain event ends after this long dry")] = 6 * 3600.0
+    soil_wet: Annotated[float, doc(
+        "Relative saturation (vwc - fc) / (sat - fc) from which soil counts as wet")] = 0.5
+    soil_hysteresis: NonNegative = 0.05
     # Extensometer and tilt rates (per hour); Uchimura et al. (2015) use 0.1 deg/h (caution)
     # and 1 deg/h (evacuation) for tilt; extensometer rates follow Japanese slope practice.
     ext_rate_mm_h: LevelThresholds = LevelThresholds(1.0, 2.0, 4.0)
     tilt_rate_deg_h: LevelThresholds = LevelThresholds(0.1, 0.5, 1.0)
-    rate_window_s: float = 3600.0
-    hysteresis_fraction: float = 0.1
-    min_duration_s: float = 0.0
+    rate_window_s: Seconds = 3600.0
     # Movement rates hover around their rungs while a slope creeps: hold a level 30 min.
-    clear_after_s: float = 1800.0
+    clear_after_s: ClearAfter = 1800.0
     soil: SoilCalibration = SoilCalibration()
+
+    def __post_init__(self) -> None:
+        if not self.knows_curve(self.curve):
+            raise ValueError(f"curve: unknown curve {self.curve!r}; known: "
+                             + ", ".join(sorted({*ID_CURVES, *self.curves})))
+
+    @property
+    def custom_curves(self) -> dict[str, IDCurve]:
+        return self.curves
+
+    def knows_curve(self, name: str) -> bool:
+        return name in self.curves or name in ID_CURVES
 
     def id_curve(self, name: str | None = None) -> IDCurve:
         key = name or self.curve
-        return self.custom_curves.get(key) or ID_CURVES[key]
+        return self.curves.get(key) or ID_CURVES[key]
 
 
 @dataclass(frozen=True, slots=True)
-class FireConfig:
+class FireConfig(Leveling):
     # UL 2034 residential CO alarm points (70 / 150 / 400 ppm) as the smoke/gas ladder.
-    smoke: LevelThresholds = LevelThresholds(70.0, 150.0, 400.0)
-    rate_window_s: float = 300.0
+    smoke_ppm: LevelThresholds = LevelThresholds(70.0, 150.0, 400.0)
+    rate_window_s: Seconds = 300.0
     # Rise fast enough to deserve Waspada even below 70 ppm: 20 ppm/min over 5 min is twice
     # the worst rise the simulated quiet market produced (project default; calibrate).
-    rate_waspada_ppm_min: float = 20.0
-    temp_window_s: float = 600.0
+    rate_waspada_ppm_min: Annotated[float, Gt(0), doc(
+        "Smoke rise (ppm/min) that alone gives Waspada")] = 20.0
+    temp_window_s: Seconds = 600.0
     # Confirmation: temperature rise (NFPA 72 rate-of-rise detectors use 8.3 degC/min; a
     # node-mounted sensor sees less, so 5 degC within 10 min) or the 57 degC fixed rating.
-    temp_rise_c: float = 5.0
-    temp_fixed_c: float = 57.0
-    hysteresis_fraction: float = 0.1
-    min_duration_s: float = 0.0
-    clear_after_s: float = 300.0
+    temp_rise_c: Annotated[float, Gt(0), doc(
+        "Temperature rise within temp_window_s that confirms a fire")] = 5.0
+    temp_fixed_c: Annotated[float, doc("Temperature that confirms a fire")] = 57.0
+    clear_after_s: ClearAfter = 300.0
+
+    @property
+    def smoke(self) -> LevelThresholds:
+        return self.smoke_ppm
 
 
 @dataclass(frozen=True, slots=True)
 class ZoneConfig:
-    nodes: tuple[str, ...]
-    capacity: float
-    area_m2: float
-    site: str | None = None
-    max_inflow_per_min: float = INF
+    nodes: Annotated[tuple[Name, ...], MinLen(1), doc("The zone's people counters")]
+    capacity: Annotated[float, Gt(0), doc("Safe occupancy (persons)")]
+    area_m2: Positive
+    site: Name | None = None
+    max_inflow_per_min: Annotated[float, Gt(0), doc("Persons per minute in; inf: not checked")] \
+        = INF
 
 
 @dataclass(frozen=True, slots=True)
-class CrowdConfig:
+class CrowdConfig(Leveling):
     occupancy_ratio: LevelThresholds = LevelThresholds(0.8, 0.9, 1.0)
     # Persons per m2: Fruin level of service E begins near 2 p/m2 for standing crowds;
     # Still (2014) and the UK Green Guide treat > 4 p/m2 as dangerous, 5 p/m2 as critical.
     density_p_m2: LevelThresholds = LevelThresholds(2.0, 4.0, 5.0)
-    inflow_window_s: float = 60.0
-    hysteresis_fraction: float = 0.05
-    min_duration_s: float = 0.0
-    clear_after_s: float = 300.0
+    inflow_window_s: Seconds = 60.0
+    hysteresis_fraction: Hysteresis = 0.05
+    clear_after_s: ClearAfter = 300.0
     zones: dict[str, ZoneConfig] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
 class AnomalyConfig:
-    channels: tuple[str, ...] = ("vwc", "smoke", "temp", "ext", "tilt")
+    channels: tuple[Name, ...] = ("vwc", "smoke", "temp", "ext", "tilt")
     # Modified z-score > 3.5 flags an outlier (Iglewicz & Hoaglin 1993).
-    robust_window: int = 61
-    robust_threshold: float = 3.5
+    robust_window: Annotated[int, Ge(3), doc("Readings in the robust z-score window")] = 61
+    robust_threshold: Positive = 3.5
     # EWMA chart lambda 0.2, L 3 (Montgomery, Introduction to SQC; Lucas & Saccucci 1990).
-    ewma_lambda: float = 0.2
-    ewma_limit: float = 3.0
+    ewma_lambda: Annotated[float, Interval(gt=0, le=1)] = 0.2
+    ewma_limit: Positive = 3.0
     # Slow baseline for EWMA and CUSUM; scores stay 0 during warm-up.
-    baseline_alpha: float = 0.01
-    warmup: int = 30
-    min_sigma: float = 1e-3
+    baseline_alpha: Annotated[float, Interval(gt=0, lt=1)] = 0.01
+    warmup: Annotated[int, Ge(1), doc("Readings before a score is given")] = 30
+    min_sigma: Positive = 1e-3
     # Spread floor per channel, about the sensor's noise/resolution: a quiet, quantised
     # signal has MAD 0 and would otherwise flag every last-digit change.
-    min_sigma_by_channel: dict[str, float] = field(default_factory=lambda: {
+    min_sigma_by_channel: dict[str, Positive] = field(default_factory=lambda: {
         "vwc": 0.5, "smoke": 3.0, "temp": 0.5, "hum": 2.0, "ext": 0.2, "tilt": 0.05,
     })
     # Tabular CUSUM k = 0.5 sigma, h = 5 sigma (Montgomery; Page 1954).
-    cusum_k: float = 0.5
-    cusum_h: float = 5.0
-    # Off by default: anomalies feed scores and replay, not alerts, to keep false alarms low.
-    emit_alerts: bool = False
+    cusum_k: Positive = 0.5
+    cusum_h: Positive = 5.0
+    emit_alerts: Annotated[bool, doc(
+        "Anomalies raise alerts (off: they feed scores and replay only, fewer false alarms)")] \
+        = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,46 +273,61 @@ class HealthConfig:
     ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
     # Identical consecutive readings that count as a flatline (channels that legitimately
     # stay constant, such as vwc in dry weather or counters, are not checked by default).
-    stuck_readings: dict[str, int] = field(default_factory=lambda: {"temp": 120, "hum": 120})
-    max_step: dict[str, float] = field(
+    stuck_readings: dict[str, Annotated[int, Ge(1)]] = field(
+        default_factory=lambda: {"temp": 120, "hum": 120})
+    max_step: dict[str, Positive] = field(
         default_factory=lambda: {"temp": 10.0, "hum": 40.0, "vwc": 25.0, "batt": 2.0}
     )
-    jump_hold_s: float = 600.0
-    silence_factor: float = 3.0
-    default_interval_s: float = 60.0
-    gap_clear_s: float = 3600.0
+    jump_hold_s: NonNegative = 600.0
+    silence_factor: Positive = 3.0
+    default_interval_s: Seconds = 60.0
+    gap_clear_s: Seconds = 3600.0
     # 1S Li-ion: 3.5 V low, 3.3 V near cut-off; override per node for 12 V lead-acid.
-    battery: LevelThresholds = LevelThresholds(3.5, 3.3, -INF, below=True)
-    battery_hysteresis: float = 0.05
+    battery_v: LevelThresholds = LevelThresholds(3.5, 3.3, -INF, below=True)
+    battery_hysteresis: NonNegative = 0.05
+
+    def __post_init__(self) -> None:
+        for ch, (low, high) in self.ranges.items():
+            if not low < high:
+                raise ValueError(f"ranges.{ch}: must be [low, high] with low < high")
+
+    @property
+    def battery(self) -> LevelThresholds:
+        return self.battery_v
 
 
 @dataclass(frozen=True, slots=True)
 class SiteConfig:
-    landslide_curve: str | None = None
+    landslide_curve: Name | None = None
     soil: SoilCalibration | None = None
-    # The site's rain gauge for slope nodes without one (default: the first node of the
-    # site that reports rain).
-    rain_node: str | None = None
+    rain_node: Annotated[Name | None, doc(
+        "The site's rain gauge for slope nodes without one (default: the first node of the "
+        "site that reports rain)")] = None
 
 
 @dataclass(frozen=True, slots=True)
 class NodeConfig:
-    site: str | None = None
-    interval_s: float | None = None
+    site: Name | None = None
+    interval_s: Annotated[float | None, Gt(0), doc("The node's report interval")] = None
     soil: SoilCalibration | None = None
     thresholds: dict[str, ChannelThreshold] = field(default_factory=dict)
-    battery: LevelThresholds | None = None
+    battery_v: LevelThresholds | None = None
+
+    @property
+    def battery(self) -> LevelThresholds | None:
+        return self.battery_v
 
 
-DETECTOR_NAMES: tuple[str, ...] = (
+DetectorName = Literal[
     "threshold", "rain", "landslide", "fire", "crowd",
     "robust_z", "ewma", "cusum", "health", "battery",
-)
+]
+DETECTOR_NAMES: tuple[DetectorName, ...] = DetectorName.__args__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
 class AnalyticsConfig:
-    detectors: tuple[str, ...] = DETECTOR_NAMES
+    detectors: Annotated[tuple[DetectorName, ...], doc("Detectors that run")] = DETECTOR_NAMES
     threshold: ThresholdConfig = ThresholdConfig()
     rain: RainConfig = RainConfig()
     landslide: LandslideConfig = LandslideConfig()
@@ -232,6 +337,15 @@ class AnalyticsConfig:
     health: HealthConfig = HealthConfig()
     sites: dict[str, SiteConfig] = field(default_factory=dict)
     nodes: dict[str, NodeConfig] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name, site in self.sites.items():
+            curve = site.landslide_curve
+            if curve is not None and not self.landslide.knows_curve(curve):
+                raise ValueError(f"sites.{name}.landslide_curve: unknown curve {curve!r}")
+        for name, zone in self.crowd.zones.items():
+            if zone.site is not None and self.sites and zone.site not in self.sites:
+                raise ValueError(f"crowd.zones.{name}.site: unknown site {zone.site!r}")
 
     def node(self, node: str) -> NodeConfig:
         return self.nodes.get(node) or NodeConfig()

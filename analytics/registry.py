@@ -52,7 +52,8 @@ def _health(cfg: AnalyticsConfig, node: str, ch: str | None) -> Detector | None:
 
 def _battery(cfg: AnalyticsConfig, node: str, ch: str | None) -> Detector | None:
     levels = cfg.node(node).battery or cfg.health.battery
-    d = ThresholdDetector("batt", ChannelThreshold(levels, cfg.health.battery_hysteresis))
+    d = ThresholdDetector("batt", ChannelThreshold(*levels.as_tuple(), below=levels.below,
+                                                   hysteresis=cfg.health.battery_hysteresis))
     d.name = "battery"
     return d
 

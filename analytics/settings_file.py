@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 import tomllib
 import types
 import typing
@@ -43,6 +44,7 @@ __all__ = [
 
 
 T = typing.TypeVar("T")
+FIELD_PROBLEM = re.compile(r"^([A-Za-z0-9_.\[\]-]+): (.+)$", re.DOTALL)
 UNKNOWN_KEY_ERRORS = frozenset({"extra_forbidden", "unexpected_keyword_argument"})
 
 
@@ -112,23 +114,41 @@ def _forbid_extra(declared: Any, seen: set[int]) -> None:
         _forbid_extra(arg, seen)
 
 
-def validated(adapter: TypeAdapter[T], data: Any, root: str = "") -> T:
-    """``data`` validated, or ConfigError naming the first wrong key below ``root``."""
+def validated(adapter: TypeAdapter[T], data: Any, root: str = "", *, strict: bool = False) -> T:
+    """``data`` validated, or ConfigError naming the first wrong key below ``root``.
+
+    ``strict``: every value must already have its key's type (a TOML file's values do; ``"60"``
+    is no number), checked in JSON mode, where tables become dataclasses and arrays tuples.
+    Without it, text converts to the key's type (environment values are text).
+    """
     try:
+        if strict:
+            return adapter.validate_json(json.dumps(data, default=str), strict=True)
         return adapter.validate_python(data)
     except ValidationError as exc:
         raise config_error(exc, root) from None
 
 
 def config_error(exc: ValidationError, root: str = "") -> ConfigError:
-    """The first problem as ``ConfigError(dotted key, reason)``; further ones join the reason."""
+    """The first problem as ``ConfigError(dotted key, reason)``; further ones join the reason.
+
+    A check in a ``__post_init__`` names the field it is about as ``"field: problem"``; the
+    field joins the key.
+    """
     problems = []
     for e in exc.errors():
-        parts = [root] if root else []
-        parts += [str(p) for p in e["loc"] if not _is_union_tag(p)]
-        key = ".".join(parts) or "(top level)"
+        key = root
+        for part in e["loc"]:
+            if isinstance(part, int):
+                key += f"[{part}]"
+            elif not _is_union_tag(part):
+                key = f"{key}.{part}" if key else part
         msg = "unknown key" if e["type"] in UNKNOWN_KEY_ERRORS else e["msg"]
-        problems.append((key, msg.removeprefix("Value error, ")))
+        msg = msg.removeprefix("Value error, ")
+        named = FIELD_PROBLEM.match(msg) if e["type"] == "value_error" else None
+        if named:
+            key, msg = f"{key}.{named[1]}" if key else named[1], named[2]
+        problems.append((key or "(top level)", msg))
     key, msg = problems[0]
     if len(problems) > 1:
         msg += "; " + "; ".join(f"{k}: {m}" for k, m in problems[1:])
@@ -150,25 +170,30 @@ def reference_markdown(root: str, declared: type, env_prefix: str | None = None)
     return "\n".join(out)
 
 
-def _render_table(path: str, declared: type, env_prefix: str | None, out: list[str]) -> None:
+def _render_table(path: str, declared: type, env_prefix: str | None, out: list[str],
+                  instance: Any = None) -> None:
+    """One table's rows, then its sub-tables; defaults from ``instance`` when given (the
+    default a parent declares for this table, which may differ from the class defaults)."""
     rows: list[str] = []
-    nested: list[tuple[str, type]] = []
-    doc = _first_line(declared.__doc__)
+    nested: list[tuple[str, type, Any]] = []
     for name, annotation, default, info in _fields(declared):
+        if instance is not None:
+            default = getattr(instance, name, default)
+        key = f"{path}.{name}" if path else name
         inner = _table_type(annotation)
         if inner is not None:
-            nested.append((f"{path}.{name}" if path else name, inner))
+            nested.append((key, inner, default if isinstance(default, inner) else None))
             continue
         member = _table_type(_dict_value(annotation))
         if member is not None:
-            nested.append((f"{path}.{name}.<id>" if path else f"{name}.<id>", member))
+            nested.append((f"{key}.<id>", member, None))
             continue
-        key = f"{path}.{name}" if path else name
         rows.append(f"| `{key}` | {_type_name(annotation)} | {_default_text(default)} | "
                     f"{_bounds(info)} | {_escape(info.get('doc', ''))} |")
     if rows:
         out.append(f"### `[{path}]`\n" if path else "### top level\n")
-        if doc:
+        doc = _first_line(declared.__doc__)
+        if doc and not doc.startswith(declared.__name__ + "("):  # not dataclass's own text
             out.append(doc + "\n")
         if env_prefix and path and "<id>" not in path:
             var = env_prefix + path.upper().replace(".", "__") + "__<KEY>"
@@ -177,8 +202,8 @@ def _render_table(path: str, declared: type, env_prefix: str | None, out: list[s
         out.append("| --- | --- | --- | --- | --- |")
         out.extend(rows)
         out.append("")
-    for sub_path, sub in nested:
-        _render_table(sub_path, sub, env_prefix, out)
+    for sub_path, sub, sub_default in nested:
+        _render_table(sub_path, sub, env_prefix, out, sub_default)
 
 
 _MISSING = object()
@@ -248,6 +273,8 @@ def _is_union(annotation: Any) -> bool:
 
 
 def _type_name(annotation: Any) -> str:
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _type_name(typing.get_args(annotation)[0])
     if typing.get_origin(annotation) is typing.Literal:
         return " \\| ".join(f'`"{a}"`' if isinstance(a, str) else f"`{a}`"
                             for a in typing.get_args(annotation))

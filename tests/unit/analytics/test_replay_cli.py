@@ -90,7 +90,8 @@ def test_config_error_exits_78_naming_the_key(tmp_path, capsys):
     src = write(tmp_path, "in.csv", "timestamp,value\n1,2\n")
     assert main(["replay", str(src), "-o", str(tmp_path / "o.csv"), "--config", str(cfg)]) \
         == EX_CONFIG
-    assert "analytics.rain.thresholds.siaga_3h_mm: must be a number" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "analytics.rain.thresholds.siaga_3h_mm: Input should be a valid number" in err
 
 
 def test_empty_input_writes_only_the_header(tmp_path):
