@@ -188,6 +188,10 @@ def _render_table(path: str, declared: type, env_prefix: str | None, out: list[s
         if member is not None:
             nested.append((f"{key}.<id>", member, None))
             continue
+        item = _table_type(_list_item(annotation))
+        if item is not None:
+            nested.append((f"{key}[]", item, None))
+            continue
         rows.append(f"| `{key}` | {_type_name(annotation)} | {_default_text(default)} | "
                     f"{_bounds(info)} | {_escape(info.get('doc', ''))} |")
     if rows:
@@ -195,7 +199,7 @@ def _render_table(path: str, declared: type, env_prefix: str | None, out: list[s
         doc = _first_line(declared.__doc__)
         if doc and not doc.startswith(declared.__name__ + "("):  # not dataclass's own text
             out.append(doc + "\n")
-        if env_prefix and path and "<id>" not in path:
+        if env_prefix and path and "<id>" not in path and "[]" not in path:
             var = env_prefix + path.upper().replace(".", "__") + "__<KEY>"
             out.append(f"Environment: `{var}`.\n")
         out.append("| key | type | default | bounds | meaning |")
@@ -265,6 +269,12 @@ def _table_type(annotation: Any) -> type | None:
 def _dict_value(annotation: Any) -> Any:
     if typing.get_origin(annotation) in (dict, Mapping):
         return typing.get_args(annotation)[1]
+    return None
+
+
+def _list_item(annotation: Any) -> Any:
+    if typing.get_origin(annotation) in (list, tuple):
+        return typing.get_args(annotation)[0]
     return None
 
 
