@@ -19,8 +19,10 @@ PRODUCT = ("firmware_bridge", "analytics", "gateway", "api")
 # third-party distributions by their top-level module.
 ALLOWED: dict[str, set[str]] = {
     "firmware_bridge": set(),
-    "analytics": {"firmware_bridge", "numpy"},
-    "gateway": {"firmware_bridge", "analytics", "numpy", "serial", "paho", "pymodbus"},
+    # pydantic validates settings files (analytics.settings_file) and the registry file's schema.
+    "analytics": {"firmware_bridge", "numpy", "pydantic", "pydantic_core", "annotated_types"},
+    "gateway": {"firmware_bridge", "analytics", "numpy", "serial", "paho", "pymodbus",
+                "pydantic", "annotated_types"},
     "api": {"firmware_bridge", "analytics", "numpy", "paho", "fastapi", "starlette",
             "uvicorn", "pydantic", "httpx", "anyio",
             # the GSM modem notification channel (api/notify/gsm_modem.py)
