@@ -146,8 +146,10 @@ def config_error(exc: ValidationError, root: str = "") -> ConfigError:
         msg = "unknown key" if e["type"] in UNKNOWN_KEY_ERRORS else e["msg"]
         msg = msg.removeprefix("Value error, ")
         named = FIELD_PROBLEM.match(msg) if e["type"] == "value_error" else None
-        if named:
-            key, msg = f"{key}.{named[1]}" if key else named[1], named[2]
+        if named:  # a validator that names the whole dotted key keeps it
+            field = named[1]
+            nested = key and not (field == key or field.startswith(key + "."))
+            key, msg = f"{key}.{field}" if nested else field, named[2]
         problems.append((key or "(top level)", msg))
     key, msg = problems[0]
     if len(problems) > 1:

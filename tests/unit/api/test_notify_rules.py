@@ -122,7 +122,7 @@ def test_rules_that_name_what_is_not_configured_are_config_errors() -> None:
     with pytest.raises(ConfigError, match=r"group"):
         settings_from_mapping({"notify": {**BASE, "rules": [
             {"channels": ["webhook"], "to": ["group:nobody"]}]}})
-    with pytest.raises(ConfigError, match=r"notify.rules.0.to"):
+    with pytest.raises(ConfigError, match=r"notify\.rules\[0\]\.to"):
         settings_from_mapping({"notify": {**BASE, "rules": [
             {"channels": ["email"], "to": ["everyone"]}]}})
     with pytest.raises(ConfigError, match=r"notify.quiet_hours.start"):

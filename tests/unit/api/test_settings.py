@@ -105,3 +105,10 @@ def test_shipped_example_config_loads() -> None:
     s = load_settings(ROOT / "deploy" / "hub.example.toml", env={})
     assert s.registry.file == Path("deploy/demo/registry.toml")
     assert s.server.port == 8080
+
+
+def test_a_check_that_names_its_key_is_reported_under_that_key() -> None:
+    with pytest.raises(ConfigError) as err:
+        settings_from_mapping({"incidents": {"routing": {"fire": []}}}, env={})
+    assert err.value.key == "incidents.routing.fire"
+    assert err.value.message == "needs at least one agency"
