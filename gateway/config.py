@@ -1,8 +1,9 @@
 """The gateway's one settings object: a TOML file, then SIAGA_* environment, then CLI flags.
 
 Precedence, lowest first: built-in defaults, the TOML file (``--config``), environment
-variables ``SIAGA_<TABLE>__<KEY>`` (double underscore between table and key, e.g.
-``SIAGA_SERIAL__BAUD=9600``, ``SIAGA_MQTT__HOST=broker``), then command-line flags,
+variables ``SIAGA_GATEWAY__<TABLE>__<KEY>`` (double underscore for each dot, as
+``SIAGA_HUB__<SECTION>__<KEY>`` at the hub, e.g. ``SIAGA_GATEWAY__SERIAL__BAUD=9600``; the
+older ``SIAGA_SERIAL__BAUD`` still works), then command-line flags,
 each of which names one key (``CLI_FLAG_KEYS``). Everything is validated once, at
 start; a bad value raises ``ConfigError`` whose ``key`` is the dotted path
 (``serial.baud``), and ``siaga-gateway`` exits 78 (EX_CONFIG).
@@ -32,6 +33,8 @@ from siaga.gateway.site_registry import implied_tables, merged, read_registry
 from siaga.gateway.uplink.settings import UplinkSettings
 
 ENV_PREFIX = "SIAGA_"
+PROCESS_ENV_PREFIX = "SIAGA_GATEWAY__"
+OTHER_PROCESS_ENV_PREFIXES = ("SIAGA_HUB__",)
 ENV_SEPARATOR = "__"
 
 # The flags of ``siaga-gateway run`` and the key each one sets (docs/gateway.md).
@@ -166,12 +169,21 @@ def read_toml(path: Path) -> dict[str, Any]:
 
 
 def apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
+    """``SIAGA_GATEWAY__<TABLE>__<KEY>`` (the scheme every process uses, docs/configuration.md)
+    and the older ``SIAGA_<TABLE>__<KEY>``; the first wins where both set one key."""
+    tables = {t.upper() for t in OWN_TABLES + RUNTIME_TABLES}
+    current, legacy = [], []
     for name, value in env.items():
-        if not name.startswith(ENV_PREFIX) or ENV_SEPARATOR not in name:
-            continue
-        parts = name[len(ENV_PREFIX):].lower().split(ENV_SEPARATOR)
+        rest = name.removeprefix(PROCESS_ENV_PREFIX)
+        if rest != name and rest.split(ENV_SEPARATOR)[0].upper() in tables:
+            current.append((rest, value))
+        elif (name.startswith(ENV_PREFIX) and ENV_SEPARATOR in name
+              and not name.startswith(OTHER_PROCESS_ENV_PREFIXES)):
+            legacy.append((name[len(ENV_PREFIX):], value))
+    for rest, value in sorted(legacy) + sorted(current):
+        parts = rest.lower().split(ENV_SEPARATOR)
         if not all(parts):
-            raise ConfigError(name, "empty table or key name in environment variable")
+            raise ConfigError(ENV_PREFIX + rest, "empty table or key name in environment variable")
         set_dotted(raw, ".".join(parts), EnvText(value))
 
 

@@ -93,6 +93,16 @@ def test_file_errors_name_the_key(tmp_path: Path, text: str, key: str) -> None:
     assert error_key(write(tmp_path, text)) == key
 
 
+def test_one_env_scheme_for_every_process_and_the_older_names() -> None:
+    env = {"SIAGA_GATEWAY__SERIAL__PORTS": "/dev/a", "SIAGA_GATEWAY__SERIAL__BAUD": "9600",
+           "SIAGA_SERIAL__BAUD": "19200", "SIAGA_GATEWAY__ID": "gw-old-name",
+           "SIAGA_GATEWAY__GATEWAY__LOG_LEVEL": "debug", "SIAGA_HUB__SERVER__PORT": "9000"}
+    s = load_settings(None, env)
+    assert s.serial.ports == ("/dev/a",) and s.serial.baud == 9600  # the new name wins
+    assert s.gateway_id == "gw-old-name" and s.log_level == "debug"
+    assert error_key(None, {**env, "SIAGA_GATEWAY__SERIAL__BUAD": "1"}) == "serial.buad"
+
+
 def test_env_errors_name_the_key() -> None:
     assert error_key(None, {"SIAGA_SERIAL__BAUD": "abc", "SIAGA_SERIAL__PORTS": "x"}) == (
         "serial.baud"
