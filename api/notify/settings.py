@@ -35,84 +35,123 @@ _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class RateLimit(_Section):
     """A token bucket per channel: ``per_minute`` sustained, ``burst`` at once."""
 
     per_minute: float = Field(default=30, gt=0)
+    """Messages a minute, sustained."""
     burst: int = Field(default=5, ge=1)
+    """Messages at once after a quiet spell."""
 
 
 class WebhookSettings(_Section):
-    # HMAC-SHA256 key for the X-Siaga-Signature header; receivers verify with it.
+    """JSON POSTs signed with HMAC-SHA256 (X-Siaga-Signature) and timestamped."""
+
     secret: SecretStr = Field(min_length=16)
+    """HMAC-SHA256 key for the X-Siaga-Signature header; receivers verify with it."""
     timeout_s: float = Field(default=10, gt=0)
+    """One request."""
     rate: RateLimit = Field(default_factory=lambda: RateLimit(per_minute=120, burst=20))
+    """Rate limit of the channel."""
 
 
 class EmailSettings(_Section):
+    """SMTP with STARTTLS (or implicit TLS) and login."""
+
     host: str = Field(min_length=1)
+    """The SMTP server."""
     port: int = Field(default=587, ge=1, le=65535)
-    # STARTTLS before login; "none" only for a relay on the same machine.
+    """Its port: 587 for STARTTLS, 465 for implicit TLS."""
     security: Literal["starttls", "tls", "none"] = "starttls"
+    """STARTTLS before login, implicit TLS, or none (only for a relay on the same machine)."""
     username: str | None = None
+    """Login; none = no login."""
     password: SecretStr | None = None
+    """Password of the login."""
     sender: str = Field(min_length=3, pattern=r"^[^@\s]+@[^@\s]+$|^.+<[^@\s]+@[^@\s]+>$")
-    # A CA file for a server with its own certificate authority; None = the system's.
+    """From: address, e.g. ``Siaga <siaga@example.go.id>``."""
     ca_file: str | None = None
+    """CA file for a server with its own certificate authority; none = the system's."""
     timeout_s: float = Field(default=20, gt=0)
+    """One SMTP command."""
     rate: RateLimit = Field(default_factory=lambda: RateLimit(per_minute=60, burst=10))
+    """Rate limit of the channel."""
 
 
 class TelegramSettings(_Section):
+    """The Bot API: messages with Tanggapi / Kirim tim buttons, and the bot's webhook."""
+
     token: SecretStr = Field(min_length=10)
-    # Telegram sends it back in X-Telegram-Bot-Api-Secret-Token on every webhook call
-    # (setWebhook's secret_token): 1-256 of A-Z a-z 0-9 _ -.
+    """The bot's token from @BotFather."""
     webhook_secret: SecretStr = Field(min_length=16, max_length=256)
+    """setWebhook's secret_token; Telegram sends it back in X-Telegram-Bot-Api-Secret-Token
+    (A-Z a-z 0-9 _ -)."""
     api_base: str = "https://api.telegram.org"
-    # The bot's @name, shown to staff in the linking instructions.
+    """The Bot API's address (a local Bot API server, or a test stand-in)."""
     bot_name: str = ""
+    """The bot's @name, shown to staff in the linking instructions."""
     timeout_s: float = Field(default=10, gt=0)
-    # Telegram allows about 30 messages a second overall and 20 a minute to one group.
+    """One request."""
     rate: RateLimit = Field(default_factory=lambda: RateLimit(per_minute=20, burst=5))
+    """Rate limit of the channel (Telegram allows about 20 a minute to one group)."""
 
 
 class WhatsAppSettings(_Section):
+    """The WhatsApp Cloud API: template messages."""
+
     token: SecretStr = Field(min_length=10)
+    """A system user access token of the WhatsApp Business account."""
     phone_number_id: str = Field(pattern=r"^\d{5,20}$")
-    # An approved template with five body parameters: level, hazard, site, explanation, link.
+    """The sending number's id in the Cloud API."""
     template: str = Field(default="siaga_peringatan", pattern=r"^[a-z0-9_]{1,512}$")
+    """An approved template with five body parameters: level, hazard, site, explanation,
+    time and link."""
     api_base: str = "https://graph.facebook.com"
+    """The Graph API's address."""
     api_version: str = Field(default="v19.0", pattern=r"^v\d+\.\d+$")
+    """The Graph API version in the URL."""
     timeout_s: float = Field(default=10, gt=0)
+    """One request."""
     rate: RateLimit = Field(default_factory=lambda: RateLimit(per_minute=60, burst=10))
+    """Rate limit of the channel."""
 
 
 class SmsHttpSettings(_Section):
     """An HTTP SMS gateway: POST JSON ``{to, message, reference}`` with a bearer token."""
 
     url: str = Field(pattern=r"^https?://")
+    """The gateway's send URL."""
     token: SecretStr | None = None
+    """Bearer token; none = no Authorization header."""
     timeout_s: float = Field(default=10, gt=0)
+    """One request."""
 
 
 class ModemSettings(_Section):
     """A GSM modem on a serial port (AT commands, text mode)."""
 
     port: str = Field(min_length=1)
+    """Its serial port, e.g. /dev/ttyUSB2."""
     baudrate: int = Field(default=115200, gt=0)
+    """Serial speed."""
     pin: SecretStr | None = None
+    """The SIM's PIN, if it asks for one."""
     timeout_s: float = Field(default=30, gt=0)
+    """Waiting for the network to take one message."""
 
 
 class SmsSettings(_Section):
-    # Tried in this order: the HTTP gateway first, then the modem when the gateway cannot
-    # be reached (the internet is down). Either may be left out.
+    """SMS: the HTTP gateway first, the modem when the gateway cannot be reached."""
+
     http: SmsHttpSettings | None = None
+    """The HTTP SMS gateway (tried first)."""
     modem: ModemSettings | None = None
+    """The GSM modem (when the gateway is unreachable, or alone)."""
     rate: RateLimit = Field(default_factory=lambda: RateLimit(per_minute=10, burst=3))
+    """Rate limit of the channel."""
 
     @model_validator(mode="after")
     def _one_route(self) -> Self:
@@ -125,11 +164,17 @@ class GroupTarget(_Section):
     """A shared address that is not a person: an agency's Telegram group, a webhook, ..."""
 
     webhook: str | None = Field(default=None, pattern=r"^https?://")
+    """URL the webhook channel posts to."""
     email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+$")
+    """A shared mailbox."""
     telegram_chat: str | None = Field(default=None, pattern=r"^-?\d{1,20}$|^@\w{5,64}$")
+    """A group's chat id (-100...) or a channel's @name."""
     whatsapp: str | None = Field(default=None, pattern=r"^\+?\d{8,15}$")
+    """A WhatsApp number."""
     sms: str | None = Field(default=None, pattern=r"^\+?\d{8,15}$")
+    """A phone number for SMS."""
     language: Language = "id"
+    """Language of the messages to this group."""
 
 
 class Rule(_Section):
@@ -141,13 +186,19 @@ class Rule(_Section):
     """
 
     agencies: list[str] = Field(default_factory=list)
+    """Involved agencies the rule applies to; empty = any."""
     hazards: list[str] = Field(default_factory=list)
+    """Hazards; empty = any."""
     sites: list[str] = Field(default_factory=list)
+    """Registry site ids; empty = any."""
     min_level: int = Field(default=3, ge=2, le=4)
+    """From this level (2 Waspada, 3 Siaga, 4 Awas)."""
     channels: list[ChannelName] = Field(min_length=1)
+    """Channels to tell them on."""
     to: list[str] = Field(min_length=1)
-    # Also tell them when the incident is resolved.
+    """position:<p>, user:<username>, group:<name> or agency."""
     on_resolve: bool = True
+    """Also tell them when the incident is resolved."""
 
     @field_validator("to")
     @classmethod
@@ -166,8 +217,11 @@ class QuietHours(_Section):
     """
 
     start: str = "22:00"
+    """Start, HH:MM local time."""
     end: str = "06:00"
+    """End, HH:MM local time (may be the next day)."""
     min_level: int = Field(default=4, ge=2, le=4)
+    """Levels from this one are sent at once even in quiet hours."""
 
     @field_validator("start", "end")
     @classmethod
@@ -181,31 +235,43 @@ class NotifySettings(_Section):
     """Off unless ``enabled``; then each configured channel runs (see docs/notifications.md)."""
 
     enabled: bool = False
-    # The hub's address as staff reach it; links in messages point to its dashboard.
+    """Send notifications at all."""
     base_url: str = Field(default="http://127.0.0.1:8080", pattern=r"^https?://")
+    """The hub's address as staff reach it; links in messages point to its dashboard."""
     language: Language = "id"
+    """Language of messages to people who chose none."""
     webhook: WebhookSettings | None = None
+    """The webhook channel; absent = off."""
     email: EmailSettings | None = None
+    """The email channel; absent = off."""
     telegram: TelegramSettings | None = None
+    """The Telegram channel; absent = off."""
     whatsapp: WhatsAppSettings | None = None
+    """The WhatsApp channel; absent = off."""
     sms: SmsSettings | None = None
+    """The SMS channel; absent = off."""
     groups: dict[str, GroupTarget] = Field(default_factory=dict)
+    """Shared addresses by name, for rules' group:<name>."""
     rules: list[Rule] = Field(default_factory=list)
+    """Who is told what; Awas also reaches each agency's first rung without a rule."""
     quiet_hours: QuietHours | None = None
-    # Delivery: attempts before a message is failed, and the backoff between them.
+    """Hours when lower levels wait; absent = none."""
     max_attempts: int = Field(default=8, ge=1, le=100)
+    """Attempts before a delivery fails."""
     backoff_s: float = Field(default=5, gt=0)
+    """Wait before the second attempt; doubled for each further one."""
     backoff_max_s: float = Field(default=600, gt=0)
-    # Events older than this when the sender first sees them are not sent (a hub that was
-    # down for a day does not page people about yesterday).
+    """Longest wait between attempts."""
     max_age_s: float = Field(default=6 * 3600, gt=0)
-    # A delivery in flight this long without an outcome is sent again: what a hub killed
-    # mid-send leaves behind. Longer than any channel's timeout.
+    """Changes older than this when the sender first sees them are not sent (a hub that was
+    down for a day does not page people about yesterday)."""
     lease_s: float = Field(default=120, gt=0)
-    # How often the sender looks for work when nothing woke it.
+    """A delivery in flight this long without an outcome is sent again (what a hub killed
+    mid-send leaves behind); longer than any channel's timeout."""
     poll_s: float = Field(default=2, gt=0)
-    # Telegram link codes live this long.
+    """How often the senders look for work nobody woke them for."""
     link_code_ttl_s: float = Field(default=900, ge=60)
+    """Lifetime of a Telegram link code."""
 
     def channel_on(self, name: ChannelName) -> bool:
         return getattr(self, name) is not None
