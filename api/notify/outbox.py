@@ -32,7 +32,16 @@ from siaga.api.notify.message import Notice, NoticeKind, Text, render
 from siaga.api.notify.rules import IncidentFacts, targets_for
 from siaga.api.notify.settings import ChannelName, NotifySettings
 
-__all__ = ["Delivery", "Outcome", "claim", "ensure_schema", "finish", "plan", "queue_depth"]
+__all__ = [
+    "Delivery",
+    "Outcome",
+    "claim",
+    "ensure_schema",
+    "finish",
+    "plan",
+    "queue_depth",
+    "receipt",
+]
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS notify_deliveries (
@@ -59,6 +68,8 @@ CREATE INDEX IF NOT EXISTS notify_deliveries_due
     ON notify_deliveries (channel, status, not_before);
 CREATE INDEX IF NOT EXISTS notify_deliveries_by_incident
     ON notify_deliveries (incident_id, channel, address, status);
+CREATE INDEX IF NOT EXISTS notify_deliveries_by_provider
+    ON notify_deliveries (channel, provider_id);
 CREATE TABLE IF NOT EXISTS notify_incident_levels (
     incident_id INTEGER PRIMARY KEY REFERENCES incidents (id),
     level INTEGER NOT NULL
@@ -241,6 +252,28 @@ def finish(conn: sqlite3.Connection, settings: NotifySettings,
                     data={"channel": d.channel, "recipient": d.recipient, "status": final,
                           "key": d.message.key, "attempts": d.attempts, "error": error})
     return outcomes
+
+
+def receipt(conn: sqlite3.Connection, channel: ChannelName, provider_id: str, status: str,
+            reason: str | None, now: float) -> bool:
+    """A channel's later word on a sent message (WhatsApp's status webhook): ``delivered``
+    or ``failed``. Recorded once, in the delivery and the incident's timeline; returns
+    whether anything changed (a repeated or unknown receipt changes nothing)."""
+    with transaction(conn):
+        row = conn.execute(
+            "SELECT id, incident_id, recipient, key, attempts FROM notify_deliveries"
+            " WHERE channel = ? AND provider_id = ? AND status = 'sent'",
+            (channel, provider_id)).fetchone()
+        if row is None:
+            return False
+        conn.execute("UPDATE notify_deliveries SET status = ?, error = ? WHERE id = ?",
+                     (status, reason, row["id"]))
+        add_timeline(
+            conn, row["incident_id"], ts=now, recorded_at=now, kind="notify",
+            note=f"{channel} {row['recipient']}: {status}" + (f" ({reason})" if reason else ""),
+            data={"channel": channel, "recipient": row["recipient"], "status": status,
+                  "key": row["key"], "attempts": row["attempts"], "error": reason})
+    return True
 
 
 def queue_depth(conn: sqlite3.Connection) -> dict[str, int]:

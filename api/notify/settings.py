@@ -117,6 +117,11 @@ class WhatsAppSettings(_Section):
     """One request."""
     rate: RateLimit = Field(default_factory=lambda: RateLimit(per_minute=60, burst=10))
     """Rate limit of the channel."""
+    app_secret: SecretStr | None = None
+    """The Meta app's secret: status webhooks (delivered, failed) are verified with it
+    (X-Hub-Signature-256); none = no status webhook, messages stay "sent"."""
+    verify_token: SecretStr | None = None
+    """The token Meta echoes when the status webhook is subscribed."""
 
 
 class SmsHttpSettings(_Section):

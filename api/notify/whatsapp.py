@@ -4,14 +4,18 @@
 ``{"messaging_product": "whatsapp", "to", "type": "template", "template": {"name",
 "language": {"code"}, "components": [{"type": "body", "parameters": [...]}]}}``; the
 template has five body parameters (level, hazard, site, explanation, time and link).
-Success: ``{"messages": [{"id": "wamid..."}]}`` (accepted, not yet delivered: delivery comes
-later as a status webhook, not handled yet). Errors: ``{"error": {"message", "code"}}``;
+Success: ``{"messages": [{"id": "wamid..."}]}`` (accepted: ``sent``). Delivery comes later
+as a status webhook (``POST /api/v1/notify/whatsapp/webhook``, signed with the app secret in
+``X-Hub-Signature-256``): :func:`statuses` reads it, ``delivered``/``read`` and ``failed``
+update the delivery. Errors: ``{"error": {"message", "code"}}``;
 HTTP 429 or the throughput codes (4, 80007, 130429, 131048, 131056) slow the channel.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+import hmac
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -20,10 +24,43 @@ from siaga.api.notify.channel import Outgoing, Result, Sent, http_failure
 from siaga.api.notify.errors import ChannelError, RateLimited
 from siaga.api.notify.settings import ChannelName, WhatsAppSettings
 
-__all__ = ["WhatsAppChannel"]
+__all__ = ["WhatsAppChannel", "signature_ok", "statuses"]
 
 _RATE_CODES = {4, 80007, 130429, 131048, 131056}
 _LANG = {"id": "id", "en": "en_US"}
+
+
+def signature_ok(app_secret: str, body: bytes, header: str | None) -> bool:
+    """``X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body with the app secret>``."""
+    if not header or not header.startswith("sha256="):
+        return False
+    mac = hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(mac, header[7:])
+
+
+def statuses(doc: Any) -> list[tuple[str, str, str | None]]:
+    """(message id, "delivered" | "failed", reason) for each final status in a webhook body;
+    ``read`` counts as delivered, ``sent`` says nothing new, anything malformed is skipped."""
+    out: list[tuple[str, str, str | None]] = []
+    entries = doc.get("entry") if isinstance(doc, Mapping) else None
+    for entry in entries if isinstance(entries, list) else []:
+        changes = entry.get("changes") if isinstance(entry, Mapping) else None
+        for change in changes if isinstance(changes, list) else []:
+            value = change.get("value") if isinstance(change, Mapping) else None
+            items = value.get("statuses") if isinstance(value, Mapping) else None
+            for st in items if isinstance(items, list) else []:
+                if not isinstance(st, Mapping) or not isinstance(st.get("id"), str):
+                    continue
+                status = st.get("status")
+                if status in ("delivered", "read"):
+                    out.append((st["id"], "delivered", None))
+                elif status == "failed":
+                    errors = st.get("errors")
+                    first = errors[0] if isinstance(errors, list) and errors else {}
+                    reason = (f"{first.get('code')} {first.get('title', '')}".strip()
+                              if isinstance(first, Mapping) else "failed")
+                    out.append((st["id"], "failed", reason[:200]))
+    return out
 
 
 class WhatsAppChannel:

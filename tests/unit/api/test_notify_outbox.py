@@ -210,3 +210,25 @@ def test_acknowledging_stops_the_chain(db: Database) -> None:
     db.call(lambda c: act(c, rung1.incident_id, "ack", Actor("sari", "BPBD", "responder"),
                           None, ack_due + 60))
     assert db.call(lambda c: climb_chains(c, S, ack_due + 3600)) == []
+
+
+def test_a_receipt_marks_a_sent_message_delivered_or_failed_once(db: Database) -> None:
+    db.call(lambda c: record_alerts(c, S, [alert(3, T0)], T0))
+    plan(db, T0)
+    (d,) = claim(db, T0)
+    finish(db, [(d, Sent(provider_id="wamid.X"))], T0)
+    # The delivery's channel is webhook in this fixture; receipts name their channel.
+    assert not db.call(lambda c: outbox.receipt(c, "whatsapp", "wamid.X", "delivered", None,
+                                                T0 + 5))
+    assert db.call(lambda c: outbox.receipt(c, "webhook", "wamid.X", "delivered", None,
+                                            T0 + 5))
+    assert not db.call(lambda c: outbox.receipt(c, "webhook", "wamid.X", "failed", "late",
+                                                T0 + 6))
+    assert not db.call(lambda c: outbox.receipt(c, "webhook", "wamid.nope", "delivered",
+                                                None, T0 + 6))
+    (row,) = deliveries(db)
+    assert row["status"] == "delivered"
+    detail = db.call(lambda c: load_detail(c, d.message.incident_id))
+    assert detail is not None
+    assert [e.data["status"] for e in detail.timeline if e.kind == "notify"] == [
+        "sent", "delivered"]
