@@ -1,6 +1,7 @@
 """The ``[notify]`` section: channels, who is told what (rules as data), quiet hours, delivery.
 
-Every default here is written down in docs/notifications.md; change both together.
+Each key is declared once here, with its doc as an attribute docstring; docs/configuration.md
+is generated from these declarations (``siaga-hub config-reference``).
 A channel without its table is off: a rule naming it is a config error, not a silent drop.
 """
 
@@ -286,8 +287,8 @@ class NotifySettings(_Section):
         for i, rule in enumerate(self.rules):
             for ch in rule.channels:
                 if not self.channel_on(ch):
-                    raise ValueError(f"notify.rules.{i}.channels: {ch} has no [notify.{ch}]")
+                    raise ValueError(f"notify.rules[{i}].channels: {ch} has no [notify.{ch}]")
             for r in rule.to:
                 if r.startswith("group:") and r[6:] not in self.groups:
-                    raise ValueError(f"notify.rules.{i}.to: no [notify.groups.{r[6:]}]")
+                    raise ValueError(f"notify.rules[{i}].to: no [notify.groups.{r[6:]}]")
         return self

@@ -116,7 +116,7 @@ def test_resolution_follows_on_resolve_at_any_level() -> None:
 
 
 def test_rules_that_name_what_is_not_configured_are_config_errors() -> None:
-    with pytest.raises(ConfigError, match=r"notify.rules.0.channels"):
+    with pytest.raises(ConfigError, match=r"notify\.rules\[0\]\.channels"):
         settings_from_mapping({"notify": {"rules": [{"channels": ["whatsapp"],
                                                      "to": ["agency"]}]}})
     with pytest.raises(ConfigError, match=r"group"):
