@@ -51,10 +51,14 @@ class EmailChannel:
             smtp = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout_s, context=context)
         else:
             smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout_s)
+        try:
             if s.security == "starttls":
                 smtp.starttls(context=context)
-        if s.username:
-            smtp.login(s.username, s.password.get_secret_value() if s.password else "")
+            if s.username:
+                smtp.login(s.username, s.password.get_secret_value() if s.password else "")
+        except BaseException:
+            smtp.close()  # a refused STARTTLS or login must not leave the connection open
+            raise
         return smtp
 
     def _send_all(self, batch: list[Outgoing]) -> list[Result]:
