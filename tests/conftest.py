@@ -5,6 +5,7 @@ from collections.abc import Iterator
 import pytest
 
 from siaga.simulators.servers import InfluxDB, Mosquitto
+from tests import hypothesis_profiles  # noqa: F401 - loads the profile HYPOTHESIS_PROFILE names
 
 # Hub fixtures (hub_settings_factory, hub, live_hub, ...): see tests/api_fixtures.py.
 pytest_plugins = ("tests.api_fixtures",)

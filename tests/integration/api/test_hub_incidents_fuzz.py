@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.api_fixtures import asgi_hub, make_settings
+from tests.hypothesis_profiles import costly
 
 pytestmark = pytest.mark.integration
 
@@ -75,7 +76,7 @@ def _ok(r: Any) -> None:
         assert r.headers["content-type"] == "application/problem+json"
 
 
-_fuzz = settings(max_examples=150, deadline=None,
+_fuzz = settings(max_examples=costly(150),
                  suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 

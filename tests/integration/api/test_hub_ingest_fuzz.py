@@ -17,6 +17,7 @@ from schemathesis.checks import (
 )
 
 from tests.api_fixtures import LiveHub, make_settings, serve_hub
+from tests.hypothesis_profiles import costly
 
 pytestmark = pytest.mark.integration
 
@@ -41,7 +42,7 @@ def test_gateway_endpoints_never_answer_5xx(gateway_hub: LiveHub, method: str,
     statuses: set[int] = set()
 
     @given(case=operation.as_strategy())
-    @settings(max_examples=60, deadline=None, derandomize=True, database=None,
+    @settings(max_examples=costly(60), derandomize=True, database=None,
               suppress_health_check=list(HealthCheck))
     def run(case: schemathesis.Case) -> None:
         response = case.call_and_validate(base_url=gateway_hub.url, headers=headers,

@@ -18,11 +18,11 @@ from schemathesis.checks import (
 )
 
 from tests.api_fixtures import LiveHub, make_settings, serve_hub
+from tests.hypothesis_profiles import costly
 
 pytestmark = pytest.mark.integration
 
 DEMO = Path(__file__).resolve().parents[3] / "deploy" / "demo" / "registry.toml"
-MAX_EXAMPLES = 8
 SKIPPED = {
     # Logging out would revoke the token every other case uses (tested in test_hub_auth).
     ("DELETE", "/api/v1/auth/token"),
@@ -49,7 +49,7 @@ def admin_headers(fuzzed_hub: LiveHub) -> dict[str, str]:
 def _fuzz(operation: schemathesis.APIOperation, base_url: str,
           headers: dict[str, str]) -> None:
     @given(case=operation.as_strategy())
-    @settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None,
+    @settings(max_examples=costly(8), derandomize=True, database=None,
               suppress_health_check=list(HealthCheck))
     def run(case: schemathesis.Case) -> None:
         case.call_and_validate(base_url=base_url, headers=headers, checks=CHECKS)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from siaga.firmware_bridge.codec import (
@@ -67,7 +67,6 @@ def same_frame(a: Frame, b: Frame) -> bool:
     return True
 
 
-@settings(max_examples=400)
 @given(frames())
 def test_encode_then_decode_is_identity(frame: Frame) -> None:
     try:
@@ -81,7 +80,6 @@ def test_encode_then_decode_is_identity(frame: Frame) -> None:
     assert encode_frame(decode_frame(line)) == line
 
 
-@settings(max_examples=300)
 @given(st.binary(max_size=300))
 def test_decode_frame_raises_only_frame_decode_errors_and_paths_agree(data: bytes) -> None:
     for line in (data, b"$SG," + data, b"$SG,D,n,1," + data):
@@ -127,7 +125,6 @@ def feed_in_chunks(data: bytes, cuts: list[int]) -> list[Frame | DecodeError]:
     return out + decoder.flush()
 
 
-@settings(max_examples=400)
 @given(streams(), st.lists(st.integers(0, 10_000), max_size=8))
 def test_stream_split_anywhere_gives_what_unsplit_gives(data: bytes, cuts: list[int]) -> None:
     whole = feed_in_chunks(data, [])
@@ -139,7 +136,6 @@ def test_stream_split_anywhere_gives_what_unsplit_gives(data: bytes, cuts: list[
         assert isinstance(item, Frame) or item.reason in FRAME_ERROR_REASONS
 
 
-@settings(max_examples=200)
 @given(st.lists(frames(), min_size=1, max_size=5), st.binary(max_size=60))
 def test_good_frames_survive_noise_that_ends_its_line(batch: list[Frame], noise: bytes) -> None:
     """Noise costs at most what it touches: noise + LF before each frame loses no frame."""

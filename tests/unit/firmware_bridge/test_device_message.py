@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from siaga.firmware_bridge.codec import Frame, decode_frame, encode_frame
@@ -195,7 +195,6 @@ CHANNEL_KEYS = st.from_regex(r"[a-z][a-z0-9_]{0,15}", fullmatch=True).filter(lam
 NUMBERS = st.one_of(st.integers(-(2**53), 2**53), st.floats(allow_nan=False, allow_infinity=False))
 
 
-@settings(max_examples=300)
 @given(NODE_IDS, st.integers(0, 65535), st.dictionaries(CHANNEL_KEYS, NUMBERS, min_size=1),
        st.none() | st.integers(0, 2**45))
 def test_up_round_trip_and_matches_the_serial_frame(
@@ -213,7 +212,6 @@ def test_up_round_trip_and_matches_the_serial_frame(
     assert serial.values == values and serial.seq == seq and serial.node == node
 
 
-@settings(max_examples=300)
 @given(st.binary(max_size=200), st.sampled_from(["up", "hello", "event", "ack", "cmd"]))
 def test_any_payload_gives_a_message_or_a_reason(payload: bytes, kind: str) -> None:
     try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from siaga.firmware_bridge import device_message
@@ -54,7 +54,6 @@ def strict_outcome(topic: str, payload: bytes) -> DeviceMessage | tuple[str, str
         return outcome(topic, payload)
 
 
-@settings(max_examples=600)
 @given(st.sampled_from(TOPICS), objects(VALUES), SPACE, SPACE)
 def test_fast_path_equals_strict_parse(topic: str, body: str, before: str, after: str) -> None:
     payload = (before + body + after).encode()

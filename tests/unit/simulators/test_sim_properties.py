@@ -9,8 +9,9 @@ from siaga.firmware_bridge.codec import Frame, FrameDecoder
 from siaga.simulators.scenario_catalog import SCENARIO_NAMES, build, generate
 from siaga.simulators.transport_faults import FaultInjector, FaultSettings
 from siaga.simulators.wire import serial_line
+from tests.hypothesis_profiles import costly
 
-SLOW = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SLOW = settings(max_examples=costly(12), suppress_health_check=[HealthCheck.too_slow])
 
 
 @SLOW
