@@ -180,6 +180,10 @@ def check_config(args: argparse.Namespace) -> int:
     print(f"  mqtt = {f'{mqtt.host}:{mqtt.port}' if mqtt.host else 'none'}")
     print(f"  analytics.detectors = {list(settings.analytics.detectors)}")
     print(f"  buffer = {settings.buffer.path if settings.buffer else 'none'}")
+    for sbus in settings.sdi12.buses:
+        print(f"  sdi12 bus {sbus.name} ({sbus.port}): "
+              + ", ".join(f"{x.node}=address {x.address} {list(x.channels)}"
+                          for x in sbus.sensors))
     lw = settings.lorawan
     if lw.host is not None:
         print(f"  lorawan = {lw.flavour} {lw.host}:{lw.port}, profiles "
@@ -252,6 +256,12 @@ def format_status(s: dict[str, Any]) -> str:
             f"fw {n.get('firmware')}, seq {n.get('last_seq')}, "
             + " ".join(f"{k}={v}" for k, v in c.items())
         )
+    for bus, sensors in s.get("sdi12", {}).items():
+        for node, d in sensors.items():
+            lines.append(f"{bus} {node} (address {d.get('address')}): "
+                         + " ".join(f"{k}={v}" for k, v in d.items()
+                                    if k not in ("address", "last_error"))
+                         + (f" last_error={d['last_error']!r}" if d.get("last_error") else ""))
     for bus, devices in s.get("modbus", {}).items():
         for node, d in devices.items():
             lines.append(f"{bus} {node} (unit {d.get('unit')}, {d.get('map')}): "

@@ -28,6 +28,7 @@ from siaga.gateway.heartbeat import HeartbeatSettings
 from siaga.gateway.local_actions import LocalActionSettings
 from siaga.gateway.lorawan.settings import LorawanSettings
 from siaga.gateway.modbus.settings import ModbusSettings
+from siaga.gateway.sdi12.settings import Sdi12Settings
 from siaga.gateway.settings_reader import EnvText, TableReader
 from siaga.gateway.site_registry import implied_tables, merged, read_registry
 from siaga.gateway.uplink.settings import UplinkSettings
@@ -52,7 +53,9 @@ CLI_FLAG_KEYS: dict[str, str] = {
 }
 
 # Tables another module validates (its settings class names the key on error).
-RUNTIME_TABLES = ("analytics", "buffer", "uplink", "heartbeat", "actions", "modbus", "lorawan")
+RUNTIME_TABLES = (
+    "analytics", "buffer", "uplink", "heartbeat", "actions", "modbus", "lorawan", "sdi12",
+)
 OWN_TABLES = ("gateway", "serial", "mqtt", "output", "convert", "downlink", "nodes")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -124,6 +127,7 @@ class GatewaySettings:
     actions: LocalActionSettings | None = None
     modbus: ModbusSettings = field(default_factory=ModbusSettings)
     lorawan: LorawanSettings = field(default_factory=LorawanSettings)
+    sdi12: Sdi12Settings = field(default_factory=Sdi12Settings)
     config_path: Path | None = None
 
     @property
@@ -304,10 +308,11 @@ def settings_from_table(raw: Mapping[str, Any], path: Path | None = None) -> Gat
     lorawan = LorawanSettings.from_toml(
         typed_env_values(runtime.get("lorawan", {})), "lorawan", gateway_id
     )
-    if not serial.ports and mqtt.host is None and not modbus.buses and lorawan.host is None:
+    sdi12 = Sdi12Settings.from_toml(runtime.get("sdi12", {}), "sdi12")
+    if not (serial.ports or mqtt.host or modbus.buses or lorawan.host or sdi12.buses):
         raise ConfigError(
             "serial.ports", "no source: give serial.ports (--serial), mqtt.host (--mqtt), "
-            "[[modbus.bus]] or lorawan.host (--lorawan)",
+            "[[modbus.bus]], lorawan.host (--lorawan) or [[sdi12.bus]]",
         )
 
     return GatewaySettings(
@@ -330,6 +335,7 @@ def settings_from_table(raw: Mapping[str, Any], path: Path | None = None) -> Gat
         actions=actions,
         modbus=modbus,
         lorawan=lorawan,
+        sdi12=sdi12,
         config_path=path,
     )
 

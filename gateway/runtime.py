@@ -33,6 +33,7 @@ from siaga.gateway.reading_converter import ReadingConverter
 from siaga.gateway.sources.lorawan_source import LorawanSource
 from siaga.gateway.sources.modbus_source import ModbusSource
 from siaga.gateway.sources.mqtt_source import MqttSource
+from siaga.gateway.sources.sdi12_source import Sdi12Source
 from siaga.gateway.sources.serial_source import SerialSource
 from siaga.gateway.stdout_output import JsonLinesOutput
 from siaga.gateway.uplink.http_uplink import HttpUplink
@@ -59,6 +60,10 @@ class GatewayRuntime:
         self.lorawan = (
             LorawanSource(settings.lorawan, self.inbox, self.stop_event)
             if settings.lorawan.host is not None else None
+        )
+        self.sdi12 = (
+            Sdi12Source(settings.sdi12, self.inbox, self.stop_event)
+            if settings.sdi12.buses else None
         )
         self.modbus = (
             ModbusSource(settings.modbus, self.inbox, self.stop_event)
@@ -118,6 +123,8 @@ class GatewayRuntime:
             self.modbus.start()
         if self.lorawan is not None:
             self.lorawan.start()
+        if self.sdi12 is not None:
+            self.sdi12.start()
         log.info("gateway %s running (serial: %s; mqtt: %s; modbus: %s)",
                  self.settings.gateway_id, ", ".join(self.settings.serial.ports) or "none",
                  self.mqtt.address if self.mqtt else "none",
@@ -137,6 +144,8 @@ class GatewayRuntime:
             self.serial.join(STOP_TIMEOUT_S)
         if self.modbus is not None:
             self.modbus.join(STOP_TIMEOUT_S)
+        if self.sdi12 is not None:
+            self.sdi12.join(STOP_TIMEOUT_S)
         # Behind everything already queued: the core processes and commits it first.
         self.inbox.put(Stop())
         self._core_thread.join(STOP_TIMEOUT_S)
@@ -165,6 +174,8 @@ class GatewayRuntime:
             extra["modbus"] = self.modbus.snapshot()
         if self.lorawan is not None:
             extra["lorawan"] = self.lorawan.snapshot()
+        if self.sdi12 is not None:
+            extra["sdi12"] = self.sdi12.snapshot()
         if self.uplink is not None:
             extra["uplink"] = {"kind": self.uplink.settings.kind,
                                **asdict(self.uplink.counters())}

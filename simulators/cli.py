@@ -10,6 +10,8 @@
                      [--baud B] [--fault UNIT:KIND[:RATE] ...] [--link PATH] [--duration S]
     siaga-sim lorawan --broker HOST:PORT --flavour chirpstack|tts [--scenario NAME]
                       [--speed X] [--only ID,ID] [--decoded] [--duration S]
+    siaga-sim sdi12 [--scenario NAME] [--speed X] [--sensor NODE=ADDR:CH,CH ...]
+                    [--fault ADDR:dead|crc|garbage ...] [--duration S]
     siaga-sim generate NAME [--seed S] [--sim-duration S] [--nodes N] -o OUT.csv
                    [--labels LABELS.json]
     siaga-sim scenarios
@@ -119,6 +121,17 @@ def _parser() -> argparse.ArgumentParser:
     lw.add_argument("--decoded", action="store_true",
                     help="include the network server's decoded object (else LPP only)")
     lw.add_argument("--duration", type=float, default=None)
+
+    sd = sub.add_parser("sdi12", help="SDI-12 sensors behind a transparent adapter, on a pty")
+    sd.add_argument("--scenario", default="quiet")
+    sd.add_argument("--speed", type=float, default=1.0)
+    sd.add_argument("--seed", type=int, default=0)
+    sd.add_argument("--start", type=float, default=None)
+    sd.add_argument("--sensor", action="append", metavar="NODE=ADDR:CH,CH",
+                    help="a scenario node as a sensor, e.g. slope-05=0:vwc,temp (repeatable)")
+    sd.add_argument("--fault", action="append", metavar="ADDR:KIND",
+                    help="dead|crc|garbage for one address")
+    sd.add_argument("--duration", type=float, default=None)
 
     g = sub.add_parser("generate", help="run a scenario to its end and write its samples")
     g.add_argument("name")
@@ -244,6 +257,12 @@ def _lorawan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sdi12(args: argparse.Namespace) -> int:
+    from siaga.simulators.sdi12_cli import run_sdi12
+
+    return run_sdi12(args, _stop_on_signals)
+
+
 def _generate(args: argparse.Namespace) -> int:
     run = generate(args.name, args.seed, args.sim_duration, nodes=args.nodes)
     with args.output.open("w", newline="") as f:
@@ -298,6 +317,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _modbus(args)
         if args.command == "lorawan":
             return _lorawan(args)
+        if args.command == "sdi12":
+            return _sdi12(args)
         for spec in SCENARIOS.values():
             print(f"{spec.name:13} {spec.duration_s / 3600:5.1f} h  {spec.description}")
         return 0

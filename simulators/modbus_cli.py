@@ -19,9 +19,9 @@ from contextlib import suppress
 from siaga.firmware_bridge.errors import RegisterMapError
 from siaga.firmware_bridge.modbus_map import shipped_map, shipped_map_names
 from siaga.simulators.errors import SimSettingsError
-from siaga.simulators.modbus_feed import ScenarioFeed, extra_values
 from siaga.simulators.modbus_slaves import LineFault, ModbusSlaveLine, SlaveDevice
 from siaga.simulators.scenario_catalog import build
+from siaga.simulators.sensor_feed import ScenarioFeed, extra_values
 
 log = logging.getLogger(__name__)
 

@@ -103,6 +103,10 @@ class ModbusSlaveLine:
 
     # -------------------------------------------------------------- values and faults
 
+    @property
+    def nodes(self) -> frozenset[str]:
+        return frozenset(d.node for d in self.devices.values())
+
     def set_values(self, node: str, values: Mapping[str, float]) -> None:
         with self._lock:
             self._values[node].update(values)

@@ -35,8 +35,8 @@ from pymodbus.pdu import ExceptionResponse
 
 from siaga.firmware_bridge.device_message import DeviceMessage
 from siaga.firmware_bridge.modbus_map import ReadBlock, decode_points, read_plan
+from siaga.gateway.bus_health import BusError, DeviceHealth
 from siaga.gateway.messages import Inbound, InboundBatch, IngestError, NodeMessage, SourceAlert
-from siaga.gateway.modbus.device_health import BusError, DeviceHealth
 from siaga.gateway.modbus.settings import ModbusBus, ModbusDevice
 from siaga.gateway.sources.handoff import put_batch
 

@@ -213,7 +213,7 @@ def _bus(table: Mapping[str, Any], key: str, maps: Mapping[str, RegisterMap],
         where = f"{key}.device[{j}]"
         d = TableReader(_table(raw, where), where)
         device = ModbusDevice(
-            node=_node_id(d.text("node", ""), f"{where}.node"),
+            node=node_id(d.text("node", ""), f"{where}.node"),
             unit=d.integer("unit", 1, lo=1 if bus.kind == "rtu" else 0, hi=255
                            if bus.kind == "tcp" else MAX_UNIT_ID),
             map=_resolve_map(d.text("map", ""), f"{where}.map", maps, base_dir),
@@ -228,7 +228,7 @@ def _bus(table: Mapping[str, Any], key: str, maps: Mapping[str, RegisterMap],
     return replace(bus, devices=tuple(devices))
 
 
-def _node_id(text: str, key: str) -> str:
+def node_id(text: str, key: str) -> str:
     if not 1 <= len(text) <= 16 or not all(c.isascii() and (c.isalnum() or c in "-_")
                                            for c in text):
         raise ConfigError(key, f"{text!r}: a node id is 1-16 of A-Z a-z 0-9 - _")

@@ -24,10 +24,10 @@ import httpx
 from siaga.firmware_bridge.modbus_map import shipped_map
 from siaga.simulators.demo_configs import hub_config, write_toml
 from siaga.simulators.lorawan_nodes import LorawanNodeSet
-from siaga.simulators.modbus_feed import ScenarioFeed
 from siaga.simulators.modbus_slaves import ModbusSlaveLine, SlaveDevice
 from siaga.simulators.processes import Children, run_cli, wait_healthy
 from siaga.simulators.scenario_catalog import build
+from siaga.simulators.sensor_feed import ScenarioFeed
 from siaga.simulators.servers import Mosquitto, free_port
 
 BIN = Path(sys.executable).parent

@@ -1,4 +1,5 @@
-"""Per-device bus health: errors counted by kind, a sensor_fault alert after N in a row.
+"""Per-device bus health of polled sensors (Modbus, SDI-12): errors counted by kind, a
+sensor_fault alert after N failed polls in a row.
 
 Pure: the poller reports each poll's outcome with the time; this says when the
 device's level changes. ``alert_after`` failed polls in a row (timeouts, CRC errors,
@@ -52,8 +53,8 @@ class DeviceHealth:
             return None
         self.down = False
         return self._alert(Level.NORMAL, Level.SIAGA, ts,
-                           f"Perangkat Modbus {self.node} menjawab lagi di {self.source}",
-                           f"Modbus device {self.node} answers again on {self.source}")
+                           f"Perangkat {self.node} menjawab lagi di {self.source}",
+                           f"Device {self.node} answers again on {self.source}")
 
     def failure(self, error: BusError, ts: float) -> Alert | None:
         self.polls += 1
@@ -72,9 +73,9 @@ class DeviceHealth:
         self.down = True
         n = self.consecutive
         return self._alert(Level.SIAGA, Level.NORMAL, ts,
-                           f"Perangkat Modbus {self.node} gagal {n} kali berturut-turut "
-                           f"({self.last_error})",
-                           f"Modbus device {self.node} failed {n} polls in a row "
+                           f"Perangkat {self.node} di {self.source} gagal {n} kali "
+                           f"berturut-turut ({self.last_error})",
+                           f"Device {self.node} on {self.source} failed {n} polls in a row "
                            f"({self.last_error})")
 
     def _alert(self, level: Level, previous: Level, ts: float, text_id: str,

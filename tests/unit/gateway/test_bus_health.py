@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from siaga.analytics.levels import Level
-from siaga.gateway.modbus.device_health import BusError, DeviceHealth
+from siaga.gateway.bus_health import BusError, DeviceHealth
 
 
 def test_alert_after_n_failures_in_a_row_and_back_to_normal_on_an_answer() -> None:

@@ -1,5 +1,5 @@
-"""A scenario's physics into simulated Modbus devices: each data message of a node the
-line serves becomes that device's register values, paced by simulated time.
+"""A scenario's physics into simulated Modbus and SDI-12 sensors: each data message of a
+node the line serves becomes that device's values, paced by simulated time.
 
 A generic Modbus probe measures more than the scenario's node sends: a soil probe's
 temperature and conductivity, a second tilt axis, a river level. Those are filled from
@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
+from typing import Protocol
 
-from siaga.simulators.modbus_slaves import ModbusSlaveLine
 from siaga.simulators.pacing import SimClock
 from siaga.simulators.scenario import Scenario
 
@@ -30,10 +31,19 @@ def extra_values(values: dict[str, float]) -> dict[str, float]:
     return out
 
 
+class SensorLine(Protocol):
+    """A simulated line of sensors (``ModbusSlaveLine``, ``Sdi12SensorLine``)."""
+
+    @property
+    def nodes(self) -> frozenset[str]: ...
+
+    def set_values(self, node: str, values: Mapping[str, float]) -> None: ...
+
+
 class ScenarioFeed(threading.Thread):
     """Plays ``scenario`` at ``speed`` into ``line`` until the scenario ends or ``stop``."""
 
-    def __init__(self, scenario: Scenario, line: ModbusSlaveLine, speed: float,
+    def __init__(self, scenario: Scenario, line: SensorLine, speed: float,
                  stop: threading.Event) -> None:
         super().__init__(name="sim-modbus-feed", daemon=True)
         self.scenario = scenario
@@ -43,7 +53,7 @@ class ScenarioFeed(threading.Thread):
         self.updates = 0
 
     def run(self) -> None:
-        served = {d.node for d in self.line.devices.values()}
+        served = self.line.nodes
         clock = SimClock(self.scenario.start_ts, self.speed)
         for message in self.scenario.messages():
             if message.node not in served or message.type != "D":

@@ -1,0 +1,48 @@
+"""The [sdi12] table: adapters, sensors, and errors naming the key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from siaga.gateway.config import settings_from_table
+from siaga.gateway.errors import ConfigError
+from siaga.gateway.sdi12.settings import Sdi12Settings
+
+
+def bus(**sensor: Any) -> dict[str, Any]:
+    return {"name": "logger", "port": "/dev/ttyUSB3",
+            "sensor": [{"node": "river-02", "address": "0", "channels": ["level", "temp"],
+                        **sensor}]}
+
+
+def test_an_sdi12_only_gateway_is_valid() -> None:
+    s = settings_from_table({"sdi12": {"bus": [bus(concurrent=True, crc=True)]}})
+    (b,) = s.sdi12.buses
+    (sensor,) = b.sensors
+    assert (b.source, b.baud, sensor.address, sensor.concurrent, sensor.crc, sensor.poll_s) == (
+        "sdi12:logger", 9600, "0", True, True, 60.0)
+
+
+@pytest.mark.parametrize(("table", "key"), [
+    ({"bus": [bus(address="!")]}, "sdi12.bus[0].sensor[0].address"),
+    ({"bus": [bus(address="00")]}, "sdi12.bus[0].sensor[0].address"),
+    ({"bus": [bus(channels=[])]}, "sdi12.bus[0].sensor[0].channels"),
+    ({"bus": [bus(channels=["", ""])]}, "sdi12.bus[0].sensor[0].channels"),
+    ({"bus": [bus(measurement=10)]}, "sdi12.bus[0].sensor[0].measurement"),
+    ({"bus": [bus(poll_s=0.1)]}, "sdi12.bus[0].sensor[0].poll_s"),
+    ({"bus": [bus(concurrent="yes")]}, "sdi12.bus[0].sensor[0].concurrent"),
+    ({"bus": [bus(colour="red")]}, "sdi12.bus[0].sensor[0].colour"),
+    ({"bus": [{**bus(), "sensor": []}]}, "sdi12.bus[0].sensor"),
+    ({"bus": [{**bus(), "parity": "E"}]}, "sdi12.bus[0].parity"),
+    ({"bus": [{**bus(), "sensor": [bus()["sensor"][0], {**bus()["sensor"][0],
+                                                        "node": "x"}]}]},
+     "sdi12.bus[0].sensor[1].address"),
+    ({"bus": [bus(), {**bus(), "name": "other"}]}, "sdi12.bus[1].sensor[0].node"),
+    ({"buses": []}, "sdi12.buses"),
+])
+def test_bad_sdi12_config_names_the_key(table: dict[str, Any], key: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        Sdi12Settings.from_toml(table)
+    assert e.value.key == key
