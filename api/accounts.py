@@ -57,6 +57,7 @@ class Staff(BaseModel):
     name: str
     agency: str = Field(description="Agency short code: BPBD, PMK, SATPOLPP, DISKOMINFO, ...")
     role: Role
+    disabled: bool = Field(default=False, description="Cannot sign in (set by an admin)")
 
     def has_role(self, role: Role) -> bool:
         return self.role.rank >= role.rank
@@ -88,11 +89,16 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
         CREATE INDEX IF NOT EXISTS staff_tokens_expiry ON staff_tokens(expires_at);
         """
     )
+    # Added after the first release: a disabled account keeps its name (the audit log and
+    # incident timelines refer to it) but cannot sign in.
+    columns = {r["name"] for r in conn.execute("PRAGMA table_info(staff)")}
+    if "disabled" not in columns:
+        conn.execute("ALTER TABLE staff ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0")
 
 
 def _staff(row: sqlite3.Row) -> Staff:
     return Staff(username=row["username"], name=row["name"], agency=row["agency"],
-                 role=Role(row["role"]))
+                 role=Role(row["role"]), disabled=bool(row["disabled"]))
 
 
 class Accounts:
@@ -204,6 +210,38 @@ class Accounts:
             raise TooManyRequests(f"too many failed logins for {username!r}; try again in "
                                   f"{wait} s", retry_after_s=wait)
 
+    async def update_user(self, username: str, *, name: str | None = None,
+                          role: Role | str | None = None, agency: str | None = None,
+                          disabled: bool | None = None) -> Staff:
+        """Change an account's name, role, agency or disabled flag. Disabling ends its
+        sessions; the rest applies from the next request (tokens look the account up)."""
+        if agency is not None and agency not in self.agencies:
+            raise InvalidInput(f"unknown agency {agency!r} (configured: "
+                               f"{', '.join(sorted(self.agencies))})", field="agency")
+        changes: dict[str, str | int] = {
+            k: v for k, v in (("name", name), ("agency", agency)) if v is not None}
+        if role is not None:
+            changes["role"] = Role(role).value
+        if disabled is not None:
+            changes["disabled"] = int(disabled)
+
+        def update(conn: sqlite3.Connection) -> Staff:
+            with transaction(conn):
+                if changes:
+                    sets = ", ".join(f"{k} = ?" for k in changes)
+                    conn.execute(f"UPDATE staff SET {sets} WHERE username = ?",  # noqa: S608
+                                 (*changes.values(), username))
+                row = conn.execute("SELECT * FROM staff WHERE username = ?",
+                                   (username,)).fetchone()
+                if row is None:
+                    raise NotFound(f"no user {username!r}")
+                if disabled:
+                    conn.execute("DELETE FROM staff_tokens WHERE username = ?", (username,))
+                return _staff(row)
+
+        staff: Staff = await self._db.run(update)
+        return staff
+
     async def remove_user(self, username: str) -> None:
         """Delete the account and end its sessions (the audit trail keeps the name)."""
 
@@ -229,7 +267,9 @@ class Accounts:
             if row is None:
                 verify_password(password, self._dummy_hash)
                 return None
-            return _staff(row) if verify_password(password, row["password_hash"]) else None
+            if not verify_password(password, row["password_hash"]) or row["disabled"]:
+                return None  # a disabled account is refused like a wrong password
+            return _staff(row)
 
         staff = await self._db.run(check)
         if staff is None:

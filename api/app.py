@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from siaga.api.errors import PROBLEM_JSON, install_problem_handlers, problem_responses
 from siaga.api.routes import (
+    admin,
     agencies,
     auth,
     dashboard,
@@ -50,6 +51,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     reports.router,
     agencies.router,
     notify.router,
+    admin.router,
     dashboard.router,
     docs.router,
 )

@@ -8,7 +8,8 @@ A route declares only the services it uses, each one of the process's
 :class:`~api.services.HubServices`:
 
 - ``SettingsDep`` (:class:`~api.settings.HubSettings`), ``DatabaseDep``, ``RegistryDep``,
-  ``AccountsDep`` (staff), ``GatewayTokensDep``, ``BusDep`` (the live bus), ``MetricsDep``,
+  ``AccountsDep`` (staff), ``GatewayTokensDep``, ``AuditDep`` (the audit log), ``BusDep``
+  (the live bus), ``MetricsDep``,
   ``TelemetryDep`` (the telemetry store), ``IncidentsDep`` (the incident service),
   ``IngestDep`` (the pipeline), ``NotifyDep`` (the notifier, None while notify is off).
 
@@ -33,6 +34,7 @@ from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from siaga.api.accounts import Accounts, Role, Staff
+from siaga.api.audit import AuditLog
 from siaga.api.db import Database
 from siaga.api.errors import Forbidden, Unauthorized
 from siaga.api.gateway_tokens import GatewayTokens
@@ -49,6 +51,7 @@ from siaga.api.telemetry.store import TelemetryStore
 __all__ = [
     "AccountsDep",
     "AdminStaff",
+    "AuditDep",
     "BusDep",
     "CurrentGateway",
     "CurrentStaff",
@@ -103,6 +106,10 @@ def _gateway_tokens(services: _Services) -> GatewayTokens:
     return services.gateway_tokens
 
 
+def _audit(services: _Services) -> AuditLog:
+    return services.audit
+
+
 def _bus(services: _Services) -> LiveBus:
     return services.bus
 
@@ -132,6 +139,7 @@ DatabaseDep = Annotated[Database, Depends(_database)]
 RegistryDep = Annotated[Registry, Depends(_registry)]
 AccountsDep = Annotated[Accounts, Depends(_accounts)]
 GatewayTokensDep = Annotated[GatewayTokens, Depends(_gateway_tokens)]
+AuditDep = Annotated[AuditLog, Depends(_audit)]
 BusDep = Annotated[LiveBus, Depends(_bus)]
 MetricsDep = Annotated[MetricsRegistry, Depends(_metrics)]
 TelemetryDep = Annotated[TelemetryStore, Depends(_telemetry)]

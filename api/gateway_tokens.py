@@ -67,6 +67,12 @@ class GatewayTokens:
         self._gateway_cache = {k: v for k, v in self._gateway_cache.items() if v[0] != gateway}
         return token
 
+    async def issued(self) -> dict[str, float]:
+        """Gateways that have a token, with when it was issued (POSIX s)."""
+        rows = await self._db.run(lambda c: c.execute(
+            "SELECT gateway, issued_at FROM gateway_tokens").fetchall())
+        return {str(r["gateway"]): float(r["issued_at"]) for r in rows}
+
     async def revoke(self, gateway: str) -> None:
         def delete(conn: sqlite3.Connection) -> None:
             with transaction(conn):

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from siaga.api.accounts import Accounts
+from siaga.api.audit import AuditLog
 from siaga.api.db import Database
 from siaga.api.gateway_tokens import GatewayTokens
 from siaga.api.incidents.service import IncidentService, open_incidents
@@ -42,6 +43,7 @@ class HubServices:
     registry: Registry
     accounts: Accounts
     gateway_tokens: GatewayTokens
+    audit: AuditLog
     bus: LiveBus
     metrics: MetricsRegistry
     telemetry: TelemetryStore
@@ -85,6 +87,6 @@ async def open_services(settings: HubSettings) -> AsyncIterator[HubServices]:
             db, settings.notify, settings.incidents, timezone=settings.dashboard.timezone,
             site_name=site_name, metrics=metrics, bus=bus))
         yield HubServices(settings=settings, db=db, registry=registry, accounts=accounts,
-                          gateway_tokens=gateway_tokens, bus=bus, metrics=metrics,
-                          telemetry=telemetry, incidents=incidents, ingest=ingest,
-                          notify=notify)
+                          gateway_tokens=gateway_tokens, audit=AuditLog(db), bus=bus,
+                          metrics=metrics, telemetry=telemetry, incidents=incidents,
+                          ingest=ingest, notify=notify)

@@ -2,6 +2,7 @@
 
 ``PUT`` creates (201) or replaces (200) the entry with that id; the edit is kept over the
 registry file from then on (api/registry.py). Deleting a gateway also revokes its token.
+Every change is recorded in the audit log (api/audit.py).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel
 
-from siaga.api.deps import AdminStaff, CurrentStaff, GatewayTokensDep, RegistryDep
+from siaga.api.deps import AdminStaff, AuditDep, CurrentStaff, GatewayTokensDep, RegistryDep
 from siaga.api.errors import NotFound, problem_responses
 from siaga.api.registry import Gateway, GatewayIn, NodeIn, NodeInfo, RegistryView, Site, SiteIn
 
@@ -52,15 +53,19 @@ async def site(site_id: Ident, registry: RegistryDep, staff: CurrentStaff) -> Si
 @router.put("/sites/{site_id}", response_model=Site, summary="Create or replace a site",
             responses=_put_doc(Site))
 async def put_site(site_id: Ident, body: SiteIn, registry: RegistryDep, staff: AdminStaff,
-                   response: Response) -> Site:
+                   audit: AuditDep, response: Response) -> Site:
     response.status_code = 200 if registry.site(site_id) else 201
-    return await registry.put_site(site_id, body)
+    saved = await registry.put_site(site_id, body)
+    await audit.record(staff.username, "registry.site.put", site_id, body.model_dump(mode="json"))
+    return saved
 
 
 @router.delete("/sites/{site_id}", status_code=204, response_class=Response,
                summary="Delete a site no node or gateway uses", responses=_WRITE)
-async def delete_site(site_id: Ident, registry: RegistryDep, staff: AdminStaff) -> Response:
+async def delete_site(site_id: Ident, registry: RegistryDep, staff: AdminStaff,
+                      audit: AuditDep) -> Response:
     await registry.delete("site", site_id)
+    await audit.record(staff.username, "registry.site.delete", site_id)
     return Response(status_code=204)
 
 
@@ -83,15 +88,19 @@ async def node(node_id: Ident, registry: RegistryDep, staff: CurrentStaff) -> No
 @router.put("/nodes/{node_id}", response_model=NodeInfo, summary="Create or replace a node",
             responses=_put_doc(NodeInfo))
 async def put_node(node_id: Ident, body: NodeIn, registry: RegistryDep, staff: AdminStaff,
-                   response: Response) -> NodeInfo:
+                   audit: AuditDep, response: Response) -> NodeInfo:
     response.status_code = 200 if registry.node(node_id) else 201
-    return await registry.put_node(node_id, body)
+    saved = await registry.put_node(node_id, body)
+    await audit.record(staff.username, "registry.node.put", node_id, body.model_dump(mode="json"))
+    return saved
 
 
 @router.delete("/nodes/{node_id}", status_code=204, response_class=Response,
                summary="Delete a node", responses=_WRITE)
-async def delete_node(node_id: Ident, registry: RegistryDep, staff: AdminStaff) -> Response:
+async def delete_node(node_id: Ident, registry: RegistryDep, staff: AdminStaff,
+                      audit: AuditDep) -> Response:
     await registry.delete("node", node_id)
+    await audit.record(staff.username, "registry.node.delete", node_id)
     return Response(status_code=204)
 
 
@@ -114,15 +123,20 @@ async def gateway(gateway_id: Ident, registry: RegistryDep, staff: CurrentStaff)
             summary="Create or replace a gateway (its token comes from `siaga-hub gateway add`)",
             responses=_put_doc(Gateway))
 async def put_gateway(gateway_id: Ident, body: GatewayIn, registry: RegistryDep,
-                      staff: AdminStaff, response: Response) -> Gateway:
+                      staff: AdminStaff, audit: AuditDep,
+                      response: Response) -> Gateway:
     response.status_code = 200 if registry.gateway(gateway_id) else 201
-    return await registry.put_gateway(gateway_id, body)
+    saved = await registry.put_gateway(gateway_id, body)
+    await audit.record(staff.username, "registry.gateway.put", gateway_id,
+                       body.model_dump(mode="json"))
+    return saved
 
 
 @router.delete("/gateways/{gateway_id}", status_code=204, response_class=Response,
                summary="Delete a gateway no node uses, and revoke its token", responses=_WRITE)
 async def delete_gateway(gateway_id: Ident, registry: RegistryDep, tokens: GatewayTokensDep,
-                         staff: AdminStaff) -> Response:
+                         staff: AdminStaff, audit: AuditDep) -> Response:
     await registry.delete("gateway", gateway_id)
+    await audit.record(staff.username, "registry.gateway.delete", gateway_id)
     await tokens.revoke(gateway_id)
     return Response(status_code=204)
