@@ -6,7 +6,7 @@
 // Third-party code comes only from node_modules (package-lock.json pins it): nothing is fetched
 // from the internet when the page runs.
 import { createHash } from "node:crypto";
-import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, extname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
@@ -37,7 +37,7 @@ record((await esbuild.build({
 
 // The dashboard's own scripts stay classic scripts sharing one global scope (not bundled), so
 // each is only hashed and whitespace-minified.
-const own = ["i18n.js", "charts.js", "map.js", "app.js", "style.css"].map(f => join(here, "static", f));
+const own = readdirSync(join(here, "static")).filter(f => /\.(js|css)$/.test(f)).map(f => join(here, "static", f));
 record((await esbuild.build({
   entryPoints: own, bundle: false, minifyWhitespace: true, target: ["es2020"],
   outdir: out, entryNames: "assets/[name]-[hash]", metafile: true, logLevel: "warning",

@@ -36,6 +36,7 @@ class DashboardConfig(BaseModel):
         description="PMTiles archive of the offline basemap (range requests), or null")
     tile_url: str | None = Field(description="{z}/{x}/{y} tile URL, or null for the offline map")
     tile_attribution: str | None
+    agencies: dict[str, str] = Field(description="Configured agency codes and their names")
 
 
 @router.get("/api/v1/dashboard/config", response_model=DashboardConfig, tags=["dashboard"],
@@ -43,11 +44,12 @@ class DashboardConfig(BaseModel):
             responses=problem_responses(401))
 async def dashboard_config(settings: SettingsDep, staff: CurrentStaff) -> DashboardConfig:
     d = settings.dashboard
+    agencies = {code: a.name for code, a in settings.agencies.items()}
     if d.basemap is not None:
         return DashboardConfig(timezone=d.timezone, basemap_url=BASEMAP_PATH, tile_url=None,
-                               tile_attribution=d.basemap_attribution or None)
+                               tile_attribution=d.basemap_attribution or None, agencies=agencies)
     return DashboardConfig(timezone=d.timezone, basemap_url=None, tile_url=d.tile_url or None,
-                           tile_attribution=d.tile_attribution or None)
+                           tile_attribution=d.tile_attribution or None, agencies=agencies)
 
 
 class GatewayHealth(BaseModel):

@@ -1,6 +1,6 @@
-"""Every page at the command centre's 1366x768 and a 390x844 phone: no sideways scroll, and a
-screenshot of each into tests/artifacts/dashboard/<page>-<size>.png (docs/img is refreshed from
-the desktop ones)."""
+"""Every page (admin ones too) at the command centre's 1366x768 and a 390x844 phone: no
+sideways scroll, and a screenshot of each into tests/artifacts/dashboard/<page>-<size>.png
+(docs/img is refreshed from the desktop ones)."""
 
 from __future__ import annotations
 
@@ -70,6 +70,11 @@ def test_every_page_fits_both_sizes(open_page: OpenPage, hub: LiveHub) -> None:
         page.goto(f"{hub.url}/dashboard/#/rapor")
         expect(page.locator("#scorecard tr[data-agency]")).to_have_count(4)
         check(page, "rapor", size)
+        for tab, ready in (("users", "#users"), ("gateways", "#gateway-tokens"),
+                           ("registry", "#registry-map .map-site"), ("audit", "#audit")):
+            page.goto(f"{hub.url}/dashboard/#/admin/{tab}")
+            expect(page.locator(ready).first).to_be_visible()
+            check(page, f"admin-{tab}", size)
         page.goto(f"{hub.url}/docs")
         expect(page.locator(".swagger-ui .info")).to_be_visible()
         check(page, "docs", size)

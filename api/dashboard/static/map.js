@@ -135,3 +135,50 @@ async function siagaMap(el, data, opts = {}) {
     follow(inc) { if (inc && Number.isFinite(inc.lat)) map.setView([inc.lat, inc.lon], Math.max(map.getZoom(), 16)); },
   };
 }
+
+// ---- the map page ---------------------------------------------------------------------
+async function mapView(main) {
+  const reg = await loadRegistry();
+  const [health, latest] = await Promise.all([
+    api("/api/v1/dashboard/gateways").catch(() => []),
+    Promise.all(reg.nodes.map(n => api(`/api/v1/nodes/${encodeURIComponent(n.node)}/latest`).then(l => [n.node, l]).catch(() => [n.node, null]))),
+  ]);
+  const latestBy = {};
+  for (const [node, l] of latest) if (l && (l.channels || []).length) {
+    const ts = Math.max(...l.channels.map(c => ms(c.ts)));
+    latestBy[node] = { channels: l.channels, ts, silent: Date.now() - ts > 10 * 60e3 };
+  }
+  const active = sortIncidents([...S.incidents.values()].filter(i => ACTIVE.has(i.status)));
+  const box = h("div", { class: "map-box", id: "map", role: "region", "aria-label": t("map.title") });
+  const list = h("ol", { class: "map-list", id: "map-incidents" });
+  const fitBtn = h("button", { type: "button", class: "secondary", id: "map-fit" }, t("map.fit"));
+  main.append(h("div", { class: "toolbar" }, h("h1", {}, t("map.title")), fitBtn),
+    h("div", { class: "map-layout" }, h("div", { class: "card map-card" }, box, mapLegend()),
+      h("div", { class: "card" }, h("h2", {}, t("map.incidents")), list)));
+  // Leaflet needs the element in the document with a size: build after the view is shown.
+  whenShown(async () => {
+    const keep = S.mapKeep;
+    const m = await siagaMap(box, { sites: reg.sites, nodes: reg.nodes, gateways: reg.gateways, incidents: active,
+      health: Object.fromEntries(health.map(g => [g.gateway, g])), latest: latestBy }, keep ? { center: keep.center, zoom: keep.zoom } : {});
+    S.mapView = m;
+    fitBtn.onclick = () => { S.follow = null; m.fit(); };
+    if (S.follow && S.incidents.has(S.follow)) m.follow(S.incidents.get(S.follow));
+  });
+  if (!active.length) list.append(h("li", { class: "empty" }, t("board.empty")));
+  for (const inc of active) {
+    const lv = levelOf(inc);
+    list.append(h("li", {}, badge(lv), " ", h("button", { type: "button", class: "link", "data-follow": inc.id,
+      onclick: () => { S.follow = inc.id; if (S.mapView) S.mapView.follow(inc); } }, `${hz(inc.hazard)} — ${placeOf(inc)}`)));
+  }
+}
+function mapLegend() {
+  return h("div", { class: "legend" },
+    [1, 2, 3, 4].map(l => h("span", { class: "legend-item" }, h("span", { class: "legend-shape", "aria-hidden": "true" }, ...levelSvg(l)), t("lv." + l))),
+    h("span", { class: "legend-item" }, h("span", { class: "node-dot ok" }), t("map.nodes")),
+    h("span", { class: "legend-item" }, h("span", { class: "gw-square" }, "GW"), t("map.gateways")),
+    h("span", { class: "legend-item" }, h("span", { class: "report-pin" }, "!"), t("map.reports")),
+    h("span", { class: "legend-item" }, h("span", { class: "zone-swatch" }), t("map.zones")));
+}
+function levelSvg(level) {
+  const tpl = document.createElement("template"); tpl.innerHTML = levelMark(level); return [...tpl.content.childNodes];
+}
