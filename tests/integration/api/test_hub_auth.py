@@ -28,7 +28,7 @@ async def test_login_returns_a_working_token(hub: AsgiHub) -> None:
     assert body["token_type"] == "bearer"
     assert body["expires_in"] == hub.settings.auth.token_ttl_s
     assert body["staff"] == {"username": "joko", "name": login.staff.name, "agency": "PMK",
-                             "role": "responder"}
+                             "role": "responder", "disabled": False}
     me = await hub.client.get("/api/v1/me",
                               headers={"Authorization": f"Bearer {body['access_token']}"})
     assert me.status_code == 200
