@@ -308,7 +308,7 @@ def settings_from_table(raw: Mapping[str, Any], path: Path | None = None) -> Gat
     lorawan = LorawanSettings.from_toml(
         typed_env_values(runtime.get("lorawan", {})), "lorawan", gateway_id
     )
-    sdi12 = Sdi12Settings.from_toml(runtime.get("sdi12", {}), "sdi12")
+    sdi12 = Sdi12Settings.from_toml(typed_env_values(runtime.get("sdi12", {})), "sdi12")
     if not (serial.ports or mqtt.host or modbus.buses or lorawan.host or sdi12.buses):
         raise ConfigError(
             "serial.ports", "no source: give serial.ports (--serial), mqtt.host (--mqtt), "

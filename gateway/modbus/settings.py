@@ -36,7 +36,10 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+
+from annotated_types import doc
+from pydantic import StringConstraints
 
 from siaga.firmware_bridge.errors import RegisterMapError
 from siaga.firmware_bridge.modbus_map import (
@@ -49,6 +52,8 @@ from siaga.gateway.errors import ConfigError
 from siaga.gateway.settings_reader import TableReader
 
 BusKind = Literal["rtu", "tcp"]
+NodeId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,16}$"),
+                   doc("A Siaga node id: 1-16 of A-Z a-z 0-9 - _")]
 PARITIES = ("N", "E", "O")
 _BUS_KEYS = frozenset({"name", "port", "host", "tcp_port", "baud", "parity", "stopbits",
                        "bytesize", "timeout_s", "retries", "device"})

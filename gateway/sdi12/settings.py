@@ -1,141 +1,127 @@
 """The ``[sdi12]`` table: adapters (buses) and the sensors on them.
 
-::
+Each key is declared once, below (its type, bounds and meaning), and validated by the one
+settings reader (``analytics.settings_file``) with errors naming the dotted key
+(``sdi12.bus[0].sensor[1].address``)::
 
     [[sdi12.bus]]
-    name = "logger-sungai"            # names the source: "sdi12:logger-sungai"
+    name = "logger-sungai"
     port = "/dev/serial/by-id/usb-...SDI-12..."
-    baud = 9600                       # the adapter's host side (the SDI-12 line is 1200 7E1)
-    timeout_s = 1.0                   # a response line must come within this
-    retries = 1
 
     [[sdi12.bus.sensor]]
-    node = "river-02"                 # the Siaga node id
-    address = "0"                     # SDI-12 address 0-9 A-Z a-z
-    channels = ["level", "temp"]      # the measurement's values in order; "" skips one
-    poll_s = 60
-    concurrent = true                 # aC! (sensors that support it, SDI-12 >= 1.2)
-    crc = true                        # aMC! / aCC!: data with CRC
-    measurement = 0                   # aM! (0) or aM1!..aM9! for the sensor's other sets
+    node = "river-02"
+    address = "0"
+    channels = ["level", "temp"]
+    concurrent = true
+    crc = true
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Annotated, Any
 
+from annotated_types import Ge, Gt, Le, MinLen, doc
+
+from siaga.analytics.errors import ConfigError as AnalyticsConfigError
+from siaga.analytics.settings_file import settings_adapter, validated
 from siaga.firmware_bridge.errors import FirmwareBridgeError
 from siaga.firmware_bridge.sdi12 import check_address
 from siaga.gateway.errors import ConfigError
-from siaga.gateway.modbus.settings import node_id
-from siaga.gateway.settings_reader import TableReader
+from siaga.gateway.modbus.settings import NodeId
 
-_BUS_KEYS = frozenset({"name", "port", "baud", "timeout_s", "retries", "sensor"})
+Token = Annotated[str, MinLen(1)]
 
 
 @dataclass(frozen=True, slots=True)
 class Sdi12Sensor:
-    node: str
-    address: str
-    channels: tuple[str, ...]
-    poll_s: float = 60.0
-    concurrent: bool = False
-    crc: bool = False
-    measurement: int = 0
-    alert_after: int = 3
+    node: Annotated[NodeId, doc("The Siaga node id its readings carry")]
+    channels: Annotated[tuple[str, ...], MinLen(1),
+                        doc("The measurement's values in order -> channels; \"\" skips one")]
+    address: Annotated[str, doc("SDI-12 address: one of 0-9, A-Z, a-z")] = "0"
+    poll_s: Annotated[float, Ge(1), Le(86_400), doc("Seconds between measurements")] = 60.0
+    concurrent: Annotated[bool, doc("Measure with aC! (sensors of SDI-12 1.2 and later)")] = False
+    crc: Annotated[bool, doc("Ask for data with a CRC (aMC!, aCC!)")] = False
+    measurement: Annotated[int, Ge(0), Le(9), doc("aM! (0) or aM1!..aM9!")] = 0
+    alert_after: Annotated[int | None, doc("Failed polls in a row before a sensor_fault "
+                                           "alert; default: sdi12.alert_after")] = None
+
+    def __post_init__(self) -> None:
+        try:
+            check_address(self.address)
+        except FirmwareBridgeError as e:
+            raise ValueError(f"address: {e.detail}") from None
+        if not any(self.channels):
+            raise ValueError("channels: name at least one channel")
+        if self.alert_after is not None and not 1 <= self.alert_after <= 10_000:
+            raise ValueError("alert_after: 1..10000")
 
 
 @dataclass(frozen=True, slots=True)
 class Sdi12Bus:
-    name: str
-    port: str
-    baud: int = 9600
-    timeout_s: float = 1.0
-    retries: int = 1
-    sensors: tuple[Sdi12Sensor, ...] = ()
+    name: Annotated[Token, doc("Names the source: sdi12:<name>")]
+    port: Annotated[Token, doc("The adapter's serial port (a /dev/serial/by-id/ name)")]
+    sensor: Annotated[tuple[Sdi12Sensor, ...], MinLen(1), doc("The sensors on this bus")]
+    baud: Annotated[int, Ge(1200), Le(115_200), doc("The adapter's host-side speed")] = 9600
+    timeout_s: Annotated[float, Gt(0), Le(30), doc("A response line must come within "
+                                                   "this")] = 1.0
+    retries: Annotated[int, Ge(0), Le(5), doc("Extra attempts per command")] = 1
+
+    def __post_init__(self) -> None:
+        seen: set[str] = set()
+        for i, s in enumerate(self.sensor):
+            if s.address in seen:
+                raise ValueError(f"sensor[{i}].address: {s.address!r} is used twice")
+            seen.add(s.address)
 
     @property
     def source(self) -> str:
         return f"sdi12:{self.name}"
 
+    @property
+    def sensors(self) -> tuple[Sdi12Sensor, ...]:
+        return self.sensor
+
 
 @dataclass(frozen=True, slots=True)
 class Sdi12Settings:
-    buses: tuple[Sdi12Bus, ...] = ()
+    bus: Annotated[tuple[Sdi12Bus, ...], doc("SDI-12 adapters ([[sdi12.bus]])")] = ()
+    alert_after: Annotated[int, Ge(1), Le(10_000),
+                           doc("Failed polls in a row before a sensor_fault alert")] = 3
+
+    def __post_init__(self) -> None:
+        names: set[str] = set()
+        nodes: set[str] = set()
+        for i, b in enumerate(self.bus):
+            if b.name in names:
+                raise ValueError(f"bus[{i}].name: {b.name!r} names two buses")
+            names.add(b.name)
+            for j, s in enumerate(b.sensor):
+                if s.node in nodes:
+                    raise ValueError(f"bus[{i}].sensor[{j}].node: {s.node!r} is on two buses")
+                nodes.add(s.node)
+
+    @property
+    def buses(self) -> tuple[Sdi12Bus, ...]:
+        return self.bus
+
+    def alert_after_of(self, sensor: Sdi12Sensor) -> int:
+        return sensor.alert_after if sensor.alert_after is not None else self.alert_after
 
     @classmethod
     def from_toml(cls, table: Mapping[str, Any], key: str = "sdi12") -> Sdi12Settings:
-        unknown = sorted(set(table) - {"bus", "alert_after"})
-        if unknown:
-            raise ConfigError(f"{key}.{unknown[0]}", "unknown key (known: alert_after, bus)")
-        alert_after = TableReader(table, key).integer("alert_after", 3, lo=1, hi=10_000)
-        raw = table.get("bus", [])
-        if not isinstance(raw, list):
-            raise ConfigError(f"{key}.bus", "must be an array of tables ([[sdi12.bus]])")
-        buses = tuple(_bus(b, f"{key}.bus[{i}]", alert_after) for i, b in enumerate(raw))
-        seen: dict[str, str] = {}
-        for i, b in enumerate(buses):
-            if b.name in (x.name for x in buses[:i]):
-                raise ConfigError(f"{key}.bus[{i}].name", f"{b.name!r} names two buses")
-            for j, s in enumerate(b.sensors):
-                where = f"{key}.bus[{i}].sensor[{j}]"
-                if s.node in seen:
-                    raise ConfigError(f"{where}.node", f"{s.node!r} is already {seen[s.node]}")
-                seen[s.node] = where
-        return cls(buses)
-
-
-def _bus(raw: Any, key: str, alert_after: int) -> Sdi12Bus:
-    if not isinstance(raw, Mapping):
-        raise ConfigError(key, "must be a table")
-    unknown = sorted(set(raw) - _BUS_KEYS)
-    if unknown:
-        raise ConfigError(f"{key}.{unknown[0]}",
-                          f"unknown key (known: {', '.join(sorted(_BUS_KEYS))})")
-    r = TableReader(raw, key)
-    sensors_raw = raw.get("sensor", [])
-    if not isinstance(sensors_raw, list) or not sensors_raw:
-        raise ConfigError(f"{key}.sensor", "a bus needs at least one [[sdi12.bus.sensor]]")
-    sensors = []
-    addresses: set[str] = set()
-    for j, s in enumerate(sensors_raw):
-        where = f"{key}.sensor[{j}]"
-        if not isinstance(s, Mapping):
-            raise ConfigError(where, "must be a table")
-        t = TableReader(s, where)
-        address = t.text("address", "0")
+        """Validated as a TOML file types it (environment text already typed by the caller,
+        ``gateway.config.typed_env_values``); ConfigError naming the dotted key."""
         try:
-            check_address(address)
-        except FirmwareBridgeError as e:
-            raise ConfigError(f"{where}.address", e.detail) from None
-        if address in addresses:
-            raise ConfigError(f"{where}.address", f"address {address!r} is used twice")
-        addresses.add(address)
-        channels = s.get("channels")
-        if not isinstance(channels, list) or not channels or not all(
-                isinstance(c, str) for c in channels) or not any(channels):
-            raise ConfigError(f"{where}.channels", "a list of channel names (\"\" skips a value)")
-        sensor = Sdi12Sensor(
-            node=node_id(t.text("node", ""), f"{where}.node"),
-            address=address,
-            channels=tuple(channels),
-            poll_s=t.number("poll_s", 60.0, lo=1.0, hi=86_400.0),
-            concurrent=t.boolean("concurrent", False),
-            crc=t.boolean("crc", False),
-            measurement=t.integer("measurement", 0, lo=0, hi=9),
-            alert_after=t.integer("alert_after", alert_after, lo=1, hi=10_000),
-        )
-        unknown = sorted(set(s) - {"node", "address", "channels", "poll_s", "concurrent", "crc",
-                                   "measurement", "alert_after"})
-        if unknown:
-            raise ConfigError(f"{where}.{unknown[0]}", "unknown key")
-        sensors.append(sensor)
-    return Sdi12Bus(
-        name=r.token("name", ""),
-        port=r.text("port", ""),
-        baud=r.integer("baud", 9600, lo=1200, hi=115200),
-        timeout_s=r.number("timeout_s", 1.0, lo=0.05, hi=30.0),
-        retries=r.integer("retries", 1, lo=0, hi=5),
-        sensors=tuple(sensors),
-    )
+            settings: Sdi12Settings = validated(_ADAPTER, dict(table), key, strict=True)
+        except AnalyticsConfigError as e:
+            raise ConfigError(e.key, e.problem) from None
+        # Sensors without their own alert_after take the table's.
+        return replace(settings, bus=tuple(
+            replace(b, sensor=tuple(replace(s, alert_after=settings.alert_after_of(s))
+                                    for s in b.sensor))
+            for b in settings.bus))
+
+
+_ADAPTER = settings_adapter(Sdi12Settings)

@@ -100,20 +100,19 @@ def test_crc_errors_and_a_dead_sensor_are_counted_and_alerted(line: Sdi12SensorL
 
 
 def test_sim_sdi12_cli_prints_its_path_and_serves(tmp_path: Path) -> None:
-    sim = subprocess.Popen([str(BIN / "siaga-sim"), "sdi12", "--scenario", "storm",
-                            "--speed", "60", "--sensor", "slope-05=0:vwc,temp",
-                            "--duration", "20"],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
+    with subprocess.Popen([str(BIN / "siaga-sim"), "sdi12", "--scenario", "storm",
+                           "--speed", "60", "--sensor", "slope-05=0:vwc,temp",
+                           "--duration", "20"],
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as sim:
         assert sim.stdout is not None
         info = json.loads(sim.stdout.readline())
         assert info["sensors"] == {"slope-05": {"address": "0", "channels": ["vwc", "temp"]}}
         settings = Sdi12Settings.from_toml({"bus": [{"name": "x", "port": info["path"],
                                                      "sensor": [{"node": "slope-05",
                                                                  "channels": ["vwc", "temp"],
-                                                                 "poll_s": 1}]}]})
-        items, _ = collect(settings, lambda items: len(ups(items, "slope-05")) >= 1)
-    finally:
-        sim.terminate()
-        sim.wait(10)
+                                                                 "poll_s": 1.0}]}]})
+        try:
+            items, _ = collect(settings, lambda items: len(ups(items, "slope-05")) >= 1)
+        finally:
+            sim.terminate()
     assert 0 < ups(items, "slope-05")[0]["vwc"] <= 100
