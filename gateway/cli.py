@@ -191,7 +191,7 @@ def check_config(args: argparse.Namespace) -> int:
     for bus in settings.modbus.buses:
         where = bus.port or f"{bus.host}:{bus.tcp_port}"
         print(f"  modbus bus {bus.name} ({bus.kind} {where}): "
-              + ", ".join(f"{d.node}=unit {d.unit} {d.map.name}" for d in bus.devices))
+              + ", ".join(f"{d.node}=unit {d.unit} {d.register_map.name}" for d in bus.devices))
     up = settings.uplink
     print(f"  uplink = {f'{up.kind} {up.host or up.url}' if up else 'none'}")
     return 0

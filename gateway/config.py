@@ -303,7 +303,8 @@ def settings_from_table(raw: Mapping[str, Any], path: Path | None = None) -> Gat
     )
 
     modbus = ModbusSettings.from_toml(
-        runtime.get("modbus", {}), "modbus", path.parent if path is not None else None
+        typed_env_values(runtime.get("modbus", {})), "modbus",
+        path.parent if path is not None else None,
     )
     lorawan = LorawanSettings.from_toml(
         typed_env_values(runtime.get("lorawan", {})), "lorawan", gateway_id

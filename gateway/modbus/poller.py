@@ -55,8 +55,8 @@ class _Device:
 
     def __init__(self, bus: ModbusBus, device: ModbusDevice) -> None:
         self.settings = device
-        self.plan = read_plan(device.map.points)
-        self.health = DeviceHealth(device.node, bus.source, device.alert_after)
+        self.plan = read_plan(device.register_map.points)
+        self.health = DeviceHealth(device.node, bus.source, device.alert_after or 3)
         self.seq = 0
         self.greeted = False
 
@@ -77,10 +77,10 @@ class BusPoller(threading.Thread):
     def _make_client(self) -> ModbusSerialClient | ModbusTcpClient:
         b = self.bus
         if b.kind == "tcp":
-            return ModbusTcpClient(b.host, port=b.tcp_port, timeout=b.timeout_s, retries=0,
+            return ModbusTcpClient(b.host or "", port=b.tcp_port, timeout=b.timeout_s, retries=0,
                                    trace_packet=self._trace)
         return ModbusSerialClient(
-            b.port, baudrate=b.baud, parity=b.parity, stopbits=b.stopbits,
+            b.port or "", baudrate=b.baud, parity=b.parity, stopbits=b.stopbits,
             bytesize=b.bytesize, timeout=b.timeout_s, retries=0, trace_packet=self._trace,
         )
 
@@ -136,8 +136,8 @@ class BusPoller(threading.Thread):
             if not device.greeted:
                 device.greeted = True
                 items.append(self._message(DeviceMessage(
-                    "hello", d.node, device.seq, fw=f"modbus:{d.map.name}",
-                    channels=d.map.channels, interval_s=max(1, round(d.poll_s))), now))
+                    "hello", d.node, device.seq, fw=f"modbus:{d.register_map.name}",
+                    channels=d.register_map.channels, interval_s=max(1, round(d.poll_s))), now))
                 device.seq = (device.seq + 1) % SEQ_MODULUS
             items.append(self._message(DeviceMessage("up", d.node, device.seq, values=values),
                                        now))
@@ -208,5 +208,5 @@ class BusPoller(threading.Thread):
         self._connected_logged = up
 
     def snapshot(self) -> dict[str, Any]:
-        return {d.settings.node: {"unit": d.settings.unit, "map": d.settings.map.name,
+        return {d.settings.node: {"unit": d.settings.unit, "map": d.settings.register_map.name,
                                   **d.health.snapshot()} for d in self.devices}

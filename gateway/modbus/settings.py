@@ -27,20 +27,25 @@
     register = 0
     ...
 
-Validated once at start; every error names its key (``modbus.bus[0].device[1].unit``).
+Each key is declared once, below, and validated by the one settings reader
+(``analytics.settings_file``); every error names its key (``modbus.bus[0].device[1].unit``).
+Register maps keep their own format (``firmware_bridge.modbus_map``, shared with the
+simulator) and are resolved after validation, each device's into ``register_map``.
 """
 
 from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from annotated_types import doc
+from annotated_types import Ge, Gt, Le, MinLen, doc
 from pydantic import StringConstraints
 
+from siaga.analytics.errors import ConfigError as AnalyticsConfigError
+from siaga.analytics.settings_file import settings_adapter, validated
 from siaga.firmware_bridge.errors import RegisterMapError
 from siaga.firmware_bridge.modbus_map import (
     RegisterMap,
@@ -49,40 +54,65 @@ from siaga.firmware_bridge.modbus_map import (
     shipped_map_names,
 )
 from siaga.gateway.errors import ConfigError
-from siaga.gateway.settings_reader import TableReader
 
 BusKind = Literal["rtu", "tcp"]
 NodeId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,16}$"),
                    doc("A Siaga node id: 1-16 of A-Z a-z 0-9 - _")]
-PARITIES = ("N", "E", "O")
-_BUS_KEYS = frozenset({"name", "port", "host", "tcp_port", "baud", "parity", "stopbits",
-                       "bytesize", "timeout_s", "retries", "device"})
+Token = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 MAX_UNIT_ID = 247  # 0 is broadcast, 248-255 reserved (Modbus over serial line v1.02, 2.2)
 
 
 @dataclass(frozen=True, slots=True)
 class ModbusDevice:
-    node: str
-    unit: int
-    map: RegisterMap
-    poll_s: float = 60.0
-    alert_after: int = 3
+    node: NodeId
+    map: Annotated[str, MinLen(1), doc("A shipped map (soil-probe, rain-counter, water-level, "
+                                       "inclinometer), a [modbus.maps.<name>], or a .toml "
+                                       "file relative to the config")]
+    unit: Annotated[int, Ge(0), Le(255), doc("Modbus unit (slave) id: 1..247 on RTU")] = 1
+    poll_s: Annotated[float, Ge(0.05), Le(86_400), doc("Seconds between polls")] = 60.0
+    alert_after: Annotated[int | None, doc("Failed polls in a row before a sensor_fault "
+                                           "alert; default: modbus.alert_after")] = None
+    # Resolved from ``map`` after validation (never a key of the file).
+    register_map: RegisterMap = field(init=False, repr=False, compare=False,
+                                      default=RegisterMap("", ()))
 
 
 @dataclass(frozen=True, slots=True)
 class ModbusBus:
-    name: str
-    kind: BusKind
-    port: str = ""  # RTU: the serial port
-    host: str = ""  # TCP
-    tcp_port: int = 502
-    baud: int = 9600
-    parity: str = "N"
-    stopbits: int = 1
-    bytesize: int = 8
-    timeout_s: float = 0.5
-    retries: int = 1
-    devices: tuple[ModbusDevice, ...] = ()
+    name: Annotated[Token, doc("Names the source: modbus:<name>")]
+    device: Annotated[tuple[ModbusDevice, ...], MinLen(1), doc("The devices on this bus")]
+    port: Annotated[str | None, doc("Modbus RTU: the serial port (a /dev/serial/by-id/ "
+                                    "name)")] = None
+    host: Annotated[str | None, doc("Modbus TCP: the device's or gateway's address")] = None
+    tcp_port: Annotated[int, Ge(1), Le(65535), doc("Modbus TCP port")] = 502
+    baud: Annotated[int, Ge(300), Le(1_000_000)] = 9600
+    parity: Annotated[Literal["N", "E", "O"], doc("The standard's default is E; most sensors "
+                                                  "ship with N")] = "N"
+    stopbits: Literal[1, 2] = 1
+    bytesize: Literal[7, 8] = 8
+    timeout_s: Annotated[float, Gt(0.01), Le(30), doc("An answer must come within this")] = 0.5
+    retries: Annotated[int, Ge(0), Le(10), doc("Extra attempts per request while a device "
+                                               "is up (none once it is down)")] = 1
+
+    def __post_init__(self) -> None:
+        if (self.port is None) == (self.host is None):
+            raise ValueError("port: give port (Modbus RTU) or host (Modbus TCP), not both")
+        units: set[int] = set()
+        for j, d in enumerate(self.device):
+            if self.port is not None and not 1 <= d.unit <= MAX_UNIT_ID:
+                raise ValueError(f"device[{j}].unit: {d.unit} is not a unit id 1..247")
+            if d.unit in units:
+                raise ValueError(f"device[{j}].unit: unit {d.unit} is already on bus "
+                                 f"{self.name}")
+            units.add(d.unit)
+
+    @property
+    def kind(self) -> BusKind:
+        return "rtu" if self.port is not None else "tcp"
+
+    @property
+    def devices(self) -> tuple[ModbusDevice, ...]:
+        return self.device
 
     @property
     def source(self) -> str:
@@ -102,158 +132,90 @@ class ModbusBus:
 
 @dataclass(frozen=True, slots=True)
 class ModbusSettings:
-    buses: tuple[ModbusBus, ...] = ()
+    bus: Annotated[tuple[ModbusBus, ...], doc("Modbus buses ([[modbus.bus]])")] = ()
+    alert_after: Annotated[int, Ge(1), Le(10_000),
+                           doc("Failed polls in a row before a sensor_fault alert")] = 3
+    maps: Annotated[dict[str, dict[str, Any]], doc("Register maps of your own, by name "
+                                                   "(format: docs/sources.md)")] = field(
+        default_factory=dict)
+    bus_ports: Annotated[dict[str, str], doc("Serial port per bus name, replacing the bus's "
+                                             "port (--modbus-port BUS=PATH)")] = field(
+        default_factory=dict)
+
+    def __post_init__(self) -> None:
+        names: set[str] = set()
+        nodes: set[str] = set()
+        for i, b in enumerate(self.bus):
+            if b.name in names:
+                raise ValueError(f"bus[{i}].name: {b.name!r} names two buses")
+            names.add(b.name)
+            for j, d in enumerate(b.device):
+                if d.node in nodes:
+                    raise ValueError(f"bus[{i}].device[{j}].node: {d.node!r} is on two buses")
+                nodes.add(d.node)
+        for name, port in self.bus_ports.items():
+            bus = next((b for b in self.bus if b.name == name), None)
+            if bus is None:
+                raise ValueError(f"bus_ports.{name}: no [[modbus.bus]] of that name")
+            if bus.kind != "rtu" or not port:
+                raise ValueError(f"bus_ports.{name}: a serial port for a Modbus RTU bus")
+
+    @property
+    def buses(self) -> tuple[ModbusBus, ...]:
+        return self.bus
 
     def counter_moduli(self) -> dict[tuple[str, str], int]:
         """(node, counter channel) -> where its register wraps, for the converter."""
-        return {(d.node, p.channel): p.modulus
-                for bus in self.buses for d in bus.devices for p in d.map.points if p.is_counter}
-
-    def with_ports(self, ports: Mapping[str, str]) -> ModbusSettings:
-        """The same buses with some serial ports replaced (``bus_ports``, which
-        ``--modbus-port NAME=PATH`` sets: a simulator's pty, a replaced adapter)."""
-        unknown = sorted(set(ports) - {b.name for b in self.buses})
-        if unknown:
-            raise ConfigError(f"modbus.bus_ports.{unknown[0]}", "no [[modbus.bus]] of that name")
-        buses = []
-        for b in self.buses:
-            if b.name in ports:
-                if b.kind != "rtu":
-                    raise ConfigError(f"modbus.bus_ports.{b.name}", "that bus is Modbus TCP")
-                b = replace(b, port=ports[b.name])
-            buses.append(b)
-        return ModbusSettings(tuple(buses))
+        return {(d.node, p.channel): p.modulus for bus in self.bus for d in bus.device
+                for p in d.register_map.points if p.is_counter}
 
     @classmethod
     def from_toml(cls, table: Mapping[str, Any], key: str = "modbus",
                   base_dir: Path | None = None) -> ModbusSettings:
+        """Validated as a TOML file types it (environment text already typed by the caller),
+        maps resolved; ConfigError naming the dotted key."""
         try:
-            return cls._from_toml(table, key, base_dir)
-        except RegisterMapError as e:  # a map's own key, under the table that named it
+            declared: ModbusSettings = validated(_ADAPTER, dict(table), key, strict=True)
+        except AnalyticsConfigError as e:
             raise ConfigError(e.key, e.problem) from None
-
-    @classmethod
-    def _from_toml(cls, table: Mapping[str, Any], key: str,
-                   base_dir: Path | None) -> ModbusSettings:
-        root = TableReader(table, key)
-        alert_after = root.integer("alert_after", 3, lo=1, hi=10_000)
-        maps: dict[str, RegisterMap] = {}
-        raw_maps = table.get("maps", {})
-        root.keys()  # "maps" and "bus" are read by hand below; reject_unknown checks the rest
-        if not isinstance(raw_maps, Mapping):
-            raise ConfigError(f"{key}.maps", "must be a table of maps")
-        for name, raw in raw_maps.items():
-            maps[name] = parse_register_map({"name": name, **_table(raw, f"{key}.maps.{name}")},
-                                            f"{key}.maps.{name}")
-        unknown = sorted(set(table) - {"alert_after", "maps", "bus", "bus_ports"})
-        if unknown:
-            raise ConfigError(f"{key}.{unknown[0]}",
-                              "unknown key (known: alert_after, maps, bus, bus_ports)")
-        raw_buses = table.get("bus", [])
-        if not isinstance(raw_buses, list):
-            raise ConfigError(f"{key}.bus", "must be an array of tables ([[modbus.bus]])")
-        buses = tuple(
-            _bus(_table(raw, f"{key}.bus[{i}]"), f"{key}.bus[{i}]", maps, alert_after, base_dir)
-            for i, raw in enumerate(raw_buses)
-        )
-        names = [b.name for b in buses]
-        for i, name in enumerate(names):
-            if name in names[:i]:
-                raise ConfigError(f"{key}.bus[{i}].name", f"{name!r} names two buses")
-        nodes: dict[str, str] = {}
-        for i, b in enumerate(buses):
-            for j, d in enumerate(b.devices):
-                where = f"{key}.bus[{i}].device[{j}]"
-                if d.node in nodes:
-                    raise ConfigError(f"{where}.node", f"{d.node!r} is already {nodes[d.node]}")
-                nodes[d.node] = where
-        ports = table.get("bus_ports", {})
-        if not isinstance(ports, Mapping) or not all(
-                isinstance(v, str) and v for v in ports.values()):
-            raise ConfigError(f"{key}.bus_ports", "must be a table of bus name = serial port")
-        settings = cls(buses)
-        return settings.with_ports(ports) if ports else settings
-
-
-def _table(raw: Any, key: str) -> Mapping[str, Any]:
-    if not isinstance(raw, Mapping):
-        raise ConfigError(key, "must be a table")
-    return raw
-
-
-def _bus(table: Mapping[str, Any], key: str, maps: Mapping[str, RegisterMap],
-         alert_after: int, base_dir: Path | None) -> ModbusBus:
-    r = TableReader(table, key)
-    name = r.token("name", "")
-    port = r.optional_text("port")
-    host = r.optional_text("host")
-    if (port is None) == (host is None):
-        raise ConfigError(f"{key}.port", "give port (Modbus RTU) or host (Modbus TCP), not both")
-    parity = r.text("parity", "N").upper()
-    if parity not in PARITIES:
-        raise ConfigError(f"{key}.parity", f"{parity!r} is not one of N, E, O")
-    bus = ModbusBus(
-        name=name,
-        kind="rtu" if port is not None else "tcp",
-        port=port or "",
-        host=host or "",
-        tcp_port=r.integer("tcp_port", 502, lo=1, hi=65535),
-        baud=r.integer("baud", 9600, lo=300, hi=1_000_000),
-        parity=parity,
-        stopbits=r.integer("stopbits", 1, lo=1, hi=2),
-        bytesize=r.integer("bytesize", 8, lo=7, hi=8),
-        timeout_s=r.number("timeout_s", 0.5, lo=0.02, hi=30.0),
-        retries=r.integer("retries", 1, lo=0, hi=10),
-    )
-    raw_devices = table.get("device", [])
-    unknown = sorted(set(table) - _BUS_KEYS)
-    if unknown:
-        raise ConfigError(f"{key}.{unknown[0]}",
-                          f"unknown key (known: {', '.join(sorted(_BUS_KEYS))})")
-    if not isinstance(raw_devices, list) or not raw_devices:
-        raise ConfigError(f"{key}.device", "a bus needs at least one [[modbus.bus.device]]")
-    devices = []
-    units: set[int] = set()
-    for j, raw in enumerate(raw_devices):
-        where = f"{key}.device[{j}]"
-        d = TableReader(_table(raw, where), where)
-        device = ModbusDevice(
-            node=node_id(d.text("node", ""), f"{where}.node"),
-            unit=d.integer("unit", 1, lo=1 if bus.kind == "rtu" else 0, hi=255
-                           if bus.kind == "tcp" else MAX_UNIT_ID),
-            map=_resolve_map(d.text("map", ""), f"{where}.map", maps, base_dir),
-            poll_s=d.number("poll_s", 60.0, lo=0.05, hi=86_400.0),
-            alert_after=d.integer("alert_after", alert_after, lo=1, hi=10_000),
-        )
-        d.reject_unknown()
-        if device.unit in units:
-            raise ConfigError(f"{where}.unit", f"unit {device.unit} is already on bus {name}")
-        units.add(device.unit)
-        devices.append(device)
-    return replace(bus, devices=tuple(devices))
-
-
-def node_id(text: str, key: str) -> str:
-    if not 1 <= len(text) <= 16 or not all(c.isascii() and (c.isalnum() or c in "-_")
-                                           for c in text):
-        raise ConfigError(key, f"{text!r}: a node id is 1-16 of A-Z a-z 0-9 - _")
-    return text
+        try:
+            maps = {name: parse_register_map({"name": name, **raw}, f"{key}.maps.{name}")
+                    for name, raw in declared.maps.items()}
+        except RegisterMapError as e:
+            raise ConfigError(e.key, e.problem) from None
+        buses = []
+        for i, b in enumerate(declared.bus):
+            devices = []
+            for j, d in enumerate(b.device):
+                resolved = replace(d, alert_after=d.alert_after or declared.alert_after)
+                object.__setattr__(resolved, "register_map", _resolve_map(
+                    d.map, f"{key}.bus[{i}].device[{j}].map", maps, base_dir))
+                devices.append(resolved)
+            port = declared.bus_ports.get(b.name, b.port)
+            buses.append(replace(b, device=tuple(devices), port=port))
+        return replace(declared, bus=tuple(buses))
 
 
 def _resolve_map(ref: str, key: str, maps: Mapping[str, RegisterMap],
                  base_dir: Path | None) -> RegisterMap:
-    if ref in maps:
-        return maps[ref]
-    if ref in shipped_map_names():
-        return shipped_map(ref)
-    if ref.endswith(".toml"):
-        path = (base_dir or Path.cwd()) / ref
-        try:
-            raw = tomllib.loads(path.read_text())
-        except OSError as e:
-            raise ConfigError(key, f"cannot read map file {path}: {e.strerror}") from None
-        except tomllib.TOMLDecodeError as e:
-            raise ConfigError(key, f"map file {path} is not valid TOML: {e}") from None
-        return parse_register_map(raw, str(path))
+    try:
+        if ref in maps:
+            return maps[ref]
+        if ref in shipped_map_names():
+            return shipped_map(ref)
+        if ref.endswith(".toml"):
+            path = (base_dir or Path.cwd()) / ref
+            try:
+                raw = tomllib.loads(path.read_text())
+            except OSError as e:
+                raise ConfigError(key, f"cannot read map file {path}: {e.strerror}") from None
+            except tomllib.TOMLDecodeError as e:
+                raise ConfigError(key, f"map file {path} is not valid TOML: {e}") from None
+            return parse_register_map(raw, str(path))
+    except RegisterMapError as e:
+        raise ConfigError(e.key, e.problem) from None
     known = ", ".join(sorted({*maps, *shipped_map_names()}))
     raise ConfigError(key, f"no map {ref!r} (known: {known}; or a path ending in .toml)")
+
+
+_ADAPTER = settings_adapter(ModbusSettings)

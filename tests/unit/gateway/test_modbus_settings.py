@@ -22,7 +22,7 @@ def test_a_gateway_with_only_modbus_is_a_valid_config() -> None:
     (b,) = s.modbus.buses
     assert (b.kind, b.port, b.baud, b.parity, b.source) == (
         "rtu", "/dev/ttyUSB0", 9600, "N", "modbus:a")
-    assert b.devices[0].map.name == "soil-probe" and b.devices[0].poll_s == 60.0
+    assert b.devices[0].register_map.name == "soil-probe" and b.devices[0].poll_s == 60.0
 
 
 def test_frame_gap_is_three_and_a_half_characters_or_1750_us_above_19200() -> None:
@@ -42,7 +42,7 @@ def test_inline_and_file_maps_and_u16_counter_modulus(tmp_path: Path) -> None:
         "bus": [bus(device=[{"node": "r1", "unit": 1, "map": "mine"},
                             {"node": "g1", "unit": 2, "map": "gauge.toml", "poll_s": 5}])],
     }, base_dir=tmp_path)
-    assert [d.map.name for d in s.buses[0].devices] == ["mine", "gauge"]
+    assert [d.register_map.name for d in s.buses[0].devices] == ["mine", "gauge"]
     assert s.counter_moduli() == {("g1", "rain"): 65536}
 
 
