@@ -35,7 +35,8 @@ class NodeBatch:
         chosen = [r.levels for k, r in self.results.items() if names is None or k in names]
         if not chosen:
             return np.ones(len(self.accepted), dtype=np.int8)
-        return np.maximum.reduce(chosen)
+        levels: npt.NDArray[np.int8] = np.maximum.reduce(chosen)
+        return levels
 
 
 def accepted_rows(ts: FloatArray, codes: np.ndarray, values: FloatArray) -> np.ndarray:

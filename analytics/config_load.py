@@ -16,11 +16,13 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from siaga.analytics.config import AnalyticsConfig
 from siaga.analytics.settings_file import settings_adapter, validated
 
 ROOT = "analytics"
-_ADAPTER = settings_adapter(AnalyticsConfig)
+_ADAPTER: TypeAdapter[AnalyticsConfig] = settings_adapter(AnalyticsConfig)
 _DEFAULTS: dict[str, Any] = dataclasses.asdict(AnalyticsConfig())
 
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Static checks: ruff over the tree, mypy over the installed names (siaga.*).
+# Static checks: ruff over the tree, mypy (strict, from pyproject.toml) over siaga.*.
 # mypy cannot follow setuptools' editable-install import hook, so it reads the packages through
 # a tree of links under build/typecheck/siaga/ that mirrors pyproject.toml's package-dir.
 set -euo pipefail

@@ -154,7 +154,7 @@ def parse_device_topic(topic: str) -> tuple[str, MessageKind]:
         raise DeviceMessageError(
             "bad_node_id", f"node id {parts[2]!r}: 1-16 of A-Z a-z 0-9 - _", topic
         )
-    return parts[2], cast(MessageKind, parts[3])
+    return parts[2], parts[3]
 
 
 # ---------------------------------------------------------------- decode

@@ -21,7 +21,7 @@ from siaga.gateway.messages import IngestError
 log = logging.getLogger(__name__)
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=True).encode
-_text = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_text = json.encoder.encode_basestring
 _INF = float("inf")
 
 

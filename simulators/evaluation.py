@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -170,8 +171,9 @@ def format_table(result: tuple[list[EvalRow], list[FalseAlarmRow]],
     head = ["scenario", "label", "detector", "delay (min)", "lead vs critical (min)",
             "max level"]
     lines = []
-    fmt_row = (lambda cells: "| " + sep.join(cells) + " |") if markdown else \
-        (lambda cells: "  ".join(f"{c:<14}" for c in cells))
+    fmt_row: Callable[[list[str]], str] = (
+        (lambda cells: "| " + sep.join(cells) + " |") if markdown else
+        (lambda cells: "  ".join(f"{c:<14}" for c in cells)))
     lines.append(fmt_row(head))
     if markdown:
         lines.append("|" + "---|" * len(head))

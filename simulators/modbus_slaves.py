@@ -73,7 +73,7 @@ class LineFault:
             raise SimSettingsError("--fault", f"{spec!r}: rate is not a number") from None
         if not 0 < rate <= 1:
             raise SimSettingsError("--fault", f"{spec!r}: rate must be in (0, 1]")
-        return cls(int(parts[0]), parts[1], rate)  # type: ignore[arg-type]
+        return cls(int(parts[0]), parts[1], rate)
 
 
 class ModbusSlaveLine:
@@ -207,7 +207,7 @@ class ModbusSlaveLine:
             await server.serve_forever(background=True)
             ready.set()
             await self._stop_async.wait()
-            await server.shutdown()
+            await server.shutdown()  # type: ignore[no-untyped-call]  # pymodbus: untyped
 
         try:
             loop.run_until_complete(main())

@@ -19,6 +19,7 @@ from types import TracebackType
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.reasoncodes import ReasonCode
 
 from siaga.firmware_bridge.device_message import (
     DeviceMessage,
@@ -80,7 +81,7 @@ class _Publisher:
                 f"MQTT broker {host}:{port} refused or did not answer: {self._connect_error}")
 
     def _on_connect(self, client: mqtt.Client, userdata: object, flags: object,
-                    reason: mqtt.ReasonCode, properties: object) -> None:
+                    reason: ReasonCode, properties: object) -> None:
         if reason.is_failure:
             self._connect_error = str(reason)
         elif self.commands_for:
@@ -103,7 +104,7 @@ class _Publisher:
         self.inbox.post(Command(device.node, device.seq, device.cmd or "", device.cmd_value))
 
     def _on_publish(self, client: mqtt.Client, userdata: object, mid: int,
-                    reason: mqtt.ReasonCode, properties: object) -> None:
+                    reason: ReasonCode, properties: object) -> None:
         with self._lock:
             self.stats.acked += 1
             if self._target is not None and self.stats.acked >= self._target:

@@ -43,7 +43,7 @@ def run_sdi12(args: argparse.Namespace, on_signals: Callable[[threading.Event], 
             address, _, kind = spec.partition(":")
             if address not in line.sensors or kind not in FAULT_KINDS:
                 raise SimSettingsError("--fault", f"{spec!r}: want ADDRESS:dead|crc|garbage")
-            line.set_fault(address, kind)  # type: ignore[arg-type]
+            line.set_fault(address, kind)
         for s in sensors:
             line.set_values(s.node, extra_values({}))
         print(json.dumps({"path": line.path, "sensors": {

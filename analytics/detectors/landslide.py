@@ -37,7 +37,8 @@ HOUR = 3600.0
 def id_ratio(event_mm: float, duration_h: float, curve: IDCurve) -> float:
     """Mean event intensity over the curve's threshold intensity at that duration."""
     d = min(max(duration_h, curve.d_min_h), curve.d_max_h)
-    return event_mm / d / (curve.a * d ** -curve.b)
+    threshold: float = curve.a * d ** -curve.b
+    return event_mm / d / threshold
 
 
 class LandslideDetector:

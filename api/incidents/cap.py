@@ -106,5 +106,6 @@ def incident_cap(incident: Incident, *, sender: str, sent: datetime, tz: tzinfo,
     if incident.lat is not None and incident.lon is not None:
         _sub(area, "circle", f"{incident.lat:.6f},{incident.lon:.6f} {_RADIUS_KM}")
     ET.indent(root)
-    return ET.tostring(root, encoding="UTF-8", xml_declaration=True,
-                       default_namespace=CAP_NS)
+    xml: bytes = ET.tostring(root, encoding="UTF-8", xml_declaration=True,
+                             default_namespace=CAP_NS)
+    return xml

@@ -97,8 +97,9 @@ def _adopt_report_incident(conn: sqlite3.Connection, settings: IncidentSettings,
         return None
     _, incident_id = min(near)
     conn.execute("UPDATE incidents SET site = ? WHERE id = ?", (a.site, incident_id))
-    return conn.execute("SELECT id, opened_at, resolved_at FROM incidents WHERE id = ?",
-                        (incident_id,)).fetchone()
+    row: sqlite3.Row | None = conn.execute(
+        "SELECT id, opened_at, resolved_at FROM incidents WHERE id = ?", (incident_id,)).fetchone()
+    return row
 
 
 def _record_alert(conn: sqlite3.Connection, settings: IncidentSettings, a: AlertFacts,

@@ -139,7 +139,7 @@ class MqttSubscriber:
         s = self.settings
         kwargs: dict[str, Any] = {}
         if s.protocol == "5":
-            props = Properties(PacketTypes.CONNECT)
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho: untyped
             props.SessionExpiryInterval = _SESSION_EXPIRY_S
             kwargs = {"clean_start": False, "properties": props}
         self._client.connect_async(s.host, s.port, keepalive=s.keepalive_s, **kwargs)

@@ -113,7 +113,7 @@ class BusPoller(threading.Thread):
                     nxt += step * ((now - nxt) // step + 1)
                 heapq.heappush(due, (nxt, i))
         finally:
-            self.client.close()
+            self.client.close()  # type: ignore[no-untyped-call]  # pymodbus: untyped
 
     def _poll(self, device: _Device) -> bool:
         """Read every block of one device; False only when stopping with data unsent."""

@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import serial
 
@@ -42,6 +42,8 @@ from siaga.gateway.sdi12.settings import Sdi12Bus, Sdi12Sensor
 from siaga.gateway.sources.handoff import put_batch
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 SEQ_MODULUS = 65536
 MAX_PAGES = 10
@@ -177,7 +179,7 @@ class Sdi12Poller(threading.Thread):
 
     # -- the line -------------------------------------------------------------------------
 
-    def _parsed(self, parse: Callable[[], Any]) -> Any:
+    def _parsed(self, parse: Callable[[], T]) -> T:
         try:
             return parse()
         except Sdi12Error as e:
@@ -207,7 +209,7 @@ class Sdi12Poller(threading.Thread):
             return None
         port.timeout = timeout
         try:
-            raw = port.read_until(b"\n", 128)
+            raw: bytes = port.read_until(b"\n", 128)
         except (serial.SerialException, OSError):
             self._close()
             return None

@@ -95,7 +95,7 @@ class MqttSource:
         s = self._settings
         assert s.host is not None
         if s.protocol == "5":
-            props = Properties(PacketTypes.CONNECT)
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho: untyped
             props.SessionExpiryInterval = SESSION_EXPIRY_S
             props.ReceiveMaximum = s.receive_maximum
             self.client.connect_async(

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.reasoncodes import ReasonCode
 
 from siaga.gateway.buffer import Batch, StoreAndForwardBuffer, now_ms
 from siaga.gateway.heartbeat import HealthSnapshot, HeartbeatSettings
@@ -103,7 +104,7 @@ class MqttUplink(UplinkWorker):
     # -- paho's thread: record and wake --------------------------------------------
 
     def _on_connect(self, client: mqtt.Client, _ud: object, flags: mqtt.ConnectFlags,
-                    reason: mqtt.ReasonCode, _props: object) -> None:
+                    reason: ReasonCode, _props: object) -> None:
         if reason.is_failure:
             log.warning("uplink broker refused the connection: %s", reason)
             return
@@ -117,7 +118,7 @@ class MqttUplink(UplinkWorker):
             self._cond.notify_all()
 
     def _on_disconnect(self, _c: mqtt.Client, _ud: object, _flags: object,
-                       reason: mqtt.ReasonCode, _props: object) -> None:
+                       reason: ReasonCode, _props: object) -> None:
         with self._cond:
             if self._connected and not self._stopping:
                 log.warning("uplink disconnected: %s", reason)

@@ -41,9 +41,12 @@ def ceiling_jet_excess_c(q_kw: float, r_m: float, ceiling_m: float) -> float:
     if q_kw <= 0:
         return 0.0
     h = ceiling_m
+    excess: float
     if r_m / h <= 0.18:
-        return 16.9 * q_kw ** (2 / 3) / h ** (5 / 3)
-    return 5.38 * (q_kw / r_m) ** (2 / 3) / h
+        excess = 16.9 * q_kw ** (2 / 3) / h ** (5 / 3)
+    else:
+        excess = 5.38 * (q_kw / r_m) ** (2 / 3) / h
+    return excess
 
 
 @dataclass(frozen=True, slots=True)

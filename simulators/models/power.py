@@ -33,7 +33,8 @@ class Battery:
         """Open-circuit voltage after using ``used`` (0..1) of the charge."""
         plateau = self.night_v - 0.35 * used
         knee = 0.65 * max(0.0, used - 0.75) / 0.25
-        return max(3.0, plateau - knee**1.5)
+        sag: float = knee**1.5
+        return max(3.0, plateau - sag)
 
     def time_below(self, volts: float) -> float | None:
         """When a failed panel's battery first reads below ``volts``."""
