@@ -11,8 +11,8 @@ from siaga.analytics.config_load import load_config
 from siaga.analytics.detector import BatchResult, Detector
 from siaga.analytics.engine import EdgeAnalytics, EngineCounters, LevelState
 from siaga.analytics.errors import AnalyticsError, ConfigError, ReplayInputError
-from siaga.analytics.levels import Level
 from siaga.analytics.registry import REGISTRY, DetectorSpec
+from siaga.firmware_bridge.vocabulary import Level
 
 __all__ = [
     "REGISTRY",

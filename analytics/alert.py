@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-from siaga.analytics.levels import Level
 from siaga.firmware_bridge.reading import iso_utc
+from siaga.firmware_bridge.vocabulary import Hazard, Level
 
 ALERT_SCHEMA_VERSION = 1
-
-Hazard = Literal["landslide", "flood", "fire", "crowd", "sensor_fault"]
-HAZARDS: tuple[str, ...] = ("landslide", "flood", "fire", "crowd", "sensor_fault")
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +21,7 @@ class Alert:
     """
 
     node: str
-    hazard: str
+    hazard: Hazard
     level: Level
     previous_level: Level
     detector: str

@@ -26,10 +26,10 @@ from siaga.analytics.detector import Detector
 from siaga.analytics.detectors.fire import FireDetector
 from siaga.analytics.detectors.health import ChannelHealthDetector
 from siaga.analytics.detectors.landslide import LandslideDetector
-from siaga.analytics.levels import Level
 from siaga.analytics.link_health import LinkHealth
 from siaga.analytics.registry import ANOMALY_DETECTORS, REGISTRY
 from siaga.firmware_bridge.reading import Reading
+from siaga.firmware_bridge.vocabulary import Level
 
 
 @dataclass(frozen=True, slots=True)

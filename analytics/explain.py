@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from siaga.analytics.config import LevelThresholds
 from siaga.analytics.hysteresis import level_of
-from siaga.analytics.levels import Level
+from siaga.firmware_bridge.vocabulary import Level
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,9 +26,15 @@ from typing import Any, Self
 from siaga.analytics.alert import Alert
 from siaga.firmware_bridge.channels import CHANNELS, COUNTER_MODULUS
 from siaga.firmware_bridge.reading import Reading
+from siaga.firmware_bridge.uplink import (
+    LossReport,
+    UplinkAlert,
+    entry_payload,
+    ms,
+    reading_entry_payload,
+)
 from siaga.gateway.errors import BufferStorageError
 from siaga.gateway.settings_reader import TableReader
-from siaga.gateway.uplink.wire import Entry, Loss, alert_payload, reading_payload
 
 log = logging.getLogger(__name__)
 
@@ -91,12 +97,32 @@ class BufferSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class Entry:
+    """One buffered row as the uplink sends it (a ``firmware_bridge.uplink.BufferedEntry``)."""
+
+    id: int
+    payload: str  # entry_payload: the record's JSON without id and backfill
+    enqueued_at_ms: int
+    backfill: bool
+
+
+def alert_entry_payload(a: Alert) -> str:
+    """The buffered JSON of the UplinkAlert an Alert becomes (its id is the row's, later)."""
+    return entry_payload(UplinkAlert(
+        id=0, node=a.node, hazard=a.hazard, level=int(a.level),
+        previous_level=int(a.previous_level), detector=a.detector, ts=ms(a.ts),
+        explanation=a.explanation_id, explanation_en=a.explanation_en, site=a.site,
+        channel=a.channel, values=a.values, thresholds=a.thresholds, window_s=a.window_s,
+    ))
+
+
+@dataclass(frozen=True, slots=True)
 class Batch:
     """Rows handed to the uplink; alerts first, then the oldest readings."""
 
     readings: tuple[Entry, ...]
     alerts: tuple[Entry, ...]
-    loss: Loss
+    loss: LossReport
 
     @property
     def entries(self) -> tuple[Entry, ...]:
@@ -219,12 +245,12 @@ class StoreAndForwardBuffer:
         bad: list[tuple[int, str, int, int, str]] = []
         for alert in alerts:
             try:
-                rows.append((ALERT, alert_payload(alert), at))
+                rows.append((ALERT, alert_entry_payload(alert), at))
             except (ValueError, TypeError) as exc:
                 bad.append((ALERT, repr(alert), at, at, f"not encodable: {exc}"))
         for reading in readings:
             try:
-                rows.append((READING, reading_payload(reading), at))
+                rows.append((READING, reading_entry_payload(reading), at))
             except (ValueError, TypeError) as exc:
                 bad.append((READING, repr(reading), at, at, f"not encodable: {exc}"))
         if not rows and not bad:
@@ -305,9 +331,9 @@ class StoreAndForwardBuffer:
 
     # -- uplink thread -------------------------------------------------------------
 
-    def loss(self) -> Loss:
+    def loss(self) -> LossReport:
         with self._lock:
-            return Loss(self._counters.get("dropped_readings", 0),
+            return LossReport(self._counters.get("dropped_readings", 0),
                         self._counters.get("dropped_since"))
 
     def peek_batch(

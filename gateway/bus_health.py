@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from siaga.analytics.alert import Alert
-from siaga.analytics.levels import Level
+from siaga.firmware_bridge.vocabulary import Level
 
 BusErrorKind = Literal["timeout", "crc", "exception", "no_connection"]
 BUS_ERROR_KINDS: tuple[BusErrorKind, ...] = ("timeout", "crc", "exception", "no_connection")

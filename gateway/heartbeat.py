@@ -7,7 +7,6 @@ CPU temperature from /sys/class/thermal and free disk where the machine tells.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -16,6 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
+from siaga.firmware_bridge.uplink import (
+    UPLINK_VERSION,
+    BufferHealth,
+    Heartbeat,
+    NodeHealth,
+    encode,
+)
 from siaga.gateway.buffer import StoreAndForwardBuffer, now_ms
 from siaga.gateway.settings_reader import TableReader
 
@@ -74,29 +80,29 @@ class HealthSnapshot:
         self._thermal_zone = thermal_zone
         self._started = time.monotonic()
 
-    def body(self) -> dict[str, Any]:
+    def heartbeat(self) -> Heartbeat:
         at = now_ms()
         stats = self._buffer.stats()
         oldest = stats.oldest_enqueued_ms
-        return {
-            "v": 1,
-            "gateway": self.gateway_id,
-            "ts": at,
-            "uptime_s": round(time.monotonic() - self._started, 1),
-            "buffer": {
-                "depth": stats.depth,
-                "alerts": stats.alerts,
-                "oldest_age_s": None if oldest is None else max(0.0, (at - oldest) / 1000),
-                "dropped_readings": stats.dropped_readings,
-                "bytes": max(0, stats.bytes),
-            },
-            "nodes": {
-                name: {"last_seen": n.last_seen_ms, "frames_ok": n.frames_ok, "gaps": n.gaps}
+        return Heartbeat(
+            v=UPLINK_VERSION,
+            gateway=self.gateway_id,
+            ts=at,
+            uptime_s=round(time.monotonic() - self._started, 1),
+            buffer=BufferHealth(
+                depth=stats.depth,
+                alerts=stats.alerts,
+                oldest_age_s=None if oldest is None else max(0.0, (at - oldest) / 1000),
+                dropped_readings=stats.dropped_readings,
+                bytes=max(0, stats.bytes),
+            ),
+            nodes={
+                name: NodeHealth(last_seen=n.last_seen_ms, frames_ok=n.frames_ok, gaps=n.gaps)
                 for name, n in self._nodes().items()
             },
-            "cpu_temp_c": cpu_temp_c(self._thermal_zone),
-            "disk_free_bytes": disk_free_bytes(os.path.dirname(self._buffer.settings.path) or "."),
-        }
+            cpu_temp_c=cpu_temp_c(self._thermal_zone),
+            disk_free_bytes=disk_free_bytes(os.path.dirname(self._buffer.settings.path) or "."),
+        )
 
     def encode(self) -> bytes:
-        return json.dumps(self.body(), separators=(",", ":")).encode()
+        return encode(self.heartbeat())

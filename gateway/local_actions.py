@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Self
 
 from siaga.analytics.alert import Alert
-from siaga.analytics.levels import Level
+from siaga.firmware_bridge.vocabulary import Level
 from siaga.gateway.errors import ConfigError
 from siaga.gateway.settings_reader import TableReader
 

@@ -13,6 +13,7 @@ Live::
         nodes.paths                          # {"slope-05": "/dev/pts/3", ...}
 """
 
+from siaga.simulators.device_wire import mqtt_message, serial_line
 from siaga.simulators.errors import (
     SimSettingsError,
     SimulatorError,
@@ -32,7 +33,6 @@ from siaga.simulators.pty_nodes import PtyNodeSet
 from siaga.simulators.scenario import Label, NodeInfo, Sample, Scenario, ScenarioRun, Site
 from siaga.simulators.scenario_catalog import SCENARIO_NAMES, build, generate
 from siaga.simulators.transport_faults import FaultInjector, FaultSettings
-from siaga.simulators.wire import mqtt_message, serial_line
 
 __all__ = [
     "SCENARIO_NAMES",

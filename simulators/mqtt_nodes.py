@@ -28,11 +28,11 @@ from siaga.firmware_bridge.device_message import (
     encode_device_message,
 )
 from siaga.firmware_bridge.errors import DeviceMessageError
+from siaga.simulators.device_wire import mqtt_message
 from siaga.simulators.errors import TransportError
 from siaga.simulators.pacing import Command, Inbox, RateClock, SimClock, obey
 from siaga.simulators.scenario import Scenario
 from siaga.simulators.transport_faults import FaultInjector, FaultSettings
-from siaga.simulators.wire import mqtt_message
 
 log = logging.getLogger(__name__)
 

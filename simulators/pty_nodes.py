@@ -26,11 +26,11 @@ from pathlib import Path
 from types import TracebackType
 
 from siaga.firmware_bridge.codec import DecodeError, Frame, FrameDecoder, encode_frame
+from siaga.simulators.device_wire import serial_line
 from siaga.simulators.errors import TransportError
 from siaga.simulators.pacing import Command, Inbox, SimClock, obey
 from siaga.simulators.scenario import Scenario
 from siaga.simulators.transport_faults import FaultInjector, FaultSettings
-from siaga.simulators.wire import serial_line
 
 log = logging.getLogger(__name__)
 

@@ -28,8 +28,8 @@ from siaga.analytics.hysteresis import (
     lowered,
     run_levels,
 )
-from siaga.analytics.levels import Level
 from siaga.analytics.windows import WindowRate, window_rates
+from siaga.firmware_bridge.vocabulary import Level
 
 HOUR = 3600.0
 

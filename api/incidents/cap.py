@@ -19,8 +19,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from datetime import datetime, tzinfo
 
-from siaga.analytics.levels import Level
 from siaga.api.incidents.models import Incident
+from siaga.firmware_bridge.vocabulary import Level
 
 __all__ = ["CAP_NS", "incident_cap"]
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from siaga.analytics.levels import Level
 from siaga.api.db import transaction
 from siaga.api.incidents.rules import Source
 from siaga.api.incidents.settings import GATEWAY_SILENT, IncidentSettings
@@ -25,6 +24,7 @@ from siaga.api.incidents.store import (
     refresh_status,
     set_source,
 )
+from siaga.firmware_bridge.vocabulary import Level
 
 __all__ = [
     "HeartbeatSeen",

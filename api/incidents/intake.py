@@ -11,7 +11,6 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from siaga.analytics.levels import Level
 from siaga.api.db import transaction
 from siaga.api.incidents.geo import haversine_m
 from siaga.api.incidents.rules import Action, IncidentWindow, Source, decide
@@ -27,6 +26,7 @@ from siaga.api.incidents.store import (
     set_source,
     tighten_clocks,
 )
+from siaga.firmware_bridge.vocabulary import Level
 
 __all__ = [
     "AlertFacts",

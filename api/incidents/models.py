@@ -7,12 +7,12 @@ their Indonesian names.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, get_args, overload
+from typing import Annotated, Any, Literal, overload
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from siaga.analytics.alert import HAZARDS
 from siaga.api.errors import InvalidInput
+from siaga.firmware_bridge.vocabulary import ReportHazard
 
 __all__ = [
     "ActionIn",
@@ -30,8 +30,6 @@ __all__ = [
 ]
 
 Stage = Literal["open", "acknowledged", "dispatched", "resolved"]
-ReportHazard = Literal["landslide", "flood", "fire", "crowd"]
-assert set(get_args(ReportHazard)) <= set(HAZARDS)
 
 
 @overload

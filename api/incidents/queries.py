@@ -7,9 +7,9 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from siaga.analytics.levels import Level
 from siaga.api.incidents.models import AgencyClock, Incident, IncidentDetail, TimelineEntry, utc
 from siaga.api.incidents.scorecard import ClockFacts
+from siaga.firmware_bridge.vocabulary import Level
 
 __all__ = [
     "IncidentFilter",

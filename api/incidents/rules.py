@@ -11,9 +11,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from siaga.analytics.levels import Level
 from siaga.api.incidents.errors import TransitionError
 from siaga.api.incidents.settings import IncidentSettings
+from siaga.firmware_bridge.vocabulary import Level
 
 __all__ = [
     "STAGES",

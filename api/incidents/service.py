@@ -58,11 +58,11 @@ from siaga.api.incidents.schema import ensure_schema
 from siaga.api.incidents.scorecard import score_agencies
 from siaga.api.incidents.settings import IncidentSettings
 from siaga.api.incidents.store import Change
-from siaga.api.ingest.wire import AlertIn, HeartbeatIn
 from siaga.api.metrics import MetricsRegistry
 from siaga.api.registry import NodeInfo, Site
 from siaga.api.telemetry.records import IncidentEventPoint
 from siaga.firmware_bridge.reading import iso_utc
+from siaga.firmware_bridge.uplink import Heartbeat, UplinkAlert
 
 __all__ = [
     "AnnotationWriter",
@@ -155,7 +155,7 @@ class IncidentService:
 
     # -- intake ---------------------------------------------------------------------------
 
-    def _facts(self, gateway: str, a: AlertIn) -> AlertFacts:
+    def _facts(self, gateway: str, a: UplinkAlert) -> AlertFacts:
         node = self.registry.node(a.node)
         site_id = dedupe_site(a.node, node.site if node is not None else None, a.site)
         site = self.registry.site(site_id)
@@ -173,7 +173,7 @@ class IncidentService:
             channel=a.channel, lat=lat, lon=lon,
         )
 
-    async def ingest_alerts(self, gateway: str, alerts: Sequence[AlertIn],
+    async def ingest_alerts(self, gateway: str, alerts: Sequence[UplinkAlert],
                             received_at: float) -> None:
         """Commit the alerts (idempotent on their identity) before returning; then publish."""
         if not alerts:
@@ -185,7 +185,7 @@ class IncidentService:
             self._alerts.inc(hazard=a.hazard)
         await self._publish(changes)
 
-    async def on_heartbeat(self, gateway: str, heartbeat: HeartbeatIn) -> None:
+    async def on_heartbeat(self, gateway: str, heartbeat: Heartbeat) -> None:
         now = self.clock()
 
         def run(conn: sqlite3.Connection) -> Change | None:

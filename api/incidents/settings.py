@@ -9,7 +9,7 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from siaga.analytics.levels import Level
+from siaga.firmware_bridge.vocabulary import Level
 
 __all__ = ["GATEWAY_SILENT", "IncidentSettings", "LevelSla"]
 

@@ -1,22 +1,32 @@
-"""From request/message bytes to wire models: size limits, gzip, JSON, validation (pure)."""
+"""From request/message bytes to uplink records: size limits, gzip, JSON, validation (pure).
+
+The records are ``firmware_bridge.uplink``'s dataclasses; pydantic validates JSON straight into
+them through a ``TypeAdapter`` (their bounds and strictness are declared there), and a refusal
+lists every bad field as problem+json ``errors``.
+"""
 
 from __future__ import annotations
 
 import zlib
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from siaga.api.ingest.errors import BatchTooLarge, InvalidBatch, MalformedBatch
 from siaga.api.ingest.settings import IngestSettings
-from siaga.api.ingest.wire import Batch, HeartbeatIn
+from siaga.firmware_bridge.uplink import GatewayStatus, Heartbeat, UplinkBatch
 
-__all__ = ["MAX_LISTED_ERRORS", "decode_body", "parse_batch", "parse_heartbeat", "parse_wire"]
+__all__ = ["MAX_LISTED_ERRORS", "decode_body", "parse_batch", "parse_heartbeat", "parse_status",
+           "parse_uplink"]
 
 # A 5,000-reading batch that is wrong everywhere would list 5,000 errors; the first few say it.
 MAX_LISTED_ERRORS = 20
 
-M = TypeVar("M", bound=BaseModel)
+R = TypeVar("R")
+
+_BATCH = TypeAdapter(UplinkBatch)
+_HEARTBEAT = TypeAdapter(Heartbeat)
+_STATUS = TypeAdapter(GatewayStatus)
 
 
 def decode_body(raw: bytes, content_encoding: str | None, limits: IngestSettings) -> bytes:
@@ -52,14 +62,15 @@ def _errors(exc: ValidationError) -> list[dict[str, Any]]:
     ]
 
 
-def parse_wire(model: type[M], body: bytes, what: str) -> M:
+def parse_uplink(adapter: TypeAdapter[R], body: bytes, what: str) -> R:
+    """One uplink record from JSON bytes; MalformedBatch or InvalidBatch (every bad field)."""
     try:
-        return model.model_validate_json(body)
+        return adapter.validate_json(body)
     except ValidationError as exc:
         errors = exc.errors(include_url=False, include_input=False)
         if errors and errors[0]["type"] == "json_invalid":
             raise MalformedBatch(f"{what} is not valid JSON: {errors[0]['msg']}") from None
-        if errors and not errors[0]["loc"] and errors[0]["type"] == "model_type":
+        if errors and not errors[0]["loc"] and errors[0]["type"] == "dataclass_type":
             raise MalformedBatch(f"{what} must be a JSON object") from None
         first = errors[0]
         where = ".".join(str(p) for p in first["loc"]) or "body"
@@ -69,9 +80,13 @@ def parse_wire(model: type[M], body: bytes, what: str) -> M:
         ) from None
 
 
-def parse_batch(body: bytes) -> Batch:
-    return parse_wire(Batch, body, "batch")
+def parse_batch(body: bytes) -> UplinkBatch:
+    return parse_uplink(_BATCH, body, "batch")
 
 
-def parse_heartbeat(body: bytes) -> HeartbeatIn:
-    return parse_wire(HeartbeatIn, body, "heartbeat")
+def parse_heartbeat(body: bytes) -> Heartbeat:
+    return parse_uplink(_HEARTBEAT, body, "heartbeat")
+
+
+def parse_status(body: bytes) -> GatewayStatus:
+    return parse_uplink(_STATUS, body, "status")

@@ -33,12 +33,12 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from siaga.api.errors import HubError
-from siaga.api.ingest.body import decode_body, parse_batch, parse_heartbeat, parse_wire
+from siaga.api.ingest.body import decode_body, parse_batch, parse_heartbeat, parse_status
 from siaga.api.ingest.errors import BatchRejected
 from siaga.api.ingest.pipeline import IngestPipeline
 from siaga.api.ingest.settings import IngestSettings, MqttSettings
-from siaga.api.ingest.wire import StatusIn
 from siaga.api.metrics import MetricsRegistry
+from siaga.firmware_bridge.uplink import Ack, encode
 
 __all__ = ["MqttSubscriber", "gateway_of"]
 
@@ -241,7 +241,8 @@ class MqttSubscriber:
             self._reject(message, batch.batch, e)
             return
         # Anything else (a store down) propagates: no ack, the gateway resends later.
-        self._publish_ack(message.gateway, {"batch": result.batch, "status": "stored"})
+        self._publish_ack(message.gateway, Ack(result.batch, "stored", stored=result.stored,
+                                               duplicates=result.duplicates))
 
     def _reject(self, message: _Message, batch_id: str | None, error: BatchRejected) -> None:
         if batch_id is None:
@@ -249,13 +250,11 @@ class MqttSubscriber:
                         message.gateway, error.detail)
             return
         log.warning("rejected batch %s from %s: %s", batch_id, message.gateway, error.detail)
-        self._publish_ack(message.gateway, {"batch": batch_id, "status": "rejected",
-                                            "reason": error.detail})
+        self._publish_ack(message.gateway, Ack(batch_id, "rejected", reason=error.detail))
 
-    def _publish_ack(self, gateway: str, body: dict[str, str]) -> None:
-        payload = json.dumps(body, separators=(",", ":")).encode()
-        self._client.publish(self.ack_topic(gateway), payload, qos=1)
-        self._acks.inc(status=body["status"])
+    def _publish_ack(self, gateway: str, ack: Ack) -> None:
+        self._client.publish(self.ack_topic(gateway), encode(ack), qos=1)
+        self._acks.inc(status=ack.status)
 
     async def _handle_heartbeat(self, message: _Message) -> None:
         hb = parse_heartbeat(decode_body(message.payload, None, self.limits))
@@ -264,7 +263,7 @@ class MqttSubscriber:
     def _handle_status(self, message: _Message) -> None:
         if not message.payload:  # a cleared retained message
             return
-        status = parse_wire(StatusIn, message.payload, "status")
+        status = parse_status(message.payload)
         self.pipeline.status(message.gateway, status)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import TypeAdapter
 
 __all__ = ["json_body"]
 
@@ -20,9 +20,9 @@ def _inline(node: Any, defs: dict[str, Any]) -> Any:
     return node
 
 
-def json_body(model: type[BaseModel], description: str) -> dict[str, Any]:
-    """``openapi_extra`` declaring a required JSON body of ``model`` (schema inlined)."""
-    schema = model.model_json_schema()
+def json_body(record: type, description: str) -> dict[str, Any]:
+    """``openapi_extra`` declaring a required JSON body of ``record`` (schema inlined)."""
+    schema = TypeAdapter(record).json_schema()
     defs = schema.pop("$defs", {})
     return {
         "requestBody": {

@@ -21,10 +21,10 @@ from typing import Literal, Protocol
 from siaga.api.errors import HubError
 from siaga.api.ingest.errors import GatewayMismatch, IngestUnavailable, InvalidBatch
 from siaga.api.ingest.settings import IngestSettings
-from siaga.api.ingest.wire import AlertIn, Batch, HeartbeatIn, StatusIn
 from siaga.api.metrics import MetricsRegistry
 from siaga.api.telemetry.errors import TelemetryError
 from siaga.api.telemetry.store import TelemetryStore
+from siaga.firmware_bridge.uplink import GatewayStatus, Heartbeat, UplinkAlert, UplinkBatch
 
 __all__ = ["IncidentIntake", "IngestPipeline", "IngestResult", "Transport"]
 
@@ -40,10 +40,10 @@ class IncidentIntake(Protocol):
     """What the pipeline needs of ``api.incidents``' IncidentService."""
 
     async def ingest_alerts(
-        self, gateway: str, alerts: Sequence[AlertIn], received_at: float
+        self, gateway: str, alerts: Sequence[UplinkAlert], received_at: float
     ) -> None: ...
 
-    async def on_heartbeat(self, gateway: str, heartbeat: HeartbeatIn) -> None: ...
+    async def on_heartbeat(self, gateway: str, heartbeat: Heartbeat) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +96,7 @@ class IngestPipeline:
                                "1 when the gateway's MQTT status is online", ("gateway",))
 
     async def ingest_batch(
-        self, gateway: str, batch: Batch, *, transport: Transport = "http"
+        self, gateway: str, batch: UplinkBatch, *, transport: Transport = "http"
     ) -> IngestResult:
         """Store one batch; returns only when every reading and alert is durably stored."""
         started = time.perf_counter()
@@ -116,7 +116,7 @@ class IngestPipeline:
         """Count a batch refused before it reached the pipeline (unreadable, too large)."""
         self._batches.inc(transport=transport, outcome="rejected")
 
-    async def _ingest(self, gateway: str, batch: Batch, transport: Transport) -> IngestResult:
+    async def _ingest(self, gateway: str, batch: UplinkBatch, transport: Transport) -> IngestResult:
         if batch.gateway != gateway:
             raise GatewayMismatch(
                 f"batch {batch.batch} names gateway {batch.gateway!r} but was sent with the "
@@ -154,7 +154,7 @@ class IngestPipeline:
         self._record_loss(gateway, batch)
         return IngestResult(batch.batch, new, total - new, len(batch.alerts))
 
-    def _check_times(self, batch: Batch, now: float) -> None:
+    def _check_times(self, batch: UplinkBatch, now: float) -> None:
         horizon = int((now + self.settings.max_future_skew_s) * 1000)
         for i, r in enumerate(batch.readings):
             if r.ts > horizon:
@@ -172,7 +172,7 @@ class IngestPipeline:
                     errors=[{"loc": ["body", "alerts", i, "ts"],
                              "msg": "in the future", "type": "future_timestamp"}])
 
-    async def _write_readings(self, gateway: str, batch: Batch) -> int:
+    async def _write_readings(self, gateway: str, batch: UplinkBatch) -> int:
         if not batch.readings:
             return 0
         started = time.perf_counter()
@@ -180,7 +180,7 @@ class IngestPipeline:
         self._store_seconds.observe(time.perf_counter() - started)
         return new
 
-    def _unavailable(self, batch: Batch, error: BaseException) -> Exception:
+    def _unavailable(self, batch: UplinkBatch, error: BaseException) -> Exception:
         if isinstance(error, HubError):  # already says what the sender should do
             return error
         if isinstance(error, TelemetryError):
@@ -189,7 +189,7 @@ class IngestPipeline:
         log.error("batch %s not stored", batch.batch, exc_info=error)
         return IngestUnavailable(f"batch not stored: {type(error).__name__}", batch=batch.batch)
 
-    def _record_loss(self, gateway: str, batch: Batch) -> None:
+    def _record_loss(self, gateway: str, batch: UplinkBatch) -> None:
         dropped = batch.loss.dropped_readings
         if dropped > self._dropped.get(gateway, 0):
             log.warning("gateway %s reports %d readings dropped by its full buffer (since %s)",
@@ -198,7 +198,7 @@ class IngestPipeline:
         self._loss.set(dropped, gateway=gateway)
 
     async def heartbeat(
-        self, gateway: str, heartbeat: HeartbeatIn, *, transport: Transport = "http"
+        self, gateway: str, heartbeat: Heartbeat, *, transport: Transport = "http"
     ) -> None:
         if heartbeat.gateway != gateway:
             raise GatewayMismatch(f"heartbeat names gateway {heartbeat.gateway!r} but was sent "
@@ -212,7 +212,7 @@ class IngestPipeline:
                 log.warning("heartbeat of %s not recorded: %r", gateway, e)
                 raise IngestUnavailable(f"heartbeat not recorded: {type(e).__name__}") from e
 
-    def status(self, gateway: str, status: StatusIn) -> None:
+    def status(self, gateway: str, status: GatewayStatus) -> None:
         self._online.set(1 if status.state == "online" else 0, gateway=gateway)
         log.info("gateway %s is %s", gateway, status.state)
 

@@ -2,13 +2,13 @@
 
 The body is read by hand, not by FastAPI, so the token is checked before a byte of it is
 read, its size is limited before and after gzip decoding, and the batch is validated by the
-strict wire models straight from bytes (docs/uplink.md).
+uplink records (firmware_bridge/uplink.py) straight from bytes (docs/uplink.md).
 """
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from siaga.api.deps import CurrentGateway, IngestDep
 from siaga.api.errors import problem_responses
@@ -16,19 +16,11 @@ from siaga.api.ingest.body import decode_body, parse_batch, parse_heartbeat
 from siaga.api.ingest.errors import BatchRejected, BatchTooLarge
 from siaga.api.ingest.openapi import json_body
 from siaga.api.ingest.settings import IngestSettings
-from siaga.api.ingest.wire import Batch, HeartbeatIn
+from siaga.firmware_bridge.uplink import Ack, Heartbeat, UplinkBatch
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["ingest"])
-
-
-class IngestAnswer(BaseModel):
-    """The acknowledgement: every reading and alert of the batch is durably stored."""
-
-    batch: str = Field(description="The batch id, as sent")
-    stored: int = Field(description="Readings newly stored")
-    duplicates: int = Field(description="Readings already stored before (a resend)")
 
 
 class HeartbeatAnswer(BaseModel):
@@ -54,20 +46,21 @@ async def _read_body(request: Request, limits: IngestSettings) -> bytes:
 
 @router.post(
     "/api/v1/ingest",
-    response_model=IngestAnswer,
+    response_model=Ack,
     summary="Store a gateway's uplink batch (answers only once it is durably stored)",
     responses=problem_responses(400, 401, 403, 413, 422, 503),
-    openapi_extra=json_body(Batch, "A batch (docs/uplink.md); may be sent with "
+    openapi_extra=json_body(UplinkBatch, "A batch (docs/uplink.md); may be sent with "
                                    "Content-Encoding: gzip"),
 )
-async def ingest(request: Request, gateway: CurrentGateway, pipeline: IngestDep) -> IngestAnswer:
+async def ingest(request: Request, gateway: CurrentGateway, pipeline: IngestDep) -> Ack:
+    """The answer is the acknowledgement: every reading and alert of the batch is stored."""
     try:
         batch = parse_batch(await _read_body(request, pipeline.settings))
     except BatchRejected:
         pipeline.reject("http")
         raise
     result = await pipeline.ingest_batch(gateway, batch, transport="http")
-    return IngestAnswer(batch=result.batch, stored=result.stored, duplicates=result.duplicates)
+    return Ack(result.batch, "stored", stored=result.stored, duplicates=result.duplicates)
 
 
 @router.post(
@@ -75,7 +68,7 @@ async def ingest(request: Request, gateway: CurrentGateway, pipeline: IngestDep)
     response_model=HeartbeatAnswer,
     summary="A gateway's periodic health report",
     responses=problem_responses(400, 401, 403, 413, 422, 503),
-    openapi_extra=json_body(HeartbeatIn, "A heartbeat (docs/uplink.md)"),
+    openapi_extra=json_body(Heartbeat, "A heartbeat (docs/uplink.md)"),
 )
 async def heartbeat(
     request: Request, gateway: CurrentGateway, pipeline: IngestDep

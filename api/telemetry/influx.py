@@ -15,7 +15,6 @@ from collections.abc import Callable, Sequence
 
 import httpx
 
-from siaga.api.ingest.wire import ReadingIn
 from siaga.api.telemetry.errors import QueryError, StoreUnavailable
 from siaga.api.telemetry.influx_reader import InfluxReader, influxql_ident
 from siaga.api.telemetry.influx_writer import KIND, InfluxWriter
@@ -26,6 +25,7 @@ from siaga.api.telemetry.records import (
     ReadingPoint,
 )
 from siaga.api.telemetry.settings import TelemetrySettings
+from siaga.firmware_bridge.uplink import UplinkReading
 
 __all__ = ["InfluxStore"]
 
@@ -107,7 +107,7 @@ class InfluxStore:
 
     # -- writes ----------------------------------------------------------------------------
 
-    async def write_readings(self, gateway: str, readings: Sequence[ReadingIn]) -> int:
+    async def write_readings(self, gateway: str, readings: Sequence[UplinkReading]) -> int:
         if not readings:
             return 0
         return await self._writing().write_readings(gateway, readings)

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 
 import httpx
 
-from siaga.api.ingest.wire import ReadingIn
 from siaga.api.telemetry.errors import StoreRejected, StoreUnavailable, TelemetryError
 from siaga.api.telemetry.line_protocol import encode_events, encode_readings
 from siaga.api.telemetry.records import IncidentEventPoint
 from siaga.api.telemetry.settings import TelemetrySettings
+from siaga.firmware_bridge.uplink import UplinkReading
 
 __all__ = ["InfluxWriter"]
 
@@ -74,7 +74,7 @@ class InfluxWriter:
             _settle(self._queue.get_nowait(), StoreUnavailable("store closed", store=KIND))
             self._queue.task_done()
 
-    async def write_readings(self, gateway: str, readings: Sequence[ReadingIn]) -> int:
+    async def write_readings(self, gateway: str, readings: Sequence[UplinkReading]) -> int:
         size = self.settings.batch_size
         bodies = [
             (encode_readings(self.settings.measurement, gateway, readings[i : i + size]),

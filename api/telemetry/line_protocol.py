@@ -8,15 +8,16 @@ Escaping follows the InfluxDB line-protocol reference and was checked against in
 - a backslash elsewhere in a name is literal in 1.x (``a\\b`` is stored as ``a\\b``), but a
   backslash before a special character or at the end of a tag cannot be represented, and
   newlines cannot appear in names at all: such names raise ``LineProtocolError`` (the uplink
-  wire models already refuse them, see api/ingest/wire.py).
+  records already refuse them, see firmware_bridge/uplink.py).
 
-Readings are written with nanosecond timestamps ``ts_ms * 1_000_000 + seq % 1_000_000`` so the
-point identity in InfluxDB (measurement + tags + time) is the reading identity
-``(gateway, node, channel, ts, seq)``: the same reading written twice is one point, and two
-readings of one channel in the same millisecond (different ``seq``) stay two points. The time
-also carries ``seq`` itself when it is below 1,000,000 (serial nodes count 0..65535), so the
-``seq`` field is written only for larger ones: one field less per point is ~20% less work for
-influxd. ``seq_from_time`` reads it back.
+Nanoseconds exist only here: a reading's point time is ``ts_ms * 1_000_000 + seq`` so the point
+identity in InfluxDB (measurement + tags + time) is the reading identity
+``(gateway, node, channel, ts, seq)``. That mapping is one-to-one because the uplink contract
+bounds ``seq`` to a node's 0..65535 frame counter (``firmware_bridge.uplink``), far below the
+1,000,000 ns of a millisecond: the same reading written twice is one point, two readings of one
+channel in the same millisecond stay two points, and no two readings can share a point time.
+``seq`` needs no field of its own (one field less per point is ~20% less work for influxd);
+``seq_from_time`` reads it back, and the query API gives it back.
 
 ``influxdb_client.Point`` does the same job but is 5-8x slower per point (measured in
 tests/benchmarks/bench_hub_ingest.py: ~90,000 against ~500,000-750,000 points/s here), which
@@ -30,9 +31,10 @@ import re
 import zlib
 from collections.abc import Mapping, Sequence
 
-from siaga.api.ingest.wire import ReadingIn
 from siaga.api.telemetry.errors import LineProtocolError
 from siaga.api.telemetry.records import IncidentEventPoint
+from siaga.firmware_bridge.frame_rules import MAX_SEQ
+from siaga.firmware_bridge.uplink import UplinkReading
 
 __all__ = [
     "NS_PER_MS",
@@ -79,11 +81,15 @@ def escape_string(value: str) -> str:
 
 
 def reading_time_ns(ts_ms: int, seq: int) -> int:
-    return ts_ms * NS_PER_MS + seq % NS_PER_MS
+    """The point time of a reading; LineProtocolError for a seq that would leave its ms."""
+    if not 0 <= seq <= MAX_SEQ:
+        raise LineProtocolError(f"seq {seq} is outside 0..{MAX_SEQ}")
+    return ts_ms * NS_PER_MS + seq
 
 
 def seq_from_time(time_ns: int, seq_field: int | None) -> int:
-    """A stored reading's ``seq``: the field when written, else the time's sub-ms part."""
+    """A stored reading's ``seq``: the time's sub-ms part (or the ``seq`` field that earlier
+    hubs wrote for sequence numbers of 1,000,000 and more, before the contract bounded seq)."""
     return int(seq_field) if seq_field is not None else time_ns % NS_PER_MS
 
 
@@ -121,11 +127,11 @@ def encode_line(
     return f"{head}{tag_part} {field_part} {time_ns}"
 
 
-def encode_readings(measurement: str, gateway: str, readings: Sequence[ReadingIn]) -> bytes:
+def encode_readings(measurement: str, gateway: str, readings: Sequence[UplinkReading]) -> bytes:
     """Readings of one gateway as line protocol (tags channel, gateway, node; ns times).
 
-    Fields: ``value`` (float), and only when needed ``seq`` (int, when >= 1,000,000),
-    ``raw`` (float) and ``backfill`` / ``skew`` / ``reset`` (true).
+    Fields: ``value`` (float), and only when needed ``raw`` (float) and ``backfill`` /
+    ``skew`` / ``reset`` (true). The time is ``reading_time_ns``.
     """
     head = escape_measurement(measurement)
     gw = escape_tag(gateway)
@@ -140,11 +146,13 @@ def encode_readings(measurement: str, gateway: str, readings: Sequence[ReadingIn
                 f"{head},channel={escape_tag(r.channel)},gateway={gw},node={escape_tag(r.node)}"
                 " value="
             )
-        value = r.value
+        value = float(r.value)  # an int would make the field an integer in InfluxDB
         if value - value != 0.0:  # NaN or infinite; cheaper than math.isfinite per point
             raise LineProtocolError(f"non-finite value for {r.node}/{r.channel} at {r.ts}")
         seq = r.seq
-        extra = f",seq={seq}i" if seq >= NS_PER_MS else ""
+        if not 0 <= seq <= MAX_SEQ:  # inline reading_time_ns: this loop is the hot path
+            raise LineProtocolError(f"seq {seq} of {r.node}/{r.channel} is outside 0..{MAX_SEQ}")
+        extra = ""
         if r.raw is not None:
             extra += f",raw={float(r.raw)!r}"
         if r.backfill:
@@ -153,7 +161,7 @@ def encode_readings(measurement: str, gateway: str, readings: Sequence[ReadingIn
             extra += ",skew=true"
         if r.reset:
             extra += ",reset=true"
-        append(f"{prefix}{value!r}{extra} {r.ts * NS_PER_MS + seq % NS_PER_MS}")
+        append(f"{prefix}{value!r}{extra} {r.ts * NS_PER_MS + seq}")
     return "\n".join(lines).encode()
 
 

@@ -15,13 +15,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from siaga.api.db import Database, transaction
-from siaga.api.ingest.wire import ReadingIn
 from siaga.api.telemetry.records import (
     AggregatePoint,
     IncidentEventPoint,
     LatestReading,
     ReadingPoint,
 )
+from siaga.firmware_bridge.uplink import UplinkReading
 
 __all__ = ["SqliteStore"]
 
@@ -103,14 +103,14 @@ class SqliteStore:
             raise RuntimeError("SqliteStore not started")
         return self._db
 
-    async def write_readings(self, gateway: str, readings: Sequence[ReadingIn]) -> int:
+    async def write_readings(self, gateway: str, readings: Sequence[UplinkReading]) -> int:
         if not readings:
             return 0
         rows = [
             (r.node, r.channel, r.ts, gateway, r.seq, r.value, r.raw, r.backfill, r.skew, r.reset)
             for r in readings
         ]
-        newest: dict[tuple[str, str], ReadingIn] = {}
+        newest: dict[tuple[str, str], UplinkReading] = {}
         for r in readings:
             best = newest.get((r.node, r.channel))
             if best is None or (r.ts, r.seq) > (best.ts, best.seq):

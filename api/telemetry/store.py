@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from siaga.api.ingest.wire import ReadingIn
 from siaga.api.telemetry.influx import InfluxStore
 from siaga.api.telemetry.records import (
     AggregatePoint,
@@ -19,6 +18,7 @@ from siaga.api.telemetry.records import (
 )
 from siaga.api.telemetry.settings import TelemetrySettings
 from siaga.api.telemetry.sqlite import SqliteStore
+from siaga.firmware_bridge.uplink import UplinkReading
 
 __all__ = ["TelemetryStore", "store_from_settings"]
 
@@ -35,7 +35,7 @@ class TelemetryStore(Protocol):
     async def ping(self) -> str | None:
         """None when the store answers, else what is wrong (for ``/healthz``)."""
 
-    async def write_readings(self, gateway: str, readings: Sequence[ReadingIn]) -> int:
+    async def write_readings(self, gateway: str, readings: Sequence[UplinkReading]) -> int:
         """Store readings; returns once durably stored.
 
         Idempotent on ``(gateway, node, channel, ts, seq)``. Returns how many were new where the

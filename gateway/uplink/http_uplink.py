@@ -18,11 +18,11 @@ import urllib.error
 import urllib.request
 from typing import Literal
 
+from siaga.firmware_bridge.uplink import encode_batch
 from siaga.gateway.buffer import Batch, StoreAndForwardBuffer, now_ms
 from siaga.gateway.heartbeat import HealthSnapshot, HeartbeatSettings
 from siaga.gateway.uplink.backoff import Backoff
 from siaga.gateway.uplink.settings import UplinkSettings
-from siaga.gateway.uplink.wire import encode_batch
 from siaga.gateway.uplink.worker import UplinkWorker
 
 log = logging.getLogger(__name__)

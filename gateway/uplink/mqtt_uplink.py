@@ -13,7 +13,6 @@ after ``ack_timeout_s`` is published again, same rows, same batch id.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import time
@@ -24,10 +23,17 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
+from siaga.firmware_bridge.uplink import (
+    Ack,
+    GatewayState,
+    GatewayStatus,
+    decode_ack,
+    encode,
+    encode_batch,
+)
 from siaga.gateway.buffer import Batch, StoreAndForwardBuffer, now_ms
 from siaga.gateway.heartbeat import HealthSnapshot, HeartbeatSettings
 from siaga.gateway.uplink.settings import UplinkSettings
-from siaga.gateway.uplink.wire import decode_ack, encode_batch
 from siaga.gateway.uplink.worker import UplinkWorker
 
 log = logging.getLogger(__name__)
@@ -50,7 +56,7 @@ class MqttUplink(UplinkWorker):
     ) -> None:
         if not settings.gateway_id or settings.host is None:
             raise ValueError("MqttUplink needs uplink.gateway_id and uplink.host")
-        self._acks: deque[tuple[str, str, str | None]] = deque()
+        self._acks: deque[Ack] = deque()
         self._connected = False
         self._reconnected = False
         self._inflight: dict[str, _InFlight] = {}
@@ -63,7 +69,7 @@ class MqttUplink(UplinkWorker):
             CallbackAPIVersion.VERSION2, client_id=f"siaga-gw-{s.gateway_id}",
             clean_session=False, protocol=mqtt.MQTTv311,
         )
-        client.will_set(s.topic("status"), b'{"state":"offline"}', qos=1, retain=True)
+        client.will_set(s.topic("status"), encode(GatewayStatus("offline")), qos=1, retain=True)
         if s.username is not None:
             client.username_pw_set(s.username, s.password)
         if s.tls:
@@ -139,8 +145,8 @@ class MqttUplink(UplinkWorker):
             self._cond.notify_all()
 
     @staticmethod
-    def _status(state: str) -> bytes:
-        return json.dumps({"state": state, "ts": now_ms()}, separators=(",", ":")).encode()
+    def _status(state: GatewayState) -> bytes:
+        return encode(GatewayStatus(state, now_ms()))
 
     # -- the uplink thread ---------------------------------------------------------
 
@@ -174,7 +180,7 @@ class MqttUplink(UplinkWorker):
                 connected, reconnected = self._connected, self._reconnected
                 self._reconnected = False
             for ack in acks:
-                self._settle(*ack)
+                self._settle(ack)
             if not connected:
                 continue
             now = time.monotonic()
@@ -192,13 +198,14 @@ class MqttUplink(UplinkWorker):
                     self._counters.heartbeats_sent += 1
                 next_heartbeat = now + self._heartbeat_s
 
-    def _settle(self, batch_id: str, status: str, reason: str | None) -> None:
+    def _settle(self, ack: Ack) -> None:
+        batch_id, reason = ack.batch, ack.reason
         flight = self._inflight.pop(batch_id, None)
         if flight is None:
             with self._cond:
                 self._counters.stale_acks += 1
             return
-        if status == "stored":
+        if ack.status == "stored":
             self._buffer.ack(flight.batch)
             with self._cond:
                 self._counters.batches_acked += 1

@@ -400,13 +400,13 @@ def sqlite_query_phase(nodes: int, days: int, runs: int) -> None:
 def encoder_bench() -> None:
     from influxdb_client import Point
 
-    from siaga.api.ingest.wire import Batch
+    from siaga.api.ingest.body import parse_batch
     from siaga.api.telemetry.line_protocol import encode_readings, reading_time_ns
 
     _, body = build_batches("enc", 5000, 5000)[0]
     t = time.perf_counter()
     for _ in range(5):
-        batch = Batch.model_validate_json(body)
+        batch = parse_batch(body)
     validate = (time.perf_counter() - t) / 5
     rs = batch.readings
     t = time.perf_counter()

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from siaga.api.ingest.wire import AlertIn, BufferHealth, HeartbeatIn
 from siaga.api.registry import GatewayIn, NodeIn, SiteIn
+from siaga.firmware_bridge.uplink import BufferHealth, Heartbeat, UplinkAlert
 from tests.api_fixtures import AsgiHub
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
@@ -27,8 +27,8 @@ def iso(ts: float) -> str:
 
 
 def alert(level: int, ts: float, *, node: str = "slope-07", hazard: Any = "landslide",
-          detector: str = "landslide", aid: int = 1, backfill: bool = False) -> AlertIn:
-    return AlertIn(id=aid, node=node, site=None, hazard=hazard, level=level, previous_level=1,
+          detector: str = "landslide", aid: int = 1, backfill: bool = False) -> UplinkAlert:
+    return UplinkAlert(id=aid, node=node, site=None, hazard=hazard, level=level, previous_level=1,
                    detector=detector, ts=int(ts * 1000), explanation=f"level {level}",
                    explanation_en=f"level {level}", backfill=backfill,
                    values={"rain_3h_mm": 78.0}, thresholds={"siaga_mm": 60.0})
@@ -325,7 +325,7 @@ async def test_filters_on_the_list(hub: AsgiHub) -> None:
 async def test_silent_gateway_opens_maintenance_incident_for_diskominfo(hub: AsgiHub) -> None:
     await seed(hub)
     svc = hub.services.incidents
-    hb = HeartbeatIn(v=1, gateway="gw-1", ts=int(T0 * 1000), uptime_s=10,
+    hb = Heartbeat(v=1, gateway="gw-1", ts=int(T0 * 1000), uptime_s=10,
                      buffer=BufferHealth(depth=0, alerts=0))
     await at(hub, T0)
     await svc.on_heartbeat("gw-1", hb)

@@ -12,10 +12,10 @@ from collections.abc import Iterator
 import pytest
 from pydantic import SecretStr
 
-from siaga.api.ingest.wire import ReadingIn
 from siaga.api.telemetry.errors import StoreUnavailable
 from siaga.api.telemetry.influx import InfluxStore
 from siaga.api.telemetry.settings import TelemetrySettings
+from siaga.firmware_bridge.uplink import UplinkReading
 from siaga.simulators.servers import InfluxDB
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
@@ -50,8 +50,8 @@ def secured_influxdb(monkeypatch: pytest.MonkeyPatch) -> Iterator[InfluxDB]:
     server.cleanup()
 
 
-def reading(seq: int) -> ReadingIn:
-    return ReadingIn(id=seq, node="n1", channel="vwc", value=1.0 + seq, unit="%",
+def reading(seq: int) -> UplinkReading:
+    return UplinkReading(id=seq, node="n1", channel="vwc", value=1.0 + seq, unit="%",
                      ts=T0 + seq, rx=T0, seq=seq, src="serial")
 
 
@@ -94,7 +94,7 @@ async def test_a_retention_policy_is_written_to_and_read_from(influxdb: InfluxDB
                                           retention_policy="sebulan"))
     await store.start()
     now = int(time.time() * 1000)  # a 30-day policy refuses points older than 30 days
-    recent = ReadingIn(id=1, node="n1", channel="vwc", value=2.0, unit="%", ts=now - 60_000,
+    recent = UplinkReading(id=1, node="n1", channel="vwc", value=2.0, unit="%", ts=now - 60_000,
                        rx=now, seq=1, src="serial")
     try:
         await store.write_readings("gw", [recent])

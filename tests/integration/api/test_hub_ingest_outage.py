@@ -10,11 +10,11 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from siaga.api.ingest.wire import ReadingIn
 from siaga.api.settings import HubSettings
 from siaga.api.telemetry.errors import StoreUnavailable
 from siaga.api.telemetry.influx import InfluxStore
 from siaga.api.telemetry.settings import TelemetrySettings
+from siaga.firmware_bridge.uplink import UplinkReading
 from siaga.simulators.servers import InfluxDB, Mosquitto
 from tests.api_fixtures import asgi_hub
 from tests.integration.api.test_hub_ingest_http import GW, T0, auth, make_batch
@@ -30,8 +30,8 @@ def own_influxdb() -> Iterator[InfluxDB]:
     server.cleanup()
 
 
-def reading(seq: int) -> ReadingIn:
-    return ReadingIn(id=seq, node="n1", channel="vwc", value=float(seq), unit="%",
+def reading(seq: int) -> UplinkReading:
+    return UplinkReading(id=seq, node="n1", channel="vwc", value=float(seq), unit="%",
                      ts=T0 + seq, rx=T0 + seq, seq=seq, src="serial")
 
 

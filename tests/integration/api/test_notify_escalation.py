@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from siaga.api.ingest.wire import AlertIn
+from siaga.firmware_bridge.uplink import UplinkAlert
 from siaga.simulators.servers import SmtpInbox
 from tests.api_fixtures import AsgiHub, asgi_hub
 
@@ -39,8 +39,8 @@ async def hub(hub_settings_factory: Any, inbox: SmtpInbox) -> AsyncIterator[Asgi
         yield h
 
 
-def alert(level: int, ts: float, node: str) -> AlertIn:
-    return AlertIn(id=1, node=node, site=f"site-{node}", hazard="landslide", level=level,
+def alert(level: int, ts: float, node: str) -> UplinkAlert:
+    return UplinkAlert(id=1, node=node, site=f"site-{node}", hazard="landslide", level=level,
                    previous_level=1, detector="landslide", ts=int(ts * 1000),
                    explanation="Pergerakan tanah 12 mm/jam", explanation_en="Ground moving")
 

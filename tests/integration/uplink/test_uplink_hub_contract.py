@@ -12,12 +12,12 @@ import pytest
 
 from siaga.api.ingest.mqtt_subscriber import MqttSubscriber
 from siaga.api.settings import HubSettings
+from siaga.firmware_bridge.uplink import ms
 from siaga.gateway.buffer import BufferSettings, StoreAndForwardBuffer
 from siaga.gateway.heartbeat import HealthSnapshot, HeartbeatSettings, NodeSeen
 from siaga.gateway.uplink.http_uplink import HttpUplink
 from siaga.gateway.uplink.mqtt_uplink import MqttUplink
 from siaga.gateway.uplink.settings import UplinkSettings
-from siaga.gateway.uplink.wire import ms
 from siaga.simulators.servers import Mosquitto
 from tests.api_fixtures import LiveHub, asgi_hub
 from tests.integration.gateway.hub_stand_in import wait_for

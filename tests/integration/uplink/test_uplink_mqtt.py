@@ -15,8 +15,8 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from siaga.analytics.alert import Alert
-from siaga.analytics.levels import Level
 from siaga.firmware_bridge.reading import Reading
+from siaga.firmware_bridge.vocabulary import Level
 from siaga.gateway.buffer import BufferSettings, StoreAndForwardBuffer
 from siaga.gateway.heartbeat import HealthSnapshot, HeartbeatSettings, NodeSeen
 from siaga.gateway.uplink.mqtt_uplink import MqttUplink

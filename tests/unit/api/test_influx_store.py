@@ -14,11 +14,11 @@ from typing import Any
 import httpx
 import pytest
 
-from siaga.api.ingest.wire import ReadingIn
 from siaga.api.telemetry.errors import StoreRejected, StoreUnavailable
 from siaga.api.telemetry.influx import InfluxStore
 from siaga.api.telemetry.influx_reader import influxql_string
 from siaga.api.telemetry.settings import TelemetrySettings
+from siaga.firmware_bridge.uplink import UplinkReading
 
 pytestmark = pytest.mark.anyio
 
@@ -30,8 +30,8 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def reading(seq: int = 1, node: str = "n1") -> ReadingIn:
-    return ReadingIn(id=seq, node=node, channel="vwc", value=1.5, unit="%", ts=TS, rx=TS,
+def reading(seq: int = 1, node: str = "n1") -> UplinkReading:
+    return UplinkReading(id=seq, node=node, channel="vwc", value=1.5, unit="%", ts=TS, rx=TS,
                      seq=seq, src="serial")
 
 

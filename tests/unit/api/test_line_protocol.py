@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 from influxdb_client import Point
 
-from siaga.api.ingest.wire import ReadingIn
 from siaga.api.telemetry.errors import LineProtocolError
 from siaga.api.telemetry.line_protocol import (
     encode_events,
@@ -20,15 +19,17 @@ from siaga.api.telemetry.line_protocol import (
     seq_from_time,
 )
 from siaga.api.telemetry.records import IncidentEventPoint
+from siaga.firmware_bridge.frame_rules import MAX_SEQ
+from siaga.firmware_bridge.uplink import UplinkReading
 
 TS = 1_795_000_000_000
 
 
-def reading(**kw: object) -> ReadingIn:
+def reading(**kw: object) -> UplinkReading:
     base: dict[str, object] = dict(id=1, node="slope-07", channel="vwc", value=31.5, unit="%",
                                    ts=TS, rx=TS + 50, seq=7, src="serial:/dev/ttyUSB0")
     base.update(kw)
-    return ReadingIn(**base)  # type: ignore[arg-type]
+    return UplinkReading(**base)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -63,10 +64,10 @@ def test_string_fields_escape_quotes_and_backslashes() -> None:
 
 def test_reading_line_matches_influxdb_client_point() -> None:
     r = reading(node="Desa Bumiaji, RT=03", channel="rain", value=0.2, raw=1234.0,
-                seq=1_000_009)
+                seq=65_535)
     ours = encode_readings("reading", "gw 1", [r]).decode()
     theirs = (Point("reading").tag("gateway", "gw 1").tag("node", r.node).tag("channel", "rain")
-              .field("value", 0.2).field("seq", 1_000_009).field("raw", 1234.5 - 0.5)
+              .field("value", 0.2).field("raw", 1234.5 - 0.5)
               .time(reading_time_ns(r.ts, r.seq)).to_line_protocol())
     # Point sorts fields by key and trims ".0"; compare parsed parts instead of bytes.
     o_key, o_fields, o_time = ours.rsplit(" ", 2)
@@ -98,21 +99,37 @@ def test_integral_values_stay_floats_so_the_field_type_never_changes() -> None:
     assert " value=31.0 " in line
 
 
-def test_seq_rides_in_the_time_and_is_a_field_only_when_the_time_cannot_hold_it() -> None:
-    small = encode_readings("reading", "gw", [reading(seq=65_535)]).decode()
-    assert ",seq=" not in small
-    t = int(small.rsplit(" ", 1)[1])
-    assert seq_from_time(t, None) == 65_535
-    big = encode_readings("reading", "gw", [reading(seq=4_000_000_123)]).decode()
-    assert " value=31.5,seq=4000000123i " in big
-    assert seq_from_time(int(big.rsplit(" ", 1)[1]), 4_000_000_123) == 4_000_000_123
+def test_seq_rides_in_the_time_and_reads_back() -> None:
+    line = encode_readings("reading", "gw", [reading(seq=65_535)]).decode()
+    assert ",seq=" not in line
+    t = int(line.rsplit(" ", 1)[1])
+    assert t == TS * 1_000_000 + 65_535 and seq_from_time(t, None) == 65_535
+    # points an earlier hub wrote with a seq field still read back by it
+    assert seq_from_time(TS * 1_000_000 + 123, 4_000_000_123) == 4_000_000_123
 
 
 def test_many_readings_one_line_each_and_seq_makes_same_ms_points_distinct() -> None:
     body = encode_readings("reading", "gw", [reading(seq=1), reading(seq=2), reading(seq=1)])
     times = [line.rsplit(b" ", 1)[1] for line in body.split(b"\n")]
     assert times[0] != times[1] and times[0] == times[2]
-    assert reading_time_ns(TS, 1_000_001) == reading_time_ns(TS, 1)  # documented wrap
+
+
+def test_every_reading_identity_has_its_own_point_time() -> None:
+    """Regression (issue 10/12): seq was folded in as ``seq % 1,000,000``, so readings whose
+    seq differ by 1,000,000 in one ms overwrote each other in InfluxDB while the hub reported
+    both stored. Now seq is bounded to 0..65535 by the contract and the time is one-to-one:
+    all (ts, seq) of two adjacent milliseconds give distinct, ordered point times."""
+    times = [reading_time_ns(ts, seq) for ts in (TS, TS + 1) for seq in range(MAX_SEQ + 1)]
+    assert times == sorted(set(times))
+    assert reading_time_ns(TS, MAX_SEQ) < reading_time_ns(TS + 1, 0)
+
+
+@pytest.mark.parametrize("seq", [-1, MAX_SEQ + 1, 1_000_001, 4_000_000_123])
+def test_a_seq_outside_the_contract_is_refused_not_folded(seq: int) -> None:
+    with pytest.raises(LineProtocolError, match="seq"):
+        reading_time_ns(TS, seq)
+    with pytest.raises(LineProtocolError, match="seq"):
+        encode_readings("reading", "gw", [reading(seq=1), reading(seq=seq)])
 
 
 def test_empty_batch_encodes_to_nothing() -> None:

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from siaga.analytics.alert import Alert
-from siaga.analytics.levels import Level
 from siaga.firmware_bridge.reading import Reading
+from siaga.firmware_bridge.uplink import encode_batch
+from siaga.firmware_bridge.vocabulary import Level
 from siaga.gateway.buffer import BufferSettings, StoreAndForwardBuffer
 from siaga.gateway.errors import ConfigError
-from siaga.gateway.uplink.wire import encode_batch
 
 
 def reading(seq: int, node: str = "slope-07", value: float = 31.5) -> Reading:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from siaga.analytics.levels import Level
+from siaga.firmware_bridge.vocabulary import Level
 from siaga.gateway.bus_health import BusError, DeviceHealth
 
 

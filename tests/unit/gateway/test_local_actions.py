@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from siaga.analytics.alert import Alert
-from siaga.analytics.levels import Level
+from siaga.firmware_bridge.vocabulary import Level
 from siaga.gateway.errors import ConfigError
 from siaga.gateway.local_actions import LocalActionRunner, LocalActionSettings
 

@@ -3,8 +3,8 @@ import json
 import math
 
 from siaga.analytics.alert import Alert
-from siaga.analytics.levels import Level
 from siaga.firmware_bridge.reading import Reading, iso_utc
+from siaga.firmware_bridge.vocabulary import Level
 from siaga.gateway.messages import IngestError
 from siaga.gateway.stdout_output import IsoTimes, JsonLinesOutput, reading_line
 

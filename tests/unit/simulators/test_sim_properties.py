@@ -6,9 +6,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from siaga.firmware_bridge.codec import Frame, FrameDecoder
+from siaga.simulators.device_wire import serial_line
 from siaga.simulators.scenario_catalog import SCENARIO_NAMES, build, generate
 from siaga.simulators.transport_faults import FaultInjector, FaultSettings
-from siaga.simulators.wire import serial_line
 from tests.hypothesis_profiles import costly
 
 SLOW = settings(max_examples=costly(12), suppress_health_check=[HealthCheck.too_slow])

@@ -10,11 +10,11 @@ from siaga import simulators
 from siaga.firmware_bridge.codec import decode_frame
 from siaga.firmware_bridge.device_message import decode_device_message
 from siaga.firmware_bridge.errors import FrameDecodeError
+from siaga.simulators.device_wire import mqtt_message, serial_line
 from siaga.simulators.errors import SimSettingsError
 from siaga.simulators.node import NodeMessage, VirtualNode
 from siaga.simulators.scenario_catalog import generate
 from siaga.simulators.transport_faults import BOOT_BANNER, FaultInjector, FaultSettings, flip_bits
-from siaga.simulators.wire import mqtt_message, serial_line
 
 T0 = 1768528800.0
 

@@ -1,15 +1,19 @@
-"""The uplink wire models: the contract's example passes, everything else is refused clearly."""
+"""The hub's validation of the uplink records (firmware_bridge/uplink.py through
+api/ingest/body.py): the contract's example passes, everything else is refused clearly,
+with every bad field named."""
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
 
-from siaga.api.ingest.wire import Batch, HeartbeatIn, StatusIn
+from siaga.api.ingest.body import parse_batch, parse_heartbeat, parse_status
+from siaga.api.ingest.errors import InvalidBatch, MalformedBatch
+from siaga.firmware_bridge.vocabulary import Level
 
 BATCH: dict[str, Any] = {
     "v": 1,
@@ -40,20 +44,23 @@ HEARTBEAT: dict[str, Any] = {
 }
 
 
+def body(doc: Any) -> bytes:
+    return json.dumps(doc).encode()
+
+
 def test_the_contract_examples_validate() -> None:
-    b = Batch.model_validate_json(json.dumps(BATCH))
-    assert b.readings[0].value == 31.5 and b.alerts[0].level == 3
+    b = parse_batch(body(BATCH))
+    assert b.readings[0].value == 31.5 and b.alerts[0].level == Level.SIAGA
     assert b.alerts[0].window_s == 10800.0
-    h = HeartbeatIn.model_validate_json(json.dumps(HEARTBEAT))
+    h = parse_heartbeat(body(HEARTBEAT))
     assert h.nodes["slope-07"].frames_ok == 60
-    assert StatusIn.model_validate_json('{"state": "offline", "ts": 1795000000000}').state == \
-        "offline"
+    assert parse_status(b'{"state": "offline", "ts": 1795000000000}').state == "offline"
 
 
 def test_empty_lists_and_loss_may_be_omitted() -> None:
-    b = Batch.model_validate({k: v for k, v in BATCH.items()
-                              if k not in ("readings", "alerts", "loss")})
-    assert b.readings == [] and b.alerts == [] and b.loss.dropped_readings == 0
+    b = parse_batch(body({k: v for k, v in BATCH.items()
+                          if k not in ("readings", "alerts", "loss")}))
+    assert b.readings == () and b.alerts == () and b.loss.dropped_readings == 0
 
 
 def mutate(path: tuple[Any, ...], value: Any) -> dict[str, Any]:
@@ -84,6 +91,8 @@ DELETE = object()
         (("readings", 0, "ts"), 5_000_000_000_000, "after 2100"),
         (("readings", 0, "rx"), -1, "negative time"),
         (("readings", 0, "seq"), -1, "negative seq"),
+        (("readings", 0, "seq"), 65536, "seq past a node's 16-bit counter"),
+        (("readings", 0, "seq"), 1_000_001, "seq that would leave its millisecond in InfluxDB"),
         (("readings", 0, "node"), "", "empty node"),
         (("readings", 0, "node"), "a\nb", "newline in node"),
         (("readings", 0, "node"), "a\\", "backslash in node"),
@@ -92,6 +101,8 @@ DELETE = object()
         (("alerts", 0, "hazard"), "meteor", "unknown hazard"),
         (("alerts", 0, "level"), 5, "level above Awas"),
         (("alerts", 0, "level"), 0, "level below Normal"),
+        (("alerts", 0, "level"), "3", "level as string"),
+        (("alerts", 0, "previous_level"), True, "level as bool"),
         (("alerts", 0, "values"), {"rain_3h_mm": "78"}, "value as string"),
         (("alerts", 0, "window_s"), -1, "negative window"),
         (("loss", "dropped_readings"), -3, "negative loss"),
@@ -100,27 +111,45 @@ DELETE = object()
     ],
 )
 def test_malformed_batches_are_refused(path: tuple[Any, ...], value: Any, why: str) -> None:
-    with pytest.raises(ValidationError):
-        Batch.model_validate_json(json.dumps(mutate(path, value)))
+    with pytest.raises(InvalidBatch) as caught:
+        parse_batch(body(mutate(path, value)))
+    # problem+json names the field: the path of the mutation, under "body"
+    locs = [e["loc"] for e in caught.value.extra["errors"]]
+    assert any(loc[1:len(path) + 1] == list(path)[:len(loc) - 1] for loc in locs), locs
+
+
+def test_every_bad_field_is_listed() -> None:
+    doc = mutate(("readings", 0, "seq"), -1)
+    doc["alerts"][0]["hazard"] = "meteor"
+    with pytest.raises(InvalidBatch) as caught:
+        parse_batch(body(doc))
+    assert [e["loc"] for e in caught.value.extra["errors"]] == [
+        ["body", "readings", 0, "seq"], ["body", "alerts", 0, "hazard"]]
+
+
+@pytest.mark.parametrize("raw", [b"not json", b"[1, 2]", b'"batch"'])
+def test_unreadable_bodies_are_malformed(raw: bytes) -> None:
+    with pytest.raises(MalformedBatch):
+        parse_batch(raw)
 
 
 @pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])
 def test_non_finite_numbers_are_refused(token: str) -> None:
     text = json.dumps(BATCH).replace('"value": 31.5', f'"value": {token}')
     assert token in text
-    with pytest.raises(ValidationError, match="finite"):
-        Batch.model_validate_json(text)
+    with pytest.raises(InvalidBatch, match="finite"):
+        parse_batch(text.encode())
 
 
-def test_models_are_frozen() -> None:
-    b = Batch.model_validate(BATCH)
-    with pytest.raises(ValidationError):
+def test_records_are_frozen() -> None:
+    b = parse_batch(body(BATCH))
+    with pytest.raises(dataclasses.FrozenInstanceError):
         b.readings[0].value = 1.0  # type: ignore[misc]
 
 
 def test_heartbeat_nulls_allowed_where_the_contract_says() -> None:
     doc = dict(HEARTBEAT, cpu_temp_c=None, disk_free_bytes=None)
-    h = HeartbeatIn.model_validate(doc)
+    h = parse_heartbeat(body(doc))
     assert h.cpu_temp_c is None and h.disk_free_bytes is None
-    with pytest.raises(ValidationError):
-        HeartbeatIn.model_validate(dict(HEARTBEAT, uptime_s=-1))
+    with pytest.raises(InvalidBatch):
+        parse_heartbeat(body(dict(HEARTBEAT, uptime_s=-1)))
