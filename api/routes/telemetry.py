@@ -21,7 +21,8 @@ __all__ = ["router"]
 
 router = APIRouter(tags=["telemetry"])
 
-# The wire's identifier rule (api/ingest/wire.py): a name no reading can carry finds nothing.
+# The uplink's identifier rule (firmware_bridge/uplink.py): a name no reading can carry finds
+# nothing.
 IDENT = r"^[^\x00-\x1f\x7f\\]+$"
 
 NodeId = Annotated[str, Path(min_length=1, max_length=128, pattern=IDENT)]

@@ -7,6 +7,7 @@ replacing ``services.incidents.clock``.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -62,7 +63,7 @@ async def test_alert_through_ingest_opens_an_incident_staff_of_bpbd_see(hub: Asg
     token = await hub.gateway("gw-1")
     now_ms = int(time.time() * 1000)
     batch = {"v": 1, "gateway": "gw-1", "batch": "gw-1:1-1", "sent_at": now_ms,
-             "alerts": [alert(3, now_ms / 1000).model_dump()]}
+             "alerts": [dataclasses.asdict(alert(3, now_ms / 1000))]}
     r = await hub.client.post("/api/v1/ingest", json=batch,
                               headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 200, r.text

@@ -63,14 +63,16 @@ async def test_a_batch_is_stored_then_acknowledged_and_a_resend_changes_nothing(
     body = make_batch(5)
     r = await influx_hub.client.post("/api/v1/ingest", json=body, headers=auth(token))
     assert r.status_code == 200, r.text
-    assert r.json() == {"batch": body["batch"], "stored": 5, "duplicates": 0}
+    assert r.json() == {"batch": body["batch"], "status": "stored", "reason": None, "stored": 5,
+                        "duplicates": 0}
     first = await stored(influx_hub)
     assert [(p.ts, p.value, p.gateway) for p in first] == [
         (T0 + i * 60_000, 30.0 + i, GW) for i in range(5)]
 
     r = await influx_hub.client.post("/api/v1/ingest", json=body, headers=auth(token))
     assert r.status_code == 200
-    assert r.json() == {"batch": body["batch"], "stored": 0, "duplicates": 5}
+    assert r.json() == {"batch": body["batch"], "status": "stored", "reason": None, "stored": 0,
+                        "duplicates": 5}
     assert await stored(influx_hub) == first
 
 
@@ -178,7 +180,8 @@ async def test_sqlite_store_reports_exact_duplicates_for_overlapping_batches(hub
     overlap = make_batch(4, first_id=3)
     overlap["readings"][:2] = copy.deepcopy(make_batch(4)["readings"][2:])
     r = await hub.client.post("/api/v1/ingest", json=overlap, headers=auth(token))
-    assert r.json() == {"batch": overlap["batch"], "stored": 2, "duplicates": 2}
+    assert r.json() == {"batch": overlap["batch"], "status": "stored", "reason": None, "stored": 2,
+                        "duplicates": 2}
     assert len(await stored(hub)) == 6
 
 

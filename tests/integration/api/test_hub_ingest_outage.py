@@ -125,7 +125,8 @@ async def test_mqtt_sends_no_ack_while_influxd_is_down(
                 await asyncio.to_thread(gateway.acks.get, True, 2.0)
             await asyncio.to_thread(own_influxdb.start)
             gateway.publish("data", batch)  # the gateway's resend after its ack timeout
-            assert await gateway.ack() == {"batch": batch["batch"], "status": "stored"}
+            ack = await gateway.ack()
+            assert (ack["batch"], ack["status"]) == (batch["batch"], "stored")
             got = await hub.services.telemetry.readings("slope-07", "vwc", T0, T0 + 86_400_000)
             assert len(got) == 6
     finally:
