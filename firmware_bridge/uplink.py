@@ -33,6 +33,8 @@ from siaga.firmware_bridge.reading import Reading
 from siaga.firmware_bridge.vocabulary import Hazard, Level
 
 __all__ = [
+    "IDENT_MAX_LENGTH",
+    "IDENT_PATTERN",
     "MS_MAX",
     "MS_MIN",
     "UPLINK_VERSION",
@@ -84,7 +86,10 @@ class Bounds:
 
 
 EpochMs = Annotated[int, Bounds(ge=MS_MIN, lt=MS_MAX)]
-Ident = Annotated[str, Bounds(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f\\]+$")]
+IDENT_PATTERN = r"^[^\x00-\x1f\x7f\\]+$"
+IDENT_MAX_LENGTH = 128
+Ident = Annotated[str, Bounds(min_length=1, max_length=IDENT_MAX_LENGTH,
+                              pattern=IDENT_PATTERN)]
 Text = Annotated[str, Bounds(max_length=4096)]
 Count = Annotated[int, Bounds(ge=0, lt=2**63)]
 Seq = Annotated[int, Bounds(ge=0, le=MAX_SEQ)]

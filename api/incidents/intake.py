@@ -8,8 +8,8 @@ atomic step across processes) and returns the changes for the live stream.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from siaga.api.db import transaction
 from siaga.api.incidents.geo import haversine_m
@@ -26,6 +26,7 @@ from siaga.api.incidents.store import (
     set_source,
     tighten_clocks,
 )
+from siaga.firmware_bridge.uplink import UplinkAlert
 from siaga.firmware_bridge.vocabulary import Level
 
 __all__ = [
@@ -40,29 +41,20 @@ _PRIORITY = {"incident.opened": 3, "incident.reopened": 2, "incident.updated": 1
 
 @dataclass(frozen=True, slots=True)
 class AlertFacts:
-    """An alert with its dedupe site resolved (registry first) and its place, if known."""
+    """An uplink alert as its gateway sent it, with what the hub resolved for it: the dedupe
+    site (registry first) and the place, if known."""
 
     gateway: str
-    node: str
+    alert: UplinkAlert
     site: str
-    hazard: str
-    level: int
-    previous_level: int
-    detector: str
-    ts_ms: int
-    backfill: bool
-    explanation: str
-    channel: str | None = None
+    site_kind: str | None = None  # the registry site's kind (market, slope, ...)
     lat: float | None = None
     lon: float | None = None
-    site_kind: str | None = None  # the registry site's kind (market, slope, ...)
-    explanation_en: str = ""
-    values: Mapping[str, float] = field(default_factory=dict)
-    thresholds: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def ts(self) -> float:
-        return self.ts_ms / 1000.0
+        """The alert's time in POSIX seconds, the incidents' unit."""
+        return self.alert.ts / 1000.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,12 +76,12 @@ def _adopt_report_incident(conn: sqlite3.Connection, settings: IncidentSettings,
                            a: AlertFacts) -> sqlite3.Row | None:
     """A sensor alert near a citizen-reported incident not yet tied to a site takes it over
     under its own site (and so confirms it)."""
-    if a.lat is None or a.lon is None or a.level <= Level.NORMAL:
+    if a.lat is None or a.lon is None or a.alert.level <= Level.NORMAL:
         return None
     rows = conn.execute(
         "SELECT id, lat, lon FROM incidents WHERE hazard = ? AND site LIKE 'report:%'"
         " AND status != 'resolved'",
-        (a.hazard,),
+        (a.alert.hazard,),
     ).fetchall()
     near = [(haversine_m(a.lat, a.lon, r["lat"], r["lon"]), r["id"]) for r in rows]
     near = [n for n in near if n[0] <= settings.report_radius_m]
@@ -102,35 +94,36 @@ def _adopt_report_incident(conn: sqlite3.Connection, settings: IncidentSettings,
     return row
 
 
-def _record_alert(conn: sqlite3.Connection, settings: IncidentSettings, a: AlertFacts,
+def _record_alert(conn: sqlite3.Connection, settings: IncidentSettings, facts: AlertFacts,
                   received_at: float) -> Change | None:
+    a, gateway, site, ts = facts.alert, facts.gateway, facts.site, facts.ts
     cur = conn.execute(
         "INSERT OR IGNORE INTO incident_alerts_seen (gateway, node, detector, ts, level,"
         " received_at) VALUES (?, ?, ?, ?, ?, ?)",
-        (a.gateway, a.node, a.detector, a.ts_ms, a.level, received_at),
+        (gateway, a.node, a.detector, a.ts, a.level, received_at),
     )
     if cur.rowcount == 0:
         return None  # seen before: idempotent
     open_row = conn.execute(
         "SELECT id, opened_at, resolved_at FROM incidents WHERE hazard = ? AND site = ?"
         " AND status != 'resolved'",
-        (a.hazard, a.site),
-    ).fetchone() or _adopt_report_incident(conn, settings, a)
+        (a.hazard, site),
+    ).fetchone() or _adopt_report_incident(conn, settings, facts)
     last_row = conn.execute(
         "SELECT id, opened_at, resolved_at FROM incidents WHERE hazard = ? AND site = ?"
         " AND status = 'resolved' ORDER BY resolved_at DESC LIMIT 1",
-        (a.hazard, a.site),
+        (a.hazard, site),
     ).fetchone()
-    d = decide(settings, level=a.level, ts=a.ts, backfill=a.backfill,
+    d = decide(settings, level=a.level, ts=ts, backfill=a.backfill,
                open_incident=_window(open_row), last_resolved=_window(last_row))
     if d.action is Action.DROP:
         return None
     kind = "incident.updated"
     if d.action is Action.OPEN:
-        at = received_at if d.late else min(a.ts, received_at)
-        incident_id = open_incident(conn, settings, hazard=a.hazard, site=a.site, at=at,
-                                    origin="alert", lat=a.lat, lon=a.lon,
-                                    site_kind=a.site_kind, opened_late=d.late)
+        at = received_at if d.late else min(ts, received_at)
+        incident_id = open_incident(conn, settings, hazard=a.hazard, site=site, at=at,
+                                    origin="alert", lat=facts.lat, lon=facts.lon,
+                                    site_kind=facts.site_kind, opened_late=d.late)
         kind = "incident.opened"
     else:
         assert d.incident_id is not None
@@ -141,11 +134,11 @@ def _record_alert(conn: sqlite3.Connection, settings: IncidentSettings, a: Alert
     conn.execute(
         "UPDATE incident_alerts_seen SET incident_id = ? WHERE gateway = ? AND node = ?"
         " AND detector = ? AND ts = ? AND level = ?",
-        (incident_id, a.gateway, a.node, a.detector, a.ts_ms, a.level),
+        (incident_id, gateway, a.node, a.detector, a.ts, a.level),
     )
-    add_timeline(conn, incident_id, ts=a.ts, recorded_at=received_at, kind="alert",
+    add_timeline(conn, incident_id, ts=ts, recorded_at=received_at, kind="alert",
                  level=a.level, late=d.late, note=a.explanation,
-                 data={"gateway": a.gateway, "node": a.node, "detector": a.detector,
+                 data={"gateway": gateway, "node": a.node, "detector": a.detector,
                        "channel": a.channel, "previous_level": a.previous_level,
                        "explanation_en": a.explanation_en, "values": dict(a.values),
                        "thresholds": dict(a.thresholds)})
@@ -156,7 +149,7 @@ def _record_alert(conn: sqlite3.Connection, settings: IncidentSettings, a: Alert
         (int(d.late), received_at, incident_id),
     )
     if d.action is not Action.NOTE:
-        set_source(conn, settings, incident_id, Source(a.detector, a.node, a.level, a.ts),
+        set_source(conn, settings, incident_id, Source(a.detector, a.node, a.level, ts),
                    recorded_at=received_at)
         tighten_clocks(conn, settings, incident_id, at=received_at)
         refresh_evidence(conn, settings, incident_id)

@@ -164,14 +164,8 @@ class IncidentService:
             lat, lon = node.lat, node.lon
         elif site is not None:
             lat, lon = site.lat, site.lon
-        return AlertFacts(
-            gateway=gateway, node=a.node, site=site_id,
-            site_kind=site.kind if site is not None and site.kind else None,
-            hazard=a.hazard, level=a.level, previous_level=a.previous_level,
-            detector=a.detector, ts_ms=a.ts, backfill=a.backfill, explanation=a.explanation,
-            explanation_en=a.explanation_en, values=a.values, thresholds=a.thresholds,
-            channel=a.channel, lat=lat, lon=lon,
-        )
+        return AlertFacts(gateway, a, site_id,
+                          site.kind if site is not None and site.kind else None, lat, lon)
 
     async def ingest_alerts(self, gateway: str, alerts: Sequence[UplinkAlert],
                             received_at: float) -> None:

@@ -16,16 +16,14 @@ from siaga.api.deps import CurrentStaff, TelemetryDep
 from siaga.api.errors import problem_responses
 from siaga.api.telemetry import query
 from siaga.api.telemetry.models import NodeLatestOut, ReadingsOut
+from siaga.firmware_bridge.uplink import IDENT_MAX_LENGTH, IDENT_PATTERN
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["telemetry"])
 
-# The uplink's identifier rule (firmware_bridge/uplink.py): a name no reading can carry finds
-# nothing.
-IDENT = r"^[^\x00-\x1f\x7f\\]+$"
-
-NodeId = Annotated[str, Path(min_length=1, max_length=128, pattern=IDENT)]
+# The uplink's identifier rule: a name no reading can carry finds nothing.
+NodeId = Annotated[str, Path(min_length=1, max_length=IDENT_MAX_LENGTH, pattern=IDENT_PATTERN)]
 
 
 @router.get(
@@ -40,7 +38,8 @@ async def readings(
     node: NodeId,
     staff: CurrentStaff,
     store: TelemetryDep,
-    channel: Annotated[str, Query(min_length=1, max_length=128, pattern=IDENT,
+    channel: Annotated[str, Query(min_length=1, max_length=IDENT_MAX_LENGTH,
+                                  pattern=IDENT_PATTERN,
                                   description="e.g. vwc, rain")],
     from_: Annotated[str | None, Query(
         alias="from", description="Start (inclusive): epoch ms or ISO 8601; default to - 24 h",

@@ -38,6 +38,7 @@ from siaga.api.db import Database  # noqa: E402
 from siaga.api.incidents.intake import AlertFacts, record_alerts  # noqa: E402
 from siaga.api.incidents.schema import ensure_schema  # noqa: E402
 from siaga.api.incidents.settings import IncidentSettings  # noqa: E402
+from siaga.firmware_bridge.uplink import UplinkAlert  # noqa: E402
 from siaga.simulators.servers import HubProcess, InfluxDB  # noqa: E402
 
 SIAGA_HUB = str(ROOT / ".venv" / "bin" / "siaga-hub")
@@ -108,10 +109,10 @@ def engine_only(workdir: Path, n: int) -> None:
         db = Database(workdir / f"engine-{per_tx}.sqlite3")
         db.call(ensure_schema)
         now = time.time()
-        facts = [AlertFacts(gateway="gw", node=f"n{i % 200}", site=f"s{i % 50}",
-                            hazard="landslide", level=2 + i % 3, previous_level=1,
-                            detector="landslide", ts_ms=int((now + i) * 1000), backfill=False,
-                            explanation="x") for i in range(n)]
+        facts = [AlertFacts(gateway="gw", site=f"s{i % 50}", alert=UplinkAlert(
+            id=i, node=f"n{i % 200}", hazard="landslide", level=2 + i % 3, previous_level=1,
+            detector="landslide", ts=int((now + i) * 1000), explanation="x",
+            explanation_en="")) for i in range(n)]
         t = time.perf_counter()
         for i in range(0, n, per_tx):
             db.call(partial(record_alerts, settings=settings, alerts=facts[i:i + per_tx],

@@ -19,6 +19,7 @@ from siaga.api.incidents.intake import AlertFacts, record_alerts
 from siaga.api.incidents.queries import IncidentFilter, load_incidents
 from siaga.api.incidents.schema import ensure_schema
 from siaga.api.incidents.settings import IncidentSettings
+from siaga.firmware_bridge.uplink import UplinkAlert
 
 pytestmark = pytest.mark.integration
 
@@ -29,10 +30,10 @@ ALERTS_EACH = 5
 
 def _alerts(writer: int) -> list[AlertFacts]:
     return [
-        AlertFacts(gateway=f"gw-{writer}", node=f"slope-{writer}", site="bumiaji-slope",
-                   hazard="landslide", level=2 + (i % 3), previous_level=1,
-                   detector="landslide", ts_ms=int((T0 + i) * 1000), backfill=False,
-                   explanation="rain")
+        AlertFacts(gateway=f"gw-{writer}", site="bumiaji-slope", alert=UplinkAlert(
+            id=i, node=f"slope-{writer}", hazard="landslide", level=2 + (i % 3),
+            previous_level=1, detector="landslide", ts=int((T0 + i) * 1000),
+            explanation="rain", explanation_en=""))
         for i in range(ALERTS_EACH)
     ]
 

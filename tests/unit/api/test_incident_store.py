@@ -28,6 +28,7 @@ from siaga.api.incidents.queries import (
 )
 from siaga.api.incidents.schema import ensure_schema
 from siaga.api.incidents.settings import IncidentSettings
+from siaga.firmware_bridge.uplink import UplinkAlert
 
 S = IncidentSettings(site_agencies={"pasar-batu": {"fire": ["BPBD"]}})
 T0 = 1_795_000_000.0
@@ -48,9 +49,10 @@ def alert(level: int, ts: float, *, node: str = "slope-07", site: str = "bumiaji
           hazard: str = "landslide", detector: str = "landslide", gateway: str = "gw-1",
           backfill: bool = False, lat: float | None = -7.8375,
           lon: float | None = 112.5361) -> AlertFacts:
-    return AlertFacts(gateway=gateway, node=node, site=site, hazard=hazard, level=level,
-                      previous_level=1, detector=detector, ts_ms=int(ts * 1000),
-                      backfill=backfill, explanation=f"level {level}", lat=lat, lon=lon)
+    sent = UplinkAlert(id=1, node=node, hazard=hazard, level=level,  # type: ignore[arg-type]
+                       previous_level=1, detector=detector, ts=int(ts * 1000),
+                       explanation=f"level {level}", explanation_en="", backfill=backfill)
+    return AlertFacts(gateway=gateway, alert=sent, site=site, lat=lat, lon=lon)
 
 
 def ingest(db: Database, alerts: list[AlertFacts], at: float) -> list:
