@@ -1,1 +1,2 @@
-"""Ingestion: the uplink wire models, the one pipeline, its HTTP routes and MQTT subscriber."""
+"""Ingestion: validation of the uplink records (firmware_bridge.uplink), the one pipeline,
+its MQTT subscriber."""

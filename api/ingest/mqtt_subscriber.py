@@ -268,7 +268,7 @@ class MqttSubscriber:
 
 
 def _batch_id(payload: bytes) -> str | None:
-    """The batch id of a payload the wire models refused, if it can be read at all."""
+    """The batch id of a payload validation refused, if it can be read at all."""
     try:
         doc = json.loads(payload)
     except (ValueError, UnicodeDecodeError, RecursionError):
