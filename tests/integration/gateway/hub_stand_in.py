@@ -9,7 +9,7 @@ The stand-ins stay for what that cannot do cheaply: count every delivery by iden
 stall or reject acks on demand, fail HTTP requests on demand.
 
 - ``MqttAckResponder`` subscribes to ``siaga/gw/+/data`` and answers on
-  ``siaga/gw/<id>/ack`` with ``{"batch": ..., "status": "stored"}``.
+  ``siaga/gw/<id>/ack`` with an ``Ack`` (firmware_bridge/uplink.py).
 - ``HttpIngestServer`` is a stdlib ``http.server`` answering ``POST /api/v1/ingest``.
 """
 
@@ -26,6 +26,8 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+
+from siaga.firmware_bridge.uplink import Ack, encode
 
 ReadingKey = tuple[str, str, str, int, int]  # gateway, node, channel, ts, seq
 AlertKey = tuple[str, str, str, int, int]  # gateway, node, detector, ts, level
@@ -109,13 +111,13 @@ class MqttAckResponder(StoredEntries):
                 self.cond.notify_all()
             return
         if self.reject:
-            ack = {"batch": body["batch"], "status": "rejected", "reason": "test says no"}
+            ack = Ack(body["batch"], "rejected", reason="test says no")
         else:
             self.store(body)
             if not self.acking:
                 return
-            ack = {"batch": body["batch"], "status": "stored"}
-        client.publish(f"siaga/gw/{body['gateway']}/ack", json.dumps(ack), qos=1)
+            ack = Ack(body["batch"], "stored")
+        client.publish(f"siaga/gw/{body['gateway']}/ack", encode(ack), qos=1)
 
 
 class HttpIngestServer(StoredEntries):
