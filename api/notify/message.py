@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from siaga.analytics.levels import Level
+from siaga.firmware_bridge.vocabulary import Level
 
 __all__ = ["HAZARD_NAMES", "Notice", "NoticeKind", "Text", "render"]
 
