@@ -22,6 +22,7 @@ from siaga.api.notify.channel import Sent
 from siaga.api.notify.contacts import ContactIn, save_contact
 from siaga.api.notify.errors import ChannelError, RateLimited
 from siaga.api.notify.settings import NotifySettings
+from siaga.firmware_bridge.uplink import UplinkAlert
 
 S = IncidentSettings(escalation_every_min=10)
 T0 = 1_795_000_000.0
@@ -44,10 +45,10 @@ def db(tmp_path: Path) -> Iterator[Database]:
 
 
 def alert(level: int, ts: float, node: str = "slope-07") -> AlertFacts:
-    return AlertFacts(gateway="gw-1", node=node, site="bumiaji-slope", hazard="landslide",
-                      level=level, previous_level=1, detector="landslide",
-                      ts_ms=int(ts * 1000), backfill=False, explanation=f"naik ke {level}",
-                      lat=-7.8, lon=112.5, explanation_en=f"up to {level}")
+    sent = UplinkAlert(id=1, node=node, hazard="landslide", level=level, previous_level=1,
+                       detector="landslide", ts=int(ts * 1000), explanation=f"naik ke {level}",
+                       explanation_en=f"up to {level}")
+    return AlertFacts(gateway="gw-1", alert=sent, site="bumiaji-slope", lat=-7.8, lon=112.5)
 
 
 def outbox_rows(db: Database) -> list[sqlite3.Row]:
