@@ -29,44 +29,89 @@
 
 A decoded object from the network server is used when present: its keys named in
 ``object_fields`` (``{ "tips" = "rain" }``), or else those that are Siaga channels.
+
+Each key is declared once, below, and validated by the one settings reader
+(``analytics.settings_file``), errors naming the dotted key; a byte layout keeps its format
+(``firmware_bridge.payload_codecs``) and is built after validation.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Annotated, Any, Literal
 
-from siaga.firmware_bridge.lorawan import FLAVOURS, Flavour
+from annotated_types import Ge, Le, MinLen, doc
+
+from siaga.analytics.errors import ConfigError as AnalyticsConfigError
+from siaga.analytics.settings_file import settings_adapter, validated
+from siaga.firmware_bridge.lorawan import Flavour
 from siaga.firmware_bridge.payload_codecs import ByteLayout, PayloadError
 from siaga.gateway.errors import ConfigError
-from siaga.gateway.settings_reader import TableReader
 
-CODECS = ("cayenne_lpp", "bytes", "object")
+Codec = Literal["cayenne_lpp", "bytes", "object"]
+
+
+def _empty() -> Any:
+    return dataclasses.field(default_factory=dict)
+
+
+Name = Annotated[str, MinLen(1)]
 
 
 @dataclass(frozen=True, slots=True)
 class PayloadProfile:
-    name: str
-    codec: str = "object"
-    lpp_channels: Mapping[int, str] = field(default_factory=dict)
-    layout: ByteLayout | None = None
-    object_fields: Mapping[str, str] = field(default_factory=dict)
+    codec: Annotated[Codec, doc("How a payload without a decoded object is decoded")] = "object"
+    lpp_channels: Annotated[dict[str, Name], doc("cayenne_lpp: LPP channel number (\"1\") "
+                                                 "-> Siaga channel")] = _empty()
+    object_fields: Annotated[dict[str, Name], doc("Decoded object key -> Siaga channel; "
+                                                  "empty: keys that are Siaga channels")] = _empty()
+    field: Annotated[tuple[dict[str, Any], ...], doc("bytes: the layout, one table per value "
+                                                     "(channel, offset, type, order, scale, "
+                                                     "add)")] = ()
+    # Built after validation (never keys of the file).
+    name: str = dataclasses.field(init=False, default="", compare=False)
+    lpp: Mapping[int, str] = dataclasses.field(init=False, compare=False, default_factory=dict)
+    layout: ByteLayout | None = dataclasses.field(init=False, default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        for k in self.lpp_channels:
+            if not k.isdigit() or not 0 <= int(k) <= 255:
+                raise ValueError(f"lpp_channels.{k}: an LPP channel number 0..255")
+        if self.codec == "cayenne_lpp" and not self.lpp_channels:
+            raise ValueError("lpp_channels: cayenne_lpp needs at least one channel")
+        if self.codec == "bytes" and not self.field:
+            raise ValueError('field: codec = "bytes" needs a [[field]] layout')
+        if self.codec != "bytes" and self.field:
+            raise ValueError('field: a byte layout needs codec = "bytes"')
 
 
 @dataclass(frozen=True, slots=True)
 class LorawanSettings:
-    flavour: Flavour = "chirpstack"
-    host: str | None = None  # None: no LoRaWAN source
-    port: int = 1883
-    client_id: str = ""
-    username: str | None = None
-    password: str | None = None
-    keepalive_s: int = 30
-    default_profile: str | None = None
-    profiles: Mapping[str, PayloadProfile] = field(default_factory=dict)
-    device_profiles: Mapping[str, str] = field(default_factory=dict)
-    nodes: Mapping[str, str] = field(default_factory=dict)
+    flavour: Annotated[Flavour, doc("chirpstack (v4) or tts (The Things Stack v3)")] = (
+        "chirpstack")
+    host: Annotated[str | None, doc("The network server's MQTT broker; none: no LoRaWAN "
+                                    "source")] = None
+    port: Annotated[int, Ge(1), Le(65535)] = 1883
+    client_id: Annotated[str, doc("Keep it stable (the persistent session); default "
+                                  "siaga-gw-<gateway.id>-lorawan")] = ""
+    username: Annotated[str | None, doc("TTS: <application id>@<tenant>")] = None
+    password: Annotated[str | None, doc("TTS: an API key")] = None
+    keepalive_s: Annotated[int, Ge(5), Le(65535)] = 30
+    default_profile: Annotated[str | None, doc("Profile of devices no other key names")] = None
+    profiles: Annotated[dict[str, PayloadProfile], doc("Payload profiles by name (ChirpStack: "
+                                                       "named like the device profile)")] = _empty()
+    device_profiles: Annotated[dict[str, Name], doc("Device name -> profile (TTS uplinks carry "
+                                                    "no profile)")] = _empty()
+    nodes: Annotated[dict[str, Name], doc("DevEUI or device name -> Siaga node id")] = _empty()
+
+    def __post_init__(self) -> None:
+        if self.default_profile is not None and self.default_profile not in self.profiles:
+            raise ValueError(f"default_profile: no [lorawan.profiles.{self.default_profile}]")
+        for device, profile in self.device_profiles.items():
+            if profile not in self.profiles:
+                raise ValueError(f"device_profiles.{device}: no [lorawan.profiles.{profile}]")
 
     @property
     def source(self) -> str:
@@ -75,77 +120,28 @@ class LorawanSettings:
     @classmethod
     def from_toml(cls, table: Mapping[str, Any], key: str = "lorawan",
                   gateway_id: str = "siaga-gw") -> LorawanSettings:
-        r = TableReader(table, key)
-        flavour = r.choice("flavour", "chirpstack", FLAVOURS)
-        profiles: dict[str, PayloadProfile] = {}
-        raw_profiles = table.get("profiles", {})
-        if not isinstance(raw_profiles, Mapping):
-            raise ConfigError(f"{key}.profiles", "must be a table of profiles")
-        for name, raw in raw_profiles.items():
-            profiles[name] = _profile(name, raw, f"{key}.profiles.{name}")
-        maps = {}
-        for name in ("nodes", "device_profiles"):
-            raw = table.get(name, {})
-            if not isinstance(raw, Mapping) or not all(
-                    isinstance(v, str) and v for v in raw.values()):
-                raise ConfigError(f"{key}.{name}", "must be a table of name = text")
-            maps[name] = {k.lower() if name == "nodes" else k: v for k, v in raw.items()}
-        default_profile = r.optional_text("default_profile")
-        for ref, where in [(default_profile, "default_profile"),
-                           *((v, f"device_profiles.{k}")
-                             for k, v in maps["device_profiles"].items())]:
-            if ref is not None and ref not in profiles:
-                raise ConfigError(f"{key}.{where}", f"no [{key}.profiles.{ref}]")
-        settings = cls(
-            flavour=flavour,  # type: ignore[arg-type]
-            host=r.optional_text("host"),
-            port=r.integer("port", 1883, lo=1, hi=65535),
-            client_id=r.text("client_id", f"siaga-gw-{gateway_id}-lorawan"),
-            username=r.optional_text("username"),
-            password=r.optional_text("password"),
-            keepalive_s=r.integer("keepalive_s", 30, lo=5, hi=65535),
-            default_profile=default_profile,
-            profiles=profiles,
-            device_profiles=maps["device_profiles"],
-            nodes=maps["nodes"],
-        )
-        unknown = sorted(set(table) - {"flavour", "host", "port", "client_id", "username",
-                                       "password", "keepalive_s", "default_profile",
-                                       "profiles", "nodes", "device_profiles"})
-        if unknown:
-            raise ConfigError(f"{key}.{unknown[0]}", "unknown key")
-        return settings
-
-
-def _profile(name: str, raw: Any, key: str) -> PayloadProfile:
-    if not isinstance(raw, Mapping):
-        raise ConfigError(key, "must be a table")
-    r = TableReader(raw, key)
-    codec = r.choice("codec", "object", CODECS)
-    lpp: dict[int, str] = {}
-    raw_lpp = raw.get("lpp_channels", {})
-    if not isinstance(raw_lpp, Mapping):
-        raise ConfigError(f"{key}.lpp_channels", "must be a table of LPP channel = channel")
-    for k, v in raw_lpp.items():
-        if not str(k).isdigit() or not 0 <= int(k) <= 255 or not isinstance(v, str) or not v:
-            raise ConfigError(f"{key}.lpp_channels.{k}", "LPP channel 0..255 = a channel name")
-        lpp[int(k)] = v
-    fields = raw.get("object_fields", {})
-    if not isinstance(fields, Mapping) or not all(isinstance(v, str) and v
-                                                  for v in fields.values()):
-        raise ConfigError(f"{key}.object_fields", "must be a table of object key = channel")
-    layout = None
-    if codec == "bytes":
+        """Validated as a TOML file types it (environment text already typed by the caller),
+        profiles built; ConfigError naming the dotted key."""
         try:
-            layout = ByteLayout.from_toml(raw.get("field"), f"{key}.field")
-        except PayloadError as e:
-            where, _, problem = e.detail.partition(": ")
-            raise ConfigError(where, problem) from None
-    elif "field" in raw:
-        raise ConfigError(f"{key}.field", 'a byte layout needs codec = "bytes"')
-    if codec == "cayenne_lpp" and not lpp:
-        raise ConfigError(f"{key}.lpp_channels", "cayenne_lpp needs at least one channel")
-    unknown = sorted(set(raw) - {"codec", "lpp_channels", "object_fields", "field"})
-    if unknown:
-        raise ConfigError(f"{key}.{unknown[0]}", "unknown key")
-    return PayloadProfile(name, codec, lpp, layout, dict(fields))
+            s: LorawanSettings = validated(_ADAPTER, dict(table), key, strict=True)
+        except AnalyticsConfigError as e:
+            raise ConfigError(e.key, e.problem) from None
+        profiles = {}
+        for name, p in s.profiles.items():
+            built = replace(p)
+            object.__setattr__(built, "name", name)
+            object.__setattr__(built, "lpp", {int(k): v for k, v in p.lpp_channels.items()})
+            if p.codec == "bytes":
+                try:
+                    layout = ByteLayout.from_toml(list(p.field), f"{key}.profiles.{name}.field")
+                except PayloadError as e:
+                    where, _, problem = e.detail.partition(": ")
+                    raise ConfigError(where, problem) from None
+                object.__setattr__(built, "layout", layout)
+            profiles[name] = built
+        return replace(s, profiles=profiles,
+                       client_id=s.client_id or f"siaga-gw-{gateway_id}-lorawan",
+                       nodes={k.lower(): v for k, v in s.nodes.items()})
+
+
+_ADAPTER = settings_adapter(LorawanSettings)

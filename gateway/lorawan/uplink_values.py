@@ -45,6 +45,6 @@ def values_of(up: LorawanUplink, profile: PayloadProfile | None) -> dict[str, fl
         raise PayloadError("no_codec", f"device {up.device}: no decoded object and no "
                            "payload codec (set the device's profile in [lorawan])")
     if profile.codec == "cayenne_lpp":
-        return decode_cayenne_lpp(up.payload, profile.lpp_channels)
+        return decode_cayenne_lpp(up.payload, profile.lpp)
     assert profile.layout is not None
     return profile.layout.decode(up.payload)
