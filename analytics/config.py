@@ -244,25 +244,31 @@ class CrowdConfig(Leveling):
 
 @dataclass(frozen=True, slots=True)
 class AnomalyConfig:
+    """One calibrated anomaly score per node and channel (docs/detectors.md, ``anomaly``).
+
+    The score is 1 - p, p the probability of a reading at least this unusual given the
+    channel's recent behaviour; the detector flags (level Waspada) at ``threshold``.
+    """
+
     channels: tuple[Name, ...] = ("vwc", "smoke", "temp", "ext", "tilt")
-    # Modified z-score > 3.5 flags an outlier (Iglewicz & Hoaglin 1993).
-    robust_window: Annotated[int, Ge(3), doc("Readings in the robust z-score window")] = 61
-    robust_threshold: Positive = 3.5
-    # EWMA chart lambda 0.2, L 3 (Montgomery, Introduction to SQC; Lucas & Saccucci 1990).
-    ewma_lambda: Annotated[float, Interval(gt=0, le=1)] = 0.2
-    ewma_limit: Positive = 3.0
-    # Slow baseline for EWMA and CUSUM; scores stay 0 during warm-up.
-    baseline_alpha: Annotated[float, Interval(gt=0, lt=1)] = 0.01
-    warmup: Annotated[int, Ge(1), doc("Readings before a score is given")] = 30
-    min_sigma: Positive = 1e-3
-    # Spread floor per channel, about the sensor's noise/resolution: a quiet, quantised
-    # signal has MAD 0 and would otherwise flag every last-digit change.
-    min_sigma_by_channel: dict[str, Positive] = field(default_factory=lambda: {
-        "vwc": 0.5, "smoke": 3.0, "temp": 0.5, "hum": 2.0, "ext": 0.2, "tilt": 0.05,
-    })
-    # Tabular CUSUM k = 0.5 sigma, h = 5 sigma (Montgomery; Page 1954).
-    cusum_k: Positive = 0.5
-    cusum_h: Positive = 5.0
+    threshold: Annotated[float, Interval(gt=0.5, lt=1), doc(
+        "Score at which the detector flags (Waspada): 0.99 = rarer than 1 in 100")] = 0.99
+    warmup: Annotated[int, Ge(1), doc(
+        "Readings before a score is given; their spacing sets the day's length")] = 30
+    # In three thirds; odd thirds keep a median one reading, the same in both forms.
+    window: Annotated[int, Ge(9), doc(
+        "Previous readings the expected value and local spread come from")] = 63
+    # Lange, Little & Taylor (1989, JASA 84: 881-896) use 4 as a robust default; 3 is
+    # heavier still: the score is valid for noise with tails up to that heavy, and
+    # conservative for Gaussian noise.
+    tail_df: Annotated[float, Gt(0), doc(
+        "Student-t degrees of freedom of the residuals' tails")] = 3.0
+    # A shift of 2k = 3 sigma is found fastest (Page 1954).
+    cusum_k: Annotated[float, Gt(0), doc("CUSUM reference value, in sigmas")] = 1.5
+    long_alpha: Annotated[float, Interval(gt=0, lt=1), doc(
+        "Exponential weight of the long-run spread and level (~1/readings)")] = 0.005
+    profile_bins: Annotated[int, Ge(1), doc("Time-of-day bins of the daily profile")] = 24
+    profile_days: Annotated[float, Gt(0), doc("Days each profile bin remembers")] = 3.0
     emit_alerts: Annotated[bool, doc(
         "Anomalies raise alerts (off: they feed scores and replay only, fewer false alarms)")] \
         = False
@@ -320,7 +326,7 @@ class NodeConfig:
 
 DetectorName = Literal[
     "threshold", "rain", "landslide", "fire", "crowd",
-    "robust_z", "ewma", "cusum", "health", "battery",
+    "anomaly", "health", "battery",
 ]
 DETECTOR_NAMES: tuple[DetectorName, ...] = DetectorName.__args__  # type: ignore[attr-defined]
 

@@ -14,7 +14,7 @@ from typing import Literal
 
 from siaga.analytics.config import AnalyticsConfig, ChannelThreshold
 from siaga.analytics.detector import Detector
-from siaga.analytics.detectors.anomaly import CusumDetector, EwmaDetector, RobustZDetector
+from siaga.analytics.detectors.anomaly import AnomalyDetector
 from siaga.analytics.detectors.crowd import CrowdDetector
 from siaga.analytics.detectors.fire import FireDetector
 from siaga.analytics.detectors.health import ChannelHealthDetector
@@ -40,10 +40,8 @@ def _threshold(cfg: AnalyticsConfig, node: str, ch: str | None) -> Detector | No
     return ThresholdDetector(ch or "", t) if t is not None else None
 
 
-def _anomaly(cls: type[RobustZDetector] | type[EwmaDetector] | type[CusumDetector]) -> Factory:
-    def build(cfg: AnalyticsConfig, node: str, ch: str | None) -> Detector | None:
-        return cls(ch or "", cfg.anomaly) if ch in cfg.anomaly.channels else None
-    return build
+def _anomaly(cfg: AnalyticsConfig, node: str, ch: str | None) -> Detector | None:
+    return AnomalyDetector(ch or "", cfg.anomaly) if ch in cfg.anomaly.channels else None
 
 
 def _health(cfg: AnalyticsConfig, node: str, ch: str | None) -> Detector | None:
@@ -73,11 +71,9 @@ REGISTRY: dict[str, DetectorSpec] = {s.name: s for s in (
     DetectorSpec("fire", "node", FireDetector.channels,
                  lambda cfg, node, ch: FireDetector(cfg.fire)),
     DetectorSpec("crowd", "zone", CrowdDetector.channels, _crowd),
-    DetectorSpec("robust_z", "channel", None, _anomaly(RobustZDetector)),
-    DetectorSpec("ewma", "channel", None, _anomaly(EwmaDetector)),
-    DetectorSpec("cusum", "channel", None, _anomaly(CusumDetector)),
+    DetectorSpec("anomaly", "channel", None, _anomaly),
     DetectorSpec("health", "channel", None, _health, hazard_input=False),
     DetectorSpec("battery", "channel", frozenset({"batt"}), _battery),
 )}
 
-ANOMALY_DETECTORS = frozenset({"robust_z", "ewma", "cusum"})
+ANOMALY_DETECTORS = frozenset({"anomaly"})

@@ -40,7 +40,7 @@ TICK_S = 60.0
 class EvalRow:
     scenario: str
     label: str  # "landslide slope-01 (storm)"
-    detector: str  # family: rain, landslide, threshold, health, robust_z, ...
+    detector: str  # family: rain, landslide, threshold, health, anomaly, ...
     delay_min: float | None  # None: never raised
     lead_min: float | None
     max_level: int
@@ -143,7 +143,7 @@ def false_alarms(alerts: list[Alert], days: float) -> list[FalseAlarmRow]:
     for a in alerts:
         if a.previous_level == 1 and a.level > 1:
             counts[family(a.detector)] += 1
-    names = ["threshold", "rain", "landslide", "fire", "crowd", "robust_z", "ewma", "cusum",
+    names = ["threshold", "rain", "landslide", "fire", "crowd", "anomaly",
              "health", "battery", "link"]
     return [FalseAlarmRow(n, counts.get(n, 0) / days, counts.get(n, 0), days) for n in names]
 

@@ -1,9 +1,31 @@
-"""Anomaly scores on one channel: rolling robust z (median/MAD), EWMA chart, CUSUM.
+"""One calibrated anomaly score per node and channel: ``anomaly_score = 1 - p``.
 
-Each gives a score in [0, 1) as s / (s + limit), so the flag (s >= limit) is exactly
-score >= 0.5, and a flag is level Waspada. EWMA and CUSUM standardise against a slow
-baseline (exponentially weighted mean and variance, ``baseline_alpha``); all three stay
-at 0 for the first ``warmup`` readings.
+p bounds the probability, under the channel's recent behaviour, of a reading at least
+this unusual, so 0.99 means "rarer than 1 in 100" whatever the series' scale, noise or
+resolution. Per reading, after the daily profile is removed (``daily_profile``), u is
+compared with the readings before it, in three thirds of ``window`` readings:
+
+- spike: the residual r = u - expected, where expected is the newest third's median
+  carried forward along the local trend (the smaller of the slopes between the thirds'
+  medians when they agree, so a ramp is followed and a step is not); over the spread
+  sigma = max(1.4826 x the thirds' median MAD, 1.2533 x the long-run mean |r|, the
+  series' resolution), inflated for the median's own error. Two-sided Student-t tail
+  with ``tail_df`` degrees of freedom: valid for noise with tails up to that heavy,
+  conservative for Gaussian noise.
+- shift: a two-sided CUSUM on the residuals' normal scores (the spike test's
+  probabilities mapped to N(0, 1)), reference ``cusum_k``; P(S >= s) =
+  2 exp(-2k (s + 0.583)), the stationary tail with Siegmund's (1985) correction.
+- level: once two days are seen (the profile is in), the expected value against a
+  long-run exponential mean M of u, over the larger of that difference's own long-run
+  spread and what the medians' noise alone gives; a normal tail (both are averages of
+  many readings). Finds slow drifts the local trend follows.
+
+After a signal of the shift or level test (it alone reaching the flag threshold) both
+restart: the CUSUM from 0, M from the expected value. The probabilities are combined
+by their minimum with a Sidak correction, p = 1 - (1 - min p_i)^3: valid whatever the
+dependence between the tests (they share the residuals), a flag names the test behind
+it, and unremarkable tests cannot add up to a flag as in Fisher's sum. Streaming
+(``update``) and batch (``anomaly_p``) forms give the same scores.
 """
 
 from __future__ import annotations
@@ -14,21 +36,59 @@ from collections import deque
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+from scipy.special import ndtr, ndtri, stdtr
 
 from siaga.analytics.config import AnomalyConfig
+from siaga.analytics.daily_profile import DAY_S, DailyProfile, deseasonalise
 from siaga.analytics.detector import BatchResult, StrArray
 from siaga.analytics.detectors.rain import spread_float
 from siaga.analytics.detectors.threshold import CHANNEL_HAZARD, spread
 from siaga.analytics.explain import Explanation, fmt
-from siaga.analytics.first_order_filter import first_order
 from siaga.analytics.hysteresis import FloatArray
+from siaga.analytics.first_order_filter import first_order
+from siaga.analytics.rolling_median import median_of_sorted, rolling_median_mad, sorted_mad
 
 MAD_SIGMA = 1.4826  # MAD of a normal distribution is 0.6745 sigma
+MEAN_ABS_SIGMA = 1.2533  # mean |x| of a normal distribution is 0.7979 sigma
+SIEGMUND = 0.583  # overshoot correction of a CUSUM boundary (Siegmund 1985)
+CLIP_RESIDUAL = 4.0  # in local sigmas, when learning the long-run spread
+CLIP_SCORE = 8.0  # normal scores beyond this carry no more information
+LEVEL_AFTER_S = 2 * DAY_S  # the level test waits for the daily profile
+TESTS = ("spike", "shift", "level")
 
 
-class _Anomaly:
+def shift_tail(s: FloatArray, k: float) -> FloatArray:
+    """P(S >= s) of a two-sided CUSUM with reference k on N(0, 1) increments."""
+    return np.minimum(1.0, 2.0 * np.exp(-2.0 * k * (s + SIEGMUND)))
+
+
+def _test_p(cfg: AnomalyConfig) -> float:
+    """The p of one test that alone brings the combined score to the threshold."""
+    return -math.expm1(math.log(cfg.threshold) / len(TESTS))
+
+
+def cusum_limit(cfg: AnomalyConfig) -> float:
+    return math.log(2.0 / _test_p(cfg)) / (2.0 * cfg.cusum_k) - SIEGMUND
+
+
+def level_limit(cfg: AnomalyConfig) -> float:
+    return float(-ndtri(_test_p(cfg) / 2.0))
+
+
+def score_of(p: FloatArray) -> FloatArray:
+    """1 - the Sidak-corrected p of the best of the tests."""
+    with np.errstate(divide="ignore"):
+        return np.where(p < 1.0, np.exp(len(TESTS) * np.log1p(-p)), 0.0)
+
+
+def _inflation(count: int, full: bool) -> float:
+    # The median of n values has variance pi/2 sigma^2 / n; the carried slope adds about
+    # half as much again.
+    return math.sqrt(1.0 + math.pi / (2.0 * count) * (1.5 if full else 1.0))
+
+
+class AnomalyDetector:
     name = "anomaly"
-    limit = 1.0
 
     def __init__(self, channel: str, cfg: AnomalyConfig) -> None:
         self.channel = channel
@@ -37,283 +97,247 @@ class _Anomaly:
         self.cfg = cfg
         self.level = 1
         self.score = 0.0
-        self.stat = 0.0
+        self.p = 1.0
+        self.test = ""
         self._value = math.nan
-        self.min_sigma = cfg.min_sigma_by_channel.get(channel, cfg.min_sigma)
+        self._h = cfg.window // 3
+        self._profile = DailyProfile(cfg)
+        self._fifo: deque[float] = deque()
+        self._sorted: list[float] = []
+        self._thirds: deque[tuple[float, float]] = deque(maxlen=2 * self._h + 1)
+        self._seen = 0
+        self._first_ts = math.nan
+        self._last = math.nan
+        self._resolution = math.inf
+        self._scored = 0
+        self._spread = 0.0  # long-run mean |residual|
+        self._exact = max(1, round(1.0 / cfg.long_alpha))
+        self._started = False
+        self._cp = self._lp = self._cn = self._ln = 0.0
+        self._mean = self._var = 0.0
+        self._cusum_limit = cusum_limit(cfg)
+        self._level_limit = level_limit(cfg)
+        self._floor = math.sqrt(math.pi / self._h * 1.5 + cfg.long_alpha)
 
-    def _finish(self, stat: float) -> bool:
-        self.stat = stat
-        self.score = stat / (stat + self.limit)
-        new = 2 if stat >= self.limit else 1
+    def update(self, ts: float, channel: str, value: float) -> bool:
+        self._value = value
+        cfg, h, i = self.cfg, self._h, self._seen
+        u = self._profile.update(ts, value)
+        s = self._sorted
+        med = median_of_sorted(s) if s else 0.0
+        self._thirds.append((med, sorted_mad(s, med) if s else 0.0))
+        if i == 0:
+            self._first_ts = ts
+        p, test = 1.0, ""
+        if i >= max(cfg.warmup, 1):
+            full = i >= 3 * h
+            m3, a3 = self._thirds[-1]
+            m2, a2 = self._thirds[-1 - h] if full else (m3, a3)
+            m1, a1 = self._thirds[-1 - 2 * h] if full else (m3, a3)
+            s23, s12 = (m3 - m2) / h, (m2 - m1) / h
+            slope = math.copysign(min(abs(s23), abs(s12)), s23) if s23 * s12 > 0 else 0.0
+            ref = m3 + slope * ((h + 1) / 2)
+            local = MAD_SIGMA * (sorted((a1, a2, a3))[1] if full else a3)
+            q = self._resolution if self._resolution < math.inf else 0.0
+            sigma = max(local, MEAN_ABS_SIGMA * self._spread, q)
+            r = u - ref
+            if sigma > 0.0:
+                p, test = self._tests(ts, u, ref, r / (sigma * _inflation(min(i, h), full)),
+                                      sigma * self._floor)
+            clip = CLIP_RESIDUAL * max(local, q)
+            w = 1.0 / (self._scored + 1) if self._scored < self._exact else cfg.long_alpha
+            self._spread = w * min(abs(r), clip) + (1.0 - w) * self._spread
+            self._scored += 1
+        if self._last == self._last and value != self._last:
+            self._resolution = min(self._resolution, abs(value - self._last))
+        self._last = value
+        self._seen += 1
+        self._fifo.append(u)
+        bisect.insort(s, u)
+        if len(s) > h:
+            del s[bisect.bisect_left(s, self._fifo.popleft())]
+        return self._finish(p, test)
+
+    def _tests(self, ts: float, u: float, ref: float, z: float,
+               floor: float) -> tuple[float, str]:
+        cfg = self.cfg
+        half = float(stdtr(cfg.tail_df, -abs(z)))
+        y = min(CLIP_SCORE, -float(ndtri(half))) if half > 0.0 else CLIP_SCORE
+        y = y if z >= 0 else -y
+        k = cfg.cusum_k
+        self._cp += y - k
+        self._cn += -y - k
+        self._lp = min(self._lp, self._cp)
+        self._ln = min(self._ln, self._cn)
+        cus = max(self._cp - self._lp, self._cn - self._ln)
+        if not self._started:
+            self._started = True
+            self._mean, self._var = u, floor * floor
+        dev = ref - self._mean
+        zl = dev / max(math.sqrt(self._var), floor)
+        a = cfg.long_alpha
+        self._mean = a * u + (1.0 - a) * self._mean
+        self._var = a * (dev * dev) + (1.0 - a) * self._var
+        level_on = ts - self._first_ts >= LEVEL_AFTER_S
+        ps = (2.0 * half, min(1.0, 2.0 * math.exp(-2.0 * k * (cus + SIEGMUND))),
+              2.0 * float(ndtr(-abs(zl))) if level_on else 1.0)
+        if cus >= self._cusum_limit or (level_on and abs(zl) >= self._level_limit):
+            self._cp = self._lp = self._cn = self._ln = 0.0
+            self._mean = ref
+        best = min(range(len(TESTS)), key=ps.__getitem__)
+        return ps[best], TESTS[best]
+
+    def _finish(self, p: float, test: str) -> bool:
+        self.p = p
+        self.test = test
+        self.score = math.exp(len(TESTS) * math.log1p(-p)) if p < 1.0 else 0.0
+        new = 2 if self.score >= self.cfg.threshold else 1
         changed = new != self.level
         self.level = new
         return changed
 
     def metrics(self) -> dict[str, float]:
-        return {"score": self.score, "stat": self.stat}
+        return {"score": self.score, "p": self.p}
 
     def explain(self, previous: int) -> Explanation:
         if self.level > previous:
-            tid = (f"Anomali {self.name} pada {self.channel}: nilai {fmt(self._value)}, "
-                   f"statistik {fmt(self.stat)} melewati batas {fmt(self.limit)}")
-            ten = (f"{self.name} anomaly on {self.channel}: value {fmt(self._value)}, "
-                   f"statistic {fmt(self.stat)} exceeds the limit {fmt(self.limit)}")
+            odds = fmt(1.0 / max(1.0 - self.score, 1e-12))
+            tid = (f"Anomali pada {self.channel}: nilai {fmt(self._value)}, skor "
+                   f"{self.score:.4f} (uji {self.test}, lebih jarang dari 1 banding {odds})")
+            ten = (f"Anomaly on {self.channel}: value {fmt(self._value)}, score "
+                   f"{self.score:.4f} ({self.test} test, rarer than 1 in {odds})")
         else:
-            tid = f"Anomali {self.name} pada {self.channel} berakhir"
-            ten = f"{self.name} anomaly on {self.channel} has ended"
-        return Explanation(tid, ten, {"value": self._value, "stat": self.stat,
-                                      "score": self.score}, {"limit": self.limit},
-                           self.channel)
-
-    def _result(self, ts: FloatArray, channels: StrArray, rows: np.ndarray,
-                stat: FloatArray) -> BatchResult:
-        score = stat / (stat + self.limit)
-        lv = np.where(stat >= self.limit, 2, 1).astype(np.int8)
-        return BatchResult(spread(len(ts), rows, lv), spread_float(len(ts), rows, score),
-                           {"stat": spread_float(len(ts), rows, stat)})
-
-
-class RobustZDetector(_Anomaly):
-    name = "robust_z"
-
-    def __init__(self, channel: str, cfg: AnomalyConfig) -> None:
-        super().__init__(channel, cfg)
-        self.limit = cfg.robust_threshold
-        self._fifo: deque[float] = deque()
-        self._sorted: list[float] = []
-        self._seen = 0
-
-    def update(self, ts: float, channel: str, value: float) -> bool:
-        self._value = value
-        s = self._sorted
-        n = len(s)
-        stat = 0.0
-        if self._seen >= self.cfg.warmup:
-            med = _median(s)
-            mad = sorted_mad(s, med)
-            stat = abs(value - med) / max(MAD_SIGMA * mad, self.min_sigma)
-        self._seen += 1
-        self._fifo.append(value)
-        bisect.insort(s, value)
-        if n + 1 > self.cfg.robust_window:
-            old = self._fifo.popleft()
-            del s[bisect.bisect_left(s, old)]
-        return self._finish(stat)
+            tid = f"Anomali pada {self.channel} berakhir"
+            ten = f"Anomaly on {self.channel} has ended"
+        return Explanation(tid, ten, {"value": self._value, "score": self.score},
+                           {"threshold": self.cfg.threshold}, self.channel)
 
     def batch(self, ts: FloatArray, channels: StrArray, values: FloatArray) -> BatchResult:
         rows = np.flatnonzero(channels == self.channel)
-        v = values[rows]
-        n, w, warm = len(v), self.cfg.robust_window, self.cfg.warmup
-        med = np.full(n, np.nan)
-        mad = np.full(n, np.nan)
-        for i in range(warm, min(w, n)):  # growing windows before the first full one
-            med[i] = np.median(v[:i])
-            mad[i] = np.median(np.abs(v[:i] - med[i]))
-        if n > w:
-            first = max(w, warm)
-            _rolling_median_mad(sliding_window_view(v, w)[first - w:-1], med[first:],
-                                mad[first:])
-        with np.errstate(invalid="ignore"):
-            stat = np.abs(v - med) / np.maximum(MAD_SIGMA * mad, self.min_sigma)
-        stat = np.where(np.isnan(med), 0.0, stat)
-        return self._result(ts, channels, rows, stat)
+        p = anomaly_p(self.cfg, ts[rows], values[rows])
+        score = score_of(p)
+        lv = np.where(score >= self.cfg.threshold, 2, 1).astype(np.int8)
+        n = len(ts)
+        return BatchResult(spread(n, rows, lv), spread_float(n, rows, score),
+                           {"p": spread_float(n, rows, p)})
 
 
-def _rolling_median_mad(win: np.ndarray, med: np.ndarray, mad: np.ndarray,
-                        block: int = 4096) -> None:
-    """Median and MAD of each window row, in blocks to bound memory.
+def anomaly_p(cfg: AnomalyConfig, ts: FloatArray, v: FloatArray) -> FloatArray:
+    """Batch twin of ``AnomalyDetector.update``: the combined p of every reading."""
+    n, h, first = len(v), cfg.window // 3, max(cfg.warmup, 1)
+    p = np.ones(n)
+    if n <= first:
+        return p
+    u = deseasonalise(cfg, ts, v)
+    # Median and MAD of the h values before every reading (fewer before the h-th).
+    med = np.zeros(n)
+    mad = np.zeros(n)
+    for i in range(1, min(h, n)):
+        med[i] = median_of_sorted(sorted(u[:i].tolist()))
+        mad[i] = sorted_mad(sorted(u[:i].tolist()), med[i])
+    if n > h:
+        rolling_median_mad(sliding_window_view(u, h)[:-1], med[h:], mad[h:])
+    idx = np.arange(first, n)
+    ref, local, infl = _reference(med, mad, idx, h)
+    steps = np.abs(np.diff(v))
+    steps[steps == 0.0] = np.inf
+    q = np.r_[np.inf, np.minimum.accumulate(steps)][first - 1:n - 1]
+    q = np.where(np.isinf(q), 0.0, q)
+    r = u[first:] - ref
+    clipped = np.minimum(np.abs(r), CLIP_RESIDUAL * np.maximum(local, q))
+    spread_before = np.r_[0.0, _plain_then_ew(clipped, cfg.long_alpha)[:-1]]
+    sigma = np.maximum(np.maximum(local, MEAN_ABS_SIGMA * spread_before), q)
+    ok = sigma > 0.0
+    z = r[ok] / (sigma[ok] * infl[ok])
+    half = stdtr(cfg.tail_df, -np.abs(z))
+    with np.errstate(divide="ignore"):
+        y = np.where(half > 0.0, np.minimum(CLIP_SCORE, -ndtri(half)), CLIP_SCORE)
+    y = np.where(z >= 0, y, -y)
+    level_on = (ts[first:] - ts[0] >= LEVEL_AFTER_S)[ok]
+    floor = sigma[ok] * math.sqrt(math.pi / h * 1.5 + cfg.long_alpha)
+    cus, zl = _sequential(y, u[first:][ok], ref[ok], floor, level_on, cfg)
+    level_p = np.where(level_on, 2.0 * ndtr(-np.abs(zl)), 1.0)
+    p[first:][ok] = np.minimum(np.minimum(2.0 * half, shift_tail(cus, cfg.cusum_k)), level_p)
+    return p
 
-    An odd window takes the middle element by partition (exactly what a sorted list
-    gives); an even one goes through np.median, the mean of the middle two.
+
+def _reference(med: FloatArray, mad: FloatArray, idx: np.ndarray,
+               h: int) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Expected value, local sigma and prediction inflation at readings ``idx``.
+
+    ``med[i]``/``mad[i]`` describe the h values before reading i; the two thirds before
+    them are ``med[i - h]`` and ``med[i - 2h]`` (from reading 3h on).
     """
-    w = win.shape[1]
-    h = w // 2
-    for s in range(0, len(win), block):
-        blk = win[s:s + block]
-        if w % 2:
-            p = np.partition(blk, h, axis=1)
-            m = p[:, h].copy()
-            np.abs(p - m[:, None], out=p)
-            mad[s:s + block] = np.partition(p, h, axis=1)[:, h]
-        else:
-            m = np.median(blk, axis=1)
-            mad[s:s + block] = np.median(np.abs(blk - m[:, None]), axis=1)
-        med[s:s + block] = m
+    m3, a3 = med[idx], mad[idx]
+    full = idx >= 3 * h
+    i2 = np.where(full, idx - h, idx)
+    i1 = np.where(full, idx - 2 * h, idx)
+    s23 = (m3 - med[i2]) / h
+    s12 = (med[i2] - med[i1]) / h
+    slope = np.where(s23 * s12 > 0, np.sign(s23) * np.minimum(np.abs(s23), np.abs(s12)), 0.0)
+    ref = m3 + slope * ((h + 1) / 2)
+    a2, a1 = mad[i2], mad[i1]  # equal to a3 before 3h: their median is a3 then
+    spread = np.maximum(np.minimum(a3, a2), np.minimum(np.maximum(a3, a2), a1))
+    count = np.minimum(idx, h).astype(np.float64)
+    infl = np.sqrt(1.0 + np.pi / (2.0 * count) * np.where(full, 1.5, 1.0))
+    return ref, MAD_SIGMA * spread, infl
 
 
-def sorted_mad(s: list[float], med: float) -> float:
-    """Median absolute deviation of the sorted list ``s`` from ``med`` in O(log n).
+def _plain_then_ew(x: FloatArray, alpha: float) -> FloatArray:
+    """Running mean (weights 1/(n+1)) for the first 1/alpha values, then exponential."""
+    exact = max(1, round(1.0 / alpha))
+    out = np.empty(len(x))
+    m = 0.0
+    for i, xi in enumerate(x[:exact].tolist()):
+        w = 1.0 / (i + 1)
+        m = w * xi + (1.0 - w) * m
+        out[i] = m
+    if len(x) > exact:
+        out[exact:] = first_order(alpha, 1.0 - alpha, x[exact:], m)
+    return out
 
-    The deviations below and above ``med`` form two ascending sequences; the k-th
-    smallest of their union is found by bisection instead of sorting all of them.
+
+def _sequential(y: FloatArray, u: FloatArray, ref: FloatArray, floor: FloatArray,
+                level_on: np.ndarray, cfg: AnomalyConfig) -> tuple[FloatArray, FloatArray]:
+    """CUSUM statistic and level z of every value, both restarting after a signal.
+
+    Between signals the CUSUM is the Lindley form S = C - min(0, min C) over the running
+    sums since the restart, and M an exponential mean from the expected value at the
+    restart. Chunks carry the state on (the same sequential sums as the streaming form)
+    and grow while no signal comes, so a quiet series costs about one pass.
     """
-    n = len(s)
-    p = bisect.bisect_left(s, med)
-    h = n // 2
-    if n % 2:
-        return _kth_deviation(s, med, p, h)
-    return (_kth_deviation(s, med, p, h - 1) + _kth_deviation(s, med, p, h)) / 2
-
-
-def _kth_deviation(s: list[float], med: float, p: int, k: int) -> float:
-    # A[t] = med - s[p-1-t] (t < p), B[t] = s[p+t] - med (t < n-p); both ascending.
-    n_a, n_b = p, len(s) - p
-    lo, hi = max(0, k + 1 - n_b), min(k + 1, n_a)
-    while lo < hi:
-        a = (lo + hi) // 2
-        b = k + 1 - a
-        if b > 0 and med - s[p - 1 - a] < s[p + b - 1] - med:
-            lo = a + 1
+    k, a = cfg.cusum_k, cfg.long_alpha
+    limit, z_limit = cusum_limit(cfg), level_limit(cfg)
+    n = len(y)
+    cus = np.empty(n)
+    zl = np.zeros(n)
+    s, chunk = 0, 256
+    cp = cn = lp = ln = 0.0
+    mean = float(u[0]) if n else 0.0
+    var = float(floor[0]) ** 2 if n else 0.0
+    while s < n:
+        e = min(n, s + chunk)
+        c_p = np.cumsum(np.r_[cp, y[s:e] - k])[1:]
+        c_n = np.cumsum(np.r_[cn, -y[s:e] - k])[1:]
+        l_p = np.minimum.accumulate(np.minimum(c_p, lp))
+        l_n = np.minimum.accumulate(np.minimum(c_n, ln))
+        st = np.maximum(c_p - l_p, c_n - l_n)
+        m_after = first_order(a, 1.0 - a, u[s:e], mean)
+        dev = ref[s:e] - np.r_[mean, m_after[:-1]]
+        v_after = first_order(a, 1.0 - a, dev * dev, var)
+        z = dev / np.maximum(np.sqrt(np.r_[var, v_after[:-1]]), floor[s:e])
+        hit = np.flatnonzero((st >= limit) | (level_on[s:e] & (np.abs(z) >= z_limit)))
+        j = int(hit[0]) if len(hit) else e - s - 1
+        cus[s:s + j + 1] = st[:j + 1]
+        zl[s:s + j + 1] = z[:j + 1]
+        var = float(v_after[j])
+        if len(hit):
+            cp = cn = lp = ln = 0.0
+            mean = float(ref[s + j])
+            chunk = 256
         else:
-            hi = a
-    b = k + 1 - lo
-    from_a = med - s[p - lo] if lo > 0 else -math.inf
-    from_b = s[p + b - 1] - med if b > 0 else -math.inf
-    return from_a if from_a > from_b else from_b
-
-
-def _median(s: list[float]) -> float:
-    n = len(s)
-    h = n // 2
-    return s[h] if n % 2 else (s[h - 1] + s[h]) / 2
-
-
-class _Baseline(_Anomaly):
-    """Slow exponentially weighted mean and variance, updated after each score."""
-
-    def __init__(self, channel: str, cfg: AnomalyConfig) -> None:
-        super().__init__(channel, cfg)
-        self._n = 0
-        self._mu = 0.0
-        self._var = 0.0
-        a = cfg.baseline_alpha
-        self._a = a
-        self._keep = 1.0 - a
-        self._va = (1.0 - a) * a
-        self._exact = max(1, round(1.0 / a))
-
-    def _sigma(self) -> float:
-        return max(math.sqrt(self._var), self.min_sigma)
-
-    def _learn(self, value: float) -> None:
-        n = self._n
-        if n == 0:
-            self._mu = value
-        elif n < self._exact:
-            # Until 1/alpha readings, weights 1/(n+1) give the plain mean and variance,
-            # so the baseline is not biased towards the first value (or towards 0 spread).
-            a = 1.0 / (n + 1)
-            d = value - self._mu
-            self._mu = a * value + (1.0 - a) * self._mu
-            self._var = (1.0 - a) * a * (d * d) + (1.0 - a) * self._var
-        else:
-            d = value - self._mu
-            self._mu = self._a * value + self._keep * self._mu
-            self._var = self._va * (d * d) + self._keep * self._var
-        self._n = n + 1
-
-    def _baseline_v(self, v: FloatArray) -> tuple[FloatArray, FloatArray]:
-        """Mean and sigma known before each value (index 0 has none: nan)."""
-        n = len(v)
-        mu_b = np.full(n, np.nan)
-        sd_b = np.full(n, np.nan)
-        if n == 0:
-            return mu_b, sd_b
-        a, keep = self._a, self._keep
-        mu_after = np.empty(n)
-        var_after = np.zeros(n)
-        head = min(n, self._exact)
-        mu, var = float(v[0]), 0.0
-        mu_after[0] = mu
-        for k in range(1, head):  # the exact-mean start, as in _learn
-            x = float(v[k])
-            w = 1.0 / (k + 1)
-            d = x - mu
-            mu = w * x + (1.0 - w) * mu
-            var = (1.0 - w) * w * (d * d) + (1.0 - w) * var
-            mu_after[k] = mu
-            var_after[k] = var
-        if n > head:
-            mu_after[head:] = first_order(a, keep, v[head:], mu)
-            dev = v[head:] - mu_after[head - 1:-1]
-            var_after[head:] = first_order(self._va, keep, dev * dev, var)
-        mu_b[1:] = mu_after[:-1]
-        sd_b[1:] = np.maximum(np.sqrt(var_after[:-1]), self.min_sigma)
-        return mu_b, sd_b
-
-
-class EwmaDetector(_Baseline):
-    name = "ewma"
-
-    def __init__(self, channel: str, cfg: AnomalyConfig) -> None:
-        super().__init__(channel, cfg)
-        self.limit = cfg.ewma_limit
-        self._lam = cfg.ewma_lambda
-        self._lam_keep = 1.0 - cfg.ewma_lambda
-        self._width = math.sqrt(cfg.ewma_lambda / (2.0 - cfg.ewma_lambda))
-        self._z = 0.0
-
-    def update(self, ts: float, channel: str, value: float) -> bool:
-        self._value = value
-        stat = 0.0
-        if self._n == 0:
-            self._z = value
-        else:
-            self._z = self._lam * value + self._lam_keep * self._z
-            if self._n >= self.cfg.warmup:
-                stat = abs(self._z - self._mu) / (self._sigma() * self._width)
-        self._learn(value)
-        return self._finish(stat)
-
-    def batch(self, ts: FloatArray, channels: StrArray, values: FloatArray) -> BatchResult:
-        rows = np.flatnonzero(channels == self.channel)
-        v = values[rows]
-        n = len(v)
-        stat = np.zeros(n)
-        if n > 1:
-            z = first_order(self._lam, self._lam_keep, v[1:], float(v[0]))
-            mu, sd = self._baseline_v(v)
-            s = np.abs(z - mu[1:]) / (sd[1:] * self._width)
-            stat[1:] = np.where(np.arange(1, n) >= self.cfg.warmup, s, 0.0)
-        return self._result(ts, channels, rows, stat)
-
-
-class CusumDetector(_Baseline):
-    """Two-sided tabular CUSUM on the standardised value; S = C - min(0, min C) (Lindley)."""
-
-    name = "cusum"
-
-    def __init__(self, channel: str, cfg: AnomalyConfig) -> None:
-        super().__init__(channel, cfg)
-        self.limit = cfg.cusum_h
-        self._cp = self._cn = 0.0
-        self._lp = self._ln = 0.0
-
-    def update(self, ts: float, channel: str, value: float) -> bool:
-        self._value = value
-        if self._n >= self.cfg.warmup and self._n > 0:
-            y = (value - self._mu) / self._sigma()
-            k = self.cfg.cusum_k
-            self._cp += y - k
-            self._cn += -y - k
-            self._lp = min(self._lp, self._cp)
-            self._ln = min(self._ln, self._cn)
-        self._learn(value)
-        return self._finish(max(self._cp - self._lp, self._cn - self._ln))
-
-    def batch(self, ts: FloatArray, channels: StrArray, values: FloatArray) -> BatchResult:
-        rows = np.flatnonzero(channels == self.channel)
-        v = values[rows]
-        n = len(v)
-        stat = np.zeros(n)
-        start = max(self.cfg.warmup, 1)
-        if n > start:
-            mu, sd = self._baseline_v(v)
-            y = (v[start:] - mu[start:]) / sd[start:]
-            k = self.cfg.cusum_k
-            cp = np.cumsum(y - k)
-            cn = np.cumsum(-y - k)
-            sp = cp - np.minimum.accumulate(np.minimum(cp, 0.0))
-            sn = cn - np.minimum.accumulate(np.minimum(cn, 0.0))
-            stat[start:] = np.maximum(sp, sn)
-        return self._result(ts, channels, rows, stat)
+            cp, cn, lp, ln = float(c_p[-1]), float(c_n[-1]), float(l_p[-1]), float(l_n[-1])
+            mean = float(m_after[-1])
+            chunk = min(chunk * 4, 1 << 16)
+        s += j + 1
+    return cus, zl

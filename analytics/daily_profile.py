@@ -1,0 +1,128 @@
+"""Time-of-day baseline of one channel, learned online; streaming and batch forms agree.
+
+The day's length in readings comes from the spacing of the first ``warmup`` readings
+(their median interval). After them, a slow mean D (an exponential mean over about
+``profile_days`` days of readings) and, per hour-of-day bin, the mean deviation P[bin]
+of the readings from D (each bin remembering about ``profile_days`` days) are learned.
+The profile at a time of day is P interpolated linearly between the two nearest bin
+centres, less the mean of all bins (a level change moves every bin alike and is not a
+daily pattern). The deseasonalised value is ``x - w * profile`` with P as it was
+before the reading; w ramps from 0 to 1 over the series' second day, so a profile is
+removed only once a whole day has been seen, and never with a step. Where a series has
+no daily cycle P stays near 0 (the mean of many readings' noise): removing it changes
+nothing.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from siaga.analytics.config import AnomalyConfig
+from siaga.analytics.hysteresis import FloatArray
+from siaga.analytics.first_order_filter import first_order
+
+DAY_S = 86400.0
+
+
+def _rates(cfg: AnomalyConfig, head_ts: FloatArray) -> tuple[float, float]:
+    """(alpha of the daily mean, beta of a bin) from the first readings' spacing."""
+    steps = np.diff(head_ts)
+    steps = steps[steps > 0]
+    interval = float(np.median(steps)) if len(steps) else DAY_S
+    per_day = max(1.0, DAY_S / interval)
+    alpha = min(1.0, 1.0 / (per_day * cfg.profile_days))
+    beta = min(0.5, cfg.profile_bins / (per_day * cfg.profile_days))
+    return alpha, beta
+
+
+def _weight(ts: float, first: float) -> float:
+    return min(1.0, max(0.0, (ts - first) / DAY_S - 1.0))
+
+
+def _neighbours(ts: FloatArray | float, bins: int) -> tuple[np.ndarray, np.ndarray,
+                                                             np.ndarray]:
+    """Bin of each time, the neighbouring bin towards it, and the neighbour's weight."""
+    pos = np.asarray(ts) % DAY_S / (DAY_S / bins) - 0.5  # in bin widths from bin 0's centre
+    lo = np.floor(pos)
+    g = pos - lo
+    own = np.asarray((lo + (g >= 0.5)) % bins, dtype=np.int64)
+    other = np.asarray(np.where(g >= 0.5, lo, lo + 1) % bins, dtype=np.int64)
+    weight = np.where(g >= 0.5, 1.0 - g, g)
+    return own, other, weight
+
+
+class DailyProfile:
+    __slots__ = ("cfg", "_head_ts", "_head_x", "_first", "_alpha", "_beta", "_level",
+                 "_bins", "_total")
+
+    def __init__(self, cfg: AnomalyConfig) -> None:
+        self.cfg = cfg
+        self._head_ts: list[float] = []
+        self._head_x: list[float] = []
+        self._first = math.nan
+        self._alpha = self._beta = self._level = 0.0
+        self._bins = [0.0] * cfg.profile_bins
+        self._total = 0.0
+
+    def update(self, ts: float, x: float) -> float:
+        """The reading with the profile (as learned before it) removed; then learn it."""
+        if len(self._head_ts) < self.cfg.warmup:
+            if not self._head_ts:
+                self._first = ts
+            self._head_ts.append(ts)
+            self._head_x.append(x)
+            if len(self._head_ts) == self.cfg.warmup:
+                self._alpha, self._beta = _rates(self.cfg, np.array(self._head_ts))
+                self._level = float(np.mean(self._head_x))
+            return x
+        bins = self.cfg.profile_bins
+        pos = ts % DAY_S / (DAY_S / bins) - 0.5
+        lo = math.floor(pos)
+        g = pos - lo
+        if g >= 0.5:
+            b, nb, g = int((lo + 1) % bins), int(lo % bins), 1.0 - g
+        else:
+            b, nb = int(lo % bins), int((lo + 1) % bins)
+        p = self._bins[b]
+        shape = p + g * (self._bins[nb] - p) - self._total / bins
+        u = x - _weight(ts, self._first) * shape
+        new = self._beta * (x - self._level) + (1.0 - self._beta) * p
+        self._total += new - p
+        self._bins[b] = new
+        self._level = self._alpha * x + (1.0 - self._alpha) * self._level
+        return u
+
+
+def deseasonalise(cfg: AnomalyConfig, ts: FloatArray, x: FloatArray) -> FloatArray:
+    """Batch twin of ``DailyProfile.update`` over one channel's readings in time order."""
+    n, warm = len(x), cfg.warmup
+    u = x.copy()
+    if n <= warm:
+        return u
+    alpha, beta = _rates(cfg, ts[:warm])
+    level_after = first_order(alpha, 1.0 - alpha, x[warm:], float(np.mean(x[:warm])))
+    level_before = np.r_[float(np.mean(x[:warm])), level_after[:-1]]
+    dev = x[warm:] - level_before
+    own, other, g = _neighbours(ts[warm:], cfg.profile_bins)
+    m = n - warm
+    before = np.empty(m)  # each row's own bin, as learned before it
+    beside = np.empty(m)  # the neighbouring bin at that time
+    change = np.zeros(m)
+    for b in range(cfg.profile_bins):
+        rows = np.flatnonzero(own == b)
+        if len(rows) == 0:
+            beside[other == b] = 0.0
+            continue
+        after = first_order(beta, 1.0 - beta, dev[rows], 0.0)
+        before[rows] = np.r_[0.0, after[:-1]]
+        change[rows] = after - before[rows]
+        ask = np.flatnonzero(other == b)
+        k = np.searchsorted(rows, ask)  # this bin's updates before each asking row
+        beside[ask] = np.where(k > 0, after[np.maximum(k - 1, 0)], 0.0)
+    total = np.r_[0.0, np.cumsum(change)[:-1]]
+    shape = before + g * (beside - before) - total / cfg.profile_bins
+    w = np.clip((ts[warm:] - ts[0]) / DAY_S - 1.0, 0.0, 1.0)
+    u[warm:] = x[warm:] - w * shape
+    return u
