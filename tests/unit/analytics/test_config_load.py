@@ -55,7 +55,7 @@ def test_overrides_sites_nodes_and_zones():
      "analytics.crowd.zones.z.nodes", "at least 1 item"),
     ({"fire": {"smoke_ppm": {"waspada": 200, "siaga": 100}}},
      "analytics.fire.smoke_ppm", "increasing"),
-    ({"anomaly": {"ewma_lambda": 1.5}}, "analytics.anomaly.ewma_lambda", "less than or equal to 1"),
+    ({"anomaly": {"threshold": 1.5}}, "analytics.anomaly.threshold", "less than 1"),
     ({"health": {"ranges": {"temp": [10, 0]}}}, "analytics.health.ranges.temp", "low < high"),
     ({"nodes": {"n1": {"interval_s": -1}}}, "analytics.nodes.n1.interval_s", "greater than 0"),
     ({"nodes": []}, "analytics.nodes", "should be an object"),

@@ -8,7 +8,7 @@ import pytest
 from siaga.analytics.batch import run_node
 from siaga.analytics.config import ID_CURVES, AnomalyConfig, HealthConfig, SoilCalibration
 from siaga.analytics.config_load import load_config
-from siaga.analytics.detectors.anomaly import CusumDetector, EwmaDetector, RobustZDetector
+from siaga.analytics.detectors.anomaly import AnomalyDetector
 from siaga.analytics.detectors.crowd import CrowdDetector
 from siaga.analytics.detectors.fire import FireDetector
 from siaga.analytics.detectors.health import ChannelHealthDetector
@@ -39,6 +39,9 @@ def mixed_series(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     v[ch == "pin"] = rng.poisson(30, (ch == "pin").sum())
     v[ch == "pout"] = rng.poisson(25, (ch == "pout").sum())
     v[ch == "batt"] = 3.6 + 0.3 * phase[ch == "batt"]
+    for name, size in (("smoke", 400.0), ("temp", 30.0), ("vwc", 5.0)):  # rare outliers
+        rows = np.flatnonzero(ch == name)[200::250]
+        v[rows] += size
     return ts, ch, v
 
 
@@ -52,9 +55,9 @@ def detectors():
         LandslideDetector(cfg.landslide, ID_CURVES["guzzetti2008"], SoilCalibration(30, 40)),
         FireDetector(cfg.fire),
         CrowdDetector(zone, "z", zone.zones["z"]),
-        RobustZDetector("smoke", AnomalyConfig()),
-        EwmaDetector("temp", AnomalyConfig()),
-        CusumDetector("vwc", AnomalyConfig(warmup=50)),
+        AnomalyDetector("smoke", AnomalyConfig()),
+        AnomalyDetector("temp", AnomalyConfig(window=33)),
+        AnomalyDetector("vwc", AnomalyConfig(warmup=50, tail_df=5.0)),
         ChannelHealthDetector("temp", HealthConfig(max_step={"temp": 6.0})),
     ]
 
