@@ -20,7 +20,8 @@ PRODUCT = ("firmware_bridge", "analytics", "gateway", "api")
 ALLOWED: dict[str, set[str]] = {
     "firmware_bridge": set(),
     # pydantic validates settings files (analytics.settings_file) and the registry file's schema.
-    "analytics": {"firmware_bridge", "numpy", "pydantic", "pydantic_core", "annotated_types"},
+    "analytics": {"firmware_bridge", "numpy", "scipy", "pydantic", "pydantic_core",
+                  "annotated_types"},
     "gateway": {"firmware_bridge", "analytics", "numpy", "serial", "paho", "pymodbus",
                 "pydantic", "annotated_types"},
     "api": {"firmware_bridge", "analytics", "numpy", "paho", "fastapi", "starlette",
