@@ -20,8 +20,8 @@ import math
 import numpy as np
 
 from siaga.analytics.config import AnomalyConfig
-from siaga.analytics.hysteresis import FloatArray
 from siaga.analytics.first_order_filter import first_order
+from siaga.analytics.hysteresis import FloatArray
 
 DAY_S = 86400.0
 
@@ -95,6 +95,13 @@ class DailyProfile:
         return u
 
 
+def _rows_by_bin(bins: np.ndarray, count: int) -> list[np.ndarray]:
+    """Row indices of every bin, ascending, from one stable sort."""
+    order = np.argsort(bins, kind="stable")
+    edges = np.searchsorted(bins[order], np.arange(count + 1))
+    return [order[edges[b]:edges[b + 1]] for b in range(count)]
+
+
 def deseasonalise(cfg: AnomalyConfig, ts: FloatArray, x: FloatArray) -> FloatArray:
     """Batch twin of ``DailyProfile.update`` over one channel's readings in time order."""
     n, warm = len(x), cfg.warmup
@@ -110,15 +117,16 @@ def deseasonalise(cfg: AnomalyConfig, ts: FloatArray, x: FloatArray) -> FloatArr
     before = np.empty(m)  # each row's own bin, as learned before it
     beside = np.empty(m)  # the neighbouring bin at that time
     change = np.zeros(m)
+    by_own = _rows_by_bin(own, cfg.profile_bins)
+    by_other = _rows_by_bin(other, cfg.profile_bins)
     for b in range(cfg.profile_bins):
-        rows = np.flatnonzero(own == b)
+        rows, ask = by_own[b], by_other[b]
         if len(rows) == 0:
-            beside[other == b] = 0.0
+            beside[ask] = 0.0
             continue
         after = first_order(beta, 1.0 - beta, dev[rows], 0.0)
         before[rows] = np.r_[0.0, after[:-1]]
         change[rows] = after - before[rows]
-        ask = np.flatnonzero(other == b)
         k = np.searchsorted(rows, ask)  # this bin's updates before each asking row
         beside[ask] = np.where(k > 0, after[np.maximum(k - 1, 0)], 0.0)
     total = np.r_[0.0, np.cumsum(change)[:-1]]

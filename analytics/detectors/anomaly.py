@@ -22,10 +22,11 @@ compared with the readings before it, in three thirds of ``window`` readings:
 
 After a signal of the shift or level test (it alone reaching the flag threshold) both
 restart: the CUSUM from 0, M from the expected value. The probabilities are combined
-by their minimum with a Sidak correction, p = 1 - (1 - min p_i)^3: valid whatever the
-dependence between the tests (they share the residuals), a flag names the test behind
-it, and unremarkable tests cannot add up to a flag as in Fisher's sum. Streaming
-(``update``) and batch (``anomaly_p``) forms give the same scores.
+by their minimum with a Sidak correction, p = 1 - (1 - min p_i)^3: valid under the
+positive dependence the tests have (they share the residuals), a flag names the test
+behind it, and unremarkable tests cannot add up to a flag as in Fisher's sum. The level is
+Waspada from a score at ``threshold`` until it falls below ``clear_below`` (0.9 for
+0.99). Streaming (``update``) and batch (``anomaly_p``) forms give the same scores.
 """
 
 from __future__ import annotations
@@ -44,8 +45,8 @@ from siaga.analytics.detector import BatchResult, StrArray
 from siaga.analytics.detectors.rain import spread_float
 from siaga.analytics.detectors.threshold import CHANNEL_HAZARD, spread
 from siaga.analytics.explain import Explanation, fmt
-from siaga.analytics.hysteresis import FloatArray
 from siaga.analytics.first_order_filter import first_order
+from siaga.analytics.hysteresis import FloatArray, LevelMachine, run_levels
 from siaga.analytics.rolling_median import median_of_sorted, rolling_median_mad, sorted_mad
 
 MAD_SIGMA = 1.4826  # MAD of a normal distribution is 0.6745 sigma
@@ -73,6 +74,11 @@ def cusum_limit(cfg: AnomalyConfig) -> float:
 
 def level_limit(cfg: AnomalyConfig) -> float:
     return float(-ndtri(_test_p(cfg) / 2.0))
+
+
+def clear_below(cfg: AnomalyConfig) -> float:
+    """A flag clears when the score falls below this: ten times less rare than the flag."""
+    return 1.0 - 10.0 * (1.0 - cfg.threshold)
 
 
 def score_of(p: FloatArray) -> FloatArray:
@@ -118,6 +124,8 @@ class AnomalyDetector:
         self._cusum_limit = cusum_limit(cfg)
         self._level_limit = level_limit(cfg)
         self._floor = math.sqrt(math.pi / self._h * 1.5 + cfg.long_alpha)
+        self._clear = clear_below(cfg)
+        self._machine = LevelMachine()
 
     def update(self, ts: float, channel: str, value: float) -> bool:
         self._value = value
@@ -156,7 +164,7 @@ class AnomalyDetector:
         bisect.insort(s, u)
         if len(s) > h:
             del s[bisect.bisect_left(s, self._fifo.popleft())]
-        return self._finish(p, test)
+        return self._finish(ts, p, test)
 
     def _tests(self, ts: float, u: float, ref: float, z: float,
                floor: float) -> tuple[float, str]:
@@ -187,13 +195,13 @@ class AnomalyDetector:
         best = min(range(len(TESTS)), key=ps.__getitem__)
         return ps[best], TESTS[best]
 
-    def _finish(self, p: float, test: str) -> bool:
+    def _finish(self, ts: float, p: float, test: str) -> bool:
         self.p = p
         self.test = test
         self.score = math.exp(len(TESTS) * math.log1p(-p)) if p < 1.0 else 0.0
-        new = 2 if self.score >= self.cfg.threshold else 1
-        changed = new != self.level
-        self.level = new
+        up = 2 if self.score >= self.cfg.threshold else 1
+        changed = self._machine.step(ts, up, 2 if self.score >= self._clear else 1)
+        self.level = self._machine.level
         return changed
 
     def metrics(self) -> dict[str, float]:
@@ -216,7 +224,9 @@ class AnomalyDetector:
         rows = np.flatnonzero(channels == self.channel)
         p = anomaly_p(self.cfg, ts[rows], values[rows])
         score = score_of(p)
-        lv = np.where(score >= self.cfg.threshold, 2, 1).astype(np.int8)
+        up = np.where(score >= self.cfg.threshold, 2, 1).astype(np.int8)
+        down = np.where(score >= clear_below(self.cfg), 2, 1).astype(np.int8)
+        lv = run_levels(ts[rows], up, down)
         n = len(ts)
         return BatchResult(spread(n, rows, lv), spread_float(n, rows, score),
                            {"p": spread_float(n, rows, p)})
