@@ -125,6 +125,7 @@ class AnomalyDetector:
         self._level_limit = level_limit(cfg)
         self._floor = math.sqrt(math.pi / self._h * 1.5 + cfg.long_alpha)
         self._clear = clear_below(cfg)
+        self._infl_full = _inflation(self._h, True)
         self._machine = LevelMachine()
 
     def update(self, ts: float, channel: str, value: float) -> bool:
@@ -150,8 +151,8 @@ class AnomalyDetector:
             sigma = max(local, MEAN_ABS_SIGMA * self._spread, q)
             r = u - ref
             if sigma > 0.0:
-                p, test = self._tests(ts, u, ref, r / (sigma * _inflation(min(i, h), full)),
-                                      sigma * self._floor)
+                infl = self._infl_full if full else _inflation(min(i, h), False)
+                p, test = self._tests(ts, u, ref, r / (sigma * infl), sigma * self._floor)
             clip = CLIP_RESIDUAL * max(local, q)
             w = 1.0 / (self._scored + 1) if self._scored < self._exact else cfg.long_alpha
             self._spread = w * min(abs(r), clip) + (1.0 - w) * self._spread
@@ -169,8 +170,8 @@ class AnomalyDetector:
     def _tests(self, ts: float, u: float, ref: float, z: float,
                floor: float) -> tuple[float, str]:
         cfg = self.cfg
-        half = float(stdtr(cfg.tail_df, -abs(z)))
-        y = min(CLIP_SCORE, -float(ndtri(half))) if half > 0.0 else CLIP_SCORE
+        half = stdtr(cfg.tail_df, -abs(z)).item()
+        y = min(CLIP_SCORE, -ndtri(half).item()) if half > 0.0 else CLIP_SCORE
         y = y if z >= 0 else -y
         k = cfg.cusum_k
         self._cp += y - k
@@ -188,11 +189,13 @@ class AnomalyDetector:
         self._var = a * (dev * dev) + (1.0 - a) * self._var
         level_on = ts - self._first_ts >= LEVEL_AFTER_S
         ps = (2.0 * half, min(1.0, 2.0 * math.exp(-2.0 * k * (cus + SIEGMUND))),
-              2.0 * float(ndtr(-abs(zl))) if level_on else 1.0)
+              2.0 * ndtr(-abs(zl)).item() if level_on else 1.0)
         if cus >= self._cusum_limit or (level_on and abs(zl) >= self._level_limit):
             self._cp = self._lp = self._cn = self._ln = 0.0
             self._mean = ref
-        best = min(range(len(TESTS)), key=ps.__getitem__)
+        best = 0 if ps[0] <= ps[1] else 1
+        if ps[2] < ps[best]:
+            best = 2
         return ps[best], TESTS[best]
 
     def _finish(self, ts: float, p: float, test: str) -> bool:
