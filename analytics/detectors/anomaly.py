@@ -236,7 +236,17 @@ class AnomalyDetector:
 
 
 def anomaly_p(cfg: AnomalyConfig, ts: FloatArray, v: FloatArray) -> FloatArray:
-    """Batch twin of ``AnomalyDetector.update``: the combined p of every reading."""
+    """Batch twin of ``AnomalyDetector.update``: the combined p of every reading.
+
+    Readings near the float range (|x| > 1e150) overflow the squares; their p is then
+    undefined and given as 1 (no evidence), as the streaming form's comparisons do.
+    """
+    with np.errstate(all="ignore"):
+        p = _anomaly_p(cfg, ts, v)
+    return np.where(np.isnan(p), 1.0, p)
+
+
+def _anomaly_p(cfg: AnomalyConfig, ts: FloatArray, v: FloatArray) -> FloatArray:
     n, h, first = len(v), cfg.window // 3, max(cfg.warmup, 1)
     p = np.ones(n)
     if n <= first:
@@ -327,7 +337,7 @@ def _sequential(y: FloatArray, u: FloatArray, ref: FloatArray, floor: FloatArray
     s, chunk = 0, 256
     cp = cn = lp = ln = 0.0
     mean = float(u[0]) if n else 0.0
-    var = float(floor[0]) ** 2 if n else 0.0
+    var = float(floor[0]) * float(floor[0]) if n else 0.0
     while s < n:
         e = min(n, s + chunk)
         c_p = np.cumsum(np.r_[cp, y[s:e] - k])[1:]

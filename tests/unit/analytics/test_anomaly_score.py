@@ -147,3 +147,21 @@ def test_score_of_is_one_minus_the_sidak_p():
     assert score_of(p)[0] == 0.0
     assert score_of(p)[2] == pytest.approx((1 - 0.01) ** 3)
     assert score_of(p)[3] == 1.0 and math.isfinite(score_of(p)[1])
+
+
+@pytest.mark.parametrize("kind", ["huge", "one_extreme", "tiny"])
+def test_extreme_values_give_defined_scores_in_both_forms(kind):
+    rng = np.random.default_rng(12)
+    x = {"huge": rng.normal(0, 1e300, 400),
+         "one_extreme": np.r_[rng.normal(0, 1, 200), 1e308, -1e308, rng.normal(0, 1, 200)],
+         "tiny": rng.normal(0, 1e-300, 400)}[kind]
+    ts = T0 + 60.0 * np.arange(len(x))
+    p = anomaly_p(AnomalyConfig(), ts, x)
+    d = AnomalyDetector("temp", AnomalyConfig())
+    got = []
+    for t, v in zip(ts.tolist(), x.tolist(), strict=True):
+        d.update(t, "temp", v)
+        got.append(d.p)
+    assert np.all((p >= 0) & (p <= 1)) and np.allclose(p, got, rtol=0, atol=1e-9)
+    if kind == "one_extreme":
+        assert p[200] < 0.001
