@@ -134,7 +134,8 @@ def _replay_scores(tmp_path, values, step_s=60):
     src = write(tmp_path, "series.csv", "\n".join(rows) + "\n")
     out = tmp_path / "scored.csv"
     assert main(["replay", str(src), "-o", str(out)]) == 0
-    return np.array([float(r["anomaly_score"]) for r in csv.DictReader(out.open())])
+    with out.open() as f:
+        return np.array([float(r["anomaly_score"]) for r in csv.DictReader(f)])
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
