@@ -109,11 +109,12 @@ def _drift(d: _Draw) -> np.ndarray:
     length = int(d.rng.integers(150, 300))
     d.ends[i] = i + length
     ramp = np.clip((np.arange(d.n) - i) / length, 0.0, 1.0)
-    return x + ramp * d.rng.uniform(8, 15) * d.sigma * d.rng.choice((-1.0, 1.0))
+    out: np.ndarray = x + ramp * d.rng.uniform(8, 15) * d.sigma * d.rng.choice((-1.0, 1.0))
+    return out
 
 
 def _daily_noisy(d: _Draw) -> np.ndarray:
-    x = d.noise() + d.daily(d.rng.uniform(3, 10) * d.sigma, d.rng.uniform(0, 24))
+    x: np.ndarray = d.noise() + d.daily(d.rng.uniform(3, 10) * d.sigma, d.rng.uniform(0, 24))
     if d.rng.random() < 0.5:
         d.spike(x, d.rng.uniform(8, 20) * d.sigma)
     else:
@@ -149,7 +150,7 @@ def _gaps(d: _Draw) -> np.ndarray:
 def _seasonal_change(d: _Draw) -> np.ndarray:
     amp = d.rng.uniform(5, 10) * d.sigma
     phase = d.rng.uniform(0, 24)
-    x = d.noise() + d.daily(amp, phase)
+    x: np.ndarray = d.noise() + d.daily(amp, phase)
     i = d.onset(0.6, 0.8)
     if d.rng.random() < 0.5:
         moved = d.daily(amp, phase + d.rng.uniform(6, 12))
