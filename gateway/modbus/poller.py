@@ -7,11 +7,11 @@ the 3.5 character times the standard requires (``ModbusBus.frame_gap_s``).
 
 A device that does not answer costs the others at most ``timeout_s`` per attempt:
 while it is up a failed request is tried ``retries`` more times, once it is down
-(``alert_after`` failures in a row) it gets one attempt per poll, so a dead device
-never stalls the bus. Failures are told apart (pymodbus hands back the bytes it
-received through ``trace_packet``): nothing came back -> timeout; bytes that made no
-valid frame -> crc; an exception answer -> exception (with its code); the port or
-socket cannot be opened -> no_connection.
+(``alert_after`` failures in a row) it gets one attempt per poll and is polled at most
+every ``down_poll_s``, so a dead device never stalls the bus. Failures are told apart
+(pymodbus hands back the bytes it received through ``trace_packet``): nothing came
+back -> timeout; bytes that made no valid frame -> crc; an exception answer ->
+exception (with its code); the port or socket cannot be opened -> no_connection.
 
 What a poll produces goes to the core like any source's messages: a ``hello`` at the
 first answer (channels, interval = poll_s, firmware = ``modbus:<map>``), then ``up``
@@ -105,8 +105,11 @@ class BusPoller(threading.Thread):
                 if not self._poll(device):
                     return
                 # Next slot on the device's own grid; a bus that fell behind skips the
-                # missed slots instead of firing them back to back.
+                # missed slots instead of firing them back to back. A device that is down
+                # costs a timeout per poll: it is asked less often until it answers.
                 step = device.settings.poll_s
+                if device.health.down:
+                    step = max(step, self.bus.down_poll_s)
                 nxt = at + step
                 now = time.monotonic()
                 if nxt < now:

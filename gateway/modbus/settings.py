@@ -93,6 +93,9 @@ class ModbusBus:
     timeout_s: Annotated[float, Gt(0.01), Le(30), doc("An answer must come within this")] = 0.5
     retries: Annotated[int, Ge(0), Le(10), doc("Extra attempts per request while a device "
                                                "is up (none once it is down)")] = 1
+    down_poll_s: Annotated[float, Ge(0), Le(86_400), doc(
+        "A device that is down is polled at most this often: each of its polls costs the "
+        "line a timeout")] = 30.0
 
     def __post_init__(self) -> None:
         if (self.port is None) == (self.host is None):

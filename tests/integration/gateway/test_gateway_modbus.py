@@ -90,7 +90,8 @@ def line() -> Iterator[ModbusSlaveLine]:
 
 
 def bus_table(port: str, **device_kw: Any) -> dict[str, Any]:
-    return {"name": "a", "port": port, "timeout_s": 0.2, "retries": 1, "device": [
+    return {"name": "a", "port": port, "timeout_s": 0.2, "retries": 1, "down_poll_s": 0.5,
+            "device": [
         {"node": "soil-1", "unit": 1, "map": "soil-probe", "poll_s": 0.5},
         {"node": "rain-1", "unit": 2, "map": "rain-counter", "poll_s": 0.5},
         {"node": "dead-1", "unit": 3, "map": "water-level", "poll_s": 0.5, "alert_after": 2},
@@ -99,7 +100,7 @@ def bus_table(port: str, **device_kw: Any) -> dict[str, Any]:
 
 
 def test_rtu_devices_on_one_line_with_a_dead_one_among_them(line: ModbusSlaveLine) -> None:
-    settings = ModbusSettings.from_toml({"bus": [bus_table(line.path)]})
+    settings = ModbusSettings.from_toml({"bus": [{**bus_table(line.path), "down_poll_s": 5.0}]})
     out, stop = Collected(), threading.Event()
     poller = BusPoller(settings.buses[0], out.q, stop)
     t0 = time.monotonic()
@@ -125,6 +126,8 @@ def test_rtu_devices_on_one_line_with_a_dead_one_among_them(line: ModbusSlaveLin
     assert all("dead-1" in e.detail for e in errors)
     health = poller.snapshot()
     assert health["dead-1"]["down"] and health["dead-1"]["ok"] == 0
+    # Once down it is asked every down_poll_s (5 s), not every 0.5 s: two polls to go down.
+    assert health["dead-1"]["polls"] <= 3, health["dead-1"]
     assert health["soil-1"]["timeouts"] == 0 and health["soil-1"]["ok"] >= 6
     # The first poll of each device is a hello with its channels and interval.
     hellos = [i.message for i in out.items if isinstance(i, NodeMessage)
