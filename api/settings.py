@@ -139,6 +139,20 @@ class AgencyInfo(_Section):
     """The agency's name as staff read it."""
     name_en: str | None = None
     """Its English name."""
+    area: tuple[float, float, float, float] | None = None
+    """[south, west, north, east] in degrees: the area the dashboard's map opens on for this
+    agency's staff (e.g. a kecamatan, a city, a province); none: the registry's extent."""
+
+    @field_validator("area")
+    @classmethod
+    def _area_on_earth(cls, v: tuple[float, float, float, float] | None
+                       ) -> tuple[float, float, float, float] | None:
+        if v is None:
+            return v
+        south, west, north, east = v
+        if not (-90 <= south < north <= 90 and -180 <= west < east <= 180):
+            raise ValueError("give [south, west, north, east] with south < north, west < east")
+        return v
 
 
 DEFAULT_AGENCIES: dict[str, AgencyInfo] = {

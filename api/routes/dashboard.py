@@ -37,6 +37,8 @@ class DashboardConfig(BaseModel):
     tile_url: str | None = Field(description="{z}/{x}/{y} tile URL, or null for the offline map")
     tile_attribution: str | None
     agencies: dict[str, str] = Field(description="Configured agency codes and their names")
+    area: tuple[float, float, float, float] | None = Field(
+        description="[south, west, north, east] the map opens on for the caller's agency")
 
 
 @router.get("/api/v1/dashboard/config", response_model=DashboardConfig, tags=["dashboard"],
@@ -45,11 +47,14 @@ class DashboardConfig(BaseModel):
 async def dashboard_config(settings: SettingsDep, staff: CurrentStaff) -> DashboardConfig:
     d = settings.dashboard
     agencies = {code: a.name for code, a in settings.agencies.items()}
+    mine = settings.agencies.get(staff.agency)
+    area = mine.area if mine else None
     if d.basemap is not None:
-        return DashboardConfig(timezone=d.timezone, basemap_url=BASEMAP_PATH, tile_url=None,
-                               tile_attribution=d.basemap_attribution or None, agencies=agencies)
-    return DashboardConfig(timezone=d.timezone, basemap_url=None, tile_url=d.tile_url or None,
-                           tile_attribution=d.tile_attribution or None, agencies=agencies)
+        return DashboardConfig(timezone=d.timezone, agencies=agencies, area=area,
+                               basemap_url=BASEMAP_PATH, tile_url=None,
+                               tile_attribution=d.basemap_attribution or None)
+    return DashboardConfig(timezone=d.timezone, agencies=agencies, area=area, basemap_url=None,
+                           tile_url=d.tile_url or None, tile_attribution=d.tile_attribution or None)
 
 
 class GatewayHealth(BaseModel):

@@ -115,9 +115,14 @@ def test_map_draws_basemap_registry_and_incidents_without_overlap(
 
 
 
-def test_map_without_basemap_still_draws_the_registry(open_page: OpenPage,
+def test_map_without_basemap_draws_the_registry_on_the_agency_area(open_page: OpenPage,
                                                       tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, registry={"file": str(REGISTRY)})
+    # BPBD's area: the town centre only (Pasar and Alun-alun), not the Bumiaji slopes
+    centre = [-7.876, 112.522, -7.868, 112.531]
+    settings = make_settings(tmp_path, registry={"file": str(REGISTRY)},
+                             agencies={"BPBD": {"name": "BPBD", "area": centre},
+                                       "PMK": {"name": "PMK"}, "SATPOLPP": {"name": "Satpol PP"},
+                                       "DISKOMINFO": {"name": "Diskominfo"}})
     with serve_hub(settings) as hub:
         hub.staff(agency="BPBD", username="bpbd-tono")
         page = open_page(DESKTOP)
@@ -128,3 +133,9 @@ def test_map_without_basemap_still_draws_the_registry(open_page: OpenPage,
         expect(box.locator(".map-node")).to_have_count(10)
         expect(box.locator("path.map-zone")).to_have_count(2)
         assert box.locator(".leaflet-tile").count() == 0
+        # the view opened on BPBD's area: it is inside, and the far slopes are not
+        shown = page.evaluate("""() => { const b = S.mapView.map.getBounds();
+          return [b.getSouth(), b.getWest(), b.getNorth(), b.getEast()]; }""")
+        assert shown[0] <= centre[0] and shown[1] <= centre[1]
+        assert shown[2] >= centre[2] and shown[3] >= centre[3]
+        assert shown[2] < -7.8527, shown  # Lereng Bumiaji lies north of the view

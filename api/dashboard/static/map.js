@@ -123,15 +123,18 @@ async function siagaMap(el, data, opts = {}) {
   }
   L.control.layers(null, { [t("map.zones")]: zones, [t("map.nodes")]: nodes, [t("map.gateways")]: gateways,
     [t("map.incidents")]: incidents, [t("map.reports")]: reports }, { collapsed: true }).addTo(map);
+  // The view opens on the agency's configured area, else on the registry's extent (never on
+  // incidents or reports, so a far-away report does not zoom the city away).
+  const home = S.cfg.area ? L.latLngBounds([S.cfg.area[0], S.cfg.area[1]], [S.cfg.area[2], S.cfg.area[3]]) : area;
   if (opts.center) map.setView(opts.center, opts.zoom || 16);
-  else if (area.isValid()) map.fitBounds(area.pad(0.08), { maxZoom: 17 });
+  else if (home.isValid()) map.fitBounds(S.cfg.area ? home : home.pad(0.08), { maxZoom: 17 });
   else map.setView([-2.5, 118], 5);  // Indonesia, for an empty registry
   const tidy = () => declutter(map);
   map.on("zoomend moveend overlayadd overlayremove", tidy);
   setTimeout(tidy, 0);
   return {
     map, area, markers,
-    fit() { if (area.isValid()) map.fitBounds(area.pad(0.08), { maxZoom: 17 }); },
+    fit() { if (home.isValid()) map.fitBounds(S.cfg.area ? home : home.pad(0.08), { maxZoom: 17 }); },
     follow(inc) { if (inc && Number.isFinite(inc.lat)) map.setView([inc.lat, inc.lon], Math.max(map.getZoom(), 16)); },
   };
 }

@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from siaga.api.errors import ConfigError
 from tests.api_fixtures import AsgiHub, asgi_hub, make_settings
 
-pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("dashboard_built")]
+pytestmark = pytest.mark.usefixtures("dashboard_built")
 
 
+@pytest.mark.anyio
 async def test_index_is_revalidated_and_its_assets_are_immutable(hub: AsgiHub) -> None:
     r = await hub.client.get("/dashboard/")
     assert r.status_code == 200 and r.headers["cache-control"] == "no-cache"
@@ -27,6 +29,7 @@ async def test_index_is_revalidated_and_its_assets_are_immutable(hub: AsgiHub) -
     assert (await hub.client.get("/dashboard/assets/app-NOPE.js")).status_code == 404
 
 
+@pytest.mark.anyio
 async def test_docs_use_the_hubs_own_swagger_ui(hub: AsgiHub) -> None:
     r = await hub.client.get("/docs")
     assert r.status_code == 200
@@ -39,6 +42,7 @@ async def test_docs_use_the_hubs_own_swagger_ui(hub: AsgiHub) -> None:
     assert (await hub.client.get("/redoc")).status_code == 404  # ReDoc needs a CDN: off
 
 
+@pytest.mark.anyio
 async def test_basemap_is_served_by_range_requests(tmp_path: Path) -> None:
     archive = tmp_path / "region.pmtiles"
     body = bytes(range(256)) * 64
@@ -58,9 +62,30 @@ async def test_basemap_is_served_by_range_requests(tmp_path: Path) -> None:
         assert r.status_code == 416
 
 
+@pytest.mark.anyio
 async def test_no_basemap_configured_is_404_and_config_says_so(hub: AsgiHub) -> None:
     login = await hub.staff()
     cfg = (await hub.client.get("/api/v1/dashboard/config", headers=login.headers)).json()
     assert cfg["basemap_url"] is None
     r = await hub.client.get("/dashboard/basemap.pmtiles")
     assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.anyio
+async def test_config_gives_the_callers_agency_area(tmp_path: Path) -> None:
+    agencies = {"BPBD": {"name": "BPBD Kota Batu", "area": [-7.95, 112.45, -7.74, 112.62]},
+                "PMK": {"name": "Damkar"}}
+    async with asgi_hub(make_settings(tmp_path, agencies=agencies)) as hub:
+        bpbd, pmk = await hub.staff(agency="BPBD"), await hub.staff(agency="PMK")
+        cfg = (await hub.client.get("/api/v1/dashboard/config", headers=bpbd.headers)).json()
+        assert cfg["area"] == [-7.95, 112.45, -7.74, 112.62]
+        assert cfg["agencies"] == {"BPBD": "BPBD Kota Batu", "PMK": "Damkar"}
+        cfg = (await hub.client.get("/api/v1/dashboard/config", headers=pmk.headers)).json()
+        assert cfg["area"] is None
+
+
+@pytest.mark.parametrize("area", [[-7.74, 112.45, -7.95, 112.62], [-7.95, 112.62, -7.74, 112.45],
+                                  [-95, 112.45, -7.74, 112.62], [-7.95, 112.45, -7.74]])
+def test_a_wrong_agency_area_is_a_config_error(tmp_path: Path, area: list[float]) -> None:
+    with pytest.raises(ConfigError, match=r"agencies\.BPBD\.area"):
+        make_settings(tmp_path, agencies={"BPBD": {"name": "BPBD", "area": area}})
