@@ -2,13 +2,15 @@
 //   build/assets/<name>-<hash>.<ext>  every script, style and image, named by content hash so
 //                                     the hub can serve them with an immutable cache header;
 //   build/index.html                  the page, pointing at those names (served no-cache);
-//   build/manifest.json               logical name -> hashed path, read by the hub (/docs).
+//   build/manifest.json               logical name -> hashed path, read by the hub (/docs);
+//   build/assets/*.{js,css}.gz        gzip copies the hub serves to clients that accept them.
 // Third-party code comes only from node_modules (package-lock.json pins it): nothing is fetched
 // from the internet when the page runs.
 import { createHash } from "node:crypto";
 import { copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, extname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { gzipSync } from "node:zlib";
 import * as esbuild from "esbuild";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -50,6 +52,11 @@ for (const f of ["swagger-ui-bundle.js", "swagger-ui.css"]) {
   const name = `assets/${basename(f, extname(f))}-${hash}${extname(f)}`;
   copyFileSync(src, join(out, name));
   manifest[f] = name;
+}
+
+// A gzip copy of every text asset, served to clients that accept it (api/routes/dashboard.py).
+for (const rel of Object.values(manifest)) {
+  if (/\.(js|css)$/.test(rel)) writeFileSync(join(out, rel + ".gz"), gzipSync(readFileSync(join(out, rel)), { level: 9 }));
 }
 
 let html = readFileSync(join(here, "static/index.html"), "utf8");

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from siaga.api.dashboard_build import ASSETS_DIR
 from siaga.api.errors import ConfigError
 from tests.api_fixtures import AsgiHub, asgi_hub, make_settings
 
@@ -24,6 +25,17 @@ async def test_index_is_revalidated_and_its_assets_are_immutable(hub: AsgiHub) -
         a = await hub.client.get(f"/dashboard/{name}")
         assert a.status_code == 200, name
         assert a.headers["cache-control"] == "public, max-age=31536000, immutable"
+    # gzip to a client that takes it (httpx decompresses: same bytes), plain to one that does not
+    vendor = next(n for n in names if n.startswith("assets/vendor-") and n.endswith(".js"))
+    raw = (ASSETS_DIR.parent / vendor).read_bytes()
+    zipped = await hub.client.get(f"/dashboard/{vendor}", headers={"Accept-Encoding": "gzip"})
+    assert zipped.headers["content-encoding"] == "gzip" and zipped.content == raw
+    assert int(zipped.headers["content-length"]) < len(raw) / 2
+    assert zipped.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert zipped.headers["content-type"].split(";")[0] in {"text/javascript",
+                                                            "application/javascript"}
+    plain = await hub.client.get(f"/dashboard/{vendor}", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers and plain.content == raw
     # the unbuilt sources are not served, and a missing asset is a plain 404
     assert (await hub.client.get("/dashboard/app.js")).status_code == 404
     assert (await hub.client.get("/dashboard/assets/app-NOPE.js")).status_code == 404
