@@ -146,6 +146,7 @@ async def revoke_gateway_token(gateway_id: GatewayId, tokens: GatewayTokensDep,
             responses=problem_responses(401, 403))
 async def audit_log(audit: AuditDep, admin: AdminStaff,
                 limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-                before: Annotated[int | None, Query(ge=1, description="Entries older than "
-                                                   "this id")] = None) -> list[AuditEntry]:
+                before: Annotated[int | None, Query(ge=1, le=2**62, description="Entries "
+                                                   "older than this id")] = None,
+                ) -> list[AuditEntry]:
     return await audit.entries(limit, before)
