@@ -42,7 +42,8 @@ class DashboardConfig(BaseModel):
     tile_url: str | None = Field(description="{z}/{x}/{y} tile URL, or null for the offline map")
     tile_attribution: str | None
     agencies: dict[str, str] = Field(description="Configured agency codes and their names")
-    area: tuple[float, float, float, float] | None = Field(
+    area: list[float] | None = Field(
+        min_length=4, max_length=4,
         description="[south, west, north, east] the map opens on for the caller's agency")
 
 
@@ -53,7 +54,7 @@ async def dashboard_config(settings: SettingsDep, staff: CurrentStaff) -> Dashbo
     d = settings.dashboard
     agencies = {code: a.name for code, a in settings.agencies.items()}
     mine = settings.agencies.get(staff.agency)
-    area = mine.area if mine else None
+    area = list(mine.area) if mine and mine.area else None
     if d.basemap is not None:
         return DashboardConfig(timezone=d.timezone, agencies=agencies, area=area,
                                basemap_url=BASEMAP_PATH, tile_url=None,
