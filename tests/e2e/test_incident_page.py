@@ -34,14 +34,22 @@ def sign_in(page: Page, hub: LiveHub, username: str) -> None:
     expect(page.locator("#who")).to_contain_text(username)
 
 
+def drawn(page: Page) -> dict[str, str]:
+    """The incident chart's dataset, read at once when drawn (a live update may rebuild the
+    page between two separate reads)."""
+    handle = page.wait_for_function("""() => { const r = document.querySelector('#readings');
+        return r && r.dataset.channels ? Object.assign({}, r.dataset) : null; }""")
+    value: dict[str, str] = handle.json_value()
+    return value
+
+
 def channels_charted(page: Page) -> set[str]:
-    return set((page.locator("#readings").get_attribute("data-channels") or "").split())
+    return set(drawn(page)["channels"].split())
 
 
 def shown_span(page: Page) -> int:
-    readings = page.locator("#readings")
-    to, since = readings.get_attribute("data-to"), readings.get_attribute("data-from")
-    return int(to or 0) - int(since or 0)
+    d = drawn(page)
+    return int(d["to"]) - int(d["from"])
 
 
 def test_landslide_page_charts_every_channel_and_explores_time(open_page: OpenPage,

@@ -78,6 +78,7 @@ function incidentCharts(inc) {
   const opened = ms(inc.opened_at) || Date.now();
   let state = S.chartRange || { name: "6h", to: Date.now(), from: Math.min(opened - 3600e3, Date.now() - 6 * 3600e3) };
   const body = h("div", { class: "chart-body" });
+  card.dataset.from = String(Math.round(state.from)); card.dataset.to = String(Math.round(state.to));
   const csvBtn = h("button", { type: "button", class: "secondary", id: "csv" }, t("chart.csv"));
   const shownLabel = h("span", { class: "muted", id: "chart-range" });
   let chart = null;
