@@ -29,12 +29,13 @@ from typing import Any
 import annotated_types
 from pydantic import BaseModel, SecretStr, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
-from pydantic_core import to_jsonable_python
+from pydantic_core import ErrorDetails, to_jsonable_python
 
 from siaga.analytics.errors import ConfigError
 
 __all__ = [
     "apply_env",
+    "check_types",
     "config_error",
     "read_toml",
     "reference_markdown",
@@ -91,27 +92,31 @@ def apply_env(data: dict[str, Any], env: Mapping[str, str], prefix: str) -> None
             node = child
 
 
-def settings_adapter(declared: Any) -> TypeAdapter[Any]:
+def settings_adapter(declared: Any, *, finite: bool = False) -> TypeAdapter[Any]:
     """A validator for a dataclass tree that, like the hub's models, refuses unknown keys.
 
     Stdlib dataclasses stay free of pydantic: the config pydantic reads from them
     (``__pydantic_config__``) is set here, on every dataclass reachable from ``declared``.
+    ``finite``: numbers must be finite (no nan, no inf) in those dataclasses.
     """
-    _forbid_extra(declared, set())
+    config: dict[str, Any] = {"extra": "forbid"}
+    if finite:
+        config["allow_inf_nan"] = False
+    _set_config(declared, config, set())
     return TypeAdapter(declared)
 
 
-def _forbid_extra(declared: Any, seen: set[int]) -> None:
+def _set_config(declared: Any, config: dict[str, Any], seen: set[int]) -> None:
     if id(declared) in seen:
         return
     seen.add(id(declared))
     if isinstance(declared, type) and dataclasses.is_dataclass(declared):
         if "__pydantic_config__" not in declared.__dict__:
-            declared.__pydantic_config__ = {"extra": "forbid"}  # type: ignore[attr-defined]
+            declared.__pydantic_config__ = config  # type: ignore[attr-defined]
         for hint in typing.get_type_hints(declared).values():
-            _forbid_extra(hint, seen)
+            _set_config(hint, config, seen)
     for arg in typing.get_args(declared):
-        _forbid_extra(arg, seen)
+        _set_config(arg, config, seen)
 
 
 def validated(adapter: TypeAdapter[T], data: Any, root: str = "", *, strict: bool = False) -> T:
@@ -129,14 +134,32 @@ def validated(adapter: TypeAdapter[T], data: Any, root: str = "", *, strict: boo
         raise config_error(exc, root) from None
 
 
+def check_types(adapter: TypeAdapter[Any], data: Any, root: str = "") -> None:
+    """ConfigError for the first value that does not already have its key's type, as a file's
+    values must (``"60"`` is no number, ``"yes"`` no boolean), when ``data`` is validated later
+    together with environment text (``validated`` without ``strict``). Missing keys and checks
+    across keys are left to that validation, which sees the whole merged table."""
+    try:
+        adapter.validate_json(json.dumps(data, default=str), strict=True)
+    except ValidationError as exc:
+        wrong = [e for e in exc.errors() if e["type"].endswith("_type")]
+        if wrong:
+            raise problems_error(wrong, root) from None
+
+
 def config_error(exc: ValidationError, root: str = "") -> ConfigError:
     """The first problem as ``ConfigError(dotted key, reason)``; further ones join the reason.
 
     A check in a ``__post_init__`` names the field it is about as ``"field: problem"``; the
     field joins the key.
     """
+    return problems_error(exc.errors(), root)
+
+
+def problems_error(errors: list[ErrorDetails], root: str = "") -> ConfigError:
+    """``config_error`` for some of a ValidationError's problems."""
     problems = []
-    for e in exc.errors():
+    for e in errors:
         key = root
         for part in e["loc"]:
             if isinstance(part, int):
@@ -221,7 +244,7 @@ def _fields(declared: type) -> list[tuple[str, Any, Any, dict[str, Any]]]:
         return [_model_field(name, f) for name, f in declared.model_fields.items()]
     hints = typing.get_type_hints(declared, include_extras=True)
     return [_dataclass_field(f, hints[f.name])
-            for f in dataclasses.fields(typing.cast(Any, declared))]
+            for f in dataclasses.fields(typing.cast(Any, declared)) if f.init]
 
 
 def _model_field(name: str, f: FieldInfo) -> tuple[str, Any, Any, dict[str, Any]]:

@@ -18,10 +18,12 @@ import sqlite3
 import threading
 import time
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Self
+from typing import Annotated
+
+from annotated_types import Ge, MinLen, doc
 
 from siaga.analytics.alert import Alert
 from siaga.firmware_bridge.channels import CHANNELS, COUNTER_MODULUS
@@ -34,7 +36,6 @@ from siaga.firmware_bridge.uplink import (
     reading_entry_payload,
 )
 from siaga.gateway.errors import BufferStorageError
-from siaga.gateway.settings_reader import TableReader
 
 log = logging.getLogger(__name__)
 
@@ -74,23 +75,14 @@ CREATE TABLE IF NOT EXISTS counter_baselines (
 
 @dataclass(frozen=True, slots=True)
 class BufferSettings:
-    """``[buffer]``; a relative ``path`` lives in ``gateway.state_dir`` (see ``resolved``)."""
+    """The store-and-forward buffer's SQLite file and its bounds."""
 
-    path: str = "buffer.sqlite3"
-    max_bytes: int = 256 * 1024 * 1024
-    max_rows: int = 2_000_000  # 0: no row bound
-
-    @classmethod
-    def from_toml(cls, table: Mapping[str, Any], path: str) -> Self:
-        t = TableReader(table, path)
-        d = cls()
-        settings = cls(
-            path=t.text("path", d.path),
-            max_bytes=t.integer("max_bytes", d.max_bytes, lo=4096),
-            max_rows=t.integer("max_rows", d.max_rows, lo=0),
-        )
-        t.reject_unknown()
-        return settings
+    path: Annotated[str, MinLen(1), doc("The SQLite file; relative: in gateway.state_dir")] \
+        = "buffer.sqlite3"
+    max_bytes: Annotated[int, Ge(4096), doc("The oldest readings go above this size")] \
+        = 256 * 1024 * 1024
+    max_rows: Annotated[int, Ge(0), doc("The oldest readings go above this many rows; "
+                                        "0: no row bound")] = 2_000_000
 
     def resolved(self, state_dir: Path) -> BufferSettings:
         return replace(self, path=str(state_dir / self.path))

@@ -1,42 +1,52 @@
 """The gateway's one settings object: a TOML file, then SIAGA_* environment, then CLI flags.
 
-Precedence, lowest first: built-in defaults, the TOML file (``--config``), environment
+Every key is declared once, in the dataclass of the table that uses it (type, default, bounds
+and a one-line doc in ``Annotated``): the tables below, and those of the modules that own them
+(buffer, heartbeat, uplink, actions, modbus, lorawan; analytics.config for ``[analytics]``).
+The whole file is validated in one pass by the settings reader every process uses
+(analytics.settings_file); docs/configuration.md is rendered from the same declarations.
+
+Precedence, lowest first: the declared defaults, the TOML file (``--config``), environment
 variables ``SIAGA_GATEWAY__<TABLE>__<KEY>`` (double underscore for each dot, as
 ``SIAGA_HUB__<SECTION>__<KEY>`` at the hub, e.g. ``SIAGA_GATEWAY__SERIAL__BAUD=9600``; the
 older ``SIAGA_SERIAL__BAUD`` still works), then command-line flags,
-each of which names one key (``CLI_FLAG_KEYS``). Everything is validated once, at
-start; a bad value raises ``ConfigError`` whose ``key`` is the dotted path
-(``serial.baud``), and ``siaga-gateway`` exits 78 (EX_CONFIG).
+each of which names one key (``CLI_FLAG_KEYS``). A bad value raises ``ConfigError`` whose
+``key`` is the dotted path (``serial.baud``), and ``siaga-gateway`` exits 78 (EX_CONFIG).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
+from annotated_types import Ge, Interval, doc
+
+from siaga.analytics import settings_file
 from siaga.analytics.config import AnalyticsConfig
 from siaga.analytics.config_load import load_config as load_analytics_config
-from siaga.analytics.errors import ConfigError as AnalyticsConfigError
+from siaga.analytics.config_load import over_defaults
+from siaga.analytics.errors import ConfigError as SettingsError
 from siaga.firmware_bridge.channels import DEFAULT_MM_PER_TIP
 from siaga.gateway.buffer import BufferSettings
+from siaga.gateway.config_table import Text, Token, read_table
 from siaga.gateway.errors import ConfigError
 from siaga.gateway.heartbeat import HeartbeatSettings
 from siaga.gateway.local_actions import LocalActionSettings
 from siaga.gateway.lorawan.settings import LorawanSettings
-from siaga.gateway.modbus.settings import ModbusSettings
-from siaga.gateway.sdi12.settings import Sdi12Settings
-from siaga.gateway.settings_reader import EnvText, TableReader
+from siaga.gateway.modbus.settings import ModbusSettings, ModbusTable
+from siaga.gateway.sdi12.settings import Sdi12Settings, Sdi12Table
 from siaga.gateway.site_registry import implied_tables, merged, read_registry
 from siaga.gateway.uplink.settings import UplinkSettings
 
-ENV_PREFIX = "SIAGA_"
-PROCESS_ENV_PREFIX = "SIAGA_GATEWAY__"
+ENV_PREFIX = "SIAGA_GATEWAY__"
+# Before one scheme for every process the gateway read SIAGA_<TABLE>__<KEY>; still honoured.
+LEGACY_ENV_PREFIX = "SIAGA_"
 OTHER_PROCESS_ENV_PREFIXES = ("SIAGA_HUB__",)
-ENV_SEPARATOR = "__"
 
 # The flags of ``siaga-gateway run`` and the key each one sets (docs/gateway.md).
 CLI_FLAG_KEYS: dict[str, str] = {
@@ -52,83 +62,165 @@ CLI_FLAG_KEYS: dict[str, str] = {
     "--lorawan-flavour chirpstack|tts": "lorawan.flavour",
 }
 
-# Tables another module validates (its settings class names the key on error).
-RUNTIME_TABLES = (
-    "analytics", "buffer", "uplink", "heartbeat", "actions", "modbus", "lorawan", "sdi12",
-)
-OWN_TABLES = ("gateway", "serial", "mqtt", "output", "convert", "downlink", "nodes")
-LOG_LEVELS = ("debug", "info", "warning", "error")
+LogLevel = Literal["debug", "info", "warning", "error"]
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayTable:
+    """Who this gateway is, where it keeps its state, how its core runs."""
+
+    id: Annotated[Token, doc("The gateway's id in topics and records")] = "siaga-gw"
+    registry: Annotated[Text | None, doc(
+        "The hub's site registry file (relative to this file): the nodes' sites and the "
+        "[nodes] and [analytics] tables they imply")] = None
+    state_dir: Annotated[Path | None, doc(
+        "Buffer, status file and control socket; none: $STATE_DIRECTORY (systemd) or "
+        "~/.local/state/siaga-gateway")] = None
+    log_level: Annotated[LogLevel, doc("Log lines below this level are dropped (any case)")] \
+        = "info"
+    stats_log_s: Annotated[float, Ge(1), doc("Seconds between counter lines in the log")] = 60.0
+    status_write_s: Annotated[float, Ge(0.2), doc("Seconds between status.json writes")] = 5.0
+    queue_size: Annotated[int, Ge(1), doc("Decoded messages waiting for the core thread")] = 1000
+    max_batch: Annotated[int, Ge(1), doc("Messages the core takes at once")] = 5000
 
 
 @dataclass(frozen=True, slots=True)
 class SerialSettings:
-    ports: tuple[str, ...] = ()  # paths or globs such as /dev/ttyUSB*
-    baud: int = 115200
-    read_timeout_s: float = 0.5
-    reconnect_min_s: float = 0.5
-    reconnect_max_s: float = 30.0
-    rescan_s: float = 2.0  # how often a glob is expanded again to find new ports
+    """Nodes on serial ports (USB adapters, the Pi's UART)."""
+
+    ports: Annotated[tuple[Text, ...], doc("Paths or globs such as /dev/ttyUSB*")] = ()
+    baud: Annotated[int, Interval(ge=50, le=4_000_000), doc("Line speed of every port")] = 115200
+    read_timeout_s: Annotated[float, Interval(ge=0.01, le=10), doc(
+        "A read waits this long for bytes")] = 0.5
+    reconnect_min_s: Annotated[float, Ge(0.01), doc("First wait before reopening a port")] = 0.5
+    reconnect_max_s: Annotated[float, Ge(0.01), doc("Longest wait before reopening")] = 30.0
+    rescan_s: Annotated[float, Ge(0.1), doc(
+        "How often a glob is expanded again to find new ports")] = 2.0
+
+    def __post_init__(self) -> None:
+        if self.reconnect_max_s < self.reconnect_min_s:
+            raise ValueError("reconnect_max_s: must be >= serial.reconnect_min_s")
 
 
 @dataclass(frozen=True, slots=True)
 class MqttSourceSettings:
-    host: str | None = None  # None: no MQTT source
-    port: int = 1883
-    client_id: str = ""
-    username: str | None = None
-    password: str | None = None
-    keepalive_s: int = 30
+    """Nodes publishing JSON to a broker the gateway subscribes to."""
+
+    host: Annotated[Text | None, doc("The device broker; none: no MQTT source")] = None
+    port: Annotated[int, Interval(ge=1, le=65535), doc("The device broker's port")] = 1883
+    client_id: Annotated[str, doc("Empty: siaga-gw-<gateway.id>-devices")] = ""
+    username: Annotated[Text | None, doc("Broker user")] = None
+    password: Annotated[Text | None, doc("Broker password")] = None
+    keepalive_s: Annotated[int, Interval(ge=5, le=65535), doc("MQTT keepalive")] = 30
     # "3.1.1" costs paho ~20% less CPU per message than "5" (no properties to parse),
     # but then the broker's max_inflight_messages, not receive_maximum, bounds what
     # it sends ahead of our acks.
-    protocol: str = "5"
-    # How many unacknowledged QoS 1 messages the broker may have in flight to us.
-    receive_maximum: int = 1000
-    reconnect_min_s: int = 1
-    reconnect_max_s: int = 60
+    protocol: Annotated[Literal["5", "3.1.1"], doc(
+        "MQTT version; 3.1.1 costs ~20% less CPU per message")] = "5"
+    receive_maximum: Annotated[int, Interval(ge=1, le=65535), doc(
+        "Unacknowledged QoS 1 messages the broker may have in flight to us (MQTT 5)")] = 1000
+    reconnect_min_s: Annotated[int, Ge(1), doc("First wait before reconnecting")] = 1
+    reconnect_max_s: Annotated[int, Ge(1), doc("Longest wait before reconnecting")] = 60
+
+    def __post_init__(self) -> None:
+        if self.reconnect_max_s < self.reconnect_min_s:
+            raise ValueError("reconnect_max_s: must be >= mqtt.reconnect_min_s")
 
 
 @dataclass(frozen=True, slots=True)
 class OutputSettings:
-    stdout: bool = False
+    """Where readings and alerts go besides the uplink."""
+
+    stdout: Annotated[bool, doc("Print every reading and alert as a JSON line")] = False
+
+
+@dataclass(frozen=True, slots=True)
+class ConvertTable:
+    """Decoded messages to readings."""
+
+    max_clock_skew_s: Annotated[float, Ge(0), doc(
+        "A node clock further off than this is replaced by the gateway's")] = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class NodeTable:
+    """What the gateway needs to know of one node."""
+
+    mm_per_tip: Annotated[float, Interval(ge=0, le=100), doc(
+        "Rain gauge: mm of rain per bucket tip")] = DEFAULT_MM_PER_TIP
 
 
 @dataclass(frozen=True, slots=True)
 class ConvertSettings:
-    max_clock_skew_s: float = 300.0
-    node_mm_per_tip: Mapping[str, float] = field(default_factory=dict)
+    """What the reading converter needs: ``[convert]`` and each node's ``mm_per_tip``."""
+
+    max_clock_skew_s: float
+    node_mm_per_tip: Mapping[str, float]
 
 
 @dataclass(frozen=True, slots=True)
 class DownlinkSettings:
-    ack_timeout_s: float = 5.0
-    retries: int = 3
+    """Commands to nodes and their acks."""
+
+    ack_timeout_s: Annotated[float, Ge(0.05), doc("A command unacknowledged this long is "
+                                                  "sent again")] = 5.0
+    retries: Annotated[int, Interval(ge=0, le=100), doc("Resends before it counts as failed")] \
+        = 3
 
 
 @dataclass(frozen=True, slots=True)
-class GatewaySettings:
-    gateway_id: str = "siaga-gw"
-    state_dir: Path = field(default_factory=lambda: default_state_dir())
-    log_level: str = "info"
-    stats_log_s: float = 60.0
-    status_write_s: float = 5.0
-    queue_size: int = 1000
-    max_batch: int = 5000
+class GatewayFile:
+    """The gateway's TOML file, table by table, as declared."""
+
+    gateway: GatewayTable = field(default_factory=GatewayTable)
     serial: SerialSettings = field(default_factory=SerialSettings)
     mqtt: MqttSourceSettings = field(default_factory=MqttSourceSettings)
     output: OutputSettings = field(default_factory=OutputSettings)
-    convert: ConvertSettings = field(default_factory=ConvertSettings)
+    convert: ConvertTable = field(default_factory=ConvertTable)
+    nodes: dict[str, NodeTable] = field(default_factory=dict)
     downlink: DownlinkSettings = field(default_factory=DownlinkSettings)
-    analytics: AnalyticsConfig = field(default_factory=AnalyticsConfig)
+    # analytics.config_load validates it after the registry's tables are merged in.
+    analytics: Annotated[dict[str, Any], doc(
+        "The detectors' keys (analytics.config): docs/configuration.md")] \
+        = field(default_factory=dict)
     # No buffer and no uplink unless configured: ``run --stdout`` alone needs neither.
     buffer: BufferSettings | None = None
     uplink: UplinkSettings | None = None
     heartbeat: HeartbeatSettings = field(default_factory=HeartbeatSettings)
     actions: LocalActionSettings | None = None
-    modbus: ModbusSettings = field(default_factory=ModbusSettings)
+    modbus: ModbusTable = field(default_factory=ModbusTable)
     lorawan: LorawanSettings = field(default_factory=LorawanSettings)
-    sdi12: Sdi12Settings = field(default_factory=Sdi12Settings)
-    config_path: Path | None = None
+    sdi12: Sdi12Table = field(default_factory=Sdi12Table)
+
+
+TABLES = frozenset(f.name for f in dataclasses.fields(GatewayFile))
+
+
+@dataclass(frozen=True, slots=True)
+class GatewaySettings:
+    """The validated file with what it implies filled in (ids, paths, a buffer for an uplink)."""
+
+    gateway_id: str
+    state_dir: Path
+    log_level: str
+    stats_log_s: float
+    status_write_s: float
+    queue_size: int
+    max_batch: int
+    serial: SerialSettings
+    mqtt: MqttSourceSettings
+    output: OutputSettings
+    convert: ConvertSettings
+    downlink: DownlinkSettings
+    analytics: AnalyticsConfig
+    buffer: BufferSettings | None
+    uplink: UplinkSettings | None
+    heartbeat: HeartbeatSettings
+    actions: LocalActionSettings | None
+    modbus: ModbusSettings
+    lorawan: LorawanSettings
+    sdi12: Sdi12Settings
+    config_path: Path | None
 
     @property
     def status_path(self) -> Path:
@@ -154,41 +246,57 @@ def load_settings(
 ) -> GatewaySettings:
     """Read, merge and validate; raises ConfigError naming the offending key."""
     raw: dict[str, Any] = read_toml(path) if path is not None else {}
-    apply_env(raw, os.environ if env is None else env)
-    for key, value in (overrides or {}).items():
-        set_dotted(raw, key, value)
-    return settings_from_table(raw, path)
+    return settings_from_table(raw, path, env_tables(os.environ if env is None else env),
+                               overrides)
 
 
 def read_toml(path: Path) -> dict[str, Any]:
     try:
-        with path.open("rb") as f:
-            return tomllib.load(f)
-    except FileNotFoundError:
-        raise ConfigError("--config", f"no such file: {path}") from None
-    except OSError as e:
-        raise ConfigError("--config", f"cannot read {path}: {e.strerror}") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError("--config", f"{path} is not valid TOML: {e}") from None
+        return settings_file.read_toml(path)
+    except SettingsError as exc:
+        raise ConfigError("--config", f"{exc.key}: {exc.problem}") from None
 
 
-def apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
-    """``SIAGA_GATEWAY__<TABLE>__<KEY>`` (the scheme every process uses, docs/configuration.md)
-    and the older ``SIAGA_<TABLE>__<KEY>``; the first wins where both set one key."""
-    tables = {t.upper() for t in OWN_TABLES + RUNTIME_TABLES}
-    current, legacy = [], []
+def env_tables(env: Mapping[str, str]) -> dict[str, Any]:
+    """``SIAGA_GATEWAY__<TABLE>__<KEY>`` (the scheme every process uses) and the older
+    ``SIAGA_<TABLE>__<KEY>`` as tables; the first wins where both set one key."""
+    current, legacy = {}, {}
     for name, value in env.items():
-        rest = name.removeprefix(PROCESS_ENV_PREFIX)
-        if rest != name and rest.split(ENV_SEPARATOR)[0].upper() in tables:
-            current.append((rest, value))
-        elif (name.startswith(ENV_PREFIX) and ENV_SEPARATOR in name
+        rest = name.removeprefix(ENV_PREFIX)
+        if rest != name and rest.split("__")[0].lower() in TABLES:
+            current[name] = value
+        elif (name.startswith(LEGACY_ENV_PREFIX) and "__" in name
               and not name.startswith(OTHER_PROCESS_ENV_PREFIXES)):
-            legacy.append((name[len(ENV_PREFIX):], value))
-    for rest, value in sorted(legacy) + sorted(current):
-        parts = rest.lower().split(ENV_SEPARATOR)
-        if not all(parts):
-            raise ConfigError(ENV_PREFIX + rest, "empty table or key name in environment variable")
-        set_dotted(raw, ".".join(parts), EnvText(value))
+            legacy[name] = value
+    out: dict[str, Any] = {}
+    try:
+        settings_file.apply_env(out, legacy, LEGACY_ENV_PREFIX)
+        settings_file.apply_env(out, current, ENV_PREFIX)
+    except SettingsError as exc:
+        raise ConfigError(exc.key, exc.problem) from None
+    serial = out.get("serial")
+    if isinstance(serial, dict) and isinstance(serial.get("ports"), str):
+        serial["ports"] = [p.strip() for p in serial["ports"].split(",") if p.strip()]
+    if isinstance(out.get("analytics"), dict):
+        out["analytics"] = toml_values(out["analytics"])
+    return out
+
+
+def toml_values(table: Mapping[str, Any]) -> dict[str, Any]:
+    """Environment text as TOML values for ``[analytics]``, whose reader wants typed values
+    (``SIAGA_ANALYTICS__DETECTORS='["fire"]'``); text that is no TOML value stays text."""
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        if isinstance(value, Mapping):
+            out[key] = toml_values(value)
+        elif isinstance(value, str):
+            try:
+                out[key] = tomllib.loads(f"v = {value}")["v"]
+            except tomllib.TOMLDecodeError:
+                out[key] = value
+        else:
+            out[key] = value
+    return out
 
 
 def set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
@@ -204,136 +312,62 @@ def set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
     table[last] = value
 
 
-def settings_from_table(raw: Mapping[str, Any], path: Path | None = None) -> GatewaySettings:
-    for name in raw:
-        if name not in OWN_TABLES and name not in RUNTIME_TABLES:
-            known = ", ".join(OWN_TABLES + RUNTIME_TABLES)
-            raise ConfigError(name, f"unknown table (known: {known})")
-
-    gw = TableReader.of(raw, "gateway")
-    registry_path = gw.optional_text("registry")
-    if registry_path is not None:
-        base = path.parent if path is not None else Path.cwd()
-        implied = implied_tables(read_registry(base / registry_path))
-        raw = {**raw, "nodes": merged(implied["nodes"], raw.get("nodes", {})),
-               "analytics": merged(implied["analytics"], raw.get("analytics", {}))}
-    gateway_id = gw.token("id", "siaga-gw")
-    state_dir = gw.path("state_dir", default_state_dir())
-    log_level = gw.choice("log_level", "info", LOG_LEVELS)
-    stats_log_s = gw.number("stats_log_s", 60.0, lo=1.0)
-    status_write_s = gw.number("status_write_s", 5.0, lo=0.2)
-    queue_size = gw.integer("queue_size", 1000, lo=1)
-    max_batch = gw.integer("max_batch", 5000, lo=1)
-    gw.reject_unknown()
-
-    ser = TableReader.of(raw, "serial")
-    serial = SerialSettings(
-        ports=ser.strings("ports", ()),
-        baud=ser.integer("baud", 115200, lo=50, hi=4_000_000),
-        read_timeout_s=ser.number("read_timeout_s", 0.5, lo=0.01, hi=10),
-        reconnect_min_s=ser.number("reconnect_min_s", 0.5, lo=0.01),
-        reconnect_max_s=ser.number("reconnect_max_s", 30.0, lo=0.01),
-        rescan_s=ser.number("rescan_s", 2.0, lo=0.1),
-    )
-    ser.reject_unknown()
-    if serial.reconnect_max_s < serial.reconnect_min_s:
-        raise ConfigError("serial.reconnect_max_s", "must be >= serial.reconnect_min_s")
-
-    mq = TableReader.of(raw, "mqtt")
-    mqtt = MqttSourceSettings(
-        host=mq.optional_text("host"),
-        port=mq.integer("port", 1883, lo=1, hi=65535),
-        client_id=mq.text("client_id", f"siaga-gw-{gateway_id}-devices"),
-        username=mq.optional_text("username"),
-        password=mq.optional_text("password"),
-        keepalive_s=mq.integer("keepalive_s", 30, lo=5, hi=65535),
-        protocol=mq.choice("protocol", "5", ("5", "3.1.1")),
-        receive_maximum=mq.integer("receive_maximum", 1000, lo=1, hi=65535),
-        reconnect_min_s=mq.integer("reconnect_min_s", 1, lo=1),
-        reconnect_max_s=mq.integer("reconnect_max_s", 60, lo=1),
-    )
-    mq.reject_unknown()
-    if mqtt.reconnect_max_s < mqtt.reconnect_min_s:
-        raise ConfigError("mqtt.reconnect_max_s", "must be >= mqtt.reconnect_min_s")
-
-    out = TableReader.of(raw, "output")
-    output = OutputSettings(stdout=out.boolean("stdout", False))
-    out.reject_unknown()
-
-    conv = TableReader.of(raw, "convert")
-    convert_max_skew = conv.number("max_clock_skew_s", 300.0, lo=0.0)
-    conv.reject_unknown()
-    nodes = TableReader.of(raw, "nodes")
-    node_mm: dict[str, float] = {}
-    for node in nodes.keys():  # noqa: SIM118 - marks the keys as known
-        entry = nodes.table(node)
-        node_mm[node] = entry.number("mm_per_tip", DEFAULT_MM_PER_TIP, lo=0.0, hi=100.0)
-        entry.reject_unknown()
-    convert = ConvertSettings(convert_max_skew, node_mm)
-
-    dl = TableReader.of(raw, "downlink")
-    downlink = DownlinkSettings(
-        ack_timeout_s=dl.number("ack_timeout_s", 5.0, lo=0.05),
-        retries=dl.integer("retries", 3, lo=0, hi=100),
-    )
-    dl.reject_unknown()
-
-    runtime: dict[str, Mapping[str, Any]] = {}
-    for name in RUNTIME_TABLES:
-        if name in raw:
-            if not isinstance(raw[name], Mapping):
-                raise ConfigError(name, "must be a table")
-            runtime[name] = raw[name]
+def settings_from_table(
+    raw: Mapping[str, Any],
+    path: Path | None = None,
+    env: Mapping[str, Any] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> GatewaySettings:
+    """The file's tables (``raw``, each value of its key's type), the environment's (text,
+    converted to each key's type) and the flags' values (``overrides``, by dotted key), in
+    that order of precedence, validated against GatewayFile; then what they imply filled in."""
+    file = normalized(raw)
+    merged = over_defaults(file, env or {})
+    for key, value in (overrides or {}).items():
+        set_dotted(merged, key, value)
+    parsed = read_table(GatewayFile, with_registry(normalized(merged), path), typed=file)
     try:
-        analytics = load_analytics_config(typed_env_values(runtime.get("analytics", {})))
-    except AnalyticsConfigError as e:
-        raise ConfigError(e.key, e.problem) from None
-    uplink = None
-    if "uplink" in runtime:
-        uplink = UplinkSettings.from_toml(runtime["uplink"], "uplink").with_gateway_id(gateway_id)
-        if uplink.kind == "none":
-            uplink = None
-    buffer = None
-    if "buffer" in runtime or uplink is not None:
-        buffer = BufferSettings.from_toml(runtime.get("buffer", {}), "buffer").resolved(state_dir)
-    heartbeat = HeartbeatSettings.from_toml(runtime.get("heartbeat", {}), "heartbeat")
-    actions = (
-        LocalActionSettings.from_toml(runtime["actions"], "actions")
-        if "actions" in runtime else None
-    )
-
-    modbus = ModbusSettings.from_toml(
-        typed_env_values(runtime.get("modbus", {})), "modbus",
-        path.parent if path is not None else None,
-    )
-    lorawan = LorawanSettings.from_toml(
-        typed_env_values(runtime.get("lorawan", {})), "lorawan", gateway_id
-    )
-    sdi12 = Sdi12Settings.from_toml(typed_env_values(runtime.get("sdi12", {})), "sdi12")
-    if not (serial.ports or mqtt.host or modbus.buses or lorawan.host or sdi12.buses):
+        analytics = load_analytics_config(parsed.analytics)
+    except SettingsError as exc:
+        raise ConfigError(exc.key, exc.problem) from None
+    g = parsed.gateway
+    state_dir = g.state_dir.expanduser() if g.state_dir is not None else default_state_dir()
+    mqtt = parsed.mqtt if parsed.mqtt.client_id else replace(
+        parsed.mqtt, client_id=f"siaga-gw-{g.id}-devices")
+    uplink = parsed.uplink.with_gateway_id(g.id) if parsed.uplink is not None else None
+    if uplink is not None and uplink.kind == "none":
+        uplink = None
+    buffer = parsed.buffer
+    if buffer is None and uplink is not None:
+        buffer = BufferSettings()
+    modbus = ModbusSettings.from_table(parsed.modbus, "modbus",
+                                       path.parent if path is not None else None)
+    lorawan = parsed.lorawan.with_gateway_id(g.id)
+    sdi12 = Sdi12Settings.from_table(parsed.sdi12)
+    if not (parsed.serial.ports or mqtt.host or modbus.buses or lorawan.host or sdi12.buses):
         raise ConfigError(
             "serial.ports", "no source: give serial.ports (--serial), mqtt.host (--mqtt), "
             "[[modbus.bus]], lorawan.host (--lorawan) or [[sdi12.bus]]",
         )
-
     return GatewaySettings(
-        gateway_id=gateway_id,
+        gateway_id=g.id,
         state_dir=state_dir,
-        log_level=log_level,
-        stats_log_s=stats_log_s,
-        status_write_s=status_write_s,
-        queue_size=queue_size,
-        max_batch=max_batch,
-        serial=serial,
+        log_level=g.log_level,
+        stats_log_s=g.stats_log_s,
+        status_write_s=g.status_write_s,
+        queue_size=g.queue_size,
+        max_batch=g.max_batch,
+        serial=parsed.serial,
         mqtt=mqtt,
-        output=output,
-        convert=convert,
-        downlink=downlink,
+        output=parsed.output,
+        convert=ConvertSettings(parsed.convert.max_clock_skew_s,
+                                {n: t.mm_per_tip for n, t in parsed.nodes.items()}),
+        downlink=parsed.downlink,
         analytics=analytics,
-        buffer=buffer,
+        buffer=buffer.resolved(state_dir) if buffer is not None else None,
         uplink=uplink,
-        heartbeat=heartbeat,
-        actions=actions,
+        heartbeat=parsed.heartbeat,
+        actions=parsed.actions,
         modbus=modbus,
         lorawan=lorawan,
         sdi12=sdi12,
@@ -341,21 +375,29 @@ def settings_from_table(raw: Mapping[str, Any], path: Path | None = None) -> Gat
     )
 
 
-def typed_env_values(table: Mapping[str, Any]) -> dict[str, Any]:
-    """Environment text as TOML values, for a table whose reader wants typed values
-    (``SIAGA_ANALYTICS__DETECTORS='["fire"]'``); text that is no TOML value stays text."""
-    out: dict[str, Any] = {}
-    for key, value in table.items():
-        if isinstance(value, Mapping):
-            out[key] = typed_env_values(value)
-        elif isinstance(value, EnvText):
-            try:
-                out[key] = tomllib.loads(f"v = {value}")["v"]
-            except tomllib.TOMLDecodeError:
-                out[key] = str(value)
-        else:
-            out[key] = value
+def normalized(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The two spellings the gateway always accepted beyond the declared types: a log level in
+    any case, and ``serial.ports`` as one path instead of a list."""
+    out = dict(raw)
+    gw, serial = out.get("gateway"), out.get("serial")
+    if isinstance(gw, Mapping) and isinstance(gw.get("log_level"), str):
+        out["gateway"] = {**gw, "log_level": gw["log_level"].lower()}
+    if isinstance(serial, Mapping) and isinstance(serial.get("ports"), str):
+        out["serial"] = {**serial, "ports": [serial["ports"]]}
     return out
+
+
+def with_registry(raw: dict[str, Any], path: Path | None) -> dict[str, Any]:
+    """The ``[nodes]`` and ``[analytics]`` the registry file (``gateway.registry``) implies,
+    under the file's own."""
+    gw = raw.get("gateway")
+    registry = gw.get("registry") if isinstance(gw, Mapping) else None
+    if not isinstance(registry, str) or not registry:
+        return raw  # absent, or wrong: the validation names it
+    base = path.parent if path is not None else Path.cwd()
+    implied = implied_tables(read_registry(base / registry))
+    return {**raw, "nodes": merged(implied["nodes"], raw.get("nodes", {})),
+            "analytics": merged(implied["analytics"], raw.get("analytics", {}))}
 
 
 def parse_host_port(text: str, key: str = "--mqtt", default_port: int = 1883) -> tuple[str, int]:

@@ -13,7 +13,9 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import Annotated, Any
+
+from annotated_types import Ge, doc
 
 from siaga.firmware_bridge.uplink import (
     UPLINK_VERSION,
@@ -23,21 +25,15 @@ from siaga.firmware_bridge.uplink import (
     encode,
 )
 from siaga.gateway.buffer import StoreAndForwardBuffer, now_ms
-from siaga.gateway.settings_reader import TableReader
 
 THERMAL_ZONE = Path("/sys/class/thermal/thermal_zone0/temp")
 
 
 @dataclass(frozen=True, slots=True)
 class HeartbeatSettings:
-    interval_s: float = 30.0
+    """How often the gateway tells the hub it is alive."""
 
-    @classmethod
-    def from_toml(cls, table: Mapping[str, Any], path: str) -> Self:
-        t = TableReader(table, path)
-        s = cls(interval_s=t.number("interval_s", cls().interval_s, lo=1.0))
-        t.reject_unknown()
-        return s
+    interval_s: Annotated[float, Ge(1), doc("Seconds between heartbeats")] = 30.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,14 +29,15 @@ import os
 import queue
 import subprocess
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Self
+from typing import Annotated, Literal
+
+from annotated_types import Ge, Interval, doc
+from pydantic import BeforeValidator
 
 from siaga.analytics.alert import Alert
 from siaga.firmware_bridge.vocabulary import Level
-from siaga.gateway.errors import ConfigError
-from siaga.gateway.settings_reader import TableReader
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +45,32 @@ When = Literal["raised", "normal"]
 LEVEL_NAMES = {lv.label_id.lower(): lv for lv in Level} | {str(int(lv)): lv for lv in Level}
 
 
+def level_named(value: object) -> Level:
+    """Waspada, Siaga or Awas by name (any case) or number (2..4)."""
+    level = LEVEL_NAMES.get(str(value).lower()) if isinstance(value, str | int) else None
+    if level is None or level == Level.NORMAL or isinstance(value, bool):
+        raise ValueError("must be Waspada, Siaga or Awas (or 2..4)")
+    return level
+
+
 @dataclass(frozen=True, slots=True)
 class ActionRule:
-    when: When
-    argv: tuple[str, ...]
-    min_level: Level = Level.SIAGA
-    hazards: tuple[str, ...] = ()  # empty: every hazard
-    sites: tuple[str, ...] = ()  # empty: every site
+    """A command and when it runs."""
+
+    argv: Annotated[tuple[str, ...], doc(
+        "The program (absolute path) and its arguments; no shell")]
+    when: Annotated[When, doc("raised: the site reached min_level or higher; normal: it went "
+                              "back to Normal after a raised rule ran")] = "raised"
+    min_level: Annotated[Level, BeforeValidator(level_named),
+                         doc("Waspada, Siaga or Awas (or 2..4)")] = Level.SIAGA
+    hazards: Annotated[tuple[str, ...], doc("Empty: every hazard")] = ()
+    sites: Annotated[tuple[str, ...], doc("Empty: every site")] = ()
+
+    def __post_init__(self) -> None:
+        if not self.argv:
+            raise ValueError('argv: must not be empty, e.g. ["/usr/local/bin/siren", "on"]')
+        if not os.path.isabs(self.argv[0]):
+            raise ValueError(f"argv: {self.argv[0]!r}: give the program's absolute path")
 
     def matches(self, site: str, hazard: str) -> bool:
         return (not self.hazards or hazard in self.hazards) and (
@@ -60,51 +80,16 @@ class ActionRule:
 
 @dataclass(frozen=True, slots=True)
 class LocalActionSettings:
-    rules: tuple[ActionRule, ...] = ()
-    timeout_s: float = 20.0
-    queue_size: int = 64
+    """Commands run when a site reaches a level, and when it is calm again."""
 
-    @classmethod
-    def from_toml(cls, table: Mapping[str, Any], path: str) -> Self:
-        # "rule" is an array of tables, which TableReader does not read; the rest it does.
-        t = TableReader({k: v for k, v in table.items() if k != "rule"}, path)
-        timeout_s = t.number("timeout_s", 20.0, lo=0.1)
-        queue_size = t.integer("queue_size", 64, lo=1, hi=10_000)
-        raw_rules = table.get("rule", [])
-        if not isinstance(raw_rules, list):
-            raise ConfigError(t.key("rule"), "must be an array of tables ([[actions.rule]])")
-        rules = tuple(
-            _rule(raw, f"{t.key('rule')}[{i}]") for i, raw in enumerate(raw_rules)
-        )
-        t.reject_unknown()
-        return cls(rules=rules, timeout_s=timeout_s, queue_size=queue_size)
+    rule: Annotated[tuple[ActionRule, ...], doc("The [[actions.rule]] tables")] = ()
+    timeout_s: Annotated[float, Ge(0.1), doc("A command running longer is killed")] = 20.0
+    queue_size: Annotated[int, Interval(ge=1, le=10_000), doc(
+        "Alerts waiting for the worker; more are skipped")] = 64
 
-
-def _rule(raw: object, path: str) -> ActionRule:
-    if not isinstance(raw, Mapping):
-        raise ConfigError(path, "must be a table")
-    r = TableReader(raw, path)
-    when = r.choice("when", "raised", ("raised", "normal"))
-    level_value = raw.get("min_level", "Siaga")
-    level_text = (str(r.integer("min_level", 3)) if isinstance(level_value, int)
-                  else r.text("min_level", "Siaga")).lower()
-    if level_text not in LEVEL_NAMES or LEVEL_NAMES[level_text] == Level.NORMAL:
-        raise ConfigError(r.key("min_level"), "must be Waspada, Siaga or Awas (or 2..4)")
-    if not isinstance(raw.get("argv"), list):  # a string would be one program name with spaces
-        raise ConfigError(r.key("argv"),
-                          'must be a list of strings, e.g. ["/usr/local/bin/siren", "on"]')
-    argv = r.strings("argv", ())
-    if not argv:
-        raise ConfigError(r.key("argv"), "must not be empty")
-    if not os.path.isabs(argv[0]):
-        raise ConfigError(r.key("argv"), f"{argv[0]!r}: give the program's absolute path")
-    rule = ActionRule(
-        when=when,  # type: ignore[arg-type]  # checked by choice()
-        argv=argv, min_level=LEVEL_NAMES[level_text],
-        hazards=r.strings("hazards", ()), sites=r.strings("sites", ()),
-    )
-    r.reject_unknown()
-    return rule
+    @property
+    def rules(self) -> tuple[ActionRule, ...]:
+        return self.rule
 
 
 @dataclass(slots=True)

@@ -14,6 +14,7 @@ from siaga.firmware_bridge.reading import Reading
 from siaga.firmware_bridge.uplink import encode_batch
 from siaga.firmware_bridge.vocabulary import Level
 from siaga.gateway.buffer import BufferSettings, StoreAndForwardBuffer
+from siaga.gateway.config_table import read_table
 from siaga.gateway.errors import ConfigError
 
 
@@ -228,13 +229,13 @@ def test_listener_hears_each_commit(buf: StoreAndForwardBuffer) -> None:
 
 
 def test_settings_from_toml_name_the_key() -> None:
-    s = BufferSettings.from_toml({"path": "/tmp/x.db", "max_rows": 10}, "buffer")
+    s = read_table(BufferSettings, {"path": "/tmp/x.db", "max_rows": 10}, "buffer")
     assert s.path == "/tmp/x.db" and s.max_rows == 10 and s.max_bytes == 256 * 1024 * 1024
     with pytest.raises(ConfigError) as err:
-        BufferSettings.from_toml({"max_bytes": "big"}, "buffer")
+        read_table(BufferSettings, {"max_bytes": "big"}, "buffer")
     assert err.value.key == "buffer.max_bytes"
     with pytest.raises(ConfigError) as err:
-        BufferSettings.from_toml({"max_byte": 1}, "buffer")
+        read_table(BufferSettings, {"max_byte": 1}, "buffer")
     assert err.value.key == "buffer.max_byte"
     resolved = BufferSettings().resolved(Path("/var/lib/siaga-gateway"))
     assert resolved.path == "/var/lib/siaga-gateway/buffer.sqlite3"

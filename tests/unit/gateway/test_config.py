@@ -75,7 +75,7 @@ BAD_FILES = [
     ('[serial]\nports = ["/dev/a"]\nbuad = 9600\n', "serial.buad"),
     ('[serial]\nports = "/dev/a"\n[mqtt]\nport = 0\n', "mqtt.port"),
     ('[serail]\nports = ["/dev/a"]\n', "serail"),
-    ('[serial]\nports = [1]\n', "serial.ports"),
+    ('[serial]\nports = [1]\n', "serial.ports[0]"),
     ('[gateway]\nid = "a b"\n[serial]\nports=["x"]', "gateway.id"),
     ("serial = 3\n", "serial"),
     ('[serial]\nports=["x"]\n[nodes.n1]\nmm_per_tip = -1\n', "nodes.n1.mm_per_tip"),

@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 
 from siaga.analytics.alert import Alert
+<<<<<<< HEAD
 from siaga.firmware_bridge.vocabulary import Level
+=======
+from siaga.analytics.levels import Level
+from siaga.gateway.config_table import read_table
+>>>>>>> f384bca (gateway: every key declared once in the dataclass of its table (Annotated bounds and docs), the whole file validated in one pass by the shared settings reader (numbers finite), settings_reader.TableReader deleted; modbus and lorawan tables declared, their maps and profiles resolved after; siaga-gateway config-reference renders docs/gateway-configuration.md)
 from siaga.gateway.errors import ConfigError
 from siaga.gateway.local_actions import LocalActionRunner, LocalActionSettings
 
@@ -34,7 +39,7 @@ def settings(script: Path, **kw: object) -> LocalActionSettings:
         {"when": "raised", "min_level": "Siaga", "argv": [str(script), "on"]},
         {"when": "normal", "argv": [str(script), "off"]},
     ]} | kw
-    return LocalActionSettings.from_toml(table, "actions")
+    return read_table(LocalActionSettings, table, "actions")
 
 
 def run(settings: LocalActionSettings, alerts: list[Alert]) -> LocalActionRunner:
@@ -80,7 +85,7 @@ def test_node_name_is_data_not_shell(script: Path, tmp_path: Path) -> None:
 
 
 def test_rules_filter_by_hazard(script: Path) -> None:
-    s = LocalActionSettings.from_toml(
+    s = read_table(LocalActionSettings,
         {"rule": [{"when": "raised", "hazards": ["fire"], "argv": [str(script), "on"]}]},
         "actions")
     run(s, [alert(Level.AWAS), alert(Level.SIAGA, hazard="fire")])
@@ -88,7 +93,7 @@ def test_rules_filter_by_hazard(script: Path) -> None:
 
 
 def test_slow_command_is_stopped_by_the_timeout(tmp_path: Path) -> None:
-    s = LocalActionSettings.from_toml(
+    s = read_table(LocalActionSettings,
         {"timeout_s": 0.2, "rule": [{"when": "raised", "argv": ["/bin/sleep", "5"]}]},
         "actions")
     runner = run(s, [alert(Level.SIAGA)])
@@ -115,5 +120,5 @@ def test_submit_never_blocks_when_the_queue_is_full(script: Path) -> None:
 ])
 def test_bad_config_names_the_key(table: dict[str, object], key: str) -> None:
     with pytest.raises(ConfigError) as err:
-        LocalActionSettings.from_toml(table, "actions")
+        read_table(LocalActionSettings, table, "actions")
     assert err.value.key == key

@@ -6,27 +6,32 @@ import random
 
 import pytest
 
+from siaga.gateway.config_table import read_table
 from siaga.gateway.errors import ConfigError
-from siaga.gateway.settings_reader import EnvText
 from siaga.gateway.uplink.backoff import Backoff
 from siaga.gateway.uplink.batch_trigger import BatchTrigger
 from siaga.gateway.uplink.settings import UplinkSettings
 
 
 def test_settings_defaults_and_gateway_id() -> None:
-    s = UplinkSettings.from_toml({"kind": "mqtt", "host": "hub"}, "uplink")
+    s = read_table(UplinkSettings, {"kind": "mqtt", "host": "hub"}, "uplink")
     assert s.port == 1883 and s.batch_max_count == 500
     assert s.with_gateway_id("gw-1").topic("data") == "siaga/gw/gw-1/data"
-    own = UplinkSettings.from_toml({"kind": "mqtt", "host": "hub", "gateway_id": "x"}, "uplink")
+    own = read_table(UplinkSettings, {"kind": "mqtt", "host": "hub", "gateway_id": "x"},
+                     "uplink")
     assert own.with_gateway_id("gw-1").gateway_id == "x"
-    assert UplinkSettings.from_toml({"kind": "mqtt", "host": "h", "tls": True}, "u").port == 8883
+    assert read_table(UplinkSettings, {"kind": "mqtt", "host": "h", "tls": True}).port == 8883
+    assert read_table(UplinkSettings, {"kind": "mqtt", "host": "h", "tls": True}, "u").port == 8883
 
 
 def test_settings_from_environment_text() -> None:
-    s = UplinkSettings.from_toml(
-        {"kind": "http", "url": "https://hub", "token": EnvText("t"),
-         "max_inflight": EnvText("2"), "gzip": EnvText("off")}, "uplink")
+    text = {"kind": "http", "url": "https://hub", "token": "t", "max_inflight": "2",
+            "gzip": "off"}
+    s = read_table(UplinkSettings, text, "uplink", typed={})
     assert s.max_inflight == 2 and s.gzip is False and s.token == "t"
+    with pytest.raises(ConfigError) as err:  # a file's values must have their key's type
+        read_table(UplinkSettings, text, "uplink")
+    assert err.value.key in ("uplink.max_inflight", "uplink.gzip")
 
 
 @pytest.mark.parametrize(("table", "key"), [
@@ -44,7 +49,7 @@ def test_settings_from_environment_text() -> None:
 ])
 def test_bad_settings_name_the_key(table: dict[str, object], key: str) -> None:
     with pytest.raises(ConfigError) as err:
-        UplinkSettings.from_toml(table, "uplink")
+        read_table(UplinkSettings, table, "uplink")
     assert err.value.key == key
 
 
