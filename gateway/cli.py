@@ -27,6 +27,7 @@ from siaga.gateway.config import (
     read_toml,
     settings_from_table,
 )
+from siaga.gateway import config_reference
 from siaga.gateway.control import send_command
 from siaga.gateway.downlink import COMMANDS
 from siaga.gateway.errors import ConfigError, GatewayError
@@ -46,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate a config file (with env and flags)")
     check.add_argument("file", nargs="?", type=Path, help="the TOML file (or use --config)")
     add_settings_flags(check)
+    sub.add_parser("config-reference",
+                   help="print every config key (docs/gateway-configuration.md)")
     status = sub.add_parser("status", help="print the running gateway's counters and nodes")
     status.add_argument("--config", type=Path, help="config file (for gateway.state_dir)")
     status.add_argument("--state-dir", type=Path, help="the gateway's state dir")
@@ -130,6 +133,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run(settings_from_args(args, args.config))
         if args.command == "check-config":
             return check_config(args)
+        if args.command == "config-reference":
+            sys.stdout.write(config_reference.render())
+            return 0
         if args.command == "command":
             return send(args)
         return show_status(args)

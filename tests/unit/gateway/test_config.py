@@ -85,6 +85,15 @@ BAD_FILES = [
     ('[serial]\nports=["x"]\n[buffer]\nmax_rows = -1\n', "buffer.max_rows"),
     ('[serial]\nports=["x"]\n[uplink]\nkind = "mqtt"\n', "uplink.host"),
     ('[serial]\nports=["x"]\n[heartbeat]\ninterval_s = "x"\n', "heartbeat.interval_s"),
+    # numbers are finite, and a file's values already have their key's type
+    ('[serial]\nports=["x"]\nread_timeout_s = nan\n', "serial.read_timeout_s"),
+    ('[serial]\nports=["x"]\n[uplink]\nkind = "mqtt"\nhost = "h"\nbackoff_max_s = inf\n',
+     "uplink.backoff_max_s"),
+    ('[serial]\nports=["x"]\n[output]\nstdout = "yes"\n', "output.stdout"),
+    ('[serial]\nports=["x"]\nbaud = "9600"\n', "serial.baud"),
+    ('[serial]\nports=["x"]\n[modbus]\nalert_after = 2.5\n', "modbus.alert_after"),
+    ('[serial]\nports=["x"]\n[lorawan]\nhost = "h"\ndefault_profile = "p"\n',
+     "lorawan.default_profile"),
 ]
 
 
@@ -101,6 +110,25 @@ def test_one_env_scheme_for_every_process_and_the_older_names() -> None:
     assert s.serial.ports == ("/dev/a",) and s.serial.baud == 9600  # the new name wins
     assert s.gateway_id == "gw-old-name" and s.log_level == "debug"
     assert error_key(None, {**env, "SIAGA_GATEWAY__SERIAL__BUAD": "1"}) == "serial.buad"
+
+
+def test_env_text_is_converted_but_nan_is_refused() -> None:
+    env = {"SIAGA_GATEWAY__SERIAL__PORTS": "x", "SIAGA_GATEWAY__UPLINK__KIND": "mqtt",
+           "SIAGA_GATEWAY__UPLINK__HOST": "hub", "SIAGA_GATEWAY__UPLINK__PASSWORD": "1234",
+           "SIAGA_GATEWAY__UPLINK__TLS": "yes"}
+    s = load_settings(None, env)
+    assert s.uplink is not None and s.uplink.password == "1234" and s.uplink.port == 8883
+    assert error_key(None, {**env, "SIAGA_GATEWAY__UPLINK__ACK_TIMEOUT_S": "nan"}) == (
+        "uplink.ack_timeout_s")
+
+
+def test_flags_win_over_environment_over_file(tmp_path: Path) -> None:
+    p = write(tmp_path, '[gateway]\nid = "from-file"\nlog_level = "warning"\n'
+              '[serial]\nports = ["/dev/a"]\n')
+    s = load_settings(p, {"SIAGA_GATEWAY__GATEWAY__ID": "from-env"})
+    assert (s.gateway_id, s.log_level) == ("from-env", "warning")
+    s = load_settings(p, {"SIAGA_GATEWAY__GATEWAY__ID": "from-env"}, {"gateway.id": "flag"})
+    assert s.gateway_id == "flag" and s.mqtt.client_id == "siaga-gw-flag-devices"
 
 
 def test_env_errors_name_the_key() -> None:
