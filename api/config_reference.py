@@ -25,7 +25,8 @@ the dotted key (`server.port: Input should be ...`) and the CLIs exit 78.
 Environment overrides use one scheme: `SIAGA_<PROCESS>__` then the dotted key with `__` for each
 dot, e.g. `SIAGA_HUB__SERVER__PORT=9000` sets `server.port`. Lists and tables are given as JSON
 (`SIAGA_HUB__AUTH__SEE_ALL_AGENCIES='["DISKOMINFO"]'`); other values are text converted to the
-key's type. The gateway's own file is described in docs/gateway.md.
+key's type. The gateway's own file: docs/gateway-configuration.md
+(`siaga-gateway config-reference`).
 """
 
 

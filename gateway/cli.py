@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from siaga.gateway import config_reference
 from siaga.gateway.config import (
     GatewaySettings,
     default_state_dir,
@@ -27,7 +28,6 @@ from siaga.gateway.config import (
     read_toml,
     settings_from_table,
 )
-from siaga.gateway import config_reference
 from siaga.gateway.control import send_command
 from siaga.gateway.downlink import COMMANDS
 from siaga.gateway.errors import ConfigError, GatewayError
