@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -33,6 +32,7 @@ from siaga.analytics.config_load import over_defaults
 from siaga.analytics.errors import ConfigError as SettingsError
 from siaga.firmware_bridge.channels import DEFAULT_MM_PER_TIP
 from siaga.gateway.buffer import BufferSettings
+from siaga.gateway.config_env import env_tables
 from siaga.gateway.config_table import Text, Token, read_table
 from siaga.gateway.errors import ConfigError
 from siaga.gateway.heartbeat import HeartbeatSettings
@@ -42,11 +42,6 @@ from siaga.gateway.modbus.settings import ModbusSettings, ModbusTable
 from siaga.gateway.sdi12.settings import Sdi12Settings, Sdi12Table
 from siaga.gateway.site_registry import implied_tables, merged, read_registry
 from siaga.gateway.uplink.settings import UplinkSettings
-
-ENV_PREFIX = "SIAGA_GATEWAY__"
-# Before one scheme for every process the gateway read SIAGA_<TABLE>__<KEY>; still honoured.
-LEGACY_ENV_PREFIX = "SIAGA_"
-OTHER_PROCESS_ENV_PREFIXES = ("SIAGA_HUB__",)
 
 # The flags of ``siaga-gateway run`` and the key each one sets (docs/gateway.md).
 CLI_FLAG_KEYS: dict[str, str] = {
@@ -246,8 +241,8 @@ def load_settings(
 ) -> GatewaySettings:
     """Read, merge and validate; raises ConfigError naming the offending key."""
     raw: dict[str, Any] = read_toml(path) if path is not None else {}
-    return settings_from_table(raw, path, env_tables(os.environ if env is None else env),
-                               overrides)
+    env_values = env_tables(os.environ if env is None else env, TABLES)
+    return settings_from_table(raw, path, env_values, overrides)
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -255,48 +250,6 @@ def read_toml(path: Path) -> dict[str, Any]:
         return settings_file.read_toml(path)
     except SettingsError as exc:
         raise ConfigError("--config", f"{exc.key}: {exc.problem}") from None
-
-
-def env_tables(env: Mapping[str, str]) -> dict[str, Any]:
-    """``SIAGA_GATEWAY__<TABLE>__<KEY>`` (the scheme every process uses) and the older
-    ``SIAGA_<TABLE>__<KEY>`` as tables; the first wins where both set one key."""
-    current, legacy = {}, {}
-    for name, value in env.items():
-        rest = name.removeprefix(ENV_PREFIX)
-        if rest != name and rest.split("__")[0].lower() in TABLES:
-            current[name] = value
-        elif (name.startswith(LEGACY_ENV_PREFIX) and "__" in name
-              and not name.startswith(OTHER_PROCESS_ENV_PREFIXES)):
-            legacy[name] = value
-    out: dict[str, Any] = {}
-    try:
-        settings_file.apply_env(out, legacy, LEGACY_ENV_PREFIX)
-        settings_file.apply_env(out, current, ENV_PREFIX)
-    except SettingsError as exc:
-        raise ConfigError(exc.key, exc.problem) from None
-    serial = out.get("serial")
-    if isinstance(serial, dict) and isinstance(serial.get("ports"), str):
-        serial["ports"] = [p.strip() for p in serial["ports"].split(",") if p.strip()]
-    if isinstance(out.get("analytics"), dict):
-        out["analytics"] = toml_values(out["analytics"])
-    return out
-
-
-def toml_values(table: Mapping[str, Any]) -> dict[str, Any]:
-    """Environment text as TOML values for ``[analytics]``, whose reader wants typed values
-    (``SIAGA_ANALYTICS__DETECTORS='["fire"]'``); text that is no TOML value stays text."""
-    out: dict[str, Any] = {}
-    for key, value in table.items():
-        if isinstance(value, Mapping):
-            out[key] = toml_values(value)
-        elif isinstance(value, str):
-            try:
-                out[key] = tomllib.loads(f"v = {value}")["v"]
-            except tomllib.TOMLDecodeError:
-                out[key] = value
-        else:
-            out[key] = value
-    return out
 
 
 def set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:

@@ -9,7 +9,8 @@ the gateway (the layering); the ``[analytics]`` keys are in docs/configuration.m
 from __future__ import annotations
 
 from siaga.analytics.settings_file import reference_markdown
-from siaga.gateway.config import CLI_FLAG_KEYS, ENV_PREFIX, GatewayFile
+from siaga.gateway.config import CLI_FLAG_KEYS, GatewayFile
+from siaga.gateway.config_env import ENV_PREFIX
 
 __all__ = ["render"]
 
