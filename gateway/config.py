@@ -16,6 +16,7 @@ each of which names one key (``CLI_FLAG_KEYS``). A bad value raises ``ConfigErro
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 from collections.abc import Mapping
@@ -275,7 +276,7 @@ def settings_from_table(
     converted to each key's type) and the flags' values (``overrides``, by dotted key), in
     that order of precedence, validated against GatewayFile; then what they imply filled in."""
     file = normalized(raw)
-    merged = over_defaults(file, env or {})
+    merged = over_defaults(copy.deepcopy(file), env or {})
     for key, value in (overrides or {}).items():
         set_dotted(merged, key, value)
     parsed = read_table(GatewayFile, with_registry(normalized(merged), path), typed=file)
