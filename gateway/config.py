@@ -39,8 +39,8 @@ from siaga.gateway.errors import ConfigError
 from siaga.gateway.heartbeat import HeartbeatSettings
 from siaga.gateway.local_actions import LocalActionSettings
 from siaga.gateway.lorawan.settings import LorawanSettings
-from siaga.gateway.modbus.settings import ModbusSettings, ModbusTable
-from siaga.gateway.sdi12.settings import Sdi12Settings, Sdi12Table
+from siaga.gateway.modbus.settings import ModbusSettings
+from siaga.gateway.sdi12.settings import Sdi12Settings
 from siaga.gateway.site_registry import implied_tables, merged, read_registry
 from siaga.gateway.uplink.settings import UplinkSettings
 
@@ -184,9 +184,12 @@ class GatewayFile:
     uplink: UplinkSettings | None = None
     heartbeat: HeartbeatSettings = field(default_factory=HeartbeatSettings)
     actions: LocalActionSettings | None = None
-    modbus: ModbusTable = field(default_factory=ModbusTable)
     lorawan: LorawanSettings = field(default_factory=LorawanSettings)
-    sdi12: Sdi12Table = field(default_factory=Sdi12Table)
+    # Declared in their modules, which resolve register maps and per-sensor defaults.
+    modbus: Annotated[dict[str, Any], doc("Modbus buses: [modbus] below")] \
+        = field(default_factory=dict)
+    sdi12: Annotated[dict[str, Any], doc("SDI-12 adapters: [sdi12] below")] \
+        = field(default_factory=dict)
 
 
 TABLES = frozenset(f.name for f in dataclasses.fields(GatewayFile))
@@ -294,10 +297,10 @@ def settings_from_table(
     buffer = parsed.buffer
     if buffer is None and uplink is not None:
         buffer = BufferSettings()
-    modbus = ModbusSettings.from_table(parsed.modbus, "modbus",
-                                       path.parent if path is not None else None)
+    modbus = ModbusSettings.from_toml(parsed.modbus, "modbus",
+                                      path.parent if path is not None else None)
     lorawan = parsed.lorawan.with_gateway_id(g.id)
-    sdi12 = Sdi12Settings.from_table(parsed.sdi12)
+    sdi12 = Sdi12Settings.from_toml(parsed.sdi12, "sdi12")
     if not (parsed.serial.ports or mqtt.host or modbus.buses or lorawan.host or sdi12.buses):
         raise ConfigError(
             "serial.ports", "no source: give serial.ports (--serial), mqtt.host (--mqtt), "

@@ -18,6 +18,8 @@ ENV_PREFIX = "SIAGA_GATEWAY__"
 # Before one scheme for every process the gateway read SIAGA_<TABLE>__<KEY>; still honoured.
 LEGACY_ENV_PREFIX = "SIAGA_"
 OTHER_PROCESS_ENV_PREFIXES = ("SIAGA_HUB__",)
+# Tables whose reader takes TOML values only (strict types): environment text becomes one.
+TOML_VALUED = ("analytics", "modbus", "sdi12")
 
 
 def env_tables(env: Mapping[str, str], tables: Collection[str]) -> dict[str, Any]:
@@ -41,13 +43,14 @@ def env_tables(env: Mapping[str, str], tables: Collection[str]) -> dict[str, Any
     serial = out.get("serial")
     if isinstance(serial, dict) and isinstance(serial.get("ports"), str):
         serial["ports"] = [p.strip() for p in serial["ports"].split(",") if p.strip()]
-    if isinstance(out.get("analytics"), dict):
-        out["analytics"] = toml_values(out["analytics"])
+    for name in TOML_VALUED:
+        if isinstance(out.get(name), dict):
+            out[name] = toml_values(out[name])
     return out
 
 
 def toml_values(table: Mapping[str, Any]) -> dict[str, Any]:
-    """Environment text as TOML values for ``[analytics]``, whose reader wants typed values
+    """Environment text as TOML values for the TOML_VALUED tables, whose readers want typed values
     (``SIAGA_ANALYTICS__DETECTORS='["fire"]'``); text that is no TOML value stays text."""
     out: dict[str, Any] = {}
     for key, value in table.items():

@@ -25,8 +25,6 @@ Text = Annotated[str, MinLen(1)]
 # The ids the gateway puts into MQTT topics and records (gateway.id, uplink.gateway_id).
 Token = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$"),
                   doc("1-64 of letters, digits, '.', '_', '-'")]
-NodeId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,16}$"),
-                   doc("The Siaga node id its readings carry (1-16 of A-Z a-z 0-9 - _)")]
 
 
 @cache

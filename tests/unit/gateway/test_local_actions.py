@@ -8,12 +8,8 @@ from pathlib import Path
 import pytest
 
 from siaga.analytics.alert import Alert
-<<<<<<< HEAD
 from siaga.firmware_bridge.vocabulary import Level
-=======
-from siaga.analytics.levels import Level
 from siaga.gateway.config_table import read_table
->>>>>>> f384bca (gateway: every key declared once in the dataclass of its table (Annotated bounds and docs), the whole file validated in one pass by the shared settings reader (numbers finite), settings_reader.TableReader deleted; modbus and lorawan tables declared, their maps and profiles resolved after; siaga-gateway config-reference renders docs/gateway-configuration.md)
 from siaga.gateway.errors import ConfigError
 from siaga.gateway.local_actions import LocalActionRunner, LocalActionSettings
 
