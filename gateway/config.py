@@ -184,8 +184,9 @@ class GatewayFile:
     uplink: UplinkSettings | None = None
     heartbeat: HeartbeatSettings = field(default_factory=HeartbeatSettings)
     actions: LocalActionSettings | None = None
-    lorawan: LorawanSettings = field(default_factory=LorawanSettings)
-    # Declared in their modules, which resolve register maps and per-sensor defaults.
+    # Declared in their modules, which resolve maps, profiles and per-device defaults.
+    lorawan: Annotated[dict[str, Any], doc("LoRaWAN network server: [lorawan] below")] \
+        = field(default_factory=dict)
     modbus: Annotated[dict[str, Any], doc("Modbus buses: [modbus] below")] \
         = field(default_factory=dict)
     sdi12: Annotated[dict[str, Any], doc("SDI-12 adapters: [sdi12] below")] \
@@ -299,7 +300,7 @@ def settings_from_table(
         buffer = BufferSettings()
     modbus = ModbusSettings.from_toml(parsed.modbus, "modbus",
                                       path.parent if path is not None else None)
-    lorawan = parsed.lorawan.with_gateway_id(g.id)
+    lorawan = LorawanSettings.from_toml(parsed.lorawan, "lorawan", g.id)
     sdi12 = Sdi12Settings.from_toml(parsed.sdi12, "sdi12")
     if not (parsed.serial.ports or mqtt.host or modbus.buses or lorawan.host or sdi12.buses):
         raise ConfigError(

@@ -19,7 +19,7 @@ ENV_PREFIX = "SIAGA_GATEWAY__"
 LEGACY_ENV_PREFIX = "SIAGA_"
 OTHER_PROCESS_ENV_PREFIXES = ("SIAGA_HUB__",)
 # Tables whose reader takes TOML values only (strict types): environment text becomes one.
-TOML_VALUED = ("analytics", "modbus", "sdi12")
+TOML_VALUED = ("analytics", "modbus", "lorawan", "sdi12")
 
 
 def env_tables(env: Mapping[str, str], tables: Collection[str]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from siaga.analytics.settings_file import reference_markdown
 from siaga.gateway.config import CLI_FLAG_KEYS, GatewayFile
 from siaga.gateway.config_env import ENV_PREFIX
+from siaga.gateway.lorawan.settings import LorawanSettings
 from siaga.gateway.modbus.settings import ModbusSettings
 from siaga.gateway.sdi12.settings import Sdi12Settings
 
@@ -44,6 +45,7 @@ def render() -> str:
         "",
         "## The file\n",
         reference_markdown("", GatewayFile, ENV_PREFIX),
+        reference_markdown("lorawan", LorawanSettings, ENV_PREFIX),
         reference_markdown("modbus", ModbusSettings, ENV_PREFIX),
         reference_markdown("sdi12", Sdi12Settings, ENV_PREFIX),
     ]).rstrip() + "\n"
