@@ -2,9 +2,11 @@
 
 Every key is declared once, in the dataclass of the table that uses it (type, default, bounds
 and a one-line doc in ``Annotated``): the tables below, and those of the modules that own them
-(buffer, heartbeat, uplink, actions, modbus, lorawan; analytics.config for ``[analytics]``).
-The whole file is validated in one pass by the settings reader every process uses
-(analytics.settings_file); docs/configuration.md is rendered from the same declarations.
+(buffer, heartbeat, uplink, actions; modbus, lorawan, sdi12; analytics.config for
+``[analytics]``), all validated by the settings reader every process uses
+(analytics.settings_file): this file's tables in one pass, then ``[modbus]``, ``[lorawan]``,
+``[sdi12]`` and ``[analytics]`` by their modules, which resolve maps, profiles and per-node
+defaults. docs/gateway-configuration.md is rendered from the same declarations.
 
 Precedence, lowest first: the declared defaults, the TOML file (``--config``), environment
 variables ``SIAGA_GATEWAY__<TABLE>__<KEY>`` (double underscore for each dot, as
