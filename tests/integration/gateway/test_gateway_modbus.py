@@ -288,12 +288,20 @@ def test_sim_modbus_cli_serves_the_scenario_to_a_gateway_process(tmp_path: Path)
 
 
 def _run_for(argv: list[str], seconds: float) -> str:
-    """Run a long-running command for ``seconds``, SIGTERM it, return its stdout."""
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        out, _ = proc.communicate(timeout=seconds)
-    except subprocess.TimeoutExpired:
+    """Run the gateway until it has printed for ``seconds`` (its start under load, with
+    its imports, can take longer than that), SIGTERM it, return its stdout."""
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as proc:
+        assert proc.stdout is not None
+        lines: list[bytes] = []
+        reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, b"")),
+                                  daemon=True)
+        reader.start()
+        deadline = time.monotonic() + 60
+        while not lines and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(seconds)
         proc.terminate()
-        out, _ = proc.communicate(timeout=20)
+        proc.wait(20)
+        reader.join(5)
     assert proc.returncode == 0, proc.returncode
-    return out.decode()
+    return b"".join(lines).decode()
