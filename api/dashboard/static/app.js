@@ -121,8 +121,8 @@ function connectStream() {
     const prev = S.incidents.get(inc.id);
     S.incidents.set(inc.id, Object.assign({}, prev || {}, inc, { _new: isNew || (prev && prev._new) }));
     if ((isNew || (prev && levelOf(prev) < 3)) && levelOf(inc) >= 3 && ACTIVE.has(inc.status)) cue(inc);
-    refreshView(inc.id);
-    if (isNew) loadReportTexts().then(n => { if (n) refreshView(inc.id); });
+    refreshView(inc.id, isNew || SHOWN_FIELDS.some(k => JSON.stringify(prev[k]) !== JSON.stringify(inc[k])));
+    if (isNew) loadReportTexts().then(n => { if (n) refreshView(inc.id, true); });
   };
   es.onmessage = onEvent;
   for (const type of ["incident.opened", "incident.updated", "incident.escalated", "incident.acknowledged",
@@ -229,10 +229,13 @@ async function render() {
   if (newNote && draft) newNote.value = draft;
   document.body.dataset.page = page || "board";
 }
-function refreshView(id) {
+// What an update must change for the map or an incident page to be rebuilt (both fetch and
+// draw a lot; the board is cheap and always follows).
+const SHOWN_FIELDS = ["level", "status", "alert_count", "report_count", "escalated", "clocks", "agencies", "lat", "lon"];
+function refreshView(id, changed = true) {
   const [, page, arg] = (location.hash || "#/board").split("/");
-  if (!page || page === "board" || page === "map") render();
-  else if (page === "incident" && String(arg) === String(id)) render();
+  if (!page || page === "board") render();
+  else if (changed && (page === "map" || (page === "incident" && String(arg) === String(id)))) render();
 }
 async function start() {
   S.me = await api("/api/v1/me");
