@@ -9,6 +9,13 @@ above a per-kind cursor and moves the cursor, so a row in flight is never handed
 out again (a ThingsBoard gateway once sent rows twice because a prefetch thread
 re-read rows not yet deleted). The uplink resends the *same* ``Batch`` on an ack
 timeout; ``release_all`` (a fresh uplink, nothing in flight) rewinds the cursors.
+
+One pass per reading: ``append`` keeps the rows it committed (id, encoded payload) in a
+bounded in-memory tail per kind, and ``peek_batch`` hands those out without reading
+them back from SQLite while the tail still holds every row above the cursor (the
+uplink keeps up). When the uplink falls behind by more than ``FRESH_MAX_ROWS`` the tail
+is dropped and peeks read SQLite until they reach the end again. ``ack`` deletes a
+batch's rows as id ranges (a batch is mostly one run of ids), one statement per run.
 """
 
 from __future__ import annotations
@@ -18,7 +25,8 @@ import sqlite3
 import threading
 import time
 import zlib
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated
@@ -43,6 +51,9 @@ READING, ALERT = 0, 1
 # Rough per-row cost beyond the payload (rowid, columns, index entry), so max_bytes
 # tracks the file size better than the payload sum alone.
 ROW_OVERHEAD_BYTES = 40
+# Rows per kind kept in memory after their commit for the uplink's next peeks (about
+# 150 bytes each): bounded by this, not by the message rate.
+FRESH_MAX_ROWS = 20_000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS pending (
@@ -179,6 +190,20 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def _runs(ids: Iterator[int]) -> Iterator[tuple[int, int]]:
+    """Sorted ids as (first, last) runs of consecutive ids: [1,2,3,7] -> (1,3), (7,7)."""
+    first = last = None
+    for i in sorted(ids):
+        if last is not None and i == last + 1:
+            last = i
+            continue
+        if first is not None and last is not None:
+            yield first, last
+        first = last = i
+    if first is not None and last is not None:
+        yield first, last
+
+
 class StoreAndForwardBuffer:
     def __init__(self, settings: BufferSettings) -> None:
         self.settings = settings
@@ -187,6 +212,11 @@ class StoreAndForwardBuffer:
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.RLock()
         self._cursor = {READING: 0, ALERT: 0}
+        # Committed rows above the cursor, per kind: (id, payload, enqueued_at). Valid
+        # only while _fresh_complete[kind]: then it holds *every* such row.
+        self._fresh: dict[int, deque[tuple[int, str, int]]] = {READING: deque(), ALERT: deque()}
+        # Rows written by an earlier process are above the cursor but not in memory.
+        self._fresh_complete = {READING: False, ALERT: False}
         self._listeners: list[Callable[[int, int], None]] = []
         db = self._db()
         db.executescript(_SCHEMA)
@@ -255,6 +285,10 @@ class StoreAndForwardBuffer:
                 db.executemany(
                     "INSERT INTO pending (kind, payload, enqueued_at) VALUES (?, ?, ?)", rows
                 )
+                # AUTOINCREMENT under BEGIN IMMEDIATE: this transaction's ids are
+                # consecutive and end at the last insert's rowid.
+                first_id = (db.execute("SELECT last_insert_rowid()").fetchone()[0]
+                            - len(rows) + 1) if rows else 0
                 if baselines:
                     db.executemany(
                         "INSERT OR REPLACE INTO counter_baselines (node, channel, count)"
@@ -268,13 +302,15 @@ class StoreAndForwardBuffer:
                     self._bump(db, "rejected", len(bad))
                 self._rows += len(rows)
                 self._bytes += sum(len(p) + ROW_OVERHEAD_BYTES for _, p, _ in rows)
-                self._trim(db, at)
+                trimmed = self._trim(db, at)
                 db.execute("COMMIT")
             except sqlite3.Error as exc:
                 if db.in_transaction:
                     db.execute("ROLLBACK")
                 self._reload_totals(db)
+                self._forget_fresh()
                 raise BufferStorageError(f"buffer commit failed: {exc}") from exc
+            self._keep_fresh(first_id, rows, trimmed)
         if bad:
             log.warning("rejected %d entries that JSON cannot carry: %s", len(bad), bad[0][4])
         n_alerts = sum(1 for r in rows if r[0] == ALERT)
@@ -285,11 +321,37 @@ class StoreAndForwardBuffer:
         s = self.settings
         return self._bytes > s.max_bytes or (s.max_rows > 0 and self._rows > s.max_rows)
 
-    def _trim(self, db: sqlite3.Connection, at: int) -> None:
-        """Drop the oldest readings, then (only if no reading is left) the oldest alerts."""
+    def _keep_fresh(
+        self, first_id: int, rows: list[tuple[int, str, int]], trimmed: dict[int, int]
+    ) -> None:
+        """After a commit: its rows join the in-memory tail; trimmed rows leave it
+        (the same commit may have trimmed some of its own rows)."""
+        for offset, (kind, payload, at) in enumerate(rows):
+            if self._fresh_complete[kind]:
+                self._fresh[kind].append((first_id + offset, payload, at))
+        for kind, fresh in self._fresh.items():
+            last = trimmed.get(kind)
+            if last is not None:
+                while fresh and fresh[0][0] <= last:
+                    fresh.popleft()
+            if len(fresh) > FRESH_MAX_ROWS:  # the uplink is behind: peeks read SQLite
+                self._fresh_complete[kind] = False
+                fresh.clear()
+
+    def _forget_fresh(self) -> None:
+        for kind, fresh in self._fresh.items():
+            self._fresh_complete[kind] = False
+            fresh.clear()
+
+    def _trim(self, db: sqlite3.Connection, at: int) -> dict[int, int]:
+        """Drop the oldest readings, then (only if no reading is left) the oldest alerts.
+
+        Returns the last dropped id per kind.
+        """
+        trimmed: dict[int, int] = {}
         for kind, counter in ((READING, "dropped_readings"), (ALERT, "dropped_alerts")):
             if not self._over():
-                return
+                return trimmed
             last_id, dropped = None, 0
             for row_id, size in db.execute(
                 "SELECT id, LENGTH(payload) FROM pending WHERE kind = ? ORDER BY id", (kind,)
@@ -301,11 +363,13 @@ class StoreAndForwardBuffer:
                     break
             if last_id is None:
                 continue
+            trimmed[kind] = last_id
             db.execute("DELETE FROM pending WHERE kind = ? AND id <= ?", (kind, last_id))
             self._bump(db, counter, dropped)
             if "dropped_since" not in self._counters:
                 self._bump(db, "dropped_since", at)
             log.warning("buffer full: dropped the %d oldest %s", dropped, counter[8:])
+        return trimmed
 
     def _bump(self, db: sqlite3.Connection, name: str, by: int) -> None:
         db.execute(
@@ -343,10 +407,17 @@ class StoreAndForwardBuffer:
             picked: dict[int, tuple[Entry, ...]] = {}
             room = max_count
             for kind in (ALERT, READING):
-                rows = db.execute(
-                    "SELECT id, payload, enqueued_at FROM pending WHERE kind = ? AND id > ?"
-                    " ORDER BY id LIMIT ?", (kind, self._cursor[kind], room),
-                ).fetchall()
+                fresh = self._fresh[kind]
+                if self._fresh_complete[kind]:
+                    rows = [fresh.popleft() for _ in range(min(room, len(fresh)))]
+                else:
+                    rows = db.execute(
+                        "SELECT id, payload, enqueued_at FROM pending WHERE kind = ? AND id > ?"
+                        " ORDER BY id LIMIT ?", (kind, self._cursor[kind], room),
+                    ).fetchall()
+                    if len(rows) < room:  # reached the end: from now on the tail is whole
+                        self._fresh_complete[kind] = True
+                        fresh.clear()
                 picked[kind] = tuple(Entry(i, p, e, e < cutoff) for i, p, e in rows)
                 if rows:
                     self._cursor[kind] = rows[-1][0]
@@ -377,7 +448,8 @@ class StoreAndForwardBuffer:
                         [(now_ms(), reason, i) for (i,) in ids],
                     )
                 before = db.total_changes
-                db.executemany("DELETE FROM pending WHERE id = ?", ids)
+                db.executemany("DELETE FROM pending WHERE id BETWEEN ? AND ?",
+                               list(_runs(i for (i,) in ids)))
                 deleted = db.total_changes - before
                 if reason is not None and deleted:
                     self._bump(db, "rejected", deleted)
@@ -397,6 +469,7 @@ class StoreAndForwardBuffer:
         """Forget what is in flight (a fresh uplink): the next peeks start from the oldest."""
         with self._lock:
             self._cursor = {READING: 0, ALERT: 0}
+            self._forget_fresh()
 
     # -- anyone --------------------------------------------------------------------
 

@@ -80,6 +80,9 @@ class GatewayTable:
     status_write_s: Annotated[float, Ge(0.2), doc("Seconds between status.json writes")] = 5.0
     queue_size: Annotated[int, Ge(1), doc("Decoded messages waiting for the core thread")] = 1000
     max_batch: Annotated[int, Ge(1), doc("Messages the core takes at once")] = 5000
+    group_commit_ms: Annotated[float, Interval(ge=0, le=100), doc(
+        "How long the core gathers messages arriving one at a time into one buffer "
+        "commit (bounded by max_batch); 0: commit what is waiting at once")] = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +212,7 @@ class GatewaySettings:
     status_write_s: float
     queue_size: int
     max_batch: int
+    group_commit_ms: float
     serial: SerialSettings
     mqtt: MqttSourceSettings
     output: OutputSettings
@@ -317,6 +321,7 @@ def settings_from_table(
         status_write_s=g.status_write_s,
         queue_size=g.queue_size,
         max_batch=g.max_batch,
+        group_commit_ms=g.group_commit_ms,
         serial=parsed.serial,
         mqtt=mqtt,
         output=parsed.output,

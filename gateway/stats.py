@@ -7,6 +7,7 @@ snapshot the core writes to the status file (``gateway.status_file``).
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -46,6 +47,22 @@ class GatewayStats:
     error_reasons: dict[str, dict[str, int]] = field(default_factory=dict)
     alerts: int = 0
     internal_errors: int = 0  # messages or batches a gateway bug failed on (logged)
+    commits: int = 0  # buffer transactions (group commit: one per gathered batch)
+    # (monotonic time, commits) at the previous rate reading: commits per second
+    # over the interval since, so a status reader sees the current rate.
+    _rate_mark: tuple[float, int] | None = None
+    _commits_per_s: float = 0.0
+
+    def commit_rate(self, mono: float | None = None) -> float:
+        """Commits per second since the previous call (the status and log cadence)."""
+        if mono is None:
+            mono = time.monotonic()
+        mark = self._rate_mark
+        if mark is not None and mono - mark[0] >= 0.5:
+            self._commits_per_s = (self.commits - mark[1]) / (mono - mark[0])
+        if mark is None or mono - mark[0] >= 0.5:
+            self._rate_mark = (mono, self.commits)
+        return self._commits_per_s
 
     def source(self, name: str) -> Counters:
         c = self.sources.get(name)
@@ -101,22 +118,25 @@ class GatewayStats:
             self.source(source).clock_skewed += skewed
             n.clock_skewed += skewed
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self, mono: float | None = None) -> dict[str, Any]:
         return {
             "totals": self.totals.as_dict(),
             "alerts": self.alerts,
             "internal_errors": self.internal_errors,
+            "commits": self.commits,
+            "commits_per_s": round(self.commit_rate(mono), 1),
             "sources": {k: v.as_dict() for k, v in sorted(self.sources.items())},
             "error_reasons": {k: dict(v) for k, v in sorted(self.error_reasons.items())},
             "nodes": {k: v.as_dict() for k, v in sorted(self.nodes.items())},
         }
 
-    def summary_line(self) -> str:
+    def summary_line(self, mono: float | None = None) -> str:
         t = self.totals
         return (
             f"frames_ok={t.frames_ok} readings={t.readings} crc_errors={t.crc_errors} "
             f"malformed={t.malformed} gaps={t.gaps} duplicates={t.duplicates} "
             f"reboots={t.reboots} clock_skewed={t.clock_skewed} alerts={self.alerts} "
-            f"internal_errors={self.internal_errors} "
+            f"internal_errors={self.internal_errors} commits={self.commits} "
+            f"commits_per_s={self.commit_rate(mono):.1f} "
             f"nodes={len(self.nodes)}"
         )

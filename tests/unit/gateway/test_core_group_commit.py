@@ -1,0 +1,104 @@
+"""Group commit in the core: messages arriving one at a time within ``group_commit_ms``
+share one buffer transaction, and their acks run only after it. Real buffer (SQLite in
+tmp_path); the inbox is a real queue that delivers a batch while the core waits on it."""
+
+from __future__ import annotations
+
+import queue
+from pathlib import Path
+from typing import Any
+
+from siaga.firmware_bridge.device_message import DeviceMessage
+from siaga.gateway.buffer import BufferSettings, StoreAndForwardBuffer
+from siaga.gateway.config import DownlinkSettings, load_settings
+from siaga.gateway.core import TICK_S, Core, Stop
+from siaga.gateway.downlink import Downlink
+from siaga.gateway.messages import InboundBatch, NodeMessage
+from siaga.gateway.reading_converter import ReadingConverter
+
+T0 = 1795000000.0
+
+
+class ArrivingQueue(queue.Queue[Any]):
+    """Puts the next ``later`` item when the core waits (a message arriving meanwhile)."""
+
+    def __init__(self, later: list[Any]) -> None:
+        super().__init__()
+        self.later = later
+        self.waits: list[float] = []
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        if block and timeout is not None and timeout < TICK_S and self.empty() and self.later:
+            self.waits.append(timeout)
+            self.put(self.later.pop(0))
+        return super().get(block, timeout)
+
+
+def make_core(
+    tmp_path: Path, inbox: queue.Queue[Any], **gateway: Any
+) -> tuple[Core, StoreAndForwardBuffer]:
+    settings = load_settings(None, {}, {
+        "serial.ports": ["/dev/x"], "gateway.state_dir": str(tmp_path),
+        **{f"gateway.{k}": v for k, v in gateway.items()},
+    })
+    buffer = StoreAndForwardBuffer(BufferSettings(path=str(tmp_path / "b.sqlite3")))
+    core = Core(settings, inbox, ReadingConverter(settings.convert),
+                Downlink(DownlinkSettings(), lambda *a: True), store=buffer,
+                clock=lambda: T0 + 5)
+    return core, buffer
+
+
+def batch(seq: int, acked: list[tuple[int, int]], buffer: list[StoreAndForwardBuffer]
+          ) -> InboundBatch:
+    msg = NodeMessage(DeviceMessage("up", "n1", seq, values={"vwc": 30.0}), "mqtt", T0 + seq)
+    return InboundBatch([msg], lambda: acked.append((seq, buffer[0].stats().depth)))
+
+
+def test_messages_arriving_within_the_window_share_one_commit(tmp_path: Path) -> None:
+    acked: list[tuple[int, int]] = []
+    ref: list[StoreAndForwardBuffer] = []
+    inbox = ArrivingQueue([batch(2, acked, ref), batch(3, acked, ref)])
+    core, buffer = make_core(tmp_path, inbox, group_commit_ms=50)
+    ref.append(buffer)
+    inbox.put(batch(1, acked, ref))
+    assert core._step()
+    assert core.stats.commits == 1
+    # every ack ran after the one commit that holds all three readings
+    assert acked == [(1, 3), (2, 3), (3, 3)]
+    assert len(inbox.waits) == 2 and all(0 < w <= 0.0501 for w in inbox.waits)
+    assert core.stats.snapshot()["commits"] == 1
+
+
+def test_zero_window_commits_what_is_waiting_at_once(tmp_path: Path) -> None:
+    acked: list[tuple[int, int]] = []
+    ref: list[StoreAndForwardBuffer] = []
+    inbox = ArrivingQueue([batch(2, acked, ref)])
+    core, buffer = make_core(tmp_path, inbox, group_commit_ms=0)
+    ref.append(buffer)
+    inbox.put(batch(1, acked, ref))
+    core._step()
+    assert acked == [(1, 1)] and inbox.waits == [] and core.stats.commits == 1
+
+
+def test_max_batch_ends_the_gathering(tmp_path: Path) -> None:
+    acked: list[tuple[int, int]] = []
+    ref: list[StoreAndForwardBuffer] = []
+    inbox = ArrivingQueue([batch(3, acked, ref)])
+    core, buffer = make_core(tmp_path, inbox, group_commit_ms=50, max_batch=1)
+    ref.append(buffer)
+    inbox.put(batch(1, acked, ref))
+    inbox.put(batch(2, acked, ref))
+    core._step()
+    assert acked == [(1, 1)] and inbox.waits == []
+
+
+def test_stop_ends_the_gathering(tmp_path: Path) -> None:
+    acked: list[tuple[int, int]] = []
+    ref: list[StoreAndForwardBuffer] = []
+    inbox = ArrivingQueue([batch(3, acked, ref)])
+    core, buffer = make_core(tmp_path, inbox, group_commit_ms=50)
+    ref.append(buffer)
+    inbox.put(batch(1, acked, ref))
+    inbox.put(Stop())
+    assert not core._step()  # the Stop is taken with batch 1, nothing waited for
+    assert acked == [(1, 1)] and inbox.waits == [] and core.stats.commits == 1
