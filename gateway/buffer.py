@@ -53,7 +53,7 @@ READING, ALERT = 0, 1
 ROW_OVERHEAD_BYTES = 40
 # Rows per kind kept in memory after their commit for the uplink's next peeks (about
 # 150 bytes each): bounded by this, not by the message rate.
-FRESH_MAX_ROWS = 20_000
+FRESH_MAX_ROWS = 5_000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS pending (
