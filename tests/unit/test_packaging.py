@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import importlib
+import re
 import tomllib
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 FOLDERS = ("firmware_bridge", "analytics", "gateway", "api", "simulators")
@@ -42,3 +45,23 @@ def test_console_scripts_point_at_siaga_modules() -> None:
         module, _, func = target.partition(":")
         assert module.startswith("siaga.")
         assert callable(getattr(importlib.import_module(module), func))
+
+
+def _group(name: str) -> set[str]:
+    """The distribution names an extras group installs, ``siaga[...]`` references expanded."""
+    groups = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    names: set[str] = set()
+    for requirement in groups[name]:
+        if requirement.startswith("siaga["):
+            for inner in requirement.removeprefix("siaga[").removesuffix("]").split(","):
+                names |= _group(inner.strip())
+        else:
+            names.add(re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0].lower())
+    return names
+
+
+@pytest.mark.parametrize("group", ["gateway", "hub", "sim"])
+def test_a_group_whose_folder_imports_analytics_installs_what_analytics_needs(group: str) -> None:
+    # siaga-sim evaluate and the anomaly corpus run the detectors: numpy, scipy, pydantic.
+    assert _group("analytics") <= _group(group)
