@@ -48,7 +48,7 @@ const I18N = {
     "lv.1": "Normal", "lv.2": "Waspada", "lv.3": "Siaga", "lv.4": "Awas",
     "tl.opened": "Dibuka", "tl.alert": "Peringatan", "tl.level": "Level berubah", "tl.report": "Laporan warga",
     "tl.ack": "Ditanggapi", "tl.dispatch": "Tim dikirim", "tl.resolve": "Selesai", "tl.note": "Catatan",
-    "tl.escalation": "Eskalasi", "tl.reopen": "Dibuka lagi", "tl.gateway": "Gateway",
+    "tl.escalation": "Eskalasi", "tl.reopen": "Dibuka lagi", "tl.gateway": "Gateway", "tl.notify": "Notifikasi",
   },
   en: {
     skip: "Skip to content", lang: "Language", signout: "Sign out",
@@ -98,7 +98,7 @@ const I18N = {
     "lv.1": "Normal", "lv.2": "Advisory (Waspada)", "lv.3": "Watch (Siaga)", "lv.4": "Warning (Awas)",
     "tl.opened": "Opened", "tl.alert": "Alert", "tl.level": "Level changed", "tl.report": "Citizen report",
     "tl.ack": "Acknowledged", "tl.dispatch": "Dispatched", "tl.resolve": "Resolved", "tl.note": "Note",
-    "tl.escalation": "Escalation", "tl.reopen": "Reopened", "tl.gateway": "Gateway",
+    "tl.escalation": "Escalation", "tl.reopen": "Reopened", "tl.gateway": "Gateway", "tl.notify": "Notification",
   },
 };
 let LANG = localStorage.getItem("siaga.lang") || "id";
