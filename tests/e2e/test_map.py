@@ -139,3 +139,25 @@ def test_map_without_basemap_draws_the_registry_on_the_agency_area(open_page: Op
         assert shown[0] <= centre[0] and shown[1] <= centre[1]
         assert shown[2] >= centre[2] and shown[3] >= centre[3]
         assert shown[2] < -7.8527, shown  # Lereng Bumiaji lies north of the view
+
+
+def test_map_opened_from_an_incident_page_shows_the_whole_area(open_page: OpenPage,
+                                                               tmp_path: Path) -> None:
+    # The incident page's small map sits zoomed on its incident; the map page opened next
+    # from the menu kept that view and hid every other site (found running the demo).
+    settings = make_settings(tmp_path, registry={"file": str(REGISTRY)})
+    with serve_hub(settings) as hub:
+        hub.staff(agency="BPBD", username="bpbd-sari")
+        ingest(hub, hub.gateway("gw-batu-kota-01"), "gw-batu-kota-01", alerts=[
+            alert("pasar-gate-01", "crowd", 4, "pin", "Kepadatan 4,1 orang/m²")])
+        page = open_page(DESKTOP)
+        sign_in(page, hub, "bpbd-sari")
+        page.locator("article.inc").first.click()
+        expect(page.locator("#incident-map .map-incident")).to_have_count(1)
+        page.locator("#nav a[href='#/map']").click()
+        expect(page.locator("#map .map-node")).to_have_count(10)
+        shown = page.evaluate("""() => { const b = S.mapView.map.getBounds();
+          return [b.getSouth(), b.getWest(), b.getNorth(), b.getEast()]; }""")
+        # the registry's extent: Pasar Besar in the south to Sumbergondo in the north
+        assert shown[0] <= -7.8736 and shown[2] >= -7.8262, shown
+        assert shown[1] <= 112.5254 and shown[3] >= 112.5447, shown

@@ -219,7 +219,10 @@ async function render() {
     else boardView(main);
   } catch (e) { if (e.message !== "401") main.append(h("p", { class: "error" }, `${t("error.generic")}: ${e.message}`)); }
   if (mine !== renderSeq) return;
-  const keep = S.mapView && page === "map" ? { center: S.mapView.map.getCenter(), zoom: S.mapView.map.getZoom() } : null;
+  // A map page rebuilt by a live update keeps its view; one opened from another page (whose
+  // S.mapView is the incident's or the registry editor's map) opens on the whole area.
+  const keep = S.mapView && page === "map" && document.body.dataset.page === "map"
+    ? { center: S.mapView.map.getCenter(), zoom: S.mapView.map.getZoom() } : null;
   if (S.mapView) { S.mapView.map.remove(); S.mapView = null; }
   $("#main").replaceChildren(main);
   S.mapKeep = keep;
