@@ -5,6 +5,7 @@ the viewer's own agency clock, citizen reports by their text and place."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -138,3 +139,28 @@ def test_phone_puts_actions_first_and_own_clock_and_reports_read_well(
     entry = page.locator("#timeline li.tl-report")
     expect(entry).to_contain_text("Tanah retak di belakang rumah warga RT 03")
     expect(entry).to_contain_text("dekat Lereng Sumbergondo")
+
+
+def test_one_channel_of_several_nodes_shares_one_axis(open_page: OpenPage, hub: LiveHub) -> None:
+    # Two smoke nodes at the market: a scale per series drew two ppm axes, and the same
+    # threshold at two heights (found running the demo).
+    hub.staff(agency="PMK", username="pmk-budi")
+    token = hub.gateway("gw-batu-kota-01")
+    now = int(time.time() * 1000)
+    ingest(hub, token, "gw-batu-kota-01", readings=[
+        (node, ch, base + i * step, unit, now - (20 - i) * 60_000)
+        for node, scale in (("pasar-smoke-01", 1.0), ("pasar-smoke-02", 0.5))
+        for ch, unit, base, step in (("smoke", "ppm", 10.0, 12.0 * scale),
+                                     ("temp", "degC", 24.0, 0.5 * scale))
+        for i in range(20)])
+    ingest(hub, token, "gw-batu-kota-01", alerts=[
+        alert(node, "fire", 3, "smoke", "Asap melewati ambang Siaga 150 ppm",
+              thresholds={"siaga_ppm": 150.0})
+        for node in ("pasar-smoke-01", "pasar-smoke-02")])
+    page = open_page(DESKTOP)
+    sign_in(page, hub, "pmk-budi")
+    page.locator("article.inc").first.click()
+    assert {"pasar-smoke-01/smoke", "pasar-smoke-02/smoke"} <= channels_charted(page)
+    names = {c.split("/")[1] for c in channels_charted(page)}
+    # the time axis, then one axis per channel name
+    expect(page.locator("#readings .u-axis")).to_have_count(1 + len(names))

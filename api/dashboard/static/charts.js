@@ -51,7 +51,7 @@ function fromLocalInput(v) {
   return guess - (shown - guess);
 }
 
-// series: [{ key, label, unit, points: [[ms, value], ...], colour?, dash? }]
+// series: [{ key, label, unit, points: [[ms, value], ...], scale?, colour?, dash? }]
 // opts: { thresholds: [{ key, value, label, level }], height, onZoom(fromMs, toMs), title }
 function timeChart(series, opts = {}) {
   const wrap = h("div", { class: "tchart", role: "img", "aria-label": opts.title || series.map(s => s.label).join(", ") });
@@ -62,11 +62,15 @@ function timeChart(series, opts = {}) {
   const thresholds = opts.thresholds || [];
   const narrow = window.innerWidth < 700;
   const scales = { x: { time: true } }, axes = [{ stroke: "#555d69", grid: { stroke: "#eceff3" } }], useries = [{ label: t("chart.time") }];
-  // sameScale: one y scale and axis for all (same unit); else a scale per channel
-  const scaleOf = i => opts.sameScale ? "y0" : `y${i}`;
+  // One y scale and axis per series, or per `scale` name the series share (the incident page
+  // puts one channel of several nodes on one axis, so a threshold sits at one height); sameScale: one.
+  const scaleOf = i => opts.sameScale ? "y0" : withData[i].scale || withData[i].key;
+  const scaleKeys = [...new Set(withData.map((_, i) => scaleOf(i)))];
+  const multi = scaleKeys.length > 1;
   withData.forEach((s, i) => {
     const sk = scaleOf(i), colour = s.colour || CHART_COLOURS[i % CHART_COLOURS.length];
-    const ths = thresholds.filter(x => x.key === s.key).map(x => x.value);
+    const sharing = withData.filter((_, j) => scaleOf(j) === sk);
+    const ths = thresholds.filter(x => sharing.some(w => w.key === x.key)).map(x => x.value);
     if (!scales[sk]) scales[sk] = { range: (u, min, max) => {
       let lo = Math.min(min ?? 0, ...ths), hi = Math.max(max ?? 1, ...ths);
       if (lo === hi) { lo -= 1; hi += 1; }
@@ -74,10 +78,11 @@ function timeChart(series, opts = {}) {
     } };
     useries.push({ label: `${s.label}${s.unit ? ` (${s.unit})` : ""}`, scale: sk, stroke: colour, width: 1.6, spanGaps: true, dash: s.dash ? [6, 4] : undefined,
       points: { show: s.points.length < 60 }, value: (u, v) => v === null || v === undefined ? "—" : (+v.toFixed(2)).toString() });
-    // On a phone only the first two channels get an axis (the legend still shows every value).
-    if (opts.sameScale && i > 0) return;
-    axes.push({ scale: sk, side: i % 2 ? 1 : 3, stroke: colour, size: 46, grid: { show: i === 0, stroke: "#eceff3" }, show: i < 2 || !narrow,
-      label: withData.length > 1 && !opts.sameScale ? s.unit || s.label : undefined, labelSize: withData.length > 1 && !opts.sameScale ? 14 : 0,
+    if (axes.some(a => a.scale === sk)) return;
+    // On a phone only the first two axes show (the legend still shows every value).
+    const n = scaleKeys.indexOf(sk);
+    axes.push({ scale: sk, side: n % 2 ? 1 : 3, stroke: sharing.length > 1 ? "#555d69" : colour, size: 46, grid: { show: n === 0, stroke: "#eceff3" }, show: n < 2 || !narrow,
+      label: multi ? s.scale || s.unit || s.label : undefined, labelSize: multi ? 14 : 0,
       values: (u, ticks) => ticks.map(v => (+v.toPrecision(4)).toString()) });
   });
   const draw = u => {

@@ -85,7 +85,7 @@ function incidentCharts(inc) {
   const draw = async () => {
     const series = await Promise.all(channels.map(async c => {
       const r = await fetchSeries(c.node, c.channel, state.from, state.to).catch(() => ({ unit: "", points: [] }));
-      return { key: `${c.node}/${c.channel}`, label: `${c.node} · ${c.channel}`, unit: r.unit, points: r.points };
+      return { key: `${c.node}/${c.channel}`, label: `${c.node} · ${c.channel}`, unit: r.unit, scale: `${c.channel}${r.unit ? ` (${r.unit})` : ""}`, points: r.points };
     }));
     chart = timeChart(series, { thresholds, title: t("detail.readings"), onZoom: (from, to) => { state = { name: "custom", from, to }; S.chartRange = state; redraw(); } });
     body.replaceChildren(chart.el);
