@@ -17,7 +17,9 @@ class Alert:
 
     ``values`` and ``thresholds`` hold what decided the level (e.g. ``{"rain_3h_mm": 78}``
     and ``{"siaga_mm": 60}``); ``window_s`` is the span of data looked at. ``ts`` is
-    the time of the reading that changed the level (POSIX seconds, UTC).
+    the time of the reading that changed the level (POSIX seconds, UTC). ``channels`` and
+    ``nodes`` name every input the detector had (so an incident page can chart them);
+    ``late`` marks an alert raised on late readings (a backlog), at their own time.
     """
 
     node: str
@@ -33,6 +35,9 @@ class Alert:
     values: dict[str, float] = field(default_factory=dict)
     thresholds: dict[str, float] = field(default_factory=dict)
     window_s: float = 0.0
+    channels: tuple[str, ...] = ()
+    nodes: tuple[str, ...] = ()
+    late: bool = False
 
     @property
     def explanation(self) -> str:
@@ -56,4 +61,7 @@ class Alert:
             "values": self.values,
             "thresholds": self.thresholds,
             "window_s": self.window_s,
+            "channels": list(self.channels),
+            "nodes": list(self.nodes),
+            "late": self.late,
         }

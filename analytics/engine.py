@@ -10,6 +10,10 @@ reading interval.
 Readings that are not finite, or older than the last reading of the same node and
 channel (a clock going backwards), are ignored and counted in ``counters``. While a
 channel is faulty (range, stuck, jump) its readings reach no hazard detector.
+
+Every alert names its inputs: ``channels`` (those of the detector's channels the node
+has reported; a slope node fed by its site's gauge adds ``rain``) and ``nodes`` (the
+node, the site's gauge when it fed the detector, every node of a crowd zone).
 """
 
 from __future__ import annotations
@@ -88,6 +92,8 @@ class EdgeAnalytics:
         self._site_gauge: dict[str, str] = {
             name: s.rain_node for name, s in self.config.sites.items() if s.rain_node}
         self._enabled = set(self.config.detectors)
+        # Slope node -> the site gauge whose rain its landslide detector has been given.
+        self._gauge_of: dict[str, str] = {}
 
     # -- the gateway's calls -------------------------------------------------------------
 
@@ -148,6 +154,7 @@ class EdgeAnalytics:
         for other, det in self._slopes_by_site.get(site, {}).items():
             if other == node or "rain" in self._nodes[other].last_ts:
                 continue
+            self._gauge_of[other] = node
             before = det.level
             if det.update(ts, "rain", value):
                 out.append(self._alert(other, "landslide", det, before, ts, site))
@@ -262,6 +269,7 @@ class EdgeAnalytics:
                site: str | None) -> Alert:
         self.counters.alerts += 1
         e = det.explain(before)
+        channels, nodes = self._inputs(node, det, e.channel, name)
         return Alert(
             node=node, hazard=det.hazard, level=Level(det.level), previous_level=Level(before),
             detector=name, ts=ts, explanation_id=e.text_id, explanation_en=e.text_en,
@@ -269,5 +277,27 @@ class EdgeAnalytics:
             channel=e.channel,
             values={k: float(v) for k, v in e.values.items() if math.isfinite(v)},
             thresholds={k: float(v) for k, v in e.thresholds.items() if math.isfinite(v)},
-            window_s=e.window_s,
+            window_s=e.window_s, channels=channels, nodes=nodes,
         )
+
+    def _inputs(self, node: str, det: Any, channel: str | None,
+                name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(channels, nodes) behind an alert of ``det`` on ``node``."""
+        wanted: frozenset[str] | None = getattr(det, "channels", None)
+        if name.startswith("crowd:"):
+            zone = self.config.crowd.zones.get(name.removeprefix("crowd:"))
+            nodes = tuple(zone.nodes) if zone is not None else (node,)
+            return tuple(sorted(wanted or ())), nodes
+        st = self._nodes.get(node)
+        seen = st.last_ts if st is not None else {}
+        if wanted is None:
+            return ((channel,) if channel else ()), (node,)
+        channels = {ch for ch in seen if ch in wanted}
+        nodes = [node]
+        gauge = self._gauge_of.get(node)
+        if gauge is not None and "rain" in wanted and "rain" not in seen:
+            channels.add("rain")
+            nodes.append(gauge)
+        if channel:
+            channels.add(channel)
+        return tuple(sorted(channels)), tuple(nodes)

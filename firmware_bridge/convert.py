@@ -26,9 +26,12 @@ node); people increments are persons. Gauges pass through, out-of-range values
 included (sensor-health detectors need them); an unknown channel is kept with
 unit "". The ``up`` key (uptime) is not a channel and makes no Reading.
 
-Clock: when ``node_ts`` is within ``max_skew_s`` of ``received_at`` it is the
-reading's ``ts``; otherwise ``ts`` is ``received_at``, the node's time stays in
-``node_ts``, the readings are marked ``clock_skewed`` and the sample is counted.
+Clock (firmware_bridge/clock_offset.py estimates each node's offset): when the node's
+estimated offset is within ``max_skew_s``, ``node_ts`` is the reading's ``ts``;
+otherwise ``ts`` is ``node_ts`` corrected by the offset, the node's time stays in
+``node_ts``, the readings are marked ``clock_skewed`` and the sample is counted. A
+reading whose ``ts`` is more than ``max_skew_s`` before ``received_at`` is ``late``
+(kept at its time, counted). A sample without ``node_ts`` is stamped ``received_at``.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from siaga.firmware_bridge.channels import (
     UNKNOWN_UNIT,
     reading_unit,
 )
+from siaga.firmware_bridge.clock_offset import ClockOffsets
 from siaga.firmware_bridge.codec import UPTIME_KEY
 from siaga.firmware_bridge.reading import Reading
 
@@ -61,6 +65,7 @@ class ConversionCounts:
 
     samples: int = 0
     clock_skewed: int = 0
+    late: int = 0
     counter_resets: int = 0
     counter_wraps: int = 0
     bad_counter_values: int = 0
@@ -85,6 +90,8 @@ class SampleConverter:
         self._modulus = dict(counter_modulus or {})
         self._samples = 0
         self._skewed = 0
+        self._late = 0
+        self.clocks = ClockOffsets()
         self._resets = 0
         self._wraps = 0
         self._bad_counts = 0
@@ -99,20 +106,24 @@ class SampleConverter:
         source: str,
     ) -> list[Reading]:
         self._samples += 1
-        ts, skewed = received_at, False
+        ts, skewed, late = received_at, False, False
         if node_ts is not None:
-            if abs(node_ts - received_at) <= self._max_skew_s:
-                ts = node_ts
-            else:
+            offset = self.clocks.observe(node, node_ts, received_at)
+            ts = node_ts
+            if abs(offset) > self._max_skew_s:
+                ts += offset
                 skewed = True
                 self._skewed += 1
+            if received_at - ts > self._max_skew_s:
+                late = True
+                self._late += 1
         readings = []
         gauge_units = _GAUGE_UNITS
         for channel, value in values.items():
             unit = gauge_units.get(channel)
             if unit is not None:  # a table gauge: the common case
                 readings.append(Reading(node, channel, float(value), unit, ts, received_at, seq,
-                                        source, None, node_ts, skewed, False))
+                                        source, None, node_ts, skewed, False, late))
                 continue
             if channel == UPTIME_KEY:
                 continue
@@ -127,7 +138,7 @@ class SampleConverter:
             else:
                 unit = UNKNOWN_UNIT
             readings.append(Reading(node, channel, float(value), unit, ts, received_at, seq,
-                                    source, raw, node_ts, skewed, reset))
+                                    source, raw, node_ts, skewed, reset, late))
         return readings
 
     def _increment(self, node: str, channel: str, value: float) -> tuple[int, bool]:
@@ -158,6 +169,7 @@ class SampleConverter:
         return ConversionCounts(
             samples=self._samples,
             clock_skewed=self._skewed,
+            late=self._late,
             counter_resets=self._resets,
             counter_wraps=self._wraps,
             bad_counter_values=self._bad_counts,

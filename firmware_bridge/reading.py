@@ -15,13 +15,16 @@ SourceKind = Literal["serial", "mqtt", "replay"]
 class Reading:
     """One channel value.
 
-    Times are POSIX seconds (UTC). ``ts`` is the node's own timestamp when it gave
-    one that is within the configured clock-skew bound of ``received_at``, else
-    ``received_at``; ``clock_skewed`` marks a reading whose node clock was off by
-    more than the bound (its own time is then kept in ``node_ts``, never silently
-    trusted nor silently dropped). Counter channels (rain, pin, pout) carry the
-    increment since the previous frame in ``value`` (mm of rain, persons), and the
-    raw cumulative count in ``raw``.
+    Times are POSIX seconds (UTC). ``ts`` is when the value was measured: the node's
+    own timestamp when its clock agrees with ours (its estimated offset within the
+    clock-skew bound), the node's timestamp corrected by that offset when it does not
+    (``clock_skewed``; the node's own time stays in ``node_ts``), ``received_at`` when
+    the node gave no time. ``late`` marks a reading that reached the gateway more than
+    the bound after ``ts`` (a backlog a node stored while offline): it keeps its time.
+    See firmware_bridge/clock_offset.py and docs/detectors.md.
+
+    Counter channels (rain, pin, pout) carry the increment since the previous frame in
+    ``value`` (mm of rain, persons), and the raw cumulative count in ``raw``.
     """
 
     node: str
@@ -36,6 +39,7 @@ class Reading:
     node_ts: float | None = None
     clock_skewed: bool = False
     counter_reset: bool = False
+    late: bool = False
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)

@@ -112,7 +112,9 @@ class UplinkReading:
     """One reading. Its identity is ``(gateway, node, channel, ts, seq)``.
 
     ``ts`` is the reading's time (the node's own when trusted), ``rx`` the gateway's receive
-    time; ``skew`` marks a node clock that was off, ``reset`` a counter that restarted.
+    time; ``skew`` marks a node clock that was off (``ts`` is then corrected by the node's
+    estimated offset), ``reset`` a counter that restarted, ``late`` a reading that reached
+    the gateway well after ``ts`` (a node's stored backlog; it keeps its time).
     """
 
     __pydantic_config__: ClassVar[dict[str, Any]] = _STRICT
@@ -129,12 +131,18 @@ class UplinkReading:
     raw: float | None = None
     skew: bool = False
     reset: bool = False
+    late: bool = False
     backfill: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class UplinkAlert:
-    """One alert (a detector's level change); identity ``(gateway, node, detector, ts, level)``."""
+    """One alert (a detector's level change); identity ``(gateway, node, detector, ts, level)``.
+
+    ``channels`` and ``nodes`` name every input behind it (a landslide alert: the rain,
+    vwc, ext and tilt channels it had, and the site's rain gauge when that node is
+    another); ``late`` marks an alert raised on late readings (its ``ts`` is their time).
+    """
 
     __pydantic_config__: ClassVar[dict[str, Any]] = _STRICT
 
@@ -152,6 +160,9 @@ class UplinkAlert:
     values: dict[Ident, float] = field(default_factory=dict)
     thresholds: dict[Ident, float] = field(default_factory=dict)
     window_s: NonNegative = 0.0
+    channels: tuple[Ident, ...] = ()
+    nodes: tuple[Ident, ...] = ()
+    late: bool = False
     backfill: bool = False
 
 
@@ -199,6 +210,9 @@ class NodeHealth:
     last_seen: EpochMs | None = None
     frames_ok: Count = 0
     gaps: Count = 0
+    # The node's estimated clock offset in seconds (positive: behind ours); see
+    # firmware_bridge/clock_offset.py. None for a node that sends no time.
+    clock_offset_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,7 +292,7 @@ def reading_entry_payload(r: Reading) -> str:
     return _dumps({
         "node": r.node, "channel": r.channel, "value": r.value, "unit": r.unit,
         "ts": ms(r.ts), "rx": ms(r.received_at), "seq": r.seq, "src": r.source,
-        "raw": r.raw, "skew": r.clock_skewed, "reset": r.counter_reset,
+        "raw": r.raw, "skew": r.clock_skewed, "reset": r.counter_reset, "late": r.late,
     })
 
 

@@ -116,6 +116,7 @@ def alert_entry_payload(a: Alert) -> str:
         previous_level=int(a.previous_level), detector=a.detector, ts=ms(a.ts),
         explanation=a.explanation_id, explanation_en=a.explanation_en, site=a.site,
         channel=a.channel, values=a.values, thresholds=a.thresholds, window_s=a.window_s,
+        channels=a.channels, nodes=a.nodes, late=a.late,
     ))
 
 

@@ -143,7 +143,8 @@ class ConvertTable:
     """Decoded messages to readings."""
 
     max_clock_skew_s: Annotated[float, Ge(0), doc(
-        "A node clock further off than this is replaced by the gateway's")] = 300.0
+        "A node clock whose estimated offset is beyond this is corrected by that offset "
+        "(clock_skewed); a reading this much older than its arrival is late")] = 300.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,11 +16,13 @@ import os
 import queue
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, Protocol
 
 from siaga.analytics.alert import Alert
 from siaga.firmware_bridge.reading import Reading
 from siaga.gateway.config import GatewaySettings
+from siaga.gateway.detection_order import detection_order
 from siaga.gateway.downlink import CommandRequest, Downlink
 from siaga.gateway.heartbeat import NodeSeen
 from siaga.gateway.messages import InboundBatch, IngestError, NodeMessage, SourceAlert
@@ -37,6 +39,8 @@ class Converter(Protocol):
     """An ``up`` message -> readings (counters to increments, clock-skew flags)."""
 
     def convert(self, item: NodeMessage) -> list[Reading]: ...
+
+    def clock_offsets(self) -> Mapping[str, float]: ...
 
 
 class Detection(Protocol):
@@ -200,6 +204,8 @@ class Core:
                     alerts.append(item.alert)
                 else:
                     self._error(item, errors)
+        if self.detection is not None and readings:
+            self._detect(readings, alerts)
         self._commit(readings, alerts, errors)
         for batch in batches:
             if batch.on_committed is not None:
@@ -244,10 +250,8 @@ class Core:
                     stats.reboot(source, msg.node)
                 readings.extend(new)
                 skewed = sum(1 for r in new if r.clock_skewed)
-                stats.readings(source, msg.node, len(new), skewed)
-                if self.detection is not None:
-                    for r in new:
-                        alerts.extend(self.detection.process(r))
+                late = sum(1 for r in new if r.late)
+                stats.readings(source, msg.node, len(new), skewed, late)
         elif kind == "hello":
             state.firmware = msg.fw
             state.channels = msg.channels
@@ -262,6 +266,25 @@ class Core:
                      f" on {msg.channel}" if msg.channel else "")
         elif kind == "ack" and msg.cseq is not None:
             self.downlink.on_ack(msg.node, msg.cseq, bool(msg.ok))
+
+    def _detect(self, readings: list[Reading], alerts: list[Alert]) -> None:
+        """Detection over a batch's readings in node time (gateway/detection_order.py)."""
+        assert self.detection is not None
+        ordered, beyond = detection_order(readings)
+        for r in beyond:
+            self.stats.too_late(r.node, 1)
+        process = self.detection.process
+        for r in ordered:
+            try:
+                new = process(r)
+            except Exception as e:
+                self.stats.internal_errors += 1
+                if type(e) not in self._bugs_logged:
+                    self._bugs_logged.add(type(e))
+                    log.exception("core: detection on a reading of %s failed", r.node)
+                continue
+            if new:
+                alerts.extend([replace(a, late=True) for a in new] if r.late else new)
 
     def _error(self, err: IngestError, errors: list[IngestError]) -> None:
         self.stats.decode_error(err.source, err.reason)
@@ -318,6 +341,7 @@ class Core:
             "queue_depth": self.inbox.qsize(),
             **self.stats.snapshot(),
             "node_state": self.nodes.snapshot(),
+            "clock_offsets_s": dict(self.converter.clock_offsets()),
         }
         status["commands"] = {
             "sent": self.downlink.sent, "acked": self.downlink.acked,
@@ -328,8 +352,9 @@ class Core:
         return status
 
     def write_status(self) -> None:
+        offsets = self.converter.clock_offsets()
         self.nodes_seen = {
-            name: NodeSeen(round(state.last_seen * 1000), c.frames_ok, c.gaps)
+            name: NodeSeen(round(state.last_seen * 1000), c.frames_ok, c.gaps, offsets.get(name))
             for name, state, c in (
                 (n, self.nodes.get(n), self.stats.node(n)) for n in self.nodes.names()
             )

@@ -43,6 +43,7 @@ class NodeSeen:
     last_seen_ms: int | None
     frames_ok: int = 0
     gaps: int = 0
+    clock_offset_s: float | None = None
 
 
 NodesSnapshot = Callable[[], Mapping[str, NodeSeen]]
@@ -93,7 +94,8 @@ class HealthSnapshot:
                 bytes=max(0, stats.bytes),
             ),
             nodes={
-                name: NodeHealth(last_seen=n.last_seen_ms, frames_ok=n.frames_ok, gaps=n.gaps)
+                name: NodeHealth(last_seen=n.last_seen_ms, frames_ok=n.frames_ok, gaps=n.gaps,
+                                 clock_offset_s=n.clock_offset_s)
                 for name, n in self._nodes().items()
             },
             cpu_temp_c=cpu_temp_c(self._thermal_zone),

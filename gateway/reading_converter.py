@@ -25,3 +25,7 @@ class ReadingConverter:
         return self.samples.convert(
             msg.node, msg.seq or 0, msg.values, node_ts, item.received_at, item.source
         )
+
+    def clock_offsets(self) -> dict[str, float]:
+        """Each node's estimated clock offset in seconds (firmware_bridge/clock_offset.py)."""
+        return self.samples.clocks.snapshot()

@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import asdict
 from typing import Any, BinaryIO
@@ -45,7 +47,10 @@ STOP_TIMEOUT_S = 10.0
 
 
 class GatewayRuntime:
-    def __init__(self, settings: GatewaySettings, stdout: BinaryIO | None = None) -> None:
+    def __init__(self, settings: GatewaySettings, stdout: BinaryIO | None = None, *,
+                 clock: Callable[[], float] = time.time) -> None:
+        """``clock`` is the wall clock of the core and the MQTT source (receive times):
+        a test of late data drives it to send hours of node time "live" in seconds."""
         self.settings = settings
         self.stop_event = threading.Event()
         self.inbox: queue.Queue[Any] = queue.Queue(maxsize=settings.queue_size)
@@ -54,7 +59,7 @@ class GatewayRuntime:
             if settings.serial.ports else None
         )
         self.mqtt = (
-            MqttSource(settings.mqtt, self.inbox, self.stop_event)
+            MqttSource(settings.mqtt, self.inbox, self.stop_event, clock)
             if settings.mqtt.host is not None else None
         )
         self.lorawan = (
@@ -88,6 +93,7 @@ class GatewayRuntime:
             output=output,
             extra_status=self._extra_status,
             on_alert=self.actions.submit if self.actions is not None else None,
+            clock=clock,
         )
         self.uplink: MqttUplink | HttpUplink | None = None
         if settings.uplink is not None and self.buffer is not None:

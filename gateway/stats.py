@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 COUNTER_NAMES = (
     "frames_ok", "crc_errors", "malformed", "gaps", "duplicates", "reboots", "readings",
-    "clock_skewed",
+    "clock_skewed", "late", "too_late",
 )
 
 
@@ -29,6 +29,8 @@ class Counters:
     reboots: int = 0
     readings: int = 0
     clock_skewed: int = 0
+    late: int = 0  # readings that arrived well after their time (a node's backlog)
+    too_late: int = 0  # late beyond gateway.detection_order.MAX_LATE_S: no detector saw them
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -108,7 +110,7 @@ class GatewayStats:
         self.source(source).reboots += 1
         self.node(node).reboots += 1
 
-    def readings(self, source: str, node: str, count: int, skewed: int) -> None:
+    def readings(self, source: str, node: str, count: int, skewed: int, late: int = 0) -> None:
         self.totals.readings += count
         self.source(source).readings += count
         n = self.node(node)
@@ -117,6 +119,14 @@ class GatewayStats:
             self.totals.clock_skewed += skewed
             self.source(source).clock_skewed += skewed
             n.clock_skewed += skewed
+        if late:
+            self.totals.late += late
+            self.source(source).late += late
+            n.late += late
+
+    def too_late(self, node: str, count: int) -> None:
+        self.totals.too_late += count
+        self.node(node).too_late += count
 
     def snapshot(self, mono: float | None = None) -> dict[str, Any]:
         return {
@@ -135,7 +145,8 @@ class GatewayStats:
         return (
             f"frames_ok={t.frames_ok} readings={t.readings} crc_errors={t.crc_errors} "
             f"malformed={t.malformed} gaps={t.gaps} duplicates={t.duplicates} "
-            f"reboots={t.reboots} clock_skewed={t.clock_skewed} alerts={self.alerts} "
+            f"reboots={t.reboots} clock_skewed={t.clock_skewed} late={t.late} "
+            f"too_late={t.too_late} alerts={self.alerts} "
             f"internal_errors={self.internal_errors} commits={self.commits} "
             f"commits_per_s={self.commit_rate(mono):.1f} "
             f"nodes={len(self.nodes)}"

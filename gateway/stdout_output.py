@@ -70,7 +70,8 @@ def reading_line(r: Reading, iso: IsoTimes) -> str:
         f'"ts":"{iso(r.ts)}","received_at":"{iso(r.received_at)}","seq":{r.seq},'
         f'"source":{_text(r.source)},"raw":{raw},"node_ts":{node_ts},'
         f'"clock_skewed":{"true" if r.clock_skewed else "false"},'
-        f'"counter_reset":{"true" if r.counter_reset else "false"}}}'
+        f'"counter_reset":{"true" if r.counter_reset else "false"},'
+        f'"late":{"true" if r.late else "false"}}}'
     )
 
 

@@ -114,7 +114,9 @@ def _record_alert(conn: sqlite3.Connection, settings: IncidentSettings, facts: A
         " AND status = 'resolved' ORDER BY resolved_at DESC LIMIT 1",
         (a.hazard, site),
     ).fetchone()
-    d = decide(settings, level=a.level, ts=ts, backfill=a.backfill,
+    # An alert the gateway raised on a node's late backlog is late here too, as a
+    # back-filled one is: it never reopens and shows as late in the timeline.
+    d = decide(settings, level=a.level, ts=ts, backfill=a.backfill or a.late,
                open_incident=_window(open_row), last_resolved=_window(last_row))
     if d.action is Action.DROP:
         return None
@@ -139,7 +141,8 @@ def _record_alert(conn: sqlite3.Connection, settings: IncidentSettings, facts: A
     add_timeline(conn, incident_id, ts=ts, recorded_at=received_at, kind="alert",
                  level=a.level, late=d.late, note=a.explanation,
                  data={"gateway": gateway, "node": a.node, "detector": a.detector,
-                       "channel": a.channel, "previous_level": a.previous_level,
+                       "channel": a.channel, "channels": list(a.channels),
+                       "nodes": list(a.nodes), "previous_level": a.previous_level,
                        "explanation_en": a.explanation_en, "values": dict(a.values),
                        "thresholds": dict(a.thresholds)})
     conn.execute(

@@ -131,7 +131,7 @@ def encode_readings(measurement: str, gateway: str, readings: Sequence[UplinkRea
     """Readings of one gateway as line protocol (tags channel, gateway, node; ns times).
 
     Fields: ``value`` (float), and only when needed ``raw`` (float) and ``backfill`` /
-    ``skew`` / ``reset`` (true). The time is ``reading_time_ns``.
+    ``skew`` / ``reset`` / ``late`` (true). The time is ``reading_time_ns``.
     """
     head = escape_measurement(measurement)
     gw = escape_tag(gateway)
@@ -161,6 +161,8 @@ def encode_readings(measurement: str, gateway: str, readings: Sequence[UplinkRea
             extra += ",skew=true"
         if r.reset:
             extra += ",reset=true"
+        if r.late:
+            extra += ",late=true"
         append(f"{prefix}{value!r}{extra} {r.ts * NS_PER_MS + seq}")
     return "\n".join(lines).encode()
 

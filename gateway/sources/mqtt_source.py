@@ -60,9 +60,11 @@ class _ReadHookClient(mqtt.Client):
 
 class MqttSource:
     def __init__(
-        self, settings: MqttSourceSettings, out: queue.Queue[Any], stop: threading.Event
+        self, settings: MqttSourceSettings, out: queue.Queue[Any], stop: threading.Event,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._settings = settings
+        self._clock = clock
         self._out = out
         self._stop_event = stop
         self._connected_once = False
@@ -150,7 +152,7 @@ class MqttSource:
                     self.address, reason, self._settings.reconnect_max_s)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        now = time.time()
+        now = self._clock()
         try:
             payload = bytes(msg.payload)
             item: Inbound = NodeMessage(decode_device_message(msg.topic, payload), SOURCE, now)

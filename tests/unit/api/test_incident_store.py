@@ -48,10 +48,12 @@ def db(tmp_path: Path) -> Iterator[Database]:
 def alert(level: int, ts: float, *, node: str = "slope-07", site: str = "bumiaji-slope",
           hazard: str = "landslide", detector: str = "landslide", gateway: str = "gw-1",
           backfill: bool = False, lat: float | None = -7.8375,
-          lon: float | None = 112.5361) -> AlertFacts:
+          lon: float | None = 112.5361, late: bool = False,
+          channels: tuple[str, ...] = ()) -> AlertFacts:
     sent = UplinkAlert(id=1, node=node, hazard=hazard, level=level,  # type: ignore[arg-type]
                        previous_level=1, detector=detector, ts=int(ts * 1000),
-                       explanation=f"level {level}", explanation_en="", backfill=backfill)
+                       explanation=f"level {level}", explanation_en="", backfill=backfill,
+                       late=late, channels=channels, nodes=(node,) if channels else ())
     return AlertFacts(gateway=gateway, alert=sent, site=site, lat=lat, lon=lon)
 
 
@@ -207,6 +209,19 @@ def test_late_alerts_keep_their_time_and_never_reopen(db: Database) -> None:
     (c,) = ingest(db, [alert(4, T0 + 9000, backfill=True)], T0 + 20_000)
     new = incident_of(db, c.incident_id)
     assert new.opened_late and new.opened_at.timestamp() == T0 + 20_000
+
+
+def test_an_alert_raised_on_a_nodes_late_backlog_shows_late_with_its_inputs(
+        db: Database) -> None:
+    ingest(db, [alert(3, T0)], T0)
+    inc_id = incidents(db)[0].id
+    ingest(db, [alert(3, T0 - 3 * 3600, node="slope-09", late=True,
+                      channels=("rain", "tilt", "vwc"))], T0 + 10)
+    (late,) = [e for e in detail_of(db, inc_id).timeline if e.late]
+    assert late.ts.timestamp() == T0 - 3 * 3600
+    assert late.data["channels"] == ["rain", "tilt", "vwc"]
+    assert late.data["nodes"] == ["slope-09"]
+    assert detail_of(db, inc_id).late_alert_count == 1
 
 
 def test_normal_alert_alone_opens_nothing(db: Database) -> None:

@@ -76,7 +76,7 @@ def test_duplicates_gaps_errors_and_hello_are_counted(tmp_path: Path) -> None:
     snap = core.stats.snapshot()
     assert snap["nodes"]["n2"] == {
         "frames_ok": 3, "crc_errors": 0, "malformed": 0, "gaps": 3, "duplicates": 1,
-        "reboots": 0, "readings": 2, "clock_skewed": 0,
+        "reboots": 0, "readings": 2, "clock_skewed": 0, "late": 0, "too_late": 0,
     }
     assert snap["sources"]["serial:/dev/x"]["crc_errors"] == 1
     assert snap["sources"]["serial:/dev/x"]["malformed"] == 1
