@@ -286,8 +286,8 @@ class EdgeAnalytics:
         wanted: frozenset[str] | None = getattr(det, "channels", None)
         if name.startswith("crowd:"):
             zone = self.config.crowd.zones.get(name.removeprefix("crowd:"))
-            nodes = tuple(zone.nodes) if zone is not None else (node,)
-            return tuple(sorted(wanted or ())), nodes
+            zone_nodes = tuple(zone.nodes) if zone is not None else (node,)
+            return tuple(sorted(wanted or ())), zone_nodes
         st = self._nodes.get(node)
         seen = st.last_ts if st is not None else {}
         if wanted is None:
