@@ -84,6 +84,9 @@ class SiteIn(_In):
     lat: float = Field(ge=-90, le=90, description="Latitude (WGS 84)")
     lon: float = Field(ge=-180, le=180, description="Longitude (WGS 84)")
     kind: str = Field(default="", max_length=50, description="slope, river, market, square, ...")
+    region_code: str = Field(default="", max_length=20, pattern=r"^[0-9.]*$",
+                             description="BPS/Kemendagri region code of the desa "
+                                         "(35.79.01.2001); CAP <geocode> when set")
     zones: list[HazardZone] = Field(default_factory=list, max_length=50,
                                     description="Hazard-zone polygons drawn on the map")
 

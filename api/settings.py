@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from siaga.analytics.errors import ConfigError as AnalyticsConfigError
 from siaga.analytics.settings_file import apply_env, config_error, read_toml
 from siaga.api.errors import ConfigError
-from siaga.api.incidents.settings import IncidentSettings
+from siaga.api.incidents.settings import CapSettings, IncidentSettings
 from siaga.api.ingest.settings import IngestSettings, MqttSettings
 from siaga.api.notify.settings import NotifySettings
 from siaga.api.telemetry.settings import TelemetrySettings
@@ -182,6 +182,7 @@ class HubSettings(_Section):
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
     incidents: IncidentSettings = Field(default_factory=IncidentSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
+    cap: CapSettings = Field(default_factory=CapSettings)
 
     @field_validator("agencies")
     @classmethod

@@ -12,7 +12,9 @@ the code above it does. Each agency's clock is a row of ``incident_clocks`` per 
 same transaction as the change itself, so a change is never committed without its row (nor a
 row without its change). The notifier (:mod:`api.notify`) turns rows into deliveries and
 stamps ``planned_at``. ``incident_escalation_rungs`` records each rung of an agency's
-escalation chain that was told, once per clock cycle.
+escalation chain that was told, once per clock cycle. ``cap_messages`` is the CAP log
+(api/incidents/cap_log.py): one row per message, written in the transaction of its change,
+never changed afterwards.
 """
 
 from __future__ import annotations
@@ -144,6 +146,20 @@ CREATE TABLE IF NOT EXISTS incident_escalation_rungs (
     recorded_at REAL NOT NULL,
     PRIMARY KEY (incident_id, cycle, agency, rung)
 );
+
+CREATE TABLE IF NOT EXISTS cap_messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    identifier TEXT NOT NULL UNIQUE,
+    incident_id INTEGER NOT NULL REFERENCES incidents (id),
+    seq INTEGER NOT NULL,
+    msg_type TEXT NOT NULL CHECK (msg_type IN ('Alert', 'Update', 'Cancel')),
+    level INTEGER NOT NULL,
+    hazard TEXT NOT NULL,
+    sent REAL NOT NULL,
+    incident TEXT NOT NULL,  -- the incident as it stood (JSON of models.Incident)
+    UNIQUE (incident_id, seq)
+);
+CREATE INDEX IF NOT EXISTS cap_messages_by_sent ON cap_messages (sent);
 
 CREATE TABLE IF NOT EXISTS gateway_heartbeats (
     gateway TEXT PRIMARY KEY,

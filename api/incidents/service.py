@@ -23,6 +23,8 @@ from typing import Any, Protocol
 
 from siaga.api.db import Database
 from siaga.api.incidents import lifecycle
+from siaga.api.incidents.cap import CapMessage
+from siaga.api.incidents.cap_log import current_messages, load_message
 from siaga.api.incidents.errors import IncidentNotFound
 from siaga.api.incidents.heartbeats import (
     HeartbeatSeen,
@@ -242,6 +244,29 @@ class IncidentService:
         await self._publish_loaded([(Change("incident.updated", incident_id, now,
                                             f"note by {actor.username}"), incident)])
         return incident
+
+    # -- CAP log ---------------------------------------------------------------------------
+
+    async def cap_feed(self, *, hazards: Collection[str], min_level: int,
+                       cancelled_since: float) -> list[CapMessage]:
+        """The current CAP messages (api/incidents/cap_log.py: current_messages)."""
+        return await self.db.run(lambda c: current_messages(
+            c, hazards=hazards, min_level=min_level, cancelled_since=cancelled_since))
+
+    async def cap_message(self, identifier: str) -> CapMessage | None:
+        return await self.db.run(lambda c: load_message(c, identifier))
+
+    async def cap_latest(self, incident_id: int,
+                         scope: frozenset[str] | None) -> CapMessage | None:
+        """The incident's latest CAP message, if the staff scope sees the incident."""
+        await self.get(incident_id, scope)
+
+        def run(conn: sqlite3.Connection) -> CapMessage | None:
+            row = conn.execute("SELECT identifier FROM cap_messages WHERE incident_id = ?"
+                               " ORDER BY seq DESC LIMIT 1", (incident_id,)).fetchone()
+            return None if row is None else load_message(conn, row[0])
+
+        return await self.db.run(run)
 
     async def last_heartbeats(self) -> dict[str, HeartbeatSeen]:
         """The last heartbeat heard from each gateway that ever sent one."""

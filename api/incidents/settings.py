@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from siaga.firmware_bridge.vocabulary import Level
 
-__all__ = ["GATEWAY_SILENT", "IncidentSettings", "LevelSla"]
+__all__ = ["GATEWAY_SILENT", "CapSettings", "IncidentSettings", "LevelSla"]
 
 # Hazards the hub itself raises (no detector sends them).
 GATEWAY_SILENT = "gateway_silent"
@@ -95,9 +95,6 @@ class IncidentSettings(BaseModel):
     """A gateway silent this long (no heartbeat) opens a maintenance incident."""
     maintenance_level: int = Field(default=int(Level.WASPADA), ge=2, le=4)
     """Level of a gateway_silent incident."""
-    cap_sender: str = Field(default="siaga-hub", min_length=1, max_length=200,
-                            pattern=r"^[^\s,<&]+$")
-    """CAP 1.2 <sender> of exported incidents (no spaces or commas)."""
     escalation_chain: list[str] = Field(
         default_factory=lambda: ["duty_officer", "head_of_section", "head"], min_length=1)
     """Who is told while an agency has not acknowledged: rung 0 when the incident opens
@@ -136,3 +133,38 @@ class IncidentSettings(BaseModel):
 
     def sla_for(self, level: int) -> LevelSla | None:
         return self.sla.get(Level(level).label_id.lower())
+
+
+class CapSettings(BaseModel):
+    """The ``[cap]`` section: the CAP 1.2 messages the hub keeps and its public feed.
+
+    Every level change of an incident is a CAP message with a stable identifier; the feed
+    (``GET /cap/feed.atom``) and each message (``GET /cap/{identifier}.xml``) are public when
+    ``feed`` is on. See docs/cap.md.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    feed: bool = True
+    """Serve the public feed and messages (off: both answer 404; staff exports still work)."""
+    sender: str = Field(default="siaga-hub", min_length=1, max_length=200,
+                        pattern=r"^[^\s,<&]+$")
+    """CAP <sender>: a globally unique id of this hub, e.g. its domain
+    (``bpbd.batukota.go.id``); no spaces or commas. Changing it changes every identifier's
+    owner, so set it once."""
+    sender_name: str = Field(default="Siaga", min_length=1, max_length=200)
+    """CAP <senderName>: the agency people read, e.g. ``BPBD Kota Batu``."""
+    hazards: list[str] = Field(default_factory=lambda: ["landslide", "flood", "fire",
+                                                        "crowd"])
+    """Hazards published in the public feed (equipment faults stay internal)."""
+    min_level: int = Field(default=int(Level.WASPADA), ge=1, le=4)
+    """An incident enters the public feed at this level (2 Waspada, 3 Siaga, 4 Awas)."""
+    radius_km: float = Field(default=0.5, gt=0, le=100)
+    """Radius of the <circle> drawn around a site without a hazard-zone polygon."""
+    cancelled_keep_h: float = Field(default=24, gt=0, le=24 * 30)
+    """How long a Cancel stays in the feed so subscribers see the all-clear."""
+    geocode_name: str = Field(default="KEMENDAGRI", min_length=1, max_length=50)
+    """<valueName> of the <geocode> carrying a site's ``region_code`` from the registry."""
+    link: str = Field(default="", max_length=500)
+    """Public base URL of the hub (``https://siaga.example.go.id``) for feed links; empty:
+    links relative to the request's host."""

@@ -11,6 +11,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+from siaga.api.incidents.cap_log import record_cap_message
 from siaga.api.incidents.rules import (
     Source,
     agencies_for,
@@ -89,6 +90,8 @@ def enqueue_notice(conn: sqlite3.Connection, change: Change,
         (change.incident_id, change.type, change.ts, row[0], row[1], change.text,
          json.dumps(data or {}, sort_keys=True)),
     )
+    # The CAP log follows the same changes, in the same transaction (cap_log.py).
+    record_cap_message(conn, change.incident_id, change.ts)
 
 
 def current_cycle(conn: sqlite3.Connection, incident_id: int) -> int:

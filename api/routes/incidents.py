@@ -7,9 +7,8 @@ in api/incidents/lifecycle.py.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Path, Query, Response
 
@@ -23,11 +22,11 @@ from siaga.api.deps import (
     SettingsDep,
     StaffScope,
 )
-from siaga.api.errors import problem_responses
-from siaga.api.incidents.cap import incident_cap
+from siaga.api.errors import NotFound, problem_responses
 from siaga.api.incidents.lifecycle import Actor
 from siaga.api.incidents.models import ActionIn, Incident, IncidentDetail, NoteIn, query_epoch
 from siaga.api.incidents.queries import IncidentFilter
+from siaga.api.routes.cap import render_message
 
 __all__ = ["router"]
 
@@ -117,14 +116,8 @@ async def note(incident_id: IncidentId, body: NoteIn, incidents: IncidentsDep,
                        **problem_responses(401, 404, 422)})
 async def get_cap(incident_id: IncidentId, incidents: IncidentsDep, registry: RegistryDep,
                   settings: SettingsDep, staff: CurrentStaff, scope: StaffScope) -> Response:
-    incident = await incidents.get(incident_id, scope)
-    site = registry.site(incident.site)
-    area = None
-    if site is not None:
-        area = ", ".join(p for p in (site.name, site.desa, site.kecamatan) if p)
-    body = incident_cap(
-        incident, sender=incidents.settings.cap_sender,
-        sent=datetime.fromtimestamp(incidents.clock(), UTC),
-        tz=ZoneInfo(settings.dashboard.timezone), area_desc=area,
-    )
-    return Response(body, media_type="application/xml")
+    msg = await incidents.cap_latest(incident_id, scope)
+    if msg is None:
+        raise NotFound(f"incident {incident_id} has no CAP message yet (it never rose above "
+                       "Normal)")
+    return Response(render_message(msg, settings, registry), media_type="application/xml")
