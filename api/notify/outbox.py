@@ -165,6 +165,13 @@ def plan(conn: sqlite3.Connection, settings: NotifySettings, incidents: Incident
                 escalation_position=escalation[1] if escalation else None)
             targets = targets_for(settings, kind, facts, people, now=now, timezone=timezone,
                                   first_rung=first_rung, escalation=escalation)
+            if not targets and (row["level"] >= 4 or kind == "escalation"):
+                # Awas or an escalation that reaches nobody is a hole in the contact records:
+                # say so where the duty officer will look.
+                add_timeline(conn, row["incident_id"], ts=now, recorded_at=now, kind="notify",
+                             note="nobody to notify: no contact record matches",
+                             data={"status": "no_recipient", "kind": kind,
+                                   "agencies": list(facts.agencies)})
             for t in targets:
                 text = render(notice, t.language, timezone)
                 conn.execute(

@@ -233,3 +233,14 @@ def test_a_receipt_marks_a_sent_message_delivered_or_failed_once(db: Database) -
     assert detail is not None
     assert [e.data["status"] for e in detail.timeline if e.kind == "notify"] == [
         "sent", "delivered"]
+
+
+def test_an_awas_nobody_can_be_told_about_says_so_in_the_timeline(db: Database) -> None:
+    nobody = NotifySettings.model_validate({
+        "enabled": True, "email": {"host": "mail.local", "sender": "siaga@batu.go.id"}})
+    db.call(lambda c: record_alerts(c, S, [alert(4, T0)], T0))
+    assert plan(db, T0, nobody) == 0
+    detail = db.call(lambda c: load_detail(c, 1))
+    assert detail is not None
+    (entry,) = [e for e in detail.timeline if e.kind == "notify"]
+    assert entry.data["status"] == "no_recipient" and entry.data["agencies"] == ["BPBD"]
