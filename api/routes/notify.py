@@ -1,12 +1,14 @@
-"""Notification API: contact records, Telegram linking and the Telegram bot's webhook."""
+"""Notification API: contact records, Telegram linking, the Telegram bot's webhook and the
+WhatsApp Cloud API's status webhook (delivery receipts)."""
 
 from __future__ import annotations
 
 import hmac
 import json
+import sqlite3
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Request
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 from pydantic import BaseModel
 
 from siaga.api.accounts import Role, Staff
@@ -29,10 +31,12 @@ from siaga.api.errors import (
 from siaga.api.incidents.lifecycle import Actor
 from siaga.api.incidents.models import utc
 from siaga.api.notify.contacts import ContactIn, ContactOut, contact_of, new_link_code, save_contact
+from siaga.api.notify.outbox import receipt
 from siaga.api.notify.service import NotifyService
-from siaga.api.notify.settings import NotifySettings
+from siaga.api.notify.settings import NotifySettings, WhatsAppSettings
 from siaga.api.notify.telegram import TelegramApi, TelegramChannel
 from siaga.api.notify.telegram_updates import TelegramUpdates
+from siaga.api.notify.whatsapp import signature_ok, statuses
 
 __all__ = ["router"]
 
@@ -135,3 +139,53 @@ async def telegram_webhook(
 
     await TelegramUpdates(db, api, act, service.clock).handle(update)
     return {"ok": True}
+
+
+def _whatsapp(notify: NotifyService | None, settings: NotifySettings) -> WhatsAppSettings:
+    if notify is None or settings.whatsapp is None:
+        raise NotFound("WhatsApp is not configured on this hub (notify.whatsapp)")
+    return settings.whatsapp
+
+
+@router.get("/api/v1/notify/whatsapp/webhook", include_in_schema=False)
+async def whatsapp_verify(
+    notify: NotifyDep, settings: SettingsDep,
+    mode: Annotated[str | None, Query(alias="hub.mode")] = None,
+    token: Annotated[str | None, Query(alias="hub.verify_token")] = None,
+    challenge: Annotated[str | None, Query(alias="hub.challenge", max_length=200)] = None,
+) -> Response:
+    """Meta's subscription check: echo the challenge when the verify token matches."""
+    wa = _whatsapp(notify, settings.notify)
+    expected = wa.verify_token.get_secret_value() if wa.verify_token else None
+    if mode != "subscribe" or expected is None or token is None or not hmac.compare_digest(
+            token.encode(), expected.encode()):
+        raise Forbidden("wrong hub.mode or hub.verify_token")
+    return Response(challenge or "", media_type="text/plain")
+
+
+@router.post("/api/v1/notify/whatsapp/webhook", include_in_schema=False)
+async def whatsapp_statuses(
+    request: Request, notify: NotifyDep, settings: SettingsDep, db: DatabaseDep,
+    signature: Annotated[str | None, Header(alias="X-Hub-Signature-256")] = None,
+) -> dict[str, int]:
+    """Delivery receipts: each ``delivered``/``read``/``failed`` status updates its delivery."""
+    wa = _whatsapp(notify, settings.notify)
+    if wa.app_secret is None:
+        raise NotFound("WhatsApp status webhooks are off (notify.whatsapp.app_secret)")
+    body = await request.body()
+    if len(body) > _MAX_UPDATE:
+        raise PayloadTooLarge(f"a webhook body is at most {_MAX_UPDATE} bytes")
+    if not signature_ok(wa.app_secret.get_secret_value(), body, signature):
+        raise Unauthorized("wrong or missing X-Hub-Signature-256")
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("the body is not JSON") from None
+    assert notify is not None
+    now = notify.clock()
+    found = statuses(doc)
+
+    def record(conn: sqlite3.Connection) -> int:
+        return sum(receipt(conn, "whatsapp", m, s, r, now) for m, s, r in found)
+
+    return {"updated": await db.run(record)}

@@ -103,6 +103,12 @@ async def _at_least(fetch: Any, n: int) -> list[Any]:
     return got if len(got) >= n else []
 
 
+def last_answer(telegram: FakeService) -> Any:
+    """The bot's last answer to a button (notifications may arrive in between)."""
+    return next(s for s in reversed(telegram.seen)
+                if s.path.endswith("answerCallbackQuery")).json()
+
+
 def update(body: dict[str, Any]) -> dict[str, Any]:
     return {"update_id": 1, **body}
 
@@ -137,16 +143,16 @@ async def test_link_telegram_with_a_code_then_acknowledge_from_the_button(
         "message": {"message_id": 9, "chat": {"id": -100777, "type": "supergroup"}},
         "data": f"ack:{incident_id}"}})
     assert (await hub.client.post(hook, json=press, headers=good)).status_code == 200
-    answer = next(s for s in reversed(telegram.seen) if s.path.endswith("answerCallbackQuery"))
-    assert answer.json()["callback_query_id"] == "cb-1"
-    assert "ditanggapi oleh sari" in answer.json()["text"]
+    answer = last_answer(telegram)
+    assert answer["callback_query_id"] == "cb-1"
+    assert "ditanggapi oleh sari" in answer["text"]
     inc = (await hub.client.get(f"/api/v1/incidents/{incident_id}", headers=sari.headers)).json()
     assert inc["status"] == "acknowledged"
     assert inc["clocks"][0]["acknowledged_by"] == "sari"
     # A second press: the step was taken; the answer says so and nothing changes.
     press["callback_query"]["id"] = "cb-2"
     await hub.client.post(hook, json=press, headers=good)
-    answer = telegram.seen[-1].json()
+    answer = last_answer(telegram)
     assert answer["callback_query_id"] == "cb-2" and answer["text"].startswith("Tidak bisa")
 
 
@@ -158,7 +164,7 @@ async def test_buttons_from_strangers_and_malformed_updates_change_nothing(
     stranger = update({"callback_query": {"id": "cb-9", "from": {"id": 999},
                                           "data": f"dispatch:{incident_id}"}})
     assert (await hub.client.post(hook, json=stranger, headers=good)).status_code == 200
-    assert "belum terhubung" in telegram.seen[-1].json()["text"]
+    assert "belum terhubung" in last_answer(telegram)["text"]
     for body in ({"callback_query": {"id": "x", "from": {"id": 1}, "data": "rm -rf:1"}},
                  {"callback_query": "nope"}, {"message": {"text": 5}}, {}):
         assert (await hub.client.post(hook, json=body, headers=good)).status_code == 200
@@ -188,3 +194,68 @@ async def test_contact_records_are_own_or_admins(hub: AsgiHub) -> None:
                                  headers=admin.headers)).json()["position"] == "duty_officer"
     assert (await hub.client.get("/api/v1/staff/nobody/contact",
                                  headers=admin.headers)).status_code == 404
+
+
+async def test_whatsapp_receipts_mark_deliveries_delivered_or_failed(
+        hub_settings_factory: Any) -> None:
+    import hashlib
+    import hmac
+    import json
+
+    from tests.integration.api.notify_fakes import whatsapp_ok
+
+    with fake_service(whatsapp_ok) as wa:
+        settings = hub_settings_factory(notify={
+            "enabled": True, "poll_s": 0.2,
+            "whatsapp": {"token": "EAAG-token-123", "phone_number_id": "1098765",
+                         "api_base": wa.url, "app_secret": "meta-app-secret",
+                         "verify_token": "verify-me-123"},
+            "groups": {"posko": {"whatsapp": "6281234567890"},
+                       "camat": {"whatsapp": "6281234567891"}},
+            "rules": [{"min_level": 2, "channels": ["whatsapp"],
+                       "to": ["group:posko", "group:camat"]}],
+        }, incidents={"check_interval_s": 3600})
+        async with asgi_hub(settings) as hub:
+            url = "/api/v1/notify/whatsapp/webhook"
+            r = await hub.client.get(url, params={"hub.mode": "subscribe", "hub.challenge":
+                                                  "1158201444", "hub.verify_token":
+                                                  "verify-me-123"})
+            assert (r.status_code, r.text) == (200, "1158201444")
+            r = await hub.client.get(url, params={"hub.mode": "subscribe", "hub.challenge":
+                                                  "x", "hub.verify_token": "wrong"})
+            assert r.status_code == 403
+            incident_id = (await hub.client.post("/api/v1/reports", json=REPORT)).json()[
+                "incident_id"]
+            await asyncio.to_thread(wa.wait_for, 2)
+            admin = await hub.staff(role="admin", agency="DISKOMINFO")
+
+            async def notes() -> list[dict[str, Any]]:
+                d = (await hub.client.get(f"/api/v1/incidents/{incident_id}",
+                                          headers=admin.headers)).json()
+                return [e["data"] for e in d["timeline"] if e["kind"] == "notify"]
+
+            await until(lambda: _at_least(notes, 2))
+            ids = await hub.services.db.run(lambda c: [r[0] for r in c.execute(
+                "SELECT provider_id FROM notify_deliveries ORDER BY id")])
+            body = json.dumps({"object": "whatsapp_business_account", "entry": [{
+                "id": "WABA", "changes": [{"field": "messages", "value": {
+                    "messaging_product": "whatsapp", "statuses": [
+                        {"id": ids[0], "status": "delivered", "timestamp": "1",
+                         "recipient_id": "6281234567890"},
+                        {"id": ids[1], "status": "failed", "timestamp": "1",
+                         "recipient_id": "6281234567891",
+                         "errors": [{"code": 131026, "title": "Message undeliverable"}]},
+                    ]}}]}]}).encode()
+            sig = "sha256=" + hmac.new(b"meta-app-secret", body, hashlib.sha256).hexdigest()
+            r = await hub.client.post(url, content=body, headers={"X-Hub-Signature-256":
+                                                                   "sha256=" + "0" * 64})
+            assert r.status_code == 401
+            r = await hub.client.post(url, content=body, headers={"X-Hub-Signature-256": sig})
+            assert r.status_code == 200 and r.json() == {"updated": 2}
+            r = await hub.client.post(url, content=body, headers={"X-Hub-Signature-256": sig})
+            assert r.json() == {"updated": 0}  # a receipt Meta repeats changes nothing
+            got = await notes()
+            assert [(n["status"], n["error"]) for n in got[2:]] == [
+                ("delivered", None), ("failed", "131026 Message undeliverable")]
+            metrics = (await hub.client.get("/metrics")).text
+            assert 'siaga_notify_deliveries_total{channel="whatsapp",outcome="sent"} 2' in metrics
