@@ -51,8 +51,13 @@ def _read_password(args: argparse.Namespace) -> str:
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
-        password = getpass.getpass("Password: ")
-        if getpass.getpass("Again: ") != password:
+        try:
+            password = getpass.getpass("Password: ")
+            again = getpass.getpass("Again: ")
+        except EOFError:  # no terminal and nothing piped: a script forgot --password-stdin
+            raise HubError("no password given: type it at a terminal, or pipe it in with "
+                           "--password-stdin") from None
+        if again != password:
             raise HubError("the passwords differ")
     if not password:
         raise HubError("empty password")

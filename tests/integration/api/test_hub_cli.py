@@ -96,6 +96,14 @@ def test_user_add_validates_and_refuses_duplicates(tmp_path: Path) -> None:
     assert hub("user", "remove", "--config", str(config)).returncode == 2
 
 
+def test_user_add_without_a_terminal_or_piped_password_says_so(tmp_path: Path) -> None:
+    # getpass at end of input used to end in an EOFError traceback
+    out = hub("user", "add", "eko", "--config", str(write_config(tmp_path)), "--agency", "BPBD",
+              "--role", "viewer", stdin="")
+    assert out.returncode == 1
+    assert "--password-stdin" in out.stderr and "Traceback" not in out.stderr, out.stderr
+
+
 def test_reading_commands_refuse_a_missing_database_and_create_nothing(tmp_path: Path) -> None:
     """Regression: 'user list' with no --config silently created ./siaga-hub.sqlite3."""
     for argv in (("user", "list"), ("user", "remove", "siti"), ("gateway", "revoke", "gw-1")):
