@@ -55,6 +55,7 @@ from siaga.api.incidents.queries import (
     scorecard_clocks,
     visible,
 )
+from siaga.api.incidents.report_limits import SlidingWindow
 from siaga.api.incidents.rules import dedupe_site
 from siaga.api.incidents.schema import ensure_schema
 from siaga.api.incidents.scorecard import score_agencies
@@ -124,6 +125,13 @@ class IncidentService:
             "siaga_incident_annotation_failures_total",
             "Incident events the telemetry store did not take")
         metrics.add_collector(self._refresh_open)
+        self._per_address = SlidingWindow(settings.report_limit_per_address,
+                                          settings.report_limit_window_s)
+        self._per_reporter = SlidingWindow(settings.report_limit_per_reporter,
+                                           settings.report_limit_window_s)
+        self._reports = metrics.counter(
+            "siaga_reports_total", "Citizen reports by outcome (joined, opened, "
+            "limited_address, limited_reporter, too_large)", ("outcome",))
 
     # -- life -----------------------------------------------------------------------------
 
@@ -194,6 +202,28 @@ class IncidentService:
         change = await self.db.run(run)
         await self._publish([change] if change is not None else [])
 
+    def count_report(self, outcome: str) -> None:
+        """Count a report refused before it reached the service (too large, invalid)."""
+        self._reports.inc(outcome=outcome)
+
+    def report_wait_s(self, address: str, contact: str | None) -> tuple[float, str]:
+        """Seconds this report must wait under the limits (0: admitted, and counted), and
+        which limit held it."""
+        now = self.clock()
+        reporter = "".join((contact or "").lower().split())
+        wait = self._per_address.wait_s(address, now)
+        if wait > 0:
+            self._reports.inc(outcome="limited_address")
+            return wait, "address"
+        if reporter:
+            wait = self._per_reporter.wait_s(reporter, now)
+            if wait > 0:
+                self._reports.inc(outcome="limited_reporter")
+                return wait, "reporter"
+            self._per_reporter.record(reporter, now)
+        self._per_address.record(address, now)
+        return 0.0, ""
+
     async def report(self, body: ReportIn) -> ReportOut:
         facts = ReportFacts(lat=body.lat, lon=body.lon, hazard=body.hazard, text=body.text,
                             contact=body.contact)
@@ -201,6 +231,7 @@ class IncidentService:
         report_id, change, distance = await self.db.run(
             lambda c: record_report(c, self.settings, facts, now))
         await self._publish([change])
+        self._reports.inc(outcome="opened" if change.type == "incident.opened" else "joined")
         return ReportOut(report_id=report_id, incident_id=change.incident_id,
                          joined=change.type != "incident.opened", distance_m=distance)
 

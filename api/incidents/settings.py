@@ -83,6 +83,16 @@ class IncidentSettings(BaseModel):
     """See report_radius_m."""
     report_level: int = Field(default=int(Level.WASPADA), ge=2, le=4)
     """Level given to an incident a citizen report opens (reports carry no level)."""
+    report_limit_per_address: int = Field(default=10, ge=1, le=100_000)
+    """Citizen reports admitted per client address within report_limit_window_s; more are
+    answered 429 with Retry-After (docs/reports.md).
+    """
+    report_limit_per_reporter: int = Field(default=5, ge=1, le=100_000)
+    """Citizen reports admitted per contact (the reporter's phone or e-mail, case and spaces
+    ignored) within report_limit_window_s.
+    """
+    report_limit_window_s: float = Field(default=600, gt=0, le=86400)
+    """The window of both report limits, in seconds."""
     alert_weight: float = Field(default=0.8, gt=0, lt=1)
     """Evidence weights behind ``confidence`` = 1 - prod(1 - weight) over distinct alerting
     nodes and reports.

@@ -1,0 +1,60 @@
+"""Citizen-report flooding on an in-process hub (real SQLite, real lifespan): the issue's
+31 POSTs in one second from one address, and one contact from several addresses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.api_fixtures import AsgiHub
+
+pytestmark = [pytest.mark.anyio, pytest.mark.integration]
+
+REPORT = {"lat": -7.8716, "lon": 112.5247, "hazard": "fire", "text": "asap tebal di los sayur"}
+
+
+@pytest.fixture
+def hub_settings(hub_settings_factory: Any) -> Any:
+    return hub_settings_factory(incidents={"check_interval_s": 3600,
+                                           "report_limit_per_address": 10,
+                                           "report_limit_per_reporter": 3,
+                                           "report_limit_window_s": 600})
+
+
+async def test_a_flood_from_one_address_gets_429_with_retry_after(hub: AsgiHub) -> None:
+    codes = []
+    for i in range(31):
+        body = {**REPORT, "lat": -7.8716 + i * 0.01}  # spread out: each would open its own
+        r = await hub.client.post("/api/v1/reports", json=body)
+        codes.append(r.status_code)
+        if r.status_code == 429:
+            assert r.headers["content-type"] == "application/problem+json"
+            assert 1 <= int(r.headers["retry-after"]) <= 600
+            assert "this address" in r.json()["detail"]
+    assert codes.count(201) == 10 and codes.count(429) == 21
+    admin = await hub.staff(agency="DISKOMINFO", role="admin")
+    r = await hub.client.get("/api/v1/incidents", headers=admin.headers)
+    assert len(r.json()) == 10
+    metrics = (await hub.client.get("/metrics")).text
+    assert 'siaga_reports_total{outcome="limited_address"} 21' in metrics
+    assert 'siaga_reports_total{outcome="opened"} 10' in metrics
+
+
+async def test_one_contact_is_limited_and_oversized_reports_are_counted(hub: AsgiHub) -> None:
+    codes = []
+    for contact in ("0812 3456 789", "0812-3456-789".replace("-", " "), "0812 3456 789 ",
+                    "08123456789"):
+        r = await hub.client.post("/api/v1/reports", json={**REPORT, "contact": contact})
+        codes.append(r.status_code)
+    assert codes == [201, 201, 201, 429]
+    r = await hub.client.post("/api/v1/reports", json={**REPORT, "contact": "lain@warga.id"})
+    assert r.status_code == 201  # another reporter from the same address still may
+    r = await hub.client.post("/api/v1/reports", json={**REPORT, "text": "x" * 1001})
+    assert r.status_code == 422
+    r = await hub.client.post("/api/v1/reports", content=b"{" + b" " * 5000 + b"}",
+                              headers={"Content-Type": "application/json"})
+    assert r.status_code == 413
+    metrics = (await hub.client.get("/metrics")).text
+    assert 'siaga_reports_total{outcome="limited_reporter"} 1' in metrics
+    assert 'siaga_reports_total{outcome="too_large"} 1' in metrics
