@@ -1,4 +1,4 @@
-"""``siaga-analytics``: replay recorded CSVs through the detectors.
+"""``siaga-analytics``: replay recorded CSVs through the detectors; fit a site's rain threshold.
 
 Scoring the detectors on labelled scenarios is a dev tool: ``siaga-sim evaluate``.
 """
@@ -47,11 +47,29 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--detector", choices=sorted(REGISTRY), help="only this detector")
     r.add_argument("--channel", default="value",
                    help="channel of a single timestamp,value series (default: value)")
+    c = sub.add_parser("calibrate-rain", help="fit a site's E-D rain threshold and score it")
+    c.add_argument("rain", help="RAIN.csv: timestamp,rain_mm (hourly or daily) or the replay "
+                   "layout timestamp,node,channel,value")
+    c.add_argument("landslides", help="LANDSLIDES.csv: date[,time][,site]")
+    c.add_argument("-o", "--output", required=True, help="TOML snippet to write ('-': stdout)")
+    c.add_argument("--site", default="site", help="the site the threshold applies to")
+    c.add_argument("--node", default="series", help="the site's rain gauge node")
+    c.add_argument("--probability", type=float, default=0.05,
+                   help="non-exceedance probability of the chosen curve (default 0.05)")
+    c.add_argument("--train-until", help="fit before this date (YYYY-MM-DD), score after it")
+    c.add_argument("--dry-gap-h", type=float, default=None,
+                   help="hours without rain that end an event (default: 6 for hourly, "
+                   "24 for daily records)")
+    c.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "calibrate-rain":
+        from siaga.analytics.calibrate_command import calibrate_rain
+
+        return calibrate_rain(args, " ".join(["siaga-analytics", *(argv or sys.argv[1:])]))
     try:
         cfg = load_config_file(args.config)
     except ConfigError as exc:

@@ -133,12 +133,25 @@ class RainConfig(Leveling):
 
 @dataclass(frozen=True, slots=True)
 class IDCurve:
-    """Intensity-duration threshold I = a * D**-b (I mm/h, D h), valid for d_min_h..d_max_h."""
+    """A rainfall threshold, valid for d_min_h..d_max_h (D in hours).
+
+    ``kind = "ID"``: intensity-duration, I = a * D**-b (I mm/h). ``kind = "ED"``: cumulated
+    event rainfall-duration, E = a * D**b (E mm), the form Brunetti et al. (2010) and
+    Peruccacci et al. (2012) fit (``siaga-analytics calibrate-rain`` writes one). An E-D curve
+    is the I-D curve a, 1 - b, so both compare the event's mean intensity to
+    ``a * D**intensity_exponent``.
+    """
 
     a: Positive
     b: NonNegative
     d_min_h: Positive = 0.1
     d_max_h: Positive = 1000.0
+    kind: Annotated[Literal["ID", "ED"], doc("ID: I = a D^-b; ED: E = a D^b")] = "ID"
+    source: Annotated[str, doc("Where the curve comes from (a citation, a fit)")] = ""
+
+    @property
+    def intensity_exponent(self) -> float:
+        return -self.b if self.kind == "ID" else self.b - 1.0
 
 
 ID_CURVES: dict[str, IDCurve] = {
@@ -309,6 +322,10 @@ class SiteConfig:
     rain_node: Annotated[Name | None, doc(
         "The site's rain gauge for slope nodes without one (default: the first node of the "
         "site that reports rain)")] = None
+    rain_level: Annotated[Literal[2, 3] | None, doc(
+        "A threshold fitted to this site's own landslides: rain above its curve raises this "
+        "level from the gauge alone (wet soil adds one, up to Siaga); none: rain counts only "
+        "on nodes with a ground sensor, at Waspada")] = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -367,6 +384,10 @@ class AnalyticsConfig:
         if site is not None and site.soil is not None:
             return site.soil
         return self.landslide.soil
+
+    def rain_level_for(self, node: str) -> int | None:
+        site = self.sites.get(self.node(node).site or "")
+        return site.rain_level if site is not None else None
 
     def curve_for(self, node: str) -> IDCurve:
         site = self.sites.get(self.node(node).site or "")

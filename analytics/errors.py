@@ -2,7 +2,10 @@
 
     AnalyticsError
     ├── ConfigError        a bad `[analytics]` value; ``key`` is the full dotted path
-    └── ReplayInputError   a replay CSV that cannot be read; ``line`` is 1-based
+    ├── ReplayInputError   a replay CSV that cannot be read; ``line`` is 1-based
+    ├── RainRecordError    calibrate-rain's rain record or landslide list cannot be used
+    │                      as it is (bad date, gap, unit); the message names file and line
+    └── CalibrationError   too few landslides with rain to fit a threshold
 """
 
 from __future__ import annotations
@@ -25,3 +28,11 @@ class ReplayInputError(AnalyticsError):
         self.path = path
         self.line = line
         self.problem = problem
+
+
+class RainRecordError(AnalyticsError):
+    """A rain record or landslide list that cannot be used as it is."""
+
+
+class CalibrationError(AnalyticsError):
+    """Too little to fit a rain threshold on."""

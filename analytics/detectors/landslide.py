@@ -1,8 +1,10 @@
 """Landslide: rainfall intensity-duration threshold, soil saturation, ground movement rates.
 
 Level rules (each with hysteresis; see docs/detectors.md):
-- rain event above the I-D curve (ratio I / (a D^-b) >= 1)               -> Waspada
+- rain event above the I-D (or E-D) curve (ratio I / (a D^-b) >= 1)      -> Waspada
 - that, with soil wetter than ``soil_wet`` (relative saturation)         -> Siaga
+  (a site with a fitted threshold, ``rain_level``: rain alone gives that level, counted
+  without a ground sensor; wet soil adds one, up to Siaga)
 - extensometer / tilt rate ladders                                        -> up to Awas
 - movement at Siaga or above while the rain threshold is exceeded         -> Awas
 """
@@ -37,7 +39,7 @@ HOUR = 3600.0
 def id_ratio(event_mm: float, duration_h: float, curve: IDCurve) -> float:
     """Mean event intensity over the curve's threshold intensity at that duration."""
     d = min(max(duration_h, curve.d_min_h), curve.d_max_h)
-    threshold: float = curve.a * d ** -curve.b
+    threshold: float = curve.a * d ** curve.intensity_exponent
     return event_mm / d / threshold
 
 
@@ -46,8 +48,10 @@ class LandslideDetector:
     hazard = "landslide"
     channels = frozenset({"rain", "vwc", "ext", "tilt"})
 
-    def __init__(self, cfg: LandslideConfig, curve: IDCurve, soil: SoilCalibration) -> None:
+    def __init__(self, cfg: LandslideConfig, curve: IDCurve, soil: SoilCalibration,
+                 rain_level: int | None = None) -> None:
         self.cfg = cfg
+        self._rain_level = rain_level or 2
         self.curve = curve
         self.soil = soil
         h = cfg.hysteresis_fraction
@@ -67,8 +71,10 @@ class LandslideDetector:
         self._ratio = 0.0
         self._event_mm = 0.0
         # Rain alone says nothing about a slope we do not instrument: the rain rungs count
-        # only once the node has reported a ground channel (a plain rain gauge is `rain`).
-        self._ground = False
+        # only once the node has reported a ground channel (a plain rain gauge is `rain`),
+        # unless the site's threshold was fitted to its own landslides.
+        self._rain_alone = rain_level is not None
+        self._ground = self._rain_alone
         self.score = 0.0
 
     @property
@@ -99,11 +105,11 @@ class LandslideDetector:
             self._event_mm = 0.0
             self._ratio = 0.0
         r, s = self._ratio if self._ground else 0.0, self._sat
-        up = _combine(r >= 1.0, s >= self.cfg.soil_wet,
+        up = _combine(r >= 1.0, s >= self.cfg.soil_wet, self._rain_level,
                       max(level_of(self._ext_rate, self.cfg.ext_rate_mm_h),
                           level_of(self._tilt_rate, self.cfg.tilt_rate_deg_h)))
         down = _combine(r >= self._r_down, s >= self.cfg.soil_wet - self.cfg.soil_hysteresis,
-                        max(level_of(self._ext_rate, self._ext_down),
+                        self._rain_level, max(level_of(self._ext_rate, self._ext_down),
                             level_of(self._tilt_rate, self._tilt_down)))
         changed = self._machine.step(ts, up, down)
         self.score = (self._machine.level - 1) / 3.0
@@ -163,7 +169,7 @@ class LandslideDetector:
         e_mm = np.where(active, cs[k] - before[ev_idx[k]], 0.0)
         d = np.minimum(np.maximum((ts[has] - start) / HOUR, self.curve.d_min_h),
                        self.curve.d_max_h)
-        r = e_mm / d / (self.curve.a * d ** -self.curve.b)
+        r = e_mm / d / (self.curve.a * d ** self.curve.intensity_exponent)
         ratio[has] = np.where(active, r, 0.0)
         event_mm[has] = e_mm
         sat = self._soil_series(ts, channels, values)
@@ -172,13 +178,15 @@ class LandslideDetector:
         ground_rows = (channels == "vwc") | (channels == "ext") | (channels == "tilt")
         mine = rain | ground_rows
         ground = np.maximum.accumulate(ground_rows) if n else ground_rows
+        if self._rain_alone:  # a fitted site: rain counts alone
+            ground = np.ones(n, bool)
         ratio_for_level = np.where(ground, ratio, 0.0)
         with np.errstate(invalid="ignore"):
-            up = _combine_v(ratio_for_level >= 1.0, sat >= cfg.soil_wet,
+            up = _combine_v(ratio_for_level >= 1.0, sat >= cfg.soil_wet, self._rain_level,
                             np.maximum(levels_of(ext_rate, cfg.ext_rate_mm_h),
                                        levels_of(tilt_rate, cfg.tilt_rate_deg_h)))
             down = _combine_v(ratio_for_level >= self._r_down,
-                              sat >= cfg.soil_wet - cfg.soil_hysteresis,
+                              sat >= cfg.soil_wet - cfg.soil_hysteresis, self._rain_level,
                               np.maximum(levels_of(ext_rate, self._ext_down),
                                          levels_of(tilt_rate, self._tilt_down)))
         rows = np.flatnonzero(mine)
@@ -205,14 +213,15 @@ class LandslideDetector:
         return spread_float(len(ts), rows, r, 0.0)
 
 
-def _combine(rain: bool, wet: bool, movement: int) -> int:
-    rain_soil = (3 if wet else 2) if rain else 1
+def _combine(rain: bool, wet: bool, rain_level: int, movement: int) -> int:
+    rain_soil = min(rain_level + wet, 3) if rain else 1
     if movement >= 3 and rain_soil >= 2:
         return 4
     return max(rain_soil, movement)
 
 
-def _combine_v(rain: np.ndarray, wet: np.ndarray, movement: np.ndarray) -> np.ndarray:
-    rain_soil = np.where(rain, np.where(wet, 3, 2), 1)
+def _combine_v(rain: np.ndarray, wet: np.ndarray, rain_level: int,
+               movement: np.ndarray) -> np.ndarray:
+    rain_soil = np.where(rain, np.minimum(rain_level + wet.astype(np.int8), 3), 1)
     out = np.maximum(rain_soil, movement)
     return np.where((movement >= 3) & (rain_soil >= 2), 4, out).astype(np.int8)

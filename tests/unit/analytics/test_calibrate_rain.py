@@ -1,0 +1,144 @@
+"""``siaga-analytics calibrate-rain`` on generated records (no real gauge record is
+available offline here): rain from a first-order Markov chain for wet days with gamma
+amounts (Richardson 1981, WGEN; P(wet|dry) 0.35, P(wet|wet) 0.65, shape 0.75, scale
+14 mm: a wet-tropical daily regime), landslides drawn on days whose event rain exceeds
+12 D^0.45 mm, each with probability 0.6. Nothing is tuned to this record."""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from siaga.analytics.cli import load_config_file, main
+from siaga.analytics.rain_calibration import evaluate, fit_ed, rain_events, triggering
+from siaga.analytics.rain_record import DAY, read_landslides, read_rain
+
+START = date(2010, 1, 1)
+
+
+def daily_rain(days: int, seed: int = 7) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    wet, out = False, np.zeros(days)
+    for i in range(days):
+        wet = rng.random() < (0.65 if wet else 0.35)
+        if wet:
+            out[i] = round(rng.gamma(0.75, 14.0), 1)
+    return out
+
+
+def write_record(tmp: Path, years: int = 12) -> tuple[Path, Path]:
+    mm = daily_rain(365 * years)
+    rain = tmp / "rain.csv"
+    rain.write_text("timestamp,rain_mm\n" + "".join(
+        f"{START + timedelta(days=i)},{v}\n" for i, v in enumerate(mm)))
+    rng = np.random.default_rng(3)
+    lines, event_mm, days_in = ["date,site"], 0.0, 0
+    for i, v in enumerate(mm):
+        if v >= 0.2:
+            event_mm, days_in = event_mm + v, days_in + 1
+        elif days_in:
+            event_mm, days_in = 0.0, 0
+            continue
+        if days_in and event_mm >= 12 * (24 * days_in) ** 0.45 and rng.random() < 0.6:
+            lines.append(f"{START + timedelta(days=i)},bumiaji")
+    slides = tmp / "slides.csv"
+    slides.write_text("\n".join(lines) + "\n")
+    return rain, slides
+
+
+def test_fit_and_score_on_a_generated_daily_record(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    rain, slides = write_record(tmp_path)
+    out = tmp_path / "site.toml"
+    rc = main(["calibrate-rain", str(rain), str(slides), "-o", str(out), "--site", "bumiaji",
+               "--node", "gauge-1", "--train-until", "2018-01-01", "--bootstrap", "200"])
+    assert rc == 0
+    printed = capsys.readouterr()
+    assert "out of sample" in printed.out and "<- chosen" in printed.out
+    assert "bootstrap" in printed.err
+    cfg = load_config_file(str(out))
+    curve = cfg.landslide.curves["bumiaji-fit"]
+    assert curve.kind == "ED" and 0 < curve.b <= 1 and curve.a > 0
+    assert cfg.sites["bumiaji"].rain_level == 3 and cfg.node("gauge-1").site == "bumiaji"
+    # The chosen (5%) curve warns most out-of-sample landslides.
+    chosen = [line for line in printed.out.splitlines() if "<- chosen" in line][0]
+    assert float(chosen.split()[5]) >= 0.8  # POD
+    tomllib.loads(out.read_text())  # plain TOML a gateway file can include
+
+
+def test_lower_probabilities_warn_more_and_falsely_more() -> None:
+    rec_path = Path(__file__)  # unused; keeps the signature plain
+    del rec_path
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        rain, slides = write_record(Path(d), years=8)
+        rec, ls = read_rain(str(rain)), read_landslides(str(slides))
+    ev = rain_events(rec, DAY)
+    dd, e, _ = triggering(rec, ev, ls)
+    low, high = (fit_ed(dd, e, p, n_boot=0) for p in (0.01, 0.5))
+    s_low = evaluate(rec, ev, ls, low.a, low.b, 0.01, low.d_min_h, low.d_max_h)
+    s_high = evaluate(rec, ev, ls, high.a, high.b, 0.5, high.d_min_h, high.d_max_h)
+    assert low.a < high.a
+    assert s_low.warned >= s_high.warned and s_low.false_per_year >= s_high.false_per_year
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("timestamp,rain_mm\n2020-01-01,1\n2020-13-02,2\n", "bad date '2020-13-02'"),
+    ("timestamp,rain_mm\n2020-01-01,1\n2020-01-02,2\n2020-01-05,0\n", "gap of 2 missing"),
+    ("timestamp,rain_mm\n2020-01-01,1\n2020-01-02,3500\n", "is the unit mm"),
+    ("timestamp,rain_mm\n2020-01-01,1\n2020-01-02,-1\n", "negative"),
+    ("time,mm\n2020-01-01,1\n", "header"),
+])
+def test_bad_records_get_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                       text: str, message: str) -> None:
+    rain = tmp_path / "rain.csv"
+    rain.write_text(text)
+    slides = tmp_path / "s.csv"
+    slides.write_text("date\n2020-01-02\n")
+    assert main(["calibrate-rain", str(rain), str(slides), "-o", "-"]) == 65
+    assert message in capsys.readouterr().err
+
+
+def test_bad_landslide_dates_and_options(tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    rain, _ = write_record(tmp_path, years=1)
+    slides = tmp_path / "s.csv"
+    slides.write_text("date\n2010-02-30\n")
+    assert main(["calibrate-rain", str(rain), str(slides), "-o", "-"]) == 65
+    assert "s.csv:2: bad date '2010-02-30'" in capsys.readouterr().err
+    slides.write_text("date\n2010-02-03\n")
+    assert main(["calibrate-rain", str(rain), str(slides), "-o", "-",
+                 "--train-until", "2010-02-31"]) == 64
+    assert main(["calibrate-rain", str(rain), str(slides), "-o", "-"]) == 65
+    assert "at least 5 are needed" in capsys.readouterr().err
+
+
+def test_the_snippet_raises_siaga_from_the_gauge_alone_in_gateway_and_replay(
+        tmp_path: Path) -> None:
+    from siaga.analytics.engine import EdgeAnalytics
+    from siaga.analytics.rain_calibration import Fit, snippet
+    from siaga.firmware_bridge.reading import Reading
+    from siaga.gateway.config import load_settings
+
+    fit = Fit(a=10.0, b=0.45, a_sd=1.0, b_sd=0.03, probability=0.05, d_min_h=1.0,
+              d_max_h=300.0, n_events=20, skipped_dry=0)
+    site = tmp_path / "site.toml"
+    site.write_text(snippet(fit, site="bumiaji", node="series", command="test"))
+    gateway = load_settings(site, {}, {"mqtt.host": "127.0.0.1"})
+    for cfg in (load_config_file(str(site)), gateway.analytics):
+        engine = EdgeAnalytics(cfg)
+        t0 = 1_780_000_000.0
+        alerts = []
+        for i in range(1, 13):  # 12 mm an hour for 12 hours: E = 144 mm > 10 * 12^0.45 = 30.6
+            alerts += engine.process(Reading("series", "rain", 12.0, "mm", t0 + 3600 * i,
+                                             t0 + 3600 * i, i, "replay"))
+        slides = [a for a in alerts if a.hazard == "landslide"]
+        assert slides and slides[0].level == 3 and slides[0].channels == ("rain",)
+    default = EdgeAnalytics({})  # without the fitted site, a bare gauge raises no landslide
+    assert not any(a.hazard == "landslide" for i in range(1, 13) for a in default.process(
+        Reading("series", "rain", 12.0, "mm", 1_780_000_000.0 + 3600 * i,
+                1_780_000_000.0 + 3600 * i, i, "replay")))
