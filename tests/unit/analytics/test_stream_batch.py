@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from siaga.analytics.batch import run_node
-from siaga.analytics.config import ID_CURVES, AnomalyConfig, HealthConfig, SoilCalibration
+from siaga.analytics.config import (
+    ID_CURVES,
+    AnomalyConfig,
+    HealthConfig,
+    IDCurve,
+    SoilCalibration,
+)
 from siaga.analytics.config_load import load_config
 from siaga.analytics.detectors.anomaly import AnomalyDetector
 from siaga.analytics.detectors.crowd import CrowdDetector
@@ -53,6 +59,9 @@ def detectors():
         ThresholdDetector("temp", cfg.threshold.channels["temp"]),
         RainDetector(cfg.rain),
         LandslideDetector(cfg.landslide, ID_CURVES["guzzetti2008"], SoilCalibration(30, 40)),
+        # A site with a fitted E-D curve: rain alone raises Siaga.
+        LandslideDetector(cfg.landslide, IDCurve(10.0, 0.45, 1.0, 300.0, kind="ED"),
+                          SoilCalibration(30, 40), rain_level=3),
         FireDetector(cfg.fire),
         CrowdDetector(zone, "z", zone.zones["z"]),
         AnomalyDetector("smoke", AnomalyConfig()),
@@ -63,7 +72,7 @@ def detectors():
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-@pytest.mark.parametrize("index", range(9))
+@pytest.mark.parametrize("index", range(10))
 def test_every_detector_streaming_equals_batch(seed, index):
     ts, ch, v = mixed_series(6000, seed)
     stream = detectors()[index]
