@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable, Collection
@@ -20,7 +19,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from siaga.api.db import Database, transaction
+from siaga.api.db import INTEGRITY_ERRORS, Connection, Database, Row, transaction
 from siaga.api.errors import Conflict, InvalidInput, NotFound, TooManyRequests, Unauthorized
 from siaga.api.hashing import ScryptCost, hash_password, token_digest, verify_password
 from siaga.api.settings import AuthSettings
@@ -69,7 +68,7 @@ class IssuedToken:
     expires_at: float
 
 
-def ensure_schema(conn: sqlite3.Connection) -> None:
+def ensure_schema(conn: Connection) -> None:
     conn.executescript(
         """
         CREATE TABLE IF NOT EXISTS staff (
@@ -78,7 +77,10 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
             agency TEXT NOT NULL,
             role TEXT NOT NULL CHECK (role IN ('viewer', 'responder', 'admin')),
             password_hash TEXT NOT NULL,
-            created_at REAL NOT NULL
+            created_at REAL NOT NULL,
+            -- A disabled account keeps its name (the audit log and incident timelines
+            -- refer to it) but cannot sign in; older databases gain it by migration 1.
+            disabled INTEGER NOT NULL DEFAULT 0
         );
         CREATE TABLE IF NOT EXISTS staff_tokens (
             token_hash TEXT PRIMARY KEY,
@@ -89,14 +91,9 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
         CREATE INDEX IF NOT EXISTS staff_tokens_expiry ON staff_tokens(expires_at);
         """
     )
-    # Added after the first release: a disabled account keeps its name (the audit log and
-    # incident timelines refer to it) but cannot sign in.
-    columns = {r["name"] for r in conn.execute("PRAGMA table_info(staff)")}
-    if "disabled" not in columns:
-        conn.execute("ALTER TABLE staff ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0")
 
 
-def _staff(row: sqlite3.Row) -> Staff:
+def _staff(row: Row) -> Staff:
     return Staff(username=row["username"], name=row["name"], agency=row["agency"],
                  role=Role(row["role"]), disabled=bool(row["disabled"]))
 
@@ -150,7 +147,7 @@ class Accounts:
         encoded = hash_password(password, self._cost)
         now = self._clock()
 
-        def insert(conn: sqlite3.Connection) -> None:
+        def insert(conn: Connection) -> None:
             try:
                 with transaction(conn):
                     conn.execute(
@@ -158,7 +155,7 @@ class Accounts:
                         "created_at) VALUES (?, ?, ?, ?, ?, ?)",
                         (username, name or username, agency, role.value, encoded, now),
                     )
-            except sqlite3.IntegrityError:
+            except INTEGRITY_ERRORS:
                 raise Conflict(f"user {username!r} already exists") from None
 
         await self._db.run(insert)
@@ -185,7 +182,7 @@ class Accounts:
             )
         encoded = hash_password(password, self._cost)
 
-        def update(conn: sqlite3.Connection) -> None:
+        def update(conn: Connection) -> None:
             with transaction(conn):
                 cur = conn.execute("UPDATE staff SET password_hash = ? WHERE username = ?",
                                    (encoded, username))
@@ -225,7 +222,7 @@ class Accounts:
         if disabled is not None:
             changes["disabled"] = int(disabled)
 
-        def update(conn: sqlite3.Connection) -> Staff:
+        def update(conn: Connection) -> Staff:
             with transaction(conn):
                 if changes:
                     sets = ", ".join(f"{k} = ?" for k in changes)
@@ -245,7 +242,7 @@ class Accounts:
     async def remove_user(self, username: str) -> None:
         """Delete the account and end its sessions (the audit trail keeps the name)."""
 
-        def delete(conn: sqlite3.Connection) -> None:
+        def delete(conn: Connection) -> None:
             with transaction(conn):
                 if conn.execute("DELETE FROM staff WHERE username = ?",
                                 (username,)).rowcount == 0:
@@ -262,7 +259,7 @@ class Accounts:
         now = self._clock()
         self._check_throttle(username, now)
 
-        def check(conn: sqlite3.Connection) -> Staff | None:
+        def check(conn: Connection) -> Staff | None:
             row = conn.execute("SELECT * FROM staff WHERE username = ?", (username,)).fetchone()
             if row is None:
                 verify_password(password, self._dummy_hash)
@@ -288,7 +285,7 @@ class Accounts:
         now = self._clock()
         expires = now + self._settings.token_ttl_s
 
-        def insert(conn: sqlite3.Connection) -> None:
+        def insert(conn: Connection) -> None:
             with transaction(conn):
                 conn.execute("DELETE FROM staff_tokens WHERE expires_at <= ?", (now,))
                 conn.execute(
@@ -325,7 +322,7 @@ class Accounts:
     async def revoke_token(self, token: str) -> None:
         digest = token_digest(token)
 
-        def delete(conn: sqlite3.Connection) -> None:
+        def delete(conn: Connection) -> None:
             with transaction(conn):
                 conn.execute("DELETE FROM staff_tokens WHERE token_hash = ?", (digest,))
 

@@ -8,14 +8,13 @@ tokens) are never written: an entry says that a password was reset, not what to.
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from siaga.api.db import Database, transaction
+from siaga.api.db import Connection, Database, transaction
 
 __all__ = ["AuditEntry", "AuditLog"]
 
@@ -31,7 +30,7 @@ class AuditEntry(BaseModel):
     detail: dict[str, Any] = Field(description="The changed fields (never a secret)")
 
 
-def ensure_schema(conn: sqlite3.Connection) -> None:
+def ensure_schema(conn: Connection) -> None:
     conn.execute(
         """
         CREATE TABLE IF NOT EXISTS audit_log (
@@ -57,7 +56,7 @@ class AuditLog:
         body = json.dumps(dict(detail or {}), ensure_ascii=False, default=str)
         now = self._clock()
 
-        def insert(conn: sqlite3.Connection) -> None:
+        def insert(conn: Connection) -> None:
             with transaction(conn):
                 conn.execute("INSERT INTO audit_log (ts, actor, action, target, detail)"
                              " VALUES (?, ?, ?, ?, ?)", (now, actor, action, target, body))

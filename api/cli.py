@@ -3,6 +3,7 @@
     siaga-hub serve --config hub.toml [--host H] [--port P]
     siaga-hub check-config [hub.toml]      (or --config hub.toml)
     siaga-hub config-reference > docs/configuration.md
+    siaga-hub migrate [--config hub.toml]   (create or upgrade the database's schema)
     siaga-hub user add USERNAME --agency BPBD --role responder [--name N] [--password-stdin]
     siaga-hub user list
     siaga-hub user passwd USERNAME [--password-stdin]
@@ -12,8 +13,9 @@
 
 The account or gateway a command acts on is its positional argument (``--username U`` is
 still accepted for it). ``--config`` may also come from ``SIAGA_HUB_CONFIG``; without
-either, defaults apply. Only ``serve``, ``user add`` and ``gateway add`` create the database;
-the other commands refuse a database that does not exist.
+either, defaults apply. Only ``serve``, ``migrate``, ``user add`` and ``gateway add`` create an
+SQLite database; the other commands refuse a file that does not exist. Every command that
+opens the database brings its schema up to this release's (api/migrations.py).
 Exit codes: 0 ok, 1 the command failed, 2 usage, 78 configuration error (EX_CONFIG),
 141 stdout closed early (``| head``).
 """
@@ -76,7 +78,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         args.config = args.file
     settings = _settings(args)
     _check_registry(settings)
-    print(f"ok: database {settings.database.path}, telemetry "
+    database = settings.database.url and "PostgreSQL" or settings.database.path
+    print(f"ok: database {database}, telemetry "
           f"{getattr(settings.telemetry, 'kind', '?')}, registry "
           f"{settings.registry.file or '(none)'}, agencies {', '.join(settings.agencies)}")
     return 0
@@ -110,11 +113,27 @@ def _database(settings: HubSettings, create: bool = False) -> Database:
     """The hub database; a missing one is an error unless ``create``."""
     from siaga.api.services import open_database
 
-    if not create and not Path(settings.database.path).exists():
+    if (not create and settings.database.url is None
+            and not Path(settings.database.path).exists()):
         raise HubError(f"no hub database at {settings.database.path}: give the hub's config "
                        "(--config or SIAGA_HUB_CONFIG), or create it with 'siaga-hub user add' "
                        "or 'siaga-hub serve'")
     return open_database(settings)
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from siaga.api.migrations import migrate
+    from siaga.api.services import connect_database
+
+    db = connect_database(_settings(args))
+    try:
+        result = migrate(db)
+        where = db.where
+    finally:
+        db.close()
+    done = ", ".join(result.applied) or "nothing to do"
+    print(f"ok: {where} at schema version {result.after} (was {result.before}): {done}")
+    return 0
 
 
 def _accounts(settings: HubSettings, create: bool = False) -> tuple[Database, Accounts]:
@@ -243,6 +262,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("config-reference",
                        help="print the configuration reference (docs/configuration.md)")
     p.set_defaults(fn=cmd_config_reference)
+
+    p = sub.add_parser("migrate", parents=[common],
+                       help="create or upgrade the hub database's schema, then exit")
+    p.set_defaults(fn=cmd_migrate)
 
     user = sub.add_parser("user", help="staff accounts").add_subparsers(dest="action",
                                                                          required=True)

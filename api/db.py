@@ -1,10 +1,17 @@
-"""The hub's SQLite database (incidents, registry, accounts), shared by its modules.
+"""The hub's database (incidents, registry, accounts, audit), shared by its modules.
 
-Each module owns its tables and creates them with ``CREATE TABLE IF NOT EXISTS`` in its own
-``ensure_schema(conn)``. Calls run in a worker thread (``await db.run(fn)``) so the event loop
-never blocks on disk. Several hub processes may share one file: WAL mode and a busy timeout
-let them, and rules that must hold across processes (one open incident per hazard and site)
-are enforced by the schema (unique indexes), not by in-process locks.
+Two engines behind one small interface: an SQLite file (:class:`Database`, the embedded
+default) and a PostgreSQL server (:class:`siaga.api.db_postgres.PostgresDatabase`, for several
+hub processes on several machines). Modules write their SQL once, in the dialect both accept
+(``?`` placeholders, ``ON CONFLICT``, ``RETURNING``); the PostgreSQL side rewrites the few
+SQLite spellings left (:mod:`siaga.api.sql_dialect`).
+
+Each module owns its tables; :mod:`siaga.api.migrations` creates and upgrades them all, and
+``siaga-hub migrate`` runs it. Calls run in a worker thread (``await db.run(fn)``) so the
+event loop never blocks on the database. Rules that must hold across processes (one open
+incident per hazard and site) are enforced by a write transaction that excludes every other
+writer (:class:`transaction`) and backed by the schema (unique indexes), never by in-process
+locks.
 """
 
 from __future__ import annotations
@@ -12,11 +19,59 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, Literal, Protocol, TypeVar
+
+__all__ = [
+    "Connection",
+    "Cursor",
+    "Database",
+    "Dialect",
+    "INTEGRITY_ERRORS",
+    "Row",
+    "connect",
+    "transaction",
+]
 
 T = TypeVar("T")
+
+# The unique-constraint errors of both engines ("already exists").
+INTEGRITY_ERRORS: tuple[type[Exception], ...]
+try:
+    from psycopg import IntegrityError as _PostgresIntegrityError
+except ImportError:  # the PostgreSQL driver is optional (pip install siaga[postgres])
+    INTEGRITY_ERRORS = (sqlite3.IntegrityError,)
+else:
+    INTEGRITY_ERRORS = (sqlite3.IntegrityError, _PostgresIntegrityError)
+
+Dialect = Literal["sqlite", "postgresql"]
+
+# A result row: indexable by position and by column name (sqlite3.Row, or its PostgreSQL twin).
+Row = Any
+
+
+class Cursor(Protocol):
+    """What callers use of a cursor: rows and the count of rows a write touched."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Connection(Protocol):
+    """The part of ``sqlite3.Connection`` the hub uses; PostgreSQL connections are adapted to it."""
+
+    def execute(self, sql: str, parameters: Any = ..., /) -> Cursor: ...
+
+    def executemany(self, sql: str, parameters: Iterable[Any], /) -> Cursor: ...
+
+    def executescript(self, sql_script: str, /) -> Cursor: ...
 
 
 def connect(path: str | Path) -> sqlite3.Connection:
@@ -30,19 +85,28 @@ def connect(path: str | Path) -> sqlite3.Connection:
 
 
 class Database:
-    """One connection used from one worker thread at a time (a lock serialises calls)."""
+    """The hub database. This class is the SQLite file: one connection used from one worker
+    thread at a time (a lock serialises calls); several processes may share the file (WAL).
+    :class:`~siaga.api.db_postgres.PostgresDatabase` is the same interface over a pool."""
+
+    dialect: Dialect = "sqlite"
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         self._conn = connect(self.path)
         self._lock = threading.Lock()
 
-    def call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    @property
+    def where(self) -> str:
+        """Where the data lives, for messages (a path or a URL without its password)."""
+        return self.path
+
+    def call(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn(conn)`` synchronously (for startup, CLIs and tests)."""
         with self._lock:
             return fn(self._conn)
 
-    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def run(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn(conn)`` in a worker thread; writes use ``with transaction(conn):`` inside."""
         return await asyncio.to_thread(self.call, fn)
 
@@ -55,13 +119,14 @@ class transaction:  # noqa: N801 - used like the context manager it is
     """``BEGIN IMMEDIATE`` ... ``COMMIT`` (or ``ROLLBACK`` on error) on an autocommit connection.
 
     IMMEDIATE takes the write lock at the start, so two processes deciding "is there an open
-    incident?" cannot both read "no" and then both insert.
+    incident?" cannot both read "no" and then both insert. On PostgreSQL the same words take
+    a transaction-scoped advisory lock that every hub writer shares (see db_postgres.py).
     """
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    def __enter__(self) -> sqlite3.Connection:
+    def __enter__(self) -> Connection:
         self.conn.execute("BEGIN IMMEDIATE")
         return self.conn
 

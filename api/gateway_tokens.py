@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import re
 import secrets
-import sqlite3
 import time
 from collections.abc import Callable
 
-from siaga.api.db import Database, transaction
+from siaga.api.db import Connection, Database, transaction
 from siaga.api.errors import InvalidInput, Unauthorized
 from siaga.api.hashing import token_digest
 
@@ -26,7 +25,7 @@ GATEWAY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _GATEWAY_CACHE_S = 30.0
 
 
-def ensure_schema(conn: sqlite3.Connection) -> None:
+def ensure_schema(conn: Connection) -> None:
     conn.executescript(
         """
         CREATE TABLE IF NOT EXISTS gateway_tokens (
@@ -54,7 +53,7 @@ class GatewayTokens:
         token = GATEWAY_TOKEN_PREFIX + secrets.token_urlsafe(32)
         now = self._clock()
 
-        def upsert(conn: sqlite3.Connection) -> None:
+        def upsert(conn: Connection) -> None:
             with transaction(conn):
                 conn.execute(
                     "INSERT INTO gateway_tokens (gateway, token_hash, issued_at) VALUES (?, ?, ?)"
@@ -74,7 +73,7 @@ class GatewayTokens:
         return {str(r["gateway"]): float(r["issued_at"]) for r in rows}
 
     async def revoke(self, gateway: str) -> None:
-        def delete(conn: sqlite3.Connection) -> None:
+        def delete(conn: Connection) -> None:
             with transaction(conn):
                 conn.execute("DELETE FROM gateway_tokens WHERE gateway = ?", (gateway,))
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import sqlite3
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -38,7 +37,7 @@ from siaga.analytics.registry_file import (
     RegistryFile,
     SiteIn,
 )
-from siaga.api.db import Database, transaction
+from siaga.api.db import Connection, Database, Row, transaction
 from siaga.api.errors import ConfigError, Conflict, InvalidInput, NotFound
 
 __all__ = [
@@ -105,7 +104,7 @@ def read_registry_file(path: str | Path) -> RegistryFile:
         raise ConfigError(exc.key, exc.problem) from None
 
 
-def ensure_schema(conn: sqlite3.Connection) -> None:
+def ensure_schema(conn: Connection) -> None:
     conn.execute(
         """
         CREATE TABLE IF NOT EXISTS registry_entries (
@@ -168,7 +167,7 @@ class Registry:
             for ident, entry in entries.items():
                 wanted[(kind, ident)] = entry.model_dump_json()
 
-        def merge(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+        def merge(conn: Connection) -> list[Row]:
             now = time.time()
             with transaction(conn):
                 rows = {(r["kind"], r["id"]): r for r in conn.execute(
@@ -228,7 +227,7 @@ class Registry:
     async def _write(self, kind: Kind, ident: str, entry: BaseModel | None) -> None:
         body = entry.model_dump_json() if entry is not None else None
 
-        def upsert(conn: sqlite3.Connection) -> None:
+        def upsert(conn: Connection) -> None:
             with transaction(conn):
                 conn.execute(
                     "INSERT INTO registry_entries (kind, id, body, origin, deleted, updated_at)"

@@ -27,13 +27,14 @@ from siaga.api.ingest.pipeline import IngestPipeline
 from siaga.api.ingest.service import open_ingest
 from siaga.api.live import LiveBus
 from siaga.api.metrics import MetricsRegistry
+from siaga.api.migrations import migrate
 from siaga.api.notify.service import NotifyService, open_notify
 from siaga.api.registry import Registry
 from siaga.api.settings import HubSettings
 from siaga.api.telemetry.service import open_telemetry
 from siaga.api.telemetry.store import TelemetryStore
 
-__all__ = ["HubServices", "open_database", "open_services"]
+__all__ = ["HubServices", "connect_database", "open_database", "open_services"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,10 +53,28 @@ class HubServices:
     notify: NotifyService | None  # None while notify.enabled is off
 
 
-def open_database(settings: HubSettings) -> Database:
+def connect_database(settings: HubSettings) -> Database:
+    """The database ``[database]`` names, as it is (no schema change)."""
+    if settings.database.url is not None:
+        # Imported here: the PostgreSQL driver is optional (siaga[postgres]).
+        from siaga.api.db_postgres import PostgresDatabase
+
+        return PostgresDatabase(settings.database.url, pool_size=settings.database.pool_size,
+                                connect_timeout_s=settings.database.connect_timeout_s)
     path = Path(settings.database.path)
     path.parent.mkdir(parents=True, exist_ok=True)
     return Database(path)
+
+
+def open_database(settings: HubSettings) -> Database:
+    """The database, created or upgraded to this release's schema (api/migrations.py)."""
+    db = connect_database(settings)
+    try:
+        migrate(db)
+    except BaseException:
+        db.close()
+        raise
+    return db
 
 
 @asynccontextmanager

@@ -67,10 +67,18 @@ class ServerSettings(_Section):
 
 
 class DatabaseSettings(_Section):
-    """The hub's SQLite file: accounts, registry, incidents."""
+    """The hub's database: accounts, registry, incidents, audit. An SQLite file by default;
+    a PostgreSQL server when ``url`` is set (several hub processes on several machines)."""
 
     path: Path = Path("siaga-hub.sqlite3")
-    """The hub's SQLite file; several hub processes may share it."""
+    """The hub's SQLite file, used when no url is set; hub processes on one machine may share it."""
+    url: str | None = Field(default=None, pattern=r"^postgres(ql)?://")
+    """PostgreSQL URL (postgresql://user:password@host:port/db); set, it replaces the SQLite
+    file. Put the password in SIAGA_HUB__DATABASE__URL or ~/.pgpass, not in the file."""
+    pool_size: int = Field(default=10, ge=1, le=200)
+    """PostgreSQL connections per hub process at most."""
+    connect_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    """How long a PostgreSQL connection (or a free one from the pool) is waited for."""
 
 
 class AuthSettings(_Section):

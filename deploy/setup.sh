@@ -12,8 +12,8 @@ case "$extras" in dev|demo|hub|gateway) ;; *) echo "usage: deploy/setup.sh [dev|
 say() { printf '\033[1m[siaga setup]\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[31m[siaga setup] error:\033[0m %s\n' "$*" >&2; exit 1; }
 
-# Debian packages: the tests start their own mosquitto and influxd, so the system services
-# are not needed (and are left stopped when we install them ourselves).
+# Debian packages: the tests start their own mosquitto, influxd and postgres, so the system
+# services are not needed (and are left stopped when we install them ourselves).
 need_pkgs=()
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_pkgs+=(python3-venv)
 if [ "$extras" != gateway ]; then
@@ -24,6 +24,8 @@ fi
 if [ "$extras" = dev ]; then
   command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_pkgs+=(mosquitto)
   command -v influxd >/dev/null 2>&1 || need_pkgs+=(influxdb)
+  # The store tests start their own PostgreSQL cluster (initdb + postgres on a free port).
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_pkgs+=(postgresql)
   command -v gcc >/dev/null 2>&1 || need_pkgs+=(gcc libc6-dev)
   # The dashboard's end-to-end tests drive Debian's Chromium (Playwright never downloads one here).
   command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium)
@@ -33,7 +35,7 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then sudo=""; elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
     die "missing packages ${need_pkgs[*]} and not root (no sudo): install them and run again"
   fi
-  # policy-rc.d keeps apt from starting the system mosquitto/influxdb services we do not use.
+  # policy-rc.d keeps apt from starting the system mosquitto/influxdb/postgresql services we do not use.
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
     $sudo chmod +x /usr/sbin/policy-rc.d
@@ -47,6 +49,7 @@ if [ "$extras" = dev ]; then
   for bin in mosquitto influxd gcc chromium; do
     command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || die "$bin is still missing after install"
   done
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || die "PostgreSQL's initdb is still missing after install"
 fi
 
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' \

@@ -1,5 +1,6 @@
-"""Real Mosquitto, InfluxDB and hub servers on free loopback ports: dev tooling shared by the
-tests, the benchmarks and the demo (``--with-services``); product code never imports it.
+"""Real Mosquitto, InfluxDB, PostgreSQL and hub servers on free loopback ports: dev tooling
+shared by the tests, the benchmarks and the demo (``--with-services``); product code never
+imports it.
 
 Each server gets a generated config and a temporary data dir, and is stopped
 (and its dir removed) by ``stop()``. A missing binary is an error, never a skip:
@@ -169,6 +170,111 @@ class InfluxDB:
 
     def stop(self) -> None:
         terminate(self.proc, grace_s=15)
+        self.proc = None
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def postgres_binary(name: str) -> str:
+    """A PostgreSQL server program (Debian keeps them off PATH, per major version)."""
+    found = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"),
+                   key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0)
+    if found:
+        return str(found[-1])
+    return require_binary(name, "postgresql")
+
+
+@dataclass
+class PostgreSQL:
+    """A PostgreSQL cluster of its own: ``initdb`` into a temp dir, ``postgres`` on a free port.
+
+    Trust authentication on 127.0.0.1 for the user ``siaga`` (a superuser); no durability
+    (fsync off), which tests and benchmarks do not need. PostgreSQL refuses to run as root:
+    started by root, the cluster runs as the ``postgres`` user Debian's package creates.
+    ``start()`` again after ``stop()`` reuses port and data (a restart).
+    """
+
+    port: int = field(default_factory=free_port)
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="siaga-pg-")))
+    user: str = "siaga"
+    max_connections: int = 300
+    proc: subprocess.Popen[bytes] | None = None
+    _created: int = 0
+
+    def _as_owner(self) -> dict[str, Any]:
+        if os.geteuid() != 0:
+            return {}
+        return {"user": "postgres", "group": "postgres"}
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://{self.user}@127.0.0.1:{self.port}/{database}"
+
+    def start(self) -> PostgreSQL:
+        data = self.workdir / "data"
+        log = self.workdir / "postgres.log"
+        if os.geteuid() == 0:
+            shutil.chown(self.workdir, "postgres", "postgres")
+        if not data.exists():
+            subprocess.run(
+                [postgres_binary("initdb"), "-D", str(data), "-U", self.user, "-A", "trust",
+                 "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"],
+                check=True, capture_output=True, **self._as_owner())
+        with log.open("ab") as out:
+            if os.geteuid() == 0:
+                shutil.chown(log, "postgres", "postgres")
+            self.proc = subprocess.Popen(
+                [postgres_binary("postgres"), "-D", str(data), "-p", str(self.port),
+                 "-c", "listen_addresses=127.0.0.1",
+                 "-c", f"unix_socket_directories={self.workdir}",
+                 "-c", f"max_connections={self.max_connections}",
+                 "-c", "shared_buffers=32MB", "-c", "fsync=off",
+                 "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
+                stdout=out, stderr=subprocess.STDOUT, **self._as_owner())
+        wait_port(self.port, self.proc, "postgres", log)
+        deadline = time.monotonic() + 30
+        while True:  # the port opens before the server accepts sessions
+            ready = subprocess.run(
+                [postgres_binary("pg_isready"), "-h", "127.0.0.1", "-p", str(self.port),
+                 "-U", self.user, "-d", "postgres"], capture_output=True)
+            if ready.returncode == 0:
+                return self
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"postgres not ready: {log.read_text()[-2000:]}")
+            time.sleep(0.1)
+
+    def create_database(self, name: str | None = None) -> str:
+        """A new empty database; returns its URL."""
+        import psycopg
+
+        if name is None:
+            self._created += 1
+            name = f"siaga_{os.getpid()}_{self._created}"
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"'.encode())
+        return self.url(name)
+
+    def create_schema(self, database: str = "postgres") -> str:
+        """A new empty schema (fast: one per test); returns a URL whose sessions use it."""
+        import psycopg
+
+        self._created += 1
+        name = f"t_{os.getpid()}_{self._created}"
+        with psycopg.connect(self.url(database), autocommit=True) as conn:
+            conn.execute(f'CREATE SCHEMA "{name}"'.encode())
+        return f"{self.url(database)}?options=-csearch_path%3D{name}"
+
+    def stop(self, grace_s: float = 20) -> None:
+        # SIGTERM is PostgreSQL's "smart" shutdown, which waits for clients; SIGINT ("fast")
+        # ends their sessions, as a service restart or a fail-over would.
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(grace_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
         self.proc = None
 
     def cleanup(self) -> None:

@@ -7,8 +7,9 @@ import pytest
 from siaga.simulators.servers import InfluxDB, Mosquitto
 from tests import hypothesis_profiles  # noqa: F401 - loads the profile HYPOTHESIS_PROFILE names
 
-# Hub fixtures (hub_settings_factory, hub, live_hub, ...): see tests/api_fixtures.py.
-pytest_plugins = ("tests.api_fixtures",)
+# Hub fixtures (hub_settings_factory, hub, live_hub, ...): see tests/api_fixtures.py;
+# the database under test on both engines (hub_db, postgres): tests/database_fixtures.py.
+pytest_plugins = ("tests.api_fixtures", "tests.database_fixtures")
 
 
 @pytest.fixture(scope="session")

@@ -9,9 +9,9 @@ afterwards. Rendering (sender, language, area) happens when a message is served
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Collection
 
+from siaga.api.db import Connection, Row
 from siaga.api.incidents.cap import CapMessage, CapRef, message_identifier, next_msg_type
 from siaga.api.incidents.models import Incident, utc
 from siaga.api.incidents.queries import load_incident
@@ -19,7 +19,7 @@ from siaga.api.incidents.queries import load_incident
 __all__ = ["current_messages", "incident_messages", "load_message", "record_cap_message"]
 
 
-def record_cap_message(conn: sqlite3.Connection, incident_id: int, at: float) -> str | None:
+def record_cap_message(conn: Connection, incident_id: int, at: float) -> str | None:
     """Record the message the incident's present state calls for; its identifier or None."""
     incident = load_incident(conn, incident_id)
     if incident is None:
@@ -42,7 +42,7 @@ def record_cap_message(conn: sqlite3.Connection, incident_id: int, at: float) ->
     return identifier
 
 
-def _message(conn: sqlite3.Connection, row: sqlite3.Row) -> CapMessage:
+def _message(conn: Connection, row: Row) -> CapMessage:
     """A row as a message, with the references of its cycle (Alert to now)."""
     refs: tuple[CapRef, ...] = ()
     if row["msg_type"] != "Alert":
@@ -61,20 +61,20 @@ def _message(conn: sqlite3.Connection, row: sqlite3.Row) -> CapMessage:
                       references=refs)
 
 
-def load_message(conn: sqlite3.Connection, identifier: str) -> CapMessage | None:
+def load_message(conn: Connection, identifier: str) -> CapMessage | None:
     row = conn.execute("SELECT * FROM cap_messages WHERE identifier = ?",
                        (identifier,)).fetchone()
     return None if row is None else _message(conn, row)
 
 
-def incident_messages(conn: sqlite3.Connection, incident_id: int) -> list[CapMessage]:
+def incident_messages(conn: Connection, incident_id: int) -> list[CapMessage]:
     """Every message of one incident, oldest first."""
     rows = conn.execute("SELECT * FROM cap_messages WHERE incident_id = ? ORDER BY seq",
                         (incident_id,)).fetchall()
     return [_message(conn, r) for r in rows]
 
 
-def current_messages(conn: sqlite3.Connection, *, hazards: Collection[str], min_level: int,
+def current_messages(conn: Connection, *, hazards: Collection[str], min_level: int,
                      cancelled_since: float) -> list[CapMessage]:
     """The feed: each incident's latest message, for incidents of ``hazards`` that reached
     ``min_level``; a Cancel only while it is newer than ``cancelled_since``. Newest first."""

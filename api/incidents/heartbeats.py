@@ -7,10 +7,9 @@ Like api/incidents/intake.py, each writing function opens its own ``transaction(
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 
-from siaga.api.db import transaction
+from siaga.api.db import Connection, transaction
 from siaga.api.incidents.rules import Source
 from siaga.api.incidents.settings import GATEWAY_SILENT, IncidentSettings
 from siaga.api.incidents.store import (
@@ -43,26 +42,27 @@ class HeartbeatSeen:
     buffer_depth: int | None  # entries waiting in its buffer, from that heartbeat
 
 
-def last_heartbeats(conn: sqlite3.Connection) -> dict[str, HeartbeatSeen]:
+def last_heartbeats(conn: Connection) -> dict[str, HeartbeatSeen]:
     return {r["gateway"]: HeartbeatSeen(r["received_at"], r["buffer_depth"]) for r in
             conn.execute("SELECT gateway, received_at, buffer_depth FROM gateway_heartbeats")}
 
 
-def record_heartbeat(conn: sqlite3.Connection, gateway: str, ts: float,
+def record_heartbeat(conn: Connection, gateway: str, ts: float,
                      received_at: float, buffer_depth: int | None = None) -> None:
     with transaction(conn):
         conn.execute(
             "INSERT INTO gateway_heartbeats (gateway, last_ts, received_at, buffer_depth)"
             " VALUES (?, ?, ?, ?) ON CONFLICT (gateway) DO UPDATE SET"
-            " last_ts = MAX(last_ts, excluded.last_ts),"
-            " received_at = MAX(received_at, excluded.received_at),"
-            " buffer_depth = CASE WHEN excluded.last_ts >= last_ts"
-            " THEN excluded.buffer_depth ELSE buffer_depth END",
+            # Qualified: PostgreSQL finds a bare column ambiguous beside excluded.
+            " last_ts = MAX(gateway_heartbeats.last_ts, excluded.last_ts),"
+            " received_at = MAX(gateway_heartbeats.received_at, excluded.received_at),"
+            " buffer_depth = CASE WHEN excluded.last_ts >= gateway_heartbeats.last_ts"
+            " THEN excluded.buffer_depth ELSE gateway_heartbeats.buffer_depth END",
             (gateway, ts, received_at, buffer_depth),
         )
 
 
-def silent_gateways(conn: sqlite3.Connection, now: float, window_s: float) -> list[str]:
+def silent_gateways(conn: Connection, now: float, window_s: float) -> list[str]:
     """Gateways heard from before, silent past the window, whose silence has no incident yet.
 
     One incident per silence: once staff resolve it, the watchdog waits until the gateway is
@@ -77,7 +77,7 @@ def silent_gateways(conn: sqlite3.Connection, now: float, window_s: float) -> li
     return [r[0] for r in rows]
 
 
-def gateway_silenced(conn: sqlite3.Connection, settings: IncidentSettings, gateway: str,
+def gateway_silenced(conn: Connection, settings: IncidentSettings, gateway: str,
                      now: float) -> Change | None:
     """Open the maintenance incident for a silent gateway (once: the unique index holds)."""
     site = f"gateway:{gateway}"
@@ -108,7 +108,7 @@ def gateway_silenced(conn: sqlite3.Connection, settings: IncidentSettings, gatew
     return change
 
 
-def silence_open(conn: sqlite3.Connection, gateway: str) -> bool:
+def silence_open(conn: Connection, gateway: str) -> bool:
     """Whether a maintenance incident for ``gateway`` is open (a read, no transaction)."""
     return conn.execute(
         "SELECT 1 FROM incidents WHERE hazard = ? AND site = ? AND status != 'resolved'",
@@ -116,7 +116,7 @@ def silence_open(conn: sqlite3.Connection, gateway: str) -> bool:
     ).fetchone() is not None
 
 
-def gateway_returned(conn: sqlite3.Connection, settings: IncidentSettings, gateway: str,
+def gateway_returned(conn: Connection, settings: IncidentSettings, gateway: str,
                      now: float) -> Change | None:
     """A silent gateway spoke again: note it and close the clocks nobody acted on.
 

@@ -7,11 +7,10 @@ atomic step across processes) and returns the changes for the live stream.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from siaga.api.db import transaction
+from siaga.api.db import Connection, Row, transaction
 from siaga.api.incidents.geo import haversine_m
 from siaga.api.incidents.rules import Action, IncidentWindow, Source, decide
 from siaga.api.incidents.settings import IncidentSettings
@@ -66,14 +65,14 @@ class ReportFacts:
     contact: str | None
 
 
-def _window(row: sqlite3.Row | None) -> IncidentWindow | None:
+def _window(row: Row | None) -> IncidentWindow | None:
     if row is None:
         return None
     return IncidentWindow(row["id"], row["opened_at"], row["resolved_at"])
 
 
-def _adopt_report_incident(conn: sqlite3.Connection, settings: IncidentSettings,
-                           a: AlertFacts) -> sqlite3.Row | None:
+def _adopt_report_incident(conn: Connection, settings: IncidentSettings,
+                           a: AlertFacts) -> Row | None:
     """A sensor alert near a citizen-reported incident not yet tied to a site takes it over
     under its own site (and so confirms it)."""
     if a.lat is None or a.lon is None or a.alert.level <= Level.NORMAL:
@@ -89,12 +88,12 @@ def _adopt_report_incident(conn: sqlite3.Connection, settings: IncidentSettings,
         return None
     _, incident_id = min(near)
     conn.execute("UPDATE incidents SET site = ? WHERE id = ?", (a.site, incident_id))
-    row: sqlite3.Row | None = conn.execute(
+    row: Row | None = conn.execute(
         "SELECT id, opened_at, resolved_at FROM incidents WHERE id = ?", (incident_id,)).fetchone()
     return row
 
 
-def _record_alert(conn: sqlite3.Connection, settings: IncidentSettings, facts: AlertFacts,
+def _record_alert(conn: Connection, settings: IncidentSettings, facts: AlertFacts,
                   received_at: float) -> Change | None:
     a, gateway, site, ts = facts.alert, facts.gateway, facts.site, facts.ts
     cur = conn.execute(
@@ -159,7 +158,7 @@ def _record_alert(conn: sqlite3.Connection, settings: IncidentSettings, facts: A
     return Change(kind, incident_id, received_at, a.explanation)
 
 
-def record_alerts(conn: sqlite3.Connection, settings: IncidentSettings,
+def record_alerts(conn: Connection, settings: IncidentSettings,
                   alerts: Sequence[AlertFacts], received_at: float) -> list[Change]:
     """Commit a batch of alerts in one transaction; one change per incident touched."""
     changes: dict[int, Change] = {}
@@ -177,17 +176,17 @@ def record_alerts(conn: sqlite3.Connection, settings: IncidentSettings,
     return list(changes.values())
 
 
-def record_report(conn: sqlite3.Connection, settings: IncidentSettings, r: ReportFacts,
+def record_report(conn: Connection, settings: IncidentSettings, r: ReportFacts,
                   received_at: float) -> tuple[int, Change, float | None]:
     """Join the nearest open incident of the hazard within the radius and time window, or
     open a new unconfirmed one; returns (report id, change, distance to the joined one)."""
     with transaction(conn):
         cur = conn.execute(
             "INSERT INTO incident_reports (received_at, lat, lon, hazard, text, contact)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
             (received_at, r.lat, r.lon, r.hazard, r.text, r.contact),
         )
-        report_id = int(cur.lastrowid or 0)
+        report_id = int(cur.fetchone()[0])
         rows = conn.execute(
             "SELECT id, lat, lon FROM incidents WHERE hazard = ? AND status != 'resolved'"
             " AND lat IS NOT NULL AND lon IS NOT NULL AND updated_at >= ?",

@@ -12,10 +12,9 @@ Who may act for which agency is decided here, so the routes only pass the caller
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 
-from siaga.api.db import transaction
+from siaga.api.db import Connection, Row, transaction
 from siaga.api.incidents.errors import IncidentNotFound, NotInvolved, TransitionError
 from siaga.api.incidents.rules import advance
 from siaga.api.incidents.settings import IncidentSettings
@@ -46,7 +45,7 @@ class Actor:
     sees_all: bool = False
 
 
-def _clock_agencies(conn: sqlite3.Connection, incident_id: int, cycle: int) -> list[str]:
+def _clock_agencies(conn: Connection, incident_id: int, cycle: int) -> list[str]:
     return [r[0] for r in conn.execute(
         "SELECT agency FROM incident_clocks WHERE incident_id = ? AND cycle = ? ORDER BY position",
         (incident_id, cycle),
@@ -69,7 +68,7 @@ def _targets(actor: Actor, involved: list[str], action: str, agency: str | None)
     return [actor.agency]
 
 
-def act(conn: sqlite3.Connection, incident_id: int, action: str, actor: Actor,
+def act(conn: Connection, incident_id: int, action: str, actor: Actor,
         note: str | None, now: float, agency: str | None = None) -> Change:
     """Move the chosen agencies' clocks forward (see the module docstring for who may)."""
     with transaction(conn):
@@ -114,7 +113,7 @@ def act(conn: sqlite3.Connection, incident_id: int, action: str, actor: Actor,
     return change
 
 
-def add_note(conn: sqlite3.Connection, incident_id: int, actor: Actor, note: str,
+def add_note(conn: Connection, incident_id: int, actor: Actor, note: str,
              now: float) -> Change:
     """A staff note in the timeline, state unchanged: anyone who may see the incident, except
     viewers (who only read)."""
@@ -132,7 +131,7 @@ def add_note(conn: sqlite3.Connection, incident_id: int, actor: Actor, note: str
     return Change("incident.updated", incident_id, now, f"note by {actor.username}")
 
 
-def escalate_overdue(conn: sqlite3.Connection, now: float,
+def escalate_overdue(conn: Connection, now: float,
                      settings: IncidentSettings | None = None) -> list[Change]:
     """Flag every clock whose ack or resolve deadline passed undone, once per deadline.
 
@@ -176,7 +175,7 @@ def escalate_overdue(conn: sqlite3.Connection, now: float,
     return changes
 
 
-def _record_rung(conn: sqlite3.Connection, r: sqlite3.Row, rung: int, position: str,
+def _record_rung(conn: Connection, r: Row, rung: int, position: str,
                  due: float, now: float) -> None:
     conn.execute(
         "INSERT INTO incident_escalation_rungs (incident_id, cycle, agency, rung, position,"
@@ -185,7 +184,7 @@ def _record_rung(conn: sqlite3.Connection, r: sqlite3.Row, rung: int, position: 
     )
 
 
-def climb_chains(conn: sqlite3.Connection, settings: IncidentSettings,
+def climb_chains(conn: Connection, settings: IncidentSettings,
                  now: float) -> list[Change]:
     """Tell the next rung of each agency's escalation chain whose time has come.
 

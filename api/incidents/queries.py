@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from siaga.api.db import Connection, Row
 from siaga.api.incidents.models import AgencyClock, Incident, IncidentDetail, TimelineEntry, utc
 from siaga.api.incidents.scorecard import ClockFacts
 from siaga.firmware_bridge.vocabulary import Level
@@ -37,7 +37,7 @@ class IncidentFilter:
     offset: int = 0
 
 
-def _clocks(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, list[AgencyClock]]:
+def _clocks(conn: Connection, ids: Sequence[int]) -> dict[int, list[AgencyClock]]:
     out: dict[int, list[AgencyClock]] = {i: [] for i in ids}
     if not ids:
         return out
@@ -62,7 +62,7 @@ def _clocks(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, list[Agen
     return out
 
 
-def _incident(r: sqlite3.Row, clocks: list[AgencyClock]) -> Incident:
+def _incident(r: Row, clocks: list[AgencyClock]) -> Incident:
     acks = [c.acknowledged_at for c in clocks if c.acknowledged_at is not None]
     dispatches = [c.dispatched_at for c in clocks if c.dispatched_at is not None]
     return Incident(
@@ -80,7 +80,7 @@ def _incident(r: sqlite3.Row, clocks: list[AgencyClock]) -> Incident:
     )
 
 
-def visible(conn: sqlite3.Connection, incident_id: int, scope: frozenset[str] | None) -> bool:
+def visible(conn: Connection, incident_id: int, scope: frozenset[str] | None) -> bool:
     """Whether the incident exists and involves an agency of ``scope`` (now or in a past cycle)."""
     if scope is None:
         row = conn.execute("SELECT 1 FROM incidents WHERE id = ?", (incident_id,)).fetchone()
@@ -93,7 +93,7 @@ def visible(conn: sqlite3.Connection, incident_id: int, scope: frozenset[str] | 
     return row is not None
 
 
-def load_incidents(conn: sqlite3.Connection, f: IncidentFilter) -> list[Incident]:
+def load_incidents(conn: Connection, f: IncidentFilter) -> list[Incident]:
     where: list[str] = []
     args: list[object] = []
     if f.status == "active":
@@ -128,14 +128,14 @@ def load_incidents(conn: sqlite3.Connection, f: IncidentFilter) -> list[Incident
     return [_incident(r, clocks[r["id"]]) for r in rows]
 
 
-def load_incident(conn: sqlite3.Connection, incident_id: int) -> Incident | None:
+def load_incident(conn: Connection, incident_id: int) -> Incident | None:
     row = conn.execute("SELECT * FROM incidents WHERE id = ?", (incident_id,)).fetchone()
     if row is None:
         return None
     return _incident(row, _clocks(conn, [incident_id])[incident_id])
 
 
-def load_detail(conn: sqlite3.Connection, incident_id: int) -> IncidentDetail | None:
+def load_detail(conn: Connection, incident_id: int) -> IncidentDetail | None:
     incident = load_incident(conn, incident_id)
     if incident is None:
         return None
@@ -151,7 +151,7 @@ def load_detail(conn: sqlite3.Connection, incident_id: int) -> IncidentDetail | 
     return IncidentDetail(**dict(incident), timeline=timeline)
 
 
-def scorecard_clocks(conn: sqlite3.Connection, start: float, end: float) -> list[ClockFacts]:
+def scorecard_clocks(conn: Connection, start: float, end: float) -> list[ClockFacts]:
     """Every clock (all cycles) that started in ``[start, end)``."""
     rows = conn.execute(
         "SELECT * FROM incident_clocks WHERE started_at >= ? AND started_at < ?", (start, end)
@@ -165,7 +165,7 @@ def scorecard_clocks(conn: sqlite3.Connection, start: float, end: float) -> list
     ]
 
 
-def open_counts_by_level(conn: sqlite3.Connection) -> dict[int, int]:
+def open_counts_by_level(conn: Connection) -> dict[int, int]:
     counts = {int(lv): 0 for lv in Level}
     for level, n in conn.execute(
         "SELECT level, COUNT(*) FROM incidents WHERE status != 'resolved' GROUP BY level"

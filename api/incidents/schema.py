@@ -19,7 +19,7 @@ never changed afterwards.
 
 from __future__ import annotations
 
-import sqlite3
+from siaga.api.db import Connection
 
 __all__ = ["ensure_schema"]
 
@@ -170,5 +170,5 @@ CREATE TABLE IF NOT EXISTS gateway_heartbeats (
 """
 
 
-def ensure_schema(conn: sqlite3.Connection) -> None:
+def ensure_schema(conn: Connection) -> None:
     conn.executescript(_DDL)

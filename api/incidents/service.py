@@ -15,13 +15,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
-from siaga.api.db import Database
+from siaga.api.db import Connection, Database
 from siaga.api.incidents import lifecycle
 from siaga.api.incidents.cap import CapMessage
 from siaga.api.incidents.cap_log import current_messages, load_message
@@ -192,7 +191,7 @@ class IncidentService:
     async def on_heartbeat(self, gateway: str, heartbeat: Heartbeat) -> None:
         now = self.clock()
 
-        def run(conn: sqlite3.Connection) -> Change | None:
+        def run(conn: Connection) -> Change | None:
             record_heartbeat(conn, gateway, heartbeat.ts / 1000.0, now, heartbeat.buffer.depth)
             # Most heartbeats find nothing to close: look before taking the write lock.
             if not silence_open(conn, gateway):
@@ -241,7 +240,7 @@ class IncidentService:
                   agency: str | None = None) -> Incident:
         now = self.clock()
 
-        def run(conn: sqlite3.Connection) -> Incident | None:
+        def run(conn: Connection) -> Incident | None:
             lifecycle.act(conn, incident_id, action, actor, note, now, agency)
             return load_incident(conn, incident_id)
 
@@ -266,7 +265,7 @@ class IncidentService:
     async def note(self, incident_id: int, actor: Actor, note: str) -> Incident:
         now = self.clock()
 
-        def run(conn: sqlite3.Connection) -> Incident | None:
+        def run(conn: Connection) -> Incident | None:
             lifecycle.add_note(conn, incident_id, actor, note, now)
             return load_incident(conn, incident_id)
 
@@ -292,7 +291,7 @@ class IncidentService:
         """The incident's latest CAP message, if the staff scope sees the incident."""
         await self.get(incident_id, scope)
 
-        def run(conn: sqlite3.Connection) -> CapMessage | None:
+        def run(conn: Connection) -> CapMessage | None:
             row = conn.execute("SELECT identifier FROM cap_messages WHERE incident_id = ?"
                                " ORDER BY seq DESC LIMIT 1", (incident_id,)).fetchone()
             return None if row is None else load_message(conn, row[0])
@@ -319,7 +318,7 @@ class IncidentService:
         now = self.clock()
         window = self.settings.gateway_silence_s
 
-        def run(conn: sqlite3.Connection) -> list[Change]:
+        def run(conn: Connection) -> list[Change]:
             opened = [gateway_silenced(conn, self.settings, gw, now)
                       for gw in silent_gateways(conn, now, window)]
             return [c for c in opened if c is not None]
@@ -334,7 +333,7 @@ class IncidentService:
         return await self.db.run(lambda c: load_incidents(c, f))
 
     async def get(self, incident_id: int, scope: frozenset[str] | None) -> IncidentDetail:
-        def run(conn: sqlite3.Connection) -> IncidentDetail | None:
+        def run(conn: Connection) -> IncidentDetail | None:
             return load_detail(conn, incident_id) if visible(conn, incident_id, scope) else None
 
         detail = await self.db.run(run)

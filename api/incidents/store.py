@@ -7,10 +7,10 @@ BEGIN IMMEDIATE) and applies the pure rules of :mod:`api.incidents.rules`; none 
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+from siaga.api.db import Connection
 from siaga.api.incidents.cap_log import record_cap_message
 from siaga.api.incidents.rules import (
     Source,
@@ -54,7 +54,7 @@ class Change:
 
 
 def add_timeline(
-    conn: sqlite3.Connection,
+    conn: Connection,
     incident_id: int,
     *,
     ts: float,
@@ -75,7 +75,7 @@ def add_timeline(
     )
 
 
-def enqueue_notice(conn: sqlite3.Connection, change: Change,
+def enqueue_notice(conn: Connection, change: Change,
                    data: dict[str, Any] | None = None) -> None:
     """Write the outbox row for ``change`` inside the caller's transaction (see schema.py).
 
@@ -94,12 +94,12 @@ def enqueue_notice(conn: sqlite3.Connection, change: Change,
     record_cap_message(conn, change.incident_id, change.ts)
 
 
-def current_cycle(conn: sqlite3.Connection, incident_id: int) -> int:
+def current_cycle(conn: Connection, incident_id: int) -> int:
     row = conn.execute("SELECT reopen_count FROM incidents WHERE id = ?", (incident_id,)).fetchone()
     return int(row[0])
 
 
-def _add_clocks(conn: sqlite3.Connection, incident_id: int, cycle: int, agencies: list[str],
+def _add_clocks(conn: Connection, incident_id: int, cycle: int, agencies: list[str],
                 start: float) -> None:
     conn.executemany(
         "INSERT INTO incident_clocks (incident_id, cycle, agency, position, started_at)"
@@ -109,7 +109,7 @@ def _add_clocks(conn: sqlite3.Connection, incident_id: int, cycle: int, agencies
 
 
 def open_incident(
-    conn: sqlite3.Connection,
+    conn: Connection,
     settings: IncidentSettings,
     *,
     hazard: str,
@@ -131,18 +131,18 @@ def open_incident(
     cur = conn.execute(
         "INSERT INTO incidents (hazard, site, level, max_level, agency, origin, lat, lon,"
         " opened_at, updated_at, opened_late, unconfirmed) VALUES (?, ?, 1, 1, ?, ?, ?, ?,"
-        " ?, ?, ?, ?)",
+        " ?, ?, ?, ?) RETURNING id",
         (hazard, site, agencies[0], origin, lat, lon, at, at, int(opened_late),
          int(unconfirmed)),
     )
-    incident_id = int(cur.lastrowid or 0)
+    incident_id = int(cur.fetchone()[0])
     _add_clocks(conn, incident_id, 0, agencies, at)
     add_timeline(conn, incident_id, ts=at, recorded_at=at, kind="opened",
                  data={"agencies": agencies, "origin": origin, "late": opened_late})
     return incident_id
 
 
-def reopen_incident(conn: sqlite3.Connection, incident_id: int, *, at: float) -> None:
+def reopen_incident(conn: Connection, incident_id: int, *, at: float) -> None:
     """Back to open with fresh clocks for a new cycle, for the same agencies as before; the
     old cycle's clocks stay on record."""
     agencies = [r[0] for r in conn.execute(
@@ -160,7 +160,7 @@ def reopen_incident(conn: sqlite3.Connection, incident_id: int, *, at: float) ->
                  data={"agencies": agencies})
 
 
-def tighten_clocks(conn: sqlite3.Connection, settings: IncidentSettings, incident_id: int,
+def tighten_clocks(conn: Connection, settings: IncidentSettings, incident_id: int,
                    *, at: float) -> None:
     """Move the current cycle's deadlines earlier for the incident's present level."""
     row = conn.execute("SELECT level, reopen_count FROM incidents WHERE id = ?",
@@ -188,7 +188,7 @@ def tighten_clocks(conn: sqlite3.Connection, settings: IncidentSettings, inciden
         )
 
 
-def set_source(conn: sqlite3.Connection, settings: IncidentSettings, incident_id: int,
+def set_source(conn: Connection, settings: IncidentSettings, incident_id: int,
                source: Source, *, recorded_at: float) -> bool:
     """Record a source's level; returns whether the incident's level changed.
 
@@ -225,7 +225,7 @@ def set_source(conn: sqlite3.Connection, settings: IncidentSettings, incident_id
     return True
 
 
-def refresh_evidence(conn: sqlite3.Connection, settings: IncidentSettings,
+def refresh_evidence(conn: Connection, settings: IncidentSettings,
                      incident_id: int) -> None:
     """Confidence from distinct alerting nodes and reports; a sensor alert confirms."""
     nodes = conn.execute(
@@ -248,7 +248,7 @@ def refresh_evidence(conn: sqlite3.Connection, settings: IncidentSettings,
     )
 
 
-def refresh_status(conn: sqlite3.Connection, incident_id: int, *, at: float) -> str:
+def refresh_status(conn: Connection, incident_id: int, *, at: float) -> str:
     """Derive the incident's status from its current clocks; stamp ``resolved_at``."""
     cycle = current_cycle(conn, incident_id)
     stages = [r[0] for r in conn.execute(

@@ -15,12 +15,11 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-import sqlite3
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from siaga.api.db import transaction
+from siaga.api.db import Connection, transaction
 from siaga.api.notify.rules import Contact
 from siaga.api.notify.settings import CHANNELS, ChannelName
 
@@ -39,7 +38,7 @@ __all__ = [
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 
 
-def ensure_schema(conn: sqlite3.Connection) -> None:
+def ensure_schema(conn: Connection) -> None:
     conn.executescript(
         """
         CREATE TABLE IF NOT EXISTS staff_contacts (
@@ -86,7 +85,7 @@ def _hash(code: str) -> str:
     return hashlib.sha256(code.strip().upper().encode()).hexdigest()
 
 
-def save_contact(conn: sqlite3.Connection, username: str, c: ContactIn) -> None:
+def save_contact(conn: Connection, username: str, c: ContactIn) -> None:
     with transaction(conn):
         conn.execute(
             "INSERT INTO staff_contacts (username, position, language, email, sms, whatsapp,"
@@ -99,7 +98,7 @@ def save_contact(conn: sqlite3.Connection, username: str, c: ContactIn) -> None:
         )
 
 
-def contact_of(conn: sqlite3.Connection, username: str) -> ContactOut:
+def contact_of(conn: Connection, username: str) -> ContactOut:
     row = conn.execute("SELECT * FROM staff_contacts WHERE username = ?",
                        (username,)).fetchone()
     if row is None:
@@ -110,7 +109,7 @@ def contact_of(conn: sqlite3.Connection, username: str) -> ContactOut:
                       telegram_linked=row["telegram_chat"] is not None)
 
 
-def load_contacts(conn: sqlite3.Connection) -> list[Contact]:
+def load_contacts(conn: Connection) -> list[Contact]:
     """Every staff member with the addresses they have (for the rules)."""
     rows = conn.execute(
         "SELECT s.username, s.agency, s.role, c.position, c.language, c.email, c.sms,"
@@ -131,7 +130,7 @@ def load_contacts(conn: sqlite3.Connection) -> list[Contact]:
     return out
 
 
-def new_link_code(conn: sqlite3.Connection, username: str, now: float, ttl_s: float) -> str:
+def new_link_code(conn: Connection, username: str, now: float, ttl_s: float) -> str:
     code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(8))
     with transaction(conn):
         conn.execute("DELETE FROM telegram_link_codes WHERE username = ? OR expires_at < ?",
@@ -141,7 +140,7 @@ def new_link_code(conn: sqlite3.Connection, username: str, now: float, ttl_s: fl
     return code
 
 
-def claim_link_code(conn: sqlite3.Connection, code: str, chat_id: str, user_id: str,
+def claim_link_code(conn: Connection, code: str, chat_id: str, user_id: str,
                     now: float) -> str | None:
     """Link the chat to the code's account (the code is used up); None if no such code."""
     with transaction(conn):
@@ -164,7 +163,7 @@ def claim_link_code(conn: sqlite3.Connection, code: str, chat_id: str, user_id: 
     return username
 
 
-def staff_for_telegram_user(conn: sqlite3.Connection, user_id: str) -> str | None:
+def staff_for_telegram_user(conn: Connection, user_id: str) -> str | None:
     row = conn.execute("SELECT username FROM staff_contacts WHERE telegram_user = ?",
                        (user_id,)).fetchone()
     return None if row is None else str(row[0])

@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from siaga.api.db import transaction
+from siaga.api.db import Connection, Row, transaction
 from siaga.api.incidents.settings import IncidentSettings
 from siaga.api.incidents.store import add_timeline
 from siaga.api.notify import contacts
@@ -77,7 +76,7 @@ CREATE TABLE IF NOT EXISTS notify_incident_levels (
 """
 
 
-def ensure_schema(conn: sqlite3.Connection) -> None:
+def ensure_schema(conn: Connection) -> None:
     conn.executescript(_DDL)
     contacts.ensure_schema(conn)
 
@@ -94,7 +93,7 @@ class Delivery:
 Outcome = Literal["sent", "delivered", "failed", "retry", "rate_limited"]
 
 
-def _kind(conn: sqlite3.Connection, row: sqlite3.Row, data: dict[str, Any],
+def _kind(conn: Connection, row: Row, data: dict[str, Any],
           ) -> NoticeKind | None:
     """What the outbox row tells people, if anything (no spam: a level must rise)."""
     told = conn.execute("SELECT level FROM notify_incident_levels WHERE incident_id = ?",
@@ -113,7 +112,7 @@ def _kind(conn: sqlite3.Connection, row: sqlite3.Row, data: dict[str, Any],
     return None
 
 
-def _facts(conn: sqlite3.Connection, incident_id: int) -> tuple[IncidentFacts, str, str, str]:
+def _facts(conn: Connection, incident_id: int) -> tuple[IncidentFacts, str, str, str]:
     inc = conn.execute("SELECT hazard, site, level, agency, reopen_count FROM incidents"
                        " WHERE id = ?", (incident_id,)).fetchone()
     agencies = [r[0] for r in conn.execute(
@@ -130,7 +129,7 @@ def _facts(conn: sqlite3.Connection, incident_id: int) -> tuple[IncidentFacts, s
     return facts, inc["agency"], explanation, explanation_en
 
 
-def plan(conn: sqlite3.Connection, settings: NotifySettings, incidents: IncidentSettings,
+def plan(conn: Connection, settings: NotifySettings, incidents: IncidentSettings,
          *, now: float, timezone: str, site_name: Callable[[str], str | None],
          limit: int = 200) -> int:
     """Turn unplanned outbox rows into deliveries; returns how many deliveries were made."""
@@ -195,7 +194,7 @@ def _text_doc(t: Text) -> dict[str, str]:
     return {f: getattr(t, f) for f in Text.__slots__}
 
 
-def claim(conn: sqlite3.Connection, channel: ChannelName, *, now: float, limit: int,
+def claim(conn: Connection, channel: ChannelName, *, now: float, limit: int,
           lease_s: float) -> list[Delivery]:
     """Take up to ``limit`` due deliveries of ``channel`` (Awas first) under a lease."""
     with transaction(conn):
@@ -217,7 +216,7 @@ def claim(conn: sqlite3.Connection, channel: ChannelName, *, now: float, limit: 
     return out
 
 
-def finish(conn: sqlite3.Connection, settings: NotifySettings,
+def finish(conn: Connection, settings: NotifySettings,
            done: Sequence[tuple[Delivery, Result]], *, now: float,
            backoff: Callable[[int], float]) -> list[Outcome]:
     """Record each outcome; sent, delivered and failed go into the incident's timeline."""
@@ -261,7 +260,7 @@ def finish(conn: sqlite3.Connection, settings: NotifySettings,
     return outcomes
 
 
-def receipt(conn: sqlite3.Connection, channel: ChannelName, provider_id: str, status: str,
+def receipt(conn: Connection, channel: ChannelName, provider_id: str, status: str,
             reason: str | None, now: float) -> bool:
     """A channel's later word on a sent message (WhatsApp's status webhook): ``delivered``
     or ``failed``. Recorded once, in the delivery and the incident's timeline; returns
@@ -283,7 +282,7 @@ def receipt(conn: sqlite3.Connection, channel: ChannelName, provider_id: str, st
     return True
 
 
-def queue_depth(conn: sqlite3.Connection) -> dict[str, int]:
+def queue_depth(conn: Connection) -> dict[str, int]:
     """Deliveries waiting or in flight, per channel (for /metrics)."""
     return {r[0]: r[1] for r in conn.execute(
         "SELECT channel, COUNT(*) FROM notify_deliveries WHERE status IN ('pending', 'sending')"

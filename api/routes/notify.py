@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import hmac
 import json
-import sqlite3
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from pydantic import BaseModel
 
 from siaga.api.accounts import Role, Staff
+from siaga.api.db import Connection
 from siaga.api.deps import (
     AccountsDep,
     CurrentStaff,
@@ -185,7 +185,7 @@ async def whatsapp_statuses(
     now = notify.clock()
     found = statuses(doc)
 
-    def record(conn: sqlite3.Connection) -> int:
+    def record(conn: Connection) -> int:
         return sum(receipt(conn, "whatsapp", m, s, r, now) for m, s, r in found)
 
     return {"updated": await db.run(record)}

@@ -10,11 +10,10 @@ node's channel, so "latest" never scans history.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
-from siaga.api.db import Database, transaction
+from siaga.api.db import Connection, Database, transaction
 from siaga.api.telemetry.records import (
     AggregatePoint,
     IncidentEventPoint,
@@ -117,11 +116,10 @@ class SqliteStore:
                 newest[(r.node, r.channel)] = r
         latest = [(r.node, r.channel, r.ts, r.seq, r.value) for r in newest.values()]
 
-        def write(conn: sqlite3.Connection) -> int:
+        def write(conn: Connection) -> int:
             with transaction(conn):
-                before = conn.total_changes
-                conn.executemany(_INSERT, rows)
-                added = conn.total_changes - before
+                # executemany's rowcount sums the rows each statement wrote (0 if ignored).
+                added = conn.executemany(_INSERT, rows).rowcount
                 conn.executemany(_LATEST, latest)
             return added
 
@@ -131,7 +129,7 @@ class SqliteStore:
         rows = [(e.id, e.type, e.ts, e.hazard, e.level, e.site, e.agency_tag, e.text)
                 for e in events]
 
-        def write(conn: sqlite3.Connection) -> None:
+        def write(conn: Connection) -> None:
             with transaction(conn):
                 conn.executemany(
                     "INSERT OR IGNORE INTO incident_event"
@@ -144,7 +142,7 @@ class SqliteStore:
     async def readings(
         self, node: str, channel: str, start: int, end: int, limit: int = 100_000
     ) -> list[ReadingPoint]:
-        def read(conn: sqlite3.Connection) -> list[ReadingPoint]:
+        def read(conn: Connection) -> list[ReadingPoint]:
             cur = conn.execute(
                 "SELECT ts, value, seq, gateway FROM reading"
                 " WHERE node = ? AND channel = ? AND ts >= ? AND ts < ?"
@@ -158,7 +156,7 @@ class SqliteStore:
     async def aggregate(
         self, node: str, channel: str, start: int, end: int, every: int
     ) -> list[AggregatePoint]:
-        def read(conn: sqlite3.Connection) -> list[AggregatePoint]:
+        def read(conn: Connection) -> list[AggregatePoint]:
             cur = conn.execute(
                 "SELECT (ts / ?1) * ?1 AS bucket, avg(value), min(value), max(value),"
                 " sum(value), count(*) FROM reading"
@@ -171,7 +169,7 @@ class SqliteStore:
         return await self.db.run(read)
 
     async def latest(self, node: str) -> list[LatestReading]:
-        def read(conn: sqlite3.Connection) -> list[LatestReading]:
+        def read(conn: Connection) -> list[LatestReading]:
             cur = conn.execute(
                 "SELECT channel, ts, value FROM latest_reading WHERE node = ? ORDER BY channel",
                 (node,),
@@ -181,7 +179,7 @@ class SqliteStore:
         return await self.db.run(read)
 
     async def incident_events(self, start: int, end: int) -> list[IncidentEventPoint]:
-        def read(conn: sqlite3.Connection) -> list[IncidentEventPoint]:
+        def read(conn: Connection) -> list[IncidentEventPoint]:
             cur = conn.execute(
                 "SELECT ts, id, type, hazard, level, site, agency, text FROM incident_event"
                 " WHERE ts >= ? AND ts < ? ORDER BY ts, id, type",

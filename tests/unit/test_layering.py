@@ -27,10 +27,14 @@ ALLOWED: dict[str, set[str]] = {
     "api": {"firmware_bridge", "analytics", "numpy", "paho", "fastapi", "starlette",
             "uvicorn", "pydantic", "httpx", "anyio",
             # the GSM modem notification channel (api/notify/gsm_modem.py)
-            "serial"},
+            "serial",
+            # PostgreSQL as the hub database (api/db_postgres.py; optional: siaga[postgres])
+            "psycopg", "psycopg_pool"},
     "simulators": {"firmware_bridge", "analytics", "numpy", "serial", "paho", "pymodbus",
                    # the local SMTP inbox (servers.SmtpInbox) for tests and the demo
-                   "aiosmtpd"},
+                   "aiosmtpd",
+                   # servers.PostgreSQL makes databases and schemas for tests and the demo
+                   "psycopg"},
 }
 
 

@@ -1,25 +1,28 @@
 """Dedupe under concurrency: alerts for one hazard and site from many writers at once.
 
-Threads with their own connections and separate processes share one SQLite file, like two
-hub workers; exactly one incident may be open for the key afterwards, holding every alert.
+Threads with their own connections and separate processes share one database, like hub
+processes on one or several machines: an SQLite file, or a PostgreSQL server (each writer
+process its own connection pool). Exactly one incident may be open for the key afterwards,
+holding every alert.
 """
 
 from __future__ import annotations
 
 import multiprocessing
-import sqlite3
 import threading
 import traceback
 from pathlib import Path
 
 import pytest
 
-from siaga.api.db import Database
+from siaga.api.db import INTEGRITY_ERRORS, Database
+from siaga.api.db_postgres import PostgresDatabase
 from siaga.api.incidents.intake import AlertFacts, record_alerts
 from siaga.api.incidents.queries import IncidentFilter, load_incidents
-from siaga.api.incidents.schema import ensure_schema
 from siaga.api.incidents.settings import IncidentSettings
+from siaga.api.migrations import migrate
 from siaga.firmware_bridge.uplink import UplinkAlert
+from siaga.simulators.servers import PostgreSQL
 
 pytestmark = pytest.mark.integration
 
@@ -38,9 +41,30 @@ def _alerts(writer: int) -> list[AlertFacts]:
     ]
 
 
+def _open(target: str) -> Database:
+    """``target`` is a PostgreSQL URL or an SQLite file's path."""
+    if target.startswith("postgresql://"):
+        return PostgresDatabase(target, pool_size=2)
+    return Database(target)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database at this release's schema, named as the writers open it."""
+    if request.param == "sqlite":
+        where = str(tmp_path / "hub.sqlite3")
+    else:
+        server: PostgreSQL = request.getfixturevalue("postgres")
+        where = server.create_schema()
+    db = _open(where)
+    migrate(db)
+    db.close()
+    return where
+
+
 def _write(path: str, writer: int, barrier: threading.Barrier | None = None,
            event: object | None = None) -> None:
-    db = Database(path)
+    db = _open(path)
     try:
         if barrier is not None:
             barrier.wait()
@@ -61,8 +85,8 @@ def _child(path: str, writer: int, event: object, errors: str) -> None:
         raise
 
 
-def _check(path: Path) -> None:
-    db = Database(path)
+def _check(path: str) -> None:
+    db = _open(path)
     try:
         rows = db.call(lambda c: load_incidents(c, IncidentFilter()))
         n_open = db.call(lambda c: c.execute(
@@ -74,15 +98,8 @@ def _check(path: Path) -> None:
     assert (rows[0].level, rows[0].max_level) == (3, 4)  # each node ended at Siaga
 
 
-def _schema(path: Path) -> None:
-    db = Database(path)
-    db.call(ensure_schema)
-    db.close()
-
-
-def test_parallel_threads_with_own_connections_make_one_incident(tmp_path: Path) -> None:
-    path = tmp_path / "hub.sqlite3"
-    _schema(path)
+def test_parallel_threads_with_own_connections_make_one_incident(target: str) -> None:
+    path = target
     barrier = threading.Barrier(WRITERS)
     threads = [threading.Thread(target=_write, args=(str(path), w, barrier))
                for w in range(WRITERS)]
@@ -93,9 +110,8 @@ def test_parallel_threads_with_own_connections_make_one_incident(tmp_path: Path)
     _check(path)
 
 
-def test_parallel_processes_make_one_incident(tmp_path: Path) -> None:
-    path = tmp_path / "hub.sqlite3"
-    _schema(path)
+def test_parallel_processes_make_one_incident(target: str, tmp_path: Path) -> None:
+    path = target
     ctx = multiprocessing.get_context("spawn")
     go = ctx.Event()
     errors = tmp_path / "errors"
@@ -112,15 +128,13 @@ def test_parallel_processes_make_one_incident(tmp_path: Path) -> None:
     _check(path)
 
 
-def test_the_schema_itself_refuses_a_second_open_incident(tmp_path: Path) -> None:
+def test_the_schema_itself_refuses_a_second_open_incident(target: str) -> None:
     """The partial unique index is the last line: even a writer that skips the rules fails."""
-    path = tmp_path / "hub.sqlite3"
-    _schema(path)
-    db = Database(path)
+    db = _open(target)
     insert = ("INSERT INTO incidents (hazard, site, level, max_level, agency, origin, opened_at,"
               " updated_at, status) VALUES ('fire', 'pasar', 3, 3, 'PMK', 'alert', 0, 0, ?)")
     db.call(lambda c: c.execute(insert, ("open",)))
     db.call(lambda c: c.execute(insert, ("resolved",)))  # closed ones may repeat
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(INTEGRITY_ERRORS):
         db.call(lambda c: c.execute(insert, ("acknowledged",)))
     db.close()

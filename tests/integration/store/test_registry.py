@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,6 +9,8 @@ import pytest
 from siaga.api.db import Database
 from siaga.api.errors import ConfigError, Conflict, InvalidInput, NotFound
 from siaga.api.registry import Calibration, GatewayIn, NodeIn, Registry, SiteIn, read_registry_file
+
+pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[3]
 DEMO = ROOT / "deploy" / "demo" / "registry.toml"
@@ -34,10 +35,9 @@ calibration = { mm_per_tip = 0.5 }
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    d = Database(tmp_path / "hub.sqlite3")
-    yield d
-    d.close()
+def db(hub_db: Database) -> Database:
+    """The hub database, once on SQLite and once on PostgreSQL (tests/database_fixtures.py)."""
+    return hub_db
 
 
 def _write(tmp_path: Path, text: str, name: str = "registry.toml") -> Path:

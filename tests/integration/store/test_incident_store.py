@@ -1,9 +1,6 @@
-"""The incident store on a real SQLite file: intake, lifecycle, escalation, reads."""
+"""The incident store on both engines (SQLite, PostgreSQL): intake, lifecycle, escalation, reads."""
 
 from __future__ import annotations
-
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -26,9 +23,10 @@ from siaga.api.incidents.queries import (
     open_counts_by_level,
     scorecard_clocks,
 )
-from siaga.api.incidents.schema import ensure_schema
 from siaga.api.incidents.settings import IncidentSettings
 from siaga.firmware_bridge.uplink import UplinkAlert
+
+pytestmark = pytest.mark.integration
 
 S = IncidentSettings(site_agencies={"pasar-batu": {"fire": ["BPBD"]}})
 T0 = 1_795_000_000.0
@@ -38,11 +36,9 @@ ADMIN = Actor("root", "DISKOMINFO", "admin")
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    d = Database(tmp_path / "hub.sqlite3")
-    d.call(ensure_schema)
-    yield d
-    d.close()
+def db(hub_db: Database) -> Database:
+    """The hub database, once on SQLite and once on PostgreSQL (tests/database_fixtures.py)."""
+    return hub_db
 
 
 def alert(level: int, ts: float, *, node: str = "slope-07", site: str = "bumiaji-slope",

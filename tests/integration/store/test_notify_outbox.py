@@ -1,21 +1,18 @@
-"""The outbox on a real SQLite file: written with the incident change, planned once, claimed
-under a lease, finished into the timeline; the escalation chain climbs until acknowledged."""
+"""The outbox on both engines (SQLite, PostgreSQL): written with the incident change,
+planned once, claimed under a lease, finished into the timeline; the escalation chain climbs
+until acknowledged."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from siaga.api import accounts
 from siaga.api.db import Database, transaction
 from siaga.api.incidents.intake import AlertFacts, record_alerts
 from siaga.api.incidents.lifecycle import Actor, act, climb_chains, escalate_overdue
 from siaga.api.incidents.queries import load_detail
-from siaga.api.incidents.schema import ensure_schema
 from siaga.api.incidents.settings import IncidentSettings
 from siaga.api.notify import outbox
 from siaga.api.notify.channel import Sent
@@ -23,6 +20,8 @@ from siaga.api.notify.contacts import ContactIn, save_contact
 from siaga.api.notify.errors import ChannelError, RateLimited
 from siaga.api.notify.settings import NotifySettings
 from siaga.firmware_bridge.uplink import UplinkAlert
+
+pytestmark = pytest.mark.integration
 
 S = IncidentSettings(escalation_every_min=10)
 T0 = 1_795_000_000.0
@@ -35,13 +34,9 @@ TZ = "Asia/Jakarta"
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    d = Database(tmp_path / "hub.sqlite3")
-    d.call(ensure_schema)
-    d.call(accounts.ensure_schema)
-    d.call(outbox.ensure_schema)
-    yield d
-    d.close()
+def db(hub_db: Database) -> Database:
+    """The hub database, once on SQLite and once on PostgreSQL (tests/database_fixtures.py)."""
+    return hub_db
 
 
 def alert(level: int, ts: float, node: str = "slope-07") -> AlertFacts:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -17,6 +15,8 @@ from siaga.api.errors import Conflict, InvalidInput, NotFound, TooManyRequests, 
 from siaga.api.gateway_tokens import GatewayTokens
 from siaga.api.hashing import ScryptCost, hash_password, verify_password
 from siaga.api.settings import AuthSettings
+
+pytestmark = pytest.mark.integration
 
 AGENCIES = ("BPBD", "PMK", "SATPOLPP", "DISKOMINFO")
 PASSWORD = "kata-sandi-rahasia"
@@ -32,10 +32,9 @@ class Clock:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    d = Database(tmp_path / "hub.sqlite3")
-    yield d
-    d.close()
+def db(hub_db: Database) -> Database:
+    """The hub database, once on SQLite and once on PostgreSQL (tests/database_fixtures.py)."""
+    return hub_db
 
 
 @pytest.fixture

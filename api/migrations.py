@@ -1,0 +1,117 @@
+"""The hub database's schema: created and upgraded in one place (``siaga-hub migrate``).
+
+Two kinds of change, two mechanisms:
+
+- **A new table or index** goes into its module's ``ensure_schema`` (``CREATE ... IF NOT
+  EXISTS``); :func:`migrate` runs every module's on each call, so a new release's tables
+  appear in an old database.
+- **A change to an existing table** (a column, a constraint, a rewrite of data) is a numbered
+  :class:`Migration` appended to :data:`MIGRATIONS`, never edited once released. The number
+  reached is kept in the database: ``PRAGMA user_version`` on SQLite, the table
+  ``siaga_schema_version`` on PostgreSQL. A database whose number is higher than this
+  release knows is refused (a newer hub wrote it).
+
+:func:`migrate` runs under the write lock (``BEGIN IMMEDIATE``; on PostgreSQL the advisory
+lock, with transactional DDL), so hub processes starting together upgrade once between them.
+The hub runs it at every start; ``siaga-hub migrate`` runs it alone, for an upgrade done
+before the new processes start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from siaga.api import accounts, audit, gateway_tokens, registry
+from siaga.api.db import Connection, Database, Dialect, transaction
+from siaga.api.errors import HubError
+from siaga.api.incidents import schema as incident_schema
+from siaga.api.notify import outbox
+
+__all__ = ["MIGRATIONS", "Migration", "MigrationResult", "migrate", "schema_version"]
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    apply: Callable[[Connection, Dialect], None]
+
+
+@dataclass(frozen=True, slots=True)
+class MigrationResult:
+    before: int
+    after: int
+    applied: tuple[str, ...]
+
+
+def _columns(conn: Connection, dialect: Dialect, table: str) -> set[str]:
+    if dialect == "sqlite":
+        return {r["name"] for r in conn.execute(f"PRAGMA table_info({table})")}
+    return {r[0] for r in conn.execute(
+        "SELECT column_name FROM information_schema.columns"
+        " WHERE table_schema = current_schema() AND table_name = ?", (table,))}
+
+
+def _staff_disabled(conn: Connection, dialect: Dialect) -> None:
+    # Release 0.1 databases made before accounts could be disabled lack the column.
+    if "disabled" not in _columns(conn, dialect, "staff"):
+        conn.execute("ALTER TABLE staff ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0")
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "staff.disabled: a disabled account cannot sign in", _staff_disabled),
+)
+
+_ENSURE: tuple[Callable[[Connection], None], ...] = (
+    registry.ensure_schema, accounts.ensure_schema, gateway_tokens.ensure_schema,
+    audit.ensure_schema, incident_schema.ensure_schema, outbox.ensure_schema,
+)
+
+
+def schema_version(conn: Connection, dialect: Dialect) -> int:
+    if dialect == "sqlite":
+        return int(conn.execute("PRAGMA user_version").fetchone()[0])
+    conn.execute("CREATE TABLE IF NOT EXISTS siaga_schema_version (version INTEGER NOT NULL)")
+    row = conn.execute("SELECT version FROM siaga_schema_version").fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def _set_version(conn: Connection, dialect: Dialect, version: int) -> None:
+    if dialect == "sqlite":
+        conn.execute(f"PRAGMA user_version = {int(version)}")
+        return
+    conn.execute("DELETE FROM siaga_schema_version")
+    conn.execute("INSERT INTO siaga_schema_version (version) VALUES (?)", (version,))
+
+
+def _upgrade(conn: Connection, dialect: Dialect, where: str) -> MigrationResult:
+    before = schema_version(conn, dialect)
+    latest = MIGRATIONS[-1].version if MIGRATIONS else 0
+    if before > latest:
+        raise HubError(f"the database {where} has schema version {before}, newer than this "
+                       f"hub knows ({latest}): run the newer release, or restore a backup")
+    pending = [m for m in MIGRATIONS if m.version > before]
+    for m in pending:
+        m.apply(conn, dialect)
+    if pending:
+        _set_version(conn, dialect, latest)
+    return MigrationResult(before, max(before, latest), tuple(m.name for m in pending))
+
+
+def migrate(db: Database) -> MigrationResult:
+    """Create missing tables, then apply the numbered migrations this database lacks."""
+
+    def run(conn: Connection) -> MigrationResult:
+        if db.dialect == "sqlite":
+            # executescript commits whatever is open: the idempotent CREATEs go first, alone.
+            for ensure in _ENSURE:
+                ensure(conn)
+            with transaction(conn):
+                return _upgrade(conn, db.dialect, db.where)
+        with transaction(conn):
+            for ensure in _ENSURE:
+                ensure(conn)
+            return _upgrade(conn, db.dialect, db.where)
+
+    return db.call(run)
