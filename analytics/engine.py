@@ -112,14 +112,17 @@ class EdgeAnalytics:
         st.last_ts[ch] = ts
         node = reading.node
         alerts: list[Alert] = []
+        # The link is judged on the gateway's clock (receive time), never the node's: a node
+        # dated 1999 before its NTP sync is heard now, not silent for 27 years.
+        heard = reading.received_at
         before = st.link.level
-        if st.link.seen(ts):
-            alerts.append(self._alert(node, st.link.name, st.link, before, ts, None))
+        if st.link.seen(heard):
+            alerts.append(self._alert(node, st.link.name, st.link, before, heard, None))
         if reading.counter_reset:
             c.counter_resets += 1
             before = st.link.level
-            if st.link.reboot(ts):
-                alerts.append(self._alert(node, st.link.name, st.link, before, ts, None))
+            if st.link.reboot(heard):
+                alerts.append(self._alert(node, st.link.name, st.link, before, heard, None))
         health = st.health.get(ch)
         if health is None and "health" in self._enabled:
             health = st.health[ch] = ChannelHealthDetector(ch, self.config.health)

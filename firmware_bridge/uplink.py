@@ -16,7 +16,13 @@ Validation policy, for the hub (the gateway produces valid records by constructi
   (this package is stdlib only) and pydantic applies them through
   ``__get_pydantic_core_schema__``, so pydantic-core checks a batch of 5,000 readings without
   calling Python per reading.
-- Times lie in [2000-01-01, 2100-01-01). ``seq`` is a node's 0..65535 frame counter.
+- Times lie in [2000-01-01, 2100-01-01), except an item's own times (a reading's ``ts`` and
+  ``rx``, an alert's ``ts``): those are any non-negative millisecond count, because a node or
+  gateway clock gone wrong must not cost the value. The hub replaces an impossible one
+  (``plausible_ms``; docs/uplink.md, "Impossible times"). ``seq`` is a node's 0..65535 frame
+  counter.
+- A batch is accepted item by item: an item that fails its record's rules is answered in the
+  ack's ``rejected_items`` (index, row id, reason) and the rest are stored.
 - Identifiers (gateway, node, channel, site, detector) are 1-128 characters without control
   characters or backslashes, so they can become InfluxDB tags (docs/telemetry.md).
 """
@@ -35,6 +41,8 @@ from siaga.firmware_bridge.vocabulary import Hazard, Level
 __all__ = [
     "IDENT_MAX_LENGTH",
     "IDENT_PATTERN",
+    "ItemKind",
+    "ItemRejection",
     "MS_MAX",
     "MS_MIN",
     "UPLINK_VERSION",
@@ -56,6 +64,7 @@ __all__ = [
     "encode_batch",
     "entry_payload",
     "ms",
+    "plausible_ms",
     "reading_entry_payload",
 ]
 
@@ -86,6 +95,8 @@ class Bounds:
 
 
 EpochMs = Annotated[int, Bounds(ge=MS_MIN, lt=MS_MAX)]
+# An item's own time: any millisecond count JSON and InfluxDB carry; plausible_ms judges it.
+ItemMs = Annotated[int, Bounds(ge=0, lt=2**53)]
 IDENT_PATTERN = r"^[^\x00-\x1f\x7f\\]+$"
 IDENT_MAX_LENGTH = 128
 Ident = Annotated[str, Bounds(min_length=1, max_length=IDENT_MAX_LENGTH,
@@ -107,6 +118,12 @@ def ms(ts: float) -> int:
     return int(round(ts * 1000))
 
 
+def plausible_ms(t: int, horizon_ms: int) -> bool:
+    """Whether an item's time can be true: in [2000, 2100) and not after ``horizon_ms``
+    (the receiver's clock plus the future skew it allows)."""
+    return MS_MIN <= t < min(MS_MAX, horizon_ms + 1)
+
+
 @dataclass(frozen=True, slots=True)
 class UplinkReading:
     """One reading. Its identity is ``(gateway, node, channel, ts, seq)``.
@@ -124,8 +141,8 @@ class UplinkReading:
     channel: Ident
     value: float
     unit: Annotated[str, Bounds(max_length=32)]
-    ts: EpochMs
-    rx: EpochMs
+    ts: ItemMs
+    rx: ItemMs
     seq: Seq
     src: Annotated[str, Bounds(max_length=256)]
     raw: float | None = None
@@ -152,7 +169,7 @@ class UplinkAlert:
     level: LevelNumber
     previous_level: LevelNumber
     detector: Ident
-    ts: EpochMs
+    ts: ItemMs
     explanation: Text
     explanation_en: Text
     site: Ident | None = None
@@ -173,7 +190,7 @@ class LossReport:
     __pydantic_config__: ClassVar[dict[str, Any]] = _STRICT
 
     dropped_readings: Count = 0
-    dropped_since: EpochMs | None = None
+    dropped_since: ItemMs | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +202,7 @@ class UplinkBatch:
     v: Literal[1]
     gateway: Ident
     batch: BatchId
-    sent_at: EpochMs
+    sent_at: ItemMs
     backfill: bool = False
     readings: tuple[UplinkReading, ...] = ()
     alerts: tuple[UplinkAlert, ...] = ()
@@ -245,15 +262,29 @@ class GatewayStatus:
 
 
 AckStatus = Literal["stored", "rejected"]
+ItemKind = Literal["reading", "alert"]
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRejection:
+    """One item of a stored batch that the hub refused: which list, its index there, its
+    buffer row ``id`` (None when the item was too broken to carry one) and why."""
+
+    kind: ItemKind
+    index: int
+    id: int | None
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
 class Ack:
     """The hub's answer to a batch: the MQTT ``.../ack`` message and the HTTP ``200`` body.
 
-    ``stored``/``duplicates`` count the batch's readings when it was stored; ``reason`` says
-    why it was rejected. Readers ignore keys they do not know, so per-item results can be
-    added later without a new contract version.
+    ``stored`` means every item of the batch is settled: stored, except those listed in
+    ``rejected_items``, which can never be stored as sent (the gateway keeps them, with their
+    reason, in its ``rejected`` table). ``stored``/``duplicates`` count the stored readings.
+    ``rejected`` refuses the whole batch (``reason`` says why: unreadable, wrong gateway).
+    Readers ignore keys they do not know.
     """
 
     batch: str
@@ -261,6 +292,7 @@ class Ack:
     reason: str | None = None
     stored: int | None = None
     duplicates: int | None = None
+    rejected_items: tuple[ItemRejection, ...] = ()
 
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
@@ -341,4 +373,25 @@ def decode_ack(payload: bytes | bytearray) -> Ack:
     stored, duplicates = obj.get("stored"), obj.get("duplicates")
     return Ack(batch, status, reason if isinstance(reason, str) else None,
                stored if type(stored) is int else None,
-               duplicates if type(duplicates) is int else None)
+               duplicates if type(duplicates) is int else None,
+               _rejected_items(obj.get("rejected_items")))
+
+
+def _rejected_items(raw: Any) -> tuple[ItemRejection, ...]:
+    """An ack's ``rejected_items``; ValueError when present but not a list of them (a gateway
+    must not delete rows the hub refused because it misread the list)."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise ValueError("ack's rejected_items is not a list")
+    out = []
+    for item in raw:
+        if not isinstance(item, Mapping):
+            raise ValueError(f"ack's rejected_items holds a non-object: {item!r:.100}")
+        kind, index, row, reason = (item.get("kind"), item.get("index"), item.get("id"),
+                                    item.get("reason"))
+        if (kind not in ("reading", "alert") or type(index) is not int
+                or not (row is None or type(row) is int) or not isinstance(reason, str)):
+            raise ValueError(f"ack's rejected item is malformed: {item!r:.200}")
+        out.append(ItemRejection(kind, index, row, reason))
+    return tuple(out)

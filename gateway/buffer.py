@@ -155,6 +155,15 @@ class Batch:
         half = len(entries) // 2
         return self._of(entries[:half]), self._of(entries[half:])
 
+    def may_leave_rows(self, max_count: int) -> bool:
+        """Whether rows may still wait after this peek: the batch was full, or it held the
+        alerts, which travel alone ahead of waiting readings."""
+        return len(self) == max_count or bool(self.alerts)
+
+    def subset(self, entries: Sequence[Entry]) -> Batch:
+        """These of the batch's entries as a batch of their own."""
+        return self._of(tuple(entries))
+
     def _of(self, entries: tuple[Entry, ...]) -> Batch:
         alert_ids = {e.id for e in self.alerts}
         return Batch(
@@ -396,7 +405,8 @@ class StoreAndForwardBuffer:
     def peek_batch(
         self, max_count: int, *, backfill_after_s: float = 60.0, at_ms: int | None = None,
     ) -> Batch | None:
-        """Up to ``max_count`` rows not yet handed out: alerts first, then oldest readings.
+        """Up to ``max_count`` rows not yet handed out: waiting alerts alone (an alert never
+        shares a batch, nor its fate, with readings), else the oldest readings.
 
         Entries enqueued more than ``backfill_after_s`` before now are marked back-filled.
         None when nothing is waiting.
@@ -405,25 +415,24 @@ class StoreAndForwardBuffer:
         cutoff = at - int(backfill_after_s * 1000)
         db = self._db()
         with self._lock:
-            picked: dict[int, tuple[Entry, ...]] = {}
-            room = max_count
+            picked: dict[int, tuple[Entry, ...]] = {ALERT: (), READING: ()}
             for kind in (ALERT, READING):
                 fresh = self._fresh[kind]
                 if self._fresh_complete[kind]:
-                    rows = [fresh.popleft() for _ in range(min(room, len(fresh)))]
+                    rows = [fresh.popleft() for _ in range(min(max_count, len(fresh)))]
                 else:
                     rows = db.execute(
                         "SELECT id, payload, enqueued_at FROM pending WHERE kind = ? AND id > ?"
-                        " ORDER BY id LIMIT ?", (kind, self._cursor[kind], room),
+                        " ORDER BY id LIMIT ?", (kind, self._cursor[kind], max_count),
                     ).fetchall()
-                    if len(rows) < room:  # reached the end: from now on the tail is whole
+                    if len(rows) < max_count:  # reached the end: from now on the tail is whole
                         self._fresh_complete[kind] = True
                         fresh.clear()
-                picked[kind] = tuple(Entry(i, p, e, e < cutoff) for i, p, e in rows)
-                if rows:
+                if rows:  # alerts travel in batches of their own, ahead of readings
+                    picked[kind] = tuple(Entry(i, p, e, e < cutoff) for i, p, e in rows)
                     self._cursor[kind] = rows[-1][0]
-                room -= len(rows)
-            if room == max_count:
+                    break
+            else:
                 return None
             return Batch(readings=picked[READING], alerts=picked[ALERT], loss=self.loss())
 
@@ -434,6 +443,24 @@ class StoreAndForwardBuffer:
     def reject(self, batch: Batch, reason: str) -> int:
         """Move the batch's rows to ``rejected`` (the hub can never store them as sent)."""
         return self._remove(batch, reason)
+
+    def settle(self, batch: Batch, refused: Mapping[int, str]) -> int:
+        """The hub stored the batch except the rows in ``refused`` (row id -> reason): those
+        move to ``rejected`` with their reason, the rest are deleted. Returns rows removed."""
+        if not refused:
+            return self.ack(batch)
+        removed = 0
+        by_reason: dict[str, list[Entry]] = {}
+        for e in batch.entries:
+            reason = refused.get(e.id)
+            if reason is not None:
+                by_reason.setdefault(reason, []).append(e)
+        for reason, entries in by_reason.items():
+            removed += self.reject(batch.subset(entries), reason)
+        kept = [e for e in batch.entries if e.id not in refused]
+        if kept:
+            removed += self.ack(batch.subset(kept))
+        return removed
 
     def _remove(self, batch: Batch, reason: str | None) -> int:
         ids = [(e.id,) for e in batch.entries]

@@ -230,19 +230,22 @@ class MqttSubscriber:
 
     async def _handle_batch(self, message: _Message) -> None:
         try:
-            batch = parse_batch(decode_body(message.payload, None, self.limits))
+            parsed = parse_batch(decode_body(message.payload, None, self.limits))
         except BatchRejected as e:
             self.pipeline.reject("mqtt")
             self._reject(message, _batch_id(message.payload), e)
             return
+        batch = parsed.batch
         try:
-            result = await self.pipeline.ingest_batch(message.gateway, batch, transport="mqtt")
+            result = await self.pipeline.ingest_batch(message.gateway, batch, transport="mqtt",
+                                                      rejected=parsed.rejected)
         except BatchRejected as e:  # counted by the pipeline
             self._reject(message, batch.batch, e)
             return
         # Anything else (a store down) propagates: no ack, the gateway resends later.
         self._publish_ack(message.gateway, Ack(result.batch, "stored", stored=result.stored,
-                                               duplicates=result.duplicates))
+                                               duplicates=result.duplicates,
+                                               rejected_items=result.rejected))
 
     def _reject(self, message: _Message, batch_id: str | None, error: BatchRejected) -> None:
         if batch_id is None:

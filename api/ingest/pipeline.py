@@ -1,9 +1,10 @@
 """The one ingest pipeline behind both transports (HTTP and MQTT).
 
-``ingest_batch`` checks the batch against its authenticated gateway and the hub's clock,
-writes the readings to the telemetry store and the alerts to the incident service (both
-durable, concurrently), records the loss report, counts metrics, and only then returns the
-result the transport turns into an acknowledgement. Any failure raises, so nothing is
+``ingest_batch`` checks the batch against its authenticated gateway, settles impossible
+item times (``item_times``: re-dated and flagged, never refused), writes the readings to the
+telemetry store and the alerts to the incident service (both durable, concurrently), records
+the loss report, counts metrics, and only then returns the result the transport turns into
+an acknowledgement (listing the items validation refused). Any failure raises, so nothing is
 acknowledged that is not stored; everything written is idempotent, so the gateway's resend
 is harmless.
 """
@@ -20,11 +21,18 @@ from typing import Literal, Protocol
 
 from siaga.api.errors import HubError
 from siaga.api.ingest.errors import GatewayMismatch, IngestUnavailable, InvalidBatch
+from siaga.api.ingest.item_times import settle_times
 from siaga.api.ingest.settings import IngestSettings
 from siaga.api.metrics import MetricsRegistry
 from siaga.api.telemetry.errors import TelemetryError
 from siaga.api.telemetry.store import TelemetryStore
-from siaga.firmware_bridge.uplink import GatewayStatus, Heartbeat, UplinkAlert, UplinkBatch
+from siaga.firmware_bridge.uplink import (
+    GatewayStatus,
+    Heartbeat,
+    ItemRejection,
+    UplinkAlert,
+    UplinkBatch,
+)
 
 __all__ = ["IncidentIntake", "IngestPipeline", "IngestResult", "Transport"]
 
@@ -52,6 +60,7 @@ class IngestResult:
     stored: int
     duplicates: int
     alerts: int
+    rejected: tuple[ItemRejection, ...] = ()
 
 
 class IngestPipeline:
@@ -82,6 +91,12 @@ class IngestPipeline:
                                      "Readings received again (already stored)", ("transport",))
         self._alerts = m.counter("siaga_ingest_alerts_total",
                                  "Alerts passed to the incident service", ("transport",))
+        self._rejected_items = m.counter("siaga_ingest_rejected_items_total",
+                                         "Items of stored batches refused one by one",
+                                         ("transport", "kind"))
+        self._redated = m.counter("siaga_ingest_redated_items_total",
+                                  "Items stored at a receive time because their own was "
+                                  "impossible", ("transport", "kind"))
         self._heartbeats = m.counter("siaga_ingest_heartbeats_total",
                                      "Gateway heartbeats received", ("transport",))
         self._batch_seconds = m.histogram("siaga_ingest_batch_seconds",
@@ -96,12 +111,17 @@ class IngestPipeline:
                                "1 when the gateway's MQTT status is online", ("gateway",))
 
     async def ingest_batch(
-        self, gateway: str, batch: UplinkBatch, *, transport: Transport = "http"
+        self, gateway: str, batch: UplinkBatch, *, transport: Transport = "http",
+        rejected: tuple[ItemRejection, ...] = (),
     ) -> IngestResult:
-        """Store one batch; returns only when every reading and alert is durably stored."""
+        """Store one batch; returns only when every reading and alert is durably stored.
+
+        ``rejected`` are the items validation already refused (``body.parse_batch``); they are
+        counted and returned in the result for the ack.
+        """
         started = time.perf_counter()
         try:
-            result = await self._ingest(gateway, batch, transport)
+            result = await self._ingest(gateway, batch, transport, rejected)
         except (InvalidBatch, GatewayMismatch):
             self._batches.inc(transport=transport, outcome="rejected")
             raise
@@ -116,13 +136,16 @@ class IngestPipeline:
         """Count a batch refused before it reached the pipeline (unreadable, too large)."""
         self._batches.inc(transport=transport, outcome="rejected")
 
-    async def _ingest(self, gateway: str, batch: UplinkBatch, transport: Transport) -> IngestResult:
+    async def _ingest(self, gateway: str, batch: UplinkBatch, transport: Transport,
+                      rejected: tuple[ItemRejection, ...]) -> IngestResult:
         if batch.gateway != gateway:
             raise GatewayMismatch(
                 f"batch {batch.batch} names gateway {batch.gateway!r} but was sent with the "
                 f"credentials of {gateway!r}", batch=batch.batch)
         received_at = self._clock()
-        self._check_times(batch, received_at)
+        settled = settle_times(batch, int(received_at * 1000),
+                               int(self.settings.max_future_skew_s * 1000))
+        batch = settled.batch
         if batch.alerts and self.incidents is None:
             raise IngestUnavailable("the incident service is not running; alerts cannot be "
                                     "stored", batch=batch.batch)
@@ -151,26 +174,16 @@ class IngestPipeline:
         self._readings.inc(new, transport=transport)
         self._duplicates.inc(total - new, transport=transport)
         self._alerts.inc(len(batch.alerts), transport=transport)
+        self._redated.inc(settled.readings_redated, transport=transport, kind="reading")
+        self._redated.inc(settled.alerts_redated, transport=transport, kind="alert")
+        for item in rejected:
+            self._rejected_items.inc(transport=transport, kind=item.kind)
+        if rejected:
+            log.warning("batch %s of %s: %d items refused, first: %s %d: %s", batch.batch,
+                        gateway, len(rejected), rejected[0].kind, rejected[0].index,
+                        rejected[0].reason)
         self._record_loss(gateway, batch)
-        return IngestResult(batch.batch, new, total - new, len(batch.alerts))
-
-    def _check_times(self, batch: UplinkBatch, now: float) -> None:
-        horizon = int((now + self.settings.max_future_skew_s) * 1000)
-        for i, r in enumerate(batch.readings):
-            if r.ts > horizon:
-                raise InvalidBatch(
-                    f"reading {i} ({r.node}/{r.channel}) is dated {r.ts}, more than "
-                    f"{self.settings.max_future_skew_s:g} s ahead of the hub's clock",
-                    batch=batch.batch,
-                    errors=[{"loc": ["body", "readings", i, "ts"],
-                             "msg": "in the future", "type": "future_timestamp"}])
-        for i, a in enumerate(batch.alerts):
-            if a.ts > horizon:
-                raise InvalidBatch(
-                    f"alert {i} ({a.node}/{a.detector}) is dated {a.ts}, in the future",
-                    batch=batch.batch,
-                    errors=[{"loc": ["body", "alerts", i, "ts"],
-                             "msg": "in the future", "type": "future_timestamp"}])
+        return IngestResult(batch.batch, new, total - new, len(batch.alerts), rejected)
 
     async def _write_readings(self, gateway: str, batch: UplinkBatch) -> int:
         if not batch.readings:

@@ -21,8 +21,9 @@ class IngestSettings(BaseModel):
     max_compressed_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     """Largest gzip body before decoding (a gzip bomb is refused before it is inflated)."""
     max_future_skew_s: float = Field(default=3600.0, ge=0)
-    """Readings dated further ahead of the hub's clock than this are rejected (a node clock
-    gone wild would otherwise write points years into the future).
+    """Items dated further ahead of the hub's clock than this are stored at their receive time
+    instead, flagged (a node clock gone wild would otherwise write points years into the
+    future; docs/uplink.md, "Impossible times").
     """
 
 

@@ -53,14 +53,17 @@ async def _read_body(request: Request, limits: IngestSettings) -> bytes:
                                    "Content-Encoding: gzip"),
 )
 async def ingest(request: Request, gateway: CurrentGateway, pipeline: IngestDep) -> Ack:
-    """The answer is the acknowledgement: every reading and alert of the batch is stored."""
+    """The answer is the acknowledgement: every reading and alert of the batch is stored,
+    except the items listed in ``rejected_items`` (index, row id, reason)."""
     try:
-        batch = parse_batch(await _read_body(request, pipeline.settings))
+        parsed = parse_batch(await _read_body(request, pipeline.settings))
     except BatchRejected:
         pipeline.reject("http")
         raise
-    result = await pipeline.ingest_batch(gateway, batch, transport="http")
-    return Ack(result.batch, "stored", stored=result.stored, duplicates=result.duplicates)
+    result = await pipeline.ingest_batch(gateway, parsed.batch, transport="http",
+                                         rejected=parsed.rejected)
+    return Ack(result.batch, "stored", stored=result.stored, duplicates=result.duplicates,
+               rejected_items=result.rejected)
 
 
 @router.post(

@@ -2,8 +2,9 @@
 
 One batch in flight (an HTTP request is its own ack), sent from the uplink thread
 with the standard library only (urllib), so the gateway needs no HTTP client
-package. Answers are handled per docs/uplink.md: 200 deletes the rows, 400/422
-rejects them, 413 splits the batch, 401/403 and 5xx/network errors keep them and
+package. Answers are handled per docs/uplink.md: 200 deletes the rows except the
+items its ack refuses (those move to ``rejected`` with their reason), 400/422
+rejects them all, 413 splits the batch, 401/403 and 5xx/network errors keep them and
 back off exponentially with jitter.
 """
 
@@ -18,12 +19,12 @@ import urllib.error
 import urllib.request
 from typing import Literal
 
-from siaga.firmware_bridge.uplink import encode_batch
+from siaga.firmware_bridge.uplink import Ack, decode_ack, encode_batch
 from siaga.gateway.buffer import Batch, StoreAndForwardBuffer, now_ms
 from siaga.gateway.heartbeat import HealthSnapshot, HeartbeatSettings
 from siaga.gateway.uplink.backoff import Backoff
 from siaga.gateway.uplink.settings import UplinkSettings
-from siaga.gateway.uplink.worker import UplinkWorker
+from siaga.gateway.uplink.worker import UplinkWorker, refused_rows
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,8 @@ class HttpUplink(UplinkWorker):
         batch = self._buffer.peek_batch(s.batch_max_count, backfill_after_s=s.backfill_after_s)
         with self._cond:
             self._trigger.taken(len(batch) if batch else 0,
-                                full=batch is not None and len(batch) == s.batch_max_count)
+                                full=batch is not None
+                                and batch.may_leave_rows(s.batch_max_count))
         if batch is not None:
             self._deliver(batch)
 
@@ -100,12 +102,14 @@ class HttpUplink(UplinkWorker):
                 self._counters.batches_resent += not first
             first = False
             if outcome == "stored":
-                self._buffer.ack(batch)
+                refused = self._refused(batch_id, detail)
+                self._buffer.settle(batch, refused)
                 self._backoff.reset()
                 self._last_problem = ""
                 with self._cond:
                     self._counters.batches_acked += 1
-                    self._counters.entries_acked += len(batch)
+                    self._counters.entries_acked += len(batch) - len(refused)
+                    self._counters.items_rejected += len(refused)
                 return
             if outcome == "rejected" or (outcome == "too_large" and len(batch) == 1):
                 self._buffer.reject(batch, detail)
@@ -127,6 +131,17 @@ class HttpUplink(UplinkWorker):
                 if self._cond.wait_for(lambda: self._stopping, self._backoff.next_delay()):
                     return
 
+    def _refused(self, batch_id: str, body: str) -> dict[int, str]:
+        """The rows a 200's ack refuses; an unreadable ack refuses none (it is a 200)."""
+        try:
+            ack: Ack = decode_ack(body.encode())
+        except ValueError as exc:
+            with self._cond:
+                self._counters.bad_acks += 1
+            log.warning("hub stored batch %s but its ack is unreadable: %s", batch_id, exc)
+            return {}
+        return refused_rows(batch_id, ack)
+
     def _send_heartbeat(self) -> None:
         assert self._health is not None
         outcome, detail = self._post("/api/v1/heartbeat", self._health.encode())
@@ -147,8 +162,7 @@ class HttpUplink(UplinkWorker):
         try:
             with urllib.request.urlopen(request, timeout=s.http_timeout_s,
                                         context=self._ssl) as answer:
-                answer.read()
-                return "stored", ""
+                return "stored", answer.read().decode("utf-8", "replace")
         except urllib.error.HTTPError as exc:
             detail = f"{exc.code} {exc.reason}: {exc.read(500).decode('utf-8', 'replace')}"
             if exc.code in REJECTING:

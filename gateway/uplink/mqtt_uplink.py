@@ -34,7 +34,7 @@ from siaga.firmware_bridge.uplink import (
 from siaga.gateway.buffer import Batch, StoreAndForwardBuffer, now_ms
 from siaga.gateway.heartbeat import HealthSnapshot, HeartbeatSettings
 from siaga.gateway.uplink.settings import UplinkSettings
-from siaga.gateway.uplink.worker import UplinkWorker
+from siaga.gateway.uplink.worker import UplinkWorker, refused_rows
 
 log = logging.getLogger(__name__)
 
@@ -206,10 +206,12 @@ class MqttUplink(UplinkWorker):
                 self._counters.stale_acks += 1
             return
         if ack.status == "stored":
-            self._buffer.ack(flight.batch)
+            refused = refused_rows(batch_id, ack)
+            self._buffer.settle(flight.batch, refused)
             with self._cond:
                 self._counters.batches_acked += 1
-                self._counters.entries_acked += len(flight.batch)
+                self._counters.entries_acked += len(flight.batch) - len(refused)
+                self._counters.items_rejected += len(refused)
         else:
             self._buffer.reject(flight.batch, reason or "rejected by the hub")
             log.warning("hub rejected batch %s (%d entries kept in the rejected table): %s",
@@ -237,7 +239,8 @@ class MqttUplink(UplinkWorker):
                                             backfill_after_s=s.backfill_after_s)
             with self._cond:
                 self._trigger.taken(len(batch) if batch else 0,
-                                    full=batch is not None and len(batch) == s.batch_max_count)
+                                    full=batch is not None
+                                and batch.may_leave_rows(s.batch_max_count))
             if batch is None:
                 return
             batch_id = f"{s.gateway_id}:{batch.key}"

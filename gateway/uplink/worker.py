@@ -7,15 +7,32 @@ is due, send, and ack the buffer only on the hub's acknowledgement.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import replace
 
+from siaga.firmware_bridge.uplink import Ack
 from siaga.gateway.buffer import StoreAndForwardBuffer
 from siaga.gateway.heartbeat import HealthSnapshot, HeartbeatSettings
 from siaga.gateway.uplink.batch_trigger import BatchTrigger
 from siaga.gateway.uplink.counters import UplinkCounters
 from siaga.gateway.uplink.settings import UplinkSettings
+
+log = logging.getLogger(__name__)
+
+
+def refused_rows(batch_id: str, ack: Ack) -> dict[int, str]:
+    """Row id -> reason for the items a "stored" ack refuses (docs/uplink.md), logged once
+    per batch. An item without a row id cannot be matched and stays in the batch's fate."""
+    refused = {r.id: f"{r.kind} {r.index}: {r.reason}" for r in ack.rejected_items
+               if r.id is not None}
+    if ack.rejected_items:
+        first = ack.rejected_items[0]
+        log.warning("hub stored batch %s but refused %d items (kept in the rejected table); "
+                    "first: %s %d: %s", batch_id, len(ack.rejected_items), first.kind,
+                    first.index, first.reason)
+    return refused
 
 
 class UplinkWorker:

@@ -125,11 +125,20 @@ async def test_invalid_batches_are_rejected_with_a_reason_and_nothing_stored(
 ) -> None:
     async with mqtt_hub(settings_for()) as hub:
         bad = make_batch(3)
-        bad["readings"][1]["value"] = "31.5"
+        bad["readings"][1]["value"] = "31.5"  # one bad item: refused alone, the rest stored
+        gateway.publish("data", bad)
+        ack = await gateway.ack()
+        assert ack["batch"] == bad["batch"] and ack["status"] == "stored"
+        assert ack["stored"] == 2
+        assert [(i["index"], i["id"]) for i in ack["rejected_items"]] == [(1, 2)]
+        assert ack["rejected_items"][0]["reason"].startswith("value:")
+
+        bad = make_batch(3, first_id=50)
+        bad["sent_at"] = "yesterday"  # a bad envelope refuses the whole batch
         gateway.publish("data", bad)
         ack = await gateway.ack()
         assert ack["batch"] == bad["batch"] and ack["status"] == "rejected"
-        assert "readings.1.value" in ack["reason"]
+        assert "sent_at" in ack["reason"]
 
         other = make_batch(3, gateway="gw-someone-else")
         gateway.publish("data", other)  # on GW's topic, naming another gateway
@@ -141,7 +150,7 @@ async def test_invalid_batches_are_rejected_with_a_reason_and_nothing_stored(
         gateway.publish("data", good)
         ack = await gateway.ack()
         assert (ack["batch"], ack["status"]) == (good["batch"], "stored")
-        assert [p.seq for p in await stored(hub)] == [100, 101]
+        assert sorted(p.seq for p in await stored(hub)) == [1, 3, 100, 101]
         metrics = (await hub.client.get("/metrics")).text
         assert 'siaga_ingest_batches_total{transport="mqtt",outcome="rejected"} 3' in metrics
 

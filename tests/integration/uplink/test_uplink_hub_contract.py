@@ -5,6 +5,7 @@ docs/uplink.md checked against each other, with no stand-in on either side."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -36,6 +37,7 @@ async def test_hub_stores_and_acks_what_the_gateway_sends(
         "client_id": "hub-contract", "topic_prefix": "siaga/gw"})
     buffer = StoreAndForwardBuffer(BufferSettings(path=str(tmp_path / "buffer.sqlite3")))
     buffer.append([reading(i) for i in range(300)], [alert(1)])
+    buffer.append([reading(5, node="n" * 129)], [])  # refused by the hub alone (id too long)
     async with asgi_hub(settings) as hub:
         subscriber = hub.services.ingest.subscriber
         assert isinstance(subscriber, MqttSubscriber)
@@ -49,6 +51,7 @@ async def test_hub_stores_and_acks_what_the_gateway_sends(
             drained = await asyncio.to_thread(
                 wait_for, lambda: buffer.stats().depth == 0, 30)
             assert drained, (buffer.stats(), up.counters())
+            buffer_rejected = rejected_rows(buffer)
             metrics = ""
             for _ in range(100):  # heartbeats every second; the retained status at connect
                 metrics = (await hub.client.get("/metrics")).text
@@ -72,15 +75,24 @@ async def test_hub_stores_and_acks_what_the_gateway_sends(
             buffer.close()
     counters = up.counters()
     assert counters.batches_rejected == 0 and counters.bad_acks == 0
+    (node, reason), = buffer_rejected
+    assert node == "n" * 129 and "node: String should have at most 128 characters" in reason
     assert len(points) == 300
     assert sorted(p.seq for p in points) == list(range(300))
     assert {p.gateway for p in points} == {"gw-contract"}
+
+
+def rejected_rows(buffer: StoreAndForwardBuffer) -> list[tuple[str, str]]:
+    """(node, reason) of the buffer's rejected table."""
+    rows = buffer._db().execute("SELECT payload, reason FROM rejected ORDER BY id").fetchall()
+    return [(json.loads(p)["node"], r) for p, r in rows]
 
 
 def test_http_uplink_into_the_live_hub(live_hub: LiveHub, tmp_path: Path) -> None:
     token = live_hub.gateway("gw-http-contract")
     buffer = StoreAndForwardBuffer(BufferSettings(path=str(tmp_path / "buffer.sqlite3")))
     buffer.append([reading(i) for i in range(250)], [alert(2)])
+    buffer.append([reading(7, node="bad\\node")], [])  # refused alone (a backslash)
     settings = UplinkSettings(kind="http", gateway_id="gw-http-contract", url=live_hub.url,
                               token=token, batch_max_count=100, batch_max_age_s=0.1,
                               backoff_min_s=0.1, backoff_max_s=0.5)
@@ -92,12 +104,15 @@ def test_http_uplink_into_the_live_hub(live_hub: LiveHub, tmp_path: Path) -> Non
         assert wait_for(lambda: up.counters().heartbeats_sent >= 1, 10)
     finally:
         up.stop()
-        buffer.close()
     counters = up.counters()
     assert counters.batches_rejected == 0 and counters.entries_acked == 251
+    assert counters.items_rejected == 1
+    (node, reason), = rejected_rows(buffer)
+    assert node == "bad\\node" and "node: String should match" in reason
     points = live_hub.run(lambda: live_hub.services.telemetry.readings(
         "slope-07", "vwc", ms(reading(0).ts), ms(reading(249).ts) + 1))
     assert sorted(p.seq for p in points if p.gateway == "gw-http-contract") == list(range(250))
+    buffer.close()
 
 
 def test_http_uplink_with_a_wrong_token_keeps_its_rows(live_hub: LiveHub,

@@ -67,8 +67,23 @@ def test_alerts_jump_the_queue(buf: StoreAndForwardBuffer) -> None:
     batch = buf.peek_batch(10)
     assert batch is not None
     assert len(batch.alerts) == 1 and json.loads(batch.alerts[0].payload)["level"] == 3
-    assert seqs(batch) == list(range(9))
-    assert batch.entries[0] is batch.alerts[0]
+    # an alert travels alone: no reading beside it can get it refused or delay it
+    assert batch.readings == ()
+    rest = buf.peek_batch(10)
+    assert rest is not None and rest.alerts == () and seqs(rest) == list(range(10))
+
+
+def test_settle_moves_refused_rows_with_their_reason_and_deletes_the_rest(
+        buf: StoreAndForwardBuffer) -> None:
+    buf.append([reading(i) for i in range(5)], [])
+    batch = buf.peek_batch(10)
+    assert batch is not None
+    ids = [e.id for e in batch.readings]
+    assert buf.settle(batch, {ids[1]: "ts: bad", ids[3]: "value: bad"}) == 5
+    stats = buf.stats()
+    assert stats.depth == 0 and stats.rejected == 2
+    rows = buf._db().execute("SELECT id, reason FROM rejected ORDER BY id").fetchall()
+    assert rows == [(ids[1], "ts: bad"), (ids[3], "value: bad")]
 
 
 def test_rows_in_flight_are_never_read_again(buf: StoreAndForwardBuffer) -> None:
@@ -86,12 +101,12 @@ def test_rows_in_flight_are_never_read_again(buf: StoreAndForwardBuffer) -> None
 
 
 def test_batch_key_is_stable_for_the_same_rows(buf: StoreAndForwardBuffer) -> None:
-    buf.append([reading(i) for i in range(3)], [alert(1)])
+    buf.append([reading(i) for i in range(3)], [])
     a = buf.peek_batch(10)
     buf.release_all()
     b = buf.peek_batch(10)
     assert a is not None and b is not None and a.key == b.key
-    assert a.key.startswith(f"{1:012d}-{4:012d}-")
+    assert a.key.startswith(f"{1:012d}-{3:012d}-")
 
 
 def test_batch_key_tells_different_rows_apart(buf: StoreAndForwardBuffer) -> None:
@@ -112,9 +127,10 @@ def test_full_buffer_drops_oldest_readings_keeps_alerts_and_counts(tmp_path: Pat
     stats = buf.stats()
     assert stats.depth == 10 and stats.alerts == 1
     assert stats.dropped_readings == 21 and stats.dropped_since_ms is not None
+    alerts = buf.peek_batch(100)
+    assert alerts is not None and len(alerts.alerts) == 1
     batch = buf.peek_batch(100)
-    assert batch is not None and len(batch.alerts) == 1
-    assert seqs(batch) == list(range(21, 30))
+    assert batch is not None and seqs(batch) == list(range(21, 30))
     assert batch.loss.dropped_readings == 21
     body = json.loads(encode_batch("gw-1", "gw-1:" + batch.key, batch.readings, batch.alerts,
                                    batch.loss, 0))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,7 +28,12 @@ from siaga.firmware_bridge.uplink import (
     reading_entry_payload,
 )
 from siaga.firmware_bridge.vocabulary import Level
-from siaga.gateway.buffer import BufferSettings, StoreAndForwardBuffer, alert_entry_payload
+from siaga.gateway.buffer import (
+    Batch,
+    BufferSettings,
+    StoreAndForwardBuffer,
+    alert_entry_payload,
+)
 from siaga.gateway.heartbeat import HealthSnapshot, NodeSeen, cpu_temp_c
 from siaga.gateway.uplink.mqtt_uplink import MqttUplink
 
@@ -48,13 +54,21 @@ def buf(tmp_path: Path):
     b.close()
 
 
+def peek_both(buf: StoreAndForwardBuffer, **kw: Any) -> Batch:
+    """The waiting alerts and readings as one batch (the buffer hands alerts out alone; the
+    contract still allows both in one batch)."""
+    alerts, readings = buf.peek_batch(10, **kw), buf.peek_batch(10, **kw)
+    assert alerts is not None and readings is not None
+    assert alerts.readings == () and readings.alerts == ()
+    return Batch(readings=readings.readings, alerts=alerts.alerts, loss=readings.loss)
+
+
 def test_batch_validates_against_the_hub_model(buf: StoreAndForwardBuffer) -> None:
     buf.append([READING, READING], [ALERT])  # max_rows=2: one reading dropped
-    batch = buf.peek_batch(10, backfill_after_s=0, at_ms=ms(1_900_000_000))
-    assert batch is not None
+    batch = peek_both(buf, backfill_after_s=0, at_ms=ms(1_900_000_000))
     body = encode_batch("gw-bumiaji-01", f"gw-bumiaji-01:{batch.key}", batch.readings,
                         batch.alerts, batch.loss, 1_795_000_000_123)
-    hub = parse_batch(body)
+    hub = parse_batch(body).batch
     assert hub.backfill and hub.loss.dropped_readings == 1
     r, a = hub.readings[0], hub.alerts[0]
     assert (r.node, r.channel, r.value, r.ts, r.rx, r.seq, r.raw, r.reset, r.backfill) == (
@@ -71,7 +85,7 @@ def test_empty_loss_and_no_alerts_validate(tmp_path: Path) -> None:
     assert batch is not None
     body = encode_batch("gw", "gw:" + batch.key, batch.readings, batch.alerts, batch.loss,
                         1_795_000_000_000)
-    hub = parse_batch(body)
+    hub = parse_batch(body).batch
     assert hub.loss.dropped_since is None and hub.alerts == () and not hub.backfill
     b.close()
 
@@ -128,8 +142,7 @@ def test_one_record_round_trips_from_gateway_encode_to_hub_decode(
         buf: StoreAndForwardBuffer) -> None:
     """The records the gateway means are the records the hub gets: field for field."""
     buf.append([READING], [ALERT])
-    batch = buf.peek_batch(10, backfill_after_s=60, at_ms=ms(1_795_000_000.0))
-    assert batch is not None
+    batch = peek_both(buf, backfill_after_s=60, at_ms=ms(1_795_000_000.0))
     (alert_entry,), (reading_entry,) = batch.alerts, batch.readings
     body = encode_batch("gw-bumiaji-01", "gw-bumiaji-01:" + batch.key, batch.readings,
                         batch.alerts, batch.loss, 1_795_000_000_123)
@@ -147,7 +160,7 @@ def test_one_record_round_trips_from_gateway_encode_to_hub_decode(
             values={"rain_3h_mm": 78.0}, thresholds={"siaga_mm": 60.0}, window_s=10800.0),),
         loss=LossReport(0, None),
     )
-    assert parse_batch(body) == expected
+    assert parse_batch(body).batch == expected
     # one JSON form: the gateway's spliced batch is byte for byte the record's own JSON
     assert body == encode(expected)
 
