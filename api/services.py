@@ -96,7 +96,7 @@ async def open_services(settings: HubSettings) -> AsyncIterator[HubServices]:
             metrics=metrics, agencies=list(settings.agencies)))
         ingest = await stack.enter_async_context(open_ingest(
             settings.ingest, settings.mqtt, telemetry=telemetry, incidents=incidents,
-            metrics=metrics))
+            metrics=metrics, directory=registry))
 
         def site_name(site_id: str) -> str | None:
             site = registry.site(site_id)

@@ -22,6 +22,7 @@ from typing import Literal, Protocol
 from siaga.api.errors import HubError
 from siaga.api.ingest.errors import GatewayMismatch, IngestUnavailable, InvalidBatch
 from siaga.api.ingest.item_times import settle_times
+from siaga.api.ingest.ownership import NodeDirectory, check_ownership
 from siaga.api.ingest.settings import IngestSettings
 from siaga.api.metrics import MetricsRegistry
 from siaga.api.telemetry.errors import TelemetryError
@@ -29,6 +30,7 @@ from siaga.api.telemetry.store import TelemetryStore
 from siaga.firmware_bridge.uplink import (
     GatewayStatus,
     Heartbeat,
+    ItemKind,
     ItemRejection,
     UplinkAlert,
     UplinkBatch,
@@ -63,6 +65,20 @@ class IngestResult:
     rejected: tuple[ItemRejection, ...] = ()
 
 
+def _index_as_sent(rejected: Sequence[ItemRejection]) -> Callable[[ItemKind, int], int]:
+    """Maps an index into a list that validation thinned back to the list as sent."""
+    gaps = {kind: sorted(r.index for r in rejected if r.kind == kind)
+            for kind in ("reading", "alert")}
+
+    def as_sent(kind: ItemKind, i: int) -> int:
+        for gap in gaps[kind]:
+            if gap > i:
+                break
+            i += 1
+        return i
+    return as_sent
+
+
 class IngestPipeline:
     def __init__(
         self,
@@ -71,9 +87,11 @@ class IngestPipeline:
         metrics: MetricsRegistry,
         settings: IngestSettings,
         *,
+        directory: NodeDirectory | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.telemetry = telemetry
+        self.directory = directory
         self.incidents = incidents
         self.settings = settings
         self._clock = clock
@@ -94,6 +112,9 @@ class IngestPipeline:
         self._rejected_items = m.counter("siaga_ingest_rejected_items_total",
                                          "Items of stored batches refused one by one",
                                          ("transport", "kind"))
+        self._refused = m.counter("siaga_ingest_refused_items_total",
+                                  "Items refused because the sending gateway may not write "
+                                  "them (docs/uplink.md, Ownership)", ("gateway", "reason"))
         self._redated = m.counter("siaga_ingest_redated_items_total",
                                   "Items stored at a receive time because their own was "
                                   "impossible", ("transport", "kind"))
@@ -146,6 +167,15 @@ class IngestPipeline:
         settled = settle_times(batch, int(received_at * 1000),
                                int(self.settings.max_future_skew_s * 1000))
         batch = settled.batch
+        if self.directory is not None:
+            owned = check_ownership(self.directory, batch,
+                                    may_enrol=self.settings.may_enrol(gateway),
+                                    index_as_sent=_index_as_sent(rejected))
+            batch = owned.batch
+            for _item, reason in owned.refused:
+                self._refused.inc(gateway=gateway, reason=reason)
+            rejected = tuple(sorted(rejected + tuple(r for r, _ in owned.refused),
+                                    key=lambda r: (r.kind != "reading", r.index)))
         if batch.alerts and self.incidents is None:
             raise IngestUnavailable("the incident service is not running; alerts cannot be "
                                     "stored", batch=batch.batch)

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from siaga.api.ingest.mqtt_subscriber import MqttSubscriber
+from siaga.api.ingest.ownership import NodeDirectory
 from siaga.api.ingest.pipeline import IncidentIntake, IngestPipeline
 from siaga.api.ingest.settings import IngestSettings, MqttSettings
 from siaga.api.metrics import MetricsRegistry
@@ -26,10 +27,12 @@ GC_THRESHOLDS = (50_000, 20, 100)
 async def open_ingest(
     ingest_settings: IngestSettings, mqtt_settings: MqttSettings, *, telemetry: TelemetryStore,
     incidents: IncidentIntake | None, metrics: MetricsRegistry,
+    directory: NodeDirectory | None = None,
 ) -> AsyncIterator[IngestPipeline]:
     previous_gc = gc.get_threshold()
     gc.set_threshold(*GC_THRESHOLDS)
-    pipeline = IngestPipeline(telemetry, incidents, metrics, ingest_settings)
+    pipeline = IngestPipeline(telemetry, incidents, metrics, ingest_settings,
+                              directory=directory)
     subscriber: MqttSubscriber | None = None
     if mqtt_settings.enabled:
         subscriber = MqttSubscriber(mqtt_settings, ingest_settings, pipeline, metrics)

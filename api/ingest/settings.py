@@ -25,6 +25,16 @@ class IngestSettings(BaseModel):
     instead, flagged (a node clock gone wild would otherwise write points years into the
     future; docs/uplink.md, "Impossible times").
     """
+    enrol_unknown_nodes: bool | list[str] = True
+    """Which gateways may write for nodes the registry does not list: true (all), false (none),
+    or a list of gateway ids. Nodes the registry assigns to a gateway are written only by it,
+    and an alert's site must be one of the sending gateway's, whatever this says
+    (docs/uplink.md, "Ownership"). Set false once the registry lists every node."""
+
+    def may_enrol(self, gateway: str) -> bool:
+        if isinstance(self.enrol_unknown_nodes, bool):
+            return self.enrol_unknown_nodes
+        return gateway in self.enrol_unknown_nodes
 
 
 class MqttSettings(BaseModel):

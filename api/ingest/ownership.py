@@ -1,0 +1,121 @@
+"""Which gateway may write for which node and site (pure; docs/uplink.md, "Ownership").
+
+A stolen field gateway must not fabricate readings or incidents anywhere else:
+
+- a node the registry assigns to a gateway is written only by that gateway;
+- a registered node without a gateway is written only by a gateway at the node's site;
+- an unknown node is accepted only from a gateway allowed to enrol nodes
+  (``ingest.enrol_unknown_nodes``);
+- an alert naming a site is accepted only when the site is one of the sending gateway's
+  (its own ``site`` and the sites of the nodes assigned to it).
+
+A refused item is answered like an invalid one (``ItemRejection``, docs/uplink.md) and
+counted per gateway and reason on ``/metrics``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Literal, Protocol
+
+from siaga.firmware_bridge.uplink import ItemKind, ItemRejection, UplinkBatch
+
+__all__ = ["GatewayScope", "NodeDirectory", "OwnershipCheck", "RefusalReason", "check_ownership"]
+
+RefusalReason = Literal["foreign_node", "foreign_site", "unknown_node"]
+
+
+class _Node(Protocol):
+    @property
+    def site(self) -> str: ...
+    @property
+    def gateway(self) -> str | None: ...
+
+
+class _Gateway(Protocol):
+    @property
+    def site(self) -> str | None: ...
+
+
+class NodeDirectory(Protocol):
+    """What the check needs of ``api.registry.Registry`` (lookups without I/O)."""
+
+    def node(self, node_id: str) -> _Node | None: ...
+    def gateway(self, gateway_id: str) -> _Gateway | None: ...
+    def nodes(self, *, site: str | None = None,
+              gateway: str | None = None) -> Sequence[_Node]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayScope:
+    gateway: str
+    sites: frozenset[str]
+    may_enrol: bool
+
+
+def scope_of(directory: NodeDirectory, gateway: str, may_enrol: bool) -> GatewayScope:
+    own = directory.gateway(gateway)
+    sites = {n.site for n in directory.nodes(gateway=gateway)}
+    if own is not None and own.site is not None:
+        sites.add(own.site)
+    return GatewayScope(gateway, frozenset(sites), may_enrol)
+
+
+def _node_refusal(directory: NodeDirectory, scope: GatewayScope,
+                  node_id: str) -> tuple[RefusalReason, str] | None:
+    node = directory.node(node_id)
+    if node is None:
+        if scope.may_enrol:
+            return None
+        return "unknown_node", (f"node {node_id!r} is not in the registry and gateway "
+                                f"{scope.gateway!r} may not enrol nodes")
+    if node.gateway is not None:
+        if node.gateway == scope.gateway:
+            return None
+        return "foreign_node", f"node {node_id!r} belongs to gateway {node.gateway!r}"
+    if node.site in scope.sites:
+        return None
+    return "foreign_node", (f"node {node_id!r} stands at {node.site!r}, not at a site of "
+                            f"gateway {scope.gateway!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class OwnershipCheck:
+    batch: UplinkBatch  # the items the gateway may write
+    refused: tuple[tuple[ItemRejection, RefusalReason], ...]
+
+
+def check_ownership(
+    directory: NodeDirectory, batch: UplinkBatch, *, may_enrol: bool,
+    index_as_sent: Callable[[ItemKind, int], int] = lambda _k, i: i,
+) -> OwnershipCheck:
+    """Split ``batch`` into what its gateway may write and what it may not (with why).
+    ``index_as_sent`` maps an item's index here to its index in the batch as sent."""
+    scope = scope_of(directory, batch.gateway, may_enrol)
+    refused: list[tuple[ItemRejection, RefusalReason]] = []
+
+    def refuse(kind: ItemKind, i: int, row: int, why: tuple[RefusalReason, str]) -> None:
+        refused.append((ItemRejection(kind, index_as_sent(kind, i), row, why[1]), why[0]))
+
+    readings = []
+    for i, r in enumerate(batch.readings):
+        why = _node_refusal(directory, scope, r.node)
+        if why is None:
+            readings.append(r)
+        else:
+            refuse("reading", i, r.id, why)
+    alerts = []
+    for i, a in enumerate(batch.alerts):
+        why = _node_refusal(directory, scope, a.node)
+        if why is None and a.site is not None and a.site not in scope.sites:
+            why = ("foreign_site", f"site {a.site!r} is not a site of gateway "
+                                   f"{scope.gateway!r}")
+        if why is None:
+            alerts.append(a)
+        else:
+            refuse("alert", i, a.id, why)
+    if not refused:
+        return OwnershipCheck(batch, ())
+    return OwnershipCheck(replace(batch, readings=tuple(readings), alerts=tuple(alerts)),
+                          tuple(refused))

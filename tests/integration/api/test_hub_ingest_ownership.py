@@ -1,0 +1,89 @@
+"""Issue 12 case 4: a gateway writes only for its own nodes and sites (api/ingest/ownership.py),
+through the real HTTP ingest of a hub loaded with the demo registry
+(deploy/demo/registry.toml: slope-* at bumiaji-slope via gw-bumiaji-01, pasar-* at pasar-batu
+via gw-batu-kota-01)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from siaga.api.settings import HubSettings
+from tests.api_fixtures import asgi_hub
+
+pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+
+DEMO = Path(__file__).resolve().parents[3] / "deploy" / "demo" / "registry.toml"
+T0 = 1_795_000_000_000
+GW = "gw-batu-kota-01"
+
+
+def reading(i: int, node: str) -> dict[str, Any]:
+    return {"id": i, "node": node, "channel": "temp", "value": 30.0, "unit": "degC",
+            "ts": T0 + i, "rx": T0 + i, "seq": i, "src": "serial", "raw": None,
+            "skew": False, "reset": False, "backfill": False}
+
+
+def alert(i: int, node: str, site: str | None) -> dict[str, Any]:
+    return {"id": i, "node": node, "site": site, "hazard": "fire", "level": 4,
+            "previous_level": 1, "detector": "fire", "channel": "smoke", "ts": T0 + i,
+            "explanation": "x", "explanation_en": "x", "values": {}, "thresholds": {},
+            "window_s": 0, "backfill": False}
+
+
+def batch(readings: list[dict[str, Any]], alerts: list[dict[str, Any]]) -> bytes:
+    return json.dumps({"v": 1, "gateway": GW, "batch": f"{GW}:{len(readings)}",
+                       "sent_at": T0, "readings": readings, "alerts": alerts}).encode()
+
+
+async def test_a_gateway_writes_only_for_its_nodes_and_sites(
+    hub_settings_factory: Callable[..., HubSettings],
+) -> None:
+    settings = hub_settings_factory(registry={"file": str(DEMO)},
+                                    ingest={"enrol_unknown_nodes": False})
+    async with asgi_hub(settings) as hub:
+        token = await hub.gateway(GW)
+        headers = {"Authorization": f"Bearer {token}"}
+        body = batch(
+            [reading(1, "pasar-smoke-01"), reading(2, "slope-07"), reading(3, "ghost-01")],
+            [alert(10, "pasar-smoke-01", "pasar-batu"),     # its own: stored
+             alert(11, "pasar-smoke-01", "bumiaji-slope"),  # its node, another's site
+             alert(12, "slope-07", None),                   # another gateway's node
+             alert(13, "ghost-02", "pasar-batu")])          # unregistered, may not enrol
+        r = await hub.client.post("/api/v1/ingest", content=body, headers=headers)
+        assert r.status_code == 200, r.text
+        refused = [(i["kind"], i["index"], i["id"]) for i in r.json()["rejected_items"]]
+        assert refused == [("reading", 1, 2), ("reading", 2, 3), ("alert", 1, 11),
+                           ("alert", 2, 12), ("alert", 3, 13)]
+        reasons = [i["reason"] for i in r.json()["rejected_items"]]
+        assert "belongs to gateway 'gw-bumiaji-01'" in reasons[0]
+        assert "may not enrol" in reasons[1]
+        assert "'bumiaji-slope' is not a site of gateway" in reasons[2]
+        assert r.json()["stored"] == 1
+        assert await hub.services.telemetry.readings("slope-07", "temp", T0, T0 + 10) == []
+        stored = await hub.services.telemetry.readings("pasar-smoke-01", "temp", T0, T0 + 10)
+        assert [p.seq for p in stored] == [1]
+        metrics = (await hub.client.get("/metrics")).text
+        for reason, n in (("foreign_node", 2), ("unknown_node", 2), ("foreign_site", 1)):
+            assert (f'siaga_ingest_refused_items_total{{gateway="{GW}",reason="{reason}"}} {n}'
+                    in metrics), metrics
+
+
+async def test_enrolling_gateways_may_write_unknown_nodes_but_only_at_their_sites(
+    hub_settings_factory: Callable[..., HubSettings],
+) -> None:
+    settings = hub_settings_factory(registry={"file": str(DEMO)},
+                                    ingest={"enrol_unknown_nodes": [GW]})
+    async with asgi_hub(settings) as hub:
+        token = await hub.gateway(GW)
+        body = batch([reading(1, "ghost-01")],
+                     [alert(10, "ghost-01", "pasar-batu"), alert(11, "ghost-01", "bumiaji-slope")])
+        r = await hub.client.post("/api/v1/ingest", content=body,
+                                  headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 200, r.text
+        assert [(i["kind"], i["index"]) for i in r.json()["rejected_items"]] == [("alert", 1)]
+        assert r.json()["stored"] == 1

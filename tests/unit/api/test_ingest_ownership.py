@@ -1,0 +1,66 @@
+"""The ownership rule (api/ingest/ownership.py) over a small directory, and the index of a
+refused item counted in the batch as sent even after validation thinned it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from siaga.api.ingest.ownership import check_ownership
+from siaga.api.ingest.pipeline import _index_as_sent
+from siaga.firmware_bridge.uplink import ItemRejection, UplinkAlert, UplinkBatch, UplinkReading
+
+
+@dataclass(frozen=True)
+class N:
+    site: str
+    gateway: str | None
+
+
+@dataclass(frozen=True)
+class G:
+    site: str | None
+
+
+class Directory:
+    nodes_: dict[str, N] = {"a1": N("site-a", "gw-a"), "b1": N("site-b", "gw-b"),
+                            "free": N("site-a", None)}
+
+    def node(self, node_id: str) -> N | None:
+        return self.nodes_.get(node_id)
+
+    def gateway(self, gateway_id: str) -> G | None:
+        return {"gw-a": G("site-a0"), "gw-b": G(None)}.get(gateway_id)
+
+    def nodes(self, *, site: str | None = None, gateway: str | None = None) -> Sequence[N]:
+        return [n for n in self.nodes_.values() if n.gateway == gateway]
+
+
+def r(i: int, node: str) -> UplinkReading:
+    return UplinkReading(id=i, node=node, channel="c", value=1.0, unit="", ts=0, rx=0, seq=0,
+                         src="s")
+
+
+def a(i: int, node: str, site: str | None) -> UplinkAlert:
+    return UplinkAlert(id=i, node=node, hazard="fire", level=4, previous_level=1,
+                       detector="fire", ts=0, explanation="", explanation_en="", site=site)
+
+
+def test_rules() -> None:
+    b = UplinkBatch(v=1, gateway="gw-a", batch="x", sent_at=0,
+                    readings=(r(1, "a1"), r(2, "b1"), r(3, "free"), r(4, "new")),
+                    alerts=(a(5, "a1", "site-a0"), a(6, "a1", "site-b"), a(7, "new", None)))
+    out = check_ownership(Directory(), b, may_enrol=False)
+    assert [x.id for x in out.batch.readings] == [1, 3]
+    assert [x.id for x in out.batch.alerts] == [5]
+    assert [(x.id, why) for x, why in out.refused] == [
+        (2, "foreign_node"), (4, "unknown_node"), (6, "foreign_site"), (7, "unknown_node")]
+    enrolled = check_ownership(Directory(), b, may_enrol=True)
+    assert [x.id for x, _ in enrolled.refused] == [2, 6]
+
+
+def test_index_as_sent_skips_the_items_validation_refused() -> None:
+    as_sent = _index_as_sent([ItemRejection("reading", 0, 1, "x"),
+                              ItemRejection("reading", 2, 3, "x")])
+    assert [as_sent("reading", i) for i in range(3)] == [1, 3, 4]
+    assert as_sent("alert", 0) == 0
