@@ -9,20 +9,25 @@ own agency; an admin, or staff of an agency listed in ``auth.see_all_agencies``,
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 import time
-from collections import deque
 from collections.abc import Callable, Collection
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from siaga.api.db import INTEGRITY_ERRORS, Connection, Database, Row, transaction
-from siaga.api.errors import Conflict, InvalidInput, NotFound, TooManyRequests, Unauthorized
+from siaga.api.errors import Conflict, InvalidInput, NotFound, Unauthorized, Unavailable
 from siaga.api.hashing import ScryptCost, hash_password, token_digest, verify_password
+from siaga.api.login_guard import LoginGuard, LoginLimits
 from siaga.api.settings import AuthSettings
+
+T = TypeVar("T")
 
 __all__ = [
     "Accounts",
@@ -34,7 +39,6 @@ __all__ = [
 STAFF_TOKEN_PREFIX = "sgs_"
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 
-_MAX_TRACKED_USERNAMES = 10_000
 
 
 class Role(StrEnum):
@@ -111,8 +115,25 @@ class Accounts:
         self._cost = cost
         # Checked against when the username does not exist, so both answers take as long.
         self._dummy_hash = hash_password(secrets.token_hex(8), cost)
-        self._failed_logins: dict[str, deque[float]] = {}
+        self.guard = LoginGuard(LoginLimits(
+            settings.login_attempts, settings.login_attempts_per_address,
+            settings.login_window_s, settings.login_backoff_max_s), clock)
+        # scrypt (~95 ms) runs here, never on the event loop nor under the database lock, and
+        # at most hash_workers at once with hash_queue waiting: a flood of logins gets 503s
+        # while token checks, ingest and /healthz go on.
+        self._hasher = ThreadPoolExecutor(settings.hash_workers, thread_name_prefix="scrypt")
+        self._hash_slots = asyncio.Semaphore(settings.hash_workers + settings.hash_queue)
         db.call(ensure_schema)
+
+    def close(self) -> None:
+        self._hasher.shutdown(wait=False, cancel_futures=True)
+
+    async def _in_hasher(self, fn: Callable[[], T]) -> T:
+        if self._hash_slots.locked():
+            raise Unavailable("too many logins at once; try again shortly",
+                              headers={"Retry-After": "1"})
+        async with self._hash_slots:
+            return await asyncio.get_running_loop().run_in_executor(self._hasher, fn)
 
     # -- scoping -------------------------------------------------------------------------
 
@@ -144,7 +165,7 @@ class Accounts:
                        password: str) -> Staff:
         role = Role(role)
         self._check_new_user(username, agency, password)
-        encoded = hash_password(password, self._cost)
+        encoded = await self._in_hasher(lambda: hash_password(password, self._cost))
         now = self._clock()
 
         def insert(conn: Connection) -> None:
@@ -180,7 +201,7 @@ class Accounts:
             raise InvalidInput(
                 f"password: at least {self._settings.password_min_length} characters"
             )
-        encoded = hash_password(password, self._cost)
+        encoded = await self._in_hasher(lambda: hash_password(password, self._cost))
 
         def update(conn: Connection) -> None:
             with transaction(conn):
@@ -192,20 +213,6 @@ class Accounts:
                 conn.execute("DELETE FROM staff_tokens WHERE username = ?", (username,))
 
         await self._db.run(update)
-
-    def _check_throttle(self, username: str, now: float) -> None:
-        failures = self._failed_logins.get(username)
-        if failures is None:
-            return
-        window = self._settings.login_window_s
-        while failures and failures[0] <= now - window:
-            failures.popleft()
-        if not failures:
-            del self._failed_logins[username]
-        elif len(failures) >= self._settings.login_attempts:
-            wait = int(failures[0] + window - now) + 1
-            raise TooManyRequests(f"too many failed logins for {username!r}; try again in "
-                                  f"{wait} s", retry_after_s=wait)
 
     async def update_user(self, username: str, *, name: str | None = None,
                           role: Role | str | None = None, agency: str | None = None,
@@ -250,35 +257,28 @@ class Accounts:
 
         await self._db.run(delete)
 
-    async def authenticate(self, username: str, password: str) -> Staff:
+    async def authenticate(self, username: str, password: str, address: str = "") -> Staff:
         """The staff member, after the password matched.
 
-        Failed attempts per username are limited (``auth.login_attempts`` per
-        ``auth.login_window_s``) so a password cannot be guessed at the hub's speed.
+        Tries are throttled per client ``address`` and per username (``login_guard``); the
+        hash is checked in the bounded hashing pool, off the database lock.
         """
-        now = self._clock()
-        self._check_throttle(username, now)
+        self.guard.check(username, address)
 
-        def check(conn: Connection) -> Staff | None:
-            row = conn.execute("SELECT * FROM staff WHERE username = ?", (username,)).fetchone()
-            if row is None:
-                verify_password(password, self._dummy_hash)
-                return None
-            if not verify_password(password, row["password_hash"]) or row["disabled"]:
-                return None  # a disabled account is refused like a wrong password
-            return _staff(row)
+        def fetch(conn: Connection) -> Row | None:
+            row: Row | None = conn.execute(
+                "SELECT * FROM staff WHERE username = ?", (username,)).fetchone()
+            return row
 
-        staff = await self._db.run(check)
-        if staff is None:
-            if len(self._failed_logins) >= _MAX_TRACKED_USERNAMES:
-                # Guessing many usernames must not grow this without bound.
-                cutoff = now - self._settings.login_window_s
-                self._failed_logins = {u: f for u, f in self._failed_logins.items()
-                                       if f and f[-1] > cutoff}
-            self._failed_logins.setdefault(username, deque()).append(now)
+        row = await self._db.run(fetch)
+        encoded = self._dummy_hash if row is None else row["password_hash"]
+        matched = await self._in_hasher(lambda: verify_password(password, encoded))
+        if row is None or not matched or row["disabled"]:
+            # a disabled account is refused like a wrong password
+            self.guard.failed(username, address)
             raise Unauthorized("wrong username or password", error="invalid_grant")
-        self._failed_logins.pop(username, None)
-        return staff
+        self.guard.succeeded(username, address)
+        return _staff(row)
 
     async def issue_token(self, staff: Staff) -> IssuedToken:
         token = STAFF_TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -297,8 +297,9 @@ class Accounts:
         await self._db.run(insert)
         return IssuedToken(token=token, expires_at=expires)
 
-    async def login(self, username: str, password: str) -> tuple[Staff, IssuedToken]:
-        staff = await self.authenticate(username, password)
+    async def login(self, username: str, password: str,
+                    address: str = "") -> tuple[Staff, IssuedToken]:
+        staff = await self.authenticate(username, password, address)
         return staff, await self.issue_token(staff)
 
     async def session_for_token(self, token: str) -> tuple[Staff, float]:

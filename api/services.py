@@ -86,6 +86,7 @@ async def open_services(settings: HubSettings) -> AsyncIterator[HubServices]:
         registry = Registry(db)
         registry.load(settings.registry.file)
         accounts = Accounts(db, settings.auth, settings.agencies)
+        stack.callback(accounts.close)
         gateway_tokens = GatewayTokens(db)
         metrics = MetricsRegistry()
         bus = LiveBus(settings.live.queue_size, settings.live.replay, metrics)

@@ -87,11 +87,20 @@ class AuthSettings(_Section):
     password_min_length: int = Field(default=10, ge=8, le=128)
     """Shortest password a staff account may get."""
     login_attempts: int = Field(default=5, ge=1, le=1000)
-    """Failed logins for one username within login_window_s before further tries get 429
-    (per hub process).
+    """Failed logins for one username within login_window_s before further tries wait an
+    exponentially growing delay (per hub process); never for an address this username has
+    logged in from before (docs/security.md).
     """
+    login_attempts_per_address: int = Field(default=20, ge=1, le=100_000)
+    """Failed logins from one client address within login_window_s before its tries get 429."""
     login_window_s: float = Field(default=300.0, gt=0, le=86400)
-    """The window of login_attempts."""
+    """The window of login_attempts and login_attempts_per_address."""
+    login_backoff_max_s: float = Field(default=300.0, ge=1, le=86400)
+    """Longest delay a username's backoff reaches."""
+    hash_workers: int = Field(default=2, ge=1, le=64)
+    """Threads that check password hashes (scrypt, ~95 ms each), off the database lock."""
+    hash_queue: int = Field(default=32, ge=0, le=10_000)
+    """Logins that may wait for a hashing thread; more at once get 503 with Retry-After."""
     see_all_agencies: list[str] = Field(default_factory=list)
     """Agencies whose staff see every agency's incidents and events (admins always do)."""
     allow_query_token: bool = True

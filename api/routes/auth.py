@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
 from siaga.api.accounts import Staff
-from siaga.api.deps import AccountsDep, CurrentStaff, SettingsDep, bearer_token
-from siaga.api.errors import problem_responses
+from siaga.api.deps import AccountsDep, AuditDep, CurrentStaff, SettingsDep, bearer_token
+from siaga.api.errors import Unauthorized, problem_responses
 
 __all__ = ["router"]
 
@@ -35,9 +35,18 @@ class Me(Staff):
 
 
 @router.post("/auth/token", response_model=TokenOut, summary="Log in: a bearer token for staff",
-             responses=problem_responses(401, 422, 429))
-async def login(body: Credentials, accounts: AccountsDep, settings: SettingsDep) -> TokenOut:
-    staff, issued = await accounts.login(body.username, body.password)
+             responses=problem_responses(401, 422, 429, 503))
+async def login(body: Credentials, request: Request, accounts: AccountsDep, audit: AuditDep,
+                settings: SettingsDep) -> TokenOut:
+    address = request.client.host if request.client is not None else ""
+    try:
+        staff, issued = await accounts.login(body.username, body.password, address)
+    except Unauthorized:
+        # the audit log keeps every wrong password (never the password); throttled tries are
+        # not written, so a flood is bounded by the per-address limit
+        await audit.record(address or "unknown", "login.failed", body.username,
+                           {"address": address})
+        raise
     return TokenOut(access_token=issued.token, expires_at=issued.expires_at,
                     expires_in=settings.auth.token_ttl_s, staff=staff)
 

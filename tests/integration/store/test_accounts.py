@@ -5,6 +5,7 @@ Hashes use a cheap scrypt cost (``CHEAP``) except where the production default i
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 
 import pytest
@@ -207,22 +208,61 @@ async def test_staff_and_gateway_tokens_are_not_interchangeable(
         await tokens.issue("gw/1")
 
 
+OFFICE, STRANGER = "10.1.1.5", "203.0.113.9"
+
+
 @pytest.mark.anyio
-async def test_failed_logins_are_throttled_per_username(accounts: Accounts, clock: Clock) -> None:
+async def test_failed_logins_back_off_per_username(accounts: Accounts, clock: Clock) -> None:
     await accounts.add_user("siti", "Siti", "BPBD", "responder", PASSWORD)
     await accounts.add_user("budi", "Budi", "BPBD", "responder", PASSWORD)
     for _ in range(5):
         with pytest.raises(Unauthorized):
-            await accounts.login("siti", "guess-guess")
-        clock.now += 1
-    # the right password does not help while locked: guessing must not go on
+            await accounts.login("siti", "guess-guess", STRANGER)
     with pytest.raises(TooManyRequests) as err:
-        await accounts.login("siti", PASSWORD)
-    assert err.value.status == 429
-    assert int(err.value.headers["Retry-After"]) == 296
-    await accounts.login("budi", PASSWORD)  # other users are not affected
-    clock.now += 296
-    await accounts.login("siti", PASSWORD)
+        await accounts.login("siti", "guess-guess", STRANGER)
+    assert err.value.headers["Retry-After"] == "1"
+    clock.now += 1
+    with pytest.raises(Unauthorized):
+        await accounts.login("siti", "guess-guess", STRANGER)
+    # from an address siti never used, even the right password waits: 2 s after the 6th
+    with pytest.raises(TooManyRequests) as err:
+        await accounts.login("siti", PASSWORD, "198.51.100.7")
+    assert err.value.status == 429 and err.value.headers["Retry-After"] == "2"
+    await accounts.login("budi", PASSWORD, STRANGER)  # other users are not affected
+    clock.now += 2
+    await accounts.login("siti", PASSWORD, "198.51.100.7")
+
+
+@pytest.mark.anyio
+async def test_a_stranger_cannot_lock_a_user_out_of_a_known_address(
+        accounts: Accounts, clock: Clock) -> None:
+    """Issue 12 case 5: five wrong passwords used to lock the right one out for 5 minutes."""
+    await accounts.add_user("siti", "Siti", "BPBD", "responder", PASSWORD)
+    await accounts.login("siti", PASSWORD, OFFICE)
+    for round_ in range(10):
+        for i in range(20):
+            with contextlib.suppress(Unauthorized, TooManyRequests):
+                await accounts.login("siti", "guess-guess", f"203.0.{round_}.{i}")
+        staff, _ = await accounts.login("siti", PASSWORD, OFFICE)
+        assert staff.username == "siti"
+        clock.now += 30
+
+
+@pytest.mark.anyio
+async def test_failed_logins_are_throttled_per_address_whatever_the_username(
+        accounts: Accounts, clock: Clock) -> None:
+    """Issue 12 case 2: random usernames used to bypass the per-username throttle."""
+    await accounts.add_user("siti", "Siti", "BPBD", "responder", PASSWORD)
+    for i in range(20):
+        with pytest.raises(Unauthorized):
+            await accounts.login(f"random-{i}", "guess-guess", STRANGER)
+    with pytest.raises(TooManyRequests) as err:
+        await accounts.login("random-99", "guess-guess", STRANGER)
+    assert int(err.value.headers["Retry-After"]) == 300
+    await accounts.login("siti", PASSWORD, OFFICE)  # other addresses are not affected
+    clock.now += 301
+    with pytest.raises(Unauthorized):
+        await accounts.login("random-100", "guess-guess", STRANGER)
 
 
 @pytest.mark.anyio
