@@ -16,6 +16,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from siaga.api.body_limit import BodyLimit
 from siaga.api.errors import PROBLEM_JSON, install_problem_handlers, problem_responses
 from siaga.api.routes import (
     admin,
@@ -154,7 +155,11 @@ def create_app(settings: HubSettings) -> FastAPI:
     )
     app.state.settings = settings
     install_problem_handlers(app)
-    app.add_middleware(RequestMetrics)
+    ingest_limit = max(settings.ingest.max_batch_bytes, settings.ingest.max_compressed_bytes)
+    app.add_middleware(BodyLimit, default=settings.server.max_body_bytes, limits={
+        "/api/v1/ingest": ingest_limit, "/api/v1/heartbeat": ingest_limit,
+        **settings.server.body_limits})
+    app.add_middleware(RequestMetrics)  # outermost: counts the 413s too
     for router in ROUTERS:
         app.include_router(router)
     app.openapi = lambda: _openapi_with_problems(app)  # type: ignore[method-assign]

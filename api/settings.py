@@ -64,6 +64,13 @@ class ServerSettings(_Section):
     """critical, error, warning, info or debug."""
     shutdown_timeout_s: float = Field(default=5.0, ge=0, le=300)
     """Live streams never end by themselves; on shutdown they are cut after this long."""
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    """Largest request body of a route body_limits does not name; enforced while the body
+    streams in (Content-Length or chunked), 413 past it."""
+    body_limits: dict[str, int] = Field(
+        default_factory=lambda: {"/api/v1/reports": 4096, "/api/v1/auth/": 4096})
+    """Body limits per path prefix (longest prefix wins). The ingest routes default to the
+    larger of ingest.max_batch_bytes and ingest.max_compressed_bytes."""
 
 
 class DatabaseSettings(_Section):

@@ -7,7 +7,8 @@ A stolen field gateway must not fabricate readings or incidents anywhere else:
 - an unknown node is accepted only from a gateway allowed to enrol nodes
   (``ingest.enrol_unknown_nodes``);
 - an alert naming a site is accepted only when the site is one of the sending gateway's
-  (its own ``site`` and the sites of the nodes assigned to it).
+  (its own ``site`` and the sites of the nodes assigned to it), or, from a gateway allowed to
+  enrol, a site the registry does not list (a place not yet registered is no one else's).
 
 A refused item is answered like an invalid one (``ItemRejection``, docs/uplink.md) and
 counted per gateway and reason on ``/metrics``.
@@ -42,6 +43,7 @@ class NodeDirectory(Protocol):
     """What the check needs of ``api.registry.Registry`` (lookups without I/O)."""
 
     def node(self, node_id: str) -> _Node | None: ...
+    def site(self, site_id: str) -> object | None: ...
     def gateway(self, gateway_id: str) -> _Gateway | None: ...
     def nodes(self, *, site: str | None = None,
               gateway: str | None = None) -> Sequence[_Node]: ...
@@ -108,7 +110,8 @@ def check_ownership(
     alerts = []
     for i, a in enumerate(batch.alerts):
         why = _node_refusal(directory, scope, a.node)
-        if why is None and a.site is not None and a.site not in scope.sites:
+        if (why is None and a.site is not None and a.site not in scope.sites
+                and (directory.site(a.site) is not None or not scope.may_enrol)):
             why = ("foreign_site", f"site {a.site!r} is not a site of gateway "
                                    f"{scope.gateway!r}")
         if why is None:

@@ -29,6 +29,9 @@ class Directory:
     def node(self, node_id: str) -> N | None:
         return self.nodes_.get(node_id)
 
+    def site(self, site_id: str) -> str | None:
+        return site_id if site_id in ("site-a", "site-a0", "site-b") else None
+
     def gateway(self, gateway_id: str) -> G | None:
         return {"gw-a": G("site-a0"), "gw-b": G(None)}.get(gateway_id)
 
@@ -49,14 +52,16 @@ def a(i: int, node: str, site: str | None) -> UplinkAlert:
 def test_rules() -> None:
     b = UplinkBatch(v=1, gateway="gw-a", batch="x", sent_at=0,
                     readings=(r(1, "a1"), r(2, "b1"), r(3, "free"), r(4, "new")),
-                    alerts=(a(5, "a1", "site-a0"), a(6, "a1", "site-b"), a(7, "new", None)))
+                    alerts=(a(5, "a1", "site-a0"), a(6, "a1", "site-b"), a(7, "new", None),
+                            a(8, "a1", "new-site")))
     out = check_ownership(Directory(), b, may_enrol=False)
     assert [x.id for x in out.batch.readings] == [1, 3]
     assert [x.id for x in out.batch.alerts] == [5]
     assert [(x.id, why) for x, why in out.refused] == [
-        (2, "foreign_node"), (4, "unknown_node"), (6, "foreign_site"), (7, "unknown_node")]
+        (2, "foreign_node"), (4, "unknown_node"), (6, "foreign_site"), (7, "unknown_node"),
+        (8, "foreign_site")]
     enrolled = check_ownership(Directory(), b, may_enrol=True)
-    assert [x.id for x, _ in enrolled.refused] == [2, 6]
+    assert [x.id for x, _ in enrolled.refused] == [2, 6]  # a new site is nobody else's
 
 
 def test_index_as_sent_skips_the_items_validation_refused() -> None:
