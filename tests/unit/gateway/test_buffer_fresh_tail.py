@@ -31,17 +31,16 @@ def test_tail_hands_out_exactly_the_committed_rows(tmp_path: Path) -> None:
     b.append([reading(1), reading(2)], [alert(1)])
     b.append([reading(3)], [])
     disk = {i: (p, e) for i, p, e in rows_on_disk(path)}
-    batch = b.peek_batch(10)
-    assert batch is not None
+    alerts, readings = b.peek_batch(10), b.peek_batch(10)  # alerts travel alone, first
+    assert alerts is not None and readings is not None
     alerts_first = sorted(disk, key=lambda i: ("hazard" not in json.loads(disk[i][0]), i))
-    assert [(e.id, e.payload, e.enqueued_at_ms) for e in batch.entries] == [
-        (i, *disk[i]) for i in alerts_first
-    ]
+    assert [(e.id, e.payload, e.enqueued_at_ms)
+            for e in alerts.entries + readings.entries] == [(i, *disk[i]) for i in alerts_first]
     assert b.peek_batch(10) is None  # in flight: never handed out twice
     b.release_all()  # a fresh uplink: the same rows again, now read from SQLite
-    again = b.peek_batch(10)
-    assert again is not None and again.key == batch.key
-    assert b.ack(again) == 4 and rows_on_disk(path) == []
+    again = [b.peek_batch(10), b.peek_batch(10)]
+    assert [x.key if x else None for x in again] == [alerts.key, readings.key]
+    assert sum(b.ack(x) for x in again if x) == 4 and rows_on_disk(path) == []
 
 
 def test_rows_of_an_earlier_process_are_read_from_sqlite(tmp_path: Path) -> None:
