@@ -68,13 +68,13 @@ def publish_flood(host: str, port: int, first: int, count: int, nodes: int) -> N
 
 
 class Gateway:
-    """``python -m gateway run`` as a subprocess, its stdout counted line by line."""
+    """``python -m siaga.gateway run`` as a subprocess, its stdout counted line by line."""
 
     def __init__(
         self, broker: Mosquitto, state: Path, client_id: str, detectors: bool = True
     ) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway", "run", "--mqtt", broker.address, "--stdout",
+            [sys.executable, "-m", "siaga.gateway", "run", "--mqtt", broker.address, "--stdout",
              "--state-dir", str(state), "--gateway-id", "bench"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
             env={**os.environ, "SIAGA_MQTT__CLIENT_ID": client_id,

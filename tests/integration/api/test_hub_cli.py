@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[3]
 
 def hub(*args: str, stdin: str | None = None, cwd: Path | None = None,
         ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "api", *args], input=stdin, text=True,
+    return subprocess.run([sys.executable, "-m", "siaga.api", *args], input=stdin, text=True,
                           capture_output=True, timeout=60, cwd=cwd,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
 
@@ -61,7 +61,7 @@ def test_check_config_ok_and_env_override(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert "agencies BPBD, PMK, SATPOLPP, DISKOMINFO" in r.stdout
     env_bad = subprocess.run(
-        [sys.executable, "-m", "api", "check-config", "--config", str(config)], text=True,
+        [sys.executable, "-m", "siaga.api", "check-config", "--config", str(config)], text=True,
         capture_output=True, timeout=60,
         env={**os.environ, "PYTHONPATH": str(ROOT), "SIAGA_HUB__SERVER__PORT": "http"})
     assert env_bad.returncode == 78 and "server.port" in env_bad.stderr
@@ -125,7 +125,7 @@ def test_serve_answers_with_users_and_gateways_made_by_the_cli(tmp_path: Path) -
     assert token.startswith("sgg_")
     with (tmp_path / "serve.log").open("w") as serve_log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "api", "serve", "--config", str(config)],
+            [sys.executable, "-m", "siaga.api", "serve", "--config", str(config)],
             env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=serve_log,
             stderr=subprocess.STDOUT)
     try:

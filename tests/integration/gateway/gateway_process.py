@@ -56,7 +56,7 @@ class GatewayProcess:
         env = dict(os.environ, PYTHONPATH=str(REPO))
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "gateway", "run", "--config", str(self.config)],
+                [sys.executable, "-m", "siaga.gateway", "run", "--config", str(self.config)],
                 cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=log,
             )
         return self

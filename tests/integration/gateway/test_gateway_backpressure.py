@@ -32,7 +32,7 @@ def test_stalled_output_holds_input_and_loses_nothing(
 ) -> None:
     broker = fresh_mosquitto
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "run", "--mqtt", broker.address, "--stdout",
+        [sys.executable, "-m", "siaga.gateway", "run", "--mqtt", broker.address, "--stdout",
          "--state-dir", str(tmp_path / "state")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
         env={**os.environ, "SIAGA_GATEWAY__QUEUE_SIZE": "2", "SIAGA_GATEWAY__MAX_BATCH": "50",

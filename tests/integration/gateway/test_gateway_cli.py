@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[3]
 
 def gateway(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "gateway", *args],
+        [sys.executable, "-m", "siaga.gateway", *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
         env={**os.environ, **(env or {})},
     )
@@ -96,7 +96,7 @@ def test_run_prints_json_lines_and_exits_0_on_sigterm(tmp_path: Path) -> None:
     assert errors[0]["source"] == f"serial:{port.link}"
 
     status = subprocess.run(
-        [sys.executable, "-m", "gateway", "status", "--state-dir", str(state)],
+        [sys.executable, "-m", "siaga.gateway", "status", "--state-dir", str(state)],
         capture_output=True, text=True, cwd=ROOT, timeout=30,
     )
     assert status.returncode == 0

@@ -1,7 +1,7 @@
 """The gateway loses nothing across SIGKILLs and outages, and says what it drops when full.
 
 Real parts throughout: two Mosquitto brokers (the gateway's device broker and the
-hub's uplink broker), the real ``siaga-gateway run`` process (python -m gateway), and
+hub's uplink broker), the real ``siaga-gateway run`` process (python -m siaga.gateway), and
 ``MqttAckResponder`` standing in for the hub's ingest (tests/integration/gateway/hub_stand_in.py)
 until the hub's own tests exercise the same contract (docs/uplink.md).
 """
