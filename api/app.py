@@ -130,6 +130,13 @@ def _openapi_with_problems(app: FastAPI) -> dict[str, Any]:
     return schema
 
 
+def _count_refused_report(scope: Scope) -> None:
+    """An oversized citizen report is spam the reports counter must show (issue 13)."""
+    services: HubServices | None = getattr(scope["app"].state, "services", None)
+    if services is not None and scope["path"].startswith("/api/v1/reports"):
+        services.incidents.count_report("too_large")
+
+
 def create_app(settings: HubSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -158,7 +165,7 @@ def create_app(settings: HubSettings) -> FastAPI:
     ingest_limit = max(settings.ingest.max_batch_bytes, settings.ingest.max_compressed_bytes)
     app.add_middleware(BodyLimit, default=settings.server.max_body_bytes, limits={
         "/api/v1/ingest": ingest_limit, "/api/v1/heartbeat": ingest_limit,
-        **settings.server.body_limits})
+        **settings.server.body_limits}, on_refused=_count_refused_report)
     app.add_middleware(RequestMetrics)  # outermost: counts the 413s too
     for router in ROUTERS:
         app.include_router(router)

@@ -10,7 +10,7 @@ the ingest routes get their ``ingest`` limits (docs/security.md).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -21,8 +21,12 @@ __all__ = ["BodyLimit"]
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, *, default: int, limits: Mapping[str, int]) -> None:
+    def __init__(self, app: ASGIApp, *, default: int, limits: Mapping[str, int],
+                 on_refused: Callable[[Scope], None] | None = None) -> None:
         self.app = app
+        # Told of every refusal, so a route's own counters (reports' too_large) still count
+        # bodies this layer refuses before the route runs.
+        self.on_refused = on_refused
         self.default = default
         # longest prefix first, so "/api/v1/reports" beats "/api/v1/"
         self.limits = sorted(limits.items(), key=lambda kv: -len(kv[0]))
@@ -46,6 +50,7 @@ class BodyLimit:
                         scope, receive, send)
                     return
                 if int(value) > limit:
+                    self._refused(scope)
                     await _too_large(limit)(scope, receive, send)
                     return
         received = 0
@@ -56,6 +61,7 @@ class BodyLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
+                    self._refused(scope)
                     # an HTTPException passes FastAPI's body parsing untouched (anything else
                     # would become a 400) and the problem handlers render it
                     raise HTTPException(413, f"the body is over the limit of {limit} bytes "
@@ -63,6 +69,10 @@ class BodyLimit:
             return message
 
         await self.app(scope, counted, send)
+
+    def _refused(self, scope: Scope) -> None:
+        if self.on_refused is not None:
+            self.on_refused(scope)
 
 
 def _too_large(limit: int) -> ASGIApp:
