@@ -44,7 +44,13 @@ class GatewayTokens:
         self._db = db
         self._clock = clock
         self._gateway_cache: dict[str, tuple[str, float]] = {}
+        # Called after a token is replaced or revoked (the cluster tells the other processes).
+        self.on_change: Callable[[], None] = lambda: None
         db.call(ensure_schema)
+
+    def forget(self) -> None:
+        """Empty the token cache (another hub process replaced or revoked a token)."""
+        self._gateway_cache = {}
 
     async def issue(self, gateway: str) -> str:
         """A new token for ``gateway``, replacing its previous one; shown once, stored hashed."""
@@ -64,6 +70,7 @@ class GatewayTokens:
 
         await self._db.run(upsert)
         self._gateway_cache = {k: v for k, v in self._gateway_cache.items() if v[0] != gateway}
+        self.on_change()
         return token
 
     async def issued(self) -> dict[str, float]:
@@ -79,6 +86,7 @@ class GatewayTokens:
 
         await self._db.run(delete)
         self._gateway_cache = {k: v for k, v in self._gateway_cache.items() if v[0] != gateway}
+        self.on_change()
 
     async def gateway_for_token(self, token: str) -> str:
         if not token.startswith(GATEWAY_TOKEN_PREFIX):

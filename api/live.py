@@ -6,8 +6,9 @@ it never blocks and never awaits. Each subscriber has a bounded queue: one that 
 it reads again) and the publisher carries on; the client reconnects with ``Last-Event-ID`` and
 the replay ring (``live.replay`` recent events) gives it what it missed.
 
-Event ids increase within one hub process; a bus is per process, so with several hub processes
-a stream shows the events of the process serving it.
+Event ids increase within one hub process. With several hub processes on PostgreSQL, the
+bus of each is fed by :class:`~siaga.api.cluster.Cluster` (``deliver``) with every process's
+events and ids from one shared sequence; on SQLite a stream shows the events of its process.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from siaga.api.metrics import MetricsRegistry
 
 __all__ = [
     "CLOSED", "FINAL", "OVERFLOW", "UNAUTHORIZED", "LiveBus", "LiveEvent", "Subscription",
-    "unauthorized",
+    "make_event", "unauthorized",
 ]
 
 OVERFLOW = "stream.overflow"
@@ -48,23 +49,24 @@ class LiveEvent:
         return scope is None or not scope.isdisjoint(self.agencies)
 
 
-def _event(id: int, data: Mapping[str, Any], agencies: frozenset[str]) -> LiveEvent:  # noqa: A002
+def make_event(id: int, data: Mapping[str, Any], agencies: frozenset[str],  # noqa: A002
+               ts: float | None = None) -> LiveEvent:
     return LiveEvent(id=id, type=str(data.get("type", "event")), data=data, agencies=agencies,
-                     ts=time.time(),
+                     ts=time.time() if ts is None else ts,
                      json=json.dumps(data, separators=(",", ":"), default=str))
 
 
 def _final_event(dropped: bool) -> LiveEvent:
     if dropped:
-        return _event(0, {"type": OVERFLOW, "detail": "this client fell behind and was "
-                          "dropped; reconnect with Last-Event-ID to resume"}, frozenset())
-    return _event(0, {"type": CLOSED, "detail": "the hub is shutting down"}, frozenset())
+        return make_event(0, {"type": OVERFLOW, "detail": "this client fell behind and was "
+                              "dropped; reconnect with Last-Event-ID to resume"}, frozenset())
+    return make_event(0, {"type": CLOSED, "detail": "the hub is shutting down"}, frozenset())
 
 
 def unauthorized(reason: str) -> LiveEvent:
     """Ends a stream whose token expired or was revoked meanwhile."""
-    return _event(0, {"type": UNAUTHORIZED, "detail": f"{reason}; log in again and reconnect"},
-                  frozenset())
+    return make_event(0, {"type": UNAUTHORIZED,
+                          "detail": f"{reason}; log in again and reconnect"}, frozenset())
 
 
 @dataclass(eq=False, slots=True)
@@ -132,8 +134,13 @@ class LiveBus:
 
     def publish(self, event: Mapping[str, Any], agencies: Collection[str]) -> LiveEvent:
         """Send ``event`` (with a ``type`` key) to subscribers of any of ``agencies``."""
-        live = _event(self._next_id, dict(event), frozenset(agencies))
-        self._next_id += 1
+        live = make_event(self._next_id, dict(event), frozenset(agencies))
+        self.deliver(live)
+        return live
+
+    def deliver(self, live: LiveEvent) -> None:
+        """Fan out an event whose id was given elsewhere (the cluster's shared sequence)."""
+        self._next_id = max(self._next_id, live.id + 1)
         self._recent.append(live)
         self._published.inc(type=live.type)
         for sub in list(self._subscribers):
@@ -143,7 +150,6 @@ class LiveBus:
                 sub.queue.put_nowait(live)
             except asyncio.QueueFull:
                 self._drop(sub)
-        return live
 
     def _drop(self, sub: Subscription) -> None:
         self._subscribers.discard(sub)

@@ -20,7 +20,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -130,6 +130,8 @@ class Registry:
         self._nodes: dict[str, Node] = {}
         self._info: dict[str, NodeInfo] = {}
         self._lock = asyncio.Lock()
+        # Called after every admin edit is committed (the cluster tells the other processes).
+        self.on_change: Callable[[], None] = lambda: None
         db.call(ensure_schema)
 
     # -- lookups (no I/O) ----------------------------------------------------------------
@@ -191,7 +193,16 @@ class Registry:
             return conn.execute(
                 "SELECT kind, id, body FROM registry_entries WHERE deleted = 0").fetchall()
 
-        rows = self._db.call(merge)
+        self._apply(self._db.call(merge))
+
+    async def reload(self) -> None:
+        """Read the database again (another hub process edited the registry)."""
+        rows = await self._db.run(lambda c: c.execute(
+            "SELECT kind, id, body FROM registry_entries WHERE deleted = 0").fetchall())
+        async with self._lock:
+            self._apply(rows)
+
+    def _apply(self, rows: list[Row]) -> None:
         sites: dict[str, Site] = {}
         gateways: dict[str, Gateway] = {}
         nodes: dict[str, Node] = {}
@@ -238,6 +249,7 @@ class Registry:
                 )
 
         await self._db.run(upsert)
+        self.on_change()
 
     def _check_id(self, ident: str) -> None:
         try:

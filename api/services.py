@@ -13,16 +13,17 @@ declares (``IncidentsDep``, ``TelemetryDep``, ...).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from siaga.api.accounts import Accounts
 from siaga.api.audit import AuditLog
+from siaga.api.cluster import Cluster
 from siaga.api.db import Database
 from siaga.api.gateway_tokens import GatewayTokens
-from siaga.api.incidents.service import IncidentService, open_incidents
+from siaga.api.incidents.service import EventPublisher, IncidentService, open_incidents
 from siaga.api.ingest.pipeline import IngestPipeline
 from siaga.api.ingest.service import open_ingest
 from siaga.api.live import LiveBus
@@ -77,6 +78,10 @@ def open_database(settings: HubSettings) -> Database:
     return db
 
 
+def _always() -> bool:
+    return True
+
+
 @asynccontextmanager
 async def open_services(settings: HubSettings) -> AsyncIterator[HubServices]:
     """Build every service of the hub; on exit close them, the last built first."""
@@ -91,10 +96,25 @@ async def open_services(settings: HubSettings) -> AsyncIterator[HubServices]:
         metrics = MetricsRegistry()
         bus = LiveBus(settings.live.queue_size, settings.live.replay, metrics)
         stack.callback(bus.close)
+        publisher: EventPublisher = bus
+        scheduler: Callable[[], bool] = _always
+        if db.dialect == "postgresql":
+            from siaga.api.db_postgres import PostgresDatabase  # optional: siaga[postgres]
+
+            assert isinstance(db, PostgresDatabase)
+            # Several hub processes share this database: one live bus, caches and scheduler.
+            cluster = Cluster(db, bus, replay=settings.live.replay, metrics=metrics)
+            await cluster.start()
+            stack.push_async_callback(cluster.close)
+            cluster.on_invalidate("registry", registry.reload)
+            cluster.on_invalidate("gateway_tokens", gateway_tokens.forget)
+            registry.on_change = lambda: cluster.invalidate("registry")
+            gateway_tokens.on_change = lambda: cluster.invalidate("gateway_tokens")
+            publisher, scheduler = cluster, cluster.is_leader
         telemetry = await stack.enter_async_context(open_telemetry(settings.telemetry))
         incidents = await stack.enter_async_context(open_incidents(
-            db, settings.incidents, registry=registry, bus=bus, telemetry=telemetry,
-            metrics=metrics, agencies=list(settings.agencies)))
+            db, settings.incidents, registry=registry, bus=publisher, telemetry=telemetry,
+            metrics=metrics, agencies=list(settings.agencies), scheduler=scheduler))
         ingest = await stack.enter_async_context(open_ingest(
             settings.ingest, settings.mqtt, telemetry=telemetry, incidents=incidents,
             metrics=metrics, directory=registry))

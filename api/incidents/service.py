@@ -7,7 +7,8 @@ points (in the background: annotations must not hold up a gateway's acknowledgem
 
 Two periodic tasks: the SLA clock (escalates clocks past their deadline) and the gateway
 watchdog (opens a maintenance incident for a gateway silent past the window). Both read and
-write only the shared database, so several hub processes may run them side by side.
+write only the shared database, so several hub processes may run them side by side; with a
+cluster (api/cluster.py) only its leader runs them (``scheduler``).
 """
 
 from __future__ import annotations
@@ -105,8 +106,11 @@ class IncidentService:
     def __init__(self, db: Database, settings: IncidentSettings, registry: PlaceDirectory,
                  bus: EventPublisher, telemetry: AnnotationWriter | None,
                  metrics: MetricsRegistry, *, agencies: Sequence[str] = (),
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 scheduler: Callable[[], bool] = lambda: True) -> None:
         self.db = db
+        # Whether this process runs the periodic tasks now (the cluster's leader does).
+        self._scheduler = scheduler
         self.settings = settings
         self.registry = registry
         self.bus = bus
@@ -152,6 +156,8 @@ class IncidentService:
     async def _every(self, step: Callable[[], Awaitable[object]]) -> None:
         while True:
             await asyncio.sleep(self.settings.check_interval_s)
+            if not self._scheduler():
+                continue
             try:
                 await step()
             except Exception:  # a bad pass must not stop the clock for good
@@ -394,10 +400,11 @@ _PAST = {"ack": "acknowledged", "dispatch": "dispatched", "resolve": "resolved"}
 async def open_incidents(
     db: Database, settings: IncidentSettings, *, registry: PlaceDirectory, bus: EventPublisher,
     telemetry: AnnotationWriter | None, metrics: MetricsRegistry, agencies: Sequence[str],
+    scheduler: Callable[[], bool] = lambda: True,
 ) -> AsyncIterator[IncidentService]:
     """The service with its clock and watchdog running (opened by api/services.py)."""
     service = IncidentService(db, settings, registry, bus, telemetry, metrics,
-                              agencies=agencies)
+                              agencies=agencies, scheduler=scheduler)
     await service.start()
     try:
         yield service
