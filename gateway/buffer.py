@@ -23,166 +23,33 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-import time
-import zlib
-from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Annotated
-
-from annotated_types import Ge, MinLen, doc
 
 from siaga.analytics.alert import Alert
 from siaga.firmware_bridge.channels import CHANNELS, COUNTER_MODULUS
 from siaga.firmware_bridge.reading import Reading
-from siaga.firmware_bridge.uplink import (
-    LossReport,
-    UplinkAlert,
-    entry_payload,
-    ms,
-    reading_entry_payload,
+from siaga.firmware_bridge.uplink import LossReport, reading_entry_payload
+from siaga.gateway.buffer_rows import (
+    ALERT,
+    READING,
+    ROW_OVERHEAD_BYTES,
+    Batch,
+    BufferStats,
+    Entry,
+    alert_entry_payload,
+    id_runs,
+    now_ms,
 )
+from siaga.gateway.buffer_sqlite import SCHEMA, BufferSettings, open_buffer_db
+from siaga.gateway.buffer_tail import CommittedTail
 from siaga.gateway.errors import BufferStorageError
 
 log = logging.getLogger(__name__)
 
-READING, ALERT = 0, 1
-# Rough per-row cost beyond the payload (rowid, columns, index entry), so max_bytes
-# tracks the file size better than the payload sum alone.
-ROW_OVERHEAD_BYTES = 40
 # Rows per kind kept in memory after their commit for the uplink's next peeks (about
 # 150 bytes each): bounded by this, not by the message rate.
 FRESH_MAX_ROWS = 5_000
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS pending (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: batch ids stay unique
-    kind INTEGER NOT NULL,                 -- 0 reading, 1 alert
-    payload TEXT NOT NULL,                 -- wire form without id / backfill
-    enqueued_at INTEGER NOT NULL           -- ms since the epoch
-);
-CREATE INDEX IF NOT EXISTS pending_by_kind ON pending (kind);
-CREATE TABLE IF NOT EXISTS rejected (
-    id INTEGER PRIMARY KEY,
-    kind INTEGER NOT NULL,
-    payload TEXT NOT NULL,
-    enqueued_at INTEGER NOT NULL,
-    rejected_at INTEGER NOT NULL,
-    reason TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
--- The last cumulative count of every (node, counter channel), committed with the readings
--- that carry it: after a restart the first count is an increment, not a new baseline, so
--- rain tips and people counted while the gateway was down are not lost.
-CREATE TABLE IF NOT EXISTS counter_baselines (
-    node TEXT NOT NULL,
-    channel TEXT NOT NULL,
-    count INTEGER NOT NULL,
-    PRIMARY KEY (node, channel)
-) WITHOUT ROWID;
-"""
-
-
-@dataclass(frozen=True, slots=True)
-class BufferSettings:
-    """The store-and-forward buffer's SQLite file and its bounds."""
-
-    path: Annotated[str, MinLen(1), doc("The SQLite file; relative: in gateway.state_dir")] \
-        = "buffer.sqlite3"
-    max_bytes: Annotated[int, Ge(4096), doc("The oldest readings go above this size")] \
-        = 256 * 1024 * 1024
-    max_rows: Annotated[int, Ge(0), doc("The oldest readings go above this many rows; "
-                                        "0: no row bound")] = 2_000_000
-
-    def resolved(self, state_dir: Path) -> BufferSettings:
-        return replace(self, path=str(state_dir / self.path))
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One buffered row as the uplink sends it (a ``firmware_bridge.uplink.BufferedEntry``)."""
-
-    id: int
-    payload: str  # entry_payload: the record's JSON without id and backfill
-    enqueued_at_ms: int
-    backfill: bool
-
-
-def alert_entry_payload(a: Alert) -> str:
-    """The buffered JSON of the UplinkAlert an Alert becomes (its id is the row's, later)."""
-    return entry_payload(UplinkAlert(
-        id=0, node=a.node, hazard=a.hazard, level=int(a.level),
-        previous_level=int(a.previous_level), detector=a.detector, ts=ms(a.ts),
-        explanation=a.explanation_id, explanation_en=a.explanation_en, site=a.site,
-        channel=a.channel, values=a.values, thresholds=a.thresholds, window_s=a.window_s,
-        channels=a.channels, nodes=a.nodes, late=a.late,
-    ))
-
-
-@dataclass(frozen=True, slots=True)
-class Batch:
-    """Rows handed to the uplink; alerts first, then the oldest readings."""
-
-    readings: tuple[Entry, ...]
-    alerts: tuple[Entry, ...]
-    loss: LossReport
-
-    @property
-    def entries(self) -> tuple[Entry, ...]:
-        return self.alerts + self.readings
-
-    @property
-    def key(self) -> str:
-        """``<first id>-<last id>-<crc32 of the ids>``: the same rows give the same key.
-
-        The checksum keeps two different sets of rows with the same first and last
-        id apart (possible after a restart), so a stale ack from the persistent
-        session can never acknowledge rows it did not cover.
-        """
-        ids = sorted(e.id for e in self.entries)
-        crc = zlib.crc32(",".join(map(str, ids)).encode())
-        return f"{ids[0]:012d}-{ids[-1]:012d}-{crc:08x}"
-
-    def __len__(self) -> int:
-        return len(self.readings) + len(self.alerts)
-
-    def split(self) -> tuple[Batch, Batch]:
-        """Two halves (for an HTTP 413); a batch of one entry cannot be split."""
-        entries = self.entries
-        if len(entries) < 2:
-            raise ValueError("a batch of one entry cannot be split")
-        half = len(entries) // 2
-        return self._of(entries[:half]), self._of(entries[half:])
-
-    def may_leave_rows(self, max_count: int) -> bool:
-        """Whether rows may still wait after this peek: the batch was full, or it held the
-        alerts, which travel alone ahead of waiting readings."""
-        return len(self) == max_count or bool(self.alerts)
-
-    def subset(self, entries: Sequence[Entry]) -> Batch:
-        """These of the batch's entries as a batch of their own."""
-        return self._of(tuple(entries))
-
-    def _of(self, entries: tuple[Entry, ...]) -> Batch:
-        alert_ids = {e.id for e in self.alerts}
-        return Batch(
-            readings=tuple(e for e in entries if e.id not in alert_ids),
-            alerts=tuple(e for e in entries if e.id in alert_ids),
-            loss=self.loss,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class BufferStats:
-    depth: int
-    alerts: int
-    oldest_enqueued_ms: int | None
-    bytes: int
-    dropped_readings: int
-    dropped_alerts: int
-    dropped_since_ms: int | None
-    rejected: int
 
 
 def counter_counts(readings: Sequence[Reading]) -> dict[tuple[str, str], int]:
@@ -196,24 +63,6 @@ def counter_counts(readings: Sequence[Reading]) -> dict[tuple[str, str], int]:
     return out
 
 
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def _runs(ids: Iterator[int]) -> Iterator[tuple[int, int]]:
-    """Sorted ids as (first, last) runs of consecutive ids: [1,2,3,7] -> (1,3), (7,7)."""
-    first = last = None
-    for i in sorted(ids):
-        if last is not None and i == last + 1:
-            last = i
-            continue
-        if first is not None and last is not None:
-            yield first, last
-        first = last = i
-    if first is not None and last is not None:
-        yield first, last
-
-
 class StoreAndForwardBuffer:
     def __init__(self, settings: BufferSettings) -> None:
         self.settings = settings
@@ -222,14 +71,12 @@ class StoreAndForwardBuffer:
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.RLock()
         self._cursor = {READING: 0, ALERT: 0}
-        # Committed rows above the cursor, per kind: (id, payload, enqueued_at). Valid
-        # only while _fresh_complete[kind]: then it holds *every* such row.
-        self._fresh: dict[int, deque[tuple[int, str, int]]] = {READING: deque(), ALERT: deque()}
-        # Rows written by an earlier process are above the cursor but not in memory.
-        self._fresh_complete = {READING: False, ALERT: False}
+        # Committed rows above the cursor (rows written by an earlier process are above
+        # the cursor but not in memory: the tail starts incomplete).
+        self._tail = CommittedTail(FRESH_MAX_ROWS)
         self._listeners: list[Callable[[int, int], None]] = []
         db = self._db()
-        db.executescript(_SCHEMA)
+        db.executescript(SCHEMA)
         self._counters = dict(db.execute("SELECT name, value FROM counters").fetchall())
         self._rows, self._bytes = db.execute(
             "SELECT COUNT(*), COALESCE(SUM(LENGTH(payload)), 0) FROM pending"
@@ -239,17 +86,7 @@ class StoreAndForwardBuffer:
     def _db(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None:
-            try:
-                db = sqlite3.connect(
-                    self.settings.path, isolation_level=None, check_same_thread=False,
-                    timeout=30,
-                )
-                db.execute("PRAGMA journal_mode=WAL")
-                # FULL: the WAL is synced at every commit, so a commit survives power loss.
-                db.execute("PRAGMA synchronous=FULL")
-            except sqlite3.Error as exc:
-                raise BufferStorageError(
-                    f"cannot open buffer {self.settings.path}: {exc}") from exc
+            db = open_buffer_db(self.settings.path)
             self._local.db = db
             with self._lock:
                 self._connections.append(db)
@@ -318,9 +155,9 @@ class StoreAndForwardBuffer:
                 if db.in_transaction:
                     db.execute("ROLLBACK")
                 self._reload_totals(db)
-                self._forget_fresh()
+                self._tail.forget()
                 raise BufferStorageError(f"buffer commit failed: {exc}") from exc
-            self._keep_fresh(first_id, rows, trimmed)
+            self._tail.keep(first_id, rows, trimmed)
         if bad:
             log.warning("rejected %d entries that JSON cannot carry: %s", len(bad), bad[0][4])
         n_alerts = sum(1 for r in rows if r[0] == ALERT)
@@ -330,28 +167,6 @@ class StoreAndForwardBuffer:
     def _over(self) -> bool:
         s = self.settings
         return self._bytes > s.max_bytes or (s.max_rows > 0 and self._rows > s.max_rows)
-
-    def _keep_fresh(
-        self, first_id: int, rows: list[tuple[int, str, int]], trimmed: dict[int, int]
-    ) -> None:
-        """After a commit: its rows join the in-memory tail; trimmed rows leave it
-        (the same commit may have trimmed some of its own rows)."""
-        for offset, (kind, payload, at) in enumerate(rows):
-            if self._fresh_complete[kind]:
-                self._fresh[kind].append((first_id + offset, payload, at))
-        for kind, fresh in self._fresh.items():
-            last = trimmed.get(kind)
-            if last is not None:
-                while fresh and fresh[0][0] <= last:
-                    fresh.popleft()
-            if len(fresh) > FRESH_MAX_ROWS:  # the uplink is behind: peeks read SQLite
-                self._fresh_complete[kind] = False
-                fresh.clear()
-
-    def _forget_fresh(self) -> None:
-        for kind, fresh in self._fresh.items():
-            self._fresh_complete[kind] = False
-            fresh.clear()
 
     def _trim(self, db: sqlite3.Connection, at: int) -> dict[int, int]:
         """Drop the oldest readings, then (only if no reading is left) the oldest alerts.
@@ -417,17 +232,15 @@ class StoreAndForwardBuffer:
         with self._lock:
             picked: dict[int, tuple[Entry, ...]] = {ALERT: (), READING: ()}
             for kind in (ALERT, READING):
-                fresh = self._fresh[kind]
-                if self._fresh_complete[kind]:
-                    rows = [fresh.popleft() for _ in range(min(max_count, len(fresh)))]
+                if self._tail.complete(kind):
+                    rows = self._tail.take(kind, max_count)
                 else:
                     rows = db.execute(
                         "SELECT id, payload, enqueued_at FROM pending WHERE kind = ? AND id > ?"
                         " ORDER BY id LIMIT ?", (kind, self._cursor[kind], max_count),
                     ).fetchall()
                     if len(rows) < max_count:  # reached the end: from now on the tail is whole
-                        self._fresh_complete[kind] = True
-                        fresh.clear()
+                        self._tail.caught_up(kind)
                 if rows:  # alerts travel in batches of their own, ahead of readings
                     picked[kind] = tuple(Entry(i, p, e, e < cutoff) for i, p, e in rows)
                     self._cursor[kind] = rows[-1][0]
@@ -477,7 +290,7 @@ class StoreAndForwardBuffer:
                     )
                 before = db.total_changes
                 db.executemany("DELETE FROM pending WHERE id BETWEEN ? AND ?",
-                               list(_runs(i for (i,) in ids)))
+                               list(id_runs(i for (i,) in ids)))
                 deleted = db.total_changes - before
                 if reason is not None and deleted:
                     self._bump(db, "rejected", deleted)
@@ -497,7 +310,7 @@ class StoreAndForwardBuffer:
         """Forget what is in flight (a fresh uplink): the next peeks start from the oldest."""
         with self._lock:
             self._cursor = {READING: 0, ALERT: 0}
-            self._forget_fresh()
+            self._tail.forget()
 
     # -- anyone --------------------------------------------------------------------
 

@@ -34,7 +34,7 @@ from siaga.analytics.config_load import load_config as load_analytics_config
 from siaga.analytics.config_load import over_defaults
 from siaga.analytics.errors import ConfigError as SettingsError
 from siaga.firmware_bridge.channels import DEFAULT_MM_PER_TIP
-from siaga.gateway.buffer import BufferSettings
+from siaga.gateway.buffer_sqlite import BufferSettings
 from siaga.gateway.config_env import env_tables
 from siaga.gateway.config_table import Text, Token, read_table
 from siaga.gateway.errors import ConfigError

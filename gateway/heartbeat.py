@@ -24,7 +24,8 @@ from siaga.firmware_bridge.uplink import (
     NodeHealth,
     encode,
 )
-from siaga.gateway.buffer import StoreAndForwardBuffer, now_ms
+from siaga.gateway.buffer import StoreAndForwardBuffer
+from siaga.gateway.buffer_rows import now_ms
 
 THERMAL_ZONE = Path("/sys/class/thermal/thermal_zone0/temp")
 

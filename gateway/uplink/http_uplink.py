@@ -20,7 +20,8 @@ import urllib.request
 from typing import Literal
 
 from siaga.firmware_bridge.uplink import Ack, decode_ack, encode_batch
-from siaga.gateway.buffer import Batch, StoreAndForwardBuffer, now_ms
+from siaga.gateway.buffer import StoreAndForwardBuffer
+from siaga.gateway.buffer_rows import Batch, now_ms
 from siaga.gateway.heartbeat import HealthSnapshot, HeartbeatSettings
 from siaga.gateway.uplink.backoff import Backoff
 from siaga.gateway.uplink.settings import UplinkSettings

@@ -31,7 +31,8 @@ from siaga.firmware_bridge.uplink import (
     encode,
     encode_batch,
 )
-from siaga.gateway.buffer import Batch, StoreAndForwardBuffer, now_ms
+from siaga.gateway.buffer import StoreAndForwardBuffer
+from siaga.gateway.buffer_rows import Batch, now_ms
 from siaga.gateway.heartbeat import HealthSnapshot, HeartbeatSettings
 from siaga.gateway.uplink.settings import UplinkSettings
 from siaga.gateway.uplink.worker import UplinkWorker, refused_rows

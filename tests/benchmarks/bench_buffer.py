@@ -28,7 +28,8 @@ import time
 from pathlib import Path
 
 from siaga.firmware_bridge.reading import Reading
-from siaga.gateway.buffer import BufferSettings, StoreAndForwardBuffer
+from siaga.gateway.buffer import StoreAndForwardBuffer
+from siaga.gateway.buffer_sqlite import BufferSettings
 from siaga.gateway.uplink.mqtt_uplink import MqttUplink
 from siaga.gateway.uplink.settings import UplinkSettings
 from siaga.simulators.servers import Mosquitto

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from siaga.gateway.buffer import BufferSettings, StoreAndForwardBuffer
+from siaga.gateway.buffer import StoreAndForwardBuffer
+from siaga.gateway.buffer_sqlite import BufferSettings
 from siaga.gateway.heartbeat import HealthSnapshot, HeartbeatSettings
 from siaga.gateway.uplink.mqtt_uplink import MqttUplink
 from siaga.simulators.servers import Mosquitto

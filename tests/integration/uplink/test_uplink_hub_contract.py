@@ -14,7 +14,8 @@ import pytest
 from siaga.api.ingest.mqtt_subscriber import MqttSubscriber
 from siaga.api.settings import HubSettings
 from siaga.firmware_bridge.uplink import ms
-from siaga.gateway.buffer import BufferSettings, StoreAndForwardBuffer
+from siaga.gateway.buffer import StoreAndForwardBuffer
+from siaga.gateway.buffer_sqlite import BufferSettings
 from siaga.gateway.heartbeat import HealthSnapshot, HeartbeatSettings, NodeSeen
 from siaga.gateway.uplink.http_uplink import HttpUplink
 from siaga.gateway.uplink.mqtt_uplink import MqttUplink

@@ -17,7 +17,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from siaga.analytics.alert import Alert
 from siaga.firmware_bridge.reading import Reading
 from siaga.firmware_bridge.vocabulary import Level
-from siaga.gateway.buffer import BufferSettings, StoreAndForwardBuffer
+from siaga.gateway.buffer import StoreAndForwardBuffer
+from siaga.gateway.buffer_sqlite import BufferSettings
 from siaga.gateway.heartbeat import HealthSnapshot, HeartbeatSettings, NodeSeen
 from siaga.gateway.uplink.mqtt_uplink import MqttUplink
 from siaga.gateway.uplink.settings import UplinkSettings

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from siaga.gateway.buffer import BufferSettings, StoreAndForwardBuffer
+from siaga.gateway.buffer import StoreAndForwardBuffer
+from siaga.gateway.buffer_sqlite import BufferSettings
 from siaga.gateway.uplink.mqtt_uplink import MqttUplink
 from siaga.gateway.uplink.settings import UplinkSettings
 from siaga.simulators.servers import free_port, require_binary, wait_port

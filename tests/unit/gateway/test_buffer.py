@@ -13,7 +13,8 @@ from siaga.analytics.alert import Alert
 from siaga.firmware_bridge.reading import Reading
 from siaga.firmware_bridge.uplink import encode_batch
 from siaga.firmware_bridge.vocabulary import Level
-from siaga.gateway.buffer import BufferSettings, StoreAndForwardBuffer
+from siaga.gateway.buffer import StoreAndForwardBuffer
+from siaga.gateway.buffer_sqlite import BufferSettings
 from siaga.gateway.config_table import read_table
 from siaga.gateway.errors import ConfigError
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from siaga.firmware_bridge.convert import SampleConverter
 from siaga.firmware_bridge.reading import Reading
-from siaga.gateway.buffer import BufferSettings, StoreAndForwardBuffer
+from siaga.gateway.buffer import StoreAndForwardBuffer
+from siaga.gateway.buffer_sqlite import BufferSettings
 
 
 def reading(channel: str, value: float, raw: float | None) -> Reading:

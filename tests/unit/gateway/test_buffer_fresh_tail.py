@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from siaga.gateway import buffer as buffer_module
-from siaga.gateway.buffer import BufferSettings, StoreAndForwardBuffer, _runs
+from siaga.gateway.buffer import StoreAndForwardBuffer
+from siaga.gateway.buffer_rows import READING, id_runs
+from siaga.gateway.buffer_sqlite import BufferSettings
 
 from .test_buffer import alert, reading
 
@@ -68,7 +70,7 @@ def test_an_uplink_far_behind_falls_back_to_sqlite(
     b.peek_batch(1)
     for s in range(1, 6):
         b.append([reading(s)], [])
-    assert not b._fresh[buffer_module.READING]  # dropped, not grown past its bound
+    assert not b._tail.rows(READING)  # dropped, not grown past its bound
     got: list[int] = []
     while (batch := b.peek_batch(2)) is not None:
         got += [json.loads(e.payload)["seq"] for e in batch.readings]
@@ -98,6 +100,6 @@ def test_ack_deletes_only_the_batch_rows_in_id_runs(tmp_path: Path) -> None:
     assert [i for i, _, _ in rows_on_disk(path)] == [2, 3, 5]
 
 
-def test_runs() -> None:
-    assert list(_runs(iter([7, 1, 3, 2, 9, 10]))) == [(1, 3), (7, 7), (9, 10)]
-    assert list(_runs(iter([]))) == []
+def test_id_runs() -> None:
+    assert list(id_runs(iter([7, 1, 3, 2, 9, 10]))) == [(1, 3), (7, 7), (9, 10)]
+    assert list(id_runs(iter([]))) == []

@@ -11,7 +11,8 @@ from typing import Any
 
 from siaga.analytics.engine import EdgeAnalytics
 from siaga.firmware_bridge.device_message import DeviceMessage
-from siaga.gateway.buffer import BufferSettings, StoreAndForwardBuffer
+from siaga.gateway.buffer import StoreAndForwardBuffer
+from siaga.gateway.buffer_sqlite import BufferSettings
 from siaga.gateway.config import DownlinkSettings, load_settings
 from siaga.gateway.core import Core, Stop
 from siaga.gateway.downlink import CommandRequest, Downlink

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from siaga.firmware_bridge.device_message import DeviceMessage
-from siaga.gateway.buffer import BufferSettings, StoreAndForwardBuffer
+from siaga.gateway.buffer import StoreAndForwardBuffer
+from siaga.gateway.buffer_sqlite import BufferSettings
 from siaga.gateway.config import DownlinkSettings, load_settings
 from siaga.gateway.core import TICK_S, Core, Stop
 from siaga.gateway.downlink import Downlink

@@ -28,12 +28,9 @@ from siaga.firmware_bridge.uplink import (
     reading_entry_payload,
 )
 from siaga.firmware_bridge.vocabulary import Level
-from siaga.gateway.buffer import (
-    Batch,
-    BufferSettings,
-    StoreAndForwardBuffer,
-    alert_entry_payload,
-)
+from siaga.gateway.buffer import StoreAndForwardBuffer
+from siaga.gateway.buffer_rows import Batch, alert_entry_payload
+from siaga.gateway.buffer_sqlite import BufferSettings
 from siaga.gateway.heartbeat import HealthSnapshot, NodeSeen, cpu_temp_c
 from siaga.gateway.uplink.mqtt_uplink import MqttUplink
 
