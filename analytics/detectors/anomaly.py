@@ -37,7 +37,6 @@ from collections import deque
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy.special import ndtr, ndtri, stdtr
 
 from siaga.analytics.config import AnomalyConfig
 from siaga.analytics.daily_profile import DAY_S, DailyProfile, deseasonalise
@@ -48,6 +47,12 @@ from siaga.analytics.explain import Explanation, fmt
 from siaga.analytics.first_order_filter import first_order
 from siaga.analytics.hysteresis import FloatArray, LevelMachine, run_levels
 from siaga.analytics.rolling_median import median_of_sorted, rolling_median_mad, sorted_mad
+from siaga.analytics.tail_probability import (
+    normal_isf,
+    normal_sf,
+    student_t_sf,
+    student_t_sf_array,
+)
 
 MAD_SIGMA = 1.4826  # MAD of a normal distribution is 0.6745 sigma
 MEAN_ABS_SIGMA = 1.2533  # mean |x| of a normal distribution is 0.7979 sigma
@@ -73,7 +78,7 @@ def cusum_limit(cfg: AnomalyConfig) -> float:
 
 
 def level_limit(cfg: AnomalyConfig) -> float:
-    return float(-ndtri(_test_p(cfg) / 2.0))
+    return normal_isf(_test_p(cfg) / 2.0)
 
 
 def clear_below(cfg: AnomalyConfig) -> float:
@@ -170,8 +175,8 @@ class AnomalyDetector:
     def _tests(self, ts: float, u: float, ref: float, z: float,
                floor: float) -> tuple[float, str]:
         cfg = self.cfg
-        half = stdtr(cfg.tail_df, -abs(z)).item()
-        y = min(CLIP_SCORE, -ndtri(half).item()) if half > 0.0 else CLIP_SCORE
+        half = student_t_sf(cfg.tail_df, abs(z))
+        y = min(CLIP_SCORE, normal_isf(half)) if half > 0.0 else CLIP_SCORE
         y = y if z >= 0 else -y
         k = cfg.cusum_k
         self._cp += y - k
@@ -189,7 +194,7 @@ class AnomalyDetector:
         self._var = a * (dev * dev) + (1.0 - a) * self._var
         level_on = ts - self._first_ts >= LEVEL_AFTER_S
         ps = (2.0 * half, min(1.0, 2.0 * math.exp(-2.0 * k * (cus + SIEGMUND))),
-              2.0 * ndtr(-abs(zl)).item() if level_on else 1.0)
+              2.0 * normal_sf(abs(zl)) if level_on else 1.0)
         if cus >= self._cusum_limit or (level_on and abs(zl) >= self._level_limit):
             self._cp = self._lp = self._cn = self._ln = 0.0
             self._mean = ref
@@ -247,6 +252,11 @@ def anomaly_p(cfg: AnomalyConfig, ts: FloatArray, v: FloatArray) -> FloatArray:
 
 
 def _anomaly_p(cfg: AnomalyConfig, ts: FloatArray, v: FloatArray) -> FloatArray:
+    # The batch form runs in replays and evaluations, never in the gateway: scipy's
+    # vectorised normal tails are worth their import there (tail_probability says why
+    # the streaming form does without).
+    from scipy.special import ndtr, ndtri
+
     n, h, first = len(v), cfg.window // 3, max(cfg.warmup, 1)
     p = np.ones(n)
     if n <= first:
@@ -272,7 +282,7 @@ def _anomaly_p(cfg: AnomalyConfig, ts: FloatArray, v: FloatArray) -> FloatArray:
     sigma = np.maximum(np.maximum(local, MEAN_ABS_SIGMA * spread_before), q)
     ok = sigma > 0.0
     z = r[ok] / (sigma[ok] * infl[ok])
-    half = stdtr(cfg.tail_df, -np.abs(z))
+    half = student_t_sf_array(cfg.tail_df, np.abs(z))
     with np.errstate(divide="ignore"):
         y = np.where(half > 0.0, np.minimum(CLIP_SCORE, -ndtri(half)), CLIP_SCORE)
     y = np.where(z >= 0, y, -y)
