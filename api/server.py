@@ -16,6 +16,7 @@ from collections.abc import Iterator
 import uvicorn
 from fastapi import FastAPI
 
+from siaga.api.connection_guard import connection_limit, guarded_protocol
 from siaga.api.settings import HubSettings
 
 __all__ = ["HubServer", "hub_server"]
@@ -49,6 +50,12 @@ def hub_server(app: FastAPI, settings: HubSettings, **overrides: object) -> HubS
         root_path=server.root_path, proxy_headers=True,
         forwarded_allow_ips=server.forwarded_allow_ips, lifespan="on",
         timeout_graceful_shutdown=math.ceil(server.shutdown_timeout_s),
+        # h11 with the header/body timeouts and the connection cap of connection_guard;
+        # uvicorn's own limit_concurrency stays off: it counts idle sockets too, so slow
+        # clients would turn it into a 503 for everyone.
+        http=guarded_protocol(server, connection_limit(server)),
+        timeout_keep_alive=server.keep_alive_s, backlog=server.backlog,
+        h11_max_incomplete_event_size=server.max_header_bytes,
     )
     options.update(overrides)
     return HubServer(app, uvicorn.Config(app, **options))  # type: ignore[arg-type]

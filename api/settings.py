@@ -71,6 +71,21 @@ class ServerSettings(_Section):
         default_factory=lambda: {"/api/v1/reports": 4096, "/api/v1/auth/": 4096})
     """Body limits per path prefix (longest prefix wins). The ingest routes default to the
     larger of ingest.max_batch_bytes and ingest.max_compressed_bytes."""
+    header_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    """A request line and its headers must be complete this long after their first byte (a
+    new connection's opening), however slowly they trickle in; else the connection is closed."""
+    body_timeout_s: float = Field(default=30.0, gt=0, le=3600)
+    """Longest pause while a request body is arriving before the connection is closed."""
+    keep_alive_s: float = Field(default=5.0, gt=0, le=300)
+    """How long an idle kept-alive connection stays open (uvicorn timeout_keep_alive)."""
+    max_connections: int = Field(default=1000, ge=1, le=1_000_000)
+    """Open connections at most. A new one beyond evicts the oldest connection with no request
+    running (half-sent headers, idle keep-alive); when all are busy it gets 503. Lowered to fit
+    the descriptor limit (LimitNOFILE) if that is smaller."""
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
+    """Largest request line plus headers (h11 max_incomplete_event_size); beyond, 400."""
+    backlog: int = Field(default=2048, ge=1, le=65535)
+    """Connections the kernel queues before the hub accepts them (listen backlog)."""
 
 
 class DatabaseSettings(_Section):

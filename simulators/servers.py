@@ -290,6 +290,9 @@ class HubProcess:
     toml: str = ""
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    # The process's descriptor limit (RLIMIT_NOFILE, soft and hard), as a systemd unit's
+    # LimitNOFILE would set it; None: inherited.
+    nofile: int | None = None
 
     def __post_init__(self) -> None:
         # Written now: the CLI (user add, gateway add) reads it before the hub starts.
@@ -313,7 +316,8 @@ class HubProcess:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [str(hub), "serve", "--config", str(self.config), "--port", str(self.port)],
-                stdout=out, stderr=subprocess.STDOUT, cwd=self.workdir)
+                stdout=out, stderr=subprocess.STDOUT, cwd=self.workdir,
+                preexec_fn=None if self.nofile is None else self._limit_descriptors)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -332,6 +336,12 @@ class HubProcess:
     def stop(self) -> None:
         terminate(self.proc, grace_s=30)
         self.proc = None
+
+    def _limit_descriptors(self) -> None:
+        import resource
+
+        assert self.nofile is not None
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
 
 
 
