@@ -162,10 +162,8 @@ def create_app(settings: HubSettings) -> FastAPI:
     )
     app.state.settings = settings
     install_problem_handlers(app)
-    ingest_limit = max(settings.ingest.max_batch_bytes, settings.ingest.max_compressed_bytes)
-    app.add_middleware(BodyLimit, default=settings.server.max_body_bytes, limits={
-        "/api/v1/ingest": ingest_limit, "/api/v1/heartbeat": ingest_limit,
-        **settings.server.body_limits}, on_refused=_count_refused_report)
+    app.add_middleware(BodyLimit, default=settings.server.max_body_bytes,
+                       limits=settings.route_body_limits(), on_refused=_count_refused_report)
     app.add_middleware(RequestMetrics)  # outermost: counts the 413s too
     for router in ROUTERS:
         app.include_router(router)

@@ -1,6 +1,7 @@
 """``siaga-hub``: run the hub and administer its accounts and gateways.
 
     siaga-hub serve --config hub.toml [--host H] [--port P]
+    siaga-hub proxy-config nginx|haproxy --hubs 127.0.0.1:8081,127.0.0.1:8082 [...]
     siaga-hub check-config [hub.toml]      (or --config hub.toml)
     siaga-hub config-reference > docs/configuration.md
     siaga-hub migrate [--config hub.toml]   (create or upgrade the database's schema)
@@ -89,6 +90,24 @@ def cmd_config_reference(args: argparse.Namespace) -> int:
     from siaga.api.config_reference import render
 
     sys.stdout.write(render())
+    return 0
+
+
+def cmd_proxy_config(args: argparse.Namespace) -> int:
+    from siaga.api.proxy_config import ProxySite, haproxy_config, nginx_config, proxy_warnings
+
+    settings = _settings(args)
+    try:
+        site = ProxySite(server_name=args.server_name, hubs=tuple(args.hubs.split(",")),
+                         certificate=args.cert, certificate_key=args.key,
+                         https_port=args.https_port, http_port=args.http_port or None)
+        warnings = proxy_warnings(settings, site)
+    except ValueError as exc:
+        raise HubError(str(exc)) from None
+    for warning in warnings:
+        print(f"siaga-hub proxy-config: warning: {warning}", file=sys.stderr)
+    render = nginx_config if args.kind == "nginx" else haproxy_config
+    sys.stdout.write(render(settings, site))
     return 0
 
 
@@ -254,6 +273,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host")
     p.add_argument("--port", type=int)
     p.set_defaults(fn=cmd_serve)
+
+    p = sub.add_parser("proxy-config", parents=[common],
+                       help="print a reverse-proxy config for N hub processes (docs/scale.md)")
+    p.add_argument("kind", choices=["nginx", "haproxy"])
+    p.add_argument("--hubs", default="127.0.0.1:8081,127.0.0.1:8082",
+                   help="host:port of each hub process, comma-separated "
+                        "(default: 127.0.0.1:8081,127.0.0.1:8082)")
+    p.add_argument("--server-name", default="siaga.example.go.id",
+                   help="the public host name (default: siaga.example.go.id)")
+    p.add_argument("--cert", type=Path,
+                   default=Path("/etc/letsencrypt/live/siaga.example.go.id/fullchain.pem"),
+                   help="TLS certificate chain (PEM)")
+    p.add_argument("--key", type=Path,
+                   default=Path("/etc/letsencrypt/live/siaga.example.go.id/privkey.pem"),
+                   help="its private key (PEM)")
+    p.add_argument("--https-port", type=int, default=443)
+    p.add_argument("--http-port", type=int, default=80,
+                   help="plain HTTP port that redirects to HTTPS (0: none)")
+    p.set_defaults(fn=cmd_proxy_config)
 
     p = sub.add_parser("check-config", parents=[common], help="validate the config and exit")
     p.add_argument("file", nargs="?", type=Path, help="hub.toml (or use --config)")

@@ -233,6 +233,13 @@ class HubSettings(_Section):
             raise ValueError("at least one agency is needed")
         return v
 
+    def route_body_limits(self) -> dict[str, int]:
+        """Body limits by path prefix (longest prefix wins; ``server.max_body_bytes`` for the
+        rest): what the hub enforces and what a reverse proxy in front of it should allow."""
+        ingest = max(self.ingest.max_batch_bytes, self.ingest.max_compressed_bytes)
+        return {"/api/v1/ingest": ingest, "/api/v1/heartbeat": ingest,
+                **self.server.body_limits}
+
 
 def settings_from_mapping(data: Mapping[str, Any],
                           env: Mapping[str, str] | None = None) -> HubSettings:

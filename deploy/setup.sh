@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Prepare this checkout: Debian packages (Mosquitto, InfluxDB, a C compiler, Python venv,
-# Node.js and npm), then a virtual environment in .venv with Siaga and its dependencies, then
-# the dashboard's build (deploy/build-dashboard.sh: npm ci + esbuild into api/dashboard/build).
+# Prepare this checkout: Debian packages (Mosquitto, InfluxDB, PostgreSQL, nginx, HAProxy, a C
+# compiler, Python venv, Node.js and npm), then a virtual environment in .venv with Siaga and
+# its dependencies, then the dashboard's build (deploy/build-dashboard.sh: npm ci + esbuild
+# into api/dashboard/build).
 # Safe to run again; it only installs what is missing.
 # Usage: deploy/setup.sh [dev|demo|hub|gateway]   (dev: everything the tests need)
 set -euo pipefail
@@ -26,6 +27,13 @@ if [ "$extras" = dev ]; then
   command -v influxd >/dev/null 2>&1 || need_pkgs+=(influxdb)
   # The store tests start their own PostgreSQL cluster (initdb + postgres on a free port).
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_pkgs+=(postgresql)
+  # The deployment tests put Debian's nginx (and check HAProxy's config) in front of hubs,
+  # over TLS with a certificate openssl makes.
+  [ -x /usr/sbin/nginx ] || need_pkgs+=(nginx)
+  [ -x /usr/sbin/haproxy ] || need_pkgs+=(haproxy)
+  command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)
+  # systemd-analyze verify checks the units in deploy/systemd/ (nothing is started).
+  command -v systemd-analyze >/dev/null 2>&1 || need_pkgs+=(systemd)
   command -v gcc >/dev/null 2>&1 || need_pkgs+=(gcc libc6-dev)
   # The dashboard's end-to-end tests drive Debian's Chromium (Playwright never downloads one here).
   command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium)
@@ -35,7 +43,8 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then sudo=""; elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
     die "missing packages ${need_pkgs[*]} and not root (no sudo): install them and run again"
   fi
-  # policy-rc.d keeps apt from starting the system mosquitto/influxdb/postgresql services we do not use.
+  # policy-rc.d keeps apt from starting the system mosquitto/influxdb/postgresql/nginx/haproxy
+  # services we do not use.
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
     $sudo chmod +x /usr/sbin/policy-rc.d
@@ -46,7 +55,7 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
     || die "apt-get install ${need_pkgs[*]} failed"
 fi
 if [ "$extras" = dev ]; then
-  for bin in mosquitto influxd gcc chromium; do
+  for bin in mosquitto influxd gcc chromium nginx haproxy openssl systemd-analyze; do
     command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || die "$bin is still missing after install"
   done
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || die "PostgreSQL's initdb is still missing after install"

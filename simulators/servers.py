@@ -284,11 +284,13 @@ class PostgreSQL:
 
 @dataclass
 class HubProcess:
-    """``siaga-hub serve`` as its own process, with ``[database]`` in ``workdir`` plus ``toml``."""
+    """``siaga-hub serve`` as its own process, with ``[database]`` in ``workdir`` (or at
+    ``database_url``, a PostgreSQL server) plus ``toml``."""
 
     workdir: Path
     toml: str = ""
     port: int = field(default_factory=free_port)
+    database_url: str | None = None
     proc: subprocess.Popen[bytes] | None = None
     # The process's descriptor limit (RLIMIT_NOFILE, soft and hard), as a systemd unit's
     # LimitNOFILE would set it; None: inherited.
@@ -296,7 +298,9 @@ class HubProcess:
 
     def __post_init__(self) -> None:
         # Written now: the CLI (user add, gateway add) reads it before the hub starts.
-        self.config.write_text(f'[database]\npath = "{self.workdir}/hub.sqlite3"\n{self.toml}')
+        url = f'url = "{self.database_url}"\n' if self.database_url else ""
+        self.config.write_text(
+            f'[database]\npath = "{self.workdir}/hub.sqlite3"\n{url}{self.toml}')
 
     @property
     def url(self) -> str:

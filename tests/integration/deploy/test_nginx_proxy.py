@@ -1,0 +1,161 @@
+"""Debian's nginx, with the config ``siaga-hub proxy-config nginx`` renders, in front of two
+real ``siaga-hub serve`` processes on one PostgreSQL database: TLS (a certificate the test
+makes), HTTP/2 offered, requests spread over both hubs, a killed hub left out without a
+failed request, the live stream passed through byte by byte, and the client's own address
+(never a forged X-Forwarded-For) reaching the hub. nginx runs from its own prefix in a temp
+dir on a free port; nothing of /etc/nginx or a system service is used.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from siaga.api.proxy_config import ProxySite, nginx_config
+from siaga.api.settings import settings_from_mapping
+from siaga.simulators.proxy_servers import Nginx, self_signed_certificate
+from siaga.simulators.servers import HubProcess, PostgreSQL, free_port
+
+ROOT = Path(__file__).resolve().parents[3]
+PASSWORD = "proxy-test-password"
+# A second loopback address for the client, so the hub can tell it from the proxy (127.0.0.1).
+CLIENT_ADDRESS = "127.0.0.7"
+
+
+@dataclass
+class Stand:
+    hubs: list[HubProcess]
+    proxy: Nginx
+    cert: Path
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.proxy.port}"
+
+    def client(self, **kwargs: object) -> httpx.Client:
+        verify = ssl.create_default_context(cafile=str(self.cert))
+        transport = httpx.HTTPTransport(verify=verify, local_address=CLIENT_ADDRESS)
+        return httpx.Client(base_url=self.url, transport=transport, timeout=10, **kwargs)  # type: ignore[arg-type]
+
+
+def hub_toml(shared: Path) -> str:
+    return (f'[server]\nlog_level = "info"\n[live]\nkeepalive_s = 1\n'
+            f'[telemetry]\nkind = "sqlite"\npath = "{shared}/telemetry.sqlite3"\n')
+
+
+@pytest.fixture(scope="module")
+def stand(postgres: PostgreSQL, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stand]:
+    shared = tmp_path_factory.mktemp("proxy")
+    url = postgres.create_database()
+    hubs = []
+    for name in ("a", "b"):
+        (shared / name).mkdir()
+        hubs.append(HubProcess(shared / name, hub_toml(shared), database_url=url))
+    subprocess.run([sys.executable, "-m", "siaga.api", "--config", str(hubs[0].config),
+                    "user", "add", "ops", "--agency", "BPBD", "--role", "responder",
+                    "--password-stdin"], input=PASSWORD + "\n", text=True, check=True,
+                   capture_output=True)
+    cert, key = self_signed_certificate(shared)
+    settings = settings_from_mapping({"live": {"keepalive_s": 1}})
+    port = free_port()
+    site = ProxySite(server_name="localhost", hubs=tuple(f"127.0.0.1:{h.port}" for h in hubs),
+                     certificate=cert, certificate_key=key, https_port=port, http_port=None)
+    proxy = Nginx(nginx_config(settings, site), workdir=shared / "nginx", port=port)
+    try:
+        for hub in hubs:
+            hub.start()
+        proxy.start()
+        yield Stand(hubs, proxy, cert)
+    finally:
+        proxy.stop()
+        for hub in hubs:
+            hub.stop()
+
+
+def served_by(hub: HubProcess, marker: str) -> list[str]:
+    """The hub's access-log lines of requests carrying ``marker``."""
+    return [line for line in hub.log.read_text(errors="replace").splitlines() if marker in line]
+
+
+def test_the_rendered_config_passes_nginx_t(tmp_path: Path) -> None:
+    cert, key = self_signed_certificate(tmp_path)
+    site = ProxySite(server_name="siaga.example.go.id", hubs=("127.0.0.1:8081", "127.0.0.1:8082"),
+                     certificate=cert, certificate_key=key, https_port=free_port(),
+                     http_port=free_port())
+    checked = Nginx(nginx_config(settings_from_mapping({}), site), workdir=tmp_path / "n").check()
+    assert checked.returncode == 0, checked.stderr
+    assert "test is successful" in checked.stderr
+
+
+def test_tls_with_http2_offered(stand: Stand) -> None:
+    context = ssl.create_default_context(cafile=str(stand.cert))
+    context.set_alpn_protocols(["h2", "http/1.1"])
+    with socket.create_connection(("127.0.0.1", stand.proxy.port), timeout=5) as raw, \
+            context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+        assert tls.selected_alpn_protocol() == "h2"
+        assert tls.version() in ("TLSv1.2", "TLSv1.3")
+
+
+def test_requests_reach_both_hubs_with_the_clients_own_address(stand: Stand) -> None:
+    with stand.client() as client:
+        for i in range(12):
+            # A forged X-Forwarded-For must be replaced by the proxy, never believed.
+            r = client.get(f"/healthz?probe=spread-{i}", headers={"X-Forwarded-For": "6.6.6.6"})
+            assert r.status_code == 200, r.text
+    time.sleep(0.5)  # the access log line is written after the response
+    lines = [served_by(hub, "probe=spread-") for hub in stand.hubs]
+    assert sum(len(x) for x in lines) == 12
+    assert all(lines), f"one hub got nothing: {[len(x) for x in lines]}"
+    for line in lines[0] + lines[1]:
+        assert re.search(rf"\b{re.escape(CLIENT_ADDRESS)}:\d+ - ", line), line
+        assert "6.6.6.6" not in line
+
+
+def test_the_live_stream_passes_through_unbuffered(stand: Stand) -> None:
+    with stand.client() as client:
+        token = client.post("/api/v1/auth/token",
+                            json={"username": "ops", "password": PASSWORD}).json()["access_token"]
+        arrivals: list[float] = []
+        start = time.monotonic()
+        with client.stream("GET", "/api/v1/stream",
+                           headers={"Authorization": f"Bearer {token}"}) as r:
+            assert r.status_code == 200
+            assert r.headers["content-type"].startswith("text/event-stream")
+            for line in r.iter_lines():
+                if line.startswith(": keepalive"):
+                    arrivals.append(time.monotonic() - start)
+                    if len(arrivals) == 4:
+                        break
+    # The hub writes a 15-byte keepalive every second. Buffered, nginx would hold them until
+    # its buffer filled (minutes) or hand them over all at once; unbuffered, they arrive
+    # one by one, about a second apart.
+    assert arrivals[0] < 5, arrivals
+    gaps = [b - a for a, b in zip(arrivals, arrivals[1:], strict=False)]
+    assert all(g > 0.3 for g in gaps), arrivals
+
+
+def test_requests_keep_succeeding_when_a_hub_is_killed(stand: Stand) -> None:
+    victim = stand.hubs[1]
+    assert victim.proc is not None
+    victim.proc.send_signal(signal.SIGKILL)
+    victim.proc.wait()
+    try:
+        with stand.client() as client:
+            codes = [client.get(f"/healthz?probe=after-kill-{i}").status_code for i in range(20)]
+        assert codes == [200] * 20
+        time.sleep(0.5)
+        assert len(served_by(stand.hubs[0], "probe=after-kill-")) == 20
+    finally:
+        victim.proc = None
+        victim.start()
