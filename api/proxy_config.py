@@ -19,9 +19,6 @@ from siaga.api.settings import HubSettings
 __all__ = ["ProxySite", "haproxy_config", "nginx_config", "proxy_warnings",
            "stream_read_timeout_s"]
 
-# uvicorn closes an idle keep-alive connection after 5 s; the proxy must drop its idle
-# upstream connections sooner, or it may send a request on one the hub is closing (a 502).
-UPSTREAM_IDLE_S = 4
 # Mozilla's "intermediate" TLS profile (TLS 1.2 ciphers; TLS 1.3 needs no list): browsers of
 # the last ~8 years and every Python/httpx gateway.
 TLS12_CIPHERS = ("ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
@@ -67,6 +64,21 @@ def _public_rate_per_minute(settings: HubSettings) -> int:
     return max(30, math.ceil(4 * per_minute))
 
 
+def _duration(seconds: float) -> str:
+    """A time in nginx's and HAProxy's units, whole milliseconds."""
+    ms = max(1, round(seconds * 1000))
+    return f"{ms // 1000}s" if ms % 1000 == 0 else f"{ms}ms"
+
+
+def upstream_idle_s(settings: HubSettings) -> float:
+    """How long the proxy keeps an idle connection to a hub for reuse.
+
+    The hub closes an idle kept-alive connection after ``server.keep_alive_s``; the proxy must
+    let go sooner, or it may send a request on a connection the hub is closing (a 502).
+    """
+    return settings.server.keep_alive_s * 0.8
+
+
 def _size(n: int) -> str:
     """A byte count in nginx's units, rounded up (nginx never allows less than the hub)."""
     if n % (1024 * 1024) == 0:
@@ -108,6 +120,8 @@ def nginx_config(settings: HubSettings, site: ProxySite) -> str:
         + (_public_limit() if prefix in ("/api/v1/reports", "/api/v1/auth/") else "")
         + "        proxy_pass http://siaga_hub;\n    }"
         for prefix, limit in limits)
+    server = settings.server
+    keep_alive = _duration(server.keep_alive_s)
     https_port = "" if site.https_port == 443 else f":{site.https_port}"
     keepalive_s = f"{settings.live.keepalive_s:g}"
     stream_s = stream_read_timeout_s(settings)
@@ -136,8 +150,8 @@ upstream siaga_hub {{
     # within 10 s is left out for 10 s; the request is retried on the next one.
 {servers}
     keepalive 32;
-    # Below uvicorn's 5 s keep-alive: never reuse an upstream connection the hub is closing.
-    keepalive_timeout {UPSTREAM_IDLE_S}s;
+    # Below the hub's server.keep_alive_s ({keep_alive}): never reuse a connection it is closing.
+    keepalive_timeout {_duration(upstream_idle_s(settings))};
 }}
 
 # Logins and citizen reports (POSTs) per client address, shared by every hub process behind
@@ -164,10 +178,11 @@ server {{
     ssl_session_tickets off;
     add_header Strict-Transport-Security "max-age=63072000" always;
 
-    # Slow or half-sent requests end here, not in a hub process (issue 12, case 6).
-    client_header_timeout 10s;
-    client_body_timeout 20s;
-    large_client_header_buffers 4 16k;
+    # Slow or half-sent requests end here, not in a hub process (issue 12, case 6): the
+    # hub's server.header_timeout_s, body_timeout_s and max_header_bytes.
+    client_header_timeout {_duration(server.header_timeout_s)};
+    client_body_timeout {_duration(server.body_timeout_s)};
+    large_client_header_buffers 4 {_size(server.max_header_bytes)};
     send_timeout 30s;
     keepalive_timeout 65s;
     limit_conn siaga_conns {site.max_conns_per_address};
@@ -252,11 +267,11 @@ defaults
     log global
     option httplog
     timeout connect 3s
-    # Slow or half-sent requests end here, not in a hub process.
-    timeout http-request 10s
+    # Slow or half-sent requests end here, not in a hub process (server.header_timeout_s).
+    timeout http-request {_duration(settings.server.header_timeout_s)}
     timeout client 65s
     timeout server 60s
-    timeout http-keep-alive {UPSTREAM_IDLE_S}s
+    timeout http-keep-alive 65s
     retries 2
     option redispatch
 {redirect}

@@ -98,3 +98,16 @@ def test_warnings_name_what_would_hide_the_client_address() -> None:
 def test_a_bad_hub_address_is_a_clear_cli_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["proxy-config", "nginx", "--hubs", "hub-a"]) == 1
     assert "hub-a" in capsys.readouterr().err
+
+
+def test_timeouts_follow_the_hubs() -> None:
+    settings = settings_from_mapping({"server": {
+        "header_timeout_s": 7, "body_timeout_s": 12.5, "keep_alive_s": 10,
+        "max_header_bytes": 32 * 1024}})
+    nginx = nginx_config(settings, SITE)
+    assert "client_header_timeout 7s;" in nginx
+    assert "client_body_timeout 12500ms;" in nginx
+    assert "large_client_header_buffers 4 32k;" in nginx
+    # Idle upstream connections are let go before the hub closes them.
+    assert "keepalive_timeout 8s;" in nginx
+    assert "timeout http-request 7s" in haproxy_config(settings, SITE)
