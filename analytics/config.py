@@ -132,6 +132,35 @@ class RainConfig(Leveling):
 
 
 @dataclass(frozen=True, slots=True)
+class AntecedentThreshold:
+    """A cumulative antecedent-rainfall threshold: P_short + long_weight * P_long >= short_mm.
+
+    P_short is the rain of the last ``short_days`` (up to the reading), P_long that of the
+    ``long_days`` before them: the form of Chleborad (2000) and Godt, Baum & Chleborad
+    (2006, Earth Surf. Process. Landforms 31: 97-110), 3-day and 15-day sums. The wetter
+    the long window, the less short-window rain reaches the threshold.
+    """
+
+    short_mm: Annotated[float, Gt(0), doc(
+        "Rain over the short window that reaches the threshold after a dry long window (mm)")]
+    long_weight: Annotated[float, Interval(ge=0, le=10), doc(
+        "Short-window rain (mm) that one mm of the long window stands for")] = 0.0
+    short_days: Annotated[float, Interval(gt=0, le=30), doc(
+        "Days of the short window, ending at the reading")] = 3.0
+    long_days: Annotated[float, Interval(gt=0, le=60), doc(
+        "Days of the long window, before the short one")] = 15.0
+    source: Annotated[str, doc("Where the threshold comes from (a citation, a fit)")] = ""
+
+    @property
+    def short_s(self) -> float:
+        return self.short_days * 86400.0
+
+    @property
+    def total_s(self) -> float:
+        return (self.short_days + self.long_days) * 86400.0
+
+
+@dataclass(frozen=True, slots=True)
 class IDCurve:
     """A rainfall threshold, valid for d_min_h..d_max_h (D in hours).
 
@@ -148,6 +177,9 @@ class IDCurve:
     d_max_h: Positive = 1000.0
     kind: Annotated[Literal["ID", "ED"], doc("ID: I = a D^-b; ED: E = a D^b")] = "ID"
     source: Annotated[str, doc("Where the curve comes from (a citation, a fit)")] = ""
+    # Rain that fell over the days before an event lowers the event rain a slope needs.
+    antecedent: Annotated[AntecedentThreshold | None, doc(
+        "Cumulative antecedent threshold beside the curve: either raises the rain rung")] = None
 
     @property
     def intensity_exponent(self) -> float:

@@ -47,6 +47,20 @@ def window_sums(ts: FloatArray, values: FloatArray, window_s: float) -> FloatArr
     return cs - before if len(ts) else cs
 
 
+def sums_at(t_nz: FloatArray, v_nz: FloatArray, at: FloatArray,
+            window_s: float) -> FloatArray:
+    """``WindowSum.value`` at each time of ``at`` (ascending), fed the non-zero increments
+    ``v_nz`` at ``t_nz``: the same running total and subtraction, so the same bits."""
+    cs = np.cumsum(v_nz)
+    before = np.r_[0.0, cs[:-1]]
+    last = np.searchsorted(t_nz, at, side="right") - 1
+    first = np.searchsorted(t_nz, at - window_s, side="right")
+    inside = first <= last
+    out = np.zeros(len(at))
+    out[inside] = cs[last[inside]] - before[first[inside]]
+    return out
+
+
 class WindowRate:
     """Change per ``per_s`` between the oldest reading in the window and the newest.
 

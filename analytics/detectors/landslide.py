@@ -2,6 +2,9 @@
 
 Level rules (each with hysteresis; see docs/detectors.md):
 - rain event above the I-D (or E-D) curve (ratio I / (a D^-b) >= 1)      -> Waspada
+  or, where the curve has one, above its cumulative antecedent threshold
+  (P_short + w P_long >= short_mm, while an event runs: a wet fortnight lowers the
+  rain needed)
 - that, with soil wetter than ``soil_wet`` (relative saturation)         -> Siaga
   (a site with a fitted threshold, ``rain_level``: rain alone gives that level, counted
   without a ground sensor; wet soil adds one, up to Siaga)
@@ -13,10 +16,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from typing import TypeVar
 
 import numpy as np
 
-from siaga.analytics.config import IDCurve, LandslideConfig, LevelThresholds, SoilCalibration
+from siaga.analytics.config import (
+    AntecedentThreshold,
+    IDCurve,
+    LandslideConfig,
+    LevelThresholds,
+    SoilCalibration,
+)
 from siaga.analytics.detector import BatchResult, StrArray, hazard_score
 from siaga.analytics.detectors.rain import spread_float
 from siaga.analytics.detectors.threshold import spread
@@ -30,10 +40,16 @@ from siaga.analytics.hysteresis import (
     lowered,
     run_levels,
 )
-from siaga.analytics.windows import WindowRate, window_rates
+from siaga.analytics.windows import WindowRate, WindowSum, sums_at, window_rates
 from siaga.firmware_bridge.vocabulary import Level
 
 HOUR = 3600.0
+Rain = TypeVar("Rain", float, FloatArray)
+
+
+def antecedent_ratio(short_mm: Rain, long_mm: Rain, ante: AntecedentThreshold) -> Rain:
+    """(P_short + w P_long) / short_mm: 1 on the cumulative threshold line."""
+    return (short_mm + ante.long_weight * long_mm) / ante.short_mm
 
 
 def id_ratio(event_mm: float, duration_h: float, curve: IDCurve) -> float:
@@ -70,6 +86,11 @@ class LandslideDetector:
         self._tilt_rate = 0.0
         self._ratio = 0.0
         self._event_mm = 0.0
+        ante = curve.antecedent
+        self._ante = ante
+        self._short = WindowSum(ante.short_s if ante else 1.0)
+        self._span = WindowSum(ante.total_s if ante else 1.0)
+        self._p_short = self._p_long = self._ante_ratio = 0.0
         # Rain alone says nothing about a slope we do not instrument: the rain rungs count
         # only once the node has reported a ground channel (a plain rain gauge is `rain`),
         # unless the site's threshold was fitted to its own landslides.
@@ -89,6 +110,8 @@ class LandslideDetector:
                     self._c0 = self._total
                 self._last_rain = ts
                 self._total += value
+                self._short.add(ts, value)
+                self._span.add(ts, value)
         else:
             self._ground = True
         if channel == "vwc":
@@ -98,13 +121,20 @@ class LandslideDetector:
             self._ext_rate = abs(self._ext.add(ts, value))
         elif channel == "tilt":
             self._tilt_rate = abs(self._tilt.add(ts, value))
-        if ts - self._last_rain <= self.cfg.dry_gap_s:
+        active = ts - self._last_rain <= self.cfg.dry_gap_s
+        if active:
             self._event_mm = self._total - self._c0
             self._ratio = id_ratio(self._event_mm, (ts - self._start) / HOUR, self.curve)
         else:
             self._event_mm = 0.0
             self._ratio = 0.0
-        r, s = self._ratio if self._ground else 0.0, self._sat
+        if self._ante is not None:
+            self._p_short = self._short.value(ts)
+            self._p_long = self._span.value(ts) - self._p_short
+            self._ante_ratio = (antecedent_ratio(self._p_short, self._p_long, self._ante)
+                                if active else 0.0)
+        r = max(self._ratio, self._ante_ratio) if self._ground else 0.0
+        s = self._sat
         up = _combine(r >= 1.0, s >= self.cfg.soil_wet, self._rain_level,
                       max(level_of(self._ext_rate, self.cfg.ext_rate_mm_h),
                           level_of(self._tilt_rate, self.cfg.tilt_rate_deg_h)))
@@ -117,17 +147,24 @@ class LandslideDetector:
 
     def metrics(self) -> dict[str, float]:
         return {"id_ratio": self._ratio, "event_rain_mm": self._event_mm,
+                "antecedent_ratio": self._ante_ratio, "rain_short_mm": self._p_short,
+                "rain_long_mm": self._p_long,
                 "soil_saturation": self._sat, "ext_rate_mm_h": self._ext_rate,
                 "tilt_rate_deg_h": self._tilt_rate}
 
     def explain(self, previous: int) -> Explanation:
         one = LevelThresholds(1.0)
-        ms = [Metric("id_ratio", "Rasio hujan terhadap ambang I-D", "Rainfall over I-D threshold",
-                     "x", self._ratio, one),
+        form = "I-D" if self.curve.kind == "ID" else "E-D"
+        ms = [Metric("id_ratio", f"Rasio hujan terhadap ambang {form}",
+                     f"Rainfall over {form} threshold", "x", self._ratio, one),
               Metric("ext_rate_mm_h", "Laju ekstensometer", "Extensometer rate", "mm/jam",
                      self._ext_rate, self.cfg.ext_rate_mm_h),
               Metric("tilt_rate_deg_h", "Laju kemiringan", "Tilt rate", "deg/jam",
                      self._tilt_rate, self.cfg.tilt_rate_deg_h)]
+        if self._ante is not None:
+            ms.insert(1, Metric("antecedent_ratio", "Rasio hujan kumulatif terhadap ambang",
+                                "Cumulative rainfall over its threshold", "x",
+                                self._ante_ratio, one))
         note_id = note_en = ""
         if self._sat >= self.cfg.soil_wet:
             pct = round(self._sat * 100)
@@ -137,13 +174,27 @@ class LandslideDetector:
                     note_id=note_id, note_en=note_en)
         movement = max(level_of(self._ext_rate, self.cfg.ext_rate_mm_h),
                        level_of(self._tilt_rate, self.cfg.tilt_rate_deg_h))
-        if self.level > previous and self._ratio >= 1.0 and movement < self.level:
+        rain = max(self._ratio, self._ante_ratio)
+        if self.level > previous and rain >= 1.0 and movement < self.level:
             lvl = Level(self.level).label_id
-            e = replace(e, text_id=f"Hujan {fmt(self._event_mm)} mm melewati ambang I-D "
-                        f"(rasio {fmt(self._ratio)}){note_id}: {lvl}",
-                        text_en=f"Event rainfall {fmt(self._event_mm)} mm exceeds the I-D "
-                        f"threshold (ratio {fmt(self._ratio)}){note_en}: {lvl}")
+            if self._ratio >= 1.0:
+                e = replace(e, text_id=f"Hujan {fmt(self._event_mm)} mm melewati ambang {form} "
+                            f"(rasio {fmt(self._ratio)}){note_id}: {lvl}",
+                            text_en=f"Event rainfall {fmt(self._event_mm)} mm exceeds the {form} "
+                            f"threshold (ratio {fmt(self._ratio)}){note_en}: {lvl}")
+            elif self._ante is not None:
+                short, long = fmt(self._ante.short_days), fmt(self._ante.long_days)
+                e = replace(e, text_id=(
+                    f"Hujan {short} hari {fmt(self._p_short)} mm setelah hujan "
+                    f"{fmt(self._p_long)} mm dalam {long} hari sebelumnya melewati ambang "
+                    f"kumulatif (rasio "
+                    f"{fmt(self._ante_ratio)}){note_id}: {lvl}"), text_en=(
+                    f"{short}-day rainfall {fmt(self._p_short)} mm after {fmt(self._p_long)} mm "
+                    f"in the {long} days before exceeds the cumulative threshold (ratio "
+                    f"{fmt(self._ante_ratio)}){note_en}: {lvl}"))
         e.values.update({"event_rain_mm": self._event_mm, "soil_saturation": self._sat})
+        if self._ante is not None:
+            e.values.update({"rain_short_mm": self._p_short, "rain_long_mm": self._p_long})
         return e
 
     def batch(self, ts: FloatArray, channels: StrArray, values: FloatArray) -> BatchResult:
@@ -172,6 +223,14 @@ class LandslideDetector:
         r = e_mm / d / (self.curve.a * d ** self.curve.intensity_exponent)
         ratio[has] = np.where(active, r, 0.0)
         event_mm[has] = e_mm
+        p_short, p_long, ante_ratio = np.zeros(n), np.zeros(n), np.zeros(n)
+        ante = self._ante
+        if ante is not None:
+            v_nz = values[nz]
+            p_short = sums_at(t_nz, v_nz, ts, ante.short_s)
+            p_long = sums_at(t_nz, v_nz, ts, ante.total_s) - p_short
+            ante_ratio[has] = np.where(active, antecedent_ratio(p_short[has], p_long[has],
+                                                                ante), 0.0)
         sat = self._soil_series(ts, channels, values)
         ext_rate = self._rate_series(ts, channels, values, "ext")
         tilt_rate = self._rate_series(ts, channels, values, "tilt")
@@ -180,7 +239,7 @@ class LandslideDetector:
         ground = np.maximum.accumulate(ground_rows) if n else ground_rows
         if self._rain_alone:  # a fitted site: rain counts alone
             ground = np.ones(n, bool)
-        ratio_for_level = np.where(ground, ratio, 0.0)
+        ratio_for_level = np.where(ground, np.maximum(ratio, ante_ratio), 0.0)
         with np.errstate(invalid="ignore"):
             up = _combine_v(ratio_for_level >= 1.0, sat >= cfg.soil_wet, self._rain_level,
                             np.maximum(levels_of(ext_rate, cfg.ext_rate_mm_h),
@@ -193,7 +252,9 @@ class LandslideDetector:
         lv = run_levels(ts[rows], up[rows], down[rows], cfg.min_duration_s,
                         cfg.clear_after_s)
         levels = spread(n, rows, lv)
-        metrics = {"id_ratio": ratio, "event_rain_mm": event_mm, "soil_saturation": sat,
+        metrics = {"id_ratio": ratio, "event_rain_mm": event_mm,
+                   "antecedent_ratio": ante_ratio, "rain_short_mm": p_short,
+                   "rain_long_mm": p_long, "soil_saturation": sat,
                    "ext_rate_mm_h": ext_rate, "tilt_rate_deg_h": tilt_rate}
         # Metrics on rows of other channels hold the last value computed on this detector's rows.
         metrics = {k: spread_float(n, rows, v[rows], math.nan if k == "soil_saturation" else 0.0)

@@ -9,6 +9,7 @@ from siaga.analytics.batch import run_node
 from siaga.analytics.config import (
     ID_CURVES,
     AnomalyConfig,
+    AntecedentThreshold,
     HealthConfig,
     IDCurve,
     SoilCalibration,
@@ -62,6 +63,11 @@ def detectors():
         # A site with a fitted E-D curve: rain alone raises Siaga.
         LandslideDetector(cfg.landslide, IDCurve(10.0, 0.45, 1.0, 300.0, kind="ED"),
                           SoilCalibration(30, 40), rain_level=3),
+        # A curve with a cumulative antecedent threshold (days shortened to the series):
+        # the curve is never reached here, the cumulative threshold often.
+        LandslideDetector(cfg.landslide, IDCurve(500.0, 0.39, 0.167, 240.0, antecedent=(
+            AntecedentThreshold(150.0, 0.5, short_days=0.25, long_days=1.0))),
+                          SoilCalibration(30, 40), rain_level=2),
         FireDetector(cfg.fire),
         CrowdDetector(zone, "z", zone.zones["z"]),
         AnomalyDetector("smoke", AnomalyConfig()),
@@ -72,7 +78,7 @@ def detectors():
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-@pytest.mark.parametrize("index", range(10))
+@pytest.mark.parametrize("index", range(11))
 def test_every_detector_streaming_equals_batch(seed, index):
     ts, ch, v = mixed_series(6000, seed)
     stream = detectors()[index]
