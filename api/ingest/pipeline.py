@@ -25,7 +25,7 @@ from siaga.api.ingest.item_times import settle_times
 from siaga.api.ingest.ownership import NodeDirectory, check_ownership
 from siaga.api.ingest.settings import IngestSettings
 from siaga.api.metrics import MetricsRegistry
-from siaga.api.telemetry.errors import TelemetryError
+from siaga.api.telemetry.errors import StoreUnavailable, TelemetryError
 from siaga.api.telemetry.store import TelemetryStore
 from siaga.firmware_bridge.uplink import (
     GatewayStatus,
@@ -219,18 +219,29 @@ class IngestPipeline:
         if not batch.readings:
             return 0
         started = time.perf_counter()
-        new = await self.telemetry.write_readings(gateway, batch.readings)
+        deadline = self.settings.store_deadline_s
+        try:
+            # Cancelling at the deadline abandons the write (influx_writer: no retries for
+            # a caller that has gone), so a stalled store costs the hub no work after it.
+            new = await asyncio.wait_for(
+                self.telemetry.write_readings(gateway, batch.readings), deadline)
+        except TimeoutError:
+            raise StoreUnavailable(f"no answer within ingest.store_deadline_s = {deadline} s",
+                                   store=self.telemetry.kind) from None
         self._store_seconds.observe(time.perf_counter() - started)
         return new
 
     def _unavailable(self, batch: UplinkBatch, error: BaseException) -> Exception:
         if isinstance(error, HubError):  # already says what the sender should do
             return error
+        retry = {"Retry-After": str(self.settings.retry_after_s)}
         if isinstance(error, TelemetryError):
             log.warning("batch %s not stored: %s", batch.batch, error)
-            return IngestUnavailable(f"telemetry store failed: {error}", batch=batch.batch)
+            return IngestUnavailable(f"telemetry store failed: {error}", batch=batch.batch,
+                                     headers=retry)
         log.error("batch %s not stored", batch.batch, exc_info=error)
-        return IngestUnavailable(f"batch not stored: {type(error).__name__}", batch=batch.batch)
+        return IngestUnavailable(f"batch not stored: {type(error).__name__}", batch=batch.batch,
+                                 headers=retry)
 
     def _record_loss(self, gateway: str, batch: UplinkBatch) -> None:
         dropped = batch.loss.dropped_readings

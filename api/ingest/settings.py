@@ -25,6 +25,12 @@ class IngestSettings(BaseModel):
     instead, flagged (a node clock gone wild would otherwise write points years into the
     future; docs/uplink.md, "Impossible times").
     """
+    store_deadline_s: float = Field(default=8.0, gt=0, le=300)
+    """Longest a batch waits for the telemetry store, its retries included; then the write is
+    abandoned and the gateway answered 503 with Retry-After (back-pressure). Keep it below
+    the gateways' uplink.http_timeout_s (15 s), so a gateway hears 503 rather than a timeout."""
+    retry_after_s: int = Field(default=5, ge=1, le=3600)
+    """Retry-After of a 503 when a store is slow or down; gateways wait at least this long."""
     enrol_unknown_nodes: bool | list[str] = True
     """Which gateways may write for nodes the registry does not list: true (all), false (none),
     or a list of gateway ids. Nodes the registry assigns to a gateway are written only by it,

@@ -6,6 +6,11 @@ one POST. A write returns only when influxd answered 204 (the points are in its 
 Connection errors, timeouts, 429 and 5xx are retried with exponential backoff and jitter; a
 400 (the data itself is refused) is not retried, and when several callers' writes were
 combined the parts are retried one by one so only the bad one fails.
+
+A caller may give up (the ingest pipeline does at ``ingest.store_deadline_s``, answering the
+gateway 503): its write is then abandoned, not finished for nobody. A queued chunk whose
+callers are gone is skipped, a request in flight for them is cancelled, and no retry follows
+(issue 12, case 9).
 """
 
 from __future__ import annotations
@@ -116,8 +121,10 @@ class InfluxWriter:
                 chunk = queue.get_nowait()
                 chunks.append(chunk)
                 points += chunk.points
+            wanted = [c for c in chunks if not c.done.done()]  # callers that still wait
             try:
-                await self._write_combined(chunks)
+                if wanted:
+                    await self._write_combined(wanted)
             except asyncio.CancelledError:
                 for c in chunks:
                     _settle(c, StoreUnavailable("store closed", store=KIND))
@@ -128,14 +135,14 @@ class InfluxWriter:
 
     async def _write_combined(self, chunks: list[_Chunk]) -> None:
         try:
-            await self._post_write(b"\n".join(c.body for c in chunks))
+            await self._post_write(b"\n".join(c.body for c in chunks), chunks)
         except StoreRejected as e:
             if len(chunks) == 1:
                 _settle(chunks[0], e)
                 return
             for c in chunks:  # find which caller's data was refused
                 try:
-                    await self._post_write(c.body)
+                    await self._post_write(c.body, [c])
                 except TelemetryError as each:
                     _settle(c, each)
                 else:
@@ -151,12 +158,26 @@ class InfluxWriter:
             for c in chunks:
                 _settle(c, None)
 
-    async def _post_write(self, body: bytes) -> None:
+    async def _post_write(self, body: bytes, chunks: list[_Chunk]) -> None:
+        """POST until 204, a refusal, the retries run out, or every caller of ``chunks`` has
+        given up (then return at once: nobody waits for the answer)."""
         s = self.settings
         attempt = 0
         while True:
+            if all(c.done.done() for c in chunks):
+                return
+            post = asyncio.ensure_future(
+                self._client.post("/write", params=self._params, content=body))
             try:
-                resp = await self._client.post("/write", params=self._params, content=body)
+                await _until_abandoned(post, chunks)
+            finally:
+                if not post.done():  # every caller gave up while influxd had not answered
+                    post.cancel()
+                    await asyncio.gather(post, return_exceptions=True)
+            if post.cancelled():
+                return
+            try:
+                resp = post.result()
             except httpx.TransportError as e:
                 problem = f"{type(e).__name__}: {e}"
             else:
@@ -173,6 +194,23 @@ class InfluxWriter:
             delay = min(s.retry_backoff_max_s, s.retry_backoff_s * 2**attempt)
             await asyncio.sleep(delay * (0.5 + self._jitter() / 2))
             attempt += 1
+
+
+async def _until_abandoned(post: asyncio.Future[httpx.Response], chunks: list[_Chunk]) -> None:
+    """Wait for ``post``, or until every chunk's caller has given up, whichever comes first."""
+    abandoned = asyncio.get_running_loop().create_future()
+
+    def check(_: object) -> None:
+        if not abandoned.done() and all(c.done.done() for c in chunks):
+            abandoned.set_result(None)
+
+    for c in chunks:
+        c.done.add_done_callback(check)
+    try:
+        await asyncio.wait((post, abandoned), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for c in chunks:
+            c.done.remove_done_callback(check)
 
 
 def _settle(chunk: _Chunk, error: BaseException | None) -> None:

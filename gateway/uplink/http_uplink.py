@@ -5,7 +5,8 @@ with the standard library only (urllib), so the gateway needs no HTTP client
 package. Answers are handled per docs/uplink.md: 200 deletes the rows except the
 items its ack refuses (those move to ``rejected`` with their reason), 400/422
 rejects them all, 413 splits the batch, 401/403 and 5xx/network errors keep them and
-back off exponentially with jitter.
+back off exponentially with jitter, never sooner than a 503's ``Retry-After`` (the hub's
+back-pressure when its telemetry store is slow or down).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class HttpUplink(UplinkWorker):
         self._base = settings.url.rstrip("/")
         self._backoff = Backoff(settings.backoff_min_s, settings.backoff_max_s)
         self._last_problem = ""
+        self._retry_after_s = 0.0  # the last answer's Retry-After, 0 when none
         super().__init__(settings, buffer, health=health, heartbeat=heartbeat)
         self._ssl = self._ssl_context()
 
@@ -128,8 +130,9 @@ class HttpUplink(UplinkWorker):
             if detail != self._last_problem:  # log a problem once, not once per retry
                 log.warning("uplink POST failed, will retry with backoff: %s", detail)
                 self._last_problem = detail
+            delay = max(self._backoff.next_delay(), self._retry_after_s)
             with self._cond:
-                if self._cond.wait_for(lambda: self._stopping, self._backoff.next_delay()):
+                if self._cond.wait_for(lambda: self._stopping, delay):
                     return
 
     def _refused(self, batch_id: str, body: str) -> dict[int, str]:
@@ -160,12 +163,14 @@ class HttpUplink(UplinkWorker):
             headers["Content-Encoding"] = "gzip"
         request = urllib.request.Request(self._base + endpoint, data=body, headers=headers,
                                          method="POST")
+        self._retry_after_s = 0.0
         try:
             with urllib.request.urlopen(request, timeout=s.http_timeout_s,
                                         context=self._ssl) as answer:
                 return "stored", answer.read().decode("utf-8", "replace")
         except urllib.error.HTTPError as exc:
             detail = f"{exc.code} {exc.reason}: {exc.read(500).decode('utf-8', 'replace')}"
+            self._retry_after_s = _retry_after_s(exc.headers.get("Retry-After"))
             if exc.code in REJECTING:
                 return "rejected", detail
             if exc.code == 413:
@@ -175,3 +180,11 @@ class HttpUplink(UplinkWorker):
             return "retry", detail
         except (urllib.error.URLError, OSError, ValueError) as exc:
             return "retry", f"{self._base}{endpoint}: {exc}"
+
+
+def _retry_after_s(value: str | None) -> float:
+    """Retry-After in seconds (the hub sends delta-seconds); 0 when absent or unreadable;
+    at most an hour, whatever a broken proxy says."""
+    if value is None or not value.strip().isdigit():
+        return 0.0
+    return min(float(value.strip()), 3600.0)
