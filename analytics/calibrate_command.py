@@ -57,6 +57,10 @@ def calibrate_rain(args: argparse.Namespace, command: str) -> int:
     _say(f"{len(rec.mm)} {step} totals over {rec.years:.1f} years, {len(inside)} landslides")
     gap_s = (args.dry_gap_h * HOUR if args.dry_gap_h is not None
              else (DAY if rec.step_s == DAY else 6 * HOUR))
+    if gap_s < rec.step_s:
+        _say(f"--dry-gap-h {args.dry_gap_h:g} is shorter than the record's interval "
+             f"({rec.step_s / HOUR:g} h): every wet interval would be an event of its own")
+        return EX_USAGE
     fit_rec, fit_slides, test_rec, test_slides = rec, inside, rec, inside
     if split is not None:
         if not first < split < last:
@@ -92,7 +96,7 @@ def calibrate_rain(args: argparse.Namespace, command: str) -> int:
           f"({dry} without rain left out); warned = rain above the curve within 72 h "
           f"before the landslide; scored {where}")
     print(skill_table(rows, args.probability))
-    text = snippet(chosen, site=args.site, node=args.node, command=command)
+    text = snippet(chosen, site=args.site, node=args.node, command=command, dry_gap_s=gap_s)
     if args.output == "-":
         sys.stdout.write(text)
     else:

@@ -177,6 +177,11 @@ class IDCurve:
     d_max_h: Positive = 1000.0
     kind: Annotated[Literal["ID", "ED"], doc("ID: I = a D^-b; ED: E = a D^b")] = "ID"
     source: Annotated[str, doc("Where the curve comes from (a citation, a fit)")] = ""
+    # The event definition the curve was fitted with (calibrate-rain writes it): a curve
+    # fitted on events split by dry days means other events with the 6 h default.
+    dry_gap_s: Annotated[float | None, Gt(0), doc(
+        "A rain event ends after this long dry, for this curve (default: landslide.dry_gap_s)"
+    )] = None
     # Rain that fell over the days before an event lowers the event rain a slope needs.
     antecedent: Annotated[AntecedentThreshold | None, doc(
         "Cumulative antecedent threshold beside the curve: either raises the rain rung")] = None

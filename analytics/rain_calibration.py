@@ -4,8 +4,10 @@ Pure (arrays in, records out). The method is the frequentist one of Brunetti et 
 (2010, Nat. Hazards Earth Syst. Sci. 10: 447-458) with the bootstrap uncertainty of
 Peruccacci et al. (2012, Geomorphology 139-140: 79-90):
 
-1. Rain events: runs of wet intervals (at least ``WET_MM``) separated by at least
-   ``dry_gap_s`` without rain. For each landslide, the event in progress when it
+1. Rain events: runs of wet intervals (any rain) separated by more than ``dry_gap_s``
+   without rain, the landslide detector's definition (an event starts at the beginning
+   of its first wet interval; the snippet carries the gap, so the detector splits events
+   as the fit did). For each landslide, the event in progress when it
    happened gives its (D, E): duration in hours from the event's first wet interval to
    the landslide, rain from the event start to it. Landslides without rain are reported
    and left out of the fit.
@@ -36,7 +38,7 @@ from scipy import optimize, stats
 from siaga.analytics.errors import CalibrationError
 from siaga.analytics.rain_record import HOUR, Landslide, RainRecord
 
-WET_MM = 0.2  # one tip of a standard gauge
+TRACE_MM = 0.1  # the least a gauge reports: keeps log E finite for a trace event
 LEAD_S = 72 * HOUR
 PROBABILITIES = (0.01, 0.05, 0.10, 0.20, 0.35, 0.50)
 MIN_EVENTS = 5
@@ -85,7 +87,7 @@ class Skill:
 
 def rain_events(rec: RainRecord, dry_gap_s: float) -> Events:
     n = len(rec.mm)
-    wet = rec.mm >= WET_MM
+    wet = rec.mm > 0.0
     wet_idx = np.flatnonzero(wet)
     event = np.full(n, -1)
     start = np.full(n, math.nan)
@@ -150,7 +152,7 @@ def fit_ed(d_h: np.ndarray, e_mm: np.ndarray, probability: float, *, n_boot: int
         raise CalibrationError(
             f"only {len(d_h)} landslides fell during a rain event; at least {MIN_EVENTS} are "
             "needed to fit a threshold (a longer record or inventory)")
-    log_d, log_e = np.log10(d_h), np.log10(np.maximum(e_mm, WET_MM))
+    log_d, log_e = np.log10(d_h), np.log10(np.maximum(e_mm, TRACE_MM))
     a, b = _fit_once(log_d, log_e, probability)
     rng = np.random.default_rng(seed)
     boots = np.empty((n_boot, 2))
@@ -171,12 +173,20 @@ def fit_ed(d_h: np.ndarray, e_mm: np.ndarray, probability: float, *, n_boot: int
                n_events=len(d_h), skipped_dry=skipped_dry)
 
 
+def above_curve(rec: RainRecord, ev: Events, a: float, b: float, d_min_h: float,
+                d_max_h: float) -> np.ndarray:
+    """Per interval: the running event's rain is on or above E = a D^b (D clipped to the
+    curve's range), what the landslide detector's ``id_ratio >= 1`` says at its end."""
+    running = ev.event >= 0
+    d = np.clip((rec.end - np.nan_to_num(ev.start)) / HOUR, d_min_h, d_max_h)
+    out: np.ndarray = running & (ev.cum_mm >= a * d**b)
+    return out
+
+
 def evaluate(rec: RainRecord, ev: Events, slides: Sequence[Landslide], a: float, b: float,
              probability: float, d_min_h: float, d_max_h: float,
              lead_s: float = LEAD_S) -> Skill:
-    running = ev.event >= 0
-    d = np.clip((rec.end - np.nan_to_num(ev.start)) / HOUR, d_min_h, d_max_h)
-    warn = running & (ev.cum_mm >= a * d**b)
+    warn = above_curve(rec, ev, a, b, d_min_h, d_max_h)
     idx = np.flatnonzero(warn)
     starts = idx[np.r_[True, np.diff(idx) > 1]] if len(idx) else idx
     ends = idx[np.r_[np.diff(idx) > 1, True]] if len(idx) else idx
@@ -210,8 +220,9 @@ def skill_table(rows: Sequence[Skill], chosen: float) -> str:
     return "\n".join(lines)
 
 
-def snippet(fit: Fit, *, site: str, node: str, command: str) -> str:
-    """The ``[analytics]`` TOML that applies the fitted curve to the site's rain gauge."""
+def snippet(fit: Fit, *, site: str, node: str, command: str, dry_gap_s: float) -> str:
+    """The ``[analytics]`` TOML that applies the fitted curve to the site's rain gauge,
+    with the event definition (dry gap) it was fitted with."""
     name = f"{site}-fit"
     return "\n".join([
         f"# Written by: {command}",
@@ -227,6 +238,8 @@ def snippet(fit: Fit, *, site: str, node: str, command: str) -> str:
         f"b = {fit.b:.4f}",
         f"d_min_h = {fit.d_min_h:g}",
         f"d_max_h = {fit.d_max_h:g}",
+        f"dry_gap_s = {dry_gap_s:g}  # events as fitted: split by {dry_gap_s / HOUR:g} h "
+        "without rain",
         f'source = "calibrate-rain: Brunetti et al. 2010 at p = {fit.probability:g}"',
         "",
         f"[analytics.sites.{site}]",

@@ -52,6 +52,16 @@ def antecedent_ratio(short_mm: Rain, long_mm: Rain, ante: AntecedentThreshold) -
     return (short_mm + ante.long_weight * long_mm) / ante.short_mm
 
 
+def interval_start(ts: Rain, previous: Rain, gap_s: float) -> Rain:
+    """When the rain of a gauge reading at ``ts`` began to fall: a counter's increment is
+    the rain since its previous reading, so the interval starts there (a daily total at
+    the day's start, as calibrate-rain counts an event's duration); a previous reading
+    more than the dry gap back means a gauge that reports only when it tips, whose rain
+    is placed at the reading itself."""
+    return np.where(ts - previous <= gap_s, previous, ts) if isinstance(ts, np.ndarray) else (
+        previous if ts - previous <= gap_s else ts)
+
+
 def id_ratio(event_mm: float, duration_h: float, curve: IDCurve) -> float:
     """Mean event intensity over the curve's threshold intensity at that duration."""
     d = min(max(duration_h, curve.d_min_h), curve.d_max_h)
@@ -77,6 +87,9 @@ class LandslideDetector:
         self._machine = LevelMachine(cfg.min_duration_s, cfg.clear_after_s)
         self._total = 0.0
         self._last_rain = -math.inf
+        self._last_gauge = -math.inf  # the rain channel's previous reading, wet or not
+        # The event definition the curve was fitted with, else the detector's.
+        self._gap = curve.dry_gap_s or cfg.dry_gap_s
         self._start = 0.0
         self._c0 = 0.0
         self._sat = math.nan
@@ -105,13 +118,14 @@ class LandslideDetector:
     def update(self, ts: float, channel: str, value: float) -> bool:
         if channel == "rain":
             if value != 0.0:
-                if ts - self._last_rain > self.cfg.dry_gap_s:
-                    self._start = ts
+                if ts - self._last_rain > self._gap:
+                    self._start = interval_start(ts, self._last_gauge, self._gap)
                     self._c0 = self._total
                 self._last_rain = ts
                 self._total += value
                 self._short.add(ts, value)
                 self._span.add(ts, value)
+            self._last_gauge = ts
         else:
             self._ground = True
         if channel == "vwc":
@@ -121,7 +135,7 @@ class LandslideDetector:
             self._ext_rate = abs(self._ext.add(ts, value))
         elif channel == "tilt":
             self._tilt_rate = abs(self._tilt.add(ts, value))
-        active = ts - self._last_rain <= self.cfg.dry_gap_s
+        active = ts - self._last_rain <= self._gap
         if active:
             self._event_mm = self._total - self._c0
             self._ratio = id_ratio(self._event_mm, (ts - self._start) / HOUR, self.curve)
@@ -170,7 +184,7 @@ class LandslideDetector:
             pct = round(self._sat * 100)
             note_id = f"; tanah jenuh {pct}% (antara kapasitas lapang dan jenuh)"
             note_en = f"; soil {pct}% of the way from field capacity to saturation"
-        e = explain(ms, self.level, previous, window_s=self.cfg.dry_gap_s,
+        e = explain(ms, self.level, previous, window_s=self._gap,
                     note_id=note_id, note_en=note_en)
         movement = max(level_of(self._ext_rate, self.cfg.ext_rate_mm_h),
                        level_of(self._tilt_rate, self.cfg.tilt_rate_deg_h))
@@ -206,7 +220,11 @@ class LandslideDetector:
         cs = np.cumsum(values[nz])
         before = np.r_[0.0, cs[:-1]]
         t_nz = ts[nz]
-        new_event = np.r_[True, np.diff(t_nz) > cfg.dry_gap_s] if len(nz) else np.zeros(0, bool)
+        gap = self._gap
+        new_event = np.r_[True, np.diff(t_nz) > gap] if len(nz) else np.zeros(0, bool)
+        t_rain = ts[rain]
+        previous = np.r_[-math.inf, t_rain[:-1]][np.flatnonzero(values[rain] != 0.0)]
+        start_nz = interval_start(t_nz, previous, gap)
         ev_idx = forward_fill_index(new_event)  # per nonzero: its event's first nonzero
         # Per row: position among nonzero rows of the latest nonzero row at or before it.
         latest = np.cumsum(nz_mask) - 1
@@ -215,8 +233,8 @@ class LandslideDetector:
         ratio = np.zeros(n)
         event_mm = np.zeros(n)
         tl = t_nz[k]
-        active = ts[has] - tl <= cfg.dry_gap_s
-        start = t_nz[ev_idx[k]]
+        active = ts[has] - tl <= gap
+        start = start_nz[ev_idx[k]]
         e_mm = np.where(active, cs[k] - before[ev_idx[k]], 0.0)
         d = np.minimum(np.maximum((ts[has] - start) / HOUR, self.curve.d_min_h),
                        self.curve.d_max_h)

@@ -13,8 +13,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from siaga.analytics.batch import run_node
 from siaga.analytics.cli import load_config_file, main
-from siaga.analytics.rain_calibration import evaluate, fit_ed, rain_events, triggering
+from siaga.analytics.config import IDCurve, LandslideConfig
+from siaga.analytics.detectors.landslide import LandslideDetector
+from siaga.analytics.rain_calibration import (
+    above_curve,
+    evaluate,
+    fit_ed,
+    rain_events,
+    triggering,
+)
 from siaga.analytics.rain_record import DAY, read_landslides, read_rain
 
 START = date(2010, 1, 1)
@@ -127,7 +136,8 @@ def test_the_snippet_raises_siaga_from_the_gauge_alone_in_gateway_and_replay(
     fit = Fit(a=10.0, b=0.45, a_sd=1.0, b_sd=0.03, probability=0.05, d_min_h=1.0,
               d_max_h=300.0, n_events=20, skipped_dry=0)
     site = tmp_path / "site.toml"
-    site.write_text(snippet(fit, site="bumiaji", node="series", command="test"))
+    site.write_text(snippet(fit, site="bumiaji", node="series", command="test",
+                            dry_gap_s=6 * 3600.0))
     gateway = load_settings(site, {}, {"mqtt.host": "127.0.0.1"})
     for cfg in (load_config_file(str(site)), gateway.analytics):
         engine = EdgeAnalytics(cfg)
@@ -142,3 +152,40 @@ def test_the_snippet_raises_siaga_from_the_gauge_alone_in_gateway_and_replay(
     assert not any(a.hazard == "landslide" for i in range(1, 13) for a in default.process(
         Reading("series", "rain", 12.0, "mm", 1_780_000_000.0 + 3600 * i,
                 1_780_000_000.0 + 3600 * i, i, "replay")))
+
+
+def test_the_fitted_curve_and_the_detector_agree_on_the_same_daily_record(
+        tmp_path: Path) -> None:
+    """Regression: a daily-fitted curve split events by dry days while the detector split
+    them by its 6 h gap and dated them from the first wet reading's end, so the two
+    disagreed on when the same record was above the curve."""
+    rain, slides = write_record(tmp_path, years=6)
+    out = tmp_path / "site.toml"
+    assert main(["calibrate-rain", str(rain), str(slides), "-o", str(out), "--site", "bumiaji",
+                 "--node", "g", "--bootstrap", "0", "--probability", "0.2"]) == 0
+    assert "dry_gap_s = 86400" in out.read_text()
+    cfg = load_config_file(str(out))
+    curve = cfg.curve_for("g")
+    assert curve.dry_gap_s == DAY
+    rec = read_rain(str(rain))
+    fitted = above_curve(rec, rain_events(rec, DAY), curve.a, curve.b, curve.d_min_h,
+                         curve.d_max_h)
+    assert 20 < fitted.sum() < len(fitted) / 10  # the record is above the curve at times
+    channels = np.full(len(rec.mm), "rain")
+    batch = run_node(cfg, "g", rec.end, channels, rec.mm, ["landslide"], with_metrics=True)
+    ratio = batch.results["landslide"].metrics["id_ratio"]
+    assert ((ratio >= 1.0) == fitted).all()
+    stream = LandslideDetector(cfg.landslide, curve, cfg.soil_for("g"), rain_level=3)
+    levels = []
+    for t, mm in zip(rec.end.tolist(), rec.mm.tolist(), strict=True):
+        stream.update(t, "rain", mm)
+        levels.append(stream.level)
+    assert (np.array(levels)[fitted] == 3).all()  # Siaga wherever the fit says above
+    # Without the fitted event definition (the 6 h default) they disagree.
+    six_hours = IDCurve(curve.a, curve.b, curve.d_min_h, curve.d_max_h, kind="ED")
+    old = LandslideDetector(LandslideConfig(), six_hours, cfg.soil_for("g"), rain_level=3)
+    old_ratio = []
+    for t, mm in zip(rec.end.tolist(), rec.mm.tolist(), strict=True):
+        old.update(t, "rain", mm)
+        old_ratio.append(old.metrics()["id_ratio"])
+    assert ((np.array(old_ratio) >= 1.0) != fitted).sum() > 10
