@@ -155,6 +155,10 @@ class Registry:
         return [i for _, i in sorted(self._info.items())
                 if (site is None or i.site == site) and (gateway is None or i.gateway == gateway)]
 
+    def lists_nodes(self) -> bool:
+        """Whether any node is registered (``ingest.enrol_unknown_nodes = "auto"``)."""
+        return bool(self._info)
+
     def view(self) -> RegistryView:
         return RegistryView(sites=self.sites(), gateways=self.gateways(), nodes=self.nodes())
 

@@ -5,7 +5,7 @@ A stolen field gateway must not fabricate readings or incidents anywhere else:
 - a node the registry assigns to a gateway is written only by that gateway;
 - a registered node without a gateway is written only by a gateway at the node's site;
 - an unknown node is accepted only from a gateway allowed to enrol nodes
-  (``ingest.enrol_unknown_nodes``);
+  (``ingest.enrol_unknown_nodes``; by default only while the registry lists no node);
 - an alert naming a site is accepted only when the site is one of the sending gateway's
   (its own ``site`` and the sites of the nodes assigned to it), or, from a gateway allowed to
   enrol, a site the registry does not list (a place not yet registered is no one else's).
@@ -47,6 +47,7 @@ class NodeDirectory(Protocol):
     def gateway(self, gateway_id: str) -> _Gateway | None: ...
     def nodes(self, *, site: str | None = None,
               gateway: str | None = None) -> Sequence[_Node]: ...
+    def lists_nodes(self) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +72,8 @@ def _node_refusal(directory: NodeDirectory, scope: GatewayScope,
         if scope.may_enrol:
             return None
         return "unknown_node", (f"node {node_id!r} is not in the registry and gateway "
-                                f"{scope.gateway!r} may not enrol nodes")
+                                f"{scope.gateway!r} may not enrol nodes: register the node "
+                                f"at the hub (or see ingest.enrol_unknown_nodes)")
     if node.gateway is not None:
         if node.gateway == scope.gateway:
             return None

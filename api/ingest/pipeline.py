@@ -169,7 +169,9 @@ class IngestPipeline:
         batch = settled.batch
         if self.directory is not None:
             owned = check_ownership(self.directory, batch,
-                                    may_enrol=self.settings.may_enrol(gateway),
+                                    may_enrol=self.settings.may_enrol(
+                                        gateway,
+                                        registry_lists_nodes=self.directory.lists_nodes()),
                                     index_as_sent=_index_as_sent(rejected))
             batch = owned.batch
             for _item, reason in owned.refused:

@@ -31,13 +31,17 @@ class IngestSettings(BaseModel):
     the gateways' uplink.http_timeout_s (15 s), so a gateway hears 503 rather than a timeout."""
     retry_after_s: int = Field(default=5, ge=1, le=3600)
     """Retry-After of a 503 when a store is slow or down; gateways wait at least this long."""
-    enrol_unknown_nodes: bool | list[str] = True
-    """Which gateways may write for nodes the registry does not list: true (all), false (none),
+    enrol_unknown_nodes: bool | list[str] | Literal["auto"] = "auto"
+    """Which gateways may write for nodes the registry does not list: "auto" (every gateway
+    while the registry lists no node, none once it lists one: a fresh hub works without a
+    registry, and a registered fleet is closed to made-up nodes), true (all), false (none),
     or a list of gateway ids. Nodes the registry assigns to a gateway are written only by it,
     and an alert's site must be one of the sending gateway's, whatever this says
-    (docs/uplink.md, "Ownership"). Set false once the registry lists every node."""
+    (docs/uplink.md, "Ownership")."""
 
-    def may_enrol(self, gateway: str) -> bool:
+    def may_enrol(self, gateway: str, *, registry_lists_nodes: bool) -> bool:
+        if self.enrol_unknown_nodes == "auto":
+            return not registry_lists_nodes
         if isinstance(self.enrol_unknown_nodes, bool):
             return self.enrol_unknown_nodes
         return gateway in self.enrol_unknown_nodes

@@ -87,3 +87,29 @@ async def test_enrolling_gateways_may_write_unknown_nodes_but_only_at_their_site
         assert r.status_code == 200, r.text
         assert [(i["kind"], i["index"]) for i in r.json()["rejected_items"]] == [("alert", 1)]
         assert r.json()["stored"] == 1
+
+
+async def test_by_default_unknown_nodes_are_enrolled_only_while_the_registry_lists_none(
+    hub_settings_factory: Callable[..., HubSettings],
+) -> None:
+    """``ingest.enrol_unknown_nodes = "auto"``: a fresh hub without a registry takes any node
+    (first use needs no registry); once the registry lists nodes, a made-up one is refused
+    with a reason that says how to let it in."""
+    async with asgi_hub(hub_settings_factory()) as fresh:
+        token = await fresh.gateway(GW)
+        r = await fresh.client.post("/api/v1/ingest", content=batch([reading(1, "ghost-01")], []),
+                                    headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 200, r.text
+        assert (r.json()["stored"], r.json()["rejected_items"]) == (1, [])
+    async with asgi_hub(hub_settings_factory(registry={"file": str(DEMO)})) as registered:
+        token = await registered.gateway(GW)
+        r = await registered.client.post(
+            "/api/v1/ingest", content=batch([reading(2, "pasar-smoke-01"), reading(3, "ghost-02")],
+                                            []),
+            headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 200, r.text
+        assert r.json()["stored"] == 1
+        [refused] = r.json()["rejected_items"]
+        assert (refused["index"], refused["id"]) == (1, 3)
+        assert "register the node" in refused["reason"]
+        assert "ingest.enrol_unknown_nodes" in refused["reason"]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from siaga.api.ingest.ownership import check_ownership
 from siaga.api.ingest.pipeline import _index_as_sent
+from siaga.api.ingest.settings import IngestSettings
 from siaga.firmware_bridge.uplink import ItemRejection, UplinkAlert, UplinkBatch, UplinkReading
 
 
@@ -37,6 +38,9 @@ class Directory:
 
     def nodes(self, *, site: str | None = None, gateway: str | None = None) -> Sequence[N]:
         return [n for n in self.nodes_.values() if n.gateway == gateway]
+
+    def lists_nodes(self) -> bool:
+        return bool(self.nodes_)
 
 
 def r(i: int, node: str) -> UplinkReading:
@@ -69,3 +73,16 @@ def test_index_as_sent_skips_the_items_validation_refused() -> None:
                               ItemRejection("reading", 2, 3, "x")])
     assert [as_sent("reading", i) for i in range(3)] == [1, 3, 4]
     assert as_sent("alert", 0) == 0
+
+
+def test_by_default_gateways_enrol_nodes_only_while_the_registry_lists_none() -> None:
+    auto = IngestSettings()
+    assert auto.enrol_unknown_nodes == "auto"
+    assert auto.may_enrol("gw-a", registry_lists_nodes=False)
+    assert not auto.may_enrol("gw-a", registry_lists_nodes=True)
+    listed = IngestSettings(enrol_unknown_nodes=["gw-a"])
+    assert listed.may_enrol("gw-a", registry_lists_nodes=True)
+    assert not listed.may_enrol("gw-b", registry_lists_nodes=False)
+    assert IngestSettings(enrol_unknown_nodes=True).may_enrol("gw-b", registry_lists_nodes=True)
+    assert not IngestSettings(enrol_unknown_nodes=False).may_enrol(
+        "gw-b", registry_lists_nodes=False)
