@@ -22,7 +22,10 @@ from typing import Literal, Protocol
 
 from siaga.firmware_bridge.uplink import ItemKind, ItemRejection, UplinkBatch
 
-__all__ = ["GatewayScope", "NodeDirectory", "OwnershipCheck", "RefusalReason", "check_ownership"]
+__all__ = [
+    "GatewayScope", "NodeDirectory", "OwnershipCheck", "Refusal", "RefusalReason",
+    "check_ownership",
+]
 
 RefusalReason = Literal["foreign_node", "foreign_site", "unknown_node"]
 
@@ -85,9 +88,19 @@ def _node_refusal(directory: NodeDirectory, scope: GatewayScope,
 
 
 @dataclass(frozen=True, slots=True)
+class Refusal:
+    """One refused item: its answer in the ack, the reason code, and what it tried to write."""
+
+    rejection: ItemRejection
+    reason: RefusalReason
+    node: str
+    site: str | None  # an alert's site; None for a reading
+
+
+@dataclass(frozen=True, slots=True)
 class OwnershipCheck:
     batch: UplinkBatch  # the items the gateway may write
-    refused: tuple[tuple[ItemRejection, RefusalReason], ...]
+    refused: tuple[Refusal, ...]
 
 
 def check_ownership(
@@ -97,10 +110,12 @@ def check_ownership(
     """Split ``batch`` into what its gateway may write and what it may not (with why).
     ``index_as_sent`` maps an item's index here to its index in the batch as sent."""
     scope = scope_of(directory, batch.gateway, may_enrol)
-    refused: list[tuple[ItemRejection, RefusalReason]] = []
+    refused: list[Refusal] = []
 
-    def refuse(kind: ItemKind, i: int, row: int, why: tuple[RefusalReason, str]) -> None:
-        refused.append((ItemRejection(kind, index_as_sent(kind, i), row, why[1]), why[0]))
+    def refuse(kind: ItemKind, i: int, row: int, why: tuple[RefusalReason, str], node: str,
+               site: str | None = None) -> None:
+        refused.append(Refusal(ItemRejection(kind, index_as_sent(kind, i), row, why[1]), why[0],
+                               node, site))
 
     readings = []
     for i, r in enumerate(batch.readings):
@@ -108,7 +123,7 @@ def check_ownership(
         if why is None:
             readings.append(r)
         else:
-            refuse("reading", i, r.id, why)
+            refuse("reading", i, r.id, why, r.node)
     alerts = []
     for i, a in enumerate(batch.alerts):
         why = _node_refusal(directory, scope, a.node)
@@ -119,7 +134,7 @@ def check_ownership(
         if why is None:
             alerts.append(a)
         else:
-            refuse("alert", i, a.id, why)
+            refuse("alert", i, a.id, why, a.node, a.site)
     if not refused:
         return OwnershipCheck(batch, ())
     return OwnershipCheck(replace(batch, readings=tuple(readings), alerts=tuple(alerts)),

@@ -23,6 +23,7 @@ from siaga.api.errors import HubError
 from siaga.api.ingest.errors import GatewayMismatch, IngestUnavailable, InvalidBatch
 from siaga.api.ingest.item_times import settle_times
 from siaga.api.ingest.ownership import NodeDirectory, check_ownership
+from siaga.api.ingest.refusals import RefusalLog
 from siaga.api.ingest.settings import IngestSettings
 from siaga.api.metrics import MetricsRegistry
 from siaga.api.telemetry.errors import StoreUnavailable, TelemetryError
@@ -98,6 +99,8 @@ class IngestPipeline:
         # The MQTT subscriber feeding this pipeline, when [mqtt] is enabled (set by open_ingest).
         self.subscriber: object | None = None
         self._recent: OrderedDict[tuple[str, str], None] = OrderedDict()
+        # Ownership refusals per gateway with an example, for the admin view.
+        self.refusals = RefusalLog()
         self._dropped: dict[str, int] = {}
         m = metrics
         self._batches = m.counter("siaga_ingest_batches_total",
@@ -174,9 +177,11 @@ class IngestPipeline:
                                         registry_lists_nodes=self.directory.lists_nodes()),
                                     index_as_sent=_index_as_sent(rejected))
             batch = owned.batch
-            for _item, reason in owned.refused:
-                self._refused.inc(gateway=gateway, reason=reason)
-            rejected = tuple(sorted(rejected + tuple(r for r, _ in owned.refused),
+            for refusal in owned.refused:
+                self._refused.inc(gateway=gateway, reason=refusal.reason)
+            if owned.refused:
+                self.refusals.record(gateway, batch.batch, owned.refused, received_at)
+            rejected = tuple(sorted(rejected + tuple(r.rejection for r in owned.refused),
                                     key=lambda r: (r.kind != "reading", r.index)))
         if batch.alerts and self.incidents is None:
             raise IngestUnavailable("the incident service is not running; alerts cannot be "

@@ -1,4 +1,5 @@
-"""Admin API behind the dashboard's admin pages: staff accounts, gateway tokens, audit log.
+"""Admin API behind the dashboard's admin pages: staff accounts, gateway tokens, what ingest
+refused of each gateway, audit log.
 
 Every route needs an admin (``AdminStaff``: 403 for anyone else, whatever the page shows) and
 every change is recorded in the audit log without its secrets. Registry edits are the registry
@@ -19,9 +20,11 @@ from siaga.api.deps import (
     AdminStaff,
     AuditDep,
     GatewayTokensDep,
+    IngestDep,
     RegistryDep,
 )
 from siaga.api.errors import Forbidden, NotFound, problem_responses
+from siaga.api.ingest.refusals import GatewayRefusals
 
 __all__ = ["router"]
 
@@ -140,6 +143,14 @@ async def revoke_gateway_token(gateway_id: GatewayId, tokens: GatewayTokensDep,
     await tokens.revoke(gateway_id)
     await audit.record(admin.username, "gateway.token.revoke", gateway_id)
     return Response(status_code=204)
+
+
+@router.get("/ingest-refusals", response_model=list[GatewayRefusals],
+            summary="Items each gateway was refused at ingest because it may not write them "
+            "(per reason: count, last time, the latest item), since this hub process started",
+            responses=problem_responses(401, 403))
+async def ingest_refusals(ingest: IngestDep, admin: AdminStaff) -> list[GatewayRefusals]:
+    return ingest.refusals.summary()
 
 
 @router.get("/audit", response_model=list[AuditEntry], summary="The audit log, newest first",

@@ -1,10 +1,12 @@
-"""Admin pages in Chromium: an admin creates a user who then signs in, issues a gateway token,
-adds a site by clicking the map, and sees it all in the audit log; a viewer reaches none of it
+"""Admin pages in Chromium: an admin creates a user who then signs in, sees what ingest refused
+of a gateway writing another's node, issues a gateway token, adds a site by clicking the map,
+and sees it all in the audit log; a viewer reaches none of it
 (the page says so and the API refuses with 403)."""
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from playwright.sync_api import Page, expect
 
 from tests.api_fixtures import LiveHub, make_settings, serve_hub
 from tests.e2e.browser import DESKTOP, PHONE, OpenPage, no_sideways_scroll
+from tests.e2e.hub_data import ingest
 
 REGISTRY = Path(__file__).resolve().parents[2] / "deploy" / "demo" / "registry.toml"
 PASSWORD = "kata-sandi-uji-123"
@@ -56,8 +59,20 @@ def test_admin_pages(open_page: OpenPage, hub: LiveHub) -> None:
     page.locator("#users tr[data-user=pmk-wati] [data-act=toggle]").click()
     expect(page.locator("#users tr[data-user=pmk-wati]")).to_contain_text("nonaktif")
 
+    # a gateway writing another gateway's node is refused; the admin sees it per gateway
+    now = int(time.time() * 1000)
+    ingest(hub, hub.gateway("gw-batu-kota-01"), "gw-batu-kota-01",
+           readings=[("slope-07", "vwc", 31.0, "%", now), ("slope-07", "vwc", 31.5, "%", now + 1)])
+
     # a gateway token, shown once
     page.click(".tabs a[href='#/admin/gateways']")
+    refused = page.locator("#ingest-refusals tr[data-gateway=gw-batu-kota-01]")
+    expect(refused).to_have_count(1)
+    expect(refused).to_have_attribute("data-reason", "foreign_node")
+    expect(refused.locator("td").nth(1)).to_have_text("node milik gateway lain")
+    expect(refused.locator("td").nth(2)).to_have_text("2")
+    expect(refused.locator("td").nth(4)).to_contain_text("reading slope-07")
+    expect(refused.locator("td").nth(4)).to_contain_text("belongs to gateway 'gw-bumiaji-01'")
     page.locator("#gateway-tokens tr[data-gateway=gw-bumiaji-01] [data-act=issue]").click()
     expect(page.locator("#token-shown code.token")).to_have_text(re.compile(r"^\S{30,}$"))
     expect(page.locator("#gateway-tokens tr[data-gateway=gw-bumiaji-01]")).to_contain_text("terbit")
@@ -98,8 +113,9 @@ def test_a_viewer_cannot_reach_admin_pages(open_page: OpenPage, hub: LiveHub) ->
     # and the API, asked directly with the viewer's own token, refuses
     statuses = page.evaluate("""async () => {
       const headers = { Authorization: `Bearer ${sessionStorage.getItem('siaga.token')}` };
-      const paths = ['/api/v1/admin/users', '/api/v1/admin/audit', '/api/v1/admin/gateway-tokens'];
+      const paths = ['/api/v1/admin/users', '/api/v1/admin/audit', '/api/v1/admin/gateway-tokens',
+                     '/api/v1/admin/ingest-refusals'];
       return Promise.all(paths.map(p => fetch(p, { headers }).then(r => r.status)));
     }""")
-    assert statuses == [403, 403, 403]
+    assert statuses == [403, 403, 403, 403]
     assert no_sideways_scroll(page)

@@ -1,5 +1,6 @@
-// Admin pages: staff accounts, gateway tokens, the registry (positions picked on a map) and
-// the audit log. Hidden from non-admins, but the API is what refuses them (403).
+// Admin pages: staff accounts, gateway tokens and what ingest refused of each gateway, the
+// registry (positions picked on a map) and the audit log. Hidden from non-admins, but the API
+// is what refuses them (403).
 "use strict";
 const ADMIN_TABS = ["users", "gateways", "registry", "audit"];
 
@@ -87,7 +88,22 @@ async function gatewaysTab(main, say, guard) {
           await render(); say(`${t("admin.revoked")}: ${g.gateway}`);
         }) }, t("admin.revoke")) : null)));
   }
-  main.append(shown, h("div", { class: "card scroll-x" }, tbl));
+  main.append(shown, h("div", { class: "card scroll-x" }, tbl), await refusalsCard());
+}
+
+// What ingest refused of each gateway (a stolen or misconfigured gateway shows up here).
+async function refusalsCard() {
+  const rows = await api("/api/v1/admin/ingest-refusals");
+  const tbl = h("table", { id: "ingest-refusals" }, h("tr", {}, ...["sensors.gateways", "admin.reason", "admin.count", "admin.last", "admin.example"].map(k => h("th", {}, t(k)))));
+  for (const r of rows) {
+    const x = r.example;
+    tbl.append(h("tr", { "data-gateway": r.gateway, "data-reason": r.reason },
+      h("td", {}, r.gateway), h("td", {}, t("refusal." + r.reason)), h("td", {}, String(r.count)),
+      h("td", {}, `${fmtDay(ms(r.last_at))} ${fmtTime(r.last_at)}`),
+      h("td", {}, h("code", {}, `${x.kind} ${x.node}${x.site ? " @ " + x.site : ""} (${x.batch} #${x.index})`), h("br"), h("small", {}, x.reason))));
+  }
+  if (!rows.length) tbl.append(h("tr", {}, h("td", { colspan: 5, class: "empty" }, t("none"))));
+  return h("div", { class: "card scroll-x" }, h("h2", {}, t("admin.refusals")), h("p", { class: "muted" }, t("admin.refusals.note")), tbl);
 }
 
 // Sites, gateways and nodes: a form per kind; clicking the map sets the form's position.

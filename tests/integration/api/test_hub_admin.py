@@ -31,6 +31,7 @@ async def test_only_admins_reach_the_admin_api(hub: AsgiHub) -> None:
                 ("GET", "/api/v1/admin/gateway-tokens", None),
                 ("POST", "/api/v1/admin/gateway-tokens/gw-test-01", None),
                 ("DELETE", "/api/v1/admin/gateway-tokens/gw-test-01", None),
+                ("GET", "/api/v1/admin/ingest-refusals", None),
                 ("GET", "/api/v1/admin/audit", None)):
             r = await hub.client.request(method, path, json=body, headers=login_.headers)
             assert r.status_code == 403, (login_.staff.role, method, path, r.text)

@@ -6,6 +6,7 @@ via gw-batu-kota-01)."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,23 @@ async def test_a_gateway_writes_only_for_its_nodes_and_sites(
         for reason, n in (("foreign_node", 2), ("unknown_node", 2), ("foreign_site", 1)):
             assert (f'siaga_ingest_refused_items_total{{gateway="{GW}",reason="{reason}"}} {n}'
                     in metrics), metrics
+
+        # the admin view serves the same counts, with when and the latest item of each
+        admin = await hub.staff(role="admin", agency="DISKOMINFO")
+        r = await hub.client.get("/api/v1/admin/ingest-refusals", headers=admin.headers)
+        assert r.status_code == 200, r.text
+        by_reason = {x["reason"]: x for x in r.json()}
+        assert {k: (x["gateway"], x["count"]) for k, x in by_reason.items()} == {
+            "foreign_node": (GW, 2), "unknown_node": (GW, 2), "foreign_site": (GW, 1)}
+        assert all(abs(x["last_at"] - time.time()) < 60 for x in r.json())
+        example = by_reason["foreign_node"]["example"]
+        assert (example["batch"], example["kind"], example["index"], example["id"],
+                example["node"]) == (f"{GW}:3", "alert", 2, 12, "slope-07")
+        assert "belongs to gateway 'gw-bumiaji-01'" in example["reason"]
+        assert by_reason["foreign_site"]["example"]["site"] == "bumiaji-slope"
+        viewer = await hub.staff(role="viewer", agency="DISKOMINFO")
+        r = await hub.client.get("/api/v1/admin/ingest-refusals", headers=viewer.headers)
+        assert r.status_code == 403
 
 
 async def test_enrolling_gateways_may_write_unknown_nodes_but_only_at_their_sites(

@@ -61,11 +61,11 @@ def test_rules() -> None:
     out = check_ownership(Directory(), b, may_enrol=False)
     assert [x.id for x in out.batch.readings] == [1, 3]
     assert [x.id for x in out.batch.alerts] == [5]
-    assert [(x.id, why) for x, why in out.refused] == [
+    assert [(x.rejection.id, x.reason) for x in out.refused] == [
         (2, "foreign_node"), (4, "unknown_node"), (6, "foreign_site"), (7, "unknown_node"),
         (8, "foreign_site")]
     enrolled = check_ownership(Directory(), b, may_enrol=True)
-    assert [x.id for x, _ in enrolled.refused] == [2, 6]  # a new site is nobody else's
+    assert [x.rejection.id for x in enrolled.refused] == [2, 6]  # a new site is nobody else's
 
 
 def test_index_as_sent_skips_the_items_validation_refused() -> None:
