@@ -5,11 +5,12 @@ A node clock before its first NTP sync (1970, 1999), a hardware clock set to WIB
 value is kept and the time replaced, never the item refused:
 
 - a reading whose ``ts`` is impossible is stored at its gateway receive time ``rx`` when that is
-  plausible, else at the hub's receive time, and flagged ``skew``; an impossible ``rx`` becomes
-  the hub's receive time;
-- an alert whose ``ts`` is impossible is dated by the batch's ``sent_at`` when that is plausible
-  (the same on every resend, so the alert's identity stays stable), else by the hub's receive
-  time.
+  plausible, and flagged ``skew``; an impossible ``rx`` becomes the batch's ``sent_at``;
+- an alert whose ``ts`` is impossible is dated by the batch's ``sent_at``.
+
+The batch's ``sent_at`` is the same on every resend, so a re-dated item keeps its identity
+and a resend is stored once (with the hub's receive time, a resend was a second point). Only
+when ``sent_at`` is impossible too does the hub's receive time stand in.
 
 "Impossible" is ``firmware_bridge.uplink.plausible_ms``: outside [2000, 2100) or later than the
 hub's clock plus ``ingest.max_future_skew_s``.
@@ -34,6 +35,7 @@ class SettledTimes:
 def settle_times(batch: UplinkBatch, now_ms: int, max_future_ms: int) -> SettledTimes:
     """``batch`` with every impossible item time replaced by the rule above."""
     horizon = now_ms + max_future_ms
+    fallback = batch.sent_at if plausible_ms(batch.sent_at, horizon) else now_ms
     readings: list[UplinkReading] | None = None
     alerts: list[UplinkAlert] | None = None
     for i, r in enumerate(batch.readings):
@@ -42,10 +44,9 @@ def settle_times(batch: UplinkBatch, now_ms: int, max_future_ms: int) -> Settled
             continue
         if readings is None:
             readings = list(batch.readings)
-        rx = r.rx if rx_ok else now_ms
+        rx = r.rx if rx_ok else fallback
         ts_ok = plausible_ms(r.ts, horizon)
         readings[i] = replace(r, ts=r.ts if ts_ok else rx, rx=rx, skew=r.skew or not ts_ok)
-    fallback = batch.sent_at if plausible_ms(batch.sent_at, horizon) else now_ms
     for i, a in enumerate(batch.alerts):
         if plausible_ms(a.ts, horizon):
             continue

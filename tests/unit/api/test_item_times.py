@@ -45,6 +45,16 @@ def test_a_gateway_without_a_clock_gives_way_to_the_hubs() -> None:
     assert (out.ts, out.rx, out.skew, out.value) == (NOW, NOW, True, 1.0)
 
 
+def test_a_reading_without_a_plausible_time_keeps_its_identity_across_resends() -> None:
+    """Found by the hostile fuzz run: with the hub's receive time, each resend of such a
+    reading was stored as one more point."""
+    r = replace(READING, ts=946_684_799_000, rx=12)
+    first = settle_times(batch((r,)), NOW, FUTURE)
+    resend = settle_times(batch((r,)), NOW + 30_000, FUTURE)
+    assert first.batch.readings == resend.batch.readings
+    assert (first.batch.readings[0].ts, first.batch.readings[0].skew) == (NOW - 10, True)
+
+
 def test_an_alert_keeps_its_identity_across_resends() -> None:
     a = replace(ALERT, ts=0)
     first = settle_times(batch(alerts=(a,)), NOW, FUTURE)
