@@ -157,7 +157,8 @@ class AnomalyDetector:
             r = u - ref
             if sigma > 0.0:
                 infl = self._infl_full if full else _inflation(min(i, h), False)
-                p, test = self._tests(ts, u, ref, r / (sigma * infl), sigma * self._floor)
+                p, test = self._tests(ts, u, ref, r / (sigma * infl),
+                                      max(sigma * self._floor, q))
             clip = CLIP_RESIDUAL * max(local, q)
             w = 1.0 / (self._scored + 1) if self._scored < self._exact else cfg.long_alpha
             self._spread = w * min(abs(r), clip) + (1.0 - w) * self._spread
@@ -287,7 +288,7 @@ def _anomaly_p(cfg: AnomalyConfig, ts: FloatArray, v: FloatArray) -> FloatArray:
         y = np.where(half > 0.0, np.minimum(CLIP_SCORE, -ndtri(half)), CLIP_SCORE)
     y = np.where(z >= 0, y, -y)
     level_on = (ts[first:] - ts[0] >= LEVEL_AFTER_S)[ok]
-    floor = sigma[ok] * math.sqrt(math.pi / h * 1.5 + cfg.long_alpha)
+    floor = np.maximum(sigma[ok] * math.sqrt(math.pi / h * 1.5 + cfg.long_alpha), q[ok])
     cus, zl = _sequential(y, u[first:][ok], ref[ok], floor, level_on, cfg)
     level_p = np.where(level_on, 2.0 * ndtr(-np.abs(zl)), 1.0)
     p[first:][ok] = np.minimum(np.minimum(2.0 * half, shift_tail(cus, cfg.cusum_k)), level_p)

@@ -61,6 +61,23 @@ def test_flat_quantised_series_flags_a_real_step_not_its_last_digit():
     assert s[3000:3003].max() >= 0.99
 
 
+def test_a_quantised_walk_moving_two_last_digits_is_not_a_level_anomaly():
+    """Regression (issue 11, seed 13 of the corpus): the level test's spread floor came
+    from the residual spread alone, so on a quantised sensor two single steps half an
+    hour apart scored 0.99997; its resolution now sets the floor."""
+    n = 4 * 1440
+    ts = T0 + 60.0 * np.arange(n)
+    x = np.full(n, 20.0)
+    x[100] = 20.1  # one flicker: the resolution is 0.1
+    x[3 * 1440:] += 0.1
+    x[3 * 1440 + 30:] += 0.1
+    s = score_of(anomaly_p(AnomalyConfig(), ts, x))
+    assert s[2 * 1440:].max() < 0.99
+    x[3 * 1440 + 600:] += 0.6  # six steps at once are still found
+    s = score_of(anomaly_p(AnomalyConfig(), ts, x))
+    assert s[3 * 1440 + 600:3 * 1440 + 605].max() >= 0.99
+
+
 def test_constant_series_is_not_judged_before_it_ever_moves():
     s = scores(np.full(500, 20.0))
     assert (s == 0).all()
