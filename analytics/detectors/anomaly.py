@@ -15,13 +15,18 @@ compared with the readings before it, in three thirds of ``window`` readings:
 - shift: a two-sided CUSUM on the residuals' normal scores (the spike test's
   probabilities mapped to N(0, 1)), reference ``cusum_k``; P(S >= s) =
   2 exp(-2k (s + 0.583)), the stationary tail with Siegmund's (1985) correction.
+  Beside it, in the same test (Bonferroni: twice the smaller p), a one-sided CUSUM of
+  y^2 - k for a growing spread, k from the likelihood ratio of a doubled noise
+  (``SPREAD_RHO``); P(S >= s) <= exp(-theta s) (Kingman 1964), theta = 3/8. A noise that
+  grows 3-5 times is found within a few readings, before the local spread adapts.
 - level: once two days are seen (the profile is in), the expected value against a
   long-run exponential mean M of u, over the larger of that difference's own long-run
-  spread and what the medians' noise alone gives; a normal tail (both are averages of
-  many readings). Finds slow drifts the local trend follows.
+  spread, what the medians' noise alone gives and the series' resolution (a quantised
+  walk's median moving a last digit is no level change); a normal tail (both are
+  averages of many readings). Finds slow drifts the local trend follows.
 
 After a signal of the shift or level test (it alone reaching the flag threshold) both
-restart: the CUSUM from 0, M from the expected value. The probabilities are combined
+restart: the CUSUMs from 0, M from the expected value. The probabilities are combined
 by their minimum with a Sidak correction, p = 1 - (1 - min p_i)^3: valid under the
 positive dependence the tests have (they share the residuals), a flag names the test
 behind it, and unremarkable tests cannot add up to a flag as in Fisher's sum. The level is
@@ -39,8 +44,27 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from siaga.analytics.config import AnomalyConfig
-from siaga.analytics.daily_profile import DAY_S, DailyProfile, deseasonalise
+from siaga.analytics.daily_profile import DailyProfile, deseasonalise
 from siaga.analytics.detector import BatchResult, StrArray
+from siaga.analytics.detectors.anomaly_calibration import (
+    CLIP_RESIDUAL,
+    CLIP_SCORE,
+    LEVEL_AFTER_S,
+    MAD_SIGMA,
+    MEAN_ABS_SIGMA,
+    SIEGMUND,
+    SPREAD_K,
+    SPREAD_THETA,
+    TESTS,
+    clear_below,
+    cusum_limit,
+    inflation,
+    level_limit,
+    score_of,
+    shift_tail,
+    spread_limit,
+    spread_tail,
+)
 from siaga.analytics.detectors.rain import spread_float
 from siaga.analytics.detectors.threshold import CHANNEL_HAZARD, spread
 from siaga.analytics.explain import Explanation, fmt
@@ -53,49 +77,6 @@ from siaga.analytics.tail_probability import (
     student_t_sf,
     student_t_sf_array,
 )
-
-MAD_SIGMA = 1.4826  # MAD of a normal distribution is 0.6745 sigma
-MEAN_ABS_SIGMA = 1.2533  # mean |x| of a normal distribution is 0.7979 sigma
-SIEGMUND = 0.583  # overshoot correction of a CUSUM boundary (Siegmund 1985)
-CLIP_RESIDUAL = 4.0  # in local sigmas, when learning the long-run spread
-CLIP_SCORE = 8.0  # normal scores beyond this carry no more information
-LEVEL_AFTER_S = 2 * DAY_S  # the level test waits for the daily profile
-TESTS = ("spike", "shift", "level")
-
-
-def shift_tail(s: FloatArray, k: float) -> FloatArray:
-    """P(S >= s) of a two-sided CUSUM with reference k on N(0, 1) increments."""
-    return np.minimum(1.0, 2.0 * np.exp(-2.0 * k * (s + SIEGMUND)))
-
-
-def _test_p(cfg: AnomalyConfig) -> float:
-    """The p of one test that alone brings the combined score to the threshold."""
-    return -math.expm1(math.log(cfg.threshold) / len(TESTS))
-
-
-def cusum_limit(cfg: AnomalyConfig) -> float:
-    return math.log(2.0 / _test_p(cfg)) / (2.0 * cfg.cusum_k) - SIEGMUND
-
-
-def level_limit(cfg: AnomalyConfig) -> float:
-    return normal_isf(_test_p(cfg) / 2.0)
-
-
-def clear_below(cfg: AnomalyConfig) -> float:
-    """A flag clears when the score falls below this: ten times less rare than the flag."""
-    return 1.0 - 10.0 * (1.0 - cfg.threshold)
-
-
-def score_of(p: FloatArray) -> FloatArray:
-    """1 - the Sidak-corrected p of the best of the tests."""
-    with np.errstate(divide="ignore"):
-        return np.where(p < 1.0, np.exp(len(TESTS) * np.log1p(-p)), 0.0)
-
-
-def _inflation(count: int, full: bool) -> float:
-    # The median of n values has variance pi/2 sigma^2 / n; the carried slope adds about
-    # half as much again.
-    return math.sqrt(1.0 + math.pi / (2.0 * count) * (1.5 if full else 1.0))
 
 
 class AnomalyDetector:
@@ -124,13 +105,14 @@ class AnomalyDetector:
         self._spread = 0.0  # long-run mean |residual|
         self._exact = max(1, round(1.0 / cfg.long_alpha))
         self._started = False
-        self._cp = self._lp = self._cn = self._ln = 0.0
+        self._cp = self._lp = self._cn = self._ln = self._cv = self._lv = 0.0
         self._mean = self._var = 0.0
         self._cusum_limit = cusum_limit(cfg)
+        self._spread_limit = spread_limit(cfg)
         self._level_limit = level_limit(cfg)
         self._floor = math.sqrt(math.pi / self._h * 1.5 + cfg.long_alpha)
         self._clear = clear_below(cfg)
-        self._infl_full = _inflation(self._h, True)
+        self._infl_full = inflation(self._h, True)
         self._machine = LevelMachine()
 
     def update(self, ts: float, channel: str, value: float) -> bool:
@@ -156,7 +138,7 @@ class AnomalyDetector:
             sigma = max(local, MEAN_ABS_SIGMA * self._spread, q)
             r = u - ref
             if sigma > 0.0:
-                infl = self._infl_full if full else _inflation(min(i, h), False)
+                infl = self._infl_full if full else inflation(min(i, h), False)
                 p, test = self._tests(ts, u, ref, r / (sigma * infl),
                                       max(sigma * self._floor, q))
             clip = CLIP_RESIDUAL * max(local, q)
@@ -185,6 +167,9 @@ class AnomalyDetector:
         self._lp = min(self._lp, self._cp)
         self._ln = min(self._ln, self._cn)
         cus = max(self._cp - self._lp, self._cn - self._ln)
+        self._cv += y * y - SPREAD_K
+        self._lv = min(self._lv, self._cv)
+        sv = self._cv - self._lv
         if not self._started:
             self._started = True
             self._mean, self._var = u, floor * floor
@@ -194,14 +179,19 @@ class AnomalyDetector:
         self._mean = a * u + (1.0 - a) * self._mean
         self._var = a * (dev * dev) + (1.0 - a) * self._var
         level_on = ts - self._first_ts >= LEVEL_AFTER_S
-        ps = (2.0 * half, min(1.0, 2.0 * math.exp(-2.0 * k * (cus + SIEGMUND))),
+        p_mean = min(1.0, 2.0 * math.exp(-2.0 * k * (cus + SIEGMUND)))
+        p_spread = math.exp(-SPREAD_THETA * sv)
+        ps = (2.0 * half, min(1.0, 2.0 * min(p_mean, p_spread)),
               2.0 * normal_sf(abs(zl)) if level_on else 1.0)
-        if cus >= self._cusum_limit or (level_on and abs(zl) >= self._level_limit):
-            self._cp = self._lp = self._cn = self._ln = 0.0
+        if (cus >= self._cusum_limit or sv >= self._spread_limit
+                or (level_on and abs(zl) >= self._level_limit)):
+            self._cp = self._lp = self._cn = self._ln = self._cv = self._lv = 0.0
             self._mean = ref
         best = 0 if ps[0] <= ps[1] else 1
         if ps[2] < ps[best]:
             best = 2
+        if best == 1 and p_spread < p_mean:
+            return ps[1], "spread"
         return ps[best], TESTS[best]
 
     def _finish(self, ts: float, p: float, test: str) -> bool:
@@ -289,9 +279,11 @@ def _anomaly_p(cfg: AnomalyConfig, ts: FloatArray, v: FloatArray) -> FloatArray:
     y = np.where(z >= 0, y, -y)
     level_on = (ts[first:] - ts[0] >= LEVEL_AFTER_S)[ok]
     floor = np.maximum(sigma[ok] * math.sqrt(math.pi / h * 1.5 + cfg.long_alpha), q[ok])
-    cus, zl = _sequential(y, u[first:][ok], ref[ok], floor, level_on, cfg)
+    cus, zl, sv = _sequential(y, u[first:][ok], ref[ok], floor, level_on, cfg)
     level_p = np.where(level_on, 2.0 * ndtr(-np.abs(zl)), 1.0)
-    p[first:][ok] = np.minimum(np.minimum(2.0 * half, shift_tail(cus, cfg.cusum_k)), level_p)
+    shift_p = np.minimum(1.0, 2.0 * np.minimum(shift_tail(cus, cfg.cusum_k),
+                                               spread_tail(sv)))
+    p[first:][ok] = np.minimum(np.minimum(2.0 * half, shift_p), level_p)
     return p
 
 
@@ -332,7 +324,8 @@ def _plain_then_ew(x: FloatArray, alpha: float) -> FloatArray:
 
 
 def _sequential(y: FloatArray, u: FloatArray, ref: FloatArray, floor: FloatArray,
-                level_on: np.ndarray, cfg: AnomalyConfig) -> tuple[FloatArray, FloatArray]:
+                level_on: np.ndarray, cfg: AnomalyConfig
+                ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """CUSUM statistic and level z of every value, both restarting after a signal.
 
     Between signals the CUSUM is the Lindley form S = C - min(0, min C) over the running
@@ -344,9 +337,12 @@ def _sequential(y: FloatArray, u: FloatArray, ref: FloatArray, floor: FloatArray
     limit, z_limit = cusum_limit(cfg), level_limit(cfg)
     n = len(y)
     cus = np.empty(n)
+    sca = np.empty(n)
     zl = np.zeros(n)
     s, chunk = 0, 256
-    cp = cn = lp = ln = 0.0
+    cp = cn = lp = ln = cv = lv = 0.0
+    v_limit = spread_limit(cfg)
+    y2 = y * y - SPREAD_K
     mean = float(u[0]) if n else 0.0
     var = float(floor[0]) * float(floor[0]) if n else 0.0
     while s < n:
@@ -356,22 +352,28 @@ def _sequential(y: FloatArray, u: FloatArray, ref: FloatArray, floor: FloatArray
         l_p = np.minimum.accumulate(np.minimum(c_p, lp))
         l_n = np.minimum.accumulate(np.minimum(c_n, ln))
         st = np.maximum(c_p - l_p, c_n - l_n)
+        c_v = np.cumsum(np.r_[cv, y2[s:e]])[1:]
+        l_v = np.minimum.accumulate(np.minimum(c_v, lv))
+        sv = c_v - l_v
         m_after = first_order(a, 1.0 - a, u[s:e], mean)
         dev = ref[s:e] - np.r_[mean, m_after[:-1]]
         v_after = first_order(a, 1.0 - a, dev * dev, var)
         z = dev / np.maximum(np.sqrt(np.r_[var, v_after[:-1]]), floor[s:e])
-        hit = np.flatnonzero((st >= limit) | (level_on[s:e] & (np.abs(z) >= z_limit)))
+        hit = np.flatnonzero((st >= limit) | (sv >= v_limit)
+                             | (level_on[s:e] & (np.abs(z) >= z_limit)))
         j = int(hit[0]) if len(hit) else e - s - 1
         cus[s:s + j + 1] = st[:j + 1]
+        sca[s:s + j + 1] = sv[:j + 1]
         zl[s:s + j + 1] = z[:j + 1]
         var = float(v_after[j])
         if len(hit):
-            cp = cn = lp = ln = 0.0
+            cp = cn = lp = ln = cv = lv = 0.0
             mean = float(ref[s + j])
             chunk = 256
         else:
             cp, cn, lp, ln = float(c_p[-1]), float(c_n[-1]), float(l_p[-1]), float(l_n[-1])
+            cv, lv = float(c_v[-1]), float(l_v[-1])
             mean = float(m_after[-1])
             chunk = min(chunk * 4, 1 << 16)
         s += j + 1
-    return cus, zl
+    return cus, zl, sca

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from siaga.analytics.config import AnomalyConfig
-from siaga.analytics.detectors.anomaly import AnomalyDetector, anomaly_p, score_of
+from siaga.analytics.detectors.anomaly import AnomalyDetector, anomaly_p
+from siaga.analytics.detectors.anomaly_calibration import score_of
 from siaga.analytics.engine import EdgeAnalytics
 from siaga.analytics.rolling_median import median_of_sorted, sorted_mad
 from tests.unit.analytics.readings import T0, reading
@@ -76,6 +77,19 @@ def test_a_quantised_walk_moving_two_last_digits_is_not_a_level_anomaly():
     x[3 * 1440 + 600:] += 0.6  # six steps at once are still found
     s = score_of(anomaly_p(AnomalyConfig(), ts, x))
     assert s[3 * 1440 + 600:3 * 1440 + 605].max() >= 0.99
+
+
+def test_a_growing_noise_is_found_by_the_spread_cusum_before_the_spread_adapts():
+    found, by_spread = 0, 0
+    for seed in range(6):
+        x = np.random.default_rng(seed).normal(0, 1, 3000)
+        x[2000:2300] *= 4
+        out = stream(x)
+        assert max(score for score, _, _ in out[100:2000]) < 0.99
+        flags = [test for score, _, test in out[2000:2040] if score >= 0.99]
+        found += bool(flags)
+        by_spread += "spread" in flags
+    assert found >= 5 and by_spread >= 3
 
 
 def test_constant_series_is_not_judged_before_it_ever_moves():

@@ -1,0 +1,80 @@
+"""The anomaly score's statistics mapped to probabilities, and its constants.
+
+Each test of ``anomaly`` (spike, shift with its spread CUSUM, level) gives a p; these are
+the tails and limits that turn its statistic into one, the Sidak combination into a
+score, and the score's clearing point. See ``analytics/detectors/anomaly.py`` and
+docs/detectors.md.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from siaga.analytics.config import AnomalyConfig
+from siaga.analytics.daily_profile import DAY_S
+from siaga.analytics.hysteresis import FloatArray
+from siaga.analytics.tail_probability import normal_isf
+
+MAD_SIGMA = 1.4826  # MAD of a normal distribution is 0.6745 sigma
+MEAN_ABS_SIGMA = 1.2533  # mean |x| of a normal distribution is 0.7979 sigma
+SIEGMUND = 0.583  # overshoot correction of a CUSUM boundary (Siegmund 1985)
+CLIP_RESIDUAL = 4.0  # in local sigmas, when learning the long-run spread
+CLIP_SCORE = 8.0  # normal scores beyond this carry no more information
+LEVEL_AFTER_S = 2 * DAY_S  # the level test waits for the daily profile
+TESTS = ("spike", "shift", "level")
+
+
+def shift_tail(s: FloatArray, k: float) -> FloatArray:
+    """P(S >= s) of a two-sided CUSUM with reference k on N(0, 1) increments."""
+    return np.minimum(1.0, 2.0 * np.exp(-2.0 * k * (s + SIEGMUND)))
+
+
+# The spread CUSUM's reference: the log-likelihood ratio of N(0, rho^2) against N(0, 1)
+# is proportional to y^2 - 2 rho^2 ln(rho) / (rho^2 - 1); rho = 2, a doubled noise.
+SPREAD_RHO = 2.0
+SPREAD_K = 2.0 * SPREAD_RHO**2 * math.log(SPREAD_RHO) / (SPREAD_RHO**2 - 1.0)
+# theta (y^2 - k) is then exactly that log-likelihood ratio, so E exp(theta (Y^2 - k)) = 1
+# under N(0, 1) (Wald's identity) and Kingman's (1964) bound P(S >= s) <= exp(-theta s)
+# holds for the CUSUM S: theta = (1 - rho^-2) / 2 = 0.375.
+SPREAD_THETA = (1.0 - SPREAD_RHO**-2) / 2.0
+
+
+def spread_tail(s: FloatArray) -> FloatArray:
+    """P(S >= s) <= exp(-theta s) for the spread CUSUM (Kingman 1964)."""
+    return np.exp(-SPREAD_THETA * s)
+
+
+def spread_limit(cfg: AnomalyConfig) -> float:
+    return math.log(2.0 / _test_p(cfg)) / SPREAD_THETA
+
+
+def _test_p(cfg: AnomalyConfig) -> float:
+    """The p of one test that alone brings the combined score to the threshold."""
+    return -math.expm1(math.log(cfg.threshold) / len(TESTS))
+
+
+def cusum_limit(cfg: AnomalyConfig) -> float:
+    return math.log(4.0 / _test_p(cfg)) / (2.0 * cfg.cusum_k) - SIEGMUND
+
+
+def level_limit(cfg: AnomalyConfig) -> float:
+    return normal_isf(_test_p(cfg) / 2.0)
+
+
+def clear_below(cfg: AnomalyConfig) -> float:
+    """A flag clears when the score falls below this: ten times less rare than the flag."""
+    return 1.0 - 10.0 * (1.0 - cfg.threshold)
+
+
+def score_of(p: FloatArray) -> FloatArray:
+    """1 - the Sidak-corrected p of the best of the tests."""
+    with np.errstate(divide="ignore"):
+        return np.where(p < 1.0, np.exp(len(TESTS) * np.log1p(-p)), 0.0)
+
+
+def inflation(count: int, full: bool) -> float:
+    # The median of n values has variance pi/2 sigma^2 / n; the carried slope adds about
+    # half as much again.
+    return math.sqrt(1.0 + math.pi / (2.0 * count) * (1.5 if full else 1.0))
