@@ -22,9 +22,12 @@ and become increments here, per (node, channel):
   of that modulus (and ``max_wrap_increment``), a reset otherwise.
 
 Rain increments are mm (``DEFAULT_MM_PER_TIP`` unless ``mm_per_tip`` names the
-node); people increments are persons. Gauges pass through, out-of-range values
-included (sensor-health detectors need them); an unknown channel is kept with
-unit "". The ``up`` key (uptime) is not a channel and makes no Reading.
+node); people increments are persons. Gauges pass through, values outside the sensor's
+valid range included (sensor-health detectors need them); an unknown channel is kept with
+unit "". The ``up`` key (uptime) is not a channel and makes no Reading. A value beyond
+its channel's *accepted* range (channels.py: corruption, not a sensor fault; 1e308, a
+400-digit number) makes no Reading: it is counted in ``out_of_range`` and the sample's
+other channels are kept.
 
 Clock (firmware_bridge/clock_offset.py estimates each node's offset): when the node's
 estimated offset is within ``max_skew_s``, ``node_ts`` is the reading's ``ts``;
@@ -45,7 +48,9 @@ from siaga.firmware_bridge.channels import (
     COUNTER_MODULUS,
     DEFAULT_MM_PER_TIP,
     UNKNOWN_UNIT,
+    VALUE_BOUND,
     reading_unit,
+    value_problem,
 )
 from siaga.firmware_bridge.clock_offset import ClockOffsets
 from siaga.firmware_bridge.codec import UPTIME_KEY
@@ -54,7 +59,9 @@ from siaga.firmware_bridge.reading import Reading
 DEFAULT_MAX_SKEW_S = 300.0
 DEFAULT_MAX_WRAP_INCREMENT = 2**20
 
-_GAUGE_UNITS = {key: reading_unit(key) for key, spec in CHANNELS.items() if spec.kind != "counter"}
+# channel -> (unit, lowest, highest accepted value) of the table's gauges
+_GAUGES = {key: (reading_unit(key), *spec.accept) for key, spec in CHANNELS.items()
+           if spec.kind != "counter"}
 _COUNTER_UNITS = {key: reading_unit(key) for key, spec in CHANNELS.items()
                   if spec.kind == "counter"}
 
@@ -69,6 +76,7 @@ class ConversionCounts:
     counter_resets: int = 0
     counter_wraps: int = 0
     bad_counter_values: int = 0
+    out_of_range: int = 0
 
 
 class SampleConverter:
@@ -95,6 +103,9 @@ class SampleConverter:
         self._resets = 0
         self._wraps = 0
         self._bad_counts = 0
+        # Readings not made because their value was beyond the accepted range (cumulative;
+        # the gateway core counts the difference per sample).
+        self.out_of_range = 0
 
     def convert(
         self,
@@ -118,18 +129,25 @@ class SampleConverter:
                 late = True
                 self._late += 1
         readings = []
-        gauge_units = _GAUGE_UNITS
+        gauges = _GAUGES
         for channel, value in values.items():
-            unit = gauge_units.get(channel)
-            if unit is not None:  # a table gauge: the common case
-                readings.append(Reading(node, channel, float(value), unit, ts, received_at, seq,
-                                        source, None, node_ts, skewed, False, late))
+            gauge = gauges.get(channel)
+            if gauge is not None:  # a table gauge: the common case
+                unit, lo, hi = gauge
+                if lo <= value <= hi:
+                    readings.append(Reading(node, channel, float(value), unit, ts, received_at,
+                                            seq, source, None, node_ts, skewed, False, late))
+                else:
+                    self.out_of_range += 1
                 continue
             if channel == UPTIME_KEY:
                 continue
             raw: float | None = None
             reset = False
             if channel in _COUNTER_UNITS:
+                if not -VALUE_BOUND <= value <= VALUE_BOUND:  # NaN and 400 digits too
+                    self.out_of_range += 1
+                    continue
                 raw = value
                 increment, reset = self._increment(node, channel, value)
                 value = increment * self._mm(node) if channel == "rain" else increment
@@ -137,8 +155,12 @@ class SampleConverter:
                 unit = _COUNTER_UNITS[channel]
             else:
                 unit = UNKNOWN_UNIT
+            if value_problem(channel, value, raw) is not None:
+                self.out_of_range += 1
+                continue
             readings.append(Reading(node, channel, float(value), unit, ts, received_at, seq,
-                                    source, raw, node_ts, skewed, reset, late))
+                                    source, None if raw is None else float(raw), node_ts,
+                                    skewed, reset, late))
         return readings
 
     def _increment(self, node: str, channel: str, value: float) -> tuple[int, bool]:
@@ -173,6 +195,7 @@ class SampleConverter:
             counter_resets=self._resets,
             counter_wraps=self._wraps,
             bad_counter_values=self._bad_counts,
+            out_of_range=self.out_of_range,
         )
 
     def counter_baselines(self) -> dict[tuple[str, str], int]:

@@ -291,13 +291,25 @@ def _required(body: dict[str, Any], key: str) -> Any:
 def _int(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise _Reject("wrong_type", f"{name} must be an integer, got {_json_type(value)}")
-    return value
+    return _exact(value, name)
 
 
 def _number(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _Reject("wrong_type", f"{name} must be a number, got {_json_type(value)}")
-    return value
+    return _exact(value, name) if type(value) is int else value
+
+
+# JSON integers are unbounded in Python; a float holds every integer up to 2**53 exactly,
+# and no count, time or reading needs more (a 400-digit one would overflow float()).
+_MAX_EXACT_INT = 2**53
+
+
+def _exact(value: int, name: str) -> int:
+    if -_MAX_EXACT_INT <= value <= _MAX_EXACT_INT:
+        return value
+    raise _Reject("bad_value", f"{name}: a {len(str(abs(value)))}-digit integer is beyond "
+                               f"+-2**53")
 
 
 def _token(value: Any, name: str) -> str:
@@ -351,7 +363,10 @@ def _up(node: str, body: dict[str, Any]) -> DeviceMessage:
         if key not in _TABLE_KEYS:
             _channel_key(key, "channel")
         kind = type(value)
-        if kind is not float and kind is not int:
+        if kind is int:
+            if not -_MAX_EXACT_INT <= value <= _MAX_EXACT_INT:
+                _exact(value, f"v.{key}")
+        elif kind is not float:
             _number(value, f"v.{key}")
     # Only str keys and int/float values got here: JSON numbers are never subclasses.
     values = raw_values

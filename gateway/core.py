@@ -20,6 +20,7 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from siaga.analytics.alert import Alert
+from siaga.firmware_bridge.channels import OUT_OF_RANGE
 from siaga.firmware_bridge.reading import Reading
 from siaga.gateway.config import GatewaySettings
 from siaga.gateway.detection_order import detection_order
@@ -36,9 +37,10 @@ TICK_S = 1.0
 
 
 class Converter(Protocol):
-    """An ``up`` message -> readings (counters to increments, clock-skew flags)."""
+    """An ``up`` message -> readings (counters to increments, clock-skew flags), and how many
+    of its values were refused as beyond their channel's accepted range."""
 
-    def convert(self, item: NodeMessage) -> list[Reading]: ...
+    def convert(self, item: NodeMessage) -> tuple[list[Reading], int]: ...
 
     def clock_offsets(self) -> Mapping[str, float]: ...
 
@@ -241,7 +243,9 @@ class Core:
         state.source = source
         kind = msg.kind
         if kind == "up":
-            new = self.converter.convert(item)
+            new, out_of_range = self.converter.convert(item)
+            for _ in range(out_of_range):
+                stats.decode_error(source, OUT_OF_RANGE)
             if new:
                 if verdict is not SeqVerdict.REBOOT and any(r.counter_reset for r in new):
                     # A counter fell while the sequence went on: the node restarted its

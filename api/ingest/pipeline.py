@@ -1,7 +1,8 @@
 """The one ingest pipeline behind both transports (HTTP and MQTT).
 
 ``ingest_batch`` checks the batch against its authenticated gateway, settles impossible
-item times (``item_times``: re-dated and flagged, never refused), writes the readings to the
+item times (``item_times``: re-dated and flagged, never refused), refuses the items whose
+value or node id cannot be stored (``item_values``), writes the readings to the
 telemetry store and the alerts to the incident service (both durable, concurrently), records
 the loss report, counts metrics, and only then returns the result the transport turns into
 an acknowledgement (listing the items validation refused). Any failure raises, so nothing is
@@ -22,6 +23,7 @@ from typing import Literal, Protocol
 from siaga.api.errors import HubError
 from siaga.api.ingest.errors import GatewayMismatch, IngestUnavailable, InvalidBatch
 from siaga.api.ingest.item_times import settle_times
+from siaga.api.ingest.item_values import check_values
 from siaga.api.ingest.ownership import NodeDirectory, check_ownership
 from siaga.api.ingest.refusals import RefusalLog
 from siaga.api.ingest.settings import IngestSettings
@@ -170,6 +172,11 @@ class IngestPipeline:
         settled = settle_times(batch, int(received_at * 1000),
                                int(self.settings.max_future_skew_s * 1000))
         batch = settled.batch
+        values = check_values(batch, index_as_sent=_index_as_sent(rejected))
+        if values.refused:
+            batch = values.batch
+            rejected = tuple(sorted(rejected + values.refused,
+                                    key=lambda r: (r.kind != "reading", r.index)))
         if self.directory is not None:
             owned = check_ownership(self.directory, batch,
                                     may_enrol=self.settings.may_enrol(

@@ -16,6 +16,7 @@ from siaga.api.telemetry.records import (
     ReadingPoint,
 )
 from siaga.api.telemetry.settings import TelemetrySettings
+from siaga.firmware_bridge.channels import VALUE_BOUND
 
 __all__ = ["InfluxReader", "influxql_ident", "influxql_string"]
 
@@ -94,6 +95,7 @@ class InfluxReader:
     ) -> list[AggregatePoint]:
         q = (f"SELECT mean(value), min(value), max(value), sum(value), count(value)"
              f" FROM {self._from} WHERE {self._where(node, channel, start, end)}"
+             f" AND value >= {-VALUE_BOUND:.0f} AND value <= {VALUE_BOUND:.0f}"
              f" GROUP BY time({int(every)}ms) fill(none)")
         out: list[AggregatePoint] = []
         for series in await self.query(q):

@@ -20,6 +20,7 @@ from siaga.api.telemetry.records import (
     LatestReading,
     ReadingPoint,
 )
+from siaga.firmware_bridge.channels import VALUE_BOUND
 from siaga.firmware_bridge.uplink import UplinkReading
 
 __all__ = ["SqliteStore"]
@@ -161,8 +162,9 @@ class SqliteStore:
                 "SELECT (ts / ?1) * ?1 AS bucket, avg(value), min(value), max(value),"
                 " sum(value), count(*) FROM reading"
                 " WHERE node = ?2 AND channel = ?3 AND ts >= ?4 AND ts < ?5"
+                " AND value BETWEEN ?6 AND ?7"
                 " GROUP BY bucket ORDER BY bucket",
-                (every, node, channel, start, end),
+                (every, node, channel, start, end, -VALUE_BOUND, VALUE_BOUND),
             )
             return [AggregatePoint(*row) for row in cur]
 

@@ -53,7 +53,9 @@ class TelemetryStore(Protocol):
     async def aggregate(
         self, node: str, channel: str, start: int, end: int, every: int
     ) -> list[AggregatePoint]:
-        """mean/min/max/sum/count per ``every`` ms over ``[start, end)``, epoch-aligned."""
+        """mean/min/max/sum/count per ``every`` ms over ``[start, end)``, epoch-aligned,
+        over the values within +-VALUE_BOUND (firmware_bridge/channels.py): values stored
+        before ingest refused larger ones must not make a sum infinite."""
 
     async def latest(self, node: str) -> list[LatestReading]:
         """The newest reading of every channel of a node, sorted by channel."""

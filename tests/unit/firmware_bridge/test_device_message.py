@@ -82,6 +82,12 @@ def test_event_cmd_and_ack() -> None:
         (UP, b'{"seq": 1, "v": {"up": 1}}', "bad_key", "uptime"),
         (UP, b'{"seq": 1, "v": {"vwc": 1}, "ts": "now"}', "wrong_type", "ts"),
         (UP, b'{"seq": 1, "v": {"vwc": 1}, "ts": -5}', "bad_value", "ts"),
+        # issue 12 case 10: a 400-digit integer used to pass, then overflow float() in the
+        # converter (internal_error)
+        (UP, b'{"seq": 1, "v": {"vwc": 1' + b"0" * 399 + b'}}', "bad_value", "v.vwc: a 400"),
+        (UP, b'{"seq": 1, "v": {"rain": -9' + b"9" * 399 + b'}}', "bad_value", "v.rain"),
+        (UP, b'{"seq": 1, "v": {"vwc": 1}, "ts": 1' + b"0" * 399 + b'}', "bad_value", "ts"),
+        (UP, b'{"seq": 1, "v": {"vwc": 1}, "up": 1' + b"0" * 399 + b'}', "bad_value", "up"),
         ("siaga/node/n/hello", b'{"seq":0,"fw":"1.0","ch":[],"int":60}', "wrong_type", "ch"),
         ("siaga/node/n/hello", b'{"seq":0,"fw":"1.0","ch":["Bad"],"int":60}', "bad_key", "ch"),
         ("siaga/node/n/hello", b'{"seq":0,"fw":"1.0","ch":"vwc","int":0}', "bad_value", "int"),

@@ -131,3 +131,17 @@ def test_counter_drop_without_sequence_restart_counts_a_reboot(tmp_path: Path) -
     ]
     assert core.stats.snapshot()["nodes"]["r1"]["reboots"] == 1
     assert core.nodes.get("r1").reboots == 1
+
+
+def test_values_beyond_the_accepted_range_are_refused_alone_and_counted(
+        tmp_path: Path) -> None:
+    """Issue 12 case 8: a 1e308 (or a 240-digit serial integer) makes no reading; the
+    sample's other channels are kept, and the refusal shows in the status' error reasons."""
+    core, buffer, out = make_core(tmp_path)
+    core.process([InboundBatch([up("n3", 1, 0, vwc=1e308, temp=25.0),
+                                up("n3", 2, 1, vwc=31.0, smoke=10**240)])])
+    assert [(x["channel"], x["value"]) for x in lines(out)] == [("temp", 25.0), ("vwc", 31.0)]
+    assert buffer.stats().depth == 2
+    snap = core.stats.snapshot()
+    assert snap["error_reasons"]["serial:/dev/x"] == {"out_of_range": 2}
+    assert snap["nodes"]["n3"]["readings"] == 2
