@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import asdict
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from siaga.analytics.engine import EdgeAnalytics
 from siaga.gateway.buffer import StoreAndForwardBuffer
@@ -32,14 +32,17 @@ from siaga.gateway.downlink import (
 from siaga.gateway.heartbeat import HealthSnapshot
 from siaga.gateway.local_actions import LocalActionRunner
 from siaga.gateway.reading_converter import ReadingConverter
-from siaga.gateway.sources.lorawan_source import LorawanSource
-from siaga.gateway.sources.modbus_source import ModbusSource
-from siaga.gateway.sources.mqtt_source import MqttSource
-from siaga.gateway.sources.sdi12_source import Sdi12Source
-from siaga.gateway.sources.serial_source import SerialSource
+from siaga.gateway.sources.handoff import Inbox
 from siaga.gateway.stdout_output import JsonLinesOutput
-from siaga.gateway.uplink.http_uplink import HttpUplink
-from siaga.gateway.uplink.mqtt_uplink import MqttUplink
+
+if TYPE_CHECKING:
+    from siaga.gateway.sources.lorawan_source import LorawanSource
+    from siaga.gateway.sources.modbus_source import ModbusSource
+    from siaga.gateway.sources.mqtt_source import MqttSource
+    from siaga.gateway.sources.sdi12_source import Sdi12Source
+    from siaga.gateway.sources.serial_source import SerialSource
+    from siaga.gateway.uplink.http_uplink import HttpUplink
+    from siaga.gateway.uplink.mqtt_uplink import MqttUplink
 
 log = logging.getLogger(__name__)
 
@@ -53,27 +56,30 @@ class GatewayRuntime:
         a test of late data drives it to send hours of node time "live" in seconds."""
         self.settings = settings
         self.stop_event = threading.Event()
-        self.inbox: queue.Queue[Any] = queue.Queue(maxsize=settings.queue_size)
-        self.serial = (
-            SerialSource(settings.serial, self.inbox, self.stop_event)
-            if settings.serial.ports else None
-        )
-        self.mqtt = (
-            MqttSource(settings.mqtt, self.inbox, self.stop_event, clock)
-            if settings.mqtt.host is not None else None
-        )
-        self.lorawan = (
-            LorawanSource(settings.lorawan, self.inbox, self.stop_event)
-            if settings.lorawan.host is not None else None
-        )
-        self.sdi12 = (
-            Sdi12Source(settings.sdi12, self.inbox, self.stop_event)
-            if settings.sdi12.buses else None
-        )
-        self.modbus = (
-            ModbusSource(settings.modbus, self.inbox, self.stop_event)
-            if settings.modbus.buses else None
-        )
+        self.inbox: queue.Queue[Any] = Inbox(maxsize=settings.queue_size)
+        # Each source (and uplink) is imported only when configured: a gateway reading one
+        # MQTT broker does not carry pymodbus, pydantic and pyserial (4.5 MB of its RSS,
+        # issue 17's 80 MB budget).
+        self.serial: SerialSource | None = None
+        self.mqtt: MqttSource | None = None
+        self.lorawan: LorawanSource | None = None
+        self.sdi12: Sdi12Source | None = None
+        self.modbus: ModbusSource | None = None
+        if settings.serial.ports:
+            from siaga.gateway.sources.serial_source import SerialSource
+            self.serial = SerialSource(settings.serial, self.inbox, self.stop_event)
+        if settings.mqtt.host is not None:
+            from siaga.gateway.sources.mqtt_source import MqttSource
+            self.mqtt = MqttSource(settings.mqtt, self.inbox, self.stop_event, clock)
+        if settings.lorawan.host is not None:
+            from siaga.gateway.sources.lorawan_source import LorawanSource
+            self.lorawan = LorawanSource(settings.lorawan, self.inbox, self.stop_event)
+        if settings.sdi12.buses:
+            from siaga.gateway.sources.sdi12_source import Sdi12Source
+            self.sdi12 = Sdi12Source(settings.sdi12, self.inbox, self.stop_event)
+        if settings.modbus.buses:
+            from siaga.gateway.sources.modbus_source import ModbusSource
+            self.modbus = ModbusSource(settings.modbus, self.inbox, self.stop_event)
         output = JsonLinesOutput(stdout) if settings.output.stdout and stdout is not None else None
         self.buffer = (
             StoreAndForwardBuffer(settings.buffer) if settings.buffer is not None else None
@@ -98,10 +104,16 @@ class GatewayRuntime:
         self.uplink: MqttUplink | HttpUplink | None = None
         if settings.uplink is not None and self.buffer is not None:
             health = HealthSnapshot(settings.gateway_id, self.buffer, lambda: self.core.nodes_seen)
-            uplink_class = MqttUplink if settings.uplink.kind == "mqtt" else HttpUplink
-            self.uplink = uplink_class(
-                settings.uplink, self.buffer, health=health, heartbeat=settings.heartbeat
-            )
+            if settings.uplink.kind == "mqtt":
+                from siaga.gateway.uplink.mqtt_uplink import MqttUplink
+                self.uplink = MqttUplink(
+                    settings.uplink, self.buffer, health=health, heartbeat=settings.heartbeat
+                )
+            else:
+                from siaga.gateway.uplink.http_uplink import HttpUplink
+                self.uplink = HttpUplink(
+                    settings.uplink, self.buffer, health=health, heartbeat=settings.heartbeat
+                )
         self._core_thread = threading.Thread(target=self.core.run, name="core", daemon=True)
         d = settings.downlink
         self.control: ControlServer | None = None
