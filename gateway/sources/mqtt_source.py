@@ -22,9 +22,10 @@ from __future__ import annotations
 import logging
 import queue
 import select
+import struct
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -36,6 +37,7 @@ from siaga.firmware_bridge.device_message import DEVICE_SUBSCRIPTIONS, decode_de
 from siaga.firmware_bridge.errors import DeviceMessageError
 from siaga.gateway.config import MqttSourceSettings
 from siaga.gateway.messages import Inbound, InboundBatch, IngestError, NodeMessage, raw_text
+from siaga.gateway.sources.buffered_socket import BufferedReceiveSocket
 from siaga.gateway.sources.handoff import put_batch
 
 log = logging.getLogger(__name__)
@@ -43,17 +45,39 @@ log = logging.getLogger(__name__)
 SOURCE = "mqtt"
 SESSION_EXPIRY_S = 7 * 24 * 3600
 BATCH_MAX = 256
+DRAIN_MAX = 256
+_PUBACK = struct.Struct("!BBH")  # fixed header, remaining length 2, packet id (3.1.1 and 5)
 
 
 class _ReadHookClient(mqtt.Client):
-    """A paho client that calls ``after_read`` each time its network loop has read."""
+    """A paho client that reads through a receive buffer (gateway/sources/buffered_socket.py),
+    handles every packet already buffered in one ``loop_read``, and then calls
+    ``after_read``."""
 
     def __init__(self, after_read: Callable[[], None], *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._after_read = after_read
 
+    def ack_all(self, mids: Sequence[int]) -> None:
+        """PUBACKs for ``mids`` (QoS 1) queued as one write: paho's ``ack(mid)`` queues
+        each PUBACK with its own wake-up of the network thread and its own ``send``
+        (bench_mqtt_receive.py measures both; docs/gateway.md). Any thread may call it."""
+        if mids:
+            packet = b"".join([_PUBACK.pack(mqtt.PUBACK, 2, mid) for mid in mids])
+            self._packet_queue(mqtt.PUBACK, packet, 0, 1)
+
+    def _create_socket(self) -> Any:  # paho 2.x's one place that makes the socket
+        return BufferedReceiveSocket(super()._create_socket())
+
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
         rc = super().loop_read(max_packets)
+        # paho reads one packet per call (then selects again); what is already buffered
+        # is handled here, up to DRAIN_MAX packets so acks still go out in a flood.
+        for _ in range(DRAIN_MAX):
+            sock = self._sock
+            if rc or not isinstance(sock, BufferedReceiveSocket) or not sock.buffered():
+                break
+            rc = super().loop_read(max_packets)
         self._after_read()
         return rc
 
@@ -186,7 +210,6 @@ class MqttSource:
         client = self.client
 
         def ack() -> None:
-            for mid in mids:
-                client.ack(mid, 1)
+            client.ack_all(mids)
 
         put_batch(self._out, InboundBatch(items, ack), self._stop_event, SOURCE)
