@@ -19,6 +19,7 @@ before the new processes start.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -26,6 +27,8 @@ from siaga.api import accounts, audit, cluster, gateway_tokens, registry
 from siaga.api.db import Connection, Database, Dialect, transaction
 from siaga.api.errors import HubError
 from siaga.api.incidents import schema as incident_schema
+from siaga.api.incidents.place import SitePoint, name_place, place_key
+from siaga.api.incidents.settings import IncidentSettings
 from siaga.api.notify import outbox
 
 __all__ = ["MIGRATIONS", "Migration", "MigrationResult", "migrate", "schema_version"]
@@ -59,8 +62,61 @@ def _staff_disabled(conn: Connection, dialect: Dialect) -> None:
         conn.execute("ALTER TABLE staff ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0")
 
 
+_REPORT_COLUMNS = {
+    "incidents": ("place_label TEXT", "place_label_en TEXT"),
+    "incident_reports": (
+        "status TEXT NOT NULL DEFAULT 'joined'", "agencies TEXT NOT NULL DEFAULT '[]'",
+        "place_site TEXT", "place_label TEXT NOT NULL DEFAULT ''",
+        "place_label_en TEXT NOT NULL DEFAULT ''", "address_key TEXT NOT NULL DEFAULT ''",
+        "reporter_key TEXT NOT NULL DEFAULT ''", "decided_at REAL", "decided_by TEXT",
+        "decision_note TEXT"),
+}
+
+
+def _registry_sites(conn: Connection) -> list[SitePoint]:
+    out = []
+    for r in conn.execute("SELECT id, body FROM registry_entries WHERE kind = 'site'"
+                          " AND deleted = 0 AND body IS NOT NULL"):
+        body = json.loads(r["body"])
+        out.append(SitePoint(r["id"], body.get("name") or r["id"], body["lat"], body["lon"]))
+    return out
+
+
+def _report_triage_and_places(conn: Connection, dialect: Dialect) -> None:
+    # Reports wait in triage (status, agencies, sender keys); a place that is no registry
+    # site is named in words. Incidents keyed `report:<id>` get a `geo:` key and a label.
+    for table, columns in _REPORT_COLUMNS.items():
+        have = _columns(conn, dialect, table)
+        for column in columns:
+            if column.split()[0] not in have:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+    conn.execute("CREATE INDEX IF NOT EXISTS incident_reports_waiting"
+                 " ON incident_reports (status, hazard, received_at)")
+    sites = _registry_sites(conn)
+    radius = IncidentSettings().report_place_radius_m
+    rows = conn.execute("SELECT id, hazard, lat, lon, status FROM incidents"
+                        " WHERE site LIKE 'report:%' ORDER BY id").fetchall()
+    for r in rows:
+        place = name_place(r["lat"], r["lon"], sites, radius)
+        key = place_key(r["lat"], r["lon"])
+        taken = conn.execute("SELECT 1 FROM incidents WHERE hazard = ? AND site = ?"
+                             " AND status != 'resolved'", (r["hazard"], key)).fetchone()
+        if taken is not None and r["status"] != "resolved":
+            key = f"{key}#{r['id']}"  # two open at one spot (opened > report_window_s apart)
+        conn.execute("UPDATE incidents SET site = ?, place_label = ?, place_label_en = ?"
+                     " WHERE id = ?", (key, place.label, place.label_en, r["id"]))
+    for r in conn.execute("SELECT id, lat, lon FROM incident_reports"
+                          " WHERE place_label = ''").fetchall():
+        place = name_place(r["lat"], r["lon"], sites, radius)
+        conn.execute("UPDATE incident_reports SET place_site = ?, place_label = ?,"
+                     " place_label_en = ? WHERE id = ?",
+                     (place.site, place.label, place.label_en, r["id"]))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "staff.disabled: a disabled account cannot sign in", _staff_disabled),
+    Migration(2, "citizen reports: triage, place names instead of report:<id>",
+              _report_triage_and_places),
 )
 
 _ENSURE: tuple[Callable[[Connection], None], ...] = (

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
 from siaga.api.incidents.models import Incident
-from siaga.firmware_bridge.vocabulary import Level
+from siaga.firmware_bridge.vocabulary import Level, hazard_name
 
 __all__ = [
     "CAP_NS",
@@ -44,14 +44,6 @@ CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
 
 _CATEGORY = {"landslide": "Geo", "flood": "Met", "fire": "Fire", "crowd": "Safety",
              "sensor_fault": "Infra", "gateway_silent": "Infra"}
-_EVENT = {
-    "id-ID": {"landslide": "Tanah longsor", "flood": "Banjir", "fire": "Kebakaran",
-              "crowd": "Kepadatan massa", "sensor_fault": "Gangguan sensor",
-              "gateway_silent": "Gateway tidak mengirim data"},
-    "en-US": {"landslide": "Landslide", "flood": "Flood", "fire": "Fire",
-              "crowd": "Crowd crush risk", "sensor_fault": "Sensor fault",
-              "gateway_silent": "Gateway silent"},
-}
 _SEVERITY = {4: "Extreme", 3: "Severe", 2: "Moderate", 1: "Minor"}
 _URGENCY = {4: "Immediate", 3: "Expected", 2: "Future", 1: "Unknown"}
 
@@ -129,7 +121,7 @@ def _info(root: ET.Element, msg: CapMessage, lang: str, *, sender_name: str, tz:
     info = _sub(root, "info")
     _sub(info, "language", lang)
     _sub(info, "category", _CATEGORY.get(inc.hazard, "Other"))
-    event = _EVENT[lang].get(inc.hazard, inc.hazard)
+    event = hazard_name(inc.hazard, english)
     _sub(info, "event", event)
     if cancelled:
         _sub(info, "responseType", "AllClear")

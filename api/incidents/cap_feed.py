@@ -31,10 +31,10 @@ def site_area(site: Site | None, incident: Incident, settings: CapSettings) -> C
     """The site's hazard-zone polygon for the hazard if the registry draws one, else a
     circle around the incident's place; the site's region code as geocode."""
     if site is None:
+        desc = incident.place_label or incident.site
         if incident.lat is None or incident.lon is None:
-            return CapArea(desc=incident.site)
-        return CapArea(desc=incident.site,
-                       circle=(incident.lat, incident.lon, settings.radius_km))
+            return CapArea(desc=desc)
+        return CapArea(desc=desc, circle=(incident.lat, incident.lon, settings.radius_km))
     desc = ", ".join(p for p in (site.name, site.desa, site.kecamatan) if p)
     geocode = (settings.geocode_name, site.region_code) if site.region_code else None
     zones = [z for z in site.zones if z.hazard == incident.hazard]

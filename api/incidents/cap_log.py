@@ -20,9 +20,11 @@ __all__ = ["current_messages", "incident_messages", "load_message", "record_cap_
 
 
 def record_cap_message(conn: Connection, incident_id: int, at: float) -> str | None:
-    """Record the message the incident's present state calls for; its identifier or None."""
+    """Record the message the incident's present state calls for; its identifier or None
+    (also None while the incident is unconfirmed: opened by citizen reports alone)."""
     incident = load_incident(conn, incident_id)
-    if incident is None:
+    # Citizen reports no sensor or staff has confirmed are not a public warning.
+    if incident is None or incident.unconfirmed:
         return None
     last = conn.execute(
         "SELECT seq, msg_type, level FROM cap_messages WHERE incident_id = ?"

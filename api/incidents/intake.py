@@ -1,4 +1,5 @@
-"""What comes in: gateway alerts and citizen reports (heartbeats: api/incidents/heartbeats.py).
+"""What comes in from gateways: alerts (citizen reports: api/incidents/reports.py; heartbeats:
+api/incidents/heartbeats.py).
 
 Each public function takes a connection, opens its own ``transaction(conn)`` (BEGIN
 IMMEDIATE, so the decision "is there an open incident for this key?" and its write are one
@@ -12,10 +13,11 @@ from dataclasses import dataclass
 
 from siaga.api.db import Connection, Row, transaction
 from siaga.api.incidents.geo import haversine_m
+from siaga.api.incidents.place import GEO_KEY_PREFIX
+from siaga.api.incidents.reports import absorb_waiting_reports
 from siaga.api.incidents.rules import Action, IncidentWindow, Source, decide
 from siaga.api.incidents.settings import IncidentSettings
 from siaga.api.incidents.store import (
-    REPORT_DETECTOR,
     Change,
     add_timeline,
     enqueue_notice,
@@ -28,12 +30,7 @@ from siaga.api.incidents.store import (
 from siaga.firmware_bridge.uplink import UplinkAlert
 from siaga.firmware_bridge.vocabulary import Level
 
-__all__ = [
-    "AlertFacts",
-    "ReportFacts",
-    "record_alerts",
-    "record_report",
-]
+__all__ = ["AlertFacts", "record_alerts"]
 
 _PRIORITY = {"incident.opened": 3, "incident.reopened": 2, "incident.updated": 1}
 
@@ -56,15 +53,6 @@ class AlertFacts:
         return self.alert.ts / 1000.0
 
 
-@dataclass(frozen=True, slots=True)
-class ReportFacts:
-    lat: float
-    lon: float
-    hazard: str
-    text: str
-    contact: str | None
-
-
 def _window(row: Row | None) -> IncidentWindow | None:
     if row is None:
         return None
@@ -73,21 +61,22 @@ def _window(row: Row | None) -> IncidentWindow | None:
 
 def _adopt_report_incident(conn: Connection, settings: IncidentSettings,
                            a: AlertFacts) -> Row | None:
-    """A sensor alert near a citizen-reported incident not yet tied to a site takes it over
-    under its own site (and so confirms it)."""
+    """A sensor alert near a citizen-reported incident not yet tied to a site (a ``geo:``
+    place key) takes it over under its own site (and so confirms it)."""
     if a.lat is None or a.lon is None or a.alert.level <= Level.NORMAL:
         return None
     rows = conn.execute(
-        "SELECT id, lat, lon FROM incidents WHERE hazard = ? AND site LIKE 'report:%'"
+        "SELECT id, lat, lon FROM incidents WHERE hazard = ? AND site LIKE ?"
         " AND status != 'resolved'",
-        (a.alert.hazard,),
+        (a.alert.hazard, GEO_KEY_PREFIX + "%"),
     ).fetchall()
     near = [(haversine_m(a.lat, a.lon, r["lat"], r["lon"]), r["id"]) for r in rows]
     near = [n for n in near if n[0] <= settings.report_radius_m]
     if not near:
         return None
     _, incident_id = min(near)
-    conn.execute("UPDATE incidents SET site = ? WHERE id = ?", (a.site, incident_id))
+    conn.execute("UPDATE incidents SET site = ?, place_label = NULL, place_label_en = NULL"
+                 " WHERE id = ?", (a.site, incident_id))
     row: Row | None = conn.execute(
         "SELECT id, opened_at, resolved_at FROM incidents WHERE id = ?", (incident_id,)).fetchone()
     return row
@@ -125,6 +114,7 @@ def _record_alert(conn: Connection, settings: IncidentSettings, facts: AlertFact
         incident_id = open_incident(conn, settings, hazard=a.hazard, site=site, at=at,
                                     origin="alert", lat=facts.lat, lon=facts.lon,
                                     site_kind=facts.site_kind, opened_late=d.late)
+        absorb_waiting_reports(conn, settings, incident_id, received_at)
         kind = "incident.opened"
     else:
         assert d.incident_id is not None
@@ -174,51 +164,3 @@ def record_alerts(conn: Connection, settings: IncidentSettings,
         for change in changes.values():
             enqueue_notice(conn, change)
     return list(changes.values())
-
-
-def record_report(conn: Connection, settings: IncidentSettings, r: ReportFacts,
-                  received_at: float) -> tuple[int, Change, float | None]:
-    """Join the nearest open incident of the hazard within the radius and time window, or
-    open a new unconfirmed one; returns (report id, change, distance to the joined one)."""
-    with transaction(conn):
-        cur = conn.execute(
-            "INSERT INTO incident_reports (received_at, lat, lon, hazard, text, contact)"
-            " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-            (received_at, r.lat, r.lon, r.hazard, r.text, r.contact),
-        )
-        report_id = int(cur.fetchone()[0])
-        rows = conn.execute(
-            "SELECT id, lat, lon FROM incidents WHERE hazard = ? AND status != 'resolved'"
-            " AND lat IS NOT NULL AND lon IS NOT NULL AND updated_at >= ?",
-            (r.hazard, received_at - settings.report_window_s),
-        ).fetchall()
-        near = sorted((haversine_m(r.lat, r.lon, row["lat"], row["lon"]), row["id"])
-                      for row in rows)
-        distance: float | None = None
-        if near and near[0][0] <= settings.report_radius_m:
-            distance, incident_id = round(near[0][0], 1), near[0][1]
-            kind = "incident.updated"
-        else:
-            incident_id = open_incident(
-                conn, settings, hazard=r.hazard, site=f"report:{report_id}", at=received_at,
-                origin="report", lat=r.lat, lon=r.lon, unconfirmed=True,
-            )
-            kind = "incident.opened"
-        conn.execute("UPDATE incident_reports SET incident_id = ?, distance_m = ? WHERE id = ?",
-                     (incident_id, distance, report_id))
-        conn.execute(
-            "UPDATE incidents SET report_count = report_count + 1, updated_at = ? WHERE id = ?",
-            (received_at, incident_id),
-        )
-        # The contact stays in incident_reports; the timeline shows the report itself.
-        add_timeline(conn, incident_id, ts=received_at, recorded_at=received_at, kind="report",
-                     note=r.text, data={"report": report_id, "lat": r.lat, "lon": r.lon,
-                                        "distance_m": distance})
-        set_source(conn, settings, incident_id,
-                   Source(REPORT_DETECTOR, f"report:{report_id}", settings.report_level,
-                          received_at), recorded_at=received_at)
-        tighten_clocks(conn, settings, incident_id, at=received_at)
-        refresh_evidence(conn, settings, incident_id)
-        change = Change(kind, incident_id, received_at, "citizen report")
-        enqueue_notice(conn, change)
-    return report_id, change, distance

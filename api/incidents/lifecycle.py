@@ -25,6 +25,7 @@ from siaga.api.incidents.store import (
     enqueue_notice,
     refresh_status,
 )
+from siaga.api.incidents.timeline_text import deadline_missed, rung_told
 
 __all__ = ["Actor", "act", "add_note", "climb_chains", "escalate_overdue"]
 
@@ -159,13 +160,13 @@ def escalate_overdue(conn: Connection, now: float,
                     " AND cycle = ? AND agency = ?",
                     (r["incident_id"], r["cycle"], r["agency"]),
                 )
-                text = f"{r['agency']} missed the {kind} deadline"
                 data: dict[str, object] = {"deadline": kind, "due": r["due"]}
                 chain = settings.chain_for(r["agency"]) if settings is not None else []
-                if kind == "ack" and len(chain) > 1:
-                    data.update(rung=1, position=chain[1])
-                    text += f"; {chain[1]} told"
-                    _record_rung(conn, r, 1, chain[1], r["due"], now)
+                told = chain[1] if kind == "ack" and len(chain) > 1 else None
+                if told is not None:
+                    data.update(rung=1, position=told)
+                    _record_rung(conn, r, 1, told, r["due"], now)
+                text, data["note_en"] = deadline_missed(r["agency"], kind, told)
                 add_timeline(conn, r["incident_id"], ts=r["due"], recorded_at=now,
                              kind="escalation", agency=r["agency"], note=text, data=data)
                 change = Change("incident.escalated", r["incident_id"], now, text)
@@ -216,8 +217,8 @@ def climb_chains(conn: Connection, settings: IncidentSettings,
                 continue
             position = chain[rung]
             _record_rung(conn, r, rung, position, rung_due, now)
-            text = f"{r['agency']}: still no acknowledgement; {position} told"
-            data = {"deadline": "ack", "rung": rung, "position": position}
+            text, text_en = rung_told(r["agency"], position)
+            data = {"deadline": "ack", "rung": rung, "position": position, "note_en": text_en}
             add_timeline(conn, r["incident_id"], ts=rung_due, recorded_at=now,
                          kind="escalation", agency=r["agency"], note=text, data=data)
             change = Change("incident.escalated", r["incident_id"], now, text)

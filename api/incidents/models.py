@@ -21,10 +21,15 @@ __all__ = [
     "Incident",
     "IncidentDetail",
     "NoteIn",
+    "PlaceOut",
+    "RejectIn",
     "ReportIn",
     "ReportOut",
+    "ReportStatus",
     "Scorecard",
     "TimelineEntry",
+    "TriageReport",
+    "VerifyIn",
     "query_epoch",
     "utc",
 ]
@@ -90,7 +95,14 @@ class Incident(_Out):
     agency: str = Field(description="The primary agency")
     agencies: list[str] = Field(description="Every involved agency, primary first")
     status: Stage
-    site: str
+    site: str = Field(description="The registry site id, or for a citizen report away from "
+                                  "every site an internal `geo:` key (never shown: use "
+                                  "place_label)")
+    place_label: str | None = Field(
+        default=None, description="Where, in words, when `site` is no registry site (a citizen "
+        "report's place from its coordinates, e.g. `1,2 km BL dari Alun-alun Batu`); null at a "
+        "registry site (show the site's name)")
+    place_label_en: str | None = Field(default=None, description="place_label in English")
     lat: float | None
     lon: float | None
     origin: Literal["alert", "report", "watchdog"]
@@ -104,7 +116,8 @@ class Incident(_Out):
     late_alert_count: int = Field(description="Alerts that arrived back-filled or out of order")
     opened_late: bool = Field(description="Opened by a back-filled alert")
     confidence: float = Field(ge=0, le=1)
-    unconfirmed: bool = Field(description="Opened by citizen reports, no sensor or staff yet")
+    unconfirmed: bool = Field(description="Opened by citizen reports confirming each other, "
+                              "no sensor or staff yet (kept out of the public CAP feed)")
     escalated: bool = Field(description="Some agency missed a deadline on it")
     reopen_count: int
     clocks: list[AgencyClock]
@@ -116,7 +129,7 @@ class TimelineEntry(_Out):
     recorded_at: datetime = Field(description="When the hub recorded it")
     kind: Literal[
         "opened", "alert", "level", "report", "ack", "dispatch", "resolve", "note",
-        "escalation", "reopen", "gateway", "notify",
+        "escalation", "reopen", "gateway", "notify", "verified",
     ]
     agency: str | None
     actor: str | None
@@ -157,11 +170,60 @@ class ReportIn(BaseModel):
     contact: Annotated[str, Field(max_length=200)] | None = None
 
 
+ReportStatus = Literal["triage", "joined", "confirmed", "verified", "rejected"]
+
+
+class PlaceOut(_Out):
+    """Where a report is: the nearest registry site within report_place_radius_m, else a
+    label from its coordinates."""
+
+    site: str | None = Field(description="The registry site's id, or null away from every site")
+    name: str = Field(description="The site's name, or e.g. `1,2 km BL dari Alun-alun Batu`")
+    name_en: str
+
+
 class ReportOut(_Out):
     report_id: int
-    incident_id: int
-    joined: bool = Field(description="True: joined an open incident; false: opened a new one")
+    status: ReportStatus = Field(
+        description="triage: waiting for a duty officer; joined: joined an open incident; "
+                    "confirmed: opened an incident with other independent reports")
+    incident_id: int | None = Field(description="The incident it joined or opened; null in triage")
+    joined: bool = Field(description="True: joined an open incident")
     distance_m: float | None = Field(description="Distance to the incident joined")
+    place: PlaceOut
+
+
+class TriageReport(_Out):
+    """A citizen report as the agencies it is routed to see it (with its contact)."""
+
+    id: int
+    received_at: datetime
+    hazard: str
+    lat: float
+    lon: float
+    text: str
+    contact: str | None
+    place: PlaceOut
+    agencies: list[str] = Field(description="Agencies the hazard routes to; the first triages")
+    status: ReportStatus
+    incident_id: int | None
+    decided_at: datetime | None
+    decided_by: str | None
+    decision_note: str | None
+
+
+class VerifyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: Annotated[str, Field(max_length=2000)] | None = None
+
+
+class RejectIn(BaseModel):
+    """Why a report is rejected (spam, a joke, a duplicate, outside the area, ...)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
 
 
 class AgencyScoreOut(_Out):

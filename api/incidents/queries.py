@@ -68,7 +68,8 @@ def _incident(r: Row, clocks: list[AgencyClock]) -> Incident:
     return Incident(
         id=r["id"], hazard=r["hazard"], level=r["level"], level_name=Level(r["level"]).label_id,
         max_level=r["max_level"], agency=r["agency"], agencies=[c.agency for c in clocks],
-        status=r["status"], site=r["site"], lat=r["lat"], lon=r["lon"], origin=r["origin"],
+        status=r["status"], site=r["site"], place_label=r["place_label"],
+        place_label_en=r["place_label_en"], lat=r["lat"], lon=r["lon"], origin=r["origin"],
         opened_at=utc(r["opened_at"]), updated_at=utc(r["updated_at"]),
         acknowledged_at=min(acks, default=None), dispatched_at=min(dispatches, default=None),
         resolved_at=utc(r["resolved_at"]), alert_count=r["alert_count"],

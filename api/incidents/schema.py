@@ -8,6 +8,15 @@ The rule "one hazard at one site is one open incident" is the partial UNIQUE ind
 the code above it does. Each agency's clock is a row of ``incident_clocks`` per cycle
 (a reopened incident starts a new cycle; old cycles stay for the report card).
 
+``incident_reports`` holds every citizen report with its ``status``: ``triage`` (waiting for a
+duty officer of one of its ``agencies``), ``joined`` (an open incident near it), ``confirmed``
+(opened an incident with other independent reports), ``verified`` or ``rejected`` (a duty
+officer's decision). ``address_key`` is a hash of the client address and ``reporter_key`` the
+normalised contact: what independence is judged on (api/incidents/corroboration.py). An
+incident at a place that is no registry site has a ``geo:`` key as ``site`` and its name in
+``place_label`` / ``place_label_en`` (api/incidents/place.py). These columns came with schema
+version 2 (api/migrations.py), which also adds the triage index.
+
 ``incident_outbox`` is the notification outbox: one row per incident change, written in the
 same transaction as the change itself, so a change is never committed without its row (nor a
 row without its change). The notifier (:mod:`api.notify`) turns rows into deliveries and
@@ -45,7 +54,9 @@ CREATE TABLE IF NOT EXISTS incidents (
     opened_late INTEGER NOT NULL DEFAULT 0,
     confidence REAL NOT NULL DEFAULT 0,
     unconfirmed INTEGER NOT NULL DEFAULT 0,
-    reopen_count INTEGER NOT NULL DEFAULT 0
+    reopen_count INTEGER NOT NULL DEFAULT 0,
+    place_label TEXT,
+    place_label_en TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS incidents_one_open
     ON incidents (hazard, site) WHERE status != 'resolved';
@@ -119,7 +130,17 @@ CREATE TABLE IF NOT EXISTS incident_reports (
     text TEXT NOT NULL,
     contact TEXT,
     incident_id INTEGER REFERENCES incidents (id),
-    distance_m REAL
+    distance_m REAL,
+    status TEXT NOT NULL DEFAULT 'joined',
+    agencies TEXT NOT NULL DEFAULT '[]',
+    place_site TEXT,
+    place_label TEXT NOT NULL DEFAULT '',
+    place_label_en TEXT NOT NULL DEFAULT '',
+    address_key TEXT NOT NULL DEFAULT '',
+    reporter_key TEXT NOT NULL DEFAULT '',
+    decided_at REAL,
+    decided_by TEXT,
+    decision_note TEXT
 );
 
 CREATE TABLE IF NOT EXISTS incident_outbox (

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
@@ -25,6 +26,7 @@ from siaga.api.db import Connection, Database
 from siaga.api.incidents import lifecycle
 from siaga.api.incidents.cap import CapMessage
 from siaga.api.incidents.cap_log import current_messages, load_message
+from siaga.api.incidents.corroboration import reporter_key
 from siaga.api.incidents.errors import IncidentNotFound
 from siaga.api.incidents.heartbeats import (
     HeartbeatSeen,
@@ -35,17 +37,20 @@ from siaga.api.incidents.heartbeats import (
     silence_open,
     silent_gateways,
 )
-from siaga.api.incidents.intake import AlertFacts, ReportFacts, record_alerts, record_report
+from siaga.api.incidents.intake import AlertFacts, record_alerts
 from siaga.api.incidents.lifecycle import Actor, climb_chains, escalate_overdue
 from siaga.api.incidents.models import (
     AgencyScoreOut,
     Incident,
     IncidentDetail,
+    PlaceOut,
     ReportIn,
     ReportOut,
     Scorecard,
+    TriageReport,
     utc,
 )
+from siaga.api.incidents.place import SitePoint, name_place
 from siaga.api.incidents.queries import (
     IncidentFilter,
     load_detail,
@@ -56,6 +61,14 @@ from siaga.api.incidents.queries import (
     visible,
 )
 from siaga.api.incidents.report_limits import SlidingWindow
+from siaga.api.incidents.reports import (
+    ReportFacts,
+    load_report,
+    record_report,
+    reject_report,
+    triage_queue,
+    verify_report,
+)
 from siaga.api.incidents.rules import dedupe_site
 from siaga.api.incidents.schema import ensure_schema
 from siaga.api.incidents.scorecard import score_agencies
@@ -84,6 +97,8 @@ class PlaceDirectory(Protocol):
     def node(self, node_id: str) -> NodeInfo | None: ...
 
     def site(self, site_id: str) -> Site | None: ...
+
+    def sites(self) -> list[Site]: ...
 
 
 class EventPublisher(Protocol):
@@ -133,8 +148,8 @@ class IncidentService:
         self._per_reporter = SlidingWindow(settings.report_limit_per_reporter,
                                            settings.report_limit_window_s)
         self._reports = metrics.counter(
-            "siaga_reports_total", "Citizen reports by outcome (joined, opened, "
-            "limited_address, limited_reporter, too_large)", ("outcome",))
+            "siaga_reports_total", "Citizen reports by outcome (triage, joined, confirmed, "
+            "verified, rejected, limited_address, limited_reporter, too_large)", ("outcome",))
 
     # -- life -----------------------------------------------------------------------------
 
@@ -229,16 +244,59 @@ class IncidentService:
         self._per_address.record(address, now)
         return 0.0, ""
 
-    async def report(self, body: ReportIn) -> ReportOut:
-        facts = ReportFacts(lat=body.lat, lon=body.lon, hazard=body.hazard, text=body.text,
-                            contact=body.contact)
+    async def report(self, body: ReportIn, address: str) -> ReportOut:
+        """Store a citizen report from ``address`` (the client): it joins an open incident,
+        opens one with other independent reports, or waits in triage (api/incidents/reports.py)."""
+        points = [SitePoint(s.id, s.name, s.lat, s.lon) for s in self.registry.sites()]
+        place = name_place(body.lat, body.lon, points, self.settings.report_place_radius_m)
+        site = self.registry.site(place.site) if place.site is not None else None
+        facts = ReportFacts(
+            lat=body.lat, lon=body.lon, hazard=body.hazard, text=body.text,
+            contact=body.contact, place=place,
+            address_key=hashlib.sha256(address.encode()).hexdigest()[:32],
+            reporter_key=reporter_key(body.contact),
+            site_kind=site.kind if site is not None and site.kind else None)
         now = self.clock()
-        report_id, change, distance = await self.db.run(
-            lambda c: record_report(c, self.settings, facts, now))
-        await self._publish([change])
-        self._reports.inc(outcome="opened" if change.type == "incident.opened" else "joined")
-        return ReportOut(report_id=report_id, incident_id=change.incident_id,
-                         joined=change.type != "incident.opened", distance_m=distance)
+        out = await self.db.run(lambda c: record_report(c, self.settings, facts, now))
+        self._reports.inc(outcome="triage" if out.status == "triage" else out.status)
+        if out.change is not None:
+            await self._publish([out.change])
+        else:
+            await self._publish_report("report.triage", out.report_id)
+        return ReportOut(report_id=out.report_id, status=out.status,  # type: ignore[arg-type]
+                         incident_id=out.incident_id, joined=out.status == "joined",
+                         distance_m=out.distance_m,
+                         place=PlaceOut(site=place.site, name=place.label,
+                                        name_en=place.label_en))
+
+    async def triage(self, scope: frozenset[str] | None) -> list[TriageReport]:
+        """Reports waiting for a duty officer of the caller's agencies."""
+        return await self.db.run(lambda c: triage_queue(c, scope))
+
+    async def verify_report(self, report_id: int, actor: Actor,
+                            note: str | None) -> TriageReport:
+        now = self.clock()
+        out = await self.db.run(
+            lambda c: verify_report(c, self.settings, report_id, actor, note, now))
+        self._reports.inc(outcome="verified")
+        assert out.change is not None
+        await self._publish([out.change])
+        return await self._publish_report("report.verified", report_id)
+
+    async def reject_report(self, report_id: int, actor: Actor, reason: str) -> TriageReport:
+        now = self.clock()
+        await self.db.run(lambda c: reject_report(c, report_id, actor, reason, now))
+        self._reports.inc(outcome="rejected")
+        return await self._publish_report("report.rejected", report_id)
+
+    async def _publish_report(self, kind: str, report_id: int) -> TriageReport:
+        """Tell the agencies a report is routed to that it came or was decided on."""
+        report = await self.db.run(lambda c: load_report(c, report_id))
+        assert report is not None
+        self.bus.publish({"type": kind, "ts": iso_utc(self.clock()),
+                          "report": report.model_dump(mode="json")}, report.agencies)
+        self._events.inc(type=kind)
+        return report
 
     # -- staff steps ----------------------------------------------------------------------
 

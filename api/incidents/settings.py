@@ -82,7 +82,20 @@ class IncidentSettings(BaseModel):
     report_window_s: float = Field(default=6 * 3600, gt=0)
     """See report_radius_m."""
     report_level: int = Field(default=int(Level.WASPADA), ge=2, le=4)
-    """Level given to an incident a citizen report opens (reports carry no level)."""
+    """Level given to an incident citizen reports open (reports carry no level)."""
+    report_confirm_count: int = Field(default=3, ge=2, le=50)
+    """Independent citizen reports (different client addresses and contacts) of one hazard
+    near each other that confirm each other and open an incident without a duty officer; a
+    lone report waits in the triage queue (docs/reports.md).
+    """
+    report_confirm_radius_m: float = Field(default=300, gt=0, le=10_000)
+    """How near each other reports must be to confirm each other."""
+    report_confirm_window_s: float = Field(default=1800, gt=0, le=86400)
+    """How close in time reports must be to confirm each other."""
+    report_place_radius_m: float = Field(default=300, gt=0, le=10_000)
+    """A report within this distance of a registry site is named after (and keyed by) the
+    nearest one; farther out it gets a label from its coordinates.
+    """
     report_limit_per_address: int = Field(default=10, ge=1, le=100_000)
     """Citizen reports admitted per client address within report_limit_window_s; more are
     answered 429 with Retry-After (docs/reports.md).

@@ -7,6 +7,7 @@ BEGIN IMMEDIATE) and applies the pure rules of :mod:`api.incidents.rules`; none 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,24 +122,29 @@ def open_incident(
     site_kind: str | None = None,
     opened_late: bool = False,
     unconfirmed: bool = False,
+    agencies: Sequence[str] = (),
+    place: tuple[str, str] | None = None,
 ) -> int:
-    """Insert an incident at Normal with a clock per routed agency; the first source raises it.
+    """Insert an incident at Normal with a clock per routed agency (``agencies`` when the
+    caller routed already); the first source raises it. ``place`` is the (Indonesian,
+    English) name of a place that is no registry site.
 
     The partial unique index makes a second open incident for the same (hazard, site) an
     IntegrityError, which only a caller outside BEGIN IMMEDIATE could ever provoke.
     """
-    agencies = agencies_for(settings, hazard, site, site_kind)
+    routed = list(agencies) or agencies_for(settings, hazard, site, site_kind)
+    label, label_en = place if place is not None else (None, None)
     cur = conn.execute(
         "INSERT INTO incidents (hazard, site, level, max_level, agency, origin, lat, lon,"
-        " opened_at, updated_at, opened_late, unconfirmed) VALUES (?, ?, 1, 1, ?, ?, ?, ?,"
-        " ?, ?, ?, ?) RETURNING id",
-        (hazard, site, agencies[0], origin, lat, lon, at, at, int(opened_late),
-         int(unconfirmed)),
+        " opened_at, updated_at, opened_late, unconfirmed, place_label, place_label_en)"
+        " VALUES (?, ?, 1, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        (hazard, site, routed[0], origin, lat, lon, at, at, int(opened_late),
+         int(unconfirmed), label, label_en),
     )
     incident_id = int(cur.fetchone()[0])
-    _add_clocks(conn, incident_id, 0, agencies, at)
+    _add_clocks(conn, incident_id, 0, routed, at)
     add_timeline(conn, incident_id, ts=at, recorded_at=at, kind="opened",
-                 data={"agencies": agencies, "origin": origin, "late": opened_late})
+                 data={"agencies": routed, "origin": origin, "late": opened_late})
     return incident_id
 
 

@@ -12,21 +12,12 @@ from datetime import UTC, datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from siaga.firmware_bridge.vocabulary import Level
+from siaga.api.incidents.timeline_text import position_name
+from siaga.firmware_bridge.vocabulary import Level, hazard_name
 
-__all__ = ["HAZARD_NAMES", "Notice", "NoticeKind", "Text", "render"]
+__all__ = ["Notice", "NoticeKind", "Text", "render"]
 
 NoticeKind = Literal["opened", "reopened", "level", "escalation", "resolved"]
-
-# Hazard names as people say them; the keys are the hazard vocabulary.
-HAZARD_NAMES: dict[str, tuple[str, str]] = {
-    "landslide": ("Tanah longsor", "Landslide"),
-    "flood": ("Banjir", "Flood"),
-    "fire": ("Kebakaran", "Fire"),
-    "crowd": ("Kepadatan massa", "Crowd crush risk"),
-    "sensor_fault": ("Gangguan sensor", "Sensor fault"),
-    "gateway_silent": ("Gateway tidak mengirim data", "Gateway silent"),
-}
 
 _HEAD = {
     "opened": ("Insiden baru", "New incident"),
@@ -79,8 +70,7 @@ def render(notice: Notice, language: Literal["id", "en"], timezone: str) -> Text
     en = language == "en"
     level = Level(notice.level)
     level_name = (level.label_en if en else level.label_id).upper()
-    names = HAZARD_NAMES.get(notice.hazard, (notice.hazard, notice.hazard))
-    hazard = names[1] if en else names[0]
+    hazard = hazard_name(notice.hazard, en)
     head = _HEAD[notice.kind][1 if en else 0]
     when = datetime.fromtimestamp(notice.at, UTC).astimezone(ZoneInfo(timezone))
     time = when.strftime("%d/%m/%Y %H:%M %Z" if not en else "%Y-%m-%d %H:%M %Z")
@@ -88,10 +78,10 @@ def render(notice: Notice, language: Literal["id", "en"], timezone: str) -> Text
     subject = f"[{level_name}] {hazard} - {notice.site} ({head})"
     lines = [subject]
     if notice.kind == "escalation" and notice.escalation_position:
-        lines.append((f"{notice.agency} has not acknowledged; you are told as "
-                      f"{notice.escalation_position}.") if en else
-                     (f"{notice.agency} belum menanggapi; Anda diberi tahu sebagai "
-                      f"{notice.escalation_position}."))
+        position = position_name(notice.escalation_position, en)
+        lines.append(f"{notice.agency} has not acknowledged; you are told as {position}."
+                     if en else
+                     f"{notice.agency} belum menanggapi; Anda diberi tahu sebagai {position}.")
     if explanation:
         lines.append(explanation)
     lines.append(f"{'Time' if en else 'Waktu'}: {time}")

@@ -112,9 +112,12 @@ def _kind(conn: Connection, row: Row, data: dict[str, Any],
     return None
 
 
-def _facts(conn: Connection, incident_id: int) -> tuple[IncidentFacts, str, str, str]:
-    inc = conn.execute("SELECT hazard, site, level, agency, reopen_count FROM incidents"
-                       " WHERE id = ?", (incident_id,)).fetchone()
+def _facts(conn: Connection,
+           incident_id: int) -> tuple[IncidentFacts, str, str, str, str | None]:
+    """The incident as rules and messages see it: facts, primary agency, the latest
+    explanation (Indonesian, English) and the name of a place that is no registry site."""
+    inc = conn.execute("SELECT hazard, site, level, agency, reopen_count, place_label"
+                       " FROM incidents WHERE id = ?", (incident_id,)).fetchone()
     agencies = [r[0] for r in conn.execute(
         "SELECT agency FROM incident_clocks WHERE incident_id = ? AND cycle = ?"
         " ORDER BY position", (incident_id, inc["reopen_count"]))]
@@ -126,7 +129,7 @@ def _facts(conn: Connection, incident_id: int) -> tuple[IncidentFacts, str, str,
     explanation_en = json.loads(why["data"]).get("explanation_en") or "" if why else ""
     facts = IncidentFacts(agencies=agencies, hazard=inc["hazard"], site=inc["site"],
                           level=inc["level"])
-    return facts, inc["agency"], explanation, explanation_en
+    return facts, inc["agency"], explanation, explanation_en, inc["place_label"]
 
 
 def plan(conn: Connection, settings: NotifySettings, incidents: IncidentSettings,
@@ -146,7 +149,7 @@ def plan(conn: Connection, settings: NotifySettings, incidents: IncidentSettings
             kind = _kind(conn, row, data)
             if kind is None or now - row["ts"] > settings.max_age_s:
                 continue
-            facts, primary, explanation, explanation_en = _facts(conn, row["incident_id"])
+            facts, primary, explanation, explanation_en, place = _facts(conn, row["incident_id"])
             # The level as it stood when the change was committed, not as it stands now.
             facts = IncidentFacts(facts.agencies, facts.hazard, facts.site, row["level"])
             if kind in ("opened", "reopened", "level"):
@@ -157,7 +160,7 @@ def plan(conn: Connection, settings: NotifySettings, incidents: IncidentSettings
             escalation = (data["agency"], data["position"]) if kind == "escalation" else None
             notice = Notice(
                 incident_id=row["incident_id"], kind=kind, level=row["level"],
-                hazard=facts.hazard, site=site_name(facts.site) or facts.site,
+                hazard=facts.hazard, site=site_name(facts.site) or place or facts.site,
                 agency=escalation[0] if escalation else primary, explanation=explanation,
                 explanation_en=explanation_en, at=row["ts"],
                 link=f"{settings.base_url.rstrip('/')}/dashboard/#/incident/{row['incident_id']}",

@@ -106,20 +106,31 @@ def test_phone_puts_actions_first_and_own_clock_and_reports_read_well(
     kota = hub.gateway("gw-batu-kota-01")
     ingest(hub, kota, "gw-batu-kota-01", alerts=[
         alert("pasar-smoke-01", "fire", 3, "smoke", "Asap 0,42 dB/m")])
-    # a citizen far from any open incident: a report incident of its own (BPBD's, landslide)
+    # a citizen far from any open incident: it waits in BPBD's triage queue (landslide)
     r = httpx.post(f"{hub.url}/api/v1/reports", timeout=10, json={
         "lat": -7.8300, "lon": 112.5310, "hazard": "landslide",
         "text": "Tanah retak di belakang rumah warga RT 03"})
-    assert r.status_code == 201, r.text
+    assert r.status_code == 201 and r.json()["status"] == "triage", r.text
 
     page = open_page(PHONE)
     sign_in(page, hub, "bpbd-sari")
+    expect(page.locator("#triage-count")).to_have_text("1")
+    page.goto(f"{hub.url}/dashboard/#/reports")
+    waiting = page.locator("#triage article.report-card")
+    expect(waiting).to_contain_text("Tanah retak di belakang rumah")
+    expect(waiting).to_contain_text("Lereng Sumbergondo")  # the nearest site names the place
+    assert no_sideways_scroll(page)
+    waiting.locator("button.verify").click()  # the incident opens now, on the duty officer's word
+    expect(page.locator("#timeline li.tl-verified")).to_contain_text("bpbd-sari")
+    expect(page.locator("#triage-count")).to_be_hidden()
+    page.goto(f"{hub.url}/dashboard/#/board")
     fire = page.locator("article.inc", has_text="Kebakaran")
     expect(fire.locator(".sla")).to_contain_text("BPBD")  # my clock, not PMK's
     report = page.locator("article.inc", has_text="Laporan warga")
     expect(report).to_contain_text("Tanah retak di belakang rumah")
     expect(report).to_contain_text("Lereng Sumbergondo")  # the nearest site
     expect(page.locator("#board")).not_to_contain_text("report:")
+    expect(page.locator("#board")).not_to_contain_text("geo:")
     assert no_sideways_scroll(page)
 
     page.goto(f"{hub.url}/dashboard/#/incident/{incident}")
@@ -138,7 +149,7 @@ def test_phone_puts_actions_first_and_own_clock_and_reports_read_well(
     page.locator("article.inc", has_text="Laporan warga").click()
     entry = page.locator("#timeline li.tl-report")
     expect(entry).to_contain_text("Tanah retak di belakang rumah warga RT 03")
-    expect(entry).to_contain_text("dekat Lereng Sumbergondo")
+    expect(entry).to_contain_text("Lereng Sumbergondo")
 
 
 def test_one_channel_of_several_nodes_shares_one_axis(open_page: OpenPage, hub: LiveHub) -> None:

@@ -35,7 +35,7 @@ def check(page: Page, name: str, size: str) -> None:
 
 
 def test_every_page_fits_both_sizes(open_page: OpenPage, hub: LiveHub) -> None:
-    hub.staff(agency="BPBD", username="admin-dewi", role="admin")
+    admin = hub.staff(agency="BPBD", username="admin-dewi", role="admin")
     incident = landslide(hub)
     ingest(hub, hub.gateway("gw-batu-kota-01"), "gw-batu-kota-01", alerts=[
         alert("pasar-smoke-01", "fire", 4, "smoke", "Asap 0,42 dB/m"),
@@ -44,6 +44,13 @@ def test_every_page_fits_both_sizes(open_page: OpenPage, hub: LiveHub) -> None:
         "lat": -7.8300, "lon": 112.5310, "hazard": "landslide",
         "text": "Tanah retak di belakang rumah warga RT 03"})
     assert r.status_code == 201, r.text
+    r = httpx.post(f"{hub.url}/api/v1/reports/{r.json()['report_id']}/verify", timeout=10,
+                   headers=admin.headers)
+    assert r.status_code == 200, r.text
+    r = httpx.post(f"{hub.url}/api/v1/reports", timeout=10, json={  # this one stays waiting
+        "lat": -7.9000, "lon": 112.5600, "hazard": "flood", "contact": "0812 3456 789",
+        "text": "Air sungai naik sampai jalan, arus deras membawa batang kayu"})
+    assert r.status_code == 201 and r.json()["status"] == "triage", r.text
 
     for size, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
         page = open_page(viewport)
@@ -55,6 +62,9 @@ def test_every_page_fits_both_sizes(open_page: OpenPage, hub: LiveHub) -> None:
         page.keyboard.press("Enter")
         expect(page.locator("article.inc")).to_have_count(4)
         check(page, "board", size)
+        page.goto(f"{hub.url}/dashboard/#/reports")
+        expect(page.locator("#triage article.report-card")).to_have_count(1)
+        check(page, "reports", size)
         page.goto(f"{hub.url}/dashboard/#/incident/{incident}")
         expect(page.locator("#readings .u-over")).to_be_visible()
         check(page, "incident", size)

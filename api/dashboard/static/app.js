@@ -2,7 +2,7 @@
 "use strict";
 const siteName = inc => (S.sites.get(inc.site) || {}).name || inc.site || "";
 const S = { sites: new Map(), token: sessionStorage.getItem("siaga.token"), me: null, cfg: { timezone: "Asia/Jakarta", tile_url: null },
-  incidents: new Map(), es: null, audio: null, timer: null, afterRender: [], reportText: new Map() };
+  incidents: new Map(), es: null, audio: null, timer: null, afterRender: [], reportText: new Map(), triage: [] };
 // Work a view can only do once it is in the document (Leaflet and uPlot need a size).
 function whenShown(fn) { S.afterRender.push(fn); }
 const ACTIVE = new Set(["open", "acknowledged", "dispatched"]);
@@ -114,8 +114,14 @@ function connectStream() {
   const live = $("#live");
   es.onopen = () => { live.textContent = t("live.on"); live.className = "live on"; };
   es.onerror = () => { live.textContent = t("live.off"); live.className = "live"; };
+  // A report waiting for (or decided by) a duty officer of my agency: the queue follows.
+  const onReport = async () => {
+    await loadTriage().catch(() => null);
+    if ((location.hash || "").startsWith("#/reports")) render();
+  };
   const onEvent = ev => {
     let data; try { data = JSON.parse(ev.data); } catch { return; }
+    if (String(data.type || "").startsWith("report.")) { onReport(); return; }
     const inc = data.incident; if (!inc || inc.id === undefined) return;
     const isNew = !S.incidents.has(inc.id);
     const prev = S.incidents.get(inc.id);
@@ -124,6 +130,7 @@ function connectStream() {
     refreshView(inc.id, isNew || SHOWN_FIELDS.some(k => JSON.stringify(prev[k]) !== JSON.stringify(inc[k])));
     if (isNew) loadReportTexts().then(n => { if (n) refreshView(inc.id, true); });
   };
+
   es.onmessage = onEvent;
   for (const type of ["incident.opened", "incident.updated", "incident.escalated", "incident.acknowledged",
     "incident.dispatched", "incident.resolved", "incident.reopened", "incident.level_changed", "incident"]) es.addEventListener(type, onEvent);
@@ -149,7 +156,7 @@ function sortIncidents(list) {
 }
 // A citizen report's incident is named by what the citizen wrote: fetch it once per incident.
 async function loadReportTexts() {
-  const missing = [...S.incidents.values()].filter(i => String(i.site || "").startsWith("report:") && !S.reportText.has(i.id));
+  const missing = [...S.incidents.values()].filter(i => i.origin === "report" && !S.reportText.has(i.id));
   await Promise.all(missing.map(async i => {
     const d = await api(`/api/v1/incidents/${encodeURIComponent(i.id)}`).catch(() => null);
     const first = d && (d.timeline || []).filter(e => e.kind === "report").sort((a, b) => ms(a.ts) - ms(b.ts))[0];
@@ -213,6 +220,7 @@ async function render() {
   try {
     if (page === "incident" && arg) await incidentView(main, decodeURIComponent(arg));
     else if (page === "map") await mapView(main);
+    else if (page === "reports") await reportsView(main);
     else if (page === "sensors") await sensorsView(main);
     else if (page === "rapor") await raporView(main);
     else if (page === "admin") await adminView(main, arg);
@@ -251,6 +259,7 @@ async function start() {
   S.sites = new Map(reg.sites.map(x => [x.id, x]));
   await loadIncidents();
   await loadReportTexts();
+  await loadTriage().catch(() => null);
   connectStream();
   clearInterval(S.timer);
   S.timer = setInterval(() => {  // the SLA clocks and the wall clock tick every second

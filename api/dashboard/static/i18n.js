@@ -52,6 +52,11 @@ const I18N = {
     "tl.opened": "Dibuka", "tl.alert": "Peringatan", "tl.level": "Level berubah", "tl.report": "Laporan warga",
     "tl.ack": "Ditanggapi", "tl.dispatch": "Tim dikirim", "tl.resolve": "Selesai", "tl.note": "Catatan",
     "tl.escalation": "Eskalasi", "tl.reopen": "Dibuka lagi", "tl.gateway": "Gateway", "tl.notify": "Notifikasi",
+    "tl.verified": "Diverifikasi", "nav.reports": "Laporan warga",
+    "reports.title": "Laporan warga menunggu verifikasi", "reports.empty": "Tidak ada laporan yang menunggu.",
+    "reports.verify": "Verifikasi", "reports.reject": "Tolak", "reports.reason": "Alasan penolakan",
+    "reports.needreason": "Tulis alasan penolakan dulu.", "reports.contact": "Kontak", "reports.received": "Diterima",
+    "reports.rejected": "Ditolak.", "reports.for": "Untuk",
   },
   en: {
     skip: "Skip to content", lang: "Language", signout: "Sign out",
@@ -105,6 +110,11 @@ const I18N = {
     "tl.opened": "Opened", "tl.alert": "Alert", "tl.level": "Level changed", "tl.report": "Citizen report",
     "tl.ack": "Acknowledged", "tl.dispatch": "Dispatched", "tl.resolve": "Resolved", "tl.note": "Note",
     "tl.escalation": "Escalation", "tl.reopen": "Reopened", "tl.gateway": "Gateway", "tl.notify": "Notification",
+    "tl.verified": "Verified", "nav.reports": "Citizen reports",
+    "reports.title": "Citizen reports awaiting verification", "reports.empty": "No reports waiting.",
+    "reports.verify": "Verify", "reports.reject": "Reject", "reports.reason": "Reason for rejecting",
+    "reports.needreason": "Write the reason for rejecting first.", "reports.contact": "Contact", "reports.received": "Received",
+    "reports.rejected": "Rejected.", "reports.for": "For",
   },
 };
 let LANG = localStorage.getItem("siaga.lang") || "id";

@@ -34,8 +34,11 @@ async function incidentView(main, id) {
   const tl = h("ol", { class: "timeline", id: "timeline" });
   for (const e of (inc.timeline || []).slice().sort((a, b) => ms(b.ts) - ms(a.ts) || b.id - a.id)) {
     const d = e.data || {};
-    const place = e.kind === "report" && Number.isFinite(d.lat) ? h("span", { class: "place" }, " · ", nearestPlace(d.lat, d.lon)) : null;
-    const text = e.kind === "report" ? h("q", { class: "report-text" }, e.note || "") : e.note || "";
+    const named = d.place ? (LANG === "en" && d.place_en) || d.place : null;
+    const place = e.kind === "report" && Number.isFinite(d.lat) ? h("span", { class: "place" }, " · ", named || nearestPlace(d.lat, d.lon)) : null;
+    // The hub writes its own entries in Indonesian with the English beside them (note_en).
+    const note = (LANG === "en" && d.note_en) || e.note || "";
+    const text = e.kind === "report" ? h("q", { class: "report-text" }, note) : note;
     tl.append(h("li", { class: `tl-${e.kind}` }, h("time", {}, fmtTime(e.ts, true)), h("strong", {}, t("tl." + e.kind)), " ",
       e.level ? badge(e.level) : null, " ", text, place, d.node ? ` [${d.node}${d.channel ? "/" + d.channel : ""}]` : "",
       e.agency ? ` [${e.agency}]` : "", e.actor ? ` — ${e.actor}` : "",
@@ -117,11 +120,12 @@ function haversineM(a, b, c, d) {
   const r = Math.PI / 180, x = Math.sin((c - a) * r / 2) ** 2 + Math.cos(a * r) * Math.cos(c * r) * Math.sin((d - b) * r / 2) ** 2;
   return 2 * 6371000 * Math.asin(Math.sqrt(x));
 }
-// Where an incident is, in words: its site's name, or for a citizen report the nearest site.
+// Where an incident is, in words: its site's name, or the hub's label of a place that is no
+// registry site; an incident citizens reported is named by what the first of them wrote too.
 function placeOf(inc) {
-  if (!String(inc.site || "").startsWith("report:")) return siteName(inc);
+  const where = inc.place_label ? (LANG === "en" && inc.place_label_en) || inc.place_label : siteName(inc);
+  if (inc.origin !== "report") return where;
   const text = S.reportText.get(inc.id);
-  const where = Number.isFinite(inc.lat) ? nearestPlace(inc.lat, inc.lon).split(" · ")[0] : "";
   return `${t("tl.report")}${text ? `: “${text.length > 80 ? text.slice(0, 77) + "…" : text}”` : ""}${where ? ` — ${where}` : ""}`;
 }
 

@@ -112,7 +112,7 @@ async function siagaMap(el, data, opts = {}) {
   const markers = new Map();
   for (const inc of data.incidents || []) {
     if (!Number.isFinite(inc.lat)) continue;
-    const lv = levelOf(inc), isReport = String(inc.site || "").startsWith("report:");
+    const lv = levelOf(inc), isReport = inc.origin === "report";
     const label = `${hz(inc.hazard)} · ${t("lv." + lv)}`;
     const mark = isReport ? `<span class="report-pin">!</span>${levelMark(lv)}` : levelMark(lv);
     const m = L.marker([inc.lat, inc.lon], { icon: labelledIcon(`${isReport ? "report" : "incident"} level-${lv}`, mark, label, 10 + lv, 28),

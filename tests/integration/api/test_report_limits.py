@@ -35,10 +35,12 @@ async def test_a_flood_from_one_address_gets_429_with_retry_after(hub: AsgiHub) 
     assert codes.count(201) == 10 and codes.count(429) == 21
     admin = await hub.staff(agency="DISKOMINFO", role="admin")
     r = await hub.client.get("/api/v1/incidents", headers=admin.headers)
+    assert r.json() == []  # one sender: nothing opens without a duty officer
+    r = await hub.client.get("/api/v1/reports/triage", headers=admin.headers)
     assert len(r.json()) == 10
     metrics = (await hub.client.get("/metrics")).text
     assert 'siaga_reports_total{outcome="limited_address"} 21' in metrics
-    assert 'siaga_reports_total{outcome="opened"} 10' in metrics
+    assert 'siaga_reports_total{outcome="triage"} 10' in metrics
 
 
 async def test_one_contact_is_limited_and_oversized_reports_are_counted(hub: AsgiHub) -> None:

@@ -52,6 +52,7 @@ def _version(tmp_path: Path) -> int:
 
 
 def _data_intact(config: Path) -> None:
+    """The dump's data reads back (incidents a test added beside it ignored)."""
     settings = load_settings(config)
     db = open_database(settings)
     try:
@@ -59,6 +60,7 @@ def _data_intact(config: Path) -> None:
                             .authenticate("sari", "correct horse battery"))
         assert (staff.agency, staff.role.value, staff.disabled) == ("BPBD", "responder", False)
         incidents = db.call(lambda c: load_incidents(c, IncidentFilter()))
+        incidents = [i for i in incidents if i.id == 1]
         assert [(i.hazard, i.site, i.level, i.alert_count) for i in incidents] == [
             ("landslide", "bumiaji-slope", 3, 1)]
         registry = Registry(db)
@@ -123,3 +125,28 @@ def test_migrate_says_when_postgresql_cannot_be_reached(tmp_path: Path) -> None:
     refused = _migrate(config)
     assert refused.returncode == 1
     assert "cannot reach PostgreSQL at postgresql://siaga@127.0.0.1:1/siaga" in refused.stderr
+
+
+def test_migrate_names_the_places_of_report_incidents(tmp_path: Path) -> None:
+    """Version 2: an incident a citizen report opened under the old `report:<id>` key gets a
+    `geo:` key and a label from its coordinates; its report is named too."""
+    config = _old_database(tmp_path)
+    with sqlite3.connect(tmp_path / "hub.sqlite3") as conn:
+        # 0.0076 deg north and west of the registry's one site: ~1.2 km north-west
+        conn.execute("INSERT INTO incidents VALUES (2, 'fire', 'report:1', 'open', 2, 2, 'PMK',"
+                     " 'report', -7.8299, 112.5285, 1795000100.0, 1795000100.0, NULL, 0, 1, 0,"
+                     " 0, 0.3, 1, 0)")
+        conn.execute("INSERT INTO incident_reports VALUES (1, 1795000100.0, -7.8299, 112.5285,"
+                     " 'fire', 'asap tebal', '0812', 2, NULL)")
+    done = _migrate(config)
+    assert done.returncode == 0, done.stderr
+    assert "place names instead of report:<id>" in done.stdout
+    with sqlite3.connect(tmp_path / "hub.sqlite3") as conn:
+        site, label, label_en = conn.execute(
+            "SELECT site, place_label, place_label_en FROM incidents WHERE id = 2").fetchone()
+        report = conn.execute("SELECT status, place_site, place_label FROM incident_reports"
+                              " WHERE id = 1").fetchone()
+    assert site == "geo:-7.8299,112.5285"
+    assert (label, label_en) == ("1,2 km BL dari Bumiaji slope", "1.2 km NW of Bumiaji slope")
+    assert report == ("joined", None, "1,2 km BL dari Bumiaji slope")
+    _data_intact(config)

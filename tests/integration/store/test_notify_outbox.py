@@ -186,7 +186,8 @@ def test_the_chain_climbs_rung_by_rung_until_acknowledged(db: Database) -> None:
     ack_due = T0 + 5 * 60
     assert db.call(lambda c: escalate_overdue(c, ack_due - 1, S)) == []
     (rung1,) = db.call(lambda c: escalate_overdue(c, ack_due, S))
-    assert rung1.type == "incident.escalated" and "head_of_section told" in rung1.text
+    assert rung1.type == "incident.escalated" and rung1.text == (
+        "BPBD melewati batas waktu tanggapan; kepala seksi diberi tahu")
     assert db.call(lambda c: climb_chains(c, S, ack_due)) == []
     assert db.call(lambda c: climb_chains(c, S, ack_due + 599)) == []
     (rung2,) = db.call(lambda c: climb_chains(c, S, ack_due + 600))
@@ -197,6 +198,9 @@ def test_the_chain_climbs_rung_by_rung_until_acknowledged(db: Database) -> None:
     assert detail is not None
     rungs = [e.data.get("rung") for e in detail.timeline if e.kind == "escalation"]
     assert rungs == [1, 2]  # the missed deadline is rung 1, then each rung told
+    assert [e.data["note_en"] for e in detail.timeline if e.kind == "escalation"] == [
+        "BPBD missed the acknowledgement deadline; head of section told",
+        "BPBD: still no acknowledgement; head told"]
 
 
 def test_acknowledging_stops_the_chain(db: Database) -> None:

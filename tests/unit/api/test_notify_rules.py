@@ -158,4 +158,9 @@ def test_an_escalation_says_who_did_not_answer() -> None:
     t = render(replace(NOTICE, kind="escalation", escalation_position="head_of_section"),
                "id", TZ)
     assert "ESKALASI" in t.subject
-    assert "BPBD belum menanggapi; Anda diberi tahu sebagai head_of_section." in t.body
+    assert "BPBD belum menanggapi; Anda diberi tahu sebagai kepala seksi." in t.body
+    en = render(replace(NOTICE, kind="escalation", escalation_position="head_of_section"),
+                "en", TZ)
+    assert "BPBD has not acknowledged; you are told as head of section." in en.body
+    custom = render(replace(NOTICE, kind="escalation", escalation_position="camat"), "id", TZ)
+    assert "sebagai camat." in custom.body  # a configured position beyond the defaults
