@@ -29,6 +29,7 @@ from siaga.api.routes import (
     ingest,
     notify,
     registry,
+    report_page,
     reports,
     stream,
     system,
@@ -56,6 +57,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     notify.router,
     admin.router,
     dashboard.router,
+    report_page.router,
     docs.router,
 )
 

@@ -152,6 +152,10 @@ class DashboardSettings(_Section):
     """
     basemap_attribution: str = "© OpenStreetMap contributors"
     """Shown under the map when the basemap is drawn."""
+    report_page: bool = True
+    """Serve the public citizen report page at /lapor/ (no login; docs/reports.md). Off: /lapor/
+    answers 404; POST /api/v1/reports still takes reports from other clients.
+    """
 
     @field_validator("timezone")
     @classmethod

@@ -38,6 +38,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+from siaga.firmware_bridge.vocabulary import Level, hazard_name
 from siaga.simulators.demo_configs import gateway_config, hub_config, write_toml
 from siaga.simulators.processes import Children, run_cli, wait_healthy
 from siaga.simulators.servers import SmtpInbox
@@ -56,9 +57,6 @@ DEMO_USERS = (
     ("satpol", "SATPOLPP", "responder", "Petugas Satpol PP", "siaga-satpol-demo"),
 )
 
-LEVELS = {1: "Normal", 2: "Waspada", 3: "Siaga", 4: "Awas"}
-HAZARDS = {"landslide": "Tanah longsor", "flood": "Banjir", "fire": "Kebakaran",
-           "crowd": "Kerumunan", "sensor_fault": "Gangguan sensor"}
 
 
 def say(text: str) -> None:
@@ -84,17 +82,23 @@ def ensure_services() -> None:
 
 
 def event_line(event: dict[str, Any]) -> str:
-    inc = event.get("incident") or {}
     when = datetime.fromisoformat(event.get("ts", "").replace("Z", "+00:00")).astimezone(WIB) \
         if event.get("ts") else datetime.now(WIB)
+    report = event.get("report")
+    if report is not None:  # a citizen report waiting for (or decided by) a duty officer
+        kind = str(event.get("type", "")).replace(".", " ").upper()
+        return (f"{when:%H:%M:%S} WIB  r{report.get('id', '?'):<3} {kind:<15} "
+                f"{hazard_name(str(report.get('hazard', '?')))} @ "
+                f"{report.get('place', {}).get('name', '?')} -> "
+                f"{' + '.join(report.get('agencies', []))}  | {report.get('text', '')}")
+    inc = event.get("incident") or {}
     kind = str(event.get("type", "")).removeprefix("incident.").upper()
-    level = inc.get("level", 1)
-    hazard = str(inc.get("hazard", "?"))
+    level = int(inc.get("level", 1))
     agencies = " + ".join(inc.get("agencies", []))
     text = event.get("text") or ""
     return (f"{when:%H:%M:%S} WIB  #{inc.get('id', '?'):<3} {kind:<12} "
-            f"{HAZARDS.get(hazard, hazard)} "
-            f"{LEVELS.get(level, level)} @ {inc.get('site', '?')} -> {agencies}"
+            f"{hazard_name(str(inc.get('hazard', '?')))} {Level(level).label_id} @ "
+            f"{inc.get('place_label') or inc.get('site', '?')} -> {agencies}"
             + (f"  | {text}" if text else ""))
 
 
@@ -252,6 +256,8 @@ def main(argv: list[str] | None = None) -> int:
         say(f"Siaga demo running: {args.scenario} scenario at {args.speed:g}x "
             f"({len(paths)} nodes, {len(gateways)} gateways)")
         say(f"  Dashboard  {url}/dashboard/")
+        say(f"  Lapor      {url}/lapor/   (citizens' report page, no login: reports wait in "
+            "the dashboard's 'Laporan warga')")
         for username, agency, _role, _name, password in DEMO_USERS:
             say(f"  Login      {username:<7} / {password:<18} ({agency})")
         say(f"  Logs       {children.logs}/")

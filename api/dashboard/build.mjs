@@ -45,6 +45,21 @@ record((await esbuild.build({
   outdir: out, entryNames: "assets/[name]-[hash]", metafile: true, logLevel: "warning",
 })).metafile);
 
+// The public report page (/lapor/): its own small script and style, and the map it loads only
+// on demand (Leaflet + PMTiles; protomaps-leaflet only for a vector basemap), kept apart from
+// the dashboard's bundle so a phone on a slow link loads a few kilobytes.
+record((await esbuild.build({
+  entryPoints: [join(here, "src/report-map.js"), join(here, "src/report-map.css"), join(here, "src/report-vector.js")],
+  bundle: true, minify: true, sourcemap: false, target: ["es2020"],
+  outdir: out, entryNames: "assets/[name]-[hash]", assetNames: "assets/[name]-[hash]",
+  loader: { ".png": "file", ".svg": "file" }, metafile: true, logLevel: "warning",
+})).metafile);
+record((await esbuild.build({
+  entryPoints: [join(here, "report/report.js"), join(here, "report/report.css")],
+  bundle: false, minify: true, target: ["es2020"],
+  outdir: out, entryNames: "assets/[name]-[hash]", metafile: true, logLevel: "warning",
+})).metafile);
+
 // Swagger UI for /docs: copied as published, renamed by hash.
 for (const f of ["swagger-ui-bundle.js", "swagger-ui.css"]) {
   const src = join(here, "node_modules/swagger-ui-dist", f);
@@ -59,11 +74,16 @@ for (const rel of Object.values(manifest)) {
   if (/\.(js|css)$/.test(rel)) writeFileSync(join(out, rel + ".gz"), gzipSync(readFileSync(join(out, rel)), { level: 9 }));
 }
 
-let html = readFileSync(join(here, "static/index.html"), "utf8");
-html = html.replace(/(src|href)="([\w.-]+\.(?:js|css))"/g, (whole, attr, name) => {
-  if (!manifest[name]) throw new Error(`index.html names ${name}, which the build did not produce`);
-  return `${attr}="${manifest[name]}"`;
-});
-writeFileSync(join(out, "index.html"), html);
+// A page's references to the logical names become the hashed paths (prefix: where the page
+// is served from, relative to /dashboard/).
+function page(source, target, prefix) {
+  const html = readFileSync(join(here, source), "utf8").replace(/(src|href|data-\w+)="([\w.-]+\.(?:js|css))"/g, (whole, attr, name) => {
+    if (!manifest[name]) throw new Error(`${source} names ${name}, which the build did not produce`);
+    return `${attr}="${prefix}${manifest[name]}"`;
+  });
+  writeFileSync(join(out, target), html);
+}
+page("static/index.html", "index.html", "");
+page("report/index.html", "report.html", "/dashboard/");
 writeFileSync(join(out, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
 console.log(`dashboard built: ${Object.keys(manifest).length} assets in ${out}`);

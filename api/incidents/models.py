@@ -191,6 +191,7 @@ class ReportOut(_Out):
     joined: bool = Field(description="True: joined an open incident")
     distance_m: float | None = Field(description="Distance to the incident joined")
     place: PlaceOut
+    agencies: list[str] = Field(description="Agencies the report is routed to")
 
 
 class TriageReport(_Out):

@@ -78,6 +78,7 @@ class ReportOutcome:
     incident_id: int | None
     change: Change | None
     distance_m: float | None = None
+    agencies: tuple[str, ...] = ()
 
 
 def _site(row: Row) -> str:
@@ -180,7 +181,8 @@ def record_report(conn: Connection, settings: IncidentSettings, r: ReportFacts,
             _attach(conn, settings, row, incident_id, distance, "joined", received_at)
             change = Change("incident.updated", incident_id, received_at, "citizen report")
             enqueue_notice(conn, change)
-            return ReportOutcome(report_id, "joined", incident_id, change, distance)
+            return ReportOutcome(report_id, "joined", incident_id, change, distance,
+                                 tuple(agencies))
         waiting = conn.execute(
             "SELECT * FROM incident_reports WHERE status = 'triage' AND hazard = ? AND id != ?"
             " AND received_at >= ?",
@@ -189,7 +191,7 @@ def record_report(conn: Connection, settings: IncidentSettings, r: ReportFacts,
                                   radius_m=settings.report_confirm_radius_m,
                                   window_s=settings.report_confirm_window_s)
         if len(group) < settings.report_confirm_count:
-            return ReportOutcome(report_id, "triage", None, None)
+            return ReportOutcome(report_id, "triage", None, None, None, tuple(agencies))
         rows = {w["id"]: w for w in waiting} | {report_id: row}
         first = rows[group[0].id]
         incident_id = _open_for(conn, settings, first, received_at, unconfirmed=True)
@@ -200,7 +202,8 @@ def record_report(conn: Connection, settings: IncidentSettings, r: ReportFacts,
         change = Change("incident.opened", incident_id, received_at,
                         f"{len(group)} citizen reports confirm each other")
         enqueue_notice(conn, change)
-        return ReportOutcome(report_id, "confirmed", incident_id, change)
+        return ReportOutcome(report_id, "confirmed", incident_id, change, None,
+                             tuple(agencies))
 
 
 def _decidable(conn: Connection, report_id: int, actor: Actor) -> Row:

@@ -267,7 +267,8 @@ class IncidentService:
                          incident_id=out.incident_id, joined=out.status == "joined",
                          distance_m=out.distance_m,
                          place=PlaceOut(site=place.site, name=place.label,
-                                        name_en=place.label_en))
+                                        name_en=place.label_en),
+                         agencies=list(out.agencies))
 
     async def triage(self, scope: frozenset[str] | None) -> list[TriageReport]:
         """Reports waiting for a duty officer of the caller's agencies."""

@@ -65,11 +65,20 @@ async def until(check: Any, timeout: float = 15) -> Any:
 REPORT = {"lat": -7.8380, "lon": 112.5365, "hazard": "landslide", "text": "tanah retak"}
 
 
+async def reported_incident(hub: AsgiHub) -> int:
+    """A citizen report, verified by a BPBD duty officer: the incident it opens."""
+    r = await hub.client.post("/api/v1/reports", json=REPORT)
+    assert r.status_code == 201 and r.json()["status"] == "triage", r.text
+    officer = await hub.staff(agency="BPBD", role="responder")
+    r = await hub.client.post(f"/api/v1/reports/{r.json()['report_id']}/verify",
+                              headers=officer.headers)
+    assert r.status_code == 200, r.text
+    return int(r.json()["incident_id"])
+
+
 async def test_an_incident_reaches_webhook_and_telegram_group_with_status_recorded(
         hub: AsgiHub, webhook: FakeService, telegram: FakeService) -> None:
-    r = await hub.client.post("/api/v1/reports", json=REPORT)
-    assert r.status_code == 201
-    incident_id = r.json()["incident_id"]
+    incident_id = await reported_incident(hub)
     (hook,) = await asyncio.to_thread(webhook.wait_for, 1)
     assert verify(SECRET, hook.headers["x-siaga-timestamp"], hook.body,
                   hook.headers["x-siaga-signature"], now=time.time())
@@ -137,7 +146,7 @@ async def test_link_telegram_with_a_code_then_acknowledge_from_the_button(
     assert (await hub.client.post(hook, json=start, headers=good)).status_code == 200
     assert "kedaluwarsa" in telegram.seen[-1].json()["text"]
 
-    incident_id = (await hub.client.post("/api/v1/reports", json=REPORT)).json()["incident_id"]
+    incident_id = await reported_incident(hub)
     press = update({"callback_query": {
         "id": "cb-1", "from": {"id": 4242, "is_bot": False, "first_name": "Sari"},
         "message": {"message_id": 9, "chat": {"id": -100777, "type": "supergroup"}},
@@ -158,7 +167,7 @@ async def test_link_telegram_with_a_code_then_acknowledge_from_the_button(
 
 async def test_buttons_from_strangers_and_malformed_updates_change_nothing(
         hub: AsgiHub, telegram: FakeService) -> None:
-    incident_id = (await hub.client.post("/api/v1/reports", json=REPORT)).json()["incident_id"]
+    incident_id = await reported_incident(hub)
     hook = "/api/v1/notify/telegram/webhook"
     good = {"X-Telegram-Bot-Api-Secret-Token": TG_SECRET}
     stranger = update({"callback_query": {"id": "cb-9", "from": {"id": 999},
@@ -224,8 +233,7 @@ async def test_whatsapp_receipts_mark_deliveries_delivered_or_failed(
             r = await hub.client.get(url, params={"hub.mode": "subscribe", "hub.challenge":
                                                   "x", "hub.verify_token": "wrong"})
             assert r.status_code == 403
-            incident_id = (await hub.client.post("/api/v1/reports", json=REPORT)).json()[
-                "incident_id"]
+            incident_id = await reported_incident(hub)
             await asyncio.to_thread(wa.wait_for, 2)
             admin = await hub.staff(role="admin", agency="DISKOMINFO")
 
