@@ -76,7 +76,7 @@ async def test_the_chain_climbs_by_email_and_stops_at_the_acknowledgement(
     assert got[1] == ("kasi@batu.go.id",
                       "[AWAS] Tanah longsor - site-n1 (ESKALASI: belum ditanggapi)")
     body = inbox.messages[1].get_payload()
-    assert "BPBD belum menanggapi; Anda diberi tahu sebagai head_of_section." in str(body)
+    assert "BPBD belum menanggapi; Anda diberi tahu sebagai kepala seksi." in str(body)
     svc.clock = lambda: T0 + 301 + 600
     await svc.check_deadlines()
     assert (await mail_to(inbox, 3))[2][0] == "kalak@batu.go.id"
