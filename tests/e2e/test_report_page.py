@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Page, Request, expect
+from playwright.sync_api import Page, Request, Route, expect
 
 from tests.api_fixtures import LiveHub, make_settings, serve_hub
 from tests.e2e.basemap import write_raster_pmtiles
@@ -50,6 +50,27 @@ class Wire:
         return out
 
 
+# What issue 12's security headers will say: no inline script or handler, nothing foreign.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+       "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+
+
+def strict_csp(page: Page) -> list[str]:
+    """Serve /lapor/ with ``CSP`` (the hub's own answer, one header added) and collect what
+    Chromium refuses under it."""
+    refused: list[str] = []
+    page.on("console", lambda m: refused.append(m.text)
+            if "Content Security Policy" in m.text else None)
+
+    def with_csp(route: Route) -> None:
+        answer = route.fetch()
+        route.fulfill(response=answer,
+                      headers={**answer.headers, "content-security-policy": CSP})
+
+    page.route("**/lapor/", with_csp)
+    return refused
+
+
 def fill(page: Page, text: str) -> None:
     page.locator("label", has_text="Kebakaran").click()
     page.fill("#text", text)
@@ -60,6 +81,7 @@ def test_a_citizen_reports_by_tapping_the_map_then_hits_the_limit(
         open_page: OpenPage, hub: LiveHub) -> None:
     page = open_page(PHONE)
     wire = Wire(page)
+    refused = strict_csp(page)
     page.goto(f"{hub.url}/lapor/")
     expect(page.locator("h1, legend").first).to_be_visible()
     expect(page.locator("legend").first).to_have_text("Apa yang terjadi?")
@@ -105,6 +127,7 @@ def test_a_citizen_reports_by_tapping_the_map_then_hits_the_limit(
     expect(page.locator("#text")).to_have_value("Asap hitam keluar dari gudang di belakang pasar")
     shot(page, "lapor-limited-phone")
 
+    assert refused == []  # nothing the page needs is inline
     figures = {"initial_bytes": initial, "with_map_bytes": with_map,
                "requests": len(wire.requests)}
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -142,6 +165,22 @@ def test_english_switch_and_clear_validation_messages(open_page: OpenPage, hub: 
     page.fill("#text", "ꦧ" * 2000)  # Javanese script: 3 bytes each, 6 kB, over the 4 KiB body limit
     page.click("#send")
     expect(page.locator("#msg")).to_have_text("The report is too long. Shorten it and send again.")
+
+
+def test_the_place_from_the_phones_gps(open_page: OpenPage, hub: LiveHub) -> None:
+    page = open_page(PHONE)
+    page.context.grant_permissions(["geolocation"])
+    page.context.set_geolocation({"latitude": -7.87165, "longitude": 112.52475, "accuracy": 12})
+    wire = Wire(page)
+    page.goto(f"{hub.url}/lapor/")
+    page.locator("label", has_text="Kepadatan massa").click()
+    page.click("#gps")
+    expect(page.locator("#where")).to_have_text("Lokasi: -7.87165, 112.52475 (±12 m)")
+    page.fill("#text", "Penonton berdesakan di pintu utara, ada yang pingsan")
+    page.click("#send")
+    expect(page.locator("#done-place")).to_have_text("Tempat: Pasar Besar Batu")  # ~220 m from it
+    expect(page.locator("#done-text")).to_contain_text("BPBD")
+    assert not [r.url for r in wire.requests if "report-map" in r.url]  # GPS: no map loaded
 
 
 def test_the_page_can_be_switched_off(tmp_path: Path) -> None:
