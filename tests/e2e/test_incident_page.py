@@ -175,3 +175,29 @@ def test_one_channel_of_several_nodes_shares_one_axis(open_page: OpenPage, hub: 
     names = {c.split("/")[1] for c in channels_charted(page)}
     # the time axis, then one axis per channel name
     expect(page.locator("#readings .u-axis")).to_have_count(1 + len(names))
+
+
+def test_a_duty_officer_rejects_a_report_with_a_reason_and_the_queue_follows_live(
+        open_page: OpenPage, hub: LiveHub) -> None:
+    hub.staff(agency="PMK", username="pmk-budi")
+    page = open_page(DESKTOP)
+    sign_in(page, hub, "pmk-budi")
+    page.goto(f"{hub.url}/dashboard/#/reports")
+    expect(page.locator(".empty")).to_be_visible()
+    # a report arriving while the page is open shows up by the live stream
+    r = httpx.post(f"{hub.url}/api/v1/reports", timeout=10, json={
+        "lat": -7.8650, "lon": 112.5200, "hazard": "fire", "contact": "0812 1111 2222",
+        "text": "Kebakaran besar, cepat datang!!!"})
+    assert r.status_code == 201, r.text
+    card = page.locator("#triage article.report-card")
+    expect(card).to_contain_text("Kebakaran besar, cepat datang!!!")
+    expect(card).to_contain_text("0812 1111 2222")  # the officer can call back
+    expect(page.locator("#triage-count")).to_have_text("1")
+    card.locator("button.reject").click()
+    expect(card.locator(".msg")).to_have_text("Tulis alasan penolakan dulu.")
+    card.locator("input[name=reason]").fill("Ditelepon: nomor tidak aktif, tidak ada asap")
+    card.locator("button.reject").click()
+    expect(page.locator(".empty")).to_be_visible()
+    expect(page.locator("#triage-count")).to_be_hidden()
+    assert httpx.get(f"{hub.url}/metrics", timeout=10).text.count(
+        'siaga_reports_total{outcome="rejected"} 1') == 1

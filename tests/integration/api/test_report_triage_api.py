@@ -122,3 +122,22 @@ async def test_three_independent_senders_open_an_incident_kept_out_of_the_cap_fe
     r = await hub.client.post(f"/api/v1/incidents/{incident['id']}/ack", headers=pmk.headers)
     assert r.status_code == 200 and not r.json()["unconfirmed"]
     assert "<entry>" in (await hub.client.get("/cap/feed.atom")).text
+
+
+async def test_a_report_at_a_market_is_routed_by_the_sites_kind(hub: AsgiHub) -> None:
+    """A fire reported at a market (site kind `market`) is PMK's and BPBD's to triage, as a
+    sensor's fire there would be (incidents.site_kind_agencies)."""
+    await hub.services.registry.put_site(
+        "pasar-batu", SiteIn(name="Pasar Besar Batu", lat=-7.8716, lon=112.5247, kind="market"))
+    r = await hub.client.post("/api/v1/reports", json={**FIRE, "lat": -7.8717, "lon": 112.5248})
+    assert r.json()["place"] == {"site": "pasar-batu", "name": "Pasar Besar Batu",
+                                 "name_en": "Pasar Besar Batu"}
+    assert r.json()["agencies"] == ["PMK", "BPBD"]
+    bpbd = await hub.staff(agency="BPBD", role="responder", username="sari")
+    (waiting,) = (await hub.client.get("/api/v1/reports/triage", headers=bpbd.headers)).json()
+    r = await hub.client.post(f"/api/v1/reports/{waiting['id']}/verify", headers=bpbd.headers)
+    assert r.status_code == 200
+    incident = (await hub.client.get(f"/api/v1/incidents/{r.json()['incident_id']}",
+                                     headers=bpbd.headers)).json()
+    assert incident["site"] == "pasar-batu" and incident["agencies"] == ["PMK", "BPBD"]
+    assert incident["place_label"] is None
