@@ -317,15 +317,48 @@ def entry_payload(record: UplinkReading | UplinkAlert) -> str:
     return _dumps(body)
 
 
+_string = json.encoder.encode_basestring  # what _dumps (ensure_ascii=False) uses for a str
+_BOOL = ("false", "true")
+_INFINITY = float("inf")
+
+
+def _number(x: object) -> str | None:
+    """``x`` as ``_dumps`` writes it when it is a plain float or int; None otherwise.
+    ValueError for NaN and infinity, as ``_dumps`` (allow_nan=False)."""
+    if type(x) is float:
+        if x != x or x == _INFINITY or x == -_INFINITY:
+            raise ValueError("Out of range float values are not JSON compliant")
+        return float.__repr__(x)
+    if type(x) is int:
+        return int.__repr__(x)
+    return None
+
+
 def reading_entry_payload(r: Reading) -> str:
     """``entry_payload`` of the UplinkReading made from ``r``, built directly because the
-    gateway does this for every reading (tests pin it to ``entry_payload``).
-    Raises ValueError for a value JSON cannot carry (NaN, infinity)."""
-    return _dumps({
-        "node": r.node, "channel": r.channel, "value": r.value, "unit": r.unit,
-        "ts": ms(r.ts), "rx": ms(r.received_at), "seq": r.seq, "src": r.source,
-        "raw": r.raw, "skew": r.clock_skewed, "reset": r.counter_reset, "late": r.late,
-    })
+    gateway does this for every reading (tests pin it to ``entry_payload`` and to
+    ``_dumps``). Raises ValueError for a value JSON cannot carry (NaN, infinity).
+
+    Written out field by field rather than through the JSON encoder: 4.6 against
+    11.7 us a reading (same machine and minute, load ~10; issue 17), about a tenth of
+    the gateway's CPU per message in a flood. Anything but a plain str / float / int /
+    None where one is expected takes the encoder's path."""
+    value, raw, seq = _number(r.value), _number(r.raw), _number(r.seq)
+    node, channel, unit, src = r.node, r.channel, r.unit, r.source
+    if (value is None or (raw is None and r.raw is not None) or seq is None
+            or type(node) is not str or type(channel) is not str or type(unit) is not str
+            or type(src) is not str or type(r.clock_skewed) is not bool
+            or type(r.counter_reset) is not bool or type(r.late) is not bool):
+        return _dumps({
+            "node": node, "channel": channel, "value": r.value, "unit": unit,
+            "ts": ms(r.ts), "rx": ms(r.received_at), "seq": r.seq, "src": src,
+            "raw": r.raw, "skew": r.clock_skewed, "reset": r.counter_reset, "late": r.late,
+        })
+    return (f'{{"node":{_string(node)},"channel":{_string(channel)},"value":{value},'
+            f'"unit":{_string(unit)},"ts":{ms(r.ts)},"rx":{ms(r.received_at)},"seq":{seq},'
+            f'"src":{_string(src)},"raw":{"null" if raw is None else raw},'
+            f'"skew":{_BOOL[r.clock_skewed]},"reset":{_BOOL[r.counter_reset]},'
+            f'"late":{_BOOL[r.late]}}}')
 
 
 class BufferedEntry(Protocol):
