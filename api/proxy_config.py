@@ -215,6 +215,11 @@ server {{
         proxy_pass http://siaga_hub;
     }}
 
+    # Metrics are per process: Prometheus scrapes each hub on its own port, not through here.
+    location = {root}/metrics {{
+        deny all;
+    }}
+
     # The live stream (server-sent events): every byte at once, and a read timeout that
     # only a hub silent for {stream_s} s (keepalives every {keepalive_s} s) reaches.
     location = {root}/api/v1/stream {{
@@ -282,6 +287,8 @@ frontend siaga_https
     http-request del-header X-Forwarded-For
     option forwardfor
     http-request deny deny_status 413 if {{ req.hdr_val(content-length) gt {biggest} }}
+    # Metrics are per process: Prometheus scrapes each hub on its own port, not through here.
+    http-request deny deny_status 403 if {{ path {root}/metrics }}
     http-response set-header Strict-Transport-Security "max-age=63072000"
     use_backend siaga_stream if {{ path {root}/api/v1/stream }}
     default_backend siaga_hub

@@ -17,6 +17,10 @@ logins of the first); ``--fresh`` deletes them first.
 ``--with-services`` runs the same chain on real Mosquitto (the gateways' MQTT uplink, with
 per-gateway credentials and ACLs from deploy/mosquitto/) and InfluxDB (telemetry), installing
 the Debian packages first when run as root.
+
+``--scale`` deploys the hub as docs/scale.md describes: PostgreSQL, two hub processes, and
+nginx over TLS (a self-signed certificate in ``var/demo/tls/``) on the demo's port; the
+gateways, the stream and the dashboard all go through the proxy.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import json
 import os
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import threading
@@ -67,13 +72,15 @@ def fail(text: str) -> None:
     print(f"demo: {text}", file=sys.stderr, flush=True)
 
 
-def ensure_services() -> None:
-    missing = [pkg for binary, pkg in (("mosquitto", "mosquitto"), ("influxd", "influxdb"))
-               if not (shutil.which(binary) or Path(f"/usr/sbin/{binary}").exists())]
+def ensure_services(flag: str, binaries: tuple[tuple[str, str], ...]) -> None:
+    """Install the Debian packages of the ``(binary, package)`` pairs that are missing."""
+    missing = [pkg for binary, pkg in binaries
+               if not (shutil.which(binary) or Path(f"/usr/sbin/{binary}").exists()
+                       or list(Path("/usr/lib/postgresql").glob(f"*/bin/{binary}")))]
     if not missing:
         return
     if os.geteuid() != 0:
-        raise RuntimeError(f"--with-services needs {' '.join(missing)}: run as root, or "
+        raise RuntimeError(f"{flag} needs {' '.join(missing)}: run as root, or "
                            f"'sudo apt-get install {' '.join(missing)}' first")
     say(f"installing {' '.join(missing)} with apt-get ...")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
@@ -102,7 +109,8 @@ def event_line(event: dict[str, Any]) -> str:
             + (f"  | {text}" if text else ""))
 
 
-def follow_stream(url: str, token: str, stop: threading.Event, counts: dict[str, int]) -> None:
+def follow_stream(url: str, token: str, stop: threading.Event, counts: dict[str, int],
+                  verify: ssl.SSLContext | bool = True) -> None:
     """Print one line per incident event; reconnect (with Last-Event-ID) until stopped."""
     last_id: str | None = None
     while not stop.is_set():
@@ -110,7 +118,7 @@ def follow_stream(url: str, token: str, stop: threading.Event, counts: dict[str,
         if last_id:
             headers["Last-Event-ID"] = last_id
         try:
-            with httpx.stream("GET", f"{url}/api/v1/stream", headers=headers,
+            with httpx.stream("GET", f"{url}/api/v1/stream", headers=headers, verify=verify,
                               timeout=httpx.Timeout(5, read=30)) as r:
                 for line in r.iter_lines():
                     if stop.is_set():
@@ -125,10 +133,11 @@ def follow_stream(url: str, token: str, stop: threading.Event, counts: dict[str,
             stop.wait(1)
 
 
-def add_missing_users(hub_cli: list[str], database: Path) -> None:
-    """The demo logins the hub's database does not hold yet (all of them on a fresh state)."""
+def add_missing_users(hub_cli: list[str], database: Path | None) -> None:
+    """The demo logins the hub's database does not hold yet (all of them on a fresh state);
+    ``database`` is the SQLite file, None for a server."""
     known = set()
-    if database.exists():
+    if database is None or database.exists():
         listing = run_cli([*hub_cli, "user", "list"], cwd=ROOT)
         known = {line.split("\t", 1)[0] for line in listing.splitlines()}
     for username, agency, role, name, password in DEMO_USERS:
@@ -138,10 +147,10 @@ def add_missing_users(hub_cli: list[str], database: Path) -> None:
                     stdin=password + "\n", cwd=ROOT)
 
 
-def set_demo_contacts(url: str, admin_token: str) -> None:
+def set_demo_contacts(url: str, admin_token: str, verify: ssl.SSLContext | bool) -> None:
     """Each demo login is its agency's duty officer with a mailbox in the local inbox."""
     for username, *_ in DEMO_USERS:
-        r = httpx.put(f"{url}/api/v1/staff/{username}/contact", timeout=10,
+        r = httpx.put(f"{url}/api/v1/staff/{username}/contact", timeout=10, verify=verify,
                       headers={"Authorization": f"Bearer {admin_token}"},
                       json={"position": "duty_officer", "email": f"{username}@demo.siaga.local"})
         r.raise_for_status()
@@ -155,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scenario", default="demo", help="siaga-sim scenario (default: demo)")
     p.add_argument("--with-services", action="store_true",
                    help="real Mosquitto (MQTT uplink) and InfluxDB (telemetry)")
+    p.add_argument("--scale", action="store_true",
+                   help="PostgreSQL and two hub processes behind nginx with TLS (docs/scale.md)")
     p.add_argument("--state-dir", type=Path, default=ROOT / "var" / "demo",
                    help="where the demo keeps its databases and logs, run after run "
                         "(default: var/demo)")
@@ -182,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.with_services:
             from siaga.simulators.servers import InfluxDB, Mosquitto
 
-            ensure_services()
+            ensure_services("--with-services", (("mosquitto", "mosquitto"),
+                                                ("influxd", "influxdb")))
             (state / "influxdb").mkdir(exist_ok=True)
             influx = InfluxDB(workdir=state / "influxdb").start()
             servers.append(influx)
@@ -206,10 +218,25 @@ def main(argv: list[str] | None = None) -> int:
         mbox = state / "notifications.mbox"
         inbox = SmtpInbox(mbox).start()
         servers.append(inbox)
-        write_toml(hub_toml, hub_config(state, args.port, REGISTRY, influx_url, mqtt,
-                                        smtp_port=inbox.port))
+        hub_cfg = hub_config(state, args.port, REGISTRY, influx_url, mqtt, smtp_port=inbox.port)
+        scale = None
+        if args.scale:
+            from siaga.simulators.demo_scale import scale_hubs, start_postgres, start_proxy
+
+            ensure_services("--scale", (("initdb", "postgresql"), ("nginx", "nginx"),
+                                        ("openssl", "openssl")))
+            postgres, database_url = start_postgres(state)
+            servers.append(postgres)
+            say(f"PostgreSQL     127.0.0.1:{postgres.port} (database 'siaga', data in "
+                f"{postgres.workdir})")
+            url = f"https://127.0.0.1:{args.port}"
+            scale = scale_hubs(state, hub_cfg, database_url, url)
+            hub_toml = scale.configs[0]
+        else:
+            url = f"http://127.0.0.1:{args.port}"
+            write_toml(hub_toml, hub_cfg)
         hub_cli = [str(BIN / "siaga-hub"), "--config", str(hub_toml)]
-        add_missing_users(hub_cli, state / "hub.sqlite3")
+        add_missing_users(hub_cli, None if scale else state / "hub.sqlite3")
         tokens = {}
         for gw in gateways:
             # A new token each run (gateway add replaces the old one): the demo writes the
@@ -224,13 +251,26 @@ def main(argv: list[str] | None = None) -> int:
             servers.append(broker)
             say(f"Mosquitto      127.0.0.1:{broker.port} (per-gateway logins, ACL)")
 
-        children.start("hub", [*hub_cli, "serve"])
-        url = f"http://127.0.0.1:{args.port}"
-        wait_healthy(url, children)
+        verify: ssl.SSLContext | bool = True
+        cert = None
+        if scale:
+            for port, config in zip(scale.ports, scale.configs, strict=True):
+                children.start(f"hub-{port}", [str(BIN / "siaga-hub"), "--config", str(config),
+                                               "serve"])
+            for port in scale.ports:
+                wait_healthy(f"http://127.0.0.1:{port}", children)
+            proxy, cert = start_proxy(state, scale, args.port)
+            servers.append(proxy)
+            verify = ssl.create_default_context(cafile=str(cert))
+            say(f"nginx          {url} (TLS, certificate {cert}) -> hub processes on "
+                + ", ".join(f"127.0.0.1:{port}" for port in scale.ports))
+        else:
+            children.start("hub", [*hub_cli, "serve"])
+            wait_healthy(url, children)
         admin = httpx.post(f"{url}/api/v1/auth/token", json={
             "username": DEMO_USERS[0][0], "password": DEMO_USERS[0][4]}, timeout=10,
-        ).json()["access_token"]
-        set_demo_contacts(url, admin)
+            verify=verify).json()["access_token"]
+        set_demo_contacts(url, admin, verify)
 
         sim = children.start("sim", [str(BIN / "siaga-sim"), "serial", "--scenario",
                                      args.scenario, "--speed", str(args.speed), "--json"],
@@ -248,6 +288,8 @@ def main(argv: list[str] | None = None) -> int:
                           "username": gw, "password": tokens[gw]}
             else:
                 uplink = {"kind": "http", "url": url, "token": tokens[gw]}
+                if cert is not None:
+                    uplink["ca"] = str(cert)
             gw_toml = state / f"{gw}.toml"
             write_toml(gw_toml, gateway_config(gw, state, REGISTRY, ports, uplink, args.speed))
             children.start(gw, [str(BIN / "siaga-gateway"), "run", "--config", str(gw_toml)])
@@ -256,6 +298,8 @@ def main(argv: list[str] | None = None) -> int:
         say(f"Siaga demo running: {args.scenario} scenario at {args.speed:g}x "
             f"({len(paths)} nodes, {len(gateways)} gateways)")
         say(f"  Dashboard  {url}/dashboard/")
+        if cert is not None:
+            say(f"             (a self-signed certificate: the browser asks once; {cert})")
         say(f"  Lapor      {url}/lapor/   (citizens' report page, no login: reports wait in "
             "the dashboard's 'Laporan warga')")
         for username, agency, _role, _name, password in DEMO_USERS:
@@ -265,8 +309,8 @@ def main(argv: list[str] | None = None) -> int:
         say(f"             (open with: mutt -f {mbox}, or any mail reader)")
         say("  Ctrl-C stops everything.")
         say("")
-        threading.Thread(target=follow_stream, args=(url, admin, stop, counts), daemon=True,
-                         name="stream").start()
+        threading.Thread(target=follow_stream, args=(url, admin, stop, counts, verify),
+                         daemon=True, name="stream").start()
         deadline = time.monotonic() + args.duration if args.duration else None
         while not stop.wait(0.5):
             died = children.check()

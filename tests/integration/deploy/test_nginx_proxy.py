@@ -122,6 +122,13 @@ def test_requests_reach_both_hubs_with_the_clients_own_address(stand: Stand) -> 
         assert "6.6.6.6" not in line
 
 
+def test_metrics_are_not_served_through_the_proxy(stand: Stand) -> None:
+    with stand.client() as client:
+        assert client.get("/metrics").status_code == 403
+    with httpx.Client(timeout=10) as direct:  # Prometheus scrapes each process directly
+        assert direct.get(f"{stand.hubs[0].url}/metrics").status_code == 200
+
+
 def test_the_live_stream_passes_through_unbuffered(stand: Stand) -> None:
     with stand.client() as client:
         token = client.post("/api/v1/auth/token",
