@@ -3,19 +3,20 @@
 The same story as the embedded demo, deployed as docs/scale.md describes: a PostgreSQL
 cluster of the demo's own (``state/postgres``, kept from run to run like the SQLite files),
 ``HUB_PROCESSES`` ``siaga-hub serve`` processes sharing it, and Debian's nginx with the config
-``siaga-hub proxy-config nginx`` renders, over TLS with a self-signed certificate, on the
-demo's public port. Dev tooling: product code never imports it.
+``siaga-hub proxy-config nginx`` renders (run as a command: dev tooling does not import the
+hub), over TLS with a self-signed certificate, on the demo's public port. Dev tooling:
+product code never imports it.
 """
 
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from siaga.api.proxy_config import ProxySite, nginx_config, proxy_warnings
-from siaga.api.settings import settings_from_mapping
 from siaga.simulators.demo_configs import write_toml
 from siaga.simulators.proxy_servers import Nginx, self_signed_certificate
 from siaga.simulators.servers import PostgreSQL, free_port
@@ -45,7 +46,6 @@ class ScaleHubs:
 
     ports: tuple[int, ...]
     configs: tuple[Path, ...]
-    settings: dict[str, Any]
 
 
 def scale_hubs(state: Path, hub: dict[str, Any], database_url: str, public_url: str) -> ScaleHubs:
@@ -68,21 +68,23 @@ def scale_hubs(state: Path, hub: dict[str, Any], database_url: str, public_url: 
         path = state / f"hub-{port}.toml"
         write_toml(path, cfg)
         configs.append(path)
-    return ScaleHubs(ports, tuple(configs), hub)
+    return ScaleHubs(ports, tuple(configs))
 
 
 def start_proxy(state: Path, hubs: ScaleHubs, port: int) -> tuple[Nginx, Path]:
-    """nginx on ``port`` (TLS) in front of the hubs; the proxy and the certificate to trust."""
+    """nginx on ``port`` (TLS) in front of the hubs, its site rendered by the operator's own
+    command (``siaga-hub proxy-config nginx``); the proxy and the certificate to trust."""
     tls = state / "tls"
     tls.mkdir(exist_ok=True)
     cert, key = tls / "proxy.crt", tls / "proxy.key"
     if not (cert.exists() and key.exists()):
         cert, key = self_signed_certificate(tls)
-    settings = settings_from_mapping(hubs.settings)
-    site = ProxySite(server_name="localhost", hubs=tuple(f"127.0.0.1:{p}" for p in hubs.ports),
-                     certificate=cert, certificate_key=key, https_port=port, http_port=None)
-    problems = proxy_warnings(settings, site)
-    if problems:
-        raise RuntimeError("; ".join(problems))
-    proxy = Nginx(nginx_config(settings, site), workdir=state / "nginx", port=port)
+    rendered = subprocess.run(
+        [str(Path(sys.executable).parent / "siaga-hub"), "--config", str(hubs.configs[0]),
+         "proxy-config", "nginx", "--hubs", ",".join(f"127.0.0.1:{p}" for p in hubs.ports),
+         "--server-name", "localhost", "--cert", str(cert), "--key", str(key),
+         "--https-port", str(port), "--http-port", "0"], capture_output=True, text=True)
+    if rendered.returncode != 0 or rendered.stderr:
+        raise RuntimeError(f"siaga-hub proxy-config: {rendered.stderr.strip()}")
+    proxy = Nginx(rendered.stdout, workdir=state / "nginx", port=port)
     return proxy.start(), cert
