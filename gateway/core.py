@@ -23,7 +23,7 @@ from siaga.analytics.alert import Alert
 from siaga.firmware_bridge.channels import OUT_OF_RANGE
 from siaga.firmware_bridge.reading import Reading
 from siaga.gateway.config import GatewaySettings
-from siaga.gateway.detection_order import detection_order
+from siaga.gateway.detection_order import ReorderWindow, detection_order
 from siaga.gateway.downlink import CommandRequest, Downlink
 from siaga.gateway.heartbeat import NodeSeen
 from siaga.gateway.messages import InboundBatch, IngestError, NodeMessage, SourceAlert
@@ -91,6 +91,7 @@ class Core:
         self.converter = converter
         self.downlink = downlink
         self.detection = detection
+        self.reorder = ReorderWindow()
         self.store = store
         self.output = output
         self.extra_status = extra_status
@@ -117,6 +118,7 @@ class Core:
         try:
             while self._step():
                 pass
+            self._release(everything=True)
         finally:
             self.write_status()
             log.info("core stopped: %s", self.stats.summary_line())
@@ -277,8 +279,21 @@ class Core:
         ordered, beyond = detection_order(readings)
         for r in beyond:
             self.stats.too_late(r.node, 1)
+        self._detect_ready(self.reorder.admit(ordered, time.monotonic()), alerts)
+
+    def _release(self, everything: bool = False) -> None:
+        """Detection over the reorder window's settled holds; their alerts committed."""
+        if self.detection is None:
+            return
+        alerts: list[Alert] = []
+        self._detect_ready(self.reorder.due(time.monotonic(), everything), alerts)
+        if alerts:
+            self._commit([], alerts, [])
+
+    def _detect_ready(self, ready: Sequence[Reading], alerts: list[Alert]) -> None:
+        assert self.detection is not None
         process = self.detection.process
-        for r in ordered:
+        for r in ready:
             try:
                 new = process(r)
             except Exception as e:
@@ -319,6 +334,7 @@ class Core:
         """At most once per ``TICK_S``: a busy core must not walk every node per batch."""
         self._next_tick = time.monotonic() + TICK_S
         now = self.clock()
+        self._release()
         if self.detection is not None:
             alerts = self.detection.tick(now)
             if alerts:

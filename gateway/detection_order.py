@@ -10,6 +10,20 @@ its backlog oldest first (PROTOCOL.md), and a reading older than the last one th
 detectors saw on its node and channel is still stored and sent to the hub but counted
 ``out_of_order`` by the engine instead of rewinding a detector.
 
+A node that comes back from a silence may send its newest reading before its backlog,
+in separate batches: the backlog would then be older than what the detectors have seen.
+``ReorderWindow`` holds the readings of a node heard again after more than
+``REORDER_SILENCE_S`` (receive times) back from the detectors until no older reading
+of it has arrived for ``REORDER_SETTLE_S`` (at most ``REORDER_MAX_S``; the gateway's
+monotonic clock), then releases them in time order. Live nodes pass straight through;
+a reconnecting node's detection waits a few seconds (its alerts keep their reading
+times). Not covered, stored and sent but ``out_of_order`` for the detectors as before:
+a backlog that starts more than the settle time after the live reading or lasts beyond
+the maximum, and a node heard for the first time since the gateway started (nothing
+to compare its silence with). Counter channels (rain, pin, pout) become increments in
+arrival order before this, so a counter's backlog sent after a newer count is
+``counter_reset`` whatever the detectors see: counter nodes must send oldest first.
+
 Readings more than ``MAX_LATE_S`` before their arrival (beyond the longest backlog a
 node keeps) are stored and sent to the hub at their time, marked late, and counted
 ``too_late``, but reach no detector: a level reached from week-old data would say
@@ -19,10 +33,16 @@ nothing about now and would stand until the next reading cleared it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from siaga.firmware_bridge.reading import Reading
 
 MAX_LATE_S = 7 * 86400.0
+# A node unheard for two minutes (two missed reports at the usual 1-minute interval) may
+# flush a backlog; a backlog is flushed in seconds; the wait stays bounded.
+REORDER_SILENCE_S = 120.0
+REORDER_SETTLE_S = 5.0
+REORDER_MAX_S = 60.0
 
 
 def _time(r: Reading) -> float:
@@ -39,3 +59,54 @@ def detection_order(readings: Sequence[Reading],
         if len(kept) < len(readings) else []
     kept.sort(key=_time)
     return kept, beyond
+
+
+@dataclass(slots=True)
+class _Hold:
+    started: float
+    settle_from: float  # the hold began, or an older reading arrived
+    newest: float
+    readings: list[Reading]
+
+
+class ReorderWindow:
+    """Per node, a bounded wait before detection after a silence (see the module doc).
+
+    ``now`` is the gateway's monotonic clock; silences are measured on the readings'
+    receive times. One instance, owned by the core thread.
+    """
+
+    def __init__(self, silence_s: float = REORDER_SILENCE_S,
+                 settle_s: float = REORDER_SETTLE_S, max_s: float = REORDER_MAX_S) -> None:
+        self.silence_s, self.settle_s, self.max_s = silence_s, settle_s, max_s
+        self._heard: dict[str, float] = {}
+        self._holds: dict[str, _Hold] = {}
+
+    def admit(self, readings: Sequence[Reading], now: float) -> list[Reading]:
+        """The readings ready for detection: holds that are due, then these unless held."""
+        out = self.due(now)
+        for r in readings:
+            hold = self._holds.get(r.node)
+            heard = self._heard.get(r.node)
+            self._heard[r.node] = r.received_at
+            if (hold is None and not r.late and heard is not None
+                    and r.received_at - heard > self.silence_s):
+                hold = self._holds[r.node] = _Hold(now, now, r.ts, [])
+            if hold is None:
+                out.append(r)
+                continue
+            if r.ts < hold.newest:
+                hold.settle_from = now
+            hold.newest = max(hold.newest, r.ts)
+            hold.readings.append(r)
+        return out
+
+    def due(self, now: float, everything: bool = False) -> list[Reading]:
+        """Readings of the holds that have settled (or all, at shutdown), in time order."""
+        out: list[Reading] = []
+        for node, hold in list(self._holds.items()):
+            if (everything or now - hold.settle_from >= self.settle_s
+                    or now - hold.started >= self.max_s):
+                del self._holds[node]
+                out.extend(sorted(hold.readings, key=_time))
+        return out

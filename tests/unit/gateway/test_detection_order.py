@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from siaga.firmware_bridge.reading import Reading
-from siaga.gateway.detection_order import MAX_LATE_S, detection_order
+from siaga.gateway.detection_order import MAX_LATE_S, ReorderWindow, detection_order
 
 T0 = 1_780_000_000.0
 
@@ -32,3 +32,42 @@ def test_readings_older_than_the_horizon_reach_no_detector_but_are_returned() ->
     ancient = r("a", T0, rx, True)
     ordered, beyond = detection_order([ancient, r("a", rx - 60, rx, True)])
     assert [x.ts for x in ordered] == [rx - 60] and beyond == [ancient]
+
+
+def rx(node: str, ts: float, received: float) -> Reading:
+    return Reading(node, "smoke", 1.0, "ppm", ts, received, 0, "mqtt",
+                   late=received - ts > 300)
+
+
+def test_a_reconnecting_node_s_live_reading_waits_for_its_backlog() -> None:
+    window = ReorderWindow(silence_s=120, settle_s=5, max_s=60)
+    assert window.admit([rx("a", T0, T0)], now=0.0) == [rx("a", T0, T0)]  # first heard
+    back = T0 + 3600  # an hour offline: the newest reading first, then the stored ones
+    live = rx("a", back, back)
+    assert window.admit([live], now=1.0) == []
+    assert window.admit([rx("a", T0 + 600 * i, back + 1) for i in (1, 2)], now=2.0) == []
+    assert window.admit([rx("a", T0 + 1800, back + 2)], now=5.0) == []
+    assert window.due(now=9.9) == []  # 5 s since the last older reading
+    released = window.due(now=10.0)
+    assert [r.ts - T0 for r in released] == [600, 1200, 1800, 3600]
+    after = rx("a", back + 60, back + 60)
+    assert window.admit([after], now=11.0) == [after]  # live again: straight through
+
+
+def test_live_nodes_pass_and_a_hold_is_bounded() -> None:
+    window = ReorderWindow(silence_s=120, settle_s=5, max_s=60)
+    for i in range(5):  # a node reporting every minute is never held
+        r = rx("b", T0 + 60 * i, T0 + 60 * i)
+        assert window.admit([r], now=float(i)) == [r]
+    back = T0 + 7200
+    assert window.admit([rx("b", back, back)], now=10.0) == []
+    for k in range(1, 20):  # a backlog trickling in, one reading every 3 s
+        assert window.admit([rx("b", T0 + 300 + k, back + k)], now=10.0 + 3 * k) == []
+    last = rx("b", T0 + 320, back + 20)
+    out = window.admit([last], now=70.0)  # 60 s after the hold began: released
+    assert len(out) == 21 and out[-1] == last and out[-2].ts == back
+    other = rx("c", T0, T0)
+    window.admit([other], now=0.0)
+    held = rx("c", T0 + 600, T0 + 600)
+    assert window.admit([held], now=1.0) == []
+    assert window.due(now=1.0, everything=True) == [held]  # shutdown releases all
