@@ -12,15 +12,18 @@ detectors saw on its node and channel is still stored and sent to the hub but co
 
 A node that comes back from a silence may send its newest reading before its backlog,
 in separate batches: the backlog would then be older than what the detectors have seen.
-``ReorderWindow`` holds the readings of a node heard again after more than
-``REORDER_SILENCE_S`` (receive times) back from the detectors until no older reading
+``ReorderWindow`` holds the readings of a node heard again after a silence (more than
+``REORDER_SILENCE_S`` and more than ``REORDER_CADENCE`` times the gap before it, on
+receive times, so a node that always reports every 10 minutes is not "reconnecting";
+a node needs two readings before its cadence is known)
+back from the detectors until no older reading
 of it has arrived for ``REORDER_SETTLE_S`` (at most ``REORDER_MAX_S``; the gateway's
 monotonic clock), then releases them in time order. Live nodes pass straight through;
 a reconnecting node's detection waits a few seconds (its alerts keep their reading
 times). Not covered, stored and sent but ``out_of_order`` for the detectors as before:
 a backlog that starts more than the settle time after the live reading or lasts beyond
-the maximum, and a node heard for the first time since the gateway started (nothing
-to compare its silence with). Counter channels (rain, pin, pout) become increments in
+the maximum, and a node heard once or never since the gateway started (no cadence to
+compare its silence with). Counter channels (rain, pin, pout) become increments in
 arrival order before this, so a counter's backlog sent after a newer count is
 ``counter_reset`` whatever the detectors see: counter nodes must send oldest first.
 
@@ -32,6 +35,7 @@ nothing about now and would stand until the next reading cleared it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -41,6 +45,7 @@ MAX_LATE_S = 7 * 86400.0
 # A node unheard for two minutes (two missed reports at the usual 1-minute interval) may
 # flush a backlog; a backlog is flushed in seconds; the wait stays bounded.
 REORDER_SILENCE_S = 120.0
+REORDER_CADENCE = 3.0
 REORDER_SETTLE_S = 5.0
 REORDER_MAX_S = 60.0
 
@@ -79,7 +84,7 @@ class ReorderWindow:
     def __init__(self, silence_s: float = REORDER_SILENCE_S,
                  settle_s: float = REORDER_SETTLE_S, max_s: float = REORDER_MAX_S) -> None:
         self.silence_s, self.settle_s, self.max_s = silence_s, settle_s, max_s
-        self._heard: dict[str, float] = {}
+        self._heard: dict[str, tuple[float, float]] = {}  # node -> (last receive, gap)
         self._holds: dict[str, _Hold] = {}
 
     def admit(self, readings: Sequence[Reading], now: float) -> list[Reading]:
@@ -87,10 +92,12 @@ class ReorderWindow:
         out = self.due(now)
         for r in readings:
             hold = self._holds.get(r.node)
-            heard = self._heard.get(r.node)
-            self._heard[r.node] = r.received_at
-            if (hold is None and not r.late and heard is not None
-                    and r.received_at - heard > self.silence_s):
+            last, gap_before = self._heard.get(r.node, (math.nan, math.nan))
+            gap = r.received_at - last
+            if gap > 0.0 or gap != gap:
+                self._heard[r.node] = (r.received_at, gap if gap == gap else math.nan)
+            if (hold is None and not r.late and gap > self.silence_s
+                    and gap > REORDER_CADENCE * gap_before):  # false while the gap is unknown
                 hold = self._holds[r.node] = _Hold(now, now, r.ts, [])
             if hold is None:
                 out.append(r)

@@ -100,7 +100,7 @@ def run(tmp_path: Path, broker: Mosquitto, mode: str,
                     sent += len(values)
                     out.wait_for("reading", sent)
             elif mode == "live_first":  # back after a silence: now, then the stored ones
-                for ts, node, values in [series[0], series[-1], *series[1:-1]]:
+                for ts, node, values in [*series[:2], series[-1], *series[2:-1]]:
                     clock.now = max(clock.now, ts + 0.2)
                     send(dev, seqs, ts, node, values)
                     sent += len(values)

@@ -41,7 +41,8 @@ def rx(node: str, ts: float, received: float) -> Reading:
 
 def test_a_reconnecting_node_s_live_reading_waits_for_its_backlog() -> None:
     window = ReorderWindow(silence_s=120, settle_s=5, max_s=60)
-    assert window.admit([rx("a", T0, T0)], now=0.0) == [rx("a", T0, T0)]  # first heard
+    for t in (T0, T0 + 60):  # heard every minute: its cadence
+        assert window.admit([rx("a", t, t)], now=0.0) == [rx("a", t, t)]
     back = T0 + 3600  # an hour offline: the newest reading first, then the stored ones
     live = rx("a", back, back)
     assert window.admit([live], now=1.0) == []
@@ -56,6 +57,11 @@ def test_a_reconnecting_node_s_live_reading_waits_for_its_backlog() -> None:
 
 def test_live_nodes_pass_and_a_hold_is_bounded() -> None:
     window = ReorderWindow(silence_s=120, settle_s=5, max_s=60)
+    for i in range(5):  # a node reporting every 10 minutes is never held
+        r = rx("d", T0 + 600 * i, T0 + 600 * i)
+        assert window.admit([r], now=float(i)) == [r]
+    first = rx("b", T0 - 60, T0 - 60)
+    assert window.admit([first], now=0.0) == [first]  # heard once: no cadence yet
     for i in range(5):  # a node reporting every minute is never held
         r = rx("b", T0 + 60 * i, T0 + 60 * i)
         assert window.admit([r], now=float(i)) == [r]
@@ -66,8 +72,7 @@ def test_live_nodes_pass_and_a_hold_is_bounded() -> None:
     last = rx("b", T0 + 320, back + 20)
     out = window.admit([last], now=70.0)  # 60 s after the hold began: released
     assert len(out) == 21 and out[-1] == last and out[-2].ts == back
-    other = rx("c", T0, T0)
-    window.admit([other], now=0.0)
+    window.admit([rx("c", T0, T0), rx("c", T0 + 10, T0 + 10)], now=0.0)
     held = rx("c", T0 + 600, T0 + 600)
     assert window.admit([held], now=1.0) == []
     assert window.due(now=1.0, everything=True) == [held]  # shutdown releases all
