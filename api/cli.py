@@ -100,7 +100,8 @@ def cmd_proxy_config(args: argparse.Namespace) -> int:
     try:
         site = ProxySite(server_name=args.server_name, hubs=tuple(args.hubs.split(",")),
                          certificate=args.cert, certificate_key=args.key,
-                         https_port=args.https_port, http_port=args.http_port or None)
+                         https_port=args.https_port, http_port=args.http_port or None,
+                         listen_address=args.listen)
         warnings = proxy_warnings(settings, site)
     except ValueError as exc:
         raise HubError(str(exc)) from None
@@ -291,6 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--https-port", type=int, default=443)
     p.add_argument("--http-port", type=int, default=80,
                    help="plain HTTP port that redirects to HTTPS (0: none)")
+    p.add_argument("--listen", metavar="ADDRESS",
+                   help="listen on this address only (default: every IPv4 and IPv6 address)")
     p.set_defaults(fn=cmd_proxy_config)
 
     p = sub.add_parser("check-config", parents=[common], help="validate the config and exit")

@@ -38,6 +38,8 @@ class ProxySite:
     https_port: int = 443
     http_port: int | None = 80
     """Plain HTTP that only redirects to HTTPS; None: no plain listener."""
+    listen_address: str | None = None
+    """One address to listen on (e.g. 127.0.0.1); None: every IPv4 and IPv6 address."""
     max_conns_per_address: int = 200
     """Open connections one client address may hold (offices and CGNAT share addresses)."""
 
@@ -50,6 +52,19 @@ def stream_read_timeout_s(settings: HubSettings) -> int:
     hub stalled by load without cutting healthy streams.
     """
     return max(300, math.ceil(10 * settings.live.keepalive_s))
+
+
+def _nginx_listen(site: ProxySite, port: int, options: str = "") -> str:
+    if site.listen_address is not None:
+        host = f"[{site.listen_address}]" if ":" in site.listen_address else site.listen_address
+        return f"    listen {host}:{port}{options};"
+    return f"    listen {port}{options};\n    listen [::]:{port}{options};"
+
+
+def _haproxy_bind(site: ProxySite, port: int) -> str:
+    if site.listen_address is not None:
+        return f"{site.listen_address}:{port}"
+    return f":::{port} v4v6"
 
 
 def _public_rate_per_minute(settings: HubSettings) -> int:
@@ -127,8 +142,7 @@ def nginx_config(settings: HubSettings, site: ProxySite) -> str:
     stream_s = stream_read_timeout_s(settings)
     redirect = "" if site.http_port is None else f"""
 server {{
-    listen {site.http_port};
-    listen [::]:{site.http_port};
+{_nginx_listen(site, site.http_port)}
     server_name {site.server_name};
     location / {{
         return 301 https://$host{https_port}$request_uri;
@@ -164,8 +178,7 @@ limit_req_zone $siaga_public_key zone=siaga_public:10m rate={_public_rate_per_mi
 limit_conn_zone $binary_remote_addr zone=siaga_conns:10m;
 {redirect}
 server {{
-    listen {site.https_port} ssl http2;
-    listen [::]:{site.https_port} ssl http2;
+{_nginx_listen(site, site.https_port, " ssl http2")}
     server_name {site.server_name};
 
     ssl_certificate {site.certificate};
@@ -250,7 +263,7 @@ def haproxy_config(settings: HubSettings, site: ProxySite) -> str:
     keepalive_s = f"{settings.live.keepalive_s:g}"
     redirect = "" if site.http_port is None else f"""
 frontend siaga_http
-    bind :{site.http_port}
+    bind {_haproxy_bind(site, site.http_port)}
     http-request redirect scheme https code 301
 """
     return f"""\
@@ -281,7 +294,7 @@ defaults
     option redispatch
 {redirect}
 frontend siaga_https
-    bind :{site.https_port} ssl crt {pem} alpn h2,http/1.1
+    bind {_haproxy_bind(site, site.https_port)} ssl crt {pem} alpn h2,http/1.1
     http-request set-header X-Forwarded-Proto https
     # The edge: drop whatever X-Forwarded-For a client sent, then add the client's own.
     http-request del-header X-Forwarded-For

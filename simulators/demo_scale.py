@@ -83,7 +83,8 @@ def start_proxy(state: Path, hubs: ScaleHubs, port: int) -> tuple[Nginx, Path]:
         [str(Path(sys.executable).parent / "siaga-hub"), "--config", str(hubs.configs[0]),
          "proxy-config", "nginx", "--hubs", ",".join(f"127.0.0.1:{p}" for p in hubs.ports),
          "--server-name", "localhost", "--cert", str(cert), "--key", str(key),
-         "--https-port", str(port), "--http-port", "0"], capture_output=True, text=True)
+         "--https-port", str(port), "--http-port", "0", "--listen", "127.0.0.1"],
+        capture_output=True, text=True)
     if rendered.returncode != 0 or rendered.stderr:
         raise RuntimeError(f"siaga-hub proxy-config: {rendered.stderr.strip()}")
     proxy = Nginx(rendered.stdout, workdir=state / "nginx", port=port)

@@ -70,7 +70,8 @@ def stand(postgres: PostgreSQL, tmp_path_factory: pytest.TempPathFactory) -> Ite
     settings = settings_from_mapping({"live": {"keepalive_s": 1}})
     port = free_port()
     site = ProxySite(server_name="localhost", hubs=tuple(f"127.0.0.1:{h.port}" for h in hubs),
-                     certificate=cert, certificate_key=key, https_port=port, http_port=None)
+                     certificate=cert, certificate_key=key, https_port=port, http_port=None,
+                     listen_address="127.0.0.1")
     proxy = Nginx(nginx_config(settings, site), workdir=shared / "nginx", port=port)
     try:
         for hub in hubs:
@@ -92,7 +93,7 @@ def test_the_rendered_config_passes_nginx_t(tmp_path: Path) -> None:
     cert, key = self_signed_certificate(tmp_path)
     site = ProxySite(server_name="siaga.example.go.id", hubs=("127.0.0.1:8081", "127.0.0.1:8082"),
                      certificate=cert, certificate_key=key, https_port=free_port(),
-                     http_port=free_port())
+                     http_port=free_port(), listen_address="127.0.0.1")
     checked = Nginx(nginx_config(settings_from_mapping({}), site), workdir=tmp_path / "n").check()
     assert checked.returncode == 0, checked.stderr
     assert "test is successful" in checked.stderr

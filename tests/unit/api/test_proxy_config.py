@@ -111,3 +111,15 @@ def test_timeouts_follow_the_hubs() -> None:
     # Idle upstream connections are let go before the hub closes them.
     assert "keepalive_timeout 8s;" in nginx
     assert "timeout http-request 7s" in haproxy_config(settings, SITE)
+
+
+def test_listening_on_one_address_or_every_one() -> None:
+    everywhere = nginx_config(settings_from_mapping({}), SITE)
+    assert "    listen 443 ssl http2;\n    listen [::]:443 ssl http2;" in everywhere
+    assert "bind :::443 v4v6 ssl" in haproxy_config(settings_from_mapping({}), SITE)
+    loopback = ProxySite(server_name="x", hubs=SITE.hubs, certificate=Path("c"),
+                         certificate_key=Path("k"), https_port=8443, http_port=None,
+                         listen_address="127.0.0.1")
+    text = nginx_config(settings_from_mapping({}), loopback)
+    assert re.findall(r"^\s*listen .*;$", text, re.M) == ["    listen 127.0.0.1:8443 ssl http2;"]
+    assert "bind 127.0.0.1:8443 ssl" in haproxy_config(settings_from_mapping({}), loopback)
