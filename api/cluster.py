@@ -2,13 +2,12 @@
 
 With ``[database] url`` set, every hub process opens one :class:`Cluster`:
 
-- **Live events.** ``publish(event, agencies)`` (the service's ``EventPublisher``) appends the
-  event to ``live_events`` and ``NOTIFY siaga_live``; every process (this one too) fetches the
-  rows past the last it saw and hands them to its :class:`~siaga.api.live.LiveBus`. The row id
-  is the SSE event id, the same in every process, so a client that reconnects to another
-  process with ``Last-Event-ID`` misses nothing still in the replay ring (filled from the table
-  at start). Appends commit under an advisory lock, so ids become visible in order and
-  "rows past the last seen" never skips one.
+- **Live events.** :class:`~siaga.api.live_journal.LiveJournal` appends each event to
+  ``live_events`` and sends ``NOTIFY siaga_live``; on that, every process (the writer's too)
+  fetches the rows past the last it saw and hands them to its :class:`~siaga.api.live.LiveBus`.
+  The row id is the SSE event id, the same in every process, so a client that reconnects to
+  another process with ``Last-Event-ID`` misses nothing still in the replay ring (filled from
+  the table at start).
 - **Cache invalidation.** ``invalidate(topic)`` sends ``NOTIFY siaga_invalidate``; the other
   processes run the callback registered for ``topic`` (the registry reloads, the gateway-token
   cache empties).
@@ -25,17 +24,16 @@ server restarts or fails over, catching up from the table.
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
 import os
 import threading
-import time
-from collections.abc import Callable, Collection, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
 
-from siaga.api.db import Connection
-from siaga.api.live import LiveBus, LiveEvent, make_event
+from siaga.api import live_journal
+from siaga.api.live import LiveBus, LiveEvent
+from siaga.api.live_journal import LIVE_CHANNEL
 from siaga.api.metrics import MetricsRegistry
 
 if TYPE_CHECKING:  # the PostgreSQL driver is optional (siaga[postgres])
@@ -43,30 +41,12 @@ if TYPE_CHECKING:  # the PostgreSQL driver is optional (siaga[postgres])
 
     from siaga.api.db_postgres import PostgresDatabase
 
-__all__ = ["LEADER_KEY", "LIVE_CHANNEL", "Cluster", "ensure_schema"]
+__all__ = ["INVALIDATE_CHANNEL", "LEADER_KEY", "Cluster"]
 
 log = logging.getLogger(__name__)
 
-LIVE_CHANNEL = "siaga_live"
 INVALIDATE_CHANNEL = "siaga_invalidate"
 LEADER_KEY = 0x7369616761_01  # session advisory lock: the process running scheduled tasks
-_APPEND_KEY = 0x7369616761_02  # transaction advisory lock: live events commit in id order
-# Rows kept in live_events; older ones are deleted (the replay ring is far smaller).
-_KEEP = 20_000
-
-
-def ensure_schema(conn: Connection) -> None:
-    conn.execute(
-        """
-        CREATE TABLE IF NOT EXISTS live_events (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            type TEXT NOT NULL,
-            agencies TEXT NOT NULL,
-            data TEXT NOT NULL,
-            ts REAL NOT NULL
-        )
-        """
-    )
 
 
 class Cluster:
@@ -80,8 +60,6 @@ class Cluster:
         self._me = f"{os.uname().nodename}:{os.getpid()}:{id(self)}"
         self._callbacks: dict[str, Callable[[], object]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._queue: asyncio.Queue[tuple[dict[str, Any], frozenset[str]]] = asyncio.Queue()
-        self._writer: asyncio.Task[None] | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._listening = threading.Event()
@@ -91,36 +69,22 @@ class Cluster:
         metrics.gauge("siaga_cluster_leader",
                       "1 while this hub process runs the scheduled tasks").set_function(
             lambda: int(self._leader))
-        self._retries = metrics.counter("siaga_cluster_publish_retries_total",
-                                        "Appends of live events the database refused, retried")
 
     # -- life -----------------------------------------------------------------------------
 
     async def start(self, timeout: float = 15.0) -> None:
         self._loop = asyncio.get_running_loop()
-        self._writer = asyncio.create_task(self._write_events(), name="cluster-publish")
         self._thread = threading.Thread(target=self._listen, name="cluster-listen", daemon=True)
         self._thread.start()
         if not await asyncio.to_thread(self._listening.wait, timeout):
             raise RuntimeError("the cluster listener did not connect to PostgreSQL")
 
     async def close(self) -> None:
-        if self._writer is not None:
-            try:  # what was published before shutdown still goes, if the database lets it
-                await asyncio.wait_for(self._queue.join(), 5.0)
-            except TimeoutError:
-                log.warning("%d live events not published at shutdown", self._queue.qsize())
-            self._writer.cancel()
-            await asyncio.gather(self._writer, return_exceptions=True)
         self._stop.set()
         if self._thread is not None:
             await asyncio.to_thread(self._thread.join, 5.0)
 
     # -- what the rest of the hub calls ---------------------------------------------------
-
-    def publish(self, event: Mapping[str, Any], agencies: Collection[str]) -> None:
-        """Queue ``event`` for every process's live bus (never blocks)."""
-        self._queue.put_nowait((dict(event), frozenset(agencies)))
 
     def is_leader(self) -> bool:
         return self._leader
@@ -135,29 +99,6 @@ class Cluster:
         task = asyncio.get_running_loop().create_task(self._db.run(
             lambda c: c.execute("SELECT pg_notify(?, ?)", (INVALIDATE_CHANNEL, payload))))
         task.add_done_callback(_log_failure)
-
-    # -- publishing -----------------------------------------------------------------------
-
-    async def _write_events(self) -> None:
-        while True:
-            batch = [await self._queue.get()]
-            while not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            backoff = 0.2
-            # The incidents behind these events are committed: keep trying until the database
-            # takes them (while it is down no new incident commits, so the queue stays small).
-            while True:
-                try:
-                    await self._db.run(functools.partial(_append, batch=batch))
-                    break
-                except Exception as exc:
-                    self._retries.inc()
-                    log.warning("%d live events not yet published: %s; retrying in %.1f s",
-                                len(batch), exc, backoff)
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 5.0)
-            for _ in batch:
-                self._queue.task_done()
 
     # -- the listening thread -------------------------------------------------------------
 
@@ -198,24 +139,27 @@ class Cluster:
                 backoff = min(backoff * 2, 10.0)
         self._leader = False
 
-    def _catch_up(self, conn: psycopg.Connection[Any]) -> None:
-        if self._last_id is None:  # first connection: the newest rows fill the replay ring
-            rows = conn.execute(
-                "SELECT id, agencies, data, ts FROM (SELECT * FROM live_events ORDER BY id DESC"
-                " LIMIT %s) newest ORDER BY id", (self._replay,)).fetchall()
-        else:
-            rows = conn.execute("SELECT id, agencies, data, ts FROM live_events WHERE id > %s"
-                                " ORDER BY id", (self._last_id,)).fetchall()
-        if not rows:
-            self._last_id = self._last_id or 0
-            return
-        events = [make_event(int(r[0]), json.loads(r[2]), frozenset(json.loads(r[1])),
-                             ts=float(r[3])) for r in rows]
-        self._last_id = events[-1].id
-        assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._deliver, events)
+    def _catch_up(self, raw: psycopg.Connection[Any]) -> None:
+        from siaga.api.db_postgres import PgRow, PostgresConnection
 
-    def _deliver(self, events: list[LiveEvent]) -> None:
+        conn = PostgresConnection(cast("psycopg.Connection[PgRow]", raw))
+        first = self._last_id is None
+        if self._last_id is None:  # first connection: the newest rows fill the replay ring
+            events = live_journal.newest(conn, self._replay)
+        else:
+            events = live_journal.after(conn, self._last_id)
+        if events:
+            self._last_id = events[-1].id
+        elif self._last_id is None:
+            self._last_id = 0
+        if first or events:
+            assert self._loop is not None
+            self._loop.call_soon_threadsafe(self._deliver, events, first)
+
+    def _deliver(self, events: list[LiveEvent], first: bool) -> None:
+        if first:
+            self._bus.resume(events)
+            return
         for e in events:
             self._bus.deliver(e)
 
@@ -229,26 +173,6 @@ class Cluster:
         callback = self._callbacks.get(str(note.get("topic")))
         if callback is not None and self._loop is not None:
             self._loop.call_soon_threadsafe(_run_callback, callback)
-
-
-def _append(conn: Connection, *, batch: list[tuple[dict[str, Any], frozenset[str]]]) -> None:
-    now = time.time()
-    # Not transaction(): the hub's write lock is not needed, only this append's own order.
-    conn.execute("BEGIN")
-    try:
-        conn.execute("SELECT pg_advisory_xact_lock(?)", (_APPEND_KEY,))
-        conn.executemany(
-            "INSERT INTO live_events (type, agencies, data, ts) VALUES (?, ?, ?, ?)",
-            [(str(e.get("type", "event")), json.dumps(sorted(a)),
-              json.dumps(e, separators=(",", ":"), default=str), now) for e, a in batch])
-        newest = conn.execute("SELECT MAX(id) FROM live_events").fetchone()[0]
-        if newest is not None and int(newest) % 1000 < len(batch):
-            conn.execute("DELETE FROM live_events WHERE id <= ?", (int(newest) - _KEEP,))
-        conn.execute("SELECT pg_notify(?, '')", (LIVE_CHANNEL,))
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
 
 
 def _run_callback(callback: Callable[[], object]) -> None:

@@ -6,9 +6,14 @@ it never blocks and never awaits. Each subscriber has a bounded queue: one that 
 it reads again) and the publisher carries on; the client reconnects with ``Last-Event-ID`` and
 the replay ring (``live.replay`` recent events) gives it what it missed.
 
-Event ids increase within one hub process. With several hub processes on PostgreSQL, the
-bus of each is fed by :class:`~siaga.api.cluster.Cluster` (``deliver``) with every process's
-events and ids from one shared sequence; on SQLite a stream shows the events of its process.
+In the running hub the ids come from the database (:mod:`siaga.api.live_journal`, table
+``live_events``): they keep growing across restarts, and the ring is filled from the table at
+start (``resume``), so a client resuming after a restart misses nothing still held. With
+several hub processes on PostgreSQL the bus of each is fed by
+:class:`~siaga.api.cluster.Cluster` (``deliver``) with every process's events; on SQLite a
+stream shows the events of its process. A client whose ``Last-Event-ID`` is older than what
+the ring holds is sent ``stream.reload`` first: it must fetch its data again, then follow the
+stream. (``publish`` numbers events itself: the bus alone, as in unit tests.)
 """
 
 from __future__ import annotations
@@ -24,13 +29,15 @@ from typing import Any
 from siaga.api.metrics import MetricsRegistry
 
 __all__ = [
-    "CLOSED", "FINAL", "OVERFLOW", "UNAUTHORIZED", "LiveBus", "LiveEvent", "Subscription",
-    "make_event", "unauthorized",
+    "CLOSED", "FINAL", "OVERFLOW", "RELOAD", "UNAUTHORIZED", "LiveBus", "LiveEvent",
+    "Subscription", "make_event", "unauthorized",
 ]
 
 OVERFLOW = "stream.overflow"
 CLOSED = "stream.closed"
 UNAUTHORIZED = "stream.unauthorized"
+# Sent first to a client resuming from an id the hub no longer holds; the stream goes on.
+RELOAD = "stream.reload"
 # Events that end a stream: the writer sends them, then closes.
 FINAL = frozenset((OVERFLOW, CLOSED, UNAUTHORIZED))
 
@@ -63,6 +70,12 @@ def _final_event(dropped: bool) -> LiveEvent:
     return make_event(0, {"type": CLOSED, "detail": "the hub is shutting down"}, frozenset())
 
 
+def _reload_event(last_event_id: int) -> LiveEvent:
+    return make_event(0, {"type": RELOAD, "last_event_id": last_event_id,
+                          "detail": "events after this id are no longer held: fetch the "
+                          "data again, then follow this stream"}, frozenset())
+
+
 def unauthorized(reason: str) -> LiveEvent:
     """Ends a stream whose token expired or was revoked meanwhile."""
     return make_event(0, {"type": UNAUTHORIZED,
@@ -75,6 +88,9 @@ class Subscription:
 
     scope: frozenset[str] | None
     queue: asyncio.Queue[LiveEvent | None]
+    # Events up to this id were sent before (Last-Event-ID): on PostgreSQL a client may resume
+    # on a process that has not yet delivered the newest events it saw elsewhere.
+    after: int = 0
     dropped: bool = False
     opened_at: float = field(default_factory=time.monotonic)
 
@@ -119,6 +135,8 @@ class LiveBus:
         self._subscribers: set[Subscription] = set()
         self._recent: deque[LiveEvent] = deque(maxlen=replay)
         self._next_id = 1
+        # Every event with a larger id is in the ring (or still to come).
+        self._horizon = 0
         metrics = metrics or MetricsRegistry()
         self._published = metrics.counter(
             "siaga_live_events_total", "Events published on the live bus", ("type",))
@@ -138,13 +156,27 @@ class LiveBus:
         self.deliver(live)
         return live
 
+    def resume(self, recent: Collection[LiveEvent]) -> None:
+        """Start from the newest events kept in the database (ascending ids), at start-up."""
+        events = sorted(recent, key=lambda e: e.id)[-self._recent.maxlen:] \
+            if self._recent.maxlen else []
+        self._recent.clear()
+        self._recent.extend(events)
+        if events:
+            self._horizon = events[0].id - 1
+            self._next_id = max(self._next_id, events[-1].id + 1)
+
     def deliver(self, live: LiveEvent) -> None:
-        """Fan out an event whose id was given elsewhere (the cluster's shared sequence)."""
+        """Fan out an event whose id was given elsewhere (the database's sequence)."""
         self._next_id = max(self._next_id, live.id + 1)
+        if self._recent.maxlen == 0:
+            self._horizon = live.id
+        elif len(self._recent) == self._recent.maxlen:
+            self._horizon = self._recent[0].id
         self._recent.append(live)
         self._published.inc(type=live.type)
         for sub in list(self._subscribers):
-            if not live.visible_to(sub.scope):
+            if live.id <= sub.after or not live.visible_to(sub.scope):
                 continue
             try:
                 sub.queue.put_nowait(live)
@@ -162,12 +194,17 @@ class LiveBus:
 
     def subscribe(self, scope: frozenset[str] | None,
                   last_event_id: int | None = None) -> Subscription:
-        """A new subscription; with ``last_event_id``, first the missed events still kept."""
-        sub = Subscription(scope=scope, queue=asyncio.Queue(self._queue_size))
+        """A new subscription; with ``last_event_id``, first the missed events still kept,
+        or ``stream.reload`` when some of them are no longer kept."""
+        sub = Subscription(scope=scope, queue=asyncio.Queue(self._queue_size),
+                           after=last_event_id or 0)
         if last_event_id is not None:
             missed = [e for e in self._recent if e.id > last_event_id and e.visible_to(scope)]
-            for e in missed[-self._queue_size:]:
-                sub.queue.put_nowait(e)
+            if last_event_id < self._horizon or len(missed) > self._queue_size:
+                sub.queue.put_nowait(_reload_event(last_event_id))
+            else:
+                for e in missed:
+                    sub.queue.put_nowait(e)
         self._subscribers.add(sub)
         return sub
 

@@ -23,10 +23,11 @@ from siaga.api.audit import AuditLog
 from siaga.api.cluster import Cluster
 from siaga.api.db import Database
 from siaga.api.gateway_tokens import GatewayTokens
-from siaga.api.incidents.service import EventPublisher, IncidentService, open_incidents
+from siaga.api.incidents.service import IncidentService, open_incidents
 from siaga.api.ingest.pipeline import IngestPipeline
 from siaga.api.ingest.service import open_ingest
 from siaga.api.live import LiveBus
+from siaga.api.live_journal import LiveJournal
 from siaga.api.metrics import MetricsRegistry
 from siaga.api.migrations import migrate
 from siaga.api.notify.service import NotifyService, open_notify
@@ -96,7 +97,11 @@ async def open_services(settings: HubSettings) -> AsyncIterator[HubServices]:
         metrics = MetricsRegistry()
         bus = LiveBus(settings.live.queue_size, settings.live.replay, metrics)
         stack.callback(bus.close)
-        publisher: EventPublisher = bus
+        # Events get their ids from the database, so ids outlive a restart (and, on PostgreSQL,
+        # are one sequence for every hub process).
+        journal = LiveJournal(db, bus, replay=settings.live.replay, metrics=metrics)
+        await journal.start()
+        stack.push_async_callback(journal.close)
         scheduler: Callable[[], bool] = _always
         if db.dialect == "postgresql":
             from siaga.api.db_postgres import PostgresDatabase  # optional: siaga[postgres]
@@ -110,10 +115,10 @@ async def open_services(settings: HubSettings) -> AsyncIterator[HubServices]:
             cluster.on_invalidate("gateway_tokens", gateway_tokens.forget)
             registry.on_change = lambda: cluster.invalidate("registry")
             gateway_tokens.on_change = lambda: cluster.invalidate("gateway_tokens")
-            publisher, scheduler = cluster, cluster.is_leader
+            scheduler = cluster.is_leader
         telemetry = await stack.enter_async_context(open_telemetry(settings.telemetry))
         incidents = await stack.enter_async_context(open_incidents(
-            db, settings.incidents, registry=registry, bus=publisher, telemetry=telemetry,
+            db, settings.incidents, registry=registry, bus=journal, telemetry=telemetry,
             metrics=metrics, agencies=list(settings.agencies), scheduler=scheduler))
         ingest = await stack.enter_async_context(open_ingest(
             settings.ingest, settings.mqtt, telemetry=telemetry, incidents=incidents,

@@ -174,7 +174,8 @@ class LiveSettings(_Section):
     keepalive_s: float = Field(default=15.0, gt=0, le=300)
     """Comment lines that keep proxies and EventSource from timing out an idle stream."""
     replay: int = Field(default=1000, ge=0, le=100_000)
-    """Recent events kept so a reconnecting client (Last-Event-ID) misses nothing."""
+    """Recent events each process replays to a reconnecting client (Last-Event-ID), filled
+    from the database at start; a client further behind is sent `stream.reload`."""
 
 
 class AgencyInfo(_Section):

@@ -122,6 +122,8 @@ function connectStream() {
   const onEvent = ev => {
     let data; try { data = JSON.parse(ev.data); } catch { return; }
     if (String(data.type || "").startsWith("report.")) { onReport(); return; }
+    // The hub no longer holds every event since our last one (a long outage): fetch afresh.
+    if (data.type === "stream.reload") { reloadIncidents(); return; }
     const inc = data.incident; if (!inc || inc.id === undefined) return;
     const isNew = !S.incidents.has(inc.id);
     const prev = S.incidents.get(inc.id);
@@ -163,6 +165,12 @@ async function loadReportTexts() {
     S.reportText.set(i.id, first ? first.note || "" : "");
   }));
   return missing.length;
+}
+async function reloadIncidents() {
+  const fresh = S.incidents; S.incidents = new Map();
+  try { await loadIncidents(); } catch { S.incidents = fresh; return; }
+  await loadTriage().catch(() => null);
+  await loadReportTexts(); render();
 }
 async function loadIncidents() {
   const data = await api("/api/v1/incidents?" + new URLSearchParams({ status: "active", limit: "500" }).toString()).catch(async e => {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from siaga.api.live import CLOSED, OVERFLOW, LiveBus
+from siaga.api.live import CLOSED, FINAL, OVERFLOW, RELOAD, LiveBus, make_event
 from siaga.api.metrics import MetricsRegistry
 
 pytestmark = pytest.mark.anyio
@@ -83,3 +83,40 @@ async def test_next_batch_takes_everything_queued_and_ends_with_the_final_event(
     for n in range(5):
         bus.publish(_event(n), ["BPBD"])
     assert [e.type for e in await sub.next_batch(1)] == [OVERFLOW]
+
+
+async def test_a_resume_from_an_id_older_than_the_ring_is_told_to_reload() -> None:
+    bus = LiveBus(replay=3)
+    for n in range(1, 6):
+        bus.publish(_event(n), ["BPBD"])  # ids 1..5, the ring keeps 3..5
+    held = bus.subscribe(None, last_event_id=2)  # 3, 4, 5 all held: a replay
+    assert [(await held.next(1)).id for _ in range(3)] == [3, 4, 5]  # type: ignore[union-attr]
+    gone = bus.subscribe(None, last_event_id=1)  # 2 is gone: reload, then live events
+    first = await gone.next(1)
+    assert first is not None and first.type == RELOAD and first.id == 0
+    assert first.type not in FINAL
+    assert await gone.next(0.01) is None
+    bus.publish(_event(6), ["BPBD"])
+    assert (await gone.next(1)).id == 6  # type: ignore[union-attr]
+
+
+async def test_resume_fills_the_ring_from_stored_events_and_ids_go_on_from_there() -> None:
+    bus = LiveBus(replay=10)
+    stored = [make_event(i, _event(i), frozenset({"BPBD"})) for i in (17, 18, 20)]
+    bus.resume(stored)
+    sub = bus.subscribe(frozenset({"BPBD"}), last_event_id=17)
+    assert [(await sub.next(1)).id for _ in range(2)] == [18, 20]  # type: ignore[union-attr]
+    assert bus.publish(_event(21), ["BPBD"]).id == 21
+    older = bus.subscribe(None, last_event_id=15)  # 16 is not held: reload
+    assert (await older.next(1)).type == RELOAD  # type: ignore[union-attr]
+
+
+async def test_events_up_to_the_last_event_id_are_not_sent_again() -> None:
+    # A client resumes on a process that has not yet delivered what it saw on another.
+    bus = LiveBus()
+    bus.deliver(make_event(4, _event(4), frozenset({"BPBD"})))
+    sub = bus.subscribe(None, last_event_id=6)
+    for i in (5, 6, 7):
+        bus.deliver(make_event(i, _event(i), frozenset({"BPBD"})))
+    assert (await sub.next(1)).id == 7  # type: ignore[union-attr]
+    assert await sub.next(0.01) is None
