@@ -1,21 +1,24 @@
 """Debian's nginx, with the config ``siaga-hub proxy-config nginx`` renders, in front of two
 real ``siaga-hub serve`` processes on one PostgreSQL database: TLS (a certificate the test
 makes), HTTP/2 offered, requests spread over both hubs, a killed hub left out without a
-failed request, the live stream passed through byte by byte, and the client's own address
-(never a forged X-Forwarded-For) reaching the hub. nginx runs from its own prefix in a temp
+failed request, the live stream passed through byte by byte and resumed through the proxy
+on the other hub (Last-Event-ID) when its own dies, missing nothing, and the client's own
+address (never a forged X-Forwarded-For) reaching the hub. nginx runs from its own prefix in a temp
 dir on a free port; nothing of /etc/nginx or a system service is used.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[3]
 PASSWORD = "proxy-test-password"
 # A second loopback address for the client, so the hub can tell it from the proxy (127.0.0.1).
 CLIENT_ADDRESS = "127.0.0.7"
+GATEWAY = "gw-proxy-test"
 
 
 @dataclass
@@ -38,15 +42,16 @@ class Stand:
     hubs: list[HubProcess]
     proxy: Nginx
     cert: Path
+    gateway_token: str
 
     @property
     def url(self) -> str:
         return f"https://127.0.0.1:{self.proxy.port}"
 
-    def client(self, **kwargs: object) -> httpx.Client:
+    def client(self, timeout: httpx.Timeout | float = 10) -> httpx.Client:
         verify = ssl.create_default_context(cafile=str(self.cert))
         transport = httpx.HTTPTransport(verify=verify, local_address=CLIENT_ADDRESS)
-        return httpx.Client(base_url=self.url, transport=transport, timeout=10, **kwargs)  # type: ignore[arg-type]
+        return httpx.Client(base_url=self.url, transport=transport, timeout=timeout)
 
 
 def hub_toml(shared: Path) -> str:
@@ -66,6 +71,9 @@ def stand(postgres: PostgreSQL, tmp_path_factory: pytest.TempPathFactory) -> Ite
                     "user", "add", "ops", "--agency", "BPBD", "--role", "responder",
                     "--password-stdin"], input=PASSWORD + "\n", text=True, check=True,
                    capture_output=True)
+    gateway_token = subprocess.run(
+        [sys.executable, "-m", "siaga.api", "--config", str(hubs[0].config), "gateway", "add",
+         GATEWAY], text=True, check=True, capture_output=True).stdout.strip()
     cert, key = self_signed_certificate(shared)
     settings = settings_from_mapping({"live": {"keepalive_s": 1}})
     port = free_port()
@@ -77,7 +85,7 @@ def stand(postgres: PostgreSQL, tmp_path_factory: pytest.TempPathFactory) -> Ite
         for hub in hubs:
             hub.start()
         proxy.start()
-        yield Stand(hubs, proxy, cert)
+        yield Stand(hubs, proxy, cert, gateway_token)
     finally:
         proxy.stop()
         for hub in hubs:
@@ -151,6 +159,94 @@ def test_the_live_stream_passes_through_unbuffered(stand: Stand) -> None:
     assert arrivals[0] < 5, arrivals
     gaps = [b - a for a, b in zip(arrivals, arrivals[1:], strict=False)]
     assert all(g > 0.3 for g in gaps), arrivals
+
+
+def alerts_batch(sites: range) -> dict[str, object]:
+    """Landslide Siaga alerts, one per site: one new incident each."""
+    now = int(time.time() * 1000)
+    alerts = [{"id": i + 1, "node": f"proxy-n{i}", "site": f"proxy-site-{i}",
+               "hazard": "landslide", "level": 3, "previous_level": 1, "detector": "landslide",
+               "ts": now - 1000 + i, "explanation": "tanah bergerak", "explanation_en": "moving"}
+              for i in sites]
+    return {"v": 1, "gateway": GATEWAY, "batch": f"{GATEWAY}:{sites.start + 1}-{sites.stop}",
+            "sent_at": now, "alerts": alerts}
+
+
+class Listener(threading.Thread):
+    """A dashboard's EventSource through the proxy: reconnects with Last-Event-ID."""
+
+    def __init__(self, stand: Stand, token: str) -> None:
+        super().__init__(daemon=True)
+        self.stand, self.token = stand, token
+        self.opened: list[tuple[int, int]] = []  # (event id, incident id)
+        self.connections = 0
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        last_id = ""
+        with self.stand.client(timeout=httpx.Timeout(10, read=5)) as client:
+            while not self.stop.is_set():
+                headers = {"Authorization": f"Bearer {self.token}"}
+                if last_id:
+                    headers["Last-Event-ID"] = last_id
+                try:
+                    with client.stream("GET", "/api/v1/stream?probe=failover",
+                                       headers=headers) as r:
+                        self.connections += 1
+                        for line in r.iter_lines():
+                            if line.startswith("id:"):
+                                last_id = line[3:].strip()
+                            elif line.startswith("data:"):
+                                event = json.loads(line[5:])
+                                if event.get("type") == "incident.opened":
+                                    self.opened.append((int(last_id), event["incident"]["id"]))
+                            if self.stop.is_set():
+                                return
+                except httpx.HTTPError:
+                    self.stop.wait(0.2)
+
+
+def wait_for(cond: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def test_a_stream_whose_hub_dies_resumes_through_the_proxy_missing_nothing(
+        stand: Stand) -> None:
+    with stand.client() as client:
+        token = client.post("/api/v1/auth/token",
+                            json={"username": "ops", "password": PASSWORD}).json()["access_token"]
+        ingest = {"Authorization": f"Bearer {stand.gateway_token}"}
+        listener = Listener(stand, token)
+        listener.start()
+        try:
+            wait_for(lambda: listener.connections == 1, 10, "the stream")
+            r = client.post("/api/v1/ingest", json=alerts_batch(range(0, 3)), headers=ingest)
+            assert r.status_code == 200, r.text
+            wait_for(lambda: len(listener.opened) == 3, 15, "3 incidents on the stream")
+            serving = [h for h in stand.hubs if served_by(h, "stream?probe=failover")]
+            assert len(serving) == 1
+            victim = serving[0]
+            assert victim.proc is not None
+            victim.proc.send_signal(signal.SIGKILL)
+            victim.proc.wait()
+            victim.proc = None
+            # Opened while the client is cut off and reconnecting to the other hub.
+            r = client.post("/api/v1/ingest", json=alerts_batch(range(3, 6)), headers=ingest)
+            assert r.status_code == 200, r.text
+            wait_for(lambda: len(listener.opened) == 6, 20, "6 incidents on the stream")
+        finally:
+            listener.stop.set()
+            listener.join(10)
+            for hub in stand.hubs:
+                if hub.proc is None:
+                    hub.start()
+    assert listener.connections >= 2
+    event_ids = [e for e, _ in listener.opened]
+    assert event_ids == sorted(set(event_ids)), "an event twice or out of order"
+    assert len({incident for _, incident in listener.opened}) == 6
 
 
 def test_requests_keep_succeeding_when_a_hub_is_killed(stand: Stand) -> None:
