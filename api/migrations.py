@@ -113,10 +113,102 @@ def _report_triage_and_places(conn: Connection, dialect: Dialect) -> None:
                      (place.site, place.label, place.label_en, r["id"]))
 
 
+# The two outbox tables as version 3 left them (frozen here: module DDL may move on).
+_OUTBOX_V3 = """CREATE TABLE incident_outbox_v3 (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    incident_id INTEGER REFERENCES incidents (id),
+    report_id INTEGER REFERENCES incident_reports (id),
+    type TEXT NOT NULL,
+    ts REAL NOT NULL,
+    level INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    text TEXT NOT NULL DEFAULT '',
+    data TEXT NOT NULL DEFAULT '{}',
+    planned_at REAL,
+    CHECK (incident_id IS NOT NULL OR report_id IS NOT NULL)
+)"""
+_DELIVERIES_V3 = """CREATE TABLE notify_deliveries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    outbox_id INTEGER NOT NULL REFERENCES incident_outbox (id),
+    incident_id INTEGER REFERENCES incidents (id),
+    report_id INTEGER REFERENCES incident_reports (id),
+    channel TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    address TEXT NOT NULL,
+    level INTEGER NOT NULL,
+    payload TEXT NOT NULL,
+    key TEXT NOT NULL UNIQUE,
+    status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN
+        ('pending', 'sending', 'sent', 'delivered', 'failed', 'superseded')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    not_before REAL NOT NULL,
+    lease_until REAL,
+    created_at REAL NOT NULL,
+    sent_at REAL,
+    provider_id TEXT,
+    error TEXT
+)"""
+_INDEXES_V3 = (
+    "CREATE INDEX IF NOT EXISTS incident_outbox_unplanned ON incident_outbox (id)"
+    " WHERE planned_at IS NULL",
+    "CREATE INDEX IF NOT EXISTS notify_deliveries_due"
+    " ON notify_deliveries (channel, status, not_before)",
+    "CREATE INDEX IF NOT EXISTS notify_deliveries_by_incident"
+    " ON notify_deliveries (incident_id, channel, address, status)",
+    "CREATE INDEX IF NOT EXISTS notify_deliveries_by_provider"
+    " ON notify_deliveries (channel, provider_id)",
+)
+_DELIVERY_COLUMNS = ("id, outbox_id, incident_id, channel, recipient, address, level, payload,"
+                     " key, status, attempts, not_before, lease_until, created_at, sent_at,"
+                     " provider_id, error")
+
+
+def _outbox_about_reports(conn: Connection, dialect: Dialect) -> None:
+    # A citizen report waiting in triage is told through the outbox too, before any incident
+    # exists: outbox rows and deliveries name an incident or a report.
+    if all("report_id" in _columns(conn, dialect, t)
+           for t in ("incident_outbox", "notify_deliveries")):
+        return  # created by this release's DDL
+    if dialect == "postgresql":
+        for table in ("incident_outbox", "notify_deliveries"):
+            conn.execute(f"ALTER TABLE {table} ALTER COLUMN incident_id DROP NOT NULL")
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS report_id INTEGER"
+                         " REFERENCES incident_reports (id)")
+        conn.execute("ALTER TABLE incident_outbox ADD CONSTRAINT incident_outbox_about"
+                     " CHECK (incident_id IS NOT NULL OR report_id IS NOT NULL)")
+        return
+    # SQLite cannot drop a NOT NULL: rebuild both tables (deliveries, the child, around the
+    # outbox), keeping ids and the AUTOINCREMENT counters, since idempotency keys are made
+    # of outbox ids and must never repeat.
+    seqs = {r[0]: r[1] for r in conn.execute(
+        "SELECT name, seq FROM sqlite_sequence"
+        " WHERE name IN ('incident_outbox', 'notify_deliveries')")}
+    conn.execute("CREATE TEMP TABLE migrate_deliveries AS SELECT * FROM notify_deliveries")
+    conn.execute("DROP TABLE notify_deliveries")
+    conn.execute(_OUTBOX_V3)
+    conn.execute("INSERT INTO incident_outbox_v3 (id, incident_id, type, ts, level, status,"
+                 " text, data, planned_at) SELECT id, incident_id, type, ts, level, status,"
+                 " text, data, planned_at FROM incident_outbox")
+    conn.execute("DROP TABLE incident_outbox")
+    conn.execute("ALTER TABLE incident_outbox_v3 RENAME TO incident_outbox")
+    conn.execute(_DELIVERIES_V3)
+    conn.execute(f"INSERT INTO notify_deliveries ({_DELIVERY_COLUMNS})"
+                 f" SELECT {_DELIVERY_COLUMNS} FROM temp.migrate_deliveries")
+    conn.execute("DROP TABLE temp.migrate_deliveries")
+    for index in _INDEXES_V3:
+        conn.execute(index)
+    for name, seq in seqs.items():
+        conn.execute("UPDATE sqlite_sequence SET seq = MAX(seq, ?) WHERE name = ?", (seq, name))
+        conn.execute("INSERT INTO sqlite_sequence (name, seq) SELECT ?, ? WHERE NOT EXISTS"
+                     " (SELECT 1 FROM sqlite_sequence WHERE name = ?)", (name, seq, name))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "staff.disabled: a disabled account cannot sign in", _staff_disabled),
     Migration(2, "citizen reports: triage, place names instead of report:<id>",
               _report_triage_and_places),
+    Migration(3, "notify outbox: a delivery may be about a citizen report in triage",
+              _outbox_about_reports),
 )
 
 _ENSURE: tuple[Callable[[Connection], None], ...] = (

@@ -8,7 +8,8 @@ A report that comes in (:func:`record_report`):
    ``report_confirm_count`` of them are independent (api/incidents/corroboration.py); the
    clock starts then, each report keeps its own time in the timeline; the incident stays
    ``unconfirmed`` (out of the public CAP feed) until a sensor or a staff member confirms, else
-3. waits in the triage queue: no incident, no clock, no notification, no CAP message.
+3. waits in the triage queue: no incident, no clock, no CAP message; an outbox row tells the
+   duty officers of its agencies (api/notify) that it waits.
 
 A duty officer of an agency the report is routed to verifies it (:func:`verify_report`: the
 incident opens now, or the report joins one that opened meanwhile) or rejects it with a
@@ -37,6 +38,7 @@ from siaga.api.incidents.store import (
     Change,
     add_timeline,
     enqueue_notice,
+    enqueue_report_notice,
     open_incident,
     refresh_evidence,
     set_source,
@@ -191,6 +193,7 @@ def record_report(conn: Connection, settings: IncidentSettings, r: ReportFacts,
                                   radius_m=settings.report_confirm_radius_m,
                                   window_s=settings.report_confirm_window_s)
         if len(group) < settings.report_confirm_count:
+            enqueue_report_notice(conn, report_id, received_at, settings.report_level)
             return ReportOutcome(report_id, "triage", None, None, None, tuple(agencies))
         rows = {w["id"]: w for w in waiting} | {report_id: row}
         first = rows[group[0].id]

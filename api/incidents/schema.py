@@ -19,9 +19,11 @@ version 2 (api/migrations.py), which also adds the triage index.
 
 ``incident_outbox`` is the notification outbox: one row per incident change, written in the
 same transaction as the change itself, so a change is never committed without its row (nor a
-row without its change). The notifier (:mod:`api.notify`) turns rows into deliveries and
-stamps ``planned_at``. ``incident_escalation_rungs`` records each rung of an agency's
-escalation chain that was told, once per clock cycle. ``cap_messages`` is the CAP log
+row without its change); a row with ``report_id`` instead of ``incident_id`` tells of a citizen
+report that entered triage (schema version 3 made ``incident_id`` nullable). The notifier
+(:mod:`api.notify`) turns rows into deliveries and stamps ``planned_at``.
+``incident_escalation_rungs`` records each rung of an agency's escalation chain that was
+told, once per clock cycle. ``cap_messages`` is the CAP log
 (api/incidents/cap_log.py): one row per message, written in the transaction of its change,
 never changed afterwards.
 """
@@ -145,14 +147,16 @@ CREATE TABLE IF NOT EXISTS incident_reports (
 
 CREATE TABLE IF NOT EXISTS incident_outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
-    incident_id INTEGER NOT NULL REFERENCES incidents (id),
+    incident_id INTEGER REFERENCES incidents (id),
+    report_id INTEGER REFERENCES incident_reports (id),
     type TEXT NOT NULL,
     ts REAL NOT NULL,
     level INTEGER NOT NULL,
     status TEXT NOT NULL,
     text TEXT NOT NULL DEFAULT '',
     data TEXT NOT NULL DEFAULT '{}',
-    planned_at REAL
+    planned_at REAL,
+    CHECK (incident_id IS NOT NULL OR report_id IS NOT NULL)
 );
 CREATE INDEX IF NOT EXISTS incident_outbox_unplanned ON incident_outbox (id)
     WHERE planned_at IS NULL;

@@ -31,6 +31,7 @@ __all__ = [
     "add_timeline",
     "current_cycle",
     "enqueue_notice",
+    "enqueue_report_notice",
     "open_incident",
     "refresh_evidence",
     "refresh_status",
@@ -93,6 +94,14 @@ def enqueue_notice(conn: Connection, change: Change,
     )
     # The CAP log follows the same changes, in the same transaction (cap_log.py).
     record_cap_message(conn, change.incident_id, change.ts)
+
+
+def enqueue_report_notice(conn: Connection, report_id: int, ts: float, level: int) -> None:
+    """Write the outbox row telling that citizen report ``report_id`` waits in triage, inside
+    the caller's transaction: the duty officers of its agencies hear of it (api/notify)."""
+    conn.execute(
+        "INSERT INTO incident_outbox (report_id, type, ts, level, status)"
+        " VALUES (?, 'report.triage', ?, ?, 'triage')", (report_id, ts, level))
 
 
 def current_cycle(conn: Connection, incident_id: int) -> int:

@@ -29,9 +29,10 @@ class Outgoing:
     key: str  # idempotency key, unique per delivery
     address: str
     text: Text
-    incident_id: int
+    incident_id: int | None  # None: the message is about a citizen report in triage
     kind: NoticeKind
     level: int
+    report_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from siaga.firmware_bridge.vocabulary import Level, hazard_name
 
 __all__ = ["Notice", "NoticeKind", "Text", "render"]
 
-NoticeKind = Literal["opened", "reopened", "level", "escalation", "resolved"]
+NoticeKind = Literal["opened", "reopened", "level", "escalation", "resolved", "report"]
 
 _HEAD = {
     "opened": ("Insiden baru", "New incident"),
@@ -25,14 +25,16 @@ _HEAD = {
     "level": ("Status berubah", "Level changed"),
     "escalation": ("ESKALASI: belum ditanggapi", "ESCALATION: not acknowledged"),
     "resolved": ("Selesai", "Resolved"),
+    "report": ("menunggu verifikasi", "awaiting triage"),
 }
+_REPORT = ("LAPORAN WARGA", "CITIZEN REPORT")
 
 
 @dataclass(frozen=True, slots=True)
 class Notice:
     """One incident update as a notification tells it (the same for every recipient)."""
 
-    incident_id: int
+    incident_id: int | None  # None: a citizen report in triage
     kind: NoticeKind
     level: int
     hazard: str
@@ -43,6 +45,8 @@ class Notice:
     at: float  # POSIX seconds
     link: str
     escalation_position: str | None = None
+    site_en: str = ""  # the site's English name where it differs (a report's place label)
+    count: int = 1  # reports told together in one message (kind "report")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,10 +76,17 @@ def render(notice: Notice, language: Literal["id", "en"], timezone: str) -> Text
     level_name = (level.label_en if en else level.label_id).upper()
     hazard = hazard_name(notice.hazard, en)
     head = _HEAD[notice.kind][1 if en else 0]
+    site = (notice.site_en or notice.site) if en else notice.site
+    if notice.kind == "report":
+        # A report has no level of its own yet: it says what it is, and how many wait.
+        level_name = _REPORT[1 if en else 0]
+        if notice.count > 1:
+            head = (f"{notice.count} reports awaiting triage, the latest here" if en else
+                    f"{notice.count} laporan menunggu verifikasi, terbaru di sini")
     when = datetime.fromtimestamp(notice.at, UTC).astimezone(ZoneInfo(timezone))
     time = when.strftime("%d/%m/%Y %H:%M %Z" if not en else "%Y-%m-%d %H:%M %Z")
     explanation = (notice.explanation_en or notice.explanation) if en else notice.explanation
-    subject = f"[{level_name}] {hazard} - {notice.site} ({head})"
+    subject = f"[{level_name}] {hazard} - {site} ({head})"
     lines = [subject]
     if notice.kind == "escalation" and notice.escalation_position:
         position = position_name(notice.escalation_position, en)
@@ -87,5 +98,5 @@ def render(notice: Notice, language: Literal["id", "en"], timezone: str) -> Text
     lines.append(f"{'Time' if en else 'Waktu'}: {time}")
     lines.append(notice.link)
     return Text(language=language, subject=subject, body="\n".join(lines),
-                level_name=level_name, hazard_name=hazard, site=notice.site,
+                level_name=level_name, hazard_name=hazard, site=site,
                 explanation=explanation, time=time, link=notice.link)

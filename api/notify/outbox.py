@@ -11,6 +11,12 @@ killed between the two leaves ``sending`` rows whose lease runs out: they are se
 more (at most the batch that was in flight), never lost. A newer notice for the same
 incident and address supersedes one still pending (one message per incident update, the
 latest state).
+
+An outbox row with ``report_id`` instead of ``incident_id`` tells of a citizen report that
+entered triage: its deliveries go to the duty officers of the report's agencies, carry the
+report's place and a link to the triage page, and fold a flood into one message per address
+and ``report_batch_s``. Their outcomes are counted, not written to a timeline (no incident
+exists yet).
 """
 
 from __future__ import annotations
@@ -22,13 +28,14 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from siaga.api.db import Connection, Row, transaction
+from siaga.api.incidents.place import place_key
 from siaga.api.incidents.settings import IncidentSettings
 from siaga.api.incidents.store import add_timeline
 from siaga.api.notify import contacts
 from siaga.api.notify.channel import Outgoing, Result, Sent
 from siaga.api.notify.errors import RateLimited
 from siaga.api.notify.message import Notice, NoticeKind, Text, render
-from siaga.api.notify.rules import IncidentFacts, targets_for
+from siaga.api.notify.rules import Contact, IncidentFacts, targets_for
 from siaga.api.notify.settings import ChannelName, NotifySettings
 
 __all__ = [
@@ -46,7 +53,8 @@ _DDL = """
 CREATE TABLE IF NOT EXISTS notify_deliveries (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     outbox_id INTEGER NOT NULL REFERENCES incident_outbox (id),
-    incident_id INTEGER NOT NULL REFERENCES incidents (id),
+    incident_id INTEGER REFERENCES incidents (id),
+    report_id INTEGER REFERENCES incident_reports (id),
     channel TEXT NOT NULL,
     recipient TEXT NOT NULL,
     address TEXT NOT NULL,
@@ -145,6 +153,10 @@ def plan(conn: Connection, settings: NotifySettings, incidents: IncidentSettings
         for row in rows:
             conn.execute("UPDATE incident_outbox SET planned_at = ? WHERE id = ?",
                          (now, row["id"]))
+            if row["incident_id"] is None:
+                made += _plan_report(conn, settings, row, people, first_rung, now=now,
+                                     timezone=timezone)
+                continue
             data = json.loads(row["data"])
             kind = _kind(conn, row, data)
             if kind is None or now - row["ts"] > settings.max_age_s:
@@ -193,6 +205,57 @@ def plan(conn: Connection, settings: NotifySettings, incidents: IncidentSettings
     return made
 
 
+def _plan_report(conn: Connection, settings: NotifySettings, row: Row,
+                 people: Sequence[Contact], first_rung: dict[str, str], *,
+                 now: float, timezone: str) -> int:
+    """Deliveries telling that a citizen report waits in triage (none once a duty officer
+    decided it, or it joined an incident, before the planner ran). A report that follows
+    another within ``report_batch_s`` of a message to the same address waits for the end of
+    that spell and folds into one message with every report still unsent."""
+    rep = conn.execute("SELECT * FROM incident_reports WHERE id = ?",
+                       (row["report_id"],)).fetchone()
+    if rep is None or rep["status"] != "triage" or now - row["ts"] > settings.max_age_s:
+        return 0
+    facts = IncidentFacts(agencies=json.loads(rep["agencies"]), hazard=rep["hazard"],
+                          site=rep["place_site"] or place_key(rep["lat"], rep["lon"]),
+                          level=row["level"])
+    targets = targets_for(settings, "report", facts, people, now=now, timezone=timezone,
+                          first_rung=first_rung)
+    made = 0
+    for t in targets:
+        last = conn.execute(
+            "SELECT id, status, not_before, created_at, payload FROM notify_deliveries"
+            " WHERE report_id IS NOT NULL AND channel = ? AND address = ?"
+            " AND status != 'superseded' ORDER BY id DESC LIMIT 1",
+            (t.channel, t.address)).fetchone()
+        count, not_before = 1, t.not_before
+        if last is not None and last["status"] == "pending":
+            conn.execute("UPDATE notify_deliveries SET status = 'superseded' WHERE id = ?",
+                         (last["id"],))
+            count += int(json.loads(last["payload"]).get("count", 1))
+            not_before = max(not_before, last["not_before"])
+        elif last is not None and last["created_at"] >= now - settings.report_batch_s:
+            not_before = max(not_before, last["created_at"] + settings.report_batch_s)
+        notice = Notice(
+            incident_id=None, kind="report", level=row["level"], hazard=rep["hazard"],
+            site=rep["place_label"] or facts.site, site_en=rep["place_label_en"],
+            agency=facts.agencies[0] if facts.agencies else "", explanation=rep["text"][:200],
+            explanation_en=rep["text"][:200], at=rep["received_at"],
+            link=f"{settings.base_url.rstrip('/')}/dashboard/#/reports", count=count)
+        text = render(notice, t.language, timezone)
+        digest = hashlib.sha256(f"{t.channel}:{t.address}".encode()).hexdigest()[:16]
+        payload = {"kind": "report", "level": row["level"], "count": count,
+                   "text": _text_doc(text)}
+        cur = conn.execute(
+            "INSERT OR IGNORE INTO notify_deliveries (outbox_id, report_id, channel, recipient,"
+            " address, level, payload, key, not_before, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (row["id"], row["report_id"], t.channel, t.recipient, t.address, row["level"],
+             json.dumps(payload), f"siaga-{row['id']}-{digest}", not_before, now))
+        made += cur.rowcount
+    return made
+
+
 def _text_doc(t: Text) -> dict[str, str]:
     return {f: getattr(t, f) for f in Text.__slots__}
 
@@ -215,7 +278,7 @@ def claim(conn: Connection, channel: ChannelName, *, now: float, limit: int,
                             attempts=r["attempts"] + 1, message=Outgoing(
                                 key=r["key"], address=r["address"], text=Text(**p["text"]),
                                 incident_id=r["incident_id"], kind=p["kind"],
-                                level=p["level"])))
+                                level=p["level"], report_id=r["report_id"])))
     return out
 
 
@@ -253,7 +316,7 @@ def finish(conn: Connection, settings: NotifySettings,
                     "UPDATE notify_deliveries SET status = 'failed', lease_until = NULL,"
                     " error = ? WHERE id = ?", (r.reason, d.id))
                 outcomes.append("failed")
-            if final is not None:
+            if final is not None and d.message.incident_id is not None:
                 error = None if isinstance(r, Sent) else r.reason
                 add_timeline(
                     conn, d.message.incident_id, ts=now, recorded_at=now, kind="notify",
@@ -277,6 +340,8 @@ def receipt(conn: Connection, channel: ChannelName, provider_id: str, status: st
             return False
         conn.execute("UPDATE notify_deliveries SET status = ?, error = ? WHERE id = ?",
                      (status, reason, row["id"]))
+        if row["incident_id"] is None:
+            return True  # about a report in triage: no incident timeline to write in
         add_timeline(
             conn, row["incident_id"], ts=now, recorded_at=now, kind="notify",
             note=f"{channel} {row['recipient']}: {status}" + (f" ({reason})" if reason else ""),

@@ -11,6 +11,9 @@ and the time. Order of decisions:
    each involved agency's chain (or, with nobody in that position, its responders and
    admins), whatever the rules say.
 4. Quiet hours hold a delivery under their ``min_level`` until they end; Awas never waits.
+5. A citizen report waiting in triage (kind ``report``; ``facts.agencies`` are the agencies it
+   is routed to) reaches the first rung of each of them at once (``report_triage``), and the
+   recipients of rules with ``on_report``.
 
 A person is told once per channel and address, however many rules name them.
 """
@@ -93,12 +96,24 @@ def targets_for(settings: NotifySettings, kind: NoticeKind, facts: IncidentFacts
     chosen: dict[tuple[ChannelName, str], Target] = {}
     not_before = quiet_until(settings.quiet_hours, facts.level, now, timezone)
 
-    def person(c: Contact, channel: ChannelName) -> None:
+    def person(c: Contact, channel: ChannelName, at_once: bool = False) -> None:
         address = c.addresses.get(channel)
         if address and settings.channel_on(channel):
             chosen.setdefault((channel, address), Target(
                 channel, f"user:{c.username}", address, c.language or settings.language,
-                not_before))
+                now if at_once else not_before))
+
+    def first_rungs(at_once: bool) -> None:
+        for agency in facts.agencies:
+            staff = [c for c in contacts if c.agency == agency]
+            rung0 = [c for c in staff if c.position == first_rung.get(agency)]
+            for c in rung0 or [c for c in staff if c.role in ("responder", "admin")]:
+                for ch in c.personal_channels(settings.channel_on):
+                    person(c, ch, at_once)
+
+    if kind == "report" and settings.report_triage:
+        # The duty officer decides on a waiting report: told at once, quiet hours or not.
+        first_rungs(at_once=True)
 
     if kind == "escalation":
         if escalation is not None:
@@ -114,7 +129,10 @@ def targets_for(settings: NotifySettings, kind: NoticeKind, facts: IncidentFacts
             continue
         if rule.sites and facts.site not in rule.sites:
             continue
-        if not (rule.on_resolve if kind == "resolved" else facts.level >= rule.min_level):
+        if kind == "report":
+            if not rule.on_report:
+                continue
+        elif not (rule.on_resolve if kind == "resolved" else facts.level >= rule.min_level):
             continue
         agencies = [a for a in facts.agencies if not rule.agencies or a in rule.agencies]
         if not agencies:
@@ -133,12 +151,7 @@ def targets_for(settings: NotifySettings, kind: NoticeKind, facts: IncidentFacts
                         person(c, ch)
 
     if facts.level >= AWAS and kind in ("opened", "reopened", "level"):
-        for agency in facts.agencies:
-            staff = [c for c in contacts if c.agency == agency]
-            rung0 = [c for c in staff if c.position == first_rung.get(agency)]
-            for c in rung0 or [c for c in staff if c.role in ("responder", "admin")]:
-                for ch in c.personal_channels(settings.channel_on):
-                    person(c, ch)
+        first_rungs(at_once=False)  # Awas: quiet hours never hold it anyway
     return list(chosen.values())
 
 

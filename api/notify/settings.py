@@ -205,6 +205,9 @@ class Rule(_Section):
     """position:<p>, user:<username>, group:<name> or agency."""
     on_resolve: bool = True
     """Also tell them when the incident is resolved."""
+    on_report: bool = False
+    """Also tell them of each citizen report waiting in triage for a matched agency, hazard
+    and site (``min_level`` does not apply; quiet hours do)."""
 
     @field_validator("to")
     @classmethod
@@ -262,6 +265,13 @@ class NotifySettings(_Section):
     """Who is told what; Awas also reaches each agency's first rung without a rule."""
     quiet_hours: QuietHours | None = None
     """Hours when lower levels wait; absent = none."""
+    report_triage: bool = True
+    """Tell the first rung of each routed agency's escalation chain (the duty officer; its
+    responders and admins when nobody holds it) of every citizen report that waits in triage,
+    at once, quiet hours or not."""
+    report_batch_s: float = Field(default=120, ge=0, le=3600)
+    """Reports that wait in triage within this long of the last report message to someone
+    are told together in one message at the end of it (a flood is one message, not fifty)."""
     max_attempts: int = Field(default=8, ge=1, le=100)
     """Attempts before a delivery fails."""
     backoff_s: float = Field(default=5, gt=0)

@@ -81,7 +81,7 @@ class TelegramChannel:
 
     async def _one(self, m: Outgoing) -> Result:
         markup = None
-        if m.kind != "resolved":
+        if m.kind != "resolved" and m.incident_id is not None:
             ack, dispatch = BUTTONS[m.text.language]
             markup = {"inline_keyboard": [[
                 {"text": ack, "callback_data": f"ack:{m.incident_id}"},

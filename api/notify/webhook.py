@@ -50,7 +50,8 @@ def verify(secret: str, timestamp: str, body: bytes, signature: str, *, now: flo
 
 def body_for(m: Outgoing) -> bytes:
     t = m.text
-    doc = {"id": m.key, "incident": m.incident_id, "kind": m.kind, "level": m.level,
+    doc = {"id": m.key, "incident": m.incident_id, "report": m.report_id,
+           "kind": m.kind, "level": m.level,
            "level_name": t.level_name, "hazard": t.hazard_name, "site": t.site,
            "explanation": t.explanation, "time": t.time, "link": t.link,
            "language": t.language, "subject": t.subject, "text": t.body}

@@ -13,16 +13,25 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
 
 from siaga.api.accounts import Accounts
 from siaga.api.audit import AuditLog
+from siaga.api.db import INTEGRITY_ERRORS, Database, transaction
+from siaga.api.db_postgres import PostgresDatabase
+from siaga.api.incidents.intake import AlertFacts, record_alerts
+from siaga.api.incidents.place import PlaceName
 from siaga.api.incidents.queries import IncidentFilter, load_incidents
-from siaga.api.migrations import MIGRATIONS
+from siaga.api.incidents.reports import ReportFacts, record_report
+from siaga.api.incidents.settings import IncidentSettings
+from siaga.api.migrations import MIGRATIONS, migrate
 from siaga.api.registry import Registry
 from siaga.api.services import open_database
 from siaga.api.settings import load_settings
+from siaga.firmware_bridge.uplink import UplinkAlert
 from siaga.simulators.servers import PostgreSQL
 
 pytestmark = pytest.mark.integration
@@ -150,3 +159,86 @@ def test_migrate_names_the_places_of_report_incidents(tmp_path: Path) -> None:
     assert (label, label_en) == ("1,2 km BL dari Bumiaji slope", "1.2 km NW of Bumiaji slope")
     assert report == ("joined", None, "1,2 km BL dari Bumiaji slope")
     _data_intact(config)
+
+
+def _outbox_version_2(conn: Any) -> None:
+    """Put the two outbox tables back as schema version 2 had them on PostgreSQL
+    (incident_id NOT NULL, no report_id): what a hub of the previous release left."""
+    for table in ("notify_deliveries", "incident_outbox"):
+        conn.execute(f"ALTER TABLE {table} DROP COLUMN report_id")
+        conn.execute(f"ALTER TABLE {table} ALTER COLUMN incident_id SET NOT NULL")
+
+
+def _report_in_triage(db: Database) -> int:
+    place = PlaceName(None, "6 km BL dari Pasar Batu", "6 km NW of Pasar Batu")
+    facts = ReportFacts(lat=-7.83, lon=112.49, hazard="fire", text="asap", contact=None,
+                        place=place, address_key="a", reporter_key="")
+    out = db.call(lambda c: record_report(c, IncidentSettings(), facts, 1_795_000_500.0))
+    return out.report_id
+
+
+def test_version_3_lets_the_sqlite_outbox_tell_of_reports_and_keeps_rows_and_counters(
+        tmp_path: Path) -> None:
+    """Version 3 on SQLite rebuilds incident_outbox and notify_deliveries (a NOT NULL cannot
+    be dropped in place): every row kept, and the AUTOINCREMENT counters too, since
+    idempotency keys are made of outbox ids and a reused id would silently drop a delivery."""
+    config = _old_database(tmp_path)
+    with sqlite3.connect(tmp_path / "hub.sqlite3") as conn:
+        conn.execute("INSERT INTO notify_deliveries (id, outbox_id, incident_id, channel,"
+                     " recipient, address, level, payload, key, status, not_before, created_at)"
+                     " VALUES (4, 1, 1, 'email', 'user:sari', 'sari@batu.go.id', 3, '{}',"
+                     " 'siaga-1-abc', 'sent', 0, 0)")
+        conn.execute("UPDATE sqlite_sequence SET seq = 9 WHERE name = 'incident_outbox'")
+    done = _migrate(config)
+    assert done.returncode == 0, done.stderr
+    assert "a delivery may be about a citizen report" in done.stdout
+    settings = load_settings(config)
+    db = open_database(settings)
+    try:
+        report_id = _report_in_triage(db)
+        rows = db.call(lambda c: [tuple(r) for r in c.execute(
+            "SELECT id, incident_id, report_id, type FROM incident_outbox ORDER BY id")])
+        assert rows == [(1, 1, None, "incident.opened"), (10, None, report_id, "report.triage")]
+        kept = db.call(lambda c: tuple(c.execute(
+            "SELECT id, outbox_id, incident_id, report_id, key, status FROM notify_deliveries"
+        ).fetchone()))
+        assert kept == (4, 1, 1, None, "siaga-1-abc", "sent")
+        fks = db.call(lambda c: c.execute("PRAGMA foreign_key_check").fetchall())
+        assert fks == []
+    finally:
+        db.close()
+    _data_intact(config)
+
+
+def test_version_3_on_postgresql_upgrades_a_version_2_database_with_data(
+        postgres: PostgreSQL) -> None:
+    db = PostgresDatabase(postgres.create_database(), pool_size=2)
+    try:
+        migrate(db)
+        settings = IncidentSettings()
+        alert = UplinkAlert(id=1, node="slope-07", hazard="landslide", level=3,
+                            previous_level=1, detector="landslide", ts=1_795_000_000_000,
+                            explanation="naik", explanation_en="up")
+        db.call(lambda c: record_alerts(c, settings, [AlertFacts(
+            gateway="gw-1", alert=alert, site="bumiaji-slope", lat=-7.8, lon=112.5)],
+            1_795_000_001.0))
+
+        def to_version_2(conn: Any) -> None:
+            with transaction(conn):
+                _outbox_version_2(conn)
+                conn.execute("UPDATE siaga_schema_version SET version = 2")
+        db.call(to_version_2)
+        with pytest.raises(psycopg.errors.UndefinedColumn):  # version 2 cannot tell of one
+            _report_in_triage(db)
+        result = migrate(db)
+        assert (result.before, result.after) == (2, 3)
+        report_id = _report_in_triage(db)
+        rows = db.call(lambda c: [tuple(r) for r in c.execute(
+            "SELECT incident_id, report_id, type FROM incident_outbox ORDER BY id")])
+        assert rows == [(1, None, "incident.opened"), (None, report_id, "report.triage")]
+        with pytest.raises(INTEGRITY_ERRORS):  # a row about nothing is still refused
+            db.call(lambda c: c.execute("INSERT INTO incident_outbox (type, ts, level, status)"
+                                        " VALUES ('x', 0, 1, 'x')"))
+        assert migrate(db).applied == ()
+    finally:
+        db.close()

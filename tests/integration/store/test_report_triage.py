@@ -66,7 +66,10 @@ def test_a_lone_report_waits_in_triage_for_the_routed_agency(db: Database) -> No
     out = report(db, T0, contact="0812")
     assert (out.status, out.incident_id, out.change) == ("triage", None, None)
     assert all_incidents(db) == []  # no incident, no clock
-    assert db.call(lambda c: c.execute("SELECT COUNT(*) FROM incident_outbox").fetchone()[0]) == 0
+    # No incident change; one outbox row tells the duty officer (api/notify) it waits.
+    outbox = db.call(lambda c: c.execute(
+        "SELECT incident_id, report_id, type FROM incident_outbox").fetchall())
+    assert [tuple(r) for r in outbox] == [(None, out.report_id, "report.triage")]
     (waiting,) = db.call(lambda c: triage_queue(c, frozenset({"PMK"})))
     assert (waiting.id, waiting.hazard, waiting.agencies, waiting.contact) == (
         out.report_id, "fire", ["PMK"], "0812")
