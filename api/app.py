@@ -35,6 +35,7 @@ from siaga.api.routes import (
     system,
     telemetry,
 )
+from siaga.api.security_headers import SecurityHeaders
 from siaga.api.services import HubServices, open_services
 from siaga.api.settings import HubSettings
 from siaga.api.version import VERSION
@@ -166,7 +167,9 @@ def create_app(settings: HubSettings) -> FastAPI:
     install_problem_handlers(app)
     app.add_middleware(BodyLimit, default=settings.server.max_body_bytes,
                        limits=settings.route_body_limits(), on_refused=_count_refused_report)
-    app.add_middleware(RequestMetrics)  # outermost: counts the 413s too
+    app.add_middleware(RequestMetrics)  # counts the 413s too
+    # outermost: every answer, a 413 or a 500 included, carries the headers
+    app.add_middleware(SecurityHeaders, tile_url=settings.dashboard.tile_url)
     for router in ROUTERS:
         app.include_router(router)
     app.openapi = lambda: _openapi_with_problems(app)  # type: ignore[method-assign]

@@ -21,6 +21,7 @@ batch's rows as id ranges (a batch is mostly one run of ids), one statement per 
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -86,7 +87,7 @@ class StoreAndForwardBuffer:
     def _db(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None:
-            db = open_buffer_db(self.settings.path)
+            db = open_buffer_db(self.settings.path, self.settings.wal_bytes)
             self._local.db = db
             with self._lock:
                 self._connections.append(db)
@@ -158,15 +159,29 @@ class StoreAndForwardBuffer:
                 self._tail.forget()
                 raise BufferStorageError(f"buffer commit failed: {exc}") from exc
             self._tail.keep(first_id, rows, trimmed)
+            self._bound_wal(db)
         if bad:
             log.warning("rejected %d entries that JSON cannot carry: %s", len(bad), bad[0][4])
         n_alerts = sum(1 for r in rows if r[0] == ALERT)
         for listener in self._listeners:
             listener(len(rows) - n_alerts, n_alerts)
 
+    def _bound_wal(self, db: sqlite3.Connection) -> None:
+        """A large commit can carry the log past its share before SQLite's automatic
+        checkpoint runs; then checkpoint and truncate it now (buffer_sqlite.py)."""
+        try:
+            size = os.path.getsize(self.settings.path + "-wal")
+        except OSError:
+            return
+        if size > self.settings.wal_bytes:
+            try:
+                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as exc:  # a reader in the way: the next commit tries again
+                log.debug("buffer checkpoint deferred: %s", exc)
+
     def _over(self) -> bool:
         s = self.settings
-        return self._bytes > s.max_bytes or (s.max_rows > 0 and self._rows > s.max_rows)
+        return self._bytes > s.data_bytes or (s.max_rows > 0 and self._rows > s.max_rows)
 
     def _trim(self, db: sqlite3.Connection, at: int) -> dict[int, int]:
         """Drop the oldest readings, then (only if no reading is left) the oldest alerts.
@@ -327,6 +342,12 @@ class StoreAndForwardBuffer:
                 dropped_alerts=c.get("dropped_alerts", 0),
                 dropped_since_ms=c.get("dropped_since"), rejected=c.get("rejected", 0),
             )
+
+    def disk_bytes(self) -> int:
+        """The buffer's file and its write-ahead log as they are on disk (max_bytes bounds
+        their sum)."""
+        path = self.settings.path
+        return sum(os.path.getsize(path + s) for s in ("", "-wal") if os.path.exists(path + s))
 
     def close(self) -> None:
         with self._lock:

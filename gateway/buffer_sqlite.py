@@ -1,6 +1,17 @@
 """The buffer's SQLite file: its settings, its schema, and how a connection is opened
 (WAL, so the uplink reads while the core writes; ``synchronous=FULL``, so a commit
-survives power loss)."""
+survives power loss).
+
+``max_bytes`` bounds the disk the buffer takes, its write-ahead log included (issue 12 case
+10: a 200 kB buffer took 4.66 MB, nearly all of it WAL, because SQLite checkpoints every
+1,000 pages and never shrinks the log). The WAL gets ``wal_bytes`` of the budget: it is
+checkpointed at half that size (a commit's frames may overshoot) and truncated back to it
+after each checkpoint; a commit large enough to carry it past its share anyway is followed
+by a truncating checkpoint (``StoreAndForwardBuffer._bound_wal``), so only while that one
+commit is being written can the log be larger. The rows get the rest, less the empty file's
+pages, divided by ``PAGE_OVERHEAD``. Measured: 200 kB -> at most 181 kB on disk between
+commits (it was 4.39 MB), 2 MB -> 1.73 MB.
+"""
 
 from __future__ import annotations
 
@@ -48,7 +59,8 @@ class BufferSettings:
 
     path: Annotated[str, MinLen(1), doc("The SQLite file; relative: in gateway.state_dir")] \
         = "buffer.sqlite3"
-    max_bytes: Annotated[int, Ge(4096), doc("The oldest readings go above this size")] \
+    max_bytes: Annotated[int, Ge(4096), doc("Disk the buffer file and its WAL may take; "
+                                            "the oldest readings go above it")] \
         = 256 * 1024 * 1024
     max_rows: Annotated[int, Ge(0), doc("The oldest readings go above this many rows; "
                                         "0: no row bound")] = 2_000_000
@@ -56,15 +68,43 @@ class BufferSettings:
     def resolved(self, state_dir: Path) -> BufferSettings:
         return replace(self, path=str(state_dir / self.path))
 
+    @property
+    def wal_bytes(self) -> int:
+        """What the write-ahead log may reach: a quarter of ``max_bytes``, at most 8 MiB."""
+        return max(MIN_WAL_BYTES, min(self.max_bytes // 4, MAX_WAL_BYTES))
 
-def open_buffer_db(path: str) -> sqlite3.Connection:
+    @property
+    def data_bytes(self) -> int:
+        """What the rows may count (payload + ROW_OVERHEAD_BYTES each) before the oldest
+        readings go, so that file and WAL together stay within ``max_bytes``; never less
+        than a quarter of it (a bound below what an empty file takes is kept loosely)."""
+        room = (self.max_bytes - self.wal_bytes - FILE_FIXED_BYTES) / PAGE_OVERHEAD
+        return max(self.max_bytes // 4, int(room))
+
+
+# Measured (tests/unit/gateway/test_buffer_disk.py): the file takes ~48 KiB empty (schema,
+# index and counter pages) plus ~1.0-1.05 bytes per byte the rows count; the WAL reaches its
+# checkpoint size plus one commit's frames, so it checkpoints at half its share.
+MIN_WAL_BYTES = 8 * 4096
+MAX_WAL_BYTES = 8 * 1024 * 1024
+FILE_FIXED_BYTES = 48 * 1024
+PAGE_OVERHEAD = 1.05
+
+
+def open_buffer_db(path: str, wal_bytes: int = MAX_WAL_BYTES) -> sqlite3.Connection:
     """A connection in autocommit mode (transactions are explicit), shareable by the
-    thread that owns it; BufferStorageError when the file cannot be opened."""
+    thread that owns it, whose WAL stays within ``wal_bytes``; BufferStorageError when the
+    file cannot be opened."""
     try:
         db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
         db.execute("PRAGMA journal_mode=WAL")
         # FULL: the WAL is synced at every commit, so a commit survives power loss.
         db.execute("PRAGMA synchronous=FULL")
+        page = db.execute("PRAGMA page_size").fetchone()[0]
+        pages = max(2, wal_bytes // 2 // page)
+        db.execute(f"PRAGMA wal_autocheckpoint={pages}")
+        # after a checkpoint resets the log, SQLite truncates the file back to this
+        db.execute(f"PRAGMA journal_size_limit={pages * page}")
     except sqlite3.Error as exc:
         raise BufferStorageError(f"cannot open buffer {path}: {exc}") from exc
     return db

@@ -31,7 +31,7 @@ from siaga.gateway.config import (
 from siaga.gateway.control import send_command
 from siaga.gateway.downlink import COMMANDS
 from siaga.gateway.errors import ConfigError, GatewayError
-from siaga.gateway.status_file import read_status
+from siaga.gateway.status_file import Liveness, liveness, read_status
 
 log = logging.getLogger("gateway")
 
@@ -232,19 +232,41 @@ def show_status(args: argparse.Namespace) -> int:
         print(f"siaga-gateway: no status file at {path} (is the gateway running?)",
               file=sys.stderr)
         return 1
+    alive = liveness(status, time.time())
     if args.json:
-        print(json.dumps(status, indent=1, sort_keys=True))
+        print(json.dumps({**status, "state": alive.state, "state_why": alive.why},
+                         indent=1, sort_keys=True))
     else:
-        print(format_status(status))
-    return 0
+        print(format_status(status, alive))
+    # Written here, inside main's BrokenPipeError guard, not at interpreter exit.
+    sys.stdout.flush()
+    return STATUS_EXIT[alive.state]
 
 
-def format_status(s: dict[str, Any]) -> str:
+# LSB init-script status codes: 0 running, 1 dead but its pid file is left, 3 not running.
+STATUS_EXIT = {"running": 0, "stale": 1, "not running": 3}
+
+
+def format_status(s: dict[str, Any], alive: Liveness | None = None) -> str:
     age = time.time() - float(s.get("updated_at", 0))
-    lines = [
-        f"gateway {s.get('gateway')} pid {s.get('pid')} up {s.get('uptime_s')} s "
-        f"(status written {age:.0f} s ago), queue {s.get('queue_depth')}",
-    ]
+    if alive is not None and alive.state != "running":
+        head = f"gateway {s.get('gateway')} {alive.state.upper()}: {alive.why}; last known:"
+        lines = [head, f"  pid {s.get('pid')} was up {s.get('uptime_s')} s, "
+                       f"queue {s.get('queue_depth')}"]
+    else:
+        lines = [
+            f"gateway {s.get('gateway')} pid {s.get('pid')} up {s.get('uptime_s')} s "
+            f"(status written {age:.0f} s ago), queue {s.get('queue_depth')}",
+        ]
+    b = s.get("buffer")
+    if b:
+        lines.append(f"buffer: depth {b.get('depth')} (alerts {b.get('alerts')}), "
+                     f"{b.get('bytes')} bytes ({b.get('disk_bytes')} on disk), "
+                     f"dropped_readings={b.get('dropped_readings')}")
+    u = s.get("uplink")
+    if u:
+        lines.append(f"uplink {u.get('kind')}: " + " ".join(
+            f"{k}={v}" for k, v in u.items() if k != "kind"))
     t = s.get("totals", {})
     lines.append("totals: " + " ".join(f"{k}={v}" for k, v in t.items())
                  + f" alerts={s.get('alerts', 0)}")

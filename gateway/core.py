@@ -357,6 +357,7 @@ class Core:
             "pid": os.getpid(),
             "started_at": self.started_at,
             "updated_at": now,
+            "status_write_s": self.settings.status_write_s,
             "uptime_s": round(now - self.started_at, 1),
             "queue_depth": self.inbox.qsize(),
             **self.stats.snapshot(),

@@ -186,6 +186,7 @@ class GatewayRuntime:
             b = self.buffer.stats()
             extra["buffer"] = {
                 "depth": b.depth, "alerts": b.alerts, "bytes": b.bytes,
+                "disk_bytes": self.buffer.disk_bytes(),
                 "dropped_readings": b.dropped_readings,
             }
         if self.modbus is not None:

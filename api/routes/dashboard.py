@@ -91,17 +91,18 @@ async def gateway_health(incidents: IncidentsDep, registry: RegistryDep,
     return out
 
 
-@router.get("/", include_in_schema=False)
+@router.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
 async def root() -> RedirectResponse:
     return RedirectResponse("/dashboard/", status_code=307)
 
 
-@router.get("/dashboard", include_in_schema=False)
+@router.api_route("/dashboard", methods=["GET", "HEAD"], include_in_schema=False)
 async def dashboard_slash() -> RedirectResponse:
     return RedirectResponse("/dashboard/", status_code=307)
 
 
-@router.get("/dashboard/", include_in_schema=False)
+# HEAD too: uptime checks and proxies probe the page with it
+@router.api_route("/dashboard/", methods=["GET", "HEAD"], include_in_schema=False)
 async def dashboard_index() -> FileResponse:
     if not INDEX_HTML.is_file():
         raise Unavailable("the dashboard is not built on this hub: run deploy/setup.sh "

@@ -2,7 +2,9 @@
 
 Every page is opened through ``open_page``, whose browser context lets requests reach only the
 loopback hub: any other host is aborted and recorded, and the test fails at teardown, so the
-dashboard provably needs no internet (no CDN, no font service, no tile server).
+dashboard provably needs no internet (no CDN, no font service, no tile server). Likewise any
+Content-Security-Policy violation the browser reports fails the test: the pages must work
+under the hub's policy (no inline script; api/security_headers.py).
 """
 
 from __future__ import annotations
@@ -12,7 +14,14 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Route, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    Route,
+    sync_playwright,
+)
 
 from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, DESKTOP, LOOPBACK, OpenPage
 
@@ -47,13 +56,22 @@ def open_page(browser: Browser) -> Iterator[OpenPage]:
         else:
             route.continue_()
 
+    violations: list[str] = []
+
+    def watch(message: ConsoleMessage) -> None:
+        if "Content Security Policy" in message.text:
+            violations.append(message.text)
+
     def make(viewport: dict[str, int] | None = None) -> Page:
         ctx = browser.new_context(viewport=viewport or DESKTOP)  # type: ignore[arg-type]
         ctx.route("**/*", guard)
         contexts.append(ctx)
-        return ctx.new_page()
+        page = ctx.new_page()
+        page.on("console", watch)
+        return page
 
     yield make
     for ctx in contexts:
         ctx.close()
     assert not blocked, f"the dashboard asked for non-loopback hosts: {blocked}"
+    assert not violations, f"the page broke the Content-Security-Policy: {violations}"

@@ -101,3 +101,61 @@ async def test_config_gives_the_callers_agency_area(tmp_path: Path) -> None:
 def test_a_wrong_agency_area_is_a_config_error(tmp_path: Path, area: list[float]) -> None:
     with pytest.raises(ConfigError, match=r"agencies\.BPBD\.area"):
         make_settings(tmp_path, agencies={"BPBD": {"name": "BPBD", "area": area}})
+
+
+SECURITY = {"x-frame-options": "DENY", "x-content-type-options": "nosniff",
+            "referrer-policy": "no-referrer"}
+
+
+def _policy(header: str) -> dict[str, list[str]]:
+    return {d.split()[0]: d.split()[1:] for d in header.split(";") if d.strip()}
+
+
+@pytest.mark.anyio
+async def test_every_answer_carries_the_security_headers(hub: AsgiHub) -> None:
+    """Issue 12 case 10: the dashboard and API sent no CSP, X-Frame-Options,
+    X-Content-Type-Options or Referrer-Policy."""
+    answers = [await hub.client.get(p) for p in (
+        "/dashboard/", "/healthz", "/api/v1/incidents", "/no/such/page", "/openapi.json")]
+    answers.append(await hub.client.post("/api/v1/reports", content=b"x" * 10_000,
+                                         headers={"Content-Type": "application/json"}))
+    assert [a.status_code for a in answers] == [200, 200, 401, 404, 200, 413]
+    for a in answers:
+        for key, value in SECURITY.items():
+            assert a.headers[key] == value, (a.url, key)
+        policy = _policy(a.headers["content-security-policy"])
+        assert policy["script-src"] == ["'self'"]  # no inline script, no eval
+        assert policy["frame-ancestors"] == ["'none'"] and policy["object-src"] == ["'none'"]
+        assert policy["connect-src"] == ["'self'"]
+
+
+@pytest.mark.anyio
+async def test_docs_allow_only_their_own_inline_script_by_nonce(hub: AsgiHub) -> None:
+    pages = [await hub.client.get("/docs") for _ in range(2)]
+    nonces = []
+    for r in pages:
+        (nonce,) = re.findall(r"'nonce-([^']+)'", _policy(
+            r.headers["content-security-policy"])["script-src"][1])
+        inline = re.findall(r"<script( nonce=\"[^\"]*\")?>", r.text)
+        assert inline == [f' nonce="{nonce}"']  # the one inline script, and it carries it
+        nonces.append(nonce)
+    assert nonces[0] != nonces[1]
+
+
+@pytest.mark.anyio
+async def test_head_of_the_dashboard_is_200(hub: AsgiHub) -> None:
+    """Issue 12 case 10: HEAD /dashboard/ was 404 (uptime checks use it)."""
+    r = await hub.client.head("/dashboard/")
+    assert r.status_code == 200 and r.content == b""
+    assert r.headers["content-type"].startswith("text/html")
+    assert (await hub.client.head("/dashboard")).status_code == 307
+
+
+@pytest.mark.anyio
+async def test_a_configured_tile_server_may_serve_images(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, dashboard={
+        "tile_url": "https://{s}.tile.example.org/{z}/{x}/{y}.png"})
+    async with asgi_hub(settings) as hub:
+        r = await hub.client.get("/dashboard/")
+    images = _policy(r.headers["content-security-policy"])["img-src"]
+    assert "https://*.tile.example.org" in images and "'self'" in images

@@ -99,8 +99,9 @@ def test_run_prints_json_lines_and_exits_0_on_sigterm(tmp_path: Path) -> None:
         [sys.executable, "-m", "siaga.gateway", "status", "--state-dir", str(state)],
         capture_output=True, text=True, cwd=ROOT, timeout=30,
     )
-    assert status.returncode == 0
-    assert "gateway gw-cli" in status.stdout
+    # the gateway has stopped: its last counters, but never "running" (issue 12 case 10)
+    assert status.returncode == 3
+    assert status.stdout.startswith("gateway gw-cli NOT RUNNING: pid ")
     assert "node cli-1:" in status.stdout and "frames_ok=3" in status.stdout
     assert "crc_mismatch=1" in status.stdout
 
@@ -187,3 +188,64 @@ def test_status_into_a_closed_pipe_exits_quietly(tmp_path: Path) -> None:
         assert proc.wait(30) == 141
         assert proc.stderr.read() == b""
         proc.stderr.close()
+
+
+def test_status_of_a_live_then_killed_gateway(tmp_path: Path) -> None:
+    """Issue 12 case 10: a SIGKILLed gateway (its status file and control socket left
+    behind) was reported running with exit 0; text mode showed no buffer or uplink."""
+    port = VirtualPort(tmp_path / "ttyST0")
+    state = tmp_path / "state"
+    config = tmp_path / "gw.toml"
+    config.write_text(
+        f'[gateway]\nid = "gw-status"\nstate_dir = "{state}"\nstatus_write_s = 0.5\n'
+        f'[serial]\nports = ["{port.link}"]\n'
+        '[uplink]\nkind = "http"\nurl = "http://127.0.0.1:9"\ntoken = "t"\n'
+        "backoff_min_s = 0.1\nbackoff_max_s = 0.2\n")
+    proc = gateway("run", "--config", str(config))
+    try:
+        err = Lines(proc.stderr)
+        wait_for_log(err, f"{port.link}: open at")
+        port.send("D", "st-1", 1, vwc=40.25)
+        deadline = time.monotonic() + 20
+        while True:
+            live = subprocess.run(
+                [sys.executable, "-m", "siaga.gateway", "status", "--state-dir", str(state)],
+                capture_output=True, text=True, cwd=ROOT, timeout=30)
+            if "buffer: depth 1" in live.stdout or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        proc.kill()
+        proc.wait(10)
+    finally:
+        end(proc)
+        port.close()
+    assert live.returncode == 0, live.stdout + live.stderr
+    assert live.stdout.startswith("gateway gw-status pid ")
+    assert "buffer: depth 1 (alerts 0)" in live.stdout
+    assert "uplink http: " in live.stdout and "send_errors=" in live.stdout
+    dead = subprocess.run(
+        [sys.executable, "-m", "siaga.gateway", "status", "--state-dir", str(state)],
+        capture_output=True, text=True, cwd=ROOT, timeout=30)
+    assert dead.returncode == 3
+    assert dead.stdout.startswith("gateway gw-status NOT RUNNING: pid ")
+    assert "buffer: depth 1" in dead.stdout  # what it left behind
+    as_json = subprocess.run(
+        [sys.executable, "-m", "siaga.gateway", "status", "--json", "--state-dir", str(state)],
+        capture_output=True, text=True, cwd=ROOT, timeout=30)
+    assert as_json.returncode == 3 and json.loads(as_json.stdout)["state"] == "not running"
+
+
+def test_status_into_a_pipe_closed_before_it_writes_exits_quietly(tmp_path: Path) -> None:
+    """``status | head -1`` with a small status: the write happened at interpreter exit,
+    outside the BrokenPipeError guard, and printed a traceback."""
+    (tmp_path / "status.json").write_text(json.dumps(
+        {"gateway": "gw-1", "pid": os.getpid(), "updated_at": time.time(), "totals": {}}))
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # head has already gone
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "siaga.gateway", "status", "--state-dir", str(tmp_path)],
+        stdout=write_end, stderr=subprocess.PIPE, cwd=ROOT)
+    os.close(write_end)
+    _, err = proc.communicate(timeout=30)
+    assert err == b""
+    assert proc.returncode == 141
