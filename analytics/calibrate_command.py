@@ -6,6 +6,14 @@ import argparse
 import sys
 from datetime import UTC, date, datetime, time
 
+import numpy as np
+
+from siaga.analytics.antecedent_calibration import (
+    above_antecedent,
+    antecedent_sums,
+    fit_at_landslides,
+)
+from siaga.analytics.config import AntecedentThreshold
 from siaga.analytics.errors import CalibrationError, RainRecordError
 from siaga.analytics.rain_calibration import (
     PROBABILITIES,
@@ -87,16 +95,36 @@ def calibrate_rain(args: argparse.Namespace, command: str) -> int:
     print("", file=sys.stderr)
     test_ev = rain_events(test_rec, gap_s) if split is not None else ev
     chosen = fits[args.probability]
+    antes: dict[float, AntecedentThreshold] = {}
+    also: dict[float, np.ndarray | None] = dict.fromkeys(fits)
+    if args.antecedent:
+        # Sums over the whole record, so the scored part keeps its first fortnight's past.
+        whole = antecedent_sums(rec)
+        fit_sums = tuple(x[rec.end <= split] if split is not None else x for x in whole)
+        test_sums = tuple(x[rec.end > split] if split is not None else x for x in whole)
+        try:
+            for p in fits:
+                antes[p] = fit_at_landslides(fit_rec, ev, fit_slides,
+                                             (fit_sums[0], fit_sums[1]), p)
+                also[p] = above_antecedent(test_ev, (test_sums[0], test_sums[1]), antes[p])
+        except CalibrationError as exc:
+            _say(str(exc))
+            return EX_DATAERR
     rows = [evaluate(test_rec, test_ev, test_slides, f.a, f.b, p, chosen.d_min_h,
-                     chosen.d_max_h) for p, f in fits.items()]
+                     chosen.d_max_h, also=also[p]) for p, f in fits.items()]
     where = (f"out of sample: after {args.train_until}, {test_rec.years:.1f} years, "
              f"{len(test_slides)} landslides" if split is not None else
              "in sample (use --train-until for out-of-sample skill)")
     print(f"E-D thresholds E = a D^b fitted on {chosen.n_events} landslides with rain "
           f"({dry} without rain left out); warned = rain above the curve within 72 h "
           f"before the landslide; scored {where}")
+    ante = antes.get(args.probability)
+    if ante is not None:
+        print(f"with the cumulative threshold P3 + w P15 >= a beside each curve (either "
+              f"warns); chosen: a = {ante.short_mm:.1f} mm, w = {ante.long_weight:.2f}")
     print(skill_table(rows, args.probability))
-    text = snippet(chosen, site=args.site, node=args.node, command=command, dry_gap_s=gap_s)
+    text = snippet(chosen, site=args.site, node=args.node, command=command, dry_gap_s=gap_s,
+                   antecedent=ante)
     if args.output == "-":
         sys.stdout.write(text)
     else:

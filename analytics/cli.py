@@ -61,6 +61,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="hours without rain that end an event (default: 6 for hourly, "
                    "24 for daily records)")
     c.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples")
+    c.add_argument("--antecedent", action="store_true",
+                   help="also fit the cumulative threshold P3 + w P15 >= a (3-day rain and "
+                   "the 15 days before) and score the curve and it together")
     return p
 
 

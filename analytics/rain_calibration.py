@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize, stats
 
+from siaga.analytics.config import AntecedentThreshold
 from siaga.analytics.errors import CalibrationError
 from siaga.analytics.rain_record import HOUR, Landslide, RainRecord
 
@@ -111,18 +112,22 @@ def rain_events(rec: RainRecord, dry_gap_s: float) -> Events:
     return Events(event, start, cum)
 
 
+def slide_rows(rec: RainRecord, ev: Events, slides: Sequence[Landslide]) -> np.ndarray:
+    """The interval of each landslide that fell during a rain event (the others left out)."""
+    rows = []
+    for s in slides:
+        i = int(np.searchsorted(rec.end, s.at, side="left"))
+        if i < len(rec.end) and rec.end[i] - rec.step_s <= s.at and ev.event[i] >= 0:
+            rows.append(i)
+    return np.array(rows, dtype=np.int64)
+
+
 def triggering(rec: RainRecord, ev: Events,
                slides: Sequence[Landslide]) -> tuple[np.ndarray, np.ndarray, int]:
     """(D hours, E mm) of the event running at each landslide; and how many had none."""
-    d, e, dry = [], [], 0
-    for s in slides:
-        i = int(np.searchsorted(rec.end, s.at, side="left"))
-        if i >= len(rec.end) or rec.end[i] - rec.step_s > s.at or ev.event[i] < 0:
-            dry += 1
-            continue
-        d.append(max((rec.end[i] - ev.start[i]) / HOUR, rec.step_s / HOUR))
-        e.append(ev.cum_mm[i])
-    return np.array(d), np.array(e), dry
+    i = slide_rows(rec, ev, slides)
+    d = np.maximum((rec.end[i] - ev.start[i]) / HOUR, rec.step_s / HOUR)
+    return d, ev.cum_mm[i], len(slides) - len(i)
 
 
 def _gaussian(x: np.ndarray, amp: float, mu: float, sigma: float) -> np.ndarray:
@@ -185,8 +190,12 @@ def above_curve(rec: RainRecord, ev: Events, a: float, b: float, d_min_h: float,
 
 def evaluate(rec: RainRecord, ev: Events, slides: Sequence[Landslide], a: float, b: float,
              probability: float, d_min_h: float, d_max_h: float,
-             lead_s: float = LEAD_S) -> Skill:
+             lead_s: float = LEAD_S, also: np.ndarray | None = None) -> Skill:
+    """``also``: more intervals under warning (a cumulative threshold's), as the detector
+    raises its rain rung on either."""
     warn = above_curve(rec, ev, a, b, d_min_h, d_max_h)
+    if also is not None:
+        warn = warn | also
     idx = np.flatnonzero(warn)
     starts = idx[np.r_[True, np.diff(idx) > 1]] if len(idx) else idx
     ends = idx[np.r_[np.diff(idx) > 1, True]] if len(idx) else idx
@@ -220,10 +229,21 @@ def skill_table(rows: Sequence[Skill], chosen: float) -> str:
     return "\n".join(lines)
 
 
-def snippet(fit: Fit, *, site: str, node: str, command: str, dry_gap_s: float) -> str:
+def snippet(fit: Fit, *, site: str, node: str, command: str, dry_gap_s: float,
+            antecedent: AntecedentThreshold | None = None) -> str:
     """The ``[analytics]`` TOML that applies the fitted curve to the site's rain gauge,
-    with the event definition (dry gap) it was fitted with."""
+    with the event definition (dry gap) it was fitted with and, when fitted, the
+    cumulative antecedent threshold beside it."""
     name = f"{site}-fit"
+    ante = [] if antecedent is None else [
+        f"[analytics.landslide.curves.{name}.antecedent]",
+        f"# {antecedent.short_days:g}-day rain + w x the {antecedent.long_days:g} days "
+        f"before >= short_mm, at {fit.probability:.0%} non-exceedance",
+        f"short_mm = {antecedent.short_mm:.4f}",
+        f"long_weight = {antecedent.long_weight:.4f}",
+        f'source = "{antecedent.source}"',
+        "",
+    ]
     return "\n".join([
         f"# Written by: {command}",
         f"# E-D threshold E = a * D^b (E mm, D h) at {fit.probability:.0%} non-exceedance,",
@@ -242,6 +262,7 @@ def snippet(fit: Fit, *, site: str, node: str, command: str, dry_gap_s: float) -
         "without rain",
         f'source = "calibrate-rain: Brunetti et al. 2010 at p = {fit.probability:g}"',
         "",
+        *ante,
         f"[analytics.sites.{site}]",
         f'landslide_curve = "{name}"',
         "rain_level = 3  # rain above the fitted curve raises Siaga from the gauge alone",

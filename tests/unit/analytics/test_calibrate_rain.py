@@ -189,3 +189,47 @@ def test_the_fitted_curve_and_the_detector_agree_on_the_same_daily_record(
         old.update(t, "rain", mm)
         old_ratio.append(old.metrics()["id_ratio"])
     assert ((np.array(old_ratio) >= 1.0) != fitted).sum() > 10
+
+
+def write_wet_spell_record(tmp: Path, years: int = 8) -> tuple[Path, Path]:
+    """Landslides drawn on wet days where 3-day rain + 0.8 x the 15 days before reaches
+    160 mm (probability 0.3): the cumulative threshold's own form, to be recovered."""
+    mm = daily_rain(365 * years)
+    rain = tmp / "rain.csv"
+    rain.write_text("timestamp,rain_mm\n" + "".join(
+        f"{START + timedelta(days=i)},{v}\n" for i, v in enumerate(mm)))
+    rng = np.random.default_rng(3)
+    cs = np.r_[0.0, np.cumsum(mm)]
+    lines = ["date"]
+    for i, v in enumerate(mm):
+        p3 = cs[i + 1] - cs[max(0, i - 2)]
+        p15 = cs[max(0, i - 2)] - cs[max(0, i - 17)]
+        if v > 0 and p3 + 0.8 * p15 >= 160 and rng.random() < 0.3:
+            lines.append(str(START + timedelta(days=i)))
+    slides = tmp / "slides.csv"
+    slides.write_text("\n".join(lines) + "\n")
+    return rain, slides
+
+
+def test_the_cumulative_threshold_is_fitted_and_the_detector_applies_it_as_scored(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from siaga.analytics.antecedent_calibration import above_antecedent, antecedent_sums
+
+    rain, slides = write_wet_spell_record(tmp_path)
+    out = tmp_path / "site.toml"
+    assert main(["calibrate-rain", str(rain), str(slides), "-o", str(out), "--node", "g",
+                 "--bootstrap", "0", "--probability", "0.05", "--antecedent"]) == 0
+    assert "cumulative threshold P3 + w P15 >= a" in capsys.readouterr().out
+    cfg = load_config_file(str(out))
+    curve = cfg.curve_for("g")
+    ante = curve.antecedent
+    assert ante is not None and (ante.short_days, ante.long_days) == (3.0, 15.0)
+    # The generating rule, 160 mm and 0.8, recovered as the 5 % line.
+    assert 120 < ante.short_mm < 200 and 0.5 < ante.long_weight < 1.1
+    rec = read_rain(str(rain))
+    expected = above_antecedent(rain_events(rec, DAY), antecedent_sums(rec), ante)
+    assert expected.sum() > 20
+    batch = run_node(cfg, "g", rec.end, np.full(len(rec.mm), "rain"), rec.mm, ["landslide"],
+                     with_metrics=True)
+    ratio = batch.results["landslide"].metrics["antecedent_ratio"]
+    assert ((ratio >= 1.0) == expected).all()
