@@ -20,7 +20,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -128,7 +128,11 @@ class Registry:
         self._sites: dict[str, Site] = {}
         self._gateways: dict[str, Gateway] = {}
         self._nodes: dict[str, Node] = {}
-        self._info: dict[str, NodeInfo] = {}
+        self._info: dict[str, NodeInfo] = {}  # by node id, in id order
+        # Ingest asks for a gateway's nodes on every batch (api/ingest/ownership.py): an index,
+        # not a scan, so the cost does not grow with the province (20,000 nodes: 17 ms a scan).
+        self._by_gateway: dict[str, list[NodeInfo]] = {}
+        self._by_site: dict[str, list[NodeInfo]] = {}
         self._lock = asyncio.Lock()
         # Called after every admin edit is committed (the cluster tells the other processes).
         self.on_change: Callable[[], None] = lambda: None
@@ -152,7 +156,15 @@ class Registry:
         return sorted(self._gateways.values(), key=lambda g: g.id)
 
     def nodes(self, *, site: str | None = None, gateway: str | None = None) -> list[NodeInfo]:
-        return [i for _, i in sorted(self._info.items())
+        """Nodes in id order, of ``site`` and/or ``gateway`` when given."""
+        pool: Iterable[NodeInfo]
+        if gateway is not None:
+            pool = self._by_gateway.get(gateway, ())
+        elif site is not None:
+            pool = self._by_site.get(site, ())
+        else:
+            pool = self._info.values()
+        return [i for i in pool
                 if (site is None or i.site == site) and (gateway is None or i.gateway == gateway)]
 
     def lists_nodes(self) -> bool:
@@ -235,7 +247,12 @@ class Registry:
                 channels=tuple(n.channels),
                 calibration=n.calibration.model_dump(exclude_none=True),
             )
-        self._info = info
+        self._info = dict(sorted(info.items()))
+        self._by_gateway, self._by_site = {}, {}
+        for i in self._info.values():
+            self._by_site.setdefault(i.site, []).append(i)
+            if i.gateway is not None:
+                self._by_gateway.setdefault(i.gateway, []).append(i)
 
     # -- admin edits ---------------------------------------------------------------------
 

@@ -174,6 +174,39 @@ async def test_edits_check_references_and_uses(db: Database, tmp_path: Path) -> 
     assert reg.view().sites == []
 
 
+@pytest.mark.anyio
+async def test_nodes_by_site_and_gateway_follow_edits(db: Database) -> None:
+    """The per-gateway and per-site indexes ingest reads on every batch stay equal to a
+    scan of all nodes, in id order, through moves, additions and deletions."""
+    reg = Registry(db)
+    reg.load(DEMO)
+
+    def scanned(site: str | None = None, gateway: str | None = None) -> list[str]:
+        return [n.node for n in reg.nodes()
+                if site in (None, n.site) and gateway in (None, n.gateway)]
+
+    def check() -> None:
+        assert [n.node for n in reg.nodes()] == sorted(n.node for n in reg.nodes())
+        for g in [*(g.id for g in reg.gateways()), "no-such-gw"]:
+            assert [n.node for n in reg.nodes(gateway=g)] == scanned(gateway=g)
+        for s in [*(s.id for s in reg.sites()), "no-such-site"]:
+            assert [n.node for n in reg.nodes(site=s)] == scanned(site=s)
+            for g in (g.id for g in reg.gateways()):
+                assert [n.node for n in reg.nodes(site=s, gateway=g)] == scanned(s, g)
+
+    check()
+    assert reg.nodes(gateway="gw-bumiaji-01") and reg.nodes(site="pasar-batu")
+    moved = reg.nodes(gateway="gw-bumiaji-01")[0].node
+    await reg.put_node(moved, NodeIn(site="pasar-batu", gateway="gw-batu-kota-01"))
+    await reg.put_node("aa-first", NodeIn(site="pasar-batu", gateway="gw-batu-kota-01"))
+    assert moved not in [n.node for n in reg.nodes(gateway="gw-bumiaji-01")]
+    assert reg.nodes(site="pasar-batu")[0].node == "aa-first"
+    check()
+    await reg.delete("node", "aa-first")
+    assert "aa-first" not in [n.node for n in reg.nodes(site="pasar-batu")]
+    check()
+
+
 def test_hazard_zones_and_gateway_positions_are_checked() -> None:
     zone = {"name": "Lereng", "hazard": "landslide",
             "polygon": [[-7.85, 112.54], [-7.86, 112.55], [-7.87, 112.54]]}
