@@ -190,18 +190,23 @@ class Registry:
             with transaction(conn):
                 rows = {(r["kind"], r["id"]): r for r in conn.execute(
                     "SELECT kind, id, body, origin FROM registry_entries")}
+                changed = []
                 for key, body in wanted.items():
                     row = rows.get(key)
                     if row is not None and row["origin"] == "api":
                         if row["body"] != body:
                             log.info("registry %s %s: the API edit wins over the file", *key)
                         continue
-                    conn.execute(
-                        "INSERT INTO registry_entries (kind, id, body, origin, deleted, "
-                        "updated_at) VALUES (?, ?, ?, 'file', 0, ?) ON CONFLICT (kind, id) "
-                        "DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
-                        (*key, body, now),
-                    )
+                    # Unchanged entries are not written again: a province's registry (20,000
+                    # nodes) would hold every hub process's writes for seconds at each start.
+                    if row is None or row["body"] != body:
+                        changed.append((*key, body, now))
+                conn.executemany(
+                    "INSERT INTO registry_entries (kind, id, body, origin, deleted, "
+                    "updated_at) VALUES (?, ?, ?, 'file', 0, ?) ON CONFLICT (kind, id) "
+                    "DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
+                    changed,
+                )
                 for key, row in rows.items():
                     if row["origin"] == "file" and key not in wanted:
                         conn.execute("DELETE FROM registry_entries WHERE kind = ? AND id = ?",
