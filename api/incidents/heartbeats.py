@@ -2,7 +2,8 @@
 maintenance incident for one that fell silent (opened once per silence, closed when it speaks
 again).
 
-Like api/incidents/intake.py, each writing function opens its own ``transaction(conn)``.
+Like api/incidents/intake.py, each writing function opens its own ``transaction(conn)``,
+except ``record_heartbeat``, a single upsert that needs no lock (see there).
 """
 
 from __future__ import annotations
@@ -49,17 +50,21 @@ def last_heartbeats(conn: Connection) -> dict[str, HeartbeatSeen]:
 
 def record_heartbeat(conn: Connection, gateway: str, ts: float,
                      received_at: float, buffer_depth: int | None = None) -> None:
-    with transaction(conn):
-        conn.execute(
-            "INSERT INTO gateway_heartbeats (gateway, last_ts, received_at, buffer_depth)"
-            " VALUES (?, ?, ?, ?) ON CONFLICT (gateway) DO UPDATE SET"
-            # Qualified: PostgreSQL finds a bare column ambiguous beside excluded.
-            " last_ts = MAX(gateway_heartbeats.last_ts, excluded.last_ts),"
-            " received_at = MAX(gateway_heartbeats.received_at, excluded.received_at),"
-            " buffer_depth = CASE WHEN excluded.last_ts >= gateway_heartbeats.last_ts"
-            " THEN excluded.buffer_depth ELSE gateway_heartbeats.buffer_depth END",
-            (gateway, ts, received_at, buffer_depth),
-        )
+    # One statement, atomic by itself, outside the hub's write lock (``transaction``): a
+    # province's thousand gateways send 33 heartbeats a second, and queued behind incident
+    # writes on that one lock they held up every hub process's ingest (bench_province.py).
+    # A watchdog that read the old time meanwhile may open a silence incident; the next
+    # heartbeat closes it (``gateway_returned``).
+    conn.execute(
+        "INSERT INTO gateway_heartbeats (gateway, last_ts, received_at, buffer_depth)"
+        " VALUES (?, ?, ?, ?) ON CONFLICT (gateway) DO UPDATE SET"
+        # Qualified: PostgreSQL finds a bare column ambiguous beside excluded.
+        " last_ts = MAX(gateway_heartbeats.last_ts, excluded.last_ts),"
+        " received_at = MAX(gateway_heartbeats.received_at, excluded.received_at),"
+        " buffer_depth = CASE WHEN excluded.last_ts >= gateway_heartbeats.last_ts"
+        " THEN excluded.buffer_depth ELSE gateway_heartbeats.buffer_depth END",
+        (gateway, ts, received_at, buffer_depth),
+    )
 
 
 def silent_gateways(conn: Connection, now: float, window_s: float) -> list[str]:
