@@ -314,15 +314,16 @@ class HubProcess:
     def log(self) -> Path:
         return self.workdir / "hub.log"
 
-    def start(self, settle_s: float = 0.0) -> HubProcess:
-        """Start and wait for ``/healthz``; ``settle_s`` more lets its MQTT subscriber subscribe."""
+    def start(self, settle_s: float = 0.0, timeout_s: float = 30.0) -> HubProcess:
+        """Start and wait up to ``timeout_s`` for ``/healthz``; ``settle_s`` more lets its MQTT
+        subscriber subscribe."""
         hub = Path(sys.executable).parent / "siaga-hub"
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [str(hub), "serve", "--config", str(self.config), "--port", str(self.port)],
                 stdout=out, stderr=subprocess.STDOUT, cwd=self.workdir,
                 preexec_fn=None if self.nofile is None else self._limit_descriptors)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 break
