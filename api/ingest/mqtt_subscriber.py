@@ -6,9 +6,12 @@ broker holds further messages) and crosses into the event loop at one place,
 ``loop.call_soon_threadsafe(queue.put_nowait, ...)``. Worker tasks on the loop run the
 pipeline, publish the acknowledgement on ``siaga/gw/<id>/ack`` (QoS 1) only after the batch is
 durably stored, and only then PUBACK the broker (manual acks): a hub that dies mid-batch
-gets the message again when its persistent session resumes. A batch that could not be stored
-(store down) is PUBACKed without an ack message, so it does not hold an in-flight slot; the
-gateway sends it again after its ack timeout (docs/uplink.md).
+gets the message again when its persistent session resumes. Batches with alerts and
+heartbeats, which write the hub database, are handled in a lane of their own (up to
+``workers`` at once beside the workers; waiting ones keep their queue slot), so readings do
+not queue behind a storm's alerts waiting for the database's write lock. A batch that could
+not be stored (store down) is PUBACKed without an ack message, so it does not hold an
+in-flight slot; the gateway sends it again after its ack timeout (docs/uplink.md).
 
 The gateway id is the topic's: the broker's ACL lets each gateway's credentials publish only
 under its own ``siaga/gw/<id>/``. ``shared_group`` subscribes data and heartbeats as
@@ -33,7 +36,13 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from siaga.api.errors import HubError
-from siaga.api.ingest.body import decode_body, parse_batch, parse_heartbeat, parse_status
+from siaga.api.ingest.body import (
+    ParsedBatch,
+    decode_body,
+    parse_batch,
+    parse_heartbeat,
+    parse_status,
+)
 from siaga.api.ingest.errors import BatchRejected
 from siaga.api.ingest.pipeline import IngestPipeline
 from siaga.api.ingest.settings import IngestSettings, MqttSettings
@@ -85,6 +94,8 @@ class MqttSubscriber:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._subscribed = asyncio.Event()
         self._workers: list[asyncio.Task[None]] = []
+        self._database_lane = asyncio.Semaphore(settings.workers)
+        self._lane_tasks: set[asyncio.Task[None]] = set()
         self._client = self._make_client()
         self._messages = metrics.counter("siaga_mqtt_messages_total",
                                          "MQTT messages received by kind", ("kind",))
@@ -156,9 +167,9 @@ class MqttSubscriber:
             except TimeoutError:
                 log.warning("MQTT subscriber stopping with %d messages unprocessed (the broker "
                             "redelivers them)", self._queue.qsize())
-            for task in self._workers:
+            for task in [*self._workers, *self._lane_tasks]:
                 task.cancel()
-            await asyncio.gather(*self._workers, return_exceptions=True)
+            await asyncio.gather(*self._workers, *self._lane_tasks, return_exceptions=True)
             self._workers = []
         self._client.disconnect()
         await asyncio.to_thread(self._client.loop_stop)
@@ -210,31 +221,61 @@ class MqttSubscriber:
     async def _worker(self) -> None:
         while True:
             message = await self._queue.get()
+            self._messages.inc(kind=message.kind)
+            parsed: ParsedBatch | None = None
             try:
-                self._messages.inc(kind=message.kind)
                 if message.kind == "data":
-                    await self._handle_batch(message)
-                elif message.kind == "heartbeat":
-                    await self._handle_heartbeat(message)
-                else:
-                    self._handle_status(message)
-            except HubError as e:  # expected failures (store down, bad heartbeat): no traceback
-                log.warning("MQTT %s message from %s not handled: %s", message.kind,
-                            message.gateway, e.detail)
+                    parsed = self._parse_batch(message)
             except Exception:
-                log.exception("MQTT %s message from %s failed", message.kind, message.gateway)
-            finally:
-                self._client.ack(message.mid, message.qos)
-                self._slots.release()
-                self._queue.task_done()
+                log.exception("MQTT batch from %s failed", message.gateway)
+            if parsed is None and message.kind == "data":
+                self._done(message)  # rejected (answered), or failed (logged)
+            elif message.kind == "heartbeat" or (parsed is not None and parsed.batch.alerts):
+                # Alerts and heartbeats write the hub database, where alerts wait their turn
+                # for the one write lock of all hub processes (a storm: seconds). They go in a
+                # lane of their own, so readings keep flowing meanwhile (bench_province.py).
+                # Each waits holding its queue slot, so the queue still bounds the whole.
+                task = asyncio.create_task(self._in_lane(message, parsed))
+                self._lane_tasks.add(task)
+                task.add_done_callback(self._lane_tasks.discard)
+            else:
+                await self._handle(message, parsed)
 
-    async def _handle_batch(self, message: _Message) -> None:
+    async def _in_lane(self, message: _Message, parsed: ParsedBatch | None) -> None:
+        async with self._database_lane:
+            await self._handle(message, parsed)
+
+    async def _handle(self, message: _Message, parsed: ParsedBatch | None) -> None:
         try:
-            parsed = parse_batch(decode_body(message.payload, None, self.limits))
+            if parsed is not None:
+                await self._store_batch(message, parsed)
+            elif message.kind == "heartbeat":
+                await self._handle_heartbeat(message)
+            else:
+                self._handle_status(message)
+        except HubError as e:  # expected failures (store down, bad heartbeat): no traceback
+            log.warning("MQTT %s message from %s not handled: %s", message.kind,
+                        message.gateway, e.detail)
+        except Exception:
+            log.exception("MQTT %s message from %s failed", message.kind, message.gateway)
+        finally:
+            self._done(message)
+
+    def _done(self, message: _Message) -> None:
+        self._client.ack(message.mid, message.qos)
+        self._slots.release()
+        self._queue.task_done()
+
+    def _parse_batch(self, message: _Message) -> ParsedBatch | None:
+        """The batch, or None when it was rejected (and the rejection published)."""
+        try:
+            return parse_batch(decode_body(message.payload, None, self.limits))
         except BatchRejected as e:
             self.pipeline.reject("mqtt")
             self._reject(message, _batch_id(message.payload), e)
-            return
+            return None
+
+    async def _store_batch(self, message: _Message, parsed: ParsedBatch) -> None:
         batch = parsed.batch
         try:
             result = await self.pipeline.ingest_batch(message.gateway, batch, transport="mqtt",

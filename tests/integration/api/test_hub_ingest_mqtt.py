@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import queue
+import sqlite3
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -20,7 +21,7 @@ from siaga.api.ingest.mqtt_subscriber import MqttSubscriber
 from siaga.api.settings import HubSettings
 from siaga.simulators.servers import InfluxDB, Mosquitto
 from tests.api_fixtures import AsgiHub, asgi_hub
-from tests.integration.api.test_hub_ingest_http import T0, make_batch
+from tests.integration.api.test_hub_ingest_http import T0, alert, make_batch
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -224,3 +225,27 @@ async def test_a_shared_subscription_splits_batches_between_two_hubs(
         assert by_a > 0 and by_b > 0, (by_a, by_b)
         with pytest.raises(queue.Empty):
             gateway.acks.get(timeout=0.5)  # each batch was handled once, not by both
+
+
+async def test_readings_are_stored_while_an_alert_batch_waits_for_the_database_lock(
+    settings_for: Callable[..., HubSettings], gateway: GatewayClient,
+) -> None:
+    """One worker: before alerts had a lane of their own, this readings batch waited behind
+    the alert batch until the lock was free (a storm on several hub processes: seconds)."""
+    settings = settings_for(workers=1)
+    async with mqtt_hub(settings) as hub:
+        holder = sqlite3.connect(settings.database.path, isolation_level=None)
+        try:
+            holder.execute("BEGIN IMMEDIATE")  # another hub process holding the write lock
+            alerts = make_batch(1, first_id=900, readings=[], alerts=[alert()])
+            gateway.publish("data", alerts)
+            readings = make_batch(5)
+            gateway.publish("data", readings)
+            first = await gateway.ack(timeout=10)
+            assert (first["batch"], first["status"]) == (readings["batch"], "stored")
+            assert len(await stored(hub)) == 5
+            holder.execute("ROLLBACK")
+            second = await gateway.ack(timeout=30)
+            assert (second["batch"], second["status"]) == (alerts["batch"], "stored")
+        finally:
+            holder.close()
