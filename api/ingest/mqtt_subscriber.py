@@ -8,8 +8,9 @@ pipeline, publish the acknowledgement on ``siaga/gw/<id>/ack`` (QoS 1) only afte
 durably stored, and only then PUBACK the broker (manual acks): a hub that dies mid-batch
 gets the message again when its persistent session resumes. Batches with alerts and
 heartbeats, which write the hub database, are handled in a lane of their own (up to
-``workers`` at once beside the workers; waiting ones keep their queue slot), so readings do
-not queue behind a storm's alerts waiting for the database's write lock. A batch that could
+``workers`` at once beside the workers; waiting batches keep their queue slot, heartbeats are
+released at once, one per gateway waits), so readings do not queue behind a storm's alerts
+waiting for the database's write lock. A batch that could
 not be stored (store down) is PUBACKed without an ack message, so it does not hold an
 in-flight slot; the gateway sends it again after its ack timeout (docs/uplink.md).
 
@@ -96,11 +97,15 @@ class MqttSubscriber:
         self._workers: list[asyncio.Task[None]] = []
         self._database_lane = asyncio.Semaphore(settings.workers)
         self._lane_tasks: set[asyncio.Task[None]] = set()
+        self._heartbeats_waiting: set[str] = set()
         self._client = self._make_client()
         self._messages = metrics.counter("siaga_mqtt_messages_total",
                                          "MQTT messages received by kind", ("kind",))
         self._acks = metrics.counter("siaga_mqtt_acks_total",
                                      "Acknowledgements published by status", ("status",))
+        self._heartbeats_dropped = metrics.counter(
+            "siaga_mqtt_heartbeats_dropped_total",
+            "Heartbeats dropped because the gateway's previous one was still being written")
         self._connected = metrics.gauge("siaga_mqtt_connected",
                                         "1 while the hub's subscriber is connected")
         metrics.gauge("siaga_mqtt_queue_depth",
@@ -230,16 +235,45 @@ class MqttSubscriber:
                 log.exception("MQTT batch from %s failed", message.gateway)
             if parsed is None and message.kind == "data":
                 self._done(message)  # rejected (answered), or failed (logged)
-            elif message.kind == "heartbeat" or (parsed is not None and parsed.batch.alerts):
-                # Alerts and heartbeats write the hub database, where alerts wait their turn
-                # for the one write lock of all hub processes (a storm: seconds). They go in a
-                # lane of their own, so readings keep flowing meanwhile (bench_province.py).
-                # Each waits holding its queue slot, so the queue still bounds the whole.
+            elif message.kind == "heartbeat":
+                self._heartbeat(message)
+            elif parsed is not None and parsed.batch.alerts:
+                # Alerts write the hub database, where they wait their turn for the one write
+                # lock of all hub processes (a storm: seconds). They go in a lane of their own,
+                # so readings keep flowing meanwhile (bench_province.py). Each waits holding
+                # its queue slot, so the queue still bounds the whole.
                 task = asyncio.create_task(self._in_lane(message, parsed))
                 self._lane_tasks.add(task)
                 task.add_done_callback(self._lane_tasks.discard)
             else:
                 await self._handle(message, parsed)
+
+    def _heartbeat(self, message: _Message) -> None:
+        """Released at once (a heartbeat has no ack, and only the latest counts); its database
+        write runs in the lane, at most one per gateway: one arriving while the gateway's
+        previous is still waiting is dropped and counted. Waiting heartbeats of a thousand
+        gateways must not hold the queue's slots, or readings would stop behind them."""
+        try:
+            if message.gateway in self._heartbeats_waiting:
+                self._heartbeats_dropped.inc()
+                return
+            self._heartbeats_waiting.add(message.gateway)
+            task = asyncio.create_task(self._write_heartbeat(message))
+            self._lane_tasks.add(task)
+            task.add_done_callback(self._lane_tasks.discard)
+        finally:
+            self._done(message)
+
+    async def _write_heartbeat(self, message: _Message) -> None:
+        try:
+            async with self._database_lane:
+                await self._handle_heartbeat(message)
+        except HubError as e:  # a bad heartbeat, the database down: no traceback
+            log.warning("MQTT heartbeat from %s not handled: %s", message.gateway, e.detail)
+        except Exception:
+            log.exception("MQTT heartbeat from %s failed", message.gateway)
+        finally:
+            self._heartbeats_waiting.discard(message.gateway)
 
     async def _in_lane(self, message: _Message, parsed: ParsedBatch | None) -> None:
         async with self._database_lane:
@@ -249,8 +283,6 @@ class MqttSubscriber:
         try:
             if parsed is not None:
                 await self._store_batch(message, parsed)
-            elif message.kind == "heartbeat":
-                await self._handle_heartbeat(message)
             else:
                 self._handle_status(message)
         except HubError as e:  # expected failures (store down, bad heartbeat): no traceback

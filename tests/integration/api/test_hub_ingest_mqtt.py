@@ -249,3 +249,30 @@ async def test_readings_are_stored_while_an_alert_batch_waits_for_the_database_l
             assert (second["batch"], second["status"]) == (alerts["batch"], "stored")
         finally:
             holder.close()
+
+
+async def test_heartbeats_waiting_for_the_database_hold_no_queue_slot(
+    settings_for: Callable[..., HubSettings], gateway: GatewayClient,
+) -> None:
+    """A one-slot queue: before, the waiting heartbeat kept the slot and the readings batch
+    behind it was not even taken from the broker until the database was free."""
+    settings = settings_for(workers=1, queue_size=1)
+    heartbeat = {"v": 1, "gateway": GW, "ts": T0, "uptime_s": 1.0,
+                 "buffer": {"depth": 0, "alerts": 0}}
+    async with mqtt_hub(settings) as hub:
+        holder = sqlite3.connect(settings.database.path, isolation_level=None)
+        try:
+            holder.execute("BEGIN IMMEDIATE")
+            gateway.publish("heartbeat", heartbeat)
+            gateway.publish("heartbeat", {**heartbeat, "ts": T0 + 30_000})
+            readings = make_batch(5)
+            gateway.publish("data", readings)
+            first = await gateway.ack(timeout=10)
+            assert (first["batch"], first["status"]) == (readings["batch"], "stored")
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        metrics = (await hub.client.get("/metrics")).text
+        # the second arrived while the first was still waiting: dropped, and counted
+        assert "siaga_mqtt_heartbeats_dropped_total 1" in metrics
+        assert 'siaga_ingest_heartbeats_total{transport="mqtt"} 1' in metrics
