@@ -8,9 +8,9 @@ pipeline, publish the acknowledgement on ``siaga/gw/<id>/ack`` (QoS 1) only afte
 durably stored, and only then PUBACK the broker (manual acks): a hub that dies mid-batch
 gets the message again when its persistent session resumes. Batches with alerts and
 heartbeats, which write the hub database, are handled in a lane of their own (up to
-``workers`` at once beside the workers; waiting batches keep their queue slot, heartbeats are
-released at once, one per gateway waits), so readings do not queue behind a storm's alerts
-waiting for the database's write lock. A batch that could
+``workers`` at once beside the workers; up to 8 x ``queue_size`` alert batches wait there
+without a queue slot; heartbeats are released at once, one per gateway waits), so readings do
+not queue behind a storm's alerts waiting for the database's write lock. A batch that could
 not be stored (store down) is PUBACKed without an ack message, so it does not hold an
 in-flight slot; the gateway sends it again after its ack timeout (docs/uplink.md).
 
@@ -96,6 +96,8 @@ class MqttSubscriber:
         self._subscribed = asyncio.Event()
         self._workers: list[asyncio.Task[None]] = []
         self._database_lane = asyncio.Semaphore(settings.workers)
+        # Alert batches waiting in the lane, bounded apart from the queue (see _worker).
+        self._lane_room = asyncio.Semaphore(8 * settings.queue_size)
         self._lane_tasks: set[asyncio.Task[None]] = set()
         self._heartbeats_waiting: set[str] = set()
         self._client = self._make_client()
@@ -239,9 +241,11 @@ class MqttSubscriber:
                 self._heartbeat(message)
             elif parsed is not None and parsed.batch.alerts:
                 # Alerts write the hub database, where they wait their turn for the one write
-                # lock of all hub processes (a storm: seconds). They go in a lane of their own,
-                # so readings keep flowing meanwhile (bench_province.py). Each waits holding
-                # its queue slot, so the queue still bounds the whole.
+                # lock of all hub processes (a storm: seconds). They wait in a lane of their
+                # own, bounded by itself, and give their queue slot back at once, so readings
+                # keep flowing meanwhile (bench_province.py).
+                await self._lane_room.acquire()
+                self._slots.release()
                 task = asyncio.create_task(self._in_lane(message, parsed))
                 self._lane_tasks.add(task)
                 task.add_done_callback(self._lane_tasks.discard)
@@ -275,11 +279,15 @@ class MqttSubscriber:
         finally:
             self._heartbeats_waiting.discard(message.gateway)
 
-    async def _in_lane(self, message: _Message, parsed: ParsedBatch | None) -> None:
-        async with self._database_lane:
-            await self._handle(message, parsed)
+    async def _in_lane(self, message: _Message, parsed: ParsedBatch) -> None:
+        try:
+            async with self._database_lane:
+                await self._handle(message, parsed, slot=False)
+        finally:
+            self._lane_room.release()
 
-    async def _handle(self, message: _Message, parsed: ParsedBatch | None) -> None:
+    async def _handle(self, message: _Message, parsed: ParsedBatch | None, *,
+                      slot: bool = True) -> None:
         try:
             if parsed is not None:
                 await self._store_batch(message, parsed)
@@ -291,11 +299,14 @@ class MqttSubscriber:
         except Exception:
             log.exception("MQTT %s message from %s failed", message.kind, message.gateway)
         finally:
-            self._done(message)
+            self._done(message, slot=slot)
 
-    def _done(self, message: _Message) -> None:
+    def _done(self, message: _Message, *, slot: bool = True) -> None:
+        """PUBACK the broker; ``slot``: give the queue slot back (an alert batch in the lane
+        gave it back when it went there)."""
         self._client.ack(message.mid, message.qos)
-        self._slots.release()
+        if slot:
+            self._slots.release()
         self._queue.task_done()
 
     def _parse_batch(self, message: _Message) -> ParsedBatch | None:

@@ -230,9 +230,10 @@ async def test_a_shared_subscription_splits_batches_between_two_hubs(
 async def test_readings_are_stored_while_an_alert_batch_waits_for_the_database_lock(
     settings_for: Callable[..., HubSettings], gateway: GatewayClient,
 ) -> None:
-    """One worker: before alerts had a lane of their own, this readings batch waited behind
-    the alert batch until the lock was free (a storm on several hub processes: seconds)."""
-    settings = settings_for(workers=1)
+    """One worker and a one-slot queue: before alerts had a lane of their own, this readings
+    batch waited behind the alert batch until the lock was free (a storm on several hub
+    processes: seconds)."""
+    settings = settings_for(workers=1, queue_size=1)
     async with mqtt_hub(settings) as hub:
         holder = sqlite3.connect(settings.database.path, isolation_level=None)
         try:
