@@ -155,10 +155,15 @@ def http_probes(hubs: list[HubProcess], token: str, listeners: list[StreamListen
                     "sent_at": now_ms, "alerts": [alert]}
             target = i % len(hubs)
             sent.append((marker, target, time.time()))
-            r = clients[target].post("/api/v1/ingest", content=json.dumps(body),
-                                     headers=headers)
-            if r.status_code != 200:
-                print(f"  HTTP probe {marker} to hub {target}: {r.status_code} {r.text[:200]}")
+            try:
+                r = clients[target].post("/api/v1/ingest", content=json.dumps(body),
+                                         headers=headers)
+                if r.status_code != 200:
+                    print(f"  HTTP probe {marker} to hub {target}: {r.status_code} "
+                          f"{r.text[:200]}")
+            except httpx.HTTPError as e:
+                print(f"  HTTP probe {marker} to hub {target}: no answer in 30 s "
+                      f"({type(e).__name__})")
             i += 1
     finally:
         for c in clients:
@@ -211,7 +216,7 @@ def main() -> int:
     ap.add_argument("--outage-fraction", type=float, default=0.25)
     ap.add_argument("--outage-backlog-min", type=float, default=60.0)
     ap.add_argument("--probe-every", type=float, default=4.0)
-    ap.add_argument("--workers", type=int, default=4, help="[mqtt] workers per hub")
+    ap.add_argument("--workers", type=int, default=32, help="[mqtt] workers per hub")
     ap.add_argument("--profile-s", type=float, default=15.0, help="py-spy during the drain")
     args = ap.parse_args()
     if args.quick:
@@ -311,9 +316,9 @@ def main() -> int:
         stop.set()
         time.sleep(1.0)  # the last events reach the listeners
         sampler.stop()
-        sampler.print_timeline()
-
         stats = {g: s for r in results for g, s in r.gateways.items()}
+        sampler.print_timeline([(a[0], a[1]) for s in stats.values() for a in s.acks])
+
         generated = sum(s.readings for s in stats.values())
         acked = sum(s.readings_acked for s in stats.values())
         unfinished = sum(r.unfinished for r in results)
@@ -387,10 +392,12 @@ def main() -> int:
                 for line in profile:
                     print(f"  {line}")
         for i, h in enumerate(hubs):
-            errors = [line for line in h.log.read_text().splitlines()
-                      if " ERROR " in line or "Traceback" in line]
+            lines = h.log.read_text().splitlines()
+            errors = [n for n, line in enumerate(lines) if " ERROR " in line]
             if errors:
-                print(f"  hub {i} log: {len(errors)} error lines, first: {errors[0][:300]}")
+                print(f"  hub {i} log: {len(errors)} errors, the first:")
+                for line in lines[errors[0]:errors[0] + 40]:
+                    print(f"    {line[:200]}")
         return 0 if counted == generated else 1
     finally:
         stop.set()

@@ -140,10 +140,9 @@ class Sampler(threading.Thread):
                       else max((_status(p, "VmRSS") for p in pids), default=0))
                 self.peak_kb[name] = max(self.peak_kb[name], kb)
             for i, h in enumerate(self.hubs):
-                m = hub_metrics(h.url)
-                s[f"q{i}"] = m.get("siaga_mqtt_queue_depth", 0)
-                s[f"stored{i}"] = m.get("siaga_ingest_readings_total", 0)
-                s[f"failed{i}"] = m.get("siaga_ingest_batches_total/failed", 0)
+                m = hub_metrics(h.url)  # {} when /metrics did not answer within 5 s
+                s[f"q{i}"] = m.get("siaga_mqtt_queue_depth")
+                s[f"failed{i}"] = m.get("siaga_ingest_batches_total/failed")
             self.samples.append(s)
 
     def stop(self) -> None:
@@ -153,12 +152,14 @@ class Sampler(threading.Thread):
         self._halt.set()
         self.join(10)
 
-    def print_timeline(self, row_s: float = 10.0) -> None:
+    def print_timeline(self, acks: list[tuple[float, int]], row_s: float = 10.0) -> None:
+        """``acks``: (wall time, readings) of every acknowledgement the fleets received."""
         names = [n for n in self.components() if n in self.samples[0]] if self.samples else []
         hubs = len(self.hubs)
-        print("\ntimeline (CPU in % of one core; stored = readings newly stored by all hubs; "
-              "q = MQTT batches waiting in each hub)")
-        print(f"  {'t s':>5} {'stored/s':>9} " + " ".join(f"{n:>9}" for n in names)
+        print("\ntimeline (t from the fleets' start; acked = readings the gateways heard "
+              "acknowledged; CPU in % of one core; q = MQTT batches waiting in each hub, "
+              "? = its /metrics did not answer in 5 s)")
+        print(f"  {'t s':>5} {'acked/s':>9} " + " ".join(f"{n:>9}" for n in names)
               + f" {'machine':>7} {'load':>5} {'q':>8} {'failed':>6}")
         rows = [s for s in self.samples if s["t"] >= -row_s]
         prev = rows[0] if rows else None
@@ -167,13 +168,15 @@ class Sampler(threading.Thread):
             if s["t"] - prev["t"] < row_s and s is not rows[-1]:
                 continue
             dt = s["t"] - prev["t"]
-            stored = sum(s[f"stored{i}"] - prev[f"stored{i}"] for i in range(hubs)) / dt
+            lo, hi = self.t0 + prev["t"], self.t0 + s["t"]
+            acked = sum(n for t, n in acks if lo <= t < hi) / dt
             cpu = " ".join(f"{100 * (s[n] - prev[n]) / dt:9.0f}" for n in names)
             machine = 100 * (s["busy"] - prev["busy"]) / max(1, s["total"] - prev["total"])
-            q = "/".join(f"{s[f'q{i}']:.0f}" for i in range(hubs))
-            failed = sum(s[f"failed{i}"] for i in range(hubs))
-            print(f"  {s['t']:5.0f} {stored:9,.0f} {cpu} {machine:6.0f}% {s['load']:>5} "
-                  f"{q:>8} {failed:6.0f}")
+            q = "/".join("?" if s[f"q{i}"] is None else f"{s[f'q{i}']:.0f}"
+                         for i in range(hubs))
+            failed = [s[f"failed{i}"] for i in range(hubs) if s[f"failed{i}"] is not None]
+            print(f"  {s['t']:5.0f} {acked:9,.0f} {cpu} {machine:6.0f}% {s['load']:>5} "
+                  f"{q:>8} {sum(failed):6.0f}")
             prev = s
 
     def print_hubs(self) -> None:
