@@ -16,7 +16,7 @@ from pathlib import Path
 
 from siaga.api.settings import HubSettings
 
-__all__ = ["ProxySite", "haproxy_config", "nginx_config", "proxy_warnings",
+__all__ = ["ProxySite", "haproxy_config", "haproxy_pem", "nginx_config", "proxy_warnings",
            "stream_read_timeout_s"]
 
 # Mozilla's "intermediate" TLS profile (TLS 1.2 ciphers; TLS 1.3 needs no list): browsers of
@@ -251,10 +251,15 @@ def _public_limit() -> str:
     return "        limit_req zone=siaga_public burst=20 nodelay;\n"
 
 
+def haproxy_pem(site: ProxySite) -> Path:
+    """The one file HAProxy reads the certificate chain and its key from, beside the chain."""
+    return site.certificate.with_name(f"{site.certificate.stem}+key.pem")
+
+
 def haproxy_config(settings: HubSettings, site: ProxySite) -> str:
     """A config for Debian's HAProxy (2.6+) with active /healthz checks."""
     root = settings.server.root_path.rstrip("/")
-    pem = site.certificate.with_suffix(".pem")
+    pem = haproxy_pem(site)
     biggest = max([settings.server.max_body_bytes, *settings.route_body_limits().values()])
 
     def servers(check: str) -> str:
@@ -270,13 +275,14 @@ frontend siaga_http
 # Siaga: N hub processes behind Debian's HAProxy, with TLS, HTTP/2 and active health checks.
 # Rendered by `siaga-hub proxy-config haproxy`; install as /etc/haproxy/haproxy.cfg (or merge
 # it in), then  haproxy -c -f /etc/haproxy/haproxy.cfg && systemctl reload haproxy
-# HAProxy wants the certificate and key in one file: cat fullchain.pem privkey.pem > {pem}
+# HAProxy wants the certificate chain and its key in one file, made again after each renewal
+# (certbot's --deploy-hook):  cat {site.certificate} {site.certificate_key} > {pem}
 # Per-route body limits are the hub's own (413 while the body streams in); HAProxy refuses
 # a declared length over the largest of them. docs/scale.md explains each choice.
 
 global
     log /dev/log local0
-    maxconn 20000
+    # No maxconn: HAProxy derives it from the descriptor limit (the unit's LimitNOFILE).
     ssl-default-bind-ciphers {TLS12_CIPHERS}
     ssl-default-bind-options ssl-min-ver TLSv1.2 no-tls-tickets
 
