@@ -359,6 +359,7 @@ class SmtpInbox:
 
     def __init__(self, mbox: Path | None = None, *, tls: tuple[Path, Path] | None = None,
                  users: dict[str, str] | None = None, port: int = 0) -> None:
+        import asyncio
         import mailbox
         import ssl
         from email import message_from_bytes
@@ -370,6 +371,9 @@ class SmtpInbox:
         self.port = port or free_port()
         self.messages: list[Message] = []
         self.rcpt_answers: dict[str, str] = {}
+        # Seconds before answering DATA of a mail it has taken (so a test can kill a sender
+        # between the server's acceptance and the sender hearing of it).
+        self.delay_s = 0.0
         self.mbox = mbox
         inbox = self
 
@@ -386,6 +390,8 @@ class SmtpInbox:
                                   envelope: object) -> str:
                 msg = message_from_bytes(envelope.original_content)  # type: ignore[attr-defined]
                 inbox.messages.append(msg)
+                if inbox.delay_s:
+                    await asyncio.sleep(inbox.delay_s)
                 if inbox.mbox is not None:
                     box = mailbox.mbox(str(inbox.mbox))
                     try:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import email.utils
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
 
@@ -21,7 +21,8 @@ from siaga.api.notify.errors import ChannelError, RateLimited
 from siaga.api.notify.message import NoticeKind, Text
 from siaga.api.notify.settings import ChannelName
 
-__all__ = ["Channel", "Outgoing", "Result", "Sent", "http_failure", "retry_after_header"]
+__all__ = ["Channel", "Done", "Outgoing", "Result", "Sent", "http_failure",
+           "retry_after_header"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,16 +44,20 @@ class Sent:
 
 
 Result = Sent | ChannelError
+# Awaited with (index in the batch, result) as soon as a channel knows one message's result.
+Done = Callable[[int, Result], Coroutine[Any, Any, None]]
 
 
 class Channel(Protocol):
     name: ChannelName
-    # Messages sent in one go (one SMTP session); the sender records outcomes per batch, so
-    # this is also how many a hub killed mid-send may send once more.
+    # Messages sent in one go (one SMTP session).
     batch_size: int
 
-    async def send(self, batch: Sequence[Outgoing]) -> list[Result]:
-        """One result per message, in order."""
+    async def send(self, batch: Sequence[Outgoing], done: Done | None = None) -> list[Result]:
+        """One result per message, in order. A channel that sends a batch in one session
+        awaits ``done`` with each result before it sends the next message, so the sender
+        records it at once: a hub killed mid-batch sends again only the message in flight.
+        A channel of one message per batch may ignore it (the sender records on return)."""
         ...
 
     async def aclose(self) -> None: ...

@@ -1,7 +1,9 @@
 """Email channel: SMTP with STARTTLS (or implicit TLS) and login, stdlib smtplib.
 
-One connection per batch; each message carries ``Message-ID: <key@siaga>`` so a mail system
-(or a person) can tell the copy a restarted hub may send again. A 5xx answer fails the
+One connection per batch (up to ten mails); each mail's result is handed to the sender as
+soon as the server accepted or refused it, before the next goes, so a hub killed mid-session
+sends again only the mail in flight. Each message carries ``Message-ID: <key@siaga>`` so a
+mail system (or a person) can tell that copy. A 5xx answer fails the
 delivery, a 4xx or a lost connection is retried. Blocking: runs in a worker thread.
 """
 
@@ -10,11 +12,11 @@ from __future__ import annotations
 import asyncio
 import smtplib
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from email.message import EmailMessage
 from email.utils import formatdate
 
-from siaga.api.notify.channel import Outgoing, Result, Sent
+from siaga.api.notify.channel import Done, Outgoing, Result, Sent
 from siaga.api.notify.errors import ChannelError
 from siaga.api.notify.settings import ChannelName, EmailSettings
 
@@ -40,8 +42,16 @@ class EmailChannel:
     def __init__(self, settings: EmailSettings) -> None:
         self._s = settings
 
-    async def send(self, batch: Sequence[Outgoing]) -> list[Result]:
-        return await asyncio.to_thread(self._send_all, list(batch))
+    async def send(self, batch: Sequence[Outgoing], done: Done | None = None,
+                   ) -> list[Result]:
+        loop = asyncio.get_running_loop()
+
+        def record(i: int, r: Result) -> None:
+            # From the SMTP thread: wait until the sender has recorded it, then send on.
+            if done is not None:
+                asyncio.run_coroutine_threadsafe(done(i, r), loop).result()
+
+        return await asyncio.to_thread(self._send_all, list(batch), record)
 
     def _connect(self) -> smtplib.SMTP:
         s = self._s
@@ -61,7 +71,8 @@ class EmailChannel:
             raise
         return smtp
 
-    def _send_all(self, batch: list[Outgoing]) -> list[Result]:
+    def _send_all(self, batch: list[Outgoing],
+                  record: Callable[[int, Result], None]) -> list[Result]:
         try:
             smtp = self._connect()
         except smtplib.SMTPAuthenticationError as exc:
@@ -72,8 +83,9 @@ class EmailChannel:
             return [err for _ in batch]
         out: list[Result] = []
         try:
-            for m in batch:
+            for i, m in enumerate(batch):
                 out.append(self._send_one(smtp, m))
+                record(i, out[-1])
         finally:
             try:
                 smtp.quit()

@@ -192,24 +192,37 @@ class NotifyService:
         if not batch:
             return 0
         bucket.take(len(batch))
+        recorded: set[int] = set()
+
+        async def record(done: list[tuple[outbox.Delivery, Result]]) -> None:
+            for _, r in done:
+                if isinstance(r, RateLimited):
+                    bucket.pause(r.retry_after)
+            outcomes = await self.db.run(lambda c: outbox.finish(
+                c, self.settings, done, now=self.clock(), backoff=self.backoff))
+            for o in outcomes:
+                self._deliveries.inc(channel=name, outcome=o)
+            for d, r in done:
+                if isinstance(r, ChannelError) and not isinstance(r, RateLimited):
+                    log.warning("notification %s via %s: %s", d.message.key, name, r.reason)
+
+        async def one_done(i: int, r: Result) -> None:
+            # A batch sent in one session (email): each result recorded as it comes.
+            await record([(batch[i], r)])
+            recorded.add(i)
+
         started = time.perf_counter()
         try:
-            results: list[Result] = await self.channels[name].send([d.message for d in batch])
+            results: list[Result] = await self.channels[name].send(
+                [d.message for d in batch], one_done)
         except Exception as exc:  # an adapter bug fails the attempt, never the sender
             log.exception("channel %s raised", name)
             results = [ChannelError(name, f"internal: {type(exc).__name__}")] * len(batch)
         self._seconds.observe(time.perf_counter() - started, channel=name)
-        for r in results:
-            if isinstance(r, RateLimited):
-                bucket.pause(r.retry_after)
-        done = list(zip(batch, results, strict=True))
-        outcomes = await self.db.run(lambda c: outbox.finish(
-            c, self.settings, done, now=self.clock(), backoff=self.backoff))
-        for o in outcomes:
-            self._deliveries.inc(channel=name, outcome=o)
-        for d, r in done:
-            if isinstance(r, ChannelError) and not isinstance(r, RateLimited):
-                log.warning("notification %s via %s: %s", d.message.key, name, r.reason)
+        rest = [(d, r) for i, (d, r) in enumerate(zip(batch, results, strict=True))
+                if i not in recorded]
+        if rest:
+            await record(rest)
         return len(batch)
 
     async def _send_loop(self, name: ChannelName) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import httpx
 
-from siaga.api.notify.channel import Outgoing, Result, Sent, http_failure
+from siaga.api.notify.channel import Done, Outgoing, Result, Sent, http_failure
 from siaga.api.notify.errors import ChannelError
 from siaga.api.notify.gsm_modem import GsmModem, gsm_text
 from siaga.api.notify.settings import ChannelName, SmsSettings
@@ -39,7 +39,8 @@ class SmsChannel:
         self._modem = GsmModem(settings.modem) if settings.modem is not None else None
         self._client = client
 
-    async def send(self, batch: Sequence[Outgoing]) -> list[Result]:
+    async def send(self, batch: Sequence[Outgoing], done: Done | None = None,
+                   ) -> list[Result]:
         results: list[Result | None] = [None] * len(batch)
         for i, m in enumerate(batch):
             if self._http is not None:

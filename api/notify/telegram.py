@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from siaga.api.notify.channel import Outgoing, Result, Sent
+from siaga.api.notify.channel import Done, Outgoing, Result, Sent
 from siaga.api.notify.errors import ChannelError, RateLimited
 from siaga.api.notify.settings import ChannelName, TelegramSettings
 
@@ -76,7 +76,8 @@ class TelegramChannel:
     def __init__(self, api: TelegramApi) -> None:
         self.api = api
 
-    async def send(self, batch: Sequence[Outgoing]) -> list[Result]:
+    async def send(self, batch: Sequence[Outgoing], done: Done | None = None,
+                   ) -> list[Result]:
         return [await self._one(m) for m in batch]
 
     async def _one(self, m: Outgoing) -> Result:

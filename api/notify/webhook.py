@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import httpx
 
-from siaga.api.notify.channel import Outgoing, Result, Sent, http_failure
+from siaga.api.notify.channel import Done, Outgoing, Result, Sent, http_failure
 from siaga.api.notify.errors import ChannelError
 from siaga.api.notify.settings import ChannelName, WebhookSettings
 
@@ -67,7 +67,8 @@ class WebhookChannel:
         self._timeout = settings.timeout_s
         self._client = client
 
-    async def send(self, batch: Sequence[Outgoing]) -> list[Result]:
+    async def send(self, batch: Sequence[Outgoing], done: Done | None = None,
+                   ) -> list[Result]:
         return [await self._one(m) for m in batch]
 
     async def _one(self, m: Outgoing) -> Result:

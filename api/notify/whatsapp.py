@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from siaga.api.notify.channel import Outgoing, Result, Sent, http_failure
+from siaga.api.notify.channel import Done, Outgoing, Result, Sent, http_failure
 from siaga.api.notify.errors import ChannelError, RateLimited
 from siaga.api.notify.settings import ChannelName, WhatsAppSettings
 
@@ -75,7 +75,8 @@ class WhatsAppChannel:
         self._timeout = settings.timeout_s
         self._client = client
 
-    async def send(self, batch: Sequence[Outgoing]) -> list[Result]:
+    async def send(self, batch: Sequence[Outgoing], done: Done | None = None,
+                   ) -> list[Result]:
         return [await self._one(m) for m in batch]
 
     def payload(self, m: Outgoing) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 
-from siaga.simulators.servers import HubProcess
+from siaga.simulators.servers import HubProcess, SmtpInbox
 from tests.integration.api.notify_fakes import Answer, fake_service
 
 N = 12
@@ -104,3 +104,64 @@ to = ["group:partner"]
                            ).fetchone()[0]
     assert statuses == {"sent": N}
     assert notes == N
+
+
+def test_a_hub_killed_mid_smtp_session_repeats_only_the_mail_in_flight(tmp_path: Path) -> None:
+    """Email sends up to ten mails in one SMTP session; each is recorded as the server accepts
+    it, so the window is one mail, not the session. The server (a real aiosmtpd) answers each
+    DATA slowly after taking the mail: the kill lands between its acceptance and the hub
+    hearing of it, the worst case."""
+    inbox = SmtpInbox().start()
+    inbox.delay_s = 0.3
+    hub = HubProcess(tmp_path, f"""
+[notify]
+enabled = true
+poll_s = 0.2
+lease_s = 2
+[notify.email]
+host = "127.0.0.1"
+port = {inbox.port}
+security = "none"
+sender = "siaga@batu.go.id"
+rate = {{ per_minute = 6000, burst = 50 }}
+[notify.groups.posko]
+email = "posko@batu.go.id"
+[[notify.rules]]
+min_level = 2
+channels = ["email"]
+to = ["group:posko"]
+""")
+    try:
+        cli = Path(sys.executable).parent / "siaga-hub"
+        token = subprocess.run(
+            [str(cli), "gateway", "add", "gw-kill", "--config", str(hub.config)],
+            check=True, capture_output=True, text=True).stdout.strip()
+        hub.start()
+        try:
+            r = httpx.post(f"{hub.url}/api/v1/ingest", json=alerts_batch(int(time.time() * 1000)),
+                           headers={"Authorization": f"Bearer {token}"}, timeout=30)
+            assert r.status_code == 200, r.text
+            wait(lambda: len(inbox.messages) >= 4, 30, "the first mails")
+            assert hub.proc is not None
+            os.kill(hub.proc.pid, signal.SIGKILL)
+            hub.proc.wait(10)
+            before_kill = len(inbox.messages)
+            assert before_kill < N, "all sent before the kill: the test proves nothing"
+            hub.proc = None
+            hub.start()
+            wait(lambda: len({m["Message-ID"] for m in inbox.messages}) >= N, 60,
+                 "every mail after the restart")
+            time.sleep(2.5)  # past the lease: any late duplicate would show now
+        finally:
+            hub.stop()
+    finally:
+        inbox.stop()
+    keys = Counter(str(m["Message-ID"]) for m in inbox.messages)
+    assert len(keys) == N  # nothing lost
+    repeated = [k for k, n in keys.items() if n > 1]
+    print(f"mails before the kill: {before_kill}, repeated after it: {len(repeated)}")
+    assert all(n <= 2 for n in keys.values())
+    assert len(repeated) <= 1  # the mail in flight at the kill, not the whole session
+    with sqlite3.connect(tmp_path / "hub.sqlite3") as db:
+        statuses = Counter(r[0] for r in db.execute("SELECT status FROM notify_deliveries"))
+    assert statuses == {"sent": N}
