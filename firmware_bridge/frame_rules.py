@@ -12,7 +12,10 @@ MAX_FRAME_BYTES = 250
 """A whole frame, ``$`` to LF inclusive, is at most this long."""
 
 FRAME_TYPES = ("D", "H", "E", "C", "A")
-MAX_SEQ = 65535
+SEQ_MODULUS = 65536
+"""A node's sequence number (``seq``, ``cseq``) runs 0..65535 and wraps to 0: every user of
+seq arithmetic (gap tracking, pollers making up a seq, LoRaWAN fCnt) wraps at this."""
+MAX_SEQ = SEQ_MODULUS - 1
 UPTIME_KEY = "up"
 
 FRAME_ERROR_REASONS = (

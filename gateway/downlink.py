@@ -17,12 +17,12 @@ from typing import Literal
 
 from siaga.firmware_bridge.codec import encode_frame
 from siaga.firmware_bridge.device_message import DeviceMessage, encode_device_message
+from siaga.firmware_bridge.frame_rules import SEQ_MODULUS
 from siaga.gateway.config import DownlinkSettings
 
 log = logging.getLogger(__name__)
 
 COMMANDS = ("interval", "ping", "reboot", "calib", "siren")
-SEQ_MODULUS = 65536
 
 CommandStatus = Literal["acked", "rejected", "timeout", "no_route", "invalid"]
 # (source, node, command number, command, value) -> True when handed to the transport.

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-SEQ_MODULUS = 65536
+from siaga.firmware_bridge.frame_rules import SEQ_MODULUS
+
 # A jump forward of more than half the sequence space is read as going backwards.
 HALF_SEQ = SEQ_MODULUS // 2
 WINDOW = 64

@@ -38,6 +38,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from siaga.firmware_bridge.frame_rules import SEQ_MODULUS
 from siaga.firmware_bridge.uplink import (
     Ack,
     BufferHealth,
@@ -168,7 +169,7 @@ class LogicalGateway:
         self.alerts: deque[_Entry] = deque()
         self.inflight: dict[str, _InFlight] = {}
         self.next_id = 1
-        self.seq = {n: rng.randrange(65536) for n in spec.nodes}
+        self.seq = {n: rng.randrange(SEQ_MODULUS) for n in spec.nodes}
         # each node reports at its own phase in the cadence
         self.phase = {n: rng.random() * plan.cadence_s for n in spec.nodes}
         self.next_heartbeat = plan.start + rng.random() * plan.heartbeat_s
@@ -195,7 +196,7 @@ class LogicalGateway:
 
     def report(self, node: str, at: float) -> None:
         ts = int(at * 1000)
-        seq = self.seq[node] = (self.seq[node] + 1) % 65536
+        seq = self.seq[node] = (self.seq[node] + 1) % SEQ_MODULUS
         for name, unit in CHANNELS[:self.plan.channels]:
             value = round(20 + (hash((node, name)) % 200) / 10 + (ts // 60_000) % 7 * 0.1, 2)
             self._append(UplinkReading(id=0, node=node, channel=name, value=value, unit=unit,

@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from siaga.firmware_bridge.channels import CHANNELS, COUNTER_MODULUS
+from siaga.firmware_bridge.frame_rules import SEQ_MODULUS
 from siaga.simulators.models.stepped import seeded
 from siaga.simulators.probes import Probe
 
 HELLO_EVERY_S = 600.0
-SEQ_MODULUS = 65536
 BOOT_TIME_S = 3.0  # from power-on to the hello frame
 FIRST_SAMPLE_S = 1.0  # from the hello to the first data frame
 

@@ -34,6 +34,7 @@ from pymodbus.exceptions import ModbusException
 from pymodbus.pdu import ExceptionResponse
 
 from siaga.firmware_bridge.device_message import DeviceMessage
+from siaga.firmware_bridge.frame_rules import SEQ_MODULUS
 from siaga.firmware_bridge.modbus_map import ReadBlock, decode_points, read_plan
 from siaga.gateway.bus_health import BusError, DeviceHealth
 from siaga.gateway.messages import Inbound, InboundBatch, IngestError, NodeMessage, SourceAlert
@@ -42,7 +43,6 @@ from siaga.gateway.sources.handoff import put_batch
 
 log = logging.getLogger(__name__)
 
-SEQ_MODULUS = 65536
 EXCEPTION_NAMES = {
     1: "illegal function", 2: "illegal data address", 3: "illegal data value",
     4: "device failure", 5: "acknowledge", 6: "device busy", 8: "memory parity error",

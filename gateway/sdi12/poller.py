@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 import serial
 
 from siaga.firmware_bridge.device_message import DeviceMessage
+from siaga.firmware_bridge.frame_rules import SEQ_MODULUS
 from siaga.firmware_bridge.sdi12 import (
     MeasureReply,
     Sdi12Error,
@@ -45,7 +46,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-SEQ_MODULUS = 65536
 MAX_PAGES = 10
 MAX_WAIT_S = 999  # ttt is three digits
 

@@ -32,6 +32,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from siaga.firmware_bridge.device_message import DeviceMessage
 from siaga.firmware_bridge.errors import FirmwareBridgeError
+from siaga.firmware_bridge.frame_rules import SEQ_MODULUS
 from siaga.firmware_bridge.lorawan import (
     ACK_TOPICS,
     UPLINK_TOPICS,
@@ -48,7 +49,6 @@ from siaga.gateway.sources.handoff import put_batch
 
 log = logging.getLogger(__name__)
 
-SEQ_MODULUS = 65536
 PENDING_MAX = 16  # commands remembered per device for ChirpStack's order-matched acks
 
 
