@@ -130,7 +130,7 @@ async def open_services(settings: HubSettings) -> AsyncIterator[HubServices]:
 
         notify = await stack.enter_async_context(open_notify(
             db, settings.notify, settings.incidents, timezone=settings.dashboard.timezone,
-            site_name=site_name, metrics=metrics, bus=bus))
+            site_name=site_name, metrics=metrics, bus=bus, scheduler=scheduler))
         yield HubServices(settings=settings, db=db, registry=registry, accounts=accounts,
                           gateway_tokens=gateway_tokens, audit=AuditLog(db), bus=bus,
                           metrics=metrics, telemetry=telemetry, incidents=incidents,

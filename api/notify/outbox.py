@@ -45,6 +45,7 @@ __all__ = [
     "ensure_schema",
     "finish",
     "plan",
+    "prune",
     "queue_depth",
     "receipt",
 ]
@@ -355,3 +356,30 @@ def queue_depth(conn: Connection) -> dict[str, int]:
     return {r[0]: r[1] for r in conn.execute(
         "SELECT channel, COUNT(*) FROM notify_deliveries WHERE status IN ('pending', 'sending')"
         " GROUP BY channel")}
+
+
+_DONE = "('sent', 'delivered', 'failed', 'superseded')"
+
+
+def prune(conn: Connection, *, before: float, limit: int = 5000) -> tuple[int, int]:
+    """Delete deliveries that reached their end before ``before``, then the planned outbox rows
+    older than that with no delivery left; (deliveries, outbox rows) deleted. In chunks of
+    ``limit`` per transaction, so other writers are never held long. The incident timeline
+    keeps every notify entry; ``notify_incident_levels`` (what level was told) is kept too,
+    and ids are never reused, so idempotency keys stay unique."""
+    counts = [0, 0]
+    statements = (
+        "DELETE FROM notify_deliveries WHERE id IN (SELECT id FROM notify_deliveries"
+        f" WHERE status IN {_DONE} AND COALESCE(sent_at, created_at) < ? LIMIT ?)",
+        "DELETE FROM incident_outbox WHERE id IN (SELECT o.id FROM incident_outbox o"
+        " WHERE o.planned_at IS NOT NULL AND o.ts < ? AND NOT EXISTS (SELECT 1 FROM"
+        " notify_deliveries d WHERE d.outbox_id = o.id) LIMIT ?)",
+    )
+    for i, sql in enumerate(statements):
+        while True:
+            with transaction(conn):
+                n = conn.execute(sql, (before, limit)).rowcount
+            counts[i] += n
+            if n < limit:
+                break
+    return counts[0], counts[1]

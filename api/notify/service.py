@@ -6,7 +6,8 @@ channel's sender claims due deliveries in batches, waits for its rate limit, sen
 records the outcome; a failed attempt is retried after ``backoff_s * 2^(attempt-1)`` (at most
 ``backoff_max_s``, with jitter), a rate-limit answer pauses the whole channel for the time the
 service asked. Several hub processes may run side by side: claims are leases in the shared
-database.
+database. The scheduler (the one process of a cluster that runs timed work) deletes old
+finished deliveries and outbox rows every ``prune_every_s``.
 """
 
 from __future__ import annotations
@@ -93,7 +94,8 @@ class NotifyService:
     def __init__(self, db: Database, settings: NotifySettings, incidents: IncidentSettings,
                  *, timezone: str, site_name: Callable[[str], str | None],
                  channels: Mapping[ChannelName, Channel], metrics: MetricsRegistry,
-                 bus: LiveBus | None = None, clock: Callable[[], float] = time.time) -> None:
+                 bus: LiveBus | None = None, clock: Callable[[], float] = time.time,
+                 scheduler: Callable[[], bool] = lambda: True) -> None:
         self.db = db
         self.settings = settings
         self.incidents = incidents
@@ -102,6 +104,7 @@ class NotifyService:
         self.channels = dict(channels)
         self.bus = bus
         self.clock = clock
+        self._scheduler = scheduler
         self._buckets = {name: TokenBucket(getattr(settings, name).rate)
                          for name in self.channels}
         self._work = {name: asyncio.Event() for name in self.channels}
@@ -116,6 +119,9 @@ class NotifyService:
                                     "Deliveries pending or in flight", ("channel",))
         self._seconds = metrics.histogram("siaga_notify_send_seconds",
                                           "Time to send one batch", ("channel",))
+        self._pruned = metrics.counter(
+            "siaga_notify_pruned_total",
+            "Old rows deleted by the scheduler (deliveries, outbox)", ("table",))
         metrics.add_collector(self._refresh_queue)
 
     async def _refresh_queue(self) -> None:
@@ -131,6 +137,7 @@ class NotifyService:
             self._tasks = [asyncio.create_task(self._plan_loop(), name="notify-plan")]
             self._tasks += [asyncio.create_task(self._send_loop(n), name=f"notify-{n}")
                             for n in self.channels]
+            self._tasks.append(asyncio.create_task(self._prune_loop(), name="notify-prune"))
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -140,6 +147,26 @@ class NotifyService:
                 await task
         for ch in self.channels.values():
             await ch.aclose()
+
+    # -- pruning ------------------------------------------------------------------------
+
+    async def prune_once(self) -> tuple[int, int]:
+        """Delete deliveries and outbox rows past ``prune_after_s``; (deliveries, outbox)."""
+        before = self.clock() - self.settings.prune_after_s
+        deliveries, rows = await self.db.run(lambda c: outbox.prune(c, before=before))
+        self._pruned.inc(deliveries, table="deliveries")
+        self._pruned.inc(rows, table="outbox")
+        return deliveries, rows
+
+    async def _prune_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.prune_every_s)
+            if not self._scheduler():  # one hub process of a cluster prunes
+                continue
+            try:
+                await self.prune_once()
+            except Exception:
+                log.exception("pruning the notification outbox failed; retrying later")
 
     # -- planning -----------------------------------------------------------------------
 
@@ -247,7 +274,8 @@ class NotifyService:
 @asynccontextmanager
 async def open_notify(db: Database, settings: NotifySettings, incidents: IncidentSettings, *,
                       timezone: str, site_name: Callable[[str], str | None],
-                      metrics: MetricsRegistry, bus: LiveBus) -> AsyncIterator[
+                      metrics: MetricsRegistry, bus: LiveBus,
+                      scheduler: Callable[[], bool] = lambda: True) -> AsyncIterator[
                           NotifyService | None]:
     """The running notifier, or None when ``notify.enabled`` is off."""
     if not settings.enabled:
@@ -257,7 +285,7 @@ async def open_notify(db: Database, settings: NotifySettings, incidents: Inciden
     async with httpx.AsyncClient(follow_redirects=False) as client:
         service = NotifyService(db, settings, incidents, timezone=timezone,
                                 site_name=site_name, channels=build_channels(settings, client),
-                                metrics=metrics, bus=bus)
+                                metrics=metrics, bus=bus, scheduler=scheduler)
         await service.start()
         try:
             yield service

@@ -288,6 +288,11 @@ class NotifySettings(_Section):
     """How often the senders look for work nobody woke them for."""
     link_code_ttl_s: float = Field(default=900, ge=60)
     """Lifetime of a Telegram link code."""
+    prune_after_s: float = Field(default=30 * 86400, ge=3600)
+    """Deliveries sent, delivered, failed or superseded longer ago than this, and the outbox
+    rows they came from, are deleted (the incident timeline keeps their story)."""
+    prune_every_s: float = Field(default=3600, gt=0)
+    """How often the scheduler prunes."""
 
     def channel_on(self, name: ChannelName) -> bool:
         return getattr(self, name) is not None

@@ -108,3 +108,22 @@ async def test_acknowledging_stops_the_chain(hub: AsgiHub, inbox: SmtpInbox) -> 
     assert await svc.check_deadlines() == []
     await asyncio.sleep(0.5)
     assert [m["To"] for m in inbox.messages] == ["sari@batu.go.id", "kasi@batu.go.id"]
+
+
+async def test_the_scheduler_prunes_old_deliveries_and_counts_them(
+        hub: AsgiHub, inbox: SmtpInbox) -> None:
+    await people(hub)
+    await hub.services.incidents.ingest_alerts("gw-1", [alert(4, T0, "n1")], T0)
+    await mail_to(inbox, 1)
+    notify = hub.services.notify
+    assert notify is not None
+    assert await notify.prune_once() == (0, 0)  # a fresh delivery stays
+    notify.clock = lambda: time.time() + notify.settings.prune_after_s + 60
+    assert await notify.prune_once() == (1, 1)
+    metrics = (await hub.client.get("/metrics")).text
+    assert 'siaga_notify_pruned_total{table="deliveries"} 1' in metrics
+    assert 'siaga_notify_pruned_total{table="outbox"} 1' in metrics
+    admin = await hub.staff(role="admin", agency="DISKOMINFO")
+    detail = (await hub.client.get("/api/v1/incidents/1", headers=admin.headers)).json()
+    assert [e["data"]["status"] for e in detail["timeline"] if e["kind"] == "notify"] == [
+        "sent"]  # the timeline keeps the story

@@ -243,3 +243,42 @@ def test_an_awas_nobody_can_be_told_about_says_so_in_the_timeline(db: Database) 
     assert detail is not None
     (entry,) = [e for e in detail.timeline if e.kind == "notify"]
     assert entry.data["status"] == "no_recipient" and entry.data["agencies"] == ["BPBD"]
+
+
+def test_prune_deletes_old_finished_rows_and_keeps_the_timeline_and_the_ids(
+        db: Database) -> None:
+    """Finished deliveries older than the cut go, with outbox rows left without deliveries;
+    a pending delivery, a recent one and the incident's notify timeline entries stay, and a
+    later outbox row never reuses a pruned id (idempotency keys are made of them)."""
+    two_ops = NotifySettings.model_validate({
+        **N.model_dump(mode="python", exclude={"webhook", "groups", "rules"}),
+        "webhook": {"secret": "s" * 20},
+        "groups": {"ops": {"webhook": "http://ops.local/hook"},
+                   "pusdalops": {"webhook": "http://pusdalops.local/hook"}},
+        "rules": [{"min_level": 2, "channels": ["webhook"],
+                   "to": ["group:ops", "group:pusdalops"]}]})
+    db.call(lambda c: record_alerts(c, S, [alert(3, T0)], T0))
+    plan(db, T0, two_ops)
+    sent, failed = claim(db, T0)
+    finish(db, [(sent, Sent()), (failed, ChannelError("webhook", "HTTP 404", retry=False))],
+           T0 + 1)
+    # A newer change of another incident, still pending at the cut.
+    other = AlertFacts(gateway="gw-1", alert=alert(3, T0 + 5, "n-99").alert,
+                       site="pasar-batu",
+                       lat=-7.87, lon=112.52)
+    db.call(lambda c: record_alerts(c, S, [other], T0 + 5))
+    plan(db, T0 + 5, two_ops)
+    old_keys = {r["key"] for r in deliveries(db)}
+    assert db.call(lambda c: outbox.prune(c, before=T0 + 3, limit=1)) == (2, 1)
+    left = deliveries(db)
+    assert [r["status"] for r in left] == ["pending", "pending"]
+    assert [r["id"] for r in outbox_rows(db)] == [left[0]["outbox_id"]]
+    notes = db.call(lambda c: load_detail(c, 1))
+    assert notes is not None
+    assert [e.data["status"] for e in notes.timeline if e.kind == "notify"] == [
+        "sent", "failed"]
+    assert db.call(lambda c: outbox.prune(c, before=T0 + 3)) == (0, 0)  # nothing more
+    db.call(lambda c: record_alerts(c, S, [alert(4, T0 + 10)], T0 + 10))
+    plan(db, T0 + 10, two_ops)
+    assert not {r["key"] for r in deliveries(db)} & (old_keys - {r["key"] for r in left})
+    assert max(r["id"] for r in outbox_rows(db)) == 3
