@@ -26,6 +26,7 @@ from siaga.api.errors import Conflict, InvalidInput, NotFound, Unauthorized, Una
 from siaga.api.hashing import ScryptCost, hash_password, token_digest, verify_password
 from siaga.api.login_guard import LoginGuard, LoginLimits
 from siaga.api.settings import AuthSettings
+from siaga.api.throttle import Throttle
 
 T = TypeVar("T")
 
@@ -115,9 +116,10 @@ class Accounts:
         self._cost = cost
         # Checked against when the username does not exist, so both answers take as long.
         self._dummy_hash = hash_password(secrets.token_hex(8), cost)
+        # Failures counted in the database: every hub process shares the throttles.
         self.guard = LoginGuard(LoginLimits(
             settings.login_attempts, settings.login_attempts_per_address,
-            settings.login_window_s, settings.login_backoff_max_s), clock)
+            settings.login_window_s, settings.login_backoff_max_s), Throttle(db, clock))
         # scrypt (~95 ms) runs here, never on the event loop nor under the database lock, and
         # at most hash_workers at once with hash_queue waiting: a flood of logins gets 503s
         # while token checks, ingest and /healthz go on.
@@ -263,7 +265,7 @@ class Accounts:
         Tries are throttled per client ``address`` and per username (``login_guard``); the
         hash is checked in the bounded hashing pool, off the database lock.
         """
-        self.guard.check(username, address)
+        await self.guard.check(username, address)
 
         def fetch(conn: Connection) -> Row | None:
             row: Row | None = conn.execute(
@@ -275,9 +277,9 @@ class Accounts:
         matched = await self._in_hasher(lambda: verify_password(password, encoded))
         if row is None or not matched or row["disabled"]:
             # a disabled account is refused like a wrong password
-            self.guard.failed(username, address)
+            await self.guard.failed(username, address)
             raise Unauthorized("wrong username or password", error="invalid_grant")
-        self.guard.succeeded(username, address)
+        await self.guard.succeeded(username, address)
         return _staff(row)
 
     async def issue_token(self, staff: Staff) -> IssuedToken:

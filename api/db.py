@@ -31,6 +31,7 @@ __all__ = [
     "INTEGRITY_ERRORS",
     "Row",
     "connect",
+    "exclusive",
     "transaction",
 ]
 
@@ -135,3 +136,26 @@ class transaction:  # noqa: N801 - used like the context manager it is
             self.conn.execute("COMMIT")
         else:
             self.conn.execute("ROLLBACK")
+
+
+class exclusive(transaction):  # noqa: N801 - used like the context manager it is
+    """A write transaction that, on PostgreSQL, excludes only the others taking the same
+    ``key`` (a transaction advisory lock, not the hub's write lock: appending live events or
+    counting a login need not wait for incident writes). On SQLite every write transaction
+    excludes every other, so this is ``BEGIN IMMEDIATE``."""
+
+    def __init__(self, conn: Connection, dialect: Dialect, key: int) -> None:
+        super().__init__(conn)
+        self.dialect = dialect
+        self.key = key
+
+    def __enter__(self) -> Connection:
+        if self.dialect == "sqlite":
+            return super().__enter__()
+        self.conn.execute("BEGIN")
+        try:
+            self.conn.execute("SELECT pg_advisory_xact_lock(?)", (self.key,))
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        return self.conn

@@ -24,7 +24,7 @@ import time
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from siaga.api.db import Connection, Database, Row
+from siaga.api.db import Connection, Database, Dialect, Row, exclusive
 from siaga.api.live import LiveBus, LiveEvent, make_event
 from siaga.api.metrics import MetricsRegistry
 
@@ -75,15 +75,12 @@ def after(conn: Connection, last_id: int) -> list[LiveEvent]:
     return [event_from_row(r) for r in rows]
 
 
-def append(conn: Connection, batch: Batch, *, postgres: bool) -> list[LiveEvent]:
+def append(conn: Connection, batch: Batch, *, dialect: Dialect) -> list[LiveEvent]:
     """Store ``batch`` in order; the events with the ids they got."""
     now = time.time()
-    # On PostgreSQL not the hub's write lock (db_postgres), only this table's own order: ids
-    # are taken and committed under one lock, so "rows past the last seen" never skips one.
-    conn.execute("BEGIN" if postgres else "BEGIN IMMEDIATE")
-    try:
-        if postgres:
-            conn.execute("SELECT pg_advisory_xact_lock(?)", (_APPEND_KEY,))
+    # Ids are taken and committed under one lock (on PostgreSQL this table's own, not the hub's
+    # write lock), so a reader's "rows past the last seen" never skips one.
+    with exclusive(conn, dialect, _APPEND_KEY):
         events = []
         for event, agencies in batch:
             live = make_event(0, event, agencies, ts=now)
@@ -95,12 +92,8 @@ def append(conn: Connection, batch: Batch, *, postgres: bool) -> list[LiveEvent]
         newest_id = events[-1].id if events else 0
         if newest_id % 1000 < len(batch):
             conn.execute("DELETE FROM live_events WHERE id <= ?", (newest_id - KEEP,))
-        if postgres:
+        if dialect == "postgresql":
             conn.execute(f"NOTIFY {LIVE_CHANNEL}")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
     return events
 
 
@@ -157,7 +150,7 @@ class LiveJournal:
         while True:
             try:
                 return await self._db.run(functools.partial(
-                    append, batch=batch, postgres=self._postgres))
+                    append, batch=batch, dialect=self._db.dialect))
             except Exception as exc:
                 self._retries.inc()
                 log.warning("%d live events not yet stored: %s; retrying in %.1f s",

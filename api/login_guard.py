@@ -1,4 +1,4 @@
-"""Who may try a password now (pure, in memory, per hub process; docs/security.md).
+"""Who may try a password now (docs/security.md).
 
 Two throttles, neither of which can keep the rightful user out:
 
@@ -8,29 +8,43 @@ Two throttles, neither of which can keep the rightful user out:
 - **per username**: after ``auth.login_attempts`` failures within the window, each further try
   waits an exponentially growing delay (1, 2, 4, ... s, at most ``auth.login_backoff_max_s``)
   after the last failure. An address this username has logged in from before (a *known
-  address*) is exempt, so a stranger's failures never lock the staff member out of their own
-  office; a correct password from anywhere else gets in once the short delay has passed.
+  address*, the newest ``_KNOWN_PER_USER`` kept) is exempt, so a stranger's failures never lock
+  the staff member out of their own office; a correct password from anywhere else gets in once
+  the short delay has passed.
 
-Memory is bounded: at most ``_MAX_TRACKED`` usernames and addresses, the stalest forgotten first.
+The failures and known addresses live in the hub database (``throttle_events``,
+``login_known_addresses``), so with several hub processes a guesser spreading tries over them
+meets the same limits; rows older than the window are pruned. The waits are pure functions.
 """
 
 from __future__ import annotations
 
 import math
-from collections import OrderedDict, deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TypeVar
+from collections.abc import Sequence
+from dataclasses import dataclass
 
+from siaga.api.db import Connection
 from siaga.api.errors import TooManyRequests
+from siaga.api.throttle import Throttle, add_event, event_times, prune, window_wait_s
 
-__all__ = ["LoginGuard", "LoginLimits"]
+__all__ = ["LoginGuard", "LoginLimits", "address_wait_s", "ensure_schema", "username_wait_s"]
 
-K = TypeVar("K")
-V = TypeVar("V")
-
-_MAX_TRACKED = 10_000
 _KNOWN_PER_USER = 8
+SCOPE_ADDRESS = "login.address"
+SCOPE_USERNAME = "login.username"
+
+
+def ensure_schema(conn: Connection) -> None:
+    conn.execute(
+        """
+        CREATE TABLE IF NOT EXISTS login_known_addresses (
+            username TEXT NOT NULL,
+            address TEXT NOT NULL,
+            ts REAL NOT NULL,
+            PRIMARY KEY (username, address)
+        )
+        """
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,68 +55,80 @@ class LoginLimits:
     backoff_max_s: float = 300.0
 
 
-@dataclass(slots=True)
-class _User:
-    failures: deque[float] = field(default_factory=deque)
-    known: OrderedDict[str, None] = field(default_factory=OrderedDict)
+def address_wait_s(failures: Sequence[float], limits: LoginLimits, now: float) -> float:
+    """Seconds this address must wait, given its failure times."""
+    return window_wait_s(failures, limits.attempts_per_address, limits.window_s, now)
+
+
+def username_wait_s(failures: Sequence[float], limits: LoginLimits, now: float) -> float:
+    """Seconds a try for this username (from an address it does not know) must wait."""
+    inside = sorted(t for t in failures if t > now - limits.window_s)
+    excess = len(inside) - limits.attempts_per_username
+    if excess < 0:
+        return 0.0
+    delay = min(limits.backoff_max_s, 2.0 ** min(excess, 30))
+    return max(0.0, inside[-1] + delay - now)
 
 
 class LoginGuard:
-    def __init__(self, limits: LoginLimits, clock: Callable[[], float]) -> None:
+    def __init__(self, limits: LoginLimits, throttle: Throttle) -> None:
         self.limits = limits
-        self._clock = clock
-        self._users: OrderedDict[str, _User] = OrderedDict()
-        self._addresses: OrderedDict[str, deque[float]] = OrderedDict()
+        self._throttle = throttle
+        throttle.db.call(ensure_schema)
 
-    def check(self, username: str, address: str) -> None:
+    async def check(self, username: str, address: str) -> None:
         """Raise TooManyRequests (with Retry-After) when this try must wait."""
-        now = self._clock()
-        lim = self.limits
-        failures = self._addresses.get(address)
-        if failures is not None:
-            _expire(failures, now - lim.window_s)
-            if len(failures) >= lim.attempts_per_address:
-                wait = math.ceil(failures[0] + lim.window_s - now)
-                raise TooManyRequests(f"too many failed logins from {address}; try again in "
-                                      f"{wait} s", retry_after_s=max(1, wait))
-        user = self._users.get(username)
-        if user is None or address in user.known:
-            return
-        _expire(user.failures, now - lim.window_s)
-        excess = len(user.failures) - lim.attempts_per_username
-        if excess < 0:
-            return
-        delay = min(lim.backoff_max_s, 2.0 ** min(excess, 30))
-        wait = math.ceil(user.failures[-1] + delay - now)
+        now = self._throttle.clock()
+        since = now - self.limits.window_s
+
+        def read(conn: Connection) -> tuple[list[float], list[float]]:
+            by_address = event_times(conn, SCOPE_ADDRESS, address, since)
+            known = conn.execute(
+                "SELECT 1 FROM login_known_addresses WHERE username = ? AND address = ?",
+                (username, address)).fetchone() is not None
+            by_username = [] if known else event_times(conn, SCOPE_USERNAME, username, since)
+            return by_address, by_username
+
+        by_address, by_username = await self._throttle.db.run(read)
+        wait = address_wait_s(by_address, self.limits, now)
         if wait > 0:
+            retry = max(1, math.ceil(wait))
+            raise TooManyRequests(f"too many failed logins from {address}; try again in "
+                                  f"{retry} s", retry_after_s=retry)
+        wait = username_wait_s(by_username, self.limits, now)
+        if wait > 0:
+            retry = max(1, math.ceil(wait))
             raise TooManyRequests(f"too many failed logins for {username!r}; try again in "
-                                  f"{wait} s", retry_after_s=wait)
+                                  f"{retry} s", retry_after_s=retry)
 
-    def failed(self, username: str, address: str) -> None:
-        now = self._clock()
-        _touch(self._addresses, address, deque).append(now)
-        _touch(self._users, username, _User).failures.append(now)
+    async def failed(self, username: str, address: str) -> None:
+        now = self._throttle.clock()
+        prune_now = self._throttle.due_for_pruning()
 
-    def succeeded(self, username: str, address: str) -> None:
-        user = _touch(self._users, username, _User)
-        user.failures.clear()
-        user.known[address] = None
-        user.known.move_to_end(address)
-        while len(user.known) > _KNOWN_PER_USER:
-            user.known.popitem(last=False)
+        def record(conn: Connection) -> None:
+            with self._throttle.locked(conn):
+                add_event(conn, SCOPE_ADDRESS, address, now)
+                add_event(conn, SCOPE_USERNAME, username, now)
+                if prune_now:
+                    for scope in (SCOPE_ADDRESS, SCOPE_USERNAME):
+                        prune(conn, scope, now - self.limits.window_s)
 
+        await self._throttle.db.run(record)
 
-def _expire(times: deque[float], cutoff: float) -> None:
-    while times and times[0] <= cutoff:
-        times.popleft()
+    async def succeeded(self, username: str, address: str) -> None:
+        now = self._throttle.clock()
 
+        def record(conn: Connection) -> None:
+            with self._throttle.locked(conn):
+                conn.execute("DELETE FROM throttle_events WHERE scope = ? AND key = ?",
+                             (SCOPE_USERNAME, username))
+                conn.execute(
+                    "INSERT INTO login_known_addresses (username, address, ts) VALUES (?, ?, ?)"
+                    " ON CONFLICT (username, address) DO UPDATE SET ts = excluded.ts",
+                    (username, address, now))
+                conn.execute(
+                    "DELETE FROM login_known_addresses WHERE username = ? AND address NOT IN"
+                    " (SELECT address FROM login_known_addresses WHERE username = ?"
+                    " ORDER BY ts DESC LIMIT ?)", (username, username, _KNOWN_PER_USER))
 
-def _touch(table: OrderedDict[K, V], key: K, make: Callable[[], V]) -> V:
-    value = table.get(key)
-    if value is None:
-        value = table[key] = make()
-        while len(table) > _MAX_TRACKED:
-            table.popitem(last=False)
-    else:
-        table.move_to_end(key)
-    return value
+        await self._throttle.db.run(record)

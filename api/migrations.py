@@ -23,7 +23,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from siaga.api import accounts, audit, gateway_tokens, live_journal, registry
+from siaga.api import accounts, audit, gateway_tokens, live_journal, login_guard, registry, throttle
 from siaga.api.db import Connection, Database, Dialect, transaction
 from siaga.api.errors import HubError
 from siaga.api.incidents import schema as incident_schema
@@ -214,7 +214,7 @@ MIGRATIONS: tuple[Migration, ...] = (
 _ENSURE: tuple[Callable[[Connection], None], ...] = (
     registry.ensure_schema, accounts.ensure_schema, gateway_tokens.ensure_schema,
     audit.ensure_schema, incident_schema.ensure_schema, outbox.ensure_schema,
-    live_journal.ensure_schema,
+    live_journal.ensure_schema, throttle.ensure_schema, login_guard.ensure_schema,
 )
 
 

@@ -110,8 +110,8 @@ class AuthSettings(_Section):
     """Shortest password a staff account may get."""
     login_attempts: int = Field(default=5, ge=1, le=1000)
     """Failed logins for one username within login_window_s before further tries wait an
-    exponentially growing delay (per hub process); never for an address this username has
-    logged in from before (docs/security.md).
+    exponentially growing delay (counted in the hub database, for all its processes); never
+    for an address this username has logged in from before (docs/security.md).
     """
     login_attempts_per_address: int = Field(default=20, ge=1, le=100_000)
     """Failed logins from one client address within login_window_s before its tries get 429."""

@@ -60,7 +60,7 @@ from siaga.api.incidents.queries import (
     scorecard_clocks,
     visible,
 )
-from siaga.api.incidents.report_limits import SlidingWindow
+from siaga.api.incidents.report_limits import report_windows
 from siaga.api.incidents.reports import (
     ReportFacts,
     load_report,
@@ -77,6 +77,7 @@ from siaga.api.incidents.store import Change
 from siaga.api.metrics import MetricsRegistry
 from siaga.api.registry import NodeInfo, Site
 from siaga.api.telemetry.records import IncidentEventPoint
+from siaga.api.throttle import Throttle
 from siaga.firmware_bridge.reading import iso_utc
 from siaga.firmware_bridge.uplink import Heartbeat, UplinkAlert
 
@@ -143,10 +144,8 @@ class IncidentService:
             "siaga_incident_annotation_failures_total",
             "Incident events the telemetry store did not take")
         metrics.add_collector(self._refresh_open)
-        self._per_address = SlidingWindow(settings.report_limit_per_address,
-                                          settings.report_limit_window_s)
-        self._per_reporter = SlidingWindow(settings.report_limit_per_reporter,
-                                           settings.report_limit_window_s)
+        # Report limits counted in the database: every hub process shares them.
+        self._report_limits = Throttle(db, clock)
         self._reports = metrics.counter(
             "siaga_reports_total", "Citizen reports by outcome (triage, joined, confirmed, "
             "verified, rejected, limited_address, limited_reporter, too_large)", ("outcome",))
@@ -226,23 +225,16 @@ class IncidentService:
         """Count a report refused before it reached the service (too large, invalid)."""
         self._reports.inc(outcome=outcome)
 
-    def report_wait_s(self, address: str, contact: str | None) -> tuple[float, str]:
+    async def report_wait_s(self, address: str, contact: str | None) -> tuple[float, str]:
         """Seconds this report must wait under the limits (0: admitted, and counted), and
-        which limit held it."""
-        now = self.clock()
-        reporter = "".join((contact or "").lower().split())
-        wait = self._per_address.wait_s(address, now)
-        if wait > 0:
-            self._reports.inc(outcome="limited_address")
-            return wait, "address"
-        if reporter:
-            wait = self._per_reporter.wait_s(reporter, now)
-            if wait > 0:
-                self._reports.inc(outcome="limited_reporter")
-                return wait, "reporter"
-            self._per_reporter.record(reporter, now)
-        self._per_address.record(address, now)
-        return 0.0, ""
+        which limit held it ("address" or "reporter")."""
+        wait, full = await self._report_limits.admit(
+            report_windows(self.settings, address, contact))
+        if wait <= 0:
+            return 0.0, ""
+        which = "address" if full == 0 else "reporter"
+        self._reports.inc(outcome=f"limited_{which}")
+        return wait, which
 
     async def report(self, body: ReportIn, address: str) -> ReportOut:
         """Store a citizen report from ``address`` (the client): it joins an open incident,

@@ -45,7 +45,7 @@ async def _bounded(request: Request, incidents: IncidentsDep) -> None:
 async def post_report(body: ReportIn, request: Request, incidents: IncidentsDep) -> ReportOut:
     # The peer as uvicorn resolved it (X-Forwarded-For only from server.forwarded_allow_ips).
     address = request.client.host if request.client is not None else "unknown"
-    wait, which = incidents.report_wait_s(address, body.contact)
+    wait, which = await incidents.report_wait_s(address, body.contact)
     if wait > 0:
         retry = max(1, math.ceil(wait))
         who = "this address" if which == "address" else "this contact"

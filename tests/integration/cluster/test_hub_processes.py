@@ -2,7 +2,8 @@
 
 An SSE client of process B hears the incident a gateway's alert opened through process A, and
 A replays it under the same event id; a registry edit through A is served by B; exactly one process
-holds the scheduler lease, and when it dies the other takes it over.
+holds the scheduler lease, and when it dies the other takes it over; failed logins and citizen
+reports spread over both processes meet one limit (the counts are in the database).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ pytestmark = pytest.mark.integration
 def two_hubs(postgres: PostgreSQL, tmp_path: Path) -> Iterator[list[HubProcess]]:
     url = postgres.create_database()
     # HubProcess writes the [database] header (and an SQLite path the url overrides).
-    toml = f'url = "{url}"\n[incidents]\ncheck_interval_s = 1\n[live]\nkeepalive_s = 1\n'
+    toml = (f'url = "{url}"\n[incidents]\ncheck_interval_s = 1\nreport_limit_per_address = 3\n'
+            '[auth]\nlogin_attempts_per_address = 4\n[live]\nkeepalive_s = 1\n')
     hubs = []
     for name in ("a", "b"):
         work = tmp_path / name
@@ -94,3 +96,17 @@ def test_exactly_one_process_runs_the_scheduler_and_the_other_takes_over(
     while _leaders([other]) != [1]:
         assert time.monotonic() < deadline
         time.sleep(0.2)
+
+
+def test_failures_spread_over_both_processes_meet_one_limit(two_hubs: list[HubProcess]) -> None:
+    a, b = two_hubs
+    # Random usernames: only the per-address throttle (4 failures) can stop them.
+    answers = [httpx.post(f"{hub.url}/api/v1/auth/token",
+                          json={"username": f"tamu{i}", "password": "salah"}).status_code
+               for i, hub in enumerate([a, b, a, b, a, b])]
+    assert answers == [401, 401, 401, 401, 429, 429]
+    report = {"lat": -7.8375, "lon": 112.5361, "hazard": "flood", "text": "air naik"}
+    answers = [httpx.post(f"{hub.url}/api/v1/reports", json=report).status_code
+               for hub in [b, a, b, a, b]]
+    assert all(200 <= code < 300 for code in answers[:3]), answers
+    assert answers[3:] == [429, 429]
