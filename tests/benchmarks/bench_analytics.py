@@ -9,21 +9,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from siaga.analytics.batch import run_node  # noqa: E402
-from siaga.analytics.cli import main as cli_main  # noqa: E402
-from siaga.analytics.config_load import load_config  # noqa: E402
-from siaga.analytics.engine import EdgeAnalytics  # noqa: E402
-from siaga.firmware_bridge.channels import reading_unit  # noqa: E402
-from siaga.firmware_bridge.reading import Reading  # noqa: E402
+from siaga.analytics.batch import run_node
+from siaga.analytics.cli import main as cli_main
+from siaga.analytics.config_load import load_config
+from siaga.analytics.engine import EdgeAnalytics
+from siaga.firmware_bridge.channels import reading_unit
+from siaga.firmware_bridge.reading import Reading
 
 T0 = 1_790_000_000.0
 ALL = ["vwc", "rain", "ext", "tilt", "smoke", "temp", "hum", "pin", "pout", "batt", "rssi"]

@@ -33,10 +33,9 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+from siaga.simulators.servers import Mosquitto
 
-from siaga.simulators.servers import Mosquitto  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 NODES = 100
 PROTOCOL = "5"  # --protocol

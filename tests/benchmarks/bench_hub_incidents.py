@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -31,15 +30,14 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+from siaga.api.db import Database
+from siaga.api.incidents.intake import AlertFacts, record_alerts
+from siaga.api.incidents.schema import ensure_schema
+from siaga.api.incidents.settings import IncidentSettings
+from siaga.firmware_bridge.uplink import UplinkAlert
+from siaga.simulators.servers import HubProcess, InfluxDB
 
-from siaga.api.db import Database  # noqa: E402
-from siaga.api.incidents.intake import AlertFacts, record_alerts  # noqa: E402
-from siaga.api.incidents.schema import ensure_schema  # noqa: E402
-from siaga.api.incidents.settings import IncidentSettings  # noqa: E402
-from siaga.firmware_bridge.uplink import UplinkAlert  # noqa: E402
-from siaga.simulators.servers import HubProcess, InfluxDB  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 SIAGA_HUB = str(ROOT / ".venv" / "bin" / "siaga-hub")
 PASSWORD = "bench-password-123"

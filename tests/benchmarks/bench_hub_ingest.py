@@ -34,7 +34,6 @@ import http.client
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -47,10 +46,9 @@ import httpx
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+from siaga.simulators.servers import HubProcess, InfluxDB, Mosquitto
 
-from siaga.simulators.servers import HubProcess, InfluxDB, Mosquitto  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 T0 = 1_790_000_000_000  # 2026-09-21, so no reading is in the hub's future

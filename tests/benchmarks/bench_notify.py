@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import sys
 import tempfile
 import threading
 import time
@@ -26,18 +25,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+from siaga.api.db import Database
+from siaga.api.incidents.intake import AlertFacts, record_alerts
+from siaga.api.incidents.schema import ensure_schema
+from siaga.api.incidents.settings import IncidentSettings
+from siaga.api.metrics import MetricsRegistry
+from siaga.api.notify import outbox
+from siaga.api.notify.channel import Sent
+from siaga.api.notify.service import NotifyService, build_channels
+from siaga.api.notify.settings import NotifySettings
 
-from siaga.api.db import Database  # noqa: E402
-from siaga.api.incidents.intake import AlertFacts, record_alerts  # noqa: E402
-from siaga.api.incidents.schema import ensure_schema  # noqa: E402
-from siaga.api.incidents.settings import IncidentSettings  # noqa: E402
-from siaga.api.metrics import MetricsRegistry  # noqa: E402
-from siaga.api.notify import outbox  # noqa: E402
-from siaga.api.notify.channel import Sent  # noqa: E402
-from siaga.api.notify.service import NotifyService, build_channels  # noqa: E402
-from siaga.api.notify.settings import NotifySettings  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 S = IncidentSettings()
 

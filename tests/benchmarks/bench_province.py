@@ -45,11 +45,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from province_measure import (
+    Sampler,
+    StreamListener,
+    count_influx,
+    profile_hub,
+    summarise_ms,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
-from siaga.simulators.gateway_fleet import (  # noqa: E402
+from siaga.simulators.gateway_fleet import (
     FleetAlert,
     FleetGateway,
     FleetPlan,
@@ -57,16 +61,9 @@ from siaga.simulators.gateway_fleet import (  # noqa: E402
     run_fleet_process,
     split,
 )
-from siaga.simulators.servers import HubProcess, InfluxDB, Mosquitto, PostgreSQL  # noqa: E402
+from siaga.simulators.servers import HubProcess, InfluxDB, Mosquitto, PostgreSQL
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from province_measure import (  # noqa: E402
-    Sampler,
-    StreamListener,
-    count_influx,
-    profile_hub,
-    summarise_ms,
-)
+ROOT = Path(__file__).resolve().parents[2]
 
 SIAGA_HUB = str(ROOT / ".venv" / "bin" / "siaga-hub")
 PASSWORD = "bench-password-123"

@@ -9,16 +9,12 @@ from __future__ import annotations
 
 import argparse
 import resource
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from siaga.simulators.device_wire import mqtt_message, serial_line  # noqa: E402
-from siaga.simulators.mqtt_nodes import flood  # noqa: E402
-from siaga.simulators.scenario_catalog import build, generate  # noqa: E402
-from siaga.simulators.servers import Mosquitto  # noqa: E402
+from siaga.simulators.device_wire import mqtt_message, serial_line
+from siaga.simulators.mqtt_nodes import flood
+from siaga.simulators.scenario_catalog import build, generate
+from siaga.simulators.servers import Mosquitto
 
 
 def main() -> None:

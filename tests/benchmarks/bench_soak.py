@@ -38,11 +38,10 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+from siaga.simulators.demo_configs import write_toml
+from siaga.simulators.servers import HubProcess, InfluxDB, Mosquitto, terminate
 
-from siaga.simulators.demo_configs import write_toml  # noqa: E402
-from siaga.simulators.servers import HubProcess, InfluxDB, Mosquitto, terminate  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 BIN = Path(sys.executable).parent
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")

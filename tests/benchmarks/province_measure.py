@@ -15,9 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_hub_ingest import cpu_seconds, influx_count, machine_busy, pct  # noqa: E402
+from bench_hub_ingest import cpu_seconds, influx_count, machine_busy, pct
 
 __all__ = ["Sampler", "StreamListener", "count_influx", "pct", "profile_hub", "summarise_ms"]
 

@@ -79,5 +79,5 @@ def test_product_code_never_imports_dev_tooling(package: str) -> None:
 def test_the_check_sees_a_forbidden_import(tmp_path: Path) -> None:
     module = tmp_path / "m.py"
     module.write_text("def f():\n    from siaga.simulators.servers import Mosquitto\n"
-                      "import tests.servers\n")
+                      "import tests.api_fixtures\n")
     assert imports_of(module) == {"simulators", "tests"}

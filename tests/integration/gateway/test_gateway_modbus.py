@@ -31,8 +31,8 @@ from siaga.gateway.modbus.poller import BusPoller
 from siaga.gateway.modbus.settings import ModbusSettings
 from siaga.gateway.runtime import GatewayRuntime
 from siaga.simulators.modbus_slaves import LineFault, ModbusSlaveLine, SlaveDevice
+from siaga.simulators.servers import free_port
 from tests.integration.gateway.gateway_harness import CapturedStdout
-from tests.servers import free_port
 
 pytestmark = pytest.mark.integration
 
