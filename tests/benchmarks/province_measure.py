@@ -15,19 +15,20 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from bench_hub_ingest import cpu_seconds, influx_count, machine_busy, pct
+from hub_ingest_phases import influx_count
+from machine_figures import cpu_seconds, machine_busy, pct
 
 __all__ = ["Sampler", "StreamListener", "count_influx", "pct", "profile_hub", "summarise_ms"]
 
 
 def count_influx(url: str, database: str) -> int:
-    """Every reading point in ``database`` (bench_hub_ingest's count, over the whole set)."""
+    """Every reading point in ``database`` (hub_ingest_phases' count, over the whole set)."""
     class _At:  # influx_count wants an InfluxDB; it reads only .url
         pass
 
     at = _At()
     at.url = url  # type: ignore[attr-defined]
-    assert database == "bench", "bench_hub_ingest.influx_count reads the database 'bench'"
+    assert database == "bench", "hub_ingest_phases.influx_count reads the database 'bench'"
     return influx_count(at, "")  # type: ignore[arg-type]
 
 
