@@ -13,7 +13,7 @@ import email.utils
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import httpx
 
@@ -21,8 +21,8 @@ from siaga.api.notify.errors import ChannelError, RateLimited
 from siaga.api.notify.message import NoticeKind, Text
 from siaga.api.notify.settings import ChannelName
 
-__all__ = ["Channel", "Done", "Outgoing", "Result", "Sent", "http_failure",
-           "retry_after_header"]
+__all__ = ["Channel", "Done", "Outgoing", "Receipt", "ReceiptSource", "Result", "Sent",
+           "http_failure", "retry_after_header"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +61,23 @@ class Channel(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+# A channel's later word on a sent message: (its id for the message, "delivered" | "failed",
+# reason, our idempotency key where the service echoes it).
+Receipt = tuple[str | None, str, str | None, str | None]
+
+
+@runtime_checkable
+class ReceiptSource(Protocol):
+    """A channel that hears of delivery by listening itself (a GSM modem's status reports),
+    not through a webhook route: the notifier polls it while ``has_receipts``."""
+
+    has_receipts: bool
+
+    async def poll_receipts(self) -> list[Receipt]:
+        """Receipts heard within about a second (blocks that long when there are none)."""
+        ...
 
 
 def retry_after_header(response: httpx.Response, default: float = 30.0) -> float:

@@ -327,16 +327,18 @@ def finish(conn: Connection, settings: NotifySettings,
     return outcomes
 
 
-def receipt(conn: Connection, channel: ChannelName, provider_id: str, status: str,
-            reason: str | None, now: float) -> bool:
-    """A channel's later word on a sent message (WhatsApp's status webhook): ``delivered``
-    or ``failed``. Recorded once, in the delivery and the incident's timeline; returns
-    whether anything changed (a repeated or unknown receipt changes nothing)."""
+def receipt(conn: Connection, channel: ChannelName, provider_id: str | None, status: str,
+            reason: str | None, now: float, *, key: str | None = None) -> bool:
+    """A channel's later word on a sent message (WhatsApp's status webhook, an SMS delivery
+    report): ``delivered`` or ``failed``, naming the message by the channel's id for it or by
+    our idempotency ``key``. Recorded once, in the delivery and the incident's timeline;
+    returns whether anything changed (a repeated or unknown receipt changes nothing). Where
+    ids repeat (a modem's 8-bit message reference) the latest sent message is meant."""
     with transaction(conn):
         row = conn.execute(
             "SELECT id, incident_id, recipient, key, attempts FROM notify_deliveries"
-            " WHERE channel = ? AND provider_id = ? AND status = 'sent'",
-            (channel, provider_id)).fetchone()
+            " WHERE channel = ? AND (provider_id = ? OR key = ?) AND status = 'sent'"
+            " ORDER BY id DESC LIMIT 1", (channel, provider_id, key)).fetchone()
         if row is None:
             return False
         conn.execute("UPDATE notify_deliveries SET status = ?, error = ? WHERE id = ?",

@@ -17,17 +17,17 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 
 import httpx
 
-from siaga.api.db import Database
+from siaga.api.db import Connection, Database
 from siaga.api.incidents.settings import IncidentSettings
 from siaga.api.live import LiveBus
 from siaga.api.metrics import MetricsRegistry
 from siaga.api.notify import outbox
-from siaga.api.notify.channel import Channel, Result
+from siaga.api.notify.channel import Channel, Receipt, ReceiptSource, Result
 from siaga.api.notify.errors import ChannelError, RateLimited
 from siaga.api.notify.mail import EmailChannel
 from siaga.api.notify.settings import ChannelName, NotifySettings, RateLimit
@@ -138,6 +138,10 @@ class NotifyService:
             self._tasks += [asyncio.create_task(self._send_loop(n), name=f"notify-{n}")
                             for n in self.channels]
             self._tasks.append(asyncio.create_task(self._prune_loop(), name="notify-prune"))
+            self._tasks += [asyncio.create_task(self._receipt_loop(n, ch),
+                                                name=f"notify-{n}-receipts")
+                            for n, ch in self.channels.items()
+                            if isinstance(ch, ReceiptSource) and ch.has_receipts]
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -147,6 +151,35 @@ class NotifyService:
                 await task
         for ch in self.channels.values():
             await ch.aclose()
+
+    # -- receipts -----------------------------------------------------------------------
+
+    async def record_receipts(self, channel: ChannelName,
+                              found: Sequence[Receipt],
+                              ) -> int:
+        """A channel's later word on sent messages: (its id for the message, ``delivered`` or
+        ``failed``, reason, our idempotency key or None). Counted in
+        ``siaga_notify_deliveries_total`` by outcome; returns how many changed a delivery."""
+        now = self.clock()
+
+        def run(conn: Connection) -> list[str]:
+            return [status for provider_id, status, reason, key in found
+                    if outbox.receipt(conn, channel, provider_id, status, reason, now,
+                                      key=key)]
+        changed = await self.db.run(run)
+        for status in changed:
+            self._deliveries.inc(channel=channel, outcome=status)
+        return len(changed)
+
+    async def _receipt_loop(self, name: ChannelName, source: ReceiptSource) -> None:
+        while True:
+            try:
+                found = await source.poll_receipts()
+                if found:
+                    await self.record_receipts(name, found)
+            except Exception:
+                log.exception("reading %s delivery reports failed; retrying", name)
+                await asyncio.sleep(self.settings.poll_s)
 
     # -- pruning ------------------------------------------------------------------------
 

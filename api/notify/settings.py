@@ -134,6 +134,9 @@ class SmsHttpSettings(_Section):
     """Bearer token; none = no Authorization header."""
     timeout_s: float = Field(default=10, gt=0)
     """One request."""
+    report_secret: SecretStr | None = Field(default=None, min_length=16)
+    """Password the gateway's delivery reports carry as HTTP Basic auth to
+    /api/v1/notify/sms/report (Infobip's report shape); none = the route is off."""
 
 
 class ModemSettings(_Section):

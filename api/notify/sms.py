@@ -5,6 +5,16 @@ The HTTP gateway contract (most Indonesian SMS gateways take a variant of it; ad
 "reference"}`` (reference = the idempotency key); any 2xx is accepted, its JSON ``id`` (if
 any) kept; 429 with Retry-After slows the channel; 5xx is retried; other 4xx fail.
 
+Delivery reports come back in the shape of Infobip's SMS delivery report webhook (an
+international gateway with a large Indonesian business; others post a variant): ``POST
+/api/v1/notify/sms/report`` with HTTP Basic auth whose password is ``report_secret``, JSON
+``{"results": [{"messageId", "callbackData", "status": {"groupName", "name", "description"},
+"error": {"name", "description"}}]}``. ``callbackData`` is the ``reference`` we sent (our
+idempotency key), ``messageId`` the ``id`` the gateway answered: either names the delivery.
+Group ``DELIVERED`` marks it delivered; ``UNDELIVERABLE``, ``EXPIRED`` and ``REJECTED`` failed
+with the status and error as reason; ``PENDING`` says nothing new. Through the modem, the
+GSM network's status reports do the same (api/notify/gsm_modem.py).
+
 Only an unreachable gateway (connection refused, DNS, timeout) sends the message through the
 modem instead; a gateway that answers with an error is believed.
 """
@@ -12,22 +22,52 @@ modem instead; a gateway that answers with an error is believed.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import httpx
 
-from siaga.api.notify.channel import Done, Outgoing, Result, Sent, http_failure
+from siaga.api.notify.channel import Done, Outgoing, Receipt, Result, Sent, http_failure
 from siaga.api.notify.errors import ChannelError
 from siaga.api.notify.gsm_modem import GsmModem, gsm_text
 from siaga.api.notify.settings import ChannelName, SmsSettings
 
-__all__ = ["SmsChannel", "sms_text"]
+__all__ = ["SmsChannel", "delivery_reports", "sms_text"]
 
 
 def sms_text(m: Outgoing) -> str:
     """Short enough for one SMS: the subject line, the time and the link."""
     t = m.text
     return gsm_text(f"{t.subject}\n{t.time}\n{t.link}")
+
+
+_FAILED_GROUPS = ("UNDELIVERABLE", "EXPIRED", "REJECTED")
+
+
+def delivery_reports(doc: Any) -> list[Receipt]:
+    """The final receipts in a delivery-report body (Infobip's shape); anything malformed,
+    and reports still pending, are skipped."""
+    out: list[Receipt] = []
+    results = doc.get("results") if isinstance(doc, Mapping) else None
+    for r in results if isinstance(results, list) else []:
+        if not isinstance(r, Mapping):
+            continue
+        ident, key = r.get("messageId"), r.get("callbackData")
+        ident = ident if isinstance(ident, str) and ident else None
+        key = key if isinstance(key, str) and key else None
+        status = r.get("status")
+        group = status.get("groupName") if isinstance(status, Mapping) else None
+        if (ident is None and key is None) or not isinstance(group, str):
+            continue
+        if group == "DELIVERED":
+            out.append((ident, "delivered", None, key))
+        elif group in _FAILED_GROUPS:
+            error = r.get("error")
+            parts = [str(status.get("name") or group)]  # type: ignore[union-attr]
+            if isinstance(error, Mapping) and error.get("name") not in (None, "NO_ERROR"):
+                parts.append(f"{error.get('name')}: {error.get('description', '')}".strip())
+            out.append((ident, "failed", "; ".join(parts)[:200], key))
+    return out
 
 
 class SmsChannel:

@@ -1,8 +1,9 @@
-"""Notification API: contact records, Telegram linking, the Telegram bot's webhook and the
-WhatsApp Cloud API's status webhook (delivery receipts)."""
+"""Notification API: contact records, Telegram linking, the Telegram bot's webhook, the
+WhatsApp Cloud API's status webhook and the SMS gateway's delivery reports (receipts)."""
 
 from __future__ import annotations
 
+import base64
 import hmac
 import json
 from typing import Annotated, Any
@@ -11,7 +12,6 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response
 from pydantic import BaseModel
 
 from siaga.api.accounts import Role, Staff
-from siaga.api.db import Connection
 from siaga.api.deps import (
     AccountsDep,
     CurrentStaff,
@@ -31,9 +31,9 @@ from siaga.api.errors import (
 from siaga.api.incidents.lifecycle import Actor
 from siaga.api.incidents.models import utc
 from siaga.api.notify.contacts import ContactIn, ContactOut, contact_of, new_link_code, save_contact
-from siaga.api.notify.outbox import receipt
 from siaga.api.notify.service import NotifyService
 from siaga.api.notify.settings import NotifySettings, WhatsAppSettings
+from siaga.api.notify.sms import delivery_reports
 from siaga.api.notify.telegram import TelegramApi, TelegramChannel
 from siaga.api.notify.telegram_updates import TelegramUpdates
 from siaga.api.notify.whatsapp import signature_ok, statuses
@@ -182,10 +182,41 @@ async def whatsapp_statuses(
     except (ValueError, UnicodeDecodeError):
         raise BadRequest("the body is not JSON") from None
     assert notify is not None
-    now = notify.clock()
-    found = statuses(doc)
+    found = [(m, st, r, None) for m, st, r in statuses(doc)]
+    return {"updated": await notify.record_receipts("whatsapp", found)}
 
-    def record(conn: Connection) -> int:
-        return sum(receipt(conn, "whatsapp", m, s, r, now) for m, s, r in found)
 
-    return {"updated": await db.run(record)}
+def _basic_password(header: str | None) -> str | None:
+    if not header or not header.lower().startswith("basic "):
+        return None
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return decoded.partition(":")[2]
+
+
+@router.post("/api/v1/notify/sms/report", responses=problem_responses(401, 404, 400, 413))
+async def sms_delivery_reports(
+    request: Request, notify: NotifyDep, settings: SettingsDep,
+    authorization: Annotated[str | None, Header()] = None,
+) -> dict[str, int]:
+    """The HTTP SMS gateway's delivery reports (Infobip's report shape, api/notify/sms.py):
+    HTTP Basic auth with ``notify.sms.http.report_secret`` as password; each final report
+    marks its delivery ``delivered`` or ``failed`` (with the reason) in the timeline and
+    /metrics. Answers how many deliveries changed; unknown or repeated reports change none."""
+    sms = settings.notify.sms
+    if notify is None or sms is None or sms.http is None or sms.http.report_secret is None:
+        raise NotFound("SMS delivery reports are off (notify.sms.http.report_secret)")
+    password = _basic_password(authorization)
+    expected = sms.http.report_secret.get_secret_value()
+    if password is None or not hmac.compare_digest(password.encode(), expected.encode()):
+        raise Unauthorized("wrong or missing Basic credentials")
+    body = await request.body()
+    if len(body) > _MAX_UPDATE:
+        raise PayloadTooLarge(f"a report body is at most {_MAX_UPDATE} bytes")
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("the body is not JSON") from None
+    return {"updated": await notify.record_receipts("sms", delivery_reports(doc))}

@@ -267,3 +267,82 @@ async def test_whatsapp_receipts_mark_deliveries_delivered_or_failed(
                 ("delivered", None), ("failed", "131026 Message undeliverable")]
             metrics = (await hub.client.get("/metrics")).text
             assert 'siaga_notify_deliveries_total{channel="whatsapp",outcome="sent"} 2' in metrics
+
+
+async def test_sms_delivery_reports_mark_deliveries_delivered_or_failed(
+        hub_settings_factory: Any) -> None:
+    """The SMS gateway is a local stand-in (the real ones are unreachable from here) whose
+    delivery reports take Infobip's documented webhook shape; the route checks HTTP Basic."""
+    import base64
+    import json
+
+    from tests.integration.api.notify_fakes import Seen
+
+    def gateway(seen: Seen) -> Answer:
+        return Answer(body={"id": f"gw-{seen.json()['to'][-1]}", "status": "queued"})
+
+    with fake_service(gateway) as sms:
+        settings = hub_settings_factory(notify={
+            "enabled": True, "poll_s": 0.2,
+            "sms": {"http": {"url": f"{sms.url}/send", "token": "sms-token-123",
+                             "report_secret": "dlr-secret-0123456789"}},
+            "groups": {"posko": {"sms": "+6281234567890"},
+                       "camat": {"sms": "+6281234567891"}},
+            "rules": [{"min_level": 2, "channels": ["sms"],
+                       "to": ["group:posko", "group:camat"]}],
+        }, incidents={"check_interval_s": 3600})
+        async with asgi_hub(settings) as hub:
+            incident_id = await reported_incident(hub)
+            await asyncio.to_thread(sms.wait_for, 2)
+            admin = await hub.staff(role="admin", agency="DISKOMINFO")
+
+            async def notes() -> list[dict[str, Any]]:
+                d = (await hub.client.get(f"/api/v1/incidents/{incident_id}",
+                                          headers=admin.headers)).json()
+                return [e["data"] for e in d["timeline"] if e["kind"] == "notify"]
+
+            await until(lambda: _at_least(notes, 2))
+            rows = await hub.services.db.run(lambda c: [tuple(r) for r in c.execute(
+                "SELECT address, provider_id, key FROM notify_deliveries ORDER BY address")])
+            (_, posko_id, _), (_, _, camat_key) = rows
+            body = json.dumps({"results": [
+                {"bulkId": "b-1", "messageId": posko_id, "to": "6281234567890",
+                 "sentAt": "2026-12-07T02:03:04.000+0000", "doneAt": "2026-12-07T02:03:09.000+0000",
+                 "smsCount": 1, "status": {"groupId": 3, "groupName": "DELIVERED", "id": 5,
+                                           "name": "DELIVERED_TO_HANDSET",
+                                           "description": "Message delivered to handset"},
+                 "error": {"groupId": 0, "groupName": "OK", "id": 0, "name": "NO_ERROR",
+                           "description": "No Error", "permanent": False}},
+                {"messageId": "not-ours", "callbackData": camat_key, "to": "6281234567891",
+                 "status": {"groupId": 2, "groupName": "UNDELIVERABLE", "id": 9,
+                            "name": "UNDELIVERABLE_NOT_DELIVERED",
+                            "description": "Message sent not delivered"},
+                 "error": {"groupId": 1, "groupName": "HANDSET_ERRORS", "id": 27,
+                           "name": "EC_ABSENT_SUBSCRIBER", "description": "Absent Subscriber",
+                           "permanent": False}},
+                {"messageId": "x", "status": {"groupName": "PENDING"}},
+                "garbage", {"status": "DELIVERED"},
+            ]}).encode()
+            url = "/api/v1/notify/sms/report"
+
+            def basic(password: str) -> dict[str, str]:
+                token = base64.b64encode(f"siaga:{password}".encode()).decode()
+                return {"Authorization": f"Basic {token}"}
+
+            assert (await hub.client.post(url, content=body)).status_code == 401
+            r = await hub.client.post(url, content=body, headers=basic("wrong-secret-000000"))
+            assert r.status_code == 401
+            r = await hub.client.post(url, content=b"{not json",
+                                      headers=basic("dlr-secret-0123456789"))
+            assert r.status_code == 400
+            r = await hub.client.post(url, content=body, headers=basic("dlr-secret-0123456789"))
+            assert (r.status_code, r.json()) == (200, {"updated": 2})
+            r = await hub.client.post(url, content=body, headers=basic("dlr-secret-0123456789"))
+            assert r.json() == {"updated": 0}  # a repeated report changes nothing
+            got = await notes()
+            assert sorted((n["status"], n["error"]) for n in got[2:]) == [
+                ("delivered", None),
+                ("failed", "UNDELIVERABLE_NOT_DELIVERED; EC_ABSENT_SUBSCRIBER: Absent Subscriber")]
+            metrics = (await hub.client.get("/metrics")).text
+            assert 'siaga_notify_deliveries_total{channel="sms",outcome="delivered"} 1' in metrics
+            assert 'siaga_notify_deliveries_total{channel="sms",outcome="failed"} 1' in metrics
