@@ -9,13 +9,23 @@ is opened per batch, so a modem that was unplugged and plugged back works again)
     AT+CREG?      -> +CREG: 0,1 | 0,5        (registered home / roaming; else "no network")
     AT+CMGF=1     -> OK                      (text mode)
     AT+CSCS="GSM" -> OK
+    AT+CSMP=49,167,0,0 -> OK                 (SMS-SUBMIT with the SRR bit: status reports)
+    AT+CNMI=2,1,0,1,0  -> OK                 (status reports straight to us as +CDS)
     AT+CMGS="<n>" -> "> "  then text + Ctrl-Z -> +CMGS: <ref> OK  |  +CMS ERROR: <code>
+
+Later the network's SMS-STATUS-REPORT arrives unsolicited, in text mode
+``+CDS: <fo>,<mr>,"<ra>",<tora>,"<scts>","<dt>",<st>``: ``mr`` is the ``+CMGS`` reference,
+``st`` the TP-Status of 3GPP TS 23.040 (0-31 delivered, 32-63 still trying, 64-127 failed).
+Between batches :meth:`GsmModem.read_reports` listens on the port for them (a report that
+arrives while the port is shut for the moment between two reads is lost; the delivery then
+stays ``sent``). A modem that refuses AT+CSMP or AT+CNMI still sends, without reports.
 
 Blocking (pyserial): the SMS channel runs it in a worker thread.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -25,8 +35,21 @@ import serial
 from siaga.api.notify.errors import ModemError
 from siaga.api.notify.settings import ModemSettings
 
-__all__ = ["GsmModem", "gsm_text"]
+log = logging.getLogger(__name__)
 
+__all__ = ["GsmModem", "StatusReport", "gsm_text", "status_reports"]
+
+# (+CMGS message reference, "delivered" | "failed", reason)
+StatusReport = tuple[str, str, str | None]
+
+_CDS = re.compile(rb"\+CDS:\s*\d+,(\d+),[^\r\n]*,(\d+)[ \t]*\r?\n")
+# TP-Status values a person can act on (3GPP TS 23.040 9.2.3.15); others by number.
+_TP_STATUS = {64: "remote procedure error", 65: "incompatible destination",
+              66: "connection rejected by SME", 67: "not obtainable", 69: "no interworking",
+              70: "validity period expired", 71: "deleted by originating SME",
+              72: "deleted by SC administration", 73: "SM does not exist", 96: "congestion",
+              97: "SME busy", 98: "no response from SME", 99: "service rejected",
+              101: "error in SME"}
 _FINAL = re.compile(rb"\r\n(OK|ERROR|\+CM[ES] ERROR: [^\r\n]*)\r\n")
 _CTRL_Z = b"\x1a"
 # The GSM 7-bit default alphabet's printable ASCII subset; anything else becomes "?".
@@ -44,10 +67,23 @@ def gsm_text(text: str, limit: int = 160) -> str:
     return clean if len(clean) <= limit else clean[: limit - 3] + "..."
 
 
+def status_reports(data: bytes) -> list[StatusReport]:
+    """The final SMS-STATUS-REPORTs (+CDS, text mode) in bytes read from the modem."""
+    out: list[StatusReport] = []
+    for m in _CDS.finditer(data):
+        ref, st = m.group(1).decode(), int(m.group(2))
+        if st < 32:
+            out.append((ref, "delivered", None))
+        elif st >= 64:
+            out.append((ref, "failed", f"TP-Status {st}: {_TP_STATUS.get(st, 'failed')}"))
+    return out
+
+
 class GsmModem:
     def __init__(self, settings: ModemSettings) -> None:
         self._settings = settings
         self._lock = threading.Lock()
+        self._heard: list[StatusReport] = []  # reports read while sending
 
     def send(self, numbers_texts: list[tuple[str, str]]) -> list[str | ModemError]:
         """Send each (number, text); per message the +CMGS reference or the error."""
@@ -73,6 +109,31 @@ class GsmModem:
             finally:
                 port.close()
 
+    def read_reports(self, wait_s: float) -> list[StatusReport]:
+        """Listen on the port for ``wait_s`` (between batches) and return the status reports
+        heard. A missing port raises :class:`ModemError` (the caller waits and tries again)."""
+        with self._lock:
+            try:
+                port = serial.Serial(self._settings.port, self._settings.baudrate,
+                                     timeout=0.2, write_timeout=5)
+            except (serial.SerialException, OSError) as exc:
+                raise ModemError("sms", f"modem port: {exc}", unreachable=True) from None
+            try:
+                buf = b""
+                deadline = time.monotonic() + wait_s
+                while time.monotonic() < deadline:
+                    buf += bytes(port.read(max(1, port.in_waiting)))
+                # A report cut in two at the deadline: read on to its line's end.
+                while buf.rfind(b"+CDS:") > buf.rfind(b"\n"):
+                    more = bytes(port.read(max(1, port.in_waiting)))
+                    if not more:
+                        break
+                    buf += more
+            finally:
+                port.close()
+            heard, self._heard = self._heard, []
+        return heard + status_reports(buf)
+
     # -- dialogue -----------------------------------------------------------------------
 
     def _command(self, port: serial.Serial, command: str, timeout: float = 5) -> str:
@@ -87,6 +148,7 @@ class GsmModem:
             buf += bytes(port.read(max(1, port.in_waiting)))
             m = _FINAL.search(buf)
             if m:
+                self._heard += status_reports(buf[: m.end()])
                 status = m.group(1).decode()
                 body: str = buf[: m.start()].decode(errors="replace").strip()
                 if status != "OK":
@@ -114,6 +176,12 @@ class GsmModem:
             raise ModemError("sms", f"no network (modem says {reg!r})", retry=True)
         self._command(port, "AT+CMGF=1")
         self._command(port, 'AT+CSCS="GSM"')
+        if self._settings.status_reports:
+            try:
+                self._command(port, "AT+CSMP=49,167,0,0")
+                self._command(port, "AT+CNMI=2,1,0,1,0")
+            except ModemError as exc:  # an old modem: it still sends, without reports
+                log.warning("the modem refused status reports: %s", exc.reason)
 
     def _send_one(self, port: serial.Serial, number: str, text: str) -> str:
         if not re.fullmatch(r"\+?\d{5,15}", number):

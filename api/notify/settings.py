@@ -150,6 +150,9 @@ class ModemSettings(_Section):
     """The SIM's PIN, if it asks for one."""
     timeout_s: float = Field(default=30, gt=0)
     """Waiting for the network to take one message."""
+    status_reports: bool = True
+    """Ask the network for a status report of each SMS (AT+CSMP SRR bit, AT+CNMI +CDS) and
+    mark deliveries delivered or failed by them; the hub then listens on the port."""
 
 
 class SmsSettings(_Section):

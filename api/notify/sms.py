@@ -77,6 +77,7 @@ class SmsChannel:
     def __init__(self, settings: SmsSettings, client: httpx.AsyncClient) -> None:
         self._http = settings.http
         self._modem = GsmModem(settings.modem) if settings.modem is not None else None
+        self._modem_settings_reports = settings.modem is not None and settings.modem.status_reports
         self._client = client
 
     async def send(self, batch: Sequence[Outgoing], done: Done | None = None,
@@ -115,6 +116,16 @@ class SmsChannel:
             doc = None
         ident = doc.get("id") if isinstance(doc, dict) else None
         return Sent(provider_id=str(ident) if ident is not None else None)
+
+    @property
+    def has_receipts(self) -> bool:
+        """Whether the modem's status reports are listened for (api/notify/service.py)."""
+        return self._modem is not None and self._modem_settings_reports
+
+    async def poll_receipts(self) -> list[Receipt]:
+        assert self._modem is not None
+        heard = await asyncio.to_thread(self._modem.read_reports, 1.0)
+        return [(f"modem:{ref}", status, reason, None) for ref, status, reason in heard]
 
     async def aclose(self) -> None:
         return None

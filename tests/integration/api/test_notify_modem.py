@@ -9,6 +9,7 @@ import select
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import pytest
@@ -20,6 +21,8 @@ from siaga.api.notify.message import Notice, render
 from siaga.api.notify.settings import ModemSettings, SmsSettings
 from siaga.api.notify.sms import SmsChannel
 from siaga.simulators.servers import free_port
+from tests.api_fixtures import asgi_hub
+from tests.integration.api.test_notify_hub import _at_least, reported_incident, until
 
 
 @dataclass
@@ -31,13 +34,22 @@ class ModemPeer:
     cms_error: int | None = None  # +CMS ERROR on send
     commands: list[str] = field(default_factory=list)
     texts: list[tuple[str, str]] = field(default_factory=list)
+    status_reports: bool = True  # takes AT+CSMP / AT+CNMI
+    master: int = -1
     _unlocked: bool = False
+
+    def report(self, ref: int, st: int) -> None:
+        """The network's SMS-STATUS-REPORT for message ``ref``, unsolicited (text mode)."""
+        os.write(self.master, (f'\r\n+CDS: 6,{ref},"+6281234567890",145,"26/12/07,02:03:04+28",'
+                               f'"26/12/07,02:03:09+28",{st}\r\n').encode())
 
     def answer(self, cmd: str) -> bytes:
         self.commands.append(cmd)
         ok = b"\r\nOK\r\n"
         if cmd in ("AT", "ATE0", "AT+CMGF=1", 'AT+CSCS="GSM"'):
             return ok
+        if cmd in ("AT+CSMP=49,167,0,0", "AT+CNMI=2,1,0,1,0"):
+            return ok if self.status_reports else b"\r\nERROR\r\n"
         if cmd == "AT+CPIN?":
             state = "READY" if self.pin is None or self._unlocked else "SIM PIN"
             return f"\r\n+CPIN: {state}\r\n".encode() + ok
@@ -53,6 +65,7 @@ class ModemPeer:
         return b"\r\nERROR\r\n"
 
     def run(self, master: int, stop: threading.Event) -> None:
+        self.master = master
         buf = b""
         number = None
         while not stop.is_set():
@@ -173,3 +186,65 @@ async def test_sms_falls_back_to_the_modem_when_the_gateway_is_unreachable(
     assert r == Sent(provider_id="modem:1")
     ((number, text),) = peer.texts
     assert number == "+6281234567890" and text.startswith("(AWAS) Kebakaran - Pasar Batu")
+
+
+def test_status_reports_are_asked_for_and_read_as_delivered_or_failed(
+        modem: tuple[ModemPeer, str]) -> None:
+    """The SRR bit (AT+CSMP first octet 49) and +CDS routing (AT+CNMI ds=1) are set before
+    sending; +CDS lines heard later, between batches, say delivered (TP-Status 0) or failed
+    (70: validity period expired); 32-63 (still trying) and garbage say nothing."""
+    peer, port = modem
+    gsm = GsmModem(settings(port))
+    assert gsm.send([("+6281234567890", "a"), ("+6281234567891", "b"),
+                     ("+6281234567892", "c")]) == ["1", "2", "3"]
+    assert peer.commands[6:8] == ["AT+CSMP=49,167,0,0", "AT+CNMI=2,1,0,1,0"]
+    timer = threading.Timer(0.3, lambda: (peer.report(1, 0), peer.report(2, 70),
+                                          peer.report(3, 48),
+                                          os.write(peer.master, b"\r\n+CDS: garbage\r\n")))
+    timer.start()
+    heard = gsm.read_reports(1.0)
+    timer.join()
+    assert heard == [("1", "delivered", None),
+                     ("2", "failed", "TP-Status 70: validity period expired")]
+    assert gsm.read_reports(0.2) == []
+
+
+def test_a_modem_without_status_reports_still_sends(modem: tuple[ModemPeer, str]) -> None:
+    peer, port = modem
+    peer.status_reports = False
+    assert GsmModem(settings(port)).send([("+6281234567890", "a")]) == ["1"]
+    assert peer.texts == [("+6281234567890", "a")]
+
+
+@pytest.mark.anyio
+async def test_a_status_report_marks_the_delivery_in_the_timeline_and_metrics(
+        modem: tuple[ModemPeer, str], hub_settings_factory: Any) -> None:
+    """A hub whose SMS goes through the modem alone listens for +CDS between batches."""
+    peer, port = modem
+    config = hub_settings_factory(notify={
+        "enabled": True, "poll_s": 0.2,
+        "sms": {"modem": {"port": port, "timeout_s": 3}},
+        "groups": {"posko": {"sms": "+6281234567890"}},
+        "rules": [{"min_level": 2, "channels": ["sms"], "to": ["group:posko"]}],
+    }, incidents={"check_interval_s": 3600})
+    async with asgi_hub(config) as hub:
+        incident_id = await reported_incident(hub)
+        await until(lambda: _ready(peer.texts))
+        admin = await hub.staff(role="admin", agency="DISKOMINFO")
+
+        async def notes() -> list[dict[str, Any]]:
+            d = (await hub.client.get(f"/api/v1/incidents/{incident_id}",
+                                      headers=admin.headers)).json()
+            return [e["data"] for e in d["timeline"] if e["kind"] == "notify"]
+
+        await until(lambda: _at_least(notes, 1))
+        peer.report(1, 0)
+        got = await until(lambda: _at_least(notes, 2))
+        assert [(n["status"], n["channel"]) for n in got] == [("sent", "sms"),
+                                                              ("delivered", "sms")]
+        metrics = (await hub.client.get("/metrics")).text
+        assert 'siaga_notify_deliveries_total{channel="sms",outcome="delivered"} 1' in metrics
+
+
+async def _ready(texts: list[tuple[str, str]]) -> bool:
+    return bool(texts)
