@@ -19,7 +19,8 @@ latency the same for that reading. Two phases:
 
 Prints p50 / p99 / max per phase for alerts and for the alarm nodes' readings, and the
 gateway's peak RSS. ``--gateway-bin`` runs another checkout's ``siaga-gateway`` (before
-and after on the same machine, in the same minutes).
+and after on the same machine, in the same minutes); ``--batch-age-s`` sets the uplink's
+``batch_max_age_s`` (what a reading waits for company when the uplink keeps up).
 
     .venv/bin/python tests/benchmarks/bench_alert_latency.py [--flood 100000] [--alarms 20]
 """
@@ -156,6 +157,7 @@ def main() -> None:
     ap.add_argument("--alarm-every-s", type=float, default=0.2)
     ap.add_argument("--jump-every-s", type=float, default=0.25)
     ap.add_argument("--gateway-bin", default=str(BIN / "siaga-gateway"))
+    ap.add_argument("--batch-age-s", type=float, default=1.0, help="[uplink] batch_max_age_s")
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="siaga-bench-alert-"))
     influx = InfluxDB().start()
@@ -173,7 +175,8 @@ def main() -> None:
         f'[gateway]\nid = "gw-alert"\nstate_dir = "{gw_dir}/state"\n'
         f'[mqtt]\nhost = "127.0.0.1"\nport = {device.port}\n'
         '[buffer]\npath = "buffer.sqlite3"\n'
-        f'[uplink]\nkind = "mqtt"\nhost = "127.0.0.1"\nport = {hub_broker.port}\n')
+        f'[uplink]\nkind = "mqtt"\nhost = "127.0.0.1"\nport = {hub_broker.port}\n'
+        f"batch_max_age_s = {a.batch_age_s}\n")
     gateway = None
     observer = None
     rows: list[str] = []
@@ -230,7 +233,8 @@ def main() -> None:
             server.cleanup()
     with open("/proc/loadavg") as f:
         load = " ".join(f.read().split()[:3])
-    print(f"gateway {a.gateway_bin}; flood {a.flood:,} messages; {a.alarms} alarm nodes; "
+    print(f"gateway {a.gateway_bin}; batch age {a.batch_age_s} s; flood {a.flood:,} messages; "
+          f"{a.alarms} alarm nodes; "
           f"load average {load}; gateway peak RSS {rss:.0f} MB")
     print("| what | seen | p50 ms | p99 ms | max ms |\n| --- | --- | --- | --- | --- |")
     print("\n".join(rows))
