@@ -44,11 +44,11 @@ from typing import Annotated, Any, Literal
 
 from annotated_types import Ge, Le, MinLen, doc
 
-from siaga.analytics.errors import ConfigError as AnalyticsConfigError
-from siaga.analytics.settings_file import settings_adapter, validated
+from siaga.analytics.settings_file import settings_adapter
 from siaga.firmware_bridge.lorawan import Flavour
 from siaga.firmware_bridge.payload_codecs import ByteLayout, PayloadError
 from siaga.gateway.errors import ConfigError
+from siaga.gateway.source_settings import validated_table
 
 Codec = Literal["cayenne_lpp", "bytes", "object"]
 
@@ -122,10 +122,7 @@ class LorawanSettings:
                   gateway_id: str = "siaga-gw") -> LorawanSettings:
         """Validated as a TOML file types it (environment text already typed by the caller),
         profiles built; ConfigError naming the dotted key."""
-        try:
-            s: LorawanSettings = validated(_ADAPTER, dict(table), key, strict=True)
-        except AnalyticsConfigError as e:
-            raise ConfigError(e.key, e.problem) from None
+        s: LorawanSettings = validated_table(_ADAPTER, table, key)
         profiles = {}
         for name, p in s.profiles.items():
             built = replace(p)

@@ -44,8 +44,7 @@ from typing import Annotated, Any, Literal
 from annotated_types import Ge, Gt, Le, MinLen, doc
 from pydantic import StringConstraints
 
-from siaga.analytics.errors import ConfigError as AnalyticsConfigError
-from siaga.analytics.settings_file import settings_adapter, validated
+from siaga.analytics.settings_file import settings_adapter
 from siaga.firmware_bridge.errors import RegisterMapError
 from siaga.firmware_bridge.modbus_map import (
     RegisterMap,
@@ -54,10 +53,9 @@ from siaga.firmware_bridge.modbus_map import (
     shipped_map_names,
 )
 from siaga.gateway.errors import ConfigError
+from siaga.gateway.source_settings import AlertAfter, NodeId, check_buses, validated_table
 
 BusKind = Literal["rtu", "tcp"]
-NodeId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,16}$"),
-                   doc("A Siaga node id: 1-16 of A-Z a-z 0-9 - _")]
 Token = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 MAX_UNIT_ID = 247  # 0 is broadcast, 248-255 reserved (Modbus over serial line v1.02, 2.2)
 
@@ -136,8 +134,7 @@ class ModbusBus:
 @dataclass(frozen=True, slots=True)
 class ModbusSettings:
     bus: Annotated[tuple[ModbusBus, ...], doc("Modbus buses ([[modbus.bus]])")] = ()
-    alert_after: Annotated[int, Ge(1), Le(10_000),
-                           doc("Failed polls in a row before a sensor_fault alert")] = 3
+    alert_after: AlertAfter = 3
     maps: Annotated[dict[str, dict[str, Any]], doc("Register maps of your own, by name "
                                                    "(format: docs/sources.md)")] = field(
         default_factory=dict)
@@ -146,16 +143,7 @@ class ModbusSettings:
         default_factory=dict)
 
     def __post_init__(self) -> None:
-        names: set[str] = set()
-        nodes: set[str] = set()
-        for i, b in enumerate(self.bus):
-            if b.name in names:
-                raise ValueError(f"bus[{i}].name: {b.name!r} names two buses")
-            names.add(b.name)
-            for j, d in enumerate(b.device):
-                if d.node in nodes:
-                    raise ValueError(f"bus[{i}].device[{j}].node: {d.node!r} is on two buses")
-                nodes.add(d.node)
+        check_buses(((b.name, (d.node for d in b.device)) for b in self.bus), "device")
         for name, port in self.bus_ports.items():
             bus = next((b for b in self.bus if b.name == name), None)
             if bus is None:
@@ -177,10 +165,7 @@ class ModbusSettings:
                   base_dir: Path | None = None) -> ModbusSettings:
         """Validated as a TOML file types it (environment text already typed by the caller),
         maps resolved; ConfigError naming the dotted key."""
-        try:
-            declared: ModbusSettings = validated(_ADAPTER, dict(table), key, strict=True)
-        except AnalyticsConfigError as e:
-            raise ConfigError(e.key, e.problem) from None
+        declared: ModbusSettings = validated_table(_ADAPTER, table, key)
         try:
             maps = {name: parse_register_map({"name": name, **raw}, f"{key}.maps.{name}")
                     for name, raw in declared.maps.items()}

@@ -24,12 +24,10 @@ from typing import Annotated, Any
 
 from annotated_types import Ge, Gt, Le, MinLen, doc
 
-from siaga.analytics.errors import ConfigError as AnalyticsConfigError
-from siaga.analytics.settings_file import settings_adapter, validated
+from siaga.analytics.settings_file import settings_adapter
 from siaga.firmware_bridge.errors import FirmwareBridgeError
 from siaga.firmware_bridge.sdi12 import check_address
-from siaga.gateway.errors import ConfigError
-from siaga.gateway.modbus.settings import NodeId
+from siaga.gateway.source_settings import AlertAfter, NodeId, check_buses, validated_table
 
 Token = Annotated[str, MinLen(1)]
 
@@ -87,20 +85,10 @@ class Sdi12Bus:
 @dataclass(frozen=True, slots=True)
 class Sdi12Settings:
     bus: Annotated[tuple[Sdi12Bus, ...], doc("SDI-12 adapters ([[sdi12.bus]])")] = ()
-    alert_after: Annotated[int, Ge(1), Le(10_000),
-                           doc("Failed polls in a row before a sensor_fault alert")] = 3
+    alert_after: AlertAfter = 3
 
     def __post_init__(self) -> None:
-        names: set[str] = set()
-        nodes: set[str] = set()
-        for i, b in enumerate(self.bus):
-            if b.name in names:
-                raise ValueError(f"bus[{i}].name: {b.name!r} names two buses")
-            names.add(b.name)
-            for j, s in enumerate(b.sensor):
-                if s.node in nodes:
-                    raise ValueError(f"bus[{i}].sensor[{j}].node: {s.node!r} is on two buses")
-                nodes.add(s.node)
+        check_buses(((b.name, (s.node for s in b.sensor)) for b in self.bus), "sensor")
 
     @property
     def buses(self) -> tuple[Sdi12Bus, ...]:
@@ -111,12 +99,9 @@ class Sdi12Settings:
 
     @classmethod
     def from_toml(cls, table: Mapping[str, Any], key: str = "sdi12") -> Sdi12Settings:
-        """Validated as a TOML file types it (environment text already typed by the caller,
-        ``gateway.config.typed_env_values``); ConfigError naming the dotted key."""
-        try:
-            settings: Sdi12Settings = validated(_ADAPTER, dict(table), key, strict=True)
-        except AnalyticsConfigError as e:
-            raise ConfigError(e.key, e.problem) from None
+        """Validated as a TOML file types it (environment text already typed by the caller);
+        ConfigError naming the dotted key."""
+        settings: Sdi12Settings = validated_table(_ADAPTER, table, key)
         # Sensors without their own alert_after take the table's.
         return replace(settings, bus=tuple(
             replace(b, sensor=tuple(replace(s, alert_after=settings.alert_after_of(s))
