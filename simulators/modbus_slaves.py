@@ -27,8 +27,6 @@ import os
 import random
 import select
 import threading
-import tty
-from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Literal
@@ -39,6 +37,7 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 
 from siaga.firmware_bridge.modbus_map import RegisterMap, encode_value
 from siaga.simulators.errors import SimSettingsError, TransportError
+from siaga.simulators.sensor_line import SensorLine, open_raw_pty
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +75,7 @@ class LineFault:
         return cls(int(parts[0]), parts[1], rate)
 
 
-class ModbusSlaveLine:
+class ModbusSlaveLine(SensorLine):
     """Devices on one simulated line; ``path`` is the end the gateway opens."""
 
     def __init__(self, devices: list[SlaveDevice], *, baud: int = 9600,
@@ -84,12 +83,11 @@ class ModbusSlaveLine:
         units = [d.unit for d in devices]
         if len(set(units)) != len(units):
             raise SimSettingsError("--device", "two devices share a unit id")
+        super().__init__(d.node for d in devices)
         self.devices = {d.unit: d for d in devices}
         self.baud = baud
         self._faults = {(f.unit, f.kind): f.rate for f in faults}
         self._rng = random.Random(f"{seed}:modbus-line")
-        self._lock = threading.Lock()
-        self._values: dict[str, dict[str, float]] = {d.node: {} for d in devices}
         self._fds: list[int] = []
         self._wake_r, self._wake_w = os.pipe()
         self._closing = threading.Event()
@@ -101,15 +99,7 @@ class ModbusSlaveLine:
         self.answered = 0
         self.faults_applied = 0
 
-    # -------------------------------------------------------------- values and faults
-
-    @property
-    def nodes(self) -> frozenset[str]:
-        return frozenset(d.node for d in self.devices.values())
-
-    def set_values(self, node: str, values: Mapping[str, float]) -> None:
-        with self._lock:
-            self._values[node].update(values)
+    # -------------------------------------------------------------- faults
 
     def set_fault(self, unit: int, kind: FaultKind, rate: float = 1.0) -> None:
         with self._lock:
@@ -129,8 +119,7 @@ class ModbusSlaveLine:
         if self._fault(device.unit, "exception"):
             self.faults_applied += 1
             return ExcCodes.DEVICE_BUSY
-        with self._lock:
-            values = dict(self._values[device.node])
+        values = self.values_of(device.node)
         if any(p.channel not in values for p in device.map.points):
             return ExcCodes.DEVICE_BUSY  # warming up: nothing measured yet, never zeros
         for point in device.map.points:
@@ -156,22 +145,11 @@ class ModbusSlaveLine:
 
     # -------------------------------------------------------------- lifecycle
 
-    def __enter__(self) -> ModbusSlaveLine:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def start(self) -> None:
-        try:
-            server_master, server_slave = os.openpty()
-            line_master, line_slave = os.openpty()
-        except OSError as e:
-            raise TransportError(f"cannot open a pseudo-terminal: {e}") from e
-        self._fds += [server_master, server_slave, line_master, line_slave]
-        for fd in (server_slave, line_slave):
-            tty.setraw(fd)
+        server_master, server_slave = open_raw_pty()
+        self._fds += [server_master, server_slave]
+        line_master, line_slave = open_raw_pty()
+        self._fds += [line_master, line_slave]
         self.path = os.ttyname(line_slave)
         sim_devices = [self._sim_device(d) for d in self.devices.values()]
         ready = threading.Event()

@@ -19,13 +19,12 @@ import os
 import select
 import threading
 import time
-import tty
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 from siaga.firmware_bridge.sdi12 import crc_chars, format_values
-from siaga.simulators.errors import SimSettingsError, TransportError
+from siaga.simulators.errors import SimSettingsError
+from siaga.simulators.sensor_line import SensorLine, open_raw_pty
 
 FaultKind = Literal["dead", "crc", "garbage"]
 FAULT_KINDS: tuple[FaultKind, ...] = ("dead", "crc", "garbage")
@@ -41,29 +40,20 @@ class SimSensor:
     measure_s: float = 0.3
 
 
-class Sdi12SensorLine:
+class Sdi12SensorLine(SensorLine):
     def __init__(self, sensors: list[SimSensor]) -> None:
         if len({s.address for s in sensors}) != len(sensors):
             raise SimSettingsError("--sensor", "two sensors share an address")
+        super().__init__(s.node for s in sensors)
         self.sensors = {s.address: s for s in sensors}
         self.path = ""
         self.commands = 0
-        self._lock = threading.Lock()
-        self._values: dict[str, dict[str, float]] = {s.node: {} for s in sensors}
         self._faults: dict[tuple[str, str], bool] = {}
         self._data: dict[str, tuple[float, list[float], bool]] = {}  # address -> ready, values, crc
         self._timed: list[tuple[float, bytes]] = []
         self._fds: list[int] = []
         self._closing = threading.Event()
         self._thread: threading.Thread | None = None
-
-    @property
-    def nodes(self) -> frozenset[str]:
-        return frozenset(s.node for s in self.sensors.values())
-
-    def set_values(self, node: str, values: Mapping[str, float]) -> None:
-        with self._lock:
-            self._values[node].update(values)
 
     def set_fault(self, address: str, kind: FaultKind, on: bool = True) -> None:
         with self._lock:
@@ -75,19 +65,8 @@ class Sdi12SensorLine:
 
     # -- lifecycle ----------------------------------------------------------------------
 
-    def __enter__(self) -> Sdi12SensorLine:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def start(self) -> None:
-        try:
-            master, slave = os.openpty()
-        except OSError as e:
-            raise TransportError(f"cannot open a pseudo-terminal: {e}") from e
-        tty.setraw(slave)
+        master, slave = open_raw_pty()
         os.set_blocking(master, False)
         self._fds = [master, slave]
         self.path = os.ttyname(slave)
@@ -163,11 +142,10 @@ class Sdi12SensorLine:
         return None
 
     def _start(self, sensor: SimSensor, *, concurrent: bool, crc: bool) -> str:
-        with self._lock:
-            known = self._values[sensor.node]
-            # Nothing measured yet (warming up): "0 values", never a made-up zero.
-            values = [known[ch] for ch in sensor.channels] if all(
-                ch in known for ch in sensor.channels) else []
+        known = self.values_of(sensor.node)
+        # Nothing measured yet (warming up): "0 values", never a made-up zero.
+        values = [known[ch] for ch in sensor.channels] if all(
+            ch in known for ch in sensor.channels) else []
         ready = time.monotonic() + sensor.measure_s
         self._data[sensor.address] = (ready, values, crc)
         seconds = math.ceil(sensor.measure_s)

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
-from typing import Protocol
 
 from siaga.simulators.pacing import SimClock
 from siaga.simulators.scenario import Scenario
+from siaga.simulators.sensor_line import SensorLine
 
 
 def extra_values(values: dict[str, float]) -> dict[str, float]:
@@ -29,15 +28,6 @@ def extra_values(values: dict[str, float]) -> dict[str, float]:
         out["tilt_y"] = round(values["tilt"] * 0.4, 3)
     out["level"] = 0.85
     return out
-
-
-class SensorLine(Protocol):
-    """A simulated line of sensors (``ModbusSlaveLine``, ``Sdi12SensorLine``)."""
-
-    @property
-    def nodes(self) -> frozenset[str]: ...
-
-    def set_values(self, node: str, values: Mapping[str, float]) -> None: ...
 
 
 class ScenarioFeed(threading.Thread):
