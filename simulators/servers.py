@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from siaga.simulators.processes import run_cli
+
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -313,6 +315,13 @@ class HubProcess:
     @property
     def log(self) -> Path:
         return self.workdir / "hub.log"
+
+    def cli(self, *args: str, stdin: str | None = None) -> str:
+        """``siaga-hub ARGS`` on this hub's config, run to its end (``user add`` and ``gateway
+        add`` also before ``start``); its stdout, or RuntimeError with its stderr."""
+        hub = Path(sys.executable).parent / "siaga-hub"
+        return run_cli([str(hub), *args, "--config", str(self.config)], stdin=stdin,
+                       cwd=self.workdir)
 
     def start(self, settle_s: float = 0.0, timeout_s: float = 30.0) -> HubProcess:
         """Start and wait up to ``timeout_s`` for ``/healthz``; ``settle_s`` more lets its MQTT

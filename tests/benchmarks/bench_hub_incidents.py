@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import tempfile
 import threading
 import time
@@ -37,15 +36,7 @@ from siaga.api.incidents.settings import IncidentSettings
 from siaga.firmware_bridge.uplink import UplinkAlert
 from siaga.simulators.servers import HubProcess, InfluxDB
 
-ROOT = Path(__file__).resolve().parents[2]
-
-SIAGA_HUB = str(ROOT / ".venv" / "bin" / "siaga-hub")
 PASSWORD = "bench-password-123"
-
-
-def cli(config: Path, *args: str, stdin: str | None = None) -> str:
-    return subprocess.run([SIAGA_HUB, *args, "--config", str(config)], input=stdin,
-                          capture_output=True, text=True, check=True, cwd=config.parent).stdout
 
 
 def pct(values: list[float], q: float) -> float:
@@ -135,10 +126,10 @@ def main() -> int:
     hub = hub_for(workdir, influx)
     stop = threading.Event()
     try:
-        load_token = cli(hub.config, "gateway", "add", "gw-load").strip().splitlines()[-1]
-        alert_token = cli(hub.config, "gateway", "add", "gw-alert").strip().splitlines()[-1]
-        cli(hub.config, "user", "add", "bench", "--agency", "DISKOMINFO",
-            "--role", "admin", "--password-stdin", stdin=PASSWORD + "\n")
+        load_token = hub.cli("gateway", "add", "gw-load").strip().splitlines()[-1]
+        alert_token = hub.cli("gateway", "add", "gw-alert").strip().splitlines()[-1]
+        hub.cli("user", "add", "bench", "--agency", "DISKOMINFO",
+                "--role", "admin", "--password-stdin", stdin=PASSWORD + "\n")
         hub.start()
         staff = httpx.post(f"{hub.url}/api/v1/auth/token",
                            json={"username": "bench", "password": PASSWORD}).json()

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -46,18 +45,7 @@ from machine_figures import cpu_seconds, machine_busy
 
 from siaga.simulators.servers import HubProcess, InfluxDB, Mosquitto
 
-ROOT = Path(__file__).resolve().parents[2]
-
-SIAGA_HUB = str(ROOT / ".venv" / "bin" / "siaga-hub")
 PASSWORD = "bench-password-123"
-
-
-def cli(config: Path, *args: str, stdin: str | None = None) -> str:
-    done = subprocess.run([SIAGA_HUB, *args, "--config", str(config)], input=stdin,
-                          capture_output=True, text=True, cwd=config.parent)
-    if done.returncode != 0:
-        raise RuntimeError(f"siaga-hub {' '.join(args)} failed: {done.stderr[-2000:]}")
-    return done.stdout
 
 
 def hub_for(workdir: Path, influx: InfluxDB, broker: Mosquitto) -> HubProcess:
@@ -116,10 +104,10 @@ def main() -> int:
         per_gw = args.readings // args.gateways
         http_gws = [f"http-gw-{i}" for i in range(args.gateways)]
         mqtt_gws = [f"mqtt-gw-{i}" for i in range(args.gateways)]
-        tokens = {gw: cli(hub.config, "gateway", "add", gw).strip().splitlines()[-1].strip()
+        tokens = {gw: hub.cli("gateway", "add", gw).strip().splitlines()[-1].strip()
                   for gw in [*http_gws, "lat-gw"]}
-        cli(hub.config, "user", "add", "bench", "--agency", "DISKOMINFO",
-            "--role", "admin", "--password-stdin", stdin=PASSWORD + "\n")
+        hub.cli("user", "add", "bench", "--agency", "DISKOMINFO",
+                "--role", "admin", "--password-stdin", stdin=PASSWORD + "\n")
         hub.start(settle_s=0.5)
         assert hub.proc is not None and influx.proc is not None
         print(f"hub ingest benchmark ({os.cpu_count()} cores, shared machine): "

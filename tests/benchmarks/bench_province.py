@@ -36,7 +36,6 @@ import json
 import multiprocessing as mp
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -63,19 +62,8 @@ from siaga.simulators.gateway_fleet import (
 )
 from siaga.simulators.servers import HubProcess, InfluxDB, Mosquitto, PostgreSQL
 
-ROOT = Path(__file__).resolve().parents[2]
-
-SIAGA_HUB = str(ROOT / ".venv" / "bin" / "siaga-hub")
 PASSWORD = "bench-password-123"
 DATABASE = "bench"
-
-
-def cli(config: Path, *args: str, stdin: str | None = None) -> str:
-    done = subprocess.run([SIAGA_HUB, *args, "--config", str(config)], input=stdin,
-                          capture_output=True, text=True, cwd=config.parent)
-    if done.returncode != 0:
-        raise RuntimeError(f"siaga-hub {' '.join(args)} failed: {done.stderr[-2000:]}")
-    return done.stdout
 
 
 def fleet_registry(args: argparse.Namespace) -> tuple[dict[str, Any], list[FleetGateway]]:
@@ -245,9 +233,9 @@ def main() -> int:
                 f'client_id = "siaga-hub-{i}"\nshared_group = "province"\n'
                 f'workers = {args.workers}\nqueue_size = {4 * args.workers}\n'
                 '[ingest]\nenrol_unknown_nodes = false\nmax_future_skew_s = 3600\n')))
-        probe_token = cli(hubs[0].config, "gateway", "add", "gw-probe").strip().splitlines()[-1]
-        cli(hubs[0].config, "user", "add", "bench", "--agency", "DISKOMINFO", "--role",
-            "admin", "--password-stdin", stdin=PASSWORD + "\n")
+        probe_token = hubs[0].cli("gateway", "add", "gw-probe").strip().splitlines()[-1]
+        hubs[0].cli("user", "add", "bench", "--agency", "DISKOMINFO", "--role",
+                    "admin", "--password-stdin", stdin=PASSWORD + "\n")
         t = time.perf_counter()
         for h in hubs:
             h.start(settle_s=0.5, timeout_s=180)

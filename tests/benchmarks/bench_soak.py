@@ -41,8 +41,6 @@ from paho.mqtt.enums import CallbackAPIVersion
 from siaga.simulators.demo_configs import write_toml
 from siaga.simulators.servers import HubProcess, InfluxDB, Mosquitto, terminate
 
-ROOT = Path(__file__).resolve().parents[2]
-
 BIN = Path(sys.executable).parent
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 CHANNELS = 2
@@ -196,9 +194,7 @@ def main() -> int:
             f'[telemetry]\nkind = "influxdb"\nurl = "{influx.url}"\ndatabase = "{DATABASE}"\n'))
         gw: subprocess.Popen[bytes] | None = None
         try:
-            token = subprocess.run(
-                [str(BIN / "siaga-hub"), "gateway", "add", GATEWAY, "--config", str(hub.config)],
-                capture_output=True, text=True, check=True).stdout.strip()
+            token = hub.cli("gateway", "add", GATEWAY).strip()
             hub.start()
             gw_config = tmp / "gateway.toml"
             write_toml(gw_config, {
