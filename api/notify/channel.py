@@ -34,6 +34,9 @@ class Outgoing:
     kind: NoticeKind
     level: int
     report_id: int | None = None
+    # The channel's id of the last message sent to this address about this incident, for a
+    # channel that can edit it instead of sending another (Telegram).
+    earlier_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -275,11 +275,17 @@ def claim(conn: Connection, channel: ChannelName, *, now: float, limit: int,
     out = []
     for r in rows:
         p = json.loads(r["payload"])
+        earlier = None if r["incident_id"] is None else conn.execute(
+            "SELECT provider_id FROM notify_deliveries WHERE incident_id = ? AND channel = ?"
+            " AND address = ? AND id < ? AND provider_id IS NOT NULL"
+            " AND status IN ('sent', 'delivered') ORDER BY id DESC LIMIT 1",
+            (r["incident_id"], channel, r["address"], r["id"])).fetchone()
         out.append(Delivery(id=r["id"], channel=r["channel"], recipient=r["recipient"],
                             attempts=r["attempts"] + 1, message=Outgoing(
                                 key=r["key"], address=r["address"], text=Text(**p["text"]),
                                 incident_id=r["incident_id"], kind=p["kind"],
-                                level=p["level"], report_id=r["report_id"])))
+                                level=p["level"], report_id=r["report_id"],
+                                earlier_id=earlier[0] if earlier else None)))
     return out
 
 

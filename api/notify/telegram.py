@@ -1,5 +1,13 @@
 """Telegram channel (Bot API): a message to a person's chat or a group, with buttons.
 
+One message per incident and chat where the Bot API allows: a later change of the same
+incident that needs no new alert (a level raised below Awas, a resolution) edits the message
+already in the chat (``editMessageText``, its buttons kept, or removed on a resolution)
+instead of sending another. An edit makes no sound on the phone, so whatever must wake
+someone (a new or reopened incident, Awas, an escalation) is a new message. If the message
+can no longer be edited (deleted, too old in a group the bot left, "message to edit not
+found"), a new one is sent; "message is not modified" counts as delivered.
+
 ``sendMessage`` carries an inline keyboard, *Tanggapi* (acknowledge) and *Kirim tim*
 (dispatch), whose ``callback_data`` is ``ack:<incident>`` / ``dispatch:<incident>``; Telegram
 posts the press to the hub's webhook (api/notify/telegram_updates.py), which acts as the
@@ -19,6 +27,7 @@ import httpx
 from siaga.api.notify.channel import Done, Outgoing, Result, Sent
 from siaga.api.notify.errors import ChannelError, RateLimited
 from siaga.api.notify.settings import ChannelName, TelegramSettings
+from siaga.firmware_bridge.vocabulary import Level
 
 __all__ = ["BUTTONS", "TelegramApi", "TelegramChannel"]
 
@@ -64,9 +73,22 @@ class TelegramApi:
             payload["reply_markup"] = markup
         return await self.call("sendMessage", payload)
 
+    async def edit_text(self, chat_id: str, message_id: int, text: str,
+                        markup: dict[str, Any]) -> dict[str, Any]:
+        return await self.call("editMessageText", {
+            "chat_id": chat_id, "message_id": message_id, "text": text,
+            "disable_web_page_preview": True, "reply_markup": markup})
+
     async def answer_callback(self, callback_id: str, text: str) -> None:
         await self.call("answerCallbackQuery", {"callback_query_id": callback_id,
                                                 "text": text[:200]})
+
+
+def _editable(m: Outgoing) -> bool:
+    """A change the message already in the chat can show silently (see the docstring)."""
+    if m.earlier_id is None or not m.earlier_id.isdigit():
+        return False
+    return m.kind == "resolved" or (m.kind == "level" and m.level < Level.AWAS)
 
 
 class TelegramChannel:
@@ -88,6 +110,20 @@ class TelegramChannel:
                 {"text": ack, "callback_data": f"ack:{m.incident_id}"},
                 {"text": dispatch, "callback_data": f"dispatch:{m.incident_id}"},
             ]]}
+        if _editable(m):
+            assert m.earlier_id is not None
+            try:
+                await self.api.edit_text(m.address, int(m.earlier_id), m.text.body,
+                                         markup or {"inline_keyboard": []})
+                return Sent(delivered=True, provider_id=m.earlier_id)
+            except RateLimited as exc:
+                return exc
+            except ChannelError as exc:
+                if "message is not modified" in exc.reason:
+                    return Sent(delivered=True, provider_id=m.earlier_id)
+                if exc.retry or exc.unreachable:
+                    return exc
+                # Gone or no longer editable: tell them in a new message.
         try:
             result = await self.api.send_text(m.address, m.text.body, markup)
         except ChannelError as exc:

@@ -129,6 +129,52 @@ async def test_telegram_message_with_buttons_and_its_errors(client: httpx.AsyncC
     assert isinstance(r, ChannelError) and r.unreachable and "SECRET" not in r.reason
 
 
+
+async def test_telegram_edits_its_message_for_quiet_changes_and_sends_for_loud_ones(
+        client: httpx.AsyncClient) -> None:
+    """The Bot API stand-in answers editMessageText like Telegram (the edited Message, or
+    400 "message to edit not found" / "message is not modified")."""
+    import dataclasses
+
+    with fake_service(telegram_ok) as svc:
+        s = settings(telegram={"token": "123456:SECRET-TOKEN", "webhook_secret": "x" * 20,
+                               "api_base": svc.url})
+        assert s.telegram is not None
+        ch = TelegramChannel(TelegramApi(s.telegram, client))
+        base = message("-1001")
+
+        def change(kind: str, level: int, earlier: str | None = "777") -> Outgoing:
+            return dataclasses.replace(base, kind=kind, level=level,  # type: ignore[arg-type]
+                                       earlier_id=earlier)
+
+        svc.script += [
+            Answer(body={"ok": True, "result": {"message_id": 777}}),  # level: edited
+            Answer(body={"ok": True, "result": {"message_id": 777}}),  # resolved: edited
+            Answer(400, {"ok": False, "error_code": 400,
+                         "description": "Bad Request: message to edit not found"}),
+            Answer(body={"ok": True, "result": {"message_id": 900}}),  # so a new one
+            Answer(400, {"ok": False, "error_code": 400, "description":
+                         "Bad Request: message is not modified: specified new message"
+                         " content and reply markup are exactly the same"}),
+        ]
+        level, resolved, gone, same, awas, opened = await ch.send([
+            change("level", 3), change("resolved", 3), change("level", 3),
+            change("level", 3), change("level", 4), change("opened", 2, None)])
+        paths = [x.path.rsplit("/", 1)[1] for x in svc.seen]
+        # Edit, edit, edit refused -> a new message, edit unchanged, Awas and a new incident
+        # are new messages (an edit makes no sound).
+        assert paths == ["editMessageText", "editMessageText", "editMessageText", "sendMessage",
+                         "editMessageText", "sendMessage", "sendMessage"]
+        edit = svc.seen[0].json()
+        assert (edit["chat_id"], edit["message_id"]) == ("-1001", 777)
+        assert edit["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == "ack:42"
+        assert svc.seen[1].json()["reply_markup"] == {"inline_keyboard": []}  # resolved
+        assert isinstance(level, Sent) and level.provider_id == "777"
+        assert isinstance(resolved, Sent) and resolved.provider_id == "777"
+        assert isinstance(gone, Sent) and gone.provider_id == "900"
+        assert isinstance(same, Sent) and same.provider_id == "777"
+        assert isinstance(awas, Sent) and isinstance(opened, Sent)
+
 async def test_whatsapp_template_message_and_its_errors(client: httpx.AsyncClient) -> None:
     with fake_service(whatsapp_ok) as svc:
         s = settings(whatsapp={"token": "EAAG-token-123", "phone_number_id": "1098765",

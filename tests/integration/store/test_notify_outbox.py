@@ -282,3 +282,18 @@ def test_prune_deletes_old_finished_rows_and_keeps_the_timeline_and_the_ids(
     plan(db, T0 + 10, two_ops)
     assert not {r["key"] for r in deliveries(db)} & (old_keys - {r["key"] for r in left})
     assert max(r["id"] for r in outbox_rows(db)) == 3
+
+
+def test_a_later_delivery_names_the_message_sent_earlier_to_the_same_address(
+        db: Database) -> None:
+    """What Telegram edits instead of sending again: the provider's id of the last message
+    about this incident to this address (none for the first, none after a failure)."""
+    db.call(lambda c: record_alerts(c, S, [alert(2, T0)], T0))
+    plan(db, T0)
+    (first,) = claim(db, T0)
+    assert first.message.earlier_id is None
+    finish(db, [(first, Sent(delivered=True, provider_id="m-1"))], T0 + 1)
+    db.call(lambda c: record_alerts(c, S, [alert(3, T0 + 10, "slope-08")], T0 + 10))
+    plan(db, T0 + 10)
+    (second,) = claim(db, T0 + 10)
+    assert (second.message.kind, second.message.earlier_id) == ("level", "m-1")
