@@ -31,6 +31,7 @@ from siaga.gateway.config import (
 from siaga.gateway.control import send_command
 from siaga.gateway.downlink import COMMANDS
 from siaga.gateway.errors import ConfigError, GatewayError
+from siaga.gateway.malloc_arenas import limit_malloc_arenas
 from siaga.gateway.status_file import Liveness, liveness, read_status
 
 log = logging.getLogger("gateway")
@@ -154,6 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run(settings: GatewaySettings) -> int:
     from siaga.gateway.runtime import GatewayRuntime  # pulls paho and pyserial only when running
 
+    limit_malloc_arenas()  # before any thread starts
     logging.getLogger().setLevel(settings.log_level.upper())
     stop = threading.Event()
 
