@@ -127,6 +127,7 @@ class GatewayStats:
     acks: list[tuple[float, int, float, bool]] = field(default_factory=list)
     alert_sent: dict[str, float] = field(default_factory=dict)  # marker -> wall publish time
     drained_at: float | None = None  # outage gateways: buffer empty after the outage
+    disconnects: dict[str, int] = field(default_factory=dict)  # by reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +176,7 @@ class LogicalGateway:
         self.next_heartbeat = plan.start + rng.random() * plan.heartbeat_s
         self.stats = GatewayStats()
         self.connected = asyncio.Event()
+        self.closing = False
         self.link_up = True
         self.in_outage = spec.id in plan.outage
         self.started = time.time()
@@ -185,6 +187,7 @@ class LogicalGateway:
         self.client.will_set(f"{self.topic}/status", encode(GatewayStatus("offline")), 1, True)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
+        self.client.on_disconnect = self._on_disconnect
 
     # -- buffer ---------------------------------------------------------------------------
 
@@ -300,6 +303,22 @@ class LogicalGateway:
                        encode(GatewayStatus("online", int(time.time() * 1000))), 1, True)
         self.connected.set()
 
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
+                       properties: Any) -> None:
+        """A lost connection is counted by reason and made again a second later, as the
+        gateway's paho loop does (the persistent session keeps what was in flight)."""
+        self.connected.clear()
+        if self.closing:
+            return
+        self.stats.disconnects[str(reason)] = self.stats.disconnects.get(str(reason), 0) + 1
+        asyncio.get_running_loop().call_later(1.0, self._reconnect)
+
+    def _reconnect(self) -> None:
+        try:
+            self.client.reconnect()
+        except OSError:
+            asyncio.get_running_loop().call_later(1.0, self._reconnect)
+
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         self.settle(decode_ack(msg.payload))
 
@@ -407,6 +426,7 @@ async def _fleet(plan: FleetPlan) -> FleetResult:
                           encode(GatewayStatus("offline", int(time.time() * 1000))), 1, True)
     await asyncio.sleep(0.5)
     for gw in gws.values():
+        gw.closing = True
         gw.client.disconnect()
     misc_task.cancel()
     return FleetResult({g: gw.stats for g, gw in gws.items()}, connect_s, unfinished,

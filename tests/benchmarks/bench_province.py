@@ -319,6 +319,12 @@ def main() -> int:
               f"{sum(s.rejected_batches for s in stats.values())}, rejected items "
               f"{sum(s.rejected_items for s in stats.values())}, heartbeats "
               f"{sum(s.heartbeats for s in stats.values()):,}")
+        lost: dict[str, int] = {}
+        for st in stats.values():
+            for why, n in st.disconnects.items():
+                lost[why] = lost.get(why, 0) + n
+        if lost:
+            print(f"  gateway connections lost (and made again): {lost}")
         live = [a for s in stats.values() for a in s.acks if not a[3]]
         back = [a for s in stats.values() for a in s.acks if a[3]]
         steady = [a for a in live if start + 10 < a[0] < start + args.storm_at - 2]
