@@ -101,6 +101,9 @@ class Delivery:
 
 Outcome = Literal["sent", "delivered", "failed", "retry", "rate_limited"]
 
+# Channels that edit the message sent earlier about an incident instead of sending another.
+_EDITS: tuple[ChannelName, ...] = ("telegram",)
+
 
 def _kind(conn: Connection, row: Row, data: dict[str, Any],
           ) -> NoticeKind | None:
@@ -275,7 +278,7 @@ def claim(conn: Connection, channel: ChannelName, *, now: float, limit: int,
     out = []
     for r in rows:
         p = json.loads(r["payload"])
-        earlier = None if r["incident_id"] is None else conn.execute(
+        earlier = None if r["incident_id"] is None or channel not in _EDITS else conn.execute(
             "SELECT provider_id FROM notify_deliveries WHERE incident_id = ? AND channel = ?"
             " AND address = ? AND id < ? AND provider_id IS NOT NULL"
             " AND status IN ('sent', 'delivered') ORDER BY id DESC LIMIT 1",

@@ -27,13 +27,14 @@ from typing import Any
 
 from siaga.api.db import Database
 from siaga.api.incidents.intake import AlertFacts, record_alerts
-from siaga.api.incidents.schema import ensure_schema
 from siaga.api.incidents.settings import IncidentSettings
 from siaga.api.metrics import MetricsRegistry
+from siaga.api.migrations import migrate
 from siaga.api.notify import outbox
 from siaga.api.notify.channel import Sent
 from siaga.api.notify.service import NotifyService, build_channels
 from siaga.api.notify.settings import NotifySettings
+from siaga.firmware_bridge.uplink import UplinkAlert
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,19 +52,18 @@ def settings(url: str) -> NotifySettings:
 
 def open_incidents(db: Database, n: int) -> None:
     now = time.time()
-    facts = [AlertFacts(gateway="gw", node=f"n{i}", site=f"s{i}", hazard="landslide", level=3,
-                        previous_level=1, detector="landslide", ts_ms=int(now * 1000) + i,
-                        backfill=False, explanation="bench") for i in range(n)]
+    facts = [AlertFacts(gateway="gw", site=f"s{i}", alert=UplinkAlert(
+        id=i + 1, node=f"n{i}", hazard="landslide", level=3, previous_level=1,
+        detector="landslide", ts=int(now * 1000) + i, explanation="bench",
+        explanation_en="bench"))
+        for i in range(n)]
     for i in range(0, n, 100):
         db.call(lambda c, chunk=facts[i:i + 100]: record_alerts(c, S, chunk, now))
 
 
 def bookkeeping(workdir: Path, n: int) -> None:
     db = Database(workdir / "book.sqlite3")
-    db.call(ensure_schema)
-    db.call(outbox.ensure_schema)
-    from siaga.api import accounts
-    db.call(accounts.ensure_schema)
+    migrate(db)
     open_incidents(db, n)
     s = settings("http://127.0.0.1:9/")
     t = time.perf_counter()
@@ -108,9 +108,7 @@ def end_to_end(workdir: Path, n: int) -> None:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     db = Database(workdir / "e2e.sqlite3")
-    db.call(ensure_schema)
-    from siaga.api import accounts
-    db.call(accounts.ensure_schema)
+    migrate(db)
     open_incidents(db, n)
     s = settings(f"http://127.0.0.1:{server.server_address[1]}/hook")
 

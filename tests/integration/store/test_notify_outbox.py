@@ -288,12 +288,20 @@ def test_a_later_delivery_names_the_message_sent_earlier_to_the_same_address(
         db: Database) -> None:
     """What Telegram edits instead of sending again: the provider's id of the last message
     about this incident to this address (none for the first, none after a failure)."""
+    tg = NotifySettings.model_validate({
+        "enabled": True, "telegram": {"token": "123456:TOKEN", "webhook_secret": "s" * 20},
+        "groups": {"ops": {"telegram_chat": "-1001"}},
+        "rules": [{"min_level": 2, "channels": ["telegram"], "to": ["group:ops"]}]})
+
+    def take(now: float) -> list[outbox.Delivery]:
+        return db.call(lambda c: outbox.claim(c, "telegram", now=now, limit=10, lease_s=60))
+
     db.call(lambda c: record_alerts(c, S, [alert(2, T0)], T0))
-    plan(db, T0)
-    (first,) = claim(db, T0)
+    plan(db, T0, tg)
+    (first,) = take(T0)
     assert first.message.earlier_id is None
     finish(db, [(first, Sent(delivered=True, provider_id="m-1"))], T0 + 1)
     db.call(lambda c: record_alerts(c, S, [alert(3, T0 + 10, "slope-08")], T0 + 10))
-    plan(db, T0 + 10)
-    (second,) = claim(db, T0 + 10)
+    plan(db, T0 + 10, tg)
+    (second,) = take(T0 + 10)
     assert (second.message.kind, second.message.earlier_id) == ("level", "m-1")
