@@ -20,10 +20,19 @@ The estimate per node (``offset``):
 
 A node whose estimate is beyond the skew bound is *skewed*: its readings are moved by
 the estimate (``node_ts + offset``), not to their receive time.
+
+Memory is bounded by configuration, not by message rate: the look-back keeps, per bucket
+of ``confirm_s / BUCKETS`` seconds of receive time (5 s by default), only the smallest
+delay, the first and last receive time and the message count. A bucket leaves the window
+whole, once its last message is older than ``confirm_s`` (and at least ``min_samples``
+messages remain), so the look-back is ``confirm_s`` plus at most one bucket; the span
+rule measures from the bucket's first message, a real message. A node that sends less
+often than once a bucket gets exactly the per-message rule.
 """
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -33,24 +42,37 @@ from dataclasses import dataclass, field
 CONFIRM_S = 600.0
 # A node that reports less often than CONFIRM_S / 2 still needs several messages.
 MIN_SAMPLES = 4
+# Buckets per look-back: the most a node's window holds whatever its message rate.
+BUCKETS = 120
+
+
+@dataclass(slots=True)
+class _Bucket:
+    key: int
+    first: float
+    last: float
+    count: int
 
 
 @dataclass(slots=True)
 class _NodeClock:
     offset: float = 0.0
-    # Receive times of the messages in the look-back window, oldest first, and a monotonic
-    # deque of (received_at, delay) over the same messages (delays increasing) whose first
-    # entry is the window's minimum.
-    times: deque[float] = field(default_factory=deque)
-    lows: deque[tuple[float, float]] = field(default_factory=deque)
+    count: int = 0
+    # The buckets of the look-back window, oldest first, and a monotonic deque of
+    # (bucket key, smallest delay in it) over the same buckets (delays increasing) whose
+    # first entry is the window's minimum.
+    buckets: deque[_Bucket] = field(default_factory=deque)
+    lows: deque[tuple[int, float]] = field(default_factory=deque)
 
 
 class ClockOffsets:
     """The offset estimate of every node heard with a timestamp."""
 
-    def __init__(self, confirm_s: float = CONFIRM_S, min_samples: int = MIN_SAMPLES) -> None:
+    def __init__(self, confirm_s: float = CONFIRM_S, min_samples: int = MIN_SAMPLES,
+                 buckets: int = BUCKETS) -> None:
         self.confirm_s = confirm_s
         self.min_samples = min_samples
+        self.bucket_s = confirm_s / buckets
         self._nodes: dict[str, _NodeClock] = {}
 
     def observe(self, node: str, node_ts: float, received_at: float) -> float:
@@ -59,19 +81,29 @@ class ClockOffsets:
         if st is None:
             st = self._nodes[node] = _NodeClock()
         delay = received_at - node_ts
-        times, lows = st.times, st.lows
-        times.append(received_at)
+        buckets, lows = st.buckets, st.lows
+        key = math.floor(received_at / self.bucket_s)
+        if buckets and key <= buckets[-1].key:  # same bucket, or our clock stepped back
+            b = buckets[-1]
+            key = b.key
+            b.last = max(b.last, received_at)
+            b.count += 1
+        else:
+            buckets.append(_Bucket(key, received_at, received_at, 1))
+        st.count += 1
         while lows and lows[-1][1] >= delay:
             lows.pop()
-        lows.append((received_at, delay))
+        if not lows or lows[-1][0] != key:
+            lows.append((key, delay))
         horizon = received_at - self.confirm_s
-        while len(times) > self.min_samples and times[0] < horizon:
-            times.popleft()
-        oldest = times[0]
-        while lows[0][0] < oldest:
+        while (buckets[0].last < horizon
+               and st.count - buckets[0].count >= self.min_samples):
+            st.count -= buckets.popleft().count
+        oldest = buckets[0]
+        while lows[0][0] < oldest.key:
             lows.popleft()
         low = lows[0][1]
-        if low < st.offset or received_at - oldest >= self.confirm_s / 2:
+        if low < st.offset or received_at - oldest.first >= self.confirm_s / 2:
             st.offset = low
         return st.offset
 

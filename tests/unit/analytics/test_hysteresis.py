@@ -3,7 +3,13 @@ import pytest
 
 from siaga.analytics.config import LevelThresholds
 from siaga.analytics.hysteresis import LevelMachine, level_of, levels_of, lowered, run_levels
-from siaga.analytics.windows import WindowRate, WindowSum, window_rates, window_sums
+from siaga.analytics.windows import (
+    RATE_BUCKETS,
+    WindowRate,
+    WindowSum,
+    window_rates,
+    window_sums,
+)
 
 UP = LevelThresholds(10.0, 20.0, 30.0)
 
@@ -92,3 +98,31 @@ def test_window_rate_needs_half_the_window():
     assert r.add(1800, 103) == pytest.approx(6.0)  # 3 mm in 0.5 h
     ts = np.array([0, 600, 1800.0])
     assert list(window_rates(ts, np.array([100, 101, 103.0]), 3600, 3600)) == [0, 0, 6]
+
+
+def test_window_rate_stream_and_batch_agree_on_dense_and_sparse_readings():
+    rng = np.random.default_rng(11)
+    for gap_hi in (0.05, 3.0, 40.0):  # a flood, a few per bucket, sparser than a bucket
+        ts = np.cumsum(rng.uniform(0, gap_hi, 5000))
+        x = np.cumsum(rng.normal(0, 0.3, 5000))
+        r = WindowRate(600, 600)
+        stream = [r.add(float(t), float(v)) for t, v in zip(ts, x, strict=True)]
+        assert list(window_rates(ts, x, 600, 600)) == stream
+        assert len(r._entries) <= RATE_BUCKETS + 1
+
+
+def test_window_rate_memory_is_bounded_by_buckets_not_by_message_rate():
+    r = WindowRate(600, 600)
+    for i in range(120_000):  # 20 minutes at 100 readings/s, rising 1 per minute
+        rate = r.add(i * 0.01, i * 0.01 / 60)
+    assert len(r._entries) <= RATE_BUCKETS + 1
+    # The rate starts at most one bucket (5 s) later than the true oldest reading.
+    assert rate == pytest.approx(10.0)
+
+
+def test_window_rate_sparser_than_a_bucket_keeps_every_reading():
+    ts = np.arange(0, 3000, 7.0)  # every 7 s against 5 s buckets
+    r = WindowRate(600, 600)
+    for t in ts:
+        r.add(float(t), float(t))
+    assert [e[0] for e in r._entries] == [float(t) for t in ts if t > ts[-1] - 600]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
-from siaga.firmware_bridge.clock_offset import CONFIRM_S, ClockOffsets
+from siaga.firmware_bridge.clock_offset import BUCKETS, CONFIRM_S, MIN_SAMPLES, ClockOffsets
 from siaga.firmware_bridge.convert import SampleConverter
 
 T0 = 1_780_000_000.0
@@ -63,3 +65,45 @@ def test_converter_marks_a_backlog_late_and_a_wrong_clock_skewed_and_corrected()
     assert r.ts == pytest.approx(T0 + 660) and r.node_ts == T0 + 660 - 3600
     assert conv.counts().late == 1 + 5  # the good node's backlog and the slow node's first
     assert conv.clocks.snapshot()["slow"] == pytest.approx(3600)
+
+
+def _per_message_rule(msgs: list[tuple[float, float]]) -> list[float]:
+    """The rule as documented, over every message (brute force): the reference."""
+    offset, window, out = 0.0, [], []
+    for node_ts, rx in msgs:
+        window.append((rx, rx - node_ts))
+        while len(window) > MIN_SAMPLES and window[0][0] < rx - CONFIRM_S:
+            window.pop(0)
+        low = min(d for _, d in window)
+        if low < offset or rx - window[0][0] >= CONFIRM_S / 2:
+            offset = low
+        out.append(offset)
+    return out
+
+
+def test_a_node_sparser_than_a_bucket_gets_exactly_the_per_message_rule() -> None:
+    rng = random.Random(3)
+    rx, skew, msgs = T0, 0.0, []
+    for _ in range(2000):
+        rx += rng.uniform(CONFIRM_S / BUCKETS, 120)  # at most one message a bucket
+        if rng.random() < 0.01:
+            skew = rng.uniform(-600, 7200)  # the clock jumps
+        msgs.append((rx - skew - rng.expovariate(1.0), rx))
+    clocks = ClockOffsets()
+    assert [clocks.observe("n", t, r) for t, r in msgs] == _per_message_rule(msgs)
+
+
+def test_a_flood_keeps_a_bounded_window_and_the_minimum_delay() -> None:
+    clocks = ClockOffsets()
+    rng = random.Random(4)
+    for i in range(36_000):  # an hour at 10 messages/s, 0.2-3 s on the way
+        rx = T0 + i * 0.1
+        offset = clocks.observe("n", rx - 0.2 - rng.uniform(0, 2.8), rx)
+    assert len(clocks._nodes["n"].buckets) <= BUCKETS + 2
+    assert offset == pytest.approx(0.2, abs=0.01)
+    rx = T0 + 3600  # then the clock falls an hour behind: found within the confirm span
+    for _ in range(int(CONFIRM_S) * 10):
+        rx += 0.1
+        if abs(clocks.observe("n", rx - 3600.2, rx) - 3600.2) < 1e-6:
+            break
+    assert rx - (T0 + 3600) <= CONFIRM_S + CONFIRM_S / BUCKETS
