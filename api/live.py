@@ -166,6 +166,9 @@ class LiveBus:
             self._horizon = events[0].id - 1
             self._next_id = max(self._next_id, events[-1].id + 1)
 
+    async def flush(self) -> None:
+        """Nothing to wait for: ``publish`` delivers at once (the journal's waits)."""
+
     def deliver(self, live: LiveEvent) -> None:
         """Fan out an event whose id was given elsewhere (the database's sequence)."""
         self._next_id = max(self._next_id, live.id + 1)

@@ -17,6 +17,7 @@ are already committed, so an append the database refuses is retried until it lan
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import logging
@@ -128,6 +129,12 @@ class LiveJournal:
             log.warning("%d live events not stored at shutdown", self._queue.qsize())
         self._writer.cancel()
         await asyncio.gather(self._writer, return_exceptions=True)
+
+    async def flush(self, timeout: float = 5.0) -> None:
+        """Wait until every event queued so far is stored (at most ``timeout`` s: while the
+        database is away they stay queued and land later, and the caller goes on)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._queue.join(), timeout)
 
     def publish(self, event: Mapping[str, Any], agencies: Collection[str]) -> None:
         """Queue ``event`` (with a ``type`` key) for the subscribers of any of ``agencies``."""

@@ -52,10 +52,12 @@ def staff_headers(hub: HubProcess) -> dict[str, str]:
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
-def alerts_batch(gateway: str, sites: list[str], batch: str) -> dict[str, object]:
-    """A batch of Siaga-level landslide alerts, one per site (so one new incident each)."""
+def alerts_batch(gateway: str, sites: list[str], batch: str,
+                 first_id: int = 1) -> dict[str, object]:
+    """A batch of Siaga-level landslide alerts, one per site (so one new incident each),
+    numbered from ``first_id`` as the gateway's buffer rows would be."""
     now_ms = int(time.time() * 1000)
-    alerts = [{"id": i + 1, "node": f"{site}-n", "site": site, "hazard": "landslide",
+    alerts = [{"id": first_id + i, "node": f"{site}-n", "site": site, "hazard": "landslide",
                "level": 3, "previous_level": 1, "detector": "landslide", "ts": now_ms - 100 + i,
                "explanation": f"tanah bergerak di {site}", "explanation_en": f"moving at {site}"}
               for i, site in enumerate(sites)]

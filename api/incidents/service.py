@@ -103,9 +103,13 @@ class PlaceDirectory(Protocol):
 
 
 class EventPublisher(Protocol):
-    """What the service needs of ``api.live.LiveBus``: fan an event out to agencies."""
+    """What the service needs of ``api.live.LiveBus`` or ``api.live_journal.LiveJournal``:
+    fan an event out to agencies; ``flush`` waits until what was published is stored, so a
+    gateway's ack (or an API answer) never precedes the live event of its change."""
 
     def publish(self, event: Mapping[str, Any], agencies: Collection[str]) -> object: ...
+
+    async def flush(self) -> None: ...
 
 
 class AnnotationWriter(Protocol):
@@ -289,6 +293,7 @@ class IncidentService:
         self.bus.publish({"type": kind, "ts": iso_utc(self.clock()),
                           "report": report.model_dump(mode="json")}, report.agencies)
         self._events.inc(type=kind)
+        await self.bus.flush()
         return report
 
     # -- staff steps ----------------------------------------------------------------------
@@ -434,6 +439,8 @@ class IncidentService:
             task = asyncio.create_task(self._annotate(self.telemetry, points))
             self._annotations.add(task)
             task.add_done_callback(self._annotations.discard)
+        if pairs:
+            await self.bus.flush()
 
     async def _annotate(self, telemetry: AnnotationWriter,
                         points: list[IncidentEventPoint]) -> None:

@@ -36,9 +36,11 @@ class BatchTrigger:
             self._since = now - self.max_age_s
 
     def taken(self, rows: int, full: bool) -> None:
-        """A peek returned ``rows``; a short batch means everything unsent was taken."""
+        """A peek returned ``rows``. Rows appended while the peek ran stay counted even after
+        a short batch (they came after it; zeroing the count stranded them until the next
+        append); an empty peek means nothing waits."""
         self._alert = False
-        self._count = max(0, self._count - rows) if full else 0
+        self._count = max(0, self._count - rows) if full or rows else 0
         if self._count == 0:
             self._since = None
 

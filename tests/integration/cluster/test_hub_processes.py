@@ -9,35 +9,14 @@ reports spread over both processes meet one limit (the counts are in the databas
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from siaga.simulators.servers import HubProcess, PostgreSQL
-from tests.sse_client import add_admin, add_gateway, alerts_batch, live_stream, staff_headers, take
+from siaga.simulators.servers import HubProcess
+from tests.sse_client import add_gateway, alerts_batch, live_stream, staff_headers, take
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def two_hubs(postgres: PostgreSQL, tmp_path: Path) -> Iterator[list[HubProcess]]:
-    url = postgres.create_database()
-    # HubProcess writes the [database] header (and an SQLite path the url overrides).
-    toml = (f'url = "{url}"\n[incidents]\ncheck_interval_s = 1\nreport_limit_per_address = 3\n'
-            '[auth]\nlogin_attempts_per_address = 4\n[live]\nkeepalive_s = 1\n')
-    hubs = []
-    for name in ("a", "b"):
-        work = tmp_path / name
-        work.mkdir()
-        hubs.append(HubProcess(work, toml=toml))
-    add_admin(hubs[0])
-    for hub in hubs:
-        hub.start()
-    yield hubs
-    for hub in hubs:
-        hub.stop()
 
 
 def _leaders(hubs: list[HubProcess]) -> list[int]:

@@ -80,6 +80,18 @@ def test_trigger_backlog_is_due_at_once_and_stays_due_while_full_batches_come() 
     assert not t.due(50.0)
 
 
+def test_rows_appended_while_a_short_batch_was_peeked_stay_due() -> None:
+    # Regression: a short peek zeroed the count, so 20 readings appended during it waited for
+    # the next append (found by the PostgreSQL-restart test's last readings never leaving).
+    t = BatchTrigger(max_count=200, max_age_s=0.1)
+    t.added(20, 0, now=10.0)
+    t.added(20, 0, now=10.05)  # while the uplink peeked the first 20
+    t.taken(20, full=False)
+    assert t.due(10.2)
+    t.taken(0, full=False)  # nothing there after all (counted twice): the count resets
+    assert not t.due(11.0)
+
+
 def test_backoff_grows_with_jitter_and_resets() -> None:
     b = Backoff(1.0, 8.0, random.Random(1))
     delays = [b.next_delay() for _ in range(8)]
