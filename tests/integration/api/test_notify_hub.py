@@ -107,6 +107,14 @@ async def test_an_incident_reaches_webhook_and_telegram_group_with_status_record
     assert len(webhook.seen) == 1 and len(telegram.seen) == 1
 
 
+def notify_notes(hub: AsgiHub, incident_id: int, headers: dict[str, str]) -> Any:
+    """A fetcher of the incident's ``notify`` timeline entries (their data), for ``until``."""
+    async def notes() -> list[dict[str, Any]]:
+        d = (await hub.client.get(f"/api/v1/incidents/{incident_id}", headers=headers)).json()
+        return [e["data"] for e in d["timeline"] if e["kind"] == "notify"]
+    return notes
+
+
 async def _at_least(fetch: Any, n: int) -> list[Any]:
     got: list[Any] = await fetch()
     return got if len(got) >= n else []
@@ -236,11 +244,7 @@ async def test_whatsapp_receipts_mark_deliveries_delivered_or_failed(
             incident_id = await reported_incident(hub)
             await asyncio.to_thread(wa.wait_for, 2)
             admin = await hub.staff(role="admin", agency="DISKOMINFO")
-
-            async def notes() -> list[dict[str, Any]]:
-                d = (await hub.client.get(f"/api/v1/incidents/{incident_id}",
-                                          headers=admin.headers)).json()
-                return [e["data"] for e in d["timeline"] if e["kind"] == "notify"]
+            notes = notify_notes(hub, incident_id, admin.headers)
 
             await until(lambda: _at_least(notes, 2))
             ids = await hub.services.db.run(lambda c: [r[0] for r in c.execute(
@@ -295,11 +299,7 @@ async def test_sms_delivery_reports_mark_deliveries_delivered_or_failed(
             incident_id = await reported_incident(hub)
             await asyncio.to_thread(sms.wait_for, 2)
             admin = await hub.staff(role="admin", agency="DISKOMINFO")
-
-            async def notes() -> list[dict[str, Any]]:
-                d = (await hub.client.get(f"/api/v1/incidents/{incident_id}",
-                                          headers=admin.headers)).json()
-                return [e["data"] for e in d["timeline"] if e["kind"] == "notify"]
+            notes = notify_notes(hub, incident_id, admin.headers)
 
             await until(lambda: _at_least(notes, 2))
             rows = await hub.services.db.run(lambda c: [tuple(r) for r in c.execute(

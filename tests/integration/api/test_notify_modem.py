@@ -22,7 +22,12 @@ from siaga.api.notify.settings import ModemSettings, SmsSettings
 from siaga.api.notify.sms import SmsChannel
 from siaga.simulators.servers import free_port
 from tests.api_fixtures import asgi_hub
-from tests.integration.api.test_notify_hub import _at_least, reported_incident, until
+from tests.integration.api.test_notify_hub import (
+    _at_least,
+    notify_notes,
+    reported_incident,
+    until,
+)
 
 
 @dataclass
@@ -231,11 +236,7 @@ async def test_a_status_report_marks_the_delivery_in_the_timeline_and_metrics(
         incident_id = await reported_incident(hub)
         await until(lambda: _ready(peer.texts))
         admin = await hub.staff(role="admin", agency="DISKOMINFO")
-
-        async def notes() -> list[dict[str, Any]]:
-            d = (await hub.client.get(f"/api/v1/incidents/{incident_id}",
-                                      headers=admin.headers)).json()
-            return [e["data"] for e in d["timeline"] if e["kind"] == "notify"]
+        notes = notify_notes(hub, incident_id, admin.headers)
 
         await until(lambda: _at_least(notes, 1))
         peer.report(1, 0)
