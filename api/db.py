@@ -30,6 +30,7 @@ __all__ = [
     "Dialect",
     "INTEGRITY_ERRORS",
     "Row",
+    "concurrent",
     "connect",
     "exclusive",
     "transaction",
@@ -158,4 +159,21 @@ class exclusive(transaction):  # noqa: N801 - used like the context manager it i
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise
+        return self.conn
+
+
+class concurrent(transaction):  # noqa: N801 - used like the context manager it is
+    """A write transaction that, on PostgreSQL, takes no lock of its own (a plain ``BEGIN``):
+    for upserts that conflict only on the rows they write (telemetry), so writers in several
+    processes proceed at once and wait only for each other's rows. On SQLite every write
+    transaction excludes every other, so this is ``BEGIN IMMEDIATE``."""
+
+    def __init__(self, conn: Connection, dialect: Dialect) -> None:
+        super().__init__(conn)
+        self.dialect = dialect
+
+    def __enter__(self) -> Connection:
+        if self.dialect == "sqlite":
+            return super().__enter__()
+        self.conn.execute("BEGIN")
         return self.conn

@@ -116,7 +116,7 @@ async def open_services(settings: HubSettings) -> AsyncIterator[HubServices]:
             registry.on_change = lambda: cluster.invalidate("registry")
             gateway_tokens.on_change = lambda: cluster.invalidate("gateway_tokens")
             scheduler = cluster.is_leader
-        telemetry = await stack.enter_async_context(open_telemetry(settings.telemetry))
+        telemetry = await stack.enter_async_context(open_telemetry(settings.telemetry, db))
         incidents = await stack.enter_async_context(open_incidents(
             db, settings.incidents, registry=registry, bus=journal, telemetry=telemetry,
             metrics=metrics, agencies=list(settings.agencies), scheduler=scheduler))

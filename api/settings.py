@@ -17,10 +17,17 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from siaga.analytics.errors import ConfigError as AnalyticsConfigError
 from siaga.analytics.settings_file import apply_env, config_error, read_toml
@@ -237,6 +244,13 @@ class HubSettings(_Section):
         if not v:
             raise ValueError("at least one agency is needed")
         return v
+
+    @model_validator(mode="after")
+    def _postgres_telemetry_needs_postgres(self) -> Self:
+        if self.telemetry.kind == "postgresql" and self.database.url is None:
+            raise ValueError('telemetry: kind = "postgresql" keeps readings in the hub database;'
+                             " set [database] url to a PostgreSQL server")
+        return self
 
     def route_body_limits(self) -> dict[str, int]:
         """Body limits by path prefix (longest prefix wins; ``server.max_body_bytes`` for the

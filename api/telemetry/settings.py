@@ -11,7 +11,8 @@ __all__ = ["TelemetrySettings"]
 
 
 class TelemetrySettings(BaseModel):
-    """``kind = "sqlite"`` (the embedded default, its own file) or ``"influxdb"`` (v1 HTTP API).
+    """``kind = "sqlite"`` (the embedded default, its own file), ``"postgresql"`` (tables in the
+    hub's PostgreSQL database, ``[database] url``) or ``"influxdb"`` (v1 HTTP API).
 
     InfluxDB auth is either ``token`` (sent as ``Authorization: Token <token>``; InfluxDB 2.x/3.x
     v1-compatible endpoints, or 1.x with ``username:password`` as the token) or
@@ -20,8 +21,10 @@ class TelemetrySettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
-    kind: Literal["sqlite", "influxdb"] = "sqlite"
-    """Which store keeps readings: the embedded SQLite file or InfluxDB's v1 HTTP API."""
+    kind: Literal["sqlite", "postgresql", "influxdb"] = "sqlite"
+    """Which store keeps readings: the embedded SQLite file, the hub's PostgreSQL database
+    (needs ``[database] url``; for small deployments, no retention) or InfluxDB's v1 HTTP API
+    (years of data: docs/scale.md)."""
     path: Path = Path("siaga-telemetry.sqlite3")
     """The SQLite file (``kind = "sqlite"``)."""
     url: str = "http://127.0.0.1:8086"

@@ -1,7 +1,8 @@
 """The TelemetryStore protocol: what the hub needs from a time-series store.
 
-Two implementations: ``SqliteStore`` (embedded default) and ``InfluxStore`` (InfluxDB v1 HTTP
-API). One contract suite (tests/integration/api/test_telemetry_contract.py) runs against both.
+Three implementations: ``SqliteStore`` (embedded default), ``PostgresStore`` (the hub's
+PostgreSQL database; the same SQL as SQLite's) and ``InfluxStore`` (InfluxDB v1 HTTP API). One
+contract suite (tests/integration/api/test_telemetry_contract.py) runs against all three.
 """
 
 from __future__ import annotations
@@ -9,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from siaga.api.db import Database
 from siaga.api.telemetry.influx import InfluxStore
+from siaga.api.telemetry.postgres import PostgresStore
 from siaga.api.telemetry.records import (
     AggregatePoint,
     IncidentEventPoint,
@@ -39,7 +42,8 @@ class TelemetryStore(Protocol):
         """Store readings; returns once durably stored.
 
         Idempotent on ``(gateway, node, channel, ts, seq)``. Returns how many were new where the
-        store can tell (SQLite), else how many distinct readings were written (InfluxDB).
+        store can tell (SQLite, PostgreSQL), else how many distinct readings were written
+        (InfluxDB).
         """
 
     async def write_incident_events(self, events: Sequence[IncidentEventPoint]) -> None:
@@ -64,8 +68,11 @@ class TelemetryStore(Protocol):
         """Incident events with ``start <= ts < end``, oldest first."""
 
 
-def store_from_settings(settings: TelemetrySettings) -> TelemetryStore:
-    """The store ``[telemetry] kind`` names (not started: call ``await store.start()``)."""
+def store_from_settings(settings: TelemetrySettings, db: Database) -> TelemetryStore:
+    """The store ``[telemetry] kind`` names (not started: call ``await store.start()``);
+    ``db`` is the hub database, which ``kind = "postgresql"`` keeps telemetry in."""
     if settings.kind == "influxdb":
         return InfluxStore(settings)
+    if settings.kind == "postgresql":
+        return PostgresStore(db)
     return SqliteStore(settings.path)

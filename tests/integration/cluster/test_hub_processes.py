@@ -3,7 +3,8 @@
 An SSE client of process B hears the incident a gateway's alert opened through process A, and
 A replays it under the same event id; a registry edit through A is served by B; exactly one process
 holds the scheduler lease, and when it dies the other takes it over; failed logins and citizen
-reports spread over both processes meet one limit (the counts are in the database).
+reports spread over both processes meet one limit (the counts are in the database); readings
+stored through A are B's to query (``[telemetry] kind = "postgresql"``).
 """
 
 from __future__ import annotations
@@ -89,3 +90,25 @@ def test_failures_spread_over_both_processes_meet_one_limit(two_hubs: list[HubPr
                for hub in [b, a, b, a, b]]
     assert all(200 <= code < 300 for code in answers[:3]), answers
     assert answers[3:] == [429, 429]
+
+
+def test_readings_stored_through_one_process_are_queried_through_the_other(
+        two_hubs: list[HubProcess]) -> None:
+    a, b = two_hubs
+    token = add_gateway(a, "gw-cluster")
+    now = int(time.time() * 1000)
+    readings = [{"id": i + 1, "node": "lereng-7", "channel": "vwc", "value": 30.0 + i, "unit": "%",
+                 "ts": now - (5 - i) * 60_000, "rx": now, "seq": i + 1, "src": "serial:/dev/ttyS0"}
+                for i in range(5)]
+    batch = {"v": 1, "gateway": "gw-cluster", "batch": "gw-cluster:1-5", "sent_at": now,
+             "readings": readings, "alerts": []}
+    for hub in (a, b):  # the resend through the other process stores nothing twice
+        r = httpx.post(f"{hub.url}/api/v1/ingest", headers={"Authorization": f"Bearer {token}"},
+                       json=batch, timeout=30)
+        assert r.status_code == 200, r.text
+    headers = staff_headers(b)
+    got = httpx.get(f"{b.url}/api/v1/nodes/lereng-7/readings", headers=headers, timeout=30,
+                    params={"channel": "vwc", "from": now - 3_600_000, "to": now + 1}).json()
+    assert [p["value"] for p in got["readings"]] == [30.0, 31.0, 32.0, 33.0, 34.0], got
+    latest = httpx.get(f"{b.url}/api/v1/nodes/lereng-7/latest", headers=headers, timeout=30)
+    assert [(c["channel"], c["value"]) for c in latest.json()["channels"]] == [("vwc", 34.0)]
