@@ -16,7 +16,8 @@ from tests.sse_client import add_admin
 def two_hubs(postgres: PostgreSQL, tmp_path: Path) -> Iterator[list[HubProcess]]:
     url = postgres.create_database()
     # HubProcess writes the [database] header (and an SQLite path the url overrides).
-    toml = (f'url = "{url}"\n[telemetry]\nkind = "postgresql"\n[incidents]\ncheck_interval_s = 1\nreport_limit_per_address = 3\n'
+    toml = (f'url = "{url}"\n[telemetry]\nkind = "postgresql"\n'
+            '[incidents]\ncheck_interval_s = 1\nreport_limit_per_address = 3\n'
             '[auth]\nlogin_attempts_per_address = 4\n[live]\nkeepalive_s = 1\n')
     hubs = []
     for name in ("a", "b"):

@@ -112,3 +112,12 @@ def test_a_check_that_names_its_key_is_reported_under_that_key() -> None:
         settings_from_mapping({"incidents": {"routing": {"fire": []}}}, env={})
     assert err.value.key == "incidents.routing.fire"
     assert err.value.message == "needs at least one agency"
+
+
+def test_telemetry_on_postgresql_needs_the_database_on_postgresql() -> None:
+    with pytest.raises(ConfigError) as err:
+        settings_from_mapping({"telemetry": {"kind": "postgresql"}}, env={})
+    assert 'kind = "postgresql"' in str(err.value) and "[database] url" in str(err.value)
+    ok = settings_from_mapping({"telemetry": {"kind": "postgresql"}},
+                               env={"SIAGA_HUB__DATABASE__URL": "postgresql://siaga@db/siaga"})
+    assert ok.telemetry.kind == "postgresql"
