@@ -3,7 +3,10 @@
 MQTT devices (one paced publisher, QoS 1, ``siaga/node/<id>/up``, two channels a message, node
 timestamps) -> a device Mosquitto -> one ``siaga-gateway run`` (MQTT source, SQLite buffer,
 HTTP uplink) -> one ``siaga-hub serve`` -> a real influxd. Everything is started here on
-free loopback ports in a temporary directory (siaga.simulators.servers).
+free loopback ports in a temporary directory (siaga.simulators.servers). The gateway's
+broker session is opened before the gateway starts (siaga.simulators.gateway_session): a
+gateway slow to start on a loaded machine misses nothing, and the first sample waits until
+it runs.
 
 Recorded at the start, every minute and at the end: the RSS of the gateway and the hub (and of
 influxd and Mosquitto, for scale), their CPU seconds, the machine's load average, the
@@ -39,12 +42,14 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from siaga.simulators.demo_configs import write_toml
+from siaga.simulators.gateway_session import open_gateway_session
 from siaga.simulators.servers import HubProcess, InfluxDB, Mosquitto, terminate
 
 BIN = Path(sys.executable).parent
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 CHANNELS = 2
 GATEWAY = "gw-soak-01"
+GATEWAY_CLIENT_ID = "soak-gateway"
 DATABASE = "soak"
 
 
@@ -90,6 +95,18 @@ def gateway_depth(state_dir: Path) -> int | None:
         return int(doc["buffer"]["depth"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def wait_started(gw: subprocess.Popen[bytes], state_dir: Path, log: Path,
+                 timeout_s: float = 120.0) -> None:
+    """Until the gateway's core writes its first status file, so the start sample measures
+    a running gateway (under load it may take many seconds to import); SystemExit when it
+    exits or does not start."""
+    deadline = time.monotonic() + timeout_s
+    while gateway_depth(state_dir) is None:
+        if gw.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit("gateway did not start:\n" + log.read_text()[-3000:])
+        time.sleep(0.2)
 
 
 class Publisher(threading.Thread):
@@ -200,15 +217,16 @@ def main() -> int:
             write_toml(gw_config, {
                 "gateway": {"id": GATEWAY, "state_dir": str(tmp / "gateway")},
                 "mqtt": {"host": broker.host, "port": broker.port,
-                         "client_id": "soak-gateway"},
+                         "client_id": GATEWAY_CLIENT_ID},
                 "uplink": {"kind": "http", "url": hub.url, "token": token},
             })
+            # The broker keeps what the nodes publish for this session from now on, however
+            # long the gateway takes to start (simulators/gateway_session.py).
+            open_gateway_session(broker.host, broker.port, GATEWAY_CLIENT_ID)
             with (tmp / "gateway.log").open("ab") as log:
                 gw = subprocess.Popen([str(BIN / "siaga-gateway"), "run", "--config",
                                        str(gw_config)], stdout=log, stderr=subprocess.STDOUT)
-            time.sleep(3)  # the gateway's session subscribes before the nodes publish
-            if gw.poll() is not None:
-                raise SystemExit("gateway exited:\n" + (tmp / "gateway.log").read_text()[-3000:])
+            wait_started(gw, tmp / "gateway", tmp / "gateway.log")
 
             publisher = Publisher(broker, args.rate, args.nodes, seconds)
             t0 = time.monotonic()

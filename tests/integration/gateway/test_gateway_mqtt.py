@@ -15,6 +15,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from siaga.gateway.config import load_settings
 from siaga.gateway.runtime import GatewayRuntime
+from siaga.simulators.gateway_session import open_gateway_session
 from siaga.simulators.servers import Mosquitto
 from tests.integration.gateway.gateway_harness import CapturedStdout
 
@@ -109,6 +110,36 @@ def test_messages_sent_while_the_gateway_is_down_arrive_after_restart(
         dev.loop_stop()
         runtime.stop()
     assert [r["seq"] for r in readings] == list(range(1, 51))
+
+
+def test_a_session_opened_first_keeps_what_nodes_publish_before_the_gateway_starts(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    # The soak benchmark published 3 s after starting the gateway; under load the gateway
+    # was still importing, and what went out before its SUBSCRIBE reached nobody (8,462
+    # readings "lost"). Without the session nothing published before the start arrives.
+    dev = publisher(mosquitto)
+    late_id, session_id = (f"gw-late-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    open_gateway_session(mosquitto.host, mosquitto.port, session_id)
+    late: GatewayRuntime | None = None
+    runtime: GatewayRuntime | None = None
+    try:
+        for seq in range(1, 31):
+            publish(dev, "siaga/node/m-05/up", {"seq": seq, "v": {"vwc": float(seq)}})
+        late, late_out = start(tmp_path / "late", mosquitto, **{"mqtt.client_id": late_id})
+        wait_connected(late)
+        publish(dev, "siaga/node/m-05/up", {"seq": 31, "v": {"vwc": 31.0}})
+        without_session = late_out.wait_for("reading", 1)
+        runtime, out = start(tmp_path / "session", mosquitto,
+                             **{"mqtt.client_id": session_id})
+        readings = out.wait_for("reading", 31)
+    finally:
+        dev.loop_stop()
+        for r in (late, runtime):
+            if r is not None:
+                r.stop()
+    assert [r["seq"] for r in without_session] == [31]
+    assert [r["seq"] for r in readings] == list(range(1, 32))
 
 
 def test_command_over_mqtt_is_acked(tmp_path: Path, mosquitto: Mosquitto) -> None:
