@@ -79,6 +79,20 @@ def student_t_sf_array(df: float, t: FloatArray) -> FloatArray:
     return np.asarray(stdtr(df, -t), dtype=np.float64)
 
 
+def student_t_quartile(df: float) -> float:
+    """The upper quartile of Student's t (its median absolute value), by bisection."""
+    lo, hi = 0.0, 1.0
+    while student_t_sf(df, hi) > 0.25:
+        hi *= 2.0
+    for _ in range(100):
+        mid = 0.5 * (lo + hi)
+        if student_t_sf(df, mid) > 0.25:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
 def normal_sf(z: float) -> float:
     """P(Z >= z) for a standard normal Z."""
     return 0.5 * math.erfc(z * _SQRT1_2)

@@ -64,6 +64,7 @@ from siaga.analytics.detectors.anomaly_calibration import (
     shift_tail,
     spread_limit,
     spread_tail,
+    t_units,
 )
 from siaga.analytics.detectors.rain import spread_float
 from siaga.analytics.detectors.threshold import CHANNEL_HAZARD, spread
@@ -113,6 +114,7 @@ class AnomalyDetector:
         self._floor = math.sqrt(math.pi / self._h * 1.5 + cfg.long_alpha)
         self._clear = clear_below(cfg)
         self._infl_full = inflation(self._h, True)
+        self._t_units = t_units(cfg)
         self._machine = LevelMachine()
 
     def update(self, ts: float, channel: str, value: float) -> bool:
@@ -139,7 +141,8 @@ class AnomalyDetector:
             r = u - ref
             if sigma > 0.0:
                 infl = self._infl_full if full else inflation(min(i, h), False)
-                p, test = self._tests(ts, u, ref, r / (sigma * infl),
+                scale = max(max(local, MEAN_ABS_SIGMA * self._spread) / self._t_units, q)
+                p, test = self._tests(ts, u, ref, r / (sigma * infl), r / (scale * infl),
                                       max(sigma * self._floor, q))
             clip = CLIP_RESIDUAL * max(local, q)
             w = 1.0 / (self._scored + 1) if self._scored < self._exact else cfg.long_alpha
@@ -155,10 +158,11 @@ class AnomalyDetector:
             del s[bisect.bisect_left(s, self._fifo.popleft())]
         return self._finish(ts, p, test)
 
-    def _tests(self, ts: float, u: float, ref: float, z: float,
+    def _tests(self, ts: float, u: float, ref: float, z: float, zt: float,
                floor: float) -> tuple[float, str]:
         cfg = self.cfg
         half = student_t_sf(cfg.tail_df, abs(z))
+        spike = 2.0 * student_t_sf(cfg.tail_df, abs(zt))
         y = min(CLIP_SCORE, normal_isf(half)) if half > 0.0 else CLIP_SCORE
         y = y if z >= 0 else -y
         k = cfg.cusum_k
@@ -181,7 +185,7 @@ class AnomalyDetector:
         level_on = ts - self._first_ts >= LEVEL_AFTER_S
         p_mean = min(1.0, 2.0 * math.exp(-2.0 * k * (cus + SIEGMUND)))
         p_spread = math.exp(-SPREAD_THETA * sv)
-        ps = (2.0 * half, min(1.0, 2.0 * min(p_mean, p_spread)),
+        ps = (spike, min(1.0, 2.0 * min(p_mean, p_spread)),
               2.0 * normal_sf(abs(zl)) if level_on else 1.0)
         if (cus >= self._cusum_limit or sv >= self._spread_limit
                 or (level_on and abs(zl) >= self._level_limit)):
@@ -274,6 +278,8 @@ def _anomaly_p(cfg: AnomalyConfig, ts: FloatArray, v: FloatArray) -> FloatArray:
     ok = sigma > 0.0
     z = r[ok] / (sigma[ok] * infl[ok])
     half = student_t_sf_array(cfg.tail_df, np.abs(z))
+    scale = np.maximum(np.maximum(local, MEAN_ABS_SIGMA * spread_before) / t_units(cfg), q)
+    spike = 2.0 * student_t_sf_array(cfg.tail_df, np.abs(r[ok] / (scale[ok] * infl[ok])))
     with np.errstate(divide="ignore"):
         y = np.where(half > 0.0, np.minimum(CLIP_SCORE, -ndtri(half)), CLIP_SCORE)
     y = np.where(z >= 0, y, -y)
@@ -283,7 +289,7 @@ def _anomaly_p(cfg: AnomalyConfig, ts: FloatArray, v: FloatArray) -> FloatArray:
     level_p = np.where(level_on, 2.0 * ndtr(-np.abs(zl)), 1.0)
     shift_p = np.minimum(1.0, 2.0 * np.minimum(shift_tail(cus, cfg.cusum_k),
                                                spread_tail(sv)))
-    p[first:][ok] = np.minimum(np.minimum(2.0 * half, shift_p), level_p)
+    p[first:][ok] = np.minimum(np.minimum(spike, shift_p), level_p)
     return p
 
 
