@@ -4,10 +4,16 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from siaga.analytics.config import AnomalyConfig
 from siaga.analytics.detectors.anomaly import AnomalyDetector, anomaly_p
-from siaga.analytics.detectors.anomaly_calibration import score_of
+from siaga.analytics.detectors.anomaly_calibration import (
+    MEAN_ABS_SIGMA,
+    score_of,
+    t_mean_abs_units,
+    t_units,
+)
 from siaga.analytics.engine import EdgeAnalytics
 from siaga.analytics.rolling_median import median_of_sorted, sorted_mad
 from tests.unit.analytics.readings import T0, reading
@@ -38,6 +44,28 @@ def test_quiet_noise_rarely_reaches_099_whatever_its_tails(noise):
     s = scores(20 + 0.3 * x)
     assert (s >= 0.99).mean() <= 0.015  # 0.99 means rarer than 1 in 100
     assert (s >= 0.999).mean() <= 0.0015
+
+
+def test_spike_test_reads_residuals_in_the_t_laws_own_units():
+    # sigma is normal-consistent (1.4826 MAD, 1.2533 mean |r|); a t law with the same
+    # MAD or mean |r| has a smaller scale, by its quartile or E|T| over the normal's.
+    for df in (3.0, 5.0, 30.0):
+        cfg = AnomalyConfig(tail_df=df)
+        assert t_units(cfg) == pytest.approx(stats.t.ppf(0.75, df) / stats.norm.ppf(0.75))
+        mean_abs = stats.t.expect(abs, args=(df,)) * MEAN_ABS_SIGMA
+        assert t_mean_abs_units(cfg) == pytest.approx(mean_abs, rel=1e-6)
+
+
+def test_a_10_sigma_spike_in_gaussian_noise_is_flagged():
+    # In the normal's units a 10 sigma spike scored 0.984-0.990 about once in six.
+    rng = np.random.default_rng(8)
+    rows = np.arange(400, 3000, 200)
+    found = 0
+    for _ in range(4):
+        x = rng.normal(size=3000)
+        x[rows] += 10.0 * rng.choice((-1.0, 1.0), len(rows))
+        found += int((scores(x)[rows] >= 0.99).sum())
+    assert found >= 0.9 * 4 * len(rows)
 
 
 def test_score_does_not_depend_on_scale_or_offset():
