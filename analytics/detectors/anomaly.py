@@ -12,8 +12,9 @@ compared with the readings before it, in three thirds of ``window`` readings:
   series' resolution), inflated for the median's own error. Two-sided Student-t tail
   with ``tail_df`` degrees of freedom: valid for noise with tails up to that heavy,
   conservative for Gaussian noise. The spike test reads r in that t law's own scale
-  (the MAD over its quartile, the long-run term over its E|T|, ``t_units``): in the
-  normal's scale an 8 sigma spike in Gaussian noise scored 0.988.
+  (``t_units``: the MAD over the t's quartile, not the normal's): in the normal's scale
+  an 8 sigma spike in Gaussian noise scored 0.988. The median's inflation applies to the
+  local term only: the long-run residuals already carry the prediction's error.
 - shift: a two-sided CUSUM on the residuals' normal scores (the spike test's
   probabilities mapped to N(0, 1)), reference ``cusum_k``; P(S >= s) =
   2 exp(-2k (s + 0.583)), the stationary tail with Siegmund's (1985) correction.
@@ -66,7 +67,6 @@ from siaga.analytics.detectors.anomaly_calibration import (
     shift_tail,
     spread_limit,
     spread_tail,
-    t_mean_abs_units,
     t_units,
 )
 from siaga.analytics.detectors.rain import spread_float
@@ -118,7 +118,6 @@ class AnomalyDetector:
         self._clear = clear_below(cfg)
         self._infl_full = inflation(self._h, True)
         self._t_units = t_units(cfg)
-        self._t_abs = t_mean_abs_units(cfg)
         self._machine = LevelMachine()
 
     def update(self, ts: float, channel: str, value: float) -> bool:
@@ -145,8 +144,7 @@ class AnomalyDetector:
             r = u - ref
             if sigma > 0.0:
                 infl = self._infl_full if full else inflation(min(i, h), False)
-                scale = max(local * infl / self._t_units,
-                            MEAN_ABS_SIGMA * self._spread / self._t_abs, q)
+                scale = max(max(local * infl, MEAN_ABS_SIGMA * self._spread) / self._t_units, q)
                 p, test = self._tests(ts, u, ref, r / (sigma * infl), r / scale,
                                       max(sigma * self._floor, q))
             clip = CLIP_RESIDUAL * max(local, q)
@@ -283,8 +281,8 @@ def _anomaly_p(cfg: AnomalyConfig, ts: FloatArray, v: FloatArray) -> FloatArray:
     ok = sigma > 0.0
     z = r[ok] / (sigma[ok] * infl[ok])
     half = student_t_sf_array(cfg.tail_df, np.abs(z))
-    scale = np.maximum(np.maximum(local * infl / t_units(cfg),
-                                  MEAN_ABS_SIGMA * spread_before / t_mean_abs_units(cfg)), q)
+    scale = np.maximum(np.maximum(local * infl, MEAN_ABS_SIGMA * spread_before)
+                       / t_units(cfg), q)
     spike = 2.0 * student_t_sf_array(cfg.tail_df, np.abs(r[ok] / scale[ok]))
     with np.errstate(divide="ignore"):
         y = np.where(half > 0.0, np.minimum(CLIP_SCORE, -ndtri(half)), CLIP_SCORE)
