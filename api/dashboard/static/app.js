@@ -259,15 +259,17 @@ function refreshView(id, changed = true) {
 async function start() {
   S.me = await api("/api/v1/me");
   S.cfg = Object.assign(S.cfg, await api("/api/v1/dashboard/config").catch(() => ({})));
-  $("#nav").hidden = false; $("#signout").hidden = false;
-  $("#nav-admin").hidden = S.me.role !== "admin";  // a convenience: the API refuses non-admins
-  $("#who").textContent = `${S.me.name || S.me.username} (${S.me.username}) · ${S.me.agency} · ${S.me.role}`;
   const reg = await loadRegistry();
   S.reg = reg;
   S.sites = new Map(reg.sites.map(x => [x.id, x]));
   await loadIncidents();
   await loadReportTexts();
   await loadTriage().catch(() => null);
+  // The menu appears only once the data is in: a page opened from it earlier rendered
+  // without the registry and was then rendered again by the sign-in, wiping a form being filled.
+  $("#nav").hidden = false; $("#signout").hidden = false;
+  $("#nav-admin").hidden = S.me.role !== "admin";  // a convenience: the API refuses non-admins
+  $("#who").textContent = `${S.me.name || S.me.username} (${S.me.username}) · ${S.me.agency} · ${S.me.role}`;
   connectStream();
   clearInterval(S.timer);
   S.timer = setInterval(() => {  // the SLA clocks and the wall clock tick every second
