@@ -16,10 +16,9 @@ import json
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -49,6 +48,31 @@ def wait(cond: object, timeout: float, what: str) -> None:
         time.sleep(0.05)
 
 
+def kill_mid_send(hub: HubProcess, keys_seen: Callable[[], list[str]], what: str) -> int:
+    """Post the N alerts, SIGKILL the hub once 4 messages are out, start it again and wait for
+    all N (and past the lease). ``keys_seen`` lists the idempotency key of every message the
+    receiver got, repeats included; returns how many had arrived before the kill."""
+    token = hub.cli("gateway", "add", "gw-kill").strip()
+    hub.start()
+    try:
+        r = httpx.post(f"{hub.url}/api/v1/ingest", json=alerts_batch(int(time.time() * 1000)),
+                       headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        assert r.status_code == 200, r.text
+        wait(lambda: len(keys_seen()) >= 4, 30, f"the first {what}")
+        assert hub.proc is not None
+        os.kill(hub.proc.pid, signal.SIGKILL)
+        hub.proc.wait(10)
+        before_kill = len(keys_seen())
+        assert before_kill < N, "all sent before the kill: the test proves nothing"
+        hub.proc = None
+        hub.start()
+        wait(lambda: len(set(keys_seen())) >= N, 60, f"every {what} after the restart")
+        time.sleep(2.5)  # past the lease: any late duplicate would show now
+    finally:
+        hub.stop()
+    return before_kill
+
+
 def test_a_hub_killed_mid_send_loses_nothing_and_repeats_only_what_was_in_flight(
         tmp_path: Path) -> None:
     with fake_service(lambda seen: Answer(status=200)) as receiver:
@@ -68,28 +92,8 @@ min_level = 2
 channels = ["webhook"]
 to = ["group:partner"]
 """)
-        cli = Path(sys.executable).parent / "siaga-hub"
-        token = subprocess.run(
-            [str(cli), "gateway", "add", "gw-kill", "--config", str(hub.config)],
-            check=True, capture_output=True, text=True).stdout.strip()
-        hub.start()
-        try:
-            r = httpx.post(f"{hub.url}/api/v1/ingest", json=alerts_batch(int(time.time() * 1000)),
-                           headers={"Authorization": f"Bearer {token}"}, timeout=30)
-            assert r.status_code == 200, r.text
-            wait(lambda: len(receiver.seen) >= 4, 30, "the first messages")
-            assert hub.proc is not None
-            os.kill(hub.proc.pid, signal.SIGKILL)
-            hub.proc.wait(10)
-            before_kill = len(receiver.seen)
-            assert before_kill < N, "all sent before the kill: the test proves nothing"
-            hub.proc = None
-            hub.start()
-            wait(lambda: len({s.headers["idempotency-key"] for s in receiver.seen}) >= N, 60,
-                 "every message after the restart")
-            time.sleep(2.5)  # past the lease: any late duplicate would show now
-        finally:
-            hub.stop()
+        before_kill = kill_mid_send(
+            hub, lambda: [s.headers["idempotency-key"] for s in receiver.seen], "messages")
         keys = Counter(s.headers["idempotency-key"] for s in receiver.seen)
         incidents = {json.loads(s.body)["incident"] for s in receiver.seen}
 
@@ -132,28 +136,8 @@ channels = ["email"]
 to = ["group:posko"]
 """)
     try:
-        cli = Path(sys.executable).parent / "siaga-hub"
-        token = subprocess.run(
-            [str(cli), "gateway", "add", "gw-kill", "--config", str(hub.config)],
-            check=True, capture_output=True, text=True).stdout.strip()
-        hub.start()
-        try:
-            r = httpx.post(f"{hub.url}/api/v1/ingest", json=alerts_batch(int(time.time() * 1000)),
-                           headers={"Authorization": f"Bearer {token}"}, timeout=30)
-            assert r.status_code == 200, r.text
-            wait(lambda: len(inbox.messages) >= 4, 30, "the first mails")
-            assert hub.proc is not None
-            os.kill(hub.proc.pid, signal.SIGKILL)
-            hub.proc.wait(10)
-            before_kill = len(inbox.messages)
-            assert before_kill < N, "all sent before the kill: the test proves nothing"
-            hub.proc = None
-            hub.start()
-            wait(lambda: len({m["Message-ID"] for m in inbox.messages}) >= N, 60,
-                 "every mail after the restart")
-            time.sleep(2.5)  # past the lease: any late duplicate would show now
-        finally:
-            hub.stop()
+        before_kill = kill_mid_send(
+            hub, lambda: [str(m["Message-ID"]) for m in inbox.messages], "mails")
     finally:
         inbox.stop()
     keys = Counter(str(m["Message-ID"]) for m in inbox.messages)
