@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from siaga.simulators.servers import InfluxDB, Mosquitto
+from siaga.simulators.servers import InfluxDB, Mosquitto, SmtpInbox
 from tests import hypothesis_profiles  # noqa: F401 - loads the profile HYPOTHESIS_PROFILE names
 
 # Hub fixtures (hub_settings_factory, hub, live_hub, ...): see tests/api_fixtures.py;
@@ -33,3 +33,13 @@ def influxdb() -> Iterator[InfluxDB]:
     server = InfluxDB().start()
     yield server
     server.cleanup()
+
+
+@pytest.fixture
+def inbox() -> Iterator[SmtpInbox]:
+    """A real SMTP server (aiosmtpd) of the test's own; the mails it took in ``messages``."""
+    box = SmtpInbox().start()
+    try:
+        yield box
+    finally:
+        box.stop()

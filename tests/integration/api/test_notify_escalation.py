@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -17,15 +17,6 @@ from tests.api_fixtures import AsgiHub, asgi_hub
 
 pytestmark = pytest.mark.anyio
 T0 = float(int(time.time()) - 60)
-
-
-@pytest.fixture
-def inbox() -> Iterator[SmtpInbox]:
-    box = SmtpInbox().start()
-    try:
-        yield box
-    finally:
-        box.stop()
 
 
 @pytest.fixture

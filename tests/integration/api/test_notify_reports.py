@@ -5,7 +5,7 @@ from many addresses is one mail for the first and one for the rest."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -17,15 +17,6 @@ from siaga.simulators.servers import SmtpInbox
 from tests.api_fixtures import AsgiHub, asgi_hub
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
-
-
-@pytest.fixture
-def inbox() -> Iterator[SmtpInbox]:
-    box = SmtpInbox().start()
-    try:
-        yield box
-    finally:
-        box.stop()
 
 
 @pytest.fixture
