@@ -16,7 +16,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from siaga.api.body_limit import BodyLimit
+from siaga.api.body_limit import BodyLimit, route_path
 from siaga.api.errors import PROBLEM_JSON, install_problem_handlers, problem_responses
 from siaga.api.routes import (
     admin,
@@ -134,9 +134,11 @@ def _openapi_with_problems(app: FastAPI) -> dict[str, Any]:
 
 
 def _count_refused_report(scope: Scope) -> None:
-    """An oversized citizen report is spam the reports counter must show (issue 13)."""
+    """An oversized citizen report is spam the reports counter must show (issue 13); the staff
+    calls under the same prefix (triage, verify, reject) are not reports."""
     services: HubServices | None = getattr(scope["app"].state, "services", None)
-    if services is not None and scope["path"].startswith("/api/v1/reports"):
+    if services is not None and scope.get("method") == "POST" \
+            and route_path(scope).rstrip("/") == "/api/v1/reports":
         services.incidents.count_report("too_large")
 
 

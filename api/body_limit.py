@@ -17,7 +17,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from siaga.api.errors import problem_response
 
-__all__ = ["BodyLimit"]
+__all__ = ["BodyLimit", "route_path"]
+
+
+def route_path(scope: Scope) -> str:
+    """The request's path as the routes name it (without a proxy's ``root_path``)."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root):] if root and path.startswith(root) else path
 
 
 class BodyLimit:
@@ -41,8 +48,7 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path, root = scope["path"], scope.get("root_path", "")
-        limit = self.limit_for(path[len(root):] if root and path.startswith(root) else path)
+        limit = self.limit_for(route_path(scope))
         for key, value in scope["headers"]:
             if key == b"content-length":
                 if not value.isdigit():

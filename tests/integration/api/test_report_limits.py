@@ -60,3 +60,15 @@ async def test_one_contact_is_limited_and_oversized_reports_are_counted(hub: Asg
     metrics = (await hub.client.get("/metrics")).text
     assert 'siaga_reports_total{outcome="limited_reporter"} 1' in metrics
     assert 'siaga_reports_total{outcome="too_large"} 1' in metrics
+
+
+async def test_an_oversized_staff_call_under_the_reports_prefix_is_not_a_report(
+        hub: AsgiHub) -> None:
+    """The 4 KiB limit covers /api/v1/reports/{id}/verify and /reject too; refusing one is not
+    a citizen's oversized report."""
+    officer = await hub.staff(agency="PMK", role="responder")
+    r = await hub.client.post("/api/v1/reports/1/reject", headers=officer.headers,
+                              content=b'{"reason": "' + b"x" * 5000 + b'"}')
+    assert r.status_code == 413
+    metrics = (await hub.client.get("/metrics")).text
+    assert 'siaga_reports_total{outcome="too_large"}' not in metrics
