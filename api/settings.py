@@ -58,6 +58,10 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
+# The unauthenticated routes' body limits: the one place the 4 KiB is stated.
+_PUBLIC_BODY_LIMITS = {"/api/v1/reports": 4096, "/api/v1/auth/": 4096}
+
+
 class ServerSettings(_Section):
     host: str = "127.0.0.1"
     """Listen address."""
@@ -74,10 +78,19 @@ class ServerSettings(_Section):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     """Largest request body of a route body_limits does not name; enforced while the body
     streams in (Content-Length or chunked), 413 past it."""
-    body_limits: dict[str, int] = Field(
-        default_factory=lambda: {"/api/v1/reports": 4096, "/api/v1/auth/": 4096})
-    """Body limits per path prefix (longest prefix wins). The ingest routes default to the
-    larger of ingest.max_batch_bytes and ingest.max_compressed_bytes."""
+    body_limits: dict[str, int] = Field(default_factory=lambda: dict(_PUBLIC_BODY_LIMITS))
+    """Body limits per path prefix (longest prefix wins). A table keeps the defaults of the
+    prefixes it does not name (the public report and login routes stay at 4 KiB unless named).
+    The ingest routes default to the larger of ingest.max_batch_bytes and
+    ingest.max_compressed_bytes."""
+
+    @field_validator("body_limits")
+    @classmethod
+    def _keep_public_limits(cls, v: dict[str, int]) -> dict[str, int]:
+        # A table naming only another prefix must not lift the unauthenticated routes to
+        # max_body_bytes by leaving them out.
+        return {**_PUBLIC_BODY_LIMITS, **v}
+
     header_timeout_s: float = Field(default=10.0, gt=0, le=300)
     """A request line and its headers must be complete this long after their first byte (a
     new connection's opening), however slowly they trickle in; else the connection is closed."""

@@ -1,12 +1,14 @@
 """Citizen reports: ``POST /api/v1/reports``, open to anyone (citizens have no accounts), and
 the triage queue staff work through.
 
-Being unauthenticated, the report endpoint is bounded: the body may not exceed 4 KiB, every
-field has a length limit (text 1000 characters), each client address and each contact may send
-only so many reports per window (``incidents.report_limit_*``; 429 with Retry-After), and a lone
-report opens nothing: it waits in triage until a duty officer of an agency it is routed to
-verifies or rejects it (``/api/v1/reports/triage``, ``.../{id}/verify``, ``.../{id}/reject``),
-or until enough independent reports near it confirm each other (api/incidents/reports.py).
+Being unauthenticated, the report endpoint is bounded: the body may not exceed
+``server.body_limits["/api/v1/reports"]`` (4 KiB; api/body_limit.py refuses it while it streams
+in, before this router runs, and counts it as ``too_large``), every field has a length limit
+(text 1000 characters), each client address and each contact may send only so many reports per
+window (``incidents.report_limit_*``; 429 with Retry-After), and a lone report opens nothing: it
+waits in triage until a duty officer of an agency it is routed to verifies or rejects it
+(``/api/v1/reports/triage``, ``.../{id}/verify``, ``.../{id}/reject``), or until enough
+independent reports near it confirm each other (api/incidents/reports.py).
 Every outcome is counted in ``siaga_reports_total`` on /metrics.
 """
 
@@ -18,28 +20,16 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request
 
 from siaga.api.deps import AccountsDep, CurrentStaff, IncidentsDep, ResponderStaff, StaffScope
-from siaga.api.errors import PayloadTooLarge, TooManyRequests, problem_responses
+from siaga.api.errors import TooManyRequests, problem_responses
 from siaga.api.incidents.lifecycle import Actor
 from siaga.api.incidents.models import RejectIn, ReportIn, ReportOut, TriageReport, VerifyIn
 
-__all__ = ["MAX_REPORT_BYTES", "router"]
+__all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 
-MAX_REPORT_BYTES = 4096
-
-
-async def _bounded(request: Request, incidents: IncidentsDep) -> None:
-    length = request.headers.get("content-length")
-    if (length is not None and length.isdigit() and int(length) > MAX_REPORT_BYTES) \
-            or len(await request.body()) > MAX_REPORT_BYTES:
-        incidents.count_report("too_large")
-        raise PayloadTooLarge(f"a report may be at most {MAX_REPORT_BYTES} bytes",
-                              limit=MAX_REPORT_BYTES)
-
 
 @router.post("", response_model=ReportOut, status_code=201,
-             dependencies=[Depends(_bounded)],
              summary="Report a hazard (no account needed)",
              responses=problem_responses(413, 422, 429))
 async def post_report(body: ReportIn, request: Request, incidents: IncidentsDep) -> ReportOut:

@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
-from tests.api_fixtures import AsgiHub
+from tests.api_fixtures import AsgiHub, asgi_hub
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 
@@ -72,3 +73,36 @@ async def test_an_oversized_staff_call_under_the_reports_prefix_is_not_a_report(
     assert r.status_code == 413
     metrics = (await hub.client.get("/metrics")).text
     assert 'siaga_reports_total{outcome="too_large"}' not in metrics
+
+
+def _report_of(size: int) -> bytes:
+    """A valid report whose JSON body is at least ``size`` bytes (escaped Javanese text: six
+    bytes a character, 1000 characters at most)."""
+    text = "ꦧ" * min(1000, size // 6 + 1)
+    body = json.dumps({**REPORT, "text": text}).encode()
+    assert len(body) >= size
+    return body
+
+
+async def _post(hub: AsgiHub, body: bytes) -> int:
+    r = await hub.client.post("/api/v1/reports", content=body,
+                              headers={"Content-Type": "application/json"})
+    return r.status_code
+
+
+async def test_a_raised_report_limit_admits_bigger_reports(hub_settings_factory: Any) -> None:
+    """The route once kept its own 4096-byte cap, so raising the setting changed nothing."""
+    settings = hub_settings_factory(server={"body_limits": {"/api/v1/reports": 8192}})
+    async with asgi_hub(settings) as hub:
+        assert await _post(hub, _report_of(6000)) == 201
+        assert await _post(hub, b"{" + b" " * 8192 + b"}") == 413
+
+
+async def test_a_lowered_report_limit_refuses_and_counts_smaller_reports(
+        hub_settings_factory: Any) -> None:
+    settings = hub_settings_factory(server={"body_limits": {"/api/v1/reports": 1024}})
+    async with asgi_hub(settings) as hub:
+        assert await _post(hub, _report_of(1500)) == 413
+        assert await _post(hub, json.dumps(REPORT).encode()) == 201
+        metrics = (await hub.client.get("/metrics")).text
+        assert 'siaga_reports_total{outcome="too_large"} 1' in metrics

@@ -50,7 +50,8 @@ def test_nginx_body_limits_follow_the_hubs() -> None:
         "ingest": {"max_batch_bytes": 4 * 1024 * 1024, "max_compressed_bytes": 1024 * 1024}})
     limits = nginx_body_limits(nginx_config(settings, SITE))
     assert limits == {"": "2m", "/api/v1/ingest": "4m", "/api/v1/heartbeat": "4m",
-                      "/api/v1/reports": "6k", "/api/v1/admin/": "64k"}
+                      "/api/v1/reports": "6k", "/api/v1/admin/": "64k",
+                      "/api/v1/auth/": "4k"}  # a default the table does not name
 
 
 def test_a_limit_is_rounded_up_never_below_the_hubs() -> None:

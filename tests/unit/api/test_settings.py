@@ -121,3 +121,13 @@ def test_telemetry_on_postgresql_needs_the_database_on_postgresql() -> None:
     ok = settings_from_mapping({"telemetry": {"kind": "postgresql"}},
                                env={"SIAGA_HUB__DATABASE__URL": "postgresql://siaga@db/siaga"})
     assert ok.telemetry.kind == "postgresql"
+
+
+def test_a_body_limits_table_keeps_the_public_routes_it_does_not_name() -> None:
+    """Naming only another prefix once lifted the report and login routes to max_body_bytes."""
+    limits = settings_from_mapping(
+        {"server": {"body_limits": {"/api/v1/admin/": 65536, "/api/v1/auth/": 2048}}},
+        env={}).route_body_limits()
+    assert limits["/api/v1/admin/"] == 65536
+    assert limits["/api/v1/auth/"] == 2048
+    assert limits["/api/v1/reports"] == HubSettings().server.body_limits["/api/v1/reports"]
