@@ -139,7 +139,7 @@ def _count_refused_report(scope: Scope) -> None:
     services: HubServices | None = getattr(scope["app"].state, "services", None)
     if services is not None and scope.get("method") == "POST" \
             and route_path(scope).rstrip("/") == "/api/v1/reports":
-        services.incidents.count_report("too_large")
+        services.reports.count("too_large")
 
 
 def create_app(settings: HubSettings) -> FastAPI:

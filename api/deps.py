@@ -11,6 +11,7 @@ A route declares only the services it uses, each one of the process's
   ``AccountsDep`` (staff), ``GatewayTokensDep``, ``AuditDep`` (the audit log), ``BusDep``
   (the live bus), ``MetricsDep``,
   ``TelemetryDep`` (the telemetry store), ``IncidentsDep`` (the incident service),
+  ``ReportsDep`` (the citizen report service),
   ``IngestDep`` (the pipeline), ``NotifyDep`` (the notifier, None while notify is off).
 
 Who is asking:
@@ -38,6 +39,7 @@ from siaga.api.audit import AuditLog
 from siaga.api.db import Database
 from siaga.api.errors import Forbidden, Unauthorized
 from siaga.api.gateway_tokens import GatewayTokens
+from siaga.api.incidents.report_service import CitizenReportService
 from siaga.api.incidents.service import IncidentService
 from siaga.api.ingest.pipeline import IngestPipeline
 from siaga.api.live import LiveBus
@@ -62,6 +64,7 @@ __all__ = [
     "MetricsDep",
     "NotifyDep",
     "RegistryDep",
+    "ReportsDep",
     "ResponderStaff",
     "SettingsDep",
     "StaffScope",
@@ -126,6 +129,10 @@ def _incidents(services: _Services) -> IncidentService:
     return services.incidents
 
 
+def _reports(services: _Services) -> CitizenReportService:
+    return services.reports
+
+
 def _ingest(services: _Services) -> IngestPipeline:
     return services.ingest
 
@@ -144,6 +151,7 @@ BusDep = Annotated[LiveBus, Depends(_bus)]
 MetricsDep = Annotated[MetricsRegistry, Depends(_metrics)]
 TelemetryDep = Annotated[TelemetryStore, Depends(_telemetry)]
 IncidentsDep = Annotated[IncidentService, Depends(_incidents)]
+ReportsDep = Annotated[CitizenReportService, Depends(_reports)]
 IngestDep = Annotated[IngestPipeline, Depends(_ingest)]
 NotifyDep = Annotated[NotifyService | None, Depends(_notify)]
 

@@ -2,10 +2,11 @@
 
 Order: db, registry, accounts, gateway tokens, metrics, bus (the bus registers its
 metrics), then the telemetry store, the incident service (takes the registry, bus, telemetry
-store and metrics), the ingest pipeline (takes the telemetry store, the incident service and
-metrics; starts the MQTT subscriber) and the notifier (takes the live bus and metrics). Each
-component of another hub package comes from its own ``open_*`` async context manager,
-imported here directly and given only what it uses.
+store and metrics), the citizen report service (takes the registry, the incident service to
+publish through, and metrics), the ingest pipeline (takes the telemetry store, the incident
+service and metrics; starts the MQTT subscriber) and the notifier (takes the live bus and
+metrics). Each component of another hub package comes from its own ``open_*`` async context
+manager, imported here directly and given only what it uses.
 
 Routes do not see :class:`HubServices` whole: api/deps.py hands each the one service it
 declares (``IncidentsDep``, ``TelemetryDep``, ...).
@@ -23,6 +24,7 @@ from siaga.api.audit import AuditLog
 from siaga.api.cluster import Cluster
 from siaga.api.db import Database
 from siaga.api.gateway_tokens import GatewayTokens
+from siaga.api.incidents.report_service import CitizenReportService
 from siaga.api.incidents.service import IncidentService, open_incidents
 from siaga.api.ingest.pipeline import IngestPipeline
 from siaga.api.ingest.service import open_ingest
@@ -51,6 +53,7 @@ class HubServices:
     metrics: MetricsRegistry
     telemetry: TelemetryStore
     incidents: IncidentService
+    reports: CitizenReportService
     ingest: IngestPipeline
     notify: NotifyService | None  # None while notify.enabled is off
 
@@ -120,6 +123,7 @@ async def open_services(settings: HubSettings) -> AsyncIterator[HubServices]:
         incidents = await stack.enter_async_context(open_incidents(
             db, settings.incidents, registry=registry, bus=journal, telemetry=telemetry,
             metrics=metrics, agencies=list(settings.agencies), scheduler=scheduler))
+        reports = CitizenReportService(db, settings.incidents, registry, incidents, metrics)
         ingest = await stack.enter_async_context(open_ingest(
             settings.ingest, settings.mqtt, telemetry=telemetry, incidents=incidents,
             metrics=metrics, directory=registry))
@@ -134,4 +138,4 @@ async def open_services(settings: HubSettings) -> AsyncIterator[HubServices]:
         yield HubServices(settings=settings, db=db, registry=registry, accounts=accounts,
                           gateway_tokens=gateway_tokens, audit=AuditLog(db), bus=bus,
                           metrics=metrics, telemetry=telemetry, incidents=incidents,
-                          ingest=ingest, notify=notify)
+                          reports=reports, ingest=ingest, notify=notify)

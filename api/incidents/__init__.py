@@ -14,5 +14,7 @@ to agencies, timed against an SLA and scored (docs/incidents.md).
     lifecycle.py   ack / dispatch / resolve per agency, SLA escalation
     queries.py     reads, filtered and scoped by agency
     service.py     IncidentService (asyncio) and the ``open_incidents`` hook of api/services.py
+    report_service.py  CitizenReportService (asyncio): report limits, intake, triage, verify,
+                   reject; publishes through the IncidentService
     errors.py      the exception tree
 """

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
@@ -26,7 +25,6 @@ from siaga.api.db import Connection, Database
 from siaga.api.incidents import lifecycle
 from siaga.api.incidents.cap import CapMessage
 from siaga.api.incidents.cap_log import current_messages, load_message
-from siaga.api.incidents.corroboration import reporter_key
 from siaga.api.incidents.errors import IncidentNotFound
 from siaga.api.incidents.heartbeats import (
     HeartbeatSeen,
@@ -43,14 +41,9 @@ from siaga.api.incidents.models import (
     AgencyScoreOut,
     Incident,
     IncidentDetail,
-    PlaceOut,
-    ReportIn,
-    ReportOut,
     Scorecard,
-    TriageReport,
     utc,
 )
-from siaga.api.incidents.place import SitePoint, name_place
 from siaga.api.incidents.queries import (
     IncidentFilter,
     load_detail,
@@ -60,15 +53,6 @@ from siaga.api.incidents.queries import (
     scorecard_clocks,
     visible,
 )
-from siaga.api.incidents.report_limits import report_windows
-from siaga.api.incidents.reports import (
-    ReportFacts,
-    load_report,
-    record_report,
-    reject_report,
-    triage_queue,
-    verify_report,
-)
 from siaga.api.incidents.rules import dedupe_site
 from siaga.api.incidents.schema import ensure_schema
 from siaga.api.incidents.scorecard import score_agencies
@@ -77,7 +61,6 @@ from siaga.api.incidents.store import Change
 from siaga.api.metrics import MetricsRegistry
 from siaga.api.registry import NodeInfo, Site
 from siaga.api.telemetry.records import IncidentEventPoint
-from siaga.api.throttle import Throttle
 from siaga.firmware_bridge.reading import iso_utc
 from siaga.firmware_bridge.uplink import Heartbeat, UplinkAlert
 
@@ -148,11 +131,6 @@ class IncidentService:
             "siaga_incident_annotation_failures_total",
             "Incident events the telemetry store did not take")
         metrics.add_collector(self._refresh_open)
-        # Report limits counted in the database: every hub process shares them.
-        self._report_limits = Throttle(db, clock)
-        self._reports = metrics.counter(
-            "siaga_reports_total", "Citizen reports by outcome (triage, joined, confirmed, "
-            "verified, rejected, limited_address, limited_reporter, too_large)", ("outcome",))
 
     # -- life -----------------------------------------------------------------------------
 
@@ -210,7 +188,7 @@ class IncidentService:
             lambda c: record_alerts(c, self.settings, facts, received_at))
         for a in alerts:
             self._alerts.inc(hazard=a.hazard)
-        await self._publish(changes)
+        await self.publish(changes)
 
     async def on_heartbeat(self, gateway: str, heartbeat: Heartbeat) -> None:
         now = self.clock()
@@ -223,78 +201,7 @@ class IncidentService:
             return gateway_returned(conn, self.settings, gateway, now)
 
         change = await self.db.run(run)
-        await self._publish([change] if change is not None else [])
-
-    def count_report(self, outcome: str) -> None:
-        """Count a report refused before it reached the service (too large, invalid)."""
-        self._reports.inc(outcome=outcome)
-
-    async def report_wait_s(self, address: str, contact: str | None) -> tuple[float, str]:
-        """Seconds this report must wait under the limits (0: admitted, and counted), and
-        which limit held it ("address" or "reporter")."""
-        wait, full = await self._report_limits.admit(
-            report_windows(self.settings, address, contact))
-        if wait <= 0:
-            return 0.0, ""
-        which = "address" if full == 0 else "reporter"
-        self._reports.inc(outcome=f"limited_{which}")
-        return wait, which
-
-    async def report(self, body: ReportIn, address: str) -> ReportOut:
-        """Store a citizen report from ``address`` (the client): it joins an open incident,
-        opens one with other independent reports, or waits in triage (api/incidents/reports.py)."""
-        points = [SitePoint(s.id, s.name, s.lat, s.lon) for s in self.registry.sites()]
-        place = name_place(body.lat, body.lon, points, self.settings.report_place_radius_m)
-        site = self.registry.site(place.site) if place.site is not None else None
-        facts = ReportFacts(
-            lat=body.lat, lon=body.lon, hazard=body.hazard, text=body.text,
-            contact=body.contact, place=place,
-            address_key=hashlib.sha256(address.encode()).hexdigest()[:32],
-            reporter_key=reporter_key(body.contact),
-            site_kind=site.kind if site is not None and site.kind else None)
-        now = self.clock()
-        out = await self.db.run(lambda c: record_report(c, self.settings, facts, now))
-        self._reports.inc(outcome="triage" if out.status == "triage" else out.status)
-        if out.change is not None:
-            await self._publish([out.change])
-        else:
-            await self._publish_report("report.triage", out.report_id)
-        return ReportOut(report_id=out.report_id, status=out.status,  # type: ignore[arg-type]
-                         incident_id=out.incident_id, joined=out.status == "joined",
-                         distance_m=out.distance_m,
-                         place=PlaceOut(site=place.site, name=place.label,
-                                        name_en=place.label_en),
-                         agencies=list(out.agencies))
-
-    async def triage(self, scope: frozenset[str] | None) -> list[TriageReport]:
-        """Reports waiting for a duty officer of the caller's agencies."""
-        return await self.db.run(lambda c: triage_queue(c, scope))
-
-    async def verify_report(self, report_id: int, actor: Actor,
-                            note: str | None) -> TriageReport:
-        now = self.clock()
-        out = await self.db.run(
-            lambda c: verify_report(c, self.settings, report_id, actor, note, now))
-        self._reports.inc(outcome="verified")
-        assert out.change is not None
-        await self._publish([out.change])
-        return await self._publish_report("report.verified", report_id)
-
-    async def reject_report(self, report_id: int, actor: Actor, reason: str) -> TriageReport:
-        now = self.clock()
-        await self.db.run(lambda c: reject_report(c, report_id, actor, reason, now))
-        self._reports.inc(outcome="rejected")
-        return await self._publish_report("report.rejected", report_id)
-
-    async def _publish_report(self, kind: str, report_id: int) -> TriageReport:
-        """Tell the agencies a report is routed to that it came or was decided on."""
-        report = await self.db.run(lambda c: load_report(c, report_id))
-        assert report is not None
-        self.bus.publish({"type": kind, "ts": iso_utc(self.clock()),
-                          "report": report.model_dump(mode="json")}, report.agencies)
-        self._events.inc(type=kind)
-        await self.bus.flush()
-        return report
+        await self.publish([change] if change is not None else [])
 
     # -- staff steps ----------------------------------------------------------------------
 
@@ -372,7 +279,7 @@ class IncidentService:
         changes = await self.db.run(
             lambda c: escalate_overdue(c, now, self.settings)
             + climb_chains(c, self.settings, now))
-        await self._publish(changes)
+        await self.publish(changes)
         return changes
 
     async def check_gateways(self) -> list[Change]:
@@ -386,7 +293,7 @@ class IncidentService:
             return [c for c in opened if c is not None]
 
         changes = await self.db.run(run)
-        await self._publish(changes)
+        await self.publish(changes)
         return changes
 
     # -- reads ----------------------------------------------------------------------------
@@ -416,7 +323,9 @@ class IncidentService:
 
     # -- publishing -----------------------------------------------------------------------
 
-    async def _publish(self, changes: Sequence[Change]) -> None:
+    async def publish(self, changes: Sequence[Change]) -> None:
+        """Publish committed changes: each incident as it is now, on the live bus and as an
+        annotation (the citizen report service publishes its incidents' changes here too)."""
         if not changes:
             return
         ids = [c.incident_id for c in changes]
@@ -441,6 +350,13 @@ class IncidentService:
             task.add_done_callback(self._annotations.discard)
         if pairs:
             await self.bus.flush()
+
+    async def announce(self, event: Mapping[str, Any], agencies: Collection[str]) -> None:
+        """Publish an event that is not an incident's change (a citizen report's) to
+        ``agencies``, counted by its type; returns once it is stored."""
+        self.bus.publish(event, agencies)
+        self._events.inc(type=event["type"])
+        await self.bus.flush()
 
     async def _annotate(self, telemetry: AnnotationWriter,
                         points: list[IncidentEventPoint]) -> None:

@@ -19,7 +19,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
 
-from siaga.api.deps import AccountsDep, CurrentStaff, IncidentsDep, ResponderStaff, StaffScope
+from siaga.api.deps import AccountsDep, CurrentStaff, ReportsDep, ResponderStaff, StaffScope
 from siaga.api.errors import TooManyRequests, problem_responses
 from siaga.api.incidents.lifecycle import Actor
 from siaga.api.incidents.models import RejectIn, ReportIn, ReportOut, TriageReport, VerifyIn
@@ -32,16 +32,16 @@ router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 @router.post("", response_model=ReportOut, status_code=201,
              summary="Report a hazard (no account needed)",
              responses=problem_responses(413, 422, 429))
-async def post_report(body: ReportIn, request: Request, incidents: IncidentsDep) -> ReportOut:
+async def post_report(body: ReportIn, request: Request, reports: ReportsDep) -> ReportOut:
     # The peer as uvicorn resolved it (X-Forwarded-For only from server.forwarded_allow_ips).
     address = request.client.host if request.client is not None else "unknown"
-    wait, which = await incidents.report_wait_s(address, body.contact)
+    wait, which = await reports.wait_s(address, body.contact)
     if wait > 0:
         retry = max(1, math.ceil(wait))
         who = "this address" if which == "address" else "this contact"
         raise TooManyRequests(f"too many reports from {who}; try again in {retry} s",
                               retry_after_s=retry)
-    return await incidents.report(body, address)
+    return await reports.submit(body, address)
 
 
 ReportId = Annotated[int, Path(ge=1, le=2**62)]
@@ -50,9 +50,9 @@ ReportId = Annotated[int, Path(ge=1, le=2**62)]
 @router.get("/triage", response_model=list[TriageReport],
             summary="Reports waiting for a duty officer of your agency, newest first",
             responses=problem_responses(401))
-async def triage(incidents: IncidentsDep, staff: CurrentStaff,
+async def triage(reports: ReportsDep, staff: CurrentStaff,
                  scope: StaffScope) -> list[TriageReport]:
-    return await incidents.triage(scope)
+    return await reports.triage(scope)
 
 
 def _actor(accounts: AccountsDep, staff: ResponderStaff) -> Actor:
@@ -66,13 +66,13 @@ _DECIDE = problem_responses(401, 403, 404, 409, 422)
 
 @router.post("/{report_id}/verify", response_model=TriageReport, responses=_DECIDE,
              summary="Verify a waiting report: its incident opens now (clock from now)")
-async def verify(report_id: ReportId, incidents: IncidentsDep, actor: Duty,
+async def verify(report_id: ReportId, reports: ReportsDep, actor: Duty,
                  body: VerifyIn | None = None) -> TriageReport:
-    return await incidents.verify_report(report_id, actor, body.note if body else None)
+    return await reports.verify(report_id, actor, body.note if body else None)
 
 
 @router.post("/{report_id}/reject", response_model=TriageReport, responses=_DECIDE,
              summary="Reject a waiting report, with the reason (counted as rejected)")
-async def reject(report_id: ReportId, body: RejectIn, incidents: IncidentsDep,
+async def reject(report_id: ReportId, body: RejectIn, reports: ReportsDep,
                  actor: Duty) -> TriageReport:
-    return await incidents.reject_report(report_id, actor, body.reason)
+    return await reports.reject(report_id, actor, body.reason)

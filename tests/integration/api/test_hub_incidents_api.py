@@ -2,7 +2,7 @@
 
 Alerts enter through the gateway ingest endpoint once end to end, and otherwise through
 ``services.incidents.ingest_alerts`` with chosen times; the service's clock is moved by
-replacing ``services.incidents.clock``.
+replacing ``services.incidents.clock`` (and ``services.reports.clock``).
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ async def seed(hub: AsgiHub) -> None:
 
 async def at(hub: AsgiHub, ts: float) -> None:
     hub.services.incidents.clock = lambda: ts
+    hub.services.reports.clock = lambda: ts
 
 
 @pytest.fixture
