@@ -37,10 +37,6 @@ def _rates(cfg: AnomalyConfig, head_ts: FloatArray) -> tuple[float, float]:
     return alpha, beta
 
 
-def _weight(ts: float, first: float) -> float:
-    return min(1.0, max(0.0, (ts - first) / DAY_S - 1.0))
-
-
 def _neighbours(ts: FloatArray | float, bins: int) -> tuple[np.ndarray, np.ndarray,
                                                              np.ndarray]:
     """Bin of each time, the neighbouring bin towards it, and the neighbour's weight."""
@@ -54,8 +50,13 @@ def _neighbours(ts: FloatArray | float, bins: int) -> tuple[np.ndarray, np.ndarr
 
 
 class DailyProfile:
+    """The streaming form. ``update`` runs for every reading of every anomaly channel on
+    the gateway's core thread, so its configuration is read once here and the weight's
+    clamp min(1, max(0, w)) is written out as the comparisons those make (so the same
+    bits); issue 17 measured 0.86 -> 0.55 us CPU per call."""
+
     __slots__ = ("cfg", "_head_ts", "_head_x", "_first", "_alpha", "_beta", "_level",
-                 "_bins", "_total")
+                 "_bins", "_total", "_warmup", "_count", "_width")
 
     def __init__(self, cfg: AnomalyConfig) -> None:
         self.cfg = cfg
@@ -65,34 +66,48 @@ class DailyProfile:
         self._alpha = self._beta = self._level = 0.0
         self._bins = [0.0] * cfg.profile_bins
         self._total = 0.0
+        self._warmup = cfg.warmup
+        self._count = cfg.profile_bins
+        self._width = DAY_S / cfg.profile_bins
 
     def update(self, ts: float, x: float) -> float:
         """The reading with the profile (as learned before it) removed; then learn it."""
-        if len(self._head_ts) < self.cfg.warmup:
-            if not self._head_ts:
-                self._first = ts
-            self._head_ts.append(ts)
-            self._head_x.append(x)
-            if len(self._head_ts) == self.cfg.warmup:
-                self._alpha, self._beta = _rates(self.cfg, np.array(self._head_ts))
-                self._level = float(np.mean(self._head_x))
-            return x
-        bins = self.cfg.profile_bins
-        pos = ts % DAY_S / (DAY_S / bins) - 0.5
+        if self._warmup:
+            return self._head(ts, x)
+        bins = self._count
+        pos = ts % DAY_S / self._width - 0.5
         lo = math.floor(pos)
         g = pos - lo
         if g >= 0.5:
-            b, nb, g = int((lo + 1) % bins), int(lo % bins), 1.0 - g
+            b, nb, g = (lo + 1) % bins, lo % bins, 1.0 - g
         else:
-            b, nb = int(lo % bins), int((lo + 1) % bins)
-        p = self._bins[b]
-        shape = p + g * (self._bins[nb] - p) - self._total / bins
-        u = x - _weight(ts, self._first) * shape
+            b, nb = lo % bins, (lo + 1) % bins
+        learned = self._bins
+        p = learned[b]
+        shape = p + g * (learned[nb] - p) - self._total / bins
+        w = (ts - self._first) / DAY_S - 1.0
+        if not w > 0.0:
+            w = 0.0
+        if not w < 1.0:
+            w = 1.0
+        u = x - w * shape
         new = self._beta * (x - self._level) + (1.0 - self._beta) * p
         self._total += new - p
-        self._bins[b] = new
+        learned[b] = new
         self._level = self._alpha * x + (1.0 - self._alpha) * self._level
         return u
+
+    def _head(self, ts: float, x: float) -> float:
+        """One of the first ``warmup`` readings: kept as it is, to set the rates."""
+        if not self._head_ts:
+            self._first = ts
+        self._head_ts.append(ts)
+        self._head_x.append(x)
+        self._warmup -= 1
+        if not self._warmup:
+            self._alpha, self._beta = _rates(self.cfg, np.array(self._head_ts))
+            self._level = float(np.mean(self._head_x))
+        return x
 
 
 def _rows_by_bin(bins: np.ndarray, count: int) -> list[np.ndarray]:

@@ -28,7 +28,7 @@ from siaga.analytics.config import AnalyticsConfig
 from siaga.analytics.config_load import load_config
 from siaga.analytics.detector import Detector
 from siaga.analytics.detectors.fire import FireDetector
-from siaga.analytics.detectors.health import ChannelHealthDetector
+from siaga.analytics.detectors.health import FAULTY, ChannelHealthDetector
 from siaga.analytics.detectors.landslide import LandslideDetector
 from siaga.analytics.link_health import LinkHealth
 from siaga.analytics.registry import ANOMALY_DETECTORS, REGISTRY
@@ -65,7 +65,7 @@ class _Route:
     detector: Detector
     alerting: bool
     site: str | None
-    fire: bool = False  # needs the neighbours' state before each update
+    fire: bool = False  # a fire detector with a site: needs its neighbours' state first
 
 
 @dataclass(slots=True)
@@ -115,14 +115,15 @@ class EdgeAnalytics:
         # The link is judged on the gateway's clock (receive time), never the node's: a node
         # dated 1999 before its NTP sync is heard now, not silent for 27 years.
         heard = reading.received_at
-        before = st.link.level
-        if st.link.seen(heard):
-            alerts.append(self._alert(node, st.link.name, st.link, before, heard, None))
+        link = st.link
+        before = link.level
+        if link.seen(heard):
+            alerts.append(self._alert(node, link.name, link, before, heard, None))
         if reading.counter_reset:
             c.counter_resets += 1
-            before = st.link.level
-            if st.link.reboot(heard):
-                alerts.append(self._alert(node, st.link.name, st.link, before, heard, None))
+            before = link.level
+            if link.reboot(heard):
+                alerts.append(self._alert(node, link.name, link, before, heard, None))
         health = st.health.get(ch)
         if health is None and "health" in self._enabled:
             health = st.health[ch] = ChannelHealthDetector(ch, self.config.health)
@@ -131,7 +132,7 @@ class EdgeAnalytics:
             if health.update(ts, ch, value):
                 alerts.append(self._alert(node, f"health:{ch}", health, before, ts,
                                           self.config.site_of(node)))
-            if health.faulty:
+            if health.level >= FAULTY:  # health.faulty, without the property's call
                 c.excluded_faulty += 1
                 return alerts
         routes = st.routes.get(ch)
@@ -248,7 +249,7 @@ class EdgeAnalytics:
                 if det is not None:
                     st.shared[name] = det
                     routes.append(_Route(name, det, alerting, site,
-                                         isinstance(det, FireDetector)))
+                                         isinstance(det, FireDetector) and site is not None))
                     if isinstance(det, FireDetector) and site is not None:
                         self._fire_by_site.setdefault(site, {})[node] = det
                     if isinstance(det, LandslideDetector) and site is not None:

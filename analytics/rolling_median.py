@@ -44,11 +44,12 @@ def sorted_mad(s: list[float], med: float) -> float:
     p = bisect.bisect_left(s, med)
     h = n // 2
     if n % 2:
-        return _kth_deviation(s, med, p, h)
-    return (_kth_deviation(s, med, p, h - 1) + _kth_deviation(s, med, p, h)) / 2
+        return kth_deviation(s, med, p, h)
+    return (kth_deviation(s, med, p, h - 1) + kth_deviation(s, med, p, h)) / 2
 
 
-def _kth_deviation(s: list[float], med: float, p: int, k: int) -> float:
+def kth_deviation(s: list[float], med: float, p: int, k: int) -> float:
+    """The k-th smallest |x - med| of the sorted list ``s``, ``p = bisect_left(s, med)``."""
     # A[t] = med - s[p-1-t] (t < p), B[t] = s[p+t] - med (t < n-p); both ascending.
     n_a, n_b = p, len(s) - p
     lo, hi = max(0, k + 1 - n_b), min(k + 1, n_a)
@@ -69,3 +70,18 @@ def median_of_sorted(s: list[float]) -> float:
     n = len(s)
     h = n // 2
     return s[h] if n % 2 else (s[h - 1] + s[h]) / 2
+
+
+def middle_of_three(a: float, b: float, c: float) -> float:
+    """``sorted((a, b, c))[1]``, the very object, NaN and -0.0 included, without the list.
+
+    The comparisons are those CPython's sort makes on three items (a run of two or three,
+    then a binary insertion); the streaming anomaly score takes one per reading (issue 17).
+    """
+    if b < a:
+        if c < b:
+            return b
+        return c if c < a else a
+    if not c < b:
+        return b
+    return a if c < a else c

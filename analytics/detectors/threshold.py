@@ -34,19 +34,18 @@ class ThresholdDetector:
         self.cfg = cfg
         self._down = lowered(cfg.levels, absolute=cfg.hysteresis)
         self._machine = LevelMachine(cfg.min_duration_s)
+        self._levels = cfg.levels
         self._value = float("nan")
+        self.level = 1
         self.score = 0.0
-
-    @property
-    def level(self) -> int:
-        return self._machine.level
 
     def update(self, ts: float, channel: str, value: float) -> bool:
         self._value = value
-        changed = self._machine.step(ts, level_of(value, self.cfg.levels),
-                                     level_of(value, self._down))
-        self.score = (self._machine.level - 1) / 3.0
-        return changed
+        if self._machine.step(ts, level_of(value, self._levels), level_of(value, self._down)):
+            self.level = self._machine.level
+            self.score = (self.level - 1) / 3.0
+            return True
+        return False
 
     def metrics(self) -> dict[str, float]:
         return {self.channel: self._value}

@@ -1,0 +1,232 @@
+"""The streaming anomaly score's fast path (issue 17) against its plain form, bit for bit.
+
+``AnomalyDetector.update`` and ``DailyProfile.update`` were rewritten for their cost per
+reading: constants read once, ``min``/``max`` written out as the builtins' comparisons, the
+level machine stepped only when a move is wanted. ``Plain`` below is the form they had
+before (the formulas as docs/detectors.md states them); every p, score, test and level
+must come out the same, NaN, -0.0 and overflowing values included.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from siaga.analytics.config import AnomalyConfig
+from siaga.analytics.daily_profile import DAY_S, DailyProfile, _rates
+from siaga.analytics.detectors.anomaly import AnomalyDetector
+from siaga.analytics.detectors.anomaly_calibration import (
+    CLIP_RESIDUAL,
+    CLIP_SCORE,
+    LEVEL_AFTER_S,
+    MAD_SIGMA,
+    MEAN_ABS_SIGMA,
+    SIEGMUND,
+    SPREAD_K,
+    SPREAD_THETA,
+    TESTS,
+    inflation,
+)
+from siaga.analytics.rolling_median import median_of_sorted, middle_of_three, sorted_mad
+from siaga.analytics.tail_probability import normal_isf, normal_sf, student_t_sf
+from tests.unit.analytics.readings import T0
+
+
+class PlainProfile:
+    def __init__(self, cfg: AnomalyConfig) -> None:
+        self.cfg = cfg
+        self.head_ts: list[float] = []
+        self.head_x: list[float] = []
+        self.first = math.nan
+        self.alpha = self.beta = self.level = 0.0
+        self.bins = [0.0] * cfg.profile_bins
+        self.total = 0.0
+
+    def update(self, ts: float, x: float) -> float:
+        if len(self.head_ts) < self.cfg.warmup:
+            if not self.head_ts:
+                self.first = ts
+            self.head_ts.append(ts)
+            self.head_x.append(x)
+            if len(self.head_ts) == self.cfg.warmup:
+                self.alpha, self.beta = _rates(self.cfg, np.array(self.head_ts))
+                self.level = float(np.mean(self.head_x))
+            return x
+        bins = self.cfg.profile_bins
+        pos = ts % DAY_S / (DAY_S / bins) - 0.5
+        lo = math.floor(pos)
+        g = pos - lo
+        if g >= 0.5:
+            b, nb, g = int((lo + 1) % bins), int(lo % bins), 1.0 - g
+        else:
+            b, nb = int(lo % bins), int((lo + 1) % bins)
+        p = self.bins[b]
+        shape = p + g * (self.bins[nb] - p) - self.total / bins
+        u = x - min(1.0, max(0.0, (ts - self.first) / DAY_S - 1.0)) * shape
+        new = self.beta * (x - self.level) + (1.0 - self.beta) * p
+        self.total += new - p
+        self.bins[b] = new
+        self.level = self.alpha * x + (1.0 - self.alpha) * self.level
+        return u
+
+
+class Plain(AnomalyDetector):
+    def __init__(self, channel: str, cfg: AnomalyConfig) -> None:
+        super().__init__(channel, cfg)
+        self._profile = PlainProfile(cfg)  # type: ignore[assignment]
+
+    def update(self, ts: float, channel: str, value: float) -> bool:
+        self._value = value
+        cfg, h, i = self.cfg, self._h, self._seen
+        u = self._profile.update(ts, value)
+        s = self._sorted
+        med = median_of_sorted(s) if s else 0.0
+        self._thirds.append((med, sorted_mad(s, med) if s else 0.0))
+        if i == 0:
+            self._first_ts = ts
+        p, test = 1.0, ""
+        if i >= max(cfg.warmup, 1):
+            full = i >= 3 * h
+            m3, a3 = self._thirds[-1]
+            m2, a2 = self._thirds[-1 - h] if full else (m3, a3)
+            m1, a1 = self._thirds[-1 - 2 * h] if full else (m3, a3)
+            s23, s12 = (m3 - m2) / h, (m2 - m1) / h
+            slope = math.copysign(min(abs(s23), abs(s12)), s23) if s23 * s12 > 0 else 0.0
+            ref = m3 + slope * ((h + 1) / 2)
+            local = MAD_SIGMA * (sorted((a1, a2, a3))[1] if full else a3)
+            q = self._resolution if self._resolution < math.inf else 0.0
+            sigma = max(local, MEAN_ABS_SIGMA * self._spread, q)
+            r = u - ref
+            if sigma > 0.0:
+                infl = self._infl_full if full else inflation(min(i, h), False)
+                scale = max(max(local * infl, MEAN_ABS_SIGMA * self._spread) / self._t_units, q)
+                p, test = self._plain_tests(ts, u, ref, r / (sigma * infl), r / scale,
+                                            max(sigma * self._floor, q))
+            clip = CLIP_RESIDUAL * max(local, q)
+            w = 1.0 / (self._scored + 1) if self._scored < self._exact else cfg.long_alpha
+            self._spread = w * min(abs(r), clip) + (1.0 - w) * self._spread
+            self._scored += 1
+        if self._last == self._last and value != self._last:
+            self._resolution = min(self._resolution, abs(value - self._last))
+        self._last = value
+        self._seen += 1
+        self._fifo.append(u)
+        bisect.insort(s, u)
+        if len(s) > h:
+            del s[bisect.bisect_left(s, self._fifo.popleft())]
+        self.p = p
+        self.test = test
+        self.score = math.exp(len(TESTS) * math.log1p(-p)) if p < 1.0 else 0.0
+        up = 2 if self.score >= self.cfg.threshold else 1
+        changed = self._machine.step(ts, up, 2 if self.score >= self._clear else 1)
+        self.level = self._machine.level
+        return changed
+
+    def _plain_tests(self, ts: float, u: float, ref: float, z: float, zt: float,
+                     floor: float) -> tuple[float, str]:
+        cfg = self.cfg
+        half = student_t_sf(cfg.tail_df, abs(z))
+        spike = 2.0 * student_t_sf(cfg.tail_df, abs(zt))
+        y = min(CLIP_SCORE, normal_isf(half)) if half > 0.0 else CLIP_SCORE
+        y = y if z >= 0 else -y
+        k = cfg.cusum_k
+        self._cp += y - k
+        self._cn += -y - k
+        self._lp = min(self._lp, self._cp)
+        self._ln = min(self._ln, self._cn)
+        cus = max(self._cp - self._lp, self._cn - self._ln)
+        self._cv += y * y - SPREAD_K
+        self._lv = min(self._lv, self._cv)
+        sv = self._cv - self._lv
+        if not self._started:
+            self._started = True
+            self._mean, self._var = u, floor * floor
+        dev = ref - self._mean
+        zl = dev / max(math.sqrt(self._var), floor)
+        a = cfg.long_alpha
+        self._mean = a * u + (1.0 - a) * self._mean
+        self._var = a * (dev * dev) + (1.0 - a) * self._var
+        level_on = ts - self._first_ts >= LEVEL_AFTER_S
+        p_mean = min(1.0, 2.0 * math.exp(-2.0 * k * (cus + SIEGMUND)))
+        p_spread = math.exp(-SPREAD_THETA * sv)
+        ps = (spike, min(1.0, 2.0 * min(p_mean, p_spread)),
+              2.0 * normal_sf(abs(zl)) if level_on else 1.0)
+        if (cus >= self._cusum_limit or sv >= self._spread_limit
+                or (level_on and abs(zl) >= self._level_limit)):
+            self._cp = self._lp = self._cn = self._ln = self._cv = self._lv = 0.0
+            self._mean = ref
+        best = 0 if ps[0] <= ps[1] else 1
+        if ps[2] < ps[best]:
+            best = 2
+        if best == 1 and p_spread < p_mean:
+            return ps[1], "spread"
+        return ps[best], TESTS[best]
+
+
+def same(a: float, b: float) -> bool:
+    return a.hex() == b.hex() or (math.isnan(a) and math.isnan(b))
+
+
+def run_both(cfg: AnomalyConfig, ts: list[float], xs: list[float]) -> None:
+    fast, plain = AnomalyDetector("temp", cfg), Plain("temp", cfg)
+    for t, x in zip(ts, xs, strict=True):
+        assert fast.update(t, "temp", x) == plain.update(t, "temp", x)
+        assert (fast.level, fast.test) == (plain.level, plain.test)
+        assert same(fast.p, plain.p) and same(fast.score, plain.score)
+
+
+values = st.one_of(st.floats(-50, 50), st.sampled_from([0.0, -0.0, 1e-320, 1e300, -1.7e308]),
+                   st.floats(allow_nan=False, allow_infinity=False))
+configs = st.builds(AnomalyConfig, window=st.sampled_from([9, 12, 15, 63]),
+                    warmup=st.integers(1, 40), tail_df=st.sampled_from([3.0, 4.0]),
+                    long_alpha=st.sampled_from([0.005, 0.05, 0.3]),
+                    profile_bins=st.sampled_from([1, 5, 24]))
+
+
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning")  # np.mean of huge warm-ups
+@given(cfg=configs, n=st.integers(1, 500), specials=st.lists(values, max_size=8),
+       dt=st.sampled_from([0.001, 60.0, 3600.0, 20000.0]), seed=st.integers(0, 2**16))
+def test_fast_path_gives_the_plain_forms_bits(cfg, n, specials, dt, seed):
+    rng = np.random.default_rng(seed)
+    x = 20 + rng.normal(size=n) * rng.choice([0.0, 0.3, 5.0])
+    x += np.where(np.arange(n) >= rng.integers(0, n + 1), rng.normal(0, 10), 0.0)  # a step
+    if rng.random() < 0.5:
+        x = np.round(x, int(rng.integers(0, 3)))
+    xs = x.tolist()
+    for v in specials:
+        xs[int(rng.integers(0, n))] = v
+    ts = (T0 + np.cumsum(rng.choice([0.0, dt, dt, 7 * dt], n))).tolist()
+    run_both(cfg, ts, xs)
+
+
+def test_fast_path_gives_the_plain_forms_bits_over_days_of_shifts_and_spikes():
+    rng = np.random.default_rng(17)
+    n = 6000
+    ts = T0 + np.arange(n) * 60.0
+    x = 20 + 2 * np.sin(2 * np.pi * ts / DAY_S) + rng.standard_t(3, n) * 0.3
+    x[1000] += 15
+    x[2500:] += 4
+    x[4000:4500] *= 3
+    x[5000:] += np.linspace(0, 20, n - 5000)
+    run_both(AnomalyConfig(), ts.tolist(), np.round(x, 2).tolist())
+
+
+@given(st.lists(st.one_of(st.floats(), st.sampled_from([0.0, -0.0])), min_size=3,
+                max_size=3))
+def test_middle_of_three_is_what_sorting_picks(abc):
+    a, b, c = abc
+    assert middle_of_three(a, b, c) is sorted((a, b, c))[1]
+
+
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning")
+@given(cfg=configs, xs=st.lists(values, min_size=1, max_size=200),
+       dt=st.sampled_from([60.0, 3600.0, 20000.0]))
+def test_daily_profile_gives_the_plain_forms_bits(cfg, xs, dt):
+    fast, plain = DailyProfile(cfg), PlainProfile(cfg)
+    for i, x in enumerate(xs):
+        assert same(fast.update(T0 + i * dt, x), plain.update(T0 + i * dt, x))
