@@ -95,6 +95,12 @@ def main() -> int:
                     help="load 30 days x 1-minute data for this many nodes before querying")
     ap.add_argument("--sqlite-nodes", type=int, default=0,
                     help="also time the SQLite store's queries on 30 days x this many nodes")
+    ap.add_argument("--gzip", action="store_true",
+                    help="HTTP bodies gzipped, as the gateway sends them")
+    ap.add_argument("--connect-per-batch", action="store_true",
+                    help="a new HTTP connection per batch, as the gateway's urllib makes")
+    ap.add_argument("--ingest-only", action="store_true",
+                    help="steps 1-3 only (the CPU per reading figures), no queries or alerts")
     args = ap.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="siaga-bench-hub-"))
@@ -113,13 +119,15 @@ def main() -> int:
         print(f"hub ingest benchmark ({os.cpu_count()} cores, shared machine): "
               f"{args.gateways} gateways x {per_gw:,} readings, batches of {args.batch:,}")
         t = time.perf_counter()
-        http_plans = {gw: build_batches(gw, per_gw, args.batch) for gw in http_gws}
+        http_plans = {gw: build_batches(gw, per_gw, args.batch, compress=args.gzip)
+                      for gw in http_gws}
         mqtt_plans = {gw: build_batches(gw, per_gw, args.batch) for gw in mqtt_gws}
         print(f"  (bodies built in {time.perf_counter() - t:.1f} s, not timed)")
         total = per_gw * args.gateways
 
         for name, run in (
-            ("HTTP", lambda: http_phase(hub, http_plans, tokens)),
+            ("HTTP", lambda: http_phase(hub, http_plans, tokens, compressed=args.gzip,
+                                        connect_per_batch=args.connect_per_batch)),
             ("MQTT", lambda: mqtt_phase(broker, mqtt_plans, args.inflight)),
         ):
             hub_pid, influx_pid = hub.proc.pid, influx.proc.pid
@@ -138,8 +146,13 @@ def main() -> int:
                   f"{total / elapsed:,.0f} readings/s ({status}); CPU hub {hub_cpu:.1f} s, "
                   f"influxd {influx_cpu:.1f} s, load generator {own:.1f} s; machine "
                   f"{100 * (busy1 - busy0) / (total1 - total0):.0f}% busy")
+            print(f"  {name}: CPU s per 1k readings: hub {1000 * hub_cpu / total:.4f}, "
+                  f"influxd {1000 * influx_cpu / total:.4f} (load average "
+                  f"{os.getloadavg()[0]:.1f})")
             if counted != total:
                 return 1
+        if args.ingest_only:
+            return 0
 
         if args.month_nodes:
             took = load_month(influx, args.month_nodes, 30)

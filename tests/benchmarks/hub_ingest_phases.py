@@ -3,6 +3,7 @@ sent over HTTP or MQTT as gateways would, and the readings counted back in Influ
 
 from __future__ import annotations
 
+import gzip
 import http.client
 import json
 import threading
@@ -22,9 +23,10 @@ CHANNELS = ("vwc", "rain", "temp", "hum", "tilt")
 
 
 def build_batches(gateway: str, readings: int, batch: int,
-                  offset: int = 0) -> list[tuple[str, bytes]]:
+                  offset: int = 0, compress: bool = False) -> list[tuple[str, bytes]]:
     """JSON bodies of ``gateway``'s batches: 50 nodes x 5 channels, 1-minute steps; rows
-    ``offset`` .. ``offset + readings`` (distinct ids, times and batch ids)."""
+    ``offset`` .. ``offset + readings`` (distinct ids, times and batch ids); gzipped at the
+    gateway's level 5 when ``compress``."""
     out = []
     row = offset
     while row < offset + readings:
@@ -41,7 +43,8 @@ def build_batches(gateway: str, readings: int, batch: int,
         doc = {"v": 1, "gateway": gateway, "batch": bid, "sent_at": T0, "backfill": False,
                "readings": rs, "alerts": [], "loss": {"dropped_readings": 0,
                                                       "dropped_since": None}}
-        out.append((bid, json.dumps(doc, separators=(",", ":")).encode()))
+        body = json.dumps(doc, separators=(",", ":")).encode()
+        out.append((bid, gzip.compress(body, compresslevel=5) if compress else body))
         row += n
     return out
 
@@ -55,15 +58,22 @@ def influx_count(influx: InfluxDB, where: str) -> int:
 
 
 def http_phase(hub: HubProcess, plans: dict[str, list[tuple[str, bytes]]],
-               tokens: dict[str, str]) -> float:
+               tokens: dict[str, str], *, compressed: bool = False,
+               connect_per_batch: bool = False) -> float:
     """One thread per gateway on a keep-alive http.client connection (a light client, so the
-    figure is the hub's, not the load generator's)."""
+    figure is the hub's, not the load generator's); ``connect_per_batch``: a new connection
+    for every batch, as the gateway's urllib uplink makes."""
     errors: list[str] = []
 
     def gateway(gw: str) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", hub.port, timeout=120)
         headers = {"Authorization": f"Bearer {tokens[gw]}", "Content-Type": "application/json"}
+        if compressed:
+            headers["Content-Encoding"] = "gzip"
         for bid, body in plans[gw]:
+            if connect_per_batch:
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", hub.port, timeout=120)
             conn.request("POST", "/api/v1/ingest", body=body, headers=headers)
             r = conn.getresponse()
             answer = r.read()
