@@ -124,6 +124,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = settings.model_copy(update={"server": server})
     logging.basicConfig(level=server.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs every request at INFO: one line per InfluxDB write, hundreds a second in a
+    # flood. Failures reach the log through the telemetry store's own warnings.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     install_access_log_redaction()
     hub_server(create_app(settings), settings).run()
     return 0
