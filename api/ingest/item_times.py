@@ -20,7 +20,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from siaga.firmware_bridge.uplink import UplinkAlert, UplinkBatch, UplinkReading, plausible_ms
+from siaga.firmware_bridge.uplink import (
+    MS_MAX,
+    MS_MIN,
+    UplinkAlert,
+    UplinkBatch,
+    UplinkReading,
+    plausible_ms,
+)
 
 __all__ = ["SettledTimes", "settle_times"]
 
@@ -38,10 +45,13 @@ def settle_times(batch: UplinkBatch, now_ms: int, max_future_ms: int) -> Settled
     fallback = batch.sent_at if plausible_ms(batch.sent_at, horizon) else now_ms
     readings: list[UplinkReading] | None = None
     alerts: list[UplinkAlert] | None = None
+    # plausible_ms(t, horizon) written out for the common case of every time plausible: two
+    # calls per reading were a third of this function's ~0.35 us a reading (issue 17).
+    end = min(MS_MAX, horizon + 1)
     for i, r in enumerate(batch.readings):
-        rx_ok = plausible_ms(r.rx, horizon)
-        if rx_ok and plausible_ms(r.ts, horizon):
+        if MS_MIN <= r.rx < end and MS_MIN <= r.ts < end:
             continue
+        rx_ok = plausible_ms(r.rx, horizon)
         if readings is None:
             readings = list(batch.readings)
         rx = r.rx if rx_ok else fallback

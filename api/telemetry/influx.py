@@ -10,6 +10,7 @@ batching writer is :class:`~api.telemetry.influx_writer.InfluxWriter`, the Influ
 
 from __future__ import annotations
 
+import base64
 import random
 from collections.abc import Callable, Sequence
 
@@ -52,16 +53,19 @@ class InfluxStore:
     async def start(self) -> None:
         s = self.settings
         headers = {}
-        auth: httpx.BasicAuth | None = None
         if s.token is not None:
             headers["Authorization"] = f"Token {s.token.get_secret_value()}"
         elif s.username is not None:
             password = s.password.get_secret_value() if s.password else ""
-            auth = httpx.BasicAuth(s.username, password)
-        limits = httpx.Limits(max_connections=s.write_concurrency + 8)
+            basic = base64.b64encode(f"{s.username}:{password}".encode()).decode()
+            headers["Authorization"] = f"Basic {basic}"
+        # One connection pool for queries (through the client) and writes (straight to the
+        # transport, influx_writer.py). An explicit transport also means InfluxDB is reached
+        # directly, never through an HTTP(S)_PROXY of the environment.
+        transport = self._transport or httpx.AsyncHTTPTransport(
+            limits=httpx.Limits(max_connections=s.write_concurrency + 8))
         self._client = client = httpx.AsyncClient(
-            base_url=s.url, headers=headers, auth=auth, timeout=s.timeout_s,
-            transport=self._transport, limits=limits,
+            base_url=s.url, headers=headers, timeout=s.timeout_s, transport=transport,
         )
         try:
             resp = await client.get("/ping")
@@ -73,7 +77,7 @@ class InfluxStore:
         if s.create_database:
             await self._reader.query(f"CREATE DATABASE {influxql_ident(s.database)}",
                                      method="POST")
-        self._writer = InfluxWriter(client, s, self._jitter)
+        self._writer = InfluxWriter(transport, s, self._jitter, headers=client.headers)
         self._writer.start()
 
     async def close(self) -> None:

@@ -43,19 +43,34 @@ class _Chunk:
     done: asyncio.Future[None]
 
 
-class InfluxWriter:
-    """Writes through ``client`` (owned by the caller); ``start`` runs the writer tasks."""
+# Series prefixes kept between writes (see encode_readings); past this many the cache starts
+# again, so a hub that saw a million node names in its life does not keep them all.
+_PREFIX_CACHE_MAX = 100_000
 
-    def __init__(self, client: httpx.AsyncClient, settings: TelemetrySettings,
-                 jitter: Callable[[], float]) -> None:
+
+class InfluxWriter:
+    """Writes through ``transport`` (owned by the caller, shared with the store's queries)
+    with ``headers`` (auth); ``start`` runs the writer tasks.
+
+    The POST goes to the transport, not through an ``httpx.AsyncClient``: the client's
+    request building, auth flow, redirect loop and hooks cost ~0.4 ms of the ~1.1 ms of hub
+    CPU per ``/write`` (measured against a real influxd, 500-point bodies; issue 17), and a
+    write needs none of them."""
+
+    def __init__(self, transport: httpx.AsyncBaseTransport, settings: TelemetrySettings,
+                 jitter: Callable[[], float], *, headers: httpx.Headers) -> None:
         self.settings = settings
-        self._client = client
+        self._transport = transport
         self._jitter = jitter
         self._queue: asyncio.Queue[_Chunk] = asyncio.Queue()
         self._writers: list[asyncio.Task[None]] = []
-        self._params = {"db": settings.database, "precision": "ns"}
+        params = {"db": settings.database, "precision": "ns"}
         if settings.retention_policy:
-            self._params["rp"] = settings.retention_policy
+            params["rp"] = settings.retention_policy
+        self._url = httpx.URL(settings.url.rstrip("/") + "/write", params=params)
+        self._headers = headers
+        self._extensions = {"timeout": httpx.Timeout(settings.timeout_s).as_dict()}
+        self._prefixes: dict[tuple[str, str, str], str] = {}
 
     def start(self) -> None:
         self._writers = [
@@ -81,8 +96,11 @@ class InfluxWriter:
 
     async def write_readings(self, gateway: str, readings: Sequence[UplinkReading]) -> int:
         size = self.settings.batch_size
+        if len(self._prefixes) > _PREFIX_CACHE_MAX:
+            self._prefixes.clear()
         bodies = [
-            (encode_readings(self.settings.measurement, gateway, readings[i : i + size]),
+            (encode_readings(self.settings.measurement, gateway, readings[i : i + size],
+                             prefixes=self._prefixes),
              min(size, len(readings) - i))
             for i in range(0, len(readings), size)
         ]
@@ -166,8 +184,7 @@ class InfluxWriter:
         while True:
             if all(c.done.done() for c in chunks):
                 return
-            post = asyncio.ensure_future(
-                self._client.post("/write", params=self._params, content=body))
+            post = asyncio.ensure_future(self._post(body))
             try:
                 await _until_abandoned(post, chunks)
             finally:
@@ -194,6 +211,17 @@ class InfluxWriter:
             delay = min(s.retry_backoff_max_s, s.retry_backoff_s * 2**attempt)
             await asyncio.sleep(delay * (0.5 + self._jitter() / 2))
             attempt += 1
+
+
+    async def _post(self, body: bytes) -> httpx.Response:
+        request = httpx.Request("POST", self._url, headers=self._headers, content=body,
+                                extensions=self._extensions)
+        response = await self._transport.handle_async_request(request)
+        try:
+            await response.aread()
+        finally:
+            await response.aclose()
+        return response
 
 
 async def _until_abandoned(post: asyncio.Future[httpx.Response], chunks: list[_Chunk]) -> None:

@@ -127,31 +127,45 @@ def encode_line(
     return f"{head}{tag_part} {field_part} {time_ns}"
 
 
-def encode_readings(measurement: str, gateway: str, readings: Sequence[UplinkReading]) -> bytes:
+def encode_readings(measurement: str, gateway: str, readings: Sequence[UplinkReading], *,
+                    prefixes: dict[tuple[str, str, str], str] | None = None) -> bytes:
     """Readings of one gateway as line protocol (tags channel, gateway, node; ns times).
 
     Fields: ``value`` (float), and only when needed ``raw`` (float) and ``backfill`` /
     ``skew`` / ``reset`` / ``late`` (true). The time is ``reading_time_ns``.
+
+    ``prefixes`` (one dict per measurement, owned by the caller) keeps each series' escaped
+    ``measurement,tags value=`` between calls: escaping and checking three names is most of
+    the work for a reading of a series the batch has not seen yet (a 500-reading batch of
+    250 series: 1.4 against 0.7 us a reading; issue 17). The bytes are the same either way
+    (tests/unit/api/test_line_protocol.py).
     """
-    head = escape_measurement(measurement)
-    gw = escape_tag(gateway)
-    prefixes: dict[tuple[str, str], str] = {}
+    if prefixes is None:
+        prefixes = {}
+    head: str | None = None
     lines: list[str] = []
     append = lines.append
     for r in readings:
-        key = (r.node, r.channel)
-        prefix = prefixes.get(key)
+        node, channel = r.node, r.channel
+        prefix = prefixes.get((gateway, node, channel))
         if prefix is None:
-            prefix = prefixes[key] = (
-                f"{head},channel={escape_tag(r.channel)},gateway={gw},node={escape_tag(r.node)}"
-                " value="
+            if head is None:
+                head = f"{escape_measurement(measurement)},channel="
+            prefix = prefixes[(gateway, node, channel)] = (
+                f"{head}{escape_tag(channel)},gateway={escape_tag(gateway)},"
+                f"node={escape_tag(node)} value="
             )
-        value = float(r.value)  # an int would make the field an integer in InfluxDB
+        value = r.value
+        if type(value) is not float:
+            value = float(value)  # an int would make the field an integer in InfluxDB
         if value - value != 0.0:  # NaN or infinite; cheaper than math.isfinite per point
-            raise LineProtocolError(f"non-finite value for {r.node}/{r.channel} at {r.ts}")
+            raise LineProtocolError(f"non-finite value for {node}/{channel} at {r.ts}")
         seq = r.seq
         if not 0 <= seq <= MAX_SEQ:  # inline reading_time_ns: this loop is the hot path
-            raise LineProtocolError(f"seq {seq} of {r.node}/{r.channel} is outside 0..{MAX_SEQ}")
+            raise LineProtocolError(f"seq {seq} of {node}/{channel} is outside 0..{MAX_SEQ}")
+        if r.raw is None and not (r.backfill or r.skew or r.reset or r.late):
+            append(f"{prefix}{value!r} {r.ts * NS_PER_MS + seq}")
+            continue
         extra = ""
         if r.raw is not None:
             extra += f",raw={float(r.raw)!r}"

@@ -4,8 +4,18 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from siaga.api.ingest.item_times import settle_times
-from siaga.firmware_bridge.uplink import UplinkAlert, UplinkBatch, UplinkReading
+from siaga.firmware_bridge.uplink import (
+    MS_MAX,
+    MS_MIN,
+    UplinkAlert,
+    UplinkBatch,
+    UplinkReading,
+    plausible_ms,
+)
 
 NOW = 1_795_000_000_000
 FUTURE = 3_600_000
@@ -61,3 +71,27 @@ def test_an_alert_keeps_its_identity_across_resends() -> None:
     resend = settle_times(batch(alerts=(a,)), NOW + 30_000, FUTURE)
     assert first.batch.alerts[0].ts == resend.batch.alerts[0].ts == NOW - 10
     assert first.alerts_redated == 1
+
+
+_EDGES = [0, MS_MIN - 1, MS_MIN, NOW - 1000, NOW + FUTURE, NOW + FUTURE + 1, MS_MAX - 1, MS_MAX,
+          2**53 - 1]
+
+
+@given(st.lists(st.tuples(st.sampled_from(_EDGES), st.sampled_from(_EDGES), st.booleans()),
+                max_size=8),
+       st.sampled_from(_EDGES), st.sampled_from([NOW, MS_MAX + 10**9]))
+def test_readings_are_settled_by_the_plausible_ms_rule(
+        times: list[tuple[int, int, bool]], sent_at: int, now: int) -> None:
+    """The written-out check in settle_times is plausible_ms's rule, at every edge (a hub
+    clock past 2100 too)."""
+    rs = tuple(replace(READING, ts=ts, rx=rx, skew=skew) for ts, rx, skew in times)
+    settled = settle_times(batch(rs, sent_at=sent_at), now, FUTURE)
+    horizon = now + FUTURE
+    fallback = sent_at if plausible_ms(sent_at, horizon) else now
+    for r, out in zip(rs, settled.batch.readings, strict=True):
+        rx = r.rx if plausible_ms(r.rx, horizon) else fallback
+        ts_ok = plausible_ms(r.ts, horizon)
+        if plausible_ms(r.rx, horizon) and ts_ok:
+            assert out is r
+        else:
+            assert out == replace(r, ts=r.ts if ts_ok else rx, rx=rx, skew=r.skew or not ts_ok)
