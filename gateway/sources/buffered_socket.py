@@ -6,6 +6,9 @@ packet. In a flood of ~100-byte device messages that is most of its receive cost
 ``tests/benchmarks/bench_mqtt_receive.py`` measures paho's receive thread per message
 with and without this wrapper (figures in docs/gateway.md, "paho's receive path").
 
+What the buffer holds can also be read in place (``unread``/``consume_to``): the MQTT
+source takes whole PUBLISH packets from it (gateway/sources/publish_packets.py).
+
 The wrapper answers ``pending()`` with the bytes it holds (plus, under TLS, the bytes
 the SSL object holds), which is how paho's loop already learns that a read is
 possible without the socket being readable (it does so for TLS): it then skips the
@@ -40,6 +43,14 @@ class BufferedReceiveSocket:
 
     def buffered(self) -> int:
         return len(self._buf) - self._pos
+
+    def unread(self) -> tuple[bytes, int]:
+        """The buffer and the position of its first unread byte (nothing is consumed)."""
+        return self._buf, self._pos
+
+    def consume_to(self, pos: int) -> None:
+        """Mark the buffer read up to ``pos`` (from ``unread``'s buffer)."""
+        self._pos = min(pos, len(self._buf))
 
     def pending(self) -> int:
         inner = getattr(self._sock, "pending", None)

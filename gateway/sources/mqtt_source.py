@@ -39,6 +39,7 @@ from siaga.gateway.config import MqttSourceSettings
 from siaga.gateway.messages import Inbound, InboundBatch, IngestError, NodeMessage, raw_text
 from siaga.gateway.sources.buffered_socket import BufferedReceiveSocket
 from siaga.gateway.sources.handoff import put_batch
+from siaga.gateway.sources.publish_packets import Publish, split_publishes
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +52,17 @@ _PUBACK = struct.Struct("!BBH")  # fixed header, remaining length 2, packet id (
 
 class _ReadHookClient(mqtt.Client):
     """A paho client that reads through a receive buffer (gateway/sources/buffered_socket.py),
-    handles every packet already buffered in one ``loop_read``, and then calls
-    ``after_read``."""
+    hands the complete PUBLISH packets already buffered to ``on_publishes`` in one call
+    (gateway/sources/publish_packets.py), lets paho handle every other packet, and then
+    calls ``after_read``."""
 
-    def __init__(self, after_read: Callable[[], None], *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self, after_read: Callable[[], None],
+        on_publishes: Callable[[list[Publish]], None] | None, *args: Any, **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self._after_read = after_read
+        self._on_publishes = on_publishes
 
     def ack_all(self, mids: Sequence[int]) -> None:
         """PUBACKs for ``mids`` (QoS 1) queued as one write: paho's ``ack(mid)`` queues
@@ -73,11 +79,25 @@ class _ReadHookClient(mqtt.Client):
         rc = super().loop_read(max_packets)
         # paho reads one packet per call (then selects again); what is already buffered
         # is handled here, up to DRAIN_MAX packets so acks still go out in a flood.
-        for _ in range(DRAIN_MAX):
+        handled = 1
+        v5 = self._protocol == mqtt.MQTTv5
+        while handled < DRAIN_MAX:
             sock = self._sock
             if rc or not isinstance(sock, BufferedReceiveSocket) or not sock.buffered():
                 break
+            # Only between packets: paho may hold the start of one it is reading.
+            if self._on_publishes is not None and self._in_packet["command"] == 0:
+                buf, pos = sock.unread()
+                packets, end = split_publishes(buf, pos, DRAIN_MAX - handled, v5)
+                if packets:
+                    sock.consume_to(end)
+                    with self._msgtime_mutex:  # what paho's keepalive reads
+                        self._last_bytes_received = time.monotonic()
+                    self._on_publishes(packets)
+                    handled += len(packets)
+                    continue
             rc = super().loop_read(max_packets)
+            handled += 1
         self._after_read()
         return rc
 
@@ -97,7 +117,7 @@ class MqttSource:
         self._pending: list[Inbound] = []
         self._pending_mids: list[int] = []
         client = _ReadHookClient(
-            self._after_read,
+            self._after_read, self._on_publishes,
             CallbackAPIVersion.VERSION2,
             client_id=settings.client_id,
             protocol=mqtt.MQTTv5 if settings.protocol == "5" else mqtt.MQTTv311,
@@ -176,16 +196,30 @@ class MqttSource:
                     self.address, reason, self._settings.reconnect_max_s)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        # The packets paho handled itself (the first of each read, a lone message).
+        self._on_publishes([(msg._topic, bytes(msg.payload), msg.mid, msg.qos)])
+
+    def _on_publishes(self, packets: list[Publish]) -> None:
+        """Decode and collect messages (paho's thread); a full batch goes to the core.
+
+        One clock reading per call: the packets came in with one read of the socket."""
         now = self._clock()
-        try:
-            payload = bytes(msg.payload)
-            item: Inbound = NodeMessage(decode_device_message(msg.topic, payload), SOURCE, now)
-        except DeviceMessageError as e:
-            item = IngestError(SOURCE, now, e.reason, e.detail, raw_text(bytes(msg.payload)))
-        self._pending.append(item)
-        self._pending_mids.append(msg.mid)
-        if len(self._pending) >= BATCH_MAX:
-            self._flush()
+        pending, mids = self._pending, self._pending_mids
+        for topic, payload, mid, qos in packets:
+            try:
+                item: Inbound = NodeMessage(
+                    decode_device_message(topic.decode(), payload), SOURCE, now)
+            except DeviceMessageError as e:
+                item = IngestError(SOURCE, now, e.reason, e.detail, raw_text(payload))
+            except UnicodeDecodeError:
+                item = IngestError(SOURCE, now, "bad_topic", "topic is not UTF-8",
+                                   raw_text(topic))
+            pending.append(item)
+            if qos:  # a QoS 0 message has no packet id and gets no PUBACK
+                mids.append(mid)
+            if len(pending) >= BATCH_MAX:
+                self._flush()
+                pending, mids = self._pending, self._pending_mids
 
     def _after_read(self) -> None:
         # After every packet, not only PUBLISH: messages held while more bytes were

@@ -10,7 +10,14 @@ deploy/mosquitto/gateway.conf ships it):
 - ``MqttSource``: the gateway's source (decode, batches to the core's inbox), a
   consumer thread acking each batch as the core would after its commit: as before
   (paho's ``ack(mid)`` per message, no buffer), with the receive buffer, and with the
-  buffer and the batch's PUBACKs queued as one write (``_ReadHookClient.ack_all``).
+  buffer and the batch's PUBACKs queued as one write (``_ReadHookClient.ack_all``);
+- ``MqttSource + Core``: the whole receive path up to the readings the core hands
+  detection (the real ``Core`` with detection, buffer and output off: sequence and
+  duplicate checks, counters, conversion with the clock-offset filter), acking after
+  each processed batch as after a commit.
+
+Device messages carry ``seq``, ``ts`` (node time, ms) and two channels, as the
+side-by-side kit's flood does.
 
     .venv/bin/python tests/benchmarks/bench_mqtt_receive.py [--messages 50000] [--repeats 3]
 """
@@ -30,7 +37,10 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from siaga.gateway.config import MqttSourceSettings
+from siaga.gateway.config import DownlinkSettings, MqttSourceSettings, load_settings
+from siaga.gateway.core import Core, Stop
+from siaga.gateway.downlink import Downlink
+from siaga.gateway.reading_converter import ReadingConverter
 from siaga.gateway.sources import mqtt_source
 from siaga.gateway.sources.handoff import Inbox
 from siaga.gateway.sources.mqtt_source import MqttSource
@@ -47,12 +57,13 @@ def backlog(broker: Mosquitto, n: int, client_id: str) -> None:
     c.subscribe("siaga/node/+/up", 1)
     c.loop(1.0)
     c.disconnect()
+    t0_ms = int(time.time() * 1000) - n
     with tempfile.TemporaryDirectory() as d:
         procs = []
         for k in range(NODES):
             f = Path(d) / f"n{k}.txt"
             f.write_text("".join(
-                f'{{"seq":{s},"v":{{"vwc":{30 + s % 40 * 0.05:.2f},'
+                f'{{"seq":{s // NODES},"ts":{t0_ms + s},"v":{{"vwc":{30 + s % 40 * 0.05:.2f},'
                 f'"temp":{25 + s % 20 * 0.1:.1f}}}}}\n' for s in range(k, n, NODES)))
             procs.append(subprocess.Popen(
                 ["mosquitto_pub", "-h", broker.host, "-p", str(broker.port), "-q", "1", "-l",
@@ -73,7 +84,7 @@ def drain_paho(broker: Mosquitto, n: int, client_id: str, buffered: bool) -> flo
             done.set()
 
     cls = mqtt_source._ReadHookClient if buffered else mqtt.Client
-    args: tuple[Any, ...] = (lambda: None,) if buffered else ()
+    args: tuple[Any, ...] = (lambda: None, None) if buffered else ()
     c = cls(*args, CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False,
             protocol=mqtt.MQTTv311, manual_ack=True)
     c.on_message = on_message
@@ -129,11 +140,43 @@ def drain_source(broker: Mosquitto, n: int, client_id: str, buffered: bool,
     return cpu
 
 
+def drain_core(broker: Mosquitto, n: int, client_id: str, workdir: Path) -> float:
+    """Socket to readings: MqttSource into a real Core (no detection, store or output)."""
+    settings = load_settings(None, {}, {"mqtt.host": broker.host, "mqtt.port": broker.port,
+                                        "mqtt.client_id": client_id,
+                                        "gateway.state_dir": str(workdir)})
+    inbox: queue.Queue[Any] = Inbox(maxsize=settings.queue_size)
+    stop = threading.Event()
+    core = Core(settings, inbox, ReadingConverter(settings.convert),
+                Downlink(DownlinkSettings(), lambda *a: True))
+    worker = threading.Thread(target=core.run, daemon=True)
+    src = MqttSource(settings.mqtt, inbox, stop)
+    cpu0 = time.process_time()
+    worker.start()
+    src.start()
+    deadline = time.monotonic() + 300
+    totals = core.stats.totals
+    while totals.frames_ok + totals.duplicates < n:  # read racily: only ever grows
+        if time.monotonic() > deadline:
+            raise SystemExit(f"only {totals.frames_ok} of {n} messages arrived")
+        time.sleep(0.01)
+    cpu = time.process_time() - cpu0
+    if totals.readings != 2 * n:
+        raise SystemExit(f"{totals.readings} readings from {n} messages, want {2 * n}")
+    stop.set()
+    src.stop()
+    inbox.put(Stop())
+    worker.join(30)
+    return cpu
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--messages", type=int, default=50_000)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--only", help="run only the variants whose name contains this")
     a = ap.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="bench-recv-"))
     broker = Mosquitto(extra_config="max_inflight_messages 100").start()
     variants = [
         ("paho, on_message acks only", lambda cid: drain_paho(broker, a.messages, cid, False)),
@@ -144,7 +187,11 @@ def main() -> None:
          lambda cid: drain_source(broker, a.messages, cid, True, False)),
         ("MqttSource + receive buffer + one write per batch of PUBACKs",
          lambda cid: drain_source(broker, a.messages, cid, True, True)),
+        ("MqttSource + Core: socket to the readings detection gets",
+         lambda cid: drain_core(broker, a.messages, cid, workdir)),
     ]
+    if a.only:
+        variants = [v for v in variants if a.only in v[0]]
     results: dict[str, list[float]] = {name: [] for name, _ in variants}
     try:
         for rep in range(a.repeats):  # interleaved: load drift hits every variant

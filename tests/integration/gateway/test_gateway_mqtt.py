@@ -197,3 +197,30 @@ def test_reconnects_after_the_broker_restarts(
     messages = [r.getMessage() for r in caplog.records]
     assert sum("disconnected" in m or "cannot connect" in m for m in messages) == 1
     assert sum("connected again after" in m for m in messages) == 1
+
+
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+def test_qos0_device_messages_are_taken_without_a_puback(
+    tmp_path: Path, mosquitto: Mosquitto, caplog: pytest.LogCaptureFixture, protocol: str
+) -> None:
+    # A QoS 0 message has no packet id. The source used to ack it anyway, with a PUBACK
+    # for packet id 0, which Mosquitto answers by closing the connection: a node
+    # publishing at QoS 0 cut the gateway off after every batch.
+    caplog.set_level(logging.INFO, logger="siaga.gateway.sources.mqtt_source")
+    runtime, out = start(tmp_path, mosquitto, **{"mqtt.protocol": protocol})
+    dev = publisher(mosquitto)
+    try:
+        wait_connected(runtime)
+        infos = [dev.publish("siaga/node/m-06/up", json.dumps(
+            {"seq": seq, "v": {"vwc": float(seq)}}).encode(), qos=seq % 2)
+            for seq in range(1, 41)]
+        for info in infos:
+            info.wait_for_publish(5)
+        readings = out.wait_for("reading", 40)
+        time.sleep(0.5)  # a PUBACK the broker refuses closes the connection at once
+        assert runtime.mqtt is not None and runtime.mqtt.client.is_connected()
+    finally:
+        dev.loop_stop()
+        runtime.stop()
+    assert [r["seq"] for r in readings] == list(range(1, 41))
+    assert not [r for r in caplog.records if "disconnected" in r.getMessage()]
