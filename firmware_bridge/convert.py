@@ -54,7 +54,7 @@ from siaga.firmware_bridge.channels import (
 )
 from siaga.firmware_bridge.clock_offset import ClockOffsets
 from siaga.firmware_bridge.codec import UPTIME_KEY
-from siaga.firmware_bridge.reading import Reading
+from siaga.firmware_bridge.reading import Reading, new_reading
 
 DEFAULT_MAX_SKEW_S = 300.0
 DEFAULT_MAX_WRAP_INCREMENT = 2**20
@@ -100,7 +100,7 @@ class SampleConverter:
         self._skewed = 0
         self._late = 0
         self.clocks = ClockOffsets()
-        self._resets = 0
+        self.counter_resets = 0  # cumulative, as out_of_range
         self._wraps = 0
         self._bad_counts = 0
         # Readings not made because their value was beyond the accepted range (cumulative;
@@ -135,8 +135,9 @@ class SampleConverter:
             if gauge is not None:  # a table gauge: the common case
                 unit, lo, hi = gauge
                 if lo <= value <= hi:
-                    readings.append(Reading(node, channel, float(value), unit, ts, received_at,
-                                            seq, source, None, node_ts, skewed, False, late))
+                    readings.append(new_reading(node, channel, float(value), unit, ts,
+                                                received_at, seq, source, None, node_ts,
+                                                skewed, False, late))
                 else:
                     self.out_of_range += 1
                 continue
@@ -158,9 +159,9 @@ class SampleConverter:
             if value_problem(channel, value, raw) is not None:
                 self.out_of_range += 1
                 continue
-            readings.append(Reading(node, channel, float(value), unit, ts, received_at, seq,
-                                    source, None if raw is None else float(raw), node_ts,
-                                    skewed, reset, late))
+            readings.append(new_reading(node, channel, float(value), unit, ts, received_at, seq,
+                                        source, None if raw is None else float(raw), node_ts,
+                                        skewed, reset, late))
         return readings
 
     def _increment(self, node: str, channel: str, value: float) -> tuple[int, bool]:
@@ -181,7 +182,7 @@ class SampleConverter:
         if wrapped <= min(self._max_wrap_increment, modulus // 4):
             self._wraps += 1
             return wrapped, False
-        self._resets += 1
+        self.counter_resets += 1
         return count, True
 
     def _mm(self, node: str) -> float:
@@ -192,7 +193,7 @@ class SampleConverter:
             samples=self._samples,
             clock_skewed=self._skewed,
             late=self._late,
-            counter_resets=self._resets,
+            counter_resets=self.counter_resets,
             counter_wraps=self._wraps,
             bad_counter_values=self._bad_counts,
             out_of_range=self.out_of_range,

@@ -52,6 +52,43 @@ class Reading:
         return d
 
 
+def new_reading(
+    node: str, channel: str, value: float, unit: str, ts: float, received_at: float, seq: int,
+    source: str, raw: float | None, node_ts: float | None, clock_skewed: bool,
+    counter_reset: bool, late: bool,
+) -> Reading:
+    """``Reading(...)`` with every field given, in 60% of the time (1.3 against 2.3 us,
+    the converter makes one per channel of every sample): a frozen dataclass's
+    ``__init__`` sets each field through ``object.__setattr__`` by name; this calls the
+    slots' setters directly. tests/unit/firmware_bridge/test_reading.py pins it to
+    ``Reading(...)``, field for field."""
+    r = _object_new(Reading)
+    _set_node(r, node)
+    _set_channel(r, channel)
+    _set_value(r, value)
+    _set_unit(r, unit)
+    _set_ts(r, ts)
+    _set_received_at(r, received_at)
+    _set_seq(r, seq)
+    _set_source(r, source)
+    _set_raw(r, raw)
+    _set_node_ts(r, node_ts)
+    _set_clock_skewed(r, clock_skewed)
+    _set_counter_reset(r, counter_reset)
+    _set_late(r, late)
+    return r
+
+
+_object_new = object.__new__
+_slot = vars(Reading)
+_set_node, _set_channel, _set_value, _set_unit = (
+    _slot[n].__set__ for n in ("node", "channel", "value", "unit"))
+_set_ts, _set_received_at, _set_seq, _set_source = (
+    _slot[n].__set__ for n in ("ts", "received_at", "seq", "source"))
+_set_raw, _set_node_ts, _set_clock_skewed, _set_counter_reset, _set_late = (
+    _slot[n].__set__ for n in ("raw", "node_ts", "clock_skewed", "counter_reset", "late"))
+
+
 def iso_utc(ts: float) -> str:
     """ISO 8601 in UTC with milliseconds and a Z, the one time format on our wires."""
     dt = datetime.fromtimestamp(ts, UTC)

@@ -37,10 +37,12 @@ TICK_S = 1.0
 
 
 class Converter(Protocol):
-    """An ``up`` message -> readings (counters to increments, clock-skew flags), and how many
-    of its values were refused as beyond their channel's accepted range."""
+    """An ``up`` message -> readings (counters to increments, clock-skew flags), how many
+    of its values were refused as beyond their channel's accepted range, and whether a
+    counter of it was reset. ``clock_skewed`` and ``late`` are the sample's: every reading
+    of one message carries the same."""
 
-    def convert(self, item: NodeMessage) -> tuple[list[Reading], int]: ...
+    def convert(self, item: NodeMessage) -> tuple[list[Reading], int, bool]: ...
 
     def clock_offsets(self) -> Mapping[str, float]: ...
 
@@ -245,19 +247,20 @@ class Core:
         state.source = source
         kind = msg.kind
         if kind == "up":
-            new, out_of_range = self.converter.convert(item)
+            new, out_of_range, resets = self.converter.convert(item)
             for _ in range(out_of_range):
                 stats.decode_error(source, OUT_OF_RANGE)
             if new:
-                if verdict is not SeqVerdict.REBOOT and any(r.counter_reset for r in new):
+                if verdict is not SeqVerdict.REBOOT and resets:
                     # A counter fell while the sequence went on: the node restarted its
                     # counting (a reboot that kept its frame counter, or a reset).
                     state.reboots += 1
                     stats.reboot(source, msg.node)
                 readings.extend(new)
-                skewed = sum(1 for r in new if r.clock_skewed)
-                late = sum(1 for r in new if r.late)
-                stats.readings(source, msg.node, len(new), skewed, late)
+                # The clock flags are the sample's: all its readings carry the same.
+                count, first = len(new), new[0]
+                stats.readings(source, msg.node, count, count if first.clock_skewed else 0,
+                               count if first.late else 0)
         elif kind == "hello":
             state.firmware = msg.fw
             state.channels = msg.channels

@@ -19,16 +19,18 @@ class ReadingConverter:
             baselines=baselines, counter_modulus=counter_modulus,
         )
 
-    def convert(self, item: NodeMessage) -> tuple[list[Reading], int]:
-        """The sample's readings, and how many of its values were beyond their channel's
-        accepted range (refused, firmware_bridge/channels.py)."""
+    def convert(self, item: NodeMessage) -> tuple[list[Reading], int, bool]:
+        """The sample's readings, how many of its values were beyond their channel's
+        accepted range (refused, firmware_bridge/channels.py), and whether one of its
+        counters was reset (``Reading.counter_reset``)."""
         msg = item.message
         node_ts = None if msg.ts_ms is None else msg.ts_ms / 1000.0
-        refused = self.samples.out_of_range
-        readings = self.samples.convert(
+        samples = self.samples
+        refused, resets = samples.out_of_range, samples.counter_resets
+        readings = samples.convert(
             msg.node, msg.seq or 0, msg.values, node_ts, item.received_at, item.source
         )
-        return readings, self.samples.out_of_range - refused
+        return readings, samples.out_of_range - refused, samples.counter_resets != resets
 
     def clock_offsets(self) -> dict[str, float]:
         """Each node's estimated clock offset in seconds (firmware_bridge/clock_offset.py)."""

@@ -111,17 +111,17 @@ class GatewayStats:
         self.node(node).reboots += 1
 
     def readings(self, source: str, node: str, count: int, skewed: int, late: int = 0) -> None:
-        self.totals.readings += count
-        self.source(source).readings += count
-        n = self.node(node)
+        totals, src, n = self.totals, self.source(source), self.node(node)
+        totals.readings += count
+        src.readings += count
         n.readings += count
         if skewed:
-            self.totals.clock_skewed += skewed
-            self.source(source).clock_skewed += skewed
+            totals.clock_skewed += skewed
+            src.clock_skewed += skewed
             n.clock_skewed += skewed
         if late:
-            self.totals.late += late
-            self.source(source).late += late
+            totals.late += late
+            src.late += late
             n.late += late
 
     def too_late(self, node: str, count: int) -> None:
