@@ -91,8 +91,8 @@ class _ReadHookClient(mqtt.Client):
                 packets, end = split_publishes(buf, pos, DRAIN_MAX - handled, v5)
                 if packets:
                     sock.consume_to(end)
-                    with self._msgtime_mutex:  # what paho's keepalive reads
-                        self._last_bytes_received = time.monotonic()
+                    with self._msgtime_mutex:  # what paho's keepalive reads (2.1: _in)
+                        self._last_bytes_received = self._last_msg_in = time.monotonic()
                     self._on_publishes(packets)
                     handled += len(packets)
                     continue

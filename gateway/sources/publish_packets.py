@@ -9,7 +9,8 @@ In a flood of ~100-byte device messages that was most of the gateway's receive c
 
 ``split_publishes`` reads the complete PUBLISH packets at the front of what the receive
 buffer (gateway/sources/buffered_socket.py) already holds: topic, payload, packet id and
-QoS, as ``paho.mqtt._packet.decode_publish`` gives them (a test pins the two together).
+QoS, as paho's receive path gives them (tests/unit/gateway/test_publish_packets.py pins
+the two together).
 It stops before the first packet it does not take, and leaves that one, and everything
 after it, to paho, which handles it as it always did: any other packet type (SUBACK,
 PINGRESP, PUBACK of our own publishes...), an incomplete packet, and every packet paho

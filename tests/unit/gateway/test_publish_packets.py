@@ -1,16 +1,17 @@
 """PUBLISH packets read from the receive buffer (gateway/sources/publish_packets.py) give
-what paho's own decoder gives for the same bytes, and everything the fast path does not
+what paho's own receive path gives for the same bytes, and everything the fast path does not
 take (other packets, an incomplete one, QoS 2, an empty topic, bad lengths) is left,
 untouched, for paho."""
 
 from __future__ import annotations
 
+import socket
 import struct
 
 from hypothesis import given
 from hypothesis import strategies as st
-from paho.mqtt import _packet
-from paho.mqtt.enums import MQTTProtocolVersion
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -51,13 +52,21 @@ def publish(topic: bytes, payload: bytes, mid: int, qos: int, props: bytes | Non
 
 
 def paho_decode(packet: bytes, v5: bool) -> tuple[bytes, bytes, int, int]:
-    """What paho's receive path makes of one whole packet."""
-    length_bytes = 1
-    while packet[length_bytes] & 128:
-        length_bytes += 1
-    protocol = MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311
-    p = _packet.decode_publish(packet[0], packet[1 + length_bytes:], protocol)
-    return p.topic, p.payload, p.mid, p.qos
+    """What paho's own receive path makes of one whole packet: a real client reading it
+    from a socket, as the gateway's client reads whatever the fast path leaves."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, manual_ack=True,
+                         protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311)
+    got: list[tuple[bytes, bytes, int, int]] = []
+    client.on_message = lambda c, u, m: got.append((m._topic, m.payload, m.mid, m.qos))
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        theirs.setblocking(False)
+        client._sock = theirs  # paho's socket, as after a connect
+        ours.sendall(packet)
+        while not got:
+            assert client.loop_read() == MQTTErrorCode.MQTT_ERR_SUCCESS
+        client._sock = None
+    return got[0]
 
 
 # What paho accepts in a user property (the broker refuses the rest before forwarding).
