@@ -8,9 +8,9 @@ from __future__ import annotations
 import socket
 import struct
 
+import paho.mqtt.client as mqtt
 from hypothesis import given
 from hypothesis import strategies as st
-import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
