@@ -46,7 +46,7 @@ import httpx
 from siaga.firmware_bridge.vocabulary import Level, hazard_name
 from siaga.simulators.demo_configs import gateway_config, hub_config, write_toml
 from siaga.simulators.processes import Children, run_cli, wait_healthy
-from siaga.simulators.servers import SmtpInbox
+from siaga.simulators.smtp_inbox import SmtpInbox
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,25 +1,26 @@
-"""Debian's nginx in front of hub processes, on a free loopback port with a temp prefix: dev
-tooling shared by the deployment tests and ``deploy/demo.sh --scale``; product code never
-imports it.
+"""Debian's nginx and HAProxy in front of hub processes, on a free loopback port with a temp
+dir: dev tooling shared by the deployment tests and ``deploy/demo.sh --scale``; product code
+never imports it. Both are a ``ServerProcess`` (simulators/servers.py).
 
 ``Nginx`` wraps the http-context file ``siaga-hub proxy-config nginx`` renders in a main
 config of its own (pid, logs and temp paths in its dir, no daemon), so it never touches
-/etc/nginx or a system service. ``self_signed_certificate`` makes the TLS pair with openssl.
+/etc/nginx or a system service; ``HAProxy`` runs the file ``siaga-hub proxy-config haproxy``
+renders in the foreground. ``self_signed_certificate`` makes the TLS pair with openssl.
 """
 
 from __future__ import annotations
 
 import getpass
 import os
-import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
-from siaga.simulators.servers import require_binary, terminate, wait_port
+from siaga.simulators.servers import ServerProcess, require_binary
 
-__all__ = ["Nginx", "self_signed_certificate"]
+__all__ = ["HAProxy", "Nginx", "self_signed_certificate"]
 
 
 def self_signed_certificate(directory: Path, host: str = "127.0.0.1") -> tuple[Path, Path]:
@@ -35,8 +36,11 @@ def self_signed_certificate(directory: Path, host: str = "127.0.0.1") -> tuple[P
 
 
 @dataclass
-class Nginx:
+class Nginx(ServerProcess):
     """nginx serving ``site`` (an http-context config) from its own prefix in ``workdir``."""
+
+    # SIGQUIT is nginx's graceful stop; SIGTERM (the default) its fast one, which is enough.
+    program: ClassVar[str] = "nginx"
 
     site: str
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="siaga-nginx-")))
@@ -85,20 +89,40 @@ class Nginx:
 
     def start(self) -> Nginx:
         self.write()
-        log = self.workdir / "nginx.out"
-        with log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [require_binary("nginx", "nginx"), "-e", "stderr", "-p", str(self.workdir),
-                 "-c", str(self.conf)], stdout=out, stderr=subprocess.STDOUT)
-        wait_port(self.port, self.proc, "nginx", log)
+        self._launch([require_binary("nginx", "nginx"), "-e", "stderr", "-p", str(self.workdir),
+                      "-c", str(self.conf)], self.port)
         return self
 
-    def stop(self) -> None:
-        # SIGQUIT is nginx's graceful stop; SIGTERM (terminate) its fast one, which is enough.
-        terminate(self.proc, grace_s=10)
-        self.proc = None
 
-    def cleanup(self) -> None:
-        self.stop()
-        shutil.rmtree(self.workdir, ignore_errors=True)
+@dataclass
+class HAProxy(ServerProcess):
+    """HAProxy in the foreground running ``config`` (a whole haproxy.cfg) from ``workdir``."""
+
+    config: str
+    workdir: Path = field(
+        default_factory=lambda: Path(tempfile.mkdtemp(prefix="siaga-haproxy-")))
+    port: int = 0
+    """A port ``config`` listens on, waited for by ``start``."""
+    proc: subprocess.Popen[bytes] | None = None
+    program: ClassVar[str] = "haproxy"
+    stop_grace_s: ClassVar[float] = 5.0
+
+    @property
+    def conf(self) -> Path:
+        return self.workdir / "haproxy.cfg"
+
+    def write(self) -> Path:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.conf.write_text(self.config)
+        return self.conf
+
+    def check(self) -> subprocess.CompletedProcess[str]:
+        """``haproxy -c`` on the config: its exit code and what it said."""
+        return subprocess.run([require_binary("haproxy", "haproxy"), "-c", "-f", str(self.write())],
+                              capture_output=True, text=True)
+
+    def start(self) -> HAProxy:
+        self._launch([require_binary("haproxy", "haproxy"), "-db", "-f", str(self.write())],
+                     self.port)
+        return self
 

@@ -2,9 +2,10 @@
 shared by the tests, the benchmarks and the demo (``--with-services``); product code never
 imports it.
 
-Each server gets a generated config and a temporary data dir, and is stopped
-(and its dir removed) by ``stop()``. A missing binary is an error, never a skip:
-``deploy/test.sh`` installs the Debian packages.
+Each is a :class:`ServerProcess`, which starts the program with its output in a log in its
+dir, waits until it listens, and stops it (``stop()``) or also removes the dir
+(``cleanup()``); each server writes its own generated config into a temporary dir. A
+missing binary is an error, never a skip: ``deploy/test.sh`` installs the Debian packages.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from siaga.simulators.processes import run_cli
 
@@ -60,11 +62,12 @@ def wait_port(port: int, proc: subprocess.Popen[bytes], what: str, log: Path,
         f"{what} did not listen on port {port} within {timeout}s: {log.read_text()[-2000:]}")
 
 
-def terminate(proc: subprocess.Popen[bytes] | None, grace_s: float) -> None:
-    """SIGTERM, then SIGKILL if the server has not exited within ``grace_s``."""
+def terminate(proc: subprocess.Popen[bytes] | None, grace_s: float,
+              sig: signal.Signals = signal.SIGTERM) -> None:
+    """``sig`` (SIGTERM), then SIGKILL if the server has not exited within ``grace_s``."""
     if proc is None or proc.poll() is not None:
         return
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sig)
     try:
         proc.wait(grace_s)
     except subprocess.TimeoutExpired:
@@ -72,9 +75,68 @@ def terminate(proc: subprocess.Popen[bytes] | None, grace_s: float) -> None:
         proc.wait()
 
 
+class ServerProcess:
+    """A server program run as a child process with its files in ``workdir``.
+
+    A subclass (a dataclass with ``workdir`` and ``proc`` fields) writes its config in
+    ``start`` and calls ``_launch``: the program's output goes to ``log``, and the call returns
+    once it listens. ``stop`` sends ``stop_signal`` and SIGKILL after ``stop_grace_s``;
+    ``kill`` is a machine dying; ``cleanup`` stops it and removes ``workdir``.
+    """
+
+    program: ClassVar[str]
+    """The program's name, in errors and in the log's name."""
+    stop_signal: ClassVar[signal.Signals] = signal.SIGTERM
+    stop_grace_s: ClassVar[float] = 10.0
+    workdir: Path
+    proc: subprocess.Popen[bytes] | None
+
+    @property
+    def log(self) -> Path:
+        return self.workdir / f"{self.program}.log"
+
+    def log_tail(self) -> str:
+        return self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
+
+    def _launch(self, argv: list[str], port: int | None, **popen: Any) -> None:
+        """Start ``argv``; with ``port``, wait until it listens there."""
+        with self.log.open("ab") as out:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, **popen)
+        if port is not None:
+            wait_port(port, self.proc, self.program, self.log)
+
+    def _wait_until(self, ready: Callable[[], bool], what: str, timeout_s: float) -> None:
+        """Ask ``ready`` until it says yes (the program listens before it serves)."""
+        deadline = time.monotonic() + timeout_s
+        while not ready():
+            if self.proc is None or self.proc.poll() is not None:
+                raise RuntimeError(f"{self.program} exited before it {what}: {self.log_tail()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.program} {what} not within {timeout_s} s: "
+                                   f"{self.log_tail()}")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        terminate(self.proc, self.stop_grace_s, self.stop_signal)
+        self.proc = None
+
+    def kill(self) -> None:
+        """SIGKILL, as when its machine dies; ``start`` again restarts it."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        self.proc = None
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
 @dataclass
-class Mosquitto:
+class Mosquitto(ServerProcess):
     """A Mosquitto broker; ``start()`` again after ``stop()`` reuses port and persistence."""
+
+    program: ClassVar[str] = "mosquitto"
 
     port: int = field(default_factory=free_port)
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="siaga-mosq-")))
@@ -83,6 +145,9 @@ class Mosquitto:
     max_queued_messages: int = 1_000_000
     allow_anonymous: bool = True
     extra_config: str = ""
+    config: str | None = None
+    """A whole mosquitto.conf instead of the generated one (a shipped config rewritten for
+    the test); it must listen on ``port``."""
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -96,7 +161,12 @@ class Mosquitto:
     def start(self) -> Mosquitto:
         binary = require_binary("mosquitto", "mosquitto")
         conf = self.workdir / "mosquitto.conf"
-        conf.write_text(
+        conf.write_text(self.config if self.config is not None else self._generated_config())
+        self._launch([binary, "-c", str(conf)], self.port)
+        return self
+
+    def _generated_config(self) -> str:
+        return (
             f"listener {self.port} 127.0.0.1\n"
             f"allow_anonymous {'true' if self.allow_anonymous else 'false'}\n"
             "persistence true\n"
@@ -110,25 +180,14 @@ class Mosquitto:
             f"user {getpass.getuser()}\n"
             f"{self.extra_config}\n"
         )
-        log = self.workdir / "mosquitto.log"
-        with log.open("ab") as err:  # the child keeps its own copy of the descriptor
-            self.proc = subprocess.Popen(
-                [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=err)
-        wait_port(self.port, self.proc, "mosquitto", log)
-        return self
-
-    def stop(self) -> None:
-        terminate(self.proc, grace_s=10)
-        self.proc = None
-
-    def cleanup(self) -> None:
-        self.stop()
-        shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 @dataclass
-class InfluxDB:
+class InfluxDB(ServerProcess):
     """An InfluxDB 1.x ``influxd`` (Debian's ``influxdb``) serving the v1 HTTP API."""
+
+    program: ClassVar[str] = "influxd"
+    stop_grace_s: ClassVar[float] = 15.0
 
     port: int = field(default_factory=free_port)
     rpc_port: int = field(default_factory=free_port)
@@ -153,30 +212,16 @@ class InfluxDB:
             "[monitor]\n  store-enabled = false\n"
             "[continuous_queries]\n  enabled = false\n"
         )
-        log = w / "influxd.log"
-        with log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [binary, "-config", str(conf)], stdout=out, stderr=subprocess.STDOUT)
-        wait_port(self.port, self.proc, "influxd", log)
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with urllib.request.urlopen(f"{self.url}/ping", timeout=1) as r:
-                    if r.status == 204:
-                        return self
-            except (urllib.error.URLError, OSError):
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"influxd did not answer /ping: {log.read_text()[-2000:]}")
-            time.sleep(0.1)
+        self._launch([binary, "-config", str(conf)], self.port)
+        self._wait_until(self._pings, "answered /ping", timeout_s=20)
+        return self
 
-    def stop(self) -> None:
-        terminate(self.proc, grace_s=15)
-        self.proc = None
-
-    def cleanup(self) -> None:
-        self.stop()
-        shutil.rmtree(self.workdir, ignore_errors=True)
+    def _pings(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/ping", timeout=1) as r:
+                return bool(r.status == 204)
+        except (urllib.error.URLError, OSError):
+            return False
 
 
 def postgres_binary(name: str) -> str:
@@ -189,7 +234,7 @@ def postgres_binary(name: str) -> str:
 
 
 @dataclass
-class PostgreSQL:
+class PostgreSQL(ServerProcess):
     """A PostgreSQL cluster of its own: ``initdb`` into a temp dir, ``postgres`` on a free port.
 
     Trust authentication on 127.0.0.1 for the user ``siaga`` (a superuser); no durability
@@ -197,6 +242,12 @@ class PostgreSQL:
     started by root, the cluster runs as the ``postgres`` user Debian's package creates.
     ``start()`` again after ``stop()`` reuses port and data (a restart).
     """
+
+    program: ClassVar[str] = "postgres"
+    # SIGTERM is PostgreSQL's "smart" shutdown, which waits for clients; SIGINT ("fast")
+    # ends their sessions, as a service restart or a fail-over would.
+    stop_signal: ClassVar[signal.Signals] = signal.SIGINT
+    stop_grace_s: ClassVar[float] = 20.0
 
     port: int = field(default_factory=free_port)
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="siaga-pg-")))
@@ -215,7 +266,6 @@ class PostgreSQL:
 
     def start(self) -> PostgreSQL:
         data = self.workdir / "data"
-        log = self.workdir / "postgres.log"
         if os.geteuid() == 0:
             shutil.chown(self.workdir, "postgres", "postgres")
         if not data.exists():
@@ -223,28 +273,25 @@ class PostgreSQL:
                 [postgres_binary("initdb"), "-D", str(data), "-U", self.user, "-A", "trust",
                  "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"],
                 check=True, capture_output=True, **self._as_owner())
-        with log.open("ab") as out:
-            if os.geteuid() == 0:
-                shutil.chown(log, "postgres", "postgres")
-            self.proc = subprocess.Popen(
-                [postgres_binary("postgres"), "-D", str(data), "-p", str(self.port),
-                 "-c", "listen_addresses=127.0.0.1",
-                 "-c", f"unix_socket_directories={self.workdir}",
-                 "-c", f"max_connections={self.max_connections}",
-                 "-c", "shared_buffers=32MB", "-c", "fsync=off",
-                 "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
-                stdout=out, stderr=subprocess.STDOUT, **self._as_owner())
-        wait_port(self.port, self.proc, "postgres", log)
-        deadline = time.monotonic() + 30
-        while True:  # the port opens before the server accepts sessions
-            ready = subprocess.run(
-                [postgres_binary("pg_isready"), "-h", "127.0.0.1", "-p", str(self.port),
-                 "-U", self.user, "-d", "postgres"], capture_output=True)
-            if ready.returncode == 0:
-                return self
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"postgres not ready: {log.read_text()[-2000:]}")
-            time.sleep(0.1)
+        self.log.touch()
+        if os.geteuid() == 0:
+            shutil.chown(self.log, "postgres", "postgres")
+        self._launch(
+            [postgres_binary("postgres"), "-D", str(data), "-p", str(self.port),
+             "-c", "listen_addresses=127.0.0.1",
+             "-c", f"unix_socket_directories={self.workdir}",
+             "-c", f"max_connections={self.max_connections}",
+             "-c", "shared_buffers=32MB", "-c", "fsync=off",
+             "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
+            self.port, **self._as_owner())
+        # the port opens before the server accepts sessions
+        self._wait_until(self._accepts_sessions, "accepted sessions", timeout_s=30)
+        return self
+
+    def _accepts_sessions(self) -> bool:
+        return subprocess.run(
+            [postgres_binary("pg_isready"), "-h", "127.0.0.1", "-p", str(self.port),
+             "-U", self.user, "-d", "postgres"], capture_output=True).returncode == 0
 
     def create_database(self, name: str | None = None) -> str:
         """A new empty database; returns its URL."""
@@ -267,27 +314,15 @@ class PostgreSQL:
             conn.execute(f'CREATE SCHEMA "{name}"'.encode())
         return f"{self.url(database)}?options=-csearch_path%3D{name}"
 
-    def stop(self, grace_s: float = 20) -> None:
-        # SIGTERM is PostgreSQL's "smart" shutdown, which waits for clients; SIGINT ("fast")
-        # ends their sessions, as a service restart or a fail-over would.
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(grace_s)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-
-    def cleanup(self) -> None:
-        self.stop()
-        shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 @dataclass
-class HubProcess:
+class HubProcess(ServerProcess):
     """``siaga-hub serve`` as its own process, with ``[database]`` in ``workdir`` (or at
     ``database_url``, a PostgreSQL server) plus ``toml``."""
+
+    program: ClassVar[str] = "hub"
+    stop_grace_s: ClassVar[float] = 30.0
 
     workdir: Path
     toml: str = ""
@@ -312,10 +347,6 @@ class HubProcess:
     def config(self) -> Path:
         return self.workdir / "hub.toml"
 
-    @property
-    def log(self) -> Path:
-        return self.workdir / "hub.log"
-
     def cli(self, *args: str, stdin: str | None = None) -> str:
         """``siaga-hub ARGS`` on this hub's config, run to its end (``user add`` and ``gateway
         add`` also before ``start``); its stdout, or RuntimeError with its stderr."""
@@ -327,116 +358,24 @@ class HubProcess:
         """Start and wait up to ``timeout_s`` for ``/healthz``; ``settle_s`` more lets its MQTT
         subscriber subscribe."""
         hub = Path(sys.executable).parent / "siaga-hub"
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [str(hub), "serve", "--config", str(self.config), "--port", str(self.port)],
-                stdout=out, stderr=subprocess.STDOUT, cwd=self.workdir,
-                preexec_fn=None if self.nofile is None else self._limit_descriptors)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                break
-            try:
-                with urllib.request.urlopen(f"{self.url}/healthz", timeout=1):
-                    time.sleep(settle_s)
-                    return self
-            except urllib.error.HTTPError:  # 503: up, a store is still failing
-                time.sleep(settle_s)
-                return self
-            except (urllib.error.URLError, OSError):
-                time.sleep(0.1)
-        raise RuntimeError(f"the hub did not start: {self.log.read_text()[-2000:]}")
+        self._launch(
+            [str(hub), "serve", "--config", str(self.config), "--port", str(self.port)], None,
+            cwd=self.workdir, preexec_fn=None if self.nofile is None else self._limit_descriptors)
+        self._wait_until(self._answers, "answered /healthz", timeout_s)
+        time.sleep(settle_s)
+        return self
 
-    def stop(self) -> None:
-        terminate(self.proc, grace_s=30)
-        self.proc = None
+    def _answers(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/healthz", timeout=1):
+                return True
+        except urllib.error.HTTPError:  # 503: up, a store is still failing
+            return True
+        except (urllib.error.URLError, OSError):
+            return False
 
     def _limit_descriptors(self) -> None:
         import resource
 
         assert self.nofile is not None
         resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
-
-
-
-class SmtpInbox:
-    """A real SMTP server (aiosmtpd) on 127.0.0.1 that keeps every message it accepts, in
-    memory (``messages``) and in an mbox file if ``mbox`` is given (open it with ``mutt -f``
-    or any mail reader). With ``tls`` (cert, key) it offers STARTTLS; with ``users`` it wants
-    a login (only after STARTTLS). ``answer_rcpt`` may turn a recipient away (``"550 ..."``).
-    """
-
-    def __init__(self, mbox: Path | None = None, *, tls: tuple[Path, Path] | None = None,
-                 users: dict[str, str] | None = None, port: int = 0) -> None:
-        import asyncio
-        import mailbox
-        import ssl
-        from email import message_from_bytes
-        from email.message import Message
-
-        from aiosmtpd.controller import Controller
-        from aiosmtpd.smtp import AuthResult, LoginPassword
-
-        self.port = port or free_port()
-        self.messages: list[Message] = []
-        self.rcpt_answers: dict[str, str] = {}
-        # Seconds before answering DATA of a mail it has taken (so a test can kill a sender
-        # between the server's acceptance and the sender hearing of it).
-        self.delay_s = 0.0
-        self.mbox = mbox
-        inbox = self
-
-        class Handler:
-            async def handle_RCPT(self, server: object, session: object, envelope: object,  # noqa: N802
-                                  address: str, rcpt_options: list[str]) -> str:
-                answer = inbox.rcpt_answers.get(address)
-                if answer:
-                    return answer
-                envelope.rcpt_tos.append(address)  # type: ignore[attr-defined]
-                return "250 OK"
-
-            async def handle_DATA(self, server: object, session: object,  # noqa: N802
-                                  envelope: object) -> str:
-                msg = message_from_bytes(envelope.original_content)  # type: ignore[attr-defined]
-                inbox.messages.append(msg)
-                if inbox.delay_s:
-                    await asyncio.sleep(inbox.delay_s)
-                if inbox.mbox is not None:
-                    box = mailbox.mbox(str(inbox.mbox))
-                    try:
-                        box.add(msg)
-                        box.flush()
-                    finally:
-                        box.close()
-                return "250 Message accepted"
-
-        def authenticate(server: object, session: object, envelope: object, mechanism: str,
-                         auth_data: object) -> AuthResult:
-            ok = (isinstance(auth_data, LoginPassword) and users is not None
-                  and users.get(auth_data.login.decode()) == auth_data.password.decode())
-            return AuthResult(success=ok, handled=False)
-
-        kwargs: dict[str, Any] = {}
-        if tls is not None:
-            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            context.load_cert_chain(str(tls[0]), str(tls[1]))
-            kwargs.update(tls_context=context, require_starttls=True)
-        if users is not None:
-            kwargs.update(authenticator=authenticate, auth_required=True, auth_require_tls=True)
-        self._controller = Controller(Handler(), hostname="127.0.0.1", port=self.port,
-                                      **kwargs)
-
-    def start(self) -> SmtpInbox:
-        self._controller.start()
-        return self
-
-    def stop(self) -> None:
-        self._controller.stop()
-
-    def wait_for(self, n: int, timeout: float = 20) -> list[object]:
-        deadline = time.monotonic() + timeout
-        while len(self.messages) < n:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{len(self.messages)} messages, expected {n}")
-            time.sleep(0.02)
-        return list(self.messages)

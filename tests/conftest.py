@@ -4,7 +4,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from siaga.simulators.servers import InfluxDB, Mosquitto, SmtpInbox
+from siaga.simulators.servers import InfluxDB, Mosquitto
+from siaga.simulators.smtp_inbox import SmtpInbox
 from tests import hypothesis_profiles  # noqa: F401 - loads the profile HYPOTHESIS_PROFILE names
 
 # Hub fixtures (hub_settings_factory, hub, live_hub, ...): see tests/api_fixtures.py;

@@ -31,7 +31,7 @@ ALLOWED: dict[str, set[str]] = {
             # PostgreSQL as the hub database (api/db_postgres.py; optional: siaga[postgres])
             "psycopg", "psycopg_pool"},
     "simulators": {"firmware_bridge", "analytics", "numpy", "serial", "paho", "pymodbus",
-                   # the local SMTP inbox (servers.SmtpInbox) for tests and the demo
+                   # the local SMTP inbox (smtp_inbox.SmtpInbox) for tests and the demo
                    "aiosmtpd",
                    # servers.PostgreSQL makes databases and schemas for tests and the demo
                    "psycopg"},

@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import getpass
 import queue
-import signal
-import subprocess
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -18,7 +15,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from siaga.api.broker_credentials import set_password_entry
 from siaga.api.cli import main as hub_cli
-from siaga.simulators.servers import free_port, require_binary, wait_port
+from siaga.simulators.servers import Mosquitto, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -26,14 +23,7 @@ DEPLOY = Path(__file__).resolve().parents[3] / "deploy" / "mosquitto"
 HUB_PASSWORD = "hub-broker-password"
 
 
-@dataclass
-class Broker:
-    port: int
-    passwd: Path
-    proc: subprocess.Popen[bytes]
-
-
-def render_config(tmp: Path, port: int) -> Path:
+def render_config(tmp: Path, port: int) -> str:
     """hub.conf with only the machine-specific lines replaced (port, paths, log)."""
     acl = tmp / "acl"
     acl.write_text((DEPLOY / "hub.acl").read_text())
@@ -51,9 +41,7 @@ def render_config(tmp: Path, port: int) -> Path:
     # Started as root, Mosquitto switches to the "mosquitto" user, which cannot enter the
     # test's private tmp dir; stay the user running the tests (ignored when not root).
     out.append(f"user {getpass.getuser()}")
-    conf = tmp / "mosquitto.conf"
-    conf.write_text("\n".join(out) + "\n")
-    return conf
+    return "\n".join(out) + "\n"
 
 
 @pytest.fixture
@@ -65,30 +53,25 @@ def passwd(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def start_broker(tmp_path: Path, passwd: Path) -> Iterator[Callable[[], Broker]]:
-    started: list[Broker] = []
+def start_broker(tmp_path: Path, passwd: Path) -> Iterator[Callable[[], Mosquitto]]:
+    """Brokers on the shipped hub.conf; the password file is the ``passwd`` fixture's."""
+    started: list[Mosquitto] = []
 
-    def start() -> Broker:
+    def start() -> Mosquitto:
         port = free_port()
-        conf = render_config(tmp_path, port)
-        log = tmp_path / "mosquitto.log"
-        with log.open("ab") as err:
-            proc = subprocess.Popen([require_binary("mosquitto", "mosquitto"), "-c", str(conf)],
-                                    stdout=subprocess.DEVNULL, stderr=err)
-        started.append(Broker(port=port, passwd=passwd, proc=proc))
-        wait_port(port, proc, "mosquitto", log)
+        started.append(Mosquitto(port=port, workdir=tmp_path,
+                                 config=render_config(tmp_path, port)).start())
         return started[-1]
 
     yield start
     for b in started:
-        b.proc.send_signal(signal.SIGTERM)
-        b.proc.wait(10)
+        b.stop()
 
 
 class Client:
     """A paho client whose connect result, subscriptions and messages arrive in queues."""
 
-    def __init__(self, broker: Broker, username: str | None, password: str | None) -> None:
+    def __init__(self, broker: Mosquitto, username: str | None, password: str | None) -> None:
         self.connected: queue.Queue[int] = queue.Queue()
         self.subacks: queue.Queue[list[int]] = queue.Queue()
         self.messages: queue.Queue[tuple[str, bytes]] = queue.Queue()
@@ -125,7 +108,7 @@ def _gateway_token(tmp_path: Path, passwd: Path, gateway: str,
 
 
 def test_gateways_are_confined_to_their_own_topics(
-    start_broker: Callable[[], Broker], passwd: Path, tmp_path: Path,
+    start_broker: Callable[[], Mosquitto], passwd: Path, tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     token_a = _gateway_token(tmp_path, passwd, "gw-a", capsys)
@@ -158,7 +141,7 @@ def test_gateways_are_confined_to_their_own_topics(
 
 
 def test_wrong_password_and_anonymous_clients_are_refused(
-    start_broker: Callable[[], Broker],
+    start_broker: Callable[[], Mosquitto],
 ) -> None:
     broker = start_broker()
     wrong = Client(broker, "siaga-hub", "not-the-password")
@@ -171,7 +154,7 @@ def test_wrong_password_and_anonymous_clients_are_refused(
         anonymous.close()
 
 
-def test_hub_may_use_a_shared_subscription(start_broker: Callable[[], Broker]) -> None:
+def test_hub_may_use_a_shared_subscription(start_broker: Callable[[], Mosquitto]) -> None:
     broker = start_broker()
     hub = Client(broker, "siaga-hub", HUB_PASSWORD)
     try:

@@ -13,7 +13,8 @@ from siaga.api.notify.errors import ChannelError
 from siaga.api.notify.mail import EmailChannel
 from siaga.api.notify.message import Notice, render
 from siaga.api.notify.settings import EmailSettings
-from siaga.simulators.servers import SmtpInbox, free_port
+from siaga.simulators.servers import free_port
+from siaga.simulators.smtp_inbox import SmtpInbox
 
 pytestmark = pytest.mark.anyio
 

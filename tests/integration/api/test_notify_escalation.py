@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from siaga.firmware_bridge.uplink import UplinkAlert
-from siaga.simulators.servers import SmtpInbox
+from siaga.simulators.smtp_inbox import SmtpInbox
 from tests.api_fixtures import AsgiHub, asgi_hub
 
 pytestmark = pytest.mark.anyio

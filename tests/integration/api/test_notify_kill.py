@@ -23,7 +23,8 @@ from pathlib import Path
 
 import httpx
 
-from siaga.simulators.servers import HubProcess, SmtpInbox
+from siaga.simulators.servers import HubProcess
+from siaga.simulators.smtp_inbox import SmtpInbox
 from tests.integration.api.notify_fakes import Answer, fake_service
 
 N = 12

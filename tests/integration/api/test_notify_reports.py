@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from siaga.api.registry import SiteIn
-from siaga.simulators.servers import SmtpInbox
+from siaga.simulators.smtp_inbox import SmtpInbox
 from tests.api_fixtures import AsgiHub, asgi_hub
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]

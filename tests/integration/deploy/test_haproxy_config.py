@@ -4,7 +4,6 @@ serves two real hub processes as nginx does in test_nginx_proxy.py. ~15 s: two h
 
 from __future__ import annotations
 
-import signal
 import ssl
 import subprocess
 import sys
@@ -15,15 +14,8 @@ import httpx
 
 from siaga.api.proxy_config import ProxySite, haproxy_config, haproxy_pem
 from siaga.api.settings import settings_from_mapping
-from siaga.simulators.proxy_servers import self_signed_certificate
-from siaga.simulators.servers import (
-    HubProcess,
-    PostgreSQL,
-    free_port,
-    require_binary,
-    terminate,
-    wait_port,
-)
+from siaga.simulators.proxy_servers import HAProxy, self_signed_certificate
+from siaga.simulators.servers import HubProcess, PostgreSQL, free_port
 
 
 def test_the_rendered_config_passes_haproxy_c(tmp_path: Path) -> None:
@@ -33,10 +25,7 @@ def test_the_rendered_config_passes_haproxy_c(tmp_path: Path) -> None:
                      http_port=free_port(), listen_address="127.0.0.1")
     # HAProxy takes the certificate and its key from one file.
     haproxy_pem(site).write_text(cert.read_text() + key.read_text())
-    conf = tmp_path / "haproxy.cfg"
-    conf.write_text(haproxy_config(settings_from_mapping({}), site))
-    checked = subprocess.run([require_binary("haproxy", "haproxy"), "-c", "-f", str(conf)],
-                             capture_output=True, text=True)
+    checked = HAProxy(haproxy_config(settings_from_mapping({}), site), workdir=tmp_path).check()
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "Configuration file is valid" in checked.stdout
 
@@ -46,10 +35,7 @@ def test_a_broken_config_is_refused(tmp_path: Path) -> None:
     site = ProxySite(server_name="x", hubs=("127.0.0.1:8081",), certificate=tmp_path / "none.crt",
                      certificate_key=tmp_path / "none.key", https_port=free_port(), http_port=None,
                      listen_address="127.0.0.1")
-    conf = tmp_path / "haproxy.cfg"
-    conf.write_text(haproxy_config(settings_from_mapping({}), site))
-    checked = subprocess.run([require_binary("haproxy", "haproxy"), "-c", "-f", str(conf)],
-                             capture_output=True, text=True)
+    checked = HAProxy(haproxy_config(settings_from_mapping({}), site), workdir=tmp_path).check()
     assert checked.returncode != 0
 
 
@@ -73,17 +59,12 @@ def test_haproxy_in_front_of_two_hubs(postgres: PostgreSQL, tmp_path: Path) -> N
                      certificate=cert, certificate_key=key, https_port=port, http_port=None,
                      listen_address="127.0.0.1")
     haproxy_pem(site).write_text(cert.read_text() + key.read_text())
-    conf = tmp_path / "haproxy.cfg"
-    conf.write_text(haproxy_config(settings_from_mapping({"live": {"keepalive_s": 1}}), site))
-    log = tmp_path / "haproxy.log"
-    proxy = None
+    proxy = HAProxy(haproxy_config(settings_from_mapping({"live": {"keepalive_s": 1}}), site),
+                    workdir=tmp_path / "haproxy", port=port)
     try:
         for hub in hubs:
             hub.start()
-        with log.open("ab") as out:
-            proxy = subprocess.Popen([require_binary("haproxy", "haproxy"), "-db", "-f", str(conf)],
-                                     stdout=out, stderr=subprocess.STDOUT)
-        wait_port(port, proxy, "haproxy", log)
+        proxy.start()
         verify = ssl.create_default_context(cafile=str(cert))
         transport = httpx.HTTPTransport(verify=verify, local_address="127.0.0.7", http2=False)
         with httpx.Client(base_url=f"https://127.0.0.1:{port}", transport=transport,
@@ -110,15 +91,10 @@ def test_haproxy_in_front_of_two_hubs(postgres: PostgreSQL, tmp_path: Path) -> N
             assert all(lines), [len(x) for x in lines]
             assert all("127.0.0.7:" in x and "6.6.6.6" not in x for x in lines[0] + lines[1])
 
-            victim = hubs[1]
-            assert victim.proc is not None
-            victim.proc.send_signal(signal.SIGKILL)
-            victim.proc.wait()
-            victim.proc = None
+            hubs[1].kill()
             codes = [client.get(f"/healthz?probe=ha-after-{i}").status_code for i in range(20)]
         assert codes == [200] * 20
     finally:
-        if proxy is not None:
-            terminate(proxy, grace_s=5)
+        proxy.cleanup()
         for hub in hubs:
             hub.stop()

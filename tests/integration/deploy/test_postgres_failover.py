@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -98,10 +97,7 @@ def test_the_hub_rides_out_a_promotion(pair: tuple[PostgreSQL, PostgreSQL],
             assert before.status_code == 201, before.text
             wait_replayed(primary, replica)
 
-            assert primary.proc is not None
-            primary.proc.send_signal(signal.SIGKILL)  # the primary's machine dies
-            primary.proc.wait()
-            primary.proc = None
+            primary.kill()  # the primary's machine dies
             down = client.get("/api/v1/admin/users", headers=auth)
             assert down.status_code == 503, down.text
             assert down.headers["Retry-After"] == "5"

@@ -15,7 +15,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from siaga.simulators.servers import free_port, require_binary, wait_port
+from siaga.simulators.servers import Mosquitto, free_port, require_binary
 
 pytestmark = pytest.mark.integration
 DEPLOY = Path(__file__).resolve().parents[3] / "deploy" / "mosquitto"
@@ -39,16 +39,9 @@ def broker(tmp_path: Path) -> Iterator[int]:
     conf += f"\npersistence true\npersistence_location {tmp_path}/\nlog_dest stderr\n"
     if os.geteuid() == 0:  # as root, mosquitto drops to user mosquitto, who cannot read tmp
         conf += "user root\n"
-    (tmp_path / "mosquitto.conf").write_text(conf)
-    log = tmp_path / "mosquitto.log"
-    with log.open("wb") as err:
-        proc = subprocess.Popen([require_binary("mosquitto", "mosquitto"), "-c",
-                                 str(tmp_path / "mosquitto.conf")],
-                                stdout=subprocess.DEVNULL, stderr=err)
-    wait_port(port, proc, "mosquitto", log)
+    server = Mosquitto(port=port, workdir=tmp_path, config=conf).start()
     yield port
-    proc.terminate()
-    proc.wait(10)
+    server.stop()
 
 
 def connect(port: int, user: str | None, password: str | None = None) -> tuple[mqtt.Client, bool]:

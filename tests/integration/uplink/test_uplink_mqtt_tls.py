@@ -17,7 +17,7 @@ from siaga.gateway.buffer import StoreAndForwardBuffer
 from siaga.gateway.buffer_sqlite import BufferSettings
 from siaga.gateway.uplink.mqtt_uplink import MqttUplink
 from siaga.gateway.uplink.settings import UplinkSettings
-from siaga.simulators.servers import free_port, require_binary, wait_port
+from siaga.simulators.servers import Mosquitto, free_port, require_binary
 from tests.integration.gateway.hub_stand_in import MqttAckResponder, wait_for
 from tests.integration.uplink.test_uplink_mqtt import reading
 
@@ -49,8 +49,7 @@ def tls_broker(tmp_path: Path) -> Iterator[tuple[int, int, Path]]:
     for f in tmp_path.iterdir():
         f.chmod(0o644)
     plain, tls = free_port(), free_port()
-    conf = tmp_path / "mosquitto.conf"
-    conf.write_text(
+    conf = (
         ("user root\n" if os.geteuid() == 0 else "")  # root: mosquitto cannot read tmp
         + "per_listener_settings true\nlog_dest stderr\n"
         f"listener {plain} 127.0.0.1\nallow_anonymous true\n"
@@ -58,14 +57,9 @@ def tls_broker(tmp_path: Path) -> Iterator[tuple[int, int, Path]]:
         f"certfile {tmp_path}/server.pem\nkeyfile {tmp_path}/server.key\n"
         f"allow_anonymous false\npassword_file {passwd}\n"
     )
-    log = tmp_path / "mosquitto.log"
-    with log.open("wb") as err:
-        proc = subprocess.Popen([require_binary("mosquitto", "mosquitto"), "-c", str(conf)],
-                                stdout=subprocess.DEVNULL, stderr=err)
-    wait_port(tls, proc, "mosquitto", log)
+    server = Mosquitto(port=tls, workdir=tmp_path, config=conf).start()
     yield plain, tls, tmp_path
-    proc.terminate()
-    proc.wait(10)
+    server.stop()
 
 
 @pytest.fixture
