@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from math import isfinite
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,17 +101,17 @@ class EdgeAnalytics:
     def process(self, reading: Reading) -> list[Alert]:
         c = self.counters
         c.readings += 1
-        value, ts, ch = reading.value, reading.ts, reading.channel
-        if not math.isfinite(value) or not math.isfinite(ts):
+        value, ts, ch, node = reading.value, reading.ts, reading.channel, reading.node
+        if not (isfinite(value) and isfinite(ts)):
             c.invalid += 1
             return []
-        st = self._nodes.get(reading.node) or self._new_node(reading.node)
-        last = st.last_ts.get(ch)
+        st = self._nodes.get(node) or self._new_node(node)
+        seen = st.last_ts
+        last = seen.get(ch)
         if last is not None and ts < last:
             c.out_of_order += 1
             return []
-        st.last_ts[ch] = ts
-        node = reading.node
+        seen[ch] = ts
         alerts: list[Alert] = []
         # The link is judged on the gateway's clock (receive time), never the node's: a node
         # dated 1999 before its NTP sync is heard now, not silent for 27 years.

@@ -37,6 +37,8 @@ _STANDARD_NORMAL = NormalDist()
 # (-1)^k / (2k + 3)!, k = 0..7: x - sin x = x^3 * sum_k c_k x^(2k)
 _X_MINUS_SIN = tuple((-1) ** k / math.factorial(2 * k + 3) for k in range(8))
 SERIES_BELOW = 1.0  # x = 2 phi under which the series replaces x - sin x
+_HORNER = tuple(reversed(_X_MINUS_SIN))
+_TWO_PI = 2.0 * math.pi
 
 
 def t3_sf(t: float) -> float:
@@ -45,12 +47,12 @@ def t3_sf(t: float) -> float:
         return 1.0 - t3_sf(-t)
     x = 2.0 * math.atan2(_SQRT3, t)
     if x >= SERIES_BELOW:
-        return (x - math.sin(x)) / (2.0 * math.pi)
+        return (x - math.sin(x)) / _TWO_PI
     x2 = x * x
     acc = 0.0
-    for c in reversed(_X_MINUS_SIN):
+    for c in _HORNER:
         acc = acc * x2 + c
-    return x * x2 * acc / (2.0 * math.pi)
+    return x * x2 * acc / _TWO_PI
 
 
 def t3_sf_array(t: FloatArray) -> FloatArray:

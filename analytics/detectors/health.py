@@ -74,12 +74,14 @@ class ChannelHealthDetector:
                 reason = "jump"
             else:
                 reason = ""
+        if reason:
+            self.reason = reason  # a fault's reason may change while the level stays
         new = FAULTY if reason else 1
-        changed = new != self.level
+        if new == self.level:
+            return False
         self.level = new
-        self.reason = reason or self.reason
         self.score = (new - 1) / 3.0
-        return changed
+        return True
 
     def metrics(self) -> dict[str, float]:
         return {"value": self._value, "run": float(self._run)}
