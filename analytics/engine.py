@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from math import isfinite
 from dataclasses import dataclass, field
+from math import isfinite
 from typing import Any
 
 from siaga.analytics.alert import Alert
