@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import base64
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import httpx
 
 from siaga.api.telemetry.errors import QueryError, StoreUnavailable
+from siaga.api.telemetry.influx_http import Answer, WriteConnections, WriteTransportError
 from siaga.api.telemetry.influx_reader import InfluxReader, influxql_ident
 from siaga.api.telemetry.influx_writer import KIND, InfluxWriter
 from siaga.api.telemetry.records import (
@@ -29,6 +30,8 @@ from siaga.api.telemetry.settings import TelemetrySettings
 from siaga.firmware_bridge.uplink import UplinkReading
 
 __all__ = ["InfluxStore"]
+
+USER_AGENT = "siaga-hub"
 
 
 class InfluxStore:
@@ -46,6 +49,7 @@ class InfluxStore:
         self._jitter = jitter
         self._client: httpx.AsyncClient | None = None
         self._writer: InfluxWriter | None = None
+        self._connections: WriteConnections | None = None
         self._reader: InfluxReader | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -59,11 +63,10 @@ class InfluxStore:
             password = s.password.get_secret_value() if s.password else ""
             basic = base64.b64encode(f"{s.username}:{password}".encode()).decode()
             headers["Authorization"] = f"Basic {basic}"
-        # One connection pool for queries (through the client) and writes (straight to the
-        # transport, influx_writer.py). An explicit transport also means InfluxDB is reached
-        # directly, never through an HTTP(S)_PROXY of the environment.
+        # Queries go through httpx, writes through their own connections (influx_http.py);
+        # both reach InfluxDB directly, never through an HTTP(S)_PROXY of the environment.
         transport = self._transport or httpx.AsyncHTTPTransport(
-            limits=httpx.Limits(max_connections=s.write_concurrency + 8))
+            limits=httpx.Limits(max_connections=8))
         self._client = client = httpx.AsyncClient(
             base_url=s.url, headers=headers, timeout=s.timeout_s, transport=transport,
         )
@@ -77,13 +80,27 @@ class InfluxStore:
         if s.create_database:
             await self._reader.query(f"CREATE DATABASE {influxql_ident(s.database)}",
                                      method="POST")
-        self._writer = InfluxWriter(transport, s, self._jitter, headers=client.headers)
+        params = {"db": s.database, "precision": "ns"}
+        if s.retention_policy:
+            params["rp"] = s.retention_policy
+        post: Callable[[bytes], Awaitable[Answer]]
+        if self._transport is None:
+            self._connections = WriteConnections(s.url, "/write", params,
+                                                 [("User-Agent", USER_AGENT), *headers.items()],
+                                                 s.timeout_s)
+            post = self._connections.post
+        else:  # the transport given (tests answer 503 or 400 through it, as influxd cannot)
+            post = _post_through(transport, client.headers, s, params)
+        self._writer = InfluxWriter(post, s, self._jitter)
         self._writer.start()
 
     async def close(self) -> None:
         if self._writer is not None:
             await self._writer.close()
             self._writer = None
+        if self._connections is not None:
+            self._connections.close()
+            self._connections = None
         self._reader = None
         if self._client is not None:
             await self._client.aclose()
@@ -137,3 +154,25 @@ class InfluxStore:
 
     async def incident_events(self, start: int, end: int) -> list[IncidentEventPoint]:
         return await self._reading().incident_events(start, end)
+
+
+def _post_through(transport: httpx.AsyncBaseTransport, headers: httpx.Headers,
+                  s: TelemetrySettings, params: dict[str, str]) -> Callable[[bytes],
+                                                                            Awaitable[Answer]]:
+    """``POST /write`` through an httpx transport, answered like ``WriteConnections.post``."""
+    url = httpx.URL(s.url.rstrip("/") + "/write", params=params)
+    extensions = {"timeout": httpx.Timeout(s.timeout_s).as_dict()}
+
+    async def post(body: bytes) -> Answer:
+        request = httpx.Request("POST", url, headers=headers, content=body,
+                                extensions=extensions)
+        try:
+            response = await transport.handle_async_request(request)
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
+        except httpx.TransportError as e:
+            raise WriteTransportError(f"{type(e).__name__}: {e}") from e
+        return Answer(response.status_code, response.content)
+    return post

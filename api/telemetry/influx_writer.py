@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-import httpx
-
 from siaga.api.telemetry.errors import StoreRejected, StoreUnavailable, TelemetryError
+from siaga.api.telemetry.influx_http import Answer, WriteTransportError
 from siaga.api.telemetry.line_protocol import encode_events, encode_readings
 from siaga.api.telemetry.records import IncidentEventPoint
 from siaga.api.telemetry.settings import TelemetrySettings
@@ -49,27 +48,17 @@ _PREFIX_CACHE_MAX = 100_000
 
 
 class InfluxWriter:
-    """Writes through ``transport`` (owned by the caller, shared with the store's queries)
-    with ``headers`` (auth); ``start`` runs the writer tasks.
+    """Writes through ``post`` (one ``POST /write`` with a body: its ``Answer``, or
+    ``WriteTransportError`` when there was none; owned by the caller, see
+    influx_http.py); ``start`` runs the writer tasks."""
 
-    The POST goes to the transport, not through an ``httpx.AsyncClient``: the client's
-    request building, auth flow, redirect loop and hooks cost ~0.4 ms of the ~1.1 ms of hub
-    CPU per ``/write`` (measured against a real influxd, 500-point bodies; issue 17), and a
-    write needs none of them."""
-
-    def __init__(self, transport: httpx.AsyncBaseTransport, settings: TelemetrySettings,
-                 jitter: Callable[[], float], *, headers: httpx.Headers) -> None:
+    def __init__(self, post: Callable[[bytes], Awaitable[Answer]], settings: TelemetrySettings,
+                 jitter: Callable[[], float]) -> None:
         self.settings = settings
-        self._transport = transport
+        self._post = post
         self._jitter = jitter
         self._queue: asyncio.Queue[_Chunk] = asyncio.Queue()
         self._writers: list[asyncio.Task[None]] = []
-        params = {"db": settings.database, "precision": "ns"}
-        if settings.retention_policy:
-            params["rp"] = settings.retention_policy
-        self._url = httpx.URL(settings.url.rstrip("/") + "/write", params=params)
-        self._headers = headers
-        self._extensions = {"timeout": httpx.Timeout(settings.timeout_s).as_dict()}
         self._prefixes: dict[tuple[str, str, str], str] = {}
 
     def start(self) -> None:
@@ -195,15 +184,15 @@ class InfluxWriter:
                 return
             try:
                 resp = post.result()
-            except httpx.TransportError as e:
-                problem = f"{type(e).__name__}: {e}"
+            except WriteTransportError as e:
+                problem = str(e)
             else:
-                if resp.status_code == 204:
+                if resp.status == 204:
                     return
-                problem = f"/write answered {resp.status_code}: {resp.text[:300]}"
-                if resp.status_code == 400:
+                problem = f"/write answered {resp.status}: {resp.text[:300]}"
+                if resp.status == 400:
                     raise StoreRejected(problem, store=KIND)
-                if resp.status_code not in _RETRY_STATUS:
+                if resp.status not in _RETRY_STATUS:
                     # 401/403/404 (database not found): configuration, not the data.
                     raise StoreUnavailable(problem, store=KIND)
             if attempt >= s.max_retries:
@@ -213,18 +202,7 @@ class InfluxWriter:
             attempt += 1
 
 
-    async def _post(self, body: bytes) -> httpx.Response:
-        request = httpx.Request("POST", self._url, headers=self._headers, content=body,
-                                extensions=self._extensions)
-        response = await self._transport.handle_async_request(request)
-        try:
-            await response.aread()
-        finally:
-            await response.aclose()
-        return response
-
-
-async def _until_abandoned(post: asyncio.Future[httpx.Response], chunks: list[_Chunk]) -> None:
+async def _until_abandoned(post: asyncio.Future[Answer], chunks: list[_Chunk]) -> None:
     """Wait for ``post``, or until every chunk's caller has given up, whichever comes first."""
     abandoned = asyncio.get_running_loop().create_future()
 

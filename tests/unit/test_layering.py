@@ -26,6 +26,8 @@ ALLOWED: dict[str, set[str]] = {
                 "pydantic", "annotated_types"},
     "api": {"firmware_bridge", "analytics", "numpy", "paho", "fastapi", "starlette",
             "uvicorn", "pydantic", "httpx", "anyio",
+            # the InfluxDB writer's HTTP/1.1 (api/telemetry/influx_http.py)
+            "h11",
             # the GSM modem notification channel (api/notify/gsm_modem.py)
             "serial",
             # PostgreSQL as the hub database (api/db_postgres.py; optional: siaga[postgres])
