@@ -112,7 +112,10 @@ def test_parallel_threads_with_own_connections_make_one_incident(target: str) ->
 
 def test_parallel_processes_make_one_incident(target: str, tmp_path: Path) -> None:
     path = target
-    ctx = multiprocessing.get_context("spawn")
+    # Separate processes with connections of their own, forked from one server that imported
+    # this module once: "spawn" imported the hub's modules in every writer (8 x ~1 s of CPU).
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload([__name__])
     go = ctx.Event()
     errors = tmp_path / "errors"
     errors.mkdir()
