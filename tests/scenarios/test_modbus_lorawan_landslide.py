@@ -8,8 +8,10 @@ as ChirpStack v4 JSON with Cayenne LPP payloads on a real Mosquitto; one
 forwards over the HTTP uplink to a ``siaga-hub`` process (SQLite telemetry), which
 opens the incident.
 
-The scenario's clock starts five simulated hours back, so its dry lead passes at once
-and the storm plays at 600x: about 15 s from the first rain to a wet slope.
+The storm scenario's dry lead is cut from five simulated hours to half an hour (3 s at
+600x instead of 30 s: the gateway's detectors judge rates over wall-clock windows, so a
+longer dry spell tells them nothing more); the storm then plays at 600x, about 7 s from the
+first rain to a saturated slope.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from siaga.simulators.servers import Mosquitto, free_port
 
 BIN = Path(sys.executable).parent
 SPEED = 600.0
-LEAD_S = 5 * 3600.0
+LEAD_S = 0.5 * 3600.0
 PASSWORD = "kata-sandi-sources-123"
 REGISTRY = """
 [sites.bumiaji-slope]
@@ -119,7 +121,8 @@ def test_modbus_soil_and_lorawan_rain_open_a_landslide_incident(tmp_path: Path) 
         line.start()
         # The probe measures from the start: its registers hold the scenario's present
         # before the gateway's first poll (a jump from nothing would be a sensor fault).
-        feed = ScenarioFeed(build("storm", 0, start_ts=start, only=only), line, SPEED, stop)
+        feed = ScenarioFeed(build("storm", 0, start_ts=start, only=only, lead_s=LEAD_S), line,
+                            SPEED, stop)
         feed.start()
         procs.start("hub", [*hub_cli, "serve"])
         wait_healthy(url, procs)
@@ -128,8 +131,9 @@ def test_modbus_soil_and_lorawan_rain_open_a_landslide_incident(tmp_path: Path) 
         procs.start("gateway", [str(BIN / "siaga-gateway"), "run", "--config", str(gw_toml)])
         time.sleep(2)  # the gateway's broker session subscribes before the gauge sends
         assert procs.check() is None, procs.check()
-        radio = LorawanNodeSet(build("storm", 0, start_ts=start, only=only), broker.host,
-                               broker.port, "chirpstack", speed=SPEED, only=("rain-bumiaji-01",))
+        radio = LorawanNodeSet(build("storm", 0, start_ts=start, only=only, lead_s=LEAD_S),
+                               broker.host, broker.port, "chirpstack", speed=SPEED,
+                               only=("rain-bumiaji-01",))
         radio.start()
 
         token_bpbd = httpx.post(f"{url}/api/v1/auth/token", json={
