@@ -21,7 +21,8 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -379,3 +380,21 @@ class HubProcess(ServerProcess):
 
         assert self.nofile is not None
         resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
+
+
+def start_together(hubs: Sequence[HubProcess]) -> None:
+    """Start hub processes at once, as a service manager does (one's wait for ``/healthz`` is
+    another's time to import); if one fails to start, all are stopped. The database must be
+    migrated before (a CLI call such as ``user add`` does it), or they migrate it together."""
+    try:
+        with ThreadPoolExecutor(len(hubs)) as pool:
+            list(pool.map(HubProcess.start, hubs))
+    except BaseException:
+        stop_together(hubs)
+        raise
+
+
+def stop_together(hubs: Sequence[HubProcess]) -> None:
+    """Stop hub processes at once, each waited for up to its grace time."""
+    with ThreadPoolExecutor(len(hubs)) as pool:
+        list(pool.map(HubProcess.stop, hubs))

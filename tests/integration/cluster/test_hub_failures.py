@@ -12,11 +12,11 @@ requests open at the kill, and every acknowledged batch's incident must be in th
 from __future__ import annotations
 
 import threading
-import time
 
 import httpx
 
 from siaga.simulators.servers import HubProcess
+from tests.integration.gateway.hub_stand_in import wait_for
 from tests.sse_client import (
     Frame,
     add_gateway,
@@ -92,7 +92,10 @@ def test_a_killed_process_loses_nothing_and_its_stream_resumes_on_the_other(
                         received.append(frame)
             except httpx.HTTPError:
                 pass
-        time.sleep(2)  # the gateways carry on against B alone
+        # The gateways carry on against B alone: 25 more batches acknowledged (a fixed 2 s
+        # gave fewer than 20 on a loaded machine, and waited needlessly on an idle one).
+        after_kill = len(gateways.acked) + 25
+        assert wait_for(lambda: len(gateways.acked) >= after_kill, 60), gateways.acked
         gateways.stop()
         last = received[-1].id
         missing = set(gateways.acked) - set(gateways.in_flight) - set(_opened_sites(received))

@@ -30,8 +30,8 @@ def _leaders(hubs: list[HubProcess]) -> list[int]:
 
 
 def test_an_event_opened_through_one_process_reaches_the_other_s_stream(
-        two_hubs: list[HubProcess]) -> None:
-    a, b = two_hubs
+        shared_hubs: list[HubProcess]) -> None:
+    a, b = shared_hubs
     token = add_gateway(a, "gw-cluster")
     with live_stream(b, staff_headers(b)) as stream:
         r = httpx.post(f"{a.url}/api/v1/ingest", headers={"Authorization": f"Bearer {token}"},
@@ -47,8 +47,8 @@ def test_an_event_opened_through_one_process_reaches_the_other_s_stream(
 
 
 def test_a_registry_edit_through_one_process_is_served_by_the_other(
-        two_hubs: list[HubProcess]) -> None:
-    a, b = two_hubs
+        shared_hubs: list[HubProcess]) -> None:
+    a, b = shared_hubs
     site = {"name": "Pasar Batu", "lat": -7.87, "lon": 112.52, "desa": "Sisir",
             "kecamatan": "Batu"}
     r = httpx.put(f"{a.url}/api/v1/registry/sites/pasar-batu", json=site, headers=staff_headers(a))
@@ -93,15 +93,15 @@ def test_failures_spread_over_both_processes_meet_one_limit(two_hubs: list[HubPr
 
 
 def test_readings_stored_through_one_process_are_queried_through_the_other(
-        two_hubs: list[HubProcess]) -> None:
-    a, b = two_hubs
-    token = add_gateway(a, "gw-cluster")
+        shared_hubs: list[HubProcess]) -> None:
+    a, b = shared_hubs
+    token = add_gateway(a, "gw-cluster-readings")
     now = int(time.time() * 1000)
     readings = [{"id": i + 1, "node": "lereng-7", "channel": "vwc", "value": 30.0 + i, "unit": "%",
                  "ts": now - (5 - i) * 60_000, "rx": now, "seq": i + 1, "src": "serial:/dev/ttyS0"}
                 for i in range(5)]
-    batch = {"v": 1, "gateway": "gw-cluster", "batch": "gw-cluster:1-5", "sent_at": now,
-             "readings": readings, "alerts": []}
+    batch = {"v": 1, "gateway": "gw-cluster-readings", "batch": "gw-cluster-readings:1-5",
+             "sent_at": now, "readings": readings, "alerts": []}
     for hub in (a, b):  # the resend through the other process stores nothing twice
         r = httpx.post(f"{hub.url}/api/v1/ingest", headers={"Authorization": f"Bearer {token}"},
                        json=batch, timeout=30)
