@@ -15,7 +15,13 @@ import httpx
 from siaga.api.proxy_config import ProxySite, haproxy_config, haproxy_pem
 from siaga.api.settings import settings_from_mapping
 from siaga.simulators.proxy_servers import HAProxy, self_signed_certificate
-from siaga.simulators.servers import HubProcess, PostgreSQL, free_port
+from siaga.simulators.servers import (
+    HubProcess,
+    PostgreSQL,
+    free_port,
+    start_together,
+    stop_together,
+)
 
 
 def test_the_rendered_config_passes_haproxy_c(tmp_path: Path) -> None:
@@ -62,8 +68,7 @@ def test_haproxy_in_front_of_two_hubs(postgres: PostgreSQL, tmp_path: Path) -> N
     proxy = HAProxy(haproxy_config(settings_from_mapping({"live": {"keepalive_s": 1}}), site),
                     workdir=tmp_path / "haproxy", port=port)
     try:
-        for hub in hubs:
-            hub.start()
+        start_together(hubs)
         proxy.start()
         verify = ssl.create_default_context(cafile=str(cert))
         transport = httpx.HTTPTransport(verify=verify, local_address="127.0.0.7", http2=False)
@@ -96,5 +101,4 @@ def test_haproxy_in_front_of_two_hubs(postgres: PostgreSQL, tmp_path: Path) -> N
         assert codes == [200] * 20
     finally:
         proxy.cleanup()
-        for hub in hubs:
-            hub.stop()
+        stop_together(hubs)

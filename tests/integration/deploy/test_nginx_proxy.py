@@ -27,7 +27,13 @@ import pytest
 from siaga.api.proxy_config import ProxySite, nginx_config
 from siaga.api.settings import settings_from_mapping
 from siaga.simulators.proxy_servers import Nginx, self_signed_certificate
-from siaga.simulators.servers import HubProcess, PostgreSQL, free_port
+from siaga.simulators.servers import (
+    HubProcess,
+    PostgreSQL,
+    free_port,
+    start_together,
+    stop_together,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 PASSWORD = "proxy-test-password"
@@ -81,14 +87,12 @@ def stand(postgres: PostgreSQL, tmp_path_factory: pytest.TempPathFactory) -> Ite
                      listen_address="127.0.0.1")
     proxy = Nginx(nginx_config(settings, site), workdir=shared / "nginx", port=port)
     try:
-        for hub in hubs:
-            hub.start()
+        start_together(hubs)
         proxy.start()
         yield Stand(hubs, proxy, cert, gateway_token)
     finally:
         proxy.stop()
-        for hub in hubs:
-            hub.stop()
+        stop_together(hubs)
 
 
 def served_by(hub: HubProcess, marker: str) -> list[str]:
