@@ -97,8 +97,9 @@ class AnomalyDetector:
     configuration and derived constants are read once here; ``min``/``max`` of two or
     three floats are written out as the comparisons the builtins make (``m = a; if b > m:
     m = b``), so every result keeps its bits, NaN included; the level machine, whose
-    durations are 0, is stepped only when the score wants a move. The batch form and
-    tests/unit/analytics pin every score and level to the plain formulas.
+    durations are 0, is stepped only when the score wants a move.
+    tests/unit/analytics/test_anomaly_fast_path.py pins every p, score, test and level to
+    the plain form, bit for bit.
     """
 
     name = "anomaly"

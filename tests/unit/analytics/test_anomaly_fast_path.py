@@ -168,6 +168,11 @@ class Plain(AnomalyDetector):
         return ps[best], TESTS[best]
 
 
+# Both forms take np.mean of the warm-up, which warns when huge values overflow it.
+warm_up_overflow = pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning",
+                                              "ignore:invalid value encountered:RuntimeWarning")
+
+
 def same(a: float, b: float) -> bool:
     return a.hex() == b.hex() or (math.isnan(a) and math.isnan(b))
 
@@ -188,7 +193,7 @@ configs = st.builds(AnomalyConfig, window=st.sampled_from([9, 12, 15, 63]),
                     profile_bins=st.sampled_from([1, 5, 24]))
 
 
-@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning")  # np.mean of huge warm-ups
+@warm_up_overflow
 @given(cfg=configs, n=st.integers(1, 500), specials=st.lists(values, max_size=8),
        dt=st.sampled_from([0.001, 60.0, 3600.0, 20000.0]), seed=st.integers(0, 2**16))
 def test_fast_path_gives_the_plain_forms_bits(cfg, n, specials, dt, seed):
@@ -223,7 +228,7 @@ def test_middle_of_three_is_what_sorting_picks(abc):
     assert middle_of_three(a, b, c) is sorted((a, b, c))[1]
 
 
-@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning")
+@warm_up_overflow
 @given(cfg=configs, xs=st.lists(values, min_size=1, max_size=200),
        dt=st.sampled_from([60.0, 3600.0, 20000.0]))
 def test_daily_profile_gives_the_plain_forms_bits(cfg, xs, dt):

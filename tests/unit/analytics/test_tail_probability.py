@@ -15,6 +15,7 @@ from siaga.analytics.tail_probability import (
     normal_sf,
     student_t_sf,
     student_t_sf_array,
+    student_t_sf_of,
     t3_sf,
     t3_sf_array,
 )
@@ -59,6 +60,13 @@ def test_other_degrees_of_freedom_go_to_scipy() -> None:
         np.testing.assert_allclose(student_t_sf_array(df, t), stats.t.sf(t, df), rtol=1e-12)
         assert student_t_sf(df, 4.0) == pytest.approx(stats.t.sf(4.0, df), rel=1e-12)
     assert student_t_sf(3.0, 4.0) == t3_sf(4.0)
+
+
+def test_a_bound_tail_is_the_same_function_of_t() -> None:
+    assert student_t_sf_of(3.0) is t3_sf
+    for df in (2.5, 4.0):
+        assert [student_t_sf_of(df)(t) for t in (0.0, 1.5, 40.0)] == [
+            student_t_sf(df, t) for t in (0.0, 1.5, 40.0)]
 
 
 def test_normal_tail_and_its_inverse_equal_scipy() -> None:
