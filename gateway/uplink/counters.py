@@ -17,3 +17,4 @@ class UplinkCounters:
     bad_acks: int = 0  # ack messages that were not {"batch":..., "status":...}
     send_errors: int = 0
     heartbeats_sent: int = 0
+    connections_opened: int = 0  # HTTP: connections to the hub (kept alive between requests)

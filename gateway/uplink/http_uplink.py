@@ -1,23 +1,22 @@
 """The HTTP uplink: batches POSTed to ``<url>/api/v1/ingest``; a 200 is the ack.
 
 One batch in flight (an HTTP request is its own ack), sent from the uplink thread
-with the standard library only (urllib), so the gateway needs no HTTP client
-package. Answers are handled per docs/uplink.md: 200 deletes the rows except the
-items its ack refuses (those move to ``rejected`` with their reason), 400/422
-rejects them all, 413 splits the batch, 401/403 and 5xx/network errors keep them and
-back off exponentially with jitter, never sooner than a 503's ``Retry-After`` (the hub's
-back-pressure when its telemetry store is slow or down).
+with the standard library only, over one kept-alive connection (``hub_connection``),
+so the gateway needs no HTTP client package. Answers are handled per docs/uplink.md: 200
+deletes the rows except the items its ack refuses (those move to ``rejected`` with their
+reason), 400/422 rejects them all, 413 splits the batch, 401/403 and 5xx/network errors
+keep them and back off exponentially with jitter, never sooner than a 503's
+``Retry-After`` (the hub's back-pressure when its telemetry store is slow or down).
 """
 
 from __future__ import annotations
 
 import gzip
+import http.client
 import logging
 import math
 import ssl
 import time
-import urllib.error
-import urllib.request
 from typing import Literal
 
 from siaga.firmware_bridge.uplink import Ack, decode_ack, encode_batch
@@ -25,6 +24,7 @@ from siaga.gateway.buffer import StoreAndForwardBuffer
 from siaga.gateway.buffer_rows import Batch, now_ms
 from siaga.gateway.heartbeat import HealthSnapshot, HeartbeatSettings
 from siaga.gateway.uplink.backoff import Backoff
+from siaga.gateway.uplink.hub_connection import HubConnection
 from siaga.gateway.uplink.settings import UplinkSettings
 from siaga.gateway.uplink.worker import UplinkWorker, refused_rows
 
@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 Outcome = Literal["stored", "rejected", "too_large", "auth", "retry"]
 REJECTING = (400, 422)
+GZIP_LEVEL = 5
 
 
 class HttpUplink(UplinkWorker):
@@ -49,7 +50,7 @@ class HttpUplink(UplinkWorker):
         self._last_problem = ""
         self._retry_after_s = 0.0  # the last answer's Retry-After, 0 when none
         super().__init__(settings, buffer, health=health, heartbeat=heartbeat)
-        self._ssl = self._ssl_context()
+        self._hub = HubConnection(self._base, settings.http_timeout_s, self._ssl_context())
 
     def _ssl_context(self) -> ssl.SSLContext | None:
         s = self.settings
@@ -73,6 +74,7 @@ class HttpUplink(UplinkWorker):
                     max(0.0, wait),
                 )
                 if self._stopping:
+                    self._hub.close()
                     return
             if self._health is not None and time.monotonic() >= next_heartbeat:
                 self._send_heartbeat()
@@ -157,29 +159,31 @@ class HttpUplink(UplinkWorker):
 
     def _post(self, endpoint: str, body: bytes) -> tuple[Outcome, str]:
         s = self.settings
-        headers = {"Authorization": f"Bearer {s.token}", "Content-Type": "application/json"}
+        headers = {"Authorization": f"Bearer {s.token}", "Content-Type": "application/json",
+                   "User-Agent": "siaga-gateway"}
         if s.gzip:
-            body = gzip.compress(body, compresslevel=5)
+            body = gzip.compress(body, compresslevel=GZIP_LEVEL)
             headers["Content-Encoding"] = "gzip"
-        request = urllib.request.Request(self._base + endpoint, data=body, headers=headers,
-                                         method="POST")
         self._retry_after_s = 0.0
         try:
-            with urllib.request.urlopen(request, timeout=s.http_timeout_s,
-                                        context=self._ssl) as answer:
-                return "stored", answer.read().decode("utf-8", "replace")
-        except urllib.error.HTTPError as exc:
-            detail = f"{exc.code} {exc.reason}: {exc.read(500).decode('utf-8', 'replace')}"
-            self._retry_after_s = _retry_after_s(exc.headers.get("Retry-After"))
-            if exc.code in REJECTING:
-                return "rejected", detail
-            if exc.code == 413:
-                return "too_large", detail
-            if exc.code in (401, 403):
-                return "auth", f"{detail} (check uplink.token)"
-            return "retry", detail
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            return "retry", f"{self._base}{endpoint}: {exc}"
+            answer = self._hub.post(endpoint, body, headers)
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            return "retry", f"{self._base}{endpoint}: {str(exc) or type(exc).__name__}"
+        finally:
+            with self._cond:
+                self._counters.connections_opened = self._hub.opened
+        text = answer.body.decode("utf-8", "replace")
+        if 200 <= answer.status < 300:
+            return "stored", text
+        detail = f"{answer.status} {answer.reason}: {text[:500]}"
+        self._retry_after_s = _retry_after_s(answer.retry_after)
+        if answer.status in REJECTING:
+            return "rejected", detail
+        if answer.status == 413:
+            return "too_large", detail
+        if answer.status in (401, 403):
+            return "auth", f"{detail} (check uplink.token)"
+        return "retry", detail
 
 
 def _retry_after_s(value: str | None) -> float:

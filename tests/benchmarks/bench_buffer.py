@@ -9,6 +9,12 @@ Prints:
    ``siaga-gateway run`` process during the loss run; target < 80 MB.
 4. loss report: readings the nodes sent vs readings that reached the hub stand-in
    across N SIGKILLs of the gateway and an uplink broker outage (lost, duplicated).
+5. buffer + HTTP uplink CPU: a child process appends readings as the core does under a
+   flood (``--per-append`` a commit, paced at ``--rate`` readings/s) while the real HTTP
+   uplink drains them into a real ``siaga-hub serve``: the child's CPU seconds (user + sys)
+   per 1k readings, split into the appending thread's and the rest (uplink). CPU, not
+   wall-clock, so the figure holds on a shared machine; compare before/after in one
+   sitting (``--only uplink``).
 
 The hub stand-in (tests/integration/gateway/hub_stand_in.py) stands in for the hub until the
 hub's own tests exercise the same contract. Figures depend on the machine; the one
@@ -30,9 +36,10 @@ from pathlib import Path
 from siaga.firmware_bridge.reading import Reading
 from siaga.gateway.buffer import StoreAndForwardBuffer
 from siaga.gateway.buffer_sqlite import BufferSettings
+from siaga.gateway.uplink.http_uplink import HttpUplink
 from siaga.gateway.uplink.mqtt_uplink import MqttUplink
 from siaga.gateway.uplink.settings import UplinkSettings
-from siaga.simulators.servers import Mosquitto
+from siaga.simulators.servers import HubProcess, Mosquitto
 from tests.integration.gateway.gateway_process import GatewayProcess, NodeFleet, gateway_config
 from tests.integration.gateway.hub_stand_in import MqttAckResponder, wait_for
 
@@ -166,23 +173,89 @@ def loss_report(workdir: Path, kills: int, rounds: int) -> None:
         print(f"3b. memory: peak RSS of the siaga-gateway run process: {max(peaks):.0f} MB")
 
 
+def bench_http_uplink(workdir: Path, n: int, per_append: int, rate: float, runs: int) -> None:
+    print(f"5. buffer + HTTP uplink CPU: {n:,} readings appended {per_append} a commit at "
+          f"{rate:,.0f}/s, drained into siaga-hub serve (load {os.getloadavg()[0]:.1f})")
+    (workdir / "hub").mkdir()
+    hub = HubProcess(workdir / "hub")  # the embedded SQLite telemetry store
+    token = hub.cli("gateway", "add", "bench-http").strip()
+    hub.start()
+    try:
+        for run in range(runs):
+            db = workdir / f"http-{run}.sqlite3"
+            child = subprocess.run(
+                [sys.executable, "-m", "tests.benchmarks.bench_buffer", "--http-child",
+                 str(db), hub.url, token, str(n), str(per_append), str(rate)],
+                capture_output=True, text=True, timeout=600, check=True,
+            )
+            print(child.stdout.rstrip())
+    finally:
+        hub.stop()
+
+
+def http_child(db: str, url: str, token: str, n: int, per_append: int, rate: float) -> None:
+    buf = StoreAndForwardBuffer(BufferSettings(path=db))
+    up = HttpUplink(UplinkSettings(kind="http", gateway_id="bench-http", url=url, token=token,
+                                   batch_max_count=500, batch_max_age_s=1.0), buf)
+    # Readings made before the clock starts: their making is the core's cost, not ours.
+    t0 = 1_795_000_000.0
+    chunks = [[Reading(f"bench-{i % 10:03d}", ("vwc", "temp")[i % 2], 30.0 + i % 97 / 4, "%",
+                       t0 + i / 10, t0 + i / 10 + 0.05, (i // 20) % 65536, "mqtt")
+               for i in range(j, min(j + per_append, n))] for j in range(0, n, per_append)]
+    up.start()
+    cpu0, wall0, append_cpu = os.times(), time.perf_counter(), 0.0
+    for k, chunk in enumerate(chunks):
+        t = time.thread_time()
+        buf.append(chunk, [])
+        append_cpu += time.thread_time() - t
+        pause = wall0 + (k + 1) * per_append / rate - time.perf_counter()
+        if pause > 0:
+            time.sleep(pause)
+    done = wait_for(lambda: buf.stats().depth == 0, 120, step=0.01)
+    wall, cpu1 = time.perf_counter() - wall0, os.times()
+    up.stop()
+    cpu = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
+    c = up.counters()
+    k = n / 1000
+    print(f"   {n:,} readings {'drained' if done else 'NOT drained'} in {wall:.1f} s, "
+          f"{c.batches_acked} batches ({c.send_errors} send errors): process CPU {cpu / k * 1000:.2f} ms per 1k readings "
+          f"(appending thread {append_cpu / k * 1000:.2f}, the rest {(cpu - append_cpu) / k * 1000:.2f})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backlog", type=int, default=100_000)
     parser.add_argument("--kills", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=1500, help="fleet rounds (3 nodes each)")
+    parser.add_argument("--uplink-readings", type=int, default=100_000)
+    parser.add_argument("--per-append", type=int, default=200,
+                        help="readings a commit in section 5 (a flood's group commit)")
+    parser.add_argument("--rate", type=float, default=10_000, help="readings/s in section 5")
+    parser.add_argument("--runs", type=int, default=2, help="section 5 runs")
+    parser.add_argument("--only", choices=("commits", "drain", "loss", "uplink"))
     parser.add_argument("--drain-child", nargs=4, metavar=("DB", "HOST", "PORT", "COUNT"),
                         help=argparse.SUPPRESS)
+    parser.add_argument("--http-child", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.drain_child:
         db, host, port, count = args.drain_child
         drain_child(db, host, int(port), int(count))
         return
+    if args.http_child:
+        db, url, token, n, per_append, rate = args.http_child
+        http_child(db, url, token, int(n), int(per_append), float(rate))
+        return
     workdir = Path(tempfile.mkdtemp(prefix="siaga-bench-buffer-"))
     try:
-        bench_commits(workdir)
-        bench_drain(workdir, args.backlog)
-        loss_report(workdir, args.kills, args.rounds)
+        if args.only in (None, "commits"):
+            bench_commits(workdir)
+        if args.only in (None, "drain"):
+            bench_drain(workdir, args.backlog)
+        if args.only in (None, "loss"):
+            loss_report(workdir, args.kills, args.rounds)
+        if args.only in (None, "uplink"):
+            bench_http_uplink(workdir, args.uplink_readings, args.per_append, args.rate,
+                              args.runs)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
