@@ -216,10 +216,11 @@ def http_child(db: str, url: str, token: str, n: int, per_append: int, rate: flo
     up.stop()
     cpu = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
     c = up.counters()
-    k = n / 1000
+    ms = 1000 / (n / 1000)  # seconds -> ms per 1k readings
     print(f"   {n:,} readings {'drained' if done else 'NOT drained'} in {wall:.1f} s, "
-          f"{c.batches_acked} batches ({c.send_errors} send errors): process CPU {cpu / k * 1000:.2f} ms per 1k readings "
-          f"(appending thread {append_cpu / k * 1000:.2f}, the rest {(cpu - append_cpu) / k * 1000:.2f})")
+          f"{c.batches_acked} batches, {c.send_errors} send errors, "
+          f"{getattr(c, 'connections_opened', '?')} connections: process CPU {cpu * ms:.2f} ms per 1k readings "
+          f"(appending thread {append_cpu * ms:.2f}, the rest {(cpu - append_cpu) * ms:.2f})")
 
 
 def main() -> None:

@@ -2,7 +2,8 @@
 ``siaga-hub serve``: reused across batches, replaced when the hub closes it (its idle limit,
 the hub restarted, or closed while a request is on its way), and a 503's Retry-After still
 waited out, the connection the hub closed meanwhile replaced without an error. Nothing is
-lost or acknowledged early in any case. One hub process and gateway token for the module (each ``siaga-hub`` start costs seconds)."""
+lost or acknowledged early in any case. One hub process and gateway token for the module
+(each ``siaga-hub`` start costs seconds)."""
 
 from __future__ import annotations
 
