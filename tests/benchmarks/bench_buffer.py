@@ -219,7 +219,8 @@ def http_child(db: str, url: str, token: str, n: int, per_append: int, rate: flo
     ms = 1000 / (n / 1000)  # seconds -> ms per 1k readings
     print(f"   {n:,} readings {'drained' if done else 'NOT drained'} in {wall:.1f} s, "
           f"{c.batches_acked} batches, {c.send_errors} send errors, "
-          f"{getattr(c, 'connections_opened', '?')} connections: process CPU {cpu * ms:.2f} ms per 1k readings "
+          f"{getattr(c, 'connections_opened', '?')} connections: "
+          f"process CPU {cpu * ms:.2f} ms per 1k readings "
           f"(appending thread {append_cpu * ms:.2f}, the rest {(cpu - append_cpu) * ms:.2f})")
 
 
