@@ -3,8 +3,9 @@ real ``siaga-hub serve`` processes on one PostgreSQL database: TLS (a certificat
 makes), HTTP/2 offered, requests spread over both hubs, a killed hub left out without a
 failed request, the live stream passed through byte by byte and resumed through the proxy
 on the other hub (Last-Event-ID) when its own dies, missing nothing, and the client's own
-address (never a forged X-Forwarded-For) reaching the hub. nginx runs from its own prefix in a temp
-dir on a free port; nothing of /etc/nginx or a system service is used.
+address (never a forged X-Forwarded-For) reaching the hub, and a gateway's HTTP uplink over
+TLS keeping one connection for all its batches. nginx runs from its own prefix in a temp dir on
+a free port; nothing of /etc/nginx or a system service is used.
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ import pytest
 
 from siaga.api.proxy_config import ProxySite, nginx_config
 from siaga.api.settings import settings_from_mapping
+from siaga.gateway.buffer import StoreAndForwardBuffer
+from siaga.gateway.buffer_sqlite import BufferSettings
+from siaga.gateway.uplink.http_uplink import HttpUplink
+from siaga.gateway.uplink.settings import UplinkSettings
 from siaga.simulators.proxy_servers import Nginx, self_signed_certificate
 from siaga.simulators.servers import (
     HubProcess,
@@ -34,6 +39,7 @@ from siaga.simulators.servers import (
     start_together,
     stop_together,
 )
+from tests.integration.uplink.test_uplink_mqtt import reading
 
 ROOT = Path(__file__).resolve().parents[3]
 PASSWORD = "proxy-test-password"
@@ -260,3 +266,22 @@ def test_requests_keep_succeeding_when_a_hub_is_killed(stand: Stand) -> None:
         assert len(served_by(stand.hubs[0], "probe=after-kill-")) == 20
     finally:
         victim.start()
+
+
+def test_the_http_uplink_sends_every_batch_over_one_tls_connection(
+        stand: Stand, tmp_path: Path) -> None:
+    """The uplink's TLS (its CA file, the host name checked) on its kept-alive connection."""
+    buffer = StoreAndForwardBuffer(BufferSettings(path=str(tmp_path / "buffer.sqlite3")))
+    buffer.append([reading(i) for i in range(400)], [])
+    up = HttpUplink(UplinkSettings(kind="http", gateway_id=GATEWAY, url=stand.url,
+                                   token=stand.gateway_token, ca=str(stand.cert),
+                                   batch_max_count=50, batch_max_age_s=0.05), buffer)
+    up.start()
+    try:
+        wait_for(lambda: buffer.stats().depth == 0, 30, "the buffer drained")
+    finally:
+        up.stop()
+        buffer.close()
+    counters = up.counters()
+    assert counters.batches_acked == 8 and counters.send_errors == 0
+    assert counters.connections_opened == 1
