@@ -25,7 +25,9 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from itertools import repeat
 from pathlib import Path
+from typing import TypeVar
 
 from siaga.analytics.alert import Alert
 from siaga.firmware_bridge.channels import CHANNELS, COUNTER_MODULUS
@@ -52,15 +54,37 @@ log = logging.getLogger(__name__)
 # 150 bytes each): bounded by this, not by the message rate.
 FRESH_MAX_ROWS = 5_000
 
+T = TypeVar("T")
+
+
+COUNTER_CHANNELS = frozenset(key for key, spec in CHANNELS.items() if spec.kind == "counter")
+
 
 def counter_counts(readings: Sequence[Reading]) -> dict[tuple[str, str], int]:
     """The last whole cumulative count per (node, counter channel) among ``readings``."""
     out: dict[tuple[str, str], int] = {}
     for r in readings:
-        spec = CHANNELS.get(r.channel)
-        if (spec is not None and spec.kind == "counter" and r.raw is not None
-                and float(r.raw).is_integer() and 0 <= r.raw < COUNTER_MODULUS):
-            out[(r.node, r.channel)] = int(r.raw)
+        if r.channel in COUNTER_CHANNELS:
+            raw = r.raw
+            if raw is not None and float(raw).is_integer() and 0 <= raw < COUNTER_MODULUS:
+                out[(r.node, r.channel)] = int(raw)
+    return out
+
+
+def _encoded(items: Sequence[T], encode: Callable[[T], str], kind: int, at: int,
+             bad: list[tuple[int, str, int, int, str]]) -> list[str]:
+    """Each item's buffered JSON, in one pass while every item encodes (the usual case);
+    an item JSON cannot carry (NaN) joins ``bad`` with its reason instead."""
+    try:
+        return [encode(item) for item in items]
+    except (ValueError, TypeError):
+        pass
+    out = []
+    for item in items:
+        try:
+            out.append(encode(item))
+        except (ValueError, TypeError) as exc:
+            bad.append((kind, repr(item), at, at, f"not encodable: {exc}"))
     return out
 
 
@@ -111,32 +135,27 @@ class StoreAndForwardBuffer:
         its reason instead of stopping the rest.
         """
         at = now_ms()
-        rows: list[tuple[int, str, int]] = []
         bad: list[tuple[int, str, int, int, str]] = []
-        for alert in alerts:
-            try:
-                rows.append((ALERT, alert_entry_payload(alert), at))
-            except (ValueError, TypeError) as exc:
-                bad.append((ALERT, repr(alert), at, at, f"not encodable: {exc}"))
-        for reading in readings:
-            try:
-                rows.append((READING, reading_entry_payload(reading), at))
-            except (ValueError, TypeError) as exc:
-                bad.append((READING, repr(reading), at, at, f"not encodable: {exc}"))
-        if not rows and not bad:
+        alert_payloads = _encoded(alerts, alert_entry_payload, ALERT, at, bad)
+        payloads = _encoded(readings, reading_entry_payload, READING, at, bad)
+        if not alert_payloads and not payloads and not bad:
             return
         baselines = counter_counts(readings)
+        n = len(alert_payloads) + len(payloads)
         db = self._db()
         with self._lock:
             try:
                 db.execute("BEGIN IMMEDIATE")
-                db.executemany(
-                    "INSERT INTO pending (kind, payload, enqueued_at) VALUES (?, ?, ?)", rows
-                )
+                insert = "INSERT INTO pending (kind, payload, enqueued_at) VALUES (?, ?, ?)"
+                # alerts first, so within a commit they take the lower ids
+                if alert_payloads:
+                    db.executemany(insert, zip(repeat(ALERT), alert_payloads, repeat(at)))
+                if payloads:
+                    db.executemany(insert, zip(repeat(READING), payloads, repeat(at)))
                 # AUTOINCREMENT under BEGIN IMMEDIATE: this transaction's ids are
                 # consecutive and end at the last insert's rowid.
                 first_id = (db.execute("SELECT last_insert_rowid()").fetchone()[0]
-                            - len(rows) + 1) if rows else 0
+                            - n + 1) if n else 0
                 if baselines:
                     db.executemany(
                         "INSERT OR REPLACE INTO counter_baselines (node, channel, count)"
@@ -148,8 +167,9 @@ class StoreAndForwardBuffer:
                         " VALUES (?, ?, ?, ?, ?)", bad,
                     )
                     self._bump(db, "rejected", len(bad))
-                self._rows += len(rows)
-                self._bytes += sum(len(p) + ROW_OVERHEAD_BYTES for _, p, _ in rows)
+                self._rows += n
+                self._bytes += (sum(map(len, alert_payloads)) + sum(map(len, payloads))
+                                + n * ROW_OVERHEAD_BYTES)
                 trimmed = self._trim(db, at)
                 db.execute("COMMIT")
             except sqlite3.Error as exc:
@@ -158,13 +178,14 @@ class StoreAndForwardBuffer:
                 self._reload_totals(db)
                 self._tail.forget()
                 raise BufferStorageError(f"buffer commit failed: {exc}") from exc
-            self._tail.keep(first_id, rows, trimmed)
+            self._tail.keep(ALERT, first_id, alert_payloads, at)
+            self._tail.keep(READING, first_id + len(alert_payloads), payloads, at)
+            self._tail.bound(trimmed)
             self._bound_wal(db)
         if bad:
             log.warning("rejected %d entries that JSON cannot carry: %s", len(bad), bad[0][4])
-        n_alerts = sum(1 for r in rows if r[0] == ALERT)
         for listener in self._listeners:
-            listener(len(rows) - n_alerts, n_alerts)
+            listener(len(payloads), len(alert_payloads))
 
     def _bound_wal(self, db: sqlite3.Connection) -> None:
         """A large commit can carry the log past its share before SQLite's automatic
@@ -194,7 +215,7 @@ class StoreAndForwardBuffer:
                 return trimmed
             last_id, dropped = None, 0
             for row_id, size in db.execute(
-                "SELECT id, LENGTH(payload) FROM pending WHERE kind = ? ORDER BY id", (kind,)
+                f"SELECT id, LENGTH(payload) FROM pending WHERE kind = {kind:d} ORDER BY id"
             ):
                 last_id, dropped = row_id, dropped + 1
                 self._rows -= 1
@@ -250,9 +271,10 @@ class StoreAndForwardBuffer:
                 if self._tail.complete(kind):
                     rows = self._tail.take(kind, max_count)
                 else:
-                    rows = db.execute(
-                        "SELECT id, payload, enqueued_at FROM pending WHERE kind = ? AND id > ?"
-                        " ORDER BY id LIMIT ?", (kind, self._cursor[kind], max_count),
+                    rows = db.execute(  # kind inline: the alerts' partial index needs it
+                        "SELECT id, payload, enqueued_at FROM pending"
+                        f" WHERE kind = {kind:d} AND id > ? ORDER BY id LIMIT ?",
+                        (self._cursor[kind], max_count),
                     ).fetchall()
                     if len(rows) < max_count:  # reached the end: from now on the tail is whole
                         self._tail.caught_up(kind)
@@ -291,7 +313,8 @@ class StoreAndForwardBuffer:
         return removed
 
     def _remove(self, batch: Batch, reason: str | None) -> int:
-        ids = [(e.id,) for e in batch.entries]
+        entries = batch.entries
+        ids = [e.id for e in entries]
         db = self._db()
         with self._lock:
             try:
@@ -301,11 +324,11 @@ class StoreAndForwardBuffer:
                         "INSERT OR IGNORE INTO rejected"
                         " (id, kind, payload, enqueued_at, rejected_at, reason)"
                         " SELECT id, kind, payload, enqueued_at, ?, ? FROM pending WHERE id = ?",
-                        [(now_ms(), reason, i) for (i,) in ids],
+                        [(now_ms(), reason, i) for i in ids],
                     )
                 before = db.total_changes
                 db.executemany("DELETE FROM pending WHERE id BETWEEN ? AND ?",
-                               list(id_runs(i for (i,) in ids)))
+                               list(id_runs(ids)))
                 deleted = db.total_changes - before
                 if reason is not None and deleted:
                     self._bump(db, "rejected", deleted)
@@ -316,7 +339,8 @@ class StoreAndForwardBuffer:
                 raise BufferStorageError(f"buffer ack of {batch.key} failed: {exc}") from exc
             if deleted == len(ids):
                 self._rows -= deleted
-                self._bytes -= sum(len(e.payload) + ROW_OVERHEAD_BYTES for e in batch.entries)
+                self._bytes -= (sum([len(e.payload) for e in entries])
+                                + deleted * ROW_OVERHEAD_BYTES)
             else:  # some rows were dropped while in flight
                 self._reload_totals(db)
             return deleted

@@ -109,8 +109,12 @@ def now_ms() -> int:
 
 def id_runs(ids: Iterable[int]) -> Iterator[tuple[int, int]]:
     """Ids as sorted (first, last) runs of consecutive ids: [1,2,3,7] -> (1,3), (7,7)."""
+    ordered = sorted(set(ids))
+    if ordered and ordered[-1] - ordered[0] == len(ordered) - 1:  # one run: a batch, usually
+        yield ordered[0], ordered[-1]
+        return
     first = last = None
-    for i in sorted(ids):
+    for i in ordered:
         if last is not None and i == last + 1:
             last = i
             continue

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Mapping, Sequence
+from itertools import repeat
 
 from siaga.gateway.buffer_rows import ALERT, READING
 
@@ -41,14 +42,17 @@ class CommittedTail:
         self._complete[kind] = True
         self._rows[kind].clear()
 
-    def keep(self, first_id: int, rows: Sequence[tuple[int, str, int]],
-             trimmed: Mapping[int, int]) -> None:
-        """After a commit: its rows (kind, payload, enqueued_at; ids consecutive from
-        ``first_id``) join the tail; trimmed rows (last dropped id per kind) leave it
-        (the same commit may have trimmed some of its own rows)."""
-        for offset, (kind, payload, at) in enumerate(rows):
-            if self._complete[kind]:
-                self._rows[kind].append((first_id + offset, payload, at))
+    def keep(self, kind: int, first_id: int, payloads: Sequence[str], at: int) -> None:
+        """After a commit: its rows of ``kind`` (ids consecutive from ``first_id``, all
+        enqueued at ``at``) join the tail, if it is complete; ``bound`` follows."""
+        if payloads and self._complete[kind]:
+            self._rows[kind].extend(
+                zip(range(first_id, first_id + len(payloads)), payloads, repeat(at)))
+
+    def bound(self, trimmed: Mapping[int, int]) -> None:
+        """After a commit's ``keep``: the rows it trimmed (last dropped id per kind) leave the
+        tail (the commit may have trimmed some of its own rows), and a tail grown past
+        ``max_rows`` is dropped."""
         for kind, tail in self._rows.items():
             last = trimmed.get(kind)
             if last is not None:
