@@ -44,6 +44,11 @@ class BatchTrigger:
         if self._count == 0:
             self._since = None
 
+    @property
+    def idle(self) -> bool:
+        """Nothing waits, so no batch-age deadline runs."""
+        return self._since is None and not self._alert
+
     def due(self, now: float) -> bool:
         return self._alert or self._count >= self.max_count or (
             self._since is not None and now - self._since >= self.max_age_s

@@ -70,9 +70,11 @@ class HttpUplink(UplinkWorker):
                 now = time.monotonic()
                 wait = min(next_heartbeat - now, self._trigger.seconds_until_due(now), 60.0)
                 self._cond.wait_for(
-                    lambda: self._stopping or self._trigger.due(time.monotonic()),
+                    lambda: (self._stopping or self._rearmed
+                             or self._trigger.due(time.monotonic())),
                     max(0.0, wait),
                 )
+                self._rearmed = False
                 if self._stopping:
                     self._hub.close()
                     return

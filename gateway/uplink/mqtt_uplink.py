@@ -152,7 +152,7 @@ class MqttUplink(UplinkWorker):
     # -- the uplink thread ---------------------------------------------------------
 
     def _wanted(self) -> bool:
-        return self._stopping or bool(self._acks) or self._reconnected or (
+        return self._stopping or self._rearmed or bool(self._acks) or self._reconnected or (
             self._connected and len(self._inflight) < self.settings.max_inflight
             and self._trigger.due(time.monotonic())
         )
@@ -174,6 +174,7 @@ class MqttUplink(UplinkWorker):
             with self._cond:
                 self._cond.wait_for(self._wanted, self._deadline(time.monotonic(),
                                                                  next_heartbeat))
+                self._rearmed = False
                 if self._stopping:
                     return
                 acks = list(self._acks)

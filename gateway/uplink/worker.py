@@ -1,8 +1,9 @@
 """What both uplinks share: the thread that drains the buffer, woken by appends and batching.
 
 A subclass names its thread, may connect in ``_connect`` before the thread starts, and
-implements ``_run``: wait on ``_cond`` until ``_stopping`` or the ``_trigger`` says a batch
-is due, send, and ack the buffer only on the hub's acknowledgement.
+implements ``_run``: wait on ``_cond`` until ``_stopping``, ``_rearmed`` (then clear it and
+wait again, to the trigger's new deadline) or the ``_trigger`` says a batch is due, send,
+and ack the buffer only on the hub's acknowledgement.
 """
 
 from __future__ import annotations
@@ -50,6 +51,10 @@ class UplinkWorker:
         self._cond = threading.Condition()
         self._stopping = False
         self._trigger = BatchTrigger(settings.batch_max_count, settings.batch_max_age_s)
+        # An append started the batch-age clock while the thread slept with no deadline for
+        # it: the thread wakes to set one (it slept up to 60 s, or the heartbeat interval,
+        # before a lone reading went: issue 17).
+        self._rearmed = False
         self._counters = UplinkCounters()
         self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
         buffer.on_append(self._appended)
@@ -78,8 +83,11 @@ class UplinkWorker:
 
     def _appended(self, readings: int, alerts: int) -> None:
         with self._cond:
-            self._trigger.added(readings, alerts, time.monotonic())
-            if self._trigger.due(time.monotonic()):
+            now = time.monotonic()
+            idle = self._trigger.idle
+            self._trigger.added(readings, alerts, now)
+            self._rearmed = self._rearmed or (idle and not self._trigger.idle)
+            if self._rearmed or self._trigger.due(now):
                 self._cond.notify_all()
 
     def _run(self) -> None:

@@ -4,6 +4,7 @@ tests exercise the same contract (docs/uplink.md)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -130,3 +131,19 @@ def test_heartbeat_posted(hub: HttpIngestServer, buffer: StoreAndForwardBuffer) 
     finally:
         up.stop()
     assert hub.heartbeats[0]["gateway"] == "gw-h" and hub.heartbeats[0]["buffer"]["depth"] == 0
+
+
+def test_a_lone_reading_on_an_idle_uplink_leaves_at_its_batch_age(
+    hub: HttpIngestServer, buffer: StoreAndForwardBuffer,
+) -> None:
+    """The thread slept with no deadline (nothing waiting, no heartbeat): the append that
+    starts the batch-age clock wakes it to set one. It slept 60 s before (issue 17)."""
+    up = HttpUplink(settings(hub, batch_max_age_s=0.2), buffer)
+    up.start()
+    try:
+        time.sleep(0.5)  # idle: the thread's wait has no batch deadline
+        buffer.append([reading(1)], [])
+        assert wait_for(lambda: buffer.stats().depth == 0, 20), up.counters()
+    finally:
+        up.stop()
+    assert hub.unique_readings == 1

@@ -189,3 +189,22 @@ def test_status_heartbeat_and_last_will(
     assert done.wait(5)
     late.loop_stop()
     assert got[0]["state"] == "offline"
+
+
+def test_a_lone_reading_on_an_idle_uplink_leaves_at_its_batch_age(
+    fresh_mosquitto: Mosquitto, buffer: StoreAndForwardBuffer,
+) -> None:
+    """The thread slept with no deadline (nothing waiting, no heartbeat): the append that
+    starts the batch-age clock wakes it to set one. It slept 60 s before (issue 17)."""
+    hub = MqttAckResponder(fresh_mosquitto.host, fresh_mosquitto.port).start()
+    up = MqttUplink(uplink_settings(fresh_mosquitto, "gw-idle", batch_max_age_s=0.2), buffer)
+    up.start()
+    try:
+        assert wait_for(lambda: up.connected, 10)
+        time.sleep(0.5)  # idle: the thread's wait has no batch deadline
+        buffer.append([reading(1)], [])
+        assert wait_for(lambda: buffer.stats().depth == 0, 20), up.counters()
+    finally:
+        up.stop()
+        hub.stop()
+    assert hub.unique_readings == 1

@@ -92,6 +92,17 @@ def test_rows_appended_while_a_short_batch_was_peeked_stay_due() -> None:
     assert not t.due(11.0)
 
 
+def test_trigger_is_idle_only_while_nothing_waits() -> None:
+    t = BatchTrigger(max_count=10, max_age_s=1.0)
+    assert t.idle
+    t.added(1, 0, now=5.0)
+    assert not t.idle and t.seconds_until_due(5.0) == 1.0
+    t.taken(1, full=False)
+    assert t.idle
+    t.added(0, 1, now=6.0)
+    assert not t.idle
+
+
 def test_backoff_grows_with_jitter_and_resets() -> None:
     b = Backoff(1.0, 8.0, random.Random(1))
     delays = [b.next_delay() for _ in range(8)]
