@@ -42,6 +42,7 @@ from siaga.gateway.buffer_rows import (
     Entry,
     alert_entry_payload,
     id_runs,
+    new_entries,
     now_ms,
 )
 from siaga.gateway.buffer_sqlite import SCHEMA, BufferSettings, open_buffer_db
@@ -279,7 +280,7 @@ class StoreAndForwardBuffer:
                     if len(rows) < max_count:  # reached the end: from now on the tail is whole
                         self._tail.caught_up(kind)
                 if rows:  # alerts travel in batches of their own, ahead of readings
-                    picked[kind] = tuple(Entry(i, p, e, e < cutoff) for i, p, e in rows)
+                    picked[kind] = new_entries(rows, cutoff)
                     self._cursor[kind] = rows[-1][0]
                     break
             else:

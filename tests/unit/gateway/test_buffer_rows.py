@@ -1,0 +1,29 @@
+"""``new_entries`` builds the uplink's ``Entry`` records through the slots' setters (issue
+17): each must equal ``Entry(...)`` made the plain way, field for field."""
+
+from __future__ import annotations
+
+from dataclasses import FrozenInstanceError
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from siaga.gateway.buffer_rows import Entry, new_entries
+
+rows = st.lists(st.tuples(st.integers(1, 2**62), st.text(max_size=40),
+                          st.integers(0, 2**45)), max_size=20)
+
+
+@given(rows=rows, cutoff=st.integers(0, 2**45))
+def test_equals_the_plain_entries(rows: list[tuple[int, str, int]], cutoff: int) -> None:
+    made = new_entries(rows, cutoff)
+    assert made == tuple(Entry(i, p, e, e < cutoff) for i, p, e in rows)
+    assert all(type(e) is Entry and e.backfill is (e.enqueued_at_ms < cutoff) for e in made)
+
+
+def test_entries_stay_frozen() -> None:
+    (e,) = new_entries([(7, "{}", 5)], 6)
+    with pytest.raises(FrozenInstanceError):
+        e.id = 8  # type: ignore[misc]
+    assert e == Entry(7, "{}", 5, True) and hash(e) == hash(Entry(7, "{}", 5, True))
