@@ -103,3 +103,26 @@ def test_ack_deletes_only_the_batch_rows_in_id_runs(tmp_path: Path) -> None:
 def test_id_runs() -> None:
     assert list(id_runs(iter([7, 1, 3, 2, 9, 10]))) == [(1, 3), (7, 7), (9, 10)]
     assert list(id_runs(iter([]))) == []
+
+
+def test_a_buffer_with_the_old_index_on_every_row_opens_with_the_alerts_index(
+        tmp_path: Path) -> None:
+    """A buffer written before issue 17's third round (an index on every row's kind): its
+    rows are kept, that index is dropped and the alerts-only one built."""
+    path = tmp_path / "b.sqlite3"
+    first = open_buffer(path)
+    first.append([reading(1), reading(2)], [alert(1)])
+    first.close()
+    with sqlite3.connect(path) as db:
+        db.execute("DROP INDEX pending_alerts")
+        db.execute("CREATE INDEX pending_by_kind ON pending (kind)")
+    b = open_buffer(path)
+    with sqlite3.connect(path) as db:
+        indexes = {name for (name,) in db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'pending'")}
+    assert indexes == {"pending_alerts"}
+    assert b.stats().depth == 3 and b.stats().alerts == 1
+    alerts, readings = b.peek_batch(10), b.peek_batch(10)
+    assert alerts is not None and len(alerts.alerts) == 1 and not alerts.readings
+    assert readings is not None and [json.loads(e.payload)["seq"] for e in readings.readings] \
+        == [1, 2]
