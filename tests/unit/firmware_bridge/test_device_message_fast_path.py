@@ -1,12 +1,13 @@
-"""decode_device_message's hook-free fast path gives exactly what the strict parse gives:
-the same message, or the same error reason and detail, for clean and tricky payloads."""
+"""decode_device_message's fast paths (the hook-free parse, and the one-pass ``up`` decoder)
+give exactly what the strict parse gives: the same message, or the same error reason and
+detail, for clean and tricky payloads."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from siaga.firmware_bridge import device_message
@@ -49,9 +50,18 @@ def outcome(topic: str, payload: bytes) -> DeviceMessage | tuple[str, str]:
 
 
 def strict_outcome(topic: str, payload: bytes) -> DeviceMessage | tuple[str, str]:
+    """Both fast paths off: the hooked parse and the general builders decide."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(device_message, "_clean_json", lambda payload: None)
+        mp.setattr(device_message, "clean_json", lambda payload: None)
+        mp.setattr(device_message, "_clean_up", lambda node, payload: None)
         return outcome(topic, payload)
+
+
+def up_outcome(payload: bytes) -> DeviceMessage | tuple[str, str]:
+    """Only the ``up`` fast path off: the hook-free parse and ``_up`` decide."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(device_message, "_clean_up", lambda node, payload: None)
+        return outcome(TOPICS[0], payload)
 
 
 @given(st.sampled_from(TOPICS), objects(VALUES), SPACE, SPACE)
@@ -76,6 +86,26 @@ def test_fast_path_equals_strict_parse(topic: str, body: str, before: str, after
         b'{"seq":1,"v":{"vwc":1}} x',
         b'[' * 2000 + b']' * 2000,
         b'{"seq":1,"v":{"vwc":1},"x":' + b'[' * 1500 + b']' * 1500 + b'}',
+        # the edges of the up fast path, one field at a time
+        b'{"seq":1,"v":{"vwc":1},"ts":-1}',
+        b'{"seq":1,"v":{"vwc":1},"ts":9007199254740992}',
+        b'{"seq":1,"v":{"vwc":1},"ts":9007199254740993}',
+        b'{"seq":1,"v":{"vwc":1},"ts":1.5}',
+        b'{"seq":1,"v":{"vwc":1},"ts":null}',
+        b'{"seq":1,"v":{"vwc":1},"up":-9007199254740993}',
+        b'{"seq":1,"v":{"vwc":1},"up":-9007199254740992}',
+        b'{"seq":1,"v":{"vwc":1},"up":1.0}',
+        b'{"seq":1,"v":{"vwc":9007199254740993}}',
+        b'{"seq":1,"v":{"vwc":-9007199254740992}}',
+        b'{"seq":1,"v":{"vwc":1,"up":2}}',
+        b'{"seq":1,"v":{}}',
+        b'{"seq":1,"v":{"vwc":NaN}}',
+        b'{"seq":1,"v":{"vwc":1},"x":-Infinity}',
+        b'{"seq":1,"v":{"vwc":1},"x":[]}',
+        b'{"seq":1,"v":{"vwc":1},"x":{}}',
+        b'{"seq":-1,"v":{"vwc":1}}',
+        b'{"seq":1,"v":{"vwc_17_characters":1}}',
+        b'{"seq":1,"v":[1]}',
     ],
 )
 def test_fast_path_on_tricky_payloads(payload: bytes) -> None:
@@ -88,3 +118,65 @@ def test_fast_up_message_equals_the_constructed_one() -> None:
     assert message == DeviceMessage("up", "n-1", 7, values={"vwc": 31.5, "rain": 3}, ts_ms=17,
                                     uptime_ms=5)
     assert repr(message) == repr(strict_outcome(TOPICS[0], payload))
+
+
+# Up messages as nodes send them, and near misses: every field's type and range edges,
+# repeated keys, ':' inside strings, non-finite numbers, containers where scalars go.
+BIG = [str(2**53 + 1), str(-(2**53) - 1)]
+NEAR = {  # per field, the values just outside what it takes
+    "seq": ["-1", "65536", "true", "null", "1.0", '"7"', "NaN", "[]"],
+    "value": ["NaN", "Infinity", "-Infinity", "1e400", "true", "null", '"7"', "[]", "{}", *BIG],
+    "ts": ["-1", "1.5", "true", "null", '"7"', "NaN", "1e400", "[]", *BIG],
+    "up": ["1.5", "true", "null", "NaN", "{}", *BIG],
+    "x": ["NaN", "1e400", "[NaN]", '{"a":1}', "[]", "{}", '"a:b"', "null"],
+    "key": ["up", "Vwc", "a:b", "", "v", "x" * 17],
+}
+
+
+@st.composite
+def up_payloads(draw: st.DrawFn) -> str:
+    """A valid up message, or one with a single near miss."""
+    fields = {"seq": str(draw(st.integers(0, 65535)))}
+    values = [(draw(st.sampled_from(["vwc", "temp", "rain", "smoke", "x_1"])),
+               draw(st.one_of(st.floats(allow_nan=False, allow_infinity=False).map(repr),
+                              st.integers(-(2**53), 2**53).map(str))))
+              for _ in range(draw(st.integers(1, 3)))]
+    if draw(st.booleans()):
+        fields["ts"] = str(draw(st.integers(0, 2**53)))
+    if draw(st.booleans()):
+        fields["up"] = str(draw(st.integers(-(2**53), 2**53)))
+    if draw(st.booleans()):
+        fields["fw"] = '"1.2"'
+    pairs = list(fields.items())
+    miss = draw(st.sampled_from(["none", "none", "seq", "value", "key", "ts", "up", "x",
+                                 "repeat", "empty"]))
+    if miss in ("seq", "ts", "up", "x"):
+        pairs = [p for p in pairs if p[0] != miss] + [(miss, draw(st.sampled_from(NEAR[miss])))]
+    elif miss == "value":
+        values[0] = (values[0][0], draw(st.sampled_from(NEAR["value"])))
+    elif miss == "key":
+        values.append((draw(st.sampled_from([*NEAR["key"], values[0][0]])), "1"))
+    elif miss == "repeat":
+        pairs.append(draw(st.sampled_from(pairs)))
+    elif miss == "empty":
+        values = []
+    pairs.append(("v", "{" + ",".join(f'"{k}":{v}' for k, v in values) + "}"))
+    order = draw(st.permutations(pairs))
+    return "{" + ",".join(f'"{k}":{v}' for k, v in order) + "}"
+
+
+@settings(max_examples=400)
+@given(up_payloads(), SPACE)
+def test_up_fast_path_equals_both_other_paths(body: str, space: str) -> None:
+    payload = (body + space).encode()
+    got = outcome(TOPICS[0], payload)
+    assert got == strict_outcome(TOPICS[0], payload)
+    assert got == up_outcome(payload)
+    if isinstance(got, DeviceMessage):
+        assert repr(got) == repr(strict_outcome(TOPICS[0], payload))
+
+
+def test_the_up_fast_path_takes_the_usual_message() -> None:
+    payload = b'{"seq":12,"ts":1795000000123,"up":5,"v":{"vwc":30.25,"temp":25}}'
+    assert device_message._clean_up("n-1", payload) == DeviceMessage(
+        "up", "n-1", 12, values={"vwc": 30.25, "temp": 25}, ts_ms=1795000000123, uptime_ms=5)
