@@ -9,10 +9,11 @@ Prints:
    ``siaga-gateway run`` process during the loss run; target < 80 MB.
 4. loss report: readings the nodes sent vs readings that reached the hub stand-in
    across N SIGKILLs of the gateway and an uplink broker outage (lost, duplicated).
-5. buffer + HTTP uplink CPU: a child process appends readings as the core does under a
-   flood (``--per-append`` a commit, paced at ``--rate`` readings/s) while the real HTTP
-   uplink drains them into a real ``siaga-hub serve``: the child's CPU seconds (user + sys)
-   per 1k readings, split into the appending thread's and the rest (uplink). CPU, not
+5. buffer + uplink CPU: a child process appends readings as the core does under a flood
+   (``--per-append`` a commit, paced at ``--rate`` readings/s) while the real HTTP uplink
+   drains them into a real ``siaga-hub serve``, or the real MQTT uplink through a real
+   Mosquitto to the hub stand-in's acks: the child's CPU seconds (user + sys) per 1k
+   readings, and the appending and uplink threads' shares. CPU, not
    wall-clock, so the figure holds on a shared machine; compare before/after in one
    sitting (``--only uplink``).
 
@@ -96,19 +97,21 @@ def drain_child(db: str, host: str, port: int, count: int) -> None:
     up = MqttUplink(UplinkSettings(
         kind="mqtt", gateway_id=f"bench-{count}", host=host, port=port,
         batch_max_count=count, max_inflight=4, batch_max_age_s=0.5, ack_timeout_s=30), buf)
-    t = time.perf_counter()
+    t, cpu0 = time.perf_counter(), os.times()
     up.start()
-    done = wait_for(lambda: buf.stats().depth == 0, 120, step=0.01)
-    dt = time.perf_counter() - t
+    done = wait_for(lambda: up.counters().entries_acked >= depth, 120, step=0.05)
+    dt, cpu1 = time.perf_counter() - t, os.times()
     up.stop()
     c = up.counters()
+    cpu = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
     # VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss over from the parent
     # across fork+exec, so it would report the benchmark's own (hub stand-in) memory.
     rss = peak_rss_mb(os.getpid())
     print(f"   batch_max_count={count}, max_inflight=4: {depth:,} readings "
           f"{'drained' if done else 'NOT drained'} in {dt:.2f} s "
           f"({c.entries_acked / dt:,.0f} readings/s, {c.batches_acked} batches, "
-          f"{c.batches_resent} resent, {c.stale_acks} stale acks)")
+          f"{c.batches_resent} resent, {c.stale_acks} stale acks; "
+          f"{cpu / (depth / 1000) * 1000:.2f} ms CPU per 1k readings)")
     print(f"3. memory: peak RSS of the buffer + MQTT uplink process during the drain: "
           f"{rss:.0f} MB")
 
@@ -174,36 +177,53 @@ def loss_report(workdir: Path, kills: int, rounds: int) -> None:
         print(f"3b. memory: peak RSS of the siaga-gateway run process: {max(peaks):.0f} MB")
 
 
-def bench_http_uplink(workdir: Path, n: int, per_append: int, rate: float, runs: int) -> None:
-    print(f"5. buffer + HTTP uplink CPU: {n:,} readings appended {per_append} a commit at "
-          f"{rate:,.0f}/s, drained into siaga-hub serve (load {os.getloadavg()[0]:.1f})")
+def bench_uplinks(workdir: Path, n: int, per_append: int, rate: float, runs: int) -> None:
+    print(f"5. buffer + uplink CPU: {n:,} readings appended {per_append} a commit at "
+          f"{rate:,.0f}/s (load {os.getloadavg()[0]:.1f})")
     (workdir / "hub").mkdir()
     hub = HubProcess(workdir / "hub")  # the embedded SQLite telemetry store
     token = hub.cli("gateway", "add", "bench-http").strip()
+    broker = Mosquitto().start()
+    acks = MqttAckResponder(broker.host, broker.port, client_id="bench-uplink-hub").start()
     hub.start()
+    targets = {"http": (hub.url, token), "mqtt": (f"{broker.host}:{broker.port}", "-")}
     try:
         for run in range(runs):
-            db = workdir / f"http-{run}.sqlite3"
-            child = subprocess.run(
-                [sys.executable, "-m", "tests.benchmarks.bench_buffer", "--http-child",
-                 str(db), hub.url, token, str(n), str(per_append), str(rate)],
-                capture_output=True, text=True, timeout=600, check=True,
-            )
-            print(child.stdout.rstrip())
+            for kind, (target, secret) in targets.items():
+                db = workdir / f"{kind}-{run}.sqlite3"
+                child = subprocess.run(
+                    [sys.executable, "-m", "tests.benchmarks.bench_buffer", "--uplink-child",
+                     kind, str(db), target, secret, str(n), str(per_append), str(rate)],
+                    capture_output=True, text=True, timeout=600, check=True,
+                )
+                print(child.stdout.rstrip())
     finally:
         hub.stop()
+        acks.stop()
+        broker.cleanup()
 
 
-def http_child(db: str, url: str, token: str, n: int, per_append: int, rate: float) -> None:
+def uplink_child(kind: str, db: str, target: str, secret: str, n: int, per_append: int,
+                 rate: float) -> None:
+    """HTTP into siaga-hub serve (``target`` its URL, ``secret`` the gateway token), or MQTT
+    through Mosquitto (``target`` host:port) to the hub stand-in's acks."""
     buf = StoreAndForwardBuffer(BufferSettings(path=db))
-    up = HttpUplink(UplinkSettings(kind="http", gateway_id="bench-http", url=url, token=token,
-                                   batch_max_count=500, batch_max_age_s=1.0), buf)
+    up: HttpUplink | MqttUplink
+    if kind == "http":
+        up = HttpUplink(UplinkSettings(kind="http", gateway_id="bench-http", url=target,
+                                       token=secret, batch_max_count=500), buf)
+    else:
+        host, port = target.rsplit(":", 1)
+        up = MqttUplink(UplinkSettings(kind="mqtt", gateway_id=f"bench-mqtt-{Path(db).stem}",
+                                       host=host, port=int(port), batch_max_count=500), buf)
     # Readings made before the clock starts: their making is the core's cost, not ours.
     t0 = 1_795_000_000.0
     chunks = [[Reading(f"bench-{i % 10:03d}", ("vwc", "temp")[i % 2], 30.0 + i % 97 / 4, "%",
                        t0 + i / 10, t0 + i / 10 + 0.05, (i // 20) % 65536, "mqtt")
                for i in range(j, min(j + per_append, n))] for j in range(0, n, per_append)]
     up.start()
+    if isinstance(up, MqttUplink):
+        wait_for(lambda: up.connected, 10)
     uplink_thread = next(t for t in threading.enumerate() if t.name == up.thread_name)
     cpu0, wall0, append_cpu = os.times(), time.perf_counter(), 0.0
     uplink0 = thread_cpu_s(uplink_thread)
@@ -221,9 +241,10 @@ def http_child(db: str, url: str, token: str, n: int, per_append: int, rate: flo
     cpu = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
     c = up.counters()
     ms = 1000 / (n / 1000)  # seconds -> ms per 1k readings
-    print(f"   {n:,} readings {'drained' if done else 'NOT drained'} in {wall:.1f} s, "
-          f"{c.batches_acked} batches, {c.send_errors} send errors, "
-          f"{getattr(c, 'connections_opened', '?')} connections: "
+    extra = (f"{getattr(c, 'connections_opened', '?')} connections" if kind == "http"
+             else "paho's thread in the process figure")
+    print(f"   {kind}: {n:,} readings {'drained' if done else 'NOT drained'} in {wall:.1f} s, "
+          f"{c.batches_acked} batches, {c.send_errors} send errors, {extra}: "
           f"process CPU {cpu * ms:.2f} ms per 1k readings "
           f"(appending thread {append_cpu * ms:.2f}, uplink thread {uplink_cpu * ms:.2f})")
 
@@ -248,15 +269,15 @@ def main() -> None:
     parser.add_argument("--only", choices=("commits", "drain", "loss", "uplink"))
     parser.add_argument("--drain-child", nargs=4, metavar=("DB", "HOST", "PORT", "COUNT"),
                         help=argparse.SUPPRESS)
-    parser.add_argument("--http-child", nargs=6, help=argparse.SUPPRESS)
+    parser.add_argument("--uplink-child", nargs=7, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.drain_child:
         db, host, port, count = args.drain_child
         drain_child(db, host, int(port), int(count))
         return
-    if args.http_child:
-        db, url, token, n, per_append, rate = args.http_child
-        http_child(db, url, token, int(n), int(per_append), float(rate))
+    if args.uplink_child:
+        kind, db, target, secret, n, per_append, rate = args.uplink_child
+        uplink_child(kind, db, target, secret, int(n), int(per_append), float(rate))
         return
     workdir = Path(tempfile.mkdtemp(prefix="siaga-bench-buffer-"))
     try:
@@ -267,8 +288,7 @@ def main() -> None:
         if args.only in (None, "loss"):
             loss_report(workdir, args.kills, args.rounds)
         if args.only in (None, "uplink"):
-            bench_http_uplink(workdir, args.uplink_readings, args.per_append, args.rate,
-                              args.runs)
+            bench_uplinks(workdir, args.uplink_readings, args.per_append, args.rate, args.runs)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
