@@ -13,9 +13,7 @@ Prints:
    (``--per-append`` a commit, paced at ``--rate`` readings/s) while the real HTTP uplink
    drains them into a real ``siaga-hub serve``, or the real MQTT uplink through a real
    Mosquitto to the hub stand-in's acks: the child's CPU seconds (user + sys) per 1k
-   readings (user and system: the system part is mostly the commits' fsync, which no
-   change here touches and which varies with the disk's other work), and the appending
-   and uplink threads' shares. CPU, not
+   readings, and the appending and uplink threads' shares. CPU, not
    wall-clock, so the figure holds on a shared machine; compare before/after in one
    sitting (``--only uplink``).
 
@@ -29,7 +27,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import resource
 import shutil
 import subprocess
 import sys
@@ -228,41 +225,35 @@ def uplink_child(kind: str, db: str, target: str, secret: str, n: int, per_appen
     if isinstance(up, MqttUplink):
         wait_for(lambda: up.connected, 10)
     uplink_thread = next(t for t in threading.enumerate() if t.name == up.thread_name)
-    cpu0, wall0 = os.times(), time.perf_counter()
-    append_user = append_sys = 0.0
+    cpu0, wall0, append_cpu = os.times(), time.perf_counter(), 0.0
     uplink0 = thread_cpu_s(uplink_thread)
     for k, chunk in enumerate(chunks):
-        r0 = resource.getrusage(resource.RUSAGE_THREAD)
+        t = time.thread_time()
         buf.append(chunk, [])
-        r1 = resource.getrusage(resource.RUSAGE_THREAD)
-        append_user += r1.ru_utime - r0.ru_utime
-        append_sys += r1.ru_stime - r0.ru_stime
+        append_cpu += time.thread_time() - t
         pause = wall0 + (k + 1) * per_append / rate - time.perf_counter()
         if pause > 0:
             time.sleep(pause)
     done = wait_for(lambda: up.counters().entries_acked >= n, 120, step=0.05)
     wall, cpu1 = time.perf_counter() - wall0, os.times()
-    uplink_user, uplink_sys = (b - a for a, b in zip(uplink0, thread_cpu_s(uplink_thread),
-                                                     strict=True))
+    uplink_cpu = thread_cpu_s(uplink_thread) - uplink0
     up.stop()
-    user, system = cpu1.user - cpu0.user, cpu1.system - cpu0.system
+    cpu = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
     c = up.counters()
     ms = 1000 / (n / 1000)  # seconds -> ms per 1k readings
     extra = (f"{getattr(c, 'connections_opened', '?')} connections" if kind == "http"
              else "paho's thread in the process figure")
     print(f"   {kind}: {n:,} readings {'drained' if done else 'NOT drained'} in {wall:.1f} s, "
           f"{c.batches_acked} batches, {c.send_errors} send errors, {extra}: "
-          f"CPU ms per 1k readings, user + system: process {user * ms:.2f} + {system * ms:.2f}, "
-          f"appending thread {append_user * ms:.2f} + {append_sys * ms:.2f}, "
-          f"uplink thread {uplink_user * ms:.2f} + {uplink_sys * ms:.2f}")
+          f"process CPU {cpu * ms:.2f} ms per 1k readings "
+          f"(appending thread {append_cpu * ms:.2f}, uplink thread {uplink_cpu * ms:.2f})")
 
 
-def thread_cpu_s(thread: threading.Thread) -> tuple[float, float]:
-    """A thread's user and system CPU seconds so far, from /proc (10 ms ticks)."""
+def thread_cpu_s(thread: threading.Thread) -> float:
+    """A thread's user + system CPU seconds so far, from /proc (10 ms ticks)."""
     fields = Path(f"/proc/self/task/{thread.native_id}/stat").read_text().rsplit(")", 1)[1]
     utime, stime = fields.split()[11:13]
-    tick = os.sysconf("SC_CLK_TCK")
-    return int(utime) / tick, int(stime) / tick
+    return (int(utime) + int(stime)) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
