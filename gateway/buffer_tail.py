@@ -42,12 +42,15 @@ class CommittedTail:
         self._complete[kind] = True
         self._rows[kind].clear()
 
-    def keep(self, kind: int, first_id: int, payloads: Sequence[str], at: int) -> None:
+    def keep(self, kind: int, first_id: int, payloads: Sequence[str], at: int,
+             cursor: int = 0) -> None:
         """After a commit: its rows of ``kind`` (ids consecutive from ``first_id``, all
-        enqueued at ``at``) join the tail, if it is complete; ``bound`` follows."""
-        if payloads and self._complete[kind]:
-            self._rows[kind].extend(
-                zip(range(first_id, first_id + len(payloads)), payloads, repeat(at)))
+        enqueued at ``at``) above ``cursor`` (a peek may have read the committed rows from
+        SQLite before this) join the tail, if it is complete; ``bound`` follows."""
+        skip = max(0, cursor - first_id + 1)
+        if len(payloads) > skip and self._complete[kind]:
+            self._rows[kind].extend(zip(range(first_id + skip, first_id + len(payloads)),
+                                        payloads[skip:], repeat(at)))
 
     def bound(self, trimmed: Mapping[int, int]) -> None:
         """After a commit's ``keep``: the rows it trimmed (last dropped id per kind) leave the

@@ -42,7 +42,9 @@ def test_tail_hands_out_exactly_the_committed_rows(tmp_path: Path) -> None:
     b.release_all()  # a fresh uplink: the same rows again, now read from SQLite
     again = [b.peek_batch(10), b.peek_batch(10)]
     assert [x.key if x else None for x in again] == [alerts.key, readings.key]
-    assert sum(b.ack(x) for x in again if x) == 4 and rows_on_disk(path) == []
+    assert sum(b.ack(x) for x in again if x) == 4
+    b.append([reading(4)], [])  # the acks ride on this commit
+    assert [json.loads(p)["seq"] for _, p, _ in rows_on_disk(path)] == [4]
 
 
 def test_rows_of_an_earlier_process_are_read_from_sqlite(tmp_path: Path) -> None:
@@ -89,7 +91,10 @@ def test_rows_dropped_by_the_bound_leave_the_tail(tmp_path: Path) -> None:
     assert b.ack(batch) == 3 and b.stats().depth == 0
 
 
-def test_ack_deletes_only_the_batch_rows_in_id_runs(tmp_path: Path) -> None:
+def test_ack_deletes_only_the_batch_rows_in_id_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(buffer_module, "ACK_DEFER_S", 0.0)  # an idle buffer: acks at once
     path = tmp_path / "b.sqlite3"
     b = open_buffer(path)
     b.append([reading(1), reading(2)], [alert(1)])  # alert id 1, readings 2 and 3
@@ -126,3 +131,116 @@ def test_a_buffer_with_the_old_index_on_every_row_opens_with_the_alerts_index(
     assert alerts is not None and len(alerts.alerts) == 1 and not alerts.readings
     assert readings is not None and [json.loads(e.payload)["seq"] for e in readings.readings] \
         == [1, 2]
+
+
+def test_an_ack_while_appends_run_is_deleted_by_the_next_commit(tmp_path: Path) -> None:
+    """The uplink's ack costs no transaction of its own while the core commits: its rows
+    go in the next append's transaction; the counters leave them out at once."""
+    path = tmp_path / "b.sqlite3"
+    b = open_buffer(path)
+    b.append([reading(s) for s in range(1, 4)], [])
+    batch = b.peek_batch(2)
+    assert batch is not None and b.ack(batch) == 2
+    assert len(rows_on_disk(path)) == 3  # noted, not yet deleted
+    assert b._rows == 1
+    assert b.peek_batch(10) is not None  # seq 3; the acked rows are never handed out again
+    b.append([reading(4)], [])
+    assert [json.loads(p)["seq"] for _, p, _ in rows_on_disk(path)] == [3, 4]
+    assert b.stats().depth == 2
+
+
+@pytest.mark.parametrize("flush", ["stats", "release_all", "close"])
+def test_noted_acks_are_deleted_before_sqlite_is_read_or_closed(tmp_path: Path, flush: str) -> None:
+    """stats reads the oldest row and the alerts from SQLite, a rewound uplink reads rows
+    again from SQLite, and a clean stop must not leave acked rows to be sent twice."""
+    path = tmp_path / "b.sqlite3"
+    b = open_buffer(path)
+    b.append([reading(1), reading(2)], [alert(1)])
+    alerts = b.peek_batch(10)
+    assert alerts is not None and alerts.alerts and b.ack(alerts) == 1
+    getattr(b, flush)()
+    assert [json.loads(p)["seq"] for _, p, _ in rows_on_disk(path)] == [1, 2]
+    if flush == "close":
+        b = open_buffer(path)
+    assert b.stats().alerts == 0 and b.stats().depth == 2
+    again = b.peek_batch(10)
+    assert again is not None and not again.alerts and len(again.readings) == 2
+
+
+def test_a_noted_ack_lost_in_a_crash_sends_its_rows_again(tmp_path: Path) -> None:
+    """At least once: a process killed before the next commit forgets the noted ack, and
+    the rows go again (the hub stores a resent reading once, docs/uplink.md)."""
+    path = tmp_path / "b.sqlite3"
+    b = open_buffer(path)
+    b.append([reading(1), reading(2)], [])
+    batch = b.peek_batch(10)
+    assert batch is not None and b.ack(batch) == 2
+    crashed_after = rows_on_disk(path)  # no close: what a SIGKILL leaves
+    assert len(crashed_after) == 2
+    again = open_buffer(path).peek_batch(10)
+    assert again is not None and [e.id for e in again.readings] == [e.id for e in batch.readings]
+
+
+def test_rows_trimmed_in_flight_then_acked_leave_the_counters_exact(tmp_path: Path) -> None:
+    b = open_buffer(tmp_path / "b.sqlite3", max_rows=3)
+    b.append([reading(1), reading(2)], [])
+    batch = b.peek_batch(10)
+    assert batch is not None
+    b.append([reading(s) for s in range(3, 6)], [])  # over the bound: 1 and 2 dropped in flight
+    assert b.ack(batch) == 2  # noted; its rows are gone already
+    b.append([reading(6)], [])  # bound again: 3 dropped; the noted ack finds nothing to delete
+    assert b.stats().depth == 3 == b._rows
+    got = b.peek_batch(10)
+    assert got is not None and [json.loads(e.payload)["seq"] for e in got.readings] == [4, 5, 6]
+
+
+def test_the_tail_keeps_only_rows_above_a_cursor_a_peek_moved_meanwhile() -> None:
+    """An append commits without the state lock: a peek reading SQLite between the commit
+    and the tail's update takes the new rows itself; the tail must not hand them out again."""
+    from siaga.gateway.buffer_tail import CommittedTail
+
+    tail = CommittedTail(100)
+    tail.caught_up(READING)
+    tail.keep(READING, 10, ["a", "b", "c"], 5, cursor=11)  # rows 10 and 11 already peeked
+    assert tail.take(READING, 10) == [(12, "c", 5)]
+    tail.keep(READING, 13, ["d"], 6, cursor=20)
+    assert tail.take(READING, 10) == []
+    tail.keep(READING, 21, ["e", "f"], 7, cursor=20)
+    assert tail.take(READING, 10) == [(21, "e", 7), (22, "f", 7)]
+
+
+def test_appends_and_peeks_acks_in_two_threads_hand_out_every_row_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The core appends while the uplink peeks and acks, as in a flood: the appends commit
+    outside the state lock and the acks ride on them. Every row is handed out exactly once,
+    in order, and nothing is left after the last ack. A small tail bound makes the uplink
+    fall back to SQLite reads (the cursor race) now and then."""
+    import threading
+
+    monkeypatch.setattr(buffer_module, "FRESH_MAX_ROWS", 40)
+    path = tmp_path / "b.sqlite3"
+    b = open_buffer(path)
+    total = 900
+    done = threading.Event()
+
+    def core() -> None:
+        for start in range(0, total, 15):
+            b.append([reading(s) for s in range(start, start + 15)], [])
+        done.set()
+
+    got: list[int] = []
+    thread = threading.Thread(target=core)
+    thread.start()
+    while not (done.is_set() and len(got) >= total):
+        batch = b.peek_batch(37)
+        if batch is None:
+            done.wait(0.001)
+            continue
+        got += [json.loads(e.payload)["seq"] for e in batch.readings]
+        assert b.ack(batch) == len(batch.readings)
+    thread.join()
+    assert got == list(range(total))
+    assert b.stats().depth == 0
+    b.close()
+    assert rows_on_disk(path) == []
