@@ -39,15 +39,15 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from itertools import repeat
 from pathlib import Path
-from typing import TypeVar
 
 from siaga.analytics.alert import Alert
-from siaga.firmware_bridge.channels import CHANNELS, COUNTER_MODULUS
 from siaga.firmware_bridge.reading import Reading
 from siaga.firmware_bridge.uplink import LossReport, reading_entry_payload
+from siaga.gateway.buffer_acks import Applied, NotedAcks
 from siaga.gateway.buffer_rows import (
     ALERT,
     READING,
@@ -56,6 +56,8 @@ from siaga.gateway.buffer_rows import (
     BufferStats,
     Entry,
     alert_entry_payload,
+    counter_counts,
+    encoded_payloads,
     id_runs,
     new_entries,
     now_ms,
@@ -74,40 +76,6 @@ FRESH_MAX_ROWS = 5_000
 # transaction (the appends are running); later, it is its own transaction.
 ACK_DEFER_S = 0.5
 
-T = TypeVar("T")
-
-
-COUNTER_CHANNELS = frozenset(key for key, spec in CHANNELS.items() if spec.kind == "counter")
-
-
-def counter_counts(readings: Sequence[Reading]) -> dict[tuple[str, str], int]:
-    """The last whole cumulative count per (node, counter channel) among ``readings``."""
-    out: dict[tuple[str, str], int] = {}
-    for r in readings:
-        if r.channel in COUNTER_CHANNELS:
-            raw = r.raw
-            if raw is not None and float(raw).is_integer() and 0 <= raw < COUNTER_MODULUS:
-                out[(r.node, r.channel)] = int(raw)
-    return out
-
-
-def _encoded(items: Sequence[T], encode: Callable[[T], str], kind: int, at: int,
-             bad: list[tuple[int, str, int, int, str]]) -> list[str]:
-    """Each item's buffered JSON, in one pass while every item encodes (the usual case);
-    an item JSON cannot carry (NaN) joins ``bad`` with its reason instead."""
-    try:
-        return [encode(item) for item in items]
-    except (ValueError, TypeError):
-        pass
-    out = []
-    for item in items:
-        try:
-            out.append(encode(item))
-        except (ValueError, TypeError) as exc:
-            bad.append((kind, repr(item), at, at, f"not encodable: {exc}"))
-    return out
-
-
 class StoreAndForwardBuffer:
     def __init__(self, settings: BufferSettings) -> None:
         self.settings = settings
@@ -123,10 +91,8 @@ class StoreAndForwardBuffer:
         # the cursor but not in memory: the tail starts incomplete).
         self._tail = CommittedTail(FRESH_MAX_ROWS)
         self._listeners: list[Callable[[int, int], None]] = []
-        # Acked rows not yet deleted (id runs), and what they count for: the counters
-        # above already leave them out.
-        self._acked: list[tuple[int, int]] = []
-        self._acked_rows = self._acked_bytes = self._acked_alerts = 0
+        # Acked rows not yet deleted: the totals already leave them out.
+        self._acked = NotedAcks()
         self._last_append = -math.inf  # monotonic time of the last append's commit
         db = self._db()
         db.executescript(SCHEMA)
@@ -164,16 +130,18 @@ class StoreAndForwardBuffer:
         """
         at = now_ms()
         bad: list[tuple[int, str, int, int, str]] = []
-        alert_payloads = _encoded(alerts, alert_entry_payload, ALERT, at, bad)
-        payloads = _encoded(readings, reading_entry_payload, READING, at, bad)
+        alert_payloads = encoded_payloads(alerts, alert_entry_payload, ALERT, at, bad)
+        payloads = encoded_payloads(readings, reading_entry_payload, READING, at, bad)
         if not alert_payloads and not payloads and not bad:
             return
         baselines = counter_counts(readings)
         n = len(alert_payloads) + len(payloads)
         db = self._db()
         with self._write:
-            try:
-                db.execute("BEGIN IMMEDIATE")
+            # The COMMIT (the fsync) runs outside the state lock: the uplink's peeks and
+            # acks go on (in the flood the uplink waited for it ~26% of its time). Nothing
+            # reads these rows before the tail below or SQLite's own snapshot has them.
+            with self._transaction(db, "commit"):
                 insert = "INSERT INTO pending (kind, payload, enqueued_at) VALUES (?, ?, ?)"
                 # alerts first, so within a commit they take the lower ids
                 if alert_payloads:
@@ -202,19 +170,8 @@ class StoreAndForwardBuffer:
                                     + n * ROW_OVERHEAD_BYTES)
                     applied = self._delete_acked(db)
                     trimmed = self._trim(db, at)
-                # The fsync, outside the state lock: the uplink's peeks and acks go on
-                # (in the flood the uplink waited here ~26% of its time). Nothing reads
-                # these rows before the tail below or SQLite's own snapshot has them.
-                db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                with self._lock:
-                    self._reload_totals(db)
-                    self._tail.forget()
-                raise BufferStorageError(f"buffer commit failed: {exc}") from exc
             with self._lock:
-                self._acked_deleted(applied)
+                self._acked.deleted(applied)
                 self._last_append = time.monotonic()
                 # A peek that read SQLite after the commit has taken these rows already.
                 self._tail.keep(ALERT, first_id, alert_payloads, at, self._cursor[ALERT])
@@ -226,6 +183,22 @@ class StoreAndForwardBuffer:
             log.warning("rejected %d entries that JSON cannot carry: %s", len(bad), bad[0][4])
         for listener in self._listeners:
             listener(len(payloads), len(alert_payloads))
+
+    @contextmanager
+    def _transaction(self, db: sqlite3.Connection, what: str) -> Iterator[None]:
+        """BEGIN IMMEDIATE, the body, COMMIT; on an SQLite error: roll back, read the totals
+        anew (the body may have moved them), forget the tail, raise BufferStorageError."""
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            yield
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            with self._lock:
+                self._reload_totals(db)
+                self._tail.forget()
+            raise BufferStorageError(f"buffer {what} failed: {exc}") from exc
 
     def _bound_wal(self, db: sqlite3.Connection) -> None:
         """A large commit can carry the log past its share before SQLite's automatic
@@ -288,8 +261,8 @@ class StoreAndForwardBuffer:
         ).fetchone()
         self._rows, self._bytes = rows, size + rows * ROW_OVERHEAD_BYTES
         if not noted_deleted:
-            self._rows -= self._acked_rows
-            self._bytes -= self._acked_bytes
+            self._rows -= self._acked.rows
+            self._bytes -= self._acked.bytes
 
     # -- uplink thread -------------------------------------------------------------
 
@@ -334,59 +307,36 @@ class StoreAndForwardBuffer:
     def ack(self, batch: Batch) -> int:
         """Delete exactly the batch's rows (the hub stored them): at once when the buffer is
         idle, else in the next append's transaction. Returns how many rows it removes."""
-        entries = batch.entries
         with self._lock:
             if time.monotonic() - self._last_append < ACK_DEFER_S:
-                n = len(entries)
-                size = sum([len(e.payload) for e in entries]) + n * ROW_OVERHEAD_BYTES
-                self._acked.extend(id_runs([e.id for e in entries]))
-                self._acked_rows += n
-                self._acked_bytes += size
-                self._acked_alerts += len(batch.alerts)
+                n, size = self._acked.note(batch)
                 self._rows -= n
                 self._bytes -= size
                 return n
         return self._remove(batch, None)
 
-    def _delete_acked(self, db: sqlite3.Connection) -> tuple[int, int, int, int]:
+    def _delete_acked(self, db: sqlite3.Connection) -> Applied:
         """In the caller's transaction: delete the noted acks' rows. When fewer went than
         were noted (rows trimmed while in flight, already left out of the totals), the
-        totals are read anew from what this transaction sees. Returns what it deleted
-        (runs, rows, bytes, alerts) for ``_acked_deleted`` after the commit."""
-        applied = (len(self._acked), self._acked_rows, self._acked_bytes, self._acked_alerts)
-        if self._acked:
+        totals are read anew from what this transaction sees. Returns what it covered, for
+        ``self._acked.deleted`` after the commit."""
+        applied = self._acked.snapshot()
+        if self._acked.runs:
             before = db.total_changes
-            db.executemany("DELETE FROM pending WHERE id BETWEEN ? AND ?", self._acked)
-            if db.total_changes - before != self._acked_rows:
+            db.executemany("DELETE FROM pending WHERE id BETWEEN ? AND ?", self._acked.runs)
+            if db.total_changes - before != self._acked.rows:
                 self._reload_totals(db, noted_deleted=True)
         return applied
-
-    def _acked_deleted(self, applied: tuple[int, int, int, int]) -> None:
-        """After the commit that ran ``_delete_acked``: what it deleted is no longer noted
-        (acks noted while it committed stay)."""
-        runs, rows, size, alerts = applied
-        if runs:
-            del self._acked[:runs]
-            self._acked_rows -= rows
-            self._acked_bytes -= size
-            self._acked_alerts -= alerts
 
     def _flush_acked(self) -> None:
         """Delete the noted acks' rows now, in a transaction of their own."""
         db = self._db()
         with self._write, self._lock:
-            if not self._acked:
+            if not self._acked.runs:
                 return
-            try:
-                db.execute("BEGIN IMMEDIATE")
+            with self._transaction(db, "ack"):
                 applied = self._delete_acked(db)
-                db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                self._reload_totals(db)
-                raise BufferStorageError(f"buffer ack failed: {exc}") from exc
-            self._acked_deleted(applied)
+            self._acked.deleted(applied)
 
     def reject(self, batch: Batch, reason: str) -> int:
         """Move the batch's rows to ``rejected`` (the hub can never store them as sent)."""
@@ -415,8 +365,7 @@ class StoreAndForwardBuffer:
         ids = [e.id for e in entries]
         db = self._db()
         with self._write, self._lock:
-            try:
-                db.execute("BEGIN IMMEDIATE")
+            with self._transaction(db, f"ack of {batch.key}"):
                 applied = self._delete_acked(db)  # first: a fresh count includes the batch
                 if reason is not None:
                     db.executemany(
@@ -431,19 +380,13 @@ class StoreAndForwardBuffer:
                 deleted = db.total_changes - before
                 if reason is not None and deleted:
                     self._bump(db, "rejected", deleted)
-                db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                self._reload_totals(db)
-                raise BufferStorageError(f"buffer ack of {batch.key} failed: {exc}") from exc
             if deleted == len(ids):
                 self._rows -= deleted
                 self._bytes -= (sum([len(e.payload) for e in entries])
                                 + deleted * ROW_OVERHEAD_BYTES)
             else:  # some rows were dropped while in flight
                 self._reload_totals(db, noted_deleted=True)
-            self._acked_deleted(applied)
+            self._acked.deleted(applied)
             return deleted
 
     def release_all(self) -> None:

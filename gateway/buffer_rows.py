@@ -1,14 +1,18 @@
 """What the store-and-forward buffer holds and hands out: row kinds, the uplink's
-``Entry`` and ``Batch``, the buffer's stats, and the JSON an alert is buffered as."""
+``Entry`` and ``Batch``, the buffer's stats, the JSON an entry is buffered as, and the
+counter baselines a commit keeps."""
 
 from __future__ import annotations
 
 import time
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from siaga.analytics.alert import Alert
+from siaga.firmware_bridge.channels import CHANNELS, COUNTER_MODULUS
+from siaga.firmware_bridge.reading import Reading
 from siaga.firmware_bridge.uplink import LossReport, UplinkAlert, entry_payload, ms
 
 READING, ALERT = 0, 1
@@ -145,3 +149,37 @@ def id_runs(ids: Iterable[int]) -> Iterator[tuple[int, int]]:
         first = last = i
     if first is not None and last is not None:
         yield first, last
+
+
+T = TypeVar("T")
+
+
+COUNTER_CHANNELS = frozenset(key for key, spec in CHANNELS.items() if spec.kind == "counter")
+
+
+def counter_counts(readings: Sequence[Reading]) -> dict[tuple[str, str], int]:
+    """The last whole cumulative count per (node, counter channel) among ``readings``."""
+    out: dict[tuple[str, str], int] = {}
+    for r in readings:
+        if r.channel in COUNTER_CHANNELS:
+            raw = r.raw
+            if raw is not None and float(raw).is_integer() and 0 <= raw < COUNTER_MODULUS:
+                out[(r.node, r.channel)] = int(raw)
+    return out
+
+
+def encoded_payloads(items: Sequence[T], encode: Callable[[T], str], kind: int, at: int,
+             bad: list[tuple[int, str, int, int, str]]) -> list[str]:
+    """Each item's buffered JSON, in one pass while every item encodes (the usual case);
+    an item JSON cannot carry (NaN) joins ``bad`` with its reason instead."""
+    try:
+        return [encode(item) for item in items]
+    except (ValueError, TypeError):
+        pass
+    out = []
+    for item in items:
+        try:
+            out.append(encode(item))
+        except (ValueError, TypeError) as exc:
+            bad.append((kind, repr(item), at, at, f"not encodable: {exc}"))
+    return out

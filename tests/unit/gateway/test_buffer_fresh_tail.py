@@ -244,3 +244,28 @@ def test_appends_and_peeks_acks_in_two_threads_hand_out_every_row_once(
     assert b.stats().depth == 0
     b.close()
     assert rows_on_disk(path) == []
+
+
+def test_a_commit_that_fails_keeps_the_noted_acks_and_the_totals(tmp_path: Path) -> None:
+    """An SQLite error inside an append (here a trigger refusing one insert) rolls the whole
+    transaction back, the noted acks' deletes with it: they stay noted and go with the next
+    commit, and the totals still leave them out."""
+    from siaga.gateway.errors import BufferStorageError
+
+    path = tmp_path / "b.sqlite3"
+    b = open_buffer(path)
+    b.append([reading(1), reading(2)], [])
+    batch = b.peek_batch(10)
+    assert batch is not None and b.ack(batch) == 2
+    with sqlite3.connect(path) as other:
+        other.execute("CREATE TRIGGER refuse BEFORE INSERT ON pending"
+                      " WHEN NEW.payload LIKE '%\"seq\":99,%'"
+                      " BEGIN SELECT RAISE(ABORT, 'refused'); END")
+    with pytest.raises(BufferStorageError, match="commit failed"):
+        b.append([reading(99)], [])
+    assert len(rows_on_disk(path)) == 2 and b._rows == 0 and b._acked.rows == 2
+    with sqlite3.connect(path) as other:
+        other.execute("DROP TRIGGER refuse")
+    b.append([reading(3)], [])
+    assert [json.loads(p)["seq"] for _, p, _ in rows_on_disk(path)] == [3]
+    assert b.stats().depth == 1 == b._rows and b._acked.rows == 0
