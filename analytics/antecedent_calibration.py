@@ -19,6 +19,7 @@ import numpy as np
 from scipy import optimize
 
 from siaga.analytics.config import AntecedentThreshold
+from siaga.analytics.detectors.landslide import antecedent_ratio
 from siaga.analytics.errors import CalibrationError
 from siaga.analytics.rain_calibration import Events, slide_rows
 from siaga.analytics.rain_record import Landslide, RainRecord
@@ -66,6 +67,5 @@ def above_antecedent(ev: Events, sums: tuple[np.ndarray, np.ndarray],
                      ante: AntecedentThreshold) -> np.ndarray:
     """Per interval: a rain event runs and the threshold is reached, as the detector's
     ``antecedent_ratio >= 1`` says."""
-    ratio = (sums[0] + ante.long_weight * sums[1]) / ante.short_mm
-    out: np.ndarray = (ev.event >= 0) & (ratio >= 1.0)
+    out: np.ndarray = (ev.event >= 0) & (antecedent_ratio(sums[0], sums[1], ante) >= 1.0)
     return out

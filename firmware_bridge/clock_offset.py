@@ -68,11 +68,10 @@ class _NodeClock:
 class ClockOffsets:
     """The offset estimate of every node heard with a timestamp."""
 
-    def __init__(self, confirm_s: float = CONFIRM_S, min_samples: int = MIN_SAMPLES,
-                 buckets: int = BUCKETS) -> None:
+    def __init__(self, confirm_s: float = CONFIRM_S, min_samples: int = MIN_SAMPLES) -> None:
         self.confirm_s = confirm_s
         self.min_samples = min_samples
-        self.bucket_s = confirm_s / buckets
+        self.bucket_s = confirm_s / BUCKETS
         self._nodes: dict[str, _NodeClock] = {}
 
     def observe(self, node: str, node_ts: float, received_at: float) -> float:

@@ -58,6 +58,7 @@ from siaga.gateway.buffer_rows import (
     alert_entry_payload,
     counter_counts,
     encoded_payloads,
+    entries_bytes,
     id_runs,
     new_entries,
     now_ms,
@@ -382,8 +383,7 @@ class StoreAndForwardBuffer:
                     self._bump(db, "rejected", deleted)
             if deleted == len(ids):
                 self._rows -= deleted
-                self._bytes -= (sum([len(e.payload) for e in entries])
-                                + deleted * ROW_OVERHEAD_BYTES)
+                self._bytes -= entries_bytes(entries)
             else:  # some rows were dropped while in flight
                 self._reload_totals(db, noted_deleted=True)
             self._acked.deleted(applied)

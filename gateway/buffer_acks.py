@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from siaga.gateway.buffer_rows import ROW_OVERHEAD_BYTES, Batch, id_runs
+from siaga.gateway.buffer_rows import Batch, entries_bytes, id_runs
 
 # What a delete of the noted rows covered: (runs, rows, bytes).
 Applied = tuple[int, int, int]
@@ -22,7 +22,7 @@ class NotedAcks:
         """The batch's rows join the noted ones; returns (rows, bytes) they counted for."""
         entries = batch.entries
         n = len(entries)
-        size = sum([len(e.payload) for e in entries]) + n * ROW_OVERHEAD_BYTES
+        size = entries_bytes(entries)
         self.runs.extend(id_runs([e.id for e in entries]))
         self.rows += n
         self.bytes += size

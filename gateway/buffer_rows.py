@@ -129,6 +129,11 @@ class BufferStats:
     rejected: int
 
 
+def entries_bytes(entries: Sequence[Entry]) -> int:
+    """What ``entries`` count for in the buffer's byte total: payloads plus the row overhead."""
+    return sum([len(e.payload) for e in entries]) + len(entries) * ROW_OVERHEAD_BYTES
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 

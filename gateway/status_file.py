@@ -54,12 +54,10 @@ def liveness(status: dict[str, Any], now: float) -> Liveness:
     age = now - float(status.get("updated_at", 0))
     if not isinstance(pid, int) or pid <= 0 or not _is_gateway_process(pid):
         return Liveness("not running", f"pid {pid} is gone; last status {age:.0f} s ago")
-    limit = STALE_INTERVALS * float(status.get("status_write_s", DEFAULT_WRITE_S)) \
-        + STALE_GRACE_S
-    if age > limit:
+    every = status.get("status_write_s", DEFAULT_WRITE_S)
+    if age > STALE_INTERVALS * float(every) + STALE_GRACE_S:
         return Liveness("stale", f"pid {pid} runs but wrote no status for {age:.0f} s "
-                                 f"(every {status.get('status_write_s', DEFAULT_WRITE_S)} s "
-                                 "expected)")
+                                 f"(every {every} s expected)")
     return Liveness("running", f"pid {pid}")
 
 

@@ -348,19 +348,23 @@ class HubProcess(ServerProcess):
     def config(self) -> Path:
         return self.workdir / "hub.toml"
 
+    @property
+    def executable(self) -> Path:
+        """The ``siaga-hub`` beside this interpreter (the checkout's venv)."""
+        return Path(sys.executable).parent / "siaga-hub"
+
     def cli(self, *args: str, stdin: str | None = None) -> str:
         """``siaga-hub ARGS`` on this hub's config, run to its end (``user add`` and ``gateway
         add`` also before ``start``); its stdout, or RuntimeError with its stderr."""
-        hub = Path(sys.executable).parent / "siaga-hub"
-        return run_cli([str(hub), *args, "--config", str(self.config)], stdin=stdin,
+        return run_cli([str(self.executable), *args, "--config", str(self.config)], stdin=stdin,
                        cwd=self.workdir)
 
     def start(self, settle_s: float = 0.0, timeout_s: float = 30.0) -> HubProcess:
         """Start and wait up to ``timeout_s`` for ``/healthz``; ``settle_s`` more lets its MQTT
         subscriber subscribe."""
-        hub = Path(sys.executable).parent / "siaga-hub"
         self._launch(
-            [str(hub), "serve", "--config", str(self.config), "--port", str(self.port)], None,
+            [str(self.executable), "serve", "--config", str(self.config), "--port",
+             str(self.port)], None,
             cwd=self.workdir, preexec_fn=None if self.nofile is None else self._limit_descriptors)
         self._wait_until(self._answers, "answered /healthz", timeout_s)
         time.sleep(settle_s)

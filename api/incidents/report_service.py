@@ -94,7 +94,7 @@ class CitizenReportService:
             site_kind=site.kind if site is not None and site.kind else None)
         now = self.clock()
         out = await self.db.run(lambda c: record_report(c, self.settings, facts, now))
-        self._outcomes.inc(outcome="triage" if out.status == "triage" else out.status)
+        self._outcomes.inc(outcome=out.status)
         if out.change is not None:
             await self.incidents.publish([out.change])
         else:

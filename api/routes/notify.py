@@ -46,6 +46,21 @@ Username = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9._-]{1,63}$")]
 _MAX_UPDATE = 64 * 1024
 
 
+async def _bounded_body(request: Request, what: str) -> bytes:
+    """A webhook's body, at most ``_MAX_UPDATE`` bytes (``what`` names it in the 413)."""
+    body = await request.body()
+    if len(body) > _MAX_UPDATE:
+        raise PayloadTooLarge(f"{what} is at most {_MAX_UPDATE} bytes")
+    return body
+
+
+def _json(body: bytes, what: str) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest(f"{what} is not JSON") from None
+
+
 def _may_edit(staff: Staff, username: str) -> None:
     if staff.username != username and not staff.has_role(Role.ADMIN):
         raise Forbidden("only admins edit another person's contact record")
@@ -119,13 +134,7 @@ async def telegram_webhook(
     if secret is None or not hmac.compare_digest(
             secret.encode(), tg.webhook_secret.get_secret_value().encode()):
         raise Unauthorized("wrong or missing X-Telegram-Bot-Api-Secret-Token")
-    body = await request.body()
-    if len(body) > _MAX_UPDATE:
-        raise PayloadTooLarge(f"an update is at most {_MAX_UPDATE} bytes")
-    try:
-        update = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest("the update is not JSON") from None
+    update = _json(await _bounded_body(request, "an update"), "the update")
     if not isinstance(update, dict):
         raise BadRequest("the update is not a JSON object")
 
@@ -165,22 +174,17 @@ async def whatsapp_verify(
 
 @router.post("/api/v1/notify/whatsapp/webhook", include_in_schema=False)
 async def whatsapp_statuses(
-    request: Request, notify: NotifyDep, settings: SettingsDep, db: DatabaseDep,
+    request: Request, notify: NotifyDep, settings: SettingsDep,
     signature: Annotated[str | None, Header(alias="X-Hub-Signature-256")] = None,
 ) -> dict[str, int]:
     """Delivery receipts: each ``delivered``/``read``/``failed`` status updates its delivery."""
     wa = _whatsapp(notify, settings.notify)
     if wa.app_secret is None:
         raise NotFound("WhatsApp status webhooks are off (notify.whatsapp.app_secret)")
-    body = await request.body()
-    if len(body) > _MAX_UPDATE:
-        raise PayloadTooLarge(f"a webhook body is at most {_MAX_UPDATE} bytes")
+    body = await _bounded_body(request, "a webhook body")
     if not signature_ok(wa.app_secret.get_secret_value(), body, signature):
         raise Unauthorized("wrong or missing X-Hub-Signature-256")
-    try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest("the body is not JSON") from None
+    doc = _json(body, "the body")
     assert notify is not None
     found = [(m, st, r, None) for m, st, r in statuses(doc)]
     return {"updated": await notify.record_receipts("whatsapp", found)}
@@ -212,11 +216,5 @@ async def sms_delivery_reports(
     expected = sms.http.report_secret.get_secret_value()
     if password is None or not hmac.compare_digest(password.encode(), expected.encode()):
         raise Unauthorized("wrong or missing Basic credentials")
-    body = await request.body()
-    if len(body) > _MAX_UPDATE:
-        raise PayloadTooLarge(f"a report body is at most {_MAX_UPDATE} bytes")
-    try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest("the body is not JSON") from None
+    doc = _json(await _bounded_body(request, "a report body"), "the body")
     return {"updated": await notify.record_receipts("sms", delivery_reports(doc))}
