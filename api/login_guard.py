@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from siaga.api.db import Connection
 from siaga.api.errors import TooManyRequests
-from siaga.api.throttle import Throttle, add_event, event_times, prune, window_wait_s
+from siaga.api.throttle import Throttle, Window, event_times, window_wait_s
 
 __all__ = ["LoginGuard", "LoginLimits", "address_wait_s", "ensure_schema", "username_wait_s"]
 
@@ -102,18 +102,11 @@ class LoginGuard:
                                   f"{retry} s", retry_after_s=retry)
 
     async def failed(self, username: str, address: str) -> None:
-        now = self._throttle.clock()
-        prune_now = self._throttle.due_for_pruning()
-
-        def record(conn: Connection) -> None:
-            with self._throttle.locked(conn):
-                add_event(conn, SCOPE_ADDRESS, address, now)
-                add_event(conn, SCOPE_USERNAME, username, now)
-                if prune_now:
-                    for scope in (SCOPE_ADDRESS, SCOPE_USERNAME):
-                        prune(conn, scope, now - self.limits.window_s)
-
-        await self._throttle.db.run(record)
+        limits = self.limits
+        await self._throttle.count([
+            Window(SCOPE_ADDRESS, address, limits.attempts_per_address, limits.window_s),
+            Window(SCOPE_USERNAME, username, limits.attempts_per_username, limits.window_s),
+        ])
 
     async def succeeded(self, username: str, address: str) -> None:
         now = self._throttle.clock()

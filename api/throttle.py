@@ -6,7 +6,9 @@ address, a username, a reporter's contact) in any ``window_s`` seconds. Events a
 ``throttle_events``; rows older than their window are pruned as new ones arrive, so the table
 holds at most the events of the last window per key. The arithmetic is pure
 (:func:`window_wait_s`); :class:`Throttle` reads and writes the rows, checking and counting
-under one transaction lock so two processes cannot both admit the last allowed event.
+under one transaction lock so two processes cannot both admit the last allowed event
+(``admit``), or counting without a check (``count``: a failed login counts whatever came
+before it).
 """
 
 from __future__ import annotations
@@ -87,7 +89,7 @@ class Throttle:
         """The transaction every check-and-count of a throttle runs in."""
         return exclusive(conn, self.db.dialect, THROTTLE_KEY)
 
-    def due_for_pruning(self) -> bool:
+    def _due_for_pruning(self) -> bool:
         """True once every ``_PRUNE_EVERY`` writes of this process."""
         self._writes += 1
         return self._writes % _PRUNE_EVERY == 0
@@ -95,16 +97,25 @@ class Throttle:
     async def admit(self, windows: Sequence[Window]) -> tuple[float, int]:
         """When every window has room: count one event in each and return (0, -1). Otherwise
         count nothing and return the first full window's wait (seconds) and its index."""
+        return await self._count(windows, check=True)
+
+    async def count(self, windows: Sequence[Window]) -> None:
+        """Count one event in each window, full or not (a failed login is counted however
+        many came before it)."""
+        await self._count(windows, check=False)
+
+    async def _count(self, windows: Sequence[Window], *, check: bool) -> tuple[float, int]:
         now = self.clock()
-        prune_now = self.due_for_pruning()
+        prune_now = self._due_for_pruning()
 
         def run(conn: Connection) -> tuple[float, int]:
             with self.locked(conn):
-                for i, w in enumerate(windows):
-                    times = event_times(conn, w.scope, w.key, now - w.window_s)
-                    wait = window_wait_s(times, w.limit, w.window_s, now)
-                    if wait > 0:
-                        return wait, i
+                if check:
+                    for i, w in enumerate(windows):
+                        times = event_times(conn, w.scope, w.key, now - w.window_s)
+                        wait = window_wait_s(times, w.limit, w.window_s, now)
+                        if wait > 0:
+                            return wait, i
                 for w in windows:
                     add_event(conn, w.scope, w.key, now)
                     if prune_now:

@@ -54,6 +54,19 @@ async def test_a_refusal_by_one_window_counts_in_none(hub_db: Database) -> None:
     assert await throttle.admit([by_address]) == (600.0, 0)
 
 
+async def test_count_counts_in_a_full_window_too(hub_db: Database) -> None:
+    """A failed login is counted whatever came before it (LoginGuard.failed)."""
+    clock = Clock()
+    throttle = Throttle(hub_db, clock)
+    window = Window("login.address", "10.0.0.2", limit=2, window_s=600)
+    for _ in range(3):
+        await throttle.count([window])
+        clock.now += 100
+    clock.now -= 100
+    # the newest two are 100 s apart: waits until the 2nd leaves (the 1st alone would be 400)
+    assert await throttle.admit([window]) == (500.0, 0)
+
+
 async def test_two_guards_share_failures_and_known_addresses(hub_db: Database) -> None:
     clock = Clock()
     limits = LoginLimits(attempts_per_username=3, attempts_per_address=4, window_s=300,
