@@ -58,7 +58,8 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
-# The unauthenticated routes' body limits: the one place the 4 KiB is stated.
+# The unauthenticated routes' body limits: the one place the 4 KiB is stated
+# (HubSettings.route_body_limits lays server.body_limits over them).
 _PUBLIC_BODY_LIMITS = {"/api/v1/reports": 4096, "/api/v1/auth/": 4096}
 
 
@@ -78,18 +79,11 @@ class ServerSettings(_Section):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     """Largest request body of a route body_limits does not name; enforced while the body
     streams in (Content-Length or chunked), 413 past it."""
-    body_limits: dict[str, int] = Field(default_factory=lambda: dict(_PUBLIC_BODY_LIMITS))
-    """Body limits per path prefix (longest prefix wins). A table keeps the defaults of the
-    prefixes it does not name (the public report and login routes stay at 4 KiB unless named).
-    The ingest routes default to the larger of ingest.max_batch_bytes and
-    ingest.max_compressed_bytes."""
-
-    @field_validator("body_limits")
-    @classmethod
-    def _keep_public_limits(cls, v: dict[str, int]) -> dict[str, int]:
-        # A table naming only another prefix must not lift the unauthenticated routes to
-        # max_body_bytes by leaving them out.
-        return {**_PUBLIC_BODY_LIMITS, **v}
+    body_limits: dict[str, int] = Field(default_factory=dict)
+    """Body limits per path prefix (longest prefix wins), over the defaults: 4 KiB for the
+    public report and login routes (/api/v1/reports, /api/v1/auth/), the larger of
+    ingest.max_batch_bytes and ingest.max_compressed_bytes for the ingest routes. A prefix
+    named here replaces its default; the prefixes it does not name keep theirs."""
 
     header_timeout_s: float = Field(default=10.0, gt=0, le=300)
     """A request line and its headers must be complete this long after their first byte (a
@@ -267,9 +261,11 @@ class HubSettings(_Section):
 
     def route_body_limits(self) -> dict[str, int]:
         """Body limits by path prefix (longest prefix wins; ``server.max_body_bytes`` for the
-        rest): what the hub enforces and what a reverse proxy in front of it should allow."""
+        rest): what the hub enforces and what a reverse proxy in front of it should allow.
+        ``server.body_limits`` overrides the defaults of the prefixes it names only: a table
+        naming another prefix must not lift the unauthenticated routes to max_body_bytes."""
         ingest = max(self.ingest.max_batch_bytes, self.ingest.max_compressed_bytes)
-        return {"/api/v1/ingest": ingest, "/api/v1/heartbeat": ingest,
+        return {"/api/v1/ingest": ingest, "/api/v1/heartbeat": ingest, **_PUBLIC_BODY_LIMITS,
                 **self.server.body_limits}
 
 

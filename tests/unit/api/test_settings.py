@@ -130,4 +130,5 @@ def test_a_body_limits_table_keeps_the_public_routes_it_does_not_name() -> None:
         env={}).route_body_limits()
     assert limits["/api/v1/admin/"] == 65536
     assert limits["/api/v1/auth/"] == 2048
-    assert limits["/api/v1/reports"] == HubSettings().server.body_limits["/api/v1/reports"]
+    assert limits["/api/v1/reports"] == HubSettings().route_body_limits()["/api/v1/reports"]
+    assert limits["/api/v1/reports"] == 4096
