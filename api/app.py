@@ -18,7 +18,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from siaga.api.body_limit import BodyLimit, route_path
 from siaga.api.errors import PROBLEM_JSON, install_problem_handlers, problem_responses
-from siaga.api.metrics import Counter, Histogram, MetricsRegistry
 from siaga.api.routes import (
     admin,
     agencies,
@@ -69,20 +68,6 @@ class RequestMetrics:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        # The two series of the registry last seen: looking them up by name built a new
-        # Counter and Histogram per request only to find the registered ones.
-        self._series: tuple[MetricsRegistry, Counter, Histogram] | None = None
-
-    def _series_of(self, metrics: MetricsRegistry) -> tuple[Counter, Histogram]:
-        if self._series is None or self._series[0] is not metrics:
-            self._series = (
-                metrics,
-                metrics.counter("siaga_http_requests_total", "HTTP requests answered",
-                                ("method", "route", "status")),
-                metrics.histogram("siaga_http_request_seconds",
-                                  "Time to answer an HTTP request", ("method", "route")),
-            )
-        return self._series[1], self._series[2]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -108,11 +93,14 @@ class RequestMetrics:
                 route = scope.get("route")
                 path = getattr(route, "path", None) or "(unmatched)"
                 labels = {"method": scope["method"], "route": path}
-                requests, seconds = self._series_of(services.metrics)
-                requests.inc(**labels, status=status)
+                metrics = services.metrics
+                metrics.counter("siaga_http_requests_total", "HTTP requests answered",
+                                ("method", "route", "status")).inc(**labels, status=status)
                 # A live stream lasts as long as the client stays; it is no answer time.
                 if not streaming:
-                    seconds.observe(time.perf_counter() - started, **labels)
+                    metrics.histogram("siaga_http_request_seconds",
+                                      "Time to answer an HTTP request", ("method", "route"),
+                                      ).observe(time.perf_counter() - started, **labels)
 
 
 def _openapi_with_problems(app: FastAPI) -> dict[str, Any]:

@@ -10,8 +10,10 @@ Every package registers its own series on ``services.metrics``::
     latency.observe(0.012)
     metrics.add_collector(refresh_open_incidents)       # async, awaited before each scrape
 
-Registering the same name twice returns the existing series when kind, help and labels agree
-(so a second hub component can share a counter) and raises ``ValueError`` when they do not.
+Registering the same name twice returns the existing series object when kind, help and labels
+agree (so a second hub component can share a counter, and a hot path may ask for its series
+each time: the lookup is a dict read) and raises ``ValueError`` when they do not; a
+histogram keeps the buckets of its first registration.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import asyncio
 import math
 import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 __all__ = ["DEFAULT_BUCKETS", "Counter", "Gauge", "Histogram", "MetricsRegistry", "CONTENT_TYPE"]
 
@@ -34,6 +36,7 @@ _NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 LabelValues = tuple[str, ...]
+_M = TypeVar("_M", bound="_Metric")
 
 
 def _escape_label(v: str) -> str:
@@ -201,32 +204,28 @@ class MetricsRegistry:
         self._metrics: dict[str, _Metric] = {}
         self._collectors: list[Callable[[], Awaitable[None]]] = []
 
-    def _register(self, metric: _Metric) -> _Metric:
-        existing = self._metrics.get(metric.name)
+    def _series(self, kind: type[_M], name: str, help: str,  # noqa: A002
+                labels: Sequence[str], *more: Any) -> _M:
+        """The registered series ``name``, or a new ``kind(name, help, labels, *more)``
+        registered; a lookup builds nothing (a hot path may ask for its series each time)."""
+        existing = self._metrics.get(name)
         if existing is None:
-            self._metrics[metric.name] = metric
+            metric = self._metrics[name] = kind(name, help, labels, *more)
             return metric
-        if (existing.kind, existing.help, existing.label_names) != (
-            metric.kind, metric.help, metric.label_names
-        ):
-            raise ValueError(f"metric {metric.name} is already registered differently")
+        if not isinstance(existing, kind) or existing.help != help or (
+                existing.label_names != tuple(labels)):
+            raise ValueError(f"metric {name} is already registered differently")
         return existing
 
     def counter(self, name: str, help: str, labels: Sequence[str] = ()) -> Counter:  # noqa: A002
-        m = self._register(Counter(name, help, labels))
-        assert isinstance(m, Counter)
-        return m
+        return self._series(Counter, name, help, labels)
 
     def gauge(self, name: str, help: str, labels: Sequence[str] = ()) -> Gauge:  # noqa: A002
-        m = self._register(Gauge(name, help, labels))
-        assert isinstance(m, Gauge)
-        return m
+        return self._series(Gauge, name, help, labels)
 
     def histogram(self, name: str, help: str, labels: Sequence[str] = (),  # noqa: A002
                   buckets: Sequence[float] = DEFAULT_BUCKETS) -> Histogram:
-        m = self._register(Histogram(name, help, labels, buckets))
-        assert isinstance(m, Histogram)
-        return m
+        return self._series(Histogram, name, help, labels, buckets)
 
     def add_collector(self, fn: Callable[[], Awaitable[None]]) -> None:
         """Await ``fn()`` before each scrape, e.g. to set gauges from a database count."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from siaga.api.metrics import MetricsRegistry
@@ -80,6 +82,11 @@ def test_same_registration_is_shared_and_a_different_one_refused() -> None:
         m.gauge("c_total", "C", ("x",))
     with pytest.raises(ValueError, match="already registered"):
         m.counter("c_total", "C", ("y",))
+    with pytest.raises(ValueError, match="already registered"):
+        m.counter("c_total", "other help", ("x",))
+    h = m.histogram("h_seconds", "H", ["route"], buckets=(1,))
+    assert m.histogram("h_seconds", "H", ("route",)) is h  # a lookup: its first buckets kept
+    assert h.buckets == (1.0, math.inf)
 
 
 def test_wrong_labels_names_and_negative_counts_are_refused() -> None:
