@@ -85,6 +85,9 @@ CHANNELS: dict[str, ChannelSpec] = {
     )
 }
 
+COUNTER_CHANNELS = frozenset(key for key, spec in CHANNELS.items() if spec.kind == "counter")
+"""The cumulative counters (rain tips, people in / out): the gateway turns each into increments."""
+
 # Rain-gauge bucket size when a node's registry entry does not say otherwise (PROTOCOL.md).
 DEFAULT_MM_PER_TIP = 0.2
 

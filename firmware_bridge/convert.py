@@ -45,6 +45,7 @@ from dataclasses import dataclass
 
 from siaga.firmware_bridge.channels import (
     CHANNELS,
+    COUNTER_CHANNELS,
     COUNTER_MODULUS,
     DEFAULT_MM_PER_TIP,
     UNKNOWN_UNIT,
@@ -62,8 +63,7 @@ DEFAULT_MAX_WRAP_INCREMENT = 2**20
 # channel -> (unit, lowest, highest accepted value) of the table's gauges
 _GAUGES = {key: (reading_unit(key), *spec.accept) for key, spec in CHANNELS.items()
            if spec.kind != "counter"}
-_COUNTER_UNITS = {key: reading_unit(key) for key, spec in CHANNELS.items()
-                  if spec.kind == "counter"}
+_COUNTER_UNITS = {key: reading_unit(key) for key in COUNTER_CHANNELS}
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,13 +21,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from siaga.analytics.detectors.crowd import CrowdDetector
 from siaga.analytics.errors import ConfigError as AnalyticsConfigError
 from siaga.analytics.registry_file import RegistryFile
 from siaga.analytics.registry_file import read_registry_file as read_file
 from siaga.gateway.errors import ConfigError
 
 KEY = "gateway.registry"
-COUNTER_CHANNELS = frozenset({"pin", "pout"})
 
 
 def read_registry(path: Path) -> RegistryFile:
@@ -56,7 +56,7 @@ def implied_tables(registry: RegistryFile) -> dict[str, Any]:
             analytics["sites"][site].setdefault("rain_node", node_id)
             if cal.mm_per_tip is not None:
                 mm_per_tip[node_id] = {"mm_per_tip": cal.mm_per_tip}
-        if channels & COUNTER_CHANNELS and cal.zone_capacity is not None \
+        if channels & CrowdDetector.channels and cal.zone_capacity is not None \
                 and cal.zone_area_m2 is not None:
             zone = zones.setdefault(site, {"nodes": [], "capacity": cal.zone_capacity,
                                            "area_m2": cal.zone_area_m2, "site": site})
