@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from functools import partial
+from functools import lru_cache, partial
 from statistics import NormalDist
 
 import numpy as np
@@ -88,8 +88,12 @@ def student_t_sf_array(df: float, t: FloatArray) -> FloatArray:
     return np.asarray(stdtr(df, -t), dtype=np.float64)
 
 
+@lru_cache(maxsize=8)
 def student_t_quartile(df: float) -> float:
-    """The upper quartile of Student's t (its median absolute value), by bisection."""
+    """The upper quartile of Student's t (its median absolute value), by bisection.
+
+    Kept per ``df`` (a config has one or two): the bisection costs ~30 us, and every new
+    anomaly detector (one per node and channel) and every batch call asks for it."""
     lo, hi = 0.0, 1.0
     while student_t_sf(df, hi) > 0.25:
         hi *= 2.0
