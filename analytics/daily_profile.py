@@ -107,6 +107,8 @@ class DailyProfile:
         if not self._warmup:
             self._alpha, self._beta = _rates(self.cfg, np.array(self._head_ts))
             self._level = float(np.mean(self._head_x))
+            self._head_ts.clear()  # read once: a gateway holds a profile per node and channel
+            self._head_x.clear()
         return x
 
 
