@@ -56,11 +56,12 @@ def fit_antecedent(p_short: np.ndarray, p_long: np.ndarray,
                                source=f"calibrate-rain: quantile line at p = {probability:g}")
 
 
-def fit_at_landslides(rec: RainRecord, ev: Events, slides: Sequence[Landslide],
-                      sums: tuple[np.ndarray, np.ndarray],
-                      probability: float) -> AntecedentThreshold:
+def at_landslides(rec: RainRecord, ev: Events, slides: Sequence[Landslide],
+                  sums: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(P_short, P_long) at each landslide that fell during a rain event: what
+    ``fit_antecedent`` fits, the same for every probability."""
     rows = slide_rows(rec, ev, slides)
-    return fit_antecedent(sums[0][rows], sums[1][rows], probability)
+    return sums[0][rows], sums[1][rows]
 
 
 def above_antecedent(ev: Events, sums: tuple[np.ndarray, np.ndarray],

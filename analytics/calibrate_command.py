@@ -11,7 +11,8 @@ import numpy as np
 from siaga.analytics.antecedent_calibration import (
     above_antecedent,
     antecedent_sums,
-    fit_at_landslides,
+    at_landslides,
+    fit_antecedent,
 )
 from siaga.analytics.config import AntecedentThreshold
 from siaga.analytics.errors import CalibrationError, RainRecordError
@@ -102,10 +103,10 @@ def calibrate_rain(args: argparse.Namespace, command: str) -> int:
         whole = antecedent_sums(rec)
         fit_sums = tuple(x[rec.end <= split] if split is not None else x for x in whole)
         test_sums = tuple(x[rec.end > split] if split is not None else x for x in whole)
+        p_short, p_long = at_landslides(fit_rec, ev, fit_slides, (fit_sums[0], fit_sums[1]))
         try:
             for p in fits:
-                antes[p] = fit_at_landslides(fit_rec, ev, fit_slides,
-                                             (fit_sums[0], fit_sums[1]), p)
+                antes[p] = fit_antecedent(p_short, p_long, p)
                 also[p] = above_antecedent(test_ev, (test_sums[0], test_sums[1]), antes[p])
         except CalibrationError as exc:
             _say(str(exc))
