@@ -52,14 +52,8 @@ from province_measure import (
     summarise_ms,
 )
 
-from siaga.simulators.gateway_fleet import (
-    FleetAlert,
-    FleetGateway,
-    FleetPlan,
-    FleetResult,
-    run_fleet_process,
-    split,
-)
+from siaga.simulators.fleet_plan import FleetAlert, FleetGateway, FleetPlan, FleetResult, split
+from siaga.simulators.gateway_fleet import run_fleet_process
 from siaga.simulators.servers import HubProcess, InfluxDB, Mosquitto, PostgreSQL
 
 PASSWORD = "bench-password-123"

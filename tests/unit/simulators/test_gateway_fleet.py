@@ -7,7 +7,8 @@ import random
 
 from siaga.api.ingest.body import parse_batch
 from siaga.firmware_bridge.uplink import Ack, ItemRejection
-from siaga.simulators.gateway_fleet import FleetAlert, FleetGateway, FleetPlan, LogicalGateway
+from siaga.simulators.fleet_plan import FleetAlert, FleetGateway, FleetPlan
+from siaga.simulators.logical_gateway import LogicalGateway
 
 T = 1_790_000_000.0
 SPEC = FleetGateway("gw-0001", "site-0000", ("gw-0001-n00", "gw-0001-n01", "gw-0001-n02"))
