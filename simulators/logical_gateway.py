@@ -19,7 +19,7 @@ import asyncio
 import random
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -132,19 +132,21 @@ class LogicalGateway:
         """The readings of ``outage_backlog_s`` before the outage began, oldest first, ahead
         of those buffered during it (the buffer keeps them in time order)."""
         start = self.plan.outage_start - self.plan.outage_backlog_s
-        held = list(self.readings)
-        self.readings.clear()
+        reports = []
         for node in self.spec.nodes:
             t = start + self.phase[node]
             while t < self.plan.outage_start:
-                self.report(node, t)
+                reports.append((t, node))
                 t += self.plan.cadence_s
-        ordered = sorted(self.readings, key=lambda e: e.queued)
-        self.readings = deque(ordered + held)
+        reports.sort(key=lambda r: r[0])
+        held = self.readings
+        self.readings = deque()
+        for t, node in reports:
+            self.report(node, t)
         # row ids must rise in buffer order, as the gateway's SQLite rowids do
-        self.readings = deque(_Entry(self.next_id + i, e.payload, e.backfill, e.queued)
-                              for i, e in enumerate(self.readings))
-        self.next_id += len(self.readings)
+        for e in held:
+            self.readings.append(replace(e, id=self.next_id))
+            self.next_id += 1
 
     # -- uplink ---------------------------------------------------------------------------
 
