@@ -1,7 +1,9 @@
 """A GSM modem on a serial port, driven by AT commands in text mode (3GPP TS 27.005/27.007).
 
-So a hub with a modem texts when the internet is down. The dialogue, per message (the port
-is opened per batch, so a modem that was unplugged and plugged back works again)::
+So a hub with a modem texts when the internet is down. The port is opened once and kept
+open; an error on it (a modem unplugged) closes it and the next use opens it again, so a
+modem plugged back works again (a send finding its kept port dead before any text went out
+reopens it at once). The dialogue, per batch and message::
 
     AT            -> OK
     ATE0          -> OK                      (no echo)
@@ -16,15 +18,17 @@ is opened per batch, so a modem that was unplugged and plugged back works again)
 Later the network's SMS-STATUS-REPORT arrives unsolicited, in text mode
 ``+CDS: <fo>,<mr>,"<ra>",<tora>,"<scts>","<dt>",<st>``: ``mr`` is the ``+CMGS`` reference,
 ``st`` the TP-Status of 3GPP TS 23.040 (0-31 delivered, 32-63 still trying, 64-127 failed).
-Between batches :meth:`GsmModem.read_reports` listens on the port for them (a report that
-arrives while the port is shut for the moment between two reads is lost; the delivery then
-stays ``sent``). A modem that refuses AT+CSMP or AT+CNMI still sends, without reports.
+Between batches :meth:`GsmModem.read_reports` listens on the port for them; one that arrives
+between two reads waits in the open port for the next (before a command, what waits unread
+is dropped but its reports are kept). A modem that refuses AT+CSMP or AT+CNMI still sends,
+without reports.
 
 Blocking (pyserial): the SMS channel runs it in a worker thread.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import threading
@@ -84,40 +88,35 @@ class GsmModem:
         self._settings = settings
         self._lock = threading.Lock()
         self._heard: list[StatusReport] = []  # reports read while sending
+        self._port: serial.Serial | None = None  # kept open between uses; None after an error
 
     def send(self, numbers_texts: list[tuple[str, str]]) -> list[str | ModemError]:
         """Send each (number, text); per message the +CMGS reference or the error."""
         with self._lock:
             try:
-                port = serial.Serial(self._settings.port, self._settings.baudrate,
-                                     timeout=0.2, write_timeout=5)
-            except (serial.SerialException, OSError) as exc:
-                err = ModemError("sms", f"modem port: {exc}", unreachable=True)
-                return [err for _ in numbers_texts]
-            try:
+                port = self._checked_port()
+            except ModemError as exc:
+                return [exc for _ in numbers_texts]
+            out: list[str | ModemError] = []
+            for number, text in numbers_texts:
                 try:
-                    self._ready(port)
+                    out.append(self._send_one(port, number, text))
                 except ModemError as exc:
-                    return [exc for _ in numbers_texts]
-                out: list[str | ModemError] = []
-                for number, text in numbers_texts:
-                    try:
-                        out.append(self._send_one(port, number, text))
-                    except ModemError as exc:
-                        out.append(exc)
-                return out
-            finally:
-                port.close()
+                    out.append(exc)
+                except (serial.SerialException, OSError) as exc:  # unplugged mid-batch
+                    err = self._lost(exc)
+                    out += [err] * (len(numbers_texts) - len(out))
+                    return out
+            if any(isinstance(r, ModemError) and r.unreachable for r in out):
+                self._close_port()  # a modem that stopped answering: open it afresh next time
+            return out
 
     def read_reports(self, wait_s: float) -> list[StatusReport]:
         """Listen on the port for ``wait_s`` (between batches) and return the status reports
-        heard. A missing port raises :class:`ModemError` (the caller waits and tries again)."""
+        heard. A missing or failing port raises :class:`ModemError` (the caller waits and
+        tries again, on a port opened again)."""
         with self._lock:
-            try:
-                port = serial.Serial(self._settings.port, self._settings.baudrate,
-                                     timeout=0.2, write_timeout=5)
-            except (serial.SerialException, OSError) as exc:
-                raise ModemError("sms", f"modem port: {exc}", unreachable=True) from None
+            port = self._open_port()
             try:
                 buf = b""
                 deadline = time.monotonic() + wait_s
@@ -129,15 +128,67 @@ class GsmModem:
                     if not more:
                         break
                     buf += more
-            finally:
-                port.close()
+            except (serial.SerialException, OSError) as exc:
+                raise self._lost(exc) from None
             heard, self._heard = self._heard, []
         return heard + status_reports(buf)
+
+    def close(self) -> None:
+        with self._lock:
+            self._close_port()
+
+    # -- the port -----------------------------------------------------------------------
+
+    def _open_port(self) -> serial.Serial:
+        if self._port is None:
+            try:
+                self._port = serial.Serial(self._settings.port, self._settings.baudrate,
+                                           timeout=0.2, write_timeout=5)
+            except (serial.SerialException, OSError) as exc:
+                raise ModemError("sms", f"modem port: {exc}", unreachable=True) from None
+        return self._port
+
+    def _checked_port(self) -> serial.Serial:
+        """The open port after the checks of ``_ready``. A kept port that fails with an
+        I/O error (the modem was unplugged and plugged back since) is opened again once:
+        nothing has been sent on it yet."""
+        kept = self._port is not None
+        port = self._open_port()
+        try:
+            self._ready(port)
+        except (serial.SerialException, OSError) as exc:
+            err = self._lost(exc)
+            if kept:
+                return self._checked_port()
+            raise err from None
+        except ModemError as exc:
+            if exc.unreachable:
+                self._close_port()
+            raise
+        return port
+
+    def _lost(self, exc: Exception) -> ModemError:
+        """The port failed under us: closed, to be opened again at the next use."""
+        self._close_port()
+        return ModemError("sms", f"modem port: {exc}", unreachable=True)
+
+    def _close_port(self) -> None:
+        port, self._port = self._port, None
+        if port is not None:
+            with contextlib.suppress(serial.SerialException, OSError):
+                port.close()
+
+    def _discard_input(self, port: serial.Serial) -> None:
+        """Drop what waits unread before a command (a late reply), keeping the status
+        reports among it: the open port holds those that came since the last read."""
+        waiting = port.in_waiting
+        if waiting:
+            self._heard += status_reports(bytes(port.read(waiting)))
 
     # -- dialogue -----------------------------------------------------------------------
 
     def _command(self, port: serial.Serial, command: str, timeout: float = 5) -> str:
-        port.reset_input_buffer()
+        self._discard_input(port)
         port.write(command.encode() + b"\r")
         return self._final(port, timeout, command)
 
@@ -186,7 +237,7 @@ class GsmModem:
     def _send_one(self, port: serial.Serial, number: str, text: str) -> str:
         if not re.fullmatch(r"\+?\d{5,15}", number):
             raise ModemError("sms", f"not a phone number: {number!r}", retry=False)
-        port.reset_input_buffer()
+        self._discard_input(port)
         port.write(f'AT+CMGS="{number}"\r'.encode())
         buf = b""
         deadline = time.monotonic() + 5

@@ -128,4 +128,5 @@ class SmsChannel:
         return [(f"modem:{ref}", status, reason, None) for ref, status, reason in heard]
 
     async def aclose(self) -> None:
-        return None
+        if self._modem is not None:
+            await asyncio.to_thread(self._modem.close)

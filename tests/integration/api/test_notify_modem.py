@@ -4,11 +4,13 @@ falling back to the modem when the HTTP gateway cannot be reached."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -104,20 +106,28 @@ class ModemPeer:
                 os.write(master, self.answer(cmd))
 
 
-@pytest.fixture
-def modem() -> Iterator[tuple[ModemPeer, str]]:
+@contextlib.contextmanager
+def plugged(peer: ModemPeer) -> Iterator[str]:
+    """``peer`` answering on a new pty, whose path this gives; unplugged (both ends
+    closed, so the hub's handle fails as a USB modem's does when pulled) on leaving."""
     master, slave = os.openpty()
-    peer = ModemPeer()
     stop = threading.Event()
     thread = threading.Thread(target=peer.run, args=(master, stop), daemon=True)
     thread.start()
     try:
-        yield peer, os.ttyname(slave)
+        yield os.ttyname(slave)
     finally:
         stop.set()
         thread.join(2)
         os.close(slave)
         os.close(master)
+
+
+@pytest.fixture
+def modem() -> Iterator[tuple[ModemPeer, str]]:
+    peer = ModemPeer()
+    with plugged(peer) as port:
+        yield peer, port
 
 
 def settings(port: str, **kw: object) -> ModemSettings:
@@ -212,6 +222,55 @@ def test_status_reports_are_asked_for_and_read_as_delivered_or_failed(
     assert heard == [("1", "delivered", None),
                      ("2", "failed", "TP-Status 70: validity period expired")]
     assert gsm.read_reports(0.2) == []
+
+
+def test_the_port_stays_open_so_reports_between_reads_and_before_a_send_are_heard(
+        modem: tuple[ModemPeer, str]) -> None:
+    """The port was opened per read and per batch, and opening it empties its input: a
+    report that came while nobody read was lost. Now the port stays open."""
+    peer, port = modem
+    gsm = GsmModem(settings(port))
+    try:
+        assert gsm.send([("+6281234567890", "a"), ("+6281234567891", "b")]) == ["1", "2"]
+        assert gsm.read_reports(0.2) == []
+        peer.report(1, 0)  # nobody reading
+        assert gsm.read_reports(0.3) == [("1", "delivered", None)]
+        peer.report(2, 70)  # just before the next batch's commands
+        assert gsm.send([("+6281234567892", "c")]) == ["3"]
+        assert gsm.read_reports(0.2) == [("2", "failed", "TP-Status 70: validity period expired")]
+    finally:
+        gsm.close()
+
+
+def test_an_unplugged_modem_is_opened_again_when_it_is_back(tmp_path: Path) -> None:
+    """The port kept open fails once the modem is pulled: listening raises (the caller
+    waits and tries again) and the port is opened again at the next use; a batch that
+    finds its kept port dead reopens it before sending anything. The port's path is a
+    link, as udev's /dev/serial/by-id/ names are, so the modem comes back under it."""
+    link = tmp_path / "ttyModem"
+    first, second = ModemPeer(), ModemPeer()
+    gsm = GsmModem(settings(str(link)))
+    try:
+        with plugged(first) as port:
+            link.symlink_to(port)
+            assert gsm.send([("+6281234567890", "a")]) == ["1"]
+        with pytest.raises(ModemError) as lost:  # pulled
+            gsm.read_reports(0.2)
+        assert lost.value.unreachable
+        with plugged(second) as port:
+            link.unlink()
+            link.symlink_to(port)
+            timer = threading.Timer(0.2, lambda: second.report(7, 0))
+            timer.start()
+            assert gsm.read_reports(0.5) == [("7", "delivered", None)]
+            timer.join()
+        with plugged(ModemPeer()) as port:  # pulled and back between two batches
+            link.unlink()
+            link.symlink_to(port)
+            assert gsm.send([("+6281234567891", "b")]) == ["1"]
+        assert first.texts == [("+6281234567890", "a")]
+    finally:
+        gsm.close()
 
 
 def test_a_modem_without_status_reports_still_sends(modem: tuple[ModemPeer, str]) -> None:
