@@ -122,8 +122,7 @@ class AnomalyDetector:
         self._seen = 0
         self._first_ts = math.nan
         self._last = math.nan
-        self._resolution = math.inf
-        self._q = 0.0  # the resolution once known, else 0
+        self._q = 0.0  # the series' resolution (its smallest step), 0 until a step is seen
         self._scored = 0
         self._spread = 0.0  # long-run mean |residual|
         self._exact = max(1, round(1.0 / cfg.long_alpha))
@@ -168,6 +167,7 @@ class AnomalyDetector:
         if i == 0:
             self._first_ts = ts
         p, test = 1.0, ""
+        q = self._q
         if i >= self._first_scored:
             full = i >= self._full_at
             if full:
@@ -180,7 +180,6 @@ class AnomalyDetector:
             s23, s12 = (med - m2) / h, (m2 - m1) / h
             slope = math.copysign(min(abs(s23), abs(s12)), s23) if s23 * s12 > 0 else 0.0
             ref = med + slope * self._half_step
-            q = self._q
             long_run = MEAN_ABS_SIGMA * self._spread
             sigma = local  # max(local, long_run, q)
             if long_run > sigma:
@@ -214,8 +213,9 @@ class AnomalyDetector:
         last = self._last
         if last == last and value != last:
             step = abs(value - last)
-            if step < self._resolution:  # min(resolution, step), finite once set
-                self._resolution = self._q = step
+            # min(q, step), q = 0 standing for none yet; a step of inf or NaN never sets it
+            if step < q or not q and step < math.inf:
+                self._q = step
         self._last = value
         self._seen = i + 1
         fifo = self._fifo

@@ -79,6 +79,7 @@ class Plain(AnomalyDetector):
     def __init__(self, channel: str, cfg: AnomalyConfig) -> None:
         super().__init__(channel, cfg)
         self._profile = PlainProfile(cfg)  # type: ignore[assignment]
+        self._resolution = math.inf
 
     def update(self, ts: float, channel: str, value: float) -> bool:
         self._value = value
