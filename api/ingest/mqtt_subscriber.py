@@ -27,6 +27,8 @@ import json
 import logging
 import ssl
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -229,28 +231,49 @@ class MqttSubscriber:
         while True:
             message = await self._queue.get()
             self._messages.inc(kind=message.kind)
-            parsed: ParsedBatch | None = None
-            try:
-                if message.kind == "data":
-                    parsed = self._parse_batch(message)
-            except Exception:
-                log.exception("MQTT batch from %s failed", message.gateway)
-            if parsed is None and message.kind == "data":
-                self._done(message)  # rejected (answered), or failed (logged)
+            if message.kind == "data":
+                await self._data(message)
             elif message.kind == "heartbeat":
                 self._heartbeat(message)
-            elif parsed is not None and parsed.batch.alerts:
-                # Alerts write the hub database, where they wait their turn for the one write
-                # lock of all hub processes (a storm: seconds). They wait in a lane of their
-                # own, bounded by itself, and give their queue slot back at once, so readings
-                # keep flowing meanwhile (bench_province.py).
-                await self._lane_room.acquire()
-                self._slots.release()
-                task = asyncio.create_task(self._in_lane(message, parsed))
-                self._lane_tasks.add(task)
-                task.add_done_callback(self._lane_tasks.discard)
             else:
-                await self._handle(message, parsed)
+                self._status(message)
+
+    async def _data(self, message: _Message) -> None:
+        """A gateway batch: stored here, or handed to the database lane when it has alerts."""
+        parsed: ParsedBatch | None = None
+        with _reported(message):
+            parsed = self._parse_batch(message)
+        if parsed is not None and parsed.batch.alerts:
+            await self._to_lane(message, parsed)
+            return
+        try:
+            if parsed is not None:
+                with _reported(message):
+                    await self._store_batch(message, parsed)
+        finally:
+            self._done(message)  # stored, rejected (answered) or failed (logged)
+
+    async def _to_lane(self, message: _Message, parsed: ParsedBatch) -> None:
+        """Alerts write the hub database, where they wait their turn for the one write lock of
+        all hub processes (a storm: seconds). They wait in a lane of their own, bounded by
+        itself, and give their queue slot back at once, so readings keep flowing meanwhile
+        (bench_province.py)."""
+        await self._lane_room.acquire()
+        self._slots.release()
+        task = asyncio.create_task(self._in_lane(message, parsed))
+        self._lane_tasks.add(task)
+        task.add_done_callback(self._lane_tasks.discard)
+
+    async def _in_lane(self, message: _Message, parsed: ParsedBatch) -> None:
+        try:
+            async with self._database_lane:
+                try:
+                    with _reported(message):
+                        await self._store_batch(message, parsed)
+                finally:
+                    self._done(message, slot=False)
+        finally:
+            self._lane_room.release()
 
     def _heartbeat(self, message: _Message) -> None:
         """Released at once (a heartbeat has no ack, and only the latest counts); its database
@@ -270,36 +293,20 @@ class MqttSubscriber:
 
     async def _write_heartbeat(self, message: _Message) -> None:
         try:
-            async with self._database_lane:
-                await self._handle_heartbeat(message)
-        except HubError as e:  # a bad heartbeat, the database down: no traceback
-            log.warning("MQTT heartbeat from %s not handled: %s", message.gateway, e.detail)
-        except Exception:
-            log.exception("MQTT heartbeat from %s failed", message.gateway)
+            with _reported(message):
+                async with self._database_lane:
+                    hb = parse_heartbeat(decode_body(message.payload, None, self.limits))
+                    await self.pipeline.heartbeat(message.gateway, hb, transport="mqtt")
         finally:
             self._heartbeats_waiting.discard(message.gateway)
 
-    async def _in_lane(self, message: _Message, parsed: ParsedBatch) -> None:
-        try:
-            async with self._database_lane:
-                await self._handle(message, parsed, slot=False)
-        finally:
-            self._lane_room.release()
-
-    async def _handle(self, message: _Message, parsed: ParsedBatch | None, *,
-                      slot: bool = True) -> None:
-        try:
-            if parsed is not None:
-                await self._store_batch(message, parsed)
-            else:
-                self._handle_status(message)
-        except HubError as e:  # expected failures (store down, bad heartbeat): no traceback
-            log.warning("MQTT %s message from %s not handled: %s", message.kind,
-                        message.gateway, e.detail)
-        except Exception:
-            log.exception("MQTT %s message from %s failed", message.kind, message.gateway)
-        finally:
-            self._done(message, slot=slot)
+    def _status(self, message: _Message) -> None:
+        """The gateway's retained online/offline state (an empty payload: the retained
+        message was cleared)."""
+        with _reported(message):
+            if message.payload:
+                self.pipeline.status(message.gateway, parse_status(message.payload))
+        self._done(message)
 
     def _done(self, message: _Message, *, slot: bool = True) -> None:
         """PUBACK the broker; ``slot``: give the queue slot back (an alert batch in the lane
@@ -343,15 +350,19 @@ class MqttSubscriber:
         self._client.publish(self.ack_topic(gateway), encode(ack), qos=1)
         self._acks.inc(status=ack.status)
 
-    async def _handle_heartbeat(self, message: _Message) -> None:
-        hb = parse_heartbeat(decode_body(message.payload, None, self.limits))
-        await self.pipeline.heartbeat(message.gateway, hb, transport="mqtt")
 
-    def _handle_status(self, message: _Message) -> None:
-        if not message.payload:  # a cleared retained message
-            return
-        status = parse_status(message.payload)
-        self.pipeline.status(message.gateway, status)
+@contextmanager
+def _reported(message: _Message) -> Iterator[None]:
+    """Log what handling ``message`` raised, and go on with the next message: a HubError (a
+    malformed heartbeat or status, the store or database down) in one line, anything else
+    with its traceback. A batch that failed gets no ack; the gateway sends it again."""
+    try:
+        yield
+    except HubError as e:
+        log.warning("MQTT %s message from %s not handled: %s", message.kind, message.gateway,
+                    e.detail)
+    except Exception:
+        log.exception("MQTT %s message from %s failed", message.kind, message.gateway)
 
 
 def _batch_id(payload: bytes) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import queue
 import sqlite3
 import time
@@ -174,6 +175,30 @@ async def test_heartbeat_and_retained_status_reach_the_pipeline(
         assert f'siaga_gateway_dropped_readings{{gateway="{GW}"}} 4' in metrics
         assert f'siaga_gateway_online{{gateway="{GW}"}} 1' in metrics
     gateway.publish("status", b"", retain=True)  # clear the retained message
+
+
+async def test_a_malformed_heartbeat_and_status_are_logged_once_and_batches_go_on(
+    settings_for: Callable[..., HubSettings], gateway: GatewayClient,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="siaga.api.ingest.mqtt_subscriber"):
+        async with mqtt_hub(settings_for()) as hub:
+            gateway.publish("status", b"{not json")
+            gateway.publish("heartbeat", b"\x00")
+            good = make_batch(2)
+            gateway.publish("data", good)
+            ack = await gateway.ack()
+            assert (ack["batch"], ack["status"]) == (good["batch"], "stored")
+            for _ in range(100):  # the heartbeat is parsed in the database lane
+                if any("heartbeat" in r.getMessage() for r in caplog.records):
+                    break
+                await asyncio.sleep(0.05)
+            assert subscriber(hub)._queue.qsize() == 0
+    lines = [r for r in caplog.records if r.name == "siaga.api.ingest.mqtt_subscriber"]
+    for kind in ("status", "heartbeat"):
+        said = [r for r in lines if r.getMessage().startswith(f"MQTT {kind} message from {GW}"
+                                                              " not handled: ")]
+        assert len(said) == 1 and said[0].exc_info is None  # a reason, no traceback
 
 
 @pytest.mark.parametrize("protocol", ["3.1.1", "5"])
