@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import base64
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import httpx
 
 from siaga.api.telemetry.errors import QueryError, StoreUnavailable
-from siaga.api.telemetry.influx_http import Answer, WriteConnections, WriteTransportError
+from siaga.api.telemetry.influx_http import WriteConnections
 from siaga.api.telemetry.influx_reader import InfluxReader, influxql_ident
 from siaga.api.telemetry.influx_writer import KIND, InfluxWriter
 from siaga.api.telemetry.records import (
@@ -41,11 +41,9 @@ class InfluxStore:
         self,
         settings: TelemetrySettings,
         *,
-        transport: httpx.AsyncBaseTransport | None = None,
         jitter: Callable[[], float] = random.random,
     ) -> None:
         self.settings = settings
-        self._transport = transport
         self._jitter = jitter
         self._client: httpx.AsyncClient | None = None
         self._writer: InfluxWriter | None = None
@@ -65,8 +63,7 @@ class InfluxStore:
             headers["Authorization"] = f"Basic {basic}"
         # Queries go through httpx, writes through their own connections (influx_http.py);
         # both reach InfluxDB directly, never through an HTTP(S)_PROXY of the environment.
-        transport = self._transport or httpx.AsyncHTTPTransport(
-            limits=httpx.Limits(max_connections=8))
+        transport = httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=8))
         self._client = client = httpx.AsyncClient(
             base_url=s.url, headers=headers, timeout=s.timeout_s, transport=transport,
         )
@@ -83,15 +80,10 @@ class InfluxStore:
         params = {"db": s.database, "precision": "ns"}
         if s.retention_policy:
             params["rp"] = s.retention_policy
-        post: Callable[[bytes], Awaitable[Answer]]
-        if self._transport is None:
-            self._connections = WriteConnections(s.url, "/write", params,
-                                                 [("User-Agent", USER_AGENT), *headers.items()],
-                                                 s.timeout_s)
-            post = self._connections.post
-        else:  # the transport given (tests answer 503 or 400 through it, as influxd cannot)
-            post = _post_through(transport, client.headers, s, params)
-        self._writer = InfluxWriter(post, s, self._jitter)
+        self._connections = WriteConnections(s.url, "/write", params,
+                                             [("User-Agent", USER_AGENT), *headers.items()],
+                                             s.timeout_s)
+        self._writer = InfluxWriter(self._connections.post, s, self._jitter)
         self._writer.start()
 
     async def close(self) -> None:
@@ -155,24 +147,3 @@ class InfluxStore:
     async def incident_events(self, start: int, end: int) -> list[IncidentEventPoint]:
         return await self._reading().incident_events(start, end)
 
-
-def _post_through(transport: httpx.AsyncBaseTransport, headers: httpx.Headers,
-                  s: TelemetrySettings, params: dict[str, str]) -> Callable[[bytes],
-                                                                            Awaitable[Answer]]:
-    """``POST /write`` through an httpx transport, answered like ``WriteConnections.post``."""
-    url = httpx.URL(s.url.rstrip("/") + "/write", params=params)
-    extensions = {"timeout": httpx.Timeout(s.timeout_s).as_dict()}
-
-    async def post(body: bytes) -> Answer:
-        request = httpx.Request("POST", url, headers=headers, content=body,
-                                extensions=extensions)
-        try:
-            response = await transport.handle_async_request(request)
-            try:
-                await response.aread()
-            finally:
-                await response.aclose()
-        except httpx.TransportError as e:
-            raise WriteTransportError(f"{type(e).__name__}: {e}") from e
-        return Answer(response.status_code, response.content)
-    return post

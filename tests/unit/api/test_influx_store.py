@@ -1,17 +1,18 @@
 """InfluxStore's HTTP behaviour: auth headers, write parameters, retries, error mapping.
 
-influxd cannot be made to answer 503 or 400 on demand, so these use httpx's MockTransport
-(the store's one injectable boundary). Writes and queries against a real influxd are in
-tests/integration/api/test_telemetry_contract.py; outages of a real influxd in
-tests/integration/api/test_hub_ingest_outage.py.
+influxd cannot be made to answer 503 or 400 on demand, so these run the store's real clients
+against a scripted stand-in on a loopback socket (influx_stand_in.py). Writes and queries
+against a real influxd are in tests/integration/api/test_telemetry_contract.py; outages of a
+real influxd in tests/integration/api/test_hub_ingest_outage.py.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-import httpx
 import pytest
 
 from siaga.api.telemetry.errors import StoreRejected, StoreUnavailable
@@ -19,11 +20,11 @@ from siaga.api.telemetry.influx import InfluxStore
 from siaga.api.telemetry.influx_reader import influxql_string
 from siaga.api.telemetry.settings import TelemetrySettings
 from siaga.firmware_bridge.uplink import UplinkReading
+from tests.unit.api.influx_stand_in import HANG_UP, STALL, InfluxStandIn, Request, WriteAnswer
 
 pytestmark = pytest.mark.anyio
 
 TS = 1_795_000_000_000
-
 
 @pytest.fixture
 def anyio_backend() -> str:
@@ -35,71 +36,70 @@ def reading(seq: int = 1, node: str = "n1") -> UplinkReading:
                      seq=seq, src="serial")
 
 
-class Influx:
-    """Records requests; ``answers`` gives the /write status codes in turn (then 204)."""
-
-    def __init__(self, answers: list[int | Exception] | None = None) -> None:
-        self.requests: list[httpx.Request] = []
-        self.writes: list[bytes] = []
-        self.answers = list(answers or [])
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        if request.url.path == "/ping":
-            return httpx.Response(204)
-        if request.url.path == "/query":
-            return httpx.Response(200, json={"results": [{"statement_id": 0}]})
-        answer = self.answers.pop(0) if self.answers else 204
-        if isinstance(answer, Exception):
-            raise answer
-        if answer == 204:
-            self.writes.append(request.content)
-        return httpx.Response(answer, json={"error": f"status {answer}"})
+@pytest.fixture
+async def influx_stand_ins() -> AsyncIterator[list[InfluxStandIn]]:
+    running: list[InfluxStandIn] = []
+    yield running
+    for server in running:
+        server.close()
 
 
-async def started(influx: Influx, **settings: Any) -> InfluxStore:
-    s = TelemetrySettings(kind="influxdb", url="http://influx:8086",
+Serve = Callable[..., Awaitable[InfluxStandIn]]
+
+
+@pytest.fixture
+def serve(influx_stand_ins: list[InfluxStandIn]) -> Serve:
+    async def start(answers: list[WriteAnswer] | None = None,
+                    answer: Callable[[Request], WriteAnswer] | None = None) -> InfluxStandIn:
+        server = await InfluxStandIn(answers or [], answer).start()
+        influx_stand_ins.append(server)
+        return server
+    return start
+
+
+async def started(influx: InfluxStandIn, **settings: Any) -> InfluxStore:
+    s = TelemetrySettings(kind="influxdb", url=influx.url,
                           **{"retry_backoff_s": 0.001, **settings})
-    store = InfluxStore(s, transport=httpx.MockTransport(influx), jitter=lambda: 0.0)
+    store = InfluxStore(s, jitter=lambda: 0.0)
     await store.start()
     return store
 
 
-async def test_token_auth_header_and_write_parameters() -> None:
-    influx = Influx()
+async def test_token_auth_header_and_write_parameters(serve: Serve) -> None:
+    influx = await serve()
     store = await started(influx, token="s3cret", database="siaga", retention_policy="month")
     await store.write_readings("gw", [reading()])
     await store.close()
     create, write = influx.requests[1], influx.requests[2]
-    assert create.url.params["q"] == 'CREATE DATABASE "siaga"'
+    assert create.params["q"] == 'CREATE DATABASE "siaga"'
     assert write.headers["authorization"] == "Token s3cret"
-    assert dict(write.url.params) == {"db": "siaga", "rp": "month", "precision": "ns"}
-    assert write.content.startswith(b"reading,channel=vwc,gateway=gw,node=n1 value=1.5 ")
+    assert write.params == {"db": "siaga", "rp": "month", "precision": "ns"}
+    assert write.body.startswith(b"reading,channel=vwc,gateway=gw,node=n1 value=1.5 ")
 
 
-async def test_username_password_is_basic_auth_and_create_database_can_be_off() -> None:
-    influx = Influx()
+async def test_username_password_is_basic_auth_and_create_database_can_be_off(
+        serve: Serve) -> None:
+    influx = await serve()
     store = await started(influx, username="siaga", password="pw", create_database=False)
     await store.write_readings("gw", [reading()])
     await store.close()
-    assert [r.url.path for r in influx.requests] == ["/ping", "/write"]
+    assert [r.path for r in influx.requests] == ["/ping", "/write"]
     expected = "Basic " + base64.b64encode(b"siaga:pw").decode()
     assert influx.requests[1].headers["authorization"] == expected
 
 
-@pytest.mark.parametrize("failure", [503, 500, 429, httpx.ConnectError("refused"),
-                                     httpx.ReadTimeout("slow")])
-async def test_transient_failures_are_retried(failure: int | Exception) -> None:
-    influx = Influx([failure, failure])
-    store = await started(influx, max_retries=3)
+@pytest.mark.parametrize("failure", [503, 500, 429, HANG_UP, STALL])
+async def test_transient_failures_are_retried(serve: Serve, failure: WriteAnswer) -> None:
+    influx = await serve([failure, failure])
+    store = await started(influx, max_retries=3, timeout_s=0.3)  # a STALL times out
     assert await store.write_readings("gw", [reading()]) == 1
     await store.close()
     assert len(influx.writes) == 1
-    assert sum(r.url.path == "/write" for r in influx.requests) == 3
+    assert sum(r.path == "/write" for r in influx.requests) == 3
 
 
-async def test_giving_up_after_max_retries_raises_unavailable() -> None:
-    influx = Influx([503] * 10)
+async def test_giving_up_after_max_retries_raises_unavailable(serve: Serve) -> None:
+    influx = await serve([503] * 10)
     store = await started(influx, max_retries=2)
     with pytest.raises(StoreUnavailable, match="after 3 attempts"):
         await store.write_readings("gw", [reading()])
@@ -107,34 +107,18 @@ async def test_giving_up_after_max_retries_raises_unavailable() -> None:
 
 
 @pytest.mark.parametrize("status", [401, 403, 404])
-async def test_configuration_failures_are_not_retried(status: int) -> None:
-    influx = Influx([status])
+async def test_configuration_failures_are_not_retried(serve: Serve, status: int) -> None:
+    influx = await serve([status])
     store = await started(influx, max_retries=5)
     with pytest.raises(StoreUnavailable):
         await store.write_readings("gw", [reading()])
     await store.close()
-    assert sum(r.url.path == "/write" for r in influx.requests) == 1
+    assert sum(r.path == "/write" for r in influx.requests) == 1
 
 
-async def test_a_refused_write_fails_only_its_own_caller_when_combined() -> None:
-    import asyncio
-
-    bad_body = b"node=bad"
-
-    posts: list[int] = []
-
-    def answer(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/query":
-            return httpx.Response(200, json={"results": [{"statement_id": 0}]})
-        if request.url.path == "/write":
-            posts.append(request.content.count(b"\n") + 1)
-        if request.url.path == "/write" and bad_body in request.content:
-            return httpx.Response(400, json={"error": "field type conflict"})
-        return httpx.Response(204)
-
-    store = InfluxStore(TelemetrySettings(kind="influxdb", write_concurrency=1),
-                        transport=httpx.MockTransport(answer))
-    await store.start()
+async def test_a_refused_write_fails_only_its_own_caller_when_combined(serve: Serve) -> None:
+    influx = await serve(answer=lambda r: 400 if b"node=bad" in r.body else 204)
+    store = await started(influx, write_concurrency=1)
     results = await asyncio.gather(
         store.write_readings("gw", [reading(1)]),
         store.write_readings("gw", [reading(2, node="bad")]),
@@ -144,11 +128,12 @@ async def test_a_refused_write_fails_only_its_own_caller_when_combined() -> None
     await store.close()
     assert results[0] == 1 and results[2] == 1
     assert isinstance(results[1], StoreRejected)
-    assert posts[0] == 3  # combined first, then one by one
+    posts = [r.body.count(b"\n") + 1 for r in influx.requests if r.path == "/write"]
+    assert posts == [3, 1, 1, 1]  # combined first, then one by one
 
 
-async def test_large_writes_are_split_into_batch_size_posts() -> None:
-    influx = Influx()
+async def test_large_writes_are_split_into_batch_size_posts(serve: Serve) -> None:
+    influx = await serve()
     store = await started(influx, batch_size=100, write_concurrency=1)
     await store.write_readings("gw", [reading(i) for i in range(250)])
     await store.close()
@@ -169,23 +154,10 @@ def test_influxql_string_literals(value: str, literal: str) -> None:
     assert influxql_string(value) == literal
 
 
-
-
-async def test_closing_while_influxd_hangs_fails_waiting_writes_instead_of_hanging() -> None:
-    import asyncio
-
-    release = asyncio.Event()
-
-    async def slow(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/write":
-            await release.wait()
-        if request.url.path == "/query":
-            return httpx.Response(200, json={"results": [{"statement_id": 0}]})
-        return httpx.Response(204)
-
-    store = InfluxStore(TelemetrySettings(kind="influxdb", timeout_s=0.2, write_concurrency=1),
-                        transport=httpx.MockTransport(slow))
-    await store.start()
+async def test_closing_while_influxd_hangs_fails_waiting_writes_instead_of_hanging(
+        serve: Serve) -> None:
+    influx = await serve(answer=lambda _r: STALL)
+    store = await started(influx, timeout_s=0.2, write_concurrency=1, retry_backoff_s=0.2)
     first = asyncio.create_task(store.write_readings("gw", [reading(1)]))
     await asyncio.sleep(0.05)
     second = asyncio.create_task(store.write_readings("gw", [reading(2)]))
