@@ -3,7 +3,9 @@
 Policy (docs/uplink.md, "Draining a backlog"): alerts are sent at once; readings go
 when ``batch_max_count`` of them wait or the first unsent one has waited
 ``batch_max_age_s``. The count is a hint kept from the buffer's append
-notifications; the buffer itself decides what a peek returns.
+notifications; the buffer itself decides what a peek returns. A backlog is drained in
+batches up to the batch sizer's count (batch_sizer.py), but a batch is due as soon as
+``batch_max_count`` wait, so growing the count never delays live entries.
 """
 
 from __future__ import annotations
@@ -43,6 +45,11 @@ class BatchTrigger:
         self._count = max(0, self._count - rows) if full or rows else 0
         if self._count == 0:
             self._since = None
+
+    @property
+    def waiting(self) -> int:
+        """Entries appended and not yet taken, as far as the notifications tell."""
+        return self._count
 
     @property
     def idle(self) -> bool:

@@ -18,3 +18,4 @@ class UplinkCounters:
     send_errors: int = 0
     heartbeats_sent: int = 0
     connections_opened: int = 0  # HTTP: connections to the hub (kept alive between requests)
+    batch_count: int = 0  # entries the next batch may hold (the batch sizer's count)

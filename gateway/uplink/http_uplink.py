@@ -6,7 +6,9 @@ so the gateway needs no HTTP client package. Answers are handled per docs/uplink
 deletes the rows except the items its ack refuses (those move to ``rejected`` with their
 reason), 400/422 rejects them all, 413 splits the batch, 401/403 and 5xx/network errors
 keep them and back off exponentially with jitter, never sooner than a 503's
-``Retry-After`` (the hub's back-pressure when its telemetry store is slow or down).
+``Retry-After`` (the hub's back-pressure when its telemetry store is slow or down). The
+batch sizer (``batch_sizer``) hears each POST's time and outcome; a batch bigger than its
+count after a failure is split and its halves sent instead.
 """
 
 from __future__ import annotations
@@ -86,13 +88,11 @@ class HttpUplink(UplinkWorker):
             if due:
                 self._send_next()
 
+    def _resend_after_s(self) -> float:
+        return self.settings.http_timeout_s
+
     def _send_next(self) -> None:
-        s = self.settings
-        batch = self._buffer.peek_batch(s.batch_max_count, backfill_after_s=s.backfill_after_s)
-        with self._cond:
-            self._trigger.taken(len(batch) if batch else 0,
-                                full=batch is not None
-                                and batch.may_leave_rows(s.batch_max_count))
+        batch = self._take()
         if batch is not None:
             self._deliver(batch)
 
@@ -103,12 +103,14 @@ class HttpUplink(UplinkWorker):
                             batch.loss, now_ms())
         first = True
         while True:
+            sent_at = time.monotonic()
             outcome, detail = self._post("/api/v1/ingest", body)
             with self._cond:
                 self._counters.batches_sent += first
                 self._counters.batches_resent += not first
             first = False
             if outcome == "stored":
+                self._delivered(batch, len(body), time.monotonic() - sent_at)
                 refused = self._refused(batch_id, detail)
                 self._buffer.settle(batch, refused)
                 self._backoff.reset()
@@ -126,11 +128,15 @@ class HttpUplink(UplinkWorker):
                     self._counters.batches_rejected += 1
                 return
             if outcome == "too_large":
+                self._sizer.too_large(len(body))
+                self._sized()
                 for half in batch.split():
                     self._deliver(half)
                 return
             with self._cond:
                 self._counters.send_errors += 1
+            if outcome == "retry":
+                self._attempt_failed()
             if detail != self._last_problem:  # log a problem once, not once per retry
                 log.warning("uplink POST failed, will retry with backoff: %s", detail)
                 self._last_problem = detail
@@ -138,6 +144,13 @@ class HttpUplink(UplinkWorker):
             with self._cond:
                 if self._cond.wait_for(lambda: self._stopping, delay):
                     return
+            if len(batch) > self._sizer.count:
+                # Resent whole, a batch grown for a fast link that has since slowed would
+                # time out for ever: its halves go instead (the hub's ingest is idempotent,
+                # so rows it did store are only counted as duplicates).
+                for half in batch.split():
+                    self._deliver(half)
+                return
 
     def _refused(self, batch_id: str, body: str) -> dict[int, str]:
         """The rows a 200's ack refuses; an unreadable ack refuses none (it is a 200)."""

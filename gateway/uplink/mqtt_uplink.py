@@ -7,7 +7,8 @@ condition with a deadline (next resend, batch age, heartbeat), never sleep-polls
 
 The broker's PUBACK is not the acknowledgement: only ``{"batch": id, "status":
 "stored"}`` on ``siaga/gw/<id>/ack`` is (docs/uplink.md). A batch without an ack
-after ``ack_timeout_s`` is published again, same rows, same batch id.
+after ``ack_timeout_s`` is published again, same rows, same batch id, unless it is bigger
+than the batch sizer's count by then: then its halves go, under their own ids.
 """
 
 from __future__ import annotations
@@ -157,6 +158,9 @@ class MqttUplink(UplinkWorker):
             and self._trigger.due(time.monotonic())
         )
 
+    def _resend_after_s(self) -> float:
+        return self.settings.ack_timeout_s
+
     def _deadline(self, now: float, next_heartbeat: float) -> float:
         """How long to block: only deadlines the thread can act on count, or it would spin
         (disconnected with overdue batches, or data due while every slot is taken)."""
@@ -191,6 +195,8 @@ class MqttUplink(UplinkWorker):
                 # full ack timeout from now before publishing it again ourselves.
                 for f in self._inflight.values():
                     f.sent_at = now
+                if self._inflight:  # the link dropped while carrying batches
+                    self._attempt_failed()
             self._resend_overdue(now)
             self._send_due()
             if now >= next_heartbeat and self._health is not None:
@@ -208,6 +214,7 @@ class MqttUplink(UplinkWorker):
                 self._counters.stale_acks += 1
             return
         if ack.status == "stored":
+            self._delivered(flight.batch, len(flight.body), time.monotonic() - flight.sent_at)
             refused = refused_rows(batch_id, ack)
             self._buffer.settle(flight.batch, refused)
             with self._cond:
@@ -222,14 +229,25 @@ class MqttUplink(UplinkWorker):
                 self._counters.batches_rejected += 1
 
     def _resend_overdue(self, now: float) -> None:
-        for batch_id, flight in self._inflight.items():
-            if now - flight.sent_at >= self.settings.ack_timeout_s:
-                log.info("no ack for %s after %.0f s: sending it again", batch_id,
-                         now - flight.sent_at)
-                self._publish(flight.body)
-                flight.sent_at = now
-                with self._cond:
-                    self._counters.batches_resent += 1
+        overdue = [(batch_id, flight) for batch_id, flight in self._inflight.items()
+                   if now - flight.sent_at >= self.settings.ack_timeout_s]
+        if overdue:  # batches overdue together are one failure of the link
+            self._attempt_failed()
+        for batch_id, flight in overdue:
+            log.info("no ack for %s after %.0f s: sending it again", batch_id,
+                     now - flight.sent_at)
+            with self._cond:
+                self._counters.batches_resent += 1
+            if len(flight.batch) > self._sizer.count:
+                # Published whole again, a batch grown for a fast link that has since slowed
+                # would miss its ack for ever: its halves go instead, under their own ids (a
+                # late ack for the whole is stale; the hub's ingest is idempotent).
+                del self._inflight[batch_id]
+                for half in flight.batch.split():
+                    self._publish_batch(half)
+                continue
+            self._publish(flight.body)
+            flight.sent_at = now
 
     def _send_due(self) -> None:
         s = self.settings
@@ -237,21 +255,20 @@ class MqttUplink(UplinkWorker):
             with self._cond:
                 if not (self._connected and self._trigger.due(time.monotonic())):
                     return
-            batch = self._buffer.peek_batch(s.batch_max_count,
-                                            backfill_after_s=s.backfill_after_s)
-            with self._cond:
-                self._trigger.taken(len(batch) if batch else 0,
-                                    full=batch is not None
-                                and batch.may_leave_rows(s.batch_max_count))
+            batch = self._take()
             if batch is None:
                 return
-            batch_id = f"{s.gateway_id}:{batch.key}"
-            body = encode_batch(s.gateway_id, batch_id, batch.readings, batch.alerts,
-                                batch.loss, now_ms())
-            self._inflight[batch_id] = _InFlight(batch, body, time.monotonic())
-            self._publish(body)
-            with self._cond:
-                self._counters.batches_sent += 1
+            self._publish_batch(batch)
+
+    def _publish_batch(self, batch: Batch) -> None:
+        s = self.settings
+        batch_id = f"{s.gateway_id}:{batch.key}"
+        body = encode_batch(s.gateway_id, batch_id, batch.readings, batch.alerts,
+                            batch.loss, now_ms())
+        self._inflight[batch_id] = _InFlight(batch, body, time.monotonic())
+        self._publish(body)
+        with self._cond:
+            self._counters.batches_sent += 1
 
     def _publish(self, body: bytes) -> None:
         info = self._client.publish(self.settings.topic("data"), body, qos=1)

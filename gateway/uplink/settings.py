@@ -37,7 +37,12 @@ class UplinkSettings:
     http_timeout_s: Annotated[float, Ge(0.1), doc("One request's timeout")] = 15.0
     gzip: Annotated[bool, doc("Compress request bodies")] = True
     # Both
-    batch_max_count: Annotated[int, Interval(ge=1, le=50_000), doc("Entries per batch")] = 500
+    batch_max_count: Annotated[int, Interval(ge=1, le=50_000), doc(
+        "Entries per batch (while a backlog drains: the least)")] = 500
+    batch_ceiling_count: Annotated[int, Interval(ge=1, le=50_000), doc(
+        "Most entries per batch while a backlog drains over a link that carries them well "
+        "inside the timeout; at or below batch_max_count: batches stay at batch_max_count")] \
+        = 5000
     batch_max_age_s: Annotated[float, Ge(0), doc("A batch leaves at this age even if small")] \
         = 1.0
     max_inflight: Annotated[int, Interval(ge=1, le=100), doc("Unacknowledged batches")] = 4

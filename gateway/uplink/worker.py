@@ -2,8 +2,9 @@
 
 A subclass names its thread, may connect in ``_connect`` before the thread starts, and
 implements ``_run``: wait on ``_cond`` until ``_stopping``, ``_rearmed`` (then clear it and
-wait again, to the trigger's new deadline) or the ``_trigger`` says a batch is due, send,
-and ack the buffer only on the hub's acknowledgement.
+wait again, to the trigger's new deadline) or the ``_trigger`` says a batch is due, take it
+with ``_take`` (up to the ``_sizer``'s count), send, ack the buffer only on the hub's
+acknowledgement, and tell the sizer how it went (``_delivered``, ``_sizer.failed``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from dataclasses import replace
 
 from siaga.firmware_bridge.uplink import Ack
 from siaga.gateway.buffer import StoreAndForwardBuffer
+from siaga.gateway.buffer_rows import Batch
 from siaga.gateway.heartbeat import HealthSnapshot, HeartbeatSettings
+from siaga.gateway.uplink.batch_sizer import BatchSizer
 from siaga.gateway.uplink.batch_trigger import BatchTrigger
 from siaga.gateway.uplink.counters import UplinkCounters
 from siaga.gateway.uplink.settings import UplinkSettings
@@ -55,7 +58,9 @@ class UplinkWorker:
         # it: the thread wakes to set one (it slept up to 60 s, or the heartbeat interval,
         # before a lone reading went: issue 17).
         self._rearmed = False
-        self._counters = UplinkCounters()
+        self._sizer = BatchSizer(settings.batch_max_count, settings.batch_ceiling_count,
+                                 self._resend_after_s())
+        self._counters = UplinkCounters(batch_count=self._sizer.count)
         self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
         buffer.on_append(self._appended)
 
@@ -80,6 +85,35 @@ class UplinkWorker:
 
     def _connect(self) -> None:
         """Open what the thread sends through, if anything stays open (MQTT)."""
+
+    def _resend_after_s(self) -> float:
+        """How long a batch may go unanswered before it counts as failed and goes again."""
+        raise NotImplementedError
+
+    def _take(self) -> Batch | None:
+        """The next batch, up to the sizer's count (the uplink thread only)."""
+        count = self._sizer.count
+        batch = self._buffer.peek_batch(count, backfill_after_s=self.settings.backfill_after_s)
+        with self._cond:
+            self._trigger.taken(len(batch) if batch else 0,
+                                full=batch is not None and batch.may_leave_rows(count))
+        return batch
+
+    def _delivered(self, batch: Batch, body_bytes: int, seconds: float) -> None:
+        """The hub acknowledged ``batch`` ``seconds`` after it was sent: size the next."""
+        with self._cond:
+            waiting = self._trigger.waiting
+        self._sizer.delivered(len(batch), body_bytes, seconds, waiting)
+        self._sized()
+
+    def _attempt_failed(self) -> None:
+        """No acknowledgement in time, or the link or hub failed: smaller batches next."""
+        self._sizer.failed()
+        self._sized()
+
+    def _sized(self) -> None:
+        with self._cond:
+            self._counters.batch_count = self._sizer.count
 
     def _appended(self, readings: int, alerts: int) -> None:
         with self._cond:

@@ -59,20 +59,23 @@ def buffer(tmp_path: Path) -> Iterator[StoreAndForwardBuffer]:
 def test_backlog_arrives_alerts_first_and_buffer_empties(
     fresh_mosquitto: Mosquitto, buffer: StoreAndForwardBuffer,
 ) -> None:
+    """The backlog drains in batches grown from batch_max_count (200) to the ceiling (400)
+    while more waits than a batch holds and the acks come fast (gateway/uplink/batch_sizer.py)."""
     hub = MqttAckResponder(fresh_mosquitto.host, fresh_mosquitto.port).start()
-    buffer.append([reading(i) for i in range(1000)], [])
+    buffer.append([reading(i) for i in range(3000)], [])
     buffer.append([], [alert(1)])
-    up = MqttUplink(uplink_settings(fresh_mosquitto, "gw-a"), buffer)
+    up = MqttUplink(uplink_settings(fresh_mosquitto, "gw-a", batch_ceiling_count=400), buffer)
     up.start()
     try:
         assert wait_for(lambda: buffer.stats().depth == 0, 20)
     finally:
         up.stop()
         hub.stop()
-    assert hub.unique_readings == 1000 and len(hub.alert_deliveries) == 1
+    assert hub.unique_readings == 3000 and len(hub.alert_deliveries) == 1
     assert hub.batches[0]["alerts"], "the alert jumps the backlog"
-    assert all(len(b["readings"]) + len(b["alerts"]) <= 200 for b in hub.batches)
-    assert up.counters().entries_acked == 1001
+    sizes = [len(b["readings"]) + len(b["alerts"]) for b in hub.batches]
+    assert sizes[1] == 200 and max(sizes) == 400 and sizes.count(400) >= 4, sizes
+    assert up.counters().entries_acked == 3001
 
 
 def test_broker_outage_loses_nothing(

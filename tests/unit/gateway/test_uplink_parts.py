@@ -15,7 +15,7 @@ from siaga.gateway.uplink.settings import UplinkSettings
 
 def test_settings_defaults_and_gateway_id() -> None:
     s = read_table(UplinkSettings, {"kind": "mqtt", "host": "hub"}, "uplink")
-    assert s.port == 1883 and s.batch_max_count == 500
+    assert s.port == 1883 and s.batch_max_count == 500 and s.batch_ceiling_count == 5000
     assert s.with_gateway_id("gw-1").topic("data") == "siaga/gw/gw-1/data"
     own = read_table(UplinkSettings, {"kind": "mqtt", "host": "hub", "gateway_id": "x"},
                      "uplink")
