@@ -72,6 +72,7 @@ class MqttAckResponder(StoredEntries):
         super().__init__()
         self.acking = True  # False: receive and store, but send no ack (a hub that stalls)
         self.reject = False  # True: answer "rejected"
+        self.max_acked_entries: int | None = None  # larger batches get no ack (a slow link)
         self.statuses: list[tuple[str, dict[str, Any]]] = []
         self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
                                    clean_session=False)
@@ -114,7 +115,8 @@ class MqttAckResponder(StoredEntries):
             ack = Ack(body["batch"], "rejected", reason="test says no")
         else:
             self.store(body)
-            if not self.acking:
+            entries = len(body["readings"]) + len(body["alerts"])
+            if not self.acking or entries > (self.max_acked_entries or entries):
                 return
             ack = Ack(body["batch"], "stored")
         client.publish(f"siaga/gw/{body['gateway']}/ack", encode(ack), qos=1)

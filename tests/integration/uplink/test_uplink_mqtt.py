@@ -159,6 +159,37 @@ def test_unacked_batch_is_resent_with_the_same_id(
     assert hub.unique_readings == 3 and up.counters().batches_resent >= 1
 
 
+def test_a_grown_batch_without_an_ack_goes_again_as_halves(
+    fresh_mosquitto: Mosquitto, buffer: StoreAndForwardBuffer,
+) -> None:
+    """Grown to 400 while acks came fast, then the link slows so that no batch over 200
+    readings is acknowledged: the two 400-reading batches in flight miss their ack, the count
+    halves, and each goes again as two batches of 200 under their own ids, which are
+    acknowledged (resent whole, they would miss their ack for ever;
+    gateway/uplink/batch_sizer.py)."""
+    hub = MqttAckResponder(fresh_mosquitto.host, fresh_mosquitto.port).start()
+    buffer.append([reading(i) for i in range(3000)], [])
+    up = MqttUplink(uplink_settings(fresh_mosquitto, "gw-halves", batch_ceiling_count=400,
+                                    ack_timeout_s=1.0), buffer)
+    up.start()
+    try:
+        assert wait_for(lambda: buffer.stats().depth == 0, 20)
+        assert up.counters().batch_count == 400
+        hub.max_acked_entries = 200
+        before = len(hub.batches)
+        buffer.append([reading(i) for i in range(3000, 3800)], [])
+        assert wait_for(lambda: buffer.stats().depth == 0, 20), up.counters()
+        counters = up.counters()
+    finally:
+        up.stop()
+        hub.stop()
+    sizes = [len(b["readings"]) for b in hub.batches[before:]]
+    assert sizes == [400, 400, 200, 200, 200, 200], sizes
+    assert len({b["batch"] for b in hub.batches[before:]}) == 6
+    assert hub.unique_readings == 3800 and counters.batch_count == 200, counters
+    assert counters.entries_acked == 3800 and counters.batches_resent == 2
+
+
 def test_status_heartbeat_and_last_will(
     fresh_mosquitto: Mosquitto, buffer: StoreAndForwardBuffer, tmp_path: Path,
 ) -> None:
