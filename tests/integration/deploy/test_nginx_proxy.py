@@ -275,7 +275,8 @@ def test_the_http_uplink_sends_every_batch_over_one_tls_connection(
     buffer.append([reading(i) for i in range(400)], [])
     up = HttpUplink(UplinkSettings(kind="http", gateway_id=GATEWAY, url=stand.url,
                                    token=stand.gateway_token, ca=str(stand.cert),
-                                   batch_max_count=50, batch_max_age_s=0.05), buffer)
+                                   batch_max_count=50, batch_ceiling_count=50,
+                                   batch_max_age_s=0.05), buffer)
     up.start()
     try:
         wait_for(lambda: buffer.stats().depth == 0, 30, "the buffer drained")

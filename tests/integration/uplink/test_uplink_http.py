@@ -102,6 +102,20 @@ def test_413_splits_the_batch(hub: HttpIngestServer, buffer: StoreAndForwardBuff
     assert len({b["batch"] for b in hub.batches}) == len(hub.batches)
 
 
+def test_after_a_413_the_batch_size_does_not_grow_back_into_the_limit(
+        hub: HttpIngestServer, buffer: StoreAndForwardBuffer) -> None:
+    """Grown from 100 to 200 on the backlog, a batch meets the hub's limit (150 entries):
+    split, and the sizer keeps under three quarters of the refused body from then on, so
+    the rest of the backlog goes in batches of 100 without another 413."""
+    hub.max_entries = 150
+    buffer.append([reading(i) for i in range(1000)], [])
+    up = HttpUplink(settings(hub), buffer)
+    run_until_empty(up, buffer)
+    assert hub.unique_readings == 1000 and buffer.stats().rejected == 0
+    assert [s for _, s, _ in hub.requests].count(413) == 1
+    assert up.counters().batch_count == 100
+
+
 def test_hub_down_then_up(buffer: StoreAndForwardBuffer) -> None:
     """Connection refused until the hub starts: rows wait, then all arrive once."""
     nothing = HttpIngestServer(token="gw-secret")  # only for its settings
