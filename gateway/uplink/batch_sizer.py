@@ -17,9 +17,10 @@ grow back into the hub's limit. With no backlog the batch trigger's count and ag
 before: a batch is taken when ``batch_max_count`` entries wait, whatever the count here.
 
 Why a third: the next batch is at most the target's length by the projection, so the link may
-slow threefold (a cell's signal fading, a busy tower) before that batch times out; at ~5 kB/s
-(GPRS) a 500-reading batch (~12 kB gzip'd) takes ~2.5 s against a 5 s target, so a default
-gateway on such a link never grows. Linear projection overestimates a big batch's time (the
+slow threefold (a cell's signal fading, a busy tower) before that batch times out. The count
+settles where a batch takes a sixth to a third of the timeout: at ~5 kB/s (GPRS) and the
+default 15 s, 12-25 kB gzip'd, never the 40-60 kB of 2,000 readings that timed out. Linear
+projection overestimates a big batch's time (the
 per-request cost is spread over more entries), which errs on the safe side.
 
 Pure: the uplinks feed it what they measured and read ``count``; no I/O, no clock.
@@ -34,7 +35,7 @@ MAX_BODY_BYTES = 4 * 1024 * 1024
 """Largest projected batch body (JSON, before gzip) the count grows to: a quarter of the hub's
 default ``ingest.max_batch_bytes`` (16 MiB) and of the hub broker's ``max_packet_size``
 (deploy/mosquitto/hub.conf), and a bound on the memory of the batches in flight (MQTT:
-``max_inflight`` of them). A 5,000-reading batch is ~1.3 MB."""
+``max_inflight`` of them). A 5,000-reading batch is ~1.1 MB (~60 kB gzip'd)."""
 
 
 class BatchSizer:

@@ -20,7 +20,9 @@ latency the same for that reading. Two phases:
 Prints p50 / p99 / max per phase for alerts and for the alarm nodes' readings, and the
 gateway's peak RSS. ``--gateway-bin`` runs another checkout's ``siaga-gateway`` (before
 and after on the same machine, in the same minutes); ``--batch-age-s`` sets the uplink's
-``batch_max_age_s`` (what a reading waits for company when the uplink keeps up).
+``batch_max_age_s`` (what a reading waits for company when the uplink keeps up);
+``--batch-ceiling`` its ``batch_ceiling_count`` (500: the batch sizer off). It also prints
+the flood's CPU seconds per 1k readings of the gateway, the hub and influxd.
 
     .venv/bin/python tests/benchmarks/bench_alert_latency.py [--flood 100000] [--alarms 20]
 """
@@ -43,6 +45,8 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+
+from machine_figures import cpu_seconds
 
 from siaga.simulators.servers import HubProcess, InfluxDB, Mosquitto
 
@@ -158,6 +162,8 @@ def main() -> None:
     ap.add_argument("--jump-every-s", type=float, default=0.25)
     ap.add_argument("--gateway-bin", default=str(BIN / "siaga-gateway"))
     ap.add_argument("--batch-age-s", type=float, default=1.0, help="[uplink] batch_max_age_s")
+    ap.add_argument("--batch-ceiling", type=int, default=None,
+                    help="[uplink] batch_ceiling_count (500: the batch sizer off)")
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="siaga-bench-alert-"))
     influx = InfluxDB().start()
@@ -176,7 +182,8 @@ def main() -> None:
         f'[mqtt]\nhost = "127.0.0.1"\nport = {device.port}\n'
         '[buffer]\npath = "buffer.sqlite3"\n'
         f'[uplink]\nkind = "mqtt"\nhost = "127.0.0.1"\nport = {hub_broker.port}\n'
-        f"batch_max_age_s = {a.batch_age_s}\n")
+        f"batch_max_age_s = {a.batch_age_s}\n"
+        + ("" if a.batch_ceiling is None else f"batch_ceiling_count = {a.batch_ceiling}\n"))
     gateway = None
     observer = None
     rows: list[str] = []
@@ -193,6 +200,10 @@ def main() -> None:
             published: dict[tuple[str, int], float] = {}
             pubs: list[subprocess.Popen[bytes]] = []
             if phase == "flood":
+                assert hub.proc is not None and influx.proc is not None
+                pids = {"gateway": gateway.pid, "hub": hub.proc.pid, "influxd": influx.proc.pid}
+                cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
+                flood_t0 = time.monotonic()
                 pubs = [subprocess.Popen(
                     ["mosquitto_pub", "-h", device.host, "-p", str(device.port), "-q", "1", "-l",
                      "-t", f"siaga/node/flood-{k:02d}/up", "-i", f"flood-{k:02d}"],
@@ -212,6 +223,9 @@ def main() -> None:
                 if done:
                     break
                 time.sleep(0.2)
+            if phase == "flood":
+                flood_s = time.monotonic() - flood_t0
+                cpu = {name: cpu_seconds(pid) - cpu0[name] for name, pid in pids.items()}
             with observer.lock:
                 alert_lat = [observer.alerts[n] - t for n, t in sent.items()
                              if n in observer.alerts]
@@ -233,9 +247,13 @@ def main() -> None:
             server.cleanup()
     with open("/proc/loadavg") as f:
         load = " ".join(f.read().split()[:3])
-    print(f"gateway {a.gateway_bin}; batch age {a.batch_age_s} s; flood {a.flood:,} messages; "
-          f"{a.alarms} alarm nodes; "
+    print(f"gateway {a.gateway_bin}; batch age {a.batch_age_s} s; batch ceiling "
+          f"{a.batch_ceiling or 'default'}; flood {a.flood:,} messages; {a.alarms} alarm nodes; "
           f"load average {load}; gateway peak RSS {rss:.0f} MB")
+    per_k = 1000 / (2 * a.flood)
+    print(f"flood: all readings at the hub broker in {flood_s:.1f} s (polled every 0.2 s); "
+          "CPU s per 1k readings: " + ", ".join(f"{name} {s * per_k:.4f}"
+                                                  for name, s in cpu.items()))
     print("| what | seen | p50 ms | p99 ms | max ms |\n| --- | --- | --- | --- | --- |")
     print("\n".join(rows))
     shutil.rmtree(work, ignore_errors=True)

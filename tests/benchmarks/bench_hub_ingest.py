@@ -20,6 +20,10 @@ Starts its own influxd and Mosquitto (siaga.simulators.servers) and a hub proces
 6. Encoder micro-benchmark: our line-protocol encoder vs influxdb_client's Point, and wire
    validation per reading.
 
+``--drain N`` runs only hub_drain_phase.py instead: a gateway's buffered backlog of N readings
+drained by the real HTTP and MQTT uplinks with the batch sizer off and on, interleaved (CPU
+per 1k readings of gateway, hub and influxd, the gateway side's peak RSS).
+
 Targets (issue 5): >= 100,000 readings/s stored with none lost; 24 h query < 50 ms; alert to
 stream event p99 < 250 ms with 5,000 readings/s in the background.
 
@@ -39,6 +43,7 @@ from pathlib import Path
 
 import httpx
 from hub_alert_phase import alert_latency_phase
+from hub_drain_phase import drain_phase
 from hub_ingest_phases import build_batches, http_phase, influx_count, mqtt_phase
 from hub_query_phases import load_month, query_phase, sqlite_query_phase
 from machine_figures import cpu_seconds, machine_busy
@@ -101,6 +106,10 @@ def main() -> int:
                     help="a new HTTP connection per batch, as the gateway's urllib makes")
     ap.add_argument("--ingest-only", action="store_true",
                     help="steps 1-3 only (the CPU per reading figures), no queries or alerts")
+    ap.add_argument("--drain", type=int, default=0,
+                    help="only: drain a buffered backlog of N readings, batch sizer off/on")
+    ap.add_argument("--drain-ceiling", type=int, default=5000, help="uplink.batch_ceiling_count")
+    ap.add_argument("--drain-runs", type=int, default=2)
     args = ap.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="siaga-bench-hub-"))
@@ -116,6 +125,9 @@ def main() -> int:
                 "--role", "admin", "--password-stdin", stdin=PASSWORD + "\n")
         hub.start(settle_s=0.5)
         assert hub.proc is not None and influx.proc is not None
+        if args.drain:
+            return 0 if drain_phase(hub, influx, broker, workdir, args.drain,
+                                    args.drain_ceiling, args.drain_runs) else 1
         print(f"hub ingest benchmark ({os.cpu_count()} cores, shared machine): "
               f"{args.gateways} gateways x {per_gw:,} readings, batches of {args.batch:,}")
         t = time.perf_counter()
