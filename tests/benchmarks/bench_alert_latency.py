@@ -44,9 +44,8 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-
 from machine_figures import cpu_seconds
+from paho.mqtt.enums import CallbackAPIVersion
 
 from siaga.simulators.servers import HubProcess, InfluxDB, Mosquitto
 
