@@ -17,9 +17,7 @@ from siaga.firmware_bridge.codec import (
     FRAME_ERROR_REASONS,
     FRAME_TYPES,
     MAX_FRAME_BYTES,
-    DecodeError,
     Frame,
-    FrameDecoder,
     crc16,
     decode_frame,
     encode_frame,
@@ -41,6 +39,7 @@ from siaga.firmware_bridge.errors import (
     FrameDecodeError,
     FrameEncodeError,
 )
+from siaga.firmware_bridge.frame_stream import DecodeError, FrameDecoder
 from siaga.firmware_bridge.reading import Reading
 
 __all__ = [

@@ -12,7 +12,7 @@
 ``reason`` is a stable snake_case code (the same strings the C codec's
 ``siaga_error_name()`` returns for frames, see ``FRAME_ERROR_REASONS`` in
 ``codec.py``); ``detail`` is a human sentence. The streaming decoder never raises:
-it returns ``codec.DecodeError`` records carrying the same three values.
+it returns ``frame_stream.DecodeError`` records carrying the same three values.
 """
 
 from __future__ import annotations

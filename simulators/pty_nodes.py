@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-from siaga.firmware_bridge.codec import DecodeError, Frame, FrameDecoder, encode_frame
+from siaga.firmware_bridge.codec import Frame, encode_frame
+from siaga.firmware_bridge.frame_stream import DecodeError, FrameDecoder
 from siaga.simulators.device_wire import serial_line
 from siaga.simulators.errors import TransportError
 from siaga.simulators.pacing import Command, Inbox, SimClock, obey

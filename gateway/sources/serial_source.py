@@ -25,8 +25,9 @@ from typing import Any
 
 import serial
 
-from siaga.firmware_bridge.codec import Frame, FrameDecoder
+from siaga.firmware_bridge.codec import Frame
 from siaga.firmware_bridge.device_message import DeviceMessage
+from siaga.firmware_bridge.frame_stream import FrameDecoder
 from siaga.gateway.config import SerialSettings
 from siaga.gateway.messages import (
     Inbound,

@@ -14,13 +14,14 @@ import argparse
 import time
 from collections.abc import Callable
 
-from siaga.firmware_bridge.codec import Frame, FrameDecoder, decode_frame, encode_frame
+from siaga.firmware_bridge.codec import Frame, decode_frame, encode_frame
 from siaga.firmware_bridge.convert import SampleConverter
 from siaga.firmware_bridge.device_message import (
     DeviceMessage,
     decode_device_message,
     encode_device_message,
 )
+from siaga.firmware_bridge.frame_stream import FrameDecoder
 
 TYPICAL = Frame("D", "slope-07", 1, {"vwc": 31.5, "rain": 1042, "batt": 3.92, "up": 60211})
 HELLO = Frame("H", "slope-07", 0, {"fw": "1.4.2", "ch": "vwc|rain|batt", "int": 60})

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import serial
 
-from siaga.firmware_bridge.codec import DecodeError, Frame, FrameDecoder, encode_frame
+from siaga.firmware_bridge.codec import Frame, encode_frame
+from siaga.firmware_bridge.frame_stream import DecodeError, FrameDecoder
 from siaga.simulators.pty_nodes import PtyNodeSet
 from siaga.simulators.scenario_catalog import build
 from siaga.simulators.transport_faults import FaultSettings

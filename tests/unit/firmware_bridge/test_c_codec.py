@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from siaga.firmware_bridge.codec import Frame, FrameDecoder, crc16, decode_frame, encode_frame
+from siaga.firmware_bridge.codec import Frame, crc16, decode_frame, encode_frame
 from siaga.firmware_bridge.errors import FrameDecodeError
+from siaga.firmware_bridge.frame_stream import FrameDecoder
 from tests.unit.firmware_bridge.vectors import INVALID, STREAMS, VALID, name, raw
 
 C_DIR = Path(__file__).resolve().parents[3] / "firmware_bridge" / "c"

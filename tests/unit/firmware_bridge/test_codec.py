@@ -9,15 +9,14 @@ import pytest
 from siaga.firmware_bridge.codec import (
     FRAME_ERROR_REASONS,
     MAX_FRAME_BYTES,
-    DecodeError,
     Frame,
-    FrameDecoder,
     _parse_strict,
     crc16,
     decode_frame,
     encode_frame,
 )
 from siaga.firmware_bridge.errors import FrameDecodeError, FrameEncodeError
+from siaga.firmware_bridge.frame_stream import DecodeError, FrameDecoder
 
 D = Frame("D", "slope-07", 1, {"vwc": 31.5, "rain": 1042, "batt": 3.92, "up": 60211})
 

@@ -10,14 +10,13 @@ from hypothesis import strategies as st
 from siaga.firmware_bridge.codec import (
     FRAME_ERROR_REASONS,
     MAX_FRAME_BYTES,
-    DecodeError,
     Frame,
-    FrameDecoder,
     _parse_strict,
     decode_frame,
     encode_frame,
 )
 from siaga.firmware_bridge.errors import FrameDecodeError, FrameEncodeError
+from siaga.firmware_bridge.frame_stream import DecodeError, FrameDecoder
 
 NODE = st.from_regex(r"[A-Za-z0-9_-]{1,16}", fullmatch=True)
 KEY = st.from_regex(r"[a-z][a-z0-9_]{0,15}", fullmatch=True)

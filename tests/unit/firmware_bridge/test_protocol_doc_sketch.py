@@ -13,7 +13,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from siaga.firmware_bridge.codec import Frame, FrameDecoder, encode_frame
+from siaga.firmware_bridge.codec import Frame, encode_frame
+from siaga.firmware_bridge.frame_stream import FrameDecoder
 
 ROOT = Path(__file__).resolve().parents[3]
 C_DIR = ROOT / "firmware_bridge" / "c"

@@ -9,12 +9,12 @@ import pytest
 from siaga.firmware_bridge.codec import (
     FRAME_ERROR_REASONS,
     Frame,
-    FrameDecoder,
     _parse_strict,
     decode_frame,
     encode_frame,
 )
 from siaga.firmware_bridge.errors import FrameDecodeError, FrameEncodeError
+from siaga.firmware_bridge.frame_stream import FrameDecoder
 from siaga.firmware_bridge.vectors.build import VECTORS_PATH, render
 from tests.unit.firmware_bridge.vectors import INVALID, STREAMS, VALID, name, raw
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from siaga.firmware_bridge.codec import Frame, FrameDecoder
+from siaga.firmware_bridge.codec import Frame
+from siaga.firmware_bridge.frame_stream import FrameDecoder
 from siaga.simulators.device_wire import serial_line
 from siaga.simulators.scenario_catalog import SCENARIO_NAMES, build, generate
 from siaga.simulators.transport_faults import FaultInjector, FaultSettings
