@@ -18,11 +18,11 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import optimize
 
-from siaga.analytics.config import AntecedentThreshold
 from siaga.analytics.detectors.landslide import antecedent_ratio
 from siaga.analytics.errors import CalibrationError
 from siaga.analytics.rain_calibration import Events, slide_rows
 from siaga.analytics.rain_record import Landslide, RainRecord
+from siaga.analytics.rainfall_thresholds import AntecedentThreshold
 from siaga.analytics.windows import window_sums
 
 MAX_WEIGHT = 10.0  # the config's bound on long_weight

@@ -14,7 +14,6 @@ from siaga.analytics.antecedent_calibration import (
     at_landslides,
     fit_antecedent,
 )
-from siaga.analytics.config import AntecedentThreshold
 from siaga.analytics.errors import CalibrationError, RainRecordError
 from siaga.analytics.rain_calibration import (
     PROBABILITIES,
@@ -26,6 +25,7 @@ from siaga.analytics.rain_calibration import (
     triggering,
 )
 from siaga.analytics.rain_record import DAY, HOUR, read_landslides, read_rain
+from siaga.analytics.rainfall_thresholds import AntecedentThreshold
 
 EX_DATAERR = 65
 EX_USAGE = 64

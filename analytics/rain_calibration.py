@@ -35,9 +35,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize, stats
 
-from siaga.analytics.config import AntecedentThreshold
 from siaga.analytics.errors import CalibrationError
 from siaga.analytics.rain_record import HOUR, Landslide, RainRecord
+from siaga.analytics.rainfall_thresholds import AntecedentThreshold
 
 TRACE_MM = 0.1  # the least a gauge reports: keeps log E finite for a trace event
 LEAD_S = 72 * HOUR

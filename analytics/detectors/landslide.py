@@ -20,13 +20,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from siaga.analytics.config import (
-    AntecedentThreshold,
-    IDCurve,
-    LandslideConfig,
-    LevelThresholds,
-    SoilCalibration,
-)
+from siaga.analytics.config import LandslideConfig, LevelThresholds, SoilCalibration
 from siaga.analytics.detector import BatchResult, StrArray, hazard_score
 from siaga.analytics.detectors.rain import spread_float
 from siaga.analytics.detectors.threshold import spread
@@ -40,6 +34,7 @@ from siaga.analytics.hysteresis import (
     lowered,
     run_levels,
 )
+from siaga.analytics.rainfall_thresholds import AntecedentThreshold, IDCurve
 from siaga.analytics.windows import WindowRate, WindowSum, sums_at, window_rates
 from siaga.firmware_bridge.vocabulary import Level
 

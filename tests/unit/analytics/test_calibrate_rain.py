@@ -15,7 +15,7 @@ import pytest
 
 from siaga.analytics.batch import run_node
 from siaga.analytics.cli import load_config_file, main
-from siaga.analytics.config import IDCurve, LandslideConfig
+from siaga.analytics.config import LandslideConfig
 from siaga.analytics.detectors.landslide import LandslideDetector
 from siaga.analytics.rain_calibration import (
     above_curve,
@@ -25,6 +25,7 @@ from siaga.analytics.rain_calibration import (
     triggering,
 )
 from siaga.analytics.rain_record import DAY, read_landslides, read_rain
+from siaga.analytics.rainfall_thresholds import IDCurve
 
 START = date(2010, 1, 1)
 

@@ -2,9 +2,10 @@ import math
 
 import pytest
 
-from siaga.analytics.config import ID_CURVES, AnalyticsConfig
+from siaga.analytics.config import AnalyticsConfig
 from siaga.analytics.config_load import load_config
 from siaga.analytics.errors import ConfigError
+from siaga.analytics.rainfall_thresholds import ID_CURVES
 
 
 def test_empty_table_gives_documented_defaults():

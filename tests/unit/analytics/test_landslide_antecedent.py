@@ -2,10 +2,11 @@
 
 import pytest
 
-from siaga.analytics.config import AntecedentThreshold, IDCurve, LandslideConfig, SoilCalibration
+from siaga.analytics.config import LandslideConfig, SoilCalibration
 from siaga.analytics.config_load import load_config
 from siaga.analytics.detectors.landslide import LandslideDetector
 from siaga.analytics.errors import ConfigError
+from siaga.analytics.rainfall_thresholds import AntecedentThreshold, IDCurve
 
 DAY = 86400.0
 # Godt et al. (2006) Seattle form in mm; the curve itself set out of reach so only the

@@ -1,9 +1,10 @@
 import pytest
 
-from siaga.analytics.config import ID_CURVES, LandslideConfig, RainConfig, SoilCalibration
+from siaga.analytics.config import LandslideConfig, RainConfig, SoilCalibration
 from siaga.analytics.config_load import load_config
 from siaga.analytics.detectors.landslide import LandslideDetector, id_ratio
 from siaga.analytics.detectors.rain import BMKG_DAILY, BMKG_HOURLY, RainDetector, bmkg_category
+from siaga.analytics.rainfall_thresholds import ID_CURVES
 
 H = 3600.0
 

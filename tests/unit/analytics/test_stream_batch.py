@@ -6,14 +6,7 @@ import numpy as np
 import pytest
 
 from siaga.analytics.batch import run_node
-from siaga.analytics.config import (
-    ID_CURVES,
-    AnomalyConfig,
-    AntecedentThreshold,
-    HealthConfig,
-    IDCurve,
-    SoilCalibration,
-)
+from siaga.analytics.config import AnomalyConfig, HealthConfig, SoilCalibration
 from siaga.analytics.config_load import load_config
 from siaga.analytics.detectors.anomaly import AnomalyDetector
 from siaga.analytics.detectors.crowd import CrowdDetector
@@ -23,6 +16,7 @@ from siaga.analytics.detectors.landslide import LandslideDetector
 from siaga.analytics.detectors.rain import RainDetector
 from siaga.analytics.detectors.threshold import ThresholdDetector
 from siaga.analytics.engine import EdgeAnalytics
+from siaga.analytics.rainfall_thresholds import ID_CURVES, AntecedentThreshold, IDCurve
 from tests.unit.analytics.readings import T0, reading
 
 CHANNELS = np.array(["rain", "vwc", "ext", "tilt", "smoke", "temp", "pin", "pout", "batt"])
