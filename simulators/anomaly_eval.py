@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from siaga.analytics.config import AnomalyConfig
-from siaga.analytics.detectors.anomaly import anomaly_p
+from siaga.analytics.detectors.anomaly_batch import anomaly_p
 from siaga.simulators.anomaly_corpus import KINDS, Series, corpus
 
 PROBATION = 0.15

@@ -7,7 +7,8 @@ import pytest
 from scipy import stats
 
 from siaga.analytics.config import AnomalyConfig
-from siaga.analytics.detectors.anomaly import AnomalyDetector, anomaly_p
+from siaga.analytics.detectors.anomaly import AnomalyDetector
+from siaga.analytics.detectors.anomaly_batch import anomaly_p
 from siaga.analytics.detectors.anomaly_calibration import score_of, t_units
 from siaga.analytics.engine import EdgeAnalytics
 from siaga.analytics.rolling_median import median_of_sorted, sorted_mad
