@@ -160,7 +160,7 @@ def run_node(cfg: AnalyticsConfig, node: str, ts: FloatArray, channels: StrArray
                 if det is not None:
                     key = "battery" if name == "battery" else f"{name}:{ch}"
                     results[key] = run(det, frozenset({ch}))
-        elif name == "crowd" and ("pin" in present or "pout" in present):
+        elif name == "crowd" and not CrowdDetector.channels.isdisjoint(present):
             for zname, zone in cfg.crowd.zones.items():
                 if zone.nodes == (node,):  # a zone with several gates: run_zone
                     results[f"crowd:{zname}"] = run(CrowdDetector(cfg.crowd, zname, zone),
@@ -174,7 +174,7 @@ def run_zone(cfg: AnalyticsConfig, zone_name: str, zone: ZoneConfig, ts: FloatAr
     engine's rules: rows of other nodes or channels, non-finite or late rows (per node
     and channel) and negative increments (a counter fault) leave the level unchanged."""
     n = len(ts)
-    mine = np.isin(nodes, zone.nodes) & np.isin(channels, ("pin", "pout"))
+    mine = np.isin(nodes, zone.nodes) & np.isin(channels, list(CrowdDetector.channels))
     keys = np.char.add(np.char.add(nodes.astype(str), "\x00"), channels.astype(str))
     codes = np.zeros(n, dtype=np.int32)
     for k, key in enumerate(np.unique(keys[mine]).tolist()):

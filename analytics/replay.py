@@ -19,6 +19,7 @@ import numpy as np
 
 from siaga.analytics.batch import run_node, run_zone
 from siaga.analytics.config import AnalyticsConfig
+from siaga.analytics.detectors.crowd import CrowdDetector
 from siaga.analytics.errors import ReplayInputError
 from siaga.analytics.registry import ANOMALY_DETECTORS, REGISTRY
 
@@ -182,7 +183,7 @@ def _zones(cfg: AnalyticsConfig, good: np.ndarray, ts: np.ndarray, nodes: np.nda
         rows = np.flatnonzero(good & np.isin(nodes, zone.nodes))
         rows = rows[np.argsort(ts[rows], kind="stable")]
         res = run_zone(cfg, zname, zone, ts[rows], nodes[rows], channels[rows], values[rows])
-        counters = np.isin(channels[rows], ("pin", "pout"))
+        counters = np.isin(channels[rows], list(CrowdDetector.channels))
         hit = rows[counters]
         level[hit] = np.maximum(level[hit], res.levels[counters])
         if detector == "crowd":
