@@ -22,7 +22,9 @@ Starts its own influxd and Mosquitto (siaga.simulators.servers) and a hub proces
 
 ``--drain N`` runs only hub_drain_phase.py instead: a gateway's buffered backlog of N readings
 drained by the real HTTP and MQTT uplinks with the batch sizer off and on, interleaved (CPU
-per 1k readings of gateway, hub and influxd, the gateway side's peak RSS).
+per 1k readings of gateway, hub and influxd, the gateway side's peak RSS); ``--flood N`` runs
+only hub_flood_phase.py: N device messages through the real ``siaga-gateway run`` and either
+uplink, the sizer off and on, interleaved (``--drain-runs`` times).
 
 Targets (issue 5): >= 100,000 readings/s stored with none lost; 24 h query < 50 ms; alert to
 stream event p99 < 250 ms with 5,000 readings/s in the background.
@@ -44,6 +46,7 @@ from pathlib import Path
 import httpx
 from hub_alert_phase import alert_latency_phase
 from hub_drain_phase import drain_phase
+from hub_flood_phase import flood_phase
 from hub_ingest_phases import build_batches, http_phase, influx_count, mqtt_phase
 from hub_query_phases import load_month, query_phase, sqlite_query_phase
 from machine_figures import cpu_seconds, machine_busy
@@ -108,7 +111,10 @@ def main() -> int:
                     help="steps 1-3 only (the CPU per reading figures), no queries or alerts")
     ap.add_argument("--drain", type=int, default=0,
                     help="only: drain a buffered backlog of N readings, batch sizer off/on")
-    ap.add_argument("--drain-ceiling", type=int, default=5000, help="uplink.batch_ceiling_count")
+    ap.add_argument("--flood", type=int, default=0,
+                    help="only: a flood of N messages through siaga-gateway run, sizer off/on")
+    ap.add_argument("--drain-ceiling", type=int, default=5000,
+                    help="uplink.batch_ceiling_count of --drain and --flood")
     ap.add_argument("--drain-runs", type=int, default=2)
     args = ap.parse_args()
 
@@ -127,6 +133,9 @@ def main() -> int:
         assert hub.proc is not None and influx.proc is not None
         if args.drain:
             return 0 if drain_phase(hub, influx, broker, workdir, args.drain,
+                                    args.drain_ceiling, args.drain_runs) else 1
+        if args.flood:
+            return 0 if flood_phase(hub, influx, broker, workdir, args.flood,
                                     args.drain_ceiling, args.drain_runs) else 1
         print(f"hub ingest benchmark ({os.cpu_count()} cores, shared machine): "
               f"{args.gateways} gateways x {per_gw:,} readings, batches of {args.batch:,}")
