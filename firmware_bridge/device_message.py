@@ -26,7 +26,6 @@ topics, the per-kind builders and the encoder.
 from __future__ import annotations
 
 import json
-import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
@@ -44,12 +43,13 @@ from siaga.firmware_bridge.device_json import (
     clean_json,
     exact,
     json_type,
+    plain_json,
     required,
-    scan_json,
     strict_json,
     token,
 )
 from siaga.firmware_bridge.errors import DeviceMessageError, FrameEncodeError
+from siaga.firmware_bridge.json_library import INT64_FLOAT_LIMIT
 
 MessageKind = Literal["up", "hello", "event", "cmd", "ack"]
 
@@ -179,7 +179,6 @@ def parse_device_topic(topic: str) -> tuple[str, MessageKind]:
 # when full, so a flood of distinct topics costs parsing, not memory.
 _TOPICS: dict[str, tuple[str, MessageKind]] = {}
 _TOPICS_MAX = 4096
-_isfinite = math.isfinite
 
 
 def decode_device_message(
@@ -220,19 +219,19 @@ def _clean_up(node: str, payload: bytes) -> DeviceMessage | None:
     """The usual ``up`` message in one pass over its values, or None when it is not
     provably valid and equal to what ``clean_json`` and ``_up`` make of it (then they
     decide, errors included). Measured: decode_device_message 3.75 -> 3.23 us CPU for
-    the kit's flood message. tests/unit/firmware_bridge/test_device_message_fast_path.py
-    pins it to the strict parse.
+    the kit's flood message; with orjson as ``plain_json`` (json_library.py), FIXME.
+    tests/unit/firmware_bridge/test_device_message_fast_path.py pins it to the strict
+    parse, with either library.
 
     It takes: ``seq`` in range, ``v`` a non-empty object of table channels (or valid
-    keys) with finite floats or exact integers, an integer ``ts`` >= 0 and ``up`` if
-    given, and only scalars (finite) beside them; with as many keys as ':' in the text
-    (``clean_json``'s proof that no key was repeated)."""
+    keys) with floats in (-2**63, 2**63) or exact integers, an integer ``ts`` >= 0 and
+    ``up`` if given, and only scalars (such floats) beside them; with as many keys as ':'
+    in the text (``clean_json``'s proof that no key was repeated)."""
     try:
-        text = payload.decode("utf-8")
-        body, end = scan_json(text, 0)
-    except (StopIteration, UnicodeDecodeError, ValueError, RecursionError):
+        body = plain_json(payload)
+    except (ValueError, RecursionError):
         return None
-    if end != len(text) or type(body) is not dict:
+    if type(body) is not dict:
         return None
     seq, values = body.get("seq"), body.get("v")
     if (type(seq) is not int or not 0 <= seq <= MAX_SEQ or type(values) is not dict
@@ -241,7 +240,7 @@ def _clean_up(node: str, payload: bytes) -> DeviceMessage | None:
     for key, value in values.items():
         kind = type(value)
         if kind is float:
-            if not _isfinite(value):
+            if not -INT64_FLOAT_LIMIT < value < INT64_FLOAT_LIMIT:  # plain_json's rule
                 return None
         elif kind is not int or not -MAX_EXACT_INT <= value <= MAX_EXACT_INT:
             return None
@@ -250,7 +249,7 @@ def _clean_up(node: str, payload: bytes) -> DeviceMessage | None:
     for key, value in body.items():
         kind = type(value)
         if kind is float:
-            if not _isfinite(value):
+            if not -INT64_FLOAT_LIMIT < value < INT64_FLOAT_LIMIT:
                 return None
         elif (kind is dict or kind is list) and key != "v":
             return None
@@ -263,7 +262,7 @@ def _clean_up(node: str, payload: bytes) -> DeviceMessage | None:
         uptime = body[UPTIME_KEY]
         if type(uptime) is not int or not -MAX_EXACT_INT <= uptime <= MAX_EXACT_INT:
             return None
-    if len(body) + len(values) != text.count(":"):
+    if len(body) + len(values) != payload.count(b":"):
         return None
     return _new_up(node, seq, values, ts, uptime)
 

@@ -18,7 +18,8 @@ PRODUCT = ("firmware_bridge", "analytics", "gateway", "api")
 # What each package may import beyond the stdlib and itself: siaga packages by folder name,
 # third-party distributions by their top-level module.
 ALLOWED: dict[str, set[str]] = {
-    "firmware_bridge": set(),
+    # orjson only where installed (the gateway group): json_library.py falls back to the stdlib.
+    "firmware_bridge": {"orjson"},
     # pydantic validates settings files (analytics.settings_file) and the registry file's schema.
     "analytics": {"firmware_bridge", "numpy", "scipy", "pydantic", "pydantic_core",
                   "annotated_types"},

@@ -1,17 +1,43 @@
-"""reading_entry_payload writes a reading's buffered JSON by hand (issue 17): it must be
-byte for byte what the JSON encoder writes for the same record, for any reading, and
-refuse what the encoder refuses."""
+"""reading_entry_payload writes a reading's buffered JSON through orjson or by hand (issue
+17): for any reading it must carry exactly the values the JSON encoder writes for the same
+record (by hand: byte for byte; orjson: the same bytes but a float's notation), and refuse
+what the encoder refuses. Every test runs both paths: orjson's (installed with the gateway
+group) and the standard library's (a gateway without orjson)."""
 
 from __future__ import annotations
 
+import json
 import math
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from siaga.firmware_bridge import json_library, uplink
 from siaga.firmware_bridge.reading import Reading
 from siaga.firmware_bridge.uplink import _dumps, ms, reading_entry_payload
+
+
+@pytest.fixture(params=["orjson", "stdlib"])
+def library(request: pytest.FixtureRequest) -> Iterator[str]:
+    with pytest.MonkeyPatch.context() as mp:
+        if request.param == "stdlib":
+            mp.setattr(uplink, "orjson_dumps", None)
+        yield request.param
+
+
+def both_paths(r: Reading) -> tuple[str, str]:
+    """(orjson's payload, the standard library's) for one reading."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(uplink, "orjson_dumps", None)
+        by_hand = reading_entry_payload(r)
+    return reading_entry_payload(r), by_hand
+
+
+def test_orjson_is_installed_here() -> None:
+    """The dev install pulls the gateway group, so the orjson path is the one tested first."""
+    assert json_library.ORJSON and uplink.orjson_dumps is not None
 
 
 def by_encoder(r: Reading) -> str:
@@ -38,12 +64,25 @@ def test_equals_the_encoder(node: str, channel: str, unit: str, source: str, val
     r = Reading(node=node, channel=channel, value=value, unit=unit, ts=ts, received_at=rx,
                 seq=seq, source=source, raw=raw, clock_skewed=flags[0],
                 counter_reset=flags[1], late=flags[2])
-    assert reading_entry_payload(r) == by_encoder(r)
+    fast, by_hand = both_paths(r)
+    assert by_hand == by_encoder(r)
+    # the same values: the encoder writes the parsed payload back to its own bytes (an int
+    # stays an int, -0.0 keeps its sign, every key in its place)
+    assert _dumps(json.loads(fast)) == by_encoder(r)
+
+
+def test_orjson_differs_only_in_a_floats_notation() -> None:
+    r = Reading(node="n", channel="rain", value=1e-7, unit="mm", ts=1.0, received_at=1.0,
+                seq=1, source="mqtt", raw=1.5e-05)
+    fast, by_hand = both_paths(r)
+    assert by_hand == by_encoder(r)
+    assert fast == by_hand.replace("1e-07", "1e-7").replace("1.5e-05", "0.000015")
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
 @pytest.mark.parametrize("field", ["value", "raw"])
-def test_nan_and_infinity_are_refused_like_the_encoder(bad: float, field: str) -> None:
+def test_nan_and_infinity_are_refused_like_the_encoder(bad: float, field: str,
+                                                       library: str) -> None:
     kw = {"value": 1.0, "raw": None, field: bad}
     r = Reading(node="n", channel="rain", unit="mm", ts=1.0, received_at=1.0, seq=1,
                 source="mqtt", **kw)  # type: ignore[arg-type]
@@ -53,7 +92,34 @@ def test_nan_and_infinity_are_refused_like_the_encoder(bad: float, field: str) -
         reading_entry_payload(r)
 
 
-def test_odd_types_take_the_encoders_path() -> None:
+def test_odd_types_take_the_encoders_path(library: str) -> None:
     r = Reading(node="n", channel="rain", value=True, unit="mm", ts=1.0,  # type: ignore[arg-type]
                 received_at=1.0, seq=1, source="mqtt", raw=-0.0, late=1)  # type: ignore[arg-type]
     assert reading_entry_payload(r) == by_encoder(r)
+
+
+class Degrees(float):
+    """A float subclass (numpy's float64 is one): orjson refuses it."""
+
+
+@pytest.mark.parametrize("odd", [
+    {"value": 2**64},  # beyond orjson's 64 bits
+    {"value": -(2**63) - 1},
+    {"node": "n\ud800"},  # a lone surrogate orjson cannot write as UTF-8
+    {"value": Degrees(21.5)},
+    {"raw": Degrees(-0.0)},
+])
+def test_what_orjson_refuses_takes_the_encoders_path(odd: dict[str, object],
+                                                    library: str) -> None:
+    kw: dict[str, object] = {"node": "n", "value": 1.0, "raw": None, **odd}
+    r = Reading(channel="rain", unit="mm", ts=1.0, received_at=1.0, seq=1,  # type: ignore[arg-type]
+                source="mqtt", **kw)
+    assert reading_entry_payload(r) == by_encoder(r)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_a_non_finite_float_subclass_is_refused(bad: float, library: str) -> None:
+    r = Reading(node="n", channel="rain", value=Degrees(bad), unit="mm", ts=1.0,
+                received_at=1.0, seq=1, source="mqtt")
+    with pytest.raises(ValueError):
+        reading_entry_payload(r)
