@@ -1,6 +1,6 @@
 """Codec throughput on one core: frames per second for the serial codec, the MQTT
-device-message codec and the sample converter. Target (issue 2): the Python frame
-decoder takes >= 200,000 typical D frames/s.
+device-message codec, a reading's buffered JSON and the sample converter. Target (issue 2):
+the Python frame decoder takes >= 200,000 typical D frames/s.
 
     .venv/bin/python tests/benchmarks/bench_codec.py [--seconds 2]
 
@@ -22,6 +22,8 @@ from siaga.firmware_bridge.device_message import (
     encode_device_message,
 )
 from siaga.firmware_bridge.frame_stream import FrameDecoder
+from siaga.firmware_bridge.reading import Reading
+from siaga.firmware_bridge.uplink import reading_entry_payload
 
 TYPICAL = Frame("D", "slope-07", 1, {"vwc": 31.5, "rain": 1042, "batt": 3.92, "up": 60211})
 HELLO = Frame("H", "slope-07", 0, {"fw": "1.4.2", "ch": "vwc|rain|batt", "int": 60})
@@ -98,6 +100,15 @@ def main() -> None:
                       ts_ms=1795000000000))
     rate("decode_device_message, MQTT up", batch,
          lambda: [decode_device_message(topic, payload) for _ in range(batch)], seconds)
+
+    kit = b'{"seq":12345,"ts":1795000000123,"v":{"vwc":31.5,"temp":27.25}}'
+    rate("decode_device_message, the side-by-side kit's message", batch,
+         lambda: [decode_device_message("siaga/node/sbs-03/up", kit) for _ in range(batch)],
+         seconds)
+    reading = Reading(node="sbs-03", channel="vwc", value=31.5, unit="%", ts=1795000000.123,
+                      received_at=1795000000.125, seq=12345, source="mqtt")
+    rate("reading_entry_payload, a kit reading (its buffered JSON)", batch,
+         lambda: [reading_entry_payload(reading) for _ in range(batch)], seconds)
 
     converter = SampleConverter()
     values = {"vwc": 31.5, "rain": 1042, "batt": 3.92}

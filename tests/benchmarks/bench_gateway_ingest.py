@@ -143,7 +143,9 @@ def report(name: str, messages: int, gw: Gateway, seconds: float, cpu: float) ->
     lost = want - gw.readings
     print(f"{name}: {messages} messages ({want} readings) in {seconds:.2f} s -> "
           f"{messages / seconds:,.0f} messages/s, {gw.readings / seconds:,.0f} readings/s; "
-          f"gateway CPU {cpu:.1f} s ({100 * cpu / seconds:.0f}% of one core); "
+          f"gateway CPU {cpu:.2f} s ({100 * cpu / seconds:.0f}% of one core; "
+          f"{1e6 * cpu / messages:.1f} us a message, {1000 * cpu / want:.4f} s per 1k "
+          f"readings); "
           f"peak RSS {gw.peak_rss_mb():.1f} MB; readings missing {lost}, decode errors "
           f"{gw.errors}, alerts {gw.alerts}")
     if lost != 0:
