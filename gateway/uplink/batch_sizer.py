@@ -13,7 +13,8 @@ the floor switches growing off). After a batch is acknowledged:
 
 A failed attempt (timeout, network error, 5xx, an ack that did not come) halves it, and a
 413 also lowers the body cap to three quarters of the refused body, so the sizer does not
-grow back into the hub's limit. With no backlog the batch trigger's count and age decide as
+grow back into the hub's limit. A body over the cap is split before it is sent (``fits``).
+With no backlog the batch trigger's count and age decide as
 before: a batch is taken when ``batch_max_count`` entries wait, whatever the count here.
 
 Why a third: the next batch is at most the target's length by the projection, so the link may
@@ -65,6 +66,12 @@ class BatchSizer:
             if seconds * scale <= self.target_s and body_bytes * scale <= self.max_body_bytes:
                 self._count = grown
         return self._count
+
+    def fits(self, body_bytes: int) -> bool:
+        """Whether a batch body this large may go as one; the uplinks split one that does
+        not (alerts, ~1-9 kB each against a reading's ~215 bytes, could otherwise make a
+        batch of the grown count over the hub's limit, which MQTT answers by rejecting it)."""
+        return body_bytes <= self.max_body_bytes
 
     def failed(self) -> int:
         """An attempt failed (no answer in time, the link dropped, the hub erred): the next

@@ -101,6 +101,10 @@ class HttpUplink(UplinkWorker):
         batch_id = f"{self.settings.gateway_id}:{batch.key}"
         body = encode_batch(self.settings.gateway_id, batch_id, batch.readings, batch.alerts,
                             batch.loss, now_ms())
+        if not self._sizer.fits(len(body)) and len(batch) > 1:
+            for half in batch.split():
+                self._deliver(half)
+            return
         first = True
         while True:
             sent_at = time.monotonic()

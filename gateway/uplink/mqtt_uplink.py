@@ -265,6 +265,10 @@ class MqttUplink(UplinkWorker):
         batch_id = f"{s.gateway_id}:{batch.key}"
         body = encode_batch(s.gateway_id, batch_id, batch.readings, batch.alerts,
                             batch.loss, now_ms())
+        if not self._sizer.fits(len(body)) and len(batch) > 1:
+            for half in batch.split():
+                self._publish_batch(half)
+            return
         self._inflight[batch_id] = _InFlight(batch, body, time.monotonic())
         self._publish(body)
         with self._cond:

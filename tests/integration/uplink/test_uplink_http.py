@@ -4,8 +4,10 @@ tests exercise the same contract (docs/uplink.md)."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ import pytest
 from siaga.gateway.buffer import StoreAndForwardBuffer
 from siaga.gateway.buffer_sqlite import BufferSettings
 from siaga.gateway.heartbeat import HealthSnapshot, HeartbeatSettings
+from siaga.gateway.uplink.batch_sizer import MAX_BODY_BYTES
 from siaga.gateway.uplink.http_uplink import HttpUplink
 from siaga.gateway.uplink.settings import UplinkSettings
 from siaga.simulators.servers import free_port
@@ -114,6 +117,21 @@ def test_after_a_413_the_batch_size_does_not_grow_back_into_the_limit(
     assert hub.unique_readings == 1000 and buffer.stats().rejected == 0
     assert [s for _, s, _ in hub.requests].count(413) == 1
     assert up.counters().batch_count == 100
+
+
+def test_a_body_over_the_sizers_cap_goes_as_halves(
+        hub: HttpIngestServer, buffer: StoreAndForwardBuffer) -> None:
+    """1,000 alerts of ~8 kB each (explanations at the contract's 4,096-character bound) are
+    one peek at batch_max_count 1000 but ~8 MB of JSON: the uplink splits the batch until each
+    body is under the sizer's 4 MiB cap (over MQTT an oversized batch would be rejected and
+    its alerts moved aside), and every alert arrives."""
+    long = "x" * 4096
+    buffer.append([], [replace(alert(i), explanation_id=long, explanation_en=long)
+                       for i in range(1000)])
+    run_until_empty(HttpUplink(settings(hub, batch_max_count=1000), buffer), buffer)
+    assert len(hub.alert_deliveries) == 1000 and buffer.stats().rejected == 0
+    sizes = [len(json.dumps(b)) for b in hub.batches]
+    assert len(sizes) >= 2 and max(sizes) <= MAX_BODY_BYTES, sizes
 
 
 def test_hub_down_then_up(buffer: StoreAndForwardBuffer) -> None:

@@ -8,6 +8,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -20,6 +21,7 @@ from siaga.firmware_bridge.vocabulary import Level
 from siaga.gateway.buffer import StoreAndForwardBuffer
 from siaga.gateway.buffer_sqlite import BufferSettings
 from siaga.gateway.heartbeat import HealthSnapshot, HeartbeatSettings, NodeSeen
+from siaga.gateway.uplink.batch_sizer import MAX_BODY_BYTES
 from siaga.gateway.uplink.mqtt_uplink import MqttUplink
 from siaga.gateway.uplink.settings import UplinkSettings
 from siaga.simulators.servers import Mosquitto
@@ -188,6 +190,28 @@ def test_a_grown_batch_without_an_ack_goes_again_as_halves(
     assert len({b["batch"] for b in hub.batches[before:]}) == 6
     assert hub.unique_readings == 3800 and counters.batch_count == 200, counters
     assert counters.entries_acked == 3800 and counters.batches_resent == 2
+
+
+def test_a_body_over_the_sizers_cap_is_published_as_halves(
+    fresh_mosquitto: Mosquitto, buffer: StoreAndForwardBuffer,
+) -> None:
+    """1,000 alerts of ~8 kB each are one peek at batch_max_count 1000 but ~8 MB of JSON: they
+    go as batches under the sizer's 4 MiB cap (the hub rejects a batch over its
+    ingest.max_batch_bytes, and a rejected batch's alerts are moved aside), all acknowledged."""
+    hub = MqttAckResponder(fresh_mosquitto.host, fresh_mosquitto.port).start()
+    long = "x" * 4096
+    buffer.append([], [replace(alert(i), explanation_id=long, explanation_en=long)
+                       for i in range(1000)])
+    up = MqttUplink(uplink_settings(fresh_mosquitto, "gw-cap", batch_max_count=1000), buffer)
+    up.start()
+    try:
+        assert wait_for(lambda: buffer.stats().depth == 0, 20)
+    finally:
+        up.stop()
+        hub.stop()
+    sizes = [len(json.dumps(b)) for b in hub.batches]
+    assert len(sizes) >= 2 and max(sizes) <= MAX_BODY_BYTES, sizes
+    assert len(hub.alert_deliveries) == 1000 and buffer.stats().rejected == 0
 
 
 def test_status_heartbeat_and_last_will(

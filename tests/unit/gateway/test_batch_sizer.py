@@ -73,6 +73,7 @@ def test_413_caps_the_body_it_grows_to() -> None:
     assert s.too_large(refused) == 2000
     assert full(s) == 2000  # 4000 would be the refused body again
     assert s.max_body_bytes == refused * 3 // 4
+    assert s.fits(refused * 3 // 4) and not s.fits(refused * 3 // 4 + 1)
 
 
 def test_the_body_cap_bounds_growth() -> None:
