@@ -3,7 +3,8 @@
     GatewayError
     ├── ConfigError          a config key is missing, of the wrong type or out of range (exit 78)
     ├── SourceError          a serial port or MQTT broker could not be used
-    └── BufferStorageError   the store-and-forward buffer cannot open, commit or ack
+    ├── BufferStorageError   the store-and-forward buffer cannot open, commit or ack
+    └── SenderError          the uplink's sender process cannot start, or died mid-request
 """
 
 from __future__ import annotations
@@ -30,3 +31,8 @@ class SourceError(GatewayError):
 
 class BufferStorageError(GatewayError):
     """The SQLite buffer cannot be opened, or a commit or an ack failed."""
+
+
+class SenderError(GatewayError):
+    """The uplink's sender process could not be started, or died with a request in flight
+    (docs/gateway.md, "Uplink sender process")."""

@@ -13,20 +13,20 @@ count after a failure is split and its halves sent instead.
 
 from __future__ import annotations
 
-import gzip
 import http.client
 import logging
 import math
-import ssl
 import time
 from typing import Literal
 
 from siaga.firmware_bridge.uplink import Ack, decode_ack, encode_batch
 from siaga.gateway.buffer import StoreAndForwardBuffer
 from siaga.gateway.buffer_rows import Batch, now_ms
+from siaga.gateway.errors import SenderError
 from siaga.gateway.heartbeat import HealthSnapshot, HeartbeatSettings
 from siaga.gateway.uplink.backoff import Backoff
-from siaga.gateway.uplink.hub_connection import HubConnection
+from siaga.gateway.uplink.http_transport import HttpTransport, HttpTransportConfig
+from siaga.gateway.uplink.sender_process import ChildHttpTransport
 from siaga.gateway.uplink.settings import UplinkSettings
 from siaga.gateway.uplink.worker import UplinkWorker, refused_rows
 
@@ -34,7 +34,6 @@ log = logging.getLogger(__name__)
 
 Outcome = Literal["stored", "rejected", "too_large", "auth", "retry"]
 REJECTING = (400, 422)
-GZIP_LEVEL = 5
 
 
 class HttpUplink(UplinkWorker):
@@ -52,16 +51,18 @@ class HttpUplink(UplinkWorker):
         self._last_problem = ""
         self._retry_after_s = 0.0  # the last answer's Retry-After, 0 when none
         super().__init__(settings, buffer, health=health, heartbeat=heartbeat)
-        self._hub = HubConnection(self._base, settings.http_timeout_s, self._ssl_context())
+        config = HttpTransportConfig(self._base, settings.token, settings.http_timeout_s,
+                                     settings.gzip, settings.ca, settings.cert, settings.key)
+        self._link: HttpTransport | ChildHttpTransport = (
+            ChildHttpTransport(config) if settings.sender == "process"
+            else HttpTransport(config))
 
-    def _ssl_context(self) -> ssl.SSLContext | None:
-        s = self.settings
-        if not self._base.startswith("https://"):
-            return None
-        ctx = ssl.create_default_context(cafile=s.ca)
-        if s.cert is not None:
-            ctx.load_cert_chain(s.cert, s.key)
-        return ctx
+    def _connect(self) -> None:
+        if isinstance(self._link, ChildHttpTransport):
+            try:
+                self._link.start()
+            except SenderError as exc:  # the first request starts it again
+                log.error("%s", exc)
 
     # -- the uplink thread ---------------------------------------------------------
 
@@ -78,7 +79,7 @@ class HttpUplink(UplinkWorker):
                 )
                 self._rearmed = False
                 if self._stopping:
-                    self._hub.close()
+                    self._link.close()
                     return
             if self._health is not None and time.monotonic() >= next_heartbeat:
                 self._send_heartbeat()
@@ -177,20 +178,14 @@ class HttpUplink(UplinkWorker):
             log.debug("heartbeat not delivered: %s", detail)
 
     def _post(self, endpoint: str, body: bytes) -> tuple[Outcome, str]:
-        s = self.settings
-        headers = {"Authorization": f"Bearer {s.token}", "Content-Type": "application/json",
-                   "User-Agent": "siaga-gateway"}
-        if s.gzip:
-            body = gzip.compress(body, compresslevel=GZIP_LEVEL)
-            headers["Content-Encoding"] = "gzip"
         self._retry_after_s = 0.0
         try:
-            answer = self._hub.post(endpoint, body, headers)
-        except (OSError, http.client.HTTPException, ValueError) as exc:
+            answer = self._link.post(endpoint, body)
+        except (OSError, http.client.HTTPException, ValueError, SenderError) as exc:
             return "retry", f"{self._base}{endpoint}: {str(exc) or type(exc).__name__}"
         finally:
             with self._cond:
-                self._counters.connections_opened = self._hub.opened
+                self._counters.connections_opened = self._link.opened
         text = answer.body.decode("utf-8", "replace")
         if 200 <= answer.status < 300:
             return "stored", text

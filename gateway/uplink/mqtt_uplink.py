@@ -1,8 +1,9 @@
 """The MQTT uplink: batches to ``siaga/gw/<id>/data``, deleted only on the hub's ack.
 
-Threads: paho's network thread runs the callbacks, which only record what happened
-(connected, an ack arrived) under ``_cond`` and wake the uplink thread; the uplink
-thread alone peeks, publishes, resends and acks the buffer. It blocks on the
+Threads: the transport's events (``mqtt_transport``: paho's network thread, or the thread
+reading the sender process's frames) only record what happened (connected, an ack
+arrived) under ``_cond`` and wake the uplink thread; the uplink thread alone peeks,
+publishes, resends and acks the buffer. It blocks on the
 condition with a deadline (next resend, batch age, heartbeat), never sleep-polls.
 
 The broker's PUBACK is not the acknowledgement: only ``{"batch": id, "status":
@@ -13,16 +14,11 @@ than the batch sizer's count by then: then its halves go, under their own ids.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import time
 from collections import deque
 from dataclasses import dataclass
-
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.reasoncodes import ReasonCode
 
 from siaga.firmware_bridge.uplink import (
     Ack,
@@ -35,6 +31,9 @@ from siaga.firmware_bridge.uplink import (
 from siaga.gateway.buffer import StoreAndForwardBuffer
 from siaga.gateway.buffer_rows import Batch, now_ms
 from siaga.gateway.heartbeat import HealthSnapshot, HeartbeatSettings
+from siaga.gateway.uplink.backoff import Backoff
+from siaga.gateway.uplink.mqtt_transport import Event, MqttTransport, MqttTransportConfig
+from siaga.gateway.uplink.sender_process import ChildMqttTransport
 from siaga.gateway.uplink.settings import UplinkSettings
 from siaga.gateway.uplink.worker import UplinkWorker, refused_rows
 
@@ -61,86 +60,81 @@ class MqttUplink(UplinkWorker):
         self._acks: deque[Ack] = deque()
         self._connected = False
         self._reconnected = False
+        self._resend_all = False  # a new sender process: what the old one queued is gone
         self._inflight: dict[str, _InFlight] = {}
         super().__init__(settings, buffer, health=health, heartbeat=heartbeat)
-        self._client = self._make_client()
-
-    def _make_client(self) -> mqtt.Client:
-        s = self.settings
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=f"siaga-gw-{s.gateway_id}",
-            clean_session=False, protocol=mqtt.MQTTv311,
+        s = settings
+        config = MqttTransportConfig(
+            host=s.host or "", port=s.port, client_id=f"siaga-gw-{s.gateway_id}",
+            keepalive_s=s.keepalive_s, tls=s.tls, ca=s.ca, cert=s.cert, key=s.key,
+            username=s.username, password=s.password,
+            reconnect_min_s=max(1, int(s.backoff_min_s)),
+            reconnect_max_s=max(1, int(s.backoff_max_s)),
+            # Room for every batch in flight plus heartbeats and the status message.
+            max_inflight=s.max_inflight + 8,
+            will_topic=s.topic("status"), will_payload=encode(GatewayStatus("offline")),
         )
-        client.will_set(s.topic("status"), encode(GatewayStatus("offline")), qos=1, retain=True)
-        if s.username is not None:
-            client.username_pw_set(s.username, s.password)
-        if s.tls:
-            client.tls_set(ca_certs=s.ca, certfile=s.cert, keyfile=s.key)
-        client.reconnect_delay_set(
-            min_delay=max(1, int(s.backoff_min_s)), max_delay=max(1, int(s.backoff_max_s))
-        )
-        # Room for every batch in flight plus heartbeats and the status message.
-        client.max_inflight_messages_set(s.max_inflight + 8)
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
-        return client
+        self._link: MqttTransport | ChildMqttTransport = (
+            ChildMqttTransport(config, self._on_link_event,
+                               Backoff(s.backoff_min_s, s.backoff_max_s))
+            if s.sender == "process" else MqttTransport(config, self._on_link_event))
 
     # -- lifecycle -----------------------------------------------------------------
 
     def _connect(self) -> None:
-        self._client.connect_async(self.settings.host or "", self.settings.port,
-                                   keepalive=self.settings.keepalive_s)
-        self._client.loop_start()
+        self._link.open()
 
     def stop(self, timeout: float = 10.0) -> None:
         super().stop(timeout)
-        if self._connected:
-            # A clean disconnect suppresses the will, so say offline ourselves.
-            info = self._client.publish(self.settings.topic("status"), self._status("offline"),
-                                        qos=1, retain=True)
-            # Raises when the connection went away meanwhile: the will covers that case.
-            with contextlib.suppress(RuntimeError, ValueError):
-                info.wait_for_publish(min(timeout, 2.0))
-        self._client.disconnect()
-        self._client.loop_stop()
+        # A clean disconnect suppresses the will, so say offline ourselves.
+        self._link.close(self.settings.topic("status"), self._status("offline"),
+                         min(timeout, 2.0))
 
     @property
     def connected(self) -> bool:
         return self._connected
 
-    # -- paho's thread: record and wake --------------------------------------------
+    # -- the transport's events (paho's thread, or the sender's reader): record, wake --
 
-    def _on_connect(self, client: mqtt.Client, _ud: object, flags: mqtt.ConnectFlags,
-                    reason: ReasonCode, _props: object) -> None:
-        if reason.is_failure:
-            log.warning("uplink broker refused the connection: %s", reason)
-            return
-        client.subscribe(self.settings.topic("ack"), qos=1)
-        client.publish(self.settings.topic("status"), self._status("online"), qos=1, retain=True)
-        log.info("uplink connected to %s:%d (session present: %s)", self.settings.host,
-                 self.settings.port, flags.session_present)
-        with self._cond:
-            self._connected = True
-            self._reconnected = True
-            self._cond.notify_all()
+    def _on_link_event(self, event: Event) -> None:
+        kind = event[0]
+        if kind == "connected":
+            self._link.subscribe(self.settings.topic("ack"))
+            self._link.publish(self.settings.topic("status"), self._status("online"),
+                               retain=True)
+            log.info("uplink connected to %s:%d (session present: %s)", self.settings.host,
+                     self.settings.port, event[1])
+            with self._cond:
+                self._connected = True
+                self._reconnected = True
+                self._cond.notify_all()
+        elif kind == "message":
+            self._on_message(event[1], event[2])
+        elif kind == "disconnected":
+            with self._cond:
+                if self._connected and not self._stopping:
+                    log.warning("uplink disconnected: %s", event[1])
+                self._connected = False
+        elif kind == "refused":
+            log.warning("uplink broker refused the connection: %s", event[1])
+        elif kind == "publish_failed":
+            # paho keeps a QoS 1 message queued while disconnected; the ack timeout
+            # covers the case where it does not.
+            with self._cond:
+                self._counters.send_errors += 1
+        elif kind == "restarted":
+            with self._cond:
+                self._resend_all = True
 
-    def _on_disconnect(self, _c: mqtt.Client, _ud: object, _flags: object,
-                       reason: ReasonCode, _props: object) -> None:
-        with self._cond:
-            if self._connected and not self._stopping:
-                log.warning("uplink disconnected: %s", reason)
-            self._connected = False
-
-    def _on_message(self, _c: mqtt.Client, _ud: object, msg: mqtt.MQTTMessage) -> None:
+    def _on_message(self, topic: str, payload: bytes) -> None:
         try:
-            ack = decode_ack(msg.payload)
+            ack = decode_ack(payload)
         except ValueError as exc:
             with self._cond:
                 self._counters.bad_acks += 1
                 first = self._counters.bad_acks == 1
             if first:
-                log.warning("ignoring a malformed ack on %s: %s", msg.topic, exc)
+                log.warning("ignoring a malformed ack on %s: %s", topic, exc)
             return
         with self._cond:
             self._acks.append(ack)
@@ -184,7 +178,9 @@ class MqttUplink(UplinkWorker):
                 acks = list(self._acks)
                 self._acks.clear()
                 connected, reconnected = self._connected, self._reconnected
+                resend_all = self._resend_all and connected
                 self._reconnected = False
+                self._resend_all = self._resend_all and not connected
             for ack in acks:
                 self._settle(ack)
             if not connected:
@@ -192,16 +188,16 @@ class MqttUplink(UplinkWorker):
             now = time.monotonic()
             if reconnected:
                 # The persistent session redelivers what was in flight; give the hub a
-                # full ack timeout from now before publishing it again ourselves.
+                # full ack timeout from now before publishing it again ourselves. Unless
+                # the sender process was new: what the old one had queued is gone.
                 for f in self._inflight.values():
-                    f.sent_at = now
+                    f.sent_at = now - self.settings.ack_timeout_s if resend_all else now
                 if self._inflight:  # the link dropped while carrying batches
                     self._attempt_failed()
             self._resend_overdue(now)
             self._send_due()
             if now >= next_heartbeat and self._health is not None:
-                self._client.publish(self.settings.topic("heartbeat"), self._health.encode(),
-                                     qos=1)
+                self._link.publish(self.settings.topic("heartbeat"), self._health.encode())
                 with self._cond:
                     self._counters.heartbeats_sent += 1
                 next_heartbeat = now + self._heartbeat_s
@@ -275,9 +271,4 @@ class MqttUplink(UplinkWorker):
             self._counters.batches_sent += 1
 
     def _publish(self, body: bytes) -> None:
-        info = self._client.publish(self.settings.topic("data"), body, qos=1)
-        if info.rc != mqtt.MQTT_ERR_SUCCESS:
-            # paho keeps a QoS 1 message queued while disconnected; the ack timeout
-            # covers the case where it does not.
-            with self._cond:
-                self._counters.send_errors += 1
+        self._link.publish(self.settings.topic("data"), body)

@@ -11,6 +11,7 @@ from pydantic import StringConstraints
 from siaga.gateway.config_table import Text
 
 UplinkKind = Literal["mqtt", "http", "none"]
+SenderPlace = Literal["process", "thread"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +38,9 @@ class UplinkSettings:
     http_timeout_s: Annotated[float, Ge(0.1), doc("One request's timeout")] = 15.0
     gzip: Annotated[bool, doc("Compress request bodies")] = True
     # Both
+    sender: Annotated[SenderPlace, doc(
+        "Where the network I/O runs: process (a child process) or thread (the uplink "
+        "thread, in the gateway's interpreter)")] = "process"
     batch_max_count: Annotated[int, Interval(ge=1, le=50_000), doc(
         "Entries per batch (while a backlog drains: the least)")] = 500
     batch_ceiling_count: Annotated[int, Interval(ge=1, le=50_000), doc(

@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from dataclasses import replace
+from typing import Protocol
 
 from siaga.firmware_bridge.uplink import Ack
 from siaga.gateway.buffer import StoreAndForwardBuffer
@@ -39,8 +40,19 @@ def refused_rows(batch_id: str, ack: Ack) -> dict[int, str]:
     return refused
 
 
+class Transport(Protocol):
+    """What the worker reads of a subclass's transport, in-process or in the sender process."""
+
+    @property
+    def restarts(self) -> int: ...  # sender processes that died and were replaced
+
+    @property
+    def pid(self) -> int | None: ...  # the sender process's, None in-process
+
+
 class UplinkWorker:
     thread_name = "uplink"
+    _link: Transport  # set by the subclass
 
     def __init__(
         self, settings: UplinkSettings, buffer: StoreAndForwardBuffer, *,
@@ -81,7 +93,14 @@ class UplinkWorker:
 
     def counters(self) -> UplinkCounters:
         with self._cond:
-            return replace(self._counters)
+            counters = replace(self._counters)
+        counters.sender_restarts = self._link.restarts
+        return counters
+
+    @property
+    def sender_pid(self) -> int | None:
+        """The sender process's pid while one runs (``uplink.sender = "process"``)."""
+        return self._link.pid
 
     def _connect(self) -> None:
         """Open what the thread sends through, if anything stays open (MQTT)."""
