@@ -38,7 +38,8 @@ class FrameSocket:
             self.sock.sendall(len(data).to_bytes(HEADER_BYTES, "big") + data)
 
     def recv(self) -> Frame:
-        """The next frame; EOFError when the other end closed (or died)."""
+        """The next frame; EOFError when the other end closed (or died) or the stream is
+        corrupt: either way nothing more can be read from it."""
         header = self._reader.read(HEADER_BYTES)
         if len(header) < HEADER_BYTES:
             raise EOFError("the other end closed the sender socket")
@@ -48,7 +49,10 @@ class FrameSocket:
         data = self._reader.read(size)
         if len(data) < size:
             raise EOFError("the other end closed the sender socket mid-frame")
-        frame = marshal.loads(data)
+        try:
+            frame = marshal.loads(data)
+        except (ValueError, TypeError, EOFError) as exc:
+            raise EOFError(f"a sender frame that does not decode: {exc}") from None
         if not isinstance(frame, tuple) or not frame or not isinstance(frame[0], str):
             raise EOFError(f"not a sender frame: {type(frame).__name__}")
         return frame

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import socket
 import subprocess
@@ -35,6 +36,10 @@ from siaga.gateway.uplink.sender_frames import FrameSocket
 
 log = logging.getLogger(__name__)
 
+# glibc malloc for the sender: one arena (as the gateway's own, gateway/malloc_arenas.py),
+# and a batch body (~100 kB) in memory of its own that goes back to the kernel when freed,
+# so the sender's peak stays near its idle size. The environment's own values win.
+SENDER_MALLOC_ENV = {"MALLOC_ARENA_MAX": "1", "MALLOC_MMAP_THRESHOLD_": "65536"}
 READY_TIMEOUT_S = 30.0  # a sender imports paho or http.client, then says ready
 STABLE_S = 60.0  # a sender that lived this long resets the restart backoff
 
@@ -60,7 +65,7 @@ class SenderProcess:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "siaga.gateway.uplink.sender", str(theirs.fileno())],
                 pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, env={**SENDER_MALLOC_ENV, **os.environ},
             )
         except OSError as exc:
             ours.close()

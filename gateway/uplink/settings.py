@@ -39,8 +39,9 @@ class UplinkSettings:
     gzip: Annotated[bool, doc("Compress request bodies")] = True
     # Both
     sender: Annotated[SenderPlace, doc(
-        "Where the network I/O runs: process (a child process) or thread (the uplink "
-        "thread, in the gateway's interpreter)")] = "process"
+        "Where the network I/O runs: thread (the uplink thread, in the gateway's "
+        "interpreter) or process (a child process: docs/gateway.md, \"Uplink sender "
+        "process\")")] = "thread"
     batch_max_count: Annotated[int, Interval(ge=1, le=50_000), doc(
         "Entries per batch (while a backlog drains: the least)")] = 500
     batch_ceiling_count: Annotated[int, Interval(ge=1, le=50_000), doc(

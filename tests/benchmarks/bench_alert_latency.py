@@ -18,11 +18,12 @@ latency the same for that reading. Two phases:
   readings queue behind the backlog and alerts should not.
 
 Prints p50 / p99 / max per phase for alerts and for the alarm nodes' readings, and the
-gateway's peak RSS. ``--gateway-bin`` runs another checkout's ``siaga-gateway`` (before
-and after on the same machine, in the same minutes); ``--batch-age-s`` sets the uplink's
-``batch_max_age_s`` (what a reading waits for company when the uplink keeps up);
-``--batch-ceiling`` its ``batch_ceiling_count`` (500: the batch sizer off). It also prints
-the flood's CPU seconds per 1k readings of the gateway, the hub and influxd.
+gateway's peak RSS (with its sender process's: ``--sender process``). ``--gateway-bin`` runs
+another checkout's ``siaga-gateway`` (before and after on the same machine, in the same
+minutes); ``--batch-age-s`` sets the uplink's ``batch_max_age_s`` (what a reading waits for
+company when the uplink keeps up); ``--batch-ceiling`` its ``batch_ceiling_count`` (500: the
+batch sizer off); ``--sender`` its ``sender``. It also prints the flood's CPU seconds per 1k
+readings of the gateway, the hub and influxd.
 
     .venv/bin/python tests/benchmarks/bench_alert_latency.py [--flood 100000] [--alarms 20]
 """
@@ -146,11 +147,26 @@ def summary(name: str, vals: list[float], expected: int) -> str:
 
 
 def peak_rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
+    """The gateway's peak RSS plus its children's (the uplink's sender process)."""
+    total = 0.0
+    for p in [pid, *children(pid)]:
+        with open(f"/proc/{p}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1]) / 1024
+    return total
+
+
+def children(pid: int) -> list[int]:
+    out = []
+    for name in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                if name.isdigit() and int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(name))
+        except OSError:
+            continue
+    return out
 
 
 def main() -> None:
@@ -163,6 +179,8 @@ def main() -> None:
     ap.add_argument("--batch-age-s", type=float, default=1.0, help="[uplink] batch_max_age_s")
     ap.add_argument("--batch-ceiling", type=int, default=None,
                     help="[uplink] batch_ceiling_count (500: the batch sizer off)")
+    ap.add_argument("--sender", choices=("thread", "process"),
+                    help="[uplink] sender (default: the gateway's own default)")
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="siaga-bench-alert-"))
     influx = InfluxDB().start()
@@ -182,7 +200,8 @@ def main() -> None:
         '[buffer]\npath = "buffer.sqlite3"\n'
         f'[uplink]\nkind = "mqtt"\nhost = "127.0.0.1"\nport = {hub_broker.port}\n'
         f"batch_max_age_s = {a.batch_age_s}\n"
-        + ("" if a.batch_ceiling is None else f"batch_ceiling_count = {a.batch_ceiling}\n"))
+        + ("" if a.batch_ceiling is None else f"batch_ceiling_count = {a.batch_ceiling}\n")
+        + (f'sender = "{a.sender}"\n' if a.sender else ""))
     gateway = None
     observer = None
     rows: list[str] = []
@@ -246,8 +265,9 @@ def main() -> None:
             server.cleanup()
     with open("/proc/loadavg") as f:
         load = " ".join(f.read().split()[:3])
-    print(f"gateway {a.gateway_bin}; batch age {a.batch_age_s} s; batch ceiling "
-          f"{a.batch_ceiling or 'default'}; flood {a.flood:,} messages; {a.alarms} alarm nodes; "
+    print(f"gateway {a.gateway_bin}; sender {a.sender or 'default'}; batch age "
+          f"{a.batch_age_s} s; batch ceiling {a.batch_ceiling or 'default'}; "
+          f"flood {a.flood:,} messages; {a.alarms} alarm nodes; "
           f"load average {load}; gateway peak RSS {rss:.0f} MB")
     per_k = 1000 / (2 * a.flood)
     print(f"flood: all readings at the hub broker in {flood_s:.1f} s (polled every 0.2 s); "

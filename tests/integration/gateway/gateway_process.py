@@ -80,8 +80,32 @@ class GatewayProcess:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def children(self) -> list[int]:
+        """The pids of the gateway's child processes (its uplink sender), from /proc."""
+        assert self.proc is not None
+        return [pid for pid in _pids() if _stat(pid)[1] == self.proc.pid]
+
     def log_tail(self) -> str:
         return self.log.read_text(errors="replace")[-3000:] if self.log.exists() else ""
+
+
+def _pids() -> list[int]:
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+
+
+def _stat(pid: int) -> tuple[str, int]:
+    """(state, parent pid) of a process; ("gone", 0) when it no longer exists."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return "gone", 0
+    return fields[0], int(fields[1])
+
+
+def process_gone(pid: int) -> bool:
+    """Exited (a zombie no one reaped yet counts as gone: it runs no code)."""
+    return _stat(pid)[0] in ("gone", "Z")
 
 
 @dataclass

@@ -20,7 +20,12 @@ from siaga.gateway.buffer_sqlite import BufferSettings
 from siaga.gateway.heartbeat import HealthSnapshot, HeartbeatSettings
 from siaga.gateway.uplink.mqtt_uplink import MqttUplink
 from siaga.simulators.servers import Mosquitto
-from tests.integration.gateway.gateway_process import GatewayProcess, NodeFleet, gateway_config
+from tests.integration.gateway.gateway_process import (
+    GatewayProcess,
+    NodeFleet,
+    gateway_config,
+    process_gone,
+)
 from tests.integration.gateway.hub_stand_in import MqttAckResponder, wait_for
 from tests.integration.uplink.test_uplink_mqtt import alert, reading, uplink_settings
 
@@ -39,25 +44,35 @@ def test_sigkill_mid_stream_loses_nothing(
     devices: Mosquitto, fresh_mosquitto: Mosquitto, tmp_path: Path,
 ) -> None:
     """Three SIGKILLs of ``siaga-gateway run`` while nodes publish: every reading the
-    nodes sent reaches the hub stand-in, and each identity is stored once."""
+    nodes sent reaches the hub stand-in, and each identity is stored once. With the uplink's
+    sender in a process of its own (``uplink.sender = "process"``) it ends with its gateway
+    each time: no orphan keeps the uplink's broker session."""
     hub = MqttAckResponder(fresh_mosquitto.host, fresh_mosquitto.port).start()
-    config = gateway_config(tmp_path / "state", "gw-kill", devices, fresh_mosquitto)
+    config = gateway_config(tmp_path / "state", "gw-kill", devices, fresh_mosquitto,
+                            extra='sender = "process"\n')
     gw = GatewayProcess(config, tmp_path / "gateway.log").start()
     fleet = NodeFleet(devices, "gw-kill")
     rng = random.Random(7)
     try:
         fleet.wait_forwarded(hub)
         feeding = fleet.run(count=500, rate_hz=80)
-        for _ in range(3):
+        for i in range(3):
             time.sleep(rng.uniform(1.0, 1.6))
             assert gw.alive, gw.log_tail()
+            # The first gateway has forwarded, so its sender runs; a restarted one may still
+            # be importing (no sender yet).
+            senders = gw.children()
+            assert len(senders) == 1 or (i > 0 and not senders), (senders, gw.log_tail())
             gw.kill()
+            assert wait_for(lambda s=senders: all(map(process_gone, s)), 10), "an orphan"
             time.sleep(0.3)
             gw.start()
         feeding.join()
         got_all = hub.wait_until(lambda: set(hub.reading_deliveries) >= fleet.sent, 90)
         assert got_all, (len(fleet.sent - set(hub.reading_deliveries)), gw.log_tail())
+        senders = gw.children()
         assert gw.terminate() == 0, gw.log_tail()
+        assert len(senders) == 1 and process_gone(senders[0])
     finally:
         if gw.alive:
             gw.kill()

@@ -55,31 +55,38 @@ def run_until_empty(up: HttpUplink, buffer: StoreAndForwardBuffer, timeout: floa
         up.stop()
 
 
+SENDERS = pytest.mark.parametrize("sender", ["process", "thread"])  # uplink.sender
+
+
+@SENDERS
 def test_batches_arrive_gzipped_alerts_first(
-    hub: HttpIngestServer, buffer: StoreAndForwardBuffer,
+    hub: HttpIngestServer, buffer: StoreAndForwardBuffer, sender: str,
 ) -> None:
     buffer.append([reading(i) for i in range(250)], [])
     buffer.append([], [alert(1)])
-    run_until_empty(HttpUplink(settings(hub), buffer), buffer)
+    run_until_empty(HttpUplink(settings(hub, sender=sender), buffer), buffer)
     assert hub.unique_readings == 250 and hub.redelivered_readings == 0
     assert hub.batches[0]["alerts"]
     assert all(enc == "gzip" for path, _, enc in hub.requests if path == "/api/v1/ingest")
 
 
+@SENDERS
 def test_server_errors_are_retried_with_backoff(
-    hub: HttpIngestServer, buffer: StoreAndForwardBuffer,
+    hub: HttpIngestServer, buffer: StoreAndForwardBuffer, sender: str,
 ) -> None:
     hub.fail_next, hub.fail_status = 4, 503
     buffer.append([reading(i) for i in range(10)], [])
-    up = HttpUplink(settings(hub), buffer)
+    up = HttpUplink(settings(hub, sender=sender), buffer)
     run_until_empty(up, buffer)
     assert [s for _, s, _ in hub.requests] == [503, 503, 503, 503, 200]
     assert hub.unique_readings == 10 and up.counters().batches_resent == 4
 
 
-def test_wrong_token_keeps_rows(hub: HttpIngestServer, buffer: StoreAndForwardBuffer) -> None:
+@SENDERS
+def test_wrong_token_keeps_rows(hub: HttpIngestServer, buffer: StoreAndForwardBuffer,
+                                sender: str) -> None:
     buffer.append([reading(1)], [])
-    up = HttpUplink(settings(hub, token="wrong"), buffer)
+    up = HttpUplink(settings(hub, token="wrong", sender=sender), buffer)
     up.start()
     try:
         assert wait_for(lambda: len(hub.requests) >= 3, 10)
@@ -96,10 +103,12 @@ def test_422_moves_rows_to_rejected(hub: HttpIngestServer, buffer: StoreAndForwa
     assert buffer.stats().rejected == 4 and hub.unique_readings == 0
 
 
-def test_413_splits_the_batch(hub: HttpIngestServer, buffer: StoreAndForwardBuffer) -> None:
+@SENDERS
+def test_413_splits_the_batch(hub: HttpIngestServer, buffer: StoreAndForwardBuffer,
+                              sender: str) -> None:
     hub.max_entries = 30
     buffer.append([reading(i) for i in range(100)], [])
-    run_until_empty(HttpUplink(settings(hub), buffer), buffer)
+    run_until_empty(HttpUplink(settings(hub, sender=sender), buffer), buffer)
     assert hub.unique_readings == 100 and buffer.stats().rejected == 0
     assert all(len(b["readings"]) <= 30 for b in hub.batches)
     assert len({b["batch"] for b in hub.batches}) == len(hub.batches)

@@ -58,15 +58,20 @@ def buffer(tmp_path: Path) -> Iterator[StoreAndForwardBuffer]:
     b.close()
 
 
+SENDERS = pytest.mark.parametrize("sender", ["process", "thread"])  # uplink.sender
+
+
+@SENDERS
 def test_backlog_arrives_alerts_first_and_buffer_empties(
-    fresh_mosquitto: Mosquitto, buffer: StoreAndForwardBuffer,
+    fresh_mosquitto: Mosquitto, buffer: StoreAndForwardBuffer, sender: str,
 ) -> None:
     """The backlog drains in batches grown from batch_max_count (200) to the ceiling (400)
     while more waits than a batch holds and the acks come fast (gateway/uplink/batch_sizer.py)."""
     hub = MqttAckResponder(fresh_mosquitto.host, fresh_mosquitto.port).start()
     buffer.append([reading(i) for i in range(3000)], [])
     buffer.append([], [alert(1)])
-    up = MqttUplink(uplink_settings(fresh_mosquitto, "gw-a", batch_ceiling_count=400), buffer)
+    up = MqttUplink(uplink_settings(fresh_mosquitto, "gw-a", batch_ceiling_count=400,
+                                    sender=sender), buffer)
     up.start()
     try:
         assert wait_for(lambda: buffer.stats().depth == 0, 20)
@@ -139,14 +144,16 @@ def test_rejected_batch_moves_to_rejected_table(
     assert buffer.stats().depth == 0 and up.counters().batches_rejected == 1
 
 
+@SENDERS
 def test_unacked_batch_is_resent_with_the_same_id(
-    fresh_mosquitto: Mosquitto, buffer: StoreAndForwardBuffer,
+    fresh_mosquitto: Mosquitto, buffer: StoreAndForwardBuffer, sender: str,
 ) -> None:
     hub = MqttAckResponder(fresh_mosquitto.host, fresh_mosquitto.port)
     hub.acking = False
     hub.start()
     buffer.append([reading(i) for i in range(3)], [])
-    up = MqttUplink(uplink_settings(fresh_mosquitto, "gw-d", ack_timeout_s=0.5), buffer)
+    up = MqttUplink(uplink_settings(fresh_mosquitto, "gw-d", ack_timeout_s=0.5, sender=sender),
+                    buffer)
     up.start()
     try:
         assert hub.wait_until(lambda: len(hub.batches) >= 2, 10)
@@ -214,16 +221,17 @@ def test_a_body_over_the_sizers_cap_is_published_as_halves(
     assert len(hub.alert_deliveries) == 1000 and buffer.stats().rejected == 0
 
 
+@SENDERS
 def test_status_heartbeat_and_last_will(
-    fresh_mosquitto: Mosquitto, buffer: StoreAndForwardBuffer, tmp_path: Path,
+    fresh_mosquitto: Mosquitto, buffer: StoreAndForwardBuffer, tmp_path: Path, sender: str,
 ) -> None:
     hub = MqttAckResponder(fresh_mosquitto.host, fresh_mosquitto.port).start()
     zone = tmp_path / "temp"
     zone.write_text("48312\n")
     health = HealthSnapshot("gw-e", buffer, lambda: {"slope-07": NodeSeen(1_795_000_000_000, 60)},
                             thermal_zone=zone)
-    up = MqttUplink(uplink_settings(fresh_mosquitto, "gw-e"), buffer, health=health,
-                    heartbeat=HeartbeatSettings(interval_s=1.0))
+    up = MqttUplink(uplink_settings(fresh_mosquitto, "gw-e", sender=sender), buffer,
+                    health=health, heartbeat=HeartbeatSettings(interval_s=1.0))
     up.start()
     try:
         assert hub.wait_until(lambda: len(hub.heartbeats) >= 2, 10)
