@@ -52,10 +52,12 @@ def token(hub: HubProcess) -> str:
     return hub.cli("gateway", "add", GATEWAY).strip()
 
 
-def uplink(hub: HubProcess, token: str, buffer: StoreAndForwardBuffer) -> HttpUplink:
+def uplink(hub: HubProcess, token: str, buffer: StoreAndForwardBuffer,
+           sender: str = "thread") -> HttpUplink:
     return HttpUplink(UplinkSettings(kind="http", gateway_id=GATEWAY, url=hub.url, token=token,
                                      batch_max_count=50, batch_max_age_s=0.05,
-                                     backoff_min_s=0.05, backoff_max_s=0.2), buffer)
+                                     backoff_min_s=0.05, backoff_max_s=0.2,
+                                     sender=sender), buffer)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -70,9 +72,13 @@ def send(up: HttpUplink, buffer: StoreAndForwardBuffer, first: int, n: int) -> N
     assert wait_for(lambda: buffer.stats().depth == 0, 30), (buffer.stats(), up.counters())
 
 
+SENDERS = pytest.mark.parametrize("sender", ["process", "thread"])  # uplink.sender
+
+
+@SENDERS
 def test_batches_share_one_connection_and_an_idle_closed_one_is_replaced(
-        hub: HubProcess, token: str, buffer: StoreAndForwardBuffer) -> None:
-    up = uplink(hub, token, buffer)
+        hub: HubProcess, token: str, buffer: StoreAndForwardBuffer, sender: str) -> None:
+    up = uplink(hub, token, buffer, sender)
     up.start()
     try:
         send(up, buffer, 0, 500)  # ten batches
@@ -131,9 +137,10 @@ def test_a_503_with_retry_after_is_waited_out_then_sent_on_a_new_connection(
     assert counters.connections_opened == 2
 
 
+@SENDERS
 def test_a_hub_restart_costs_a_new_connection_and_no_reading(
-        hub: HubProcess, token: str, buffer: StoreAndForwardBuffer) -> None:
-    up = uplink(hub, token, buffer)
+        hub: HubProcess, token: str, buffer: StoreAndForwardBuffer, sender: str) -> None:
+    up = uplink(hub, token, buffer, sender)
     up.start()
     try:
         send(up, buffer, 0, 100)
