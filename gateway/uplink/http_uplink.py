@@ -4,12 +4,12 @@ One batch in flight (an HTTP request is its own ack), sent with the standard lib
 over one kept-alive connection (``hub_connection``, gzip'd by ``http_transport``), so the
 gateway needs no HTTP client package; the transport runs in the uplink thread or, with
 ``uplink.sender = "process"``, in the sender process (``sender_process``). Answers are
-handled per docs/uplink.md: 200 deletes the rows except the items its ack refuses (those move to ``rejected`` with their
-reason), 400/422 rejects them all, 413 splits the batch, 401/403 and 5xx/network errors
-keep them and back off exponentially with jitter, never sooner than a 503's
-``Retry-After`` (the hub's back-pressure when its telemetry store is slow or down). The
-batch sizer (``batch_sizer``) hears each POST's time and outcome; a batch bigger than its
-count after a failure is split and its halves sent instead.
+handled per docs/uplink.md: 200 deletes the rows except the items its ack refuses (those
+move to ``rejected`` with their reason), 400/422 rejects them all, 413 splits the batch,
+401/403 and 5xx/network errors keep them and back off exponentially with jitter, never
+sooner than a 503's ``Retry-After`` (the hub's back-pressure when its telemetry store is
+slow or down). The batch sizer (``batch_sizer``) hears each POST's time and outcome; a
+batch bigger than its count after a failure is split and its halves sent instead.
 """
 
 from __future__ import annotations
