@@ -220,7 +220,9 @@ def main() -> None:
             if phase == "flood":
                 assert hub.proc is not None and influx.proc is not None
                 pids = {"gateway": gateway.pid, "hub": hub.proc.pid, "influxd": influx.proc.pid}
+                senders = children(gateway.pid)  # the uplink's sender process, if any
                 cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
+                cpu0["gateway"] += sum(map(cpu_seconds, senders))
                 flood_t0 = time.monotonic()
                 pubs = [subprocess.Popen(
                     ["mosquitto_pub", "-h", device.host, "-p", str(device.port), "-q", "1", "-l",
@@ -244,6 +246,7 @@ def main() -> None:
             if phase == "flood":
                 flood_s = time.monotonic() - flood_t0
                 cpu = {name: cpu_seconds(pid) - cpu0[name] for name, pid in pids.items()}
+                cpu["gateway"] += sum(map(cpu_seconds, senders))
             with observer.lock:
                 alert_lat = [observer.alerts[n] - t for n, t in sent.items()
                              if n in observer.alerts]
