@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from siaga.analytics.alert import Alert
-from siaga.firmware_bridge.channels import CHANNELS, COUNTER_MODULUS
+from siaga.firmware_bridge.channels import COUNTER_CHANNELS, COUNTER_MODULUS
 from siaga.firmware_bridge.reading import Reading
 from siaga.firmware_bridge.uplink import LossReport, UplinkAlert, entry_payload, ms
 
@@ -157,9 +157,6 @@ def id_runs(ids: Iterable[int]) -> Iterator[tuple[int, int]]:
 
 
 T = TypeVar("T")
-
-
-COUNTER_CHANNELS = frozenset(key for key, spec in CHANNELS.items() if spec.kind == "counter")
 
 
 def counter_counts(readings: Sequence[Reading]) -> dict[tuple[str, str], int]:
