@@ -10,8 +10,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from siaga.firmware_bridge.vocabulary import Hazard
+from siaga.gateway.uplink.settings import UplinkSettings
 
 __all__ = ["FleetAlert", "FleetGateway", "FleetPlan", "FleetResult", "GatewayStats", "split"]
+
+_UPLINK = UplinkSettings()
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,11 +58,13 @@ class FleetPlan:
     outage_start: float = 0.0
     outage_end: float = 0.0
     outage_backlog_s: float = 0.0
-    batch_max_count: int = 500
-    batch_max_age_s: float = 1.0
-    max_inflight: int = 4
-    ack_timeout_s: float = 30.0
-    backfill_after_s: float = 60.0
+    # The uplink's, by default the gateway's own defaults ([uplink], gateway/uplink/settings.py)
+    batch_max_count: int = _UPLINK.batch_max_count
+    batch_ceiling_count: int = _UPLINK.batch_ceiling_count
+    batch_max_age_s: float = _UPLINK.batch_max_age_s
+    max_inflight: int = _UPLINK.max_inflight
+    ack_timeout_s: float = _UPLINK.ack_timeout_s
+    backfill_after_s: float = _UPLINK.backfill_after_s
     heartbeat_s: float = 30.0
     drain_timeout_s: float = 300.0
     seed: int = 0

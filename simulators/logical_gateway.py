@@ -4,10 +4,14 @@ on one event loop.
 
 - nodes report every ``cadence_s``, one reading per channel;
 - a batch is taken when ``batch_max_count`` readings wait, when an alert waits (alerts travel
-  alone and first), or when the oldest waiting reading is ``batch_max_age_s`` old;
+  alone and first), or when the oldest waiting reading is ``batch_max_age_s`` old; it holds
+  up to the gateway's own ``BatchSizer``'s count (gateway/uplink/batch_sizer.py: grown to
+  ``batch_ceiling_count`` while a backlog drains fast, halved when batches miss their ack),
+  fed each ack's time and body size as the MQTT uplink feeds it;
 - at most ``max_inflight`` batches await their ack; one without an ack after
-  ``ack_timeout_s`` is published again unchanged; entries buffered more than
-  ``backfill_after_s`` before their batch is built are marked ``backfill``;
+  ``ack_timeout_s`` is published again unchanged, or as halves if it is bigger than the
+  sizer's count by then; entries buffered more than ``backfill_after_s`` before their batch
+  is built are marked ``backfill``;
 - a heartbeat every ``heartbeat_s``.
 
 Records are the contract's own (``firmware_bridge.uplink``), encoded by its encoders.
@@ -40,6 +44,7 @@ from siaga.firmware_bridge.uplink import (
     encode_batch,
     entry_payload,
 )
+from siaga.gateway.uplink.batch_sizer import BatchSizer
 from siaga.simulators.fleet_plan import FleetAlert, FleetGateway, FleetPlan, GatewayStats
 
 __all__ = ["CHANNELS", "LogicalGateway"]
@@ -63,8 +68,8 @@ class _Entry:
 @dataclass(slots=True)
 class _InFlight:
     body: bytes
-    readings: int
-    alerts: int
+    readings: list[_Entry]
+    alerts: list[_Entry]
     sent: float
     first_sent: float
     backlog: bool
@@ -81,6 +86,8 @@ class LogicalGateway:
         self.readings: deque[_Entry] = deque()
         self.alerts: deque[_Entry] = deque()
         self.inflight: dict[str, _InFlight] = {}
+        self.sizer = BatchSizer(plan.batch_max_count, plan.batch_ceiling_count,
+                                plan.ack_timeout_s)
         self.next_id = 1
         self.seq = {n: rng.randrange(SEQ_MODULUS) for n in spec.nodes}
         # each node reports at its own phase in the cadence
@@ -154,11 +161,23 @@ class LogicalGateway:
         """Publish what the gateway's uplink would publish now; resend overdue batches."""
         if not self.link_up or not self.connected.is_set():
             return
-        for f in self.inflight.values():
-            if now - f.sent > self.plan.ack_timeout_s:
-                f.sent = now
-                self.stats.resends += 1
-                self.client.publish(f"{self.topic}/data", f.body, qos=1)
+        overdue = [(bid, f) for bid, f in self.inflight.items()
+                   if now - f.sent > self.plan.ack_timeout_s]
+        if overdue:  # batches overdue together are one failure of the link
+            self.sizer.failed()
+        for bid, f in overdue:
+            self.stats.resends += 1
+            entries = f.alerts + f.readings
+            if len(entries) > self.sizer.count:  # as the MQTT uplink: its halves go instead
+                del self.inflight[bid]
+                half = len(entries) // 2
+                for part in (entries[:half], entries[half:]):
+                    body = self._batch([e for e in part if not e.alert],
+                                       [e for e in part if e.alert], now, f.first_sent)
+                    self.client.publish(f"{self.topic}/data", body, qos=1)
+                continue
+            f.sent = now
+            self.client.publish(f"{self.topic}/data", f.body, qos=1)
         while (batch := self.next_batch(now)) is not None:
             self.client.publish(f"{self.topic}/data", batch, qos=1)
 
@@ -167,18 +186,21 @@ class LogicalGateway:
         is full, nothing waits, or the waiting readings are neither many nor old enough."""
         if len(self.inflight) >= self.plan.max_inflight:
             return None
+        count = self.sizer.count
         if self.alerts:
-            n = min(len(self.alerts), self.plan.batch_max_count)
+            n = min(len(self.alerts), count)
             return self._batch([], [self.alerts.popleft() for _ in range(n)], now)
         if not self.readings:
             return None
+        # the trigger is batch_max_count whatever the sizer's count: growing never delays
         full = len(self.readings) >= self.plan.batch_max_count
         if not full and now - self.readings[0].queued < self.plan.batch_max_age_s:
             return None
-        n = min(len(self.readings), self.plan.batch_max_count)
+        n = min(len(self.readings), count)
         return self._batch([self.readings.popleft() for _ in range(n)], [], now)
 
-    def _batch(self, readings: list[_Entry], alerts: list[_Entry], now: float) -> bytes:
+    def _batch(self, readings: list[_Entry], alerts: list[_Entry], now: float,
+               first_sent: float | None = None) -> bytes:
         def marked(e: _Entry) -> _Entry:
             old = now - e.queued > self.plan.backfill_after_s
             return _Entry(e.id, e.payload, old, e.queued, e.alert) if old else e
@@ -188,7 +210,8 @@ class LogicalGateway:
         bid = f"{self.spec.id}:{min(ids):012d}-{max(ids):012d}"
         body = encode_batch(self.spec.id, bid, readings, alerts, LossReport(), int(now * 1000))
         backlog = any(e.backfill for e in readings)
-        self.inflight[bid] = _InFlight(body, len(readings), len(alerts), now, now, backlog)
+        self.inflight[bid] = _InFlight(body, readings, alerts, now,
+                                       now if first_sent is None else first_sent, backlog)
         self.stats.batches += 1
         return body
 
@@ -213,6 +236,8 @@ class LogicalGateway:
         if reason.is_failure:
             return
         client.subscribe(f"{self.topic}/ack", qos=1)
+        if self.inflight:  # the link dropped while carrying batches: a failure, as the uplink's
+            self.sizer.failed()
         client.publish(f"{self.topic}/status",
                        encode(GatewayStatus("online", int(time.time() * 1000))), 1, True)
         self.connected.set()
@@ -234,19 +259,21 @@ class LogicalGateway:
             asyncio.get_running_loop().call_later(1.0, self._reconnect)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        self.settle(decode_ack(msg.payload))
+        self.settle(decode_ack(msg.payload), time.time())
 
-    def settle(self, ack: Ack) -> None:
-        """An ack from the hub: the batch leaves the window, its readings count as stored."""
+    def settle(self, ack: Ack, now: float) -> None:
+        """An ack from the hub at ``now``: the batch leaves the window, its readings count as
+        stored, and the sizer hears how long it took."""
         f = self.inflight.pop(ack.batch, None)
         if f is None:
             return  # an ack for a batch resent and already settled: stale
-        now = time.time()
         if ack.status == "rejected":
             self.stats.rejected_batches += 1
         else:
-            self.stats.readings_acked += f.readings - sum(
+            self.sizer.delivered(len(f.readings) + len(f.alerts), len(f.body), now - f.sent,
+                                 len(self.readings) + len(self.alerts))
+            self.stats.readings_acked += len(f.readings) - sum(
                 1 for r in ack.rejected_items if r.kind == "reading")
-            self.stats.alerts_acked += f.alerts
+            self.stats.alerts_acked += len(f.alerts)
             self.stats.rejected_items += len(ack.rejected_items)
-        self.stats.acks.append((now, f.readings, now - f.first_sent, f.backlog))
+        self.stats.acks.append((now, len(f.readings), now - f.first_sent, f.backlog))

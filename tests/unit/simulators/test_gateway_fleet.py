@@ -1,5 +1,6 @@
-"""The province fleet's logical gateway batches as the gateway's uplink does, and the hub's own
-validation (api/ingest/body.parse_batch) accepts every batch it builds, item for item."""
+"""The province fleet's logical gateway batches as the gateway's uplink does (its batch sizer
+included), and the hub's own validation (api/ingest/body.parse_batch) accepts every batch it
+builds, item for item."""
 
 from __future__ import annotations
 
@@ -58,10 +59,11 @@ def test_window_acks_and_full_batches() -> None:
         ids.append(parse_batch(body).batch.batch)
     assert gw.next_batch(T + 4) is None  # two in flight: the window is full
     gw.settle(Ack(ids[0], "stored", stored=9, duplicates=0,
-                  rejected_items=(ItemRejection("reading", 3, 4, "test"),)))
-    gw.settle(Ack(ids[0], "stored"))  # a second ack for a settled batch is stale
+                  rejected_items=(ItemRejection("reading", 3, 4, "test"),)), T + 4.1)
+    gw.settle(Ack(ids[0], "stored"), T + 4.2)  # a second ack for a settled batch is stale
     assert gw.stats.readings_acked == 9 and gw.stats.rejected_items == 1
-    assert len(parse_batch(gw.next_batch(T + 4) or b"").batch.readings) == 10
+    # acknowledged in 0.1 s with 28 still waiting: the sizer doubled the batch
+    assert len(parse_batch(gw.next_batch(T + 4) or b"").batch.readings) == 20
 
 
 def test_a_backlog_after_an_outage_is_backfilled_in_time_and_id_order() -> None:
@@ -79,3 +81,40 @@ def test_a_backlog_after_an_outage_is_backfilled_in_time_and_id_order() -> None:
     times = [r.ts for r in batch.readings]
     assert times == sorted(times) and times[-1] == int((T + 630) * 1000)
     assert [r.id for r in batch.readings] == sorted(r.id for r in batch.readings)
+
+
+class _Publishes:
+    """Stands in for the paho client's publish: the unit test has no broker."""
+
+    def __init__(self) -> None:
+        self.bodies: list[bytes] = []
+
+    def publish(self, topic: str, body: bytes, qos: int = 0) -> None:
+        self.bodies.append(body)
+
+
+def test_a_backlog_drains_in_batches_the_gateways_sizer_grows_and_halves() -> None:
+    """gateway/uplink/batch_sizer.py as the MQTT uplink feeds it: fast acks while a backlog
+    waits double the batch (500 -> 1,000 -> 2,000); a batch without an ack after
+    ack_timeout_s halves the count and goes again as two batches of half its size."""
+    gw = gateway(max_inflight=1, ack_timeout_s=30.0)
+    for i in range(500):
+        for node in SPEC.nodes:
+            gw.report(node, T + i)  # 6,000 readings
+    sizes = []
+    for k in range(3):
+        batch = parse_batch(gw.next_batch(T + 600 + k) or b"").batch
+        sizes.append(len(batch.readings))
+        gw.settle(Ack(batch.batch, "stored"), T + 600 + k + 0.2)
+    assert sizes == [500, 1000, 2000] and gw.sizer.count == 4000
+    grown = parse_batch(gw.next_batch(T + 610) or b"").batch
+    assert len(grown.readings) == 2500  # all that waited, under the count of 4,000
+    publishes = _Publishes()
+    gw.client = publishes  # type: ignore[assignment]
+    gw.connected.set()
+    gw.pump(T + 641)  # 31 s without an ack
+    assert gw.sizer.count == 2000 and gw.stats.resends == 1
+    halves = [parse_batch(b).batch for b in publishes.bodies]
+    assert [len(h.readings) for h in halves] == [1250, 1250]
+    assert [r.id for h in halves for r in h.readings] == [r.id for r in grown.readings]
+    assert grown.batch not in gw.inflight and len(gw.inflight) == 2
