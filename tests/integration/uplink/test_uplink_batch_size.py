@@ -1,11 +1,14 @@
-"""The HTTP uplink's batch size (gateway/uplink/batch_sizer.py) against a real ``siaga-hub
-serve``: a backlog over a fast link drains in batches grown to the ceiling; over a slow link
-(a relay that carries the gateway's bytes at a few kB/s, like GPRS) batches stay at
+"""The uplinks' batch size (gateway/uplink/batch_sizer.py) against a real ``siaga-hub
+serve``: over HTTP, a backlog over a fast link drains in batches grown to the ceiling; over a
+slow link (a relay that carries the gateway's bytes at a few kB/s, like GPRS) batches stay at
 ``batch_max_count``; and when a link that grew them slows down, the grown batch that now
-times out goes as halves instead of timing out for ever. Nothing is lost in any case.
+times out goes as halves instead of timing out for ever. Over MQTT (the gateway -> the relay
+-> a real Mosquitto -> the hub's subscriber) the same halving after a missing ack. Nothing is
+lost in any case.
 
 The slow link is ``ThrottledRelay``, a real TCP relay in this module: no cellular modem
-runs here. The hub and its gateway token serve the whole module (a hub start costs seconds).
+runs here. The broker, the hub (HTTP and MQTT ingest) and its gateway token serve the whole
+module (a hub start costs seconds).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -24,10 +28,11 @@ import pytest
 from siaga.gateway.buffer import StoreAndForwardBuffer
 from siaga.gateway.buffer_sqlite import BufferSettings
 from siaga.gateway.uplink.http_uplink import HttpUplink
+from siaga.gateway.uplink.mqtt_uplink import MqttUplink
 from siaga.gateway.uplink.settings import UplinkSettings
-from siaga.simulators.servers import HubProcess
-from tests.integration.gateway.hub_stand_in import wait_for
-from tests.integration.uplink.test_uplink_mqtt import reading
+from siaga.simulators.servers import HubProcess, Mosquitto
+from tests.integration.gateway.hub_stand_in import MqttAckResponder, wait_for
+from tests.integration.uplink.test_uplink_mqtt import reading, uplink_settings
 
 pytestmark = pytest.mark.integration
 
@@ -117,10 +122,19 @@ def _close(*sockets: socket.socket) -> None:
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
+def broker() -> Iterator[Mosquitto]:
+    server = Mosquitto().start()
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory, broker: Mosquitto) -> Iterator[HubProcess]:
     workdir = tmp_path_factory.mktemp("hub")
-    server = HubProcess(workdir, f'[telemetry]\npath = "{workdir}/telemetry.sqlite3"\n')
-    yield server.start()
+    server = HubProcess(workdir, f'[telemetry]\npath = "{workdir}/telemetry.sqlite3"\n'
+                        f'[mqtt]\nenabled = true\nhost = "{broker.host}"\n'
+                        f'port = {broker.port}\nclient_id = "hub-batch-size"\n')
+    yield server.start(settle_s=1.0)
     server.stop()
 
 
@@ -152,14 +166,15 @@ def uplink(relay: ThrottledRelay, token: str, buffer: StoreAndForwardBuffer,
     return HttpUplink(UplinkSettings(**settings), buffer)  # type: ignore[arg-type]
 
 
-def stored(hub: HubProcess, first: int, last: int) -> int:
-    """Distinct readings of this module's gateway with seq in [first, last) at the hub."""
+def stored(hub: HubProcess, first: int, last: int, gateway: str = GATEWAY) -> int:
+    """Readings of ``gateway`` with seq in [first, last) at the hub (its store keys a reading
+    by identity: each is there once or not at all)."""
     with contextlib.closing(sqlite3.connect(hub.workdir / "telemetry.sqlite3")) as db:
         return db.execute("SELECT count(*) FROM reading WHERE gateway = ? AND seq >= ? "
-                          "AND seq < ?", (GATEWAY, first, last)).fetchone()[0]
+                          "AND seq < ?", (gateway, first, last)).fetchone()[0]
 
 
-def drain(up: HttpUplink, buffer: StoreAndForwardBuffer, timeout: float = 30) -> None:
+def drain(up: HttpUplink | MqttUplink, buffer: StoreAndForwardBuffer, timeout: float = 30) -> None:
     assert wait_for(lambda: buffer.stats().depth == 0, timeout), (buffer.stats(), up.counters())
 
 
@@ -219,3 +234,44 @@ def test_a_grown_batch_that_times_out_on_a_slowed_link_goes_as_halves(
     assert counters.send_errors == 1, counters  # the one timeout of the 400-reading batch
     assert counters.batch_count == 100, counters  # halved on the timeout, and for slowness
     assert counters.entries_acked == 1500 and stored(hub, 4000, 5500) == 1500
+
+
+def test_mqtt_a_grown_batch_without_an_ack_on_a_slowed_link_goes_as_halves(
+        hub: HubProcess, broker: Mosquitto, buffer: StoreAndForwardBuffer,
+) -> None:
+    """The MQTT uplink through the relay to the broker, the real hub subscribed there.
+    Grown to 400 over the fast link, then the link drops to 46 kB/s: the next 400-reading
+    batch (~84 kB of JSON, ~1.8 s) misses its 1.5 s ack timeout and cannot be taken back, so
+    its halves (200, ~0.9 s each) queue behind it; the count halves and halves again (an ack
+    later than a third of the timeout, or a half missing its ack in turn: the second always
+    does) down to 100. No batch after the 400 is bigger than 200; the hub stores every
+    reading once (what went twice it acknowledges as duplicates). ``observer`` only records
+    what the broker carries: it sends no ack."""
+    gateway = "gw-batch-size-mqtt"
+    relay = ThrottledRelay("127.0.0.1", broker.port)
+    observer = MqttAckResponder(broker.host, broker.port, client_id="batch-size-observer")
+    observer.acking = False
+    observer.start()
+    settings = replace(uplink_settings(broker, gateway, batch_max_count=100,
+                                       batch_ceiling_count=400, max_inflight=1,
+                                       ack_timeout_s=1.5, batch_max_age_s=0.05),
+                       host="127.0.0.1", port=relay.port)
+    up = MqttUplink(settings, buffer)
+    up.start()
+    try:
+        buffer.append([reading(i) for i in range(1500)], [])  # 100, 200, then 400 a batch
+        drain(up, buffer)
+        assert up.counters().batch_count == 400, up.counters()
+        before = len(observer.batches)
+        relay.rate = 46_000
+        buffer.append([reading(i) for i in range(1500, 1900)], [])
+        drain(up, buffer)
+        counters = up.counters()
+    finally:
+        up.stop()
+        observer.stop()
+        relay.stop()
+    sizes = [len(b["readings"]) for b in observer.batches[before:]]
+    assert sizes[0] == 400 and max(sizes[1:]) <= 200 and sizes.count(400) == 1, sizes
+    assert counters.batches_resent >= 2 and counters.batch_count == 100, counters
+    assert counters.entries_acked == 1900 and stored(hub, 0, 1900, gateway) == 1900
