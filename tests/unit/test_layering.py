@@ -34,6 +34,9 @@ ALLOWED: dict[str, set[str]] = {
             # PostgreSQL as the hub database (api/db_postgres.py; optional: siaga[postgres])
             "psycopg", "psycopg_pool"},
     "simulators": {"firmware_bridge", "analytics", "numpy", "serial", "paho", "pymodbus",
+                   # the province fleet's logical gateways batch with the gateway's own
+                   # uplink.batch_sizer and settings defaults (simulators/logical_gateway.py)
+                   "gateway",
                    # the local SMTP inbox (smtp_inbox.SmtpInbox) for tests and the demo
                    "aiosmtpd",
                    # servers.PostgreSQL makes databases and schemas for tests and the demo
