@@ -351,9 +351,10 @@ def reading_entry_payload(r: Reading) -> str:
     a plain str / float / int / None where one is expected takes the encoder's path."""
     if orjson_dumps is not None:
         number, raw_number = r.value, r.raw
-        # orjson writes NaN and infinity as null; the path below refuses them.
+        # orjson writes NaN and infinity as null (a float seq too); the path below refuses them.
         if ((type(number) is not float or -_INFINITY < number < _INFINITY)
-                and (type(raw_number) is not float or -_INFINITY < raw_number < _INFINITY)):
+                and (type(raw_number) is not float or -_INFINITY < raw_number < _INFINITY)
+                and type(r.seq) is int):
             try:
                 return orjson_dumps({
                     "node": r.node, "channel": r.channel, "value": number, "unit": r.unit,

@@ -72,6 +72,8 @@ def test_equals_the_encoder(node: str, channel: str, unit: str, source: str, val
 
 
 def test_orjson_differs_only_in_a_floats_notation() -> None:
+    """Deliberately exact: a later orjson that writes floats another way fails here, and
+    the docstring of reading_entry_payload must then say what it writes."""
     r = Reading(node="n", channel="rain", value=1e-7, unit="mm", ts=1.0, received_at=1.0,
                 seq=1, source="mqtt", raw=1.5e-05)
     fast, by_hand = both_paths(r)
@@ -86,6 +88,16 @@ def test_nan_and_infinity_are_refused_like_the_encoder(bad: float, field: str,
     kw = {"value": 1.0, "raw": None, field: bad}
     r = Reading(node="n", channel="rain", unit="mm", ts=1.0, received_at=1.0, seq=1,
                 source="mqtt", **kw)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        by_encoder(r)
+    with pytest.raises(ValueError):
+        reading_entry_payload(r)
+
+
+def test_a_nan_seq_is_refused_like_the_encoder(library: str) -> None:
+    """orjson would write a float seq's NaN as null."""
+    r = Reading(node="n", channel="rain", value=1.0, unit="mm", ts=1.0, received_at=1.0,
+                seq=math.nan, source="mqtt")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         by_encoder(r)
     with pytest.raises(ValueError):
