@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Literal
 
-from siaga.firmware_bridge.channels import CHANNELS
+from siaga.firmware_bridge.channels import CHANNELS, COUNTER_CHANNELS
 from siaga.firmware_bridge.errors import RegisterMapError
 
 Function = Literal["holding", "input", "coil", "discrete"]
@@ -77,8 +77,7 @@ class RegisterPoint:
 
     @property
     def is_counter(self) -> bool:
-        spec = CHANNELS.get(self.channel)
-        return spec is not None and spec.kind == "counter"
+        return self.channel in COUNTER_CHANNELS
 
     @property
     def modulus(self) -> int:

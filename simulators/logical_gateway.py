@@ -47,10 +47,10 @@ from siaga.firmware_bridge.uplink import (
 from siaga.gateway.uplink.batch_sizer import BatchSizer
 from siaga.simulators.fleet_plan import FleetAlert, FleetGateway, FleetPlan, GatewayStats
 
-__all__ = ["CHANNELS", "LogicalGateway"]
+__all__ = ["LogicalGateway"]
 
-CHANNELS: tuple[tuple[str, str], ...] = (("vwc", "%"), ("tilt", "deg"), ("batt", "V"),
-                                          ("rssi", "dBm"), ("temp", "C"), ("rain", "mm"))
+_CHANNELS: tuple[tuple[str, str], ...] = (("vwc", "%"), ("tilt", "deg"), ("batt", "V"),
+                                           ("rssi", "dBm"), ("temp", "C"), ("rain", "mm"))
 
 
 
@@ -119,7 +119,7 @@ class LogicalGateway:
     def report(self, node: str, at: float) -> None:
         ts = int(at * 1000)
         seq = self.seq[node] = (self.seq[node] + 1) % SEQ_MODULUS
-        for name, unit in CHANNELS[:self.plan.channels]:
+        for name, unit in _CHANNELS[:self.plan.channels]:
             value = round(20 + (hash((node, name)) % 200) / 10 + (ts // 60_000) % 7 * 0.1, 2)
             self._append(UplinkReading(id=0, node=node, channel=name, value=value, unit=unit,
                                        ts=ts, rx=ts + 40, seq=seq, src="serial:/dev/ttyUSB0"),

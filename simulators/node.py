@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from siaga.firmware_bridge.channels import CHANNELS, COUNTER_MODULUS
+from siaga.firmware_bridge.channels import COUNTER_CHANNELS, COUNTER_MODULUS
 from siaga.firmware_bridge.frame_rules import SEQ_MODULUS
 from siaga.simulators.models.stepped import seeded
 from siaga.simulators.probes import Probe
@@ -108,7 +108,7 @@ class VirtualNode:
         # capacity and saturation as this probe reads them, the gauge's mm per tip).
         self.calibration = dict(calibration or {})
         self.channels = tuple(c for p in self.probes for c in p.channels)
-        self._counters = tuple(c for c in self.channels if _is_counter(c))
+        self._counters = tuple(c for c in self.channels if c in COUNTER_CHANNELS)
         self._rng = seeded(seed, node_id, "noise")
         self._seq = 0
         self._booted_at = boot_ts
@@ -225,8 +225,3 @@ class VirtualNode:
         self.sent += 1
         up = int(round((t - self._booted_at) * 1000))
         return NodeMessage(t, self.node_id, kind, seq, fields, up)
-
-
-def _is_counter(channel: str) -> bool:
-    spec = CHANNELS.get(channel)
-    return spec is not None and spec.kind == "counter"

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from siaga.firmware_bridge.channels import (
-    CHANNELS,
+    COUNTER_CHANNELS,
     COUNTER_MODULUS,
     DEFAULT_MM_PER_TIP,
     reading_unit,
@@ -200,8 +200,7 @@ class ScenarioRun:
                 if not isinstance(raw, int | float):
                     continue
                 value, reset, raw_count = float(raw), False, None
-                spec = CHANNELS.get(channel)
-                if spec is not None and spec.kind == "counter":
+                if channel in COUNTER_CHANNELS:
                     raw_count = float(raw)
                     prev = last.get((m.node, channel))
                     last[(m.node, channel)] = raw_count

@@ -15,6 +15,7 @@ import random
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from siaga.firmware_bridge.channels import COUNTER_CHANNELS
 from siaga.simulators.errors import SimSettingsError
 from siaga.simulators.models.stepped import seeded
 from siaga.simulators.node import BOOT_TIME_S, ChannelFault, NodeMessage, Outage, VirtualNode
@@ -128,7 +129,7 @@ class FaultInjector:
             self.injected.append(Label("sensor_fault", node.node_id, "dropout", start,
                                        start + s.silence_s, node.site, critical_ts=start))
         if self._hit(s.stuck) and message.type == "D":
-            gauges = [c for c in node.channels if c not in ("rain", "pin", "pout")]
+            gauges = [c for c in node.channels if c not in COUNTER_CHANNELS]
             if gauges:
                 channel = self.rng.choice(gauges)
                 start = ts + 0.5
