@@ -6,7 +6,7 @@ queries against a real influxd are in tests/integration/api/test_telemetry_contr
 
 ``/ping`` answers 204, ``/query`` an empty result, ``/write`` the next of ``answers`` (then
 204), or ``answer(request)``: a status, ``HANG_UP`` (close without an answer) or ``STALL``
-(answer 204 only after ``release`` is set; nothing if the client goes first).
+(never answer; hang up once the client goes).
 """
 
 from __future__ import annotations
@@ -41,7 +41,6 @@ class InfluxStandIn:
         self.answer = answer
         self.requests: list[Request] = []
         self.writes: list[bytes] = []  # the bodies of the writes answered 204
-        self.release = asyncio.Event()
         self._server: asyncio.Server | None = None
 
     async def start(self) -> InfluxStandIn:
@@ -72,9 +71,11 @@ class InfluxStandIn:
                     status = 200
                 elif request.path == "/write":
                     status = self._write_answer(request)
-                if status == HANG_UP or status == STALL and not await self._released(reader):
+                if status == STALL:
+                    await reader.read()  # hang until the client goes
                     return
-                status = 204 if status == STALL else status
+                if status == HANG_UP:
+                    return
                 if request.path == "/write" and status == 204:
                     self.writes.append(request.body)
                 assert isinstance(status, int)
@@ -85,15 +86,6 @@ class InfluxStandIn:
             pass
         finally:
             writer.close()
-
-    async def _released(self, reader: asyncio.StreamReader) -> bool:
-        """Wait for ``release``; False when the client went first."""
-        gone = asyncio.ensure_future(reader.read())
-        released = asyncio.ensure_future(self.release.wait())
-        done, pending = await asyncio.wait((gone, released), return_when=asyncio.FIRST_COMPLETED)
-        for task in pending:
-            task.cancel()
-        return released in done
 
 
 async def _next_request(http: h11.Connection, reader: asyncio.StreamReader) -> Request | None:

@@ -36,25 +36,22 @@ def reading(seq: int = 1, node: str = "n1") -> UplinkReading:
                      seq=seq, src="serial")
 
 
-@pytest.fixture
-async def influx_stand_ins() -> AsyncIterator[list[InfluxStandIn]]:
-    running: list[InfluxStandIn] = []
-    yield running
-    for server in running:
-        server.close()
-
-
 Serve = Callable[..., Awaitable[InfluxStandIn]]
 
 
 @pytest.fixture
-def serve(influx_stand_ins: list[InfluxStandIn]) -> Serve:
+async def serve() -> AsyncIterator[Serve]:
+    running: list[InfluxStandIn] = []
+
     async def start(answers: list[WriteAnswer] | None = None,
                     answer: Callable[[Request], WriteAnswer] | None = None) -> InfluxStandIn:
         server = await InfluxStandIn(answers or [], answer).start()
-        influx_stand_ins.append(server)
+        running.append(server)
         return server
-    return start
+
+    yield start
+    for server in running:
+        server.close()
 
 
 async def started(influx: InfluxStandIn, **settings: Any) -> InfluxStore:
