@@ -8,7 +8,7 @@ import contextlib
 import os
 import select
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -130,14 +130,25 @@ def modem() -> Iterator[tuple[ModemPeer, str]]:
         yield peer, port
 
 
+OpenModem = Callable[[ModemSettings], GsmModem]
+
+
+@pytest.fixture
+def gsm_modem() -> Iterator[OpenModem]:
+    """GsmModems closed after the test: they keep their port open until then."""
+    with contextlib.ExitStack() as opened:
+        yield lambda s: opened.enter_context(contextlib.closing(GsmModem(s)))
+
+
 def settings(port: str, **kw: object) -> ModemSettings:
     return ModemSettings.model_validate({"port": port, "timeout_s": 3, **kw})
 
 
-def test_sends_a_text_after_checking_sim_and_network(modem: tuple[ModemPeer, str]) -> None:
+def test_sends_a_text_after_checking_sim_and_network(
+        modem: tuple[ModemPeer, str], gsm_modem: OpenModem) -> None:
     peer, port = modem
-    refs = GsmModem(settings(port)).send([("+6281234567890", "AWAS longsor"),
-                                          ("081298765432", "kedua")])
+    refs = gsm_modem(settings(port)).send([("+6281234567890", "AWAS longsor"),
+                                           ("081298765432", "kedua")])
     assert refs == ["1", "2"]
     assert peer.texts == [("+6281234567890", "AWAS longsor"), ("081298765432", "kedua")]
     assert peer.commands[:6] == ["AT", "ATE0", "AT+CPIN?", "AT+CREG?", "AT+CMGF=1",
@@ -145,36 +156,38 @@ def test_sends_a_text_after_checking_sim_and_network(modem: tuple[ModemPeer, str
 
 
 def test_sim_pin_is_given_when_configured_else_a_final_error(
-        modem: tuple[ModemPeer, str]) -> None:
+        modem: tuple[ModemPeer, str], gsm_modem: OpenModem) -> None:
     peer, port = modem
     peer.pin = "1234"
-    (err,) = GsmModem(settings(port)).send([("+6281234567890", "x")])
+    (err,) = gsm_modem(settings(port)).send([("+6281234567890", "x")])
     assert isinstance(err, ModemError) and not err.retry and "PIN" in err.reason
-    (wrong,) = GsmModem(settings(port, pin="0000")).send([("+6281234567890", "x")])
+    (wrong,) = gsm_modem(settings(port, pin="0000")).send([("+6281234567890", "x")])
     assert isinstance(wrong, ModemError) and not wrong.retry and "refused the PIN" in wrong.reason
-    assert GsmModem(settings(port, pin="1234")).send([("+6281234567890", "x")]) == ["1"]
+    assert gsm_modem(settings(port, pin="1234")).send([("+6281234567890", "x")]) == ["1"]
 
 
-def test_no_network_is_retried_later(modem: tuple[ModemPeer, str]) -> None:
+def test_no_network_is_retried_later(modem: tuple[ModemPeer, str],
+                                     gsm_modem: OpenModem) -> None:
     peer, port = modem
     peer.creg = "0,2"  # searching
-    (err,) = GsmModem(settings(port)).send([("+6281234567890", "x")])
+    (err,) = gsm_modem(settings(port)).send([("+6281234567890", "x")])
     assert isinstance(err, ModemError) and err.retry and "no network" in err.reason
     assert peer.texts == []
 
 
-def test_cms_error_and_bad_numbers(modem: tuple[ModemPeer, str]) -> None:
+def test_cms_error_and_bad_numbers(modem: tuple[ModemPeer, str],
+                                   gsm_modem: OpenModem) -> None:
     peer, port = modem
     peer.cms_error = 330  # SMSC address unknown
-    bad, refused = GsmModem(settings(port)).send([('+62"; AT+CFUN=0', "x"),
-                                                  ("+6281234567890", "x")])
+    bad, refused = gsm_modem(settings(port)).send([('+62"; AT+CFUN=0', "x"),
+                                                   ("+6281234567890", "x")])
     assert isinstance(bad, ModemError) and not bad.retry
     assert isinstance(refused, ModemError) and "+CMS ERROR: 330" in refused.reason
     assert not any("CFUN" in c for c in peer.commands)
 
 
-def test_a_missing_port_is_unreachable() -> None:
-    (err,) = GsmModem(settings("/dev/nonexistent-modem")).send([("+6281234567890", "x")])
+def test_a_missing_port_is_unreachable(gsm_modem: OpenModem) -> None:
+    (err,) = gsm_modem(settings("/dev/nonexistent-modem")).send([("+6281234567890", "x")])
     assert isinstance(err, ModemError) and err.unreachable
 
 
@@ -197,19 +210,23 @@ async def test_sms_falls_back_to_the_modem_when_the_gateway_is_unreachable(
                  text=render(notice, "id", "Asia/Jakarta"), incident_id=9, kind="opened",
                  level=4)
     async with httpx.AsyncClient() as client:
-        (r,) = await SmsChannel(s, client).send([m])
+        channel = SmsChannel(s, client)
+        try:
+            (r,) = await channel.send([m])
+        finally:
+            await channel.aclose()
     assert r == Sent(provider_id="modem:1")
     ((number, text),) = peer.texts
     assert number == "+6281234567890" and text.startswith("(AWAS) Kebakaran - Pasar Batu")
 
 
 def test_status_reports_are_asked_for_and_read_as_delivered_or_failed(
-        modem: tuple[ModemPeer, str]) -> None:
+        modem: tuple[ModemPeer, str], gsm_modem: OpenModem) -> None:
     """The SRR bit (AT+CSMP first octet 49) and +CDS routing (AT+CNMI ds=1) are set before
     sending; +CDS lines heard later, between batches, say delivered (TP-Status 0) or failed
     (70: validity period expired); 32-63 (still trying) and garbage say nothing."""
     peer, port = modem
-    gsm = GsmModem(settings(port))
+    gsm = gsm_modem(settings(port))
     assert gsm.send([("+6281234567890", "a"), ("+6281234567891", "b"),
                      ("+6281234567892", "c")]) == ["1", "2", "3"]
     assert peer.commands[6:8] == ["AT+CSMP=49,167,0,0", "AT+CNMI=2,1,0,1,0"]
@@ -225,58 +242,54 @@ def test_status_reports_are_asked_for_and_read_as_delivered_or_failed(
 
 
 def test_the_port_stays_open_so_reports_between_reads_and_before_a_send_are_heard(
-        modem: tuple[ModemPeer, str]) -> None:
+        modem: tuple[ModemPeer, str], gsm_modem: OpenModem) -> None:
     """The port was opened per read and per batch, and opening it empties its input: a
     report that came while nobody read was lost. Now the port stays open."""
     peer, port = modem
-    gsm = GsmModem(settings(port))
-    try:
-        assert gsm.send([("+6281234567890", "a"), ("+6281234567891", "b")]) == ["1", "2"]
-        assert gsm.read_reports(0.2) == []
-        peer.report(1, 0)  # nobody reading
-        assert gsm.read_reports(0.3) == [("1", "delivered", None)]
-        peer.report(2, 70)  # just before the next batch's commands
-        assert gsm.send([("+6281234567892", "c")]) == ["3"]
-        assert gsm.read_reports(0.2) == [("2", "failed", "TP-Status 70: validity period expired")]
-    finally:
-        gsm.close()
+    gsm = gsm_modem(settings(port))
+    assert gsm.send([("+6281234567890", "a"), ("+6281234567891", "b")]) == ["1", "2"]
+    assert gsm.read_reports(0.2) == []
+    peer.report(1, 0)  # nobody reading
+    assert gsm.read_reports(0.3) == [("1", "delivered", None)]
+    peer.report(2, 70)  # just before the next batch's commands
+    assert gsm.send([("+6281234567892", "c")]) == ["3"]
+    assert gsm.read_reports(0.2) == [("2", "failed", "TP-Status 70: validity period expired")]
 
 
-def test_an_unplugged_modem_is_opened_again_when_it_is_back(tmp_path: Path) -> None:
+def test_an_unplugged_modem_is_opened_again_when_it_is_back(tmp_path: Path,
+                                                            gsm_modem: OpenModem) -> None:
     """The port kept open fails once the modem is pulled: listening raises (the caller
     waits and tries again) and the port is opened again at the next use; a batch that
     finds its kept port dead reopens it before sending anything. The port's path is a
     link, as udev's /dev/serial/by-id/ names are, so the modem comes back under it."""
     link = tmp_path / "ttyModem"
     first, second = ModemPeer(), ModemPeer()
-    gsm = GsmModem(settings(str(link)))
-    try:
-        with plugged(first) as port:
-            link.symlink_to(port)
-            assert gsm.send([("+6281234567890", "a")]) == ["1"]
-        with pytest.raises(ModemError) as lost:  # pulled
-            gsm.read_reports(0.2)
-        assert lost.value.unreachable
-        with plugged(second) as port:
-            link.unlink()
-            link.symlink_to(port)
-            timer = threading.Timer(0.2, lambda: second.report(7, 0))
-            timer.start()
-            assert gsm.read_reports(0.5) == [("7", "delivered", None)]
-            timer.join()
-        with plugged(ModemPeer()) as port:  # pulled and back between two batches
-            link.unlink()
-            link.symlink_to(port)
-            assert gsm.send([("+6281234567891", "b")]) == ["1"]
-        assert first.texts == [("+6281234567890", "a")]
-    finally:
-        gsm.close()
+    gsm = gsm_modem(settings(str(link)))
+    with plugged(first) as port:
+        link.symlink_to(port)
+        assert gsm.send([("+6281234567890", "a")]) == ["1"]
+    with pytest.raises(ModemError) as lost:  # pulled
+        gsm.read_reports(0.2)
+    assert lost.value.unreachable
+    with plugged(second) as port:
+        link.unlink()
+        link.symlink_to(port)
+        timer = threading.Timer(0.2, lambda: second.report(7, 0))
+        timer.start()
+        assert gsm.read_reports(0.5) == [("7", "delivered", None)]
+        timer.join()
+    with plugged(ModemPeer()) as port:  # pulled and back between two batches
+        link.unlink()
+        link.symlink_to(port)
+        assert gsm.send([("+6281234567891", "b")]) == ["1"]
+    assert first.texts == [("+6281234567890", "a")]
 
 
-def test_a_modem_without_status_reports_still_sends(modem: tuple[ModemPeer, str]) -> None:
+def test_a_modem_without_status_reports_still_sends(modem: tuple[ModemPeer, str],
+                                                    gsm_modem: OpenModem) -> None:
     peer, port = modem
     peer.status_reports = False
-    assert GsmModem(settings(port)).send([("+6281234567890", "a")]) == ["1"]
+    assert gsm_modem(settings(port)).send([("+6281234567890", "a")]) == ["1"]
     assert peer.texts == [("+6281234567890", "a")]
 
 
