@@ -19,9 +19,11 @@ Later the network's SMS-STATUS-REPORT arrives unsolicited, in text mode
 ``+CDS: <fo>,<mr>,"<ra>",<tora>,"<scts>","<dt>",<st>``: ``mr`` is the ``+CMGS`` reference,
 ``st`` the TP-Status of 3GPP TS 23.040 (0-31 delivered, 32-63 still trying, 64-127 failed).
 Between batches :meth:`GsmModem.read_reports` listens on the port for them; one that arrives
-between two reads waits in the open port for the next (before a command, what waits unread
-is dropped but its reports are kept). A modem that refuses AT+CSMP or AT+CNMI still sends,
-without reports.
+between two reads waits in the open port for the next. Reports that come during a dialogue
+(before a command, with a reply, before the ``>`` prompt) are kept for the next
+:meth:`GsmModem.read_reports`; a line cut in two between reads is carried over to the next
+read, so a report is never heard by halves. A modem that refuses AT+CSMP or AT+CNMI still
+sends, without reports.
 
 Blocking (pyserial): the SMS channel runs it in a worker thread.
 """
@@ -56,6 +58,7 @@ _TP_STATUS = {64: "remote procedure error", 65: "incompatible destination",
               101: "error in SME"}
 _FINAL = re.compile(rb"\r\n(OK|ERROR|\+CM[ES] ERROR: [^\r\n]*)\r\n")
 _CTRL_Z = b"\x1a"
+_LINE_MAX = 512  # longer than any +CDS line
 # The GSM 7-bit default alphabet's printable ASCII subset; anything else becomes "?".
 _GSM_SAFE = set(" !\"#%&'()*+,-./0123456789:;<=>?ABCDEFGHIJKLMNOPQRSTUVWXYZ"
                 "abcdefghijklmnopqrstuvwxyz@$_\n")
@@ -88,6 +91,7 @@ class GsmModem:
         self._settings = settings
         self._lock = threading.Lock()
         self._heard: list[StatusReport] = []  # reports read while sending
+        self._tail = b""  # an unterminated last line read, completed by the next read
         self._port: serial.Serial | None = None  # kept open between uses; None after an error
 
     def send(self, numbers_texts: list[tuple[str, str]]) -> list[str | ModemError]:
@@ -118,7 +122,7 @@ class GsmModem:
         with self._lock:
             port = self._open_port()
             try:
-                buf = b""
+                buf, self._tail = self._tail, b""
                 deadline = time.monotonic() + wait_s
                 while time.monotonic() < deadline:
                     buf += bytes(port.read(max(1, port.in_waiting)))
@@ -130,8 +134,9 @@ class GsmModem:
                     buf += more
             except (serial.SerialException, OSError) as exc:
                 raise self._lost(exc) from None
+            self._keep_reports(buf)
             heard, self._heard = self._heard, []
-        return heard + status_reports(buf)
+        return heard
 
     def close(self) -> None:
         with self._lock:
@@ -174,6 +179,7 @@ class GsmModem:
 
     def _close_port(self) -> None:
         port, self._port = self._port, None
+        self._tail = b""
         if port is not None:
             with contextlib.suppress(serial.SerialException, OSError):
                 port.close()
@@ -183,7 +189,15 @@ class GsmModem:
         reports among it: the open port holds those that came since the last read."""
         waiting = port.in_waiting
         if waiting:
-            self._heard += status_reports(bytes(port.read(waiting)))
+            buf, self._tail = self._tail, b""
+            self._keep_reports(buf + bytes(port.read(waiting)))
+
+    def _keep_reports(self, buf: bytes) -> None:
+        """Keep the status reports in ``buf``, read and done with, and carry its unterminated
+        last line over to the next read: a report cut in two by a read is heard whole."""
+        cut = buf.rfind(b"\n") + 1
+        self._heard += status_reports(buf[:cut])
+        self._tail = buf[cut:][-_LINE_MAX:]  # a modem babbling without newlines stays bounded
 
     # -- dialogue -----------------------------------------------------------------------
 
@@ -193,18 +207,20 @@ class GsmModem:
         return self._final(port, timeout, command)
 
     def _final(self, port: serial.Serial, timeout: float, what: str) -> str:
-        buf = b"\r\n"  # a reply that starts with its final line still matches
+        buf = b"\r\n" + self._tail  # a reply that starts with its final line still matches
+        self._tail = b""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             buf += bytes(port.read(max(1, port.in_waiting)))
             m = _FINAL.search(buf)
             if m:
-                self._heard += status_reports(buf[: m.end()])
+                self._keep_reports(buf)  # a report may come in the same read as the reply
                 status = m.group(1).decode()
                 body: str = buf[: m.start()].decode(errors="replace").strip()
                 if status != "OK":
                     raise ModemError("sms", f"{what}: {status}", retry=True)
                 return body
+        self._keep_reports(buf)
         raise ModemError("sms", f"{what}: no answer within {timeout:g} s", unreachable=True)
 
     def _ready(self, port: serial.Serial) -> None:
@@ -239,14 +255,17 @@ class GsmModem:
             raise ModemError("sms", f"not a phone number: {number!r}", retry=False)
         self._discard_input(port)
         port.write(f'AT+CMGS="{number}"\r'.encode())
-        buf = b""
+        buf, self._tail = self._tail, b""
         deadline = time.monotonic() + 5
         while b">" not in buf:
             if time.monotonic() > deadline:
+                self._keep_reports(buf)
                 raise ModemError("sms", "no > prompt after AT+CMGS", retry=True)
             buf += bytes(port.read(max(1, port.in_waiting)))
             if b"ERROR" in buf:
+                self._keep_reports(buf)
                 raise ModemError("sms", f"AT+CMGS: {buf.decode(errors='replace').strip()}")
+        self._keep_reports(buf)
         port.write(gsm_text(text).encode() + _CTRL_Z)
         body = self._final(port, self._settings.timeout_s, "AT+CMGS")
         m = re.search(r"\+CMGS:\s*(\d+)", body)

@@ -32,6 +32,12 @@ from tests.integration.api.test_notify_hub import (
 )
 
 
+def cds(ref: int, st: int) -> bytes:
+    """The network's SMS-STATUS-REPORT for message ``ref`` as the modem sends it (text mode)."""
+    return (f'\r\n+CDS: 6,{ref},"+6281234567890",145,"26/12/07,02:03:04+28",'
+            f'"26/12/07,02:03:09+28",{st}\r\n').encode()
+
+
 @dataclass
 class ModemPeer:
     """The modem's side of the pty: answers AT commands like a SIM800/SIM7600 would."""
@@ -42,13 +48,19 @@ class ModemPeer:
     commands: list[str] = field(default_factory=list)
     texts: list[tuple[str, str]] = field(default_factory=list)
     status_reports: bool = True  # takes AT+CSMP / AT+CNMI
+    # Bytes written before and after the answer to a command ("" for the answer to a text),
+    # in the same write, once.
+    around: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)
     master: int = -1
     _unlocked: bool = False
 
     def report(self, ref: int, st: int) -> None:
-        """The network's SMS-STATUS-REPORT for message ``ref``, unsolicited (text mode)."""
-        os.write(self.master, (f'\r\n+CDS: 6,{ref},"+6281234567890",145,"26/12/07,02:03:04+28",'
-                               f'"26/12/07,02:03:09+28",{st}\r\n').encode())
+        """The network's SMS-STATUS-REPORT for message ``ref``, unsolicited."""
+        os.write(self.master, cds(ref, st))
+
+    def _write(self, cmd: str, data: bytes) -> None:
+        before, after = self.around.pop(cmd, (b"", b""))
+        os.write(self.master, before + data + after)
 
     def answer(self, cmd: str) -> bytes:
         self.commands.append(cmd)
@@ -89,10 +101,10 @@ class ModemPeer:
                         break
                     text, buf = buf.split(b"\x1a", 1)
                     if self.cms_error is not None:
-                        os.write(master, f"\r\n+CMS ERROR: {self.cms_error}\r\n".encode())
+                        self._write("", f"\r\n+CMS ERROR: {self.cms_error}\r\n".encode())
                     else:
                         self.texts.append((number, text.decode()))
-                        os.write(master, f"\r\n+CMGS: {len(self.texts)}\r\n\r\nOK\r\n".encode())
+                        self._write("", f"\r\n+CMGS: {len(self.texts)}\r\n\r\nOK\r\n".encode())
                     number = None
                     continue
                 if b"\r" not in buf:
@@ -103,7 +115,7 @@ class ModemPeer:
                     continue
                 if cmd.startswith("AT+CMGS="):
                     number = cmd.split("=", 1)[1].strip('"')
-                os.write(master, self.answer(cmd))
+                self._write(cmd, self.answer(cmd))
 
 
 @contextlib.contextmanager
@@ -254,6 +266,24 @@ def test_the_port_stays_open_so_reports_between_reads_and_before_a_send_are_hear
     peer.report(2, 70)  # just before the next batch's commands
     assert gsm.send([("+6281234567892", "c")]) == ["3"]
     assert gsm.read_reports(0.2) == [("2", "failed", "TP-Status 70: validity period expired")]
+
+
+def test_reports_that_come_mid_dialogue_are_heard_whole(
+        modem: tuple[ModemPeer, str], gsm_modem: OpenModem) -> None:
+    """Reports read while sending were lost when they came in the same read as a reply's
+    final OK, before the > prompt, or cut in two by the read before a command."""
+    peer, port = modem
+    gsm = gsm_modem(settings(port))
+    assert gsm.send([("+6281234567890", "a")]) == ["1"]  # the port is open from here on
+    half = len(cds(3, 0)) // 2
+    peer.around = {"AT": (cds(3, 0)[half:], b""),  # the rest of the line cut in two
+                   "AT+CMGF=1": (b"", cds(1, 0)),  # in the same write as OK
+                   'AT+CMGS="+6281234567891"': (cds(2, 70), b"")}  # before the prompt
+    os.write(peer.master, cds(3, 0)[:half])  # waiting unread when the batch starts
+    assert gsm.send([("+6281234567891", "b")]) == ["2"]
+    assert peer.around == {}
+    assert gsm.read_reports(0.2) == [("3", "delivered", None), ("1", "delivered", None),
+                                     ("2", "failed", "TP-Status 70: validity period expired")]
 
 
 def test_an_unplugged_modem_is_opened_again_when_it_is_back(tmp_path: Path,
