@@ -106,13 +106,18 @@ class GsmModem:
                 try:
                     out.append(self._send_one(port, number, text))
                 except ModemError as exc:
-                    out.append(exc)
+                    if not exc.unreachable:
+                        out.append(exc)
+                        continue
+                    # It stopped answering: the rest fail now rather than each waiting in
+                    # turn (holding the lock read_reports needs); the port opens afresh.
+                    self._close_port()
+                    out += [exc] * (len(numbers_texts) - len(out))
+                    return out
                 except (serial.SerialException, OSError) as exc:  # unplugged mid-batch
                     err = self._lost(exc)
                     out += [err] * (len(numbers_texts) - len(out))
                     return out
-            if any(isinstance(r, ModemError) and r.unreachable for r in out):
-                self._close_port()  # a modem that stopped answering: open it afresh next time
             return out
 
     def read_reports(self, wait_s: float) -> list[StatusReport]:
@@ -162,10 +167,10 @@ class GsmModem:
         try:
             self._ready(port)
         except (serial.SerialException, OSError) as exc:
-            err = self._lost(exc)
             if kept:
+                self._close_port()
                 return self._checked_port()
-            raise err from None
+            raise self._lost(exc) from None
         except ModemError as exc:
             if exc.unreachable:
                 self._close_port()
@@ -260,7 +265,7 @@ class GsmModem:
         while b">" not in buf:
             if time.monotonic() > deadline:
                 self._keep_reports(buf)
-                raise ModemError("sms", "no > prompt after AT+CMGS", retry=True)
+                raise ModemError("sms", "no > prompt after AT+CMGS", unreachable=True)
             buf += bytes(port.read(max(1, port.in_waiting)))
             if b"ERROR" in buf:
                 self._keep_reports(buf)

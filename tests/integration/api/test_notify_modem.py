@@ -51,8 +51,10 @@ class ModemPeer:
     # Bytes written before and after the answer to a command ("" for the answer to a text),
     # in the same write, once.
     around: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)
+    answers_texts: int | None = None  # falls silent when sent more texts than this
     master: int = -1
     _unlocked: bool = False
+    _silent: bool = False
 
     def report(self, ref: int, st: int) -> None:
         """The network's SMS-STATUS-REPORT for message ``ref``, unsolicited."""
@@ -60,7 +62,8 @@ class ModemPeer:
 
     def _write(self, cmd: str, data: bytes) -> None:
         before, after = self.around.pop(cmd, (b"", b""))
-        os.write(self.master, before + data + after)
+        if not self._silent:
+            os.write(self.master, before + data + after)
 
     def answer(self, cmd: str) -> bytes:
         self.commands.append(cmd)
@@ -104,6 +107,8 @@ class ModemPeer:
                         self._write("", f"\r\n+CMS ERROR: {self.cms_error}\r\n".encode())
                     else:
                         self.texts.append((number, text.decode()))
+                        if self.answers_texts is not None:
+                            self._silent |= len(self.texts) > self.answers_texts
                         self._write("", f"\r\n+CMGS: {len(self.texts)}\r\n\r\nOK\r\n".encode())
                     number = None
                     continue
@@ -284,6 +289,21 @@ def test_reports_that_come_mid_dialogue_are_heard_whole(
     assert peer.around == {}
     assert gsm.read_reports(0.2) == [("3", "delivered", None), ("1", "delivered", None),
                                      ("2", "failed", "TP-Status 70: validity period expired")]
+
+
+def test_a_modem_that_stops_answering_fails_the_rest_of_the_batch_at_once(
+        modem: tuple[ModemPeer, str], gsm_modem: OpenModem) -> None:
+    """After a text goes unanswered the rest of the batch is failed as unreachable without
+    asking the silent modem for a > prompt each (5 s apiece, holding the port)."""
+    peer, port = modem
+    peer.answers_texts = 1
+    gsm = gsm_modem(settings(port, timeout_s=0.5))
+    numbers = [(f"+628123456789{i}", "x") for i in range(4)]
+    first, *rest = gsm.send(numbers)
+    assert first == "1"
+    assert all(isinstance(r, ModemError) and r.unreachable for r in rest)
+    assert [c for c in peer.commands if c.startswith("AT+CMGS")] == [
+        'AT+CMGS="+6281234567890"', 'AT+CMGS="+6281234567891"']
 
 
 def test_an_unplugged_modem_is_opened_again_when_it_is_back(tmp_path: Path,
