@@ -193,7 +193,9 @@ async def test_a_malformed_heartbeat_and_status_are_logged_once_and_batches_go_o
                 if any("heartbeat" in r.getMessage() for r in caplog.records):
                     break
                 await asyncio.sleep(0.05)
-            assert subscriber(hub)._queue.qsize() == 0
+            sub = subscriber(hub)
+            await asyncio.wait_for(sub._queue.join(), 1)  # every message handled
+            assert sub._slots._value == sub.settings.queue_size  # every slot free again
     lines = [r for r in caplog.records if r.name == "siaga.api.ingest.mqtt_subscriber"]
     for kind in ("status", "heartbeat"):
         said = [r for r in lines if r.getMessage().startswith(f"MQTT {kind} message from {GW}"
