@@ -1,9 +1,10 @@
 """Citizen reports: ``POST /api/v1/reports``, open to anyone (citizens have no accounts), and
 the triage queue staff work through.
 
-Being unauthenticated, the report endpoint is bounded: the body may not exceed
-``server.body_limits["/api/v1/reports"]`` (4 KiB; api/body_limit.py refuses it while it streams
-in, before this router runs, and counts it as ``too_large``), every field has a length limit
+Being unauthenticated, the report endpoint is bounded: the body may not exceed its limit in
+``HubSettings.route_body_limits()`` (4 KiB unless ``server.body_limits`` names
+``/api/v1/reports``; api/body_limit.py refuses it while it streams in, before this router runs,
+and counts it as ``too_large``), every field has a length limit
 (text 1000 characters), each client address and each contact may send only so many reports per
 window (``incidents.report_limit_*``; 429 with Retry-After), and a lone report opens nothing: it
 waits in triage until a duty officer of an agency it is routed to verifies or rejects it
