@@ -196,6 +196,9 @@ def main() -> int:
     ap.add_argument("--outage-backlog-min", type=float, default=60.0)
     ap.add_argument("--probe-every", type=float, default=4.0)
     ap.add_argument("--workers", type=int, default=32, help="[mqtt] workers per hub")
+    ap.add_argument("--batch-ceiling", type=int, default=None,
+                    help="the gateways' uplink.batch_ceiling_count (500: batch sizer off); "
+                         "default: the gateway's")
     ap.add_argument("--profile-s", type=float, default=15.0, help="py-spy during the drain")
     args = ap.parse_args()
     if args.quick:
@@ -262,7 +265,9 @@ def main() -> int:
                 cadence_s=args.cadence, alerts=tuple(a for a in storm + probes
                                                      if a.gateway in ids),
                 outage=outage & ids, outage_start=out_start, outage_end=out_end,
-                outage_backlog_s=args.outage_backlog_min * 60, seed=k)
+                outage_backlog_s=args.outage_backlog_min * 60, seed=k,
+                **({} if args.batch_ceiling is None
+                   else {"batch_ceiling_count": args.batch_ceiling}))
             parent, child = ctx.Pipe()
             p = ctx.Process(target=run_fleet_process, args=(plan, child), daemon=True)
             p.start()
@@ -335,7 +340,9 @@ def main() -> int:
                   f"({n_back / max(last - first, 1e-9):,.0f} readings/s besides the live "
                   f"load); all {len(drained)}/{len(outage)} gateways empty "
                   f"{max(drained) - out_end if drained else float('nan'):.1f} s after the "
-                  f"link returned; backlog ack latency {summarise_ms([a[2] for a in back])}")
+                  f"link returned; backlog ack latency {summarise_ms([a[2] for a in back])}; "
+                  f"{len(back)} backlog batches, the largest {max(a[1] for a in back):,} "
+                  "readings")
         sampler.print_hubs()
         sampler.print_peaks()
 
