@@ -10,15 +10,18 @@ Started by the gateway (``sender_process.SenderProcess``) with one end of a sock
   client's events (``mqtt_transport``) go back as frames; ``("close", topic, payload,
   timeout)`` publishes the last status, disconnects cleanly and ends it.
 
-It holds no buffer and no state worth keeping: when its socket closes (the gateway stopped
-or was killed) it exits at once, without an MQTT DISCONNECT, so the broker publishes the
-gateway's last will. It imports only its transport (no pydantic, numpy or firmware_bridge).
+It ignores SIGINT and SIGTERM (the signals that stop the gateway reach its whole process
+group or unit). It holds no buffer and no state worth keeping: when its socket closes (the
+gateway stopped or was killed) it exits at once, without an MQTT DISCONNECT, so the broker
+publishes the gateway's last will. It imports only its transport (no pydantic, numpy or
+firmware_bridge).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import sys
 
@@ -84,6 +87,12 @@ SERVE = {"http": serve_http, "mqtt": serve_mqtt}
 
 
 def main(argv: list[str]) -> int:
+    # Ctrl-C signals the whole process group, and systemd's KillMode=control-group SIGTERMs
+    # every process of the unit: the sender must outlive that signal, so that the gateway
+    # can still publish its offline status through it and stop it cleanly. Its lifetime is
+    # its socket's (and the gateway SIGKILLs a sender that does not exit in time).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     frames = FrameSocket(socket.socket(fileno=int(argv[1])))
     try:
         _, kind, config, level = frames.recv()

@@ -58,6 +58,7 @@ class GatewayProcess:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "siaga.gateway", "run", "--config", str(self.config)],
                 cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=log,
+                start_new_session=True,  # a process group of its own, for signal_group
             )
         return self
 
@@ -70,6 +71,17 @@ class GatewayProcess:
     def terminate(self) -> int:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+    def signal_group(self, signum: int) -> int:
+        """``signum`` to the gateway's whole process group (its sender too), as Ctrl-C in a
+        terminal or systemd's ``KillMode=control-group`` sends it; the exit code."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signum)
         try:
             return self.proc.wait(20)
         except subprocess.TimeoutExpired:

@@ -8,7 +8,9 @@ until the hub's own tests exercise the same contract (docs/uplink.md).
 
 from __future__ import annotations
 
+import json
 import random
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -82,6 +84,39 @@ def test_sigkill_mid_stream_loses_nothing(
     assert stored == fleet.sent and len(fleet.sent) == 1500
     # The broker published the last will at each kill: the hub saw the gateway go offline.
     assert any(s["state"] == "offline" for _, s in hub.statuses)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_signal_to_the_process_group_stops_cleanly(
+    devices: Mosquitto, fresh_mosquitto: Mosquitto, tmp_path: Path, signum: int,
+) -> None:
+    """Ctrl-C (SIGINT) and systemd's stop (SIGTERM to every process of the unit) reach the
+    sender process too: it outlives the signal, so the gateway stops it cleanly: exit 0, no
+    sender death logged or counted, none respawned, the retained status is the gateway's own
+    offline (with ts; the last will has none), and no orphan."""
+    hub = MqttAckResponder(fresh_mosquitto.host, fresh_mosquitto.port).start()
+    state = tmp_path / "state"
+    config = gateway_config(state, "gw-group", devices, fresh_mosquitto,
+                            extra='sender = "process"\n')
+    gw = GatewayProcess(config, tmp_path / "gateway.log").start()
+    fleet = NodeFleet(devices, "gw-group")
+    try:
+        fleet.wait_forwarded(hub)
+        senders = gw.children()
+        assert len(senders) == 1, (senders, gw.log_tail())
+        assert gw.signal_group(signum) == 0, gw.log_tail()
+        assert wait_for(lambda: process_gone(senders[0]), 5), "an orphan"
+        assert hub.wait_until(lambda: bool(hub.statuses)
+                              and hub.statuses[-1][1]["state"] == "offline", 5), hub.statuses
+    finally:
+        if gw.alive:
+            gw.kill()
+        fleet.stop()
+        hub.stop()
+    assert "uplink sender process" not in gw.log_tail(), gw.log_tail()  # died / started
+    assert "ts" in hub.statuses[-1][1], hub.statuses  # not the will
+    status = json.loads((state / "status.json").read_text())
+    assert status["uplink"]["sender_restarts"] == 0, status["uplink"]
 
 
 def test_full_buffer_during_outage_drops_oldest_readings_and_reports_it(
