@@ -192,7 +192,9 @@ class MqttUplink(UplinkWorker):
                 # the sender process was new: what the old one had queued is gone.
                 for f in self._inflight.values():
                     f.sent_at = now - self.settings.ack_timeout_s if resend_all else now
-                if self._inflight:  # the link dropped while carrying batches
+                # The link dropped while carrying batches: one failure (after a restart the
+                # overdue resend below counts it).
+                if self._inflight and not resend_all:
                     self._attempt_failed()
             self._resend_overdue(now)
             self._send_due()

@@ -106,3 +106,33 @@ def test_mqtt_sender_killed_mid_stream_loses_and_doubles_nothing(
                 for i in range(TOTAL)}
     assert set(hub.reading_deliveries) == expected
     assert up.counters().sender_restarts == 2
+
+
+def test_mqtt_sender_restart_halves_the_batch_count_once(
+        fresh_mosquitto: Mosquitto, buffer: StoreAndForwardBuffer) -> None:
+    """A sender that dies with batches in flight is one failure of the link: the count grown
+    over a backlog halves once (it was quartered: the batches marked overdue for their resend
+    were counted failed again as overdue)."""
+    hub = MqttAckResponder(fresh_mosquitto.host, fresh_mosquitto.port).start()
+    up = MqttUplink(uplink_settings(fresh_mosquitto, "gw-halve", sender="process",
+                                    batch_max_count=100, batch_ceiling_count=6400,
+                                    ack_timeout_s=120.0, backoff_min_s=0.1), buffer)
+    for i in range(0, 30_000, 1000):
+        buffer.append([reading(s, node=NODE) for s in range(i, i + 1000)], [])
+    up.start()
+    try:
+        assert wait_for(lambda: up.counters().batch_count >= 800, 60), up.counters()
+        hub.acking = False
+        # every slot holds an unacknowledged batch: the count stays put until the restart
+        assert wait_for(lambda: (c := up.counters()).batches_sent - c.batches_acked == 4,
+                        30), up.counters()
+        grown = up.counters().batch_count
+        pid = up.sender_pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        assert wait_for(lambda: up.counters().batch_count != grown, 30), up.counters()
+        assert up.counters().batches_resent >= 4  # the restart has been handled whole
+        assert up.counters().batch_count == grown // 2
+    finally:
+        up.stop()
+        hub.stop()
