@@ -28,7 +28,7 @@ from siaga.gateway.heartbeat import HealthSnapshot, HeartbeatSettings
 from siaga.gateway.uplink.backoff import Backoff
 from siaga.gateway.uplink.http_transport import HttpTransport, HttpTransportConfig
 from siaga.gateway.uplink.sender_process import ChildHttpTransport
-from siaga.gateway.uplink.settings import UplinkSettings
+from siaga.gateway.uplink.settings import UplinkSettings, check_tls_files
 from siaga.gateway.uplink.worker import UplinkWorker, refused_rows
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,7 @@ class HttpUplink(UplinkWorker):
     ) -> None:
         if not settings.gateway_id or settings.url is None or settings.token is None:
             raise ValueError("HttpUplink needs uplink.gateway_id, uplink.url and uplink.token")
+        check_tls_files(settings)  # at start, wherever the transport runs
         self._base = settings.url.rstrip("/")
         self._backoff = Backoff(settings.backoff_min_s, settings.backoff_max_s)
         self._last_problem = ""

@@ -34,7 +34,7 @@ from siaga.gateway.heartbeat import HealthSnapshot, HeartbeatSettings
 from siaga.gateway.uplink.backoff import Backoff
 from siaga.gateway.uplink.mqtt_transport import Event, MqttTransport, MqttTransportConfig
 from siaga.gateway.uplink.sender_process import ChildMqttTransport
-from siaga.gateway.uplink.settings import UplinkSettings
+from siaga.gateway.uplink.settings import UplinkSettings, check_tls_files
 from siaga.gateway.uplink.worker import UplinkWorker, refused_rows
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,7 @@ class MqttUplink(UplinkWorker):
     ) -> None:
         if not settings.gateway_id or settings.host is None:
             raise ValueError("MqttUplink needs uplink.gateway_id and uplink.host")
+        check_tls_files(settings)  # at start, wherever the transport runs
         self._acks: deque[Ack] = deque()
         self._connected = False
         self._reconnected = False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass, replace
 from typing import Annotated, Literal
 
@@ -9,6 +10,7 @@ from annotated_types import Ge, Interval, doc
 from pydantic import StringConstraints
 
 from siaga.gateway.config_table import Text
+from siaga.gateway.errors import ConfigError
 
 UplinkKind = Literal["mqtt", "http", "none"]
 SenderPlace = Literal["process", "thread"]
@@ -80,3 +82,24 @@ class UplinkSettings:
 
     def topic(self, leaf: str) -> str:
         return f"siaga/gw/{self.gateway_id}/{leaf}"
+
+
+def check_tls_files(settings: UplinkSettings) -> None:
+    """ConfigError when the TLS files (``ca``, ``cert`` with ``key``) cannot be loaded.
+
+    Called as the uplink is built, in the gateway: with ``uplink.sender = "process"`` the
+    transport loads them only in the sender, which would fail and be restarted for ever
+    instead of ``siaga-gateway run`` failing at start as it does with the thread."""
+    s = settings
+    if not (s.tls if s.kind == "mqtt" else (s.url or "").startswith("https://")):
+        return
+    try:
+        context = ssl.create_default_context(cafile=s.ca)
+    except (OSError, ValueError) as exc:
+        raise ConfigError("uplink.ca", f"cannot load CA file {s.ca}: {exc}") from None
+    if s.cert is not None:
+        try:
+            context.load_cert_chain(s.cert, s.key)
+        except (OSError, ValueError) as exc:
+            raise ConfigError("uplink.cert", f"cannot load client certificate {s.cert} "
+                              f"with key {s.key}: {exc}") from None
