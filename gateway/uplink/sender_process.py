@@ -209,7 +209,9 @@ class ChildMqttTransport:
     def close(self, last_topic: str, last_payload: bytes | None, timeout: float) -> None:
         self._closing.set()
         self._send(("close", last_topic, last_payload, timeout))
-        self._reader.join(timeout + 5.0)  # the sender exits after its clean disconnect
+        # The sender exits after its clean disconnect; one the reader was still starting
+        # when no sender took the close, the reader stops itself.
+        self._reader.join(timeout + 5.0)
         self._sender.stop(2.0)
 
     def _send(self, frame: tuple[object, ...]) -> bool:
@@ -232,6 +234,9 @@ class ChildMqttTransport:
                 if self._closing.wait(self._backoff.next_delay()):
                     return
                 continue
+            if self._closing.is_set():  # close() came while it started: it sent no close
+                self._sender.stop(2.0)
+                return
             started = time.monotonic()
             try:
                 while True:

@@ -17,10 +17,13 @@ import pytest
 
 from siaga.gateway.buffer import StoreAndForwardBuffer
 from siaga.gateway.buffer_sqlite import BufferSettings
+from siaga.gateway.uplink.backoff import Backoff
 from siaga.gateway.uplink.http_uplink import HttpUplink
+from siaga.gateway.uplink.mqtt_transport import MqttTransportConfig
 from siaga.gateway.uplink.mqtt_uplink import MqttUplink
+from siaga.gateway.uplink.sender_process import ChildMqttTransport
 from siaga.gateway.uplink.settings import UplinkSettings
-from siaga.simulators.servers import HubProcess, Mosquitto
+from siaga.simulators.servers import HubProcess, Mosquitto, free_port
 from tests.integration.gateway.hub_stand_in import MqttAckResponder, wait_for
 from tests.integration.uplink.test_uplink_mqtt import reading, uplink_settings
 
@@ -136,3 +139,24 @@ def test_mqtt_sender_restart_halves_the_batch_count_once(
     finally:
         up.stop()
         hub.stop()
+
+
+def test_mqtt_close_while_the_sender_starts_stops_it() -> None:
+    """close() right after open(), while the reader thread is still starting the sender (so
+    no sender takes the close frame): the reader stops the new sender itself and close()
+    returns. It hung: the reader went on reading from a sender no one had told to close, and
+    close()'s stop, after its join timed out, blocked on the socket the reader held. No broker
+    is needed: the sender is ready before its client connects."""
+    config = MqttTransportConfig(
+        host="127.0.0.1", port=free_port(), client_id="siaga-gw-close-race", keepalive_s=30,
+        tls=False, ca=None, cert=None, key=None, username=None, password=None,
+        reconnect_min_s=1, reconnect_max_s=1, max_inflight=12,
+        will_topic="siaga/gw/close-race/status", will_payload=b"{}")
+    link = ChildMqttTransport(config, lambda event: None, Backoff(0.1, 0.2))
+    link.open()
+    closer = threading.Thread(target=link.close, args=("siaga/gw/close-race/status", None, 1.0),
+                              daemon=True)
+    closer.start()
+    closer.join(20.0)  # close()'s own bound: its join (timeout + 5 s), then a 2 s stop
+    assert not closer.is_alive(), "close() hangs"
+    assert link.pid is None
