@@ -136,7 +136,6 @@ class HttpUplink(UplinkWorker):
                 return
             if outcome == "too_large":
                 self._sizer.too_large(len(body))
-                self._sized()
                 for half in batch.split():
                     self._deliver(half)
                 return

@@ -72,7 +72,7 @@ class UplinkWorker:
         self._rearmed = False
         self._sizer = BatchSizer(settings.batch_max_count, settings.batch_ceiling_count,
                                  self._resend_after_s())
-        self._counters = UplinkCounters(batch_count=self._sizer.count)
+        self._counters = UplinkCounters()
         self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
         buffer.on_append(self._appended)
 
@@ -94,6 +94,8 @@ class UplinkWorker:
     def counters(self) -> UplinkCounters:
         with self._cond:
             counters = replace(self._counters)
+        # Read where they live (an int read is atomic): the sizer is the uplink thread's.
+        counters.batch_count = self._sizer.count
         counters.sender_restarts = self._link.restarts
         return counters
 
@@ -123,16 +125,10 @@ class UplinkWorker:
         with self._cond:
             waiting = self._trigger.waiting
         self._sizer.delivered(len(batch), body_bytes, seconds, waiting)
-        self._sized()
 
     def _attempt_failed(self) -> None:
         """No acknowledgement in time, or the link or hub failed: smaller batches next."""
         self._sizer.failed()
-        self._sized()
-
-    def _sized(self) -> None:
-        with self._cond:
-            self._counters.batch_count = self._sizer.count
 
     def _appended(self, readings: int, alerts: int) -> None:
         with self._cond:
