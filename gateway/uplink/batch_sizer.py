@@ -35,8 +35,10 @@ TARGET_FRACTION = 1 / 3
 MAX_BODY_BYTES = 4 * 1024 * 1024
 """Largest projected batch body (JSON, before gzip) the count grows to: a quarter of the hub's
 default ``ingest.max_batch_bytes`` (16 MiB) and of the hub broker's ``max_packet_size``
-(deploy/mosquitto/hub.conf), and a bound on the memory of the batches in flight (MQTT:
-``max_inflight`` of them). A 5,000-reading batch is ~1.1 MB (~60 kB gzip'd)."""
+(deploy/mosquitto/hub.conf), and so a bound on each body in flight. MQTT keeps up to
+``max_inflight`` batches in flight, and publishes the pieces of a batch split to fit (or resent
+as halves) together, so more bodies than that may be in flight at once: together the size of
+the batches they came from. A 5,000-reading batch is ~1.1 MB (~60 kB gzip'd)."""
 
 
 class BatchSizer:

@@ -20,9 +20,9 @@ import math
 import time
 from typing import Literal
 
-from siaga.firmware_bridge.uplink import Ack, decode_ack, encode_batch
+from siaga.firmware_bridge.uplink import Ack, decode_ack
 from siaga.gateway.buffer import StoreAndForwardBuffer
-from siaga.gateway.buffer_rows import Batch, now_ms
+from siaga.gateway.buffer_rows import Batch
 from siaga.gateway.errors import SenderError
 from siaga.gateway.heartbeat import HealthSnapshot, HeartbeatSettings
 from siaga.gateway.uplink.backoff import Backoff
@@ -101,13 +101,10 @@ class HttpUplink(UplinkWorker):
 
     def _deliver(self, batch: Batch) -> None:
         """Send until the hub answers for the batch for good, or the uplink stops."""
-        batch_id = f"{self.settings.gateway_id}:{batch.key}"
-        body = encode_batch(self.settings.gateway_id, batch_id, batch.readings, batch.alerts,
-                            batch.loss, now_ms())
-        if not self._sizer.fits(len(body)) and len(batch) > 1:
-            for half in batch.split():
-                self._deliver(half)
-            return
+        for batch_id, piece, body in self._pieces(batch):
+            self._deliver_piece(batch_id, piece, body)
+
+    def _deliver_piece(self, batch_id: str, batch: Batch, body: bytes) -> None:
         first = True
         while True:
             sent_at = time.monotonic()

@@ -26,7 +26,6 @@ from siaga.firmware_bridge.uplink import (
     GatewayStatus,
     decode_ack,
     encode,
-    encode_batch,
 )
 from siaga.gateway.buffer import StoreAndForwardBuffer
 from siaga.gateway.buffer_rows import Batch, now_ms
@@ -260,18 +259,12 @@ class MqttUplink(UplinkWorker):
             self._publish_batch(batch)
 
     def _publish_batch(self, batch: Batch) -> None:
-        s = self.settings
-        batch_id = f"{s.gateway_id}:{batch.key}"
-        body = encode_batch(s.gateway_id, batch_id, batch.readings, batch.alerts,
-                            batch.loss, now_ms())
-        if not self._sizer.fits(len(body)) and len(batch) > 1:
-            for half in batch.split():
-                self._publish_batch(half)
-            return
-        self._inflight[batch_id] = _InFlight(batch, body, time.monotonic())
-        self._publish(body)
-        with self._cond:
-            self._counters.batches_sent += 1
+        """All its pieces at once: they may take ``_inflight`` past ``max_inflight``."""
+        for batch_id, piece, body in self._pieces(batch):
+            self._inflight[batch_id] = _InFlight(piece, body, time.monotonic())
+            self._publish(body)
+            with self._cond:
+                self._counters.batches_sent += 1
 
     def _publish(self, body: bytes) -> None:
         self._link.publish(self.settings.topic("data"), body)

@@ -3,8 +3,9 @@
 A subclass names its thread, may connect in ``_connect`` before the thread starts, and
 implements ``_run``: wait on ``_cond`` until ``_stopping``, ``_rearmed`` (then clear it and
 wait again, to the trigger's new deadline) or the ``_trigger`` says a batch is due, take it
-with ``_take`` (up to the ``_sizer``'s count), send, ack the buffer only on the hub's
-acknowledgement, and tell the sizer how it went (``_delivered``, ``_sizer.failed``).
+with ``_take`` (up to the ``_sizer``'s count), send it as its ``_pieces``, ack the buffer only
+on the hub's acknowledgement, and tell the sizer how it went (``_delivered``,
+``_attempt_failed``).
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Protocol
 
-from siaga.firmware_bridge.uplink import Ack
+from siaga.firmware_bridge.uplink import Ack, encode_batch
 from siaga.gateway.buffer import StoreAndForwardBuffer
-from siaga.gateway.buffer_rows import Batch
+from siaga.gateway.buffer_rows import Batch, now_ms
 from siaga.gateway.heartbeat import HealthSnapshot, HeartbeatSettings
 from siaga.gateway.uplink.batch_sizer import BatchSizer
 from siaga.gateway.uplink.batch_trigger import BatchTrigger
@@ -119,6 +121,19 @@ class UplinkWorker:
             self._trigger.taken(len(batch) if batch else 0,
                                 full=batch is not None and batch.may_leave_rows(count))
         return batch
+
+    def _pieces(self, batch: Batch) -> Iterator[tuple[str, Batch, bytes]]:
+        """``batch`` encoded, as (batch id, batch, body): whole, or in halves (and theirs)
+        while its body is over the sizer's cap, split before it is sent (``BatchSizer.fits``)."""
+        s = self.settings
+        batch_id = f"{s.gateway_id}:{batch.key}"
+        body = encode_batch(s.gateway_id, batch_id, batch.readings, batch.alerts, batch.loss,
+                            now_ms())
+        if self._sizer.fits(len(body)) or len(batch) == 1:
+            yield batch_id, batch, body
+            return
+        for half in batch.split():
+            yield from self._pieces(half)
 
     def _delivered(self, batch: Batch, body_bytes: int, seconds: float) -> None:
         """The hub acknowledged ``batch`` ``seconds`` after it was sent: size the next."""
