@@ -22,13 +22,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from dataclasses import astuple, dataclass
-from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-Event = tuple[Any, ...]
+from siaga.gateway.uplink.sender_frames import Frame
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +59,7 @@ class MqttTransport:
     restarts = 0  # it runs where it was made: no sender process
     pid = None
 
-    def __init__(self, config: MqttTransportConfig, on_event: Callable[[Event], None]) -> None:
+    def __init__(self, config: MqttTransportConfig, on_event: Callable[[Frame], None]) -> None:
         self.config = config
         self._on_event = on_event
         self._connected = False

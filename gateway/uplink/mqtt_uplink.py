@@ -31,7 +31,8 @@ from siaga.gateway.buffer import StoreAndForwardBuffer
 from siaga.gateway.buffer_rows import Batch, now_ms
 from siaga.gateway.heartbeat import HealthSnapshot, HeartbeatSettings
 from siaga.gateway.uplink.backoff import Backoff
-from siaga.gateway.uplink.mqtt_transport import Event, MqttTransport, MqttTransportConfig
+from siaga.gateway.uplink.mqtt_transport import MqttTransport, MqttTransportConfig
+from siaga.gateway.uplink.sender_frames import Frame
 from siaga.gateway.uplink.sender_process import ChildMqttTransport
 from siaga.gateway.uplink.settings import UplinkSettings, check_tls_files
 from siaga.gateway.uplink.worker import UplinkWorker, refused_rows
@@ -96,7 +97,7 @@ class MqttUplink(UplinkWorker):
 
     # -- the transport's events (paho's thread, or the sender's reader): record, wake --
 
-    def _on_link_event(self, event: Event) -> None:
+    def _on_link_event(self, event: Frame) -> None:
         kind = event[0]
         if kind == "connected":
             self._link.subscribe(self.settings.topic("ack"))

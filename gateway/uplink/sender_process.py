@@ -26,13 +26,16 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from siaga.gateway.errors import SenderError
 from siaga.gateway.uplink.backoff import Backoff
 from siaga.gateway.uplink.http_transport import HttpTransportConfig
 from siaga.gateway.uplink.hub_connection import HubAnswer
-from siaga.gateway.uplink.mqtt_transport import Event, MqttTransportConfig
-from siaga.gateway.uplink.sender_frames import FrameSocket
+from siaga.gateway.uplink.sender_frames import Frame, FrameSocket
+
+if TYPE_CHECKING:  # paho: an HTTP gateway never loads it (gateway/uplink/__init__.py)
+    from siaga.gateway.uplink.mqtt_transport import MqttTransportConfig
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +182,7 @@ class ChildMqttTransport:
     thread (as paho's own thread delivers them in-process), which also restarts a sender
     that died, with backoff."""
 
-    def __init__(self, config: MqttTransportConfig, on_event: Callable[[Event], None],
+    def __init__(self, config: MqttTransportConfig, on_event: Callable[[Frame], None],
                  backoff: Backoff) -> None:
         self.config = config
         self._on_event = on_event
