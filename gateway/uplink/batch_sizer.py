@@ -62,7 +62,7 @@ class BatchSizer:
         it was sent, and ``waiting`` entries wait unsent now: the next count."""
         if seconds > self.target_s:
             self._halve()
-        elif entries >= self._count and waiting > self._count and entries > 0:
+        elif entries >= self._count and waiting > self._count:
             grown = min(self.ceiling, self._count * 2)
             scale = grown / entries
             if seconds * scale <= self.target_s and body_bytes * scale <= self.max_body_bytes:

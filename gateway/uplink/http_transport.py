@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gzip
 import ssl
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 
 from siaga.gateway.uplink.hub_connection import HubAnswer, HubConnection
 
@@ -28,9 +28,6 @@ class HttpTransportConfig:
     ca: str | None
     cert: str | None
     key: str | None
-
-    def as_tuple(self) -> tuple[object, ...]:
-        return astuple(self)
 
 
 class HttpTransport:
@@ -61,6 +58,9 @@ class HttpTransport:
     @property
     def opened(self) -> int:
         return self._hub.opened
+
+    def start(self) -> None:
+        """Nothing to start in-process (the first POST connects)."""
 
     def post(self, endpoint: str, body: bytes) -> HubAnswer:
         """The hub's whole answer; OSError, http.client.HTTPException or ValueError when

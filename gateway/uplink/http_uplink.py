@@ -60,11 +60,10 @@ class HttpUplink(UplinkWorker):
             else HttpTransport(config))
 
     def _connect(self) -> None:
-        if isinstance(self._link, ChildHttpTransport):
-            try:
-                self._link.start()
-            except SenderError as exc:  # the first request starts it again
-                log.error("%s", exc)
+        try:
+            self._link.start()
+        except SenderError as exc:  # the first request starts it again
+            log.error("%s", exc)
 
     # -- the uplink thread ---------------------------------------------------------
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -50,9 +50,6 @@ class MqttTransportConfig:
     max_inflight: int
     will_topic: str
     will_payload: bytes
-
-    def as_tuple(self) -> tuple[object, ...]:
-        return astuple(self)
 
 
 class MqttTransport:

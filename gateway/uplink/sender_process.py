@@ -26,6 +26,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import astuple
 from typing import TYPE_CHECKING
 
 from siaga.gateway.errors import SenderError
@@ -123,26 +124,32 @@ def _reap(proc: subprocess.Popen[bytes], timeout: float = 5.0) -> str:
     return f"exit code {rc}"
 
 
-class ChildHttpTransport:
-    """``HttpTransport.post`` run in the sender process: one frame out, one back."""
+class ChildTransport:
+    """What both child transports tell the worker of their sender process."""
 
-    def __init__(self, config: HttpTransportConfig) -> None:
-        self.config = config
-        self._sender = SenderProcess("http", config.as_tuple())
-        self._opened_before = 0  # connections the senders that died had opened
-        self._opened_now = 0
+    def __init__(self, sender: SenderProcess) -> None:
+        self._sender = sender
 
     @property
     def restarts(self) -> int:
         return self._sender.restarts
 
     @property
-    def opened(self) -> int:
-        return self._opened_before + self._opened_now
-
-    @property
     def pid(self) -> int | None:
         return self._sender.pid
+
+
+class ChildHttpTransport(ChildTransport):
+    """``HttpTransport.post`` run in the sender process: one frame out, one back."""
+
+    def __init__(self, config: HttpTransportConfig) -> None:
+        super().__init__(SenderProcess("http", astuple(config)))
+        self._opened_before = 0  # connections the senders that died had opened
+        self._opened_now = 0
+
+    @property
+    def opened(self) -> int:
+        return self._opened_before + self._opened_now
 
     def start(self) -> None:
         """Start the sender now rather than at the first request; SenderError if it fails."""
@@ -177,27 +184,18 @@ class ChildHttpTransport:
         self._sender.stop(timeout)
 
 
-class ChildMqttTransport:
+class ChildMqttTransport(ChildTransport):
     """``MqttTransport`` run in the sender process; its events come back through a reader
     thread (as paho's own thread delivers them in-process), which also restarts a sender
     that died, with backoff."""
 
     def __init__(self, config: MqttTransportConfig, on_event: Callable[[Frame], None],
                  backoff: Backoff) -> None:
-        self.config = config
+        super().__init__(SenderProcess("mqtt", astuple(config)))
         self._on_event = on_event
         self._backoff = backoff
-        self._sender = SenderProcess("mqtt", config.as_tuple())
         self._closing = threading.Event()
         self._reader = threading.Thread(target=self._read, name="uplink-sender", daemon=True)
-
-    @property
-    def restarts(self) -> int:
-        return self._sender.restarts
-
-    @property
-    def pid(self) -> int | None:
-        return self._sender.pid
 
     def open(self) -> None:
         self._reader.start()

@@ -20,6 +20,7 @@ from siaga.gateway.uplink.http_uplink import HttpUplink
 from siaga.gateway.uplink.settings import UplinkSettings
 from siaga.simulators.servers import free_port
 from tests.integration.gateway.hub_stand_in import HttpIngestServer, wait_for
+from tests.integration.uplink.senders import SENDERS
 from tests.integration.uplink.test_uplink_mqtt import alert, reading
 
 pytestmark = pytest.mark.integration
@@ -55,7 +56,6 @@ def run_until_empty(up: HttpUplink, buffer: StoreAndForwardBuffer, timeout: floa
         up.stop()
 
 
-SENDERS = pytest.mark.parametrize("sender", ["process", "thread"])  # uplink.sender
 
 
 @SENDERS

@@ -22,6 +22,7 @@ from siaga.gateway.uplink.hub_connection import HubConnection
 from siaga.gateway.uplink.settings import UplinkSettings
 from siaga.simulators.servers import HubProcess
 from tests.integration.gateway.hub_stand_in import wait_for
+from tests.integration.uplink.senders import SENDERS
 from tests.integration.uplink.test_uplink_mqtt import reading
 
 pytestmark = pytest.mark.integration
@@ -72,7 +73,6 @@ def send(up: HttpUplink, buffer: StoreAndForwardBuffer, first: int, n: int) -> N
     assert wait_for(lambda: buffer.stats().depth == 0, 30), (buffer.stats(), up.counters())
 
 
-SENDERS = pytest.mark.parametrize("sender", ["process", "thread"])  # uplink.sender
 
 
 @SENDERS

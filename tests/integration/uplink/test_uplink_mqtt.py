@@ -26,6 +26,7 @@ from siaga.gateway.uplink.mqtt_uplink import MqttUplink
 from siaga.gateway.uplink.settings import UplinkSettings
 from siaga.simulators.servers import Mosquitto
 from tests.integration.gateway.hub_stand_in import MqttAckResponder, wait_for
+from tests.integration.uplink.senders import SENDERS
 
 pytestmark = pytest.mark.integration
 
@@ -58,7 +59,6 @@ def buffer(tmp_path: Path) -> Iterator[StoreAndForwardBuffer]:
     b.close()
 
 
-SENDERS = pytest.mark.parametrize("sender", ["process", "thread"])  # uplink.sender
 
 
 @SENDERS
