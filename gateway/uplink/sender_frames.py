@@ -11,6 +11,7 @@ back from the busy core thread can take the 5 ms switch interval (docs/gateway.m
 
 from __future__ import annotations
 
+import contextlib
 import marshal
 import socket
 import threading
@@ -40,13 +41,13 @@ class FrameSocket:
     def recv(self) -> Frame:
         """The next frame; EOFError when the other end closed (or died) or the stream is
         corrupt: either way nothing more can be read from it."""
-        header = self._reader.read(HEADER_BYTES)
+        header = self._read(HEADER_BYTES)
         if len(header) < HEADER_BYTES:
             raise EOFError("the other end closed the sender socket")
         size = int.from_bytes(header, "big")
         if size > MAX_FRAME_BYTES:
             raise EOFError(f"a sender frame of {size} bytes: the stream is corrupt")
-        data = self._reader.read(size)
+        data = self._read(size)
         if len(data) < size:
             raise EOFError("the other end closed the sender socket mid-frame")
         try:
@@ -57,6 +58,17 @@ class FrameSocket:
             raise EOFError(f"not a sender frame: {type(frame).__name__}")
         return frame
 
+    def _read(self, size: int) -> bytes:
+        try:
+            data: bytes = self._reader.read(size)
+        except ValueError:  # closed by another thread (the gateway's stop) before this read
+            raise EOFError("the sender socket is closed") from None
+        return data
+
     def close(self) -> None:
+        # A thread blocked in recv holds the buffered reader's lock, which close needs:
+        # shutting the socket down first wakes that thread with EOF (else stop hangs).
+        with contextlib.suppress(OSError):  # the other end is gone already
+            self.sock.shutdown(socket.SHUT_RDWR)
         self._reader.close()
         self.sock.close()

@@ -69,3 +69,33 @@ def test_garbage_body_is_eof_not_a_frame(pair: tuple[FrameSocket, socket.socket]
     raw(theirs, (4).to_bytes(4, "big") + b"\xff\xfe\xfd\xfc")
     with pytest.raises(EOFError, match="does not decode"):
         frames.recv()
+
+
+def test_close_wakes_a_reader_blocked_in_recv(pair: tuple[FrameSocket, socket.socket]) -> None:
+    """The gateway's stop closes the socket while its reader thread waits in recv (holding
+    the buffered reader's lock): close must not wait for a frame that never comes."""
+    frames, _theirs = pair
+    outcome: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            frames.recv()
+        except EOFError as exc:
+            outcome.append(exc)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(0.2)  # let it block in recv
+    closer = threading.Thread(target=frames.close, daemon=True)
+    closer.start()
+    closer.join(5)
+    reader.join(5)
+    assert not closer.is_alive(), "close waited for the blocked reader"
+    assert not reader.is_alive() and len(outcome) == 1
+
+
+def test_a_read_after_close_is_eof(pair: tuple[FrameSocket, socket.socket]) -> None:
+    frames, _theirs = pair
+    frames.close()
+    with pytest.raises(EOFError):
+        frames.recv()
