@@ -19,4 +19,5 @@ class UplinkCounters:
     heartbeats_sent: int = 0
     connections_opened: int = 0  # HTTP: connections to the hub (kept alive between requests)
     batch_count: int = 0  # entries the next batch may hold (the batch sizer's count)
+    inflight_window: int = 1  # batches that may await their ack at once (MQTT; HTTP: 1)
     sender_restarts: int = 0  # sender processes that died and were replaced (uplink.sender)

@@ -8,8 +8,11 @@ condition with a deadline (next resend, batch age, heartbeat), never sleep-polls
 
 The broker's PUBACK is not the acknowledgement: only ``{"batch": id, "status":
 "stored"}`` on ``siaga/gw/<id>/ack`` is (docs/uplink.md). A batch without an ack
-after ``ack_timeout_s`` is published again, same rows, same batch id, unless it is bigger
-than the batch sizer's count by then: then its halves go, under their own ids.
+``ack_timeout_s`` after it was published, or after the ack of a batch published before it
+(it queued behind that one on the link, one TCP connection in order), is published again,
+same rows, same batch id, unless it is bigger than the batch sizer's count by then: then its
+halves go, under their own ids. How many batches are in flight, resends included, the
+in-flight window decides (``inflight_window``).
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from siaga.gateway.buffer import StoreAndForwardBuffer
 from siaga.gateway.buffer_rows import Batch, now_ms
 from siaga.gateway.heartbeat import HealthSnapshot, HeartbeatSettings
 from siaga.gateway.uplink.backoff import Backoff
+from siaga.gateway.uplink.counters import UplinkCounters
+from siaga.gateway.uplink.inflight_window import InflightWindow
 from siaga.gateway.uplink.mqtt_transport import MqttTransport, MqttTransportConfig
 from siaga.gateway.uplink.sender_frames import Frame
 from siaga.gateway.uplink.sender_process import ChildMqttTransport
@@ -44,7 +49,9 @@ log = logging.getLogger(__name__)
 class _InFlight:
     batch: Batch
     body: bytes
-    sent_at: float  # monotonic
+    sent_at: float  # monotonic: when its ack clock started
+    published_at: float  # monotonic: when it was first published (its place on the link)
+    missed: bool = False  # overdue and counted as a miss; waits for the window to resend it
 
 
 class MqttUplink(UplinkWorker):
@@ -62,7 +69,8 @@ class MqttUplink(UplinkWorker):
         self._connected = False
         self._reconnected = False
         self._resend_all = False  # a new sender process: what the old one queued is gone
-        self._inflight: dict[str, _InFlight] = {}
+        self._inflight: dict[str, _InFlight] = {}  # oldest first: the window's order
+        self._window = InflightWindow(settings.max_inflight)
         super().__init__(settings, buffer, health=health, heartbeat=heartbeat)
         s = settings
         config = MqttTransportConfig(
@@ -94,6 +102,11 @@ class MqttUplink(UplinkWorker):
     @property
     def connected(self) -> bool:
         return self._connected
+
+    def counters(self) -> UplinkCounters:
+        counters = super().counters()
+        counters.inflight_window = self._window.size  # the uplink thread's; an int read
+        return counters
 
     # -- the transport's events (paho's thread, or the sender's reader): record, wake --
 
@@ -149,7 +162,7 @@ class MqttUplink(UplinkWorker):
 
     def _wanted(self) -> bool:
         return self._stopping or self._rearmed or bool(self._acks) or self._reconnected or (
-            self._connected and len(self._inflight) < self.settings.max_inflight
+            self._connected and self._window.has_room(len(self._inflight))
             and self._trigger.due(time.monotonic())
         )
 
@@ -158,12 +171,15 @@ class MqttUplink(UplinkWorker):
 
     def _deadline(self, now: float, next_heartbeat: float) -> float:
         """How long to block: only deadlines the thread can act on count, or it would spin
-        (disconnected with overdue batches, or data due while every slot is taken)."""
+        (disconnected with overdue batches, data due while the window is full, or a missed
+        batch outside the window: an ack, which wakes the thread, makes room)."""
         if not self._connected:
             return 60.0  # a reconnect, an ack or stop() wakes the thread
         waits = [next_heartbeat - now]
-        waits += [f.sent_at + self.settings.ack_timeout_s - now for f in self._inflight.values()]
-        if len(self._inflight) < self.settings.max_inflight:
+        waits += [f.sent_at + self.settings.ack_timeout_s - now
+                  for rank, f in enumerate(self._inflight.values())
+                  if not f.missed or self._window.may_resend(rank)]
+        if self._window.has_room(len(self._inflight)):
             waits.append(self._trigger.seconds_until_due(now))
         return max(0.0, min(min(waits), 60.0))
 
@@ -193,6 +209,7 @@ class MqttUplink(UplinkWorker):
                 # the sender process was new: what the old one had queued is gone.
                 for f in self._inflight.values():
                     f.sent_at = now - self.settings.ack_timeout_s if resend_all else now
+                    f.missed = False
                 # The link dropped while carrying batches: one failure (after a restart the
                 # overdue resend below counts it).
                 if self._inflight and not resend_all:
@@ -212,8 +229,14 @@ class MqttUplink(UplinkWorker):
             with self._cond:
                 self._counters.stale_acks += 1
             return
+        self._window.acked()
+        now = time.monotonic()
+        for f in self._inflight.values():
+            if f.published_at > flight.published_at:  # it queued behind: crossing from now
+                f.sent_at = max(f.sent_at, now)
+                f.missed = False
         if ack.status == "stored":
-            self._delivered(flight.batch, len(flight.body), time.monotonic() - flight.sent_at)
+            self._delivered(flight.batch, len(flight.body), now - flight.sent_at)
             refused = refused_rows(batch_id, ack)
             self._buffer.settle(flight.batch, refused)
             with self._cond:
@@ -227,12 +250,23 @@ class MqttUplink(UplinkWorker):
             with self._cond:
                 self._counters.batches_rejected += 1
 
+    def _attempt_failed(self) -> None:
+        super()._attempt_failed()
+        self._window.missed()
+
     def _resend_overdue(self, now: float) -> None:
-        overdue = [(batch_id, flight) for batch_id, flight in self._inflight.items()
-                   if now - flight.sent_at >= self.settings.ack_timeout_s]
-        if overdue:  # batches overdue together are one failure of the link
+        """Batches newly overdue are one miss; those of them and of earlier misses that are
+        among the window's oldest go again, the rest wait for acks to make room."""
+        newly = [f for f in self._inflight.values()
+                 if not f.missed and now - f.sent_at >= self.settings.ack_timeout_s]
+        if newly:  # batches overdue together are one failure of the link
             self._attempt_failed()
-        for batch_id, flight in overdue:
+        for flight in newly:
+            flight.missed = True
+        for rank, (batch_id, flight) in enumerate(list(self._inflight.items())):
+            if not (flight.missed and self._window.may_resend(rank)):
+                continue
+            flight.missed = False
             log.info("no ack for %s after %.0f s: sending it again", batch_id,
                      now - flight.sent_at)
             with self._cond:
@@ -249,8 +283,7 @@ class MqttUplink(UplinkWorker):
             flight.sent_at = now
 
     def _send_due(self) -> None:
-        s = self.settings
-        while len(self._inflight) < s.max_inflight:
+        while self._window.has_room(len(self._inflight)):
             with self._cond:
                 if not (self._connected and self._trigger.due(time.monotonic())):
                     return
@@ -260,9 +293,10 @@ class MqttUplink(UplinkWorker):
             self._publish_batch(batch)
 
     def _publish_batch(self, batch: Batch) -> None:
-        """All its pieces at once: they may take ``_inflight`` past ``max_inflight``."""
+        """All its pieces at once: they may take ``_inflight`` past the window."""
         for batch_id, piece, body in self._pieces(batch):
-            self._inflight[batch_id] = _InFlight(piece, body, time.monotonic())
+            now = time.monotonic()
+            self._inflight[batch_id] = _InFlight(piece, body, now, now)
             self._publish(body)
             with self._cond:
                 self._counters.batches_sent += 1
