@@ -52,6 +52,11 @@ class BatchTrigger:
         return self._count
 
     @property
+    def alert_waiting(self) -> bool:
+        """An alert was appended and not yet taken."""
+        return self._alert
+
+    @property
     def idle(self) -> bool:
         """Nothing waits, so no batch-age deadline runs."""
         return self._since is None and not self._alert

@@ -6,14 +6,18 @@ ceiling) and never leaves [1, ceiling].
 - A missing ack (batches overdue together are one miss) halves it, down to 1.
 - Acks grow it by one for each window's worth (one ack at a window of 1, four at 4), up to
   the ceiling.
-- It holds the oldest batches in flight, overdue ones included: a new batch is published only
-  while fewer than the window are in flight, and an overdue batch is published again only
-  while it is among the window's oldest (``may_resend``), never on top of it.
+- It holds the oldest places on the link (``holds``): a new batch is published only while
+  fewer than the window take places, and an overdue batch is published again only while it
+  is among the window's oldest, never on top of it. Which batches take places is the MQTT
+  uplink's to say: one that missed its ack twice or more does not (a batch the hub never
+  acks, its handler raising, would otherwise hold the window's last place for good), and the
+  waiting alerts' batch may take one place beyond the window.
 
 Why: MQTT cannot take a published batch back. On a slow link with a backlog, the batches in
 flight queue behind each other longer than the ack timeout, and resending the late ones adds
 bytes to the link that is already the bottleneck (congestion collapse). Fewer in flight means
-each crosses sooner; the oldest is always inside the window, so a lost ack cannot stall it.
+each crosses sooner; the oldest place is always inside the window, so a lost ack cannot
+stall it.
 
 Pure: the MQTT uplink feeds it acks and misses and reads ``size``; no I/O, no clock.
 """
@@ -48,14 +52,11 @@ class InflightWindow:
         self._resize(max(1, self._size // 2))
         return self._size
 
-    def has_room(self, in_flight: int) -> bool:
-        """Whether a new batch may be published with ``in_flight`` awaiting their ack."""
-        return in_flight < self._size
-
-    def may_resend(self, rank: int) -> bool:
-        """Whether the overdue batch ``rank``-th oldest in flight (0: the oldest) may go
-        again: it counts against the window, so only the window's oldest do."""
-        return rank < self._size
+    def holds(self, place: int) -> bool:
+        """Whether the ``place``-th oldest place on the link (0: the oldest) is inside the
+        window: a new batch behind ``place`` batches may go, an overdue batch at ``place``
+        may go again."""
+        return place < self._size
 
     def _resize(self, size: int) -> None:
         self._size = size

@@ -8,11 +8,13 @@ condition with a deadline (next resend, batch age, heartbeat), never sleep-polls
 
 The broker's PUBACK is not the acknowledgement: only ``{"batch": id, "status":
 "stored"}`` on ``siaga/gw/<id>/ack`` is (docs/uplink.md). A batch without an ack
-``ack_timeout_s`` after it was published, or after the ack of a batch published before it
-(it queued behind that one on the link, one TCP connection in order), is published again,
+``ack_timeout_s`` after its latest copy was published, or after the ack of a batch whose
+latest copy went before it (it queued behind that one on the link, one TCP connection in
+order; a late ack of a batch split in halves counts for the halves), is published again,
 same rows, same batch id, unless it is bigger than the batch sizer's count by then: then its
-halves go, under their own ids. How many batches are in flight, resends included, the
-in-flight window decides (``inflight_window``).
+halves go, under their own ids. How many batches take places on the link, resends included,
+the in-flight window decides (``inflight_window``); a batch that missed its ack twice or
+more takes none, and the waiting alerts' batch may take one beyond the window.
 """
 
 from __future__ import annotations
@@ -50,8 +52,18 @@ class _InFlight:
     batch: Batch
     body: bytes
     sent_at: float  # monotonic: when its ack clock started
-    published_at: float  # monotonic: when it was first published (its place on the link)
+    # Its latest copy's place on the link: publishes counted, not the clock (copies published
+    # in one pass share a clock reading; their order on the link is what matters).
+    place: int
     missed: bool = False  # overdue and counted as a miss; waits for the window to resend it
+    misses: int = 0  # times it went overdue
+    split_from: tuple[str, ...] = ()  # the batches it is a piece of (their ids)
+
+    @property
+    def written_off(self) -> bool:
+        """Missed its ack twice or more: likely one the hub never acks (its handler raised),
+        so it takes no place in the window and its misses say nothing about the link."""
+        return self.misses >= 2
 
 
 class MqttUplink(UplinkWorker):
@@ -71,6 +83,10 @@ class MqttUplink(UplinkWorker):
         self._resend_all = False  # a new sender process: what the old one queued is gone
         self._inflight: dict[str, _InFlight] = {}  # oldest first: the window's order
         self._window = InflightWindow(settings.max_inflight)
+        self._published = 0  # data publishes so far: the next copy's place on the link
+        # Batches split in halves on a resend -> their latest copy's place, while a piece is in
+        # flight: a late ack of the whole restarts the clocks of what went after it.
+        self._split_places: dict[str, int] = {}
         super().__init__(settings, buffer, health=health, heartbeat=heartbeat)
         s = settings
         config = MqttTransportConfig(
@@ -162,9 +178,30 @@ class MqttUplink(UplinkWorker):
 
     def _wanted(self) -> bool:
         return self._stopping or self._rearmed or bool(self._acks) or self._reconnected or (
-            self._connected and self._window.has_room(len(self._inflight))
-            and self._trigger.due(time.monotonic())
+            self._connected and self._room_for_new() and self._trigger.due(time.monotonic())
         )
+
+    def _room_for_new(self) -> bool:
+        """Whether the next batch may go (under ``_cond``: the trigger). Alerts lead: their
+        batch may take one place beyond the window (behind full places it would only queue
+        behind those batches on the link; a place, not more, so an alert flood stays bounded)."""
+        taken = sum(not f.written_off for f in self._inflight.values())
+        return self._window.holds(taken - (1 if self._trigger.alert_waiting else 0))
+
+    def _may_go_again(self) -> set[str]:
+        """The batches in flight the window lets go again once overdue: those at its oldest
+        places, and those written off (they take no place; each goes once a timeout, as
+        every batch did before the window)."""
+        allowed: set[str] = set()
+        place = 0
+        for batch_id, f in self._inflight.items():
+            if f.written_off:
+                allowed.add(batch_id)
+                continue
+            if self._window.holds(place):
+                allowed.add(batch_id)
+            place += 1
+        return allowed
 
     def _resend_after_s(self) -> float:
         return self.settings.ack_timeout_s
@@ -176,10 +213,11 @@ class MqttUplink(UplinkWorker):
         if not self._connected:
             return 60.0  # a reconnect, an ack or stop() wakes the thread
         waits = [next_heartbeat - now]
+        allowed = self._may_go_again()
         waits += [f.sent_at + self.settings.ack_timeout_s - now
-                  for rank, f in enumerate(self._inflight.values())
-                  if not f.missed or self._window.may_resend(rank)]
-        if self._window.has_room(len(self._inflight)):
+                  for batch_id, f in self._inflight.items()
+                  if not f.missed or batch_id in allowed]
+        if self._room_for_new():
             waits.append(self._trigger.seconds_until_due(now))
         return max(0.0, min(min(waits), 60.0))
 
@@ -206,13 +244,13 @@ class MqttUplink(UplinkWorker):
             if reconnected:
                 # The persistent session redelivers what was in flight; give the hub a
                 # full ack timeout from now before publishing it again ourselves. Unless
-                # the sender process was new: what the old one had queued is gone.
+                # the sender process was new: what the old one had queued is gone, so all of
+                # it goes again as the window lets it (not a miss of any one batch).
                 for f in self._inflight.values():
-                    f.sent_at = now - self.settings.ack_timeout_s if resend_all else now
-                    f.missed = False
-                # The link dropped while carrying batches: one failure (after a restart the
-                # overdue resend below counts it).
-                if self._inflight and not resend_all:
+                    f.sent_at = now
+                    f.missed = resend_all
+                # The link dropped while carrying batches: one failure.
+                if self._inflight:
                     self._attempt_failed()
             self._resend_overdue(now)
             self._send_due()
@@ -225,16 +263,19 @@ class MqttUplink(UplinkWorker):
     def _settle(self, ack: Ack) -> None:
         batch_id, reason = ack.batch, ack.reason
         flight = self._inflight.pop(batch_id, None)
+        now = time.monotonic()
         if flight is None:
+            whole = self._split_places.pop(batch_id, None)
+            if whole is not None:  # the halves queued behind the whole's latest copy
+                self._restart_behind(whole, now)
             with self._cond:
                 self._counters.stale_acks += 1
             return
+        if flight.split_from:  # split wholes no piece of which is in flight are done
+            live = {w for f in self._inflight.values() for w in f.split_from}
+            self._split_places = {w: p for w, p in self._split_places.items() if w in live}
         self._window.acked()
-        now = time.monotonic()
-        for f in self._inflight.values():
-            if f.published_at > flight.published_at:  # it queued behind: crossing from now
-                f.sent_at = max(f.sent_at, now)
-                f.missed = False
+        self._restart_behind(flight.place, now)
         if ack.status == "stored":
             self._delivered(flight.batch, len(flight.body), now - flight.sent_at)
             refused = refused_rows(batch_id, ack)
@@ -250,6 +291,14 @@ class MqttUplink(UplinkWorker):
             with self._cond:
                 self._counters.batches_rejected += 1
 
+    def _restart_behind(self, place: int, now: float) -> None:
+        """The copy at ``place`` crossed: what was published after it queued behind it on
+        the link, and crosses from now."""
+        for f in self._inflight.values():
+            if f.place > place:
+                f.sent_at = max(f.sent_at, now)
+                f.missed = False
+
     def _attempt_failed(self) -> None:
         super()._attempt_failed()
         self._window.missed()
@@ -259,12 +308,15 @@ class MqttUplink(UplinkWorker):
         among the window's oldest go again, the rest wait for acks to make room."""
         newly = [f for f in self._inflight.values()
                  if not f.missed and now - f.sent_at >= self.settings.ack_timeout_s]
-        if newly:  # batches overdue together are one failure of the link
+        # Batches overdue together are one failure of the link; a written-off one's is not.
+        if any(not f.written_off for f in newly):
             self._attempt_failed()
         for flight in newly:
             flight.missed = True
-        for rank, (batch_id, flight) in enumerate(list(self._inflight.items())):
-            if not (flight.missed and self._window.may_resend(rank)):
+            flight.misses += 1
+        allowed = self._may_go_again()
+        for batch_id, flight in list(self._inflight.items()):
+            if not (flight.missed and batch_id in allowed):
                 continue
             flight.missed = False
             log.info("no ack for %s after %.0f s: sending it again", batch_id,
@@ -276,30 +328,34 @@ class MqttUplink(UplinkWorker):
                 # would miss its ack for ever: its halves go instead, under their own ids (a
                 # late ack for the whole is stale; the hub's ingest is idempotent).
                 del self._inflight[batch_id]
+                self._split_places[batch_id] = flight.place
                 for half in flight.batch.split():
-                    self._publish_batch(half)
+                    self._publish_batch(half, flight.split_from + (batch_id,))
                 continue
-            self._publish(flight.body)
+            flight.place = self._publish(flight.body)
             flight.sent_at = now
 
     def _send_due(self) -> None:
-        while self._window.has_room(len(self._inflight)):
+        while True:
             with self._cond:
-                if not (self._connected and self._trigger.due(time.monotonic())):
+                if not (self._connected and self._room_for_new()
+                        and self._trigger.due(time.monotonic())):
                     return
             batch = self._take()
             if batch is None:
                 return
             self._publish_batch(batch)
 
-    def _publish_batch(self, batch: Batch) -> None:
+    def _publish_batch(self, batch: Batch, split_from: tuple[str, ...] = ()) -> None:
         """All its pieces at once: they may take ``_inflight`` past the window."""
         for batch_id, piece, body in self._pieces(batch):
-            now = time.monotonic()
-            self._inflight[batch_id] = _InFlight(piece, body, now, now)
-            self._publish(body)
+            self._inflight[batch_id] = _InFlight(piece, body, time.monotonic(),
+                                                 self._publish(body), split_from=split_from)
             with self._cond:
                 self._counters.batches_sent += 1
 
-    def _publish(self, body: bytes) -> None:
+    def _publish(self, body: bytes) -> int:
+        """Publishes ``body``: its place on the link."""
         self._link.publish(self.settings.topic("data"), body)
+        self._published += 1
+        return self._published

@@ -53,11 +53,11 @@ class UplinkSettings:
     batch_max_age_s: Annotated[float, Ge(0), doc("A batch leaves at this age even if small")] \
         = 1.0
     max_inflight: Annotated[int, Interval(ge=1, le=100), doc(
-        "Most MQTT batches awaiting their ack at once; halved on a missing ack, grown back "
-        "on acks")] = 4
+        "Most MQTT batches awaiting their ack at once (besides those that missed it twice, "
+        "and one of alerts); halved on a missing ack, grown back on acks")] = 4
     ack_timeout_s: Annotated[float, Ge(0.1), doc(
-        "A batch unacknowledged this long (from its publish, or the ack of the batch ahead "
-        "of it) is sent again")] = 30.0
+        "A batch unacknowledged this long (from its latest publish, or the ack of the batch "
+        "ahead of it) is sent again")] = 30.0
     backoff_min_s: Annotated[float, Ge(0.01), doc("First wait after a failure")] = 1.0
     backoff_max_s: Annotated[float, Ge(0.01), doc("Longest wait between attempts")] = 60.0
     backfill_after_s: Annotated[float, Ge(0), doc(

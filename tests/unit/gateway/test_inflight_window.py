@@ -34,20 +34,20 @@ def test_a_miss_restarts_the_ack_count() -> None:
     assert w.acked() == 2  # a fresh count at 1, not the earlier ack carried over
 
 
-def test_room_and_resends_count_every_batch_in_flight() -> None:
+def test_the_window_holds_its_oldest_places() -> None:
     w = InflightWindow(4)
     w.missed()  # 2
-    assert w.has_room(1) and not w.has_room(2) and not w.has_room(5)
-    # the two oldest in flight may go again when overdue; the third waits for an ack
-    assert w.may_resend(0) and w.may_resend(1) and not w.may_resend(2)
+    # the two oldest places: a new batch behind one goes, behind two it waits; an overdue
+    # batch at place 0 or 1 goes again, at place 2 it waits for an ack
+    assert w.holds(0) and w.holds(1) and not w.holds(2) and not w.holds(5)
 
 
-def test_the_oldest_may_always_go_again() -> None:
+def test_the_oldest_place_is_always_inside() -> None:
     """A lost ack cannot stall the uplink: at the smallest window the oldest still resends."""
     w = InflightWindow(4)
     for _ in range(10):
         w.missed()
-    assert w.size == 1 and w.may_resend(0) and not w.has_room(1)
+    assert w.size == 1 and w.holds(0) and not w.holds(1)
 
 
 def test_a_ceiling_of_one_never_changes() -> None:
@@ -63,7 +63,8 @@ def test_a_ceiling_below_one_is_refused(ceiling: int) -> None:
 
 @given(ceiling=st.integers(1, 100), script=st.lists(st.booleans(), max_size=200))
 def test_any_history_stays_within_one_and_the_ceiling(ceiling: int, script: list[bool]) -> None:
-    """True: an ack, False: a miss. Every miss halves (to 1); only acks grow, by one at most."""
+    """True: an ack, False: a miss. Every miss halves (to 1); only acks grow, by one at most;
+    the oldest place is always inside."""
     w = InflightWindow(ceiling)
     for ack in script:
         before = w.size
@@ -72,6 +73,20 @@ def test_any_history_stays_within_one_and_the_ceiling(ceiling: int, script: list
             assert after in (before, min(ceiling, before + 1))
         else:
             assert after == max(1, before // 2)
-        assert 1 <= w.size <= ceiling
-        assert w.may_resend(0) and not w.may_resend(w.size)
-        assert w.has_room(w.size - 1) and not w.has_room(w.size)
+        assert 1 <= w.size <= ceiling and w.size == after
+        assert w.holds(0)
+
+
+@given(ceiling=st.integers(1, 30), script=st.lists(st.booleans(), max_size=100))
+def test_after_any_history_acks_alone_bring_it_back_to_the_ceiling(
+    ceiling: int, script: list[bool],
+) -> None:
+    """However low misses took it, it grows back: at most size acks per step of one, so
+    the ceiling within ceiling * (ceiling + 1) / 2 acks, and then it stays there."""
+    w = InflightWindow(ceiling)
+    for ack in script:
+        w.acked() if ack else w.missed()
+    sizes = [w.acked() for _ in range(ceiling * (ceiling + 1) // 2)]
+    assert w.size == ceiling
+    assert sizes == sorted(sizes)  # acks never shrink it
+    assert w.holds(ceiling - 1) and not w.holds(ceiling)

@@ -1,0 +1,254 @@
+"""The MQTT uplink's own window and ack-clock logic (gateway/uplink/mqtt_uplink.py), through its
+real methods (_settle, _resend_overdue, _send_due, _deadline, _wanted) over a real buffer.
+
+A fake link and a fake clock, not Mosquitto and the hub: these cases need a batch the hub
+never acks, acks that come late by exactly so much, and a clock that jumps a 30 s ack timeout
+at once; the real parts run in tests/integration/uplink/test_uplink_batch_size.py.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from siaga.analytics.alert import Alert
+from siaga.firmware_bridge.reading import Reading
+from siaga.firmware_bridge.uplink import Ack
+from siaga.firmware_bridge.vocabulary import Level
+from siaga.gateway.buffer import StoreAndForwardBuffer
+from siaga.gateway.buffer_sqlite import BufferSettings
+from siaga.gateway.uplink import mqtt_uplink, worker
+from siaga.gateway.uplink.mqtt_uplink import MqttUplink
+from siaga.gateway.uplink.settings import UplinkSettings
+
+TIMEOUT = 30.0
+
+
+class FakeLink:
+    """Records the data topic's publishes (batch ids, in order); everything else is a no-op."""
+
+    restarts = 0
+    pid = None
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def publish(self, topic: str, body: bytes, retain: bool = False) -> None:
+        if topic.endswith("/data"):
+            self.sent.append(json.loads(body)["batch"])
+
+    def subscribe(self, topic: str) -> None: ...
+    def open(self) -> None: ...
+    def close(self, *args: object) -> None: ...
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def reading(seq: int) -> Reading:
+    return Reading(node="slope-07", channel="vwc", value=31.5, unit="%", ts=1_795_000_000 + seq,
+                   received_at=1_795_000_000.05 + seq, seq=seq, source="serial:/dev/pts/3")
+
+
+def alert(n: int) -> Alert:
+    return Alert(node="slope-07", hazard="landslide", level=Level.SIAGA,
+                 previous_level=Level.WASPADA, detector="landslide", ts=1_795_000_000 + n,
+                 explanation_id="Hujan 3 jam 78 mm", explanation_en="3 h rain 78 mm",
+                 site="bumiaji-slope", channel="rain", values={"rain_3h_mm": 78.0})
+
+
+class Rig:
+    """An MqttUplink, connected, its thread never started: the test is the thread."""
+
+    def __init__(self, path: Path, clock: Clock, *, floor: int = 5, ceiling: int = 5) -> None:
+        self.clock = clock
+        self.buffer = StoreAndForwardBuffer(BufferSettings(path=str(path)))
+        self.uplink = MqttUplink(
+            UplinkSettings(kind="mqtt", gateway_id="gw-t", host="127.0.0.1",
+                           batch_max_count=floor, batch_ceiling_count=ceiling,
+                           batch_max_age_s=0, max_inflight=4, ack_timeout_s=TIMEOUT),
+            self.buffer)
+        self.link = FakeLink()
+        self.uplink._link = self.link  # type: ignore[assignment]
+        self.uplink._connected = True
+        self.seq = 0
+
+    def add(self, readings: int = 0, alerts: int = 0) -> None:
+        self.buffer.append([reading(self.seq + i) for i in range(readings)],
+                           [alert(self.seq + i) for i in range(alerts)])
+        self.seq += readings + alerts
+
+    def at(self, t: float) -> None:
+        self.clock.now = 1000.0 + t
+
+    def ack(self, batch_id: str) -> None:
+        self.uplink._settle(Ack(batch_id, "stored"))
+
+    def run_pass(self) -> list[str]:
+        """What one pass of the thread publishes (after its acks)."""
+        before = len(self.link.sent)
+        self.uplink._rearmed = False
+        self.uplink._resend_overdue(self.clock.now)
+        self.uplink._send_due()
+        return self.link.sent[before:]
+
+    def deadline(self) -> float:
+        with self.uplink._cond:
+            return self.uplink._deadline(self.clock.now, math.inf)
+
+    def wanted(self) -> bool:
+        """Whether the thread wakes for a batch (not for the re-arm it already had)."""
+        self.uplink._rearmed = False
+        with self.uplink._cond:
+            return self.uplink._wanted()
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    c = Clock()
+    fake_time = SimpleNamespace(monotonic=c.monotonic)
+    monkeypatch.setattr(mqtt_uplink, "time", fake_time)
+    monkeypatch.setattr(worker, "time", fake_time)
+    return c
+
+
+@pytest.fixture
+def rig(tmp_path: Path, clock: Clock) -> Iterator[Rig]:
+    r = Rig(tmp_path / "b.sqlite3", clock)
+    yield r
+    r.buffer.close()
+
+
+def test_a_batch_the_hub_never_acks_does_not_block_new_batches(rig: Rig) -> None:
+    rig.add(readings=5)
+    [poison] = rig.run_pass()
+    rig.at(TIMEOUT)
+    assert rig.run_pass() == [poison]  # one miss: window 2
+    rig.at(2 * TIMEOUT)
+    assert rig.run_pass() == [poison]  # two: window 1, and the poison batch is written off
+    assert rig.uplink._window.size == 1
+    rig.at(2 * TIMEOUT + 1)
+    rig.add(readings=5)
+    assert rig.wanted()
+    [fresh] = rig.run_pass()  # before the fix: the poison batch held the only place for good
+    assert fresh != poison
+    rig.ack(fresh)
+    rig.at(3 * TIMEOUT)
+    assert rig.run_pass() == [poison]  # still sent again, once a timeout
+
+
+def test_the_alerts_batch_goes_beyond_a_full_window(rig: Rig) -> None:
+    rig.add(readings=5)
+    [first] = rig.run_pass()
+    rig.at(TIMEOUT)
+    rig.run_pass()
+    rig.at(2 * TIMEOUT)
+    rig.run_pass()
+    rig.ack(first)  # window 1 -> 2
+    rig.add(readings=10)
+    rig.at(2 * TIMEOUT + 1)
+    sent = rig.run_pass()
+    assert len(sent) == rig.uplink._window.size  # the window is full of readings
+    rig.add(alerts=1)
+    assert rig.wanted()
+    assert len(rig.run_pass()) == 1  # the alert's batch, one place beyond the window
+    rig.add(alerts=1)
+    assert rig.run_pass() == []  # one place beyond, not more
+
+
+def test_batches_lost_together_go_again_without_a_timeout_each(rig: Rig) -> None:
+    """A broker that lost the session: four batches without acks go overdue together (window
+    4 -> 2); when the oldest's resend is acked, the next lost one goes at once: it was
+    published before that resend, so it did not queue behind it."""
+    ids: list[str] = []
+    for i in range(4):
+        rig.at(i * 0.1)
+        rig.add(readings=5)
+        ids += rig.run_pass()
+    assert len(ids) == 4
+    rig.at(TIMEOUT + 0.3)
+    assert rig.run_pass() == ids[:2]
+    rig.at(TIMEOUT + 2)
+    rig.ack(ids[0])
+    assert rig.run_pass() == [ids[2]]  # before the fix: a full timeout later (t=62)
+    rig.at(TIMEOUT + 3)
+    rig.ack(ids[1])
+    assert ids[3] in rig.run_pass()
+
+
+def test_halves_of_a_split_batch_restart_their_clock_on_the_wholes_late_ack(
+    tmp_path: Path, clock: Clock,
+) -> None:
+    rig = Rig(tmp_path / "s.sqlite3", clock, floor=5, ceiling=10)
+    rig.add(readings=40)
+    first = rig.run_pass()
+    assert len(first) == 4
+    rig.at(1)
+    for batch_id in first:  # full batches acked fast with more waiting: the count grows
+        rig.ack(batch_id)
+    assert rig.uplink._sizer.count == 10
+    whole = rig.run_pass()[0]
+    assert len(rig.uplink._inflight[whole].batch) == 10
+    for batch_id in list(rig.uplink._inflight)[1:]:
+        rig.ack(batch_id)
+    rig.at(1 + TIMEOUT)  # the whole misses its ack: the count halves and it goes in halves
+    halves = [b for b in rig.run_pass() if len(rig.uplink._inflight[b].batch) == 5]
+    assert whole not in rig.uplink._inflight and len(halves) == 2
+    rig.at(1 + TIMEOUT + 20)
+    rig.ack(whole)  # late: the whole crossed at last; the halves queued behind it
+    assert rig.uplink.counters().stale_acks == 1
+    rig.at(1 + 2 * TIMEOUT + 1)
+    assert not set(halves) & set(rig.run_pass())  # before the fix: both sent again here
+    assert rig.deadline() == pytest.approx(19)
+    for batch_id in halves:
+        rig.ack(batch_id)
+    assert rig.uplink._split_places == {}
+    rig.buffer.close()
+
+
+@settings(max_examples=40, deadline=None)
+@given(script=st.lists(st.tuples(
+    st.sampled_from(["readings", "alert", "ack_oldest", "ack_newest", "wait", "timeout"]),
+    st.integers(1, 12)), max_size=40))
+def test_after_each_pass_nothing_is_due_at_once(script: list[tuple[str, int]]) -> None:
+    """The thread never spins: after a pass (acks, resends, new batches), the deadline is
+    in the future, so a deadline of 0 is always followed by a publish or an ack."""
+    c = Clock()
+    fake_time = SimpleNamespace(monotonic=c.monotonic)
+    with pytest.MonkeyPatch.context() as mp, tempfile.TemporaryDirectory() as tmp:
+        mp.setattr(mqtt_uplink, "time", fake_time)
+        mp.setattr(worker, "time", fake_time)
+        rig = Rig(Path(tmp) / "h.sqlite3", c)
+        try:
+            for step, n in script:
+                inflight = list(rig.uplink._inflight)
+                if step == "readings":
+                    rig.add(readings=n)
+                elif step == "alert":
+                    rig.add(alerts=1)
+                elif step == "ack_oldest" and inflight:
+                    rig.ack(inflight[0])
+                elif step == "ack_newest" and inflight:
+                    rig.ack(inflight[-1])
+                elif step == "wait":
+                    c.now += n
+                elif step == "timeout":
+                    c.now += TIMEOUT
+                rig.run_pass()
+                assert rig.deadline() > 0
+                assert rig.uplink._window.holds(0)
+        finally:
+            rig.buffer.close()
