@@ -10,8 +10,9 @@ ceiling) and never leaves [1, ceiling].
   fewer than the window take places, and an overdue batch is published again only while it
   is among the window's oldest, never on top of it. Which batches take places is the MQTT
   uplink's to say: one that missed its ack twice or more does not (a batch the hub never
-  acks, its handler raising, would otherwise hold the window's last place for good), and the
-  waiting alerts' batch may take one place beyond the window.
+  acks, its handler raising, would otherwise hold the window's last place for good; it goes
+  again only from a place to spare), and the waiting alerts' batch may take one place beyond
+  the window.
 
 Why: MQTT cannot take a published batch back. On a slow link with a backlog, the batches in
 flight queue behind each other longer than the ack timeout, and resending the late ones adds

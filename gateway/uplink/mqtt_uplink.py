@@ -14,7 +14,8 @@ order; a late ack of a batch split in halves counts for the halves), is publishe
 same rows, same batch id, unless it is bigger than the batch sizer's count by then: then its
 halves go, under their own ids. How many batches take places on the link, resends included,
 the in-flight window decides (``inflight_window``); a batch that missed its ack twice or
-more takes none, and the waiting alerts' batch may take one beyond the window.
+more takes none (it goes again only with a place to spare), and the waiting alerts' batch
+may take one beyond the window.
 """
 
 from __future__ import annotations
@@ -190,18 +191,12 @@ class MqttUplink(UplinkWorker):
 
     def _may_go_again(self) -> set[str]:
         """The batches in flight the window lets go again once overdue: those at its oldest
-        places, and those written off (they take no place; each goes once a timeout, as
-        every batch did before the window)."""
-        allowed: set[str] = set()
-        place = 0
-        for batch_id, f in self._inflight.items():
-            if f.written_off:
-                allowed.add(batch_id)
-                continue
-            if self._window.holds(place):
-                allowed.add(batch_id)
-            place += 1
-        return allowed
+        places. Written-off batches queue behind all others: they go again only with a place
+        to spare (never blocking the rest, never a stalled link's whole window resent at once)."""
+        flights = self._inflight.items()
+        order = [b for b, f in flights if not f.written_off] + [
+            b for b, f in flights if f.written_off]
+        return {b for place, b in enumerate(order) if self._window.holds(place)}
 
     def _resend_after_s(self) -> float:
         return self.settings.ack_timeout_s
@@ -249,8 +244,12 @@ class MqttUplink(UplinkWorker):
                 for f in self._inflight.values():
                     f.sent_at = now
                     f.missed = resend_all
-                # The link dropped while carrying batches: one failure.
-                if self._inflight:
+                # The link dropped while carrying batches: one failure. A new sender process
+                # says nothing of the link's pace: the window keeps its size, so what the old
+                # one lost all goes again at once.
+                if self._inflight and resend_all:
+                    super()._attempt_failed()
+                elif self._inflight:
                     self._attempt_failed()
             self._resend_overdue(now)
             self._send_due()

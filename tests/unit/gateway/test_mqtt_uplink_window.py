@@ -150,6 +150,22 @@ def test_a_batch_the_hub_never_acks_does_not_block_new_batches(rig: Rig) -> None
     assert rig.run_pass() == [poison]  # still sent again, once a timeout
 
 
+def test_a_stalled_link_never_gets_its_whole_window_again_at_once(rig: Rig) -> None:
+    """No ack for eight timeouts: batches written off (missed twice) must not all go again
+    each timeout, as before the window; what goes per timeout stays within the window."""
+    rig.add(readings=40)
+    seen = set(rig.run_pass())
+    resends = []
+    for k in range(1, 9):
+        rig.at(k * TIMEOUT)
+        sent = rig.run_pass()
+        resends.append(sum(b in seen for b in sent))
+        assert resends[-1] <= rig.uplink._window.size, resends
+        assert len(sent) - resends[-1] <= 1, sent  # and one new batch at most
+        seen.update(sent)
+    assert rig.uplink._window.size == 1 and sum(resends) <= 2 + 7, resends
+
+
 def test_the_alerts_batch_goes_beyond_a_full_window(rig: Rig) -> None:
     rig.add(readings=5)
     [first] = rig.run_pass()
