@@ -329,8 +329,9 @@ def test_mqtt_a_stalled_link_shrinks_the_window_instead_of_resending_everything(
     ack timeouts): the batches in flight miss their acks, the window halves to 1 and only the
     oldest goes again, once a timeout, instead of all four each time; then the link recovers
     and the window grows back. Measured: 4 resends in the stall, 8 in all, ~338 kB for 800
-    readings (batches written off in the stall, missed twice, go again after it) (the old code's fixed window: 12 in the stall, 46 in all, ~665 kB). Every
-    reading is stored once."""
+    readings: batches written off in the stall (missed twice) go again after it. (The old
+    code's fixed window: 12 in the stall, 46 in all, ~665 kB.) Every reading is stored
+    once."""
     gateway = "gw-window-stall"
     with slow_mqtt_uplink(broker, gateway, 2_000, 800, buffer) as (up, relay):
         assert wait_for(lambda: up.counters().inflight_window == 1, 5), up.counters()
