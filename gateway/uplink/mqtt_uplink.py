@@ -185,7 +185,12 @@ class MqttUplink(UplinkWorker):
     def _room_for_new(self) -> bool:
         """Whether the next batch may go (under ``_cond``: the trigger). Alerts lead: their
         batch may take one place beyond the window (behind full places it would only queue
-        behind those batches on the link; a place, not more, so an alert flood stays bounded)."""
+        behind those batches on the link; a place, not more, so an alert flood stays bounded).
+        Written-off batches take no place in the window, but all in flight count against a
+        hard cap of twice ``max_inflight``: on a link that stalls without dropping, every batch
+        ends written off, and without the cap new ones would go (and be held) for ever."""
+        if len(self._inflight) >= 2 * self.settings.max_inflight:
+            return False
         taken = sum(not f.written_off for f in self._inflight.values())
         return self._window.holds(taken - (1 if self._trigger.alert_waiting else 0))
 

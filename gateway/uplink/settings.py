@@ -54,7 +54,8 @@ class UplinkSettings:
         = 1.0
     max_inflight: Annotated[int, Interval(ge=1, le=100), doc(
         "Most MQTT batches awaiting their ack at once (besides those that missed it twice, "
-        "and one of alerts); halved on a missing ack, grown back on acks")] = 4
+        "and one of alerts, up to twice this in all); halved on a missing ack, grown back "
+        "on acks")] = 4
     ack_timeout_s: Annotated[float, Ge(0.1), doc(
         "A batch unacknowledged this long (from its latest publish, or the ack of the batch "
         "ahead of it) is sent again")] = 30.0

@@ -166,6 +166,19 @@ def test_a_stalled_link_never_gets_its_whole_window_again_at_once(rig: Rig) -> N
     assert rig.uplink._window.size == 1 and sum(resends) <= 2 + 7, resends
 
 
+def test_a_stalled_link_holds_at_most_twice_max_inflight(rig: Rig) -> None:
+    """No ack for forty timeouts with a backlog and alerts coming: every batch ends written
+    off, so only the hard cap keeps new batches from going (and being held) for ever."""
+    rig.add(readings=400)
+    rig.run_pass()
+    for k in range(1, 41):
+        rig.at(k * TIMEOUT)
+        rig.add(alerts=1)
+        rig.run_pass()
+        assert len(rig.uplink._inflight) <= 2 * 4, k
+    assert len(rig.uplink._inflight) == 2 * 4
+
+
 def test_the_alerts_batch_goes_beyond_a_full_window(rig: Rig) -> None:
     rig.add(readings=5)
     [first] = rig.run_pass()
