@@ -27,6 +27,7 @@ import pytest
 
 from siaga.gateway.buffer import StoreAndForwardBuffer
 from siaga.gateway.buffer_sqlite import BufferSettings
+from siaga.gateway.uplink.counters import UplinkCounters
 from siaga.gateway.uplink.http_uplink import HttpUplink
 from siaga.gateway.uplink.mqtt_uplink import MqttUplink
 from siaga.gateway.uplink.settings import UplinkSettings
@@ -180,17 +181,21 @@ def drain(up: HttpUplink | MqttUplink, buffer: StoreAndForwardBuffer, timeout: f
     assert wait_for(lambda: buffer.stats().depth == 0, timeout), (buffer.stats(), up.counters())
 
 
+def drained(up: HttpUplink | MqttUplink, buffer: StoreAndForwardBuffer) -> UplinkCounters:
+    """Starts ``up``, waits until the buffer is empty and stops it: its counters then."""
+    up.start()
+    try:
+        drain(up, buffer)
+        return up.counters()
+    finally:
+        up.stop()
+
+
 def test_a_backlog_drains_in_batches_grown_to_the_ceiling(
         hub: HubProcess, token: str, relay: ThrottledRelay, buffer: StoreAndForwardBuffer,
 ) -> None:
     buffer.append([reading(i) for i in range(3000)], [])
-    up = uplink(relay, token, buffer)
-    up.start()
-    try:
-        drain(up, buffer)
-        counters = up.counters()
-    finally:
-        up.stop()
+    counters = drained(uplink(relay, token, buffer), buffer)
     # 100, 200, then 400 a batch: 9 batches, against 30 at batch_max_count
     assert counters.batches_acked == 9 and counters.batch_count == 400, counters
     assert counters.entries_acked == 3000 and counters.send_errors == 0
@@ -204,13 +209,7 @@ def test_a_slow_link_keeps_batches_at_batch_max_count(
     over the target (a third of the 1.5 s timeout): the count stays at 100."""
     relay.rate = 4000
     buffer.append([reading(i) for i in range(3000, 3500)], [])
-    up = uplink(relay, token, buffer)
-    up.start()
-    try:
-        drain(up, buffer)
-        counters = up.counters()
-    finally:
-        up.stop()
+    counters = drained(uplink(relay, token, buffer), buffer)
     assert counters.batches_acked == 5 and counters.batch_count == 100, counters
     assert counters.send_errors == 0 and stored(hub, 3000, 3500) == 500
 
