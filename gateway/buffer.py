@@ -29,6 +29,10 @@ lock behind them). An idle buffer deletes at once, as before; ``stats``,
 ack (the rows committed in the last ~0.5 s of acks, or ~5 s when idle, since ``stats``
 runs with every status write): those rows are sent again after the restart and the
 hub, whose ingest is idempotent, stores them once.
+
+Its parts: the rows, entries and batches (buffer_rows.py), the SQLite file, its schema and
+its WAL bound (buffer_sqlite.py), the committed tail (buffer_tail.py), the noted acks
+(buffer_acks.py), and the totals, trimming and loss counters (buffer_totals.py).
 """
 
 from __future__ import annotations
@@ -63,8 +67,9 @@ from siaga.gateway.buffer_rows import (
     new_entries,
     now_ms,
 )
-from siaga.gateway.buffer_sqlite import SCHEMA, BufferSettings, open_buffer_db
+from siaga.gateway.buffer_sqlite import SCHEMA, BufferSettings, bound_wal, open_buffer_db
 from siaga.gateway.buffer_tail import CommittedTail
+from siaga.gateway.buffer_totals import BufferTotals
 from siaga.gateway.errors import BufferStorageError
 
 log = logging.getLogger(__name__)
@@ -83,7 +88,7 @@ class StoreAndForwardBuffer:
         Path(settings.path).parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
-        self._lock = threading.RLock()  # the state below (cursor, tail, totals, noted acks)
+        self._lock = threading.RLock()  # the state below (cursor, tail, noted acks, totals)
         # One write transaction at a time, taken before ``_lock``: an append holds it, not
         # ``_lock``, through its commit.
         self._write = threading.Lock()
@@ -97,11 +102,7 @@ class StoreAndForwardBuffer:
         self._last_append = -math.inf  # monotonic time of the last append's commit
         db = self._db()
         db.executescript(SCHEMA)
-        self._counters = dict(db.execute("SELECT name, value FROM counters").fetchall())
-        self._rows, self._bytes = db.execute(
-            "SELECT COUNT(*), COALESCE(SUM(LENGTH(payload)), 0) FROM pending"
-        ).fetchone()
-        self._bytes += self._rows * ROW_OVERHEAD_BYTES
+        self._totals = BufferTotals(settings, db)
 
     def _db(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
@@ -165,12 +166,12 @@ class StoreAndForwardBuffer:
                             " (kind, payload, enqueued_at, rejected_at, reason)"
                             " VALUES (?, ?, ?, ?, ?)", bad,
                         )
-                        self._bump(db, "rejected", len(bad))
-                    self._rows += n
-                    self._bytes += (sum(map(len, alert_payloads)) + sum(map(len, payloads))
-                                    + n * ROW_OVERHEAD_BYTES)
+                        self._totals.bump(db, "rejected", len(bad))
+                    self._totals.rows += n
+                    self._totals.bytes += (sum(map(len, alert_payloads)) + sum(map(len, payloads))
+                                           + n * ROW_OVERHEAD_BYTES)
                     applied = self._delete_acked(db)
-                    trimmed = self._trim(db, at)
+                    trimmed = self._totals.trim(db, at)
             with self._lock:
                 self._acked.deleted(applied)
                 self._last_append = time.monotonic()
@@ -179,7 +180,7 @@ class StoreAndForwardBuffer:
                 self._tail.keep(READING, first_id + len(alert_payloads), payloads, at,
                                 self._cursor[READING])
                 self._tail.bound(trimmed)
-            self._bound_wal(db)
+            bound_wal(db, self.settings.path, self.settings.wal_bytes)
         if bad:
             log.warning("rejected %d entries that JSON cannot carry: %s", len(bad), bad[0][4])
         for listener in self._listeners:
@@ -197,80 +198,15 @@ class StoreAndForwardBuffer:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             with self._lock:
-                self._reload_totals(db)
+                self._totals.reload(db, self._acked)
                 self._tail.forget()
             raise BufferStorageError(f"buffer {what} failed: {exc}") from exc
-
-    def _bound_wal(self, db: sqlite3.Connection) -> None:
-        """A large commit can carry the log past its share before SQLite's automatic
-        checkpoint runs; then checkpoint and truncate it now (buffer_sqlite.py)."""
-        try:
-            size = os.path.getsize(self.settings.path + "-wal")
-        except OSError:
-            return
-        if size > self.settings.wal_bytes:
-            try:
-                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            except sqlite3.Error as exc:  # a reader in the way: the next commit tries again
-                log.debug("buffer checkpoint deferred: %s", exc)
-
-    def _over(self) -> bool:
-        s = self.settings
-        return self._bytes > s.data_bytes or (s.max_rows > 0 and self._rows > s.max_rows)
-
-    def _trim(self, db: sqlite3.Connection, at: int) -> dict[int, int]:
-        """Drop the oldest readings, then (only if no reading is left) the oldest alerts.
-
-        Returns the last dropped id per kind.
-        """
-        trimmed: dict[int, int] = {}
-        for kind, counter in ((READING, "dropped_readings"), (ALERT, "dropped_alerts")):
-            if not self._over():
-                return trimmed
-            last_id, dropped = None, 0
-            for row_id, size in db.execute(
-                f"SELECT id, LENGTH(payload) FROM pending WHERE kind = {kind:d} ORDER BY id"
-            ):
-                last_id, dropped = row_id, dropped + 1
-                self._rows -= 1
-                self._bytes -= size + ROW_OVERHEAD_BYTES
-                if not self._over():
-                    break
-            if last_id is None:
-                continue
-            trimmed[kind] = last_id
-            db.execute("DELETE FROM pending WHERE kind = ? AND id <= ?", (kind, last_id))
-            self._bump(db, counter, dropped)
-            if "dropped_since" not in self._counters:
-                self._bump(db, "dropped_since", at)
-            log.warning("buffer full: dropped the %d oldest %s", dropped, counter[8:])
-        return trimmed
-
-    def _bump(self, db: sqlite3.Connection, name: str, by: int) -> None:
-        db.execute(
-            "INSERT INTO counters (name, value) VALUES (?, ?)"
-            " ON CONFLICT (name) DO UPDATE SET value = value + excluded.value", (name, by),
-        )
-        self._counters[name] = self._counters.get(name, 0) + by
-
-    def _reload_totals(self, db: sqlite3.Connection, noted_deleted: bool = False) -> None:
-        """Totals from SQLite, leaving out the noted acks' rows unless ``noted_deleted``
-        (the caller's transaction has deleted them already)."""
-        self._counters = dict(db.execute("SELECT name, value FROM counters").fetchall())
-        rows, size = db.execute(
-            "SELECT COUNT(*), COALESCE(SUM(LENGTH(payload)), 0) FROM pending"
-        ).fetchone()
-        self._rows, self._bytes = rows, size + rows * ROW_OVERHEAD_BYTES
-        if not noted_deleted:
-            self._rows -= self._acked.rows
-            self._bytes -= self._acked.bytes
 
     # -- uplink thread -------------------------------------------------------------
 
     def loss(self) -> LossReport:
         with self._lock:
-            return LossReport(self._counters.get("dropped_readings", 0),
-                        self._counters.get("dropped_since"))
+            return self._totals.loss()
 
     def peek_batch(
         self, max_count: int, *, backfill_after_s: float = 60.0, at_ms: int | None = None,
@@ -311,8 +247,8 @@ class StoreAndForwardBuffer:
         with self._lock:
             if time.monotonic() - self._last_append < ACK_DEFER_S:
                 n, size = self._acked.note(batch)
-                self._rows -= n
-                self._bytes -= size
+                self._totals.rows -= n
+                self._totals.bytes -= size
                 return n
         return self._remove(batch, None)
 
@@ -326,7 +262,7 @@ class StoreAndForwardBuffer:
             before = db.total_changes
             db.executemany("DELETE FROM pending WHERE id BETWEEN ? AND ?", self._acked.runs)
             if db.total_changes - before != self._acked.rows:
-                self._reload_totals(db, noted_deleted=True)
+                self._totals.reload(db)
         return applied
 
     def _flush_acked(self) -> None:
@@ -380,12 +316,12 @@ class StoreAndForwardBuffer:
                                list(id_runs(ids)))
                 deleted = db.total_changes - before
                 if reason is not None and deleted:
-                    self._bump(db, "rejected", deleted)
+                    self._totals.bump(db, "rejected", deleted)
             if deleted == len(ids):
-                self._rows -= deleted
-                self._bytes -= entries_bytes(entries)
+                self._totals.rows -= deleted
+                self._totals.bytes -= entries_bytes(entries)
             else:  # some rows were dropped while in flight
-                self._reload_totals(db, noted_deleted=True)
+                self._totals.reload(db)
             self._acked.deleted(applied)
             return deleted
 
@@ -404,9 +340,9 @@ class StoreAndForwardBuffer:
         with self._lock:
             row = db.execute("SELECT enqueued_at FROM pending ORDER BY id LIMIT 1").fetchone()
             alerts = db.execute("SELECT COUNT(*) FROM pending WHERE kind = 1").fetchone()[0]
-            c = self._counters
+            c = self._totals.counters
             return BufferStats(
-                depth=self._rows, alerts=alerts, bytes=self._bytes,
+                depth=self._totals.rows, alerts=alerts, bytes=self._totals.bytes,
                 oldest_enqueued_ms=row[0] if row else None,
                 dropped_readings=c.get("dropped_readings", 0),
                 dropped_alerts=c.get("dropped_alerts", 0),

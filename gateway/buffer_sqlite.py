@@ -7,7 +7,7 @@ survives power loss).
 1,000 pages and never shrinks the log). The WAL gets ``wal_bytes`` of the budget: it is
 checkpointed at half that size (a commit's frames may overshoot) and truncated back to it
 after each checkpoint; a commit large enough to carry it past its share anyway is followed
-by a truncating checkpoint (``StoreAndForwardBuffer._bound_wal``), so only while that one
+by a truncating checkpoint (``bound_wal``, after each commit), so only while that one
 commit is being written can the log be larger. The rows get the rest, less the empty file's
 pages, divided by ``PAGE_OVERHEAD``. Measured: 200 kB -> at most 181 kB on disk between
 commits (it was 4.39 MB), 2 MB -> 1.73 MB.
@@ -15,6 +15,8 @@ commits (it was 4.39 MB), 2 MB -> 1.73 MB.
 
 from __future__ import annotations
 
+import logging
+import os
 import sqlite3
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -23,6 +25,8 @@ from typing import Annotated
 from annotated_types import Ge, MinLen, doc
 
 from siaga.gateway.errors import BufferStorageError
+
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS pending (
@@ -112,3 +116,17 @@ def open_buffer_db(path: str, wal_bytes: int = MAX_WAL_BYTES) -> sqlite3.Connect
     except sqlite3.Error as exc:
         raise BufferStorageError(f"cannot open buffer {path}: {exc}") from exc
     return db
+
+
+def bound_wal(db: sqlite3.Connection, path: str, wal_bytes: int) -> None:
+    """A large commit can carry the log past its share before SQLite's automatic
+    checkpoint runs; then checkpoint and truncate it now."""
+    try:
+        size = os.path.getsize(path + "-wal")
+    except OSError:
+        return
+    if size > wal_bytes:
+        try:
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as exc:  # a reader in the way: the next commit tries again
+            log.debug("buffer checkpoint deferred: %s", exc)

@@ -22,7 +22,7 @@ def _on_disk(path: str) -> int:
 def test_file_and_wal_stay_within_max_bytes(tmp_path: Path, uplink: str,
                                             caplog: pytest.LogCaptureFixture) -> None:
     max_bytes = 200_000  # about 560 rows: 12,000 readings go round it 20 times
-    caplog.set_level(logging.ERROR, logger="siaga.gateway.buffer")  # "buffer full" per commit
+    caplog.set_level(logging.ERROR, logger="siaga.gateway.buffer_totals")  # "buffer full"
     path = str(tmp_path / "b.sqlite3")
     buf = StoreAndForwardBuffer(BufferSettings(path=path, max_bytes=max_bytes, max_rows=0))
     peak = 0

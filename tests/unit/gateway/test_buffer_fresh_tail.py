@@ -142,7 +142,7 @@ def test_an_ack_while_appends_run_is_deleted_by_the_next_commit(tmp_path: Path) 
     batch = b.peek_batch(2)
     assert batch is not None and b.ack(batch) == 2
     assert len(rows_on_disk(path)) == 3  # noted, not yet deleted
-    assert b._rows == 1
+    assert b._totals.rows == 1
     assert b.peek_batch(10) is not None  # seq 3; the acked rows are never handed out again
     b.append([reading(4)], [])
     assert [json.loads(p)["seq"] for _, p, _ in rows_on_disk(path)] == [3, 4]
@@ -189,7 +189,7 @@ def test_rows_trimmed_in_flight_then_acked_leave_the_counters_exact(tmp_path: Pa
     b.append([reading(s) for s in range(3, 6)], [])  # over the bound: 1 and 2 dropped in flight
     assert b.ack(batch) == 2  # noted; its rows are gone already
     b.append([reading(6)], [])  # bound again: 3 dropped; the noted ack finds nothing to delete
-    assert b.stats().depth == 3 == b._rows
+    assert b.stats().depth == 3 == b._totals.rows
     got = b.peek_batch(10)
     assert got is not None and [json.loads(e.payload)["seq"] for e in got.readings] == [4, 5, 6]
 
@@ -263,9 +263,9 @@ def test_a_commit_that_fails_keeps_the_noted_acks_and_the_totals(tmp_path: Path)
                       " BEGIN SELECT RAISE(ABORT, 'refused'); END")
     with pytest.raises(BufferStorageError, match="commit failed"):
         b.append([reading(99)], [])
-    assert len(rows_on_disk(path)) == 2 and b._rows == 0 and b._acked.rows == 2
+    assert len(rows_on_disk(path)) == 2 and b._totals.rows == 0 and b._acked.rows == 2
     with sqlite3.connect(path) as other:
         other.execute("DROP TRIGGER refuse")
     b.append([reading(3)], [])
     assert [json.loads(p)["seq"] for _, p, _ in rows_on_disk(path)] == [3]
-    assert b.stats().depth == 1 == b._rows and b._acked.rows == 0
+    assert b.stats().depth == 1 == b._totals.rows and b._acked.rows == 0
