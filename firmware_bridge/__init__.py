@@ -2,7 +2,8 @@
 channel table, the Reading record and the sample -> Reading conversion (stdlib only).
 
 Two more contracts live here because both the gateway and the hub import them:
-``firmware_bridge.uplink`` (the gateway -> hub records, docs/uplink.md) and
+``firmware_bridge.uplink`` (the gateway -> hub records, docs/uplink.md; their JSON in
+``firmware_bridge.uplink_codec``) and
 ``firmware_bridge.vocabulary`` (the hazards and the four warning levels)."""
 
 from siaga.firmware_bridge.channels import (

@@ -50,7 +50,8 @@ from pathlib import Path
 
 from siaga.analytics.alert import Alert
 from siaga.firmware_bridge.reading import Reading
-from siaga.firmware_bridge.uplink import LossReport, reading_entry_payload
+from siaga.firmware_bridge.uplink import LossReport
+from siaga.firmware_bridge.uplink_codec import reading_entry_payload
 from siaga.gateway.buffer_acks import Applied, NotedAcks
 from siaga.gateway.buffer_rows import (
     ALERT,

@@ -13,7 +13,8 @@ from typing import TypeVar
 from siaga.analytics.alert import Alert
 from siaga.firmware_bridge.channels import COUNTER_CHANNELS, COUNTER_MODULUS
 from siaga.firmware_bridge.reading import Reading
-from siaga.firmware_bridge.uplink import LossReport, UplinkAlert, entry_payload, ms
+from siaga.firmware_bridge.uplink import LossReport, UplinkAlert, ms
+from siaga.firmware_bridge.uplink_codec import entry_payload
 
 READING, ALERT = 0, 1
 # Rough per-row cost beyond the payload (rowid, columns, index entry), so max_bytes
@@ -23,7 +24,7 @@ ROW_OVERHEAD_BYTES = 40
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """One buffered row as the uplink sends it (a ``firmware_bridge.uplink.BufferedEntry``)."""
+    """One buffered row as the uplink sends it (an ``uplink_codec.BufferedEntry``)."""
 
     id: int
     payload: str  # entry_payload: the record's JSON without id and backfill

@@ -17,13 +17,8 @@ from typing import Annotated
 
 from annotated_types import Ge, doc
 
-from siaga.firmware_bridge.uplink import (
-    UPLINK_VERSION,
-    BufferHealth,
-    Heartbeat,
-    NodeHealth,
-    encode,
-)
+from siaga.firmware_bridge.uplink import UPLINK_VERSION, BufferHealth, Heartbeat, NodeHealth
+from siaga.firmware_bridge.uplink_codec import encode
 from siaga.gateway.buffer import StoreAndForwardBuffer
 from siaga.gateway.buffer_rows import now_ms
 

@@ -25,7 +25,8 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from siaga.firmware_bridge.uplink import GatewayStatus, encode
+from siaga.firmware_bridge.uplink import GatewayStatus
+from siaga.firmware_bridge.uplink_codec import encode
 from siaga.simulators.fleet_plan import FleetPlan, FleetResult
 from siaga.simulators.logical_gateway import LogicalGateway
 

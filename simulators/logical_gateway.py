@@ -39,11 +39,8 @@ from siaga.firmware_bridge.uplink import (
     NodeHealth,
     UplinkAlert,
     UplinkReading,
-    decode_ack,
-    encode,
-    encode_batch,
-    entry_payload,
 )
+from siaga.firmware_bridge.uplink_codec import decode_ack, encode, encode_batch, entry_payload
 from siaga.gateway.uplink.batch_sizer import BatchSizer
 from siaga.simulators.fleet_plan import FleetAlert, FleetGateway, FleetPlan, GatewayStats
 

@@ -50,7 +50,8 @@ from siaga.api.ingest.errors import BatchRejected
 from siaga.api.ingest.pipeline import IngestPipeline
 from siaga.api.ingest.settings import IngestSettings, MqttSettings
 from siaga.api.metrics import MetricsRegistry
-from siaga.firmware_bridge.uplink import Ack, encode
+from siaga.firmware_bridge.uplink import Ack
+from siaga.firmware_bridge.uplink_codec import encode
 
 __all__ = ["MqttSubscriber", "gateway_of"]
 

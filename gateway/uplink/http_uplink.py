@@ -20,7 +20,8 @@ import math
 import time
 from typing import Literal
 
-from siaga.firmware_bridge.uplink import Ack, decode_ack
+from siaga.firmware_bridge.uplink import Ack
+from siaga.firmware_bridge.uplink_codec import decode_ack
 from siaga.gateway.buffer import StoreAndForwardBuffer
 from siaga.gateway.buffer_rows import Batch
 from siaga.gateway.errors import SenderError

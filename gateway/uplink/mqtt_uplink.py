@@ -26,13 +26,8 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-from siaga.firmware_bridge.uplink import (
-    Ack,
-    GatewayState,
-    GatewayStatus,
-    decode_ack,
-    encode,
-)
+from siaga.firmware_bridge.uplink import Ack, GatewayState, GatewayStatus
+from siaga.firmware_bridge.uplink_codec import decode_ack, encode
 from siaga.gateway.buffer import StoreAndForwardBuffer
 from siaga.gateway.buffer_rows import Batch, now_ms
 from siaga.gateway.heartbeat import HealthSnapshot, HeartbeatSettings

@@ -17,7 +17,8 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Protocol
 
-from siaga.firmware_bridge.uplink import Ack, encode_batch
+from siaga.firmware_bridge.uplink import Ack
+from siaga.firmware_bridge.uplink_codec import encode_batch
 from siaga.gateway.buffer import StoreAndForwardBuffer
 from siaga.gateway.buffer_rows import Batch, now_ms
 from siaga.gateway.heartbeat import HealthSnapshot, HeartbeatSettings

@@ -23,7 +23,7 @@ from siaga.firmware_bridge.device_message import (
 )
 from siaga.firmware_bridge.frame_stream import FrameDecoder
 from siaga.firmware_bridge.reading import Reading
-from siaga.firmware_bridge.uplink import reading_entry_payload
+from siaga.firmware_bridge.uplink_codec import reading_entry_payload
 
 TYPICAL = Frame("D", "slope-07", 1, {"vwc": 31.5, "rain": 1042, "batt": 3.92, "up": 60211})
 HELLO = Frame("H", "slope-07", 0, {"fw": "1.4.2", "ch": "vwc|rain|batt", "int": 60})

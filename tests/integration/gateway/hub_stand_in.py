@@ -27,7 +27,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from siaga.firmware_bridge.uplink import Ack, encode
+from siaga.firmware_bridge.uplink import Ack
+from siaga.firmware_bridge.uplink_codec import encode
 
 ReadingKey = tuple[str, str, str, int, int]  # gateway, node, channel, ts, seq
 AlertKey = tuple[str, str, str, int, int]  # gateway, node, detector, ts, level

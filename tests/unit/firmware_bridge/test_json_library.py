@@ -11,7 +11,7 @@ import sys
 from siaga.firmware_bridge import json_library
 from siaga.firmware_bridge.device_message import decode_device_message
 from siaga.firmware_bridge.reading import Reading
-from siaga.firmware_bridge.uplink import reading_entry_payload
+from siaga.firmware_bridge.uplink_codec import reading_entry_payload
 
 PAYLOAD = b'{"seq":12,"ts":1795000000123,"v":{"vwc":30.25,"temp":1e-7}}'
 READING = Reading(node="n-1", channel="vwc", value=30.25, unit="%", ts=1795000000.123,
@@ -22,13 +22,13 @@ BAD = (b'{"seq":1,"v":{"vwc":NaN}}', b'{"seq":1,"v":{"vwc":1},"seq":2}', b"\xff"
 WITHOUT_ORJSON = f"""
 import sys
 sys.modules["orjson"] = None  # import orjson now raises ImportError
-from siaga.firmware_bridge import device_json, json_library, uplink
+from siaga.firmware_bridge import device_json, json_library, uplink_codec
 from siaga.firmware_bridge.device_message import decode_device_message
 from siaga.firmware_bridge.reading import Reading
-assert not json_library.ORJSON and uplink.orjson_dumps is None
+assert not json_library.ORJSON and uplink_codec.orjson_dumps is None
 assert device_json.plain_json is device_json.scan_plain
 print(repr(decode_device_message("siaga/node/n-1/up", {PAYLOAD!r})))
-print(uplink.reading_entry_payload({READING!r}))
+print(uplink_codec.reading_entry_payload({READING!r}))
 for bad in {BAD!r}:
     try:
         decode_device_message("siaga/node/n-1/up", bad)

@@ -14,30 +14,31 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from siaga.firmware_bridge import json_library, uplink
+from siaga.firmware_bridge import json_library, uplink_codec
 from siaga.firmware_bridge.reading import Reading
-from siaga.firmware_bridge.uplink import _dumps, ms, reading_entry_payload
+from siaga.firmware_bridge.uplink import ms
+from siaga.firmware_bridge.uplink_codec import _dumps, reading_entry_payload
 
 
 @pytest.fixture(params=["orjson", "stdlib"])
 def library(request: pytest.FixtureRequest) -> Iterator[str]:
     with pytest.MonkeyPatch.context() as mp:
         if request.param == "stdlib":
-            mp.setattr(uplink, "orjson_dumps", None)
+            mp.setattr(uplink_codec, "orjson_dumps", None)
         yield request.param
 
 
 def both_paths(r: Reading) -> tuple[str, str]:
     """(orjson's payload, the standard library's) for one reading."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(uplink, "orjson_dumps", None)
+        mp.setattr(uplink_codec, "orjson_dumps", None)
         by_hand = reading_entry_payload(r)
     return reading_entry_payload(r), by_hand
 
 
 def test_orjson_is_installed_here() -> None:
     """The dev install pulls the gateway group, so the orjson path is the one tested first."""
-    assert json_library.ORJSON and uplink.orjson_dumps is not None
+    assert json_library.ORJSON and uplink_codec.orjson_dumps is not None
 
 
 def by_encoder(r: Reading) -> str:

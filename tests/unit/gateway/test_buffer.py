@@ -11,7 +11,7 @@ import pytest
 
 from siaga.analytics.alert import Alert
 from siaga.firmware_bridge.reading import Reading
-from siaga.firmware_bridge.uplink import encode_batch
+from siaga.firmware_bridge.uplink_codec import encode_batch
 from siaga.firmware_bridge.vocabulary import Level
 from siaga.gateway.buffer import StoreAndForwardBuffer
 from siaga.gateway.buffer_sqlite import BufferSettings

@@ -20,11 +20,13 @@ from siaga.firmware_bridge.uplink import (
     UplinkAlert,
     UplinkBatch,
     UplinkReading,
+    ms,
+)
+from siaga.firmware_bridge.uplink_codec import (
     decode_ack,
     encode,
     encode_batch,
     entry_payload,
-    ms,
     reading_entry_payload,
 )
 from siaga.firmware_bridge.vocabulary import Level
