@@ -261,6 +261,10 @@ def _dataclass_field(f: dataclasses.Field[Any], annotation: Any,
     if typing.get_origin(annotation) is typing.Annotated:
         annotation, *meta = typing.get_args(annotation)
         info = _constraints(meta)
+    if _is_union(annotation):  # an optional bounded type (``AlertAfter | None``): its bounds
+        for arg in typing.get_args(annotation):
+            if typing.get_origin(arg) is typing.Annotated:
+                info = {**_constraints(list(typing.get_args(arg)[1:])), **info}
     default: Any = _MISSING
     if f.default is not dataclasses.MISSING:
         default = f.default

@@ -68,8 +68,8 @@ class ModbusDevice:
                                        "file relative to the config")]
     unit: Annotated[int, Ge(0), Le(255), doc("Modbus unit (slave) id: 1..247 on RTU")] = 1
     poll_s: Annotated[float, Ge(0.05), Le(86_400), doc("Seconds between polls")] = 60.0
-    alert_after: Annotated[int | None, doc("Failed polls in a row before a sensor_fault "
-                                           "alert; default: modbus.alert_after")] = None
+    alert_after: Annotated[AlertAfter | None, doc("Failed polls in a row before a sensor_fault "
+                                                  "alert; default: modbus.alert_after")] = None
     # Resolved from ``map`` after validation (never a key of the file).
     register_map: RegisterMap = field(init=False, repr=False, compare=False,
                                       default=RegisterMap("", ()))
@@ -175,7 +175,8 @@ class ModbusSettings:
         for i, b in enumerate(declared.bus):
             devices = []
             for j, d in enumerate(b.device):
-                resolved = replace(d, alert_after=d.alert_after or declared.alert_after)
+                alert_after = declared.alert_after if d.alert_after is None else d.alert_after
+                resolved = replace(d, alert_after=alert_after)
                 object.__setattr__(resolved, "register_map", _resolve_map(
                     d.map, f"{key}.bus[{i}].device[{j}].map", maps, base_dir))
                 devices.append(resolved)

@@ -42,8 +42,8 @@ class Sdi12Sensor:
     concurrent: Annotated[bool, doc("Measure with aC! (sensors of SDI-12 1.2 and later)")] = False
     crc: Annotated[bool, doc("Ask for data with a CRC (aMC!, aCC!)")] = False
     measurement: Annotated[int, Ge(0), Le(9), doc("aM! (0) or aM1!..aM9!")] = 0
-    alert_after: Annotated[int | None, doc("Failed polls in a row before a sensor_fault "
-                                           "alert; default: sdi12.alert_after")] = None
+    alert_after: Annotated[AlertAfter | None, doc("Failed polls in a row before a sensor_fault "
+                                                  "alert; default: sdi12.alert_after")] = None
 
     def __post_init__(self) -> None:
         try:
@@ -52,8 +52,6 @@ class Sdi12Sensor:
             raise ValueError(f"address: {e.detail}") from None
         if not any(self.channels):
             raise ValueError("channels: name at least one channel")
-        if self.alert_after is not None and not 1 <= self.alert_after <= 10_000:
-            raise ValueError("alert_after: 1..10000")
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,9 @@ def test_reference_lists_every_table_with_bounds_defaults_and_env_names() -> Non
     assert "| `serial.baud` | integer | `115200` | >= 50, <= 4_000_000 |" in text
     assert "`SIAGA_GATEWAY__UPLINK__<KEY>`" in text
     assert "| `modbus.bus[].device[].node` | text | required |" in text
+    # an optional key of a bounded type shows the type's bounds
+    assert ("| `modbus.bus[].device[].alert_after` | integer or none | (none) "
+            "| >= 1, <= 10_000 |") in text
     for table in ("gateway", "mqtt", "buffer", "heartbeat", "actions", "lorawan", "sdi12"):
         assert f"### `[{table}]`" in text
     assert "| `--gateway-id ID` | `gateway.id` |" in text

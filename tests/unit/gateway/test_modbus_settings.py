@@ -87,3 +87,28 @@ def test_bad_modbus_config_names_the_key(table: dict[str, Any], key: str) -> Non
     with pytest.raises(ConfigError) as e:
         ModbusSettings.from_toml(table)
     assert e.value.key == key
+
+
+def device(**kw: Any) -> dict[str, Any]:
+    return {"node": "soil-1", "unit": 1, "map": "soil-probe", **kw}
+
+
+@pytest.mark.parametrize(("value", "problem"), [
+    (0, "greater than or equal to 1"), (-1, "greater than or equal to 1"),
+    (10_001, "less than or equal to 10000"), (2**40, "less than or equal to 10000"),
+    (2.5, "valid integer"), ("3", "valid integer"),
+])
+def test_a_bad_per_device_alert_after_is_a_config_error(value: Any, problem: str) -> None:
+    """Regression: the per-device key had no bounds, so 0 silently became the bus default
+    (``0 or 3``), and a negative or huge count was taken as given."""
+    with pytest.raises(ConfigError) as e:
+        ModbusSettings.from_toml({"bus": [bus(device=[device(alert_after=value)])]})
+    assert e.value.key == "modbus.bus[0].device[0].alert_after"
+    assert problem in e.value.message
+
+
+def test_a_per_device_alert_after_overrides_the_table_within_its_bounds() -> None:
+    s = ModbusSettings.from_toml({"alert_after": 7, "bus": [bus(device=[
+        device(), device(node="soil-2", unit=2, alert_after=1),
+        device(node="soil-3", unit=3, alert_after=10_000)])]})
+    assert [d.alert_after for d in s.buses[0].devices] == [7, 1, 10_000]
