@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from siaga.gateway import config_reference
+from siaga.gateway.collector import tune_collector
 from siaga.gateway.config import (
     GatewaySettings,
     default_state_dir,
@@ -166,6 +167,7 @@ def run(settings: GatewaySettings) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     runtime = GatewayRuntime(settings, sys.stdout.buffer)
+    tune_collector()  # what start-up made lives as long as the process
     runtime.start()
     try:
         while not stop.wait(3600):
