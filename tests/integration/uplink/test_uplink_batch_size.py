@@ -21,18 +21,17 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
 from siaga.gateway.buffer import StoreAndForwardBuffer
-from siaga.gateway.buffer_sqlite import BufferSettings
 from siaga.gateway.uplink.counters import UplinkCounters
 from siaga.gateway.uplink.http_uplink import HttpUplink
 from siaga.gateway.uplink.mqtt_uplink import MqttUplink
 from siaga.gateway.uplink.settings import UplinkSettings
 from siaga.simulators.servers import HubProcess, Mosquitto
 from tests.integration.gateway.hub_stand_in import MqttAckResponder, wait_for
+from tests.integration.uplink.running import running
 from tests.integration.uplink.test_uplink_mqtt import reading, uplink_settings
 
 pytestmark = pytest.mark.integration
@@ -153,13 +152,6 @@ def relay(hub: HubProcess) -> Iterator[ThrottledRelay]:
     r.stop()
 
 
-@pytest.fixture
-def buffer(tmp_path: Path) -> Iterator[StoreAndForwardBuffer]:
-    b = StoreAndForwardBuffer(BufferSettings(path=str(tmp_path / "buffer.sqlite3")))
-    yield b
-    b.close()
-
-
 def uplink(relay: ThrottledRelay, token: str, buffer: StoreAndForwardBuffer,
            **kw: object) -> HttpUplink:
     settings = dict(kind="http", gateway_id=GATEWAY, url=relay.url, token=token,
@@ -183,12 +175,9 @@ def drain(up: HttpUplink | MqttUplink, buffer: StoreAndForwardBuffer, timeout: f
 
 def drained(up: HttpUplink | MqttUplink, buffer: StoreAndForwardBuffer) -> UplinkCounters:
     """Starts ``up``, waits until the buffer is empty and stops it: its counters then."""
-    up.start()
-    try:
+    with running(up):
         drain(up, buffer)
         return up.counters()
-    finally:
-        up.stop()
 
 
 def test_a_backlog_drains_in_batches_grown_to_the_ceiling(
@@ -221,8 +210,7 @@ def test_a_grown_batch_that_times_out_on_a_slowed_link_goes_as_halves(
     (~5.7 kB gzip'd, ~1.9 s) times out; resent whole it would time out for ever. The count
     halves and the batch goes as two of 200 (~1 s each), which arrive; nothing is lost."""
     up = uplink(relay, token, buffer)
-    up.start()
-    try:
+    with running(up):
         buffer.append([reading(i) for i in range(4000, 5100)], [])
         drain(up, buffer)
         assert up.counters().batch_count == 400
@@ -230,8 +218,6 @@ def test_a_grown_batch_that_times_out_on_a_slowed_link_goes_as_halves(
         buffer.append([reading(i) for i in range(5100, 5500)], [])
         drain(up, buffer)
         counters = up.counters()
-    finally:
-        up.stop()
     assert counters.send_errors == 1, counters  # the one timeout of the 400-reading batch
     assert counters.batch_count == 100, counters  # halved on the timeout, and for slowness
     assert counters.entries_acked == 1500 and stored(hub, 4000, 5500) == 1500
@@ -259,8 +245,7 @@ def test_mqtt_a_grown_batch_without_an_ack_on_a_slowed_link_goes_as_halves(
                                        ack_timeout_s=1.5, batch_max_age_s=0.05),
                        host="127.0.0.1", port=relay.port)
     up = MqttUplink(settings, buffer)
-    up.start()
-    try:
+    with running(up, observer, relay):
         buffer.append([reading(i) for i in range(1500)], [])  # 100, 200, then 400 a batch
         drain(up, buffer)
         assert up.counters().batch_count == 400, up.counters()
@@ -269,15 +254,10 @@ def test_mqtt_a_grown_batch_without_an_ack_on_a_slowed_link_goes_as_halves(
         buffer.append([reading(i) for i in range(1500, 1900)], [])
         drain(up, buffer)
         counters = up.counters()
-    finally:
-        up.stop()
-        observer.stop()
-        relay.stop()
     sizes = [len(b["readings"]) for b in observer.batches[before:]]
     assert sizes[0] == 400 and max(sizes[1:]) <= 200 and sizes.count(400) == 1, sizes
     assert counters.batches_resent >= 1 and counters.batch_count == 100, counters
     assert counters.entries_acked == 1900 and stored(hub, 0, 1900, gateway) == 1900
-
 
 
 @contextlib.contextmanager
@@ -295,12 +275,8 @@ def slow_mqtt_uplink(broker: Mosquitto, gateway: str, rate: float, backlog: int,
                        host="127.0.0.1", port=relay.port)
     buffer.append([reading(i) for i in range(backlog)], [])
     up = MqttUplink(settings, buffer)
-    up.start()
-    try:
+    with running(up, relay):
         yield up, relay
-    finally:
-        up.stop()
-        relay.stop()
 
 
 def test_mqtt_a_backlog_on_a_slow_link_goes_without_resends(

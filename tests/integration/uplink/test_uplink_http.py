@@ -8,18 +8,17 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
 from siaga.gateway.buffer import StoreAndForwardBuffer
-from siaga.gateway.buffer_sqlite import BufferSettings
 from siaga.gateway.heartbeat import HealthSnapshot, HeartbeatSettings
 from siaga.gateway.uplink.batch_sizer import MAX_BODY_BYTES
 from siaga.gateway.uplink.http_uplink import HttpUplink
 from siaga.gateway.uplink.settings import UplinkSettings
 from siaga.simulators.servers import free_port
 from tests.integration.gateway.hub_stand_in import HttpIngestServer, wait_for
+from tests.integration.uplink.running import running
 from tests.integration.uplink.senders import SENDERS
 from tests.integration.uplink.test_uplink_mqtt import alert, reading
 
@@ -33,13 +32,6 @@ def hub() -> Iterator[HttpIngestServer]:
     server.stop()
 
 
-@pytest.fixture
-def buffer(tmp_path: Path) -> Iterator[StoreAndForwardBuffer]:
-    b = StoreAndForwardBuffer(BufferSettings(path=str(tmp_path / "buffer.sqlite3")))
-    yield b
-    b.close()
-
-
 def settings(hub: HttpIngestServer, **kw: object) -> UplinkSettings:
     base = dict(kind="http", gateway_id="gw-h", url=hub.url, token="gw-secret",
                 batch_max_count=100, batch_max_age_s=0.1, backoff_min_s=0.05,
@@ -49,13 +41,8 @@ def settings(hub: HttpIngestServer, **kw: object) -> UplinkSettings:
 
 
 def run_until_empty(up: HttpUplink, buffer: StoreAndForwardBuffer, timeout: float = 20) -> None:
-    up.start()
-    try:
+    with running(up):
         assert wait_for(lambda: buffer.stats().depth == 0, timeout), buffer.stats()
-    finally:
-        up.stop()
-
-
 
 
 @SENDERS
@@ -87,11 +74,8 @@ def test_wrong_token_keeps_rows(hub: HttpIngestServer, buffer: StoreAndForwardBu
                                 sender: str) -> None:
     buffer.append([reading(1)], [])
     up = HttpUplink(settings(hub, token="wrong", sender=sender), buffer)
-    up.start()
-    try:
+    with running(up):
         assert wait_for(lambda: len(hub.requests) >= 3, 10)
-    finally:
-        up.stop()
     assert {s for _, s, _ in hub.requests} == {401}
     assert buffer.stats().depth == 1 and buffer.stats().rejected == 0
 
@@ -149,12 +133,9 @@ def test_hub_down_then_up(buffer: StoreAndForwardBuffer) -> None:
     buffer.append([reading(i) for i in range(50)], [])
     up = HttpUplink(settings(nothing, url=f"http://127.0.0.1:{free_port()}"), buffer)
     nothing.stop()
-    up.start()
-    try:
+    with running(up):
         assert wait_for(lambda: up.counters().send_errors >= 3, 10)
         assert buffer.stats().depth == 50
-    finally:
-        up.stop()
     hub2 = HttpIngestServer(token="gw-secret").start()
     try:
         run_until_empty(HttpUplink(settings(hub2), buffer), buffer)
@@ -166,11 +147,8 @@ def test_hub_down_then_up(buffer: StoreAndForwardBuffer) -> None:
 def test_heartbeat_posted(hub: HttpIngestServer, buffer: StoreAndForwardBuffer) -> None:
     up = HttpUplink(settings(hub), buffer, health=HealthSnapshot("gw-h", buffer),
                     heartbeat=HeartbeatSettings(interval_s=1.0))
-    up.start()
-    try:
+    with running(up):
         assert wait_for(lambda: len(hub.heartbeats) >= 2, 10)
-    finally:
-        up.stop()
     assert hub.heartbeats[0]["gateway"] == "gw-h" and hub.heartbeats[0]["buffer"]["depth"] == 0
 
 
@@ -180,11 +158,8 @@ def test_a_lone_reading_on_an_idle_uplink_leaves_at_its_batch_age(
     """The thread slept with no deadline (nothing waiting, no heartbeat): the append that
     starts the batch-age clock wakes it to set one. It slept 60 s before (issue 17)."""
     up = HttpUplink(settings(hub, batch_max_age_s=0.2), buffer)
-    up.start()
-    try:
+    with running(up):
         time.sleep(0.5)  # idle: the thread's wait has no batch deadline
         buffer.append([reading(1)], [])
         assert wait_for(lambda: buffer.stats().depth == 0, 20), up.counters()
-    finally:
-        up.stop()
     assert hub.unique_readings == 1

@@ -11,17 +11,16 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from siaga.gateway.buffer import StoreAndForwardBuffer
-from siaga.gateway.buffer_sqlite import BufferSettings
 from siaga.gateway.uplink.http_uplink import HttpUplink
 from siaga.gateway.uplink.hub_connection import HubConnection
 from siaga.gateway.uplink.settings import UplinkSettings
 from siaga.simulators.servers import HubProcess
 from tests.integration.gateway.hub_stand_in import wait_for
+from tests.integration.uplink.running import running
 from tests.integration.uplink.senders import SENDERS
 from tests.integration.uplink.test_uplink_mqtt import reading
 
@@ -61,33 +60,21 @@ def uplink(hub: HubProcess, token: str, buffer: StoreAndForwardBuffer,
                                      sender=sender), buffer)  # type: ignore[arg-type]
 
 
-@pytest.fixture
-def buffer(tmp_path: Path) -> Iterator[StoreAndForwardBuffer]:
-    b = StoreAndForwardBuffer(BufferSettings(path=str(tmp_path / "buffer.sqlite3")))
-    yield b
-    b.close()
-
-
 def send(up: HttpUplink, buffer: StoreAndForwardBuffer, first: int, n: int) -> None:
     buffer.append([reading(i) for i in range(first, first + n)], [])
     assert wait_for(lambda: buffer.stats().depth == 0, 30), (buffer.stats(), up.counters())
-
-
 
 
 @SENDERS
 def test_batches_share_one_connection_and_an_idle_closed_one_is_replaced(
         hub: HubProcess, token: str, buffer: StoreAndForwardBuffer, sender: str) -> None:
     up = uplink(hub, token, buffer, sender)
-    up.start()
-    try:
+    with running(up):
         send(up, buffer, 0, 500)  # ten batches
         assert up.counters().connections_opened == 1
         time.sleep(KEEP_ALIVE_S + 1)  # the hub closes the idle connection
         send(up, buffer, 500, 100)
         counters = up.counters()
-    finally:
-        up.stop()
     assert counters.connections_opened == 2
     assert counters.send_errors == 0 and counters.batches_resent == 0
     assert counters.entries_acked == 600
@@ -114,8 +101,7 @@ def test_a_503_with_retry_after_is_waited_out_then_sent_on_a_new_connection(
     ingest.store_deadline_s and the hub answers 503 with Retry-After. The wait outlasts the
     hub's keep-alive, so the next try finds its connection closed and opens one: no error."""
     up = uplink(hub, token, buffer)
-    up.start()
-    try:
+    with running(up):
         send(up, buffer, 0, 50)  # connected
         lock = sqlite3.connect(hub.workdir / "telemetry.sqlite3", isolation_level=None,
                                check_same_thread=False)
@@ -129,8 +115,6 @@ def test_a_503_with_retry_after_is_waited_out_then_sent_on_a_new_connection(
         unlock.join()
         lock.close()
         counters = up.counters()
-    finally:
-        up.stop()
     assert counters.send_errors == 1 and counters.entries_acked == 100
     # the first try waited for the store deadline (1 s), then at least Retry-After
     assert took >= 1 + RETRY_AFTER_S
@@ -141,8 +125,7 @@ def test_a_503_with_retry_after_is_waited_out_then_sent_on_a_new_connection(
 def test_a_hub_restart_costs_a_new_connection_and_no_reading(
         hub: HubProcess, token: str, buffer: StoreAndForwardBuffer, sender: str) -> None:
     up = uplink(hub, token, buffer, sender)
-    up.start()
-    try:
+    with running(up):
         send(up, buffer, 0, 100)
         hub.stop()
         buffer.append([reading(i) for i in range(100, 200)], [])
@@ -151,6 +134,4 @@ def test_a_hub_restart_costs_a_new_connection_and_no_reading(
         hub.start()
         assert wait_for(lambda: buffer.stats().depth == 0, 30), (buffer.stats(), up.counters())
         counters = up.counters()
-    finally:
-        up.stop()
     assert counters.entries_acked == 200 and counters.connections_opened >= 2

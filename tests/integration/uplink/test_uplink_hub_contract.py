@@ -23,6 +23,7 @@ from siaga.gateway.uplink.settings import UplinkSettings
 from siaga.simulators.servers import Mosquitto
 from tests.api_fixtures import LiveHub, asgi_hub
 from tests.integration.gateway.hub_stand_in import wait_for
+from tests.integration.uplink.running import running
 from tests.integration.uplink.test_uplink_mqtt import alert, reading, uplink_settings
 
 pytestmark = pytest.mark.integration
@@ -31,12 +32,11 @@ pytestmark = pytest.mark.integration
 @pytest.mark.anyio
 async def test_hub_stores_and_acks_what_the_gateway_sends(
     hub_settings_factory: Callable[..., HubSettings], fresh_mosquitto: Mosquitto,
-    tmp_path: Path,
+    tmp_path: Path, buffer: StoreAndForwardBuffer,
 ) -> None:
     settings = hub_settings_factory(mqtt={
         "enabled": True, "host": fresh_mosquitto.host, "port": fresh_mosquitto.port,
         "client_id": "hub-contract", "topic_prefix": "siaga/gw"})
-    buffer = StoreAndForwardBuffer(BufferSettings(path=str(tmp_path / "buffer.sqlite3")))
     buffer.append([reading(i) for i in range(300)], [alert(1)])
     buffer.append([reading(5, node="n" * 129)], [])  # refused by the hub alone (id too long)
     async with asgi_hub(settings) as hub:
@@ -73,7 +73,6 @@ async def test_hub_stores_and_acks_what_the_gateway_sends(
                 "slope-07", "vwc", ms(reading(0).ts), ms(reading(299).ts) + 1)
         finally:
             await asyncio.to_thread(up.stop)
-            buffer.close()
     counters = up.counters()
     assert counters.batches_rejected == 0 and counters.bad_acks == 0
     (node, reason), = buffer_rejected
@@ -89,9 +88,9 @@ def rejected_rows(buffer: StoreAndForwardBuffer) -> list[tuple[str, str]]:
     return [(json.loads(p)["node"], r) for p, r in rows]
 
 
-def test_http_uplink_into_the_live_hub(live_hub: LiveHub, tmp_path: Path) -> None:
+def test_http_uplink_into_the_live_hub(live_hub: LiveHub,
+                                       buffer: StoreAndForwardBuffer) -> None:
     token = live_hub.gateway("gw-http-contract")
-    buffer = StoreAndForwardBuffer(BufferSettings(path=str(tmp_path / "buffer.sqlite3")))
     buffer.append([reading(i) for i in range(250)], [alert(2)])
     buffer.append([reading(7, node="bad\\node")], [])  # refused alone (a backslash)
     settings = UplinkSettings(kind="http", gateway_id="gw-http-contract", url=live_hub.url,
@@ -99,12 +98,9 @@ def test_http_uplink_into_the_live_hub(live_hub: LiveHub, tmp_path: Path) -> Non
                               backoff_min_s=0.1, backoff_max_s=0.5)
     up = HttpUplink(settings, buffer, health=HealthSnapshot("gw-http-contract", buffer),
                     heartbeat=HeartbeatSettings(interval_s=1.0))
-    up.start()
-    try:
+    with running(up):
         assert wait_for(lambda: buffer.stats().depth == 0, 30), (buffer.stats(), up.counters())
         assert wait_for(lambda: up.counters().heartbeats_sent >= 1, 10)
-    finally:
-        up.stop()
     counters = up.counters()
     assert counters.batches_rejected == 0 and counters.entries_acked == 251
     assert counters.items_rejected == 1
@@ -113,21 +109,15 @@ def test_http_uplink_into_the_live_hub(live_hub: LiveHub, tmp_path: Path) -> Non
     points = live_hub.run(lambda: live_hub.services.telemetry.readings(
         "slope-07", "vwc", ms(reading(0).ts), ms(reading(249).ts) + 1))
     assert sorted(p.seq for p in points if p.gateway == "gw-http-contract") == list(range(250))
-    buffer.close()
 
 
 def test_http_uplink_with_a_wrong_token_keeps_its_rows(live_hub: LiveHub,
-                                                        tmp_path: Path) -> None:
+                                                        buffer: StoreAndForwardBuffer) -> None:
     live_hub.gateway("gw-http-wrong")
-    buffer = StoreAndForwardBuffer(BufferSettings(path=str(tmp_path / "buffer.sqlite3")))
     buffer.append([reading(1)], [])
     up = HttpUplink(UplinkSettings(kind="http", gateway_id="gw-http-wrong", url=live_hub.url,
                                    token="not-the-token", batch_max_age_s=0.1,
                                    backoff_min_s=0.1, backoff_max_s=0.2), buffer)
-    up.start()
-    try:
+    with running(up):
         assert wait_for(lambda: up.counters().send_errors >= 2, 10)
-    finally:
-        up.stop()
     assert buffer.stats().depth == 1 and buffer.stats().rejected == 0
-    buffer.close()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,13 +18,13 @@ from siaga.analytics.alert import Alert
 from siaga.firmware_bridge.reading import Reading
 from siaga.firmware_bridge.vocabulary import Level
 from siaga.gateway.buffer import StoreAndForwardBuffer
-from siaga.gateway.buffer_sqlite import BufferSettings
 from siaga.gateway.heartbeat import HealthSnapshot, HeartbeatSettings, NodeSeen
 from siaga.gateway.uplink.batch_sizer import MAX_BODY_BYTES
 from siaga.gateway.uplink.mqtt_uplink import MqttUplink
 from siaga.gateway.uplink.settings import UplinkSettings
 from siaga.simulators.servers import Mosquitto
 from tests.integration.gateway.hub_stand_in import MqttAckResponder, wait_for
+from tests.integration.uplink.running import running
 from tests.integration.uplink.senders import SENDERS
 
 pytestmark = pytest.mark.integration
@@ -52,15 +51,6 @@ def uplink_settings(broker: Mosquitto, gw: str, **kw: object) -> UplinkSettings:
     return UplinkSettings(**base)  # type: ignore[arg-type]
 
 
-@pytest.fixture
-def buffer(tmp_path: Path) -> Iterator[StoreAndForwardBuffer]:
-    b = StoreAndForwardBuffer(BufferSettings(path=str(tmp_path / "buffer.sqlite3")))
-    yield b
-    b.close()
-
-
-
-
 @SENDERS
 def test_backlog_arrives_alerts_first_and_buffer_empties(
     fresh_mosquitto: Mosquitto, buffer: StoreAndForwardBuffer, sender: str,
@@ -72,12 +62,8 @@ def test_backlog_arrives_alerts_first_and_buffer_empties(
     buffer.append([], [alert(1)])
     up = MqttUplink(uplink_settings(fresh_mosquitto, "gw-a", batch_ceiling_count=400,
                                     sender=sender), buffer)
-    up.start()
-    try:
+    with running(up, hub):
         assert wait_for(lambda: buffer.stats().depth == 0, 20)
-    finally:
-        up.stop()
-        hub.stop()
     assert hub.unique_readings == 3000 and len(hub.alert_deliveries) == 1
     assert hub.batches[0]["alerts"], "the alert jumps the backlog"
     sizes = [len(b["readings"]) + len(b["alerts"]) for b in hub.batches]
@@ -135,12 +121,8 @@ def test_rejected_batch_moves_to_rejected_table(
     hub.start()
     buffer.append([reading(i) for i in range(5)], [])
     up = MqttUplink(uplink_settings(fresh_mosquitto, "gw-c"), buffer)
-    up.start()
-    try:
+    with running(up, hub):
         assert wait_for(lambda: buffer.stats().rejected == 5, 10)
-    finally:
-        up.stop()
-        hub.stop()
     assert buffer.stats().depth == 0 and up.counters().batches_rejected == 1
 
 
@@ -154,15 +136,11 @@ def test_unacked_batch_is_resent_with_the_same_id(
     buffer.append([reading(i) for i in range(3)], [])
     up = MqttUplink(uplink_settings(fresh_mosquitto, "gw-d", ack_timeout_s=0.5, sender=sender),
                     buffer)
-    up.start()
-    try:
+    with running(up, hub):
         assert hub.wait_until(lambda: len(hub.batches) >= 2, 10)
         assert buffer.stats().depth == 3, "nothing deleted without an ack"
         hub.acking = True
         assert wait_for(lambda: buffer.stats().depth == 0, 10)
-    finally:
-        up.stop()
-        hub.stop()
     ids = {b["batch"] for b in hub.batches}
     assert len(ids) == 1 and next(iter(ids)).startswith("gw-d:")
     assert hub.unique_readings == 3 and up.counters().batches_resent >= 1
@@ -180,8 +158,7 @@ def test_a_grown_batch_without_an_ack_goes_again_as_halves(
     buffer.append([reading(i) for i in range(3000)], [])
     up = MqttUplink(uplink_settings(fresh_mosquitto, "gw-halves", batch_ceiling_count=400,
                                     ack_timeout_s=1.0), buffer)
-    up.start()
-    try:
+    with running(up, hub):
         assert wait_for(lambda: buffer.stats().depth == 0, 20)
         assert up.counters().batch_count == 400
         hub.max_acked_entries = 200
@@ -189,9 +166,6 @@ def test_a_grown_batch_without_an_ack_goes_again_as_halves(
         buffer.append([reading(i) for i in range(3000, 3800)], [])
         assert wait_for(lambda: buffer.stats().depth == 0, 20), up.counters()
         counters = up.counters()
-    finally:
-        up.stop()
-        hub.stop()
     sizes = [len(b["readings"]) for b in hub.batches[before:]]
     assert sizes == [400, 400, 200, 200, 200, 200], sizes
     assert len({b["batch"] for b in hub.batches[before:]}) == 6
@@ -210,12 +184,8 @@ def test_a_body_over_the_sizers_cap_is_published_as_halves(
     buffer.append([], [replace(alert(i), explanation_id=long, explanation_en=long)
                        for i in range(1000)])
     up = MqttUplink(uplink_settings(fresh_mosquitto, "gw-cap", batch_max_count=1000), buffer)
-    up.start()
-    try:
+    with running(up, hub):
         assert wait_for(lambda: buffer.stats().depth == 0, 20)
-    finally:
-        up.stop()
-        hub.stop()
     sizes = [len(json.dumps(b)) for b in hub.batches]
     assert len(sizes) >= 2 and max(sizes) <= MAX_BODY_BYTES, sizes
     assert len(hub.alert_deliveries) == 1000 and buffer.stats().rejected == 0
@@ -232,11 +202,8 @@ def test_status_heartbeat_and_last_will(
                             thermal_zone=zone)
     up = MqttUplink(uplink_settings(fresh_mosquitto, "gw-e", sender=sender), buffer,
                     health=health, heartbeat=HeartbeatSettings(interval_s=1.0))
-    up.start()
-    try:
+    with running(up):
         assert hub.wait_until(lambda: len(hub.heartbeats) >= 2, 10)
-    finally:
-        up.stop()
     beat = hub.heartbeats[0]
     assert beat["gateway"] == "gw-e" and beat["cpu_temp_c"] == 48.3
     assert beat["buffer"]["depth"] == 0 and beat["nodes"]["slope-07"]["frames_ok"] == 60
@@ -265,13 +232,9 @@ def test_a_lone_reading_on_an_idle_uplink_leaves_at_its_batch_age(
     starts the batch-age clock wakes it to set one. It slept 60 s before (issue 17)."""
     hub = MqttAckResponder(fresh_mosquitto.host, fresh_mosquitto.port).start()
     up = MqttUplink(uplink_settings(fresh_mosquitto, "gw-idle", batch_max_age_s=0.2), buffer)
-    up.start()
-    try:
+    with running(up, hub):
         assert wait_for(lambda: up.connected, 10)
         time.sleep(0.5)  # idle: the thread's wait has no batch deadline
         buffer.append([reading(1)], [])
         assert wait_for(lambda: buffer.stats().depth == 0, 20), up.counters()
-    finally:
-        up.stop()
-        hub.stop()
     assert hub.unique_readings == 1

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from siaga.gateway.buffer import StoreAndForwardBuffer
-from siaga.gateway.buffer_sqlite import BufferSettings
 from siaga.gateway.uplink.mqtt_uplink import MqttUplink
 from siaga.gateway.uplink.settings import UplinkSettings
 from siaga.simulators.servers import Mosquitto, free_port, require_binary
 from tests.integration.gateway.hub_stand_in import MqttAckResponder, wait_for
+from tests.integration.uplink.running import running
 from tests.integration.uplink.test_uplink_mqtt import reading
 
 pytestmark = pytest.mark.integration
@@ -62,13 +62,6 @@ def tls_broker(tmp_path: Path) -> Iterator[tuple[int, int, Path]]:
     server.stop()
 
 
-@pytest.fixture
-def buffer(tmp_path: Path) -> Iterator[StoreAndForwardBuffer]:
-    b = StoreAndForwardBuffer(BufferSettings(path=str(tmp_path / "buffer.sqlite3")))
-    yield b
-    b.close()
-
-
 def tls_settings(tls: int, certs: Path, password: str) -> UplinkSettings:
     return UplinkSettings(kind="mqtt", gateway_id="gw-tls", host="127.0.0.1", port=tls,
                           tls=True, ca=str(certs / "ca.pem"), username="gw-tls",
@@ -81,12 +74,8 @@ def test_tls_with_login_delivers(tls_broker: tuple[int, int, Path],
     hub = MqttAckResponder("127.0.0.1", plain).start()
     buffer.append([reading(i) for i in range(20)], [])
     up = MqttUplink(tls_settings(tls, certs, "s3cret"), buffer)
-    up.start()
-    try:
+    with running(up, hub):
         assert wait_for(lambda: buffer.stats().depth == 0, 15)
-    finally:
-        up.stop()
-        hub.stop()
     assert hub.unique_readings == 20
 
 
@@ -95,11 +84,8 @@ def test_wrong_password_keeps_everything(tls_broker: tuple[int, int, Path],
     plain, tls, certs = tls_broker
     buffer.append([reading(1)], [])
     up = MqttUplink(tls_settings(tls, certs, "wrong"), buffer)
-    up.start()
-    try:
+    with running(up):
         assert not wait_for(lambda: up.connected, 2)
-    finally:
-        up.stop()
     assert buffer.stats().depth == 1
 
 
@@ -116,16 +102,10 @@ def test_server_certificate_is_verified(tls_broker: tuple[int, int, Path],
     buffer.append([reading(1)], [])
     s = replace(tls_settings(tls, certs, "s3cret"), ca=None)
     up = MqttUplink(s, buffer)
-    up.start()
-    try:
+    with running(up):
         assert not wait_for(lambda: up.connected, 2)
-    finally:
-        up.stop()
     assert buffer.stats().depth == 1
     # The same settings with the CA do connect: the failure above was the certificate.
     ok = MqttUplink(tls_settings(tls, certs, "s3cret"), buffer)
-    ok.start()
-    try:
+    with running(ok):
         assert wait_for(lambda: ok.connected, 10)
-    finally:
-        ok.stop()

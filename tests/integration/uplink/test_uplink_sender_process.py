@@ -10,13 +10,12 @@ import os
 import signal
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from siaga.gateway.buffer import StoreAndForwardBuffer
-from siaga.gateway.buffer_sqlite import BufferSettings
 from siaga.gateway.uplink.backoff import Backoff
 from siaga.gateway.uplink.http_uplink import HttpUplink
 from siaga.gateway.uplink.mqtt_transport import MqttTransportConfig
@@ -25,19 +24,13 @@ from siaga.gateway.uplink.sender_process import ChildMqttTransport
 from siaga.gateway.uplink.settings import UplinkSettings
 from siaga.simulators.servers import HubProcess, Mosquitto, free_port
 from tests.integration.gateway.hub_stand_in import MqttAckResponder, wait_for
+from tests.integration.uplink.running import running
 from tests.integration.uplink.test_uplink_mqtt import reading, uplink_settings
 
 pytestmark = pytest.mark.integration
 
 TOTAL = 3000
 NODE = "kill-sender"
-
-
-@pytest.fixture
-def buffer(tmp_path: Path) -> Iterator[StoreAndForwardBuffer]:
-    b = StoreAndForwardBuffer(BufferSettings(path=str(tmp_path / "buffer.sqlite3")))
-    yield b
-    b.close()
 
 
 def stream_with_two_kills(up: HttpUplink | MqttUplink, buffer: StoreAndForwardBuffer,
@@ -75,16 +68,13 @@ def test_http_sender_killed_mid_stream_loses_and_doubles_nothing(
     workdir.mkdir()
     hub = HubProcess(workdir, f'[telemetry]\npath = "{workdir}/telemetry.sqlite3"\n')
     token = hub.cli("gateway", "add", "gw-kill-http").strip()
-    hub.start()
-    try:
+    with running(hub):
         up = HttpUplink(UplinkSettings(
             kind="http", gateway_id="gw-kill-http", url=hub.url, token=token, sender="process",
             batch_max_count=100, batch_max_age_s=0.05, backoff_min_s=0.05, backoff_max_s=0.2),
             buffer)
         stream_with_two_kills(up, buffer, lambda: up.counters().entries_acked)
         counters = up.counters()
-    finally:
-        hub.stop()
     with sqlite3.connect(workdir / "telemetry.sqlite3") as db:
         stored = db.execute("SELECT COUNT(*), COUNT(DISTINCT seq) FROM reading WHERE node = ?",
                             (NODE,)).fetchone()
@@ -122,8 +112,7 @@ def test_mqtt_sender_restart_halves_the_batch_count_once(
                                     ack_timeout_s=120.0, backoff_min_s=0.1), buffer)
     for i in range(0, 30_000, 1000):
         buffer.append([reading(s, node=NODE) for s in range(i, i + 1000)], [])
-    up.start()
-    try:
+    with running(up, hub):
         assert wait_for(lambda: up.counters().batch_count >= 800, 60), up.counters()
         hub.acking = False
         # every slot holds an unacknowledged batch: the count stays put until the restart
@@ -137,9 +126,6 @@ def test_mqtt_sender_restart_halves_the_batch_count_once(
         # the restart handled whole (the count halves just before the resends go: wait)
         assert wait_for(lambda: up.counters().batches_resent >= 4, 30), up.counters()
         assert up.counters().batch_count == grown // 2
-    finally:
-        up.stop()
-        hub.stop()
 
 
 def test_mqtt_close_while_the_sender_starts_stops_it() -> None:

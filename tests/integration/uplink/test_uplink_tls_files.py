@@ -4,13 +4,11 @@ restarted for ever instead). No server is needed: the uplinks fail as they are b
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from siaga.gateway.buffer import StoreAndForwardBuffer
-from siaga.gateway.buffer_sqlite import BufferSettings
 from siaga.gateway.errors import ConfigError
 from siaga.gateway.uplink.http_uplink import HttpUplink
 from siaga.gateway.uplink.mqtt_uplink import MqttUplink
@@ -18,13 +16,6 @@ from siaga.gateway.uplink.settings import UplinkSettings
 from tests.integration.uplink.senders import SENDERS
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def buffer(tmp_path: Path) -> Iterator[StoreAndForwardBuffer]:
-    b = StoreAndForwardBuffer(BufferSettings(path=str(tmp_path / "buffer.sqlite3")))
-    yield b
-    b.close()
 
 
 def build(kind: str, buffer: StoreAndForwardBuffer, **tls: object) -> None:

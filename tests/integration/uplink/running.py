@@ -1,0 +1,28 @@
+"""An uplink (or a server) started for a block and stopped after it, in the uplink tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Protocol
+
+
+class Stoppable(Protocol):
+    def stop(self) -> object: ...
+
+
+class Startable(Stoppable, Protocol):
+    def start(self) -> object: ...
+
+
+@contextmanager
+def running(part: Startable, *then_stop: Stoppable) -> Iterator[None]:
+    """``part`` started for the block; after it, also when it fails, ``part`` stopped and
+    then each of ``then_stop`` (started by the test before: a hub stand-in, a relay)."""
+    part.start()
+    try:
+        yield
+    finally:
+        part.stop()
+        for other in then_stop:
+            other.stop()
