@@ -159,7 +159,7 @@ def config_error(exc: ValidationError, root: str = "") -> ConfigError:
 def problems_error(errors: list[ErrorDetails], root: str = "") -> ConfigError:
     """``config_error`` for some of a ValidationError's problems."""
     problems = []
-    for e in errors:
+    for e in _without_consequences(errors):
         key = root
         for part in e["loc"]:
             if isinstance(part, int):
@@ -178,6 +178,15 @@ def problems_error(errors: list[ErrorDetails], root: str = "") -> ConfigError:
     if len(problems) > 1:
         msg += "; " + "; ".join(f"{k}: {m}" for k, m in problems[1:])
     return ConfigError(key, msg)
+
+
+def _without_consequences(errors: list[ErrorDetails]) -> list[ErrorDetails]:
+    # pydantic counts only the items that validated, so an array whose one item is wrong is
+    # also "too short": a false second problem ("should have at least 1 item"), not the user's.
+    def failed_below(e: ErrorDetails) -> bool:
+        loc = e["loc"]
+        return any(len(o["loc"]) > len(loc) and o["loc"][:len(loc)] == loc for o in errors)
+    return [e for e in errors if not (e["type"] == "too_short" and failed_below(e))]
 
 
 def _is_union_tag(part: str | int) -> bool:

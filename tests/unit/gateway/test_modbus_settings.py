@@ -105,6 +105,15 @@ def test_a_bad_per_device_alert_after_is_a_config_error(value: Any, problem: str
         ModbusSettings.from_toml({"bus": [bus(device=[device(alert_after=value)])]})
     assert e.value.key == "modbus.bus[0].device[0].alert_after"
     assert problem in e.value.message
+    # The device list is not "too short": its one device is wrong, which is already said.
+    assert "at least 1 item" not in e.value.message, e.value.message
+
+
+def test_an_empty_device_list_is_still_too_short() -> None:
+    with pytest.raises(ConfigError) as e:
+        ModbusSettings.from_toml({"bus": [bus(device=[])]})
+    assert e.value.key == "modbus.bus[0].device"
+    assert "at least 1 item" in e.value.message
 
 
 def test_a_per_device_alert_after_overrides_the_table_within_its_bounds() -> None:
