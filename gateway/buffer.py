@@ -45,7 +45,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from itertools import repeat
 from pathlib import Path
 
 from siaga.analytics.alert import Alert
@@ -68,7 +67,13 @@ from siaga.gateway.buffer_rows import (
     new_entries,
     now_ms,
 )
-from siaga.gateway.buffer_sqlite import SCHEMA, BufferSettings, bound_wal, open_buffer_db
+from siaga.gateway.buffer_sqlite import (
+    SCHEMA,
+    BufferSettings,
+    bound_wal,
+    insert_pending,
+    open_buffer_db,
+)
 from siaga.gateway.buffer_tail import CommittedTail
 from siaga.gateway.buffer_totals import BufferTotals
 from siaga.gateway.errors import BufferStorageError
@@ -145,12 +150,9 @@ class StoreAndForwardBuffer:
             # acks go on (in the flood the uplink waited for it ~26% of its time). Nothing
             # reads these rows before the tail below or SQLite's own snapshot has them.
             with self._transaction(db, "commit"):
-                insert = "INSERT INTO pending (kind, payload, enqueued_at) VALUES (?, ?, ?)"
                 # alerts first, so within a commit they take the lower ids
-                if alert_payloads:
-                    db.executemany(insert, zip(repeat(ALERT), alert_payloads, repeat(at)))
-                if payloads:
-                    db.executemany(insert, zip(repeat(READING), payloads, repeat(at)))
+                insert_pending(db, ALERT, alert_payloads, at)
+                insert_pending(db, READING, payloads, at)
                 # AUTOINCREMENT under BEGIN IMMEDIATE: this transaction's ids are
                 # consecutive and end at the last insert's rowid.
                 first_id = (db.execute("SELECT last_insert_rowid()").fetchone()[0]
