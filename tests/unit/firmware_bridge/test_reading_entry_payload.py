@@ -136,3 +136,12 @@ def test_a_non_finite_float_subclass_is_refused(bad: float, library: str) -> Non
                 received_at=1.0, seq=1, source="mqtt")
     with pytest.raises(ValueError):
         reading_entry_payload(r)
+
+
+@given(st.one_of(st.floats(min_value=-1e12, max_value=1e13, allow_nan=False),
+                 st.integers(min_value=-(2**43), max_value=2**43)))
+def test_ms_is_the_rounded_integer_milliseconds(ts: float) -> None:
+    """``ms`` leaves out the ``int()`` around ``round`` (issue 17): same value, still an int."""
+    got = ms(ts)
+    assert type(got) is int
+    assert got == int(round(ts * 1000))
