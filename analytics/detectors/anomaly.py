@@ -82,6 +82,11 @@ from siaga.analytics.rolling_median import (
 from siaga.analytics.tail_probability import normal_quantile, normal_sf, student_t_sf_of
 
 
+def _score(p: float) -> float:
+    """1 - the Sidak-corrected p (``score_of`` for one float)."""
+    return math.exp(len(TESTS) * math.log1p(-p)) if p < 1.0 else 0.0
+
+
 class AnomalyDetector:
     """The streaming form, fed every reading of its channel on the gateway's core thread.
 
@@ -185,7 +190,7 @@ class AnomalyDetector:
                     below = med - s[j - lo]
                     if below > mad:
                         mad = below
-            else:  # a NaN breaks the order the walk relies on: the bisection's own answer
+            else:  # an inf or NaN may break the order the walk needs: the bisection's answer
                 mad = kth_deviation(s, med, j, half)
         elif n:
             med = median_of_sorted(s)
@@ -260,8 +265,9 @@ class AnomalyDetector:
         if n >= h:
             del s[bisect_left(s, fifo.popleft())]
         if quiet:
-            # No test reached its quiet limit, so the score is below clear_below: up and
-            # down are 1 whatever p is exactly; p, test and score are worked out when read.
+            # Every test's statistic is below its quiet limit, so the score is below
+            # clear_below: up and down are 1 whatever p is exactly, and p, test and score
+            # are worked out when read.
             if self.level > 1:
                 changed = self._machine.step(ts, 1, 1)
                 self.level = self._machine.level
@@ -275,7 +281,7 @@ class AnomalyDetector:
         self._pending = None
         self._p = p
         self._test = test
-        score = self._score = math.exp(len(TESTS) * math.log1p(-p)) if p < 1.0 else 0.0
+        score = self._score = _score(p)
         up = 2 if score >= self._threshold else 1
         down = 2 if score >= self._clear else 1
         if up > self.level or down < self.level:
@@ -362,8 +368,10 @@ class AnomalyDetector:
             self._pending = None
             p, self._test = self._combined(*pending)
             self._p = p
-            self._score = math.exp(len(TESTS) * math.log1p(-p)) if p < 1.0 else 0.0
+            self._score = _score(p)
 
+    # Read as attributes; settable too (after settling what is pending), as the plain form
+    # in test_anomaly_fast_path, a subclass, sets them.
     @property
     def p(self) -> float:
         """The last reading's combined p (1 before the warm-up is over)."""
@@ -372,6 +380,7 @@ class AnomalyDetector:
 
     @p.setter
     def p(self, value: float) -> None:
+        self._settle()
         self._p = value
 
     @property
@@ -382,6 +391,7 @@ class AnomalyDetector:
 
     @score.setter
     def score(self, value: float) -> None:
+        self._settle()
         self._score = value
 
     @property
@@ -392,6 +402,7 @@ class AnomalyDetector:
 
     @test.setter
     def test(self, value: str) -> None:
+        self._settle()
         self._test = value
 
     def metrics(self) -> dict[str, float]:
