@@ -329,7 +329,8 @@ def main() -> None:
     global PROTOCOL
     PROTOCOL = args.protocol
     print(f"machine: {os.cpu_count()} cores, shared with other work; "
-          f"python {sys.version.split()[0]}; gateway MQTT {PROTOCOL}")
+          f"python {sys.version.split()[0]}; gateway MQTT "
+          f"{'at its default' if args.only == 'kit' else PROTOCOL}")
     if args.only == "kit":
         bins = [Path(b) for b in str(args.gateway_bin).split(",")]
         with tempfile.TemporaryDirectory(prefix="siaga-bench-kit-") as tmp:
