@@ -42,12 +42,14 @@ class StoredEntries:
         self.reading_deliveries: Counter[ReadingKey] = Counter()
         self.alert_deliveries: Counter[AlertKey] = Counter()
         self.batches: list[dict[str, Any]] = []
+        self.arrivals: list[float] = []  # monotonic, one per batch
         self.heartbeats: list[dict[str, Any]] = []
 
     def store(self, batch: dict[str, Any]) -> None:
         gw = batch["gateway"]
         with self.cond:
             self.batches.append(batch)
+            self.arrivals.append(time.monotonic())
             for r in batch["readings"]:
                 self.reading_deliveries[(gw, r["node"], r["channel"], r["ts"], r["seq"])] += 1
             for a in batch["alerts"]:
