@@ -254,17 +254,13 @@ def test_a_batch_without_its_ack_goes_again_after_growing_waits_but_alerts_do_no
     buffer.append([reading(i) for i in range(5)], [])
     up = MqttUplink(uplink_settings(fresh_mosquitto, "gw-backoff", ack_timeout_s=0.3,
                                     backoff_min_s=0.3, backoff_max_s=2.0), buffer)
-    up.start()
-    try:
+    with running(up, hub):
         time.sleep(7)
         with hub.cond:
             sent = [(t, b["batch"], bool(b["alerts"])) for t, b in zip(
                 hub.arrivals, hub.batches, strict=True)]
         hub.acking = True
         assert wait_for(lambda: buffer.stats().depth == 0, 10), up.counters()
-    finally:
-        up.stop()
-        hub.stop()
     readings = [t for t, _, alerts in sent if not alerts]
     gaps = [b - a for a, b in zip(readings, readings[1:], strict=False)]
     assert len(readings) >= 5, sent
@@ -285,8 +281,7 @@ def test_the_entries_in_flight_stay_under_max_inflight_entries(
     up = MqttUplink(uplink_settings(fresh_mosquitto, "gw-bound", batch_max_count=100,
                                     batch_ceiling_count=100, max_inflight_entries=250,
                                     ack_timeout_s=5.0), buffer)
-    up.start()
-    try:
+    with running(up, hub):
         assert hub.wait_until(lambda: len(hub.batches) >= 2, 10)
         buffer.append([], [alert(1)])
         assert hub.wait_until(lambda: len(hub.batches) >= 3, 10)
@@ -294,7 +289,4 @@ def test_the_entries_in_flight_stay_under_max_inflight_entries(
         assert [len(b["readings"]) + len(b["alerts"]) for b in hub.batches] == [100, 100, 1]
         hub.acking = True  # the ack timeout resends them; their acks make room
         assert wait_for(lambda: buffer.stats().depth == 0, 30), up.counters()
-    finally:
-        up.stop()
-        hub.stop()
     assert hub.unique_readings == 1000 and len(hub.alert_deliveries) == 1
