@@ -191,19 +191,23 @@ class StoreAndForwardBuffer:
 
     @contextmanager
     def _transaction(self, db: sqlite3.Connection, what: str) -> Iterator[None]:
-        """BEGIN IMMEDIATE, the body, COMMIT; on an SQLite error: roll back, read the totals
-        anew (the body may have moved them), forget the tail, raise BufferStorageError."""
+        """BEGIN IMMEDIATE, the body, COMMIT; on any error: roll back, read the totals anew
+        (the body may have moved them), forget the tail, raise BufferStorageError for an
+        SQLite error and the error itself otherwise (left open, the transaction made every
+        later append fail with "cannot start a transaction within a transaction")."""
         try:
             db.execute("BEGIN IMMEDIATE")
             yield
             db.execute("COMMIT")
-        except sqlite3.Error as exc:
+        except BaseException as exc:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             with self._lock:
                 self._totals.reload(db, self._acked)
                 self._tail.forget()
-            raise BufferStorageError(f"buffer {what} failed: {exc}") from exc
+            if isinstance(exc, sqlite3.Error):
+                raise BufferStorageError(f"buffer {what} failed: {exc}") from exc
+            raise
 
     # -- uplink thread -------------------------------------------------------------
 
