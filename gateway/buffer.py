@@ -45,6 +45,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from itertools import chain
 from pathlib import Path
 
 from siaga.analytics.alert import Alert
@@ -55,7 +56,6 @@ from siaga.gateway.buffer_acks import Applied, NotedAcks
 from siaga.gateway.buffer_rows import (
     ALERT,
     READING,
-    ROW_OVERHEAD_BYTES,
     Batch,
     BufferStats,
     Entry,
@@ -170,9 +170,7 @@ class StoreAndForwardBuffer:
                             " VALUES (?, ?, ?, ?, ?)", bad,
                         )
                         self._totals.bump(db, "rejected", len(bad))
-                    self._totals.rows += n
-                    self._totals.bytes += (sum(map(len, alert_payloads)) + sum(map(len, payloads))
-                                           + n * ROW_OVERHEAD_BYTES)
+                    self._totals.added(chain(alert_payloads, payloads), n)
                     applied = self._delete_acked(db)
                     trimmed = self._totals.trim(db, at)
             with self._lock:
@@ -254,8 +252,7 @@ class StoreAndForwardBuffer:
         with self._lock:
             if time.monotonic() - self._last_append < ACK_DEFER_S:
                 n, size = self._acked.note(batch)
-                self._totals.rows -= n
-                self._totals.bytes -= size
+                self._totals.removed(n, size)
                 return n
         return self._remove(batch, None)
 
@@ -325,8 +322,7 @@ class StoreAndForwardBuffer:
                 if reason is not None and deleted:
                     self._totals.bump(db, "rejected", deleted)
             if deleted == len(ids):
-                self._totals.rows -= deleted
-                self._totals.bytes -= entries_bytes(entries)
+                self._totals.removed(deleted, entries_bytes(entries))
             else:  # some rows were dropped while in flight
                 self._totals.reload(db)
             self._acked.deleted(applied)
