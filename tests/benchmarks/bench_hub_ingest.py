@@ -47,7 +47,7 @@ import httpx
 from hub_alert_phase import alert_latency_phase
 from hub_drain_phase import drain_phase
 from hub_flood_phase import flood_phase
-from hub_ingest_phases import build_batches, http_phase, influx_count, mqtt_phase
+from hub_ingest_phases import build_batches, http_phase, influx_count, influx_writes, mqtt_phase
 from hub_query_phases import load_month, query_phase, sqlite_query_phase
 from machine_figures import cpu_seconds, machine_busy
 
@@ -56,9 +56,11 @@ from siaga.simulators.servers import HubProcess, InfluxDB, Mosquitto
 PASSWORD = "bench-password-123"
 
 
-def hub_for(workdir: Path, influx: InfluxDB, broker: Mosquitto) -> HubProcess:
+def hub_for(workdir: Path, influx: InfluxDB, broker: Mosquitto,
+            telemetry: str = "") -> HubProcess:
     return HubProcess(workdir, (
         f'[telemetry]\nkind = "influxdb"\nurl = "{influx.url}"\ndatabase = "bench"\n'
+        f"{telemetry}"
         f'[mqtt]\nenabled = true\nhost = "{broker.host}"\nport = {broker.port}\n'
         'client_id = "bench-hub"\nqueue_size = 8\nworkers = 4\n'
         '[ingest]\nmax_batch_bytes = 67108864\nmax_future_skew_s = 86400\n'))
@@ -116,11 +118,13 @@ def main() -> int:
     ap.add_argument("--drain-ceiling", type=int, default=5000,
                     help="uplink.batch_ceiling_count of --drain and --flood")
     ap.add_argument("--drain-runs", type=int, default=2)
+    ap.add_argument("--telemetry", default="",
+                    help='extra [telemetry] lines for the hub, e.g. "write_concurrency = 1"')
     args = ap.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="siaga-bench-hub-"))
     influx, broker = InfluxDB().start(), Mosquitto().start()
-    hub = hub_for(workdir, influx, broker)
+    hub = hub_for(workdir, influx, broker, args.telemetry.replace("\\n", "\n") + "\n")
     try:
         per_gw = args.readings // args.gateways
         http_gws = [f"http-gw-{i}" for i in range(args.gateways)]
@@ -155,7 +159,9 @@ def main() -> int:
             hub_cpu, influx_cpu = cpu_seconds(hub_pid), cpu_seconds(influx_pid)
             busy0, total0 = machine_busy()
             own0 = time.process_time()
+            writes0, _ = influx_writes(influx)
             elapsed = run()
+            writes = influx_writes(influx)[0] - writes0
             own = time.process_time() - own0
             busy1, total1 = machine_busy()
             hub_cpu = cpu_seconds(hub_pid) - hub_cpu
@@ -168,7 +174,8 @@ def main() -> int:
                   f"influxd {influx_cpu:.1f} s, load generator {own:.1f} s; machine "
                   f"{100 * (busy1 - busy0) / (total1 - total0):.0f}% busy")
             print(f"  {name}: CPU s per 1k readings: hub {1000 * hub_cpu / total:.4f}, "
-                  f"influxd {1000 * influx_cpu / total:.4f} (load average "
+                  f"influxd {1000 * influx_cpu / total:.4f}; {writes} /writes of "
+                  f"{total / max(writes, 1):,.0f} points (load average "
                   f"{os.getloadavg()[0]:.1f})")
             if counted != total:
                 return 1

@@ -57,6 +57,14 @@ def influx_count(influx: InfluxDB, where: str) -> int:
     return int(series[0]["values"][0][1]) if series else 0
 
 
+def influx_writes(influx: InfluxDB) -> tuple[int, int]:
+    """(``POST /write`` requests, points written) that influxd counted so far."""
+    with urllib.request.urlopen(f"{influx.url}/debug/vars", timeout=30) as r:
+        doc = json.load(r)
+    httpd = next(v["values"] for k, v in doc.items() if k.startswith("httpd"))
+    return int(httpd["writeReq"]), int(httpd["pointsWrittenOK"])
+
+
 def http_phase(hub: HubProcess, plans: dict[str, list[tuple[str, bytes]]],
                tokens: dict[str, str], *, compressed: bool = False,
                connect_per_batch: bool = False) -> float:
