@@ -45,7 +45,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from itertools import chain
+from itertools import repeat
 from pathlib import Path
 
 from siaga.analytics.alert import Alert
@@ -56,6 +56,7 @@ from siaga.gateway.buffer_acks import Applied, NotedAcks
 from siaga.gateway.buffer_rows import (
     ALERT,
     READING,
+    ROW_OVERHEAD_BYTES,
     Batch,
     BufferStats,
     Entry,
@@ -67,13 +68,7 @@ from siaga.gateway.buffer_rows import (
     new_entries,
     now_ms,
 )
-from siaga.gateway.buffer_sqlite import (
-    SCHEMA,
-    BufferSettings,
-    bound_wal,
-    insert_pending,
-    open_buffer_db,
-)
+from siaga.gateway.buffer_sqlite import SCHEMA, BufferSettings, bound_wal, open_buffer_db
 from siaga.gateway.buffer_tail import CommittedTail
 from siaga.gateway.buffer_totals import BufferTotals
 from siaga.gateway.errors import BufferStorageError
@@ -150,9 +145,12 @@ class StoreAndForwardBuffer:
             # acks go on (in the flood the uplink waited for it ~26% of its time). Nothing
             # reads these rows before the tail below or SQLite's own snapshot has them.
             with self._transaction(db, "commit"):
+                insert = "INSERT INTO pending (kind, payload, enqueued_at) VALUES (?, ?, ?)"
                 # alerts first, so within a commit they take the lower ids
-                insert_pending(db, ALERT, alert_payloads, at)
-                insert_pending(db, READING, payloads, at)
+                if alert_payloads:
+                    db.executemany(insert, zip(repeat(ALERT), alert_payloads, repeat(at)))
+                if payloads:
+                    db.executemany(insert, zip(repeat(READING), payloads, repeat(at)))
                 # AUTOINCREMENT under BEGIN IMMEDIATE: this transaction's ids are
                 # consecutive and end at the last insert's rowid.
                 first_id = (db.execute("SELECT last_insert_rowid()").fetchone()[0]
@@ -170,7 +168,9 @@ class StoreAndForwardBuffer:
                             " VALUES (?, ?, ?, ?, ?)", bad,
                         )
                         self._totals.bump(db, "rejected", len(bad))
-                    self._totals.added(chain(alert_payloads, payloads), n)
+                    self._totals.rows += n
+                    self._totals.bytes += (sum(map(len, alert_payloads)) + sum(map(len, payloads))
+                                           + n * ROW_OVERHEAD_BYTES)
                     applied = self._delete_acked(db)
                     trimmed = self._totals.trim(db, at)
             with self._lock:
@@ -189,23 +189,19 @@ class StoreAndForwardBuffer:
 
     @contextmanager
     def _transaction(self, db: sqlite3.Connection, what: str) -> Iterator[None]:
-        """BEGIN IMMEDIATE, the body, COMMIT; on any error: roll back, read the totals anew
-        (the body may have moved them), forget the tail, raise BufferStorageError for an
-        SQLite error and the error itself otherwise (left open, the transaction made every
-        later append fail with "cannot start a transaction within a transaction")."""
+        """BEGIN IMMEDIATE, the body, COMMIT; on an SQLite error: roll back, read the totals
+        anew (the body may have moved them), forget the tail, raise BufferStorageError."""
         try:
             db.execute("BEGIN IMMEDIATE")
             yield
             db.execute("COMMIT")
-        except BaseException as exc:
+        except sqlite3.Error as exc:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             with self._lock:
                 self._totals.reload(db, self._acked)
                 self._tail.forget()
-            if isinstance(exc, sqlite3.Error):
-                raise BufferStorageError(f"buffer {what} failed: {exc}") from exc
-            raise
+            raise BufferStorageError(f"buffer {what} failed: {exc}") from exc
 
     # -- uplink thread -------------------------------------------------------------
 
@@ -252,7 +248,8 @@ class StoreAndForwardBuffer:
         with self._lock:
             if time.monotonic() - self._last_append < ACK_DEFER_S:
                 n, size = self._acked.note(batch)
-                self._totals.removed(n, size)
+                self._totals.rows -= n
+                self._totals.bytes -= size
                 return n
         return self._remove(batch, None)
 
@@ -322,7 +319,8 @@ class StoreAndForwardBuffer:
                 if reason is not None and deleted:
                     self._totals.bump(db, "rejected", deleted)
             if deleted == len(ids):
-                self._totals.removed(deleted, entries_bytes(entries))
+                self._totals.rows -= deleted
+                self._totals.bytes -= entries_bytes(entries)
             else:  # some rows were dropped while in flight
                 self._totals.reload(db)
             self._acked.deleted(applied)
