@@ -70,9 +70,18 @@ class _Route:
 
 
 @dataclass(slots=True)
+class _Lane:
+    """One channel of one node: what ``process`` needs per reading, found with one lookup."""
+
+    last_ts: float  # of its latest reading taken (-inf before the first)
+    health: ChannelHealthDetector | None
+    routes: list[_Route] | None = None  # built at the channel's first healthy reading
+
+
+@dataclass(slots=True)
 class _Node:
     link: LinkHealth
-    last_ts: dict[str, float] = field(default_factory=dict)
+    lanes: dict[str, _Lane] = field(default_factory=dict)  # the channels it has reported
     health: dict[str, ChannelHealthDetector] = field(default_factory=dict)
     routes: dict[str, list[_Route]] = field(default_factory=dict)
     shared: dict[str, Detector] = field(default_factory=dict)
@@ -106,12 +115,11 @@ class EdgeAnalytics:
             c.invalid += 1
             return []
         st = self._nodes.get(node) or self._new_node(node)
-        seen = st.last_ts
-        last = seen.get(ch)
-        if last is not None and ts < last:
+        lane = st.lanes.get(ch) or self._new_lane(st, ch)
+        if ts < lane.last_ts:
             c.out_of_order += 1
             return []
-        seen[ch] = ts
+        lane.last_ts = ts
         alerts: list[Alert] = []
         # The link is judged on the gateway's clock (receive time), never the node's: a node
         # dated 1999 before its NTP sync is heard now, not silent for 27 years.
@@ -125,9 +133,7 @@ class EdgeAnalytics:
             before = link.level
             if link.reboot(heard):
                 alerts.append(self._alert(node, link.name, link, before, heard, None))
-        health = st.health.get(ch)
-        if health is None and "health" in self._enabled:
-            health = st.health[ch] = ChannelHealthDetector(ch, self.config.health)
+        health = lane.health
         if health is not None:
             before = health.level
             if health.update(ts, ch, value):
@@ -136,9 +142,9 @@ class EdgeAnalytics:
             if health.level >= FAULTY:  # health.faulty, without the property's call
                 c.excluded_faulty += 1
                 return alerts
-        routes = st.routes.get(ch)
+        routes = lane.routes
         if routes is None:
-            routes = st.routes[ch] = self._build_routes(node, st, ch)
+            routes = lane.routes = st.routes[ch] = self._build_routes(node, st, ch)
         for r in routes:
             det = r.detector
             if r.fire:
@@ -157,7 +163,7 @@ class EdgeAnalytics:
             return []
         out = []
         for other, det in self._slopes_by_site.get(site, {}).items():
-            if other == node or "rain" in self._nodes[other].last_ts:
+            if other == node or "rain" in self._nodes[other].lanes:
                 continue
             self._gauge_of[other] = node
             before = det.level
@@ -229,6 +235,13 @@ class EdgeAnalytics:
         st = self._nodes[node] = _Node(LinkHealth(node, self.config.health, interval))
         return st
 
+    def _new_lane(self, st: _Node, ch: str) -> _Lane:
+        health = None
+        if "health" in self._enabled:
+            health = st.health[ch] = ChannelHealthDetector(ch, self.config.health)
+        lane = st.lanes[ch] = _Lane(-math.inf, health)
+        return lane
+
     def _build_routes(self, node: str, st: _Node, ch: str) -> list[_Route]:
         cfg = self.config
         site = cfg.site_of(node)
@@ -294,7 +307,7 @@ class EdgeAnalytics:
             zone_nodes = tuple(zone.nodes) if zone is not None else (node,)
             return tuple(sorted(wanted or ())), zone_nodes
         st = self._nodes.get(node)
-        seen = st.last_ts if st is not None else {}
+        seen = st.lanes if st is not None else {}
         if wanted is None:
             return ((channel,) if channel else ()), (node,)
         channels = {ch for ch in seen if ch in wanted}

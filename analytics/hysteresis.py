@@ -47,14 +47,17 @@ def levels_of(x: FloatArray, t: LevelThresholds) -> LevelArray:
 
 
 class LevelMachine:
-    __slots__ = ("min_duration_s", "clear_after_s", "level", "_dir", "_due")
+    __slots__ = ("min_duration_s", "clear_after_s", "level", "pending", "_due")
 
     def __init__(self, min_duration_s: float = 0.0, clear_after_s: float | None = None,
                  level: int = 1) -> None:
         self.min_duration_s = min_duration_s
         self.clear_after_s = min_duration_s if clear_after_s is None else clear_after_s
         self.level = level
-        self._dir = 0
+        # The move waiting for its duration: 1 up, -1 down, 0 none. With none, candidates
+        # with down >= level >= up leave the machine as it is: a detector may then skip
+        # ``step`` (issue 17: a call less per reading of a calm channel).
+        self.pending = 0
         self._due = 0.0
 
     def step(self, ts: float, up: int, down: int) -> bool:
@@ -65,14 +68,14 @@ class LevelMachine:
         elif down < lvl:
             target, d = down, -1
         else:
-            self._dir = 0
+            self.pending = 0
             return False
-        if self._dir != d:
-            self._dir = d
+        if self.pending != d:
+            self.pending = d
             self._due = ts + (self.min_duration_s if d == 1 else self.clear_after_s)
         if ts >= self._due:
             self.level = target
-            self._dir = 0
+            self.pending = 0
             return True
         return False
 

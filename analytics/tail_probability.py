@@ -23,6 +23,7 @@ test_tail_probability.py`` compares these with ``scipy.stats`` from 0 to 1e100.
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Callable
 from functools import lru_cache, partial
 from statistics import NormalDist
@@ -114,3 +115,14 @@ def normal_sf(z: float) -> float:
 def normal_isf(p: float) -> float:
     """The z with P(Z >= z) = p, for 0 < p < 1."""
     return -_STANDARD_NORMAL.inv_cdf(p)
+
+
+def _checked_quantile(p: float, mu: float, sigma: float) -> float:
+    return NormalDist(mu, sigma).inv_cdf(p)
+
+
+# What NormalDist.inv_cdf computes, (p, mu, sigma) -> x, without its range checks and the
+# two Python frames around CPython's C function: the streaming anomaly score takes one per
+# reading (issue 17: 0.108 -> 0.038 us a call). The caller keeps 0 < p < 1.
+normal_quantile: Callable[[float, float, float], float] = getattr(
+    statistics, "_normal_dist_inv_cdf", _checked_quantile)

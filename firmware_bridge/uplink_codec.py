@@ -35,6 +35,15 @@ __all__ = [
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 
 
+def _utf8(text: str) -> str:
+    """``text`` unchanged, or ValueError (UnicodeEncodeError) for a lone surrogate: the JSON
+    encoder writes one as it is, and neither the buffer's SQLite nor the hub's UTF-8 can
+    carry it (the buffer refuses such an entry by itself instead of failing its commit)."""
+    if not text.isascii():
+        text.encode()
+    return text
+
+
 def encode(record: Any) -> bytes:
     """The one JSON form of any record here (compact UTF-8); ValueError for NaN/infinity."""
     return _dumps(asdict(record)).encode()
@@ -51,7 +60,7 @@ def entry_payload(record: UplinkReading | UplinkAlert) -> str:
     body = asdict(record)
     for key in _NOT_BUFFERED:
         del body[key]
-    return _dumps(body)
+    return _utf8(_dumps(body))
 
 
 _string = json.encoder.encode_basestring  # what _dumps (ensure_ascii=False) uses for a str
@@ -74,7 +83,8 @@ def _number(x: object) -> str | None:
 def reading_entry_payload(r: Reading) -> str:
     """``entry_payload`` of the UplinkReading made from ``r``, built directly because the
     gateway does this for every reading (tests pin it to ``entry_payload`` and to
-    ``_dumps``). Raises ValueError for a value JSON cannot carry (NaN, infinity).
+    ``_dumps``). Raises ValueError for a value JSON cannot carry (NaN, infinity, a lone
+    surrogate).
 
     orjson, where installed, writes it: 1.1 against 1.9 us a reading (same machine and
     minute; issue 17). Its bytes are ``_dumps``'s except a float's notation in a few
@@ -105,16 +115,17 @@ def reading_entry_payload(r: Reading) -> str:
             or type(node) is not str or type(channel) is not str or type(unit) is not str
             or type(src) is not str or type(r.clock_skewed) is not bool
             or type(r.counter_reset) is not bool or type(r.late) is not bool):
-        return _dumps({
+        return _utf8(_dumps({
             "node": node, "channel": channel, "value": r.value, "unit": unit,
             "ts": ms(r.ts), "rx": ms(r.received_at), "seq": r.seq, "src": src,
             "raw": r.raw, "skew": r.clock_skewed, "reset": r.counter_reset, "late": r.late,
-        })
-    return (f'{{"node":{_string(node)},"channel":{_string(channel)},"value":{value},'
-            f'"unit":{_string(unit)},"ts":{ms(r.ts)},"rx":{ms(r.received_at)},"seq":{seq},'
-            f'"src":{_string(src)},"raw":{"null" if raw is None else raw},'
-            f'"skew":{_BOOL[r.clock_skewed]},"reset":{_BOOL[r.counter_reset]},'
-            f'"late":{_BOOL[r.late]}}}')
+        }))
+    return _utf8(
+        f'{{"node":{_string(node)},"channel":{_string(channel)},"value":{value},'
+        f'"unit":{_string(unit)},"ts":{ms(r.ts)},"rx":{ms(r.received_at)},"seq":{seq},'
+        f'"src":{_string(src)},"raw":{"null" if raw is None else raw},'
+        f'"skew":{_BOOL[r.clock_skewed]},"reset":{_BOOL[r.counter_reset]},'
+        f'"late":{_BOOL[r.late]}}}')
 
 
 class BufferedEntry(Protocol):

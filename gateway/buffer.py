@@ -45,7 +45,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from itertools import repeat
+from itertools import chain
 from pathlib import Path
 
 from siaga.analytics.alert import Alert
@@ -56,7 +56,6 @@ from siaga.gateway.buffer_acks import Applied, NotedAcks
 from siaga.gateway.buffer_rows import (
     ALERT,
     READING,
-    ROW_OVERHEAD_BYTES,
     Batch,
     BufferStats,
     Entry,
@@ -68,7 +67,13 @@ from siaga.gateway.buffer_rows import (
     new_entries,
     now_ms,
 )
-from siaga.gateway.buffer_sqlite import SCHEMA, BufferSettings, bound_wal, open_buffer_db
+from siaga.gateway.buffer_sqlite import (
+    SCHEMA,
+    BufferSettings,
+    bound_wal,
+    insert_pending,
+    open_buffer_db,
+)
 from siaga.gateway.buffer_tail import CommittedTail
 from siaga.gateway.buffer_totals import BufferTotals
 from siaga.gateway.errors import BufferStorageError
@@ -145,12 +150,9 @@ class StoreAndForwardBuffer:
             # acks go on (in the flood the uplink waited for it ~26% of its time). Nothing
             # reads these rows before the tail below or SQLite's own snapshot has them.
             with self._transaction(db, "commit"):
-                insert = "INSERT INTO pending (kind, payload, enqueued_at) VALUES (?, ?, ?)"
                 # alerts first, so within a commit they take the lower ids
-                if alert_payloads:
-                    db.executemany(insert, zip(repeat(ALERT), alert_payloads, repeat(at)))
-                if payloads:
-                    db.executemany(insert, zip(repeat(READING), payloads, repeat(at)))
+                insert_pending(db, ALERT, alert_payloads, at)
+                insert_pending(db, READING, payloads, at)
                 # AUTOINCREMENT under BEGIN IMMEDIATE: this transaction's ids are
                 # consecutive and end at the last insert's rowid.
                 first_id = (db.execute("SELECT last_insert_rowid()").fetchone()[0]
@@ -168,9 +170,7 @@ class StoreAndForwardBuffer:
                             " VALUES (?, ?, ?, ?, ?)", bad,
                         )
                         self._totals.bump(db, "rejected", len(bad))
-                    self._totals.rows += n
-                    self._totals.bytes += (sum(map(len, alert_payloads)) + sum(map(len, payloads))
-                                           + n * ROW_OVERHEAD_BYTES)
+                    self._totals.added(chain(alert_payloads, payloads), n)
                     applied = self._delete_acked(db)
                     trimmed = self._totals.trim(db, at)
             with self._lock:
@@ -189,19 +189,23 @@ class StoreAndForwardBuffer:
 
     @contextmanager
     def _transaction(self, db: sqlite3.Connection, what: str) -> Iterator[None]:
-        """BEGIN IMMEDIATE, the body, COMMIT; on an SQLite error: roll back, read the totals
-        anew (the body may have moved them), forget the tail, raise BufferStorageError."""
+        """BEGIN IMMEDIATE, the body, COMMIT; on any error: roll back, read the totals anew
+        (the body may have moved them), forget the tail, raise BufferStorageError for an
+        SQLite error and the error itself otherwise (left open, the transaction made every
+        later append fail with "cannot start a transaction within a transaction")."""
         try:
             db.execute("BEGIN IMMEDIATE")
             yield
             db.execute("COMMIT")
-        except sqlite3.Error as exc:
+        except BaseException as exc:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             with self._lock:
                 self._totals.reload(db, self._acked)
                 self._tail.forget()
-            raise BufferStorageError(f"buffer {what} failed: {exc}") from exc
+            if isinstance(exc, sqlite3.Error):
+                raise BufferStorageError(f"buffer {what} failed: {exc}") from exc
+            raise
 
     # -- uplink thread -------------------------------------------------------------
 
@@ -248,8 +252,7 @@ class StoreAndForwardBuffer:
         with self._lock:
             if time.monotonic() - self._last_append < ACK_DEFER_S:
                 n, size = self._acked.note(batch)
-                self._totals.rows -= n
-                self._totals.bytes -= size
+                self._totals.removed(n, size)
                 return n
         return self._remove(batch, None)
 
@@ -319,8 +322,7 @@ class StoreAndForwardBuffer:
                 if reason is not None and deleted:
                     self._totals.bump(db, "rejected", deleted)
             if deleted == len(ids):
-                self._totals.rows -= deleted
-                self._totals.bytes -= entries_bytes(entries)
+                self._totals.removed(deleted, entries_bytes(entries))
             else:  # some rows were dropped while in flight
                 self._totals.reload(db)
             self._acked.deleted(applied)

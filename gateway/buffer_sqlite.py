@@ -130,3 +130,30 @@ def bound_wal(db: sqlite3.Connection, path: str, wal_bytes: int) -> None:
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         except sqlite3.Error as exc:  # a reader in the way: the next commit tries again
             log.debug("buffer checkpoint deferred: %s", exc)
+
+
+# Rows per INSERT statement: a statement of many VALUES rows, not ``executemany`` of one row
+# each (which runs the statement, and AUTOINCREMENT's sqlite_sequence update, per row).
+# Measured on this schema, 2,000-row commits: 1.27-1.29 -> 0.28-0.48 us of CPU a row for
+# the insert (the commit's 0.5 us a row unchanged); a message of two readings saves ~2 us.
+# Each size below is one SQL text (SQLite's statement cache keeps it), the largest far
+# under SQLite's 999 variables of old builds; a remainder goes in the smaller sizes.
+INSERT_ROWS = (256, 32, 4, 1)
+_INSERT_SQL = {
+    rows: "INSERT INTO pending (kind, payload, enqueued_at) VALUES "
+    + ",".join(f"(?1,?{i + 3},?2)" for i in range(rows))
+    for rows in INSERT_ROWS
+}
+
+
+def insert_pending(db: sqlite3.Connection, kind: int, payloads: list[str], at: int) -> None:
+    """Insert one ``pending`` row per payload, in order (consecutive ids under the
+    caller's transaction), as ``executemany`` of a one-row INSERT does
+    (tests/unit/gateway/test_buffer_sqlite.py pins the two together)."""
+    start, left = 0, len(payloads)
+    for rows in INSERT_ROWS:
+        sql = _INSERT_SQL[rows]
+        while left >= rows:
+            db.execute(sql, (kind, at, *payloads[start:start + rows]))
+            start += rows
+            left -= rows

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Iterable
 
 from siaga.firmware_bridge.uplink import LossReport
 from siaga.gateway.buffer_acks import NotedAcks
@@ -26,6 +27,17 @@ class BufferTotals:
         self.rows = 0
         self.bytes = 0  # payloads plus ROW_OVERHEAD_BYTES a row
         self.reload(db)
+
+    def added(self, payloads: Iterable[str], n: int) -> None:
+        """``n`` rows of ``payloads`` committed."""
+        self.rows += n
+        self.bytes += sum(map(len, payloads)) + n * ROW_OVERHEAD_BYTES
+
+    def removed(self, n: int, size: int) -> None:
+        """``n`` rows gone that counted ``size`` bytes (``entries_bytes``, payloads and the
+        row overhead)."""
+        self.rows -= n
+        self.bytes -= size
 
     def reload(self, db: sqlite3.Connection, noted: NotedAcks | None = None) -> None:
         """Totals from SQLite, leaving out the rows of ``noted`` (acks noted, not yet

@@ -9,13 +9,14 @@ docs/detectors.md.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 
 from siaga.analytics.config import AnomalyConfig
 from siaga.analytics.daily_profile import DAY_S
 from siaga.analytics.hysteresis import FloatArray
-from siaga.analytics.tail_probability import normal_isf, student_t_quartile
+from siaga.analytics.tail_probability import normal_isf, student_t_quartile, student_t_sf_of
 
 MAD_SIGMA = 1.4826  # MAD of a normal distribution is 0.6745 sigma
 MEAN_ABS_SIGMA = 1.2533  # mean |x| of a normal distribution is 0.7979 sigma
@@ -95,3 +96,43 @@ def inflation(count: int, full: bool) -> float:
     # The median of n values has variance pi/2 sigma^2 / n; the carried slope adds about
     # half as much again.
     return math.sqrt(1.0 + math.pi / (2.0 * count) * (1.5 if full else 1.0))
+
+
+# How far above the p at which the score reaches clear_below a test's p must be for its
+# statistic to count as quiet: a margin of 1 % of p, far above the few ulps the tails
+# and the score are computed to.
+QUIET_MARGIN = 1.01
+
+
+@lru_cache(maxsize=8)
+def quiet_limits(cfg: AnomalyConfig) -> tuple[float, float, float, float]:
+    """Limits on the spike statistic |zt|, the CUSUM S, the spread CUSUM and the level
+    statistic |zl| below which the score is surely below ``clear_below``.
+
+    The score (1 - p)^3 reaches clear_below only when p <= p_c = 1 - clear^(1/3); p is the
+    smallest of the spike test's 2 P(T >= |zt|), the shift test's min(1, 2 min(p_mean,
+    p_spread)) and the level test's 2 P(Z >= |zl|), each falling as its statistic grows.
+    Below these limits each is at least QUIET_MARGIN x p_c (p_mean and p_spread half of
+    it), so the streaming detector knows its level without the tails (issue 17) and
+    works p out only when it is read. -inf (never quiet) where every score holds a flag.
+    """
+    clear = clear_below(cfg)
+    never = (-math.inf,) * 4
+    if clear <= 0.0:
+        return never
+    p0 = QUIET_MARGIN * (1.0 - clear ** (1.0 / len(TESTS)))
+    if p0 >= 1.0:
+        return never
+    t_sf = student_t_sf_of(cfg.tail_df)
+    lo, hi = 0.0, 1.0
+    while 2.0 * t_sf(hi) >= p0:
+        lo, hi = hi, 2.0 * hi
+    for _ in range(100):  # the largest t found with 2 P(T >= t) >= p0
+        mid = 0.5 * (lo + hi)
+        if 2.0 * t_sf(mid) >= p0:
+            lo = mid
+        else:
+            hi = mid
+    cus = math.log(4.0 / p0) / (2.0 * cfg.cusum_k) - SIEGMUND  # p_mean >= p0 / 2
+    spread = math.log(2.0 / p0) / SPREAD_THETA  # p_spread >= p0 / 2
+    return lo, cus, spread, normal_isf(p0 / 2.0)

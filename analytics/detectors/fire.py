@@ -82,8 +82,10 @@ class FireDetector:
         if down >= 3:
             down = 4 if (self.neighbour_alarm or self._rise >= self._rise_down
                          or self._temp >= self._fixed_down) else 3
-        if self._machine.step(ts, up, down):
-            self.level = self._machine.level
+        machine = self._machine
+        if (machine.pending or up > self.level or down < self.level) and machine.step(
+                ts, up, down):  # else step would change nothing (hysteresis.LevelMachine)
+            self.level = machine.level
             self.score = (self.level - 1) / 3.0
             return True
         return False

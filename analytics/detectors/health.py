@@ -64,14 +64,16 @@ class ChannelHealthDetector:
             reason = "range"
         else:
             prev = self._prev
-            self._run = self._run + 1 if value == prev else 1
+            run = self._run = self._run + 1 if value == prev else 1
             if abs(value - prev) > self.max_step:
                 self._jump_due = ts + self.cfg.jump_hold_s
             self._prev = value
-            if 0 < self.stuck_n <= self._run:
+            if 0 < self.stuck_n <= run:
                 reason = "stuck"
             elif ts < self._jump_due:
                 reason = "jump"
+            elif self.level == 1:
+                return False  # healthy and staying so: nothing below would change
             else:
                 reason = ""
         if reason:

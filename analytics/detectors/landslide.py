@@ -155,13 +155,20 @@ class LandslideDetector:
             self._p_long = self._span.value(ts) - self._p_short
             self._ante_ratio = (antecedent_ratio(self._p_short, self._p_long, self._ante)
                                 if active else 0.0)
-        r = max(self._ratio, self._ante_ratio) if self._ground else 0.0
-        s = self._sat
-        up = _combine(r >= 1.0, s >= self.cfg.soil_wet, self._rain_level, self._move_up)
-        down = _combine(r >= self._r_down, s >= self._wet_down, self._rain_level,
-                        self._move_down)
-        if self._machine.step(ts, up, down):
-            self.level = self._machine.level
+        if active or not self._r_down > 0.0:
+            r = max(self._ratio, self._ante_ratio) if self._ground else 0.0
+            s = self._sat
+            up = _combine(r >= 1.0, s >= self.cfg.soil_wet, self._rain_level, self._move_up)
+            down = _combine(r >= self._r_down, s >= self._wet_down, self._rain_level,
+                            self._move_down)
+        else:
+            # No rain event: r is 0, below both rain rungs, and _combine gives the movement
+            # levels whatever the soil (issue 17: most vwc readings).
+            up, down = self._move_up, self._move_down
+        machine = self._machine
+        if (machine.pending or up > self.level or down < self.level) and machine.step(
+                ts, up, down):  # else step would change nothing (hysteresis.LevelMachine)
+            self.level = machine.level
             self.score = (self.level - 1) / 3.0
             return True
         return False

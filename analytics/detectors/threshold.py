@@ -35,14 +35,22 @@ class ThresholdDetector:
         self._down = lowered(cfg.levels, absolute=cfg.hysteresis)
         self._machine = LevelMachine(cfg.min_duration_s)
         self._levels = cfg.levels
+        self._waspada = cfg.levels.waspada
         self._value = float("nan")
         self.level = 1
         self.score = 0.0
 
     def update(self, ts: float, channel: str, value: float) -> bool:
         self._value = value
-        if self._machine.step(ts, level_of(value, self._levels), level_of(value, self._down)):
-            self.level = self._machine.level
+        machine = self._machine
+        if self.level == 1 and not machine.pending and (
+                value > self._waspada if self._levels.below else value < self._waspada):
+            # Short of Waspada at Normal with no move pending: up is 1 and down at least 1,
+            # so ``step`` would change nothing (issue 17: the temperature threshold on
+            # every temp reading).
+            return False
+        if machine.step(ts, level_of(value, self._levels), level_of(value, self._down)):
+            self.level = machine.level
             self.score = (self.level - 1) / 3.0
             return True
         return False

@@ -27,6 +27,7 @@ from siaga.gateway.buffer_rows import Batch
 from siaga.gateway.errors import SenderError
 from siaga.gateway.heartbeat import HealthSnapshot, HeartbeatSettings
 from siaga.gateway.uplink.backoff import Backoff
+from siaga.gateway.uplink.counters import UplinkCounters
 from siaga.gateway.uplink.http_transport import HttpTransport, HttpTransportConfig
 from siaga.gateway.uplink.sender_process import ChildHttpTransport
 from siaga.gateway.uplink.settings import UplinkSettings, check_tls_files
@@ -59,6 +60,13 @@ class HttpUplink(UplinkWorker):
         self._link: HttpTransport | ChildHttpTransport = (
             ChildHttpTransport(config) if settings.sender == "process"
             else HttpTransport(config))
+
+    def counters(self) -> UplinkCounters:
+        counters = super().counters()
+        # The transport counts them (HubConnection.opened, or what the sender process
+        # reports); read where they live, an int read, like the worker's batch_count.
+        counters.connections_opened = self._link.opened
+        return counters
 
     def _connect(self) -> None:
         try:
@@ -181,9 +189,6 @@ class HttpUplink(UplinkWorker):
             answer = self._link.post(endpoint, body)
         except (OSError, http.client.HTTPException, ValueError, SenderError) as exc:
             return "retry", f"{self._base}{endpoint}: {str(exc) or type(exc).__name__}"
-        finally:
-            with self._cond:
-                self._counters.connections_opened = self._link.opened
         text = answer.body.decode("utf-8", "replace")
         if 200 <= answer.status < 300:
             return "stored", text

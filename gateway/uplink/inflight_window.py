@@ -9,7 +9,7 @@ ceiling) and never leaves [1, ceiling].
 - It holds the oldest places on the link (``holds``): a new batch is published only while
   fewer than the window take places, and an overdue batch is published again only while it
   is among the window's oldest, never on top of it. Which batches take places is the MQTT
-  uplink's to say: one that missed its ack twice or more does not (a batch the hub never
+  uplink's to say: one written off (it missed its ack twice) does not (a batch the hub never
   acks, its handler raising, would otherwise hold the window's last place for good; it goes
   again only from a place to spare), and the waiting alerts' batch may take one place beyond
   the window.

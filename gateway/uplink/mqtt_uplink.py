@@ -13,15 +13,23 @@ latest copy went before it (it queued behind that one on the link, one TCP conne
 order; a late ack of a batch split in halves counts for the halves), is published again,
 same rows, same batch id, unless it is bigger than the batch sizer's count by then: then its
 halves go, under their own ids. How many batches take places on the link, resends included,
-the in-flight window decides (``inflight_window``); a batch that missed its ack twice or
-more takes none (it goes again only with a place to spare), and the waiting alerts' batch
-may take one beyond the window.
+the in-flight window decides (``inflight_window``); a batch written off (missed its ack
+twice, with acks in time since the last write-off) takes none (it goes again only with a
+place to spare), and alerts' batches, new or overdue, may take one beyond the window. From
+its second miss on (its first, while the latest ack was late), a batch of readings goes again
+only after a growing wait beyond its timeout (``backoff``, per batch; an ack in time starts
+every batch's wait over). A late ack (of a batch that missed) shows a slow link, not a lost
+batch: it neither sizes the next batch (the miss halved the count already) nor lets a batch
+be written off. New batches go only while the entries in flight leave room under
+``uplink.max_inflight_entries``. docs/uplink.md, "Resends".
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
+import random
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -53,13 +61,13 @@ class _InFlight:
     place: int
     missed: bool = False  # overdue and counted as a miss; waits for the window to resend it
     misses: int = 0  # times it went overdue
+    # Missed twice or more with the hub acking others in time (``_may_write_off``): likely one
+    # the hub never acks (its handler raised), so it takes no place in the window and its
+    # misses say nothing about the link.
+    written_off: bool = False
     split_from: tuple[str, ...] = ()  # the batches it is a piece of (their ids)
-
-    @property
-    def written_off(self) -> bool:
-        """Missed its ack twice or more: likely one the hub never acks (its handler raised),
-        so it takes no place in the window and its misses say nothing about the link."""
-        return self.misses >= 2
+    hold_until: float = 0.0  # monotonic: missed again, it is not published before this
+    backoff: Backoff | None = None  # the growing wait of its resends, from its second miss
 
 
 class MqttUplink(UplinkWorker):
@@ -79,6 +87,14 @@ class MqttUplink(UplinkWorker):
         self._resend_all = False  # a new sender process: what the old one queued is gone
         self._inflight: dict[str, _InFlight] = {}  # oldest first: the window's order
         self._window = InflightWindow(settings.max_inflight)
+        self._resend_rng = random.Random()  # the resends' backoff jitter (one for all batches)
+        # Whether the next batch to miss twice may be written off: the first may (alone, a
+        # batch the hub never acks would stall the uplink); after that only once an ack in
+        # time (of a batch that never missed) has come, so a link on which acks come late
+        # or not at all does not write off batch after batch, each freeing a place for a
+        # new one on top of it.
+        self._may_write_off = True
+        self._acks_late = False  # the latest ack was of a batch that had missed: a slow link
         self._published = 0  # data publishes so far: the next copy's place on the link
         # Batches split in halves on a resend -> their latest copy's place, while a piece is in
         # flight: a late ack of the whole restarts the clocks of what went after it.
@@ -182,21 +198,39 @@ class MqttUplink(UplinkWorker):
         batch may take one place beyond the window (behind full places it would only queue
         behind those batches on the link; a place, not more, so an alert flood stays bounded).
         Written-off batches take no place in the window, but all in flight count against a
-        hard cap of twice ``max_inflight``: on a link that stalls without dropping, every batch
-        ends written off, and without the cap new ones would go (and be held) for ever."""
+        hard cap of twice ``max_inflight``, and their entries against
+        ``max_inflight_entries``: what the uplink holds is bounded by configuration."""
         if len(self._inflight) >= 2 * self.settings.max_inflight:
             return False
+        if self._room_for_entries() < self.settings.batch_max_count:
+            return False  # a batch of batch_max_count must fit, or it waits for an ack
         taken = sum(not f.written_off for f in self._inflight.values())
         return self._window.holds(taken - (1 if self._trigger.alert_waiting else 0))
+
+    def _room_for_entries(self) -> int:
+        """Entries a new batch may hold under ``uplink.max_inflight_entries``, written-off
+        batches included (they are held too). The alerts' batch is not held to it, as it is
+        not to the window: one batch of alerts may go beyond."""
+        with self._cond:
+            if self._trigger.alert_waiting:
+                return self._sizer.count
+        held = sum(len(f.batch) for f in self._inflight.values())
+        return self.settings.max_inflight_entries - held
 
     def _may_go_again(self) -> set[str]:
         """The batches in flight the window lets go again once overdue: those at its oldest
         places. Written-off batches queue behind all others: they go again only with a place
-        to spare (never blocking the rest, never a stalled link's whole window resent at once)."""
+        to spare (never blocking the rest, never a stalled link's whole window resent at once).
+        Alerts lead: with none among those, the oldest batch of alerts beyond them may go
+        again too, from one place beyond the window (as a new one may take one)."""
         flights = self._inflight.items()
         order = [b for b, f in flights if not f.written_off] + [
             b for b, f in flights if f.written_off]
-        return {b for place, b in enumerate(order) if self._window.holds(place)}
+        allowed = {b for place, b in enumerate(order) if self._window.holds(place)}
+        if not any(self._inflight[b].batch.alerts for b in allowed):
+            alerts = (b for b in order if b not in allowed and self._inflight[b].batch.alerts)
+            allowed.update(itertools.islice(alerts, 1))
+        return allowed
 
     def _resend_after_s(self) -> float:
         return self.settings.ack_timeout_s
@@ -209,7 +243,7 @@ class MqttUplink(UplinkWorker):
             return 60.0  # a reconnect, an ack or stop() wakes the thread
         waits = [next_heartbeat - now]
         allowed = self._may_go_again()
-        waits += [f.sent_at + self.settings.ack_timeout_s - now
+        waits += [max(f.sent_at + self.settings.ack_timeout_s, f.hold_until) - now
                   for batch_id, f in self._inflight.items()
                   if not f.missed or batch_id in allowed]
         if self._room_for_new():
@@ -274,9 +308,18 @@ class MqttUplink(UplinkWorker):
             live = {w for f in self._inflight.values() for w in f.split_from}
             self._split_places = {w: p for w, p in self._split_places.items() if w in live}
         self._window.acked()
+        late = flight.misses > 0
+        # An ack in time shows the link and the hub work: a batch that keeps missing while
+        # others are acked so is one the hub never acks, and may be written off.
+        self._may_write_off = self._may_write_off or not late
+        self._acks_late = late
+        if not late:  # so the batches waiting out a backoff go again as the window lets them
+            for f in self._inflight.values():
+                f.hold_until, f.backoff = 0.0, None
         self._restart_behind(flight.place, now)
         if ack.status == "stored":
-            self._delivered(flight.batch, len(flight.body), now - flight.sent_at)
+            if not late:  # a late one's miss halved the count already: it counts once
+                self._delivered(flight.batch, len(flight.body), now - flight.sent_at)
             refused = refused_rows(batch_id, ack)
             self._buffer.settle(flight.batch, refused)
             with self._cond:
@@ -313,9 +356,19 @@ class MqttUplink(UplinkWorker):
         for flight in newly:
             flight.missed = True
             flight.misses += 1
+            if flight.misses >= 2 and not flight.written_off and self._may_write_off:
+                flight.written_off = True
+                self._may_write_off = False  # the next one waits for an ack in time
+            if (flight.misses >= 2 or self._acks_late) and not flight.batch.alerts:
+                # Missed again: the hub (or the link to it) is not answering; a growing wait
+                # beyond the timeout spares the link. Alerts' batches keep the timeout's pace.
+                if flight.backoff is None:
+                    flight.backoff = Backoff(self.settings.backoff_min_s,
+                                             self.settings.backoff_max_s, self._resend_rng)
+                flight.hold_until = now + flight.backoff.next_delay()
         allowed = self._may_go_again()
         for batch_id, flight in list(self._inflight.items()):
-            if not (flight.missed and batch_id in allowed):
+            if not (flight.missed and batch_id in allowed) or now < flight.hold_until:
                 continue
             flight.missed = False
             log.info("no ack for %s after %.0f s: sending it again", batch_id,

@@ -53,12 +53,16 @@ class UplinkSettings:
     batch_max_age_s: Annotated[float, Ge(0), doc("A batch leaves at this age even if small")] \
         = 1.0
     max_inflight: Annotated[int, Interval(ge=1, le=100), doc(
-        "Most MQTT batches awaiting their ack at once (besides those that missed it twice, "
-        "and one of alerts, up to twice this in all); halved on a missing ack, grown back "
-        "on acks")] = 4
+        "Most MQTT batches awaiting their ack at once (besides those written off and one of "
+        "alerts, up to twice this in all); halved on a missing ack, grown back on acks")] = 4
+    max_inflight_entries: Annotated[int, Interval(ge=1, le=1_000_000), doc(
+        "Most entries held in batches awaiting their ack at once (MQTT; HTTP: the most a batch "
+        "holds), besides one batch of alerts: what bounds the uplink's memory, ~0.6 kB an "
+        "entry; at least batch_max_count")] = 10_000
     ack_timeout_s: Annotated[float, Ge(0.1), doc(
         "A batch unacknowledged this long (from its latest publish, or the ack of the batch "
-        "ahead of it) is sent again")] = 30.0
+        "ahead of it) is sent again; from its second miss on, after a growing wait more "
+        "(backoff_min_s .. backoff_max_s), unless it holds alerts")] = 30.0
     backoff_min_s: Annotated[float, Ge(0.01), doc("First wait after a failure")] = 1.0
     backoff_max_s: Annotated[float, Ge(0.01), doc("Longest wait between attempts")] = 60.0
     backfill_after_s: Annotated[float, Ge(0), doc(
@@ -69,6 +73,9 @@ class UplinkSettings:
             object.__setattr__(self, "port", 8883 if self.tls else 1883)
         if self.backoff_max_s < self.backoff_min_s:
             raise ValueError("backoff_max_s: must be >= backoff_min_s")
+        if self.max_inflight_entries < self.batch_max_count:
+            raise ValueError("max_inflight_entries: must be >= batch_max_count (a batch of "
+                             "batch_max_count entries must fit)")
         if self.kind == "mqtt" and self.host is None:
             raise ValueError('host: required when kind = "mqtt"')
         if self.kind == "http":

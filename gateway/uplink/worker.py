@@ -115,13 +115,19 @@ class UplinkWorker:
         raise NotImplementedError
 
     def _take(self) -> Batch | None:
-        """The next batch, up to the sizer's count (the uplink thread only)."""
-        count = self._sizer.count
+        """The next batch, up to the sizer's count and the entries the in-flight bound still
+        has room for (the uplink thread only)."""
+        count = min(self._sizer.count, self._room_for_entries())
         batch = self._buffer.peek_batch(count, backfill_after_s=self.settings.backfill_after_s)
         with self._cond:
             self._trigger.taken(len(batch) if batch else 0,
                                 full=batch is not None and batch.may_leave_rows(count))
         return batch
+
+    def _room_for_entries(self) -> int:
+        """How many entries the next batch may hold under ``uplink.max_inflight_entries``:
+        all of it with nothing in flight (HTTP's case: its one batch never exceeds it)."""
+        return self.settings.max_inflight_entries
 
     def _pieces(self, batch: Batch) -> Iterator[tuple[str, Batch, bytes]]:
         """``batch`` encoded, as (batch id, batch, body): whole, or in halves (and theirs)

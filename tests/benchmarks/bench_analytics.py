@@ -8,6 +8,9 @@ tests/benchmarks/bench_analytics.py [--rows N]. Prints figures; asserts nothing.
 microseconds per reading through ``EdgeAnalytics.process`` with the default detector set,
 10 nodes, the kit's channels vwc and temp, as the flood feeds them (gently moving values,
 millisecond spacing) and as a field node does (noisy values a minute apart).
+``--kit-detail`` adds the Python bytecodes run per reading (a count load does not move:
+compare two versions of the code with it on a busy machine) and each detector's CPU per
+update.
 """
 
 from __future__ import annotations
@@ -15,14 +18,23 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import sys
 import tempfile
 import time
+from collections.abc import Callable
+from types import FrameType
 
 import numpy as np
 
 from siaga.analytics.batch import run_node
 from siaga.analytics.cli import main as cli_main
 from siaga.analytics.config_load import load_config
+from siaga.analytics.detector import Detector
+from siaga.analytics.detectors.anomaly import AnomalyDetector
+from siaga.analytics.detectors.fire import FireDetector
+from siaga.analytics.detectors.health import ChannelHealthDetector
+from siaga.analytics.detectors.landslide import LandslideDetector
+from siaga.analytics.detectors.threshold import ThresholdDetector
 from siaga.analytics.engine import EdgeAnalytics
 from siaga.firmware_bridge.channels import reading_unit
 from siaga.firmware_bridge.reading import Reading
@@ -96,6 +108,67 @@ def bench_streaming_kit(n: int, noisy: bool, repeat: int = 3) -> float:
     return best
 
 
+def kit_detector_costs(n: int, noisy: bool) -> dict[str, float]:
+    """CPU microseconds per update of each detector the kit's readings reach, fed alone
+    (best of 3): where ``bench_streaming_kit``'s figure goes."""
+    readings = kit_readings(n, noisy)
+    cfg = load_config(None)
+    feeds: dict[str, tuple[str, Callable[[], Detector]]] = {
+        "health (vwc)": ("vwc", lambda: ChannelHealthDetector("vwc", cfg.health)),
+        "landslide (vwc)": ("vwc", lambda: LandslideDetector(
+            cfg.landslide, cfg.curve_for("n"), cfg.soil_for("n"), cfg.rain_level_for("n"))),
+        "anomaly (vwc)": ("vwc", lambda: AnomalyDetector("vwc", cfg.anomaly)),
+        "health (temp)": ("temp", lambda: ChannelHealthDetector("temp", cfg.health)),
+        "threshold (temp)": ("temp", lambda: ThresholdDetector(
+            "temp", cfg.threshold.channels["temp"])),
+        "fire (temp)": ("temp", lambda: FireDetector(cfg.fire)),
+        "anomaly (temp)": ("temp", lambda: AnomalyDetector("temp", cfg.anomaly)),
+    }
+    out = {}
+    for label, (channel, build) in feeds.items():
+        rows = [(r.node, r.ts, r.value) for r in readings if r.channel == channel]
+        best = math.inf
+        for _ in range(3):
+            dets = {f"n{k:02d}": build() for k in range(10)}
+            updates = [(dets[node].update, ts, value) for node, ts, value in rows]
+            for update, ts, value in updates[:1000]:
+                update(ts, channel, value)
+            cpu = time.process_time()
+            for update, ts, value in updates[1000:]:
+                update(ts, channel, value)
+            best = min(best, (time.process_time() - cpu) / (len(rows) - 1000) * 1e6)
+        out[label] = best
+    return out
+
+
+def kit_bytecodes(n: int, noisy: bool) -> float:
+    """Python bytecodes run per reading through ``EdgeAnalytics.process`` (sys.settrace's
+    opcode events): a count the machine's load does not move, for comparing two versions
+    of the code on a shared machine; it leaves out what C functions cost inside."""
+    readings = kit_readings(n + 4000, noisy)
+    eng = EdgeAnalytics()
+    for r in readings[:4000]:
+        eng.process(r)
+    count = 0
+
+    def opcodes(frame: FrameType, event: str, arg: object) -> object:
+        nonlocal count
+        if event == "opcode":
+            count += 1
+        return opcodes
+
+    def calls(frame: FrameType, event: str, arg: object) -> object:
+        frame.f_trace_opcodes = True
+        frame.f_trace_lines = False
+        return opcodes
+
+    sys.settrace(calls)
+    for r in readings[4000:]:
+        eng.process(r)
+    sys.settrace(None)
+    return count / n
+
+
 def bench_batch(n: int) -> list[tuple[str, float, float]]:
     cfg = load_config(TABLE)
     out = []
@@ -140,6 +213,8 @@ def main() -> None:
     p.add_argument("--stream-rows", type=int, default=200_000)
     p.add_argument("--kit-rows", type=int, default=200_000)
     p.add_argument("--kit-only", action="store_true")
+    p.add_argument("--kit-detail", action="store_true",
+                   help="also bytecodes per reading and each detector's CPU per update")
     a = p.parse_args()
     print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
           "(wall figures suffer on a shared machine; CPU figures are per core)")
@@ -147,6 +222,12 @@ def main() -> None:
         us = bench_streaming_kit(a.kit_rows, noisy)
         print(f"streaming, 10 nodes, vwc + temp ({label}), default detectors: "
               f"{us:.2f} us CPU per reading")
+    if a.kit_detail:
+        for noisy, label in ((False, "flood stream"), (True, "noisy, 60 s apart")):
+            print(f"  {label}: {kit_bytecodes(20_000, noisy):.0f} bytecodes per reading; "
+                  "per update, us CPU: " + ", ".join(
+                      f"{k} {v:.2f}" for k, v in kit_detector_costs(a.kit_rows,
+                                                                     noisy).items()))
     if a.kit_only:
         return
     wall, cpu = bench_streaming(a.stream_rows)

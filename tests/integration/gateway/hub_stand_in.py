@@ -42,12 +42,14 @@ class StoredEntries:
         self.reading_deliveries: Counter[ReadingKey] = Counter()
         self.alert_deliveries: Counter[AlertKey] = Counter()
         self.batches: list[dict[str, Any]] = []
+        self.arrivals: list[float] = []  # monotonic, one per batch
         self.heartbeats: list[dict[str, Any]] = []
 
     def store(self, batch: dict[str, Any]) -> None:
         gw = batch["gateway"]
         with self.cond:
             self.batches.append(batch)
+            self.arrivals.append(time.monotonic())
             for r in batch["readings"]:
                 self.reading_deliveries[(gw, r["node"], r["channel"], r["ts"], r["seq"])] += 1
             for a in batch["alerts"]:
@@ -72,6 +74,7 @@ class MqttAckResponder(StoredEntries):
     def __init__(self, host: str, port: int, client_id: str = "hub-stand-in") -> None:
         super().__init__()
         self.acking = True  # False: receive and store, but send no ack (a hub that stalls)
+        self.stored_acks_sent = 0  # "stored" acks published (counted under ``cond``)
         self.reject = False  # True: answer "rejected"
         self.max_acked_entries: int | None = None  # larger batches get no ack (a slow link)
         self.statuses: list[tuple[str, dict[str, Any]]] = []
@@ -93,6 +96,14 @@ class MqttAckResponder(StoredEntries):
     def stop(self) -> None:
         self._client.disconnect()
         self._client.loop_stop()
+
+    def stop_acking(self) -> int:
+        """Send no more "stored" acks: the number sent, every one of them already published
+        or on its way (setting ``acking`` alone races a batch being answered, whose ack then
+        reaches the gateway after the caller thought the acks had stopped)."""
+        with self.cond:
+            self.acking = False
+            return self.stored_acks_sent
 
     def _on_connect(self, client: mqtt.Client, *_: object) -> None:
         client.subscribe([("siaga/gw/+/data", 1), ("siaga/gw/+/heartbeat", 1),
@@ -117,8 +128,10 @@ class MqttAckResponder(StoredEntries):
         else:
             self.store(body)
             entries = len(body["readings"]) + len(body["alerts"])
-            if not self.acking or entries > (self.max_acked_entries or entries):
-                return
+            with self.cond:  # stop_acking's lock: no ack goes out uncounted after it
+                if not self.acking or entries > (self.max_acked_entries or entries):
+                    return
+                self.stored_acks_sent += 1
             ack = Ack(body["batch"], "stored")
         client.publish(f"siaga/gw/{body['gateway']}/ack", encode(ack), qos=1)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Protocol
 
 
@@ -17,12 +17,12 @@ class Startable(Stoppable, Protocol):
 
 @contextmanager
 def running(part: Startable, *then_stop: Stoppable) -> Iterator[None]:
-    """``part`` started for the block; after it, also when it fails, ``part`` stopped and
-    then each of ``then_stop`` (started by the test before: a hub stand-in, a relay)."""
-    part.start()
-    try:
+    """``part`` started for the block; after it, also when it or a start or stop fails,
+    ``part`` stopped and then each of ``then_stop`` (started by the test before: a hub
+    stand-in, a relay)."""
+    with ExitStack() as stack:
+        for other in reversed(then_stop):
+            stack.callback(other.stop)
+        part.start()
+        stack.callback(part.stop)
         yield
-    finally:
-        part.stop()
-        for other in then_stop:
-            other.stop()

@@ -238,3 +238,55 @@ def test_a_lone_reading_on_an_idle_uplink_leaves_at_its_batch_age(
         buffer.append([reading(1)], [])
         assert wait_for(lambda: buffer.stats().depth == 0, 20), up.counters()
     assert hub.unique_readings == 1
+
+
+def test_a_batch_without_its_ack_goes_again_after_growing_waits_but_alerts_do_not(
+    fresh_mosquitto: Mosquitto, buffer: StoreAndForwardBuffer,
+) -> None:
+    """The broker is up, the hub receives but never acks: the batch of readings goes again
+    at the 0.3 s timeout, then after a growing wait more (backoff 0.3-2 s), while the batch of
+    alerts keeps the timeout's pace (before: the readings' batch was written off behind the
+    alerts' and never went again, or alone went once a timeout for ever). An ack ends it."""
+    hub = MqttAckResponder(fresh_mosquitto.host, fresh_mosquitto.port)
+    hub.acking = False
+    hub.start()
+    buffer.append([], [alert(1)])
+    buffer.append([reading(i) for i in range(5)], [])
+    up = MqttUplink(uplink_settings(fresh_mosquitto, "gw-backoff", ack_timeout_s=0.3,
+                                    backoff_min_s=0.3, backoff_max_s=2.0), buffer)
+    with running(up, hub):
+        time.sleep(7)
+        with hub.cond:
+            sent = [(t, b["batch"], bool(b["alerts"])) for t, b in zip(
+                hub.arrivals, hub.batches, strict=True)]
+        hub.acking = True
+        assert wait_for(lambda: buffer.stats().depth == 0, 10), up.counters()
+    readings = [t for t, _, alerts in sent if not alerts]
+    gaps = [b - a for a, b in zip(readings, readings[1:], strict=False)]
+    assert len(readings) >= 5, sent
+    assert sum(gaps[-3:]) / 3 >= 0.9 > gaps[0], gaps  # the waits grew
+    assert sum(alerts for *_, alerts in sent) >= 12, sent  # ~0.3 s apart
+    assert len({b for _, b, _ in sent}) == 2 and hub.unique_readings == 5
+
+
+def test_the_entries_in_flight_stay_under_max_inflight_entries(
+    fresh_mosquitto: Mosquitto, buffer: StoreAndForwardBuffer,
+) -> None:
+    """No acks: batches of 100 go while they fit under max_inflight_entries 250 (two, not the
+    four the window allows), and the batch of alerts goes beyond it; acks let the rest go."""
+    hub = MqttAckResponder(fresh_mosquitto.host, fresh_mosquitto.port)
+    hub.acking = False
+    hub.start()
+    buffer.append([reading(i) for i in range(1000)], [])
+    up = MqttUplink(uplink_settings(fresh_mosquitto, "gw-bound", batch_max_count=100,
+                                    batch_ceiling_count=100, max_inflight_entries=250,
+                                    ack_timeout_s=5.0), buffer)
+    with running(up, hub):
+        assert hub.wait_until(lambda: len(hub.batches) >= 2, 10)
+        buffer.append([], [alert(1)])
+        assert hub.wait_until(lambda: len(hub.batches) >= 3, 10)
+        time.sleep(1)
+        assert [len(b["readings"]) + len(b["alerts"]) for b in hub.batches] == [100, 100, 1]
+        hub.acking = True  # the ack timeout resends them; their acks make room
+        assert wait_for(lambda: buffer.stats().depth == 0, 30), up.counters()
+    assert hub.unique_readings == 1000 and len(hub.alert_deliveries) == 1

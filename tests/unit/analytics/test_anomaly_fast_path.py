@@ -2,15 +2,18 @@
 
 ``AnomalyDetector.update`` and ``DailyProfile.update`` were rewritten for their cost per
 reading: constants read once, ``min``/``max`` written out as the builtins' comparisons, the
-level machine stepped only when a move is wanted. ``Plain`` below is the form they had
-before (the formulas as docs/detectors.md states them); every p, score, test and level
-must come out the same, NaN, -0.0 and overflowing values included.
+level machine stepped only when a move is wanted, the window's MAD walked from the last
+window's answer, and p left pending on a quiet reading (its statistics below
+``quiet_limits``) until read. ``Plain`` below is the form they had before (the formulas as
+docs/detectors.md states them); every p, score, test and level must come out the same,
+NaN, -0.0 and overflowing values included.
 """
 
 from __future__ import annotations
 
 import bisect
 import math
+from statistics import NormalDist
 
 import numpy as np
 import pytest
@@ -30,10 +33,17 @@ from siaga.analytics.detectors.anomaly_calibration import (
     SPREAD_K,
     SPREAD_THETA,
     TESTS,
+    clear_below,
     inflation,
+    quiet_limits,
 )
 from siaga.analytics.rolling_median import median_of_sorted, middle_of_three, sorted_mad
-from siaga.analytics.tail_probability import normal_isf, normal_sf, student_t_sf
+from siaga.analytics.tail_probability import (
+    normal_isf,
+    normal_quantile,
+    normal_sf,
+    student_t_sf,
+)
 from tests.unit.analytics.readings import T0
 
 
@@ -236,3 +246,72 @@ def test_daily_profile_gives_the_plain_forms_bits(cfg, xs, dt):
     fast, plain = DailyProfile(cfg), PlainProfile(cfg)
     for i, x in enumerate(xs):
         assert same(fast.update(T0 + i * dt, x), plain.update(T0 + i * dt, x))
+
+
+def test_fast_path_gives_the_plain_forms_bits_through_steps_and_an_infinite_window():
+    """The window's MAD is walked from the last window's answer (bisected once a NaN or
+    inf is in it): level steps make the answer jump, an overflowing value ends the walk."""
+    rng = np.random.default_rng(5)
+    n = 900
+    x = 20 + rng.normal(size=n) * 0.5
+    x[200:] += 12
+    x[350:] -= 30
+    x[500:520] = np.round(x[500:520])  # ties around the median
+    xs = x.tolist()
+    xs[700], xs[701], xs[800] = 1.7e308, -1.7e308, math.inf  # deviations overflow; then inf
+    run_both(AnomalyConfig(), (T0 + np.arange(n) * 600.0).tolist(), xs)
+
+
+@warm_up_overflow
+@given(cfg=configs, n=st.integers(40, 400), seed=st.integers(0, 2**16),
+       every=st.integers(2, 50))
+def test_p_worked_out_when_read_is_the_p_of_the_last_reading(cfg, n, seed, every):
+    """A quiet reading leaves p, test and score pending: read now and then, they are those
+    of the last reading, as when read after every one."""
+    rng = np.random.default_rng(seed)
+    xs = (20 + rng.standard_t(3, n)).tolist()
+    ts = (T0 + np.arange(n) * 600.0).tolist()
+    always, sometimes = AnomalyDetector("temp", cfg), AnomalyDetector("temp", cfg)
+    for i, (t, x) in enumerate(zip(ts, xs, strict=True)):
+        assert always.update(t, "temp", x) == sometimes.update(t, "temp", x)
+        read_always = (always.p, always.score, always.test)
+        if i % every == 0:
+            assert (sometimes.p, sometimes.score, sometimes.test) == read_always
+        assert always.level == sometimes.level
+    assert same(sometimes.score, always.score) and same(sometimes.p, always.p)
+
+
+def _below(limit: float) -> st.SearchStrategy[float]:
+    """Values in [0, limit), the largest float under the limit among them."""
+    if not limit > 0:
+        return st.just(math.nan)
+    return st.one_of(st.just(math.nextafter(limit, 0.0)),
+                     st.floats(0.0, limit, exclude_max=True))
+
+
+@given(threshold=st.floats(0.9001, 0.99999), df=st.sampled_from([3.0, 4.0]),
+       k=st.sampled_from([0.5, 1.5, 3.0]), data=st.data())
+def test_quiet_statistics_keep_the_score_below_clearing(threshold, df, k, data):
+    """Below quiet_limits every test's p is high enough that the score cannot reach
+    clear_below: the detector may then decide its level without the tails."""
+    cfg = AnomalyConfig(threshold=threshold, tail_df=df, cusum_k=k)
+    zt, cus, sv, zl = quiet_limits(cfg)
+    stats = [data.draw(_below(limit)) for limit in (zt, cus, sv, zl)]
+    if any(math.isnan(v) for v in stats):
+        return  # a limit at or below 0 (cus on a wide threshold): no statistic is quiet
+    p, _ = AnomalyDetector("temp", cfg)._combined(*stats)
+    score = math.exp(len(TESTS) * math.log1p(-p)) if p < 1.0 else 0.0
+    assert score < clear_below(cfg) <= threshold
+
+
+def test_quiet_limits_are_off_when_every_score_holds_a_flag():
+    assert quiet_limits(AnomalyConfig(threshold=0.9)) == (-math.inf,) * 4
+    assert quiet_limits(AnomalyConfig(threshold=0.85)) == (-math.inf,) * 4
+    zt, cus, sv, zl = quiet_limits(AnomalyConfig())
+    assert 3.5 < zt < 4.0 and 0.9 < cus < 1.1 and 10 < sv < 11 and 2.0 < zl < 2.2
+
+
+@given(st.floats(0.0, 1.0, exclude_min=True, exclude_max=True))
+def test_normal_quantile_is_what_normal_dist_gives(p):
+    assert same(normal_quantile(p, 0.0, 1.0), NormalDist().inv_cdf(p))
+    assert same(-normal_quantile(p, 0.0, 1.0), normal_isf(p))

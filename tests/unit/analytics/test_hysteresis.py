@@ -1,7 +1,12 @@
+import math
+
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from siaga.analytics.config import LevelThresholds
+from siaga.analytics.config import ChannelThreshold, LevelThresholds
+from siaga.analytics.detectors.threshold import ThresholdDetector
 from siaga.analytics.hysteresis import LevelMachine, level_of, levels_of, lowered, run_levels
 from siaga.analytics.windows import (
     RATE_BUCKETS,
@@ -126,3 +131,46 @@ def test_window_rate_sparser_than_a_bucket_keeps_every_reading():
     for t in ts:
         r.add(float(t), float(t))
     assert [e[0] for e in r._entries] == [float(t) for t in ts if t > ts[-1] - 600]
+
+
+@given(steps=st.lists(st.tuples(st.sampled_from([0.0, 10.0, 59.0, 61.0, 400.0]),
+                                st.integers(1, 4), st.integers(0, 3)), max_size=80),
+       min_s=st.sampled_from([0.0, 60.0]), clear_s=st.sampled_from([None, 0.0, 300.0]))
+def test_a_skipped_step_is_one_that_would_change_nothing(steps, min_s, clear_s):
+    """Detectors skip ``step`` while no move is pending and down >= level >= up (issue 17):
+    a machine stepped only then keeps the levels, changes and pending moves of one stepped
+    on every reading."""
+    every, skipping = LevelMachine(min_s, clear_s), LevelMachine(min_s, clear_s)
+    ts = 0.0
+    for dt, up, extra in steps:
+        ts += dt
+        down = min(4, up + extra)
+        changed = every.step(ts, up, down)
+        wanted = skipping.pending or up > skipping.level or down < skipping.level
+        assert changed == (wanted and skipping.step(ts, up, down))
+        assert (every.level, every.pending) == (skipping.level, skipping.pending)
+
+
+class PlainThreshold(ThresholdDetector):
+    """The threshold's update before its calm-reading shortcut (issue 17)."""
+
+    def update(self, ts: float, channel: str, value: float) -> bool:
+        self._value = value
+        if self._machine.step(ts, level_of(value, self._levels), level_of(value, self._down)):
+            self.level = self._machine.level
+            self.score = (self.level - 1) / 3.0
+            return True
+        return False
+
+
+@given(values=st.lists(st.one_of(st.floats(40.0, 60.0), st.just(45.0), st.just(43.0),
+                                 st.floats(allow_nan=True)), max_size=120),
+       below=st.booleans(), dt=st.sampled_from([1.0, 30.0, 61.0]))
+def test_threshold_shortcut_gives_the_plain_levels(values, below, dt):
+    t = (ChannelThreshold(45.0, 57.0, hysteresis=2.0, min_duration_s=60.0) if not below else
+         ChannelThreshold(45.0, 43.0, -math.inf, below=True, hysteresis=2.0,
+                          min_duration_s=60.0))
+    fast, plain = ThresholdDetector("temp", t), PlainThreshold("temp", t)
+    for i, v in enumerate(values):
+        assert fast.update(i * dt, "temp", v) == plain.update(i * dt, "temp", v)
+        assert (fast.level, fast.score) == (plain.level, plain.score)

@@ -118,7 +118,6 @@ class Degrees(float):
 @pytest.mark.parametrize("odd", [
     {"value": 2**64},  # beyond orjson's 64 bits
     {"value": -(2**63) - 1},
-    {"node": "n\ud800"},  # a lone surrogate orjson cannot write as UTF-8
     {"value": Degrees(21.5)},
     {"raw": Degrees(-0.0)},
 ])
@@ -130,9 +129,31 @@ def test_what_orjson_refuses_takes_the_encoders_path(odd: dict[str, object],
     assert reading_entry_payload(r) == by_encoder(r)
 
 
+@pytest.mark.parametrize("field", ["node", "channel", "unit", "source"])
+def test_a_lone_surrogate_is_refused(field: str, library: str) -> None:
+    """The plain form's text cannot be UTF-8 (nor bound by the buffer's SQLite): refused like
+    NaN, so the buffer rejects that entry alone."""
+    kw: dict[str, object] = {"node": "n", "channel": "rain", "unit": "mm", "source": "mqtt"}
+    kw[field] = "x\ud800"
+    r = Reading(value=1.0, ts=1.0, received_at=1.0, seq=1, **kw)  # type: ignore[arg-type]
+    with pytest.raises(UnicodeEncodeError):
+        by_encoder(r).encode()
+    with pytest.raises(ValueError):
+        reading_entry_payload(r)
+
+
 @pytest.mark.parametrize("bad", [float("nan"), float("inf")])
 def test_a_non_finite_float_subclass_is_refused(bad: float, library: str) -> None:
     r = Reading(node="n", channel="rain", value=Degrees(bad), unit="mm", ts=1.0,
                 received_at=1.0, seq=1, source="mqtt")
     with pytest.raises(ValueError):
         reading_entry_payload(r)
+
+
+@given(st.one_of(st.floats(min_value=-1e12, max_value=1e13, allow_nan=False),
+                 st.integers(min_value=-(2**43), max_value=2**43)))
+def test_ms_is_the_rounded_integer_milliseconds(ts: float) -> None:
+    """``ms`` leaves out the ``int()`` around ``round`` (issue 17): same value, still an int."""
+    got = ms(ts)
+    assert type(got) is int
+    assert got == int(round(ts * 1000))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -192,6 +193,28 @@ def test_unencodable_reading_is_rejected_and_the_rest_kept(buf: StoreAndForwardB
     batch = buf.peek_batch(10)
     assert batch is not None and seqs(batch) == [1, 3]
     assert buf.stats().rejected == 1
+
+
+def test_a_lone_surrogate_is_rejected_and_the_rest_kept(buf: StoreAndForwardBuffer) -> None:
+    """Regression: the JSON encoder writes a lone surrogate as it is and SQLite's bind then
+    failed the whole commit (and left its transaction open)."""
+    buf.append([reading(1), replace(reading(2), channel="vwc\ud800"), reading(3)],
+               [replace(alert(1), explanation_en="hujan \udfff")])
+    batch = buf.peek_batch(10)
+    assert batch is not None and seqs(batch) == [1, 3] and not batch.alerts
+    assert buf.stats().rejected == 2
+
+
+def test_an_error_in_a_transaction_rolls_it_back(buf: StoreAndForwardBuffer) -> None:
+    """Regression: only SQLite errors rolled back; any other left the transaction open, so
+    every later append failed with "cannot start a transaction within a transaction"."""
+    db = buf._db()
+    with pytest.raises(RuntimeError), buf._transaction(db, "commit"):
+        db.execute("INSERT INTO counter_baselines (node, channel, count) VALUES ('n', 'c', 1)")
+        raise RuntimeError("not SQLite's")
+    assert not db.in_transaction
+    buf.append([reading(1)], [])
+    assert buf.stats().depth == 1 and buf.counter_baselines() == {}
 
 
 def test_reject_moves_rows_out_of_the_queue(buf: StoreAndForwardBuffer) -> None:

@@ -20,12 +20,10 @@ def restored_collector() -> Iterator[None]:
 
 @pytest.mark.usefixtures("restored_collector")
 def test_start_up_objects_are_frozen_and_the_thresholds_raised() -> None:
-    kept = [object() for _ in range(3)]  # alive at start: the runtime, settings, modules
     gc.unfreeze()
     tune_collector()
     assert gc.get_threshold() == THRESHOLDS
     assert gc.get_freeze_count() > 0
-    assert kept
 
 
 @pytest.mark.usefixtures("restored_collector")

@@ -1,17 +1,12 @@
 """The MQTT uplink's own window and ack-clock logic (gateway/uplink/mqtt_uplink.py), through its
-real methods (_settle, _resend_overdue, _send_due, _deadline, _wanted) over a real buffer.
-
-A fake link and a fake clock, not Mosquitto and the hub: these cases need a batch the hub
-never acks, acks that come late by exactly so much, and a clock that jumps a 30 s ack timeout
-at once; the real parts run in tests/integration/uplink/test_uplink_batch_size.py.
+real methods (_settle, _resend_overdue, _send_due, _deadline, _wanted) over a real buffer, on
+the rig of tests/unit/gateway/mqtt_uplink_rig.py (a fake link and a fake clock: its docstring
+says why); the real parts run in tests/integration/uplink/test_uplink_batch_size.py.
 """
 
 from __future__ import annotations
 
-import json
-import math
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -19,117 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from siaga.analytics.alert import Alert
-from siaga.firmware_bridge.reading import Reading
-from siaga.firmware_bridge.uplink import Ack
-from siaga.firmware_bridge.vocabulary import Level
-from siaga.gateway.buffer import StoreAndForwardBuffer
-from siaga.gateway.buffer_sqlite import BufferSettings
 from siaga.gateway.uplink import mqtt_uplink, worker
-from siaga.gateway.uplink.mqtt_uplink import MqttUplink
-from siaga.gateway.uplink.settings import UplinkSettings
-
-TIMEOUT = 30.0
-
-
-class FakeLink:
-    """Records the data topic's publishes (batch ids, in order); everything else is a no-op."""
-
-    restarts = 0
-    pid = None
-
-    def __init__(self) -> None:
-        self.sent: list[str] = []
-
-    def publish(self, topic: str, body: bytes, retain: bool = False) -> None:
-        if topic.endswith("/data"):
-            self.sent.append(json.loads(body)["batch"])
-
-    def subscribe(self, topic: str) -> None: ...
-    def open(self) -> None: ...
-    def close(self, *args: object) -> None: ...
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-
-def reading(seq: int) -> Reading:
-    return Reading(node="slope-07", channel="vwc", value=31.5, unit="%", ts=1_795_000_000 + seq,
-                   received_at=1_795_000_000.05 + seq, seq=seq, source="serial:/dev/pts/3")
-
-
-def alert(n: int) -> Alert:
-    return Alert(node="slope-07", hazard="landslide", level=Level.SIAGA,
-                 previous_level=Level.WASPADA, detector="landslide", ts=1_795_000_000 + n,
-                 explanation_id="Hujan 3 jam 78 mm", explanation_en="3 h rain 78 mm",
-                 site="bumiaji-slope", channel="rain", values={"rain_3h_mm": 78.0})
-
-
-class Rig:
-    """An MqttUplink, connected, its thread never started: the test is the thread."""
-
-    def __init__(self, path: Path, clock: Clock, *, floor: int = 5, ceiling: int = 5) -> None:
-        self.clock = clock
-        self.buffer = StoreAndForwardBuffer(BufferSettings(path=str(path)))
-        self.uplink = MqttUplink(
-            UplinkSettings(kind="mqtt", gateway_id="gw-t", host="127.0.0.1",
-                           batch_max_count=floor, batch_ceiling_count=ceiling,
-                           batch_max_age_s=0, max_inflight=4, ack_timeout_s=TIMEOUT),
-            self.buffer)
-        self.link = FakeLink()
-        self.uplink._link = self.link  # type: ignore[assignment]
-        self.uplink._connected = True
-        self.seq = 0
-
-    def add(self, readings: int = 0, alerts: int = 0) -> None:
-        self.buffer.append([reading(self.seq + i) for i in range(readings)],
-                           [alert(self.seq + i) for i in range(alerts)])
-        self.seq += readings + alerts
-
-    def at(self, t: float) -> None:
-        self.clock.now = 1000.0 + t
-
-    def ack(self, batch_id: str) -> None:
-        self.uplink._settle(Ack(batch_id, "stored"))
-
-    def run_pass(self) -> list[str]:
-        """What one pass of the thread publishes (after its acks)."""
-        before = len(self.link.sent)
-        self.uplink._rearmed = False
-        self.uplink._resend_overdue(self.clock.now)
-        self.uplink._send_due()
-        return self.link.sent[before:]
-
-    def deadline(self) -> float:
-        with self.uplink._cond:
-            return self.uplink._deadline(self.clock.now, math.inf)
-
-    def wanted(self) -> bool:
-        """Whether the thread wakes for a batch (not for the re-arm it already had)."""
-        self.uplink._rearmed = False
-        with self.uplink._cond:
-            return self.uplink._wanted()
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    c = Clock()
-    fake_time = SimpleNamespace(monotonic=c.monotonic)
-    monkeypatch.setattr(mqtt_uplink, "time", fake_time)
-    monkeypatch.setattr(worker, "time", fake_time)
-    return c
-
-
-@pytest.fixture
-def rig(tmp_path: Path, clock: Clock) -> Iterator[Rig]:
-    r = Rig(tmp_path / "b.sqlite3", clock)
-    yield r
-    r.buffer.close()
+from tests.unit.gateway.mqtt_uplink_rig import BACKOFF_MIN, TIMEOUT, Clock, Rig
 
 
 def test_a_batch_the_hub_never_acks_does_not_block_new_batches(rig: Rig) -> None:
@@ -138,16 +24,20 @@ def test_a_batch_the_hub_never_acks_does_not_block_new_batches(rig: Rig) -> None
     rig.at(TIMEOUT)
     assert rig.run_pass() == [poison]  # one miss: window 2
     rig.at(2 * TIMEOUT)
-    assert rig.run_pass() == [poison]  # two: window 1, and the poison batch is written off
+    assert rig.run_pass() == []  # two: window 1, the poison batch written off, and held
     assert rig.uplink._window.size == 1
-    rig.at(2 * TIMEOUT + 1)
+    rig.at(2 * TIMEOUT + BACKOFF_MIN)
+    assert rig.run_pass() == [poison]  # after the backoff's first wait
+    rig.at(2 * TIMEOUT + 2)
     rig.add(readings=5)
     assert rig.wanted()
     [fresh] = rig.run_pass()  # before the fix: the poison batch held the only place for good
     assert fresh != poison
-    rig.ack(fresh)
-    rig.at(3 * TIMEOUT)
-    assert rig.run_pass() == [poison]  # still sent again, once a timeout
+    rig.ack(fresh)  # the hub answers: the poison batch's backoff starts over
+    rig.at(3 * TIMEOUT + BACKOFF_MIN)
+    assert rig.run_pass() == []  # its third miss: held the backoff's first wait
+    rig.at(3 * TIMEOUT + 2 * BACKOFF_MIN)
+    assert rig.run_pass() == [poison]  # still sent again
 
 
 def test_a_stalled_link_never_gets_its_whole_window_again_at_once(rig: Rig) -> None:
@@ -166,17 +56,20 @@ def test_a_stalled_link_never_gets_its_whole_window_again_at_once(rig: Rig) -> N
     assert rig.uplink._window.size == 1 and sum(resends) <= 2 + 7, resends
 
 
-def test_a_stalled_link_holds_at_most_twice_max_inflight(rig: Rig) -> None:
-    """No ack for forty timeouts with a backlog and alerts coming: every batch ends written
-    off, so only the hard cap keeps new batches from going (and being held) for ever."""
+def test_a_stalled_link_writes_off_one_batch_and_sends_nothing_new(rig: Rig) -> None:
+    """No ack for forty timeouts with a backlog and alerts coming: with no ack in time to
+    show the hub acks others, one batch is written off, the rest keep their places, and no
+    new batch goes on top of the stall (before: every batch ended written off, each freeing a
+    place for a new one, up to the hard cap of twice max_inflight)."""
     rig.add(readings=400)
-    rig.run_pass()
+    first = rig.run_pass()
     for k in range(1, 41):
         rig.at(k * TIMEOUT)
         rig.add(alerts=1)
         rig.run_pass()
         assert len(rig.uplink._inflight) <= 2 * 4, k
-    assert len(rig.uplink._inflight) == 2 * 4
+    assert list(rig.uplink._inflight) == first
+    assert [f.written_off for f in rig.uplink._inflight.values()] == [True, False, False, False]
 
 
 def test_the_alerts_batch_goes_beyond_a_full_window(rig: Rig) -> None:
