@@ -118,7 +118,10 @@ def quiet_limits(cfg: AnomalyConfig) -> tuple[float, float, float, float]:
     """
     clear = clear_below(cfg)
     never = (-math.inf,) * 4
-    if clear <= 0.0:
+    # Within ~1e-12 of 1 the 1 % margin on p is below the ulps of the score near clear
+    # (a threshold a few ulps under 1 gave a score at or above clear from statistics
+    # just under the limits): no reading is quiet there.
+    if clear <= 0.0 or 1.0 - clear < 1e-12:
         return never
     p0 = QUIET_MARGIN * (1.0 - clear ** (1.0 / len(TESTS)))
     if p0 >= 1.0:

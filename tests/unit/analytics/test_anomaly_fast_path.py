@@ -201,7 +201,9 @@ values = st.one_of(st.floats(-50, 50), st.sampled_from([0.0, -0.0, 1e-320, 1e300
 configs = st.builds(AnomalyConfig, window=st.sampled_from([9, 12, 15, 63]),
                     warmup=st.integers(1, 40), tail_df=st.sampled_from([3.0, 4.0]),
                     long_alpha=st.sampled_from([0.005, 0.05, 0.3]),
-                    profile_bins=st.sampled_from([1, 5, 24]))
+                    profile_bins=st.sampled_from([1, 5, 24]),
+                    threshold=st.sampled_from([0.9, 0.95, 0.99, 0.9999]),
+                    cusum_k=st.sampled_from([0.5, 1.5, 3.0]))
 
 
 @warm_up_overflow
@@ -289,7 +291,7 @@ def _below(limit: float) -> st.SearchStrategy[float]:
                      st.floats(0.0, limit, exclude_max=True))
 
 
-@given(threshold=st.floats(0.9001, 0.99999), df=st.sampled_from([3.0, 4.0]),
+@given(threshold=st.floats(0.9001, 1.0, exclude_max=True), df=st.sampled_from([3.0, 4.0]),
        k=st.sampled_from([0.5, 1.5, 3.0]), data=st.data())
 def test_quiet_statistics_keep_the_score_below_clearing(threshold, df, k, data):
     """Below quiet_limits every test's p is high enough that the score cannot reach
@@ -302,6 +304,20 @@ def test_quiet_statistics_keep_the_score_below_clearing(threshold, df, k, data):
     p, _ = AnomalyDetector("temp", cfg)._combined(*stats)
     score = math.exp(len(TESTS) * math.log1p(-p)) if p < 1.0 else 0.0
     assert score < clear_below(cfg) <= threshold
+
+
+@pytest.mark.parametrize("threshold", [0.9999999999999999, 0.9999999999999998, 0.99999999999999])
+def test_quiet_statistics_keep_the_score_below_clearing_a_few_ulps_under_one(threshold):
+    """Near 1 the margin on p is below the score's ulps: the largest statistic under each
+    limit gave a score above clear_below at one ulp under 1, so no reading is quiet there."""
+    cfg = AnomalyConfig(threshold=threshold)
+    detector = AnomalyDetector("temp", cfg)
+    for i, limit in enumerate(quiet_limits(cfg)):
+        if limit > 0:
+            stats = [0.0] * 4
+            stats[i] = math.nextafter(limit, 0.0)
+            p, _ = detector._combined(*stats)
+            assert math.exp(len(TESTS) * math.log1p(-p)) < clear_below(cfg)
 
 
 def test_quiet_limits_are_off_when_every_score_holds_a_flag():
