@@ -274,9 +274,10 @@ class AnomalyDetector:
                 return changed
             return False
         pending = self._pending
-        if quiet is None or pending is None:
+        if quiet is None:
             p, test = 1.0, ""
         else:
+            assert pending is not None  # quiet is False: _tests has just set it
             p, test = self._combined(*pending)
         self._pending = None
         self._p = p
