@@ -26,7 +26,6 @@ import math
 import statistics
 from collections.abc import Callable
 from functools import lru_cache, partial
-from statistics import NormalDist
 
 import numpy as np
 
@@ -34,7 +33,7 @@ from siaga.analytics.hysteresis import FloatArray
 
 _SQRT3 = math.sqrt(3.0)
 _SQRT1_2 = math.sqrt(0.5)
-_STANDARD_NORMAL = NormalDist()
+_STANDARD_NORMAL = statistics.NormalDist()
 # (-1)^k / (2k + 3)!, k = 0..7: x - sin x = x^3 * sum_k c_k x^(2k)
 _X_MINUS_SIN = tuple((-1) ** k / math.factorial(2 * k + 3) for k in range(8))
 SERIES_BELOW = 1.0  # x = 2 phi under which the series replaces x - sin x
@@ -113,12 +112,15 @@ def normal_sf(z: float) -> float:
 
 
 def normal_isf(p: float) -> float:
-    """The z with P(Z >= z) = p, for 0 < p < 1."""
+    """The z with P(Z >= z) = p, for 0 < p < 1 (else ``statistics.StatisticsError``).
+
+    ``-normal_quantile(p, 0.0, 1.0)`` gives the same bits without the range check, for
+    callers that keep p in range themselves on a per-reading path."""
     return -_STANDARD_NORMAL.inv_cdf(p)
 
 
 def _checked_quantile(p: float, mu: float, sigma: float) -> float:
-    return NormalDist(mu, sigma).inv_cdf(p)
+    return statistics.NormalDist(mu, sigma).inv_cdf(p)
 
 
 # What NormalDist.inv_cdf computes, (p, mu, sigma) -> x, without its range checks and the
