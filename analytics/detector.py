@@ -36,10 +36,12 @@ class Detector(Protocol):
     name: str
     hazard: str
     channels: frozenset[str]
-    score: float
 
     @property
     def level(self) -> int: ...
+
+    @property
+    def score(self) -> float: ...
 
     def update(self, ts: float, channel: str, value: float) -> bool: ...
 

@@ -371,18 +371,12 @@ class AnomalyDetector:
             self._p = p
             self._score = _score(p)
 
-    # Read as attributes; settable too (after settling what is pending), as the plain form
-    # in test_anomaly_fast_path, a subclass, sets them.
+    # Read as attributes: p, test and score of a quiet reading are worked out when read.
     @property
     def p(self) -> float:
         """The last reading's combined p (1 before the warm-up is over)."""
         self._settle()
         return self._p
-
-    @p.setter
-    def p(self, value: float) -> None:
-        self._settle()
-        self._p = value
 
     @property
     def score(self) -> float:
@@ -390,21 +384,11 @@ class AnomalyDetector:
         self._settle()
         return self._score
 
-    @score.setter
-    def score(self, value: float) -> None:
-        self._settle()
-        self._score = value
-
     @property
     def test(self) -> str:
         """The test behind the last reading's p ("" when unscored)."""
         self._settle()
         return self._test
-
-    @test.setter
-    def test(self, value: str) -> None:
-        self._settle()
-        self._test = value
 
     def metrics(self) -> dict[str, float]:
         return {"score": self.score, "p": self.p}

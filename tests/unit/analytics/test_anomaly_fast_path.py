@@ -130,11 +130,11 @@ class Plain(AnomalyDetector):
         bisect.insort(s, u)
         if len(s) > h:
             del s[bisect.bisect_left(s, self._fifo.popleft())]
-        self.p = p
-        self.test = test
-        self.score = math.exp(len(TESTS) * math.log1p(-p)) if p < 1.0 else 0.0
-        up = 2 if self.score >= self.cfg.threshold else 1
-        changed = self._machine.step(ts, up, 2 if self.score >= self._clear else 1)
+        self._p = p
+        self._test = test
+        score = self._score = math.exp(len(TESTS) * math.log1p(-p)) if p < 1.0 else 0.0
+        up = 2 if score >= self.cfg.threshold else 1
+        changed = self._machine.step(ts, up, 2 if score >= self._clear else 1)
         self.level = self._machine.level
         return changed
 
