@@ -82,8 +82,6 @@ class _Lane:
 class _Node:
     link: LinkHealth
     lanes: dict[str, _Lane] = field(default_factory=dict)  # the channels it has reported
-    health: dict[str, ChannelHealthDetector] = field(default_factory=dict)
-    routes: dict[str, list[_Route]] = field(default_factory=dict)
     shared: dict[str, Detector] = field(default_factory=dict)
 
 
@@ -144,7 +142,7 @@ class EdgeAnalytics:
                 return alerts
         routes = lane.routes
         if routes is None:
-            routes = lane.routes = st.routes[ch] = self._build_routes(node, st, ch)
+            routes = lane.routes = self._build_routes(node, st, ch)
         for r in routes:
             det = r.detector
             if r.fire:
@@ -209,11 +207,13 @@ class EdgeAnalytics:
             site = self.config.site_of(node)
             out.append(LevelState(node, st.link.name, "sensor_fault", Level(st.link.level),
                                   (st.link.level - 1) / 3, site))
-            for ch, h in st.health.items():
-                out.append(LevelState(node, f"health:{ch}", "sensor_fault", Level(h.level),
-                                      h.score, site, ch))
-            for routes in st.routes.values():
-                for r in routes:
+            for ch, lane in st.lanes.items():
+                h = lane.health
+                if h is not None:
+                    out.append(LevelState(node, f"health:{ch}", "sensor_fault",
+                                          Level(h.level), h.score, site, ch))
+            for lane in st.lanes.values():
+                for r in lane.routes or ():
                     if r.name.startswith("crowd:"):
                         if r.name in seen_zone:
                             continue
@@ -238,7 +238,7 @@ class EdgeAnalytics:
     def _new_lane(self, st: _Node, ch: str) -> _Lane:
         health = None
         if "health" in self._enabled:
-            health = st.health[ch] = ChannelHealthDetector(ch, self.config.health)
+            health = ChannelHealthDetector(ch, self.config.health)
         lane = st.lanes[ch] = _Lane(-math.inf, health)
         return lane
 
