@@ -204,8 +204,20 @@ class MqttUplink(UplinkWorker):
             return False
         if self._room_for_entries() < self.settings.batch_max_count:
             return False  # a batch of batch_max_count must fit, or it waits for an ack
-        taken = sum(not f.written_off for f in self._inflight.values())
-        return self._window.holds(taken - (1 if self._trigger.alert_waiting else 0))
+        taking = [f for f in self._inflight.values() if not f.written_off]
+        beyond = self._trigger.alert_waiting or self._probe_due(taking)
+        return self._window.holds(len(taking) - (1 if beyond else 0))
+
+    def _probe_due(self, taking: list[_InFlight]) -> bool:
+        """Whether a new batch may go beyond the window as a probe: every batch taking a
+        place has missed twice or more while write-off is barred. Two batches the hub never
+        acks would otherwise stop the uplink: the first written off, the second held at the
+        window's one place, refused write-off until an ack in time that no new batch could
+        go to earn. The probe's ack in time lets the second be written off; one probe at a
+        time (a probe in flight has not missed twice), within the hard cap and the entries
+        bound."""
+        return (not self._may_write_off and bool(taking)
+                and all(f.misses >= 2 for f in taking))
 
     def _room_for_entries(self) -> int:
         """Entries a new batch may hold under ``uplink.max_inflight_entries``, written-off

@@ -174,3 +174,26 @@ def test_after_each_pass_nothing_is_due_at_once(script: list[tuple[str, int]]) -
                 assert rig.uplink._window.holds(0)
         finally:
             rig.buffer.close()
+
+
+def test_two_batches_the_hub_never_acks_do_not_stop_the_uplink(rig: Rig) -> None:
+    """The hub never acks the first two batches and acks every other at once; 5 readings
+    come every 10 s. The first is written off at its second miss; the second, refused
+    write-off until an ack in time, held the window's only place for ever and no new batch
+    could go to earn that ack (before: after an hour 5 batches sent, the depth ~1,800 and
+    growing). A probe beyond the window earns it: the backlog drains."""
+    rig.add(readings=10)
+    poison = rig.run_pass()
+    assert len(poison) == 2
+    next_add = 10.0
+    while rig.clock.now - 1000.0 < 3600:
+        rig.clock.now = min(rig.clock.now + rig.deadline(), 1000.0 + next_add)
+        if rig.clock.now - 1000.0 >= next_add:
+            rig.add(readings=5)
+            next_add += 10
+        for batch_id in rig.run_pass():
+            if batch_id not in poison:
+                rig.ack(batch_id)
+    assert rig.buffer.stats().depth <= 10 + 5, rig.buffer.stats()
+    assert rig.uplink.counters().batches_acked >= 350
+    assert len(rig.uplink._inflight) <= 2 * 4, rig.uplink.counters()
