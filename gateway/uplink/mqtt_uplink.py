@@ -68,6 +68,16 @@ class _InFlight:
     split_from: tuple[str, ...] = ()  # the batches it is a piece of (their ids)
     hold_until: float = 0.0  # monotonic: missed again, it is not published before this
     backoff: Backoff | None = None  # the growing wait of its resends, from its second miss
+    # Published more than once (a resend, a new sender process, a session's redelivery): its
+    # ack may answer any copy, so it times no round trip (Karn's rule).
+    copies: int = 1
+
+    def restart(self, now: float, *, missed: bool = False) -> None:
+        """Its ack clock starts over at ``now``, and so does its wait: a later miss is
+        noticed a timeout from now, not when an old backoff ends."""
+        self.sent_at = max(self.sent_at, now)
+        self.missed = missed
+        self.hold_until, self.backoff = 0.0, None
 
 
 class MqttUplink(UplinkWorker):
@@ -283,20 +293,7 @@ class MqttUplink(UplinkWorker):
                 continue
             now = time.monotonic()
             if reconnected:
-                # The persistent session redelivers what was in flight; give the hub a
-                # full ack timeout from now before publishing it again ourselves. Unless
-                # the sender process was new: what the old one had queued is gone, so all of
-                # it goes again as the window lets it (not a miss of any one batch).
-                for f in self._inflight.values():
-                    f.sent_at = now
-                    f.missed = resend_all
-                # The link dropped while carrying batches: one failure. A new sender process
-                # says nothing of the link's pace: the window keeps its size, so what the old
-                # one lost all goes again at once.
-                if self._inflight and resend_all:
-                    super()._attempt_failed()
-                elif self._inflight:
-                    self._attempt_failed()
+                self._relinked(now, resend_all)
             self._resend_overdue(now)
             self._send_due()
             if now >= next_heartbeat and self._health is not None:
@@ -304,6 +301,22 @@ class MqttUplink(UplinkWorker):
                 with self._cond:
                     self._counters.heartbeats_sent += 1
                 next_heartbeat = now + self._heartbeat_s
+
+    def _relinked(self, now: float, resend_all: bool) -> None:
+        """Connected again. The persistent session redelivers what was in flight; give the
+        hub a full ack timeout from now before publishing it again ourselves. Unless the
+        sender process was new (``resend_all``): what the old one had queued is gone, so all
+        of it goes again as the window lets it (not a miss of any one batch)."""
+        for f in self._inflight.values():
+            f.restart(now, missed=resend_all)
+            f.copies += 1  # redelivered by the session, or sent again at once
+        # The link dropped while carrying batches: one failure. A new sender process says
+        # nothing of the link's pace: the window keeps its size, so what the old one lost
+        # all goes again at once.
+        if self._inflight and resend_all:
+            super()._attempt_failed()
+        elif self._inflight:
+            self._attempt_failed()
 
     def _settle(self, ack: Ack) -> None:
         batch_id, reason = ack.batch, ack.reason
@@ -330,7 +343,9 @@ class MqttUplink(UplinkWorker):
                 f.hold_until, f.backoff = 0.0, None
         self._restart_behind(flight.place, now)
         if ack.status == "stored":
-            if not late:  # a late one's miss halved the count already: it counts once
+            # A late one's miss halved the count already (it counts once); one sent more than
+            # once has no round trip to time: its ack may answer an older copy.
+            if not late and flight.copies == 1:
                 self._delivered(flight.batch, len(flight.body), now - flight.sent_at)
             refused = refused_rows(batch_id, ack)
             self._buffer.settle(flight.batch, refused)
@@ -350,8 +365,7 @@ class MqttUplink(UplinkWorker):
         the link, and crosses from now."""
         for f in self._inflight.values():
             if f.place > place:
-                f.sent_at = max(f.sent_at, now)
-                f.missed = False
+                f.restart(now)
 
     def _attempt_failed(self) -> None:
         super()._attempt_failed()
@@ -398,6 +412,7 @@ class MqttUplink(UplinkWorker):
                 continue
             flight.place = self._publish(flight.body)
             flight.sent_at = now
+            flight.copies += 1
 
     def _send_due(self) -> None:
         while True:

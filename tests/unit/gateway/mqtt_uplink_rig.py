@@ -96,6 +96,10 @@ class Rig:
     def ack(self, batch_id: str) -> None:
         self.uplink._settle(Ack(batch_id, "stored"))
 
+    def relink(self, *, new_sender: bool = False) -> None:
+        """The link is back (with ``new_sender``: a new sender process, all it had is lost)."""
+        self.uplink._relinked(self.clock.now, new_sender)
+
     def run_pass(self) -> list[str]:
         """What one pass of the thread publishes (after its acks)."""
         before = len(self.link.sent)

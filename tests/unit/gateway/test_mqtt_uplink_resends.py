@@ -138,3 +138,60 @@ def test_a_link_too_slow_for_the_timeout_gets_no_batch_on_top(rig: Rig) -> None:
     copies, most = slow_link(rig, 1.2 * TIMEOUT, 200 * TIMEOUT)
     assert most <= 4, most
     assert rig.uplink.counters().entries_acked == 60
+
+
+def held(rig: Rig, beyond_s: float) -> str:
+    """A batch never acked, run at the thread's deadlines until it waits out a backoff that
+    ends more than ``beyond_s`` after now."""
+    rig.uplink._resend_rng = random.Random(3)
+    rig.add(readings=5)
+    [stuck] = rig.run_pass()
+    flight = rig.uplink._inflight[stuck]
+    while not (flight.missed and flight.hold_until > rig.clock.now + beyond_s):
+        rig.clock.now += rig.deadline()
+        rig.run_pass()
+        assert rig.clock.now - 1000.0 < 100 * TIMEOUT
+    return stuck
+
+
+def test_after_a_new_sender_process_a_held_batch_goes_again_at_once(rig: Rig) -> None:
+    """What the old sender had queued is lost: it all goes again at once, not when a backoff
+    begun before the restart ends (before: it waited that out)."""
+    stuck = held(rig, 1)
+    rig.relink(new_sender=True)
+    assert rig.run_pass() == [stuck]
+
+
+def test_after_a_reconnect_the_next_miss_comes_a_timeout_later(rig: Rig) -> None:
+    """The session redelivers the batch: its clock starts over, and a miss is noticed a
+    timeout from the reconnect, not when the backoff begun before it ends (before: up to
+    backoff_max_s - ack_timeout_s late)."""
+    stuck = held(rig, TIMEOUT + 1)
+    rig.relink()
+    assert rig.deadline() == TIMEOUT
+    rig.clock.now += TIMEOUT
+    rig.run_pass()
+    assert rig.uplink._inflight[stuck].missed
+
+
+def test_an_ack_of_a_batch_sent_again_after_a_restart_times_no_round_trip(
+    tmp_path: Path, clock: Clock,
+) -> None:
+    """Karn's rule: a new sender process resends what the old one had; an ack just after
+    may answer the old copy, and timed from the resend it looked near zero and doubled the
+    count the restart had just halved (before: 5 -> 10 again)."""
+    rig = Rig(tmp_path / "k.sqlite3", clock, floor=5, ceiling=20)
+    rig.add(readings=30)
+    first, *rest = rig.run_pass()
+    rig.add(readings=100)  # more waits: a fast full batch would grow the count
+    rig.at(1)
+    rig.ack(first)
+    assert rig.uplink._sizer.count == 10
+    rig.at(2)
+    rig.relink(new_sender=True)
+    assert rig.uplink._sizer.count == 5
+    assert set(rest) <= set(rig.run_pass())  # sent again, whole (5 entries each)
+    rig.at(2.01)
+    rig.ack(rest[0])
+    assert rig.uplink._sizer.count == 5
+    rig.buffer.close()
