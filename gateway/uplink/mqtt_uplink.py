@@ -15,7 +15,8 @@ same rows, same batch id, unless it is bigger than the batch sizer's count by th
 halves go, under their own ids. How many batches take places on the link, resends included,
 the in-flight window decides (``inflight_window``); a batch written off (missed its ack
 twice, with acks in time since the last write-off) takes none (it goes again only with a
-place to spare), and alerts' batches, new or overdue, may take one beyond the window. From
+place to spare), and alerts' batches, new or overdue, may take one beyond the window (as may a new
+batch sent as a probe while every batch taking a place has missed twice). From
 its second miss on (its first, while the latest ack was late), a batch of readings goes again
 only after a growing wait beyond its timeout (``backoff``, per batch; an ack in time starts
 every batch's wait over). A late ack (of a batch that missed) shows a slow link, not a lost
@@ -232,11 +233,13 @@ class MqttUplink(UplinkWorker):
     def _room_for_entries(self) -> int:
         """Entries a new batch may hold under ``uplink.max_inflight_entries``, written-off
         batches included (they are held too). The alerts' batch is not held to it, as it is
-        not to the window: one batch of alerts may go beyond."""
+        not to the window: one batch of alerts may go beyond, while no other is in flight."""
         with self._cond:
-            if self._trigger.alert_waiting:
-                return self._sizer.count
-        held = sum(len(f.batch) for f in self._inflight.values())
+            alert_waiting = self._trigger.alert_waiting
+        flights = self._inflight.values()
+        if alert_waiting and not any(f.batch.alerts for f in flights):
+            return self._sizer.count
+        held = sum(len(f.batch) for f in flights)
         return self.settings.max_inflight_entries - held
 
     def _may_go_again(self) -> set[str]:

@@ -53,12 +53,14 @@ class UplinkSettings:
     batch_max_age_s: Annotated[float, Ge(0), doc("A batch leaves at this age even if small")] \
         = 1.0
     max_inflight: Annotated[int, Interval(ge=1, le=100), doc(
-        "Most MQTT batches awaiting their ack at once (besides those written off and one of "
-        "alerts, up to twice this in all); halved on a missing ack, grown back on acks")] = 4
-    max_inflight_entries: Annotated[int, Interval(ge=1, le=1_000_000), doc(
+        "Most MQTT batches awaiting their ack at once (besides those written off, one of "
+        "alerts and a probe, up to twice this in all); halved on a missing ack, grown back on "
+        "acks")] = 4
+    max_inflight_entries: Annotated[int, Interval(ge=0, le=1_000_000), doc(
         "Most entries held in batches awaiting their ack at once (MQTT; HTTP: the most a batch "
-        "holds), besides one batch of alerts: what bounds the uplink's memory, ~0.6 kB an "
-        "entry; at least batch_max_count")] = 10_000
+        "holds), besides one batch of alerts: what bounds the uplink's memory, ~0.6 kB a "
+        "reading, 1-9 kB an alert; at least batch_max_count; 0: the larger of 10000 and twice "
+        "batch_max_count")] = 0
     ack_timeout_s: Annotated[float, Ge(0.1), doc(
         "A batch unacknowledged this long (from its latest publish, or the ack of the batch "
         "ahead of it) is sent again; from its second miss on, after a growing wait more "
@@ -73,7 +75,10 @@ class UplinkSettings:
             object.__setattr__(self, "port", 8883 if self.tls else 1883)
         if self.backoff_max_s < self.backoff_min_s:
             raise ValueError("backoff_max_s: must be >= backoff_min_s")
-        if self.max_inflight_entries < self.batch_max_count:
+        if self.max_inflight_entries == 0:
+            object.__setattr__(self, "max_inflight_entries",
+                               max(10_000, 2 * self.batch_max_count))
+        elif self.max_inflight_entries < self.batch_max_count:
             raise ValueError("max_inflight_entries: must be >= batch_max_count (a batch of "
                              "batch_max_count entries must fit)")
         if self.kind == "mqtt" and self.host is None:

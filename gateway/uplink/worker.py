@@ -73,7 +73,10 @@ class UplinkWorker:
         # it: the thread wakes to set one (it slept up to 60 s, or the heartbeat interval,
         # before a lone reading went: issue 17).
         self._rearmed = False
-        self._sizer = BatchSizer(settings.batch_max_count, settings.batch_ceiling_count,
+        # A batch never holds more than the in-flight bound: a count above it would be one
+        # no batch reaches (a miss halving it would change nothing).
+        self._sizer = BatchSizer(settings.batch_max_count,
+                                 min(settings.batch_ceiling_count, settings.max_inflight_entries),
                                  self._resend_after_s())
         self._counters = UplinkCounters()
         self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)

@@ -170,3 +170,16 @@ def test_parse_host_port() -> None:
     with pytest.raises(ConfigError) as e:
         parse_host_port("broker:x")
     assert e.value.key == "--mqtt"
+
+
+def test_an_old_uplink_table_with_big_batches_still_loads(tmp_path: Path) -> None:
+    """max_inflight_entries must hold a batch of batch_max_count; unset it follows it (the
+    larger of 10,000 and twice it), so a file from before the key, with batches of up to
+    50,000, still loads. Set below batch_max_count it is an error naming it."""
+    table = '[serial]\nports=["x"]\n[uplink]\nkind = "mqtt"\nhost = "h"\n'
+    s = load_settings(write(tmp_path, table + "batch_max_count = 20000\n"))
+    assert s.uplink is not None and s.uplink.max_inflight_entries == 40_000
+    s = load_settings(write(tmp_path, table))
+    assert s.uplink is not None and s.uplink.max_inflight_entries == 10_000
+    assert error_key(write(tmp_path, table + "batch_max_count = 600\n"
+                           "max_inflight_entries = 500\n")) == "uplink.max_inflight_entries"

@@ -197,3 +197,53 @@ def test_two_batches_the_hub_never_acks_do_not_stop_the_uplink(rig: Rig) -> None
     assert rig.buffer.stats().depth <= 10 + 5, rig.buffer.stats()
     assert rig.uplink.counters().batches_acked >= 350
     assert len(rig.uplink._inflight) <= 2 * 4, rig.uplink.counters()
+
+
+def test_one_batch_of_alerts_goes_beyond_the_entries_bound_not_more(
+    tmp_path: Path, clock: Clock,
+) -> None:
+    """max_inflight_entries 10 held by two batches of readings: the first batch of alerts
+    goes beyond it, later ones wait for acks (before: each went while the window had a
+    place, 25 entries held here)."""
+    rig = Rig(tmp_path / "e.sqlite3", clock, max_entries=10)
+    rig.add(readings=10)
+    assert len(rig.run_pass()) == 2
+    rig.add(alerts=5)
+    [alerts] = rig.run_pass()
+    rig.add(alerts=5)
+    assert rig.run_pass() == []
+    rig.add(alerts=5)
+    assert rig.run_pass() == []
+    assert sum(len(f.batch) for f in rig.uplink._inflight.values()) == 15
+    rig.ack(alerts)
+    assert len(rig.run_pass()) == 1  # the next batch of alerts, beyond again
+    rig.buffer.close()
+
+
+def test_a_grown_batch_leaves_the_next_only_the_room_left(tmp_path: Path, clock: Clock) -> None:
+    """The count grown to 10 under max_inflight_entries 25: two batches of 10 go, then one
+    of the 5 entries left (before the cap in _take: a third of 10, 30 held)."""
+    rig = Rig(tmp_path / "g.sqlite3", clock, floor=5, ceiling=20, max_entries=25)
+    rig.add(readings=200)
+    first = rig.run_pass()
+    rig.at(1)
+    for batch_id in first:
+        rig.ack(batch_id)
+    assert rig.uplink._sizer.count == 10
+    sent = rig.run_pass()
+    assert [len(rig.uplink._inflight[b].batch) for b in sent] == [10, 10, 5]
+    rig.buffer.close()
+
+
+def test_the_count_never_grows_past_the_entries_bound(tmp_path: Path, clock: Clock) -> None:
+    """batch_ceiling_count 20 over max_inflight_entries 10: the count stops at 10, the most a
+    batch can hold (before: 20, a size no batch reached, that a miss halved to no effect)."""
+    rig = Rig(tmp_path / "c.sqlite3", clock, floor=5, ceiling=20, max_entries=10)
+    rig.add(readings=200)
+    for k in range(1, 10):
+        sent = rig.run_pass()
+        rig.at(k)
+        for batch_id in sent:
+            rig.ack(batch_id)
+    assert rig.uplink.counters().batch_count == 10
+    rig.buffer.close()
