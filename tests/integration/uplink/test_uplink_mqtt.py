@@ -269,8 +269,9 @@ def test_a_batch_without_its_ack_goes_again_after_growing_waits_but_alerts_do_no
     gaps = [b - a for a, b in zip(readings, readings[1:], strict=False)]
     assert len(readings) >= 5, sent
     # Each wait at least backoff_min_s beyond the timeout after the first resend (copies
-    # reach the hub a few ms apart at most), and grown from the fourth on.
-    assert gaps[0] < 0.55 <= min(gaps[1:]) and min(gaps[3:]) >= 0.95, gaps
+    # reach the hub a few ms apart at most), and grown from the fourth on. The first gap
+    # runs from the first copy, which may cross as the connection comes up: only bounded.
+    assert gaps[0] < 0.9 and min(gaps[1:]) >= 0.55 and min(gaps[3:]) >= 0.95, gaps
     assert sum(alerts for *_, alerts in sent) >= 12, sent  # ~0.3 s apart
     assert len({b for _, b, _ in sent}) == 2 and hub.unique_readings == 5
 
