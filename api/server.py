@@ -54,9 +54,6 @@ def hub_server(app: FastAPI, settings: HubSettings, **overrides: object) -> HubS
         # uvicorn's own limit_concurrency stays off: it counts idle sockets too, so slow
         # clients would turn it into a 503 for everyone.
         http=guarded_protocol(server, connection_limit(server)),
-        # uvloop when installed (the hub group installs it; asyncio's own loop otherwise):
-        # ~0.1-0.25 ms less hub CPU a request (docs/telemetry.md, "The event loop").
-        loop="auto",
         timeout_keep_alive=server.keep_alive_s, backlog=server.backlog,
         h11_max_incomplete_event_size=server.max_header_bytes,
     )
