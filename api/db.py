@@ -83,10 +83,14 @@ BUSY_TIMEOUT_S = 30.0
 def connect(path: str | Path) -> sqlite3.Connection:
     conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None,
                            check_same_thread=False)
-    conn.row_factory = sqlite3.Row
-    _use_wal(conn)
-    conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("PRAGMA foreign_keys=ON")
+    try:
+        conn.row_factory = sqlite3.Row
+        _use_wal(conn)
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+    except BaseException:
+        conn.close()  # not left to the garbage collector (a ResourceWarning since Python 3.13)
+        raise
     return conn
 
 
