@@ -61,6 +61,7 @@ from siaga.gateway.buffer_rows import (
     Entry,
     alert_entry_payload,
     counter_counts,
+    encodable,
     encoded_payloads,
     entries_bytes,
     id_runs,
@@ -142,7 +143,9 @@ class StoreAndForwardBuffer:
         payloads = encoded_payloads(readings, reading_entry_payload, READING, at, bad)
         if not alert_payloads and not payloads and not bad:
             return
-        baselines = counter_counts(readings)
+        # A refused reading's count is no baseline (and its node may not even bind).
+        baselines = counter_counts(readings if len(payloads) == len(readings)
+                                   else encodable(readings, reading_entry_payload))
         n = len(alert_payloads) + len(payloads)
         db = self._db()
         with self._write:

@@ -171,6 +171,18 @@ def counter_counts(readings: Sequence[Reading]) -> dict[tuple[str, str], int]:
     return out
 
 
+def encodable(items: Sequence[T], encode: Callable[[T], str]) -> list[T]:
+    """The items ``encoded_payloads`` keeps (for the rare batch where it refused some)."""
+    kept = []
+    for item in items:
+        try:
+            encode(item)
+        except (ValueError, TypeError):
+            continue
+        kept.append(item)
+    return kept
+
+
 def encoded_payloads(items: Sequence[T], encode: Callable[[T], str], kind: int, at: int,
              bad: list[tuple[int, str, int, int, str]]) -> list[str]:
     """Each item's buffered JSON, in one pass while every item encodes (the usual case);

@@ -205,6 +205,17 @@ def test_a_lone_surrogate_is_rejected_and_the_rest_kept(buf: StoreAndForwardBuff
     assert buf.stats().rejected == 2
 
 
+def test_a_refused_counter_reading_sets_no_baseline(buf: StoreAndForwardBuffer) -> None:
+    """Regression: the baselines were taken from every reading, so a counter reading with a
+    lone surrogate in its node failed the whole commit when its baseline was bound."""
+    rain = replace(reading(2), node="n\ud800", channel="rain", value=0.2, unit="mm", raw=3)
+    buf.append([reading(1), rain, replace(rain, node="slope-07", seq=3)], [])
+    batch = buf.peek_batch(10)
+    assert batch is not None and seqs(batch) == [1, 3]
+    assert buf.stats().rejected == 1
+    assert buf.counter_baselines() == {("slope-07", "rain"): 3}
+
+
 def test_an_error_in_a_transaction_rolls_it_back(buf: StoreAndForwardBuffer) -> None:
     """Regression: only SQLite errors rolled back; any other left the transaction open, so
     every later append failed with "cannot start a transaction within a transaction"."""
