@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from siaga.analytics.config import AnomalyConfig
 from siaga.analytics.daily_profile import DAY_S, DailyProfile, _rates
-from siaga.analytics.detectors.anomaly import AnomalyDetector
+from siaga.analytics.detectors.anomaly import AnomalyDetector, _score
 from siaga.analytics.detectors.anomaly_calibration import (
     CLIP_RESIDUAL,
     CLIP_SCORE,
@@ -307,17 +307,25 @@ def test_quiet_statistics_keep_the_score_below_clearing(threshold, df, k, data):
 
 
 @pytest.mark.parametrize("threshold", [0.9999999999999999, 0.9999999999999998, 0.99999999999999])
-def test_quiet_statistics_keep_the_score_below_clearing_a_few_ulps_under_one(threshold):
+def test_no_reading_is_quiet_a_few_ulps_under_one(threshold):
     """Near 1 the margin on p is below the score's ulps: the largest statistic under each
     limit gave a score above clear_below at one ulp under 1, so no reading is quiet there."""
+    assert quiet_limits(AnomalyConfig(threshold=threshold)) == (-math.inf,) * 4
+
+
+@pytest.mark.parametrize("threshold", [1 - 1.01e-13, 1 - 2e-13, 1 - 1e-11])
+def test_quiet_statistics_keep_the_score_below_clearing_just_beyond_the_cut_off(threshold):
+    """The nearest thresholds to 1 that still have quiet limits: the largest statistic under
+    each limit keeps the detector's score under clear_below."""
     cfg = AnomalyConfig(threshold=threshold)
     detector = AnomalyDetector("temp", cfg)
-    for i, limit in enumerate(quiet_limits(cfg)):
-        if limit > 0:
-            stats = [0.0] * 4
-            stats[i] = math.nextafter(limit, 0.0)
-            p, _ = detector._combined(*stats)
-            assert math.exp(len(TESTS) * math.log1p(-p)) < clear_below(cfg)
+    limits = quiet_limits(cfg)
+    assert all(limit > 0 for limit in limits)
+    for i, limit in enumerate(limits):
+        stats = [0.0] * 4
+        stats[i] = math.nextafter(limit, 0.0)
+        p, _ = detector._combined(*stats)
+        assert _score(p) < clear_below(cfg)
 
 
 def test_quiet_limits_are_off_when_every_score_holds_a_flag():
