@@ -22,7 +22,7 @@ import re
 import tomllib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sized
 from pathlib import Path
 from typing import Any
 
@@ -183,10 +183,12 @@ def problems_error(errors: list[ErrorDetails], root: str = "") -> ConfigError:
 def _without_consequences(errors: list[ErrorDetails]) -> list[ErrorDetails]:
     # pydantic counts only the items that validated, so an array whose one item is wrong is
     # also "too short": a false second problem ("should have at least 1 item"), not the user's.
-    def failed_below(e: ErrorDetails) -> bool:
-        loc = e["loc"]
-        return any(len(o["loc"]) > len(loc) and o["loc"][:len(loc)] == loc for o in errors)
-    return [e for e in errors if not (e["type"] == "too_short" and failed_below(e))]
+    # The input's own length says whether it was.
+    def false_too_short(e: ErrorDetails) -> bool:
+        given, ctx = e.get("input"), e.get("ctx") or {}
+        return (e["type"] == "too_short" and isinstance(given, Sized)
+                and len(given) >= ctx.get("min_length", 0))
+    return [e for e in errors if not false_too_short(e)]
 
 
 def _is_union_tag(part: str | int) -> bool:
