@@ -72,6 +72,7 @@ class _InFlight:
     # Published more than once (a resend, a new sender process, a session's redelivery): its
     # ack may answer any copy, so it times no round trip (Karn's rule).
     copies: int = 1
+    probe: bool = False  # sent beyond the window to earn an ack in time (``_probe_due``)
 
     def restart(self, now: float, *, missed: bool = False) -> None:
         """Its ack clock starts over at ``now``, and so does its wait: a later miss is
@@ -216,19 +217,24 @@ class MqttUplink(UplinkWorker):
         if self._room_for_entries() < self.settings.batch_max_count:
             return False  # a batch of batch_max_count must fit, or it waits for an ack
         taking = [f for f in self._inflight.values() if not f.written_off]
-        beyond = self._trigger.alert_waiting or self._probe_due(taking)
-        return self._window.holds(len(taking) - (1 if beyond else 0))
+        if self._probe_due(taking):
+            return True
+        return self._window.holds(len(taking) - (1 if self._trigger.alert_waiting else 0))
 
     def _probe_due(self, taking: list[_InFlight]) -> bool:
-        """Whether a new batch may go beyond the window as a probe: every batch taking a
-        place has missed twice or more while write-off is barred. Two batches the hub never
-        acks would otherwise stop the uplink: the first written off, the second held at the
-        window's one place, refused write-off until an ack in time that no new batch could
-        go to earn. The probe's ack in time lets the second be written off; one probe at a
-        time (a probe in flight has not missed twice), within the hard cap and the entries
-        bound."""
-        return (not self._may_write_off and bool(taking)
-                and all(f.misses >= 2 for f in taking))
+        """Whether a new batch may go beyond the window as a probe: write-off is barred
+        (until an ack in time), the latest ack was not late (a slow link gets nothing on
+        top), no probe is in flight, and every batch taking a place has missed (its second
+        miss or more, or one that waits outside the window). Two or more batches the hub
+        never acks would otherwise stop the uplink: the first written off, the next held at
+        the window's one place, refused write-off until an ack in time that no new batch
+        could go to earn. The probe's ack in time lets the next be written off; one at a
+        time, within the hard cap and the entries bound, so a stalled link holds one more
+        batch, not a new one a timeout."""
+        flights = self._inflight.values()
+        return (not self._may_write_off and not self._acks_late and bool(taking)
+                and not any(f.probe for f in flights)
+                and all(f.missed or f.misses >= 2 for f in taking))
 
     def _room_for_entries(self) -> int:
         """Entries a new batch may hold under ``uplink.max_inflight_entries``, written-off
@@ -423,16 +429,20 @@ class MqttUplink(UplinkWorker):
                 if not (self._connected and self._room_for_new()
                         and self._trigger.due(time.monotonic())):
                     return
+                probe = self._probe_due([f for f in self._inflight.values()
+                                         if not f.written_off])
             batch = self._take()
             if batch is None:
                 return
-            self._publish_batch(batch)
+            self._publish_batch(batch, probe=probe)
 
-    def _publish_batch(self, batch: Batch, split_from: tuple[str, ...] = ()) -> None:
+    def _publish_batch(self, batch: Batch, split_from: tuple[str, ...] = (), *,
+                       probe: bool = False) -> None:
         """All its pieces at once: they may take ``_inflight`` past the window."""
         for batch_id, piece, body in self._pieces(batch):
             self._inflight[batch_id] = _InFlight(piece, body, time.monotonic(),
-                                                 self._publish(body), split_from=split_from)
+                                                 self._publish(body), split_from=split_from,
+                                                 probe=probe)
             with self._cond:
                 self._counters.batches_sent += 1
 
