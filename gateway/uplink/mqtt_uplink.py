@@ -15,14 +15,15 @@ same rows, same batch id, unless it is bigger than the batch sizer's count by th
 halves go, under their own ids. How many batches take places on the link, resends included,
 the in-flight window decides (``inflight_window``); a batch written off (missed its ack
 twice, with acks in time since the last write-off) takes none (it goes again only with a
-place to spare), and alerts' batches, new or overdue, may take one beyond the window (as may a new
-batch sent as a probe while every batch taking a place has missed twice). From
-its second miss on (its first, while the latest ack was late), a batch of readings goes again
-only after a growing wait beyond its timeout (``backoff``, per batch; an ack in time starts
-every batch's wait over). A late ack (of a batch that missed) shows a slow link, not a lost
-batch: it neither sizes the next batch (the miss halved the count already) nor lets a batch
-be written off. New batches go only while the entries in flight leave room under
-``uplink.max_inflight_entries``. docs/uplink.md, "Resends".
+place to spare), and alerts' batches, new or overdue, may take one beyond the window; while
+every batch taking a place has missed and write-off is barred, one new batch goes beyond it
+as a probe, one at a time (``_probe_due``). From its second miss on (its first, while the
+latest ack was late), a batch of readings goes again only after a growing wait beyond its
+timeout (``backoff``, per batch; an ack in time starts every batch's wait over). A late ack
+(of a batch that missed) shows a slow link, not a lost batch: it neither sizes the next
+batch (the miss halved the count already) nor lets a batch be written off. New batches go
+only while the entries in flight leave room under ``uplink.max_inflight_entries``.
+docs/uplink.md, "Resends".
 """
 
 from __future__ import annotations
