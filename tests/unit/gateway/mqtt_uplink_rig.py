@@ -102,6 +102,15 @@ class Rig:
         """The link is back (with ``new_sender``: a new sender process, all it had is lost)."""
         self.uplink._relinked(self.clock.now, new_sender)
 
+    def grown_once(self) -> None:
+        """A backlog of 200 readings, its first full batches sent and acked in time a second
+        later: the count has doubled once (5 -> 10 at the defaults)."""
+        self.add(readings=200)
+        first = self.run_pass()
+        self.at(1)
+        for batch_id in first:
+            self.ack(batch_id)
+
     def run_pass(self) -> list[str]:
         """What one pass of the thread publishes (after its acks)."""
         before = len(self.link.sent)

@@ -228,11 +228,7 @@ def test_a_grown_batch_leaves_the_next_only_the_room_left(tmp_path: Path, clock:
     """The count grown to 10 under max_inflight_entries 25: two batches of 10 go, then one
     of the 5 entries left (before the cap in _take: a third of 10, 30 held)."""
     rig = Rig(tmp_path / "g.sqlite3", clock, floor=5, ceiling=20, max_entries=25)
-    rig.add(readings=200)
-    first = rig.run_pass()
-    rig.at(1)
-    for batch_id in first:
-        rig.ack(batch_id)
+    rig.grown_once()
     assert rig.uplink._sizer.count == 10
     sent = rig.run_pass()
     assert [len(rig.uplink._inflight[b].batch) for b in sent] == [10, 10, 5]
