@@ -17,7 +17,10 @@ the in-flight window decides (``inflight_window``); a batch written off (missed 
 twice, with acks in time since the last write-off) takes none (it goes again only with a
 place to spare), and alerts' batches, new or overdue, may take one beyond the window; while
 every batch taking a place has missed and write-off is barred, one new batch goes beyond it
-as a probe, one at a time (``_probe_due``). From its second miss on (its first, while the
+as a probe, one at a time (``_probe_due``; a probe keeps its own place beyond the window, and
+a new one goes once the last missed twice). A written-off batch goes to the buffer's rejected
+table once three batches published after it were acked in time (``_reject_never_acked``):
+no ack, nothing given up. From its second miss on (its first, while the
 latest ack was late), a batch of readings goes again only after a growing wait beyond its
 timeout (``backoff``, per batch; an ack in time starts every batch's wait over). A late ack
 (of a batch that missed) shows a slow link, not a lost batch: it neither sizes the next
@@ -52,6 +55,14 @@ from siaga.gateway.uplink.worker import UplinkWorker, refused_rows
 
 log = logging.getLogger(__name__)
 
+# A written-off batch is given up (the buffer's rejected table) once this many batches
+# published after its latest copy were acked in time: the link carried them in order and the
+# hub answered each, so the hub is skipping this one (its handler raises on it), not slow.
+# Counted in acks, not copies or time: a stalled link or hub brings none, so nothing is given
+# up while no ack comes; one or two could be acks that overtook a slow ingest of it, three
+# in a row past it leave little doubt, and each poison batch then leaves after ~3 batches.
+_REJECT_AFTER_ACKS = 3
+
 
 @dataclass(slots=True)
 class _InFlight:
@@ -74,6 +85,9 @@ class _InFlight:
     # ack may answer any copy, so it times no round trip (Karn's rule).
     copies: int = 1
     probe: bool = False  # sent beyond the window to earn an ack in time (``_probe_due``)
+    # Written off, the acks in time since then of batches published after its latest copy:
+    # at ``_REJECT_AFTER_ACKS`` it goes to the rejected table (``_reject_never_acked``).
+    acked_past: int = 0
 
     def restart(self, now: float, *, missed: bool = False) -> None:
         """Its ack clock starts over at ``now``, and so does its wait: a later miss is
@@ -207,20 +221,25 @@ class MqttUplink(UplinkWorker):
         )
 
     def _room_for_new(self) -> bool:
-        """Whether the next batch may go (under ``_cond``: the trigger). Alerts lead: their
+        return self._new_batch_room() is not None
+
+    def _new_batch_room(self) -> str | None:
+        """Where the next batch may go (under ``_cond``: the trigger): ``"window"``,
+        ``"probe"`` (beyond the window, ``_probe_due``) or None (not now). Alerts lead: their
         batch may take one place beyond the window (behind full places it would only queue
         behind those batches on the link; a place, not more, so an alert flood stays bounded).
         Written-off batches take no place in the window, but all in flight count against a
         hard cap of twice ``max_inflight``, and their entries against
         ``max_inflight_entries``: what the uplink holds is bounded by configuration."""
         if len(self._inflight) >= 2 * self.settings.max_inflight:
-            return False
+            return None
         if self._room_for_entries() < self.settings.batch_max_count:
-            return False  # a batch of batch_max_count must fit, or it waits for an ack
+            return None  # a batch of batch_max_count must fit, or it waits for an ack
         taking = [f for f in self._inflight.values() if not f.written_off]
         if self._probe_due(taking):
-            return True
-        return self._window.holds(len(taking) - (1 if self._trigger.alert_waiting else 0))
+            return "probe"
+        alert = 1 if self._trigger.alert_waiting else 0
+        return "window" if self._window.holds(len(taking) - alert) else None
 
     def _probe_due(self, taking: list[_InFlight]) -> bool:
         """Whether a new batch may go beyond the window as a probe: write-off is barred
@@ -230,11 +249,13 @@ class MqttUplink(UplinkWorker):
         never acks would otherwise stop the uplink: the first written off, the next held at
         the window's one place, refused write-off until an ack in time that no new batch
         could go to earn. The probe's ack in time lets the next be written off; one at a
-        time, within the hard cap and the entries bound, so a stalled link holds one more
-        batch, not a new one a timeout."""
+        time, within the hard cap and the entries bound. A probe that missed twice no longer
+        counts as in flight (it may be one the hub never acks too, and then only a new probe
+        can earn the ack), so a stalled link holds a new probe per two misses of the last,
+        up to the hard cap."""
         flights = self._inflight.values()
         return (not self._may_write_off and not self._acks_late and bool(taking)
-                and not any(f.probe for f in flights)
+                and not any(f.probe and f.misses < 2 for f in flights)
                 and all(f.missed or f.misses >= 2 for f in taking))
 
     def _room_for_entries(self) -> int:
@@ -254,7 +275,10 @@ class MqttUplink(UplinkWorker):
         places. Written-off batches queue behind all others: they go again only with a place
         to spare (never blocking the rest, never a stalled link's whole window resent at once).
         Alerts lead: with none among those, the oldest batch of alerts beyond them may go
-        again too, from one place beyond the window (as a new one may take one)."""
+        again too, from one place beyond the window (as a new one may take one). A probe
+        keeps its own place beyond the window: it went there, and a probe whose ack was lost
+        once would otherwise never go again (at a window of 1 held by a batch the hub never
+        acks), the uplink stopped for good."""
         flights = self._inflight.items()
         order = [b for b, f in flights if not f.written_off] + [
             b for b, f in flights if f.written_off]
@@ -262,6 +286,7 @@ class MqttUplink(UplinkWorker):
         if not any(self._inflight[b].batch.alerts for b in allowed):
             alerts = (b for b in order if b not in allowed and self._inflight[b].batch.alerts)
             allowed.update(itertools.islice(alerts, 1))
+        allowed.update(b for b, f in flights if f.probe)
         return allowed
 
     def _resend_after_s(self) -> float:
@@ -352,6 +377,8 @@ class MqttUplink(UplinkWorker):
             for f in self._inflight.values():
                 f.hold_until, f.backoff = 0.0, None
         self._restart_behind(flight.place, now)
+        if not late:
+            self._reject_never_acked(flight.place)
         if ack.status == "stored":
             # A late one's miss halved the count already (it counts once); one sent more than
             # once has no round trip to time: its ack may answer an older copy.
@@ -370,6 +397,28 @@ class MqttUplink(UplinkWorker):
             with self._cond:
                 self._counters.batches_rejected += 1
 
+    def _reject_never_acked(self, place: int) -> None:
+        """A batch published at ``place`` was acked in time: each written-off batch whose
+        latest copy went before it counts one more ack past it, and at
+        ``_REJECT_AFTER_ACKS`` goes to the buffer's rejected table (counted, in the status,
+        kept for an operator), as a batch the hub refused would. Kept, they would fill the
+        hard cap one by one over a gateway's life and stop it. Alerts' batches too: held,
+        they would stop the alerts after them as well; logged at error level."""
+        for batch_id, f in list(self._inflight.items()):
+            if not f.written_off or f.place > place:
+                continue
+            f.acked_past += 1
+            if f.acked_past < _REJECT_AFTER_ACKS:
+                continue
+            del self._inflight[batch_id]
+            self._buffer.reject(f.batch, "never acked by the hub")
+            level = logging.ERROR if f.batch.alerts else logging.WARNING
+            log.log(level, "batch %s (%d entries, %d alerts) never acked by the hub while it "
+                    "acked %d after it: kept in the rejected table", batch_id, len(f.batch),
+                    len(f.batch.alerts), f.acked_past)
+            with self._cond:
+                self._counters.batches_rejected += 1
+
     def _restart_behind(self, place: int, now: float) -> None:
         """The copy at ``place`` crossed: what was published after it queued behind it on
         the link, and crosses from now."""
@@ -384,8 +433,11 @@ class MqttUplink(UplinkWorker):
     def _resend_overdue(self, now: float) -> None:
         """Batches newly overdue are one miss; those of them and of earlier misses that are
         among the window's oldest go again, the rest wait for acks to make room."""
+        # The same sum as _deadline's wait, not ``now - sent_at >= timeout``: in floats the two
+        # can disagree by a rounding, the wait come out 0 with the batch not yet overdue, and
+        # the thread spin (it did, on a link where every copy missed).
         newly = [f for f in self._inflight.values()
-                 if not f.missed and now - f.sent_at >= self.settings.ack_timeout_s]
+                 if not f.missed and now >= f.sent_at + self.settings.ack_timeout_s]
         # Batches overdue together are one failure of the link; a written-off one's is not.
         if any(not f.written_off for f in newly):
             self._attempt_failed()
@@ -418,7 +470,8 @@ class MqttUplink(UplinkWorker):
                 del self._inflight[batch_id]
                 self._split_places[batch_id] = flight.place
                 for half in flight.batch.split():
-                    self._publish_batch(half, flight.split_from + (batch_id,))
+                    self._publish_batch(half, flight.split_from + (batch_id,),
+                                        probe=flight.probe)
                 continue
             flight.place = self._publish(flight.body)
             flight.sent_at = now
@@ -427,19 +480,20 @@ class MqttUplink(UplinkWorker):
     def _send_due(self) -> None:
         while True:
             with self._cond:
-                if not (self._connected and self._room_for_new()
-                        and self._trigger.due(time.monotonic())):
+                room = self._new_batch_room() if self._connected else None
+                if room is None or not self._trigger.due(time.monotonic()):
                     return
-                probe = self._probe_due([f for f in self._inflight.values()
-                                         if not f.written_off])
             batch = self._take()
             if batch is None:
                 return
-            self._publish_batch(batch, probe=probe)
+            self._publish_batch(batch, probe=room == "probe")
 
     def _publish_batch(self, batch: Batch, split_from: tuple[str, ...] = (), *,
                        probe: bool = False) -> None:
-        """All its pieces at once: they may take ``_inflight`` past the window."""
+        """All its pieces at once: they may take ``_inflight`` past the window. A probe's
+        pieces (a body over the sizer's cap) are all probes: they are one batch taken from
+        the buffer, each keeps its place beyond the window, and any of them acked in time
+        earns the ack the probe is for."""
         for batch_id, piece, body in self._pieces(batch):
             self._inflight[batch_id] = _InFlight(piece, body, time.monotonic(),
                                                  self._publish(body), split_from=split_from,

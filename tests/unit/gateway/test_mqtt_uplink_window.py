@@ -48,20 +48,22 @@ def test_a_stalled_link_never_gets_its_whole_window_again_at_once(rig: Rig) -> N
     resends = []
     for k in range(1, 9):
         rig.at(k * TIMEOUT)
+        # probes keep their own places beyond the window (test_mqtt_uplink_poison.py)
+        probes = {b for b, f in rig.uplink._inflight.items() if f.probe}
         sent = rig.run_pass()
-        resends.append(sum(b in seen for b in sent))
+        resends.append(sum(b in seen and b not in probes for b in sent))
         assert resends[-1] <= rig.uplink._window.size, resends
-        assert len(sent) - resends[-1] <= 1, sent  # and one new batch at most
+        assert len(sent) - resends[-1] - len(probes & set(sent)) <= 1, sent  # one new at most
         seen.update(sent)
     assert rig.uplink._window.size == 1 and sum(resends) <= 2 + 7, resends
 
 
-def test_a_stalled_link_writes_off_one_batch_and_sends_one_probe(rig: Rig) -> None:
+def test_a_stalled_link_writes_off_one_batch_and_holds_probes_to_the_hard_cap(rig: Rig) -> None:
     """No ack for forty timeouts with a backlog and alerts coming: with no ack in time to
-    show the hub acks others, one batch is written off, the rest keep their places, and one
-    new batch goes on top of the stall, as a probe (it could earn that ack), not more
-    (before: every batch ended written off, each freeing a place for a new one, up to the
-    hard cap of twice max_inflight)."""
+    show the hub acks others, one batch is written off and the rest keep their places; on
+    top of the stall go probes (each could earn that ack), a new one once the last missed
+    twice (it may be one the hub never acks), up to the hard cap of twice max_inflight, not
+    past it; nothing goes to the rejected table (no ack came)."""
     rig.add(readings=400)
     first = rig.run_pass()
     for k in range(1, 41):
@@ -69,9 +71,11 @@ def test_a_stalled_link_writes_off_one_batch_and_sends_one_probe(rig: Rig) -> No
         rig.add(alerts=1)
         rig.run_pass()
         assert len(rig.uplink._inflight) <= 2 * 4, k
-    *held, probe = rig.uplink._inflight.values()
-    assert list(rig.uplink._inflight)[:4] == first and probe.probe
+    flights = list(rig.uplink._inflight.values())
+    held, probes = flights[:4], flights[4:]
+    assert list(rig.uplink._inflight)[:4] == first and probes and all(f.probe for f in probes)
     assert [f.written_off for f in held] == [True, False, False, False]
+    assert rig.buffer.stats().rejected == 0
 
 
 def test_the_alerts_batch_goes_beyond_a_full_window(rig: Rig) -> None:

@@ -1,0 +1,126 @@
+"""Batches the hub never acks (its handler raises on them: "poison") against the MQTT uplink
+(gateway/uplink/mqtt_uplink.py): the probe beyond the window, and written-off batches given up
+to the rejected table. Hours of a gateway's life on the rig of
+tests/unit/gateway/mqtt_uplink_rig.py (a fake link and a fake clock: its docstring says why),
+5 readings every 10 s; each test names the way the uplink used to stop for good.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import pytest
+
+from tests.unit.gateway.mqtt_uplink_rig import Rig
+
+HELD = 15  # three batches of 5: what a draining uplink holds at most between passes
+
+
+def drive(rig: Rig, *, hours: float, drop: Callable[[Rig, str], bool],
+          relink_at: Callable[[Rig], bool] | None = None) -> None:
+    """The thread's passes at its own deadlines for ``hours``: every copy published is acked
+    at once unless ``drop`` says its ack is lost; ``relink_at`` brings a new sender process
+    once."""
+    next_add, relinked = 10.0, False
+    while rig.clock.now - 1000.0 < 3600 * hours:
+        rig.clock.now = min(rig.clock.now + rig.deadline(), 1000.0 + next_add)
+        if rig.clock.now - 1000.0 >= next_add:
+            rig.add(readings=5)
+            next_add += 10
+        if relink_at is not None and not relinked and relink_at(rig):
+            relinked = True
+            rig.relink(new_sender=True)
+        for b in rig.run_pass():
+            if not drop(rig, b):
+                rig.ack(b)
+
+
+def probing(rig: Rig) -> bool:
+    return any(f.probe for f in rig.uplink._inflight.values())
+
+
+def two_poison_and_the_probes_first_copy(rig: Rig) -> Callable[[Rig, str], bool]:
+    """The first pass's two batches never acked; the first copy of each probe's ack lost."""
+    rig.add(readings=10)
+    poison = set(rig.run_pass())
+    assert len(poison) == 2
+    lost: set[str] = set()
+
+    def drop(r: Rig, b: str) -> bool:
+        f = r.uplink._inflight.get(b)
+        if b in poison:
+            return True
+        if f is not None and f.probe and b not in lost:
+            lost.add(b)
+            return True
+        return False
+    return drop
+
+
+@pytest.mark.parametrize("new_sender", [False, True])
+def test_a_probe_whose_ack_was_lost_goes_again(rig: Rig, new_sender: bool) -> None:
+    """Before: the probe sat beyond the window of 1 held by the poison batch, never went again
+    once missed, and blocked every new probe (an hour: depth 1,800, 2 acked); the same after a
+    new sender process while the probe was in flight."""
+    drop = two_poison_and_the_probes_first_copy(rig)
+    drive(rig, hours=1, drop=drop, relink_at=probing if new_sender else None)
+    assert rig.buffer.stats().depth <= HELD
+    assert rig.uplink.counters().batches_acked >= 350
+
+
+def test_a_probe_the_hub_never_acks_lets_a_new_probe_go(rig: Rig) -> None:
+    """The probe a poison batch too: a new probe goes once it missed twice."""
+    rig.add(readings=10)
+    poison = set(rig.run_pass())
+
+    def drop(r: Rig, b: str) -> bool:
+        f = r.uplink._inflight.get(b)
+        if f is not None and f.probe and f.copies == 1 and len(poison) < 3:
+            poison.add(b)
+        return b in poison
+    drive(rig, hours=1, drop=drop)
+    assert len(poison) == 3
+    assert rig.buffer.stats().depth <= HELD
+
+
+@pytest.mark.parametrize("n", [8, 12])
+def test_poison_batches_over_a_gateways_life_go_to_the_rejected_table(rig: Rig, n: int) -> None:
+    """Before: written-off batches never left, so 8 of them filled the hard cap of twice
+    max_inflight and stopped the uplink (3 h: depth 5,370)."""
+    poison: set[str] = set()
+
+    def drop(r: Rig, b: str) -> bool:
+        f = r.uplink._inflight.get(b)
+        if (f is not None and not f.probe and f.copies == 1 and f.misses == 0
+                and len(poison) < n and r.clock.now - 1000.0 >= 300 * len(poison)):
+            poison.add(b)  # one new batch in five minutes, until n
+        return b in poison
+    drive(rig, hours=3, drop=drop)
+    assert len(poison) == n
+    assert rig.buffer.stats().depth <= HELD
+    assert rig.buffer.stats().rejected == 5 * n  # kept for an operator, not lost
+    assert rig.uplink.counters().batches_rejected == n
+    assert not set(rig.uplink._inflight) & poison
+
+
+def test_an_alerts_batch_never_acked_is_rejected_at_error_level(
+        rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
+    rig.add(alerts=2)
+    [poison] = rig.run_pass()
+    drive(rig, hours=0.5, drop=lambda r, b: b == poison)
+    assert poison not in rig.uplink._inflight
+    assert rig.buffer.stats().rejected == 2
+    assert [r.levelno for r in caplog.records if "never acked" in r.getMessage()] == [
+        logging.ERROR]
+
+
+
+def test_a_stalled_hub_gets_nothing_rejected(rig: Rig) -> None:
+    """No ack at all for an hour: no ack in time shows the hub acks others, so nothing goes to
+    the rejected table; what the uplink holds stays within the hard cap, the rest waits in
+    the buffer."""
+    drive(rig, hours=1, drop=lambda r, b: True)
+    assert rig.buffer.stats().rejected == 0
+    assert rig.uplink.counters().batches_rejected == 0
+    assert len(rig.uplink._inflight) <= 2 * rig.uplink.settings.max_inflight
