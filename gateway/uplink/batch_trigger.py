@@ -63,7 +63,9 @@ class BatchTrigger:
 
     def due(self, now: float) -> bool:
         return self._alert or self._count >= self.max_count or (
-            self._since is not None and now - self._since >= self.max_age_s
+            # the sum seconds_until_due subtracts from: a difference can round the other
+            # way, and a wait of 0 while nothing is due spins the uplink thread
+            self._since is not None and now >= self._since + self.max_age_s
         )
 
     def seconds_until_due(self, now: float) -> float:

@@ -286,7 +286,10 @@ class MqttUplink(UplinkWorker):
         if not any(self._inflight[b].batch.alerts for b in allowed):
             alerts = (b for b in order if b not in allowed and self._inflight[b].batch.alerts)
             allowed.update(itertools.islice(alerts, 1))
-        allowed.update(b for b, f in flights if f.probe)
+        # The live probe keeps its place beyond the window (its ack may be lost); one that
+        # has missed twice waits for a spare place like a written-off batch, as a new
+        # probe has gone by then.
+        allowed.update(b for b, f in flights if f.probe and f.misses < 2)
         return allowed
 
     def _resend_after_s(self) -> float:
@@ -476,6 +479,7 @@ class MqttUplink(UplinkWorker):
             flight.place = self._publish(flight.body)
             flight.sent_at = now
             flight.copies += 1
+            flight.acked_past = 0  # the acks past its latest copy are what count
 
     def _send_due(self) -> None:
         while True:

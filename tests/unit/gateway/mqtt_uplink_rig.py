@@ -73,13 +73,13 @@ class Rig:
     """An MqttUplink, connected, its thread never started: the test is the thread."""
 
     def __init__(self, path: Path, clock: Clock, *, floor: int = 5, ceiling: int = 5,
-                 max_entries: int = 0) -> None:
+                 max_entries: int = 0, max_inflight: int = 4) -> None:
         self.clock = clock
         self.buffer = StoreAndForwardBuffer(BufferSettings(path=str(path)))
         self.uplink = MqttUplink(
             UplinkSettings(kind="mqtt", gateway_id="gw-t", host="127.0.0.1",
                            batch_max_count=floor, batch_ceiling_count=ceiling,
-                           batch_max_age_s=0, max_inflight=4, ack_timeout_s=TIMEOUT,
+                           batch_max_age_s=0, max_inflight=max_inflight, ack_timeout_s=TIMEOUT,
                            max_inflight_entries=max_entries),
             self.buffer)
         self.link = FakeLink()

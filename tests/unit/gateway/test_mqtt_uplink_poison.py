@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
-from tests.unit.gateway.mqtt_uplink_rig import Rig
+from tests.unit.gateway.mqtt_uplink_rig import TIMEOUT, Clock, Rig
 
 HELD = 15  # three batches of 5: what a draining uplink holds at most between passes
 
@@ -124,3 +125,18 @@ def test_a_stalled_hub_gets_nothing_rejected(rig: Rig) -> None:
     assert rig.buffer.stats().rejected == 0
     assert rig.uplink.counters().batches_rejected == 0
     assert len(rig.uplink._inflight) <= 2 * rig.uplink.settings.max_inflight
+
+
+
+def test_a_new_copy_starts_the_acks_counted_past_it_over(tmp_path: Path, clock: Clock) -> None:
+    """What gives a batch up is three acks past its LATEST copy (before: acks past an older
+    copy carried over, so a batch could go to the rejected table after fewer than three acks
+    past the copy the hub would still ack)."""
+    rig = Rig(tmp_path / "l.sqlite3", clock, max_inflight=8)
+    rig.add(readings=5)
+    [a] = rig.run_pass()
+    flight = rig.uplink._inflight[a]
+    flight.acked_past = 2  # acks of later batches while this copy went unanswered
+    rig.at(TIMEOUT)
+    assert a in rig.run_pass()  # overdue: a new copy
+    assert flight.copies == 2 and flight.acked_past == 0

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from siaga.gateway.config_table import read_table
 from siaga.gateway.errors import ConfigError
@@ -111,3 +114,14 @@ def test_backoff_grows_with_jitter_and_resets() -> None:
     assert len(set(delays)) > 1 and b.failures == 8
     b.reset()
     assert b.next_delay() == 1.0
+
+
+@given(start=st.floats(0, 1e7), age=st.sampled_from([0.1, 1.0, 30.0]))
+def test_a_backlog_trigger_is_due_exactly_when_its_wait_is_over(start: float, age: float) -> None:
+    """due() and seconds_until_due() agree (before: the one took a difference, the other a
+    sum, and they could round apart: a wait of 0 while nothing was due spun the thread)."""
+    trigger = BatchTrigger(max_count=500, max_age_s=age)
+    trigger.backlog(1, start)
+    for now in (start, math.nextafter(start, math.inf), start + age):
+        assert trigger.due(now) == (trigger.seconds_until_due(now) == 0.0)
+        assert trigger.seconds_until_due(now) >= 0.0
