@@ -37,7 +37,6 @@ import math
 import random
 import time
 from collections import deque
-from dataclasses import dataclass
 
 from siaga.firmware_bridge.uplink import Ack, GatewayState, GatewayStatus
 from siaga.firmware_bridge.uplink_codec import decode_ack, encode
@@ -47,6 +46,7 @@ from siaga.gateway.heartbeat import HealthSnapshot, HeartbeatSettings
 from siaga.gateway.uplink.backoff import Backoff
 from siaga.gateway.uplink.counters import UplinkCounters
 from siaga.gateway.uplink.inflight_window import InflightWindow
+from siaga.gateway.uplink.mqtt_inflight import REJECT_AFTER_ACKS, InFlightBatch
 from siaga.gateway.uplink.mqtt_transport import MqttTransport, MqttTransportConfig
 from siaga.gateway.uplink.sender_frames import Frame
 from siaga.gateway.uplink.sender_process import ChildMqttTransport
@@ -54,48 +54,6 @@ from siaga.gateway.uplink.settings import UplinkSettings, check_tls_files
 from siaga.gateway.uplink.worker import UplinkWorker, refused_rows
 
 log = logging.getLogger(__name__)
-
-# A written-off batch is given up (the buffer's rejected table) once this many batches
-# published after its latest copy were acked in time: the link carried them in order and the
-# hub answered each, so the hub is skipping this one (its handler raises on it), not slow.
-# Counted in acks, not copies or time: a stalled link or hub brings none, so nothing is given
-# up while no ack comes; one or two could be acks that overtook a slow ingest of it, three
-# in a row past it leave little doubt, and each poison batch then leaves after ~3 batches.
-_REJECT_AFTER_ACKS = 3
-
-
-@dataclass(slots=True)
-class _InFlight:
-    batch: Batch
-    body: bytes
-    sent_at: float  # monotonic: when its ack clock started
-    # Its latest copy's place on the link: publishes counted, not the clock (copies published
-    # in one pass share a clock reading; their order on the link is what matters).
-    place: int
-    missed: bool = False  # overdue and counted as a miss; waits for the window to resend it
-    misses: int = 0  # times it went overdue
-    # Missed twice or more with the hub acking others in time (``_may_write_off``): likely one
-    # the hub never acks (its handler raised), so it takes no place in the window and its
-    # misses say nothing about the link.
-    written_off: bool = False
-    split_from: tuple[str, ...] = ()  # the batches it is a piece of (their ids)
-    hold_until: float = 0.0  # monotonic: missed again, it is not published before this
-    backoff: Backoff | None = None  # the growing wait of its resends, from its second miss
-    # Published more than once (a resend, a new sender process, a session's redelivery): its
-    # ack may answer any copy, so it times no round trip (Karn's rule).
-    copies: int = 1
-    probe: bool = False  # sent beyond the window to earn an ack in time (``_probe_due``)
-    # Written off, the acks in time since then of batches published after its latest copy:
-    # at ``_REJECT_AFTER_ACKS`` it goes to the rejected table (``_reject_never_acked``).
-    acked_past: int = 0
-
-    def restart(self, now: float, *, missed: bool = False) -> None:
-        """Its ack clock starts over at ``now``, and so does its wait: a later miss is
-        noticed a timeout from now, not when an old backoff ends."""
-        self.sent_at = max(self.sent_at, now)
-        self.missed = missed
-        self.hold_until, self.backoff = 0.0, None
-
 
 class MqttUplink(UplinkWorker):
     thread_name = "uplink-mqtt"
@@ -112,7 +70,7 @@ class MqttUplink(UplinkWorker):
         self._connected = False
         self._reconnected = False
         self._resend_all = False  # a new sender process: what the old one queued is gone
-        self._inflight: dict[str, _InFlight] = {}  # oldest first: the window's order
+        self._inflight: dict[str, InFlightBatch] = {}  # oldest first: the window's order
         self._window = InflightWindow(settings.max_inflight)
         self._resend_rng = random.Random()  # the resends' backoff jitter (one for all batches)
         # Whether the next batch to miss twice may be written off: the first may (alone, a
@@ -241,7 +199,7 @@ class MqttUplink(UplinkWorker):
         alert = 1 if self._trigger.alert_waiting else 0
         return "window" if self._window.holds(len(taking) - alert) else None
 
-    def _probe_due(self, taking: list[_InFlight]) -> bool:
+    def _probe_due(self, taking: list[InFlightBatch]) -> bool:
         """Whether a new batch may go beyond the window as a probe: write-off is barred
         (until an ack in time), the latest ack was not late (a slow link gets nothing on
         top), no probe is in flight, and every batch taking a place has missed (its second
@@ -403,7 +361,7 @@ class MqttUplink(UplinkWorker):
     def _reject_never_acked(self, place: int) -> None:
         """A batch published at ``place`` was acked in time: each written-off batch whose
         latest copy went before it counts one more ack past it, and at
-        ``_REJECT_AFTER_ACKS`` goes to the buffer's rejected table (counted, in the status,
+        ``REJECT_AFTER_ACKS`` goes to the buffer's rejected table (counted, in the status,
         kept for an operator), as a batch the hub refused would. Kept, they would fill the
         hard cap one by one over a gateway's life and stop it. Alerts' batches too: held,
         they would stop the alerts after them as well; logged at error level."""
@@ -411,7 +369,7 @@ class MqttUplink(UplinkWorker):
             if not f.written_off or f.place > place:
                 continue
             f.acked_past += 1
-            if f.acked_past < _REJECT_AFTER_ACKS:
+            if f.acked_past < REJECT_AFTER_ACKS:
                 continue
             del self._inflight[batch_id]
             self._buffer.reject(f.batch, "never acked by the hub")
@@ -499,7 +457,7 @@ class MqttUplink(UplinkWorker):
         the buffer, each keeps its place beyond the window, and any of them acked in time
         earns the ack the probe is for."""
         for batch_id, piece, body in self._pieces(batch):
-            self._inflight[batch_id] = _InFlight(piece, body, time.monotonic(),
+            self._inflight[batch_id] = InFlightBatch(piece, body, time.monotonic(),
                                                  self._publish(body), split_from=split_from,
                                                  probe=probe)
             with self._cond:

@@ -1,0 +1,52 @@
+"""A batch the MQTT uplink (mqtt_uplink.py) has published and not yet settled: its copies,
+misses, write-off and waits, and when a written-off one is given up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from siaga.gateway.buffer_rows import Batch
+from siaga.gateway.uplink.backoff import Backoff
+
+__all__ = ["REJECT_AFTER_ACKS", "InFlightBatch"]
+
+# A written-off batch is given up (the buffer's rejected table) once this many batches
+# published after its latest copy were acked in time: the link carried them in order and the
+# hub answered each, so the hub is skipping this one (its handler raises on it), not slow.
+# Counted in acks, not copies or time: a stalled link or hub brings none, so nothing is given
+# up while no ack comes; one or two could be acks that overtook a slow ingest of it, three
+# in a row past it leave little doubt, and each poison batch then leaves after ~3 batches.
+REJECT_AFTER_ACKS = 3
+
+
+@dataclass(slots=True)
+class InFlightBatch:
+    batch: Batch
+    body: bytes
+    sent_at: float  # monotonic: when its ack clock started
+    # Its latest copy's place on the link: publishes counted, not the clock (copies published
+    # in one pass share a clock reading; their order on the link is what matters).
+    place: int
+    missed: bool = False  # overdue and counted as a miss; waits for the window to resend it
+    misses: int = 0  # times it went overdue
+    # Missed twice or more with the hub acking others in time (``_may_write_off``): likely one
+    # the hub never acks (its handler raised), so it takes no place in the window and its
+    # misses say nothing about the link.
+    written_off: bool = False
+    split_from: tuple[str, ...] = ()  # the batches it is a piece of (their ids)
+    hold_until: float = 0.0  # monotonic: missed again, it is not published before this
+    backoff: Backoff | None = None  # the growing wait of its resends, from its second miss
+    # Published more than once (a resend, a new sender process, a session's redelivery): its
+    # ack may answer any copy, so it times no round trip (Karn's rule).
+    copies: int = 1
+    probe: bool = False  # sent beyond the window to earn an ack in time (``_probe_due``)
+    # Written off, the acks in time since then of batches published after its latest copy:
+    # at ``REJECT_AFTER_ACKS`` it goes to the rejected table (``_reject_never_acked``).
+    acked_past: int = 0
+
+    def restart(self, now: float, *, missed: bool = False) -> None:
+        """Its ack clock starts over at ``now``, and so does its wait: a later miss is
+        noticed a timeout from now, not when an old backoff ends."""
+        self.sent_at = max(self.sent_at, now)
+        self.missed = missed
+        self.hold_until, self.backoff = 0.0, None
