@@ -7,14 +7,27 @@ Every change is recorded in the audit log (api/audit.py).
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel
 
+from siaga.api.accounts import Staff
+from siaga.api.audit import AuditLog
 from siaga.api.deps import AdminStaff, AuditDep, CurrentStaff, GatewayTokensDep, RegistryDep
 from siaga.api.errors import NotFound, problem_responses
-from siaga.api.registry import Gateway, GatewayIn, NodeIn, NodeInfo, RegistryView, Site, SiteIn
+from siaga.api.registry import (
+    Gateway,
+    GatewayIn,
+    Kind,
+    NodeIn,
+    NodeInfo,
+    Registry,
+    RegistryView,
+    Site,
+    SiteIn,
+)
 
 __all__ = ["router"]
 
@@ -28,6 +41,33 @@ _WRITE = problem_responses(401, 403, 404, 409, 422)
 def _put_doc(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
     return {200: {"description": "Replaced"}, 201: {"model": model, "description": "Created"},
             **_WRITE}
+
+
+# The three kinds share one way to answer a read, a put and a delete (below); the routes stay
+# one per kind, so that each keeps its own path, models and summary in the OpenAPI document.
+_Entry = TypeVar("_Entry", Site, NodeInfo, Gateway)
+_In = TypeVar("_In", SiteIn, NodeIn, GatewayIn)
+
+
+def _found(entry: _Entry | None, kind: Kind, ident: str) -> _Entry:
+    if entry is None:
+        raise NotFound(f"no {kind} {ident!r}")
+    return entry
+
+
+async def _put(kind: Kind, ident: str, body: _In, existing: _Entry | None,
+               save: Callable[[str, _In], Awaitable[_Entry]], staff: Staff, audit: AuditLog,
+               response: Response) -> _Entry:
+    response.status_code = 200 if existing is not None else 201
+    saved = await save(ident, body)
+    await audit.record(staff.username, f"registry.{kind}.put", ident, body.model_dump(mode="json"))
+    return saved
+
+
+async def _delete(kind: Kind, ident: str, registry: Registry, staff: Staff,
+                  audit: AuditLog) -> None:
+    await registry.delete(kind, ident)
+    await audit.record(staff.username, f"registry.{kind}.delete", ident)
 
 
 @router.get("", response_model=RegistryView, summary="Every site, gateway and node",
@@ -44,28 +84,22 @@ async def sites(registry: RegistryDep, staff: CurrentStaff) -> list[Site]:
 
 @router.get("/sites/{site_id}", response_model=Site, summary="One site", responses=_READ)
 async def site(site_id: Ident, registry: RegistryDep, staff: CurrentStaff) -> Site:
-    found = registry.site(site_id)
-    if found is None:
-        raise NotFound(f"no site {site_id!r}")
-    return found
+    return _found(registry.site(site_id), "site", site_id)
 
 
 @router.put("/sites/{site_id}", response_model=Site, summary="Create or replace a site",
             responses=_put_doc(Site))
 async def put_site(site_id: Ident, body: SiteIn, registry: RegistryDep, staff: AdminStaff,
                    audit: AuditDep, response: Response) -> Site:
-    response.status_code = 200 if registry.site(site_id) else 201
-    saved = await registry.put_site(site_id, body)
-    await audit.record(staff.username, "registry.site.put", site_id, body.model_dump(mode="json"))
-    return saved
+    return await _put("site", site_id, body, registry.site(site_id), registry.put_site,
+                      staff, audit, response)
 
 
 @router.delete("/sites/{site_id}", status_code=204, response_class=Response,
                summary="Delete a site no node or gateway uses", responses=_WRITE)
 async def delete_site(site_id: Ident, registry: RegistryDep, staff: AdminStaff,
                       audit: AuditDep) -> Response:
-    await registry.delete("site", site_id)
-    await audit.record(staff.username, "registry.site.delete", site_id)
+    await _delete("site", site_id, registry, staff, audit)
     return Response(status_code=204)
 
 
@@ -79,28 +113,22 @@ async def nodes(registry: RegistryDep, staff: CurrentStaff,
 
 @router.get("/nodes/{node_id}", response_model=NodeInfo, summary="One node", responses=_READ)
 async def node(node_id: Ident, registry: RegistryDep, staff: CurrentStaff) -> NodeInfo:
-    found = registry.node(node_id)
-    if found is None:
-        raise NotFound(f"no node {node_id!r}")
-    return found
+    return _found(registry.node(node_id), "node", node_id)
 
 
 @router.put("/nodes/{node_id}", response_model=NodeInfo, summary="Create or replace a node",
             responses=_put_doc(NodeInfo))
 async def put_node(node_id: Ident, body: NodeIn, registry: RegistryDep, staff: AdminStaff,
                    audit: AuditDep, response: Response) -> NodeInfo:
-    response.status_code = 200 if registry.node(node_id) else 201
-    saved = await registry.put_node(node_id, body)
-    await audit.record(staff.username, "registry.node.put", node_id, body.model_dump(mode="json"))
-    return saved
+    return await _put("node", node_id, body, registry.node(node_id), registry.put_node,
+                      staff, audit, response)
 
 
 @router.delete("/nodes/{node_id}", status_code=204, response_class=Response,
                summary="Delete a node", responses=_WRITE)
 async def delete_node(node_id: Ident, registry: RegistryDep, staff: AdminStaff,
                       audit: AuditDep) -> Response:
-    await registry.delete("node", node_id)
-    await audit.record(staff.username, "registry.node.delete", node_id)
+    await _delete("node", node_id, registry, staff, audit)
     return Response(status_code=204)
 
 
@@ -113,10 +141,7 @@ async def gateways(registry: RegistryDep, staff: CurrentStaff) -> list[Gateway]:
 @router.get("/gateways/{gateway_id}", response_model=Gateway, summary="One gateway",
             responses=_READ)
 async def gateway(gateway_id: Ident, registry: RegistryDep, staff: CurrentStaff) -> Gateway:
-    found = registry.gateway(gateway_id)
-    if found is None:
-        raise NotFound(f"no gateway {gateway_id!r}")
-    return found
+    return _found(registry.gateway(gateway_id), "gateway", gateway_id)
 
 
 @router.put("/gateways/{gateway_id}", response_model=Gateway,
@@ -125,18 +150,14 @@ async def gateway(gateway_id: Ident, registry: RegistryDep, staff: CurrentStaff)
 async def put_gateway(gateway_id: Ident, body: GatewayIn, registry: RegistryDep,
                       staff: AdminStaff, audit: AuditDep,
                       response: Response) -> Gateway:
-    response.status_code = 200 if registry.gateway(gateway_id) else 201
-    saved = await registry.put_gateway(gateway_id, body)
-    await audit.record(staff.username, "registry.gateway.put", gateway_id,
-                       body.model_dump(mode="json"))
-    return saved
+    return await _put("gateway", gateway_id, body, registry.gateway(gateway_id),
+                      registry.put_gateway, staff, audit, response)
 
 
 @router.delete("/gateways/{gateway_id}", status_code=204, response_class=Response,
                summary="Delete a gateway no node uses, and revoke its token", responses=_WRITE)
 async def delete_gateway(gateway_id: Ident, registry: RegistryDep, tokens: GatewayTokensDep,
                          staff: AdminStaff, audit: AuditDep) -> Response:
-    await registry.delete("gateway", gateway_id)
-    await audit.record(staff.username, "registry.gateway.delete", gateway_id)
+    await _delete("gateway", gateway_id, registry, staff, audit)
     await tokens.revoke(gateway_id)
     return Response(status_code=204)
