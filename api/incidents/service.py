@@ -219,18 +219,6 @@ class IncidentService:
                                             f"{action} by {actor.username}"), incident)])
         return incident
 
-    async def acknowledge(self, incident_id: int, actor: Actor, note: str | None = None,
-                          agency: str | None = None) -> Incident:
-        return await self.act(incident_id, "ack", actor, note, agency)
-
-    async def dispatch(self, incident_id: int, actor: Actor, note: str | None = None,
-                       agency: str | None = None) -> Incident:
-        return await self.act(incident_id, "dispatch", actor, note, agency)
-
-    async def resolve(self, incident_id: int, actor: Actor, note: str | None = None,
-                      agency: str | None = None) -> Incident:
-        return await self.act(incident_id, "resolve", actor, note, agency)
-
     async def note(self, incident_id: int, actor: Actor, note: str) -> Incident:
         now = self.clock()
 

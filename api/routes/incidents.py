@@ -26,6 +26,7 @@ from siaga.api.errors import NotFound, problem_responses
 from siaga.api.incidents.lifecycle import Actor
 from siaga.api.incidents.models import ActionIn, Incident, IncidentDetail, NoteIn, query_epoch
 from siaga.api.incidents.queries import IncidentFilter
+from siaga.api.incidents.service import IncidentService
 from siaga.api.routes.cap import render_message
 
 __all__ = ["router"]
@@ -39,6 +40,14 @@ _ACT = problem_responses(401, 403, 404, 409, 422)
 def _actor(accounts: Accounts, staff: Staff) -> Actor:
     return Actor(username=staff.username, agency=staff.agency, role=staff.role.value,
                  sees_all=accounts.scope(staff) is None)
+
+
+async def _step(action: str, incident_id: int, incidents: IncidentService, accounts: Accounts,
+                staff: Staff, body: ActionIn | None) -> Incident:
+    # ack, dispatch and resolve differ only in the action (api/incidents/lifecycle.py).
+    body = body or ActionIn()
+    return await incidents.act(incident_id, action, _actor(accounts, staff), body.note,
+                               body.agency)
 
 
 @router.get("", response_model=list[Incident], summary="Incidents, newest first",
@@ -78,18 +87,14 @@ async def get_incident(incident_id: IncidentId, incidents: IncidentsDep, staff: 
              summary="Acknowledge for your agency (admins: for body.agency)", responses=_ACT)
 async def ack(incident_id: IncidentId, incidents: IncidentsDep, accounts: AccountsDep,
               staff: ResponderStaff, body: ActionIn | None = None) -> Incident:
-    body = body or ActionIn()
-    return await incidents.acknowledge(incident_id, _actor(accounts, staff), body.note,
-                                       body.agency)
+    return await _step("ack", incident_id, incidents, accounts, staff, body)
 
 
 @router.post("/{incident_id}/dispatch", response_model=Incident,
              summary="Record that your agency dispatched a team", responses=_ACT)
 async def dispatch(incident_id: IncidentId, incidents: IncidentsDep, accounts: AccountsDep,
                    staff: ResponderStaff, body: ActionIn | None = None) -> Incident:
-    body = body or ActionIn()
-    return await incidents.dispatch(incident_id, _actor(accounts, staff), body.note,
-                                    body.agency)
+    return await _step("dispatch", incident_id, incidents, accounts, staff, body)
 
 
 @router.post("/{incident_id}/resolve", response_model=Incident,
@@ -97,9 +102,7 @@ async def dispatch(incident_id: IncidentId, incidents: IncidentsDep, accounts: A
              responses=_ACT)
 async def resolve(incident_id: IncidentId, incidents: IncidentsDep, accounts: AccountsDep,
                   staff: ResponderStaff, body: ActionIn | None = None) -> Incident:
-    body = body or ActionIn()
-    return await incidents.resolve(incident_id, _actor(accounts, staff), body.note,
-                                   body.agency)
+    return await _step("resolve", incident_id, incidents, accounts, staff, body)
 
 
 @router.post("/{incident_id}/note", response_model=Incident,
