@@ -95,25 +95,15 @@ def visible(conn: Connection, incident_id: int, scope: frozenset[str] | None) ->
 
 
 def load_incidents(conn: Connection, f: IncidentFilter) -> list[Incident]:
-    where: list[str] = []
+    where: list[str] = ["status != 'resolved'"] if f.status == "active" else []
     args: list[object] = []
-    if f.status == "active":
-        where.append("status != 'resolved'")
-    elif f.status is not None:
-        where.append("status = ?")
-        args.append(f.status)
-    if f.hazard is not None:
-        where.append("hazard = ?")
-        args.append(f.hazard)
-    if f.level is not None:
-        where.append("level = ?")
-        args.append(f.level)
-    if f.start is not None:
-        where.append("opened_at >= ?")
-        args.append(f.start)
-    if f.end is not None:
-        where.append("opened_at < ?")
-        args.append(f.end)
+    status = None if f.status == "active" else f.status
+    for clause, value in (("status = ?", status), ("hazard = ?", f.hazard),
+                          ("level = ?", f.level), ("opened_at >= ?", f.start),
+                          ("opened_at < ?", f.end)):
+        if value is not None:
+            where.append(clause)
+            args.append(value)
     for agencies in ([f.agency] if f.agency is not None else None, f.scope):
         if agencies is not None:
             marks = ",".join("?" * len(agencies)) or "NULL"
