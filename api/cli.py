@@ -29,9 +29,9 @@ import getpass
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from siaga.api.errors import ConfigError, HubError
 from siaga.api.settings import HubSettings, load_settings
@@ -43,6 +43,7 @@ if TYPE_CHECKING:  # imported where used: the CLI starts without the hub's modul
 __all__ = ["main"]
 
 EX_CONFIG = 78
+_T = TypeVar("_T")
 
 
 def _settings(args: argparse.Namespace) -> HubSettings:
@@ -159,33 +160,31 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _accounts(settings: HubSettings, create: bool = False) -> tuple[Database, Accounts]:
-    """The database and its accounts; a missing database is an error unless ``create``."""
+def _on_accounts(settings: HubSettings, work: Callable[[Accounts], Coroutine[Any, Any, _T]],
+                 create: bool = False) -> _T:
+    """``work`` done on the database's accounts, which is then closed; a missing database is an
+    error unless ``create``."""
     from siaga.api.accounts import Accounts
 
     db = _database(settings, create)
-    return db, Accounts(db, settings.auth, settings.agencies)
+    try:
+        return asyncio.run(work(Accounts(db, settings.auth, settings.agencies)))
+    finally:
+        db.close()
 
 
 def cmd_user_add(args: argparse.Namespace) -> int:
     settings = _settings(args)
     password = _read_password(args)
-    db, accounts = _accounts(settings, create=True)
-    try:
-        staff = asyncio.run(accounts.add_user(args.username, args.name or args.username,
-                                              args.agency, args.role, password))
-    finally:
-        db.close()
+    staff = _on_accounts(settings, lambda accounts: accounts.add_user(
+        args.username, args.name or args.username, args.agency, args.role, password),
+        create=True)
     print(f"added {staff.username} ({staff.role.value}, {staff.agency})")
     return 0
 
 
 def cmd_user_list(args: argparse.Namespace) -> int:
-    db, accounts = _accounts(_settings(args))
-    try:
-        users = asyncio.run(accounts.list_users())
-    finally:
-        db.close()
+    users = _on_accounts(_settings(args), lambda accounts: accounts.list_users())
     for s in users:
         print(f"{s.username}\t{s.role.value}\t{s.agency}\t{s.name}")
     return 0
@@ -194,21 +193,13 @@ def cmd_user_list(args: argparse.Namespace) -> int:
 def cmd_user_passwd(args: argparse.Namespace) -> int:
     settings = _settings(args)
     password = _read_password(args)
-    db, accounts = _accounts(settings)
-    try:
-        asyncio.run(accounts.set_password(args.username, password))
-    finally:
-        db.close()
+    _on_accounts(settings, lambda accounts: accounts.set_password(args.username, password))
     print(f"password of {args.username} changed; their sessions are closed")
     return 0
 
 
 def cmd_user_remove(args: argparse.Namespace) -> int:
-    db, accounts = _accounts(_settings(args))
-    try:
-        asyncio.run(accounts.remove_user(args.username))
-    finally:
-        db.close()
+    _on_accounts(_settings(args), lambda accounts: accounts.remove_user(args.username))
     print(f"removed {args.username}; their sessions are closed")
     return 0
 

@@ -96,6 +96,30 @@ def test_user_add_validates_and_refuses_duplicates(tmp_path: Path) -> None:
     assert hub("user", "remove", "--config", str(config)).returncode == 2
 
 
+def test_user_passwd_changes_the_stored_password(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    assert hub("user", "add", "siti", "--config", str(config), "--agency", "BPBD", "--role",
+               "viewer", "--password-stdin", stdin="kata-sandi-siti\n").returncode == 0
+
+    def stored() -> str:
+        db = Database(tmp_path / "hub.sqlite3")
+        try:
+            return str(db.call(lambda c: c.execute(
+                "SELECT password_hash FROM staff WHERE username = 'siti'").fetchone()[0]))
+        finally:
+            db.close()
+
+    before = stored()
+    r = hub("user", "passwd", "siti", "--config", str(config), "--password-stdin",
+            stdin="sandi-baru-siti\n")
+    assert r.returncode == 0, r.stderr
+    assert "password of siti changed" in r.stdout
+    assert stored() != before
+    missing = hub("user", "passwd", "eko", "--config", str(config), "--password-stdin",
+                  stdin="sandi-baru-eko1\n")
+    assert missing.returncode == 1 and "no user 'eko'" in missing.stderr
+
+
 def test_user_add_without_a_terminal_or_piped_password_says_so(tmp_path: Path) -> None:
     # getpass at end of input used to end in an EOFError traceback
     out = hub("user", "add", "eko", "--config", str(write_config(tmp_path)), "--agency", "BPBD",
