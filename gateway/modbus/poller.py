@@ -56,7 +56,7 @@ class _Device:
     def __init__(self, bus: ModbusBus, device: ModbusDevice) -> None:
         self.settings = device
         self.plan = read_plan(device.register_map.points)
-        self.health = DeviceHealth(device.node, bus.source, device.alert_after or 3)
+        self.health = DeviceHealth(device.node, bus.source, device.effective_alert_after)
         self.seq = 0
         self.greeted = False
 

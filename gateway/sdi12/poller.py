@@ -59,7 +59,7 @@ class _Failed(Exception):
 class _Sensor:
     def __init__(self, bus: Sdi12Bus, sensor: Sdi12Sensor) -> None:
         self.settings = sensor
-        self.health = DeviceHealth(sensor.node, bus.source, sensor.alert_after or 3)
+        self.health = DeviceHealth(sensor.node, bus.source, sensor.effective_alert_after)
         self.seq = 0
         self.greeted = False
         self.next_at = 0.0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import queue
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +11,7 @@ import pytest
 
 from siaga.gateway.config import settings_from_table
 from siaga.gateway.errors import ConfigError
+from siaga.gateway.modbus.poller import BusPoller
 from siaga.gateway.modbus.settings import ModbusSettings
 
 
@@ -120,4 +123,8 @@ def test_a_per_device_alert_after_overrides_the_table_within_its_bounds() -> Non
     s = ModbusSettings.from_toml({"alert_after": 7, "bus": [bus(device=[
         device(), device(node="soil-2", unit=2, alert_after=1),
         device(node="soil-3", unit=3, alert_after=10_000)])]})
-    assert [d.alert_after for d in s.buses[0].devices] == [7, 1, 10_000]
+    assert [d.alert_after for d in s.buses[0].devices] == [None, 1, 10_000]  # as the file says
+    assert [d.effective_alert_after for d in s.buses[0].devices] == [7, 1, 10_000]
+    # The poller counts to the resolved value (it had its own fallback of 3 besides).
+    poller = BusPoller(s.buses[0], queue.Queue(), threading.Event())
+    assert [d.health.alert_after for d in poller.devices] == [7, 1, 10_000]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import queue
+import threading
 from typing import Any
 
 import pytest
 
 from siaga.gateway.config import settings_from_table
 from siaga.gateway.errors import ConfigError
+from siaga.gateway.sdi12.poller import Sdi12Poller
 from siaga.gateway.sdi12.settings import Sdi12Settings
 
 
@@ -23,6 +26,17 @@ def test_an_sdi12_only_gateway_is_valid() -> None:
     (sensor,) = b.sensors
     assert (b.source, b.baud, sensor.address, sensor.concurrent, sensor.crc, sensor.poll_s) == (
         "sdi12:logger", 9600, "0", True, True, 60.0)
+
+
+def test_a_sensor_without_its_own_alert_after_takes_the_tables() -> None:
+    two = bus(alert_after=2)
+    two["sensor"].append({"node": "soil-03", "address": "1", "channels": ["vwc"]})
+    s = Sdi12Settings.from_toml({"alert_after": 5, "bus": [two]})
+    assert [x.alert_after for x in s.buses[0].sensors] == [2, None]  # as the file says
+    assert [x.effective_alert_after for x in s.buses[0].sensors] == [2, 5]
+    # The poller counts to the resolved value (it had its own fallback of 3 besides).
+    poller = Sdi12Poller(s.buses[0], queue.Queue(), threading.Event())
+    assert [x.health.alert_after for x in poller.sensors] == [2, 5]
 
 
 @pytest.mark.parametrize(("table", "key"), [
