@@ -45,7 +45,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from itertools import chain
 from pathlib import Path
 
 from siaga.analytics.alert import Alert
@@ -173,7 +172,8 @@ class StoreAndForwardBuffer:
                             " VALUES (?, ?, ?, ?, ?)", bad,
                         )
                         self._totals.bump(db, "rejected", len(bad))
-                    self._totals.added(chain(alert_payloads, payloads), n)
+                    self._totals.added(alert_payloads)
+                    self._totals.added(payloads)
                     applied = self._delete_acked(db)
                     trimmed = self._totals.trim(db, at)
             with self._lock:

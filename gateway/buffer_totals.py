@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Sequence
 
 from siaga.firmware_bridge.uplink import LossReport
 from siaga.gateway.buffer_acks import NotedAcks
@@ -28,10 +28,10 @@ class BufferTotals:
         self.bytes = 0  # payloads plus ROW_OVERHEAD_BYTES a row
         self.reload(db)
 
-    def added(self, payloads: Iterable[str], n: int) -> None:
-        """``n`` rows of ``payloads`` committed."""
-        self.rows += n
-        self.bytes += sum(map(len, payloads)) + n * ROW_OVERHEAD_BYTES
+    def added(self, payloads: Sequence[str]) -> None:
+        """A row of each of ``payloads`` committed."""
+        self.rows += len(payloads)
+        self.bytes += sum(map(len, payloads)) + len(payloads) * ROW_OVERHEAD_BYTES
 
     def removed(self, n: int, size: int) -> None:
         """``n`` rows gone that counted ``size`` bytes (``entries_bytes``, payloads and the
