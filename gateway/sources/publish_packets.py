@@ -45,7 +45,9 @@ def split_publishes(
         qos = (header >> 1) & 3
         if header & 0xF0 != PUBLISH or qos not in _TAKEN_QOS:
             break
-        # Remaining length: 1-4 bytes, 7 bits each, least significant first.
+        # Remaining length: 1-4 bytes, 7 bits each, least significant first. Read inline
+        # here and for the v5 properties below, not by a shared function: its call cost
+        # 10% of the time a packet takes (18% under MQTT 5, two calls; Python 3.11).
         i = pos + 1
         length = shift = 0
         while i < n and shift <= 21:
