@@ -1,5 +1,6 @@
 """A batch the MQTT uplink (mqtt_uplink.py) has published and not yet settled: its copies,
-misses, write-off and waits, and when a written-off one is given up."""
+misses, write-off and waits, and how many acks give a written-off one up. The rules over them:
+mqtt_resend_policy.py."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ class InFlightBatch:
     place: int
     missed: bool = False  # overdue and counted as a miss; waits for the window to resend it
     misses: int = 0  # times it went overdue
-    # Missed twice or more with the hub acking others in time (``_may_write_off``): likely one
+    # Missed twice or more with the hub acking others in time (``may_write_off``): likely one
     # the hub never acks (its handler raised), so it takes no place in the window and its
     # misses say nothing about the link.
     written_off: bool = False
@@ -39,9 +40,9 @@ class InFlightBatch:
     # Published more than once (a resend, a new sender process, a session's redelivery): its
     # ack may answer any copy, so it times no round trip (Karn's rule).
     copies: int = 1
-    probe: bool = False  # sent beyond the window to earn an ack in time (``_probe_due``)
+    probe: bool = False  # sent beyond the window to earn an ack in time (``probe_due``)
     # Written off, the acks in time since then of batches published after its latest copy:
-    # at ``REJECT_AFTER_ACKS`` it goes to the rejected table (``_reject_never_acked``).
+    # at ``REJECT_AFTER_ACKS`` it is given up to the rejected table (``_give_up_never_acked``).
     acked_past: int = 0
 
     def restart(self, now: float, *, missed: bool = False) -> None:

@@ -85,6 +85,7 @@ class Rig:
         self.link = FakeLink()
         self.uplink._link = self.link  # type: ignore[assignment]
         self.uplink._connected = True
+        self.policy = self.uplink._policy  # the batches in flight and the rules for them
         self.seq = 0
 
     def add(self, readings: int = 0, alerts: int = 0) -> None:

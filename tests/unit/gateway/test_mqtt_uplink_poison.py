@@ -38,7 +38,7 @@ def drive(rig: Rig, *, hours: float, drop: Callable[[Rig, str], bool],
 
 
 def probing(rig: Rig) -> bool:
-    return any(f.probe for f in rig.uplink._inflight.values())
+    return any(f.probe for f in rig.policy.flights.values())
 
 
 def two_poison_and_the_probes_first_copy(rig: Rig) -> Callable[[Rig, str], bool]:
@@ -49,7 +49,7 @@ def two_poison_and_the_probes_first_copy(rig: Rig) -> Callable[[Rig, str], bool]
     lost: set[str] = set()
 
     def drop(r: Rig, b: str) -> bool:
-        f = r.uplink._inflight.get(b)
+        f = r.policy.flights.get(b)
         if b in poison:
             return True
         if f is not None and f.probe and b not in lost:
@@ -76,7 +76,7 @@ def test_a_probe_the_hub_never_acks_lets_a_new_probe_go(rig: Rig) -> None:
     poison = set(rig.run_pass())
 
     def drop(r: Rig, b: str) -> bool:
-        f = r.uplink._inflight.get(b)
+        f = r.policy.flights.get(b)
         if f is not None and f.probe and f.copies == 1 and len(poison) < 3:
             poison.add(b)
         return b in poison
@@ -92,7 +92,7 @@ def test_poison_batches_over_a_gateways_life_go_to_the_rejected_table(rig: Rig, 
     poison: set[str] = set()
 
     def drop(r: Rig, b: str) -> bool:
-        f = r.uplink._inflight.get(b)
+        f = r.policy.flights.get(b)
         if (f is not None and not f.probe and f.copies == 1 and f.misses == 0
                 and len(poison) < n and r.clock.now - 1000.0 >= 300 * len(poison)):
             poison.add(b)  # one new batch in five minutes, until n
@@ -102,7 +102,7 @@ def test_poison_batches_over_a_gateways_life_go_to_the_rejected_table(rig: Rig, 
     assert rig.buffer.stats().depth <= HELD
     assert rig.buffer.stats().rejected == 5 * n  # kept for an operator, not lost
     assert rig.uplink.counters().batches_rejected == n
-    assert not set(rig.uplink._inflight) & poison
+    assert not set(rig.policy.flights) & poison
 
 
 def test_an_alerts_batch_never_acked_is_rejected_at_error_level(
@@ -110,7 +110,7 @@ def test_an_alerts_batch_never_acked_is_rejected_at_error_level(
     rig.add(alerts=2)
     [poison] = rig.run_pass()
     drive(rig, hours=0.5, drop=lambda r, b: b == poison)
-    assert poison not in rig.uplink._inflight
+    assert poison not in rig.policy.flights
     assert rig.buffer.stats().rejected == 2
     assert [r.levelno for r in caplog.records if "never acked" in r.getMessage()] == [
         logging.ERROR]
@@ -124,7 +124,7 @@ def test_a_stalled_hub_gets_nothing_rejected(rig: Rig) -> None:
     drive(rig, hours=1, drop=lambda r, b: True)
     assert rig.buffer.stats().rejected == 0
     assert rig.uplink.counters().batches_rejected == 0
-    assert len(rig.uplink._inflight) <= 2 * rig.uplink.settings.max_inflight
+    assert len(rig.policy.flights) <= 2 * rig.uplink.settings.max_inflight
 
 
 
@@ -135,7 +135,7 @@ def test_a_new_copy_starts_the_acks_counted_past_it_over(tmp_path: Path, clock: 
     rig = Rig(tmp_path / "l.sqlite3", clock, max_inflight=8)
     rig.add(readings=5)
     [a] = rig.run_pass()
-    flight = rig.uplink._inflight[a]
+    flight = rig.policy.flights[a]
     flight.acked_past = 2  # acks of later batches while this copy went unanswered
     rig.at(TIMEOUT)
     assert a in rig.run_pass()  # overdue: a new copy

@@ -33,7 +33,7 @@ def copies_until(rig: Rig, batch_id: str, end: float) -> list[float]:
 def test_a_batch_never_acked_goes_again_after_a_growing_wait(rig: Rig) -> None:
     """The first resend at the timeout, as before; from the second miss on a growing wait
     more, never beyond backoff_max_s (before: once a timeout, for ever)."""
-    rig.uplink._resend_rng = random.Random(5)
+    rig.policy.rng = random.Random(5)
     rig.add(readings=5)
     [batch] = rig.run_pass()
     times = copies_until(rig, batch, 40 * TIMEOUT)
@@ -57,7 +57,7 @@ def test_a_batch_of_alerts_keeps_the_timeouts_pace_beside_a_held_one(rig: Rig) -
         rig.clock.now += rig.deadline()
         for batch_id in rig.run_pass():
             sent[batch_id].append(round(rig.clock.now - 1000.0, 1))
-    assert rig.uplink._window.size == 1 and not rig.uplink._inflight[readings].written_off
+    assert rig.policy.window.size == 1 and not rig.policy.flights[readings].written_off
     assert sent[alerts] == [k * TIMEOUT for k in range(1, 11)], sent
     gaps = [b - a for a, b in zip(sent[readings], sent[readings][1:], strict=False)]
     assert min(gaps) > TIMEOUT and len(sent[readings]) < len(sent[alerts]), sent
@@ -69,7 +69,7 @@ def test_an_ack_in_time_starts_the_waits_over(rig: Rig) -> None:
     rig.add(readings=5)
     [stuck] = rig.run_pass()
     times = copies_until(rig, stuck, 8 * TIMEOUT)
-    flight = rig.uplink._inflight[stuck]
+    flight = rig.policy.flights[stuck]
     while not (flight.missed and flight.hold_until > rig.clock.now + 1):
         rig.clock.now += rig.deadline()
         rig.run_pass()
@@ -109,13 +109,13 @@ def slow_link(rig: Rig, crossing_s: float, end_s: float) -> tuple[int, int]:
     crossings: list[tuple[float, int, str]] = []
     free_at = 0.0
     copies = most = 0
-    while rig.uplink._inflight or rig.buffer.stats().depth:
+    while rig.policy.flights or rig.buffer.stats().depth:
         assert rig.clock.now - 1000.0 < end_s, "not drained"
         for batch_id in rig.run_pass():
             free_at = max(rig.clock.now, free_at) + crossing_s
             heapq.heappush(crossings, (free_at, copies, batch_id))
             copies += 1
-        most = max(most, len(rig.uplink._inflight))
+        most = max(most, len(rig.policy.flights))
         rig.clock.now = min(rig.clock.now + rig.deadline(),
                             crossings[0][0] if crossings else float("inf"))
         while crossings and crossings[0][0] <= rig.clock.now:
@@ -139,10 +139,10 @@ def test_a_link_too_slow_for_the_timeout_gets_no_batch_on_top(rig: Rig) -> None:
 def held(rig: Rig, beyond_s: float) -> str:
     """A batch never acked, run at the thread's deadlines until it waits out a backoff that
     ends more than ``beyond_s`` after now."""
-    rig.uplink._resend_rng = random.Random(3)
+    rig.policy.rng = random.Random(3)
     rig.add(readings=5)
     [stuck] = rig.run_pass()
-    flight = rig.uplink._inflight[stuck]
+    flight = rig.policy.flights[stuck]
     while not (flight.missed and flight.hold_until > rig.clock.now + beyond_s):
         rig.clock.now += rig.deadline()
         rig.run_pass()
@@ -167,7 +167,7 @@ def test_after_a_reconnect_the_next_miss_comes_a_timeout_later(rig: Rig) -> None
     assert rig.deadline() == TIMEOUT
     rig.clock.now += TIMEOUT
     rig.run_pass()
-    assert rig.uplink._inflight[stuck].missed
+    assert rig.policy.flights[stuck].missed
 
 
 def test_an_ack_of_a_batch_sent_again_after_a_restart_times_no_round_trip(

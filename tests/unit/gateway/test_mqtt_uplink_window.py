@@ -25,7 +25,7 @@ def test_a_batch_the_hub_never_acks_does_not_block_new_batches(rig: Rig) -> None
     assert rig.run_pass() == [poison]  # one miss: window 2
     rig.at(2 * TIMEOUT)
     assert rig.run_pass() == []  # two: window 1, the poison batch written off, and held
-    assert rig.uplink._window.size == 1
+    assert rig.policy.window.size == 1
     rig.at(2 * TIMEOUT + BACKOFF_MIN)
     assert rig.run_pass() == [poison]  # after the backoff's first wait
     rig.at(2 * TIMEOUT + 2)
@@ -49,13 +49,13 @@ def test_a_stalled_link_never_gets_its_whole_window_again_at_once(rig: Rig) -> N
     for k in range(1, 9):
         rig.at(k * TIMEOUT)
         # probes keep their own places beyond the window (test_mqtt_uplink_poison.py)
-        probes = {b for b, f in rig.uplink._inflight.items() if f.probe}
+        probes = {b for b, f in rig.policy.flights.items() if f.probe}
         sent = rig.run_pass()
         resends.append(sum(b in seen and b not in probes for b in sent))
-        assert resends[-1] <= rig.uplink._window.size, resends
+        assert resends[-1] <= rig.policy.window.size, resends
         assert len(sent) - resends[-1] - len(probes & set(sent)) <= 1, sent  # one new at most
         seen.update(sent)
-    assert rig.uplink._window.size == 1 and sum(resends) <= 2 + 7, resends
+    assert rig.policy.window.size == 1 and sum(resends) <= 2 + 7, resends
 
 
 def test_a_stalled_link_writes_off_one_batch_and_holds_probes_to_the_hard_cap(rig: Rig) -> None:
@@ -70,10 +70,10 @@ def test_a_stalled_link_writes_off_one_batch_and_holds_probes_to_the_hard_cap(ri
         rig.at(k * TIMEOUT)
         rig.add(alerts=1)
         rig.run_pass()
-        assert len(rig.uplink._inflight) <= 2 * 4, k
-    flights = list(rig.uplink._inflight.values())
+        assert len(rig.policy.flights) <= 2 * 4, k
+    flights = list(rig.policy.flights.values())
     held, probes = flights[:4], flights[4:]
-    assert list(rig.uplink._inflight)[:4] == first and probes and all(f.probe for f in probes)
+    assert list(rig.policy.flights)[:4] == first and probes and all(f.probe for f in probes)
     assert [f.written_off for f in held] == [True, False, False, False]
     assert rig.buffer.stats().rejected == 0
 
@@ -89,7 +89,7 @@ def test_the_alerts_batch_goes_beyond_a_full_window(rig: Rig) -> None:
     rig.add(readings=10)
     rig.at(2 * TIMEOUT + 1)
     sent = rig.run_pass()
-    assert len(sent) == rig.uplink._window.size  # the window is full of readings
+    assert len(sent) == rig.policy.window.size  # the window is full of readings
     rig.add(alerts=1)
     assert rig.wanted()
     assert len(rig.run_pass()) == 1  # the alert's batch, one place beyond the window
@@ -129,12 +129,12 @@ def test_halves_of_a_split_batch_restart_their_clock_on_the_wholes_late_ack(
         rig.ack(batch_id)
     assert rig.uplink._sizer.count == 10
     whole = rig.run_pass()[0]
-    assert len(rig.uplink._inflight[whole].batch) == 10
-    for batch_id in list(rig.uplink._inflight)[1:]:
+    assert len(rig.policy.flights[whole].batch) == 10
+    for batch_id in list(rig.policy.flights)[1:]:
         rig.ack(batch_id)
     rig.at(1 + TIMEOUT)  # the whole misses its ack: the count halves and it goes in halves
-    halves = [b for b in rig.run_pass() if len(rig.uplink._inflight[b].batch) == 5]
-    assert whole not in rig.uplink._inflight and len(halves) == 2
+    halves = [b for b in rig.run_pass() if len(rig.policy.flights[b].batch) == 5]
+    assert whole not in rig.policy.flights and len(halves) == 2
     rig.at(1 + TIMEOUT + 20)
     rig.ack(whole)  # late: the whole crossed at last; the halves queued behind it
     assert rig.uplink.counters().stale_acks == 1
@@ -143,7 +143,7 @@ def test_halves_of_a_split_batch_restart_their_clock_on_the_wholes_late_ack(
     assert rig.deadline() == pytest.approx(19)
     for batch_id in halves:
         rig.ack(batch_id)
-    assert rig.uplink._split_places == {}
+    assert rig.policy.split_places == {}
     rig.buffer.close()
 
 
@@ -162,7 +162,7 @@ def test_after_each_pass_nothing_is_due_at_once(script: list[tuple[str, int]]) -
         rig = Rig(Path(tmp) / "h.sqlite3", c)
         try:
             for step, n in script:
-                inflight = list(rig.uplink._inflight)
+                inflight = list(rig.policy.flights)
                 if step == "readings":
                     rig.add(readings=n)
                 elif step == "alert":
@@ -177,7 +177,7 @@ def test_after_each_pass_nothing_is_due_at_once(script: list[tuple[str, int]]) -
                     c.now += TIMEOUT
                 rig.run_pass()
                 assert rig.deadline() > 0
-                assert rig.uplink._window.holds(0)
+                assert rig.policy.window.holds(0)
         finally:
             rig.buffer.close()
 
@@ -204,7 +204,7 @@ def test_batches_the_hub_never_acks_do_not_stop_the_uplink(rig: Rig, never_acked
                 rig.ack(batch_id)
     assert rig.buffer.stats().depth <= 5 * never_acked + 5, rig.buffer.stats()
     assert rig.uplink.counters().batches_acked >= 350
-    assert len(rig.uplink._inflight) <= 2 * 4, rig.uplink.counters()
+    assert len(rig.policy.flights) <= 2 * 4, rig.uplink.counters()
 
 
 def test_one_batch_of_alerts_goes_beyond_the_entries_bound_not_more(
@@ -222,7 +222,7 @@ def test_one_batch_of_alerts_goes_beyond_the_entries_bound_not_more(
     assert rig.run_pass() == []
     rig.add(alerts=5)
     assert rig.run_pass() == []
-    assert sum(len(f.batch) for f in rig.uplink._inflight.values()) == 15
+    assert sum(len(f.batch) for f in rig.policy.flights.values()) == 15
     rig.ack(alerts)
     assert len(rig.run_pass()) == 1  # the next batch of alerts, beyond again
     rig.buffer.close()
@@ -235,7 +235,7 @@ def test_a_grown_batch_leaves_the_next_only_the_room_left(tmp_path: Path, clock:
     rig.grown_once()
     assert rig.uplink._sizer.count == 10
     sent = rig.run_pass()
-    assert [len(rig.uplink._inflight[b].batch) for b in sent] == [10, 10, 5]
+    assert [len(rig.policy.flights[b].batch) for b in sent] == [10, 10, 5]
     rig.buffer.close()
 
 
