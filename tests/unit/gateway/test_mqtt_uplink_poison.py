@@ -118,13 +118,27 @@ def test_an_alerts_batch_never_acked_is_rejected_at_error_level(
 
 
 def test_a_stalled_hub_gets_nothing_rejected(rig: Rig) -> None:
-    """No ack at all for an hour: no ack in time shows the hub acks others, so nothing goes to
-    the rejected table; what the uplink holds stays within the hard cap, the rest waits in
-    the buffer."""
-    drive(rig, hours=1, drop=lambda r, b: True)
+    """No ack at all for an hour, then the hub answers every copy again: no ack in time came
+    in the stall to show the hub acks others, so nothing went to the rejected table; what the
+    uplink held stayed within the hard cap, the rest waited in the buffer, and once the hub
+    is back all of it is acked. Before, the test ended in the stall, where no ack comes and
+    the reject rule cannot fire: its checks could not fail. Now a rule that counted the late
+    acks of the stall's batches too fails it (the batch written off in the stall given up as
+    they come back, 5 rows rejected). A lower REJECT_AFTER_ACKS does not: acks in order, the
+    written-off batch's next copy goes, and is acked, before any batch acked in time."""
+    most = 0
+
+    def stalled(r: Rig, b: str) -> bool:
+        nonlocal most
+        most = max(most, len(r.policy.flights))
+        return r.clock.now - 1000.0 < 3600
+    drive(rig, hours=2, drop=stalled)
+    assert most <= 2 * rig.uplink.settings.max_inflight
     assert rig.buffer.stats().rejected == 0
     assert rig.uplink.counters().batches_rejected == 0
-    assert len(rig.policy.flights) <= 2 * rig.uplink.settings.max_inflight
+    depth = rig.buffer.stats().depth
+    assert depth <= HELD  # the hour's backlog drained
+    assert rig.uplink.counters().entries_acked == rig.seq - depth  # every entry acked
 
 
 
