@@ -43,7 +43,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -303,6 +303,21 @@ class StoreAndForwardBuffer:
         if kept:
             removed += self.ack(batch.subset(kept))
         return removed
+
+    def unreject(self, runs: Iterable[tuple[int, int]], reason: str) -> int:
+        """Delete the rows in the id ``runs`` (first, last) that went to ``rejected`` with
+        ``reason``: the hub stored them after all (an MQTT batch given up as never acked,
+        acked late). Returns how many left the table."""
+        db = self._db()
+        with self._write, self._lock:
+            with self._transaction(db, "unreject"):
+                before = db.total_changes
+                db.executemany("DELETE FROM rejected WHERE id BETWEEN ? AND ? AND reason = ?",
+                               [(first, last, reason) for first, last in runs])
+                deleted = db.total_changes - before
+                if deleted:
+                    self._totals.bump(db, "rejected", -deleted)
+            return deleted
 
     def _remove(self, batch: Batch, reason: str | None) -> int:
         entries = batch.entries

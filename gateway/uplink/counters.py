@@ -12,6 +12,9 @@ class UplinkCounters:
     batches_acked: int = 0
     entries_acked: int = 0
     batches_rejected: int = 0
+    # MQTT: of those, batches given up as never acked that the hub acked later (stored after
+    # all: their rows left the rejected table)
+    rejected_acked_late: int = 0
     items_rejected: int = 0  # items of stored batches the hub refused one by one
     stale_acks: int = 0  # acks for batches not in flight (an earlier process's, via the session)
     bad_acks: int = 0  # ack messages that were not {"batch":..., "status":...}

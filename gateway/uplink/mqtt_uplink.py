@@ -30,12 +30,12 @@ from collections import deque
 from siaga.firmware_bridge.uplink import Ack, GatewayState, GatewayStatus
 from siaga.firmware_bridge.uplink_codec import decode_ack, encode
 from siaga.gateway.buffer import StoreAndForwardBuffer
-from siaga.gateway.buffer_rows import Batch, now_ms
+from siaga.gateway.buffer_rows import Batch, id_runs, now_ms
 from siaga.gateway.heartbeat import HealthSnapshot, HeartbeatSettings
 from siaga.gateway.uplink.backoff import Backoff
 from siaga.gateway.uplink.counters import UplinkCounters
 from siaga.gateway.uplink.mqtt_inflight import InFlightBatch
-from siaga.gateway.uplink.mqtt_resend_policy import ResendPolicy, Room
+from siaga.gateway.uplink.mqtt_resend_policy import NEVER_ACKED, GivenUp, ResendPolicy, Room
 from siaga.gateway.uplink.mqtt_transport import MqttTransport, MqttTransportConfig
 from siaga.gateway.uplink.sender_frames import Frame
 from siaga.gateway.uplink.sender_process import ChildMqttTransport
@@ -231,6 +231,9 @@ class MqttUplink(UplinkWorker):
         acked = self._policy.acked(batch_id, now)
         flight = acked.flight
         if flight is None:
+            if acked.stored_after_all is not None and ack.status == "stored":
+                self._stored_after_all(batch_id, acked.stored_after_all, ack)
+                return
             with self._cond:
                 self._counters.stale_acks += 1
             return
@@ -258,13 +261,31 @@ class MqttUplink(UplinkWorker):
         """A batch the hub never acks, given up (``ResendPolicy``): to the buffer's rejected
         table (counted, in the status, kept for an operator), as a batch the hub refused
         would; a batch with alerts logged at error level (its alerts never reached the hub)."""
-        self._buffer.reject(flight.batch, "never acked by the hub")
+        self._buffer.reject(flight.batch, NEVER_ACKED)
         level = logging.ERROR if flight.batch.alerts else logging.WARNING
         log.log(level, "batch %s (%d entries, %d alerts) never acked by the hub while it "
                 "acked %d after it: kept in the rejected table", batch_id, len(flight.batch),
                 len(flight.batch.alerts), flight.acked_past)
         with self._cond:
             self._counters.batches_rejected += 1
+
+    def _stored_after_all(self, batch_id: str, given_up: GivenUp, ack: Ack) -> None:
+        """A batch given up as never acked was acked after all: the hub answered out of the
+        order the link carried the batches (hubs sharing the subscription, one slow), stored
+        it, and its rows are not lost. They leave the rejected table (but for items the ack
+        refuses, kept there); counted in ``rejected_acked_late``, ``batches_rejected`` left
+        as it was (what was given up)."""
+        refused = refused_rows(batch_id, ack)
+        runs = given_up.runs
+        if refused:
+            runs = tuple(id_runs(i for first, last in runs for i in range(first, last + 1)
+                                 if i not in refused))
+        back = self._buffer.unreject(runs, NEVER_ACKED)
+        log.warning("batch %s, given up as never acked, was acked late: the hub stored it (a "
+                    "hub sharing the subscription answered out of order?); %d of its %d entries "
+                    "out of the rejected table", batch_id, back, given_up.entries)
+        with self._cond:
+            self._counters.rejected_acked_late += 1
 
     def _attempt_failed(self) -> None:
         super()._attempt_failed()

@@ -88,6 +88,26 @@ def test_settle_moves_refused_rows_with_their_reason_and_deletes_the_rest(
     assert rows == [(ids[1], "ts: bad"), (ids[3], "value: bad")]
 
 
+def test_unreject_takes_back_only_the_rows_rejected_with_its_reason(
+        buf: StoreAndForwardBuffer) -> None:
+    """An MQTT batch given up as never acked, acked late (gateway/uplink/mqtt_uplink.py): its
+    rows leave the rejected table; rows there for another reason stay, and the count follows."""
+    buf.append([reading(i) for i in range(6)], [])
+    batch = buf.peek_batch(10)
+    assert batch is not None
+    ids = [e.id for e in batch.readings]
+    buf.settle(batch, {ids[2]: "value: bad"})
+    buf.append([reading(i) for i in range(6, 9)], [])
+    given_up = buf.peek_batch(10)
+    assert given_up is not None
+    buf.reject(given_up, "never acked by the hub")
+    assert buf.stats().rejected == 4
+    runs = [(ids[0], given_up.readings[-1].id)]  # spans the row refused for its value too
+    assert buf.unreject(runs, "never acked by the hub") == 3
+    assert buf.stats().rejected == 1
+    assert buf._db().execute("SELECT id FROM rejected").fetchall() == [(ids[2],)]
+
+
 def test_rows_in_flight_are_never_read_again(buf: StoreAndForwardBuffer) -> None:
     """Pins the ThingsBoard double send: a second peek before the ack must not re-read."""
     buf.append([reading(i) for i in range(6)], [])

@@ -176,3 +176,18 @@ def test_a_new_sender_process_sends_all_again_at_once() -> None:
     ids = [sent.new(0.0) for _ in range(2)]
     p.relinked(5.0, resend_all=True)
     assert sent.resend_due(5.0) == ids
+
+
+def test_a_given_up_batch_is_remembered_until_acked() -> None:
+    p, sent = policy()
+    poison = sent.new(0.0)
+    p.overdue(TIMEOUT)
+    sent.resend_due(TIMEOUT)
+    p.overdue(2 * TIMEOUT)
+    for k in range(REJECT_AFTER_ACKS):
+        p.acked(sent.new(2 * TIMEOUT + k), 2 * TIMEOUT + k + 0.5)
+    assert poison not in p.flights
+    acked = p.acked(poison, 3 * TIMEOUT)  # late: the hub stored it after all
+    assert acked.flight is None and acked.stored_after_all is not None
+    assert acked.stored_after_all.runs == ((10, 14),) and acked.stored_after_all.entries == 5
+    assert p.acked(poison, 3 * TIMEOUT).stored_after_all is None  # once

@@ -8,11 +8,13 @@ tests/unit/gateway/mqtt_uplink_rig.py (a fake link and a fake clock: its docstri
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from siaga.gateway.uplink import mqtt_resend_policy
 from tests.unit.gateway.mqtt_uplink_rig import TIMEOUT, Clock, Rig
 
 HELD = 15  # three batches of 5: what a draining uplink holds at most between passes
@@ -85,24 +87,31 @@ def test_a_probe_the_hub_never_acks_lets_a_new_probe_go(rig: Rig) -> None:
     assert rig.buffer.stats().depth <= HELD
 
 
-@pytest.mark.parametrize("n", [8, 12])
-def test_poison_batches_over_a_gateways_life_go_to_the_rejected_table(rig: Rig, n: int) -> None:
-    """Before: written-off batches never left, so 8 of them filled the hard cap of twice
-    max_inflight and stopped the uplink (3 h: depth 5,370)."""
-    poison: set[str] = set()
+def one_skipped_every_five_minutes(n: int) -> tuple[list[str], Callable[[Rig, str], bool]]:
+    """The batches the hub skips (one new batch in five minutes, until ``n``, in that order)
+    and the ``drop`` that loses their acks."""
+    poison: list[str] = []
 
     def drop(r: Rig, b: str) -> bool:
         f = r.policy.flights.get(b)
         if (f is not None and not f.probe and f.copies == 1 and f.misses == 0
                 and len(poison) < n and r.clock.now - 1000.0 >= 300 * len(poison)):
-            poison.add(b)  # one new batch in five minutes, until n
+            poison.append(b)
         return b in poison
+    return poison, drop
+
+
+@pytest.mark.parametrize("n", [8, 12])
+def test_poison_batches_over_a_gateways_life_go_to_the_rejected_table(rig: Rig, n: int) -> None:
+    """Before: written-off batches never left, so 8 of them filled the hard cap of twice
+    max_inflight and stopped the uplink (3 h: depth 5,370)."""
+    poison, drop = one_skipped_every_five_minutes(n)
     drive(rig, hours=3, drop=drop)
     assert len(poison) == n
     assert rig.buffer.stats().depth <= HELD
     assert rig.buffer.stats().rejected == 5 * n  # kept for an operator, not lost
     assert rig.uplink.counters().batches_rejected == n
-    assert not set(rig.policy.flights) & poison
+    assert not set(rig.policy.flights) & set(poison)
 
 
 def test_an_alerts_batch_never_acked_is_rejected_at_error_level(
@@ -154,3 +163,43 @@ def test_a_new_copy_starts_the_acks_counted_past_it_over(tmp_path: Path, clock: 
     rig.at(TIMEOUT)
     assert a in rig.run_pass()  # overdue: a new copy
     assert flight.copies == 2 and flight.acked_past == 0
+
+
+def rejected_rows(rig: Rig) -> int:
+    """Rows in the buffer's rejected table, counted in SQLite itself."""
+    with sqlite3.connect(rig.buffer.settings.path) as db:
+        count: int = db.execute("SELECT COUNT(*) FROM rejected").fetchone()[0]
+    return count
+
+
+def test_a_batch_given_up_and_then_acked_late_leaves_the_rejected_table(
+        rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
+    """Hubs sharing the subscription ($share, docs/scale.md): a slow one stores a batch after
+    the others acked three published after it, so it was given up; its late ack (before:
+    counted stale, the rows left in the rejected table for good) takes its rows back out."""
+    rig.add(readings=5)
+    [slow] = rig.run_pass()
+    drive(rig, hours=0.5, drop=lambda r, b: b == slow)
+    assert rig.uplink.counters().batches_rejected == 1 and rejected_rows(rig) == 5
+    rig.ack(slow)
+    assert rejected_rows(rig) == 0 and rig.buffer.stats().rejected == 0
+    counters = rig.uplink.counters()
+    assert counters.rejected_acked_late == 1 and counters.stale_acks == 0
+    assert [r.levelno for r in caplog.records if "acked late" in r.getMessage()] == [
+        logging.WARNING]
+
+
+def test_an_ack_of_a_batch_given_up_past_the_memory_bound_is_stale(
+        rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The last GIVEN_UP_REMEMBERED given-up ids are kept (here 2 of 3): an ack of an older one
+    is stale, its rows stay in the rejected table."""
+    monkeypatch.setattr(mqtt_resend_policy, "GIVEN_UP_REMEMBERED", 2)
+    poison, drop = one_skipped_every_five_minutes(3)
+    drive(rig, hours=0.5, drop=drop)
+    assert rig.uplink.counters().batches_rejected == 3 and rejected_rows(rig) == 15
+    oldest, *remembered = poison
+    rig.ack(oldest)
+    assert rejected_rows(rig) == 15 and rig.uplink.counters().stale_acks == 1
+    for batch_id in remembered:
+        rig.ack(batch_id)
+    assert rejected_rows(rig) == 5 and rig.uplink.counters().rejected_acked_late == 2
