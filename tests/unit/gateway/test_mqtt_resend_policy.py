@@ -35,6 +35,14 @@ class Sent:
         self.policy.sent(batch_id, InFlightBatch(batch, b"{}", now, self.places, probe=probe))
         return batch_id
 
+    def written_off(self) -> str:
+        """A new batch at 0 s that misses its ack twice: written off at 2 timeouts."""
+        batch_id = self.new(0.0)
+        self.policy.overdue(TIMEOUT)
+        self.resend_due(TIMEOUT)
+        self.policy.overdue(2 * TIMEOUT)
+        return batch_id
+
     def resend_due(self, now: float) -> list[str]:
         """What goes again at ``now``, published whole."""
         due = self.policy.due_again(now)
@@ -132,10 +140,7 @@ def test_a_probe_goes_when_every_place_has_missed_and_write_off_is_barred() -> N
 
 def test_three_acks_in_time_past_a_written_off_batch_give_it_up() -> None:
     p, sent = policy()
-    poison = sent.new(0.0)
-    p.overdue(TIMEOUT)
-    sent.resend_due(TIMEOUT)
-    p.overdue(2 * TIMEOUT)
+    poison = sent.written_off()
     assert p.flights[poison].written_off
     given_up = []
     for k in range(REJECT_AFTER_ACKS):
@@ -147,10 +152,7 @@ def test_three_acks_in_time_past_a_written_off_batch_give_it_up() -> None:
 
 def test_a_late_ack_gives_nothing_up_and_marks_the_link_slow() -> None:
     p, sent = policy()
-    poison = sent.new(0.0)
-    p.overdue(TIMEOUT)
-    sent.resend_due(TIMEOUT)
-    p.overdue(2 * TIMEOUT)
+    poison = sent.written_off()
     slow = [sent.new(2 * TIMEOUT + 1) for _ in range(REJECT_AFTER_ACKS)]
     p.overdue(3 * TIMEOUT + 1)  # all missed once
     for batch_id in slow:
@@ -180,10 +182,7 @@ def test_a_new_sender_process_sends_all_again_at_once() -> None:
 
 def test_a_given_up_batch_is_remembered_until_acked() -> None:
     p, sent = policy()
-    poison = sent.new(0.0)
-    p.overdue(TIMEOUT)
-    sent.resend_due(TIMEOUT)
-    p.overdue(2 * TIMEOUT)
+    poison = sent.written_off()
     for k in range(REJECT_AFTER_ACKS):
         p.acked(sent.new(2 * TIMEOUT + k), 2 * TIMEOUT + k + 0.5)
     assert poison not in p.flights
