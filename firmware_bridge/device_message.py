@@ -50,6 +50,7 @@ from siaga.firmware_bridge.device_json import (
 )
 from siaga.firmware_bridge.errors import DeviceMessageError, FrameEncodeError
 from siaga.firmware_bridge.json_library import INT64_FLOAT_LIMIT
+from siaga.firmware_bridge.slot_records import slots_twin
 
 MessageKind = Literal["up", "hello", "event", "cmd", "ack"]
 
@@ -306,28 +307,30 @@ _TABLE_KEYS = frozenset(key for key in CHANNELS if CHANNEL_KEY.fullmatch(key))
 
 def _new_up(node: str, seq: int, values: dict[str, float], ts_ms: int | None,
             uptime_ms: int | None) -> DeviceMessage:
-    # Same result as DeviceMessage("up", ...), in half the time: a frozen dataclass's
-    # __init__ sets its 15 fields through object.__setattr__ by name.
-    message = _object_new(DeviceMessage)
-    _set_kind(message, "up")
-    _set_node(message, node)
-    _set_seq(message, seq)
-    _set_values(message, values)
-    _set_ts_ms(message, ts_ms)
-    _set_uptime_ms(message, uptime_ms)
-    _set_channels(message, ())
-    for set_none in _SET_NONE:
-        set_none(message, None)
-    return message
+    # Same result as DeviceMessage("up", ...), built as firmware_bridge/slot_records.py says
+    # (0.24 us of CPU; through the slots' setters it took 0.80, the dataclass's __init__ more).
+    message = _DeviceMessageSlots()
+    message.kind = "up"
+    message.node = node
+    message.seq = seq
+    message.values = values
+    message.ts_ms = ts_ms
+    message.uptime_ms = uptime_ms
+    message.fw = None
+    message.channels = ()
+    message.interval_s = None
+    message.code = None
+    message.channel = None
+    message.cmd = None
+    message.cmd_value = None
+    message.cseq = None
+    message.ok = None
+    message.__class__ = DeviceMessage
+    made: DeviceMessage = message
+    return made
 
 
-_object_new = object.__new__
-_slots = vars(DeviceMessage)
-_set_kind, _set_node, _set_seq = (_slots[n].__set__ for n in ("kind", "node", "seq"))
-_set_values, _set_ts_ms = _slots["values"].__set__, _slots["ts_ms"].__set__
-_set_uptime_ms, _set_channels = _slots["uptime_ms"].__set__, _slots["channels"].__set__
-_SET_NONE = tuple(_slots[n].__set__ for n in (
-    "fw", "interval_s", "code", "channel", "cmd", "cmd_value", "cseq", "ok"))
+_DeviceMessageSlots = slots_twin(DeviceMessage)
 
 
 def _hello(node: str, body: dict[str, Any]) -> DeviceMessage:

@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from siaga.firmware_bridge.slot_records import slots_twin
+
 READING_SCHEMA_VERSION = 1
 
 SourceKind = Literal["serial", "mqtt", "replay"]
@@ -57,36 +59,29 @@ def new_reading(
     source: str, raw: float | None, node_ts: float | None, clock_skewed: bool,
     counter_reset: bool, late: bool,
 ) -> Reading:
-    """``Reading(...)`` with every field given, in half the time (0.65 against 1.26 us CPU,
-    the converter makes one per channel of every sample): a frozen dataclass's
-    ``__init__`` sets each field through ``object.__setattr__`` by name; this calls the
-    slots' setters directly. tests/unit/firmware_bridge/test_reading.py pins it to
-    ``Reading(...)``, field for field."""
-    r = _object_new(Reading)
-    _set_node(r, node)
-    _set_channel(r, channel)
-    _set_value(r, value)
-    _set_unit(r, unit)
-    _set_ts(r, ts)
-    _set_received_at(r, received_at)
-    _set_seq(r, seq)
-    _set_source(r, source)
-    _set_raw(r, raw)
-    _set_node_ts(r, node_ts)
-    _set_clock_skewed(r, clock_skewed)
-    _set_counter_reset(r, counter_reset)
-    _set_late(r, late)
-    return r
+    """``Reading(...)`` with every field given, in a fifth of the time (0.25 against 1.26 us
+    CPU; the converter makes one per channel of every sample): firmware_bridge/slot_records.py.
+    tests/unit/firmware_bridge/test_reading.py pins it to ``Reading(...)``, field for field."""
+    r = _ReadingSlots()
+    r.node = node
+    r.channel = channel
+    r.value = value
+    r.unit = unit
+    r.ts = ts
+    r.received_at = received_at
+    r.seq = seq
+    r.source = source
+    r.raw = raw
+    r.node_ts = node_ts
+    r.clock_skewed = clock_skewed
+    r.counter_reset = counter_reset
+    r.late = late
+    r.__class__ = Reading
+    made: Reading = r
+    return made
 
 
-_object_new = object.__new__
-_slot = vars(Reading)
-_set_node, _set_channel, _set_value, _set_unit = (
-    _slot[n].__set__ for n in ("node", "channel", "value", "unit"))
-_set_ts, _set_received_at, _set_seq, _set_source = (
-    _slot[n].__set__ for n in ("ts", "received_at", "seq", "source"))
-_set_raw, _set_node_ts, _set_clock_skewed, _set_counter_reset, _set_late = (
-    _slot[n].__set__ for n in ("raw", "node_ts", "clock_skewed", "counter_reset", "late"))
+_ReadingSlots = slots_twin(Reading)
 
 
 def iso_utc(ts: float) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 from siaga.analytics.alert import Alert
 from siaga.firmware_bridge.device_message import DeviceMessage
 from siaga.firmware_bridge.reading import iso_utc
+from siaga.firmware_bridge.slot_records import slots_twin
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,22 @@ class SourceAlert:
 
     alert: Alert
     source: str
+
+
+def new_node_message(message: DeviceMessage, source: str, received_at: float) -> NodeMessage:
+    """``NodeMessage(message, source, received_at)`` for the MQTT source's every message, built
+    as firmware_bridge/slot_records.py says: 0.13 against 0.38 us of CPU. Pinned to the
+    constructor by tests/unit/gateway/test_messages.py."""
+    item = _NodeMessageSlots()
+    item.message = message
+    item.source = source
+    item.received_at = received_at
+    item.__class__ = NodeMessage
+    made: NodeMessage = item
+    return made
+
+
+_NodeMessageSlots = slots_twin(NodeMessage)
 
 
 Inbound = NodeMessage | IngestError | SourceAlert

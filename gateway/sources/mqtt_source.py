@@ -36,7 +36,13 @@ from paho.mqtt.properties import Properties
 from siaga.firmware_bridge.device_message import DEVICE_SUBSCRIPTIONS, decode_device_message
 from siaga.firmware_bridge.errors import DeviceMessageError
 from siaga.gateway.config import MqttSourceSettings
-from siaga.gateway.messages import Inbound, InboundBatch, IngestError, NodeMessage, raw_text
+from siaga.gateway.messages import (
+    Inbound,
+    InboundBatch,
+    IngestError,
+    new_node_message,
+    raw_text,
+)
 from siaga.gateway.sources.buffered_socket import BufferedReceiveSocket
 from siaga.gateway.sources.handoff import put_batch
 from siaga.gateway.sources.publish_packets import Publish, split_publishes
@@ -207,7 +213,7 @@ class MqttSource:
         pending, mids = self._pending, self._pending_mids
         for topic, payload, mid, qos in packets:
             try:
-                item: Inbound = NodeMessage(
+                item: Inbound = new_node_message(
                     decode_device_message(topic.decode(), payload), SOURCE, now)
             except DeviceMessageError as e:
                 item = IngestError(SOURCE, now, e.reason, e.detail, raw_text(payload))
