@@ -1,12 +1,12 @@
 """What the settings tables of the gateway's field sources share (``[modbus]``, ``[sdi12]``,
-``[lorawan]``): the node id type, the ``alert_after`` key and how a polled device's value of
-it is resolved, the rule that a bus name and a node each appear once, and validation that
+``[lorawan]``): the node id type, the ``alert_after`` key and which value of it a polled
+device is held to, the rule that a bus name and a node each appear once, and validation that
 raises the gateway's ConfigError."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Annotated, Any, Protocol, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from annotated_types import Ge, Le, doc
 from pydantic import StringConstraints, TypeAdapter
@@ -23,27 +23,11 @@ AlertAfter = Annotated[int, Ge(1), Le(10_000),
                        doc("Failed polls in a row before a sensor_fault alert")]
 
 
-class PolledMember(Protocol):
-    """A device a bus polls (a Modbus device, an SDI-12 sensor): its own ``alert_after``
-    key, and the value in force that ``resolve_alert_after`` sets (a field the file
-    cannot give: ``field(init=False)``)."""
-
-    @property
-    def alert_after(self) -> int | None: ...
-    @property
-    def effective_alert_after(self) -> int: ...
-
-
-M = TypeVar("M", bound=PolledMember)
-
-
-def resolve_alert_after(member: M, table_alert_after: int) -> M:
-    """``member`` (just validated, not yet shared) with ``effective_alert_after`` set: its
-    own ``alert_after``, else its table's (``modbus.alert_after``, ``sdi12.alert_after``)."""
-    own = member.alert_after
-    object.__setattr__(member, "effective_alert_after",
-                       table_alert_after if own is None else own)
-    return member
+def alert_after_in_force(own: int | None, table_alert_after: int) -> int:
+    """The failed polls in a row before a polled device (a Modbus device, an SDI-12 sensor)
+    raises a sensor_fault alert: its own ``alert_after``, else its table's
+    (``modbus.alert_after``, ``sdi12.alert_after``). Its poller asks when it is built."""
+    return table_alert_after if own is None else own
 
 
 def check_buses(buses: Iterable[tuple[str, Iterable[str]]], member: str) -> None:

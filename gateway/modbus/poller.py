@@ -39,6 +39,7 @@ from siaga.firmware_bridge.modbus_map import ReadBlock, decode_points, read_plan
 from siaga.gateway.bus_health import BusError, DeviceHealth
 from siaga.gateway.messages import Inbound, InboundBatch, IngestError, NodeMessage, SourceAlert
 from siaga.gateway.modbus.settings import ModbusBus, ModbusDevice
+from siaga.gateway.source_settings import alert_after_in_force
 from siaga.gateway.sources.handoff import put_batch
 
 log = logging.getLogger(__name__)
@@ -53,20 +54,24 @@ EXCEPTION_NAMES = {
 class _Device:
     """A device's poll state, owned by its bus thread."""
 
-    def __init__(self, bus: ModbusBus, device: ModbusDevice) -> None:
+    def __init__(self, bus: ModbusBus, device: ModbusDevice, table_alert_after: int) -> None:
         self.settings = device
         self.plan = read_plan(device.register_map.points)
-        self.health = DeviceHealth(device.node, bus.source, device.effective_alert_after)
+        self.health = DeviceHealth(device.node, bus.source,
+                                   alert_after_in_force(device.alert_after, table_alert_after))
         self.seq = 0
         self.greeted = False
 
 
 class BusPoller(threading.Thread):
+    """Polls ``bus``; ``table_alert_after`` is ``modbus.alert_after``, the threshold of
+    its devices without their own."""
+
     def __init__(self, bus: ModbusBus, out: queue.Queue[Any], stop: threading.Event,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, *, table_alert_after: int) -> None:
         super().__init__(name=f"modbus {bus.name}", daemon=True)
         self.bus = bus
-        self.devices = [_Device(bus, d) for d in bus.devices]
+        self.devices = [_Device(bus, d, table_alert_after) for d in bus.devices]
         self._out = out
         self._stop_event = stop
         self._clock = clock

@@ -30,8 +30,9 @@
 Each key is declared once, below, and validated by the one settings reader
 (``analytics.settings_file``); every error names its key (``modbus.bus[0].device[1].unit``).
 Register maps keep their own format (``firmware_bridge.modbus_map``, shared with the
-simulator) and are resolved after validation, each device's into ``register_map``, as is its
-``alert_after`` (its own or the table's) into ``effective_alert_after``.
+simulator) and are resolved after validation, each device's into ``register_map``. A device
+without its own ``alert_after`` is held to the table's: its poller is given both
+(``source_settings.alert_after_in_force``).
 """
 
 from __future__ import annotations
@@ -54,13 +55,7 @@ from siaga.firmware_bridge.modbus_map import (
     shipped_map_names,
 )
 from siaga.gateway.errors import ConfigError
-from siaga.gateway.source_settings import (
-    AlertAfter,
-    NodeId,
-    check_buses,
-    resolve_alert_after,
-    validated_table,
-)
+from siaga.gateway.source_settings import AlertAfter, NodeId, check_buses, validated_table
 
 BusKind = Literal["rtu", "tcp"]
 Token = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
@@ -77,11 +72,11 @@ class ModbusDevice:
     poll_s: Annotated[float, Ge(0.05), Le(86_400), doc("Seconds between polls")] = 60.0
     alert_after: Annotated[AlertAfter | None, doc("Failed polls in a row before a sensor_fault "
                                                   "alert; default: modbus.alert_after")] = None
-    # Resolved after validation (never keys of the file): ``map``, and ``alert_after`` or
-    # the table's (source_settings.resolve_alert_after).
-    register_map: RegisterMap = field(init=False, repr=False, compare=False,
-                                      default=RegisterMap("", ()))
-    effective_alert_after: int = field(init=False, repr=False, compare=False)
+    # ``map`` resolved after validation (never a key of the file). No default: a device
+    # built otherwise, or copied by dataclasses.replace() (which passes init fields only),
+    # has none, and its poller fails on reading it instead of polling an empty map.
+    # compare=False: it follows from ``map``, which compares.
+    register_map: RegisterMap = field(init=False, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,11 +175,10 @@ class ModbusSettings:
                     for name, raw in declared.maps.items()}
         except RegisterMapError as e:
             raise ConfigError(e.key, e.problem) from None
-        # The devices are the ones just validated (no one else holds them yet): their
-        # resolved fields are set in place.
+        # The devices are the ones just validated (no one else holds them yet): their maps
+        # are set in place.
         for i, b in enumerate(declared.bus):
             for j, d in enumerate(b.device):
-                resolve_alert_after(d, declared.alert_after)
                 object.__setattr__(d, "register_map", _resolve_map(
                     d.map, f"{key}.bus[{i}].device[{j}].map", maps, base_dir))
         return replace(declared, bus=tuple(replace(b, port=declared.bus_ports.get(b.name, b.port))

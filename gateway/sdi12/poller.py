@@ -40,6 +40,7 @@ from siaga.firmware_bridge.sdi12 import (
 from siaga.gateway.bus_health import BusError, BusErrorKind, DeviceHealth
 from siaga.gateway.messages import Inbound, InboundBatch, IngestError, NodeMessage, SourceAlert
 from siaga.gateway.sdi12.settings import Sdi12Bus, Sdi12Sensor
+from siaga.gateway.source_settings import alert_after_in_force
 from siaga.gateway.sources.handoff import put_batch
 
 log = logging.getLogger(__name__)
@@ -57,20 +58,24 @@ class _Failed(Exception):
 
 
 class _Sensor:
-    def __init__(self, bus: Sdi12Bus, sensor: Sdi12Sensor) -> None:
+    def __init__(self, bus: Sdi12Bus, sensor: Sdi12Sensor, table_alert_after: int) -> None:
         self.settings = sensor
-        self.health = DeviceHealth(sensor.node, bus.source, sensor.effective_alert_after)
+        self.health = DeviceHealth(sensor.node, bus.source,
+                                   alert_after_in_force(sensor.alert_after, table_alert_after))
         self.seq = 0
         self.greeted = False
         self.next_at = 0.0
 
 
 class Sdi12Poller(threading.Thread):
+    """Polls ``bus``; ``table_alert_after`` is ``sdi12.alert_after``, the threshold of its
+    sensors without their own."""
+
     def __init__(self, bus: Sdi12Bus, out: queue.Queue[Any], stop: threading.Event,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, *, table_alert_after: int) -> None:
         super().__init__(name=f"sdi12 {bus.name}", daemon=True)
         self.bus = bus
-        self.sensors = [_Sensor(bus, s) for s in bus.sensors]
+        self.sensors = [_Sensor(bus, s, table_alert_after) for s in bus.sensors]
         self._out = out
         self._stop_event = stop
         self._clock = clock

@@ -19,7 +19,7 @@ settings reader (``analytics.settings_file``) with errors naming the dotted key
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from annotated_types import Ge, Gt, Le, MinLen, doc
@@ -27,13 +27,7 @@ from annotated_types import Ge, Gt, Le, MinLen, doc
 from siaga.analytics.settings_file import settings_adapter
 from siaga.firmware_bridge.errors import FirmwareBridgeError
 from siaga.firmware_bridge.sdi12 import check_address
-from siaga.gateway.source_settings import (
-    AlertAfter,
-    NodeId,
-    check_buses,
-    resolve_alert_after,
-    validated_table,
-)
+from siaga.gateway.source_settings import AlertAfter, NodeId, check_buses, validated_table
 
 Token = Annotated[str, MinLen(1)]
 
@@ -50,9 +44,6 @@ class Sdi12Sensor:
     measurement: Annotated[int, Ge(0), Le(9), doc("aM! (0) or aM1!..aM9!")] = 0
     alert_after: Annotated[AlertAfter | None, doc("Failed polls in a row before a sensor_fault "
                                                   "alert; default: sdi12.alert_after")] = None
-    # Resolved after validation (never a key of the file): ``alert_after`` or the table's
-    # (source_settings.resolve_alert_after).
-    effective_alert_after: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         try:
@@ -106,9 +97,6 @@ class Sdi12Settings:
         """Validated as a TOML file types it (environment text already typed by the caller);
         ConfigError naming the dotted key."""
         settings: Sdi12Settings = validated_table(_ADAPTER, table, key)
-        for b in settings.bus:
-            for s in b.sensor:
-                resolve_alert_after(s, settings.alert_after)
         return settings
 
 

@@ -19,5 +19,6 @@ from siaga.gateway.sources.polled_bus import PolledBusSource
 class ModbusSource(PolledBusSource[BusPoller]):
     def __init__(self, settings: ModbusSettings, out: queue.Queue[Any],
                  stop: threading.Event) -> None:
-        super().__init__([BusPoller(bus, out, stop) for bus in settings.buses],
+        super().__init__([BusPoller(bus, out, stop, table_alert_after=settings.alert_after)
+                          for bus in settings.buses],
                          lambda p: f"{len(p.devices)} devices")

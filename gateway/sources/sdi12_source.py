@@ -18,5 +18,6 @@ from siaga.gateway.sources.polled_bus import PolledBusSource
 class Sdi12Source(PolledBusSource[Sdi12Poller]):
     def __init__(self, settings: Sdi12Settings, out: queue.Queue[Any],
                  stop: threading.Event) -> None:
-        super().__init__([Sdi12Poller(bus, out, stop) for bus in settings.buses],
+        super().__init__([Sdi12Poller(bus, out, stop, table_alert_after=settings.alert_after)
+                          for bus in settings.buses],
                          lambda p: f"{len(p.sensors)} sensors")

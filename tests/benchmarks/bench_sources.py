@@ -72,7 +72,8 @@ def modbus(baud: int, devices: int, dead: bool, seconds: float) -> None:
                 for s in slaves]}]})
         q: queue.Queue[Any] = queue.Queue()
         stop = threading.Event()
-        counts = run_poller(BusPoller(settings.buses[0], q, stop), q, stop, seconds)
+        poller = BusPoller(settings.buses[0], q, stop, table_alert_after=settings.alert_after)
+        counts = run_poller(poller, q, stop, seconds)
     ok = counts.get("NodeMessage", 0) - devices + dead  # less the hellos
     print(f"modbus rtu {baud:>6} baud, {devices} soil probes{' (1 dead)' if dead else '':9}: "
           f"{ok / seconds:7.1f} polls/s answered, {counts.get('IngestError', 0) / seconds:5.1f}"
@@ -89,7 +90,8 @@ def sdi12(seconds: float) -> None:
                                                                  "poll_s": 1.0}]}]})
         q: queue.Queue[Any] = queue.Queue()
         stop = threading.Event()
-        counts = run_poller(Sdi12Poller(settings.buses[0], q, stop), q, stop, seconds)
+        poller = Sdi12Poller(settings.buses[0], q, stop, table_alert_after=settings.alert_after)
+        counts = run_poller(poller, q, stop, seconds)
     print(f"sdi12 (poll_s 1, measurement 0 s): {counts.get('NodeMessage', 0) - 1} cycles in "
           f"{seconds:.0f} s, {line.commands} commands")
 

@@ -102,7 +102,7 @@ def bus_table(port: str, **device_kw: Any) -> dict[str, Any]:
 def test_rtu_devices_on_one_line_with_a_dead_one_among_them(line: ModbusSlaveLine) -> None:
     settings = ModbusSettings.from_toml({"bus": [{**bus_table(line.path), "down_poll_s": 5.0}]})
     out, stop = Collected(), threading.Event()
-    poller = BusPoller(settings.buses[0], out.q, stop)
+    poller = BusPoller(settings.buses[0], out.q, stop, table_alert_after=settings.alert_after)
     t0 = time.monotonic()
     poller.start()
     try:
@@ -141,7 +141,7 @@ def test_crc_errors_and_exception_answers_are_told_apart(line: ModbusSlaveLine) 
     line.set_fault(2, "exception")
     settings = ModbusSettings.from_toml({"bus": [bus_table(line.path)]})
     out, stop = Collected(), threading.Event()
-    poller = BusPoller(settings.buses[0], out.q, stop)
+    poller = BusPoller(settings.buses[0], out.q, stop, table_alert_after=settings.alert_after)
     poller.start()
     try:
         out.wait(lambda: len(out.of(SourceAlert)) >= 2)
@@ -200,7 +200,7 @@ def test_modbus_tcp_with_an_inline_map(tcp_server: int) -> None:
         ]}],
     })
     out, stop = Collected(), threading.Event()
-    poller = BusPoller(settings.buses[0], out.q, stop)
+    poller = BusPoller(settings.buses[0], out.q, stop, table_alert_after=settings.alert_after)
     poller.start()
     try:
         out.wait(lambda: len(out.ups("tilt-7")) >= 3 and out.of(IngestError))

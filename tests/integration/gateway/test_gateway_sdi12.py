@@ -41,7 +41,7 @@ def collect(settings: Sdi12Settings, until: Any, timeout: float = 20.0) -> tuple
         list[Any], Sdi12Poller]:
     q: queue.Queue[Any] = queue.Queue()
     stop = threading.Event()
-    poller = Sdi12Poller(settings.buses[0], q, stop)
+    poller = Sdi12Poller(settings.buses[0], q, stop, table_alert_after=settings.alert_after)
     poller.start()
     items: list[Any] = []
     deadline = time.monotonic() + timeout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import queue
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from siaga.gateway.config import settings_from_table
 from siaga.gateway.errors import ConfigError
 from siaga.gateway.modbus.poller import BusPoller
 from siaga.gateway.modbus.settings import ModbusSettings
+from siaga.gateway.sources.modbus_source import ModbusSource
 
 
 def bus(**kw: Any) -> dict[str, Any]:
@@ -124,7 +126,30 @@ def test_a_per_device_alert_after_overrides_the_table_within_its_bounds() -> Non
         device(), device(node="soil-2", unit=2, alert_after=1),
         device(node="soil-3", unit=3, alert_after=10_000)])]})
     assert [d.alert_after for d in s.buses[0].devices] == [None, 1, 10_000]  # as the file says
-    assert [d.effective_alert_after for d in s.buses[0].devices] == [7, 1, 10_000]
-    # The poller counts to the resolved value (it had its own fallback of 3 besides).
-    poller = BusPoller(s.buses[0], queue.Queue(), threading.Event())
+    # The source gives its pollers the table's value for the devices without their own.
+    (poller,) = ModbusSource(s, queue.Queue(), threading.Event()).pollers
     assert [d.health.alert_after for d in poller.devices] == [7, 1, 10_000]
+
+
+def test_with_alert_after_nowhere_a_device_is_down_after_3_failed_polls() -> None:
+    s = ModbusSettings.from_toml({"bus": [bus()]})
+    assert (s.alert_after, s.buses[0].devices[0].alert_after) == (3, None)
+    (poller,) = ModbusSource(s, queue.Queue(), threading.Event()).pollers
+    assert poller.devices[0].health.alert_after == 3
+
+
+def test_a_copied_device_keeps_its_threshold_and_cannot_be_polled_without_its_map() -> None:
+    s = ModbusSettings.from_toml({"alert_after": 7, "bus": [bus(device=[
+        device(), device(node="soil-2", unit=2, alert_after=1)])]})
+    resolved = s.buses[0]
+    copies = tuple(replace(d, poll_s=5.0) for d in resolved.devices)
+    copied = replace(resolved, device=copies)
+    # replace() builds a copy from the fields the file gives; the map resolved from the file
+    # is none of them. The poller fails on it instead of polling an empty map.
+    with pytest.raises(AttributeError, match="register_map"):
+        BusPoller(copied, queue.Queue(), threading.Event(), table_alert_after=s.alert_after)
+    for copy, d in zip(copies, resolved.devices, strict=True):
+        object.__setattr__(copy, "register_map", d.register_map)  # as from_toml sets it
+    poller = BusPoller(copied, queue.Queue(), threading.Event(), table_alert_after=s.alert_after)
+    assert [d.health.alert_after for d in poller.devices] == [7, 1]
+    assert all(d.plan for d in poller.devices)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import queue
 import threading
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -11,7 +12,8 @@ import pytest
 from siaga.gateway.config import settings_from_table
 from siaga.gateway.errors import ConfigError
 from siaga.gateway.sdi12.poller import Sdi12Poller
-from siaga.gateway.sdi12.settings import Sdi12Settings
+from siaga.gateway.sdi12.settings import Sdi12Sensor, Sdi12Settings
+from siaga.gateway.sources.sdi12_source import Sdi12Source
 
 
 def bus(**sensor: Any) -> dict[str, Any]:
@@ -33,10 +35,28 @@ def test_a_sensor_without_its_own_alert_after_takes_the_tables() -> None:
     two["sensor"].append({"node": "soil-03", "address": "1", "channels": ["vwc"]})
     s = Sdi12Settings.from_toml({"alert_after": 5, "bus": [two]})
     assert [x.alert_after for x in s.buses[0].sensors] == [2, None]  # as the file says
-    assert [x.effective_alert_after for x in s.buses[0].sensors] == [2, 5]
-    # The poller counts to the resolved value (it had its own fallback of 3 besides).
-    poller = Sdi12Poller(s.buses[0], queue.Queue(), threading.Event())
+    # The source gives its pollers the table's value for the sensors without their own.
+    (poller,) = Sdi12Source(s, queue.Queue(), threading.Event()).pollers
     assert [x.health.alert_after for x in poller.sensors] == [2, 5]
+
+
+def test_with_alert_after_nowhere_a_sensor_is_down_after_3_failed_polls() -> None:
+    s = Sdi12Settings.from_toml({"bus": [bus()]})
+    assert (s.alert_after, s.buses[0].sensors[0].alert_after) == (3, None)
+    (poller,) = Sdi12Source(s, queue.Queue(), threading.Event()).pollers
+    assert poller.sensors[0].health.alert_after == 3
+
+
+def test_a_copied_or_directly_built_sensor_is_held_to_its_own_alert_after_or_the_tables() -> None:
+    two = bus(alert_after=2)
+    two["sensor"].append({"node": "soil-03", "address": "1", "channels": ["vwc"]})
+    s = Sdi12Settings.from_toml({"alert_after": 5, "bus": [two]})
+    built = Sdi12Sensor(node="tilt-04", channels=("tilt",), address="2")
+    resolved = s.buses[0]
+    copied = replace(resolved, sensor=(*(replace(x, poll_s=5.0) for x in resolved.sensors),
+                                       built))
+    poller = Sdi12Poller(copied, queue.Queue(), threading.Event(), table_alert_after=s.alert_after)
+    assert [x.health.alert_after for x in poller.sensors] == [2, 5, 5]
 
 
 @pytest.mark.parametrize(("table", "key"), [
