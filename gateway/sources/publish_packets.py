@@ -46,8 +46,11 @@ def split_publishes(
         if header & 0xF0 != PUBLISH or qos not in _TAKEN_QOS:
             break
         # Remaining length: 1-4 bytes, 7 bits each, least significant first. Read inline
-        # here and for the v5 properties below, not by a shared function: its call cost
-        # 10% of the time a packet takes (18% under MQTT 5, two calls; Python 3.11).
+        # here and for the v5 properties below, not by a shared function: with one, a
+        # packet took 10-12% more CPU (14-20% under MQTT 5, two calls; 0.58 -> 0.64 us).
+        # Measured on Python 3.11, this function against a copy calling the shared read:
+        # one buffer of 1,000 QoS 1 PUBLISHes (100-byte payloads), timeit with
+        # time.process_time, best of 7 runs of 200 calls, three runs.
         i = pos + 1
         length = shift = 0
         while i < n and shift <= 21:
