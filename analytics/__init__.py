@@ -1,7 +1,7 @@
 """Edge detection: thresholds, hazard models, anomalies and sensor health -> Alerts.
 
-The gateway builds one ``EdgeAnalytics(load_config(table))`` and calls ``process``,
-``tick``, ``on_sequence_gap`` and ``set_node_interval`` from its core thread.
+The gateway builds one ``EdgeAnalytics(load_config(table), alerts_only=True)`` and calls
+``process``, ``tick``, ``on_sequence_gap`` and ``set_node_interval`` from its core thread.
 """
 
 from siaga.analytics.alert import Alert

@@ -254,7 +254,8 @@ class AnomalyConfig:
     profile_bins: Annotated[int, Ge(1), doc("Time-of-day bins of the daily profile")] = 24
     profile_days: Annotated[float, Gt(0), doc("Days each profile bin remembers")] = 3.0
     emit_alerts: Annotated[bool, doc(
-        "Anomalies raise alerts (off: they feed scores and replay only, fewer false alarms)")] \
+        "Anomalies raise alerts (off: they feed scores and replay only, fewer false alarms; "
+        "the gateway, which reads only alerts, then does not run them)")] \
         = False
 
 

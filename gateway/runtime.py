@@ -94,7 +94,9 @@ class GatewayRuntime:
                              if self.buffer is not None else None,
                              counter_modulus=settings.modbus.counter_moduli()),
             Downlink(settings.downlink, self._send_command),
-            detection=EdgeAnalytics(settings.analytics),
+            # Only alerts leave the gateway (no one reads levels()): detectors that raise
+            # none are not run (analytics/engine.py, issue 17).
+            detection=EdgeAnalytics(settings.analytics, alerts_only=True),
             store=self.buffer,
             output=output,
             extra_status=self._extra_status,

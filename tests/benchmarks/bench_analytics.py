@@ -7,7 +7,9 @@ tests/benchmarks/bench_analytics.py [--rows N]. Prints figures; asserts nothing.
 ``--kit-only`` prints just the gateway's per-reading detection cost (issue 17): CPU
 microseconds per reading through ``EdgeAnalytics.process`` with the default detector set,
 10 nodes, the kit's channels vwc and temp, as the flood feeds them (gently moving values,
-millisecond spacing) and as a field node does (noisy values a minute apart).
+millisecond spacing) and as a field node does (noisy values a minute apart); the
+gateway's engine (``alerts_only``: no anomaly score while its alerts are off) and one
+that runs every detector (the replay's, whose ``levels()`` are read).
 ``--kit-detail`` adds the Python bytecodes run per reading (a count load does not move:
 compare two versions of the code with it on a busy machine) and each detector's CPU per
 update.
@@ -93,12 +95,12 @@ def kit_readings(n: int, noisy: bool) -> list[Reading]:
     return out
 
 
-def bench_streaming_kit(n: int, noisy: bool, repeat: int = 3) -> float:
+def bench_streaming_kit(n: int, noisy: bool, repeat: int = 3, alerts_only: bool = True) -> float:
     """CPU microseconds per reading, the best of ``repeat`` runs of a fresh engine."""
     readings = kit_readings(n, noisy)
     best = math.inf
     for _ in range(repeat):
-        eng = EdgeAnalytics()
+        eng = EdgeAnalytics(alerts_only=alerts_only)
         for r in readings[:2000]:  # routes built, anomaly warm-up over
             eng.process(r)
         cpu = time.process_time()
@@ -146,7 +148,7 @@ def kit_bytecodes(n: int, noisy: bool) -> float:
     opcode events): a count the machine's load does not move, for comparing two versions
     of the code on a shared machine; it leaves out what C functions cost inside."""
     readings = kit_readings(n + 4000, noisy)
-    eng = EdgeAnalytics()
+    eng = EdgeAnalytics(alerts_only=True)
     for r in readings[:4000]:
         eng.process(r)
     count = 0
@@ -219,12 +221,15 @@ def main() -> None:
     print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
           "(wall figures suffer on a shared machine; CPU figures are per core)")
     for noisy, label in ((False, "flood stream"), (True, "noisy, 60 s apart")):
-        us = bench_streaming_kit(a.kit_rows, noisy)
-        print(f"streaming, 10 nodes, vwc + temp ({label}), default detectors: "
-              f"{us:.2f} us CPU per reading")
+        for alerts_only, engine in ((True, "the gateway's (alerts_only)"),
+                                    (False, "every detector run")):
+            us = bench_streaming_kit(a.kit_rows, noisy, alerts_only=alerts_only)
+            print(f"streaming, 10 nodes, vwc + temp ({label}), default detectors, {engine}: "
+                  f"{us:.2f} us CPU per reading")
     if a.kit_detail:
         for noisy, label in ((False, "flood stream"), (True, "noisy, 60 s apart")):
-            print(f"  {label}: {kit_bytecodes(20_000, noisy):.0f} bytecodes per reading; "
+            print(f"  {label}: {kit_bytecodes(20_000, noisy):.0f} bytecodes per reading (the "
+                  "gateway's engine); "
                   "per update, us CPU: " + ", ".join(
                       f"{k} {v:.2f}" for k, v in kit_detector_costs(a.kit_rows,
                                                                      noisy).items()))

@@ -44,7 +44,7 @@ def run(window_ms: float, rate: float, seconds: float, workdir: Path) -> dict[st
     inbox: queue.Queue[Any] = queue.Queue(maxsize=settings.queue_size)
     core = Core(settings, inbox, ReadingConverter(settings.convert),
                 Downlink(DownlinkSettings(), lambda *a: True),
-                detection=EdgeAnalytics(settings.analytics), store=buffer)
+                detection=EdgeAnalytics(settings.analytics, alerts_only=True), store=buffer)
     delays: list[float] = []
     cpu: list[float] = []
 

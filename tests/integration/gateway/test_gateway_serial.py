@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import serial
 
+from siaga.analytics.engine import EdgeAnalytics
 from siaga.firmware_bridge.codec import Frame, encode_frame
 from siaga.gateway.config import load_settings
 from siaga.gateway.runtime import GatewayRuntime
@@ -198,3 +199,31 @@ def test_port_missing_at_start_is_logged_once_then_read_when_it_appears(
     messages = [r.getMessage() for r in caplog.records]
     assert sum("cannot open" in m for m in messages) == 1
     assert sum("open again after" in m for m in messages) == 1
+
+
+def spiking_temperature(runtime: GatewayRuntime, port: VirtualPort,
+                        out: CapturedStdout) -> list[dict[str, object]]:
+    """40 readings of a calm temperature, the 31st a spike the anomaly score flags."""
+    for seq in range(1, 41):
+        port.send("D", "n3", seq, temp=25.0 + 0.1 * (seq % 3) + (8.0 if seq == 31 else 0.0))
+    out.wait_for("reading", 40)
+    runtime.stop()
+    return [a for a in out.of_kind("alert") if a["hazard"] != "sensor_fault"]
+
+
+def test_the_anomaly_score_runs_only_when_it_raises_alerts(tmp_path: Path,
+                                                          port: VirtualPort) -> None:
+    """At its defaults (anomaly.emit_alerts off) nothing of the gateway reads the anomaly
+    score, so it is not run (issue 17: ~70% of detection's CPU); turned on, it runs and
+    alerts as before."""
+    small = {"analytics.anomaly.warmup": 5, "analytics.anomaly.window": 9}
+    runtime, out = start(tmp_path / "off", str(port.link), **small)
+    assert spiking_temperature(runtime, port, out) == []
+    assert isinstance(runtime.core.detection, EdgeAnalytics)
+    detectors = {s.detector for s in runtime.core.detection.levels()}
+    assert "health:temp" in detectors and "anomaly:temp" not in detectors
+
+    runtime, out = start(tmp_path / "on", str(port.link), **small,
+                         **{"analytics.anomaly.emit_alerts": True})
+    alerts = spiking_temperature(runtime, port, out)
+    assert [(a["detector"], a["level"]) for a in alerts][:1] == [("anomaly:temp", 2)]
