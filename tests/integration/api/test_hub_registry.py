@@ -52,10 +52,12 @@ async def test_reads_need_a_token(demo_hub: AsgiHub) -> None:
 
 async def test_unknown_entries_are_404_problems(demo_hub: AsgiHub) -> None:
     viewer = await demo_hub.staff(role="viewer")
-    for path in ("sites/nowhere", "nodes/nothing", "gateways/gw-none"):
+    for path, detail in (("sites/nowhere", "no site 'nowhere'"),
+                         ("nodes/nothing", "no node 'nothing'"),
+                         ("gateways/gw-none", "no gateway 'gw-none'")):
         r = await demo_hub.client.get(f"/api/v1/registry/{path}", headers=viewer.headers)
         assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
-        assert "no " in r.json()["detail"]
+        assert r.json()["detail"] == detail
 
 
 async def test_admin_edits_persist_across_restart(demo_settings: HubSettings) -> None:
@@ -84,6 +86,24 @@ async def test_admin_edits_persist_across_restart(demo_settings: HubSettings) ->
     async with asgi_hub(demo_settings) as h:
         assert h.services.registry.node("river-01").calibration == {"mm_per_tip": 0.25}
         assert h.services.registry.node("slope-07").calibration == {"soil_saturation": 47}
+
+
+async def test_every_put_and_delete_is_audited_under_its_kind(demo_hub: AsgiHub) -> None:
+    admin = await demo_hub.staff(role="admin", username="admin-1")
+    bodies = {"sites": {"name": "Sungai Brantas Junggo", "lat": -7.8138, "lon": 112.5410},
+              "nodes": {"site": "pasar-batu", "channels": ["smoke"]},
+              "gateways": {"name": "Gateway cadangan", "site": "pasar-batu"}}
+    for kind, body in bodies.items():
+        path = f"/api/v1/registry/{kind}/new-entry"
+        created = await demo_hub.client.put(path, json=body, headers=admin.headers)
+        replaced = await demo_hub.client.put(path, json=body, headers=admin.headers)
+        deleted = await demo_hub.client.delete(path, headers=admin.headers)
+        assert (created.status_code, replaced.status_code, deleted.status_code) == (
+            201, 200, 204), (kind, created.text, replaced.text, deleted.text)
+    log = (await demo_hub.client.get("/api/v1/admin/audit", headers=admin.headers)).json()
+    assert [(e["action"], e["target"], e["actor"]) for e in reversed(log)] == [
+        (f"registry.{kind}.{step}", "new-entry", "admin-1")
+        for kind in ("site", "node", "gateway") for step in ("put", "put", "delete")]
 
 
 async def test_invalid_edits_are_422_problems_naming_the_field(demo_hub: AsgiHub) -> None:
