@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -12,7 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from siaga.api.accounts import Accounts
 from siaga.api.db import Database
+from siaga.api.errors import Unauthorized
+from siaga.api.settings import load_settings
 from siaga.simulators.servers import free_port
 
 pytestmark = pytest.mark.integration
@@ -96,25 +100,33 @@ def test_user_add_validates_and_refuses_duplicates(tmp_path: Path) -> None:
     assert hub("user", "remove", "--config", str(config)).returncode == 2
 
 
-def test_user_passwd_changes_the_stored_password(tmp_path: Path) -> None:
+def test_user_passwd_changes_the_password_and_closes_the_sessions(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     assert hub("user", "add", "siti", "--config", str(config), "--agency", "BPBD", "--role",
                "viewer", "--password-stdin", stdin="kata-sandi-siti\n").returncode == 0
+    settings = load_settings(config)
+    # the accounts as a serving hub sees them, in the database the command changes
+    db = Database(tmp_path / "hub.sqlite3")
+    accounts = Accounts(db, settings.auth, settings.agencies)
 
-    def stored() -> str:
-        db = Database(tmp_path / "hub.sqlite3")
-        try:
-            return str(db.call(lambda c: c.execute(
-                "SELECT password_hash FROM staff WHERE username = 'siti'").fetchone()[0]))
-        finally:
-            db.close()
+    def sessions() -> int:
+        return int(db.call(lambda c: c.execute(
+            "SELECT count(*) FROM staff_tokens WHERE username = 'siti'").fetchone()[0]))
 
-    before = stored()
-    r = hub("user", "passwd", "siti", "--config", str(config), "--password-stdin",
-            stdin="sandi-baru-siti\n")
-    assert r.returncode == 0, r.stderr
-    assert "password of siti changed" in r.stdout
-    assert stored() != before
+    try:
+        asyncio.run(accounts.login("siti", "kata-sandi-siti"))
+        assert sessions() == 1
+        r = hub("user", "passwd", "siti", "--config", str(config), "--password-stdin",
+                stdin="sandi-baru-siti\n")
+        assert r.returncode == 0, r.stderr
+        assert "password of siti changed; their sessions are closed" in r.stdout
+        assert asyncio.run(accounts.authenticate("siti", "sandi-baru-siti")).username == "siti"
+        with pytest.raises(Unauthorized):
+            asyncio.run(accounts.authenticate("siti", "kata-sandi-siti"))
+        assert sessions() == 0
+    finally:
+        accounts.close()
+        db.close()
     missing = hub("user", "passwd", "eko", "--config", str(config), "--password-stdin",
                   stdin="sandi-baru-eko1\n")
     assert missing.returncode == 1 and "no user 'eko'" in missing.stderr
