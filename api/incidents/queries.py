@@ -95,9 +95,12 @@ def visible(conn: Connection, incident_id: int, scope: frozenset[str] | None) ->
 
 
 def load_incidents(conn: Connection, f: IncidentFilter) -> list[Incident]:
-    where: list[str] = ["status != 'resolved'"] if f.status == "active" else []
+    where: list[str]
+    if f.status == "active":  # every stage but resolved
+        where, status = ["status != 'resolved'"], None
+    else:
+        where, status = [], f.status
     args: list[object] = []
-    status = None if f.status == "active" else f.status
     for clause, value in (("status = ?", status), ("hazard = ?", f.hazard),
                           ("level = ?", f.level), ("opened_at >= ?", f.start),
                           ("opened_at < ?", f.end)):

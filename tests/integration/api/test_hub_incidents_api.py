@@ -305,6 +305,13 @@ async def test_filters_on_the_list(hub: AsgiHub) -> None:
     assert await hazards(level=4) == ["fire"]
     assert await hazards(status="resolved") == []
     assert await hazards(status="active") == ["fire", "landslide"]
+    fire = (await hub.client.get("/api/v1/incidents", headers=admin.headers,
+                                 params={"hazard": "fire"})).json()[0]
+    r = await hub.client.post(f"/api/v1/incidents/{fire['id']}/resolve", headers=admin.headers)
+    assert r.status_code == 200 and r.json()["status"] == "resolved", r.text
+    assert await hazards(status="active") == ["landslide"]
+    assert await hazards(status="resolved") == ["fire"]
+    assert await hazards(status="open") == ["landslide"]
     assert await hazards(**{"from": iso(T0 + 50)}) == ["fire"]
     assert await hazards(to=iso(T0 + 50)) == ["landslide"]
     r = await hub.client.get("/api/v1/incidents", headers=admin.headers,
