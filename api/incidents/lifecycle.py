@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from siaga.api.db import Connection, Row, transaction
 from siaga.api.incidents.errors import IncidentNotFound, NotInvolved, TransitionError
-from siaga.api.incidents.rules import advance
+from siaga.api.incidents.rules import ACTION_STAGE, StaffAction, advance
 from siaga.api.incidents.settings import IncidentSettings
 from siaga.api.incidents.store import (
     Change,
@@ -30,8 +30,7 @@ from siaga.api.incidents.timeline_text import deadline_missed, rung_told
 __all__ = ["Actor", "act", "add_note", "climb_chains", "escalate_overdue"]
 
 # The clock's columns are named after the stages: acknowledged_at, dispatched_by, ...
-_ACTION_STAGE = {"ack": "acknowledged", "dispatch": "dispatched", "resolve": "resolved"}
-_KIND = {stage: action for action, stage in _ACTION_STAGE.items()}
+_KIND = {stage: action for action, stage in ACTION_STAGE.items()}
 _EVENT = {"ack": "incident.acknowledged", "dispatch": "incident.dispatched",
           "resolve": "incident.resolved"}
 
@@ -53,7 +52,8 @@ def _clock_agencies(conn: Connection, incident_id: int, cycle: int) -> list[str]
     )]
 
 
-def _targets(actor: Actor, involved: list[str], action: str, agency: str | None) -> list[str]:
+def _targets(actor: Actor, involved: list[str], action: StaffAction,
+             agency: str | None) -> list[str]:
     if actor.role == "admin":
         if agency is not None:
             if agency not in involved:
@@ -69,7 +69,7 @@ def _targets(actor: Actor, involved: list[str], action: str, agency: str | None)
     return [actor.agency]
 
 
-def act(conn: Connection, incident_id: int, action: str, actor: Actor,
+def act(conn: Connection, incident_id: int, action: StaffAction, actor: Actor,
         note: str | None, now: float, agency: str | None = None) -> Change:
     """Move the chosen agencies' clocks forward (see the module docstring for who may)."""
     with transaction(conn):
@@ -99,7 +99,7 @@ def act(conn: Connection, incident_id: int, action: str, actor: Actor,
                     " WHERE incident_id = ? AND cycle = ? AND agency = ?",
                     (step, now, actor.username, incident_id, cycle, target),
                 )
-                implied = step != _ACTION_STAGE[action]
+                implied = step != ACTION_STAGE[action]
                 add_timeline(conn, incident_id, ts=now, recorded_at=now, kind=_KIND[step],
                              agency=target, actor=actor.username,
                              note=None if implied else note,

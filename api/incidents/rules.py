@@ -10,17 +10,20 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Literal
 
 from siaga.api.incidents.errors import TransitionError
 from siaga.api.incidents.settings import IncidentSettings
 from siaga.firmware_bridge.vocabulary import Level
 
 __all__ = [
+    "ACTION_STAGE",
     "STAGES",
     "Action",
     "Decision",
     "IncidentWindow",
     "Source",
+    "StaffAction",
     "advance",
     "agencies_for",
     "apply_source",
@@ -34,7 +37,11 @@ __all__ = [
 
 # An agency's clock moves forward through these; the index is the order.
 STAGES: tuple[str, ...] = ("open", "acknowledged", "dispatched", "resolved")
-_ACTION_STAGE = {"ack": "acknowledged", "dispatch": "dispatched", "resolve": "resolved"}
+# What staff do to an incident (the API's ack / dispatch / resolve, the Telegram buttons), and
+# the stage each takes an agency's clock to.
+StaffAction = Literal["ack", "dispatch", "resolve"]
+ACTION_STAGE: Mapping[StaffAction, str] = {
+    "ack": "acknowledged", "dispatch": "dispatched", "resolve": "resolved"}
 
 
 def dedupe_site(node: str, registry_site: str | None, alert_site: str | None) -> str:
@@ -182,15 +189,15 @@ def confidence(settings: IncidentSettings, alert_nodes: int, reports: int) -> fl
     return round(1.0 - doubt, 3)
 
 
-def advance(stage: str, action: str) -> list[str]:
+def advance(stage: str, action: StaffAction) -> list[str]:
     """The stages an agency's clock passes through when staff ``action`` it.
 
     Skipped steps are filled at the same moment (resolving a false alarm that nobody
     acknowledged also records the acknowledgement), so every clock is complete. Doing a step
     again, or going backwards, is a :class:`TransitionError`.
     """
-    target = _ACTION_STAGE.get(action)
-    if target is None:
+    target = ACTION_STAGE.get(action)
+    if target is None:  # from a caller the type checker did not see
         raise TransitionError(f"unknown action {action!r}")
     have, want = STAGES.index(stage), STAGES.index(target)
     if want <= have:

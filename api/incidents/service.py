@@ -53,7 +53,7 @@ from siaga.api.incidents.queries import (
     scorecard_clocks,
     visible,
 )
-from siaga.api.incidents.rules import dedupe_site
+from siaga.api.incidents.rules import StaffAction, dedupe_site
 from siaga.api.incidents.schema import ensure_schema
 from siaga.api.incidents.scorecard import score_agencies
 from siaga.api.incidents.settings import IncidentSettings
@@ -205,18 +205,17 @@ class IncidentService:
 
     # -- staff steps ----------------------------------------------------------------------
 
-    async def act(self, incident_id: int, action: str, actor: Actor, note: str | None = None,
-                  agency: str | None = None) -> Incident:
+    async def act(self, incident_id: int, action: StaffAction, actor: Actor,
+                  note: str | None = None, agency: str | None = None) -> Incident:
         now = self.clock()
 
-        def run(conn: Connection) -> Incident | None:
-            lifecycle.act(conn, incident_id, action, actor, note, now, agency)
-            return load_incident(conn, incident_id)
+        def run(conn: Connection) -> tuple[Change, Incident | None]:
+            change = lifecycle.act(conn, incident_id, action, actor, note, now, agency)
+            return change, load_incident(conn, incident_id)
 
-        incident = await self.db.run(run)
+        change, incident = await self.db.run(run)
         assert incident is not None
-        await self._publish_loaded([(Change(f"incident.{_PAST[action]}", incident_id, now,
-                                            f"{action} by {actor.username}"), incident)])
+        await self._publish_loaded([(change, incident)])
         return incident
 
     async def note(self, incident_id: int, actor: Actor, note: str) -> Incident:
@@ -353,9 +352,6 @@ class IncidentService:
         except Exception as exc:  # the incident itself is committed; only the annotation is lost
             self._annotation_failures.inc(len(points))
             log.warning("incident annotations not written to telemetry: %s", exc)
-
-
-_PAST = {"ack": "acknowledged", "dispatch": "dispatched", "resolve": "resolved"}
 
 
 @asynccontextmanager

@@ -16,10 +16,11 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from siaga.api.db import Database
 from siaga.api.errors import HubError
+from siaga.api.incidents.rules import StaffAction
 from siaga.api.notify.contacts import claim_link_code, staff_for_telegram_user
 from siaga.api.notify.errors import ChannelError
 from siaga.api.notify.telegram import TelegramApi
@@ -32,7 +33,7 @@ _CODE = re.compile(r"^(?:/START(?:@\w+)?\s+)?([A-HJ-NP-Z2-9]{8})$")  # after upp
 _CALLBACK = re.compile(r"^(ack|dispatch):(\d{1,18})$")
 
 # (username, action, incident id) -> a short sentence for the user; raises HubError.
-Act = Callable[[str, str, int], Awaitable[str]]
+Act = Callable[[str, StaffAction, int], Awaitable[str]]
 
 
 def parse_link_code(text: str) -> str | None:
@@ -40,9 +41,10 @@ def parse_link_code(text: str) -> str | None:
     return m.group(1) if m else None
 
 
-def parse_callback(data: str) -> tuple[str, int] | None:
+def parse_callback(data: str) -> tuple[StaffAction, int] | None:
     m = _CALLBACK.match(data)
-    return (m.group(1), int(m.group(2))) if m else None
+    # the pattern admits the two button actions alone
+    return (cast(StaffAction, m.group(1)), int(m.group(2))) if m else None
 
 
 def _id(obj: Any, *path: str) -> str | None:

@@ -26,6 +26,7 @@ from siaga.api.errors import NotFound, problem_responses
 from siaga.api.incidents.lifecycle import Actor
 from siaga.api.incidents.models import ActionIn, Incident, IncidentDetail, NoteIn, query_epoch
 from siaga.api.incidents.queries import IncidentFilter
+from siaga.api.incidents.rules import StaffAction
 from siaga.api.incidents.service import IncidentService
 from siaga.api.routes.cap import render_message
 
@@ -42,8 +43,8 @@ def _actor(accounts: Accounts, staff: Staff) -> Actor:
                  sees_all=accounts.scope(staff) is None)
 
 
-async def _step(action: str, incident_id: int, incidents: IncidentService, accounts: Accounts,
-                staff: Staff, body: ActionIn | None) -> Incident:
+async def _step(action: StaffAction, incident_id: int, incidents: IncidentService,
+                accounts: Accounts, staff: Staff, body: ActionIn | None) -> Incident:
     # ack, dispatch and resolve differ only in the action (api/incidents/lifecycle.py).
     body = body or ActionIn()
     return await incidents.act(incident_id, action, _actor(accounts, staff), body.note,

@@ -30,6 +30,7 @@ from siaga.api.errors import (
 )
 from siaga.api.incidents.lifecycle import Actor
 from siaga.api.incidents.models import utc
+from siaga.api.incidents.rules import StaffAction
 from siaga.api.notify.contacts import ContactIn, ContactOut, contact_of, new_link_code, save_contact
 from siaga.api.notify.service import NotifyService
 from siaga.api.notify.settings import NotifySettings, WhatsAppSettings
@@ -138,7 +139,7 @@ async def telegram_webhook(
     if not isinstance(update, dict):
         raise BadRequest("the update is not a JSON object")
 
-    async def act(username: str, action: str, incident_id: int) -> str:
+    async def act(username: str, action: StaffAction, incident_id: int) -> str:
         staff = await accounts.get_user(username)
         actor = Actor(username=staff.username, agency=staff.agency, role=staff.role.value,
                       sees_all=accounts.scope(staff) is None)
