@@ -257,7 +257,7 @@ def test_a_batch_without_its_ack_goes_again_after_growing_waits_but_alerts_do_no
                                     backoff_min_s=0.3, backoff_max_s=2.0), buffer)
     # Seeded: its waits from the third on are 0.7 s or more (gaps of 0.85, 1.29, 1.03, 1.44
     # ...); unseeded, an average of the last gaps fell short by chance ~2.4 % of runs.
-    up._resend_rng = random.Random(1)
+    up._policy.rng = random.Random(1)
     with running(up, hub):
         time.sleep(7)
         with hub.cond:
