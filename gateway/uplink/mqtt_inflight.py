@@ -44,6 +44,9 @@ class InFlightBatch:
     # Written off, the acks in time since then of batches published after its latest copy:
     # at ``REJECT_AFTER_ACKS`` it is given up to the rejected table (``_give_up_never_acked``).
     acked_past: int = 0
+    # It went again after acks past an earlier copy (the hub answering others, maybe never
+    # having had that copy): once acked past again, it waits for the count, not again.
+    resent_past_acks: bool = False
 
     def restart(self, now: float, *, missed: bool = False) -> None:
         """Its ack clock starts over at ``now``, and so does its wait: a later miss is

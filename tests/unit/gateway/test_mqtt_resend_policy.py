@@ -190,3 +190,21 @@ def test_a_given_up_batch_is_remembered_until_acked() -> None:
     assert acked.flight is None and acked.stored_after_all is not None
     assert acked.stored_after_all.runs == ((10, 14),) and acked.stored_after_all.entries == 5
     assert p.acked(poison, 3 * TIMEOUT).stored_after_all is None  # once
+
+
+def test_a_written_off_batch_acked_past_goes_again_once_then_waits_for_the_count() -> None:
+    p, sent = policy()
+    poison = sent.written_off()
+    f = p.flights[poison]
+    p.acked(sent.new(2 * TIMEOUT + 1), 2 * TIMEOUT + 2)  # in time, past its latest copy
+    assert f.acked_past == 1 and f.hold_until == 0.0
+    assert sent.resend_due(2 * TIMEOUT + 2) == [poison]  # its copy may have been lost
+    assert f.acked_past == 0 and f.resent_past_acks
+    p.acked(sent.new(2 * TIMEOUT + 3), 2 * TIMEOUT + 4)
+    p.overdue(3 * TIMEOUT + 2)
+    assert f.missed and f.acked_past == 1
+    assert poison not in p.may_go_again()  # the hub answers the others: counted, not sent
+    assert sent.resend_due(4 * TIMEOUT) == [] and p.next_resend_in(4 * TIMEOUT) == float("inf")
+    for k in range(REJECT_AFTER_ACKS - 1):
+        p.acked(sent.new(4 * TIMEOUT + k), 4 * TIMEOUT + k + 0.5)
+    assert poison not in p.flights and poison in p.given_up

@@ -8,6 +8,7 @@ tests/unit/gateway/mqtt_uplink_rig.py (a fake link and a fake clock: its docstri
 from __future__ import annotations
 
 import logging
+import random
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -149,6 +150,32 @@ def test_a_stalled_hub_gets_nothing_rejected(rig: Rig) -> None:
     assert depth <= HELD  # the hour's backlog drained
     assert rig.uplink.counters().entries_acked == rig.seq - depth  # every entry acked
 
+
+
+@pytest.mark.parametrize("interval", [60.0, 300.0])
+def test_a_quiet_gateway_gives_a_batch_the_hub_never_acks_up(rig: Rig, interval: float) -> None:
+    """A batch every minute (five): the poison batch goes again once after acks in time past
+    it, then waits for the count, and is given up at the fourth batch after it, 4 copies at a
+    minute (15-17 at five: until the first ack past it, it goes again after growing waits).
+    Before: each ack in time sent it again, each copy started the count over, and fewer than
+    three batches came in a copy's ~31 s: never given up, a copy every ~31 s (692 in 6 h at
+    a minute)."""
+    rig.policy.rng = random.Random(1)
+    rig.add(readings=5)
+    [poison] = rig.run_pass()
+    copies, next_add = 1, interval
+    while poison in rig.policy.flights:
+        assert rig.clock.now - 1000.0 <= 4 * interval, copies
+        rig.clock.now = min(rig.clock.now + rig.deadline(), 1000.0 + next_add)
+        if rig.clock.now - 1000.0 >= next_add:
+            rig.add(readings=5)
+            next_add += interval
+        for b in rig.run_pass():
+            if b == poison:
+                copies += 1
+            else:
+                rig.ack(b)
+    assert rig.buffer.stats().rejected == 5 and copies <= 20, copies
 
 
 def test_a_new_copy_starts_the_acks_counted_past_it_over(tmp_path: Path, clock: Clock) -> None:
