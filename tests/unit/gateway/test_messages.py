@@ -1,9 +1,10 @@
 """``new_node_message`` (the MQTT source's fast constructor) makes exactly the NodeMessage
-that ``NodeMessage(...)`` makes."""
+that ``NodeMessage(...)`` makes, and names every field NodeMessage has."""
 
 from __future__ import annotations
 
-from dataclasses import FrozenInstanceError
+import inspect
+from dataclasses import FrozenInstanceError, fields
 
 import pytest
 from hypothesis import given
@@ -11,16 +12,22 @@ from hypothesis import strategies as st
 
 from siaga.firmware_bridge.device_message import DeviceMessage
 from siaga.gateway.messages import NodeMessage, new_node_message
+from tests.slot_record_checks import assert_same_record
+
+
+def test_it_takes_every_field_in_order() -> None:
+    # A field added to NodeMessage must be added here too, or it would be left unset.
+    assert list(inspect.signature(new_node_message).parameters) == [
+        f.name for f in fields(NodeMessage)]
 
 
 @given(st.text(max_size=16), st.integers(0, 65535), st.text(max_size=20),
        st.floats(allow_nan=False))
 def test_equals_the_dataclass_constructor(node: str, seq: int, source: str, at: float) -> None:
     message = DeviceMessage("up", node, seq, values={"vwc": 1.0})
-    made, plain = new_node_message(message, source, at), NodeMessage(message, source, at)
-    assert type(made) is NodeMessage and made == plain
+    made = new_node_message(message, source, at)
+    assert_same_record(made, NodeMessage(message, source, at))
     assert made.message is message and made.source is source and made.received_at is at
-    assert repr(made) == repr(plain)
 
 
 def test_it_is_frozen() -> None:
