@@ -34,12 +34,10 @@ class Entry:
 
 
 def new_entries(rows: Iterable[tuple[int, str, int]], backfill_before_ms: int) -> tuple[Entry, ...]:
-    """``Entry(id, payload, enqueued_at, enqueued_at < backfill_before_ms)`` per row, built as
-    firmware_bridge/slot_records.py says: a frozen dataclass's ``__init__`` sets each field
-    through ``object.__setattr__`` by name, which was most of a peek's CPU (500 entries:
-    ~0.65 ms; through the slots' setters ~0.3 ms, loaded machine; issue 17). Against the
-    setters, same minute: 0.13 -> 0.067 ms.
-    tests/unit/gateway/test_buffer_rows.py pins it to ``Entry(...)``."""
+    """``Entry(id, payload, enqueued_at, enqueued_at < backfill_before_ms)`` per row, each
+    filled in a twin of its slots (firmware_bridge/slot_records.py): the dataclass's
+    ``__init__`` was most of a peek's CPU. tests/unit/gateway/test_buffer_rows.py pins it
+    to ``Entry(...)``."""
     out = []
     for row_id, payload, at in rows:
         e = _EntrySlots()
@@ -52,7 +50,14 @@ def new_entries(rows: Iterable[tuple[int, str, int]], backfill_before_ms: int) -
     return tuple(out)
 
 
+def _plain_entries(rows: Iterable[tuple[int, str, int]],
+                   backfill_before_ms: int) -> tuple[Entry, ...]:
+    return tuple(Entry(i, p, at, at < backfill_before_ms) for i, p, at in rows)
+
+
 _EntrySlots = slots_twin(Entry)
+if _EntrySlots is None:  # this CPython refuses the twin: Entry's own constructor
+    new_entries = _plain_entries
 
 
 def alert_entry_payload(a: Alert) -> str:
