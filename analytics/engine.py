@@ -32,14 +32,17 @@ from siaga.analytics.detectors.fire import FireDetector
 from siaga.analytics.detectors.health import FAULTY, ChannelHealthDetector
 from siaga.analytics.detectors.landslide import LandslideDetector
 from siaga.analytics.link_health import LinkHealth
-from siaga.analytics.registry import ANOMALY_DETECTORS, REGISTRY
+from siaga.analytics.registry import REGISTRY
 from siaga.firmware_bridge.reading import Reading
 from siaga.firmware_bridge.vocabulary import Level
 
 
 @dataclass(frozen=True, slots=True)
 class LevelState:
-    """One detector's current level, for the gateway's status page and heartbeat."""
+    """One detector's current level, as ``levels()`` lists it for a caller holding the
+    engine (today only tests). The gateway reads only alerts: neither its status page nor
+    its heartbeat shows these, and its engine (``alerts_only``) leaves out detectors that
+    raise none."""
 
     node: str
     detector: str
@@ -260,7 +263,7 @@ class EdgeAnalytics:
                 continue
             if spec.channels is not None and ch not in spec.channels:
                 continue
-            alerting = name not in ANOMALY_DETECTORS or cfg.anomaly.emit_alerts
+            alerting = spec.alerts(cfg)
             if self.alerts_only and not alerting:
                 continue
             if spec.scope == "channel":

@@ -4,6 +4,12 @@ A factory builds the detector for one node and channel (``scope="channel"``), fo
 (``scope="node"``, the detector names its channels), or for one crowd zone
 (``scope="zone"``, ``key`` is the zone name). It returns None when the configuration
 gives that detector nothing to do there (e.g. no threshold set for the channel).
+
+``alerts`` says whether the detector's level changes raise alerts under a configuration
+(the anomaly score's only while ``anomaly.emit_alerts`` is on). The gateway's engine
+(``EdgeAnalytics(alerts_only=True)``) does not run a detector whose alerts are off, so
+such a detector must not be read by another detector: its state must reach nothing but
+``levels()`` and replay, or the gateway's alerts would differ from the full engine's.
 """
 
 from __future__ import annotations
@@ -26,6 +32,14 @@ Scope = Literal["channel", "node", "zone"]
 Factory = Callable[[AnalyticsConfig, str, str | None], Detector | None]
 
 
+def _always(cfg: AnalyticsConfig) -> bool:
+    return True
+
+
+def _anomaly_alerts(cfg: AnalyticsConfig) -> bool:
+    return cfg.anomaly.emit_alerts
+
+
 @dataclass(frozen=True, slots=True)
 class DetectorSpec:
     name: str
@@ -33,6 +47,8 @@ class DetectorSpec:
     channels: frozenset[str] | None  # None: any channel
     build: Factory
     hazard_input: bool = True  # fed only while the channel is healthy
+    # Its level changes raise alerts under this configuration (else alerts_only skips it).
+    alerts: Callable[[AnalyticsConfig], bool] = _always
 
 
 def _threshold(cfg: AnalyticsConfig, node: str, ch: str | None) -> Detector | None:
@@ -72,9 +88,11 @@ REGISTRY: dict[str, DetectorSpec] = {s.name: s for s in (
     DetectorSpec("fire", "node", FireDetector.channels,
                  lambda cfg, node, ch: FireDetector(cfg.fire)),
     DetectorSpec("crowd", "zone", CrowdDetector.channels, _crowd),
-    DetectorSpec("anomaly", "channel", None, _anomaly),
+    DetectorSpec("anomaly", "channel", None, _anomaly, alerts=_anomaly_alerts),
     DetectorSpec("health", "channel", None, _health, hazard_input=False),
     DetectorSpec("battery", "channel", frozenset({"batt"}), _battery),
 )}
 
+# The anomaly scores (replay's score column, batch's per-channel configuration); whether
+# they alert is the spec's ``alerts``.
 ANOMALY_DETECTORS = frozenset({"anomaly"})

@@ -48,6 +48,10 @@ class Converter(Protocol):
 
 
 class Detection(Protocol):
+    """Readings and link events in, alerts out: alerts only. The core reads nothing else of
+    it (no levels, no scores), so the runtime's engine runs only the detectors that raise
+    alerts (``EdgeAnalytics(..., alerts_only=True)``)."""
+
     def process(self, reading: Reading) -> list[Alert]: ...
 
     def tick(self, now: float) -> list[Alert]: ...
