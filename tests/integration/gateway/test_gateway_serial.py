@@ -201,13 +201,14 @@ def test_port_missing_at_start_is_logged_once_then_read_when_it_appears(
     assert sum("open again after" in m for m in messages) == 1
 
 
-def spiking_temperature(runtime: GatewayRuntime, port: VirtualPort,
-                        out: CapturedStdout) -> list[dict[str, object]]:
+def send_spiking_temperature(port: VirtualPort, out: CapturedStdout) -> None:
     """40 readings of a calm temperature, the 31st a spike the anomaly score flags."""
     for seq in range(1, 41):
         port.send("D", "n3", seq, temp=25.0 + 0.1 * (seq % 3) + (8.0 if seq == 31 else 0.0))
     out.wait_for("reading", 40)
-    runtime.stop()
+
+
+def hazard_alerts(out: CapturedStdout) -> list[dict[str, object]]:
     return [a for a in out.of_kind("alert") if a["hazard"] != "sensor_fault"]
 
 
@@ -218,12 +219,20 @@ def test_the_anomaly_score_runs_only_when_it_raises_alerts(tmp_path: Path,
     alerts as before."""
     small = {"analytics.anomaly.warmup": 5, "analytics.anomaly.window": 9}
     runtime, out = start(tmp_path / "off", str(port.link), **small)
-    assert spiking_temperature(runtime, port, out) == []
+    try:
+        send_spiking_temperature(port, out)
+    finally:
+        runtime.stop()
+    assert hazard_alerts(out) == []
     assert isinstance(runtime.core.detection, EdgeAnalytics)
     detectors = {s.detector for s in runtime.core.detection.levels()}
     assert "health:temp" in detectors and "anomaly:temp" not in detectors
 
     runtime, out = start(tmp_path / "on", str(port.link), **small,
                          **{"analytics.anomaly.emit_alerts": True})
-    alerts = spiking_temperature(runtime, port, out)
+    try:
+        send_spiking_temperature(port, out)
+    finally:
+        runtime.stop()
+    alerts = hazard_alerts(out)
     assert [(a["detector"], a["level"]) for a in alerts][:1] == [("anomaly:temp", 2)]
