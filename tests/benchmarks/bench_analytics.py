@@ -112,7 +112,9 @@ def bench_streaming_kit(n: int, noisy: bool, repeat: int = 3, alerts_only: bool 
 
 def kit_detector_costs(n: int, noisy: bool) -> dict[str, float]:
     """CPU microseconds per update of each detector the kit's readings reach, fed alone
-    (best of 3): where ``bench_streaming_kit``'s figure goes."""
+    (best of 3): where ``bench_streaming_kit``'s figure goes. The anomaly entries are the
+    engine that runs every detector (``alerts_only=False``, or ``anomaly.emit_alerts`` on);
+    the gateway's engine at the defaults does not run them."""
     readings = kit_readings(n, noisy)
     cfg = load_config(None)
     feeds: dict[str, tuple[str, Callable[[], Detector]]] = {
