@@ -68,11 +68,11 @@ from siaga.gateway.buffer_rows import (
     now_ms,
 )
 from siaga.gateway.buffer_sqlite import (
-    SCHEMA,
     BufferSettings,
     bound_wal,
     insert_pending,
     open_buffer_db,
+    prepare_schema,
 )
 from siaga.gateway.buffer_tail import CommittedTail
 from siaga.gateway.buffer_totals import BufferTotals
@@ -107,7 +107,7 @@ class StoreAndForwardBuffer:
         self._acked = NotedAcks()
         self._last_append = -math.inf  # monotonic time of the last append's commit
         db = self._db()
-        db.executescript(SCHEMA)
+        prepare_schema(db)
         self._totals = BufferTotals(settings, db)
 
     def _db(self) -> sqlite3.Connection:
@@ -312,7 +312,8 @@ class StoreAndForwardBuffer:
         with self._write, self._lock:
             with self._transaction(db, "unreject"):
                 before = db.total_changes
-                db.executemany("DELETE FROM rejected WHERE id BETWEEN ? AND ? AND reason = ?",
+                db.executemany("DELETE FROM rejected"
+                               " WHERE pending_id BETWEEN ? AND ? AND reason = ?",
                                [(first, last, reason) for first, last in runs])
                 deleted = db.total_changes - before
                 if deleted:
@@ -328,8 +329,8 @@ class StoreAndForwardBuffer:
                 applied = self._delete_acked(db)  # first: a fresh count includes the batch
                 if reason is not None:
                     db.executemany(
-                        "INSERT OR IGNORE INTO rejected"
-                        " (id, kind, payload, enqueued_at, rejected_at, reason)"
+                        "INSERT INTO rejected"
+                        " (pending_id, kind, payload, enqueued_at, rejected_at, reason)"
                         " SELECT id, kind, payload, enqueued_at, ?, ? FROM pending WHERE id = ?",
                         [(now_ms(), reason, i) for i in ids],
                     )

@@ -41,13 +41,15 @@ CREATE TABLE IF NOT EXISTS pending (
 DROP INDEX IF EXISTS pending_by_kind;
 CREATE INDEX IF NOT EXISTS pending_alerts ON pending (id) WHERE kind = 1;
 CREATE TABLE IF NOT EXISTS rejected (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY,                -- its own: never a pending row's id
+    pending_id INTEGER,                    -- the row's id in pending; NULL: refused at append
     kind INTEGER NOT NULL,
-    payload TEXT NOT NULL,
+    payload TEXT NOT NULL,                 -- NULL pending_id: the item's repr, not JSON
     enqueued_at INTEGER NOT NULL,
     rejected_at INTEGER NOT NULL,
     reason TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS rejected_by_pending_id ON rejected (pending_id);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 -- The last cumulative count of every (node, counter channel), committed with the readings
 -- that carry it: after a restart the first count is an increment, not a new baseline, so
@@ -59,6 +61,51 @@ CREATE TABLE IF NOT EXISTS counter_baselines (
     PRIMARY KEY (node, channel)
 ) WITHOUT ROWID;
 """
+
+
+# PRAGMA user_version of a file with the schema above. 0: a file from before it was kept,
+# whose rejected table was keyed by the pending row's id (``migrate``).
+SCHEMA_VERSION = 1
+
+# Version 0's rejected rows: a row refused at append (its reason "not encodable: ...") got
+# whatever id SQLite gave it, not a pending row's; every other row kept its pending id.
+_REJECTED_V0_TO_V1 = """
+CREATE TABLE rejected_v1 (
+    id INTEGER PRIMARY KEY,
+    pending_id INTEGER,
+    kind INTEGER NOT NULL,
+    payload TEXT NOT NULL,
+    enqueued_at INTEGER NOT NULL,
+    rejected_at INTEGER NOT NULL,
+    reason TEXT NOT NULL
+);
+INSERT INTO rejected_v1 (pending_id, kind, payload, enqueued_at, rejected_at, reason)
+    SELECT CASE WHEN reason LIKE 'not encodable:%' THEN NULL ELSE id END,
+           kind, payload, enqueued_at, rejected_at, reason
+    FROM rejected ORDER BY id;
+DROP TABLE rejected;
+ALTER TABLE rejected_v1 RENAME TO rejected;
+"""
+
+
+def prepare_schema(db: sqlite3.Connection) -> None:
+    """Bring an older file's tables to ``SCHEMA_VERSION``, its rows kept (in one transaction:
+    a crash leaves the old schema, migrated at the next start), then create what is missing."""
+    columns = {r[1] for r in db.execute("PRAGMA table_info(rejected)")}
+    if columns and "pending_id" not in columns:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _REJECTED_V0_TO_V1.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        log.info("buffer: rejected table migrated to schema %d (own key, pending_id)",
+                 SCHEMA_VERSION)
+    db.executescript(SCHEMA)
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
 @dataclass(frozen=True, slots=True)

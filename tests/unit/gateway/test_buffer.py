@@ -84,7 +84,7 @@ def test_settle_moves_refused_rows_with_their_reason_and_deletes_the_rest(
     assert buf.settle(batch, {ids[1]: "ts: bad", ids[3]: "value: bad"}) == 5
     stats = buf.stats()
     assert stats.depth == 0 and stats.rejected == 2
-    rows = buf._db().execute("SELECT id, reason FROM rejected ORDER BY id").fetchall()
+    rows = buf._db().execute("SELECT pending_id, reason FROM rejected ORDER BY id").fetchall()
     assert rows == [(ids[1], "ts: bad"), (ids[3], "value: bad")]
 
 
@@ -105,7 +105,7 @@ def test_unreject_takes_back_only_the_rows_rejected_with_its_reason(
     runs = [(ids[0], given_up.readings[-1].id)]  # spans the row refused for its value too
     assert buf.unreject(runs, "never acked by the hub") == 3
     assert buf.stats().rejected == 1
-    assert buf._db().execute("SELECT id FROM rejected").fetchall() == [(ids[2],)]
+    assert buf._db().execute("SELECT pending_id FROM rejected").fetchall() == [(ids[2],)]
 
 
 def test_rows_in_flight_are_never_read_again(buf: StoreAndForwardBuffer) -> None:

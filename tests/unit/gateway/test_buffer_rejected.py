@@ -1,0 +1,98 @@
+"""The buffer's rejected table: its own key (a row refused at append has no pending id, so
+it never takes one a pending row still holds), and a buffer file of the old schema, whose
+rejected rows were keyed by the pending row's id, opened and migrated with its rows."""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from pathlib import Path
+
+from siaga.gateway.buffer import StoreAndForwardBuffer
+from siaga.gateway.buffer_sqlite import BufferSettings
+from tests.unit.gateway.test_buffer import reading
+
+
+def rejected_rows(buf: StoreAndForwardBuffer) -> list[tuple[int | None, str]]:
+    return buf._db().execute(
+        "SELECT pending_id, reason FROM rejected ORDER BY id").fetchall()
+
+
+def test_a_row_refused_at_append_takes_no_pending_rows_id(tmp_path: Path) -> None:
+    """Regression: a row JSON cannot carry went to ``rejected`` without an id, SQLite gave it
+    the table's highest id + 1, an id a row still in ``pending`` could hold; that row, later
+    rejected, met INSERT OR IGNORE and was gone (stats said 11, the table held 10)."""
+    buf = StoreAndForwardBuffer(BufferSettings(path=str(tmp_path / "buffer.sqlite3")))
+    buf.append([reading(i) for i in range(1, 6)], [])  # ids 1-5
+    first = buf.peek_batch(2)
+    assert first is not None
+    buf.reject(first, "value: bad")  # rejected holds ids 1, 2
+    buf.append([reading(6, value=math.nan)], [])  # refused: the old schema numbered it 3
+    rest = buf.peek_batch(10)
+    assert rest is not None and [e.id for e in rest.readings] == [3, 4, 5]
+    buf.reject(rest, "value: bad")
+    assert buf.stats().rejected == 6
+    assert buf._db().execute("SELECT COUNT(*) FROM rejected").fetchone()[0] == 6
+    rows = rejected_rows(buf)
+    assert [p for p, _ in rows] == [1, 2, None, 3, 4, 5]
+    buf.close()
+
+
+# The schema of the buffer files on gateways before the rejected table had its own key
+# (user_version 0): as it was, so that the test opens what a gateway has on disk.
+OLD_SCHEMA = """
+CREATE TABLE pending (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, kind INTEGER NOT NULL, payload TEXT NOT NULL,
+    enqueued_at INTEGER NOT NULL);
+CREATE INDEX pending_alerts ON pending (id) WHERE kind = 1;
+CREATE TABLE rejected (
+    id INTEGER PRIMARY KEY, kind INTEGER NOT NULL, payload TEXT NOT NULL,
+    enqueued_at INTEGER NOT NULL, rejected_at INTEGER NOT NULL, reason TEXT NOT NULL);
+CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE counter_baselines (
+    node TEXT NOT NULL, channel TEXT NOT NULL, count INTEGER NOT NULL,
+    PRIMARY KEY (node, channel)) WITHOUT ROWID;
+"""
+
+
+def old_buffer_file(path: Path) -> None:
+    """Rows 1-2 rejected by the hub, a NaN reading refused at append (numbered 3 by SQLite),
+    rows 4-5 pending (their JSON as a reading's), and the counters that go with them."""
+    new = StoreAndForwardBuffer(BufferSettings(path=str(path.parent / "payloads.sqlite3")))
+    new.append([reading(4), reading(5)], [])
+    payloads = [p for (p,) in new._db().execute("SELECT payload FROM pending ORDER BY id")]
+    new.close()
+    db = sqlite3.connect(path)
+    db.executescript(OLD_SCHEMA)
+    db.executemany("INSERT INTO rejected VALUES (?, 0, ?, 1000, 2000, ?)", [
+        (1, '{"seq":1}', "value: bad"), (2, '{"seq":2}', "never acked by the hub"),
+        (3, "Reading(seq=6, value=nan)", "not encodable: Out of range float values")])
+    db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('pending', 5)")
+    db.executemany("INSERT INTO pending VALUES (?, 0, ?, 1000)", [(4, payloads[0]),
+                                                                  (5, payloads[1])])
+    db.execute("INSERT INTO counters VALUES ('rejected', 3)")
+    db.commit()
+    db.close()
+
+
+def test_an_old_schema_file_is_migrated_with_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "buffer.sqlite3"
+    old_buffer_file(path)
+    buf = StoreAndForwardBuffer(BufferSettings(path=str(path)))
+    assert buf._db().execute("PRAGMA user_version").fetchone()[0] == 1
+    assert rejected_rows(buf) == [(1, "value: bad"), (2, "never acked by the hub"),
+                                  (None, "not encodable: Out of range float values")]
+    stats = buf.stats()
+    assert stats.rejected == 3 and stats.depth == 2
+    pending = buf.peek_batch(10)
+    assert pending is not None and [e.id for e in pending.readings] == [4, 5]
+    buf.reject(pending, "value: bad")  # row 3's old number no longer in the way
+    assert buf.stats().rejected == 5
+    assert [p for p, _ in rejected_rows(buf)] == [1, 2, None, 4, 5]
+    # the late ack of a given-up batch still finds its rows by their pending ids
+    assert buf.unreject([(1, 5)], "never acked by the hub") == 1
+    buf.close()
+    again = StoreAndForwardBuffer(BufferSettings(path=str(path)))  # migrated once only
+    assert [p for p, _ in rejected_rows(again)] == [1, None, 4, 5]
+    assert again.stats().rejected == 4
+    again.close()
