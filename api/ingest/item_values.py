@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from siaga.firmware_bridge.channels import value_problem
+from siaga.firmware_bridge.channels import VALUE_BOUND, accepted_range, value_problem
 from siaga.firmware_bridge.uplink import ItemKind, ItemRejection, UplinkBatch
 
 __all__ = ["ValueCheck", "check_values", "node_id_problem"]
@@ -37,6 +37,8 @@ class ValueCheck:
 def check_values(batch: UplinkBatch, *,
                  index_as_sent: Callable[[ItemKind, int], int] = lambda _k, i: i) -> ValueCheck:
     """Split ``batch`` into storable items and refused ones (indices as sent)."""
+    if _all_storable(batch):
+        return ValueCheck(batch, ())
     refused: list[ItemRejection] = []
     readings = []
     for i, r in enumerate(batch.readings):
@@ -56,3 +58,22 @@ def check_values(batch: UplinkBatch, *,
         return ValueCheck(batch, ())
     return ValueCheck(replace(batch, readings=tuple(readings), alerts=tuple(alerts)),
                       tuple(refused))
+
+
+def _all_storable(batch: UplinkBatch) -> bool:
+    """Whether ``check_values`` refuses nothing: ``node_id_problem`` and ``value_problem``
+    written out, each channel's range looked up once a batch. The hub does this for every
+    reading: 0.20 -> 0.06 us a reading (500-reading batches of 250 series, in process,
+    2026-12-07; issue 17). A property test pins it to the two functions."""
+    ranges: dict[str, tuple[float, float]] = {}
+    bound = VALUE_BOUND
+    for r in batch.readings:
+        channel = r.channel
+        span = ranges.get(channel)
+        if span is None:
+            span = ranges[channel] = accepted_range(channel)
+        raw = r.raw
+        if (not span[0] <= r.value <= span[1] or "/" in r.node
+                or (raw is not None and not -bound <= raw <= bound)):
+            return False
+    return all("/" not in a.node for a in batch.alerts)

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
-from siaga.firmware_bridge.uplink import ItemKind, ItemRejection, UplinkBatch
+from siaga.firmware_bridge.uplink import ItemKind, ItemRejection, UplinkBatch, UplinkReading
 
 __all__ = [
     "GatewayScope", "NodeDirectory", "OwnershipCheck", "Refusal", "RefusalReason",
@@ -117,13 +117,24 @@ def check_ownership(
         refused.append(Refusal(ItemRejection(kind, index_as_sent(kind, i), row, why[1]), why[0],
                                node, site))
 
-    readings = []
-    for i, r in enumerate(batch.readings):
-        why = _node_refusal(directory, scope, r.node)
-        if why is None:
-            readings.append(r)
-        else:
-            refuse("reading", i, r.id, why, r.node)
+    # A node's answer is the same for each of its readings (the directory cannot change
+    # during this call): one lookup per node, and the readings kept as they are when no node
+    # is refused. 0.23 -> 0.05 us a reading (500-reading batches of 50 nodes, in process,
+    # 2026-12-07; issue 17); tests/unit/api/test_ingest_ownership.py pins it to the
+    # reading-by-reading rule.
+    decided: dict[str, tuple[RefusalReason, str] | None] = {}
+    for r in batch.readings:
+        if r.node not in decided:
+            decided[r.node] = _node_refusal(directory, scope, r.node)
+    readings: Sequence[UplinkReading] = batch.readings
+    if any(why is not None for why in decided.values()):
+        readings = []
+        for i, r in enumerate(batch.readings):
+            why = decided[r.node]
+            if why is None:
+                readings.append(r)
+            else:
+                refuse("reading", i, r.id, why, r.node)
     alerts = []
     for i, a in enumerate(batch.alerts):
         why = _node_refusal(directory, scope, a.node)

@@ -6,7 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from siaga.api.ingest.ownership import check_ownership
+from hypothesis import given
+from hypothesis import strategies as st
+
+from siaga.api.ingest.ownership import _node_refusal, check_ownership, scope_of
 from siaga.api.ingest.pipeline import _index_as_sent
 from siaga.api.ingest.settings import IngestSettings
 from siaga.firmware_bridge.uplink import ItemRejection, UplinkAlert, UplinkBatch, UplinkReading
@@ -86,3 +89,33 @@ def test_by_default_gateways_enrol_nodes_only_while_the_registry_lists_none() ->
     assert IngestSettings(enrol_unknown_nodes=True).may_enrol("gw-b", registry_lists_nodes=True)
     assert not IngestSettings(enrol_unknown_nodes=False).may_enrol(
         "gw-b", registry_lists_nodes=False)
+
+
+NODE_IDS = st.sampled_from(["a1", "b1", "free", "new", "new2"])
+
+
+@given(st.lists(NODE_IDS, max_size=8), st.lists(st.tuples(NODE_IDS, st.sampled_from(
+    [None, "site-a", "site-a0", "site-b", "new-site"])), max_size=3),
+    st.sampled_from(["gw-a", "gw-b", "gw-c"]), st.booleans())
+def test_readings_are_judged_as_one_by_one(nodes: list[str],
+                                           alerts: list[tuple[str, str | None]],
+                                           gateway: str, may_enrol: bool) -> None:
+    """check_ownership asks once per node; the answer is the reading-by-reading rule's."""
+    b = UplinkBatch(v=1, gateway=gateway, batch="x", sent_at=0,
+                    readings=tuple(r(i, node) for i, node in enumerate(nodes)),
+                    alerts=tuple(a(100 + i, node, site) for i, (node, site) in
+                                 enumerate(alerts)))
+    directory = Directory()
+    out = check_ownership(directory, b, may_enrol=may_enrol,
+                          index_as_sent=lambda _k, i: 2 * i)
+    scope = scope_of(directory, gateway, may_enrol)
+    whys = [_node_refusal(directory, scope, x.node) for x in b.readings]
+    assert out.batch.readings == tuple(x for x, why in zip(b.readings, whys, strict=True)
+                                       if why is None)
+    refused_readings = [x for x in out.refused if x.rejection.kind == "reading"]
+    assert [(x.rejection.index, x.rejection.id, x.rejection.reason, x.reason, x.node)
+            for x in refused_readings] == [
+        (2 * i, x.id, why[1], why[0], x.node)
+        for i, (x, why) in enumerate(zip(b.readings, whys, strict=True)) if why is not None]
+    assert out.refused[:len(refused_readings)] == tuple(refused_readings)
+    assert (out.batch is b) is (not out.refused)
