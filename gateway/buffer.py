@@ -52,6 +52,7 @@ from siaga.firmware_bridge.reading import Reading
 from siaga.firmware_bridge.uplink import LossReport
 from siaga.firmware_bridge.uplink_codec import reading_entry_payload
 from siaga.gateway.buffer_acks import Applied, NotedAcks
+from siaga.gateway.buffer_requeue import Requeued, requeue_rejected
 from siaga.gateway.buffer_rows import (
     ALERT,
     READING,
@@ -319,6 +320,24 @@ class StoreAndForwardBuffer:
                 if deleted:
                     self._totals.bump(db, "rejected", -deleted)
             return deleted
+
+    def requeue_rejected(self, reason: str | None, *, dry_run: bool = False) -> Requeued:
+        """Move the rejected rows whose reason contains ``reason`` (all: None) back to
+        pending under their pending ids (gateway/buffer_requeue.py); ``dry_run``: only say
+        which. For a buffer no running gateway has open: a running one's uplink would not
+        see the rows (below its cursor) until it restarts, nor its totals count them."""
+        db = self._db()
+        with self._write, self._lock:
+            with self._transaction(db, "requeue"):
+                applied = self._delete_acked(db)
+                found = requeue_rejected(db, reason, move=not dry_run)
+                if found.rows and not dry_run:
+                    self._totals.bump(db, "rejected", -found.rows)
+            self._acked.deleted(applied)
+            self._totals.reload(db)
+            self._tail.forget()
+            self._cursor = {READING: 0, ALERT: 0}
+            return found
 
     def _remove(self, batch: Batch, reason: str | None) -> int:
         entries = batch.entries

@@ -19,7 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from siaga.gateway import config_reference
+from siaga.gateway import config_reference, requeue_command
+from siaga.gateway.buffer_sqlite import BufferSettings
 from siaga.gateway.collector import tune_collector
 from siaga.gateway.config import (
     GatewaySettings,
@@ -62,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     command.add_argument("--config", type=Path, help="config file (for gateway.state_dir)")
     command.add_argument("--state-dir", type=Path, help="the gateway's state dir")
     command.add_argument("--timeout", type=float, default=60.0, help="seconds to wait")
+    requeue_command.add_parser(sub)
     return parser
 
 
@@ -140,6 +142,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "command":
             return send(args)
+        if args.command == "requeue-rejected":
+            return requeue_command.requeue(buffer_path_of(args), state_dir_of(args),
+                                           args.reason, args.dry_run)
         return show_status(args)
     except ConfigError as e:
         print(f"siaga-gateway: bad config: {e}", file=sys.stderr)
@@ -211,10 +216,23 @@ def state_dir_of(args: argparse.Namespace) -> Path:
     if args.state_dir is not None:
         return Path(args.state_dir)
     if args.config is not None:
-        raw = read_toml(args.config)
-        raw.setdefault("serial", {}).setdefault("ports", ["-"])  # only the state dir matters
-        return settings_from_table(raw, args.config).state_dir
+        return paths_settings(args.config).state_dir
     return default_state_dir()
+
+
+def buffer_path_of(args: argparse.Namespace) -> Path:
+    """The buffer file: the config's ``buffer.path`` (in the state dir unless absolute),
+    else the default name in the state dir."""
+    buffer = paths_settings(args.config).buffer if args.config is not None else None
+    path = Path((buffer or BufferSettings()).path)
+    return path if path.is_absolute() else state_dir_of(args) / path
+
+
+def paths_settings(config: Path) -> GatewaySettings:
+    """A config file's settings read for its paths only (no source needed)."""
+    raw = read_toml(config)
+    raw.setdefault("serial", {}).setdefault("ports", ["-"])  # only the paths matter
+    return settings_from_table(raw, config)
 
 
 def send(args: argparse.Namespace) -> int:

@@ -96,3 +96,34 @@ def test_an_old_schema_file_is_migrated_with_its_rows(tmp_path: Path) -> None:
     assert [p for p, _ in rejected_rows(again)] == [1, None, 4, 5]
     assert again.stats().rejected == 4
     again.close()
+
+
+def test_requeue_moves_matching_rows_back_in_order_under_their_ids(tmp_path: Path) -> None:
+    buf = StoreAndForwardBuffer(BufferSettings(path=str(tmp_path / "buffer.sqlite3")))
+    buf.append([reading(i) for i in range(1, 7)], [])  # ids 1-6
+    batch = buf.peek_batch(10)
+    assert batch is not None
+    ids = [e.id for e in batch.readings]
+    buf.settle(batch, {ids[1]: "reading 1: value: bad"})  # the rest stored
+    buf.append([reading(7), reading(8, value=math.nan)], [])  # id 7; the NaN refused, no id
+    buf.append([reading(9)], [])  # id 8
+    later = buf.peek_batch(10)
+    assert later is not None and [e.id for e in later.readings] == [7, 8]
+    buf.reject(later, "never acked by the hub")
+    assert buf.stats().rejected == 4 and buf.stats().depth == 0
+    dry = buf.requeue_rejected(None, dry_run=True)
+    assert dry.by_reason == {"reading 1: value: bad": [2], "never acked by the hub": [7, 8]}
+    assert dry.left_unencodable == 1 and buf.stats().rejected == 4
+    moved = buf.requeue_rejected("never acked")
+    assert moved.by_reason == {"never acked by the hub": [7, 8]}
+    assert moved.left_unencodable == 0  # the refused row's reason does not match
+    stats = buf.stats()
+    assert stats.rejected == 2 and stats.depth == 2
+    again = buf.peek_batch(10)
+    assert again is not None and [e.id for e in again.readings] == [7, 8]
+    assert [e.payload for e in again.readings] == [e.payload for e in later.readings]
+    assert [p for p, _ in rejected_rows(buf)] == [2, None]
+    buf.append([reading(10)], [])
+    last = buf.peek_batch(10)
+    assert last is not None and [e.id for e in last.readings] == [9]  # no id reused
+    buf.close()

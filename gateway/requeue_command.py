@@ -1,0 +1,67 @@
+"""``siaga-gateway requeue-rejected``: the buffer's rejected rows back to pending, for a
+stopped gateway (gateway/buffer_requeue.py says how; docs/gateway.md, "Operating", when).
+
+Only with the gateway stopped: a running gateway's uplink reads new rows above its cursor
+and its totals are kept in memory, so rows another process puts back below the cursor
+would wait unseen until the gateway restarts (and the status would not count them). The
+command refuses while the state dir's status file names a live gateway process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from siaga.gateway.buffer import StoreAndForwardBuffer
+from siaga.gateway.buffer_requeue import Requeued
+from siaga.gateway.buffer_rows import id_runs
+from siaga.gateway.buffer_sqlite import BufferSettings
+from siaga.gateway.status_file import liveness, read_status
+
+
+def requeue(buffer_path: Path, state_dir: Path, reason: str | None, dry_run: bool) -> int:
+    """Exit code: 0 done (or nothing matched), 1 a running gateway or no buffer file."""
+    try:
+        alive = liveness(read_status(state_dir / "status.json"), time.time())
+    except FileNotFoundError:
+        alive = None
+    if alive is not None and alive.state != "not running" and not dry_run:
+        print(f"siaga-gateway: the gateway is running ({alive.why}): stop it first; "
+              "--dry-run only reads", file=sys.stderr)
+        return 1
+    if not buffer_path.exists():  # never create an empty buffer where one was expected
+        print(f"siaga-gateway: no buffer file at {buffer_path}", file=sys.stderr)
+        return 1
+    buffer = StoreAndForwardBuffer(BufferSettings(path=str(buffer_path)))
+    try:
+        found = buffer.requeue_rejected(reason, dry_run=dry_run)
+    finally:
+        buffer.close()
+    print(report(found, buffer_path, dry_run))
+    return 0
+
+
+def report(found: Requeued, buffer_path: Path, dry_run: bool) -> str:
+    verb = "would move" if dry_run else "moved"
+    lines = [f"{verb} {found.rows} rejected rows back to pending in {buffer_path}"
+             + (":" if found.rows else "")]
+    for why, ids in found.by_reason.items():
+        runs = ", ".join(f"{a}-{b}" if a != b else f"{a}" for a, b in id_runs(ids))
+        lines.append(f"  {len(ids):>6}  {why}  (ids {runs})")
+    if found.left_unencodable:
+        lines.append(f"left {found.left_unencodable} matching rows that never had a pending "
+                     "id (refused at append: no JSON to send)")
+    return "\n".join(lines)
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("requeue-rejected",
+                       help="move the buffer's rejected rows back to pending (gateway stopped)")
+    p.add_argument("--config", type=Path, help="config file (gateway.state_dir, buffer.path)")
+    p.add_argument("--state-dir", type=Path, help="the gateway's state dir")
+    p.add_argument("--reason", metavar="TEXT",
+                   help="only rows whose reason contains TEXT (default: every row)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="say what would move, move nothing (safe while the gateway runs)")
