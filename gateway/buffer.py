@@ -305,10 +305,17 @@ class StoreAndForwardBuffer:
             removed += self.ack(batch.subset(kept))
         return removed
 
-    def unreject(self, runs: Iterable[tuple[int, int]], reason: str) -> int:
-        """Delete the rows in the id ``runs`` (first, last) that went to ``rejected`` with
-        ``reason``: the hub stored them after all (an MQTT batch given up as never acked,
-        acked late). Returns how many left the table."""
+    def unreject(self, runs: Iterable[tuple[int, int]], reason: str,
+                 refused: Mapping[int, str] | None = None) -> tuple[int, int]:
+        """The hub stored after all the rows in the id ``runs`` (first, last) that went to
+        ``rejected`` with ``reason`` (an MQTT batch given up as never acked, acked late): they
+        leave the table, but for those in ``refused`` (row id -> the hub's reason), which stay
+        with that reason, as ``settle`` would have put them. Returns (rows that left the table,
+        rows that took the hub's reason)."""
+        refused = refused or {}
+        if refused:
+            runs = id_runs(i for first, last in runs for i in range(first, last + 1)
+                           if i not in refused)
         db = self._db()
         with self._write, self._lock:
             with self._transaction(db, "unreject"):
@@ -319,13 +326,18 @@ class StoreAndForwardBuffer:
                 deleted = db.total_changes - before
                 if deleted:
                     self._totals.bump(db, "rejected", -deleted)
-            return deleted
+                before = db.total_changes
+                db.executemany("UPDATE rejected SET reason = ? WHERE pending_id = ? AND reason = ?",
+                               [(why, i, reason) for i, why in refused.items()])
+                kept = db.total_changes - before
+            return deleted, kept
 
     def requeue_rejected(self, reason: str | None, *, dry_run: bool = False) -> Requeued:
         """Move the rejected rows whose reason contains ``reason`` (all: None) back to
         pending under their pending ids (gateway/buffer_requeue.py); ``dry_run``: only say
         which. For a buffer no running gateway has open: a running one's uplink would not
-        see the rows (below its cursor) until it restarts, nor its totals count them."""
+        see the rows (below its cursor) until it restarts, nor its totals count them. The
+        cursor stays (rewound, it would hand out again the rows in flight)."""
         db = self._db()
         with self._write, self._lock:
             with self._transaction(db, "requeue"):
@@ -336,7 +348,6 @@ class StoreAndForwardBuffer:
             self._acked.deleted(applied)
             self._totals.reload(db)
             self._tail.forget()
-            self._cursor = {READING: 0, ALERT: 0}
             return found
 
     def _remove(self, batch: Batch, reason: str | None) -> int:

@@ -30,7 +30,7 @@ from collections import deque
 from siaga.firmware_bridge.uplink import Ack, GatewayState, GatewayStatus
 from siaga.firmware_bridge.uplink_codec import decode_ack, encode
 from siaga.gateway.buffer import StoreAndForwardBuffer
-from siaga.gateway.buffer_rows import Batch, id_runs, now_ms
+from siaga.gateway.buffer_rows import Batch, now_ms
 from siaga.gateway.heartbeat import HealthSnapshot, HeartbeatSettings
 from siaga.gateway.uplink.backoff import Backoff
 from siaga.gateway.uplink.counters import UplinkCounters
@@ -272,20 +272,23 @@ class MqttUplink(UplinkWorker):
     def _stored_after_all(self, batch_id: str, given_up: GivenUp, ack: Ack) -> None:
         """A batch given up as never acked was acked after all: the hub answered out of the
         order the link carried the batches (hubs sharing the subscription, one slow), stored
-        it, and its rows are not lost. They leave the rejected table (but for items the ack
-        refuses, kept there); counted in ``rejected_acked_late``, ``batches_rejected`` left
-        as it was (what was given up)."""
+        it, and its rows are not lost. They leave the rejected table, but for items the ack
+        refuses: those stay with the hub's reason, counted in ``items_rejected``, as a batch
+        acked in time would have them (``settle``). Counted in ``rejected_acked_late`` when
+        rows came back (none do if an operator requeued them meanwhile);
+        ``batches_rejected`` left as it was (what was given up)."""
         refused = refused_rows(batch_id, ack)
-        runs = given_up.runs
-        if refused:
-            runs = tuple(id_runs(i for first, last in runs for i in range(first, last + 1)
-                                 if i not in refused))
-        back = self._buffer.unreject(runs, NEVER_ACKED)
-        log.warning("batch %s, given up as never acked, was acked late: the hub stored it (a "
-                    "hub sharing the subscription answered out of order?); %d of its %d entries "
-                    "out of the rejected table", batch_id, back, given_up.entries)
+        back, kept = self._buffer.unreject(given_up.runs, NEVER_ACKED, refused)
+        if back or kept:
+            log.warning("batch %s, given up as never acked, was acked late: the hub stored it "
+                        "(a hub sharing the subscription answered out of order?); %d of its %d "
+                        "entries out of the rejected table", batch_id, back, given_up.entries)
+        else:
+            log.warning("batch %s, given up as never acked, was acked late; none of its rows "
+                        "were left in the rejected table (requeued?)", batch_id)
         with self._cond:
-            self._counters.rejected_acked_late += 1
+            self._counters.rejected_acked_late += 1 if back else 0
+            self._counters.items_rejected += kept
 
     def _attempt_failed(self) -> None:
         super()._attempt_failed()

@@ -103,7 +103,7 @@ def test_unreject_takes_back_only_the_rows_rejected_with_its_reason(
     buf.reject(given_up, "never acked by the hub")
     assert buf.stats().rejected == 4
     runs = [(ids[0], given_up.readings[-1].id)]  # spans the row refused for its value too
-    assert buf.unreject(runs, "never acked by the hub") == 3
+    assert buf.unreject(runs, "never acked by the hub") == (3, 0)
     assert buf.stats().rejected == 1
     assert buf._db().execute("SELECT pending_id FROM rejected").fetchall() == [(ids[2],)]
 
