@@ -11,9 +11,10 @@ from siaga.gateway.uplink.backoff import Backoff
 
 __all__ = ["REJECT_AFTER_ACKS", "InFlightBatch"]
 
-# A written-off batch is given up (the buffer's rejected table) once this many batches
-# published after its latest copy were acked in time: the link carried them in order and the
-# hub answered each, so the hub is skipping this one (its handler raises on it), not slow.
+# A written-off batch is given up (the buffer's rejected table) once this many batches of its
+# lane (``InFlightBatch.alerts_lane``) published after its latest copy were acked in time: the
+# link carried them in order and the hub answered each, so the hub is skipping this one (its
+# handler raises on it), not slow.
 # Counted in acks, not copies or time: a stalled link or hub brings none, so nothing is given
 # up while no ack comes; one or two could be acks that overtook a slow ingest of it, three
 # in a row past it leave little doubt, and each poison batch then leaves after ~3 batches.
@@ -41,12 +42,22 @@ class InFlightBatch:
     # ack may answer any copy, so it times no round trip (Karn's rule).
     copies: int = 1
     probe: bool = False  # sent beyond the window to earn an ack in time (``probe_due``)
-    # Written off, the acks in time since then of batches published after its latest copy:
-    # at ``REJECT_AFTER_ACKS`` it is given up to the rejected table (``_give_up_never_acked``).
+    # Written off, the acks in time since then of batches of its lane published after its
+    # latest copy: at ``REJECT_AFTER_ACKS`` it is given up to the rejected table
+    # (``_give_up_never_acked``).
     acked_past: int = 0
     # It went again after acks past an earlier copy (the hub answering others, maybe never
     # having had that copy): once acked past again, it waits for the count, not again.
     resent_past_acks: bool = False
+
+    @property
+    def alerts_lane(self) -> bool:
+        """Whether the hub stores it in its alerts' lane: a batch with any alert writes the
+        hub database and waits there (api/ingest/mqtt_subscriber.py, ``_to_lane``), answered
+        apart from the readings-only batches, which the hub stores and acks on their own
+        path. While the database is down the hub acks readings in time and alerts not at
+        all (it expects them again), and the other way round while the readings' store is."""
+        return bool(self.batch.alerts)
 
     def restart(self, now: float, *, missed: bool = False) -> None:
         """Its ack clock starts over at ``now``, and so does its wait: a later miss is

@@ -254,21 +254,25 @@ class ResendPolicy:
             for f in self.flights.values():
                 f.hold_until, f.backoff = 0.0, None
         self._restart_behind(flight.place, now)
-        given_up = [] if late else self._give_up_never_acked(flight.place)
+        given_up = [] if late else self._give_up_never_acked(flight.place, flight.alerts_lane)
         return Acked(flight, late, given_up)
 
-    def _give_up_never_acked(self, place: int) -> list[tuple[str, InFlightBatch]]:
-        """A batch published at ``place`` was acked in time: each written-off batch whose
-        latest copy went before it counts one more ack past it, and at
-        ``REJECT_AFTER_ACKS`` is given up (the uplink moves it to the buffer's rejected
-        table, as a batch the hub refused). Kept, they would fill the hard cap one by one
-        over a gateway's life and stop it. Alerts' batches too: held, they would stop the
-        alerts after them as well. This rule takes the hub to answer in the order the link
-        carried the batches; where hubs share the subscription one may store a batch after
-        another acked later ones, and its late ack brings the batch back (``acked``)."""
+    def _give_up_never_acked(self, place: int,
+                             alerts_lane: bool) -> list[tuple[str, InFlightBatch]]:
+        """A batch published at ``place`` in the hub's alerts' lane or not (``alerts_lane``)
+        was acked in time: each written-off batch of the same lane whose latest copy went
+        before it counts one more ack past it, and at ``REJECT_AFTER_ACKS`` is given up (the
+        uplink moves it to the buffer's rejected table, as a batch the hub refused). Kept,
+        they would fill the hard cap one by one over a gateway's life and stop it. Alerts'
+        batches too, by acks of alerts: held, they would stop the alerts after them as well.
+        The other lane's acks say nothing of it (the hub acks readings in time while its
+        database, which alerts wait for, is down), so an alerts' batch no alert is acked past
+        is never given up. This rule takes the hub to answer a lane in the order the link
+        carried it; docs/uplink.md says where it does not, and a late ack brings a batch
+        given up back (``acked``)."""
         given_up = []
         for batch_id, f in list(self.flights.items()):
-            if not f.written_off or f.place > place:
+            if not f.written_off or f.place > place or f.alerts_lane != alerts_lane:
                 continue
             f.acked_past += 1
             if f.acked_past < REJECT_AFTER_ACKS:

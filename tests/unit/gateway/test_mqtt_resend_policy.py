@@ -208,3 +208,21 @@ def test_a_written_off_batch_acked_past_goes_again_once_then_waits_for_the_count
     for k in range(REJECT_AFTER_ACKS - 1):
         p.acked(sent.new(4 * TIMEOUT + k), 4 * TIMEOUT + k + 0.5)
     assert poison not in p.flights and poison in p.given_up
+
+
+def test_acks_of_the_other_lane_do_not_give_a_batch_up() -> None:
+    """The hub answers its alerts' lane (the database) apart from the readings: acks of
+    readings in time past a written-off alerts' batch count not, nor the other way round."""
+    p, sent = policy()
+    alerts = sent.new(0.0, alerts=True)
+    readings = sent.written_off()
+    for a in (alerts, readings):
+        p.flights[a].written_off = True
+    for k in range(2 * REJECT_AFTER_ACKS):
+        p.acked(sent.new(2 * TIMEOUT + k), 2 * TIMEOUT + k + 0.5)
+    assert alerts in p.flights and p.flights[alerts].acked_past == 0
+    assert readings not in p.flights  # readings' acks past it: given up
+    for k in range(REJECT_AFTER_ACKS):
+        p.acked(sent.new(3 * TIMEOUT + k, alerts=True), 3 * TIMEOUT + k + 0.5)
+    assert alerts not in p.flights and alerts in p.given_up
+

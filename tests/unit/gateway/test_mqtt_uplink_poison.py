@@ -22,15 +22,15 @@ HELD = 15  # three batches of 5: what a draining uplink holds at most between pa
 
 
 def drive(rig: Rig, *, hours: float, drop: Callable[[Rig, str], bool],
-          relink_at: Callable[[Rig], bool] | None = None) -> None:
+          relink_at: Callable[[Rig], bool] | None = None, alerts: int = 0) -> None:
     """The thread's passes at its own deadlines for ``hours``: every copy published is acked
     at once unless ``drop`` says its ack is lost; ``relink_at`` brings a new sender process
-    once."""
+    once; ``alerts`` come with each 5 readings."""
     next_add, relinked = 10.0, False
     while rig.clock.now - 1000.0 < 3600 * hours:
         rig.clock.now = min(rig.clock.now + rig.deadline(), 1000.0 + next_add)
         if rig.clock.now - 1000.0 >= next_add:
-            rig.add(readings=5)
+            rig.add(readings=5, alerts=alerts)
             next_add += 10
         if relink_at is not None and not relinked and relink_at(rig):
             relinked = True
@@ -117,9 +117,12 @@ def test_poison_batches_over_a_gateways_life_go_to_the_rejected_table(rig: Rig, 
 
 def test_an_alerts_batch_never_acked_is_rejected_at_error_level(
         rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
+    """Given up by acks of batches with alerts past it (an alert every 10 s here): the
+    readings' acks do not count
+    (test_an_alert_the_hub_would_store_is_not_given_up_while_readings_are_acked)."""
     rig.add(alerts=2)
     [poison] = rig.run_pass()
-    drive(rig, hours=0.5, drop=lambda r, b: b == poison)
+    drive(rig, hours=0.5, drop=lambda r, b: b == poison, alerts=1)
     assert poison not in rig.policy.flights
     assert rig.buffer.stats().rejected == 2
     assert [r.levelno for r in caplog.records if "never acked" in r.getMessage()] == [
@@ -230,3 +233,46 @@ def test_an_ack_of_a_batch_given_up_past_the_memory_bound_is_stale(
     for batch_id in remembered:
         rig.ack(batch_id)
     assert rejected_rows(rig) == 5 and rig.uplink.counters().rejected_acked_late == 2
+
+
+def an_alert_behind_a_database_outage(
+        rig: Rig, *, interval: float, db_back: float, end: float,
+        stall: tuple[float, float] = (0.0, 0.0)) -> tuple[list[float], float | None]:
+    """An alert at 0 s, then 5 readings every ``interval``. The hub acks each copy it gets at
+    once, save a batch with alerts before ``db_back`` (its database down: the alerts' lane,
+    api/ingest/mqtt_subscriber.py, sends no ack and expects the batch again) and anything in
+    ``stall`` (the whole hub stalled). When the alert batch's copies went, when it was acked."""
+    rig.policy.rng = random.Random(1)
+    rig.add(alerts=1)
+    [alert_batch] = rig.run_pass()
+    copies, delivered, next_add = [0.0], None, interval
+    while rig.clock.now - 1000.0 < end:
+        rig.clock.now = min(rig.clock.now + rig.deadline(), 1000.0 + next_add)
+        t = rig.clock.now - 1000.0
+        if t >= next_add:
+            rig.add(readings=5)
+            next_add += interval
+        for b in rig.run_pass():
+            alerts = bool(rig.policy.flights[b].batch.alerts)
+            if b == alert_batch:
+                copies.append(t)
+            if stall[0] <= t < stall[1] or (alerts and t < db_back):
+                continue
+            if b == alert_batch and delivered is None:
+                delivered = t
+            rig.ack(b)
+    return copies, delivered
+
+
+@pytest.mark.parametrize("interval", [10.0, 60.0])
+def test_an_alert_the_hub_would_store_is_not_given_up_while_readings_are_acked(
+        rig: Rig, interval: float) -> None:
+    """The hub's database down for 15 minutes, its readings acked in time meanwhile: only
+    alert acks count towards giving an alerts' batch up, so the alert goes again at the
+    timeout's pace and reaches the hub once its database is back. Before, the readings' acks
+    gave it up: rejected at 240 s at a batch a minute (80 s at one every 10 s)."""
+    copies, delivered = an_alert_behind_a_database_outage(
+        rig, interval=interval, db_back=900.0, end=1200.0)
+    assert rig.buffer.stats().rejected == 0 and rig.uplink.counters().batches_rejected == 0
+    assert delivered is not None and 900.0 <= delivered <= 900.0 + TIMEOUT + 1, copies
+
