@@ -47,7 +47,8 @@ class InFlightBatch:
     # (``_give_up_never_acked``).
     acked_past: int = 0
     # It went again after acks past an earlier copy (the hub answering others, maybe never
-    # having had that copy): once acked past again, it waits for the count, not again.
+    # having had that copy): once acked past again, it waits for the count, not again. Both
+    # start over when the link fails or comes back (``forget_acks_past``).
     resent_past_acks: bool = False
 
     @property
@@ -58,6 +59,13 @@ class InFlightBatch:
         path. While the database is down the hub acks readings in time and alerts not at
         all (it expects them again), and the other way round while the readings' store is."""
         return bool(self.batch.alerts)
+
+    def forget_acks_past(self) -> None:
+        """The link failed or came back: the acks counted past its latest copy, and the copy
+        they earned, say nothing of what the hub has now (a copy in the outage may have been
+        lost too), so it goes again once more before it can be given up."""
+        self.acked_past = 0
+        self.resent_past_acks = False
 
     def restart(self, now: float, *, missed: bool = False) -> None:
         """Its ack clock starts over at ``now``, and so does its wait: a later miss is

@@ -143,9 +143,7 @@ class ResendPolicy:
         after its latest copy was acked in time) goes again once (that copy may never have
         reached the hub: a broker that dropped it in an outage), then not while acks past it
         come: the hub answers the others, and each copy started over the count that gives it
-        up. Before, every ack in time sent it again: on a gateway sending fewer than three
-        batches in a copy's ~31 s it went every ~31 s and was never given up (a batch every
-        20 s: 699 copies in 6 h)."""
+        up (docs/uplink.md, "A batch the hub never acks is given up", says why not more)."""
         flights = self.flights.items()
         order = [b for b, f in flights if not f.written_off] + [
             b for b, f in flights
@@ -181,6 +179,9 @@ class ResendPolicy:
         # Batches overdue together are one failure of the link; a written-off one's is not
         # (written off before this miss: one written off at it counts, as the link's).
         link_failed = any(not f.written_off for f in newly)
+        if link_failed:  # a copy in the failure may have been lost: each goes again once more
+            for f in self.flights.values():
+                f.forget_acks_past()
         for flight in newly:
             flight.missed = True
             flight.misses += 1
@@ -224,9 +225,11 @@ class ResendPolicy:
 
     def relinked(self, now: float, resend_all: bool) -> None:
         """Connected again: every batch's clock and wait start over at ``now`` (with
-        ``resend_all``, a new sender process, each is missed, to go again at once)."""
+        ``resend_all``, a new sender process, each is missed, to go again at once), and
+        the acks counted past each (``forget_acks_past``)."""
         for f in self.flights.values():
             f.restart(now, missed=resend_all)
+            f.forget_acks_past()
             f.copies += 1  # redelivered by the session, or sent again at once
 
     # -- acks ----------------------------------------------------------------------

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from siaga.firmware_bridge.uplink import LossReport
 from siaga.gateway.buffer_rows import Batch, Entry
 from siaga.gateway.uplink.mqtt_inflight import REJECT_AFTER_ACKS, InFlightBatch
@@ -226,3 +228,24 @@ def test_acks_of_the_other_lane_do_not_give_a_batch_up() -> None:
         p.acked(sent.new(3 * TIMEOUT + k, alerts=True), 3 * TIMEOUT + k + 0.5)
     assert alerts not in p.flights and alerts in p.given_up
 
+
+@pytest.mark.parametrize("relink", [False, True])
+def test_a_batch_acked_past_goes_again_after_a_link_failure_or_a_reconnect(
+        relink: bool) -> None:
+    """Gone again once for acks past it and acked past again, a written-off batch waits for
+    the count; the link failing (a batch in time missing) or coming back starts that over,
+    so it goes again (before: never again in its life, given up with no copy after a stall)."""
+    p, sent = policy()
+    poison = sent.written_off()
+    f = p.flights[poison]
+    p.acked(sent.new(2 * TIMEOUT + 1), 2 * TIMEOUT + 2)
+    assert sent.resend_due(2 * TIMEOUT + 2) == [poison]
+    p.acked(sent.new(2 * TIMEOUT + 3), 2 * TIMEOUT + 4)
+    p.overdue(3 * TIMEOUT + 2)
+    assert f.acked_past == 1 and f.resent_past_acks and poison not in p.may_go_again()
+    if relink:
+        p.relinked(4 * TIMEOUT, resend_all=False)
+    else:
+        sent.new(3 * TIMEOUT + 5)
+        assert p.overdue(4 * TIMEOUT + 5)  # a failure of the link
+    assert f.acked_past == 0 and not f.resent_past_acks and poison in p.may_go_again()

@@ -276,3 +276,15 @@ def test_an_alert_the_hub_would_store_is_not_given_up_while_readings_are_acked(
     assert rig.buffer.stats().rejected == 0 and rig.uplink.counters().batches_rejected == 0
     assert delivered is not None and 900.0 <= delivered <= 900.0 + TIMEOUT + 1, copies
 
+
+def test_a_batch_frozen_before_a_stall_goes_again_in_and_after_it(rig: Rig) -> None:
+    """The hub's database down 130 s, then the whole hub stalled 30 minutes: a link failure
+    starts over the acks counted past a written-off batch and its one copy for them, so it
+    goes in the stall and is acked when the hub is back (before: no copy in the stall, the
+    batch rejected 26 s after the hub came back)."""
+    copies, delivered = an_alert_behind_a_database_outage(
+        rig, interval=60.0, db_back=130.0, stall=(130.0, 1930.0), end=2400.0)
+    in_stall = [t for t in copies if 130.0 <= t < 1930.0]
+    assert len(in_stall) >= 30, copies  # at the timeout's pace, as an alerts' batch goes
+    assert rig.buffer.stats().rejected == 0
+    assert delivered is not None and 1930.0 <= delivered <= 1930.0 + TIMEOUT + 1, copies
