@@ -43,7 +43,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -283,11 +283,13 @@ class StoreAndForwardBuffer:
                 applied = self._delete_acked(db)
             self._acked.deleted(applied)
 
-    def reject(self, batch: Batch, reason: str) -> int:
-        """Move the batch's rows to ``rejected`` (the hub can never store them as sent)."""
-        return self._remove(batch, reason)
+    def reject(self, batch: Batch, reason: str, batch_id: str | None = None) -> int:
+        """Move the batch's rows to ``rejected`` (the hub can never store them as sent), with
+        the id the batch was sent under when given."""
+        return self._remove(batch, reason, batch_id)
 
-    def settle(self, batch: Batch, refused: Mapping[int, str]) -> int:
+    def settle(self, batch: Batch, refused: Mapping[int, str],
+               batch_id: str | None = None) -> int:
         """The hub stored the batch except the rows in ``refused`` (row id -> reason): those
         move to ``rejected`` with their reason, the rest are deleted. Returns rows removed."""
         if not refused:
@@ -299,37 +301,39 @@ class StoreAndForwardBuffer:
             if reason is not None:
                 by_reason.setdefault(reason, []).append(e)
         for reason, entries in by_reason.items():
-            removed += self.reject(batch.subset(entries), reason)
+            removed += self.reject(batch.subset(entries), reason, batch_id)
         kept = [e for e in batch.entries if e.id not in refused]
         if kept:
             removed += self.ack(batch.subset(kept))
         return removed
 
-    def unreject(self, runs: Iterable[tuple[int, int]], reason: str,
+    def holds_rejected(self, batch_id: str, reason: str) -> bool:
+        """Whether rows of the batch sent as ``batch_id`` are in ``rejected`` with ``reason``
+        (a read: the uplink asks it of every ack of a batch not in flight)."""
+        return self._db().execute("SELECT 1 FROM rejected WHERE batch = ? AND reason = ?"
+                                  " LIMIT 1", (batch_id, reason)).fetchone() is not None
+
+    def unreject(self, batch_id: str, reason: str,
                  refused: Mapping[int, str] | None = None) -> tuple[int, int]:
-        """The hub stored after all the rows in the id ``runs`` (first, last) that went to
-        ``rejected`` with ``reason`` (an MQTT batch given up as never acked, acked late): they
-        leave the table, but for those in ``refused`` (row id -> the hub's reason), which stay
-        with that reason, as ``settle`` would have put them. Returns (rows that left the table,
-        rows that took the hub's reason)."""
-        refused = refused or {}
-        if refused:
-            runs = id_runs(i for first, last in runs for i in range(first, last + 1)
-                           if i not in refused)
+        """The hub stored after all the batch sent as ``batch_id`` whose rows went to
+        ``rejected`` with ``reason`` (an MQTT batch given up as never acked, acked late,
+        before or after a restart): they leave the table, but for those in ``refused`` (row
+        id -> the hub's reason), which stay with that reason, as ``settle`` would have put
+        them. Returns (rows that left the table, rows that took the hub's reason)."""
         db = self._db()
         with self._write, self._lock:
             with self._transaction(db, "unreject"):
                 before = db.total_changes
-                db.executemany("DELETE FROM rejected"
-                               " WHERE pending_id BETWEEN ? AND ? AND reason = ?",
-                               [(first, last, reason) for first, last in runs])
+                db.executemany("UPDATE rejected SET reason = ?"
+                               " WHERE batch = ? AND pending_id = ? AND reason = ?",
+                               [(why, batch_id, i, reason) for i, why in (refused or {}).items()])
+                kept = db.total_changes - before
+                before = db.total_changes
+                db.execute("DELETE FROM rejected WHERE batch = ? AND reason = ?",
+                           (batch_id, reason))
                 deleted = db.total_changes - before
                 if deleted:
                     self._totals.bump(db, "rejected", -deleted)
-                before = db.total_changes
-                db.executemany("UPDATE rejected SET reason = ? WHERE pending_id = ? AND reason = ?",
-                               [(why, i, reason) for i, why in refused.items()])
-                kept = db.total_changes - before
             return deleted, kept
 
     def requeue_rejected(self, reason: str | None, *, dry_run: bool = False) -> Requeued:
@@ -350,7 +354,7 @@ class StoreAndForwardBuffer:
             self._tail.forget()
             return found
 
-    def _remove(self, batch: Batch, reason: str | None) -> int:
+    def _remove(self, batch: Batch, reason: str | None, batch_id: str | None = None) -> int:
         entries = batch.entries
         ids = [e.id for e in entries]
         db = self._db()
@@ -359,10 +363,10 @@ class StoreAndForwardBuffer:
                 applied = self._delete_acked(db)  # first: a fresh count includes the batch
                 if reason is not None:
                     db.executemany(
-                        "INSERT INTO rejected"
-                        " (pending_id, kind, payload, enqueued_at, rejected_at, reason)"
-                        " SELECT id, kind, payload, enqueued_at, ?, ? FROM pending WHERE id = ?",
-                        [(now_ms(), reason, i) for i in ids],
+                        "INSERT INTO rejected (pending_id, kind, payload, enqueued_at,"
+                        " rejected_at, reason, batch) SELECT id, kind, payload, enqueued_at,"
+                        " ?, ?, ? FROM pending WHERE id = ?",
+                        [(now_ms(), reason, batch_id, i) for i in ids],
                     )
                 before = db.total_changes
                 db.executemany("DELETE FROM pending WHERE id BETWEEN ? AND ?",

@@ -47,9 +47,12 @@ CREATE TABLE IF NOT EXISTS rejected (
     payload TEXT NOT NULL,                 -- NULL pending_id: the item's repr, not JSON
     enqueued_at INTEGER NOT NULL,
     rejected_at INTEGER NOT NULL,
-    reason TEXT NOT NULL
+    reason TEXT NOT NULL,
+    batch TEXT                             -- the batch id it was sent in, if any (MQTT, HTTP)
 );
 CREATE INDEX IF NOT EXISTS rejected_by_pending_id ON rejected (pending_id);
+-- A late ack of a batch given up finds its rows (after a restart too: mqtt_uplink.py).
+CREATE INDEX IF NOT EXISTS rejected_by_batch ON rejected (batch) WHERE batch IS NOT NULL;
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 -- The last cumulative count of every (node, counter channel), committed with the readings
 -- that carry it: after a restart the first count is an increment, not a new baseline, so
@@ -64,8 +67,9 @@ CREATE TABLE IF NOT EXISTS counter_baselines (
 
 
 # PRAGMA user_version of a file with the schema above. 0: a file from before it was kept,
-# whose rejected table was keyed by the pending row's id (``migrate``).
-SCHEMA_VERSION = 1
+# whose rejected table was keyed by the pending row's id; 1: its rejected rows have no batch
+# id (``prepare_schema`` migrates both).
+SCHEMA_VERSION = 2
 
 # Version 0's rejected rows: a row refused at append (its reason "not encodable: ...") got
 # whatever id SQLite gave it, not a pending row's; every other row kept its pending id.
@@ -89,8 +93,9 @@ ALTER TABLE rejected_v1 RENAME TO rejected;
 
 
 def prepare_schema(db: sqlite3.Connection) -> None:
-    """Bring an older file's tables to ``SCHEMA_VERSION``, its rows kept (in one transaction:
-    a crash leaves the old schema, migrated at the next start), then create what is missing."""
+    """Bring an older file's tables to ``SCHEMA_VERSION``, its rows kept (each step one
+    transaction: a crash leaves the step undone, done at the next start), then create what
+    is missing."""
     columns = {r[1] for r in db.execute("PRAGMA table_info(rejected)")}
     if columns and "pending_id" not in columns:
         db.execute("BEGIN IMMEDIATE")
@@ -102,8 +107,10 @@ def prepare_schema(db: sqlite3.Connection) -> None:
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        log.info("buffer: rejected table migrated to schema %d (own key, pending_id)",
-                 SCHEMA_VERSION)
+        log.info("buffer: rejected table migrated to its own key and pending_id")
+        columns = {r[1] for r in db.execute("PRAGMA table_info(rejected)")}
+    if columns and "batch" not in columns:  # schema 1: NULL for the rows it holds
+        db.execute("ALTER TABLE rejected ADD COLUMN batch TEXT")
     db.executescript(SCHEMA)
     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 

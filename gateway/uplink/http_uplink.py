@@ -124,7 +124,7 @@ class HttpUplink(UplinkWorker):
             if outcome == "stored":
                 self._delivered(batch, len(body), time.monotonic() - sent_at)
                 refused = self._refused(batch_id, detail)
-                self._buffer.settle(batch, refused)
+                self._buffer.settle(batch, refused, batch_id)
                 self._backoff.reset()
                 self._last_problem = ""
                 with self._cond:
@@ -133,7 +133,7 @@ class HttpUplink(UplinkWorker):
                     self._counters.items_rejected += len(refused)
                 return
             if outcome == "rejected" or (outcome == "too_large" and len(batch) == 1):
-                self._buffer.reject(batch, detail)
+                self._buffer.reject(batch, detail, batch_id)
                 log.warning("hub rejected batch %s (%d entries kept in the rejected table): %s",
                             batch_id, len(batch), detail)
                 with self._cond:

@@ -35,7 +35,7 @@ from siaga.gateway.heartbeat import HealthSnapshot, HeartbeatSettings
 from siaga.gateway.uplink.backoff import Backoff
 from siaga.gateway.uplink.counters import UplinkCounters
 from siaga.gateway.uplink.mqtt_inflight import InFlightBatch
-from siaga.gateway.uplink.mqtt_resend_policy import NEVER_ACKED, GivenUp, ResendPolicy, Room
+from siaga.gateway.uplink.mqtt_resend_policy import NEVER_ACKED, ResendPolicy, Room
 from siaga.gateway.uplink.mqtt_transport import MqttTransport, MqttTransportConfig
 from siaga.gateway.uplink.sender_frames import Frame
 from siaga.gateway.uplink.sender_process import ChildMqttTransport
@@ -231,8 +231,10 @@ class MqttUplink(UplinkWorker):
         acked = self._policy.acked(batch_id, now)
         flight = acked.flight
         if flight is None:
-            if acked.stored_after_all is not None and ack.status == "stored":
-                self._stored_after_all(batch_id, acked.stored_after_all, ack)
+            # The policy remembers the given-up ids of this process only; the buffer's
+            # rejected rows carry theirs across a restart.
+            if ack.status == "stored" and self._buffer.holds_rejected(batch_id, NEVER_ACKED):
+                self._stored_after_all(batch_id, ack)
                 return
             with self._cond:
                 self._counters.stale_acks += 1
@@ -245,13 +247,13 @@ class MqttUplink(UplinkWorker):
             if not acked.late and flight.copies == 1:
                 self._delivered(flight.batch, len(flight.body), now - flight.sent_at)
             refused = refused_rows(batch_id, ack)
-            self._buffer.settle(flight.batch, refused)
+            self._buffer.settle(flight.batch, refused, batch_id)
             with self._cond:
                 self._counters.batches_acked += 1
                 self._counters.entries_acked += len(flight.batch) - len(refused)
                 self._counters.items_rejected += len(refused)
         else:
-            self._buffer.reject(flight.batch, reason or "rejected by the hub")
+            self._buffer.reject(flight.batch, reason or "rejected by the hub", batch_id)
             log.warning("hub rejected batch %s (%d entries kept in the rejected table): %s",
                         batch_id, len(flight.batch), reason)
             with self._cond:
@@ -261,7 +263,7 @@ class MqttUplink(UplinkWorker):
         """A batch the hub never acks, given up (``ResendPolicy``): to the buffer's rejected
         table (counted, in the status, kept for an operator), as a batch the hub refused
         would; a batch with alerts logged at error level (its alerts never reached the hub)."""
-        self._buffer.reject(flight.batch, NEVER_ACKED)
+        self._buffer.reject(flight.batch, NEVER_ACKED, batch_id)
         level = logging.ERROR if flight.batch.alerts else logging.WARNING
         log.log(level, "batch %s (%d entries, %d alerts) never acked by the hub while it "
                 "acked %d after it: kept in the rejected table", batch_id, len(flight.batch),
@@ -269,23 +271,20 @@ class MqttUplink(UplinkWorker):
         with self._cond:
             self._counters.batches_rejected += 1
 
-    def _stored_after_all(self, batch_id: str, given_up: GivenUp, ack: Ack) -> None:
+    def _stored_after_all(self, batch_id: str, ack: Ack) -> None:
         """A batch given up as never acked was acked after all: the hub answered out of the
         order the link carried the batches (hubs sharing the subscription, one slow), stored
-        it, and its rows are not lost. They leave the rejected table, but for items the ack
-        refuses: those stay with the hub's reason, counted in ``items_rejected``, as a batch
-        acked in time would have them (``settle``). Counted in ``rejected_acked_late`` when
-        rows came back (none do if an operator requeued them meanwhile);
+        it, and its rows are not lost. They leave the rejected table, found by the batch id
+        they were given up under (also after a restart), but for items the ack refuses: those
+        stay with the hub's reason, counted in ``items_rejected``, as a batch acked in time
+        would have them (``settle``). Counted in ``rejected_acked_late`` when rows came back;
         ``batches_rejected`` left as it was (what was given up)."""
         refused = refused_rows(batch_id, ack)
-        back, kept = self._buffer.unreject(given_up.runs, NEVER_ACKED, refused)
-        if back or kept:
-            log.warning("batch %s, given up as never acked, was acked late: the hub stored it "
-                        "(a hub sharing the subscription answered out of order?); %d of its %d "
-                        "entries out of the rejected table", batch_id, back, given_up.entries)
-        else:
-            log.warning("batch %s, given up as never acked, was acked late; none of its rows "
-                        "were left in the rejected table (requeued?)", batch_id)
+        back, kept = self._buffer.unreject(batch_id, NEVER_ACKED, refused)
+        log.warning("batch %s, given up as never acked, was acked late: the hub stored it (a "
+                    "hub sharing the subscription answered out of order?); %d entries out of "
+                    "the rejected table, %d kept there with the hub's reason", batch_id, back,
+                    kept)
         with self._cond:
             self._counters.rejected_acked_late += 1 if back else 0
             self._counters.items_rejected += kept

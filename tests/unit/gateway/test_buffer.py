@@ -91,21 +91,26 @@ def test_settle_moves_refused_rows_with_their_reason_and_deletes_the_rest(
 def test_unreject_takes_back_only_the_rows_rejected_with_its_reason(
         buf: StoreAndForwardBuffer) -> None:
     """An MQTT batch given up as never acked, acked late (gateway/uplink/mqtt_uplink.py): its
-    rows leave the rejected table; rows there for another reason stay, and the count follows."""
+    rows leave the rejected table, found by its batch id; rows there for another reason or
+    of another batch stay, and the count follows."""
     buf.append([reading(i) for i in range(6)], [])
     batch = buf.peek_batch(10)
     assert batch is not None
     ids = [e.id for e in batch.readings]
-    buf.settle(batch, {ids[2]: "value: bad"})
-    buf.append([reading(i) for i in range(6, 9)], [])
-    given_up = buf.peek_batch(10)
-    assert given_up is not None
-    buf.reject(given_up, "never acked by the hub")
-    assert buf.stats().rejected == 4
-    runs = [(ids[0], given_up.readings[-1].id)]  # spans the row refused for its value too
-    assert buf.unreject(runs, "never acked by the hub") == (3, 0)
-    assert buf.stats().rejected == 1
-    assert buf._db().execute("SELECT pending_id FROM rejected").fetchall() == [(ids[2],)]
+    buf.settle(batch, {ids[2]: "value: bad"}, "gw:a")
+    buf.append([reading(i) for i in range(6, 12)], [])
+    given_up, other = buf.peek_batch(3), buf.peek_batch(3)
+    assert given_up is not None and other is not None
+    buf.reject(given_up, "never acked by the hub", "gw:b")
+    buf.reject(other, "never acked by the hub", "gw:c")
+    assert buf.stats().rejected == 7
+    assert buf.holds_rejected("gw:b", "never acked by the hub")
+    assert not buf.holds_rejected("gw:a", "never acked by the hub")
+    assert buf.unreject("gw:a", "never acked by the hub") == (0, 0)
+    assert buf.unreject("gw:b", "never acked by the hub") == (3, 0)
+    assert buf.stats().rejected == 4 and not buf.holds_rejected("gw:b", "never acked by the hub")
+    assert buf._db().execute("SELECT pending_id, batch FROM rejected ORDER BY id").fetchall() == [
+        (ids[2], "gw:a")] + [(e.id, "gw:c") for e in other.readings]
 
 
 def test_rows_in_flight_are_never_read_again(buf: StoreAndForwardBuffer) -> None:

@@ -79,7 +79,7 @@ def test_an_old_schema_file_is_migrated_with_its_rows(tmp_path: Path) -> None:
     path = tmp_path / "buffer.sqlite3"
     old_buffer_file(path)
     buf = StoreAndForwardBuffer(BufferSettings(path=str(path)))
-    assert buf._db().execute("PRAGMA user_version").fetchone()[0] == 1
+    assert buf._db().execute("PRAGMA user_version").fetchone()[0] == 2
     assert rejected_rows(buf) == [(1, "value: bad"), (2, "never acked by the hub"),
                                   (None, "not encodable: Out of range float values")]
     stats = buf.stats()
@@ -89,12 +89,13 @@ def test_an_old_schema_file_is_migrated_with_its_rows(tmp_path: Path) -> None:
     buf.reject(pending, "value: bad")  # row 3's old number no longer in the way
     assert buf.stats().rejected == 5
     assert [p for p, _ in rejected_rows(buf)] == [1, 2, None, 4, 5]
-    # the late ack of a given-up batch still finds its rows by their pending ids
-    assert buf.unreject([(1, 5)], "never acked by the hub") == (1, 0)
+    # no batch id: the migrated rows had none, and this reject gave none
+    batches = buf._db().execute("SELECT batch FROM rejected ORDER BY id").fetchall()
+    assert batches == [(None,)] * 5
     buf.close()
     again = StoreAndForwardBuffer(BufferSettings(path=str(path)))  # migrated once only
-    assert [p for p, _ in rejected_rows(again)] == [1, None, 4, 5]
-    assert again.stats().rejected == 4
+    assert [p for p, _ in rejected_rows(again)] == [1, 2, None, 4, 5]
+    assert again.stats().rejected == 5
     again.close()
 
 
@@ -128,4 +129,23 @@ def test_requeue_moves_matching_rows_back_in_order_under_their_ids(tmp_path: Pat
     buf.append([reading(10)], [])
     last = buf.peek_batch(10)
     assert last is not None and [e.id for e in last.readings] == [9]  # no id reused
+    buf.close()
+
+
+def test_a_schema_1_file_gets_the_batch_column_with_its_rows(tmp_path: Path) -> None:
+    """Schema 1 (own key and pending_id, no batch id): the column is added, NULL for its rows."""
+    path = tmp_path / "buffer.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript(OLD_SCHEMA.replace(
+        "id INTEGER PRIMARY KEY, kind INTEGER NOT NULL, payload TEXT NOT NULL,\n"
+        "    enqueued_at INTEGER NOT NULL, rejected_at",
+        "id INTEGER PRIMARY KEY, pending_id INTEGER, kind INTEGER NOT NULL, payload TEXT NOT NULL,"
+        "\n    enqueued_at INTEGER NOT NULL, rejected_at") + "PRAGMA user_version = 1;")
+    db.execute("INSERT INTO rejected VALUES (1, 7, 0, '{}', 1000, 2000, 'never acked by the hub')")
+    db.commit()
+    db.close()
+    buf = StoreAndForwardBuffer(BufferSettings(path=str(path)))
+    assert buf._db().execute("SELECT pending_id, reason, batch FROM rejected").fetchall() == [
+        (7, "never acked by the hub", None)]
+    assert buf._db().execute("PRAGMA user_version").fetchone()[0] == 2
     buf.close()

@@ -219,20 +219,23 @@ def test_a_batch_given_up_and_then_acked_late_leaves_the_rejected_table(
         logging.WARNING]
 
 
-def test_an_ack_of_a_batch_given_up_past_the_memory_bound_is_stale(
+def test_an_ack_of_a_batch_given_up_past_the_memory_bound_takes_its_rows_back(
         rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The last GIVEN_UP_REMEMBERED given-up ids are kept (here 2 of 3): an ack of an older one
-    is stale, its rows stay in the rejected table."""
+    """The policy keeps the last GIVEN_UP_REMEMBERED given-up ids (here 2 of 3); the rejected
+    rows keep their batch id, so an ack of an older one still takes its rows back (before:
+    stale, its rows left in the rejected table); a second ack of it is stale."""
     monkeypatch.setattr(mqtt_resend_policy, "GIVEN_UP_REMEMBERED", 2)
     poison, drop = one_skipped_every_five_minutes(3)
     drive(rig, hours=0.5, drop=drop)
     assert rig.uplink.counters().batches_rejected == 3 and rejected_rows(rig) == 15
     oldest, *remembered = poison
     rig.ack(oldest)
-    assert rejected_rows(rig) == 15 and rig.uplink.counters().stale_acks == 1
+    assert rejected_rows(rig) == 10 and rig.uplink.counters().stale_acks == 0
     for batch_id in remembered:
         rig.ack(batch_id)
-    assert rejected_rows(rig) == 5 and rig.uplink.counters().rejected_acked_late == 2
+    assert rejected_rows(rig) == 0 and rig.uplink.counters().rejected_acked_late == 3
+    rig.ack(oldest)
+    assert rig.uplink.counters().stale_acks == 1
 
 
 def an_alert_behind_a_database_outage(
