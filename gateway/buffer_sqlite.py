@@ -112,7 +112,8 @@ def prepare_schema(db: sqlite3.Connection) -> None:
     if columns and "batch" not in columns:  # schema 1: NULL for the rows it holds
         db.execute("ALTER TABLE rejected ADD COLUMN batch TEXT")
     db.executescript(SCHEMA)
-    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")  # else no write at all
 
 
 @dataclass(frozen=True, slots=True)

@@ -149,3 +149,18 @@ def test_a_schema_1_file_gets_the_batch_column_with_its_rows(tmp_path: Path) -> 
         (7, "never acked by the hub", None)]
     assert buf._db().execute("PRAGMA user_version").fetchone()[0] == 2
     buf.close()
+
+
+def test_opening_a_current_file_and_a_dry_run_write_nothing(tmp_path: Path) -> None:
+    """``requeue-rejected --dry-run`` may run beside a running gateway: opening the buffer
+    and the dry run commit nothing (before: PRAGMA user_version was set at every open, a
+    write even at the same value)."""
+    path = str(tmp_path / "buffer.sqlite3")
+    StoreAndForwardBuffer(BufferSettings(path=path)).close()
+    watch = sqlite3.connect(path)
+    version = watch.execute("PRAGMA data_version").fetchone()[0]
+    buf = StoreAndForwardBuffer(BufferSettings(path=path))
+    buf.requeue_rejected(None, dry_run=True)
+    buf.close()
+    assert watch.execute("PRAGMA data_version").fetchone()[0] == version
+    watch.close()
