@@ -18,6 +18,7 @@ Two ranges per channel:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -101,16 +102,31 @@ def accepted_range(key: str) -> tuple[float, float]:
     return (-VALUE_BOUND, VALUE_BOUND) if spec is None else spec.accept
 
 
+ValueRule = Callable[[float, float | None], str | None]
+"""``value_problem`` of one channel: ``(value, raw)`` -> None, or why the reading is refused."""
+
+
+def value_rule(channel: str) -> ValueRule:
+    """The value rules of channel ``channel``, its accepted range looked up once (the hub's
+    ingest checks a batch's readings with one of these a channel). The only statement of the
+    rules: ``value_problem`` calls it."""
+    lo, hi = accepted_range(channel)
+
+    def problem(value: float, raw: float | None = None) -> str | None:
+        if not lo <= value <= hi:
+            return (f"{OUT_OF_RANGE}: value {_shown(value)} of channel {channel!r} is outside "
+                    f"its accepted range [{lo:g}, {hi:g}]")
+        if raw is not None and not -VALUE_BOUND <= raw <= VALUE_BOUND:
+            return f"{OUT_OF_RANGE}: raw {_shown(raw)} is beyond +-{VALUE_BOUND:g}"
+        return None
+
+    return problem
+
+
 def value_problem(channel: str, value: float, raw: float | None = None) -> str | None:
     """None when a reading's value (and raw count) may be stored, else why not
     (``out_of_range: ...``). NaN is never in range."""
-    lo, hi = accepted_range(channel)
-    if not lo <= value <= hi:
-        return (f"{OUT_OF_RANGE}: value {_shown(value)} of channel {channel!r} is outside its "
-                f"accepted range [{lo:g}, {hi:g}]")
-    if raw is not None and not -VALUE_BOUND <= raw <= VALUE_BOUND:
-        return f"{OUT_OF_RANGE}: raw {_shown(raw)} is beyond +-{VALUE_BOUND:g}"
-    return None
+    return value_rule(channel)(value, raw)
 
 
 def _shown(number: float) -> str:

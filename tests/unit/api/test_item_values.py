@@ -1,19 +1,31 @@
-"""Items refused for what they hold (api/ingest/item_values.py): the batch-wide fast check
-``_all_storable`` must say "nothing refused" exactly when the item-by-item rules do."""
+"""Items refused for what they hold (api/ingest/item_values.py): ``check_values`` keeps and
+refuses exactly what the item-by-item rules (``node_id_problem``, ``value_problem``) do, with
+the same reasons and indices as sent. Node ids and channels are drawn from any text too, so a
+rule added to either function is exercised here."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from siaga.api.ingest.item_values import _all_storable, check_values, node_id_problem
+from siaga.api.ingest.item_values import check_values, node_id_problem
 from siaga.firmware_bridge.channels import CHANNELS, VALUE_BOUND, value_problem
-from siaga.firmware_bridge.uplink import UplinkAlert, UplinkBatch, UplinkReading
+from siaga.firmware_bridge.uplink import (
+    ItemKind,
+    ItemRejection,
+    UplinkAlert,
+    UplinkBatch,
+    UplinkReading,
+)
 
 NOW = 1_795_000_000_000
-NODES = st.sampled_from(["n1", "n-2", "n_3", "n4", "n5", "n6", "a/b", "n7/"])
+# Any text too, ASCII often (so a rule on one character meets it) and up to 20 characters
+# (past the device grammar's 16).
+ANY_TEXT = st.one_of(st.text(st.characters(codec="ascii"), max_size=20), st.text(max_size=20))
+NODES = st.one_of(st.sampled_from(["n1", "n-2", "n_3", "n4", "n5", "n6", "a/b", "n7/"]), ANY_TEXT)
 CHANNEL_KEYS = sorted(CHANNELS) + ["unknown-ch", "x/y"]
 
 
@@ -29,7 +41,7 @@ def _edges(channel: str) -> list[float]:
 
 @st.composite
 def readings(draw: st.DrawFn) -> UplinkReading:
-    channel = draw(st.sampled_from(CHANNEL_KEYS))
+    channel = draw(st.one_of(st.sampled_from(CHANNEL_KEYS), ANY_TEXT))
     numbers = st.one_of(st.sampled_from(_edges(channel)),
                         st.floats(allow_nan=True, allow_infinity=True),
                         st.integers(min_value=-10**13, max_value=10**13))
@@ -43,24 +55,48 @@ alerts = st.builds(
     NODES)
 
 
+def _as_sent(kind: ItemKind, i: int) -> int:
+    """Not the identity: as if validation had refused an item before each one here."""
+    return 2 * i + 1 if kind == "reading" else 3 * i + 2
+
+
+def _oracle(batch: UplinkBatch) -> tuple[list[UplinkReading], list[UplinkAlert],
+                                         list[ItemRejection]]:
+    """The rules item by item: what is kept and what is refused (readings, then alerts)."""
+    kept_r, kept_a, refused = [], [], []
+    for i, r in enumerate(batch.readings):
+        why = node_id_problem(r.node) or value_problem(r.channel, r.value, r.raw)
+        if why is None:
+            kept_r.append(r)
+        else:
+            refused.append(ItemRejection("reading", _as_sent("reading", i), r.id, why))
+    for i, a in enumerate(batch.alerts):
+        why = node_id_problem(a.node)
+        if why is None:
+            kept_a.append(a)
+        else:
+            refused.append(ItemRejection("alert", _as_sent("alert", i), a.id, why))
+    return kept_r, kept_a, refused
+
+
+@settings(max_examples=300)
 @given(st.lists(readings(), max_size=6), st.lists(alerts, max_size=3))
-def test_the_fast_check_agrees_with_the_item_rules(rs: list[UplinkReading],
-                                                     als: list[UplinkAlert]) -> None:
+def test_check_values_keeps_and_refuses_what_the_item_rules_do(
+        rs: list[UplinkReading], als: list[UplinkAlert]) -> None:
+    rs = [replace(r, id=10 + i) for i, r in enumerate(rs)]  # each refusal names its item
+    als = [replace(a, id=100 + i) for i, a in enumerate(als)]
     batch = UplinkBatch(v=1, gateway="gw", batch="b", sent_at=NOW, readings=tuple(rs),
                         alerts=tuple(als))
-    by_rules = (all(node_id_problem(r.node) is None
-                    and value_problem(r.channel, r.value, r.raw) is None for r in rs)
-                and all(node_id_problem(a.node) is None for a in als))
-    assert _all_storable(batch) is by_rules
-    checked = check_values(batch)
-    assert (checked.batch is batch and checked.refused == ()) is by_rules
-    assert len(checked.refused) == (
-        sum(node_id_problem(r.node) is not None
-            or value_problem(r.channel, r.value, r.raw) is not None for r in rs)
-        + sum(node_id_problem(a.node) is not None for a in als))
+    kept_r, kept_a, refused = _oracle(batch)
+    checked = check_values(batch, index_as_sent=_as_sent)
+    assert list(checked.batch.readings) == kept_r
+    assert list(checked.batch.alerts) == kept_a
+    assert list(checked.refused) == refused
+    if not refused:
+        assert checked.batch is batch  # nothing refused: the batch goes on untouched
 
 
-def test_the_fast_check_agrees_at_every_channels_bounds() -> None:
+def test_check_values_agrees_at_every_channels_bounds() -> None:
     """Each bound and the floats either side, as a value and as a raw count."""
     for channel in CHANNEL_KEYS:
         for x in _edges(channel):
@@ -68,5 +104,24 @@ def test_the_fast_check_agrees_at_every_channels_bounds() -> None:
                 r = UplinkReading(id=1, node="n1", channel=channel, value=value, unit="",
                                   ts=NOW, rx=NOW, seq=0, src="s", raw=raw)
                 batch = UplinkBatch(v=1, gateway="gw", batch="b", sent_at=NOW, readings=(r,))
-                expected = value_problem(channel, value, raw) is None
-                assert _all_storable(batch) is expected, (channel, value, raw)
+                why = value_problem(channel, value, raw)
+                assert [x.reason for x in check_values(batch).refused] == (
+                    [] if why is None else [why]), (channel, value, raw)
+
+
+def test_check_values_agrees_on_any_character_and_length_of_a_node_id() -> None:
+    """Deterministic cover for a rule on one character or on length (the property test only
+    meets a given character by chance): every character up to U+02FF in a node id, and ids
+    of 0-20 characters, as readings' and alerts' nodes."""
+    nodes = [f"n{chr(c)}1" for c in range(0x300)] + ["n" * k for k in range(21)]
+    r = UplinkReading(id=1, node="n1", channel="temp", value=20.0, unit="", ts=NOW, rx=NOW,
+                      seq=0, src="s", raw=None)
+    a = UplinkAlert(id=2, node="n1", hazard="fire", level=3, previous_level=1, detector="fire",
+                    ts=NOW, explanation="x", explanation_en="x")
+    for node in nodes:
+        batch = UplinkBatch(v=1, gateway="gw", batch="b", sent_at=NOW,
+                            readings=(replace(r, node=node),), alerts=(replace(a, node=node),))
+        kept_r, kept_a, refused = _oracle(batch)
+        checked = check_values(batch, index_as_sent=_as_sent)
+        assert (list(checked.batch.readings), list(checked.batch.alerts),
+                list(checked.refused)) == (kept_r, kept_a, refused), node
