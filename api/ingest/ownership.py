@@ -119,9 +119,8 @@ def check_ownership(
 
     # A node's answer is the same for each of its readings (the directory cannot change
     # during this call): one lookup per node, and the readings kept as they are when no node
-    # is refused. 0.23 -> 0.05 us a reading (500-reading batches of 50 nodes, in process,
-    # 2026-12-07; issue 17); tests/unit/api/test_ingest_ownership.py pins it to the
-    # reading-by-reading rule.
+    # is refused. Cost: docs/hub.md, "Ingest performance";
+    # tests/unit/api/test_ingest_ownership.py pins it to the reading-by-reading rule.
     decided: dict[str, tuple[RefusalReason, str] | None] = {}
     for r in batch.readings:
         if r.node not in decided:
