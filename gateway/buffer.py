@@ -108,7 +108,12 @@ class StoreAndForwardBuffer:
         self._acked = NotedAcks()
         self._last_append = -math.inf  # monotonic time of the last append's commit
         db = self._db()
-        prepare_schema(db)
+        try:
+            prepare_schema(db)
+        except BaseException:  # a file this gateway must not use: let it go
+            db.close()
+            self._connections.clear()
+            raise
         self._totals = BufferTotals(settings, db)
 
     def _db(self) -> sqlite3.Connection:

@@ -95,7 +95,9 @@ ALTER TABLE rejected_v1 RENAME TO rejected;
 def prepare_schema(db: sqlite3.Connection) -> None:
     """Bring an older file's tables to ``SCHEMA_VERSION``, its rows kept (each step one
     transaction: a crash leaves the step undone, done at the next start), then create what
-    is missing."""
+    is missing. A file of a newer gateway (``user_version`` above ``SCHEMA_VERSION``) is
+    refused, never lowered: this code would not keep what the newer schema adds."""
+    refuse_newer_schema(db)
     columns = {r[1] for r in db.execute("PRAGMA table_info(rejected)")}
     if columns and "pending_id" not in columns:
         db.execute("BEGIN IMMEDIATE")
@@ -103,6 +105,10 @@ def prepare_schema(db: sqlite3.Connection) -> None:
             for statement in _REJECTED_V0_TO_V1.split(";"):
                 if statement.strip():
                     db.execute(statement)
+            # Version 0 counted the rows its INSERT OR IGNORE dropped (the bug this
+            # schema mends): the count is what the table holds.
+            db.execute("UPDATE counters SET value = (SELECT COUNT(*) FROM rejected)"
+                       " WHERE name = 'rejected'")
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -112,8 +118,22 @@ def prepare_schema(db: sqlite3.Connection) -> None:
     if columns and "batch" not in columns:  # schema 1: NULL for the rows it holds
         db.execute("ALTER TABLE rejected ADD COLUMN batch TEXT")
     db.executescript(SCHEMA)
-    if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+    if schema_version(db) != SCHEMA_VERSION:  # lower only: newer was refused above
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")  # else no write at all
+
+
+def schema_version(db: sqlite3.Connection) -> int:
+    return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+
+def refuse_newer_schema(db: sqlite3.Connection) -> None:
+    """BufferStorageError for a file written by a newer gateway (rolling a gateway back
+    past the schema it wrote is not supported: docs/deploy-gateway.md)."""
+    version = schema_version(db)
+    if version > SCHEMA_VERSION:
+        raise BufferStorageError(
+            f"buffer schema version {version} is from a newer gateway (this one knows "
+            f"{SCHEMA_VERSION}): run that gateway, or move the file aside to start empty")
 
 
 @dataclass(frozen=True, slots=True)

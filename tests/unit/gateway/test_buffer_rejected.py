@@ -8,8 +8,11 @@ import math
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from siaga.gateway.buffer import StoreAndForwardBuffer
 from siaga.gateway.buffer_sqlite import BufferSettings
+from siaga.gateway.errors import BufferStorageError
 from tests.unit.gateway.test_buffer import reading
 
 
@@ -164,3 +167,35 @@ def test_opening_a_current_file_and_a_dry_run_write_nothing(tmp_path: Path) -> N
     buf.close()
     assert watch.execute("PRAGMA data_version").fetchone()[0] == version
     watch.close()
+
+
+def test_a_file_of_a_newer_schema_is_refused_and_keeps_its_version(tmp_path: Path) -> None:
+    """A file at user_version 3 (a newer gateway's) was opened and set back to 2, its new
+    schema then kept by code that knows nothing of it: now refused, left at 3."""
+    path = tmp_path / "buffer.sqlite3"
+    StoreAndForwardBuffer(BufferSettings(path=str(path))).close()
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA user_version = 3")
+    db.close()
+    with pytest.raises(BufferStorageError, match="newer gateway"):
+        StoreAndForwardBuffer(BufferSettings(path=str(path)))
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 3
+    db.close()
+
+
+def test_migrating_a_version_0_file_counts_the_rows_its_table_holds(tmp_path: Path) -> None:
+    """Version 0 counted rows its INSERT OR IGNORE dropped: a counter of 2 over one row
+    reads 1 after the migration."""
+    path = tmp_path / "buffer.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript(OLD_SCHEMA)
+    db.execute("INSERT INTO rejected VALUES (1, 0, '{}', 1000, 2000, 'value: bad')")
+    db.execute("INSERT INTO counters VALUES ('rejected', 2)")
+    db.commit()
+    db.close()
+    buf = StoreAndForwardBuffer(BufferSettings(path=str(path)))
+    assert buf.stats().rejected == 1
+    assert buf._db().execute(
+        "SELECT value FROM counters WHERE name = 'rejected'").fetchone()[0] == 1
+    buf.close()
