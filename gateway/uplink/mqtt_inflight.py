@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from siaga.gateway.buffer_rows import Batch
 from siaga.gateway.uplink.backoff import Backoff
 
-__all__ = ["REJECT_AFTER_ACKS", "InFlightBatch"]
+__all__ = ["ACKS_PAST_RESTARTS", "REJECT_AFTER_ACKS", "InFlightBatch"]
 
 # A written-off batch is given up (the buffer's rejected table) once this many batches of its
 # lane (``InFlightBatch.alerts_lane``) published after its latest copy were acked in time: the
@@ -19,6 +19,15 @@ __all__ = ["REJECT_AFTER_ACKS", "InFlightBatch"]
 # up while no ack comes; one or two could be acks that overtook a slow ingest of it, three
 # in a row past it leave little doubt, and each poison batch then leaves after ~3 batches.
 REJECT_AFTER_ACKS = 3
+
+# How often in its life a batch's acks-past count may start over for a failure of the link or
+# a reconnect (``InFlightBatch.forget_acks_past``). Enough for the outages that matter (a
+# stall after it was acked past: one start-over, a copy in it and after it), not more: a link
+# that comes back more often than REJECT_AFTER_ACKS batches go (a flaky cellular one) would
+# otherwise start the count over for ever, the batch never given up (a copy every few
+# minutes for its life, a few such batches holding the hard cap). Only a start-over that
+# cleared something counts: a stall's failures after the first find nothing to clear.
+ACKS_PAST_RESTARTS = 2
 
 
 @dataclass(slots=True)
@@ -50,6 +59,7 @@ class InFlightBatch:
     # having had that copy): once acked past again, it waits for the count, not again. Both
     # start over when the link fails or comes back (``forget_acks_past``).
     resent_past_acks: bool = False
+    acks_past_restarts: int = 0  # how often the two above started over (ACKS_PAST_RESTARTS)
 
     @property
     def alerts_lane(self) -> bool:
@@ -63,7 +73,14 @@ class InFlightBatch:
     def forget_acks_past(self) -> None:
         """The link failed or came back: the acks counted past its latest copy, and the copy
         they earned, say nothing of what the hub has now (a copy in the outage may have been
-        lost too), so it goes again once more before it can be given up."""
+        lost too), so it goes again once more before it can be given up. At most
+        ``ACKS_PAST_RESTARTS`` times in its life (counted when there was something to clear),
+        so a link that keeps coming back cannot hold a batch the hub never acks for ever."""
+        if not (self.acked_past or self.resent_past_acks):
+            return
+        if self.acks_past_restarts >= ACKS_PAST_RESTARTS:
+            return
+        self.acks_past_restarts += 1
         self.acked_past = 0
         self.resent_past_acks = False
 

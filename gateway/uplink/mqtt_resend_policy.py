@@ -226,7 +226,7 @@ class ResendPolicy:
     def relinked(self, now: float, resend_all: bool) -> None:
         """Connected again: every batch's clock and wait start over at ``now`` (with
         ``resend_all``, a new sender process, each is missed, to go again at once), and
-        the acks counted past each (``forget_acks_past``)."""
+        the acks counted past each (``forget_acks_past``, a bounded number of times)."""
         for f in self.flights.values():
             f.restart(now, missed=resend_all)
             f.forget_acks_past()

@@ -291,3 +291,46 @@ def test_a_batch_frozen_before_a_stall_goes_again_in_and_after_it(rig: Rig) -> N
     assert len(in_stall) >= 30, copies  # at the timeout's pace, as an alerts' batch goes
     assert rig.buffer.stats().rejected == 0
     assert delivered is not None and 1930.0 <= delivered <= 1930.0 + TIMEOUT + 1, copies
+
+
+def a_poison_batch_on_a_flapping_link(rig: Rig, *, every: float, relink_every: float,
+                                      hours: float = 6.0) -> tuple[bool, int]:
+    """One readings batch the hub never acks, then 5 readings every ``every`` (each acked at
+    once) and the link coming back every ``relink_every`` (a flaky cellular link): whether
+    the batch was given up within ``hours``, and its copies."""
+    rig.policy.rng = random.Random(1)
+    rig.add(readings=5)
+    [poison] = rig.run_pass()
+    copies, next_add, next_relink = 1, every, relink_every
+    while rig.clock.now - 1000.0 < 3600 * hours and poison in rig.policy.flights:
+        rig.clock.now = min(rig.clock.now + rig.deadline(), 1000.0 + next_add,
+                            1000.0 + next_relink)
+        t = rig.clock.now - 1000.0
+        if t >= next_add:
+            rig.add(readings=5)
+            next_add += every
+        if t >= next_relink:
+            rig.relink()
+            next_relink += relink_every
+        for b in rig.run_pass():
+            if b == poison:
+                copies += 1
+            else:
+                rig.ack(b)
+    return poison not in rig.policy.flights, copies
+
+
+@pytest.mark.parametrize(("every", "relink_every"), [(300.0, 600.0), (60.0, 180.0)])
+def test_a_poison_batch_is_given_up_on_a_link_that_reconnects_often(
+        rig: Rig, every: float, relink_every: float) -> None:
+    """A reconnect starts the acks counted past a written-off batch over (the copy in the
+    outage may have been lost), but only so often in its life: on a link that comes back
+    more often than three batches go, the count never reached three, and the batch was never
+    given up (before: 258 copies in 6 h at a batch every 5 minutes and a reconnect every 10,
+    123 at a batch a minute and a reconnect every 3; a few such batches fill the hard cap and
+    the readings stop). Now given up after 35 minutes, 30 copies (a reconnect is a copy
+    too), and after 9 minutes, 6 copies."""
+    gone, copies = a_poison_batch_on_a_flapping_link(rig, every=every,
+                                                     relink_every=relink_every)
+    assert gone and rig.buffer.stats().rejected == 5, copies
+    assert copies <= 40, copies
