@@ -193,6 +193,28 @@ def open_buffer_db(path: str, wal_bytes: int = MAX_WAL_BYTES) -> sqlite3.Connect
     return db
 
 
+def open_buffer_read_only(path: str) -> sqlite3.Connection:
+    """A read-only connection (``requeue-rejected --dry-run``, beside a running gateway
+    too): it can write nothing, so a file that needs migrating, or of a newer schema, is
+    refused with BufferStorageError rather than migrated."""
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None,
+                             timeout=30)
+        version = schema_version(db)
+    except sqlite3.Error as exc:
+        raise BufferStorageError(f"cannot open buffer {path} read-only: {exc}") from exc
+    if version != SCHEMA_VERSION:
+        db.close()
+        if version > SCHEMA_VERSION:
+            raise BufferStorageError(f"buffer schema version {version} is from a newer "
+                                     f"gateway (this one knows {SCHEMA_VERSION})")
+        raise BufferStorageError(
+            f"buffer {path} is at schema version {version} and needs migrating, which a "
+            f"dry run does not do: start the gateway once (it migrates at start), then "
+            f"run the dry run again")
+    return db
+
+
 def bound_wal(db: sqlite3.Connection, path: str, wal_bytes: int) -> None:
     """A large commit can carry the log past its share before SQLite's automatic
     checkpoint runs; then checkpoint and truncate it now."""

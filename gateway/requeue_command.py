@@ -10,19 +10,22 @@ command refuses while the state dir's status file names a live gateway process.
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 import time
 from pathlib import Path
 
 from siaga.gateway.buffer import StoreAndForwardBuffer
-from siaga.gateway.buffer_requeue import Requeued
+from siaga.gateway.buffer_requeue import Requeued, requeue_rejected
 from siaga.gateway.buffer_rows import id_runs
-from siaga.gateway.buffer_sqlite import BufferSettings
+from siaga.gateway.buffer_sqlite import BufferSettings, open_buffer_read_only
+from siaga.gateway.errors import BufferStorageError
 from siaga.gateway.status_file import liveness, read_status
 
 
 def requeue(buffer_path: Path, state_dir: Path, reason: str | None, dry_run: bool) -> int:
-    """Exit code: 0 done (or nothing matched), 1 a running gateway or no buffer file."""
+    """Exit code: 0 done (or nothing matched), 1 a running gateway or no buffer file;
+    BufferStorageError for a file it must not use (newer, or a dry run's to migrate)."""
     try:
         alive = liveness(read_status(state_dir / "status.json"), time.time())
     except FileNotFoundError:
@@ -34,13 +37,32 @@ def requeue(buffer_path: Path, state_dir: Path, reason: str | None, dry_run: boo
     if not buffer_path.exists():  # never create an empty buffer where one was expected
         print(f"siaga-gateway: no buffer file at {buffer_path}", file=sys.stderr)
         return 1
-    buffer = StoreAndForwardBuffer(BufferSettings(path=str(buffer_path)))
-    try:
-        found = buffer.requeue_rejected(reason, dry_run=dry_run)
-    finally:
-        buffer.close()
+    found = look(buffer_path, reason) if dry_run else move(buffer_path, reason)
     print(report(found, buffer_path, dry_run))
     return 0
+
+
+def look(buffer_path: Path, reason: str | None) -> Requeued:
+    """The dry run: read-only (SQLite ``mode=ro``), so it writes nothing beside a running
+    gateway, and refuses a file that needs migrating rather than migrate it."""
+    db = open_buffer_read_only(str(buffer_path))
+    try:
+        db.execute("BEGIN")  # one snapshot for both queries
+        found = requeue_rejected(db, reason, move=False)
+        db.execute("COMMIT")
+        return found
+    except sqlite3.Error as exc:
+        raise BufferStorageError(f"cannot read buffer {buffer_path}: {exc}") from exc
+    finally:
+        db.close()
+
+
+def move(buffer_path: Path, reason: str | None) -> Requeued:
+    buffer = StoreAndForwardBuffer(BufferSettings(path=str(buffer_path)))
+    try:
+        return buffer.requeue_rejected(reason)
+    finally:
+        buffer.close()
 
 
 def report(found: Requeued, buffer_path: Path, dry_run: bool) -> str:

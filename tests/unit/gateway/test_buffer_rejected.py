@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from siaga.gateway import requeue_command
 from siaga.gateway.buffer import StoreAndForwardBuffer
 from siaga.gateway.buffer_sqlite import BufferSettings
 from siaga.gateway.errors import BufferStorageError
@@ -199,3 +200,19 @@ def test_migrating_a_version_0_file_counts_the_rows_its_table_holds(tmp_path: Pa
     assert buf._db().execute(
         "SELECT value FROM counters WHERE name = 'rejected'").fetchone()[0] == 1
     buf.close()
+
+
+def test_a_dry_run_reads_only_and_refuses_a_file_that_needs_migrating(tmp_path: Path) -> None:
+    """``requeue-rejected --dry-run`` beside a running older gateway: opening the buffer
+    migrated a version 0 file under it. Now the dry run opens it read-only and refuses."""
+    path = tmp_path / "buffer.sqlite3"
+    old_buffer_file(path)
+    with pytest.raises(BufferStorageError, match="needs migrating"):
+        requeue_command.requeue(path, tmp_path, None, dry_run=True)
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 0
+    assert "pending_id" not in {r[1] for r in db.execute("PRAGMA table_info(rejected)")}
+    db.close()
+    StoreAndForwardBuffer(BufferSettings(path=str(path))).close()  # the gateway migrates
+    assert requeue_command.look(path, "never acked").by_reason == {
+        "never acked by the hub": [2]}
