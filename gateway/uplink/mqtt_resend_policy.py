@@ -12,49 +12,32 @@ from __future__ import annotations
 
 import itertools
 import random
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Literal
 
-from siaga.gateway.buffer_rows import id_runs
 from siaga.gateway.uplink.backoff import Backoff
 from siaga.gateway.uplink.inflight_window import InflightWindow
 from siaga.gateway.uplink.mqtt_inflight import REJECT_AFTER_ACKS, InFlightBatch
 from siaga.gateway.uplink.settings import UplinkSettings
 
-__all__ = ["GIVEN_UP_REMEMBERED", "NEVER_ACKED", "Acked", "GivenUp", "ResendPolicy", "Room"]
+__all__ = ["NEVER_ACKED", "Acked", "ResendPolicy", "Room"]
 
 # The rejected table's reason for a batch given up.
 NEVER_ACKED = "never acked by the hub"
-
-# Given-up batches whose ids are remembered, so that a late ack of one (a slow hub sharing the
-# subscription stored it after all) takes its rows back out of the rejected table. A given-up
-# batch is one the hub skipped while acking three after it: a late ack comes within a slow
-# hub's backlog, well inside the last thousand given up (~0.4 MB at most: ids, row-id runs).
-GIVEN_UP_REMEMBERED = 1_000
 
 # Where a new batch may go (``ResendPolicy.new_batch_room``): in the window, or beyond it.
 Room = Literal["window", "probe"]
 
 
-@dataclass(frozen=True, slots=True)
-class GivenUp:
-    """A batch given up to the rejected table, as remembered: its rows' id runs."""
-
-    runs: tuple[tuple[int, int], ...]
-    entries: int
-
-
 @dataclass(slots=True)
 class Acked:
-    """What an ack did: the batch it settled (None: none in flight had its id), whether it
-    was late (the batch had missed), the written-off batches it gave up, and, for an id not
-    in flight, the given-up batch it names (the hub stored it after all)."""
+    """What an ack did: the batch it settled (None: none in flight had its id; a batch
+    given up finds its rows in the buffer's rejected table by its id), whether it was late
+    (the batch had missed), and the written-off batches it gave up."""
 
     flight: InFlightBatch | None
     late: bool = False
     given_up: list[tuple[str, InFlightBatch]] = field(default_factory=list)
-    stored_after_all: GivenUp | None = None
 
 
 class ResendPolicy:
@@ -75,7 +58,6 @@ class ResendPolicy:
         # Batches split in halves on a resend -> their latest copy's place, while a piece is in
         # flight: a late ack of the whole restarts the clocks of what went after it.
         self.split_places: dict[str, int] = {}
-        self.given_up: OrderedDict[str, GivenUp] = OrderedDict()  # oldest first, bounded
 
     # -- new batches ---------------------------------------------------------------
 
@@ -236,13 +218,14 @@ class ResendPolicy:
 
     def acked(self, batch_id: str, now: float) -> Acked:
         """The hub answered ``batch_id`` at ``now``. Not in flight: stale (a piece's whole
-        restarts what queued behind it), or a batch given up that the hub stored after all."""
+        restarts what queued behind it), or a batch given up that the hub stored after all (the
+        uplink finds its rows in the buffer's rejected table by its id)."""
         flight = self.flights.pop(batch_id, None)
         if flight is None:
             place = self.split_places.pop(batch_id, None)
             if place is not None:  # the halves queued behind the whole's latest copy
                 self._restart_behind(place, now)
-            return Acked(None, stored_after_all=self.given_up.pop(batch_id, None))
+            return Acked(None)
         if flight.split_from:  # split wholes no piece of which is in flight are done
             live = {w for f in self.flights.values() for w in f.split_from}
             for whole in [w for w in self.split_places if w not in live]:
@@ -282,10 +265,6 @@ class ResendPolicy:
                 continue
             del self.flights[batch_id]
             given_up.append((batch_id, f))
-            runs = tuple(id_runs(e.id for e in f.batch.entries))
-            self.given_up[batch_id] = GivenUp(runs, len(f.batch))
-            while len(self.given_up) > GIVEN_UP_REMEMBERED:
-                self.given_up.popitem(last=False)
         return given_up
 
     def _restart_behind(self, place: int, now: float) -> None:

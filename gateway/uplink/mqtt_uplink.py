@@ -231,8 +231,7 @@ class MqttUplink(UplinkWorker):
         acked = self._policy.acked(batch_id, now)
         flight = acked.flight
         if flight is None:
-            # The policy remembers the given-up ids of this process only; the buffer's
-            # rejected rows carry theirs across a restart.
+            # A batch given up: its rejected rows keep its id (also across a restart).
             if ack.status == "stored" and self._buffer.holds_rejected(batch_id, NEVER_ACKED):
                 self._stored_after_all(batch_id, ack)
                 return

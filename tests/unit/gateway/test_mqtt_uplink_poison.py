@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from siaga.gateway.uplink import mqtt_resend_policy
 from tests.unit.gateway.mqtt_uplink_rig import TIMEOUT, Clock, Rig
 
 HELD = 15  # three batches of 5: what a draining uplink holds at most between passes
@@ -219,19 +218,18 @@ def test_a_batch_given_up_and_then_acked_late_leaves_the_rejected_table(
         logging.WARNING]
 
 
-def test_an_ack_of_a_batch_given_up_past_the_memory_bound_takes_its_rows_back(
-        rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The policy keeps the last GIVEN_UP_REMEMBERED given-up ids (here 2 of 3); the rejected
-    rows keep their batch id, so an ack of an older one still takes its rows back (before:
-    stale, its rows left in the rejected table); a second ack of it is stale."""
-    monkeypatch.setattr(mqtt_resend_policy, "GIVEN_UP_REMEMBERED", 2)
+def test_an_ack_of_any_batch_given_up_takes_its_rows_back(rig: Rig) -> None:
+    """The rejected rows keep their batch id, so an ack of any batch given up takes its rows
+    back, the oldest of three too (the resend policy keeps no memory of given-up ids: before
+    2adac0e only its last GIVEN_UP_REMEMBERED were known, an older one's ack stale and its
+    rows left in the rejected table); a second ack of it is stale."""
     poison, drop = one_skipped_every_five_minutes(3)
     drive(rig, hours=0.5, drop=drop)
     assert rig.uplink.counters().batches_rejected == 3 and rejected_rows(rig) == 15
-    oldest, *remembered = poison
+    oldest, *others = poison
     rig.ack(oldest)
     assert rejected_rows(rig) == 10 and rig.uplink.counters().stale_acks == 0
-    for batch_id in remembered:
+    for batch_id in others:
         rig.ack(batch_id)
     assert rejected_rows(rig) == 0 and rig.uplink.counters().rejected_acked_late == 3
     rig.ack(oldest)
