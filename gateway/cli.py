@@ -34,6 +34,7 @@ from siaga.gateway.control import send_command
 from siaga.gateway.downlink import COMMANDS
 from siaga.gateway.errors import ConfigError, GatewayError
 from siaga.gateway.malloc_arenas import limit_malloc_arenas
+from siaga.gateway.state_dir_lock import StateDirLock
 from siaga.gateway.status_file import Liveness, liveness, read_status
 
 log = logging.getLogger("gateway")
@@ -171,14 +172,17 @@ def run(settings: GatewaySettings) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    runtime = GatewayRuntime(settings, sys.stdout.buffer)
-    tune_collector()  # what start-up made lives as long as the process
-    runtime.start()
-    try:
-        while not stop.wait(3600):
-            pass
-    finally:
-        runtime.stop()
+    # Before the buffer opens, for the process's life: one gateway per state dir, and
+    # requeue-rejected refuses while it is held (gateway/state_dir_lock.py).
+    with StateDirLock(settings.state_dir, "cannot start"):
+        runtime = GatewayRuntime(settings, sys.stdout.buffer)
+        tune_collector()  # what start-up made lives as long as the process
+        runtime.start()
+        try:
+            while not stop.wait(3600):
+                pass
+        finally:
+            runtime.stop()
     return 0
 
 

@@ -4,7 +4,9 @@ stopped gateway (gateway/buffer_requeue.py says how; docs/gateway.md, "Operating
 Only with the gateway stopped: a running gateway's uplink reads new rows above its cursor
 and its totals are kept in memory, so rows another process puts back below the cursor
 would wait unseen until the gateway restarts (and the status would not count them). The
-command refuses while the state dir's status file names a live gateway process.
+command refuses while a gateway holds the state dir's lock (gateway/state_dir_lock.py;
+the status file names the last process until a new one's first tick) or the status file
+names a live gateway process (one from before the lock).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from siaga.gateway.buffer_requeue import Requeued, requeue_rejected
 from siaga.gateway.buffer_rows import id_runs
 from siaga.gateway.buffer_sqlite import BufferSettings, open_buffer_read_only
 from siaga.gateway.errors import BufferStorageError
+from siaga.gateway.state_dir_lock import StateDirBusy, StateDirLock
 from siaga.gateway.status_file import liveness, read_status
 
 
@@ -37,7 +40,18 @@ def requeue(buffer_path: Path, state_dir: Path, reason: str | None, dry_run: boo
     if not buffer_path.exists():  # never create an empty buffer where one was expected
         print(f"siaga-gateway: no buffer file at {buffer_path}", file=sys.stderr)
         return 1
-    found = look(buffer_path, reason) if dry_run else move(buffer_path, reason)
+    if dry_run:
+        found = look(buffer_path, reason)
+    else:
+        # Held through the move: a gateway starting meanwhile fails at start.
+        try:
+            lock = StateDirLock(state_dir, "requeue-rejected")
+        except StateDirBusy as exc:
+            print(f"siaga-gateway: {exc}: stop it first; --dry-run only reads",
+                  file=sys.stderr)
+            return 1
+        with lock:
+            found = move(buffer_path, reason)
     print(report(found, buffer_path, dry_run))
     return 0
 
