@@ -395,6 +395,12 @@ class StoreAndForwardBuffer:
 
     # -- anyone --------------------------------------------------------------------
 
+    def over_bounds(self) -> bool:
+        """Whether the rows exceed ``max_rows`` or ``data_bytes``: the next append then
+        trims the oldest readings (after a requeue, the requeued ones: the lowest ids)."""
+        with self._lock:
+            return self._totals.over()
+
     def stats(self) -> BufferStats:
         self._flush_acked()  # the oldest row and the alerts are read from SQLite
         db = self._db()

@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -144,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "command":
             return send(args)
         if args.command == "requeue-rejected":
-            return requeue_command.requeue(buffer_path_of(args), state_dir_of(args),
+            return requeue_command.requeue(buffer_settings_of(args), state_dir_of(args),
                                            args.reason, args.dry_run)
         return show_status(args)
     except ConfigError as e:
@@ -224,12 +225,14 @@ def state_dir_of(args: argparse.Namespace) -> Path:
     return default_state_dir()
 
 
-def buffer_path_of(args: argparse.Namespace) -> Path:
-    """The buffer file: the config's ``buffer.path`` (in the state dir unless absolute),
-    else the default name in the state dir."""
+def buffer_settings_of(args: argparse.Namespace) -> BufferSettings:
+    """The config's buffer settings (its bounds too), else the defaults; the file in the
+    state dir unless its path is absolute."""
     buffer = paths_settings(args.config).buffer if args.config is not None else None
-    path = Path((buffer or BufferSettings()).path)
-    return path if path.is_absolute() else state_dir_of(args) / path
+    settings = buffer or BufferSettings()
+    path = Path(settings.path)
+    return replace(settings, path=str(path if path.is_absolute()
+                                      else state_dir_of(args) / path))
 
 
 def paths_settings(config: Path) -> GatewaySettings:

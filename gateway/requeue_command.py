@@ -26,8 +26,9 @@ from siaga.gateway.state_dir_lock import StateDirBusy, StateDirLock
 from siaga.gateway.status_file import liveness, read_status
 
 
-def requeue(buffer_path: Path, state_dir: Path, reason: str | None, dry_run: bool) -> int:
-    """Exit code: 0 done (or nothing matched), 1 a running gateway or no buffer file;
+def requeue(buffer: BufferSettings, state_dir: Path, reason: str | None, dry_run: bool) -> int:
+    """``buffer``: the gateway's buffer settings (its bounds too), path resolved.
+    Exit code: 0 done (or nothing matched), 1 a running gateway or no buffer file;
     BufferStorageError for a file it must not use (newer, or a dry run's to migrate)."""
     try:
         alive = liveness(read_status(state_dir / "status.json"), time.time())
@@ -37,6 +38,7 @@ def requeue(buffer_path: Path, state_dir: Path, reason: str | None, dry_run: boo
         print(f"siaga-gateway: the gateway is running ({alive.why}): stop it first; "
               "--dry-run only reads", file=sys.stderr)
         return 1
+    buffer_path = Path(buffer.path)
     if not buffer_path.exists():  # never create an empty buffer where one was expected
         print(f"siaga-gateway: no buffer file at {buffer_path}", file=sys.stderr)
         return 1
@@ -51,7 +53,13 @@ def requeue(buffer_path: Path, state_dir: Path, reason: str | None, dry_run: boo
                   file=sys.stderr)
             return 1
         with lock:
-            found = move(buffer_path, reason)
+            found, over = move(buffer, reason)
+        if over:
+            print(f"siaga-gateway: warning: pending is now over the buffer's bounds "
+                  f"(max_rows {buffer.max_rows}, {buffer.data_bytes} data bytes of "
+                  f"max_bytes {buffer.max_bytes}): the gateway's next append drops the "
+                  "oldest readings, and the requeued rows are the oldest (the lowest ids); "
+                  "they count in dropped_readings", file=sys.stderr)
     print(report(found, buffer_path, dry_run))
     return 0
 
@@ -71,10 +79,12 @@ def look(buffer_path: Path, reason: str | None) -> Requeued:
         db.close()
 
 
-def move(buffer_path: Path, reason: str | None) -> Requeued:
-    buffer = StoreAndForwardBuffer(BufferSettings(path=str(buffer_path)))
+def move(settings: BufferSettings, reason: str | None) -> tuple[Requeued, bool]:
+    """What moved, and whether pending is now over the buffer's bounds."""
+    buffer = StoreAndForwardBuffer(settings)
     try:
-        return buffer.requeue_rejected(reason)
+        found = buffer.requeue_rejected(reason)
+        return found, found.rows > 0 and buffer.over_bounds()
     finally:
         buffer.close()
 

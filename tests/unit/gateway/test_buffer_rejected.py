@@ -208,7 +208,7 @@ def test_a_dry_run_reads_only_and_refuses_a_file_that_needs_migrating(tmp_path: 
     path = tmp_path / "buffer.sqlite3"
     old_buffer_file(path)
     with pytest.raises(BufferStorageError, match="needs migrating"):
-        requeue_command.requeue(path, tmp_path, None, dry_run=True)
+        requeue_command.requeue(BufferSettings(path=str(path)), tmp_path, None, dry_run=True)
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA user_version").fetchone()[0] == 0
     assert "pending_id" not in {r[1] for r in db.execute("PRAGMA table_info(rejected)")}
@@ -216,3 +216,27 @@ def test_a_dry_run_reads_only_and_refuses_a_file_that_needs_migrating(tmp_path: 
     StoreAndForwardBuffer(BufferSettings(path=str(path))).close()  # the gateway migrates
     assert requeue_command.look(path, "never acked").by_reason == {
         "never acked by the hub": [2]}
+
+
+def test_a_requeue_past_the_buffers_bounds_warns(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Requeued rows take the lowest ids, so in a full buffer the next append trims exactly
+    them: the command says so when pending and the requeued rows exceed the bounds."""
+    settings = BufferSettings(path=str(tmp_path / "buffer.sqlite3"), max_rows=3)
+    buf = StoreAndForwardBuffer(settings)
+    buf.append([reading(i) for i in range(1, 4)], [])  # ids 1-3
+    first = buf.peek_batch(2)
+    assert first is not None
+    buf.reject(first, "value: bad")  # ids 1-2
+    buf.append([reading(4), reading(5)], [])  # pending 3-5: at the bound, not over
+    buf.close()
+    assert requeue_command.requeue(settings, tmp_path, "nothing matches", dry_run=False) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert requeue_command.requeue(settings, tmp_path, None, dry_run=False) == 0
+    out = capsys.readouterr()
+    assert out.out.startswith("moved 2 rejected rows")
+    assert "over the buffer's bounds (max_rows 3" in out.err
+    buf = StoreAndForwardBuffer(settings)
+    buf.append([reading(6)], [])  # trims the oldest: the two requeued and id 3
+    assert buf.stats().dropped_readings == 3
+    buf.close()
