@@ -24,3 +24,9 @@ class UplinkCounters:
     batch_count: int = 0  # entries the next batch may hold (the batch sizer's count)
     inflight_window: int = 1  # batches that may await their ack at once (MQTT; HTTP: 1)
     sender_restarts: int = 0  # sender processes that died and were replaced (uplink.sender)
+    # Batches awaiting their ack now (HTTP: 0 or 1), of them written off (MQTT), and how long
+    # the oldest has waited since its first copy went (seconds; 0 with none): a batch the hub
+    # never acks shows here.
+    inflight: int = 0
+    written_off: int = 0
+    oldest_unacked_s: float = 0.0

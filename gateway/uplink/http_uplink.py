@@ -113,6 +113,15 @@ class HttpUplink(UplinkWorker):
             self._deliver_piece(batch_id, piece, body)
 
     def _deliver_piece(self, batch_id: str, batch: Batch, body: bytes) -> None:
+        with self._cond:  # in flight until the hub answers for it for good (counters)
+            self._held = (1, 0, time.monotonic())
+        try:
+            self._deliver_until_answered(batch_id, batch, body)
+        finally:
+            with self._cond:
+                self._held = (0, 0, None)
+
+    def _deliver_until_answered(self, batch_id: str, batch: Batch, body: bytes) -> None:
         first = True
         while True:
             sent_at = time.monotonic()

@@ -60,6 +60,13 @@ class InFlightBatch:
     # start over when the link fails or comes back (``forget_acks_past``).
     resent_past_acks: bool = False
     acks_past_restarts: int = 0  # how often the two above started over (ACKS_PAST_RESTARTS)
+    # Monotonic: when its first copy went (a piece's: its whole's), for oldest_unacked_s and
+    # the log of a batch held long (0: sent_at at construction).
+    first_sent_at: float = 0.0
+    held_logged_at: float = -float("inf")  # monotonic: its latest "held for long" error
+
+    def __post_init__(self) -> None:
+        self.first_sent_at = self.first_sent_at or self.sent_at
 
     @property
     def alerts_lane(self) -> bool:

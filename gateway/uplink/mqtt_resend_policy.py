@@ -20,10 +20,15 @@ from siaga.gateway.uplink.inflight_window import InflightWindow
 from siaga.gateway.uplink.mqtt_inflight import REJECT_AFTER_ACKS, InFlightBatch
 from siaga.gateway.uplink.settings import UplinkSettings
 
-__all__ = ["NEVER_ACKED", "Acked", "ResendPolicy", "Room"]
+__all__ = ["CROWDED_OUT_AFTER_S", "NEVER_ACKED", "Acked", "ResendPolicy", "Room"]
 
 # The rejected table's reason for a batch given up.
 NEVER_ACKED = "never acked by the hub"
+
+# Alerts' batches holding the hard cap are given up once the oldest first went this long ago
+# (``ResendPolicy.crowded_out``): a hub database back within it loses no alert to the rejected
+# table, and readings wait behind them no longer than this.
+CROWDED_OUT_AFTER_S = 600.0
 
 # Where a new batch may go (``ResendPolicy.new_batch_room``): in the window, or beyond it.
 Room = Literal["window", "probe"]
@@ -55,6 +60,7 @@ class ResendPolicy:
         # new one on top of it.
         self.may_write_off = True
         self.acks_late = False  # the latest ack was of a batch that had missed: a slow link
+        self.readings_in_time = False  # the latest ack of a readings-only batch was in time
         # Batches split in halves on a resend -> their latest copy's place, while a piece is in
         # flight: a late ack of the whole restarts the clocks of what went after it.
         self.split_places: dict[str, int] = {}
@@ -160,7 +166,11 @@ class ResendPolicy:
                  if not f.missed and now >= f.sent_at + self.settings.ack_timeout_s]
         # Batches overdue together are one failure of the link; a written-off one's is not
         # (written off before this miss: one written off at it counts, as the link's).
-        link_failed = any(not f.written_off for f in newly)
+        # Nor an alerts' batch's while the readings' lane acks in time: the hub's alerts'
+        # lane (its database) is down, not the link, whose window and batch size the
+        # readings then need.
+        link_failed = any(not f.written_off and not (f.alerts_lane and self.readings_in_time)
+                          for f in newly)
         if link_failed:  # a copy in the failure may have been lost: each goes again once more
             for f in self.flights.values():
                 f.forget_acks_past()
@@ -236,12 +246,38 @@ class ResendPolicy:
         # others are acked so is one the hub never acks, and may be written off.
         self.may_write_off = self.may_write_off or not late
         self.acks_late = late
+        if not flight.alerts_lane:
+            self.readings_in_time = not late
         if not late:  # so the batches waiting out a backoff go again as the window lets them
             for f in self.flights.values():
                 f.hold_until, f.backoff = 0.0, None
         self._restart_behind(flight.place, now)
         given_up = [] if late else self._give_up_never_acked(flight.place, flight.alerts_lane)
         return Acked(flight, late, given_up)
+
+    def crowded_out(self, now: float) -> list[tuple[str, InFlightBatch]]:
+        """The batches given up to free the hard cap when it is held by alerts' batches
+        alone, each missed twice or more (written off, or not only because write-off is barred
+        until an ack in time: the probes sent past them), while the readings' lane acks in
+        time (its latest ack was), once the oldest first went ``CROWDED_OUT_AFTER_S`` ago: the
+        hub's alerts' lane is broken (for good, or its database down long), no alert ack
+        comes to give them up (``_give_up_never_acked``), and the readings, which the hub
+        would take, would wait behind them for as long. A database back sooner loses nothing
+        to the rejected table. All of them, not the oldest alone: alerts lead, so a place
+        freed goes to the next alert and the readings still wait (in the rig, an alert a
+        minute: 1,753 readings waiting at the hour, as with none given up). Reversible: a
+        late ack brings the rows back (by batch id, also after a restart), and an operator
+        can send them again (``siaga-gateway requeue-rejected``)."""
+        flights = self.flights.values()
+        if len(self.flights) < 2 * self.settings.max_inflight or not self.readings_in_time:
+            return []
+        if not all(f.misses >= 2 and f.alerts_lane for f in flights):
+            return []
+        if now - min(f.first_sent_at for f in flights) < CROWDED_OUT_AFTER_S:
+            return []
+        given_up = list(self.flights.items())
+        self.flights.clear()
+        return given_up
 
     def _give_up_never_acked(self, place: int,
                              alerts_lane: bool) -> list[tuple[str, InFlightBatch]]:

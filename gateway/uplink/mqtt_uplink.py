@@ -44,6 +44,12 @@ from siaga.gateway.uplink.worker import UplinkWorker, refused_rows
 
 log = logging.getLogger(__name__)
 
+# A batch awaiting its ack this long since its first copy is logged at error level, once an
+# hour while it is held (its resends log at info): an alerts' batch the hub never acks is
+# given up only by later alert acks, and an operator should hear of it.
+HELD_LONG_S = 600.0
+HELD_LOG_EVERY_S = 3600.0
+
 class MqttUplink(UplinkWorker):
     thread_name = "uplink-mqtt"
 
@@ -239,7 +245,9 @@ class MqttUplink(UplinkWorker):
                 self._counters.stale_acks += 1
             return
         for given_up_id, given_up in acked.given_up:
-            self._give_up(given_up_id, given_up)
+            self._give_up(given_up_id, given_up,
+                          f"while it acked {given_up.acked_past} after it")
+        self._note_held()
         if ack.status == "stored":
             # A late one's miss halved the count already (it counts once); one sent more than
             # once has no round trip to time: its ack may answer an older copy.
@@ -258,15 +266,15 @@ class MqttUplink(UplinkWorker):
             with self._cond:
                 self._counters.batches_rejected += 1
 
-    def _give_up(self, batch_id: str, flight: InFlightBatch) -> None:
+    def _give_up(self, batch_id: str, flight: InFlightBatch, why: str) -> None:
         """A batch the hub never acks, given up (``ResendPolicy``): to the buffer's rejected
         table (counted, in the status, kept for an operator), as a batch the hub refused
         would; a batch with alerts logged at error level (its alerts never reached the hub)."""
         self._buffer.reject(flight.batch, NEVER_ACKED, batch_id)
         level = logging.ERROR if flight.batch.alerts else logging.WARNING
-        log.log(level, "batch %s (%d entries, %d alerts) never acked by the hub while it "
-                "acked %d after it: kept in the rejected table", batch_id, len(flight.batch),
-                len(flight.batch.alerts), flight.acked_past)
+        log.log(level, "batch %s (%d entries, %d alerts) never acked by the hub %s: kept in "
+                "the rejected table", batch_id, len(flight.batch), len(flight.batch.alerts),
+                why)
         with self._cond:
             self._counters.batches_rejected += 1
 
@@ -308,11 +316,41 @@ class MqttUplink(UplinkWorker):
                 self._policy.split(batch_id)
                 for half in flight.batch.split():
                     self._publish_batch(half, flight.split_from + (batch_id,),
-                                        probe=flight.probe)
+                                        probe=flight.probe, first_sent_at=flight.first_sent_at)
                 continue
             self._policy.resent(flight, self._publish(flight.body), now)
+        self._log_held_long(now)
+
+    def _log_held_long(self, now: float) -> None:
+        """Each batch awaiting its ack for over ``HELD_LONG_S``, at error level, once an hour."""
+        for batch_id, f in self._policy.flights.items():
+            if now - f.first_sent_at >= HELD_LONG_S and now - f.held_logged_at >= HELD_LOG_EVERY_S:
+                f.held_logged_at = now
+                log.error("batch %s (%d entries, %d alerts%s) not acked by the hub %.0f s after "
+                          "it first went, %d copies: held in flight", batch_id, len(f.batch),
+                          len(f.batch.alerts), ", written off" if f.written_off else "",
+                          now - f.first_sent_at, f.copies)
+
+    def _note_held(self) -> None:
+        """What awaits its ack, for ``counters()`` (the policy is the uplink thread's)."""
+        flights = self._policy.flights.values()
+        held = (len(flights), sum(f.written_off for f in flights),
+                min((f.first_sent_at for f in flights), default=None))
+        with self._cond:
+            self._held = held
 
     def _send_due(self) -> None:
+        # The hard cap held by alerts' batches the hub's alerts' lane never answers, while it
+        # acks readings: the oldest gives way (``ResendPolicy.crowded_out``).
+        for batch_id, flight in self._policy.crowded_out(time.monotonic()):
+            self._give_up(batch_id, flight, "while its alerts' batches held the hard cap and "
+                          "it acked readings in time")
+        try:
+            self._send_more()
+        finally:
+            self._note_held()
+
+    def _send_more(self) -> None:
         while True:
             with self._cond:
                 room = self._new_batch_room() if self._connected else None
@@ -324,7 +362,7 @@ class MqttUplink(UplinkWorker):
             self._publish_batch(batch, probe=room == "probe")
 
     def _publish_batch(self, batch: Batch, split_from: tuple[str, ...] = (), *,
-                       probe: bool = False) -> None:
+                       probe: bool = False, first_sent_at: float = 0.0) -> None:
         """All its pieces at once: they may take those in flight past the window. A probe's
         pieces (a body over the sizer's cap) are all probes: they are one batch taken from
         the buffer, each keeps its place beyond the window, and any of them acked in time
@@ -332,7 +370,8 @@ class MqttUplink(UplinkWorker):
         for batch_id, piece, body in self._pieces(batch):
             self._policy.sent(batch_id, InFlightBatch(piece, body, time.monotonic(),
                                                       self._publish(body),
-                                                      split_from=split_from, probe=probe))
+                                                      split_from=split_from, probe=probe,
+                                                      first_sent_at=first_sent_at))
             with self._cond:
                 self._counters.batches_sent += 1
 

@@ -79,6 +79,9 @@ class UplinkWorker:
                                  min(settings.batch_ceiling_count, settings.max_inflight_entries),
                                  self._resend_after_s())
         self._counters = UplinkCounters()
+        # What awaits its ack, as the uplink thread last noted it: batches, of them written
+        # off, and when the oldest's first copy went (monotonic; None: nothing held).
+        self._held: tuple[int, int, float | None] = (0, 0, None)
         self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
         buffer.on_append(self._appended)
 
@@ -100,6 +103,9 @@ class UplinkWorker:
     def counters(self) -> UplinkCounters:
         with self._cond:
             counters = replace(self._counters)
+            counters.inflight, counters.written_off, since = self._held
+        if since is not None:
+            counters.oldest_unacked_s = round(time.monotonic() - since, 1)
         # Read where they live (an int read is atomic): the sizer is the uplink thread's.
         counters.batch_count = self._sizer.count
         counters.sender_restarts = self._link.restarts
