@@ -128,7 +128,8 @@ def test_a_body_over_the_sizers_cap_goes_as_halves(
 
 
 def test_hub_down_then_up(buffer: StoreAndForwardBuffer) -> None:
-    """Connection refused until the hub starts: rows wait, then all arrive once."""
+    """Connection refused until the hub starts: rows wait, then all arrive once. The
+    counters show the batch in flight and how long it has waited, then nothing held."""
     nothing = HttpIngestServer(token="gw-secret")  # only for its settings
     buffer.append([reading(i) for i in range(50)], [])
     up = HttpUplink(settings(nothing, url=f"http://127.0.0.1:{free_port()}"), buffer)
@@ -136,10 +137,14 @@ def test_hub_down_then_up(buffer: StoreAndForwardBuffer) -> None:
     with running(up):
         assert wait_for(lambda: up.counters().send_errors >= 3, 10)
         assert buffer.stats().depth == 50
+        held = up.counters()
+        assert held.inflight == 1 and held.written_off == 0 and held.oldest_unacked_s > 0
     hub2 = HttpIngestServer(token="gw-secret").start()
     try:
-        run_until_empty(HttpUplink(settings(hub2), buffer), buffer)
+        up2 = HttpUplink(settings(hub2), buffer)
+        run_until_empty(up2, buffer)
         assert hub2.unique_readings == 50
+        assert up2.counters().inflight == 0 and up2.counters().oldest_unacked_s == 0
     finally:
         hub2.stop()
 
