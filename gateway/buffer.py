@@ -52,7 +52,12 @@ from siaga.firmware_bridge.reading import Reading
 from siaga.firmware_bridge.uplink import LossReport
 from siaga.firmware_bridge.uplink_codec import reading_entry_payload
 from siaga.gateway.buffer_acks import Applied, NotedAcks
-from siaga.gateway.buffer_requeue import Requeued, requeue_rejected
+from siaga.gateway.buffer_requeue import (
+    Requeued,
+    RequeueOverBounds,
+    move_back,
+    rejected_matching,
+)
 from siaga.gateway.buffer_rows import (
     ALERT,
     READING,
@@ -341,18 +346,26 @@ class StoreAndForwardBuffer:
                     self._totals.bump(db, "rejected", -deleted)
             return deleted, kept
 
-    def requeue_rejected(self, reason: str | None, *, dry_run: bool = False) -> Requeued:
+    def requeue_rejected(self, reason: str | None, *, force: bool = False) -> Requeued:
         """Move the rejected rows whose reason contains ``reason`` (all: None) back to
-        pending under their pending ids (gateway/buffer_requeue.py); ``dry_run``: only say
-        which. For a buffer no running gateway has open: a running one's uplink would not
-        see the rows (below its cursor) until it restarts, nor its totals count them. The
-        cursor stays (rewound, it would hand out again the rows in flight)."""
+        pending under their pending ids (gateway/buffer_requeue.py). For a buffer no running
+        gateway has open: a running one's uplink would not see the rows (below its cursor)
+        until it restarts, nor its totals count them. The cursor stays (rewound, it would
+        hand out again the rows in flight). When pending and the rows exceed the bounds
+        (``over_bounds``: the next append would trim them) RequeueOverBounds, nothing
+        moved, unless ``force``."""
         db = self._db()
         with self._write, self._lock:
             with self._transaction(db, "requeue"):
+                found = rejected_matching(db, reason)
+                # the in-memory totals leave out acked rows not yet deleted, as pending will
+                found.over_bounds = found.rows > 0 and self._totals.over_with(
+                    found.rows, found.payload_bytes)
+                if found.over_bounds and not force:
+                    raise RequeueOverBounds(found)
                 applied = self._delete_acked(db)
-                found = requeue_rejected(db, reason, move=not dry_run)
-                if found.rows and not dry_run:
+                if found.rows:
+                    move_back(db, reason)
                     self._totals.bump(db, "rejected", -found.rows)
             self._acked.deleted(applied)
             self._totals.reload(db)
@@ -394,12 +407,6 @@ class StoreAndForwardBuffer:
             self._tail.forget()
 
     # -- anyone --------------------------------------------------------------------
-
-    def over_bounds(self) -> bool:
-        """Whether the rows exceed ``max_rows`` or ``data_bytes``: the next append then
-        trims the oldest readings (after a requeue, the requeued ones: the lowest ids)."""
-        with self._lock:
-            return self._totals.over()
 
     def stats(self) -> BufferStats:
         self._flush_acked()  # the oldest row and the alerts are read from SQLite

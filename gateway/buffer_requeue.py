@@ -13,6 +13,8 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, field
 
+from siaga.gateway.errors import GatewayError
+
 
 @dataclass(slots=True)
 class Requeued:
@@ -21,27 +23,50 @@ class Requeued:
 
     by_reason: dict[str, list[int]] = field(default_factory=dict)
     left_unencodable: int = 0
+    payload_bytes: int = 0  # of the rows that move: the bounds check adds them to pending's
+    # Pending and the rows that move exceed the buffer's bounds: the next append would
+    # trim the oldest readings, which the requeued rows then are (their old, lowest ids).
+    over_bounds: bool = False
 
     @property
     def rows(self) -> int:
         return sum(map(len, self.by_reason.values()))
 
 
-def requeue_rejected(db: sqlite3.Connection, reason: str | None, *, move: bool) -> Requeued:
-    """In the caller's transaction: the rejected rows whose reason contains ``reason`` (every
-    row: None), moved back to ``pending`` in their pending ids' order when ``move``."""
-    match, args = ("", ()) if reason is None else (" AND instr(reason, ?) > 0", (reason,))
+class RequeueOverBounds(GatewayError):
+    """A requeue refused, nothing moved: pending and the matched rows exceed the bounds."""
+
+    def __init__(self, found: Requeued) -> None:
+        super().__init__(f"{found.rows} rows would put pending over the buffer's bounds")
+        self.found = found
+
+
+def rejected_matching(db: sqlite3.Connection, reason: str | None) -> Requeued:
+    """The rejected rows whose reason contains ``reason`` (every row: None)."""
+    match, args = _match(reason)
     found = Requeued()
     for pending_id, why in db.execute(
             "SELECT pending_id, reason FROM rejected WHERE pending_id IS NOT NULL" + match
             + " ORDER BY pending_id", args):
         found.by_reason.setdefault(why, []).append(pending_id)
+    found.payload_bytes = db.execute(
+        "SELECT COALESCE(SUM(LENGTH(payload)), 0) FROM rejected WHERE pending_id IS NOT NULL"
+        + match, args).fetchone()[0]
     found.left_unencodable = db.execute(
         "SELECT COUNT(*) FROM rejected WHERE pending_id IS NULL" + match, args).fetchone()[0]
-    if move and found.rows:
-        # A plain INSERT: a pending row already holding the id fails the whole move.
-        db.execute("INSERT INTO pending (id, kind, payload, enqueued_at)"
-                   " SELECT pending_id, kind, payload, enqueued_at FROM rejected"
-                   " WHERE pending_id IS NOT NULL" + match + " ORDER BY pending_id", args)
-        db.execute("DELETE FROM rejected WHERE pending_id IS NOT NULL" + match, args)
     return found
+
+
+def move_back(db: sqlite3.Connection, reason: str | None) -> None:
+    """In the caller's transaction: the rows ``rejected_matching`` finds, moved back to
+    ``pending`` in their pending ids' order."""
+    match, args = _match(reason)
+    # A plain INSERT: a pending row already holding the id fails the whole move.
+    db.execute("INSERT INTO pending (id, kind, payload, enqueued_at)"
+               " SELECT pending_id, kind, payload, enqueued_at FROM rejected"
+               " WHERE pending_id IS NOT NULL" + match + " ORDER BY pending_id", args)
+    db.execute("DELETE FROM rejected WHERE pending_id IS NOT NULL" + match, args)
+
+
+def _match(reason: str | None) -> tuple[str, tuple[str, ...]]:
+    return ("", ()) if reason is None else (" AND instr(reason, ?) > 0", (reason,))

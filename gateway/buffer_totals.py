@@ -57,8 +57,13 @@ class BufferTotals:
                           self.counters.get("dropped_since"))
 
     def over(self) -> bool:
+        return self.over_with(0, 0)
+
+    def over_with(self, rows: int, payload_bytes: int) -> bool:
+        """Whether ``rows`` more rows of ``payload_bytes`` put the totals over the bounds."""
         s = self.settings
-        return self.bytes > s.data_bytes or (s.max_rows > 0 and self.rows > s.max_rows)
+        size = self.bytes + payload_bytes + rows * ROW_OVERHEAD_BYTES
+        return size > s.data_bytes or (s.max_rows > 0 and self.rows + rows > s.max_rows)
 
     def trim(self, db: sqlite3.Connection, at: int) -> dict[int, int]:
         """Drop the oldest readings, then (only if no reading is left) the oldest alerts.

@@ -146,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return send(args)
         if args.command == "requeue-rejected":
             return requeue_command.requeue(buffer_settings_of(args), state_dir_of(args),
-                                           args.reason, args.dry_run)
+                                           args.reason, args.dry_run, args.force)
         return show_status(args)
     except ConfigError as e:
         print(f"siaga-gateway: bad config: {e}", file=sys.stderr)

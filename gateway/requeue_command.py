@@ -18,18 +18,21 @@ import time
 from pathlib import Path
 
 from siaga.gateway.buffer import StoreAndForwardBuffer
-from siaga.gateway.buffer_requeue import Requeued, requeue_rejected
+from siaga.gateway.buffer_requeue import Requeued, RequeueOverBounds, rejected_matching
 from siaga.gateway.buffer_rows import id_runs
 from siaga.gateway.buffer_sqlite import BufferSettings, open_buffer_read_only
+from siaga.gateway.buffer_totals import BufferTotals
 from siaga.gateway.errors import BufferStorageError
 from siaga.gateway.state_dir_lock import StateDirBusy, StateDirLock
 from siaga.gateway.status_file import liveness, read_status
 
 
-def requeue(buffer: BufferSettings, state_dir: Path, reason: str | None, dry_run: bool) -> int:
+def requeue(buffer: BufferSettings, state_dir: Path, reason: str | None, dry_run: bool,
+            force: bool = False) -> int:
     """``buffer``: the gateway's buffer settings (its bounds too), path resolved.
-    Exit code: 0 done (or nothing matched), 1 a running gateway or no buffer file;
-    BufferStorageError for a file it must not use (newer, or a dry run's to migrate)."""
+    Exit code: 0 done (or nothing matched), 1 a running gateway, no buffer file, or a move
+    past the buffer's bounds without ``force``; BufferStorageError for a file it must not
+    use (newer, or a dry run's to migrate)."""
     try:
         alive = liveness(read_status(state_dir / "status.json"), time.time())
     except FileNotFoundError:
@@ -43,7 +46,7 @@ def requeue(buffer: BufferSettings, state_dir: Path, reason: str | None, dry_run
         print(f"siaga-gateway: no buffer file at {buffer_path}", file=sys.stderr)
         return 1
     if dry_run:
-        found = look(buffer_path, reason)
+        found = look(buffer, reason)
     else:
         # Held through the move: a gateway starting meanwhile fails at start.
         try:
@@ -53,38 +56,50 @@ def requeue(buffer: BufferSettings, state_dir: Path, reason: str | None, dry_run
                   file=sys.stderr)
             return 1
         with lock:
-            found, over = move(buffer, reason)
-        if over:
-            print(f"siaga-gateway: warning: pending is now over the buffer's bounds "
-                  f"(max_rows {buffer.max_rows}, {buffer.data_bytes} data bytes of "
-                  f"max_bytes {buffer.max_bytes}): the gateway's next append drops the "
-                  "oldest readings, and the requeued rows are the oldest (the lowest ids); "
-                  "they count in dropped_readings", file=sys.stderr)
+            try:
+                found = move(buffer, reason, force)
+            except RequeueOverBounds as exc:
+                # Checked before the move: once moved, the next append trims them for good.
+                print(f"siaga-gateway: {over_bounds_text(buffer, exc.found)}; moved "
+                      "nothing: move fewer (--reason), let the uplink drain the buffer "
+                      "first, or --force", file=sys.stderr)
+                return 1
+    if found.over_bounds:
+        print(f"siaga-gateway: warning: {over_bounds_text(buffer, found)}", file=sys.stderr)
     print(report(found, buffer_path, dry_run))
     return 0
 
 
-def look(buffer_path: Path, reason: str | None) -> Requeued:
+def over_bounds_text(buffer: BufferSettings, found: Requeued) -> str:
+    return (f"pending and the {found.rows} rows to move exceed the buffer's bounds "
+            f"(max_rows {buffer.max_rows}, {buffer.data_bytes} data bytes of max_bytes "
+            f"{buffer.max_bytes}): after the move the gateway's next append drops the oldest "
+            "readings, which the requeued rows are (their old, lowest ids), counted in "
+            "dropped_readings")
+
+
+def look(buffer: BufferSettings, reason: str | None) -> Requeued:
     """The dry run: read-only (SQLite ``mode=ro``), so it writes nothing beside a running
     gateway, and refuses a file that needs migrating rather than migrate it."""
-    db = open_buffer_read_only(str(buffer_path))
+    db = open_buffer_read_only(buffer.path)
     try:
-        db.execute("BEGIN")  # one snapshot for both queries
-        found = requeue_rejected(db, reason, move=False)
+        db.execute("BEGIN")  # one snapshot for every query
+        found = rejected_matching(db, reason)
+        found.over_bounds = found.rows > 0 and BufferTotals(buffer, db).over_with(
+            found.rows, found.payload_bytes)
         db.execute("COMMIT")
         return found
     except sqlite3.Error as exc:
-        raise BufferStorageError(f"cannot read buffer {buffer_path}: {exc}") from exc
+        raise BufferStorageError(f"cannot read buffer {buffer.path}: {exc}") from exc
     finally:
         db.close()
 
 
-def move(settings: BufferSettings, reason: str | None) -> tuple[Requeued, bool]:
-    """What moved, and whether pending is now over the buffer's bounds."""
+def move(settings: BufferSettings, reason: str | None, force: bool) -> Requeued:
+    """What moved (RequeueOverBounds, nothing moved, past the bounds without ``force``)."""
     buffer = StoreAndForwardBuffer(settings)
     try:
-        found = buffer.requeue_rejected(reason)
-        return found, found.rows > 0 and buffer.over_bounds()
+        return buffer.requeue_rejected(reason, force=force)
     finally:
         buffer.close()
 
@@ -111,3 +126,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                    help="only rows whose reason contains TEXT (default: every row)")
     p.add_argument("--dry-run", action="store_true",
                    help="say what would move, move nothing (safe while the gateway runs)")
+    p.add_argument("--force", action="store_true",
+                   help="move even when pending and the rows exceed the buffer's bounds "
+                        "(the gateway's next append then drops them)")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -116,7 +117,7 @@ def test_requeue_moves_matching_rows_back_in_order_under_their_ids(tmp_path: Pat
     assert later is not None and [e.id for e in later.readings] == [7, 8]
     buf.reject(later, "never acked by the hub")
     assert buf.stats().rejected == 4 and buf.stats().depth == 0
-    dry = buf.requeue_rejected(None, dry_run=True)
+    dry = requeue_command.look(buf.settings, None)
     assert dry.by_reason == {"reading 1: value: bad": [2], "never acked by the hub": [7, 8]}
     assert dry.left_unencodable == 1 and buf.stats().rejected == 4
     moved = buf.requeue_rejected("never acked")
@@ -163,9 +164,8 @@ def test_opening_a_current_file_and_a_dry_run_write_nothing(tmp_path: Path) -> N
     StoreAndForwardBuffer(BufferSettings(path=path)).close()
     watch = sqlite3.connect(path)
     version = watch.execute("PRAGMA data_version").fetchone()[0]
-    buf = StoreAndForwardBuffer(BufferSettings(path=path))
-    buf.requeue_rejected(None, dry_run=True)
-    buf.close()
+    StoreAndForwardBuffer(BufferSettings(path=path)).close()
+    requeue_command.look(BufferSettings(path=path), None)
     assert watch.execute("PRAGMA data_version").fetchone()[0] == version
     watch.close()
 
@@ -214,14 +214,15 @@ def test_a_dry_run_reads_only_and_refuses_a_file_that_needs_migrating(tmp_path: 
     assert "pending_id" not in {r[1] for r in db.execute("PRAGMA table_info(rejected)")}
     db.close()
     StoreAndForwardBuffer(BufferSettings(path=str(path))).close()  # the gateway migrates
-    assert requeue_command.look(path, "never acked").by_reason == {
+    assert requeue_command.look(BufferSettings(path=str(path)), "never acked").by_reason == {
         "never acked by the hub": [2]}
 
 
-def test_a_requeue_past_the_buffers_bounds_warns(
+def test_a_requeue_past_the_buffers_bounds_is_refused_unless_forced(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Requeued rows take the lowest ids, so in a full buffer the next append trims exactly
-    them: the command says so when pending and the requeued rows exceed the bounds."""
+    them, for good (in ``rejected`` they were safe): the dry run warns, the move refuses
+    (exit 1, ``rejected`` unchanged) unless forced, and then warns."""
     settings = BufferSettings(path=str(tmp_path / "buffer.sqlite3"), max_rows=3)
     buf = StoreAndForwardBuffer(settings)
     buf.append([reading(i) for i in range(1, 4)], [])  # ids 1-3
@@ -230,13 +231,40 @@ def test_a_requeue_past_the_buffers_bounds_warns(
     buf.reject(first, "value: bad")  # ids 1-2
     buf.append([reading(4), reading(5)], [])  # pending 3-5: at the bound, not over
     buf.close()
-    assert requeue_command.requeue(settings, tmp_path, "nothing matches", dry_run=False) == 0
-    assert "warning" not in capsys.readouterr().err
-    assert requeue_command.requeue(settings, tmp_path, None, dry_run=False) == 0
+    assert requeue_command.requeue(settings, tmp_path, None, dry_run=True) == 0
+    out = capsys.readouterr()
+    assert out.out.startswith("would move 2 rejected rows")
+    assert "warning: pending and the 2 rows to move exceed the buffer's bounds" in out.err
+    assert requeue_command.requeue(settings, tmp_path, None, dry_run=False) == 1
+    out = capsys.readouterr()
+    assert "moved nothing" in out.err and "--force" in out.err and out.out == ""
+    buf = StoreAndForwardBuffer(settings)
+    assert [p for p, _ in rejected_rows(buf)] == [1, 2] and buf.stats().depth == 3
+    buf.close()
+    assert requeue_command.requeue(settings, tmp_path, None, dry_run=False, force=True) == 0
     out = capsys.readouterr()
     assert out.out.startswith("moved 2 rejected rows")
-    assert "over the buffer's bounds (max_rows 3" in out.err
+    assert "warning: pending and the 2 rows to move exceed" in out.err
     buf = StoreAndForwardBuffer(settings)
     buf.append([reading(6)], [])  # trims the oldest: the two requeued and id 3
     assert buf.stats().dropped_readings == 3
     buf.close()
+
+
+def test_a_requeue_that_moves_nothing_neither_warns_nor_refuses(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Pending alone over the bounds (3 rows, the config's max_rows lowered to 2): moving
+    nothing adds nothing to trim, so no warning (at the bound, as before, it could not
+    fail)."""
+    settings = BufferSettings(path=str(tmp_path / "buffer.sqlite3"), max_rows=3)
+    buf = StoreAndForwardBuffer(settings)
+    buf.append([reading(i) for i in range(1, 4)], [])  # ids 1-3
+    first = buf.peek_batch(2)
+    assert first is not None
+    buf.reject(first, "value: bad")  # ids 1-2
+    buf.append([reading(4), reading(5)], [])  # pending 3-5
+    buf.close()
+    lowered = replace(settings, max_rows=2)
+    for dry_run in (True, False):
+        assert requeue_command.requeue(lowered, tmp_path, "nothing matches", dry_run) == 0
+        assert "warning" not in capsys.readouterr().err
