@@ -229,9 +229,11 @@ class StoreAndForwardBuffer:
 
     def peek_batch(
         self, max_count: int, *, backfill_after_s: float = 60.0, at_ms: int | None = None,
+        readings_only: bool = False,
     ) -> Batch | None:
         """Up to ``max_count`` rows not yet handed out: waiting alerts alone (an alert never
-        shares a batch, nor its fate, with readings), else the oldest readings.
+        shares a batch, nor its fate, with readings), else the oldest readings. With
+        ``readings_only`` the alerts stay waiting (the uplink's alerts' places are full).
 
         Entries enqueued more than ``backfill_after_s`` before now are marked back-filled.
         None when nothing is waiting.
@@ -241,7 +243,7 @@ class StoreAndForwardBuffer:
         db = self._db()
         with self._lock:
             picked: dict[int, tuple[Entry, ...]] = {ALERT: (), READING: ()}
-            for kind in (ALERT, READING):
+            for kind in (READING,) if readings_only else (ALERT, READING):
                 if self._tail.complete(kind):
                     rows = self._tail.take(kind, max_count)
                 else:

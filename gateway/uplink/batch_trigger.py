@@ -46,6 +46,14 @@ class BatchTrigger:
         if self._count == 0:
             self._since = None
 
+    def alerts_left(self, rows: int, now: float) -> None:
+        """Peeks of readings alone left up to ``rows`` alerts in the buffer: due at once, as
+        alerts. Counted again, as a backlog's rows: an empty peek of readings alone zeroed
+        the count while they waited, and a count short of the rows waiting lets one batch go
+        per append (the rest lag behind for good)."""
+        self.backlog(rows, now)
+        self._alert = rows > 0
+
     @property
     def waiting(self) -> int:
         """Entries appended and not yet taken, as far as the notifications tell."""

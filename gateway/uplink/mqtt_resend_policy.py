@@ -20,15 +20,10 @@ from siaga.gateway.uplink.inflight_window import InflightWindow
 from siaga.gateway.uplink.mqtt_inflight import REJECT_AFTER_ACKS, InFlightBatch
 from siaga.gateway.uplink.settings import UplinkSettings
 
-__all__ = ["CROWDED_OUT_AFTER_S", "NEVER_ACKED", "Acked", "ResendPolicy", "Room"]
+__all__ = ["NEVER_ACKED", "Acked", "ResendPolicy", "Room"]
 
 # The rejected table's reason for a batch given up.
 NEVER_ACKED = "never acked by the hub"
-
-# Alerts' batches holding the hard cap are given up once the oldest first went this long ago
-# (``ResendPolicy.crowded_out``): a hub database back within it loses no alert to the rejected
-# table, and readings wait behind them no longer than this.
-CROWDED_OUT_AFTER_S = 600.0
 
 # Where a new batch may go (``ResendPolicy.new_batch_room``): in the window, or beyond it.
 Room = Literal["window", "probe"]
@@ -74,9 +69,12 @@ class ResendPolicy:
         behind those batches on the link; a place, not more, so an alert flood stays bounded).
         Written-off batches take no place in the window, but all in flight count against a
         hard cap of twice ``max_inflight``, and their entries against
-        ``max_inflight_entries``: what the uplink holds is bounded by configuration."""
-        if len(self.flights) >= 2 * self.settings.max_inflight:
+        ``max_inflight_entries``: what the uplink holds is bounded by configuration. With the
+        alerts' places full (``alerts_places``) a waiting alert takes none of this: the next
+        batch is readings (the uplink peeks them alone), the alerts wait in the buffer."""
+        if len(self.flights) >= self.hard_cap:
             return None
+        alert_waiting = alert_waiting and self.alerts_place_free()
         if self.room_for_entries(alert_waiting, count) < self.settings.batch_max_count:
             return None  # a batch of batch_max_count must fit, or it waits for an ack
         taking = [f for f in self.flights.values() if not f.written_off]
@@ -84,6 +82,23 @@ class ResendPolicy:
             return "probe"
         alert = 1 if alert_waiting else 0
         return "window" if self.window.holds(len(taking) - alert) else None
+
+    @property
+    def hard_cap(self) -> int:
+        """Batches in flight at most, written-off ones included: twice ``max_inflight``."""
+        return 2 * self.settings.max_inflight
+
+    @property
+    def alerts_places(self) -> int:
+        """The hard cap's places batches with alerts may hold: half of it, at least one. The
+        readings' lane keeps the rest, so a hub whose alerts' lane (its database) never
+        answers holds alerts in flight and in the buffer, none rejected, while the readings
+        it acks still flow; the alerts go first again as a place of their share frees."""
+        return max(1, self.hard_cap // 2)
+
+    def alerts_place_free(self) -> bool:
+        """Whether a new batch with alerts may go: their share of places is not all held."""
+        return sum(f.alerts_lane for f in self.flights.values()) < self.alerts_places
 
     def probe_due(self, taking: list[InFlightBatch]) -> bool:
         """Whether a new batch may go beyond the window as a probe: write-off is barred
@@ -108,7 +123,7 @@ class ResendPolicy:
         not to the window: one batch of alerts may go beyond (up to ``count``, the sizer's),
         while no other is in flight."""
         flights = self.flights.values()
-        if alert_waiting and not any(f.batch.alerts for f in flights):
+        if alert_waiting and self.alerts_place_free() and not any(f.batch.alerts for f in flights):
             return count
         held = sum(len(f.batch) for f in flights)
         return self.settings.max_inflight_entries - held
@@ -254,30 +269,6 @@ class ResendPolicy:
         self._restart_behind(flight.place, now)
         given_up = [] if late else self._give_up_never_acked(flight.place, flight.alerts_lane)
         return Acked(flight, late, given_up)
-
-    def crowded_out(self, now: float) -> list[tuple[str, InFlightBatch]]:
-        """The batches given up to free the hard cap when it is held by alerts' batches
-        alone, each missed twice or more (written off, or not only because write-off is barred
-        until an ack in time: the probes sent past them), while the readings' lane acks in
-        time (its latest ack was), once the oldest first went ``CROWDED_OUT_AFTER_S`` ago: the
-        hub's alerts' lane is broken (for good, or its database down long), no alert ack
-        comes to give them up (``_give_up_never_acked``), and the readings, which the hub
-        would take, would wait behind them for as long. A database back sooner loses nothing
-        to the rejected table. All of them, not the oldest alone: alerts lead, so a place
-        freed goes to the next alert and the readings still wait (in the rig, an alert a
-        minute: 1,753 readings waiting at the hour, as with none given up). Reversible: a
-        late ack brings the rows back (by batch id, also after a restart), and an operator
-        can send them again (``siaga-gateway requeue-rejected``)."""
-        flights = self.flights.values()
-        if len(self.flights) < 2 * self.settings.max_inflight or not self.readings_in_time:
-            return []
-        if not all(f.misses >= 2 and f.alerts_lane for f in flights):
-            return []
-        if now - min(f.first_sent_at for f in flights) < CROWDED_OUT_AFTER_S:
-            return []
-        given_up = list(self.flights.items())
-        self.flights.clear()
-        return given_up
 
     def _give_up_never_acked(self, place: int,
                              alerts_lane: bool) -> list[tuple[str, InFlightBatch]]:

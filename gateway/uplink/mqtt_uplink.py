@@ -67,6 +67,8 @@ class MqttUplink(UplinkWorker):
         self._resend_all = False  # a new sender process: what the old one queued is gone
         self._policy = ResendPolicy(settings)  # the batches in flight: the uplink thread's
         self._published = 0  # data publishes so far: the next copy's place on the link
+        # A peek took readings alone while the alerts' places were full: alerts may wait.
+        self._alerts_held_back = False
         super().__init__(settings, buffer, health=health, heartbeat=heartbeat)
         s = settings
         config = MqttTransportConfig(
@@ -167,6 +169,13 @@ class MqttUplink(UplinkWorker):
     def _new_batch_room(self) -> Room | None:
         """Where the next batch may go (under ``_cond``: the trigger), the policy says."""
         return self._policy.new_batch_room(self._trigger.alert_waiting, self._sizer.count)
+
+    def _readings_only(self) -> bool:
+        """Whether the next batch is readings alone: the alerts' places are all held
+        (``ResendPolicy.alerts_places``); the alerts waiting stay in the buffer till one frees."""
+        held_back = not self._policy.alerts_place_free()
+        self._alerts_held_back = self._alerts_held_back or held_back
+        return held_back
 
     def _room_for_entries(self) -> int:
         with self._cond:
@@ -340,11 +349,14 @@ class MqttUplink(UplinkWorker):
             self._held = held
 
     def _send_due(self) -> None:
-        # The hard cap held by alerts' batches the hub's alerts' lane never answers, while it
-        # acks readings: the oldest gives way (``ResendPolicy.crowded_out``).
-        for batch_id, flight in self._policy.crowded_out(time.monotonic()):
-            self._give_up(batch_id, flight, "while its alerts' batches held the hard cap and "
-                          "it acked readings in time")
+        # Alerts held back in the buffer while their places were full go first again once
+        # one frees (an ack, or a give-up): the trigger forgot them at the readings' peek.
+        # The buffer's count of alerts includes those in flight: a few peeks too many at most.
+        if self._alerts_held_back and self._policy.alerts_place_free():
+            self._alerts_held_back = False
+            alerts = self._buffer.stats().alerts
+            with self._cond:
+                self._trigger.alerts_left(alerts, time.monotonic())
         try:
             self._send_more()
         finally:

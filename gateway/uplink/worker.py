@@ -127,11 +127,16 @@ class UplinkWorker:
         """The next batch, up to the sizer's count and the entries the in-flight bound still
         has room for (the uplink thread only)."""
         count = min(self._sizer.count, self._room_for_entries())
-        batch = self._buffer.peek_batch(count, backfill_after_s=self.settings.backfill_after_s)
+        batch = self._buffer.peek_batch(count, backfill_after_s=self.settings.backfill_after_s,
+                                        readings_only=self._readings_only())
         with self._cond:
             self._trigger.taken(len(batch) if batch else 0,
                                 full=batch is not None and batch.may_leave_rows(count))
         return batch
+
+    def _readings_only(self) -> bool:
+        """Whether the next batch leaves the alerts waiting in the buffer (HTTP: never)."""
+        return False
 
     def _room_for_entries(self) -> int:
         """How many entries the next batch may hold under ``uplink.max_inflight_entries``:

@@ -6,6 +6,7 @@ tests/unit/gateway/mqtt_uplink_rig.py (a fake link and a fake clock: its docstri
 from __future__ import annotations
 
 import logging
+import math
 import random
 import re
 
@@ -15,10 +16,12 @@ from siaga.gateway.uplink.mqtt_uplink import HELD_LONG_S
 from tests.unit.gateway.mqtt_uplink_rig import Rig
 
 
-def alerts_never_acked(rig: Rig, *, hours: float, alert_every: float) -> list[int]:
+def alerts_never_acked(rig: Rig, *, hours: float, alert_every: float,
+                       lane_back_at_h: float = math.inf) -> list[int]:
     """5 readings every 10 s and an alert every ``alert_every``; the hub acks each copy of a
     readings-only batch at once and never a batch with alerts (its alerts' lane broken for
-    good). The buffer's depth at each hour's end."""
+    good, or till ``lane_back_at_h``: then it acks those too). The readings waiting in the
+    buffer at each hour's end."""
     rig.policy.rng = random.Random(1)
     next_add, next_alert, depths = 10.0, alert_every, []
     while rig.clock.now - 1000.0 < 3600 * hours:
@@ -30,26 +33,45 @@ def alerts_never_acked(rig: Rig, *, hours: float, alert_every: float) -> list[in
         if t >= next_alert:
             rig.add(alerts=1)
             next_alert += alert_every
-        for b in rig.run_pass():
+        passed = rig.run_pass()
+        # The memory bound holds: entries held within max_inflight_entries, but for the one
+        # batch of alerts that may go beyond it (up to the sizer's count) while none is held.
+        held = sum(len(f.batch) for f in rig.policy.flights.values())
+        assert held <= rig.uplink.settings.max_inflight_entries + rig.uplink._sizer.count
+        for b in passed:
             f = rig.policy.flights.get(b)  # None: given up in the pass that resent it
-            if f is not None and not f.batch.alerts:
+            if f is not None and (not f.batch.alerts or t >= 3600 * lane_back_at_h):
                 rig.ack(b)
         if t >= 3600 * (len(depths) + 1):
-            depths.append(rig.buffer.stats().depth)
+            stats = rig.buffer.stats()
+            depths.append(stats.depth - stats.alerts)
     return depths
 
 
 def test_alerts_the_hub_never_acks_do_not_stop_the_readings(rig: Rig) -> None:
     """The hub's alerts' lane broken for good, its readings acked in time, an alert a minute:
     only alert acks give an alerts' batch up, so they filled the hard cap and the readings
-    waited in the buffer behind them (before: depth 1,805 at 1 h, 3,665 at 2 h). Now, the
-    cap all alerts' batches missed twice and the oldest sent CROWDED_OUT_AFTER_S ago, they
-    go to the rejected table (a late ack or requeue-rejected brings them back) and the
-    readings go again: 77 waiting at each hour (those of the two minutes the cap is full)."""
-    depths = alerts_never_acked(rig, hours=2, alert_every=60.0)
-    assert max(depths) <= 120, depths
-    assert rig.uplink.counters().batches_rejected > 0
-    assert len(rig.policy.flights) <= 2 * rig.uplink.settings.max_inflight
+    waited in the buffer behind them (before a994c39: depth 1,805 at 1 h, 3,665 at 2 h).
+    a994c39 gave them all up to the rejected table once the cap was theirs 10 min (77
+    waiting at each hour, 88 batches rejected in 2 h: alerts no hub ack ever brought back).
+    Now they hold at most their share of the cap's places (``alerts_places``), the readings
+    keep the rest and flow; the alerts past the share wait in the buffer, none is rejected,
+    and once the lane is back all are delivered."""
+    waiting = alerts_never_acked(rig, hours=2, alert_every=60.0)
+    assert max(waiting) <= 120, waiting  # 0 at each hour in the rig
+    stats = rig.buffer.stats()
+    assert stats.rejected == 0 and rig.uplink.counters().batches_rejected == 0
+    held_alerts = [f for f in rig.policy.flights.values() if f.batch.alerts]
+    assert len(held_alerts) == rig.policy.alerts_places == rig.uplink.settings.max_inflight
+    # All 120 alerts are the buffer's rows (those in flight too, till acked); the readings flow.
+    assert stats.alerts == 120, stats
+    assert len(rig.policy.flights) <= rig.policy.hard_cap
+    alerts_never_acked(rig, hours=2.5, alert_every=60.0, lane_back_at_h=2)  # its lane is back
+    stats = rig.buffer.stats()
+    assert stats.alerts == 0 and stats.rejected == 0, stats
+    assert stats.depth <= 5, stats  # and no readings lag behind them (100 did, for good)
+    assert not any(f.batch.alerts for f in rig.policy.flights.values())
+    assert rig.uplink.counters().batches_rejected == 0
 
 
 def test_a_batch_held_long_shows_in_the_counters_and_is_logged_hourly(
