@@ -195,13 +195,23 @@ def open_buffer_db(path: str, wal_bytes: int = MAX_WAL_BYTES) -> sqlite3.Connect
 
 def open_buffer_read_only(path: str) -> sqlite3.Connection:
     """A read-only connection (``requeue-rejected --dry-run``, beside a running gateway
-    too): it can write nothing, so a file that needs migrating, or of a newer schema, is
-    refused with BufferStorageError rather than migrated."""
+    too): it writes nothing to the database (SQLite may create its -wal and -shm side
+    files), so a file that needs migrating, or of a newer schema, is refused with
+    BufferStorageError rather than migrated."""
     try:
         db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None,
                              timeout=30)
         version = schema_version(db)
     except sqlite3.Error as exc:
+        if getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_READONLY:
+            # SQLite reads a WAL file through its side files, creating them if missing:
+            # a user who cannot write the directory gets "attempt to write a readonly
+            # database", which names the wrong cause.
+            where = Path(path).parent
+            raise BufferStorageError(
+                f"cannot read buffer {path} as this user: SQLite creates its side files "
+                f"({Path(path).name}-wal, -shm) beside it even to read, and this user cannot "
+                f"write {where}: run it as the gateway's user (sudo -u siaga ...)") from exc
         raise BufferStorageError(f"cannot open buffer {path} read-only: {exc}") from exc
     if version != SCHEMA_VERSION:
         db.close()

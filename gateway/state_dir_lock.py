@@ -30,11 +30,7 @@ class StateDirLock:
         """Take it now or raise StateDirBusy; ``who`` names the taker in the error."""
         state_dir.mkdir(parents=True, exist_ok=True)
         self.path = state_dir / LOCK_NAME
-        try:
-            self._fd: int | None = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
-                                           0o644)
-        except OSError as exc:
-            raise GatewayError(f"{who}: cannot open {self.path}: {exc}") from exc
+        self._fd: int | None = open_lock_file(self.path, who)
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -47,9 +43,7 @@ class StateDirLock:
             os.close(self._fd)
             self._fd = None
             raise
-        # for the operator who looks: which process holds it (the lock is the flock alone)
-        os.ftruncate(self._fd, 0)
-        os.write(self._fd, f"{os.getpid()}\n".encode())
+        note_pid(self._fd)
 
     def release(self) -> None:
         if self._fd is not None:
@@ -61,3 +55,30 @@ class StateDirLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def open_lock_file(path: Path, who: str) -> int:
+    """The lock file's descriptor, read-write; read-only if this user may not write it
+    (``sudo siaga-gateway requeue-rejected`` before the gateway's first start leaves it
+    root's, 0644; flock works on a read-only descriptor, and the pid note is skipped)."""
+    flags = os.O_CLOEXEC
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT | flags, 0o644)
+    except PermissionError:
+        try:
+            return os.open(path, os.O_RDONLY | flags)
+        except OSError as exc:
+            raise GatewayError(f"{who}: cannot open {path}: {exc}") from exc
+    except OSError as exc:
+        raise GatewayError(f"{who}: cannot open {path}: {exc}") from exc
+
+
+def note_pid(fd: int) -> None:
+    """For the operator who looks: which process holds the lock (the lock is the flock
+    alone, so a note that cannot be written, on a read-only descriptor or a full disk,
+    costs nothing)."""
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+    except OSError:
+        pass
