@@ -16,7 +16,6 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -175,7 +174,8 @@ def run(settings: GatewaySettings) -> int:
     signal.signal(signal.SIGINT, on_signal)
     # Before the buffer opens, for the process's life: one gateway per state dir, and
     # requeue-rejected refuses while it is held (gateway/state_dir_lock.py).
-    with StateDirLock(settings.state_dir, "cannot start"):
+    with StateDirLock(settings.state_dir, "cannot start",
+                      Path(settings.buffer.path) if settings.buffer is not None else None):
         runtime = GatewayRuntime(settings, sys.stdout.buffer)
         tune_collector()  # what start-up made lives as long as the process
         runtime.start()
@@ -229,10 +229,7 @@ def buffer_settings_of(args: argparse.Namespace) -> BufferSettings:
     """The config's buffer settings (its bounds too), else the defaults; the file in the
     state dir unless its path is absolute."""
     buffer = paths_settings(args.config).buffer if args.config is not None else None
-    settings = buffer or BufferSettings()
-    path = Path(settings.path)
-    return replace(settings, path=str(path if path.is_absolute()
-                                      else state_dir_of(args) / path))
+    return (buffer or BufferSettings()).resolved(state_dir_of(args))
 
 
 def paths_settings(config: Path) -> GatewaySettings:

@@ -50,7 +50,7 @@ def requeue(buffer: BufferSettings, state_dir: Path, reason: str | None, dry_run
     else:
         # Held through the move: a gateway starting meanwhile fails at start.
         try:
-            lock = StateDirLock(state_dir, "requeue-rejected")
+            lock = StateDirLock(state_dir, "requeue-rejected", buffer_path)
         except StateDirBusy as exc:
             print(f"siaga-gateway: {exc}: stop it first; --dry-run only reads",
                   file=sys.stderr)
@@ -120,8 +120,12 @@ def report(found: Requeued, buffer_path: Path, dry_run: bool) -> str:
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("requeue-rejected",
                        help="move the buffer's rejected rows back to pending (gateway stopped)")
-    p.add_argument("--config", type=Path, help="config file (gateway.state_dir, buffer.path)")
-    p.add_argument("--state-dir", type=Path, help="the gateway's state dir")
+    # One or the other: the buffer and the lock must come from the same gateway's settings.
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--config", type=Path,
+                       help="config file (gateway.state_dir, buffer.path and bounds)")
+    where.add_argument("--state-dir", type=Path,
+                       help="the gateway's state dir (the default buffer settings)")
     p.add_argument("--reason", metavar="TEXT",
                    help="only rows whose reason contains TEXT (default: every row)")
     p.add_argument("--dry-run", action="store_true",

@@ -1,5 +1,7 @@
 """One gateway process per state dir: an exclusive ``flock`` on ``state_dir/gateway.lock``,
-held for the process's whole life (taken before the buffer opens).
+held for the process's whole life (taken before the buffer opens); and, when the buffer
+file lies outside the state dir (an absolute ``buffer.path``), ``<buffer file>.lock`` as
+well: two gateways with their own state dirs may name one buffer file.
 
 ``siaga-gateway requeue-rejected`` takes the same lock without waiting and refuses if a
 gateway holds it. The status file could not tell it so: a gateway writes its first status
@@ -26,35 +28,45 @@ class StateDirBusy(GatewayError):
 class StateDirLock:
     """The lock, held until ``release`` (or the process's end)."""
 
-    def __init__(self, state_dir: Path, who: str) -> None:
-        """Take it now or raise StateDirBusy; ``who`` names the taker in the error."""
+    def __init__(self, state_dir: Path, who: str, buffer: Path | None = None) -> None:
+        """Take it now or raise StateDirBusy; ``who`` names the taker in the error;
+        ``buffer``: the buffer file, locked too when outside the state dir."""
         state_dir.mkdir(parents=True, exist_ok=True)
         self.path = state_dir / LOCK_NAME
-        self._fd: int | None = open_lock_file(self.path, who)
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(self._fd)
-            self._fd = None
-            raise StateDirBusy(
-                f"{who}: a gateway is running on state dir {state_dir} (it holds "
-                f"{self.path})") from None
-        except BaseException:
-            os.close(self._fd)
-            self._fd = None
-            raise
-        note_pid(self._fd)
+        self._fds = [take(self.path, who, f"a gateway is running on state dir {state_dir}")]
+        if buffer is not None and buffer.parent.resolve() != state_dir.resolve():
+            try:
+                buffer.parent.mkdir(parents=True, exist_ok=True)
+                self._fds.append(take(buffer.with_name(buffer.name + ".lock"), who,
+                                      f"a gateway is using buffer {buffer}"))
+            except BaseException:
+                self.release()
+                raise
 
     def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # closing the descriptor drops the flock
-            self._fd = None
+        while self._fds:
+            os.close(self._fds.pop())  # closing the descriptor drops the flock
 
     def __enter__(self) -> StateDirLock:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def take(path: Path, who: str, busy: str) -> int:
+    """The locked descriptor of ``path``, or StateDirBusy saying ``busy``."""
+    fd = open_lock_file(path, who)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise StateDirBusy(f"{who}: {busy} (it holds {path})") from None
+    except BaseException:
+        os.close(fd)
+        raise
+    note_pid(fd)
+    return fd
 
 
 def open_lock_file(path: Path, who: str) -> int:
