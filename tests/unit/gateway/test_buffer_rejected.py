@@ -218,11 +218,8 @@ def test_a_dry_run_reads_only_and_refuses_a_file_that_needs_migrating(tmp_path: 
         "never acked by the hub": [2]}
 
 
-def test_a_requeue_past_the_buffers_bounds_is_refused_unless_forced(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """Requeued rows take the lowest ids, so in a full buffer the next append trims exactly
-    them, for good (in ``rejected`` they were safe): the dry run warns, the move refuses
-    (exit 1, ``rejected`` unchanged) unless forced, and then warns."""
+def full_buffer(tmp_path: Path) -> BufferSettings:
+    """A buffer at its bound, max_rows 3: pending ids 3-5, rejected ids 1-2."""
     settings = BufferSettings(path=str(tmp_path / "buffer.sqlite3"), max_rows=3)
     buf = StoreAndForwardBuffer(settings)
     buf.append([reading(i) for i in range(1, 4)], [])  # ids 1-3
@@ -231,6 +228,15 @@ def test_a_requeue_past_the_buffers_bounds_is_refused_unless_forced(
     buf.reject(first, "value: bad")  # ids 1-2
     buf.append([reading(4), reading(5)], [])  # pending 3-5: at the bound, not over
     buf.close()
+    return settings
+
+
+def test_a_requeue_past_the_buffers_bounds_is_refused_unless_forced(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Requeued rows take the lowest ids, so in a full buffer the next append trims exactly
+    them, for good (in ``rejected`` they were safe): the dry run warns, the move refuses
+    (exit 1, ``rejected`` unchanged) unless forced, and then warns."""
+    settings = full_buffer(tmp_path)
     assert requeue_command.requeue(settings, tmp_path, None, dry_run=True) == 0
     out = capsys.readouterr()
     assert out.out.startswith("would move 2 rejected rows")
@@ -256,14 +262,7 @@ def test_a_requeue_that_moves_nothing_neither_warns_nor_refuses(
     """Pending alone over the bounds (3 rows, the config's max_rows lowered to 2): moving
     nothing adds nothing to trim, so no warning (at the bound, as before, it could not
     fail)."""
-    settings = BufferSettings(path=str(tmp_path / "buffer.sqlite3"), max_rows=3)
-    buf = StoreAndForwardBuffer(settings)
-    buf.append([reading(i) for i in range(1, 4)], [])  # ids 1-3
-    first = buf.peek_batch(2)
-    assert first is not None
-    buf.reject(first, "value: bad")  # ids 1-2
-    buf.append([reading(4), reading(5)], [])  # pending 3-5
-    buf.close()
+    settings = full_buffer(tmp_path)
     lowered = replace(settings, max_rows=2)
     for dry_run in (True, False):
         assert requeue_command.requeue(lowered, tmp_path, "nothing matches", dry_run) == 0
