@@ -75,6 +75,8 @@ class ResendPolicy:
         if len(self.flights) >= self.hard_cap:
             return None
         alert_waiting = alert_waiting and self.alerts_place_free()
+        if not alert_waiting and not self.readings_place_free():
+            return None  # the last place is the alerts' (``readings_places``)
         if self.room_for_entries(alert_waiting, count) < self.settings.batch_max_count:
             return None  # a batch of batch_max_count must fit, or it waits for an ack
         taking = [f for f in self.flights.values() if not f.written_off]
@@ -95,6 +97,18 @@ class ResendPolicy:
         answers holds alerts in flight and in the buffer, none rejected, while the readings
         it acks still flow; the alerts go first again as a place of their share frees."""
         return max(1, self.hard_cap // 2)
+
+    @property
+    def readings_places(self) -> int:
+        """The hard cap's places readings-only batches may hold: all but one. The mirror of
+        ``alerts_places``: a hub whose readings' store never answers would otherwise fill the
+        cap with readings (the alerts' acks give none of them up, they are the other lane's)
+        and a new alert would wait behind them for good; the place left is the alerts'."""
+        return self.hard_cap - 1
+
+    def readings_place_free(self) -> bool:
+        """Whether a new readings-only batch may go: their places are not all held."""
+        return sum(not f.alerts_lane for f in self.flights.values()) < self.readings_places
 
     def alerts_place_free(self) -> bool:
         """Whether a new batch with alerts may go: their share of places is not all held."""

@@ -9,28 +9,31 @@ import logging
 import math
 import random
 import re
+from collections.abc import Callable, Iterator
 
 import pytest
 
+from siaga.gateway.uplink.mqtt_inflight import InFlightBatch
 from siaga.gateway.uplink.mqtt_uplink import HELD_LONG_S
-from tests.unit.gateway.mqtt_uplink_rig import Rig
+from tests.unit.gateway.mqtt_uplink_rig import TIMEOUT, Rig
 
 
-def alerts_never_acked(rig: Rig, *, hours: float, alert_every: float,
-                       lane_back_at_h: float = math.inf) -> list[int]:
-    """5 readings every 10 s and an alert every ``alert_every``; the hub acks each copy of a
-    readings-only batch at once and never a batch with alerts (its alerts' lane broken for
-    good, or till ``lane_back_at_h``: then it acks those too). The readings waiting in the
-    buffer at each hour's end."""
+def passes(rig: Rig, *, hours: float, alert_every: float,
+           acks: Callable[[InFlightBatch, float], bool]) -> Iterator[tuple[float, bool]]:
+    """The uplink's passes for ``hours``: 5 readings every 10 s and an alert every
+    ``alert_every``; the hub acks each copy of a batch published in a pass at once if
+    ``acks(batch, t)``, else never. Yields each pass's time and whether an alert came."""
     rig.policy.rng = random.Random(1)
-    next_add, next_alert, depths = 10.0, alert_every, []
+    next_add, next_alert = 10.0, alert_every
     while rig.clock.now - 1000.0 < 3600 * hours:
-        rig.clock.now = min(rig.clock.now + rig.deadline(), 1000.0 + next_add)
+        rig.clock.now = min(rig.clock.now + rig.deadline(), 1000.0 + next_add,
+                            1000.0 + next_alert)
         t = rig.clock.now - 1000.0
         if t >= next_add:
             rig.add(readings=5)
             next_add += 10
-        if t >= next_alert:
+        alert_came = t >= next_alert
+        if alert_came:
             rig.add(alerts=1)
             next_alert += alert_every
         passed = rig.run_pass()
@@ -38,10 +41,22 @@ def alerts_never_acked(rig: Rig, *, hours: float, alert_every: float,
         # batch of alerts that may go beyond it (up to the sizer's count) while none is held.
         held = sum(len(f.batch) for f in rig.policy.flights.values())
         assert held <= rig.uplink.settings.max_inflight_entries + rig.uplink._sizer.count
+        assert len(rig.policy.flights) <= rig.policy.hard_cap
         for b in passed:
             f = rig.policy.flights.get(b)  # None: given up in the pass that resent it
-            if f is not None and (not f.batch.alerts or t >= 3600 * lane_back_at_h):
+            if f is not None and acks(f, t):
                 rig.ack(b)
+        yield t, alert_came
+
+
+def alerts_never_acked(rig: Rig, *, hours: float, alert_every: float,
+                       lane_back_at_h: float = math.inf) -> list[int]:
+    """The hub acks each readings-only batch and never a batch with alerts (its alerts'
+    lane broken for good, or till ``lane_back_at_h``: then it acks those too). The readings
+    waiting in the buffer at each hour's end."""
+    depths: list[int] = []
+    for t, _ in passes(rig, hours=hours, alert_every=alert_every,
+                       acks=lambda f, t: not f.batch.alerts or t >= 3600 * lane_back_at_h):
         if t >= 3600 * (len(depths) + 1):
             stats = rig.buffer.stats()
             depths.append(stats.depth - stats.alerts)
@@ -92,3 +107,37 @@ def test_a_batch_held_long_shows_in_the_counters_and_is_logged_hourly(
     times = [int(re.search(r"hub (\d+) s after", r.getMessage())[1]) for r in errors]  # type: ignore[index]
     assert len(errors) == 3, times  # at ~10 min, ~70 min, ~130 min
     assert HELD_LONG_S <= times[0] <= HELD_LONG_S + 60, times
+
+
+def readings_never_acked(rig: Rig, *, hours: float,
+                         alert_every: float) -> list[tuple[float, float]]:
+    """The mirror of ``alerts_never_acked``: the hub's readings' store down for good, its
+    alerts' lane acking each batch with alerts, never a readings-only batch. Each alert's
+    time and how long it waited (in the buffer or in flight) to be delivered."""
+    waits: list[tuple[float, float]] = []
+    for t, alert_came in passes(rig, hours=hours, alert_every=alert_every,
+                                acks=lambda f, t: bool(f.batch.alerts)):
+        if alert_came:
+            waits.append((t, math.inf))
+        if rig.buffer.stats().alerts == 0:  # none waiting: each alert's wait ends by now
+            waits = [(at, min(wait, t - at)) for at, wait in waits]
+    return waits
+
+
+def test_readings_the_hub_never_acks_do_not_stop_the_alerts(rig: Rig) -> None:
+    """The mirror case: the hub's readings' store down for good, its alerts' lane acking in
+    time, an alert a minute. The alerts' acks give no readings-only batch up (the other
+    lane's), so those filled the hard cap by ~8 min and every alert after waited behind
+    them for good (before: the alert of 8 min still waiting at 2 h, 6,720 s). Now the
+    readings hold all places but one (``readings_places``): none rejected, the memory bound
+    held, each alert delivered at once once the readings' places are full; before that,
+    while the readings' misses halve the window as a failing link's do, within ~1.5
+    timeouts (the window's rule: an alert takes one place beyond it, not more)."""
+    waits = readings_never_acked(rig, hours=2, alert_every=60.0)
+    assert len(waits) == 120 and max(w for _, w in waits) <= 2 * TIMEOUT, waits
+    assert all(w == 0 for at, w in waits if at >= 600), waits
+    held = [f for f in rig.policy.flights.values() if not f.batch.alerts]
+    assert len(held) == rig.policy.readings_places == rig.policy.hard_cap - 1
+    stats = rig.buffer.stats()
+    assert stats.alerts == 0 and stats.rejected == 0, stats
+    assert rig.uplink.counters().batches_rejected == 0
