@@ -83,6 +83,10 @@ class GatewayTable:
     group_commit_ms: Annotated[float, Interval(ge=0, le=100), doc(
         "How long the core gathers messages arriving one at a time into one buffer "
         "commit (bounded by max_batch); 0: commit what is waiting at once")] = 5.0
+    group_commit_max_ms: Annotated[float, Interval(ge=0, le=200), doc(
+        "How long the gathering grows to while fewer than 8 messages come in "
+        "group_commit_ms (a trickle shares commits; an alert still commits at once); "
+        "at most group_commit_ms when smaller, none when group_commit_ms is 0")] = 50.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +221,7 @@ class GatewaySettings:
     queue_size: int
     max_batch: int
     group_commit_ms: float
+    group_commit_max_ms: float
     serial: SerialSettings
     mqtt: MqttSourceSettings
     output: OutputSettings
@@ -326,6 +331,7 @@ def settings_from_table(
         queue_size=g.queue_size,
         max_batch=g.max_batch,
         group_commit_ms=g.group_commit_ms,
+        group_commit_max_ms=g.group_commit_max_ms,
         serial=parsed.serial,
         mqtt=mqtt,
         output=parsed.output,

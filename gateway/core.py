@@ -1,12 +1,13 @@
 """The core thread: the one owner of per-node state, counters, detection and buffer writes.
 
 Sources put ``InboundBatch`` items on a bounded queue; the core takes everything
-waiting (up to ``max_batch`` messages, gathered for ``group_commit_ms`` so messages
-arriving one at a time share a commit), turns accepted messages into readings,
-runs detection, commits readings and alerts to the buffer in one transaction,
-prints them (``--stdout``), and only then runs the batches' ``on_committed`` (the
-MQTT acks). It wakes at least every ``TICK_S`` for time-driven work: detector
-ticks (silence), command retries, the status file and the periodic counters log.
+waiting (up to ``max_batch`` messages, gathered for ``group_commit_ms``, or up to
+``group_commit_max_ms`` while they come one at a time, so they share a commit), turns
+accepted messages into readings and runs detection as they come (an alert ends the
+gathering), commits readings and alerts to the buffer in one transaction, prints them
+(``--stdout``), and only then runs the batches' ``on_committed`` (the MQTT acks). It
+wakes at least every ``TICK_S`` for time-driven work: detector ticks (silence), command
+retries, the status file and the periodic counters log.
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ from siaga.gateway.status_file import write_status
 log = logging.getLogger(__name__)
 
 TICK_S = 1.0
+# Fewer messages than this in ``group_commit_ms`` is a trickle: the gathering goes on to
+# ``group_commit_max_ms``. Well under Mosquitto's default in-flight window (20), which
+# would otherwise stop sending before the window ends.
+TRICKLE_MESSAGES = 8
 
 
 class Converter(Protocol):
@@ -129,50 +134,15 @@ class Core:
             self.write_status()
             log.info("core stopped: %s", self.stats.summary_line())
 
-    def _take(self) -> list[Any]:
-        """Everything waiting, up to ``max_batch`` messages, gathered for ``group_commit_ms``.
-
-        Messages that arrive one at a time (a paced stream) would otherwise each be
-        their own synchronous=FULL transaction: waiting a few ms after the first one
-        lets the next ones share its commit (group commit). The broker's acks wait
-        for that commit, so nothing is acknowledged earlier than before. A ``Stop`` or
-        a command ends the gathering at once.
-        """
-        items: list[Any] = []
-        count = 0
-        try:
-            item = self.inbox.get(timeout=TICK_S)
-        except queue.Empty:
-            return items
-        deadline: float | None = None
-        while True:
-            items.append(item)
-            if not isinstance(item, InboundBatch):
-                return items
-            count += len(item.items)
-            if count >= self.settings.max_batch:
-                return items
-            try:
-                item = self.inbox.get_nowait()
-                continue
-            except queue.Empty:
-                pass
-            now = time.monotonic()
-            if deadline is None:
-                deadline = now + self.settings.group_commit_ms / 1000
-            if now >= deadline:
-                return items
-            try:
-                item = self.inbox.get(timeout=deadline - now)
-            except queue.Empty:
-                return items
-
     def _step(self) -> bool:
-        items = self._take()
-        batches = [item for item in items if isinstance(item, InboundBatch)]
+        items: list[Any] = []
         try:
-            if batches:
-                self.process(batches)
+            try:
+                first = self.inbox.get(timeout=TICK_S)
+            except queue.Empty:
+                first = None
+            if first is not None:
+                self._gather(first, items)
             # After the data taken with them: a command may go to a node heard just now.
             for item in items:
                 if isinstance(item, CommandRequest):
@@ -188,17 +158,93 @@ class Core:
             log.exception("core: batch of %d items failed; continuing", len(items))
         return not any(isinstance(item, Stop) for item in items)
 
-    # -- messages -----------------------------------------------------------------------
+    def _gather(self, item: Any, items: list[Any]) -> None:
+        """Everything waiting from ``item`` on, up to ``max_batch`` messages, gathered into
+        one commit for ``group_commit_ms`` or, while messages come one at a time, for up to
+        ``group_commit_max_ms``; taken items are appended to ``items``.
 
-    def process(self, batches: Sequence[InboundBatch]) -> None:
+        Messages that arrive one at a time (a paced stream) would otherwise each be their
+        own synchronous=FULL transaction, and at a low rate the commit, not the message,
+        is the gateway's CPU: ~1 ms a commit at 20 messages/s against ~17 us a message in
+        a flood (tests/benchmarks/bench_gateway_paced.py, docs/gateway.md "Performance").
+        So while fewer than ``TRICKLE_MESSAGES`` have come the window grows to
+        ``group_commit_max_ms``; a faster stream ends it at ``group_commit_ms`` as before,
+        far inside the broker's in-flight window (Mosquitto's default 20). A trickle's
+        messages are converted and detected as they come, so an alert ends the gathering
+        and commits at once: it never waits for the grown window (in a stream, at most
+        ``group_commit_ms`` as before). The broker's acks wait for the commit, so
+        nothing is acknowledged earlier than before. A ``Stop`` or a command ends the
+        gathering at once.
+        """
+        s = self.settings
         readings: list[Reading] = []
         alerts: list[Alert] = []
         errors: list[IngestError] = []
+        batches: list[InboundBatch] = []
+        count = 0
+        base_s = s.group_commit_ms / 1000
+        longest_s = max(base_s, s.group_commit_max_ms / 1000) if base_s > 0 else 0.0
+        dry_at: float | None = None
+        ingested = 0  # batches[:ingested] are converted and detected
+        while True:
+            ended = False
+            while item is not None:
+                items.append(item)
+                if not isinstance(item, InboundBatch):
+                    ended = True
+                    break
+                batches.append(item)
+                count += len(item.items)
+                if count >= s.max_batch:
+                    ended = True
+                    break
+                try:
+                    item = self.inbox.get_nowait()
+                except queue.Empty:
+                    item = None
+            if count < TRICKLE_MESSAGES:
+                # A trickle is detected as it comes, so an alert need not wait for the
+                # grown window; a stream is taken whole as before (per-arrival detection
+                # cost the flood ~10% more CPU: bench_gateway_ingest --only kit --kit-live,
+                # 16.2-19.3 -> 18.2-20.8 us a message, 2026-12-07 22:21 UTC)
+                self._ingest(batches[ingested:], readings, alerts, errors)
+                ingested = len(batches)
+            if ended or alerts:
+                break
+            now = time.monotonic()
+            if dry_at is None:
+                dry_at = now
+            deadline = dry_at + (base_s if count >= TRICKLE_MESSAGES else longest_s)
+            if now >= deadline:
+                break
+            try:
+                item = self.inbox.get(timeout=deadline - now)
+            except queue.Empty:
+                break
+        if ingested < len(batches):
+            self._ingest(batches[ingested:], readings, alerts, errors)
+        if batches:
+            self._finish(batches, readings, alerts, errors)
+
+    # -- messages -----------------------------------------------------------------------
+
+    def process(self, batches: Sequence[InboundBatch]) -> None:
+        """Batches in one commit, then their ``on_committed`` (the acks)."""
+        readings: list[Reading] = []
+        alerts: list[Alert] = []
+        errors: list[IngestError] = []
+        self._ingest(batches, readings, alerts, errors)
+        self._finish(batches, readings, alerts, errors)
+
+    def _ingest(self, batches: Sequence[InboundBatch], readings: list[Reading],
+                alerts: list[Alert], errors: list[IngestError]) -> None:
+        """Messages to readings and detection over them; appended to the lists given."""
+        new: list[Reading] = []
         for batch in batches:
             for item in batch.items:
                 if isinstance(item, NodeMessage):
                     try:
-                        self._message(item, readings, alerts)
+                        self._message(item, new, alerts)
                     except Exception as e:
                         # One message that trips a bug is reported like bad input; the
                         # rest of the batch goes on.
@@ -214,8 +260,12 @@ class Core:
                     alerts.append(item.alert)
                 else:
                     self._error(item, errors)
-        if self.detection is not None and readings:
-            self._detect(readings, alerts)
+        if self.detection is not None and new:
+            self._detect(new, alerts)
+        readings.extend(new)
+
+    def _finish(self, batches: Sequence[InboundBatch], readings: list[Reading],
+                alerts: list[Alert], errors: list[IngestError]) -> None:
         self._commit(readings, alerts, errors)
         for batch in batches:
             if batch.on_committed is not None:

@@ -224,3 +224,31 @@ def test_qos0_device_messages_are_taken_without_a_puback(
         runtime.stop()
     assert [r["seq"] for r in readings] == list(range(1, 41))
     assert not [r for r in caplog.records if "disconnected" in r.getMessage()]
+
+
+@pytest.mark.parametrize(("max_ms", "most"), [(200.0, 6), (0.0, 12)])
+def test_a_trickle_shares_commits_while_the_window_grows(
+    tmp_path: Path, mosquitto: Mosquitto, max_ms: float, most: int
+) -> None:
+    # 12 messages 25 ms apart: past the 5 ms window, so each was its own commit; with
+    # group_commit_max_ms they share a few (every ack still after its commit: QoS 1
+    # redelivery would show as a duplicate reading).
+    runtime, out = start(tmp_path, mosquitto, **{"gateway.group_commit_max_ms": max_ms,
+                                                 "buffer.path": str(tmp_path / "b.sqlite3")})
+    dev = publisher(mosquitto)
+    try:
+        wait_connected(runtime)
+        before = runtime.core.stats.commits
+        for seq in range(1, 13):
+            dev.publish("siaga/node/m-07/up", json.dumps({"seq": seq, "v": {"vwc": 1.0}}), qos=1)
+            time.sleep(0.025)
+        readings = out.wait_for("reading", 12)
+        time.sleep(0.4)
+        commits = runtime.core.stats.commits - before
+    finally:
+        dev.loop_stop()
+        runtime.stop()
+    assert [r["seq"] for r in readings] == list(range(1, 13))
+    assert 1 <= commits <= most
+    if max_ms == 0.0:
+        assert commits >= 6  # 25 ms apart, a 5 ms window: mostly one message a commit

@@ -1,6 +1,7 @@
 """Group commit in the core: messages arriving one at a time within ``group_commit_ms``
-share one buffer transaction, and their acks run only after it. Real buffer (SQLite in
-tmp_path); the inbox is a real queue that delivers a batch while the core waits on it."""
+share one buffer transaction, and their acks run only after it; a trickle's window grows
+to ``group_commit_max_ms``; an alert commits at once. Real buffer (SQLite in tmp_path) and
+detectors; the inbox is a real queue that delivers a batch while the core waits on it."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ import queue
 from pathlib import Path
 from typing import Any
 
+from siaga.analytics.engine import EdgeAnalytics
 from siaga.firmware_bridge.device_message import DeviceMessage
 from siaga.gateway.buffer import StoreAndForwardBuffer
 from siaga.gateway.buffer_sqlite import BufferSettings
 from siaga.gateway.config import DownlinkSettings, load_settings
-from siaga.gateway.core import TICK_S, Core, Stop
+from siaga.gateway.core import TICK_S, TRICKLE_MESSAGES, Core, Stop
 from siaga.gateway.downlink import Downlink
 from siaga.gateway.messages import InboundBatch, NodeMessage
 from siaga.gateway.reading_converter import ReadingConverter
@@ -35,6 +37,25 @@ class ArrivingQueue(queue.Queue[Any]):
         return super().get(block, timeout)
 
 
+class PacedQueue(queue.Queue[Any]):
+    """The next ``later`` item arrives ``gap_s`` into each wait: a wait shorter than that
+    times out (at once: the clock is the timeout asked for, not slept)."""
+
+    def __init__(self, later: list[Any], gap_s: float) -> None:
+        super().__init__()
+        self.later = later
+        self.gap_s = gap_s
+        self.waits: list[float] = []
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        if block and timeout is not None and timeout < TICK_S and self.empty():
+            self.waits.append(timeout)
+            if not self.later or timeout < self.gap_s:
+                raise queue.Empty
+            self.put(self.later.pop(0))
+        return super().get(block, timeout)
+
+
 def make_core(
     tmp_path: Path, inbox: queue.Queue[Any], **gateway: Any
 ) -> tuple[Core, StoreAndForwardBuffer]:
@@ -45,13 +66,14 @@ def make_core(
     buffer = StoreAndForwardBuffer(BufferSettings(path=str(tmp_path / "b.sqlite3")))
     core = Core(settings, inbox, ReadingConverter(settings.convert),
                 Downlink(DownlinkSettings(), lambda *a: True), store=buffer,
-                clock=lambda: T0 + 5)
+                detection=EdgeAnalytics(settings.analytics), clock=lambda: T0 + 5)
     return core, buffer
 
 
-def batch(seq: int, acked: list[tuple[int, int]], buffer: list[StoreAndForwardBuffer]
-          ) -> InboundBatch:
-    msg = NodeMessage(DeviceMessage("up", "n1", seq, values={"vwc": 30.0}), "mqtt", T0 + seq)
+def batch(seq: int, acked: list[tuple[int, int]], buffer: list[StoreAndForwardBuffer],
+          **values: float) -> InboundBatch:
+    msg = NodeMessage(DeviceMessage("up", "n1", seq, values=values or {"vwc": 30.0}), "mqtt",
+                      T0 + seq)
     return InboundBatch([msg], lambda: acked.append((seq, buffer[0].stats().depth)))
 
 
@@ -103,3 +125,54 @@ def test_stop_ends_the_gathering(tmp_path: Path) -> None:
     inbox.put(Stop())
     assert not core._step()  # the Stop is taken with batch 1, nothing waited for
     assert acked == [(1, 1)] and inbox.waits == [] and core.stats.commits == 1
+
+
+def test_a_trickle_shares_a_commit_past_group_commit_ms(tmp_path: Path) -> None:
+    # one message every 20 ms: past the 5 ms window, inside the 100 ms it grows to
+    acked: list[tuple[int, int]] = []
+    ref: list[StoreAndForwardBuffer] = []
+    inbox = PacedQueue([batch(2, acked, ref), batch(3, acked, ref)], gap_s=0.02)
+    core, buffer = make_core(tmp_path, inbox, group_commit_ms=5, group_commit_max_ms=100)
+    ref.append(buffer)
+    inbox.put(batch(1, acked, ref))
+    core._step()
+    assert acked == [(1, 3), (2, 3), (3, 3)] and core.stats.commits == 1
+    assert inbox.waits[0] > 0.05  # the window grew past group_commit_ms
+
+
+def test_without_growth_a_trickle_commits_each_message(tmp_path: Path) -> None:
+    # group_commit_max_ms at or under group_commit_ms: the 5 ms window as before
+    acked: list[tuple[int, int]] = []
+    ref: list[StoreAndForwardBuffer] = []
+    inbox = PacedQueue([batch(2, acked, ref)], gap_s=0.02)
+    core, buffer = make_core(tmp_path, inbox, group_commit_ms=5, group_commit_max_ms=0)
+    ref.append(buffer)
+    inbox.put(batch(1, acked, ref))
+    core._step()
+    assert acked == [(1, 1)] and len(inbox.waits) == 1 and inbox.waits[0] <= 0.0051
+
+
+def test_a_faster_stream_ends_at_group_commit_ms(tmp_path: Path) -> None:
+    # TRICKLE_MESSAGES already in: the window is group_commit_ms, the next one waits
+    acked: list[tuple[int, int]] = []
+    ref: list[StoreAndForwardBuffer] = []
+    inbox = PacedQueue([batch(99, acked, ref)], gap_s=0.02)
+    core, buffer = make_core(tmp_path, inbox, group_commit_ms=5, group_commit_max_ms=100)
+    ref.append(buffer)
+    for seq in range(1, TRICKLE_MESSAGES + 1):
+        inbox.put(batch(seq, acked, ref))
+    core._step()
+    n = TRICKLE_MESSAGES
+    assert acked == [(seq, n) for seq in range(1, n + 1)] and inbox.waits[0] <= 0.0051
+
+
+def test_an_alert_commits_at_once_without_waiting_for_the_window(tmp_path: Path) -> None:
+    acked: list[tuple[int, int]] = []
+    ref: list[StoreAndForwardBuffer] = []
+    inbox = PacedQueue([batch(9, acked, ref)], gap_s=0.02)
+    core, buffer = make_core(tmp_path, inbox, group_commit_ms=5, group_commit_max_ms=100)
+    ref.append(buffer)
+    inbox.put(batch(1, acked, ref, smoke=3000.0))  # smoke at 3,000 ppm: a fire alert
+    core._step()
+    assert inbox.waits == [] and core.stats.commits == 1 and core.stats.alerts >= 1
+    assert acked == [(1, 1 + core.stats.alerts)]  # the reading and its alert, committed
