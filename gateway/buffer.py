@@ -353,7 +353,7 @@ class StoreAndForwardBuffer:
         pending under their pending ids (gateway/buffer_requeue.py). For a buffer no running
         gateway has open: a running one's uplink would not see the rows (below its cursor)
         until it restarts, nor its totals count them. The cursor stays (rewound, it would
-        hand out again the rows in flight). When pending and the rows exceed the bounds
+        hand out again the rows in flight). When pending and the rows reach the bounds
         (``over_bounds``: the next append would trim them) RequeueOverBounds, nothing
         moved, unless ``force``."""
         db = self._db()
@@ -361,7 +361,7 @@ class StoreAndForwardBuffer:
             with self._transaction(db, "requeue"):
                 found = rejected_matching(db, reason)
                 # the in-memory totals leave out acked rows not yet deleted, as pending will
-                found.over_bounds = found.rows > 0 and self._totals.over_with(
+                found.over_bounds = found.rows > 0 and self._totals.full_with(
                     found.rows, found.payload_bytes)
                 if found.over_bounds and not force:
                     raise RequeueOverBounds(found)

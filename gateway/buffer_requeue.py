@@ -24,7 +24,7 @@ class Requeued:
     by_reason: dict[str, list[int]] = field(default_factory=dict)
     left_unencodable: int = 0
     payload_bytes: int = 0  # of the rows that move: the bounds check adds them to pending's
-    # Pending and the rows that move exceed the buffer's bounds: the next append would
+    # Pending and the rows that move reach the buffer's bounds: the next append would
     # trim the oldest readings, which the requeued rows then are (their old, lowest ids).
     over_bounds: bool = False
 

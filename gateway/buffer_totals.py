@@ -57,13 +57,17 @@ class BufferTotals:
                           self.counters.get("dropped_since"))
 
     def over(self) -> bool:
-        return self.over_with(0, 0)
+        """Whether the totals are past the bounds (what trim drops rows for)."""
+        s = self.settings
+        return self.bytes > s.data_bytes or (s.max_rows > 0 and self.rows > s.max_rows)
 
-    def over_with(self, rows: int, payload_bytes: int) -> bool:
-        """Whether ``rows`` more rows of ``payload_bytes`` put the totals over the bounds."""
+    def full_with(self, rows: int, payload_bytes: int) -> bool:
+        """Whether ``rows`` more rows of ``payload_bytes`` leave no room for one append:
+        at the bound already, since the trim after the next append drops the oldest rows
+        until the totals are back under it (``over`` asks only past it)."""
         s = self.settings
         size = self.bytes + payload_bytes + rows * ROW_OVERHEAD_BYTES
-        return size > s.data_bytes or (s.max_rows > 0 and self.rows + rows > s.max_rows)
+        return size >= s.data_bytes or (s.max_rows > 0 and self.rows + rows >= s.max_rows)
 
     def trim(self, db: sqlite3.Connection, at: int) -> dict[int, int]:
         """Drop the oldest readings, then (only if no reading is left) the oldest alerts.

@@ -71,7 +71,7 @@ def requeue(buffer: BufferSettings, state_dir: Path, reason: str | None, dry_run
 
 
 def over_bounds_text(buffer: BufferSettings, found: Requeued) -> str:
-    return (f"pending and the {found.rows} rows to move exceed the buffer's bounds "
+    return (f"pending and the {found.rows} rows to move reach the buffer's bounds "
             f"(max_rows {buffer.max_rows}, {buffer.data_bytes} data bytes of max_bytes "
             f"{buffer.max_bytes}): after the move the gateway's next append drops the oldest "
             "readings, which the requeued rows are (their old, lowest ids), counted in "
@@ -85,7 +85,7 @@ def look(buffer: BufferSettings, reason: str | None) -> Requeued:
     try:
         db.execute("BEGIN")  # one snapshot for every query
         found = rejected_matching(db, reason)
-        found.over_bounds = found.rows > 0 and BufferTotals(buffer, db).over_with(
+        found.over_bounds = found.rows > 0 and BufferTotals(buffer, db).full_with(
             found.rows, found.payload_bytes)
         db.execute("COMMIT")
         return found
@@ -131,5 +131,5 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--dry-run", action="store_true",
                    help="say what would move, move nothing (safe while the gateway runs)")
     p.add_argument("--force", action="store_true",
-                   help="move even when pending and the rows exceed the buffer's bounds "
+                   help="move even when pending and the rows reach the buffer's bounds "
                         "(the gateway's next append then drops them)")

@@ -240,7 +240,7 @@ def test_a_requeue_past_the_buffers_bounds_is_refused_unless_forced(
     assert requeue_command.requeue(settings, tmp_path, None, dry_run=True) == 0
     out = capsys.readouterr()
     assert out.out.startswith("would move 2 rejected rows")
-    assert "warning: pending and the 2 rows to move exceed the buffer's bounds" in out.err
+    assert "warning: pending and the 2 rows to move reach the buffer's bounds" in out.err
     assert requeue_command.requeue(settings, tmp_path, None, dry_run=False) == 1
     out = capsys.readouterr()
     assert "moved nothing" in out.err and "--force" in out.err and out.out == ""
@@ -250,7 +250,7 @@ def test_a_requeue_past_the_buffers_bounds_is_refused_unless_forced(
     assert requeue_command.requeue(settings, tmp_path, None, dry_run=False, force=True) == 0
     out = capsys.readouterr()
     assert out.out.startswith("moved 2 rejected rows")
-    assert "warning: pending and the 2 rows to move exceed" in out.err
+    assert "warning: pending and the 2 rows to move reach" in out.err
     buf = StoreAndForwardBuffer(settings)
     buf.append([reading(6)], [])  # trims the oldest: the two requeued and id 3
     assert buf.stats().dropped_readings == 3
@@ -267,3 +267,21 @@ def test_a_requeue_that_moves_nothing_neither_warns_nor_refuses(
     for dry_run in (True, False):
         assert requeue_command.requeue(lowered, tmp_path, "nothing matches", dry_run) == 0
         assert "warning" not in capsys.readouterr().err
+
+
+def test_a_requeue_that_lands_on_the_bound_is_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Exactly at the bound after the move is already too full: the trim after the next
+    append drops the oldest row, a requeued one (max_rows 5, 3 pending + 2 moved: the
+    check asked only whether the move went past the bound, so it neither warned nor
+    refused, and the next append dropped one)."""
+    settings = replace(full_buffer(tmp_path), max_rows=5)
+    assert requeue_command.requeue(settings, tmp_path, None, dry_run=True) == 0
+    assert "warning: pending and the 2 rows to move reach" in capsys.readouterr().err
+    assert requeue_command.requeue(settings, tmp_path, None, dry_run=False) == 1
+    assert "moved nothing" in capsys.readouterr().err
+    assert requeue_command.requeue(settings, tmp_path, None, dry_run=False, force=True) == 0
+    buf = StoreAndForwardBuffer(settings)
+    buf.append([reading(6)], [])  # what the check foresaw: the oldest requeued row goes
+    assert buf.stats().dropped_readings == 1
+    buf.close()
