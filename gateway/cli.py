@@ -226,10 +226,15 @@ def state_dir_of(args: argparse.Namespace) -> Path:
 
 
 def buffer_settings_of(args: argparse.Namespace) -> BufferSettings:
-    """The config's buffer settings (its bounds too), else the defaults; the file in the
-    state dir unless its path is absolute."""
-    buffer = paths_settings(args.config).buffer if args.config is not None else None
-    return (buffer or BufferSettings()).resolved(state_dir_of(args))
+    """The config's buffer settings (its bounds too) as they are (the config joined the
+    path to its state dir already: joined again, a relative state dir doubled), else the
+    defaults in the state dir."""
+    if args.config is not None:
+        settings = paths_settings(args.config)
+        if settings.buffer is not None:
+            return settings.buffer
+        return BufferSettings().resolved(settings.state_dir)
+    return BufferSettings().resolved(state_dir_of(args))
 
 
 def paths_settings(config: Path) -> GatewaySettings:

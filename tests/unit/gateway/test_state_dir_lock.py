@@ -41,3 +41,17 @@ def test_requeue_takes_config_or_state_dir_not_both(
               "--state-dir", str(tmp_path)])
     assert exit_.value.code == 2
     assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_requeue_with_a_config_finds_the_buffer_under_a_relative_state_dir(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The config's buffer path is joined to its state dir already: joined again, a
+    relative state dir ``st`` made ``st/st/buffer.sqlite3``."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "gw.toml").write_text('[gateway]\nstate_dir = "st"\n[buffer]\n')
+    (tmp_path / "st").mkdir()
+    StoreAndForwardBuffer(BufferSettings(path="st/buffer.sqlite3")).close()
+    assert main(["requeue-rejected", "--config", "gw.toml", "--dry-run"]) == 0
+    assert "would move 0 rejected rows" in capsys.readouterr().out
+    assert not (tmp_path / "st" / "st").exists()
