@@ -62,6 +62,13 @@ def take(path: Path, who: str, busy: str) -> int:
     except BlockingIOError:
         os.close(fd)
         raise StateDirBusy(f"{who}: {busy} (it holds {path})") from None
+    except OSError as exc:
+        # NFS refuses an exclusive flock on a read-only descriptor (EBADF): the read-only
+        # fallback above then fails here; raw, the OSError was a traceback
+        os.close(fd)
+        raise GatewayError(
+            f"{who}: cannot lock {path}: {exc}; the lock file must be writable by the "
+            f"gateway's user (chown it to that user, e.g. chown siaga {path})") from exc
     except BaseException:
         os.close(fd)
         raise

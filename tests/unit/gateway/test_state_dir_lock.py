@@ -5,6 +5,8 @@ from one place (``--config`` or ``--state-dir``, not both)."""
 
 from __future__ import annotations
 
+import errno
+import fcntl
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ from siaga.gateway import requeue_command
 from siaga.gateway.buffer import StoreAndForwardBuffer
 from siaga.gateway.buffer_sqlite import BufferSettings
 from siaga.gateway.cli import main
+from siaga.gateway.errors import GatewayError
 from siaga.gateway.state_dir_lock import StateDirBusy, StateDirLock
 
 
@@ -55,3 +58,17 @@ def test_requeue_with_a_config_finds_the_buffer_under_a_relative_state_dir(
     assert main(["requeue-rejected", "--config", "gw.toml", "--dry-run"]) == 0
     assert "would move 0 rejected rows" in capsys.readouterr().out
     assert not (tmp_path / "st" / "st").exists()
+
+
+def test_a_flock_that_fails_otherwise_says_the_lock_file_must_be_writable(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On NFS an exclusive flock on the read-only fallback descriptor fails with EBADF, a
+    raw OSError that cli.main does not catch (a traceback). NFS cannot run here, so the
+    OS call fcntl.flock is faked to fail as it does there (no MQTT/InfluxDB/serial
+    involved)."""
+    def flock_on_nfs(fd: int, op: int) -> None:
+        raise OSError(errno.EBADF, "Bad file descriptor")
+
+    monkeypatch.setattr(fcntl, "flock", flock_on_nfs)
+    with pytest.raises(GatewayError, match="must be writable by the gateway's user"):
+        StateDirLock(tmp_path, "cannot start")
