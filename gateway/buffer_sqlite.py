@@ -211,7 +211,8 @@ def open_buffer_read_only(path: str) -> sqlite3.Connection:
             raise BufferStorageError(
                 f"cannot read buffer {path} as this user: SQLite creates its side files "
                 f"({Path(path).name}-wal, -shm) beside it even to read, and this user cannot "
-                f"write {where}: run it as the gateway's user (sudo -u siaga ...)") from exc
+                f"create or write its side files (-wal/-shm) in {where}: run it as the "
+                "gateway's user (sudo -u siaga ...)") from exc
         raise BufferStorageError(f"cannot open buffer {path} read-only: {exc}") from exc
     if version != SCHEMA_VERSION:
         db.close()
