@@ -237,6 +237,17 @@ class ResendPolicy:
         flight.resent_past_acks = flight.resent_past_acks or flight.acked_past > 0
         flight.acked_past = 0  # the acks past its latest copy are what count
 
+    def may_split(self, flight: InFlightBatch) -> bool:
+        """Whether ``flight`` may go again as two halves: the one place more they take fits
+        its lane's places (``alerts_places``, ``readings_places``) and the hard cap. Unchecked,
+        a split alerts' batch took past its share and the cap and no readings batch could go;
+        with no place to spare it goes again whole (its lane's share counts batches, not
+        entries)."""
+        if len(self.flights) >= self.hard_cap:
+            return False
+        lane = sum(f.alerts_lane == flight.alerts_lane for f in self.flights.values())
+        return lane < (self.alerts_places if flight.alerts_lane else self.readings_places)
+
     def split(self, batch_id: str) -> InFlightBatch:
         """``batch_id`` goes again as its halves, under their own ids (``sent``): the whole
         leaves, its place kept while a piece is in flight (a late ack for it is stale)."""

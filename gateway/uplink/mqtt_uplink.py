@@ -318,10 +318,11 @@ class MqttUplink(UplinkWorker):
                      now - flight.sent_at)
             with self._cond:
                 self._counters.batches_resent += 1
-            if len(flight.batch) > self._sizer.count:
+            if len(flight.batch) > self._sizer.count and self._policy.may_split(flight):
                 # Published whole again, a batch grown for a fast link that has since slowed
                 # would miss its ack for ever: its halves go instead, under their own ids (a
-                # late ack for the whole is stale; the hub's ingest is idempotent).
+                # late ack for the whole is stale; the hub's ingest is idempotent), when its
+                # lane has the place the second half takes.
                 self._policy.split(batch_id)
                 for half in flight.batch.split():
                     self._publish_batch(half, flight.split_from + (batch_id,),
