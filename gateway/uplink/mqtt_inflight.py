@@ -77,17 +77,20 @@ class InFlightBatch:
         all (it expects them again), and the other way round while the readings' store is."""
         return bool(self.batch.alerts)
 
-    def forget_acks_past(self) -> None:
+    def forget_acks_past(self, *, stall: bool = False) -> None:
         """The link failed or came back: the acks counted past its latest copy, and the copy
         they earned, say nothing of what the hub has now (a copy in the outage may have been
         lost too), so it goes again once more before it can be given up. At most
         ``ACKS_PAST_RESTARTS`` times in its life (counted when there was something to clear),
-        so a link that keeps coming back cannot hold a batch the hub never acks for ever."""
+        so a link that keeps coming back cannot hold a batch the hub never acks for ever. A
+        ``stall`` (no ack in time for two timeouts) always starts it over, uncounted: the
+        budget is for flaps with acks between them, and a batch whose flaps spent it would
+        otherwise get no copy in a stall and be given up as the hub came back."""
         if not (self.acked_past or self.resent_past_acks):
             return
-        if self.acks_past_restarts >= ACKS_PAST_RESTARTS:
+        if not stall and self.acks_past_restarts >= ACKS_PAST_RESTARTS:
             return
-        self.acks_past_restarts += 1
+        self.acks_past_restarts += 0 if stall else 1
         self.acked_past = 0
         self.resent_past_acks = False
 

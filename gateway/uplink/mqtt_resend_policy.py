@@ -59,6 +59,10 @@ class ResendPolicy:
         # Batches split in halves on a resend -> their latest copy's place, while a piece is in
         # flight: a late ack of the whole restarts the clocks of what went after it.
         self.split_places: dict[str, int] = {}
+        # The first failure of the link since the latest ack in time (either lane): a failure
+        # a timeout or more after it, with no ack in time between, is a stall
+        # (``forget_acks_past``'s, uncounted), not a flap.
+        self.failing_since: float | None = None
 
     # -- new batches ---------------------------------------------------------------
 
@@ -201,8 +205,11 @@ class ResendPolicy:
         link_failed = any(not f.written_off and not (f.alerts_lane and self.readings_in_time)
                           for f in newly)
         if link_failed:  # a copy in the failure may have been lost: each goes again once more
+            if self.failing_since is None:
+                self.failing_since = now
+            stall = now - self.failing_since >= self.settings.ack_timeout_s
             for f in self.flights.values():
-                f.forget_acks_past()
+                f.forget_acks_past(stall=stall)
         for flight in newly:
             flight.missed = True
             flight.misses += 1
@@ -289,6 +296,7 @@ class ResendPolicy:
         if not flight.alerts_lane:
             self.readings_in_time = not late
         if not late:  # so the batches waiting out a backoff go again as the window lets them
+            self.failing_since = None
             for f in self.flights.values():
                 f.hold_until, f.backoff = 0.0, None
         self._restart_behind(flight.place, now)

@@ -239,3 +239,37 @@ def test_a_batch_acked_past_goes_again_after_a_link_failure_or_a_reconnect(
         sent.new(3 * TIMEOUT + 5)
         assert p.overdue(4 * TIMEOUT + 5)  # a failure of the link
     assert f.acked_past == 0 and not f.resent_past_acks and poison in p.may_go_again()
+
+
+def acked_past_twice(p: ResendPolicy, sent: Sent, poison: str, at: float) -> None:
+    """From ``at``: an ack in time past ``poison``, its copy for it, and another ack past:
+    it waits for the count, not sent again."""
+    p.acked(sent.new(at), at + 1)
+    assert sent.resend_due(at + 1) == [poison]
+    p.acked(sent.new(at + 2), at + 3)
+    assert p.flights[poison].resent_past_acks and poison not in p.may_go_again()
+
+
+def test_a_stall_starts_the_acks_past_over_after_flaps_used_the_restarts() -> None:
+    """Two flaps (one batch missing, acks in time between) spend a batch's two start-overs
+    (ACKS_PAST_RESTARTS); a stall after that (no ack in time for two timeouts) still starts
+    its count over, so it goes again in the stall and is not given up as the hub returns
+    (before: frozen, given up ~26 s after the hub came back, as before 271a40c)."""
+    p, sent = policy()
+    poison = sent.written_off()
+    f = p.flights[poison]
+    t = 2 * TIMEOUT + 1
+    for _ in range(2):  # two flaps, each with the count non-zero
+        acked_past_twice(p, sent, poison, t)
+        late = sent.new(t + 4)
+        assert p.overdue(t + 4 + TIMEOUT)  # one readings batch acked late: a failure
+        assert poison in p.may_go_again()
+        p.acked(late, t + 5 + TIMEOUT)
+        t += 2 * TIMEOUT + 10
+    acked_past_twice(p, sent, poison, t)
+    stalled = sent.new(t + 4)
+    assert p.overdue(t + 4 + TIMEOUT)  # the stall's first failure: its restarts are spent
+    assert poison not in p.may_go_again()
+    sent.resend_due(t + 4 + TIMEOUT)
+    assert p.overdue(t + 4 + 2 * TIMEOUT)  # no ack in time for two timeouts: a stall
+    assert stalled in p.flights and f.acked_past == 0 and poison in p.may_go_again()
