@@ -41,6 +41,18 @@ TICK_S = 1.0
 TRICKLE_MESSAGES = 8
 
 
+def trickle_messages(settings: GatewaySettings) -> int:
+    """``TRICKLE_MESSAGES``, or the MQTT 5 ``receive_maximum`` when smaller: the broker
+    sends no more than that before our acks, which wait for the commit, so a gathering
+    of that many is a full window, not a trickle (else every commit would wait the grown
+    window). Under 3.1.1 the broker's max_inflight_messages is not known here; see
+    docs/gateway.md for a broker that sets it under 8."""
+    mqtt = settings.mqtt
+    if mqtt.host and mqtt.protocol == "5":
+        return min(TRICKLE_MESSAGES, mqtt.receive_maximum)
+    return TRICKLE_MESSAGES
+
+
 class Converter(Protocol):
     """An ``up`` message -> readings (counters to increments, clock-skew flags), how many
     of its values were refused as beyond their channel's accepted range, and whether a
@@ -167,7 +179,7 @@ class Core:
         own synchronous=FULL transaction, and at a low rate the commit, not the message,
         is the gateway's CPU: ~1 ms a commit at 20 messages/s against ~17 us a message in
         a flood (tests/benchmarks/bench_gateway_paced.py, docs/gateway.md "Performance").
-        So while fewer than ``TRICKLE_MESSAGES`` have come the window grows to
+        So while fewer than ``trickle_messages`` have come the window grows to
         ``group_commit_max_ms``; a faster stream ends it at ``group_commit_ms`` as before,
         far inside the broker's in-flight window (Mosquitto's default 20). A trickle's
         messages are converted and detected as they come, so an alert ends the gathering
@@ -184,6 +196,7 @@ class Core:
         count = 0
         base_s = s.group_commit_ms / 1000
         longest_s = max(base_s, s.group_commit_max_ms / 1000) if base_s > 0 else 0.0
+        trickle = trickle_messages(s)
         dry_at: float | None = None
         ingested = 0  # batches[:ingested] are converted and detected
         while True:
@@ -202,7 +215,7 @@ class Core:
                     item = self.inbox.get_nowait()
                 except queue.Empty:
                     item = None
-            if count < TRICKLE_MESSAGES:
+            if count < trickle:
                 # A trickle is detected as it comes, so an alert need not wait for the
                 # grown window; a stream is taken whole as before (per-arrival detection
                 # cost the flood ~10% more CPU: bench_gateway_ingest --only kit --kit-live,
@@ -214,7 +227,7 @@ class Core:
             now = time.monotonic()
             if dry_at is None:
                 dry_at = now
-            deadline = dry_at + (base_s if count >= TRICKLE_MESSAGES else longest_s)
+            deadline = dry_at + (base_s if count >= trickle else longest_s)
             if now >= deadline:
                 break
             try:

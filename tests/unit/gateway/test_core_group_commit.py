@@ -57,11 +57,11 @@ class PacedQueue(queue.Queue[Any]):
 
 
 def make_core(
-    tmp_path: Path, inbox: queue.Queue[Any], **gateway: Any
+    tmp_path: Path, inbox: queue.Queue[Any], keys: dict[str, Any] | None = None, **gateway: Any
 ) -> tuple[Core, StoreAndForwardBuffer]:
     settings = load_settings(None, {}, {
         "serial.ports": ["/dev/x"], "gateway.state_dir": str(tmp_path),
-        **{f"gateway.{k}": v for k, v in gateway.items()},
+        **{f"gateway.{k}": v for k, v in gateway.items()}, **(keys or {}),
     })
     buffer = StoreAndForwardBuffer(BufferSettings(path=str(tmp_path / "b.sqlite3")))
     core = Core(settings, inbox, ReadingConverter(settings.convert),
@@ -176,3 +176,22 @@ def test_an_alert_commits_at_once_without_waiting_for_the_window(tmp_path: Path)
     core._step()
     assert inbox.waits == [] and core.stats.commits == 1 and core.stats.alerts >= 1
     assert acked == [(1, 1 + core.stats.alerts)]  # the reading and its alert, committed
+
+
+def test_a_receive_maximum_under_trickle_messages_ends_the_window_at_group_commit_ms(
+    tmp_path: Path,
+) -> None:
+    # MQTT 5, receive_maximum 4: the broker sends no 5th before our acks, so 4 in is the
+    # whole window's worth; waiting for the grown window would cap the gateway at 4
+    # messages per group_commit_max_ms
+    acked: list[tuple[int, int]] = []
+    ref: list[StoreAndForwardBuffer] = []
+    inbox = PacedQueue([batch(99, acked, ref)], gap_s=0.02)
+    mqtt5 = {"mqtt.host": "localhost", "mqtt.protocol": "5", "mqtt.receive_maximum": 4}
+    core, buffer = make_core(tmp_path, inbox, mqtt5, group_commit_ms=5, group_commit_max_ms=100)
+    ref.append(buffer)
+    for seq in range(1, 5):
+        inbox.put(batch(seq, acked, ref))
+    core._step()
+    assert acked == [(seq, 4) for seq in range(1, 5)]
+    assert len(inbox.waits) == 1 and inbox.waits[0] <= 0.0051
