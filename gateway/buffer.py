@@ -262,6 +262,17 @@ class StoreAndForwardBuffer:
                 return None
             return Batch(readings=picked[READING], alerts=picked[ALERT], loss=self.loss())
 
+    def alerts_waiting(self) -> int:
+        """Alerts not yet handed out (past the alerts' cursor), read under the lock a peek
+        takes: the ones in flight are not waiting (``stats().alerts`` counts them too)."""
+        with self._lock:
+            if self._tail.complete(ALERT):
+                return len(self._tail.rows(ALERT))
+            row = self._db().execute(
+                f"SELECT count(*) FROM pending WHERE kind = {ALERT:d} AND id > ?",
+                (self._cursor[ALERT],)).fetchone()
+            return int(row[0])
+
     def ack(self, batch: Batch) -> int:
         """Delete exactly the batch's rows (the hub stored them): at once when the buffer is
         idle, else in the next append's transaction. Returns how many rows it removes."""

@@ -50,9 +50,10 @@ class BatchTrigger:
         """Peeks of readings alone left up to ``rows`` alerts in the buffer: due at once, as
         alerts. Counted again, as a backlog's rows: an empty peek of readings alone zeroed
         the count while they waited, and a count short of the rows waiting lets one batch go
-        per append (the rest lag behind for good)."""
+        per append (the rest lag behind for good). The flag is only ever set here: an alert
+        appended after ``rows`` was counted keeps the flag ``added`` gave it."""
         self.backlog(rows, now)
-        self._alert = rows > 0
+        self._alert = self._alert or rows > 0
 
     @property
     def waiting(self) -> int:

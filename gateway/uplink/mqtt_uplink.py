@@ -352,10 +352,11 @@ class MqttUplink(UplinkWorker):
     def _send_due(self) -> None:
         # Alerts held back in the buffer while their places were full go first again once
         # one frees (an ack, or a give-up): the trigger forgot them at the readings' peek.
-        # The buffer's count of alerts includes those in flight: a few peeks too many at most.
+        # Those past the alerts' cursor only: counting the ones in flight set the flag with
+        # none waiting, and a readings batch took the alerts' extra place.
         if self._alerts_held_back and self._policy.alerts_place_free():
             self._alerts_held_back = False
-            alerts = self._buffer.stats().alerts
+            alerts = self._buffer.alerts_waiting()
             with self._cond:
                 self._trigger.alerts_left(alerts, time.monotonic())
         try:

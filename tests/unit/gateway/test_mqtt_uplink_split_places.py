@@ -35,3 +35,22 @@ def test_a_split_alerts_batch_keeps_to_the_alerts_share_and_readings_still_go(
         assert len(rig.policy.flights) <= rig.policy.hard_cap
     assert readings_sent
     rig.buffer.close()
+
+
+def test_alerts_in_flight_are_not_counted_as_left_behind(rig: Rig) -> None:
+    """Alerts were held back in the buffer (their share full, ``_alerts_held_back``) and a
+    place of the share frees: the alerts left are recounted. The buffer's count included
+    those in flight, so with none waiting the trigger still said an alert waits, and a
+    readings batch took the alerts' extra place (or the one 4b41bcc keeps for alerts)."""
+    rig.add(alerts=1)
+    [in_flight] = rig.run_pass()
+    assert rig.policy.flights[in_flight].batch.alerts and rig.policy.alerts_place_free()
+    rig.uplink._alerts_held_back = True  # as a readings-only peek with the share full left it
+    rig.uplink._connected = False  # so no batch is taken: the recount alone is looked at
+    rig.uplink._send_due()
+    assert not rig.uplink._trigger.alert_waiting
+    rig.add(alerts=1)  # one waiting past the alerts' cursor is counted
+    rig.uplink._alerts_held_back = True
+    rig.uplink._trigger.taken(0, False)
+    rig.uplink._send_due()
+    assert rig.uplink._trigger.alert_waiting

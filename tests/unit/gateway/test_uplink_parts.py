@@ -95,6 +95,15 @@ def test_rows_appended_while_a_short_batch_was_peeked_stay_due() -> None:
     assert not t.due(11.0)
 
 
+def test_an_alert_appended_before_a_recount_of_none_left_stays_due() -> None:
+    """The uplink counts the alerts left behind outside the trigger: an alert appended after
+    that count read 0 kept its flag no more (it waited batch_max_age_s)."""
+    t = BatchTrigger(max_count=10, max_age_s=60.0)
+    t.added(0, 1, 0.0)
+    t.alerts_left(0, 0.0)
+    assert t.alert_waiting and t.due(0.0)
+
+
 def test_trigger_is_idle_only_while_nothing_waits() -> None:
     t = BatchTrigger(max_count=10, max_age_s=1.0)
     assert t.idle
