@@ -73,7 +73,7 @@ def test_alerts_the_hub_never_acks_do_not_stop_the_readings(rig: Rig) -> None:
     keep the rest and flow; the alerts past the share wait in the buffer, none is rejected,
     and once the lane is back all are delivered."""
     waiting = alerts_never_acked(rig, hours=2, alert_every=60.0)
-    assert max(waiting) <= 120, waiting  # 0 at each hour in the rig
+    assert max(waiting) <= 5, waiting  # 0 at each hour in the rig (a994c39: 77)
     stats = rig.buffer.stats()
     assert stats.rejected == 0 and rig.uplink.counters().batches_rejected == 0
     held_alerts = [f for f in rig.policy.flights.values() if f.batch.alerts]
