@@ -197,6 +197,7 @@ class Core:
         base_s = s.group_commit_ms / 1000
         longest_s = max(base_s, s.group_commit_max_ms / 1000) if base_s > 0 else 0.0
         trickle = trickle_messages(s)
+        held: list[Reading] = []  # converted, not yet detected
         dry_at: float | None = None
         ingested = 0  # batches[:ingested] are converted and detected
         while True:
@@ -220,8 +221,14 @@ class Core:
                 # grown window; a stream is taken whole as before (per-arrival detection
                 # cost the flood ~10% more CPU: bench_gateway_ingest --only kit --kit-live,
                 # 16.2-19.3 -> 18.2-20.8 us a message, 2026-12-07 22:21 UTC)
-                self._ingest(batches[ingested:], readings, alerts, errors)
+                held.extend(self._ingest(batches[ingested:], readings, alerts, errors))
                 ingested = len(batches)
+                if not any(r.late for r in held):
+                    # live readings only: detected now, so an alert commits at once. A
+                    # late one (a backlog) holds the rest of the gathering, detected
+                    # together at its end in time order (gateway/detection_order.py).
+                    self._detect_new(held, alerts)
+                    held = []
             if ended or alerts:
                 break
             now = time.monotonic()
@@ -235,7 +242,8 @@ class Core:
             except queue.Empty:
                 break
         if ingested < len(batches):
-            self._ingest(batches[ingested:], readings, alerts, errors)
+            held.extend(self._ingest(batches[ingested:], readings, alerts, errors))
+        self._detect_new(held, alerts)
         if batches:
             self._finish(batches, readings, alerts, errors)
 
@@ -246,12 +254,13 @@ class Core:
         readings: list[Reading] = []
         alerts: list[Alert] = []
         errors: list[IngestError] = []
-        self._ingest(batches, readings, alerts, errors)
+        self._detect_new(self._ingest(batches, readings, alerts, errors), alerts)
         self._finish(batches, readings, alerts, errors)
 
     def _ingest(self, batches: Sequence[InboundBatch], readings: list[Reading],
-                alerts: list[Alert], errors: list[IngestError]) -> None:
-        """Messages to readings and detection over them; appended to the lists given."""
+                alerts: list[Alert], errors: list[IngestError]) -> list[Reading]:
+        """Messages to readings, appended to the lists given; the new readings returned,
+        for ``_detect_new`` (not yet detected)."""
         new: list[Reading] = []
         for batch in batches:
             for item in batch.items:
@@ -273,9 +282,12 @@ class Core:
                     alerts.append(item.alert)
                 else:
                     self._error(item, errors)
+        readings.extend(new)
+        return new
+
+    def _detect_new(self, new: list[Reading], alerts: list[Alert]) -> None:
         if self.detection is not None and new:
             self._detect(new, alerts)
-        readings.extend(new)
 
     def _finish(self, batches: Sequence[InboundBatch], readings: list[Reading],
                 alerts: list[Alert], errors: list[IngestError]) -> None:

@@ -5,7 +5,11 @@ broker or a batch may mix them with live ones; detectors measure rates and windo
 reading time (``Reading.ts``), so they must see each node's readings in that order.
 Within one core batch the readings are put in time order (a stable sort, so readings
 of the same time keep their arrival order); a batch without late readings, the live
-case, is left as it is at no cost. Across batches, arrival order stands: a node sends
+case, is left as it is at no cost. While the core's gathering grows for a trickle
+(gateway/core.py ``_gather``) live readings are detected as they arrive, so an alert
+commits at once; from the first late reading on, the rest of the gathering is detected
+together in time order. Live readings detected before it are an earlier batch here.
+Across batches, arrival order stands: a node sends
 its backlog oldest first (PROTOCOL.md), and a reading older than the last one the
 detectors saw on its node and channel is still stored and sent to the hub but counted
 ``out_of_order`` by the engine instead of rewinding a detector.

@@ -195,3 +195,57 @@ def test_a_receive_maximum_under_trickle_messages_ends_the_window_at_group_commi
     core._step()
     assert acked == [(seq, 4) for seq in range(1, 5)]
     assert len(inbox.waits) == 1 and inbox.waits[0] <= 0.0051
+
+
+class SpyDetection:
+    """Records the readings' times in the order the detectors get them (a stand-in for
+    EdgeAnalytics: what is asserted is the order, not what a detector makes of it)."""
+
+    def __init__(self) -> None:
+        self.seen: list[float] = []
+
+    def process(self, reading: Any) -> list[Any]:
+        self.seen.append(reading.ts)
+        return []
+
+    def tick(self, now: float) -> list[Any]:
+        return []
+
+    def on_sequence_gap(self, node: str, missing: int, ts: float) -> list[Any]:
+        return []
+
+    def on_node_reboot(self, node: str, ts: float) -> list[Any]:
+        return []
+
+    def set_node_interval(self, node: str, interval_s: float) -> None:
+        pass
+
+
+def timed(seq: int, ts: float, received_at: float) -> InboundBatch:
+    msg = NodeMessage(DeviceMessage("up", "n1", seq, values={"vwc": 30.0},
+                                    ts_ms=int(ts * 1000)), "mqtt", received_at)
+    return InboundBatch([msg], None)
+
+
+def test_a_backlog_mixed_with_a_live_reading_reaches_the_detectors_in_time_order(
+    tmp_path: Path,
+) -> None:
+    # a late reading, a live one, then an older late one, 20 ms apart in one grown window:
+    # from the first late reading on, the gathering is detected together, in node time
+    t = T0 + 100
+    inbox = PacedQueue([], gap_s=0.02)
+    settings = load_settings(None, {}, {
+        "serial.ports": ["/dev/x"], "gateway.state_dir": str(tmp_path),
+        "gateway.group_commit_ms": 5, "gateway.group_commit_max_ms": 100,
+    })
+    spy = SpyDetection()
+    core = Core(settings, inbox, ReadingConverter(settings.convert),
+                Downlink(DownlinkSettings(), lambda *a: True), detection=spy,
+                clock=lambda: t)
+    inbox.put(timed(1, t - 10, t - 10))  # a live reading first: the node's clock agrees
+    core._step()
+    inbox.later, inbox.waits = [timed(3, t, t), timed(4, t - 3599, t)], []
+    inbox.put(timed(2, t - 3600, t))
+    core._step()
+    assert spy.seen == [t - 10, t - 3600, t - 3599, t]
+    assert len(inbox.waits) == 3  # the three came in one gathering (the last wait: none)
