@@ -84,9 +84,11 @@ class GatewayTable:
         "How long the core gathers messages arriving one at a time into one buffer "
         "commit (bounded by max_batch); 0: commit what is waiting at once")] = 5.0
     group_commit_max_ms: Annotated[float, Interval(ge=0, le=200), doc(
-        "How long the gathering grows to while fewer than 8 messages come in "
-        "group_commit_ms (a trickle shares commits; an alert still commits at once); "
-        "at most group_commit_ms when smaller, none when group_commit_ms is 0")] = 50.0
+        "How long the gathering lasts, from the first time the queue ran dry, while "
+        "fewer than 8 messages (under MQTT 5 mqtt.receive_maximum when smaller) have "
+        "arrived in it: a trickle shares commits, an alert still commits at once; once "
+        "that many arrived it ends group_commit_ms after that time. No growth when "
+        "at most group_commit_ms or when group_commit_ms is 0")] = 50.0
 
 
 @dataclass(frozen=True, slots=True)

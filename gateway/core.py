@@ -35,9 +35,9 @@ from siaga.gateway.status_file import write_status
 log = logging.getLogger(__name__)
 
 TICK_S = 1.0
-# Fewer messages than this in ``group_commit_ms`` is a trickle: the gathering goes on to
-# ``group_commit_max_ms``. Well under Mosquitto's default in-flight window (20), which
-# would otherwise stop sending before the window ends.
+# The trickle bound of ``gateway.group_commit_max_ms`` (its doc in gateway/config.py
+# states the rule). Well under Mosquitto's default in-flight window (20), which would
+# otherwise stop sending before the window ends.
 TRICKLE_MESSAGES = 8
 
 
@@ -179,11 +179,11 @@ class Core:
         own synchronous=FULL transaction, and at a low rate the commit, not the message,
         is the gateway's CPU: ~1 ms a commit at 20 messages/s against ~17 us a message in
         a flood (tests/benchmarks/bench_gateway_paced.py, docs/gateway.md "Performance").
-        So while fewer than ``trickle_messages`` have come the window grows to
-        ``group_commit_max_ms``; a faster stream ends it at ``group_commit_ms`` as before,
-        far inside the broker's in-flight window (Mosquitto's default 20). A trickle's
-        messages are converted and detected as they come, so an alert ends the gathering
-        and commits at once: it never waits for the grown window (in a stream, at most
+        So the window grows for a trickle (the rule: ``gateway.group_commit_max_ms``'s
+        doc in gateway/config.py; the bound: ``trickle_messages``); a faster stream ends
+        it at ``group_commit_ms`` as before. A trickle's messages are converted as they
+        come and its live readings detected, so an alert ends the gathering and commits
+        at once: it never waits for the grown window (in a stream, at most
         ``group_commit_ms`` as before). The broker's acks wait for the commit, so
         nothing is acknowledged earlier than before. A ``Stop`` or a command ends the
         gathering at once.
