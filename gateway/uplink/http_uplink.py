@@ -104,22 +104,22 @@ class HttpUplink(UplinkWorker):
 
     def _send_next(self) -> None:
         batch = self._take()
-        if batch is not None:
+        if batch is None:
+            return
+        # In flight until the hub answers for all of it for good (counters): set once here,
+        # so the pieces and halves of a split keep its clock and show no gap between them.
+        with self._cond:
+            self._held = (1, 0, time.monotonic())
+        try:
             self._deliver(batch)
+        finally:
+            with self._cond:
+                self._held = (0, 0, None)
 
     def _deliver(self, batch: Batch) -> None:
         """Send until the hub answers for the batch for good, or the uplink stops."""
         for batch_id, piece, body in self._pieces(batch):
-            self._deliver_piece(batch_id, piece, body)
-
-    def _deliver_piece(self, batch_id: str, batch: Batch, body: bytes) -> None:
-        with self._cond:  # in flight until the hub answers for it for good (counters)
-            self._held = (1, 0, time.monotonic())
-        try:
-            self._deliver_until_answered(batch_id, batch, body)
-        finally:
-            with self._cond:
-                self._held = (0, 0, None)
+            self._deliver_until_answered(batch_id, piece, body)
 
     def _deliver_until_answered(self, batch_id: str, batch: Batch, body: bytes) -> None:
         first = True

@@ -4,6 +4,7 @@ tests exercise the same contract (docs/uplink.md)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Iterator
@@ -149,6 +150,27 @@ def test_hub_down_then_up(buffer: StoreAndForwardBuffer) -> None:
         assert hub2.unique_readings == 50
     finally:
         hub2.stop()
+
+
+def test_a_split_batch_keeps_its_clock_while_held(
+        hub: HttpIngestServer, buffer: StoreAndForwardBuffer) -> None:
+    """A batch the hub failed twice and then refused as too large (413) goes as halves: it
+    stays in flight and its oldest-unacked clock runs on from its first send (before, each
+    half started the clock over and between them showed nothing held)."""
+    hub.fail_next, hub.max_entries = 2, 25
+    buffer.append([reading(i) for i in range(50)], [])
+    up = HttpUplink(settings(hub, backoff_min_s=0.5, backoff_max_s=0.5), buffer)
+    samples = []
+    with running(up):
+        while buffer.stats().depth and len(samples) < 5000:
+            c = up.counters()
+            samples.append((c.inflight, c.oldest_unacked_s))
+            time.sleep(0.002)
+    assert hub.unique_readings == 50 and [s for _, s, _ in hub.requests].count(413) == 1
+    held = [age for inflight, age in samples if inflight]
+    assert max(held) >= 0.9, samples  # two failed tries, 0.5 s apart each
+    drops = [(a, b) for a, b in itertools.pairwise(held) if b < a - 0.05]
+    assert not drops, drops
 
 
 def test_heartbeat_posted(hub: HttpIngestServer, buffer: StoreAndForwardBuffer) -> None:
