@@ -6,6 +6,7 @@ detectors; the inbox is a real queue that delivers a batch while the core waits 
 from __future__ import annotations
 
 import queue
+import time
 from pathlib import Path
 from typing import Any
 
@@ -249,3 +250,52 @@ def test_a_backlog_mixed_with_a_live_reading_reaches_the_detectors_in_time_order
     core._step()
     assert spy.seen == [t - 10, t - 3600, t - 3599, t]
     assert len(inbox.waits) == 3  # the three came in one gathering (the last wait: none)
+
+
+class SleepingQueue(queue.Queue[Any]):
+    """The next ``later`` item arrives ``gap_s`` into each wait, on the real clock (the
+    core's deadline is time.monotonic()): a shorter wait sleeps it out and times out."""
+
+    def __init__(self, later: list[Any], gap_s: float) -> None:
+        super().__init__()
+        self.later = later
+        self.gap_s = gap_s
+        self.waits: list[float] = []
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        if block and timeout is not None and timeout < TICK_S and self.empty():
+            self.waits.append(timeout)
+            if not self.later or timeout < self.gap_s:
+                time.sleep(timeout)
+                raise queue.Empty
+            time.sleep(self.gap_s)
+            self.put(self.later.pop(0))
+        return super().get(block, timeout)
+
+
+def test_the_grown_window_runs_from_the_first_time_the_queue_ran_dry(tmp_path: Path) -> None:
+    # one message every 30 ms, a 100 ms window: the arrivals do not restart it, so the
+    # waits shrink and the gathering ends with messages still to come
+    acked: list[tuple[int, int]] = []
+    ref: list[StoreAndForwardBuffer] = []
+    inbox = SleepingQueue([batch(seq, acked, ref) for seq in range(2, 8)], gap_s=0.03)
+    core, buffer = make_core(tmp_path, inbox, group_commit_ms=5, group_commit_max_ms=100)
+    ref.append(buffer)
+    inbox.put(batch(1, acked, ref))
+    core._step()
+    assert core.stats.commits == 1 and inbox.later  # ended before the last arrivals
+    assert 2 <= len(acked) <= 4
+    assert all(a > b for a, b in zip(inbox.waits, inbox.waits[1:], strict=False))
+    assert inbox.waits[0] <= 0.1001 and inbox.waits[-1] < 0.03
+
+
+def test_an_alert_on_a_later_arrival_commits_at_once(tmp_path: Path) -> None:
+    acked: list[tuple[int, int]] = []
+    ref: list[StoreAndForwardBuffer] = []
+    inbox = PacedQueue([batch(2, acked, ref, smoke=3000.0), batch(3, acked, ref)], gap_s=0.02)
+    core, buffer = make_core(tmp_path, inbox, group_commit_ms=5, group_commit_max_ms=100)
+    ref.append(buffer)
+    inbox.put(batch(1, acked, ref))
+    core._step()
+    assert core.stats.commits == 1 and core.stats.alerts >= 1
+    assert [seq for seq, _ in acked] == [1, 2] and len(inbox.waits) == 1  # 3 not waited for
