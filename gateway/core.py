@@ -249,14 +249,6 @@ class Core:
 
     # -- messages -----------------------------------------------------------------------
 
-    def process(self, batches: Sequence[InboundBatch]) -> None:
-        """Batches in one commit, then their ``on_committed`` (the acks)."""
-        readings: list[Reading] = []
-        alerts: list[Alert] = []
-        errors: list[IngestError] = []
-        self._detect_new(self._ingest(batches, readings, alerts, errors), alerts)
-        self._finish(batches, readings, alerts, errors)
-
     def _ingest(self, batches: Sequence[InboundBatch], readings: list[Reading],
                 alerts: list[Alert], errors: list[IngestError]) -> list[Reading]:
         """Messages to readings, appended to the lists given; the new readings returned,

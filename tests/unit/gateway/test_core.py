@@ -27,6 +27,14 @@ def up(node: str, seq: int, t: float, **values: Any) -> NodeMessage:
     return NodeMessage(DeviceMessage("up", node, seq, values=values), "serial:/dev/x", T0 + t)
 
 
+def take(core: Core, batches: list[InboundBatch]) -> None:
+    """The batches through the runtime's path: queued, then one gathering and commit."""
+    for b in batches:
+        core.inbox.put(b)
+    items: list[object] = []
+    core._gather(core.inbox.get_nowait(), items)
+
+
 def make_core(tmp_path: Path) -> tuple[Core, StoreAndForwardBuffer, io.BytesIO]:
     settings = load_settings(None, {}, {
         "serial.ports": ["/dev/x"], "gateway.state_dir": str(tmp_path),
@@ -53,7 +61,7 @@ def test_batch_is_committed_before_its_ack_runs(tmp_path: Path) -> None:
         [up("n1", 1, 0, vwc=30.0, temp=25.0), up("n1", 2, 1, vwc=31.0, temp=25.0)],
         lambda: depth_at_ack.append(buffer.stats().depth),
     )
-    core.process([batch])
+    take(core, [batch])
     assert depth_at_ack == [4]
     assert [(x["channel"], x["seq"]) for x in lines(out)] == [
         ("vwc", 1), ("temp", 1), ("vwc", 2), ("temp", 2)
@@ -66,7 +74,7 @@ def test_duplicates_gaps_errors_and_hello_are_counted(tmp_path: Path) -> None:
         DeviceMessage("hello", "n2", 0, fw="1.2.3", channels=("vwc",), interval_s=60),
         "mqtt", T0,
     )
-    core.process([InboundBatch([
+    take(core, [InboundBatch([
         hello,
         up("n2", 1, 1, vwc=1.0),
         up("n2", 1, 1, vwc=1.0),
@@ -92,7 +100,7 @@ def test_duplicates_gaps_errors_and_hello_are_counted(tmp_path: Path) -> None:
 def test_a_message_that_trips_a_bug_is_reported_and_the_rest_goes_on(tmp_path: Path) -> None:
     core, buffer, out = make_core(tmp_path)
     bad = up("n3", 1, 0, vwc="not a number")  # DeviceMessage never carries this; a bug would
-    core.process([InboundBatch([bad, up("n3", 2, 1, vwc=5.0)])])
+    take(core, [InboundBatch([bad, up("n3", 2, 1, vwc=5.0)])])
     got = lines(out)
     assert [x["kind"] for x in got] == ["reading", "error"]
     assert got[1]["reason"] == "internal_error"
@@ -101,7 +109,7 @@ def test_a_message_that_trips_a_bug_is_reported_and_the_rest_goes_on(tmp_path: P
 
 def test_detector_alert_is_buffered_and_printed(tmp_path: Path) -> None:
     core, buffer, out = make_core(tmp_path)
-    core.process([InboundBatch([up("f1", i, i * 10, smoke=3000.0) for i in range(1, 4)])])
+    take(core, [InboundBatch([up("f1", i, i * 10, smoke=3000.0) for i in range(1, 4)])])
     alerts = [x for x in lines(out) if x["kind"] == "alert"]
     assert alerts and alerts[0]["hazard"] == "fire" and alerts[0]["node"] == "f1"
     assert buffer.stats().alerts == len(alerts)
@@ -122,7 +130,7 @@ def test_run_drains_the_queue_then_stops_and_writes_status(tmp_path: Path) -> No
 
 def test_counter_drop_without_sequence_restart_counts_a_reboot(tmp_path: Path) -> None:
     core, _, out = make_core(tmp_path)
-    core.process([InboundBatch([
+    take(core, [InboundBatch([
         up("r1", 1, 0, rain=5000.0), up("r1", 2, 60, rain=5003.0), up("r1", 3, 120, rain=2.0),
     ])])
     rain = [x for x in lines(out) if x.get("channel") == "rain"]
@@ -138,7 +146,7 @@ def test_values_beyond_the_accepted_range_are_refused_alone_and_counted(
     """Issue 12 case 8: a 1e308 (or a 240-digit serial integer) makes no reading; the
     sample's other channels are kept, and the refusal shows in the status' error reasons."""
     core, buffer, out = make_core(tmp_path)
-    core.process([InboundBatch([up("n3", 1, 0, vwc=1e308, temp=25.0),
+    take(core, [InboundBatch([up("n3", 1, 0, vwc=1e308, temp=25.0),
                                 up("n3", 2, 1, vwc=31.0, smoke=10**240)])])
     assert [(x["channel"], x["value"]) for x in lines(out)] == [("temp", 25.0), ("vwc", 31.0)]
     assert buffer.stats().depth == 2
