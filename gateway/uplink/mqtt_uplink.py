@@ -254,8 +254,7 @@ class MqttUplink(UplinkWorker):
                 self._counters.stale_acks += 1
             return
         for given_up_id, given_up in acked.given_up:
-            self._give_up(given_up_id, given_up,
-                          f"while it acked {given_up.acked_past} after it")
+            self._give_up(given_up_id, given_up)
         self._note_held()
         if ack.status == "stored":
             # A late one's miss halved the count already (it counts once); one sent more than
@@ -275,15 +274,15 @@ class MqttUplink(UplinkWorker):
             with self._cond:
                 self._counters.batches_rejected += 1
 
-    def _give_up(self, batch_id: str, flight: InFlightBatch, why: str) -> None:
+    def _give_up(self, batch_id: str, flight: InFlightBatch) -> None:
         """A batch the hub never acks, given up (``ResendPolicy``): to the buffer's rejected
         table (counted, in the status, kept for an operator), as a batch the hub refused
         would; a batch with alerts logged at error level (its alerts never reached the hub)."""
         self._buffer.reject(flight.batch, NEVER_ACKED, batch_id)
         level = logging.ERROR if flight.batch.alerts else logging.WARNING
-        log.log(level, "batch %s (%d entries, %d alerts) never acked by the hub %s: kept in "
-                "the rejected table", batch_id, len(flight.batch), len(flight.batch.alerts),
-                why)
+        log.log(level, "batch %s (%d entries, %d alerts) never acked by the hub while it acked "
+                "%d after it: kept in the rejected table", batch_id, len(flight.batch),
+                len(flight.batch.alerts), flight.acked_past)
         with self._cond:
             self._counters.batches_rejected += 1
 
