@@ -16,7 +16,7 @@ from siaga.gateway.buffer import StoreAndForwardBuffer
 from siaga.gateway.buffer_sqlite import BufferSettings
 from siaga.gateway.config import DownlinkSettings, load_settings
 from siaga.gateway.core import TICK_S, TRICKLE_MESSAGES, Core, Stop
-from siaga.gateway.downlink import Downlink
+from siaga.gateway.downlink import CommandRequest, Downlink
 from siaga.gateway.messages import InboundBatch, NodeMessage
 from siaga.gateway.reading_converter import ReadingConverter
 
@@ -299,3 +299,55 @@ def test_an_alert_on_a_later_arrival_commits_at_once(tmp_path: Path) -> None:
     core._step()
     assert core.stats.commits == 1 and core.stats.alerts >= 1
     assert [seq for seq, _ in acked] == [1, 2] and len(inbox.waits) == 1  # 3 not waited for
+
+
+def spy_core(tmp_path: Path, inbox: queue.Queue[Any], spy: SpyDetection) -> Core:
+    settings = load_settings(None, {}, {
+        "serial.ports": ["/dev/x"], "gateway.state_dir": str(tmp_path),
+        "gateway.group_commit_ms": 5, "gateway.group_commit_max_ms": 100,
+    })
+    return Core(settings, inbox, ReadingConverter(settings.convert),
+                Downlink(DownlinkSettings(), lambda *a: True), detection=spy,
+                clock=lambda: T0 + 100)
+
+
+def test_the_switch_from_trickle_to_stream_detects_each_reading_once(tmp_path: Path) -> None:
+    # 7 detected as they come, the 8th makes it a stream: detected with the rest at the end
+    t = T0 + 100
+    n = TRICKLE_MESSAGES + 2
+    inbox = PacedQueue([timed(seq, t - n + seq, t) for seq in range(2, n + 1)], gap_s=0.0)
+    spy = SpyDetection()
+    core = spy_core(tmp_path, inbox, spy)
+    inbox.put(timed(1, t - n + 1, t))
+    core._step()
+    assert spy.seen == [t - n + seq for seq in range(1, n + 1)]  # each once, in order
+    assert not inbox.later  # all taken in one gathering
+
+
+def test_a_command_ends_a_trickle(tmp_path: Path) -> None:
+    acked: list[tuple[int, int]] = []
+    ref: list[StoreAndForwardBuffer] = []
+    inbox = PacedQueue([CommandRequest("n1", "ping", None), batch(3, acked, ref)], gap_s=0.02)
+    core, buffer = make_core(tmp_path, inbox, group_commit_ms=5, group_commit_max_ms=100)
+    ref.append(buffer)
+    inbox.put(batch(1, acked, ref))
+    core._step()
+    assert acked == [(1, 1)] and len(inbox.waits) == 1 and inbox.later  # 3 not taken
+
+
+class RaisingSpy(SpyDetection):
+    def process(self, reading: Any) -> list[Any]:
+        if reading.ts == T0 + 98:
+            raise RuntimeError("a detector bug")
+        return super().process(reading)
+
+
+def test_a_detector_raising_on_one_arrival_loses_no_other(tmp_path: Path) -> None:
+    t = T0 + 100
+    inbox = PacedQueue([timed(2, t - 2, t), timed(3, t - 1, t)], gap_s=0.02)
+    spy = RaisingSpy()
+    core = spy_core(tmp_path, inbox, spy)
+    inbox.put(timed(1, t - 3, t))
+    core._step()
+    assert spy.seen == [t - 3, t - 1] and core.stats.internal_errors == 1
+    assert core.stats.totals.readings == 3 and not inbox.later  # one gathering, none lost
