@@ -40,19 +40,25 @@ class ArrivingQueue(queue.Queue[Any]):
 
 class PacedQueue(queue.Queue[Any]):
     """The next ``later`` item arrives ``gap_s`` into each wait: a wait shorter than that
-    times out (at once: the clock is the timeout asked for, not slept)."""
+    times out (at once: the clock is the timeout asked for, not slept; with ``sleep`` the
+    waits are slept, on the real clock the core's deadline is measured on)."""
 
-    def __init__(self, later: list[Any], gap_s: float) -> None:
+    def __init__(self, later: list[Any], gap_s: float, sleep: bool = False) -> None:
         super().__init__()
         self.later = later
         self.gap_s = gap_s
+        self.sleep = sleep
         self.waits: list[float] = []
 
     def get(self, block: bool = True, timeout: float | None = None) -> Any:
         if block and timeout is not None and timeout < TICK_S and self.empty():
             self.waits.append(timeout)
             if not self.later or timeout < self.gap_s:
+                if self.sleep:
+                    time.sleep(timeout)
                 raise queue.Empty
+            if self.sleep:
+                time.sleep(self.gap_s)
             self.put(self.later.pop(0))
         return super().get(block, timeout)
 
@@ -252,33 +258,12 @@ def test_a_backlog_mixed_with_a_live_reading_reaches_the_detectors_in_time_order
     assert len(inbox.waits) == 3  # the three came in one gathering (the last wait: none)
 
 
-class SleepingQueue(queue.Queue[Any]):
-    """The next ``later`` item arrives ``gap_s`` into each wait, on the real clock (the
-    core's deadline is time.monotonic()): a shorter wait sleeps it out and times out."""
-
-    def __init__(self, later: list[Any], gap_s: float) -> None:
-        super().__init__()
-        self.later = later
-        self.gap_s = gap_s
-        self.waits: list[float] = []
-
-    def get(self, block: bool = True, timeout: float | None = None) -> Any:
-        if block and timeout is not None and timeout < TICK_S and self.empty():
-            self.waits.append(timeout)
-            if not self.later or timeout < self.gap_s:
-                time.sleep(timeout)
-                raise queue.Empty
-            time.sleep(self.gap_s)
-            self.put(self.later.pop(0))
-        return super().get(block, timeout)
-
-
 def test_the_grown_window_runs_from_the_first_time_the_queue_ran_dry(tmp_path: Path) -> None:
     # one message every 30 ms, a 100 ms window: the arrivals do not restart it, so the
     # waits shrink and the gathering ends with messages still to come
     acked: list[tuple[int, int]] = []
     ref: list[StoreAndForwardBuffer] = []
-    inbox = SleepingQueue([batch(seq, acked, ref) for seq in range(2, 8)], gap_s=0.03)
+    inbox = PacedQueue([batch(seq, acked, ref) for seq in range(2, 8)], gap_s=0.03, sleep=True)
     core, buffer = make_core(tmp_path, inbox, group_commit_ms=5, group_commit_max_ms=100)
     ref.append(buffer)
     inbox.put(batch(1, acked, ref))
