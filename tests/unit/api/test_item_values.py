@@ -109,11 +109,31 @@ def test_check_values_agrees_at_every_channels_bounds() -> None:
                     [] if why is None else [why]), (channel, value, raw)
 
 
+def test_value_problem_draws_the_tables_bounds() -> None:
+    """Against the table itself (not value_rule against value_problem, which share one rule):
+    each channel's accepted bounds are in, the next float outside each is out_of_range; the
+    same for the raw count at +-VALUE_BOUND."""
+    for channel, spec in CHANNELS.items():
+        lo, hi = spec.accept
+        assert value_problem(channel, lo) is None, channel
+        assert value_problem(channel, hi) is None, channel
+        for outside in (math.nextafter(lo, -math.inf), math.nextafter(hi, math.inf)):
+            assert (value_problem(channel, outside) or "").startswith("out_of_range"), (
+                channel, outside)
+        inside = lo if lo == hi else (lo + hi) / 2
+        for raw in (-VALUE_BOUND, VALUE_BOUND):
+            assert value_problem(channel, inside, raw) is None, (channel, raw)
+        for raw in (math.nextafter(-VALUE_BOUND, -math.inf),
+                    math.nextafter(VALUE_BOUND, math.inf)):
+            assert (value_problem(channel, inside, raw) or "").startswith("out_of_range"), (
+                channel, raw)
+
+
 def test_check_values_agrees_on_any_character_and_length_of_a_node_id() -> None:
-    """Deterministic cover for a rule on one character or on length (the property test only
-    meets a given character by chance): every character up to U+02FF in a node id, and ids
-    of 0-20 characters, as readings' and alerts' nodes."""
-    nodes = [f"n{chr(c)}1" for c in range(0x300)] + ["n" * k for k in range(21)]
+    """Deterministic cover for a rule on one ASCII character or on length (the property test
+    only meets a given character by chance): every ASCII character in a node id, and ids of
+    0-20 characters, as readings' and alerts' nodes."""
+    nodes = [f"n{chr(c)}1" for c in range(0x80)] + ["n" * k for k in range(21)]
     r = UplinkReading(id=1, node="n1", channel="temp", value=20.0, unit="", ts=NOW, rx=NOW,
                       seq=0, src="s", raw=None)
     a = UplinkAlert(id=2, node="n1", hazard="fire", level=3, previous_level=1, detector="fire",
