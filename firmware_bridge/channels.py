@@ -108,8 +108,10 @@ ValueRule = Callable[[float, float | None], str | None]
 
 def value_rule(channel: str) -> ValueRule:
     """The value rules of channel ``channel``, its accepted range looked up once (the hub's
-    ingest checks a batch's readings with one of these a channel). The only statement of the
-    rules: ``value_problem`` calls it."""
+    ingest checks a batch's readings with one of these a channel). The table (``CHANNELS``,
+    ``VALUE_BOUND``) is stated once; the check is written twice: here, and inlined in
+    ``convert.py``'s ``SampleConverter`` for speed (measured), which a property test holds to
+    ``value_problem``."""
     lo, hi = accepted_range(channel)
 
     def problem(value: float, raw: float | None = None) -> str | None:
@@ -126,7 +128,13 @@ def value_rule(channel: str) -> ValueRule:
 def value_problem(channel: str, value: float, raw: float | None = None) -> str | None:
     """None when a reading's value (and raw count) may be stored, else why not
     (``out_of_range: ...``). NaN is never in range."""
-    return value_rule(channel)(value, raw)
+    rule = _RULES.get(channel) or value_rule(channel)
+    return rule(value, raw)
+
+
+# Built once: a closure a call cost value_problem 0.10 -> 0.29 us. Unknown channels get theirs
+# built per call (their range is the same +-VALUE_BOUND, but the message names the channel).
+_RULES: dict[str, ValueRule] = {key: value_rule(key) for key in CHANNELS}
 
 
 def _shown(number: float) -> str:
