@@ -31,8 +31,6 @@ __all__ = ["Actor", "act", "add_note", "climb_chains", "escalate_overdue"]
 
 # The clock's columns are named after the stages: acknowledged_at, dispatched_by, ...
 _KIND = {stage: action for action, stage in ACTION_STAGE.items()}
-_EVENT = {"ack": "incident.acknowledged", "dispatch": "incident.dispatched",
-          "resolve": "incident.resolved"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +107,8 @@ def act(conn: Connection, incident_id: int, action: StaffAction, actor: Actor,
         if action in ("ack", "resolve"):
             conn.execute("UPDATE incidents SET unconfirmed = 0 WHERE id = ?", (incident_id,))
         refresh_status(conn, incident_id, at=now)
-        change = Change(_EVENT[action], incident_id, now, f"{action} by {actor.username}")
+        change = Change(f"incident.{ACTION_STAGE[action]}", incident_id, now,
+                        f"{action} by {actor.username}")
         enqueue_notice(conn, change, {"agencies": targets})
     return change
 

@@ -214,3 +214,13 @@ def test_scorecard_auto_resolved_is_not_a_resolution_and_early_close_not_an_ack(
     clocks = [ClockFacts("DISKOMINFO", 0, 3600, 43200, None, 4000, auto_resolved=True)]
     (d,) = score_agencies(clocks, now=100_000, bar=0.8)
     assert (d.ack_measured, d.ack_on_time, d.rapor_merah) == (1, 0, True)
+
+
+def test_staff_actions_publish_the_event_names_the_stream_documents() -> None:
+    """lifecycle.act names its event f"incident.{ACTION_STAGE[action]}"; browsers and the
+    outbox (incident.resolved) match these exact names (docs/hub.md)."""
+    from siaga.api.incidents.rules import ACTION_STAGE
+
+    assert {a: f"incident.{ACTION_STAGE[a]}" for a in ACTION_STAGE} == {
+        "ack": "incident.acknowledged", "dispatch": "incident.dispatched",
+        "resolve": "incident.resolved"}
