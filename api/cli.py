@@ -162,13 +162,17 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def _on_accounts(settings: HubSettings, work: Callable[[Accounts], Coroutine[Any, Any, _T]],
                  create: bool = False) -> _T:
-    """``work`` done on the database's accounts, which is then closed; a missing database is an
-    error unless ``create``."""
+    """``work`` done on the database's accounts; then the accounts (their hashing threads) and
+    the database are closed. A missing database is an error unless ``create``."""
     from siaga.api.accounts import Accounts
 
     db = _database(settings, create)
     try:
-        return asyncio.run(work(Accounts(db, settings.auth, settings.agencies)))
+        accounts = Accounts(db, settings.auth, settings.agencies)
+        try:
+            return asyncio.run(work(accounts))
+        finally:
+            accounts.close()  # its scrypt thread pool
     finally:
         db.close()
 
