@@ -57,6 +57,7 @@ from siaga.gateway.buffer_requeue import (
     RequeueOverBounds,
     move_back,
     rejected_matching,
+    weigh,
 )
 from siaga.gateway.buffer_rows import (
     ALERT,
@@ -365,17 +366,17 @@ class StoreAndForwardBuffer:
         gateway has open: a running one's uplink would not see the rows (below its cursor)
         until it restarts, nor its totals count them. The cursor stays (rewound, it would
         hand out again the rows in flight). When pending and the rows reach the bounds
-        (``over_bounds``: the next append would trim them) RequeueOverBounds, nothing
-        moved, unless ``force``."""
+        with readings among them (``Requeued.refused``: the next append would trim those)
+        RequeueOverBounds, nothing moved, unless ``force``; alerts alone move (the trim
+        takes the oldest readings first)."""
         db = self._db()
         with self._write, self._lock:
             with self._transaction(db, "requeue"):
                 found = rejected_matching(db, reason)
                 # the in-memory totals leave out acked rows not yet deleted, as pending will
-                found.over_bounds = found.rows > 0 and self._totals.full_with(
-                    found.rows, found.payload_bytes)
-                if found.over_bounds and not force:
-                    raise RequeueOverBounds(found)
+                weigh(found, self._totals)
+                if found.refused and not force:
+                    raise RequeueOverBounds(self.settings, found)
                 applied = self._delete_acked(db)
                 if found.rows:
                     move_back(db, reason)

@@ -13,6 +13,9 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, field
 
+from siaga.gateway.buffer_rows import READING
+from siaga.gateway.buffer_sqlite import BufferSettings
+from siaga.gateway.buffer_totals import BufferTotals
 from siaga.gateway.errors import GatewayError
 
 
@@ -24,20 +27,49 @@ class Requeued:
     by_reason: dict[str, list[int]] = field(default_factory=dict)
     left_unencodable: int = 0
     payload_bytes: int = 0  # of the rows that move: the bounds check adds them to pending's
-    # Pending and the rows that move reach the buffer's bounds: the next append would
-    # trim the oldest readings, which the requeued rows then are (their old, lowest ids).
+    largest_payload: int = 0  # of one row that moves: the bounds check's next append
+    readings: int = 0  # of the rows that move (the rest are alerts)
+    # Pending and the rows that move reach the buffer's bounds (``weigh``): the next
+    # append trims the oldest readings, which requeued readings then are (their old,
+    # lowest ids); requeued alerts go only once no reading is left.
     over_bounds: bool = False
 
     @property
     def rows(self) -> int:
         return sum(map(len, self.by_reason.values()))
 
+    @property
+    def refused(self) -> bool:
+        """Over the bounds with readings to move: the next append would drop them."""
+        return self.over_bounds and self.readings > 0
+
+
+def weigh(found: Requeued, totals: BufferTotals) -> None:
+    """Set ``found.over_bounds``: pending (``totals``) and the rows to move leave no room
+    for one more append. Moving nothing adds nothing to trim."""
+    found.over_bounds = found.rows > 0 and totals.full_with(
+        found.rows, found.payload_bytes, found.largest_payload)
+
+
+def over_bounds_text(settings: BufferSettings, found: Requeued) -> str:
+    """What reaching the bounds costs: the requeued readings if any move, else the oldest
+    pending readings (the trim drops alerts only when no reading is left)."""
+    lost = ("the oldest readings, which the requeued readings are (their old, lowest ids)"
+            if found.readings else
+            "the oldest pending readings go (the requeued alerts only once no reading is "
+            "left)")
+    return (f"pending and the {found.rows} rows to move reach the buffer's bounds "
+            f"(max_rows {settings.max_rows}, {settings.data_bytes} data bytes of max_bytes "
+            f"{settings.max_bytes}): after the move the gateway's next append drops {lost}, "
+            "counted in dropped_readings")
+
 
 class RequeueOverBounds(GatewayError):
-    """A requeue refused, nothing moved: pending and the matched rows exceed the bounds."""
+    """A requeue refused, nothing moved: pending and the matched rows, readings among
+    them, reach the bounds (``over_bounds_text``)."""
 
-    def __init__(self, found: Requeued) -> None:
-        super().__init__(f"{found.rows} rows would put pending over the buffer's bounds")
+    def __init__(self, settings: BufferSettings, found: Requeued) -> None:
+        super().__init__(over_bounds_text(settings, found))
         self.found = found
 
 
@@ -49,9 +81,10 @@ def rejected_matching(db: sqlite3.Connection, reason: str | None) -> Requeued:
             "SELECT pending_id, reason FROM rejected WHERE pending_id IS NOT NULL" + match
             + " ORDER BY pending_id", args):
         found.by_reason.setdefault(why, []).append(pending_id)
-    found.payload_bytes = db.execute(
-        "SELECT COALESCE(SUM(LENGTH(payload)), 0) FROM rejected WHERE pending_id IS NOT NULL"
-        + match, args).fetchone()[0]
+    found.payload_bytes, found.largest_payload, found.readings = db.execute(
+        "SELECT COALESCE(SUM(LENGTH(payload)), 0), COALESCE(MAX(LENGTH(payload)), 0),"
+        f" COALESCE(SUM(kind = {READING:d}), 0) FROM rejected"
+        " WHERE pending_id IS NOT NULL" + match, args).fetchone()
     found.left_unencodable = db.execute(
         "SELECT COUNT(*) FROM rejected WHERE pending_id IS NULL" + match, args).fetchone()[0]
     return found

@@ -61,13 +61,16 @@ class BufferTotals:
         s = self.settings
         return self.bytes > s.data_bytes or (s.max_rows > 0 and self.rows > s.max_rows)
 
-    def full_with(self, rows: int, payload_bytes: int) -> bool:
-        """Whether ``rows`` more rows of ``payload_bytes`` leave no room for one append:
-        at the bound already, since the trim after the next append drops the oldest rows
-        until the totals are back under it (``over`` asks only past it)."""
+    def full_with(self, rows: int, payload_bytes: int, largest_payload: int) -> bool:
+        """Whether ``rows`` more rows of ``payload_bytes`` leave no room for one append, so
+        the trim after the next append drops the oldest rows (``over`` asks only whether
+        the totals are past the bounds now). The next append's size is not known: it is
+        taken as one row of ``largest_payload`` (the largest of the rows added; a larger
+        append may still trim)."""
         s = self.settings
         size = self.bytes + payload_bytes + rows * ROW_OVERHEAD_BYTES
-        return size >= s.data_bytes or (s.max_rows > 0 and self.rows + rows >= s.max_rows)
+        return (size + ROW_OVERHEAD_BYTES + largest_payload > s.data_bytes
+                or (s.max_rows > 0 and self.rows + rows >= s.max_rows))
 
     def trim(self, db: sqlite3.Connection, at: int) -> dict[int, int]:
         """Drop the oldest readings, then (only if no reading is left) the oldest alerts.

@@ -18,7 +18,13 @@ import time
 from pathlib import Path
 
 from siaga.gateway.buffer import StoreAndForwardBuffer
-from siaga.gateway.buffer_requeue import Requeued, RequeueOverBounds, rejected_matching
+from siaga.gateway.buffer_requeue import (
+    Requeued,
+    RequeueOverBounds,
+    over_bounds_text,
+    rejected_matching,
+    weigh,
+)
 from siaga.gateway.buffer_rows import id_runs
 from siaga.gateway.buffer_sqlite import BufferSettings, open_buffer_read_only
 from siaga.gateway.buffer_totals import BufferTotals
@@ -31,7 +37,8 @@ def requeue(buffer: BufferSettings, state_dir: Path, reason: str | None, dry_run
             force: bool = False) -> int:
     """``buffer``: the gateway's buffer settings (its bounds too), path resolved.
     Exit code: 0 done (or nothing matched), 1 a running gateway, no buffer file, or a move
-    past the buffer's bounds without ``force``; BufferStorageError for a file it must not
+    of readings that reaches the buffer's bounds without ``force`` (alerts alone move, with
+    a warning); BufferStorageError for a file it must not
     use (newer, or a dry run's to migrate)."""
     try:
         alive = liveness(read_status(state_dir / "status.json"), time.time())
@@ -60,22 +67,13 @@ def requeue(buffer: BufferSettings, state_dir: Path, reason: str | None, dry_run
                 found = move(buffer, reason, force)
             except RequeueOverBounds as exc:
                 # Checked before the move: once moved, the next append trims them for good.
-                print(f"siaga-gateway: {over_bounds_text(buffer, exc.found)}; moved "
-                      "nothing: move fewer (--reason), let the uplink drain the buffer "
-                      "first, or --force", file=sys.stderr)
+                print(f"siaga-gateway: {exc}; moved nothing: move fewer (--reason), let "
+                      "the uplink drain the buffer first, or --force", file=sys.stderr)
                 return 1
     if found.over_bounds:
         print(f"siaga-gateway: warning: {over_bounds_text(buffer, found)}", file=sys.stderr)
     print(report(found, buffer_path, dry_run))
     return 0
-
-
-def over_bounds_text(buffer: BufferSettings, found: Requeued) -> str:
-    return (f"pending and the {found.rows} rows to move reach the buffer's bounds "
-            f"(max_rows {buffer.max_rows}, {buffer.data_bytes} data bytes of max_bytes "
-            f"{buffer.max_bytes}): after the move the gateway's next append drops the oldest "
-            "readings, which the requeued rows are (their old, lowest ids), counted in "
-            "dropped_readings")
 
 
 def look(buffer: BufferSettings, reason: str | None) -> Requeued:
@@ -85,8 +83,7 @@ def look(buffer: BufferSettings, reason: str | None) -> Requeued:
     try:
         db.execute("BEGIN")  # one snapshot for every query
         found = rejected_matching(db, reason)
-        found.over_bounds = found.rows > 0 and BufferTotals(buffer, db).full_with(
-            found.rows, found.payload_bytes)
+        weigh(found, BufferTotals(buffer, db))
         db.execute("COMMIT")
         return found
     except sqlite3.Error as exc:
@@ -96,7 +93,8 @@ def look(buffer: BufferSettings, reason: str | None) -> Requeued:
 
 
 def move(settings: BufferSettings, reason: str | None, force: bool) -> Requeued:
-    """What moved (RequeueOverBounds, nothing moved, past the bounds without ``force``)."""
+    """What moved (RequeueOverBounds, nothing moved: readings reaching the bounds without
+    ``force``)."""
     buffer = StoreAndForwardBuffer(settings)
     try:
         return buffer.requeue_rejected(reason, force=force)
@@ -131,5 +129,5 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--dry-run", action="store_true",
                    help="say what would move, move nothing (safe while the gateway runs)")
     p.add_argument("--force", action="store_true",
-                   help="move even when pending and the rows reach the buffer's bounds "
-                        "(the gateway's next append then drops them)")
+                   help="move readings even when pending and the rows reach the buffer's "
+                        "bounds (the gateway's next append then drops them)")

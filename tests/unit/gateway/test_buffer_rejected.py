@@ -13,9 +13,10 @@ import pytest
 
 from siaga.gateway import requeue_command
 from siaga.gateway.buffer import StoreAndForwardBuffer
+from siaga.gateway.buffer_rows import ROW_OVERHEAD_BYTES
 from siaga.gateway.buffer_sqlite import BufferSettings
 from siaga.gateway.errors import BufferStorageError
-from tests.unit.gateway.test_buffer import reading
+from tests.unit.gateway.test_buffer import alert, reading
 
 
 def rejected_rows(buf: StoreAndForwardBuffer) -> list[tuple[int | None, str]]:
@@ -284,4 +285,59 @@ def test_a_requeue_that_lands_on_the_bound_is_refused(
     buf = StoreAndForwardBuffer(settings)
     buf.append([reading(6)], [])  # what the check foresaw: the oldest requeued row goes
     assert buf.stats().dropped_readings == 1
+    buf.close()
+
+
+def test_a_requeue_of_alerts_only_into_a_full_buffer_moves_them_and_warns(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The trim drops readings first and alerts only when no reading is left, so requeued
+    alerts are not what the next append drops: moving only alerts into a full buffer was
+    refused, its message saying the requeued rows go (max_rows 3, 3 pending readings, one
+    rejected alert). Now it moves and warns that the oldest pending readings go."""
+    settings = BufferSettings(path=str(tmp_path / "buffer.sqlite3"), max_rows=3)
+    buf = StoreAndForwardBuffer(settings)
+    buf.append([], [alert(1)])  # id 1
+    batch = buf.peek_batch(10)
+    assert batch is not None
+    buf.reject(batch, "node: unknown")
+    buf.append([reading(i) for i in range(1, 4)], [])  # ids 2-4: at the bound
+    buf.close()
+    assert requeue_command.requeue(settings, tmp_path, None, dry_run=False) == 0
+    err = capsys.readouterr().err
+    assert "warning" in err and "the oldest pending readings go" in err
+    buf = StoreAndForwardBuffer(settings)
+    buf.append([reading(4)], [])
+    stats = buf.stats()
+    assert (stats.dropped_readings, stats.dropped_alerts) == (2, 0)
+    assert buf._db().execute("SELECT id FROM pending WHERE kind = 1").fetchall() == [(1,)]
+    buf.close()
+
+
+def test_a_requeue_one_byte_under_the_data_bound_is_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Pending and the moved row one byte under ``data_bytes``: the check asked only
+    whether they reached it, so the move went through and the next append (a row takes
+    ROW_OVERHEAD_BYTES and its payload) trimmed the requeued reading."""
+    path = str(tmp_path / "buffer.sqlite3")
+    buf = StoreAndForwardBuffer(BufferSettings(path=path, max_rows=0))
+    buf.append([reading(1)], [])
+    batch = buf.peek_batch(1)
+    assert batch is not None
+    buf.reject(batch, "value: bad")  # id 1
+    buf.append([reading(i) for i in range(2, 9)], [])  # ids 2-8
+    db = buf._db()
+    pending = db.execute("SELECT COUNT(*), SUM(LENGTH(payload)) FROM pending").fetchone()
+    moved = db.execute("SELECT LENGTH(payload) FROM rejected").fetchone()[0]
+    buf.close()
+    size = pending[1] + moved + (pending[0] + 1) * ROW_OVERHEAD_BYTES
+    assert size + 1 >= 1024  # data_bytes is max_bytes // 4 here, max_bytes >= 4096
+    settings = BufferSettings(path=path, max_rows=0, max_bytes=4 * (size + 1))
+    assert settings.data_bytes == size + 1
+    assert requeue_command.requeue(settings, tmp_path, None, dry_run=False) == 1
+    assert "moved nothing" in capsys.readouterr().err
+    assert requeue_command.requeue(settings, tmp_path, None, dry_run=False, force=True) == 0
+    buf = StoreAndForwardBuffer(settings)
+    buf.append([reading(9)], [])  # what the check foresaw: the requeued reading goes
+    assert buf.stats().dropped_readings >= 1
+    assert buf._db().execute("SELECT MIN(id) FROM pending").fetchone()[0] > 1
     buf.close()
