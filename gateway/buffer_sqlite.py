@@ -215,10 +215,10 @@ def open_buffer_read_only(path: str) -> sqlite3.Connection:
                 "gateway's user (sudo -u siaga ...)") from exc
         raise BufferStorageError(f"cannot open buffer {path} read-only: {exc}") from exc
     if version != SCHEMA_VERSION:
-        db.close()
-        if version > SCHEMA_VERSION:
-            raise BufferStorageError(f"buffer schema version {version} is from a newer "
-                                     f"gateway (this one knows {SCHEMA_VERSION})")
+        try:
+            refuse_newer_schema(db)  # the same refusal as the gateway's start
+        finally:
+            db.close()
         raise BufferStorageError(
             f"buffer {path} is at schema version {version} and needs migrating, which a "
             f"dry run does not do: start the gateway once (it migrates at start), then "

@@ -181,6 +181,9 @@ def test_a_file_of_a_newer_schema_is_refused_and_keeps_its_version(tmp_path: Pat
     db.close()
     with pytest.raises(BufferStorageError, match="newer gateway"):
         StoreAndForwardBuffer(BufferSettings(path=str(path)))
+    # the dry run's read-only open says the same (it said less: no way out)
+    with pytest.raises(BufferStorageError, match="newer gateway.*move the file aside"):
+        requeue_command.look(BufferSettings(path=str(path)), None)
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA user_version").fetchone()[0] == 3
     db.close()
