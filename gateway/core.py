@@ -3,8 +3,10 @@
 Sources put ``InboundBatch`` items on a bounded queue; the core takes everything
 waiting (up to ``max_batch`` messages, gathered for ``group_commit_ms``, or up to
 ``group_commit_max_ms`` while they come one at a time, so they share a commit), turns
-accepted messages into readings and runs detection as they come (an alert ends the
-gathering), commits readings and alerts to the buffer in one transaction, prints them
+accepted messages into readings and, in a trickle, runs detection on live readings as they
+come (an alert ends the gathering; after a late reading in the gathering the rest are held
+and detected at its end, so their alerts may wait up to ``group_commit_max_ms``), commits
+readings and alerts to the buffer in one transaction, prints them
 (``--stdout``), and only then runs the batches' ``on_committed`` (the MQTT acks). It
 wakes at least every ``TICK_S`` for time-driven work: detector ticks (silence), command
 retries, the status file and the periodic counters log.
@@ -182,11 +184,13 @@ class Core:
         So the window grows for a trickle (the rule: ``gateway.group_commit_max_ms``'s
         doc in gateway/config.py; the bound: ``trickle_messages``); a faster stream ends
         it at ``group_commit_ms`` as before. A trickle's messages are converted as they
-        come and its live readings detected, so an alert ends the gathering and commits
-        at once: it never waits for the grown window (in a stream, at most
-        ``group_commit_ms`` as before). The broker's acks wait for the commit, so
-        nothing is acknowledged earlier than before. A ``Stop`` or a command ends the
-        gathering at once.
+        come and its live readings detected, so an alert from them ends the gathering and
+        commits at once, as long as no late reading came before it in the gathering: a
+        late one (a backlog) holds the rest, live readings too, for detection in time
+        order at the gathering's end, so their alerts may wait up to
+        ``group_commit_max_ms`` (in a stream, at most ``group_commit_ms`` as before). The
+        broker's acks wait for the commit, so nothing is acknowledged earlier than before.
+        A ``Stop`` or a command ends the gathering at once.
         """
         s = self.settings
         readings: list[Reading] = []
