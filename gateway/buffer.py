@@ -109,7 +109,7 @@ class StoreAndForwardBuffer:
         # Committed rows above the cursor (rows written by an earlier process are above
         # the cursor but not in memory: the tail starts incomplete).
         self._tail = CommittedTail(FRESH_MAX_ROWS)
-        self._listeners: list[Callable[[int, int], None]] = []
+        self._listeners: list[Callable[[int, int, float | None], None]] = []
         # Acked rows not yet deleted: the totals already leave them out.
         self._acked = NotedAcks()
         self._last_append = -math.inf  # monotonic time of the last append's commit
@@ -136,14 +136,20 @@ class StoreAndForwardBuffer:
         rows = self._db().execute("SELECT node, channel, count FROM counter_baselines")
         return {(node, channel): count for node, channel, count in rows}
 
-    def on_append(self, listener: Callable[[int, int], None]) -> None:
-        """``listener(n_readings, n_alerts)`` runs in the appending thread after each commit."""
+    def on_append(self, listener: Callable[[int, int, float | None], None]) -> None:
+        """``listener(n_readings, n_alerts, first_seen)`` runs in the appending thread after
+        each commit. ``first_seen`` is the monotonic time the commit's first entry reached
+        the appender (the core: when it took the group's first message from its queue), or
+        None when the appender did not say: the batch age counts from it, not from the
+        commit, which a grown group-commit window delays (docs/uplink.md)."""
         self._listeners.append(listener)
 
     # -- core thread ---------------------------------------------------------------
 
-    def append(self, readings: Sequence[Reading], alerts: Sequence[Alert]) -> None:
-        """Commit readings and alerts in one transaction before returning.
+    def append(self, readings: Sequence[Reading], alerts: Sequence[Alert],
+               first_seen: float | None = None) -> None:
+        """Commit readings and alerts in one transaction before returning; ``first_seen``
+        goes to the listeners (``on_append``).
 
         An entry JSON cannot carry (a NaN value) goes to the ``rejected`` table with
         its reason instead of stopping the rest.
@@ -200,7 +206,7 @@ class StoreAndForwardBuffer:
         if bad:
             log.warning("rejected %d entries that JSON cannot carry: %s", len(bad), bad[0][4])
         for listener in self._listeners:
-            listener(len(payloads), len(alert_payloads))
+            listener(len(payloads), len(alert_payloads), first_seen)
 
     @contextmanager
     def _transaction(self, db: sqlite3.Connection, what: str) -> Iterator[None]:

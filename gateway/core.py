@@ -83,7 +83,8 @@ class Detection(Protocol):
 
 
 class ReadingStore(Protocol):
-    def append(self, readings: Sequence[Reading], alerts: Sequence[Alert]) -> None: ...
+    def append(self, readings: Sequence[Reading], alerts: Sequence[Alert],
+               first_seen: float | None = None) -> None: ...
 
 
 class Output(Protocol):
@@ -193,6 +194,9 @@ class Core:
         A ``Stop`` or a command ends the gathering at once.
         """
         s = self.settings
+        # ``item`` was just taken from the queue: at a trickle's rate, its arrival. The
+        # uplink's batch age counts from here, not from the commit the window delays.
+        first_seen = time.monotonic()
         readings: list[Reading] = []
         alerts: list[Alert] = []
         errors: list[IngestError] = []
@@ -249,7 +253,7 @@ class Core:
             held.extend(self._ingest(batches[ingested:], readings, alerts, errors))
         self._detect_new(held, alerts)
         if batches:
-            self._finish(batches, readings, alerts, errors)
+            self._finish(batches, readings, alerts, errors, first_seen)
 
     # -- messages -----------------------------------------------------------------------
 
@@ -286,8 +290,8 @@ class Core:
             self._detect(new, alerts)
 
     def _finish(self, batches: Sequence[InboundBatch], readings: list[Reading],
-                alerts: list[Alert], errors: list[IngestError]) -> None:
-        self._commit(readings, alerts, errors)
+                alerts: list[Alert], errors: list[IngestError], first_seen: float) -> None:
+        self._commit(readings, alerts, errors, first_seen)
         for batch in batches:
             if batch.on_committed is not None:
                 batch.on_committed()
@@ -394,11 +398,12 @@ class Core:
                         err.detail)
 
     def _commit(
-        self, readings: list[Reading], alerts: list[Alert], errors: list[IngestError]
+        self, readings: list[Reading], alerts: list[Alert], errors: list[IngestError],
+        first_seen: float | None = None,
     ) -> None:
         self.stats.alerts += len(alerts)
         if self.store is not None and (readings or alerts):
-            self.store.append(readings, alerts)
+            self.store.append(readings, alerts, first_seen)
             self.stats.commits += 1
         if self.on_alert is not None:
             for alert in alerts:

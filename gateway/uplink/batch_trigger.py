@@ -23,13 +23,16 @@ class BatchTrigger:
         self._alert = False
         self._since: float | None = None  # monotonic time the oldest unsent entry was seen
 
-    def added(self, readings: int, alerts: int, now: float) -> None:
+    def added(self, readings: int, alerts: int, now: float,
+              first_seen: float | None = None) -> None:
+        """Entries committed at ``now``; the oldest reached the appender at ``first_seen``
+        (Buffer.on_append): the batch age counts from there, not from the commit."""
         if readings + alerts == 0:
             return
         self._count += readings + alerts
         self._alert = self._alert or alerts > 0
         if self._since is None:
-            self._since = now
+            self._since = now if first_seen is None else min(first_seen, now)
 
     def backlog(self, rows: int, now: float) -> None:
         """Rows already waiting at start: due at once."""

@@ -50,8 +50,9 @@ class UplinkSettings:
         "Most entries per batch while a backlog drains over a link that carries them well "
         "inside the timeout; at or below batch_max_count: batches stay at batch_max_count")] \
         = 5000
-    batch_max_age_s: Annotated[float, Ge(0), doc("A batch leaves at this age even if small")] \
-        = 1.0
+    batch_max_age_s: Annotated[float, Ge(0), doc(
+        "A batch leaves at this age even if small; the age counts from its first entry's "
+        "arrival at the core, not its commit")] = 1.0
     max_inflight: Annotated[int, Interval(ge=1, le=100), doc(
         "Most MQTT batches awaiting their ack at once (besides those written off, one of "
         "alerts and a probe, up to twice this in all); halved on a missing ack, grown back on "

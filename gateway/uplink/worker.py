@@ -166,11 +166,11 @@ class UplinkWorker:
         """No acknowledgement in time, or the link or hub failed: smaller batches next."""
         self._sizer.failed()
 
-    def _appended(self, readings: int, alerts: int) -> None:
+    def _appended(self, readings: int, alerts: int, first_seen: float | None) -> None:
         with self._cond:
             now = time.monotonic()
             idle = self._trigger.idle
-            self._trigger.added(readings, alerts, now)
+            self._trigger.added(readings, alerts, now, first_seen)
             self._rearmed = self._rearmed or (idle and not self._trigger.idle)
             if self._rearmed or self._trigger.due(now):
                 self._cond.notify_all()

@@ -298,10 +298,11 @@ def test_append_and_ack_from_two_threads(buf: StoreAndForwardBuffer) -> None:
 
 
 def test_listener_hears_each_commit(buf: StoreAndForwardBuffer) -> None:
-    heard: list[tuple[int, int]] = []
-    buf.on_append(lambda r, a: heard.append((r, a)))
+    heard: list[tuple[int, int, float | None]] = []
+    buf.on_append(lambda r, a, first_seen: heard.append((r, a, first_seen)))
     buf.append([reading(1), reading(2)], [alert(1)])
-    assert heard == [(2, 1)]
+    buf.append([reading(3)], [], first_seen=12.5)
+    assert heard == [(2, 1, None), (1, 0, 12.5)]
 
 
 def test_settings_from_toml_name_the_key() -> None:

@@ -147,6 +147,26 @@ def test_a_trickle_shares_a_commit_past_group_commit_ms(tmp_path: Path) -> None:
     assert inbox.waits[0] > 0.05  # the window grew past group_commit_ms
 
 
+def test_the_listener_gets_the_time_the_first_message_was_taken_not_the_commit(
+    tmp_path: Path,
+) -> None:
+    # the uplink's batch age counts from it: a grown window must not add to the age
+    acked: list[tuple[int, int]] = []
+    ref: list[StoreAndForwardBuffer] = []
+    inbox = PacedQueue([batch(2, acked, ref), batch(3, acked, ref)], gap_s=0.02, sleep=True)
+    core, buffer = make_core(tmp_path, inbox, group_commit_ms=5, group_commit_max_ms=100)
+    ref.append(buffer)
+    heard: list[tuple[int, float | None, float]] = []
+    buffer.on_append(lambda r, a, first_seen: heard.append((r, first_seen, time.monotonic())))
+    inbox.put(batch(1, acked, ref))
+    before = time.monotonic()
+    core._step()
+    [(readings, first_seen, committed)] = heard
+    assert readings == 3 and first_seen is not None
+    # the arrivals were 20 ms apart and the window ran ~100 ms past the first
+    assert before <= first_seen < before + 0.015 and committed - first_seen >= 0.04
+
+
 def test_without_growth_a_trickle_commits_each_message(tmp_path: Path) -> None:
     # group_commit_max_ms at or under group_commit_ms: the 5 ms window as before
     acked: list[tuple[int, int]] = []

@@ -72,6 +72,20 @@ def test_trigger_full_batch_alert_and_age() -> None:
     assert t.due(400.0), "an alert goes at once"
 
 
+def test_the_batch_age_counts_from_the_first_entry_seen_not_the_commit() -> None:
+    # a grown group-commit window committed the entry 50 ms after the core took it: the
+    # batch is due max_age after it was taken (issue 17: p99 at the batch age)
+    t = BatchTrigger(max_count=10, max_age_s=1.0)
+    t.added(1, 0, now=100.05, first_seen=100.0)
+    assert t.due(101.0) and not t.due(100.99)
+    assert t.seconds_until_due(100.5) == pytest.approx(0.5)
+    t.added(1, 0, now=100.3, first_seen=100.25)  # a later commit: the oldest still counts
+    assert not t.due(100.99)
+    t.taken(2, full=False)
+    t.added(1, 0, now=200.0, first_seen=200.5)  # never later than the commit
+    assert t.due(201.0)
+
+
 def test_trigger_backlog_is_due_at_once_and_stays_due_while_full_batches_come() -> None:
     t = BatchTrigger(max_count=10, max_age_s=5.0)
     t.backlog(25, now=50.0)
