@@ -60,6 +60,9 @@ class InFlightBatch:
     # start over when the link fails or comes back (``forget_acks_past``).
     resent_past_acks: bool = False
     acks_past_restarts: int = 0  # how often the two above started over (ACKS_PAST_RESTARTS)
+    # A stall's start-over, outside ACKS_PAST_RESTARTS, was used: once in its life, so a link
+    # whose dropouts pass for stalls cannot hold a batch the hub never acks for ever.
+    stall_restarted: bool = False
     # Monotonic: when its first copy went (a piece's: its whole's), for oldest_unacked_s and
     # the log of a batch held long (0: sent_at at construction).
     first_sent_at: float = 0.0
@@ -83,14 +86,18 @@ class InFlightBatch:
         lost too), so it goes again once more before it can be given up. At most
         ``ACKS_PAST_RESTARTS`` times in its life (counted when there was something to clear),
         so a link that keeps coming back cannot hold a batch the hub never acks for ever. A
-        ``stall`` (no ack in time for two timeouts) always starts it over, uncounted: the
-        budget is for flaps with acks between them, and a batch whose flaps spent it would
-        otherwise get no copy in a stall and be given up as the hub came back."""
+        ``stall`` (``ResendPolicy.overdue`` says when) starts it over once in its life outside
+        that budget: the budget is for flaps with acks between them, and a batch whose flaps
+        spent it would otherwise get no copy in a stall and be given up as the hub came back.
+        Once, not every stall: dropouts that pass for stalls would hold it for ever again."""
         if not (self.acked_past or self.resent_past_acks):
             return
-        if not stall and self.acks_past_restarts >= ACKS_PAST_RESTARTS:
+        if stall and not self.stall_restarted:
+            self.stall_restarted = True
+        elif self.acks_past_restarts < ACKS_PAST_RESTARTS:
+            self.acks_past_restarts += 1
+        else:
             return
-        self.acks_past_restarts += 0 if stall else 1
         self.acked_past = 0
         self.resent_past_acks = False
 

@@ -20,10 +20,16 @@ from siaga.gateway.uplink.inflight_window import InflightWindow
 from siaga.gateway.uplink.mqtt_inflight import REJECT_AFTER_ACKS, InFlightBatch
 from siaga.gateway.uplink.settings import UplinkSettings
 
-__all__ = ["NEVER_ACKED", "Acked", "ResendPolicy", "Room"]
+__all__ = ["NEVER_ACKED", "STALL_TIMEOUTS", "Acked", "ResendPolicy", "Room"]
 
 # The rejected table's reason for a batch given up.
 NEVER_ACKED = "never acked by the hub"
+
+# Failures of the link this many ack timeouts after the first one, with no ack in time
+# between, are a stall (``ResendPolicy.overdue``). Two were too few: a ~60 s dropout (a miss,
+# its copy missing 30 s later) passed for one, and each started a batch's acks-past count
+# over outside ACKS_PAST_RESTARTS, a batch the hub never acks held for ever on a flaky link.
+STALL_TIMEOUTS = 4
 
 # Where a new batch may go (``ResendPolicy.new_batch_room``): in the window, or beyond it.
 Room = Literal["window", "probe"]
@@ -60,8 +66,8 @@ class ResendPolicy:
         # flight: a late ack of the whole restarts the clocks of what went after it.
         self.split_places: dict[str, int] = {}
         # The first failure of the link since the latest ack in time (either lane): a failure
-        # a timeout or more after it, with no ack in time between, is a stall
-        # (``forget_acks_past``'s, uncounted), not a flap.
+        # STALL_TIMEOUTS ack timeouts or more after it, with no ack in time between, is a
+        # stall (``forget_acks_past``'s, once per batch outside its budget), not a flap.
         self.failing_since: float | None = None
 
     # -- new batches ---------------------------------------------------------------
@@ -207,7 +213,7 @@ class ResendPolicy:
         if link_failed:  # a copy in the failure may have been lost: each goes again once more
             if self.failing_since is None:
                 self.failing_since = now
-            stall = now - self.failing_since >= self.settings.ack_timeout_s
+            stall = now - self.failing_since >= STALL_TIMEOUTS * self.settings.ack_timeout_s
             for f in self.flights.values():
                 f.forget_acks_past(stall=stall)
         for flight in newly:

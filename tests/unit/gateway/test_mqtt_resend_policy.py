@@ -12,7 +12,7 @@ import pytest
 from siaga.firmware_bridge.uplink import LossReport
 from siaga.gateway.buffer_rows import Batch, Entry
 from siaga.gateway.uplink.mqtt_inflight import REJECT_AFTER_ACKS, InFlightBatch
-from siaga.gateway.uplink.mqtt_resend_policy import ResendPolicy
+from siaga.gateway.uplink.mqtt_resend_policy import STALL_TIMEOUTS, ResendPolicy
 from siaga.gateway.uplink.settings import UplinkSettings
 
 TIMEOUT = 30.0
@@ -252,7 +252,7 @@ def acked_past_twice(p: ResendPolicy, sent: Sent, poison: str, at: float) -> Non
 
 def test_a_stall_starts_the_acks_past_over_after_flaps_used_the_restarts() -> None:
     """Two flaps (one batch missing, acks in time between) spend a batch's two start-overs
-    (ACKS_PAST_RESTARTS); a stall after that (no ack in time for two timeouts) still starts
+    (ACKS_PAST_RESTARTS); a stall after that (no ack in time for STALL_TIMEOUTS) still starts
     its count over, so it goes again in the stall and is not given up as the hub returns
     (before: frozen, given up ~26 s after the hub came back, as before 271a40c)."""
     p, sent = policy()
@@ -267,9 +267,13 @@ def test_a_stall_starts_the_acks_past_over_after_flaps_used_the_restarts() -> No
         p.acked(late, t + 5 + TIMEOUT)
         t += 2 * TIMEOUT + 10
     acked_past_twice(p, sent, poison, t)
-    stalled = sent.new(t + 4)
-    assert p.overdue(t + 4 + TIMEOUT)  # the stall's first failure: its restarts are spent
+    first = t + 4 + TIMEOUT
+    sent.new(t + 4)
+    assert p.overdue(first)  # the stall's first failure: its restarts are spent
     assert poison not in p.may_go_again()
-    sent.resend_due(t + 4 + TIMEOUT)
-    assert p.overdue(t + 4 + 2 * TIMEOUT)  # no ack in time for two timeouts: a stall
-    assert stalled in p.flights and f.acked_past == 0 and poison in p.may_go_again()
+    for k in range(1, STALL_TIMEOUTS + 1):  # a new batch each timeout, none acked
+        sent.new(first + (k - 1) * TIMEOUT)
+        assert p.overdue(first + k * TIMEOUT)
+        stall = k >= STALL_TIMEOUTS  # no ack in time for STALL_TIMEOUTS timeouts
+        assert (f.acked_past == 0 and not f.resent_past_acks) == stall, k  # may go again
+    assert f.stall_restarted and f.acks_past_restarts == 2
