@@ -419,6 +419,17 @@ class StoreAndForwardBuffer:
             self._acked.deleted(applied)
             return deleted
 
+    def give_back(self, batch: Batch) -> None:
+        """The latest peek's last rows, ``batch``, were not sent (the uplink had no place in
+        flight for them): the next peeks hand them out again. Rewinds their kind's cursor to
+        just before them (no row above them was handed out: the uplink gives back before it
+        peeks again), and the tail is read from SQLite till its end again, as after any
+        rewind (buffer_tail.py)."""
+        kind = ALERT if batch.alerts else READING
+        with self._lock:
+            self._cursor[kind] = min(e.id for e in batch.entries) - 1
+            self._tail.forget()
+
     def release_all(self) -> None:
         """Forget what is in flight (a fresh uplink): the next peeks start from the oldest."""
         self._flush_acked()  # else the rewound peeks would read acked rows again

@@ -273,10 +273,14 @@ class ResendPolicy:
         its lane's places (``alerts_places``, ``readings_places``) and the hard cap. Unchecked,
         a split alerts' batch took past its share and the cap and no readings batch could go;
         with no place to spare it goes again whole (a split adds a batch, no entries)."""
-        if len(self.flights) >= self.hard_cap:
-            return False
-        lane = sum(f.alerts_lane == flight.alerts_lane for f in self.flights.values())
-        return lane < (self.alerts_places if flight.alerts_lane else self.readings_places)
+        return self.places_left(flight.alerts_lane) > 0
+
+    def places_left(self, alerts_lane: bool) -> int:
+        """New batches of the alerts' lane or not (``alerts_lane``) that may go in flight: the
+        places left of its lane (``alerts_places``, ``readings_places``) and the hard cap."""
+        lane = sum(f.alerts_lane == alerts_lane for f in self.flights.values())
+        places = self.alerts_places if alerts_lane else self.readings_places
+        return max(0, min(places - lane, self.hard_cap - len(self.flights)))
 
     def split(self, batch_id: str) -> InFlightBatch:
         """``batch_id`` goes again as its halves, under their own ids (``sent``): the whole

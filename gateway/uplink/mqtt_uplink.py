@@ -372,21 +372,41 @@ class MqttUplink(UplinkWorker):
             batch = self._take()
             if batch is None:
                 return
-            self._publish_batch(batch, probe=room == "probe")
+            left = self._publish_batch(batch, probe=room == "probe",
+                                       places=self._policy.places_left(bool(batch.alerts)))
+            if left is not None:  # no place for its last pieces: they wait in the buffer
+                self._buffer.give_back(left)
+                with self._cond:
+                    if left.alerts:
+                        self._trigger.alerts_left(len(left), time.monotonic())
+                    else:
+                        self._trigger.backlog(len(left), time.monotonic())
+                return
 
     def _publish_batch(self, batch: Batch, split_from: tuple[str, ...] = (), *,
-                       probe: bool = False, first_sent_at: float = 0.0) -> None:
-        """All its pieces at once: they may take those in flight past the window. A probe's
-        pieces (a body over the sizer's cap) are all probes: they are one batch taken from
-        the buffer, each keeps its place beyond the window, and any of them acked in time
-        earns the ack the probe is for."""
-        for batch_id, piece, body in self._pieces(batch):
+                       probe: bool = False, first_sent_at: float = 0.0,
+                       places: int | None = None) -> Batch | None:
+        """Its pieces at once (a body over the sizer's cap is split): they may take those in
+        flight past the window, but no more than ``places`` (None: all; a resend's halves,
+        which ``may_split`` placed), so a new batch split so keeps to its lane's places and
+        the hard cap. What had no place, as one batch (its rows the last of ``batch``), or
+        None. A probe's pieces are all probes: they are one batch taken from the buffer, each
+        keeps its place beyond the window, and any of them acked in time earns the ack the
+        probe is for."""
+        pieces = list(self._pieces(batch))
+        if places is not None and len(pieces) > places:
+            left = [e for _, piece, _ in pieces[places:] for e in piece.entries]
+            pieces = pieces[:places]
+        else:
+            left = []
+        for batch_id, piece, body in pieces:
             self._policy.sent(batch_id, InFlightBatch(piece, body, time.monotonic(),
                                                       self._publish(body),
                                                       split_from=split_from, probe=probe,
                                                       first_sent_at=first_sent_at))
             with self._cond:
                 self._counters.batches_sent += 1
+        return batch.subset(left) if left else None
 
     def _publish(self, body: bytes) -> int:
         """Publishes ``body``: its place on the link."""

@@ -54,3 +54,28 @@ def test_alerts_in_flight_are_not_counted_as_left_behind(rig: Rig) -> None:
     rig.uplink._trigger.taken(0, False)
     rig.uplink._send_due()
     assert rig.uplink._trigger.alert_waiting
+
+
+def test_a_new_batch_split_by_size_keeps_to_its_lanes_places_and_the_cap(
+    tmp_path: Path, clock: Clock,
+) -> None:
+    """8 alerts and 8 readings, every body over the sizer's cap (so each goes as pieces of
+    one entry): a new batch's pieces all went at once, 8 alerts' batches at a hard cap of 4
+    (share 2). Now only as many go as its lane has places for, the rest wait in the buffer
+    and go as acks free places; every row is delivered once."""
+    rig = Rig(tmp_path / "p.sqlite3", clock, floor=8, ceiling=8, max_inflight=2)
+    rig.uplink._sizer.max_body_bytes = 1  # every body of two entries or more is over it
+    rig.add(alerts=8, readings=8)
+    delivered: list[int] = []
+    for n in range(12):
+        rig.at(n + 1.0)
+        sent = rig.run_pass()
+        flights = rig.policy.flights.values()
+        assert len(flights) <= rig.policy.hard_cap, n
+        assert sum(f.alerts_lane for f in flights) <= rig.policy.alerts_places, n
+        assert sum(not f.alerts_lane for f in flights) <= rig.policy.readings_places, n
+        for batch_id in sent:
+            delivered += [e.id for e in rig.policy.flights[batch_id].batch.entries]
+            rig.ack(batch_id)
+    assert sorted(delivered) == list(range(1, 17)) and rig.buffer.stats().depth == 0
+    rig.buffer.close()
