@@ -194,8 +194,8 @@ class ResendPolicy:
             b for b, f in flights
             if f.written_off and not (f.acked_past and f.resent_past_acks)]
         allowed = {b for place, b in enumerate(order) if self.window.holds(place)}
-        if not any(self.flights[b].batch.alerts for b in allowed):
-            alerts = (b for b in order if b not in allowed and self.flights[b].batch.alerts)
+        if not any(self.flights[b].alerts_lane for b in allowed):
+            alerts = (b for b in order if b not in allowed and self.flights[b].alerts_lane)
             allowed.update(itertools.islice(alerts, 1))
         # The live probe keeps its place beyond the window (its ack may be lost); one that
         # has missed twice waits for a spare place like a written-off batch, as a new
@@ -240,7 +240,7 @@ class ResendPolicy:
             if flight.misses >= 2 and not flight.written_off and self.may_write_off:
                 flight.written_off = True
                 self.may_write_off = False  # the next one waits for an ack in time
-            if (flight.misses >= 2 or self.acks_late) and not flight.batch.alerts:
+            if (flight.misses >= 2 or self.acks_late) and not flight.alerts_lane:
                 # Missed again: the hub (or the link to it) is not answering; a growing wait
                 # beyond the timeout spares the link. Alerts' batches keep the timeout's pace.
                 if flight.backoff is None:

@@ -279,7 +279,7 @@ class MqttUplink(UplinkWorker):
         table (counted, in the status, kept for an operator), as a batch the hub refused
         would; a batch with alerts logged at error level (its alerts never reached the hub)."""
         self._buffer.reject(flight.batch, NEVER_ACKED, batch_id)
-        level = logging.ERROR if flight.batch.alerts else logging.WARNING
+        level = logging.ERROR if flight.alerts_lane else logging.WARNING
         log.log(level, "batch %s (%d entries, %d alerts) never acked by the hub while it acked "
                 "%d after it: kept in the rejected table", batch_id, len(flight.batch),
                 len(flight.batch.alerts), flight.acked_past)
