@@ -213,9 +213,10 @@ class MqttUplink(UplinkWorker):
                 self._resend_all = self._resend_all and not connected
             for ack in acks:
                 self._settle(ack)
+            now = time.monotonic()
+            self._log_held_long(now)  # connected or not: an outage is when batches wait long
             if not connected:
                 continue
-            now = time.monotonic()
             if reconnected:
                 self._relinked(now, resend_all)
             self._resend_overdue(now)
@@ -328,10 +329,10 @@ class MqttUplink(UplinkWorker):
                                         probe=flight.probe, first_sent_at=flight.first_sent_at)
                 continue
             self._policy.resent(flight, self._publish(flight.body), now)
-        self._log_held_long(now)
 
     def _log_held_long(self, now: float) -> None:
-        """Each batch awaiting its ack for over ``HELD_LONG_S``, at error level, once an hour."""
+        """Each batch awaiting its ack for over ``HELD_LONG_S``, at error level, once an hour
+        (every pass of the thread, the link up or down)."""
         for batch_id, f in self._policy.flights.items():
             if now - f.first_sent_at >= HELD_LONG_S and now - f.held_logged_at >= HELD_LOG_EVERY_S:
                 f.held_logged_at = now

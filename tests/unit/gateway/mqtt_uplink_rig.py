@@ -116,6 +116,7 @@ class Rig:
         """What one pass of the thread publishes (after its acks)."""
         before = len(self.link.sent)
         self.uplink._rearmed = False
+        self.uplink._log_held_long(self.clock.now)
         self.uplink._resend_overdue(self.clock.now)
         self.uplink._send_due()
         return self.link.sent[before:]

@@ -9,6 +9,8 @@ import logging
 import math
 import random
 import re
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -110,6 +112,32 @@ def test_a_batch_held_long_shows_in_the_counters_and_is_logged_hourly(
     times = [int(re.search(r"hub (\d+) s after", r.getMessage())[1]) for r in errors]  # type: ignore[index]
     assert len(errors) == 3, times  # at ~10 min, ~70 min, ~130 min
     assert HELD_LONG_S <= times[0] <= HELD_LONG_S + 60, times
+
+
+def test_a_batch_held_long_is_logged_while_the_link_is_down(
+        rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
+    """The link down (the uplink's own thread run, as it waits for the reconnect): a batch
+    held past HELD_LONG_S is logged all the same (before: only while connected, so not in
+    the outage that held it)."""
+    rig.add(alerts=1)
+    [held] = rig.run_pass()
+    rig.uplink._connected = False
+    rig.at(HELD_LONG_S + 1)
+    rig.uplink._rearmed = True  # the thread's first wait returns at once
+    thread = threading.Thread(target=rig.uplink._run)
+    thread.start()
+    try:
+        for _ in range(100):
+            if any(held in r.getMessage() for r in caplog.records
+                   if r.levelno == logging.ERROR):
+                break
+            time.sleep(0.05)
+    finally:
+        with rig.uplink._cond:
+            rig.uplink._stopping = True
+            rig.uplink._cond.notify_all()
+        thread.join(5)
+    assert any(held in r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
 
 
 def readings_never_acked(rig: Rig, *, hours: float,
