@@ -241,7 +241,7 @@ def test_mqtt_a_grown_batch_without_an_ack_on_a_slowed_link_goes_as_halves(
     observer.acking = False
     observer.start()
     settings = replace(uplink_settings(broker, gateway, batch_max_count=100,
-                                       batch_ceiling_count=400, max_inflight=1,
+                                       batch_ceiling_count=400, max_inflight=2,
                                        ack_timeout_s=1.5, batch_max_age_s=0.05),
                        host="127.0.0.1", port=relay.port)
     up = MqttUplink(settings, buffer)
