@@ -120,26 +120,9 @@ class ResendPolicy:
         """Whether a new readings-only batch may go: their places are not all held."""
         return sum(not f.alerts_lane for f in self.flights.values()) < self.readings_places
 
-    @property
-    def alerts_entries(self) -> int:
-        """The entries batches with alerts may hold, their oldest batch excepted (the one that
-        may go beyond ``max_inflight_entries``, ``room_for_entries``): half the bound. Counted
-        in batches alone, their share let alerts the hub never acks hold all of the bound,
-        and the readings' places were no use: no batch of ``batch_max_count`` fit in them."""
-        return self.settings.max_inflight_entries // 2
-
     def alerts_place_free(self) -> bool:
-        """Whether a new batch with alerts may go: their share of places is not all held, nor
-        their share of entries (``alerts_entries``: a batch of ``batch_max_count`` fits)."""
-        lane = [f for f in self.flights.values() if f.alerts_lane]
-        return len(lane) < self.alerts_places and (
-            self._alerts_entries_room(lane) >= self.settings.batch_max_count)
-
-    def _alerts_entries_room(self, lane: list[InFlightBatch]) -> int:
-        """What ``alerts_entries`` leaves with ``lane`` (the alerts' batches) in flight."""
-        if not lane:
-            return self.settings.max_inflight_entries
-        return self.alerts_entries - sum(len(f.batch) for f in lane[1:])
+        """Whether a new batch with alerts may go: their share of places is not all held."""
+        return sum(f.alerts_lane for f in self.flights.values()) < self.alerts_places
 
     def probe_due(self, taking: list[InFlightBatch]) -> bool:
         """Whether a new batch may go beyond the window as a probe: write-off is barred
@@ -162,13 +145,12 @@ class ResendPolicy:
         """Entries a new batch may hold under ``uplink.max_inflight_entries``, written-off
         batches included (they are held too). The alerts' batch is not held to it, as it is
         not to the window: one batch of alerts may go beyond (up to ``count``, the sizer's),
-        while no other is in flight; the others keep to their share (``alerts_entries``)."""
+        while no other is in flight."""
         flights = self.flights.values()
-        room = self.settings.max_inflight_entries - sum(len(f.batch) for f in flights)
-        if not (alert_waiting and self.alerts_place_free()):
-            return room
-        lane = [f for f in flights if f.alerts_lane]
-        return count if not lane else min(room, self._alerts_entries_room(lane))
+        if alert_waiting and self.alerts_place_free() and not any(f.batch.alerts for f in flights):
+            return count
+        held = sum(len(f.batch) for f in flights)
+        return self.settings.max_inflight_entries - held
 
     def sent(self, batch_id: str, flight: InFlightBatch) -> None:
         """A new batch (or a piece of one split) was published."""

@@ -187,26 +187,3 @@ def test_what_is_held_keeps_to_max_inflight_entries(tmp_path: Path, clock: Clock
     waits = readings_never_acked(rig, hours=1, alert_every=60.0)
     assert max(w for _, w in waits) <= 2 * TIMEOUT and rig.buffer.stats().rejected == 0
     rig.buffer.close()
-
-
-def test_alerts_the_hub_never_acks_keep_to_half_the_entries_bound(
-        tmp_path: Path, clock: Clock) -> None:
-    """20 alerts the hub's alerts' lane never acks, then 5 readings every 30 s acked at once,
-    under max_inflight_entries 20: batches with alerts hold half of it, their oldest batch
-    excepted (``alerts_entries``), so a readings batch of batch_max_count still fits (before:
-    their share counted batches alone, four batches of 5 alerts held all 20 entries, and
-    995 readings waited in the buffer after 100 minutes)."""
-    rig = Rig(tmp_path / "e.sqlite3", clock, max_entries=20)
-    rig.add(alerts=20)
-    for n in range(1, 200):
-        rig.at(n * TIMEOUT)
-        rig.add(readings=5)
-        for b in rig.run_pass():
-            f = rig.policy.flights.get(b)
-            if f is not None and not f.alerts_lane:
-                rig.ack(b)
-    lane = [f for f in rig.policy.flights.values() if f.alerts_lane]
-    assert sum(len(f.batch) for f in lane[1:]) <= 10
-    stats = rig.buffer.stats()
-    assert stats.depth - stats.alerts <= 5 and stats.rejected == 0, stats
-    rig.buffer.close()
